@@ -1,0 +1,134 @@
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from labelhub.http import stored_file_response
+from labeling.api.serializers import (
+    ImportCreateSerializer,
+    ImportReportSerializer,
+    ItemSerializer,
+    ItemUploadSerializer,
+    JobRefSerializer,
+    LabelerItemSerializer,
+)
+from labeling.choices import Role
+from labeling.inputs import InputRejected
+from labeling.selectors import item_for_user, items_list, project_for_user
+from labeling.services.import_jobs import import_job_create
+from labeling.services.imports import _split_tags, items_import, uploaded_entries
+
+
+def _source_and_tags(project, data):
+    source = None
+    if data.get("source"):
+        value = data["source"]
+        query = project.sources.all()
+        source = (query.filter(pk=int(value)).first() if str(value).isdigit() else None) or query.filter(
+            name=value
+        ).first()
+        if source is None:
+            raise ValidationError({"source": f"unknown source '{value}' (not a source of this project)"})
+    try:
+        tags = _split_tags(data.get("tags"))
+    except InputRejected as exc:
+        raise ValidationError({"tags": str(exc)}) from None
+    return source, tags
+
+
+def _parse_bool(value, name):
+    if value in (None, ""):
+        return None
+    lowered = str(value).lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValidationError({name: f"'{value}' is not true or false"})
+
+
+class ItemListApi(GenericAPIView):
+    serializer_class = ItemSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tag", str),
+            OpenApiParameter("source", str, description="source id or name"),
+            OpenApiParameter("label", str, description="the label the item was imported with"),
+            OpenApiParameter("annotated", bool),
+        ],
+        responses=ItemSerializer(many=True),
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        items = items_list(
+            project=project,
+            tag=request.query_params.get("tag"),
+            source=request.query_params.get("source"),
+            label=request.query_params.get("label"),
+            annotated=_parse_bool(request.query_params.get("annotated"), "annotated"),
+        )
+        page = self.paginate_queryset(items)
+        return self.get_paginated_response(ItemSerializer(page, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request={"multipart/form-data": ItemUploadSerializer},
+        responses={201: ImportReportSerializer, 200: ImportReportSerializer},
+        description="Upload files (field `files`, repeated). Answers a per-file report; one bad file never "
+        "stops the good ones. 201 when at least one item was created, 200 otherwise.",
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        files = request.FILES.getlist("files")
+        if not files:
+            raise ValidationError({"files": "no files were uploaded (use the multipart field 'files')"})
+        source, tags = _source_and_tags(project, request.data)
+        report = items_import(project=project, entries=uploaded_entries(files=files, tags=tags, source=source))
+        code = status.HTTP_201_CREATED if report.imported else status.HTTP_200_OK
+        return Response(report.as_dict(), status=code)
+
+
+class ImportCreateApi(GenericAPIView):
+    serializer_class = ImportCreateSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ImportCreateSerializer}, responses={202: JobRefSerializer})
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": "no file was uploaded (use the multipart field 'file')"})
+        source, tags = _source_and_tags(project, request.data)
+        label_from_folder = bool(_parse_bool(request.data.get("label_from_folder"), "label_from_folder"))
+        job = import_job_create(
+            project=project,
+            user=request.user,
+            upload=upload,
+            tags=tags,
+            source=source,
+            label_from_folder=label_from_folder,
+        )
+        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class ItemDetailApi(GenericAPIView):
+    serializer_class = ItemSerializer
+
+    def get(self, request, item_id):
+        item, membership = item_for_user(user=request.user, item_id=item_id)
+        serializer = ItemSerializer if membership.has_role(Role.REVIEWER) else LabelerItemSerializer
+        return Response(serializer(item, context={"request": request}).data)
+
+
+class ItemFileApi(GenericAPIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, item_id):
+        item, _ = item_for_user(user=request.user, item_id=item_id)
+        if not item.file:
+            raise Http404("This item has no file (it is a text item).")
+        return stored_file_response(request, item.file.name)

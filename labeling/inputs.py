@@ -1,0 +1,200 @@
+"""Validation and input statistics of media before they become items. No database here.
+
+Each ``inspect_*`` function takes the raw bytes of one file and answers an :class:`Inspected` with the
+statistics stored on the item, or raises :class:`InputRejected` with a sentence naming the problem.
+"""
+
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import soundfile
+from django.conf import settings
+from PIL import Image, ImageStat, UnidentifiedImageError
+
+IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
+AUDIO_FORMATS = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3"}
+TEXT_EXTENSIONS = {".txt", ".md"}
+
+# Statistics of an image are computed on a copy at most this wide or tall: brightness and contrast
+# of a 4000 px photo and of its 512 px thumbnail differ by far less than the drift we look for.
+STATS_MAX_SIDE = 512
+# An audio frame counts as silent when its 20 ms window is quieter than this.
+SILENCE_DBFS = -50.0
+CLIP_LEVEL = 0.999
+
+
+class InputRejected(ValueError):
+    """The file cannot become an item; the message says why, for the import report."""
+
+
+@dataclass
+class Inspected:
+    extension: str = ""
+    stats: dict = field(default_factory=dict)
+    text: str = ""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_size(data: bytes):
+    limit = settings.LABELHUB_MAX_FILE_BYTES
+    if len(data) > limit:
+        raise InputRejected(f"file is {len(data):,} bytes, over the limit of {limit:,} bytes")
+    if not data:
+        raise InputRejected("file is empty")
+
+
+def inspect_image(data: bytes) -> Inspected:
+    """Open and fully decode an image; answer width, height, mean brightness and contrast (0-255).
+
+    The pixel count is checked from the header before any decoding, so a decompression bomb is
+    rejected without allocating its pixels.
+    """
+    check_size(data)
+    limit = settings.LABELHUB_MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                fmt = probe.format
+                width, height = probe.size
+                if width * height > limit:
+                    raise InputRejected(
+                        f"image is {width * height:,} pixels ({width}x{height}), over the limit of {limit:,} "
+                        "(possible decompression bomb)"
+                    )
+                probe.verify()
+            if fmt not in IMAGE_FORMATS:
+                raise InputRejected(f"image format {fmt} is not supported ({', '.join(IMAGE_FORMATS)})")
+            # verify() leaves the image unusable; decoding the pixels catches truncated data it misses.
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft("L", (STATS_MAX_SIDE, STATS_MAX_SIDE))
+                gray = image.convert("L")
+                gray.thumbnail((STATS_MAX_SIDE, STATS_MAX_SIDE))
+                stat = ImageStat.Stat(gray)
+    except InputRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses far-too-large images inside open(), before we see the size.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise InputRejected(f"image is {size}, over the limit of {limit:,} (possible decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise InputRejected("not an image Pillow can identify (corrupt or unsupported file)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputRejected(f"corrupt image: {exc}") from None
+    return Inspected(
+        extension=IMAGE_FORMATS[fmt],
+        stats={
+            "format": fmt.lower(),
+            "width": width,
+            "height": height,
+            "brightness": round(stat.mean[0], 3),
+            "contrast": round(stat.stddev[0], 3),
+        },
+    )
+
+
+def _declared_wav_frames(data: bytes):
+    """Frames a RIFF/WAVE header promises in its data chunk, or None if there is no such header."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, block_align = 12, None
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt " and pos + 22 <= len(data):
+            block_align = int.from_bytes(data[pos + 20 : pos + 22], "little")
+        if chunk == b"data":
+            available = len(data) - (pos + 8)
+            if block_align and size != 0xFFFFFFFF and size > available:
+                raise InputRejected(
+                    f"truncated WAV: the header promises {size:,} bytes of audio but only {available:,} are present"
+                )
+            return size // block_align if block_align else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def inspect_audio(data: bytes) -> Inspected:
+    """Decode the whole clip through libsndfile; answer duration, rate, channels and level statistics.
+
+    Levels are in dBFS of the mixed-down signal: RMS, peak, the share of samples at full scale
+    (clipping) and the share of 20 ms windows below -50 dBFS (silence).
+    """
+    check_size(data)
+    _declared_wav_frames(data)
+    try:
+        info = soundfile.info(io.BytesIO(data))
+        signal, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise InputRejected(f"audio cannot be decoded (WAV, FLAC, OGG and MP3 are accepted): {exc}") from None
+    fmt = info.format
+    if fmt not in AUDIO_FORMATS:
+        raise InputRejected(f"audio format {fmt} is not supported ({', '.join(AUDIO_FORMATS)})")
+    if signal.shape[0] == 0:
+        raise InputRejected("audio has no samples")
+    if info.frames > 0 and signal.shape[0] < info.frames:
+        raise InputRejected(f"truncated audio: {signal.shape[0]:,} of {info.frames:,} frames decode")
+    mono = signal.mean(axis=1, dtype=np.float64)
+    eps = 1e-12
+    rms = float(np.sqrt(np.mean(mono**2)))
+    peak = float(np.max(np.abs(signal)))
+    window = max(1, int(rate * 0.02))
+    n_windows = len(mono) // window
+    if n_windows:
+        frames = mono[: n_windows * window].reshape(n_windows, window)
+        window_db = 10 * np.log10(np.mean(frames**2, axis=1) + eps)
+        silence = float(np.mean(window_db < SILENCE_DBFS))
+    else:
+        silence = float(20 * np.log10(rms + eps) < SILENCE_DBFS)
+    return Inspected(
+        extension=AUDIO_FORMATS[fmt],
+        stats={
+            "format": fmt.lower(),
+            "duration": round(signal.shape[0] / rate, 4),
+            "sample_rate": int(rate),
+            "channels": int(signal.shape[1]),
+            "rms_dbfs": round(20 * np.log10(rms + eps), 3),
+            "peak_dbfs": round(20 * np.log10(peak + eps), 3),
+            "clipped_share": round(float(np.mean(np.abs(signal) >= CLIP_LEVEL)), 6),
+            "silence_share": round(silence, 6),
+        },
+    )
+
+
+def inspect_text(text: str) -> Inspected:
+    """Check a text item's size; answer its length in characters, words and lines."""
+    limit = settings.LABELHUB_MAX_TEXT_CHARS
+    if not text or not text.strip():
+        raise InputRejected("text is empty")
+    if len(text) > limit:
+        raise InputRejected(f"text is {len(text):,} characters, over the limit of {limit:,}")
+    return Inspected(
+        extension="",
+        text=text,
+        stats={"length": len(text), "words": len(text.split()), "lines": text.count("\n") + 1},
+    )
+
+
+def decode_text_file(data: bytes) -> str:
+    check_size(data)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputRejected(f"text file is not UTF-8: {exc}") from None
+
+
+def inspect(modality: str, data: bytes) -> Inspected:
+    if modality == "image":
+        return inspect_image(data)
+    if modality == "audio":
+        return inspect_audio(data)
+    return inspect_text(decode_text_file(data))

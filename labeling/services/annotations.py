@@ -1,0 +1,116 @@
+"""Answers: submitting and revising a labeler's annotation of an item."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from labeling.choices import TaskType
+from labeling.models import Annotation, AnnotationRevision
+
+MAX_TRANSCRIPT_CHARS = getattr(settings, "LABELHUB_MAX_TRANSCRIPT_CHARS", 5000)
+MAX_COMMENT_CHARS = 2000
+
+
+def annotation_validate(
+    *,
+    project,
+    value,
+    borderline=False,
+    borderline_with="",
+    uncertain=False,
+    out_of_domain=False,
+    comment="",
+    seconds=None,
+):
+    """Check an answer against the project's classes and options; raise ValidationError naming the problem."""
+    errors = {}
+    value = "" if value is None else str(value)
+    if borderline and not project.allow_borderline:
+        errors["borderline"] = "this project has no borderline option"
+    if uncertain and not project.allow_uncertain:
+        errors["uncertain"] = "this project has no uncertain option"
+    if out_of_domain and not project.allow_out_of_domain:
+        errors["out_of_domain"] = "this project has no out-of-domain option"
+    flagged = uncertain or out_of_domain
+    if project.task_type == TaskType.CLASSIFICATION:
+        keys = {c.key for c in project.active_classes()}
+        if value and value not in keys:
+            errors["value"] = f"unknown class '{value}' (the project's classes: {', '.join(sorted(keys))})"
+        elif not value and not flagged and not (borderline and project.is_binary):
+            errors["value"] = "an answer needs a class, or an uncertain or out-of-domain flag"
+        if borderline_with:
+            if not borderline:
+                errors["borderline_with"] = "borderline_with is only meaningful on a borderline answer"
+            elif borderline_with not in keys:
+                errors["borderline_with"] = f"unknown class '{borderline_with}'"
+            elif borderline_with == value:
+                errors["borderline_with"] = "a borderline answer lies between two different classes"
+    else:
+        if len(value) > MAX_TRANSCRIPT_CHARS:
+            errors["value"] = f"the transcript is {len(value):,} characters, over the limit of {MAX_TRANSCRIPT_CHARS:,}"
+        elif not value.strip() and not flagged:
+            errors["value"] = "a transcript is empty; mark the clip uncertain or out-of-domain instead"
+    if len(comment or "") > MAX_COMMENT_CHARS:
+        errors["comment"] = f"the comment is over {MAX_COMMENT_CHARS} characters"
+    if seconds is not None and (seconds < 0 or seconds > 24 * 3600):
+        errors["seconds"] = "seconds must be between 0 and 86400"
+    if errors:
+        raise ValidationError(errors)
+    return value
+
+
+@transaction.atomic
+def annotation_save(
+    *,
+    item,
+    labeler,
+    value,
+    borderline=False,
+    borderline_with="",
+    uncertain=False,
+    out_of_domain=False,
+    comment="",
+    seconds=None,
+    guideline=None,
+) -> tuple[Annotation, bool]:
+    """Store a labeler's answer; a second answer by the same labeler on the item becomes the current
+    one and the earlier is kept as a revision. Answers (annotation, created).
+
+    This is the storage rule only; the labeling queue decides who may answer which item.
+    """
+    value = annotation_validate(
+        project=item.project,
+        value=value,
+        borderline=borderline,
+        borderline_with=borderline_with,
+        uncertain=uncertain,
+        out_of_domain=out_of_domain,
+        comment=comment,
+        seconds=seconds,
+    )
+    if guideline is None:
+        guideline = item.project.active_guideline
+    current = Annotation.objects.select_for_update().filter(item=item, labeler=labeler).first()
+    fields = {
+        "value": value,
+        "borderline": bool(borderline),
+        "borderline_with": borderline_with or "",
+        "uncertain": bool(uncertain),
+        "out_of_domain": bool(out_of_domain),
+        "comment": comment or "",
+        "seconds": seconds,
+        "guideline": guideline,
+    }
+    if current is None:
+        return Annotation.objects.create(item=item, labeler=labeler, **fields), True
+    AnnotationRevision.objects.create(
+        annotation=current,
+        revision=current.revision,
+        answered=current.updated,
+        **{k: getattr(current, k) for k in fields},
+    )
+    for name, val in fields.items():
+        setattr(current, name, val)
+    current.revision += 1
+    current.save()
+    return current, False

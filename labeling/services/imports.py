@@ -1,0 +1,457 @@
+"""Importing items: direct uploads, manifests (JSON Lines or CSV) and zip archives.
+
+Every file is validated and measured (``labeling.inputs``) before anything is stored. A batch answers
+a per-file report: imported item ids, duplicates (same SHA-256 already in the project) and rejected
+files with the reason. One bad file never stops the good ones. Files are written before their rows
+and removed again if the rows cannot be written, so no failure leaves a file without its row or a row
+without its file.
+"""
+
+import csv
+import io
+import json
+import logging
+import posixpath
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from labeling import inputs
+from labeling.inputs import InputRejected
+from labeling.models import DataSource, Item, Tag
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 500
+TEXT_CHUNK_SIZE = 5000
+MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
+
+
+@dataclass
+class ImportEntry:
+    """One would-be item. ``load`` answers the file's bytes; text items carry ``text`` instead."""
+
+    name: str
+    load: Callable[[], bytes] | None = None
+    text: str | None = None
+    tags: list[str] = field(default_factory=list)
+    source: DataSource | None = None
+    metadata: dict = field(default_factory=dict)
+    label: str = ""
+    error: str = ""  # set when the entry was already found bad while parsing
+
+
+@dataclass
+class ImportReport:
+    imported: list[int] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+
+    def as_dict(self):
+        return {"imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected}
+
+    def extend(self, other):
+        self.imported.extend(other.imported)
+        self.duplicates.extend(other.duplicates)
+        self.rejected.extend(other.rejected)
+
+
+def _split_tags(value) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list | tuple):
+        parts = value
+    else:
+        raise InputRejected(f"tags must be a list or a comma-separated string, not {type(value).__name__}")
+    tags = [str(p).strip() for p in parts if str(p).strip()]
+    for tag in tags:
+        if len(tag) > 100:
+            raise InputRejected(f"tag '{tag[:20]}...' is longer than 100 characters")
+    return tags
+
+
+def _tag_ids(*, project, names) -> dict[str, int]:
+    names = set(names)
+    if not names:
+        return {}
+    Tag.objects.bulk_create([Tag(project=project, name=n) for n in names], ignore_conflicts=True)
+    return dict(Tag.objects.filter(project=project, name__in=names).values_list("name", "id"))
+
+
+def _media_name(project_id, sha, extension):
+    return f"items/{project_id}/{sha[:2]}/{sha}{extension}"
+
+
+def _prepare(project, entry, class_keys):
+    """Validate one entry; answer (sha256, Inspected, bytes or None)."""
+    if entry.error:
+        raise InputRejected(entry.error)
+    if entry.label and entry.label not in class_keys:
+        raise InputRejected(f"unknown class '{entry.label}' (the project's classes: {', '.join(sorted(class_keys))})")
+    if entry.text is not None:
+        if project.modality != "text":
+            raise InputRejected(f"a text entry cannot be imported into an {project.modality} project")
+        inspected = inputs.inspect_text(entry.text)
+        return inputs.sha256_hex(entry.text.encode("utf-8")), inspected, None
+    if entry.load is None:
+        raise InputRejected("the entry has neither a file nor a text")
+    data = entry.load()
+    inspected = inputs.inspect(project.modality, data)
+    if project.modality == "text":
+        return inputs.sha256_hex(inspected.text.encode("utf-8")), inspected, None
+    return inputs.sha256_hex(data), inspected, data
+
+
+def _import_chunk(*, project, entries, job=None) -> ImportReport:
+    report = ImportReport()
+    class_keys = set(project.classes.values_list("key", flat=True))
+    prepared = []  # (entry, sha, inspected, data)
+    seen = {}
+    for entry in entries:
+        try:
+            sha, inspected, data = _prepare(project, entry, class_keys)
+        except InputRejected as exc:
+            report.rejected.append({"name": entry.name, "reason": str(exc)})
+            continue
+        except MemoryError:
+            report.rejected.append({"name": entry.name, "reason": "file too large to decode"})
+            continue
+        if sha in seen:
+            report.duplicates.append({"name": entry.name, "item": None, "_sha": sha})
+            continue
+        seen[sha] = entry.name
+        prepared.append((entry, sha, inspected, data))
+
+    existing = dict(
+        Item.objects.filter(project=project, sha256__in=[p[1] for p in prepared]).values_list("sha256", "id")
+    )
+    fresh = []
+    for entry, sha, inspected, data in prepared:
+        if sha in existing:
+            report.duplicates.append({"name": entry.name, "item": existing[sha]})
+        else:
+            fresh.append((entry, sha, inspected, data))
+    if not fresh:
+        _resolve_in_chunk_duplicates(report, existing)
+        return report
+
+    written = []  # storage names this call created, removed again if the rows fail
+    items = []
+    try:
+        for entry, sha, inspected, data in fresh:
+            item = Item(
+                project=project,
+                source=entry.source,
+                sha256=sha,
+                original_name=entry.name[:300],
+                label=entry.label,
+                metadata=entry.metadata,
+                stats=inspected.stats,
+                text=inspected.text,
+                import_job=job,
+            )
+            if data is not None:
+                name = _media_name(project.pk, sha, inspected.extension)
+                # Content-addressed: a file already there under this name has these very bytes
+                # (left by an import that died before its rows), so it is reused, not rewritten.
+                if not default_storage.exists(name):
+                    name = default_storage.save(name, ContentFile(data))
+                    written.append(name)
+                item.file.name = name
+            items.append((entry, item))
+        created = _insert(project=project, items=items, report=report)
+    except Exception:
+        for name in written:
+            default_storage.delete(name)
+        raise
+    # Rows that lost a race to a concurrent import of the same content leave their files behind.
+    used = {item.file.name for item in created if item.file}
+    for name in written:
+        if name not in used:
+            default_storage.delete(name)
+    _resolve_in_chunk_duplicates(report, {**existing, **{item.sha256: item.pk for item in created}})
+    return report
+
+
+def _resolve_in_chunk_duplicates(report, ids_by_sha):
+    """Point duplicates found inside one chunk at the item their first copy became."""
+    for dup in report.duplicates:
+        sha = dup.pop("_sha", None)
+        if sha is not None:
+            dup["item"] = ids_by_sha.get(sha)
+
+
+def _insert(*, project, items, report) -> list[Item]:
+    tag_ids = _tag_ids(project=project, names={t for entry, _ in items for t in entry.tags})
+    rows = [item for _, item in items]
+    try:
+        with transaction.atomic():
+            Item.objects.bulk_create(rows, batch_size=2000)
+            _add_tags(items, tag_ids)
+    except IntegrityError:
+        # Another import stored some of the same content meanwhile: go one by one.
+        return _insert_one_by_one(project=project, items=items, tag_ids=tag_ids, report=report)
+    report.imported.extend(item.pk for item in rows)
+    return rows
+
+
+def _insert_one_by_one(*, project, items, tag_ids, report) -> list[Item]:
+    created = []
+    for entry, item in items:
+        item.pk = None
+        try:
+            with transaction.atomic():
+                item.save(force_insert=True)
+                _add_tags([(entry, item)], tag_ids)
+        except IntegrityError:
+            other = Item.objects.filter(project=project, sha256=item.sha256).values_list("id", flat=True).first()
+            report.duplicates.append({"name": entry.name, "item": other})
+            continue
+        report.imported.append(item.pk)
+        created.append(item)
+    return created
+
+
+def _add_tags(items, tag_ids):
+    through = Item.tags.through
+    links = [through(item_id=item.pk, tag_id=tag_ids[t]) for entry, item in items for t in set(entry.tags)]
+    if links:
+        through.objects.bulk_create(links, batch_size=5000)
+
+
+def items_import(
+    *,
+    project,
+    entries: Iterable[ImportEntry],
+    job=None,
+    on_progress: Callable[[int], None] | None = None,
+    chunk_size=None,
+) -> ImportReport:
+    """Import entries in chunks; answer the per-file report. ``on_progress(n_done)`` after each chunk."""
+    report = ImportReport()
+    size = chunk_size or (TEXT_CHUNK_SIZE if project.modality == "text" else CHUNK_SIZE)
+    done = 0
+    chunk = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) >= size:
+            report.extend(_import_chunk(project=project, entries=chunk, job=job))
+            done += len(chunk)
+            chunk = []
+            if on_progress:
+                on_progress(done)
+    if chunk:
+        report.extend(_import_chunk(project=project, entries=chunk, job=job))
+        done += len(chunk)
+        if on_progress:
+            on_progress(done)
+    return report
+
+
+def uploaded_entries(*, files, tags=(), source=None) -> list[ImportEntry]:
+    """Entries for files of a multipart upload (Django UploadedFile objects)."""
+    limit = settings.LABELHUB_MAX_FILE_BYTES
+    entries = []
+    for upload in files:
+        entry = ImportEntry(name=upload.name, tags=list(tags), source=source)
+        if upload.size > limit:
+            entry.error = f"file is {upload.size:,} bytes, over the limit of {limit:,} bytes"
+        else:
+            entry.load = upload.read
+        entries.append(entry)
+    return entries
+
+
+# --- manifests and archives -------------------------------------------------------------------------
+
+
+def _safe_member_name(name: str) -> str:
+    """A zip entry's name if it stays inside the archive; raise InputRejected otherwise."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise InputRejected(f"zip entry '{name}' has an absolute path")
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if ".." in parts:
+        raise InputRejected(f"zip entry '{name}' climbs out of the archive with '..'")
+    return posixpath.normpath(name.replace("\\", "/"))
+
+
+def _resolve_source(project, value, sources_cache):
+    if value in (None, ""):
+        return None
+    key = str(value)
+    if key not in sources_cache:
+        query = DataSource.objects.filter(project=project)
+        source = query.filter(pk=int(key)).first() if key.isdigit() else None
+        sources_cache[key] = source or query.filter(name=key).first()
+    if sources_cache[key] is None:
+        raise InputRejected(f"unknown source '{value}' (not a source of this project)")
+    return sources_cache[key]
+
+
+def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, dict | None, str]]:
+    """Yield (line number, record or None, error) for each non-empty manifest line."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        for row in reader:
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            record = {k.strip(): v for k, v in row.items() if k}
+            if record.get("metadata"):
+                try:
+                    record["metadata"] = json.loads(record["metadata"])
+                except json.JSONDecodeError as exc:
+                    yield reader.line_num, None, f"metadata is not valid JSON: {exc.msg} (column {exc.colno})"
+                    continue
+            yield reader.line_num, record, ""
+        return
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"malformed JSON: {exc.msg} (column {exc.colno})"
+            continue
+        if not isinstance(record, dict):
+            yield number, None, f"a manifest line must be a JSON object, not {type(record).__name__}"
+            continue
+        yield number, record, ""
+
+
+def manifest_entries(
+    *, project, stream, fmt, open_path: Callable[[str], Callable[[], bytes]], tags=(), source=None
+) -> Iterator[ImportEntry]:
+    """Entries for a manifest: each record has ``path`` or ``text``, and optional ``tags``, ``source``,
+    ``metadata`` and ``label``. ``open_path(path)`` answers a loader for a path or raises InputRejected."""
+    sources_cache = {}
+    for number, record, error in _manifest_records(stream, fmt):
+        entry = ImportEntry(name=f"line {number}", tags=list(tags), source=source)
+        if error:
+            entry.error = error
+            yield entry
+            continue
+        try:
+            entry.tags += _split_tags(record.get("tags"))
+            entry.source = _resolve_source(project, record.get("source"), sources_cache) or source
+            metadata = record.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise InputRejected("metadata must be a JSON object")
+            entry.metadata = metadata
+            entry.label = str(record.get("label") or "").strip()
+            text, path = record.get("text"), record.get("path")
+            if text not in (None, ""):
+                if not isinstance(text, str):
+                    raise InputRejected("text must be a string")
+                entry.text = text
+            elif path:
+                entry.name = f"line {number} ({path})"
+                entry.load = open_path(str(path))
+            else:
+                raise InputRejected("a manifest line needs 'path' or 'text'")
+        except InputRejected as exc:
+            entry.error = str(exc)
+        yield entry
+
+
+def manifest_format(name: str, head: bytes) -> str:
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        return "csv"
+    if lowered.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    return "jsonl" if head.lstrip()[:1] == b"{" else "csv"
+
+
+def folder_opener(root: Path, allowed_roots=None):
+    """A loader factory for manifest paths relative to ``root`` that must stay under an allowed root."""
+    root = root.resolve()
+    allowed = [Path(r).resolve() for r in (allowed_roots if allowed_roots is not None else [root])]
+
+    def open_path(path):
+        target = (root / path).resolve()
+        if not any(target.is_relative_to(a) for a in allowed):
+            raise InputRejected(f"path '{path}' is outside the folders imports may read")
+        if not target.is_file():
+            raise InputRejected(f"file '{path}' does not exist")
+        return target.read_bytes
+
+    return open_path
+
+
+def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, label_from_folder=False):
+    """Entries of a zip archive: its manifest (manifest.jsonl or manifest.csv at the top) if it has one,
+    else every file in it, labeled by its folder when ``label_from_folder``."""
+    max_bytes = settings.LABELHUB_MAX_FILE_BYTES
+    members = {}
+    bad = []
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        try:
+            name = _safe_member_name(info.filename)
+        except InputRejected as exc:
+            bad.append(ImportEntry(name=info.filename, error=str(exc)))
+            continue
+        members[name] = info
+    yield from bad
+
+    def opener(info):
+        if info.file_size > max_bytes:
+            raise InputRejected(f"{info.filename} is {info.file_size:,} bytes, over the limit of {max_bytes:,}")
+        return lambda: archive.read(info)
+
+    manifest = next((n for n in MANIFEST_NAMES if n in members), None)
+    if manifest:
+
+        def open_path(path):
+            try:
+                key = _safe_member_name(path.lstrip("./") if path.startswith("./") else path)
+            except InputRejected:
+                raise InputRejected(f"path '{path}' points outside the archive") from None
+            if key not in members:
+                raise InputRejected(f"'{path}' is not in the archive")
+            return opener(members[key])
+
+        stream = io.TextIOWrapper(archive.open(members[manifest]), encoding="utf-8-sig", newline="")
+        yield from manifest_entries(
+            project=project,
+            stream=stream,
+            fmt=manifest_format(manifest, b""),
+            open_path=open_path,
+            tags=tags,
+            source=source,
+        )
+        return
+    for name, info in members.items():
+        base = posixpath.basename(name)
+        if base.startswith(".") or name.startswith("__MACOSX/"):
+            continue
+        entry = ImportEntry(name=name, tags=list(tags), source=source)
+        if label_from_folder:
+            entry.label = posixpath.basename(posixpath.dirname(name))
+            if not entry.label:
+                entry.error = "label from folder: the file is not inside a folder"
+        try:
+            entry.load = opener(info)
+        except InputRejected as exc:
+            entry.error = str(exc)
+        yield entry
+
+
+def folder_entries(*, project, root: Path, tags=(), source=None, label_from_folder=False):
+    """Entries for every file under a server folder (the import_items command)."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        entry = ImportEntry(name=str(path.relative_to(root)), tags=list(tags), source=source, load=path.read_bytes)
+        if label_from_folder:
+            entry.label = path.parent.name if path.parent != root else ""
+            if not entry.label:
+                entry.error = "label from folder: the file is not inside a folder"
+        yield entry

@@ -1,0 +1,113 @@
+"""Pages. Thin: check the role, call a selector or service, render."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from rest_framework.exceptions import PermissionDenied
+
+from labeling.choices import Role
+from labeling.forms import SourceForm
+from labeling.selectors import (
+    inventory_summary,
+    items_list,
+    project_for_user,
+    project_overview,
+    projects_for_user,
+)
+from labeling.services.sources import source_create, source_update
+
+
+def _project(request, project_id, role=Role.LABELER):
+    """Like project_for_user, with Django's PermissionDenied so pages answer a 403 page."""
+    try:
+        return project_for_user(user=request.user, project_id=project_id, role=role)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc.detail)) from None
+
+
+@login_required
+def home(request):
+    projects = list(projects_for_user(user=request.user).order_by("name"))
+    return render(request, "labeling/home.html", {"projects": projects})
+
+
+@login_required
+def project_detail(request, project_id):
+    project, membership = _project(request, project_id)
+    context = {"project": project, "membership": membership}
+    if membership.has_role(Role.REVIEWER):
+        context["overview"] = project_overview(project=project)
+    return render(request, "labeling/project_detail.html", context)
+
+
+@login_required
+def inventory(request, project_id):
+    project, membership = _project(request, project_id)
+    try:
+        days = int(request.GET.get("days", 30))
+        if days < 0:
+            raise ValueError
+    except ValueError:
+        days = 30
+    form = None
+    if membership.has_role(Role.MANAGER):
+        form = SourceForm(request.POST or None, project=project)
+        if request.method == "POST" and form.is_valid():
+            source_create(project=project, **form.cleaned_data)
+            return redirect("inventory", project_id=project.pk)
+    elif request.method == "POST":
+        raise DjangoPermissionDenied("Only managers edit the inventory.")
+    summary = inventory_summary(project=project, within_days=days)
+    return render(
+        request,
+        "labeling/inventory.html",
+        {"project": project, "membership": membership, "summary": summary, "days": days, "form": form},
+    )
+
+
+@login_required
+def source_edit(request, project_id, source_id):
+    project, membership = _project(request, project_id, role=Role.MANAGER)
+    source = project.sources.filter(pk=source_id).first()
+    if source is None:
+        raise Http404("No such source in this project.")
+    form = SourceForm(request.POST or None, instance=source, project=project)
+    if request.method == "POST" and form.is_valid():
+        source_update(source=source, **form.cleaned_data)
+        return redirect("inventory", project_id=project.pk)
+    return render(request, "labeling/source_edit.html", {"project": project, "form": form, "source": source})
+
+
+@login_required
+def item_browser(request, project_id):
+    project, membership = _project(request, project_id, role=Role.REVIEWER)
+    filters = {k: request.GET.get(k, "") for k in ("tag", "source", "label")}
+    items = items_list(project=project, **{k: v or None for k, v in filters.items()})
+    page = Paginator(items, 48).get_page(request.GET.get("page"))
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return render(
+        request,
+        "labeling/item_browser.html",
+        {
+            "project": project,
+            "membership": membership,
+            "page": page,
+            "filters": filters,
+            "query": query,
+            "tags": project.tags.order_by("name"),
+            "sources": project.sources.order_by("name"),
+            "classes": project.classes.all(),
+        },
+    )
+
+
+@login_required
+def import_page(request, project_id):
+    project, membership = _project(request, project_id, role=Role.MANAGER)
+    return render(
+        request,
+        "labeling/import.html",
+        {"project": project, "membership": membership, "sources": project.sources.order_by("name")},
+    )

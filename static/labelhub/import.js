@@ -1,0 +1,88 @@
+// Import page: batched direct uploads with a progress bar, and background imports polled by job id.
+const BATCH = 50;
+const card = document.getElementById("progress-card");
+const bar = document.getElementById("progress");
+const text = document.getElementById("progress-text");
+const reportBox = document.getElementById("report");
+const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]").value;
+
+function show(done, total, label) {
+  card.hidden = false;
+  bar.max = Math.max(total || 0, 1);
+  bar.value = done;
+  text.textContent = label ?? `${done} / ${total ?? "?"}`;
+}
+
+function renderReport(imported, duplicates, rejected) {
+  const list = (rows, fmt) => rows.slice(0, 200).map((r) => `<li>${fmt(r)}</li>`).join("");
+  const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  reportBox.innerHTML = `
+    <p><b data-testid="imported">${imported}</b> imported · <b data-testid="duplicates">${duplicates.length}</b> duplicates ·
+       <b data-testid="rejected">${rejected.length}</b> rejected</p>
+    ${rejected.length ? `<h3>Rejected</h3><ul class="rejected">${list(rejected, (r) => `${esc(r.name ?? r.line ?? "")}: ${esc(r.reason)}`)}</ul>` : ""}
+    ${duplicates.length ? `<h3>Duplicates</h3><ul>${list(duplicates, (d) => `${esc(d.name)} (already item #${d.item ?? "?"})`)}</ul>` : ""}`;
+}
+
+function post(url, body, onUpload) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-CSRFToken", csrf());
+    xhr.responseType = "json";
+    if (onUpload) xhr.upload.onprogress = (e) => e.lengthComputable && onUpload(e.loaded / e.total);
+    xhr.onload = () => resolve({ status: xhr.status, data: xhr.response });
+    xhr.onerror = () => reject(new Error("network error"));
+    xhr.send(body);
+  });
+}
+
+document.getElementById("upload-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const files = [...form.files.files];
+  let imported = 0;
+  const duplicates = [], rejected = [];
+  for (let start = 0; start < files.length; start += BATCH) {
+    const body = new FormData();
+    files.slice(start, start + BATCH).forEach((f) => body.append("files", f));
+    body.append("source", form.source.value);
+    body.append("tags", form.tags.value);
+    const { status, data } = await post(form.dataset.url, body, (share) =>
+      show(start + share * Math.min(BATCH, files.length - start), files.length));
+    if (status >= 400) {
+      rejected.push({ name: `files ${start + 1}-${start + BATCH}`, reason: data?.detail ?? `HTTP ${status}` });
+      continue;
+    }
+    imported += data.imported.length;
+    duplicates.push(...data.duplicates);
+    rejected.push(...data.rejected);
+    show(Math.min(start + BATCH, files.length), files.length);
+    renderReport(imported, duplicates, rejected);
+  }
+  show(files.length, files.length, "done");
+  renderReport(imported, duplicates, rejected);
+});
+
+document.getElementById("import-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = new FormData(form);
+  show(0, 1, "uploading…");
+  const { status, data } = await post(form.dataset.url, body, (share) => show(share * 100, 100, `uploading ${Math.round(share * 100)} %`));
+  if (status !== 202) {
+    show(0, 1, "failed");
+    reportBox.textContent = data?.detail ?? `HTTP ${status}`;
+    return;
+  }
+  const poll = async () => {
+    const job = await (await fetch(`/api/jobs/${data.job}/`, { headers: { Accept: "application/json" } })).json();
+    show(job.processed, job.total, `${job.status}: ${job.processed} / ${job.total ?? "?"}`);
+    if (job.status === "succeeded" || job.status === "failed") {
+      const r = job.result || {};
+      renderReport(r.imported ?? 0, r.duplicate_items ?? [], job.errors ?? []);
+      return;
+    }
+    setTimeout(poll, 500);
+  };
+  poll();
+});

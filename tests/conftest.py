@@ -1,0 +1,117 @@
+"""Shared fixtures: persona users, a demo-like project, API clients, media in a temporary folder."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from PIL import Image
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labeling.choices import Role
+from labeling.services.projects import member_add, project_create
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def make_user(username):
+    return get_user_model().objects.create_user(username=username, password="pw-" + username)
+
+
+@pytest.fixture
+def manager(db):
+    return make_user("manager1")
+
+
+@pytest.fixture
+def reviewer(db):
+    return make_user("reviewer1")
+
+
+@pytest.fixture
+def labeler(db):
+    return make_user("labeler1")
+
+
+@pytest.fixture
+def labeler2(db):
+    return make_user("labeler2")
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("outsider1")
+
+
+def make_project(creator, *, name="Digits", modality="image", task_type="classification", classes=None, **kwargs):
+    if classes is None and task_type == "classification":
+        classes = [{"key": k, "name": f"class {k}"} for k in ("cat", "dog", "other")]
+    return project_create(
+        name=name, modality=modality, task_type=task_type, classes=classes or [], creator=creator, **kwargs
+    )
+
+
+@pytest.fixture
+def project(manager, reviewer, labeler, labeler2):
+    """An image classification project with a manager, a reviewer and two labelers."""
+    project = make_project(manager, options={"borderline": True, "uncertain": True, "out_of_domain": True})
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    member_add(project=project, username=labeler.username, role=Role.LABELER)
+    member_add(project=project, username=labeler2.username, role=Role.LABELER)
+    return project
+
+
+@pytest.fixture
+def other_project(outsider):
+    """A project the other personas do not belong to."""
+    return make_project(outsider, name="Someone else's")
+
+
+@pytest.fixture
+def api():
+    """``api(user)`` answers an APIClient that authenticates with the user's token, as machine clients do."""
+
+    def client_for(user=None):
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return client_for
+
+
+def png_bytes(size=(32, 32), value=None, seed=0, fmt="PNG"):
+    """A small real image: random noise, or a flat grey of ``value``."""
+    rng = np.random.default_rng(seed)
+    if value is None:
+        array = rng.integers(0, 256, size=(size[1], size[0]), dtype=np.uint8)
+    else:
+        array = np.full((size[1], size[0]), value, dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="L").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def wav_bytes(seconds=0.5, rate=16000, freq=440.0, amplitude=0.5, fmt="WAV"):
+    import soundfile
+
+    t = np.arange(int(seconds * rate)) / rate
+    signal = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, signal, rate, format=fmt)
+    return buffer.getvalue()
+
+
+def require_browser():
+    """Skip a browser test when Chromium is missing, unless CI demands it (then fail loudly)."""
+    if os.path.exists("/usr/bin/chromium"):
+        return
+    if os.environ.get("LABELHUB_REQUIRE_BROWSER"):
+        pytest.fail("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    pytest.skip("Chromium is not installed at /usr/bin/chromium")

@@ -1,0 +1,104 @@
+"""Validation and statistics of media files before they become items."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import soundfile
+
+from labeling.inputs import InputRejected, inspect_audio, inspect_image, inspect_text
+from tests.conftest import png_bytes, wav_bytes
+
+
+def bomb_png(width=30000, height=30000):
+    """A valid PNG header for a huge 1-bit image with a tiny compressed body: a decompression bomb."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def test_image_statistics_measure_brightness_and_contrast():
+    flat = inspect_image(png_bytes(size=(40, 20), value=200))
+    assert flat.stats["width"] == 40 and flat.stats["height"] == 20
+    assert flat.stats["brightness"] == pytest.approx(200, abs=0.01)
+    assert flat.stats["contrast"] == pytest.approx(0, abs=0.01)
+    noisy = inspect_image(png_bytes(size=(64, 64)))
+    assert noisy.stats["contrast"] > 50
+    assert flat.extension == ".png"
+
+
+def test_corrupt_png_is_rejected_with_the_reason():
+    data = png_bytes(size=(64, 64))
+    broken = data[:40] + b"\x00" * 30 + data[70:]
+    with pytest.raises(InputRejected, match="corrupt|identify"):
+        inspect_image(broken)
+
+
+def test_truncated_png_is_rejected():
+    data = png_bytes(size=(128, 128))
+    with pytest.raises(InputRejected):
+        inspect_image(data[: len(data) // 2])
+
+
+def test_decompression_bomb_is_rejected_before_decoding():
+    with pytest.raises(InputRejected, match="900,000,000 pixels.*decompression bomb"):
+        inspect_image(bomb_png())
+
+
+def test_audio_statistics():
+    stats = inspect_audio(wav_bytes(seconds=0.5, amplitude=0.5)).stats
+    assert stats["duration"] == pytest.approx(0.5)
+    assert stats["sample_rate"] == 16000 and stats["channels"] == 1
+    # A sine of amplitude 0.5 has an RMS of 0.5/sqrt(2): -9.03 dBFS, and a peak of -6.02 dBFS.
+    assert stats["rms_dbfs"] == pytest.approx(-9.03, abs=0.05)
+    assert stats["peak_dbfs"] == pytest.approx(-6.02, abs=0.05)
+    assert stats["clipped_share"] == 0 and stats["silence_share"] == 0
+
+
+def test_silence_and_clipping_are_measured():
+    rate = 8000
+    signal = np.concatenate([np.zeros(rate), np.ones(rate)]).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, signal, rate, format="WAV", subtype="FLOAT")
+    stats = inspect_audio(buffer.getvalue()).stats
+    assert stats["silence_share"] == pytest.approx(0.5, abs=0.01)
+    assert stats["clipped_share"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_flac_and_ogg_decode():
+    assert inspect_audio(wav_bytes(fmt="FLAC")).stats["format"] == "flac"
+    assert inspect_audio(wav_bytes(fmt="OGG")).stats["format"] == "ogg"
+
+
+def test_truncated_wav_is_rejected():
+    data = wav_bytes(seconds=1.0)
+    with pytest.raises(InputRejected, match="truncated WAV"):
+        inspect_audio(data[: len(data) // 2])
+
+
+def test_random_bytes_are_not_audio():
+    with pytest.raises(InputRejected, match="cannot be decoded"):
+        inspect_audio(b"not audio at all" * 100)
+
+
+def test_oversized_file_is_rejected(settings):
+    settings.LABELHUB_MAX_FILE_BYTES = 1000
+    with pytest.raises(InputRejected, match="over the limit of 1,000 bytes"):
+        inspect_image(png_bytes(size=(200, 200)))
+
+
+def test_text_statistics_and_limits(settings):
+    assert inspect_text("two words\nand more").stats == {"length": 18, "words": 4, "lines": 2}
+    with pytest.raises(InputRejected, match="empty"):
+        inspect_text("   ")
+    settings.LABELHUB_MAX_TEXT_CHARS = 5
+    with pytest.raises(InputRejected, match="over the limit"):
+        inspect_text("too long")

@@ -1,0 +1,234 @@
+"""Importing items: direct uploads, manifests and zip archives, and the per-file report."""
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from labeling.choices import JobStatus
+from labeling.models import Item, Job
+from labeling.services.import_jobs import import_job_create, import_job_run
+from tests.conftest import make_project, png_bytes, wav_bytes
+from tests.labeling.test_inputs import bomb_png
+
+
+def upload(client, project, files, **data):
+    payload = {"files": [SimpleUploadedFile(name, content) for name, content in files], **data}
+    return client.post(f"/api/projects/{project.pk}/items/", payload, format="multipart")
+
+
+def stored_files(media_root: Path):
+    return sorted(p for p in media_root.rglob("*") if p.is_file() and "items" in p.parts)
+
+
+def test_upload_imports_good_files_and_reports_each_bad_one(api, manager, project, settings):
+    good = png_bytes(seed=1)
+    response = upload(
+        api(manager),
+        project,
+        [
+            ("good.png", good),
+            ("corrupt.png", good[:50] + b"\x00" * 40 + good[90:]),
+            ("bomb.png", bomb_png()),
+            ("notes.txt", b"just text"),
+            ("again.png", good),
+        ],
+        tags="batch-1, night",
+    )
+    assert response.status_code == 201
+    report = response.json()
+    assert len(report["imported"]) == 1
+    rejected = {r["name"]: r["reason"] for r in report["rejected"]}
+    assert set(rejected) == {"corrupt.png", "bomb.png", "notes.txt"}
+    assert "decompression bomb" in rejected["bomb.png"]
+    assert report["duplicates"] == [{"name": "again.png", "item": report["imported"][0]}]
+    item = Item.objects.get(pk=report["imported"][0])
+    assert sorted(t.name for t in item.tags.all()) == ["batch-1", "night"]
+    assert item.stats["width"] == 32 and item.original_name == "good.png"
+    # One file on disk for the one row; nothing for the rejects.
+    assert [p.name for p in stored_files(settings.MEDIA_ROOT)] == [Path(item.file.name).name]
+
+
+def test_duplicate_upload_is_reported_and_the_stored_item_is_untouched(api, manager, project, settings):
+    data = png_bytes(seed=2)
+    first = upload(api(manager), project, [("a.png", data)]).json()["imported"][0]
+    before = Item.objects.get(pk=first)
+    response = upload(api(manager), project, [("copy-of-a.png", data)])
+    assert response.status_code == 200
+    assert response.json() == {"imported": [], "duplicates": [{"name": "copy-of-a.png", "item": first}], "rejected": []}
+    after = Item.objects.get(pk=first)
+    assert (after.original_name, after.file.name, after.sha256) == (before.original_name, before.file.name, before.sha256)
+    assert len(stored_files(settings.MEDIA_ROOT)) == 1
+
+
+def test_the_same_file_may_live_in_two_projects(api, manager, project):
+    other = make_project(manager, name="Second")
+    data = png_bytes(seed=3)
+    assert upload(api(manager), project, [("a.png", data)]).status_code == 201
+    assert upload(api(manager), other, [("a.png", data)]).status_code == 201
+
+
+def test_audio_upload_rejects_a_truncated_wav(api, manager):
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    good, other = wav_bytes(seconds=0.4), wav_bytes(seconds=1.0, freq=220)
+    report = upload(api(manager), project, [("ok.wav", good), ("cut.wav", other[: len(other) // 2])]).json()
+    assert len(report["imported"]) == 1
+    assert report["rejected"][0]["name"] == "cut.wav" and "truncated" in report["rejected"][0]["reason"]
+    item = Item.objects.get(pk=report["imported"][0])
+    assert item.stats["duration"] == 0.4
+
+
+def test_oversized_upload_is_rejected_without_reading_it(api, manager, project, settings):
+    settings.LABELHUB_MAX_FILE_BYTES = 500
+    report = upload(api(manager), project, [("big.png", png_bytes(size=(100, 100)))]).json()
+    assert report["rejected"][0]["reason"].startswith("file is")
+    assert "over the limit of 500 bytes" in report["rejected"][0]["reason"]
+
+
+def test_unknown_source_is_a_clear_error(api, manager, project):
+    response = upload(api(manager), project, [("a.png", png_bytes())], source="nowhere")
+    assert response.status_code == 400
+    assert "unknown source 'nowhere'" in response.json()["detail"]
+    assert not Item.objects.exists()
+
+
+def test_upload_to_an_unknown_project_is_404(api, manager):
+    response = upload(api(manager), type("P", (), {"pk": 999999})(), [("a.png", png_bytes())])
+    assert response.status_code == 404
+    assert "No project" in response.json()["detail"]
+
+
+def run_import(project, user, name, content, **kwargs):
+    job = import_job_create(
+        project=project, user=user, upload=SimpleUploadedFile(name, content), **kwargs
+    )
+    import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def text_project(manager):
+    return make_project(manager, name="Reviews", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
+
+
+def test_manifest_with_a_malformed_line_imports_the_others(manager):
+    project = text_project(manager)
+    lines = [
+        json.dumps({"text": "great product", "tags": ["web"], "label": "pos", "metadata": {"stars": 5}}),
+        '{"text": "broken line", ',
+        json.dumps({"text": "awful", "label": "meh"}),
+        json.dumps({"text": "fine", "tags": "web, mobile"}),
+        json.dumps({"text": "great product"}),
+        json.dumps(["not", "an", "object"]),
+    ]
+    job = run_import(project, manager, "batch.jsonl", "\n".join(lines).encode())
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.total == 6 and job.processed == 6
+    assert job.result["imported"] == 2 and job.result["duplicates"] == 1 and job.result["rejected"] == 3
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert reasons["line 2"].startswith("malformed JSON")
+    assert "unknown class 'meh'" in reasons["line 3"]
+    assert "JSON object" in reasons["line 6"]
+    great = Item.objects.get(project=project, text="great product")
+    assert great.label == "pos" and great.metadata == {"stars": 5}
+    fine = Item.objects.get(project=project, text="fine")
+    assert sorted(t.name for t in fine.tags.all()) == ["mobile", "web"]
+
+
+def test_csv_manifest(manager):
+    project = text_project(manager)
+    content = 'text,tags,label,metadata\n"hello, world",a,pos,"{""k"": 1}"\nbye,,neg,\n'
+    job = run_import(project, manager, "batch.csv", content.encode())
+    assert job.result["imported"] == 2, job.errors
+    assert Item.objects.get(text="hello, world").metadata == {"k": 1}
+
+
+def zip_bytes(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries:
+            archive.writestr(zipfile.ZipInfo(name), data)
+    return buffer.getvalue()
+
+
+def test_zip_with_a_path_traversal_entry_rejects_only_that_entry(manager, project, settings, tmp_path):
+    archive = zip_bytes(
+        [("cat/one.png", png_bytes(seed=10)), ("../../evil.png", png_bytes(seed=11)), ("dog/two.png", png_bytes(seed=12))]
+    )
+    job = run_import(project, manager, "batch.zip", archive, label_from_folder=True)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.result["imported"] == 2
+    assert job.errors == [{"name": "../../evil.png", "reason": "zip entry '../../evil.png' climbs out of the archive with '..'"}]
+    assert sorted(Item.objects.values_list("label", flat=True)) == ["cat", "dog"]
+    assert not any("evil" in str(p) for p in tmp_path.rglob("*"))
+
+
+def test_zip_with_a_manifest_and_an_absolute_path(manager, project):
+    manifest = "\n".join(
+        [
+            json.dumps({"path": "img/a.png", "label": "cat", "tags": ["x"]}),
+            json.dumps({"path": "/etc/passwd"}),
+            json.dumps({"path": "img/missing.png"}),
+        ]
+    )
+    archive = zip_bytes([("manifest.jsonl", manifest), ("img/a.png", png_bytes(seed=20))])
+    job = run_import(project, manager, "set.zip", archive)
+    assert job.result["imported"] == 1
+    reasons = " | ".join(e["reason"] for e in job.errors)
+    assert "/etc/passwd" in reasons and "not in the archive" in reasons
+
+
+def test_a_manifest_alone_cannot_read_server_files(manager, project):
+    job = run_import(project, manager, "m.jsonl", json.dumps({"path": "/etc/hostname"}).encode())
+    assert job.result["imported"] == 0
+    assert "zip archive" in job.errors[0]["reason"]
+
+
+def test_manifest_paths_under_an_import_root(manager, project, settings, tmp_path):
+    root = tmp_path / "shared"
+    (root / "imgs").mkdir(parents=True)
+    (root / "imgs" / "a.png").write_bytes(png_bytes(seed=30))
+    settings.LABELHUB_IMPORT_ROOTS = [root]
+    lines = [json.dumps({"path": "imgs/a.png"}), json.dumps({"path": "../../etc/hostname"})]
+    job = run_import(project, manager, "m.jsonl", "\n".join(lines).encode())
+    assert job.result["imported"] == 1
+    assert "outside the folders" in job.errors[0]["reason"]
+
+
+def test_a_job_runs_once_even_if_delivered_twice(manager):
+    project = text_project(manager)
+    job = import_job_create(project=project, user=manager, upload=SimpleUploadedFile("m.jsonl", b'{"text": "a"}\n'))
+    import_job_run(job_id=job.pk)
+    import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.attempts == 1 and job.result["imported"] == 1
+    assert Job.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
+
+
+def test_imports_api_answers_a_job_id(api, manager, project):
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/imports/",
+        {"file": SimpleUploadedFile("m.jsonl", b'{"text": "x"}\n')},
+        format="multipart",
+    )
+    assert response.status_code == 202
+    job = api(manager).get(f"/api/jobs/{response.json()['job']}/").json()
+    assert job["kind"] == "import" and job["status"] == "queued"
+
+
+def test_a_failing_row_insert_removes_the_files_it_wrote(manager, project, settings, monkeypatch):
+    from labeling.services import imports
+
+    def explode(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(imports, "_insert", explode)
+    entries = [imports.ImportEntry(name="a.png", load=lambda: png_bytes(seed=40))]
+    try:
+        imports.items_import(project=project, entries=entries)
+    except RuntimeError:
+        pass
+    assert stored_files(settings.MEDIA_ROOT) == []
+    assert not Item.objects.exists()

@@ -1,0 +1,86 @@
+"""Server-rendered pages: what each role sees, and that lists do not grow queries with their size."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.sources import source_create
+from tests.conftest import png_bytes
+
+
+def add_items(project, n, start=0, **kwargs):
+    entries = [
+        ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i), tags=["slice-a"], **kwargs)
+        for i in range(start, start + n)
+    ]
+    return items_import(project=project, entries=entries).imported
+
+
+def test_inventory_page_shows_sources_totals_and_within_k_days(client, manager, project):
+    source_create(project=project, name="Owned scans", kind="owned", planned_amount=100, unit="items",
+                  total_cost=0, turnaround_days=0, status="available")
+    source_create(project=project, name="Vendor", kind="purchased", planned_amount=400, unit="items",
+                  total_cost=2000, turnaround_days=20, contains_personal_data=True)
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/inventory/?days=10").content.decode()
+    assert "Owned scans" in page and "Vendor" in page
+    assert "5.00 USD/item" in page  # 2000 / 400
+    assert "<b>100 items</b>" in page  # only the owned source is reachable within 10 days
+    page = client.get(f"/projects/{project.pk}/inventory/?days=30").content.decode()
+    assert "<b>500 items</b>" in page
+
+
+def test_manager_adds_and_edits_a_source_from_the_page(client, manager, project):
+    client.force_login(manager)
+    response = client.post(
+        f"/projects/{project.pk}/inventory/",
+        {"name": "Synthetic", "kind": "synthetic", "status": "idea", "planned_amount": "50", "unit": "items",
+         "total_cost": "10", "currency": "EUR"},
+    )
+    assert response.status_code == 302
+    source = project.sources.get(name="Synthetic")
+    response = client.post(
+        f"/projects/{project.pk}/inventory/{source.pk}/edit/",
+        {"name": "Synthetic v2", "kind": "synthetic", "status": "available", "planned_amount": "50", "unit": "items",
+         "total_cost": "10", "currency": "EUR"},
+    )
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert (source.name, source.status) == ("Synthetic v2", "available")
+
+
+def test_item_browser_filters_and_keeps_its_query_count(client, reviewer, project):
+    source = source_create(project=project, name="S1", kind="owned")
+    add_items(project, 3, source=source)
+    client.force_login(reviewer)
+    with CaptureQueriesContext(connection) as small:
+        page = client.get(f"/projects/{project.pk}/items/").content.decode()
+    assert page.count('class="item-card"') == 3
+    add_items(project, 20, start=100)
+    with CaptureQueriesContext(connection) as large:
+        page = client.get(f"/projects/{project.pk}/items/").content.decode()
+    assert page.count('class="item-card"') == 23
+    assert len(large.captured_queries) == len(small.captured_queries)
+    filtered = client.get(f"/projects/{project.pk}/items/?source={source.pk}").content.decode()
+    assert filtered.count('class="item-card"') == 3
+
+
+@pytest.mark.parametrize("path", ["", "inventory/", "items/", "import/"])
+def test_manager_pages_render(client, manager, project, path):
+    add_items(project, 2)
+    client.force_login(manager)
+    assert client.get(f"/projects/{project.pk}/{path}").status_code == 200
+
+
+def test_home_lists_my_projects_only(client, labeler, project, other_project):
+    client.force_login(labeler)
+    page = client.get("/").content.decode()
+    assert project.name in page and other_project.name not in page
+
+
+def test_api_docs_are_served_without_a_cdn(client, manager):
+    client.force_login(manager)
+    page = client.get("/api/docs/").content.decode()
+    assert "cdn" not in page.lower()
+    assert client.get("/api/schema/").status_code == 200

@@ -1,0 +1,95 @@
+"""Projects, members and the data inventory through the API."""
+
+from decimal import Decimal
+
+from labeling.models import Membership
+from labeling.selectors import inventory_summary
+from labeling.services.sources import source_create
+
+
+def test_creator_becomes_manager_and_classes_keep_their_order(api, manager):
+    body = {
+        "name": "Defects",
+        "modality": "image",
+        "task_type": "classification",
+        "classes": [{"key": "ok", "name": "No defect"}, {"key": "scratch"}, {"key": "dent", "hotkey": "9"}],
+        "options": {"borderline": True},
+        "overlap": 5,
+    }
+    response = api(manager).post("/api/projects/", body, format="json")
+    assert response.status_code == 201, response.json()
+    project = response.json()
+    assert [c["key"] for c in project["classes"]] == ["ok", "scratch", "dent"]
+    assert [c["hotkey"] for c in project["classes"]] == ["1", "2", "9"]
+    assert project["options"] == {"borderline": True, "uncertain": False, "out_of_domain": False}
+    assert project["role"] == "manager" and project["overlap"] == 5
+    assert Membership.objects.get(project_id=project["id"], user=manager).role == "manager"
+
+
+def test_invalid_projects_are_refused_with_field_messages(api, manager):
+    client = api(manager)
+    dup = client.post(
+        "/api/projects/", {"name": "x", "modality": "image", "classes": [{"key": "a"}, {"key": "a"}]}, format="json"
+    )
+    assert dup.status_code == 400 and "appears twice" in dup.json()["detail"]
+    bad = client.post("/api/projects/", {"name": "x", "modality": "video"}, format="json")
+    assert bad.status_code == 400 and "modality" in bad.json()
+    one = client.post("/api/projects/", {"name": "x", "modality": "image", "classes": [{"key": "a"}]}, format="json")
+    assert one.status_code == 400 and "at least two classes" in one.json()["detail"]
+
+
+def test_manager_patches_and_adds_members(api, manager, outsider, project):
+    client = api(manager)
+    response = client.patch(f"/api/projects/{project.pk}/", {"overlap": 2, "options": {"borderline": False}}, format="json")
+    assert response.status_code == 200
+    assert response.json()["overlap"] == 2 and response.json()["options"]["borderline"] is False
+    added = client.post(f"/api/projects/{project.pk}/members/", {"username": outsider.username, "role": "reviewer"})
+    assert added.status_code == 201
+    members = {m["username"]: m["role"] for m in client.get(f"/api/projects/{project.pk}/members/").json()["results"]}
+    assert members[outsider.username] == "reviewer"
+    unknown = client.post(f"/api/projects/{project.pk}/members/", {"username": "ghost", "role": "labeler"})
+    assert unknown.status_code == 400 and "no user named 'ghost'" in unknown.json()["detail"]
+
+
+def test_sources_with_derived_cost_per_unit(api, manager, project):
+    client = api(manager)
+    body = {
+        "name": "crowdsourced reading",
+        "kind": "crowdsourced",
+        "planned_amount": "1000",
+        "unit": "hours",
+        "total_cost": "10000",
+        "currency": "USD",
+        "turnaround_days": 14,
+        "contains_personal_data": True,
+        "licence": "consent forms",
+        "status": "acquiring",
+    }
+    response = client.post(f"/api/projects/{project.pk}/sources/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert Decimal(response.json()["cost_per_unit"]) == Decimal("10")
+    again = client.post(f"/api/projects/{project.pk}/sources/", body, format="json")
+    assert again.status_code == 400 and "already exists" in again.json()["detail"]
+    listed = client.get(f"/api/projects/{project.pk}/sources/").json()["results"]
+    assert [s["name"] for s in listed] == ["crowdsourced reading"]
+    bad = client.post(f"/api/projects/{project.pk}/sources/", {"name": "y", "kind": "stolen"}, format="json")
+    assert bad.status_code == 400 and "kind" in bad.json()
+
+
+def test_inventory_within_k_days(project):
+    # The table of DOMAIN.md §1.
+    source_create(project=project, name="owned", kind="owned", planned_amount=100, unit="hours", total_cost=0,
+                  turnaround_days=0, status="available")
+    source_create(project=project, name="crowd", kind="crowdsourced", planned_amount=1000, unit="hours",
+                  total_cost=10000, turnaround_days=30)
+    source_create(project=project, name="pay for labels", kind="purchased", planned_amount=100, unit="hours",
+                  total_cost=6000, turnaround_days=7)
+    source_create(project=project, name="purchase data", kind="purchased", planned_amount=1000, unit="hours",
+                  total_cost=10000, turnaround_days=60)
+    summary = inventory_summary(project=project, within_days=10)
+    assert summary["within"]["amount"] == [("hours", Decimal(200))]
+    assert summary["within"]["cost"] == [("USD", Decimal(6000))]
+    assert summary["within"]["sources"] == ["owned", "pay for labels"]
+    assert summary["totals"]["amount"] == [("hours", Decimal(2200))]
+    purchased = next(k for k in summary["by_kind"] if k["kind"] == "purchased")
+    assert purchased["n_sources"] == 2 and purchased["cost"] == [("USD", Decimal(16000))]

@@ -1,0 +1,37 @@
+"""Configuration by environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_settings(env_overrides, code="from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL")}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'labelhub.settings'); django.setup(); " + code],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_nothing_set_means_sqlite_and_a_serverless_broker(tmp_path):
+    out = run_settings({"LABELHUB_VAR_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+
+
+def test_urls_switch_to_postgresql_and_redis():
+    out = run_settings(
+        {"DATABASE_URL": "postgres://u@db.example:5432/lh", "CELERY_BROKER_URL": "redis://cache:6379/0", "SECRET_KEY": "x"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["django.db.backends.postgresql", "redis://cache:6379/0"]
+
+
+def test_debug_off_without_secret_key_fails_loudly(tmp_path):
+    out = run_settings({"DEBUG": "0", "LABELHUB_VAR_DIR": str(tmp_path)})
+    assert out.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in out.stderr
