@@ -8,12 +8,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_settings(env_overrides, code="from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"):
+def run_settings(
+    env_overrides,
+    code="from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)",
+):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL")}
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'labelhub.settings'); django.setup(); " + code],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'labelhub.settings'); django.setup(); "
+            + code,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -25,7 +37,11 @@ def test_nothing_set_means_sqlite_and_a_serverless_broker(tmp_path):
 
 def test_urls_switch_to_postgresql_and_redis():
     out = run_settings(
-        {"DATABASE_URL": "postgres://u@db.example:5432/lh", "CELERY_BROKER_URL": "redis://cache:6379/0", "SECRET_KEY": "x"}
+        {
+            "DATABASE_URL": "postgres://u@db.example:5432/lh",
+            "CELERY_BROKER_URL": "redis://cache:6379/0",
+            "SECRET_KEY": "x",
+        }
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["django.db.backends.postgresql", "redis://cache:6379/0"]

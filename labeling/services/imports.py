@@ -20,7 +20,8 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from labeling import inputs
 from labeling.inputs import InputRejected
@@ -29,7 +30,7 @@ from labeling.models import DataSource, Item, Tag
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
-TEXT_CHUNK_SIZE = 5000
+TEXT_CHUNK_SIZE = 10000
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
 
 
@@ -130,9 +131,14 @@ def _import_chunk(*, project, entries, job=None) -> ImportReport:
         seen[sha] = entry.name
         prepared.append((entry, sha, inspected, data))
 
-    existing = dict(
-        Item.objects.filter(project=project, sha256__in=[p[1] for p in prepared]).values_list("sha256", "id")
-    )
+    # Files are checked against the project before they are written; rows without a file (text) skip the
+    # query on PostgreSQL, where the insert itself reports duplicates (ON CONFLICT DO NOTHING).
+    if connection.vendor == "postgresql" and all(p[3] is None for p in prepared):
+        existing = {}
+    else:
+        existing = dict(
+            Item.objects.filter(project=project, sha256__in=[p[1] for p in prepared]).values_list("sha256", "id")
+        )
     fresh = []
     for entry, sha, inspected, data in prepared:
         if sha in existing:
@@ -144,20 +150,23 @@ def _import_chunk(*, project, entries, job=None) -> ImportReport:
         return report
 
     written = []  # storage names this call created, removed again if the rows fail
-    items = []
+    rows = []  # (entry, column values by attname)
+    now = timezone.now()
     try:
         for entry, sha, inspected, data in fresh:
-            item = Item(
-                project=project,
-                source=entry.source,
-                sha256=sha,
-                original_name=entry.name[:300],
-                label=entry.label,
-                metadata=entry.metadata,
-                stats=inspected.stats,
-                text=inspected.text,
-                import_job=job,
-            )
+            row = {
+                "project_id": project.pk,
+                "source_id": entry.source.pk if entry.source else None,
+                "sha256": sha,
+                "original_name": entry.name[:300],
+                "label": entry.label,
+                "metadata": entry.metadata,
+                "stats": inspected.stats,
+                "text": inspected.text,
+                "import_job_id": job.pk if job else None,
+                "file": "",
+                "created": now,
+            }
             if data is not None:
                 name = _media_name(project.pk, sha, inspected.extension)
                 # Content-addressed: a file already there under this name has these very bytes
@@ -165,19 +174,19 @@ def _import_chunk(*, project, entries, job=None) -> ImportReport:
                 if not default_storage.exists(name):
                     name = default_storage.save(name, ContentFile(data))
                     written.append(name)
-                item.file.name = name
-            items.append((entry, item))
-        created = _insert(project=project, items=items, report=report)
+                row["file"] = name
+            rows.append((entry, row))
+        created = _insert(project=project, rows=rows, report=report)  # {sha256: (id, file name)}
     except Exception:
         for name in written:
             default_storage.delete(name)
         raise
     # Rows that lost a race to a concurrent import of the same content leave their files behind.
-    used = {item.file.name for item in created if item.file}
+    used = {file for _, file in created.values()}
     for name in written:
         if name not in used:
             default_storage.delete(name)
-    _resolve_in_chunk_duplicates(report, {**existing, **{item.sha256: item.pk for item in created}})
+    _resolve_in_chunk_duplicates(report, {**existing, **{sha: pk for sha, (pk, _) in created.items()}})
     return report
 
 
@@ -189,42 +198,98 @@ def _resolve_in_chunk_duplicates(report, ids_by_sha):
             dup["item"] = ids_by_sha.get(sha)
 
 
-def _insert(*, project, items, report) -> list[Item]:
-    tag_ids = _tag_ids(project=project, names={t for entry, _ in items for t in entry.tags})
-    rows = [item for _, item in items]
+def _insert(*, project, rows, report) -> dict[str, tuple[int, str]]:
+    """Insert item rows and their tag links; answer {sha256: (item id, file name)} of the rows stored.
+
+    Rows whose content another import stored meanwhile are reported as duplicates, not errors.
+    """
+    tag_ids = _tag_ids(project=project, names={t for entry, _ in rows for t in entry.tags})
+    # One transaction for rows and links: an item never exists without the tags it was imported with.
+    with transaction.atomic():
+        created = _insert_copy(rows=rows) if connection.vendor == "postgresql" else _insert_orm(rows=rows)
+        links = [
+            (created[row["sha256"]][0], tag_ids[t])
+            for entry, row in rows
+            if row["sha256"] in created
+            for t in set(entry.tags)
+        ]
+        _add_tag_links(links)
+    lost = [(entry, row) for entry, row in rows if row["sha256"] not in created]
+    if lost:
+        existing = dict(
+            Item.objects.filter(project=project, sha256__in=[r["sha256"] for _, r in lost]).values_list("sha256", "id")
+        )
+        report.duplicates.extend({"name": entry.name, "item": existing.get(row["sha256"])} for entry, row in lost)
+    report.imported.extend(created[row["sha256"]][0] for _, row in rows if row["sha256"] in created)
+    return created
+
+
+def _insert_orm(*, rows):
+    items = [Item(**row) for _, row in rows]
     try:
         with transaction.atomic():
-            Item.objects.bulk_create(rows, batch_size=2000)
-            _add_tags(items, tag_ids)
+            Item.objects.bulk_create(items, batch_size=2000)
+        return {item.sha256: (item.pk, item.file.name) for item in items}
     except IntegrityError:
-        # Another import stored some of the same content meanwhile: go one by one.
-        return _insert_one_by_one(project=project, items=items, tag_ids=tag_ids, report=report)
-    report.imported.extend(item.pk for item in rows)
-    return rows
-
-
-def _insert_one_by_one(*, project, items, tag_ids, report) -> list[Item]:
-    created = []
-    for entry, item in items:
+        pass
+    # Another import stored some of the same content meanwhile: go one by one.
+    created = {}
+    for item in items:
         item.pk = None
         try:
             with transaction.atomic():
                 item.save(force_insert=True)
-                _add_tags([(entry, item)], tag_ids)
         except IntegrityError:
-            other = Item.objects.filter(project=project, sha256=item.sha256).values_list("id", flat=True).first()
-            report.duplicates.append({"name": entry.name, "item": other})
             continue
-        report.imported.append(item.pk)
-        created.append(item)
+        created[item.sha256] = (item.pk, item.file.name)
     return created
 
 
-def _add_tags(items, tag_ids):
+def _insert_copy(*, rows):
+    """PostgreSQL: COPY the rows into a staging table, then one INSERT ... ON CONFLICT DO NOTHING.
+
+    Several times faster than bulk_create's multi-row INSERTs on 100,000 rows, and a concurrent import
+    of the same content cannot fail the batch: rows that lose the race on the unique (project, sha256)
+    key are simply not returned. Columns this module does not set get their model default.
+    """
+    fields = [f for f in Item._meta.concrete_fields if not f.primary_key]
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(Item._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE import_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+        cursor.execute(f"ALTER TABLE import_stage DROP COLUMN {connection.ops.quote_name(Item._meta.pk.column)}")
+        with cursor.connection.cursor().copy(f"COPY import_stage ({columns}) FROM STDIN") as copy:
+            for _, row in rows:
+                copy.write_row(
+                    [
+                        (json.dumps(row[f.attname]) if f.attname in json_fields else row[f.attname])
+                        if f.attname in row
+                        else f.get_db_prep_save(f.get_default(), connection=connection)
+                        for f in fields
+                    ]
+                )
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM import_stage "
+            "ON CONFLICT (project_id, sha256) DO NOTHING RETURNING id, sha256, file"
+        )
+        return {sha: (pk, file) for pk, sha, file in cursor.fetchall()}
+
+
+def _add_tag_links(links):
+    if not links:
+        return
     through = Item.tags.through
-    links = [through(item_id=item.pk, tag_id=tag_ids[t]) for entry, item in items for t in set(entry.tags)]
-    if links:
-        through.objects.bulk_create(links, batch_size=5000)
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(through._meta.db_table)
+        with (
+            connection.cursor() as cursor,
+            cursor.connection.cursor().copy(f"COPY {table} (item_id, tag_id) FROM STDIN") as copy,
+        ):
+            for link in links:
+                copy.write_row(link)
+        return
+    through.objects.bulk_create([through(item_id=i, tag_id=t) for i, t in links], batch_size=5000)
 
 
 def items_import(

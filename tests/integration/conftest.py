@@ -43,11 +43,25 @@ def start_worker(media_root, concurrency=2):
         env["CELERY_BROKER_DIR"] = str(settings.CELERY_BROKER_DIR)
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "labelhub", "worker", "--loglevel=info",
-            f"--concurrency={concurrency}", "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-heartbeat",
-            "--without-mingle", "--without-gossip",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "labelhub",
+            "worker",
+            "--loglevel=info",
+            f"--concurrency={concurrency}",
+            "-n",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
         ],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     log = []
     ready = threading.Event()

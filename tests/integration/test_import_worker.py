@@ -17,8 +17,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def test_manifest_import_runs_on_a_separate_worker(api, manager, celery_worker, shared_media):
     project = make_project(manager, name="Texts", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
-    lines = [json.dumps({"text": f"review number {i}", "tags": ["batch"], "label": "pos" if i % 2 else "neg"})
-             for i in range(12000)]
+    lines = [
+        json.dumps({"text": f"review number {i}", "tags": ["batch"], "label": "pos" if i % 2 else "neg"})
+        for i in range(12000)
+    ]
     lines.insert(5, "{oops")
     upload = SimpleUploadedFile("reviews.jsonl", "\n".join(lines).encode())
     response = api(manager).post(f"/api/projects/{project.pk}/imports/", {"file": upload}, format="multipart")
@@ -46,8 +48,8 @@ def test_manifest_import_runs_on_a_separate_worker(api, manager, celery_worker, 
 
 
 def test_image_zip_import_on_the_worker_stores_files_the_web_can_serve(api, manager, celery_worker, shared_media):
-    from tests.labeling.test_item_import import zip_bytes
     from tests.conftest import png_bytes
+    from tests.labeling.test_item_import import zip_bytes
 
     project = make_project(manager, name="Pets")
     archive = zip_bytes([(f"cat/{i}.png", png_bytes(seed=i)) for i in range(5)] + [("dog/x.png", b"junk")])
@@ -57,8 +59,10 @@ def test_image_zip_import_on_the_worker_stores_files_the_web_can_serve(api, mana
         format="multipart",
     )
     job_url = f"/api/jobs/{response.json()['job']}/"
-    job = wait_for(lambda: (j := api(manager).get(job_url).json())["status"] in ("succeeded", "failed") and j,
-                   message="the zip import")
+    job = wait_for(
+        lambda: (j := api(manager).get(job_url).json())["status"] in ("succeeded", "failed") and j,
+        message="the zip import",
+    )
     assert job["status"] == "succeeded" and job["result"]["imported"] == 5
     assert job["errors"][0]["name"] == "dog/x.png"
     item = Item.objects.filter(project=project).first()
@@ -72,7 +76,11 @@ def test_worker_starts_with_the_documented_command():
     env = {**os.environ}
     out = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "labelhub", "inspect", "registered", "--help"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0
     from labelhub.celery import app

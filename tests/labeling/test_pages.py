@@ -18,10 +18,26 @@ def add_items(project, n, start=0, **kwargs):
 
 
 def test_inventory_page_shows_sources_totals_and_within_k_days(client, manager, project):
-    source_create(project=project, name="Owned scans", kind="owned", planned_amount=100, unit="items",
-                  total_cost=0, turnaround_days=0, status="available")
-    source_create(project=project, name="Vendor", kind="purchased", planned_amount=400, unit="items",
-                  total_cost=2000, turnaround_days=20, contains_personal_data=True)
+    source_create(
+        project=project,
+        name="Owned scans",
+        kind="owned",
+        planned_amount=100,
+        unit="items",
+        total_cost=0,
+        turnaround_days=0,
+        status="available",
+    )
+    source_create(
+        project=project,
+        name="Vendor",
+        kind="purchased",
+        planned_amount=400,
+        unit="items",
+        total_cost=2000,
+        turnaround_days=20,
+        contains_personal_data=True,
+    )
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/inventory/?days=10").content.decode()
     assert "Owned scans" in page and "Vendor" in page
@@ -35,15 +51,29 @@ def test_manager_adds_and_edits_a_source_from_the_page(client, manager, project)
     client.force_login(manager)
     response = client.post(
         f"/projects/{project.pk}/inventory/",
-        {"name": "Synthetic", "kind": "synthetic", "status": "idea", "planned_amount": "50", "unit": "items",
-         "total_cost": "10", "currency": "EUR"},
+        {
+            "name": "Synthetic",
+            "kind": "synthetic",
+            "status": "idea",
+            "planned_amount": "50",
+            "unit": "items",
+            "total_cost": "10",
+            "currency": "EUR",
+        },
     )
     assert response.status_code == 302
     source = project.sources.get(name="Synthetic")
     response = client.post(
         f"/projects/{project.pk}/inventory/{source.pk}/edit/",
-        {"name": "Synthetic v2", "kind": "synthetic", "status": "available", "planned_amount": "50", "unit": "items",
-         "total_cost": "10", "currency": "EUR"},
+        {
+            "name": "Synthetic v2",
+            "kind": "synthetic",
+            "status": "available",
+            "planned_amount": "50",
+            "unit": "items",
+            "total_cost": "10",
+            "currency": "EUR",
+        },
     )
     assert response.status_code == 302
     source.refresh_from_db()

@@ -37,7 +37,10 @@ def test_member_of_a_gets_404_for_everything_of_project_b(api, manager, labeler,
             response = client.get(url)
             assert response.status_code == 404, (user.username, url, response.status_code)
         assert client.patch(f"/api/projects/{pid}/", {"name": "mine"}, format="json").status_code == 404
-        assert client.post(f"/api/projects/{pid}/members/", {"username": user.username, "role": "manager"}).status_code == 404
+        assert (
+            client.post(f"/api/projects/{pid}/members/", {"username": user.username, "role": "manager"}).status_code
+            == 404
+        )
 
 
 def test_b_is_not_listed_among_my_projects(api, manager, project, other_project):

@@ -40,7 +40,9 @@ def test_invalid_projects_are_refused_with_field_messages(api, manager):
 
 def test_manager_patches_and_adds_members(api, manager, outsider, project):
     client = api(manager)
-    response = client.patch(f"/api/projects/{project.pk}/", {"overlap": 2, "options": {"borderline": False}}, format="json")
+    response = client.patch(
+        f"/api/projects/{project.pk}/", {"overlap": 2, "options": {"borderline": False}}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["overlap"] == 2 and response.json()["options"]["borderline"] is False
     added = client.post(f"/api/projects/{project.pk}/members/", {"username": outsider.username, "role": "reviewer"})
@@ -78,14 +80,43 @@ def test_sources_with_derived_cost_per_unit(api, manager, project):
 
 def test_inventory_within_k_days(project):
     # The table of DOMAIN.md §1.
-    source_create(project=project, name="owned", kind="owned", planned_amount=100, unit="hours", total_cost=0,
-                  turnaround_days=0, status="available")
-    source_create(project=project, name="crowd", kind="crowdsourced", planned_amount=1000, unit="hours",
-                  total_cost=10000, turnaround_days=30)
-    source_create(project=project, name="pay for labels", kind="purchased", planned_amount=100, unit="hours",
-                  total_cost=6000, turnaround_days=7)
-    source_create(project=project, name="purchase data", kind="purchased", planned_amount=1000, unit="hours",
-                  total_cost=10000, turnaround_days=60)
+    source_create(
+        project=project,
+        name="owned",
+        kind="owned",
+        planned_amount=100,
+        unit="hours",
+        total_cost=0,
+        turnaround_days=0,
+        status="available",
+    )
+    source_create(
+        project=project,
+        name="crowd",
+        kind="crowdsourced",
+        planned_amount=1000,
+        unit="hours",
+        total_cost=10000,
+        turnaround_days=30,
+    )
+    source_create(
+        project=project,
+        name="pay for labels",
+        kind="purchased",
+        planned_amount=100,
+        unit="hours",
+        total_cost=6000,
+        turnaround_days=7,
+    )
+    source_create(
+        project=project,
+        name="purchase data",
+        kind="purchased",
+        planned_amount=1000,
+        unit="hours",
+        total_cost=10000,
+        turnaround_days=60,
+    )
     summary = inventory_summary(project=project, within_days=10)
     assert summary["within"]["amount"] == [("hours", Decimal(200))]
     assert summary["within"]["cost"] == [("USD", Decimal(6000))]

@@ -1,0 +1,183 @@
+"""Import throughput on PostgreSQL: a 100,000-line text manifest through the API and a Celery worker,
+and 5,000 small PNG files uploaded through the API in batches.
+
+    .venv/bin/python benchmarks/import_bench.py [--lines 100000] [--pngs 5000] [--batch 100]
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and Redis on 127.0.0.1:6379; creates and
+drops a throwaway database. The manifest figure is end to end: from the upload request to the job
+row saying succeeded, with a real worker process doing the work. The PNG figure goes through the
+API's multipart parsing, validation (Pillow verify + decode), hashing, storage and row inserts.
+"""
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DB = "labelhub_bench_import"
+
+
+def setup_env(media_root):
+    os.environ.update(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/12",
+        SECRET_KEY="bench",
+        DEBUG="0",
+        MEDIA_ROOT=str(media_root),
+        LOG_LEVEL="WARNING",
+        ALLOWED_HOSTS="testserver,127.0.0.1",
+        DJANGO_SETTINGS_MODULE="labelhub.settings",
+    )
+    subprocess.run(
+        ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB}"], check=True
+    )
+    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {DB}"], check=True)
+    subprocess.run(["redis-cli", "-n", "12", "flushdb"], check=True, capture_output=True)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def start_worker():
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "labelhub",
+            "worker",
+            "--loglevel=info",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    ready = threading.Event()
+
+    def pump():
+        for line in process.stdout:
+            if " ready." in line:
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(60):
+        process.kill()
+        sys.exit("worker did not start")
+    return process
+
+
+def bench_manifest(client, user, n_lines):
+    from labeling.models import Item, Job
+    from labeling.services.projects import project_create
+
+    project = project_create(name="bench-text", modality="text", classes=[{"key": "pos"}, {"key": "neg"}], creator=user)
+    lines = "\n".join(
+        json.dumps(
+            {
+                "text": f"review {i}: the product was {'great' if i % 2 else 'awful'}",
+                "tags": ["web"],
+                "label": "pos" if i % 2 else "neg",
+            }
+        )
+        for i in range(n_lines)
+    ).encode()
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    worker = start_worker()
+    try:
+        started = time.perf_counter()
+        response = client.post(
+            f"/api/projects/{project.pk}/imports/", {"file": SimpleUploadedFile("m.jsonl", lines)}, format="multipart"
+        )
+        assert response.status_code == 202, response.content
+        job_id = response.json()["job"]
+        posted = time.perf_counter()
+        while True:
+            job = Job.objects.get(pk=job_id)
+            if job.status in ("succeeded", "failed"):
+                break
+            time.sleep(0.01)
+        finished = time.perf_counter()
+    finally:
+        worker.terminate()
+        worker.wait()
+    assert job.status == "succeeded", job.errors[:3]
+    n = Item.objects.filter(project=project).count()
+    total = finished - started
+    work = (job.finished - job.started).total_seconds()
+    print(f"manifest: {n:,} text items from a {len(lines) / 1e6:.1f} MB JSONL manifest")
+    print(f"  upload request      {posted - started:7.2f} s")
+    print(f"  worker (claim→done) {work:7.2f} s")
+    print(f"  end to end          {total:7.2f} s   ({n / total:,.0f} items/s)   target < 5 s")
+
+
+def bench_pngs(client, user, n_files, batch):
+    import numpy as np
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from labeling.services.projects import project_create
+
+    project = project_create(name="bench-png", modality="image", classes=[{"key": "a"}, {"key": "b"}], creator=user)
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(n_files):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8), mode="L").save(buffer, format="PNG")
+        files.append((f"{i}.png", buffer.getvalue()))
+    size = sum(len(f[1]) for f in files)
+    imported = 0
+    started = time.perf_counter()
+    for start in range(0, n_files, batch):
+        payload = {"files": [SimpleUploadedFile(n, d) for n, d in files[start : start + batch]]}
+        response = client.post(f"/api/projects/{project.pk}/items/", payload, format="multipart")
+        assert response.status_code == 201, response.content[:300]
+        imported += len(response.json()["imported"])
+    elapsed = time.perf_counter() - started
+    print(f"uploads: {imported:,} PNGs of 64x64 ({size / 1e6:.1f} MB) in batches of {batch}")
+    print(f"  {elapsed:7.2f} s   ({imported / elapsed:,.0f} files/s)   target >= 300 files/s")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--pngs", type=int, default=5_000)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as media:
+        setup_env(Path(media))
+        from django.contrib.auth import get_user_model
+        from rest_framework.test import APIClient
+
+        user = get_user_model().objects.create_user("bench", password="bench")
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            bench_manifest(client, user, args.lines)
+            bench_pngs(client, user, args.pngs, args.batch)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB}"])
+
+
+if __name__ == "__main__":
+    main()
