@@ -10,5 +10,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("labeling.api.urls")),
+    path("api/", include("analysis.api.urls")),
+    path("", include("analysis.urls")),
     path("", include("labeling.urls")),
 ]

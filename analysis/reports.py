@@ -1,0 +1,234 @@
+"""The agreement and HLP report: answers in, every section of the report page out (JSON-ready)."""
+
+import contextlib
+import datetime as dt
+
+import numpy as np
+
+from analysis import metrics
+from analysis.metrics import MetricUndefined
+from analysis.selectors import AnswerTable
+
+REPORT_VERSION = 1
+
+
+def _interval(value):
+    if value is None:
+        return None
+    return {"value": float(value.value), "ci_low": float(value.low), "ci_high": float(value.high)}
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+def unit_pair_agreement(codes, n_categories):
+    """Per unit: (agreeing ordered pairs, all ordered pairs) of its answers; codes -1 are missing."""
+    n_units = codes.shape[0]
+    counts = np.zeros((n_units, max(n_categories, 1)), dtype=np.int64)
+    rows, cols = np.nonzero(codes >= 0)
+    np.add.at(counts, (rows, codes[rows, cols]), 1)
+    answers = counts.sum(axis=1)
+    return (counts * (counts - 1)).sum(axis=1), answers * (answers - 1)
+
+
+def _over_time(codes, unit_day, n_categories):
+    agree, pairs = unit_pair_agreement(codes, n_categories)
+    pairable = pairs > 0
+    if not pairable.any():
+        return {"bucket": "day", "points": []}
+    days = unit_day[pairable]
+    span = int(days.max() - days.min())
+    width, bucket = (1, "day") if span <= 60 else (7, "week")
+    keys = days // width
+    share = agree[pairable] / pairs[pairable]
+    points = []
+    for key in np.unique(keys):
+        mask = keys == key
+        start = dt.date(1970, 1, 1) + dt.timedelta(days=int(key) * width)
+        points.append(
+            {"start": start.isoformat(), "n_items": int(mask.sum()), "percent_agreement": float(share[mask].mean())}
+        )
+    return {"bucket": bucket, "points": points}
+
+
+def _by_guideline(table: AnswerTable, n_categories):
+    rows = []
+    for guideline_id in np.unique(table.guideline):
+        sub = table.subset(table.guideline == guideline_id)
+        codes, _, _ = sub.matrix()
+        agree, pairs = unit_pair_agreement(codes, n_categories)
+        row = {
+            "guideline": table.guideline_versions.get(int(guideline_id)),
+            "n_items": int(codes.shape[0]),
+            "n_compared": int((pairs > 0).sum()),
+            "percent_agreement": float(np.mean(agree[pairs > 0] / pairs[pairs > 0])) if (pairs > 0).any() else None,
+            "krippendorff_alpha": None,
+        }
+        with contextlib.suppress(MetricUndefined):  # e.g. one category only: shown as "—"
+            row["krippendorff_alpha"] = float(
+                metrics.krippendorff_alpha(np.where(codes >= 0, codes, np.nan).astype(float), "nominal")
+            )
+        rows.append(row)
+    rows.sort(key=lambda r: (r["guideline"] is None, r["guideline"] or 0))
+    return rows
+
+
+def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, seed=0, policy="category") -> dict:
+    """Every section of the agreement report from an answer table.
+
+    ``gold`` maps item id → category code of its known label. Metrics that are undefined on these
+    answers (a single category, no item with two answers, ...) are ``None`` with the reason in
+    ``reasons``. Sampling intervals are 95 % percentile bootstrap intervals over items, seeded.
+    """
+    categories = table.categories
+    n_categories = len(categories)
+    codes, items, labelers = table.matrix()
+    ratings = np.where(codes >= 0, codes, np.nan).astype(np.float64)
+    code_categories = list(range(n_categories))
+    names = [table.labeler_names.get(int(pk), str(pk)) for pk in labelers]
+    level = "ordinal" if policy == "midpoint" else "nominal"
+    report = {
+        "version": REPORT_VERSION,
+        "policy": policy,
+        "alpha_level": level,
+        "n_items": int(codes.shape[0]),
+        "n_annotations": int((codes >= 0).sum()),
+        "n_flagged": int((table.flags > 0).sum()),
+        "n_labelers": len(labelers),
+        "classes": [{"key": k, "name": n} for k, n in zip(categories, table.category_names, strict=True)],
+        "reasons": {},
+    }
+    if codes.size == 0 or (codes >= 0).sum() == 0:
+        for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp"):
+            report[key] = None
+            report["reasons"][key] = "no answers match these filters"
+        report.update(per_class=[], per_labeler=[], pairwise=[], confusion={"classes": [], "counts": []})
+        report.update(over_time={"bucket": "day", "points": []}, by_guideline=[], consensus={})
+        return report
+
+    headline = metrics.agreement_report(
+        ratings, level=level, categories=code_categories, n_resamples=n_resamples, seed=seed
+    )
+    for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha"):
+        report[key] = headline[key]
+        if headline[key] is None:
+            report["reasons"][key] = headline["reasons"].get(key, "undefined")
+    report["n_compared_items"] = headline["n_pairable_units"]
+    # HLP for the project: the chance that one human agrees with another on an item; the same number
+    # as percent agreement, reported with its interval under its own name.
+    report["hlp"] = headline["percent_agreement"]
+    if report["hlp"] is None:
+        report["reasons"]["hlp"] = report["reasons"].get("percent_agreement")
+
+    # Per class.
+    answered = codes[codes >= 0]
+    class_counts = np.bincount(answered, minlength=n_categories)
+    specific = metrics.specific_agreement(ratings, categories=code_categories)
+    try:
+        _, per_category_kappa = metrics.fleiss_kappa(
+            ratings, return_per_category=True, incomplete="drop", categories=code_categories
+        )
+    except MetricUndefined:
+        per_category_kappa = {}
+    gold_codes = None
+    if gold:
+        gold_codes = np.array([gold.get(int(pk), -1) for pk in items], dtype=np.int64)
+    per_class_gold = {}
+    if gold_codes is not None and (gold_codes >= 0).any():
+        gold_ratings = np.where(gold_codes >= 0, gold_codes, np.nan)
+        gold_report = metrics.gold_accuracy(ratings, gold_ratings, raters=names, categories=code_categories)
+        per_class_gold = gold_report["per_class"]
+    else:
+        gold_report = None
+    report["per_class"] = [
+        {
+            "class": categories[k],
+            "name": table.category_names[k],
+            "n_answers": int(class_counts[k]),
+            "specific_agreement": _float(specific.get(k)),
+            "fleiss_kappa": _float(per_category_kappa.get(k)),
+            "gold_accuracy": _float((per_class_gold.get(k) or {}).get("accuracy")),
+        }
+        for k in range(n_categories)
+    ]
+
+    # Per labeler: HLP against the others, gold, Dawid-Skene, speed.
+    per_rater = metrics.rater_agreement(ratings, raters=names, categories=code_categories)
+    ds_accuracy = [None] * len(labelers)
+    consensus = {}
+    try:
+        ds = metrics.dawid_skene(ratings, categories=code_categories)
+        ds_accuracy = [float(a) for a in ds.rater_accuracy]
+        majority = metrics.majority_vote(ratings, categories=code_categories)
+        consensus = {
+            "majority_resolved": int(majority.resolved.sum()),
+            "majority_ties": int(majority.tied.sum()),
+            "dawid_skene_low_confidence": int((ds.posterior.max(axis=1) < 0.8).sum()),
+            "dawid_skene_iterations": int(ds.n_iter),
+        }
+    except MetricUndefined as exc:
+        report["reasons"]["dawid_skene"] = str(exc)
+    rater_index = np.searchsorted(labelers, table.labeler)
+    rows = []
+    for r, stats in enumerate(per_rater):
+        seconds = table.seconds[(rater_index == r) & ~np.isnan(table.seconds)]
+        gold_row = gold_report["per_rater"][r] if gold_report else None
+        rows.append(
+            {
+                "labeler": names[r],
+                "labeler_id": int(labelers[r]),
+                "n_answers": int(stats["n_units"]),
+                "n_shared": int(stats["n_shared_units"]),
+                "agreement_with_others": _float(stats["pairwise_accuracy"]),
+                "agreement_with_majority": _float(stats["loo_majority_accuracy"]),
+                "gold_accuracy": _float(gold_row["accuracy"]) if gold_row else None,
+                "n_gold": int(gold_row["n_gold"]) if gold_row else 0,
+                "dawid_skene_accuracy": ds_accuracy[r],
+                "median_seconds": float(np.median(seconds)) if len(seconds) else None,
+            }
+        )
+    report["per_labeler"] = rows
+    report["consensus"] = consensus
+
+    # Pairwise Cohen's kappa.
+    pairwise = metrics.pairwise_cohen(ratings, raters=names, categories=code_categories)
+    report["pairwise"] = [
+        {
+            "labeler_a": p["rater_a"],
+            "labeler_b": p["rater_b"],
+            "kappa": _float(p["kappa"]),
+            "n_items": int(p["n"]),
+            "reason": p.get("reason"),
+        }
+        for p in pairwise.pairs
+    ]
+
+    # Inter-labeler confusion: every pair of answers on the same item, counted both ways.
+    confusion, _ = metrics.pairwise_confusion(ratings, categories=code_categories)
+    report["confusion"] = {"classes": list(categories), "counts": confusion.astype(int).tolist()}
+
+    # Over time (by the day of each item's latest answer) and by guideline version.
+    unit_day = np.zeros(len(items), dtype=np.int64)
+    unit_of_answer = np.searchsorted(items, table.item)
+    np.maximum.at(unit_day, unit_of_answer, table.day)
+    report["over_time"] = _over_time(codes, unit_day, n_categories)
+    report["by_guideline"] = _by_guideline(table, n_categories)
+    if table.values is not None:
+        report["transcripts"] = _transcript_section(table)
+    return report
+
+
+def _transcript_section(table: AnswerTable):
+    """Exact-match share after normalization and mean pairwise WER, over items with 2+ transcripts."""
+    by_item = {}
+    for item, value, flags in zip(table.item.tolist(), table.values, table.flags.tolist(), strict=True):
+        if value and not flags & 6:  # uncertain / out-of-domain answers carry no transcript to compare
+            by_item.setdefault(item, []).append(value)
+    units = [v for v in by_item.values() if len(v) >= 2]
+    section = {"n_items": len(units), "exact_agreement": None, "mean_pairwise_wer": None, "raw_exact_agreement": None}
+    if units:
+        section["exact_agreement"] = float(metrics.transcript_exact_agreement(units))
+        section["raw_exact_agreement"] = float(metrics.transcript_exact_agreement(units, normalizer=False))
+        section["mean_pairwise_wer"] = float(metrics.mean_pairwise_wer(units))
+    return section

@@ -1,0 +1,147 @@
+"""Agreement reports: compute, cache until the answers change, and hand large ones to a worker."""
+
+import hashlib
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from analysis.models import AgreementReport
+from analysis.reports import build_agreement_report
+from analysis.selectors import AnswerFilters, answer_table
+from labeling.choices import JobKind, JobStatus
+from labeling.models import Annotation
+from labeling.services.jobs import job_claim, job_create, job_enqueue, job_finish, job_progress
+
+logger = logging.getLogger(__name__)
+
+
+def _sync_limit():
+    # Reports over this many answers are computed by a worker; smaller ones inside the request.
+    return getattr(settings, "LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000)
+
+
+def answers_marker(*, project) -> tuple[str, int]:
+    """A fingerprint of the project's answers (count, latest change): any new or edited answer changes it."""
+    stats = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("updated"))
+    last = stats["last"].isoformat() if stats["last"] else "-"
+    return f"{stats['n']}:{last}", stats["n"]
+
+
+def report_key(*, filters: AnswerFilters, policy: str) -> str:
+    payload = json.dumps({"filters": filters.as_dict(), "policy": policy}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def gold_for(*, project):
+    """Known correct labels by item id (class keys); SME decisions marked gold provide them."""
+    from labeling import selectors as labeling_selectors
+
+    getter = getattr(labeling_selectors, "gold_labels", None)
+    return getter(project=project) if getter else {}
+
+
+def agreement_report_compute(*, project, filters: AnswerFilters, policy="category") -> dict:
+    """Read the answers and compute the whole report (database read + all metrics + bootstrap)."""
+    table = answer_table(project=project, filters=filters, policy=policy, class_map=class_map_for(project=project))
+    gold = {
+        item: table.categories.index(key) for item, key in gold_for(project=project).items() if key in table.categories
+    }
+    report = build_agreement_report(table, gold=gold, policy=policy)
+    report["filters"] = filters.as_dict()
+    return report
+
+
+def class_map_for(*, project):
+    """Old class key → the key it counts as now, from the project's taxonomy changes (if any)."""
+    from labeling import selectors as labeling_selectors
+
+    getter = getattr(labeling_selectors, "class_mapping", None)
+    return getter(project=project) if getter else {}
+
+
+def agreement_report_get(*, project, filters: AnswerFilters, policy="category", user=None, force_async=False):
+    """The report for these parameters: (data, job).
+
+    A cached report whose answers have not changed is answered at once. Otherwise a small project's
+    report is computed now; a large one's in a worker job (answered as ``(None, job)``, the stale
+    report, if any, staying readable meanwhile).
+    """
+    key = report_key(filters=filters, policy=policy)
+    marker, n_answers = answers_marker(project=project)
+    cached = AgreementReport.objects.filter(project=project, key=key).select_related("job").first()
+    if cached and cached.answers_marker == marker and cached.data is not None:
+        return {**cached.data, "computed": cached.computed.isoformat(), "cached": True}, None
+    if n_answers <= _sync_limit() and not force_async:
+        started = time.perf_counter()
+        data = agreement_report_compute(project=project, filters=filters, policy=policy)
+        _store(project=project, key=key, filters=filters, policy=policy, marker=marker, data=data, started=started)
+        return {**data, "computed": timezone.now().isoformat(), "cached": False}, None
+    if cached and cached.job and cached.job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return None, cached.job
+    with transaction.atomic():
+        job = job_create(
+            kind=JobKind.AGREEMENT,
+            project=project,
+            user=user,
+            params={"key": key, "filters": filters.as_dict(), "policy": policy},
+            total=n_answers,
+        )
+        AgreementReport.objects.update_or_create(
+            project=project, key=key, defaults={"job": job, "params": {"filters": filters.as_dict(), "policy": policy}}
+        )
+        from analysis.tasks import agreement_report_run
+
+        job_enqueue(job=job, task=agreement_report_run)
+    return None, job
+
+
+def _store(*, project, key, filters, policy, marker, data, started):
+    AgreementReport.objects.update_or_create(
+        project=project,
+        key=key,
+        defaults={
+            "params": {"filters": filters.as_dict(), "policy": policy},
+            "answers_marker": marker,
+            "data": data,
+            "computed": timezone.now(),
+            "seconds": time.perf_counter() - started,
+        },
+    )
+
+
+def agreement_report_job_run(*, job_id):
+    """Compute a report in a worker and store it for its key."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return
+    params = job.params
+    filters = AnswerFilters(**params["filters"])
+    if isinstance(filters.since, str):
+        filters.since = timezone.datetime.fromisoformat(filters.since)
+    started = time.perf_counter()
+    try:
+        marker, n_answers = answers_marker(project=job.project)
+        job_progress(job=job, processed=0, total=n_answers)
+        data = agreement_report_compute(project=job.project, filters=filters, policy=params["policy"])
+        _store(
+            project=job.project,
+            key=params["key"],
+            filters=filters,
+            policy=params["policy"],
+            marker=marker,
+            data=data,
+            started=started,
+        )
+        job.processed = n_answers
+    except Exception as exc:
+        logger.exception("agreement report job %s failed", job_id)
+        job_finish(job=job, error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    job_finish(
+        job=job, result={"key": params["key"], "n_items": data["n_items"], "seconds": time.perf_counter() - started}
+    )

@@ -1,0 +1,219 @@
+"""Agreement report speed and memory on PostgreSQL: 1,000,000 answers (200,000 items × 5 labelers,
+10 % missing, 10 classes).
+
+    .venv/bin/python benchmarks/agreement_bench.py [--items 200000] [--labelers 5]
+
+Seeds a throwaway PostgreSQL database (127.0.0.1:5432, user postgres), then prints each metric
+function's time on the answer matrix, the `krippendorff` package's nominal alpha beside ours, and the
+full report (database read + every metric + 200 bootstrap resamples) timed in a fresh process with its
+peak RSS — the work `GET /api/projects/{id}/agreement/` does.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DB = "labelhub_bench_agreement"
+
+
+def env():
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
+        "SECRET_KEY": "bench",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "labelhub.settings",
+    }
+
+
+def django_setup():
+    os.environ.update(env())
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def copy_rows(model, rows, columns):
+    """COPY rows into a model's table; columns not given get their model default."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    index = {c: i for i, c in enumerate(columns)}
+    defaults = {f.attname: f.get_db_prep_save(f.get_default(), connection=connection) for f in fields}
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(
+            f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[index[f.attname]] if f.attname in index else defaults[f.attname] for f in fields])
+
+
+def seed(n_items, n_labelers, n_classes=10, missing=0.10, seed=20240601):
+    subprocess.run(
+        ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB}"], check=True
+    )
+    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {DB}"], check=True)
+    django_setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from labeling.models import Annotation, Item
+    from labeling.services.projects import member_add, project_create
+
+    call_command("migrate", verbosity=0)
+    owner = get_user_model().objects.create_user("owner")
+    project = project_create(
+        name="bench", modality="text", classes=[{"key": f"c{k}"} for k in range(n_classes)], creator=owner
+    )
+    labelers = []
+    for r in range(n_labelers):
+        user = get_user_model().objects.create_user(f"labeler{r}")
+        member_add(project=project, username=user.username, role="labeler")
+        labelers.append(user.pk)
+    now = timezone.now()
+    started = time.perf_counter()
+    copy_rows(
+        Item,
+        ((project.pk, f"item {i}", f"{i:064x}", "{}", "{}", now) for i in range(n_items)),
+        ["project_id", "text", "sha256", "metadata", "stats", "created"],
+    )
+    item_ids = np.array(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_items)
+    accuracy = np.linspace(0.9, 0.6, n_labelers)
+    answered = rng.random((n_items, n_labelers)) >= missing
+    correct = rng.random((n_items, n_labelers)) < accuracy
+    noise = rng.integers(0, n_classes, (n_items, n_labelers))
+    codes = np.where(correct, truth[:, None], noise)
+    rows = (
+        (int(item_ids[i]), labelers[r], f"c{codes[i, r]}", float(2 + (i % 7)), now, now)
+        for i, r in zip(*np.nonzero(answered), strict=True)
+    )
+    copy_rows(Annotation, rows, ["item_id", "labeler_id", "value", "seconds", "created", "updated"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    n_answers = int(answered.sum())
+    print(
+        f"seeded {n_items:,} items × {n_labelers} labelers = {n_answers:,} answers in {time.perf_counter() - started:.1f} s"
+    )
+    return project.pk
+
+
+def time_functions(project_id):
+    import krippendorff
+
+    from analysis import metrics
+    from analysis.selectors import AnswerFilters, answer_table
+    from labeling.models import Project
+
+    project = Project.objects.get(pk=project_id)
+    started = time.perf_counter()
+    table = answer_table(project=project, filters=AnswerFilters())
+    read = time.perf_counter() - started
+    codes, _, _ = table.matrix()
+    ratings = np.where(codes >= 0, codes, np.nan).astype(np.float64)
+    cats = list(range(len(table.categories)))
+    print(f"\ndatabase read into a {codes.shape[0]:,} × {codes.shape[1]} matrix: {read:.2f} s")
+    print(f"\n{'metric':<44} {'seconds':>8}  result")
+    rows = [
+        ("krippendorff_alpha nominal", lambda: metrics.krippendorff_alpha(ratings, "nominal")),
+        ("krippendorff_alpha ordinal", lambda: metrics.krippendorff_alpha(ratings, "ordinal")),
+        ("krippendorff_alpha interval", lambda: metrics.krippendorff_alpha(ratings, "interval")),
+        ("krippendorff_alpha ratio", lambda: metrics.krippendorff_alpha(ratings + 1, "ratio")),
+        ("fleiss_kappa (incomplete='drop')", lambda: metrics.fleiss_kappa(ratings, incomplete="drop")),
+        ("percent_agreement", lambda: metrics.percent_agreement(ratings)),
+        ("specific_agreement", lambda: len(metrics.specific_agreement(ratings, categories=cats))),
+        ("pairwise_confusion", lambda: int(metrics.pairwise_confusion(ratings, categories=cats)[0].sum())),
+        ("pairwise_cohen", lambda: len(metrics.pairwise_cohen(ratings, categories=cats).pairs)),
+        ("rater_agreement (HLP per labeler)", lambda: len(metrics.rater_agreement(ratings, categories=cats))),
+        ("majority_vote", lambda: int(metrics.majority_vote(ratings, categories=cats).resolved.sum())),
+        ("dawid_skene", lambda: metrics.dawid_skene(ratings, categories=cats).n_iter),
+        (
+            "agreement_report (3 metrics, 200 resamples)",
+            lambda: metrics.agreement_report(ratings, categories=cats)["krippendorff_alpha"]["value"],
+        ),
+    ]
+    for name, fn in rows:
+        best, value = float("inf"), None
+        for _ in range(3 if "report" not in name and "dawid" not in name else 1):
+            t = time.perf_counter()
+            value = fn()
+            best = min(best, time.perf_counter() - t)
+        print(f"{name:<44} {best:8.3f}  {value}")
+    t = time.perf_counter()
+    reference = krippendorff.alpha(reliability_data=ratings.T, level_of_measurement="nominal")
+    package = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = metrics.krippendorff_alpha(ratings, "nominal")
+    mine = time.perf_counter() - t
+    print(
+        f"\nnominal alpha: ours {ours:.12f} in {mine:.3f} s; krippendorff package {reference:.12f} in {package:.3f} s;"
+        f" |difference| {abs(ours - reference):.1e}; {package / mine:.0f}× faster   target < 0.1 s, ≥ 3×"
+    )
+
+
+def full_report_child(project_id):
+    django_setup()
+    from analysis.selectors import AnswerFilters
+    from analysis.services import agreement_report_compute
+    from labeling.models import Project
+
+    project = Project.objects.get(pk=project_id)
+    started = time.perf_counter()
+    report = agreement_report_compute(project=project, filters=AnswerFilters())
+    elapsed = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "rss_mb": rss,
+                "alpha": report["krippendorff_alpha"]["value"],
+                "n_items": report["n_items"],
+            }
+        )
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=200_000)
+    parser.add_argument("--labelers", type=int, default=5)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        full_report_child(args.child)
+        return
+    project_id = seed(args.items, args.labelers)
+    time_functions(project_id)
+    from django.db import connections
+
+    connections.close_all()
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(project_id)], env=env(), capture_output=True, text=True, check=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"\nfull report (database read + all metrics + 200 bootstrap resamples), fresh process: "
+        f"{result['seconds']:.2f} s, peak RSS {result['rss_mb']:.0f} MB   target < 5 s, < 1 GB"
+    )
+    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB}"])
+
+
+if __name__ == "__main__":
+    main()

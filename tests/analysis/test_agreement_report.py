@@ -1,0 +1,232 @@
+"""The agreement report through the API and its page: numbers, filters, policies, caching, roles."""
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from analysis import metrics
+from analysis.models import AgreementReport
+from labeling.choices import Role
+from labeling.services.annotations import annotation_save
+from labeling.services.guidelines import guideline_publish
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.conftest import make_project, make_user, png_bytes
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the reliability data example:
+# 4 observers × 12 units, values 1-5, "." missing. Published alpha: nominal 0.743.
+K2011 = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+]
+
+
+@pytest.fixture
+def k2011_project(manager, reviewer):
+    """The published example entered as answers by four labelers on twelve items."""
+    project = make_project(manager, name="K2011", classes=[{"key": str(v)} for v in range(1, 6)])
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    entries = [
+        ImportEntry(name=f"u{u}.png", load=lambda u=u: png_bytes(seed=100 + u), tags=["first-half"] if u < 6 else [])
+        for u in range(12)
+    ]
+    items = items_import(project=project, entries=entries).imported
+    from labeling.models import Item
+
+    for o, row in enumerate(K2011):
+        user = make_user(f"observer{o}")
+        member_add(project=project, username=user.username, role=Role.LABELER)
+        for u, value in enumerate(row):
+            if value is not None:
+                annotation_save(item=Item.objects.get(pk=items[u]), labeler=user, value=str(value), seconds=2.0 + o)
+    return project
+
+
+def test_report_reproduces_the_published_example(api, reviewer, k2011_project):
+    response = api(reviewer).get(f"/api/projects/{k2011_project.pk}/agreement/")
+    assert response.status_code == 200
+    report = response.json()
+    assert report["n_items"] == 12 and report["n_annotations"] == 41
+    alpha = report["krippendorff_alpha"]
+    assert round(alpha["value"], 3) == 0.743
+    assert alpha["ci_low"] <= alpha["value"] <= alpha["ci_high"]
+    # The other numbers are those of analysis.metrics on the same matrix.
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in K2011]).T
+    assert report["percent_agreement"]["value"] == pytest.approx(metrics.percent_agreement(matrix))
+    assert {p["labeler_a"] for p in report["pairwise"]} <= {"observer0", "observer1", "observer2", "observer3"}
+    assert len(report["pairwise"]) == 6
+    by_name = {row["labeler"]: row for row in report["per_labeler"]}
+    assert by_name["observer0"]["n_answers"] == 9 and by_name["observer0"]["median_seconds"] == 2.0
+    expected = metrics.rater_agreement(matrix, raters=["observer0", "observer1", "observer2", "observer3"])
+    assert by_name["observer1"]["agreement_with_others"] == pytest.approx(expected[1]["pairwise_accuracy"])
+    confusion = np.array(report["confusion"]["counts"])
+    assert (confusion == confusion.T).all()
+    assert confusion.sum() == 2 * sum(m * (m - 1) // 2 for m in (np.isfinite(matrix).sum(axis=1)) if m >= 2)
+    assert [c["class"] for c in report["per_class"]] == ["1", "2", "3", "4", "5"]
+
+
+def test_slice_and_labeler_filters(api, reviewer, k2011_project):
+    client = api(reviewer)
+    sliced = client.get(f"/api/projects/{k2011_project.pk}/agreement/?tag=first-half").json()
+    assert sliced["n_items"] == 6
+    two = client.get(f"/api/projects/{k2011_project.pk}/agreement/?labelers=observer1,observer3").json()
+    assert {row["labeler"] for row in two["per_labeler"]} == {"observer1", "observer3"}
+    kappa = metrics.cohen_kappa(
+        [np.nan if v is None else v for v in K2011[1]], [np.nan if v is None else v for v in K2011[3]]
+    )
+    assert two["pairwise"][0]["kappa"] == pytest.approx(kappa)
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("policy=sideways", "unknown policy"),
+        ("labelers=nobody", "'nobody' is not a member"),
+        ("since=yesterday", "not a date"),
+        ("guideline=7", "no guideline version 7"),
+        ("policy=midpoint", "binary project"),
+    ],
+)
+def test_bad_parameters_are_named(api, reviewer, k2011_project, query, message):
+    response = api(reviewer).get(f"/api/projects/{k2011_project.pk}/agreement/?{query}")
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+
+
+def test_labelers_get_403_and_outsiders_404(api, client, labeler, outsider, project):
+    assert api(labeler).get(f"/api/projects/{project.pk}/agreement/").status_code == 403
+    assert api(outsider).get(f"/api/projects/{project.pk}/agreement/").status_code == 404
+    client.force_login(labeler)
+    assert client.get(f"/projects/{project.pk}/agreement/").status_code == 403
+    assert client.get(f"/projects/{project.pk}/agreement.csv").status_code == 403
+
+
+def binary_project(manager, reviewer, answers):
+    """A defect project (ok / defect with borderline); ``answers``: per item, per labeler (value, borderline)."""
+    project = make_project(
+        manager, name="Defects", classes=[{"key": "ok"}, {"key": "defect"}], options={"borderline": True}
+    )
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    users = [make_user(f"inspector{i}") for i in range(len(answers[0]))]
+    items = items_import(
+        project=project,
+        entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(len(answers))],
+    ).imported
+    from labeling.models import Item
+
+    for item_id, row in zip(items, answers, strict=True):
+        for user, (value, borderline) in zip(users, row, strict=True):
+            annotation_save(item=Item.objects.get(pk=item_id), labeler=user, value=value, borderline=borderline)
+    return project
+
+
+def test_flag_policies_change_what_counts(api, manager, reviewer):
+    answers = [
+        [("ok", False), ("ok", False)],
+        [("defect", False), ("defect", False)],
+        [("", True), ("defect", False)],
+        [("", True), ("", True)],
+    ]
+    project = binary_project(manager, reviewer, answers)
+    client = api(reviewer)
+    category = client.get(f"/api/projects/{project.pk}/agreement/").json()
+    assert category["percent_agreement"]["value"] == pytest.approx(3 / 4)
+    assert "borderline" in [c["class"] for c in category["per_class"]]
+    excluded = client.get(f"/api/projects/{project.pk}/agreement/?policy=exclude").json()
+    assert excluded["n_annotations"] == 5 and excluded["percent_agreement"]["value"] == pytest.approx(1.0)
+    midpoint = client.get(f"/api/projects/{project.pk}/agreement/?policy=midpoint").json()
+    assert midpoint["alpha_level"] == "ordinal"
+    ordinal = np.array([[0, 0], [2, 2], [1, 2], [1, 1]], dtype=float)
+    assert midpoint["krippendorff_alpha"]["value"] == pytest.approx(metrics.krippendorff_alpha(ordinal, "ordinal"))
+
+
+def test_undefined_metrics_say_why(api, manager, reviewer):
+    project = binary_project(manager, reviewer, [[("ok", False), ("ok", False)], [("ok", False), ("ok", False)]])
+    report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    assert report["percent_agreement"]["value"] == 1.0
+    assert report["krippendorff_alpha"] is None
+    assert "alpha" in report["reasons"]["krippendorff_alpha"].lower() or report["reasons"]["krippendorff_alpha"]
+
+
+def test_report_is_cached_until_an_answer_changes(api, reviewer, k2011_project):
+    client = api(reviewer)
+    url = f"/api/projects/{k2011_project.pk}/agreement/"
+    assert client.get(url).json()["cached"] is False
+    assert client.get(url).json()["cached"] is True
+    from labeling.models import Annotation
+
+    answer = Annotation.objects.filter(item__project=k2011_project, value="5").first()
+    annotation_save(item=answer.item, labeler=answer.labeler, value="1")
+    fresh = client.get(url).json()
+    assert fresh["cached"] is False
+    assert AgreementReport.objects.filter(project=k2011_project).count() == 1
+
+
+def test_large_projects_go_to_a_job(api, reviewer, k2011_project, settings):
+    from analysis.services import agreement_report_job_run
+    from labeling.models import Job
+
+    settings.LABELHUB_AGREEMENT_SYNC_LIMIT = 10
+    client = api(reviewer)
+    response = client.get(f"/api/projects/{k2011_project.pk}/agreement/")
+    assert response.status_code == 202
+    job_id = response.json()["job"]
+    # Asking again while it is queued does not queue another.
+    assert client.get(f"/api/projects/{k2011_project.pk}/agreement/").json()["job"] == job_id
+    agreement_report_job_run(job_id=job_id)
+    assert Job.objects.get(pk=job_id).status == "succeeded"
+    report = client.get(f"/api/projects/{k2011_project.pk}/agreement/").json()
+    assert report["cached"] is True and round(report["krippendorff_alpha"]["value"], 3) == 0.743
+
+
+def test_report_per_guideline_version(api, manager, reviewer):
+    project = binary_project(manager, reviewer, [[("ok", False), ("defect", False)]] * 3)
+    guideline_publish(project=project, text="v1: a dent counts as a defect", author=manager)
+    from labeling.models import Annotation
+
+    for answer in Annotation.objects.filter(item__project=project, value="ok"):
+        annotation_save(item=answer.item, labeler=answer.labeler, value="defect")
+    report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    rows = {row["guideline"]: row for row in report["by_guideline"]}
+    assert rows[1]["n_items"] == 3 and rows[1]["n_compared"] == 0
+    assert rows[None]["n_items"] == 3
+
+
+def test_csv_and_json_downloads_carry_the_same_numbers(client, reviewer, k2011_project):
+    client.force_login(reviewer)
+    as_json = client.get(f"/projects/{k2011_project.pk}/agreement.json").json()
+    csv_text = client.get(f"/projects/{k2011_project.pk}/agreement.csv").content.decode()
+    line = next(row for row in csv_text.splitlines() if row.startswith("headline,project,krippendorff_alpha"))
+    assert float(line.split(",")[3]) == pytest.approx(as_json["krippendorff_alpha"]["value"])
+
+
+def test_report_page_query_count_does_not_grow_with_labelers(client, reviewer, k2011_project):
+    client.force_login(reviewer)
+    client.get(f"/projects/{k2011_project.pk}/agreement/")  # fills the cache
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/projects/{k2011_project.pk}/agreement/")
+    assert page.status_code == 200
+    assert len(queries.captured_queries) < 20
+    assert b"0.743" in page.content
+
+
+def test_transcription_report_compares_normalized_transcripts(api, manager, reviewer):
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    items = items_import(
+        project=project, entries=[ImportEntry(name="a", text="clip a"), ImportEntry(name="b", text="clip b")]
+    ).imported
+    from labeling.models import Item
+
+    users = [make_user("t1"), make_user("t2")]
+    texts = [("Um, nearest gas station.", "um nearest gas station"), ("call mom", "call tom")]
+    for item_id, pair in zip(items, texts, strict=True):
+        for user, text in zip(users, pair, strict=True):
+            annotation_save(item=Item.objects.get(pk=item_id), labeler=user, value=text)
+    report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    assert report["transcripts"]["exact_agreement"] == 0.5
+    assert report["transcripts"]["raw_exact_agreement"] == 0.0
+    assert report["transcripts"]["mean_pairwise_wer"] == pytest.approx(1 / 6)
