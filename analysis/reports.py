@@ -228,7 +228,10 @@ def _transcript_section(table: AnswerTable):
     units = [v for v in by_item.values() if len(v) >= 2]
     section = {"n_items": len(units), "exact_agreement": None, "mean_pairwise_wer": None, "raw_exact_agreement": None}
     if units:
-        section["exact_agreement"] = float(metrics.transcript_exact_agreement(units))
+        from analysis.selectors import transcript_normalizer
+
+        normalize = transcript_normalizer(table.conventions)
+        section["exact_agreement"] = float(metrics.transcript_exact_agreement(units, normalizer=normalize))
         section["raw_exact_agreement"] = float(metrics.transcript_exact_agreement(units, normalizer=False))
-        section["mean_pairwise_wer"] = float(metrics.mean_pairwise_wer(units))
+        section["mean_pairwise_wer"] = float(metrics.mean_pairwise_wer(units, normalizer=normalize))
     return section

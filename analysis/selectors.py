@@ -6,7 +6,7 @@ from datetime import datetime
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Max, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
@@ -59,6 +59,7 @@ class AnswerTable:
     guideline: np.ndarray
     day: np.ndarray
     values: list[str] | None = None  # raw values (transcription projects)
+    conventions: object = None
     labeler_names: dict[int, str] = field(default_factory=dict)
     guideline_versions: dict[int, int] = field(default_factory=dict)
 
@@ -77,6 +78,7 @@ class AnswerTable:
             values=values,
             labeler_names=self.labeler_names,
             guideline_versions=self.guideline_versions,
+            conventions=self.conventions,
             **picked,
         )
 
@@ -95,6 +97,12 @@ def _day_expression():
     return "CAST(julianday({col}) - 2440587.5 AS INTEGER)"
 
 
+def _empty_columns(columns):
+    return {
+        c: np.zeros(0, dtype=np.float64 if c == "seconds" else object if c == "value" else np.int64) for c in columns
+    }
+
+
 def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
     """Run a query and answer its columns as arrays (seconds as float with NaN for NULL).
 
@@ -111,6 +119,8 @@ def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
         query = ClientCursor(raw).mogrify(sql, params)
         with raw.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
             payload = b"".join(bytes(chunk) for chunk in copy)
+        if not payload:
+            return _empty_columns(columns)
         types = {c: pa.int64() for c in columns if c not in ("seconds", "value")}
         types["seconds"] = pa.float64()
         if "value" in columns:
@@ -145,7 +155,7 @@ def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
     return out
 
 
-def answer_table(*, project, filters=None, policy="category", class_map=None) -> AnswerTable:
+def answer_table(*, project, filters=None, policy="category", class_map=None, conventions=None) -> AnswerTable:
     """The project's current answers under ``filters``, coded for the agreement metrics.
 
     ``policy`` says what borderline / uncertain / out-of-domain answers become:
@@ -158,7 +168,8 @@ def answer_table(*, project, filters=None, policy="category", class_map=None) ->
       out-of-domain answers are left out.
 
     ``class_map`` maps retired or merged class keys to the key they now count as (taxonomy changes);
-    answers keep their raw values in the database.
+    ``conventions`` (transcription projects) rewrites transcripts by the project's conventions before
+    they are compared. Answers keep their raw values in the database.
     """
     if policy not in FLAG_POLICIES:
         raise ValueError(f"unknown policy '{policy}' (one of {', '.join(FLAG_POLICIES)})")
@@ -205,7 +216,7 @@ def answer_table(*, project, filters=None, policy="category", class_map=None) ->
     values = list(data["value"]) if transcription else None
     categories, category_names = list(keys), list(names)
     if transcription:
-        categories, category_names, code = _code_transcripts(values, flags)
+        categories, category_names, code = _code_transcripts(values, conventions)
     code = _apply_policy(code, flags, policy, categories, category_names, binary=len(keys) == 2)
     labeler_names = dict(
         get_user_model().objects.filter(pk__in=np.unique(labeler).tolist()).values_list("pk", "username")
@@ -224,14 +235,24 @@ def answer_table(*, project, filters=None, policy="category", class_map=None) ->
         values=values,
         labeler_names=labeler_names,
         guideline_versions=versions,
+        conventions=conventions,
     )
 
 
-def _code_transcripts(values, flags):
-    """Transcripts as categories of their normalized text (so 'agreement' is an exact match)."""
+def transcript_normalizer(conventions=None):
+    """The function transcripts are compared through: the project's conventions, then case,
+    punctuation and spacing."""
     from analysis.metrics import normalize_transcript
 
-    normalized = [normalize_transcript(v or "") for v in values]
+    if conventions is None:
+        return normalize_transcript
+    return lambda text: normalize_transcript(conventions.apply(text or ""))
+
+
+def _code_transcripts(values, conventions):
+    """Transcripts as categories of their normalized text (so 'agreement' is an exact match)."""
+    normalize = transcript_normalizer(conventions)
+    normalized = [normalize(v or "") for v in values]
     categories = sorted({t for t in normalized if t})
     index = {t: i for i, t in enumerate(categories)}
     code = np.array([index.get(t, -1) for t in normalized], dtype=np.int64)
@@ -264,3 +285,188 @@ def _apply_policy(code, flags, policy, categories, names, *, binary):
             names.append(name)
             code[flag_mask] = len(categories) - 1
     return code
+
+
+def map_point_columns(*, project, map_id):
+    """A map's points as parallel arrays with what the page colours by: labels, scores, slices,
+    sources and each item's agreement (share of its answers equal to the most common one)."""
+    from django.db.models import Count
+    from django.http import Http404
+
+    from analysis.models import EmbeddingMap, LabelCluster, MapPoint
+    from labeling.models import Item
+
+    emap = EmbeddingMap.objects.filter(project=project, pk=map_id).first()
+    if emap is None:
+        raise Http404("No map with that id in this project.")
+    classes = emap.classes or [c.key for c in project.classes.all()]
+    class_index = {key: i for i, key in enumerate(classes)}
+    rows = list(
+        MapPoint.objects.filter(map=emap)
+        .order_by("item_id")
+        .values_list("item_id", "x", "y", "label", "suggested_label", "score", "flagged", "cluster")
+    )
+    ids = [r[0] for r in rows]
+    sources = {pk: src for pk, src in Item.objects.filter(project=project).values_list("pk", "source_id")}
+    source_names = dict(project.sources.values_list("pk", "name"))
+    source_list = sorted(source_names)
+    tag_of = {}
+    through = Item.tags.through
+    tag_names = dict(project.tags.values_list("pk", "name"))
+    links = through.objects.filter(tag__project=project).values_list("item_id", "tag_id")
+    for item_id, tag_id in links.iterator(chunk_size=20000):
+        tag_of.setdefault(item_id, tag_id)  # colour by one slice per item: the first found
+    tag_list = sorted(tag_names)
+    # Agreement per item: share of answers that equal the item's most common answer.
+    counts = {}
+    for item_id, _value, n in (
+        Annotation.objects.filter(item__project=project)
+        .values_list("item_id", "value")
+        .annotate(n=Count("id"))
+        .iterator(chunk_size=20000)
+    ):
+        counts.setdefault(item_id, []).append(n)
+    agreement = [max(counts[i]) / sum(counts[i]) if i in counts and sum(counts[i]) > 1 else None for i in ids]
+    return {
+        "map": emap.pk,
+        "classes": classes,
+        "sources": [source_names[s] for s in source_list],
+        "tags": [tag_names[t] for t in tag_list],
+        "item": ids,
+        "x": [round(r[1], 5) for r in rows],
+        "y": [round(r[2], 5) for r in rows],
+        "label": [class_index.get(r[3], -1) for r in rows],
+        "suggested": [class_index.get(r[4], -1) for r in rows],
+        "score": [round(r[5], 4) for r in rows],
+        "flagged": [1 if r[6] else 0 for r in rows],
+        "cluster": [-1 if r[7] is None else r[7] for r in rows],
+        "source": [source_list.index(sources[i]) if sources.get(i) in source_names else -1 for i in ids],
+        "tag": [tag_list.index(tag_of[i]) if i in tag_of else -1 for i in ids],
+        "agreement": [None if a is None else round(a, 3) for a in agreement],
+        "clusters": [
+            {
+                "index": c.index,
+                "label": c.label,
+                "suggested_label": c.suggested_label,
+                "items": c.items,
+                "examples": c.examples,
+                "neighbour_examples": c.neighbour_examples,
+                "score": c.score,
+                "description": c.description,
+            }
+            for c in LabelCluster.objects.filter(map=emap)
+        ],
+    }
+
+
+def item_with_answers(*, project, item_id):
+    """One item of the project with all its current answers (for reviewers)."""
+    from django.http import Http404
+    from django.urls import reverse
+
+    from labeling.models import Item
+
+    item = Item.objects.filter(project=project, pk=item_id).select_related("source").first()
+    if item is None:
+        raise Http404("No item with that id in this project.")
+    answers = Annotation.objects.filter(item=item).select_related("labeler", "guideline").order_by("created")
+    return {
+        "id": item.pk,
+        "name": item.original_name,
+        "file": reverse("api:item-file", args=[item.pk]) if item.file else None,
+        "text": item.text,
+        "label": item.label,
+        "source": item.source.name if item.source else None,
+        "tags": sorted(t.name for t in item.tags.all()),
+        "answers": [
+            {
+                "labeler": a.labeler.username,
+                "value": a.value,
+                "borderline": a.borderline,
+                "uncertain": a.uncertain,
+                "out_of_domain": a.out_of_domain,
+                "comment": a.comment,
+                "seconds": a.seconds,
+                "guideline": a.guideline.version if a.guideline else None,
+            }
+            for a in answers
+        ],
+    }
+
+
+REVIEW_REASONS = ("disagreement", "flagged", "low_confidence")
+
+
+def review_queue(*, project, filters=None, class_pair=None, low_confidence=0.7, include_decided=False, item_ids=None):
+    """Items needing a reviewer's decision, most disputed first: answers that disagree, answers with a
+    borderline / uncertain / out-of-domain flag, or a low Dawid–Skene posterior for the winning label.
+
+    Answers a dict with ``rows`` (item id, reasons, disagreement = entropy of the answers in bits,
+    posterior) sorted by disagreement then posterior, and ``counts`` per reason. Items whose latest
+    decision is newer than their latest answer are left out unless ``include_decided``. ``class_pair``
+    (a, b) keeps items where one labeler said a and another b; ``item_ids`` keeps only those items (a
+    selection from the map or the error analysis).
+    """
+    from analysis import metrics
+    from analysis.metrics.consistency import answer_entropy
+    from labeling.models import Decision
+    from labeling.selectors import class_mapping
+
+    table = answer_table(project=project, filters=filters, policy="exclude", class_map=class_mapping(project=project))
+    codes, items, _ = table.matrix()
+    empty = {"rows": [], "counts": dict.fromkeys(REVIEW_REASONS, 0), "n_items": 0}
+    if codes.size == 0:
+        return empty
+    n_categories = len(table.categories)
+    entropy = answer_entropy(codes, n_categories)
+    unit = np.searchsorted(items, table.item)
+    flagged = np.zeros(len(items), dtype=bool)
+    np.logical_or.at(flagged, unit, table.flags > 0)
+    posterior = np.full(len(items), np.nan)
+    ratings = np.where(codes >= 0, codes, np.nan).astype(np.float64)
+    answered = (codes >= 0).sum(axis=1)
+    if (answered >= 2).any() and n_categories >= 2 and codes.shape[1] >= 2:
+        try:
+            ds = metrics.dawid_skene(ratings, categories=list(range(n_categories)))
+            posterior = np.where(answered > 0, ds.posterior.max(axis=1), np.nan)
+        except metrics.MetricUndefined:
+            pass
+    disagreement = entropy > 0
+    low = (posterior < low_confidence) & (answered >= 2)
+    keep = disagreement | flagged | low
+    if item_ids is not None:
+        keep &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
+    if class_pair:
+        a, b = (table.categories.index(k) if k in table.categories else -2 for k in class_pair)
+        keep &= ((codes == a).any(axis=1)) & ((codes == b).any(axis=1))
+    if not include_decided:
+        decided = dict(
+            Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created"))
+        )
+        answered_at = dict(
+            Annotation.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("updated"))
+        )
+        for index, item_id in enumerate(items.tolist()):
+            if item_id in decided and decided[item_id] >= answered_at.get(item_id, decided[item_id]):
+                keep[index] = False
+    order = np.lexsort((np.nan_to_num(posterior, nan=1.0), -entropy))
+    rows = []
+    counts = dict.fromkeys(REVIEW_REASONS, 0)
+    for index in order:
+        if not keep[index]:
+            continue
+        reasons = [
+            r for r, on in zip(REVIEW_REASONS, (disagreement[index], flagged[index], low[index]), strict=True) if on
+        ]
+        for reason in reasons:
+            counts[reason] += 1
+        rows.append(
+            {
+                "item": int(items[index]),
+                "reasons": reasons,
+                "disagreement": float(entropy[index]),
+                "posterior": None if np.isnan(posterior[index]) else float(posterior[index]),
+                "n_answers": int(answered[index]),
+            }
+        )
+    return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": table.categories}

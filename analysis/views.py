@@ -6,7 +6,7 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
@@ -111,7 +111,6 @@ def agreement_page(request, project_id):
         context["pairwise_matrix"] = _pairwise_matrix(report)
         context["confusion_matrix"] = _confusion_matrix(report)
         context["time_chart"] = _time_chart(report)
-        context["report_json"] = json.dumps(report)
     return render(request, "analysis/agreement.html", context)
 
 
@@ -164,3 +163,272 @@ def agreement_download(request, project_id, fmt):
         response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
+
+
+@login_required
+def map_page(request, project_id, map_id=None):
+    from analysis.models import EmbeddingMap
+    from analysis.services.maps import map_embedders
+
+    project, membership = _project(request, project_id, Role.REVIEWER)
+    maps = list(EmbeddingMap.objects.filter(project=project).select_related("job")[:20])
+    current = next((m for m in maps if m.pk == map_id), None) if map_id else (maps[0] if maps else None)
+    if map_id and current is None:
+        raise Http404("No map with that id in this project.")
+    return render(
+        request,
+        "analysis/map.html",
+        {
+            "project": project,
+            "membership": membership,
+            "maps": maps,
+            "current": current,
+            "embedders": map_embedders(project=project),
+            "classes": project.classes.all(),
+        },
+    )
+
+
+@login_required
+def map_data(request, project_id, map_id):
+    """Everything the map page draws, as parallel arrays (one entry per point)."""
+    from analysis.selectors import map_point_columns
+
+    project, _ = _project(request, project_id, Role.REVIEWER)
+    return JsonResponse(map_point_columns(project=project, map_id=map_id))
+
+
+@login_required
+def map_item(request, project_id, item_id):
+    """An item with every answer, for the map's side panel (reviewers and managers only)."""
+    from analysis.selectors import item_with_answers
+
+    project, _ = _project(request, project_id, Role.REVIEWER)
+    return JsonResponse(item_with_answers(project=project, item_id=item_id))
+
+
+# --- Dashboard, error analysis, planning and drift (issue 8) ---------------------------------------------
+
+
+def _percent_series(rows, key):
+    return [(i, (r.get(key) if r.get(key) is not None else None)) for i, r in enumerate(rows)]
+
+
+def _dashboard_charts(data):
+    from analysis import charts
+
+    progress = data["progress"]
+    out = {
+        "progress": charts.stacked_bar(
+            [
+                ("complete", progress["complete"], "complete"),
+                ("answered, not complete", progress["answered"] - progress["complete"], "partial"),
+                ("no answer yet", progress["items"] - progress["answered"], "empty"),
+            ],
+            total=progress["items"],
+            label="items by labeling progress",
+        )
+    }
+    agreement = data["agreement"]
+    run = data["model_run"]
+    rows = []
+    if agreement.get("status") == "ready":
+        rows.append({"label": "humans (project)", "values": {"hlp": agreement.get("hlp")}})
+    if run:
+        rows.append({"label": f"model: {run['name']}", "values": {"acc": run["model_accuracy"], "hlp": run["hlp"]}})
+    out["hlp"] = charts.interval_bars(
+        rows,
+        series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
+        label="model accuracy against HLP, 95 % intervals",
+    )
+    if data["top_slices"]:
+        out["slices"] = charts.interval_bars(
+            [
+                {"label": r["slice"], "values": {"acc": r["intervals"]["model_accuracy"], "hlp": r["intervals"]["hlp"]}}
+                for r in data["top_slices"]
+            ],
+            series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
+            label="top slices: model accuracy and HLP",
+        )
+    weeks = data["output_signal"]["weeks"]
+    if weeks:
+        names = {i: w["week"] for i, w in enumerate(weeks)}
+        out["output_signal"] = charts.line_chart(
+            [
+                {
+                    "label": "uncertain",
+                    "css": "s1",
+                    "points": _percent_series(weeks, "uncertain_share"),
+                    "x_names": names,
+                },
+                {
+                    "label": "out of domain",
+                    "css": "s2",
+                    "points": _percent_series(weeks, "out_of_domain_share"),
+                    "x_names": names,
+                },
+            ],
+            y_max=max(max((w["uncertain_share"] or 0, w["out_of_domain_share"] or 0)) for w in weeks) or 1.0,
+            x_label=f"week of {weeks[0]['week']}",
+            x_end=weeks[-1]["week"] if len(weeks) > 1 else "",
+            y_label="share of answers:",
+            label="uncertain and out-of-domain answers per week",
+        )
+    curve = data["planning"]["curve"]
+    if curve:
+        out["planning"] = _planning_chart(curve)
+    return out
+
+
+def _planning_chart(curve):
+    from analysis import charts
+
+    return charts.line_chart(
+        [
+            {"label": "labeled items reachable", "css": "s1", "points": [(p["day"], p["labeled"]) for p in curve]},
+            {"label": "items available (supply)", "css": "s3", "points": [(p["day"], p["supply"]) for p in curve]},
+        ],
+        x_label="days from today",
+        y_label="items:",
+        label="labeled items reachable per day horizon",
+    )
+
+
+@login_required
+def dashboard_page(request, project_id):
+    from analysis.services.dashboard import dashboard_build
+
+    project, membership = _project(request, project_id, Role.REVIEWER)
+    data = dashboard_build(project=project, user=request.user)
+    return render(
+        request,
+        "analysis/dashboard.html",
+        {"project": project, "membership": membership, "data": data, "charts": _dashboard_charts(data)},
+    )
+
+
+def _fairness_choice(request):
+    chosen = []
+    for value in request.GET.getlist("fairness"):
+        chosen += [part.strip() for part in value.split(",") if part.strip()]
+    return chosen or None
+
+
+@login_required
+def error_analysis_page(request, project_id):
+    from analysis import charts
+    from analysis.models import ModelRun
+    from analysis.services.error_analysis import error_analysis_compute, model_run_for, model_runs_compare
+
+    project, membership = _project(request, project_id, Role.REVIEWER)
+    runs = list(ModelRun.objects.filter(project=project).order_by("-created", "-id")[:50])
+    run = model_run_for(project=project, run_id=request.GET.get("model_run") or None)
+    context = {"project": project, "membership": membership, "runs": runs, "run": run, "params": request.GET}
+    if run is not None:
+        report = error_analysis_compute(project=project, model_run=run, fairness=_fairness_choice(request))
+        context["report"] = report
+        context["chosen_fairness"] = set(report["fairness"]["slices"])
+        context["slice_chart"] = charts.interval_bars(
+            [
+                {
+                    "label": r["slice"],
+                    "values": {"acc": r["intervals"]["model_accuracy"], "hlp": r["intervals"]["hlp"]},
+                }
+                for r in report["slices"]
+            ],
+            series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
+            label="model accuracy and HLP per slice, 95 % intervals",
+        )
+        gaps = [r["weighted_gap"] for r in report["slices"] if r["weighted_gap"] is not None]
+        if gaps:
+            top = max(max(abs(g) for g in gaps), 1e-6)
+            context["gap_chart"] = charts.interval_bars(
+                [{"label": r["slice"], "values": {"w": r["intervals"]["weighted_gap"]}} for r in report["slices"]],
+                series=[("w", "weighted gap", "gap")],
+                domain=(min(0.0, min(gaps)), top),
+                label="weighted gap per slice",
+            )
+        if report["confusion"]:
+            context["model_confusion"] = _confusion_matrix({"confusion": report["confusion"]})
+        compare_id = request.GET.get("compare")
+        if compare_id:
+            other = model_run_for(project=project, run_id=compare_id)
+            if other.pk != run.pk:
+                context["comparison"] = model_runs_compare(project=project, run_a=other, run_b=run)
+    return render(request, "analysis/error_analysis.html", context)
+
+
+@login_required
+def planning_page(request, project_id):
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.shortcuts import redirect
+
+    from analysis.api.planning import parse_days
+    from analysis.services.planning import SETTING_FIELDS, planning_compute, planning_settings_update
+
+    project, membership = _project(request, project_id, Role.REVIEWER)
+    errors = {}
+    if request.method == "POST":
+        if not membership.has_role(Role.MANAGER):
+            raise DjangoPermissionDenied("Only managers change planning settings.")
+        data = {name: request.POST[name].strip() for name in SETTING_FIELDS if request.POST.get(name, "").strip()}
+        try:
+            planning_settings_update(project=project, data=data)
+        except DjangoValidationError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(request, "Planning settings saved.")
+            return redirect("planning", project.pk)
+    try:
+        days = parse_days(request.GET)
+        report = planning_compute(project=project, days=days)
+    except (ValidationError, DjangoValidationError):
+        days = 30
+        report = planning_compute(project=project, days=days)
+        errors["days"] = [f"the horizon must be a whole number of days from 0 to 3650; showing {days}"]
+    return render(
+        request,
+        "analysis/planning.html",
+        {
+            "project": project,
+            "membership": membership,
+            "report": report,
+            "days": days,
+            "errors": errors,
+            "chart": _planning_chart(report["curve"]),
+            "is_manager": membership.has_role(Role.MANAGER),
+        },
+    )
+
+
+@login_required
+def drift_page(request, project_id):
+    from analysis import charts
+    from analysis.api.drift import drift_report
+
+    project, membership = _project(request, project_id, Role.REVIEWER)
+    error, report = None, None
+    try:
+        report = drift_report(project=project, params=request.GET)
+    except ValidationError as exc:
+        error = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in exc.detail.items())
+    if report:
+        for row in report["statistics"]:
+            row["svg"] = charts.overlaid_histogram(row["histogram"], label=row["statistic"])
+    from labeling.models import DatasetVersion
+
+    return render(
+        request,
+        "analysis/drift.html",
+        {
+            "project": project,
+            "membership": membership,
+            "report": report,
+            "error": error,
+            "params": request.GET,
+            "versions": DatasetVersion.objects.filter(project=project)
+            .order_by("-number")
+            .values_list("number", flat=True),
+        },
+    )

@@ -108,9 +108,8 @@ def seed(n_items, n_labelers, n_classes=10, missing=0.10, seed=20240601):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     n_answers = int(answered.sum())
-    print(
-        f"seeded {n_items:,} items × {n_labelers} labelers = {n_answers:,} answers in {time.perf_counter() - started:.1f} s"
-    )
+    elapsed = time.perf_counter() - started
+    print(f"seeded {n_items:,} items × {n_labelers} labelers = {n_answers:,} answers in {elapsed:.1f} s")
     return project.pk
 
 

@@ -3,6 +3,7 @@ from django.contrib import admin
 from labeling.models import (
     Annotation,
     AnnotationRevision,
+    DatasetVersion,
     DataSource,
     Guideline,
     Item,
@@ -10,7 +11,13 @@ from labeling.models import (
     LabelClass,
     Membership,
     Project,
+    Reservation,
+    Skip,
     Tag,
+    TrainingJob,
+    VersionArtifact,
+    Webhook,
+    WebhookDelivery,
 )
 
 
@@ -63,3 +70,55 @@ admin.site.register(Tag)
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "status", "project", "processed", "total", "created", "finished"]
     list_filter = ["kind", "status"]
+
+
+# --- dataset versions, webhooks, training jobs ---
+
+
+class VersionArtifactInline(admin.TabularInline):
+    model = VersionArtifact
+    extra = 0
+    readonly_fields = ["format", "name", "size", "sha256", "n_rows"]
+    can_delete = False
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(admin.ModelAdmin):
+    list_display = ["project", "number", "status", "content_hash", "created"]
+    list_filter = ["project"]
+    raw_id_fields = ["parent", "job", "created_by"]
+    inlines = [VersionArtifactInline]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "url", "active", "created"]
+    list_filter = ["project", "active"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "webhook", "event", "status", "attempts", "response_status", "created"]
+    list_filter = ["status", "event"]
+    raw_id_fields = ["webhook"]
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "version", "trainer", "created"]
+    list_filter = ["trainer", "project"]
+    raw_id_fields = ["version", "job", "created_by"]
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["labeler", "project", "item", "expires"]
+    list_filter = ["project"]
+    raw_id_fields = ["labeler", "project", "item"]
+
+
+@admin.register(Skip)
+class SkipAdmin(admin.ModelAdmin):
+    list_display = ["item", "labeler", "reason", "created"]
+    list_filter = ["item__project"]
+    raw_id_fields = ["item", "labeler"]

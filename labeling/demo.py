@@ -178,6 +178,11 @@ def seed_digits(users, *, log=print):
     )
     digits = load_digits()
     ink = digits.data.sum(axis=1)
+    # The crowdsourced batch came with labels from a vendor whose labeling tool put "4" next to "9":
+    # most of one visual kind of nine (closed upper loop) arrived labeled 4 — the jaguar case.
+    nines = digits.data[digits.target == 9]
+    loop_axis = nines.mean(axis=0) - digits.data[digits.target == 4].mean(axis=0)
+    vendor_confused = (digits.target == 9) & ((digits.data - nines.mean(axis=0)) @ loop_axis > 0)
     faint_cut, bold_cut = np.quantile(ink, [0.2, 0.8])
     entries = []
     for index, (pixels, target) in enumerate(zip(digits.data, digits.target, strict=True)):
@@ -193,8 +198,8 @@ def seed_digits(users, *, log=print):
                 load=lambda data=data: data,
                 tags=tags,
                 source=owned if index < 1200 else crowd,
-                label=str(int(target)),
-                metadata={"uci_index": index},
+                label="4" if index >= 1200 and vendor_confused[index] else str(int(target)),
+                metadata={"uci_index": index, "uci_label": int(target)},
             )
         )
     report = items_import(project=project, entries=entries)
@@ -204,11 +209,9 @@ def seed_digits(users, *, log=print):
     # pixel pattern) fools carol into "4".
     rng = np.random.default_rng(7)
     items = list(project.items.order_by("id")[:N_LABELED_DIGITS])
-    nines = digits.data[digits.target == 9]
-    loop_axis = nines.mean(axis=0) - digits.data[digits.target == 4].mean(axis=0)
     for item in items:
         pixels = digits.data[item.metadata["uci_index"]]
-        truth = int(item.label)
+        truth = item.metadata["uci_label"]
         loop_score = float((pixels - nines.mean(axis=0)) @ loop_axis) if truth == 9 else 0.0
         for labeler in ("alice", "bob", "carol"):
             answer = _simulated_answer(rng, truth, labeler, loop_score)

@@ -4,6 +4,7 @@ Models hold fields, constraints and small derived properties; every write with a
 in ``labeling/services``.
 """
 
+import random
 from decimal import Decimal
 
 from django.conf import settings
@@ -154,6 +155,14 @@ class Tag(models.Model):
         return self.name
 
 
+def new_random_key():
+    """A stable per-item random number: the queue's last ordering key (a fixed shuffle of the items).
+
+    A field default, so it is set on every way items are created, bulk_create included.
+    """
+    return random.randrange(2**31 - 1)
+
+
 class Item(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     source = models.ForeignKey(DataSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
@@ -169,10 +178,32 @@ class Item(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="items")
     import_job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The labeling queue's fields (labeling/services/queue.py). ``n_answers`` counts the item's current
+    # annotations; it is kept in the same transaction as every new answer (annotation_save).
+    n_answers = models.PositiveIntegerField(default=0)
+    priority = models.PositiveSmallIntegerField(
+        default=0, help_text="Higher comes first in the labeling queue; an active relabel campaign raises it."
+    )
+    random_key = models.IntegerField(default=new_random_key, help_text="Stable random order within a queue level.")
+    overlap = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Answers this item needs, when a relabel campaign sets its own overlap."
+    )
 
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="item_content_unique_in_project")]
+        indexes = [
+            # The queue reads "project p, fewer than k answers, normal priority" backwards (most answers,
+            # then highest random key); progress counts ranges of n_answers.
+            models.Index(fields=["project", "n_answers", "priority", "random_key"], name="item_queue_level"),
+            # Campaign items (raised priority, or an overlap of their own) are few: a partial index
+            # keeps them out of the way of everything else.
+            models.Index(
+                fields=["project", "priority", "n_answers", "random_key"],
+                name="item_queue_priority",
+                condition=Q(priority__gt=0) | Q(overlap__isnull=False),
+            ),
+        ]
 
     def __str__(self):
         return self.original_name or f"item {self.pk}"
@@ -223,6 +254,44 @@ class Annotation(models.Model):
         return f"{self.labeler} on {self.item_id}: {self.value}"
 
 
+class Reservation(models.Model):
+    """The item the labeling queue handed a labeler in a project, held for them until ``expires``.
+
+    One row per labeler and project: a labeler holds at most one item of a project at a time, and the
+    row is reused from item to item. ``item`` is empty once the answer or the skip released it. An
+    active reservation (``item`` set, ``expires`` in the future) takes one of the item's k slots.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations")
+    expires = models.DateTimeField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["labeler", "project"], name="one_reservation_per_project")]
+        indexes = [models.Index(fields=["item", "expires"], name="reservation_item_expires")]
+
+    def __str__(self):
+        return f"{self.labeler} holds {self.item_id} until {self.expires:%H:%M:%S}"
+
+
+class Skip(models.Model):
+    """A labeler passed on an item, with a reason; the queue never offers it to them again."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    reason = models.CharField(max_length=500)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [models.UniqueConstraint(fields=["item", "labeler"], name="one_skip_per_labeler")]
+
+    def __str__(self):
+        return f"{self.labeler} skipped {self.item_id}: {self.reason}"
+
+
 class AnnotationRevision(models.Model):
     """A superseded answer, kept so every change of mind stays auditable."""
 
@@ -261,9 +330,315 @@ class Job(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker running it (jobs that report one)."
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
 
     def __str__(self):
         return f"{self.kind} job {self.pk} ({self.status})"
+
+
+# --- Dataset versions, webhooks and training jobs (labeling/services/versions.py, webhooks.py, training.py) ---
+
+
+class VersionStatus(models.TextChoices):
+    # A version row only exists once its build published it; "ready" is the only state a build creates.
+    READY = "ready", "Ready"
+
+
+class ArtifactFormat(models.TextChoices):
+    JSONL = "jsonl", "JSON Lines"
+    CSV = "csv", "CSV"
+    PARQUET = "parquet", "Parquet"
+    IMAGEFOLDER = "imagefolder", "ImageFolder zip"
+    AUDIOFOLDER = "audiofolder", "Hugging Face audiofolder zip"
+
+
+class DatasetVersion(models.Model):
+    """An immutable, published dataset: the manifest and artifacts one recipe made from the project's data.
+
+    Rows are created by the build's publish step only, in the same transaction as their artifacts, so a
+    version that exists is complete. ``number`` counts 1, 2, 3... per project; ``content_hash`` is the
+    SHA-256 of the canonical manifest (the JSON Lines artifact).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=VersionStatus.choices, default=VersionStatus.READY)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    policy = models.JSONField(default=dict, help_text="The recipe with every default filled in.")
+    content_hash = models.CharField(max_length=64)
+    counts = models.JSONField(default=dict, blank=True)
+    info = models.JSONField(default=dict, blank=True, help_text="Build facts: taxonomy in force, timings.")
+    changes = models.JSONField(default=dict, blank=True, help_text="Summary of the diff against the parent.")
+    storage_prefix = models.CharField(max_length=200)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-number"]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="version_number_unique")]
+
+    def __str__(self):
+        return f"{self.project} v{self.number}"
+
+
+class VersionArtifact(models.Model):
+    """One file of a version in storage, with its size and SHA-256 checksum."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="artifacts")
+    format = models.CharField(max_length=12, choices=ArtifactFormat.choices)
+    name = models.CharField(max_length=300, help_text="Storage name.")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    n_rows = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["version", "format"]
+        constraints = [models.UniqueConstraint(fields=["version", "format"], name="one_artifact_per_format")]
+
+    def __str__(self):
+        return f"{self.version} {self.format}"
+
+
+class Webhook(models.Model):
+    """A URL told (HMAC-SHA256 signed with ``secret``) when something happens in the project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=64)
+    events = models.JSONField(default=list, help_text='Events sent, e.g. ["version.ready"].')
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "id"]
+
+    def __str__(self):
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    SUCCEEDED = "succeeded", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one webhook: the payload, every attempt's outcome, and the final status."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_attempt = models.DateTimeField(null=True, blank=True)
+    next_attempt = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"{self.event} to {self.webhook} ({self.status})"
+
+
+class Trainer(models.TextChoices):
+    LOGISTIC_REGRESSION = "logistic_regression", "Logistic regression (built-in)"
+    EXTERNAL = "external", "External (the team's own workers)"
+
+
+class TrainingJob(models.Model):
+    """A training run on one dataset version: a trainer, its parameters, and the metrics it reported.
+
+    Progress and status live in ``job``; the predictions come back as an ``analysis.ModelRun``.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_jobs")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="training_jobs")
+    trainer = models.CharField(max_length=32, choices=Trainer.choices)
+    params = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    metrics = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"{self.trainer} on {self.version}"
+
+
+# --- label consistency: review, guidelines, taxonomy, conventions, campaigns ------------------------
+
+
+class DecisionAction(models.TextChoices):
+    LABEL = "label", "Final label"
+    AMBIGUOUS_INSTRUCTIONS = "ambiguous_instructions", "Instructions ambiguous"
+    INPUT_INSUFFICIENT = "input_insufficient", "Input lacks the information"
+    RELABEL = "relabel", "Send back for relabeling"
+
+
+class Decision(models.Model):
+    """A reviewer's (SME's) decision on an item, stored apart from the labelers' answers.
+
+    Never edited: a new decision supersedes the earlier ones, which stay as the audit trail.
+    """
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=32, choices=DecisionAction.choices, default=DecisionAction.LABEL)
+    label = models.CharField(max_length=64, blank=True)
+    borderline = models.BooleanField(default=False)
+    uncertain = models.BooleanField(default=False)
+    out_of_domain = models.BooleanField(default=False)
+    gold = models.BooleanField(default=False, help_text="The label is known to be right: it scores labelers.")
+    rationale = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["item", "-created", "-id"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} on item {self.item_id}: {self.label}"
+
+
+class GuidelineNote(models.Model):
+    """An open question about the instructions, raised by a reviewer from an item."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guideline_notes")
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    resolved_in = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return self.text[:60]
+
+
+class GuidelineExample(models.Model):
+    """A canonical example item for a class (or for a borderline case) in a guideline version."""
+
+    guideline = models.ForeignKey(Guideline, on_delete=models.CASCADE, related_name="examples")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=64, help_text="A class key, or 'borderline'.")
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["guideline", "label", "id"]
+        constraints = [models.UniqueConstraint(fields=["guideline", "item"], name="one_example_per_item")]
+
+    def __str__(self):
+        return f"example {self.label}: item {self.item_id}"
+
+
+class TaxonomyOp(models.TextChoices):
+    ADD = "add", "Add a class"
+    RENAME = "rename", "Rename a class"
+    RETIRE = "retire", "Retire a class"
+    MERGE = "merge", "Merge classes"
+
+
+class TaxonomyChange(models.Model):
+    """A recorded change of a project's classes. Raw answers are never rewritten: reports and exports
+    map answers through the active changes (labeling.selectors.class_mapping), and a change can be undone."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="taxonomy_changes")
+    number = models.PositiveIntegerField()
+    op = models.CharField(max_length=10, choices=TaxonomyOp.choices)
+    payload = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    effect = models.JSONField(default=dict, blank=True, help_text="What applying did, so undo can reverse it.")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    undone = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="taxonomy_change_number_unique")]
+
+    def __str__(self):
+        return f"#{self.number} {self.op} {self.payload}"
+
+
+class TranscriptConventions(models.Model):
+    """A transcription project's conventions (analysis.metrics.consistency.Conventions as a dict),
+    applied in agreement and exports, never to the stored raw answers."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="conventions")
+    rules = models.JSONField(default=dict)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"conventions of {self.project}"
+
+
+class CampaignStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    FINISHED = "finished", "Finished"
+
+
+class Campaign(models.Model):
+    """A relabel campaign: chosen items go back to the labelers first, under a (new) guideline version.
+
+    Their answers from before the campaign are archived (ArchivedAnnotation), so agreement before and
+    after can be compared on the same items.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    guideline = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    overlap = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.ACTIVE)
+    selection = models.JSONField(default=dict, blank=True, help_text="How the items were chosen.")
+    before = models.JSONField(default=dict, blank=True, help_text="Agreement on the items before the campaign.")
+    items = models.ManyToManyField(Item, related_name="campaigns", blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return self.name
+
+
+class ArchivedAnnotation(models.Model):
+    """An answer taken out of play when its item entered a relabel campaign (kept for audit and for
+    agreement before the campaign)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="archived")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    value = models.TextField(blank=True)
+    borderline = models.BooleanField(default=False)
+    borderline_with = models.CharField(max_length=64, blank=True)
+    uncertain = models.BooleanField(default=False)
+    out_of_domain = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    guideline = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    answered = models.DateTimeField()
+
+    class Meta:
+        ordering = ["campaign", "item", "answered"]
+
+    def __str__(self):
+        return f"archived answer of {self.labeler_id} on {self.item_id}"

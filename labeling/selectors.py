@@ -1,13 +1,16 @@
 """Reads that several places need: access checks, item lists, inventory totals."""
 
+from datetime import datetime, time
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
 from labeling.choices import ROLE_RANK, Role
-from labeling.models import DataSource, Item, Job, Membership, Project, Tag
+from labeling.models import Annotation, DataSource, Item, Job, Membership, Project, Skip, Tag
 
 
 def membership_for(*, user, project) -> Membership | None:
@@ -67,9 +70,13 @@ def job_for_user(*, user, job_id) -> Job:
 def projects_for_user(*, user):
     """Projects the user belongs to, with their role and item count, for lists."""
     projects = Project.objects.all() if user.is_superuser else Project.objects.filter(memberships__user=user)
-    return projects.order_by("name", "id").annotate(n_items=Count("items", distinct=True)).prefetch_related(
-        Prefetch("memberships", queryset=Membership.objects.filter(user=user), to_attr="my_memberships"),
-        "classes",
+    return (
+        projects.order_by("name", "id")
+        .annotate(n_items=Count("items", distinct=True))
+        .prefetch_related(
+            Prefetch("memberships", queryset=Membership.objects.filter(user=user), to_attr="my_memberships"),
+            "classes",
+        )
     )
 
 
@@ -141,3 +148,320 @@ def project_overview(*, project):
         "complete": items.annotate(n=Count("annotations")).filter(n__gte=project.overlap).count(),
         "unsourced": items.filter(Q(source__isnull=True)).count(),
     }
+
+
+# --- Labeling: the queue's hot path, progress, answers -------------------------------------------------
+
+
+def _my_role(user, project_ref):
+    # order_by(): Membership's default ordering would join the project and user tables for nothing.
+    return Subquery(Membership.objects.filter(project=OuterRef(project_ref), user=user).order_by().values("role")[:1])
+
+
+def _role_check(*, user, project, my_role, role, not_found) -> Membership:
+    if user.is_superuser:
+        my_role = Role.MANAGER
+    if my_role is None:
+        raise Http404(not_found)
+    if ROLE_RANK[my_role] < ROLE_RANK[role]:
+        raise PermissionDenied(f"This needs the {role} role in project '{project.name}'; you are {my_role}.")
+    return Membership(project=project, user=user, role=my_role)
+
+
+def labeling_project_for(*, user, project_id, role=Role.LABELER) -> tuple[Project, Membership]:
+    """``project_for_user`` in one query, for the labeling endpoints that run on every answer.
+
+    Same contract: 404 for a project the user does not belong to, 403 without the role. The membership
+    answered is an unsaved instance carrying the role.
+    """
+    not_found = "No project with that id among your projects."
+    try:
+        project = Project.objects.annotate(my_role=_my_role(user, "pk")).get(pk=int(project_id))
+    except (Project.DoesNotExist, TypeError, ValueError):
+        raise Http404(not_found) from None
+    return project, _role_check(user=user, project=project, my_role=project.my_role, role=role, not_found=not_found)
+
+
+# What answering or skipping needs of an item, its project and the active guideline: fewer columns
+# make the query cheaper to build, which counts on a request that runs for every answer.
+LABELING_ITEM_FIELDS = (
+    "id",
+    "project_id",
+    "n_answers",
+    "overlap",
+    "project__name",
+    "project__task_type",
+    "project__allow_borderline",
+    "project__allow_uncertain",
+    "project__allow_out_of_domain",
+    "project__overlap",
+    "project__active_guideline__version",
+)
+
+
+def labeling_item_for(*, user, item_id, role=Role.LABELER) -> tuple[Item, Membership]:
+    """``item_for_user`` in one query: the item with its project and active guideline loaded (the
+    fields in LABELING_ITEM_FIELDS: what an answer or a skip needs), or 404 when it is not in one of
+    the user's projects."""
+    not_found = "No item with that id in your projects."
+    try:
+        item = (
+            Item.objects.select_related("project", "project__active_guideline")
+            .only(*LABELING_ITEM_FIELDS)
+            .annotate(my_role=_my_role(user, "project_id"))
+            .filter(pk=int(item_id))
+        )[:1]
+        item = item[0]
+    except (IndexError, TypeError, ValueError):
+        raise Http404(not_found) from None
+    membership = _role_check(user=user, project=item.project, my_role=item.my_role, role=role, not_found=not_found)
+    return item, membership
+
+
+def _today_start():
+    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+
+
+def labeling_progress(*, project, labeler) -> dict:
+    """A labeler's progress in a project and the project's own, for the labeling page.
+
+    Answers ``{"mine": {"today", "total", "skipped"}, "project": {"items", "complete", "overlap"}}``:
+    ``today`` counts first answers given since local midnight (revisions do not count again);
+    ``complete`` counts items with at least k current answers (k: the item's own overlap, if a relabel
+    campaign set one, else the project's). Nothing about other labelers' answers.
+    """
+    mine = Annotation.objects.filter(labeler=labeler, item__project=project).aggregate(
+        total=Count("pk"), today=Count("pk", filter=Q(created__gte=_today_start()))
+    )
+    k = Coalesce(F("overlap"), Value(project.overlap))  # an item's own overlap (a campaign's) wins
+    items = Item.objects.filter(project=project).aggregate(
+        items=Count("pk"), complete=Count("pk", filter=Q(n_answers__gte=k))
+    )
+    return {
+        "mine": {**mine, "skipped": Skip.objects.filter(labeler=labeler, item__project=project).count()},
+        "project": {**items, "overlap": project.overlap},
+    }
+
+
+def projects_with_progress(*, user) -> list[Project]:
+    """The user's projects (as ``projects_for_user``), each with ``mine_today``, ``mine_total``,
+    ``n_complete`` (items with k answers) and ``percent_complete``: the labeler home. Three queries
+    whatever the number of projects."""
+    projects = list(projects_for_user(user=user))
+    ids = [p.pk for p in projects]
+    mine = {
+        row["item__project"]: row
+        for row in Annotation.objects.filter(labeler=user, item__project__in=ids)
+        .values("item__project")
+        .annotate(total=Count("pk"), today=Count("pk", filter=Q(created__gte=_today_start())))
+    }
+    complete = dict(
+        Item.objects.filter(project__in=ids, n_answers__gte=Coalesce(F("overlap"), F("project__overlap")))
+        .values("project")
+        .annotate(n=Count("pk"))
+        .values_list("project", "n")
+    )
+    for project in projects:
+        row = mine.get(project.pk, {})
+        project.mine_today, project.mine_total = row.get("today", 0), row.get("total", 0)
+        project.n_complete = complete.get(project.pk, 0)
+        project.percent_complete = round(100 * project.n_complete / project.n_items) if project.n_items else 0
+    return projects
+
+
+def annotations_list(*, project, labeler=None, username=None, item=None):
+    """A project's current answers, newest change first; ``labeler`` (a user), ``username`` and ``item``
+    (an id) filter.
+
+    Callers decide who may see whose answers: labelers only ever get ``labeler=themselves``.
+    """
+    annotations = Annotation.objects.filter(item__project=project).select_related("labeler", "item", "guideline")
+    if labeler is not None:
+        annotations = annotations.filter(labeler=labeler)
+    if username is not None:
+        annotations = annotations.filter(labeler__username=username)
+    if item is not None:
+        annotations = annotations.filter(item_id=item)
+    return annotations.order_by("-updated", "-id")
+
+
+def class_mapping(*, project) -> dict[str, str]:
+    """Old class key → the key its answers count as now, composed from the active taxonomy changes."""
+    from labeling.models import TaxonomyChange
+    from labeling.services.taxonomy import mapping_with
+
+    mapping = {}
+    for change in TaxonomyChange.objects.filter(project=project, undone__isnull=True).order_by("number"):
+        mapping = mapping_with(mapping=mapping, op=change.op, payload=change.payload)
+    return mapping
+
+
+def latest_decisions(*, project):
+    """Each decided item's latest decision, as {item id: Decision}."""
+    from labeling.models import Decision
+
+    latest = {}
+    for decision in Decision.objects.filter(item__project=project).order_by("item_id", "created", "id"):
+        latest[decision.item_id] = decision
+    return latest
+
+
+def gold_labels(*, project) -> dict[int, str]:
+    """Known correct labels: the latest decision of each item, where a reviewer marked it gold."""
+    mapping = class_mapping(project=project)
+    return {
+        item_id: mapping.get(d.label, d.label)
+        for item_id, d in latest_decisions(project=project).items()
+        if d.gold and d.action == "label" and d.label
+    }
+
+
+def decided_labels(*, project) -> dict[int, str]:
+    """Final labels from reviewers' decisions (gold or not), by item id, through the taxonomy mapping."""
+    mapping = class_mapping(project=project)
+    return {
+        item_id: mapping.get(d.label, d.label)
+        for item_id, d in latest_decisions(project=project).items()
+        if d.action == "label" and (d.label or d.borderline or d.uncertain or d.out_of_domain)
+    }
+
+
+def transcript_conventions(*, project):
+    """The project's transcript conventions (analysis.metrics.consistency.Conventions), or None."""
+    from analysis.metrics.consistency import Conventions
+    from labeling.models import TranscriptConventions
+
+    row = TranscriptConventions.objects.filter(project=project).first()
+    return Conventions.from_dict(row.rules) if row and row.rules else None
+
+
+# --- Dataset versions, webhooks, training jobs -----------------------------------------------------------
+
+
+def version_for(*, project, ref, name="version"):
+    """The project's version ``ref``: a number (``3``) or ``latest``. 404 saying which versions exist."""
+    from labeling.models import DatasetVersion
+
+    versions = DatasetVersion.objects.filter(project=project).select_related("parent", "project")
+    versions = versions.prefetch_related("artifacts")
+    ref = str(ref).strip().lower()
+    version = None
+    if ref == "latest":
+        version = versions.order_by("-number").first()
+        if version is None:
+            raise Http404(f"Project '{project.name}' has no dataset version yet.")
+        return version
+    if ref.isdigit():
+        version = versions.filter(number=int(ref)).first()
+    if version is None:
+        numbers = list(
+            DatasetVersion.objects.filter(project=project).order_by("number").values_list("number", flat=True)
+        )
+        known = f"its versions are {', '.join(map(str, numbers))}" if numbers else "it has no version yet"
+        raise Http404(f"No {name} '{ref}' in project '{project.name}' ({known}; or use 'latest').")
+    return version
+
+
+def versions_list(*, project):
+    """The project's published versions, newest first, with their parents and artifacts loaded."""
+    from labeling.models import DatasetVersion
+
+    return (
+        DatasetVersion.objects.filter(project=project)
+        .select_related("parent", "created_by")
+        .prefetch_related("artifacts")
+        .order_by("-number")
+    )
+
+
+def version_builds(*, project, unfinished_only=False):
+    """The project's version-build jobs, newest first (``unfinished_only``: queued, running, failed)."""
+    from labeling.choices import JobKind, JobStatus
+
+    jobs = Job.objects.filter(project=project, kind=JobKind.VERSION).select_related("created_by")
+    if unfinished_only:
+        jobs = jobs.exclude(status=JobStatus.SUCCEEDED)
+    return jobs.order_by("-created", "-id")
+
+
+def version_build_for(*, project, job_id):
+    from labeling.choices import JobKind
+
+    job = Job.objects.filter(project=project, kind=JobKind.VERSION, pk=job_id).first()
+    if job is None:
+        raise Http404("No version build with that id in this project.")
+    return job
+
+
+def webhooks_list(*, project):
+    from labeling.models import Webhook
+
+    return Webhook.objects.filter(project=project).order_by("id")
+
+
+def webhook_for(*, project, webhook_id):
+    from labeling.models import Webhook
+
+    webhook = Webhook.objects.filter(project=project, pk=webhook_id).first()
+    if webhook is None:
+        raise Http404("No webhook with that id in this project.")
+    return webhook
+
+
+def deliveries_list(*, project, webhook=None):
+    """Webhook deliveries of the project (or of one webhook), newest first."""
+    from labeling.models import WebhookDelivery
+
+    deliveries = WebhookDelivery.objects.filter(webhook__project=project).select_related("webhook")
+    if webhook is not None:
+        deliveries = deliveries.filter(webhook=webhook)
+    return deliveries.order_by("-created", "-id")
+
+
+def training_jobs_list(*, project):
+    """Training jobs, newest first, with their version, job and latest model run (``latest_run``)."""
+    from analysis.models import ModelRun
+    from labeling.models import TrainingJob
+
+    return (
+        TrainingJob.objects.filter(project=project)
+        .select_related("version", "job", "created_by")
+        .prefetch_related(Prefetch("model_runs", queryset=ModelRun.objects.order_by("-created", "-id")))
+        .order_by("-created", "-id")
+    )
+
+
+def training_job_for(*, project, training_id):
+    training = training_jobs_list(project=project).filter(pk=training_id).first()
+    if training is None:
+        raise Http404("No training job with that id in this project.")
+    return training
+
+
+def model_runs_list(*, project):
+    from analysis.models import ModelRun
+
+    return (
+        ModelRun.objects.filter(project=project)
+        .select_related("dataset_version", "training_job")
+        .order_by("-created", "-id")
+    )
+
+
+def model_run_for(*, project, run_id):
+    run = model_runs_list(project=project).filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No model run with that id in this project.")
+    return run
+
+
+def labeler_last_guideline_version(*, project, labeler) -> int | None:
+    """The guideline version the labeler's most recent answer in the project was given under (None
+    when they have not answered, or answered without a guideline): the labeling page tells them when
+    the active guideline is newer."""
+    return (
+        Annotation.objects.filter(labeler=labeler, item__project=project, guideline__isnull=False)
+        .order_by("-updated", "-id")
+        .values_list("guideline__version", flat=True)
+        .first()
+    )

@@ -8,3 +8,27 @@ from labeling.services.import_jobs import import_job_run
 @shared_task(name="labeling.import_run")
 def import_run(job_id):
     import_job_run(job_id=job_id)
+
+
+@shared_task(name="labeling.version_build")
+def version_build(job_id):
+    from labeling.services.versions import version_build_run
+
+    version_build_run(job_id=job_id)
+
+
+@shared_task(name="labeling.training_run")
+def training_run(job_id):
+    from labeling.services.training import training_job_run
+
+    training_job_run(job_id=job_id)
+
+
+@shared_task(name="labeling.webhook_deliver", bind=True, max_retries=None)
+def webhook_deliver(self, delivery_id):
+    """One attempt; the service records it and says when to try again (exponential backoff)."""
+    from labeling.services.webhooks import webhook_delivery_attempt
+
+    retry_in = webhook_delivery_attempt(delivery_id=delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views
+from labeling import views, views_review, views_versions
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,4 +9,31 @@ urlpatterns = [
     path("projects/<int:project_id>/inventory/<int:source_id>/edit/", views.source_edit, name="source-edit"),
     path("projects/<int:project_id>/items/", views.item_browser, name="items"),
     path("projects/<int:project_id>/import/", views.import_page, name="import"),
+    path("projects/<int:project_id>/label/", views.label, name="label"),
+]
+
+# Dataset versions, their changelog and diffs, webhooks and training jobs (labeling/views_versions.py).
+P = "projects/<int:project_id>/"
+urlpatterns += [
+    path(P + "versions/", views_versions.versions, name="versions"),
+    path(P + "versions/changelog/", views_versions.version_changelog, name="version-changelog"),
+    path(P + "versions/<int:number>/", views_versions.version_detail, name="version"),
+    path(P + "versions/<int:number>/diff/", views_versions.version_diff_page, name="version-diff"),
+    path(
+        P + "versions/builds/<int:job_id>/retry/", views_versions.version_build_retry_view, name="version-build-retry"
+    ),
+    path(P + "webhooks/", views_versions.webhooks, name="webhooks"),
+    path(P + "webhooks/<int:webhook_id>/<str:action>/", views_versions.webhook_action, name="webhook-action"),
+    path(P + "training/", views_versions.training, name="training"),
+]
+
+# The label-consistency workflow (labeling/views_review.py).
+urlpatterns += [
+    path(P + "review/", views_review.review_queue_page, name="review"),
+    path(P + "review/<int:item_id>/", views_review.review_item_page, name="review-item"),
+    path(P + "guidelines/", views_review.guidelines_page, name="guidelines"),
+    path(P + "taxonomy/", views_review.taxonomy_page, name="taxonomy"),
+    path(P + "conventions/", views_review.conventions_page, name="conventions"),
+    path(P + "campaigns/", views_review.campaigns_page, name="campaigns"),
+    path(P + "campaigns/<int:campaign_id>/", views_review.campaign_page, name="campaign"),
 ]

@@ -5,18 +5,31 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
 from rest_framework.exceptions import PermissionDenied
 
-from labeling.choices import Role
+from labeling.choices import Role, TaskType
 from labeling.forms import SourceForm
+from labeling.markup import markdown_html
 from labeling.selectors import (
     inventory_summary,
     items_list,
+    labeler_last_guideline_version,
     project_for_user,
     project_overview,
-    projects_for_user,
+    projects_with_progress,
 )
+from labeling.services.annotations import MAX_COMMENT_CHARS, MAX_TRANSCRIPT_CHARS
+from labeling.services.queue import RESERVATION_SECONDS
 from labeling.services.sources import source_create, source_update
+
+SKIP_REASONS = [
+    "I cannot see or hear it properly",
+    "I am not sure what the answer is",
+    "Offensive, personal or sensitive content",
+    "The item is broken or empty",
+]
 
 
 def _project(request, project_id, role=Role.LABELER):
@@ -29,8 +42,62 @@ def _project(request, project_id, role=Role.LABELER):
 
 @login_required
 def home(request):
-    projects = list(projects_for_user(user=request.user).order_by("name"))
-    return render(request, "labeling/home.html", {"projects": projects})
+    """The labeler home: each project with the user's own progress and the project's, and a way in."""
+    return render(request, "labeling/home.html", {"projects": projects_with_progress(user=request.user)})
+
+
+@login_required
+def label(request, project_id):
+    """The labeling page: a shell the page's script fills item after item through the labeling API."""
+    project, membership = _project(request, project_id)
+    classes = project.active_classes()
+    guideline = project.active_guideline
+    config = {
+        "project": {
+            "id": project.pk,
+            "name": project.name,
+            "modality": project.modality,
+            "taskType": project.task_type,
+            "overlap": project.overlap,
+            "binary": project.is_binary,
+            "options": project.options,
+        },
+        "classes": [{"key": c.key, "name": c.name, "hotkey": c.hotkey} for c in classes],
+        "guideline": guideline.version if guideline else None,
+        "urls": {
+            "next": reverse("api:queue-next", args=[project.pk]),
+            "progress": reverse("api:progress", args=[project.pk]),
+            "recent": reverse("api:annotation-list", args=[project.pk]) + "?mine=1&page_size=10",
+            "submit": reverse("api:annotation-submit", args=[0]),
+            "skip": reverse("api:item-skip", args=[0]),
+            "home": reverse("home"),
+        },
+        "vendor": {
+            "wavesurfer": static("vendor/wavesurfer/wavesurfer.esm.js"),
+            "regions": static("vendor/wavesurfer/regions.esm.js"),
+        },
+        "reservationSeconds": RESERVATION_SECONDS,
+        "maxTranscript": MAX_TRANSCRIPT_CHARS,
+        "maxComment": MAX_COMMENT_CHARS,
+        "skipReasons": SKIP_REASONS,
+    }
+    last_version = labeler_last_guideline_version(project=project, labeler=request.user) if guideline else None
+    return render(
+        request,
+        "labeling/label.html",
+        {
+            "guideline_changed_from": last_version if last_version and last_version < guideline.version else None,
+            "project": project,
+            "membership": membership,
+            "classes": classes,
+            "is_transcription": project.task_type == TaskType.TRANSCRIPTION,
+            "guideline": guideline,
+            "guideline_html": markdown_html(guideline.text) if guideline else "",
+            "conventions_html": markdown_html(project.transcription_conventions),
+            "skip_reasons": SKIP_REASONS,
+            "config": config,
+        },
+    )
 
 
 @login_required

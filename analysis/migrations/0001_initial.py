@@ -5,29 +5,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('labeling', '0001_initial'),
+        ("labeling", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AgreementReport',
+            name="AgreementReport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64)),
-                ('params', models.JSONField(default=dict)),
-                ('answers_marker', models.CharField(blank=True, max_length=100)),
-                ('data', models.JSONField(blank=True, null=True)),
-                ('computed', models.DateTimeField(blank=True, null=True)),
-                ('seconds', models.FloatField(blank=True, help_text='Time the last computation took.', null=True)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='labeling.job')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agreement_reports', to='labeling.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=64)),
+                ("params", models.JSONField(default=dict)),
+                ("answers_marker", models.CharField(blank=True, max_length=100)),
+                ("data", models.JSONField(blank=True, null=True)),
+                ("computed", models.DateTimeField(blank=True, null=True)),
+                ("seconds", models.FloatField(blank=True, help_text="Time the last computation took.", null=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="labeling.job",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="agreement_reports",
+                        to="labeling.project",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('project', 'key'), name='agreement_report_key_unique')],
+                "constraints": [models.UniqueConstraint(fields=("project", "key"), name="agreement_report_key_unique")],
             },
         ),
     ]

@@ -4,7 +4,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
-from labeling.models import DataSource, Item, Job, LabelClass, Membership, Project
+from labeling.models import Annotation, DataSource, Item, Job, LabelClass, Membership, Project, Skip
 
 
 class ClassSerializer(serializers.ModelSerializer):
@@ -196,3 +196,131 @@ class JobSerializer(serializers.ModelSerializer):
             "started",
             "finished",
         ]
+
+
+# --- Labeling -------------------------------------------------------------------------------------------
+
+
+def _item_file_url(request, item):
+    if not item.file:
+        return None
+    return request.build_absolute_uri(reverse("api:item-file", args=[item.pk]))
+
+
+class QueueItemSerializer(serializers.Serializer):
+    """The item the queue hands a labeler: only what is needed to label it. No imported label, no
+    metadata, no file name, nothing about other answers."""
+
+    id = serializers.IntegerField(source="item.pk")
+    project = serializers.IntegerField(source="project_id")
+    text = serializers.CharField(source="item.text")
+    file = serializers.SerializerMethodField()
+    reserved_until = serializers.DateTimeField(source="expires", help_text="the item is held for you until then")
+
+    def get_file(self, reservation) -> str | None:
+        return _item_file_url(self.context["request"], reservation.item)
+
+
+class AnnotationSubmitSerializer(serializers.Serializer):
+    value = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False, help_text="a class key, or a transcript"
+    )
+    borderline = serializers.BooleanField(required=False, default=False)
+    borderline_with = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="multi-class projects: the other class"
+    )
+    uncertain = serializers.BooleanField(required=False, default=False)
+    out_of_domain = serializers.BooleanField(required=False, default=False)
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    seconds = serializers.FloatField(required=False, allow_null=True, default=None, help_text="time on the item")
+    guideline = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="the guideline version shown (default: the active one)"
+    )
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    """One current answer. ``item_file``/``item_text`` let a labeler's "recent answers" show and edit it."""
+
+    labeler = serializers.CharField(source="labeler.username", read_only=True)
+    guideline = serializers.IntegerField(source="guideline.version", read_only=True, default=None)
+    item_file = serializers.SerializerMethodField()
+    item_text = serializers.CharField(source="item.text", read_only=True)
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id",
+            "item",
+            "labeler",
+            "value",
+            "borderline",
+            "borderline_with",
+            "uncertain",
+            "out_of_domain",
+            "comment",
+            "seconds",
+            "guideline",
+            "revision",
+            "created",
+            "updated",
+            "item_file",
+            "item_text",
+        ]
+
+    def get_item_file(self, annotation) -> str | None:
+        return _item_file_url(self.context["request"], annotation.item)
+
+
+class AnnotationSubmitOutSerializer(serializers.Serializer):
+    """The answer just stored: AnnotationSerializer's fields without the item's text and file (the
+    caller has them). A plain Serializer: it runs on every answer, and a ModelSerializer rebuilds its
+    fields from the model each time."""
+
+    id = serializers.IntegerField()
+    item = serializers.IntegerField(source="item_id")
+    labeler = serializers.CharField(source="labeler.username")
+    value = serializers.CharField()
+    borderline = serializers.BooleanField()
+    borderline_with = serializers.CharField()
+    uncertain = serializers.BooleanField()
+    out_of_domain = serializers.BooleanField()
+    comment = serializers.CharField()
+    seconds = serializers.FloatField(allow_null=True)
+    guideline = serializers.IntegerField(source="guideline.version", default=None, allow_null=True)
+    revision = serializers.IntegerField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+
+class SkipInSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="why the item is skipped")
+
+
+class SkipSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Skip
+        fields = ["item", "reason", "created"]
+
+
+class ProgressMineSerializer(serializers.Serializer):
+    today = serializers.IntegerField(help_text="first answers since local midnight")
+    total = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class ProgressProjectSerializer(serializers.Serializer):
+    items = serializers.IntegerField()
+    complete = serializers.IntegerField(help_text="items with at least k current answers")
+    overlap = serializers.IntegerField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    mine = ProgressMineSerializer()
+    project = ProgressProjectSerializer()
+
+
+class AnnotationSubmitNextSerializer(serializers.Serializer):
+    """``?next=1``: the answer stored and the next item the queue reserved (null when none is left)."""
+
+    annotation = AnnotationSubmitOutSerializer()
+    next = QueueItemSerializer(allow_null=True)

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
-from labeling.api import items, jobs, projects, sources
+from labeling.api import items, jobs, labeling, projects, review, sources, training, versions, webhooks
 
 app_name = "api"
 
@@ -17,4 +17,74 @@ urlpatterns = [
     path("items/<int:item_id>/", items.ItemDetailApi.as_view(), name="item-detail"),
     path("items/<int:item_id>/file", items.ItemFileApi.as_view(), name="item-file"),
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="job-detail"),
+    path("projects/<int:project_id>/next/", labeling.QueueNextApi.as_view(), name="queue-next"),
+    path("projects/<int:project_id>/annotations/", labeling.AnnotationListApi.as_view(), name="annotation-list"),
+    path("projects/<int:project_id>/progress/", labeling.ProgressApi.as_view(), name="progress"),
+    path("items/<int:item_id>/annotations/", labeling.AnnotationSubmitApi.as_view(), name="annotation-submit"),
+    path("items/<int:item_id>/skip/", labeling.ItemSkipApi.as_view(), name="item-skip"),
+]
+
+# Dataset versions, webhooks, training jobs and model runs.
+P = "projects/<int:project_id>/"
+urlpatterns += [
+    path(P + "versions/", versions.VersionListApi.as_view(), name="version-list"),
+    path(P + "versions/<str:ref>/", versions.VersionDetailApi.as_view(), name="version-detail"),
+    path(P + "versions/<str:ref>/manifest", versions.VersionManifestApi.as_view(), name="version-manifest"),
+    path(P + "versions/<str:ref>/download", versions.VersionDownloadApi.as_view(), name="version-download"),
+    path(P + "versions/<str:ref>/diff", versions.VersionDiffApi.as_view(), name="version-diff"),
+    path(P + "version-builds/", versions.VersionBuildListApi.as_view(), name="version-build-list"),
+    path(P + "version-builds/<int:job_id>/retry/", versions.VersionBuildRetryApi.as_view(), name="version-build-retry"),
+    path(P + "webhooks/", webhooks.WebhookListApi.as_view(), name="webhook-list"),
+    path(P + "webhooks/<int:webhook_id>/", webhooks.WebhookDetailApi.as_view(), name="webhook-detail"),
+    path(
+        P + "webhooks/<int:webhook_id>/deliveries/",
+        webhooks.WebhookDeliveryListApi.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(P + "training-jobs/", training.TrainingJobListApi.as_view(), name="training-job-list"),
+    path(P + "training-jobs/<int:training_id>/", training.TrainingJobDetailApi.as_view(), name="training-job-detail"),
+    path(
+        P + "training-jobs/<int:training_id>/retry/", training.TrainingJobRetryApi.as_view(), name="training-job-retry"
+    ),
+    path(P + "model-runs/", training.ModelRunListApi.as_view(), name="model-run-list"),
+    path(P + "model-runs/<int:run_id>/", training.ModelRunDetailApi.as_view(), name="model-run-detail"),
+    # label consistency (review.py)
+    path("projects/<int:project_id>/review-queue/", review.ReviewQueueApi.as_view(), name="review-queue"),
+    path("items/<int:item_id>/decision/", review.DecisionApi.as_view(), name="decision"),
+    path("projects/<int:project_id>/guidelines/", review.GuidelineListApi.as_view(), name="guideline-list"),
+    path(
+        "projects/<int:project_id>/guidelines/<int:version>/diff/",
+        review.GuidelineDiffApi.as_view(),
+        name="guideline-diff",
+    ),
+    path(
+        "projects/<int:project_id>/guidelines/<int:version>/examples/",
+        review.GuidelineExampleApi.as_view(),
+        name="guideline-examples",
+    ),
+    path(
+        "projects/<int:project_id>/taxonomy-changes/", review.TaxonomyChangeListApi.as_view(), name="taxonomy-changes"
+    ),
+    path(
+        "projects/<int:project_id>/taxonomy-changes/suggestions/",
+        review.MergeSuggestionsApi.as_view(),
+        name="taxonomy-suggestions",
+    ),
+    path(
+        "projects/<int:project_id>/taxonomy-changes/<int:number>/undo/",
+        review.TaxonomyUndoApi.as_view(),
+        name="taxonomy-undo",
+    ),
+    path("projects/<int:project_id>/conventions/", review.ConventionsApi.as_view(), name="conventions"),
+    path("projects/<int:project_id>/campaigns/", review.CampaignListApi.as_view(), name="campaign-list"),
+    path(
+        "projects/<int:project_id>/campaigns/<int:campaign_id>/",
+        review.CampaignDetailApi.as_view(),
+        name="campaign-detail",
+    ),
+    path(
+        "projects/<int:project_id>/campaigns/<int:campaign_id>/finish/",
+        review.CampaignFinishApi.as_view(),
+        name="campaign-finish",
+    ),
 ]

@@ -3,9 +3,10 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from labeling.choices import TaskType
-from labeling.models import Annotation, AnnotationRevision
+from labeling.models import Annotation, AnnotationRevision, Item
 
 MAX_TRANSCRIPT_CHARS = getattr(settings, "LABELHUB_MAX_TRANSCRIPT_CHARS", 5000)
 MAX_COMMENT_CHARS = 2000
@@ -74,9 +75,43 @@ def annotation_save(
     guideline=None,
 ) -> tuple[Annotation, bool]:
     """Store a labeler's answer; a second answer by the same labeler on the item becomes the current
-    one and the earlier is kept as a revision. Answers (annotation, created).
+    one and the earlier is kept as a revision. Answers (annotation, created). See ``annotation_store``."""
+    return annotation_store(
+        item=item,
+        labeler=labeler,
+        value=value,
+        borderline=borderline,
+        borderline_with=borderline_with,
+        uncertain=uncertain,
+        out_of_domain=out_of_domain,
+        comment=comment,
+        seconds=seconds,
+        guideline=guideline,
+    )
 
-    This is the storage rule only; the labeling queue decides who may answer which item.
+
+def annotation_store(
+    *,
+    item,
+    labeler,
+    value,
+    borderline=False,
+    borderline_with="",
+    uncertain=False,
+    out_of_domain=False,
+    comment="",
+    seconds=None,
+    guideline=None,
+    first_answer=False,
+) -> tuple[Annotation, bool]:
+    """``annotation_save`` without a transaction (or savepoint) of its own: for services that already
+    hold one, such as the queue's ``annotation_submit``. Call it only inside ``transaction.atomic``.
+    ``first_answer=True`` says the caller has checked, holding the item's row lock, that the labeler
+    has no answer on the item yet: the lookup of their current answer is skipped.
+
+    This is the storage rule only; the labeling queue (``labeling.services.queue.annotation_submit``)
+    decides who may answer which item. A first answer adds one to ``Item.n_answers`` in this same
+    transaction, so the queue's counter never disagrees with the rows.
     """
     value = annotation_validate(
         project=item.project,
@@ -90,7 +125,12 @@ def annotation_save(
     )
     if guideline is None:
         guideline = item.project.active_guideline
-    current = Annotation.objects.select_for_update().filter(item=item, labeler=labeler).first()
+    # order_by("pk"): the default ordering would join the item table (and lock its row too).
+    current = (
+        None
+        if first_answer
+        else Annotation.objects.select_for_update().filter(item=item, labeler=labeler).order_by("pk").first()
+    )
     fields = {
         "value": value,
         "borderline": bool(borderline),
@@ -102,7 +142,10 @@ def annotation_save(
         "guideline": guideline,
     }
     if current is None:
-        return Annotation.objects.create(item=item, labeler=labeler, **fields), True
+        annotation = Annotation.objects.create(item=item, labeler=labeler, **fields)
+        # F() so concurrent first answers by different labelers add up instead of overwriting.
+        Item.objects.filter(pk=item.pk).update(n_answers=F("n_answers") + 1)
+        return annotation, True
     AnnotationRevision.objects.create(
         annotation=current,
         revision=current.revision,

@@ -257,7 +257,9 @@ def _insert_copy(*, rows):
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(Item._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE import_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+        # Dropped at the end of this block, not on commit: several imports may share one transaction.
+        cursor.execute("DROP TABLE IF EXISTS import_stage")
+        cursor.execute(f"CREATE TEMP TABLE import_stage (LIKE {table} INCLUDING DEFAULTS)")
         cursor.execute(f"ALTER TABLE import_stage DROP COLUMN {connection.ops.quote_name(Item._meta.pk.column)}")
         with cursor.connection.cursor().copy(f"COPY import_stage ({columns}) FROM STDIN") as copy:
             for _, row in rows:
@@ -273,7 +275,9 @@ def _insert_copy(*, rows):
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM import_stage "
             "ON CONFLICT (project_id, sha256) DO NOTHING RETURNING id, sha256, file"
         )
-        return {sha: (pk, file) for pk, sha, file in cursor.fetchall()}
+        created = {sha: (pk, file) for pk, sha, file in cursor.fetchall()}
+        cursor.execute("DROP TABLE import_stage")
+        return created
 
 
 def _add_tag_links(links):

@@ -230,3 +230,9 @@ def test_transcription_report_compares_normalized_transcripts(api, manager, revi
     assert report["transcripts"]["exact_agreement"] == 0.5
     assert report["transcripts"]["raw_exact_agreement"] == 0.0
     assert report["transcripts"]["mean_pairwise_wer"] == pytest.approx(1 / 6)
+
+
+def test_a_project_without_answers_reports_why(api, reviewer, project):
+    report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    assert report["n_items"] == 0 and report["percent_agreement"] is None
+    assert report["reasons"]["percent_agreement"] == "no answers match these filters"

@@ -239,3 +239,14 @@ def test_a_failing_row_insert_removes_the_files_it_wrote(manager, project, setti
         imports.items_import(project=project, entries=entries)
     assert stored_files(settings.MEDIA_ROOT) == []
     assert not Item.objects.exists()
+
+
+def test_two_imports_in_one_transaction(manager):
+    from django.db import transaction
+
+    project = text_project(manager)
+    with transaction.atomic():
+        first = run_import(project, manager, "a.jsonl", b'{"text": "one"}\n')
+        second = run_import(project, manager, "b.jsonl", b'{"text": "two"}\n{"text": "one"}\n')
+    assert first.result["imported"] == 1
+    assert second.result["imported"] == 1 and second.result["duplicates"] == 1

@@ -26,10 +26,26 @@ def _sync_limit():
 
 
 def answers_marker(*, project) -> tuple[str, int]:
-    """A fingerprint of the project's answers (count, latest change): any new or edited answer changes it."""
+    """A fingerprint of what a report is computed from: the answers (count, latest change), and the
+    taxonomy changes, transcript conventions and reviewers' decisions that reports apply to them."""
+    from labeling.models import Decision, TaxonomyChange, TranscriptConventions
+
     stats = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("updated"))
-    last = stats["last"].isoformat() if stats["last"] else "-"
-    return f"{stats['n']}:{last}", stats["n"]
+    changes = TaxonomyChange.objects.filter(project=project).aggregate(
+        n=Count("id"), n_undone=Count("undone"), last_undone=Max("undone")
+    )
+    decisions = Decision.objects.filter(item__project=project).aggregate(n=Count("id"))
+    conventions = TranscriptConventions.objects.filter(project=project).values_list("updated", flat=True).first()
+    parts = [
+        stats["n"],
+        stats["last"].isoformat() if stats["last"] else "-",
+        changes["n"],
+        changes["n_undone"],
+        changes["last_undone"].isoformat() if changes["last_undone"] else "-",
+        decisions["n"],
+        conventions.isoformat() if conventions else "-",
+    ]
+    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:40], stats["n"]
 
 
 def report_key(*, filters: AnswerFilters, policy: str) -> str:
@@ -47,13 +63,27 @@ def gold_for(*, project):
 
 def agreement_report_compute(*, project, filters: AnswerFilters, policy="category") -> dict:
     """Read the answers and compute the whole report (database read + all metrics + bootstrap)."""
-    table = answer_table(project=project, filters=filters, policy=policy, class_map=class_map_for(project=project))
+    table = answer_table(
+        project=project,
+        filters=filters,
+        policy=policy,
+        class_map=class_map_for(project=project),
+        conventions=conventions_for(project=project),
+    )
     gold = {
         item: table.categories.index(key) for item, key in gold_for(project=project).items() if key in table.categories
     }
     report = build_agreement_report(table, gold=gold, policy=policy)
     report["filters"] = filters.as_dict()
     return report
+
+
+def conventions_for(*, project):
+    """The project's transcript conventions, if it has any (labeling.selectors.transcript_conventions)."""
+    from labeling import selectors as labeling_selectors
+
+    getter = getattr(labeling_selectors, "transcript_conventions", None)
+    return getter(project=project) if getter else None
 
 
 def class_map_for(*, project):

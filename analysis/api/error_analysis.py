@@ -1,0 +1,119 @@
+"""Error analysis against HLP, and shadow-mode comparison of two model runs."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from analysis.models import ModelRun
+from analysis.services.error_analysis import error_analysis_compute, model_run_for, model_runs_compare
+from labeling.choices import Role
+from labeling.selectors import project_for_user
+
+
+def parse_fairness(params) -> list[str] | None:
+    """Tags for the fairness view from ``fairness=a,b`` (None: every tag)."""
+    value = params.get("fairness") or ""
+    tags = [part.strip() for part in value.split(",") if part.strip()]
+    return tags or None
+
+
+def compare_runs_for(*, project, params):
+    """The two runs a comparison names (``a``, ``b``); default: the latest run (b) against the one before
+    it (a). ValidationError when the project has fewer than two runs or a and b are the same run."""
+    runs = list(ModelRun.objects.filter(project=project).order_by("-created", "-id").values_list("pk", flat=True)[:2])
+    b = model_run_for(project=project, run_id=params.get("b")) if params.get("b") else None
+    a = model_run_for(project=project, run_id=params.get("a")) if params.get("a") else None
+    if b is None and runs:
+        b = model_run_for(project=project, run_id=runs[0] if (a is None or a.pk != runs[0]) else None)
+    if a is None:
+        earlier = [pk for pk in runs if b is None or pk != b.pk]
+        a = model_run_for(project=project, run_id=earlier[0]) if earlier else None
+    if a is None or b is None:
+        raise ValidationError({"a": "a comparison needs two model runs; this project has fewer"})
+    if a.pk == b.pk:
+        raise ValidationError({"b": "choose two different model runs"})
+    return a, b
+
+
+Interval = inline_serializer(
+    "ErrorAnalysisInterval",
+    {"value": serializers.FloatField(), "ci_low": serializers.FloatField(), "ci_high": serializers.FloatField()},
+)
+SLICE_FIELDS = {
+    "slice": serializers.CharField(),
+    "n_items": serializers.IntegerField(),
+    "share": serializers.FloatField(),
+    "model_accuracy": serializers.FloatField(allow_null=True),
+    "hlp": serializers.FloatField(allow_null=True),
+    "gap_to_hlp": serializers.FloatField(allow_null=True),
+    "weighted_gap": serializers.FloatField(allow_null=True),
+    "intervals": serializers.DictField(child=Interval),
+    "n_scored": serializers.IntegerField(),
+    "n_unresolved": serializers.IntegerField(),
+    "hlp_gold": serializers.FloatField(allow_null=True),
+    "model_beats_hlp": serializers.BooleanField(),
+    "review_url": serializers.CharField(allow_null=True),
+}
+CLASS_FIELDS = {
+    "class": serializers.CharField(),
+    "precision": serializers.FloatField(allow_null=True),
+    "recall": serializers.FloatField(allow_null=True),
+    "f1": serializers.FloatField(allow_null=True),
+    "support": serializers.IntegerField(),
+    "hlp": serializers.FloatField(allow_null=True),
+    "model_beats_hlp": serializers.BooleanField(),
+}
+
+
+class ErrorAnalysisApi(GenericAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model_run", int, description="a model run of this project (default: the latest)"),
+            OpenApiParameter("fairness", str, description="comma-separated tags for the fairness view (default all)"),
+        ],
+        responses={
+            200: inline_serializer(
+                "ErrorAnalysis",
+                {
+                    "model_run": serializers.DictField(),
+                    "n_items": serializers.IntegerField(),
+                    "n_unresolved": serializers.IntegerField(),
+                    "slices": inline_serializer("ErrorAnalysisSlice", SLICE_FIELDS, many=True),
+                    "classes": inline_serializer("ErrorAnalysisClass", CLASS_FIELDS, many=True),
+                    "confusion": serializers.DictField(allow_null=True),
+                    "fairness": serializers.DictField(),
+                },
+            )
+        },
+        description='Per slice (tag, plus "all"): model accuracy against the resolved labels, HLP (human '
+        "vs human pairwise agreement on the slice's items), gap, share and weighted gap, with 95 % seeded "
+        "bootstrap intervals, sorted by weighted gap (largest first); per class precision, recall, F1 and "
+        "the confusion matrix. Reviewers and managers only.",
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        run = model_run_for(project=project, run_id=request.query_params.get("model_run"))
+        if run is None:
+            raise Http404("This project has no model run yet: push predictions to /model-runs/ first.")
+        fairness = parse_fairness(request.query_params)
+        return Response(error_analysis_compute(project=project, model_run=run, fairness=fairness))
+
+
+class ModelRunCompareApi(GenericAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("a", int, description="the old model run (default: the one before the latest)"),
+            OpenApiParameter("b", int, description="the new model run (default: the latest)"),
+        ],
+        responses={200: inline_serializer("ModelRunComparison", {"n_common": serializers.IntegerField()})},
+        description="Shadow mode: two runs on the items both predicted — accuracies against the resolved "
+        "labels with a paired bootstrap interval of the difference (b − a), McNemar's exact test, which "
+        "items switched, and each model's agreement with the human answers beside the humans' own.",
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        a, b = compare_runs_for(project=project, params=request.query_params)
+        return Response(model_runs_compare(project=project, run_a=a, run_b=b))

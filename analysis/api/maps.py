@@ -1,0 +1,223 @@
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from analysis.models import EmbeddingMap, LabelCluster, MapPoint
+from analysis.services.embeddings import embeddings_push
+from analysis.services.maps import map_create
+from labeling.choices import Role
+from labeling.selectors import project_for_user
+
+
+class EmbeddingPushSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=100, help_text="a name for your vectors (not a built-in embedder's)")
+    vectors = serializers.ListField(
+        child=inline_serializer(
+            "PushedVector",
+            {"item": serializers.IntegerField(), "vector": serializers.ListField(child=serializers.FloatField())},
+        ),
+        help_text="up to 10,000 per request; every vector of a model has the same dimension",
+    )
+
+
+class EmbeddingPushApi(GenericAPIView):
+    serializer_class = EmbeddingPushSerializer
+
+    @extend_schema(
+        request=EmbeddingPushSerializer,
+        responses={
+            201: inline_serializer(
+                "PushedVectors", {"model": serializers.CharField(), "stored": serializers.IntegerField()}
+            )
+        },
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        data = request.data if isinstance(request.data, dict) else {}
+        # Validated by the service, which names the entry at fault (a NaN, a wrong dimension, an unknown item).
+        stored = embeddings_push(project=project, model=data.get("model"), vectors=data.get("vectors"))
+        return Response({"model": data["model"], "stored": stored}, status=status.HTTP_201_CREATED)
+
+
+class MapCreateSerializer(serializers.Serializer):
+    embedder = serializers.CharField(
+        help_text="a built-in embedder (image-basic, audio-mfcc, text-tfidf) or the model name of pushed vectors"
+    )
+
+
+class MapSummarySerializer(serializers.ModelSerializer):
+    status = serializers.CharField(source="job.status", default=None)
+    processed = serializers.IntegerField(source="job.processed", default=None)
+    total = serializers.IntegerField(source="job.total", default=None)
+
+    class Meta:
+        model = EmbeddingMap
+        fields = [
+            "id",
+            "embedder",
+            "job",
+            "status",
+            "processed",
+            "total",
+            "created",
+            "finished",
+            "n_points",
+            "classes",
+            "summary",
+        ]
+
+
+class MapListApi(GenericAPIView):
+    serializer_class = MapSummarySerializer
+
+    @extend_schema(responses=MapSummarySerializer(many=True))
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        page = self.paginate_queryset(EmbeddingMap.objects.filter(project=project).select_related("job"))
+        return self.get_paginated_response(MapSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        request=MapCreateSerializer,
+        responses={
+            202: inline_serializer("MapQueued", {"job": serializers.IntegerField(), "map": serializers.IntegerField()})
+        },
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        data = MapCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        emap = map_create(project=project, embedder=data.validated_data["embedder"], user=request.user)
+        return Response({"job": emap.job_id, "map": emap.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+def _map_for(project, map_id):
+    emap = EmbeddingMap.objects.filter(project=project, pk=map_id).select_related("job").first()
+    if emap is None:
+        raise Http404("No map with that id in this project.")
+    return emap
+
+
+def _clusters(emap):
+    return [
+        {
+            "index": c.index,
+            "label": c.label,
+            "suggested_label": c.suggested_label,
+            "items": c.items,
+            "size": len(c.items),
+            "examples": c.examples,
+            "neighbour_examples": c.neighbour_examples,
+            "score": c.score,
+            "description": c.description,
+        }
+        for c in LabelCluster.objects.filter(map=emap)
+    ]
+
+
+class MapDetailApi(GenericAPIView):
+    serializer_class = MapSummarySerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["rows", "columns"],
+                description="points as a list of objects (default) or as parallel arrays",
+            )
+        ],
+        responses=inline_serializer(
+            "MapDetail",
+            {
+                "id": serializers.IntegerField(),
+                "status": serializers.CharField(),
+                "points": serializers.JSONField(),
+                "clusters": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
+    def get(self, request, project_id, map_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        emap = _map_for(project, map_id)
+        body = MapSummarySerializer(emap).data
+        rows = (
+            MapPoint.objects.filter(map=emap)
+            .order_by("item_id")
+            .values_list("item_id", "x", "y", "label", "suggested_label", "score", "flagged", "cluster")
+        )
+        names = ["item", "x", "y", "label", "suggested_label", "score", "flagged", "cluster"]
+        if request.query_params.get("format") == "columns":
+            columns = {name: [] for name in names}
+            for row in rows.iterator(chunk_size=10000):
+                for name, value in zip(names, row, strict=True):
+                    columns[name].append(round(value, 5) if name in ("x", "y", "score") else value)
+            body["points"] = columns
+        else:
+            body["points"] = [dict(zip(names, row, strict=True)) for row in rows.iterator(chunk_size=10000)]
+        body["clusters"] = _clusters(emap)
+        return Response(body)
+
+
+class LabelIssuesApi(GenericAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description="most suspicious items listed (default 1000)")],
+        responses=inline_serializer(
+            "LabelIssues",
+            {
+                "map": serializers.IntegerField(),
+                "items": serializers.ListField(child=serializers.DictField()),
+                "clusters": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        emap = EmbeddingMap.objects.filter(project=project, finished__isnull=False).first()
+        if emap is None:
+            raise Http404("This project has no finished map yet: start one with POST /api/projects/{id}/maps/.")
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", 1000)), 100_000))
+        except ValueError:
+            raise ValidationError({"limit": "limit is a number"}) from None
+        flagged = MapPoint.objects.filter(map=emap, flagged=True).order_by("-score", "item_id")[:limit]
+        items = [
+            {
+                "item": p.item_id,
+                "given_label": p.label,
+                "suggested_label": p.suggested_label,
+                "score": p.score,
+                "cluster": p.cluster,
+            }
+            for p in flagged
+        ]
+        return Response({"map": emap.pk, "items": items, "clusters": _clusters(emap)})
+
+
+class SelectionSerializer(serializers.Serializer):
+    items = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=200_000)
+    action = serializers.ChoiceField(choices=["tag"], help_text="tag: add the tag (a slice) to every item")
+    tag = serializers.CharField(max_length=100)
+
+
+class SelectionApi(GenericAPIView):
+    serializer_class = SelectionSerializer
+
+    @extend_schema(
+        request=SelectionSerializer,
+        responses={
+            200: inline_serializer(
+                "SelectionDone", {"tag": serializers.CharField(), "n_items": serializers.IntegerField()}
+            )
+        },
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        data = SelectionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        from labeling.services.items import items_tag
+
+        n = items_tag(project=project, item_ids=data.validated_data["items"], tag=data.validated_data["tag"].strip())
+        return Response({"tag": data.validated_data["tag"].strip(), "n_items": n})

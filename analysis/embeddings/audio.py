@@ -1,0 +1,172 @@
+"""``audio-mfcc``: clip-level MFCC / log-mel statistics, computed with numpy + scipy (no downloads).
+
+Each file is decoded with soundfile, mixed down to mono, resampled to ``sample_rate`` (default
+16 kHz, polyphase filter from scipy) and cut to ``max_seconds`` (default 600 s) so memory stays bounded
+for very long recordings. Frames of 25 ms with a 10 ms hop (Hann window, 512-point FFT) give a power
+spectrum, a ``n_mels``-band mel filterbank (HTK mel scale, 20 Hz .. Nyquist) its log energies, and a
+type-II DCT the first ``n_mfcc`` cepstral coefficients.
+
+The vector (fixed dimension ``4 * n_mfcc + 4``, default 84) is:
+``[mean MFCC, std MFCC, mean |delta MFCC|, std delta MFCC, mean/std log10 frame energy,
+mean/std zero-crossing rate]``. Silence is handled (log of a floored energy), clips shorter than one
+frame are zero-padded to one frame; an empty or unreadable file raises ``EmbeddingError``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from math import gcd
+from typing import Any
+
+import numpy as np
+
+from .base import Embedder, EmbeddingError
+
+
+def load_audio(item: Any, *, sample_rate: int, max_seconds: float | None, index: int | None = None):
+    """Decode ``item`` (a path) to a mono float64 waveform at ``sample_rate``."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    if not isinstance(item, str | bytes | os.PathLike):
+        raise EmbeddingError(f"audio input #{index} must be a file path, not {type(item).__name__}", index=index)
+    path = os.fsdecode(item)
+    if not os.path.exists(path):
+        raise EmbeddingError(f"audio file not found: {path}", index=index)
+    try:
+        with sf.SoundFile(path) as f:
+            sr = int(f.samplerate)
+            limit = None if max_seconds is None else int(max_seconds * sr)
+            # read in blocks and mix down to mono as we go: a long multichannel file never sits in
+            # memory as a (frames, channels) float64 array
+            parts, total = [], 0
+            for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                parts.append(block.mean(axis=1))
+                total += len(block)
+                if limit is not None and total >= limit:
+                    break
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise EmbeddingError(f"cannot read audio {path}: {exc}", index=index) from exc
+    if total == 0:
+        raise EmbeddingError(f"audio file has no samples: {path}", index=index)
+    wave = np.concatenate(parts).astype(np.float64)
+    if limit is not None:
+        wave = wave[:limit]
+    if sr != sample_rate:
+        g = gcd(sr, sample_rate)
+        wave = resample_poly(wave, sample_rate // g, sr // g)
+    if not np.all(np.isfinite(wave)):
+        raise EmbeddingError(f"audio file has non-finite samples: {path}", index=index)
+    return wave
+
+
+def _hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 20.0) -> np.ndarray:
+    """Triangular HTK-style mel filters, shape (n_mels, n_fft // 2 + 1), each row summing to ~1."""
+    fmax = sample_rate / 2.0
+    mels = np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2)
+    hz = _mel_to_hz(mels)
+    freqs = np.linspace(0.0, fmax, n_fft // 2 + 1)
+    fb = np.zeros((n_mels, freqs.size))
+    for m in range(n_mels):
+        lo, centre, hi = hz[m], hz[m + 1], hz[m + 2]
+        up = (freqs - lo) / max(centre - lo, 1e-9)
+        down = (hi - freqs) / max(hi - centre, 1e-9)
+        fb[m] = np.maximum(0.0, np.minimum(up, down))
+    sums = fb.sum(axis=1, keepdims=True)
+    fb /= np.where(sums > 0, sums, 1.0)
+    fb.setflags(write=False)
+    return fb
+
+
+class AudioMfccEmbedder(Embedder):
+    name = "audio-mfcc"
+    modality = "audio"
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 16000,
+        n_mfcc: int = 20,
+        n_mels: int = 40,
+        frame_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        n_fft: int = 512,
+        max_seconds: float | None = 600.0,
+        batch_size: int = 32,
+    ) -> None:
+        super().__init__(batch_size=batch_size)
+        if n_mfcc > n_mels:
+            raise ValueError("n_mfcc must be <= n_mels")
+        self.sample_rate = int(sample_rate)
+        self.n_mfcc = int(n_mfcc)
+        self.n_mels = int(n_mels)
+        self.frame_len = int(round(sample_rate * frame_ms / 1000.0))
+        self.hop = int(round(sample_rate * hop_ms / 1000.0))
+        self.n_fft = max(int(n_fft), self.frame_len)
+        self.max_seconds = max_seconds
+        self.dim = 4 * self.n_mfcc + 4
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "sample_rate": self.sample_rate,
+            "n_mfcc": self.n_mfcc,
+            "n_mels": self.n_mels,
+            "frame_len": self.frame_len,
+            "hop": self.hop,
+            "n_fft": self.n_fft,
+            "max_seconds": self.max_seconds,
+        }
+
+    def features_from_wave(self, wave: np.ndarray) -> np.ndarray:
+        """The statistics vector for a mono waveform already at ``self.sample_rate``."""
+        from scipy.fft import dct, rfft
+
+        wave = np.asarray(wave, dtype=np.float64)
+        if wave.size < self.frame_len:
+            wave = np.pad(wave, (0, self.frame_len - wave.size))
+        # pre-emphasis flattens the spectral tilt of speech/music so high bands are not ignored
+        emph = np.append(wave[0], wave[1:] - 0.97 * wave[:-1])
+        n_frames = 1 + (emph.size - self.frame_len) // self.hop
+        window = np.hanning(self.frame_len)
+        fb = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels)
+        mfcc = np.empty((n_frames, self.n_mfcc))
+        energy_db = np.empty(n_frames)
+        zcr = np.empty(n_frames)
+        chunk = 2048  # frames per step: bounds the (frames, frame_len) matrices for long clips
+        offsets = np.arange(self.frame_len)[None, :]
+        for f0 in range(0, n_frames, chunk):
+            starts = self.hop * np.arange(f0, min(f0 + chunk, n_frames))[:, None]
+            frames = emph[offsets + starts] * window[None, :]
+            power = np.abs(rfft(frames, n=self.n_fft, axis=1)) ** 2 / self.n_fft
+            logmel = np.log(np.maximum(power @ fb.T, 1e-10))
+            mfcc[f0 : f0 + len(starts)] = dct(logmel, type=2, axis=1, norm="ortho")[:, : self.n_mfcc]
+            raw = wave[offsets + starts]
+            energy_db[f0 : f0 + len(starts)] = np.log10(np.maximum((raw**2).mean(axis=1), 1e-10))
+            zcr[f0 : f0 + len(starts)] = np.abs(np.diff(np.signbit(raw).astype(np.int8), axis=1)).mean(axis=1)
+        delta = np.diff(mfcc, axis=0) if n_frames > 1 else np.zeros_like(mfcc)
+        return np.concatenate(
+            [
+                mfcc.mean(axis=0),
+                mfcc.std(axis=0),
+                np.abs(delta).mean(axis=0),
+                delta.std(axis=0),
+                [energy_db.mean(), energy_db.std(), zcr.mean(), zcr.std()],
+            ]
+        )
+
+    def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:
+        out = np.empty((len(batch), self.dim), dtype=np.float32)
+        for j, item in enumerate(batch):
+            wave = load_audio(item, sample_rate=self.sample_rate, max_seconds=self.max_seconds, index=start + j)
+            out[j] = self.features_from_wave(wave)
+        return out

@@ -1,0 +1,90 @@
+"""Embedder registry: look embedders up by name (no Django).
+
+>>> from analysis.embeddings.registry import available_embedders, get_embedder
+>>> available_embedders("image")
+['image-basic', 'onnx']
+>>> emb = get_embedder("image-basic")
+>>> emb.embed(["a.png", "b.jpg"]).shape        # (2, 604), float32
+
+Built-in embedders work offline and download nothing:
+
+============== ======== ===== =============================================================
+name           modality dim   notes
+============== ======== ===== =============================================================
+image-basic    image    604   grayscale 16×16 pixels + HOG + RGB histogram, per-block scaled
+audio-mfcc     audio    84    MFCC / delta statistics, energy and zero-crossing rate
+text-tfidf     text     128   TF-IDF + TruncatedSVD, **fitted on the list given to embed**
+onnx           image,   model a local ONNX model file: ``get_embedder("onnx", model_path=...,
+               audio          modality="image")``
+============== ======== ===== =============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .base import MODALITIES, Embedder
+
+# name -> (modalities, factory); factories import lazily so that listing names stays cheap
+_REGISTRY: dict[str, tuple[tuple[str, ...], Callable[..., Embedder]]] = {}
+
+
+def register_embedder(name: str, modalities: tuple[str, ...], factory: Callable[..., Embedder]) -> None:
+    """Register (or replace) an embedder factory under ``name`` for the given modalities."""
+    unknown = set(modalities) - set(MODALITIES)
+    if unknown:
+        raise ValueError(f"unknown modalities {sorted(unknown)}; expected some of {MODALITIES}")
+    _REGISTRY[name] = (tuple(modalities), factory)
+
+
+def available_embedders(modality: str | None = None) -> list[str]:
+    """Names of the registered embedders, optionally only those for ``modality``, sorted."""
+    if modality is not None and modality not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+    return sorted(name for name, (mods, _) in _REGISTRY.items() if modality is None or modality in mods)
+
+
+def get_embedder(name: str, **options: Any) -> Embedder:
+    """A new embedder instance; ``options`` go to its constructor (e.g. ``batch_size``).
+
+    ``"onnx"`` needs ``model_path=...`` (a local file) and ``modality="image"|"audio"``.
+    Raises KeyError with the known names if ``name`` is not registered.
+    """
+    try:
+        _, factory = _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown embedder {name!r}; available: {available_embedders()}") from None
+    return factory(**options)
+
+
+def _image_basic(**options: Any) -> Embedder:
+    from .image import ImageBasicEmbedder
+
+    return ImageBasicEmbedder(**options)
+
+
+def _audio_mfcc(**options: Any) -> Embedder:
+    from .audio import AudioMfccEmbedder
+
+    return AudioMfccEmbedder(**options)
+
+
+def _text_tfidf(**options: Any) -> Embedder:
+    from .text import TextTfidfEmbedder
+
+    return TextTfidfEmbedder(**options)
+
+
+def _onnx(**options: Any) -> Embedder:
+    from .onnx_model import OnnxEmbedder
+
+    if "model_path" not in options:
+        raise TypeError('the "onnx" embedder needs model_path=<path to a local .onnx file>')
+    return OnnxEmbedder(**options)
+
+
+register_embedder("image-basic", ("image",), _image_basic)
+register_embedder("audio-mfcc", ("audio",), _audio_mfcc)
+register_embedder("text-tfidf", ("text",), _text_tfidf)
+register_embedder("onnx", ("image", "audio"), _onnx)

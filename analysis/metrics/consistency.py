@@ -1,0 +1,236 @@
+"""Label-consistency mathematics: disagreement per item, class-merge suggestions, transcript conventions.
+
+Plain functions on NumPy arrays and strings (no Django). ``codes`` is a units × raters int matrix of
+category indices with -1 for a missing answer, as built by ``analysis.selectors.AnswerTable.matrix``.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._common import MetricUndefined
+
+
+def unit_category_counts(codes: np.ndarray, n_categories: int) -> np.ndarray:
+    """(n_units, n_categories) counts of each category's answers per unit; -1 entries are ignored."""
+    codes = np.asarray(codes)
+    counts = np.zeros((codes.shape[0], max(n_categories, 1)), dtype=np.int64)
+    rows, cols = np.nonzero(codes >= 0)
+    np.add.at(counts, (rows, codes[rows, cols]), 1)
+    return counts
+
+
+def answer_entropy(codes: np.ndarray, n_categories: int) -> np.ndarray:
+    """Shannon entropy (bits) of each unit's answers: 0 when all agree, log2(m) at most for m answers."""
+    counts = unit_category_counts(codes, n_categories).astype(np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 0.0)
+        terms = np.where(p > 0, -p * np.log2(np.where(p > 0, p, 1)), 0.0)
+    return terms.sum(axis=1)
+
+
+def pair_agreement(codes: np.ndarray, n_categories: int) -> float:
+    """Percent agreement (mean over units with 2+ answers of the share of agreeing answer pairs)."""
+    counts = unit_category_counts(codes, n_categories)
+    answers = counts.sum(axis=1)
+    pairs = answers * (answers - 1)
+    pairable = pairs > 0
+    if not pairable.any():
+        raise MetricUndefined("no item has two or more answers")
+    agree = (counts * (counts - 1)).sum(axis=1)
+    return float(np.mean(agree[pairable] / pairs[pairable]))
+
+
+def remap_codes(codes: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """Codes with each ``old → new`` of ``mapping`` applied (missing stays -1)."""
+    out = np.array(codes, copy=True)
+    for old, new in mapping.items():
+        out[np.asarray(codes) == old] = new
+    return out
+
+
+@dataclass
+class MergeSuggestion:
+    a: int
+    b: int
+    swaps: int  # answer pairs on the same item where one said a and the other b
+    swap_share: float  # of all answer pairs involving a or b
+    agreement_before: float
+    agreement_after: float
+
+    @property
+    def gain(self) -> float:
+        return self.agreement_after - self.agreement_before
+
+
+def merge_gain(codes: np.ndarray, n_categories: int, merge: dict[int, int]) -> tuple[float, float]:
+    """Percent agreement before and after mapping categories by ``merge`` (e.g. {deep: scratch})."""
+    return pair_agreement(codes, n_categories), pair_agreement(remap_codes(codes, merge), n_categories)
+
+
+def merge_suggestions(
+    codes: np.ndarray, n_categories: int, *, min_swaps: int = 2, limit: int = 5, exclude: set[int] | None = None
+) -> list[MergeSuggestion]:
+    """Class pairs labelers often swap, with the percent agreement merging each pair would give.
+
+    A pair (a, b) is a candidate when at least ``min_swaps`` answer pairs on the same item are one a and
+    one b. Candidates are ranked by the predicted agreement gain; categories in ``exclude`` (flags such
+    as borderline) are never suggested.
+    """
+    exclude = exclude or set()
+    counts = unit_category_counts(codes, n_categories)
+    # swaps[a, b]: unordered answer pairs on one item with one a and one b.
+    swaps = counts.T @ counts
+    np.fill_diagonal(swaps, 0)
+    answers = counts.sum(axis=1)
+    involving = np.array([(counts[:, k] * (answers - 1)).sum() for k in range(n_categories)], dtype=np.float64)
+    before = pair_agreement(codes, n_categories)
+    out = []
+    for a in range(n_categories):
+        for b in range(a + 1, n_categories):
+            if a in exclude or b in exclude or swaps[a, b] < min_swaps:
+                continue
+            after = pair_agreement(remap_codes(codes, {b: a}), n_categories)
+            denominator = involving[a] + involving[b] - swaps[a, b]
+            out.append(
+                MergeSuggestion(
+                    a=a,
+                    b=b,
+                    swaps=int(swaps[a, b]),
+                    swap_share=float(swaps[a, b] / denominator) if denominator else 0.0,
+                    agreement_before=before,
+                    agreement_after=after,
+                )
+            )
+    out.sort(key=lambda s: (-s.gain, -s.swaps, s.a, s.b))
+    return out[:limit]
+
+
+# --- transcript conventions ------------------------------------------------------------------------
+
+_PUNCTUATION = re.compile(r"[^\w\s\[\]'-]|(?<!\w)'|'(?!\w)")
+_SPACES = re.compile(r"\s+")
+
+
+class ConventionError(ValueError):
+    """A convention rule cannot be used (an invalid pattern, an empty filler...)."""
+
+
+@dataclass
+class Conventions:
+    """A project's transcript conventions, applied before transcripts are compared or exported.
+
+    * ``fillers``: filler spellings (``umm``, ``uh``) written as ``filler_as`` (``um``), or removed
+      when ``filler_as`` is empty;
+    * ``tags``: bracketed tags mapped to the canonical one (``[inaudible]`` → ``[unintelligible]``);
+    * ``lowercase``, ``strip_punctuation``, ``collapse_spaces``;
+    * ``rules``: extra (regular expression, replacement) pairs applied last.
+    """
+
+    fillers: list[str] = field(default_factory=list)
+    filler_as: str = "um"
+    tags: dict[str, str] = field(default_factory=dict)
+    lowercase: bool = True
+    strip_punctuation: bool = True
+    collapse_spaces: bool = True
+    rules: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._compiled = []
+        for filler in self.fillers:
+            if not str(filler).strip():
+                raise ConventionError("a filler word cannot be empty")
+        for tag, canonical in self.tags.items():
+            if not (
+                tag.startswith("[") and tag.endswith("]") and canonical.startswith("[") and canonical.endswith("]")
+            ):
+                raise ConventionError(f"tags are written in brackets, like [noise]: '{tag}' → '{canonical}'")
+        for pattern, replacement in self.rules:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ConventionError(f"invalid pattern '{pattern}': {exc}") from None
+            try:
+                compiled.sub(replacement, "")
+            except (re.error, IndexError) as exc:
+                raise ConventionError(f"invalid replacement '{replacement}' for '{pattern}': {exc}") from None
+            self._compiled.append((compiled, replacement))
+        words = sorted({re.escape(f.strip().lower()) for f in self.fillers}, key=len, reverse=True)
+        self._filler_re = re.compile(r"\b(?:" + "|".join(words) + r")\b[,.]?", re.IGNORECASE) if words else None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Conventions":
+        known = {"fillers", "filler_as", "tags", "lowercase", "strip_punctuation", "collapse_spaces", "rules"}
+        unknown = set(data) - known
+        if unknown:
+            raise ConventionError(f"unknown convention fields: {', '.join(sorted(unknown))}")
+        rules = data.get("rules") or []
+        if not all(isinstance(r, list | tuple) and len(r) == 2 for r in rules):
+            raise ConventionError("rules are [pattern, replacement] pairs")
+        return cls(**{**data, "rules": [tuple(r) for r in rules]})
+
+    def as_dict(self) -> dict:
+        return {
+            "fillers": list(self.fillers),
+            "filler_as": self.filler_as,
+            "tags": dict(self.tags),
+            "lowercase": self.lowercase,
+            "strip_punctuation": self.strip_punctuation,
+            "collapse_spaces": self.collapse_spaces,
+            "rules": [list(r) for r in self.rules],
+        }
+
+    def apply(self, text: str) -> str:
+        """The transcript written by these conventions."""
+        out = text or ""
+        for tag, canonical in self.tags.items():
+            out = re.sub(re.escape(tag), canonical, out, flags=re.IGNORECASE)
+        if self._filler_re is not None:
+            out = self._filler_re.sub(self.filler_as, out)
+        if self.lowercase:
+            out = out.lower()
+        if self.strip_punctuation:
+            out = _PUNCTUATION.sub(" ", out)
+        for compiled, replacement in self._compiled:
+            out = compiled.sub(replacement, out)
+        if self.collapse_spaces:
+            out = _SPACES.sub(" ", out).strip()
+        return out
+
+
+def conventions_preview(transcripts_by_unit: list[list[str]], conventions: Conventions) -> dict:
+    """What applying ``conventions`` changes: answers rewritten, and disagreeing pairs that become equal.
+
+    ``transcripts_by_unit``: per item, its transcripts as given. Pairs are unordered pairs of
+    transcripts of the same item.
+    """
+    changed = 0
+    pairs_before_disagree = 0
+    pairs_resolved = 0
+    pairs_total = 0
+    exact_before = exact_after = 0
+    for unit in transcripts_by_unit:
+        after = [conventions.apply(t) for t in unit]
+        changed += sum(1 for a, b in zip(unit, after, strict=True) if a != b)
+        for i in range(len(unit)):
+            for j in range(i + 1, len(unit)):
+                pairs_total += 1
+                same_before = unit[i] == unit[j]
+                same_after = after[i] == after[j]
+                exact_before += same_before
+                exact_after += same_after
+                if not same_before:
+                    pairs_before_disagree += 1
+                    if same_after:
+                        pairs_resolved += 1
+    return {
+        "answers": sum(len(u) for u in transcripts_by_unit),
+        "answers_changed": changed,
+        "pairs": pairs_total,
+        "pairs_disagreeing": pairs_before_disagree,
+        "pairs_made_equal": pairs_resolved,
+        "equal_pair_share_before": exact_before / pairs_total if pairs_total else None,
+        "equal_pair_share_after": exact_after / pairs_total if pairs_total else None,
+    }

@@ -1,0 +1,975 @@
+"""Label-issue detection in embedding space ("jaguar finder") — numpy / scikit-learn, no Django.
+
+``find_label_issues(X, labels)`` looks for labels that disagree with the data at two scales:
+
+**Items** (random slips: one image labeled "7" among sevens-that-look-like-it labeled "1"):
+
+- ``neighbour_disagreement``: the similarity-weighted share of an item's k nearest neighbours that
+  carry another label (Gaussian weights, bandwidth = distance to the k-th neighbour);
+- a confident-learning score: out-of-fold predicted probabilities of a logistic regression
+  (stratified k-fold, on the standardized, PCA-reduced embedding), ``self_confidence`` = the
+  probability of the given label;
+- ``pred_probs`` = the mean of the two probability estimates (the kNN vote is smoothed towards the
+  uniform distribution); an item is flagged by cleanlab's confident-learning rule
+  (``cleanlab.filter.find_label_issues``, prune by noise rate) on ``pred_probs``, and its
+  ``score`` = 1 − ``pred_probs[i, given]``.
+
+**Groups** (the jaguar case, DOMAIN.md §4): a coherent set of items relabeled together is its own
+neighbourhood's majority, so every per-item detector sees nothing wrong (worse, it flags the correct
+items around it). Groups are found by *leaving a group out* and asking the rest of the data:
+
+1. evidence comes from "solid" items, whose label is the majority of their own neighbours (scattered
+   slips are the per-item detectors' business and would otherwise pollute every territory);
+2. the solid items of each label A are clustered into small leaves (k-means inside the label), and the
+   leaves into a tree (size-weighted Ward linkage) built in the embedding *and* in the log-probability
+   space of a classifier fitted on all labels, so that a group the classifier finds odd for its label
+   ("these 4s look like 9s") forms one subtree even when nuisance factors spread it in the embedding;
+   every node from ``min_cluster_size`` items to ``max_cluster_share`` of its label is a candidate;
+3. cheap screening: a node is worth a closer look when most of its items have, as nearest solid
+   items outside it, items of another label (robust leaf distance: mean of the 3 nearest items);
+4. verification: the node, grown by the items of its label attached to it in the kNN graph, is held
+   out; a logistic regression is trained on the witnesses (solid items, the held-out group and
+   already accepted groups ignored as neighbours — the correct items next to a relabeled group are
+   its best witnesses, though their own neighbourhoods are polluted by it) and predicts the group.
+   It is reported as "N items labeled A sit among B" when
+   - the model trained without it does not call it A (Wilson lower bound of that share at least
+     ``cluster_threshold``),
+   - most of it is predicted as one label B (share at least ``min_suggested_share``),
+   - it sits among B: at least ``min_contact`` of its items have a witness labeled B among their k
+     nearest neighbours (an isolated sub-style of A far from any B is not reported), and
+   - it is coherent (mean share of its items' neighbours labeled A at least ``min_coherence``: the
+     per-item detectors cannot see it);
+   its members are the items whose kNN-smoothed leave-out prediction is "not A".
+   Groups are accepted greedily (largest number of items predicted B first); after each acceptance
+   the group's items stop counting as evidence and the candidates are re-verified, so the correct
+   items around a relabeled group are not then reported as its mirror image. Accepted groups with
+   the same (A, B) pair that touch in the kNN graph are merged.
+
+Items of a reported group are flagged (``in_cluster``) with ``suggested_label`` = B. The direction of
+such an error is often not knowable from features and labels alone, so each cluster carries both
+sides: its items and examples (labeled A), and ``neighbour_examples``: the nearest items labeled B.
+Per-item scores are then recomputed with the group's labels treated as unknown, so that the correct
+items next to the group are not flagged because of it.
+
+Unlabeled items (label −1) take part in the kNN graph but are never used as evidence or flagged; they
+still get ``pred_probs`` and a ``suggested_label``. Everything is seeded by ``seed``; with the exact kNN
+graph (n ≤ 20,000 by default, or a given one) the result is deterministic.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+__all__ = [
+    "LabelIssuesResult",
+    "find_label_issues",
+    "neighbour_label_probs",
+    "out_of_fold_probs",
+    "reduce_embeddings",
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# result
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class LabelIssuesResult:
+    """Output of ``find_label_issues``; arrays have one row per item (n), in input order.
+
+    Attributes:
+        labels: (n,) int64, the given labels (−1 = unlabeled).
+        neighbour_disagreement: (n,) float64 in [0, 1], weighted share of kNN neighbours (labeled
+            ones) with another label; NaN for unlabeled items or items without labeled neighbours.
+        self_confidence: (n,) float64, out-of-fold classifier probability of the given label (NaN if
+            unlabeled). Items in a reported cluster get the probability from a model trained without
+            the cluster's labels.
+        pred_probs: (n, n_classes) float64, the combined (classifier + kNN) probabilities used for
+            flagging (computed with the reported clusters' labels treated as unknown).
+        score: (n,) float64 in [0, 1]: how likely the given label is wrong (0 for unlabeled).
+        suggested_label: (n,) int64: the most probable label (for cluster items: the cluster's
+            suggested label); equals the given label when nothing better is found.
+        flagged: (n,) bool: flagged by the per-item rule or part of a reported cluster.
+        flagged_item: (n,) bool: flagged by the per-item (confident-learning) rule.
+        cluster_id: (n,) int64: index into ``clusters``, −1 if in none.
+        clusters: list of dicts, largest evidence first: ``label`` (A, the group's given label),
+            ``suggested_label`` (B), ``items`` (sorted indices), ``size``, ``examples`` (a few items
+            of the group, most typical first), ``neighbour_examples`` (the nearest items labeled B:
+            the other side, to show beside the group), ``score`` (= ``share_suggested``),
+            ``share_suggested`` (share of the held-out group predicted B), ``share_not_label``
+            (share not predicted A) and ``share_lower`` (its Wilson lower bound), ``contact`` (share
+            of the group's items with a B-labeled witness among their neighbours), ``coherence``
+            (mean share of the items' neighbours labeled A) and ``description``
+            ("N items labeled A sit among items labeled B").
+        knn_indices, knn_distances: (n, k) the kNN graph used (self excluded).
+        params: the settings used.
+    """
+
+    labels: np.ndarray
+    neighbour_disagreement: np.ndarray
+    self_confidence: np.ndarray
+    pred_probs: np.ndarray
+    score: np.ndarray
+    suggested_label: np.ndarray
+    flagged: np.ndarray
+    flagged_item: np.ndarray
+    cluster_id: np.ndarray
+    clusters: list[dict[str, Any]] = field(default_factory=list)
+    knn_indices: np.ndarray | None = None
+    knn_distances: np.ndarray | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flagged_indices(self) -> np.ndarray:
+        """Indices of flagged items, highest score first."""
+        idx = np.flatnonzero(self.flagged)
+        return idx[np.argsort(-self.score[idx], kind="stable")]
+
+    def issues(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Flagged items as dicts (``item`` index, ``given_label``, ``suggested_label``, ``score``,
+        ``reason`` "cluster" or "item", ``cluster``), highest score first."""
+        rows = []
+        for i in self.flagged_indices[:limit]:
+            c = int(self.cluster_id[i])
+            rows.append(
+                {
+                    "item": int(i),
+                    "given_label": int(self.labels[i]),
+                    "suggested_label": int(self.suggested_label[i]),
+                    "score": float(self.score[i]),
+                    "reason": "cluster" if c >= 0 else "item",
+                    "cluster": c if c >= 0 else None,
+                }
+            )
+        return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers: input checks, reduced space
+# ------------------------------------------------------------------------------------------------
+def _check_inputs(X, labels, n_classes) -> tuple[np.ndarray, np.ndarray, int]:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n, d), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
+        raise ValueError(f"labels must be 1-D with {X.shape[0]} entries, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        try:
+            as_float = labels.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("labels must be integer class codes (−1 for unlabeled)") from exc
+        if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+            raise ValueError("labels must be integer class codes (−1 for unlabeled)")
+    labels = labels.astype(np.int64)
+    if np.any(labels < -1):
+        raise ValueError("labels must be >= 0, or −1 for unlabeled")
+    top = int(labels.max()) + 1 if labels.size else 0
+    if n_classes is None:
+        n_classes = top
+    elif n_classes < top:
+        raise ValueError(f"n_classes={n_classes} but labels go up to {top - 1}")
+    labeled = labels >= 0
+    if len(np.unique(labels[labeled])) < 2:
+        raise ValueError("need at least two distinct labels among the labeled items")
+    if X.shape[0] < 3:
+        raise ValueError("need at least 3 items")
+    return X, labels, int(n_classes)
+
+
+def reduce_embeddings(X, max_dim: int = 64, seed: int = 0) -> np.ndarray:
+    """Centre ``X`` (n, d), and PCA-reduce it to ``max_dim`` dimensions when wider (randomized SVD,
+    seeded) -> float32 (n, min(d, max_dim)). This is the space ``find_label_issues`` works in; compute
+    it once to share it with ``knn_graph`` / ``project_2d`` and pass ``max_dim=0`` afterwards.
+
+    Euclidean geometry is kept (no whitening); the reduction makes kNN, k-means and the classifier
+    fast and filters noise dimensions.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    Z = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    if max_dim and Z.shape[1] > max_dim and Z.shape[0] > max_dim:
+        from sklearn.decomposition import PCA
+
+        Z = PCA(n_components=max_dim, svd_solver="randomized", random_state=seed).fit_transform(Z)
+    return np.ascontiguousarray(Z, dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# per-item evidence
+# ------------------------------------------------------------------------------------------------
+def neighbour_label_probs(
+    labels: np.ndarray, knn_indices: np.ndarray, knn_distances: np.ndarray, n_classes: int, *, alpha: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Similarity-weighted label votes of each item's neighbours.
+
+    Returns ``(probs, disagreement)``: probs (n, n_classes), the vote shares smoothed with ``alpha``
+    pseudo-votes spread uniformly over classes; disagreement (n,), the unsmoothed weighted share of
+    labeled neighbours whose label differs from the item's (NaN when the item is unlabeled or has no
+    labeled neighbour). Unlabeled neighbours (−1) do not vote. Weights are Gaussian in the distance with
+    the item's own bandwidth (its k-th neighbour distance), so near neighbours count more.
+    """
+    n, k = knn_indices.shape
+    d = knn_distances.astype(np.float64)
+    sigma = np.maximum(d[:, -1:], 1e-12)
+    w = np.exp(-((d / sigma) ** 2))
+    nb = labels[knn_indices]
+    w = np.where(nb >= 0, w, 0.0)
+    votes = np.zeros((n, n_classes))
+    rows = np.repeat(np.arange(n), k)
+    np.add.at(votes, (rows, np.where(nb >= 0, nb, 0).ravel()), w.ravel())
+    total = votes.sum(axis=1)
+    probs = (votes + alpha / n_classes) / (total[:, None] + alpha)
+    disagreement = np.full(n, np.nan)
+    ok = (labels >= 0) & (total > 0)
+    disagreement[ok] = 1.0 - votes[ok, labels[ok]] / total[ok]
+    return probs, disagreement
+
+
+def out_of_fold_probs(
+    Z: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    n_folds: int = 5,
+    C: float = 0.1,
+    seed: int = 0,
+    max_train: int = 40_000,
+) -> np.ndarray:
+    """Out-of-fold class probabilities from a logistic regression, shape (n, n_classes).
+
+    Labeled items (label >= 0) get the prediction of the fold model that did not see them (stratified
+    ``n_folds``-fold, shuffled with ``seed``); unlabeled items get the mean of the fold models. Features
+    are standardized; ``C`` is the inverse L2 strength (a fairly strong default, since the labels are
+    known to be noisy). Each fold trains on at most ``max_train`` items (a seeded random subset) to
+    bound the time on large data. Classes absent from a fold's training set get probability 0 there.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    Zs = StandardScaler().fit_transform(Z).astype(np.float32)
+    n = Z.shape[0]
+    lab = np.flatnonzero(labels >= 0)
+    y = labels[lab]
+    counts = np.bincount(y, minlength=n_classes)
+    folds = int(max(2, min(n_folds, counts[counts > 0].max())))
+    rng = np.random.default_rng(seed)
+    probs = np.zeros((n, n_classes))
+    unl = np.flatnonzero(labels < 0)
+    # one BLAS/OpenMP thread: on these small problems two threads were measured 20x slower (contention)
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")  # "least populated class has only 1 member", convergence
+        skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for tr, te in skf.split(np.zeros(len(y)), y):
+            if len(tr) > max_train:
+                tr = np.sort(rng.choice(tr, max_train, replace=False))
+            if len(np.unique(y[tr])) < 2:
+                probs[lab[te]] = counts / counts.sum()
+                continue
+            model = LogisticRegression(C=C, max_iter=300, tol=1e-3)
+            model.fit(Zs[lab[tr]], y[tr])
+            probs[lab[te][:, None], model.classes_[None, :]] = model.predict_proba(Zs[lab[te]])
+            if len(unl):
+                probs[unl[:, None], model.classes_[None, :]] += model.predict_proba(Zs[unl]) / folds
+    return probs
+
+
+def _confident_learning_flags(labels: np.ndarray, probs: np.ndarray, n_jobs: int = 1) -> np.ndarray:
+    """cleanlab's prune-by-noise-rate rule on the labeled items; a plain confident-joint rule if
+    cleanlab is unavailable or refuses the input (e.g. a class with no item left)."""
+    out = np.zeros(len(labels), dtype=bool)
+    lab = np.flatnonzero(labels >= 0)
+    if len(lab) == 0:
+        return out
+    y = labels[lab]
+    p = probs[lab]
+    present = np.unique(y)
+    try:
+        from cleanlab.filter import find_label_issues as cl_find_label_issues
+
+        # cleanlab wants classes 0..K'-1 all present: restrict the columns to the present classes
+        remap = np.full(probs.shape[1], -1)
+        remap[present] = np.arange(len(present))
+        sub = p[:, present]
+        sub = sub / np.maximum(sub.sum(axis=1, keepdims=True), 1e-12)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flags = cl_find_label_issues(remap[y], sub, filter_by="prune_by_noise_rate", n_jobs=n_jobs)
+        out[lab] = np.asarray(flags, dtype=bool)
+    except Exception:  # noqa: BLE001 - fall back to the textbook confident-joint rule
+        thresholds = np.array([p[y == c, c].mean() if np.any(y == c) else 1.0 for c in range(p.shape[1])])
+        above = p >= thresholds[None, :]
+        cand = np.where(above, p, -np.inf)
+        best = cand.argmax(axis=1)
+        out[lab] = above.any(axis=1) & (best != y)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# group level: leave-a-group-out
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class _Leaves:
+    leaf_of: np.ndarray  # (n,) leaf id per item, −1 for unlabeled
+    label: np.ndarray  # (L,) label of each leaf
+    size: np.ndarray  # (L,) items per leaf
+    nodes: list[tuple[int, np.ndarray, int]]  # (class, leaf ids, n items) for every tree node
+    children: dict[int, tuple[int, int]]  # node -> its two child nodes (tree within the class)
+    roots: list[int]  # the root node of each class tree
+
+
+def _ward_tree(centroids: np.ndarray, sizes: np.ndarray) -> list[tuple[int, int]]:
+    """Size-weighted Ward agglomeration of leaf centroids; returns merges as (a, b) with new ids
+    L, L+1, ... (scipy's convention). O(L^3) on at most a few hundred leaves."""
+    L = len(sizes)
+    cent = {i: centroids[i].astype(np.float64) for i in range(L)}
+    size = {i: float(sizes[i]) for i in range(L)}
+    active = list(range(L))
+    merges = []
+    nxt = L
+    while len(active) > 1:
+        C = np.stack([cent[a] for a in active])
+        s = np.array([size[a] for a in active])
+        d2 = ((C[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+        cost = (s[:, None] * s[None, :] / (s[:, None] + s[None, :])) * d2
+        np.fill_diagonal(cost, np.inf)
+        i, j = np.unravel_index(np.argmin(cost), cost.shape)
+        a, b = active[min(i, j)], active[max(i, j)]
+        tot = size[a] + size[b]
+        cent[nxt] = (cent[a] * size[a] + cent[b] * size[b]) / tot
+        size[nxt] = tot
+        merges.append((a, b))
+        active = [x for x in active if x not in (a, b)] + [nxt]
+        nxt += 1
+    return merges
+
+
+def _tree_space(Z: np.ndarray, logp: np.ndarray) -> np.ndarray:
+    """Where the leaf tree is built: the embedding and the classifier's view of it side by side, each
+    scaled to unit total variance. The embedding alone splits a label by nuisance factors that move
+    points far (on augmented data: the shift direction), so a relabeled group ends up cut into many
+    nodes; the log-probabilities see what the classifier sees (these 4s look like 9s)."""
+    parts = []
+    for a in (Z, logp):
+        a = a - a.mean(axis=0)
+        parts.append(a / max(float(np.sqrt((a.astype(np.float64) ** 2).sum(axis=1).mean())), 1e-12))
+    return np.hstack(parts).astype(np.float32)
+
+
+def _build_leaves(
+    Z: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    leaf_size: int,
+    max_leaves: int,
+    seed: int,
+    signature: np.ndarray | None = None,
+) -> _Leaves:
+    """Leaves: k-means clusters of each label's items in ``Z``. Tree: Ward linkage of the leaves' mean
+    ``signature`` (default: their centroids in ``Z``)."""
+    from sklearn.cluster import KMeans
+
+    n = len(labels)
+    leaf_of = np.full(n, -1, dtype=np.int64)
+    leaf_label: list[int] = []
+    leaf_size_l: list[int] = []
+    nodes: list[tuple[int, np.ndarray, int]] = []
+    children: dict[int, tuple[int, int]] = {}
+    roots: list[int] = []
+    for c in range(n_classes):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) == 0:
+            continue
+        n_leaves = int(min(max_leaves, max(1, len(idx) // leaf_size)))
+        if n_leaves > 1:
+            km = KMeans(n_clusters=n_leaves, n_init=1, random_state=seed, max_iter=100)
+            assign = km.fit_predict(Z[idx])
+            used = np.unique(assign)
+            assign = np.searchsorted(used, assign)
+            n_leaves = len(used)
+        else:
+            assign = np.zeros(len(idx), dtype=np.int64)
+        base = len(leaf_label)
+        leaf_of[idx] = base + assign
+        sizes = np.bincount(assign, minlength=n_leaves)
+        leaf_label.extend([c] * n_leaves)
+        leaf_size_l.extend(sizes.tolist())
+        # the tree: node ids local to this class -> global node list
+        local_nodes: dict[int, int] = {}
+        members: dict[int, np.ndarray] = {}
+        for j in range(n_leaves):
+            members[j] = np.array([base + j])
+            local_nodes[j] = len(nodes)
+            nodes.append((c, members[j], int(sizes[j])))
+        if n_leaves > 1:
+            sig = Z if signature is None else signature
+            cents = np.stack([sig[idx[assign == j]].mean(axis=0) for j in range(n_leaves)])
+            for t, (a, b) in enumerate(_ward_tree(cents, sizes)):
+                new = n_leaves + t
+                members[new] = np.concatenate([members[a], members[b]])
+                local_nodes[new] = len(nodes)
+                nodes.append((c, members[new], int(sizes[members[new] - base].sum())))
+                children[local_nodes[new]] = (local_nodes[a], local_nodes[b])
+            roots.append(local_nodes[2 * n_leaves - 2])
+        else:
+            roots.append(local_nodes[0])
+    return _Leaves(
+        leaf_of=leaf_of,
+        label=np.asarray(leaf_label, dtype=np.int64),
+        size=np.asarray(leaf_size_l, dtype=np.int64),
+        nodes=nodes,
+        children=children,
+        roots=roots,
+    )
+
+
+def _leaf_distances(
+    Z: np.ndarray, points: np.ndarray, ref: np.ndarray, ref_leaf: np.ndarray, n_leaves: int, r: int = 3
+) -> np.ndarray:
+    """Robust distance from each point to each leaf: mean of the ``r`` smallest Euclidean distances to
+    the leaf's reference items (the point itself excluded). ``ref`` must be sorted by ``ref_leaf``.
+    Shape (len(points), n_leaves); +inf for leaves without reference items."""
+    out = np.full((len(points), n_leaves), np.inf, dtype=np.float32)
+    starts = np.searchsorted(ref_leaf, np.arange(n_leaves + 1))
+    R = Z[ref]
+    rn = np.einsum("ij,ij->i", R, R)
+    chunk = max(1, int(1e7 // max(len(ref), 1)))  # ~40 MB of float32 distances per step
+    for s in range(0, len(points), chunk):
+        P = points[s : s + chunk]
+        A = Z[P]
+        d2 = np.einsum("ij,ij->i", A, A)[:, None] + rn[None, :] - 2.0 * (A @ R.T)
+        np.maximum(d2, 0.0, out=d2)
+        d2[P[:, None] == ref[None, :]] = np.inf  # not one's own neighbour
+        d = np.sqrt(d2)
+        for leaf in range(n_leaves):
+            a, b = starts[leaf], starts[leaf + 1]
+            if b <= a:
+                continue
+            seg = d[:, a:b]
+            m = min(r, b - a)
+            part = np.partition(seg, m - 1, axis=1)[:, :m] if b - a > m else seg
+            with np.errstate(invalid="ignore"):
+                out[s : s + len(P), leaf] = np.mean(part, axis=1)
+    return out
+
+
+def _nearest_class(D: np.ndarray, leaf_label: np.ndarray, allowed: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per row, the label of the nearest allowed leaf (−1 if none is allowed)."""
+    Dm = np.where(allowed[None, :], D, np.inf)
+    j = np.argmin(Dm, axis=1)
+    lab = leaf_label[j]
+    lab[~np.isfinite(Dm[np.arange(len(j)), j])] = -1
+    return lab
+
+
+def _wilson_lower(p: float, n: int, z: float = 1.96) -> float:
+    """Lower end of the Wilson score interval for a proportion ``p`` observed on ``n`` items: the
+    evidence a group gives grows with its size, so a small group needs a larger share to pass."""
+    if n <= 0:
+        return 0.0
+    denom = 1.0 + z * z / n
+    centre = p + z * z / (2 * n)
+    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float((centre - margin) / denom)
+
+
+def _expand(members: np.ndarray, labels: np.ndarray, knn_indices: np.ndarray, cls: int, blocked, steps: int = 2):
+    """Grow a candidate group by the items of its label that are attached to it in the kNN graph
+    (at least a third of their neighbours inside), ``steps`` times. Keeps a relabeled group that the
+    leaf tree cut in two from leaking half of itself into the classifier trained "without" it."""
+    inside = np.zeros(len(labels), dtype=bool)
+    inside[members] = True
+    for _ in range(steps):
+        cand = np.flatnonzero((labels == cls) & ~inside & ~blocked)
+        if len(cand) == 0:
+            break
+        share = inside[knn_indices[cand]].mean(axis=1)
+        new = cand[share >= 1.0 / 3.0]
+        if len(new) == 0:
+            break
+        inside[new] = True
+    return np.flatnonzero(inside)
+
+
+class _LeaveOutClassifier:
+    """Logistic regression refitted without a candidate group (warm-started from a model fitted on
+    everything, so each refit takes a few lbfgs iterations); predicts the group's items."""
+
+    def __init__(self, Zs: np.ndarray, labels: np.ndarray, n_classes: int, *, C: float, max_train: int, seed: int):
+        from sklearn.linear_model import LogisticRegression
+
+        self.Zs, self.labels, self.n_classes, self.C = Zs, labels, n_classes, C
+        self.max_train = max_train
+        self.seed = seed
+        self._lr = LogisticRegression
+        lab = np.flatnonzero(labels >= 0)
+        self._base = None
+        if len(lab) > max_train:
+            lab = np.sort(np.random.default_rng(seed).choice(lab, max_train, replace=False))
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")
+            self._base = LogisticRegression(C=C, max_iter=300, tol=1e-3).fit(Zs[lab], labels[lab])
+
+    def signature(self) -> np.ndarray:
+        """Per item, the fitted model's log-probabilities (n, n_classes), floored at log(1e-4)."""
+        out = np.full((self.Zs.shape[0], self.n_classes), np.log(1e-4), dtype=np.float32)
+        with threadpool_limits(1):
+            lp = self._base.predict_log_proba(self.Zs)
+        out[:, self._base.classes_] = np.maximum(lp, np.log(1e-4))
+        return out
+
+    def predict(self, held_out: np.ndarray, trainable: np.ndarray) -> np.ndarray:
+        """Probabilities (len(held_out), n_classes) from a model trained on the labeled items of the
+        boolean mask ``trainable`` that are not held out."""
+        train = (self.labels >= 0) & trainable
+        train[held_out] = False
+        tr = np.flatnonzero(train)
+        if len(tr) > self.max_train:
+            tr = np.sort(np.random.default_rng(self.seed + len(held_out)).choice(tr, self.max_train, replace=False))
+        y = self.labels[tr]
+        out = np.zeros((len(held_out), self.n_classes))
+        if len(np.unique(y)) < 2:
+            return out
+        model = self._lr(C=self.C, max_iter=200, tol=1e-3, warm_start=True)
+        if np.array_equal(np.unique(y), self._base.classes_):
+            model.coef_ = self._base.coef_.copy()
+            model.intercept_ = self._base.intercept_.copy()
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")
+            model.fit(self.Zs[tr], y)
+            out[:, model.classes_] = model.predict_proba(self.Zs[held_out])
+        return out
+
+
+_GROUP_STATS = ("share_suggested", "share_not_label", "share_lower", "contact", "coherence")
+
+
+def _find_groups(
+    Z: np.ndarray,
+    labels: np.ndarray,
+    knn_indices: np.ndarray,
+    n_classes: int,
+    *,
+    min_size: int,
+    max_share: float,
+    threshold: float,
+    min_coherence: float,
+    leaf_size: int,
+    max_leaves: int,
+    max_probes: int,
+    max_ref: int,
+    max_groups: int,
+    max_verify: int,
+    max_verify_total: int,
+    min_screen: float,
+    min_contact: float,
+    min_share: float,
+    C: float,
+    max_train: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    # "solid" items: labeled, and their label is the majority of their own neighbours. The others are
+    # scattered slips, the per-item detectors' business; on large data they are numerous enough to
+    # sit right inside another label's territory (a flipped near-duplicate), so they are kept out of
+    # the evidence: the leaves, the reference items and the leave-out classifier's training set.
+    same = (labels[knn_indices] == labels[:, None]).mean(axis=1)
+    solid = (labels >= 0) & (same >= 0.5)
+    solid_labels = np.where(solid, labels, -1)
+    Zs = StandardScaler().fit_transform(Z).astype(np.float32)
+    clf = _LeaveOutClassifier(Zs, labels, n_classes, C=C, max_train=max_train, seed=seed)
+    leaves = _build_leaves(
+        Z,
+        solid_labels,
+        n_classes,
+        leaf_size=leaf_size,
+        max_leaves=max_leaves,
+        seed=seed,
+        signature=_tree_space(Z, clf.signature()),
+    )
+    L = len(leaves.label)
+    if L < 2:
+        return []
+    labeled = np.flatnonzero(solid)
+    leaf_of = leaves.leaf_of
+
+    # reference items (evidence) and probes (the items whose nearest outside label is looked up);
+    # both are all solid items on small data, per-leaf samples on large data
+    def per_leaf_sample(cap_total: int, floor: int) -> np.ndarray:
+        if len(labeled) <= cap_total:
+            return labeled
+        per = max(floor, cap_total // L)
+        out = []
+        order = labeled[np.argsort(leaf_of[labeled], kind="stable")]
+        starts = np.searchsorted(leaf_of[order], np.arange(L + 1))
+        for leaf in range(L):
+            seg = order[starts[leaf] : starts[leaf + 1]]
+            out.append(seg if len(seg) <= per else rng.choice(seg, per, replace=False))
+        return np.sort(np.concatenate(out))
+
+    ref = per_leaf_sample(max_ref, 3)
+    ref = ref[np.argsort(leaf_of[ref], kind="stable")]
+    probes = per_leaf_sample(max_probes, 8)
+    D = _leaf_distances(Z, probes, ref, leaf_of[ref], L)
+    probe_leaf = leaf_of[probes]
+
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes)
+    excluded_leaf = np.zeros(L, dtype=bool)  # leaves of accepted groups
+    excluded_item = np.zeros(len(labels), dtype=bool)  # items of accepted groups
+    groups: list[dict[str, Any]] = []
+    rejected: set[int] = set()
+
+    def screen_votes(node: int) -> np.ndarray:
+        """Per label, how many of the node's probes have their nearest labeled items outside the node
+        (outside accepted groups too) carrying that label."""
+        c, leaf_ids, _ = leaves.nodes[node]
+        in_s = np.zeros(L, dtype=bool)
+        in_s[leaf_ids] = True
+        rows = np.flatnonzero(in_s[probe_leaf])
+        near = _nearest_class(D[rows], leaves.label, ~in_s & ~excluded_leaf, n_classes)
+        return np.bincount(near[near >= 0], minlength=n_classes)
+
+    def screen(node: int) -> float:
+        """Share of the node's probes whose nearest labeled items outside it carry another label."""
+        v = screen_votes(node)
+        return float(1.0 - v[leaves.nodes[node][0]] / v.sum()) if v.sum() else 0.0
+
+    cache: dict[int, dict[str, Any]] = {}
+
+    def solid_without(group: np.ndarray) -> np.ndarray:
+        """Solid items when the group and the accepted groups are ignored as neighbours: the correct
+        items next to a relabeled group look like slips only because of it, and are its best witnesses."""
+        ignore = excluded_item.copy()
+        ignore[group] = True
+        out = solid & ~ignore
+        touch = np.flatnonzero(ignore[knn_indices].any(axis=1) & (labels >= 0) & ~ignore)
+        nb = knn_indices[touch]
+        valid = ~ignore[nb]
+        agree = ((labels[nb] == labels[touch, None]) & valid).sum(axis=1)
+        n_valid = valid.sum(axis=1)
+        out[touch] = (n_valid > 0) & (agree >= 0.5 * n_valid)
+        return out
+
+    def verify(node: int) -> dict[str, Any]:
+        """Leave the node's group out, predict it, decide. Cached until a group is accepted."""
+        if node in cache:
+            return cache[node]
+        cls, leaf_ids, _ = leaves.nodes[node]
+        in_s = np.zeros(L, dtype=bool)
+        in_s[leaf_ids] = True
+        members = np.flatnonzero((leaf_of >= 0) & in_s[np.maximum(leaf_of, 0)] & ~excluded_item)
+        group = _expand(members, labels, knn_indices, cls, excluded_item)
+        res: dict[str, Any] = {"ok": False, "node": node, "label": int(cls)}
+        cache[node] = res
+        # a group that is most of its own label is that label's main mode, not an island in another's
+        if len(group) < min_size or len(group) > max_share * counts[cls]:
+            return res
+        witnesses = solid_without(group)
+        pred = clf.predict(group, witnesses).argmax(axis=1)
+        votes = np.bincount(pred, minlength=n_classes).astype(np.float64)
+        not_a = 1.0 - votes[cls] / len(group)
+        votes[cls] = -1.0
+        b = int(np.argmax(votes))
+        share = float(votes[b] / len(group))
+        # "sits among B": share of the group's items with a witness labeled B among their neighbours
+        nb = knn_indices[group]
+        contact = float(np.mean(((labels[nb] == b) & witnesses[nb]).any(axis=1)))
+        # kNN-smoothed membership: an item stays in the group when most of {itself and its neighbours}
+        # vote "not A" (group items predicted anything but A, items labeled B) rather than A (group
+        # items predicted A, items labeled A outside the group); other labels abstain
+        vote = np.full(len(labels), np.nan)
+        vote[labels == cls] = 0.0
+        vote[labels == b] = 1.0
+        vote[excluded_item] = np.nan
+        vote[group] = (pred != cls).astype(np.float64)
+        nbv = np.concatenate([vote[group][:, None], vote[knn_indices[group]]], axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: nobody voted
+            smooth = np.nanmean(nbv, axis=1)
+        keep = group[smooth >= 0.5]
+        coherence = float(same[keep].mean()) if len(keep) else 0.0
+        lower = _wilson_lower(not_a, len(group))
+        res.update(
+            suggested_label=b,
+            items=keep,
+            share_suggested=share,
+            share_not_label=float(not_a),
+            share_lower=lower,
+            contact=contact,
+            coherence=coherence,
+            ok=bool(
+                lower >= threshold
+                and share >= min_share
+                and contact >= min_contact
+                and coherence >= min_coherence
+                and len(keep) >= min_size
+            ),
+        )
+        return res
+
+    n_verified = 0
+    while len(groups) < max_groups and n_verified < max_verify_total:
+        cands = []
+        for node, (cls, leaf_ids, size) in enumerate(leaves.nodes):
+            if size < min_size or size > max_share * counts[cls] or node in rejected:
+                continue
+            if excluded_leaf[leaf_ids].any():
+                continue
+            sc = screen(node)
+            if sc >= min_screen:
+                cands.append((sc, size, node))
+        cands.sort(key=lambda t: (-t[0], -t[1], t[2]))
+        best = None
+        for _, _, node in cands[:max_verify]:
+            n_verified += node not in cache
+            res = verify(node)
+            if not res["ok"]:
+                rejected.add(node)
+                continue
+            key = (len(res["items"]) * res["share_suggested"], res["share_suggested"], -node)
+            if best is None or key > best[0]:
+                best = (key, res)
+        if best is None:
+            if len(cands) <= max_verify:
+                break
+            continue  # the top candidates were all rejected: look at the next ones
+        res = best[1]
+        node = res["node"]
+        excluded_leaf[leaves.nodes[node][1]] = True
+        touched = leaf_of[res["items"]]
+        excluded_leaf[np.unique(touched[touched >= 0])] = True
+        excluded_item[res["items"]] = True
+        cache.clear()  # the evidence changed: accepted items no longer count
+        groups.append({k: res[k] for k in ("label", "suggested_label", "items", *_GROUP_STATS)})
+    if not groups:
+        return []
+
+    # merge accepted groups with the same (label, suggested_label) that touch in the kNN graph
+    owner = np.full(len(labels), -1)
+    for gi, g in enumerate(groups):
+        owner[g["items"]] = gi
+    parent = list(range(len(groups)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for gi, g in enumerate(groups):
+        nbo = owner[knn_indices[g["items"]]]
+        for gj in np.unique(nbo[nbo > gi]):
+            h = groups[gj]
+            if (h["label"], h["suggested_label"]) != (g["label"], g["suggested_label"]):
+                continue
+            touching = np.mean((nbo == gj).any(axis=1))
+            if touching >= 0.05 or np.mean((owner[knn_indices[h["items"]]] == gi).any(axis=1)) >= 0.05:
+                parent[find(int(gj))] = find(gi)
+    merged: dict[int, list[int]] = {}
+    for gi in range(len(groups)):
+        merged.setdefault(find(gi), []).append(gi)
+    out = []
+    for parts in merged.values():
+        items = np.sort(np.concatenate([groups[p]["items"] for p in parts]))
+        w = np.array([len(groups[p]["items"]) for p in parts], dtype=np.float64)
+        g0 = groups[parts[0]]
+        out.append(
+            {
+                "label": g0["label"],
+                "suggested_label": g0["suggested_label"],
+                "items": items,
+                **{key: float(np.average([groups[p][key] for p in parts], weights=w)) for key in _GROUP_STATS},
+            }
+        )
+        out[-1]["coherence"] = float(same[items].mean())
+    # examples: the group's most typical items; the other side: nearest items labeled B
+    for g in out:
+        items = g["items"]
+        centre = Z[items].mean(axis=0)
+        order = np.argsort(((Z[items] - centre) ** 2).sum(axis=1), kind="stable")
+        g["examples"] = items[order[:5]]
+        others = np.flatnonzero(labels == g["suggested_label"])
+        others = others[owner[others] < 0]
+        if len(others):
+            d = ((Z[others] - centre) ** 2).sum(axis=1)
+            g["neighbour_examples"] = others[np.argsort(d, kind="stable")[:5]]
+        else:
+            g["neighbour_examples"] = np.array([], dtype=np.int64)
+    out.sort(key=lambda g: (-g["share_suggested"] * len(g["items"]), int(g["items"][0])))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# main entry
+# ------------------------------------------------------------------------------------------------
+def find_label_issues(
+    X,
+    labels,
+    *,
+    n_classes: int | None = None,
+    k: int = 15,
+    seed: int = 0,
+    knn: tuple[np.ndarray, np.ndarray] | None = None,
+    max_dim: int = 64,
+    n_folds: int = 5,
+    C: float = 0.1,
+    detect_clusters: bool = True,
+    min_cluster_size: int | None = None,
+    max_cluster_share: float = 0.5,
+    cluster_threshold: float = 0.7,
+    min_coherence: float = 0.5,
+    min_contact: float = 0.1,
+    min_suggested_share: float = 0.6,
+    max_clusters: int = 20,
+    max_train: int = 40_000,
+) -> LabelIssuesResult:
+    """Find items and groups of items whose label disagrees with the data (see the module docstring).
+
+    Args:
+        X: (n, d) embeddings (any float dtype; NaN/inf rejected).
+        labels: (n,) int class codes 0..n_classes−1, −1 for unlabeled.
+        n_classes: number of classes (default: max label + 1).
+        k: neighbours per item in the kNN graph.
+        seed: seeds PCA, folds, k-means and sampling: same inputs and seed -> same result.
+        knn: optional precomputed ``(indices, distances)``, shape (n, k'), self excluded (e.g. from
+            ``analysis.embeddings.projection.knn_graph``, shared with the 2-D map).
+        max_dim: PCA-reduce X to this many dimensions first (0: never).
+        n_folds, C, max_train: the out-of-fold logistic regression (see ``out_of_fold_probs``).
+        detect_clusters: look for relabeled groups (the jaguar case).
+        min_cluster_size: smallest group reported (default max(10, k)); smaller groups are left to
+            the per-item detectors, which see them since their neighbours outvote them.
+        max_cluster_share: largest group, as a share of its label's items (a group that is most of
+            its label is that label's main mode, not an island in another's territory).
+        cluster_threshold: minimum Wilson lower bound (95 %) of the share of the group that a
+            classifier trained without it does not assign to the group's label.
+        min_suggested_share: minimum share of the group predicted as the suggested label.
+        min_contact: minimum share of the group's items with a witness of the suggested label among
+            their k nearest neighbours.
+        min_coherence: minimum mean share of the group's items' neighbours that carry its label.
+        max_clusters: at most this many groups are accepted.
+
+    Returns:
+        LabelIssuesResult.
+    """
+    from analysis.embeddings.projection import knn_graph
+
+    X, labels, n_classes = _check_inputs(X, labels, n_classes)
+    n = X.shape[0]
+    k = int(min(k, n - 1))
+    Z = reduce_embeddings(X, max_dim, seed)
+    if knn is None:
+        knn_ind, knn_dist = knn_graph(Z, k, seed=seed)
+    else:
+        knn_ind, knn_dist = (np.asarray(a) for a in knn)
+        if knn_ind.ndim != 2 or knn_ind.shape[0] != n or knn_ind.shape != knn_dist.shape:
+            raise ValueError("knn must be (indices, distances), both of shape (n, k)")
+        knn_ind = knn_ind.astype(np.int64)
+        knn_dist = knn_dist.astype(np.float32)
+    if min_cluster_size is None:
+        min_cluster_size = max(10, k)
+
+    clusters: list[dict[str, Any]] = []
+    if detect_clusters:
+        clusters = _find_groups(
+            Z,
+            labels,
+            knn_ind,
+            n_classes,
+            min_size=int(min_cluster_size),
+            max_share=float(max_cluster_share),
+            threshold=float(cluster_threshold),
+            min_coherence=float(min_coherence),
+            leaf_size=max(5, int(min_cluster_size) // 2),
+            max_leaves=64,
+            max_probes=20_000,
+            max_ref=30_000,
+            max_groups=int(max_clusters),
+            max_verify=12,
+            max_verify_total=120,
+            min_screen=0.5,
+            min_contact=float(min_contact),
+            min_share=float(min_suggested_share),
+            C=C,
+            max_train=min(max_train, 20_000),
+            seed=seed,
+        )
+    cluster_id = np.full(n, -1, dtype=np.int64)
+    for ci, g in enumerate(clusters):
+        cluster_id[g["items"]] = ci
+    in_cluster = cluster_id >= 0
+
+    # per-item evidence, with the reported groups' labels treated as unknown
+    eff = np.where(in_cluster, -1, labels)
+    p_knn, _ = neighbour_label_probs(eff, knn_ind, knn_dist, n_classes)
+    _, disagreement = neighbour_label_probs(labels, knn_ind, knn_dist, n_classes)
+    p_lr = out_of_fold_probs(Z, eff, n_classes, n_folds=n_folds, C=C, seed=seed, max_train=max_train)
+    probs = 0.5 * (p_lr + p_knn)
+
+    labeled = labels >= 0
+    safe = np.where(labeled, labels, 0)
+    self_conf = np.where(labeled, p_lr[np.arange(n), safe], np.nan)
+    flagged_item = _confident_learning_flags(eff, probs)
+    score = np.where(labeled, 1.0 - probs[np.arange(n), safe], 0.0)
+    suggested = probs.argmax(axis=1).astype(np.int64)
+    # keep the given label as the suggestion unless the item is flagged
+    suggested = np.where(labeled & ~flagged_item, labels, suggested)
+
+    out_clusters = []
+    for g in clusters:
+        items = g["items"]
+        a, b = g["label"], g["suggested_label"]
+        score[items] = np.maximum(score[items], g["share_suggested"])
+        suggested[items] = b
+        out_clusters.append(
+            {
+                "label": a,
+                "suggested_label": b,
+                "items": [int(i) for i in items],
+                "size": int(len(items)),
+                "examples": [int(i) for i in g["examples"]],
+                "neighbour_examples": [int(i) for i in g["neighbour_examples"]],
+                "score": float(g["share_suggested"]),
+                **{key: float(g[key]) for key in _GROUP_STATS},
+                "description": f"{len(items)} items labeled {a} sit among items labeled {b}",
+            }
+        )
+    flagged = flagged_item | in_cluster
+    return LabelIssuesResult(
+        labels=labels,
+        neighbour_disagreement=disagreement,
+        self_confidence=self_conf,
+        pred_probs=probs,
+        score=np.clip(score, 0.0, 1.0),
+        suggested_label=suggested,
+        flagged=flagged,
+        flagged_item=flagged_item,
+        cluster_id=cluster_id,
+        clusters=out_clusters,
+        knn_indices=knn_ind,
+        knn_distances=knn_dist,
+        params={
+            "k": int(knn_ind.shape[1]),
+            "seed": seed,
+            "max_dim": max_dim,
+            "reduced_dim": int(Z.shape[1]),
+            "n_folds": n_folds,
+            "C": C,
+            "n_classes": n_classes,
+            "detect_clusters": detect_clusters,
+            "min_cluster_size": int(min_cluster_size),
+            "max_cluster_share": max_cluster_share,
+            "cluster_threshold": cluster_threshold,
+            "min_coherence": min_coherence,
+            "min_contact": min_contact,
+            "min_suggested_share": min_suggested_share,
+        },
+    )

@@ -1,0 +1,128 @@
+"""The project dashboard: what to work on next, in one read of every measuring feature.
+
+Progress, agreement and HLP (the cached agreement report), the last dataset version, the last model run
+against HLP with the top error-analysis rows, drift alerts (the monitor runs here, so a page view is
+enough to notice drift; each alert is still sent once), the uncertain / out-of-domain output signal,
+and the planning headline. The number of queries does not grow with items, tags or answers.
+"""
+
+from django.db.models import Count, Q
+
+from analysis.selectors import AnswerFilters
+from analysis.services.agreement import agreement_report_get
+from analysis.services.drift import drift_monitor_run, output_signal
+from analysis.services.error_analysis import error_analysis_compute, model_run_for
+from analysis.services.planning import planning_compute
+from labeling.models import Annotation, DatasetVersion, Item
+
+TOP_SLICES = 5
+PLANNING_DAYS = 30
+
+
+def _agreement(project, user, n_answers):
+    if not n_answers:
+        # Nothing to measure yet (and the answer table is not read for nothing).
+        return {"status": "empty", "reasons": {"hlp": "no answers yet"}}
+    report, job = agreement_report_get(project=project, filters=AnswerFilters(), user=user)
+    if report is None:
+        return {"status": "computing", "job": job.pk if job else None}
+    return {
+        "status": "ready",
+        "n_items": report["n_items"],
+        "n_annotations": report["n_annotations"],
+        "percent_agreement": report.get("percent_agreement"),
+        "krippendorff_alpha": report.get("krippendorff_alpha"),
+        "hlp": report.get("hlp"),
+        "reasons": report.get("reasons", {}),
+    }
+
+
+def _version(project):
+    version = DatasetVersion.objects.filter(project=project).order_by("-number").first()
+    if version is None:
+        return None
+    counts = version.counts or {}
+    return {
+        "number": version.number,
+        "created": version.created.isoformat(),
+        "content_hash": version.content_hash,
+        "items": counts.get("items"),
+        "labeled": counts.get("labeled"),
+        "needs_review": counts.get("needs_review"),
+    }
+
+
+def _model_run(project):
+    run = model_run_for(project=project)
+    if run is None:
+        return None, []
+    analysis = error_analysis_compute(project=project, model_run=run)
+    overall = next((row for row in analysis["slices"] if row["slice"] == "all"), None)
+    summary = {
+        **analysis["model_run"],
+        "n_items": analysis["n_items"],
+        "n_unresolved": analysis["n_unresolved"],
+        "model_accuracy": overall["intervals"]["model_accuracy"] if overall else None,
+        "hlp": overall["intervals"]["hlp"] if overall else None,
+        "gap_to_hlp": overall["intervals"]["gap_to_hlp"] if overall else None,
+    }
+    top = [row for row in analysis["slices"] if row["slice"] != "all"][:TOP_SLICES]
+    return summary, top
+
+
+def dashboard_build(*, project, user=None) -> dict:
+    """Every dashboard section as JSON-ready data (the page and ``GET /api/projects/{id}/dashboard/``).
+
+    Answers ``{"progress": {"items", "answered", "complete", "overlap", "n_answers"}, "agreement": {...}
+    (``status`` "ready" with the metrics and intervals, "computing" with a ``job``, or "empty"), "version" (the
+    latest dataset version or None), "model_run" (the latest run's accuracy, HLP and gap with intervals,
+    or None), "top_slices" (its top tag rows by weighted gap), "drift": {"open", "opened", "window"},
+    "output_signal", "planning": {...}}``. Running it also runs the drift monitor (idempotent).
+    """
+    progress = Item.objects.filter(project=project).aggregate(
+        items=Count("id"),
+        answered=Count("id", filter=Q(n_answers__gte=1)),
+        complete=Count("id", filter=Q(n_answers__gte=project.overlap)),
+    )
+    progress["overlap"] = project.overlap
+    progress["n_answers"] = Annotation.objects.filter(item__project=project).count()
+    model_run, top = _model_run(project)
+    monitor = drift_monitor_run(project=project)
+    window = monitor["comparisons"].get("window")
+    planning = planning_compute(project=project, days=PLANNING_DAYS)
+    return {
+        "project": {"id": project.pk, "name": project.name, "overlap": project.overlap},
+        "progress": progress,
+        "agreement": _agreement(project, user, progress["n_answers"]),
+        "version": _version(project),
+        "model_run": model_run,
+        "top_slices": top,
+        "drift": {
+            "open": monitor["open"],
+            "opened": monitor["opened"],
+            "window": {
+                "baseline": window["baseline"],
+                "current": window["current"],
+                "statistics": [
+                    {
+                        "statistic": row["statistic"],
+                        "psi": row["psi"],
+                        "ks_pvalue": row["ks_pvalue"],
+                        "drift": row["drift"],
+                        "mean": [row["baseline"]["mean"], row["current"]["mean"]],
+                    }
+                    for row in window["statistics"]
+                ],
+            }
+            if window
+            else None,
+        },
+        "output_signal": output_signal(project=project),
+        "planning": {
+            "currency": planning["currency"],
+            "cost_per_labeled_item": planning["cost_per_labeled_item"],
+            "labeled_per_day": planning["throughput"]["labeled_per_day"],
+            "horizon": planning["horizon"],
+            "curve": planning["curve"],
+        },
+    }

@@ -1,0 +1,189 @@
+"""Item embeddings: computed by a built-in or local-model embedder, or pushed by the team's pipeline."""
+
+import contextlib
+import math
+import os
+import tempfile
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import transaction
+
+from analysis.embeddings.registry import available_embedders, get_embedder
+from analysis.models import Embedding
+from labeling.models import Item
+
+# The built-in embedder used for each modality when none is named.
+DEFAULT_EMBEDDER = {"image": "image-basic", "audio": "audio-mfcc", "text": "text-tfidf"}
+MAX_PUSH_VECTORS = 10_000
+MAX_DIM = 8192
+
+
+def embedder_names(*, modality):
+    """Embedders a project of this modality may compute itself (the ONNX one only when configured)."""
+    names = [n for n in available_embedders(modality) if n != "onnx"]
+    if modality in ("image", "audio") and getattr(settings, "LABELHUB_ONNX_MODEL", ""):
+        names.append("onnx")
+    return names
+
+
+def make_embedder(*, name, modality):
+    if name == "onnx":
+        path = getattr(settings, "LABELHUB_ONNX_MODEL", "")
+        if not path:
+            raise ValidationError({"embedder": "no local ONNX model is configured (LABELHUB_ONNX_MODEL)"})
+        return get_embedder("onnx", model_path=path, modality=modality)
+    return get_embedder(name)
+
+
+def vectors_to_bytes(vector) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def vectors_from_rows(rows, dim) -> np.ndarray:
+    """(n, dim) float32 from stored bytes."""
+    out = np.empty((len(rows), dim), dtype=np.float32)
+    for i, blob in enumerate(rows):
+        out[i] = np.frombuffer(bytes(blob), dtype="<f4")
+    return out
+
+
+@transaction.atomic
+def embeddings_push(*, project, model, vectors) -> int:
+    """Store vectors pushed by the team's own pipeline: ``vectors`` is a list of {"item", "vector"}.
+
+    Every vector is checked before anything is written: items must belong to the project, vectors
+    must be finite numbers of one dimension (the dimension already stored for ``model`` if any), and
+    ``model`` may not shadow a built-in embedder. Answers how many vectors were stored (new or replaced).
+    """
+    if not model or not isinstance(model, str) or len(model) > 100:
+        raise ValidationError({"model": "a model name of 1-100 characters is required"})
+    if model in available_embedders():
+        raise ValidationError({"model": f"'{model}' is a built-in embedder's name; choose another name"})
+    if not isinstance(vectors, list) or not vectors:
+        raise ValidationError({"vectors": "a non-empty list of {item, vector} is required"})
+    if len(vectors) > MAX_PUSH_VECTORS:
+        raise ValidationError({"vectors": f"at most {MAX_PUSH_VECTORS:,} vectors per request"})
+    existing_dim = Embedding.objects.filter(item__project=project, model=model).values_list("dim", flat=True).first()
+    dim = existing_dim
+    ids = []
+    for i, row in enumerate(vectors):
+        if not isinstance(row, dict) or "item" not in row or "vector" not in row:
+            raise ValidationError({"vectors": f"entry {i}: each entry needs 'item' and 'vector'"})
+        vector = row["vector"]
+        if not isinstance(vector, list) or not vector or not all(isinstance(v, int | float) for v in vector):
+            raise ValidationError({"vectors": f"entry {i} (item {row['item']}): the vector must be a list of numbers"})
+        if not all(math.isfinite(v) for v in vector):
+            raise ValidationError({"vectors": f"entry {i} (item {row['item']}): the vector has NaN or infinite values"})
+        if len(vector) > MAX_DIM:
+            raise ValidationError({"vectors": f"entry {i}: {len(vector)} dimensions, over the limit of {MAX_DIM}"})
+        if dim is None:
+            dim = len(vector)
+        elif len(vector) != dim:
+            origin = f"the {dim} already stored for '{model}'" if existing_dim else f"the first vector's {dim}"
+            raise ValidationError(
+                {"vectors": f"entry {i} (item {row['item']}): {len(vector)} dimensions, not {origin}"}
+            )
+        try:
+            ids.append(int(row["item"]))
+        except (TypeError, ValueError):
+            raise ValidationError({"vectors": f"entry {i}: item must be an item id"}) from None
+    found = set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        raise ValidationError({"vectors": f"unknown items (not in this project): {', '.join(map(str, unknown[:20]))}"})
+    if len(set(ids)) != len(ids):
+        raise ValidationError({"vectors": "an item appears twice"})
+    Embedding.objects.filter(item_id__in=ids, model=model).delete()
+    Embedding.objects.bulk_create(
+        [
+            Embedding(item_id=i, model=model, dim=dim, vector=vectors_to_bytes(r["vector"]))
+            for i, r in zip(ids, vectors, strict=True)
+        ],
+        batch_size=2000,
+    )
+    return len(ids)
+
+
+@contextlib.contextmanager
+def local_paths(names):
+    """Local file paths for stored media names (object storage is copied to a temporary folder)."""
+    if isinstance(default_storage, FileSystemStorage):
+        yield [default_storage.path(n) for n in names]
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for i, name in enumerate(names):
+            path = os.path.join(folder, f"{i}{os.path.splitext(name)[1]}")
+            with default_storage.open(name, "rb") as src, open(path, "wb") as dst:
+                dst.write(src.read())
+            paths.append(path)
+        yield paths
+
+
+def embeddings_compute(*, project, embedder_name, items, on_progress=None, batch_size=512):
+    """Compute and store the vectors ``items`` (Item rows, in order) lack for a built-in embedder.
+
+    Corpus-fitted embedders (text-tfidf) are recomputed for all items, since a vector only means
+    something beside the others fitted with it. Answers the number of vectors computed.
+    """
+    embedder = make_embedder(name=embedder_name, modality=project.modality)
+    refit = embedder_name == "text-tfidf"
+    have = (
+        set()
+        if refit
+        else set(Embedding.objects.filter(item__project=project, model=embedder_name).values_list("item_id", flat=True))
+    )
+    todo = [item for item in items if item.pk not in have]
+    if refit:
+        Embedding.objects.filter(item__project=project, model=embedder_name).delete()
+        vectors = embedder.embed([item.text for item in todo])
+        _store(todo, vectors, embedder_name)
+        if on_progress:
+            on_progress(len(todo))
+        return len(todo)
+    done = 0
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        if project.modality == "text":
+            vectors = embedder.embed([item.text for item in batch])
+        else:
+            with local_paths([item.file.name for item in batch]) as paths:
+                vectors = embedder.embed(paths)
+        _store(batch, vectors, embedder_name)
+        done += len(batch)
+        if on_progress:
+            on_progress(done)
+    return done
+
+
+def _store(items, vectors, model):
+    dim = int(vectors.shape[1]) if len(vectors) else 0
+    Embedding.objects.bulk_create(
+        [
+            Embedding(item_id=item.pk, model=model, dim=dim, vector=vectors_to_bytes(v))
+            for item, v in zip(items, vectors, strict=True)
+        ],
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["item", "model"],
+        update_fields=["dim", "vector", "created"],
+    )
+
+
+def embeddings_load(*, project, model, item_ids):
+    """(vectors (n, dim) float32, item ids that have one) for ``model``, in the order of ``item_ids``."""
+    # All of the project's vectors for the model, then picked in order: an IN list of 100,000 ids
+    # would be slower, and over SQLite's parameter limit.
+    rows = dict(
+        Embedding.objects.filter(item__project=project, model=model)
+        .values_list("item_id", "vector")
+        .iterator(chunk_size=5000)
+    )
+    present = [i for i in item_ids if i in rows]
+    if not present:
+        return np.zeros((0, 0), dtype=np.float32), []
+    dim = len(bytes(rows[present[0]])) // 4
+    return vectors_from_rows([rows[i] for i in present], dim), present

@@ -1,0 +1,192 @@
+"""Embedding maps: embeddings → kNN graph → 2-D UMAP layout → label-issue scores, as a worker job."""
+
+import logging
+import time
+from collections import Counter
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from analysis.embeddings.projection import configure_numba_cache, knn_graph, project_2d
+from analysis.embeddings.registry import available_embedders
+from analysis.metrics.label_issues import find_label_issues, reduce_embeddings
+from analysis.models import Embedding, EmbeddingMap, LabelCluster, MapPoint
+from analysis.services.embeddings import embedder_names, embeddings_compute, embeddings_load
+from labeling.choices import JobKind, TaskType
+from labeling.models import Annotation, Item
+from labeling.services.jobs import job_claim, job_create, job_enqueue, job_finish, job_progress
+
+logger = logging.getLogger(__name__)
+
+MIN_POINTS = 10
+
+
+def map_embedders(*, project):
+    """Embedders a map of this project can use: built-in ones and models of pushed vectors."""
+    pushed = list(
+        Embedding.objects.filter(item__project=project)
+        .exclude(model__in=available_embedders())
+        .values_list("model", flat=True)
+        .distinct()
+    )
+    return embedder_names(modality=project.modality) + sorted(pushed)
+
+
+def map_create(*, project, embedder, user=None) -> EmbeddingMap:
+    """Queue a map job for the project with the named embedder (built-in, local model, or pushed vectors)."""
+    if project.task_type != TaskType.CLASSIFICATION:
+        raise ValidationError({"embedder": "maps of label issues need a classification project"})
+    choices = map_embedders(project=project)
+    if embedder not in choices:
+        raise ValidationError(
+            {"embedder": f"unknown embedder '{embedder}' for this project (one of {', '.join(choices)})"}
+        )
+    from analysis.tasks import map_run
+
+    with transaction.atomic():
+        job = job_create(kind=JobKind.MAP, project=project, user=user, params={"embedder": embedder})
+        emap = EmbeddingMap.objects.create(project=project, embedder=embedder, job=job, created_by=user)
+        job.params["map"] = emap.pk
+        job.save(update_fields=["params"])
+        job_enqueue(job=job, task=map_run)
+    return emap
+
+
+def given_labels(*, project, items):
+    """The label each item is judged with: its labelers' majority answer (ties and flag-only answers
+    leave it open), else the label it was imported with; '' when it has neither."""
+    keys = {c.key for c in project.classes.all() if not c.retired}
+    votes = {}
+    answers = Annotation.objects.filter(item__project=project).exclude(value="").values_list("item_id", "value")
+    for item_id, value in answers.iterator(chunk_size=10000):
+        if value in keys:
+            votes.setdefault(item_id, Counter())[value] += 1
+    labels = []
+    for item in items:
+        counter = votes.get(item.pk)
+        label = ""
+        if counter:
+            common = counter.most_common(2)
+            if len(common) == 1 or common[0][1] > common[1][1]:
+                label = common[0][0]
+        labels.append(label or (item.label if item.label in keys else ""))
+    return labels
+
+
+def map_job_run(*, job_id):
+    """Compute a map (called by the worker): missing embeddings in batches, kNN graph, UMAP, scores."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return
+    emap = EmbeddingMap.objects.select_related("project").get(pk=job.params["map"])
+    project = emap.project
+    started = time.perf_counter()
+    try:
+        items = list(Item.objects.filter(project=project).only("id", "file", "text", "label").order_by("id"))
+        n = len(items)
+        # Progress: embedding every item, then four steps of the analysis.
+        job_progress(job=job, processed=0, total=n + 4)
+        timings = {}
+        if emap.embedder in available_embedders():
+            t = time.perf_counter()
+            embeddings_compute(
+                project=project,
+                embedder_name=emap.embedder,
+                items=items,
+                on_progress=lambda done: job_progress(job=job, processed=done),
+            )
+            timings["embeddings"] = time.perf_counter() - t
+        X, present = embeddings_load(project=project, model=emap.embedder, item_ids=[i.pk for i in items])
+        if len(present) < MIN_POINTS:
+            raise ValidationError(f"only {len(present)} items have '{emap.embedder}' vectors; a map needs {MIN_POINTS}")
+        by_id = {item.pk: item for item in items}
+        kept = [by_id[i] for i in present]
+        labels = given_labels(project=project, items=kept)
+        classes = [c.key for c in project.classes.all() if not c.retired]
+        index = {key: k for k, key in enumerate(classes)}
+        codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+        job_progress(job=job, processed=n + 1)
+        configure_numba_cache()
+        t = time.perf_counter()
+        Z = reduce_embeddings(X, 64, 0)
+        k = min(15, len(kept) - 1)
+        knn = knn_graph(Z, k, seed=0)
+        timings["knn"] = time.perf_counter() - t
+        job_progress(job=job, processed=n + 2)
+        t = time.perf_counter()
+        coords = project_2d(Z, precomputed_knn=knn, n_neighbors=k, seed=None)
+        timings["umap"] = time.perf_counter() - t
+        job_progress(job=job, processed=n + 3)
+        t = time.perf_counter()
+        result = None
+        if (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
+            result = find_label_issues(X, codes, n_classes=len(classes), k=k, seed=0, knn=knn)
+        timings["label_issues"] = time.perf_counter() - t
+        _store_map(emap=emap, items=kept, coords=coords, labels=labels, classes=classes, result=result)
+        emap.finished = timezone.now()
+        emap.n_points = len(kept)
+        emap.classes = classes
+        emap.params = {"k": k, "n_without_vector": n - len(kept)}
+        emap.summary = {
+            "seconds": time.perf_counter() - started,
+            "timings": timings,
+            "n_flagged": int(result.flagged.sum()) if result is not None else 0,
+            "n_clusters": len(result.clusters) if result is not None else 0,
+            "n_unlabeled": int((codes < 0).sum()),
+        }
+        emap.save()
+        job.processed = n + 4
+    except ValidationError as exc:
+        job_finish(job=job, error=" ".join(exc.messages))
+        return
+    except Exception as exc:
+        logger.exception("map job %s failed", job_id)
+        job_finish(job=job, error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    job_finish(job=job, result={"map": emap.pk, **emap.summary})
+
+
+@transaction.atomic
+def _store_map(*, emap, items, coords, labels, classes, result):
+    MapPoint.objects.filter(map=emap).delete()
+    LabelCluster.objects.filter(map=emap).delete()
+    # Coordinates scaled to [-1, 1] on the longer side, as the scatter plot draws them.
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    scale = float(max(hi - lo)) / 2 or 1.0
+    centre = (lo + hi) / 2
+    coords = (coords - centre) / scale
+    points = []
+    for i, item in enumerate(items):
+        point = MapPoint(map=emap, item_id=item.pk, x=float(coords[i, 0]), y=float(coords[i, 1]), label=labels[i])
+        if result is not None:
+            point.score = float(result.score[i])
+            point.suggested_label = classes[int(result.suggested_label[i])] if result.suggested_label[i] >= 0 else ""
+            point.flagged = bool(result.flagged[i])
+            point.cluster = int(result.cluster_id[i]) if result.cluster_id[i] >= 0 else None
+            nd, sc = result.neighbour_disagreement[i], result.self_confidence[i]
+            point.neighbour_disagreement = None if np.isnan(nd) else float(nd)
+            point.self_confidence = None if np.isnan(sc) else float(sc)
+        points.append(point)
+    MapPoint.objects.bulk_create(points, batch_size=5000)
+    if result is None:
+        return
+    ids = np.array([item.pk for item in items])
+    LabelCluster.objects.bulk_create(
+        [
+            LabelCluster(
+                map=emap,
+                index=c,
+                label=classes[cluster["label"]],
+                suggested_label=classes[cluster["suggested_label"]],
+                items=ids[cluster["items"]].tolist(),
+                examples=ids[cluster["examples"]].tolist(),
+                neighbour_examples=ids[cluster.get("neighbour_examples", [])].tolist(),
+                score=float(cluster["score"]),
+                description=f"{cluster['size']} items labeled {classes[cluster['label']]} sit among "
+                f"{classes[cluster['suggested_label']]}",
+            )
+            for c, cluster in enumerate(result.clusters)
+        ]
+    )

@@ -1,0 +1,563 @@
+"""Benchmark of the labeling loop over HTTP: "next + submit" with 1 and 8 concurrent labelers.
+
+Seeds a throwaway PostgreSQL database (created here, dropped at the end unless --keep) with 100,000 text
+items, overlap k = 3 and 150,000 answers by 12 earlier labelers (a quarter of the items complete, a
+quarter with 2 answers, a quarter with 1, a quarter with none), serves the app with gunicorn (2 sync
+workers, DEBUG off), and drives the loop with token-authenticated clients, one process per labeler,
+each using only http.client: GET /api/projects/{id}/next/, then POST /api/items/{id}/annotations/,
+again and again, with no pause (a closed loop, the hardest case). After a short warm-up, each scenario
+runs for a fixed time and prints p50/p95/p99 latency of the pair (and of each request) and answers/s.
+
+Targets (issue 3): at 8 concurrent labelers on 100,000 items, p95 of next + submit <= 25 ms and at
+least 100 answers/s. The machine has 2 cores shared by gunicorn, PostgreSQL and the clients.
+
+Run from the repository root (PostgreSQL on 127.0.0.1:5432, user postgres, trust auth):
+    .venv/bin/python benchmarks/labeling_bench.py [--items 100000] [--seconds 20] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+CLASSES = ["pos", "neg", "neutral"]
+# "two": GET next, then POST the answer (two requests per item); "one": POST the answer with ?next=1,
+# which answers the next item too (one request per item, as the labeling page does).
+MODES = ("two", "one")
+N_SEED_LABELERS = 12
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--answers", type=int, default=150_000)
+    parser.add_argument("--overlap", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured time per scenario")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured time before each scenario")
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated numbers of labelers")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=110.0,
+        help="answers/s of the paced scenarios, shared by the most concurrent labelers (0: none); a little "
+        "above the 100/s target, so that meeting the rate means meeting the target",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
+    parser.add_argument("--db", default="labelhub_bench")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    return parser.parse_args()
+
+
+# --- database -------------------------------------------------------------------------------------------
+
+
+def recreate_database(server_url, name):
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(server_url, name):
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_env(database_url):
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "labeling-bench-not-secret",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "CELERY_BROKER_DIR": str(REPO_ROOT / "var" / "bench-celery"),
+    }
+
+
+def migrate(database_url):
+    started = time.perf_counter()
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=REPO_ROOT,
+        env=server_env(database_url),
+        check=True,
+    )
+    print(f"migrated in {time.perf_counter() - started:.1f} s")
+
+
+def copy_rows(cursor, table, columns, rows):
+    """COPY rows (tuples) into a table: the fast way to load 100,000s of rows."""
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def seed(args, scenarios):
+    """Users, a text project, items and earlier answers; answers the project id and the bench tokens."""
+    import numpy as np
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from labeling.models import Annotation, Item
+    from labeling.services.projects import member_add, project_create
+
+    started = time.perf_counter()
+    User = get_user_model()
+    manager = User.objects.create_user("bench-manager", password="bench-password")
+    project = project_create(
+        name="Labeling benchmark",
+        modality="text",
+        classes=[{"key": key} for key in CLASSES],
+        options={"uncertain": True},
+        overlap=args.overlap,
+        creator=manager,
+    )
+    seeders = [User.objects.create_user(f"seed{i}", password="x") for i in range(N_SEED_LABELERS)]
+    for user in seeders:
+        member_add(project=project, username=user.username, role="labeler")
+    tokens = {}  # scenario index -> tokens of fresh labelers
+    for index, scenario in enumerate(scenarios):
+        for i in range(scenario["labelers"]):
+            user = User.objects.create_user(f"bench-{index}-{i}", password="x")
+            member_add(project=project, username=user.username, role="labeler")
+            tokens.setdefault(index, []).append(Token.objects.create(user=user).key)
+
+    rng = np.random.default_rng(20261125)
+    n_items = args.items
+    # Answers per item: a quarter each with k, k-1, ... answers, scaled to the requested total.
+    levels = np.resize(np.arange(args.overlap, -1, -1), n_items)
+    rng.shuffle(levels)
+    scale = args.answers / max(int(levels.sum()), 1)
+    counts = np.minimum(np.floor(levels * scale + rng.random(n_items)).astype(int), args.overlap)
+    now = timezone.now()
+    keys = rng.integers(0, 2**31 - 1, n_items)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        copy_rows(
+            raw,
+            Item._meta.db_table,
+            [
+                "project_id",
+                "file",
+                "text",
+                "sha256",
+                "original_name",
+                "label",
+                "metadata",
+                "stats",
+                "created",
+                "n_answers",
+                "priority",
+                "random_key",
+            ],
+            (
+                (
+                    project.pk,
+                    "",
+                    f"Review {i}: the delivery was {'fast' if i % 2 else 'slow'} and the product {i % 7} stars.",
+                    f"{i:064x}",
+                    f"review-{i}.txt",
+                    "",
+                    "{}",
+                    '{"length": 60}',
+                    now,
+                    int(counts[i]),
+                    0,
+                    int(keys[i]),
+                )
+                for i in range(n_items)
+            ),
+        )
+        item_ids = [row[0] for row in Item.objects.filter(project=project).order_by("id").values_list("id")]
+        seeder_ids = np.array([user.pk for user in seeders])
+
+        def answers():
+            for item_id, count in zip(item_ids, counts, strict=True):
+                for labeler_id in rng.choice(seeder_ids, size=int(count), replace=False):
+                    yield (
+                        item_id,
+                        int(labeler_id),
+                        str(rng.choice(CLASSES)),
+                        False,
+                        "",
+                        False,
+                        False,
+                        "",
+                        4.0,
+                        1,
+                        now,
+                        now,
+                    )
+
+        copy_rows(
+            raw,
+            Annotation._meta.db_table,
+            [
+                "item_id",
+                "labeler_id",
+                "value",
+                "borderline",
+                "borderline_with",
+                "uncertain",
+                "out_of_domain",
+                "comment",
+                "seconds",
+                "revision",
+                "created",
+                "updated",
+            ],
+            answers(),
+        )
+        cursor.execute("ANALYZE")
+    n_answers = Annotation.objects.filter(item__project=project).count()
+    complete = Item.objects.filter(project=project, n_answers__gte=args.overlap).count()
+    print(
+        f"seeded {n_items:,} items, {n_answers:,} answers (k = {args.overlap}, {complete:,} items complete) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return project.pk, tokens
+
+
+def explain_next(project_id, token):
+    """EXPLAIN ANALYZE of the queue's main query for one labeler, to show it uses the index."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from labeling.models import Project
+    from labeling.services.queue import queue_candidate_sql
+
+    labeler = get_user_model().objects.get(pk=Token.objects.get(key=token).user_id)
+    project = Project.objects.get(pk=project_id)
+    sql, params = queue_candidate_sql(project=project, labeler=labeler, now=timezone.now())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+        print("queue query plan:\n  " + "\n  ".join(row[0] for row in cursor.fetchall()))
+
+
+# --- server ---------------------------------------------------------------------------------------------
+
+
+def start_gunicorn(database_url, port, workers):
+    log = open(REPO_ROOT / "var" / "labeling-bench-gunicorn.log", "w")  # noqa: SIM115 - closed in stop
+    process = subprocess.Popen(
+        [
+            str(Path(PYTHON).with_name("gunicorn")),
+            "labelhub.wsgi",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--backlog",
+            "256",
+        ],
+        cwd=REPO_ROOT,
+        env=server_env(database_url),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/login/")
+            if connection.getresponse().status == 200:
+                return process, log
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("gunicorn did not start; see var/labeling-bench-gunicorn.log")
+
+
+def stop_gunicorn(process, log):
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+# --- clients --------------------------------------------------------------------------------------------
+
+
+def request(port, method, path, token, body=None):
+    """One HTTP request on a fresh connection (gunicorn's sync workers close every connection)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    connection.request(method, path, body=data, headers=headers)
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    return response.status, payload
+
+
+def labeler_process(port, project_id, token, mode, interval, phase, warmup_until, stop_at, results):
+    """One labeler answering item after item; measures each "next + submit" step after the warm-up.
+
+    ``interval`` > 0 paces the labeler: a step starts every ``interval`` seconds (from ``phase`` on),
+    or at once when the previous one ran late; 0 is a closed loop with no pause at all.
+    """
+    rng = random.Random(token)
+    pairs, nexts, submits, errors, answered = [], [], [], 0, 0
+    cpu_from = cpu_to = None  # this client's own CPU time over the measured window
+    following = None  # mode "one": the item the last answer's response handed us
+    next_start = warmup_until - 1.0 + phase
+    while True:
+        if interval:
+            time.sleep(max(0.0, next_start - time.perf_counter()))
+            next_start += interval
+        started = time.perf_counter()
+        if cpu_from is None and started >= warmup_until:
+            cpu_from = time.process_time()
+        if started >= stop_at:
+            break
+        if following is None:
+            status, payload = request(port, "GET", f"/api/projects/{project_id}/next/", token)
+            if status == 204:
+                break
+            if status != 200:
+                errors += 1
+                continue
+            following = json.loads(payload)
+        after_next = time.perf_counter()
+        body = {"value": rng.choice(CLASSES), "seconds": 3.0}
+        suffix = "?next=1" if mode == "one" else ""
+        status, payload = request(port, "POST", f"/api/items/{following['id']}/annotations/{suffix}", token, body)
+        done = time.perf_counter()
+        following = json.loads(payload)["next"] if mode == "one" and status == 201 else None
+        if status != 201:
+            errors += 1
+            continue
+        if started >= warmup_until:
+            answered += 1
+            pairs.append(done - started)
+            nexts.append(after_next - started)
+            submits.append(done - after_next)
+        if mode == "one" and following is None:
+            break
+    cpu_to = time.process_time()
+    client_cpu = cpu_to - cpu_from if cpu_from is not None else 0.0
+    results.put(
+        {"pairs": pairs, "nexts": nexts, "submits": submits, "errors": errors, "answered": answered, "cpu": client_cpu}
+    )
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of a process, in seconds (from /proc), or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def measure_cpu(pids, until, every=0.2):
+    """CPU seconds that the processes answered by ``pids()`` use from now until ``until``.
+
+    Sampled every ``every`` s, because the set changes: a PostgreSQL backend is replaced when a worker's
+    connection reaches its maximum age. A process that appears counts from zero (it started within the
+    window); one that disappears keeps what it had used at its last sample.
+    """
+    first, last = {}, {}
+    initial = True
+    while True:
+        for pid in pids():
+            used = _cpu_seconds(pid)
+            if used is None:
+                continue
+            first.setdefault(pid, used if initial else 0.0)
+            last[pid] = used
+        initial = False
+        if time.perf_counter() >= until:
+            break
+        time.sleep(min(every, max(0.0, until - time.perf_counter())))
+    return sum(last[pid] - first[pid] for pid in last)
+
+
+def server_pids(gunicorn, database_url, db_name):
+    """The gunicorn workers and the PostgreSQL backends serving the benchmark database."""
+    import psycopg
+
+    workers = []
+    for task in Path(f"/proc/{gunicorn.pid}/task").iterdir():
+        workers += [int(pid) for pid in (task / "children").read_text().split()]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        backends = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [db_name]
+            )
+        ]
+    return workers + backends
+
+
+def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids=None):
+    """Run the loop with one process per token (paced to ``rate`` answers/s in all, or a closed loop);
+    ``pids()`` answers the server processes whose CPU time is measured over the measured window."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    start = time.perf_counter() + 1.0  # let every process start before the clock runs
+    warmup_until, stop_at = start + warmup, start + warmup + seconds
+    interval = len(tokens) / rate if rate else 0.0
+    processes = [
+        context.Process(
+            target=labeler_process,
+            args=(port, project_id, token, mode, interval, interval * i / len(tokens), warmup_until, stop_at, results),
+        )
+        for i, token in enumerate(tokens)
+    ]
+    for process in processes:
+        process.start()
+    server_cpu = None
+    if pids is not None:
+        time.sleep(max(0.0, warmup_until - time.perf_counter()))
+        server_cpu = measure_cpu(pids, stop_at)
+    collected = [results.get(timeout=seconds + warmup + 120) for _ in processes]
+    for process in processes:
+        process.join()
+    pairs = [v for r in collected for v in r["pairs"]]
+    nexts = [v for r in collected for v in r["nexts"]]
+    submits = [v for r in collected for v in r["submits"]]
+    answered = sum(r["answered"] for r in collected)
+    return {
+        "mode": mode,
+        "rate": rate,
+        "labelers": len(tokens),
+        "answers": answered,
+        "answers_per_s": answered / seconds,
+        "errors": sum(r["errors"] for r in collected),
+        "pair": [1000 * percentile(pairs, q) for q in (50, 95, 99)],
+        "next": [1000 * percentile(nexts, q) for q in (50, 95, 99)],
+        "submit": [1000 * percentile(submits, q) for q in (50, 95, 99)],
+        "mean_ms": 1000 * statistics.fmean(pairs) if pairs else float("nan"),
+        "server_cpu_ms": 1000 * server_cpu / answered if server_cpu is not None and answered else float("nan"),
+        "client_cpu_ms": 1000 * sum(r["cpu"] for r in collected) / answered if answered else float("nan"),
+    }
+
+
+def main():
+    args = parse_args()
+    concurrencies = [int(n) for n in args.concurrency.split(",")]
+    scenarios = [{"mode": mode, "labelers": n, "rate": 0.0} for mode in MODES for n in concurrencies]
+    if args.rate:
+        scenarios += [{"mode": mode, "labelers": max(concurrencies), "rate": args.rate} for mode in MODES]
+    database_url = f"{args.pg}/{args.db}"
+    # This process seeds through Django, on the same database and settings as the server.
+    os.environ.update(server_env(database_url))
+    sys.path.insert(0, str(REPO_ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "labelhub.settings"
+
+    recreate_database(args.pg, args.db)
+    server = None
+    try:
+        migrate(database_url)
+        import django
+
+        django.setup()
+        project_id, tokens = seed(args, scenarios)
+        explain_next(project_id, tokens[0][0])
+        from django.db import connections
+
+        connections.close_all()
+        server = start_gunicorn(database_url, args.port, args.workers)
+        print(
+            f"gunicorn: {args.workers} sync workers on 127.0.0.1:{args.port}; "
+            f"{args.warmup:g} s warm-up, then {args.seconds:g} s per scenario; {os.cpu_count()} CPU cores\n"
+        )
+        header = (
+            f"{'requests/item':>13} {'labelers':>8} {'load':>12} {'answers':>8} {'answers/s':>10} {'errors':>6} | "
+            f"{'next+submit p50/p95/p99 ms':>27} | {'next p50/p95/p99':>17} | {'submit p50/p95/p99':>19}"
+        )
+        print(header)
+        print("-" * len(header))
+        rows = []
+
+        def fmt(values):
+            return "/".join(f"{v:.1f}" for v in values)
+
+        for index, scenario in enumerate(scenarios):
+            row = run_scenario(
+                args.port,
+                project_id,
+                tokens[index],
+                scenario["mode"],
+                args.warmup,
+                args.seconds,
+                rate=scenario["rate"],
+                pids=lambda: server_pids(server[0], database_url, args.db),
+            )
+            rows.append(row)
+            load = f"{row['rate']:g}/s paced" if row["rate"] else "closed loop"
+            print(
+                f"{'2 (GET+POST)' if row['mode'] == 'two' else '1 (?next=1)':>13} {row['labelers']:>8} {load:>12} "
+                f"{row['answers']:>8,} {row['answers_per_s']:>10.1f} {row['errors']:>6} | "
+                f"{fmt(row['pair']):>27} | {fmt(row['next']):>17} | {fmt(row['submit']):>19}"
+            )
+        print("(mode 1: 'next' is the time to the item already in hand, ~0; the POST carries both)")
+        print(
+            "\nCPU per answer (gunicorn workers + PostgreSQL backends | the client processes), and the answers/s "
+            f"that {os.cpu_count()} cores would give if the server had them to itself:"
+        )
+        for row in rows:
+            capacity = os.cpu_count() * 1000 / row["server_cpu_ms"] if row["server_cpu_ms"] > 0 else float("nan")
+            load = f"paced {row['rate']:g}/s" if row["rate"] else "closed loop"
+            print(
+                f"  {row['mode']:>3} request(s)/item, {row['labelers']} labeler(s), {load}: "
+                f"server {row['server_cpu_ms']:.2f} ms | client {row['client_cpu_ms']:.2f} ms"
+                f" -> ~{capacity:.0f} answers/s on {os.cpu_count()} free cores"
+            )
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)\n")
+        for row in rows:
+            if row["labelers"] == 8:
+                ok = row["pair"][1] <= 25 and row["answers_per_s"] >= 100
+                load = f"paced at {row['rate']:g}/s" if row["rate"] else "closed loop"
+                print(
+                    f"target at 8 labelers, {row['mode']} request(s) per item, {load} (p95 <= 25 ms, >= 100 "
+                    f"answers/s): {'MET' if ok else 'NOT MET'} (p95 {row['pair'][1]:.1f} ms, "
+                    f"{row['answers_per_s']:.0f} answers/s)"
+                )
+    finally:
+        if server:
+            stop_gunicorn(*server)
+        if not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(args.pg, args.db)
+
+
+if __name__ == "__main__":
+    main()

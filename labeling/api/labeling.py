@@ -1,0 +1,163 @@
+"""Labeling API: the queue (next item), answers, skips, a labeler's progress and the answers list.
+
+Blind labeling: nothing here shows a labeler other labelers' answers, per-class counts or consensus.
+Labelers only ever see their own answers; reviewers and managers see everyone's.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from labeling.api.serializers import (
+    AnnotationSerializer,
+    AnnotationSubmitNextSerializer,
+    AnnotationSubmitOutSerializer,
+    AnnotationSubmitSerializer,
+    ProgressSerializer,
+    QueueItemSerializer,
+    SkipInSerializer,
+    SkipSerializer,
+)
+from labeling.choices import Role
+from labeling.selectors import annotations_list, labeling_item_for, labeling_progress, labeling_project_for
+from labeling.services.queue import (
+    ItemFull,
+    annotation_submit,
+    annotation_submit_and_next,
+    item_skip,
+    queue_next,
+)
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the item's current state."
+    default_code = "conflict"
+
+
+class QueueNextApi(GenericAPIView):
+    serializer_class = QueueItemSerializer
+
+    @extend_schema(
+        responses={200: QueueItemSerializer, 204: OpenApiResponse(description="nothing is left for you")},
+        description="Reserve and answer the next item for the calling labeler: fewer than k current answers, "
+        "not answered nor skipped by you; relabel-campaign items first, then those closest to completion, "
+        "then a stable random order. The item is held for you until `reserved_until`; asking again before "
+        "answering gives the same item and extends the hold.",
+    )
+    def get(self, request, project_id):
+        project, _ = labeling_project_for(user=request.user, project_id=project_id)
+        reservation = queue_next(project=project, labeler=request.user)
+        if reservation is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(QueueItemSerializer(reservation, context={"request": request}).data)
+
+
+class AnnotationSubmitApi(GenericAPIView):
+    serializer_class = AnnotationSubmitSerializer
+
+    @extend_schema(
+        request=AnnotationSubmitSerializer,
+        parameters=[
+            OpenApiParameter(
+                "next",
+                bool,
+                description="also reserve and answer your next item in the project (the labeling loop in one "
+                "round trip): the body becomes {annotation, next}, next null when nothing is left",
+            )
+        ],
+        responses={
+            201: PolymorphicProxySerializer(
+                "AnnotationSubmitted",
+                serializers=[AnnotationSubmitOutSerializer, AnnotationSubmitNextSerializer],
+                resource_type_field_name=None,
+            ),
+            200: OpenApiResponse(AnnotationSubmitOutSerializer, description="your earlier answer was revised"),
+            400: OpenApiResponse(description="invalid answer (unknown class, option not offered, too long)"),
+            409: OpenApiResponse(description="the item already has its k answers and you hold no reservation"),
+        },
+        description="Answer an item (201). A second answer by the same labeler revises the first (200; the "
+        "earlier one is kept as a revision). A first answer needs a free slot or your reservation of the item. "
+        "With ?next=1 the answer and the next reservation happen together.",
+    )
+    def post(self, request, item_id):
+        item, _ = labeling_item_for(user=request.user, item_id=item_id)
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields["guideline_version"] = fields.pop("guideline")
+        with_next = request.query_params.get("next", "").lower() in ("1", "true", "yes")
+        try:
+            if with_next:
+                annotation, created, reservation = annotation_submit_and_next(item=item, labeler=request.user, **fields)
+            else:
+                annotation, created = annotation_submit(item=item, labeler=request.user, **fields)
+        except ItemFull as exc:
+            raise Conflict(str(exc)) from None
+        body = AnnotationSubmitOutSerializer(annotation).data
+        if with_next:
+            following = QueueItemSerializer(reservation, context={"request": request}).data if reservation else None
+            body = {"annotation": body, "next": following}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ItemSkipApi(GenericAPIView):
+    serializer_class = SkipInSerializer
+
+    @extend_schema(request=SkipInSerializer, responses={201: SkipSerializer})
+    def post(self, request, item_id):
+        """Skip an item with a reason: it is never offered to you again and your hold on it is released."""
+        item, _ = labeling_item_for(user=request.user, item_id=item_id)
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        skip = item_skip(item=item, labeler=request.user, reason=data.validated_data["reason"])
+        return Response(SkipSerializer(skip).data, status=status.HTTP_201_CREATED)
+
+
+class AnnotationListApi(GenericAPIView):
+    serializer_class = AnnotationSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("mine", bool, description="only your own answers (labelers always get only theirs)"),
+            OpenApiParameter("labeler", str, description="username (reviewers and managers)"),
+            OpenApiParameter("item", int),
+        ],
+        responses=AnnotationSerializer(many=True),
+        description="Current answers, newest change first. Reviewers and managers see everyone's; labelers "
+        "see only their own.",
+    )
+    def get(self, request, project_id):
+        project, membership = labeling_project_for(user=request.user, project_id=project_id)
+        params = request.query_params
+        # Blind labeling: a labeler's list is always their own, whatever the parameters say.
+        if not membership.has_role(Role.REVIEWER) or params.get("mine", "").lower() in ("1", "true", "yes"):
+            annotations = annotations_list(project=project, labeler=request.user, item=_int_param(params, "item"))
+        else:
+            annotations = annotations_list(
+                project=project, username=params.get("labeler") or None, item=_int_param(params, "item")
+            )
+        page = self.paginate_queryset(annotations)
+        return self.get_paginated_response(AnnotationSerializer(page, many=True, context={"request": request}).data)
+
+
+class ProgressApi(GenericAPIView):
+    serializer_class = ProgressSerializer
+
+    @extend_schema(responses=ProgressSerializer)
+    def get(self, request, project_id):
+        """Your progress in the project (today, total, skipped) and the project's (items with k answers)."""
+        project, _ = labeling_project_for(user=request.user, project_id=project_id)
+        return Response(ProgressSerializer(labeling_progress(project=project, labeler=request.user)).data)
+
+
+def _int_param(params, name):
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError({name: f"'{value}' is not a number"}) from None

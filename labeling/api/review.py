@@ -1,0 +1,450 @@
+"""The label-consistency API: review queue, decisions, guidelines, taxonomy changes, conventions, campaigns."""
+
+import difflib
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from labeling.choices import Role
+from labeling.models import Annotation, Campaign, DecisionAction, Guideline, Item, TaxonomyChange, TaxonomyOp
+from labeling.selectors import item_for_user, project_for_user
+from labeling.services.campaigns import campaign_create, campaign_finish, campaign_progress
+from labeling.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
+from labeling.services.guidelines import guideline_publish
+from labeling.services.review import conventions_set, decision_record, guideline_example_add
+from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
+
+
+def answers_of(item_ids):
+    """Every current answer of these items, by item id, for reviewers."""
+    out = {}
+    answers = Annotation.objects.filter(item_id__in=item_ids).select_related("labeler", "guideline").order_by("created")
+    for a in answers:
+        out.setdefault(a.item_id, []).append(
+            {
+                "labeler": a.labeler.username,
+                "value": a.value,
+                "borderline": a.borderline,
+                "borderline_with": a.borderline_with,
+                "uncertain": a.uncertain,
+                "out_of_domain": a.out_of_domain,
+                "comment": a.comment,
+                "seconds": a.seconds,
+                "guideline": a.guideline.version if a.guideline else None,
+                "updated": a.updated,
+            }
+        )
+    return out
+
+
+def review_filters(project, params):
+    from analysis.api.agreement import parse_report_params
+
+    filters, _ = parse_report_params(project, {k: params.get(k) for k in ("tag", "labelers", "guideline", "since")})
+    if params.get("labeler"):
+        filters_labeler, _ = parse_report_params(project, {"labelers": params["labeler"]})
+        filters.labelers = filters_labeler.labelers
+    pair = None
+    item_ids = None
+    if params.get("items"):
+        try:
+            item_ids = {int(i) for i in params["items"].split(",") if i.strip()}
+        except ValueError:
+            raise ValidationError({"items": "items is a comma-separated list of item ids"}) from None
+    if params.get("classes"):
+        pair = [p.strip() for p in params["classes"].split(",") if p.strip()]
+        if len(pair) != 2:
+            raise ValidationError({"classes": "a class pair is two keys: classes=a,b"})
+    return filters, pair, item_ids
+
+
+class ReviewQueueApi(GenericAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tag", str),
+            OpenApiParameter("labeler", str, description="username: items this labeler answered"),
+            OpenApiParameter("guideline", int, description="answers given under this guideline version"),
+            OpenApiParameter("classes", str, description="a class pair a,b: items where one said a and another b"),
+            OpenApiParameter("items", str, description="comma-separated item ids: only these items"),
+        ],
+        responses=inline_serializer(
+            "ReviewQueue",
+            {
+                "count": serializers.IntegerField(),
+                "counts": serializers.DictField(),
+                "results": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        description="Items needing a decision (reviewers and managers): `item, reasons, disagreement, answers`.",
+    )
+    def get(self, request, project_id):
+        from analysis.selectors import review_queue
+
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        filters, pair, item_ids = review_filters(project, request.query_params)
+        queue = review_queue(project=project, filters=filters, class_pair=pair, item_ids=item_ids)
+        page = self.paginate_queryset(queue["rows"])
+        answers = answers_of([row["item"] for row in page])
+        results = [{**row, "answers": answers.get(row["item"], [])} for row in page]
+        response = self.get_paginated_response(results)
+        response.data["counts"] = queue["counts"]
+        return response
+
+
+class DecisionSerializer(serializers.Serializer):
+    label = serializers.CharField(required=False, allow_blank=True, default="")
+    borderline = serializers.BooleanField(required=False, default=False)
+    uncertain = serializers.BooleanField(required=False, default=False)
+    out_of_domain = serializers.BooleanField(required=False, default=False)
+    gold = serializers.BooleanField(required=False, default=False)
+    rationale = serializers.CharField(required=False, allow_blank=True, default="")
+    action = serializers.ChoiceField(choices=DecisionAction.choices, required=False, default=DecisionAction.LABEL)
+
+
+class DecisionApi(GenericAPIView):
+    serializer_class = DecisionSerializer
+
+    @extend_schema(
+        request=DecisionSerializer,
+        responses={
+            201: inline_serializer(
+                "DecisionDone", {"id": serializers.IntegerField(), "action": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request, item_id):
+        item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
+        data = DecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = decision_record(item=item, reviewer=request.user, **data.validated_data)
+        return Response(
+            {
+                "id": decision.pk,
+                "item": item.pk,
+                "action": decision.action,
+                "label": decision.label,
+                "gold": decision.gold,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+    def get(self, request, item_id):
+        item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
+        rows = item.decisions.select_related("reviewer").order_by("-created")
+        return Response(
+            [
+                {
+                    "id": d.pk,
+                    "action": d.action,
+                    "label": d.label,
+                    "borderline": d.borderline,
+                    "uncertain": d.uncertain,
+                    "out_of_domain": d.out_of_domain,
+                    "gold": d.gold,
+                    "rationale": d.rationale,
+                    "reviewer": d.reviewer.username if d.reviewer else None,
+                    "created": d.created,
+                }
+                for d in rows
+            ]
+        )
+
+
+class GuidelineSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    active = serializers.SerializerMethodField()
+    examples = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Guideline
+        fields = ["version", "text", "author", "created", "active", "examples"]
+        read_only_fields = ["version", "created"]
+
+    def get_active(self, guideline) -> bool:
+        return guideline.project.active_guideline_id == guideline.pk
+
+    def get_examples(self, guideline) -> list[dict]:
+        return [{"item": e.item_id, "label": e.label, "note": e.note} for e in guideline.examples.all()]
+
+
+class GuidelineListApi(GenericAPIView):
+    serializer_class = GuidelineSerializer
+
+    @extend_schema(responses=GuidelineSerializer(many=True))
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id)
+        rows = project.guidelines.select_related("author", "project").prefetch_related("examples").order_by("-version")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(GuidelineSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=inline_serializer("GuidelinePublish", {"text": serializers.CharField()}),
+        responses={201: GuidelineSerializer},
+        description="Publish the next version (reviewers and managers); labelers see a notice on their next item.",
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        text = request.data.get("text") if isinstance(request.data, dict) else None
+        if not isinstance(text, str):
+            raise ValidationError({"text": "the guideline's markdown text is required"})
+        previous = project.active_guideline
+        guideline = guideline_publish(project=project, text=text, author=request.user)
+        if previous is not None and request.data.get("keep_examples", True):
+            for example in previous.examples.all():
+                guideline_example_add(guideline=guideline, item=example.item, label=example.label, note=example.note)
+        return Response(GuidelineSerializer(guideline).data, status=status.HTTP_201_CREATED)
+
+
+def _guideline(project, version):
+    guideline = project.guidelines.filter(version=version).first()
+    if guideline is None:
+        raise Http404(f"This project has no guideline version {version}.")
+    return guideline
+
+
+class GuidelineDiffApi(GenericAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("against", int, description="the version to compare with (default: the previous one)")
+        ],
+        responses=inline_serializer("GuidelineDiff", {"diff": serializers.CharField()}),
+    )
+    def get(self, request, project_id, version):
+        project, _ = project_for_user(user=request.user, project_id=project_id)
+        new = _guideline(project, version)
+        against = request.query_params.get("against")
+        try:
+            old_version = int(against) if against else version - 1
+        except ValueError:
+            raise ValidationError({"against": "a version number"}) from None
+        old = project.guidelines.filter(version=old_version).first()
+        old_text = old.text if old else ""
+        diff = "".join(
+            difflib.unified_diff(
+                old_text.splitlines(keepends=True),
+                new.text.splitlines(keepends=True),
+                fromfile=f"v{old_version}" if old else "(none)",
+                tofile=f"v{version}",
+            )
+        )
+        return Response({"from": old_version if old else None, "to": version, "diff": diff})
+
+
+class GuidelineExampleApi(GenericAPIView):
+    @extend_schema(
+        request=inline_serializer(
+            "ExampleIn",
+            {
+                "item": serializers.IntegerField(),
+                "label": serializers.CharField(),
+                "note": serializers.CharField(required=False),
+            },
+        ),
+        responses={
+            201: inline_serializer("ExampleOut", {"item": serializers.IntegerField(), "label": serializers.CharField()})
+        },
+    )
+    def post(self, request, project_id, version):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        guideline = _guideline(project, version)
+        item = Item.objects.filter(project=project, pk=request.data.get("item")).first()
+        if item is None:
+            raise ValidationError({"item": "not an item of this project"})
+        example = guideline_example_add(
+            guideline=guideline, item=item, label=request.data.get("label", ""), note=request.data.get("note", "")
+        )
+        return Response(
+            {"item": example.item_id, "label": example.label, "note": example.note}, status=status.HTTP_201_CREATED
+        )
+
+
+def _change_out(change):
+    return {
+        "number": change.number,
+        "op": change.op,
+        "payload": change.payload,
+        "reason": change.reason,
+        "author": change.author.username if change.author else None,
+        "created": change.created,
+        "undone": change.undone,
+        "undone_by": change.undone_by.username if change.undone_by else None,
+    }
+
+
+class TaxonomyChangeListApi(GenericAPIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "TaxonomyChanges", {"results": serializers.ListField(child=serializers.DictField())}
+        )
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        rows = project.taxonomy_changes.select_related("author", "undone_by").order_by("number")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([_change_out(c) for c in page])
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("preview", bool, description="answer the predicted agreement change; apply nothing")
+        ],
+        request=inline_serializer(
+            "TaxonomyChangeIn",
+            {
+                "op": serializers.ChoiceField(choices=TaxonomyOp.choices),
+                "classes": serializers.ListField(child=serializers.CharField(), required=False),
+                "into": serializers.CharField(required=False),
+                "key": serializers.CharField(required=False),
+                "new_key": serializers.CharField(required=False),
+                "new_name": serializers.CharField(required=False),
+                "name": serializers.CharField(required=False),
+                "reason": serializers.CharField(required=False),
+            },
+        ),
+        responses={
+            201: inline_serializer("TaxonomyChangeOut", {"number": serializers.IntegerField()}),
+            200: inline_serializer("TaxonomyPreview", {"gain": serializers.FloatField()}),
+        },
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        data = dict(request.data) if isinstance(request.data, dict) else {}
+        op = data.pop("op", None)
+        reason = data.pop("reason", "")
+        if op not in TaxonomyOp.values:
+            raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
+        if str(request.query_params.get("preview", "")).lower() in ("1", "true", "yes"):
+            return Response(taxonomy_preview(project=project, op=op, payload=data))
+        change = taxonomy_apply(project=project, op=op, payload=data, reason=reason, author=request.user)
+        return Response(_change_out(change), status=status.HTTP_201_CREATED)
+
+
+class TaxonomyUndoApi(GenericAPIView):
+    @extend_schema(request=None, responses=inline_serializer("TaxonomyUndone", {"number": serializers.IntegerField()}))
+    def post(self, request, project_id, number):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        change = TaxonomyChange.objects.filter(project=project, number=number).first()
+        if change is None:
+            raise Http404(f"This project has no taxonomy change #{number}.")
+        return Response(_change_out(taxonomy_undo(change=change, user=request.user)))
+
+
+class MergeSuggestionsApi(GenericAPIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "MergeSuggestions", {"suggestions": serializers.ListField(child=serializers.DictField())}
+        )
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        return Response({"suggestions": merge_suggestions_for(project=project)})
+
+
+class ConventionsApi(GenericAPIView):
+    @extend_schema(responses=inline_serializer("Conventions", {"rules": serializers.DictField()}))
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id)
+        row = getattr(project, "conventions", None)
+        return Response({"rules": row.rules if row else {}, "updated": row.updated if row else None})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("preview", bool, description="answer what would change; store nothing")],
+        request=inline_serializer("ConventionsIn", {"rules": serializers.DictField()}),
+        responses=inline_serializer("ConventionsOut", {"rules": serializers.DictField()}),
+    )
+    def put(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        rules = request.data.get("rules") if isinstance(request.data, dict) else None
+        if not isinstance(rules, dict):
+            raise ValidationError({"rules": "an object of convention fields is required"})
+        preview = conventions_preview_for(project=project, rules=rules)
+        if str(request.query_params.get("preview", "")).lower() in ("1", "true", "yes"):
+            return Response(preview)
+        row = conventions_set(project=project, rules=rules, author=request.user)
+        return Response({"rules": row.rules, "updated": row.updated, "preview": preview})
+
+
+def _campaign_out(campaign, with_progress=False):
+    out = {
+        "id": campaign.pk,
+        "name": campaign.name,
+        "status": campaign.status,
+        "overlap": campaign.overlap,
+        "guideline": campaign.guideline.version if campaign.guideline else None,
+        "selection": campaign.selection,
+        "created": campaign.created,
+        "finished": campaign.finished,
+        "n_items": campaign.items.count(),
+    }
+    if with_progress:
+        out["progress"] = campaign_progress(campaign=campaign)
+        out["items"] = list(campaign.items.order_by("pk").values_list("pk", flat=True))
+    return out
+
+
+class CampaignListApi(GenericAPIView):
+    @extend_schema(
+        responses=inline_serializer("Campaigns", {"results": serializers.ListField(child=serializers.DictField())})
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        page = self.paginate_queryset(project.campaigns.select_related("guideline").order_by("-created"))
+        return self.get_paginated_response([_campaign_out(c) for c in page])
+
+    @extend_schema(
+        request=inline_serializer(
+            "CampaignIn",
+            {
+                "name": serializers.CharField(),
+                "items": serializers.ListField(child=serializers.IntegerField(), required=False),
+                "filter": serializers.DictField(required=False),
+                "overlap": serializers.IntegerField(required=False),
+                "guideline": serializers.IntegerField(required=False),
+            },
+        ),
+        responses={201: inline_serializer("CampaignOut", {"id": serializers.IntegerField()})},
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        data = request.data if isinstance(request.data, dict) else {}
+        items = data.get("items")
+        if items is not None and not isinstance(items, list):
+            raise ValidationError({"items": "a list of item ids"})
+        campaign = campaign_create(
+            project=project,
+            name=data.get("name", ""),
+            item_ids=items,
+            filter=data.get("filter"),
+            overlap=data.get("overlap"),
+            guideline=data.get("guideline"),
+            user=request.user,
+        )
+        return Response(_campaign_out(campaign, with_progress=True), status=status.HTTP_201_CREATED)
+
+
+def _campaign(project, campaign_id):
+    campaign = Campaign.objects.filter(project=project, pk=campaign_id).select_related("guideline").first()
+    if campaign is None:
+        raise Http404("No campaign with that id in this project.")
+    return campaign
+
+
+class CampaignDetailApi(GenericAPIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "CampaignDetail", {"id": serializers.IntegerField(), "progress": serializers.DictField()}
+        )
+    )
+    def get(self, request, project_id, campaign_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        return Response(_campaign_out(_campaign(project, campaign_id), with_progress=True))
+
+
+class CampaignFinishApi(GenericAPIView):
+    @extend_schema(request=None, responses=inline_serializer("CampaignFinished", {"id": serializers.IntegerField()}))
+    def post(self, request, project_id, campaign_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        return Response(_campaign_out(campaign_finish(campaign=_campaign(project, campaign_id)), with_progress=True))

@@ -1,0 +1,369 @@
+"""Dataset versions over REST: build (202 + job), list, detail (``latest``), streamed manifest, downloads
+with HTTP Range, diffs, and retrying a build whose worker died.
+
+Reviewers and managers read; managers build. Labelers get 403, non-members 404.
+"""
+
+import re
+from types import SimpleNamespace
+
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+
+from labelhub.http import stored_file_response
+from labeling.api.serializers import JobRefSerializer
+from labeling.choices import Role
+from labeling.models import ArtifactFormat, DatasetVersion, Job
+from labeling.selectors import project_for_user, version_build_for, version_builds, version_for, versions_list
+from labeling.services.exports import CONTENT_TYPES, FILENAMES
+from labeling.services.recipes import formats_for
+from labeling.services.versions import (
+    DIFF_LIST_LIMIT,
+    JobNotRetryable,
+    artifact_for,
+    stale_seconds,
+    version_build_retry,
+    version_build_start,
+    version_diff,
+    version_manifest_chunks,
+)
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the resource's state."
+
+
+# --- serializers ---------------------------------------------------------------------------------------
+
+
+class RecipeFiltersSerializer(serializers.Serializer):
+    sources = serializers.ListField(child=serializers.CharField(), required=False, help_text="source names or ids")
+    tags = serializers.ListField(child=serializers.CharField(), required=False, help_text="items with any of them")
+    exclude_tags = serializers.ListField(child=serializers.CharField(), required=False)
+    created_from = serializers.CharField(required=False, help_text="YYYY-MM-DD or ISO date-time, inclusive")
+    created_to = serializers.CharField(required=False, help_text="YYYY-MM-DD (the whole day) or ISO date-time")
+    answered_to = serializers.CharField(required=False, help_text="only answers last changed up to then")
+    guideline = serializers.IntegerField(required=False, help_text="only answers given under this version")
+
+
+class RecipeSplitsSerializer(serializers.Serializer):
+    train = serializers.FloatField(required=False, default=0.8)
+    dev = serializers.FloatField(required=False, default=0.1)
+    test = serializers.FloatField(required=False, default=0.1)
+    salt = serializers.CharField(required=False, default="", help_text="changes every item's split when set")
+
+
+class RecipeTranscriptsSerializer(serializers.Serializer):
+    conventions = serializers.BooleanField(required=False, default=True)
+    case = serializers.BooleanField(required=False, default=True)
+    punctuation = serializers.BooleanField(required=False, default=True)
+    whitespace = serializers.BooleanField(required=False, default=True)
+    rules = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+FLAG_HELP = "'exclude' (left out), 'class' (its own class), 'value' (the answer's class), or 'map:<class key>'"
+
+
+class RecipeSerializer(serializers.Serializer):
+    """The label-resolution policy (the request body itself). Every field is optional; ``{}`` builds with
+    the defaults; unknown fields are refused. See ``labeling.services.recipes``."""
+
+    use_decisions = serializers.BooleanField(required=False, default=True, help_text="SME decisions win")
+    consensus = serializers.ChoiceField(choices=["majority", "dawid_skene"], required=False, default="majority")
+    min_answers = serializers.IntegerField(required=False, default=1, help_text="counted answers needed")
+    min_agreement = serializers.FloatField(required=False, default=0.5, help_text="share or posterior needed")
+    unresolved = serializers.ChoiceField(choices=["exclude", "needs_review"], required=False, default="exclude")
+    borderline = serializers.CharField(required=False, default="exclude", help_text=FLAG_HELP)
+    uncertain = serializers.CharField(required=False, default="exclude", help_text=FLAG_HELP)
+    out_of_domain = serializers.CharField(required=False, default="class", help_text=FLAG_HELP)
+    class_map = serializers.DictField(child=serializers.CharField(), required=False, help_text="{old: new}")
+    transcripts = RecipeTranscriptsSerializer(required=False)
+    filters = RecipeFiltersSerializer(required=False)
+    splits = RecipeSplitsSerializer(required=False)
+    formats = serializers.ListField(
+        child=serializers.ChoiceField(choices=ArtifactFormat.values), required=False, help_text="default: all that fit"
+    )
+
+
+class ArtifactSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    size = serializers.IntegerField(help_text="bytes")
+    sha256 = serializers.CharField()
+    n_rows = serializers.IntegerField(help_text="items in the file")
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, artifact) -> str:
+        version = self.context["version"]
+        return self.context["request"].build_absolute_uri(
+            f"/api/projects/{version.project_id}/versions/{version.number}/download?format={artifact.format}"
+        )
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    parent = serializers.IntegerField(source="parent.number", default=None, read_only=True)
+    job = serializers.IntegerField(source="job_id", read_only=True)
+    artifacts = serializers.SerializerMethodField()
+    manifest = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "number",
+            "status",
+            "content_hash",
+            "counts",
+            "policy",
+            "created",
+            "parent",
+            "changes",
+            "info",
+            "job",
+            "artifacts",
+            "manifest",
+        ]
+
+    def get_artifacts(self, version) -> list[dict]:
+        context = {**self.context, "version": version}
+        return ArtifactSerializer(version.artifacts.all(), many=True, context=context).data
+
+    def get_manifest(self, version) -> str:
+        return self.context["request"].build_absolute_uri(
+            f"/api/projects/{version.project_id}/versions/{version.number}/manifest"
+        )
+
+
+class BuildSerializer(serializers.ModelSerializer):
+    phase = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+    retry_after = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "status",
+            "phase",
+            "processed",
+            "total",
+            "attempts",
+            "errors",
+            "version",
+            "created",
+            "started",
+            "finished",
+            "heartbeat",
+            "retry_after",
+        ]
+
+    def get_phase(self, job) -> str:
+        return (job.result or {}).get("phase", "")
+
+    def get_version(self, job) -> int | None:
+        return (job.result or {}).get("version")
+
+    def get_retry_after(self, job) -> int:
+        """Seconds without a heartbeat after which a running build may be retried."""
+        return stale_seconds()
+
+
+class DiffClassSerializer(serializers.Serializer):
+    class_ = serializers.CharField()
+    before = serializers.IntegerField()
+    after = serializers.IntegerField()
+    change = serializers.IntegerField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["class"] = fields.pop("class_")
+        return fields
+
+
+class DiffSerializer(serializers.Serializer):
+    from_ = serializers.IntegerField(help_text="the older version")
+    to = serializers.IntegerField()
+    added = serializers.ListField(child=serializers.DictField(), help_text='[{"item", "label"}]')
+    removed = serializers.ListField(child=serializers.DictField(), help_text='[{"item", "label"}]')
+    relabeled = serializers.ListField(child=serializers.DictField(), help_text='[{"item", "from", "to"}]')
+    n_added = serializers.IntegerField()
+    n_removed = serializers.IntegerField()
+    n_relabeled = serializers.IntegerField()
+    resplit = serializers.IntegerField(help_text="items present in both whose split changed")
+    truncated = serializers.BooleanField(help_text="a list was cut at `limit` rows; the counts are complete")
+    classes = DiffClassSerializer(many=True, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+# --- views -----------------------------------------------------------------------------------------------
+
+REF = OpenApiParameter("ref", str, OpenApiParameter.PATH, description="a version number, or `latest`")
+
+
+class VersionListApi(GenericAPIView):
+    serializer_class = VersionSerializer
+
+    @extend_schema(responses=VersionSerializer(many=True), description="Published versions, newest first.")
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        page = self.paginate_queryset(versions_list(project=project))
+        return self.get_paginated_response(VersionSerializer(page, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request=RecipeSerializer,
+        responses={202: JobRefSerializer},
+        description="Build a new version with this recipe (the body; `{}` for the defaults) as a worker job. "
+        "Poll `GET /api/jobs/{job}/`; the version appears in the list only once it is complete.",
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        recipe = request.data.dict() if hasattr(request.data, "dict") else request.data
+        job = version_build_start(project=project, user=request.user, recipe=recipe)
+        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class VersionDetailApi(GenericAPIView):
+    serializer_class = VersionSerializer
+
+    @extend_schema(parameters=[REF], responses=VersionSerializer)
+    def get(self, request, project_id, ref):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        version = version_for(project=project, ref=ref)
+        return Response(VersionSerializer(version, context={"request": request}).data)
+
+
+class VersionManifestApi(GenericAPIView):
+    @extend_schema(
+        parameters=[REF],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+        description="The canonical manifest, streamed as JSON Lines: one item per line with item, sha256, "
+        "label, split, agreement, n_annotations, answers, tags, source, file (and text for text projects), "
+        "resolved_by, review. Its SHA-256 is the version's content_hash.",
+    )
+    def get(self, request, project_id, ref):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        version = version_for(project=project, ref=ref)
+        response = StreamingHttpResponse(version_manifest_chunks(version=version), content_type=CONTENT_TYPES["jsonl"])
+        response["Content-Disposition"] = f'inline; filename="{_stem(project, version)}.jsonl"'
+        response["X-Content-SHA256"] = version.content_hash
+        return response
+
+
+def _stem(project, version):
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", project.name).strip("-").lower() or "dataset"
+    return f"{slug}-v{version.number}"
+
+
+class FormatIsOurs(DefaultContentNegotiation):
+    """``?format=`` names the artifact here, not DRF's renderer (its URL_FORMAT_OVERRIDE)."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
+class VersionDownloadApi(GenericAPIView):
+    content_negotiation_class = FormatIsOurs
+
+    @extend_schema(
+        parameters=[
+            REF,
+            OpenApiParameter("format", str, enum=ArtifactFormat.values, required=True),
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 206: OpenApiResponse(description="a range")},
+        description="An artifact, with HTTP Range support (resumable). `imagefolder` fits image classification "
+        "projects, `audiofolder` audio projects. The X-Content-SHA256 header holds the file's checksum.",
+    )
+    def get(self, request, project_id, ref):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        version = version_for(project=project, ref=ref)
+        fmt = request.query_params.get("format", "")
+        fitting = formats_for(project)
+        if not fmt:
+            raise ValidationError({"format": f"format is required: one of {', '.join(fitting)}"})
+        if fmt not in ArtifactFormat.values:
+            raise ValidationError({"format": f"unknown format '{fmt}' (one of {', '.join(ArtifactFormat.values)})"})
+        if fmt not in fitting:
+            raise ValidationError(
+                {"format": f"{fmt} does not fit this {project.modality} project (formats: {', '.join(fitting)})"}
+            )
+        artifact = artifact_for(version=version, fmt=fmt)
+        if artifact is None:
+            built = ", ".join(a.format for a in version.artifacts.all())
+            raise ValidationError({"format": f"version {version.number} was built without {fmt} (it has: {built})"})
+        extension = FILENAMES[fmt].rsplit(".", 1)[1]
+        suffix = f"-{fmt}" if extension == "zip" else ""
+        response = stored_file_response(
+            request,
+            artifact.name,
+            filename=f"{_stem(project, version)}{suffix}.{extension}",
+            content_type=CONTENT_TYPES[fmt],
+            attachment=True,
+        )
+        response["X-Content-SHA256"] = artifact.sha256
+        return response
+
+
+class VersionDiffApi(GenericAPIView):
+    serializer_class = DiffSerializer
+
+    @extend_schema(
+        parameters=[
+            REF,
+            OpenApiParameter("against", str, required=True, description="the other version: a number or `latest`"),
+            OpenApiParameter("limit", int, description=f"rows per list (default {DIFF_LIST_LIMIT})"),
+        ],
+        responses=DiffSerializer,
+        description="What changed from `against` to this version: added, removed and relabeled items (a null "
+        "label is a 'needs review' row), and counts per class.",
+    )
+    def get(self, request, project_id, ref):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        version = version_for(project=project, ref=ref)
+        against = request.query_params.get("against", "")
+        if not against:
+            raise ValidationError({"against": "against is required: the version to compare with (a number or latest)"})
+        try:
+            other = version_for(project=project, ref=against)
+        except Http404 as exc:  # a 404 is for the path; a bad query parameter is a 400
+            raise ValidationError({"against": str(exc)}) from None
+        limit = request.query_params.get("limit", str(DIFF_LIST_LIMIT))
+        if not limit.isdigit() or not 0 <= int(limit) <= 1_000_000:
+            raise ValidationError({"limit": "limit is a whole number from 0 to 1000000"})
+        return Response(version_diff(version=version, against=other, limit=int(limit)))
+
+
+class VersionBuildListApi(GenericAPIView):
+    serializer_class = BuildSerializer
+
+    @extend_schema(responses=BuildSerializer(many=True), description="Version builds (jobs), newest first.")
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        page = self.paginate_queryset(version_builds(project=project))
+        return self.get_paginated_response(BuildSerializer(page, many=True).data)
+
+
+class VersionBuildRetryApi(GenericAPIView):
+    serializer_class = JobRefSerializer
+
+    @extend_schema(
+        request=None,
+        responses={202: JobRefSerializer, 409: OpenApiResponse(description="still running, or succeeded")},
+        description="Queue a failed build again, or one whose worker died (running, without a heartbeat for "
+        "LABELHUB_JOB_STALE_SECONDS). An interrupted attempt never publishes.",
+    )
+    def post(self, request, project_id, job_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        job = version_build_for(project=project, job_id=job_id)
+        try:
+            version_build_retry(job=job)
+        except JobNotRetryable as exc:
+            raise Conflict(str(exc)) from None
+        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)

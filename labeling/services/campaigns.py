@@ -1,0 +1,225 @@
+"""Relabel campaigns: send chosen items back to the labelers, first in the queue, under a guideline version.
+
+Starting a campaign archives the items' current answers (ArchivedAnnotation, with their revisions),
+so every labeler — those who answered before included — can answer again under the new instructions,
+and agreement on the same items can be compared before and after.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from labeling.models import (
+    Annotation,
+    AnnotationRevision,
+    ArchivedAnnotation,
+    Campaign,
+    CampaignStatus,
+    Item,
+    Reservation,
+)
+
+SEND_BACK_NAME = "Sent back by reviewers"
+FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items"}
+MAX_ITEMS = 200_000
+
+
+def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # noqa: A002 - the API's word
+    """Item ids chosen by explicit ids (all must be the project's) or by a filter:
+    ``class`` (an answer or the imported label is this class), ``tag``, ``source`` (id or name),
+    ``labeler`` (answered by this username), ``disagreement`` (true: the answers differ)."""
+    if item_ids is not None:
+        ids = []
+        for value in item_ids:
+            try:
+                ids.append(int(value))
+            except (TypeError, ValueError):
+                raise ValidationError({"items": f"'{value}' is not an item id"}) from None
+        ids = list(dict.fromkeys(ids))
+        found = (
+            set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
+            if len(ids) < 30000
+            else (set(Item.objects.filter(project=project).values_list("pk", flat=True)) & set(ids))
+        )
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ValidationError({"items": f"not items of this project: {', '.join(map(str, missing[:20]))}"})
+        return ids
+    filter = dict(filter or {})  # noqa: A001
+    unknown = set(filter) - FILTER_FIELDS
+    if unknown:
+        raise ValidationError(
+            {"filter": f"unknown filter fields: {', '.join(sorted(unknown))} (use {', '.join(sorted(FILTER_FIELDS))})"}
+        )
+    items = Item.objects.filter(project=project)
+    if filter.get("items"):
+        return campaign_items_for(project=project, item_ids=filter["items"])
+    if filter.get("class"):
+        key = filter["class"]
+        if not project.classes.filter(key=key).exists():
+            raise ValidationError({"filter": f"unknown class '{key}'"})
+        answered = Annotation.objects.filter(item__project=project, value=key).values("item_id")
+        items = items.filter(pk__in=answered) | items.filter(label=key)
+    if filter.get("tag"):
+        items = items.filter(tags__name=filter["tag"])
+    if filter.get("source"):
+        value = str(filter["source"])
+        items = items.filter(source_id=int(value)) if value.isdigit() else items.filter(source__name=value)
+    if filter.get("labeler"):
+        items = items.filter(annotations__labeler__username=filter["labeler"])
+    ids = list(items.values_list("pk", flat=True).distinct())
+    if filter.get("disagreement"):
+        values = {}
+        for item_id, value in (
+            Annotation.objects.filter(item_id__in=ids).values_list("item_id", "value").iterator(chunk_size=10000)
+        ):
+            values.setdefault(item_id, set()).add(value)
+        ids = [i for i in ids if len(values.get(i, ())) > 1]
+    return sorted(ids)
+
+
+def _agreement_on(item_ids):
+    """Percent agreement of the current answers on these items (None without an item with 2+ answers)."""
+    from analysis.metrics.consistency import pair_agreement
+
+    by_item = {}
+    for item_id, value in Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value"):
+        by_item.setdefault(item_id, []).append(value)
+    categories = {v: i for i, v in enumerate(sorted({v for vs in by_item.values() for v in vs}))}
+    width = max((len(v) for v in by_item.values()), default=0)
+    if width < 2:
+        return {"percent_agreement": None, "n_items": len(item_ids), "n_answers": sum(map(len, by_item.values()))}
+    import numpy as np
+
+    codes = np.full((len(by_item), width), -1, dtype=np.int64)
+    for row, values in enumerate(by_item.values()):
+        codes[row, : len(values)] = [categories[v] for v in values]
+    try:
+        value = pair_agreement(codes, len(categories))
+    except ValueError:
+        value = None
+    return {"percent_agreement": value, "n_items": len(item_ids), "n_answers": int((codes >= 0).sum())}
+
+
+def _archive(*, campaign, item_ids):
+    """Move the items' answers (and their revisions) to the archive; put the items back in the queue."""
+    answers = list(Annotation.objects.filter(item_id__in=item_ids))
+    archived = [
+        ArchivedAnnotation(
+            campaign=campaign,
+            item_id=a.item_id,
+            labeler_id=a.labeler_id,
+            value=a.value,
+            borderline=a.borderline,
+            borderline_with=a.borderline_with,
+            uncertain=a.uncertain,
+            out_of_domain=a.out_of_domain,
+            comment=a.comment,
+            seconds=a.seconds,
+            guideline_id=a.guideline_id,
+            answered=a.updated,
+        )
+        for a in answers
+    ]
+    for r in AnnotationRevision.objects.filter(annotation__item_id__in=item_ids).select_related("annotation"):
+        archived.append(
+            ArchivedAnnotation(
+                campaign=campaign,
+                item_id=r.annotation.item_id,
+                labeler_id=r.annotation.labeler_id,
+                value=r.value,
+                borderline=r.borderline,
+                borderline_with=r.borderline_with,
+                uncertain=r.uncertain,
+                out_of_domain=r.out_of_domain,
+                comment=r.comment,
+                seconds=r.seconds,
+                guideline_id=r.guideline_id,
+                answered=r.answered,
+            )
+        )
+    ArchivedAnnotation.objects.bulk_create(archived, batch_size=5000)
+    Annotation.objects.filter(item_id__in=item_ids).delete()
+    Reservation.objects.filter(item_id__in=item_ids).update(item=None)
+
+
+@transaction.atomic
+def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002
+    """Start a relabel campaign; answers the campaign. An empty selection is an error and changes nothing."""
+    if not (name or "").strip():
+        raise ValidationError({"name": "a campaign needs a name"})
+    if item_ids is None and not filter:
+        raise ValidationError({"items": "choose the items: a list of ids, or a filter"})
+    ids = campaign_items_for(project=project, item_ids=item_ids, filter=filter)
+    if not ids:
+        raise ValidationError({"items": "the selection holds no items: a campaign needs at least one"})
+    if len(ids) > MAX_ITEMS:
+        raise ValidationError({"items": f"at most {MAX_ITEMS:,} items per campaign"})
+    overlap = project.overlap if overlap in (None, "") else int(overlap)
+    if overlap < 1 or overlap > 50:
+        raise ValidationError({"overlap": "overlap is between 1 and 50"})
+    if guideline in (None, ""):
+        guideline_row = project.active_guideline
+    else:
+        guideline_row = project.guidelines.filter(version=int(guideline)).first()
+        if guideline_row is None:
+            raise ValidationError({"guideline": f"this project has no guideline version {guideline}"})
+    campaign = Campaign.objects.create(
+        project=project,
+        name=name.strip(),
+        guideline=guideline_row,
+        overlap=overlap,
+        created_by=user,
+        selection={"items": item_ids is not None, "filter": filter or {}},
+        before=_agreement_on(ids),
+    )
+    _add_items(campaign=campaign, item_ids=ids)
+    return campaign
+
+
+def _add_items(*, campaign, item_ids):
+    # Newer campaigns come first in the queue: priority grows with each campaign of the project.
+    priority = (Campaign.objects.filter(project=campaign.project).aggregate(n=Max("id"))["n"] or 1) % 30000 + 1
+    campaign.items.add(*item_ids)
+    _archive(campaign=campaign, item_ids=item_ids)
+    Item.objects.filter(pk__in=item_ids).update(n_answers=0, priority=priority, overlap=campaign.overlap)
+
+
+@transaction.atomic
+def campaign_send_back(*, project, item, user=None) -> Campaign:
+    """Add one item to the project's standing campaign of items reviewers sent back (created on demand)."""
+    campaign = Campaign.objects.filter(project=project, name=SEND_BACK_NAME, status=CampaignStatus.ACTIVE).first()
+    if campaign is None:
+        campaign = Campaign.objects.create(
+            project=project,
+            name=SEND_BACK_NAME,
+            guideline=project.active_guideline,
+            overlap=project.overlap,
+            created_by=user,
+            selection={"sent_back": True},
+        )
+    _add_items(campaign=campaign, item_ids=[item.pk])
+    return campaign
+
+
+@transaction.atomic
+def campaign_finish(*, campaign) -> Campaign:
+    """End a campaign: its items return to the normal queue order and the project's overlap."""
+    Item.objects.filter(campaigns=campaign).update(priority=0, overlap=None)
+    campaign.status = CampaignStatus.FINISHED
+    campaign.finished = timezone.now()
+    campaign.save(update_fields=["status", "finished"])
+    return campaign
+
+
+def campaign_progress(*, campaign) -> dict:
+    """Items, how many have their answers again, and agreement before and after on the same items."""
+    ids = list(campaign.items.values_list("pk", flat=True))
+    done = Item.objects.filter(pk__in=ids, n_answers__gte=campaign.overlap).count()
+    return {
+        "n_items": len(ids),
+        "n_done": done,
+        "before": campaign.before,
+        "after": _agreement_on(ids),
+    }

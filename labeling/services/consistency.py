@@ -1,0 +1,109 @@
+"""Reads behind the consistency workflow that need the agreement maths: taxonomy previews and merge
+suggestions, transcript-convention previews, campaign agreement."""
+
+import numpy as np
+from django.core.exceptions import ValidationError
+
+from labeling.models import Annotation, TaxonomyOp
+from labeling.selectors import class_mapping, transcript_conventions
+from labeling.services.taxonomy import taxonomy_validate
+
+
+def _coded(project):
+    from analysis.selectors import answer_table
+
+    table = answer_table(project=project, policy="category", class_map=class_mapping(project=project))
+    codes, _, _ = table.matrix()
+    return table, codes
+
+
+def _summary(codes, n_categories):
+    from analysis import metrics
+    from analysis.metrics.consistency import pair_agreement
+
+    out = {"percent_agreement": None, "krippendorff_alpha": None}
+    try:
+        out["percent_agreement"] = pair_agreement(codes, n_categories)
+        out["krippendorff_alpha"] = float(
+            metrics.krippendorff_alpha(np.where(codes >= 0, codes, np.nan).astype(float), "nominal")
+        )
+    except ValueError:
+        pass
+    return out
+
+
+def taxonomy_preview(*, project, op, payload) -> dict:
+    """Agreement now and if the change were applied (percent agreement and nominal alpha, with flagged
+    answers as their own categories — as the agreement report computes them). Applies nothing."""
+    from analysis.metrics.consistency import remap_codes
+
+    payload = taxonomy_validate(project=project, op=op, payload=payload)
+    table, codes = _coded(project)
+    index = {key: i for i, key in enumerate(table.categories)}
+    after = codes
+    if op == TaxonomyOp.MERGE:
+        sources = [index[k] for k in payload["classes"] if k != payload["into"] and k in index]
+        target = index.get(payload["into"], sources[0] if sources else -1)
+        after = remap_codes(codes, {s: target for s in sources if s != target})
+    elif op == TaxonomyOp.RETIRE and payload["key"] in index:
+        after = remap_codes(codes, {index[payload["key"]]: -1})
+    before_stats = _summary(codes, len(table.categories))
+    after_stats = _summary(after, len(table.categories))
+    gain = None
+    if before_stats["percent_agreement"] is not None and after_stats["percent_agreement"] is not None:
+        gain = after_stats["percent_agreement"] - before_stats["percent_agreement"]
+    return {"op": op, "payload": payload, "before": before_stats, "after": after_stats, "gain": gain}
+
+
+def merge_suggestions_for(*, project, limit=5) -> list[dict]:
+    """Class pairs labelers often swap, with the agreement a merge would give (flags never suggested)."""
+    from analysis.metrics.consistency import merge_suggestions
+
+    table, codes = _coded(project)
+    if codes.size == 0:
+        return []
+    classes = {c.key for c in project.active_classes()}
+    exclude = {i for i, key in enumerate(table.categories) if key not in classes}
+    try:
+        found = merge_suggestions(codes, len(table.categories), exclude=exclude, limit=limit)
+    except ValueError:
+        return []
+    names = dict(zip(table.categories, table.category_names, strict=True))
+    return [
+        {
+            "classes": [table.categories[s.a], table.categories[s.b]],
+            "names": [names[table.categories[s.a]], names[table.categories[s.b]]],
+            "swaps": s.swaps,
+            "swap_share": s.swap_share,
+            "agreement_before": s.agreement_before,
+            "agreement_after": s.agreement_after,
+            "gain": s.gain,
+        }
+        for s in found
+        if s.gain > 0
+    ]
+
+
+def conventions_preview_for(*, project, rules) -> dict:
+    """How many answers the conventions would rewrite, and how many disagreeing pairs become equal."""
+    from analysis.metrics.consistency import ConventionError, Conventions, conventions_preview
+
+    try:
+        conventions = Conventions.from_dict(rules or {})
+    except (ConventionError, TypeError) as exc:
+        raise ValidationError({"rules": str(exc)}) from None
+    by_item = {}
+    for item_id, value in (
+        Annotation.objects.filter(item__project=project).exclude(value="").values_list("item_id", "value")
+    ):
+        by_item.setdefault(item_id, []).append(value)
+    preview = conventions_preview(list(by_item.values()), conventions)
+    current = transcript_conventions(project=project)
+    preview["current"] = current.as_dict() if current else None
+    preview["examples"] = [
+        {"before": v, "after": conventions.apply(v)}
+        for values in list(by_item.values())[:200]
+        for v in values
+        if conventions.apply(v) != v
+    ][:10]
+    return preview

@@ -1,0 +1,513 @@
+"""Artifact writers for dataset versions: JSON Lines, CSV, Parquet, ImageFolder and audiofolder archives.
+
+The build hands every writer the manifest chunk by chunk (``ManifestChunk``: columns as NumPy arrays, in
+item order); each writes incrementally to a local file, so memory stays flat whatever the number of items.
+Parquet and CSV go through pyarrow arrays without a Python object per row; JSON Lines is formatted per row
+from precomputed JSON fragments. ``close()`` answers the finished files with their size and SHA-256.
+
+A manifest row (``MANIFEST_FIELDS``):
+
+* ``item`` (int), ``sha256`` — the item and its content hash;
+* ``label`` — the resolved class key (or consensus transcript); ``null`` for a "needs review" row;
+* ``split`` — ``train``, ``dev`` or ``test``, from the item's sha256;
+* ``agreement`` — share of counted answers that agree with the label (majority), or the label's
+  posterior probability (Dawid-Skene), rounded to 4 decimals; ``null`` without counted answers;
+* ``n_annotations`` — the item's answers (within the recipe's filters), counted or not;
+* ``answers`` — {category: number of counted answers};
+* ``tags`` (sorted names), ``source`` (name or null), ``file`` (the API path of the media, or null);
+* ``text`` — text projects only: the item's text;
+* ``resolved_by`` — ``decision``, ``majority`` or ``dawid_skene`` (null for "needs review");
+* ``review`` — why a "needs review" row has no label (``tie``, ``low_agreement``, ``few_answers``).
+
+The JSON Lines file is the canonical manifest: keys sorted, no spaces, UTF-8, one row per line; the
+version's ``content_hash`` is its SHA-256.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import posixpath
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.core.files.storage import FileSystemStorage, default_storage
+
+from labeling.services.resolution import REVIEW_REASONS
+
+MANIFEST_FIELDS = [
+    "item",
+    "sha256",
+    "label",
+    "split",
+    "agreement",
+    "n_annotations",
+    "answers",
+    "tags",
+    "source",
+    "file",
+    "resolved_by",
+    "review",
+]
+SPLITS = ("train", "dev", "test")
+RESOLVED_BY = ("decision", "majority", "dawid_skene")
+REVIEW = REVIEW_REASONS  # why a "needs review" row has no label
+FILENAMES = {
+    "jsonl": "manifest.jsonl",
+    "csv": "manifest.csv",
+    "parquet": "manifest.parquet",
+    "imagefolder": "imagefolder.zip",
+    "audiofolder": "audiofolder.zip",
+}
+CONTENT_TYPES = {
+    "jsonl": "application/x-ndjson",
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "imagefolder": "application/zip",
+    "audiofolder": "application/zip",
+}
+HASH_CHUNK = 1024 * 1024
+_json_string = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses
+
+
+@dataclass
+class ArtifactFile:
+    format: str
+    path: str  # local file
+    filename: str
+    size: int
+    sha256: str
+    n_rows: int
+
+
+@dataclass
+class ManifestChunk:
+    """Consecutive manifest rows, column by column (NumPy arrays and lists of equal length ``n``).
+
+    ``label`` indexes ``names`` (-1: null); ``split`` indexes SPLITS; ``agreement`` is NaN for null;
+    ``answer_ptr`` (n + 1 offsets) slices ``answer_code``/``answer_count`` per row, in name order;
+    ``tag_ptr`` slices ``tag_code`` (indexes ``tag_names``, sorted); ``resolved_by`` indexes RESOLVED_BY and
+    ``review`` REVIEW (-1: null); ``media`` holds storage names ("" for text items); ``text`` is None
+    except for text projects.
+    """
+
+    names: list
+    item: np.ndarray
+    sha256: list
+    label: np.ndarray
+    split: np.ndarray
+    agreement: np.ndarray
+    n_annotations: np.ndarray
+    answer_ptr: np.ndarray
+    answer_code: np.ndarray
+    answer_count: np.ndarray
+    tag_names: list
+    tag_ptr: np.ndarray
+    tag_code: np.ndarray
+    source: list
+    media: list
+    text: list | None
+    resolved_by: np.ndarray
+    review: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self):
+        return len(self.item)
+
+    def answers_json(self) -> list[str]:
+        """Each row's ``answers`` as its canonical JSON object (keys sorted, no spaces)."""
+        if "answers" not in self._cache:
+            keys = [_json_string(n) + ":" for n in self.names]
+            entries = [
+                keys[c] + str(n) for c, n in zip(self.answer_code.tolist(), self.answer_count.tolist(), strict=True)
+            ]
+            ptr = self.answer_ptr.tolist()
+            self._cache["answers"] = ["{" + ",".join(entries[a:b]) + "}" for a, b in zip(ptr, ptr[1:], strict=False)]
+        return self._cache["answers"]
+
+    def tag_lists(self) -> list[list[str]]:
+        if "tags" not in self._cache:
+            names = [self.tag_names[c] for c in self.tag_code.tolist()]
+            ptr = self.tag_ptr.tolist()
+            self._cache["tags"] = [names[a:b] for a, b in zip(ptr, ptr[1:], strict=False)]
+        return self._cache["tags"]
+
+    def labels(self) -> list[str | None]:
+        lookup = [*self.names, None]
+        return [lookup[c] for c in self.label.tolist()]
+
+    def splits(self) -> list[str]:
+        return [SPLITS[s] for s in self.split.tolist()]
+
+    def files(self) -> list[str | None]:
+        return [f"/api/items/{i}/file" if m else None for i, m in zip(self.item.tolist(), self.media, strict=True)]
+
+    def rows(self):
+        """The rows as dicts (tests, and writers that go row by row)."""
+        agreement = [None if a != a else a for a in self.agreement.tolist()]
+        resolved = [*RESOLVED_BY, None]
+        review = [*REVIEW, None]
+        for i, (item, label, split, tags, files) in enumerate(
+            zip(self.item.tolist(), self.labels(), self.splits(), self.tag_lists(), self.files(), strict=True)
+        ):
+            a, b = int(self.answer_ptr[i]), int(self.answer_ptr[i + 1])
+            row = {
+                "item": item,
+                "sha256": self.sha256[i],
+                "label": label,
+                "split": split,
+                "agreement": agreement[i],
+                "n_annotations": int(self.n_annotations[i]),
+                "answers": {
+                    self.names[c]: n
+                    for c, n in zip(self.answer_code[a:b].tolist(), self.answer_count[a:b].tolist(), strict=True)
+                },
+                "tags": tags,
+                "source": self.source[i],
+                "file": files,
+                "resolved_by": resolved[self.resolved_by[i]],
+                "review": review[self.review[i]],
+            }
+            if self.text is not None:
+                row["text"] = self.text[i]
+            yield row
+
+
+def manifest_fields(*, text: bool) -> list[str]:
+    """The manifest's columns: text projects carry the text after ``file``."""
+    if not text:
+        return list(MANIFEST_FIELDS)
+    at = MANIFEST_FIELDS.index("file") + 1
+    return [*MANIFEST_FIELDS[:at], "text", *MANIFEST_FIELDS[at:]]
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _finished(fmt, path, n_rows):
+    return ArtifactFile(fmt, path, FILENAMES[fmt], os.path.getsize(path), file_sha256(path), n_rows)
+
+
+class JsonlWriter:
+    """The canonical manifest: what ``json.dumps(row, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` writes, one row per line, UTF-8 — formatted from the columns with the same
+    string encoder, without building a dict per row. Its SHA-256 (the content hash) is taken while writing.
+    """
+
+    format = "jsonl"
+
+    def __init__(self, folder, fields):
+        self.path = os.path.join(folder, FILENAMES[self.format])
+        self.handle = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self.text = "text" in fields
+        self.digest = hashlib.sha256()
+        self.n_rows = 0
+
+    def write(self, chunk: ManifestChunk):
+        label_json = [_json_string(n) for n in chunk.names] + ["null"]
+        tag_json = [_json_string(n) for n in chunk.tag_names]
+        split_json = [_json_string(s) for s in SPLITS]
+        resolved_json = [_json_string(r) for r in RESOLVED_BY] + ["null"]
+        review_json = [_json_string(r) for r in REVIEW] + ["null"]
+        sources = {}
+        agreement = ["null" if a != a else repr(a) for a in chunk.agreement.tolist()]
+        tag_ptr = chunk.tag_ptr.tolist()
+        tag_codes = chunk.tag_code.tolist()
+        texts = chunk.text if self.text else None
+        template = (
+            '{"agreement":%s,"answers":%s,"file":%s,"item":%d,"label":%s,"n_annotations":%d,"resolved_by":%s,'
+            '"review":%s,"sha256":"%s","source":%s,"split":%s,"tags":[%s]%s}\n'
+        )
+        lines = []
+        for i, (item, label, split, n_all, answers, source, media, resolved, review) in enumerate(
+            zip(
+                chunk.item.tolist(),
+                chunk.label.tolist(),
+                chunk.split.tolist(),
+                chunk.n_annotations.tolist(),
+                chunk.answers_json(),
+                chunk.source,
+                chunk.media,
+                chunk.resolved_by.tolist(),
+                chunk.review.tolist(),
+                strict=True,
+            )
+        ):
+            if source not in sources:
+                sources[source] = "null" if source is None else _json_string(source)
+            lines.append(
+                template
+                % (
+                    agreement[i],
+                    answers,
+                    f'"/api/items/{item}/file"' if media else "null",
+                    item,
+                    label_json[label],
+                    n_all,
+                    resolved_json[resolved],
+                    review_json[review],
+                    chunk.sha256[i],
+                    sources[source],
+                    split_json[split],
+                    ",".join([tag_json[t] for t in tag_codes[tag_ptr[i] : tag_ptr[i + 1]]]),
+                    ',"text":' + _json_string(texts[i]) if texts is not None else "",
+                )
+            )
+        data = "".join(lines).encode("utf-8")
+        self.digest.update(data)
+        self.handle.write(data)
+        self.n_rows += len(chunk)
+
+    def close(self):
+        self.handle.close()
+        return ArtifactFile(
+            self.format,
+            self.path,
+            FILENAMES[self.format],
+            os.path.getsize(self.path),
+            self.digest.hexdigest(),
+            self.n_rows,
+        )
+
+
+def _arrow_columns(chunk: ManifestChunk, fields):
+    """The chunk as pyarrow arrays, by manifest field (no per-row Python except the file paths); made once
+    per chunk for the Parquet and CSV writers both."""
+    if "arrow" not in chunk._cache:
+        chunk._cache["arrow"] = _make_arrow_columns(chunk)
+    columns = chunk._cache["arrow"]
+    return [columns[f] for f in fields]
+
+
+def _make_arrow_columns(chunk: ManifestChunk):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = pa.array(chunk.names, pa.string())
+
+    def coded(codes, dictionary):
+        codes = np.asarray(codes)
+        return pc.take(dictionary, pa.array(codes, pa.int32(), mask=codes < 0))
+
+    columns = {
+        "item": pa.array(chunk.item, pa.int64()),
+        "sha256": pa.array(chunk.sha256, pa.string()),
+        "label": coded(chunk.label, names),
+        "split": coded(chunk.split, pa.array(SPLITS, pa.string())),
+        "agreement": pa.array(chunk.agreement, pa.float64(), mask=np.isnan(chunk.agreement)),
+        "n_annotations": pa.array(chunk.n_annotations, pa.int32()),
+        "answers": pa.MapArray.from_arrays(
+            pa.array(chunk.answer_ptr, pa.int32()),
+            coded(chunk.answer_code, names),
+            pa.array(chunk.answer_count, pa.int32()),
+        ),
+        "tags": pa.ListArray.from_arrays(
+            pa.array(chunk.tag_ptr, pa.int32()), coded(chunk.tag_code, pa.array(chunk.tag_names, pa.string()))
+        ),
+        "source": pa.array(chunk.source, pa.string()),
+        "file": pa.array(chunk.files(), pa.string()),
+        "text": pa.array(chunk.text, pa.string()) if chunk.text is not None else None,
+        "resolved_by": coded(chunk.resolved_by, pa.array(RESOLVED_BY, pa.string())),
+        "review": coded(chunk.review, pa.array(REVIEW, pa.string())),
+    }
+    return columns
+
+
+class ParquetWriter:
+    """One row group per chunk, written as it comes (pyarrow ParquetWriter, zstd)."""
+
+    format = "parquet"
+
+    def __init__(self, folder, fields):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        types = {
+            "item": pa.int64(),
+            "sha256": pa.string(),
+            "label": pa.string(),
+            "split": pa.string(),
+            "agreement": pa.float64(),
+            "n_annotations": pa.int32(),
+            "answers": pa.map_(pa.string(), pa.int32()),
+            "tags": pa.list_(pa.string()),
+            "source": pa.string(),
+            "file": pa.string(),
+            "text": pa.string(),
+            "resolved_by": pa.string(),
+            "review": pa.string(),
+        }
+        self.pa = pa
+        self.fields = fields
+        self.schema = pa.schema([(f, types[f]) for f in fields])
+        self.path = os.path.join(folder, FILENAMES[self.format])
+        self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self.n_rows = 0
+
+    def write(self, chunk: ManifestChunk):
+        table = self.pa.Table.from_arrays(_arrow_columns(chunk, self.fields), schema=self.schema)
+        self.writer.write_table(table)
+        self.n_rows += len(chunk)
+
+    def close(self):
+        self.writer.close()
+        return _finished(self.format, self.path, self.n_rows)
+
+
+class CsvWriter:
+    """One row per item; ``answers`` as a JSON object, ``tags`` comma-separated (tags never hold commas),
+    empty cells for nulls. Written by pyarrow's CSV writer, chunk by chunk."""
+
+    format = "csv"
+
+    def __init__(self, folder, fields):
+        import pyarrow as pa
+        from pyarrow import csv as pa_csv
+
+        self.pa = pa
+        self.fields = fields
+        types = {"item": pa.int64(), "agreement": pa.float64(), "n_annotations": pa.int32()}
+        self.schema = pa.schema([(f, types.get(f, pa.string())) for f in fields])
+        self.path = os.path.join(folder, FILENAMES[self.format])
+        self.writer = pa_csv.CSVWriter(self.path, self.schema)
+        self.n_rows = 0
+
+    def write(self, chunk: ManifestChunk):
+        pa = self.pa
+        columns = dict(zip(self.fields, _arrow_columns(chunk, self.fields), strict=True))
+        columns["answers"] = pa.array(chunk.answers_json(), pa.string())
+        columns["tags"] = pa.array([",".join(t) for t in chunk.tag_lists()], pa.string())
+        table = pa.Table.from_arrays([columns[f] for f in self.fields], schema=self.schema)
+        self.writer.write_table(table)
+        self.n_rows += len(chunk)
+
+    def close(self):
+        self.writer.close()
+        return _finished(self.format, self.path, self.n_rows)
+
+
+def _media_source(name):
+    """(local path or None, storage name) for a stored media file."""
+    if isinstance(default_storage, FileSystemStorage):
+        return default_storage.path(name), name
+    return None, name
+
+
+def _add_media(archive, name, arcname):
+    path, _ = _media_source(name)
+    if path is not None:
+        archive.write(path, arcname)
+    else:
+        with default_storage.open(name, "rb") as handle:
+            archive.writestr(arcname, handle.read())
+
+
+def _labeled_media(chunk: ManifestChunk):
+    """(item, label, split, sha256, storage name) of the chunk's labeled rows that have a file."""
+    labels, splits = chunk.labels(), chunk.splits()
+    for i, item in enumerate(chunk.item.tolist()):
+        if labels[i] is not None and chunk.media[i]:
+            yield item, labels[i], splits[i], chunk.sha256[i], chunk.media[i]
+
+
+class ImageFolderWriter:
+    """``split/class/<item><ext>`` in a zip (stored, not deflated: images are compressed already).
+
+    Only labeled rows go in; torchvision's ImageFolder and Hugging Face's imagefolder read it as is.
+    """
+
+    format = "imagefolder"
+
+    def __init__(self, folder, fields):
+        self.path = os.path.join(folder, FILENAMES[self.format])
+        self.archive = zipfile.ZipFile(self.path, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self.n_rows = 0
+
+    def write(self, chunk: ManifestChunk):
+        for item, label, split, _, media in _labeled_media(chunk):
+            _add_media(self.archive, media, f"{split}/{label}/{item}{posixpath.splitext(media)[1]}")
+            self.n_rows += 1
+
+    def close(self):
+        self.archive.close()
+        return _finished(self.format, self.path, self.n_rows)
+
+
+class AudioFolderWriter:
+    """Hugging Face audiofolder: ``split/<item><ext>`` plus ``split/metadata.csv`` (``file_name``, then
+    ``label`` — or ``transcription`` for transcription projects — ``item`` and ``sha256``)."""
+
+    format = "audiofolder"
+
+    def __init__(self, folder, fields, *, transcription=False):
+        self.path = os.path.join(folder, FILENAMES[self.format])
+        self.archive = zipfile.ZipFile(self.path, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self.column = "transcription" if transcription else "label"
+        self.metadata = {}
+        self.folder = folder
+        self.n_rows = 0
+
+    def _metadata_writer(self, split):
+        if split not in self.metadata:
+            handle = open(  # noqa: SIM115 - closed in close()
+                os.path.join(self.folder, f"metadata-{split}.csv"), "w", newline="", encoding="utf-8"
+            )
+            writer = csv.writer(handle)
+            writer.writerow(["file_name", self.column, "item", "sha256"])
+            self.metadata[split] = (handle, writer)
+        return self.metadata[split][1]
+
+    def write(self, chunk: ManifestChunk):
+        for item, label, split, sha, media in _labeled_media(chunk):
+            file_name = f"{item}{posixpath.splitext(media)[1]}"
+            _add_media(self.archive, media, f"{split}/{file_name}")
+            self._metadata_writer(split).writerow([file_name, label, item, sha])
+            self.n_rows += 1
+
+    def close(self):
+        for split, (handle, _) in sorted(self.metadata.items()):
+            handle.close()
+            self.archive.write(handle.name, f"{split}/metadata.csv")
+            os.remove(handle.name)
+        self.archive.close()
+        return _finished(self.format, self.path, self.n_rows)
+
+
+class ArtifactSet:
+    """Every writer a recipe asks for, fed the same manifest chunks."""
+
+    def __init__(self, *, folder, formats, text, transcription):
+        fields = manifest_fields(text=text)
+        self.fields = fields
+        writers = {"jsonl": JsonlWriter, "csv": CsvWriter, "parquet": ParquetWriter, "imagefolder": ImageFolderWriter}
+        self.writers = []
+        for fmt in formats:
+            if fmt == "audiofolder":
+                self.writers.append(AudioFolderWriter(folder, fields, transcription=transcription))
+            else:
+                self.writers.append(writers[fmt](folder, fields))
+
+    def write(self, chunk: ManifestChunk):
+        for writer in self.writers:
+            writer.write(chunk)
+
+    def close(self) -> list[ArtifactFile]:
+        return [writer.close() for writer in self.writers]
+
+
+def read_columns(name, columns):
+    """Columns of a stored Parquet manifest as a pyarrow Table."""
+    import pyarrow.parquet as pq
+
+    path, _ = _media_source(name)
+    if path is not None:
+        return pq.read_table(path, columns=columns)
+    with default_storage.open(name, "rb") as handle:
+        return pq.read_table(io.BytesIO(handle.read()), columns=columns)

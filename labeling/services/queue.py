@@ -1,0 +1,386 @@
+"""The labeling queue: which item a labeler gets next, the reservation of its k slots, answers and skips.
+
+The k-slot rule. An item is handed to a labeler only while
+
+    current answers (``Item.n_answers``) + active reservations held by *other* labelers < k
+
+where k is the item's own ``overlap`` when a relabel campaign set one, else the project's; and never
+to a labeler who has already answered or skipped it. A labeler holds at most one item of a
+project at a time (``Reservation``, one row per labeler and project, reused from item to item), for
+``RESERVATION_SECONDS``; asking for the next item again before answering hands back the same item and
+extends the hold, so a page reload loses nothing. An answer or a skip releases the hold; an expired
+hold simply stops counting.
+
+Order. Items of an active relabel campaign first (``Item.priority`` > 0, highest first; items with an
+overlap of their own are served with them), then the items closest to completion (most current
+answers), then a stable random order (``Item.random_key``, set once at import, taken from the highest
+down). Two queries: campaign items (few, in a partial index), then the others as one backward scan of
+the ``item_queue_level`` index (project, n_answers, priority, random_key) from "k-1 answers" down:
+complete items lie beyond the scan's start and are never read.
+
+Locking. The item row is the mutex for every decision about the item's slots: every reservation of
+an item, and every first answer, is written by a transaction that holds the item's row lock.
+- ``queue_next`` takes its candidate with ``SELECT ... FOR UPDATE SKIP LOCKED``: concurrent labelers
+  pass over each other's candidates instead of queueing behind them. Under READ COMMITTED the
+  candidate query's sub-selects saw the snapshot taken when it started, not what a transaction that
+  held the row lock until a moment ago committed (the row itself is re-read at its latest version,
+  its sub-selects are not); so, holding the lock, the reservation is written by a statement that
+  counts the others' holds again, in a fresh snapshot, and writes nothing if no slot is left.
+- ``annotation_submit`` locks the row (waiting) and then reads the slots in a fresh statement, for
+  the same reason.
+SQLite has no row locks, but the settings open every transaction with BEGIN IMMEDIATE, so writers are
+serialized and the same code is correct there (the lock clauses are left out on SQLite).
+tests/labeling/test_queue_concurrency.py runs many labelers at once on PostgreSQL to prove it.
+
+The labeling page answers with ``annotation_submit_and_next`` (the answer and the next reservation in
+one transaction and one HTTP round trip); API clients may also call next and submit separately.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labeling.models import Annotation, Guideline, Item, LabelClass, Reservation, Skip
+from labeling.services.annotations import annotation_store, annotation_validate
+
+RESERVATION_SECONDS = getattr(settings, "LABELHUB_RESERVATION_SECONDS", 300)
+MAX_SKIP_REASON_CHARS = 500
+# Fields the labeling page needs of an item; the rest (metadata, imported label) stays in the database.
+QUEUE_ITEM_FIELDS = ("id", "project_id", "text", "file", "n_answers", "priority", "overlap")
+
+
+class ItemFull(Exception):
+    """The item already has its k answers (or answers plus others' reservations) and the labeler
+    holds no reservation for it."""
+
+
+def _hold_until(now):
+    return now + timedelta(seconds=RESERVATION_SECONDS)
+
+
+# The queue's hot statements are written in SQL: compiling the equivalent ORM querysets (three
+# correlated sub-selects each) cost more than running them. Both backends understand this SQL.
+def _tables():
+    return {
+        "item": Item._meta.db_table,
+        "annotation": Annotation._meta.db_table,
+        "skip": Skip._meta.db_table,
+        "reservation": Reservation._meta.db_table,
+    }
+
+
+def _item_columns():
+    """QUEUE_ITEM_FIELDS in the model's field order, the order ``Item.from_db`` expects them in."""
+    return [f.attname for f in Item._meta.concrete_fields if f.attname in QUEUE_ITEM_FIELDS]
+
+
+# An item ``i`` of project %(project)s that may be handed to labeler %(me)s at %(now)s: fewer than k
+# answers, not answered nor skipped by them, and fewer than k - answers active holds by others
+# (k = the item's own overlap, else the project's %(k)s).
+ELIGIBLE = """
+    i.project_id = %(project)s
+    AND i.n_answers < COALESCE(i.overlap, %(k)s)
+    AND NOT EXISTS (SELECT 1 FROM {annotation} a WHERE a.item_id = i.id AND a.labeler_id = %(me)s)
+    AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.item_id = i.id AND s.labeler_id = %(me)s)
+    AND (SELECT COUNT(*) FROM {reservation} r
+         WHERE r.item_id = i.id AND r.expires > %(now)s AND r.labeler_id <> %(me)s)
+        < COALESCE(i.overlap, %(k)s) - i.n_answers
+"""
+# The queue's two levels: campaign items (a raised priority or an overlap of their own; few, in the
+# partial index item_queue_priority), then the rest, read backwards along item_queue_level from
+# "k-1 answers": the plain bound on n_answers is the scan's start, and priority, constant there, is
+# named in the order so any database can follow the index.
+LEVELS = [
+    ("(i.priority > 0 OR i.overlap IS NOT NULL)", "i.priority DESC, i.n_answers DESC, i.random_key DESC"),
+    (
+        "i.priority = 0 AND i.overlap IS NULL AND i.n_answers < %(k)s",
+        "i.n_answers DESC, i.priority DESC, i.random_key DESC",
+    ),
+]
+CANDIDATE = """
+    SELECT {columns} FROM {item} i
+    WHERE {level} AND {eligible} {passed}
+    ORDER BY {order} LIMIT 1 {lock}
+"""
+# Take (or move) the labeler's one reservation row to the candidate, only if others' active holds still
+# leave a slot when this statement starts: under READ COMMITTED that is a fresh snapshot, taken while
+# we hold the candidate's row lock, so it sees every hold committed by whoever held the lock before us.
+# (%(free)s: k - answers, from the locked row, which is its latest version. The labeler's own answers
+# and skips need no second look: only they can add those.)
+RESERVE = """
+    INSERT INTO {reservation} (project_id, labeler_id, item_id, expires, created)
+    SELECT %(project)s, %(me)s, %(candidate)s, %(expires)s, %(now)s
+    WHERE (SELECT COUNT(*) FROM {reservation} r
+           WHERE r.item_id = %(candidate)s AND r.expires > %(now)s AND r.labeler_id <> %(me)s) < %(free)s
+    ON CONFLICT (labeler_id, project_id) DO UPDATE SET item_id = excluded.item_id, expires = excluded.expires
+"""
+# The labeler's current hold in the project (item id or NULL), and whether the project has campaign
+# items at all (so the campaign level is skipped, one round trip less, when it has none).
+HELD = """
+    SELECT (SELECT r.item_id FROM {reservation} r
+            WHERE r.labeler_id = %(me)s AND r.project_id = %(project)s AND r.expires > %(now)s),
+           EXISTS (SELECT 1 FROM {item} c
+                   WHERE c.project_id = %(project)s AND (c.priority > 0 OR c.overlap IS NOT NULL))
+"""
+
+
+# What an answer needs to know about item %(item)s once it holds the item's lock: has the labeler
+# answered it, do they hold it, how many active holds do others have (and, for the next item, does the
+# project have campaign items).
+SLOTS = """
+    SELECT EXISTS (SELECT 1 FROM {annotation} a WHERE a.item_id = %(item)s AND a.labeler_id = %(me)s),
+           (SELECT COUNT(*) FROM {reservation} r
+            WHERE r.item_id = %(item)s AND r.expires > %(now)s AND r.labeler_id = %(me)s),
+           (SELECT COUNT(*) FROM {reservation} r
+            WHERE r.item_id = %(item)s AND r.expires > %(now)s AND r.labeler_id <> %(me)s),
+           EXISTS (SELECT 1 FROM {item} c
+                   WHERE c.project_id = %(project)s AND (c.priority > 0 OR c.overlap IS NOT NULL))
+"""
+
+
+def queue_candidate_sql(*, project, labeler, now, level=-1, passed=()):
+    """The SQL and parameters that pick (and lock) the next candidate of a queue level (-1: the main
+    one). For ``queue_next`` and for looking at query plans (benchmarks/labeling_bench.py)."""
+    condition, order = LEVELS[level]
+    lock = ""
+    if connection.features.has_select_for_update_skip_locked:
+        # SKIP LOCKED: a row another labeler is taking right now is passed over, not waited for.
+        lock = (
+            "FOR UPDATE OF i SKIP LOCKED" if connection.features.has_select_for_update_of else "FOR UPDATE SKIP LOCKED"
+        )
+    sql = CANDIDATE.format(
+        columns=", ".join(f"i.{name}" for name in _item_columns()),
+        level=condition,
+        eligible=ELIGIBLE.format(**_tables()),
+        passed=f"AND i.id NOT IN ({', '.join(str(int(pk)) for pk in passed)})" if passed else "",
+        order=order,
+        lock=lock,
+        **_tables(),
+    )
+    return sql, _params(project=project, labeler=labeler, now=now)
+
+
+def _params(*, project, labeler, now, **extra):
+    adapt = connection.ops.adapt_datetimefield_value
+    return {"project": project.pk, "k": project.overlap, "me": labeler.pk, "now": adapt(now), **extra}
+
+
+def _held(*, project, labeler, item_id, now, clock):
+    """The labeler's hold on ``item_id``, extended; None when it lapsed meanwhile.
+
+    ``clock`` answers the time after the lock is taken (``now`` again when a caller fixed the time).
+    """
+    # Lock the item first: at the very moment of expiry another labeler's queue_next may be counting
+    # this item's slots (under the same lock) and find our hold expired; the conditional update below,
+    # run after we get the lock, sees whether it still was active.
+    item = Item.objects.select_for_update(of=("self",)).only(*QUEUE_ITEM_FIELDS).filter(pk=item_id).first()
+    expires = _hold_until(now)
+    still_held = item is not None and Reservation.objects.filter(
+        project=project, labeler=labeler, item_id=item.pk, expires__gt=clock()
+    ).update(expires=expires)
+    if not still_held:
+        return None
+    return Reservation(project=project, labeler=labeler, item=item, expires=expires)
+
+
+@transaction.atomic
+def queue_next(*, project, labeler, now=None) -> Reservation | None:
+    """Reserve the next item for ``labeler`` in ``project`` and answer the reservation (its ``item``
+    loaded with the fields in QUEUE_ITEM_FIELDS, ``expires`` when the hold ends), or None when nothing
+    is left for them.
+
+    An item the labeler already holds comes back (its hold extended) until they answer or skip it.
+    """
+    clock = timezone.now if now is None else (lambda: now)
+    now = clock()
+    with connection.cursor() as cursor:
+        cursor.execute(HELD.format(**_tables()), _params(project=project, labeler=labeler, now=now))
+        held_item, has_campaign_items = cursor.fetchone()
+    if held_item is not None:
+        held = _held(project=project, labeler=labeler, item_id=held_item, now=now, clock=clock)
+        if held is not None:
+            return held
+    return _take_next(project=project, labeler=labeler, now=now, has_campaign_items=has_campaign_items)
+
+
+def _take_next(*, project, labeler, now, has_campaign_items) -> Reservation | None:
+    """Walk the queue's levels; lock the first candidate and move the labeler's reservation to it if it
+    is still eligible. Run inside a transaction."""
+    expires = _hold_until(now)
+    params = _params(
+        project=project, labeler=labeler, now=now, expires=connection.ops.adapt_datetimefield_value(expires)
+    )
+    reserve = RESERVE.format(**_tables())
+    with connection.cursor() as cursor:
+        for level in range(len(LEVELS)):
+            if level == 0 and not has_campaign_items:
+                continue
+            passed = []
+            while True:
+                cursor.execute(
+                    *queue_candidate_sql(project=project, labeler=labeler, now=now, level=level, passed=passed)
+                )
+                row = cursor.fetchone()
+                if row is None:
+                    break
+                candidate = Item.from_db(connection.alias, _item_columns(), row)
+                # Holding the row lock, take the slot only if the item is still eligible in a fresh
+                # snapshot (see the module docstring and RESERVE).
+                free = (candidate.overlap or project.overlap) - candidate.n_answers
+                cursor.execute(reserve, {**params, "candidate": candidate.pk, "free": free})
+                if cursor.rowcount:
+                    return Reservation(project=project, labeler=labeler, item=candidate, expires=expires)
+                passed.append(candidate.pk)
+    return None
+
+
+def _guideline(*, project, version):
+    """The guideline version the labeler was shown: ``version`` of the project, or the active one."""
+    if version is None:
+        return project.active_guideline
+    active = project.active_guideline
+    if active is not None and active.version == version:
+        return active
+    guideline = Guideline.objects.filter(project=project, version=version).first()
+    if guideline is None:
+        raise ValidationError({"guideline": f"project '{project.name}' has no guideline version {version}"})
+    return guideline
+
+
+@transaction.atomic
+def annotation_submit(
+    *,
+    item,
+    labeler,
+    value,
+    borderline=False,
+    borderline_with="",
+    uncertain=False,
+    out_of_domain=False,
+    comment="",
+    seconds=None,
+    guideline_version=None,
+    now=None,
+):
+    """A labeler's answer through the queue's rules. Answers (annotation, created).
+
+    - A labeler's second answer on an item revises the first (history kept in AnnotationRevision);
+      revising is always allowed.
+    - A first answer takes one of the item's k slots: allowed to the holder of an active reservation
+      of the item (the slot was theirs), or when a slot is free (answers + others' active reservations
+      < k); otherwise ItemFull, and nothing changes.
+    - ``guideline_version`` is the guideline the labeler was shown (default: the active one); it is
+      stored with the answer.
+    - The answer releases the labeler's reservation of the item.
+    Raises ValidationError (bad value, option not offered, transcript too long, unknown guideline)
+    before anything is locked or written.
+    """
+    answer = {
+        "value": value,
+        "borderline": borderline,
+        "borderline_with": borderline_with,
+        "uncertain": uncertain,
+        "out_of_domain": out_of_domain,
+        "comment": comment,
+        "seconds": seconds,
+    }
+    annotation, created, held, _ = _submit(
+        item=item, labeler=labeler, now=now or timezone.now(), guideline_version=guideline_version, **answer
+    )
+    if held:
+        Reservation.objects.filter(labeler=labeler, item=item).update(item=None)
+    return annotation, created
+
+
+def _submit(*, item, labeler, now, guideline_version, **answer):
+    """annotation_submit's work without the release of the hold. Answers (annotation, created, whether
+    the labeler held the item, whether the project has campaign items). Run inside a transaction."""
+    project = item.project
+    # One query for both validations (none if the caller prefetched the classes). Filled in directly:
+    # prefetch_related's machinery costs more than the query, and the model's default ordering would
+    # join the project table.
+    if "classes" not in getattr(project, "_prefetched_objects_cache", {}):
+        classes = LabelClass.objects.filter(project_id=project.pk).order_by("order", "id")
+        classes._fetch_all()  # a QuerySet with its results, as prefetch_related would leave it
+        project._prefetched_objects_cache = {**getattr(project, "_prefetched_objects_cache", {}), "classes": classes}
+    annotation_validate(project=project, **answer)
+    guideline = _guideline(project=project, version=guideline_version)
+
+    # Lock, then read the slots in a fresh statement: a sub-select in the locking statement would use
+    # the snapshot taken before the lock wait and miss a reservation committed by the previous holder.
+    locked = Item.objects.select_for_update(of=("self",)).only("id", "n_answers", "overlap").get(pk=item.pk)
+    k = locked.overlap or project.overlap
+    with connection.cursor() as cursor:
+        cursor.execute(SLOTS.format(**_tables()), _params(project=project, labeler=labeler, now=now, item=item.pk))
+        answered, held, others, has_campaign_items = cursor.fetchone()
+    if not answered and not held and locked.n_answers + others >= k:
+        raise ItemFull(
+            f"Item {item.pk} already has its {k} answers (or the remaining slots are reserved "
+            "by other labelers); ask the queue for the next item."
+        )
+    annotation, created = annotation_store(
+        item=item, labeler=labeler, guideline=guideline, first_answer=not answered, **answer
+    )
+    return annotation, created, bool(held), bool(has_campaign_items)
+
+
+@transaction.atomic
+def annotation_submit_and_next(*, item, labeler, now=None, guideline_version=None, **answer):
+    """``annotation_submit`` then ``queue_next`` in the item's project, in one transaction: the labeling
+    loop's usual step in one round trip. Answers (annotation, created, reservation or None). If the
+    answer is refused, nothing is reserved either."""
+    now = now or timezone.now()
+    annotation, created, held, has_campaign_items = _submit(
+        item=item, labeler=labeler, now=now, guideline_version=guideline_version, **answer
+    )
+    if not held:
+        # The labeler may hold another item of the project: the usual path gives that one back.
+        return annotation, created, queue_next(project=item.project, labeler=labeler, now=now)
+    # Their one reservation row points at the item just answered: taking the next item moves it there,
+    # so there is no hold to look for and nothing to release first; with no next item, release it.
+    reservation = _take_next(project=item.project, labeler=labeler, now=now, has_campaign_items=has_campaign_items)
+    if reservation is None:
+        Reservation.objects.filter(labeler=labeler, item=item).update(item=None)
+    return annotation, created, reservation
+
+
+@transaction.atomic
+def item_skip(*, item, labeler, reason) -> Skip:
+    """Pass on an item with a reason: the queue never offers it to this labeler again, and their
+    reservation of it is released (the slot goes back to the others). Skipping twice keeps the first
+    skip and updates its reason. An item the labeler has answered cannot be skipped (revise the answer).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "say why you skip the item (e.g. 'cannot see it', 'not sure')"})
+    if len(reason) > MAX_SKIP_REASON_CHARS:
+        raise ValidationError({"reason": f"the reason is over {MAX_SKIP_REASON_CHARS} characters"})
+    if Annotation.objects.filter(item=item, labeler=labeler).exists():
+        raise ValidationError({"item": f"you have answered item {item.pk}; change your answer instead of skipping"})
+    skip, _ = Skip.objects.update_or_create(item=item, labeler=labeler, defaults={"reason": reason})
+    # Releasing frees a slot, which can never over-allocate one: no item lock needed.
+    Reservation.objects.filter(labeler=labeler, item=item).update(item=None)
+    return skip
+
+
+def reservation_release(*, project, labeler) -> bool:
+    """Give back the item the labeler holds in the project, if any; answers whether one was held."""
+    return bool(Reservation.objects.filter(project=project, labeler=labeler, item__isnull=False).update(item=None))
+
+
+@transaction.atomic
+def item_answer_counts_rebuild(*, project) -> int:
+    """Recount ``Item.n_answers`` from the annotation rows for every item of the project (a repair for
+    data changed outside the services, e.g. annotations deleted in bulk). Answers the items changed."""
+    actual = Subquery(
+        Annotation.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("pk")).values("n")
+    )
+    items = Item.objects.filter(project=project).annotate(actual=Coalesce(actual, Value(0)))
+    return Item.objects.filter(pk__in=items.exclude(n_answers=F("actual")).values("pk")).update(
+        n_answers=Coalesce(actual, Value(0))
+    )

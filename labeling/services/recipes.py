@@ -1,0 +1,329 @@
+"""Version recipes: the label-resolution policy a dataset version is built from.
+
+Every field is optional (``{}`` is a valid recipe); ``recipe_parse`` fills in the defaults below and
+answers the canonical recipe a version stores, so a stored version says exactly how it was made.
+Unknown fields are refused by name, at every level, so a misspelt option never silently does nothing.
+
+======================  ===============  ====================================================================
+field                   default          meaning
+======================  ===============  ====================================================================
+use_decisions           true             an SME decision on an item wins over its answers
+consensus               "majority"       "majority" or "dawid_skene" (classification only) for the others
+min_answers             1                counted answers an item needs for a consensus label
+min_agreement           0.5              share of counted answers (majority) or posterior probability
+                                         (Dawid-Skene) the winning label needs
+unresolved              "exclude"        items that miss (tie, low agreement, too few answers): left out
+                                         ("exclude") or listed with ``label: null`` ("needs_review")
+borderline              "exclude"        what a borderline answer becomes (see flag rules)
+uncertain               "exclude"        what an uncertain answer becomes
+out_of_domain           "class"          what an out-of-domain answer becomes
+class_map               {}               extra {old key: new key} on top of the project's taxonomy changes
+transcripts             see below        transcription projects: normalization of transcripts
+filters                 see below        which items and answers count
+splits                  80/10/10         train/dev/test shares and a salt for the stable split hash
+formats                 all that fit     artifacts to build; JSON Lines (the manifest) and Parquet (read by
+                                         diffs and training) are always built
+======================  ===============  ====================================================================
+
+Flag rules: ``"exclude"`` leaves the answer out (as if not given); ``"class"`` counts it as its own
+class (``borderline``, ``uncertain``, ``out_of_domain``); ``"value"`` ignores the flag and counts the
+answer's class (left out if it has none); ``"map:<key>"`` counts it as that class. An answer with several
+flags follows the strongest: out-of-domain, then uncertain, then borderline.
+
+``transcripts``: ``{"conventions": true, "case": true, "punctuation": true, "whitespace": true, "rules":
+[[regex, replacement], ...]}`` — the project's transcript conventions in force (fillers, tags; when
+``conventions``), then ``analysis.metrics.normalize_transcript`` with the other options; the label of a
+clip is the majority of its normalized transcripts.
+
+``filters``: ``{"sources": [name or id], "tags": [...], "exclude_tags": [...], "created_from": date,
+"created_to": date, "answered_to": date-time, "guideline": version}``. Tags select items with any of
+them; dates are inclusive (a date ``created_to`` includes that whole day); ``answered_to`` counts only
+answers whose last change is at or before that moment (an answer revised later is left out, not taken
+back to its earlier value); ``guideline`` counts only answers given under that guideline version.
+
+``splits``: ``{"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""}``; the shares sum to 1. An item's split
+comes from its content hash (sha256), so it keeps its split in every version with the same shares and
+salt, whatever else changes.
+"""
+
+import re
+from datetime import datetime, time
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from labeling.choices import Modality, TaskType
+
+CONSENSUS_METHODS = ("majority", "dawid_skene")
+UNRESOLVED_RULES = ("exclude", "needs_review")
+FLAGS = ("out_of_domain", "uncertain", "borderline")  # strongest first
+FLAG_RULES = ("exclude", "class", "value")
+TABULAR_FORMATS = ("jsonl", "csv", "parquet")
+ALWAYS_BUILT = ("jsonl", "parquet")  # the manifest, and what diffs and training read
+
+DEFAULTS = {
+    "use_decisions": True,
+    "consensus": "majority",
+    "min_answers": 1,
+    "min_agreement": 0.5,
+    "unresolved": "exclude",
+    "borderline": "exclude",
+    "uncertain": "exclude",
+    "out_of_domain": "class",
+    "class_map": {},
+}
+TRANSCRIPT_DEFAULTS = {"conventions": True, "case": True, "punctuation": True, "whitespace": True, "rules": []}
+FILTER_FIELDS = ("sources", "tags", "exclude_tags", "created_from", "created_to", "answered_to", "guideline")
+SPLIT_DEFAULTS = {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""}
+TOP_FIELDS = (*DEFAULTS, "transcripts", "filters", "splits", "formats")
+
+
+def formats_for(project) -> list[str]:
+    """Artifact formats that fit the project: the tabular three, plus the media archive of its modality."""
+    formats = list(TABULAR_FORMATS)
+    if project.modality == Modality.IMAGE and project.task_type == TaskType.CLASSIFICATION:
+        formats.append("imagefolder")
+    if project.modality == Modality.AUDIO:
+        formats.append("audiofolder")
+    return formats
+
+
+def _unknown(data, allowed, where=""):
+    extra = sorted(set(data) - set(allowed))
+    if extra:
+        prefix = f"{where}." if where else ""
+        return {
+            f"{prefix}{name}": f"unknown field '{name}' (known{' ' + where if where else ''} fields: "
+            f"{', '.join(allowed)})"
+            for name in extra
+        }
+    return {}
+
+
+def _bool(value, name, errors):
+    if isinstance(value, bool):
+        return value
+    errors[name] = f"must be true or false, not {value!r}"
+    return None
+
+
+def _date(value, name, errors, *, end=False):
+    """An ISO date or date-time as an aware datetime (a date ``end`` means the end of that day)."""
+    if not isinstance(value, str):
+        errors[name] = "must be a date (YYYY-MM-DD) or an ISO date-time"
+        return None
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
+        if day is None:
+            errors[name] = f"'{value}' is not a date (YYYY-MM-DD) or an ISO date-time"
+            return None
+        moment = datetime.combine(day, time.max if end else time.min)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.get_default_timezone())
+    return moment
+
+
+def _flag_rule(value, name, project, class_keys, errors):
+    if not isinstance(value, str):
+        errors[name] = f"must be one of {', '.join(FLAG_RULES)} or 'map:<class key>'"
+        return None
+    if value in FLAG_RULES:
+        return value
+    if value.startswith("map:"):
+        target = value[4:]
+        if project.task_type == TaskType.CLASSIFICATION and target not in class_keys:
+            errors[name] = f"'{target}' is not a class of this project ({', '.join(class_keys)})"
+            return None
+        if not target:
+            errors[name] = "map: needs a class key, e.g. 'map:scratch'"
+            return None
+        return value
+    errors[name] = f"'{value}' is not one of {', '.join(FLAG_RULES)} or 'map:<class key>'"
+    return None
+
+
+def recipe_parse(*, project, data) -> dict:
+    """Validate a recipe for ``project`` and answer it canonical, with every default filled in.
+
+    ``data`` is a dict (``{}`` gives the defaults). Raises ``ValidationError`` with one message per bad
+    field, named by its path (``filters.tags``, ``splits.train``); unknown fields are errors.
+    The answer holds only JSON types: dates stay the ISO strings given, normalized.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationError({"recipe": "a recipe is a JSON object (use {} for the defaults)"})
+    errors = _unknown(data, TOP_FIELDS)
+    class_keys = [c.key for c in project.active_classes()]
+    all_keys = list(project.classes.values_list("key", flat=True))
+    transcription = project.task_type == TaskType.TRANSCRIPTION
+    out = {}
+
+    out["use_decisions"] = _bool(data.get("use_decisions", DEFAULTS["use_decisions"]), "use_decisions", errors)
+    consensus = data.get("consensus", DEFAULTS["consensus"])
+    if consensus not in CONSENSUS_METHODS:
+        errors["consensus"] = f"'{consensus}' is not one of {', '.join(CONSENSUS_METHODS)}"
+    elif consensus == "dawid_skene" and transcription:
+        errors["consensus"] = "dawid_skene needs a classification project; transcripts use the majority"
+    out["consensus"] = consensus
+
+    min_answers = data.get("min_answers", DEFAULTS["min_answers"])
+    if isinstance(min_answers, bool) or not isinstance(min_answers, int) or not 1 <= min_answers <= 1000:
+        errors["min_answers"] = f"must be a whole number from 1 to 1000, not {min_answers!r}"
+    out["min_answers"] = min_answers
+    min_agreement = data.get("min_agreement", DEFAULTS["min_agreement"])
+    if isinstance(min_agreement, bool) or not isinstance(min_agreement, int | float) or not 0 <= min_agreement <= 1:
+        errors["min_agreement"] = f"must be a number from 0 to 1, not {min_agreement!r}"
+    else:
+        min_agreement = float(min_agreement)
+    out["min_agreement"] = min_agreement
+    unresolved = data.get("unresolved", DEFAULTS["unresolved"])
+    if unresolved not in UNRESOLVED_RULES:
+        errors["unresolved"] = f"'{unresolved}' is not one of {', '.join(UNRESOLVED_RULES)}"
+    out["unresolved"] = unresolved
+
+    for flag in FLAGS:
+        out[flag] = _flag_rule(data.get(flag, DEFAULTS[flag]), flag, project, class_keys, errors)
+
+    class_map = data.get("class_map", {})
+    if not isinstance(class_map, dict):
+        errors["class_map"] = "must be an object {old class key: new class key}"
+        class_map = {}
+    elif transcription and class_map:
+        errors["class_map"] = "class_map applies to classification projects"
+    else:
+        for old, new in class_map.items():
+            if old not in all_keys:
+                errors["class_map"] = f"'{old}' is not a class of this project"
+            elif new not in class_keys:
+                errors["class_map"] = f"'{new}' is not an active class of this project ({', '.join(class_keys)})"
+    out["class_map"] = dict(sorted(class_map.items()))
+
+    if transcription:
+        out["transcripts"] = _transcripts(data.get("transcripts", {}), errors)
+    elif "transcripts" in data:
+        errors["transcripts"] = "transcripts applies to transcription projects"
+    out["filters"] = _filters(project, data.get("filters", {}), errors)
+    out["splits"] = _splits(data.get("splits", {}), errors)
+
+    fitting = formats_for(project)
+    formats = data.get("formats", fitting)
+    if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
+        errors["formats"] = f"must be a list of formats ({', '.join(fitting)})"
+        formats = fitting
+    for fmt in formats:
+        if fmt not in fitting:
+            errors["formats"] = f"'{fmt}' does not fit this {project.modality} project (formats: {', '.join(fitting)})"
+    out["formats"] = [f for f in fitting if f in formats or f in ALWAYS_BUILT]
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def _transcripts(data, errors):
+    if not isinstance(data, dict):
+        errors["transcripts"] = "must be an object"
+        return dict(TRANSCRIPT_DEFAULTS)
+    errors.update(_unknown(data, TRANSCRIPT_DEFAULTS, "transcripts"))
+    out = {}
+    for name in ("conventions", "case", "punctuation", "whitespace"):
+        out[name] = _bool(data.get(name, TRANSCRIPT_DEFAULTS[name]), f"transcripts.{name}", errors)
+    rules = data.get("rules", [])
+    good = []
+    if not isinstance(rules, list):
+        errors["transcripts.rules"] = "must be a list of [regex, replacement] pairs"
+    else:
+        for i, rule in enumerate(rules):
+            if not (isinstance(rule, list | tuple) and len(rule) == 2 and all(isinstance(r, str) for r in rule)):
+                errors["transcripts.rules"] = f"rule {i} must be a [regex, replacement] pair of strings"
+                continue
+            try:
+                re.compile(rule[0])
+            except re.error as exc:
+                errors["transcripts.rules"] = f"rule {i}: '{rule[0]}' is not a valid regular expression ({exc})"
+                continue
+            good.append([rule[0], rule[1]])
+    out["rules"] = good
+    return out
+
+
+def _filters(project, data, errors):
+    if not isinstance(data, dict):
+        errors["filters"] = "must be an object"
+        return {}
+    errors.update(_unknown(data, FILTER_FIELDS, "filters"))
+    out = {}
+    for name in ("sources", "tags", "exclude_tags"):
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+            errors[f"filters.{name}"] = "must be a list of names" + (" or ids" if name == "sources" else "")
+            continue
+        out[name] = sorted({str(v) for v in value})
+    if "sources" in out:
+        known = {str(pk): name for pk, name in project.sources.values_list("pk", "name")}
+        names = set(known.values())
+        missing = [v for v in out["sources"] if v not in names and v not in known]
+        if missing:
+            errors["filters.sources"] = f"unknown sources: {', '.join(missing)}"
+        # Canonical: by name, so a recipe reads the same whether it named or numbered a source.
+        out["sources"] = sorted({known.get(v, v) for v in out["sources"]})
+    for name in ("tags", "exclude_tags"):
+        if name in out:
+            known = set(project.tags.values_list("name", flat=True))
+            missing = [v for v in out[name] if v not in known]
+            if missing:
+                errors[f"filters.{name}"] = f"unknown tags: {', '.join(missing)}"
+    for name, end in (("created_from", False), ("created_to", True), ("answered_to", False)):
+        if data.get(name) is not None:
+            moment = _date(data[name], f"filters.{name}", errors, end=end)
+            if moment is not None:
+                out[name] = data[name]
+    if (
+        "created_from" in out
+        and "created_to" in out
+        and _date(out["created_from"], "", {}) > _date(out["created_to"], "", {}, end=True)
+    ):
+        errors["filters.created_to"] = "created_to is before created_from"
+    guideline = data.get("guideline")
+    if guideline is not None:
+        if isinstance(guideline, bool) or not isinstance(guideline, int):
+            errors["filters.guideline"] = "must be a guideline version number"
+        elif not project.guidelines.filter(version=guideline).exists():
+            errors["filters.guideline"] = f"this project has no guideline version {guideline}"
+        else:
+            out["guideline"] = guideline
+    return out
+
+
+def _splits(data, errors):
+    if not isinstance(data, dict):
+        errors["splits"] = 'must be an object like {"train": 0.8, "dev": 0.1, "test": 0.1}'
+        return dict(SPLIT_DEFAULTS)
+    errors.update(_unknown(data, SPLIT_DEFAULTS, "splits"))
+    given = {k for k in ("train", "dev", "test") if k in data}
+    out = {}
+    for name in ("train", "dev", "test"):
+        value = data.get(name, SPLIT_DEFAULTS[name] if not given else 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            errors[f"splits.{name}"] = f"must be a share from 0 to 1, not {value!r}"
+            value = 0.0
+        out[name] = float(value)
+    if not any(f"splits.{n}" in errors for n in ("train", "dev", "test")):
+        total = out["train"] + out["dev"] + out["test"]
+        if abs(total - 1.0) > 1e-6:
+            errors["splits"] = f"train + dev + test must be 1, not {total:g}"
+    salt = data.get("salt", "")
+    if not isinstance(salt, str) or len(salt) > 100:
+        errors["splits.salt"] = "must be a string of at most 100 characters"
+        salt = ""
+    out["salt"] = salt
+    return out
+
+
+def recipe_moment(value, *, end=False):
+    """A recipe date string as an aware datetime (``end``: a bare date means the end of that day)."""
+    return _date(value, "", {}, end=end)

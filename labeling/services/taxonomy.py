@@ -1,0 +1,190 @@
+"""Taxonomy changes: add, rename, retire and merge classes as recorded, undoable operations.
+
+Answers are never rewritten. A change edits the project's class list (LabelClass rows) and is recorded
+with what it did (``effect``), so undo can put the classes back. Reports and exports read answers
+through ``labeling.selectors.class_mapping``, which composes the active changes into old key → key.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from labeling.models import LabelClass, Project, TaxonomyChange, TaxonomyOp, class_key_validator
+from labeling.services.projects import PALETTE
+
+FLAG_KEYS = {"borderline", "uncertain", "out_of_domain"}
+
+
+def _check_key(key, field="key"):
+    if not isinstance(key, str) or not key:
+        raise ValidationError({field: "a class key is required"})
+    try:
+        class_key_validator(key)
+    except ValidationError as exc:
+        raise ValidationError({field: f"'{key}': {' '.join(exc.messages)}"}) from None
+    if key in FLAG_KEYS:
+        raise ValidationError({field: f"'{key}' is reserved for the answer flags"})
+
+
+def taxonomy_validate(*, project, op, payload):
+    """Check a change against the project's current classes; answer the normalized payload.
+
+    Raises ValidationError naming the problem (merging a class into itself, renaming to a key that
+    exists, an unknown class, ...). Nothing is changed.
+    """
+    classes = {c.key: c for c in project.classes.all()}
+    active = {k for k, c in classes.items() if not c.retired}
+    if op == TaxonomyOp.MERGE:
+        merged = payload.get("classes")
+        into = payload.get("into")
+        if not isinstance(merged, list) or not merged:
+            raise ValidationError({"classes": "a merge names the classes to merge: {'classes': [a, b], 'into': c}"})
+        _check_key(into, "into")
+        if len(set(merged)) != len(merged):
+            raise ValidationError({"classes": "a class is listed twice"})
+        for key in merged:
+            if key not in active:
+                raise ValidationError({"classes": f"unknown class '{key}'"})
+        sources = [k for k in merged if k != into]
+        if not sources:
+            raise ValidationError({"into": f"merging '{into}' into itself changes nothing"})
+        if into in classes and into not in active:
+            raise ValidationError({"into": f"'{into}' is a retired class"})
+        return {"classes": merged, "into": into, "name": payload.get("name") or into}
+    if op == TaxonomyOp.RENAME:
+        key, new_key = payload.get("key"), payload.get("new_key") or payload.get("key")
+        if key not in active:
+            raise ValidationError({"key": f"unknown class '{key}'"})
+        _check_key(new_key, "new_key")
+        if new_key != key and new_key in classes:
+            raise ValidationError({"new_key": f"a class '{new_key}' already exists"})
+        if new_key == key and not payload.get("new_name"):
+            raise ValidationError({"new_key": "a rename needs a new key or a new name"})
+        return {"key": key, "new_key": new_key, "new_name": payload.get("new_name") or classes[key].name}
+    if op == TaxonomyOp.ADD:
+        key = payload.get("key")
+        _check_key(key)
+        if key in classes:
+            raise ValidationError({"key": f"a class '{key}' already exists"})
+        hotkey = payload.get("hotkey") or ""
+        if hotkey and any(c.hotkey == hotkey for c in classes.values() if not c.retired):
+            raise ValidationError({"hotkey": f"hotkey '{hotkey}' is taken"})
+        return {
+            "key": key,
+            "name": payload.get("name") or key,
+            "description": payload.get("description", ""),
+            "hotkey": hotkey,
+        }
+    if op == TaxonomyOp.RETIRE:
+        key = payload.get("key")
+        if key not in active:
+            raise ValidationError({"key": f"unknown class '{key}'"})
+        if len(active) <= 2:
+            raise ValidationError({"key": "a classification project keeps at least two classes"})
+        return {"key": key}
+    raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
+
+
+def _next_order(project):
+    return (project.classes.aggregate(m=Max("order"))["m"] or 0) + 1
+
+
+@transaction.atomic
+def taxonomy_apply(*, project, op, payload, reason="", author=None) -> TaxonomyChange:
+    """Validate and apply a change; answer the recorded change."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # one change at a time per project
+    payload = taxonomy_validate(project=project, op=op, payload=payload)
+    effect = {}
+    if op == TaxonomyOp.MERGE:
+        into = payload["into"]
+        target = project.classes.filter(key=into).first()
+        if target is None:
+            target = LabelClass.objects.create(
+                project=project,
+                key=into,
+                name=payload["name"],
+                order=_next_order(project),
+                colour=PALETTE[project.classes.count() % len(PALETTE)],
+            )
+            effect["created"] = into
+        sources = [k for k in payload["classes"] if k != into]
+        # The merged class takes the first source's hotkey if it has none, so the keyboard layout stays.
+        if not target.hotkey:
+            first = project.classes.get(key=sources[0])
+            effect["hotkey_moved"] = [first.key, first.hotkey]
+            target.hotkey, first.hotkey = first.hotkey, ""
+            first.save(update_fields=["hotkey"])
+            target.save(update_fields=["hotkey"])
+        project.classes.filter(key__in=sources).update(retired=True)
+        effect["retired"] = sources
+    elif op == TaxonomyOp.RENAME:
+        row = project.classes.get(key=payload["key"])
+        effect["old"] = {"key": row.key, "name": row.name}
+        row.key, row.name = payload["new_key"], payload["new_name"]
+        row.save(update_fields=["key", "name"])
+    elif op == TaxonomyOp.ADD:
+        LabelClass.objects.create(
+            project=project,
+            key=payload["key"],
+            name=payload["name"],
+            description=payload["description"],
+            hotkey=payload["hotkey"],
+            order=_next_order(project),
+            colour=PALETTE[project.classes.count() % len(PALETTE)],
+        )
+    elif op == TaxonomyOp.RETIRE:
+        project.classes.filter(key=payload["key"]).update(retired=True)
+    number = (project.taxonomy_changes.aggregate(m=Max("number"))["m"] or 0) + 1
+    return TaxonomyChange.objects.create(
+        project=project, number=number, op=op, payload=payload, reason=reason, effect=effect, author=author
+    )
+
+
+@transaction.atomic
+def taxonomy_undo(*, change: TaxonomyChange, user=None) -> TaxonomyChange:
+    """Reverse a change. Only the latest active change can be undone (later ones build on it)."""
+    project = change.project
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    change.refresh_from_db()
+    if change.undone:
+        raise ValidationError({"change": f"change #{change.number} is already undone"})
+    later = project.taxonomy_changes.filter(number__gt=change.number, undone__isnull=True).order_by("number")
+    if later.exists():
+        raise ValidationError({"change": f"undo the later changes first ({', '.join(f'#{c.number}' for c in later)})"})
+    payload, effect = change.payload, change.effect
+    if change.op == TaxonomyOp.MERGE:
+        project.classes.filter(key__in=effect.get("retired", [])).update(retired=False)
+        if "hotkey_moved" in effect:
+            key, hotkey = effect["hotkey_moved"]
+            project.classes.filter(key=payload["into"]).update(hotkey="")
+            project.classes.filter(key=key).update(hotkey=hotkey)
+        if effect.get("created"):
+            # Answers given with the merged class since the merge stay; the class is retired, not deleted.
+            project.classes.filter(key=effect["created"]).update(retired=True)
+    elif change.op == TaxonomyOp.RENAME:
+        project.classes.filter(key=payload["new_key"]).update(key=effect["old"]["key"], name=effect["old"]["name"])
+    elif change.op == TaxonomyOp.ADD:
+        project.classes.filter(key=payload["key"]).update(retired=True)
+    elif change.op == TaxonomyOp.RETIRE:
+        project.classes.filter(key=payload["key"]).update(retired=False)
+    change.undone = timezone.now()
+    change.undone_by = user
+    change.save(update_fields=["undone", "undone_by"])
+    return change
+
+
+def mapping_with(*, mapping: dict, op, payload) -> dict:
+    """``mapping`` (old key → key) extended by one change, for previews and for class_mapping."""
+    out = dict(mapping)
+    if op == TaxonomyOp.MERGE:
+        renames = {k: payload["into"] for k in payload["classes"] if k != payload["into"]}
+    elif op == TaxonomyOp.RENAME:
+        renames = {payload["key"]: payload["new_key"]} if payload["new_key"] != payload["key"] else {}
+    else:
+        renames = {}
+    for old, new in list(out.items()):
+        out[old] = renames.get(new, new)
+    for old, new in renames.items():
+        out.setdefault(old, new)
+    return {k: v for k, v in out.items() if k != v}

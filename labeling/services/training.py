@@ -1,0 +1,452 @@
+"""Training jobs on dataset versions, and model runs (predictions) coming back from them.
+
+Two trainers:
+
+* ``logistic_regression`` — the built-in reference: features from the project's built-in embedder
+  (``analysis.embeddings``: image-basic, audio-mfcc, text-tfidf) or from vectors the team pushed
+  (``analysis.Embedding``, named by ``params.embedder``), standardized where raw (audio; ``standardize``),
+  then scikit-learn's LogisticRegression (``C``, ``max_iter``, ``class_weight``) fitted on the version's
+  train split. Metrics per split (train, dev, test): accuracy,
+  macro F1 and per class precision, recall, F1 and support. Its predictions on every labeled item of the
+  version are stored as a model run.
+* ``external`` — the team's own (GPU) workers: the job is sent to the Celery queue ``params.queue``
+  (default ``training-external``) as task ``labelhub.training.external`` with one keyword argument,
+  ``payload``: ``{"training_job", "project", "version", "version_url", "manifest_url", "downloads",
+  "predictions_url", "params", "token"}``. ``token`` is the API token of the user who started the job
+  (``Authorization: Token <token>``). The worker trains, then posts its predictions to
+  ``predictions_url`` (``POST /api/projects/{id}/model-runs/`` with ``"training_job": <id>``), which
+  stores them as a model run and computes the same metrics against the version's labels.
+"""
+
+import logging
+import os
+import tempfile
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.choices import JobKind, JobStatus, TaskType
+from labeling.models import Item, Job, Trainer, TrainingJob
+from labeling.services import exports
+from labeling.services.jobs import job_claim, job_create, job_enqueue
+from labeling.services.versions import JobBeat, JobNotRetryable, artifact_for, job_retry_stale
+
+logger = logging.getLogger(__name__)
+
+EXTERNAL_TASK = "labelhub.training.external"
+EXTERNAL_QUEUE = "training-external"
+DEFAULT_EMBEDDER = {"image": "image-basic", "audio": "audio-mfcc", "text": "text-tfidf"}
+LR_DEFAULTS = {
+    "embedder": None,
+    "standardize": None,
+    "C": 1.0,
+    "max_iter": 1000,
+    "class_weight": None,
+    "max_items": 200_000,
+}
+# The built-in image and text features are already scaled per block / per row (standardizing them would
+# blow tiny LSA components up to the size of the real ones); the audio statistics are raw.
+STANDARDIZE_BY_DEFAULT = {"image": False, "audio": True, "text": False}
+PREDICTION_BATCH = 5000
+
+
+# --- starting -------------------------------------------------------------------------------------------
+
+
+def _lr_params(project, params):
+    unknown = sorted(set(params) - set(LR_DEFAULTS))
+    if unknown:
+        raise ValidationError({"params": f"unknown parameters: {', '.join(unknown)} (known: {', '.join(LR_DEFAULTS)})"})
+    out = {**LR_DEFAULTS, **params}
+    if out["embedder"] is None:
+        out["embedder"] = DEFAULT_EMBEDDER[project.modality]
+    if not isinstance(out["embedder"], str):
+        raise ValidationError({"params": "embedder must be a name"})
+    if out["standardize"] is None:
+        out["standardize"] = STANDARDIZE_BY_DEFAULT[project.modality]
+    if not isinstance(out["standardize"], bool):
+        raise ValidationError({"params": "standardize must be true or false"})
+    if isinstance(out["C"], bool) or not isinstance(out["C"], int | float) or out["C"] <= 0:
+        raise ValidationError({"params": "C must be a positive number"})
+    if isinstance(out["max_iter"], bool) or not isinstance(out["max_iter"], int) or not 1 <= out["max_iter"] <= 100_000:
+        raise ValidationError({"params": "max_iter must be a whole number from 1 to 100000"})
+    if out["class_weight"] not in (None, "balanced"):
+        raise ValidationError({"params": "class_weight must be null or 'balanced'"})
+    if isinstance(out["max_items"], bool) or not isinstance(out["max_items"], int) or out["max_items"] < 1:
+        raise ValidationError({"params": "max_items must be a positive whole number"})
+    return out
+
+
+@transaction.atomic
+def training_job_start(*, project, version, trainer, params, user) -> TrainingJob:
+    """Validate and queue a training job on ``version``; answer the TrainingJob (its ``job`` is queued).
+
+    Raises ValidationError for an unknown trainer, unknown or bad parameters, or a transcription
+    project with the built-in trainer (it classifies).
+    """
+    from labeling.tasks import training_run
+
+    params = params or {}
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "params is a JSON object"})
+    if trainer == Trainer.LOGISTIC_REGRESSION:
+        if project.task_type != TaskType.CLASSIFICATION:
+            raise ValidationError({"trainer": "the built-in trainer classifies; use an external trainer here"})
+        params = _lr_params(project, params)
+    elif trainer == Trainer.EXTERNAL:
+        queue = params.get("queue", EXTERNAL_QUEUE)
+        if not isinstance(queue, str) or not queue or len(queue) > 100:
+            raise ValidationError({"params": "queue must be a queue name"})
+        params = {**params, "queue": queue}
+    else:
+        raise ValidationError({"trainer": f"unknown trainer '{trainer}' (one of {', '.join(Trainer.values)})"})
+    job = job_create(kind=JobKind.TRAINING, project=project, user=user)
+    training = TrainingJob.objects.create(
+        project=project, version=version, trainer=trainer, params=params, job=job, created_by=user
+    )
+    job.params = {"training_job": training.pk}
+    job.save(update_fields=["params"])
+    job_enqueue(job=job, task=training_run)
+    return training
+
+
+def training_job_retry(*, training) -> Job:
+    """Retry a failed or abandoned training job (see ``versions.job_retry_stale``)."""
+    from labeling.tasks import training_run
+
+    if training.job is None:
+        raise JobNotRetryable("this training job has no job to retry")
+    return job_retry_stale(job=training.job, task=training_run)
+
+
+# --- running ---------------------------------------------------------------------------------------------
+
+
+def training_job_run(*, job_id):
+    """Run a queued training job (called by the worker); safe to call twice (the job is claimed)."""
+    if not Job.objects.filter(pk=job_id, kind=JobKind.TRAINING).exists():
+        logger.warning("job %s is not a training job; message ignored", job_id)
+        return
+    job = job_claim(job_id=job_id)
+    if job is None:
+        logger.info("training job %s already claimed or finished", job_id)
+        return
+    attempt = job.attempts
+    training = TrainingJob.objects.select_related("project", "version", "created_by").get(job=job)
+    try:
+        with JobBeat(job) as beat:
+            if training.trainer == Trainer.EXTERNAL:
+                result = _dispatch_external(training)
+            else:
+                result = _train_logistic_regression(training, beat)
+    except Exception as exc:
+        logger.exception("training job %s failed", job_id)
+        detail = "; ".join(f"{k}: {v}" for k, v in exc.message_dict.items()) if hasattr(exc, "message_dict") else exc
+        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).update(
+            status=JobStatus.FAILED, finished=timezone.now(), errors=[{"reason": f"training failed: {detail}"}]
+        )
+        raise
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).update(
+        status=JobStatus.SUCCEEDED, finished=timezone.now(), result=result
+    )
+
+
+def send_external(*, payload, queue):
+    """Send a training job to the team's workers (a function of its own so tests can watch it)."""
+    from labelhub.celery import app
+
+    app.send_task(EXTERNAL_TASK, kwargs={"payload": payload}, queue=queue)
+
+
+def external_payload(*, training) -> dict:
+    """What an external trainer receives (see the module doc)."""
+    from rest_framework.authtoken.models import Token
+
+    from labeling.services.versions import version_event_payload
+
+    version = training.version
+    about = version_event_payload(version=version)
+    base = getattr(settings, "LABELHUB_PUBLIC_URL", "").rstrip("/")
+    token, _ = Token.objects.get_or_create(user=training.created_by)
+    return {
+        "training_job": training.pk,
+        "project": training.project_id,
+        "version": version.number,
+        "content_hash": version.content_hash,
+        "version_url": about["url"],
+        "manifest_url": about["manifest"],
+        "downloads": about["downloads"],
+        "predictions_url": f"{base}/api/projects/{training.project_id}/model-runs/",
+        "params": training.params,
+        "token": token.key,
+    }
+
+
+def _dispatch_external(training):
+    queue = training.params.get("queue", EXTERNAL_QUEUE)
+    send_external(payload=external_payload(training=training), queue=queue)
+    return {"dispatched_to": queue, "task": EXTERNAL_TASK, "waiting_for_predictions": True}
+
+
+def version_labels(*, version):
+    """(item ids, labels, splits) of the version's labeled rows, in item order (numpy arrays)."""
+    table = exports.read_columns(artifact_for(version=version, fmt="parquet").name, ["item", "label", "split"])
+    items = table.column("item").to_numpy()
+    labels = np.array(table.column("label").to_pylist(), dtype=object)
+    splits = np.array(table.column("split").to_pylist(), dtype=object)
+    keep = np.array([label is not None for label in labels], dtype=bool)
+    return items[keep], labels[keep], splits[keep]
+
+
+def _local_media(names, folder):
+    if isinstance(default_storage, FileSystemStorage):
+        return [default_storage.path(n) for n in names]
+    paths = []
+    for i, name in enumerate(names):
+        path = os.path.join(folder, f"{i}{os.path.splitext(name)[1]}")
+        with default_storage.open(name, "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        paths.append(path)
+    return paths
+
+
+def _features(project, item_ids, embedder_name, beat):
+    """(n, dim) float32 features of the items, in order: a built-in embedder, or pushed vectors."""
+    from analysis.embeddings import get_embedder
+    from analysis.embeddings.registry import available_embedders
+
+    if embedder_name not in available_embedders(project.modality):
+        from analysis.models import Embedding
+
+        rows = dict(
+            Embedding.objects.filter(item__project=project, model=embedder_name, item_id__in=item_ids).values_list(
+                "item_id", "vector"
+            )
+        )
+        missing = [i for i in item_ids if i not in rows]
+        if missing:
+            raise ValidationError(
+                {"params": f"embedder '{embedder_name}' is not built in and {len(missing)} items have no pushed vector"}
+            )
+        return np.stack([np.frombuffer(bytes(rows[i]), dtype="<f4") for i in item_ids])
+    embedder = get_embedder(embedder_name)
+    fields = ["pk", "text"] if project.modality == "text" else ["pk", "file"]
+    found = dict(Item.objects.filter(pk__in=item_ids).values_list(*fields))
+    inputs = [found[i] for i in item_ids]
+    if project.modality == "text":
+        beat.set(phase=f"embedding {len(inputs)} texts")
+        return embedder.embed(inputs)
+    out = None
+    with tempfile.TemporaryDirectory() as folder:
+        batch = 256
+        for start in range(0, len(inputs), batch):
+            paths = _local_media(inputs[start : start + batch], folder)
+            block = embedder.embed(paths)
+            if out is None:
+                out = np.empty((len(inputs), block.shape[1]), dtype=np.float32)
+            out[start : start + len(block)] = block
+            beat.set(processed=start + len(block), phase="embedding")
+    return out
+
+
+def split_metrics(*, y_true, y_pred, splits, classes) -> dict:
+    """Per split: n, accuracy, macro F1, and per class precision, recall, F1 and support.
+
+    ``y_true``/``y_pred``/``splits`` are equal-length sequences; classes absent from a split get zeros
+    (support 0). Splits without items are left out.
+    """
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y_true, y_pred, splits = (np.asarray(a, dtype=object) for a in (y_true, y_pred, splits))
+    out = {}
+    for split in exports.SPLITS:
+        mask = splits == split
+        if not mask.any():
+            continue
+        t, p = y_true[mask].astype(str), y_pred[mask].astype(str)
+        precision, recall, f1, support = precision_recall_fscore_support(t, p, labels=list(classes), zero_division=0)
+        out[split] = {
+            "n": int(mask.sum()),
+            "accuracy": round(float(accuracy_score(t, p)), 4),
+            "macro_f1": round(float(np.mean(f1)), 4) if len(f1) else 0.0,
+            "classes": [
+                {
+                    "class": c,
+                    "precision": round(float(precision[i]), 4),
+                    "recall": round(float(recall[i]), 4),
+                    "f1": round(float(f1[i]), 4),
+                    "support": int(support[i]),
+                }
+                for i, c in enumerate(classes)
+            ],
+        }
+    return out
+
+
+def _train_logistic_regression(training, beat):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    params = training.params
+    project = training.project
+    items, labels, splits = version_labels(version=training.version)
+    if len(items) > params["max_items"]:
+        raise ValidationError(
+            {"params": f"the version has {len(items):,} labeled items, over max_items={params['max_items']:,}"}
+        )
+    train = splits == "train"
+    classes = sorted(set(labels[train].tolist()))
+    if len(classes) < 2:
+        raise ValidationError({"version": "the train split needs at least two classes to train a classifier"})
+    beat.set(total=len(items), processed=0, phase="embedding")
+    features = _features(project, items.tolist(), params["embedder"], beat)
+    beat.set(phase="training")
+    classifier = LogisticRegression(C=params["C"], max_iter=params["max_iter"], class_weight=params["class_weight"])
+    model = make_pipeline(StandardScaler(), classifier) if params.get("standardize") else make_pipeline(classifier)
+    model.fit(features[train], labels[train].astype(str))
+    beat.set(phase="evaluating")
+    probabilities = model.predict_proba(features)
+    predicted = model.classes_[probabilities.argmax(axis=1)]
+    all_classes = sorted(set(labels.tolist()))
+    metrics = split_metrics(y_true=labels, y_pred=predicted, splits=splits, classes=all_classes)
+    run = model_run_create(
+        project=project,
+        name=f"logistic regression on v{training.version.number} (training job {training.pk})",
+        predictions=[
+            {"item": int(i), "label": str(p), "confidence": round(float(c), 4)}
+            for i, p, c in zip(items.tolist(), predicted.tolist(), probabilities.max(axis=1).tolist(), strict=True)
+        ],
+        user=training.created_by,
+        dataset_version=training.version,
+        training_job=training,
+        metrics=metrics,
+    )
+    return {"model_run": run.pk, "metrics": {s: {"accuracy": m["accuracy"]} for s, m in metrics.items()}}
+
+
+# --- model runs ----------------------------------------------------------------------------------------
+
+
+def _prediction_rows(project, predictions, allowed_labels):
+    if not isinstance(predictions, list) or not predictions:
+        raise ValidationError({"predictions": "a non-empty list of {item, label, confidence?} is required"})
+    rows = []
+    for i, p in enumerate(predictions):
+        if not isinstance(p, dict) or "item" not in p or "label" not in p:
+            raise ValidationError({"predictions": f"entry {i}: each prediction needs 'item' and 'label'"})
+        extra = sorted(set(p) - {"item", "label", "confidence"})
+        if extra:
+            raise ValidationError({"predictions": f"entry {i}: unknown fields {', '.join(extra)}"})
+        item = p["item"]
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise ValidationError({"predictions": f"entry {i}: item must be an item id (a number)"})
+        label = p["label"]
+        if not isinstance(label, str) or not label:
+            raise ValidationError({"predictions": f"entry {i} (item {item}): label must be a non-empty string"})
+        confidence = p.get("confidence")
+        if confidence is not None and (
+            isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1
+        ):
+            raise ValidationError({"predictions": f"entry {i} (item {item}): confidence must be between 0 and 1"})
+        rows.append((item, label, None if confidence is None else float(confidence)))
+    ids = [r[0] for r in rows]
+    if len(set(ids)) != len(ids):
+        seen, twice = set(), []
+        for i in ids:
+            if i in seen:
+                twice.append(i)
+            seen.add(i)
+        raise ValidationError({"predictions": f"items predicted twice: {', '.join(map(str, twice[:20]))}"})
+    found = set()
+    for start in range(0, len(ids), PREDICTION_BATCH):
+        found.update(
+            Item.objects.filter(project=project, pk__in=ids[start : start + PREDICTION_BATCH]).values_list(
+                "pk", flat=True
+            )
+        )
+    # Unknown ids and other projects' items get the same answer: nothing about other projects leaks.
+    foreign = [i for i in ids if i not in found]
+    if foreign:
+        more = f" and {len(foreign) - 20} more" if len(foreign) > 20 else ""
+        raise ValidationError({"predictions": f"not items of this project: {', '.join(map(str, foreign[:20]))}{more}"})
+    if allowed_labels is not None:
+        unknown = sorted({r[1] for r in rows} - allowed_labels)
+        if unknown:
+            raise ValidationError(
+                {
+                    "predictions": f"unknown classes: {', '.join(unknown[:20])} "
+                    f"(the classes: {', '.join(sorted(allowed_labels))})"
+                }
+            )
+    return rows
+
+
+def allowed_labels_for(*, project, version=None):
+    """Labels a prediction may carry: the project's active class keys, plus any label the version has
+    (e.g. ``out_of_domain`` kept as a class); None for transcription projects (any transcript)."""
+    if project.task_type == TaskType.TRANSCRIPTION:
+        return None
+    allowed = {c.key for c in project.active_classes()}
+    if version is not None:
+        allowed |= set((version.counts or {}).get("classes", {}))
+    return allowed
+
+
+def model_run_create(*, project, name, predictions, user=None, dataset_version=None, training_job=None, metrics=None):
+    """Store a model run with its predictions (one transaction); answer the ModelRun.
+
+    ``predictions``: a non-empty list of ``{"item": id, "label": class key or transcript, "confidence"?:
+    0..1}``, each item once, every item of ``project``, every label a known class. With a
+    ``dataset_version`` and no ``metrics``, metrics per split are computed against the version's labels
+    (items the version does not label are not scored). A ``training_job`` (an external one reporting
+    back) gets the metrics too.
+    """
+    from analysis.models import ModelRun, Prediction
+
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ValidationError({"name": "a name of 1-200 characters is required"})
+    if dataset_version is not None and dataset_version.project_id != project.pk:
+        raise ValidationError({"dataset_version": "not a version of this project"})
+    if training_job is not None:
+        if training_job.project_id != project.pk:
+            raise ValidationError({"training_job": "not a training job of this project"})
+        dataset_version = dataset_version or training_job.version
+    rows = _prediction_rows(project, predictions, allowed_labels_for(project=project, version=dataset_version))
+    if metrics is None and dataset_version is not None:
+        metrics = _metrics_against(version=dataset_version, rows=rows)
+    with transaction.atomic():
+        run = ModelRun.objects.create(
+            project=project,
+            name=name.strip(),
+            dataset_version=dataset_version,
+            training_job=training_job,
+            n_predictions=len(rows),
+            metrics=metrics or {},
+            created_by=user,
+        )
+        for start in range(0, len(rows), PREDICTION_BATCH):
+            Prediction.objects.bulk_create(
+                [
+                    Prediction(model_run=run, item_id=item, label=label, confidence=confidence)
+                    for item, label, confidence in rows[start : start + PREDICTION_BATCH]
+                ]
+            )
+        if training_job is not None:
+            TrainingJob.objects.filter(pk=training_job.pk).update(metrics=metrics or {})
+    return run
+
+
+def _metrics_against(*, version, rows):
+    items, labels, splits = version_labels(version=version)
+    predicted = {item: label for item, label, _ in rows}
+    keep = np.array([int(i) in predicted for i in items.tolist()], dtype=bool)
+    if not keep.any():
+        return {}
+    y_pred = [predicted[int(i)] for i in items[keep].tolist()]
+    classes = sorted(set(labels.tolist()))
+    return split_metrics(y_true=labels[keep], y_pred=y_pred, splits=splits[keep], classes=classes)

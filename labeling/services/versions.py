@@ -1,0 +1,822 @@
+"""Dataset versions: build from a recipe (a Celery job), publish atomically, diff, retry.
+
+How a build runs (``version_build_run``, called by the worker):
+
+1. **Claim** the job (a conditional update; a redelivered message reclaims a job whose worker died).
+   Each attempt writes under its own storage prefix ``datasets/<project>/build-<job>-<attempt>/`` and
+   first removes what earlier, interrupted attempts of the same job left there.
+2. **Answers pass** (``labeling.services.resolution``): the answers that count under the recipe are
+   streamed in item order (PostgreSQL: a binary ``COPY ... TO STDOUT`` read with ``numpy.frombuffer``)
+   in blocks cut at item boundaries; a majority vote resolves each block and keeps only per-item results
+   (Dawid-Skene, a global fit, gathers every answer first). SME decisions come first.
+3. **Items pass**: the items are streamed in id order (a server-side cursor) in chunks of ITEM_CHUNK;
+   ``ManifestBuilder`` joins each chunk with the resolution and the tags into a columnar
+   ``exports.ManifestChunk`` (NumPy), which every artifact writer appends to its local file (Parquet one
+   row group per chunk). Nothing holds the whole manifest. On PostgreSQL both passes read one
+   REPEATABLE READ snapshot, so a manifest never mixes two states of the data.
+4. **Publish**: the files are saved to storage, then one transaction locks the job and the project,
+   checks that this attempt still owns the job, numbers the version (max + 1 under the project lock; a
+   unique constraint backs it), creates the version and artifact rows, marks the job succeeded and queues
+   the webhooks. Until that commit no version exists; a worker killed at any point before it leaves no
+   version, only a job that is retried (``version_build_retry``) or reclaimed by a redelivered message.
+
+A thread beats the job's ``heartbeat`` (and writes its progress) while the build runs, so a job whose
+worker died is recognisable: running, with a heartbeat older than ``LABELHUB_JOB_STALE_SECONDS``.
+
+Test-only hook: ``LABELHUB_TEST_BUILD_PAUSE=<seconds>`` in the worker's environment makes the items pass
+work in chunks of 10 items and sleep that long after each, so a test can kill a worker mid-build.
+"""
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from labeling.choices import JobKind, JobStatus, TaskType
+from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
+from labeling.services import exports
+from labeling.services.jobs import job_claim, job_create, job_enqueue
+from labeling.services.recipes import recipe_parse
+
+# answers_read, decisions_for, resolve: error analysis reads labels the way versions resolve them, from here.
+from labeling.services.resolution import (
+    REVIEW_REASONS,
+    answer_blocks,
+    answers_read,  # noqa: F401
+    decision_codes,
+    decisions_for,  # noqa: F401
+    effective_class_map,
+    recipe_items,
+    resolve,  # noqa: F401
+    resolve_blocks,
+)
+
+logger = logging.getLogger(__name__)
+
+ITEM_CHUNK = 20_000
+HEARTBEAT_SECONDS = 15
+PROGRESS_SECONDS = 1.0
+DIFF_LIST_LIMIT = 10_000
+
+
+class JobNotRetryable(Exception):
+    """The job is still running (recently alive) or already succeeded."""
+
+
+class _Superseded(Exception):
+    """A newer attempt owns the job now; this one must not publish."""
+
+
+def stale_seconds() -> int:
+    return int(getattr(settings, "LABELHUB_JOB_STALE_SECONDS", 300))
+
+
+# --- start and retry -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def version_build_start(*, project, user, recipe) -> Job:
+    """Validate ``recipe`` (see ``labeling.services.recipes``) and queue a build job; answer the job.
+
+    Raises ValidationError naming every bad or unknown recipe field. Nothing is built inline.
+    """
+    from labeling.tasks import version_build
+
+    policy = recipe_parse(project=project, data=recipe)
+    job = job_create(kind=JobKind.VERSION, project=project, user=user, params={"policy": policy})
+    job_enqueue(job=job, task=version_build)
+    return job
+
+
+def job_retry_stale(*, job, task) -> Job:
+    """Queue ``job`` again if it failed, or if it is running but its worker stopped beating.
+
+    One conditional UPDATE decides, so two retries never both win. A zombie attempt that later wakes up
+    cannot publish: it no longer owns the job (its attempt number is behind). Raises JobNotRetryable
+    otherwise, saying why.
+    """
+    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    retryable = Q(status=JobStatus.FAILED) | Q(
+        Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale), status=JobStatus.RUNNING
+    )
+    won = Job.objects.filter(retryable, pk=job.pk).update(
+        status=JobStatus.QUEUED,
+        processed=0,
+        errors=[],
+        result={},
+        started=None,
+        finished=None,
+        heartbeat=None,
+    )
+    job.refresh_from_db()
+    if not won:
+        if job.status == JobStatus.SUCCEEDED:
+            raise JobNotRetryable(f"job {job.pk} already succeeded")
+        if job.status == JobStatus.QUEUED:
+            raise JobNotRetryable(f"job {job.pk} is queued and waits for a worker")
+        beat = job.heartbeat or job.started
+        age = f"{(timezone.now() - beat).total_seconds():.0f} s ago" if beat else "never"
+        raise JobNotRetryable(
+            f"job {job.pk} is running (last heartbeat {age}); it can be retried once it has been silent for "
+            f"{stale_seconds()} s"
+        )
+    job_enqueue(job=job, task=task)
+    return job
+
+
+def version_build_retry(*, job) -> Job:
+    """Retry a failed or abandoned version build (see ``job_retry_stale``)."""
+    from labeling.tasks import version_build
+
+    if job.kind != JobKind.VERSION:
+        raise JobNotRetryable(f"job {job.pk} is not a version build")
+    return job_retry_stale(job=job, task=version_build)
+
+
+# --- progress and heartbeat --------------------------------------------------------------------------
+
+
+class JobBeat:
+    """Writes the job's heartbeat and progress, from a thread with its own database connection.
+
+    The build reads inside a long snapshot transaction, where its own writes would stay invisible (and
+    are refused: the snapshot is read-only); the thread's connection commits each beat at once. Progress
+    (``processed``, ``total``, ``phase``) is written when it changed, at most every PROGRESS_SECONDS; the
+    heartbeat at least every HEARTBEAT_SECONDS. Only the attempt that owns the job writes (``attempts``
+    in the WHERE clause). Called inside a transaction (a test, or a caller's atomic block) there is no
+    thread and no snapshot: progress is written inline.
+    """
+
+    def __init__(self, job):
+        self.job_id, self.attempt = job.pk, job.attempts
+        self.processed, self.total, self.phase = 0, job.total, ""
+        self.threaded = not connection.in_atomic_block
+        self._written = None
+        self._last = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"job-{job.pk}-beat", daemon=True)
+
+    def __enter__(self):
+        self._write(force=True)
+        if self.threaded:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.threaded:
+            self._stop.set()
+            self._thread.join(10)
+        return False
+
+    def set(self, *, processed=None, total=None, phase=None):
+        if processed is not None:
+            self.processed = processed
+        if total is not None:
+            self.total = total
+        if phase is not None:
+            self.phase = phase
+        if not self.threaded and time.monotonic() - self._last >= PROGRESS_SECONDS:
+            self._write()
+
+    def _write(self, force=False):
+        state = (self.processed, self.total, self.phase)
+        fields = {"heartbeat": timezone.now()}
+        if state != self._written or force:
+            fields.update(processed=self.processed, total=self.total, result={"phase": self.phase})
+        Job.objects.filter(pk=self.job_id, attempts=self.attempt, status=JobStatus.RUNNING).update(**fields)
+        self._written, self._last = state, time.monotonic()
+
+    def _run(self):
+        try:
+            while not self._stop.wait(PROGRESS_SECONDS):
+                beat_due = time.monotonic() - self._last >= HEARTBEAT_SECONDS
+                if beat_due or (self.processed, self.total, self.phase) != self._written:
+                    try:
+                        self._write()
+                    except Exception:  # a busy database must not kill the build; the next beat retries
+                        logger.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
+        finally:
+            connection.close()
+
+
+# --- the build -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    prefix: str
+    files: list  # (ArtifactFile, storage name)
+    content_hash: str
+    counts: dict
+    info: dict
+
+
+def split_codes(shas, *, train, dev, salt) -> np.ndarray:
+    """Each item's split (0 train, 1 dev, 2 test) from 60 bits of its content hash (salted: of a hash of
+    the salt and it) read as a share in [0, 1): an item keeps its split whatever else changes."""
+    if salt:
+        values = [int(hashlib.sha256(f"{salt}:{sha}".encode()).hexdigest()[:15], 16) for sha in shas]
+    else:
+        values = [int(sha[:15], 16) for sha in shas]
+    share = np.array(values, dtype=np.float64) / 16**15
+    return np.where(share < train, 0, np.where(share < train + dev, 1, 2)).astype(np.int8)
+
+
+def _chunks(iterator, size):
+    chunk = []
+    for row in iterator:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _gather_ranges(lo, hi):
+    """Indexes lo[0]..hi[0]-1, lo[1]..hi[1]-1, ... concatenated, and the offsets of each range."""
+    lengths = hi - lo
+    ptr = np.zeros(len(lo) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=ptr[1:])
+    return np.repeat(lo - ptr[:-1], lengths) + np.arange(ptr[-1]), ptr
+
+
+class ManifestBuilder:
+    """Turns chunks of item rows into columnar ``exports.ManifestChunk``s, and counts what it kept.
+
+    ``resolution`` is every answered item's resolved label; ``decisions`` {item id: code or -1}; rows are
+    ``(pk, sha256, file, source_id[, text])`` tuples in id order. Everything per chunk is NumPy except
+    the split hash (one int() per item).
+    """
+
+    def __init__(self, *, project, policy, resolution, categories, decisions, text):
+        self.project, self.policy, self.res, self.text = project, policy, resolution, text
+        self.names = list(categories.names)
+        # Within an item, answers are listed by category name (JSON objects have sorted keys).
+        self.rank = np.argsort(np.argsort(np.array(self.names, dtype=object))) if self.names else np.zeros(0, int)
+        self.consensus_code = exports.RESOLVED_BY.index(policy["consensus"])
+        self.decision_code = exports.RESOLVED_BY.index("decision")
+        self.keep_review = policy["unresolved"] == "needs_review"
+        ids = sorted(decisions)
+        self.decision_ids = np.array(ids, dtype=np.int64)
+        self.decision_values = np.array([decisions[i] for i in ids], dtype=np.int64)
+        tags = list(Tag.objects.filter(project=project).values_list("pk", "name"))
+        self.tag_names = sorted(name for _, name in tags)
+        by_id = sorted(tags)
+        self.tag_ids = np.array([pk for pk, _ in by_id], dtype=np.int64)
+        self.tag_rank = np.array([self.tag_names.index(name) for _, name in by_id], dtype=np.int32)
+        self.sources = dict(project.sources.values_list("pk", "name"))
+        k, s = max(len(self.names), 1), len(exports.SPLITS)
+        self.classes = np.zeros(k, dtype=np.int64)
+        self.split_classes = np.zeros((s, k), dtype=np.int64)
+        self.resolved_by = np.zeros(len(exports.RESOLVED_BY), dtype=np.int64)
+        self.review = np.zeros(len(REVIEW_REASONS), dtype=np.int64)
+        self.left_out = {"unlabeled": 0, "decision": 0, **{r: 0 for r in REVIEW_REASONS}}
+        self.n_items = 0
+
+    def _resolved(self, ids):
+        """Per id, from the resolution: found, code, reason, agreement, answers, and the slice of its
+        counted answers (lo, hi); defaults (-1, few answers, NaN, 0, empty) for unanswered items."""
+        res, n = self.res, len(self.res.item)
+        if not n:
+            zero = np.zeros(len(ids), dtype=np.int64)
+            return zero.astype(bool), zero - 1, zero + 3, np.full(len(ids), np.nan), zero, zero, zero
+        pos = np.minimum(np.searchsorted(res.item, ids), n - 1)
+        found = res.item[pos] == ids
+        return (
+            found,
+            np.where(found, res.code[pos], -1).astype(np.int64),
+            np.where(found, res.reason[pos], 3).astype(np.int64),
+            np.where(found, res.agreement[pos], np.nan),
+            np.where(found, res.n_all[pos], 0),
+            np.where(found, res.t_ptr[pos], 0),
+            np.where(found, res.t_ptr[pos + 1], 0),
+        )
+
+    def _decided(self, ids):
+        if not len(self.decision_ids):
+            return np.full(len(ids), -2, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.decision_ids, ids), len(self.decision_ids) - 1)
+        return np.where(self.decision_ids[pos] == ids, self.decision_values[pos], -2)
+
+    def chunk(self, rows) -> "exports.ManifestChunk | None":
+        res = self.res
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        found, code, reason, agreement, n_all, lo, hi = self._resolved(ids)
+        resolved_by = np.where(code >= 0, self.consensus_code, -1)
+        decided = self._decided(ids)
+        out_by_decision = decided == -1
+        has_decision = decided >= 0
+        if has_decision.any():
+            code[has_decision] = decided[has_decision]
+            resolved_by[has_decision] = self.decision_code
+            # Agreement of a decided item: the share of its counted answers that say what the SME said.
+            for i in np.flatnonzero(has_decision):
+                counts = res.t_count[lo[i] : hi[i]]
+                total = int(counts.sum())
+                agree = int(counts[res.t_code[lo[i] : hi[i]] == code[i]].sum())
+                agreement[i] = agree / total if total else np.nan
+        unlabeled = ~found & ~has_decision & ~out_by_decision
+        unresolved = (code < 0) & found & ~out_by_decision
+        keep = (code >= 0) & ~out_by_decision
+        if self.keep_review:
+            keep |= unresolved
+        else:
+            for r, n in zip(REVIEW_REASONS, np.bincount(reason[unresolved] - 1, minlength=3).tolist(), strict=True):
+                self.left_out[r] += n
+        self.left_out["unlabeled"] += int(unlabeled.sum())
+        self.left_out["decision"] += int(out_by_decision.sum())
+        picked = np.flatnonzero(keep)
+        if not len(picked):
+            return None
+        picked_l = picked.tolist()
+        shas = [rows[i][1] for i in picked_l]
+        splits = self.policy["splits"]
+        split = split_codes(shas, train=splits["train"], dev=splits["dev"], salt=splits["salt"])
+        code = code[picked]
+        review = np.where(code < 0, reason[picked] - 1, -1).astype(np.int8)
+        gather, answer_ptr = _gather_ranges(lo[picked], hi[picked])
+        answer_code, answer_count = res.t_code[gather], res.t_count[gather]
+        if len(answer_code):
+            row_of = np.repeat(np.arange(len(picked)), np.diff(answer_ptr))
+            order = np.lexsort((self.rank[answer_code], row_of))
+            answer_code, answer_count = answer_code[order], answer_count[order]
+        item_ids = ids[picked]
+        tag_ptr, tag_code = self._tags(item_ids)
+        sources = self.sources
+        chunk = exports.ManifestChunk(
+            names=self.names,
+            item=item_ids,
+            sha256=shas,
+            label=code.astype(np.int32),
+            split=split,
+            agreement=np.round(agreement[picked], 4),
+            n_annotations=n_all[picked].astype(np.int32),
+            answer_ptr=answer_ptr,
+            answer_code=answer_code.astype(np.int32),
+            answer_count=answer_count.astype(np.int32),
+            tag_names=self.tag_names,
+            tag_ptr=tag_ptr,
+            tag_code=tag_code,
+            source=[sources.get(rows[i][3]) for i in picked_l],
+            media=[rows[i][2] for i in picked_l],
+            text=[rows[i][4] for i in picked_l] if self.text else None,
+            resolved_by=resolved_by[picked].astype(np.int8),
+            review=review,
+        )
+        self._count(chunk)
+        return chunk
+
+    def _tags(self, item_ids):
+        """(offsets, tag codes) of the items' tags, sorted by name within each item."""
+        n = len(item_ids)
+        if not len(self.tag_ids):
+            return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        links = np.array(
+            Item.tags.through.objects.filter(
+                item_id__gte=int(item_ids[0]), item_id__lte=int(item_ids[-1]), tag_id__in=self.tag_ids.tolist()
+            ).values_list("item_id", "tag_id"),
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        rows = np.minimum(np.searchsorted(item_ids, links[:, 0]), max(n - 1, 0))
+        mine = item_ids[rows] == links[:, 0] if n else np.zeros(len(links), dtype=bool)
+        rows = rows[mine]
+        ranks = self.tag_rank[np.searchsorted(self.tag_ids, links[mine, 1])]
+        order = np.lexsort((ranks, rows))
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+        return ptr, ranks[order].astype(np.int32)
+
+    def _count(self, chunk):
+        self.n_items += len(chunk.item)
+        labeled = chunk.label >= 0
+        k = len(self.classes)
+        self.classes += np.bincount(chunk.label[labeled], minlength=k)
+        flat = chunk.split[labeled].astype(np.int64) * k + chunk.label[labeled]
+        self.split_classes += np.bincount(flat, minlength=self.split_classes.size).reshape(self.split_classes.shape)
+        self.resolved_by += np.bincount(chunk.resolved_by[labeled], minlength=len(self.resolved_by))
+        self.review += np.bincount(chunk.review[~labeled], minlength=len(self.review))
+
+    def counts(self, *, transcription) -> dict:
+        labeled = int(self.classes.sum())
+        splits = self.split_classes.sum(axis=1)
+        out = {
+            "items": self.n_items,
+            "labeled": labeled,
+            "needs_review": self.n_items - labeled,
+            "review_reasons": dict(zip(REVIEW_REASONS, self.review.tolist(), strict=True)),
+            "left_out": self.left_out,
+            "splits": dict(zip(exports.SPLITS, splits.tolist(), strict=True)),
+            "resolved_by": {
+                name: n for name, n in zip(exports.RESOLVED_BY, self.resolved_by.tolist(), strict=True) if n
+            },
+        }
+        present = [i for i in range(len(self.names)) if self.classes[i]]
+        if transcription:
+            out["distinct_labels"] = len(present)
+        else:
+            order = sorted(present, key=lambda i: self.names[i])
+            out["classes"] = {self.names[i]: int(self.classes[i]) for i in order}
+            out["split_classes"] = {
+                split: {self.names[i]: int(self.split_classes[s, i]) for i in order if self.split_classes[s, i]}
+                for s, split in enumerate(exports.SPLITS)
+            }
+        return out
+
+
+@contextlib.contextmanager
+def _snapshot():
+    """On PostgreSQL, one REPEATABLE READ READ ONLY transaction around the reads (outside any other)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def _workdir():
+    # Beside the media on a local disk, so that saving an artifact is a rename rather than a copy.
+    if isinstance(default_storage, FileSystemStorage):
+        root = os.path.join(default_storage.location, ".building")
+        os.makedirs(root, exist_ok=True)
+        return tempfile.mkdtemp(dir=root)
+    return tempfile.mkdtemp(prefix="labelhub-build-")
+
+
+class _LocalFile(File):
+    """A finished local file; FileSystemStorage moves it into place instead of copying."""
+
+    def temporary_file_path(self):
+        return self.file.name
+
+
+def storage_delete_tree(prefix):
+    """Delete every stored file under ``prefix`` (a folder name)."""
+    try:
+        folders, files = default_storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for folder in folders:
+        storage_delete_tree(f"{prefix}/{folder}")
+    if isinstance(default_storage, FileSystemStorage):
+        shutil.rmtree(default_storage.path(prefix), ignore_errors=True)
+
+
+def _remove_earlier_attempts(job, attempt):
+    for earlier in range(1, attempt):
+        storage_delete_tree(f"datasets/{job.project_id}/build-{job.pk}-{earlier}")
+
+
+def _transcript_conventions(project):
+    from labeling import selectors
+
+    getter = getattr(selectors, "transcript_conventions", None)
+    conventions = getter(project=project) if getter else None
+    return conventions.as_dict() if conventions is not None else None
+
+
+def _build(*, job, project, policy, prefix, beat) -> BuildResult:
+    started = time.perf_counter()
+    pause = float(os.environ.get("LABELHUB_TEST_BUILD_PAUSE") or 0)  # test-only hook, see the module doc
+    chunk_size = 10 if pause else ITEM_CHUNK
+    transcription = project.task_type == TaskType.TRANSCRIPTION
+    text = project.modality == "text"
+    class_map = {} if transcription else effective_class_map(project=project, policy=policy)
+    workdir = _workdir()
+    try:
+        with _snapshot():
+            items = recipe_items(project=project, filters=policy["filters"])
+            beat.set(total=items.count(), phase="reading answers")
+            categories, blocks = answer_blocks(
+                project=project, policy=policy, items=items, class_map=class_map, beat=beat
+            )
+            resolution = resolve_blocks(
+                blocks,
+                categories,
+                consensus=policy["consensus"],
+                min_answers=policy["min_answers"],
+                min_agreement=policy["min_agreement"],
+            )
+            decisions = decision_codes(project=project, policy=policy, categories=categories, class_map=class_map)
+            beat.set(phase="writing the manifest")
+            builder = ManifestBuilder(
+                project=project,
+                policy=policy,
+                resolution=resolution,
+                categories=categories,
+                decisions=decisions,
+                text=text,
+            )
+            artifacts = exports.ArtifactSet(
+                folder=workdir, formats=policy["formats"], text=text, transcription=transcription
+            )
+            columns = ["pk", "sha256", "file", "source_id"] + (["text"] if text else [])
+            rows = items.order_by("pk").values_list(*columns).iterator(chunk_size=chunk_size)
+            done = 0
+            for chunk in _chunks(rows, chunk_size):
+                manifest = builder.chunk(chunk)
+                if manifest is not None:
+                    artifacts.write(manifest)
+                done += len(chunk)
+                beat.set(processed=done)
+                if pause:
+                    time.sleep(pause)
+        beat.set(phase="saving artifacts")
+        finished = artifacts.close()
+        content_hash = next(f.sha256 for f in finished if f.format == "jsonl")
+        stored = []
+        for artifact in finished:
+            with open(artifact.path, "rb") as handle:
+                name = default_storage.save(f"{prefix}/{artifact.filename}", _LocalFile(handle))
+            stored.append((artifact, name))
+        info = {
+            "class_map": class_map,
+            "n_answered_items": len(resolution.item),
+            "n_decisions": len(decisions),
+            "categories": len(categories.names),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        if transcription:
+            info["transcript_conventions"] = _transcript_conventions(project)
+        return BuildResult(prefix, stored, content_hash, builder.counts(transcription=transcription), info)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- publishing ----------------------------------------------------------------------------------------
+
+
+def _artifact(version, fmt):
+    return next((a for a in version.artifacts.all() if a.format == fmt), None)
+
+
+def _publish(*, job, attempt, built: BuildResult) -> DatasetVersion:
+    """Create the version and its artifacts in one transaction, if this attempt still owns the job."""
+    from labeling.services.webhooks import webhooks_notify
+
+    parent = DatasetVersion.objects.filter(project_id=job.project_id).order_by("-number").first()
+    parquet = next(name for f, name in built.files if f.format == "parquet")
+    changes = diff_summary(old=_artifact(parent, "parquet").name, new=parquet) if parent else {}
+    with transaction.atomic():
+        owned = Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).exists()
+        if not owned:
+            raise _Superseded
+        project = Project.objects.select_for_update().get(pk=job.project_id)
+        latest = DatasetVersion.objects.filter(project=project).order_by("-number").first()
+        if (latest and latest.pk) != (parent and parent.pk):  # another build published meanwhile
+            parent = latest
+            changes = diff_summary(old=_artifact(parent, "parquet").name, new=parquet)
+        version = DatasetVersion.objects.create(
+            project=project,
+            number=(latest.number if latest else 0) + 1,
+            parent=parent,
+            job=job,
+            policy=job.params["policy"],
+            content_hash=built.content_hash,
+            counts=built.counts,
+            info=built.info,
+            changes=changes,
+            storage_prefix=built.prefix,
+            created_by=job.created_by,
+        )
+        VersionArtifact.objects.bulk_create(
+            [
+                VersionArtifact(
+                    version=version, format=f.format, name=name, size=f.size, sha256=f.sha256, n_rows=f.n_rows
+                )
+                for f, name in built.files
+            ]
+        )
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.SUCCEEDED,
+            finished=timezone.now(),
+            heartbeat=timezone.now(),
+            processed=job.total or 0,
+            result={"version": version.number, "content_hash": version.content_hash, "counts": built.counts},
+        )
+        webhooks_notify(project=project, event="version.ready", payload=version_event_payload(version=version))
+    return version
+
+
+def version_event_payload(*, version) -> dict:
+    """What a "version.ready" webhook and an external trainer are told about a version."""
+    base = getattr(settings, "LABELHUB_PUBLIC_URL", "").rstrip("/")
+    path = f"/api/projects/{version.project_id}/versions/{version.number}/"
+    return {
+        "project": version.project_id,
+        "version": version.number,
+        "content_hash": version.content_hash,
+        "counts": {k: version.counts.get(k) for k in ("items", "labeled", "needs_review", "splits")},
+        "url": base + path,
+        "manifest": base + path + "manifest",
+        "downloads": {a.format: f"{base}{path}download?format={a.format}" for a in version.artifacts.all()},
+    }
+
+
+def _fail(*, job, attempt, message):
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).update(
+        status=JobStatus.FAILED, finished=timezone.now(), errors=[{"reason": message}]
+    )
+
+
+def version_build_run(*, job_id):
+    """Run a queued build job (called by the worker). Safe to call twice: only one call claims the job,
+    and only the attempt that owns the job at publish time publishes."""
+    if not Job.objects.filter(pk=job_id, kind=JobKind.VERSION).exists():
+        logger.warning("job %s is not a version build; message ignored", job_id)
+        return None
+    job = job_claim(job_id=job_id)
+    if job is None:
+        logger.info("version build %s already claimed or finished", job_id)
+        return None
+    attempt = job.attempts
+    project = job.project
+    prefix = f"datasets/{project.pk}/build-{job.pk}-{attempt}"
+    _remove_earlier_attempts(job, attempt)
+    try:
+        policy = recipe_parse(project=project, data=job.params.get("policy", {}))
+        with JobBeat(job) as beat:
+            built = _build(job=job, project=project, policy=policy, prefix=prefix, beat=beat)
+            beat.set(phase="publishing")
+            version = _publish(job=job, attempt=attempt, built=built)
+    except _Superseded:
+        logger.warning("version build %s attempt %s was superseded; its files are removed", job_id, attempt)
+        storage_delete_tree(prefix)
+        return None
+    except Exception as exc:
+        logger.exception("version build %s failed", job_id)
+        storage_delete_tree(prefix)
+        detail = "; ".join(f"{k}: {v}" for k, v in exc.message_dict.items()) if hasattr(exc, "message_dict") else exc
+        _fail(job=job, attempt=attempt, message=f"build failed: {exc.__class__.__name__}: {detail}")
+        raise
+    logger.info("version build %s published %s v%s", job_id, project, version.number)
+    return version
+
+
+# --- diffs -----------------------------------------------------------------------------------------------
+
+
+def _labels(name):
+    """(item ids, label codes, label names, split codes) of a stored Parquet manifest."""
+    import pyarrow.compute as pc
+
+    table = exports.read_columns(name, ["item", "label", "split"])
+    items = table.column("item").to_numpy()
+    encoded = pc.dictionary_encode(table.column("label")).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
+    codes = np.where(valid, codes, -1).astype(np.int64)
+    split = pc.dictionary_encode(table.column("split")).combine_chunks()
+    split_names = split.dictionary.to_pylist()
+    split_codes = np.array([exports.SPLITS.index(s) for s in split_names], dtype=np.int64)
+    splits = split_codes[split.indices.to_numpy(zero_copy_only=False)] if len(split_names) else np.zeros(0, np.int64)
+    return items, codes, encoded.dictionary.to_pylist(), splits
+
+
+def _diff_arrays(old, new):
+    a_items, a_codes, a_names, a_split = _labels(old)
+    b_items, b_codes, b_names, b_split = _labels(new)
+    # One shared code space for the labels of both versions.
+    names = sorted(set(a_names) | set(b_names))
+    index = {n: i for i, n in enumerate(names)}
+    a_map = np.array([index[n] for n in a_names] + [-1], dtype=np.int64)
+    b_map = np.array([index[n] for n in b_names] + [-1], dtype=np.int64)
+    a_lab = a_map[np.where(a_codes >= 0, a_codes, len(a_names))]
+    b_lab = b_map[np.where(b_codes >= 0, b_codes, len(b_names))]
+    common, ia, ib = np.intersect1d(a_items, b_items, assume_unique=True, return_indices=True)
+    added = np.setdiff1d(b_items, a_items, assume_unique=True)
+    removed = np.setdiff1d(a_items, b_items, assume_unique=True)
+    changed = a_lab[ia] != b_lab[ib]
+    resplit = int((a_split[ia] != b_split[ib]).sum())
+    return {
+        "names": names,
+        "a": (a_items, a_lab),
+        "b": (b_items, b_lab),
+        "added": added,
+        "removed": removed,
+        "relabeled": (common[changed], a_lab[ia][changed], b_lab[ib][changed]),
+        "resplit": resplit,
+    }
+
+
+def _class_counts(labels, names):
+    counts = np.bincount(labels[labels >= 0], minlength=len(names))
+    return {names[i]: int(c) for i, c in enumerate(counts)}
+
+
+def diff_summary(*, old, new) -> dict:
+    """Counts of the changes from the manifest stored as ``old`` to ``new`` (Parquet storage names)."""
+    d = _diff_arrays(old, new)
+    return {
+        "added": len(d["added"]),
+        "removed": len(d["removed"]),
+        "relabeled": len(d["relabeled"][0]),
+        "resplit": d["resplit"],
+    }
+
+
+def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
+    """What changed from ``against`` (the older side) to ``version``.
+
+    Answers ``{"from", "to", "added": [{"item", "label"}], "removed": [{"item", "label"}], "relabeled":
+    [{"item", "from", "to"}], "n_added", "n_removed", "n_relabeled", "resplit", "truncated", "classes":
+    [{"class", "before", "after", "change"}]}``. Items are compared by id; a label of ``null`` is a "needs
+    review" row. Each list holds at most ``limit`` rows (in item order; ``truncated`` says so); the
+    counts are always complete. Transcription projects get no per-class counts.
+    """
+    old = _artifact(against, "parquet").name
+    new = _artifact(version, "parquet").name
+    d = _diff_arrays(old, new)
+    names = d["names"]
+
+    def name(code):
+        return names[code] if code >= 0 else None
+
+    b_items, b_lab = d["b"]
+    a_items, a_lab = d["a"]
+    added = d["added"][:limit]
+    removed = d["removed"][:limit]
+    added_labels = b_lab[np.searchsorted(b_items, added)] if len(added) else np.zeros(0, np.int64)
+    removed_labels = a_lab[np.searchsorted(a_items, removed)] if len(removed) else np.zeros(0, np.int64)
+    moved, before, after = (x[:limit] for x in d["relabeled"])
+    transcription = version.project.task_type == TaskType.TRANSCRIPTION
+    out = {
+        "from": against.number,
+        "to": version.number,
+        "added": [
+            {"item": int(i), "label": name(c)} for i, c in zip(added.tolist(), added_labels.tolist(), strict=True)
+        ],
+        "removed": [
+            {"item": int(i), "label": name(c)} for i, c in zip(removed.tolist(), removed_labels.tolist(), strict=True)
+        ],
+        "relabeled": [
+            {"item": int(i), "from": name(x), "to": name(y)}
+            for i, x, y in zip(moved.tolist(), before.tolist(), after.tolist(), strict=True)
+        ],
+        "n_added": len(d["added"]),
+        "n_removed": len(d["removed"]),
+        "n_relabeled": len(d["relabeled"][0]),
+        "resplit": d["resplit"],
+        "truncated": any(len(x) > limit for x in (d["added"], d["removed"], d["relabeled"][0])),
+    }
+    if not transcription:
+        before_counts = _class_counts(a_lab, names)
+        after_counts = _class_counts(b_lab, names)
+        out["classes"] = [
+            {"class": n, "before": b, "after": a, "change": a - b}
+            for n in names
+            for b, a in [(before_counts[n], after_counts[n])]
+        ]
+    return out
+
+
+def version_manifest_chunks(*, version, chunk=64 * 1024):
+    """The canonical manifest's bytes (JSON Lines) in chunks, for a streamed response."""
+    artifact = _artifact(version, "jsonl")
+    with default_storage.open(artifact.name, "rb") as handle:
+        while block := handle.read(chunk):
+            yield block
+
+
+def artifact_for(*, version, fmt):
+    """The version's artifact of format ``fmt``, or None."""
+    return _artifact(version, fmt)
+
+
+def recipe_changes(*, old, new) -> list[dict]:
+    """The recipe fields that differ between two stored recipes, as ``[{"field", "before", "after"}]``
+    sorted by field; nested fields are dotted (``filters.tags``, ``splits.train``)."""
+
+    def flat(value, prefix=""):
+        out = {}
+        for key, item in (value or {}).items():
+            if isinstance(item, dict) and item and key != "class_map":
+                out.update(flat(item, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = item
+        return out
+
+    a, b = flat(old), flat(new)
+    return [
+        {"field": key, "before": a.get(key), "after": b.get(key)}
+        for key in sorted(set(a) | set(b))
+        if a.get(key) != b.get(key)
+    ]

@@ -1,0 +1,246 @@
+"""Pages of dataset versions, their changelog and diffs, webhooks and training jobs. Thin: check the
+role, call a selector or service, render."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from labeling.choices import Role, TaskType
+from labeling.models import Trainer
+from labeling.selectors import (
+    deliveries_list,
+    training_jobs_list,
+    version_build_for,
+    version_builds,
+    version_for,
+    versions_list,
+    webhook_for,
+    webhooks_list,
+)
+from labeling.services.training import training_job_start
+from labeling.services.versions import (
+    JobNotRetryable,
+    recipe_changes,
+    stale_seconds,
+    version_build_retry,
+    version_build_start,
+    version_diff,
+)
+from labeling.services.webhooks import webhook_create, webhook_delete, webhook_redeliver, webhook_update
+from labeling.version_forms import RecipeForm, TrainingForm, WebhookForm
+from labeling.views import _project
+
+DIFF_PAGE_ROWS = 500
+
+
+def _errors(exc):
+    if hasattr(exc, "message_dict"):
+        return [f"{k}: {'; '.join(v)}" for k, v in exc.message_dict.items()]
+    return list(exc.messages)
+
+
+@login_required
+def versions(request, project_id):
+    """The versions list, the builds in progress (or failed), and the build form for managers."""
+    project, membership = _project(request, project_id, role=Role.REVIEWER)
+    form, errors = None, []
+    if membership.has_role(Role.MANAGER):
+        form = RecipeForm(request.POST or None, project=project)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = version_build_start(project=project, user=request.user, recipe=form.recipe())
+            except ValidationError as exc:
+                errors = _errors(exc)
+            else:
+                messages.info(request, f"Building a new version (job {job.pk}); it appears here when it is complete.")
+                return redirect("versions", project_id=project.pk)
+    elif request.method == "POST":
+        raise DjangoPermissionDenied("Only managers build versions.")
+    return render(
+        request,
+        "labeling/versions.html",
+        {
+            "project": project,
+            "membership": membership,
+            "versions": versions_list(project=project),
+            "builds": version_builds(project=project, unfinished_only=True)[:20],
+            "form": form,
+            "errors": errors,
+            "stale_seconds": stale_seconds(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def version_build_retry_view(request, project_id, job_id):
+    project, _ = _project(request, project_id, role=Role.MANAGER)
+    try:
+        version_build_retry(job=version_build_for(project=project, job_id=job_id))
+        messages.info(request, f"Build {job_id} is queued again.")
+    except JobNotRetryable as exc:
+        messages.error(request, str(exc))
+    return redirect("versions", project_id=project.pk)
+
+
+def _distribution(counts):
+    classes = counts.get("classes") or {}
+    total = sum(classes.values()) or 1
+    return [{"name": k, "n": v, "percent": round(100 * v / total, 1)} for k, v in classes.items()]
+
+
+@login_required
+def version_detail(request, project_id, number):
+    project, membership = _project(request, project_id, role=Role.REVIEWER)
+    version = version_for(project=project, ref=number)
+    split_classes = version.counts.get("split_classes") or {}
+    classes = list((version.counts.get("classes") or {}).keys())
+    split_table = [
+        {"class": c, "cells": [split_classes.get(s, {}).get(c, 0) for s in ("train", "dev", "test")]} for c in classes
+    ]
+    return render(
+        request,
+        "labeling/version_detail.html",
+        {
+            "project": project,
+            "membership": membership,
+            "version": version,
+            "distribution": _distribution(version.counts),
+            "split_table": split_table,
+            "artifacts": version.artifacts.all(),
+            "recipe_changes": recipe_changes(old=version.parent.policy, new=version.policy) if version.parent else [],
+            "recipe_json": json.dumps(version.policy, indent=2, sort_keys=True),
+            "is_transcription": project.task_type == TaskType.TRANSCRIPTION,
+        },
+    )
+
+
+@login_required
+def version_diff_page(request, project_id, number):
+    """What changed between two versions: ``?against=m`` (default: the version's parent)."""
+    project, membership = _project(request, project_id, role=Role.REVIEWER)
+    version = version_for(project=project, ref=number)
+    against_ref = request.GET.get("against") or (version.parent.number if version.parent else None)
+    if against_ref is None:
+        raise Http404("This is the first version: choose another one to compare with (?against=...).")
+    against = version_for(project=project, ref=against_ref)
+    return render(
+        request,
+        "labeling/version_diff.html",
+        {
+            "project": project,
+            "membership": membership,
+            "version": version,
+            "against": against,
+            "diff": version_diff(version=version, against=against, limit=DIFF_PAGE_ROWS),
+            "limit": DIFF_PAGE_ROWS,
+            "recipe_changes": recipe_changes(old=against.policy, new=version.policy),
+            "all_versions": versions_list(project=project),
+        },
+    )
+
+
+@login_required
+def version_changelog(request, project_id):
+    """Every version against its parent: item changes and recipe changes, newest first."""
+    project, membership = _project(request, project_id, role=Role.REVIEWER)
+    entries = [
+        {
+            "version": v,
+            "recipe_changes": recipe_changes(old=v.parent.policy, new=v.policy) if v.parent else [],
+        }
+        for v in versions_list(project=project)
+    ]
+    return render(
+        request, "labeling/version_changelog.html", {"project": project, "membership": membership, "entries": entries}
+    )
+
+
+@login_required
+def webhooks(request, project_id):
+    """Webhooks (add, disable, delete) and the delivery log. Managers only: secrets are shown."""
+    project, membership = _project(request, project_id, role=Role.MANAGER)
+    form = WebhookForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            webhook_create(project=project, url=form.cleaned_data["url"], user=request.user)
+        except ValidationError as exc:
+            for message in exc.message_dict.get("url", exc.messages):
+                form.add_error("url", message)
+        else:
+            return redirect("webhooks", project_id=project.pk)
+    return render(
+        request,
+        "labeling/webhooks.html",
+        {
+            "project": project,
+            "membership": membership,
+            "webhooks": webhooks_list(project=project),
+            "deliveries": deliveries_list(project=project)[:100],
+            "form": form,
+        },
+    )
+
+
+@login_required
+@require_POST
+def webhook_action(request, project_id, webhook_id, action):
+    project, _ = _project(request, project_id, role=Role.MANAGER)
+    webhook = webhook_for(project=project, webhook_id=webhook_id)
+    if action == "toggle":
+        webhook_update(webhook=webhook, active=not webhook.active)
+    elif action == "delete":
+        webhook_delete(webhook=webhook)
+    elif action == "redeliver":
+        delivery = deliveries_list(project=project, webhook=webhook).filter(pk=request.POST.get("delivery")).first()
+        if delivery is None:
+            raise Http404("No such delivery.")
+        webhook_redeliver(delivery=delivery)
+        messages.info(request, "Sent again as a new delivery.")
+    else:
+        raise Http404("Unknown action.")
+    return redirect("webhooks", project_id=project.pk)
+
+
+@login_required
+def training(request, project_id):
+    """Training jobs with their metrics; managers start new ones."""
+    project, membership = _project(request, project_id, role=Role.REVIEWER)
+    all_versions = list(versions_list(project=project))
+    form, errors = None, []
+    if membership.has_role(Role.MANAGER) and all_versions:
+        form = TrainingForm(request.POST or None, versions=all_versions)
+        if request.method == "POST" and form.is_valid():
+            version = next(v for v in all_versions if str(v.number) == form.cleaned_data["version"])
+            try:
+                training_job_start(
+                    project=project,
+                    version=version,
+                    trainer=form.cleaned_data["trainer"],
+                    params=form.cleaned_data["params"],
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                errors = _errors(exc)
+            else:
+                return redirect("training", project_id=project.pk)
+    elif request.method == "POST":
+        raise DjangoPermissionDenied("Only managers start training jobs.")
+    return render(
+        request,
+        "labeling/training.html",
+        {
+            "project": project,
+            "membership": membership,
+            "jobs": training_jobs_list(project=project)[:50],
+            "form": form,
+            "errors": errors,
+            "external": Trainer.EXTERNAL,
+        },
+    )

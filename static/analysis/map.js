@@ -1,0 +1,240 @@
+// The embedding map: a WebGL scatter (regl-scatterplot) of a project's items, coloured by label,
+// suggested label, issue score, agreement, slice or source; hover previews, click opens an item's
+// answers, lasso selection feeds actions, and suspicious clusters highlight their points.
+import createScatterplot from "../vendor/regl-scatterplot/regl-scatterplot.bundle.js";
+
+const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+const GREY = "#c8ccd1";
+const SERIES = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+  "#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#76B7B2", "#EDC948", "#FF9DA7", "#9C755F"];
+// A perceptual ramp from low (blue) to high (red), for continuous colourings.
+const RAMP = ["#313695", "#4575b4", "#74add1", "#abd9e9", "#e0f3f8", "#fee090", "#fdae61", "#f46d43", "#d73027", "#a50026"];
+
+function startForm() {
+  const form = document.getElementById("map-start");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const response = await fetch(form.dataset.url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ embedder: form.embedder.value }),
+    });
+    const body = await response.json();
+    if (response.status !== 202) return alert(body.detail ?? `HTTP ${response.status}`);
+    location.href = location.pathname.replace(/map\/(\d+\/)?$/, `map/${body.map}/`);
+  });
+}
+
+function watchJob() {
+  const box = document.getElementById("map-job");
+  if (!box || !["queued", "running"].includes(box.dataset.status)) return;
+  const bar = document.getElementById("map-progress");
+  const text = document.getElementById("map-progress-text");
+  const poll = async () => {
+    const job = await (await fetch(`/api/jobs/${box.dataset.job}/`)).json();
+    bar.max = Math.max(job.total ?? 1, 1);
+    bar.value = job.processed;
+    text.textContent = `${job.status}: ${job.processed} / ${job.total ?? "?"}`;
+    if (job.status === "succeeded" || job.status === "failed") return location.reload();
+    setTimeout(poll, 700);
+  };
+  poll();
+}
+
+async function drawMap(root) {
+  const started = performance.now();
+  const data = await (await fetch(root.dataset.dataUrl)).json();
+  const n = data.item.length;
+  const classColours = root.dataset.colours ? root.dataset.colours.split(",") : [];
+  const canvas = document.getElementById("map-canvas");
+  const tooltip = document.getElementById("map-tooltip");
+  const scatterplot = createScatterplot({
+    canvas,
+    width: "auto",
+    height: "auto",
+    pointSize: n > 50000 ? 2 : n > 5000 ? 4 : 6,
+    pointSizeSelected: 2,
+    pointOutlineWidth: 1,
+    opacity: n > 50000 ? 0.7 : 0.9,
+    backgroundColor: "#ffffff",
+    lassoColor: [0.1, 0.4, 0.8, 1],
+    showReticle: false,
+  });
+  const itemIndex = new Map(data.item.map((id, i) => [id, i]));
+  let selected = [];
+
+  function colouring(by) {
+    const categorical = (codes, names, colours) => {
+      const k = names.length;
+      return {
+        values: codes.map((c) => (c >= 0 ? c : k)),
+        palette: [...names.map((_, i) => colours[i] ?? SERIES[i % SERIES.length]), GREY],
+        legend: [...names.map((name, i) => [name, colours[i] ?? SERIES[i % SERIES.length]]), ["none", GREY]],
+        type: "categorical",
+      };
+    };
+    if (by === "label") return categorical(data.label, data.classes, classColours);
+    if (by === "suggested") return categorical(data.suggested, data.classes, classColours);
+    if (by === "tag") return categorical(data.tag, data.tags, []);
+    if (by === "source") return categorical(data.source, data.sources, []);
+    const raw = by === "score" ? data.score : data.agreement;
+    return {
+      values: raw.map((v) => (v === null ? 0 : Math.min(Math.max(v, 0), 1))),
+      palette: by === "score" ? RAMP : [...RAMP].reverse(),
+      legend: by === "score" ? [["0 (fine)", RAMP[0]], ["1 (likely wrong)", RAMP[9]]] : [["all agree", RAMP[0]], ["split", RAMP[9]]],
+      type: "continuous",
+    };
+  }
+
+  async function render(by, { keepView = false } = {}) {
+    const c = colouring(by);
+    scatterplot.set({ colorBy: "valueA", pointColor: c.palette });
+    await scatterplot.draw({ x: data.x, y: data.y, valueA: c.values }, { zDataType: c.type, preventFilterReset: keepView });
+    document.getElementById("legend").innerHTML = c.legend
+      .map(([name, colour]) => `<span><i style="background:${colour}"></i>${esc(name)}</span>`)
+      .join("");
+  }
+
+  const countLabel = document.getElementById("map-count");
+  await render("label");
+  countLabel.textContent = `${n.toLocaleString()} items`;
+  root.dataset.ready = "true";
+  root.dataset.drawMs = String(Math.round(performance.now() - started));
+  document.getElementById("colour-by").addEventListener("change", (e) => render(e.target.value, { keepView: true }));
+
+  // Hover: a preview at the pointer (the image, or the clip played).
+  let pointer = [0, 0];
+  let hoverAudio = null;
+  canvas.addEventListener("mousemove", (e) => {
+    const rect = canvas.getBoundingClientRect();
+    pointer = [e.clientX - rect.left, e.clientY - rect.top];
+  });
+  scatterplot.subscribe("pointover", (i) => {
+    const id = data.item[i];
+    const file = root.dataset.fileUrl.replace("/0/", `/${id}/`);
+    const label = data.label[i] >= 0 ? data.classes[data.label[i]] : "unlabeled";
+    const suggestion = data.suggested[i] >= 0 && data.suggested[i] !== data.label[i] ? ` → ${esc(data.classes[data.suggested[i]])}?` : "";
+    const preview = root.dataset.modality === "image" ? `<img src="${file}" alt="">` : "";
+    tooltip.innerHTML = `${preview}<div>#${id} <b>${esc(label)}</b>${suggestion} · score ${data.score[i].toFixed(2)}</div>`;
+    tooltip.style.left = `${pointer[0] + 12}px`;
+    tooltip.style.top = `${pointer[1] + 12}px`;
+    tooltip.hidden = false;
+    if (root.dataset.modality === "audio") {
+      hoverAudio?.pause();
+      hoverAudio = new Audio(file);
+      hoverAudio.play().catch(() => {});
+    }
+  });
+  scatterplot.subscribe("pointout", () => {
+    tooltip.hidden = true;
+    hoverAudio?.pause();
+  });
+
+  // Selection: a click opens the item; a lasso selects many for an action.
+  const selectionCard = document.getElementById("selection-card");
+  scatterplot.subscribe("select", ({ points }) => {
+    selected = [...points];
+    root.dataset.selected = selected.map((i) => data.item[i]).join(",");
+    document.getElementById("selection-count").textContent = selected.length.toLocaleString();
+    document.getElementById("selection-result").textContent = "";
+    selectionCard.hidden = selected.length === 0;
+    if (selected.length === 1) showItem(data.item[selected[0]]);
+  });
+  scatterplot.subscribe("deselect", () => {
+    selected = [];
+    root.dataset.selected = "";
+    selectionCard.hidden = true;
+  });
+  document.getElementById("clear-selection").addEventListener("click", () => scatterplot.deselect());
+
+  const lassoButton = document.getElementById("mode-lasso");
+  lassoButton.addEventListener("click", () => {
+    const on = lassoButton.getAttribute("aria-pressed") !== "true";
+    lassoButton.setAttribute("aria-pressed", String(on));
+    scatterplot.set({ mouseMode: on ? "lasso" : "panZoom" });
+  });
+  document.getElementById("reset-view").addEventListener("click", () => scatterplot.reset());
+
+  document.getElementById("tag-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const tag = e.target.tag.value.trim();
+    const items = selected.map((i) => data.item[i]);
+    const response = await fetch(root.dataset.selectionUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ items, action: "tag", tag }),
+    });
+    const body = await response.json();
+    document.getElementById("selection-result").textContent = response.ok
+      ? `Tagged ${items.length} items as “${body.tag}” (${body.n_items} items carry it now).`
+      : body.detail ?? `HTTP ${response.status}`;
+  });
+
+  document.getElementById("campaign-selection").addEventListener("click", async () => {
+    const items = selected.map((i) => data.item[i]);
+    const name = prompt("Name of the relabel campaign", `Map selection of ${items.length} items`);
+    if (!name) return;
+    const response = await fetch(root.dataset.campaignUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ name, items }),
+    });
+    const body = await response.json();
+    const result = document.getElementById("selection-result");
+    if (!response.ok) return (result.textContent = body.detail ?? `HTTP ${response.status}`);
+    root.dataset.campaign = body.id;
+    result.innerHTML = `Campaign <a href="${root.dataset.campaignPage}${body.id}/">${esc(body.name)}</a> started with ${body.n_items} items.`;
+  });
+  document.getElementById("review-selection").addEventListener("click", (e) => {
+    e.preventDefault();
+    const items = selected.map((i) => data.item[i]);
+    location.href = `${root.dataset.reviewUrl}${items[0]}/?queue=${items.join(",")}`;
+  });
+
+  async function showItem(id) {
+    const card = document.getElementById("item-card");
+    const item = await (await fetch(root.dataset.itemUrl.replace("/0.json", `/${id}.json`))).json();
+    document.getElementById("item-title").textContent = `#${item.id} ${item.name ?? ""}`;
+    const media = document.getElementById("item-media");
+    if (item.file && root.dataset.modality === "image") media.innerHTML = `<img src="${item.file}" alt="">`;
+    else if (item.file) media.innerHTML = `<audio controls src="${item.file}"></audio>`;
+    else media.innerHTML = `<blockquote>${esc(item.text)}</blockquote>`;
+    const flags = (a) => ["borderline", "uncertain", "out_of_domain"].filter((f) => a[f]).join(", ");
+    document.getElementById("item-answers").innerHTML =
+      (item.label ? `<li class="muted">imported label: <b>${esc(item.label)}</b></li>` : "") +
+      (item.answers.length
+        ? item.answers
+            .map((a) => `<li><b>${esc(a.labeler)}</b>: ${esc(a.value || "—")} ${flags(a) ? `<span class="chip light">${flags(a)}</span>` : ""}
+              ${a.comment ? `<div class="muted small">“${esc(a.comment)}”</div>` : ""}
+              <span class="muted small">${a.seconds ? `${a.seconds.toFixed(1)} s` : ""}${a.guideline ? ` · guideline v${a.guideline}` : ""}</span></li>`)
+            .join("")
+        : `<li class="muted">no answers yet</li>`);
+    card.hidden = false;
+  }
+
+  // Suspicious clusters: click one to select and frame its points.
+  const list = document.getElementById("clusters");
+  const thumb = (id) => (root.dataset.modality === "image" ? `<img src="${root.dataset.fileUrl.replace("/0/", `/${id}/`)}" alt="#${id}" loading="lazy">` : `<span class="chip light">#${id}</span>`);
+  list.innerHTML = data.clusters.length
+    ? data.clusters
+        .map((c, k) => `<li data-cluster="${k}"><b>${esc(c.description)}</b> <span class="muted small">(score ${c.score.toFixed(2)})</span>
+          <div class="thumbs">${c.examples.slice(0, 4).map(thumb).join("")}<span class="vs">vs</span>${c.neighbour_examples.slice(0, 4).map(thumb).join("")}</div></li>`)
+        .join("")
+    : `<li class="empty">No suspicious cluster found.</li>`;
+  list.addEventListener("click", (e) => {
+    const li = e.target.closest("li[data-cluster]");
+    if (!li) return;
+    list.querySelectorAll("li").forEach((x) => x.classList.toggle("active", x === li));
+    const indices = data.clusters[Number(li.dataset.cluster)].items.map((id) => itemIndex.get(id)).filter((i) => i !== undefined);
+    scatterplot.select(indices);
+    scatterplot.zoomToPoints(indices, { padding: 0.4, transition: true });
+  });
+  window.labelhubMap = { scatterplot, data, selectedItems: () => selected.map((i) => data.item[i]) };
+}
+
+startForm();
+watchJob();
+const root = document.getElementById("map-root");
+if (root) drawMap(root);

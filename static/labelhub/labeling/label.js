@@ -1,0 +1,537 @@
+// The labeling page: ask the queue for an item, show it, take the answer from the keyboard (or the
+// mouse), submit, and go on, without reloading the page. Blind: it only ever loads the labeler's own
+// answers.
+import { ApiError, forItem, getJSON, postJSON } from "./api.js";
+import { AudioViewer, ImageViewer, TextViewer } from "./viewers.js";
+
+const config = JSON.parse(document.getElementById("lab-config").textContent);
+const $ = (id) => document.getElementById(id);
+const project = config.project;
+const isTranscription = project.taskType === "transcription";
+const classByHotkey = new Map(config.classes.filter((c) => c.hotkey).map((c) => [c.hotkey, c]));
+const classByKey = new Map(config.classes.map((c) => [c.key, c]));
+const PROGRESS_EVERY = 10; // refresh the project's figures every this many answers
+const HEARTBEAT_MS = 60_000;
+
+const viewer =
+  project.modality === "image" ? new ImageViewer()
+  : project.modality === "audio" ? new AudioViewer(config.vendor)
+  : new TextViewer();
+
+const ui = {
+  stage: $("stage"),
+  message: $("stage-message"),
+  form: $("answer-form"),
+  itemLabel: $("item-label"),
+  timer: $("timer"),
+  error: $("answer-error"),
+  summary: $("answer-summary"),
+  comment: $("comment"),
+  transcript: $("transcript"),
+  editBanner: $("edit-banner"),
+  editItem: $("edit-item"),
+  recentList: $("recent-list"),
+  skipDialog: $("skip-dialog"),
+  skipOther: $("skip-other"),
+  helpDialog: $("help-dialog"),
+  oneKey: $("one-key"),
+  borderlineHint: $("borderline-hint"),
+};
+
+const emptyAnswer = () => ({ value: "", borderline: false, borderline_with: "", uncertain: false, out_of_domain: false });
+
+const state = {
+  item: null, // the item shown: {id, text, file, reserved_until?}
+  queueItem: null, // while editing a recent answer: the queue's item, shown again afterwards
+  editing: null, // the annotation being edited
+  answer: emptyAnswer(),
+  busy: false,
+  done: false,
+  recent: [],
+  progress: null,
+  sinceProgress: 0,
+  elapsed: 0, // milliseconds on the item while the page was visible
+  tickFrom: null,
+  lastActivity: Date.now(),
+};
+
+// --- time on item -----------------------------------------------------------------------------------
+function startClock() {
+  state.elapsed = 0;
+  state.tickFrom = document.hidden ? null : performance.now();
+}
+function seconds() {
+  const running = state.tickFrom === null ? 0 : performance.now() - state.tickFrom;
+  return Math.round((state.elapsed + running) / 100) / 10;
+}
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden && state.tickFrom !== null) {
+    state.elapsed += performance.now() - state.tickFrom;
+    state.tickFrom = null;
+  } else if (!document.hidden && state.tickFrom === null) {
+    state.tickFrom = performance.now();
+  }
+});
+setInterval(() => {
+  const s = Math.floor(seconds());
+  ui.timer.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}, 500);
+
+// --- progress -----------------------------------------------------------------------------------------
+function renderProgress() {
+  const p = state.progress;
+  if (!p) return;
+  $("mine-today").textContent = p.mine.today;
+  $("mine-total").textContent = p.mine.total;
+  $("project-progress").textContent = `${p.project.complete} / ${p.project.items}`;
+  const meter = $("project-meter");
+  meter.setAttribute("aria-valuemax", p.project.items);
+  meter.setAttribute("aria-valuenow", p.project.complete);
+  $("project-fill").style.width = `${p.project.items ? (100 * p.project.complete) / p.project.items : 0}%`;
+}
+async function refreshProgress() {
+  try {
+    state.progress = (await getJSON(config.urls.progress)).data;
+    state.sinceProgress = 0;
+    renderProgress();
+  } catch (error) {
+    console.warn("progress:", error);
+  }
+}
+
+// --- the answer ---------------------------------------------------------------------------------------
+function setPressed(element, pressed) {
+  if (element) element.setAttribute("aria-pressed", pressed ? "true" : "false");
+}
+
+function describeAnswer() {
+  const a = state.answer;
+  const name = (key) => (classByKey.get(key)?.name ?? key);
+  const parts = [];
+  if (isTranscription) {
+    if (a.uncertain) parts.push("uncertain");
+  } else if (a.borderline && project.binary && !a.value) {
+    parts.push("Borderline");
+  } else if (a.borderline) {
+    parts.push(a.borderline_with ? `Borderline between ${name(a.value) || "?"} and ${name(a.borderline_with)}`
+      : a.value ? `Borderline: ${name(a.value)} and… press the second class` : "Borderline: press the two classes");
+  } else if (a.value) {
+    parts.push(name(a.value));
+  }
+  if (!isTranscription && a.uncertain) parts.push("uncertain");
+  if (a.out_of_domain) parts.push("out of domain");
+  return parts.join(" · ");
+}
+
+function renderAnswer() {
+  const a = state.answer;
+  for (const button of document.querySelectorAll(".class-button[data-key]")) {
+    const key = button.dataset.key;
+    setPressed(button, key === a.value || key === a.borderline_with);
+    button.classList.toggle("second", key === a.borderline_with);
+  }
+  setPressed(document.querySelector("[data-borderline-middle]"), a.borderline && project.binary && !a.value);
+  setPressed($("toggle-borderline"), a.borderline);
+  setPressed($("toggle-uncertain"), a.uncertain);
+  setPressed($("toggle-ood"), a.out_of_domain);
+  if (ui.borderlineHint) {
+    ui.borderlineHint.hidden = !a.borderline;
+    ui.borderlineHint.textContent = a.borderline ? "between which two classes?" : "";
+  }
+  ui.summary.textContent = describeAnswer();
+}
+
+function chooseClass(key) {
+  const a = state.answer;
+  if (project.binary) {
+    a.value = key;
+    a.borderline = false;
+  } else if (a.borderline && a.value && !a.borderline_with && key !== a.value) {
+    a.borderline_with = key;
+  } else if (a.borderline && a.borderline_with) {
+    // A third key starts the pair again from this class.
+    a.value = key;
+    a.borderline_with = "";
+  } else {
+    a.value = key;
+  }
+  renderAnswer();
+  const complete = !a.borderline || project.binary || a.borderline_with;
+  if (ui.oneKey?.checked && complete) submit();
+}
+
+function toggleBorderline() {
+  if (!project.options.borderline) return;
+  const a = state.answer;
+  if (project.binary) {
+    a.borderline = !(a.borderline && !a.value);
+    a.value = "";
+  } else {
+    a.borderline = !a.borderline;
+    if (!a.borderline) a.borderline_with = "";
+  }
+  renderAnswer();
+}
+
+function toggleFlag(name) {
+  if (!project.options[name]) return;
+  state.answer[name] = !state.answer[name];
+  renderAnswer();
+}
+
+function showError(message) {
+  ui.error.textContent = message || "";
+}
+
+// --- items --------------------------------------------------------------------------------------------
+function showItem(item, answer) {
+  viewer.clear();
+  state.item = item;
+  state.answer = { ...emptyAnswer(), ...(answer ?? {}) };
+  ui.message.hidden = true;
+  ui.form.classList.remove("disabled");
+  ui.itemLabel.textContent = `item #${item.id}`;
+  ui.comment.value = answer?.comment ?? "";
+  if (ui.transcript) ui.transcript.value = answer?.value ?? "";
+  showError("");
+  renderAnswer();
+  viewer.show(item);
+  startClock();
+  if (ui.transcript) ui.transcript.focus();
+  else document.activeElement?.blur();
+}
+
+function showDone() {
+  viewer.clear();
+  state.item = null;
+  state.done = true;
+  for (const el of document.querySelectorAll("#image-viewer, #image-tools, #audio-viewer, #text-viewer")) el.hidden = true;
+  ui.message.hidden = false;
+  ui.message.innerHTML = "";
+  ui.message.append("Nothing is left for you in this project right now. Thank you! ");
+  const home = Object.assign(document.createElement("a"), { href: config.urls.home, textContent: "Back to your projects" });
+  ui.message.append(home);
+  ui.itemLabel.textContent = "";
+  ui.form.classList.add("disabled");
+  refreshProgress();
+}
+
+async function loadNext() {
+  state.busy = true;
+  try {
+    const { status, data } = await getJSON(config.urls.next);
+    if (status === 204) showDone();
+    else showItem(data);
+  } catch (error) {
+    ui.message.hidden = false;
+    ui.message.textContent = error.message;
+  } finally {
+    state.busy = false;
+  }
+}
+
+function payload() {
+  const a = state.answer;
+  return {
+    value: isTranscription ? ui.transcript.value : a.value,
+    borderline: a.borderline,
+    borderline_with: a.borderline ? a.borderline_with : "",
+    uncertain: a.uncertain,
+    out_of_domain: a.out_of_domain,
+    comment: ui.comment.value.trim(),
+    seconds: seconds(),
+    guideline: config.guideline,
+  };
+}
+
+async function submit() {
+  if (state.busy || !state.item) return;
+  state.busy = true;
+  showError("");
+  const item = state.item;
+  const editing = Boolean(state.editing);
+  try {
+    // In the queue, the answer and the next item come back in one round trip (?next=1).
+    const url = forItem(config.urls.submit, item.id) + (editing ? "" : "?next=1");
+    const { status, data } = await postJSON(url, payload());
+    const annotation = editing ? data : data.annotation;
+    rememberRecent(annotation, item);
+    if (status === 201 && state.progress) {
+      state.progress.mine.today += 1;
+      state.progress.mine.total += 1;
+      renderProgress();
+    }
+    state.busy = false;
+    if (++state.sinceProgress >= PROGRESS_EVERY) refreshProgress();
+    if (editing) finishEditing();
+    else if (data.next) showItem(data.next);
+    else showDone();
+  } catch (error) {
+    state.busy = false;
+    if (error instanceof ApiError && error.status === 409) {
+      showError(`${error.message} Loading the next item…`);
+      setTimeout(loadNext, 1200);
+    } else {
+      showError(error.message);
+    }
+  }
+}
+
+async function skip(reason) {
+  ui.skipDialog.close();
+  if (state.busy || !state.item || state.editing) return;
+  state.busy = true;
+  try {
+    await postJSON(forItem(config.urls.skip, state.item.id), { reason });
+    state.busy = false;
+    await loadNext();
+  } catch (error) {
+    state.busy = false;
+    showError(error.message);
+  }
+}
+
+// Keep the hold on the item while the labeler is active on it (the queue gives the same item back and
+// extends the hold); an idle page lets the hold lapse so the slot goes to someone else.
+setInterval(async () => {
+  const item = state.editing ? state.queueItem : state.item;
+  if (!item?.reserved_until || state.busy || Date.now() - state.lastActivity > 3 * HEARTBEAT_MS) return;
+  if (new Date(item.reserved_until) - Date.now() > 2.5 * HEARTBEAT_MS) return;
+  try {
+    const { data } = await getJSON(config.urls.next);
+    if (data && data.id === item.id) item.reserved_until = data.reserved_until;
+  } catch (error) {
+    console.warn("hold:", error);
+  }
+}, HEARTBEAT_MS);
+
+// --- recent answers and editing -------------------------------------------------------------------------
+function recentEntry(annotation) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.item = annotation.item;
+  const what = isTranscription ? (annotation.value || "").slice(0, 60) || "(empty)"
+    : annotation.borderline ? `${annotation.value || "borderline"}${annotation.borderline_with ? ` / ${annotation.borderline_with}` : ""} (borderline)`
+    : annotation.value;
+  const flags = [annotation.uncertain && "uncertain", annotation.out_of_domain && "out of domain"].filter(Boolean);
+  if (annotation.item_file && project.modality === "image") {
+    button.append(Object.assign(document.createElement("img"), { src: annotation.item_file, alt: "" }));
+  }
+  const text = document.createElement("span");
+  text.className = "recent-text";
+  text.textContent = `#${annotation.item} · ${[what, ...flags].filter(Boolean).join(", ")}`;
+  button.append(text);
+  button.addEventListener("click", () => startEditing(annotation));
+  li.append(button);
+  return li;
+}
+
+function renderRecent() {
+  ui.recentList.replaceChildren(...state.recent.map(recentEntry));
+  if (!state.recent.length) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = "Your answers will appear here.";
+    ui.recentList.append(li);
+  }
+}
+
+function rememberRecent(annotation, item) {
+  const entry = { ...annotation, item_file: item.file ?? null, item_text: item.text ?? "" };
+  state.recent = [entry, ...state.recent.filter((a) => a.item !== annotation.item)].slice(0, 10);
+  renderRecent();
+}
+
+async function loadRecent() {
+  try {
+    state.recent = (await getJSON(config.urls.recent)).data.results;
+    renderRecent();
+  } catch (error) {
+    console.warn("recent answers:", error);
+  }
+}
+
+function startEditing(annotation) {
+  if (state.busy) return;
+  if (!state.editing) state.queueItem = state.item;
+  state.editing = annotation;
+  ui.editBanner.hidden = false;
+  ui.editItem.textContent = `item #${annotation.item}`;
+  showTab("guideline");
+  showItem({ id: annotation.item, file: annotation.item_file, text: annotation.item_text }, annotation);
+}
+
+function finishEditing() {
+  state.editing = null;
+  ui.editBanner.hidden = true;
+  const back = state.queueItem;
+  state.queueItem = null;
+  if (back) showItem(back);
+  else if (state.done) showDone();
+  else loadNext();
+}
+
+function showTab(name) {
+  const recent = name === "recent";
+  $("panel-recent").hidden = !recent;
+  $("panel-guideline").hidden = recent;
+  $("tab-recent").setAttribute("aria-selected", String(recent));
+  $("tab-guideline").setAttribute("aria-selected", String(!recent));
+  if (recent) ui.recentList.querySelector("button")?.focus();
+  else if (ui.recentList.contains(document.activeElement)) document.activeElement.blur();
+}
+
+// --- keyboard ---------------------------------------------------------------------------------------------
+function inTextField(target) {
+  return target instanceof HTMLTextAreaElement
+    || (target instanceof HTMLInputElement && ["text", "search", ""].includes(target.type))
+    || target?.isContentEditable;
+}
+
+function insertUnintelligible() {
+  const box = ui.transcript;
+  if (!box) return;
+  const tag = "[unintelligible]";
+  const { selectionStart: start, selectionEnd: end, value } = box;
+  const before = value.slice(0, start);
+  const pad = before && !before.endsWith(" ") ? " " : "";
+  box.value = `${before}${pad}${tag}${value.slice(end)}`;
+  box.focus();
+  box.selectionStart = box.selectionEnd = start + pad.length + tag.length;
+}
+
+function onRecentKey(event) {
+  const buttons = [...ui.recentList.querySelectorAll("button")];
+  const index = buttons.indexOf(document.activeElement);
+  if (index < 0) return false;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    buttons[Math.max(0, Math.min(buttons.length - 1, index + (event.key === "ArrowDown" ? 1 : -1)))].focus();
+    return true;
+  }
+  if (event.key === "Enter") {
+    startEditing(state.recent[index]);
+    return true;
+  }
+  if (event.key === "Escape" || event.key === "r") {
+    showTab("guideline");
+    return true;
+  }
+  return false;
+}
+
+function onKey(event) {
+  state.lastActivity = Date.now();
+  if (ui.helpDialog.open || ui.skipDialog.open) return; // the dialogs handle their own keys
+  if (event.metaKey || (event.altKey && event.key !== "Alt")) return;
+  const target = event.target;
+  if (event.ctrlKey) {
+    if (event.key === " " && viewer instanceof AudioViewer) viewer.toggle();
+    else if ((event.key === "i" || event.key === "I") && ui.transcript) insertUnintelligible();
+    else return;
+    event.preventDefault();
+    return;
+  }
+  if (inTextField(target)) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    } else if (event.key === "Escape") {
+      target.blur();
+    }
+    return;
+  }
+  if (ui.recentList.contains(target) && onRecentKey(event)) {
+    event.preventDefault();
+    return;
+  }
+  const key = event.key;
+  let handled = true;
+  if (!isTranscription && classByHotkey.has(key)) chooseClass(classByHotkey.get(key).key);
+  else if (key === "?") ui.helpDialog.showModal();
+  else if (key === "Enter" || key === "n") {
+    if (target instanceof HTMLButtonElement && key === "Enter" && !target.closest(".classes")) handled = false;
+    else submit();
+  } else if (key === "Escape") {
+    if (state.editing) finishEditing();
+    else { state.answer = emptyAnswer(); renderAnswer(); }
+  } else if (key === "b") toggleBorderline();
+  else if (key === "u") toggleFlag("uncertain");
+  else if (key === "o") toggleFlag("out_of_domain");
+  else if (key === "c") ui.comment.focus();
+  else if (key === "s") openSkip();
+  else if (key === "r") showTab($("panel-recent").hidden ? "recent" : "guideline");
+  else if (isTranscription && key === "t") ui.transcript.focus();
+  else if (isTranscription && key === "i") insertUnintelligible();
+  else handled = viewer.key(event);
+  if (handled) event.preventDefault();
+}
+document.addEventListener("keydown", onKey);
+document.addEventListener("pointerdown", () => { state.lastActivity = Date.now(); });
+// A button clicked with the mouse gives the focus back, so the next Space or Enter goes to the page's
+// shortcuts instead of pressing that button again.
+document.addEventListener("click", (event) => {
+  const control = event.target.closest("button, input[type=range], input[type=checkbox]");
+  if (control && event.detail > 0 && !control.closest("dialog")) control.blur();
+});
+
+// --- dialogs ------------------------------------------------------------------------------------------------
+function openSkip() {
+  if (!state.item || state.editing) return;
+  ui.skipOther.value = "";
+  ui.skipDialog.showModal();
+  ui.skipDialog.querySelector("[data-reason]")?.focus();
+}
+ui.skipDialog.addEventListener("keydown", (event) => {
+  if (event.target === ui.skipOther) {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      if (ui.skipOther.value.trim()) skip(ui.skipOther.value.trim());
+    }
+    return;
+  }
+  const reasons = [...ui.skipDialog.querySelectorAll("[data-reason]")];
+  const index = Number(event.key) - 1;
+  if (Number.isInteger(index) && index >= 0 && index < reasons.length) {
+    event.preventDefault();
+    skip(reasons[index].dataset.reason);
+  } else if (index === reasons.length) {
+    event.preventDefault();
+    ui.skipOther.focus();
+  }
+});
+ui.skipDialog.addEventListener("click", (event) => {
+  const reason = event.target.closest("[data-reason]")?.dataset.reason;
+  if (reason) skip(reason);
+});
+ui.helpDialog.addEventListener("keydown", (event) => {
+  if (event.key === "?") ui.helpDialog.close();
+});
+ui.helpDialog.addEventListener("click", (event) => { if (event.target === ui.helpDialog) ui.helpDialog.close(); });
+$("help-button").addEventListener("click", () => ui.helpDialog.showModal());
+
+// --- mouse --------------------------------------------------------------------------------------------------
+ui.form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
+$("classes")?.addEventListener("click", (event) => {
+  const button = event.target.closest(".class-button");
+  if (!button) return;
+  if (button.hasAttribute("data-borderline-middle")) toggleBorderline();
+  else chooseClass(button.dataset.key);
+});
+$("toggle-borderline")?.addEventListener("click", toggleBorderline);
+$("toggle-uncertain")?.addEventListener("click", () => toggleFlag("uncertain"));
+$("toggle-ood")?.addEventListener("click", () => toggleFlag("out_of_domain"));
+$("insert-unintelligible")?.addEventListener("click", insertUnintelligible);
+$("skip-button").addEventListener("click", openSkip);
+$("guideline-notice-close")?.addEventListener("click", () => $("guideline-notice").remove());
+$("tab-recent").addEventListener("click", () => showTab("recent"));
+$("tab-guideline").addEventListener("click", () => showTab("guideline"));
+if (ui.oneKey) {
+  ui.oneKey.checked = localStorage.getItem("labelhub.oneKey") === "1";
+  ui.oneKey.addEventListener("change", () => localStorage.setItem("labelhub.oneKey", ui.oneKey.checked ? "1" : "0"));
+}
+
+// --- start ----------------------------------------------------------------------------------------------------
+refreshProgress();
+loadRecent();
+loadNext();

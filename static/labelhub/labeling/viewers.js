@@ -1,0 +1,292 @@
+// Item viewers of the labeling page: image (fit, zoom, pan, brightness/contrast), audio (waveform,
+// play/pause, seek, speed, loop region) and text. Each has show(item), clear() and key(event) -> bool
+// (true when it handled the key). Display adjustments never change the item.
+
+const $ = (id) => document.getElementById(id);
+const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
+
+export class ImageViewer {
+  constructor() {
+    this.box = $("image-viewer");
+    this.img = $("image");
+    this.tools = $("image-tools");
+    this.brightness = $("brightness");
+    this.contrast = $("contrast");
+    this.zoomLabel = $("zoom-level");
+    this.view = { scale: 1, x: 0, y: 0, fit: 1 };
+    this.img.addEventListener("load", () => this.fit());
+    for (const input of [this.brightness, this.contrast]) input.addEventListener("input", () => this.applyFilter());
+    this.tools.addEventListener("click", (event) => {
+      const action = event.target.closest("[data-action]")?.dataset.action;
+      if (action === "fit") this.reset();
+      if (action === "zoom-in") this.zoom(1.25);
+      if (action === "zoom-out") this.zoom(0.8);
+    });
+    this.box.addEventListener("wheel", (event) => {
+      event.preventDefault();
+      const rect = this.box.getBoundingClientRect();
+      this.zoom(event.deltaY < 0 ? 1.15 : 1 / 1.15, event.clientX - rect.left, event.clientY - rect.top);
+    }, { passive: false });
+    let drag = null;
+    this.box.addEventListener("pointerdown", (event) => {
+      drag = { x: event.clientX - this.view.x, y: event.clientY - this.view.y };
+      this.box.setPointerCapture(event.pointerId);
+    });
+    this.box.addEventListener("pointermove", (event) => {
+      if (!drag) return;
+      this.view.x = event.clientX - drag.x;
+      this.view.y = event.clientY - drag.y;
+      this.apply();
+    });
+    this.box.addEventListener("pointerup", () => { drag = null; });
+    new ResizeObserver(() => this.img.naturalWidth && this.fit()).observe(this.box);
+  }
+
+  show(item) {
+    this.box.hidden = false;
+    this.tools.hidden = false;
+    this.img.src = item.file;
+    this.applyFilter();
+  }
+
+  clear() {
+    this.img.removeAttribute("src");
+  }
+
+  fit() {
+    const { clientWidth: width, clientHeight: height } = this.box;
+    const { naturalWidth: w, naturalHeight: h } = this.img;
+    if (!w || !h || !width || !height) return;
+    // Small scans are enlarged to fill the stage (up to 16x); large photos are shrunk to fit.
+    const scale = Math.min(width / w, height / h, 16);
+    this.view = { scale, fit: scale, x: (width - w * scale) / 2, y: (height - h * scale) / 2 };
+    this.apply();
+  }
+
+  zoom(factor, cx = this.box.clientWidth / 2, cy = this.box.clientHeight / 2) {
+    const scale = clamp(this.view.scale * factor, this.view.fit / 4, this.view.fit * 32);
+    const ratio = scale / this.view.scale;
+    this.view.x = cx - (cx - this.view.x) * ratio;
+    this.view.y = cy - (cy - this.view.y) * ratio;
+    this.view.scale = scale;
+    this.apply();
+  }
+
+  pan(dx, dy) {
+    this.view.x += dx;
+    this.view.y += dy;
+    this.apply();
+  }
+
+  apply() {
+    const { x, y, scale } = this.view;
+    this.img.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+    this.img.classList.toggle("pixelated", scale >= 2);
+    this.zoomLabel.textContent = `${Math.round((scale / this.view.fit) * 100)}%`;
+  }
+
+  applyFilter() {
+    this.img.style.filter = `brightness(${this.brightness.value}) contrast(${this.contrast.value})`;
+  }
+
+  nudge(input, delta) {
+    input.value = clamp(Number(input.value) + delta, Number(input.min), Number(input.max)).toFixed(2);
+    this.applyFilter();
+  }
+
+  reset() {
+    this.brightness.value = 1;
+    this.contrast.value = 1;
+    this.applyFilter();
+    this.fit();
+  }
+
+  key(event) {
+    const step = event.shiftKey ? 10 : 40;
+    switch (event.key) {
+      case "+": case "=": this.zoom(1.25); return true;
+      case "-": case "_": this.zoom(0.8); return true;
+      case "\\": this.reset(); return true;
+      case "ArrowLeft": this.pan(step, 0); return true;
+      case "ArrowRight": this.pan(-step, 0); return true;
+      case "ArrowUp": this.pan(0, step); return true;
+      case "ArrowDown": this.pan(0, -step); return true;
+      case "[": this.nudge(this.brightness, -0.1); return true;
+      case "]": this.nudge(this.brightness, 0.1); return true;
+      case "{": this.nudge(this.contrast, -0.1); return true;
+      case "}": this.nudge(this.contrast, 0.1); return true;
+      default: return false;
+    }
+  }
+}
+
+const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
+const formatTime = (t) => {
+  const seconds = Math.max(0, t || 0);
+  return `${Math.floor(seconds / 60)}:${(seconds % 60).toFixed(1).padStart(4, "0")}`;
+};
+
+export class AudioViewer {
+  constructor(vendor) {
+    this.box = $("audio-viewer");
+    this.audio = $("audio");
+    this.playButton = $("play");
+    this.timeLabel = $("audio-time");
+    this.speed = $("speed");
+    this.loopLabel = $("loop-state");
+    this.loop = null; // {start, end}
+    this.pendingStart = null;
+    this.regions = null;
+    this.ready = this.loadWaveform(vendor);
+    this.playButton.addEventListener("click", () => this.toggle());
+    this.speed.addEventListener("change", () => this.setSpeed(Number(this.speed.value)));
+    const tick = () => {
+      this.timeLabel.textContent = `${formatTime(this.audio.currentTime)} / ${formatTime(this.audio.duration)}`;
+      if (this.loop && this.audio.currentTime >= this.loop.end) this.audio.currentTime = this.loop.start;
+    };
+    this.audio.addEventListener("timeupdate", tick);
+    this.audio.addEventListener("loadedmetadata", tick);
+    this.audio.addEventListener("play", () => { this.playButton.firstChild.textContent = "Pause "; this.watchLoop(); });
+    this.audio.addEventListener("pause", () => { this.playButton.firstChild.textContent = "Play "; });
+    this.audio.addEventListener("ended", () => {
+      if (this.loop) { this.audio.currentTime = this.loop.start; this.audio.play(); }
+    });
+  }
+
+  // The waveform is a progressive enhancement: without it (or while it loads) the controls still work.
+  async loadWaveform(vendor) {
+    try {
+      const [{ default: WaveSurfer }, { default: RegionsPlugin }] = await Promise.all([
+        import(vendor.wavesurfer), import(vendor.regions),
+      ]);
+      this.regions = RegionsPlugin.create();
+      this.wave = WaveSurfer.create({
+        container: $("waveform"), media: this.audio, height: 96, normalize: true, dragToSeek: true,
+        waveColor: "#9fb3c8", progressColor: "#0b63c5", cursorColor: "#1f2328", plugins: [this.regions],
+      });
+      this.regions.enableDragSelection({ color: "rgba(11, 99, 197, 0.15)" });
+      this.regions.on("region-created", (region) => {
+        for (const other of this.regions.getRegions()) if (other !== region) other.remove();
+        this.setLoop(region.start, region.end, false);
+      });
+      this.regions.on("region-updated", (region) => this.setLoop(region.start, region.end, false));
+    } catch (error) {
+      console.warn("waveform unavailable:", error);
+      this.audio.controls = true;
+    }
+  }
+
+  // The media element's timeupdate fires a few times a second; while looping, check every frame.
+  watchLoop() {
+    const step = () => {
+      if (this.audio.paused || !this.loop) return;
+      if (this.audio.currentTime >= this.loop.end) this.audio.currentTime = this.loop.start;
+      requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  }
+
+  async show(item) {
+    this.box.hidden = false;
+    this.clearLoop();
+    await this.ready;
+    if (this.wave) {
+      this.wave.load(item.file).catch((error) => console.warn("waveform:", error));
+    } else {
+      this.audio.src = item.file;
+    }
+    this.audio.playbackRate = Number(this.speed.value);
+  }
+
+  clear() {
+    this.audio.pause();
+    this.clearLoop();
+  }
+
+  toggle() {
+    if (this.audio.paused) this.audio.play().catch((error) => console.warn("play:", error));
+    else this.audio.pause();
+  }
+
+  seek(delta) {
+    const duration = this.audio.duration || 0;
+    this.audio.currentTime = clamp(this.audio.currentTime + delta, 0, duration);
+  }
+
+  setSpeed(value) {
+    this.speed.value = String(value);
+    this.audio.playbackRate = value;
+  }
+
+  stepSpeed(direction) {
+    const index = SPEEDS.indexOf(Number(this.speed.value));
+    this.setSpeed(SPEEDS[clamp((index < 0 ? 2 : index) + direction, 0, SPEEDS.length - 1)]);
+  }
+
+  setLoop(start, end, drawRegion = true) {
+    if (end - start < 0.05) return;
+    this.loop = { start, end };
+    this.loopLabel.hidden = false;
+    this.loopLabel.textContent = `loop ${formatTime(start)}–${formatTime(end)}`;
+    if (drawRegion && this.regions) {
+      this.regions.clearRegions();
+      this.regions.addRegion({ start, end, color: "rgba(11, 99, 197, 0.15)" });
+    }
+  }
+
+  clearLoop() {
+    this.loop = null;
+    this.pendingStart = null;
+    this.loopLabel.hidden = true;
+    if (this.regions) this.regions.clearRegions();
+  }
+
+  key(event) {
+    switch (event.key) {
+      case " ": this.toggle(); return true;
+      case "ArrowLeft": this.seek(event.shiftKey ? -0.5 : -2); return true;
+      case "ArrowRight": this.seek(event.shiftKey ? 0.5 : 2); return true;
+      case "Home": this.audio.currentTime = this.loop ? this.loop.start : 0; return true;
+      case ",": case "<": this.stepSpeed(-1); return true;
+      case ".": case ">": this.stepSpeed(1); return true;
+      case "[":
+        this.pendingStart = this.audio.currentTime;
+        this.loopLabel.hidden = false;
+        this.loopLabel.textContent = `loop from ${formatTime(this.pendingStart)}… press ]`;
+        return true;
+      case "]": {
+        const start = this.pendingStart ?? 0;
+        if (this.audio.currentTime > start) this.setLoop(start, this.audio.currentTime);
+        this.pendingStart = null;
+        if (this.loop) this.audio.currentTime = this.loop.start;
+        return true;
+      }
+      case "\\": this.clearLoop(); return true;
+      default: return false;
+    }
+  }
+}
+
+export class TextViewer {
+  constructor() {
+    this.box = $("text-viewer");
+  }
+
+  show(item) {
+    this.box.hidden = false;
+    this.box.textContent = item.text;
+    this.box.scrollTop = 0;
+  }
+
+  clear() {
+    this.box.textContent = "";
+  }
+
+  key(event) {
+    const page = this.box.clientHeight * 0.9;
+    const moves = { ArrowDown: 48, ArrowUp: -48, PageDown: page, PageUp: -page, End: 1e9, Home: -1e9 };
+    if (!(event.key in moves)) return false;
+    this.box.scrollBy({ top: moves[event.key] });
+    return true;
+  }
+}

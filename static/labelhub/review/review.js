@@ -1,0 +1,93 @@
+// The review page, keyboard-first: class hotkeys pick the final label; b/u/o flags, g gold, r rationale,
+// a/i/s actions; Enter records the decision and moves to the next disputed item; n skips.
+const root = document.getElementById("review");
+const form = document.getElementById("decision-form");
+const status = document.getElementById("decision-status");
+const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+const buttons = [...form.querySelectorAll(".class-button")];
+let label = "";
+
+function pick(key) {
+  label = label === key ? "" : key;
+  buttons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.label === label)));
+  form.querySelector("input[name=action][value=label]").checked = true;
+}
+buttons.forEach((b) => b.addEventListener("click", () => pick(b.dataset.label)));
+
+const toggle = (name) => {
+  const box = form.querySelector(`input[name=${name}]`);
+  if (box) box.checked = !box.checked;
+};
+const actionKeys = { a: "ambiguous_instructions", i: "input_insufficient", s: "relabel" };
+
+async function submit() {
+  const action = form.querySelector("input[name=action]:checked").value;
+  const body = {
+    action,
+    rationale: form.rationale.value,
+    label: action === "label" ? (root.dataset.task === "transcription" ? form.label.value : label) : "",
+    borderline: action === "label" && !!form.borderline?.checked,
+    uncertain: action === "label" && !!form.uncertain?.checked,
+    out_of_domain: action === "label" && !!form.out_of_domain?.checked,
+    gold: action === "label" && form.gold.checked,
+  };
+  status.textContent = "saving…";
+  const response = await fetch(root.dataset.decisionUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+    body: JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) {
+    status.textContent = data.detail ?? `HTTP ${response.status}`;
+    status.classList.add("error");
+    return;
+  }
+  status.classList.remove("error");
+  status.textContent = "Decision recorded.";
+  root.dataset.decided = data.id;
+  location.href = root.dataset.nextUrl || root.dataset.queueUrl;
+}
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  submit();
+});
+
+document.addEventListener("keydown", (e) => {
+  const typing = e.target.matches("textarea, input[type=text]");
+  if (typing) {
+    if (e.key === "Escape") e.target.blur();
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      submit();
+    }
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const button = buttons.find((b) => b.dataset.hotkey === e.key);
+  if (button) return pick(button.dataset.label);
+  if (e.key === "b") return toggle("borderline");
+  if (e.key === "u") return toggle("uncertain");
+  if (e.key === "o") return toggle("out_of_domain");
+  if (e.key === "g") return toggle("gold");
+  if (actionKeys[e.key]) {
+    form.querySelector(`input[name=action][value=${actionKeys[e.key]}]`).checked = true;
+    return;
+  }
+  if (e.key === "r" || (e.key === "t" && root.dataset.task === "transcription")) {
+    e.preventDefault();
+    (e.key === "r" ? form.rationale : form.label).focus();
+    return;
+  }
+  if (e.key === "n") document.getElementById("skip-link")?.click();
+  if (e.key === "Enter") {
+    e.preventDefault();
+    submit();
+  }
+  if (e.key === " " && document.getElementById("review-audio")) {
+    e.preventDefault();
+    const audio = document.getElementById("review-audio");
+    audio.paused ? audio.play() : audio.pause();
+  }
+});

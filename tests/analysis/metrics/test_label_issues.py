@@ -1,0 +1,227 @@
+"""Label-issue detection (the jaguar finder) on scikit-learn's digits and synthetic blobs; no Django.
+
+The digits are embedded with the built-in image-basic embedder, as in benchmarks/label_issues_bench.py.
+Corruptions are seeded; the detector never sees which items were corrupted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.embeddings.projection import knn_graph
+from analysis.metrics.label_issues import LabelIssuesResult, find_label_issues, reduce_embeddings
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from analysis.embeddings import get_embedder
+
+    d = load_digits()
+    imgs = [
+        Image.fromarray((a * 255 / 16).astype(np.uint8), mode="L").resize((32, 32), Image.Resampling.BILINEAR)
+        for a in d.images
+    ]
+    return get_embedder("image-basic").embed(imgs), d.target.astype(np.int64)
+
+
+def _flip(labels: np.ndarray, frac: float, seed: int, exclude=()) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = labels.copy()
+    cand = np.setdiff1d(np.arange(len(labels)), exclude)
+    idx = rng.choice(cand, int(round(frac * len(labels))), replace=False)
+    out[idx] = (out[idx] + rng.integers(1, 10, size=len(idx))) % 10
+    return out
+
+
+def _jaguar(X: np.ndarray, y: np.ndarray, src: int = 9, frac: float = 0.6) -> np.ndarray:
+    """The ``frac`` of class ``src`` on one side of a 2-means split of its features (DOMAIN.md §4)."""
+    from sklearn.cluster import KMeans
+
+    idx = np.flatnonzero(y == src)
+    km = KMeans(n_clusters=2, n_init=10, random_state=0).fit(X[idx])
+    d = km.transform(X[idx])
+    big = int(np.argmax(np.bincount(km.labels_)))
+    return np.sort(idx[np.argsort(d[:, big] - d[:, 1 - big], kind="stable")[: int(round(frac * len(idx)))]])
+
+
+def _prf(flagged: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    tp = np.sum(flagged & truth)
+    return tp / max(flagged.sum(), 1), tp / max(truth.sum(), 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# digits
+# ------------------------------------------------------------------------------------------------
+def test_uniform_flips_are_found_with_decent_precision(digits):
+    X, y = digits
+    noisy = _flip(y, 0.10, seed=3)
+    res = find_label_issues(X, noisy, seed=0)
+    precision, recall = _prf(res.flagged, noisy != y)
+    assert precision >= 0.9 and recall >= 0.75, (precision, recall)
+    assert res.clusters == []  # scattered slips are not a group
+    # flagged items suggest their true label most of the time
+    hit = res.flagged & (noisy != y)
+    assert np.mean(res.suggested_label[hit] == y[hit]) > 0.85
+    # and the scores rank the flips first
+    top = np.argsort(-res.score)[: int((noisy != y).sum())]
+    assert np.mean((noisy != y)[top]) > 0.8
+
+
+def test_planted_coherent_cluster_is_reported_as_one_group_with_both_sides(digits):
+    X, y = digits
+    jag = _jaguar(X, y)
+    noisy = y.copy()
+    noisy[jag] = 4
+    res = find_label_issues(X, noisy, seed=0)
+    assert len(res.clusters) == 1
+    c = res.clusters[0]
+    assert (c["label"], c["suggested_label"]) == (4, 9)
+    assert np.isin(jag, c["items"]).mean() >= 0.9
+    assert np.mean(np.isin(c["items"], jag)) >= 0.9  # the group is the relabeled nines, not the fours
+    assert c["size"] == len(c["items"]) and c["description"].startswith(f"{c['size']} items labeled 4")
+    assert set(c["examples"]) <= set(c["items"]) and len(c["examples"]) > 0
+    assert len(c["neighbour_examples"]) > 0 and all(noisy[i] == 9 for i in c["neighbour_examples"])
+    assert 0.0 <= c["score"] <= 1.0
+    assert np.all(res.flagged[c["items"]]) and np.all(res.cluster_id[c["items"]] == 0)
+    assert np.all(res.suggested_label[c["items"]] == 9)
+    # the correct nines around the group are not flagged because of it
+    other_nines = np.setdiff1d(np.flatnonzero(y == 9), jag)
+    assert res.flagged[other_nines].mean() < 0.1
+    # what the per-item detectors alone see (DOMAIN.md's measured warning): almost nothing
+    items_only = find_label_issues(X, noisy, seed=0, detect_clusters=False)
+    assert items_only.flagged[jag].mean() < 0.1
+
+
+def test_cluster_and_flips_together(digits):
+    X, y = digits
+    jag = _jaguar(X, y)
+    noisy = y.copy()
+    noisy[jag] = 4
+    noisy = _flip(noisy, 0.10, seed=5, exclude=jag)
+    res = find_label_issues(X, noisy, seed=0)
+    precision, recall = _prf(res.flagged, noisy != y)
+    assert precision >= 0.85 and recall >= 0.85, (precision, recall)
+    best = max(np.isin(jag, c["items"]).mean() for c in res.clusters)
+    assert best >= 0.9
+
+
+def test_clean_data_yields_few_flags(digits):
+    X, y = digits
+    res = find_label_issues(X, y, seed=0)
+    assert res.flagged.mean() < 0.02
+    assert res.clusters == []
+
+
+def test_same_seed_same_result(digits):
+    X, y = digits
+    jag = _jaguar(X, y)
+    noisy = _flip(np.where(np.isin(np.arange(len(y)), jag), 4, y), 0.05, seed=1, exclude=jag)
+    a = find_label_issues(X, noisy, seed=7)
+    b = find_label_issues(X, noisy, seed=7)
+    for name in ("flagged", "score", "suggested_label", "cluster_id", "pred_probs", "neighbour_disagreement"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.clusters == b.clusters
+
+
+def test_precomputed_knn_gives_the_same_result(digits):
+    X, y = digits
+    noisy = _flip(y, 0.05, seed=2)
+    Z = reduce_embeddings(X, 64, 0)
+    knn = knn_graph(Z, 15)
+    a = find_label_issues(X, noisy, seed=0)
+    b = find_label_issues(X, noisy, seed=0, knn=knn)
+    np.testing.assert_array_equal(a.flagged, b.flagged)
+    np.testing.assert_allclose(a.score, b.score)
+
+
+# ------------------------------------------------------------------------------------------------
+# synthetic blobs: fast, and unlabeled items
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def blobs():
+    """Three classes; class 1 has two touching sub-blobs (a and b)."""
+    rng = np.random.default_rng(0)
+    centres = {0: [(0.0, 0.0)], 1: [(10.0, 0.0), (13.0, 0.0)], 2: [(5.0, 9.0)]}
+    X, y, sub = [], [], []
+    for c, cs in centres.items():
+        for j, m in enumerate(cs):
+            n = 90 if c != 1 else 70
+            X.append(np.asarray(m) + rng.normal(size=(n, 2)))
+            y += [c] * n
+            sub += [j] * n
+    X = np.concatenate(X)
+    X = np.hstack([X, 0.1 * rng.normal(size=(len(X), 4))]).astype(np.float32)
+    return X, np.asarray(y), np.asarray(sub)
+
+
+def test_synthetic_relabeled_sub_blob_is_one_suspicious_cluster(blobs):
+    X, y, sub = blobs
+    planted = np.flatnonzero((y == 1) & (sub == 1))
+    noisy = y.copy()
+    noisy[planted] = 2  # a sub-blob of class 1 relabeled as 2: an island of 2 where 1 lives
+    res = find_label_issues(X, noisy, seed=0)
+    assert len(res.clusters) == 1
+    c = res.clusters[0]
+    assert (c["label"], c["suggested_label"]) == (2, 1)
+    assert np.isin(planted, c["items"]).mean() >= 0.9
+
+
+def test_unlabeled_items_are_scored_but_never_flagged(blobs):
+    X, y, _ = blobs
+    labels = _flip(y, 0.05, seed=4) % 3
+    labels[::7] = -1
+    res = find_label_issues(X, labels, n_classes=3, seed=0)
+    assert isinstance(res, LabelIssuesResult)
+    unl = labels == -1
+    assert not res.flagged[unl].any()
+    assert np.all(res.score[unl] == 0) and np.all(np.isnan(res.self_confidence[unl]))
+    assert np.all((res.suggested_label[unl] >= 0) & (res.suggested_label[unl] < 3))
+    assert np.mean(res.suggested_label[unl] == y[unl]) > 0.9
+    assert res.pred_probs.shape == (len(y), 3)
+    np.testing.assert_allclose(res.pred_probs.sum(axis=1), 1.0, atol=1e-6)
+    assert np.all((res.score >= 0) & (res.score <= 1))
+    issues = res.issues()
+    assert all(r["reason"] in ("item", "cluster") for r in issues)
+    assert [r["item"] for r in issues] == list(res.flagged_indices)
+
+
+def test_input_validation():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="2-D"):
+        find_label_issues(X[:, 0], np.zeros(20, int))
+    with pytest.raises(ValueError, match="entries"):
+        find_label_issues(X, np.zeros(19, int))
+    with pytest.raises(ValueError, match="two distinct labels"):
+        find_label_issues(X, np.zeros(20, int))
+    X_nan = X.copy()
+    X_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        find_label_issues(X_nan, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="integer"):
+        find_label_issues(X, np.arange(20) % 2 + 0.5)
+    with pytest.raises(ValueError, match="n_classes"):
+        find_label_issues(X, np.arange(20) % 3, n_classes=2)
+
+
+# ------------------------------------------------------------------------------------------------
+# guard
+# ------------------------------------------------------------------------------------------------
+def test_importing_detection_code_does_not_import_django():
+    code = (
+        "import sys\n"
+        "import analysis.metrics.label_issues, analysis.embeddings, analysis.embeddings.projection\n"
+        "bad = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\n"
+        "assert not bad, bad\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

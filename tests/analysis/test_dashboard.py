@@ -1,0 +1,94 @@
+"""The project dashboard: sections, roles, its API, and a number of queries that does not grow."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from labeling.models import Item
+from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
+from tests.analysis.error_analysis_helpers import build_error_analysis_project, three_labelers
+from tests.conftest import png_bytes
+
+# Several imports in one test: on PostgreSQL, labeling.services.imports stages rows in a temporary table
+# dropped on commit, which a second import inside the same test transaction would find still there.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def built(project, labeler, labeler2):
+    users = three_labelers(project, labeler, labeler2)
+    run, truth, predictions = build_error_analysis_project(project, users)
+    return run, users
+
+
+def test_dashboard_api_has_every_section(api, reviewer, project, built):
+    run, _ = built
+    response = api(reviewer).get(f"/api/projects/{project.pk}/dashboard/")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["progress"] == {"items": 16, "answered": 16, "complete": 16, "overlap": 3, "n_answers": 48}
+    assert data["agreement"]["status"] == "ready" and data["agreement"]["hlp"]["value"] == pytest.approx(35 / 48)
+    assert data["model_run"]["id"] == run.pk
+    assert data["model_run"]["model_accuracy"]["value"] == pytest.approx(10 / 15)
+    assert data["model_run"]["gap_to_hlp"]["value"] == pytest.approx(35 / 48 - 10 / 15)
+    assert [r["slice"] for r in data["top_slices"]] == ["clean", "noisy", "beats"]
+    assert data["version"] is None and data["drift"]["open"] == []
+    assert data["output_signal"]["weeks"][0]["n_answers"] == 48
+    assert data["planning"]["horizon"]["days"] == 30
+
+
+def test_dashboard_page_renders_plots(client, reviewer, project, built):
+    client.force_login(reviewer)
+    response = client.get(f"/projects/{project.pk}/dashboard/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("<svg") >= 4
+    assert 'data-slice="clean"' in html and 'id="model-run"' in html
+    assert f'href="/projects/{project.pk}/dashboard/"' in html  # the nav link
+
+
+def test_an_empty_project_has_a_dashboard_too(client, api, reviewer, project):
+    client.force_login(reviewer)
+    assert client.get(f"/projects/{project.pk}/dashboard/").status_code == 200
+    data = api(reviewer).get(f"/api/projects/{project.pk}/dashboard/").json()
+    assert data["model_run"] is None and data["progress"]["items"] == 0
+
+
+def test_dashboard_roles(client, api, labeler, outsider, project):
+    assert api(labeler).get(f"/api/projects/{project.pk}/dashboard/").status_code == 403
+    assert api(outsider).get(f"/api/projects/{project.pk}/dashboard/").status_code == 404
+    client.force_login(labeler)
+    assert client.get(f"/projects/{project.pk}/dashboard/").status_code == 403
+    html = client.get(f"/projects/{project.pk}/label/").content.decode()
+    assert f"/projects/{project.pk}/dashboard/" not in html  # no Dashboard link for labelers
+    client.force_login(outsider)
+    assert client.get(f"/projects/{project.pk}/dashboard/").status_code == 404
+
+
+def _dashboard_queries(client, project):
+    client.get(f"/projects/{project.pk}/dashboard/")  # warm: cache the agreement report, settle alerts
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/projects/{project.pk}/dashboard/").status_code == 200
+    return len(queries)
+
+
+def test_dashboard_queries_do_not_grow_with_items_tags_or_answers(client, reviewer, project, built):
+    _, users = built
+    client.force_login(reviewer)
+    before = _dashboard_queries(client, project)
+    # Twice the items, five new tags, more answers and another model run.
+    entries = [
+        ImportEntry(name=f"more{i}.png", load=lambda i=i: png_bytes(seed=9000 + i), tags=[f"extra-{i % 5}"])
+        for i in range(20)
+    ]
+    ids = items_import(project=project, entries=entries).imported
+    for item in Item.objects.filter(pk__in=ids):
+        for user in users:
+            annotation_save(item=item, labeler=user, value="dog", seconds=4)
+    from labeling.services.training import model_run_create
+
+    model_run_create(project=project, name="v2", predictions=[{"item": pk, "label": "dog"} for pk in ids])
+    after = _dashboard_queries(client, project)
+    assert after == before, f"{before} queries before, {after} after"
+    assert after <= 60

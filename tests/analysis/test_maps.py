@@ -1,0 +1,205 @@
+"""Embeddings, maps and label issues: pushing vectors, the map job, the label-issue API, selections."""
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis.models import Embedding, EmbeddingMap, MapPoint
+from analysis.services.maps import map_job_run
+from labeling.models import Item, Job
+from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
+from tests.conftest import make_project, png_bytes
+
+
+def text_items(project, texts, labels=None):
+    entries = [ImportEntry(name=f"t{i}", text=t, label=(labels[i] if labels else "")) for i, t in enumerate(texts)]
+    return items_import(project=project, entries=entries).imported
+
+
+@pytest.fixture
+def blobs(manager, reviewer):
+    """A text project whose pushed vectors form two blobs; twenty 'b' items sit, labeled 'a', inside blob b."""
+    project = make_project(manager, name="Blobs", modality="text", classes=[{"key": "a"}, {"key": "b"}])
+    from labeling.services.projects import member_add
+
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    rng = np.random.default_rng(0)
+    n = 120
+    truth = np.array([0] * 60 + [1] * 60)
+    given = truth.copy()
+    given[60:80] = 0  # a coherent group of b's labeled a
+    ids = text_items(project, [f"doc {i}" for i in range(n)], ["ab"[g] for g in given])
+    centres = np.array([[0.0] * 8, [6.0] * 8])
+    vectors = centres[truth] + rng.normal(0, 1, (n, 8))
+    # The relabeled b's are one visual kind of b: a tight group at the edge of blob b (the jaguar case).
+    vectors[60:80] = centres[1] + np.array([2.5] + [0.0] * 7) + rng.normal(0, 0.4, (20, 8))
+    return project, ids, vectors, set(ids[60:80])
+
+
+def push(api, user, project, model, rows):
+    return api(user).post(f"/api/projects/{project.pk}/embeddings/", {"model": model, "vectors": rows}, format="json")
+
+
+def test_pushed_vectors_are_stored_and_checked(api, manager, blobs):
+    project, ids, vectors, _ = blobs
+    rows = [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)]
+    response = push(api, manager, project, "team-net", rows)
+    assert response.status_code == 201 and response.json()["stored"] == 120
+    assert Embedding.objects.filter(model="team-net").count() == 120
+    stored = np.frombuffer(bytes(Embedding.objects.get(item_id=ids[0], model="team-net").vector), dtype="<f4")
+    assert np.allclose(stored, vectors[0])
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("wrong_dim", "3 dimensions, not the 8 already stored"),
+        ("unknown_item", "unknown items"),
+        ("nan", "NaN"),
+        ("not_numbers", "list of numbers"),
+    ],
+)
+def test_bad_vectors_are_rejected_and_nothing_is_stored(api, manager, blobs, other_project, rows, message):
+    project, ids, vectors, _ = blobs
+    push(api, manager, project, "team-net", [{"item": ids[0], "vector": vectors[0].tolist()}])
+    bad = {
+        "wrong_dim": [{"item": ids[1], "vector": [1.0, 2.0, 3.0]}],
+        "unknown_item": [
+            {"item": ids[1], "vector": vectors[1].tolist()},
+            {"item": 999999, "vector": vectors[2].tolist()},
+        ],
+        "nan": [{"item": ids[1], "vector": [float("nan")] * 8}],
+        "not_numbers": [{"item": ids[1], "vector": ["x"] * 8}],
+    }[rows]
+    if rows == "nan":
+        response = api(manager).post(
+            f"/api/projects/{project.pk}/embeddings/",
+            json.dumps({"model": "team-net", "vectors": bad}),
+            content_type="application/json",
+        )
+    else:
+        response = push(api, manager, project, "team-net", bad)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert Embedding.objects.filter(model="team-net").count() == 1
+
+
+def test_another_projects_item_is_an_unknown_item(api, manager, blobs, outsider):
+    project, ids, vectors, _ = blobs
+    foreign = text_items(make_project(outsider, name="Theirs", modality="text"), ["x"])[0]
+    response = push(api, manager, project, "team-net", [{"item": foreign, "vector": vectors[0].tolist()}])
+    assert response.status_code == 400 and str(foreign) in response.json()["detail"]
+
+
+def test_a_built_in_name_cannot_be_pushed(api, manager, blobs):
+    project, ids, vectors, _ = blobs
+    response = push(api, manager, project, "image-basic", [{"item": ids[0], "vector": vectors[0].tolist()}])
+    assert response.status_code == 400 and "built-in" in response.json()["detail"]
+
+
+def test_map_job_lays_out_points_and_reports_the_relabeled_group(api, manager, reviewer, blobs):
+    project, ids, vectors, planted = blobs
+    push(
+        api,
+        manager,
+        project,
+        "team-net",
+        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
+    )
+    response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json")
+    assert response.status_code == 202
+    body = response.json()
+    map_job_run(job_id=body["job"])
+    job = Job.objects.get(pk=body["job"])
+    assert job.status == "succeeded", job.errors
+    assert job.processed == job.total
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/maps/{body['map']}/").json()
+    assert len(detail["points"]) == 120
+    assert all(-1.0001 <= p["x"] <= 1.0001 and -1.0001 <= p["y"] <= 1.0001 for p in detail["points"])
+    issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    cluster = issues["clusters"][0]
+    assert (cluster["label"], cluster["suggested_label"]) == ("a", "b")
+    assert len(set(cluster["items"]) & planted) >= 0.9 * len(planted)
+    flagged = {row["item"] for row in issues["items"]}
+    assert len(flagged & planted) >= 0.9 * len(planted)
+    assert "sit among b" in cluster["description"]
+
+
+def test_given_label_is_the_labelers_majority_over_the_imported_one(manager, blobs, labeler, labeler2):
+    from analysis.services.maps import given_labels
+
+    project, ids, _, _ = blobs
+    item = Item.objects.get(pk=ids[0])
+    assert given_labels(project=project, items=[item]) == ["a"]
+    annotation_save(item=item, labeler=labeler, value="b")
+    annotation_save(item=item, labeler=labeler2, value="b")
+    assert given_labels(project=project, items=[item]) == ["b"]
+
+
+def test_built_in_embedder_map_on_images(api, manager, project):
+    entries = [
+        ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i), label="cat" if i % 2 else "dog")
+        for i in range(16)
+    ]
+    items_import(project=project, entries=entries)
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "image-basic"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    assert Job.objects.get(pk=body["job"]).status == "succeeded"
+    assert MapPoint.objects.filter(map_id=body["map"]).count() == 16
+    assert Embedding.objects.filter(model="image-basic").count() == 16
+    # A second map reuses the stored vectors.
+    again = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "image-basic"}, format="json").json()
+    map_job_run(job_id=again["job"])
+    assert Embedding.objects.filter(model="image-basic").count() == 16
+
+
+def test_unknown_embedder_and_roles(api, manager, reviewer, labeler, outsider, project):
+    bad = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "magic"}, format="json")
+    assert bad.status_code == 400 and "unknown embedder 'magic'" in bad.json()["detail"]
+    assert (
+        api(reviewer).post(f"/api/projects/{project.pk}/maps/", {"embedder": "image-basic"}, format="json").status_code
+        == 403
+    )
+    assert api(labeler).get(f"/api/projects/{project.pk}/label-issues/").status_code == 403
+    assert api(outsider).get(f"/api/projects/{project.pk}/label-issues/").status_code == 404
+    assert api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").status_code == 404  # no map yet
+    assert not EmbeddingMap.objects.exists()
+
+
+def test_selection_tags_exactly_the_items(api, reviewer, blobs, outsider):
+    project, ids, _, _ = blobs
+    response = api(reviewer).post(
+        f"/api/projects/{project.pk}/selection/", {"items": ids[:5], "action": "tag", "tag": "looped"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["n_items"] == 5
+    assert set(Item.objects.filter(tags__name="looped").values_list("pk", flat=True)) == set(ids[:5])
+    foreign = text_items(make_project(outsider, name="Theirs", modality="text"), ["x"])[0]
+    response = api(reviewer).post(
+        f"/api/projects/{project.pk}/selection/",
+        {"items": [ids[6], foreign], "action": "tag", "tag": "looped"},
+        format="json",
+    )
+    assert response.status_code == 400 and str(foreign) in response.json()["detail"]
+    assert Item.objects.filter(tags__name="looped").count() == 5
+
+
+def test_map_page_data_has_one_entry_per_point(client, api, manager, reviewer, blobs):
+    project, ids, vectors, _ = blobs
+    push(
+        api,
+        manager,
+        project,
+        "team-net",
+        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
+    )
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    client.force_login(reviewer)
+    assert client.get(f"/projects/{project.pk}/map/").status_code == 200
+    data = client.get(f"/projects/{project.pk}/map/{body['map']}/data.json").json()
+    assert len(data["item"]) == len(data["x"]) == len(data["label"]) == len(data["agreement"]) == 120
+    assert data["classes"] == ["a", "b"]
+    item = client.get(f"/projects/{project.pk}/map/items/{ids[0]}.json").json()
+    assert item["id"] == ids[0] and item["answers"] == []

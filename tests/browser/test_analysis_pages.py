@@ -1,0 +1,111 @@
+"""Reports and the embedding map in headless Chromium."""
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis.models import EmbeddingMap
+from labeling.choices import Role
+from labeling.models import Campaign, Item
+from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.conftest import make_project, make_user, png_bytes, require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def labeled_project(manager, reviewer, n=30):
+    project = make_project(manager, name="Pets", options={"borderline": True})
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(n)]
+    ).imported
+    rng = np.random.default_rng(3)
+    users = [make_user(f"rater{r}") for r in range(3)]
+    for user in users:
+        member_add(project=project, username=user.username, role=Role.LABELER)
+    for item_id in ids:
+        truth = rng.choice(["cat", "dog", "other"])
+        for user in users:
+            value = truth if rng.random() < 0.8 else rng.choice(["cat", "dog", "other"])
+            annotation_save(item=Item.objects.get(pk=item_id), labeler=user, value=str(value), seconds=3.0)
+    return project, ids
+
+
+def test_report_page_shows_every_section_with_the_apis_numbers(live_server, page, login, api, manager, reviewer):
+    require_browser()
+    project, _ = labeled_project(manager, reviewer)
+    expected = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/agreement/")
+    for section in ("#headline", "#per-class", "#labelers", "#pairwise", "#confusion", "#over-time", "#by-guideline"):
+        assert page.locator(section).is_visible(), section
+    for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp"):
+        shown = float(page.locator(f"[data-metric='{key}']").get_attribute("data-value"))
+        assert shown == pytest.approx(expected[key]["value"], abs=1e-9)
+        card = page.locator(f"[data-metric-card='{key}']")
+        assert float(card.locator("[data-ci-low]").get_attribute("data-ci-low")) == pytest.approx(
+            expected[key]["ci_low"]
+        )
+    for row in expected["per_labeler"]:
+        cell = page.locator(f"tr[data-labeler='{row['labeler']}'] [data-measure='agreement_with_others']")
+        assert cell.inner_text() == f"{row['agreement_with_others']:.3f}"
+    data = json.loads(page.locator("#report-data").text_content())
+    assert data["confusion"] == expected["confusion"]
+    # The slice picker and downloads are there.
+    assert page.locator("select[name=tag]").is_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    assert not page.errors
+
+
+def test_labeler_gets_403_on_the_report_page(live_server, page, login, labeler, project):
+    require_browser()
+    login(page, live_server, labeler)
+    response = page.goto(f"{live_server.url}/projects/{project.pk}/agreement/")
+    assert response.status == 403
+
+
+def test_manager_starts_a_map_lassoes_a_region_and_gets_a_campaign_of_exactly_those_items(
+    live_server, new_page, login, manager, reviewer, settings, tmp_path
+):
+    require_browser()
+    from tests.integration.conftest import start_worker, stop_worker
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    project, ids = labeled_project(manager, reviewer, n=60)
+    worker = start_worker(settings.MEDIA_ROOT, concurrency=1)
+    try:
+        page = new_page()
+        login(page, live_server, manager)
+        page.goto(f"{live_server.url}/projects/{project.pk}/map/")
+        page.get_by_role("button", name="Start a new map").click()
+        page.wait_for_selector("#map-job", timeout=15_000)
+        page.wait_for_selector("#map-root[data-ready='true']", timeout=180_000)
+    finally:
+        stop_worker(worker)
+    emap = EmbeddingMap.objects.get(project=project)
+    assert emap.job.status == "succeeded" and emap.n_points == 60
+    page.get_by_role("button", name="Lasso").click()
+    box = page.locator("#map-canvas").bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    # A big lasso around the middle of the map.
+    path = [(0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8), (0.2, 0.21)]
+    page.mouse.move(x0 + w * path[0][0], y0 + h * path[0][1])
+    page.mouse.down()
+    for fx, fy in path[1:]:
+        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=12)
+    page.mouse.up()
+    page.wait_for_selector("#selection-card:not([hidden])")
+    selected = [int(i) for i in page.locator("#map-root").get_attribute("data-selected").split(",") if i]
+    assert 0 < len(selected) < 60
+    assert page.locator("#selection-count").inner_text() == str(len(selected))
+    page.once("dialog", lambda dialog: dialog.accept("jaguar check"))
+    page.get_by_role("button", name="Relabel campaign from the selection").click()
+    page.wait_for_selector("#map-root[data-campaign]")
+    campaign = Campaign.objects.get(project=project, name="jaguar check")
+    assert sorted(campaign.items.values_list("pk", flat=True)) == sorted(selected)
+    assert not page.errors

@@ -1,0 +1,60 @@
+"""A reviewer settles a disagreement with the keyboard and publishes a guideline; labelers see the notice."""
+
+import pytest
+
+from labeling.models import Decision
+from labeling.services.annotations import annotation_save
+from labeling.services.projects import member_add
+from tests.browser.test_labeling_page import digits_project, shown_item
+from tests.conftest import require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_reviewer_adjudicates_with_the_keyboard_and_publishes_a_guideline_labelers_are_told(
+    live_server, new_page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=8)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    from labeling.models import Item
+
+    # Two labelers disagree on the first item (a looped 9 or a 4?); the labeler has answered another item.
+    disputed = Item.objects.get(pk=items[0])
+    annotation_save(item=disputed, labeler=labeler, value="4")
+    annotation_save(item=disputed, labeler=labeler2, value="9")
+    annotation_save(item=Item.objects.get(pk=items[1]), labeler=labeler, value="1")
+
+    sme = new_page()
+    login(sme, live_server, reviewer)
+    sme.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    assert sme.locator(f"#review-queue tr[data-item='{disputed.pk}']").is_visible()
+    with sme.expect_navigation():
+        sme.keyboard.press("Enter")  # open the first disputed item
+    assert f"/review/{disputed.pk}/" in sme.url
+    sme.keyboard.press("9")  # the final label
+    sme.keyboard.press("g")  # gold
+    sme.keyboard.press("r")  # write the rationale
+    sme.keyboard.type("closed upper loop: a nine")
+    sme.keyboard.press("Escape")
+    with sme.expect_navigation():
+        sme.keyboard.press("Enter")
+    decision = Decision.objects.get(item=disputed)
+    assert (decision.label, decision.gold, decision.reviewer_id) == ("9", True, reviewer.pk)
+    assert decision.rationale == "closed upper loop: a nine"
+
+    sme.goto(f"{live_server.url}/projects/{project.pk}/guidelines/")
+    sme.locator("#guideline-editor").fill("# Digits v2\n\nA closed upper loop makes a **9**, not a 4.")
+    with sme.expect_navigation():
+        sme.get_by_role("button", name="Publish as v2").click()
+    assert "A closed upper loop makes a" in sme.locator("#guideline-text").inner_text()
+    assert sme.locator("#guideline-diff").is_visible()
+
+    worker = new_page()
+    login(worker, live_server, labeler)
+    worker.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(worker)
+    notice = worker.locator("#guideline-notice")
+    notice.wait_for(state="visible")
+    assert "v2" in notice.inner_text()
+    assert not sme.errors and not worker.errors

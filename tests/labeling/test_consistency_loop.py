@@ -1,0 +1,294 @@
+"""The label-consistency loop: disagreements → decision → merge / conventions / guideline → relabel."""
+
+import numpy as np
+import pytest
+
+from labeling.choices import Role
+from labeling.models import Annotation, ArchivedAnnotation, GuidelineNote, Item, LabelClass
+from labeling.services.annotations import annotation_save
+from labeling.services.guidelines import guideline_publish
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.conftest import make_project, make_user, png_bytes
+
+
+@pytest.fixture
+def scratches(manager, reviewer):
+    """Inspections where ok and dent are told apart, but deep and shallow scratches are coin flips."""
+    project = make_project(
+        manager,
+        name="Inspection",
+        classes=[{"key": "ok"}, {"key": "deep"}, {"key": "shallow"}, {"key": "dent"}],
+        options={"borderline": True, "uncertain": True},
+    )
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    rng = np.random.default_rng(5)
+    truth = rng.choice(["ok", "scratch", "dent"], size=40)
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(40)]
+    ).imported
+    users = [make_user(f"inspector{r}") for r in range(3)]
+    for user in users:
+        member_add(project=project, username=user.username, role=Role.LABELER)
+    for item_id, t in zip(ids, truth, strict=True):
+        item = Item.objects.get(pk=item_id)
+        for user in users:
+            value = rng.choice(["deep", "shallow"]) if t == "scratch" else t
+            annotation_save(item=item, labeler=user, value=str(value))
+    return project, ids, users
+
+
+def agreement(api, user, project):
+    report = api(user).get(f"/api/projects/{project.pk}/agreement/").json()
+    return report["percent_agreement"]["value"], report
+
+
+def test_confusion_suggests_the_merge_preview_predicts_the_gain_and_undo_restores(api, reviewer, scratches):
+    project, _, _ = scratches
+    client = api(reviewer)
+    before, report = agreement(api, reviewer, project)
+    classes = report["confusion"]["classes"]
+    counts = np.array(report["confusion"]["counts"])
+    deep, shallow = classes.index("deep"), classes.index("shallow")
+    assert counts[deep, shallow] == counts.max() - 0 or counts[deep, shallow] > 0
+
+    suggestion = client.get(f"/api/projects/{project.pk}/taxonomy-changes/suggestions/").json()["suggestions"][0]
+    assert set(suggestion["classes"]) == {"deep", "shallow"}
+    merge = {"op": "merge", "classes": ["deep", "shallow"], "into": "scratch", "reason": "not told apart"}
+    preview = client.post(f"/api/projects/{project.pk}/taxonomy-changes/?preview=1", merge, format="json").json()
+    assert preview["before"]["percent_agreement"] == pytest.approx(before)
+    assert preview["gain"] == pytest.approx(suggestion["gain"])
+    assert LabelClass.objects.filter(project=project, key="scratch").count() == 0  # the preview applied nothing
+
+    applied = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", merge, format="json")
+    assert applied.status_code == 201
+    after, report = agreement(api, reviewer, project)
+    assert after == pytest.approx(before + preview["gain"])
+    assert after == pytest.approx(1.0)
+    assert "scratch" in report["confusion"]["classes"] and "deep" not in report["confusion"]["classes"]
+    # Raw answers were not rewritten.
+    assert Annotation.objects.filter(item__project=project, value="scratch").count() == 0
+    assert Annotation.objects.filter(item__project=project, value="deep").exists()
+
+    number = applied.json()["number"]
+    undone = client.post(f"/api/projects/{project.pk}/taxonomy-changes/{number}/undo/")
+    assert undone.status_code == 200 and undone.json()["undone"]
+    restored, report = agreement(api, reviewer, project)
+    assert restored == pytest.approx(before)
+    assert "deep" in report["confusion"]["classes"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"op": "merge", "classes": ["deep"], "into": "deep"}, "into itself"),
+        ({"op": "rename", "key": "deep", "new_key": "ok"}, "already exists"),
+        ({"op": "merge", "classes": ["deep", "ghost"], "into": "x"}, "unknown class 'ghost'"),
+        ({"op": "explode"}, "unknown operation"),
+    ],
+)
+def test_bad_taxonomy_changes_change_nothing(api, reviewer, scratches, body, message):
+    project, _, _ = scratches
+    keys = sorted(LabelClass.objects.filter(project=project).values_list("key", "retired"))
+    response = api(reviewer).post(f"/api/projects/{project.pk}/taxonomy-changes/", body, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert sorted(LabelClass.objects.filter(project=project).values_list("key", "retired")) == keys
+    assert not project.taxonomy_changes.exists()
+
+
+def test_rename_keeps_old_answers_counting(api, reviewer, scratches):
+    project, _, _ = scratches
+    before, _ = agreement(api, reviewer, project)
+    response = api(reviewer).post(
+        f"/api/projects/{project.pk}/taxonomy-changes/",
+        {"op": "rename", "key": "dent", "new_key": "dent-or-ding", "new_name": "Dent"},
+        format="json",
+    )
+    assert response.status_code == 201
+    after, report = agreement(api, reviewer, project)
+    assert after == pytest.approx(before)
+    assert "dent-or-ding" in report["confusion"]["classes"]
+
+
+def test_review_queue_sorts_by_disagreement_and_decisions_remove_items(api, reviewer, scratches):
+    project, ids, _ = scratches
+    client = api(reviewer)
+    queue = client.get(f"/api/projects/{project.pk}/review-queue/?page_size=100").json()
+    assert queue["count"] > 0 and queue["counts"]["disagreement"] == queue["count"]
+    disagreement = [row["disagreement"] for row in queue["results"]]
+    assert disagreement == sorted(disagreement, reverse=True)
+    first = queue["results"][0]
+    assert {a["value"] for a in first["answers"]} >= {"deep", "shallow"}
+    pair = client.get(f"/api/projects/{project.pk}/review-queue/?classes=deep,shallow").json()
+    assert pair["count"] == queue["count"]
+    none = client.get(f"/api/projects/{project.pk}/review-queue/?classes=ok,dent").json()
+    assert none["count"] == 0
+
+    decided = client.post(
+        f"/api/items/{first['item']}/decision/",
+        {"label": "deep", "rationale": "depth visible", "gold": True},
+        format="json",
+    )
+    assert decided.status_code == 201
+    again = client.get(f"/api/projects/{project.pk}/review-queue/?page_size=100").json()
+    assert first["item"] not in [row["item"] for row in again["results"]]
+    # Gold decisions score the labelers.
+    report = client.get(f"/api/projects/{project.pk}/agreement/").json()
+    assert sum(row["n_gold"] for row in report["per_labeler"]) == 3
+
+
+def test_decision_actions(api, reviewer, scratches):
+    project, ids, _ = scratches
+    client = api(reviewer)
+    note = client.post(
+        f"/api/items/{ids[0]}/decision/",
+        {"action": "ambiguous_instructions", "rationale": "is a hairline a scratch?"},
+        format="json",
+    )
+    assert note.status_code == 201
+    assert GuidelineNote.objects.get(project=project).item_id == ids[0]
+    client.post(f"/api/items/{ids[1]}/decision/", {"action": "input_insufficient", "rationale": "glare"}, format="json")
+    assert Item.objects.filter(pk=ids[1], tags__name="needs-better-input").exists()
+    sent = client.post(
+        f"/api/items/{ids[2]}/decision/", {"action": "relabel", "rationale": "check again"}, format="json"
+    )
+    assert sent.status_code == 201
+    item = Item.objects.get(pk=ids[2])
+    assert item.priority > 0 and item.n_answers == 0
+    assert ArchivedAnnotation.objects.filter(item=item).count() == 3
+    bad = client.post(f"/api/items/{ids[3]}/decision/", {"label": "gold-plated"}, format="json")
+    assert bad.status_code == 400 and "unknown class" in bad.json()["detail"]
+    empty = client.post(f"/api/items/{ids[3]}/decision/", {"action": "relabel"}, format="json")
+    assert empty.status_code == 400 and "say why" in empty.json()["detail"]
+
+
+def test_campaign_from_a_filter_archives_answers_and_reports_before_and_after(api, reviewer, scratches):
+    project, ids, users = scratches
+    guideline_publish(project=project, text="v1", author=reviewer)
+    guideline_publish(project=project, text="v2: depth over 0.5 mm is deep", author=reviewer)
+    client = api(reviewer)
+    response = client.post(
+        f"/api/projects/{project.pk}/campaigns/",
+        {"name": "scratch depth", "filter": {"disagreement": True}, "guideline": 2, "overlap": 2},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    campaign = response.json()
+    chosen = campaign["items"]
+    assert chosen and campaign["progress"]["before"]["percent_agreement"] < 1
+    assert not Annotation.objects.filter(item_id__in=chosen).exists()
+    assert Item.objects.filter(pk__in=chosen, priority__gt=0, overlap=2).count() == len(chosen)
+    # The labelers answer again under v2, consistently now.
+    for item_id in chosen:
+        for user in users[:2]:
+            annotation_save(item=Item.objects.get(pk=item_id), labeler=user, value="deep")
+    detail = client.get(f"/api/projects/{project.pk}/campaigns/{campaign['id']}/").json()
+    assert detail["progress"]["after"]["percent_agreement"] == 1.0
+    assert detail["progress"]["n_done"] == len(chosen)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"name": "empty", "filter": {"tag": "nowhere"}}, "no items"),
+        ({"name": "x", "items": [999999]}, "not items of this project"),
+        ({"name": "x", "filter": {"colour": "red"}}, "unknown filter fields"),
+        ({"name": "x", "items": [], "guideline": 9}, "no items"),
+    ],
+)
+def test_bad_campaigns_change_nothing(api, reviewer, scratches, body, message):
+    project, _, _ = scratches
+    n = Annotation.objects.filter(item__project=project).count()
+    response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 400 and message in response.json()["detail"]
+    assert Annotation.objects.filter(item__project=project).count() == n
+    assert not project.campaigns.exists()
+
+
+def test_transcript_conventions_preview_and_apply(api, manager, reviewer):
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"c{i}", text=f"clip {i}") for i in range(2)]
+    ).imported
+    a, b = make_user("t1"), make_user("t2")
+    for item_id, (x, y) in zip(
+        ids, [("Umm, nearest gas station", "um nearest gas station"), ("call mom", "call mom")], strict=True
+    ):
+        annotation_save(item=Item.objects.get(pk=item_id), labeler=a, value=x)
+        annotation_save(item=Item.objects.get(pk=item_id), labeler=b, value=y)
+    client = api(reviewer)
+    rules = {"fillers": ["um", "umm", "uh"], "filler_as": "um"}
+    preview = client.put(f"/api/projects/{project.pk}/conventions/?preview=1", {"rules": rules}, format="json").json()
+    assert preview["answers_changed"] == 1 and preview["pairs_made_equal"] == 1
+    assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"] == {}
+    before = client.get(f"/api/projects/{project.pk}/agreement/").json()["transcripts"]["exact_agreement"]
+    saved = client.put(f"/api/projects/{project.pk}/conventions/", {"rules": rules}, format="json")
+    assert saved.status_code == 200
+    after = client.get(f"/api/projects/{project.pk}/agreement/").json()["transcripts"]["exact_agreement"]
+    assert (before, after) == (0.5, 1.0)
+    assert Annotation.objects.filter(value="Umm, nearest gas station").exists()  # raw answers untouched
+    bad = client.put(f"/api/projects/{project.pk}/conventions/", {"rules": {"rules": [["(oops", "x"]]}}, format="json")
+    assert bad.status_code == 400 and "invalid pattern" in bad.json()["detail"]
+    assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"]["fillers"] == ["um", "umm", "uh"]
+
+
+def test_guidelines_publish_diff_and_examples(api, labeler, reviewer, scratches):
+    project, ids, _ = scratches
+    member_add(project=project, username=labeler.username, role=Role.LABELER)
+    client = api(reviewer)
+    v1 = client.post(
+        f"/api/projects/{project.pk}/guidelines/", {"text": "# Rules\nA scratch is a line."}, format="json"
+    )
+    assert v1.status_code == 201 and v1.json()["version"] == 1
+    example = client.post(
+        f"/api/projects/{project.pk}/guidelines/1/examples/", {"item": ids[0], "label": "deep"}, format="json"
+    )
+    assert example.status_code == 201
+    v2 = client.post(
+        f"/api/projects/{project.pk}/guidelines/", {"text": "# Rules\nA scratch is a line you can feel."}, format="json"
+    )
+    assert v2.json()["version"] == 2 and v2.json()["examples"] == [{"item": ids[0], "label": "deep", "note": ""}]
+    diff = client.get(f"/api/projects/{project.pk}/guidelines/2/diff/").json()["diff"]
+    assert "-A scratch is a line." in diff and "+A scratch is a line you can feel." in diff
+    assert api(labeler).get(f"/api/projects/{project.pk}/guidelines/").status_code == 200
+    assert (
+        api(labeler).post(f"/api/projects/{project.pk}/guidelines/", {"text": "mine"}, format="json").status_code == 403
+    )
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "review-queue/"),
+        ("post", "taxonomy-changes/"),
+        ("get", "taxonomy-changes/suggestions/"),
+        ("post", "campaigns/"),
+        ("get", "campaigns/"),
+        ("put", "conventions/"),
+    ],
+)
+def test_labelers_get_403_and_outsiders_404(api, labeler, outsider, project, method, path):
+    url = f"/api/projects/{project.pk}/{path}"
+    assert getattr(api(labeler), method)(url, {}, format="json").status_code == 403
+    assert getattr(api(outsider), method)(url, {}, format="json").status_code == 404
+
+
+def test_decisions_are_reviewer_only(api, labeler, outsider, project):
+    item = items_import(project=project, entries=[ImportEntry(name="a.png", load=lambda: png_bytes(seed=1))]).imported[
+        0
+    ]
+    assert api(labeler).post(f"/api/items/{item}/decision/", {"label": "cat"}, format="json").status_code == 403
+    assert api(outsider).post(f"/api/items/{item}/decision/", {"label": "cat"}, format="json").status_code == 404
+
+
+def test_review_queue_can_be_limited_to_a_selection(api, reviewer, scratches):
+    project, ids, _ = scratches
+    client = api(reviewer)
+    everything = client.get(f"/api/projects/{project.pk}/review-queue/?page_size=100").json()["results"]
+    chosen = [row["item"] for row in everything[:2]] + [ids[0]]
+    picked = client.get(f"/api/projects/{project.pk}/review-queue/?items={','.join(map(str, chosen))}").json()
+    assert {row["item"] for row in picked["results"]} == set(chosen) & {row["item"] for row in everything}
+    bad = client.get(f"/api/projects/{project.pk}/review-queue/?items=a,b")
+    assert bad.status_code == 400 and "item ids" in bad.json()["detail"]

@@ -1,0 +1,223 @@
+"""The labeling API: next, answers, skips, progress; bad input gets a clear error and changes nothing."""
+
+import pytest
+
+from labeling.models import Annotation, Item, Reservation, Skip
+from labeling.services.annotations import MAX_TRANSCRIPT_CHARS
+from labeling.services.guidelines import guideline_publish
+from labeling.services.projects import member_add
+from tests.conftest import make_project
+from tests.labeling.queue_helpers import answer_by_others, make_items
+
+pytestmark = pytest.mark.django_db
+
+
+def post_answer(client, item_id, **body):
+    return client.post(f"/api/items/{item_id}/annotations/", {"value": "cat", **body}, format="json")
+
+
+def snapshot():
+    """Everything an answer or a skip could change."""
+    return (
+        list(Annotation.objects.values_list("id", "item_id", "labeler_id", "value", "revision").order_by("id")),
+        list(Item.objects.values_list("id", "n_answers").order_by("id")),
+        list(Reservation.objects.values_list("labeler_id", "item_id", "expires").order_by("id")),
+        list(Skip.objects.values_list("item_id", "labeler_id", "reason").order_by("id")),
+    )
+
+
+def test_next_answers_the_item_then_204_when_nothing_is_left(api, project, labeler):
+    (item,) = make_items(project, 1)
+    client = api(labeler)
+    response = client.get(f"/api/projects/{project.pk}/next/")
+    assert response.status_code == 200
+    assert response.data["id"] == item.pk and response.data["project"] == project.pk
+    assert response.data["text"] == item.text and response.data["reserved_until"]
+    # Only what labeling needs: no imported label, metadata or file name.
+    assert set(response.data) == {"id", "project", "text", "file", "reserved_until"}
+    assert post_answer(client, item.pk).status_code == 201
+    assert client.get(f"/api/projects/{project.pk}/next/").status_code == 204
+
+
+def test_submit_then_revise(api, project, labeler):
+    (item,) = make_items(project, 1)
+    guideline = guideline_publish(project=project, text="# v1")
+    client = api(labeler)
+    response = post_answer(
+        client, item.pk, value="dog", borderline=True, borderline_with="cat", comment="looks like both", seconds=4.2
+    )
+    assert response.status_code == 201, response.data
+    assert response.data["value"] == "dog" and response.data["borderline_with"] == "cat"
+    assert response.data["guideline"] == guideline.version and response.data["revision"] == 1
+    assert response.data["labeler"] == labeler.username
+    response = post_answer(client, item.pk, value="cat", seconds=1.0)
+    assert response.status_code == 200 and response.data["revision"] == 2
+    annotation = Annotation.objects.get(item=item, labeler=labeler)
+    assert annotation.value == "cat" and annotation.revisions.get().value == "dog"
+    item.refresh_from_db()
+    assert item.n_answers == 1
+
+
+def test_the_guideline_version_shown_is_stored(api, project, labeler):
+    a, b = make_items(project, 2)
+    v1 = guideline_publish(project=project, text="v1")
+    guideline_publish(project=project, text="v2")
+    client = api(labeler)
+    assert post_answer(client, a.pk, guideline=v1.version).data["guideline"] == 1
+    assert post_answer(client, b.pk).data["guideline"] == 2  # default: the active one
+    response = post_answer(client, b.pk, guideline=9)
+    assert response.status_code == 400 and "no guideline version 9" in response.data["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"value": "horse"}, "value", "unknown class 'horse'"),
+        ({"value": ""}, "value", "needs a class"),
+        ({"value": "cat", "borderline": True, "borderline_with": "zebra"}, "borderline_with", "unknown class"),
+        ({"value": "cat", "borderline_with": "dog"}, "borderline_with", "only meaningful on a borderline"),
+        ({"value": "cat", "seconds": -1}, "seconds", "between 0 and 86400"),
+        ({"value": "cat", "comment": "x" * 2001}, "comment", "over 2000"),
+        ({"value": "cat", "uncertain": "maybe"}, "uncertain", "valid boolean"),
+    ],
+)
+def test_bad_answers_are_refused_and_change_nothing(api, project, labeler, body, field, words):
+    (item,) = make_items(project, 1)
+    client = api(labeler)
+    client.get(f"/api/projects/{project.pk}/next/")
+    before = snapshot()
+    response = client.post(f"/api/items/{item.pk}/annotations/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.data and words in response.data["detail"], response.data
+    assert snapshot() == before
+
+
+def test_borderline_in_a_project_without_that_option_is_refused(api, manager, labeler):
+    project = make_project(manager, name="No borderline", options={"uncertain": True})
+    member_add(project=project, username=labeler.username, role="labeler")
+    (item,) = make_items(project, 1)
+    before = snapshot()
+    response = post_answer(api(labeler), item.pk, value="cat", borderline=True)
+    assert response.status_code == 400
+    assert "no borderline option" in response.data["detail"]
+    response = post_answer(api(labeler), item.pk, value="cat", out_of_domain=True)
+    assert response.status_code == 400 and "no out-of-domain option" in response.data["detail"]
+    assert snapshot() == before
+
+
+def test_binary_project_has_a_middle_borderline_answer(api, manager, labeler):
+    project = make_project(
+        manager, name="Defects", classes=[{"key": "ok"}, {"key": "defect"}], options={"borderline": True}
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    (item,) = make_items(project, 1)
+    response = post_answer(api(labeler), item.pk, value="", borderline=True)
+    assert response.status_code == 201, response.data
+    assert response.data["value"] == "" and response.data["borderline"] is True
+
+
+def test_an_item_of_another_project_is_404(api, labeler, other_project):
+    (item,) = make_items(other_project, 1)
+    before = snapshot()
+    client = api(labeler)
+    assert post_answer(client, item.pk).status_code == 404
+    assert client.post(f"/api/items/{item.pk}/skip/", {"reason": "x"}, format="json").status_code == 404
+    assert client.get(f"/api/projects/{other_project.pk}/next/").status_code == 404
+    assert client.get(f"/api/projects/{other_project.pk}/annotations/").status_code == 404
+    assert client.get(f"/api/projects/{other_project.pk}/progress/").status_code == 404
+    assert post_answer(client, 987654).status_code == 404
+    assert snapshot() == before
+
+
+def test_an_answer_after_k_answers_from_others_is_409_unless_you_hold_the_item(api, project, labeler, labeler2):
+    full, held = make_items(project, 2)
+    answer_by_others(project, full, project.overlap)
+    before = snapshot()
+    response = post_answer(api(labeler), full.pk)
+    assert response.status_code == 409
+    assert f"already has its {project.overlap} answers" in response.data["detail"]
+    assert snapshot() == before
+    # The holder of a reservation keeps their slot, even if others fill the item meanwhile.
+    assert api(labeler2).get(f"/api/projects/{project.pk}/next/").data["id"] == held.pk
+    answer_by_others(project, held, project.overlap, prefix="late")
+    assert post_answer(api(labeler2), held.pk).status_code == 201
+
+
+def test_a_transcript_over_the_size_limit_is_refused(api, manager, labeler):
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    member_add(project=project, username=labeler.username, role="labeler")
+    (item,) = make_items(project, 1)
+    client = api(labeler)
+    before = snapshot()
+    response = post_answer(client, item.pk, value="a" * (MAX_TRANSCRIPT_CHARS + 1))
+    assert response.status_code == 400
+    assert "over the limit" in response.data["detail"] and "value" in response.data
+    assert snapshot() == before
+    response = post_answer(client, item.pk, value="  um nearest gas station [unintelligible] ")
+    assert response.status_code == 201
+    assert response.data["value"] == "  um nearest gas station [unintelligible] "  # kept as typed
+
+
+def test_skip_needs_a_reason_and_releases_the_item(api, project, labeler):
+    (item,) = make_items(project, 1)
+    client = api(labeler)
+    client.get(f"/api/projects/{project.pk}/next/")
+    before = snapshot()
+    response = client.post(f"/api/items/{item.pk}/skip/", {"reason": "  "}, format="json")
+    assert response.status_code == 400 and "reason" in response.data
+    assert snapshot() == before
+    response = client.post(f"/api/items/{item.pk}/skip/", {"reason": "too dark"}, format="json")
+    assert response.status_code == 201 and response.data["reason"] == "too dark"
+    assert Reservation.objects.get(labeler=labeler).item_id is None
+    assert client.get(f"/api/projects/{project.pk}/next/").status_code == 204
+    assert client.get(f"/api/projects/{project.pk}/progress/").data["mine"]["skipped"] == 1
+
+
+def test_progress_counts_mine_today_and_the_projects_complete_items(api, project, labeler):
+    a, b, c = make_items(project, 3)
+    answer_by_others(project, a, project.overlap)
+    client = api(labeler)
+    post_answer(client, b.pk)
+    post_answer(client, b.pk, value="dog")  # a revision is not a second answer
+    data = client.get(f"/api/projects/{project.pk}/progress/").data
+    assert data["mine"] == {"today": 1, "total": 1, "skipped": 0}
+    assert data["project"] == {"items": 3, "complete": 1, "overlap": project.overlap}
+
+
+def test_an_outsider_cannot_use_the_queue(api, outsider, project):
+    make_items(project, 1)
+    assert api(outsider).get(f"/api/projects/{project.pk}/next/").status_code == 404
+    assert api().get(f"/api/projects/{project.pk}/next/").status_code in (401, 403)
+
+
+def test_the_labeling_endpoints_are_in_the_openapi_schema(api, labeler):
+    schema = api(labeler).get("/api/schema/?format=json").json()
+    paths = schema["paths"]
+    assert "204" in paths["/api/projects/{project_id}/next/"]["get"]["responses"]
+    assert {"201", "200", "409"} <= set(paths["/api/items/{item_id}/annotations/"]["post"]["responses"])
+    assert "post" in paths["/api/items/{item_id}/skip/"]
+    assert "get" in paths["/api/projects/{project_id}/annotations/"]
+    assert "get" in paths["/api/projects/{project_id}/progress/"]
+
+
+def test_submit_with_next_answers_and_reserves_in_one_round_trip(api, project, labeler):
+    first, second = make_items(project, 2)
+    client = api(labeler)
+    held = client.get(f"/api/projects/{project.pk}/next/").data["id"]
+    response = client.post(f"/api/items/{held}/annotations/?next=1", {"value": "dog"}, format="json")
+    assert response.status_code == 201
+    assert response.data["annotation"]["value"] == "dog" and response.data["annotation"]["item"] == held
+    following = response.data["next"]["id"]
+    assert following in {first.pk, second.pk} - {held}
+    assert Reservation.objects.get(labeler=labeler).item_id == following
+    response = client.post(f"/api/items/{following}/annotations/?next=1", {"value": "cat"}, format="json")
+    assert response.status_code == 201 and response.data["next"] is None
+
+
+def test_submit_with_next_refused_reserves_nothing(api, project, labeler):
+    full, other = make_items(project, 2)
+    answer_by_others(project, full, project.overlap)
+    before = snapshot()
+    response = api(labeler).post(f"/api/items/{full.pk}/annotations/?next=1", {"value": "dog"}, format="json")
+    assert response.status_code == 409
+    assert snapshot() == before

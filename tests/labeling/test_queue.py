@@ -1,0 +1,248 @@
+"""The labeling queue: order, the k-slot rule, reservations (hold, extension, expiry, release on skip)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import Annotation, Item, Reservation, Skip
+from labeling.services.annotations import annotation_save
+from labeling.services.projects import project_update
+from labeling.services.queue import (
+    RESERVATION_SECONDS,
+    ItemFull,
+    annotation_submit,
+    item_answer_counts_rebuild,
+    item_skip,
+    queue_next,
+    reservation_release,
+)
+from tests.labeling.queue_helpers import answer_by_others, make_items, make_labelers
+
+pytestmark = pytest.mark.django_db
+
+
+def next_id(project, labeler, now=None):
+    reservation = queue_next(project=project, labeler=labeler, now=now)
+    return reservation.item.pk if reservation else None
+
+
+def test_items_closest_to_completion_come_first(project, labeler):
+    empty, two, one = make_items(project, 3)
+    answer_by_others(project, two, 2)
+    answer_by_others(project, one, 1)
+    assert next_id(project, labeler) == two.pk
+    annotation_submit(item=two, labeler=labeler, value="dog")
+    assert next_id(project, labeler) == one.pk
+    annotation_submit(item=one, labeler=labeler, value="dog")
+    assert next_id(project, labeler) == empty.pk
+
+
+def test_campaign_items_come_before_everything_else(project, labeler):
+    nearly_done, campaign, urgent = make_items(project, 3)
+    answer_by_others(project, nearly_done, 2)
+    Item.objects.filter(pk=campaign.pk).update(priority=1)
+    Item.objects.filter(pk=urgent.pk).update(priority=5)
+    order = []
+    for _ in range(3):
+        item_id = next_id(project, labeler)
+        order.append(item_id)
+        annotation_submit(item=Item.objects.get(pk=item_id), labeler=labeler, value="cat")
+    assert order == [urgent.pk, campaign.pk, nearly_done.pk]
+
+
+def test_within_a_level_the_order_is_the_items_random_key_highest_first(project, labeler, labeler2):
+    items = make_items(project, 5)
+    keys = [40, 10, 50, 30, 20]
+    for item, key in zip(items, keys, strict=True):
+        Item.objects.filter(pk=item.pk).update(random_key=key)
+    expected = [item.pk for _, item in sorted(zip(keys, items, strict=True), key=lambda pair: -pair[0])]
+    for who in (labeler, labeler2):  # the same stable order for everyone
+        seen = []
+        while (item_id := next_id(project, who)) is not None and item_id not in seen:
+            seen.append(item_id)
+            item_skip(item=Item.objects.get(pk=item_id), labeler=who, reason="order test")
+        assert seen == expected
+
+
+def test_items_answered_or_skipped_by_me_never_come_back(project, labeler):
+    answered, skipped, fresh = make_items(project, 3)
+    annotation_submit(item=answered, labeler=labeler, value="cat")
+    item_skip(item=skipped, labeler=labeler, reason="cannot see it")
+    assert next_id(project, labeler) == fresh.pk
+    annotation_submit(item=fresh, labeler=labeler, value="cat")
+    assert queue_next(project=project, labeler=labeler) is None
+
+
+def test_complete_items_are_not_handed_out(project, labeler):
+    (item,) = make_items(project, 1)
+    answer_by_others(project, item, project.overlap)
+    assert queue_next(project=project, labeler=labeler) is None
+
+
+def test_asking_again_gives_the_held_item_and_extends_the_hold(project, labeler):
+    make_items(project, 3)
+    now = timezone.now()
+    first = queue_next(project=project, labeler=labeler, now=now)
+    later = now + timedelta(seconds=RESERVATION_SECONDS - 5)
+    again = queue_next(project=project, labeler=labeler, now=later)
+    assert again.item.pk == first.item.pk
+    assert Reservation.objects.get(labeler=labeler).expires == later + timedelta(seconds=RESERVATION_SECONDS)
+    assert Reservation.objects.filter(labeler=labeler).count() == 1
+
+
+def test_reservations_never_hand_out_more_than_k_slots(project, labeler, labeler2):
+    project_update(project=project, overlap=2)
+    (item,) = make_items(project, 1)
+    (third,) = make_labelers(project, 1)
+    assert next_id(project, labeler) == item.pk
+    assert next_id(project, labeler2) == item.pk
+    assert queue_next(project=project, labeler=third) is None  # 0 answers + 2 holds = k
+
+
+def test_answers_and_holds_together_fill_the_k_slots(project, labeler, labeler2):
+    (item,) = make_items(project, 1)
+    answer_by_others(project, item, 2)  # k = 3: one slot left
+    assert next_id(project, labeler) == item.pk
+    assert queue_next(project=project, labeler=labeler2) is None
+
+
+def test_an_expired_hold_frees_the_slot(project, labeler, labeler2):
+    project_update(project=project, overlap=1)
+    (item,) = make_items(project, 1)
+    now = timezone.now()
+    assert next_id(project, labeler, now=now) == item.pk
+    assert queue_next(project=project, labeler=labeler2, now=now + timedelta(seconds=60)) is None
+    after = now + timedelta(seconds=RESERVATION_SECONDS + 1)
+    assert next_id(project, labeler2, now=after) == item.pk
+    # The first labeler's hold is gone: asking again does not give the item back to them.
+    assert queue_next(project=project, labeler=labeler, now=after) is None
+
+
+def test_skip_releases_the_hold_to_the_others(project, labeler, labeler2):
+    project_update(project=project, overlap=1)
+    (item,) = make_items(project, 1)
+    assert next_id(project, labeler) == item.pk
+    assert queue_next(project=project, labeler=labeler2) is None
+    skip = item_skip(item=item, labeler=labeler, reason="too blurry")
+    assert skip.reason == "too blurry"
+    assert Reservation.objects.get(labeler=labeler).item_id is None
+    assert next_id(project, labeler2) == item.pk
+    assert queue_next(project=project, labeler=labeler) is None
+
+
+def test_answer_releases_the_hold_and_counts(project, labeler, labeler2):
+    project_update(project=project, overlap=2)
+    (item,) = make_items(project, 1)
+    queue_next(project=project, labeler=labeler)
+    annotation, created = annotation_submit(item=item, labeler=labeler, value="dog", seconds=3.5)
+    assert created and annotation.value == "dog" and annotation.seconds == 3.5
+    assert Reservation.objects.get(labeler=labeler).item_id is None
+    item.refresh_from_db()
+    assert item.n_answers == 1
+    assert next_id(project, labeler2) == item.pk
+
+
+def test_a_free_slot_can_be_answered_without_asking_the_queue(project, labeler):
+    (item,) = make_items(project, 1)
+    _, created = annotation_submit(item=item, labeler=labeler, value="cat")
+    assert created
+
+
+def test_an_item_with_k_answers_from_others_refuses_a_new_answer(project, labeler):
+    (item,) = make_items(project, 1)
+    answer_by_others(project, item, project.overlap)
+    with pytest.raises(ItemFull):
+        annotation_submit(item=item, labeler=labeler, value="cat")
+    assert not Annotation.objects.filter(labeler=labeler).exists()
+    item.refresh_from_db()
+    assert item.n_answers == project.overlap
+
+
+def test_the_reservation_holder_may_answer_even_when_others_filled_the_item(project, labeler):
+    (item,) = make_items(project, 1)
+    assert next_id(project, labeler) == item.pk
+    # Others answer outside the queue meanwhile (the storage rule does not look at holds).
+    answer_by_others(project, item, project.overlap)
+    _, created = annotation_submit(item=item, labeler=labeler, value="dog")
+    assert created
+    item.refresh_from_db()
+    assert item.n_answers == project.overlap + 1
+
+
+def test_slots_reserved_by_others_refuse_a_non_holder(project, labeler, labeler2):
+    project_update(project=project, overlap=1)
+    (item,) = make_items(project, 1)
+    queue_next(project=project, labeler=labeler2)
+    with pytest.raises(ItemFull):
+        annotation_submit(item=item, labeler=labeler, value="cat")
+
+
+def test_revising_is_always_allowed_and_keeps_history(project, labeler):
+    (item,) = make_items(project, 1)
+    annotation_submit(item=item, labeler=labeler, value="cat")
+    answer_by_others(project, item, project.overlap - 1)
+    annotation, created = annotation_submit(item=item, labeler=labeler, value="dog", comment="second look")
+    assert not created and annotation.revision == 2
+    assert list(annotation.revisions.values_list("value", flat=True)) == ["cat"]
+    item.refresh_from_db()
+    assert item.n_answers == project.overlap
+
+
+def test_skipping_an_answered_item_is_refused(project, labeler):
+    (item,) = make_items(project, 1)
+    annotation_submit(item=item, labeler=labeler, value="cat")
+    with pytest.raises(Exception, match="change your answer"):
+        item_skip(item=item, labeler=labeler, reason="changed my mind")
+    assert not Skip.objects.exists()
+
+
+def test_release_gives_the_held_item_back(project, labeler, labeler2):
+    project_update(project=project, overlap=1)
+    (item,) = make_items(project, 1)
+    queue_next(project=project, labeler=labeler)
+    assert reservation_release(project=project, labeler=labeler)
+    assert next_id(project, labeler2) == item.pk
+
+
+def test_raising_the_overlap_reopens_complete_items(project, labeler):
+    (item,) = make_items(project, 1)
+    answer_by_others(project, item, 3)
+    assert queue_next(project=project, labeler=labeler) is None
+    project_update(project=project, overlap=4)
+    assert next_id(project, labeler) == item.pk
+
+
+def test_answer_counter_follows_the_rows_and_can_be_rebuilt(project, labeler, labeler2):
+    a, b = make_items(project, 2)
+    annotation_save(item=a, labeler=labeler, value="cat")
+    annotation_save(item=a, labeler=labeler, value="dog")  # a revision: not a new answer
+    annotation_save(item=a, labeler=labeler2, value="dog")
+    annotation_save(item=b, labeler=labeler, value="cat")
+    assert dict(Item.objects.filter(project=project).values_list("pk", "n_answers")) == {a.pk: 2, b.pk: 1}
+    Annotation.objects.filter(item=a, labeler=labeler2).delete()  # outside the services
+    Item.objects.filter(pk=b.pk).update(n_answers=7)
+    assert item_answer_counts_rebuild(project=project) == 2
+    assert dict(Item.objects.filter(project=project).values_list("pk", "n_answers")) == {a.pk: 1, b.pk: 1}
+
+
+def test_items_made_by_bulk_create_get_their_own_random_keys(project):
+    Item.objects.bulk_create([Item(project=project, sha256=f"{i:064x}") for i in range(20)])
+    keys = set(Item.objects.filter(project=project).values_list("random_key", flat=True))
+    assert len(keys) > 15
+
+
+def test_an_items_own_overlap_from_a_campaign_overrides_the_projects(project, labeler, labeler2):
+    wider, narrower, plain = make_items(project, 3)
+    answer_by_others(project, wider, 3)
+    answer_by_others(project, narrower, 1)
+    Item.objects.filter(pk=wider.pk).update(priority=1, overlap=4)
+    Item.objects.filter(pk=narrower.pk).update(overlap=1)
+    assert next_id(project, labeler) == wider.pk  # 3 answers but k = 4 for this item
+    assert next_id(project, labeler2) == plain.pk  # wider's last slot is held; narrower is complete
+    annotation_submit(item=wider, labeler=labeler, value="cat")
+    with pytest.raises(ItemFull, match="already has its 1 answers"):
+        annotation_submit(item=narrower, labeler=labeler2, value="cat")
+    Item.objects.filter(pk__in=[wider.pk, narrower.pk]).update(priority=0, overlap=None)  # the campaign ends
+    (third,) = make_labelers(project, 1)
+    assert next_id(project, third) == narrower.pk  # back to k = 3: one answer, two slots open

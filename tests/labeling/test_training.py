@@ -1,0 +1,141 @@
+"""Training jobs (the built-in reference trainer, the external hand-off) and model runs sent back."""
+
+import pytest
+
+from analysis.models import ModelRun, Prediction
+from labeling.models import Job, TrainingJob
+from labeling.services import training as training_service
+from labeling.services.training import training_job_run
+from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+WORDS = {"cat": "meow purr whiskers kitten", "dog": "bark woof puppy fetch"}
+
+
+@pytest.fixture
+def versioned(manager, reviewer, labeler):
+    from labeling.choices import Role
+    from labeling.services.projects import member_add
+
+    project = text_project(manager, classes=("cat", "dog"))
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    member_add(project=project, username=labeler.username, role=Role.LABELER)
+    texts = [f"{WORDS[('cat', 'dog')[i % 2]]} number {i}" for i in range(80)]
+    items = add_texts(project, texts)
+    (a,) = labelers(project, 1)
+    for i, item in enumerate(items):
+        answer(item, a, ("cat", "dog")[i % 2])
+    version = build(project, manager, {"splits": {"train": 0.6, "dev": 0.2, "test": 0.2}})
+    return project, items, version
+
+
+def test_reference_trainer_end_to_end(api, manager, reviewer, versioned):
+    project, items, version = versioned
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/training-jobs/",
+        {"version": "latest", "trainer": "logistic_regression"},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["status"] == "queued" and body["version"] == 1
+    training_job_run(job_id=body["job"])
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/training-jobs/{body['id']}/").json()
+    assert detail["status"] == "succeeded", detail["errors"]
+    metrics = detail["metrics"]
+    assert set(metrics) == {"train", "dev", "test"}
+    for split in ("dev", "test"):
+        assert metrics[split]["accuracy"] >= 0.9
+        classes = {c["class"]: c for c in metrics[split]["classes"]}
+        assert set(classes) == {"cat", "dog"}
+        assert {"precision", "recall", "f1", "support"} <= set(classes["cat"])
+        assert sum(c["support"] for c in classes.values()) == metrics[split]["n"]
+    run = ModelRun.objects.get(pk=detail["model_run"])
+    assert run.dataset_version == version and run.training_job_id == body["id"]
+    assert run.n_predictions == len(items) == Prediction.objects.filter(model_run=run).count()
+    assert set(Prediction.objects.filter(model_run=run).values_list("label", flat=True)) == {"cat", "dog"}
+    runs = api(reviewer).get(f"/api/projects/{project.pk}/model-runs/").json()
+    assert runs["results"][0]["id"] == run.pk and runs["results"][0]["dataset_version"] == 1
+
+
+def test_trainer_parameters_are_checked(api, manager, versioned):
+    project, _, _ = versioned
+    url = f"/api/projects/{project.pk}/training-jobs/"
+    response = api(manager).post(url, {"version": 1, "params": {"learning_rate": 0.1}}, format="json")
+    assert response.status_code == 400 and "unknown parameters: learning_rate" in response.json()["detail"]
+    response = api(manager).post(url, {"version": 9}, format="json")
+    assert response.status_code == 400 and "No version '9'" in response.json()["detail"]
+    response = api(manager).post(url, {"version": 1, "trainer": "xgboost"}, format="json")
+    assert response.status_code == 400
+    assert not TrainingJob.objects.exists()
+
+
+def test_external_trainer_is_sent_to_its_queue_and_reports_back(api, manager, versioned, monkeypatch):
+    project, items, _ = versioned
+    sent = []
+    monkeypatch.setattr(training_service, "send_external", lambda payload, queue: sent.append((queue, payload)))
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/training-jobs/",
+        {"version": 1, "trainer": "external", "params": {"epochs": 3}},
+        format="json",
+    )
+    training_id, job_id = response.json()["id"], response.json()["job"]
+    training_job_run(job_id=job_id)
+    ((queue, payload),) = sent
+    assert queue == "training-external"
+    assert payload["version_url"].endswith(f"/api/projects/{project.pk}/versions/1/")
+    assert payload["manifest_url"].endswith("/versions/1/manifest") and payload["params"]["epochs"] == 3
+    from rest_framework.authtoken.models import Token
+
+    assert payload["token"] == Token.objects.get(user=manager).key
+    detail = api(manager).get(f"/api/projects/{project.pk}/training-jobs/{training_id}/").json()
+    assert detail["status"] == "waiting_for_predictions"
+    # The team's worker reads the manifest with the token and posts its predictions back.
+    client = api(manager)
+    lines = b"".join(client.get(payload["manifest_url"]).streaming_content).decode().splitlines()
+    assert len(lines) == len(items)
+    predictions = [{"item": i.pk, "label": "cat", "confidence": 0.6} for i in items]
+    posted = client.post(
+        f"/api/projects/{project.pk}/model-runs/",
+        {"name": "resnet", "training_job": training_id, "predictions": predictions},
+        format="json",
+    )
+    assert posted.status_code == 201, posted.json()
+    assert posted.json()["dataset_version"] == 1 and posted.json()["n_predictions"] == len(items)
+    detail = api(manager).get(f"/api/projects/{project.pk}/training-jobs/{training_id}/").json()
+    assert detail["status"] == "succeeded" and detail["model_run"] == posted.json()["id"]
+    assert detail["metrics"]["test"]["classes"][0]["class"] == "cat"  # scored against the version's labels
+    assert Job.objects.get(pk=job_id).status == "succeeded"
+
+
+def test_model_run_input_is_checked(api, manager, reviewer, labeler, outsider, versioned, other_project):
+    from tests.labeling.version_helpers import add_texts as more
+
+    project, items, _ = versioned
+    foreign = more(other_project, ["not yours"])[0]
+    url = f"/api/projects/{project.pk}/model-runs/"
+
+    def post(predictions, **extra):
+        return api(manager).post(url, {"name": "m", "predictions": predictions, **extra}, format="json")
+
+    cases = [
+        ([], "a non-empty list"),
+        ([{"item": 99999, "label": "cat"}], "not items of this project: 99999"),
+        ([{"item": foreign.pk, "label": "cat"}], f"not items of this project: {foreign.pk}"),
+        ([{"item": items[0].pk, "label": "cow"}], "unknown classes: cow"),
+        ([{"item": items[0].pk, "label": "cat"}, {"item": items[0].pk, "label": "dog"}], "items predicted twice"),
+        ([{"item": items[0].pk, "label": "cat", "confidence": 1.5}], "confidence must be between 0 and 1"),
+        ([{"item": items[0].pk}], "needs 'item' and 'label'"),
+    ]
+    for predictions, message in cases:
+        response = post(predictions)
+        assert response.status_code == 400, predictions
+        assert message in response.json()["detail"], (message, response.json())
+    assert post([{"item": items[0].pk, "label": "cat"}], dataset_version="5").status_code == 400
+    ok = post([{"item": items[0].pk, "label": "dog", "confidence": 0.9}], dataset_version="1")
+    assert ok.status_code == 201 and ok.json()["metrics"]
+    assert api(reviewer).post(url, {"name": "m", "predictions": []}, format="json").status_code == 403
+    assert api(labeler).get(url).status_code == 403
+    assert api(outsider).get(url).status_code == 404
+    assert ModelRun.objects.count() == 1

@@ -1,0 +1,110 @@
+"""The version pages: list with builds and the build form, detail, diff, changelog, webhooks, training."""
+
+import pytest
+
+from labeling.models import Job
+from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_versions(manager, reviewer, labeler):
+    from labeling.choices import Role
+    from labeling.services.projects import member_add
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    member_add(project=project, username=labeler.username, role=Role.LABELER)
+    items = add_texts(project, [f"t{i}" for i in range(5)])
+    (a,) = labelers(project, 1)
+    for item in items:
+        answer(item, a, "cat")
+    build(project, manager)
+    answer(items[0], a, "dog")
+    build(project, manager, {"min_agreement": 0.9})
+    return project, items
+
+
+def test_versions_list_shows_versions_builds_and_the_form(client, manager, two_versions):
+    project, _ = two_versions
+    Job.objects.create(kind="version", project=project, status="failed", errors=[{"reason": "build failed: boom"}])
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/").content.decode()
+    assert 'data-version="2"' in page and 'data-version="1"' in page
+    assert "build failed: boom" in page and "Retry" in page
+    assert 'id="build-form"' in page
+    assert f'href="/projects/{project.pk}/versions/"' in page  # the nav link
+
+
+def test_build_form_queues_a_job_and_shows_recipe_errors(client, manager, two_versions):
+    project, _ = two_versions
+    client.force_login(manager)
+    response = client.post(
+        f"/projects/{project.pk}/versions/",
+        {
+            "consensus": "majority",
+            "min_answers": 2,
+            "min_agreement": 0.5,
+            "unresolved": "exclude",
+            "use_decisions": "on",
+            "borderline": "exclude",
+            "uncertain": "exclude",
+            "out_of_domain": "class",
+            "train": 0.8,
+            "dev": 0.1,
+            "test": 0.1,
+            "formats": ["jsonl", "csv", "parquet"],
+        },
+    )
+    assert response.status_code == 302
+    job = Job.objects.filter(project=project, kind="version", status="queued").get()
+    assert job.params["policy"]["min_answers"] == 2
+    response = client.post(f"/projects/{project.pk}/versions/", {"recipe_json": '{"min_agreemnt": 1}'})
+    assert response.status_code == 200 and "unknown field" in response.content.decode()
+
+
+def test_detail_diff_and_changelog(client, reviewer, two_versions):
+    project, items = two_versions
+    client.force_login(reviewer)
+    detail = client.get(f"/projects/{project.pk}/versions/2/").content.decode()
+    assert 'id="distribution"' in detail and 'id="downloads"' in detail and "min_agreement" in detail
+    assert "1</b> relabeled" in detail
+    assert 'id="build-form"' not in client.get(f"/projects/{project.pk}/versions/").content.decode()
+    diff = client.get(f"/projects/{project.pk}/versions/2/diff/").content.decode()
+    assert f'data-item="{items[0].pk}"' in diff
+    changelog = client.get(f"/projects/{project.pk}/versions/changelog/").content.decode()
+    assert 'data-version="2"' in changelog and "min_agreement" in changelog
+    assert client.get(f"/projects/{project.pk}/versions/9/").status_code == 404
+    assert client.get(f"/projects/{project.pk}/training/").status_code == 200
+    assert client.get(f"/projects/{project.pk}/webhooks/").status_code == 403
+
+
+def test_webhooks_page(client, manager, two_versions):
+    project, _ = two_versions
+    client.force_login(manager)
+    response = client.post(f"/projects/{project.pk}/webhooks/", {"url": "gopher://old.example"})
+    assert response.status_code == 200 and "only http:// and https://" in response.content.decode()
+    response = client.post(f"/projects/{project.pk}/webhooks/", {"url": "https://ci.example.com/hook"})
+    assert response.status_code == 302
+    page = client.get(f"/projects/{project.pk}/webhooks/").content.decode()
+    assert "https://ci.example.com/hook" in page and 'id="deliveries"' in page
+
+
+def test_labelers_and_outsiders_see_no_version_page(client, labeler, outsider, two_versions):
+    project, _ = two_versions
+    client.force_login(labeler)
+    for url in ("versions/", "versions/1/", "versions/2/diff/", "versions/changelog/", "training/", "webhooks/"):
+        assert client.get(f"/projects/{project.pk}/{url}").status_code == 403, url
+    assert f'href="/projects/{project.pk}/versions/"' not in client.get(f"/projects/{project.pk}/").content.decode()
+    client.force_login(outsider)
+    assert client.get(f"/projects/{project.pk}/versions/").status_code == 404
+
+
+def test_versions_page_query_count_does_not_grow_with_versions(
+    client, manager, two_versions, django_assert_max_num_queries
+):
+    project, _ = two_versions
+    client.force_login(manager)
+    with django_assert_max_num_queries(14):
+        client.get(f"/projects/{project.pk}/versions/")

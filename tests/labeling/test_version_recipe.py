@@ -1,0 +1,92 @@
+"""Version recipes: documented defaults, canonical form, and a clear error for every bad field."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from labeling.services.recipes import recipe_parse
+from tests.conftest import make_project
+from tests.labeling.version_helpers import add_texts, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+def errors_of(project, data):
+    with pytest.raises(ValidationError) as caught:
+        recipe_parse(project=project, data=data)
+    return caught.value.message_dict
+
+
+def test_empty_recipe_is_the_documented_defaults(manager):
+    project = text_project(manager)
+    assert recipe_parse(project=project, data={}) == {
+        "use_decisions": True,
+        "consensus": "majority",
+        "min_answers": 1,
+        "min_agreement": 0.5,
+        "unresolved": "exclude",
+        "out_of_domain": "class",
+        "uncertain": "exclude",
+        "borderline": "exclude",
+        "class_map": {},
+        "filters": {},
+        "splits": {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""},
+        "formats": ["jsonl", "csv", "parquet"],
+    }
+
+
+def test_formats_follow_the_modality(manager):
+    image = make_project(manager, name="Pets")
+    audio = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    assert recipe_parse(project=image, data={})["formats"][-1] == "imagefolder"
+    parsed = recipe_parse(project=audio, data={})
+    assert parsed["formats"][-1] == "audiofolder" and parsed["transcripts"]["case"] is True
+    # JSON Lines (the manifest) and Parquet (diffs, training) are always built.
+    assert recipe_parse(project=image, data={"formats": ["csv"]})["formats"] == ["jsonl", "csv", "parquet"]
+
+
+def test_unknown_fields_are_named_at_every_level(manager):
+    project = text_project(manager)
+    errors = errors_of(project, {"min_agreemnt": 0.6, "filters": {"tag": "x"}, "splits": {"validation": 0.1}})
+    assert "unknown field 'min_agreemnt'" in errors["min_agreemnt"][0]
+    assert "unknown field 'tag'" in errors["filters.tag"][0]
+    assert "unknown field 'validation'" in errors["splits.validation"][0]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"consensus": "vote"}, "consensus", "not one of majority, dawid_skene"),
+        ({"min_answers": 0}, "min_answers", "from 1 to 1000"),
+        ({"min_agreement": 1.5}, "min_agreement", "from 0 to 1"),
+        ({"unresolved": "drop"}, "unresolved", "not one of exclude, needs_review"),
+        ({"borderline": "map:unicorn"}, "borderline", "'unicorn' is not a class"),
+        ({"uncertain": "ignore"}, "uncertain", "not one of exclude, class, value"),
+        ({"class_map": {"cat": "lion"}}, "class_map", "'lion' is not an active class"),
+        ({"splits": {"train": 0.7, "dev": 0.1}}, "splits", "must be 1"),
+        ({"filters": {"tags": ["nope"]}}, "filters.tags", "unknown tags: nope"),
+        ({"filters": {"sources": ["nowhere"]}}, "filters.sources", "unknown sources: nowhere"),
+        ({"filters": {"created_from": "yesterday"}}, "filters.created_from", "is not a date"),
+        ({"filters": {"guideline": 4}}, "filters.guideline", "no guideline version 4"),
+        ({"transcripts": {}}, "transcripts", "transcription projects"),
+        ({"formats": ["imagefolder"]}, "formats", "does not fit this text project"),
+    ],
+)
+def test_bad_values_say_what_is_wrong(manager, data, field, message):
+    project = text_project(manager)
+    errors = errors_of(project, data)
+    assert message in " ".join(errors[field]), errors
+
+
+def test_dawid_skene_needs_classification(manager):
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    assert "classification" in errors_of(project, {"consensus": "dawid_skene"})["consensus"][0]
+
+
+def test_canonical_form_names_sources_and_sorts(manager):
+    from labeling.services.sources import source_create
+
+    project = text_project(manager)
+    source = source_create(project=project, name="crowd", kind="crowdsourced")
+    add_texts(project, ["a"], tags=["b-tag", "a-tag"])
+    parsed = recipe_parse(project=project, data={"filters": {"sources": [source.pk], "tags": ["b-tag", "a-tag"]}})
+    assert parsed["filters"] == {"sources": ["crowd"], "tags": ["a-tag", "b-tag"]}

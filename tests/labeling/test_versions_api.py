@@ -1,0 +1,177 @@
+"""The dataset-version REST API: building, reading, manifests, downloads (with Range), diffs, roles, errors."""
+
+import io
+import json
+import zipfile
+
+import pyarrow.parquet as pq
+import pytest
+
+from labeling.models import DatasetVersion, Job
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.versions import version_build_run
+from tests.conftest import png_bytes
+from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+def run_build(api, user, project, recipe=None):
+    """POST a build, run the job here, answer the version number."""
+    response = api(user).post(f"/api/projects/{project.pk}/versions/", recipe or {}, format="json")
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["job"]
+    version_build_run(job_id=job_id)
+    job = Job.objects.get(pk=job_id)
+    assert job.status == "succeeded", job.errors
+    return job.result["version"]
+
+
+@pytest.fixture
+def texts(manager, reviewer, labeler):
+    from labeling.choices import Role
+    from labeling.services.projects import member_add
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    member_add(project=project, username=labeler.username, role=Role.LABELER)
+    items = add_texts(project, [f"text {i}" for i in range(8)], tags=["batch"])
+    a, b = labelers(project, 2)
+    for i, item in enumerate(items):
+        value = ("cat", "dog")[i % 2]
+        answer(item, a, value)
+        answer(item, b, value)
+    return project, items, (a, b)
+
+
+def test_build_list_detail_latest_and_manifest(api, manager, reviewer, texts):
+    project, items, _ = texts
+    assert run_build(api, manager, project) == 1
+    client = api(reviewer)
+    listed = client.get(f"/api/projects/{project.pk}/versions/").json()
+    assert listed["count"] == 1
+    row = listed["results"][0]
+    assert {"number", "status", "content_hash", "counts", "policy", "created", "parent"} <= set(row)
+    assert row["number"] == 1 and row["status"] == "ready" and row["parent"] is None
+    assert row["policy"]["consensus"] == "majority" and row["policy"]["splits"]["train"] == 0.8
+    latest = client.get(f"/api/projects/{project.pk}/versions/latest/").json()
+    assert latest["content_hash"] == row["content_hash"]
+    response = client.get(f"/api/projects/{project.pk}/versions/1/manifest")
+    assert response.status_code == 200 and response["Content-Type"] == "application/x-ndjson"
+    body = b"".join(response.streaming_content)
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    assert [line["item"] for line in lines] == [i.pk for i in items]
+    assert {"item", "sha256", "label", "split", "agreement", "n_annotations", "tags", "source", "file"} <= set(lines[0])
+    assert lines[0]["label"] == "cat" and lines[0]["tags"] == ["batch"] and lines[0]["text"] == "text 0"
+    import hashlib
+
+    assert hashlib.sha256(body).hexdigest() == row["content_hash"] == response["X-Content-SHA256"]
+
+
+def test_downloads_with_checksums_and_ranges(api, manager, texts):
+    project, items, _ = texts
+    run_build(api, manager, project)
+    client = api(manager)
+    detail = client.get(f"/api/projects/{project.pk}/versions/1/").json()
+    by_format = {a["format"]: a for a in detail["artifacts"]}
+    assert set(by_format) == {"jsonl", "csv", "parquet"}
+    import hashlib
+
+    for fmt, artifact in by_format.items():
+        response = client.get(f"/api/projects/{project.pk}/versions/1/download?format={fmt}")
+        assert response.status_code == 200, fmt
+        data = b"".join(response.streaming_content)
+        assert hashlib.sha256(data).hexdigest() == artifact["sha256"] == response["X-Content-SHA256"]
+        assert len(data) == artifact["size"]
+    table = pq.read_table(io.BytesIO(b"".join(client.get(by_format["parquet"]["url"]).streaming_content)))
+    assert table.num_rows == len(items) and table.column("label").to_pylist()[:2] == ["cat", "dog"]
+    ranged = client.get(f"/api/projects/{project.pk}/versions/1/download?format=jsonl", HTTP_RANGE="bytes=0-9")
+    assert ranged.status_code == 206 and ranged["Content-Range"].startswith("bytes 0-9/")
+    assert b"".join(ranged.streaming_content) == b'{"agreemen'
+
+
+def test_image_project_gets_an_imagefolder_zip(api, manager):
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Pets")
+    report = items_import(
+        project=project, entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(4)]
+    )
+    (a,) = labelers(project, 1)
+    from labeling.models import Item
+
+    for i, pk in enumerate(report.imported):
+        answer(Item.objects.get(pk=pk), a, ("cat", "dog")[i % 2])
+    run_build(api, manager, project, {"splits": {"train": 1.0}})
+    response = api(manager).get(f"/api/projects/{project.pk}/versions/1/download?format=imagefolder")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    names = sorted(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist())
+    assert names == sorted(f"train/{('cat', 'dog')[i % 2]}/{pk}.png" for i, pk in enumerate(report.imported))
+    audio = api(manager).get(f"/api/projects/{project.pk}/versions/1/download?format=audiofolder")
+    assert audio.status_code == 400 and "does not fit this image project" in audio.json()["detail"]
+
+
+def test_diff_names_the_relabeled_item(api, manager, texts):
+    project, items, (a, b) = texts
+    run_build(api, manager, project)
+    answer(items[0], a, "other")
+    answer(items[0], b, "other")
+    run_build(api, manager, project)
+    diff = api(manager).get(f"/api/projects/{project.pk}/versions/2/diff?against=1").json()
+    assert diff["relabeled"] == [{"item": items[0].pk, "from": "cat", "to": "other"}]
+    assert diff["added"] == [] and diff["removed"] == [] and diff["n_relabeled"] == 1
+    classes = {c["class"]: c for c in diff["classes"]}
+    assert classes["cat"]["change"] == -1 and classes["other"]["change"] == 1
+    v2 = DatasetVersion.objects.get(project=project, number=2)
+    assert v2.parent.number == 1 and v2.changes["relabeled"] == 1
+
+
+def test_bad_input_is_a_clear_error(api, manager, texts):
+    project, _, _ = texts
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/versions/"
+    response = client.post(url, {"consensus": "majority", "min_agreemnt": 0.6}, format="json")
+    assert response.status_code == 400
+    assert "unknown field 'min_agreemnt'" in response.json()["detail"]
+    response = client.post(url, {"filters": {"tag": ["x"]}}, format="json")
+    assert response.status_code == 400 and "filters.tag" in response.json()
+    response = client.post(url, {"splits": {"train": 0.5, "dev": 0.1, "test": 0.1}}, format="json")
+    assert response.status_code == 400 and "must be 1" in response.json()["detail"]
+    response = client.post(url, {"borderline": "map:unicorn"}, format="json")
+    assert response.status_code == 400 and "'unicorn' is not a class" in response.json()["detail"]
+    assert not Job.objects.filter(project=project, kind="version").exists()
+    missing = client.get(f"/api/projects/{project.pk}/versions/7/")
+    assert missing.status_code == 404 and "no version yet" in missing.json()["detail"]
+    run_build(api, manager, project)
+    missing = client.get(f"/api/projects/{project.pk}/versions/7/")
+    assert missing.status_code == 404 and "its versions are 1" in missing.json()["detail"]
+    assert client.get(f"/api/projects/{project.pk}/versions/7/manifest").status_code == 404
+    response = client.get(f"/api/projects/{project.pk}/versions/1/download?format=imagefolder")
+    assert response.status_code == 400 and "does not fit this text project" in response.json()["detail"]
+    response = client.get(f"/api/projects/{project.pk}/versions/1/download?format=xlsx")
+    assert response.status_code == 400 and "unknown format" in response.json()["detail"]
+    response = client.get(f"/api/projects/{project.pk}/versions/1/diff?against=9")
+    assert response.status_code == 400 and "against" in response.json()
+
+
+def test_roles(api, manager, reviewer, labeler, outsider, texts):
+    project, _, _ = texts
+    run_build(api, manager, project)
+    base = f"/api/projects/{project.pk}/versions/"
+    reads = [
+        base,
+        base + "1/",
+        base + "latest/",
+        base + "1/manifest",
+        base + "1/download?format=csv",
+        base + "1/diff?against=1",
+        f"/api/projects/{project.pk}/version-builds/",
+    ]
+    for url in reads:
+        assert api(reviewer).get(url).status_code == 200, url
+        assert api(labeler).get(url).status_code == 403, url
+        assert api(outsider).get(url).status_code == 404, url
+    assert api(reviewer).post(base, {}, format="json").status_code == 403
+    assert api(labeler).post(base, {}, format="json").status_code == 403
+    assert api(outsider).post(base, {}, format="json").status_code == 404
+    assert api().get(base).status_code in (401, 403)

@@ -1,0 +1,186 @@
+"""Webhooks: http(s) URLs only, signed deliveries to a local receiver, retries with backoff, the log."""
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from labeling.models import WebhookDelivery
+from labeling.services.webhooks import (
+    MAX_ATTEMPTS,
+    webhook_backoff,
+    webhook_create,
+    webhook_delivery_attempt,
+    webhooks_notify,
+)
+from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A local HTTP server on 127.0.0.1 that records POSTs and answers the given statuses in turn."""
+
+    def __init__(self, statuses=(200,)):
+        self.requests = []
+        self.statuses = list(statuses)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": self.headers, "body": body, "path": self.path})
+                code = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                self.send_response(code)
+                self.end_headers()
+                self.wfile.write(b"ok" if code < 300 else b"nope")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/labelhub"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver_factory():
+    made = []
+
+    def make(statuses=(200,)):
+        made.append(Receiver(statuses))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+@pytest.fixture
+def project(manager):
+    return text_project(manager)
+
+
+def notify(project, payload=None):
+    return webhooks_notify(project=project, event="version.ready", payload=payload or {"version": 1})
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com/hook", "only http:// and https:// URLs are accepted (this one has 'ftp:')"),
+        ("javascript:alert(1)", "only http:// and https://"),
+        ("example.com/hook", "this one has no scheme"),
+        ("http://", "is not a valid http(s) URL"),
+        ("", "url: This field may not be blank"),
+    ],
+)
+def test_only_http_urls_are_accepted(api, manager, project, url, message):
+    response = api(manager).post(f"/api/projects/{project.pk}/webhooks/", {"url": url}, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+
+
+def test_webhook_api(api, manager, reviewer, project, receiver_factory):
+    from labeling.choices import Role
+    from labeling.services.projects import member_add
+
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    base = f"/api/projects/{project.pk}/webhooks/"
+    created = api(manager).post(base, {"url": "https://ci.example.com/labelhub"}, format="json")
+    assert created.status_code == 201
+    hook = created.json()
+    assert len(hook["secret"]) == 64 and hook["events"] == ["version.ready"] and hook["active"]
+    patched = api(manager).patch(f"{base}{hook['id']}/", {"active": False, "new_secret": True}, format="json")
+    assert patched.json()["active"] is False and patched.json()["secret"] != hook["secret"]
+    bad = api(manager).patch(f"{base}{hook['id']}/", {"url": "file:///etc/passwd"}, format="json")
+    assert bad.status_code == 400
+    assert api(manager).get(f"{base}{hook['id']}/deliveries/").json()["count"] == 0
+    assert api(reviewer).get(base).status_code == 403
+    assert api(manager).delete(f"{base}{hook['id']}/").status_code == 204
+    assert api(manager).get(base).json()["count"] == 0
+
+
+def test_delivery_is_signed_with_the_secret(manager, project, receiver_factory):
+    receiver = receiver_factory()
+    hook = webhook_create(project=project, url=receiver.url, user=manager)
+    (delivery,) = notify(project, {"version": 3, "content_hash": "abc"})
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) is None
+    (request,) = receiver.requests
+    body = request["body"]
+    expected = "sha256=" + hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest()
+    assert request["headers"]["X-LabelHub-Signature"] == expected
+    assert request["headers"]["X-LabelHub-Event"] == "version.ready"
+    assert request["headers"]["X-LabelHub-Delivery"] == str(delivery.pk)
+    assert json.loads(body)["data"] == {"version": 3, "content_hash": "abc"}
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and delivery.attempts == 1 and delivery.response_status == 200
+
+
+def test_failures_are_retried_with_exponential_backoff(manager, project, receiver_factory, settings):
+    settings.LABELHUB_WEBHOOK_RETRY_SECONDS = 10
+    assert [webhook_backoff(n) for n in range(1, 6)] == [10, 20, 40, 80, 160]
+    receiver = receiver_factory([503, 500, 200])
+    webhook_create(project=project, url=receiver.url, user=manager)
+    (delivery,) = notify(project)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) == 10
+    delivery.refresh_from_db()
+    assert delivery.status == "retrying" and delivery.response_status == 503 and delivery.next_attempt
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) == 20
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and delivery.attempts == 3
+    assert {r["headers"]["X-LabelHub-Delivery"] for r in receiver.requests} == {str(delivery.pk)}
+
+
+def test_a_client_error_is_not_retried_and_a_dead_host_is(manager, project, receiver_factory):
+    receiver = receiver_factory([410])
+    webhook_create(project=project, url=receiver.url, user=manager)
+    (delivery,) = notify(project)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "410" in delivery.error
+    receiver.close()
+    (again,) = notify(project)
+    assert webhook_delivery_attempt(delivery_id=again.pk) is not None  # connection refused: try later
+    again.refresh_from_db()
+    assert again.status == "retrying" and again.response_status is None and again.error
+
+
+def test_the_task_gives_up_after_max_attempts(manager, project, receiver_factory):
+    from labeling.tasks import webhook_deliver
+
+    receiver = receiver_factory([500])
+    webhook_create(project=project, url=receiver.url, user=manager)
+    (delivery,) = notify(project)
+    webhook_deliver.apply(args=[delivery.pk])  # eager: each retry runs at once
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.attempts == MAX_ATTEMPTS
+    assert len(receiver.requests) == MAX_ATTEMPTS
+
+
+def test_a_published_version_is_announced(manager, project, receiver_factory, django_capture_on_commit_callbacks):
+    receiver = receiver_factory()
+    hook = webhook_create(project=project, url=receiver.url, user=manager)
+    disabled = webhook_create(project=project, url=receiver.url, user=manager)
+    disabled.active = False
+    disabled.save()
+    items = add_texts(project, ["a", "b"])
+    (a,) = labelers(project, 1)
+    answer(items[0], a, "cat")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        version = build(project, manager)
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.webhook == hook and callbacks
+    assert delivery.payload["version"] == 1 and delivery.payload["content_hash"] == version.content_hash
+    assert delivery.payload["url"].endswith(f"/api/projects/{project.pk}/versions/1/")
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert json.loads(receiver.requests[0]["body"])["data"]["version"] == 1
