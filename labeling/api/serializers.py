@@ -150,10 +150,11 @@ class ItemSerializer(serializers.ModelSerializer):
 
 
 class LabelerItemSerializer(ItemSerializer):
-    """What a labeler may see of an item: no imported label, nothing about other answers."""
+    """What a labeler may see of an item: nothing that could hint at an answer — no imported label, no
+    metadata (a reference transcript lives there), no original file name ("cat_001.png")."""
 
     class Meta(ItemSerializer.Meta):
-        fields = [f for f in ItemSerializer.Meta.fields if f not in ("label", "sha256")]
+        fields = [f for f in ItemSerializer.Meta.fields if f not in ("label", "sha256", "metadata", "original_name")]
 
 
 class ImportReportSerializer(serializers.Serializer):

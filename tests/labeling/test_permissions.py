@@ -64,7 +64,7 @@ def test_labeler_sees_an_item_without_its_imported_label(api, labeler, reviewer,
         project=project, entries=[ImportEntry(name="a.png", load=lambda: png_bytes(seed=5), label="cat")]
     ).imported[0]
     as_labeler = api(labeler).get(f"/api/items/{item_id}/").json()
-    assert "label" not in as_labeler
+    assert "label" not in as_labeler and "metadata" not in as_labeler and "original_name" not in as_labeler
     assert api(reviewer).get(f"/api/items/{item_id}/").json()["label"] == "cat"
     assert api(labeler).get(f"/api/projects/{project.pk}/items/").status_code == 403
 
