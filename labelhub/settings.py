@@ -173,6 +173,17 @@ LABELHUB_MAX_FILE_BYTES = int(os.environ.get("LABELHUB_MAX_FILE_BYTES", 50 * 102
 LABELHUB_MAX_IMPORT_BYTES = int(os.environ.get("LABELHUB_MAX_IMPORT_BYTES", 2 * 1024 * 1024 * 1024))
 LABELHUB_MAX_IMAGE_PIXELS = int(os.environ.get("LABELHUB_MAX_IMAGE_PIXELS", 100_000_000))
 LABELHUB_MAX_TEXT_CHARS = int(os.environ.get("LABELHUB_MAX_TEXT_CHARS", 200_000))
+# The address machine clients reach LabelHub at, put in webhook and external-trainer payloads
+# (e.g. "https://labelhub.example.org"); without it those payloads carry paths only.
+LABELHUB_PUBLIC_URL = os.environ.get("LABELHUB_PUBLIC_URL", "").rstrip("/")
+# A running build or training job silent (no heartbeat) for this long may be retried.
+LABELHUB_JOB_STALE_SECONDS = int(os.environ.get("LABELHUB_JOB_STALE_SECONDS", 300))
+# Webhook deliveries back off from this many seconds (doubling, at most an hour, six attempts).
+LABELHUB_WEBHOOK_RETRY_SECONDS = int(os.environ.get("LABELHUB_WEBHOOK_RETRY_SECONDS", 30))
+# A local ONNX model file for the "onnx" embedder of the map (images or audio); optional.
+LABELHUB_ONNX_MODEL = os.environ.get("LABELHUB_ONNX_MODEL", "")
+# Agreement reports over this many answers are computed by a worker and cached.
+LABELHUB_AGREEMENT_SYNC_LIMIT = int(os.environ.get("LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000))
 # Folders on the server that a manifest's `path` entries may point into (manifests uploaded over the
 # API may otherwise only name files inside their own zip archive).
 LABELHUB_IMPORT_ROOTS = [Path(p) for p in env_list("LABELHUB_IMPORT_ROOTS")]
@@ -222,6 +233,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 6 * 3600))
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    # Redis redelivers an unacknowledged message after the visibility timeout; it must outlast the
+    # longest task, or a long build would be started twice (the job claim keeps the second from running).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 
 LOGGING = {
     "version": 1,

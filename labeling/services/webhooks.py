@@ -34,7 +34,7 @@ from labeling.models import DeliveryStatus, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ("version.ready",)
+EVENTS = ("version.ready", "drift.alert")
 MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 10
 MAX_BACKOFF_SECONDS = 3600

@@ -98,7 +98,7 @@ def test_webhook_api(api, manager, reviewer, project, receiver_factory):
     created = api(manager).post(base, {"url": "https://ci.example.com/labelhub"}, format="json")
     assert created.status_code == 201
     hook = created.json()
-    assert len(hook["secret"]) == 64 and hook["events"] == ["version.ready"] and hook["active"]
+    assert len(hook["secret"]) == 64 and set(hook["events"]) == {"version.ready", "drift.alert"} and hook["active"]
     patched = api(manager).patch(f"{base}{hook['id']}/", {"active": False, "new_secret": True}, format="json")
     assert patched.json()["active"] is False and patched.json()["secret"] != hook["secret"]
     bad = api(manager).patch(f"{base}{hook['id']}/", {"url": "file:///etc/passwd"}, format="json")
@@ -184,3 +184,17 @@ def test_a_published_version_is_announced(manager, project, receiver_factory, dj
     assert delivery.payload["url"].endswith(f"/api/projects/{project.pk}/versions/1/")
     webhook_delivery_attempt(delivery_id=delivery.pk)
     assert json.loads(receiver.requests[0]["body"])["data"]["version"] == 1
+
+
+def test_a_webhook_can_subscribe_to_drift_alerts(api, manager, project):
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/webhooks/",
+        {"url": "https://hooks.example.org/labelhub", "events": ["version.ready", "drift.alert"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert set(response.json()["events"]) == {"version.ready", "drift.alert"}
+    bad = api(manager).post(
+        f"/api/projects/{project.pk}/webhooks/", {"url": "https://x.example.org", "events": ["party"]}, format="json"
+    )
+    assert bad.status_code == 400
