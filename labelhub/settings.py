@@ -95,7 +95,11 @@ TEMPLATES = [
 ]
 
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Persistent connections; the per-request health check (a SELECT 1) is opt-in, since it costs a round
+    # trip on every request and the labeling loop counts milliseconds.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=env_bool("DB_HEALTH_CHECKS"))
+    }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     SQLITE_PATH = Path(os.environ.get("SQLITE_PATH", VAR_DIR / "labelhub.sqlite3"))
