@@ -122,10 +122,12 @@ def bench_manifest(client, user, n_lines):
     n = Item.objects.filter(project=project).count()
     total = finished - started
     work = (job.finished - job.started).total_seconds()
+    queued = (job.finished - job.created).total_seconds()
     print(f"manifest: {n:,} text items from a {len(lines) / 1e6:.1f} MB JSONL manifest")
     print(f"  upload request      {posted - started:7.2f} s")
     print(f"  worker (claim→done) {work:7.2f} s")
-    print(f"  end to end          {total:7.2f} s   ({n / total:,.0f} items/s)   target < 5 s")
+    print(f"  job queued → succeeded {queued:7.2f} s   ({n / queued:,.0f} items/s)   target < 5 s")
+    print(f"  request start → succeeded {total:7.2f} s (includes sending the 8 MB upload)")
 
 
 def bench_pngs(client, user, n_files, batch):

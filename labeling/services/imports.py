@@ -245,32 +245,62 @@ def _insert_orm(*, rows):
     return created
 
 
-def _insert_copy(*, rows):
-    """PostgreSQL: COPY the rows into a staging table, then one INSERT ... ON CONFLICT DO NOTHING.
+def _copy_rows(cursor, table, columns, makers, rows):
+    with cursor.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for _, row in rows:
+            copy.write_row(
+                [
+                    (json.dumps(row[value]) if as_json else row[value])
+                    if kind == 0
+                    else value()
+                    if kind == 1
+                    else value
+                    for kind, value, as_json in makers
+                ]
+            )
 
-    Several times faster than bulk_create's multi-row INSERTs on 100,000 rows, and a concurrent import
-    of the same content cannot fail the batch: rows that lose the race on the unique (project, sha256)
-    key are simply not returned. Columns this module does not set get their model default.
+
+def _insert_copy(*, rows):
+
+    """PostgreSQL: COPY the rows straight into the table; if some content is already there (a concurrent
+    import of the same files), COPY them into a staging table instead and move them with one
+    INSERT ... ON CONFLICT DO NOTHING, so the rows that lost the race are simply not stored.
+
+    Several times faster than bulk_create's multi-row INSERTs on 100,000 rows. Columns this module does
+    not set get their model default.
     """
+    from psycopg.errors import UniqueViolation  # PostgreSQL only
     fields = [f for f in Item._meta.concrete_fields if not f.primary_key]
     json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(Item._meta.db_table)
+    # One value maker per column, decided once: the row's own value, a constant default prepared once,
+    # or a callable default (a per-item random key) called per row.
+    makers = []
+    for f in fields:
+        if f.attname in rows[0][1]:
+            makers.append((0, f.attname, f.attname in json_fields))
+        elif f.has_default() and callable(f.default):
+            makers.append((1, f.default, False))
+        else:
+            makers.append((2, f.get_db_prep_save(f.get_default(), connection=connection), False))
+    shas = [row["sha256"] for _, row in rows]
+    project_id = rows[0][1]["project_id"]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _copy_rows(cursor, table, columns, makers, rows)
+            cursor.execute(
+                f"SELECT id, sha256, file FROM {table} WHERE project_id = %s AND sha256 = ANY(%s)", [project_id, shas]
+            )
+            return {sha: (pk, file) for pk, sha, file in cursor.fetchall()}
+    except (IntegrityError, UniqueViolation):
+        pass  # some content is already stored: take the slower path that skips it
     with transaction.atomic(), connection.cursor() as cursor:
         # Dropped at the end of this block, not on commit: several imports may share one transaction.
         cursor.execute("DROP TABLE IF EXISTS import_stage")
         cursor.execute(f"CREATE TEMP TABLE import_stage (LIKE {table} INCLUDING DEFAULTS)")
         cursor.execute(f"ALTER TABLE import_stage DROP COLUMN {connection.ops.quote_name(Item._meta.pk.column)}")
-        with cursor.connection.cursor().copy(f"COPY import_stage ({columns}) FROM STDIN") as copy:
-            for _, row in rows:
-                copy.write_row(
-                    [
-                        (json.dumps(row[f.attname]) if f.attname in json_fields else row[f.attname])
-                        if f.attname in row
-                        else f.get_db_prep_save(f.get_default(), connection=connection)
-                        for f in fields
-                    ]
-                )
+        _copy_rows(cursor, "import_stage", columns, makers, rows)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM import_stage "
             "ON CONFLICT (project_id, sha256) DO NOTHING RETURNING id, sha256, file"
