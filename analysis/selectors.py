@@ -430,7 +430,7 @@ def review_queue(*, project, filters=None, class_pair=None, low_confidence=0.7, 
             ds = metrics.dawid_skene(ratings, categories=list(range(n_categories)))
             posterior = np.where(answered > 0, ds.posterior.max(axis=1), np.nan)
         except metrics.MetricUndefined:
-            pass
+            pass  # no model of the labelers on these answers: no item is queued for low confidence
     disagreement = entropy > 0
     low = (posterior < low_confidence) & (answered >= 2)
     keep = disagreement | flagged | low

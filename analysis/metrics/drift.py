@@ -190,7 +190,7 @@ def compare_samples(
         out["psi"] = population_stability_index(base, cur, bins=psi_bins)
         out["ks_statistic"], out["ks_pvalue"] = ks_test(base, cur)
     except MetricUndefined:
-        pass
+        pass  # too few values on a side: psi / ks stay None and this statistic raises no alert
     reasons = out["reasons"]
     miss_b, miss_c = out["baseline"]["missing_share"], out["current"]["missing_share"]
     if miss_b is not None and miss_c is not None and miss_c - miss_b > missing_share_threshold:
