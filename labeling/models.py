@@ -176,7 +176,11 @@ class Item(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     stats = models.JSONField(default=dict, blank=True, help_text="Input statistics computed at import.")
     tags = models.ManyToManyField(Tag, blank=True, related_name="items")
-    import_job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A loose reference, kept by Django (SET_NULL) rather than a database constraint: checking it would
+    # cost every imported row a lookup in the job table at commit.
+    import_job = models.ForeignKey(
+        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     # The labeling queue's fields (labeling/services/queue.py). ``n_answers`` counts the item's current
     # annotations; it is kept in the same transaction as every new answer (annotation_save).

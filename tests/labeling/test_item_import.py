@@ -250,3 +250,13 @@ def test_two_imports_in_one_transaction(manager):
         second = run_import(project, manager, "b.jsonl", b'{"text": "two"}\n{"text": "one"}\n')
     assert first.result["imported"] == 1
     assert second.result["imported"] == 1 and second.result["duplicates"] == 1
+
+
+def test_deleting_the_import_job_keeps_the_items(manager):
+    project = text_project(manager)
+    job = run_import(project, manager, "a.jsonl", b'{"text": "kept"}\n')
+    item = Item.objects.get(project=project, text="kept")
+    assert item.import_job_id == job.pk
+    job.delete()
+    item.refresh_from_db()
+    assert item.import_job_id is None
