@@ -15,6 +15,7 @@ from analysis.reports import build_agreement_report
 from analysis.selectors import AnswerFilters, answer_table
 from labeling.choices import JobKind, JobStatus
 from labeling.models import Annotation
+from labeling.selectors import class_mapping, gold_labels, transcript_conventions
 from labeling.services.jobs import job_claim, job_create, job_enqueue, job_finish, job_progress
 
 logger = logging.getLogger(__name__)
@@ -55,10 +56,7 @@ def report_key(*, filters: AnswerFilters, policy: str) -> str:
 
 def gold_for(*, project):
     """Known correct labels by item id (class keys); SME decisions marked gold provide them."""
-    from labeling import selectors as labeling_selectors
-
-    getter = getattr(labeling_selectors, "gold_labels", None)
-    return getter(project=project) if getter else {}
+    return gold_labels(project=project)
 
 
 def agreement_report_compute(*, project, filters: AnswerFilters, policy="category") -> dict:
@@ -79,19 +77,13 @@ def agreement_report_compute(*, project, filters: AnswerFilters, policy="categor
 
 
 def conventions_for(*, project):
-    """The project's transcript conventions, if it has any (labeling.selectors.transcript_conventions)."""
-    from labeling import selectors as labeling_selectors
-
-    getter = getattr(labeling_selectors, "transcript_conventions", None)
-    return getter(project=project) if getter else None
+    """The project's transcript conventions, if it has any."""
+    return transcript_conventions(project=project)
 
 
 def class_map_for(*, project):
-    """Old class key → the key it counts as now, from the project's taxonomy changes (if any)."""
-    from labeling import selectors as labeling_selectors
-
-    getter = getattr(labeling_selectors, "class_mapping", None)
-    return getter(project=project) if getter else {}
+    """Old class key → the key it counts as now, from the project's taxonomy changes."""
+    return class_mapping(project=project)
 
 
 def agreement_report_get(*, project, filters: AnswerFilters, policy="category", user=None, force_async=False):
