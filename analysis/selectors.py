@@ -365,11 +365,11 @@ def item_with_answers(*, project, item_id):
     from django.urls import reverse
 
     from labeling.models import Item
+    from labeling.selectors import answers_by_item
 
     item = Item.objects.filter(project=project, pk=item_id).select_related("source").first()
     if item is None:
         raise Http404("No item with that id in this project.")
-    answers = Annotation.objects.filter(item=item).select_related("labeler", "guideline").order_by("created")
     return {
         "id": item.pk,
         "name": item.original_name,
@@ -378,19 +378,7 @@ def item_with_answers(*, project, item_id):
         "label": item.label,
         "source": item.source.name if item.source else None,
         "tags": sorted(t.name for t in item.tags.all()),
-        "answers": [
-            {
-                "labeler": a.labeler.username,
-                "value": a.value,
-                "borderline": a.borderline,
-                "uncertain": a.uncertain,
-                "out_of_domain": a.out_of_domain,
-                "comment": a.comment,
-                "seconds": a.seconds,
-                "guideline": a.guideline.version if a.guideline else None,
-            }
-            for a in answers
-        ],
+        "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
     }
 
 

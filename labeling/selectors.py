@@ -465,3 +465,37 @@ def labeler_last_guideline_version(*, project, labeler) -> int | None:
         .values_list("guideline__version", flat=True)
         .first()
     )
+
+
+def answers_by_item(*, item_ids):
+    """Every current answer of these items, by item id (reviewers' views: never show it to labelers)."""
+    out = {}
+    answers = Annotation.objects.filter(item_id__in=item_ids).select_related("labeler", "guideline").order_by("created")
+    for a in answers:
+        out.setdefault(a.item_id, []).append(
+            {
+                "labeler": a.labeler.username,
+                "value": a.value,
+                "borderline": a.borderline,
+                "borderline_with": a.borderline_with,
+                "uncertain": a.uncertain,
+                "out_of_domain": a.out_of_domain,
+                "comment": a.comment,
+                "seconds": a.seconds,
+                "guideline": a.guideline.version if a.guideline else None,
+                "updated": a.updated,
+            }
+        )
+    return out
+
+
+def project_item_ids(*, project, item_ids) -> set[int]:
+    """Which of ``item_ids`` are items of ``project``.
+
+    A long list is checked against the project's ids in Python rather than as an IN list (over
+    SQLite's parameter limit, and slower on PostgreSQL).
+    """
+    ids = set(item_ids)
+    if len(ids) < 30000:
+        return set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
+    return set(Item.objects.filter(project=project).values_list("pk", flat=True)) & ids

@@ -11,10 +11,11 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
-from labeling.api.review import answers_of, review_filters
+from labeling.api.review import review_filters
 from labeling.choices import Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, DecisionAction, Item
+from labeling.selectors import answers_by_item
 from labeling.services.campaigns import campaign_progress
 from labeling.services.consistency import merge_suggestions_for
 from labeling.views import _project
@@ -36,7 +37,7 @@ def review_queue_page(request, project_id):
         error = "; ".join(str(v[0] if isinstance(v, list) else v) for v in exc.detail.values())
         queue = {"rows": [], "counts": {}, "n_items": 0}
     page = Paginator(queue["rows"], 50).get_page(request.GET.get("page"))
-    answers = answers_of([row["item"] for row in page])
+    answers = answers_by_item(item_ids=[row["item"] for row in page])
     rows = [{**row, "answers": answers.get(row["item"], [])} for row in page]
     query = request.GET.copy()
     query.pop("page", None)
@@ -82,7 +83,7 @@ def review_item_page(request, project_id, item_id):
             "project": project,
             "membership": membership,
             "item": item,
-            "answers": answers_of([item.pk]).get(item.pk, []),
+            "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": item.decisions.select_related("reviewer").order_by("-created"),
             "classes": project.classes.filter(retired=False),
             "actions": [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL],

@@ -10,35 +10,13 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from labeling.choices import Role
-from labeling.models import Annotation, Campaign, DecisionAction, Guideline, Item, TaxonomyChange, TaxonomyOp
-from labeling.selectors import item_for_user, project_for_user
+from labeling.models import Campaign, DecisionAction, Guideline, Item, TaxonomyChange, TaxonomyOp
+from labeling.selectors import answers_by_item, item_for_user, project_for_user
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_progress
 from labeling.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
 from labeling.services.guidelines import guideline_publish
 from labeling.services.review import conventions_set, decision_record, guideline_example_add
 from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
-
-
-def answers_of(item_ids):
-    """Every current answer of these items, by item id, for reviewers."""
-    out = {}
-    answers = Annotation.objects.filter(item_id__in=item_ids).select_related("labeler", "guideline").order_by("created")
-    for a in answers:
-        out.setdefault(a.item_id, []).append(
-            {
-                "labeler": a.labeler.username,
-                "value": a.value,
-                "borderline": a.borderline,
-                "borderline_with": a.borderline_with,
-                "uncertain": a.uncertain,
-                "out_of_domain": a.out_of_domain,
-                "comment": a.comment,
-                "seconds": a.seconds,
-                "guideline": a.guideline.version if a.guideline else None,
-                "updated": a.updated,
-            }
-        )
-    return out
 
 
 def review_filters(project, params):
@@ -88,7 +66,7 @@ class ReviewQueueApi(GenericAPIView):
         filters, pair, item_ids = review_filters(project, request.query_params)
         queue = review_queue(project=project, filters=filters, class_pair=pair, item_ids=item_ids)
         page = self.paginate_queryset(queue["rows"])
-        answers = answers_of([row["item"] for row in page])
+        answers = answers_by_item(item_ids=[row["item"] for row in page])
         results = [{**row, "answers": answers.get(row["item"], [])} for row in page]
         response = self.get_paginated_response(results)
         response.data["counts"] = queue["counts"]

@@ -19,6 +19,7 @@ from labeling.models import (
     Item,
     Reservation,
 )
+from labeling.selectors import project_item_ids
 
 SEND_BACK_NAME = "Sent back by reviewers"
 FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items"}
@@ -37,11 +38,7 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
             except (TypeError, ValueError):
                 raise ValidationError({"items": f"'{value}' is not an item id"}) from None
         ids = list(dict.fromkeys(ids))
-        found = (
-            set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
-            if len(ids) < 30000
-            else (set(Item.objects.filter(project=project).values_list("pk", flat=True)) & set(ids))
-        )
+        found = project_item_ids(project=project, item_ids=ids)
         missing = [i for i in ids if i not in found]
         if missing:
             raise ValidationError({"items": f"not items of this project: {', '.join(map(str, missing[:20]))}"})

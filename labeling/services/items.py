@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from labeling.models import Item, Tag
+from labeling.selectors import project_item_ids
 
 
 @transaction.atomic
@@ -15,11 +16,7 @@ def items_tag(*, project, item_ids, tag) -> int:
     if not tag or len(tag) > 100:
         raise ValidationError({"tag": "a tag is 1-100 characters"})
     ids = set(item_ids)
-    found = (
-        set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
-        if len(ids) < 30000
-        else set(Item.objects.filter(project=project).values_list("pk", flat=True)) & ids
-    )
+    found = project_item_ids(project=project, item_ids=ids)
     missing = sorted(ids - found)
     if missing:
         raise ValidationError({"items": f"not items of this project: {', '.join(map(str, missing[:20]))}"})
