@@ -100,6 +100,12 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=env_bool("DB_HEALTH_CHECKS"))
     }
+    # The labeling loop's statements (labelhub.rawsql.hot_cursor) are prepared once per connection after
+    # a few runs; every other query keeps Django's client-side binding and is never prepared. Set
+    # DB_PREPARED_STATEMENTS=0 behind a pooler that cannot keep prepared statements (PgBouncer in
+    # transaction mode without max_prepared_statements).
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     SQLITE_PATH = Path(os.environ.get("SQLITE_PATH", VAR_DIR / "labelhub.sqlite3"))
@@ -194,7 +200,7 @@ LABELHUB_IMPORT_ROOTS = [Path(p) for p in env_list("LABELHUB_IMPORT_ROOTS")]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "labelhub.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

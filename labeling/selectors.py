@@ -3,14 +3,15 @@
 from datetime import datetime, time
 from decimal import Decimal
 
-from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import Count, F, Prefetch, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
+from labelhub import rawsql
 from labeling.choices import ROLE_RANK, Role
-from labeling.models import Annotation, DataSource, Item, Job, Membership, Project, Skip, Tag
+from labeling.models import Annotation, DataSource, Guideline, Item, Job, Membership, Project, Skip, Tag
 
 
 def membership_for(*, user, project) -> Membership | None:
@@ -153,11 +154,6 @@ def project_overview(*, project):
 # --- Labeling: the queue's hot path, progress, answers -------------------------------------------------
 
 
-def _my_role(user, project_ref):
-    # order_by(): Membership's default ordering would join the project and user tables for nothing.
-    return Subquery(Membership.objects.filter(project=OuterRef(project_ref), user=user).order_by().values("role")[:1])
-
-
 def _role_check(*, user, project, my_role, role, not_found) -> Membership:
     if user.is_superuser:
         my_role = Role.MANAGER
@@ -176,45 +172,69 @@ def labeling_project_for(*, user, project_id, role=Role.LABELER) -> tuple[Projec
     """
     not_found = "No project with that id among your projects."
     try:
-        project = Project.objects.annotate(my_role=_my_role(user, "pk")).get(pk=int(project_id))
-    except (Project.DoesNotExist, TypeError, ValueError):
+        project_id = int(project_id)
+    except (TypeError, ValueError):
         raise Http404(not_found) from None
-    return project, _role_check(user=user, project=project, my_role=project.my_role, role=role, not_found=not_found)
+    sql = f"""
+        SELECT {rawsql.select_list(Project, "p")}, m.role
+        FROM {Project._meta.db_table} p
+        LEFT JOIN {Membership._meta.db_table} m ON m.project_id = p.id AND m.user_id = %(user)s
+        WHERE p.id = %(project)s
+    """
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(sql, {"user": user.pk, "project": project_id})
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404(not_found)
+    project = rawsql.instance(Project, None, row[:-1])
+    return project, _role_check(user=user, project=project, my_role=row[-1], role=role, not_found=not_found)
 
 
-# What answering or skipping needs of an item, its project and the active guideline: fewer columns
-# make the query cheaper to build, which counts on a request that runs for every answer.
-LABELING_ITEM_FIELDS = (
+# What answering or skipping needs of an item, its project and the active guideline.
+LABELING_ITEM_FIELDS = ("id", "project_id", "n_answers", "overlap")
+LABELING_PROJECT_FIELDS = (
     "id",
-    "project_id",
-    "n_answers",
+    "name",
+    "task_type",
+    "allow_borderline",
+    "allow_uncertain",
+    "allow_out_of_domain",
     "overlap",
-    "project__name",
-    "project__task_type",
-    "project__allow_borderline",
-    "project__allow_uncertain",
-    "project__allow_out_of_domain",
-    "project__overlap",
-    "project__active_guideline__version",
+    "active_guideline_id",
 )
+LABELING_GUIDELINE_FIELDS = ("id", "project_id", "version")
 
 
 def labeling_item_for(*, user, item_id, role=Role.LABELER) -> tuple[Item, Membership]:
     """``item_for_user`` in one query: the item with its project and active guideline loaded (the
-    fields in LABELING_ITEM_FIELDS: what an answer or a skip needs), or 404 when it is not in one of
-    the user's projects."""
+    fields in LABELING_*_FIELDS: what an answer or a skip needs; others load on access), or 404 when it
+    is not in one of the user's projects."""
     not_found = "No item with that id in your projects."
     try:
-        item = (
-            Item.objects.select_related("project", "project__active_guideline")
-            .only(*LABELING_ITEM_FIELDS)
-            .annotate(my_role=_my_role(user, "project_id"))
-            .filter(pk=int(item_id))
-        )[:1]
-        item = item[0]
-    except (IndexError, TypeError, ValueError):
+        item_id = int(item_id)
+    except (TypeError, ValueError):
         raise Http404(not_found) from None
-    membership = _role_check(user=user, project=item.project, my_role=item.my_role, role=role, not_found=not_found)
+    sql = f"""
+        SELECT {rawsql.select_list(Item, "i", LABELING_ITEM_FIELDS)},
+               {rawsql.select_list(Project, "p", LABELING_PROJECT_FIELDS)},
+               {rawsql.select_list(Guideline, "g", LABELING_GUIDELINE_FIELDS)},
+               m.role
+        FROM {Item._meta.db_table} i
+        JOIN {Project._meta.db_table} p ON p.id = i.project_id
+        LEFT JOIN {Guideline._meta.db_table} g ON g.id = p.active_guideline_id
+        LEFT JOIN {Membership._meta.db_table} m ON m.project_id = i.project_id AND m.user_id = %(user)s
+        WHERE i.id = %(item)s
+    """
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(sql, {"user": user.pk, "item": item_id})
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404(not_found)
+    a, b = len(LABELING_ITEM_FIELDS), len(LABELING_ITEM_FIELDS) + len(LABELING_PROJECT_FIELDS)
+    item = rawsql.instance(Item, LABELING_ITEM_FIELDS, row[:a])
+    item.project = project = rawsql.instance(Project, LABELING_PROJECT_FIELDS, row[a:b])
+    project.active_guideline = rawsql.instance(Guideline, LABELING_GUIDELINE_FIELDS, row[b:-1])
+    membership = _role_check(user=user, project=project, my_role=row[-1], role=role, not_found=not_found)
     return item, membership
 
 

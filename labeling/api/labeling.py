@@ -19,6 +19,8 @@ from labeling.api.serializers import (
     QueueItemSerializer,
     SkipInSerializer,
     SkipSerializer,
+    annotation_submitted_data,
+    queue_item_data,
 )
 from labeling.choices import Role
 from labeling.selectors import annotations_list, labeling_item_for, labeling_progress, labeling_project_for
@@ -52,7 +54,7 @@ class QueueNextApi(GenericAPIView):
         reservation = queue_next(project=project, labeler=request.user)
         if reservation is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(QueueItemSerializer(reservation, context={"request": request}).data)
+        return Response(queue_item_data(request, reservation))
 
 
 class AnnotationSubmitApi(GenericAPIView):
@@ -96,10 +98,9 @@ class AnnotationSubmitApi(GenericAPIView):
                 annotation, created = annotation_submit(item=item, labeler=request.user, **fields)
         except ItemFull as exc:
             raise Conflict(str(exc)) from None
-        body = AnnotationSubmitOutSerializer(annotation).data
+        body = annotation_submitted_data(annotation)
         if with_next:
-            following = QueueItemSerializer(reservation, context={"request": request}).data if reservation else None
-            body = {"annotation": body, "next": following}
+            body = {"annotation": body, "next": queue_item_data(request, reservation) if reservation else None}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

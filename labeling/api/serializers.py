@@ -293,6 +293,46 @@ class AnnotationSubmitOutSerializer(serializers.Serializer):
     updated = serializers.DateTimeField()
 
 
+# The labeling loop's two answers, built directly: instantiating a Serializer binds a deep copy of its
+# fields each time, which costs more than the rest of the response. They must stay equal to what
+# QueueItemSerializer and AnnotationSubmitOutSerializer (the documented schema) answer;
+# tests/labeling/test_labeling_api.py compares them.
+_datetime = serializers.DateTimeField()
+
+
+def queue_item_data(request, reservation) -> dict:
+    """``QueueItemSerializer(reservation, context={"request": request}).data``."""
+    item = reservation.item
+    return {
+        "id": item.pk,
+        "project": reservation.project_id,
+        "text": item.text,
+        "file": _item_file_url(request, item),
+        "reserved_until": _datetime.to_representation(reservation.expires),
+    }
+
+
+def annotation_submitted_data(annotation) -> dict:
+    """``AnnotationSubmitOutSerializer(annotation).data``."""
+    guideline = annotation.guideline
+    return {
+        "id": annotation.pk,
+        "item": annotation.item_id,
+        "labeler": annotation.labeler.username,
+        "value": annotation.value,
+        "borderline": bool(annotation.borderline),
+        "borderline_with": annotation.borderline_with,
+        "uncertain": bool(annotation.uncertain),
+        "out_of_domain": bool(annotation.out_of_domain),
+        "comment": annotation.comment,
+        "seconds": None if annotation.seconds is None else float(annotation.seconds),
+        "guideline": None if guideline is None else guideline.version,
+        "revision": annotation.revision,
+        "created": _datetime.to_representation(annotation.created),
+        "updated": _datetime.to_representation(annotation.updated),
+    }
+
+
 class SkipInSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, help_text="why the item is skipped")
 

@@ -45,6 +45,7 @@ from django.db.models import Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from labelhub import rawsql
 from labeling.models import Annotation, Guideline, Item, LabelClass, Reservation, Skip
 from labeling.services.annotations import annotation_store, annotation_validate
 
@@ -76,7 +77,16 @@ def _tables():
 
 def _item_columns():
     """QUEUE_ITEM_FIELDS in the model's field order, the order ``Item.from_db`` expects them in."""
-    return [f.attname for f in Item._meta.concrete_fields if f.attname in QUEUE_ITEM_FIELDS]
+    return rawsql.attnames(Item, QUEUE_ITEM_FIELDS)
+
+
+def _for_update():
+    """The clause that locks the rows a statement reads (none on SQLite, whose writers are serialized)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _adapt(moment):
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 # An item ``i`` of project %(project)s that may be handed to labeler %(me)s at %(now)s: fewer than k
@@ -128,6 +138,13 @@ HELD = """
                    WHERE c.project_id = %(project)s AND (c.priority > 0 OR c.overlap IS NOT NULL))
 """
 
+# The item the labeler holds, locked (see _held).
+HELD_ITEM = "SELECT {columns} FROM {item} i WHERE i.id = %(item)s{lock}"
+# Extend the labeler's hold on item %(item)s, if it is still active.
+EXTEND = """
+    UPDATE {reservation} SET expires = %(expires)s
+    WHERE project_id = %(project)s AND labeler_id = %(me)s AND item_id = %(item)s AND expires > %(now)s
+"""
 
 # What an answer needs to know about item %(item)s once it holds the item's lock: has the labeler
 # answered it, do they hold it, how many active holds do others have (and, for the next item, does the
@@ -170,6 +187,37 @@ def _params(*, project, labeler, now, **extra):
     return {"project": project.pk, "k": project.overlap, "me": labeler.pk, "now": adapt(now), **extra}
 
 
+def _lock_sql():
+    """Lock item %(item)s's row (waiting for it) and read its slot counts."""
+    return f"SELECT n_answers, overlap FROM {Item._meta.db_table} WHERE id = %(item)s{_for_update()}"
+
+
+def _prefetch_classes(project):
+    """Load the project's classes into its prefetch cache, in the project's order: what
+    ``project.classes.all()`` then answers without a query (annotation_validate reads them)."""
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {rawsql.select_list(LabelClass, 'c')} FROM {LabelClass._meta.db_table} c "
+        f"WHERE c.project_id = %s ORDER BY c.{quote('order')}, c.id"
+    )
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(sql, [project.pk])
+        rows = cursor.fetchall()
+    classes = LabelClass.objects.all()
+    classes._result_cache = [rawsql.instance(LabelClass, None, row) for row in rows]
+    classes._prefetch_done = True  # a QuerySet holding its results, as prefetch_related leaves it
+    project._prefetched_objects_cache = {**getattr(project, "_prefetched_objects_cache", {}), "classes": classes}
+
+
+def _release(*, labeler, item_id):
+    """Give back the labeler's hold on the item, if they hold it (their reservation row stays)."""
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Reservation._meta.db_table} SET item_id = NULL WHERE labeler_id = %s AND item_id = %s",
+            [labeler.pk, item_id],
+        )
+
+
 def _held(*, project, labeler, item_id, now, clock):
     """The labeler's hold on ``item_id``, extended; None when it lapsed meanwhile.
 
@@ -178,13 +226,18 @@ def _held(*, project, labeler, item_id, now, clock):
     # Lock the item first: at the very moment of expiry another labeler's queue_next may be counting
     # this item's slots (under the same lock) and find our hold expired; the conditional update below,
     # run after we get the lock, sees whether it still was active.
-    item = Item.objects.select_for_update(of=("self",)).only(*QUEUE_ITEM_FIELDS).filter(pk=item_id).first()
     expires = _hold_until(now)
-    still_held = item is not None and Reservation.objects.filter(
-        project=project, labeler=labeler, item_id=item.pk, expires__gt=clock()
-    ).update(expires=expires)
-    if not still_held:
-        return None
+    params = _params(project=project, labeler=labeler, now=now, item=item_id)
+    with rawsql.hot_cursor() as cursor:
+        columns = rawsql.select_list(Item, "i", QUEUE_ITEM_FIELDS)
+        cursor.execute(HELD_ITEM.format(**_tables(), columns=columns, lock=_for_update()), params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        item = Item.from_db(connection.alias, _item_columns(), row)
+        cursor.execute(EXTEND.format(**_tables()), {**params, "now": _adapt(clock()), "expires": _adapt(expires)})
+        if not cursor.rowcount:
+            return None
     return Reservation(project=project, labeler=labeler, item=item, expires=expires)
 
 
@@ -198,7 +251,7 @@ def queue_next(*, project, labeler, now=None) -> Reservation | None:
     """
     clock = timezone.now if now is None else (lambda: now)
     now = clock()
-    with connection.cursor() as cursor:
+    with rawsql.hot_cursor() as cursor:
         cursor.execute(HELD.format(**_tables()), _params(project=project, labeler=labeler, now=now))
         held_item, has_campaign_items = cursor.fetchone()
     if held_item is not None:
@@ -216,7 +269,7 @@ def _take_next(*, project, labeler, now, has_campaign_items) -> Reservation | No
         project=project, labeler=labeler, now=now, expires=connection.ops.adapt_datetimefield_value(expires)
     )
     reserve = RESERVE.format(**_tables())
-    with connection.cursor() as cursor:
+    with rawsql.hot_cursor() as cursor:
         for level in range(len(LEVELS)):
             if level == 0 and not has_campaign_items:
                 continue
@@ -293,7 +346,7 @@ def annotation_submit(
         item=item, labeler=labeler, now=now or timezone.now(), guideline_version=guideline_version, **answer
     )
     if held:
-        Reservation.objects.filter(labeler=labeler, item=item).update(item=None)
+        _release(labeler=labeler, item_id=item.pk)
     return annotation, created
 
 
@@ -301,24 +354,25 @@ def _submit(*, item, labeler, now, guideline_version, **answer):
     """annotation_submit's work without the release of the hold. Answers (annotation, created, whether
     the labeler held the item, whether the project has campaign items). Run inside a transaction."""
     project = item.project
-    # One query for both validations (none if the caller prefetched the classes). Filled in directly:
-    # prefetch_related's machinery costs more than the query, and the model's default ordering would
-    # join the project table.
+    # One query for both validations (none if the caller prefetched the classes).
     if "classes" not in getattr(project, "_prefetched_objects_cache", {}):
-        classes = LabelClass.objects.filter(project_id=project.pk).order_by("order", "id")
-        classes._fetch_all()  # a QuerySet with its results, as prefetch_related would leave it
-        project._prefetched_objects_cache = {**getattr(project, "_prefetched_objects_cache", {}), "classes": classes}
+        _prefetch_classes(project)
     annotation_validate(project=project, **answer)
     guideline = _guideline(project=project, version=guideline_version)
 
     # Lock, then read the slots in a fresh statement: a sub-select in the locking statement would use
     # the snapshot taken before the lock wait and miss a reservation committed by the previous holder.
-    locked = Item.objects.select_for_update(of=("self",)).only("id", "n_answers", "overlap").get(pk=item.pk)
-    k = locked.overlap or project.overlap
-    with connection.cursor() as cursor:
-        cursor.execute(SLOTS.format(**_tables()), _params(project=project, labeler=labeler, now=now, item=item.pk))
+    params = _params(project=project, labeler=labeler, now=now, item=item.pk)
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(_lock_sql(), params)
+        row = cursor.fetchone()
+        if row is None:  # deleted since the caller loaded it
+            raise Item.DoesNotExist(f"Item {item.pk} no longer exists.")
+        n_answers, overlap = row
+        cursor.execute(SLOTS.format(**_tables()), params)
         answered, held, others, has_campaign_items = cursor.fetchone()
-    if not answered and not held and locked.n_answers + others >= k:
+    k = overlap or project.overlap
+    if not answered and not held and n_answers + others >= k:
         raise ItemFull(
             f"Item {item.pk} already has its {k} answers (or the remaining slots are reserved "
             "by other labelers); ask the queue for the next item."
@@ -345,7 +399,7 @@ def annotation_submit_and_next(*, item, labeler, now=None, guideline_version=Non
     # so there is no hold to look for and nothing to release first; with no next item, release it.
     reservation = _take_next(project=item.project, labeler=labeler, now=now, has_campaign_items=has_campaign_items)
     if reservation is None:
-        Reservation.objects.filter(labeler=labeler, item=item).update(item=None)
+        _release(labeler=labeler, item_id=item.pk)
     return annotation, created, reservation
 
 

@@ -221,3 +221,51 @@ def test_submit_with_next_refused_reserves_nothing(api, project, labeler):
     response = api(labeler).post(f"/api/items/{full.pk}/annotations/?next=1", {"value": "dog"}, format="json")
     assert response.status_code == 409
     assert snapshot() == before
+
+
+def test_the_loops_answers_match_their_documented_serializers(api, project, labeler, rf):
+    """The hot path builds its JSON by hand; it must say exactly what the schema's serializers say."""
+    from labeling.api.serializers import (
+        AnnotationSubmitOutSerializer,
+        QueueItemSerializer,
+        annotation_submitted_data,
+        queue_item_data,
+    )
+
+    guideline_publish(project=project, text="# v1")
+    make_items(project, 1)
+    make_items(project, 1, start=1, file="items/seven.png")
+    client = api(labeler)
+    request = rf.get("/")
+    response = client.get(f"/api/projects/{project.pk}/next/")
+    held = response.data["id"]
+    reservation = Reservation.objects.select_related("item").get(labeler=labeler)
+    assert response.data == QueueItemSerializer(reservation, context={"request": request}).data
+    assert response.data["file"] == f"http://testserver/api/items/{held}/file"  # the highest random key first
+    response = client.post(
+        f"/api/items/{held}/annotations/?next=1",
+        {"value": "dog", "borderline": True, "borderline_with": "cat", "comment": "both", "seconds": 4},
+        format="json",
+    )
+    assert response.status_code == 201
+    annotation = Annotation.objects.select_related("labeler", "guideline").get(item_id=held)
+    assert response.data["annotation"] == AnnotationSubmitOutSerializer(annotation).data
+    assert response.data["annotation"] == annotation_submitted_data(annotation)
+    reservation = Reservation.objects.select_related("item").get(labeler=labeler)
+    assert response.data["next"] == QueueItemSerializer(reservation, context={"request": request}).data
+    assert response.data["next"] == queue_item_data(request, reservation)
+    assert response.data["next"]["file"] is None
+
+
+def test_a_bad_or_inactive_token_is_refused(api, project, labeler):
+    (item,) = make_items(project, 1)
+    client = api()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    response = client.get(f"/api/projects/{project.pk}/next/")
+    assert response.status_code == 401 and response.data["detail"] == "Invalid token."
+    client = api(labeler)
+    labeler.is_active = False
+    labeler.save()
+    response = client.post(f"/api/items/{item.pk}/annotations/", {"value": "cat"}, format="json")
+    assert response.status_code == 401 and response.data["detail"] == "User inactive or deleted."
+    assert not Annotation.objects.exists()

@@ -1,0 +1,64 @@
+"""Model instances from hand-written SQL, for the few requests that run on every answer a labeler gives.
+
+Building an ORM query (cloning the query, resolving lookups, compiling SQL) costs a millisecond or
+more per statement on a small server, several times what PostgreSQL needs to run it. The labeling loop
+runs about ten statements per answer, so its hot statements are written out once, here and in
+``labeling.services.queue``, and their rows are turned into model instances with ``Model.from_db``:
+the same instances (deferred fields load on access) that the ORM would build. Everything else uses the
+ORM.
+"""
+
+from contextlib import contextmanager
+from functools import cache
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+
+@cache
+def attnames(model, names=None) -> tuple[str, ...]:
+    """The attribute names of ``model``'s concrete fields (only those in ``names``, a tuple, when given),
+    in the model's field order: the order ``Model.from_db`` expects values in."""
+    return tuple(f.attname for f in model._meta.concrete_fields if names is None or f.attname in names)
+
+
+def select_list(model, alias, names=None) -> str:
+    """``alias.column, ...`` for the fields ``attnames(model, names)`` answers, in the same order."""
+    wanted = set(attnames(model, names))
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields if f.attname in wanted)
+
+
+def instance(model, names, values):
+    """A saved ``model`` instance from a row's ``values`` for ``attnames(model, names)``; None when the
+    row's primary key is NULL (the empty side of a LEFT JOIN)."""
+    fields = attnames(model, names)
+    if values[fields.index(model._meta.pk.attname)] is None:
+        return None
+    return model.from_db(connection.alias, fields, values)
+
+
+@contextmanager
+def hot_cursor():
+    """A cursor for the statements above: on PostgreSQL (unless prepared statements are switched off,
+    see DB_PREPARED_STATEMENTS in settings) one with server-side binding, so that psycopg prepares each
+    statement once it has run a few times on a connection and PostgreSQL stops planning it again on
+    every answer (planning the queue's candidate query costs several times running it). Elsewhere,
+    with prepared statements off, and while queries are logged (DEBUG, or a test counting queries:
+    Django's log cannot show a server-side-bound statement), an ordinary cursor.
+    """
+    db = connections[DEFAULT_DB_ALIAS]  # once: every access through django.db.connection looks it up again
+    if db.vendor != "postgresql" or db.settings_dict["OPTIONS"].get("prepare_threshold") is None or db.queries_logged:
+        with db.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg 3
+
+    db.ensure_connection()
+    # What Django's cursor wrapper checks before each statement; the wrapper itself is left out, and one
+    # cursor serves the whole connection.
+    db.validate_no_broken_transaction()
+    cursor = getattr(db, "hot_cursor", None)
+    if cursor is None or cursor.connection is not db.connection or cursor.closed:
+        cursor = db.hot_cursor = ServerBindingCursor(db.connection)
+    with db.wrap_database_errors:
+        yield cursor
