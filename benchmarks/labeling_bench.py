@@ -258,7 +258,7 @@ def explain_next(project_id, token):
 # --- server ---------------------------------------------------------------------------------------------
 
 
-def start_gunicorn(database_url, port, workers):
+def start_gunicorn(database_url, port, workers, threads=1):
     log = open(REPO_ROOT / "var" / "labeling-bench-gunicorn.log", "w")  # noqa: SIM115 - closed in stop
     process = subprocess.Popen(
         [
@@ -266,6 +266,8 @@ def start_gunicorn(database_url, port, workers):
             "labelhub.wsgi",
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
             "--bind",
             f"127.0.0.1:{port}",
             "--backlog",

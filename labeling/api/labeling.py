@@ -19,6 +19,7 @@ from labeling.api.serializers import (
     QueueItemSerializer,
     SkipInSerializer,
     SkipSerializer,
+    annotation_submit_data,
     annotation_submitted_data,
     queue_item_data,
 )
@@ -86,9 +87,7 @@ class AnnotationSubmitApi(GenericAPIView):
     )
     def post(self, request, item_id):
         item, _ = labeling_item_for(user=request.user, item_id=item_id)
-        data = self.get_serializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        fields = annotation_submit_data(request.data)
         fields["guideline_version"] = fields.pop("guideline")
         with_next = request.query_params.get("next", "").lower() in ("1", "true", "yes")
         try:

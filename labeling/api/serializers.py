@@ -239,6 +239,32 @@ class AnnotationSubmitSerializer(serializers.Serializer):
     )
 
 
+def annotation_submit_data(data) -> dict:
+    """``AnnotationSubmitSerializer(data=data)``'s validated data, or the same ValidationError.
+
+    A JSON object is checked field by field with the serializer's own (unbound) field instances, which
+    hold no per-request state: the serializer's deep copy of its fields on every answer cost more than
+    the checks. Anything else (form data, whose missing and empty fields have rules of their own) goes
+    through the serializer. tests/labeling/test_labeling_api.py compares the two on many inputs.
+    """
+    if type(data) is not dict:
+        serializer = AnnotationSubmitSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+    validated, errors = {}, {}
+    for name, field in AnnotationSubmitSerializer._declared_fields.items():
+        if name not in data:
+            validated[name] = field.default  # every field is optional, with a plain default
+            continue
+        try:
+            validated[name] = field.run_validation(data[name])
+        except serializers.ValidationError as exc:
+            errors[name] = exc.detail
+    if errors:
+        raise serializers.ValidationError(errors)
+    return validated
+
+
 class AnnotationSerializer(serializers.ModelSerializer):
     """One current answer. ``item_file``/``item_text`` let a labeler's "recent answers" show and edit it."""
 

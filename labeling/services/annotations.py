@@ -23,8 +23,11 @@ def annotation_validate(
     out_of_domain=False,
     comment="",
     seconds=None,
+    class_keys=None,
 ):
-    """Check an answer against the project's classes and options; raise ValidationError naming the problem."""
+    """Check an answer against the project's classes and options; raise ValidationError naming the problem.
+    Answers the value as stored (a string). ``class_keys``: the keys of the project's active classes,
+    when the caller has them (default: read from ``project.active_classes()``)."""
     errors = {}
     value = "" if value is None else str(value)
     if borderline and not project.allow_borderline:
@@ -35,10 +38,10 @@ def annotation_validate(
         errors["out_of_domain"] = "this project has no out-of-domain option"
     flagged = uncertain or out_of_domain
     if project.task_type == TaskType.CLASSIFICATION:
-        keys = {c.key for c in project.active_classes()}
+        keys = set(class_keys) if class_keys is not None else {c.key for c in project.active_classes()}
         if value and value not in keys:
             errors["value"] = f"unknown class '{value}' (the project's classes: {', '.join(sorted(keys))})"
-        elif not value and not flagged and not (borderline and project.is_binary):
+        elif not value and not flagged and not (borderline and len(keys) == 2):  # a binary project's middle
             errors["value"] = "an answer needs a class, or an uncertain or out-of-domain flag"
         if borderline_with:
             if not borderline:
@@ -104,26 +107,31 @@ def annotation_store(
     seconds=None,
     guideline=None,
     first_answer=False,
+    validated=False,
 ) -> tuple[Annotation, bool]:
     """``annotation_save`` without a transaction (or savepoint) of its own: for services that already
     hold one, such as the queue's ``annotation_submit``. Call it only inside ``transaction.atomic``.
     ``first_answer=True`` says the caller has checked, holding the item's row lock, that the labeler
-    has no answer on the item yet: the lookup of their current answer is skipped.
+    has no answer on the item yet: the lookup of their current answer is skipped. ``validated=True``
+    says the caller has passed the answer through ``annotation_validate`` already.
 
     This is the storage rule only; the labeling queue (``labeling.services.queue.annotation_submit``)
     decides who may answer which item. A first answer adds one to ``Item.n_answers`` in this same
     transaction, so the queue's counter never disagrees with the rows.
     """
-    value = annotation_validate(
-        project=item.project,
-        value=value,
-        borderline=borderline,
-        borderline_with=borderline_with,
-        uncertain=uncertain,
-        out_of_domain=out_of_domain,
-        comment=comment,
-        seconds=seconds,
-    )
+    if validated:
+        value = "" if value is None else str(value)
+    else:
+        value = annotation_validate(
+            project=item.project,
+            value=value,
+            borderline=borderline,
+            borderline_with=borderline_with,
+            uncertain=uncertain,
+            out_of_domain=out_of_domain,
+            comment=comment,
+            seconds=seconds,
+        )
     if guideline is None:
         guideline = item.project.active_guideline
     # order_by("pk"): the default ordering would join the item table (and lock its row too).

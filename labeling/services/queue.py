@@ -46,6 +46,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labelhub import rawsql
+from labeling.choices import TaskType
 from labeling.models import Annotation, Guideline, Item, LabelClass, Reservation, Skip
 from labeling.services.annotations import annotation_store, annotation_validate
 
@@ -192,21 +193,15 @@ def _lock_sql():
     return f"SELECT n_answers, overlap FROM {Item._meta.db_table} WHERE id = %(item)s{_for_update()}"
 
 
-def _prefetch_classes(project):
-    """Load the project's classes into its prefetch cache, in the project's order: what
-    ``project.classes.all()`` then answers without a query (annotation_validate reads them)."""
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT {rawsql.select_list(LabelClass, 'c')} FROM {LabelClass._meta.db_table} c "
-        f"WHERE c.project_id = %s ORDER BY c.{quote('order')}, c.id"
-    )
+def _active_class_keys(project):
+    """The keys of the project's active classes (what annotation_validate checks an answer against),
+    or None when they are already loaded on the project (prefetched classes)."""
+    if "classes" in getattr(project, "_prefetched_objects_cache", {}) or project.task_type != TaskType.CLASSIFICATION:
+        return None
+    sql = f"SELECT key FROM {LabelClass._meta.db_table} WHERE project_id = %s AND NOT retired"
     with rawsql.hot_cursor() as cursor:
         cursor.execute(sql, [project.pk])
-        rows = cursor.fetchall()
-    classes = LabelClass.objects.all()
-    classes._result_cache = [rawsql.instance(LabelClass, None, row) for row in rows]
-    classes._prefetch_done = True  # a QuerySet holding its results, as prefetch_related leaves it
-    project._prefetched_objects_cache = {**getattr(project, "_prefetched_objects_cache", {}), "classes": classes}
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _release(*, labeler, item_id):
@@ -354,10 +349,7 @@ def _submit(*, item, labeler, now, guideline_version, **answer):
     """annotation_submit's work without the release of the hold. Answers (annotation, created, whether
     the labeler held the item, whether the project has campaign items). Run inside a transaction."""
     project = item.project
-    # One query for both validations (none if the caller prefetched the classes).
-    if "classes" not in getattr(project, "_prefetched_objects_cache", {}):
-        _prefetch_classes(project)
-    annotation_validate(project=project, **answer)
+    answer["value"] = annotation_validate(project=project, class_keys=_active_class_keys(project), **answer)
     guideline = _guideline(project=project, version=guideline_version)
 
     # Lock, then read the slots in a fresh statement: a sub-select in the locking statement would use
@@ -378,7 +370,7 @@ def _submit(*, item, labeler, now, guideline_version, **answer):
             "by other labelers); ask the queue for the next item."
         )
     annotation, created = annotation_store(
-        item=item, labeler=labeler, guideline=guideline, first_answer=not answered, **answer
+        item=item, labeler=labeler, guideline=guideline, first_answer=not answered, validated=True, **answer
     )
     return annotation, created, bool(held), bool(has_campaign_items)
 

@@ -269,3 +269,60 @@ def test_a_bad_or_inactive_token_is_refused(api, project, labeler):
     response = client.post(f"/api/items/{item.pk}/annotations/", {"value": "cat"}, format="json")
     assert response.status_code == 401 and response.data["detail"] == "User inactive or deleted."
     assert not Annotation.objects.exists()
+
+
+SUBMIT_BODIES = [
+    {},
+    {"value": "cat"},
+    {"value": "  cat  ", "comment": "  trimmed  ", "borderline_with": " dog "},
+    {"value": 7, "seconds": "2.5", "guideline": "3"},
+    {"value": None},
+    {"value": True},
+    {"value": ["cat"]},
+    {"value": "a\x00b"},
+    {"borderline": "yes", "uncertain": 1, "out_of_domain": "off"},
+    {"borderline": "maybe"},
+    {"borderline": None},
+    {"seconds": None, "guideline": None},
+    {"seconds": "fast"},
+    {"seconds": float("inf")},
+    {"seconds": "1" * 1001},
+    {"guideline": 2.0},
+    {"guideline": 2.5},
+    {"guideline": "two"},
+    {"comment": "", "borderline_with": ""},
+    {"comment": None},
+    {"value": "cat", "unknown": "ignored"},
+    ["cat"],
+    "cat",
+    None,
+]
+
+
+@pytest.mark.parametrize("body", SUBMIT_BODIES)
+def test_the_fast_answer_check_says_what_the_serializer_says(body):
+    from rest_framework import serializers
+
+    from labeling.api.serializers import AnnotationSubmitSerializer, annotation_submit_data
+
+    serializer = AnnotationSubmitSerializer(data=body)
+    try:
+        fast = annotation_submit_data(body)
+    except serializers.ValidationError as exc:
+        assert not serializer.is_valid()
+        assert exc.detail == serializer.errors
+    else:
+        assert serializer.is_valid(), serializer.errors
+        assert fast == dict(serializer.validated_data)
+
+
+def test_a_malformed_answer_names_the_field_and_changes_nothing(api, project, labeler):
+    (item,) = make_items(project, 1)
+    before = snapshot()
+    response = api(labeler).post(
+        f"/api/items/{item.pk}/annotations/?next=1", {"value": "cat", "seconds": "fast"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.data["seconds"] == ["A valid number is required."]
+    assert "seconds" in response.data["detail"]
+    assert snapshot() == before
