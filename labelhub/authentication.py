@@ -1,6 +1,8 @@
-"""Token authentication for machine clients and scripted labeling, in one hand-written query."""
+"""Who is asking: token authentication for machine clients and the session backend for the browser, each
+loading the user in one hand-written query (the labeling loop authenticates on every answer)."""
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import backends, get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -33,3 +35,26 @@ class TokenAuthentication(authentication.TokenAuthentication):
         token = Token.from_db(connection.alias, ("key", "user_id", "created"), (key, user.pk, row[-1]))
         token.user = user
         return user, token
+
+
+def user_by_id(user_id):
+    """The user with that primary key, or None: the ORM's ``get(pk=...)`` in one hand-written query."""
+    User = get_user_model()
+    sql = f"SELECT {rawsql.select_list(User, 'u')} FROM {User._meta.db_table} u WHERE u.{User._meta.pk.column} = %s"
+    try:
+        user_id = User._meta.pk.to_python(user_id)
+    except ValidationError:
+        return None
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        row = cursor.fetchone()
+    return None if row is None else rawsql.instance(User, None, row)
+
+
+class ModelBackend(backends.ModelBackend):
+    """Django's username and password backend. Loading the signed-in user, which every page and every
+    request of the labeling page does, is one hand-written query (see labelhub.rawsql)."""
+
+    def get_user(self, user_id):
+        user = user_by_id(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None

@@ -126,6 +126,10 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's own backend and database sessions, each reading its row in one hand-written query.
+AUTHENTICATION_BACKENDS = ["labelhub.authentication.ModelBackend"]
+SESSION_ENGINE = "labelhub.sessions"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
