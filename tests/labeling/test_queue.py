@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from labeling.models import Annotation, Item, Reservation, Skip
@@ -246,3 +247,33 @@ def test_an_items_own_overlap_from_a_campaign_overrides_the_projects(project, la
     Item.objects.filter(pk__in=[wider.pk, narrower.pk]).update(priority=0, overlap=None)  # the campaign ends
     (third,) = make_labelers(project, 1)
     assert next_id(project, third) == narrower.pk  # back to k = 3: one answer, two slots open
+
+
+def _annotation_rows_read(plan):
+    """The most rows any scan of the annotation table returned in one loop of an EXPLAIN ANALYZE plan."""
+    most = 0
+    if plan.get("Relation Name") == "labeling_annotation":
+        most = plan["Actual Rows"]
+    for child in plan.get("Plans", []):
+        most = max(most, _annotation_rows_read(child))
+    return most
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="reads a PostgreSQL query plan")
+def test_the_next_item_query_does_not_read_the_labelers_whole_history(project, labeler):
+    """A busy labeler's thousands of answers, newer than the statistics, must not be read on every call."""
+    import json
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from labeling.services.queue import queue_candidate_sql
+
+    items = make_items(project, 2000)
+    Annotation.objects.bulk_create(Annotation(item=item, labeler=labeler, value="cat") for item in items[:1999])
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql, params = queue_candidate_sql(project=project, labeler=labeler, now=timezone.now())
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+    assert _annotation_rows_read(plan[0]["Plan"]) <= project.overlap
