@@ -24,9 +24,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
             f"SELECT {rawsql.select_list(User, 'u')}, t.created FROM {Token._meta.db_table} t "
             f"JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.user_id WHERE t.key = %s"
         )
-        with rawsql.hot_cursor() as cursor:
-            cursor.execute(sql, [key])
-            row = cursor.fetchone()
+        row = rawsql.fetch_one(sql, [key])
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         user = rawsql.instance(User, None, row[:-1])
@@ -45,9 +43,7 @@ def user_by_id(user_id):
         user_id = User._meta.pk.to_python(user_id)
     except ValidationError:
         return None
-    with rawsql.hot_cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        row = cursor.fetchone()
+    row = rawsql.fetch_one(sql, [user_id])
     return None if row is None else rawsql.instance(User, None, row)
 
 

@@ -62,3 +62,10 @@ def hot_cursor():
         cursor = db.hot_cursor = ServerBindingCursor(db.connection)
     with db.wrap_database_errors:
         yield cursor
+
+
+def fetch_one(sql, params):
+    """The first row of a hot statement (see ``hot_cursor``), or None."""
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()

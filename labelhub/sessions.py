@@ -15,9 +15,7 @@ class SessionStore(db.SessionStore):
             f"SELECT session_key, session_data, expire_date FROM {Session._meta.db_table} "
             "WHERE session_key = %s AND expire_date > %s"
         )
-        with rawsql.hot_cursor() as cursor:
-            cursor.execute(sql, [self.session_key, connection.ops.adapt_datetimefield_value(timezone.now())])
-            row = cursor.fetchone()
+        row = rawsql.fetch_one(sql, [self.session_key, connection.ops.adapt_datetimefield_value(timezone.now())])
         if row is None:
             self._session_key = None
             return None

@@ -181,9 +181,7 @@ def labeling_project_for(*, user, project_id, role=Role.LABELER) -> tuple[Projec
         LEFT JOIN {Membership._meta.db_table} m ON m.project_id = p.id AND m.user_id = %(user)s
         WHERE p.id = %(project)s
     """
-    with rawsql.hot_cursor() as cursor:
-        cursor.execute(sql, {"user": user.pk, "project": project_id})
-        row = cursor.fetchone()
+    row = rawsql.fetch_one(sql, {"user": user.pk, "project": project_id})
     if row is None:
         raise Http404(not_found)
     project = rawsql.instance(Project, None, row[:-1])
@@ -225,9 +223,7 @@ def labeling_item_for(*, user, item_id, role=Role.LABELER) -> tuple[Item, Member
         LEFT JOIN {Membership._meta.db_table} m ON m.project_id = i.project_id AND m.user_id = %(user)s
         WHERE i.id = %(item)s
     """
-    with rawsql.hot_cursor() as cursor:
-        cursor.execute(sql, {"user": user.pk, "item": item_id})
-        row = cursor.fetchone()
+    row = rawsql.fetch_one(sql, {"user": user.pk, "item": item_id})
     if row is None:
         raise Http404(not_found)
     a, b = len(LABELING_ITEM_FIELDS), len(LABELING_ITEM_FIELDS) + len(LABELING_PROJECT_FIELDS)
