@@ -65,33 +65,11 @@ def annotation_validate(
 
 
 @transaction.atomic
-def annotation_save(
-    *,
-    item,
-    labeler,
-    value,
-    borderline=False,
-    borderline_with="",
-    uncertain=False,
-    out_of_domain=False,
-    comment="",
-    seconds=None,
-    guideline=None,
-) -> tuple[Annotation, bool]:
+def annotation_save(*, item, labeler, **answer) -> tuple[Annotation, bool]:
     """Store a labeler's answer; a second answer by the same labeler on the item becomes the current
-    one and the earlier is kept as a revision. Answers (annotation, created). See ``annotation_store``."""
-    return annotation_store(
-        item=item,
-        labeler=labeler,
-        value=value,
-        borderline=borderline,
-        borderline_with=borderline_with,
-        uncertain=uncertain,
-        out_of_domain=out_of_domain,
-        comment=comment,
-        seconds=seconds,
-        guideline=guideline,
-    )
+    one and the earlier is kept as a revision. Answers (annotation, created). ``answer``: the answer's
+    fields as ``annotation_store`` takes them (value, borderline, ..., guideline)."""
+    return annotation_store(item=item, labeler=labeler, **answer)
 
 
 def annotation_store(
