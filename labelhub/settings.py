@@ -194,6 +194,13 @@ LABELHUB_PUBLIC_URL = os.environ.get("LABELHUB_PUBLIC_URL", "").rstrip("/")
 LABELHUB_JOB_STALE_SECONDS = int(os.environ.get("LABELHUB_JOB_STALE_SECONDS", 300))
 # Webhook deliveries back off from this many seconds (doubling, at most an hour, six attempts).
 LABELHUB_WEBHOOK_RETRY_SECONDS = int(os.environ.get("LABELHUB_WEBHOOK_RETRY_SECONDS", 30))
+# Who may create projects: "staff" (staff users and users given labeling.add_project) or "everyone".
+LABELHUB_PROJECT_CREATORS = os.environ.get("LABELHUB_PROJECT_CREATORS", "staff").strip().lower()
+if LABELHUB_PROJECT_CREATORS not in ("staff", "everyone"):
+    raise ImproperlyConfigured("LABELHUB_PROJECT_CREATORS must be 'staff' or 'everyone'")
+# Networks (CIDR) webhooks may reach although they are not public: a team's own receivers. Empty: public
+# addresses only (loopback, private, link-local and the like are refused).
+LABELHUB_WEBHOOK_ALLOWED_NETWORKS = env_list("LABELHUB_WEBHOOK_ALLOWED_NETWORKS")
 # A local ONNX model file for the "onnx" embedder of the map (images or audio); optional.
 LABELHUB_ONNX_MODEL = os.environ.get("LABELHUB_ONNX_MODEL", "")
 # Agreement reports over this many answers are computed by a worker and cached.

@@ -442,8 +442,9 @@ class WebhookDelivery(models.Model):
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The status code and a fixed summary in ``error``: never the receiver's body (it could be anything
+    # a manager pointed the URL at).
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.TextField(blank=True)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     last_attempt = models.DateTimeField(null=True, blank=True)

@@ -3,6 +3,7 @@
 from datetime import datetime, time
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -66,6 +67,25 @@ def job_for_user(*, user, job_id) -> Job:
         except Http404:
             raise Http404("No job with that id.") from None
     return job
+
+
+def project_create_allowed(*, user) -> bool:
+    """Whether ``user`` may create projects. LABELHUB_PROJECT_CREATORS="staff" (the default): staff users
+    and users given the ``labeling.add_project`` permission (directly or through a group), as in other
+    team tools; "everyone": any signed-in user."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if settings.LABELHUB_PROJECT_CREATORS == "everyone":
+        return True
+    return user.is_staff or user.has_perm("labeling.add_project")
+
+
+def project_create_check(*, user):
+    """PermissionDenied unless ``user`` may create projects."""
+    if not project_create_allowed(user=user):
+        raise PermissionDenied(
+            "creating projects is limited to staff and to users given that right: ask an administrator"
+        )
 
 
 def projects_for_user(*, user):

@@ -25,7 +25,18 @@ def make_user(username):
 
 @pytest.fixture
 def manager(db):
-    return make_user("manager1")
+    """A user given the right to create projects (LABELHUB_PROJECT_CREATORS' default allows staff and them)."""
+    from django.contrib.auth.models import Permission
+
+    user = make_user("manager1")
+    user.user_permissions.add(Permission.objects.get(codename="add_project", content_type__app_label="labeling"))
+    return user
+
+
+@pytest.fixture
+def loopback_webhooks(settings):
+    """Webhooks may reach the tests' receivers on 127.0.0.1 (refused by default: loopback is internal)."""
+    settings.LABELHUB_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 
 
 @pytest.fixture

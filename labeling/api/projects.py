@@ -10,7 +10,7 @@ from labeling.api.serializers import (
     ProjectUpdateSerializer,
 )
 from labeling.choices import Role
-from labeling.selectors import project_for_user, projects_for_user
+from labeling.selectors import project_create_check, project_for_user, projects_for_user
 from labeling.services.projects import member_add, project_create, project_update
 
 
@@ -22,8 +22,13 @@ class ProjectListApi(GenericAPIView):
         page = self.paginate_queryset(projects_for_user(user=request.user).select_related("active_guideline"))
         return self.get_paginated_response(ProjectOutSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectOutSerializer})
+    @extend_schema(
+        request=ProjectCreateSerializer,
+        responses={201: ProjectOutSerializer},
+        description="Staff and users given the right create projects (LABELHUB_PROJECT_CREATORS); 403 otherwise.",
+    )
     def post(self, request):
+        project_create_check(user=request.user)
         data = ProjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_create(creator=request.user, **data.validated_data)

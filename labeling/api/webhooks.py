@@ -51,7 +51,6 @@ class DeliverySerializer(serializers.ModelSerializer):
             "status",
             "attempts",
             "response_status",
-            "response_body",
             "error",
             "payload",
             "created",

@@ -12,15 +12,26 @@ body, hashlib.sha256).hexdigest())``. A 2xx answer is success. A network error, 
 30 s by default, at most an hour apart) up to MAX_ATTEMPTS attempts; other answers (4xx, redirects,
 which are never followed) fail at once. Every attempt is logged on the delivery row. Delivery is at
 least once: a redelivered task message may send the same delivery twice.
+
+Server-side request forgery: a webhook URL is chosen by a project manager, and the worker that sends it
+sits inside the deployment's network. So the host is resolved and every address it names must be a
+public one — loopback, private, link-local (cloud metadata), multicast, reserved and unspecified
+addresses are refused — when the webhook is saved and again at each delivery (DNS can change), and the
+request goes to the very address that was checked (no second lookup, no proxy, no redirects). Only the
+status code and a fixed summary of what happened are stored, never the receiver's body or an error text
+that could echo it. A team running receivers on its own network lists those networks in
+LABELHUB_WEBHOOK_ALLOWED_NETWORKS (CIDR, comma-separated; empty by default).
 """
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
-import urllib.error
-import urllib.request
+import socket
+import ssl
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -57,7 +68,77 @@ def webhook_url_check(url) -> str:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         raise ValidationError({"url": f"'{url}' is not a valid http(s) URL"}) from None
+    try:
+        webhook_addresses(url)
+    except WebhookTargetRefused as exc:
+        raise ValidationError({"url": str(exc)}) from None
+    except WebhookTargetUnresolved:
+        # A name that does not resolve yet (a receiver still being set up, split DNS) is kept: every
+        # delivery resolves it again and checks what it names before sending anything.
+        pass
     return url
+
+
+class WebhookTargetRefused(Exception):
+    """The URL names an address webhooks may not reach (loopback, private, link-local...)."""
+
+
+class WebhookTargetUnresolved(Exception):
+    """The URL's host name did not resolve."""
+
+
+def _allowed_networks():
+    return [ipaddress.ip_network(net, strict=False) for net in settings.LABELHUB_WEBHOOK_ALLOWED_NETWORKS]
+
+
+def _address_refusal(address) -> str | None:
+    """Why webhooks may not reach ``address`` (an ipaddress object), or None when they may."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if any(address in net for net in _allowed_networks()):
+        return None
+    # Most specific first: Python counts link-local and loopback among the private addresses too.
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    if not address.is_global:  # shared address space (100.64/10), documentation ranges, NAT64...
+        return "non-public"
+    return None
+
+
+def webhook_addresses(url) -> list[str]:
+    """The IP addresses the URL's host resolves to, all of which webhooks may reach.
+
+    Raises WebhookTargetRefused naming the first address that is refused (a name that resolves to one
+    public and one private address is refused: the resolver could hand out either), and
+    WebhookTargetUnresolved when the name does not resolve."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise WebhookTargetRefused("the URL's port is not a number between 0 and 65535") from None
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        found = [str(literal)]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise WebhookTargetUnresolved(f"the host name '{host}' does not resolve") from None
+        found = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
+    for address in found:
+        refusal = _address_refusal(ipaddress.ip_address(address))
+        if refusal:
+            named = f"'{host}', which resolves to {address}," if literal is None else f"{address},"
+            raise WebhookTargetRefused(
+                f"webhooks may not be sent to {named} a {refusal} address "
+                "(a server administrator can allow a network with LABELHUB_WEBHOOK_ALLOWED_NETWORKS)"
+            )
+    return found
 
 
 def _events_check(events):
@@ -128,13 +209,61 @@ def webhook_backoff(attempts) -> int:
     return min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect would turn the POST into a GET elsewhere (possibly somewhere internal): answer it as is.
-    def redirect_request(self, *args, **kwargs):
-        return None
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection to an address already checked, whatever the host name resolves to now (no
+    second lookup for a rebinding DNS server to answer differently)."""
+
+    def __init__(self, host, port, *, address, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a checked address; the certificate is still verified against the URL's host name."""
+
+    def __init__(self, host, port, *, address, timeout):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _post(url, *, address, body, headers) -> int:
+    """POST ``body`` to ``url`` at ``address``; answer the status code. Redirects are answered as they
+    come (never followed): a redirect would send the request somewhere nobody checked. The response
+    body is never read into anything kept."""
+    parts = urlsplit(url)
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(parts.hostname, parts.port, address=address, timeout=TIMEOUT_SECONDS)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _failure_summary(exc) -> str:
+    """A fixed description of a failed attempt. Never the exception's text: a non-HTTP service's
+    answer would be echoed in it (http.client puts the first line it read in BadStatusLine)."""
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "TLS certificate not valid for the host"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, http.client.HTTPException):
+        return "the receiver did not answer with HTTP"
+    return "connection failed"
 
 
 def _body(delivery):
@@ -162,33 +291,36 @@ def webhook_delivery_attempt(*, delivery_id) -> int | None:
         delivery.save(update_fields=["status", "error"])
         return None
     body = _body(delivery)
-    request = urllib.request.Request(
-        webhook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-LabelHub-Event": delivery.event,
-            "X-LabelHub-Delivery": str(delivery.pk),
-            "X-LabelHub-Signature": webhook_signature(secret=webhook.secret, body=body),
-        },
-    )
-    status, text, error = None, "", ""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-LabelHub-Event": delivery.event,
+        "X-LabelHub-Delivery": str(delivery.pk),
+        "X-LabelHub-Signature": webhook_signature(secret=webhook.secret, body=body),
+    }
+    status, error, refused = None, "", False
     try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            status, text = response.status, response.read(1000).decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        status, text = exc.code, (exc.read(1000) or b"").decode("utf-8", "replace")
-        error = f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        error = f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"
+        address = webhook_addresses(webhook.url)[0]
+    except WebhookTargetRefused as exc:
+        error, refused = f"not sent: {exc}", True
+    except WebhookTargetUnresolved as exc:
+        error = f"not sent: {exc}"
+    else:
+        try:
+            status = _post(webhook.url, address=address, body=body, headers=headers)
+        except (OSError, http.client.HTTPException) as exc:
+            error = _failure_summary(exc)
+        else:
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
     now = timezone.now()
     delivery.attempts += 1
-    delivery.last_attempt, delivery.response_status, delivery.response_body, delivery.error = now, status, text, error
+    delivery.last_attempt, delivery.response_status, delivery.error = now, status, error
     retry_in = None
     if status is not None and 200 <= status < 300:
         delivery.status, delivery.next_attempt = DeliveryStatus.SUCCEEDED, None
+    elif refused:
+        delivery.status, delivery.next_attempt = DeliveryStatus.FAILED, None
     elif (status is None or status >= 500 or status in RETRYABLE_STATUSES) and delivery.attempts < MAX_ATTEMPTS:
         retry_in = webhook_backoff(delivery.attempts)
         delivery.status, delivery.next_attempt = DeliveryStatus.RETRYING, now + timedelta(seconds=retry_in)

@@ -39,6 +39,8 @@ def start_worker(media_root, concurrency=2):
     from django.db import connection
 
     env = {**os.environ, **_database_env(connection.settings_dict), "MEDIA_ROOT": str(media_root)}
+    # The tests' webhook receivers listen on loopback, which webhooks may not reach by default.
+    env["LABELHUB_WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.0/8"
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         env["CELERY_BROKER_DIR"] = str(settings.CELERY_BROKER_DIR)
     process = subprocess.Popen(

@@ -73,7 +73,7 @@ def receiver():
     receiver.close()
 
 
-def test_versions_over_the_api_with_a_worker(api, manager, celery_worker, shared_media, receiver):
+def test_versions_over_the_api_with_a_worker(api, manager, celery_worker, shared_media, receiver, loopback_webhooks):
     project = text_project(manager)
     items = add_texts(project, [f"review {i}" for i in range(300)], tags=["batch"])
     a, b = labelers(project, 2)
