@@ -92,8 +92,10 @@ def tags_visible_to(*, membership) -> bool:
     same way the imported label and the file name would (the labeler's item view leaves those out too),
     and labeling an item needs none of them. A visibility per tag would still leak as soon as a reviewer
     adds items to an import-time tag, and would fail open for each new way of tagging; a role check
-    fails closed. Every serializer that writes an item's tags asks this function; every view with a
-    tag filter is for reviewers and managers only, so a labeler cannot probe which items carry a tag.
+    fails closed. The API's item serializer asks this function; every other place that shows tags or
+    filters by one (item list and browser, project overview, review queue, map, reports, exports)
+    needs the reviewer role before it reads anything, so a labeler cannot probe which items carry a
+    tag. tests/labeling/test_tag_visibility.py reads every page and endpoint as a labeler to hold it.
     """
     return membership is not None and membership.has_role(TAG_VIEWER_ROLE)
 
