@@ -142,7 +142,8 @@ class DataSource(models.Model):
 
 
 class Tag(models.Model):
-    """A slice: a named subset of a project's items."""
+    """A slice: a named subset of a project's items. For reviewers and managers only: labelers never see
+    a tag nor filter by one (the rule and its reasons: labeling.selectors.tags_visible_to)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
     name = models.CharField(max_length=100)

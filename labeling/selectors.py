@@ -54,18 +54,27 @@ def item_for_user(*, user, item_id, role=Role.LABELER) -> tuple[Item, Membership
 
 
 def job_for_user(*, user, job_id) -> Job:
+    """A background job, for the reviewers and managers of its project (a job outside any project: for
+    the user who started it).
+
+    Everyone else, the project's labelers included, gets the same 404 as for an id that does not
+    exist: a job's errors and result carry what labelers must not see (an import's duplicates name
+    original files and folder labels, a build counts classes, training reports metrics), and job ids
+    are sequential, so not even a job's existence is confirmed. No job is started by a labeler, so
+    none needs polling by one.
+    """
+    not_found = "No job with that id among your projects' jobs."
     try:
-        job = Job.objects.get(pk=int(job_id))
+        job = Job.objects.select_related("project").get(pk=int(job_id))
     except (Job.DoesNotExist, TypeError, ValueError):
-        raise Http404("No job with that id.") from None
+        raise Http404(not_found) from None
     if job.project_id is None:
         if job.created_by_id != user.pk and not user.is_superuser:
-            raise Http404("No job with that id.")
-    else:
-        try:
-            project_for_user(user=user, project_id=job.project_id)
-        except Http404:
-            raise Http404("No job with that id.") from None
+            raise Http404(not_found)
+        return job
+    membership = membership_for(user=user, project=job.project)
+    if membership is None or not membership.has_role(JOB_VIEWER_ROLE):
+        raise Http404(not_found)
     return job
 
 
@@ -86,6 +95,29 @@ def project_create_check(*, user):
         raise PermissionDenied(
             "creating projects is limited to staff and to users given that right: ask an administrator"
         )
+
+
+# Who reads background jobs (job_for_user) and item tags (tags_visible_to).
+JOB_VIEWER_ROLE = Role.REVIEWER
+TAG_VIEWER_ROLE = Role.REVIEWER
+
+
+def tags_visible_to(*, membership) -> bool:
+    """Whether a member sees item tags at all: on an item, in lists, or as a filter (``?tag=``).
+
+    The rule is by role, not by tag: reviewers and managers see every tag; labelers see none and
+    cannot filter by one. A tag records someone's judgement about items: an SME's review outcome
+    (``needs-better-input``), a lasso on the embedding map ("suspect-9-as-4"), a manager's slice at
+    import (a folder name, "hard-cases"). Shown to a labeler, any of them can steer a blind answer, the
+    same way the imported label and the file name would (the labeler's item view leaves those out too),
+    and labeling an item needs none of them. A visibility per tag would still leak as soon as a reviewer
+    adds items to an import-time tag, and would fail open for each new way of tagging; a role check
+    fails closed. The API's item serializer asks this function; every other place that shows tags or
+    filters by one (item list and browser, project overview, review queue, map, reports, exports)
+    needs the reviewer role before it reads anything, so a labeler cannot probe which items carry a
+    tag. tests/labeling/test_tag_visibility.py reads every page and endpoint as a labeler to hold it.
+    """
+    return membership is not None and membership.has_role(TAG_VIEWER_ROLE)
 
 
 def projects_for_user(*, user):

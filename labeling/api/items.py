@@ -1,6 +1,6 @@
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from labelhub.http import stored_file_response
 from labeling.api.serializers import (
+    ErrorSerializer,
     ImportCreateSerializer,
     ImportReportSerializer,
     ItemSerializer,
@@ -62,10 +63,17 @@ class ItemListApi(GenericAPIView):
             OpenApiParameter("label", str, description="the label the item was imported with"),
             OpenApiParameter("annotated", bool),
         ],
-        responses=ItemSerializer(many=True),
+        responses={
+            200: ItemSerializer(many=True),
+            403: OpenApiResponse(ErrorSerializer, description="labelers: items are listed for reviewers and managers"),
+            404: OpenApiResponse(ErrorSerializer, description="not a project of yours"),
+        },
+        description="The project's items, filtered (reviewers and managers). Labelers get a 403 whatever the "
+        "filters, so a tag filter never tells them which items carry a tag.",
     )
     def get(self, request, project_id):
-        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        # Reviewers only, checked before any filter is read (labeling.selectors.tags_visible_to).
+        project, membership = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         items = items_list(
             project=project,
             tag=request.query_params.get("tag"),
@@ -74,7 +82,8 @@ class ItemListApi(GenericAPIView):
             annotated=_parse_bool(request.query_params.get("annotated"), "annotated"),
         )
         page = self.paginate_queryset(items)
-        return self.get_paginated_response(ItemSerializer(page, many=True, context={"request": request}).data)
+        context = {"request": request, "membership": membership}
+        return self.get_paginated_response(ItemSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         request={"multipart/form-data": ItemUploadSerializer},
@@ -119,10 +128,20 @@ class ImportCreateApi(GenericAPIView):
 class ItemDetailApi(GenericAPIView):
     serializer_class = ItemSerializer
 
+    @extend_schema(
+        responses={
+            200: PolymorphicProxySerializer(
+                "ItemView", serializers=[ItemSerializer, LabelerItemSerializer], resource_type_field_name=None
+            ),
+            404: OpenApiResponse(ErrorSerializer, description="not an item of your projects"),
+        },
+        description="An item. Reviewers and managers get every field (`Item`); labelers get `LabelerItem`: no "
+        "imported label, metadata, file name, checksum or tags.",
+    )
     def get(self, request, item_id):
         item, membership = item_for_user(user=request.user, item_id=item_id)
         serializer = ItemSerializer if membership.has_role(Role.REVIEWER) else LabelerItemSerializer
-        return Response(serializer(item, context={"request": request}).data)
+        return Response(serializer(item, context={"request": request, "membership": membership}).data)
 
 
 class ItemFileApi(GenericAPIView):

@@ -5,6 +5,13 @@ from rest_framework import serializers
 
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
 from labeling.models import Annotation, DataSource, Item, Job, LabelClass, Membership, Project, Skip
+from labeling.selectors import tags_visible_to
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The API's error shape (labelhub.api.exception_handler); a 400 adds one entry per field."""
+
+    detail = serializers.CharField()
 
 
 class ClassSerializer(serializers.ModelSerializer):
@@ -117,6 +124,8 @@ class SourceSerializer(serializers.ModelSerializer):
 
 
 class ItemSerializer(serializers.ModelSerializer):
+    """An item as reviewers and managers see it. Context: ``request`` and the viewer's ``membership``."""
+
     tags = serializers.SerializerMethodField()
     file = serializers.SerializerMethodField()
     source = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -141,6 +150,9 @@ class ItemSerializer(serializers.ModelSerializer):
         ]
 
     def get_tags(self, item) -> list[str]:
+        # Fails closed: without a membership allowed to see tags, none (labeling.selectors.tags_visible_to).
+        if not tags_visible_to(membership=self.context.get("membership")):
+            return []
         return sorted(t.name for t in item.tags.all())
 
     def get_file(self, item) -> str | None:
@@ -149,12 +161,16 @@ class ItemSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(reverse("api:item-file", args=[item.pk]))
 
 
+LABELER_HIDDEN_ITEM_FIELDS = ("label", "sha256", "metadata", "original_name", "tags")
+
+
 class LabelerItemSerializer(ItemSerializer):
     """What a labeler may see of an item: nothing that could hint at an answer — no imported label, no
-    metadata (a reference transcript lives there), no original file name ("cat_001.png")."""
+    metadata (a reference transcript lives there), no original file name ("cat_001.png"), no tags
+    (reviewers' and managers' judgements: labeling.selectors.tags_visible_to)."""
 
     class Meta(ItemSerializer.Meta):
-        fields = [f for f in ItemSerializer.Meta.fields if f not in ("label", "sha256", "metadata", "original_name")]
+        fields = [f for f in ItemSerializer.Meta.fields if f not in LABELER_HIDDEN_ITEM_FIELDS]
 
 
 class ImportReportSerializer(serializers.Serializer):
