@@ -1,6 +1,5 @@
 """Pages of the measuring domain. Thin: check the role, call a service, render."""
 
-import csv
 import io
 import json
 
@@ -12,6 +11,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from analysis.api.agreement import parse_report_params
 from analysis.services import agreement_report_get
+from labelhub.csvsafe import csv_writer
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 
@@ -159,7 +159,8 @@ def agreement_download(request, project_id, fmt):
         response = HttpResponse(json.dumps(report, indent=2), content_type="application/json")
     else:
         buffer = io.StringIO()
-        csv.writer(buffer).writerows(("" if v is None else v for v in row) for row in report_csv_rows(report))
+        # Class keys, usernames and guideline names are people's text: formula cells are neutralised.
+        csv_writer(buffer).writerows(("" if v is None else v for v in row) for row in report_csv_rows(report))
         response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response

@@ -452,6 +452,15 @@ def version_builds(*, project, unfinished_only=False):
     return jobs.order_by("-created", "-id")
 
 
+def import_job_for(*, project, job_id):
+    from labeling.choices import JobKind
+
+    job = Job.objects.filter(project=project, kind=JobKind.IMPORT, pk=job_id).first()
+    if job is None:
+        raise Http404("No import job with that id in this project.")
+    return job
+
+
 def version_build_for(*, project, job_id):
     from labeling.choices import JobKind
 

@@ -17,11 +17,13 @@ from labeling.api.serializers import (
     JobRefSerializer,
     LabelerItemSerializer,
 )
+from labeling.api.versions import Conflict
 from labeling.choices import Role
 from labeling.inputs import InputRejected
-from labeling.selectors import item_for_user, items_list, project_for_user
-from labeling.services.import_jobs import import_job_create
+from labeling.selectors import import_job_for, item_for_user, items_list, project_for_user
+from labeling.services.import_jobs import import_job_create, import_job_retry
 from labeling.services.imports import _split_tags, items_import, uploaded_entries
+from labeling.services.versions import JobNotRetryable
 
 
 def _source_and_tags(project, data):
@@ -122,6 +124,29 @@ class ImportCreateApi(GenericAPIView):
             source=source,
             label_from_folder=label_from_folder,
         )
+        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportRetryApi(GenericAPIView):
+    serializer_class = JobRefSerializer
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: JobRefSerializer,
+            409: OpenApiResponse(description="still running, succeeded, or its upload is gone"),
+        },
+        description="Queue a failed import again, or one whose worker died (running, without a heartbeat for "
+        "LABELHUB_JOB_STALE_SECONDS). It resumes: items an earlier attempt stored are counted once, not "
+        "imported twice nor reported as duplicates.",
+    )
+    def post(self, request, project_id, job_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        job = import_job_for(project=project, job_id=job_id)
+        try:
+            import_job_retry(job=job)
+        except JobNotRetryable as exc:
+            raise Conflict(str(exc)) from None
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 

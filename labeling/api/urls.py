@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/<int:project_id>/sources/<int:source_id>/", sources.SourceDetailApi.as_view(), name="source-detail"),
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="item-list"),
     path("projects/<int:project_id>/imports/", items.ImportCreateApi.as_view(), name="import-create"),
+    path("projects/<int:project_id>/imports/<int:job_id>/retry/", items.ImportRetryApi.as_view(), name="import-retry"),
     path("items/<int:item_id>/", items.ItemDetailApi.as_view(), name="item-detail"),
     path("items/<int:item_id>/file", items.ItemFileApi.as_view(), name="item-file"),
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="job-detail"),

@@ -23,7 +23,6 @@ The JSON Lines file is the canonical manifest: keys sorted, no spaces, UTF-8, on
 version's ``content_hash`` is its SHA-256.
 """
 
-import csv
 import hashlib
 import io
 import json
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.core.files.storage import FileSystemStorage, default_storage
 
+from labelhub.csvsafe import arrow_strings, csv_writer
 from labeling.services.resolution import REVIEW_REASONS
 
 MANIFEST_FIELDS = [
@@ -363,7 +363,8 @@ class ParquetWriter:
 
 class CsvWriter:
     """One row per item; ``answers`` as a JSON object, ``tags`` comma-separated (tags never hold commas),
-    empty cells for nulls. Written by pyarrow's CSV writer, chunk by chunk."""
+    empty cells for nulls. Written by pyarrow's CSV writer, chunk by chunk. Text cells that a spreadsheet
+    would run as a formula get a leading ``'`` (``labelhub.csvsafe``); numeric columns stay numbers."""
 
     format = "csv"
 
@@ -384,7 +385,8 @@ class CsvWriter:
         columns = dict(zip(self.fields, _arrow_columns(chunk, self.fields), strict=True))
         columns["answers"] = pa.array(chunk.answers_json(), pa.string())
         columns["tags"] = pa.array([",".join(t) for t in chunk.tag_lists()], pa.string())
-        table = pa.Table.from_arrays([columns[f] for f in self.fields], schema=self.schema)
+        arrays = [arrow_strings(columns[f]) if pa.types.is_string(columns[f].type) else columns[f] for f in self.fields]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
         self.writer.write_table(table)
         self.n_rows += len(chunk)
 
@@ -442,7 +444,8 @@ class ImageFolderWriter:
 
 class AudioFolderWriter:
     """Hugging Face audiofolder: ``split/<item><ext>`` plus ``split/metadata.csv`` (``file_name``, then
-    ``label`` — or ``transcription`` for transcription projects — ``item`` and ``sha256``)."""
+    ``label`` — or ``transcription`` for transcription projects — ``item`` and ``sha256``). Formula-like
+    labels and transcripts get a leading ``'`` there, as in every CSV (``labelhub.csvsafe``)."""
 
     format = "audiofolder"
 
@@ -459,7 +462,7 @@ class AudioFolderWriter:
             handle = open(  # noqa: SIM115 - closed in close()
                 os.path.join(self.folder, f"metadata-{split}.csv"), "w", newline="", encoding="utf-8"
             )
-            writer = csv.writer(handle)
+            writer = csv_writer(handle)
             writer.writerow(["file_name", self.column, "item", "sha256"])
             self.metadata[split] = (handle, writer)
         return self.metadata[split][1]

@@ -1,4 +1,12 @@
-"""Manifest and archive imports as background jobs."""
+"""Manifest and archive imports as background jobs.
+
+A job imports its upload chunk by chunk, each chunk all or nothing (``labeling.services.imports``), and
+beats a heartbeat while it runs. When an attempt fails (its database connection died, its worker was
+killed), the job can be run again — a redelivered message reclaims it, or ``import_job_retry`` queues
+it once it has failed or been silent for ``LABELHUB_JOB_STALE_SECONDS``: the new attempt reads the
+upload again, skips what earlier attempts stored (counting it as imported, never as duplicates) and
+finishes the rest. The upload is kept until the job succeeds.
+"""
 
 import io
 import logging
@@ -8,8 +16,9 @@ import zipfile
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.db import DatabaseError, connection
 
-from labeling.choices import JobKind
+from labeling.choices import JobKind, JobStatus
 from labeling.inputs import InputRejected
 from labeling.models import Job
 from labeling.services import imports
@@ -19,8 +28,8 @@ from labeling.services.jobs import (
     job_create,
     job_enqueue,
     job_finish,
-    job_progress,
 )
+from labeling.services.versions import JobBeat, JobNotRetryable, job_retry_stale
 
 logger = logging.getLogger(__name__)
 
@@ -63,31 +72,34 @@ def import_job_run(*, job_id):
     if job is None:
         logger.info("import job %s already claimed or finished", job_id)
         return
+    attempt = job.attempts
     params = job.params
     project = job.project
     source = project.sources.filter(pk=params.get("source")).first() if params.get("source") else None
     try:
-        with default_storage.open(params["upload"], "rb") as handle:
+        with JobBeat(job) as beat, default_storage.open(params["upload"], "rb") as handle:
             head = handle.read(4)
             handle.seek(0)
             if head.startswith(b"PK"):
-                report = _run_archive(job=job, handle=handle, source=source)
+                report = _run_archive(job=job, handle=handle, source=source, beat=beat)
             else:
-                report = _run_manifest(job=job, handle=handle, source=source)
+                report = _run_manifest(job=job, handle=handle, source=source, beat=beat)
     except (InputRejected, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        job_finish(job=job, error=f"the upload cannot be read: {exc}")
+        job_finish(job=job, error=f"the upload cannot be read: {exc}", attempt=attempt)
         return
     except Exception as exc:
         logger.exception("import job %s failed", job_id)
-        job_finish(job=job, error=f"import failed: {exc.__class__.__name__}: {exc}")
+        _record_failure(job=job, attempt=attempt, error=f"import failed: {exc.__class__.__name__}: {exc}")
         raise
     job_add_errors(job=job, errors=report.rejected)
     job_finish(
         job=job,
+        attempt=attempt,
         result={
             "imported": len(report.imported),
             "duplicates": len(report.duplicates),
             "rejected": len(report.rejected),
+            "resumed": report.resumed,
             "items": report.imported[:MAX_LISTED],
             "duplicate_items": report.duplicates[:MAX_LISTED],
         },
@@ -95,17 +107,56 @@ def import_job_run(*, job_id):
     default_storage.delete(params["upload"])
 
 
-def _progress(job):
-    return lambda done: job_progress(job=job, processed=done)
+def _record_failure(*, job, attempt, error):
+    """Mark the attempt failed; when the failure was the database connection itself, on a new one. If the
+    database stays away the job stays running and becomes retryable once its heartbeat is stale."""
+    try:
+        job_finish(job=job, error=error, attempt=attempt)
+        return
+    except DatabaseError:
+        if connection.in_atomic_block:  # a caller's transaction: not ours to reconnect
+            logger.warning("import job %s: could not record the failure", job.pk, exc_info=True)
+            return
+    connection.close()
+    try:
+        job_finish(job=job, error=error, attempt=attempt)
+    except DatabaseError:
+        logger.warning("import job %s: could not record the failure", job.pk, exc_info=True)
 
 
-def _run_manifest(*, job, handle, source):
+def import_job_retry(*, job) -> Job:
+    """Queue a failed import again, or one whose worker stopped beating; its items are not imported twice.
+
+    Raises JobNotRetryable when the job is still alive, succeeded, or its upload is gone."""
+    from labeling.tasks import import_run
+
+    if job.kind != JobKind.IMPORT:
+        raise JobNotRetryable(f"job {job.pk} is not an import")
+    if job.status != JobStatus.SUCCEEDED and not default_storage.exists(job.params.get("upload", "")):
+        raise JobNotRetryable(f"the upload of job {job.pk} is no longer stored; import the file again")
+    return job_retry_stale(job=job, task=import_run)
+
+
+def _progress(job, beat):
+    def report(done):
+        job.processed = done
+        beat.set(processed=done)
+
+    return report
+
+
+def _start(job, beat, total):
+    job.processed, job.total = 0, total
+    beat.set(processed=0, total=total)
+
+
+def _run_manifest(*, job, handle, source, beat):
     params = job.params
     fmt = imports.manifest_format(params["filename"], handle.read(64))
     handle.seek(0)
     total = _count_lines(handle) - (1 if fmt == "csv" else 0)
     handle.seek(0)
-    job_progress(job=job, processed=0, total=max(total, 0))
+    _start(job, beat, max(total, 0))
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     roots = settings.LABELHUB_IMPORT_ROOTS
 
@@ -120,16 +171,16 @@ def _run_manifest(*, job, handle, source):
     entries = imports.manifest_entries(
         project=job.project, stream=text, fmt=fmt, open_path=open_path, tags=params.get("tags", []), source=source
     )
-    return imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job))
+    return imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job, beat))
 
 
-def _run_archive(*, job, handle, source):
+def _run_archive(*, job, handle, source, beat):
     params = job.params
     with zipfile.ZipFile(handle) as archive:
         files = [i for i in archive.infolist() if not i.is_dir()]
         manifest = next((i for i in files if i.filename in imports.MANIFEST_NAMES), None)
         total = _count_lines(io.TextIOWrapper(archive.open(manifest), encoding="utf-8-sig")) if manifest else len(files)
-        job_progress(job=job, processed=0, total=total)
+        _start(job, beat, total)
         entries = imports.zip_entries(
             project=job.project,
             archive=archive,
@@ -137,4 +188,4 @@ def _run_archive(*, job, handle, source):
             source=source,
             label_from_folder=params.get("label_from_folder", False),
         )
-        return imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job))
+        return imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job, beat))

@@ -5,6 +5,12 @@ a per-file report: imported item ids, duplicates (same SHA-256 already in the pr
 files with the reason. One bad file never stops the good ones. Files are written before their rows
 and removed again if the rows cannot be written, so no failure leaves a file without its row or a row
 without its file.
+
+Each chunk (batch) is all or nothing: its tags, item rows and tag links commit in one transaction. A job
+whose database connection dies keeps the chunks committed before; its retry reads the upload again and
+recognises the items an earlier attempt of the same job stored (same SHA-256 in the project, stamped
+with the job's id): they count as imported, not as duplicates, so a retry finishes the job with every
+item exactly once.
 """
 
 import csv
@@ -53,6 +59,7 @@ class ImportReport:
     imported: list[int] = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
+    resumed: int = 0  # of ``imported``: items an earlier attempt of the same job had stored
 
     def as_dict(self):
         return {"imported": self.imported, "duplicates": self.duplicates, "rejected": self.rejected}
@@ -61,6 +68,23 @@ class ImportReport:
         self.imported.extend(other.imported)
         self.duplicates.extend(other.duplicates)
         self.rejected.extend(other.rejected)
+        self.resumed += other.resumed
+
+
+@dataclass
+class _Run:
+    """One import call: its job (if any) and the item ids it has counted as imported so far, which tells
+    an item an earlier attempt of the job stored (imported, once) from a second copy of it (a duplicate)."""
+
+    job_id: int | None = None
+    counted: set = field(default_factory=set)
+
+    def claims(self, item_id, job_id) -> bool:
+        """Whether an existing item is this job's own, stored by an earlier attempt and not yet counted."""
+        if self.job_id is None or job_id != self.job_id or item_id in self.counted:
+            return False
+        self.counted.add(item_id)
+        return True
 
 
 def _split_tags(value) -> list[str]:
@@ -111,8 +135,9 @@ def _prepare(project, entry, class_keys):
     return inputs.sha256_hex(data), inspected, data
 
 
-def _import_chunk(*, project, entries, job=None) -> ImportReport:
+def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
     report = ImportReport()
+    run = run or _Run(job_id=job.pk if job else None)
     class_keys = set(project.classes.values_list("key", flat=True))
     prepared = []  # (entry, sha, inspected, data)
     seen = {}
@@ -136,15 +161,19 @@ def _import_chunk(*, project, entries, job=None) -> ImportReport:
     if connection.vendor == "postgresql" and all(p[3] is None for p in prepared):
         existing = {}
     else:
-        existing = dict(
-            Item.objects.filter(project=project, sha256__in=[p[1] for p in prepared]).values_list("sha256", "id")
-        )
+        existing = {
+            sha: (pk, job_id)
+            for sha, pk, job_id in Item.objects.filter(
+                project=project, sha256__in=[p[1] for p in prepared]
+            ).values_list("sha256", "id", "import_job_id")
+        }
     fresh = []
     for entry, sha, inspected, data in prepared:
         if sha in existing:
-            report.duplicates.append({"name": entry.name, "item": existing[sha]})
+            _report_existing(report, run, entry, *existing[sha])
         else:
             fresh.append((entry, sha, inspected, data))
+    existing = {sha: pk for sha, (pk, _) in existing.items()}
     if not fresh:
         _resolve_in_chunk_duplicates(report, existing)
         return report
@@ -176,7 +205,7 @@ def _import_chunk(*, project, entries, job=None) -> ImportReport:
                     written.append(name)
                 row["file"] = name
             rows.append((entry, row))
-        created = _insert(project=project, rows=rows, report=report)  # {sha256: (id, file name)}
+        created = _insert(project=project, rows=rows, report=report, run=run)  # {sha256: (id, file name)}
     except Exception:
         for name in written:
             default_storage.delete(name)
@@ -186,8 +215,19 @@ def _import_chunk(*, project, entries, job=None) -> ImportReport:
     for name in written:
         if name not in used:
             default_storage.delete(name)
+    run.counted.update(pk for pk, _ in created.values())
     _resolve_in_chunk_duplicates(report, {**existing, **{sha: pk for sha, (pk, _) in created.items()}})
     return report
+
+
+def _report_existing(report, run, entry, item_id, job_id):
+    """An entry whose content the project holds already: this job's own item from an earlier attempt
+    (imported), or a duplicate."""
+    if run.claims(item_id, job_id):
+        report.imported.append(item_id)
+        report.resumed += 1
+    else:
+        report.duplicates.append({"name": entry.name, "item": item_id})
 
 
 def _resolve_in_chunk_duplicates(report, ids_by_sha):
@@ -198,14 +238,16 @@ def _resolve_in_chunk_duplicates(report, ids_by_sha):
             dup["item"] = ids_by_sha.get(sha)
 
 
-def _insert(*, project, rows, report) -> dict[str, tuple[int, str]]:
+def _insert(*, project, rows, report, run) -> dict[str, tuple[int, str]]:
     """Insert item rows and their tag links; answer {sha256: (item id, file name)} of the rows stored.
 
-    Rows whose content another import stored meanwhile are reported as duplicates, not errors.
+    Rows whose content another import stored meanwhile are reported as duplicates, not errors (or as
+    imported, when an earlier attempt of the same job stored them).
     """
-    tag_ids = _tag_ids(project=project, names={t for entry, _ in rows for t in entry.tags})
-    # One transaction for rows and links: an item never exists without the tags it was imported with.
+    # One transaction for tags, rows and links: an item never exists without the tags it was imported
+    # with, and a chunk whose connection dies leaves nothing of itself behind.
     with transaction.atomic():
+        tag_ids = _tag_ids(project=project, names={t for entry, _ in rows for t in entry.tags})
         created = _insert_copy(rows=rows) if connection.vendor == "postgresql" else _insert_orm(rows=rows)
         links = [
             (created[row["sha256"]][0], tag_ids[t])
@@ -215,12 +257,17 @@ def _insert(*, project, rows, report) -> dict[str, tuple[int, str]]:
         ]
         _add_tag_links(links)
     lost = [(entry, row) for entry, row in rows if row["sha256"] not in created]
-    if lost:
-        existing = dict(
-            Item.objects.filter(project=project, sha256__in=[r["sha256"] for _, r in lost]).values_list("sha256", "id")
-        )
-        report.duplicates.extend({"name": entry.name, "item": existing.get(row["sha256"])} for entry, row in lost)
     report.imported.extend(created[row["sha256"]][0] for _, row in rows if row["sha256"] in created)
+    if lost:
+        existing = {
+            sha: (pk, job_id)
+            for sha, pk, job_id in Item.objects.filter(
+                project=project, sha256__in=[r["sha256"] for _, r in lost]
+            ).values_list("sha256", "id", "import_job_id")
+        }
+        for entry, row in lost:
+            item_id, job_id = existing.get(row["sha256"], (None, None))
+            _report_existing(report, run, entry, item_id, job_id)
     return created
 
 
@@ -261,7 +308,6 @@ def _copy_rows(cursor, table, columns, makers, rows):
 
 
 def _insert_copy(*, rows):
-
     """PostgreSQL: COPY the rows straight into the table; if some content is already there (a concurrent
     import of the same files), COPY them into a staging table instead and move them with one
     INSERT ... ON CONFLICT DO NOTHING, so the rows that lost the race are simply not stored.
@@ -270,6 +316,7 @@ def _insert_copy(*, rows):
     not set get their model default.
     """
     from psycopg.errors import UniqueViolation  # PostgreSQL only
+
     fields = [f for f in Item._meta.concrete_fields if not f.primary_key]
     json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
@@ -334,21 +381,25 @@ def items_import(
     on_progress: Callable[[int], None] | None = None,
     chunk_size=None,
 ) -> ImportReport:
-    """Import entries in chunks; answer the per-file report. ``on_progress(n_done)`` after each chunk."""
+    """Import entries in chunks; answer the per-file report. ``on_progress(n_done)`` after each chunk.
+
+    With a ``job``, items that an earlier attempt of that job stored are counted as imported (once), so
+    running a job again after a failure finishes it without duplicates."""
     report = ImportReport()
+    run = _Run(job_id=job.pk if job else None)
     size = chunk_size or (TEXT_CHUNK_SIZE if project.modality == "text" else CHUNK_SIZE)
     done = 0
     chunk = []
     for entry in entries:
         chunk.append(entry)
         if len(chunk) >= size:
-            report.extend(_import_chunk(project=project, entries=chunk, job=job))
+            report.extend(_import_chunk(project=project, entries=chunk, job=job, run=run))
             done += len(chunk)
             chunk = []
             if on_progress:
                 on_progress(done)
     if chunk:
-        report.extend(_import_chunk(project=project, entries=chunk, job=job))
+        report.extend(_import_chunk(project=project, entries=chunk, job=job, run=run))
         done += len(chunk)
         if on_progress:
             on_progress(done)

@@ -62,14 +62,22 @@ def job_add_errors(*, job, errors):
         job.errors.extend(errors[:room])
 
 
-def job_finish(*, job, result=None, error=None):
+def job_finish(*, job, result=None, error=None, attempt=None):
+    """Mark the job succeeded (with ``result``) or failed (with ``error``). With ``attempt``, only if that
+    attempt still owns the running job: a retried job's abandoned attempt cannot overwrite it."""
     job.status = JobStatus.FAILED if error else JobStatus.SUCCEEDED
     job.finished = timezone.now()
     if result is not None:
         job.result = result
     if error:
         job.errors = [*job.errors[: MAX_STORED_ERRORS - 1], {"reason": error}]
-    job.save(update_fields=["status", "finished", "result", "errors", "processed", "total"])
+    fields = ["status", "finished", "result", "errors", "processed", "total"]
+    if attempt is None:
+        job.save(update_fields=fields)
+    else:
+        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).update(
+            **{f: getattr(job, f) for f in fields}
+        )
     return job
 
 

@@ -3,8 +3,11 @@
 How a build runs (``version_build_run``, called by the worker):
 
 1. **Claim** the job (a conditional update; a redelivered message reclaims a job whose worker died).
-   Each attempt writes under its own storage prefix ``datasets/<project>/build-<job>-<attempt>/`` and
-   first removes what earlier, interrupted attempts of the same job left there.
+   Each attempt writes its files in a local work folder ``job-<job>-<attempt>-*`` (under ``.building/``
+   beside the media, or the system's temporary folder with object storage), then under its own storage
+   prefix ``datasets/<project>/build-<job>-<attempt>/``; it first removes what earlier, interrupted
+   attempts of the same job left in both (``build_debris_remove``), as a retry does when it queues the
+   job and ``build_debris_cleanup`` (``manage.py cleanup_builds``) does for builds nobody retries.
 2. **Answers pass** (``labeling.services.resolution``): the answers that count under the recipe are
    streamed in item order (PostgreSQL: a binary ``COPY ... TO STDOUT`` read with ``numpy.frombuffer``)
    in blocks cut at item boundaries; a majority vote resolves each block and keeps only per-item results
@@ -139,12 +142,15 @@ def job_retry_stale(*, job, task) -> Job:
 
 
 def version_build_retry(*, job) -> Job:
-    """Retry a failed or abandoned version build (see ``job_retry_stale``)."""
+    """Retry a failed or abandoned version build (see ``job_retry_stale``); the files its earlier attempts
+    left (work folders, unpublished storage files) are removed now."""
     from labeling.tasks import version_build
 
     if job.kind != JobKind.VERSION:
         raise JobNotRetryable(f"job {job.pk} is not a version build")
-    return job_retry_stale(job=job, task=version_build)
+    job = job_retry_stale(job=job, task=version_build)
+    build_debris_remove(job=job, before_attempt=job.attempts + 1)  # the next attempt has not started yet
+    return job
 
 
 # --- progress and heartbeat --------------------------------------------------------------------------
@@ -450,13 +456,30 @@ def _snapshot():
         yield
 
 
-def _workdir():
+def _build_root():
     # Beside the media on a local disk, so that saving an artifact is a rename rather than a copy.
     if isinstance(default_storage, FileSystemStorage):
-        root = os.path.join(default_storage.location, ".building")
-        os.makedirs(root, exist_ok=True)
-        return tempfile.mkdtemp(dir=root)
-    return tempfile.mkdtemp(prefix="labelhub-build-")
+        return os.path.join(default_storage.location, ".building")
+    return os.path.join(tempfile.gettempdir(), "labelhub-building")
+
+
+def _workdir(job, attempt):
+    """A fresh local folder for one attempt's files, named after the job and attempt so that a later
+    attempt or a clean-up can find it when the worker was killed before removing it."""
+    root = _build_root()
+    os.makedirs(root, exist_ok=True)
+    return tempfile.mkdtemp(prefix=f"job-{job.pk}-{attempt}-", dir=root)
+
+
+def _workdir_attempts(root):
+    """{(job id, attempt): [folder paths]} of the work folders under ``root``."""
+    found = {}
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(root):
+            parts = entry.name.split("-")
+            if entry.is_dir() and len(parts) >= 3 and parts[0] == "job" and parts[1].isdigit() and parts[2].isdigit():
+                found.setdefault((int(parts[1]), int(parts[2])), []).append(entry.path)
+    return found
 
 
 class _LocalFile(File):
@@ -480,9 +503,42 @@ def storage_delete_tree(prefix):
         shutil.rmtree(default_storage.path(prefix), ignore_errors=True)
 
 
-def _remove_earlier_attempts(job, attempt):
-    for earlier in range(1, attempt):
-        storage_delete_tree(f"datasets/{job.project_id}/build-{job.pk}-{earlier}")
+def _attempt_prefix(job, attempt):
+    return f"datasets/{job.project_id}/build-{job.pk}-{attempt}"
+
+
+def build_debris_remove(*, job, before_attempt):
+    """Remove what attempts 1 .. ``before_attempt`` - 1 of a build job left: their local work folders and
+    their stored, unpublished files. A published version's files are never touched."""
+    published = set(DatasetVersion.objects.filter(job_id=job.pk).values_list("storage_prefix", flat=True))
+    for earlier in range(1, before_attempt):
+        if _attempt_prefix(job, earlier) not in published:
+            storage_delete_tree(_attempt_prefix(job, earlier))
+    for (job_id, attempt), paths in _workdir_attempts(_build_root()).items():
+        if job_id == job.pk and attempt < before_attempt:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def build_debris_cleanup() -> int:
+    """Remove the leftovers of every version build that no worker is running: failed builds, builds
+    silent for ``LABELHUB_JOB_STALE_SECONDS``, finished or deleted jobs' work folders. Answers how many
+    jobs were cleaned. Files of queued builds and of builds that beat recently are left alone."""
+    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    alive = Q(status=JobStatus.QUEUED) | Q(
+        Q(heartbeat__gte=stale) | Q(heartbeat__isnull=True, started__gte=stale), status=JobStatus.RUNNING
+    )
+    jobs = {j.pk: j for j in Job.objects.filter(kind=JobKind.VERSION).exclude(alive)}
+    cleaned = 0
+    for job in jobs.values():
+        build_debris_remove(job=job, before_attempt=job.attempts + 1)
+        cleaned += 1
+    alive_ids = set(Job.objects.filter(alive, kind=JobKind.VERSION).values_list("pk", flat=True))
+    for (job_id, _), paths in _workdir_attempts(_build_root()).items():
+        if job_id not in alive_ids and job_id not in jobs:  # a deleted job's folder
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+    return cleaned
 
 
 def _transcript_conventions(project):
@@ -500,7 +556,7 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
     transcription = project.task_type == TaskType.TRANSCRIPTION
     text = project.modality == "text"
     class_map = {} if transcription else effective_class_map(project=project, policy=policy)
-    workdir = _workdir()
+    workdir = _workdir(job, job.attempts)
     try:
         with _snapshot():
             items = recipe_items(project=project, filters=policy["filters"])
@@ -649,8 +705,8 @@ def version_build_run(*, job_id):
         return None
     attempt = job.attempts
     project = job.project
-    prefix = f"datasets/{project.pk}/build-{job.pk}-{attempt}"
-    _remove_earlier_attempts(job, attempt)
+    prefix = _attempt_prefix(job, attempt)
+    build_debris_remove(job=job, before_attempt=attempt)
     try:
         policy = recipe_parse(project=project, data=job.params.get("policy", {}))
         with JobBeat(job) as beat:

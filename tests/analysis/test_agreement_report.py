@@ -236,3 +236,36 @@ def test_a_project_without_answers_reports_why(api, reviewer, project):
     report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
     assert report["n_items"] == 0 and report["percent_agreement"] is None
     assert report["reasons"]["percent_agreement"] == "no answers match these filters"
+
+
+def test_agreement_csv_writes_formula_like_names_as_text_and_numbers_as_numbers(client, manager, reviewer):
+    import csv
+    import io
+
+    project = make_project(manager, name="Formulas", classes=[{"key": "a"}, {"key": "b"}])
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    items = items_import(
+        project=project,
+        entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=500 + i)) for i in range(6)],
+    ).imported
+    from labeling.models import Item
+
+    # Names that come from outside (SSO, LDAP, the admin) may begin with anything.
+    names = ['=HYPERLINK("http://x.example")', "@SUM(A1)", "+1", "-1", "\tx", "\rx"]
+    for n, name in enumerate(names):
+        user = make_user(name)
+        member_add(project=project, username=user.username, role=Role.LABELER)
+        for i, pk in enumerate(items):
+            # Two camps that always disagree: negative kappas between them.
+            annotation_save(item=Item.objects.get(pk=pk), labeler=user, value="ab"[(i + n) % 2])
+    client.force_login(reviewer)
+    text = client.get(f"/projects/{project.pk}/agreement.csv").content.decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    subjects = {row[1] for row in rows if row[0] == "labeler"}
+    assert subjects == {"'" + name for name in names}
+    assert any(row[1].startswith("'=HYPERLINK") for row in rows if row[0] == "pairwise")
+    for row in rows[1:]:
+        for cell in row:
+            if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                float(cell)  # only numbers the report computed may begin so
+    assert any(row[3].startswith("-") for row in rows if row[0] == "pairwise")
