@@ -95,10 +95,14 @@ TEMPLATES = [
 ]
 
 if DATABASE_URL:
-    # Persistent connections; the per-request health check (a SELECT 1) is opt-in, since it costs a round
-    # trip on every request and the labeling loop counts milliseconds.
+    # Persistent connections, each checked (a SELECT 1) before the first query of a request reuses it:
+    # after a database restart, failover or pg_terminate_backend the request then reconnects instead of
+    # answering 500. The check costs about 0.1 ms of CPU per request (benchmarks/db_health_bench.py);
+    # DB_HEALTH_CHECKS=0 saves it where dropped connections cannot happen.
     DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=env_bool("DB_HEALTH_CHECKS"))
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=60, conn_health_checks=env_bool("DB_HEALTH_CHECKS", True)
+        )
     }
     # The labeling loop's statements (labelhub.rawsql.hot_cursor) are prepared once per connection after
     # a few runs; every other query keeps Django's client-side binding and is never prepared. Set
