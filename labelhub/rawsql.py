@@ -53,6 +53,10 @@ def hot_cursor():
         return
     from django.db.backends.postgresql.base import ServerBindingCursor  # psycopg 3
 
+    # Django's own cursors run the per-request health check (CONN_HEALTH_CHECKS) before connecting; this
+    # cursor is often a request's first query (its session or token), so it must run it too, or a
+    # connection the database dropped would fail the request instead of being replaced.
+    db.close_if_health_check_failed()
     db.ensure_connection()
     # What Django's cursor wrapper checks before each statement; the wrapper itself is left out, and one
     # cursor serves the whole connection.

@@ -1,16 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from labelhub import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", views.schema, name="schema"),
+    path("api/docs/", views.api_docs, name="api-docs"),
     path("api/", include("labeling.api.urls")),
     path("api/", include("analysis.api.urls")),
     path("", include("analysis.urls")),
     path("", include("labeling.urls")),
 ]
+
+handler403 = "labelhub.views.permission_denied"
+handler404 = "labelhub.views.page_not_found"

@@ -365,7 +365,8 @@ def _campaign_out(campaign, with_progress=False):
 
 class CampaignListApi(GenericAPIView):
     @extend_schema(
-        responses=inline_serializer("Campaigns", {"results": serializers.ListField(child=serializers.DictField())})
+        operation_id="projects_campaigns_list",
+        responses=inline_serializer("Campaigns", {"results": serializers.ListField(child=serializers.DictField())}),
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)

@@ -11,6 +11,9 @@ const SERIES = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"
 // A perceptual ramp from low (blue) to high (red), for continuous colourings.
 const RAMP = ["#313695", "#4575b4", "#74add1", "#abd9e9", "#e0f3f8", "#fee090", "#fdae61", "#f46d43", "#d73027", "#a50026"];
 
+// The map picker opens the chosen map (its options' values are the maps' pages).
+document.getElementById("map-choice")?.addEventListener("change", (e) => { location.href = e.target.value; });
+
 function startForm() {
   const form = document.getElementById("map-start");
   if (!form) return;

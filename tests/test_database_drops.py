@@ -1,0 +1,111 @@
+"""The first request after the database drops its connections (restart, failover, pg_terminate_backend)
+succeeds: a persistent connection is checked before a request uses it (DB_HEALTH_CHECKS, on by default).
+
+Requests go through Django's WSGI handler in this thread, as a gunicorn sync worker runs them: the
+test client would switch off the start-of-request connection handling these tests are about.
+"""
+
+import io
+import json
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection, connections
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+        reason="pg_terminate_backend needs PostgreSQL",
+    ),
+]
+
+
+def wsgi_request(method, path, *, headers=None, body=b""):
+    """``(status code, body)`` of one request through the WSGI handler, closed as a server closes it
+    (which fires request_finished and so keeps or closes the persistent connection)."""
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "testserver", "HTTP_HOST": "testserver"}
+    setup_testing_defaults(environ)
+    environ.update(headers or {})
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    if body:
+        environ["CONTENT_TYPE"] = "application/json"
+    status = []
+    response = WSGIHandler()(environ, lambda s, h, exc_info=None: status.append(s))
+    try:
+        content = b"".join(response)
+    finally:
+        response.close()
+    return int(status[0].split()[0]), content
+
+
+def terminate_other_backends():
+    """What a database restart or failover does to the app's connections, from a connection of its own."""
+    killer = connections.create_connection("default")
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0]
+    finally:
+        killer.close()
+
+
+@pytest.fixture
+def signed_in(labeler):
+    client = Client()
+    client.force_login(labeler)
+    return {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"}
+
+
+@pytest.fixture
+def token_header(labeler):
+    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.get_or_create(user=labeler)[0].key}"}
+
+
+def drop_connections_after(method, path, headers, body=b""):
+    status, _ = wsgi_request(method, path, headers=headers, body=body)
+    assert status == 200
+    assert connection.connection is not None, "the connection should persist between requests (CONN_MAX_AGE)"
+    assert terminate_other_backends() >= 1
+
+
+def test_api_request_after_the_database_dropped_its_connections_succeeds(project, token_header):
+    drop_connections_after("GET", "/api/projects/", token_header)
+    status, body = wsgi_request("GET", f"/api/projects/{project.pk}/", headers=token_header)
+    assert status == 200, body[:500]
+    assert json.loads(body)["id"] == project.pk
+
+
+def test_page_after_the_database_dropped_its_connections_succeeds(project, signed_in):
+    drop_connections_after("GET", "/", signed_in)
+    status, body = wsgi_request("GET", f"/projects/{project.pk}/", headers=signed_in)
+    assert status == 200, body[:500]
+    assert project.name.encode() in body
+
+
+def test_labeling_loop_answer_after_the_database_dropped_its_connections_is_stored(project, token_header, labeler):
+    from labeling.models import Annotation
+    from labeling.services.imports import ImportEntry, items_import
+    from tests.conftest import png_bytes
+
+    items_import(
+        project=project, entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(2)]
+    )
+    drop_connections_after("GET", f"/api/projects/{project.pk}/next/", token_header)
+    status, body = wsgi_request("GET", f"/api/projects/{project.pk}/next/", headers=token_header)
+    assert status == 200, body[:500]
+    item_id = json.loads(body)["id"]
+    terminate_other_backends()
+    status, body = wsgi_request(
+        "POST", f"/api/items/{item_id}/annotations/", headers=token_header, body=json.dumps({"value": "cat"}).encode()
+    )
+    assert status == 201, body[:500]
+    assert Annotation.objects.filter(item_id=item_id, labeler=labeler).count() == 1

@@ -1,0 +1,166 @@
+"""Deployment hardening: `check --deploy` clean under the documented production settings, the
+Content-Security-Policy, 403 and 404 pages that say why, no traceback logged for an ordinary 403, and
+the API schema and docs behind sign-in."""
+
+import io
+import logging
+import re
+import secrets
+
+import pytest
+import yaml
+from django.test import Client
+
+from tests.test_settings import ROOT, run_settings
+
+# The production settings README.md documents (Security > Deployment), beside a real secret key.
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "labelhub.example.org",
+    "CSRF_TRUSTED_ORIGINS": "https://labelhub.example.org",
+    "SECURE_COOKIES": "1",
+    "SECURE_SSL_REDIRECT": "1",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+    "SECURE_HSTS_PRELOAD": "1",
+}
+
+
+def check_deploy(env, tmp_path):
+    env = {"SECRET_KEY": secrets.token_urlsafe(50), "LABELHUB_VAR_DIR": str(tmp_path), **env}
+    code = "from django.core.management import call_command; call_command('check', deploy=True, fail_level='WARNING')"
+    return run_settings(env, code=code)
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path):
+    out = check_deploy(PRODUCTION_ENV, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "System check identified no issues" in out.stdout + out.stderr
+    readme = (ROOT / "README.md").read_text()
+    for name, value in PRODUCTION_ENV.items():
+        if name not in ("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS"):
+            assert f"{name}={value}" in readme, f"README should document {name}={value}"
+
+
+def test_check_deploy_is_clean_with_the_docker_stacks_environment(tmp_path):
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    env = {}
+    for name, value in compose["x-app"]["environment"].items():
+        # ${NAME:-default} means the default here; ${NAME:?message} is given by the operator.
+        match = re.fullmatch(r"\$\{(\w+)(?::-(.*)|:\?.*)\}", str(value))
+        env[name] = (match.group(2) or "") if match else str(value)
+    env.pop("SECRET_KEY")
+    assert env["SECURE_SSL_REDIRECT"] == "1" and int(env["SECURE_HSTS_SECONDS"]) > 0
+    out = check_deploy(env, tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+def test_check_deploy_names_what_is_missing_without_https_settings(tmp_path):
+    out = check_deploy({"DEBUG": "0", "ALLOWED_HOSTS": "labelhub.example.org"}, tmp_path)
+    assert out.returncode != 0
+    assert "security.W004" in out.stderr and "security.W008" in out.stderr
+
+
+def test_pages_and_api_answers_carry_a_strict_content_security_policy(client, manager, api, project):
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/")
+    policy = dict(
+        (d.split(" ", 1) + [""])[:2] for d in (p.strip() for p in page["Content-Security-Policy"].split(";")) if d
+    )
+    assert policy["script-src"] == "'self'"  # no inline script, no eval
+    assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert "Content-Security-Policy" in api(manager).get("/api/projects/")
+
+
+def test_report_only_setting_sends_the_policy_without_enforcing_it(tmp_path):
+    code = (
+        "from django.conf import settings; "
+        "print(hasattr(settings, 'CONTENT_SECURITY_POLICY'), "
+        "settings.CONTENT_SECURITY_POLICY_REPORT_ONLY['DIRECTIVES']['script-src'])"
+    )
+    out = run_settings({"LABELHUB_CSP_REPORT_ONLY": "1", "LABELHUB_VAR_DIR": str(tmp_path)}, code=code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "[\"'self'\"]"]
+
+
+def test_templates_have_no_inline_script_or_event_handler():
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", text), template
+        assert not re.search(r"\son[a-z]+\s*=", text), template
+        assert "javascript:" not in text, template
+
+
+@pytest.fixture
+def console_log():
+    """What the console handler of settings.LOGGING writes, as a string."""
+    handler = next(h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler)
+    buffer = io.StringIO()
+    old = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(old)
+
+
+def test_403_page_says_why_links_home_and_logs_one_line(client, labeler, project, console_log):
+    client.force_login(labeler)
+    response = client.get(f"/projects/{project.pk}/agreement/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "This needs the reviewer role" in html and 'href="/"' in html
+    assert "<h1>403 Forbidden</h1>" not in html
+    logged = console_log.getvalue()
+    assert "Forbidden (Permission denied)" in logged
+    assert "Traceback" not in logged
+
+
+def test_real_errors_keep_their_traceback(console_log):
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("django.request").error("Internal Server Error: /x", exc_info=True)
+    assert "Traceback" in console_log.getvalue()
+
+
+def test_404_page_says_what_is_missing_and_links_home(client, outsider, project, console_log):
+    client.force_login(outsider)
+    response = client.get(f"/projects/{project.pk}/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "No project with that id among your projects." in html and 'href="/"' in html
+    unknown = client.get("/no/such/page/")
+    assert unknown.status_code == 404 and 'href="/"' in unknown.content.decode()
+    assert "Traceback" not in console_log.getvalue()
+
+
+def test_api_keeps_json_errors_for_unknown_addresses(api, labeler, project):
+    response = api(labeler).get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    denied = api(labeler).post(f"/api/projects/{project.pk}/versions/", {}, format="json")
+    assert denied.status_code == 403 and "detail" in denied.json()
+
+
+def test_schema_needs_sign_in(db, api, labeler):
+    assert Client().get("/api/schema/").status_code == 401
+    assert api(labeler).get("/api/schema/").status_code == 200
+    client = Client()
+    client.force_login(labeler)
+    assert client.get("/api/schema/").status_code == 200
+
+
+def test_docs_page_sends_signed_out_browsers_to_log_in_and_has_no_inline_script(db, labeler):
+    response = Client().get("/api/docs/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=/api/docs/")
+    client = Client()
+    client.force_login(labeler)
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.content.decode())
+    script = client.get("/api/docs/?script=")
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.content.decode()
+
+
+def test_public_api_docs_setting_opens_schema_and_docs(db, settings):
+    settings.LABELHUB_PUBLIC_API_DOCS = True
+    assert Client().get("/api/schema/").status_code == 200
+    assert Client().get("/api/docs/").status_code == 200
