@@ -1,11 +1,8 @@
 """Who is asking: token authentication for machine clients and the session backend for the browser, each
 loading the user in one hand-written query (the labeling loop authenticates on every answer)."""
 
-import datetime
-
 from django.contrib.auth import backends, get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -16,13 +13,6 @@ from accounts.signin import client_address, signin_failed, signin_succeeded, sig
 from labelhub import rawsql
 
 TOKEN_FIELDS = ("id", "user_id", "name", "created", "expires", "last_used")
-
-
-def _aware(value):
-    """SQLite's driver answers naive datetimes (stored in UTC) where the ORM would convert them."""
-    if isinstance(value, datetime.datetime) and timezone.is_naive(value):
-        return timezone.make_aware(value, datetime.UTC)
-    return value
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -37,7 +27,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
         User = get_user_model()
         sql = (
-            f"SELECT {rawsql.select_list(User, 'u')}, {', '.join('t.' + f for f in TOKEN_FIELDS)} "
+            f"SELECT {rawsql.select_list(User, 'u')}, {rawsql.select_list(ApiToken, 't', TOKEN_FIELDS)} "
             f"FROM {ApiToken._meta.db_table} t "
             f"JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.user_id WHERE t.digest = %s"
         )
@@ -48,7 +38,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         user = rawsql.instance(User, None, row[:-n])
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        token = ApiToken.from_db(connection.alias, TOKEN_FIELDS, [_aware(value) for value in row[-n:]])
+        token = rawsql.instance(ApiToken, TOKEN_FIELDS, row[-n:])
         token.user = user
         now = timezone.now()
         expires = token.expires_at
