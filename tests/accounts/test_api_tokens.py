@@ -121,7 +121,7 @@ def test_a_lifetime_set_later_also_ends_older_tokens(settings, labeler, project)
     assert not works(key, project)
 
 
-def test_last_use_is_recorded_without_a_write_per_request(labeler, project, django_assert_num_queries):
+def test_last_use_is_recorded_without_a_write_per_request(labeler, project):
     key = sign_in(labeler.username, "pw-labeler1").json()["token"]
     assert ApiToken.objects.get().last_used is None
     works(key, project)
