@@ -36,10 +36,10 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check labeling labelhub analysis tests benchmarks
+	$(BIN)/ruff format --check accounts labeling labelhub analysis tests benchmarks
 
 format: install
-	$(BIN)/ruff format labeling labelhub analysis tests benchmarks
+	$(BIN)/ruff format accounts labeling labelhub analysis tests benchmarks
 	$(BIN)/ruff check --fix .
 
 clean:

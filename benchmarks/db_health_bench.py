@@ -69,8 +69,8 @@ def setup_django(args):
 def seed(n_items):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import token_create
     from labeling.choices import Role
     from labeling.services.imports import ImportEntry, items_import
     from labeling.services.projects import member_add, project_create
@@ -88,7 +88,7 @@ def seed(n_items):
     )
     member_add(project=project, username=labeler.username, role=Role.LABELER)
     items_import(project=project, entries=[ImportEntry(name=f"t{i}", text=f"text number {i}") for i in range(n_items)])
-    return project, Token.objects.create(user=labeler).key
+    return project, token_create(user=labeler, name="db health bench")[1]
 
 
 def request(handler, method, path, token, body=b""):

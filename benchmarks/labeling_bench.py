@@ -125,8 +125,8 @@ def seed(args, scenarios):
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import token_create
     from labeling.models import Annotation, Item
     from labeling.services.projects import member_add, project_create
 
@@ -149,7 +149,7 @@ def seed(args, scenarios):
         for i in range(scenario["labelers"]):
             user = User.objects.create_user(f"bench-{index}-{i}", password="x")
             member_add(project=project, username=user.username, role="labeler")
-            tokens.setdefault(index, []).append(Token.objects.create(user=user).key)
+            tokens.setdefault(index, []).append(token_create(user=user, name="benchmark")[1])
 
     rng = np.random.default_rng(20261125)
     n_items = args.items
@@ -252,12 +252,12 @@ def explain_next(project_id, token):
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.models import ApiToken, key_digest
     from labeling.models import Project
     from labeling.services.queue import queue_candidate_sql
 
-    labeler = get_user_model().objects.get(pk=Token.objects.get(key=token).user_id)
+    labeler = get_user_model().objects.get(pk=ApiToken.objects.get(digest=key_digest(token)).user_id)
     project = Project.objects.get(pk=project_id)
     sql, params = queue_candidate_sql(project=project, labeler=labeler, now=timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:

@@ -8,10 +8,13 @@ the same instances (deferred fields load on access) that the ORM would build. Ev
 ORM.
 """
 
+import datetime
 from contextlib import contextmanager
 from functools import cache
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.utils import timezone
 
 
 @cache
@@ -28,12 +31,25 @@ def select_list(model, alias, names=None) -> str:
     return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields if f.attname in wanted)
 
 
+@cache
+def _datetime_positions(model, names=None) -> tuple[int, ...]:
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    return tuple(i for i, name in enumerate(attnames(model, names)) if isinstance(fields[name], models.DateTimeField))
+
+
 def instance(model, names, values):
     """A saved ``model`` instance from a row's ``values`` for ``attnames(model, names)``; None when the
     row's primary key is NULL (the empty side of a LEFT JOIN)."""
     fields = attnames(model, names)
     if values[fields.index(model._meta.pk.attname)] is None:
         return None
+    if connection.vendor == "sqlite" and settings.USE_TZ:
+        # SQLite's driver answers naive datetimes (stored in UTC) where the ORM would make them aware;
+        # left naive, saving the instance again would store them shifted by the local time zone.
+        values = list(values)
+        for i in _datetime_positions(model, names):
+            if values[i] is not None and timezone.is_naive(values[i]):
+                values[i] = timezone.make_aware(values[i], datetime.UTC)
     return model.from_db(connection.alias, fields, values)
 
 

@@ -58,10 +58,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "accounts",
     "labeling",
     "analysis",
 ]
@@ -142,6 +142,47 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (accounts.signin): failed attempts per username + address, per username and per
+# address within LABELHUB_SIGNIN_LOCKOUT_SECONDS lock that scope for as long (429 with Retry-After).
+LABELHUB_SIGNIN_FAILURES = int(os.environ.get("LABELHUB_SIGNIN_FAILURES", 5))
+LABELHUB_SIGNIN_USER_FAILURES = int(os.environ.get("LABELHUB_SIGNIN_USER_FAILURES", 50))
+LABELHUB_SIGNIN_ADDRESS_FAILURES = int(os.environ.get("LABELHUB_SIGNIN_ADDRESS_FAILURES", 100))
+LABELHUB_SIGNIN_LOCKOUT_SECONDS = int(os.environ.get("LABELHUB_SIGNIN_LOCKOUT_SECONDS", 900))
+# API tokens stop working this many seconds after they are made; unset or 0: never.
+LABELHUB_TOKEN_TTL_SECONDS = int(os.environ.get("LABELHUB_TOKEN_TTL_SECONDS") or 0) or None
+# How many reverse proxies in front of LabelHub append to X-Forwarded-For: the client address that
+# throttles count is the entry that many hops back. 0 (default): REMOTE_ADDR, and the header (which a
+# client can forge) is ignored.
+LABELHUB_TRUSTED_PROXIES = int(os.environ.get("LABELHUB_TRUSTED_PROXIES", 0))
+
+# The cache holds the throttles' counters. Per process by default (each gunicorn worker counts on its
+# own); CACHE_URL=redis://host:6379/1 shares them between processes and machines.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL:
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// or rediss:// URL (or unset for a per-process cache).")
+else:
+    # Room for many counters: the default 300 entries would let a flood of usernames evict lockouts.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
+    }
+
+# E-mail (password reset links): printed to the console unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 587))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+    EMAIL_TIMEOUT = 20
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "LabelHub <labelhub@localhost>")
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", 3 * 3600))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -225,6 +266,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "labelhub.api.exception_handler",
+    # Per user (any token or the session) and per anonymous address; far above the labeling loop (a
+    # few requests per answer), the test suite and the benchmarks. "N/second|minute|hour|day".
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.UserRateThrottle", "accounts.throttles.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("LABELHUB_API_RATE_USER", "30000/minute") or None,
+        "anon": os.environ.get("LABELHUB_API_RATE_ANON", "600/minute") or None,
+    },
+    "NUM_PROXIES": LABELHUB_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",

@@ -1,13 +1,11 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from labelhub import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("accounts.urls")),
     path("api/schema/", views.schema, name="schema"),
     path("api/docs/", views.api_docs, name="api-docs"),
     path("api/", include("labeling.api.urls")),

@@ -6,10 +6,11 @@ import os
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import token_create
 from labeling.choices import Role
 from labeling.services.projects import member_add, project_create
 
@@ -17,6 +18,12 @@ from labeling.services.projects import member_add, project_create
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle counters (sign-in failures, API rates) start from zero in every test."""
+    cache.clear()
 
 
 def make_user(username):
@@ -90,8 +97,8 @@ def api():
     def client_for(user=None):
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            _, key = token_create(user=user, name="test client")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 
     return client_for

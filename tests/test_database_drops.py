@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection, connections
 from django.test import Client
-from rest_framework.authtoken.models import Token
+
+from accounts.services import token_create
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -67,7 +68,7 @@ def signed_in(labeler):
 
 @pytest.fixture
 def token_header(labeler):
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.get_or_create(user=labeler)[0].key}"}
+    return {"HTTP_AUTHORIZATION": f"Token {token_create(user=labeler, name='drops')[1]}"}
 
 
 def drop_connections_after(method, path, headers, body=b""):

@@ -164,14 +164,14 @@ def send_external(*, payload, queue):
 
 def external_payload(*, training) -> dict:
     """What an external trainer receives (see the module doc)."""
-    from rest_framework.authtoken.models import Token
-
+    from accounts.services import token_create
     from labeling.services.versions import version_event_payload
 
     version = training.version
     about = version_event_payload(version=version)
     base = getattr(settings, "LABELHUB_PUBLIC_URL", "").rstrip("/")
-    token, _ = Token.objects.get_or_create(user=training.created_by)
+    # A token of its own, so the user can see and revoke what the team's worker holds.
+    _, key = token_create(user=training.created_by, name=f"external training job {training.pk}")
     return {
         "training_job": training.pk,
         "project": training.project_id,
@@ -182,7 +182,7 @@ def external_payload(*, training) -> dict:
         "downloads": about["downloads"],
         "predictions_url": f"{base}/api/projects/{training.project_id}/model-runs/",
         "params": training.params,
-        "token": token.key,
+        "token": key,
     }
 
 

@@ -86,9 +86,9 @@ def test_external_trainer_is_sent_to_its_queue_and_reports_back(api, manager, ve
     assert queue == "training-external"
     assert payload["version_url"].endswith(f"/api/projects/{project.pk}/versions/1/")
     assert payload["manifest_url"].endswith("/versions/1/manifest") and payload["params"]["epochs"] == 3
-    from rest_framework.authtoken.models import Token
+    from accounts.models import ApiToken, key_digest
 
-    assert payload["token"] == Token.objects.get(user=manager).key
+    assert ApiToken.objects.get(digest=key_digest(payload["token"])).user == manager
     detail = api(manager).get(f"/api/projects/{project.pk}/training-jobs/{training_id}/").json()
     assert detail["status"] == "waiting_for_predictions"
     # The team's worker reads the manifest with the token and posts its predictions back.
