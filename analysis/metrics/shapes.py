@@ -582,22 +582,19 @@ def _split_merge(t: ShapeTable, p: _Pairs, cover: float = COVER) -> list[dict[st
     """Items where one labeler's shape covers two or more shapes (same label) of another labeler, each
     at least ``cover`` inside it. One row per (item, one, many); ``n`` counts the other labeler's shapes
     so covered by the first labeler's covering shapes."""
-    rows = []
-    # j inside i: i's labeler is "one"; i inside j: j's labeler is "one".
-    for big, small, share in ((p.i, p.j, p.j_in_i), (p.j, p.i, p.i_in_j)):
-        sel = share >= cover - _EPS
-        rows.append(np.stack([big[sel], t.labeler[small[sel]], small[sel]], axis=1))
-    edges = np.concatenate(rows) if rows else np.zeros((0, 3), np.int64)
-    if not edges.size:
+    # j inside i: i's labeler is "one"; i inside j: j's labeler is "one". Each (big, small) occurs once.
+    sel_j, sel_i = p.j_in_i >= cover - _EPS, p.i_in_j >= cover - _EPS
+    big = np.concatenate([p.i[sel_j], p.j[sel_i]])
+    small = np.concatenate([p.j[sel_j], p.i[sel_i]])
+    if not big.size:
         return []
-    # Each covering shape: how many distinct shapes of that other labeler it covers.
-    cov = np.unique(edges, axis=0)  # (big shape, other labeler, small shape)
-    pairs, n_cov = np.unique(cov[:, :2], axis=0, return_counts=True)
-    multi = {(int(a), int(b)) for a, b in pairs[n_cov >= 2]}
+    # Covering shapes that hold two or more shapes of one other labeler (1-D keys: a fast sort).
+    n_lab = max(len(t.labelers), int(t.labeler.max(initial=0)) + 1)
+    _, inv, cnt = np.unique(big * n_lab + t.labeler[small], return_inverse=True, return_counts=True)
+    multi = cnt[inv.ravel()] >= 2
     out: dict[tuple[int, int, int], set[int]] = {}
-    for big, other, small in cov.tolist():
-        if (big, other) in multi:
-            out.setdefault((int(t.item[big]), int(t.labeler[big]), other), set()).add(small)
+    for bg, sm in zip(big[multi].tolist(), small[multi].tolist(), strict=True):
+        out.setdefault((int(t.item[bg]), int(t.labeler[bg]), int(t.labeler[sm])), set()).add(sm)
     return [
         {"item": t.items[it], "one": t.labelers[one], "many": t.labelers[many], "n": len(smalls)}
         for (it, one, many), smalls in sorted(out.items())
