@@ -10,6 +10,12 @@ class Modality(models.TextChoices):
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"
     TRANSCRIPTION = "transcription", "Transcription"
+    DETECTION = "detection", "Detection (boxes on images)"
+    SEGMENTS = "segments", "Segments (time regions on audio)"
+
+
+# Localized task types: the modality each needs and the key of its answer's list of shapes.
+SHAPE_TASKS = {TaskType.DETECTION: ("image", "boxes"), TaskType.SEGMENTS: ("audio", "segments")}
 
 
 class Role(models.TextChoices):

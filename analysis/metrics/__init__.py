@@ -11,6 +11,7 @@ hlp           Human-level performance: per-rater agreement with the others, gold
 consensus     Majority vote (ties unresolved) and Dawid–Skene.
 bootstrap     Seeded percentile bootstrap over units (fast for the headline metrics), agreement report.
 transcripts   Transcript normalization, exact agreement, pairwise WER.
+shapes        Localized labels: box/segment IoU, matching, F1, split/merge, consensus, COCO AP@0.5.
 _common       Encoding (:func:`encode_ratings`), :class:`MetricUndefined`, :func:`apply_flag_policy`.
 """
 

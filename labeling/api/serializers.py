@@ -1,11 +1,13 @@
 """Input and output serializers of the labeling API."""
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
 from labeling.models import Annotation, DataSource, Item, Job, LabelClass, Membership, Project, Skip
 from labeling.selectors import tags_visible_to
+from labeling.services.shapes import shapes_value
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -238,9 +240,50 @@ class QueueItemSerializer(serializers.Serializer):
         return _item_file_url(self.context["request"], reservation.item)
 
 
+class AnswerValueField(serializers.CharField):
+    """A class key or transcript (text), or a localized answer's object ``{"boxes": [...]}`` /
+    ``{"segments": [...]}``, passed on as it is for ``annotation_validate`` to check against the
+    project's task type."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            return data
+        return super().to_internal_value(data)
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string"}, {"type": "object"}], "description": "a class key, a transcript, or shapes"}
+)
+class AnswerValueOutField(serializers.Field):
+    """A stored answer's value: text, or for detection and segments projects the object of shapes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, annotation):
+        return answer_value(annotation)
+
+
+def answer_value(annotation):
+    """``annotation.value`` as the API shows it. Only a value that looks like an object loads the
+    project's task type, so class keys and transcripts cost nothing more."""
+    stored = annotation.value
+    if not stored.startswith("{"):
+        return stored
+    return shapes_value(project=annotation.item.project, stored=stored)
+
+
 class AnnotationSubmitSerializer(serializers.Serializer):
-    value = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=False, help_text="a class key, or a transcript"
+    value = AnswerValueField(
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        help_text='a class key, a transcript, or (detection, segments) an object {"boxes": [...]} / '
+        '{"segments": [...]}',
     )
     borderline = serializers.BooleanField(required=False, default=False)
     borderline_with = serializers.CharField(
@@ -288,6 +331,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
     guideline = serializers.IntegerField(source="guideline.version", read_only=True, default=None)
     item_file = serializers.SerializerMethodField()
     item_text = serializers.CharField(source="item.text", read_only=True)
+    value = AnswerValueOutField()
 
     class Meta:
         model = Annotation
@@ -322,7 +366,7 @@ class AnnotationSubmitOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     item = serializers.IntegerField(source="item_id")
     labeler = serializers.CharField(source="labeler.username")
-    value = serializers.CharField()
+    value = AnswerValueOutField()
     borderline = serializers.BooleanField()
     borderline_with = serializers.CharField()
     uncertain = serializers.BooleanField()
@@ -361,7 +405,7 @@ def annotation_submitted_data(annotation) -> dict:
         "id": annotation.pk,
         "item": annotation.item_id,
         "labeler": annotation.labeler.username,
-        "value": annotation.value,
+        "value": answer_value(annotation),
         "borderline": bool(annotation.borderline),
         "borderline_with": annotation.borderline_with,
         "uncertain": bool(annotation.uncertain),

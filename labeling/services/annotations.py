@@ -6,8 +6,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from labelhub import rawsql
-from labeling.choices import TaskType
+from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Annotation, AnnotationRevision, Item
+from labeling.services.shapes import shapes_validate
 
 MAX_TRANSCRIPT_CHARS = getattr(settings, "LABELHUB_MAX_TRANSCRIPT_CHARS", 5000)
 MAX_COMMENT_CHARS = 2000
@@ -24,11 +25,32 @@ def annotation_validate(
     comment="",
     seconds=None,
     class_keys=None,
+    item=None,
 ):
     """Check an answer against the project's classes and options; raise ValidationError naming the problem.
     Answers the value as stored (a string). ``class_keys``: the keys of the project's active classes,
-    when the caller has them (default: read from ``project.active_classes()``)."""
+    when the caller has them (default: read from ``project.active_classes()``). ``item``: the answered
+    item (localized answers are checked against its stored size or duration).
+
+    Detection and segments projects take an object of shapes (``labeling.services.shapes``), stored as
+    JSON; their borderline and uncertain flags are per shape, so the answer-level borderline is refused.
+    Classification and transcription answers are text: an object or list there is refused."""
     errors = {}
+    if project.task_type in SHAPE_TASKS:
+        if borderline or borderline_with:
+            errors["borderline"] = "in a localized project borderline is marked per shape"
+        if uncertain and not project.allow_uncertain:
+            errors["uncertain"] = "this project has no uncertain option"
+        if out_of_domain and not project.allow_out_of_domain:
+            errors["out_of_domain"] = "this project has no out-of-domain option"
+        if errors:
+            raise ValidationError(errors)
+        keys = class_keys if class_keys is not None else [c.key for c in project.active_classes()]
+        stored = shapes_validate(project=project, value=value, class_keys=keys, item=item)
+        _check_extras(comment=comment, seconds=seconds)
+        return stored
+    if isinstance(value, dict | list):
+        raise ValidationError({"value": "Not a valid string."})
     value = "" if value is None else str(value)
     if borderline and not project.allow_borderline:
         errors["borderline"] = "this project has no borderline option"
@@ -55,13 +77,25 @@ def annotation_validate(
             errors["value"] = f"the transcript is {len(value):,} characters, over the limit of {MAX_TRANSCRIPT_CHARS:,}"
         elif not value.strip() and not flagged:
             errors["value"] = "a transcript is empty; mark the clip uncertain or out-of-domain instead"
+    errors.update(_extra_errors(comment=comment, seconds=seconds))
+    if errors:
+        raise ValidationError(errors)
+    return value
+
+
+def _extra_errors(*, comment, seconds):
+    errors = {}
     if len(comment or "") > MAX_COMMENT_CHARS:
         errors["comment"] = f"the comment is over {MAX_COMMENT_CHARS} characters"
     if seconds is not None and (seconds < 0 or seconds > 24 * 3600):
         errors["seconds"] = "seconds must be between 0 and 86400"
+    return errors
+
+
+def _check_extras(*, comment, seconds):
+    errors = _extra_errors(comment=comment, seconds=seconds)
     if errors:
         raise ValidationError(errors)
-    return value
 
 
 @transaction.atomic
@@ -102,6 +136,7 @@ def annotation_store(
     else:
         value = annotation_validate(
             project=item.project,
+            item=item,
             value=value,
             borderline=borderline,
             borderline_with=borderline_with,

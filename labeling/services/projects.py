@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labeling.choices import Role, TaskType
+from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.models import LabelClass, Membership, Project
 
 HOTKEYS = "123456789abcdefghijklmnopqrstuvwxyz"
@@ -52,6 +52,17 @@ def _check_classes(classes, *, task_type):
             hotkeys.add(hotkey)
     if task_type == TaskType.CLASSIFICATION and len(classes) < 2:
         raise ValidationError({"classes": "a classification project needs at least two classes"})
+    if task_type in SHAPE_TASKS and not classes:
+        raise ValidationError({"classes": f"a {task_type} project needs at least one class"})
+
+
+def _check_modality(*, modality, task_type):
+    """Localized task types are tied to one modality: boxes on images, segments on audio."""
+    needed = SHAPE_TASKS.get(task_type, (None,))[0]
+    if needed is not None and modality != needed:
+        raise ValidationError(
+            {"task_type": f"a {task_type} project labels {needed} items, not {modality} (choose modality '{needed}')"}
+        )
 
 
 def _assign_hotkeys(classes):
@@ -77,6 +88,7 @@ def project_create(
 ) -> Project:
     """Create a project with its ordered classes; the creator becomes its manager."""
     classes = [dict(c) for c in classes]
+    _check_modality(modality=modality, task_type=task_type)
     _check_classes(classes, task_type=task_type)
     _assign_hotkeys(classes)
     options = options or {}

@@ -201,7 +201,7 @@ def _lock_sql():
 def _active_class_keys(project):
     """The keys of the project's active classes (what annotation_validate checks an answer against),
     or None when they are already loaded on the project (prefetched classes)."""
-    if "classes" in getattr(project, "_prefetched_objects_cache", {}) or project.task_type != TaskType.CLASSIFICATION:
+    if "classes" in getattr(project, "_prefetched_objects_cache", {}) or project.task_type == TaskType.TRANSCRIPTION:
         return None
     sql = f"SELECT key FROM {LabelClass._meta.db_table} WHERE project_id = %s AND NOT retired"
     with rawsql.hot_cursor() as cursor:
@@ -354,7 +354,7 @@ def _submit(*, item, labeler, now, guideline_version, **answer):
     """annotation_submit's work without the release of the hold. Answers (annotation, created, whether
     the labeler held the item, whether the project has campaign items). Run inside a transaction."""
     project = item.project
-    answer["value"] = annotation_validate(project=project, class_keys=_active_class_keys(project), **answer)
+    answer["value"] = annotation_validate(project=project, item=item, class_keys=_active_class_keys(project), **answer)
     guideline = _guideline(project=project, version=guideline_version)
 
     # Lock, then read the slots in a fresh statement: a sub-select in the locking statement would use

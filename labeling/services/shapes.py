@@ -1,0 +1,124 @@
+"""Localized answers: boxes on images (``detection``) and time segments on audio (``segments``).
+
+The contract (README "Localized answers"): a detection answer's value is ``{"boxes": [{"x", "y", "w",
+"h", "label", "borderline"?, "uncertain"?}]}`` with ``x, y`` the top-left corner and ``w, h`` the size
+as fractions of the image (the box inside it, ``w, h`` > 0); a segments answer's value is
+``{"segments": [{"start", "end", "label", "borderline"?, "uncertain"?}]}`` in seconds within the clip
+(``start`` < ``end``). ``label`` is an active class key; an empty list says "nothing here".
+
+The answer is stored in ``Annotation.value`` as compact JSON with the shape's fields in a fixed order,
+so history, revisions and the labeling queue treat it like any other answer.
+"""
+
+import json
+import math
+
+from django.core.exceptions import ValidationError
+
+from labeling.choices import SHAPE_TASKS
+
+MAX_SHAPES = 500
+# Rounding slack: a box drawn to the image's edge may come out as 1.0000000001 from a browser.
+EDGE_SLACK = 1e-6
+# Seconds of slack at a clip's end: the stored duration is rounded to 0.1 ms.
+END_SLACK = 1e-3
+FIELDS = {"boxes": ("x", "y", "w", "h"), "segments": ("start", "end")}
+FLAGS = ("borderline", "uncertain")
+
+
+def _fail(message):
+    raise ValidationError({"value": message})
+
+
+def _number(name, shape, where):
+    value = shape.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(f"{where}: {name} must be a number, not {json.dumps(value)}")
+    if not math.isfinite(value):
+        _fail(f"{where}: {name} must be a finite number")
+    return value
+
+
+def _fmt(value):
+    return f"{value:.6g}"
+
+
+def shapes_validate(*, project, value, class_keys, item=None) -> str:
+    """Check a localized answer and answer it as stored (compact JSON); raise ValidationError whose
+    ``value`` message names the shape, e.g. ``boxes[2]: x + w = 1.2 is outside the image``.
+
+    ``value``: the answer as sent (an object, or its JSON text from a form). ``class_keys``: the
+    project's active class keys. ``item``: the answered item; a segment must end within its clip's
+    ``stats["duration"]`` (when known).
+    """
+    modality_kind = SHAPE_TASKS[project.task_type]
+    kind = modality_kind[1]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else None
+        except ValueError:
+            _fail(f'a {project.task_type} answer is an object {{"{kind}": [...]}}; this is not JSON')
+    if not isinstance(value, dict) or set(value) != {kind}:
+        _fail(f'a {project.task_type} answer is an object {{"{kind}": [...]}} (an empty list says "nothing here")')
+    shapes = value[kind]
+    if not isinstance(shapes, list):
+        _fail(f"{kind} must be a list of shapes")
+    if len(shapes) > MAX_SHAPES:
+        _fail(f"{kind}: {len(shapes)} shapes, over the limit of {MAX_SHAPES}")
+    keys = set(class_keys)
+    duration = None
+    if kind == "segments" and item is not None:
+        duration = (item.stats or {}).get("duration")
+    coords = FIELDS[kind]
+    stored = []
+    for n, shape in enumerate(shapes):
+        where = f"{kind}[{n}]"
+        if not isinstance(shape, dict):
+            _fail(f"{where}: a shape is an object with {', '.join(coords)} and label")
+        unknown = sorted(set(shape) - set(coords) - {"label", *FLAGS})
+        if unknown:
+            _fail(f"{where}: unknown field '{unknown[0]}'")
+        nums = [_number(name, shape, where) for name in coords]
+        if kind == "boxes":
+            x, y, w, h = nums
+            if w <= 0 or h <= 0:
+                _fail(f"{where}: the size w = {_fmt(w)}, h = {_fmt(h)} must be positive")
+            if x < -EDGE_SLACK or y < -EDGE_SLACK:
+                _fail(f"{where}: the corner x = {_fmt(x)}, y = {_fmt(y)} is outside the image")
+            if x + w > 1 + EDGE_SLACK:
+                _fail(f"{where}: x + w = {_fmt(x + w)} is outside the image")
+            if y + h > 1 + EDGE_SLACK:
+                _fail(f"{where}: y + h = {_fmt(y + h)} is outside the image")
+        else:
+            start, end = nums
+            if start < 0:
+                _fail(f"{where}: start = {_fmt(start)} s is before the clip")
+            if end <= start:
+                _fail(f"{where}: end = {_fmt(end)} s must be after start = {_fmt(start)} s")
+            if duration is not None and end > float(duration) + END_SLACK:
+                _fail(f"{where}: end = {_fmt(end)} s is after the clip's end ({_fmt(float(duration))} s)")
+        label = shape.get("label")
+        if not isinstance(label, str) or label not in keys:
+            _fail(f"{where}: unknown class {json.dumps(label)} (the project's classes: {', '.join(sorted(keys))})")
+        row = dict(zip(coords, nums, strict=True))
+        row["label"] = label
+        for flag in FLAGS:
+            if flag not in shape:
+                continue
+            if not isinstance(shape[flag], bool):
+                _fail(f"{where}: {flag} must be true or false")
+            if shape[flag] and not getattr(project, f"allow_{flag}"):
+                _fail(f"{where}: this project has no {flag} option")
+            row[flag] = shape[flag]
+        stored.append(row)
+    return json.dumps({kind: stored}, separators=(",", ":"))
+
+
+def shapes_value(*, project, stored):
+    """A stored answer's value as the API shows it: the object for localized projects, else the text."""
+    if project.task_type in SHAPE_TASKS and stored:
+        try:
+            return json.loads(stored)
+        except ValueError:  # written before the project's type was known: shown as stored
+            return stored
+    return stored

@@ -1,0 +1,276 @@
+"""Localized-label metrics: IoU, matching, box/segment F1, split/merge, consensus and COCO AP@0.5."""
+
+import numpy as np
+import pytest
+
+from analysis.metrics import MetricUndefined
+from analysis.metrics.shapes import (
+    average_precision,
+    box_f1,
+    box_iou,
+    consensus,
+    match_shapes,
+    segment_f1,
+    segment_iou,
+    shape_table,
+    shape_table_from_arrays,
+    split_merge,
+)
+
+
+def box(x, y, w, h, label="iguana"):
+    return {"x": x, "y": y, "w": w, "h": h, "label": label}
+
+
+def seg(start, end, label="speech"):
+    return {"start": start, "end": end, "label": label}
+
+
+# The iguana case. Two iguanas side by side: the left one in x 0.10-0.35, the right one in x 0.40-0.70,
+# both in y 0.2-0.6 (height 0.4).
+#   ann draws one box round both:        A  = (0.10, 0.2, 0.62, 0.4)  area 0.248
+#   bob draws two boxes:                 B1 = (0.10, 0.2, 0.25, 0.4)  area 0.100
+#                                        B2 = (0.40, 0.2, 0.30, 0.4)  area 0.120
+#   cat leaves out the left one's tail:  C1 = (0.15, 0.2, 0.20, 0.4)  area 0.080 (inside B1)
+#                                        C2 = B2                      area 0.120
+# IoUs: A-B1 = 0.100/0.248 = 0.403, A-B2 = 0.120/0.248 = 0.484, A-C1 = 0.080/0.248 = 0.323,
+#       A-C2 = 0.484, B1-C1 = 0.080/0.100 = 0.8, B2-C2 = 1.
+# At IoU 0.5: ann-bob 0 matches, ann-cat 0, bob-cat 2 (B1-C1, B2-C2).
+# F1 = 2·Σ matches / Σ shapes of both = 2·2 / ((1+2) + (1+2) + (2+2)) = 4 / 10 = 0.4.
+# mean IoU of the matched pairs = (0.8 + 1) / 2 = 0.9.
+# split/merge: A holds all of B1 and B2 (each 100 % inside it) and all of C1 and C2: ann → bob n=2,
+# ann → cat n=2. No shape of bob or cat covers two shapes of anyone.
+IGUANA = [
+    ("img1", "ann", {"boxes": [box(0.10, 0.2, 0.62, 0.4)]}),
+    ("img1", "bob", {"boxes": [box(0.10, 0.2, 0.25, 0.4), box(0.40, 0.2, 0.30, 0.4)]}),
+    ("img1", "cat", {"boxes": [box(0.15, 0.2, 0.20, 0.4), box(0.40, 0.2, 0.30, 0.4)]}),
+]
+
+
+def test_iguana_box_f1_mean_iou_and_split_merge_by_hand():
+    report = box_f1(shape_table(IGUANA), n_resamples=20)
+    assert report.f1.value == pytest.approx(0.4)
+    assert report.mean_iou == pytest.approx(0.9)
+    assert report.n_matches == 2 and report.n_pairs == 3 and report.n_items == 1
+    assert report.split_merge == [
+        {"item": "img1", "one": "ann", "many": "bob", "n": 2},
+        {"item": "img1", "one": "ann", "many": "cat", "n": 2},
+    ]
+    assert report.as_dict()["f1"] == {"value": pytest.approx(0.4), "ci_low": 0.4, "ci_high": 0.4}
+
+
+def test_iguana_at_a_lower_threshold_the_big_box_matches_the_right_iguana():
+    # At IoU 0.3: ann-bob: A matches B2 (0.484 > 0.403); ann-cat: A matches C2 (0.484 > 0.323);
+    # bob-cat 2 → 4 matches, F1 = 8 / 10.
+    report = box_f1(shape_table(IGUANA), iou=0.3, n_resamples=20)
+    assert report.f1.value == pytest.approx(0.8)
+    assert report.mean_iou == pytest.approx((0.12 / 0.248 * 2 + 0.8 + 1) / 4)
+
+
+def test_iguana_per_labeler_against_the_others_consensus():
+    # For bob: the others' consensus (at least one of ann and cat: every cluster) is A, C1 and C2
+    # (A matched nothing of cat's, so it stays alone). bob's B1-C1 (0.8) and B2-C2 (1) match;
+    # F1 = 2·2 / (2 + 3) = 0.8.
+    report = box_f1(shape_table(IGUANA), n_resamples=20)
+    assert report.per_labeler["bob"]["f1"] == pytest.approx(0.8)
+    assert report.per_labeler["bob"]["mean_iou"] == pytest.approx(0.9)
+    # ann's one box matches nothing of bob's and cat's fused boxes: F1 0.
+    assert report.per_labeler["ann"]["f1"] == 0.0
+    assert report.per_labeler["ann"]["map50"] == 0.0
+
+
+def test_iguana_consensus_fuses_the_matched_boxes_with_support():
+    boxes = consensus(shape_table(IGUANA))["img1"]["boxes"]  # default: more than half of 3 → 2
+    # (B1 + C1) / 2 on the corners: x1 = 0.125, x2 = 0.35; (B2 + C2) / 2 = B2.
+    assert [(round(b["x"], 6), round(b["w"], 6), b["support"]) for b in boxes] == [(0.125, 0.225, 2), (0.4, 0.3, 2)]
+    everything = consensus(shape_table(IGUANA), min_support=1)["img1"]["boxes"]
+    assert sorted(b["support"] for b in everything) == [1, 2, 2]
+
+
+def test_no_shapes_on_either_side_is_full_agreement():
+    table = shape_table([("a", "u1", {"boxes": []}), ("a", "u2", {"boxes": []})])
+    report = box_f1(table, n_resamples=20)
+    assert report.f1.value == 1.0 and report.mean_iou is None and report.split_merge == []
+
+
+def test_an_empty_answer_against_boxes_is_disagreement_and_adds_to_the_shapes():
+    table = shape_table(
+        [
+            ("a", "u1", {"boxes": []}),
+            ("a", "u2", {"boxes": [box(0.1, 0.1, 0.2, 0.2)]}),
+            ("b", "u1", {"boxes": [box(0.1, 0.1, 0.2, 0.2)]}),
+            ("b", "u2", {"boxes": [box(0.1, 0.1, 0.2, 0.2)]}),
+        ]
+    )
+    # a: 0 matches over 1 shape; b: 1 match over 2 shapes → 2·1 / 3.
+    assert box_f1(table, n_resamples=20).f1.value == pytest.approx(2 / 3)
+
+
+def test_different_labels_never_match():
+    table = shape_table(
+        [("a", "u1", {"boxes": [box(0.1, 0.1, 0.2, 0.2, "dent")]}), ("a", "u2", {"boxes": [box(0.1, 0.1, 0.2, 0.2)]})]
+    )
+    report = box_f1(table, n_resamples=20)
+    assert report.f1.value == 0.0
+    assert report.per_class["dent"] == {"f1": 0.0, "mean_iou": None, "n_shapes": 1}
+
+
+def test_items_with_one_answer_take_no_part_and_none_pairable_is_undefined():
+    with pytest.raises(MetricUndefined):
+        box_f1(shape_table([("a", "u1", {"boxes": [box(0, 0, 0.5, 0.5)]})]))
+
+
+def test_iou_matrices_by_hand():
+    m = box_iou([[0, 0, 0.5, 0.5], [0.25, 0.25, 0.5, 0.5]], [[0, 0, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5], [0, 0, 0, 0]])
+    # Overlap of the shifted box with the first: 0.25² = 0.0625 over 0.25 + 0.25 - 0.0625.
+    assert m == pytest.approx(np.array([[1, 0, 0], [0.0625 / 0.4375, 0.0625 / 0.4375, 0]]))
+    s = segment_iou([[0, 2], [1, 3]], [[1, 2], [5, 6], [np.nan, 1]])
+    assert s == pytest.approx(np.array([[0.5, 0, 0], [0.5, 0, 0]]))
+
+
+def test_matching_maximises_total_iou_not_greedy():
+    # a0 overlaps b0 best (0.9) but taking it leaves a1 without a partner; the assignment pairs
+    # a0-b1 and a1-b0 for a larger total.
+    a = [[0.0, 0.0, 0.5, 0.5], [0.1, 0.0, 0.5, 0.5]]
+    b = [[0.05, 0.0, 0.5, 0.5], [0.0, 0.0, 0.45, 0.5]]
+    iou = box_iou(a, b)
+    pairs = match_shapes(a, b, iou=0.5)
+    total = sum(v for _, _, v in pairs)
+    assert len(pairs) == 2 and total == pytest.approx(max(iou[0, 0] + iou[1, 1], iou[0, 1] + iou[1, 0]))
+
+
+def test_vectorised_matching_agrees_with_the_per_pair_solver_on_crowded_random_items():
+    rng = np.random.default_rng(7)
+    answers = []
+    for item in range(60):
+        for lab in range(3):
+            n = int(rng.integers(0, 6))
+            xy = rng.random((n, 2)) * 0.5
+            wh = 0.1 + rng.random((n, 2)) * 0.4  # crowded: many ambiguous overlaps
+            answers.append((item, lab, [box(*xy[k], *wh[k], label=str(rng.integers(0, 2))) for k in range(n)]))
+    table = shape_table(answers)
+    matches = shapes = 0
+    by = {(i, lab): v for i, lab, v in answers}
+    for item in range(60):
+        for a in range(3):
+            for b in range(a + 1, 3):
+                sa, sb = by[(item, a)], by[(item, b)]
+                coords = lambda ss: [[s["x"], s["y"], s["w"], s["h"]] for s in ss]  # noqa: E731
+                matches += len(match_shapes(coords(sa), coords(sb), [s["label"] for s in sa], [s["label"] for s in sb]))
+                shapes += len(sa) + len(sb)
+    assert box_f1(table, n_resamples=10, per_labeler=False).f1.value == pytest.approx(2 * matches / shapes)
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_the_value():
+    rng = np.random.default_rng(3)
+    answers = [
+        (i, lab, [box(0.1 + rng.normal(0, 0.03), 0.1, 0.3, 0.3)] if rng.random() > 0.2 else [])
+        for i in range(200)
+        for lab in range(3)
+    ]
+    a = box_f1(shape_table(answers), seed=5)
+    b = box_f1(shape_table(answers), seed=5)
+    assert a.f1 == b.f1 and a.f1.low <= a.f1.value <= a.f1.high and a.f1.low < a.f1.high
+
+
+def test_segments_f1_split_merge_and_majority_consensus():
+    # u1 one segment 0-4 s over two utterances; u2 and u3 two segments (u3's first starts late).
+    # u1-u2: 0-4 vs 0-1.8 → 0.45, vs 2-4 → 0.5: matches 2-4. u1-u3: 0-4 vs 0.5-1.8 → 0.325, vs 2-4 → 0.5.
+    # u2-u3: 0-1.8 vs 0.5-1.8 → 0.722, 2-4 vs 2-4 → 1. Matches 1 + 1 + 2 = 4 over 3 + 3 + 4 shapes.
+    answers = [
+        ("clip", "u1", {"segments": [seg(0, 4)]}),
+        ("clip", "u2", {"segments": [seg(0, 1.8), seg(2, 4)]}),
+        ("clip", "u3", {"segments": [seg(0.5, 1.8), seg(2, 4)]}),
+    ]
+    table = shape_table(answers, kind="segments")
+    report = segment_f1(table, n_resamples=10)
+    assert report.f1.value == pytest.approx(8 / 10)
+    assert report.split_merge == [
+        {"item": "clip", "one": "u1", "many": "u2", "n": 2},
+        {"item": "clip", "one": "u1", "many": "u3", "n": 2},
+    ]
+    # Majority (2 of 3) over time: 0-1.8 (u1 + u2, then all three from 0.5), 1.8-2 only u1, 2-4 all three.
+    segments = consensus(table)["clip"]["segments"]
+    assert segments == [
+        {"start": 0.0, "end": 1.8, "label": "speech", "support": 3},
+        {"start": 2.0, "end": 4.0, "label": "speech", "support": 3},
+    ]
+
+
+def test_split_merge_alone_and_from_arrays():
+    t = shape_table_from_arrays(
+        "boxes", [0, 0, 0], [0, 1, 1], [0, 0, 0], [[0, 0, 1, 1], [0, 0, 0.4, 0.4], [0.5, 0.5, 0.4, 0.4]]
+    )
+    assert split_merge(t) == [{"item": 0, "one": 0, "many": 1, "n": 2}]
+
+
+# --------------------------------------------------------------------------------------------------
+# COCO AP@0.5 against pycocotools
+# --------------------------------------------------------------------------------------------------
+def _pycocotools_ap50(gt, pred, images, n_classes):
+    pytest.importorskip("pycocotools")
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    coco = COCO()
+    coco.dataset = {
+        "images": [{"id": int(i), "width": 100, "height": 100} for i in images],
+        "categories": [{"id": c + 1, "name": str(c)} for c in range(n_classes)],
+        "annotations": [
+            {
+                "id": k + 1,
+                "image_id": int(i),
+                "category_id": int(c) + 1,
+                "bbox": [float(v) * 100 for v in b],
+                "area": float(b[2] * b[3]) * 10000,
+                "iscrowd": 0,
+            }  # fmt: skip
+            for k, (i, c, b) in enumerate(zip(*gt, strict=True))
+        ],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+        dets = coco.loadRes(
+            [
+                {"image_id": int(i), "category_id": int(c) + 1, "bbox": [float(v) * 100 for v in b], "score": float(s)}
+                for i, c, b, s in zip(*pred, strict=True)
+            ]
+        )
+        ev = COCOeval(coco, dets, "bbox")
+        ev.params.areaRng = [[0, 1e10]] * 4  # no area ranges: "all" only matters
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats[1]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ap50_matches_pycocotools_on_random_data(seed):
+    rng = np.random.default_rng(seed)
+    n_img, n_cls = 30, 3
+    n_gt = 120
+    gi = rng.integers(0, n_img, n_gt)
+    gc = rng.integers(0, n_cls, n_gt)
+    gb = np.c_[rng.random((n_gt, 2)) * 0.6, 0.05 + rng.random((n_gt, 2)) * 0.35]
+    # Predictions: jittered copies of most references, plus random boxes; scores random.
+    keep = rng.random(n_gt) < 0.8
+    jitter = gb[keep] + rng.normal(0, 0.03, (keep.sum(), 4))
+    jitter[:, 2:] = np.abs(jitter[:, 2:]) + 0.01
+    n_fp = 60
+    pi = np.r_[gi[keep], rng.integers(0, n_img, n_fp)]
+    pc = np.r_[gc[keep], rng.integers(0, n_cls, n_fp)]
+    pb = np.r_[jitter, np.c_[rng.random((n_fp, 2)) * 0.6, 0.05 + rng.random((n_fp, 2)) * 0.35]]
+    ps = rng.random(pi.size)
+    ours = average_precision(gt=(gi, gc, gb), pred=(pi, pc, pb, ps))["map"]
+    theirs = _pycocotools_ap50((gi, gc, gb), (pi, pc, pb, ps), range(n_img), n_cls)
+    assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+def test_ap_of_perfect_predictions_is_one_and_no_reference_is_undefined():
+    gb = [[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.2, 0.2]]
+    assert average_precision(gt=([0, 1], [0, 0], gb), pred=([0, 1], [0, 0], gb, [0.9, 0.8]))["map"] == 1.0
+    with pytest.raises(MetricUndefined):
+        average_precision(gt=([], [], np.zeros((0, 4))), pred=([0], [0], [gb[0]], [1.0]))
