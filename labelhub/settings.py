@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "labelhub.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -212,6 +213,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "labelhub.api.exception_handler",
+    # Refuse NUL characters and over-deep JSON in every body (labelhub/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "labelhub.parsers.JSONParser",
+        "labelhub.parsers.FormParser",
+        "labelhub.parsers.MultiPartParser",
+    ],
+    "DEFAULT_METADATA_CLASS": "labelhub.api.Metadata",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",
