@@ -211,7 +211,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "labelhub.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "labelhub.schema.AutoSchema",
     "EXCEPTION_HANDLER": "labelhub.api.exception_handler",
     # Refuse NUL characters and over-deep JSON in every body (labelhub/parsers.py).
     "DEFAULT_PARSER_CLASSES": [

@@ -83,8 +83,22 @@ class DecisionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=DecisionAction.choices, required=False, default=DecisionAction.LABEL)
 
 
+class DecisionOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=DecisionAction.choices)
+    label = serializers.CharField(allow_blank=True)
+    borderline = serializers.BooleanField()
+    uncertain = serializers.BooleanField()
+    out_of_domain = serializers.BooleanField()
+    gold = serializers.BooleanField()
+    rationale = serializers.CharField(allow_blank=True)
+    reviewer = serializers.CharField(allow_null=True, help_text="null once the reviewer's account is gone")
+    created = serializers.DateTimeField()
+
+
 class DecisionApi(GenericAPIView):
     serializer_class = DecisionSerializer
+    pagination_class = None  # an item has a few decisions: the list is answered whole
 
     @extend_schema(
         request=DecisionSerializer,
@@ -110,6 +124,7 @@ class DecisionApi(GenericAPIView):
             status=status.HTTP_201_CREATED,
         )
 
+    @extend_schema(responses=DecisionOutSerializer(many=True), description="The item's decisions, newest first.")
     def get(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
         rows = item.decisions.select_related("reviewer").order_by("-created")
