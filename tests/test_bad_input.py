@@ -141,3 +141,19 @@ def test_nesting_within_the_limit_still_parses(client, project):
     # Parsed (brackets inside strings are text); refused by the serializer for what it says, not its depth.
     assert response.status_code == 400
     assert "nested" not in response.json()["detail"] and "items" in response.json()
+
+
+# Found by the Schemathesis run (tests/api/test_openapi_fuzz.py).
+
+
+def test_item_id_beyond_64_bits_in_a_campaign_is_refused(client, project):
+    body = {"name": "again", "items": [2**70]}
+    response = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert_refused(response, "items", "not items of this project")
+
+
+def test_item_id_beyond_64_bits_in_a_map_selection_is_refused(client, project):
+    body = {"items": [2**70], "action": "tag", "tag": "odd"}
+    response = client.post(f"/api/projects/{project.pk}/selection/", body, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert "items" in response.json()
