@@ -157,3 +157,8 @@ def test_item_id_beyond_64_bits_in_a_map_selection_is_refused(client, project):
     response = client.post(f"/api/projects/{project.pk}/selection/", body, format="json")
     assert response.status_code == 400, response.content[:300]
     assert "items" in response.json()
+
+
+def test_item_id_beyond_64_bits_in_the_answer_list_is_refused(client, project):
+    response = client.get(f"/api/projects/{project.pk}/annotations/?item={2**70}")
+    assert_refused(response, "item", "out of range")
