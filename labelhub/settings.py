@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "labelhub.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -264,7 +265,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "labelhub.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "labelhub.schema.AutoSchema",
     "EXCEPTION_HANDLER": "labelhub.api.exception_handler",
     # Per user (any token or the session) and per anonymous address; far above the labeling loop (a
     # few requests per answer), the test suite and the benchmarks. "N/second|minute|hour|day".
@@ -274,6 +275,14 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("LABELHUB_API_RATE_ANON", "600/minute") or None,
     },
     "NUM_PROXIES": LABELHUB_TRUSTED_PROXIES,
+
+    # Refuse NUL characters and over-deep JSON in every body (labelhub/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "labelhub.parsers.JSONParser",
+        "labelhub.parsers.FormParser",
+        "labelhub.parsers.MultiPartParser",
+    ],
+    "DEFAULT_METADATA_CLASS": "labelhub.api.Metadata",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",

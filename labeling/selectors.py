@@ -572,7 +572,8 @@ def project_item_ids(*, project, item_ids) -> set[int]:
     A long list is checked against the project's ids in Python rather than as an IN list (over
     SQLite's parameter limit, and slower on PostgreSQL).
     """
-    ids = set(item_ids)
+    # An id outside the 64-bit range names no row, and the databases refuse to compare with one.
+    ids = {i for i in item_ids if -(2**63) <= i < 2**63}
     if len(ids) < 30000:
         return set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
     return set(Item.objects.filter(project=project).values_list("pk", flat=True)) & ids

@@ -4,10 +4,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, Polymorphic
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from labelhub.http import stored_file_response
+from labelhub.parsers import FormParser, MultiPartParser
 from labeling.api.serializers import (
     ErrorSerializer,
     ImportCreateSerializer,

@@ -158,6 +158,9 @@ def _int_param(params, name):
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValidationError({name: f"'{value}' is not a number"}) from None
+    if not -(2**63) <= number < 2**63:  # no row has such an id, and the databases refuse to compare with one
+        raise ValidationError({name: f"{name} is out of range"})
+    return number

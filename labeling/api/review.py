@@ -83,8 +83,22 @@ class DecisionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=DecisionAction.choices, required=False, default=DecisionAction.LABEL)
 
 
+class DecisionOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=DecisionAction.choices)
+    label = serializers.CharField(allow_blank=True)
+    borderline = serializers.BooleanField()
+    uncertain = serializers.BooleanField()
+    out_of_domain = serializers.BooleanField()
+    gold = serializers.BooleanField()
+    rationale = serializers.CharField(allow_blank=True)
+    reviewer = serializers.CharField(allow_null=True, help_text="null once the reviewer's account is gone")
+    created = serializers.DateTimeField()
+
+
 class DecisionApi(GenericAPIView):
     serializer_class = DecisionSerializer
+    pagination_class = None  # an item has a few decisions: the list is answered whole
 
     @extend_schema(
         request=DecisionSerializer,
@@ -110,6 +124,7 @@ class DecisionApi(GenericAPIView):
             status=status.HTTP_201_CREATED,
         )
 
+    @extend_schema(responses=DecisionOutSerializer(many=True), description="The item's decisions, newest first.")
     def get(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
         rows = item.decisions.select_related("reviewer").order_by("-created")
@@ -363,7 +378,26 @@ def _campaign_out(campaign, with_progress=False):
     return out
 
 
+class ObjectField(serializers.DictField):
+    """A JSON object; a form or multipart field of that name (plain text) is refused instead of ignored."""
+
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist") and self.field_name in dictionary:
+            return dictionary[self.field_name]
+        return super().get_value(dictionary)
+
+
+class CampaignInSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    items = serializers.ListField(child=serializers.IntegerField(), required=False)
+    filter = ObjectField(required=False, help_text="class, tag, labeler, disagreement, source or items")
+    overlap = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=50)
+    guideline = serializers.IntegerField(required=False, allow_null=True)
+
+
 class CampaignListApi(GenericAPIView):
+    serializer_class = CampaignInSerializer
+
     @extend_schema(
         operation_id="projects_campaigns_list",
         responses=inline_serializer("Campaigns", {"results": serializers.ListField(child=serializers.DictField())}),
@@ -374,31 +408,20 @@ class CampaignListApi(GenericAPIView):
         return self.get_paginated_response([_campaign_out(c) for c in page])
 
     @extend_schema(
-        request=inline_serializer(
-            "CampaignIn",
-            {
-                "name": serializers.CharField(),
-                "items": serializers.ListField(child=serializers.IntegerField(), required=False),
-                "filter": serializers.DictField(required=False),
-                "overlap": serializers.IntegerField(required=False),
-                "guideline": serializers.IntegerField(required=False),
-            },
-        ),
+        request=CampaignInSerializer,
         responses={201: inline_serializer("CampaignOut", {"id": serializers.IntegerField()})},
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        data = request.data if isinstance(request.data, dict) else {}
-        items = data.get("items")
-        if items is not None and not isinstance(items, list):
-            raise ValidationError({"items": "a list of item ids"})
+        data = CampaignInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         campaign = campaign_create(
             project=project,
-            name=data.get("name", ""),
-            item_ids=items,
-            filter=data.get("filter"),
-            overlap=data.get("overlap"),
-            guideline=data.get("guideline"),
+            name=data.validated_data["name"],
+            item_ids=data.validated_data.get("items"),
+            filter=data.validated_data.get("filter"),
+            overlap=data.validated_data.get("overlap"),
+            guideline=data.validated_data.get("guideline"),
             user=request.user,
         )
         return Response(_campaign_out(campaign, with_progress=True), status=status.HTTP_201_CREATED)

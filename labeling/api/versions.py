@@ -277,7 +277,11 @@ class VersionDownloadApi(GenericAPIView):
             REF,
             OpenApiParameter("format", str, enum=ArtifactFormat.values, required=True),
         ],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 206: OpenApiResponse(description="a range")},
+        # One content type per artifact format (the same bytes a 206 range answers a part of).
+        responses={
+            **{(200, media): OpenApiTypes.BINARY for media in sorted(set(CONTENT_TYPES.values()))},
+            **{(206, media): OpenApiTypes.BINARY for media in sorted(set(CONTENT_TYPES.values()))},
+        },
         description="An artifact, with HTTP Range support (resumable). `imagefolder` fits image classification "
         "projects, `audiofolder` audio projects. The X-Content-SHA256 header holds the file's checksum.",
     )

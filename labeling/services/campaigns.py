@@ -43,12 +43,19 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         if missing:
             raise ValidationError({"items": f"not items of this project: {', '.join(map(str, missing[:20]))}"})
         return ids
+    if filter is not None and not isinstance(filter, dict):
+        raise ValidationError({"filter": 'an object such as {"tag": "night"}'})
     filter = dict(filter or {})  # noqa: A001
     unknown = set(filter) - FILTER_FIELDS
     if unknown:
         raise ValidationError(
             {"filter": f"unknown filter fields: {', '.join(sorted(unknown))} (use {', '.join(sorted(FILTER_FIELDS))})"}
         )
+    for name, value in filter.items():
+        if name == "items" and value not in (None, "") and not isinstance(value, list):
+            raise ValidationError({"filter": "items is a list of item ids"})
+        if name != "items" and not isinstance(value, str | int | float | bool | None):
+            raise ValidationError({"filter": f"{name} is a single value, not a list or an object"})
     items = Item.objects.filter(project=project)
     if filter.get("items"):
         return campaign_items_for(project=project, item_ids=filter["items"])
@@ -62,7 +69,8 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         items = items.filter(tags__name=filter["tag"])
     if filter.get("source"):
         value = str(filter["source"])
-        items = items.filter(source_id=int(value)) if value.isdigit() else items.filter(source__name=value)
+        by_id = value.isascii() and value.isdigit()  # "²".isdigit() is true too
+        items = items.filter(source_id=int(value)) if by_id else items.filter(source__name=value)
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
     ids = list(items.values_list("pk", flat=True).distinct())
