@@ -48,3 +48,17 @@ class AutoSchema(openapi.AutoSchema):
                 responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
                 responses[code]["description"] = ERRORS[code]
         return responses
+
+
+# Answers whose shape depends on the caller's role: the fuller view is also a valid reduced one, so the
+# truthful combinator is anyOf ("one of these shapes, maybe both"), not oneOf ("exactly one").
+VIEWS_BY_ROLE = ("ItemView",)
+
+
+def views_by_role(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the role-dependent views of VIEWS_BY_ROLE as anyOf."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name in VIEWS_BY_ROLE:
+        if "oneOf" in schemas.get(name, {}):
+            schemas[name]["anyOf"] = schemas[name].pop("oneOf")
+    return result

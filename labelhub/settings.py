@@ -294,6 +294,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "labelhub.schema.views_by_role"],
     # Several models have a `status` field with its own choices: each enum gets its own name (without
     # this, drf-spectacular warns, and `check --deploy` with it).
     "ENUM_NAME_OVERRIDES": {

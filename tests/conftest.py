@@ -40,6 +40,20 @@ def manager(db):
     return user
 
 
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch):
+    """Webhook host names never reach a DNS server from the tests (network tests touch loopback only):
+    ``localhost`` is 127.0.0.1 and every other name does not resolve, unless a test says otherwise."""
+    from labeling.services import webhooks
+
+    def resolve(host, port):
+        if host == "localhost":
+            return ["127.0.0.1"]
+        raise webhooks.WebhookTargetUnresolved(f"the host name '{host}' does not resolve")
+
+    monkeypatch.setattr(webhooks, "_resolve", resolve)
+
+
 @pytest.fixture
 def loopback_webhooks(settings):
     """Webhooks may reach the tests' receivers on 127.0.0.1 (refused by default: loopback is internal)."""

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 
 from labelhub.http import stored_file_response
 from labelhub.parsers import FormParser, MultiPartParser
+from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import (
-    ErrorSerializer,
     ImportCreateSerializer,
     ImportReportSerializer,
     ItemSerializer,

@@ -2,7 +2,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labeling.api.serializers import ErrorSerializer, JobSerializer
+from labelhub.schema import ErrorSerializer
+from labeling.api.serializers import JobSerializer
 from labeling.selectors import job_for_user
 
 

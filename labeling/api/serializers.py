@@ -10,12 +10,6 @@ from labeling.selectors import tags_visible_to
 from labeling.services.shapes import shapes_value
 
 
-class ErrorSerializer(serializers.Serializer):
-    """The API's error shape (labelhub.api.exception_handler); a 400 adds one entry per field."""
-
-    detail = serializers.CharField()
-
-
 class ClassSerializer(serializers.ModelSerializer):
     class Meta:
         model = LabelClass

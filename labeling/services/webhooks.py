@@ -106,6 +106,15 @@ def _address_refusal(address) -> str | None:
     return None
 
 
+def _resolve(host, port) -> list[str]:
+    """The addresses ``host`` resolves to, in the resolver's order (the one place that asks DNS)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise WebhookTargetUnresolved(f"the host name '{host}' does not resolve") from None
+    return list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
+
+
 def webhook_addresses(url) -> list[str]:
     """The IP addresses the URL's host resolves to, all of which webhooks may reach.
 
@@ -122,14 +131,7 @@ def webhook_addresses(url) -> list[str]:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
-    if literal is not None:
-        found = [str(literal)]
-    else:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            raise WebhookTargetUnresolved(f"the host name '{host}' does not resolve") from None
-        found = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
+    found = [str(literal)] if literal is not None else _resolve(host, port)
     for address in found:
         refusal = _address_refusal(ipaddress.ip_address(address))
         if refusal:

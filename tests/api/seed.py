@@ -18,7 +18,7 @@ def seed_project(manager):
     Text items (no files to decode), three labelers who disagree on some, a guideline, a source, a
     campaign, a taxonomy change, a built version, a webhook, a training job, a model run and a map.
     """
-    from rest_framework.authtoken.models import Token
+    from accounts.services import token_create
 
     project = text_project(manager, name="Fuzzed")
     source = source_create(project=project, name="forum", kind="public")
@@ -38,7 +38,7 @@ def seed_project(manager):
     )
     embeddings_push(project=project, model="mine", vectors=[{"item": i.pk, "vector": [i.pk, 1.0]} for i in items])
     emap = map_create(project=project, embedder="mine", user=manager)
-    token, _ = Token.objects.get_or_create(user=manager)
+    _, token = token_create(user=manager, name="fuzzing")
     path = {
         "project_id": project.pk,
         "item_id": items[2].pk,
@@ -53,4 +53,4 @@ def seed_project(manager):
         "run_id": run.pk,
         "map_id": emap.pk,
     }
-    return {"project": project, "token": token.key, "path": path}
+    return {"project": project, "token": token, "path": path}

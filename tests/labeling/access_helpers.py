@@ -5,8 +5,9 @@ import re
 
 from django.urls import URLResolver, get_resolver
 
-# Not project data: Django's admin (staff only) and the sign-in pages.
-SKIPPED_PREFIXES = ("admin/", "login/", "logout/")
+# Not project data: Django's admin (staff only), the sign-in pages, and the API docs page (Swagger UI,
+# which writes its own address, query string included, into the page).
+SKIPPED_PREFIXES = ("admin/", "login/", "logout/", "api/docs/")
 PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 DEFAULTS = {"ref": "latest", "fmt": "csv", "action": "enable"}
 
