@@ -110,3 +110,31 @@ def test_needs_review_rows_are_counted_and_named(manager):
     version = build(project, manager)
     assert version.counts["left_out_items"] == {"tie": [items[0].pk], "unlabeled": [items[2].pk]}
     assert version.counts["left_out_total"] == 2
+
+
+def test_a_campaign_of_overlap_1_shows_before_and_after_against_the_archive_and_gold(api, client, manager, reviewer):
+    from labeling.services.projects import member_add
+    from labeling.services.review import decision_record
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    items = add_texts(project, [f"t{i}" for i in range(4)])
+    a, b, newcomer = labelers(project, 3)
+    for item in items:  # a says dog, b says cat; the truth is cat
+        answer(item, a, "dog")
+        answer(item, b, "cat")
+        decision_record(item=item, reviewer=reviewer, label="cat", gold=True)
+    client = api(reviewer)
+    body = {"name": "again", "items": [i.pk for i in items], "overlap": 1}
+    campaign = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json").json()
+    for item in items[:3]:
+        answer(Item.objects.get(pk=item.pk), newcomer, "cat")
+    progress = client.get(f"/api/projects/{project.pk}/campaigns/{campaign['id']}/").json()["progress"]
+    assert progress["after"]["percent_agreement"] is None  # one answer per item: nothing to agree with
+    versus = progress["versus_archived"]
+    assert versus["agreement"] == 0.5 and versus["n_pairs"] == 6
+    assert versus["changed"] == 3 and versus["n_compared"] == 3  # a tie before, cat after
+    assert versus["gold"] == {"before": 0.5, "after": 1.0, "n_items": 4}
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/campaigns/{campaign['id']}/")
+    assert page.status_code == 200 and b'data-metric="gold"' in page.content
