@@ -420,8 +420,9 @@ def review_queue(*, project, filters=None, class_pair=None, low_confidence=0.7, 
     knows each labeler's confusions, seeded with their record (``labeler_priors``: SME decisions, gold
     among them, and agreement) and with SME decisions as near-certain answers; then raised, noisy-OR,
     by the latest map's label-issue score of that label beyond the map's median. A tie ships nothing;
-    its ``p_wrong`` is that of the best label the model has. So two labelers agreeing on the wrong
-    class (a labeler known to swap two classes) come before a three-way tie between good labelers.
+    its ``p_wrong`` is that of a random pick among the tied classes (1 − their mean posterior). So two
+    labelers agreeing on the wrong class (a labeler known to swap two classes) come before a three-way
+    tie, and the tie before the many two-against-one items the majority gets right.
 
     Answers a dict with ``rows`` (item, reasons, p_wrong, shipped, disagreement = entropy of the
     answers in bits, posterior of the best label, n_answers, decision when decided) sorted by p_wrong,
@@ -490,8 +491,11 @@ def review_queue(*, project, filters=None, class_pair=None, low_confidence=0.7, 
             pass  # no model of the labelers: p_wrong and low confidence are unknown
     best = np.nanmax(np.nan_to_num(posterior, nan=-1.0), axis=1)
     best = np.where(best < 0, np.nan, best)
-    safe = np.maximum(shipped, 0)
-    p_shipped = np.where(shipped >= 0, posterior[np.arange(len(items)), safe], best)
+    # A tie ships no label; were it broken at random among the tied classes, the label would be right
+    # with the tied classes' mean posterior: below an agreed-on wrong label, above a sound majority.
+    tied = (votes == top[:, None]) & (top[:, None] > 0)
+    p_shipped = np.where(tied, np.nan_to_num(posterior, nan=0.0), 0.0).sum(axis=1) / np.maximum(tied.sum(axis=1), 1)
+    p_shipped = np.where(np.isnan(best), np.nan, p_shipped)
     map_score, map_id = _map_scores(project, items, table.categories, shipped)
     p_wrong = 1.0 - p_shipped * (1.0 - map_score)  # noisy-OR of the model's doubt and the map's
     disagreement = entropy > 0

@@ -62,7 +62,7 @@ def label_sources(*, project, items) -> tuple[list[str], list[str]]:
     """(labels, sources): the label each item is judged with and where it came from, the way a version
     with the default recipe would ship it (``analysis.services.error_analysis.labels_resolved``):
     "gold" or "decision" (an SME decided it), "answers" (the labelers' majority, archived answers of
-    relabel campaigns counting at half weight); for a tie, the imported label when it is one of the
+    relabel campaigns counting at the default recipe's weight); for a tie, the imported label when it is one of the
     tied classes ("tie"), else no label ("tie", label ''); otherwise the imported label ("imported"),
     or nothing (""). Decisions that leave the item out of every class (out of domain) give "decision"
     with label ''."""

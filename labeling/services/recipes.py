@@ -18,8 +18,9 @@ borderline              "exclude"        what a borderline answer becomes (see f
 uncertain               "exclude"        what an uncertain answer becomes
 out_of_domain           "class"          what an out-of-domain answer becomes
 class_map               {}               extra {old key: new key} on top of the project's taxonomy changes
-archived_weight         0.5              what an answer archived by a relabel campaign weighs against a
-                                         current one (0: archived answers do not count)
+archived_weight         0.4              what an answer archived by a relabel campaign weighs against a
+                                         current one (0: archived answers do not count); below 0.5, so
+                                         two archived answers that agree lose to one new answer
 transcripts             see below        transcription projects: normalization of transcripts
 filters                 see below        which items and answers count
 splits                  80/10/10         train/dev/test shares and a salt for the stable split hash
@@ -81,7 +82,7 @@ DEFAULTS = {
     "uncertain": "exclude",
     "out_of_domain": "class",
     "class_map": {},
-    "archived_weight": 0.5,
+    "archived_weight": 0.4,
 }
 TRANSCRIPT_DEFAULTS = {"conventions": True, "case": True, "punctuation": True, "whitespace": True, "rules": []}
 FILTER_FIELDS = ("sources", "tags", "exclude_tags", "created_from", "created_to", "answered_to", "guideline")

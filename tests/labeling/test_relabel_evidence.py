@@ -53,10 +53,10 @@ def test_archived_answers_still_count_at_their_weight(manager):
     campaign_create(project=project, name="again", item_ids=[item.pk], overlap=1, user=manager)
     # Archived answers alone (no new answer yet) keep the item in the version.
     assert manifest(build(project, manager))[0]["label"] == "dog"
-    # Archived dog 2 × 0.5 = 1 against cat 0.5 + 1 = 1.5: the new answer and the archived one agree.
+    # Archived dog 2 × 0.4 = 0.8 against cat 0.4 + 1 = 1.4: the new answer and the archived one agree.
     answer(item, d, "cat")
     row = manifest(build(project, manager))[0]
-    assert row["label"] == "cat" and row["agreement"] == pytest.approx(0.6)
+    assert row["label"] == "cat" and row["agreement"] == pytest.approx(1.4 / 2.2, abs=1e-4)
     # Weight 0: only the new answer counts.
     assert manifest(build(project, manager, {"archived_weight": 0}))[0]["agreement"] == 1.0
 
@@ -138,3 +138,14 @@ def test_a_campaign_of_overlap_1_shows_before_and_after_against_the_archive_and_
     client.force_login(reviewer)
     page = client.get(f"/projects/{project.pk}/campaigns/{campaign['id']}/")
     assert page.status_code == 200 and b'data-metric="gold"' in page.content
+
+
+def test_one_new_answer_outweighs_two_archived_ones_that_agree(manager):
+    project = text_project(manager)
+    (item,) = add_texts(project, ["a scratch"])
+    a, b, c = labelers(project, 3)
+    answer(item, a, "dog")
+    answer(item, b, "dog")
+    campaign_create(project=project, name="again", item_ids=[item.pk], overlap=1, user=manager)
+    answer(item, c, "cat")
+    assert manifest(build(project, manager))[0]["label"] == "cat"
