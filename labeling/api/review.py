@@ -348,7 +348,10 @@ class MergeSuggestionsApi(GenericAPIView):
     @extend_schema(
         responses=inline_serializer(
             "MergeSuggestions", {"suggestions": serializers.ListField(child=serializers.DictField())}
-        )
+        ),
+        description="Up to five class pairs labelers swap (at least two answer pairs), each with `classes`, "
+        "`names`, `swaps`, `swap_share`, `agreement_before`, `agreement_after` and `gain` (what merging the "
+        "two would give); only pairs a merge improves.",
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
