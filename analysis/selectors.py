@@ -399,14 +399,17 @@ def _map_scores(project, items, categories, shipped):
         return out, None
     points = MapPoint.objects.filter(map=emap).exclude(label="").values_list("item_id", "label", "score")
     rows = list(points.iterator(chunk_size=20000))
-    if not rows:
+    if not rows or not len(items):
         return out, emap.pk
-    baseline = float(np.median([r[2] for r in rows]))
+    point_item, point_label, point_score = zip(*rows, strict=True)
+    point_item = np.array(point_item, dtype=np.int64)
+    point_score = np.array(point_score, dtype=np.float64)
+    baseline = float(np.median(point_score))
     index = {key: i for i, key in enumerate(categories)}
-    pos = np.searchsorted(items, np.array([r[0] for r in rows], dtype=np.int64))
-    for (item_id, label, score), at in zip(rows, pos.tolist(), strict=True):
-        if at < len(items) and items[at] == item_id and index.get(label, -2) == shipped[at]:
-            out[at] = max(0.0, score - baseline) / max(1e-9, 1.0 - baseline)
+    point_code = np.array([index.get(label, -2) for label in point_label], dtype=np.int64)
+    at = np.minimum(np.searchsorted(items, point_item), len(items) - 1)
+    same = (items[at] == point_item) & (point_code == shipped[at])
+    out[at[same]] = np.maximum(0.0, point_score[same] - baseline) / max(1e-9, 1.0 - baseline)
     return out, emap.pk
 
 

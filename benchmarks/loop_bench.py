@@ -190,7 +190,23 @@ class Loop:
         rows = self.call("sme", "get", f"{self.api}/review-queue/?page_size={n}").json()["results"]
         return rows
 
+    def calibration(self):
+        """Mean p_wrong beside the observed share of wrong shipped labels, by p_wrong band (ties apart)."""
+        rows = self.queue(1000)  # the API's largest page
+        bands = [(0.0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)]
+        parts = []
+        for lo, hi in bands:
+            band = [r for r in rows if r["shipped"] is not None and lo <= r["p_wrong"] < hi]
+            if band:
+                observed = np.mean([int(r["shipped"]) != self.truth[r["item"]] for r in band])
+                predicted = np.mean([r["p_wrong"] for r in band])
+                parts.append(f"[{lo:.1f}, {min(hi, 1):.1f}) {predicted:.2f}/{observed:.2f} n={len(band)}")
+        print(
+            "calibration of p_wrong (mean predicted / observed wrong, majority-labeled queue rows): " + "; ".join(parts)
+        )
+
     def queue_precision(self, n):
+        self.calibration()
         top = [row["item"] for row in self.queue(n)]
         wrong = {i for i in self.truth if self.shipped.get(i) is None or int(self.shipped[i]) != self.truth[i]}
         wrong_label = {i for i in wrong if self.shipped.get(i) is not None}

@@ -85,3 +85,23 @@ def test_a_campaign_can_take_the_likeliest_errors(api, reviewer, swapper):
         f"/api/projects/{project.pk}/campaigns/", {"name": "x", "filter": {"likeliest_errors": 0}}, format="json"
     )
     assert bad.status_code == 400 and "likeliest_errors" in str(bad.json())
+
+
+def test_the_maps_label_issue_score_raises_p_wrong(api, manager, reviewer, swapper):
+    from django.utils import timezone
+
+    from analysis.models import EmbeddingMap, MapPoint
+
+    project, _, _ = swapper
+    url = f"/api/projects/{project.pk}/review-queue/?page_size=100&decided=true"
+    before = {row["item"]: row for row in api(reviewer).get(url).json()["results"]}
+    # An item the majority gets right, and the model of the labelers believes.
+    item = next(i for i, row in before.items() if row["shipped"] and row["p_wrong"] < 0.2)
+    emap = EmbeddingMap.objects.create(project=project, embedder="x", finished=timezone.now(), classes=[])
+    points = [MapPoint(map=emap, item_id=i, x=0, y=0, label="two", score=0.1) for i in before if i != item]
+    points.append(MapPoint(map=emap, item_id=item, x=0, y=0, label=before[item]["shipped"], score=0.95))
+    MapPoint.objects.bulk_create(points)
+    after = api(reviewer).get(url).json()
+    row = next(r for r in after["results"] if r["item"] == item)
+    assert after["map"] == emap.pk
+    assert row["p_wrong"] > 0.8 and "likely_wrong" in row["reasons"]
