@@ -95,7 +95,7 @@ def test_bad_archived_weight_is_refused(api, manager):
     assert response.status_code == 400 and "archived_weight" in str(response.json())
 
 
-def test_needs_review_rows_are_counted_and_named(manager):
+def test_needs_review_rows_are_counted_and_named(client, manager):
     project = text_project(manager)
     items = add_texts(project, ["x", "y", "z"])
     a, b = labelers(project, 2)
@@ -110,6 +110,9 @@ def test_needs_review_rows_are_counted_and_named(manager):
     version = build(project, manager)
     assert version.counts["left_out_items"] == {"tie": [items[0].pk], "unlabeled": [items[2].pk]}
     assert version.counts["left_out_total"] == 2
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/{version.number}/").content.decode()
+    assert 'data-left-out="tie"' in page and f"#{items[0].pk}" in page
 
 
 def test_a_campaign_of_overlap_1_shows_before_and_after_against_the_archive_and_gold(api, client, manager, reviewer):
