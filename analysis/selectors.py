@@ -382,79 +382,166 @@ def item_with_answers(*, project, item_id):
     }
 
 
-REVIEW_REASONS = ("disagreement", "flagged", "low_confidence")
+REVIEW_REASONS = ("disagreement", "flagged", "low_confidence", "likely_wrong")
+SME_WEIGHT = 3.0  # an SME decision counts as three answers of a near-perfect labeler in the model
+LIKELY_WRONG = 0.5
+
+
+def _map_scores(project, items, categories, shipped):
+    """Label-issue score of each item's shipped label from the project's latest finished map (0 where
+    the map has no point for it, or judged it by another label), rescaled so the map's median score is
+    0: most labels look slightly off to any model, and only the excess says something."""
+    from analysis.models import EmbeddingMap, MapPoint
+
+    out = np.zeros(len(items))
+    emap = EmbeddingMap.objects.filter(project=project, finished__isnull=False).order_by("-finished", "-id").first()
+    if emap is None:
+        return out, None
+    points = MapPoint.objects.filter(map=emap).exclude(label="").values_list("item_id", "label", "score")
+    rows = list(points.iterator(chunk_size=20000))
+    if not rows or not len(items):
+        return out, emap.pk
+    point_item, point_label, point_score = zip(*rows, strict=True)
+    point_item = np.array(point_item, dtype=np.int64)
+    point_score = np.array(point_score, dtype=np.float64)
+    baseline = float(np.median(point_score))
+    index = {key: i for i, key in enumerate(categories)}
+    point_code = np.array([index.get(label, -2) for label in point_label], dtype=np.int64)
+    at = np.minimum(np.searchsorted(items, point_item), len(items) - 1)
+    same = (items[at] == point_item) & (point_code == shipped[at])
+    out[at[same]] = np.maximum(0.0, point_score[same] - baseline) / max(1e-9, 1.0 - baseline)
+    return out, emap.pk
 
 
 def review_queue(*, project, filters=None, class_pair=None, low_confidence=0.7, include_decided=False, item_ids=None):
-    """Items needing a reviewer's decision, most disputed first: answers that disagree, answers with a
-    borderline / uncertain / out-of-domain flag, or a low Dawid–Skene posterior for the winning label.
+    """Items needing a reviewer's decision, likeliest wrong first.
 
-    Answers a dict with ``rows`` (item id, reasons, disagreement = entropy of the answers in bits,
-    posterior) sorted by disagreement then posterior, and ``counts`` per reason. Items whose latest
-    decision is newer than their latest answer are left out unless ``include_decided``. ``class_pair``
-    (a, b) keeps items where one labeler said a and another b; ``item_ids`` keeps only those items (a
-    selection from the map or the error analysis).
+    An item is queued when its answers disagree, carry a borderline / uncertain / out-of-domain flag,
+    the Dawid–Skene posterior of its best label is low, or its ``p_wrong`` is at least 0.5.
+    ``p_wrong`` estimates the probability that the label a version would ship (the default recipe:
+    the answers' majority, ``shipped``) is wrong: 1 − its Dawid–Skene posterior, where the model
+    knows each labeler's confusions, seeded with their record (``labeler_priors``: SME decisions, gold
+    among them, and agreement) and with SME decisions as near-certain answers; then raised, noisy-OR,
+    by the latest map's label-issue score of that label beyond the map's median. A tie ships nothing;
+    its ``p_wrong`` is that of a random pick among the tied classes (1 − their mean posterior). So two
+    labelers agreeing on the wrong class (a labeler known to swap two classes) come before a three-way
+    tie, and the tie before the many two-against-one items the majority gets right.
+
+    Answers a dict with ``rows`` (item, reasons, p_wrong, shipped, disagreement = entropy of the
+    answers in bits, posterior of the best label, n_answers, decision when decided) sorted by p_wrong,
+    ``counts`` per reason, and ``map`` (the map whose scores were used, or None). Items whose latest
+    decision is newer than their latest answer are left out unless ``include_decided``.
+    ``class_pair`` (a, b) keeps items where one labeler said a and another b; ``item_ids`` keeps only
+    those items (a selection from the map or the error analysis).
     """
     from analysis import metrics
     from analysis.metrics.consistency import answer_entropy
     from labeling.models import Decision
-    from labeling.selectors import class_mapping
+    from labeling.selectors import class_mapping, decided_labels
+    from labeling.services.resolution import AnswerArrays, labeler_priors
 
     table = answer_table(project=project, filters=filters, policy="exclude", class_map=class_mapping(project=project))
     codes, items, _ = table.matrix()
-    empty = {"rows": [], "counts": dict.fromkeys(REVIEW_REASONS, 0), "n_items": 0}
+    empty = {"rows": [], "counts": dict.fromkeys(REVIEW_REASONS, 0), "n_items": 0, "map": None}
     if codes.size == 0:
         return empty
     n_categories = len(table.categories)
+    k = max(n_categories, 1)
     entropy = answer_entropy(codes, n_categories)
     unit = np.searchsorted(items, table.item)
     flagged = np.zeros(len(items), dtype=bool)
     np.logical_or.at(flagged, unit, table.flags > 0)
-    posterior = np.full(len(items), np.nan)
-    ratings = np.where(codes >= 0, codes, np.nan).astype(np.float64)
     answered = (codes >= 0).sum(axis=1)
-    if (answered >= 2).any() and n_categories >= 2 and codes.shape[1] >= 2:
+    # The label a version would ship: the strict majority of the counted answers (a tie ships none).
+    votes = np.zeros((len(items), k))
+    rows_, cols_ = np.nonzero(codes >= 0)
+    np.add.at(votes, (rows_, codes[rows_, cols_]), 1)
+    top = votes.max(axis=1)
+    shipped = np.where((votes == top[:, None]).sum(axis=1) == 1, votes.argmax(axis=1), -1)
+    shipped[answered == 0] = -1
+    decided = decided_labels(project=project)
+    index = {key: i for i, key in enumerate(table.categories)}
+    reference = {int(i): index[label] for i, label in decided.items() if label in index}
+    posterior = np.full((len(items), k), np.nan)
+    counted = table.code >= 0
+    if counted.any() and n_categories >= 2:
+        unit_c, labeler_c, code_c = unit[counted], table.labeler[counted], table.code[counted]
+        weight_c = np.ones(len(unit_c))
+        record = labeler_priors(answers=AnswerArrays(table.item[counted], labeler_c, code_c), reference=reference)
+        ref_items = np.fromiter(reference, dtype=np.int64, count=len(reference))
+        ref_at = np.searchsorted(items, ref_items)
+        known = (ref_at < len(items)) & (items[np.minimum(ref_at, len(items) - 1)] == ref_items)
+        sme = -1
+        unit_c = np.r_[unit_c, ref_at[known]]
+        labeler_c = np.r_[labeler_c, np.full(int(known.sum()), sme)]
+        code_c = np.r_[code_c, np.fromiter(reference.values(), dtype=np.int64, count=len(reference))[known]]
+        weight_c = np.r_[weight_c, np.full(int(known.sum()), SME_WEIGHT)]
+        labelers, rater = np.unique(labeler_c, return_inverse=True)
+        prior = np.array([0.99 if lab == sme else record.get(int(lab), np.nan) for lab in labelers])
         try:
-            ds = metrics.dawid_skene(ratings, categories=list(range(n_categories)))
-            posterior = np.where(answered > 0, ds.posterior.max(axis=1), np.nan)
+            ds = metrics.dawid_skene_answers(
+                unit_c,
+                rater.ravel(),
+                code_c,
+                n_units=len(items),
+                n_raters=len(labelers),
+                categories=list(range(k)),
+                weights=weight_c,
+                rater_prior=prior,
+            )
+            posterior = np.where((answered > 0)[:, None], ds.posterior, np.nan)
         except metrics.MetricUndefined:
-            pass  # no model of the labelers on these answers: no item is queued for low confidence
+            pass  # no model of the labelers: p_wrong and low confidence are unknown
+    best = np.nanmax(np.nan_to_num(posterior, nan=-1.0), axis=1)
+    best = np.where(best < 0, np.nan, best)
+    # A tie ships no label; were it broken at random among the tied classes, the label would be right
+    # with the tied classes' mean posterior: below an agreed-on wrong label, above a sound majority.
+    tied = (votes == top[:, None]) & (top[:, None] > 0)
+    p_shipped = np.where(tied, np.nan_to_num(posterior, nan=0.0), 0.0).sum(axis=1) / np.maximum(tied.sum(axis=1), 1)
+    p_shipped = np.where(np.isnan(best), np.nan, p_shipped)
+    map_score, map_id = _map_scores(project, items, table.categories, shipped)
+    p_wrong = 1.0 - p_shipped * (1.0 - map_score)  # noisy-OR of the model's doubt and the map's
     disagreement = entropy > 0
-    low = (posterior < low_confidence) & (answered >= 2)
-    keep = disagreement | flagged | low
+    low = (best < low_confidence) & (answered >= 2)
+    likely = p_wrong >= LIKELY_WRONG
+    keep = disagreement | flagged | low | likely
     if item_ids is not None:
         keep &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
     if class_pair:
         a, b = (table.categories.index(k) if k in table.categories else -2 for k in class_pair)
         keep &= ((codes == a).any(axis=1)) & ((codes == b).any(axis=1))
-    if not include_decided:
-        decided = dict(
-            Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created"))
-        )
+    latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
+    is_decided = np.zeros(len(items), dtype=bool)
+    if latest:
         answered_at = dict(
             Annotation.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("updated"))
         )
-        for index, item_id in enumerate(items.tolist()):
-            if item_id in decided and decided[item_id] >= answered_at.get(item_id, decided[item_id]):
-                keep[index] = False
-    order = np.lexsort((np.nan_to_num(posterior, nan=1.0), -entropy))
+        for index_, item_id in enumerate(items.tolist()):
+            if item_id in latest and latest[item_id] >= answered_at.get(item_id, latest[item_id]):
+                is_decided[index_] = True
+    if not include_decided:
+        keep &= ~is_decided
+    order = np.lexsort((-entropy, -np.nan_to_num(p_wrong, nan=0.0)))
     rows = []
     counts = dict.fromkeys(REVIEW_REASONS, 0)
-    for index in order:
-        if not keep[index]:
+    for i in order:
+        if not keep[i]:
             continue
         reasons = [
-            r for r, on in zip(REVIEW_REASONS, (disagreement[index], flagged[index], low[index]), strict=True) if on
+            r for r, on in zip(REVIEW_REASONS, (disagreement[i], flagged[i], low[i], likely[i]), strict=True) if on
         ]
         for reason in reasons:
             counts[reason] += 1
-        rows.append(
-            {
-                "item": int(items[index]),
-                "reasons": reasons,
-                "disagreement": float(entropy[index]),
-                "posterior": None if np.isnan(posterior[index]) else float(posterior[index]),
-                "n_answers": int(answered[index]),
-            }
-        )
-    return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": table.categories}
+        row = {
+            "item": int(items[i]),
+            "reasons": reasons,
+            "p_wrong": None if np.isnan(p_wrong[i]) else round(float(p_wrong[i]), 4),
+            "shipped": table.categories[shipped[i]] if shipped[i] >= 0 else None,
+            "disagreement": float(entropy[i]),
+            "posterior": None if np.isnan(best[i]) else float(best[i]),
+            "n_answers": int(answered[i]),
+        }
+        if is_decided[i]:
+            row["decision"] = decided.get(int(items[i]))
+        rows.append(row)
+    return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": table.categories, "map": map_id}

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
-from labeling.api.review import review_filters
+from labeling.api.review import decided_param, review_filters
 from labeling.choices import Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, DecisionAction, Item
@@ -32,7 +32,13 @@ def review_queue_page(request, project_id):
     error = None
     try:
         filters, pair, item_ids = review_filters(project, request.GET)
-        queue = review_queue(project=project, filters=filters, class_pair=pair, item_ids=item_ids)
+        queue = review_queue(
+            project=project,
+            filters=filters,
+            class_pair=pair,
+            item_ids=item_ids,
+            include_decided=decided_param(request.GET),
+        )
     except ValidationError as exc:
         error = "; ".join(str(v[0] if isinstance(v, list) else v) for v in exc.detail.values())
         queue = {"rows": [], "counts": {}, "n_items": 0}

@@ -29,7 +29,7 @@ from .agreement import (
     specific_agreement,
 )
 from .bootstrap import Interval, agreement_report, bootstrap_ci
-from .consensus import DawidSkeneResult, MajorityVoteResult, dawid_skene, majority_vote
+from .consensus import DawidSkeneResult, MajorityVoteResult, dawid_skene, dawid_skene_answers, majority_vote
 from .hlp import expected_pairwise_accuracy, gold_accuracy, human_level_performance, rater_agreement
 from .transcripts import (
     mean_pairwise_wer,
@@ -54,6 +54,7 @@ __all__ = [
     "cohen_kappa",
     "coincidence_matrix",
     "dawid_skene",
+    "dawid_skene_answers",
     "encode_ratings",
     "expected_pairwise_accuracy",
     "fleiss_kappa",

@@ -15,7 +15,7 @@ from scipy import sparse
 
 from ._common import MISSING, MetricUndefined, blas_single_threaded, coded_matrix, count_matrix, row_sums
 
-__all__ = ["DawidSkeneResult", "MajorityVoteResult", "dawid_skene", "majority_vote"]
+__all__ = ["DawidSkeneResult", "MajorityVoteResult", "dawid_skene", "dawid_skene_answers", "majority_vote"]
 
 
 def _labels_from_codes(codes: np.ndarray, categories: list[Any]) -> np.ndarray:
@@ -154,6 +154,8 @@ def dawid_skene(
     *,
     categories: Sequence[Any] | None = None,
     smoothing: float = 0.01,
+    rater_prior: Any = None,
+    prior_strength: float = 10.0,
 ) -> DawidSkeneResult:
     """Dawid & Skene (1979) EM estimate of true labels and per-rater confusion matrices.
 
@@ -165,6 +167,7 @@ def dawid_skene(
     categories : keyword; category list/order (classes nobody used still get a column).
     smoothing : keyword; pseudo-count added to every confusion-matrix cell and class count (> 0), so
         probabilities are never 0 and no NaN can appear.
+    rater_prior, prior_strength : keyword; see :func:`dawid_skene_answers`.
 
     Algorithm
     ---------
@@ -186,35 +189,95 @@ def dawid_skene(
         raise ValueError("smoothing must be > 0")
     codes, cats = coded_matrix(ratings, categories)
     n_units, n_raters = codes.shape
-    k = len(cats)
     valid = codes >= 0
-    if k == 0 or not valid.any():
+    if len(cats) == 0 or not valid.any():
         raise MetricUndefined("Dawid-Skene is undefined: there are no answers")
     unit_idx, rater_idx = np.nonzero(valid)
-    label_idx = codes[unit_idx, rater_idx]
+    return dawid_skene_answers(
+        unit_idx,
+        rater_idx,
+        codes[unit_idx, rater_idx],
+        n_units=n_units,
+        n_raters=n_raters,
+        categories=cats,
+        max_iter=max_iter,
+        tol=tol,
+        smoothing=smoothing,
+        rater_prior=rater_prior,
+        prior_strength=prior_strength,
+    )
+
+
+@blas_single_threaded
+def dawid_skene_answers(
+    unit: np.ndarray,
+    rater: np.ndarray,
+    label: np.ndarray,
+    *,
+    n_units: int,
+    n_raters: int,
+    categories: Sequence[Any],
+    weights: np.ndarray | None = None,
+    rater_prior: Any = None,
+    prior_strength: float = 10.0,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    smoothing: float = 0.01,
+) -> DawidSkeneResult:
+    """Dawid–Skene on a list of answers: ``unit[i]`` got ``label[i]`` (a category index) from ``rater[i]``.
+
+    Unlike :func:`dawid_skene` a rater may answer a unit more than once (an archived answer and a new
+    one), and ``weights`` (default 1) down-weights answers: an answer of weight w counts w times in
+    the confusion counts and contributes w × its log-likelihood to the posterior.
+
+    ``rater_prior``: optional ``(n_raters,)`` prior accuracies (NaN: none). A rater with a prior gets
+    Dirichlet pseudo-counts on each confusion row, ``prior_strength`` in total: ``accuracy`` of it on
+    the diagonal, the rest spread over the other classes. Without it a rater who shares no unit with
+    anyone is not identifiable and EM drifts to near-uniform posteriors; with it their answers keep
+    the weight their gold and history earned. Raises MetricUndefined without answers.
+    """
+    if smoothing <= 0:
+        raise ValueError("smoothing must be > 0")
+    cats = list(categories)
+    k = len(cats)
+    unit = np.asarray(unit, dtype=np.int64)
+    rater_idx = np.asarray(rater, dtype=np.int64)
+    label_idx = np.asarray(label, dtype=np.int64)
+    if k == 0 or unit.size == 0:
+        raise MetricUndefined("Dawid-Skene is undefined: there are no answers")
+    weight = np.ones(unit.size) if weights is None else np.asarray(weights, dtype=np.float64)
     answered = np.zeros(n_units, dtype=bool)
-    answered[unit_idx] = True
+    answered[unit] = True
     # Work on answered units only, renumbered 0..n_ans-1.
     ans_units = np.flatnonzero(answered)
     renum = np.full(n_units, -1, dtype=np.int64)
     renum[ans_units] = np.arange(ans_units.size)
-    u = renum[unit_idx]
+    u = renum[unit]
     n_ans = ans_units.size
-    # Incidence matrix A[(r, l), u] = 1 for each answer: counts = A @ T, log-lik terms = A.T @ logC.
+    # Incidence matrix A[(r, l), u] = w for each answer: counts = A @ T, log-lik terms = A.T @ logC.
     rl = rater_idx * k + label_idx
-    incidence = sparse.csr_matrix((np.ones(u.size), (rl, u)), shape=(n_raters * k, n_ans), dtype=np.float64)
+    incidence = sparse.csr_matrix((weight, (rl, u)), shape=(n_raters * k, n_ans), dtype=np.float64)
     incidence_t = incidence.T.tocsr()
     n_answers = np.bincount(rater_idx, minlength=n_raters).astype(np.int64)
+    pseudo = np.full((n_raters, k, k), smoothing)
+    if rater_prior is not None and k > 1:
+        accuracy = np.asarray(rater_prior, dtype=np.float64)
+        known = np.isfinite(accuracy)
+        acc = np.clip(accuracy[known], 1.0 / k, 0.999)
+        off = (1.0 - acc) / (k - 1)
+        rows = np.broadcast_to(off[:, None, None], (int(known.sum()), k, k)).copy()
+        rows[:, np.arange(k), np.arange(k)] = acc[:, None]
+        pseudo[known] = smoothing + prior_strength * rows
 
-    # Initial posterior: vote shares (soft majority vote).
-    votes = np.bincount(u * k + label_idx, minlength=n_ans * k).reshape(n_ans, k).astype(np.float64)
-    post = votes / votes.sum(axis=1, keepdims=True)
+    # Initial posterior: weighted vote shares (soft majority vote).
+    votes = np.bincount(u * k + label_idx, weights=weight, minlength=n_ans * k).reshape(n_ans, k)
+    post = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-12)
 
     def m_step(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         prior = t.sum(axis=0) + smoothing
         prior /= prior.sum()
         conf = np.asarray(incidence @ t).reshape(n_raters, k, k)  # [r, l, t]
-        conf = conf.transpose(0, 2, 1) + smoothing  # [r, t, l]
+        conf = conf.transpose(0, 2, 1) + pseudo  # [r, t, l]
         conf /= conf.sum(axis=2, keepdims=True)
         return prior, conf
 

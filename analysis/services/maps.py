@@ -2,7 +2,6 @@
 
 import logging
 import time
-from collections import Counter
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -15,7 +14,7 @@ from analysis.metrics.label_issues import find_label_issues, reduce_embeddings
 from analysis.models import Embedding, EmbeddingMap, LabelCluster, MapPoint
 from analysis.services.embeddings import embedder_names, embeddings_compute, embeddings_load
 from labeling.choices import JobKind, TaskType
-from labeling.models import Annotation, Item
+from labeling.models import Item
 from labeling.services.jobs import job_claim, job_create, job_enqueue, job_finish, job_progress
 
 logger = logging.getLogger(__name__)
@@ -55,24 +54,48 @@ def map_create(*, project, embedder, user=None) -> EmbeddingMap:
 
 
 def given_labels(*, project, items):
-    """The label each item is judged with: its labelers' majority answer (ties and flag-only answers
-    leave it open), else the label it was imported with; '' when it has neither."""
+    """The label each item is judged with (``label_sources``); '' when it has none."""
+    return label_sources(project=project, items=items)[0]
+
+
+def label_sources(*, project, items) -> tuple[list[str], list[str]]:
+    """(labels, sources): the label each item is judged with and where it came from, the way a version
+    with the default recipe would ship it (``analysis.services.error_analysis.labels_resolved``):
+    "gold" or "decision" (an SME decided it), "answers" (the labelers' majority, archived answers of
+    relabel campaigns counting at the default recipe's weight); for a tie, the imported label when it is one of the
+    tied classes ("tie"), else no label ("tie", label ''); otherwise the imported label ("imported"),
+    or nothing (""). Decisions that leave the item out of every class (out of domain) give "decision"
+    with label ''."""
+    from analysis.services.error_analysis import labels_resolved
+
     keys = {c.key for c in project.classes.all() if not c.retired}
-    votes = {}
-    answers = Annotation.objects.filter(item__project=project).exclude(value="").values_list("item_id", "value")
-    for item_id, value in answers.iterator(chunk_size=10000):
-        if value in keys:
-            votes.setdefault(item_id, Counter())[value] += 1
-    labels = []
-    for item in items:
-        counter = votes.get(item.pk)
-        label = ""
-        if counter:
-            common = counter.most_common(2)
-            if len(common) == 1 or common[0][1] > common[1][1]:
-                label = common[0][0]
-        labels.append(label or (item.label if item.label in keys else ""))
-    return labels
+    resolved = labels_resolved(project=project)
+    rows = resolved.positions([item.pk for item in items])
+    counts = resolved.counts
+    labels, sources = [], []
+    for item, row in zip(items, rows.tolist(), strict=True):
+        imported = item.label if item.label in keys else ""
+        if row < 0:
+            labels.append(imported)
+            sources.append("imported" if imported else "")
+            continue
+        code = int(resolved.code[row])
+        source = {"gold": "gold", "decision": "decision", "consensus": "answers"}.get(resolved.resolved_by[row], "")
+        if code >= 0:
+            label = resolved.categories[code]
+            labels.append(label if label in keys else "")
+            sources.append(source)
+            continue
+        votes = counts.getrow(row)
+        if votes.nnz:
+            top = votes.data.max()
+            tied = {resolved.categories[c] for c, v in zip(votes.indices, votes.data, strict=True) if v == top}
+            labels.append(imported if imported in tied else "")
+            sources.append("tie")
+        else:
+            labels.append(imported)
+            sources.append("imported" if imported else "")
+    return labels, sources
 
 
 def map_job_run(*, job_id):
@@ -103,7 +126,7 @@ def map_job_run(*, job_id):
             raise ValidationError(f"only {len(present)} items have '{emap.embedder}' vectors; a map needs {MIN_POINTS}")
         by_id = {item.pk: item for item in items}
         kept = [by_id[i] for i in present]
-        labels = given_labels(project=project, items=kept)
+        labels, sources = label_sources(project=project, items=kept)
         classes = [c.key for c in project.classes.all() if not c.retired]
         index = {key: k for k, key in enumerate(classes)}
         codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
@@ -134,7 +157,10 @@ def map_job_run(*, job_id):
             "timings": timings,
             "n_flagged": int(result.flagged.sum()) if result is not None else 0,
             "n_clusters": len(result.clusters) if result is not None else 0,
-            "n_unlabeled": int((codes < 0).sum()),
+            # Items judged by no label: neither decided nor answered nor imported, and ties kept apart.
+            "n_unlabeled": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "")),
+            "n_ties": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "tie")),
+            "n_decided": sum(1 for src in sources if src in ("decision", "gold")),
         }
         emap.save()
         job.processed = n + 4

@@ -40,6 +40,34 @@ def review_filters(project, params):
     return filters, pair, item_ids
 
 
+def decided_param(params) -> bool:
+    """``decided=true``: the queue also lists items an SME has decided (with their ``decision``)."""
+    value = str(params.get("decided", "") or "").lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValidationError({"decided": "decided is true or false"})
+
+
+LIKELIEST_ERRORS_MAX = 100_000
+
+
+def likeliest_errors(project, filter):  # noqa: A002 - the API's word
+    """A campaign filter with ``likeliest_errors: n``: the ids of the review queue's first n undecided
+    items (likeliest to ship a wrong label first), within the filter's other fields when given."""
+    from analysis.selectors import review_queue
+    from labeling.services.campaigns import campaign_items_for
+
+    n = filter.get("likeliest_errors")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= LIKELIEST_ERRORS_MAX:
+        raise ValidationError({"filter": f"likeliest_errors is a number of items from 1 to {LIKELIEST_ERRORS_MAX:,}"})
+    rest = {key: value for key, value in filter.items() if key != "likeliest_errors"}
+    within = campaign_items_for(project=project, filter=rest) if rest else None
+    rows = review_queue(project=project, item_ids=within)["rows"]
+    return [row["item"] for row in rows[:n]]
+
+
 class ReviewQueueApi(GenericAPIView):
     @extend_schema(
         parameters=[
@@ -48,6 +76,7 @@ class ReviewQueueApi(GenericAPIView):
             OpenApiParameter("guideline", int, description="answers given under this guideline version"),
             OpenApiParameter("classes", str, description="a class pair a,b: items where one said a and another b"),
             OpenApiParameter("items", str, description="comma-separated item ids: only these items"),
+            OpenApiParameter("decided", bool, description="true: also items an SME decided, with their decision"),
         ],
         responses=inline_serializer(
             "ReviewQueue",
@@ -57,19 +86,24 @@ class ReviewQueueApi(GenericAPIView):
                 "results": serializers.ListField(child=serializers.DictField()),
             },
         ),
-        description="Items needing a decision (reviewers and managers): `item, reasons, disagreement, answers`.",
+        description="Items needing a decision (reviewers and managers), likeliest to ship a wrong label first: "
+        "`item, reasons, p_wrong, shipped, disagreement, posterior, n_answers, answers` (and `decision`).",
     )
     def get(self, request, project_id):
         from analysis.selectors import review_queue
 
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         filters, pair, item_ids = review_filters(project, request.query_params)
-        queue = review_queue(project=project, filters=filters, class_pair=pair, item_ids=item_ids)
+        decided = decided_param(request.query_params)
+        queue = review_queue(
+            project=project, filters=filters, class_pair=pair, item_ids=item_ids, include_decided=decided
+        )
         page = self.paginate_queryset(queue["rows"])
         answers = answers_by_item(item_ids=[row["item"] for row in page])
         results = [{**row, "answers": answers.get(row["item"], [])} for row in page]
         response = self.get_paginated_response(results)
         response.data["counts"] = queue["counts"]
+        response.data["map"] = queue["map"]
         return response
 
 
@@ -329,7 +363,10 @@ class MergeSuggestionsApi(GenericAPIView):
     @extend_schema(
         responses=inline_serializer(
             "MergeSuggestions", {"suggestions": serializers.ListField(child=serializers.DictField())}
-        )
+        ),
+        description="Up to five class pairs labelers swap (at least two answer pairs), each with `classes`, "
+        "`names`, `swaps`, `swap_share`, `agreement_before`, `agreement_after` and `gain` (what merging the "
+        "two would give); only pairs a merge improves.",
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
@@ -415,11 +452,17 @@ class CampaignListApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         data = CampaignInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        items = data.validated_data.get("items")
+        chosen = data.validated_data.get("filter")
+        if items is None and isinstance(chosen, dict) and "likeliest_errors" in chosen:
+            items = likeliest_errors(project, chosen)
+            if not items:
+                raise ValidationError({"items": "the selection holds no items: a campaign needs at least one"})
         campaign = campaign_create(
             project=project,
             name=data.validated_data["name"],
-            item_ids=data.validated_data.get("items"),
-            filter=data.validated_data.get("filter"),
+            item_ids=items,
+            filter=chosen,
             overlap=data.validated_data.get("overlap"),
             guideline=data.validated_data.get("guideline"),
             user=request.user,

@@ -84,6 +84,9 @@ class RecipeSerializer(serializers.Serializer):
     uncertain = serializers.CharField(required=False, default="exclude", help_text=FLAG_HELP)
     out_of_domain = serializers.CharField(required=False, default="class", help_text=FLAG_HELP)
     class_map = serializers.DictField(child=serializers.CharField(), required=False, help_text="{old: new}")
+    archived_weight = serializers.FloatField(
+        required=False, default=0.4, help_text="weight of answers archived by relabel campaigns (0: ignored)"
+    )
     transcripts = RecipeTranscriptsSerializer(required=False)
     filters = RecipeFiltersSerializer(required=False)
     splits = RecipeSplitsSerializer(required=False)

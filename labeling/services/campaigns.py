@@ -219,7 +219,10 @@ def campaign_finish(*, campaign) -> Campaign:
 
 
 def campaign_progress(*, campaign) -> dict:
-    """Items, how many have their answers again, and agreement before and after on the same items."""
+    """Items, how many have their answers again, agreement before and after on the same items, and
+    ``versus_archived``: the new answers against the answers the campaign archived, and both against
+    gold labels (so a campaign of overlap 1, where the new answers cannot agree among themselves,
+    still shows what it changed)."""
     ids = list(campaign.items.values_list("pk", flat=True))
     done = Item.objects.filter(pk__in=ids, n_answers__gte=campaign.overlap).count()
     return {
@@ -227,4 +230,62 @@ def campaign_progress(*, campaign) -> dict:
         "n_done": done,
         "before": campaign.before,
         "after": _agreement_on(ids),
+        "versus_archived": _versus_archived(campaign=campaign, item_ids=ids),
+    }
+
+
+def _versus_archived(*, campaign, item_ids) -> dict:
+    """New answers against the campaign's archived ones (each labeler's answer as it stood at the start,
+    not its revisions) and against gold labels.
+
+    ``agreement``: share of (new answer, archived answer) pairs on the same item that agree;
+    ``changed``: items whose majority of new answers differs from the archived majority (ties: no
+    majority); ``gold``: on items with a gold label, the share of archived answers (``before``) and of
+    new answers (``after``) that match it, with ``n_items``.
+    """
+    from collections import Counter
+
+    from labeling.selectors import class_mapping, gold_labels
+
+    mapping = class_mapping(project=campaign.project)
+    archived, stamp = {}, {}
+    for item_id, labeler_id, value, answered in ArchivedAnnotation.objects.filter(
+        campaign=campaign, item_id__in=item_ids
+    ).values_list("item_id", "labeler_id", "value", "answered"):
+        key = (item_id, labeler_id)
+        if value and (key not in stamp or answered >= stamp[key]):
+            stamp[key] = answered
+            archived[key] = mapping.get(value, value)
+    old, new = {}, {}
+    for (item_id, _), value in archived.items():
+        old.setdefault(item_id, []).append(value)
+    for item_id, value in (
+        Annotation.objects.filter(item_id__in=item_ids).exclude(value="").values_list("item_id", "value")
+    ):
+        new.setdefault(item_id, []).append(mapping.get(value, value))
+
+    def majority(values):
+        common = Counter(values).most_common(2)
+        return common[0][0] if common and (len(common) == 1 or common[0][1] > common[1][1]) else None
+
+    pairs = agree = changed = compared = 0
+    for item_id, values in new.items():
+        before = old.get(item_id, [])
+        pairs += len(values) * len(before)
+        agree += sum(a == b for a in values for b in before)
+        if before:
+            compared += 1
+            changed += majority(values) != majority(before)
+    gold = {i: g for i, g in gold_labels(project=campaign.project).items() if i in set(item_ids)}
+
+    def accuracy(answers):
+        scored = [(v == gold[i]) for i, values in answers.items() if i in gold for v in values]
+        return round(sum(scored) / len(scored), 4) if scored else None
+
+    return {
+        "agreement": round(agree / pairs, 4) if pairs else None,
+        "n_pairs": pairs,
+        "changed": changed,
+        "n_compared": compared,
+        "gold": {"before": accuracy(old), "after": accuracy(new), "n_items": len(gold)},
     }

@@ -18,6 +18,9 @@ borderline              "exclude"        what a borderline answer becomes (see f
 uncertain               "exclude"        what an uncertain answer becomes
 out_of_domain           "class"          what an out-of-domain answer becomes
 class_map               {}               extra {old key: new key} on top of the project's taxonomy changes
+archived_weight         0.4              what an answer archived by a relabel campaign weighs against a
+                                         current one (0: archived answers do not count); below 0.5, so
+                                         two archived answers that agree lose to one new answer
 transcripts             see below        transcription projects: normalization of transcripts
 filters                 see below        which items and answers count
 splits                  80/10/10         train/dev/test shares and a salt for the stable split hash
@@ -40,6 +43,13 @@ clip is the majority of its normalized transcripts.
 them; dates are inclusive (a date ``created_to`` includes that whole day); ``answered_to`` counts only
 answers whose last change is at or before that moment (an answer revised later is left out, not taken
 back to its earlier value); ``guideline`` counts only answers given under that guideline version.
+
+Archived answers: starting a relabel campaign archives its items' answers; they stay evidence. Each
+labeler's answer as it stood when the campaign started counts at ``archived_weight`` (revised earlier
+values do not), beside the new answers at 1, under the same filters (``guideline`` counts archived
+answers given under that version too, ``answered_to`` looks at when they were given). Dawid-Skene
+gives each labeler a prior accuracy from their record (``labeler_priors``: SME decisions, agreement
+with others), so a labeler who shares no item with anyone still counts.
 
 ``splits``: ``{"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""}``; the shares sum to 1. An item's split
 comes from its content hash (sha256), so it keeps its split in every version with the same shares and
@@ -72,6 +82,7 @@ DEFAULTS = {
     "uncertain": "exclude",
     "out_of_domain": "class",
     "class_map": {},
+    "archived_weight": 0.4,
 }
 TRANSCRIPT_DEFAULTS = {"conventions": True, "case": True, "punctuation": True, "whitespace": True, "rules": []}
 FILTER_FIELDS = ("sources", "tags", "exclude_tags", "created_from", "created_to", "answered_to", "guideline")
@@ -179,6 +190,16 @@ def recipe_parse(*, project, data) -> dict:
     else:
         min_agreement = float(min_agreement)
     out["min_agreement"] = min_agreement
+    archived_weight = data.get("archived_weight", DEFAULTS["archived_weight"])
+    if (
+        isinstance(archived_weight, bool)
+        or not isinstance(archived_weight, int | float)
+        or not 0 <= archived_weight <= 1
+    ):
+        errors["archived_weight"] = f"must be a number from 0 to 1, not {archived_weight!r}"
+    else:
+        archived_weight = float(archived_weight)
+    out["archived_weight"] = archived_weight
     unresolved = data.get("unresolved", DEFAULTS["unresolved"])
     if unresolved not in UNRESOLVED_RULES:
         errors["unresolved"] = f"'{unresolved}' is not one of {', '.join(UNRESOLVED_RULES)}"

@@ -149,14 +149,24 @@ class Categories:
 
 @dataclass
 class AnswerArrays:
-    """Answers in (item, labeler) order: item id, labeler id, code (-1: not counted); equal-length arrays."""
+    """Answers in (item, labeler) order: item id, labeler id, code (-1: not counted), weight (1 for a
+    current answer, the recipe's ``archived_weight`` for one archived by a relabel campaign);
+    equal-length arrays."""
 
     item: np.ndarray
     labeler: np.ndarray
     code: np.ndarray
+    weight: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.weight is None:
+            self.weight = np.ones(len(self.item), dtype=np.float64)
 
     def __iter__(self):
-        return iter((self.item, self.labeler, self.code))
+        return iter((self.item, self.labeler, self.code, self.weight))
+
+    def part(self, start, stop=None):
+        return AnswerArrays(*(a[start:stop] for a in self))
 
 
 def _flag_sql(table):
@@ -264,8 +274,8 @@ def _item_boundary_blocks(blocks):
         if cut == 0:
             carry = block
             continue
-        yield AnswerArrays(block.item[:cut], block.labeler[:cut], block.code[:cut])
-        carry = AnswerArrays(block.item[cut:], block.labeler[cut:], block.code[cut:])
+        yield block.part(0, cut)
+        carry = block.part(cut)
     if carry is not None and len(carry.item):
         yield carry
 
@@ -297,7 +307,31 @@ def answer_blocks(*, project, policy, items, class_map, beat=None):
         reader = _copy_binary_blocks if connection.vendor == "postgresql" else _fetch_blocks
         raw = reader(query, columns)
 
+    archived = _archived_answers(
+        project=project, policy=policy, items=items, class_map=class_map, categories=categories, targets=targets
+    )
+    taken = 0
+
+    def merged(block, *, final=False):
+        """The block with the archived answers of its items (those before its last item: that item's
+        answers may go on in the next block), in item order."""
+        nonlocal taken
+        stop = len(archived.item) if final else int(np.searchsorted(archived.item, block.item[-1], side="left"))
+        if stop <= taken:
+            return block
+        extra = archived.part(taken, stop)
+        taken = stop
+        both = AnswerArrays(*(np.concatenate([a, b]) for a, b in zip(block, extra, strict=True)))
+        order = np.lexsort((both.labeler, both.item))
+        return AnswerArrays(*(a[order] for a in both))
+
     def coded():
+        for block in current():
+            yield merged(block) if len(block.item) else block
+        if taken < len(archived.item):
+            yield merged(_concat([]), final=True)
+
+    def current():
         n = 0
         for block in raw:
             if transcription:
@@ -319,11 +353,64 @@ def answer_blocks(*, project, policy, items, class_map, beat=None):
     return categories, _item_boundary_blocks(coded())
 
 
+def _archived_answers(*, project, policy, items, class_map, categories, targets) -> AnswerArrays:
+    """Answers archived by relabel campaigns, as evidence: per campaign, item and labeler the answer as
+    it stood when the campaign started (not its earlier revisions), coded like current answers, under
+    the same filters (items, ``guideline``, ``answered_to`` on the answer's time), each of weight
+    ``policy["archived_weight"]``; none at weight 0. Sorted by (item, labeler)."""
+    from labeling.models import ArchivedAnnotation
+
+    weight = float(policy.get("archived_weight", 0))
+    empty = _concat([])
+    if weight <= 0:
+        return empty
+    filters = policy["filters"]
+    rows = ArchivedAnnotation.objects.filter(campaign__project=project)
+    if any(filters.get(k) for k in ("sources", "tags", "exclude_tags", "created_from", "created_to")):
+        rows = rows.filter(item_id__in=items.values("pk"))
+    if filters.get("guideline") is not None:
+        rows = rows.filter(guideline__project=project, guideline__version=filters["guideline"])
+    if filters.get("answered_to"):
+        rows = rows.filter(answered__lte=recipe_moment(filters["answered_to"]))
+    latest = {}
+    for campaign, item, labeler, answered, value, b, u, o in rows.values_list(
+        "campaign_id", "item_id", "labeler_id", "answered", "value", "borderline", "uncertain", "out_of_domain"
+    ).iterator(chunk_size=10000):
+        key = (campaign, item, labeler)
+        if key not in latest or answered >= latest[key][0]:
+            latest[key] = (answered, value, b * 1 + u * 2 + o * 4)
+    if not latest:
+        return empty
+    transcription = project.task_type == TaskType.TRANSCRIPTION
+    if transcription:
+        normalize = transcript_normalizer(project=project, policy=policy)
+    else:
+        keys = {c.key for c in project.active_classes()}
+
+    def code_of(value):
+        if transcription:
+            text = normalize(value)
+            return categories.code(text) if text else -1
+        if value in class_map:
+            return categories.index[class_map[value]] if class_map[value] in keys else -1
+        return categories.index[value] if value in keys else -1
+
+    ordered = sorted((item, labeler, value, flags) for (_, item, labeler), (_, value, flags) in latest.items())
+    codes = np.array([code_of(r[2]) for r in ordered], dtype=np.int64)
+    flags = np.array([r[3] for r in ordered], dtype=np.int64)
+    return AnswerArrays(
+        np.array([r[0] for r in ordered], dtype=np.int64),
+        np.array([r[1] for r in ordered], dtype=np.int64),
+        _apply_flags(codes, flags, targets).astype(np.int32),
+        np.full(len(ordered), weight),
+    )
+
+
 def _concat(blocks):
     blocks = list(blocks)
     if not blocks:
         empty = np.zeros(0, dtype=np.int64)
-        return AnswerArrays(empty, empty.copy(), np.zeros(0, dtype=np.int32))
+        return AnswerArrays(empty, empty.copy(), np.zeros(0, dtype=np.int32), np.zeros(0))
     return AnswerArrays(*(np.concatenate(parts) for parts in zip(*blocks, strict=True)))
 
 
@@ -351,13 +438,19 @@ class Resolution:
     t_count: np.ndarray
 
 
-def resolve(answers: AnswerArrays, *, n_categories, consensus, min_answers, min_agreement) -> Resolution:
+def resolve(
+    answers: AnswerArrays, *, n_categories, consensus, min_answers, min_agreement, rater_prior=None
+) -> Resolution:
     """Consensus for every answered item, vectorized.
 
-    Majority: the category with strictly the most counted answers wins (a tie is unresolved); agreement
-    is its share of the counted answers. Dawid-Skene (``analysis.metrics.dawid_skene``): the class with
-    the highest posterior; agreement is that posterior. Then an item with fewer than ``min_answers``
-    counted answers is "few_answers", and one whose agreement is below ``min_agreement`` "low_agreement".
+    Majority: the category with strictly the most weight of counted answers wins (a current answer
+    weighs 1, an archived one the recipe's ``archived_weight``; a tie is unresolved); agreement is its
+    share of the counted weight. Dawid-Skene (``analysis.metrics.dawid_skene_answers``, answers
+    weighted the same way): the class with the highest posterior; agreement is that posterior.
+    ``rater_prior`` {labeler id: prior accuracy} (``labeler_priors``) keeps a labeler who shares no
+    item with anyone from collapsing to uniform posteriors. Then an item with fewer than
+    ``min_answers`` counted answers is "few_answers", and one whose agreement is below
+    ``min_agreement`` "low_agreement".
     """
     n = len(answers.item)
     if n == 0:
@@ -371,38 +464,53 @@ def resolve(answers: AnswerArrays, *, n_categories, consensus, min_answers, min_
     position = np.repeat(np.arange(n_items), n_all)
     counted = answers.code >= 0
     k = max(int(n_categories), 1)
-    keys, t_count = np.unique(position[counted] * k + answers.code[counted], return_counts=True)
+    keys, inverse, t_count = np.unique(
+        position[counted] * k + answers.code[counted], return_inverse=True, return_counts=True
+    )
+    t_weight = np.bincount(inverse.ravel(), weights=answers.weight[counted], minlength=len(keys))
     t_pos, t_code = keys // k, keys % k
     t_ptr = np.searchsorted(t_pos, np.arange(n_items + 1))
     n_counted = np.bincount(t_pos, weights=t_count, minlength=n_items)
+    w_counted = np.bincount(t_pos, weights=t_weight, minlength=n_items)
     code = np.full(n_items, -1, dtype=np.int64)
     agreement = np.zeros(n_items, dtype=np.float64)
     reason = np.zeros(n_items, dtype=np.int8)
     has = t_ptr[1:] > t_ptr[:-1]
     if consensus == "dawid_skene" and counted.any():
-        from analysis.metrics import dawid_skene
+        from analysis.metrics import dawid_skene_answers
 
         labelers, rater = np.unique(answers.labeler[counted], return_inverse=True)
-        ratings = np.full((n_items, len(labelers)), np.nan)
-        ratings[position[counted], rater] = answers.code[counted]
+        prior = None
+        if rater_prior:
+            prior = np.array([rater_prior.get(int(labeler), np.nan) for labeler in labelers])
         picked = np.flatnonzero(has)
-        result = dawid_skene(ratings[picked], categories=list(range(k)))
-        code[picked] = result.codes
-        agreement[picked] = result.posterior.max(axis=1)
+        result = dawid_skene_answers(
+            position[counted],
+            rater.ravel(),
+            answers.code[counted],
+            n_units=n_items,
+            n_raters=len(labelers),
+            categories=list(range(k)),
+            weights=answers.weight[counted],
+            rater_prior=prior,
+        )
+        code[picked] = result.codes[picked]
+        agreement[picked] = result.posterior[picked].max(axis=1)
     elif len(t_pos):
-        # Within each item, categories by count, largest first: the first is the winner, the second
+        # Within each item, categories by weight, largest first: the first is the winner, the second
         # decides whether it is a tie.
-        order = np.lexsort((-t_count, t_pos))
+        weight = np.round(t_weight, 9)
+        order = np.lexsort((-weight, t_pos))
         first = t_ptr[:-1][has]
         top = order[first]
-        top_count = t_count[top]
-        runner_up = np.zeros(len(first), dtype=np.int64)
+        top_weight = weight[top]
+        runner_up = np.zeros(len(first))
         two = (t_ptr[1:][has] - first) > 1
-        runner_up[two] = t_count[order[first[two] + 1]]
+        runner_up[two] = weight[order[first[two] + 1]]
         positions = np.flatnonzero(has)
-        tie = runner_up == top_count
+        tie = runner_up == top_weight
         code[positions] = np.where(tie, -1, t_code[top])
-        agreement[positions] = top_count / n_counted[positions]
+        agreement[positions] = top_weight / w_counted[positions]
         reason[positions[tie]] = 1
     low = (reason == 0) & (agreement < min_agreement)
     reason[low] = 2
@@ -422,8 +530,10 @@ def resolve(answers: AnswerArrays, *, n_categories, consensus, min_answers, min_
     )
 
 
-def resolve_blocks(blocks, categories, *, consensus, min_answers, min_agreement) -> Resolution:
+def resolve_blocks(blocks, categories, *, consensus, min_answers, min_agreement, rater_prior=None) -> Resolution:
     """``resolve`` over a stream of AnswerArrays blocks (cut at item boundaries, in item order).
+    ``rater_prior``: for Dawid-Skene, {labeler id: accuracy} or a function of all the answers that
+    answers it (``labeler_priors``).
 
     A majority vote needs nothing beyond an item's own answers, so each block is resolved and dropped;
     Dawid-Skene estimates every labeler's confusion from all answers, so its blocks are gathered first.
@@ -431,7 +541,8 @@ def resolve_blocks(blocks, categories, *, consensus, min_answers, min_agreement)
     options = {"consensus": consensus, "min_answers": min_answers, "min_agreement": min_agreement}
     if consensus == "dawid_skene":
         answers = _concat(blocks)
-        return resolve(answers, n_categories=len(categories.names), **options)
+        prior = rater_prior(answers) if callable(rater_prior) else rater_prior
+        return resolve(answers, n_categories=len(categories.names), rater_prior=prior, **options)
     parts = [resolve(block, n_categories=len(categories.names), **options) for block in blocks]
     if not parts:
         return resolve(_concat([]), n_categories=1, **options)
@@ -479,3 +590,41 @@ def decision_codes(*, project, policy, categories, class_map):
             if key in categories.index:
                 out[int(item_id)] = categories.index[key]
     return out
+
+
+PRIOR_ACCURACY = 0.7  # a labeler nobody can check yet: right more often than not, not trusted blindly
+PRIOR_WEIGHT = 2.0  # ... worth two checked answers
+
+
+def labeler_priors(*, answers: AnswerArrays, reference: dict[int, int]) -> dict[int, float]:
+    """{labeler id: prior accuracy} for Dawid-Skene, from each labeler's record: their answers on items
+    with a reference label (SME decisions, gold among them: right or wrong) and their history (on
+    items others answered too, the share of the others' answers that agree with theirs), smoothed
+    toward ``PRIOR_ACCURACY`` by ``PRIOR_WEIGHT`` answers. Archived answers count at their weight."""
+    counted = answers.code >= 0
+    item, labeler, code, weight = (a[counted] for a in answers)
+    if not len(item):
+        return {}
+    labelers, rater = np.unique(labeler, return_inverse=True)
+    rater = rater.ravel()
+    hits = np.zeros(len(labelers))
+    seen = np.zeros(len(labelers))
+    if reference:
+        ref_items = np.fromiter(reference, dtype=np.int64)
+        ref_codes = np.fromiter(reference.values(), dtype=np.int64)
+        order = np.argsort(ref_items)
+        ref_items, ref_codes = ref_items[order], ref_codes[order]
+        pos = np.minimum(np.searchsorted(ref_items, item), len(ref_items) - 1)
+        checked = (ref_items[pos] == item) & (ref_codes[pos] >= 0)
+        np.add.at(seen, rater[checked], weight[checked])
+        np.add.at(hits, rater[checked], weight[checked] * (code[checked] == ref_codes[pos][checked]))
+    # History: agreement with the other answers on the same item (weights ignored: a rough record).
+    keys, inverse, same = np.unique(item * (int(code.max()) + 1) + code, return_inverse=True, return_counts=True)
+    items_of, per_item = np.unique(item, return_inverse=True, return_counts=True)[1:]
+    others = per_item[items_of.ravel()] - 1
+    agree = same[inverse.ravel()] - 1
+    shared = others > 0
+    np.add.at(seen, rater[shared], weight[shared])
+    np.add.at(hits, rater[shared], weight[shared] * agree[shared] / others[shared])
+    accuracy = (hits + PRIOR_ACCURACY * PRIOR_WEIGHT) / (seen + PRIOR_WEIGHT)
+    return {int(labeler_id): float(a) for labeler_id, a in zip(labelers, accuracy, strict=True)}

@@ -63,6 +63,7 @@ from labeling.services.resolution import (
     decision_codes,
     decisions_for,  # noqa: F401
     effective_class_map,
+    labeler_priors,
     recipe_items,
     resolve,  # noqa: F401
     resolve_blocks,
@@ -242,6 +243,16 @@ def split_codes(shas, *, train, dev, salt) -> np.ndarray:
     return np.where(share < train, 0, np.where(share < train + dev, 1, 2)).astype(np.int8)
 
 
+NAMED_ITEMS = 100  # item ids named per reason in a version's counts
+
+
+def _name(names, ids):
+    """Append ids to a reason's list of named items, up to NAMED_ITEMS."""
+    room = NAMED_ITEMS - len(names)
+    if room > 0 and len(ids):
+        names.extend(int(i) for i in ids[:room])
+
+
 def _chunks(iterator, size):
     chunk = []
     for row in iterator:
@@ -292,6 +303,9 @@ class ManifestBuilder:
         self.resolved_by = np.zeros(len(exports.RESOLVED_BY), dtype=np.int64)
         self.review = np.zeros(len(REVIEW_REASONS), dtype=np.int64)
         self.left_out = {"unlabeled": 0, "decision": 0, **{r: 0 for r in REVIEW_REASONS}}
+        # Which items, by name (id), up to NAMED_ITEMS per reason: left out, and listed without a label.
+        self.left_out_items = {r: [] for r in self.left_out}
+        self.review_items = {r: [] for r in REVIEW_REASONS}
         self.n_items = 0
 
     def _resolved(self, ids):
@@ -346,6 +360,11 @@ class ManifestBuilder:
                 self.left_out[r] += n
         self.left_out["unlabeled"] += int(unlabeled.sum())
         self.left_out["decision"] += int(out_by_decision.sum())
+        named = self.review_items if self.keep_review else self.left_out_items
+        for i, r in enumerate(REVIEW_REASONS, start=1):
+            _name(named[r], ids[unresolved & (reason == i)])
+        _name(self.left_out_items["unlabeled"], ids[unlabeled])
+        _name(self.left_out_items["decision"], ids[out_by_decision])
         picked = np.flatnonzero(keep)
         if not len(picked):
             return None
@@ -426,6 +445,9 @@ class ManifestBuilder:
             "needs_review": self.n_items - labeled,
             "review_reasons": dict(zip(REVIEW_REASONS, self.review.tolist(), strict=True)),
             "left_out": self.left_out,
+            "left_out_total": sum(self.left_out.values()),
+            "left_out_items": {r: ids for r, ids in self.left_out_items.items() if ids},
+            "needs_review_items": {r: ids for r, ids in self.review_items.items() if ids},
             "splits": dict(zip(exports.SPLITS, splits.tolist(), strict=True)),
             "resolved_by": {
                 name: n for name, n in zip(exports.RESOLVED_BY, self.resolved_by.tolist(), strict=True) if n
@@ -564,14 +586,19 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
             categories, blocks = answer_blocks(
                 project=project, policy=policy, items=items, class_map=class_map, beat=beat
             )
+            decisions = None
+            if policy["consensus"] == "dawid_skene":  # classification: the categories are known already
+                decisions = decision_codes(project=project, policy=policy, categories=categories, class_map=class_map)
             resolution = resolve_blocks(
                 blocks,
                 categories,
                 consensus=policy["consensus"],
                 min_answers=policy["min_answers"],
                 min_agreement=policy["min_agreement"],
+                rater_prior=lambda answers: labeler_priors(answers=answers, reference=decisions or {}),
             )
-            decisions = decision_codes(project=project, policy=policy, categories=categories, class_map=class_map)
+            if decisions is None:
+                decisions = decision_codes(project=project, policy=policy, categories=categories, class_map=class_map)
             beat.set(phase="writing the manifest")
             builder = ManifestBuilder(
                 project=project,

@@ -203,3 +203,48 @@ def test_map_page_data_has_one_entry_per_point(client, api, manager, reviewer, b
     assert data["classes"] == ["a", "b"]
     item = client.get(f"/projects/{project.pk}/map/items/{ids[0]}.json").json()
     assert item["id"] == ids[0] and item["answers"] == []
+
+
+def test_decisions_are_labels_for_the_map_and_ties_are_counted_apart(api, manager, reviewer, blobs, labeler, labeler2):
+    from analysis.services.maps import label_sources
+    from labeling.services.review import decision_record
+
+    project, ids, vectors, _ = blobs
+    items = list(Item.objects.filter(pk__in=ids[:10]).order_by("pk"))
+    Item.objects.filter(pk__in=ids[:10]).update(label="")
+    for item in items[:5]:
+        decision_record(item=item, reviewer=reviewer, label="b")
+    for item in items[5:7]:  # a tie, and no imported label to settle it
+        annotation_save(item=item, labeler=labeler, value="a")
+        annotation_save(item=item, labeler=labeler2, value="b")
+    # A decision wins over the answers too.
+    annotation_save(item=items[0], labeler=labeler, value="a")
+    annotation_save(item=items[0], labeler=labeler2, value="a")
+    items = list(Item.objects.filter(pk__in=ids[:10]).order_by("pk"))
+    labels, sources = label_sources(project=project, items=items)
+    assert labels == ["b"] * 5 + [""] * 5
+    assert sources == ["decision"] * 5 + ["tie"] * 2 + [""] * 3
+    push(
+        api,
+        manager,
+        project,
+        "team-net",
+        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
+    )
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    summary = EmbeddingMap.objects.get(pk=body["map"]).summary
+    assert (summary["n_unlabeled"], summary["n_ties"], summary["n_decided"]) == (3, 2, 5)
+    assert set(MapPoint.objects.filter(map_id=body["map"], item_id__in=ids[:5]).values_list("label", flat=True)) == {
+        "b"
+    }
+
+
+def test_a_tie_takes_the_imported_label_when_it_is_one_of_the_tied(manager, blobs, labeler, labeler2):
+    from analysis.services.maps import label_sources
+
+    project, ids, _, _ = blobs
+    item = Item.objects.get(pk=ids[0])  # imported as "a"
+    annotation_save(item=item, labeler=labeler, value="a")
+    annotation_save(item=item, labeler=labeler2, value="b")
+    assert label_sources(project=project, items=[item]) == (["a"], ["tie"])

@@ -111,13 +111,13 @@ def test_rename_keeps_old_answers_counting(api, reviewer, scratches):
     assert "dent-or-ding" in report["confusion"]["classes"]
 
 
-def test_review_queue_sorts_by_disagreement_and_decisions_remove_items(api, reviewer, scratches):
+def test_review_queue_sorts_by_likely_error_and_decisions_remove_items(api, reviewer, scratches):
     project, ids, _ = scratches
     client = api(reviewer)
     queue = client.get(f"/api/projects/{project.pk}/review-queue/?page_size=100").json()
     assert queue["count"] > 0 and queue["counts"]["disagreement"] == queue["count"]
-    disagreement = [row["disagreement"] for row in queue["results"]]
-    assert disagreement == sorted(disagreement, reverse=True)
+    p_wrong = [row["p_wrong"] for row in queue["results"]]
+    assert p_wrong == sorted(p_wrong, reverse=True)
     first = queue["results"][0]
     assert {a["value"] for a in first["answers"]} >= {"deep", "shallow"}
     pair = client.get(f"/api/projects/{project.pk}/review-queue/?classes=deep,shallow").json()

@@ -28,6 +28,7 @@ def test_empty_recipe_is_the_documented_defaults(manager):
         "uncertain": "exclude",
         "borderline": "exclude",
         "class_map": {},
+        "archived_weight": 0.4,
         "filters": {},
         "splits": {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""},
         "formats": ["jsonl", "csv", "parquet"],

@@ -109,3 +109,36 @@ def test_dawid_skene_is_vectorized_enough():
     start = time.perf_counter()
     dawid_skene(ratings)
     assert time.perf_counter() - start < 3.0
+
+
+def test_dawid_skene_keeps_a_rater_who_shares_no_unit_when_given_a_prior():
+    rng = np.random.default_rng(0)
+    n, k = 600, 10
+    truth = rng.integers(0, k, n)
+    ratings = np.full((n, 4), np.nan)
+    for r, accuracy in enumerate([0.97, 0.85, 0.95]):
+        ratings[:, r] = np.where(rng.random(n) < accuracy, truth, rng.integers(0, k, n))
+    alone = rng.choice(n, 40, replace=False)
+    ratings[alone, :3] = np.nan
+    ratings[alone, 3] = truth[alone]  # a rater seen nowhere else, always right
+    without = dawid_skene(ratings, categories=list(range(k)))
+    assert without.posterior[alone].max(axis=1).max() < 0.5  # not identifiable: near-uniform
+    prior = dawid_skene(ratings, categories=list(range(k)), rater_prior=[np.nan, np.nan, np.nan, 0.8])
+    assert prior.posterior[alone].max(axis=1).min() > 0.6
+    assert (prior.codes[alone] == truth[alone]).all()
+
+
+def test_dawid_skene_answers_weights_and_repeated_answers():
+    from analysis.metrics import dawid_skene_answers
+
+    # One unit, one rater twice (an archived answer at weight 0.4 and a new one): the new one wins.
+    result = dawid_skene_answers(
+        np.array([0, 0]),
+        np.array([0, 0]),
+        np.array([1, 0]),
+        n_units=1,
+        n_raters=1,
+        categories=[0, 1],
+        weights=np.array([0.4, 1.0]),
+    )
+    assert result.codes.tolist() == [0]

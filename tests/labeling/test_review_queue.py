@@ -1,0 +1,107 @@
+"""The review queue puts the labels likeliest to ship wrong first, shows that probability, and the same
+score chooses a campaign's items."""
+
+import pytest
+
+from labeling.services.review import decision_record
+from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+CLASSES = ("one", "seven", "two", "five", "three")
+SWAP = {"one": "seven", "seven": "one"}
+
+
+@pytest.fixture
+def swapper(manager, reviewer):
+    """A good labeler, a mediocre one and one who swaps one ↔ seven, on 60 texts; then two items: the
+    swapper and the mediocre labeler agree on seven where the truth is one, and a three-way tie."""
+    from labeling.services.projects import member_add
+
+    project = text_project(manager, classes=CLASSES)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    good, mediocre, swaps = labelers(project, 3)
+    items = add_texts(project, [f"digit {i}" for i in range(62)])
+    for i, item in enumerate(items[:60]):
+        truth = CLASSES[i % len(CLASSES)]
+        answer(item, good, truth)
+        answer(item, mediocre, CLASSES[(i + 2) % len(CLASSES)] if i % 7 == 0 else truth)
+        answer(item, swaps, SWAP.get(truth, truth))
+    wrong, tie = items[60], items[61]
+    answer(wrong, good, "one")
+    answer(wrong, mediocre, "seven")
+    answer(wrong, swaps, "seven")
+    answer(tie, good, "two")
+    answer(tie, mediocre, "five")
+    answer(tie, swaps, "three")
+    # The SME settled a few of the swapper's items: gold that shows the swap.
+    for item in items[:10:5]:
+        decision_record(item=item, reviewer=reviewer, label="one", gold=True)
+    return project, wrong, tie
+
+
+def test_two_labelers_agreeing_on_the_wrong_class_come_before_a_three_way_tie(api, reviewer, swapper):
+    project, wrong, tie = swapper
+    rows = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?page_size=100").json()["results"]
+    order = [row["item"] for row in rows]
+    assert order.index(wrong.pk) < order.index(tie.pk)
+    first = rows[0]
+    assert first["item"] == wrong.pk and first["shipped"] == "seven" and first["p_wrong"] > 0.8
+    assert "likely_wrong" in first["reasons"]
+    by_item = {row["item"]: row for row in rows}
+    assert by_item[tie.pk]["shipped"] is None and by_item[tie.pk]["p_wrong"] < first["p_wrong"]
+    p_wrong = [row["p_wrong"] for row in rows]
+    assert p_wrong == sorted(p_wrong, reverse=True)
+
+
+def test_the_queue_page_shows_the_probability(client, reviewer, swapper):
+    project, wrong, _ = swapper
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/").content.decode()
+    assert "Likely wrong" in page and f'data-item="{wrong.pk}"' in page and 'data-p-wrong="' in page
+
+
+def test_decided_items_leave_the_queue_and_can_be_shown_with_their_decision(api, reviewer, swapper):
+    project, wrong, _ = swapper
+    client = api(reviewer)
+    decision_record(item=wrong, reviewer=reviewer, label="one")
+    url = f"/api/projects/{project.pk}/review-queue/?page_size=100"
+    assert wrong.pk not in [row["item"] for row in client.get(url).json()["results"]]
+    rows = {row["item"]: row for row in client.get(url + "&decided=true").json()["results"]}
+    assert rows[wrong.pk]["decision"] == "one"
+    bad = client.get(url + "&decided=perhaps")
+    assert bad.status_code == 400 and "decided" in str(bad.json())
+
+
+def test_a_campaign_can_take_the_likeliest_errors(api, reviewer, swapper):
+    project, wrong, tie = swapper
+    client = api(reviewer)
+    body = {"name": "likeliest", "filter": {"likeliest_errors": 1}, "overlap": 1}
+    response = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["items"] == [wrong.pk]
+    assert response.json()["selection"]["filter"] == {"likeliest_errors": 1}
+    bad = client.post(
+        f"/api/projects/{project.pk}/campaigns/", {"name": "x", "filter": {"likeliest_errors": 0}}, format="json"
+    )
+    assert bad.status_code == 400 and "likeliest_errors" in str(bad.json())
+
+
+def test_the_maps_label_issue_score_raises_p_wrong(api, manager, reviewer, swapper):
+    from django.utils import timezone
+
+    from analysis.models import EmbeddingMap, MapPoint
+
+    project, _, _ = swapper
+    url = f"/api/projects/{project.pk}/review-queue/?page_size=100&decided=true"
+    before = {row["item"]: row for row in api(reviewer).get(url).json()["results"]}
+    # An item the majority gets right, and the model of the labelers believes.
+    item = next(i for i, row in before.items() if row["shipped"] and row["p_wrong"] < 0.2)
+    emap = EmbeddingMap.objects.create(project=project, embedder="x", finished=timezone.now(), classes=[])
+    points = [MapPoint(map=emap, item_id=i, x=0, y=0, label="two", score=0.1) for i in before if i != item]
+    points.append(MapPoint(map=emap, item_id=item, x=0, y=0, label=before[item]["shipped"], score=0.95))
+    MapPoint.objects.bulk_create(points)
+    after = api(reviewer).get(url).json()
+    row = next(r for r in after["results"] if r["item"] == item)
+    assert after["map"] == emap.pk
+    assert row["p_wrong"] > 0.8 and "likely_wrong" in row["reasons"]
