@@ -198,3 +198,52 @@ def test_labeler_makes_adjusts_and_deletes_segments_on_the_waveform(live_server,
     assert segment["start"] == pytest.approx(1.9, abs=0.05)
     assert segment["end"] == pytest.approx(2.75, abs=0.05)
     assert not page.errors, page.errors
+
+
+def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_box(
+    live_server, page, login, api, manager, labeler
+):
+    require_browser()
+    project = detection_project(manager, labeler)
+    first = project.items.order_by("id").first()
+    grid = [
+        {"x": round(0.05 * col + 0.005, 6), "y": round(0.1 * row + 0.01, 6), "w": 0.04, "h": 0.08, "label": "iguana"}
+        for row in range(10)
+        for col in range(20)
+    ]
+    body = {"value": {"boxes": grid}}
+    assert api(labeler).post(f"/api/items/{first.pk}/annotations/", body, format="json").status_code == 201
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.keyboard.press("r")
+    assert "200 boxes" in page.locator("#recent-list li").first.text_content()
+    page.keyboard.press("Enter")  # edit it
+    page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first.pk}'")
+    page.wait_for_function("() => document.querySelectorAll('.box-layer rect.box').length === 200")
+    at = image_point(page)
+    # Count the boxes whose attributes change during the drag, and the longest gap between frames.
+    page.evaluate(
+        """() => {
+            const group = document.querySelector('.box-layer rect.box').parentNode;
+            window.touched = new Set();
+            const note = (records) => records.forEach((r) => r.type === 'attributes' && window.touched.add(r.target));
+            new MutationObserver(note).observe(group, { attributes: true, subtree: true });
+            window.frames = [];
+            const tick = (t) => { window.frames.push(t); if (window.frames.length < 600) requestAnimationFrame(tick); };
+            requestAnimationFrame(tick);
+        }"""
+    )
+    drag(page, at(0.025, 0.05), at(0.125, 0.15), steps=30)  # the first box, by 0.1 and 0.1
+    touched, worst = page.evaluate(
+        """() => [window.touched.size,
+                  Math.max(...window.frames.slice(1).map((t, i) => t - window.frames[i]))]"""
+    )
+    print(f"200 boxes: a 30-step drag changed {touched} box(es); longest frame gap {worst:.1f} ms")
+    assert touched == 1
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('edit-banner').hidden")
+    stored = json.loads(Annotation.objects.get(item=first, labeler=labeler).value)["boxes"]
+    assert_box(stored[0], {**grid[0], "x": grid[0]["x"] + 0.1, "y": grid[0]["y"] + 0.1})
+    assert stored[1:] == grid[1:]
+    assert Annotation.objects.get(item=first, labeler=labeler).revision == 2
