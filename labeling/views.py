@@ -9,7 +9,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from rest_framework.exceptions import PermissionDenied
 
-from labeling.choices import Role, TaskType
+from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.forms import SourceForm
 from labeling.markup import markdown_html
 from labeling.selectors import (
@@ -62,7 +62,7 @@ def label(request, project_id):
             "binary": project.is_binary,
             "options": project.options,
         },
-        "classes": [{"key": c.key, "name": c.name, "hotkey": c.hotkey} for c in classes],
+        "classes": [{"key": c.key, "name": c.name, "hotkey": c.hotkey, "colour": c.colour} for c in classes],
         "guideline": guideline.version if guideline else None,
         "urls": {
             "next": reverse("api:queue-next", args=[project.pk]),
@@ -91,6 +91,8 @@ def label(request, project_id):
             "membership": membership,
             "classes": classes,
             "is_transcription": project.task_type == TaskType.TRANSCRIPTION,
+            # Detection / segments: "box" or "segment", the shape the page draws.
+            "shape": {"boxes": "box", "segments": "segment"}.get(SHAPE_TASKS.get(project.task_type, ("", ""))[1], ""),
             "guideline": guideline,
             "guideline_html": markdown_html(guideline.text) if guideline else "",
             "conventions_html": markdown_html(project.transcription_conventions),

@@ -2,6 +2,7 @@
 // mouse), submit, and go on, without reloading the page. Blind: it only ever loads the labeler's own
 // answers.
 import { ApiError, forItem, getJSON, postJSON } from "./api.js";
+import { BoxEditor, SegmentEditor } from "./shapes.js";
 import { AudioViewer, ImageViewer, TextViewer } from "./viewers.js";
 
 const config = JSON.parse(document.getElementById("lab-config").textContent);
@@ -15,8 +16,15 @@ const HEARTBEAT_MS = 60_000;
 
 const viewer =
   project.modality === "image" ? new ImageViewer()
-  : project.modality === "audio" ? new AudioViewer(config.vendor)
+  : project.modality === "audio" ? new AudioViewer(config.vendor, { segments: project.taskType === "segments" })
   : new TextViewer();
+// Detection and segments projects answer with shapes drawn on the item; the class keys and the
+// borderline / uncertain keys then apply to the selected shape.
+const editorOptions = { classes: config.classes, options: project.options, onChange: () => renderAnswer() };
+const shapes =
+  project.taskType === "detection" ? new BoxEditor(viewer, editorOptions)
+  : project.taskType === "segments" ? new SegmentEditor(viewer, editorOptions)
+  : null;
 
 const ui = {
   stage: $("stage"),
@@ -123,7 +131,22 @@ function describeAnswer() {
   return parts.join(" · ");
 }
 
+function renderShapes() {
+  const current = shapes.currentClass;
+  for (const button of document.querySelectorAll(".class-button[data-key]")) setPressed(button, button.dataset.key === current);
+  const s = shapes.selected;
+  for (const flag of ["borderline", "uncertain"]) {
+    const toggle = $(`toggle-${flag}`);
+    if (!toggle) continue;
+    setPressed(toggle, Boolean(s?.[flag]));
+    toggle.disabled = !s;
+  }
+  setPressed($("toggle-ood"), state.answer.out_of_domain);
+  ui.summary.textContent = [shapes.describe(), state.answer.out_of_domain && "out of domain"].filter(Boolean).join(" · ");
+}
+
 function renderAnswer() {
+  if (shapes) return renderShapes();
   const a = state.answer;
   for (const button of document.querySelectorAll(".class-button[data-key]")) {
     const key = button.dataset.key;
@@ -142,6 +165,7 @@ function renderAnswer() {
 }
 
 function chooseClass(key) {
+  if (shapes) return shapes.setClass(key);
   const a = state.answer;
   if (project.binary) {
     a.value = key;
@@ -162,6 +186,7 @@ function chooseClass(key) {
 
 function toggleBorderline() {
   if (!project.options.borderline) return;
+  if (shapes) return shapes.toggleFlag("borderline");
   const a = state.answer;
   if (project.binary) {
     a.borderline = !(a.borderline && !a.value);
@@ -175,6 +200,7 @@ function toggleBorderline() {
 
 function toggleFlag(name) {
   if (!project.options[name]) return;
+  if (shapes && name !== "out_of_domain") return shapes.toggleFlag(name);
   state.answer[name] = !state.answer[name];
   renderAnswer();
 }
@@ -194,8 +220,9 @@ function showItem(item, answer) {
   ui.comment.value = answer?.comment ?? "";
   if (ui.transcript) ui.transcript.value = answer?.value ?? "";
   showError("");
-  renderAnswer();
   viewer.show(item);
+  shapes?.load(answer?.value);
+  renderAnswer();
   startClock();
   if (ui.transcript) ui.transcript.focus();
   else document.activeElement?.blur();
@@ -203,6 +230,7 @@ function showItem(item, answer) {
 
 function showDone() {
   viewer.clear();
+  shapes?.clear();
   state.item = null;
   state.done = true;
   for (const el of document.querySelectorAll("#image-viewer, #image-tools, #audio-viewer, #text-viewer")) el.hidden = true;
@@ -233,7 +261,7 @@ async function loadNext() {
 function payload() {
   const a = state.answer;
   return {
-    value: isTranscription ? ui.transcript.value : a.value,
+    value: shapes ? shapes.value() : isTranscription ? ui.transcript.value : a.value,
     borderline: a.borderline,
     borderline_with: a.borderline ? a.borderline_with : "",
     uncertain: a.uncertain,
@@ -244,8 +272,14 @@ function payload() {
   };
 }
 
-async function submit() {
+// ``nothing``: the explicit "nothing here" answer of a localized project (an empty list of shapes).
+async function submit({ nothing = false } = {}) {
   if (state.busy || !state.item) return;
+  if (shapes && nothing) shapes.load(null);
+  else if (shapes && !shapes.count) {
+    showError(`Nothing is drawn: draw a ${shapes.noun[0]}, or answer "Nothing here" (Shift+N).`);
+    return;
+  }
   state.busy = true;
   showError("");
   const item = state.item;
@@ -311,7 +345,9 @@ function recentEntry(annotation) {
   const button = document.createElement("button");
   button.type = "button";
   button.dataset.item = annotation.item;
-  const what = isTranscription ? (annotation.value || "").slice(0, 60) || "(empty)"
+  const drawn = shapes && annotation.value && typeof annotation.value === "object" ? annotation.value[shapes.kind] : null;
+  const what = drawn ? (drawn.length ? `${drawn.length} ${shapes.noun[drawn.length === 1 ? 0 : 1]}` : "nothing here")
+    : isTranscription ? (annotation.value || "").slice(0, 60) || "(empty)"
     : annotation.borderline ? `${annotation.value || "borderline"}${annotation.borderline_with ? ` / ${annotation.borderline_with}` : ""} (borderline)`
     : annotation.value;
   const flags = [annotation.uncertain && "uncertain", annotation.out_of_domain && "out of domain"].filter(Boolean);
@@ -446,6 +482,18 @@ function onKey(event) {
     return;
   }
   const key = event.key;
+  if (shapes && !classByHotkey.has(key)) {
+    if (shapes.key(event)) {
+      event.preventDefault();
+      return;
+    }
+    if (key === "N") {
+      event.preventDefault();
+      submit({ nothing: true });
+      return;
+    }
+    if (key === "Escape" && !state.editing) return; // never wipe the drawn shapes by a stray Esc
+  }
   let handled = true;
   if (!isTranscription && classByHotkey.has(key)) chooseClass(classByHotkey.get(key).key);
   else if (key === "?") ui.helpDialog.showModal();
@@ -522,6 +570,7 @@ $("toggle-borderline")?.addEventListener("click", toggleBorderline);
 $("toggle-uncertain")?.addEventListener("click", () => toggleFlag("uncertain"));
 $("toggle-ood")?.addEventListener("click", () => toggleFlag("out_of_domain"));
 $("insert-unintelligible")?.addEventListener("click", insertUnintelligible);
+$("nothing-button")?.addEventListener("click", () => submit({ nothing: true }));
 $("skip-button").addEventListener("click", openSkip);
 $("guideline-notice-close")?.addEventListener("click", () => $("guideline-notice").remove());
 $("tab-recent").addEventListener("click", () => showTab("recent"));

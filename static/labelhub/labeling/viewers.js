@@ -14,6 +14,7 @@ export class ImageViewer {
     this.contrast = $("contrast");
     this.zoomLabel = $("zoom-level");
     this.view = { scale: 1, x: 0, y: 0, fit: 1 };
+    this.onView = null; // called after every zoom or pan (the box editor keeps its boxes on the image)
     this.img.addEventListener("load", () => this.fit());
     for (const input of [this.brightness, this.contrast]) input.addEventListener("input", () => this.applyFilter());
     this.tools.addEventListener("click", (event) => {
@@ -83,6 +84,7 @@ export class ImageViewer {
     this.img.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
     this.img.classList.toggle("pixelated", scale >= 2);
     this.zoomLabel.textContent = `${Math.round((scale / this.view.fit) * 100)}%`;
+    this.onView?.();
   }
 
   applyFilter() {
@@ -127,7 +129,9 @@ const formatTime = (t) => {
 };
 
 export class AudioViewer {
-  constructor(vendor) {
+  /** ``segments``: the regions are a segments project's answer (SegmentEditor's), not a playback loop. */
+  constructor(vendor, { segments = false } = {}) {
+    this.segments = segments;
     this.box = $("audio-viewer");
     this.audio = $("audio");
     this.playButton = $("play");
@@ -138,6 +142,7 @@ export class AudioViewer {
     this.pendingStart = null;
     this.regions = null;
     this.ready = this.loadWaveform(vendor);
+    this.loaded = this.ready; // resolves when the shown clip is decoded
     this.playButton.addEventListener("click", () => this.toggle());
     this.speed.addEventListener("change", () => this.setSpeed(Number(this.speed.value)));
     const tick = () => {
@@ -161,9 +166,11 @@ export class AudioViewer {
       ]);
       this.regions = RegionsPlugin.create();
       this.wave = WaveSurfer.create({
-        container: $("waveform"), media: this.audio, height: 96, normalize: true, dragToSeek: true,
+        // Dragging makes a segment in a segments project (a drag-to-seek would swallow it); a click seeks.
+        container: $("waveform"), media: this.audio, height: 96, normalize: true, dragToSeek: !this.segments,
         waveColor: "#9fb3c8", progressColor: "#0b63c5", cursorColor: "#1f2328", plugins: [this.regions],
       });
+      if (this.segments) return;
       this.regions.enableDragSelection({ color: "rgba(11, 99, 197, 0.15)" });
       this.regions.on("region-created", (region) => {
         for (const other of this.regions.getRegions()) if (other !== region) other.remove();
@@ -186,16 +193,18 @@ export class AudioViewer {
     requestAnimationFrame(step);
   }
 
-  async show(item) {
+  show(item) {
     this.box.hidden = false;
     this.clearLoop();
-    await this.ready;
-    if (this.wave) {
-      this.wave.load(item.file).catch((error) => console.warn("waveform:", error));
-    } else {
-      this.audio.src = item.file;
-    }
-    this.audio.playbackRate = Number(this.speed.value);
+    delete this.box.dataset.ready;
+    this.loaded = this.ready.then(() => {
+      let loading = null;
+      if (this.wave) loading = this.wave.load(item.file).catch((error) => console.warn("waveform:", error));
+      else this.audio.src = item.file;
+      this.audio.playbackRate = Number(this.speed.value);
+      return loading;
+    }).then(() => { this.box.dataset.ready = String(item.id); });
+    return this.loaded;
   }
 
   clear() {
@@ -238,10 +247,11 @@ export class AudioViewer {
     this.loop = null;
     this.pendingStart = null;
     this.loopLabel.hidden = true;
-    if (this.regions) this.regions.clearRegions();
+    if (this.regions && !this.segments) this.regions.clearRegions();
   }
 
   key(event) {
+    if (this.segments && ["[", "]", "\\", "{", "}"].includes(event.key)) return false; // the segments' keys
     switch (event.key) {
       case " ": this.toggle(); return true;
       case "ArrowLeft": this.seek(event.shiftKey ? -0.5 : -2); return true;

@@ -1,0 +1,501 @@
+// Shape editors of the labeling page for localized projects: boxes on an image (detection) and time
+// segments on a clip (segments). Both hold the answer the way the API stores it — boxes as fractions
+// of the image's width and height, segments in seconds — and share one interface with label.js:
+//   load(value), clear(), value() -> {"boxes" | "segments": [...]}, count, selected, currentClass,
+//   setClass(key), toggleFlag(name) -> bool, key(event) -> bool, describe() -> text, onChange().
+// The previous class sticks: a new shape takes the class last chosen.
+
+const SVG = "http://www.w3.org/2000/svg";
+const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
+const round = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits;
+const FLAGS = ["borderline", "uncertain"];
+
+function rgba(hex, alpha) {
+  const m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex || "");
+  const [r, g, b] = m ? m.slice(1).map((h) => parseInt(h, 16)) : [11, 99, 197];
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+}
+
+class ShapeEditor {
+  constructor({ kind, noun, classes, options, onChange }) {
+    this.kind = kind;
+    this.noun = noun; // [singular, plural]
+    this.classByKey = new Map(classes.map((c) => [c.key, c]));
+    this.options = options || {};
+    this.onChange = onChange || (() => {});
+    this.shapes = [];
+    this.selectedIndex = -1;
+    this.sticky = classes[0]?.key ?? "";
+  }
+
+  get count() { return this.shapes.length; }
+  get selected() { return this.shapes[this.selectedIndex] ?? null; }
+  get currentClass() { return this.selected ? this.selected.label : this.sticky; }
+  colour(key) { return this.classByKey.get(key)?.colour || "#0b63c5"; }
+  name(key) { return this.classByKey.get(key)?.name ?? key; }
+
+  changed() { this.onChange(); }
+
+  setClass(key) {
+    this.sticky = key;
+    if (this.selected) {
+      this.selected.label = key;
+      this.draw(this.selectedIndex);
+    }
+    this.changed();
+  }
+
+  toggleFlag(name) {
+    if (!this.options[name] || !this.selected) return false;
+    this.selected[name] = !this.selected[name];
+    this.draw(this.selectedIndex);
+    this.changed();
+    return true;
+  }
+
+  select(index) {
+    const before = this.selectedIndex;
+    this.selectedIndex = index;
+    if (before >= 0 && before < this.shapes.length) this.draw(before);
+    if (index >= 0) this.draw(index);
+    this.selectionChanged();
+    this.changed();
+  }
+
+  cycle(direction) {
+    const n = this.shapes.length;
+    if (!n) return;
+    const i = this.selectedIndex < 0 ? (direction > 0 ? 0 : n - 1) : (this.selectedIndex + direction + n) % n;
+    this.select(i);
+  }
+
+  // The shape as the API takes it: coordinates, label, and the flags that are set.
+  out(shape) {
+    const row = {};
+    for (const field of this.fields) row[field] = shape[field];
+    row.label = shape.label;
+    for (const flag of FLAGS) if (shape[flag] && this.options[flag]) row[flag] = true;
+    return row;
+  }
+
+  value() {
+    return { [this.kind]: this.shapes.map((s) => this.out(s)) };
+  }
+
+  shapesFrom(value) {
+    let parsed = value;
+    if (typeof value === "string") {
+      try { parsed = value ? JSON.parse(value) : null; } catch { parsed = null; }
+    }
+    const list = parsed && Array.isArray(parsed[this.kind]) ? parsed[this.kind] : [];
+    return list.map((s) => ({ ...s }));
+  }
+
+  describe() {
+    const n = this.shapes.length;
+    const parts = [`${n || "no"} ${this.noun[n === 1 ? 0 : 1]}`];
+    const s = this.selected;
+    if (s) {
+      const flags = FLAGS.filter((f) => s[f]);
+      parts.push(`#${this.selectedIndex + 1} ${this.name(s.label)}${flags.length ? ` (${flags.join(", ")})` : ""}`);
+    } else if (this.sticky) {
+      parts.push(`next: ${this.name(this.sticky)}`);
+    }
+    return parts.join(" · ");
+  }
+
+  // Keys every editor shares; the rest is ownKey's. Answers true when the key was used.
+  key(event) {
+    switch (event.key) {
+      case "Tab":
+        if (!this.shapes.length) return false;
+        this.cycle(event.shiftKey ? -1 : 1);
+        return true;
+      case "Delete": case "Backspace":
+        if (!this.selected) return false;
+        this.remove(this.selectedIndex);
+        return true;
+      case "Escape":
+        if (!this.selected) return false;
+        this.select(-1);
+        return true;
+      default:
+        return this.ownKey(event);
+    }
+  }
+}
+
+// --- boxes on an image ---------------------------------------------------------------------------------
+const MIN_DRAW_PX = 4; // a drag shorter than this on screen is a click, not a box
+const NUDGE_PX = 2; // an arrow key moves (Shift: resizes) the box this many screen pixels; zoom in for finer
+const HANDLE_PX = 9;
+const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+
+export class BoxEditor extends ShapeEditor {
+  /** ``viewer``: the page's ImageViewer (its view {x, y, scale} places the image in its box). */
+  constructor(viewer, options) {
+    super({ kind: "boxes", noun: ["box", "boxes"], ...options });
+    this.fields = ["x", "y", "w", "h"];
+    this.viewer = viewer;
+    this.size = { w: 0, h: 0 };
+    this.rects = []; // one <rect> per box, in the order of this.shapes
+    this.space = false;
+    this.drag = null;
+    this.svg = document.createElementNS(SVG, "svg");
+    this.svg.classList.add("box-layer");
+    this.svg.setAttribute("data-testid", "box-layer");
+    // One group carries the view's translate and scale: zoom and pan move it, never the boxes.
+    this.layer = document.createElementNS(SVG, "g");
+    this.boxGroup = document.createElementNS(SVG, "g");
+    this.handleGroup = document.createElementNS(SVG, "g");
+    this.handles = HANDLES.map((name) => {
+      const handle = document.createElementNS(SVG, "rect");
+      handle.classList.add("handle", `handle-${name}`);
+      handle.dataset.handle = name;
+      this.handleGroup.append(handle);
+      return handle;
+    });
+    this.handleGroup.style.display = "none";
+    this.layer.append(this.boxGroup, this.handleGroup);
+    this.svg.append(this.layer);
+    viewer.box.append(this.svg);
+    viewer.box.classList.add("drawing");
+    viewer.onView = () => this.place();
+
+    this.svg.addEventListener("pointerdown", (event) => this.pointerDown(event));
+    this.svg.addEventListener("pointermove", (event) => this.pointerMove(event));
+    this.svg.addEventListener("pointerup", (event) => this.pointerUp(event));
+    this.svg.addEventListener("pointercancel", (event) => this.pointerUp(event));
+    // Space held down: the mouse pans instead of drawing (as does dragging outside the image).
+    document.addEventListener("keydown", (event) => {
+      if (event.key === " " && !event.repeat && !(event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement)) {
+        this.space = true;
+        this.svg.classList.add("panning");
+      }
+    });
+    document.addEventListener("keyup", (event) => {
+      if (event.key === " ") { this.space = false; this.svg.classList.remove("panning"); }
+    });
+  }
+
+  load(value) {
+    this.drag = null;
+    this.shapes = this.shapesFrom(value);
+    this.selectedIndex = -1;
+    this.drawAll();
+    this.selectionChanged();
+  }
+
+  clear() { this.load(null); }
+
+  // --- drawing: each box is one <rect> in image pixels; a drag redraws only its box -----------------
+  place() {
+    const { naturalWidth: w, naturalHeight: h } = this.viewer.img;
+    if (w !== this.size.w || h !== this.size.h) {
+      this.size = { w, h };
+      this.drawAll();
+    }
+    const { x, y, scale } = this.viewer.view;
+    this.layer.setAttribute("transform", `translate(${x} ${y}) scale(${scale})`);
+    this.placeHandles();
+  }
+
+  drawAll() {
+    this.rects = this.shapes.map(() => document.createElementNS(SVG, "rect"));
+    this.boxGroup.replaceChildren(...this.rects);
+    for (let i = 0; i < this.shapes.length; i++) this.draw(i);
+    this.placeHandles();
+  }
+
+  draw(index) {
+    const rect = this.rects[index];
+    const s = this.shapes[index];
+    if (!rect || !s) return;
+    const { w, h } = this.size;
+    rect.setAttribute("x", s.x * w);
+    rect.setAttribute("y", s.y * h);
+    rect.setAttribute("width", s.w * w);
+    rect.setAttribute("height", s.h * h);
+    rect.dataset.index = index;
+    rect.setAttribute("class", ["box", index === this.selectedIndex && "selected", s.borderline && "borderline", s.uncertain && "uncertain"]
+      .filter(Boolean).join(" "));
+    rect.style.setProperty("--box", this.colour(s.label));
+    if (index === this.selectedIndex) this.placeHandles();
+  }
+
+  selectionChanged() {
+    const rect = this.rects[this.selectedIndex];
+    if (rect) this.boxGroup.append(rect); // drawn on top, so its body wins the clicks; the answer's order stays
+    this.placeHandles();
+  }
+
+  placeHandles() {
+    const s = this.selected;
+    if (!s || !this.size.w) {
+      this.handleGroup.style.display = "none";
+      return;
+    }
+    this.handleGroup.style.display = "";
+    const { w, h } = this.size;
+    const side = HANDLE_PX / this.viewer.view.scale;
+    const xs = { w: s.x * w, c: (s.x + s.w / 2) * w, e: (s.x + s.w) * w };
+    const ys = { n: s.y * h, c: (s.y + s.h / 2) * h, s: (s.y + s.h) * h };
+    for (const handle of this.handles) {
+      const name = handle.dataset.handle;
+      const hx = name.includes("w") ? xs.w : name.includes("e") ? xs.e : xs.c;
+      const hy = name.includes("n") ? ys.n : name.includes("s") ? ys.s : ys.c;
+      handle.setAttribute("x", hx - side / 2);
+      handle.setAttribute("y", hy - side / 2);
+      handle.setAttribute("width", side);
+      handle.setAttribute("height", side);
+    }
+  }
+
+  remove(index) {
+    this.shapes.splice(index, 1);
+    this.rects.splice(index, 1)[0]?.remove();
+    for (let i = index; i < this.shapes.length; i++) this.rects[i].dataset.index = i;
+    this.selectedIndex = -1;
+    this.placeHandles();
+    this.changed();
+  }
+
+  // --- mouse ---------------------------------------------------------------------------------------------
+  point(event) {
+    const rect = this.viewer.box.getBoundingClientRect();
+    const { x, y, scale } = this.viewer.view;
+    return {
+      x: (event.clientX - rect.left - x) / scale / this.size.w,
+      y: (event.clientY - rect.top - y) / scale / this.size.h,
+    };
+  }
+
+  pointerDown(event) {
+    if (event.button !== 0 || this.space || !this.size.w) return; // left to the viewer: pan
+    const p = this.point(event);
+    const target = event.target;
+    if (target.dataset.handle && this.selected) {
+      this.drag = { mode: "resize", handle: target.dataset.handle, from: { ...this.selected } };
+    } else if (target.dataset.index !== undefined) {
+      this.select(Number(target.dataset.index));
+      this.drag = { mode: "move", start: p, from: { ...this.selected } };
+    } else if (p.x >= 0 && p.y >= 0 && p.x <= 1 && p.y <= 1) {
+      this.shapes.push({ x: p.x, y: p.y, w: 0, h: 0, label: this.sticky });
+      this.rects.push(document.createElementNS(SVG, "rect"));
+      this.boxGroup.append(this.rects.at(-1));
+      const index = this.shapes.length - 1;
+      const before = this.selectedIndex;
+      this.selectedIndex = index;
+      if (before >= 0) this.draw(before);
+      this.draw(index);
+      this.drag = { mode: "draw", start: p, before };
+    } else {
+      return; // outside the image: pan
+    }
+    event.stopPropagation();
+    event.preventDefault();
+    this.svg.setPointerCapture(event.pointerId);
+  }
+
+  pointerMove(event) {
+    const drag = this.drag;
+    if (!drag) return;
+    const p = this.point(event);
+    const s = this.selected;
+    const px = clamp(p.x, 0, 1);
+    const py = clamp(p.y, 0, 1);
+    if (drag.mode === "draw") {
+      Object.assign(s, {
+        x: Math.min(drag.start.x, px), y: Math.min(drag.start.y, py),
+        w: Math.abs(px - drag.start.x), h: Math.abs(py - drag.start.y),
+      });
+    } else if (drag.mode === "move") {
+      s.x = clamp(drag.from.x + p.x - drag.start.x, 0, 1 - drag.from.w);
+      s.y = clamp(drag.from.y + p.y - drag.start.y, 0, 1 - drag.from.h);
+    } else {
+      const f = drag.from;
+      let [left, right, top, bottom] = [f.x, f.x + f.w, f.y, f.y + f.h];
+      if (drag.handle.includes("w")) left = px;
+      if (drag.handle.includes("e")) right = px;
+      if (drag.handle.includes("n")) top = py;
+      if (drag.handle.includes("s")) bottom = py;
+      Object.assign(s, { x: Math.min(left, right), y: Math.min(top, bottom), w: Math.abs(right - left), h: Math.abs(bottom - top) });
+    }
+    this.draw(this.selectedIndex);
+  }
+
+  pointerUp(event) {
+    const drag = this.drag;
+    if (!drag) return;
+    this.drag = null;
+    if (this.svg.hasPointerCapture(event.pointerId)) this.svg.releasePointerCapture(event.pointerId);
+    const s = this.selected;
+    const pixels = this.viewer.view.scale;
+    const tiny = s.w * this.size.w * pixels < MIN_DRAW_PX || s.h * this.size.h * pixels < MIN_DRAW_PX;
+    if (drag.mode === "draw" && tiny) {
+      // A click on the image: no box; it clears the selection.
+      this.shapes.pop();
+      this.rects.pop().remove();
+      this.selectedIndex = -1;
+      this.placeHandles();
+      this.changed();
+      return;
+    }
+    if (drag.mode === "resize" && (s.w <= 0 || s.h <= 0)) Object.assign(s, drag.from);
+    this.draw(this.selectedIndex);
+    this.changed();
+  }
+
+  // --- keyboard --------------------------------------------------------------------------------------------
+  ownKey(event) {
+    const s = this.selected;
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (!s || !(event.key in moves) || !this.size.w) return false; // no box selected: the arrows pan
+    const [dx, dy] = moves[event.key];
+    const scale = this.viewer.view.scale;
+    const sx = (dx * NUDGE_PX) / (scale * this.size.w);
+    const sy = (dy * NUDGE_PX) / (scale * this.size.h);
+    if (event.shiftKey) {
+      // Shift: the right and bottom edges move; the box keeps at least one screen pixel.
+      s.w = clamp(s.w + sx, 1 / (scale * this.size.w), 1 - s.x);
+      s.h = clamp(s.h + sy, 1 / (scale * this.size.h), 1 - s.y);
+    } else {
+      s.x = clamp(s.x + sx, 0, 1 - s.w);
+      s.y = clamp(s.y + sy, 0, 1 - s.h);
+    }
+    this.draw(this.selectedIndex);
+    this.changed();
+    return true;
+  }
+
+  out(shape) {
+    // Rounded to a millionth (well under a pixel), then kept inside the image.
+    const x = clamp(round(shape.x, 6), 0, 1);
+    const y = clamp(round(shape.y, 6), 0, 1);
+    const row = { x, y, w: round(Math.min(shape.w, 1 - x), 6), h: round(Math.min(shape.h, 1 - y), 6) };
+    return { ...row, ...Object.fromEntries(Object.entries(super.out(shape)).filter(([k]) => !(k in row))) };
+  }
+}
+
+// --- segments on a clip -----------------------------------------------------------------------------------
+const EDGE_STEP = 0.05; // seconds per [ ] { } press
+const MIN_SEGMENT = 0.01;
+
+export class SegmentEditor extends ShapeEditor {
+  /** ``viewer``: the page's AudioViewer in segments mode (its wavesurfer and regions plugin). */
+  constructor(viewer, options) {
+    super({ kind: "segments", noun: ["segment", "segments"], ...options });
+    this.fields = ["start", "end"];
+    this.viewer = viewer;
+    this.adding = false;
+    this.token = 0;
+    this.ready = viewer.ready.then(() => this.attach());
+  }
+
+  attach() {
+    const regions = this.viewer.regions;
+    if (!regions) return;
+    regions.enableDragSelection({ color: rgba(this.colour(this.sticky), 0.25) });
+    regions.on("region-created", (region) => {
+      if (this.adding) return;
+      this.shapes.push({ start: region.start, end: region.end, label: this.sticky, region });
+      this.select(this.shapes.length - 1);
+    });
+    regions.on("region-updated", (region) => {
+      const index = this.shapes.findIndex((s) => s.region === region);
+      if (index < 0) return;
+      Object.assign(this.shapes[index], { start: region.start, end: region.end });
+      this.select(index);
+    });
+    regions.on("region-clicked", (region) => {
+      const index = this.shapes.findIndex((s) => s.region === region);
+      if (index >= 0) this.select(index);
+    });
+  }
+
+  get duration() { return this.viewer.wave?.getDuration() || 0; }
+
+  async load(value) {
+    const token = ++this.token;
+    this.removeRegions();
+    this.shapes = [];
+    this.selectedIndex = -1;
+    const shapes = this.shapesFrom(value);
+    await this.ready;
+    await this.viewer.loaded;
+    if (token !== this.token || !this.viewer.regions) return;
+    this.adding = true;
+    try {
+      for (const shape of shapes) {
+        shape.region = this.viewer.regions.addRegion({ start: shape.start, end: shape.end, color: rgba(this.colour(shape.label), 0.25) });
+        this.shapes.push(shape);
+        this.draw(this.shapes.length - 1);
+      }
+    } finally {
+      this.adding = false;
+    }
+    this.changed();
+  }
+
+  clear() {
+    this.token++;
+    this.removeRegions();
+    this.shapes = [];
+    this.selectedIndex = -1;
+  }
+
+  removeRegions() {
+    for (const shape of this.shapes) shape.region?.remove();
+    this.viewer.regions?.clearRegions();
+  }
+
+  draw(index) {
+    const s = this.shapes[index];
+    if (!s?.region) return;
+    const selected = index === this.selectedIndex;
+    const flags = FLAGS.filter((f) => s[f]);
+    s.region.setOptions({
+      color: rgba(this.colour(s.label), selected ? 0.45 : 0.2),
+      content: `${selected ? "▶ " : ""}${this.name(s.label)}${flags.length ? ` (${flags.join(", ")})` : ""}`,
+    });
+    s.region.element?.classList.toggle("selected", selected);
+  }
+
+  selectionChanged() {}
+
+  remove(index) {
+    const [shape] = this.shapes.splice(index, 1);
+    shape?.region?.remove();
+    this.selectedIndex = -1;
+    this.changed();
+  }
+
+  setEdges(s, start, end) {
+    const duration = this.duration || s.end;
+    s.start = clamp(start, 0, Math.max(0, end - MIN_SEGMENT));
+    s.end = clamp(end, s.start + MIN_SEGMENT, duration);
+    s.region?.setOptions({ start: s.start, end: s.end });
+    this.draw(this.selectedIndex);
+    this.changed();
+  }
+
+  ownKey(event) {
+    const s = this.selected;
+    if (!s) return false;
+    switch (event.key) {
+      case "[": this.setEdges(s, s.start - EDGE_STEP, s.end); return true;
+      case "]": this.setEdges(s, s.start + EDGE_STEP, s.end); return true;
+      case "{": this.setEdges(s, s.start, s.end - EDGE_STEP); return true;
+      case "}": this.setEdges(s, s.start, s.end + EDGE_STEP); return true;
+      case "p": case "P": s.region?.play(true); return true;
+      default: return false;
+    }
+  }
+
+  out(shape) {
+    const start = Math.max(0, round(shape.start, 3));
+    let end = round(shape.end, 3);
+    if (this.duration) end = Math.min(end, round(this.duration, 3));
+    return { start, end, ...Object.fromEntries(Object.entries(super.out(shape)).filter(([k]) => !["start", "end"].includes(k))) };
+  }
+}

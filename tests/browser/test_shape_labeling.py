@@ -1,0 +1,249 @@
+"""The labeling page of detection and segments projects in headless Chromium: boxes drawn, moved,
+resized and deleted with the mouse and the keyboard; segments made on the waveform and adjusted from
+the keyboard; "nothing here"; a server refusal shown to the labeler."""
+
+import io
+import json
+
+import pytest
+
+from labeling.models import Annotation, LabelClass
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.browser.test_labeling_page import shown_item
+from tests.conftest import make_project, require_browser, wav_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TOL = 0.012  # a box corner lands within a pixel or two of where the mouse was (about 1/400 of the image)
+
+
+def png_bytes(n=0, width=400, height=300):
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (200, 210, 190))
+    ImageDraw.Draw(image).ellipse((60 + 20 * n, 40, 180, 140), fill=(40, 120, 60))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def detection_project(manager, labeler, n_items=2):
+    project = make_project(
+        manager,
+        name="Iguanas (browser)",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
+        options={"borderline": True},
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    entries = [ImportEntry(name=f"scene{i}.png", load=lambda i=i: png_bytes(i)) for i in range(n_items)]
+    assert len(items_import(project=project, entries=entries).imported) == n_items
+    return project
+
+
+def open_detection_page(page, live_server, login, labeler, project):
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.wait_for_function("() => document.querySelector('.box-layer g[transform]')")
+    return item
+
+
+def image_point(page):
+    """``at(fx, fy)``: the page coordinates of a point of the image given as fractions."""
+    box = page.locator("#image").bounding_box()
+
+    def at(fx, fy):
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    at.box = box
+    return at
+
+
+def drag(page, start, end, steps=6):
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()
+
+
+def wait_answers(page, n):
+    page.wait_for_function("(n) => document.getElementById('mine-total').textContent === String(n)", arg=n)
+
+
+def assert_box(stored, expected):
+    for field in ("x", "y", "w", "h"):
+        assert stored[field] == pytest.approx(expected[field], abs=TOL), (field, stored, expected)
+    for key in ("label", "borderline"):
+        assert stored.get(key) == expected.get(key), (key, stored, expected)
+
+
+def test_labeler_draws_moves_resizes_deletes_and_nudges_boxes(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler)
+    item = open_detection_page(page, live_server, login, labeler, project)
+    at = image_point(page)
+
+    drag(page, at(0.1, 0.1), at(0.3, 0.4))  # A: the first class until another is chosen
+    page.keyboard.press("2")  # A becomes a rock; rock sticks for the next boxes
+    drag(page, at(0.5, 0.5), at(0.8, 0.9))  # B
+    drag(page, at(0.05, 0.6), at(0.2, 0.8))  # C
+    assert page.locator(".box-layer rect.box").count() == 3
+    assert "3 boxes" in page.locator("#answer-summary").text_content()
+
+    drag(page, at(0.2, 0.25), at(0.3, 0.3))  # move A by its body: +0.1, +0.05
+    page.mouse.click(*at(0.65, 0.7))  # select B, then pull its bottom-right corner
+    drag(page, at(0.8, 0.9), at(0.9, 0.95))
+    page.keyboard.press("Tab")  # B -> C
+    page.keyboard.press("Delete")
+    assert page.locator(".box-layer rect.box").count() == 2
+    page.keyboard.press("Tab")  # nothing selected -> the first box, A
+    page.keyboard.press("1")  # back to iguana
+    for key in ["ArrowRight"] * 3 + ["Shift+ArrowDown"] * 2:
+        page.keyboard.press(key)
+    page.keyboard.press("b")
+    assert "#1 Iguana (borderline)" in page.locator("#answer-summary").text_content()
+    # Zoom and pan carry the boxes: the selected box stays over the same part of the image.
+    before = page.locator(".box-layer rect.selected").bounding_box()
+    page.keyboard.press("+")
+    zoomed = page.locator(".box-layer rect.selected").bounding_box()
+    assert zoomed["width"] == pytest.approx(before["width"] * 1.25, rel=0.02)
+    page.keyboard.press("\\")
+
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    value = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)
+    step_x, step_y = 2 / at.box["width"], 2 / at.box["height"]  # an arrow press moves 2 screen pixels
+    a, b = value["boxes"]
+    assert_box(
+        a, {"x": 0.2 + 3 * step_x, "y": 0.15, "w": 0.2, "h": 0.3 + 2 * step_y, "label": "iguana", "borderline": True}
+    )
+    assert_box(b, {"x": 0.5, "y": 0.5, "w": 0.4, "h": 0.45, "label": "rock"})
+    # The next item starts empty, with the last class chosen (1: iguana) still chosen.
+    shown_item(page, previous=item)
+    assert page.locator(".box-layer rect.box").count() == 0
+    assert page.locator(".class-button[data-key=iguana]").get_attribute("aria-pressed") == "true"
+    assert "next: Iguana" in page.locator("#answer-summary").text_content()
+    assert not page.errors, page.errors
+
+
+def test_nothing_here_is_an_explicit_empty_answer(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler)
+    item = open_detection_page(page, live_server, login, labeler, project)
+    page.keyboard.press("Enter")  # nothing drawn: Enter alone does not answer
+    assert "Nothing is drawn" in page.locator("#answer-error").text_content()
+    assert not Annotation.objects.exists()
+    page.keyboard.press("Shift+N")
+    wait_answers(page, 1)
+    assert json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value) == {"boxes": []}
+    page.keyboard.press("r")
+    assert "nothing here" in page.locator("#recent-list li").first.text_content()
+
+
+def test_a_refused_box_is_named_to_the_labeler(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler, n_items=1)
+    open_detection_page(page, live_server, login, labeler, project)
+    at = image_point(page)
+    page.keyboard.press("2")
+    drag(page, at(0.2, 0.2), at(0.4, 0.4))
+    LabelClass.objects.filter(project=project, key="rock").update(retired=True)  # retired while the page is open
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent.includes('boxes[0]')")
+    assert 'unknown class "rock"' in page.locator("#answer-error").text_content()
+    assert not Annotation.objects.exists()
+
+
+def test_labeler_makes_adjusts_and_deletes_segments_on_the_waveform(live_server, page, login, manager, labeler):
+    require_browser()
+    project = make_project(
+        manager,
+        name="Speech regions (browser)",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}, {"key": "noise", "name": "Noise", "hotkey": "2"}],
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=3, freq=300))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
+    wave = page.locator("#waveform").bounding_box()
+
+    def at(fraction):
+        return wave["x"] + fraction * wave["width"], wave["y"] + wave["height"] / 2
+
+    drag(page, at(0.1), at(0.4))  # 0.3 s - 1.2 s, speech (the first class)
+    drag(page, at(0.6), at(0.9))  # 1.8 s - 2.7 s
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('2 segments')")
+    page.keyboard.press("2")  # the new segment is selected: noise
+    for key in ["]", "]", "}"]:  # its start +0.1 s, its end +0.05 s
+        page.keyboard.press(key)
+    page.keyboard.press("p")  # plays the selected segment from its start
+    page.wait_for_function("() => !document.getElementById('audio').paused")
+    assert page.evaluate("document.getElementById('audio').currentTime") >= 1.85
+    page.keyboard.press("Space")  # the page's play/pause still works
+    page.wait_for_function("() => document.getElementById('audio').paused")
+    page.keyboard.press("Tab")  # -> the first segment
+    page.keyboard.press("Delete")
+    assert "1 segment" in page.locator("#answer-summary").text_content()
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    (segment,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    assert segment["label"] == "noise"
+    assert segment["start"] == pytest.approx(1.9, abs=0.05)
+    assert segment["end"] == pytest.approx(2.75, abs=0.05)
+    assert not page.errors, page.errors
+
+
+def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_box(
+    live_server, page, login, api, manager, labeler
+):
+    require_browser()
+    project = detection_project(manager, labeler)
+    first = project.items.order_by("id").first()
+    grid = [
+        {"x": round(0.05 * col + 0.005, 6), "y": round(0.1 * row + 0.01, 6), "w": 0.04, "h": 0.08, "label": "iguana"}
+        for row in range(10)
+        for col in range(20)
+    ]
+    body = {"value": {"boxes": grid}}
+    assert api(labeler).post(f"/api/items/{first.pk}/annotations/", body, format="json").status_code == 201
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.keyboard.press("r")
+    assert "200 boxes" in page.locator("#recent-list li").first.text_content()
+    page.keyboard.press("Enter")  # edit it
+    page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first.pk}'")
+    page.wait_for_function("() => document.querySelectorAll('.box-layer rect.box').length === 200")
+    at = image_point(page)
+    # Count the boxes whose attributes change during the drag, and the longest gap between frames.
+    page.evaluate(
+        """() => {
+            const group = document.querySelector('.box-layer rect.box').parentNode;
+            window.touched = new Set();
+            const note = (records) => records.forEach((r) => r.type === 'attributes' && window.touched.add(r.target));
+            new MutationObserver(note).observe(group, { attributes: true, subtree: true });
+            window.frames = [];
+            const tick = (t) => { window.frames.push(t); if (window.frames.length < 600) requestAnimationFrame(tick); };
+            requestAnimationFrame(tick);
+        }"""
+    )
+    drag(page, at(0.025, 0.05), at(0.125, 0.15), steps=30)  # the first box, by 0.1 and 0.1
+    touched, worst = page.evaluate(
+        """() => [window.touched.size,
+                  Math.max(...window.frames.slice(1).map((t, i) => t - window.frames[i]))]"""
+    )
+    print(f"200 boxes: a 30-step drag changed {touched} box(es); longest frame gap {worst:.1f} ms")
+    assert touched == 1
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('edit-banner').hidden")
+    stored = json.loads(Annotation.objects.get(item=first, labeler=labeler).value)["boxes"]
+    assert_box(stored[0], {**grid[0], "x": grid[0]["x"] + 0.1, "y": grid[0]["y"] + 0.1})
+    assert stored[1:] == grid[1:]
+    assert Annotation.objects.get(item=first, labeler=labeler).revision == 2
