@@ -155,6 +155,20 @@ def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
     return out
 
 
+def _filtered_answers(*, project, filters: AnswerFilters):
+    """The project's current answers under ``filters`` (slice, labelers, since, guideline version)."""
+    answers = Annotation.objects.filter(item__project=project)
+    if filters.tag:
+        answers = answers.filter(item__tags__project=project, item__tags__name=filters.tag)
+    if filters.labelers:
+        answers = answers.filter(labeler_id__in=filters.labelers)
+    if filters.since:
+        answers = answers.filter(updated__gte=filters.since)
+    if filters.guideline is not None:
+        answers = answers.filter(guideline__project=project, guideline__version=filters.guideline)
+    return answers
+
+
 def answer_table(*, project, filters=None, policy="category", class_map=None, conventions=None) -> AnswerTable:
     """The project's current answers under ``filters``, coded for the agreement metrics.
 
@@ -184,15 +198,7 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
     # Code class keys in SQL, so a million answers arrive as integers rather than strings.
     whens = [When(value=key, then=Value(i)) for i, key in enumerate(keys)]
     whens += [When(value=old, then=Value(keys.index(new))) for old, new in class_map.items() if new in keys]
-    answers = Annotation.objects.filter(item__project=project)
-    if filters.tag:
-        answers = answers.filter(item__tags__project=project, item__tags__name=filters.tag)
-    if filters.labelers:
-        answers = answers.filter(labeler_id__in=filters.labelers)
-    if filters.since:
-        answers = answers.filter(updated__gte=filters.since)
-    if filters.guideline is not None:
-        answers = answers.filter(guideline__project=project, guideline__version=filters.guideline)
+    answers = _filtered_answers(project=project, filters=filters)
     table = connection.ops.quote_name(Annotation._meta.db_table)
     code = Case(*whens, default=Value(-1), output_field=IntegerField()) if whens else Value(-1)
     flag_sql = " + ".join(
@@ -285,6 +291,169 @@ def _apply_policy(code, flags, policy, categories, names, *, binary):
             names.append(name)
             code[flag_mask] = len(categories) - 1
     return code
+
+
+@dataclass
+class ShapeAnswers:
+    """The localized answers (detection / segments) of a project under some filters, parsed.
+
+    One entry per answer in ``item``, ``labeler`` (user ids), ``seconds``, ``guideline`` (guideline id
+    or 0) and ``shapes`` (the answer's shapes, as stored, after the policy and class mapping); an answer
+    with no shapes is an explicit "nothing here". ``kind`` is ``"boxes"`` or ``"segments"``.
+    """
+
+    kind: str
+    classes: list[str]
+    class_names: list[str]
+    item: np.ndarray
+    labeler: np.ndarray
+    seconds: np.ndarray
+    guideline: np.ndarray
+    shapes: list[list[dict]]
+    labeler_names: dict[int, str] = field(default_factory=dict)
+    guideline_versions: dict[int, int] = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.item)
+
+    def labels(self):
+        """Every label used, the project's classes first (in their order)."""
+        seen = dict.fromkeys(self.classes)
+        for shapes in self.shapes:
+            for shape in shapes:
+                seen.setdefault(shape.get("label"), None)
+        return list(seen)
+
+    def table(self, mask=None):
+        """A :class:`analysis.metrics.shapes.ShapeTable` of these answers (or of those under ``mask``):
+        items by id, labelers by username, labels by class key."""
+        from analysis.metrics.shapes import BOXES, shape_table_from_arrays
+
+        keep = np.ones(len(self), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        ids = np.flatnonzero(keep)
+        items = sorted(set(self.item[ids].tolist()))
+        labeler_ids = sorted(set(self.labeler[ids].tolist()), key=lambda pk: self.labeler_names.get(pk, str(pk)))
+        labels = self.labels()
+        item_code = {pk: i for i, pk in enumerate(items)}
+        labeler_code = {pk: i for i, pk in enumerate(labeler_ids)}
+        label_code = {key: i for i, key in enumerate(labels)}
+        fields = ("x", "y", "w", "h") if self.kind == BOXES else ("start", "end")
+        s_item, s_labeler, s_label, coords = [], [], [], []
+        for a in ids.tolist():
+            i, r = item_code[int(self.item[a])], labeler_code[int(self.labeler[a])]
+            for shape in self.shapes[a]:
+                s_item.append(i)
+                s_labeler.append(r)
+                s_label.append(label_code[shape.get("label")])
+                coords.append([shape.get(f) for f in fields])  # a missing coordinate is NaN: matches nothing
+        return shape_table_from_arrays(
+            self.kind,
+            s_item,
+            s_labeler,
+            s_label,
+            np.asarray(coords, dtype=np.float64).reshape(-1, len(fields)),
+            answered=(
+                [item_code[int(pk)] for pk in self.item[ids]],
+                [labeler_code[int(pk)] for pk in self.labeler[ids]],
+            ),
+            items=items,
+            labelers=[self.labeler_names.get(pk, str(pk)) for pk in labeler_ids],
+            labels=labels,
+        )
+
+
+def shape_answers(*, project, filters=None, policy="category", class_map=None) -> ShapeAnswers:
+    """A detection or segments project's current answers under ``filters``, parsed from their JSON.
+
+    ``policy``: ``category`` counts every answer and shape as drawn; ``exclude`` leaves out answers
+    flagged uncertain or out-of-domain and shapes flagged borderline or uncertain. ``class_map`` maps
+    retired or merged class keys to the key they now count as. A stored value that is not a shapes
+    object (written before the project had its type) is left out.
+    """
+    import json
+
+    from labeling.choices import SHAPE_TASKS
+
+    if project.task_type not in SHAPE_TASKS:
+        raise ValueError("shape answers need a detection or segments project")
+    if policy not in ("category", "exclude"):
+        raise ValueError("localized answers take the category or exclude policy")
+    kind = SHAPE_TASKS[project.task_type][1]
+    classes = [c for c in project.classes.all() if not c.retired]
+    class_map = dict(class_map or {})
+    rows = (
+        _filtered_answers(project=project, filters=filters or AnswerFilters())
+        .annotate(guideline_or_0=Coalesce("guideline_id", Value(0)))
+        .values_list("item_id", "labeler_id", "value", "seconds", "guideline_or_0", "uncertain", "out_of_domain")
+        .order_by("item_id", "labeler_id")
+    )
+    item, labeler, seconds, guideline, shapes = [], [], [], [], []
+    for item_id, labeler_id, value, secs, guideline_id, uncertain, ood in rows.iterator(chunk_size=20000):
+        if policy == "exclude" and (uncertain or ood):
+            continue
+        try:
+            parsed = json.loads(value) if value else None
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get(kind), list):
+            continue
+        kept = []
+        for shape in parsed[kind]:
+            if policy == "exclude" and (shape.get("borderline") or shape.get("uncertain")):
+                continue
+            if class_map.get(shape.get("label")):
+                shape = {**shape, "label": class_map[shape["label"]]}
+            kept.append(shape)
+        item.append(item_id)
+        labeler.append(labeler_id)
+        seconds.append(np.nan if secs is None else secs)
+        guideline.append(guideline_id)
+        shapes.append(kept)
+    labeler_names = dict(get_user_model().objects.filter(pk__in=set(labeler)).values_list("pk", "username"))
+    return ShapeAnswers(
+        kind=kind,
+        classes=[c.key for c in classes],
+        class_names=[c.name for c in classes],
+        item=np.asarray(item, dtype=np.int64),
+        labeler=np.asarray(labeler, dtype=np.int64),
+        seconds=np.asarray(seconds, dtype=np.float64),
+        guideline=np.asarray(guideline, dtype=np.int64),
+        shapes=shapes,
+        labeler_names=labeler_names,
+        guideline_versions=dict(Guideline.objects.filter(project=project).values_list("pk", "version")),
+    )
+
+
+def shapes_of_items(*, project, item_ids, usernames=None):
+    """The drawn shapes of some items by labeler, for pictures of them (reviewers only): ``{item id:
+    {"name", "file", "duration", "shapes": {username: [shape, ...]}}}``."""
+    import json
+
+    from django.urls import reverse
+
+    from labeling.choices import SHAPE_TASKS
+    from labeling.models import Item
+
+    kind = SHAPE_TASKS[project.task_type][1]
+    out = {
+        item.pk: {
+            "name": item.original_name,
+            "file": reverse("api:item-file", args=[item.pk]) if item.file else None,
+            "duration": (item.stats or {}).get("duration"),
+            "shapes": {},
+        }
+        for item in Item.objects.filter(project=project, pk__in=list(item_ids))
+    }
+    answers = Annotation.objects.filter(item_id__in=list(out)).values_list("item_id", "labeler__username", "value")
+    if usernames is not None:
+        answers = answers.filter(labeler__username__in=list(usernames))
+    for item_id, username, value in answers:
+        try:
+            parsed = json.loads(value) if value else {}
+        except ValueError:
+            parsed = {}
+        out[item_id]["shapes"][username] = parsed.get(kind, []) if isinstance(parsed, dict) else []
+    return out
 
 
 def map_point_columns(*, project, map_id):
