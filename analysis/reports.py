@@ -247,9 +247,9 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
     (:class:`analysis.selectors.ShapeAnswers`).
 
     ``box_f1`` (or ``segment_f1``) with its seeded 95 % bootstrap interval over items, ``mean_iou`` of
-    the matched pairs, per class, per labeler (F1, mean IoU and, for boxes, mAP@0.5 of their shapes
-    against the consensus of the others: the HLP of a detection task), ``split_merge`` items and the
-    same F1 per guideline version, all at the IoU threshold ``iou`` (see
+    the matched pairs, per class (a class nobody drew here has F1 null), per labeler (F1, mean IoU and,
+    for boxes, mAP@0.5 of their shapes against the consensus of the others: the HLP of a detection
+    task), ``split_merge`` items and the same F1 per guideline version, all at the IoU threshold ``iou`` (see
     :func:`analysis.metrics.shapes.shape_agreement`). The classification measures (percent agreement,
     κ, α, the project HLP, pairwise κ, confusion, over time) are null or empty, with the reason.
     """
@@ -257,7 +257,7 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
 
     kind = answers.kind
     f1_key = "box_f1" if kind == BOXES else "segment_f1"
-    n_shapes = sum(len(s) for s in answers.shapes)
+    n_shapes = int(answers.shape_answer.size)
     report = {
         "version": REPORT_VERSION,
         "task": kind,
@@ -306,23 +306,24 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
         if agreement.mean_iou is None:
             report["reasons"]["mean_iou"] = "no two shapes matched at this IoU threshold"
     names = dict(zip(answers.classes, answers.class_names, strict=True))
-    counts = {}
-    for shapes in answers.shapes:
-        for shape in shapes:
-            counts[shape.get("label")] = counts.get(shape.get("label"), 0) + 1
+    counts = dict(
+        zip(answers.labels, np.bincount(answers.shape_label, minlength=len(answers.labels)).tolist(), strict=True)
+    )
     per_class = agreement.per_class if agreement else {}
     report["per_class"] = [
         {
             "class": key,
             "name": names.get(key, key),
             "n_shapes": counts.get(key, 0),
-            "f1": _float((per_class.get(key) or {}).get("f1")),
+            # A class nobody drew here has no F1 to show (the metric's "1 when no shapes" convention).
+            "f1": _float((per_class.get(key) or {}).get("f1")) if counts.get(key) else None,
             "mean_iou": _float((per_class.get(key) or {}).get("mean_iou")),
         }
-        for key in answers.labels()
+        for key in answers.labels
     ]
     per_labeler = agreement.per_labeler if agreement else {}
     rows = []
+    per_answer = answers.shapes_per_answer()
     for pk in sorted(set(answers.labeler.tolist()), key=lambda pk: answers.labeler_names.get(pk, str(pk))):
         name = answers.labeler_names.get(pk, str(pk))
         mine = answers.labeler == pk
@@ -333,7 +334,7 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
                 "labeler": name,
                 "labeler_id": int(pk),
                 "n_answers": int(mine.sum()),
-                "n_shapes": int(sum(len(answers.shapes[a]) for a in np.flatnonzero(mine))),
+                "n_shapes": int(per_answer[mine].sum()),
                 "n_shared": int(stats.get("n_items") or 0),
                 "f1": _float(stats.get("f1")),
                 "mean_iou": _float(stats.get("mean_iou")),
@@ -342,16 +343,29 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
             }
         )
     report["per_labeler"] = rows
-    report["by_guideline"] = _shape_by_guideline(answers, iou=iou, n_resamples=n_resamples, seed=seed)
+    report["by_guideline"] = _shape_by_guideline(answers, iou=iou, n_resamples=n_resamples, seed=seed, whole=agreement)
     return report
 
 
-def _shape_by_guideline(answers, *, iou, n_resamples, seed):
+def _shape_by_guideline(answers, *, iou, n_resamples, seed, whole=None):
+    """F1 and mean IoU per guideline version; ``whole``: the report's own result, reused when every
+    answer was given under one version (the common case on big projects: no second computation)."""
     from analysis.metrics.shapes import shape_agreement
 
     rows = []
-    for guideline_id in np.unique(answers.guideline):
+    versions = np.unique(answers.guideline)
+    for guideline_id in versions:
         mask = answers.guideline == guideline_id
+        if len(versions) == 1:
+            row = {
+                "guideline": answers.guideline_versions.get(int(guideline_id)),
+                "n_items": len(set(answers.item.tolist())),
+                "n_compared": whole.n_items if whole else 0,
+                "f1": _interval(whole.f1) if whole else None,
+                "mean_iou": _float(whole.mean_iou) if whole else None,
+            }
+            rows.append(row)
+            continue
         row = {
             "guideline": answers.guideline_versions.get(int(guideline_id)),
             "n_items": len(set(answers.item[mask].tolist())),

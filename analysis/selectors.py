@@ -297,68 +297,95 @@ def _apply_policy(code, flags, policy, categories, names, *, binary):
 class ShapeAnswers:
     """The localized answers (detection / segments) of a project under some filters, parsed.
 
-    One entry per answer in ``item``, ``labeler`` (user ids), ``seconds``, ``guideline`` (guideline id
-    or 0) and ``shapes`` (the answer's shapes, as stored, after the policy and class mapping); an answer
-    with no shapes is an explicit "nothing here". ``kind`` is ``"boxes"`` or ``"segments"``.
+    Per answer: ``item``, ``labeler`` (user ids), ``seconds``, ``guideline`` (guideline id or 0); an
+    answer without shapes is an explicit "nothing here". Per shape: ``shape_answer`` (index of its
+    answer), ``shape_label`` (index into ``labels``: the project's classes first, then any other key
+    found) and ``coords`` (``x, y, w, h`` or ``start, end``; NaN where missing). ``kind`` is
+    ``"boxes"`` or ``"segments"``. Build one with :meth:`from_shapes`.
     """
 
     kind: str
     classes: list[str]
     class_names: list[str]
+    labels: list[str]
     item: np.ndarray
     labeler: np.ndarray
     seconds: np.ndarray
     guideline: np.ndarray
-    shapes: list[list[dict]]
+    shape_answer: np.ndarray
+    shape_label: np.ndarray
+    coords: np.ndarray
     labeler_names: dict[int, str] = field(default_factory=dict)
     guideline_versions: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_shapes(cls, *, kind, classes, class_names, item, labeler, seconds, guideline, shapes, **names):
+        """From per-answer arrays and ``shapes``: one list of shape dicts per answer (as stored)."""
+        from analysis.metrics.shapes import BOXES
+
+        fields = ("x", "y", "w", "h") if kind == BOXES else ("start", "end")
+        counts = np.fromiter((len(s) for s in shapes), dtype=np.int64, count=len(shapes))
+        flat = [shape for answer in shapes for shape in answer]
+        label_index = {key: i for i, key in enumerate(classes)}
+        labels = list(classes)
+        codes = np.empty(len(flat), dtype=np.int64)
+        for k, shape in enumerate(flat):
+            key = shape.get("label")
+            if key not in label_index:
+                label_index[key] = len(labels)
+                labels.append(key)
+            codes[k] = label_index[key]
+        # A missing coordinate becomes NaN: such a shape matches nothing but still counts as drawn.
+        coords = np.array([[shape.get(f) for f in fields] for shape in flat], dtype=np.float64)
+        return cls(
+            kind=kind,
+            classes=list(classes),
+            class_names=list(class_names),
+            labels=labels,
+            item=np.asarray(item, dtype=np.int64),
+            labeler=np.asarray(labeler, dtype=np.int64),
+            seconds=np.asarray(seconds, dtype=np.float64),
+            guideline=np.asarray(guideline, dtype=np.int64),
+            shape_answer=np.repeat(np.arange(len(shapes)), counts),
+            shape_label=codes,
+            coords=coords.reshape(-1, len(fields)),
+            **names,
+        )
 
     def __len__(self):
         return len(self.item)
 
-    def labels(self):
-        """Every label used, the project's classes first (in their order)."""
-        seen = dict.fromkeys(self.classes)
-        for shapes in self.shapes:
-            for shape in shapes:
-                seen.setdefault(shape.get("label"), None)
-        return list(seen)
+    def shapes_per_answer(self):
+        return np.bincount(self.shape_answer, minlength=len(self))
 
     def table(self, mask=None):
         """A :class:`analysis.metrics.shapes.ShapeTable` of these answers (or of those under ``mask``):
-        items by id, labelers by username, labels by class key."""
-        from analysis.metrics.shapes import BOXES, shape_table_from_arrays
+        items by id, labelers by username, labels by class key. NumPy only: no loop per shape."""
+        from analysis.metrics.shapes import shape_table_from_arrays
 
         keep = np.ones(len(self), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-        ids = np.flatnonzero(keep)
-        items = sorted(set(self.item[ids].tolist()))
-        labeler_ids = sorted(set(self.labeler[ids].tolist()), key=lambda pk: self.labeler_names.get(pk, str(pk)))
-        labels = self.labels()
-        item_code = {pk: i for i, pk in enumerate(items)}
-        labeler_code = {pk: i for i, pk in enumerate(labeler_ids)}
-        label_code = {key: i for i, key in enumerate(labels)}
-        fields = ("x", "y", "w", "h") if self.kind == BOXES else ("start", "end")
-        s_item, s_labeler, s_label, coords = [], [], [], []
-        for a in ids.tolist():
-            i, r = item_code[int(self.item[a])], labeler_code[int(self.labeler[a])]
-            for shape in self.shapes[a]:
-                s_item.append(i)
-                s_labeler.append(r)
-                s_label.append(label_code[shape.get("label")])
-                coords.append([shape.get(f) for f in fields])  # a missing coordinate is NaN: matches nothing
+        items, item_code = np.unique(self.item[keep], return_inverse=True)
+        labeler_ids = np.unique(self.labeler[keep])
+        labeler_ids = np.array(
+            sorted(labeler_ids.tolist(), key=lambda pk: self.labeler_names.get(pk, str(pk))), dtype=np.int64
+        )
+        order = np.argsort(labeler_ids)
+        labeler_code = order[np.searchsorted(labeler_ids[order], self.labeler[keep])]
+        # Codes of each kept answer, looked up by the shapes through their answer index.
+        answer_pos = np.full(len(self), -1, dtype=np.int64)
+        answer_pos[keep] = np.arange(int(keep.sum()))
+        shape_keep = keep[self.shape_answer]
+        pos = answer_pos[self.shape_answer[shape_keep]]
         return shape_table_from_arrays(
             self.kind,
-            s_item,
-            s_labeler,
-            s_label,
-            np.asarray(coords, dtype=np.float64).reshape(-1, len(fields)),
-            answered=(
-                [item_code[int(pk)] for pk in self.item[ids]],
-                [labeler_code[int(pk)] for pk in self.labeler[ids]],
-            ),
-            items=items,
-            labelers=[self.labeler_names.get(pk, str(pk)) for pk in labeler_ids],
-            labels=labels,
+            item_code.ravel()[pos],
+            labeler_code[pos],
+            self.shape_label[shape_keep],
+            self.coords[shape_keep],
+            answered=(item_code.ravel(), labeler_code),
+            items=items.tolist(),
+            labelers=[self.labeler_names.get(pk, str(pk)) for pk in labeler_ids.tolist()],
+            labels=self.labels,
         )
 
 
@@ -397,29 +424,26 @@ def shape_answers(*, project, filters=None, policy="category", class_map=None) -
             parsed = None
         if not isinstance(parsed, dict) or not isinstance(parsed.get(kind), list):
             continue
-        kept = []
-        for shape in parsed[kind]:
-            if policy == "exclude" and (shape.get("borderline") or shape.get("uncertain")):
-                continue
-            if class_map.get(shape.get("label")):
-                shape = {**shape, "label": class_map[shape["label"]]}
-            kept.append(shape)
+        kept = parsed[kind]
+        if policy == "exclude":
+            kept = [shape for shape in kept if not (shape.get("borderline") or shape.get("uncertain"))]
+        if class_map:
+            kept = [{**shape, "label": class_map.get(shape.get("label"), shape.get("label"))} for shape in kept]
         item.append(item_id)
         labeler.append(labeler_id)
         seconds.append(np.nan if secs is None else secs)
         guideline.append(guideline_id)
         shapes.append(kept)
-    labeler_names = dict(get_user_model().objects.filter(pk__in=set(labeler)).values_list("pk", "username"))
-    return ShapeAnswers(
+    return ShapeAnswers.from_shapes(
         kind=kind,
         classes=[c.key for c in classes],
         class_names=[c.name for c in classes],
-        item=np.asarray(item, dtype=np.int64),
-        labeler=np.asarray(labeler, dtype=np.int64),
-        seconds=np.asarray(seconds, dtype=np.float64),
-        guideline=np.asarray(guideline, dtype=np.int64),
+        item=item,
+        labeler=labeler,
+        seconds=seconds,
+        guideline=guideline,
         shapes=shapes,
-        labeler_names=labeler_names,
+        labeler_names=dict(get_user_model().objects.filter(pk__in=set(labeler)).values_list("pk", "username")),
         guideline_versions=dict(Guideline.objects.filter(project=project).values_list("pk", "version")),
     )
 

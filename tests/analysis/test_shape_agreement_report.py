@@ -42,8 +42,8 @@ ROCK = {
 }
 
 
-@pytest.fixture
-def iguanas(manager, reviewer, labeler, labeler2):
+def make_iguana_project(manager, reviewer, labeler, labeler2):
+    """Two images: the iguana one (tagged "iguanas") and the rock one, answered by three labelers."""
     project = make_project(
         manager,
         name="Iguanas",
@@ -67,6 +67,11 @@ def iguanas(manager, reviewer, labeler, labeler2):
             annotation_save(item=item, labeler=users[name], value={"boxes": boxes}, seconds=4.0)
     project.iguana_id, project.rock_id = iguana_id, rock_id
     return project
+
+
+@pytest.fixture
+def iguanas(manager, reviewer, labeler, labeler2):
+    return make_iguana_project(manager, reviewer, labeler, labeler2)
 
 
 def url(project, query=""):
@@ -94,6 +99,8 @@ def test_box_report_reproduces_the_hand_worked_iguana(api, reviewer, iguanas):
     for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp"):
         assert report[key] is None and key in report["reasons"]
     assert report["pairwise"] == [] and report["confusion"]["counts"] == []
+    rock = next(row for row in report["per_class"] if row["class"] == "rock")
+    assert rock["n_shapes"] == 0 and rock["f1"] is None  # nobody drew a rock in this slice
 
 
 def test_box_report_equals_the_metric_function_on_the_same_answers(api, reviewer, iguanas):
@@ -225,3 +232,17 @@ def test_csv_carries_box_f1_and_split_merge(client, reviewer, iguanas):
     assert ["headline", "project", "iou", "0.3", "", ""] in rows
     assert any(r[0] == "split_merge" and r[1] == str(iguanas.iguana_id) for r in rows)
     assert any(r[:3] == ["labeler", "labeler1", "map50"] for r in rows)
+
+
+def test_a_worker_computes_a_large_shape_report_at_the_asked_threshold(api, reviewer, iguanas, settings):
+    from analysis.services import agreement_report_job_run
+
+    settings.LABELHUB_AGREEMENT_SYNC_LIMIT = 2
+    client = api(reviewer)
+    response = client.get(url(iguanas, "?tag=iguanas&iou=0.3"))
+    assert response.status_code == 202
+    agreement_report_job_run(job_id=response.json()["job"])
+    report = client.get(url(iguanas, "?tag=iguanas&iou=0.3")).json()
+    assert report["cached"] is True and report["box_f1"]["value"] == pytest.approx(0.8) and report["iou"] == 0.3
+    # Another threshold is another report: not answered from that one.
+    assert client.get(url(iguanas, "?tag=iguanas&iou=0.5")).status_code == 202
