@@ -182,7 +182,7 @@ def test_labelers_cannot_read_the_shape_report(api, client, labeler, outsider, i
     assert client.get(f"/projects/{iguanas.pk}/agreement.csv").status_code == 403
 
 
-def test_segment_report_gives_segment_f1(api, manager, reviewer, labeler, labeler2):
+def test_segment_report_gives_segment_f1(api, client, manager, reviewer, labeler, labeler2):
     project = make_project(manager, name="Speech", modality="audio", task_type="segments", classes=[{"key": "speech"}])
     member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
     (item,) = make_items(project, 1, stats={"duration": 3.0})
@@ -200,6 +200,12 @@ def test_segment_report_gives_segment_f1(api, manager, reviewer, labeler, labele
     assert report["task"] == "segments" and "box_f1" not in report
     assert report["segment_f1"]["value"] == pytest.approx(expected.f1.value)
     assert report["split_merge"] == [{"item": item.pk, "one": "labeler1", "many": "labeler2", "n": 2}]
+    # The page draws the split/merge item as a time bar: labeler1's segment over the 3 s clip above.
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/agreement/?iou=0.4").content.decode()
+    assert 'data-metric="segment_f1"' in html and 'class="time-bar"' in html
+    assert 'class="shape one" x="0.166667" y="0.08" width="0.666667"' in html
+    assert html.count('class="shape many"') == 2
 
 
 def test_page_shows_box_f1_and_the_split_merge_pictures(client, reviewer, iguanas):
