@@ -235,3 +235,147 @@ def _transcript_section(table: AnswerTable):
         section["raw_exact_agreement"] = float(metrics.transcript_exact_agreement(units, normalizer=False))
         section["mean_pairwise_wer"] = float(metrics.mean_pairwise_wer(units, normalizer=normalize))
     return section
+
+
+# Classification measures a localized report leaves null: they compare answers as categories, and a
+# shapes answer's JSON text is no category (two labelers agreeing on two boxes write different text).
+SHAPE_NULL_METRICS = ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp")
+
+
+def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="category") -> dict:
+    """The agreement report of a detection or segments project from its parsed answers
+    (:class:`analysis.selectors.ShapeAnswers`).
+
+    ``box_f1`` (or ``segment_f1``) with its seeded 95 % bootstrap interval over items, ``mean_iou`` of
+    the matched pairs, per class (a class nobody drew here has F1 null), per labeler (F1, mean IoU and,
+    for boxes, mAP@0.5 of their shapes against the consensus of the others: the HLP of a detection
+    task), ``split_merge`` items and the same F1 per guideline version, all at the IoU threshold ``iou`` (see
+    :func:`analysis.metrics.shapes.shape_agreement`). The classification measures (percent agreement,
+    κ, α, the project HLP, pairwise κ, confusion, over time) are null or empty, with the reason.
+    """
+    from analysis.metrics.shapes import BOXES, shape_agreement
+
+    kind = answers.kind
+    f1_key = "box_f1" if kind == BOXES else "segment_f1"
+    n_shapes = int(answers.shape_answer.size)
+    report = {
+        "version": REPORT_VERSION,
+        "task": kind,
+        "f1_key": f1_key,
+        "iou": float(iou),
+        "policy": policy,
+        "n_items": len(set(answers.item.tolist())),
+        "n_annotations": len(answers),
+        "n_shapes": n_shapes,
+        "n_flagged": 0,
+        "n_labelers": len(set(answers.labeler.tolist())),
+        "n_compared_items": 0,
+        "classes": [{"key": k, "name": n} for k, n in zip(answers.classes, answers.class_names, strict=True)],
+        f1_key: None,
+        "mean_iou": None,
+        "per_class": [],
+        "per_labeler": [],
+        "split_merge": [],
+        "by_guideline": [],
+        "pairwise": [],
+        "confusion": {"classes": [], "counts": []},
+        "over_time": {"bucket": "day", "points": []},
+        "consensus": {},
+        "reasons": {},
+    }
+    for key in SHAPE_NULL_METRICS:
+        report[key] = None
+        report["reasons"][key] = f"not computed for {kind}: answers are compared shape by shape ({f1_key}, mean_iou)"
+    report["reasons"]["hlp"] = f"for {kind}, HLP is each labeler against the others' consensus: see per_labeler"
+    if not len(answers):
+        report["reasons"][f1_key] = "no answers match these filters"
+        return report
+    table = answers.table()
+    try:
+        agreement = shape_agreement(table, iou=iou, n_resamples=n_resamples, seed=seed)
+    except MetricUndefined as exc:
+        agreement = None
+        report["reasons"][f1_key] = str(exc)
+    if agreement is not None:
+        report[f1_key] = _interval(agreement.f1)
+        report["mean_iou"] = _float(agreement.mean_iou)
+        report["n_compared_items"] = agreement.n_items
+        report["n_pairs"] = agreement.n_pairs
+        report["n_matches"] = agreement.n_matches
+        report["split_merge"] = [{**row, "item": int(row["item"])} for row in agreement.split_merge]
+        if agreement.mean_iou is None:
+            report["reasons"]["mean_iou"] = "no two shapes matched at this IoU threshold"
+    names = dict(zip(answers.classes, answers.class_names, strict=True))
+    counts = dict(
+        zip(answers.labels, np.bincount(answers.shape_label, minlength=len(answers.labels)).tolist(), strict=True)
+    )
+    per_class = agreement.per_class if agreement else {}
+    report["per_class"] = [
+        {
+            "class": key,
+            "name": names.get(key, key),
+            "n_shapes": counts.get(key, 0),
+            # A class nobody drew here has no F1 to show (the metric's "1 when no shapes" convention).
+            "f1": _float((per_class.get(key) or {}).get("f1")) if counts.get(key) else None,
+            "mean_iou": _float((per_class.get(key) or {}).get("mean_iou")),
+        }
+        for key in answers.labels
+    ]
+    per_labeler = agreement.per_labeler if agreement else {}
+    rows = []
+    per_answer = answers.shapes_per_answer()
+    for pk in sorted(set(answers.labeler.tolist()), key=lambda pk: answers.labeler_names.get(pk, str(pk))):
+        name = answers.labeler_names.get(pk, str(pk))
+        mine = answers.labeler == pk
+        seconds = answers.seconds[mine & ~np.isnan(answers.seconds)]
+        stats = per_labeler.get(name) or {}
+        rows.append(
+            {
+                "labeler": name,
+                "labeler_id": int(pk),
+                "n_answers": int(mine.sum()),
+                "n_shapes": int(per_answer[mine].sum()),
+                "n_shared": int(stats.get("n_items") or 0),
+                "f1": _float(stats.get("f1")),
+                "mean_iou": _float(stats.get("mean_iou")),
+                "map50": _float(stats.get("map50")),
+                "median_seconds": float(np.median(seconds)) if len(seconds) else None,
+            }
+        )
+    report["per_labeler"] = rows
+    report["by_guideline"] = _shape_by_guideline(answers, iou=iou, n_resamples=n_resamples, seed=seed, whole=agreement)
+    return report
+
+
+def _shape_by_guideline(answers, *, iou, n_resamples, seed, whole=None):
+    """F1 and mean IoU per guideline version; ``whole``: the report's own result, reused when every
+    answer was given under one version (the common case on big projects: no second computation)."""
+    from analysis.metrics.shapes import shape_agreement
+
+    rows = []
+    versions = np.unique(answers.guideline)
+    for guideline_id in versions:
+        mask = answers.guideline == guideline_id
+        if len(versions) == 1:
+            row = {
+                "guideline": answers.guideline_versions.get(int(guideline_id)),
+                "n_items": len(set(answers.item.tolist())),
+                "n_compared": whole.n_items if whole else 0,
+                "f1": _interval(whole.f1) if whole else None,
+                "mean_iou": _float(whole.mean_iou) if whole else None,
+            }
+            rows.append(row)
+            continue
+        row = {
+            "guideline": answers.guideline_versions.get(int(guideline_id)),
+            "n_items": len(set(answers.item[mask].tolist())),
+            "n_compared": 0,
+            "f1": None,
+            "mean_iou": None,
+        }
+        with contextlib.suppress(MetricUndefined):  # no item with two answers under this version: "—"
+            sub = shape_agreement(answers.table(mask), iou=iou, n_resamples=n_resamples, seed=seed, per_labeler=False)
+            row.update(n_compared=sub.n_items, f1=_interval(sub.f1), mean_iou=_float(sub.mean_iou))
+        rows.append(row)
+    rows.sort(key=lambda r: (r["guideline"] is None, r["guideline"] or 0))
+    return rows

@@ -155,6 +155,20 @@ def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
     return out
 
 
+def _filtered_answers(*, project, filters: AnswerFilters):
+    """The project's current answers under ``filters`` (slice, labelers, since, guideline version)."""
+    answers = Annotation.objects.filter(item__project=project)
+    if filters.tag:
+        answers = answers.filter(item__tags__project=project, item__tags__name=filters.tag)
+    if filters.labelers:
+        answers = answers.filter(labeler_id__in=filters.labelers)
+    if filters.since:
+        answers = answers.filter(updated__gte=filters.since)
+    if filters.guideline is not None:
+        answers = answers.filter(guideline__project=project, guideline__version=filters.guideline)
+    return answers
+
+
 def answer_table(*, project, filters=None, policy="category", class_map=None, conventions=None) -> AnswerTable:
     """The project's current answers under ``filters``, coded for the agreement metrics.
 
@@ -184,15 +198,7 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
     # Code class keys in SQL, so a million answers arrive as integers rather than strings.
     whens = [When(value=key, then=Value(i)) for i, key in enumerate(keys)]
     whens += [When(value=old, then=Value(keys.index(new))) for old, new in class_map.items() if new in keys]
-    answers = Annotation.objects.filter(item__project=project)
-    if filters.tag:
-        answers = answers.filter(item__tags__project=project, item__tags__name=filters.tag)
-    if filters.labelers:
-        answers = answers.filter(labeler_id__in=filters.labelers)
-    if filters.since:
-        answers = answers.filter(updated__gte=filters.since)
-    if filters.guideline is not None:
-        answers = answers.filter(guideline__project=project, guideline__version=filters.guideline)
+    answers = _filtered_answers(project=project, filters=filters)
     table = connection.ops.quote_name(Annotation._meta.db_table)
     code = Case(*whens, default=Value(-1), output_field=IntegerField()) if whens else Value(-1)
     flag_sql = " + ".join(
@@ -285,6 +291,193 @@ def _apply_policy(code, flags, policy, categories, names, *, binary):
             names.append(name)
             code[flag_mask] = len(categories) - 1
     return code
+
+
+@dataclass
+class ShapeAnswers:
+    """The localized answers (detection / segments) of a project under some filters, parsed.
+
+    Per answer: ``item``, ``labeler`` (user ids), ``seconds``, ``guideline`` (guideline id or 0); an
+    answer without shapes is an explicit "nothing here". Per shape: ``shape_answer`` (index of its
+    answer), ``shape_label`` (index into ``labels``: the project's classes first, then any other key
+    found) and ``coords`` (``x, y, w, h`` or ``start, end``; NaN where missing). ``kind`` is
+    ``"boxes"`` or ``"segments"``. Build one with :meth:`from_shapes`.
+    """
+
+    kind: str
+    classes: list[str]
+    class_names: list[str]
+    labels: list[str]
+    item: np.ndarray
+    labeler: np.ndarray
+    seconds: np.ndarray
+    guideline: np.ndarray
+    shape_answer: np.ndarray
+    shape_label: np.ndarray
+    coords: np.ndarray
+    labeler_names: dict[int, str] = field(default_factory=dict)
+    guideline_versions: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_shapes(cls, *, kind, classes, class_names, item, labeler, seconds, guideline, shapes, **names):
+        """From per-answer arrays and ``shapes``: one list of shape dicts per answer (as stored)."""
+        from analysis.metrics.shapes import BOXES
+
+        fields = ("x", "y", "w", "h") if kind == BOXES else ("start", "end")
+        counts = np.fromiter((len(s) for s in shapes), dtype=np.int64, count=len(shapes))
+        flat = [shape for answer in shapes for shape in answer]
+        label_index = {key: i for i, key in enumerate(classes)}
+        labels = list(classes)
+        codes = np.empty(len(flat), dtype=np.int64)
+        for k, shape in enumerate(flat):
+            key = shape.get("label")
+            if key not in label_index:
+                label_index[key] = len(labels)
+                labels.append(key)
+            codes[k] = label_index[key]
+        # A missing coordinate becomes NaN: such a shape matches nothing but still counts as drawn.
+        coords = np.array([[shape.get(f) for f in fields] for shape in flat], dtype=np.float64)
+        return cls(
+            kind=kind,
+            classes=list(classes),
+            class_names=list(class_names),
+            labels=labels,
+            item=np.asarray(item, dtype=np.int64),
+            labeler=np.asarray(labeler, dtype=np.int64),
+            seconds=np.asarray(seconds, dtype=np.float64),
+            guideline=np.asarray(guideline, dtype=np.int64),
+            shape_answer=np.repeat(np.arange(len(shapes)), counts),
+            shape_label=codes,
+            coords=coords.reshape(-1, len(fields)),
+            **names,
+        )
+
+    def __len__(self):
+        return len(self.item)
+
+    def shapes_per_answer(self):
+        return np.bincount(self.shape_answer, minlength=len(self))
+
+    def table(self, mask=None):
+        """A :class:`analysis.metrics.shapes.ShapeTable` of these answers (or of those under ``mask``):
+        items by id, labelers by username, labels by class key. NumPy only: no loop per shape."""
+        from analysis.metrics.shapes import shape_table_from_arrays
+
+        keep = np.ones(len(self), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        items, item_code = np.unique(self.item[keep], return_inverse=True)
+        labeler_ids = np.unique(self.labeler[keep])
+        labeler_ids = np.array(
+            sorted(labeler_ids.tolist(), key=lambda pk: self.labeler_names.get(pk, str(pk))), dtype=np.int64
+        )
+        order = np.argsort(labeler_ids)
+        labeler_code = order[np.searchsorted(labeler_ids[order], self.labeler[keep])]
+        # Codes of each kept answer, looked up by the shapes through their answer index.
+        answer_pos = np.full(len(self), -1, dtype=np.int64)
+        answer_pos[keep] = np.arange(int(keep.sum()))
+        shape_keep = keep[self.shape_answer]
+        pos = answer_pos[self.shape_answer[shape_keep]]
+        return shape_table_from_arrays(
+            self.kind,
+            item_code.ravel()[pos],
+            labeler_code[pos],
+            self.shape_label[shape_keep],
+            self.coords[shape_keep],
+            answered=(item_code.ravel(), labeler_code),
+            items=items.tolist(),
+            labelers=[self.labeler_names.get(pk, str(pk)) for pk in labeler_ids.tolist()],
+            labels=self.labels,
+        )
+
+
+def shape_answers(*, project, filters=None, policy="category", class_map=None) -> ShapeAnswers:
+    """A detection or segments project's current answers under ``filters``, parsed from their JSON.
+
+    ``policy``: ``category`` counts every answer and shape as drawn; ``exclude`` leaves out answers
+    flagged uncertain or out-of-domain and shapes flagged borderline or uncertain. ``class_map`` maps
+    retired or merged class keys to the key they now count as. A stored value that is not a shapes
+    object (written before the project had its type) is left out.
+    """
+    import json
+
+    from labeling.choices import SHAPE_TASKS
+
+    if project.task_type not in SHAPE_TASKS:
+        raise ValueError("shape answers need a detection or segments project")
+    if policy not in ("category", "exclude"):
+        raise ValueError("localized answers take the category or exclude policy")
+    kind = SHAPE_TASKS[project.task_type][1]
+    classes = [c for c in project.classes.all() if not c.retired]
+    class_map = dict(class_map or {})
+    rows = (
+        _filtered_answers(project=project, filters=filters or AnswerFilters())
+        .annotate(guideline_or_0=Coalesce("guideline_id", Value(0)))
+        .values_list("item_id", "labeler_id", "value", "seconds", "guideline_or_0", "uncertain", "out_of_domain")
+        .order_by("item_id", "labeler_id")
+    )
+    item, labeler, seconds, guideline, shapes = [], [], [], [], []
+    for item_id, labeler_id, value, secs, guideline_id, uncertain, ood in rows.iterator(chunk_size=20000):
+        if policy == "exclude" and (uncertain or ood):
+            continue
+        try:
+            parsed = json.loads(value) if value else None
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get(kind), list):
+            continue
+        kept = parsed[kind]
+        if policy == "exclude":
+            kept = [shape for shape in kept if not (shape.get("borderline") or shape.get("uncertain"))]
+        if class_map:
+            kept = [{**shape, "label": class_map.get(shape.get("label"), shape.get("label"))} for shape in kept]
+        item.append(item_id)
+        labeler.append(labeler_id)
+        seconds.append(np.nan if secs is None else secs)
+        guideline.append(guideline_id)
+        shapes.append(kept)
+    return ShapeAnswers.from_shapes(
+        kind=kind,
+        classes=[c.key for c in classes],
+        class_names=[c.name for c in classes],
+        item=item,
+        labeler=labeler,
+        seconds=seconds,
+        guideline=guideline,
+        shapes=shapes,
+        labeler_names=dict(get_user_model().objects.filter(pk__in=set(labeler)).values_list("pk", "username")),
+        guideline_versions=dict(Guideline.objects.filter(project=project).values_list("pk", "version")),
+    )
+
+
+def shapes_of_items(*, project, item_ids, usernames=None):
+    """The drawn shapes of some items by labeler, for pictures of them (reviewers only): ``{item id:
+    {"name", "file", "duration", "shapes": {username: [shape, ...]}}}``."""
+    import json
+
+    from django.urls import reverse
+
+    from labeling.choices import SHAPE_TASKS
+    from labeling.models import Item
+
+    kind = SHAPE_TASKS[project.task_type][1]
+    out = {
+        item.pk: {
+            "name": item.original_name,
+            "file": reverse("api:item-file", args=[item.pk]) if item.file else None,
+            "duration": (item.stats or {}).get("duration"),
+            "shapes": {},
+        }
+        for item in Item.objects.filter(project=project, pk__in=list(item_ids))
+    }
+    answers = Annotation.objects.filter(item_id__in=list(out)).values_list("item_id", "labeler__username", "value")
+    if usernames is not None:
+        answers = answers.filter(labeler__username__in=list(usernames))
+    for item_id, username, value in answers:
+        try:
+            parsed = json.loads(value) if value else {}
+        except ValueError:
+            parsed = {}
+        out[item_id]["shapes"][username] = parsed.get(kind, []) if isinstance(parsed, dict) else []
+    return out
 
 
 def map_point_columns(*, project, map_id):

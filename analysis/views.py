@@ -9,10 +9,10 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from analysis.api.agreement import parse_report_params
+from analysis.api.agreement import parse_iou, parse_report_params
 from analysis.services import agreement_report_get
 from labelhub.csvsafe import csv_writer
-from labeling.choices import Role
+from labeling.choices import SHAPE_TASKS, Role
 from labeling.selectors import project_for_user
 
 
@@ -84,6 +84,58 @@ def _time_chart(report, width=640, height=160, pad=28):
     }
 
 
+SPLIT_MERGE_PICTURES = 12  # split/merge items drawn on the page (the JSON and CSV list all of them)
+
+
+def _shape_rects(kind, shapes, duration, lane):
+    """Shapes as rectangles in a 1 × 1 viewBox: boxes where they are on the image; segments as bars on
+    the time axis, in the upper (lane 0) or lower (lane 1) half."""
+    rects = []
+    for shape in shapes:
+        if kind == "boxes":
+            rect = {"x": shape.get("x"), "y": shape.get("y"), "w": shape.get("w"), "h": shape.get("h")}
+        else:
+            start, end = shape.get("start") or 0.0, shape.get("end") or 0.0
+            rect = {"x": start / duration, "y": 0.08 + 0.46 * lane, "w": (end - start) / duration, "h": 0.38}
+            rect["title"] = f"{start:g}–{end:g} s"
+        if None in rect.values():
+            continue
+        rects.append({**rect, "label": shape.get("label", "")})
+    return rects
+
+
+def _split_merge_pictures(project, report):
+    """The first split/merge items with what to draw: the image (or a time bar) and both labelers' shapes."""
+    from analysis.selectors import shapes_of_items
+
+    rows = report.get("split_merge", [])[:SPLIT_MERGE_PICTURES]
+    if not rows:
+        return []
+    kind = report["task"]
+    items = shapes_of_items(project=project, item_ids={row["item"] for row in rows})
+    pictures = []
+    for row in rows:
+        item = items.get(row["item"])
+        if item is None:
+            continue
+        one, many = item["shapes"].get(row["one"], []), item["shapes"].get(row["many"], [])
+        duration = 1.0
+        if kind == "segments":
+            ends = [s.get("end") or 0.0 for s in one + many]
+            duration = max([item["duration"] or 0.0, *ends]) or 1.0
+        pictures.append(
+            {
+                **row,
+                "name": item["name"],
+                "file": item["file"],
+                "duration": duration,
+                "one_rects": _shape_rects(kind, one, duration, 0),
+                "many_rects": _shape_rects(kind, many, duration, 1),
+            }
+        )
+    return pictures
+
+
 @login_required
 def agreement_page(request, project_id):
     project, membership = _project(request, project_id, Role.REVIEWER)
@@ -91,7 +143,8 @@ def agreement_page(request, project_id):
     report, job = None, None
     try:
         filters, policy = parse_report_params(project, request.GET)
-        report, job = agreement_report_get(project=project, filters=filters, policy=policy, user=request.user)
+        iou = parse_iou(project, request.GET)
+        report, job = agreement_report_get(project=project, filters=filters, policy=policy, iou=iou, user=request.user)
     except ValidationError as exc:
         error = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in exc.detail.items())
     context = {
@@ -106,16 +159,59 @@ def agreement_page(request, project_id):
         "guidelines": project.guidelines.order_by("version"),
         "members": project.memberships.filter(role=Role.LABELER).select_related("user").order_by("user__username"),
         "chosen_labelers": set((request.GET.get("labelers") or "").split(",")),
+        "localized": project.task_type in SHAPE_TASKS,
     }
-    if report:
+    if report and report.get("task"):
+        context["f1_metric"] = report.get(report["f1_key"])
+        context["split_merge_pictures"] = _split_merge_pictures(project, report)
+    elif report:
         context["pairwise_matrix"] = _pairwise_matrix(report)
         context["confusion_matrix"] = _confusion_matrix(report)
         context["time_chart"] = _time_chart(report)
     return render(request, "analysis/agreement.html", context)
 
 
+def shape_report_csv_rows(report):
+    """A detection / segments report as the same long-format rows as :func:`report_csv_rows`."""
+    rows = [("section", "subject", "measure", "value", "ci_low", "ci_high")]
+    f1_key = report["f1_key"]
+    metric = report.get(f1_key)
+    rows.append(
+        (
+            "headline",
+            "project",
+            f1_key,
+            *((metric["value"], metric["ci_low"], metric["ci_high"]) if metric else ("", "", "")),
+        )
+    )
+    for key in ("mean_iou", "iou", "n_items", "n_annotations", "n_shapes", "n_compared_items"):
+        rows.append(("headline", "project", key, report.get(key), "", ""))
+    for row in report["per_class"]:
+        for measure in ("n_shapes", "f1", "mean_iou"):
+            rows.append(("class", row["class"], measure, row[measure], "", ""))
+    for row in report["per_labeler"]:
+        for measure in ("n_answers", "n_shapes", "n_shared", "f1", "mean_iou", "map50", "median_seconds"):
+            rows.append(("labeler", row["labeler"], measure, row[measure], "", ""))
+    for row in report["by_guideline"]:
+        f1 = row["f1"]
+        rows.append(
+            (
+                "guideline",
+                row["guideline"],
+                f1_key,
+                *((f1["value"], f1["ci_low"], f1["ci_high"]) if f1 else ("", "", "")),
+            )
+        )
+        rows.append(("guideline", row["guideline"], "mean_iou", row["mean_iou"], "", ""))
+    for row in report["split_merge"]:
+        rows.append(("split_merge", row["item"], f"{row['one']}|{row['many']}", row["n"], "", ""))
+    return rows
+
+
 def report_csv_rows(report):
     """The report as long-format rows (section, subject, measure, value, ci_low, ci_high)."""
+    if report.get("task"):
+        return shape_report_csv_rows(report)
     rows = [("section", "subject", "measure", "value", "ci_low", "ci_high")]
     for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp"):
         metric = report.get(key)
@@ -149,9 +245,10 @@ def agreement_download(request, project_id, fmt):
     project, _ = _project(request, project_id, Role.REVIEWER)
     try:
         filters, policy = parse_report_params(project, request.GET)
+        iou = parse_iou(project, request.GET)
     except ValidationError as exc:
         return HttpResponse(str(exc.detail), status=400, content_type="text/plain")
-    report, job = agreement_report_get(project=project, filters=filters, policy=policy, user=request.user)
+    report, job = agreement_report_get(project=project, filters=filters, policy=policy, iou=iou, user=request.user)
     if report is None:
         return HttpResponse(f"The report is being computed (job {job.pk}); try again shortly.", status=409)
     name = f"agreement-project{project.pk}"

@@ -1,4 +1,4 @@
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
-from labeling.choices import Role
+from labeling.choices import SHAPE_TASKS, Role
 from labeling.selectors import project_for_user
 
 
@@ -37,7 +37,8 @@ def parse_report_params(project, params):
             moment = datetime.combine(parse_date(value), time.min)
         if moment is None:
             raise ValidationError({"since": f"'{value}' is not a date (YYYY-MM-DD) or an ISO date-time"})
-        filters.since = moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
+        # A naive date counts as UTC (datetime.UTC: django.utils.timezone.utc is gone since Django 5.0).
+        filters.since = moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
     if params.get("guideline"):
         try:
             filters.guideline = int(params["guideline"])
@@ -53,6 +54,23 @@ def parse_report_params(project, params):
     return filters, policy
 
 
+def parse_iou(project, params):
+    """The IoU threshold of a detection or segments project's report (``iou``, default 0.5 as None);
+    ValidationError unless 0 < iou ≤ 1, or when the project has no shapes to match."""
+    raw = params.get("iou")
+    if raw in (None, ""):
+        return None
+    if project.task_type not in SHAPE_TASKS:
+        raise ValidationError({"iou": "the IoU threshold applies to detection and segments projects only"})
+    try:
+        iou = float(raw)
+    except ValueError:
+        raise ValidationError({"iou": f"'{raw}' is not a number; the IoU threshold is in (0, 1]"}) from None
+    if not 0 < iou <= 1:  # NaN fails this too
+        raise ValidationError({"iou": f"the IoU threshold must be greater than 0 and at most 1, not {raw}"})
+    return iou
+
+
 REPORT_PARAMETERS = [
     OpenApiParameter("tag", str, description="a slice: only items with this tag"),
     OpenApiParameter("labelers", str, description="comma-separated usernames or ids"),
@@ -63,13 +81,36 @@ REPORT_PARAMETERS = [
         str,
         enum=list(FLAG_POLICIES),
         description="borderline / uncertain / out-of-domain answers as their own categories (default), left "
-        "out, or (binary projects) borderline as the ordinal midpoint",
+        "out, or (binary projects) borderline as the ordinal midpoint. Detection / segments: `exclude` leaves "
+        "out uncertain / out-of-domain answers and borderline / uncertain shapes",
+    ),
+    OpenApiParameter(
+        "iou",
+        float,
+        description="detection and segments projects: the IoU threshold at which two shapes match, "
+        "0 < iou ≤ 1 (default 0.5)",
     ),
 ]
 
 Metric = inline_serializer(
     "MetricWithInterval",
     {"value": serializers.FloatField(), "ci_low": serializers.FloatField(), "ci_high": serializers.FloatField()},
+)
+# Only in detection / segments reports; null when no item has two answers.
+ShapeF1 = inline_serializer(
+    "ShapeF1WithInterval",
+    {"value": serializers.FloatField(), "ci_low": serializers.FloatField(), "ci_high": serializers.FloatField()},
+    required=False,
+    allow_null=True,
+)
+SplitMerge = inline_serializer(
+    "SplitMergeItem",
+    {
+        "item": serializers.IntegerField(help_text="item id"),
+        "one": serializers.CharField(help_text="the labeler whose one shape covers several"),
+        "many": serializers.CharField(help_text="the labeler whose shapes it covers"),
+        "n": serializers.IntegerField(help_text="how many of `many`'s shapes are each ≥ 70 % inside"),
+    },
 )
 
 
@@ -93,17 +134,35 @@ class AgreementReportApi(GenericAPIView):
                     "over_time": serializers.DictField(),
                     "by_guideline": serializers.ListField(child=serializers.DictField()),
                     "reasons": serializers.DictField(),
+                    "task": serializers.CharField(
+                        required=False, help_text='detection / segments projects: "boxes" or "segments"'
+                    ),
+                    "iou": serializers.FloatField(required=False, help_text="the IoU threshold used"),
+                    "box_f1": ShapeF1,
+                    "segment_f1": ShapeF1,
+                    "mean_iou": serializers.FloatField(
+                        required=False, allow_null=True, help_text="mean IoU of the matched shape pairs"
+                    ),
+                    "split_merge": serializers.ListField(child=SplitMerge, required=False),
                 },
             ),
             202: OpenApiResponse(description='A large project\'s report is being computed: `{"job": id}`.'),
         },
         description="Agreement and human-level performance. Reviewers and managers only. Metrics that are "
-        "undefined on the selected answers are null, with the reason under `reasons`.",
+        "undefined on the selected answers are null, with the reason under `reasons`.\n\n"
+        "Detection projects add `box_f1` (segments projects `segment_f1`) with its interval, `mean_iou`, "
+        "`split_merge` and `iou`; `per_class` rows give `f1`, `mean_iou`, `n_shapes`; `per_labeler` rows give "
+        "`f1`, `mean_iou` and (boxes) `map50` of the labeler's shapes against the others' consensus (the HLP "
+        "of a detection task); `by_guideline` rows give `f1` and `mean_iou`. The classification measures "
+        "(`percent_agreement`, `fleiss_kappa`, `krippendorff_alpha`, `hlp`) are null for them, with the "
+        "reason, and `pairwise`, `confusion` and `over_time` are empty: comparing shapes answers as "
+        "categories would compare their JSON text.",
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         filters, policy = parse_report_params(project, request.query_params)
-        data, job = agreement_report_get(project=project, filters=filters, policy=policy, user=request.user)
+        iou = parse_iou(project, request.query_params)
+        data, job = agreement_report_get(project=project, filters=filters, policy=policy, iou=iou, user=request.user)
         if data is None:
             return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
         return Response(data)

@@ -11,9 +11,9 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from analysis.models import AgreementReport
-from analysis.reports import build_agreement_report
-from analysis.selectors import AnswerFilters, answer_table
-from labeling.choices import JobKind, JobStatus
+from analysis.reports import build_agreement_report, build_shape_report
+from analysis.selectors import AnswerFilters, answer_table, shape_answers
+from labeling.choices import SHAPE_TASKS, JobKind, JobStatus
 from labeling.models import Annotation
 from labeling.selectors import class_mapping, gold_labels, transcript_conventions
 from labeling.services.jobs import job_claim, job_create, job_enqueue, job_finish, job_progress
@@ -49,9 +49,23 @@ def answers_marker(*, project) -> tuple[str, int]:
     return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:40], stats["n"]
 
 
-def report_key(*, filters: AnswerFilters, policy: str) -> str:
-    payload = json.dumps({"filters": filters.as_dict(), "policy": policy}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
+DEFAULT_IOU = 0.5
+
+
+def report_key(*, filters: AnswerFilters, policy: str, iou: float | None = None) -> str:
+    """The cache key of a report: its filters, policy and (detection / segments) IoU threshold."""
+    params = {"filters": filters.as_dict(), "policy": policy}
+    if iou is not None:  # classification reports keep the keys they had before thresholds existed
+        params["iou"] = float(iou)
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def report_iou(*, project, iou=None):
+    """The IoU threshold a project's report uses: None for classification and transcription projects,
+    ``iou`` (default 0.5) for detection and segments projects."""
+    if project.task_type not in SHAPE_TASKS:
+        return None
+    return DEFAULT_IOU if iou is None else float(iou)
 
 
 def gold_for(*, project):
@@ -59,8 +73,16 @@ def gold_for(*, project):
     return gold_labels(project=project)
 
 
-def agreement_report_compute(*, project, filters: AnswerFilters, policy="category") -> dict:
-    """Read the answers and compute the whole report (database read + all metrics + bootstrap)."""
+def agreement_report_compute(*, project, filters: AnswerFilters, policy="category", iou=None) -> dict:
+    """Read the answers and compute the whole report (database read + all metrics + bootstrap).
+    Detection and segments projects get the shapes report at IoU threshold ``iou`` (default 0.5)."""
+    if project.task_type in SHAPE_TASKS:
+        answers = shape_answers(
+            project=project, filters=filters, policy=policy, class_map=class_map_for(project=project)
+        )
+        report = build_shape_report(answers, iou=report_iou(project=project, iou=iou), policy=policy)
+        report["filters"] = filters.as_dict()
+        return report
     table = answer_table(
         project=project,
         filters=filters,
@@ -86,22 +108,25 @@ def class_map_for(*, project):
     return class_mapping(project=project)
 
 
-def agreement_report_get(*, project, filters: AnswerFilters, policy="category", user=None, force_async=False):
+def agreement_report_get(*, project, filters: AnswerFilters, policy="category", iou=None, user=None, force_async=False):
     """The report for these parameters: (data, job).
 
     A cached report whose answers have not changed is answered at once. Otherwise a small project's
     report is computed now; a large one's in a worker job (answered as ``(None, job)``, the stale
-    report, if any, staying readable meanwhile).
+    report, if any, staying readable meanwhile). ``iou``: the IoU threshold of a detection or segments
+    project's report (default 0.5; ignored for other projects), part of the cache key.
     """
-    key = report_key(filters=filters, policy=policy)
+    iou = report_iou(project=project, iou=iou)
+    key = report_key(filters=filters, policy=policy, iou=iou)
+    params = {"filters": filters.as_dict(), "policy": policy, **({"iou": iou} if iou is not None else {})}
     marker, n_answers = answers_marker(project=project)
     cached = AgreementReport.objects.filter(project=project, key=key).select_related("job").first()
     if cached and cached.answers_marker == marker and cached.data is not None:
         return {**cached.data, "computed": cached.computed.isoformat(), "cached": True}, None
     if n_answers <= _sync_limit() and not force_async:
         started = time.perf_counter()
-        data = agreement_report_compute(project=project, filters=filters, policy=policy)
-        _store(project=project, key=key, filters=filters, policy=policy, marker=marker, data=data, started=started)
+        data = agreement_report_compute(project=project, filters=filters, policy=policy, iou=iou)
+        _store(project=project, key=key, params=params, marker=marker, data=data, started=started)
         return {**data, "computed": timezone.now().isoformat(), "cached": False}, None
     if cached and cached.job and cached.job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return None, cached.job
@@ -110,24 +135,22 @@ def agreement_report_get(*, project, filters: AnswerFilters, policy="category", 
             kind=JobKind.AGREEMENT,
             project=project,
             user=user,
-            params={"key": key, "filters": filters.as_dict(), "policy": policy},
+            params={"key": key, **params},
             total=n_answers,
         )
-        AgreementReport.objects.update_or_create(
-            project=project, key=key, defaults={"job": job, "params": {"filters": filters.as_dict(), "policy": policy}}
-        )
+        AgreementReport.objects.update_or_create(project=project, key=key, defaults={"job": job, "params": params})
         from analysis.tasks import agreement_report_run
 
         job_enqueue(job=job, task=agreement_report_run)
     return None, job
 
 
-def _store(*, project, key, filters, policy, marker, data, started):
+def _store(*, project, key, params, marker, data, started):
     AgreementReport.objects.update_or_create(
         project=project,
         key=key,
         defaults={
-            "params": {"filters": filters.as_dict(), "policy": policy},
+            "params": params,
             "answers_marker": marker,
             "data": data,
             "computed": timezone.now(),
@@ -149,16 +172,13 @@ def agreement_report_job_run(*, job_id):
     try:
         marker, n_answers = answers_marker(project=job.project)
         job_progress(job=job, processed=0, total=n_answers)
-        data = agreement_report_compute(project=job.project, filters=filters, policy=params["policy"])
-        _store(
-            project=job.project,
-            key=params["key"],
-            filters=filters,
-            policy=params["policy"],
-            marker=marker,
-            data=data,
-            started=started,
+        data = agreement_report_compute(
+            project=job.project, filters=filters, policy=params["policy"], iou=params.get("iou")
         )
+        stored = {"filters": filters.as_dict(), "policy": params["policy"]}
+        if params.get("iou") is not None:
+            stored["iou"] = params["iou"]
+        _store(project=job.project, key=params["key"], params=stored, marker=marker, data=data, started=started)
         job.processed = n_answers
     except Exception as exc:
         logger.exception("agreement report job %s failed", job_id)
