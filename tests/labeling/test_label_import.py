@@ -528,3 +528,11 @@ def test_a_label_import_runs_again_without_storing_anything_twice(manager, detec
     assert job.result["imported"] == 1 and job.result["duplicates"] == 0
     assert job.result["answers"] == {"created": 0, "revised": 0, "unchanged": 1}
     assert Annotation.objects.count() == 1 and Item.objects.get().n_answers == 1
+
+
+def test_import_page_offers_the_label_formats_that_fit_the_project(client, manager, detection, project):
+    client.force_login(manager)
+    page = client.get(f"/projects/{detection.pk}/import/").content.decode()
+    assert 'value="coco"' in page and 'value="yolo"' in page and 'value="label_studio"' in page
+    page = client.get(f"/projects/{project.pk}/import/").content.decode()
+    assert 'value="coco"' not in page and 'value="label_studio"' in page
