@@ -137,6 +137,7 @@ class Parsed:
     tasks: list[Task] = field(default_factory=list)
     annotators: dict[str, Annotator] = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)  # entries that belong to no task
+    ids: dict[int, str] = field(default_factory=dict)  # Label Studio user id -> annotator key, once seen
 
 
 class _Classes:
@@ -458,6 +459,8 @@ def _ls_annotator(parsed, completed_by, labeler) -> str:
         email = str(completed_by.get("email") or "").strip()
         if email:
             key = f"email:{email.casefold()}"
+            if isinstance(completed_by.get("id"), int):
+                parsed.ids.setdefault(completed_by["id"], key)
             parsed.annotators.setdefault(
                 key,
                 Annotator(
@@ -469,6 +472,8 @@ def _ls_annotator(parsed, completed_by, labeler) -> str:
             return key
         completed_by = completed_by.get("id")
     if isinstance(completed_by, int) and not isinstance(completed_by, bool):
+        if completed_by in parsed.ids:  # the same person, named by e-mail elsewhere in the export
+            return parsed.ids[completed_by]
         key = f"id:{completed_by}"
         parsed.annotators.setdefault(key, Annotator(username=f"label-studio-{completed_by}"))
         return key

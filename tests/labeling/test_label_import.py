@@ -308,7 +308,7 @@ def test_label_studio_boxes_by_two_annotators_become_each_persons_answers(manage
             ]
         }
     )
-    assert got[("empty.png", "label-studio-2")] == {"boxes": []}
+    assert got[("empty.png", "sam@example.com")] == {"boxes": []}  # completed_by 2: sam, named in task 1
     assert len(got) == 3  # the cancelled annotation and the model's prediction are not answers
     sam = get_user_model().objects.get(username="sam@example.com")
     assert not sam.has_usable_password() and Membership.objects.get(project=detection, user=sam).role == "labeler"
@@ -476,12 +476,17 @@ def test_malformed_label_studio_json_fails_the_job_naming_line_and_column(manage
     assert not Item.objects.exists()
 
 
-def test_an_unmatched_file_name_is_reported(manager, detection):
-    export = [ls_task(1, {"image": "/data/upload/3/12345678-nowhere.png"}, [ls_annotation(1, 1, [])])]
+def test_an_unmatched_file_name_is_reported_and_a_bare_user_id_becomes_a_user(manager, detection):
+    import_images(detection, ["here.png"])
+    export = [
+        ls_task(1, {"image": "/data/upload/3/12345678-nowhere.png"}, [ls_annotation(1, 1, [])]),
+        ls_task(2, {"image": "/data/upload/3/12345678-here.png"}, [ls_annotation(2, 7, [])]),
+    ]
     job = run_import(detection, manager, "export.json", json.dumps(export).encode(), fmt="label_studio")
     assert job.errors == [
         {"name": "export.json task 1", "reason": "no file '12345678-nowhere.png' among the project's items"}
     ]
+    assert answers(detection) == {("here.png", "label-studio-7"): {"boxes": []}}
 
 
 @pytest.mark.parametrize(
