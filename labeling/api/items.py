@@ -108,7 +108,13 @@ class ImportCreateApi(GenericAPIView):
     serializer_class = ImportCreateSerializer
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": ImportCreateSerializer}, responses={202: JobRefSerializer})
+    @extend_schema(
+        request={"multipart/form-data": ImportCreateSerializer},
+        responses={202: JobRefSerializer, 400: ErrorSerializer},
+        description="Queue the import of a manifest or zip archive. With `format` (coco, yolo, label_studio) the "
+        "upload carries existing labels: each annotator's labels become that person's answers (COCO and YOLO: "
+        "the user named by `labeler`); the job's result counts the answers created, revised and unchanged.",
+    )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         upload = request.FILES.get("file")
@@ -123,6 +129,8 @@ class ImportCreateApi(GenericAPIView):
             tags=tags,
             source=source,
             label_from_folder=label_from_folder,
+            fmt=str(request.data.get("format") or "").strip(),
+            labeler=str(request.data.get("labeler") or ""),
         )
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 

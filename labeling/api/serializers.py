@@ -186,6 +186,18 @@ class ImportCreateSerializer(serializers.Serializer):
     source = serializers.CharField(required=False, allow_blank=True)
     tags = serializers.CharField(required=False, allow_blank=True, help_text="comma-separated")
     label_from_folder = serializers.BooleanField(required=False, default=False)
+    format = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="coco, yolo or label_studio: the file (or a zip holding it and its media) carries labels that "
+        "become answers; empty for items only",
+    )
+    labeler = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="username whose answers a COCO or YOLO file's boxes become (created if missing); required for "
+        "those formats",
+    )
 
 
 class JobRefSerializer(serializers.Serializer):

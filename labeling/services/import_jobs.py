@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection
 from labeling.choices import JobKind, JobStatus
 from labeling.inputs import InputRejected
 from labeling.models import Job
-from labeling.services import imports
+from labeling.services import imports, label_imports
 from labeling.services.jobs import (
     job_add_errors,
     job_claim,
@@ -36,10 +36,19 @@ logger = logging.getLogger(__name__)
 MAX_LISTED = 1000  # ids and duplicates listed in a job's result; counts are always complete
 
 
-def import_job_create(*, project, user, upload, tags=(), source=None, label_from_folder=False) -> Job:
-    """Store an uploaded manifest or zip archive and queue a job that imports it."""
+def import_job_create(
+    *, project, user, upload, tags=(), source=None, label_from_folder=False, fmt="", labeler=""
+) -> Job:
+    """Store an uploaded manifest or zip archive and queue a job that imports it. With ``fmt`` (coco,
+    yolo, label_studio) the upload is a labels file (or a zip with one and its media) whose labels
+    become answers (``labeling.services.label_imports``); raises ValidationError when it cannot fit."""
     from labeling.tasks import import_run  # the task module imports services, not the reverse
 
+    labels = (
+        label_imports.label_import_check(project=project, fmt=fmt, labeler=labeler, label_from_folder=label_from_folder)
+        if fmt
+        else {}
+    )
     limit = settings.LABELHUB_MAX_IMPORT_BYTES
     if upload.size > limit:
         raise ValidationError({"file": f"the upload is {upload.size:,} bytes, over the import limit of {limit:,}"})
@@ -56,6 +65,7 @@ def import_job_create(*, project, user, upload, tags=(), source=None, label_from
             "tags": list(tags),
             "source": source.pk if source else None,
             "label_from_folder": bool(label_from_folder),
+            **labels,
         },
     )
     job_enqueue(job=job, task=import_run)
@@ -80,7 +90,9 @@ def import_job_run(*, job_id):
         with JobBeat(job) as beat, default_storage.open(params["upload"], "rb") as handle:
             head = handle.read(4)
             handle.seek(0)
-            if head.startswith(b"PK"):
+            if params.get("format"):
+                report = _run_labels(job=job, handle=handle, source=source, beat=beat)
+            elif head.startswith(b"PK"):
                 report = _run_archive(job=job, handle=handle, source=source, beat=beat)
             else:
                 report = _run_manifest(job=job, handle=handle, source=source, beat=beat)
@@ -102,6 +114,7 @@ def import_job_run(*, job_id):
             "resumed": report.resumed,
             "items": report.imported[:MAX_LISTED],
             "duplicate_items": report.duplicates[:MAX_LISTED],
+            **(report.extra() if hasattr(report, "extra") else {}),
         },
     )
     default_storage.delete(params["upload"])
@@ -189,3 +202,13 @@ def _run_archive(*, job, handle, source, beat):
             label_from_folder=params.get("label_from_folder", False),
         )
         return imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job, beat))
+
+
+def _run_labels(*, job, handle, source, beat):
+    return label_imports.label_import_run(
+        job=job,
+        handle=handle,
+        source=source,
+        on_start=lambda total: _start(job, beat, total),
+        on_progress=_progress(job, beat),
+    )

@@ -52,6 +52,7 @@ class ImportEntry:
     metadata: dict = field(default_factory=dict)
     label: str = ""
     error: str = ""  # set when the entry was already found bad while parsing
+    item: int | None = None  # set by the import: the item the entry became (or duplicates), if any
 
 
 @dataclass
@@ -140,6 +141,7 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
     run = run or _Run(job_id=job.pk if job else None)
     class_keys = set(project.classes.values_list("key", flat=True))
     prepared = []  # (entry, sha, inspected, data)
+    stamps = []  # (entry, sha) of every entry that was not rejected
     seen = {}
     for entry in entries:
         try:
@@ -150,6 +152,7 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
         except MemoryError:
             report.rejected.append({"name": entry.name, "reason": "file too large to decode"})
             continue
+        stamps.append((entry, sha))
         if sha in seen:
             report.duplicates.append({"name": entry.name, "item": None, "_sha": sha})
             continue
@@ -176,6 +179,7 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
     existing = {sha: pk for sha, (pk, _) in existing.items()}
     if not fresh:
         _resolve_in_chunk_duplicates(report, existing)
+        _stamp(stamps, existing)
         return report
 
     written = []  # storage names this call created, removed again if the rows fail
@@ -216,13 +220,23 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
         if name not in used:
             default_storage.delete(name)
     run.counted.update(pk for pk, _ in created.values())
-    _resolve_in_chunk_duplicates(report, {**existing, **{sha: pk for sha, (pk, _) in created.items()}})
+    ids = {**existing, **{sha: pk for sha, (pk, _) in created.items()}}
+    _resolve_in_chunk_duplicates(report, ids)
+    _stamp(stamps, ids)
     return report
+
+
+def _stamp(stamps, ids_by_sha):
+    """Tell each entry the item it became or duplicates (rows that lost a race were stamped on the way)."""
+    for entry, sha in stamps:
+        if entry.item is None:
+            entry.item = ids_by_sha.get(sha)
 
 
 def _report_existing(report, run, entry, item_id, job_id):
     """An entry whose content the project holds already: this job's own item from an earlier attempt
     (imported), or a duplicate."""
+    entry.item = item_id
     if run.claims(item_id, job_id):
         report.imported.append(item_id)
         report.resumed += 1

@@ -13,12 +13,13 @@ function show(done, total, label) {
   text.textContent = label ?? `${done} / ${total ?? "?"}`;
 }
 
-function renderReport(imported, duplicates, rejected) {
+function renderReport(imported, duplicates, rejected, answers) {
   const list = (rows, fmt) => rows.slice(0, 200).map((r) => `<li>${fmt(r)}</li>`).join("");
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   reportBox.innerHTML = `
     <p><b data-testid="imported">${imported}</b> imported · <b data-testid="duplicates">${duplicates.length}</b> duplicates ·
        <b data-testid="rejected">${rejected.length}</b> rejected</p>
+    ${answers ? `<p><b data-testid="answers">${answers.created}</b> answers added · ${answers.revised} revised · ${answers.unchanged} unchanged</p>` : ""}
     ${rejected.length ? `<h3>Rejected</h3><ul class="rejected">${list(rejected, (r) => `${esc(r.name ?? r.line ?? "")}: ${esc(r.reason)}`)}</ul>` : ""}
     ${duplicates.length ? `<h3>Duplicates</h3><ul>${list(duplicates, (d) => `${esc(d.name)} (already item #${d.item ?? "?"})`)}</ul>` : ""}`;
 }
@@ -79,7 +80,7 @@ document.getElementById("import-form").addEventListener("submit", async (event) 
     show(job.processed, job.total, `${job.status}: ${job.processed} / ${job.total ?? "?"}`);
     if (job.status === "succeeded" || job.status === "failed") {
       const r = job.result || {};
-      renderReport(r.imported ?? 0, r.duplicate_items ?? [], job.errors ?? []);
+      renderReport(r.imported ?? 0, r.duplicate_items ?? [], job.errors ?? [], r.answers);
       return;
     }
     setTimeout(poll, 500);

@@ -1,0 +1,822 @@
+"""Importing existing labels: COCO JSON, YOLO archives and Label Studio JSON exports.
+
+An import with a ``format`` (``coco``, ``yolo``, ``label_studio``) reads a labels file, finds each
+labeled file either in the same zip (stored as a new item, or recognised as an item the project
+holds by its SHA-256) or among the project's items by file name, and stores every annotator's labels
+as that person's answer through ``annotation_store`` — so revisions, the queue's answer counters and
+blindness hold as for answers given here, and agreement can be computed at once.
+
+Who the answers belong to:
+
+- Label Studio: each annotation's ``completed_by``. An export names people as ``{"id", "email", ...}``
+  (matched to a user with that e-mail, else a user named by the e-mail is created); a bare id becomes
+  the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out.
+- COCO and YOLO files name nobody: the import names the person (or tool) with ``labeler``, and their
+  boxes become that user's answers. (An item's imported label is one class key; it cannot hold boxes.)
+
+A user who is not yet a member of the project becomes a labeler; existing roles are kept.
+
+Coordinates become the contract's fractions: COCO ``bbox`` is ``[x, y, w, h]`` in pixels of the image's
+declared ``width``/``height`` (boxes within half a pixel of an edge are clamped to it); YOLO lines are
+``class cx cy w h`` as fractions of the image, centre first; Label Studio boxes are percentages
+(0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds.
+
+Checks. The labels file must parse (else the job fails, storing nothing). Each labeled file (a COCO
+image, a YOLO label file, a Label Studio task) is all or nothing: an unknown class, a box outside the
+image or a malformed line rejects that file's item and answers, reported as
+``{"name": "<labels file> <task/image/line>", "reason": ...}``; the others go in. Answers are stored
+chunk by chunk, each chunk in one transaction; running the job again stores nothing twice (an answer
+equal to the labeler's current one is left alone; a different one becomes a new revision).
+"""
+
+import json
+import math
+import posixpath
+import re
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlparse
+
+import yaml
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from labeling.choices import Role, TaskType
+from labeling.inputs import InputRejected
+from labeling.models import Annotation, Item, Membership
+from labeling.services import imports
+from labeling.services.annotations import annotation_store, annotation_validate
+
+FORMATS = ("coco", "yolo", "label_studio")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+YOLO_NAME_FILES = ("classes.txt", "obj.names", "data.yaml", "dataset.yaml", "data.yml")
+# Label Studio stores uploads as "<8 hex>-<original name>".
+LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+# A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
+MANIFEST_NAME = re.compile(r"^line \d+ \((.*)\)$")
+HALF_PIXEL = 0.5
+EDGE_SLACK = 1e-6
+LS_TYPES = {
+    TaskType.DETECTION: "rectanglelabels",
+    TaskType.SEGMENTS: "labels",
+    TaskType.CLASSIFICATION: "choices",
+    TaskType.TRANSCRIPTION: "textarea",
+}
+
+
+class Bad(Exception):
+    """One labeled file's problem: rejects that file (its item and answers), not the import."""
+
+
+def label_import_check(*, project, fmt, labeler="", label_from_folder=False) -> dict:
+    """The synchronous checks of an import with a labels ``fmt``; raise ValidationError naming the field.
+    Answers the job's extra params."""
+    if fmt not in FORMATS:
+        raise ValidationError({"format": f"unknown format '{fmt}' (one of {', '.join(FORMATS)})"})
+    if fmt in ("coco", "yolo") and project.task_type != TaskType.DETECTION:
+        raise ValidationError(
+            {"format": f"{fmt} files hold boxes: they import into a detection project, not a {project.task_type} one"}
+        )
+    if label_from_folder:
+        raise ValidationError({"label_from_folder": "labels come from the labels file in an import with a format"})
+    labeler = (labeler or "").strip()
+    if fmt in ("coco", "yolo") and not labeler:
+        raise ValidationError(
+            {"labeler": f"a {fmt} file names no annotator: give the username whose answers these boxes become"}
+        )
+    if labeler:
+        try:
+            UnicodeUsernameValidator()(labeler)
+        except ValidationError:
+            raise ValidationError({"labeler": f"'{labeler}' is not a valid username"}) from None
+        if len(labeler) > 150:
+            raise ValidationError({"labeler": "a username has at most 150 characters"})
+    return {"format": fmt, "labeler": labeler}
+
+
+# --- what a labels file says ---------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    annotator: str  # a key of Parsed.annotators
+    value: object  # as annotation_validate takes it
+    where: str  # "annotation 1001 by ana@example.com"
+    seconds: float | None = None
+
+
+@dataclass
+class Task:
+    """One labeled file: where it is described, how to find its item, and its answers."""
+
+    where: str
+    name: str = ""  # the media file's name (the new item's original name)
+    load: Callable[[], bytes] | None = None
+    text: str | None = None
+    item: int | None = None  # an item the project already holds
+    answers: list[Answer] = field(default_factory=list)
+    error: str = ""
+    entry: imports.ImportEntry | None = None  # the item import's entry for the file, once made
+
+
+@dataclass
+class Annotator:
+    username: str = ""  # an exact username (the import's labeler, or label-studio-<id>)
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass
+class Parsed:
+    tasks: list[Task] = field(default_factory=list)
+    annotators: dict[str, Annotator] = field(default_factory=dict)
+    rejected: list[dict] = field(default_factory=list)  # entries that belong to no task
+    ids: dict[int, str] = field(default_factory=dict)  # Label Studio user id -> annotator key, once seen
+
+
+class _Classes:
+    """The project's active classes, found by key, or by key or name ignoring case."""
+
+    def __init__(self, project):
+        active = project.active_classes()
+        self.keys = {c.key for c in active}
+        self.folded = {}
+        for c in active:
+            self.folded.setdefault(c.name.strip().casefold(), c.key)
+        for c in active:
+            self.folded[c.key.casefold()] = c.key
+
+    def key(self, label) -> str:
+        if isinstance(label, str):
+            if label in self.keys:
+                return label
+            found = self.folded.get(label.strip().casefold())
+            if found:
+                return found
+        raise Bad(f"unknown class {json.dumps(label)} (the project's classes: {', '.join(sorted(self.keys))})")
+
+
+class _Media:
+    """Finds a labeled file: in the uploaded zip (by path, else by unique base name) or among the
+    project's items (by the base name they were imported with)."""
+
+    def __init__(self, project, archive=None):
+        self.project = project
+        self.archive = archive
+        self.paths = {}
+        self.bases = defaultdict(list)
+        self.bad = []
+        if archive is not None:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                try:
+                    name = imports._safe_member_name(info.filename)
+                except InputRejected as exc:
+                    self.bad.append({"name": info.filename, "reason": str(exc)})
+                    continue
+                if name.startswith("__MACOSX/") or posixpath.basename(name).startswith("."):
+                    continue
+                self.paths[name] = info
+                self.bases[posixpath.basename(name)].append(name)
+        self._items = None
+
+    def items(self):
+        if self._items is None:
+            self._items = defaultdict(list)
+            for pk, original in Item.objects.filter(project=self.project).values_list("id", "original_name"):
+                match = MANIFEST_NAME.match(original)
+                self._items[posixpath.basename((match.group(1) if match else original).replace("\\", "/"))].append(pk)
+        return self._items
+
+    def loader(self, name):
+        info = self.paths[name]
+        limit = settings.LABELHUB_MAX_FILE_BYTES
+        if info.file_size > limit:
+            raise Bad(f"{name} is {info.file_size:,} bytes, over the limit of {limit:,}")
+        return lambda: self.archive.read(info)
+
+    def find(self, task, candidates):
+        """Point the task at its file (``load``) or item; raise Bad when none or several match."""
+        candidates = [c for c in candidates if c]
+        for path in candidates:
+            key = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
+            if key in self.paths:
+                task.name, task.load = key, self.loader(key)
+                return
+        for path in candidates:
+            base = posixpath.basename(path.replace("\\", "/"))
+            found = self.bases.get(base, [])
+            if len(found) > 1:
+                raise Bad(f"'{base}' matches {len(found)} files in the archive ({', '.join(sorted(found)[:3])})")
+            if found:
+                task.name, task.load = found[0], self.loader(found[0])
+                return
+        for path in candidates:
+            base = posixpath.basename(path.replace("\\", "/"))
+            found = self.items().get(base, [])
+            if len(found) > 1:
+                raise Bad(f"'{base}' matches {len(found)} items of the project (ids {', '.join(map(str, found[:3]))})")
+            if found:
+                task.name, task.item = base, found[0]
+                return
+        shown = posixpath.basename(candidates[0].replace("\\", "/")) if candidates else "?"
+        where = "among the project's items"
+        if self.archive is not None:
+            where = "in the archive or " + where
+        raise Bad(f"no file '{shown}' {where}")
+
+
+def _number(value, what):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value != value
+        or value
+        in (
+            float("inf"),
+            float("-inf"),
+        )
+    ):
+        raise Bad(f"{what} must be a number, not {json.dumps(value)}")
+    return float(value)
+
+
+def _box(x, y, w, h, label, what) -> dict:
+    """A box in fractions, checked against the image (what: where it came from, for the message)."""
+    if w <= 0 or h <= 0:
+        raise Bad(f"{what}: the size must be positive (w = {w:.6g}, h = {h:.6g})")
+    if x < -EDGE_SLACK or y < -EDGE_SLACK or x + w > 1 + EDGE_SLACK or y + h > 1 + EDGE_SLACK:
+        raise Bad(
+            f"{what}: the box x = {x:.4g}..{x + w:.4g}, y = {y:.4g}..{y + h:.4g} (fractions) is outside the image"
+        )
+    x, y = max(x, 0.0), max(y, 0.0)
+    return {"x": x, "y": y, "w": min(w, 1.0 - x), "h": min(h, 1.0 - y), "label": label}
+
+
+def _first_error(errors):
+    return errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+
+
+# --- COCO ----------------------------------------------------------------------------------------
+
+
+def coco_parse(*, data, filename, project, media, labeler) -> Parsed:
+    """Tasks of a COCO detection file: one per entry of ``images``, its boxes the labeler's answer
+    (an image without annotations: "nothing here")."""
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations")):
+        raise InputRejected(f"{filename}: a COCO file is an object with 'images', 'annotations' and 'categories' lists")
+    classes = _Classes(project)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    categories = {}
+    for n, cat in enumerate(data.get("categories") or []):
+        if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
+            raise InputRejected(f"{filename}: categories[{n}] needs an 'id' and a 'name'")
+        categories[cat["id"]] = cat["name"]
+    tasks, sizes, errors = {}, {}, defaultdict(list)
+    for n, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or "id" not in image:
+            parsed.rejected.append({"name": f"{filename} images[{n}]", "reason": "an image needs an 'id'"})
+            continue
+        task = Task(where=f"{filename} image {image['id']} ({image.get('file_name', '?')})")
+        if image["id"] in tasks:
+            parsed.rejected.append({"name": task.where, "reason": f"image id {image['id']} appears twice"})
+            continue
+        tasks[image["id"]] = task
+        try:
+            if not isinstance(image.get("file_name"), str) or not image["file_name"]:
+                raise Bad("the image has no file_name")
+            width, height = _number(image.get("width"), "width"), _number(image.get("height"), "height")
+            if width <= 0 or height <= 0:
+                raise Bad(f"the image size {width:g} x {height:g} is not positive")
+            sizes[image["id"]] = (width, height)
+            media.find(task, [image["file_name"]])
+        except Bad as exc:
+            errors[image["id"]].append(str(exc))
+    boxes = defaultdict(list)
+    for n, ann in enumerate(data["annotations"]):
+        what = f"annotation {ann.get('id', f'#{n}') if isinstance(ann, dict) else f'#{n}'}"
+        image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        if image_id not in tasks:
+            parsed.rejected.append(
+                {"name": f"{filename} {what}", "reason": f"image_id {json.dumps(image_id)} is not among the images"}
+            )
+            continue
+        if image_id not in sizes:
+            continue  # the image itself is already rejected
+        try:
+            if ann.get("category_id") not in categories:
+                raise Bad(f"{what}: category_id {json.dumps(ann.get('category_id'))} is not among the categories")
+            label = classes.key(categories[ann["category_id"]])
+            bbox = ann.get("bbox")
+            if not isinstance(bbox, list) or len(bbox) != 4:
+                raise Bad(f"{what}: bbox must be [x, y, width, height] in pixels, not {json.dumps(bbox)}")
+            x, y, w, h = (_number(v, f"{what}: bbox") for v in bbox)
+            width, height = sizes[image_id]
+            # Exporters round: a box within half a pixel of an edge ends at the edge.
+            if -HALF_PIXEL <= x < 0:
+                w, x = w + x, 0.0
+            if -HALF_PIXEL <= y < 0:
+                h, y = h + y, 0.0
+            if width < x + w <= width + HALF_PIXEL:
+                w = width - x
+            if height < y + h <= height + HALF_PIXEL:
+                h = height - y
+            if x < 0 or y < 0 or x + w > width or y + h > height:
+                raise Bad(f"{what}: bbox {json.dumps(bbox)} reaches outside the {width:g} x {height:g} pixel image")
+            boxes[image_id].append(_box(x / width, y / height, w / width, h / height, label, what))
+        except Bad as exc:
+            errors[image_id].append(f"{what}: {exc}" if not str(exc).startswith(what) else str(exc))
+    for image_id, task in tasks.items():
+        if errors.get(image_id):
+            task.error = _first_error(errors[image_id])
+        else:
+            task.answers.append(Answer(annotator="labeler", value={"boxes": boxes[image_id]}, where="boxes"))
+        parsed.tasks.append(task)
+    return parsed
+
+
+# --- YOLO ----------------------------------------------------------------------------------------
+
+
+def _yolo_names(archive, media) -> tuple[list[str], str]:
+    found = sorted(
+        (name for name in media.paths if posixpath.basename(name) in YOLO_NAME_FILES), key=lambda n: (n.count("/"), n)
+    )
+    if not found:
+        raise InputRejected("a YOLO archive needs classes.txt, obj.names or data.yaml naming the classes")
+    name = found[0]
+    text = archive.read(media.paths[name]).decode("utf-8-sig")
+    if name.endswith((".yaml", ".yml")):
+        try:
+            names = (yaml.safe_load(text) or {}).get("names")
+        except (yaml.YAMLError, AttributeError) as exc:
+            raise InputRejected(f"{name}: not a YAML mapping with 'names' ({exc})") from None
+        if isinstance(names, dict):
+            try:
+                names = [names[i] for i in range(len(names))]
+            except KeyError:
+                raise InputRejected(f"{name}: names must be numbered 0, 1, 2, ...") from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InputRejected(f"{name}: 'names' must be a list of class names")
+        return names, name
+    return [line.strip() for line in text.splitlines() if line.strip()], name
+
+
+def _is_yolo_label(name):
+    base = posixpath.basename(name).lower()
+    return base.endswith(".txt") and base not in YOLO_NAME_FILES and not base.startswith("readme")
+
+
+def yolo_parse(*, archive, project, media, labeler) -> Parsed:
+    """Tasks of a YOLO archive: each label file (``class cx cy w h`` per line, fractions of the image)
+    with its image (``images/...`` beside ``labels/...``, else the one image of the same stem in the
+    archive, else the project's item of that name); an image without a label file has no boxes."""
+    names, names_file = _yolo_names(archive, media)
+    classes = _Classes(project)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    labels = [n for n in media.paths if _is_yolo_label(n) and ("labels" in n.split("/")[:-1] or "/" not in n)]
+    if not labels:
+        labels = [n for n in media.paths if _is_yolo_label(n)]
+    images = [n for n in media.paths if n.lower().endswith(IMAGE_EXTENSIONS)]
+    by_stem = defaultdict(list)
+    for name in images:
+        by_stem[posixpath.splitext(posixpath.basename(name))[0]].append(name)
+    paired = set()
+    for label_file in sorted(labels):
+        task = Task(where=label_file)
+        parsed.tasks.append(task)
+        stem = posixpath.splitext(posixpath.basename(label_file))[0]
+        parts = label_file.split("/")
+        beside = ["/".join("images" if p == "labels" else p for p in parts[:-1])] if "labels" in parts[:-1] else []
+        try:
+            image = next(
+                (n for n in by_stem.get(stem, []) if beside and posixpath.dirname(n) == beside[0]),
+                None,
+            )
+            if image is None and len(by_stem.get(stem, [])) > 1:
+                raise Bad(f"{len(by_stem[stem])} images are named {stem}.* ({', '.join(by_stem[stem][:3])})")
+            image = image or (by_stem[stem][0] if by_stem.get(stem) else None)
+            if image is not None:
+                paired.add(image)
+                task.name, task.load = image, media.loader(image)
+            else:
+                try:
+                    media.find(task, [f"{stem}{ext}" for ext in IMAGE_EXTENSIONS])
+                except Bad:
+                    raise Bad(f"no image {stem}.* in the archive or among the project's items") from None
+            boxes, errors = [], []
+            text = archive.read(media.paths[label_file]).decode("utf-8-sig")
+            for number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    boxes.append(_yolo_line(line, names, names_file, classes, f"line {number}"))
+                except Bad as exc:
+                    errors.append(str(exc))
+            if errors:
+                raise Bad(_first_error(errors))
+        except (Bad, UnicodeDecodeError) as exc:
+            task.error = str(exc) if isinstance(exc, Bad) else "not UTF-8 text"
+            continue
+        task.answers.append(Answer(annotator="labeler", value={"boxes": boxes}, where="boxes"))
+    for image in sorted(set(images) - paired):
+        task = Task(where=image, name=image, load=media.loader(image))
+        task.answers.append(Answer(annotator="labeler", value={"boxes": []}, where="no label file"))
+        parsed.tasks.append(task)
+    return parsed
+
+
+def _yolo_line(line, names, names_file, classes, what) -> dict:
+    parts = line.split()
+    if len(parts) != 5:
+        raise Bad(f"{what}: a box is 'class cx cy w h' (5 values), not {len(parts)} values")
+    try:
+        index = int(parts[0])
+        cx, cy, w, h = (float(p) for p in parts[1:])
+    except ValueError:
+        raise Bad(f"{what}: '{line.strip()[:60]}' is not 'class cx cy w h' numbers") from None
+    if not 0 <= index < len(names):
+        raise Bad(f"{what}: class {index} is not in {names_file} ({len(names)} classes)")
+    try:
+        label = classes.key(names[index])
+    except Bad as exc:
+        raise Bad(f"{what}: class {index} of {names_file}: {exc}") from None
+    return _box(cx - w / 2, cy - h / 2, w, h, label, what)
+
+
+# --- Label Studio --------------------------------------------------------------------------------
+
+
+def _ls_annotator(parsed, completed_by, labeler) -> str:
+    if isinstance(completed_by, dict):
+        email = str(completed_by.get("email") or "").strip()
+        if email:
+            key = f"email:{email.casefold()}"
+            if isinstance(completed_by.get("id"), int):
+                parsed.ids.setdefault(completed_by["id"], key)
+            parsed.annotators.setdefault(
+                key,
+                Annotator(
+                    email=email,
+                    first_name=str(completed_by.get("first_name") or "")[:150],
+                    last_name=str(completed_by.get("last_name") or "")[:150],
+                ),
+            )
+            return key
+        completed_by = completed_by.get("id")
+    if isinstance(completed_by, int) and not isinstance(completed_by, bool):
+        if completed_by in parsed.ids:  # the same person, named by e-mail elsewhere in the export
+            return parsed.ids[completed_by]
+        key = f"id:{completed_by}"
+        parsed.annotators.setdefault(key, Annotator(username=f"label-studio-{completed_by}"))
+        return key
+    if labeler:
+        parsed.annotators.setdefault("labeler", Annotator(username=labeler))
+        return "labeler"
+    raise Bad("the annotation names no annotator (completed_by); name one with labeler")
+
+
+def _ls_media(data, modality):
+    """The task's file reference (or text): data[modality], else its only string value."""
+    if not isinstance(data, dict):
+        raise Bad("'data' must be an object")
+    value = data.get(modality)
+    if value is None:
+        strings = [v for v in data.values() if isinstance(v, str)]
+        if len(strings) != 1:
+            raise Bad(f"'data' has no '{modality}'")
+        value = strings[0]
+    if not isinstance(value, str) or not value:
+        raise Bad(f"data.{modality} must be a non-empty string")
+    return value
+
+
+def _ls_candidates(reference):
+    """File names a Label Studio data URL may stand for: its path, its base name, and the base name
+    without the upload prefix Label Studio adds ("1a2b3c4d-photo.jpg")."""
+    url = urlparse(reference)
+    path = unquote(url.path)
+    if "d" in parse_qs(url.query):  # /data/local-files/?d=folder/photo.jpg
+        path = parse_qs(url.query)["d"][0]
+    base = posixpath.basename(path)
+    return [path.lstrip("/"), base, LS_UPLOAD_PREFIX.sub("", base)]
+
+
+def _ls_value(project, classes, results, what):
+    """An annotation's answer value from its results, or None when it holds nothing for this project."""
+    wanted = LS_TYPES[project.task_type]
+    results = [r for r in results if isinstance(r, dict) and r.get("type") == wanted]
+    if project.task_type == TaskType.DETECTION:
+        boxes = []
+        for n, r in enumerate(results):
+            boxes.extend(_ls_boxes(r, classes, f"{what}, result {r.get('id', n)}"))
+        return {"boxes": boxes}
+    if project.task_type == TaskType.SEGMENTS:
+        segments = []
+        for n, r in enumerate(results):
+            where = f"{what}, result {r.get('id', n)}"
+            value = r.get("value") if isinstance(r.get("value"), dict) else {}
+            start, end = _number(value.get("start"), f"{where}: start"), _number(value.get("end"), f"{where}: end")
+            labels = value.get("labels")
+            if not isinstance(labels, list) or not labels:
+                raise Bad(f"{where}: the region has no labels")
+            if end <= start or start < 0:
+                raise Bad(f"{where}: the region {start:g}..{end:g} s is not a time span")
+            for label in labels:
+                try:
+                    segments.append({"start": start, "end": end, "label": classes.key(label)})
+                except Bad as exc:
+                    raise Bad(f"{where}: {exc}") from None
+        return {"segments": segments}
+    if project.task_type == TaskType.CLASSIFICATION:
+        chosen = []
+        for n, r in enumerate(results):
+            value = r.get("value") if isinstance(r.get("value"), dict) else {}
+            for choice in value.get("choices") or []:
+                try:
+                    chosen.append(classes.key(choice))
+                except Bad as exc:
+                    raise Bad(f"{what}, result {r.get('id', n)}: {exc}") from None
+        chosen = list(dict.fromkeys(chosen))
+        if len(chosen) > 1:
+            raise Bad(f"{what}: {len(chosen)} choices ({', '.join(chosen)}); a classification answer takes one")
+        return chosen[0] if chosen else None
+    lines = []
+    for r in results:
+        text = (r.get("value") or {}).get("text") if isinstance(r.get("value"), dict) else None
+        lines.extend([text] if isinstance(text, str) else [t for t in text or [] if isinstance(t, str)])
+    transcript = "\n".join(t for t in lines if t.strip())
+    return transcript or None
+
+
+def _ls_boxes(result, classes, where):
+    value = result.get("value")
+    if not isinstance(value, dict):
+        raise Bad(f"{where}: the result has no value")
+    x, y, w, h = (_number(value.get(k), f"{where}: {k}") / 100 for k in ("x", "y", "width", "height"))
+    labels = value.get("rectanglelabels")
+    if not isinstance(labels, list) or not labels:
+        raise Bad(f"{where}: the box has no rectanglelabels")
+    rotation = _number(value.get("rotation", 0) or 0, f"{where}: rotation") % 360
+    if min(rotation, 360 - rotation) > 0.01:
+        # Label Studio turns a box about its top-left corner: keep the upright box around it.
+        width = _number(result.get("original_width") or 1, f"{where}: original_width")
+        height = _number(result.get("original_height") or 1, f"{where}: original_height")
+        a = math.radians(rotation)
+        px, py, pw, ph = x * width, y * height, w * width, h * height
+        xs = [px, px + pw * math.cos(a), px - ph * math.sin(a), px + pw * math.cos(a) - ph * math.sin(a)]
+        ys = [py, py + pw * math.sin(a), py + ph * math.cos(a), py + pw * math.sin(a) + ph * math.cos(a)]
+        x0, x1 = max(min(xs), 0) / width, min(max(xs), width) / width
+        y0, y1 = max(min(ys), 0) / height, min(max(ys), height) / height
+        x, y, w, h = x0, y0, x1 - x0, y1 - y0
+    boxes = []
+    for label in labels:
+        try:
+            boxes.append(_box(x, y, w, h, classes.key(label), where))
+        except Bad as exc:
+            raise Bad(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    return boxes
+
+
+def label_studio_parse(*, data, filename, project, media, labeler) -> Parsed:
+    """Tasks of a Label Studio JSON export (a list of tasks): each task's file (or text) and one answer
+    per completed annotation."""
+    if isinstance(data, dict) and "data" in data:
+        data = [data]
+    if not isinstance(data, list):
+        raise InputRejected(f"{filename}: a Label Studio JSON export is a list of tasks")
+    classes = _Classes(project)
+    parsed = Parsed()
+    for n, raw in enumerate(data):
+        task_id = raw.get("id", n + 1) if isinstance(raw, dict) else n + 1
+        task = Task(where=f"{filename} task {task_id}")
+        parsed.tasks.append(task)
+        try:
+            if not isinstance(raw, dict):
+                raise Bad("a task must be an object with 'data' and 'annotations'")
+            reference = _ls_media(raw.get("data"), project.modality)
+            if project.modality == "text":
+                task.name, task.text = f"task {task_id}", reference
+            else:
+                media.find(task, _ls_candidates(reference))
+            annotations = raw.get("annotations", raw.get("completions")) or []
+            if not isinstance(annotations, list):
+                raise Bad("'annotations' must be a list")
+            for m, ann in enumerate(annotations):
+                if not isinstance(ann, dict) or ann.get("was_cancelled"):
+                    continue
+                what = f"annotation {ann.get('id', f'#{m}')}"
+                annotator = _ls_annotator(parsed, ann.get("completed_by"), labeler)
+                shown = parsed.annotators[annotator].email or parsed.annotators[annotator].username
+                what = f"{what} by {shown}"
+                results = ann.get("result") or []
+                if not isinstance(results, list):
+                    raise Bad(f"{what}: 'result' must be a list")
+                value = _ls_value(project, classes, results, what)
+                if value is None:
+                    continue  # no choice or transcript: nothing was answered
+                seconds = ann.get("lead_time")
+                seconds = float(seconds) if isinstance(seconds, int | float) and 0 <= seconds <= 86400 else None
+                task.answers.append(Answer(annotator=annotator, value=value, where=what, seconds=seconds))
+        except Bad as exc:
+            task.error = str(exc)
+    return parsed
+
+
+# --- running an import ---------------------------------------------------------------------------
+
+
+@dataclass
+class LabelImportReport(imports.ImportReport):
+    answers: dict = field(default_factory=lambda: {"created": 0, "revised": 0, "unchanged": 0})
+    labelers: set = field(default_factory=set)
+
+    def extra(self) -> dict:
+        return {"answers": self.answers, "labelers": sorted(self.labelers)}
+
+
+def _read_json(raw: bytes, filename):
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputRejected(f"{filename}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InputRejected(f"{filename}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
+def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") -> Parsed:
+    """Read a labels upload: a JSON file (COCO, Label Studio) or a zip holding one with its media (a
+    YOLO upload is always a zip). Raises InputRejected when the labels file itself cannot be read."""
+    media = _Media(project, archive)
+    if fmt == "yolo":
+        if archive is None:
+            raise InputRejected("a YOLO import is a zip archive (labels/*.txt, classes.txt or data.yaml, images)")
+        parsed = yolo_parse(archive=archive, project=project, media=media, labeler=labeler)
+    else:
+        if archive is not None:
+            found = [n for n in media.paths if n.lower().endswith(".json")]
+            if len(found) != 1:
+                listed = ", ".join(sorted(found)[:3]) if found else "none"
+                raise InputRejected(f"the archive must hold exactly one .json labels file (found: {listed})")
+            filename = found[0]
+            info = media.paths[filename]
+            if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
+                raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+            data = _read_json(archive.read(info), filename)
+        else:
+            data = _read_json(handle.read(), filename)
+        parse = coco_parse if fmt == "coco" else label_studio_parse
+        parsed = parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
+    parsed.rejected[:0] = media.bad
+    return parsed
+
+
+def _users(annotators, keys, cache, project):
+    """Users for annotator keys: found by e-mail or username, else created (without a usable password:
+    they set one with a password reset); each made a labeler of the project unless a member already."""
+    User = get_user_model()
+    for key in keys:
+        if key in cache:
+            continue
+        who = annotators[key]
+        user = None
+        if who.email:
+            user = User.objects.filter(email__iexact=who.email).order_by("pk").first()
+        username = who.username or who.email[:150]
+        if user is None:
+            user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User.objects.create_user(
+                username=username, email=who.email, first_name=who.first_name, last_name=who.last_name
+            )
+        Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.LABELER})
+        cache[key] = user
+    return cache
+
+
+def _message(exc: ValidationError):
+    if hasattr(exc, "message_dict"):
+        return "; ".join(m for messages in exc.message_dict.values() for m in messages)
+    return "; ".join(exc.messages)
+
+
+def _pre_validate(project, parsed, class_keys):
+    """Answers checked before any item is stored (all but a clip's length, which needs the item)."""
+    for task in parsed.tasks:
+        if task.error:
+            continue
+        for answer in task.answers:
+            try:
+                annotation_validate(project=project, value=answer.value, class_keys=class_keys)
+            except ValidationError as exc:
+                task.error = f"{answer.where}: {_message(exc)}"
+                break
+
+
+def label_import_run(*, job, handle, source, on_start, on_progress) -> LabelImportReport:
+    """Run a labels import job: items first (new files stored as usual), then each chunk's answers in one
+    transaction. ``on_start(total)`` once the labels are read, ``on_progress(done)`` after each chunk."""
+    params = job.params
+    project = job.project
+    head = handle.read(4)
+    handle.seek(0)
+    archive = zipfile.ZipFile(handle) if head.startswith(b"PK") else None
+    try:
+        parsed = labels_parse(
+            project=project,
+            fmt=params["format"],
+            handle=handle,
+            filename=params.get("filename", "labels.json"),
+            archive=archive,
+            labeler=params.get("labeler", ""),
+        )
+        class_keys = [c.key for c in project.active_classes()]
+        _pre_validate(project, parsed, class_keys)
+        report = LabelImportReport()
+        report.rejected.extend(parsed.rejected)
+        on_start(len(parsed.tasks))
+        run = imports._Run(job_id=job.pk)
+        users = {}
+        size = imports.CHUNK_SIZE
+        for start in range(0, len(parsed.tasks), size):
+            chunk = parsed.tasks[start : start + size]
+            _chunk_items(project=project, chunk=chunk, job=job, run=run, report=report, params=params, source=source)
+            _chunk_answers(
+                project=project, chunk=chunk, parsed=parsed, users=users, report=report, class_keys=class_keys
+            )
+            on_progress(start + len(chunk))
+        return report
+    finally:
+        if archive is not None:
+            archive.close()
+
+
+def _chunk_items(*, project, chunk, job, run, report, params, source):
+    entries = []
+    for task in chunk:
+        if task.error:
+            report.rejected.append({"name": task.where, "reason": task.error})
+            continue
+        if task.load is not None or task.text is not None:
+            entry = imports.ImportEntry(
+                name=task.name, load=task.load, text=task.text, tags=list(params.get("tags", [])), source=source
+            )
+            task.entry = entry
+            entries.append(entry)
+    if entries:
+        report.extend(imports._import_chunk(project=project, entries=entries, job=job, run=run))
+    for task in chunk:
+        entry = task.entry
+        if entry is not None:
+            task.item = entry.item
+            if entry.item is None and not task.error:
+                task.error = "its file was rejected"  # reported by the item import, under the file's name
+
+
+def _chunk_answers(*, project, chunk, parsed, users, report, class_keys):
+    tasks = [t for t in chunk if not t.error and t.item is not None and t.answers]
+    if not tasks:
+        return
+    items = {i.pk: i for i in Item.objects.filter(pk__in={t.item for t in tasks}).select_related("project")}
+    guideline = project.active_guideline
+    with transaction.atomic():
+        _users(parsed.annotators, {a.annotator for t in tasks for a in t.answers}, users, project)
+        current = {
+            (a.item_id, a.labeler_id): a
+            for a in Annotation.objects.filter(item__in=items, labeler__in=[u.pk for u in users.values()]).only(
+                "item_id", "labeler_id", "value", "borderline", "uncertain", "out_of_domain"
+            )
+        }
+        for task in tasks:
+            item = items[task.item]
+            checked = []
+            try:
+                for answer in task.answers:
+                    stored = annotation_validate(project=project, item=item, value=answer.value, class_keys=class_keys)
+                    checked.append((answer, stored))
+            except ValidationError as exc:
+                report.rejected.append({"name": task.where, "reason": f"{answer.where}: {_message(exc)}"})
+                continue
+            for answer, stored in checked:
+                user = users[answer.annotator]
+                mine = current.get((item.pk, user.pk))
+                if (
+                    mine is not None
+                    and mine.value == stored
+                    and not (mine.borderline or mine.uncertain or mine.out_of_domain)
+                ):
+                    report.answers["unchanged"] += 1
+                    continue
+                annotation, created = annotation_store(
+                    item=item, labeler=user, value=stored, seconds=answer.seconds, guideline=guideline, validated=True
+                )
+                current[(item.pk, user.pk)] = annotation
+                report.answers["created" if created else "revised"] += 1
+                report.labelers.add(user.username)

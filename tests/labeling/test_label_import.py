@@ -1,0 +1,543 @@
+"""Importing existing labels (COCO, YOLO, Label Studio exports): each annotator's labels become that
+person's answers, coordinates become the contract's fractions, bad labels are reported naming the
+file and line or annotation, and nothing already stored is lost."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from labeling.choices import JobStatus
+from labeling.models import Annotation, AnnotationRevision, Item, Membership
+from labeling.services.annotations import annotation_save
+from labeling.services.import_jobs import import_job_create, import_job_retry, import_job_run
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.conftest import make_project, png_bytes, wav_bytes
+
+pytestmark = pytest.mark.django_db
+
+CLASSES = [{"key": "iguana", "name": "Iguana"}, {"key": "rock", "name": "Rock"}]
+
+
+def zip_bytes(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def run_import(project, user, name, content, **kwargs):
+    job = import_job_create(project=project, user=user, upload=SimpleUploadedFile(name, content), **kwargs)
+    import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def answers(project):
+    """{(item original name, username): value as stored, parsed}."""
+    out = {}
+    for a in Annotation.objects.filter(item__project=project).select_related("item", "labeler"):
+        try:
+            value = json.loads(a.value)
+        except ValueError:
+            value = a.value
+        out[(a.item.original_name, a.labeler.username)] = value
+    return out
+
+
+def approx_boxes(value):
+    return [{**b, **{k: pytest.approx(b[k]) for k in ("x", "y", "w", "h")}} for b in value["boxes"]]
+
+
+@pytest.fixture
+def detection(manager, labeler):
+    project = make_project(manager, name="Iguanas", modality="image", task_type="detection", classes=CLASSES)
+    member_add(project=project, username=labeler.username, role="labeler")
+    return project
+
+
+def import_images(project, names, size=(200, 100)):
+    entries = [
+        ImportEntry(name=name, load=lambda seed=n: png_bytes(size=size, seed=seed)) for n, name in enumerate(names)
+    ]
+    report = items_import(project=project, entries=entries)
+    assert len(report.imported) == len(names)
+    return {e.name: e.item for e in entries}
+
+
+# --- COCO ----------------------------------------------------------------------------------------
+
+
+def coco(images, annotations):
+    return json.dumps(
+        {
+            "info": {"description": "exported"},
+            "images": images,
+            "annotations": annotations,
+            "categories": [{"id": 1, "name": "iguana", "supercategory": ""}, {"id": 2, "name": "Rock"}],
+        }
+    ).encode()
+
+
+def coco_image(id, name, width=200, height=100):
+    return {"id": id, "file_name": name, "width": width, "height": height}
+
+
+def coco_box(id, image_id, bbox, category_id=1):
+    return {"id": id, "image_id": image_id, "category_id": category_id, "bbox": bbox, "area": 1, "iscrowd": 0}
+
+
+def test_coco_file_matched_to_imported_images_becomes_the_named_labelers_answers(manager, labeler, detection):
+    ids = import_images(detection, ["a.png", "b.png"])
+    content = coco(
+        [coco_image(1, "images/a.png"), coco_image(2, "b.png")],
+        [coco_box(10, 1, [20, 10, 50, 40]), coco_box(11, 1, [100, 50, 100, 50], category_id=2)],
+    )
+    job = run_import(detection, manager, "instances.json", content, fmt="coco", labeler=labeler.username)
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    assert job.errors == [] and job.result["answers"] == {"created": 2, "revised": 0, "unchanged": 0}
+    got = answers(detection)
+    assert got[("a.png", "labeler1")]["boxes"] == approx_boxes(
+        {
+            "boxes": [
+                {"x": 0.1, "y": 0.1, "w": 0.25, "h": 0.4, "label": "iguana"},
+                {"x": 0.5, "y": 0.5, "w": 0.5, "h": 0.5, "label": "rock"},  # category "Rock" is the class named Rock
+            ]
+        }
+    )
+    assert got[("b.png", "labeler1")] == {"boxes": []}  # listed without boxes: "nothing here"
+    assert Item.objects.get(pk=ids["a.png"]).n_answers == 1
+
+
+def test_coco_zip_with_its_images_creates_the_items_and_a_new_labeler(manager, detection):
+    content = zip_bytes(
+        [
+            ("annotations/instances_default.json", coco([coco_image(1, "a.png")], [coco_box(1, 1, [0, 0, 200, 100])])),
+            ("images/a.png", png_bytes(size=(200, 100), seed=7)),
+        ]
+    )
+    job = run_import(detection, manager, "coco.zip", content, fmt="coco", labeler="ana")
+    assert job.result["imported"] == 1 and job.result["labelers"] == ["ana"], job.errors
+    assert answers(detection) == {
+        ("images/a.png", "ana"): {"boxes": [{"x": 0, "y": 0, "w": 1, "h": 1, "label": "iguana"}]}
+    }
+    assert Membership.objects.get(project=detection, user__username="ana").role == "labeler"
+
+
+def test_coco_unknown_class_and_box_outside_reject_only_their_images_and_keep_stored_answers(
+    manager, labeler, detection
+):
+    ids = import_images(detection, ["a.png", "b.png", "c.png"])
+    item_b = Item.objects.get(pk=ids["b.png"])
+    before, _ = annotation_save(item=item_b, labeler=labeler, value={"boxes": []})
+    data = json.loads(coco([coco_image(1, "a.png"), coco_image(2, "b.png"), coco_image(3, "c.png")], []))
+    data["categories"].append({"id": 3, "name": "cactus"})
+    data["annotations"] = [
+        coco_box(5, 1, [10, 10, 20, 20]),
+        coco_box(6, 2, [150, 10, 60, 20]),  # reaches x = 210 in a 200 px image
+        coco_box(7, 3, [10, 10, 20, 20], category_id=3),
+        coco_box(8, 9, [10, 10, 20, 20]),
+    ]
+    job = run_import(detection, manager, "instances.json", json.dumps(data).encode(), fmt="coco", labeler="labeler1")
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert "outside the 200 x 100 pixel image" in reasons["instances.json image 2 (b.png)"]
+    assert "annotation 6" in reasons["instances.json image 2 (b.png)"]
+    assert 'unknown class "cactus"' in reasons["instances.json image 3 (c.png)"]
+    assert "annotation 7" in reasons["instances.json image 3 (c.png)"]
+    assert "not among the images" in reasons["instances.json annotation 8"]
+    assert job.result["answers"]["created"] == 1
+    assert set(answers(detection)) == {("a.png", "labeler1"), ("b.png", "labeler1")}
+    kept = Annotation.objects.get(pk=before.pk)
+    assert (kept.value, kept.revision) == (before.value, 1)
+
+
+# --- YOLO ----------------------------------------------------------------------------------------
+
+
+def test_yolo_zip_becomes_answers_with_centre_boxes_converted(manager, detection):
+    content = zip_bytes(
+        [
+            ("classes.txt", "iguana\nrock\n"),
+            ("images/train/a.png", png_bytes(size=(200, 100), seed=1)),
+            ("images/train/b.png", png_bytes(size=(200, 100), seed=2)),
+            ("labels/train/a.txt", "0 0.5 0.5 0.2 0.4\n1 0.9 0.25 0.2 0.5\n"),
+            ("notes.json", "{}"),
+        ]
+    )
+    job = run_import(detection, manager, "yolo.zip", content, fmt="yolo", labeler="bo")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    got = answers(detection)
+    assert got[("images/train/a.png", "bo")]["boxes"] == approx_boxes(
+        {
+            "boxes": [
+                {"x": 0.4, "y": 0.3, "w": 0.2, "h": 0.4, "label": "iguana"},
+                {"x": 0.8, "y": 0.0, "w": 0.2, "h": 0.5, "label": "rock"},
+            ]
+        }
+    )
+    assert got[("images/train/b.png", "bo")] == {"boxes": []}  # an image without a label file: no objects
+
+
+def test_yolo_malformed_line_names_file_and_line_and_stores_nothing_of_that_image(manager, detection):
+    content = zip_bytes(
+        [
+            ("data.yaml", "names:\n  0: iguana\n  1: rock\n"),
+            ("images/a.png", png_bytes(size=(64, 64), seed=1)),
+            ("images/b.png", png_bytes(size=(64, 64), seed=2)),
+            ("images/c.png", png_bytes(size=(64, 64), seed=3)),
+            ("labels/a.txt", "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2\n"),
+            ("labels/b.txt", "0 0.95 0.5 0.2 0.2\n"),
+            ("labels/c.txt", "7 0.5 0.5 0.2 0.2\n"),
+        ]
+    )
+    job = run_import(detection, manager, "yolo.zip", content, fmt="yolo", labeler="bo")
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert reasons["labels/a.txt"].startswith("line 2: a box is 'class cx cy w h' (5 values), not 4")
+    assert reasons["labels/b.txt"].startswith("line 1: the box") and "outside the image" in reasons["labels/b.txt"]
+    assert reasons["labels/c.txt"] == "line 1: class 7 is not in data.yaml (2 classes)"
+    assert job.result["imported"] == 0 and not Annotation.objects.exists()
+
+
+# --- Label Studio --------------------------------------------------------------------------------
+
+
+def ls_user(id, email):
+    return {"id": id, "first_name": "", "last_name": "", "email": email}
+
+
+def ls_annotation(id, completed_by, result, **extra):
+    return {
+        "id": id,
+        "completed_by": completed_by,
+        "result": result,
+        "was_cancelled": False,
+        "ground_truth": False,
+        "created_at": "2024-05-02T10:11:12.000000Z",
+        "updated_at": "2024-05-02T10:11:12.000000Z",
+        "lead_time": 12.5,
+        "prediction": {},
+        "result_count": 0,
+        "task": 1,
+        "parent_prediction": None,
+        "parent_annotation": None,
+        **extra,
+    }
+
+
+def ls_rect(id, x, y, w, h, label, rotation=0):
+    return {
+        "original_width": 200,
+        "original_height": 100,
+        "image_rotation": 0,
+        "value": {"x": x, "y": y, "width": w, "height": h, "rotation": rotation, "rectanglelabels": [label]},
+        "id": id,
+        "from_name": "label",
+        "to_name": "image",
+        "type": "rectanglelabels",
+        "origin": "manual",
+    }
+
+
+def ls_task(id, data, annotations, predictions=()):
+    return {
+        "id": id,
+        "annotations": annotations,
+        "file_upload": "5d4a1c2e-photo.png",
+        "drafts": [],
+        "predictions": list(predictions),
+        "data": data,
+        "meta": {},
+        "created_at": "2024-05-02T10:00:00.000000Z",
+        "updated_at": "2024-05-02T10:11:12.000000Z",
+        "inner_id": id,
+        "total_annotations": len(annotations),
+        "cancelled_annotations": 0,
+        "total_predictions": 0,
+        "comment_count": 0,
+        "unresolved_comment_count": 0,
+        "last_comment_updated_at": None,
+        "project": 3,
+        "updated_by": 1,
+        "comment_authors": [],
+    }
+
+
+def test_label_studio_boxes_by_two_annotators_become_each_persons_answers(manager, labeler, detection):
+    labeler.email = "lea@example.com"
+    labeler.save()
+    export = [
+        ls_task(
+            1,
+            {"image": "/data/upload/3/5d4a1c2e-photo.png"},
+            [
+                ls_annotation(101, ls_user(1, "LEA@example.com"), [ls_rect("r1", 10, 20, 30, 40, "Iguana")]),
+                ls_annotation(
+                    102,
+                    ls_user(2, "sam@example.com"),
+                    [ls_rect("r2", 10, 20, 15, 40, "iguana"), ls_rect("r3", 25, 20, 15, 40, "iguana")],
+                ),
+                ls_annotation(103, ls_user(3, "skipper@example.com"), [], was_cancelled=True),
+            ],
+            predictions=[{"model_version": "v1", "score": 0.5, "result": [ls_rect("p1", 0, 0, 10, 10, "rock")]}],
+        ),
+        ls_task(2, {"image": "/data/upload/3/0badf00d-empty.png"}, [ls_annotation(104, 2, [])]),
+    ]
+    content = zip_bytes(
+        [
+            ("export.json", json.dumps(export)),
+            ("photo.png", png_bytes(size=(200, 100), seed=3)),
+            ("empty.png", png_bytes(size=(200, 100), seed=4)),
+        ]
+    )
+    job = run_import(detection, manager, "project-3.zip", content, fmt="label_studio")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    got = answers(detection)
+    assert got[("photo.png", "labeler1")]["boxes"] == approx_boxes(
+        {"boxes": [{"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4, "label": "iguana"}]}
+    )
+    assert got[("photo.png", "sam@example.com")]["boxes"] == approx_boxes(
+        {
+            "boxes": [
+                {"x": 0.1, "y": 0.2, "w": 0.15, "h": 0.4, "label": "iguana"},
+                {"x": 0.25, "y": 0.2, "w": 0.15, "h": 0.4, "label": "iguana"},
+            ]
+        }
+    )
+    assert got[("empty.png", "sam@example.com")] == {"boxes": []}  # completed_by 2: sam, named in task 1
+    assert len(got) == 3  # the cancelled annotation and the model's prediction are not answers
+    sam = get_user_model().objects.get(username="sam@example.com")
+    assert not sam.has_usable_password() and Membership.objects.get(project=detection, user=sam).role == "labeler"
+    assert Annotation.objects.get(labeler=sam, item__original_name="photo.png").seconds == 12.5
+    assert Item.objects.get(original_name="photo.png").n_answers == 2
+
+    # The same export again stores nothing twice; a changed annotation becomes a revision.
+    export[0]["annotations"][0]["result"][0]["value"]["x"] = 12
+    again = run_import(
+        detection, manager, "project-3.zip", zip_bytes([("export.json", json.dumps(export))]), fmt="label_studio"
+    )
+    assert again.result["answers"] == {"created": 0, "revised": 1, "unchanged": 2}, again.errors
+    assert AnnotationRevision.objects.count() == 1
+    assert Item.objects.get(original_name="photo.png").n_answers == 2
+
+
+def test_label_studio_boxes_give_box_agreement_at_once(manager, detection):
+    from analysis.metrics.shapes import box_f1, shape_table
+
+    lea, sam = ls_user(1, "lea@example.com"), ls_user(2, "sam@example.com")
+    export = [
+        ls_task(
+            1,
+            {"image": "/data/upload/3/00000001-img1.png"},
+            [
+                ls_annotation(11, lea, [ls_rect("a", 10, 10, 30, 30, "iguana")]),
+                ls_annotation(12, sam, [ls_rect("b", 11, 10, 30, 30, "iguana")]),
+            ],
+        ),
+        ls_task(
+            2,
+            {"image": "/data/upload/3/00000002-img2.png"},
+            [
+                ls_annotation(21, lea, [ls_rect("c", 10, 10, 60, 60, "iguana")]),  # one box round two iguanas
+                ls_annotation(
+                    22, sam, [ls_rect("d", 10, 10, 25, 60, "iguana"), ls_rect("e", 45, 10, 25, 60, "iguana")]
+                ),
+            ],
+        ),
+    ]
+    content = zip_bytes([("result.json", json.dumps(export))] + [(f"img{n}.png", png_bytes(seed=n)) for n in (1, 2)])
+    job = run_import(detection, manager, "ls.zip", content, fmt="label_studio")
+    assert job.result["answers"]["created"] == 4, job.errors
+    rows = Annotation.objects.filter(item__project=detection).values_list("item_id", "labeler__username", "value")
+    report = box_f1(shape_table([(i, u, json.loads(v)) for i, u, v in rows]), n_resamples=20)
+    assert report.f1.value == pytest.approx(2 * 1 / (2 + 3))  # one match of five boxes
+    assert [(r["one"], r["many"], r["n"]) for r in report.split_merge] == [("lea@example.com", "sam@example.com", 2)]
+
+
+@pytest.fixture
+def segments(manager):
+    return make_project(manager, name="Regions", modality="audio", task_type="segments", classes=[{"key": "speech"}])
+
+
+def ls_region(id, start, end, label):
+    return {
+        "original_length": 2.0,
+        "value": {"start": start, "end": end, "channel": 0, "labels": [label]},
+        "id": id,
+        "from_name": "label",
+        "to_name": "audio",
+        "type": "labels",
+        "origin": "manual",
+    }
+
+
+def test_label_studio_audio_regions_become_segments_and_a_region_past_the_clip_is_rejected(manager, segments):
+    export = [
+        ls_task(
+            1,
+            {"audio": "/data/upload/4/aaaa1111-one.wav"},
+            [ls_annotation(1, ls_user(1, "lea@x.org"), [ls_region("s", 0.25, 1.5, "speech")])],
+        ),
+        ls_task(
+            2,
+            {"audio": "/data/upload/4/bbbb2222-two.wav"},
+            [ls_annotation(2, ls_user(1, "lea@x.org"), [ls_region("t", 0.5, 3.5, "speech")])],
+        ),
+    ]
+    content = zip_bytes(
+        [
+            ("export.json", json.dumps(export)),
+            ("one.wav", wav_bytes(seconds=2.0)),
+            ("two.wav", wav_bytes(seconds=2.0, freq=220)),
+        ]
+    )
+    job = run_import(segments, manager, "audio.zip", content, fmt="label_studio")
+    assert answers(segments) == {
+        ("one.wav", "lea@x.org"): {"segments": [{"start": 0.25, "end": 1.5, "label": "speech"}]}
+    }
+    assert job.errors == [
+        {
+            "name": "export.json task 2",
+            "reason": "annotation 2 by lea@x.org: segments[0]: end = 3.5 s is after the clip's end (2 s)",
+        }
+    ]
+
+
+def test_label_studio_choices_on_text_tasks_become_classification_answers(manager, labeler):
+    project = make_project(
+        manager,
+        name="Reviews",
+        modality="text",
+        classes=[{"key": "pos", "name": "Positive"}, {"key": "neg", "name": "Negative"}],
+    )
+
+    def choice(value):
+        return [
+            {
+                "value": {"choices": [value]},
+                "id": "c",
+                "from_name": "sentiment",
+                "to_name": "text",
+                "type": "choices",
+                "origin": "manual",
+            }
+        ]
+
+    export = [
+        ls_task(
+            1,
+            {"text": "Great product"},
+            [
+                ls_annotation(1, ls_user(1, "a@x.org"), choice("Positive")),
+                ls_annotation(2, ls_user(2, "b@x.org"), choice("Negative")),
+            ],
+        ),
+        ls_task(2, {"text": "Awful"}, [ls_annotation(3, ls_user(1, "a@x.org"), choice("Neutral"))]),
+        ls_task(3, {"text": "So so"}, [ls_annotation(4, ls_user(1, "a@x.org"), [])]),
+    ]
+    job = run_import(project, manager, "export.json", json.dumps(export).encode(), fmt="label_studio")
+    assert answers(project) == {("task 1", "a@x.org"): "pos", ("task 1", "b@x.org"): "neg"}
+    assert job.errors[0]["name"] == "export.json task 2"
+    assert 'annotation 3 by a@x.org, result c: unknown class "Neutral"' in job.errors[0]["reason"]
+    assert Item.objects.filter(project=project).count() == 2  # the rejected task's text is not imported
+
+
+def test_label_studio_textarea_becomes_a_transcript_of_an_already_imported_clip(manager):
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    items_import(project=project, entries=[ImportEntry(name="clip-7.wav", load=lambda: wav_bytes(seconds=1.0))])
+    result = [
+        {
+            "value": {"text": ["turn the lights on"]},
+            "id": "t",
+            "from_name": "transcription",
+            "to_name": "audio",
+            "type": "textarea",
+            "origin": "manual",
+        }
+    ]
+    export = [ls_task(1, {"audio": "s3://bucket/calls/clip-7.wav"}, [ls_annotation(1, ls_user(5, "tx@x.org"), result)])]
+    job = run_import(project, manager, "export.json", json.dumps(export).encode(), fmt="label_studio")
+    assert job.errors == [] and answers(project) == {("clip-7.wav", "tx@x.org"): "turn the lights on"}
+
+
+# --- bad uploads ---------------------------------------------------------------------------------
+
+
+def test_malformed_label_studio_json_fails_the_job_naming_line_and_column(manager, detection):
+    job = run_import(
+        detection, manager, "export.json", b'[{"id": 1,\n "data": {"image": "x.png"}\n', fmt="label_studio"
+    )
+    assert job.status == JobStatus.FAILED
+    assert "export.json: not valid JSON" in job.errors[-1]["reason"] and "line 3" in job.errors[-1]["reason"]
+    assert not Item.objects.exists()
+
+
+def test_an_unmatched_file_name_is_reported_and_a_bare_user_id_becomes_a_user(manager, detection):
+    import_images(detection, ["here.png"])
+    export = [
+        ls_task(1, {"image": "/data/upload/3/12345678-nowhere.png"}, [ls_annotation(1, 1, [])]),
+        ls_task(2, {"image": "/data/upload/3/12345678-here.png"}, [ls_annotation(2, 7, [])]),
+    ]
+    job = run_import(detection, manager, "export.json", json.dumps(export).encode(), fmt="label_studio")
+    assert job.errors == [
+        {"name": "export.json task 1", "reason": "no file '12345678-nowhere.png' among the project's items"}
+    ]
+    assert answers(detection) == {("here.png", "label-studio-7"): {"boxes": []}}
+
+
+@pytest.mark.parametrize(
+    "data, field, words",
+    [
+        ({"format": "pascal"}, "format", "unknown format 'pascal'"),
+        ({"format": "coco"}, "labeler", "names no annotator"),
+        ({"format": "coco", "labeler": "a b"}, "labeler", "not a valid username"),
+        ({"format": "label_studio", "label_from_folder": "true"}, "label_from_folder", "labels file"),
+    ],
+)
+def test_imports_api_refuses_a_format_that_cannot_fit(api, manager, detection, data, field, words):
+    response = api(manager).post(
+        f"/api/projects/{detection.pk}/imports/",
+        {"file": SimpleUploadedFile("x.json", b"[]"), **data},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert words in str(response.json()[field])
+
+
+def test_coco_into_a_classification_project_is_refused(api, manager, project):
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/imports/",
+        {"file": SimpleUploadedFile("x.json", b"{}"), "format": "coco", "labeler": "ana"},
+        format="multipart",
+    )
+    assert response.status_code == 400 and "detection project" in response.json()["format"][0]
+
+
+def test_a_label_import_runs_again_without_storing_anything_twice(manager, detection, monkeypatch):
+    from labeling.services import import_jobs
+
+    monkeypatch.setattr(import_jobs.default_storage, "delete", lambda name: None)  # keep the upload to retry
+    content = zip_bytes(
+        [("classes.txt", "iguana\n"), ("images/a.png", png_bytes(seed=5)), ("labels/a.txt", "0 0.5 0.5 0.5 0.5\n")]
+    )
+    job = run_import(detection, manager, "yolo.zip", content, fmt="yolo", labeler="bo")
+    job.status = JobStatus.FAILED  # as if its worker had died after storing everything
+    job.save()
+    import_job_retry(job=job)
+    import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.result["imported"] == 1 and job.result["duplicates"] == 0
+    assert job.result["answers"] == {"created": 0, "revised": 0, "unchanged": 1}
+    assert Annotation.objects.count() == 1 and Item.objects.get().n_answers == 1
+
+
+def test_import_page_offers_the_label_formats_that_fit_the_project(client, manager, detection, project):
+    client.force_login(manager)
+    page = client.get(f"/projects/{detection.pk}/import/").content.decode()
+    assert 'value="coco"' in page and 'value="yolo"' in page and 'value="label_studio"' in page
+    page = client.get(f"/projects/{project.pk}/import/").content.decode()
+    assert 'value="coco"' not in page and 'value="label_studio"' in page
