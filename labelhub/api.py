@@ -2,7 +2,6 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
-from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -52,17 +51,3 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
-
-
-class Metadata(SimpleMetadata):
-    """OPTIONS answers for every view: DRF's own, without the form description where a view has no
-    ``serializer_class`` (DRF would fail on it with a 500; the OpenAPI schema describes those bodies)."""
-
-    def determine_actions(self, request, view):
-        from rest_framework.generics import GenericAPIView  # not at import: DRF's settings load this module
-
-        if getattr(view, "serializer_class", None) is None and type(view).get_serializer_class is (
-            GenericAPIView.get_serializer_class
-        ):
-            return {}
-        return super().determine_actions(request, view)

@@ -282,7 +282,7 @@ REST_FRAMEWORK = {
         "labelhub.parsers.FormParser",
         "labelhub.parsers.MultiPartParser",
     ],
-    "DEFAULT_METADATA_CLASS": "labelhub.api.Metadata",
+    "DEFAULT_METADATA_CLASS": "labelhub.metadata.Metadata",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",
@@ -303,6 +303,8 @@ SPECTACULAR_SETTINGS = {
         "VersionStatusEnum": "labeling.models.VersionStatus",
         "DeliveryStatusEnum": "labeling.models.DeliveryStatus",
         "CampaignStatusEnum": "labeling.models.CampaignStatus",
+        "DecisionActionEnum": "labeling.models.DecisionAction",
+        "MapSelectionActionEnum": [("tag", "tag")],
     },
 }
 

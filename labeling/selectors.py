@@ -23,6 +23,15 @@ def membership_for(*, user, project) -> Membership | None:
     return Membership.objects.filter(project=project, user=user).first()
 
 
+def _row_id(value) -> int:
+    """``value`` as a row id; ValueError when it cannot be one (a number beyond 64 bits would make the
+    database driver fail, not answer "no such row")."""
+    number = int(value)
+    if not 0 < number < 2**63:
+        raise ValueError(f"{number} is no row id")
+    return number
+
+
 def project_for_user(*, user, project_id, role=Role.LABELER) -> tuple[Project, Membership]:
     """The project if ``user`` is a member with at least ``role``.
 
@@ -30,7 +39,7 @@ def project_for_user(*, user, project_id, role=Role.LABELER) -> tuple[Project, M
     without the role gets 403.
     """
     try:
-        project = Project.objects.get(pk=int(project_id))
+        project = Project.objects.get(pk=_row_id(project_id))
     except (Project.DoesNotExist, TypeError, ValueError):
         raise Http404("No project with that id among your projects.") from None
     membership = membership_for(user=user, project=project)
@@ -43,7 +52,7 @@ def project_for_user(*, user, project_id, role=Role.LABELER) -> tuple[Project, M
 
 def item_for_user(*, user, item_id, role=Role.LABELER) -> tuple[Item, Membership]:
     try:
-        item = Item.objects.select_related("project", "source").get(pk=int(item_id))
+        item = Item.objects.select_related("project", "source").get(pk=_row_id(item_id))
     except (Item.DoesNotExist, TypeError, ValueError):
         raise Http404("No item with that id in your projects.") from None
     try:
@@ -261,7 +270,7 @@ def labeling_item_for(*, user, item_id, role=Role.LABELER) -> tuple[Item, Member
     is not in one of the user's projects."""
     not_found = "No item with that id in your projects."
     try:
-        item_id = int(item_id)
+        item_id = _row_id(item_id)
     except (TypeError, ValueError):
         raise Http404(not_found) from None
     sql = f"""

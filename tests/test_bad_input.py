@@ -162,3 +162,11 @@ def test_item_id_beyond_64_bits_in_a_map_selection_is_refused(client, project):
 def test_item_id_beyond_64_bits_in_the_answer_list_is_refused(client, project):
     response = client.get(f"/api/projects/{project.pk}/annotations/?item={2**70}")
     assert_refused(response, "item", "out of range")
+
+
+def test_an_item_id_beyond_64_bits_in_the_path_is_a_404(api, labeler, project):
+    """Found by Schemathesis: the answer endpoint's hand-written lookup passed the id to the driver."""
+    huge = 2**100
+    response = api(labeler).post(f"/api/items/{huge}/annotations/", {"value": "cat"}, format="json")
+    assert response.status_code == 404 and "No item with that id" in response.json()["detail"]
+    assert api(labeler).get(f"/api/projects/{huge}/").status_code == 404
