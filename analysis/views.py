@@ -3,6 +3,7 @@
 import io
 import json
 
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
@@ -263,6 +264,9 @@ def agreement_download(request, project_id, fmt):
     return response
 
 
+# The map's WebGL library (regl, under regl-scatterplot) compiles its drawing code with Function(): this
+# page alone may evaluate strings; every other page keeps script-src 'self'.
+@csp_update({"script-src": ["'unsafe-eval'"]})
 @login_required
 def map_page(request, project_id, map_id=None):
     from analysis.models import EmbeddingMap
