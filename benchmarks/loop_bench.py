@@ -78,10 +78,10 @@ def answer_of(rng, truth, who):
 class Loop:
     def __init__(self, args):
         from django.contrib.auth import get_user_model
-        from rest_framework.authtoken.models import Token
         from rest_framework.test import APIClient
         from sklearn.datasets import load_digits
 
+        from accounts.services import token_create
         from labeling.choices import Role
         from labeling.services.projects import member_add, project_create
 
@@ -107,8 +107,8 @@ class Loop:
         self.clients = {}
         for name in ("manager", "sme"):
             client = APIClient()
-            token, _ = Token.objects.get_or_create(user=self.users[name])
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            _, token = token_create(user=self.users[name], name="loop benchmark")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
             self.clients[name] = client
         self.api = f"/api/projects/{self.project.pk}"
         self.extra = 0
