@@ -360,6 +360,10 @@ class ArtifactFormat(models.TextChoices):
     PARQUET = "parquet", "Parquet"
     IMAGEFOLDER = "imagefolder", "ImageFolder zip"
     AUDIOFOLDER = "audiofolder", "Hugging Face audiofolder zip"
+    COCO = "coco", "COCO JSON (detection)"
+    YOLO = "yolo", "YOLO zip (detection)"
+    SEGMENTS_CSV = "segments_csv", "Segments CSV"
+    RTTM = "rttm", "RTTM (segments)"
 
 
 class DatasetVersion(models.Model):

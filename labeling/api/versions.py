@@ -22,7 +22,7 @@ from labeling.choices import Role
 from labeling.models import ArtifactFormat, DatasetVersion, Job
 from labeling.selectors import project_for_user, version_build_for, version_builds, version_for, versions_list
 from labeling.services.exports import CONTENT_TYPES, FILENAMES
-from labeling.services.recipes import formats_for
+from labeling.services.recipes import SHAPE_FORMATS, formats_for
 from labeling.services.versions import (
     DIFF_LIST_LIMIT,
     JobNotRetryable,
@@ -188,6 +188,12 @@ class DiffClassSerializer(serializers.Serializer):
         return fields
 
 
+class DiffShapesSerializer(serializers.Serializer):
+    added = serializers.IntegerField(help_text="shapes with no match (same class, IoU ≥ 0.5) in the older version")
+    removed = serializers.IntegerField(help_text="shapes of the older version with no match in this one")
+    moved = serializers.IntegerField(help_text="matched shapes whose coordinates changed")
+
+
 class DiffSerializer(serializers.Serializer):
     from_ = serializers.IntegerField(help_text="the older version")
     to = serializers.IntegerField()
@@ -199,7 +205,10 @@ class DiffSerializer(serializers.Serializer):
     n_relabeled = serializers.IntegerField()
     resplit = serializers.IntegerField(help_text="items present in both whose split changed")
     truncated = serializers.BooleanField(help_text="a list was cut at `limit` rows; the counts are complete")
-    classes = DiffClassSerializer(many=True, required=False)
+    classes = DiffClassSerializer(
+        many=True, required=False, help_text="per class: items (classification) or shapes (detection, segments)"
+    )
+    shapes = DiffShapesSerializer(required=False, help_text="detection and segments projects only")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -286,7 +295,9 @@ class VersionDownloadApi(GenericAPIView):
             **{(206, media): OpenApiTypes.BINARY for media in sorted(set(CONTENT_TYPES.values()))},
         },
         description="An artifact, with HTTP Range support (resumable). `imagefolder` fits image classification "
-        "projects, `audiofolder` audio projects. The X-Content-SHA256 header holds the file's checksum.",
+        "projects, `audiofolder` audio classification and transcription projects, `coco` (COCO JSON) and `yolo` "
+        "(zip of labels/<stem>.txt and data.yaml) detection projects, `segments_csv` and `rttm` segments "
+        "projects. The X-Content-SHA256 header holds the file's checksum.",
     )
     def get(self, request, project_id, ref):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
@@ -298,15 +309,14 @@ class VersionDownloadApi(GenericAPIView):
         if fmt not in ArtifactFormat.values:
             raise ValidationError({"format": f"unknown format '{fmt}' (one of {', '.join(ArtifactFormat.values)})"})
         if fmt not in fitting:
-            raise ValidationError(
-                {"format": f"{fmt} does not fit this {project.modality} project (formats: {', '.join(fitting)})"}
-            )
+            what = project.task_type if project.task_type in SHAPE_FORMATS else project.modality
+            raise ValidationError({"format": f"{fmt} does not fit this {what} project (formats: {', '.join(fitting)})"})
         artifact = artifact_for(version=version, fmt=fmt)
         if artifact is None:
             built = ", ".join(a.format for a in version.artifacts.all())
             raise ValidationError({"format": f"version {version.number} was built without {fmt} (it has: {built})"})
         extension = FILENAMES[fmt].rsplit(".", 1)[1]
-        suffix = f"-{fmt}" if extension == "zip" else ""
+        suffix = "" if extension == fmt else f"-{fmt}"
         response = stored_file_response(
             request,
             artifact.name,

@@ -60,6 +60,10 @@ FILENAMES = {
     "parquet": "manifest.parquet",
     "imagefolder": "imagefolder.zip",
     "audiofolder": "audiofolder.zip",
+    "coco": "coco.json",
+    "yolo": "yolo.zip",
+    "segments_csv": "segments.csv",
+    "rttm": "segments.rttm",
 }
 CONTENT_TYPES = {
     "jsonl": "application/x-ndjson",
@@ -67,6 +71,10 @@ CONTENT_TYPES = {
     "parquet": "application/vnd.apache.parquet",
     "imagefolder": "application/zip",
     "audiofolder": "application/zip",
+    "coco": "application/json",
+    "yolo": "application/zip",
+    "segments_csv": "text/csv",
+    "rttm": "text/plain",
 }
 HASH_CHUNK = 1024 * 1024
 _json_string = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses

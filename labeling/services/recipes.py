@@ -25,7 +25,8 @@ transcripts             see below        transcription projects: normalization o
 filters                 see below        which items and answers count
 splits                  80/10/10         train/dev/test shares and a salt for the stable split hash
 formats                 all that fit     artifacts to build; JSON Lines (the manifest) and Parquet (read by
-                                         diffs and training) are always built
+                                         diffs and training) are always built; detection adds coco and
+                                         yolo, segments segments_csv and rttm
 ======================  ===============  ====================================================================
 
 Flag rules: ``"exclude"`` leaves the answer out (as if not given); ``"class"`` counts it as its own
@@ -70,6 +71,7 @@ UNRESOLVED_RULES = ("exclude", "needs_review")
 FLAGS = ("out_of_domain", "uncertain", "borderline")  # strongest first
 FLAG_RULES = ("exclude", "class", "value")
 TABULAR_FORMATS = ("jsonl", "csv", "parquet")
+SHAPE_FORMATS = {TaskType.DETECTION: ("coco", "yolo"), TaskType.SEGMENTS: ("segments_csv", "rttm")}
 ALWAYS_BUILT = ("jsonl", "parquet")  # the manifest, and what diffs and training read
 
 DEFAULTS = {
@@ -93,6 +95,8 @@ TOP_FIELDS = (*DEFAULTS, "transcripts", "filters", "splits", "formats")
 def formats_for(project) -> list[str]:
     """Artifact formats that fit the project: the tabular three, plus the media archive of its modality."""
     formats = list(TABULAR_FORMATS)
+    if project.task_type in SHAPE_FORMATS:  # detection: coco, yolo; segments: segments_csv, rttm
+        return formats + list(SHAPE_FORMATS[project.task_type])
     if project.modality == Modality.IMAGE and project.task_type == TaskType.CLASSIFICATION:
         formats.append("imagefolder")
     if project.modality == Modality.AUDIO:

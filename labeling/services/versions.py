@@ -32,12 +32,14 @@ work in chunks of 10 items and sleep that long after each, so a test can kill a 
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -68,6 +70,7 @@ from labeling.services.resolution import (
     resolve,  # noqa: F401
     resolve_blocks,
 )
+from labeling.services.shape_versions import SHAPE_TASKS, build_shapes, is_shape_project, shape_changes
 
 logger = logging.getLogger(__name__)
 
@@ -579,6 +582,8 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
     text = project.modality == "text"
     class_map = {} if transcription else effective_class_map(project=project, policy=policy)
     workdir = _workdir(job, job.attempts)
+    if is_shape_project(project):
+        return _build_shapes(project=project, policy=policy, prefix=prefix, beat=beat, workdir=workdir, pause=pause)
     try:
         with _snapshot():
             items = recipe_items(project=project, filters=policy["filters"])
@@ -644,6 +649,40 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _save(prefix, finished):
+    stored = []
+    for artifact in finished:
+        with open(artifact.path, "rb") as handle:
+            name = default_storage.save(f"{prefix}/{artifact.filename}", _LocalFile(handle))
+        stored.append((artifact, name))
+    return stored
+
+
+def _build_shapes(*, project, policy, prefix, beat, workdir, pause) -> BuildResult:
+    """A detection or segments project's build: consensus shapes (``labeling.services.shape_versions``)."""
+    started = time.perf_counter()
+    try:
+        with _snapshot():
+            items = recipe_items(project=project, filters=policy["filters"])
+            beat.set(total=items.count(), phase="writing the manifest")
+            finished, counts, info = build_shapes(
+                project=project,
+                policy=policy,
+                items=items,
+                folder=workdir,
+                beat=beat,
+                chunk_size=10 if pause else ITEM_CHUNK,
+                pause=pause,
+            )
+        beat.set(phase="saving artifacts")
+        content_hash = next(f.sha256 for f in finished if f.format == "jsonl")
+        stored = _save(prefix, finished)
+        info["seconds"] = round(time.perf_counter() - started, 2)
+        return BuildResult(prefix, stored, content_hash, counts, info)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 # --- publishing ----------------------------------------------------------------------------------------
 
 
@@ -657,7 +696,7 @@ def _publish(*, job, attempt, built: BuildResult) -> DatasetVersion:
 
     parent = DatasetVersion.objects.filter(project_id=job.project_id).order_by("-number").first()
     parquet = next(name for f, name in built.files if f.format == "parquet")
-    changes = diff_summary(old=_artifact(parent, "parquet").name, new=parquet) if parent else {}
+    changes = diff_summary(old=_artifact(parent, "parquet").name, new=parquet, project=parent.project) if parent else {}
     with transaction.atomic():
         owned = Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).exists()
         if not owned:
@@ -666,7 +705,7 @@ def _publish(*, job, attempt, built: BuildResult) -> DatasetVersion:
         latest = DatasetVersion.objects.filter(project=project).order_by("-number").first()
         if (latest and latest.pk) != (parent and parent.pk):  # another build published meanwhile
             parent = latest
-            changes = diff_summary(old=_artifact(parent, "parquet").name, new=parquet)
+            changes = diff_summary(old=_artifact(parent, "parquet").name, new=parquet, project=project)
         version = DatasetVersion.objects.create(
             project=project,
             number=(latest.number if latest else 0) + 1,
@@ -805,15 +844,37 @@ def _class_counts(labels, names):
     return {names[i]: int(c) for i, c in enumerate(counts)}
 
 
-def diff_summary(*, old, new) -> dict:
-    """Counts of the changes from the manifest stored as ``old`` to ``new`` (Parquet storage names)."""
+def diff_summary(*, old, new, project=None) -> dict:
+    """Counts of the changes from the manifest stored as ``old`` to ``new`` (Parquet storage names);
+    detection and segments projects add ``shapes`` (added, removed, moved: see ``shape_changes``)."""
     d = _diff_arrays(old, new)
-    return {
+    out = {
         "added": len(d["added"]),
         "removed": len(d["removed"]),
         "relabeled": len(d["relabeled"][0]),
         "resplit": d["resplit"],
     }
+    if project is not None and is_shape_project(project):
+        out["shapes"] = shape_changes(old=old, new=new, kind=SHAPE_TASKS[project.task_type][1])
+    return out
+
+
+def _shape_class_counts(a_lab, b_lab, names, kind):
+    """Shapes per class before and after, from the label codes of two manifests' rows (JSON labels)."""
+    per_label = [Counter(s["label"] for s in json.loads(n).get(kind, [])) for n in names]
+
+    def total(labels):
+        out = Counter()
+        for code, n in zip(*np.unique(labels[labels >= 0], return_counts=True), strict=True):
+            for key, k in per_label[code].items():
+                out[key] += k * int(n)
+        return out
+
+    before, after = total(a_lab), total(b_lab)
+    return [
+        {"class": c, "before": before[c], "after": after[c], "change": after[c] - before[c]}
+        for c in sorted(set(before) | set(after), key=str)
+    ]
 
 
 def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
@@ -830,8 +891,12 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
     d = _diff_arrays(old, new)
     names = d["names"]
 
+    shapes = is_shape_project(version.project)
+
     def name(code):
-        return names[code] if code >= 0 else None
+        if code < 0:
+            return None
+        return json.loads(names[code]) if shapes else names[code]
 
     b_items, b_lab = d["b"]
     a_items, a_lab = d["a"]
@@ -860,7 +925,10 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
         "resplit": d["resplit"],
         "truncated": any(len(x) > limit for x in (d["added"], d["removed"], d["relabeled"][0])),
     }
-    if not transcription:
+    if shapes:
+        out["shapes"] = shape_changes(old=old, new=new, kind=SHAPE_TASKS[version.project.task_type][1])
+        out["classes"] = _shape_class_counts(a_lab, b_lab, names, SHAPE_TASKS[version.project.task_type][1])
+    elif not transcription:
         before_counts = _class_counts(a_lab, names)
         after_counts = _class_counts(b_lab, names)
         out["classes"] = [

@@ -1,0 +1,448 @@
+"""Dataset versions of detection and segments projects: consensus shapes, their artifacts and diffs.
+
+An item's label is the consensus of its labelers' shapes (``analysis.metrics.shapes.consensus``): boxes
+matched across labelers at IoU ≥ 0.5 (same class) are clustered and fused, segments resolved by majority
+over time; each shape carries ``support``, the number of labelers who drew it. A Decision holds a class
+key, not shapes, so SME decisions do not replace the consensus here. Archived answers (relabel
+campaigns) do not count; shape flags (borderline, uncertain) are ignored: the shape counts.
+
+Manifest rows keep the classification fields, with these meanings:
+
+* ``label`` — ``{"boxes": [{"x", "y", "w", "h", "label", "support"}]}`` (fractions of the image) or
+  ``{"segments": [{"start", "end", "label", "support"}]}`` (seconds); an empty list means "nothing here";
+  ``null`` for a "needs review" row (fewer labelers than the recipe's ``min_answers``);
+* ``agreement`` — mean over the consensus shapes of support / answering labelers (null without shapes);
+* ``n_annotations`` — the labelers who answered; ``answers`` — {class: shapes the labelers drew};
+* ``resolved_by`` — ``majority``.
+
+Extra artifacts: detection ``coco`` (COCO JSON: bbox in pixels from the item's stored ``width`` and
+``height`` stats, category ids 1.. in the project's class order) and ``yolo`` (a zip of
+``labels/<stem>.txt`` with ``class cx cy w h`` lines in fractions, class 0.. in the same order, and
+``data.yaml``); segments ``segments_csv`` (``item,start,end,label,support``) and ``rttm``
+(``SPEAKER <file> 1 <start> <duration> <NA> <NA> <label> <NA> <NA>``). Items are streamed in chunks;
+every writer appends to a local file, so memory stays flat.
+"""
+
+import json
+import os
+import posixpath
+import zipfile
+from collections import Counter
+
+import numpy as np
+
+from labeling.choices import SHAPE_TASKS
+from labeling.models import Tag
+from labeling.services import exports
+from labeling.services.recipes import SHAPE_FORMATS
+from labeling.services.resolution import _answers_queryset
+
+FILENAMES = exports.FILENAMES
+MOVED_IOU = 0.5  # a shape matched at this IoU or more, but not identical, has moved
+
+
+def is_shape_project(project) -> bool:
+    return project.task_type in SHAPE_TASKS
+
+
+def _dumps(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _finished(fmt, path, n_rows):
+    return exports.ArtifactFile(fmt, path, FILENAMES[fmt], os.path.getsize(path), exports.file_sha256(path), n_rows)
+
+
+def _file_name(row):
+    """The item's file name as a dataset knows it: its original name, its stored name, or ``item-<id>``."""
+    name = row["original_name"] or posixpath.basename(row["file"] or "")
+    return name or f"item-{row['pk']}"
+
+
+class _Classes:
+    """Class keys in a stable order: the project's classes, then any other key met, as met."""
+
+    def __init__(self, project):
+        self.keys = [c.key for c in project.active_classes()]
+        self.index = {k: i for i, k in enumerate(self.keys)}
+
+    def code(self, key):
+        if key not in self.index:
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+        return self.index[key]
+
+
+class _CocoWriter:
+    """COCO JSON written in parts (images, annotations) and joined at close."""
+
+    def __init__(self, folder, classes):
+        self.folder, self.classes = folder, classes
+        self.path = os.path.join(folder, FILENAMES["coco"])
+        self.images = open(os.path.join(folder, "coco-images.part"), "w", encoding="utf-8")  # noqa: SIM115
+        self.anns = open(os.path.join(folder, "coco-annotations.part"), "w", encoding="utf-8")  # noqa: SIM115
+        self.n_images = self.n_anns = 0
+
+    def write(self, row, item, shapes):
+        width, height = _size(item)
+        sep = "," if self.n_images else ""
+        image = {"id": row["item"], "file_name": _file_name(item), "width": width, "height": height}
+        self.images.write(sep + _dumps(image))
+        self.n_images += 1
+        for shape in shapes:
+            x, y = shape["x"] * (width or 0), shape["y"] * (height or 0)
+            w, h = shape["w"] * (width or 0), shape["h"] * (height or 0)
+            self.n_anns += 1
+            ann = {
+                "id": self.n_anns,
+                "image_id": row["item"],
+                "category_id": self.classes.code(shape["label"]) + 1,
+                "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+                "area": round(w * h, 2),
+                "iscrowd": 0,
+                "support": shape["support"],
+            }
+            self.anns.write(("," if self.n_anns > 1 else "") + _dumps(ann))
+
+    def close(self):
+        self.images.close()
+        self.anns.close()
+        categories = [{"id": i + 1, "name": k, "supercategory": ""} for i, k in enumerate(self.classes.keys)]
+        with open(self.path, "w", encoding="utf-8") as out:
+            out.write('{"annotations":[')
+            for part in ("coco-annotations.part", "coco-images.part"):
+                with open(os.path.join(self.folder, part), encoding="utf-8") as handle:
+                    while block := handle.read(1 << 20):
+                        out.write(block)
+                out.write('],"categories":' + _dumps(categories) + ',"images":[' if part.startswith("coco-a") else "]}")
+                os.remove(os.path.join(self.folder, part))
+        return _finished("coco", self.path, self.n_images)
+
+
+def _size(item):
+    stats = item["stats"] or {}
+    width, height = stats.get("width"), stats.get("height")
+    return (int(width) if width else None), (int(height) if height else None)
+
+
+class _YoloWriter:
+    def __init__(self, folder, classes):
+        self.classes = classes
+        self.path = os.path.join(folder, FILENAMES["yolo"])
+        self.zip = zipfile.ZipFile(self.path, "w", zipfile.ZIP_DEFLATED)
+        self.stems = set()
+        self.n = 0
+
+    def write(self, row, item, shapes):
+        stem = posixpath.splitext(_file_name(item))[0]
+        if stem in self.stems:  # two items with the same file name: the id tells them apart
+            stem = f"{stem}-{row['item']}"
+        self.stems.add(stem)
+        lines = [
+            f"{self.classes.code(s['label'])} {s['x'] + s['w'] / 2:.6f} {s['y'] + s['h'] / 2:.6f} "
+            f"{s['w']:.6f} {s['h']:.6f}\n"
+            for s in shapes
+        ]
+        self.zip.writestr(f"labels/{stem}.txt", "".join(lines))
+        self.n += 1
+
+    def close(self):
+        import yaml
+
+        names = dict(enumerate(self.classes.keys))
+        self.zip.writestr("data.yaml", yaml.safe_dump({"nc": len(names), "names": names}, sort_keys=False))
+        self.zip.close()
+        return _finished("yolo", self.path, self.n)
+
+
+class _SegmentsCsvWriter:
+    def __init__(self, folder, classes):
+        from labelhub.csvsafe import csv_writer
+
+        self.path = os.path.join(folder, FILENAMES["segments_csv"])
+        self.handle = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self.writer = csv_writer(self.handle)
+        self.writer.writerow(["item", "start", "end", "label", "support"])
+        self.n = 0
+
+    def write(self, row, item, shapes):
+        for s in shapes:
+            self.writer.writerow([row["item"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["label"], s["support"]])
+            self.n += 1
+
+    def close(self):
+        self.handle.close()
+        return _finished("segments_csv", self.path, self.n)
+
+
+class _RttmWriter:
+    def __init__(self, folder, classes):
+        self.path = os.path.join(folder, FILENAMES["rttm"])
+        self.handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self.n = 0
+
+    def write(self, row, item, shapes):
+        # RTTM fields are space-separated: a file name's spaces would shift every column.
+        uri = posixpath.splitext(_file_name(item))[0].replace(" ", "_")
+        for s in shapes:
+            label = str(s["label"]).replace(" ", "_")
+            self.handle.write(
+                f"SPEAKER {uri} 1 {s['start']:.3f} {s['end'] - s['start']:.3f} <NA> <NA> {label} <NA> <NA>\n"
+            )
+            self.n += 1
+
+    def close(self):
+        self.handle.close()
+        return _finished("rttm", self.path, self.n)
+
+
+class _TabularWriter:
+    """The manifest as JSON Lines (canonical), Parquet and CSV, row by row (label as JSON in the last two)."""
+
+    def __init__(self, folder, formats):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyarrow import csv as pa_csv
+
+        self.pa = pa
+        self.fields = list(exports.MANIFEST_FIELDS)
+        types = {
+            "item": pa.int64(),
+            "agreement": pa.float64(),
+            "n_annotations": pa.int32(),
+            "answers": pa.map_(pa.string(), pa.int32()),
+            "tags": pa.list_(pa.string()),
+        }
+        self.schema = pa.schema([(f, types.get(f, pa.string())) for f in self.fields])
+        self.paths = {f: os.path.join(folder, exports.FILENAMES[f]) for f in ("jsonl", "parquet", "csv")}
+        self.jsonl = open(self.paths["jsonl"], "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self.parquet = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
+        self.csv = None
+        if "csv" in formats:
+            csv_types = {"item": pa.int64(), "agreement": pa.float64(), "n_annotations": pa.int32()}
+            self.csv_schema = pa.schema([(f, csv_types.get(f, pa.string())) for f in self.fields])
+            self.csv = pa_csv.CSVWriter(self.paths["csv"], self.csv_schema)
+        self.n = 0
+
+    def write(self, rows):
+        from labelhub.csvsafe import arrow_strings
+
+        pa = self.pa
+        for row in rows:
+            self.jsonl.write(_dumps(row) + "\n")
+        columns = {f: [r[f] for r in rows] for f in self.fields}
+        columns["label"] = [None if v is None else _dumps(v) for v in columns["label"]]
+        parquet = dict(columns, answers=[list(a.items()) for a in columns["answers"]])
+        self.parquet.write_table(pa.Table.from_pydict(parquet, schema=self.schema))
+        if self.csv is not None:
+            flat = dict(
+                columns, answers=[_dumps(a) for a in columns["answers"]], tags=[",".join(t) for t in columns["tags"]]
+            )
+            arrays = []
+            for f in self.fields:
+                array = pa.array(flat[f], self.csv_schema.field(f).type)
+                arrays.append(arrow_strings(array) if pa.types.is_string(array.type) else array)
+            self.csv.write_table(pa.Table.from_arrays(arrays, schema=self.csv_schema))
+        self.n += len(rows)
+
+    def close(self):
+        self.jsonl.close()
+        self.parquet.close()
+        out = [exports._finished("jsonl", self.paths["jsonl"], self.n)]
+        if self.csv is not None:
+            self.csv.close()
+            out.append(exports._finished("csv", self.paths["csv"], self.n))
+        out.append(exports._finished("parquet", self.paths["parquet"], self.n))
+        return out
+
+
+_WRITERS = {"coco": _CocoWriter, "yolo": _YoloWriter, "segments_csv": _SegmentsCsvWriter, "rttm": _RttmWriter}
+
+
+def _consensus(project, kind, answers):
+    """{item id: consensus dict} and {item id: (labelers, {class: shapes drawn})} of ``(item, labeler,
+    value)`` answers."""
+    from analysis.metrics.shapes import consensus, shape_table
+
+    parsed, drawn = [], {}
+    for item_id, labeler_id, value in answers:
+        try:
+            obj = json.loads(value) if value else {kind: []}
+        except ValueError:
+            continue  # not a shapes answer (written before the project's type was set)
+        if not isinstance(obj, dict):
+            continue
+        parsed.append((item_id, labeler_id, obj))
+    latest = {(i, lab): obj for i, lab, obj in parsed}
+    for (item_id, _), obj in latest.items():
+        n, classes = drawn.get(item_id, (0, Counter()))
+        classes.update(s.get("label") for s in obj.get(kind, []))
+        drawn[item_id] = (n + 1, classes)
+    if not latest:
+        return {}, {}
+    return consensus(shape_table(parsed, kind=kind), iou=MOVED_IOU), drawn
+
+
+def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0):
+    """Write a shapes project's manifest and artifacts under ``folder``; answer (files, counts, info)."""
+    import time
+
+    from labeling.services.versions import split_codes
+
+    _, kind = SHAPE_TASKS[project.task_type]
+    classes = _Classes(project)
+    formats = policy["formats"]
+    tabular = _TabularWriter(folder, formats)
+    extra = [_WRITERS[f](folder, classes) for f in SHAPE_FORMATS[project.task_type] if f in formats]
+    answers_qs = _answers_queryset(project, policy["filters"], items)
+    tags = dict(Tag.objects.filter(project=project).values_list("pk", "name"))
+    sources = dict(project.sources.values_list("pk", "name"))
+    splits = policy["splits"]
+    keep_review = policy["unresolved"] == "needs_review"
+    counts = {"items": 0, "labeled": 0, "needs_review": 0, "shapes": 0, "classes": Counter(), "splits": Counter()}
+    left_out = {"unlabeled": 0, "decision": 0, "tie": 0, "low_agreement": 0, "few_answers": 0}
+    left_out_items = {k: [] for k in left_out}
+    review_items = {"few_answers": []}
+    rows = items.order_by("pk").values("pk", "sha256", "file", "source_id", "original_name", "stats")
+    chunk, done = [], 0
+
+    def flush(chunk):
+        ids = [r["pk"] for r in chunk]
+        answers = answers_qs.filter(item_id__in=ids).order_by("item_id", "updated", "pk")
+        cons, drawn = _consensus(project, kind, answers.values_list("item_id", "labeler_id", "value").iterator())
+        links = Tag.items.through.objects.filter(item_id__in=ids, tag_id__in=list(tags)).values_list(
+            "item_id", "tag_id"
+        )
+        item_tags = {}
+        for item_id, tag_id in links:
+            item_tags.setdefault(item_id, []).append(tags[tag_id])
+        split = split_codes([r["sha256"] for r in chunk], train=splits["train"], dev=splits["dev"], salt=splits["salt"])
+        out, shaped = [], []
+        for r, s in zip(chunk, split.tolist(), strict=True):
+            n, classes_drawn = drawn.get(r["pk"], (0, Counter()))
+            if n == 0:
+                left_out["unlabeled"] += 1
+                _name(left_out_items["unlabeled"], r["pk"])
+                continue
+            label = cons.get(r["pk"], {kind: []})
+            few = n < policy["min_answers"]
+            if few and not keep_review:
+                left_out["few_answers"] += 1
+                _name(left_out_items["few_answers"], r["pk"])
+                continue
+            shapes = label[kind]
+            agreement = round(float(np.mean([x["support"] for x in shapes])) / n, 4) if shapes and not few else None
+            row = {
+                "item": r["pk"],
+                "sha256": r["sha256"],
+                "label": None if few else label,
+                "split": exports.SPLITS[s],
+                "agreement": agreement,
+                "n_annotations": n,
+                "answers": {k: classes_drawn[k] for k in sorted(classes_drawn, key=str)},
+                "tags": sorted(item_tags.get(r["pk"], [])),
+                "source": sources.get(r["source_id"]),
+                "file": f"/api/items/{r['pk']}/file" if r["file"] else None,
+                "resolved_by": None if few else "majority",
+                "review": "few_answers" if few else None,
+            }
+            out.append(row)
+            counts["items"] += 1
+            if few:
+                counts["needs_review"] += 1
+                _name(review_items["few_answers"], r["pk"])
+                continue
+            counts["labeled"] += 1
+            counts["shapes"] += len(shapes)
+            counts["splits"][row["split"]] += 1
+            counts["classes"].update(x["label"] for x in shapes)
+            shaped.append((row, r, shapes))
+        if out:
+            tabular.write(out)
+        for row, r, shapes in shaped:
+            for writer in extra:
+                writer.write(row, r, shapes)
+
+    for r in rows.iterator(chunk_size=chunk_size):
+        chunk.append(r)
+        if len(chunk) >= chunk_size:
+            flush(chunk)
+            done += len(chunk)
+            chunk = []
+            beat.set(processed=done)
+            if pause:
+                time.sleep(pause)
+    if chunk:
+        flush(chunk)
+        beat.set(processed=done + len(chunk))
+    files = tabular.close() + [w.close() for w in extra]
+    out_counts = {
+        "items": counts["items"],
+        "labeled": counts["labeled"],
+        "needs_review": counts["needs_review"],
+        "shapes": counts["shapes"],
+        "left_out": left_out,
+        "left_out_total": sum(left_out.values()),
+        "left_out_items": {k: v for k, v in left_out_items.items() if v},
+        "needs_review_items": {k: v for k, v in review_items.items() if v},
+        "splits": {s: counts["splits"][s] for s in exports.SPLITS},
+        "resolved_by": {"majority": counts["labeled"]} if counts["labeled"] else {},
+        "classes": {k: counts["classes"][k] for k in sorted(counts["classes"], key=str)},
+    }
+    return files, out_counts, {"categories": list(classes.keys), "consensus_iou": MOVED_IOU}
+
+
+def _name(names, item_id):
+    from labeling.services.versions import NAMED_ITEMS
+
+    if len(names) < NAMED_ITEMS:
+        names.append(int(item_id))
+
+
+# --- diffs -----------------------------------------------------------------------------------------------
+
+
+def _shape_lists(name, kind):
+    """{item id: [(label, coords)]} of a stored Parquet manifest's labelled rows."""
+    table = exports.read_columns(name, ["item", "label"])
+    keys = ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
+    out = {}
+    for item, label in zip(table.column("item").to_pylist(), table.column("label").to_pylist(), strict=True):
+        if label is None:
+            continue
+        shapes = json.loads(label).get(kind, [])
+        out[item] = [(s["label"], tuple(float(s[k]) for k in keys)) for s in shapes]
+    return out
+
+
+def shape_changes(*, old, new, kind) -> dict:
+    """Shapes ``added``, ``removed`` and ``moved`` from the manifest stored as ``old`` to ``new``: per
+    item, the two versions' shapes are matched one to one (same class, IoU ≥ 0.5); a matched pair whose
+    coordinates differ has moved, an unmatched new shape was added, an unmatched old one removed."""
+    from analysis.metrics.shapes import match_shapes
+
+    a, b = _shape_lists(old, kind), _shape_lists(new, kind)
+    added = removed = moved = 0
+    for item in set(a) | set(b):
+        before, after = a.get(item, []), b.get(item, [])
+        if before == after:
+            continue
+        pairs = _pairs(before, after, kind, match_shapes)
+        added += len(after) - len(pairs)
+        removed += len(before) - len(pairs)
+        moved += sum(1 for i, j in pairs if before[i][1] != after[j][1])
+    return {"added": added, "removed": removed, "moved": moved}
+
+
+def _pairs(before, after, kind, match_shapes):
+    if not before or not after:
+        return []
+    matched = match_shapes(
+        [s[1] for s in before],
+        [s[1] for s in after],
+        [s[0] for s in before],
+        [s[0] for s in after],
+        kind=kind,
+        iou=MOVED_IOU,
+    )
+    return [(i, j) for i, j, _ in matched]

@@ -1,0 +1,163 @@
+"""Dataset versions of detection and segments projects: consensus shapes with support in the manifest,
+COCO / YOLO / segments CSV / RTTM downloads, formats that do not fit refused, and shape diffs."""
+
+import csv
+import io
+import json
+import zipfile
+
+import pytest
+import yaml
+
+from labeling.services.projects import member_add
+from tests.conftest import make_project
+from tests.labeling.queue_helpers import make_items
+from tests.labeling.test_versions_api import run_build
+from tests.labeling.version_helpers import answer, labelers, manifest
+
+pytestmark = pytest.mark.django_db
+
+CLASSES = [{"key": "iguana", "name": "Iguana"}, {"key": "rock", "name": "Rock"}]
+
+
+def boxes(*shapes):
+    return json.dumps({"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]})
+
+
+def download(api, user, project, fmt, number=1):
+    return api(user).get(f"/api/projects/{project.pk}/versions/{number}/download?format={fmt}")
+
+
+def body(response):
+    return b"".join(response.streaming_content)
+
+
+@pytest.fixture
+def iguanas(manager, reviewer):
+    """Two images, three labelers. Image 1: all three draw the big iguana (slightly apart); two draw a
+    rock, one splits the iguana into two boxes (the iguana disagreement). Image 2: one labeler only."""
+    project = make_project(manager, name="Iguanas", modality="image", task_type="detection", classes=CLASSES)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    first, second = make_items(project, 2, stats={"width": 200, "height": 100})
+    a, b, c = labelers(project, 3)
+    answer(first, a, boxes((0.1, 0.1, 0.4, 0.6, "iguana"), (0.7, 0.7, 0.2, 0.2, "rock")))
+    answer(first, b, boxes((0.12, 0.1, 0.4, 0.6, "iguana"), (0.7, 0.72, 0.2, 0.2, "rock")))
+    answer(first, c, boxes((0.08, 0.1, 0.18, 0.6, "iguana"), (0.35, 0.1, 0.2, 0.6, "iguana")))
+    answer(second, a, boxes((0.5, 0.5, 0.25, 0.5, "rock")))
+    return project, (first, second), (a, b, c)
+
+
+def test_detection_manifest_holds_the_consensus_boxes_with_support(api, manager, iguanas):
+    project, (first, second), _ = iguanas
+    run_build(api, manager, project, {"splits": {"train": 1.0, "dev": 0.0, "test": 0.0}})
+    from labeling.models import DatasetVersion
+
+    version = DatasetVersion.objects.get(project=project, number=1)
+    rows = {r["item"]: r for r in manifest(version)}
+    shapes = rows[first.pk]["label"]["boxes"]
+    assert [(s["label"], s["support"]) for s in shapes] == [("iguana", 2), ("rock", 2)]
+    assert shapes[0]["x"] == pytest.approx(0.11) and shapes[0]["w"] == pytest.approx(0.4)
+    assert rows[first.pk]["n_annotations"] == 3 and rows[first.pk]["answers"] == {"iguana": 4, "rock": 2}
+    assert rows[second.pk]["label"] == {
+        "boxes": [{"x": 0.5, "y": 0.5, "w": 0.25, "h": 0.5, "label": "rock", "support": 1}]
+    }
+    assert version.counts["shapes"] == 3 and version.counts["classes"] == {"iguana": 1, "rock": 2}
+
+
+def test_coco_download_loads_with_pycocotools_in_pixels(api, manager, iguanas, tmp_path):
+    from pycocotools.coco import COCO
+
+    project, (first, second), _ = iguanas
+    run_build(api, manager, project)
+    response = download(api, manager, project, "coco")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    path = tmp_path / "coco.json"
+    path.write_bytes(body(response))
+    coco = COCO(str(path))
+    assert coco.loadImgs(first.pk)[0]["width"] == 200 and coco.loadImgs(first.pk)[0]["height"] == 100
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    assert names == {1: "iguana", 2: "rock"}
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[first.pk]))
+    assert [(names[a["category_id"]], a["bbox"], a["iscrowd"]) for a in anns] == [
+        ("iguana", [22.0, 10.0, 80.0, 60.0], 0),
+        ("rock", [140.0, 71.0, 40.0, 20.0], 0),
+    ]
+    assert anns[0]["area"] == pytest.approx(4800.0)
+    (only,) = coco.loadAnns(coco.getAnnIds(imgIds=[second.pk]))
+    assert only["bbox"] == [100.0, 50.0, 50.0, 50.0] and only["category_id"] == 2
+
+
+def test_yolo_zip_has_one_label_file_per_image_and_the_class_names(api, manager, iguanas):
+    project, (first, second), _ = iguanas
+    run_build(api, manager, project)
+    response = download(api, manager, project, "yolo")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(body(response)))
+    assert sorted(archive.namelist()) == ["data.yaml", f"labels/{first.original_name[:-4]}.txt", "labels/i1.txt"]
+    assert archive.read("labels/i0.txt").decode().splitlines() == [
+        "0 0.310000 0.400000 0.400000 0.600000",
+        "1 0.800000 0.810000 0.200000 0.200000",
+    ]
+    assert archive.read("labels/i1.txt").decode() == "1 0.625000 0.750000 0.250000 0.500000\n"
+    assert yaml.safe_load(archive.read("data.yaml"))["names"] == {0: "iguana", 1: "rock"}
+
+
+def test_a_format_that_does_not_fit_the_task_type_is_a_400_naming_it(api, manager, iguanas):
+    project, _, _ = iguanas
+    run_build(api, manager, project)
+    for fmt in ("rttm", "imagefolder", "segments_csv"):
+        response = download(api, manager, project, fmt)
+        assert response.status_code == 400, fmt
+        assert f"{fmt} does not fit this detection project" in response.json()["detail"]
+    refused = api(manager).post(f"/api/projects/{project.pk}/versions/", {"formats": ["rttm"]}, format="json")
+    assert refused.status_code == 400 and "rttm" in json.dumps(refused.json())
+
+
+def test_the_diff_counts_boxes_added_removed_and_moved_after_a_relabel(api, manager, iguanas):
+    project, (first, second), (a, b, c) = iguanas
+    run_build(api, manager, project)
+    # The third labeler redraws the iguana as one box (now all three agree) and moves the rock by a bit;
+    # the only labeler of image 2 decides there is nothing there.
+    answer(first, c, boxes((0.1, 0.1, 0.4, 0.6, "iguana"), (0.7, 0.7, 0.2, 0.2, "rock")))
+    answer(second, a, json.dumps({"boxes": []}))
+    run_build(api, manager, project)
+    diff = api(manager).get(f"/api/projects/{project.pk}/versions/2/diff?against=1").json()
+    assert diff["shapes"] == {"added": 0, "removed": 1, "moved": 2}
+    assert diff["n_relabeled"] == 2
+    relabeled = {r["item"]: r for r in diff["relabeled"]}
+    assert relabeled[second.pk]["to"] == {"boxes": []}
+    assert {c["class"]: c["change"] for c in diff["classes"]} == {"iguana": 0, "rock": -1}
+    from labeling.models import DatasetVersion
+
+    assert DatasetVersion.objects.get(project=project, number=2).changes["shapes"] == diff["shapes"]
+
+
+@pytest.fixture
+def speech(manager):
+    project = make_project(
+        manager, name="Speech regions", modality="audio", task_type="segments", classes=[{"key": "speech"}]
+    )
+    (clip,) = make_items(project, 1, stats={"duration": 4.0})
+    a, b, c = labelers(project, 3, prefix="ear")
+    for user, (start, end) in zip((a, b, c), ((0.5, 3.0), (0.6, 3.2), (1.0, 2.0)), strict=True):
+        answer(clip, user, json.dumps({"segments": [{"start": start, "end": end, "label": "speech"}]}))
+    return project, clip
+
+
+def test_segments_version_gets_a_segments_csv_and_rttm(api, manager, speech):
+    project, clip = speech
+    run_build(api, manager, project)
+    from labeling.models import DatasetVersion
+
+    (row,) = manifest(DatasetVersion.objects.get(project=project, number=1))
+    assert row["label"] == {"segments": [{"start": 0.6, "end": 3.0, "label": "speech", "support": 3}]}
+    response = download(api, manager, project, "segments_csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert list(csv.reader(io.StringIO(body(response).decode()))) == [
+        ["item", "start", "end", "label", "support"],
+        [str(clip.pk), "0.600", "3.000", "speech", "3"],
+    ]
+    rttm = download(api, manager, project, "rttm")
+    assert rttm.status_code == 200
+    assert body(rttm).decode() == "SPEAKER i0 1 0.600 2.400 <NA> <NA> speech <NA> <NA>\n"
+    assert download(api, manager, project, "coco").status_code == 400
