@@ -161,3 +161,23 @@ def test_segments_version_gets_a_segments_csv_and_rttm(api, manager, speech):
     assert rttm.status_code == 200
     assert body(rttm).decode() == "SPEAKER i0 1 0.600 2.400 <NA> <NA> speech <NA> <NA>\n"
     assert download(api, manager, project, "coco").status_code == 400
+
+
+def test_the_schema_lists_the_shape_formats_and_their_content_types(api, manager):
+    schema = api(manager).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    download_op = schema["paths"]["/api/projects/{project_id}/versions/{ref}/download"]["get"]
+    (fmt,) = [p for p in download_op["parameters"] if p["name"] == "format"]
+    assert {"coco", "yolo", "segments_csv", "rttm"} <= set(fmt["schema"]["enum"])
+    assert {"application/json", "text/plain"} <= set(download_op["responses"]["200"]["content"])
+    diff = schema["components"]["schemas"]["Diff"]["properties"]
+    assert "shapes" in diff
+
+
+def test_the_version_pages_show_a_detection_version_and_its_diff(client, manager, iguanas, api):
+    project, (first, _), (_, _, c) = iguanas
+    run_build(api, manager, project)
+    answer(first, c, boxes((0.1, 0.1, 0.4, 0.6, "iguana")))
+    run_build(api, manager, project)
+    client.force_login(manager)
+    assert client.get(f"/projects/{project.pk}/versions/2/").status_code == 200
+    assert client.get(f"/projects/{project.pk}/versions/2/diff/?against=1").status_code == 200
