@@ -181,3 +181,19 @@ def test_the_version_pages_show_a_detection_version_and_its_diff(client, manager
     client.force_login(manager)
     assert client.get(f"/projects/{project.pk}/versions/2/").status_code == 200
     assert client.get(f"/projects/{project.pk}/versions/2/diff/?against=1").status_code == 200
+
+
+def test_an_item_with_too_few_labelers_is_listed_for_review_and_left_out_of_coco(api, manager, iguanas, tmp_path):
+    from pycocotools.coco import COCO
+
+    from labeling.models import DatasetVersion
+
+    project, (first, second), _ = iguanas
+    run_build(api, manager, project, {"min_answers": 2, "unresolved": "needs_review"})
+    version = DatasetVersion.objects.get(project=project, number=1)
+    rows = {r["item"]: r for r in manifest(version)}
+    assert rows[second.pk]["label"] is None and rows[second.pk]["review"] == "few_answers"
+    assert version.counts["needs_review_items"] == {"few_answers": [second.pk]}
+    path = tmp_path / "coco.json"
+    path.write_bytes(body(download(api, manager, project, "coco")))
+    assert COCO(str(path)).getImgIds() == [first.pk]
