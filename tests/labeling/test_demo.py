@@ -112,3 +112,18 @@ def test_seeding_twice_changes_nothing(monkeypatch):
     demo.seed_demo(log=_quiet)
     assert counts() == first
     assert [name for name, _ in first[1]] == sorted([demo.TOUCHING_PROJECT, demo.SILENCE_PROJECT])
+
+
+def test_sme_sees_box_f1_and_split_merge_items_on_the_touching_digits_agreement_page(client, users, touching):
+    client.force_login(users["sme"])
+    response = client.get(f"/projects/{touching.pk}/agreement/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="split-merge"' in page
+    assert "box F1" in page and "bob" in page
+
+
+def test_dave_opens_the_labeling_page_of_both_new_demos(client, users, touching, silence):
+    client.force_login(users["dave"])
+    for project in (touching, silence):
+        assert client.get(f"/projects/{project.pk}/label/").status_code == 200
