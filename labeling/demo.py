@@ -332,4 +332,352 @@ def seed_demo(*, log=print):
         seed_digits(users, log=log)
     if not Project.objects.filter(name=SPEECH_PROJECT).exists():
         seed_speech(users, log=log)
+    if not Project.objects.filter(name=TOUCHING_PROJECT).exists():
+        seed_touching(users, log=log)
+    if not Project.objects.filter(name=SILENCE_PROJECT).exists():
+        seed_silence(users, log=log)
     return users
+
+
+# --------------------------------------------------------------------------------------------------
+# Localized demos: boxes on composed digit scenes, speech segments on the spoken-query clips.
+
+TOUCHING_PROJECT = "Touching digits (demo)"
+SILENCE_PROJECT = "Speech in silence (demo)"
+N_SCENES = 60
+N_LABELED_SCENES = 45  # the rest stay open: dave (and anyone) has a queue
+SCENE_SIZE = 256
+N_LABELED_CLIPS = 24
+# Digits whose lower stroke is a "tail" carol leaves out of her box, as one iguana labeler left out the tail.
+TAILED_DIGITS = {2, 4, 7, 9}
+LEAD_SILENCE = 0.8  # seconds of silence added before and after each clip
+TRAIL_SILENCE = 0.8
+
+TOUCHING_GUIDELINE = """# Touching digits — labeling guideline v1
+
+Draw a box round every handwritten digit in the scene and give it the digit's class.
+
+* The box is **tight**: it touches the outermost ink on all four sides.
+* Include the whole digit, **tail included** (the stem of a 7 or a 9, the foot of a 2).
+* **Open question:** two touching digits — two boxes, or one box round both? Until the SME
+  settles it we say: **two touching digits: two boxes**, one per digit.
+"""
+
+SILENCE_GUIDELINE = """# Speech in silence — segmentation guideline v1
+
+Mark where the query is spoken (class **speech**) and, where other voices or noise are loud enough
+to hear over it, mark that stretch as **noise**.
+
+* A segment starts at the first sound of the first word and ends at the last sound of the last word.
+* **Open question:** how much silence before and after the speech belongs in the segment? Until the
+  SME settles it we say: **include at most 0.1 s of silence** on either side.
+* A short pause between words stays inside one segment.
+"""
+
+
+def _scene_digit(pixels, scale):
+    """An 8x8 scan (0-16) as ink darkness (0-1) of ``8*scale`` pixels a side, and its tight ink box
+    (x0, y0, x1, y1) in its own pixels."""
+    ink = np.asarray(pixels, dtype=np.float64).reshape(8, 8) / 16
+    image = Image.fromarray((ink * 255).astype(np.uint8), mode="L").resize(
+        (8 * scale, 8 * scale), Image.Resampling.BILINEAR
+    )
+    dark = np.asarray(image, dtype=np.float64) / 255
+    rows, cols = np.nonzero(dark > 0.25)
+    return dark, (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+
+
+def _paste(darkness, boxes, digits, index, x, y, scale):
+    """Paste scan ``index`` at (x, y) into ``darkness`` (darker ink wins where scans overlap), add its
+    true box to ``boxes``; answer the x of its ink's right edge."""
+    dark, (bx0, by0, bx1, by1) = _scene_digit(digits.data[index], scale)
+    h, w = dark.shape
+    region = darkness[y : y + h, x : x + w]
+    np.maximum(region, dark, out=region)
+    boxes.append((x + bx0, y + by0, x + bx1, y + by1, int(digits.target[index])))
+    return x + bx1
+
+
+def _free(taken, x0, y0, x1, y1, gap=6):
+    """Whether a box keeps ``gap`` pixels away from every box in ``taken``."""
+    return all(x1 + gap <= a or b + gap <= x0 or y1 + gap <= c or d + gap <= y0 for a, c, b, d in taken)
+
+
+def touching_scenes(n=N_SCENES, *, seed=3):
+    """Compose ``n`` scenes from scikit-learn's digit scans: each a SCENE_SIZE² grey PNG and its true
+    boxes ``[(x0, y0, x1, y1, digit)]`` in pixels, plus ``pairs`` (indices of true boxes that touch).
+
+    Two of every three scenes have a touching (or slightly overlapping) pair — half of them the same
+    digit twice, as in a house number "77" — so the one-box-or-two question arises; the other digits
+    stand apart."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(digits.target == d) for d in range(10)]
+    scenes = []
+    for _ in range(n):
+        darkness = np.zeros((SCENE_SIZE, SCENE_SIZE))
+        boxes, pairs, taken = [], [], []
+        if rng.random() < 2 / 3:
+            scale = int(rng.integers(5, 8))
+            first = int(rng.integers(0, 10))
+            second = first if rng.random() < 0.5 else int(rng.integers(0, 10))
+            x, y = int(rng.integers(4, 60)), int(rng.integers(4, SCENE_SIZE - 8 * scale - 4))
+            right_ink = _paste(darkness, boxes, digits, int(rng.choice(by_class[first])), x, y, scale)
+            # The second scan starts where the first one's ink ends, minus a few pixels: touching.
+            index = int(rng.choice(by_class[second]))
+            _, (bx0, _, _, _) = _scene_digit(digits.data[index], scale)
+            _paste(
+                darkness,
+                boxes,
+                digits,
+                index,
+                right_ink - bx0 - int(rng.integers(0, 4)),
+                y + int(rng.integers(-3, 4)),
+                scale,
+            )
+            pairs.append((0, 1))
+            xs = [b[0] for b in boxes] + [b[2] for b in boxes]
+            ys = [b[1] for b in boxes] + [b[3] for b in boxes]
+            taken.append((min(xs), min(ys), max(xs), max(ys)))
+        for _attempt in range(40):
+            if len(boxes) >= 5:
+                break
+            scale = int(rng.integers(4, 8))
+            size = 8 * scale
+            x, y = (int(v) for v in rng.integers(2, SCENE_SIZE - size - 2, size=2))
+            if _free(taken, x, y, x + size, y + size):
+                taken.append((x, y, x + size, y + size))
+                _paste(darkness, boxes, digits, int(rng.integers(0, len(digits.target))), x, y, scale)
+        image = Image.fromarray((255 * (1 - darkness)).clip(0, 255).astype(np.uint8), mode="L")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+        scenes.append({"png": buffer.getvalue(), "boxes": boxes, "pairs": pairs})
+    return scenes
+
+
+def _box(x0, y0, x1, y1, label):
+    """A pixel box as a detection answer's shape (fractions of the scene, clipped to it)."""
+    x0, y0 = max(0.0, x0), max(0.0, y0)
+    x1, y1 = min(float(SCENE_SIZE), x1), min(float(SCENE_SIZE), y1)
+    return {
+        "x": round(x0 / SCENE_SIZE, 4),
+        "y": round(y0 / SCENE_SIZE, 4),
+        "w": round((x1 - x0) / SCENE_SIZE, 4),
+        "h": round((y1 - y0) / SCENE_SIZE, 4),
+        "label": str(label),
+    }
+
+
+def _simulated_boxes(rng, scene, labeler):
+    """One simulated labeler's boxes on a scene: alice draws tight boxes for each digit; bob draws one
+    box round two touching digits (labelled as the left one); carol is tight but crops the tail of a
+    2, 4, 7 or 9. Everybody's corners carry a little seeded jitter."""
+    boxes = scene["boxes"]
+    merged = {i for pair in scene["pairs"] for i in pair} if labeler == "bob" else set()
+    jitter = {"alice": 1.0, "bob": 2.5, "carol": 1.5}[labeler]
+    shapes = []
+    for a, b in scene["pairs"] if labeler == "bob" else ():
+        (ax0, ay0, ax1, ay1, label), (bx0, by0, bx1, by1, _) = boxes[a], boxes[b]
+        corners = np.array([min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)], dtype=float)
+        shapes.append(_box(*(corners + rng.normal(0, jitter, 4)), label))
+    for i, (x0, y0, x1, y1, label) in enumerate(boxes):
+        if i in merged:
+            continue
+        corners = np.array([x0, y0, x1, y1], dtype=float) + rng.normal(0, jitter, 4)
+        if labeler == "carol" and label in TAILED_DIGITS:
+            corners[3] -= (y1 - y0) * rng.uniform(0.25, 0.45)  # the tail left out
+        shapes.append(_box(*corners, label))
+    return {"boxes": shapes}
+
+
+def _add_demo_members(project, users, guideline):
+    for username, role, _ in DEMO_USERS:
+        if username != "manager":
+            member_add(project=project, username=username, role=role)
+    guideline_publish(project=project, text=guideline, author=users["sme"])
+
+
+@transaction.atomic
+def seed_touching(users, *, log=print):
+    """The detection demo: composed digit scenes where labelers disagree on one box or two."""
+    project = project_create(
+        name=TOUCHING_PROJECT,
+        modality="image",
+        task_type="detection",
+        description=(
+            f"{N_SCENES} scenes of {SCENE_SIZE}x{SCENE_SIZE} px composed from scikit-learn's bundled UCI digit "
+            "scans; in two of three scenes two digits touch. Labelers disagree on one box or two."
+        ),
+        classes=[
+            {"key": str(d), "name": DIGIT_NAMES[d], "hotkey": "a" if d == 0 else str(d)}
+            for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+        ],
+        options={"borderline": True, "uncertain": True},
+        overlap=3,
+        creator=users["manager"],
+    )
+    _add_demo_members(project, users, TOUCHING_GUIDELINE)
+    scenes = touching_scenes()
+    entries = [
+        ImportEntry(
+            name=f"scene-{n:02d}.png",
+            load=lambda data=scene["png"]: data,
+            tags=["touching" if scene["pairs"] else "apart"],
+            metadata={
+                "scene": n,
+                "true_boxes": [_box(*box) for box in scene["boxes"]],
+                "touching_pairs": scene["pairs"],
+            },
+        )
+        for n, scene in enumerate(scenes)
+    ]
+    report = items_import(project=project, entries=entries)
+    log(f"  touching digits: {len(report.imported)} scenes imported")
+    rng = np.random.default_rng(13)
+    items = list(project.items.order_by("id")[:N_LABELED_SCENES])
+    for item in items:
+        scene = scenes[item.metadata["scene"]]
+        for labeler in ("alice", "bob", "carol"):
+            annotation_save(
+                item=item,
+                labeler=users[labeler],
+                value=_simulated_boxes(rng, scene, labeler),
+                seconds=float(rng.gamma(4.0, 3.0)),
+            )
+    log(f"  touching digits: {len(items) * 3} box answers by alice, bob and carol")
+    return project
+
+
+def _speech_bounds(signal, rate, *, threshold_db=-30.0, frame=0.02):
+    """The true speech of a clean clip by an energy threshold: (start, end) in seconds of the first and
+    last 20 ms frame within ``threshold_db`` of the loudest, and the longest pause inside as (start, end)
+    (None if the speech never dips below it)."""
+    size = int(rate * frame)
+    n = len(signal) // size
+    energy = np.sqrt((signal[: n * size].reshape(n, size) ** 2).mean(axis=1))
+    loud = 20 * np.log10(energy / energy.max() + 1e-12) > threshold_db
+    on = np.flatnonzero(loud)
+    first, last = int(on[0]), int(on[-1])
+    pause, run_start = None, None
+    for k in range(first, last + 1):
+        if not loud[k] and run_start is None:
+            run_start = k
+        elif loud[k] and run_start is not None:
+            if pause is None or k - run_start > pause[1] - pause[0]:
+                pause = (run_start, k)
+            run_start = None
+    as_seconds = None if pause is None else (pause[0] * frame, pause[1] * frame)
+    return first * frame, (last + 1) * frame, as_seconds
+
+
+def silence_clips(*, seed=5):
+    """The spoken-query clips with LEAD_SILENCE / TRAIL_SILENCE seconds of near-silence (a -66 dBFS
+    hiss) added: ``[{"file", "flac", "duration", "speech": (start, end), "pause", "span", ...}]``;
+    the speech bounds come from the query's clean recording, shifted by the lead."""
+    import soundfile
+
+    rng = np.random.default_rng(seed)
+    manifest = json.loads((SPEECH_DIR / "manifest.json").read_text())
+    clean = {}
+    clips = []
+    for row in manifest:
+        query = row["file"].split("-", 1)[0]
+        if query not in clean:
+            signal, rate = soundfile.read(SPEECH_DIR / f"{query}-clean.flac", dtype="float64")
+            clean[query] = _speech_bounds(signal, rate)
+        signal, rate = soundfile.read(SPEECH_DIR / row["file"], dtype="float64")
+        lead, trail = (rng.normal(0, 5e-4, int(rate * s)) for s in (LEAD_SILENCE, TRAIL_SILENCE))
+        padded = np.concatenate([lead, signal, trail]).clip(-1, 1)
+        buffer = io.BytesIO()
+        soundfile.write(buffer, padded, rate, format="FLAC", subtype="PCM_16")
+        start, end, pause = clean[query]
+        clips.append(
+            {
+                **row,
+                "flac": buffer.getvalue(),
+                "duration": len(padded) / rate,
+                "speech": (LEAD_SILENCE + start, LEAD_SILENCE + end),
+                "pause": None if pause is None else (LEAD_SILENCE + pause[0], LEAD_SILENCE + pause[1]),
+                "span": (LEAD_SILENCE, LEAD_SILENCE + len(signal) / rate),
+            }
+        )
+    return clips
+
+
+def _segment(start, end, label, duration):
+    start, end = max(0.0, start), min(duration - 1e-3, end)
+    return {"start": round(start, 3), "end": round(end, 3), "label": label}
+
+
+def _simulated_segments(rng, clip, labeler):
+    """One simulated labeler's segments: alice keeps within 0.1 s of silence; bob takes generous
+    margins (up to most of the added silence); carol starts late, runs the trailing breath in and, on
+    some clips, splits the query at its longest pause. Where other voices babble (people-noise),
+    alice and carol also mark the babble as noise; bob does not."""
+    start, end = clip["speech"]
+    duration = clip["duration"]
+    if labeler == "alice":
+        shapes = [_segment(start - rng.uniform(0, 0.08), end + rng.uniform(0, 0.08), "speech", duration)]
+    elif labeler == "bob":
+        shapes = [_segment(start - rng.uniform(0.3, 0.8), end + rng.uniform(0.3, 0.8), "speech", duration)]
+    else:
+        first, last = start + rng.uniform(0, 0.06), end + rng.uniform(0.15, 0.35)
+        if clip["pause"] is not None and rng.random() < 0.4:
+            cut0, cut1 = clip["pause"]
+            shapes = [_segment(first, cut0, "speech", duration), _segment(cut1, last, "speech", duration)]
+        else:
+            shapes = [_segment(first, last, "speech", duration)]
+    if clip["condition"] == "people-noise" and labeler != "bob":
+        span0, span1 = clip["span"]
+        shapes.append(_segment(span0 + rng.uniform(0, 0.1), span1 - rng.uniform(0, 0.1), "noise", duration))
+    return {"segments": shapes}
+
+
+@transaction.atomic
+def seed_silence(users, *, log=print):
+    """The segments demo: where is the speech, and how much silence belongs to it."""
+    project = project_create(
+        name=SILENCE_PROJECT,
+        modality="audio",
+        task_type="segments",
+        description=(
+            "The 32 spoken-query clips with 0.8 s of silence added before and after. Labelers disagree on "
+            "how much of the silence belongs to the speech."
+        ),
+        classes=[{"key": "speech", "name": "speech", "hotkey": "1"}, {"key": "noise", "name": "noise", "hotkey": "2"}],
+        options={"uncertain": True},
+        overlap=3,
+        creator=users["manager"],
+    )
+    _add_demo_members(project, users, SILENCE_GUIDELINE)
+    clips = silence_clips()
+    entries = [
+        ImportEntry(
+            name=clip["file"],
+            load=lambda data=clip["flac"]: data,
+            tags=[clip["condition"]],
+            metadata={
+                "clip": n,
+                "reference": clip["transcript"],
+                "true_speech": [round(t, 3) for t in clip["speech"]],
+            },
+        )
+        for n, clip in enumerate(clips)
+    ]
+    report = items_import(project=project, entries=entries)
+    log(f"  speech in silence: {len(report.imported)} clips imported")
+    rng = np.random.default_rng(17)
+    items = list(project.items.order_by("id")[:N_LABELED_CLIPS])
+    for item in items:
+        clip = clips[item.metadata["clip"]]
+        for labeler in ("alice", "bob", "carol"):
+            annotation_save(
+                item=item,
+                labeler=users[labeler],
+                value=_simulated_segments(rng, clip, labeler),
+                seconds=float(rng.gamma(4.0, 2.5)),
+            )
+    log(f"  speech in silence: {len(items) * 3} segment answers by alice, bob and carol")
+    return project
