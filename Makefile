@@ -23,9 +23,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "LabelHub at http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
-	@bash -c 'trap "kill 0" EXIT INT TERM; \
-		$(BIN)/celery -A labelhub worker --loglevel=info --concurrency=$(WORKERS) & \
-		$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload'
+	$(BIN)/python -m labelhub.devrun --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 worker: install
 	$(BIN)/celery -A labelhub worker --loglevel=info --concurrency=$(WORKERS)

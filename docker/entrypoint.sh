@@ -4,7 +4,7 @@ set -e
 case "$1" in
   web)
     python manage.py migrate --noinput
-    exec gunicorn labelhub.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-4}" --timeout 120 \
+    exec gunicorn labelhub.wsgi --preload --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-4}" --timeout 120 \
       --access-logfile -
     ;;
   worker)

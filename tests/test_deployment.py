@@ -164,3 +164,14 @@ def test_public_api_docs_setting_opens_schema_and_docs(db, settings):
     settings.LABELHUB_PUBLIC_API_DOCS = True
     assert Client().get("/api/schema/").status_code == 200
     assert Client().get("/api/docs/").status_code == 200
+
+
+def test_loading_the_wsgi_application_loads_the_views_so_no_first_request_waits(tmp_path):
+    # `gunicorn --preload` imports labelhub.wsgi once in the master; every view module must be loaded by then.
+    out = run_settings(
+        {"LABELHUB_VAR_DIR": str(tmp_path)},
+        code="import sys; import labelhub.wsgi; "
+        "print(all(m in sys.modules for m in ('labeling.views', 'analysis.views', 'labeling.api.items')))",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "True"
