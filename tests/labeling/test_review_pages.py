@@ -3,6 +3,7 @@
 import pytest
 
 from labeling.services.guidelines import guideline_publish
+from tests.conftest import make_project
 from tests.labeling.test_consistency_loop import scratches  # noqa: F401 - the fixture
 
 
@@ -39,3 +40,27 @@ def test_guidelines_are_readable_by_labelers_but_not_editable(client, labeler, r
     assert "guideline-form" not in page
     assert client.get(f"/projects/{project.pk}/review/").status_code == 403
     assert client.get(f"/projects/{project.pk}/taxonomy/").status_code == 403
+
+
+def _project_nav(page: str) -> str:
+    start = page.index('class="project-nav"')
+    return page[start : page.index("</nav>", start)]
+
+
+def test_the_project_navigation_leads_reviewers_to_classes_conventions_and_campaigns(
+    client, manager, reviewer, labeler, project
+):
+    client.force_login(reviewer)
+    nav = _project_nav(client.get(f"/projects/{project.pk}/").content.decode())
+    assert f'href="/projects/{project.pk}/taxonomy/"' in nav
+    assert f'href="/projects/{project.pk}/campaigns/"' in nav
+    assert "conventions/" not in nav  # a classification project has classes, not transcript conventions
+
+    speech = make_project(manager, name="Speech", modality="audio", task_type="transcription", classes=[])
+    speech.memberships.create(user=reviewer, role="reviewer")
+    nav = _project_nav(client.get(f"/projects/{speech.pk}/").content.decode())
+    assert f'href="/projects/{speech.pk}/conventions/"' in nav and "taxonomy/" not in nav
+
+    client.force_login(labeler)
+    nav = _project_nav(client.get(f"/projects/{project.pk}/").content.decode())
+    assert "taxonomy/" not in nav and "campaigns/" not in nav
