@@ -336,6 +336,8 @@ def seed_demo(*, log=print):
         seed_touching(users, log=log)
     if not Project.objects.filter(name=SILENCE_PROJECT).exists():
         seed_silence(users, log=log)
+    if not Project.objects.filter(name=SENTIMENT_PROJECT).exists():
+        seed_sentiment(users, log=log)
     return users
 
 
@@ -680,4 +682,88 @@ def seed_silence(users, *, log=print):
                 seconds=float(rng.gamma(4.0, 2.5)),
             )
     log(f"  speech in silence: {len(items) * 3} segment answers by alice, bob and carol")
+    return project
+
+
+# --------------------------------------------------------------------------------------------------
+# Text demo: the sentiment of words, answered by real people (three of VADER's ten raters per word).
+
+SENTIMENT_PROJECT = "Sentiment of words (demo)"
+SENTIMENT_FILE = Path(__file__).resolve().parent / "demo_data" / "sentiment" / "vader_sample.tsv"
+N_LABELED_WORDS = 240  # the rest stay open for dave
+SENTIMENT_RATERS = ("alice", "bob", "carol")  # VADER's first, second and third raters of each word
+
+SENTIMENT_GUIDELINE = """# Sentiment of words — labeling guideline v1
+
+Label the feeling the word carries on its own, as a reader of social media would take it.
+
+* **negative** (1): the word expresses or evokes a bad feeling (*abandon*, *awful*).
+* **neutral** (2): no feeling either way.
+* **positive** (3): the word expresses or evokes a good feeling (*acceptance*, *awesome*).
+* Mark **borderline** when the feeling is only slight.
+
+Open question: is a slight feeling (a rating of ±1) neutral or not?
+"""
+
+
+def sentiment_words():
+    """The vendored sample of the VADER lexicon: token, mean, and the ten human ratings (-4..4) of each."""
+    rows = []
+    for line in SENTIMENT_FILE.read_text(encoding="utf-8").splitlines()[1:]:
+        token, mean, _std, ratings = line.split("\t")
+        rows.append({"token": token, "mean": float(mean), "ratings": json.loads(ratings)})
+    return rows
+
+
+def sentiment_class(rating: int) -> str:
+    return "negative" if rating < 0 else "positive" if rating > 0 else "neutral"
+
+
+@transaction.atomic
+def seed_sentiment(users, *, log=print):
+    """The text demo. The answers are real: three of the ten raters who rated each word for VADER, so
+    the disagreement is people's own, concentrated on the borderline between a slight feeling and none."""
+    project = project_create(
+        name=SENTIMENT_PROJECT,
+        modality="text",
+        task_type="classification",
+        description=(
+            "300 words of the VADER sentiment lexicon (Hutto & Gilbert 2014, MIT licence), each rated by ten "
+            "people; alice, bob and carol's answers are three of those raters' real ratings."
+        ),
+        classes=[
+            {"key": "negative", "name": "negative", "hotkey": "1"},
+            {"key": "neutral", "name": "neutral", "hotkey": "2", "description": "no feeling either way"},
+            {"key": "positive", "name": "positive", "hotkey": "3"},
+        ],
+        options={"borderline": True, "uncertain": True},
+        overlap=3,
+        creator=users["manager"],
+    )
+    _add_demo_members(project, users, SENTIMENT_GUIDELINE)
+    words = sentiment_words()
+    entries = [
+        ImportEntry(
+            name=f"{n:03d}-{row['token']}.txt",
+            text=row["token"],
+            metadata={"vader_mean": row["mean"], "vader_ratings": row["ratings"]},
+        )
+        for n, row in enumerate(words)
+    ]
+    report = items_import(project=project, entries=entries)
+    log(f"  sentiment: {len(report.imported)} words imported")
+    rng = np.random.default_rng(23)
+    items = list(project.items.order_by("id")[:N_LABELED_WORDS])
+    for item in items:
+        ratings = item.metadata["vader_ratings"]
+        for rater, labeler in enumerate(SENTIMENT_RATERS):
+            rating = ratings[rater]
+            annotation_save(
+                item=item,
+                labeler=users[labeler],
+                value=sentiment_class(rating),
+                borderline=abs(rating) == 1,
+                seconds=float(rng.gamma(3.0, 1.5)),
+            )
+    log(f"  sentiment: {len(items) * len(SENTIMENT_RATERS)} answers (real ratings) by alice, bob and carol")
     return project

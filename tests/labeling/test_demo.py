@@ -96,6 +96,7 @@ def test_seeding_twice_changes_nothing(monkeypatch):
     # The classic digits and spoken-query demos (unchanged, 1,800 items) are left out for speed.
     monkeypatch.setattr(demo, "seed_digits", lambda users, log: None)
     monkeypatch.setattr(demo, "seed_speech", lambda users, log: None)
+    monkeypatch.setattr(demo, "seed_sentiment", lambda users, log: None)
 
     def counts():
         return (
@@ -127,3 +128,26 @@ def test_dave_opens_the_labeling_page_of_both_new_demos(client, users, touching,
     client.force_login(users["dave"])
     for project in (touching, silence):
         assert client.get(f"/projects/{project.pk}/label/").status_code == 200
+
+
+@pytest.fixture
+def sentiment(users):
+    return demo.seed_sentiment(users, log=_quiet)
+
+
+def test_sentiment_words_is_a_text_project_answered_with_real_raters_ratings(users, sentiment):
+    assert (sentiment.modality, sentiment.task_type) == ("text", "classification")
+    assert sentiment.items.count() == 300
+    word = sentiment.items.get(text="acceptance")  # VADER's raters: [3, 1, 3, 2, 1, 2, 2, 2, 2, 2]
+    answers = dict(Annotation.objects.filter(item=word).values_list("labeler__username", "value"))
+    assert answers == {"alice": "positive", "bob": "positive", "carol": "positive"}
+    assert Annotation.objects.get(item=word, labeler__username="bob").borderline  # bob's rating is +1
+    assert queue_next(project=sentiment, labeler=users["dave"]) is not None
+
+
+def test_sentiment_words_disagree_most_on_the_neutral_borderline(sentiment):
+    report = agreement_report_compute(project=sentiment, filters=AnswerFilters())
+    assert 0.2 < report["fleiss_kappa"]["value"] < 0.8  # real people: agreement, far from unanimity
+    per_class = {row["class"]: row for row in report["per_class"]}
+    agreement = {key: per_class[key]["specific_agreement"] for key in ("negative", "neutral", "positive")}
+    assert agreement["neutral"] == min(agreement.values())
