@@ -112,10 +112,7 @@ def seed_digits(users, *, log=print):
         modality="image",
         task_type="classification",
         description="1,797 real handwritten digit scans (UCI, bundled with scikit-learn), upscaled to 64x64 PNG.",
-        classes=[
-            {"key": str(d), "name": DIGIT_NAMES[d], "hotkey": "a" if d == 0 else str(d)}
-            for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
-        ],
+        classes=[{"key": str(d), "name": DIGIT_NAMES[d], "hotkey": str(d)} for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]],
         options={"borderline": True, "uncertain": True, "out_of_domain": True},
         overlap=3,
         creator=manager,
@@ -512,10 +509,7 @@ def seed_touching(users, *, log=print):
             f"{N_SCENES} scenes of {SCENE_SIZE}x{SCENE_SIZE} px composed from scikit-learn's bundled UCI digit "
             "scans; in two of three scenes two digits touch. Labelers disagree on one box or two."
         ),
-        classes=[
-            {"key": str(d), "name": DIGIT_NAMES[d], "hotkey": "a" if d == 0 else str(d)}
-            for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
-        ],
+        classes=[{"key": str(d), "name": DIGIT_NAMES[d], "hotkey": str(d)} for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]],
         options={"borderline": True, "uncertain": True},
         overlap=3,
         creator=users["manager"],

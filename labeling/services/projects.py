@@ -7,7 +7,7 @@ from django.db import transaction
 from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.models import LabelClass, Membership, Project
 
-HOTKEYS = "123456789abcdefghijklmnopqrstuvwxyz"
+HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 # A colour-blind-safe palette (Okabe-Ito, then Tableau) handed to classes without a colour.
 PALETTE = [
     "#0072B2",
