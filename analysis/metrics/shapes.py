@@ -611,10 +611,35 @@ def split_merge(t: ShapeTable, *, cover: float = COVER) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # Consensus
 # --------------------------------------------------------------------------------------------------
+def _weighted_median(group: np.ndarray, values: np.ndarray, weight: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, the weighted median of ``values`` (the mean of the lower and upper weighted medians, so
+    two equal-weight values give their mean and three give the middle one). Vectorised over groups."""
+    order = np.lexsort((values, group))
+    g, v, w = group[order], values[order], weight[order]
+    total = np.bincount(g, weights=w, minlength=n_groups)
+    cum = np.cumsum(w)
+    start = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    offset = np.zeros(n_groups)
+    offset[g[start]] = cum[start] - w[start]
+    cum -= offset[g]
+    half = total[g] / 2
+    out = np.zeros(n_groups)
+    for mask in (cum >= half - 1e-12, cum > half + 1e-12):  # first position reaching half, then passing it
+        idx = np.flatnonzero(mask)
+        groups, first = np.unique(g[idx], return_index=True)
+        out[groups] += v[idx[first]] / 2
+    return out
+
+
 def _box_clusters(t: ShapeTable, i: np.ndarray, j: np.ndarray, min_support: np.ndarray) -> dict[str, np.ndarray]:
-    """Fuse boxes linked by matches into clusters (connected components): weighted mean of the corners
-    (weighted box fusion with the table's weights), support = distinct labelers. ``min_support``: per
-    item code. Answers arrays of the kept clusters: item, label, corners, support, score."""
+    """Fuse boxes linked by matches into clusters (connected components), support = distinct labelers.
+    ``min_support``: per item code. Answers arrays of the kept clusters: item, label, corners, support,
+    score.
+
+    Each corner is the weighted median of the cluster's corners (weights from the table), not their mean
+    as in weighted box fusion: one labeler who crops a tail or draws round two touching objects moves a
+    mean by a third of the difference, and a median not at all. Measured on the touching-digits scenes
+    (``benchmarks/consensus_bench.py``) it beats ``ensemble-boxes``' WBF at IoU 0.75 against the truth."""
     n = t.n_shapes
     if n == 0:
         return {"item": np.zeros(0, np.int64), "label": np.zeros(0, np.int64), "coords": np.zeros((0, 4)),
@@ -624,8 +649,7 @@ def _box_clusters(t: ShapeTable, i: np.ndarray, j: np.ndarray, min_support: np.n
     w = t.weight
     c = t.corners
     wsum = np.bincount(comp, weights=w, minlength=n_comp)
-    fused = np.stack([np.bincount(comp, weights=w * c[:, k], minlength=n_comp) for k in range(4)], axis=1)
-    fused /= np.where(wsum > 0, wsum, 1.0)[:, None]
+    fused = np.stack([_weighted_median(comp, c[:, k], w, n_comp) for k in range(4)], axis=1)
     # Support: distinct labelers in the component (a chain of matches may rarely link two shapes of one
     # labeler; they are fused and count once).
     lab_comp = np.unique(np.stack([comp, t.labeler], axis=1), axis=0)
@@ -700,8 +724,8 @@ def consensus(t: ShapeTable, *, iou: float = 0.5, min_support: int | None = None
     ``{"segments": [{"start", "end", "label", "support"}]}``), for every item with an answer.
 
     Boxes: shapes matched across labelers (as in :func:`shape_agreement`, IoU ≥ ``iou``, same label)
-    form clusters (connected components of the matches); each cluster is fused by weighted box fusion
-    (the weighted mean of the corners, weights from the table: 1 for labelers) and its ``support`` is
+    form clusters (connected components of the matches); each cluster is fused corner by corner to the
+    weighted median (weights from the table: 1 for labelers; two boxes give their mean) and its ``support`` is
     the number of labelers who drew it. Segments: majority over time — per class, the instants covered
     by at least ``min_support`` labelers, merged into segments whose ``support`` is the largest number
     of labelers covering an instant of it.
