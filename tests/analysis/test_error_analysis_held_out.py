@@ -60,7 +60,9 @@ def overall(data):
 def test_a_run_on_a_version_is_graded_without_its_train_split(api, manager, reviewer, setup):
     project, items, truth, version, split, (a, b) = setup
     n_train = sum(s == "train" for s in split.values())
-    run = model_run_create(project=project, name="memorizer", predictions=memorizer(truth, split), dataset_version=version)
+    run = model_run_create(
+        project=project, name="memorizer", predictions=memorizer(truth, split), dataset_version=version
+    )
     data = report(api, reviewer, project, run)
     assert data["n_predictions"] == 40
     assert data["n_left_out"] == n_train and data["held_out"]["n_train"] == n_train
