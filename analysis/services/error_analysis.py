@@ -194,9 +194,10 @@ def held_out_mask(*, model_run, item_ids, splits):
     n = len(item_ids)
     train = splits == "train"
     version = model_run.dataset_version if model_run.dataset_version_id else None
-    version_train = {i for i, s in version_splits(version=version).items() if s == "train"} if version else set()
-    if version_train:
-        train |= np.fromiter((int(i) in version_train for i in item_ids), dtype=bool, count=n)
+    if version is not None:
+        in_version = version_splits(version=version)
+        version_train = np.fromiter((i for i, s in in_version.items() if s == "train"), dtype=np.int64)
+        train |= np.isin(item_ids, version_train)
     named = np.isin(splits, list(HELD_OUT_SPLITS)) if n else np.zeros(0, dtype=bool)
     warning = None
     if version is not None:
