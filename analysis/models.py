@@ -147,12 +147,18 @@ class ModelRun(models.Model):
 
 
 class Prediction(models.Model):
-    """One item's predicted label (a class key, or a transcript) and the model's confidence in it."""
+    """One item's predicted label (a class key, a transcript, or the predicted shapes as JSON in detection
+    and segments projects) and the model's confidence in it.
+
+    ``split`` says whether the model saw the item in training: ``train``, or ``dev``/``test``/``held_out``
+    (it did not), or empty (not said). Error analysis compares only items the model did not train on.
+    """
 
     model_run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="predictions")
     item = models.ForeignKey("labeling.Item", on_delete=models.CASCADE, related_name="predictions")
     label = models.TextField()
     confidence = models.FloatField(null=True, blank=True)
+    split = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model_run", "item"], name="one_prediction_per_item")]

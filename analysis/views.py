@@ -337,7 +337,8 @@ def _dashboard_charts(data):
     if agreement.get("status") == "ready":
         rows.append({"label": "humans (project)", "values": {"hlp": agreement.get("hlp")}})
     if run:
-        rows.append({"label": f"model: {run['name']}", "values": {"acc": run["model_accuracy"], "hlp": run["hlp"]}})
+        model = run["model_accuracy"] or run.get("map50")  # detection runs: mAP@0.5
+        rows.append({"label": f"model: {run['name']}", "values": {"acc": model, "hlp": run["hlp"]}})
     out["hlp"] = charts.interval_bars(
         rows,
         series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
@@ -346,7 +347,13 @@ def _dashboard_charts(data):
     if data["top_slices"]:
         out["slices"] = charts.interval_bars(
             [
-                {"label": r["slice"], "values": {"acc": r["intervals"]["model_accuracy"], "hlp": r["intervals"]["hlp"]}}
+                {
+                    "label": r["slice"],
+                    "values": {
+                        "acc": r["intervals"].get("model_accuracy", r.get("map50")),
+                        "hlp": r["intervals"].get("hlp", r["hlp"]),
+                    },
+                }
                 for r in data["top_slices"]
             ],
             series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
@@ -430,22 +437,31 @@ def error_analysis_page(request, project_id):
         report = error_analysis_compute(project=project, model_run=run, fairness=_fairness_choice(request))
         context["report"] = report
         context["chosen_fairness"] = set(report["fairness"]["slices"])
+        # Detection and segments runs score mAP@0.5, without intervals: the bars show the values alone.
+        shapes = report["metric"] == "map50"
+        model_key, model_name = ("map50", "model mAP@0.5") if shapes else ("model_accuracy", "model accuracy")
         context["slice_chart"] = charts.interval_bars(
             [
                 {
                     "label": r["slice"],
-                    "values": {"acc": r["intervals"]["model_accuracy"], "hlp": r["intervals"]["hlp"]},
+                    "values": {
+                        "acc": r["intervals"].get(model_key, r.get(model_key)),
+                        "hlp": r["intervals"].get("hlp", r["hlp"]),
+                    },
                 }
                 for r in report["slices"]
             ],
-            series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
-            label="model accuracy and HLP per slice, 95 % intervals",
+            series=[("acc", model_name, "model"), ("hlp", "HLP", "human")],
+            label=f"{model_name} and HLP per slice" + ("" if shapes else ", 95 % intervals"),
         )
         gaps = [r["weighted_gap"] for r in report["slices"] if r["weighted_gap"] is not None]
         if gaps:
             top = max(max(abs(g) for g in gaps), 1e-6)
             context["gap_chart"] = charts.interval_bars(
-                [{"label": r["slice"], "values": {"w": r["intervals"]["weighted_gap"]}} for r in report["slices"]],
+                [
+                    {"label": r["slice"], "values": {"w": r["intervals"].get("weighted_gap", r["weighted_gap"])}}
+                    for r in report["slices"]
+                ],
                 series=[("w", "weighted gap", "gap")],
                 domain=(min(0.0, min(gaps)), top),
                 label="weighted gap per slice",

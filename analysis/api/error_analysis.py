@@ -46,7 +46,12 @@ SLICE_FIELDS = {
     "slice": serializers.CharField(),
     "n_items": serializers.IntegerField(),
     "share": serializers.FloatField(),
-    "model_accuracy": serializers.FloatField(allow_null=True),
+    "model_accuracy": serializers.FloatField(allow_null=True, help_text="null in detection and segments projects"),
+    "map50": serializers.FloatField(
+        allow_null=True, required=False, help_text="detection and segments projects: COCO mAP at IoU 0.5"
+    ),
+    "n_reference": serializers.IntegerField(required=False, help_text="detection and segments: reference shapes"),
+    "n_predicted": serializers.IntegerField(required=False, help_text="detection and segments: the model's shapes"),
     "hlp": serializers.FloatField(allow_null=True),
     "gap_to_hlp": serializers.FloatField(allow_null=True),
     "weighted_gap": serializers.FloatField(allow_null=True),
@@ -59,13 +64,24 @@ SLICE_FIELDS = {
 }
 CLASS_FIELDS = {
     "class": serializers.CharField(),
-    "precision": serializers.FloatField(allow_null=True),
-    "recall": serializers.FloatField(allow_null=True),
-    "f1": serializers.FloatField(allow_null=True),
+    "precision": serializers.FloatField(allow_null=True, required=False, help_text="classification"),
+    "recall": serializers.FloatField(allow_null=True, required=False, help_text="classification"),
+    "f1": serializers.FloatField(allow_null=True, required=False, help_text="classification"),
+    "ap50": serializers.FloatField(allow_null=True, required=False, help_text="detection and segments: AP@0.5"),
     "support": serializers.IntegerField(),
     "hlp": serializers.FloatField(allow_null=True),
     "model_beats_hlp": serializers.BooleanField(),
 }
+HELD_OUT = inline_serializer(
+    "ErrorAnalysisHeldOut",
+    {
+        "basis": serializers.ChoiceField(choices=["dataset_version", "named", "none"]),
+        "n_left_out": serializers.IntegerField(),
+        "n_train": serializers.IntegerField(),
+        "n_not_named": serializers.IntegerField(),
+        "warning": serializers.CharField(allow_null=True),
+    },
+)
 
 
 class ErrorAnalysisApi(GenericAPIView):
@@ -78,8 +94,18 @@ class ErrorAnalysisApi(GenericAPIView):
             200: inline_serializer(
                 "ErrorAnalysis",
                 {
+                    "kind": serializers.ChoiceField(
+                        choices=["classification", "transcription", "detection", "segments"]
+                    ),
+                    "metric": serializers.ChoiceField(choices=["accuracy", "map50"]),
                     "model_run": serializers.DictField(),
-                    "n_items": serializers.IntegerField(),
+                    "n_predictions": serializers.IntegerField(),
+                    "n_left_out": serializers.IntegerField(
+                        help_text="predictions left out: on items the model trained on (the version's train "
+                        "split), or, for a run without a version that names held-out items, not named"
+                    ),
+                    "held_out": HELD_OUT,
+                    "n_items": serializers.IntegerField(help_text="predictions compared"),
                     "n_unresolved": serializers.IntegerField(),
                     "slices": inline_serializer("ErrorAnalysisSlice", SLICE_FIELDS, many=True),
                     "classes": inline_serializer("ErrorAnalysisClass", CLASS_FIELDS, many=True),
@@ -88,10 +114,14 @@ class ErrorAnalysisApi(GenericAPIView):
                 },
             )
         },
-        description='Per slice (tag, plus "all"): model accuracy against the resolved labels, HLP (human '
-        "vs human pairwise agreement on the slice's items), gap, share and weighted gap, with 95 % seeded "
-        "bootstrap intervals, sorted by weighted gap (largest first); per class precision, recall, F1 and "
-        "the confusion matrix. Reviewers and managers only.",
+        description="Only items the model did not train on are compared: a run with a dataset version leaves "
+        "out the version's train split; a run without one compares the items it names held out, or all "
+        'with a warning (`held_out.warning`). Per slice (tag, plus "all"): model accuracy against the '
+        "resolved labels, HLP (human vs human pairwise agreement on the slice's items), gap, share and "
+        "weighted gap, with 95 % seeded bootstrap intervals, sorted by weighted gap (largest first); per "
+        "class precision, recall, F1 and the confusion matrix. Detection and segments projects: `map50` "
+        "(COCO mAP at IoU 0.5 against the consensus shapes) per slice and `ap50` per class, HLP as the "
+        "labelers' mAP@0.5 against the consensus of the others, and `labelers`. Reviewers and managers only.",
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
@@ -108,8 +138,18 @@ class ModelRunCompareApi(GenericAPIView):
             OpenApiParameter("a", int, description="the old model run (default: the one before the latest)"),
             OpenApiParameter("b", int, description="the new model run (default: the latest)"),
         ],
-        responses={200: inline_serializer("ModelRunComparison", {"n_common": serializers.IntegerField()})},
-        description="Shadow mode: two runs on the items both predicted — accuracies against the resolved "
+        responses={
+            200: inline_serializer(
+                "ModelRunComparison",
+                {
+                    "n_common": serializers.IntegerField(),
+                    "n_left_out": serializers.IntegerField(),
+                    "warning": serializers.CharField(allow_null=True),
+                },
+            )
+        },
+        description="Shadow mode: two runs on the items both predicted and neither trained on (`n_left_out` "
+        "counts the rest; see the error analysis) — accuracies (detection: mAP@0.5) against the resolved "
         "labels with a paired bootstrap interval of the difference (b − a), McNemar's exact test, which "
         "items switched, and each model's agreement with the human answers beside the humans' own.",
     )

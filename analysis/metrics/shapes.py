@@ -51,12 +51,14 @@ __all__ = [
     "box_f1",
     "box_iou",
     "consensus",
+    "labeler_average_precision",
     "match_shapes",
     "segment_f1",
     "segment_iou",
     "shape_agreement",
     "shape_table",
     "shape_table_from_arrays",
+    "shapes_average_precision",
     "split_merge",
 ]
 
@@ -754,9 +756,12 @@ def _consensus_dict(t: ShapeTable, arr: dict[str, np.ndarray], items_with_answer
     return out
 
 
-def _per_labeler(t: ShapeTable, mt: _Matched, iou: float) -> dict[Any, dict[str, Any]]:
+def _per_labeler(t: ShapeTable, mt: _Matched, iou: float, *, ap_detail: bool = False) -> dict[Any, dict[str, Any]]:
     """Each labeler's shapes against the consensus of the others, on the items they answered with at
-    least one other labeler (the others' consensus keeps shapes with at least half their support)."""
+    least one other labeler (the others' consensus keeps shapes with at least half their support).
+
+    ``ap_detail``: also AP per class (``ap_per_class``), and mAP for segments too (as boxes of full
+    height, whose IoU is the segments' IoU)."""
     m_item, _ = _per_item_counts(t)
     out: dict[Any, dict[str, Any]] = {}
     for lab in np.unique(t.answer_labeler):
@@ -801,15 +806,83 @@ def _per_labeler(t: ShapeTable, mt: _Matched, iou: float) -> dict[Any, dict[str,
             "map50": None,
             "n_items": int(their_items.size),
         }
-        if t.kind == BOXES:
+        if t.kind == BOXES or ap_detail:
+            if ap_detail:
+                entry["ap_per_class"] = {}
             with contextlib.suppress(MetricUndefined):  # no consensus box: mAP undefined, left None
-                entry["map50"] = average_precision(
-                    gt=(cons["item"], cons["label"], cons_coords),
-                    pred=(t.item[mine], t.label[mine], coords_mine, np.ones(int(mine.sum()))),
+                result = average_precision(
+                    gt=(cons["item"], cons["label"], _as_boxes(t.kind, cons_coords)),
+                    pred=(t.item[mine], t.label[mine], _as_boxes(t.kind, coords_mine), np.ones(int(mine.sum()))),
                     iou=0.5,
-                )["map"]
+                )
+                entry["map50"] = result["map"]
+                if ap_detail:
+                    entry["ap_per_class"] = {t.labels[c]: ap for c, ap in result["per_class"].items()}
         out[name] = entry
     return out
+
+
+def _as_boxes(kind: str, coords: np.ndarray) -> np.ndarray:
+    """Boxes ``x, y, w, h`` unchanged; segments ``start, end`` as boxes of height 1 (same IoU)."""
+    if kind == BOXES:
+        return coords
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    return np.stack([coords[:, 0], np.zeros(len(coords)), coords[:, 1] - coords[:, 0], np.ones(len(coords))], axis=1)
+
+
+def labeler_average_precision(t: ShapeTable, *, iou: float = 0.5) -> dict[Any, dict[str, Any]]:
+    """Each labeler's COCO AP@0.5 against the consensus of the others (the HLP of a detection task).
+
+    On the items a labeler answered with at least one other labeler, the others' consensus (clusters
+    matched at ``iou``, kept with at least half of the others' support; segments by majority over time)
+    is the reference and the labeler's shapes are predictions of confidence 1. Answers ``{labeler:
+    {"map50", "ap_per_class": {label: AP}, "n_items", "f1", "mean_iou"}}``; ``map50`` is None where the
+    others' consensus has no shape. Segments are scored as boxes of full height (the same IoU).
+    """
+    if not len(t.answer_item):
+        return {}
+    return _per_labeler(t, _matched(t, iou), iou, ap_detail=True)
+
+
+def shapes_average_precision(
+    *,
+    kind: str,
+    reference: Mapping[Any, Sequence[Mapping[str, Any]]],
+    predicted: Mapping[Any, Sequence[Mapping[str, Any]]],
+) -> dict[str, Any] | None:
+    """COCO AP@0.5 of predicted shapes against reference shapes (:func:`average_precision`).
+
+    ``reference``: ``{item: [{"x", "y", "w", "h", "label"}, ...]}`` (or segments ``start, end``), an
+    empty list for an item with nothing on it. ``predicted``: the same with a ``confidence`` per shape.
+    Predictions on items absent from ``reference`` are ignored; items of ``reference`` the model left
+    without predictions lower recall. Answers ``{"map", "per_class"}``, or None when the reference has
+    no shape at all (AP undefined)."""
+    _check_kind(kind)
+    keys = ("x", "y", "w", "h") if kind == BOXES else ("start", "end")
+    gi, gl, gc, pi, pl, pc, ps = [], [], [], [], [], [], []
+    for item, shapes in reference.items():
+        for sh in shapes:
+            gi.append(item)
+            gl.append(sh["label"])
+            gc.append([float(sh[k]) for k in keys])
+        for sh in predicted.get(item, ()):
+            pi.append(item)
+            pl.append(sh["label"])
+            pc.append([float(sh[k]) for k in keys])
+            ps.append(float(sh.get("confidence", 1.0)))
+    if not gi:
+        return None
+    width = len(keys)
+    return average_precision(
+        gt=(np.asarray(gi), np.asarray(gl, dtype=object), _as_boxes(kind, np.asarray(gc).reshape(-1, width))),
+        pred=(
+            np.asarray(pi, dtype=np.asarray(gi).dtype),
+            np.asarray(pl, dtype=object),
+            _as_boxes(kind, np.asarray(pc, dtype=np.float64).reshape(-1, width)),
+            np.asarray(ps, dtype=np.float64),
+        ),
+        iou=0.5,
+    )
 
 
 def _xywh(corners: np.ndarray) -> np.ndarray:

@@ -58,13 +58,23 @@ def _model_run(project):
         return None, []
     analysis = error_analysis_compute(project=project, model_run=run)
     overall = next((row for row in analysis["slices"] if row["slice"] == "all"), None)
+    intervals = overall["intervals"] if overall else {}
+
+    def point(key):  # detection runs have no intervals: the value alone
+        value = overall.get(key) if overall else None
+        return None if value is None else {"value": value, "ci_low": value, "ci_high": value}
+
     summary = {
         **analysis["model_run"],
+        "metric": analysis["metric"],
         "n_items": analysis["n_items"],
+        "n_left_out": analysis["n_left_out"],
+        "held_out_warning": analysis["held_out"]["warning"],
         "n_unresolved": analysis["n_unresolved"],
-        "model_accuracy": overall["intervals"]["model_accuracy"] if overall else None,
-        "hlp": overall["intervals"]["hlp"] if overall else None,
-        "gap_to_hlp": overall["intervals"]["gap_to_hlp"] if overall else None,
+        "model_accuracy": intervals.get("model_accuracy"),
+        "map50": point("map50"),
+        "hlp": intervals.get("hlp", point("hlp")),
+        "gap_to_hlp": intervals.get("gap_to_hlp", point("gap_to_hlp")),
     }
     top = [row for row in analysis["slices"] if row["slice"] != "all"][:TOP_SLICES]
     return summary, top

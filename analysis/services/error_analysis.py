@@ -19,7 +19,7 @@ from scipy import sparse
 from analysis.metrics.error_analysis import classification_scores, pair_agreement_sparse, paired_accuracy, slice_metrics
 from analysis.metrics.error_analysis import slice_table as metrics_slice_table
 from analysis.models import ModelRun, Prediction
-from labeling.choices import TaskType
+from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Item
 
 N_RESAMPLES = 200
@@ -159,9 +159,77 @@ def model_run_for(*, project, run_id=None) -> ModelRun | None:
 
 
 def _predictions(model_run):
-    rows = list(Prediction.objects.filter(model_run=model_run).order_by("item_id").values_list("item_id", "label"))
+    """(item ids, labels, splits) of the run's predictions, by item id."""
+    rows = list(
+        Prediction.objects.filter(model_run=model_run).order_by("item_id").values_list("item_id", "label", "split")
+    )
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    return ids, [r[1] for r in rows]
+    return ids, [r[1] for r in rows], np.array([r[2] for r in rows], dtype=object)
+
+
+NO_HELD_OUT_WARNING = (
+    "This model run names no dataset version and no held-out items, so all {n} of its predictions are "
+    'compared, including any the model was trained on: the model\'s score (and "beats HLP") may be '
+    'inflated. Post the run with "dataset_version", or name the items it did not train on ("held_out": '
+    '[item ids], or "split" per prediction).'
+)
+
+
+def held_out_mask(*, model_run, item_ids, splits):
+    """Which predictions an honest comparison may use: those on items the model did not train on.
+
+    * A run with a dataset version: every item outside the version's train split (items the version does
+      not hold, e.g. imported since, included), and not marked ``train`` by the run itself.
+    * A run without one that marks splits (``held_out`` or ``split`` per prediction when posted): only
+      the items marked ``dev``, ``test`` or ``held_out``; unmarked items are left out too.
+    * A run that says nothing: every prediction, with a plain warning.
+
+    Answers ``(mask, info)``: a boolean mask over ``item_ids`` and ``{"basis": "dataset_version" |
+    "named" | "none", "n_left_out", "n_train", "n_not_named", "warning"}``.
+    """
+    from labeling.services.training import HELD_OUT_SPLITS, version_splits
+
+    item_ids = np.asarray(item_ids, dtype=np.int64)
+    splits = np.asarray(splits, dtype=object)
+    n = len(item_ids)
+    train = splits == "train"
+    version = model_run.dataset_version if model_run.dataset_version_id else None
+    if version is not None:
+        in_version = version_splits(version=version)
+        version_train = np.fromiter((i for i, s in in_version.items() if s == "train"), dtype=np.int64)
+        train |= np.isin(item_ids, version_train)
+    named = np.isin(splits, list(HELD_OUT_SPLITS)) if n else np.zeros(0, dtype=bool)
+    warning = None
+    if version is not None:
+        basis, keep = "dataset_version", ~train
+    elif (splits != "").any():
+        basis, keep = "named", named & ~train
+    else:
+        basis, keep = "none", np.ones(n, dtype=bool)
+        warning = NO_HELD_OUT_WARNING.format(n=n) if n else None
+    not_named = ~keep & ~train
+    if n and not keep.any() and warning is None:
+        warning = (
+            f"All {n} predictions are on items the model trained on"
+            f"{' (the train split of version ' + str(version.number) + ')' if version is not None else ''}"
+            " or that the run does not name as held out: there is nothing to compare."
+        )
+    info = {
+        "basis": basis,
+        "n_left_out": int((~keep).sum()),
+        "n_train": int(train.sum()),
+        "n_not_named": int(not_named.sum()),
+        "warning": warning,
+    }
+    return keep, info
+
+
+def held_out_predictions(model_run):
+    """The run's predictions on items it did not train on: (item ids, labels, held-out info, the ids of
+    all its predictions)."""
+    ids, labels, splits = _predictions(model_run)
+    keep, info = held_out_mask(model_run=model_run, item_ids=ids, splits=splits)
+    return ids[keep], [label for label, k in zip(labels, keep.tolist(), strict=True) if k], info, ids
 
 
 def _slices(*, project, item_ids):
@@ -363,10 +431,25 @@ def _fairness(rows_by_name, slice_masks, ev: _Evaluation, labels, chosen):
     return {"slices": names, "rows": out_rows, "accuracy_spread": spread, "worst": worst}
 
 
+def run_summary(model_run) -> dict:
+    return {
+        "id": model_run.pk,
+        "name": model_run.name,
+        "created": model_run.created.isoformat(),
+        "dataset_version": model_run.dataset_version.number if model_run.dataset_version_id else None,
+    }
+
+
 def error_analysis_compute(*, project, model_run, fairness=None, seed=0) -> dict:
     """The error-analysis report of ``model_run`` (DOMAIN.md §3, live).
 
-    Answers ``{"model_run", "n_predictions", "n_items", "n_unresolved", "slices": [...], "classes": [...],
+    Only predictions on items the model did not train on are compared (:func:`held_out_mask`):
+    ``n_left_out`` counts the others, ``held_out`` says on what basis (and warns when the run does not
+    say which items were held out). Detection and segments projects answer
+    ``analysis.services.shape_error_analysis.shape_error_analysis_compute`` instead.
+
+    Answers ``{"model_run", "n_predictions", "n_left_out", "held_out", "n_items" (compared), "n_unresolved",
+    "slices": [...], "classes": [...],
     "confusion": {"classes", "counts"} | None, "fairness": {...}}``. ``slices`` holds one row per tag
     carried by predicted items plus "all", each with ``slice, n_items`` (predicted items in the slice),
     ``share`` (of all predicted items), ``model_accuracy, hlp, gap_to_hlp, weighted_gap`` (numbers, None
@@ -376,18 +459,21 @@ def error_analysis_compute(*, project, model_run, fairness=None, seed=0) -> dict
     same beats-HLP flag. ``fairness``: the rows of the chosen tags (``fairness``, default all tags) side
     by side, with per-class recall, the accuracy spread and the worst slice.
     """
+    if project.task_type in SHAPE_TASKS:
+        from analysis.services.shape_error_analysis import shape_error_analysis_compute
+
+        return shape_error_analysis_compute(project=project, model_run=model_run, fairness=fairness)
     labels = labels_resolved(project=project)
-    item_ids, predicted = _predictions(model_run)
+    item_ids, predicted, held, _ = held_out_predictions(model_run)
     ev = _evaluate(labels, item_ids, predicted)
     n = len(item_ids)
     base = {
-        "model_run": {
-            "id": model_run.pk,
-            "name": model_run.name,
-            "created": model_run.created.isoformat(),
-            "dataset_version": model_run.dataset_version.number if model_run.dataset_version_id else None,
-        },
-        "n_predictions": n,
+        "kind": "classification" if not labels.transcription else "transcription",
+        "metric": "accuracy",
+        "model_run": run_summary(model_run),
+        "n_predictions": n + held["n_left_out"],
+        "n_left_out": held["n_left_out"],
+        "held_out": held,
         "n_items": n,
         "n_unresolved": int((ev.truth < 0).sum()),
         "label_policy": "default dataset-version recipe; gold, then SME decisions, then majority of counted answers",
@@ -415,9 +501,13 @@ def error_analysis_compute(*, project, model_run, fairness=None, seed=0) -> dict
 
 
 def model_runs_compare(*, project, run_a, run_b, seed=0, limit=100) -> dict:
-    """Shadow mode: two model runs on the items both predicted, beside each other and beside the humans.
+    """Shadow mode: two model runs on the items both predicted and neither trained on, beside each other
+    and beside the humans.
 
-    Answers ``{"a", "b", "n_common", "n_scored", "accuracy_a", "accuracy_b", "difference" (b − a with a
+    An item either run trained on (:func:`held_out_mask`) is left out: ``n_left_out`` counts the items
+    both predicted but not compared, ``held_out`` holds each run's basis, ``warning`` any plain warning.
+    Answers ``{"a", "b", "n_common", "n_left_out", "held_out", "warning", "n_scored", "accuracy_a",
+    "accuracy_b", "difference" (b − a with a
     paired bootstrap interval), "mcnemar_pvalue", "switches": {"both_right", "only_a", "only_b",
     "both_wrong"}, "model_agreement" (share of common items where a and b predict the same),
     "human_agreement": {"a", "b", "hlp"} (mean share of human answers that equal the model's prediction,
@@ -426,9 +516,14 @@ def model_runs_compare(*, project, run_a, run_b, seed=0, limit=100) -> dict:
     """
     if run_a.project_id != project.pk or run_b.project_id != project.pk:
         raise Http404("No model run with that id in this project.")
+    if project.task_type in SHAPE_TASKS:
+        from analysis.services.shape_error_analysis import shape_runs_compare
+
+        return shape_runs_compare(project=project, run_a=run_a, run_b=run_b)
     labels = labels_resolved(project=project)
-    ids_a, pred_a = _predictions(run_a)
-    ids_b, pred_b = _predictions(run_b)
+    ids_a, pred_a, held_a, all_a = held_out_predictions(run_a)
+    ids_b, pred_b, held_b, all_b = held_out_predictions(run_b)
+    both = int(np.intersect1d(all_a, all_b, assume_unique=True).size)
     common, ia, ib = np.intersect1d(ids_a, ids_b, assume_unique=True, return_indices=True)
     ev_a = _evaluate(labels, common, [pred_a[i] for i in ia])
     ev_b = _evaluate(labels, common, [pred_b[i] for i in ib])
@@ -467,6 +562,9 @@ def model_runs_compare(*, project, run_a, run_b, seed=0, limit=100) -> dict:
         "a": {"id": run_a.pk, "name": run_a.name, "n_predictions": len(ids_a)},
         "b": {"id": run_b.pk, "name": run_b.name, "n_predictions": len(ids_b)},
         "n_common": int(len(common)),
+        "n_left_out": both - int(len(common)),
+        "held_out": {"a": held_a, "b": held_b},
+        "warning": " ".join(dict.fromkeys(h["warning"] for h in (held_a, held_b) if h["warning"])) or None,
         **paired,
         "model_agreement": float(len(common) - len(differ)) / len(common) if len(common) else None,
         "human_agreement": {

@@ -83,7 +83,16 @@ class ModelRunInSerializer(serializers.Serializer):
     dataset_version = serializers.CharField(required=False, help_text="a version number or `latest`")
     training_job = serializers.IntegerField(required=False, help_text="the external training job this answers")
     # Validated by the service (one pass over possibly a million entries, with messages naming the entry).
-    predictions = serializers.JSONField(help_text='[{"item", "label", "confidence"?}], non-empty')
+    predictions = serializers.JSONField(
+        help_text='[{"item", "label", "confidence"?, "split"?}], non-empty; detection and segments projects: '
+        '[{"item", "boxes" | "segments": [{..., "label", "confidence"}], "split"?}]. "split" (train, dev, '
+        "test, held_out) says whether the model trained on the item"
+    )
+    held_out = serializers.JSONField(
+        required=False,
+        help_text="ids of predicted items the model did not train on; without a dataset_version, error analysis "
+        "compares only these (and those whose split is dev, test or held_out)",
+    )
 
 
 class ModelRunSerializer(serializers.ModelSerializer):
@@ -166,8 +175,11 @@ class ModelRunListApi(GenericAPIView):
         request=ModelRunInSerializer,
         responses={201: ModelRunSerializer},
         description="Store a model's predictions. Every item must be this project's, every label a known "
-        "class (any transcript for transcription projects), each item once; 400 names the offenders. With a "
-        "dataset_version (or a training_job) metrics per split are computed against its labels.",
+        "class (any transcript for transcription projects), each item once; 400 names the offenders. "
+        "Detection and segments projects send shapes as answers are written, each with a confidence in "
+        "[0, 1]. With a dataset_version (or a training_job) metrics per split are computed against its "
+        "labels, and error analysis leaves out the version's train split; without one it compares only the "
+        'items named held out ("held_out", or "split" per prediction), or warns that it compares all.',
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
@@ -189,6 +201,7 @@ class ModelRunListApi(GenericAPIView):
             user=request.user,
             dataset_version=version,
             training_job=training,
+            held_out=fields.get("held_out"),
         )
         return Response(ModelRunSerializer(run).data, status=status.HTTP_201_CREATED)
 

@@ -8,7 +8,7 @@ Two trainers:
   then scikit-learn's LogisticRegression (``C``, ``max_iter``, ``class_weight``) fitted on the version's
   train split. Metrics per split (train, dev, test): accuracy,
   macro F1 and per class precision, recall, F1 and support. Its predictions on every labeled item of the
-  version are stored as a model run.
+  version are stored as a model run, each with its split.
 * ``external`` — the team's own (GPU) workers: the job is sent to the Celery queue ``params.queue``
   (default ``training-external``) as task ``labelhub.training.external`` with one keyword argument,
   ``payload``: ``{"training_job", "project", "version", "version_url", "manifest_url", "downloads",
@@ -16,8 +16,12 @@ Two trainers:
   (``Authorization: Token <token>``). The worker trains, then posts its predictions to
   ``predictions_url`` (``POST /api/projects/{id}/model-runs/`` with ``"training_job": <id>``), which
   stores them as a model run and computes the same metrics against the version's labels.
+
+Both trainers predict on train items too (the metrics per split need them); every prediction records
+its split, and the error analysis compares only the items the model did not train on.
 """
 
+import json
 import logging
 import os
 import tempfile
@@ -29,7 +33,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.choices import JobKind, JobStatus, TaskType
+from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType
 from labeling.models import Item, Job, Trainer, TrainingJob
 from labeling.services import exports
 from labeling.services.jobs import job_claim, job_create, job_enqueue
@@ -318,8 +322,10 @@ def _train_logistic_regression(training, beat):
         project=project,
         name=f"logistic regression on v{training.version.number} (training job {training.pk})",
         predictions=[
-            {"item": int(i), "label": str(p), "confidence": round(float(c), 4)}
-            for i, p, c in zip(items.tolist(), predicted.tolist(), probabilities.max(axis=1).tolist(), strict=True)
+            {"item": int(i), "label": str(p), "confidence": round(float(c), 4), "split": str(s)}
+            for i, p, c, s in zip(
+                items.tolist(), predicted.tolist(), probabilities.max(axis=1).tolist(), splits.tolist(), strict=True
+            )
         ],
         user=training.created_by,
         dataset_version=training.version,
@@ -331,29 +337,92 @@ def _train_logistic_regression(training, beat):
 
 # --- model runs ----------------------------------------------------------------------------------------
 
+# What a prediction's ``split`` may say: the model trained on the item (``train``) or did not (the rest).
+PREDICTION_SPLITS = ("train", "dev", "test", "held_out")
+HELD_OUT_SPLITS = frozenset(PREDICTION_SPLITS) - {"train"}
 
-def _prediction_rows(project, predictions, allowed_labels):
+
+def _bad(message):
+    raise ValidationError({"predictions": message})
+
+
+def _listed(ids, limit=20):
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return f"{', '.join(map(str, ids[:limit]))}{more}"
+
+
+def _shape_value(project, kind, p, i, item, allowed_labels, item_row):
+    """A localized prediction's shapes as stored: the answer format (validated as answers are) with a
+    ``confidence`` in [0, 1] on every shape."""
+    from labeling.services.shapes import FLAGS, shapes_validate
+
+    where = f"entry {i} (item {item})"
+    shapes = p[kind]
+    if not isinstance(shapes, list):
+        _bad(f"{where}: {kind} must be a list of shapes (an empty list: the model found nothing)")
+    plain, confidences = [], []
+    for n, shape in enumerate(shapes):
+        if not isinstance(shape, dict):
+            _bad(f"{where}: {kind}[{n}]: a shape is an object with its coordinates, label and confidence")
+        flags = [f for f in FLAGS if f in shape]
+        if flags:
+            _bad(f"{where}: {kind}[{n}]: unknown field '{flags[0]}' (a prediction has a confidence instead)")
+        confidence = shape.get("confidence")
+        if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+            _bad(f"{where}: {kind}[{n}]: confidence must be a number between 0 and 1, not {confidence!r}")
+        plain.append({k: v for k, v in shape.items() if k != "confidence"})
+        confidences.append(float(confidence))
+    try:
+        stored = shapes_validate(project=project, value={kind: plain}, class_keys=allowed_labels, item=item_row)
+    except ValidationError as exc:
+        detail = "; ".join(exc.message_dict.get("value", exc.messages))
+        _bad(f"{where}: {detail}")
+    rows = json.loads(stored)[kind]
+    for row, confidence in zip(rows, confidences, strict=True):
+        row["confidence"] = confidence
+    return json.dumps({kind: rows}, separators=(",", ":"))
+
+
+def _prediction_rows(project, predictions, allowed_labels, held_out=None):
+    """Validated ``(item, label, confidence, split)`` rows; ValidationError naming the first bad entry.
+
+    Classification and transcription: ``{"item", "label", "confidence"?, "split"?}``. Detection and
+    segments: ``{"item", "boxes" | "segments": [{..., "confidence"}], "split"?}`` (``label`` is then the
+    shapes as JSON). ``held_out``: item ids the run names as held out (each one of its predictions).
+    """
+    from labeling.choices import SHAPE_TASKS
+
+    kind = SHAPE_TASKS[project.task_type][1] if project.task_type in SHAPE_TASKS else None
+    fields = {"item", kind, "split"} if kind else {"item", "label", "confidence", "split"}
+    needed = f"'item' and '{kind}'" if kind else "'item' and 'label'"
     if not isinstance(predictions, list) or not predictions:
-        raise ValidationError({"predictions": "a non-empty list of {item, label, confidence?} is required"})
+        shape = f"{{item, {kind}: [...]}}" if kind else "{item, label, confidence?}"
+        _bad(f"a non-empty list of {shape} is required")
     rows = []
     for i, p in enumerate(predictions):
-        if not isinstance(p, dict) or "item" not in p or "label" not in p:
-            raise ValidationError({"predictions": f"entry {i}: each prediction needs 'item' and 'label'"})
-        extra = sorted(set(p) - {"item", "label", "confidence"})
+        if not isinstance(p, dict) or "item" not in p or (kind or "label") not in p:
+            _bad(f"entry {i}: each prediction needs {needed}")
+        extra = sorted(set(p) - fields)
         if extra:
-            raise ValidationError({"predictions": f"entry {i}: unknown fields {', '.join(extra)}"})
+            _bad(f"entry {i}: unknown fields {', '.join(extra)}")
         item = p["item"]
         if isinstance(item, bool) or not isinstance(item, int):
-            raise ValidationError({"predictions": f"entry {i}: item must be an item id (a number)"})
+            _bad(f"entry {i}: item must be an item id (a number)")
+        split = p.get("split", "")
+        if split != "" and split not in PREDICTION_SPLITS:
+            _bad(f"entry {i} (item {item}): split must be one of {', '.join(PREDICTION_SPLITS)}, not {split!r}")
+        if kind:
+            rows.append((item, p, None, split))
+            continue
         label = p["label"]
         if not isinstance(label, str) or not label:
-            raise ValidationError({"predictions": f"entry {i} (item {item}): label must be a non-empty string"})
+            _bad(f"entry {i} (item {item}): label must be a non-empty string")
         confidence = p.get("confidence")
         if confidence is not None and (
             isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1
         ):
-            raise ValidationError({"predictions": f"entry {i} (item {item}): confidence must be between 0 and 1"})
-        rows.append((item, label, None if confidence is None else float(confidence)))
+            _bad(f"entry {i} (item {item}): confidence must be between 0 and 1")
+        rows.append((item, label, None if confidence is None else float(confidence), split))
     ids = [r[0] for r in rows]
     if len(set(ids)) != len(ids):
         seen, twice = set(), []
@@ -361,29 +430,60 @@ def _prediction_rows(project, predictions, allowed_labels):
             if i in seen:
                 twice.append(i)
             seen.add(i)
-        raise ValidationError({"predictions": f"items predicted twice: {', '.join(map(str, twice[:20]))}"})
-    found = set()
+        _bad(f"items predicted twice: {', '.join(map(str, twice[:20]))}")
+    found = {}
+    fields_read = ("pk", "stats") if kind == "segments" else ("pk",)
     for start in range(0, len(ids), PREDICTION_BATCH):
-        found.update(
-            Item.objects.filter(project=project, pk__in=ids[start : start + PREDICTION_BATCH]).values_list(
-                "pk", flat=True
-            )
-        )
+        for row in Item.objects.filter(project=project, pk__in=ids[start : start + PREDICTION_BATCH]).values_list(
+            *fields_read
+        ):
+            found[row[0]] = row[1] if kind == "segments" else None
     # Unknown ids and other projects' items get the same answer: nothing about other projects leaks.
     foreign = [i for i in ids if i not in found]
     if foreign:
-        more = f" and {len(foreign) - 20} more" if len(foreign) > 20 else ""
-        raise ValidationError({"predictions": f"not items of this project: {', '.join(map(str, foreign[:20]))}{more}"})
-    if allowed_labels is not None:
+        _bad(f"not items of this project: {_listed(foreign)}")
+    if kind:
+        from types import SimpleNamespace
+
+        rows = [
+            (
+                item,
+                _shape_value(
+                    project,
+                    kind,
+                    p,
+                    i,
+                    item,
+                    allowed_labels,
+                    SimpleNamespace(stats=found[item]) if found[item] else None,
+                ),
+                None,
+                split,
+            )
+            for i, (item, p, _, split) in enumerate(rows)
+        ]
+    elif allowed_labels is not None:
         unknown = sorted({r[1] for r in rows} - allowed_labels)
         if unknown:
-            raise ValidationError(
-                {
-                    "predictions": f"unknown classes: {', '.join(unknown[:20])} "
-                    f"(the classes: {', '.join(sorted(allowed_labels))})"
-                }
-            )
+            _bad(f"unknown classes: {', '.join(unknown[:20])} (the classes: {', '.join(sorted(allowed_labels))})")
+    if held_out is not None:
+        rows = _mark_held_out(rows, held_out)
     return rows
+
+
+def _mark_held_out(rows, held_out):
+    if not isinstance(held_out, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in held_out):
+        raise ValidationError({"held_out": "a list of item ids (those the model did not train on)"})
+    named = set(held_out)
+    predicted = {r[0] for r in rows}
+    missing = sorted(named - predicted)
+    if missing:
+        raise ValidationError({"held_out": f"items this run does not predict: {_listed(missing)}"})
+    clash = [r[0] for r in rows if r[0] in named and r[3] == "train"]
+    if clash:
+        raise ValidationError({"held_out": f"items whose prediction says split 'train': {_listed(clash)}"})
+    return [(item, label, confidence, "held_out" if item in named and not split else split)
+            for item, label, confidence, split in rows]  # fmt: skip
 
 
 def allowed_labels_for(*, project, version=None):
@@ -397,14 +497,41 @@ def allowed_labels_for(*, project, version=None):
     return allowed
 
 
-def model_run_create(*, project, name, predictions, user=None, dataset_version=None, training_job=None, metrics=None):
+def version_splits(*, version) -> dict:
+    """{item id: split} of every row of the version's manifest (labeled or not); {} when unreadable."""
+    artifact = artifact_for(version=version, fmt="parquet")
+    if artifact is None:
+        return {}
+    try:
+        table = exports.read_columns(artifact.name, ["item", "split"])
+    except (OSError, ValueError):
+        logger.warning("version %s: its manifest cannot be read for splits", version.pk)
+        return {}
+    return dict(zip(table.column("item").to_pylist(), table.column("split").to_pylist(), strict=True))
+
+
+def model_run_create(
+    *,
+    project,
+    name,
+    predictions,
+    user=None,
+    dataset_version=None,
+    training_job=None,
+    metrics=None,
+    held_out=None,
+):
     """Store a model run with its predictions (one transaction); answer the ModelRun.
 
     ``predictions``: a non-empty list of ``{"item": id, "label": class key or transcript, "confidence"?:
-    0..1}``, each item once, every item of ``project``, every label a known class. With a
-    ``dataset_version`` and no ``metrics``, metrics per split are computed against the version's labels
-    (items the version does not label are not scored). A ``training_job`` (an external one reporting
-    back) gets the metrics too.
+    0..1, "split"?: train | dev | test | held_out}`` (detection and segments projects: ``{"item", "boxes"
+    | "segments": [{..., "confidence"}], "split"?}``), each item once, every item of ``project``, every
+    label a known class. ``held_out``: ids of predicted items the model did not train on (their split
+    becomes ``held_out``). With a ``dataset_version`` (or a ``training_job``, whose version it is) each
+    prediction without a split takes the item's split in that version, and, without ``metrics``,
+    metrics per split are computed against the version's labels (items the version does not label are
+    not scored). Error analysis compares only predictions outside the train split (see
+    ``analysis.services.error_analysis.held_out_mask``).
     """
     from analysis.models import ModelRun, Prediction
 
@@ -416,9 +543,14 @@ def model_run_create(*, project, name, predictions, user=None, dataset_version=N
         if training_job.project_id != project.pk:
             raise ValidationError({"training_job": "not a training job of this project"})
         dataset_version = dataset_version or training_job.version
-    rows = _prediction_rows(project, predictions, allowed_labels_for(project=project, version=dataset_version))
+    rows = _prediction_rows(
+        project, predictions, allowed_labels_for(project=project, version=dataset_version), held_out=held_out
+    )
+    if dataset_version is not None:
+        splits = version_splits(version=dataset_version)
+        rows = [(item, label, confidence, split or splits.get(item) or "") for item, label, confidence, split in rows]
     if metrics is None and dataset_version is not None:
-        metrics = _metrics_against(version=dataset_version, rows=rows)
+        metrics = _metrics_against(project=project, version=dataset_version, rows=rows)
     with transaction.atomic():
         run = ModelRun.objects.create(
             project=project,
@@ -432,8 +564,8 @@ def model_run_create(*, project, name, predictions, user=None, dataset_version=N
         for start in range(0, len(rows), PREDICTION_BATCH):
             Prediction.objects.bulk_create(
                 [
-                    Prediction(model_run=run, item_id=item, label=label, confidence=confidence)
-                    for item, label, confidence in rows[start : start + PREDICTION_BATCH]
+                    Prediction(model_run=run, item_id=item, label=label, confidence=confidence, split=split)
+                    for item, label, confidence, split in rows[start : start + PREDICTION_BATCH]
                 ]
             )
         if training_job is not None:
@@ -441,12 +573,44 @@ def model_run_create(*, project, name, predictions, user=None, dataset_version=N
     return run
 
 
-def _metrics_against(*, version, rows):
+def _metrics_against(*, project, version, rows):
     items, labels, splits = version_labels(version=version)
-    predicted = {item: label for item, label, _ in rows}
+    predicted = {item: label for item, label, _, _ in rows}
     keep = np.array([int(i) in predicted for i in items.tolist()], dtype=bool)
     if not keep.any():
         return {}
     y_pred = [predicted[int(i)] for i in items[keep].tolist()]
+    if project.task_type in SHAPE_TASKS:
+        return shape_split_metrics(
+            kind=SHAPE_TASKS[project.task_type][1], items=items[keep], y_true=labels[keep], y_pred=y_pred,
+            splits=splits[keep],
+        )  # fmt: skip
     classes = sorted(set(labels.tolist()))
     return split_metrics(y_true=labels[keep], y_pred=y_pred, splits=splits[keep], classes=classes)
+
+
+def shape_split_metrics(*, kind, items, y_true, y_pred, splits) -> dict:
+    """Per split of a detection or segments run: ``n`` (items), ``map50`` (COCO mAP at IoU 0.5 against the
+    version's consensus shapes; None where the split has no reference shape) and ``classes`` (AP per
+    class). ``y_true``/``y_pred`` hold the stored JSON of each item's shapes."""
+    from analysis.metrics.shapes import shapes_average_precision
+
+    out = {}
+    for split in exports.SPLITS:
+        mask = np.asarray(splits, dtype=object) == split
+        if not mask.any():
+            continue
+        picked = np.flatnonzero(mask)
+        result = shapes_average_precision(
+            kind=kind,
+            reference={int(items[k]): json.loads(y_true[k]).get(kind, []) for k in picked},
+            predicted={int(items[k]): json.loads(y_pred[k]).get(kind, []) for k in picked},
+        )
+        out[split] = {
+            "n": int(mask.sum()),
+            "map50": None if result is None else round(result["map"], 4),
+            "classes": [] if result is None else [
+                {"class": c, "ap50": round(ap, 4)} for c, ap in sorted(result["per_class"].items())
+            ],
+        }  # fmt: skip
+    return out

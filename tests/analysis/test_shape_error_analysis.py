@@ -1,0 +1,289 @@
+"""Error analysis of detection and segments model runs: mAP@0.5 per slice against the labelers' HLP.
+
+Hand-worked project (classes a, b; three labelers u0, u1, u2; the model names all four items held out):
+
+* ``easy`` — item 1: everyone draws box A (class a); item 2: everyone draws box B (class b). HLP 1.
+* ``hard`` — item 3: u0 and u1 draw X (a), u2 draws nothing; item 4: everyone draws Y (a).
+
+References (majority consensus): A, B, X, Y. The model predicts A (0.9), B (0.8), X (0.7), nothing on
+item 4. COCO AP at IoU 0.5 averages precision at the 101 recall points 0, 0.01, …, 1:
+
+* hard: class a has 2 references, the model finds 1 at precision 1 → recall points 0..0.50 → 51/101.
+  HLP: u0 and u1 against the others' consensus score 1; u2 misses X → 51/101; mean (2 + 51/101) / 3.
+* easy: everything found → 1; HLP 1; gap 0.
+* all: class a 3 references, 2 found → 67/101; class b 1 → mAP (67/101 + 1) / 2. HLP: u0, u1 1; u2 finds
+  2 of 3 a's → (67/101 + 1) / 2; mean of the three.
+"""
+
+import json
+
+import pytest
+
+from labeling.models import Tag
+from labeling.services.projects import member_add
+from labeling.services.training import model_run_create
+from tests.conftest import make_project
+from tests.labeling.queue_helpers import make_items
+from tests.labeling.version_helpers import answer, build, labelers, manifest
+
+pytestmark = pytest.mark.django_db
+
+A = (0.1, 0.1, 0.2, 0.2, "a")
+B = (0.5, 0.5, 0.2, 0.2, "b")
+X = (0.1, 0.1, 0.3, 0.3, "a")
+Y = (0.6, 0.6, 0.3, 0.3, "a")
+AP_HALF = 51 / 101
+AP_TWO_THIRDS = 67 / 101
+
+
+def box(shape, confidence=None):
+    out = dict(zip(("x", "y", "w", "h", "label"), shape, strict=True))
+    if confidence is not None:
+        out["confidence"] = confidence
+    return out
+
+
+def boxes(*shapes):
+    return json.dumps({"boxes": [box(s) for s in shapes]})
+
+
+@pytest.fixture
+def detection(manager, reviewer):
+    project = make_project(
+        manager, name="Boxes", modality="image", task_type="detection", classes=[{"key": "a"}, {"key": "b"}]
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    items = make_items(project, 5, stats={"width": 100, "height": 100})
+    easy, _ = Tag.objects.get_or_create(project=project, name="easy")
+    hard, _ = Tag.objects.get_or_create(project=project, name="hard")
+    easy.items.add(*items[:2])
+    hard.items.add(*items[2:4])
+    u = labelers(project, 3, prefix="u")
+    for user in u:
+        answer(items[0], user, boxes(A))
+        answer(items[1], user, boxes(B))
+        answer(items[3], user, boxes(Y))
+    answer(items[2], u[0], boxes(X))
+    answer(items[2], u[1], boxes(X))
+    answer(items[2], u[2], boxes())
+    return project, items, u
+
+
+def predictions(items, per_item):
+    return [
+        {"item": item.pk, "boxes": [box(s, c) for s, c in shapes]} for item, shapes in zip(items, per_item, strict=True)
+    ]
+
+
+def report(api, user, project, run=None):
+    query = f"?model_run={run.pk}" if run else ""
+    response = api(user).get(f"/api/projects/{project.pk}/error-analysis/{query}")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_hand_worked_map50_hlp_and_gaps_per_slice(api, manager, reviewer, detection):
+    project, items, _ = detection
+    body = {
+        "name": "detector",
+        "predictions": predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], []]),
+        "held_out": [i.pk for i in items[:4]],
+    }
+    response = api(manager).post(f"/api/projects/{project.pk}/model-runs/", body, format="json")
+    assert response.status_code == 201, response.json()
+    data = report(api, reviewer, project)
+    assert data["kind"] == "detection" and data["metric"] == "map50"
+    assert data["n_items"] == 4 and data["n_left_out"] == 0 and data["held_out"]["warning"] is None
+    rows = {r["slice"]: r for r in data["slices"]}
+    hlp_hard = (2 + AP_HALF) / 3
+    map_all = (AP_TWO_THIRDS + 1) / 2
+    hlp_all = (2 + map_all) / 3
+    assert rows["hard"]["map50"] == pytest.approx(AP_HALF)
+    assert rows["hard"]["hlp"] == pytest.approx(hlp_hard)
+    assert rows["hard"]["gap_to_hlp"] == pytest.approx(hlp_hard - AP_HALF)
+    assert rows["hard"]["weighted_gap"] == pytest.approx((hlp_hard - AP_HALF) * 0.5)
+    assert rows["easy"]["map50"] == 1.0 and rows["easy"]["hlp"] == 1.0 and rows["easy"]["gap_to_hlp"] == 0.0
+    assert rows["all"]["map50"] == pytest.approx(map_all) and rows["all"]["hlp"] == pytest.approx(hlp_all)
+    assert rows["all"]["share"] == 1.0 and rows["hard"]["share"] == 0.5
+    assert rows["all"]["n_reference"] == 4 and rows["all"]["n_predicted"] == 3
+    assert [r["slice"] for r in data["slices"]] == ["hard", "all", "easy"]  # by weighted gap, largest first
+    classes = {c["class"]: c for c in data["classes"]}
+    assert classes["a"]["ap50"] == pytest.approx(AP_TWO_THIRDS) and classes["a"]["support"] == 3
+    assert classes["a"]["hlp"] == pytest.approx((2 + AP_TWO_THIRDS) / 3) and classes["a"]["predicted"] == 2
+    assert classes["b"]["ap50"] == 1.0 and classes["b"]["hlp"] == 1.0
+    by_labeler = {row["labeler"]: row for row in data["labelers"]}
+    assert by_labeler["u0"]["map50"] == 1.0 and by_labeler["u2"]["map50"] == pytest.approx(map_all)
+    assert by_labeler["u2"]["n_items"] == 4
+
+
+def test_the_labelers_hlp_is_the_agreement_reports_per_labeler_map50(api, manager, reviewer, detection):
+    project, items, _ = detection
+    model_run_create(
+        project=project,
+        name="m",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], [(Y, 0.6)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    data = report(api, reviewer, project)
+    agreement = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    by_name = {row["labeler"]: row for row in agreement["per_labeler"]}
+    assert len(data["labelers"]) == 3
+    for row in data["labelers"]:
+        assert by_name[row["labeler"]]["map50"] == pytest.approx(row["map50"])
+
+
+def test_a_perfect_model_scores_one_and_beats_nobody(api, reviewer, detection):
+    project, items, _ = detection
+    model_run_create(
+        project=project,
+        name="perfect",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], [(Y, 0.6)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    data = report(api, reviewer, project)
+    for row in data["slices"]:
+        assert row["map50"] == 1.0, row
+    hard = next(r for r in data["slices"] if r["slice"] == "hard")
+    # Better than the labelers on the hard items: the humans' shapes are the suspects.
+    assert hard["model_beats_hlp"] and str(items[2].pk) in hard["review_url"]
+
+
+def test_a_model_missing_half_the_boxes_scores_the_hand_computed_ap(api, reviewer, detection):
+    project, items, _ = detection
+    # Finds A and Y (class a: 2 of 3 references; class b: none of 1) with a false positive on item 2.
+    model_run_create(
+        project=project,
+        name="half",
+        predictions=predictions(items[:4], [[(A, 0.9)], [((0.0, 0.0, 0.1, 0.1, "a"), 0.95)], [], [(Y, 0.5)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    data = report(api, reviewer, project)
+    overall = next(r for r in data["slices"] if r["slice"] == "all")
+    # Class a, by confidence: FP (0.95), TP A (0.9), TP Y (0.5) → precision 1/2, 2/3 at recall 1/3, 2/3;
+    # the envelope gives 2/3 up to recall 2/3 → 67 of 101 points × 2/3. Class b: 0.
+    ap_a = 67 / 101 * 2 / 3
+    assert overall["map50"] == pytest.approx((ap_a + 0.0) / 2)
+    classes = {c["class"]: c for c in data["classes"]}
+    assert classes["a"]["ap50"] == pytest.approx(ap_a) and classes["b"]["ap50"] == 0.0
+
+
+def test_only_items_outside_the_train_split_are_compared(api, manager, reviewer, detection):
+    project, items, _ = detection
+    from labeling.services.versions import split_codes
+
+    # A salt that puts some of the four answered items in train and some not (their hashes are fixed).
+    salt = next(
+        str(k)
+        for k in range(200)
+        if 0 < (split_codes([i.sha256 for i in items[:4]], train=0.5, dev=0.25, salt=str(k)) == 0).sum() < 4
+    )
+    version = build(project, manager, {"splits": {"train": 0.5, "dev": 0.25, "test": 0.25, "salt": salt}})
+    split = {row["item"]: row["split"] for row in manifest(version)}
+    n_train = sum(s == "train" for s in split.values())
+    assert 0 < n_train < 4
+    perfect = {items[0].pk: [(A, 0.9)], items[1].pk: [(B, 0.9)], items[2].pk: [(X, 0.9)], items[3].pk: [(Y, 0.9)]}
+    # Perfect on its train items, empty-handed elsewhere: honestly 0, not the train share.
+    per_item = [perfect[i.pk] if split[i.pk] == "train" else [] for i in items[:4]]
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/model-runs/",
+        {"name": "memorizer", "dataset_version": "1", "predictions": predictions(items[:4], per_item)},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert set(response.json()["metrics"]) <= {"train", "dev", "test"}
+    assert response.json()["metrics"]["train"]["map50"] == 1.0
+    data = report(api, reviewer, project)
+    assert data["n_left_out"] == n_train and data["n_items"] == 4 - n_train
+    assert next(r for r in data["slices"] if r["slice"] == "all")["map50"] == 0.0
+
+
+def test_unanswered_items_are_unresolved_and_a_run_naming_nothing_warns(api, reviewer, detection):
+    project, items, _ = detection
+    model_run_create(project=project, name="m", predictions=predictions(items, [[(A, 0.9)], [], [], [], [(A, 0.9)]]))
+    data = report(api, reviewer, project)
+    assert (
+        data["n_items"] == 5 and data["n_unresolved"] == 1 and "names no dataset version" in data["held_out"]["warning"]
+    )
+
+
+def test_bad_predictions_answer_400_naming_the_box(api, manager, detection):
+    project, items, _ = detection
+    url = f"/api/projects/{project.pk}/model-runs/"
+    pk = items[0].pk
+    good = box(A, 0.5)
+    cases = [
+        ([{"item": pk, "boxes": [good, {**good, "x": 0.9}]}], f"entry 0 (item {pk}): boxes[1]: x + w = 1.1 is outside"),
+        ([{"item": pk, "boxes": [box(A)]}], "boxes[0]: confidence must be a number between 0 and 1"),
+        ([{"item": pk, "boxes": [{**good, "confidence": 1.5}]}], "boxes[0]: confidence must be a number between 0"),
+        ([{"item": pk, "boxes": [{**good, "label": "c"}]}], 'boxes[0]: unknown class "c"'),
+        ([{"item": pk, "boxes": [{**good, "w": 0}]}], "boxes[0]: the size w = 0"),
+        ([{"item": pk, "boxes": [{**good, "borderline": True}]}], "boxes[0]: unknown field 'borderline'"),
+        ([{"item": pk, "boxes": "A"}], "boxes must be a list"),
+        ([{"item": pk, "label": "a"}], "each prediction needs 'item' and 'boxes'"),
+        ([{"item": pk, "boxes": [], "confidence": 0.3}], "unknown fields confidence"),
+    ]
+    for preds, message in cases:
+        response = api(manager).post(url, {"name": "m", "predictions": preds}, format="json")
+        assert response.status_code == 400, preds
+        assert message in response.json()["detail"], (message, response.json())
+    ok = api(manager).post(url, {"name": "m", "predictions": [{"item": pk, "boxes": [good]}]}, format="json")
+    assert ok.status_code == 201
+
+
+def test_the_page_renders_map50_for_detection_projects(client, reviewer, detection):
+    project, items, u = detection
+    first = model_run_create(
+        project=project,
+        name="detector",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], []]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    second = model_run_create(
+        project=project,
+        name="detector 2",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], [(Y, 0.6)]]),
+        held_out=[i.pk for i in items[:3]],
+    )
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/error-analysis/?model_run={first.pk}").content.decode()
+    assert "Model mAP@0.5" in html and f'data-measure="map50">{AP_HALF:.3f}' in html
+    assert 'data-slice="hard"' in html and 'data-class="a"' in html and 'data-labeler="u2"' in html
+    compared = client.get(
+        f"/projects/{project.pk}/error-analysis/?model_run={second.pk}&compare={first.pk}"
+    ).content.decode()
+    assert 'id="comparison"' in compared and 'data-metric="map50_b"' in compared
+    assert '<b data-metric="comparison_n_left_out">1</b>' in compared  # item 4: not named held out by the second
+    dashboard = client.get(f"/projects/{project.pk}/dashboard/")
+    assert dashboard.status_code == 200 and 'data-metric="map50"' in dashboard.content.decode()
+    client.force_login(u[0])  # a labeler of the project
+    assert client.get(f"/projects/{project.pk}/error-analysis/").status_code == 403
+
+
+def test_segments_runs_score_map50_on_time_intervals(api, manager, reviewer):
+    project = make_project(
+        manager, name="Speech", modality="audio", task_type="segments", classes=[{"key": "speech"}, {"key": "noise"}]
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    items = make_items(project, 2, stats={"duration": 3.0})
+    u = labelers(project, 2, prefix="s")
+    for user in u:
+        answer(items[0], user, json.dumps({"segments": [{"start": 0.5, "end": 2.0, "label": "speech"}]}))
+        answer(items[1], user, json.dumps({"segments": [{"start": 1.0, "end": 2.5, "label": "speech"}]}))
+    url = f"/api/projects/{project.pk}/model-runs/"
+    late = {"item": items[0].pk, "segments": [{"start": 0.5, "end": 3.5, "label": "speech", "confidence": 0.9}]}
+    response = api(manager).post(url, {"name": "vad", "predictions": [late]}, format="json")
+    assert (
+        response.status_code == 400 and "segments[0]: end = 3.5 s is after the clip's end" in response.json()["detail"]
+    )
+    preds = [
+        {"item": items[0].pk, "segments": [{"start": 0.55, "end": 2.0, "label": "speech", "confidence": 0.9}]},
+        {"item": items[1].pk, "segments": [{"start": 0.0, "end": 0.9, "label": "speech", "confidence": 0.8}]},
+    ]
+    response = api(manager).post(
+        url, {"name": "vad", "predictions": preds, "held_out": [i.pk for i in items]}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    data = report(api, reviewer, project)
+    overall = next(r for r in data["slices"] if r["slice"] == "all")
+    # One of two reference segments found (IoU 1.45 / 1.5), at the higher confidence: AP 51/101.
+    assert data["kind"] == "segments" and overall["map50"] == pytest.approx(AP_HALF) and overall["hlp"] == 1.0
