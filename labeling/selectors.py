@@ -120,6 +120,16 @@ def project_create_allowed(*, user) -> bool:
     return user.is_staff or user.has_perm("labeling.add_project")
 
 
+def project_creators_rule() -> str:
+    """Who may create projects here, in words, for the pages that have to say no."""
+    if settings.LABELHUB_PROJECT_CREATORS == "everyone":
+        return "every signed-in user may create projects"
+    return (
+        "creating projects is limited to staff users and to users given the “Can add project” right "
+        "(LABELHUB_PROJECT_CREATORS=staff)"
+    )
+
+
 def project_create_check(*, user):
     """PermissionDenied unless ``user`` may create projects."""
     if not project_create_allowed(user=user):
