@@ -4,6 +4,7 @@
 import pytest
 
 from labeling.models import Annotation, Membership, Project
+from tests.browser.test_content_security_policy import watch
 from tests.browser.test_labeling_page import shown_item
 from tests.conftest import make_user, png_bytes, require_browser
 
@@ -19,6 +20,7 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server,
     teammate.save()
     assert not Project.objects.exists()
 
+    watch(page)  # Content-Security-Policy violations are recorded on every page below
     login(page, live_server, founder)
     first_run = page.locator("#first-run")
     assert "Create a project" in first_run.inner_text()
@@ -45,6 +47,7 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server,
     assert rows.count() == 3
     rows.nth(2).locator("input[name=class_hotkey]").fill("x")
     page.fill("#id_guideline", "# Cats and dogs\n\nA fox is **other**.")
+    assert page.evaluate("window.__csp") == []  # the form's script and its data ran under the policy
     with page.expect_navigation():
         page.get_by_role("button", name="Create project").click()
 
@@ -85,4 +88,4 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server,
     page.wait_for_function("() => document.getElementById('mine-total').textContent === '1'")
     answer = Annotation.objects.get(labeler=founder)
     assert (answer.item_id, answer.value, answer.guideline.version) == (item, "other", 1)
-    assert not page.errors
+    assert not page.errors and page.console_csp == []
