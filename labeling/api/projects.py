@@ -95,7 +95,7 @@ class ProjectArchiveApi(GenericAPIView):
         project = project_archive(project=project)
         return Response(ProjectOutSerializer(project, context={"request": request, "membership": membership}).data)
 
-    @extend_schema(request=None, responses=ProjectOutSerializer, description="Restore an archived project.")
+    @extend_schema(request=None, responses={200: ProjectOutSerializer}, description="Restore an archived project.")
     def delete(self, request, project_id):
         project, membership = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         project = project_restore(project=project)
