@@ -106,6 +106,8 @@ def job_for_user(*, user, job_id) -> Job:
     membership = membership_for(user=user, project=job.project)
     if membership is None or not membership.has_role(JOB_VIEWER_ROLE):
         raise Http404(not_found)
+    if job.project.archived is not None and not membership.has_role(Role.MANAGER):
+        raise Http404(not_found)  # an archived project is its managers' only (archived_check)
     return job
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from labeling.models import Guideline, Membership, Reservation
+from labeling.models import Guideline, Job, Membership, Reservation
 from labeling.services.projects import member_add
 from tests.conftest import make_user
 from tests.labeling.queue_helpers import make_items
@@ -106,6 +106,8 @@ def test_archive_hides_the_project_from_labelers_and_restore_brings_it_back(api,
     assert as_labeler.post(f"/api/projects/{project.pk}/archive/").status_code == 403
     assert api(reviewer).post(f"/api/projects/{project.pk}/archive/").status_code == 403
 
+    job = Job.objects.create(project=project, kind="import", created_by=manager)
+    assert api(reviewer).get(f"/api/jobs/{job.pk}/").status_code == 200
     archived = as_manager.post(f"/api/projects/{project.pk}/archive/")
     assert archived.status_code == 200 and archived.json()["archived"]
     assert as_labeler.get("/api/projects/").json()["results"] == []
@@ -117,6 +119,8 @@ def test_archive_hides_the_project_from_labelers_and_restore_brings_it_back(api,
     assert answer.status_code == 403 and "archived" in answer.json()["detail"]
     assert as_labeler.get(f"/api/items/{item.pk}/").status_code == 403
     assert api(reviewer).get(f"/api/projects/{project.pk}/review-queue/").status_code == 403
+    assert api(reviewer).get(f"/api/jobs/{job.pk}/").status_code == 404
+    assert as_manager.get(f"/api/jobs/{job.pk}/").status_code == 200
 
     # Managers still read it, listed as archived, and can restore it.
     assert as_manager.get(f"/api/projects/{project.pk}/").status_code == 200
