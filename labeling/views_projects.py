@@ -72,6 +72,9 @@ def members_page(request, project_id):
                 else:
                     member_remove(membership=target)
                     messages.success(request, f"{target.user.username} was removed from the project.")
+                if target.user_id == request.user.pk and not request.user.is_superuser:
+                    # A manager who stepped down (or out) can no longer open this page.
+                    return redirect("project", project_id=project.pk) if action == "role" else redirect("home")
                 return redirect("members", project_id=project.pk)
             else:
                 messages.error(request, "Unknown action.")

@@ -180,8 +180,12 @@ def test_members_page_adds_by_email_changes_roles_and_keeps_the_last_manager(
     client.post(url, {"action": "remove", "username": labeler.username})
     assert not Membership.objects.filter(project=project, user=labeler).exists()
 
-    # The other manager steps down; then the first manager is the last one and stays.
-    client.post(url, {"action": "role", "username": outsider.username, "role": "labeler"})
+    # The other manager steps down (and lands where a labeler may be); then the first manager is the last one.
+    client.force_login(outsider)
+    stepped_down = client.post(url, {"action": "role", "username": outsider.username, "role": "labeler"})
+    assert stepped_down.url == f"/projects/{project.pk}/"
+    assert Membership.objects.get(project=project, user=outsider).role == "labeler"
+    client.force_login(manager)
     refused = client.post(url, {"action": "remove", "username": manager.username}, follow=True)
     assert any("last manager" in str(m) for m in get_messages(refused.wsgi_request))
     refused = client.post(url, {"action": "role", "username": manager.username, "role": "labeler"})
