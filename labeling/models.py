@@ -47,6 +47,9 @@ class Project(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
+    archived = models.DateTimeField(
+        null=True, blank=True, help_text="When a manager archived the project: then only its managers open it."
+    )
 
     class Meta:
         ordering = ["name", "id"]

@@ -45,9 +45,31 @@ def project_for_user(*, user, project_id, role=Role.LABELER) -> tuple[Project, M
     membership = membership_for(user=user, project=project)
     if membership is None:
         raise Http404("No project with that id among your projects.")
+    archived_check(project=project, my_role=membership.role)
     if ROLE_RANK[membership.role] < ROLE_RANK[role]:
         raise PermissionDenied(f"This needs the {role} role in project '{project.name}'; you are {membership.role}.")
     return project, membership
+
+
+def archived_check(*, project, my_role):
+    """PermissionDenied when the project is archived and ``my_role`` is below manager.
+
+    Archiving takes a finished (or abandoned) project out of everyone's way without deleting its
+    answers: it leaves labelers' and reviewers' lists and queues, while its managers keep reading it
+    and can restore it. A member is told why (403), not told the project is gone (404): they did
+    belong to it, and the message says who can bring it back.
+    """
+    if project.archived is not None and ROLE_RANK[my_role] < ROLE_RANK[Role.MANAGER]:
+        raise PermissionDenied(f"Project '{project.name}' is archived; its managers can restore it.")
+
+
+def member_for(*, project, username) -> Membership:
+    """The project's membership of the user named ``username``, or 404."""
+    membership = Membership.objects.select_related("user", "project").filter(project=project, user__username=username)
+    membership = membership.first()
+    if membership is None:
+        raise Http404(f"No member named '{username}' in this project.")
+    return membership
 
 
 def item_for_user(*, user, item_id, role=Role.LABELER) -> tuple[Item, Membership]:
@@ -84,6 +106,8 @@ def job_for_user(*, user, job_id) -> Job:
     membership = membership_for(user=user, project=job.project)
     if membership is None or not membership.has_role(JOB_VIEWER_ROLE):
         raise Http404(not_found)
+    if job.project.archived is not None and not membership.has_role(Role.MANAGER):
+        raise Http404(not_found)  # an archived project is its managers' only (archived_check)
     return job
 
 
@@ -96,6 +120,16 @@ def project_create_allowed(*, user) -> bool:
     if settings.LABELHUB_PROJECT_CREATORS == "everyone":
         return True
     return user.is_staff or user.has_perm("labeling.add_project")
+
+
+def project_creators_rule() -> str:
+    """Who may create projects here, in words, for the pages that have to say no."""
+    if settings.LABELHUB_PROJECT_CREATORS == "everyone":
+        return "every signed-in user may create projects"
+    return (
+        "creating projects is limited to staff users and to users given the “Can add project” right "
+        "(LABELHUB_PROJECT_CREATORS=staff)"
+    )
 
 
 def project_create_check(*, user):
@@ -129,9 +163,20 @@ def tags_visible_to(*, membership) -> bool:
     return membership is not None and membership.has_role(TAG_VIEWER_ROLE)
 
 
-def projects_for_user(*, user):
-    """Projects the user belongs to, with their role and item count, for lists."""
-    projects = Project.objects.all() if user.is_superuser else Project.objects.filter(memberships__user=user)
+def projects_for_user(*, user, archived=None):
+    """Projects the user belongs to, with their role and item count, for lists.
+
+    Archived projects are listed only to their managers (``archived`` True: only those, False: none).
+    """
+    if user.is_superuser:
+        projects = Project.objects.all()
+    else:
+        projects = Project.objects.filter(memberships__user=user).filter(
+            Q(archived__isnull=True)
+            | Q(pk__in=Membership.objects.filter(user=user, role=Role.MANAGER).values("project_id"))
+        )
+    if archived is not None:
+        projects = projects.filter(archived__isnull=not archived)
     return (
         projects.order_by("name", "id")
         .annotate(n_items=Count("items", distinct=True))
@@ -220,6 +265,7 @@ def _role_check(*, user, project, my_role, role, not_found) -> Membership:
         my_role = Role.MANAGER
     if my_role is None:
         raise Http404(not_found)
+    archived_check(project=project, my_role=my_role)
     if ROLE_RANK[my_role] < ROLE_RANK[role]:
         raise PermissionDenied(f"This needs the {role} role in project '{project.name}'; you are {my_role}.")
     return Membership(project=project, user=user, role=my_role)
@@ -260,6 +306,7 @@ LABELING_PROJECT_FIELDS = (
     "allow_out_of_domain",
     "overlap",
     "active_guideline_id",
+    "archived",
 )
 LABELING_GUIDELINE_FIELDS = ("id", "project_id", "version")
 

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from labeling import views, views_review, views_versions
+from labeling import views, views_projects, views_review, views_versions
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("projects/new/", views_projects.project_new, name="project-new"),
     path("projects/<int:project_id>/", views.project_detail, name="project"),
     path("projects/<int:project_id>/inventory/", views.inventory, name="inventory"),
     path("projects/<int:project_id>/inventory/<int:source_id>/edit/", views.source_edit, name="source-edit"),
@@ -36,4 +37,10 @@ urlpatterns += [
     path(P + "conventions/", views_review.conventions_page, name="conventions"),
     path(P + "campaigns/", views_review.campaigns_page, name="campaigns"),
     path(P + "campaigns/<int:campaign_id>/", views_review.campaign_page, name="campaign"),
+]
+
+# Starting without the admin: members and settings (archive, restore) (labeling/views_projects.py).
+urlpatterns += [
+    path(P + "members/", views_projects.members_page, name="members"),
+    path(P + "settings/", views_projects.project_settings, name="project-settings"),
 ]

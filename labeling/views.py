@@ -16,6 +16,8 @@ from labeling.selectors import (
     inventory_summary,
     items_list,
     labeler_last_guideline_version,
+    project_create_allowed,
+    project_creators_rule,
     project_for_user,
     project_overview,
     projects_with_progress,
@@ -42,8 +44,17 @@ def _project(request, project_id, role=Role.LABELER):
 
 @login_required
 def home(request):
-    """The labeler home: each project with the user's own progress and the project's, and a way in."""
-    return render(request, "labeling/home.html", {"projects": projects_with_progress(user=request.user)})
+    """The labeler home: each project with the user's own progress and the project's, and a way in; with
+    no project yet, the first-run steps (create a project, import, label) or whom to ask."""
+    return render(
+        request,
+        "labeling/home.html",
+        {
+            "projects": projects_with_progress(user=request.user),
+            "can_create": project_create_allowed(user=request.user),
+            "creators_rule": project_creators_rule(),
+        },
+    )
 
 
 @login_required

@@ -1,31 +1,57 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from labeling.api.serializers import (
+    MemberAddSerializer,
+    MemberRoleSerializer,
     MemberSerializer,
     ProjectCreateSerializer,
     ProjectOutSerializer,
     ProjectUpdateSerializer,
 )
 from labeling.choices import Role
-from labeling.selectors import project_create_check, project_for_user, projects_for_user
-from labeling.services.projects import member_add, project_create, project_update
+from labeling.selectors import member_for, project_create_check, project_for_user, projects_for_user
+from labeling.services.projects import (
+    member_add,
+    member_remove,
+    member_role_change,
+    project_archive,
+    project_create,
+    project_restore,
+    project_update,
+)
 
 
 class ProjectListApi(GenericAPIView):
     serializer_class = ProjectOutSerializer
 
-    @extend_schema(responses=ProjectOutSerializer(many=True))
+    @extend_schema(
+        responses=ProjectOutSerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "archived",
+                OpenApiTypes.BOOL,
+                description="true: only archived projects, false: only active ones (archived projects are "
+                "listed to their managers only)",
+            )
+        ],
+    )
     def get(self, request):
-        page = self.paginate_queryset(projects_for_user(user=request.user).select_related("active_guideline"))
+        archived = request.query_params.get("archived")
+        if archived is not None:
+            archived = serializers.BooleanField().run_validation(archived)
+        projects = projects_for_user(user=request.user, archived=archived).select_related("active_guideline")
+        page = self.paginate_queryset(projects)
         return self.get_paginated_response(ProjectOutSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
         request=ProjectCreateSerializer,
         responses={201: ProjectOutSerializer},
-        description="Staff and users given the right create projects (LABELHUB_PROJECT_CREATORS); 403 otherwise.",
+        description="Staff and users given the right create projects (LABELHUB_PROJECT_CREATORS); 403 otherwise. "
+        "A non-empty `guideline` is published as the guideline's version 1.",
     )
     def post(self, request):
         project_create_check(user=request.user)
@@ -53,6 +79,29 @@ class ProjectDetailApi(GenericAPIView):
         return Response(ProjectOutSerializer(project, context={"request": request, "membership": membership}).data)
 
 
+class ProjectArchiveApi(GenericAPIView):
+    """Archive (POST) or restore (DELETE) a project: managers only."""
+
+    serializer_class = ProjectOutSerializer
+
+    @extend_schema(
+        request=None,
+        responses=ProjectOutSerializer,
+        description="Archive the project: it leaves its labelers' and reviewers' lists and queues (they get 403), "
+        "its managers still read it. Nothing is deleted.",
+    )
+    def post(self, request, project_id):
+        project, membership = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        project = project_archive(project=project)
+        return Response(ProjectOutSerializer(project, context={"request": request, "membership": membership}).data)
+
+    @extend_schema(request=None, responses={200: ProjectOutSerializer}, description="Restore an archived project.")
+    def delete(self, request, project_id):
+        project, membership = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        project = project_restore(project=project)
+        return Response(ProjectOutSerializer(project, context={"request": request, "membership": membership}).data)
+
+
 class MemberListApi(GenericAPIView):
     serializer_class = MemberSerializer
 
@@ -62,12 +111,47 @@ class MemberListApi(GenericAPIView):
         page = self.paginate_queryset(project.memberships.select_related("user").order_by("user__username"))
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
-    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer})
+    @extend_schema(
+        request=MemberAddSerializer,
+        responses={201: MemberSerializer},
+        description="Managers add an existing user (by `username`, or else by `email`) with a role; a member "
+        "already in the project gets the role instead. The last manager cannot be made anything else.",
+    )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
-        data = MemberSerializer(data=request.data)
+        data = MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = member_add(
-            project=project, username=data.validated_data["user"]["username"], role=data.validated_data["role"]
-        )
+        membership = member_add(project=project, **data.validated_data)
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailApi(GenericAPIView):
+    """One member, by username: read (any member), change the role or remove (managers)."""
+
+    serializer_class = MemberSerializer
+
+    def get(self, request, project_id, username):
+        project, _ = project_for_user(user=request.user, project_id=project_id)
+        return Response(MemberSerializer(member_for(project=project, username=username)).data)
+
+    @extend_schema(
+        request=MemberRoleSerializer,
+        responses=MemberSerializer,
+        description="Change the member's role; 400 when it would leave the project without a manager.",
+    )
+    def patch(self, request, project_id, username):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        membership = member_for(project=project, username=username)
+        data = MemberRoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = member_role_change(membership=membership, role=data.validated_data["role"])
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(
+        responses={204: None},
+        description="Remove the member (their answers stay); 400 for the project's last manager.",
+    )
+    def delete(self, request, project_id, username):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        member_remove(membership=member_for(project=project, username=username))
+        return Response(status=status.HTTP_204_NO_CONTENT)

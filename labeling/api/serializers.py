@@ -45,6 +45,7 @@ class ProjectOutSerializer(serializers.ModelSerializer):
             "transcription_conventions",
             "role",
             "created",
+            "archived",
         ]
 
     def get_active_guideline(self, project) -> int | None:
@@ -67,6 +68,9 @@ class ProjectCreateSerializer(serializers.Serializer):
     options = OptionsSerializer(required=False, default=dict)
     overlap = serializers.IntegerField(min_value=1, max_value=50, default=3)
     transcription_conventions = serializers.CharField(required=False, allow_blank=True, default="")
+    guideline = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="markdown published as the guideline's version 1"
+    )
 
 
 class ProjectUpdateSerializer(serializers.Serializer):
@@ -85,6 +89,23 @@ class MemberSerializer(serializers.ModelSerializer):
         model = Membership
         fields = ["username", "role", "created"]
         read_only_fields = ["created"]
+
+
+class MemberAddSerializer(serializers.Serializer):
+    username = serializers.CharField(required=False, allow_blank=True, default="", max_length=150)
+    email = serializers.EmailField(
+        required=False, allow_blank=True, default="", help_text="instead of the username: the user's e-mail"
+    )
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def validate(self, data):
+        if not data["username"] and not data["email"]:
+            raise serializers.ValidationError({"username": "give the username or the e-mail of the user to add"})
+        return data
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class SourceSerializer(serializers.ModelSerializer):

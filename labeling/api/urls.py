@@ -9,7 +9,11 @@ urlpatterns = [
     path("auth/token/", TokenApi.as_view(), name="auth-token"),
     path("projects/", projects.ProjectListApi.as_view(), name="project-list"),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
+    path("projects/<int:project_id>/archive/", projects.ProjectArchiveApi.as_view(), name="project-archive"),
     path("projects/<int:project_id>/members/", projects.MemberListApi.as_view(), name="member-list"),
+    path(
+        "projects/<int:project_id>/members/<str:username>/", projects.MemberDetailApi.as_view(), name="member-detail"
+    ),
     path("projects/<int:project_id>/sources/", sources.SourceListApi.as_view(), name="source-list"),
     path("projects/<int:project_id>/sources/<int:source_id>/", sources.SourceDetailApi.as_view(), name="source-detail"),
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="item-list"),

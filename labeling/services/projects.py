@@ -3,9 +3,11 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from labeling.choices import SHAPE_TASKS, Role, TaskType
-from labeling.models import LabelClass, Membership, Project
+from labeling.models import LabelClass, Membership, Project, Reservation
+from labeling.services.guidelines import guideline_publish
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 # A colour-blind-safe palette (Okabe-Ito, then Tableau) handed to classes without a colour.
@@ -85,8 +87,10 @@ def project_create(
     creator,
     description="",
     transcription_conventions="",
+    guideline="",
 ) -> Project:
-    """Create a project with its ordered classes; the creator becomes its manager."""
+    """Create a project with its ordered classes; the creator becomes its manager. A ``guideline`` text
+    is published as the project's guideline v1, so the first labelers read instructions from the start."""
     classes = [dict(c) for c in classes]
     _check_modality(modality=modality, task_type=task_type)
     _check_classes(classes, task_type=task_type)
@@ -121,6 +125,8 @@ def project_create(
         rows.append(row)
     LabelClass.objects.bulk_create(rows)
     Membership.objects.create(project=project, user=creator, role=Role.MANAGER)
+    if (guideline or "").strip():
+        guideline_publish(project=project, text=guideline, author=creator)
     return project
 
 
@@ -139,12 +145,96 @@ def project_update(*, project, **fields) -> Project:
     return project
 
 
-def member_add(*, project, username, role) -> Membership:
-    """Give a user a role in the project (or change the role they have)."""
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise ValidationError({"username": f"no user named '{username}'"})
+def user_find(*, username="", email=""):
+    """The user named ``username``, or else the one whose e-mail is ``email`` (ignoring case).
+
+    ValidationError naming the field when there is none, or when several users share the e-mail (then
+    only the username says who is meant).
+    """
+    users = get_user_model().objects
+    if username:
+        user = users.filter(username=username).first()
+        if user is None:
+            raise ValidationError({"username": f"no user named '{username}'"})
+        return user
+    if email:
+        found = list(users.filter(email__iexact=email.strip())[:2])
+        if not found:
+            raise ValidationError({"email": f"no user with the e-mail '{email}'"})
+        if len(found) > 1:
+            raise ValidationError({"email": f"several users have the e-mail '{email}': give the username"})
+        return found[0]
+    raise ValidationError({"username": "give the username or the e-mail of the user to add"})
+
+
+def _check_role(role):
     if role not in Role.values:
         raise ValidationError({"role": f"unknown role '{role}' (one of {', '.join(Role.values)})"})
-    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+
+
+def _keep_a_manager(*, project, membership, new_role=None):
+    """ValidationError when ``membership`` is the project's last manager and would stop being one.
+
+    A project without a manager has nobody who can add members, change roles, import or restore it;
+    only a superuser could repair it. The project row is locked first (the caller runs in a
+    transaction), so two managers demoting each other at once cannot both pass the check.
+    """
+    if membership.role != Role.MANAGER or new_role == Role.MANAGER:
+        return
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    others = Membership.objects.filter(project=project, role=Role.MANAGER).exclude(pk=membership.pk)
+    if not others.exists():
+        raise ValidationError(
+            {
+                "role": f"{membership.user.username} is the last manager of '{project.name}': make someone else "
+                "a manager first"
+            }
+        )
+
+
+@transaction.atomic
+def member_add(*, project, username="", role, email="") -> Membership:
+    """Give a user (by username, or else by e-mail) a role in the project, or change the role they have."""
+    _check_role(role)
+    user = user_find(username=username, email=email)
+    membership = Membership.objects.filter(project=project, user=user).first()
+    if membership is not None:
+        return member_role_change(membership=membership, role=role)
+    return Membership.objects.create(project=project, user=user, role=role)
+
+
+@transaction.atomic
+def member_role_change(*, membership, role) -> Membership:
+    """Change a member's role; the last manager stays a manager."""
+    _check_role(role)
+    _keep_a_manager(project=membership.project, membership=membership, new_role=role)
+    if membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
     return membership
+
+
+@transaction.atomic
+def member_remove(*, membership) -> None:
+    """Take a user out of a project (the last manager stays). Their answers stay, as data the project
+    owns; the item they held in the queue is released at once rather than when the hold expires."""
+    _keep_a_manager(project=membership.project, membership=membership)
+    Reservation.objects.filter(project=membership.project, labeler=membership.user).delete()
+    membership.delete()
+
+
+def project_archive(*, project) -> Project:
+    """Archive the project: it leaves labelers' and reviewers' lists and queues; managers still read it
+    and can restore it. Nothing is deleted. Archiving an archived project keeps the first date."""
+    if project.archived is None:
+        project.archived = timezone.now()
+        project.save(update_fields=["archived"])
+    return project
+
+
+def project_restore(*, project) -> Project:
+    """Bring an archived project back to its members, as it was."""
+    if project.archived is not None:
+        project.archived = None
+        project.save(update_fields=["archived"])
+    return project

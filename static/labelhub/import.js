@@ -14,6 +14,8 @@ function show(done, total, label) {
 }
 
 function renderReport(imported, duplicates, rejected, answers) {
+  // Once items are in, the next step of a first day is labeling them.
+  if (imported > 0) document.getElementById("next-step").hidden = false;
   const list = (rows, fmt) => rows.slice(0, 200).map((r) => `<li>${fmt(r)}</li>`).join("");
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   reportBox.innerHTML = `

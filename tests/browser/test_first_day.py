@@ -1,0 +1,91 @@
+"""A team's first day in headless Chromium, on an empty database: a fresh user creates a project on the page
+(three classes, one row added and one removed), adds a teammate, imports two images and labels one."""
+
+import pytest
+
+from labeling.models import Annotation, Membership, Project
+from tests.browser.test_content_security_policy import watch
+from tests.browser.test_labeling_page import shown_item
+from tests.conftest import make_user, png_bytes, require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server, page, login, settings):
+    require_browser()
+    settings.LABELHUB_PROJECT_CREATORS = "everyone"
+    founder = make_user("founder")
+    teammate = make_user("teammate")
+    teammate.email = "tea.mate@example.com"
+    teammate.save()
+    assert not Project.objects.exists()
+
+    watch(page)  # Content-Security-Policy violations are recorded on every page below
+    login(page, live_server, founder)
+    first_run = page.locator("#first-run")
+    assert "Create a project" in first_run.inner_text()
+    with page.expect_navigation():
+        first_run.get_by_role("link", name="Create a project").click()
+
+    # Text offers no detection; an image project does.
+    page.select_option("#id_modality", "text")
+    assert page.locator("#id_task_type option[value=detection]").is_disabled()
+    page.select_option("#id_modality", "image")
+    page.select_option("#id_task_type", "classification")
+    page.fill("#id_name", "Cats and dogs")
+    rows = page.locator("#class-rows tr")
+    for i, (key, name, description) in enumerate([("cat", "Cat", "any cat, even a cartoon"), ("dog", "Dog", "")]):
+        rows.nth(i).locator("input[name=class_key]").fill(key)
+        rows.nth(i).locator("input[name=class_name]").fill(name)
+        rows.nth(i).locator("input[name=class_description]").fill(description)
+    page.get_by_role("button", name="Add a class").click()
+    page.keyboard.type("other")  # the new row's key field has the focus
+    page.get_by_role("button", name="Add a class").click()
+    page.keyboard.type("mistake")
+    assert rows.count() == 4
+    rows.nth(3).get_by_role("button", name="Remove").click()
+    assert rows.count() == 3
+    rows.nth(2).locator("input[name=class_hotkey]").fill("x")
+    page.fill("#id_guideline", "# Cats and dogs\n\nA fox is **other**.")
+    assert page.evaluate("window.__csp") == []  # the form's script and its data ran under the policy
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create project").click()
+
+    project = Project.objects.get()
+    assert page.url == f"{live_server.url}/projects/{project.pk}/"
+    assert [(c.key, c.hotkey) for c in project.classes.all()] == [("cat", "1"), ("dog", "2"), ("other", "x")]
+    assert project.active_guideline.version == 1
+    assert "Import data" in page.locator("#next-step").inner_text()
+
+    # Add the teammate by e-mail on the Members page.
+    with page.expect_navigation():
+        page.locator(".project-nav").get_by_role("link", name="Members").click()
+    page.fill("#id_who", "tea.mate@example.com")
+    page.select_option("#id_role", "labeler")
+    with page.expect_navigation():
+        page.locator("#member-add").get_by_role("button", name="Add").click()
+    assert page.locator("#members tr[data-member=teammate]").is_visible()
+    assert Membership.objects.get(project=project, user=teammate).role == "labeler"
+
+    # Back on the overview, the next step is the import page.
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    with page.expect_navigation():
+        page.locator("#next-step").get_by_role("link", name="Import data").click()
+    assert page.url == f"{live_server.url}/projects/{project.pk}/import/"
+    page.locator("#upload-form input[name=files]").set_input_files(
+        [{"name": f"pet{i}.png", "mimeType": "image/png", "buffer": png_bytes(seed=i)} for i in range(2)]
+    )
+    page.locator("#upload-form").get_by_role("button", name="Upload").click()
+    start = page.locator("#start-labeling")
+    start.wait_for(state="visible")
+    assert page.locator("[data-testid=imported]").inner_text() == "2"
+
+    with page.expect_navigation():
+        start.click()
+    item = shown_item(page)
+    page.keyboard.press("x")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('mine-total').textContent === '1'")
+    answer = Annotation.objects.get(labeler=founder)
+    assert (answer.item_id, answer.value, answer.guideline.version) == (item, "other", 1)
+    assert not page.errors and page.console_csp == []
