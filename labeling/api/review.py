@@ -225,6 +225,16 @@ class DecisionApi(GenericAPIView):
         )
 
 
+def _example_out(project, example):
+    """A guideline example as the API shows it; detection / segments examples add their shapes as ``value``."""
+    from labeling.choices import SHAPE_TASKS
+
+    out = {"item": example.item_id, "label": example.label, "note": example.note}
+    if project.task_type in SHAPE_TASKS:
+        out["value"] = example.shapes
+    return out
+
+
 class GuidelineSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", default=None, read_only=True)
     active = serializers.SerializerMethodField()
@@ -239,9 +249,7 @@ class GuidelineSerializer(serializers.ModelSerializer):
         return guideline.project.active_guideline_id == guideline.pk
 
     def get_examples(self, guideline) -> list[dict]:
-        return [
-            {"item": e.item_id, "label": e.label, "note": e.note, "value": e.shapes} for e in guideline.examples.all()
-        ]
+        return [_example_out(guideline.project, e) for e in guideline.examples.all()]
 
 
 class GuidelineListApi(GenericAPIView):
@@ -341,10 +349,7 @@ class GuidelineExampleApi(GenericAPIView):
             note=request.data.get("note", ""),
             shapes=request.data.get("value"),
         )
-        return Response(
-            {"item": example.item_id, "label": example.label, "note": example.note, "value": example.shapes},
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(_example_out(project, example), status=status.HTTP_201_CREATED)
 
 
 def _change_out(change):

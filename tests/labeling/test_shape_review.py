@@ -173,6 +173,17 @@ def test_the_version_ships_the_decided_boxes(api, manager, reviewer, iguanas):
     assert again[iguana.pk]["label"] == {"boxes": []}
 
 
+def test_gold_decision_shapes_score_the_labelers(api, manager, reviewer, iguanas):
+    project, (iguana, rock, _), _ = iguanas
+    final = boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    assert decide(api, reviewer, iguana, {"value": final, "gold": True}).status_code == 201
+    assert decide(api, reviewer, rock, {"accept": "consensus"}).status_code == 201  # not gold: no score
+    report = api(manager).get(f"/api/projects/{project.pk}/agreement/").json()
+    scores = {row["labeler"]: (row["gold_f1"], row["n_gold"]) for row in report["per_labeler"]}
+    assert scores == {"alice": (1.0, 1), "bob": (0.0, 1)}  # alice drew the two iguanas, bob one box round both
+    assert report["n_gold_items"] == 1
+
+
 def test_instructions_ambiguous_attaches_the_picture_with_its_shapes_to_the_guideline(api, manager, reviewer, iguanas):
     project, (iguana, _, _), _ = iguanas
     guideline_publish(project=project, text="Box every iguana.", author=manager)
@@ -189,14 +200,12 @@ def test_instructions_ambiguous_attaches_the_picture_with_its_shapes_to_the_guid
     assert example.shapes == two and example.note == "two iguanas touching: two boxes"
     listed = api(reviewer).get(f"/api/projects/{project.pk}/guidelines/").json()["results"][0]["examples"]
     assert listed == [{"item": iguana.pk, "label": "", "note": "two iguanas touching: two boxes", "value": two}]
-    page = api(manager).get  # the guideline page draws the boxes over the picture
-    from django.test import Client
+    from django.test import Client  # the guideline page draws the boxes over the picture
 
     client = Client()
     client.force_login(manager)
     html = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
     assert html.count('class="example-box"') == 2 and "two iguanas touching" in html
-    assert page  # the API client is not needed further
 
 
 def test_a_new_guideline_version_keeps_the_examples_shapes(api, manager, reviewer, iguanas):
