@@ -10,6 +10,7 @@ from labeling.models import Decision
 from labeling.services.annotations import annotation_save
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
+from tests.browser.test_content_security_policy import watch
 from tests.browser.test_shape_labeling import TOL, drag, image_point, png_bytes
 from tests.conftest import make_project, require_browser, wav_bytes
 from tests.labeling.version_helpers import labelers
@@ -45,6 +46,7 @@ def test_sme_toggles_layers_draws_the_final_box_and_records_it(live_server, page
     )
     annotation_save(item=item, labeler=bob, value=boxes((0.08, 0.2, 0.64, 0.5, "iguana")))
 
+    watch(page)  # the page runs under the Content-Security-Policy without a violation
     login(page, live_server, reviewer)
     page.goto(f"{live_server.url}/projects/{project.pk}/review/")
     assert "lab1 drew one box where lab0 drew 2" in page.locator("#review-queue").text_content()
@@ -53,6 +55,7 @@ def test_sme_toggles_layers_draws_the_final_box_and_records_it(live_server, page
     page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 3")
     assert page.locator(".box-layer rect.box").count() == 0  # the consensus of one box against two: none
     assert page.locator("#split-notes").text_content().count("split / merge") == 1
+    assert page.evaluate("window.__csp") == [] and page.console_csp == []
 
     page.keyboard.press("1")  # alice's layer off, then on again with its checkbox
     assert not layer_shown(page, "lab0") and layer_shown(page, "lab1")
@@ -107,10 +110,12 @@ def test_sme_accepts_the_consensus_of_a_clip_with_one_key(live_server, page, log
     for user, (start, end) in zip(users, ((0.5, 2.5), (0.6, 2.4), (1.5, 2.9)), strict=True):
         value = json.dumps({"segments": [{"start": start, "end": end, "label": "speech"}]})
         annotation_save(item=item, labeler=user, value=value)
+    watch(page)
     login(page, live_server, reviewer)
     page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
     page.wait_for_function("() => document.querySelectorAll('#segment-lanes .lane-segment').length === 4")
     page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item.pk)
+    assert page.evaluate("window.__csp") == [] and page.console_csp == []
     page.keyboard.press("3")  # ear2's lane off
     assert page.locator(".lane[data-layer='ear2']").is_hidden()
     assert page.locator(".lane[data-layer='ear0']").is_visible()
