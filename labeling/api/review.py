@@ -339,15 +339,22 @@ class GuidelineExampleApi(GenericAPIView):
     def post(self, request, project_id, version):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         guideline = _guideline(project, version)
-        item = Item.objects.filter(project=project, pk=request.data.get("item")).first()
+        data = request.data if hasattr(request.data, "get") else {}  # a JSON body that is not an object
+        item_id = data.get("item")
+        item = None
+        if isinstance(item_id, int | str) and not isinstance(item_id, bool) and str(item_id).isdigit():
+            item = Item.objects.filter(project=project, pk=int(item_id)).first() if int(item_id) < 2**63 else None
         if item is None:
             raise ValidationError({"item": "not an item of this project"})
+        for field in ("label", "note"):
+            if not isinstance(data.get(field, ""), str):
+                raise ValidationError({field: f"{field} is text"})
         example = guideline_example_add(
             guideline=guideline,
             item=item,
-            label=request.data.get("label", ""),
-            note=request.data.get("note", ""),
-            shapes=request.data.get("value"),
+            label=data.get("label", ""),
+            note=data.get("note", ""),
+            shapes=data.get("value"),
         )
         return Response(_example_out(project, example), status=status.HTTP_201_CREATED)
 
