@@ -108,10 +108,16 @@ def decision_record(
     if action == DecisionAction.AMBIGUOUS_INSTRUCTIONS:
         GuidelineNote.objects.create(project=project, item=item, text=rationale, author=reviewer)
         if project.task_type in SHAPE_TASKS and project.active_guideline_id:
-            picture = shapes if shapes is not None else _consensus_shapes(item)
-            guideline_example_add(
-                guideline=project.active_guideline, item=item, label="", note=rationale, shapes=picture
-            )
+            guideline = project.active_guideline
+            if shapes is not None:
+                guideline_example_add(guideline=guideline, item=item, label="", note=rationale, shapes=shapes)
+            else:
+                try:  # the consensus may hold a class retired since: then the picture goes without shapes
+                    guideline_example_add(
+                        guideline=guideline, item=item, label="", note=rationale, shapes=_consensus_shapes(item)
+                    )
+                except ValidationError:
+                    guideline_example_add(guideline=guideline, item=item, label="", note=rationale)
     elif action == DecisionAction.INPUT_INSUFFICIENT:
         items_tag(project=project, item_ids=[item.pk], tag=NEEDS_INPUT_TAG)
     elif action == DecisionAction.RELABEL:
