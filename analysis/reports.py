@@ -242,7 +242,35 @@ def _transcript_section(table: AnswerTable):
 SHAPE_NULL_METRICS = ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp")
 
 
-def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="category") -> dict:
+def _gold_shape_f1(answers, gold, iou):
+    """{labeler id: (F1, items)} of each labeler's shapes against the gold shapes of SME decisions (``gold``:
+    {item id: {"boxes" | "segments": [...]}}), pooled over the gold items they answered: 2·matches /
+    (their shapes + gold shapes), matched one to one (same class, IoU ≥ ``iou``); 1 where neither drew any."""
+    from analysis.metrics.shapes import BOXES, match_shapes
+
+    if not gold:
+        return {}
+    keys = ("x", "y", "w", "h") if answers.kind == BOXES else ("start", "end")
+    sums = {}
+    for a in np.flatnonzero(np.isin(answers.item, np.fromiter(gold, dtype=np.int64, count=len(gold)))):
+        final = gold[int(answers.item[a])].get(answers.kind, [])
+        start, end = np.searchsorted(answers.shape_answer, [a, a + 1])
+        matched = []
+        if final and end > start:
+            matched = match_shapes(
+                answers.coords[start:end],
+                [[float(s[k]) for k in keys] for s in final],
+                [answers.labels[c] for c in answers.shape_label[start:end]],
+                [s["label"] for s in final],
+                kind=answers.kind,
+                iou=iou,
+            )
+        num, den, n = sums.get(int(answers.labeler[a]), (0, 0, 0))
+        sums[int(answers.labeler[a])] = (num + 2 * len(matched), den + int(end - start) + len(final), n + 1)
+    return {lab: (1.0 if den == 0 else num / den, n) for lab, (num, den, n) in sums.items()}
+
+
+def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="category", gold=None) -> dict:
     """The agreement report of a detection or segments project from its parsed answers
     (:class:`analysis.selectors.ShapeAnswers`).
 
@@ -252,6 +280,8 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
     task), ``split_merge`` items and the same F1 per guideline version, all at the IoU threshold ``iou`` (see
     :func:`analysis.metrics.shapes.shape_agreement`). The classification measures (percent agreement,
     κ, α, the project HLP, pairwise κ, confusion, over time) are null or empty, with the reason.
+    ``gold`` ({item id: shapes} of SME decisions marked gold) adds each labeler's ``gold_f1`` and
+    ``n_gold`` (null and 0 without gold items they answered) and ``n_gold_items``.
     """
     from analysis.metrics.shapes import BOXES, shape_agreement
 
@@ -322,6 +352,8 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
         for key in answers.labels
     ]
     per_labeler = agreement.per_labeler if agreement else {}
+    gold_scores = _gold_shape_f1(answers, gold, iou)
+    report["n_gold_items"] = len(set(gold or ()) & set(answers.item.tolist()))
     rows = []
     per_answer = answers.shapes_per_answer()
     for pk in sorted(set(answers.labeler.tolist()), key=lambda pk: answers.labeler_names.get(pk, str(pk))):
@@ -339,6 +371,8 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
                 "f1": _float(stats.get("f1")),
                 "mean_iou": _float(stats.get("mean_iou")),
                 "map50": _float(stats.get("map50")),
+                "gold_f1": _float(gold_scores[int(pk)][0]) if int(pk) in gold_scores else None,
+                "n_gold": gold_scores[int(pk)][1] if int(pk) in gold_scores else 0,
                 "median_seconds": float(np.median(seconds)) if len(seconds) else None,
             }
         )

@@ -6,7 +6,7 @@ from datetime import datetime
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Case, IntegerField, Max, Value, When
+from django.db.models import Case, IntegerField, Max, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
@@ -606,7 +606,112 @@ def _map_scores(project, items, categories, shipped):
     return out, emap.pk
 
 
-def review_queue(*, project, filters=None, class_pair=None, low_confidence=0.7, include_decided=False, item_ids=None):
+SHAPE_REVIEW_REASONS = ("disagreement", "split_merge", "flagged")
+
+
+def _decided_items(project, item_ids):
+    """Items among ``item_ids`` whose latest decision is at least as new as their latest answer."""
+    from labeling.models import Decision
+
+    latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
+    if not latest:
+        return set()
+    answered_at = dict(
+        Annotation.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("updated"))
+    )
+    return {i for i in item_ids if i in latest and latest[i] >= answered_at.get(i, latest[i])}
+
+
+def shape_review_queue(*, project, filters=None, include_decided=False, item_ids=None, iou=0.5):
+    """The review queue of a detection or segments project: items whose labelers' shapes disagree, most
+    first.
+
+    ``disagreement`` = 1 − the item's pairwise shape F1 at ``iou`` (``analysis.metrics.shapes.item_f1``:
+    its labeler pairs' shapes matched one to one, same class, IoU ≥ ``iou``). An item is queued when it has
+    two or more answers and F1 < 1 (``disagreement``), when one labeler's shape covers two or more of
+    another's (``split_merge``, the iguana pattern, each named in the row's ``split_merge`` as e.g. "bob
+    drew one box where alice drew 2"), or when an answer or shape is flagged borderline / uncertain /
+    out of domain (``flagged``). Sorted by disagreement, split/merge items first among equals. Decided
+    items (latest decision newer than the latest answer) leave unless ``include_decided``; then their row
+    has ``decision``, the decided shapes. Answers the same dict as :func:`review_queue`.
+    """
+    from analysis.metrics.shapes import BOXES, item_f1, split_merge
+    from labeling.models import Decision
+    from labeling.selectors import class_mapping
+
+    answers = shape_answers(
+        project=project, filters=filters, policy="category", class_map=class_mapping(project=project)
+    )
+    empty = {"rows": [], "counts": dict.fromkeys(SHAPE_REVIEW_REASONS, 0), "n_items": 0, "map": None}
+    if not len(answers):
+        return empty
+    table = answers.table()
+    items = np.asarray(table.items, dtype=np.int64)
+    f1 = item_f1(table, iou=iou)
+    n_answers = np.bincount(table.answer_item, minlength=len(items))
+    n_shapes = np.bincount(table.item, minlength=len(items))
+    noun = "box" if answers.kind == BOXES else "segment"
+    splits = {}
+    for row in split_merge(table):
+        text = f"{row['one']} drew one {noun} where {row['many']} drew {row['n']}"
+        splits.setdefault(int(row["item"]), []).append({**row, "item": int(row["item"]), "text": text})
+    flagged_ids = set(
+        _filtered_answers(project=project, filters=filters or AnswerFilters())
+        .filter(
+            Q(uncertain=True)
+            | Q(out_of_domain=True)
+            | Q(value__contains='"borderline":true')
+            | Q(value__contains='"uncertain":true')
+        )
+        .values_list("item_id", flat=True)
+    )
+    disagreement = np.where(np.isnan(f1), 0.0, 1.0 - f1)
+    has_split = np.fromiter((int(i) in splits for i in items), dtype=bool, count=len(items))
+    flagged = np.fromiter((int(i) in flagged_ids for i in items), dtype=bool, count=len(items))
+    keep = (disagreement > 1e-9) | has_split | flagged
+    if item_ids is not None:
+        keep &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
+    decided = _decided_items(project, items[keep].tolist())
+    decisions = {}
+    if decided and include_decided:
+        for d in Decision.objects.filter(item_id__in=decided).order_by("item_id", "created", "id"):
+            decisions[d.item_id] = d
+    order = np.lexsort((items, ~has_split, -disagreement))
+    rows, counts = [], dict.fromkeys(SHAPE_REVIEW_REASONS, 0)
+    for i in order:
+        item_id = int(items[i])
+        if not keep[i] or (item_id in decided and not include_decided):
+            continue
+        reasons = [
+            r
+            for r, on in zip(SHAPE_REVIEW_REASONS, (disagreement[i] > 1e-9, has_split[i], flagged[i]), strict=True)
+            if on
+        ]
+        for reason in reasons:
+            counts[reason] += 1
+        row = {
+            "item": item_id,
+            "reasons": reasons,
+            "disagreement": round(float(disagreement[i]), 4),
+            "f1": None if np.isnan(f1[i]) else round(float(f1[i]), 4),
+            "iou": float(iou),
+            "split_merge": splits.get(item_id, []),
+            "p_wrong": None,
+            "shipped": None,
+            "posterior": None,
+            "n_answers": int(n_answers[i]),
+            "n_shapes": int(n_shapes[i]),
+        }
+        if item_id in decided:
+            d = decisions.get(item_id)
+            row["decision"] = d.shapes if d is not None and d.action == "label" else None
+        rows.append(row)
+    return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": [], "map": None}
+
+
+def review_queue(
+    *, project, filters=None, class_pair=None, low_confidence=0.7, include_decided=False, item_ids=None, iou=0.5
+):
     """Items needing a reviewer's decision, likeliest wrong first.
 
     An item is queued when its answers disagree, carry a borderline / uncertain / out-of-domain flag,
@@ -625,8 +730,15 @@ def review_queue(*, project, filters=None, class_pair=None, low_confidence=0.7, 
     ``counts`` per reason, and ``map`` (the map whose scores were used, or None). Items whose latest
     decision is newer than their latest answer are left out unless ``include_decided``.
     ``class_pair`` (a, b) keeps items where one labeler said a and another b; ``item_ids`` keeps only
-    those items (a selection from the map or the error analysis).
+    those items (a selection from the map or the error analysis). Detection and segments projects are
+    queued by shape disagreement at ``iou`` instead (:func:`shape_review_queue`).
     """
+    from labeling.choices import SHAPE_TASKS
+
+    if project.task_type in SHAPE_TASKS:
+        return shape_review_queue(
+            project=project, filters=filters, include_decided=include_decided, item_ids=item_ids, iou=iou
+        )
     from analysis import metrics
     from analysis.metrics.consistency import answer_entropy
     from labeling.models import Decision

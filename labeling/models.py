@@ -517,6 +517,12 @@ class Decision(models.Model):
     out_of_domain = models.BooleanField(default=False)
     gold = models.BooleanField(default=False, help_text="The label is known to be right: it scores labelers.")
     rationale = models.TextField(blank=True)
+    shapes = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Detection / segments projects: the final shapes, {"boxes": [...]} or {"segments": [...]} as an '
+        "answer's value (an empty list: nothing here); null for a classification decision.",
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -548,8 +554,13 @@ class GuidelineExample(models.Model):
 
     guideline = models.ForeignKey(Guideline, on_delete=models.CASCADE, related_name="examples")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
-    label = models.CharField(max_length=64, help_text="A class key, or 'borderline'.")
+    label = models.CharField(max_length=64, blank=True, help_text="A class key, or 'borderline'.")
     note = models.TextField(blank=True)
+    shapes = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Detection / segments projects: the shapes drawn over the example's picture, as an answer's value.",
+    )
 
     class Meta:
         ordering = ["guideline", "label", "id"]

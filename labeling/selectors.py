@@ -600,15 +600,19 @@ def labeler_last_guideline_version(*, project, labeler) -> int | None:
     )
 
 
-def answers_by_item(*, item_ids):
-    """Every current answer of these items, by item id (reviewers' views: never show it to labelers)."""
+def answers_by_item(*, item_ids, project=None):
+    """Every current answer of these items, by item id (reviewers' views: never show it to labelers).
+
+    With ``project`` a detection / segments project, each ``value`` is the shapes object, not its text."""
+    from labeling.services.shapes import shapes_value
+
     out = {}
     answers = Annotation.objects.filter(item_id__in=item_ids).select_related("labeler", "guideline").order_by("created")
     for a in answers:
         out.setdefault(a.item_id, []).append(
             {
                 "labeler": a.labeler.username,
-                "value": a.value,
+                "value": shapes_value(project=project, stored=a.value) if project is not None else a.value,
                 "borderline": a.borderline,
                 "borderline_with": a.borderline_with,
                 "uncertain": a.uncertain,

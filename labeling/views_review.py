@@ -11,8 +11,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
-from labeling.api.review import decided_param, review_filters
-from labeling.choices import Role
+from labeling.api.review import decided_param, iou_param, review_filters
+from labeling.choices import SHAPE_TASKS, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, DecisionAction, Item
 from labeling.selectors import answers_by_item
@@ -29,21 +29,30 @@ def review_queue_page(request, project_id):
     from analysis.selectors import review_queue
 
     project, membership = _project(request, project_id, Role.REVIEWER)
+    shaped = project.task_type in SHAPE_TASKS
     error = None
+    iou = 0.5
     try:
         filters, pair, item_ids = review_filters(project, request.GET)
+        iou = iou_param(project, request.GET, pair)
         queue = review_queue(
             project=project,
             filters=filters,
             class_pair=pair,
             item_ids=item_ids,
             include_decided=decided_param(request.GET),
+            iou=iou,
         )
     except ValidationError as exc:
         error = "; ".join(str(v[0] if isinstance(v, list) else v) for v in exc.detail.values())
         queue = {"rows": [], "counts": {}, "n_items": 0}
     page = Paginator(queue["rows"], 50).get_page(request.GET.get("page"))
-    answers = answers_by_item(item_ids=[row["item"] for row in page])
+    answers = answers_by_item(item_ids=[row["item"] for row in page], project=project if shaped else None)
+    if shaped:
+        kind = SHAPE_TASKS[project.task_type][1]
+        for rows_ in answers.values():
+            for a in rows_:
+                a["n_shapes"] = len(a["value"].get(kind, [])) if isinstance(a["value"], dict) else 0
     rows = [{**row, "answers": answers.get(row["item"], [])} for row in page]
     query = request.GET.copy()
     query.pop("page", None)
@@ -60,6 +69,11 @@ def review_queue_page(request, project_id):
             "params": request.GET,
             "query": query.urlencode(),
             "error": error,
+            "shaped": shaped,
+            "shape_noun": {"boxes": "boxes", "segments": "segments"}.get(
+                SHAPE_TASKS.get(project.task_type, ("", ""))[1]
+            ),
+            "iou": iou,
             "tags": project.tags.order_by("name"),
             "guidelines": project.guidelines.order_by("version"),
             "classes": project.classes.filter(retired=False),
@@ -82,6 +96,8 @@ def review_item_page(request, project_id, item_id):
     next_url = None
     if next_ids:
         next_url = reverse("review-item", args=[project.pk, next_ids[0]]) + "?queue=" + ",".join(map(str, next_ids))
+    if project.task_type in SHAPE_TASKS:
+        return _shape_review_page(request, project, membership, item, next_url, len(next_ids))
     return render(
         request,
         "labeling/review_item.html",
@@ -96,6 +112,107 @@ def review_item_page(request, project_id, item_id):
             "next_url": next_url,
             "queue_url": reverse("review", args=[project.pk]),
             "remaining": len(next_ids),
+        },
+    )
+
+
+def _pct(value):
+    return f"{max(0.0, min(100.0, float(value) * 100)):.3f}%"
+
+
+def shape_marks(*, project, shapes, duration=None, colours=None):
+    """Shapes as percentages for a picture: boxes as ``left, top, width, height`` of the image, segments
+    as ``left, width`` of the clip's time bar (needs ``duration``). Drawn with inline styles, not script."""
+    colours = colours or {}
+    marks = []
+    for s in (shapes or {}).get("boxes", []):
+        marks.append(
+            {
+                "label": s["label"],
+                "colour": colours.get(s["label"], "#0b63c5"),
+                "style": f"left:{_pct(s['x'])};top:{_pct(s['y'])};width:{_pct(s['w'])};height:{_pct(s['h'])}",
+            }
+        )
+    if duration:
+        for s in (shapes or {}).get("segments", []):
+            start, end = s["start"] / duration, s["end"] / duration
+            marks.append(
+                {
+                    "label": s["label"],
+                    "colour": colours.get(s["label"], "#0b63c5"),
+                    "style": f"left:{_pct(start)};width:{_pct(end - start)}",
+                }
+            )
+    return marks
+
+
+# Labelers' layers on the shape review page: distinct from one another, in the order labelers are listed.
+LAYER_COLOURS = ("#d1495b", "#1f77d0", "#2a9d4b", "#e08a00", "#8e44ad", "#17a2b8", "#b5651d", "#6b7280", "#c2185b")
+
+
+def _shape_review_page(request, project, membership, item, next_url, remaining):
+    """The review page of a detection / segments item: every labeler's shapes as a layer of its own colour
+    (toggled by checkbox or number key), their consensus, and the shape editor of the labeling page for the
+    final shapes (see static/labelhub/review/shapes_review.js)."""
+    from django.templatetags.static import static
+
+    from analysis.metrics.shapes import shape_table, split_merge
+    from labeling.services.shape_versions import consensus_for
+
+    kind = SHAPE_TASKS[project.task_type][1]
+    answers = answers_by_item(item_ids=[item.pk], project=project).get(item.pk, [])
+    layers = []
+    for n, a in enumerate(answers):
+        shapes = a["value"].get(kind, []) if isinstance(a["value"], dict) else []
+        a["n_shapes"] = len(shapes)
+        layers.append({"name": a["labeler"], "colour": LAYER_COLOURS[n % len(LAYER_COLOURS)], "shapes": shapes})
+    consensus = consensus_for(project=project, item_ids=[item.pk]).get(item.pk, {kind: []})
+    decisions = list(item.decisions.select_related("reviewer").order_by("-created"))
+    latest = decisions[0] if decisions else None
+    start = latest.shapes if latest is not None and latest.shapes is not None else consensus
+    table = shape_table([(item.pk, layer["name"], {kind: layer["shapes"]}) for layer in layers], kind=kind)
+    noun = "box" if kind == "boxes" else "segment"
+    splits = [f"{r['one']} drew one {noun} where {r['many']} drew {r['n']}" for r in split_merge(table)]
+    classes = project.classes.filter(retired=False)
+    config = {
+        "item": item.pk,
+        "kind": kind,
+        "taskType": project.task_type,
+        "file": reverse("api:item-file", args=[item.pk]) if item.file else None,
+        "duration": (item.stats or {}).get("duration"),
+        "classes": [{"key": c.key, "name": c.name, "hotkey": c.hotkey, "colour": c.colour} for c in classes],
+        "options": {"borderline": project.allow_borderline, "uncertain": project.allow_uncertain},
+        "layers": layers,
+        "consensus": consensus,
+        "start": start,
+        "decisionUrl": reverse("api:decision", args=[item.pk]),
+        "nextUrl": next_url,
+        "queueUrl": reverse("review", args=[project.pk]),
+        "vendor": {
+            "wavesurfer": static("vendor/wavesurfer/wavesurfer.esm.js"),
+            "regions": static("vendor/wavesurfer/regions.esm.js"),
+        },
+    }
+    return render(
+        request,
+        "labeling/review_shapes.html",
+        {
+            "project": project,
+            "membership": membership,
+            "item": item,
+            "kind": kind,
+            "noun": noun,
+            "answers": answers,
+            "layers": layers,
+            "n_consensus": len(consensus.get(kind, [])),
+            "splits": splits,
+            "decisions": decisions,
+            "classes": classes,
+            "actions": [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL],
+            "next_url": next_url,
+            "queue_url": reverse("review", args=[project.pk]),
+            "remaining": remaining,
+            "config": config,
         },
     )
 
@@ -122,6 +239,16 @@ def guidelines_page(request, project_id):
                     lineterm="",
                 )
             )
+    colours = {c.key: c.colour for c in project.classes.all()}
+    examples = [
+        {
+            "example": e,
+            "marks": shape_marks(
+                project=project, shapes=e.shapes, duration=(e.item.stats or {}).get("duration"), colours=colours
+            ),
+        }
+        for e in (shown.examples.all() if shown else [])
+    ]
     return render(
         request,
         "labeling/guidelines.html",
@@ -130,6 +257,7 @@ def guidelines_page(request, project_id):
             "membership": membership,
             "versions": versions,
             "shown": shown,
+            "examples": examples,
             "shown_html": markdown_html(shown.text) if shown else "",
             "diff": diff,
             "notes": project.guideline_notes.select_related("author", "item").filter(resolved_in__isnull=True)[:50],

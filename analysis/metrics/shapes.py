@@ -51,6 +51,7 @@ __all__ = [
     "box_f1",
     "box_iou",
     "consensus",
+    "item_f1",
     "labeler_average_precision",
     "match_shapes",
     "segment_f1",
@@ -564,6 +565,19 @@ def shape_agreement(
         n_pairs=n_pairs,
         n_matches=int(mt.i.size),
     )
+
+
+def item_f1(t: ShapeTable, *, iou: float = 0.5) -> np.ndarray:
+    """Each item's pairwise shape F1 (as in :func:`shape_agreement`, summed over the item's labeler
+    pairs only), ``(len(t.items),)``: NaN for an item with fewer than two answers, 1 where no pair has a
+    shape. ``1 - item_f1`` is how much an item's labelers disagree (the review queue's order)."""
+    m_item, s_item = _per_item_counts(t)
+    mt = _matched(t, iou)
+    matches = np.bincount(t.item[mt.i], minlength=len(t.items)).astype(np.float64)
+    den = ((m_item - 1) * s_item).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(den > 0, 2.0 * matches / np.maximum(den, 1.0), 1.0)
+    return np.where(m_item >= 2, f1, np.nan)
 
 
 def box_f1(t: ShapeTable, **kwargs: Any) -> ShapeAgreement:

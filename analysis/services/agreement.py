@@ -73,6 +73,13 @@ def gold_for(*, project):
     return gold_labels(project=project)
 
 
+def gold_shapes_for(*, project):
+    """Known correct shapes by item id: the latest decision's shapes where an SME marked them gold."""
+    from labeling.services.shape_versions import decided_shapes
+
+    return {item: d.shapes for item, d in decided_shapes(project=project).items() if d.gold}
+
+
 def agreement_report_compute(*, project, filters: AnswerFilters, policy="category", iou=None) -> dict:
     """Read the answers and compute the whole report (database read + all metrics + bootstrap).
     Detection and segments projects get the shapes report at IoU threshold ``iou`` (default 0.5)."""
@@ -80,7 +87,9 @@ def agreement_report_compute(*, project, filters: AnswerFilters, policy="categor
         answers = shape_answers(
             project=project, filters=filters, policy=policy, class_map=class_map_for(project=project)
         )
-        report = build_shape_report(answers, iou=report_iou(project=project, iou=iou), policy=policy)
+        report = build_shape_report(
+            answers, iou=report_iou(project=project, iou=iou), policy=policy, gold=gold_shapes_for(project=project)
+        )
         report["filters"] = filters.as_dict()
         return report
     table = answer_table(

@@ -40,6 +40,26 @@ def review_filters(project, params):
     return filters, pair, item_ids
 
 
+def iou_param(project, params, pair=None) -> float:
+    """``iou`` (0 < iou ≤ 1, default 0.5): the IoU at which a detection / segments queue matches shapes.
+    A class pair (``classes=a,b``) compares whole-item answers and so belongs to classification queues."""
+    from labeling.choices import SHAPE_TASKS
+
+    shaped = project.task_type in SHAPE_TASKS
+    if pair and shaped:
+        raise ValidationError({"classes": f"classes=a,b filters class answers; a {project.task_type} queue has none"})
+    raw = params.get("iou")
+    if raw in (None, ""):
+        return 0.5
+    try:
+        iou = float(raw)
+    except (TypeError, ValueError):
+        iou = float("nan")
+    if not 0 < iou <= 1:
+        raise ValidationError({"iou": "iou is a number in (0, 1], e.g. 0.5"})
+    return iou
+
+
 def decided_param(params) -> bool:
     """``decided=true``: the queue also lists items an SME has decided (with their ``decision``)."""
     value = str(params.get("decided", "") or "").lower()
@@ -77,6 +97,7 @@ class ReviewQueueApi(GenericAPIView):
             OpenApiParameter("classes", str, description="a class pair a,b: items where one said a and another b"),
             OpenApiParameter("items", str, description="comma-separated item ids: only these items"),
             OpenApiParameter("decided", bool, description="true: also items an SME decided, with their decision"),
+            OpenApiParameter("iou", float, description="detection / segments: the IoU shapes match at (default 0.5)"),
         ],
         responses=inline_serializer(
             "ReviewQueue",
@@ -87,7 +108,9 @@ class ReviewQueueApi(GenericAPIView):
             },
         ),
         description="Items needing a decision (reviewers and managers), likeliest to ship a wrong label first: "
-        "`item, reasons, p_wrong, shipped, disagreement, posterior, n_answers, answers` (and `decision`).",
+        "`item, reasons, p_wrong, shipped, disagreement, posterior, n_answers, answers` (and `decision`). "
+        "Detection / segments projects: by shape disagreement (1 − the item's pairwise F1 at `iou`), with "
+        "`f1`, `split_merge` and each answer's shapes as `value`.",
     )
     def get(self, request, project_id):
         from analysis.selectors import review_queue
@@ -95,11 +118,12 @@ class ReviewQueueApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         filters, pair, item_ids = review_filters(project, request.query_params)
         decided = decided_param(request.query_params)
+        iou = iou_param(project, request.query_params, pair)
         queue = review_queue(
-            project=project, filters=filters, class_pair=pair, item_ids=item_ids, include_decided=decided
+            project=project, filters=filters, class_pair=pair, item_ids=item_ids, include_decided=decided, iou=iou
         )
         page = self.paginate_queryset(queue["rows"])
-        answers = answers_by_item(item_ids=[row["item"] for row in page])
+        answers = answers_by_item(item_ids=[row["item"] for row in page], project=project)
         results = [{**row, "answers": answers.get(row["item"], [])} for row in page]
         response = self.get_paginated_response(results)
         response.data["counts"] = queue["counts"]
@@ -115,6 +139,20 @@ class DecisionSerializer(serializers.Serializer):
     gold = serializers.BooleanField(required=False, default=False)
     rationale = serializers.CharField(required=False, allow_blank=True, default="")
     action = serializers.ChoiceField(choices=DecisionAction.choices, required=False, default=DecisionAction.LABEL)
+    value = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text='Detection / segments projects: the final shapes as an answer\'s value, {"boxes": [...]} or '
+        '{"segments": [...]} (an empty list: nothing here).',
+    )
+    accept = serializers.ChoiceField(
+        choices=["consensus"],
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Detection / segments projects: record the labelers' consensus (computed by the server) as final.",
+    )
 
 
 class DecisionOutSerializer(serializers.Serializer):
@@ -126,6 +164,7 @@ class DecisionOutSerializer(serializers.Serializer):
     out_of_domain = serializers.BooleanField()
     gold = serializers.BooleanField()
     rationale = serializers.CharField(allow_blank=True)
+    value = serializers.JSONField(allow_null=True, help_text="the final shapes (detection / segments), else null")
     reviewer = serializers.CharField(allow_null=True, help_text="null once the reviewer's account is gone")
     created = serializers.DateTimeField()
 
@@ -141,6 +180,9 @@ class DecisionApi(GenericAPIView):
                 "DecisionDone", {"id": serializers.IntegerField(), "action": serializers.CharField()}
             )
         },
+        description="Record a decision (reviewers and managers). Classification and transcription: `label`; "
+        'detection and segments: `value` (`{"boxes": [...]}` / `{"segments": [...]}`, checked as an answer is) '
+        'or `"accept": "consensus"`; or an `action` with a `rationale`.',
     )
     def post(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
@@ -154,6 +196,7 @@ class DecisionApi(GenericAPIView):
                 "action": decision.action,
                 "label": decision.label,
                 "gold": decision.gold,
+                "value": decision.shapes,
             },
             status=status.HTTP_201_CREATED,
         )
@@ -173,12 +216,23 @@ class DecisionApi(GenericAPIView):
                     "out_of_domain": d.out_of_domain,
                     "gold": d.gold,
                     "rationale": d.rationale,
+                    "value": d.shapes,
                     "reviewer": d.reviewer.username if d.reviewer else None,
                     "created": d.created,
                 }
                 for d in rows
             ]
         )
+
+
+def _example_out(project, example):
+    """A guideline example as the API shows it; detection / segments examples add their shapes as ``value``."""
+    from labeling.choices import SHAPE_TASKS
+
+    out = {"item": example.item_id, "label": example.label, "note": example.note}
+    if project.task_type in SHAPE_TASKS:
+        out["value"] = example.shapes
+    return out
 
 
 class GuidelineSerializer(serializers.ModelSerializer):
@@ -195,7 +249,7 @@ class GuidelineSerializer(serializers.ModelSerializer):
         return guideline.project.active_guideline_id == guideline.pk
 
     def get_examples(self, guideline) -> list[dict]:
-        return [{"item": e.item_id, "label": e.label, "note": e.note} for e in guideline.examples.all()]
+        return [_example_out(guideline.project, e) for e in guideline.examples.all()]
 
 
 class GuidelineListApi(GenericAPIView):
@@ -222,7 +276,13 @@ class GuidelineListApi(GenericAPIView):
         guideline = guideline_publish(project=project, text=text, author=request.user)
         if previous is not None and request.data.get("keep_examples", True):
             for example in previous.examples.all():
-                guideline_example_add(guideline=guideline, item=example.item, label=example.label, note=example.note)
+                guideline_example_add(
+                    guideline=guideline,
+                    item=example.item,
+                    label=example.label,
+                    note=example.note,
+                    shapes=example.shapes,
+                )
         return Response(GuidelineSerializer(guideline).data, status=status.HTTP_201_CREATED)
 
 
@@ -267,8 +327,9 @@ class GuidelineExampleApi(GenericAPIView):
             "ExampleIn",
             {
                 "item": serializers.IntegerField(),
-                "label": serializers.CharField(),
+                "label": serializers.CharField(required=False),
                 "note": serializers.CharField(required=False),
+                "value": serializers.JSONField(required=False, help_text="detection / segments: shapes to draw"),
             },
         ),
         responses={
@@ -278,15 +339,24 @@ class GuidelineExampleApi(GenericAPIView):
     def post(self, request, project_id, version):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         guideline = _guideline(project, version)
-        item = Item.objects.filter(project=project, pk=request.data.get("item")).first()
+        data = request.data if hasattr(request.data, "get") else {}  # a JSON body that is not an object
+        item_id = data.get("item")
+        item = None
+        if isinstance(item_id, int | str) and not isinstance(item_id, bool) and str(item_id).isdigit():
+            item = Item.objects.filter(project=project, pk=int(item_id)).first() if int(item_id) < 2**63 else None
         if item is None:
             raise ValidationError({"item": "not an item of this project"})
+        for field in ("label", "note"):
+            if not isinstance(data.get(field, ""), str):
+                raise ValidationError({field: f"{field} is text"})
         example = guideline_example_add(
-            guideline=guideline, item=item, label=request.data.get("label", ""), note=request.data.get("note", "")
+            guideline=guideline,
+            item=item,
+            label=data.get("label", ""),
+            note=data.get("note", ""),
+            shapes=data.get("value"),
         )
-        return Response(
-            {"item": example.item_id, "label": example.label, "note": example.note}, status=status.HTTP_201_CREATED
-        )
+        return Response(_example_out(project, example), status=status.HTTP_201_CREATED)
 
 
 def _change_out(change):

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labeling.choices import TaskType
+from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import (
     Decision,
     DecisionAction,
@@ -29,6 +29,8 @@ def decision_record(
     gold=False,
     rationale="",
     action=DecisionAction.LABEL,
+    value=None,
+    accept=None,
 ) -> Decision:
     """Record a reviewer's decision on an item; earlier decisions stay as the audit trail.
 
@@ -37,14 +39,36 @@ def decision_record(
     "ambiguous_instructions" opens a guideline note linked to the item, "input_insufficient" tags the
     item for the data team (change x, not y), "relabel" sends it back to the labelers through the
     project's standing "Sent back by reviewers" campaign.
+
+    Detection and segments projects decide shapes, not a label: ``value`` the final ``{"boxes": [...]}``
+    (or ``{"segments": [...]}``, an empty list saying "nothing here"), checked as an answer is, or
+    ``accept="consensus"`` for the labelers' consensus as a version would ship it. The other actions may
+    carry shapes too: "ambiguous_instructions" then attaches the item with them (else with the
+    consensus) to the active guideline as a canonical example of the open question.
     """
     project = item.project
     if action not in DecisionAction.values:
         raise ValidationError({"action": f"unknown action '{action}' (one of {', '.join(DecisionAction.values)})"})
     if len(rationale or "") > MAX_RATIONALE_CHARS:
         raise ValidationError({"rationale": f"the rationale is over {MAX_RATIONALE_CHARS} characters"})
+    shapes = None
+    if project.task_type in SHAPE_TASKS:
+        shapes = _decision_shapes(
+            item=item,
+            action=action,
+            label=label,
+            value=value,
+            accept=accept,
+            gold=gold,
+            flags=(borderline, uncertain, out_of_domain),
+        )
+    elif value is not None or accept:
+        field = "value" if value is not None else "accept"
+        raise ValidationError({field: f"a {project.task_type} decision takes a label, not shapes"})
     flagged = borderline or uncertain or out_of_domain
-    if action == DecisionAction.LABEL:
+    if project.task_type in SHAPE_TASKS and action == DecisionAction.LABEL:
+        pass  # the shapes were checked by _decision_shapes
+    elif action == DecisionAction.LABEL:
         for flag, given, allowed in (
             ("borderline", borderline, project.allow_borderline),
             ("uncertain", uncertain, project.allow_uncertain),
@@ -79,9 +103,21 @@ def decision_record(
         out_of_domain=bool(out_of_domain),
         gold=bool(gold),
         rationale=rationale or "",
+        shapes=shapes,
     )
     if action == DecisionAction.AMBIGUOUS_INSTRUCTIONS:
         GuidelineNote.objects.create(project=project, item=item, text=rationale, author=reviewer)
+        if project.task_type in SHAPE_TASKS and project.active_guideline_id:
+            guideline = project.active_guideline
+            if shapes is not None:
+                guideline_example_add(guideline=guideline, item=item, label="", note=rationale, shapes=shapes)
+            else:
+                try:  # the consensus may hold a class retired since: then the picture goes without shapes
+                    guideline_example_add(
+                        guideline=guideline, item=item, label="", note=rationale, shapes=_consensus_shapes(item)
+                    )
+                except ValidationError:
+                    guideline_example_add(guideline=guideline, item=item, label="", note=rationale)
     elif action == DecisionAction.INPUT_INSUFFICIENT:
         items_tag(project=project, item_ids=[item.pk], tag=NEEDS_INPUT_TAG)
     elif action == DecisionAction.RELABEL:
@@ -91,16 +127,84 @@ def decision_record(
     return decision
 
 
-def guideline_example_add(*, guideline, item, label, note="") -> GuidelineExample:
-    """Attach an item as a canonical example of a class (or of a borderline case) to a guideline version."""
+def _consensus_shapes(item):
+    """The labelers' consensus on the item (``support`` dropped): what "accept the consensus" records."""
+    from labeling.services.shape_versions import consensus_for
+
+    kind = SHAPE_TASKS[item.project.task_type][1]
+    found = consensus_for(project=item.project, item_ids=[item.pk]).get(item.pk)
+    if found is None:
+        return None
+    return {kind: [{k: v for k, v in shape.items() if k != "support"} for shape in found[kind]]}
+
+
+def _checked_shapes(*, project, item, value):
+    """``value`` checked as an answer's (400 naming the shape, under ``value``), as a stored object."""
+    import json
+
+    from labeling.services.shapes import shapes_validate
+
+    keys = [c.key for c in project.active_classes()]
+    return json.loads(shapes_validate(project=project, value=value, class_keys=keys, item=item))
+
+
+def _decision_shapes(*, item, action, label, value, accept, gold, flags):
+    """The final shapes of a detection / segments decision (None for an action without them)."""
+    project = item.project
+    kind = SHAPE_TASKS[project.task_type][1]
+    if label:
+        raise ValidationError(
+            {
+                "label": f"a {project.task_type} decision takes its final shapes as value: "
+                f'{{"{kind}": [...]}}, not a label'
+            }
+        )
+    if any(flags):
+        raise ValidationError(
+            {"value": f"a {project.task_type} decision flags shapes (borderline, uncertain on each), not the item"}
+        )
+    if value is not None and accept:
+        raise ValidationError({"accept": "send the final shapes (value) or accept the consensus, not both"})
+    if accept and accept != "consensus":
+        raise ValidationError({"accept": f"unknown accept '{accept}': only 'consensus' can be accepted"})
+    if action != DecisionAction.LABEL and gold:
+        raise ValidationError({"action": f"'{action}' takes no final shapes to be gold; decide the shapes instead"})
+    if accept:
+        shapes = _consensus_shapes(item)
+        if shapes is None:
+            raise ValidationError({"accept": "nobody answered this item: there is no consensus to accept"})
+        return shapes
+    if value is None:
+        if action == DecisionAction.LABEL:
+            raise ValidationError(
+                {
+                    "value": f'a {project.task_type} decision needs the final shapes, value: {{"{kind}": [...]}} '
+                    '(an empty list: nothing here), or accept: "consensus"'
+                }
+            )
+        return None
+    return _checked_shapes(project=project, item=item, value=value)
+
+
+def guideline_example_add(*, guideline, item, label, note="", shapes=None) -> GuidelineExample:
+    """Attach an item as a canonical example of a class (or of a borderline case) to a guideline version.
+
+    In detection and segments projects the example may carry ``shapes`` (an answer's value, checked as one)
+    that the guideline page draws over the picture ("two digits touching: two boxes"); ``label`` is then
+    optional."""
     project = guideline.project
     if item.project_id != project.pk:
         raise ValidationError({"item": "the item belongs to another project"})
     keys = {c.key for c in project.active_classes()}
-    if label != "borderline" and label not in keys:
+    shaped = project.task_type in SHAPE_TASKS
+    if shapes is not None:
+        if not shaped:
+            raise ValidationError({"value": f"a {project.task_type} example takes a class, not shapes"})
+        shapes = _checked_shapes(project=project, item=item, value=shapes)
+    if not (shaped and not label) and label != "borderline" and label not in keys:
         raise ValidationError({"label": f"unknown class '{label}' (or 'borderline')"})
     example, _ = GuidelineExample.objects.update_or_create(
-        guideline=guideline, item=item, defaults={"label": label, "note": note}
+        guideline=guideline, item=item, defaults={"label": label or "", "note": note, "shapes": shapes}
     )
     return example
 

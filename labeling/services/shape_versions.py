@@ -2,8 +2,10 @@
 
 An item's label is the consensus of its labelers' shapes (``analysis.metrics.shapes.consensus``): boxes
 matched across labelers at IoU ≥ 0.5 (same class) are clustered and fused, segments resolved by majority
-over time; each shape carries ``support``, the number of labelers who drew it. A Decision holds a class
-key, not shapes, so SME decisions do not replace the consensus here. Archived answers (relabel
+over time; each shape carries ``support``, the number of labelers who drew it. An item an SME decided
+(its latest decision a final label with shapes, under the recipe's ``use_decisions``) ships the
+decision's shapes instead, each with ``decided: true`` and ``support`` the labelers who drew a matching
+shape, and ``resolved_by`` ``decision``. Archived answers (relabel
 campaigns) do not count; shape flags (borderline, uncertain) are ignored: the shape counts.
 
 Manifest rows keep the classification fields, with these meanings:
@@ -13,7 +15,7 @@ Manifest rows keep the classification fields, with these meanings:
   ``null`` for a "needs review" row (fewer labelers than the recipe's ``min_answers``);
 * ``agreement`` — mean over the consensus shapes of support / answering labelers (null without shapes);
 * ``n_annotations`` — the labelers who answered; ``answers`` — {class: shapes the labelers drew};
-* ``resolved_by`` — ``majority``.
+* ``resolved_by`` — ``majority``, or ``decision`` for an item an SME decided.
 
 Extra artifacts: detection ``coco`` (COCO JSON: bbox in pixels from the item's stored ``width`` and
 ``height`` stats, category ids 1.. in the project's class order) and ``yolo`` (a zip of
@@ -260,8 +262,8 @@ _WRITERS = {"coco": _CocoWriter, "yolo": _YoloWriter, "segments_csv": _SegmentsC
 
 
 def _consensus(project, kind, answers):
-    """{item id: consensus dict} and {item id: (labelers, {class: shapes drawn})} of ``(item, labeler,
-    value)`` answers."""
+    """{item id: consensus dict} and {item id: (labelers, {class: shapes drawn}, [each labeler's shapes])}
+    of ``(item, labeler, value)`` answers."""
     from analysis.metrics.shapes import consensus, shape_table
 
     parsed, drawn = [], {}
@@ -275,12 +277,64 @@ def _consensus(project, kind, answers):
         parsed.append((item_id, labeler_id, obj))
     latest = {(i, lab): obj for i, lab, obj in parsed}
     for (item_id, _), obj in latest.items():
-        n, classes = drawn.get(item_id, (0, Counter()))
-        classes.update(s.get("label") for s in obj.get(kind, []))
-        drawn[item_id] = (n + 1, classes)
+        n, classes, lists = drawn.get(item_id, (0, Counter(), []))
+        shapes = obj.get(kind, [])
+        classes.update(s.get("label") for s in shapes)
+        drawn[item_id] = (n + 1, classes, [*lists, shapes])
     if not latest:
         return {}, {}
     return consensus(shape_table(parsed, kind=kind), iou=MOVED_IOU), drawn
+
+
+def consensus_for(*, project, item_ids) -> dict:
+    """The labelers' consensus shapes of some items as a version would ship them without a decision:
+    ``{item id: {"boxes" | "segments": [shape with support]}}`` (items without answers left out)."""
+    from labeling.models import Annotation
+
+    _, kind = SHAPE_TASKS[project.task_type]
+    answers = Annotation.objects.filter(item__project=project, item_id__in=list(item_ids)).order_by(
+        "item_id", "updated", "pk"
+    )
+    cons, _ = _consensus(project, kind, answers.values_list("item_id", "labeler_id", "value").iterator())
+    return cons
+
+
+def decided_shapes(*, project, item_ids=None) -> dict:
+    """The latest decision of each decided item whose action is a final label with shapes, as
+    ``{item id: Decision}`` (its ``shapes`` the final ``{"boxes" | "segments": [...]}``)."""
+    from labeling.models import Decision
+
+    rows = Decision.objects.filter(item__project=project)
+    if item_ids is not None:
+        rows = rows.filter(item_id__in=list(item_ids))
+    latest = {}
+    for decision in rows.order_by("item_id", "created", "id"):
+        latest[decision.item_id] = decision
+    return {i: d for i, d in latest.items() if d.action == "label" and d.shapes is not None}
+
+
+def _decided_label(kind, decision, latest_answers):
+    """A decision's shapes as a manifest label: each shape with ``decided: true`` and ``support``, the
+    labelers who drew a matching shape (same class, IoU ≥ 0.5), so a reader still sees how contested it was."""
+    from analysis.metrics.shapes import match_shapes
+
+    keys = ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
+    final = [dict(s) for s in (decision.shapes or {}).get(kind, [])]
+    support = [0] * len(final)
+    for shapes in latest_answers:
+        if not final or not shapes:
+            continue
+        matched = match_shapes(
+            [[s[k] for k in keys] for s in final],
+            [[float(s.get(k, "nan")) for k in keys] for s in shapes],
+            [s["label"] for s in final],
+            [s.get("label") for s in shapes],
+            kind=kind,
+            iou=MOVED_IOU,
+        )
+        for i, _, _ in matched:
+            support[i] += 1
+    return {kind: [{**s, "support": n, "decided": True} for s, n in zip(final, support, strict=True)]}
 
 
 def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0):
@@ -300,6 +354,8 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
     splits = policy["splits"]
     keep_review = policy["unresolved"] == "needs_review"
     counts = {"items": 0, "labeled": 0, "needs_review": 0, "shapes": 0, "classes": Counter(), "splits": Counter()}
+    counts.update(majority=0, decided=0)
+    use_decisions = policy.get("use_decisions", True)
     left_out = {"unlabeled": 0, "decision": 0, "tie": 0, "low_agreement": 0, "few_answers": 0}
     left_out_items = {k: [] for k in left_out}
     review_items = {"few_answers": []}
@@ -310,6 +366,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
         ids = [r["pk"] for r in chunk]
         answers = answers_qs.filter(item_id__in=ids).order_by("item_id", "updated", "pk")
         cons, drawn = _consensus(project, kind, answers.values_list("item_id", "labeler_id", "value").iterator())
+        decided = decided_shapes(project=project, item_ids=ids) if use_decisions else {}
         links = Tag.items.through.objects.filter(item_id__in=ids, tag_id__in=list(tags)).values_list(
             "item_id", "tag_id"
         )
@@ -319,19 +376,26 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
         split = split_codes([r["sha256"] for r in chunk], train=splits["train"], dev=splits["dev"], salt=splits["salt"])
         out, shaped = [], []
         for r, s in zip(chunk, split.tolist(), strict=True):
-            n, classes_drawn = drawn.get(r["pk"], (0, Counter()))
-            if n == 0:
+            n, classes_drawn, lists = drawn.get(r["pk"], (0, Counter(), []))
+            decision = decided.get(r["pk"])
+            if n == 0 and decision is None:
                 left_out["unlabeled"] += 1
                 _name(left_out_items["unlabeled"], r["pk"])
                 continue
-            label = cons.get(r["pk"], {kind: []})
-            few = n < policy["min_answers"]
+            if decision is not None:  # the SME's final shapes win over the labelers' consensus
+                label = _decided_label(kind, decision, lists)
+                few = False
+            else:
+                label = cons.get(r["pk"], {kind: []})
+                few = n < policy["min_answers"]
             if few and not keep_review:
                 left_out["few_answers"] += 1
                 _name(left_out_items["few_answers"], r["pk"])
                 continue
             shapes = label[kind]
-            agreement = round(float(np.mean([x["support"] for x in shapes])) / n, 4) if shapes and not few else None
+            agreement = (
+                round(float(np.mean([x["support"] for x in shapes])) / n, 4) if shapes and n and not few else None
+            )
             row = {
                 "item": r["pk"],
                 "sha256": r["sha256"],
@@ -343,7 +407,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
                 "tags": sorted(item_tags.get(r["pk"], [])),
                 "source": sources.get(r["source_id"]),
                 "file": f"/api/items/{r['pk']}/file" if r["file"] else None,
-                "resolved_by": None if few else "majority",
+                "resolved_by": None if few else "decision" if decision is not None else "majority",
                 "review": "few_answers" if few else None,
             }
             out.append(row)
@@ -353,6 +417,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
                 _name(review_items["few_answers"], r["pk"])
                 continue
             counts["labeled"] += 1
+            counts["decided" if decision is not None else "majority"] += 1
             counts["shapes"] += len(shapes)
             counts["splits"][row["split"]] += 1
             counts["classes"].update(x["label"] for x in shapes)
@@ -386,7 +451,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
         "left_out_items": {k: v for k, v in left_out_items.items() if v},
         "needs_review_items": {k: v for k, v in review_items.items() if v},
         "splits": {s: counts["splits"][s] for s in exports.SPLITS},
-        "resolved_by": {"majority": counts["labeled"]} if counts["labeled"] else {},
+        "resolved_by": {k: counts[v] for k, v in (("decision", "decided"), ("majority", "majority")) if counts[v]},
         "classes": {k: counts["classes"][k] for k in sorted(counts["classes"], key=str)},
     }
     return files, out_counts, {"categories": list(classes.keys), "consensus_iou": MOVED_IOU}

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0009_shape_artifact_formats'),
+        ('labeling', '0010_decision_and_example_shapes'),
     ]
 
     operations = [

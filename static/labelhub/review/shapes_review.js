@@ -1,0 +1,254 @@
+// The review page of a detection / segments item (the iguana item): every labeler's shapes as a layer
+// of their own colour over the image (or as a lane under the waveform), toggled one by one; their
+// consensus; and the labeling page's shape editor (labeling/shapes.js) holding the final shapes, which
+// the SME accepts, edits or draws. Keyboard-first:
+//   1-9 toggle a labeler's layer, 0 the consensus; Shift+1-9 copy that labeler's shapes into the editor;
+//   c accepts the consensus; e edits from the consensus; Shift+N nothing here; k + class key sets the
+//   selected shape's class; b / u flag it; g gold; r rationale; a / i / s actions; Enter records; n skips.
+import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
+import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
+
+const config = JSON.parse(document.getElementById("review-config").textContent);
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+const form = $("decision-form");
+const status = $("decision-status");
+const summary = $("editor-summary");
+const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+const boxes = config.kind === "boxes";
+const noun = boxes ? ["box", "boxes"] : ["segment", "segments"];
+
+const viewer = boxes ? new ImageViewer() : new AudioViewer(config.vendor, { segments: true });
+const editorOptions = { classes: config.classes, options: config.options, onChange: () => render() };
+const editor = boxes ? new BoxEditor(viewer, editorOptions) : new SegmentEditor(viewer, editorOptions);
+const strip = (value) => ({ [config.kind]: (value?.[config.kind] ?? []).map(({ support, decided, ...shape }) => shape) });
+
+// --- layers: the labelers' shapes and the consensus, read-only ------------------------------------------
+const layers = [
+  ...config.layers.map((layer, index) => ({ key: String(index), ...layer })),
+  { key: "consensus", name: "consensus", colour: "#1f2328", shapes: config.consensus[config.kind] ?? [], consensus: true },
+];
+
+class BoxLayers {
+  constructor() {
+    this.svg = document.createElementNS(SVG, "svg");
+    this.svg.classList.add("layer-svg");
+    this.svg.setAttribute("aria-hidden", "true");
+    this.group = document.createElementNS(SVG, "g");
+    this.svg.append(this.group);
+    viewer.box.insertBefore(this.svg, editor.svg); // under the editor: the final boxes take the clicks
+    this.groups = new Map();
+    this.size = { w: 0, h: 0 };
+  }
+
+  place() {
+    const { naturalWidth: w, naturalHeight: h } = viewer.img;
+    if (w && (w !== this.size.w || h !== this.size.h)) {
+      this.size = { w, h };
+      this.draw();
+    }
+    const { x, y, scale } = viewer.view;
+    this.group.setAttribute("transform", `translate(${x} ${y}) scale(${scale})`);
+  }
+
+  draw() {
+    const { w, h } = this.size;
+    this.group.replaceChildren();
+    for (const layer of layers) {
+      const g = document.createElementNS(SVG, "g");
+      g.dataset.layer = layer.name;
+      g.classList.toggle("consensus", !!layer.consensus);
+      g.style.setProperty("--layer", layer.colour);
+      for (const s of layer.shapes) {
+        const rect = document.createElementNS(SVG, "rect");
+        rect.setAttribute("x", s.x * w);
+        rect.setAttribute("y", s.y * h);
+        rect.setAttribute("width", s.w * w);
+        rect.setAttribute("height", s.h * h);
+        const title = document.createElementNS(SVG, "title");
+        title.textContent = `${layer.name}: ${s.label}`;
+        rect.append(title);
+        g.append(rect);
+      }
+      g.style.display = this.groups.get(layer.key)?.style.display ?? "";
+      this.groups.set(layer.key, g);
+      this.group.append(g);
+    }
+  }
+
+  show(key, on) {
+    const g = this.groups.get(key);
+    if (g) g.style.display = on ? "" : "none";
+  }
+}
+
+class SegmentLanes {
+  constructor() {
+    this.box = $("segment-lanes");
+    this.rows = new Map();
+    for (const layer of layers) {
+      const row = document.createElement("div");
+      row.className = "lane";
+      row.dataset.layer = layer.name;
+      row.classList.toggle("consensus", !!layer.consensus);
+      row.style.setProperty("--layer", layer.colour);
+      const name = document.createElement("span");
+      name.className = "lane-name";
+      name.textContent = layer.name;
+      const track = document.createElement("div");
+      track.className = "lane-track";
+      row.append(name, track);
+      this.rows.set(layer.key, { row, track, layer });
+      this.box.append(row);
+    }
+    this.draw(config.duration);
+    viewer.loaded.then(() => this.draw(viewer.wave?.getDuration() || config.duration));
+  }
+
+  draw(duration) {
+    if (!duration) return;
+    for (const { track, layer } of this.rows.values()) {
+      track.replaceChildren(...layer.shapes.map((s) => {
+        const span = document.createElement("span");
+        span.className = "lane-segment";
+        span.style.left = `${(100 * s.start) / duration}%`;
+        span.style.width = `${(100 * (s.end - s.start)) / duration}%`;
+        span.title = `${layer.name}: ${s.label} ${s.start.toFixed(2)}–${s.end.toFixed(2)} s`;
+        return span;
+      }));
+    }
+  }
+
+  place() {}
+
+  show(key, on) {
+    const entry = this.rows.get(key);
+    if (entry) entry.row.hidden = !on;
+  }
+}
+
+const layerView = boxes ? new BoxLayers() : new SegmentLanes();
+if (boxes) {
+  const placeEditor = viewer.onView;
+  viewer.onView = () => { placeEditor?.(); layerView.place(); };
+}
+const checkboxes = [...document.querySelectorAll("#layers input[data-layer]")];
+for (const box of checkboxes) box.addEventListener("change", () => layerView.show(box.dataset.layer, box.checked));
+const toggleLayer = (key) => {
+  const box = checkboxes.find((b) => b.dataset.layer === key);
+  if (!box) return;
+  box.checked = !box.checked;
+  box.dispatchEvent(new Event("change"));
+};
+
+// --- the final shapes -----------------------------------------------------------------------------------
+const classButtons = [...form.querySelectorAll(".class-button")];
+function render() {
+  const n = editor.count;
+  const same = JSON.stringify(editor.value()) === JSON.stringify(strip(config.consensus));
+  summary.textContent = `Final: ${editor.describe()}${same ? " — the consensus" : ""}`;
+  summary.dataset.count = String(n);
+  const current = editor.currentClass;
+  for (const b of classButtons) b.setAttribute("aria-pressed", String(b.dataset.label === current));
+}
+classButtons.forEach((b) => b.addEventListener("click", () => editor.setClass(b.dataset.label)));
+
+// The box editor loads at once and says nothing; the segment editor once the clip is decoded.
+const load = (value) => Promise.resolve(editor.load(value)).then(render);
+viewer.show({ id: config.item, file: config.file });
+load(strip(config.start));
+
+$("reset-consensus").addEventListener("click", () => load(strip(config.consensus)));
+$("clear-shapes").addEventListener("click", () => load({ [config.kind]: [] }));
+$("accept-consensus").addEventListener("click", () => submit({ accept: "consensus" }));
+function copyLayer(index) {
+  const layer = config.layers[index];
+  if (layer) load(strip({ [config.kind]: layer.shapes }));
+}
+
+// --- recording ------------------------------------------------------------------------------------------
+async function submit(extra = null) {
+  const action = extra ? "label" : form.querySelector("input[name=action]:checked").value;
+  const body = { action, rationale: form.rationale.value, gold: action === "label" && form.gold.checked };
+  if (extra) Object.assign(body, extra);
+  else if (action === "label" || action === "ambiguous_instructions") body.value = editor.value();
+  status.textContent = "saving…";
+  const response = await fetch(config.decisionUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+    body: JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    status.textContent = data.detail ?? `HTTP ${response.status}`;
+    status.classList.add("error");
+    return;
+  }
+  status.classList.remove("error");
+  const n = data.value?.[config.kind]?.length;
+  status.textContent = `Decision recorded${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
+  $("shape-review").dataset.decided = data.id;
+  location.href = config.nextUrl || config.queueUrl;
+}
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  submit();
+});
+
+// --- keys -----------------------------------------------------------------------------------------------
+const actionKeys = { a: "ambiguous_instructions", i: "input_insufficient", s: "relabel" };
+let classPending = false;
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("textarea, input[type=text], select")) {
+    if (e.key === "Escape") e.target.blur();
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      submit();
+    }
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (classPending) {
+    classPending = false;
+    summary.classList.remove("pending");
+    const c = config.classes.find((x) => x.hotkey === e.key);
+    if (c) {
+      e.preventDefault();
+      editor.setClass(c.key);
+      return;
+    }
+  }
+  const digit = /^Digit([0-9])$/.exec(e.code);
+  if (digit) {
+    e.preventDefault();
+    const n = Number(digit[1]);
+    if (e.shiftKey) copyLayer(n - 1);
+    else toggleLayer(n === 0 ? "consensus" : String(n - 1));
+    return;
+  }
+  const handled = (() => {
+    switch (e.key) {
+      case "k": classPending = true; summary.classList.add("pending"); summary.textContent = "class key…"; return true;
+      case "c": submit({ accept: "consensus" }); return true;
+      case "e": load(strip(config.consensus)); return true;
+      case "N": load({ [config.kind]: [] }); return true;
+      case "b": return editor.toggleFlag("borderline");
+      case "u": return editor.toggleFlag("uncertain");
+      case "g": form.gold.checked = !form.gold.checked; return true;
+      case "r": form.rationale.focus(); return true;
+      case "n": $("skip-link")?.click(); return true;
+      case "Enter": submit(); return true;
+      case " ":
+        if (boxes) return false; // the box editor's Space: pan
+        viewer.toggle();
+        return true;
+      default:
+        if (actionKeys[e.key]) {
+          form.querySelector(`input[name=action][value=${actionKeys[e.key]}]`).checked = true;
+          return true;
+        }
+        return false;
+    }
+  })();
+  if (handled || editor.key(e) || viewer.key(e)) e.preventDefault();
+});

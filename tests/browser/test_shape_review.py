@@ -1,0 +1,128 @@
+"""The SME settles an iguana item in headless Chromium: toggles a labeler's layer with the number keys,
+copies a labeler's boxes, clears them, draws the final box with the mouse, sets its class from the
+keyboard and records the decision; and on a clip, accepts the consensus with one key."""
+
+import json
+
+import pytest
+
+from labeling.models import Decision
+from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.browser.test_content_security_policy import watch
+from tests.browser.test_shape_labeling import TOL, drag, image_point, png_bytes
+from tests.conftest import make_project, require_browser, wav_bytes
+from tests.labeling.version_helpers import labelers
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def boxes(*shapes):
+    return json.dumps({"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]})
+
+
+def layer_shown(page, name):
+    return page.evaluate(f"document.querySelector('.layer-svg g[data-layer=\"{name}\"]').style.display !== 'none'")
+
+
+def test_sme_toggles_layers_draws_the_final_box_and_records_it(live_server, page, login, manager, reviewer):
+    require_browser()
+    project = make_project(
+        manager,
+        name="Touching (browser)",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
+    alice, bob = labelers(project, 2)
+    from labeling.models import Item
+
+    item = Item.objects.get(pk=item_id)
+    annotation_save(
+        item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    )
+    annotation_save(item=item, labeler=bob, value=boxes((0.08, 0.2, 0.64, 0.5, "iguana")))
+
+    watch(page)  # the page runs under the Content-Security-Policy without a violation
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    assert "lab1 drew one box where lab0 drew 2" in page.locator("#review-queue").text_content()
+    page.keyboard.press("Enter")  # the queue's first item
+    page.wait_for_url(f"**/review/{item.pk}/**")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 3")
+    assert page.locator(".box-layer rect.box").count() == 0  # the consensus of one box against two: none
+    assert page.locator("#split-notes").text_content().count("split / merge") == 1
+    assert page.evaluate("window.__csp") == [] and page.console_csp == []
+
+    page.keyboard.press("1")  # alice's layer off, then on again with its checkbox
+    assert not layer_shown(page, "lab0") and layer_shown(page, "lab1")
+    assert not page.locator("#layers input[data-layer='0']").is_checked()
+    page.locator("#layers input[data-layer='0']").check()
+    assert layer_shown(page, "lab0")
+    page.keyboard.press("0")  # the consensus layer
+    assert not page.locator("#layers input[data-layer='consensus']").is_checked()
+
+    page.keyboard.press("Shift+Digit1")  # start from alice's two boxes ...
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '2'")
+    page.keyboard.press("Shift+N")  # ... then clear them and draw the final box by hand
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '0'")
+    at = image_point(page)
+    drag(page, at(0.2, 0.3), at(0.6, 0.7))
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    page.keyboard.press("k")
+    page.keyboard.press("2")  # class key 2 after k: rock (not the layer toggle)
+    assert "Rock" in page.locator("#editor-summary").text_content()
+    assert layer_shown(page, "lab1")
+    page.keyboard.press("g")
+    page.keyboard.press("r")
+    page.keyboard.type("one stone, not two iguanas")
+    page.keyboard.press("Escape")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    decision = Decision.objects.get(item=item)
+    (box,) = decision.shapes["boxes"]
+    assert box["label"] == "rock" and decision.gold and decision.rationale == "one stone, not two iguanas"
+    for field, expected in (("x", 0.2), ("y", 0.3), ("w", 0.4), ("h", 0.4)):
+        assert box[field] == pytest.approx(expected, abs=TOL), (field, box)
+    assert not page.errors, page.errors
+
+
+def test_sme_accepts_the_consensus_of_a_clip_with_one_key(live_server, page, login, manager, reviewer):
+    require_browser()
+    project = make_project(
+        manager,
+        name="Speech (browser review)",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item_id,) = items_import(
+        project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=3, freq=300))]
+    ).imported
+    from labeling.models import Item
+
+    item = Item.objects.get(pk=item_id)
+    users = labelers(project, 3, prefix="ear")
+    for user, (start, end) in zip(users, ((0.5, 2.5), (0.6, 2.4), (1.5, 2.9)), strict=True):
+        value = json.dumps({"segments": [{"start": start, "end": end, "label": "speech"}]})
+        annotation_save(item=item, labeler=user, value=value)
+    watch(page)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('#segment-lanes .lane-segment').length === 4")
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item.pk)
+    assert page.evaluate("window.__csp") == [] and page.console_csp == []
+    page.keyboard.press("3")  # ear2's lane off
+    assert page.locator(".lane[data-layer='ear2']").is_hidden()
+    assert page.locator(".lane[data-layer='ear0']").is_visible()
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    (segment,) = Decision.objects.get(item=item).shapes["segments"]
+    # Majority over time: covered by at least two of the three from 0.6 s to 2.5 s.
+    assert (segment["start"], segment["end"], segment["label"]) == (pytest.approx(0.6), pytest.approx(2.5), "speech")
+    assert not page.errors, page.errors

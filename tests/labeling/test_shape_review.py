@@ -1,0 +1,280 @@
+"""Reviewing localized answers (the iguana item): decisions that carry shapes, the queue ordered by shape
+disagreement with split/merge items named, versions that ship the decided shapes, guideline examples that
+keep their shapes, and the review page of a detection and a segments project."""
+
+import json
+
+import pytest
+
+from labeling.models import DatasetVersion, Decision, GuidelineExample, GuidelineNote
+from labeling.services.guidelines import guideline_publish
+from labeling.services.projects import member_add
+from tests.conftest import make_project
+from tests.labeling.queue_helpers import make_items
+from tests.labeling.test_versions_api import run_build
+from tests.labeling.version_helpers import answer, labelers, manifest
+
+pytestmark = pytest.mark.django_db
+
+CLASSES = [{"key": "iguana", "name": "Iguana"}, {"key": "rock", "name": "Rock"}]
+
+
+def boxes(*shapes):
+    return {"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]}
+
+
+@pytest.fixture
+def iguanas(manager, reviewer):
+    """Three images, two labelers (alice, bob).
+    Image 1, the iguana item: alice boxes two touching iguanas, bob one box round both (split/merge).
+    Image 2: both box the rock, bob's box a little off (IoU 0.67: a match at 0.5, not at 0.9); alice
+    also boxes a pebble bob leaves out (F1 2/3).
+    Image 3: both agree exactly."""
+    project = make_project(manager, name="Iguanas", modality="image", task_type="detection", classes=CLASSES)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    iguana, rock, same = make_items(project, 3, stats={"width": 200, "height": 100})
+    alice, bob = labelers(project, 2)
+    alice.username, bob.username = "alice", "bob"
+    alice.save()
+    bob.save()
+    answer(iguana, alice, json.dumps(boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))))
+    answer(iguana, bob, json.dumps(boxes((0.08, 0.2, 0.64, 0.5, "iguana"))))  # IoU 0.47 with each of alice's
+    answer(rock, alice, json.dumps(boxes((0.5, 0.5, 0.25, 0.4, "rock"), (0.0, 0.0, 0.1, 0.1, "rock"))))
+    answer(rock, bob, json.dumps(boxes((0.55, 0.5, 0.25, 0.4, "rock"))))
+    answer(same, alice, json.dumps(boxes((0.2, 0.2, 0.2, 0.2, "rock"))))
+    answer(same, bob, json.dumps(boxes((0.2, 0.2, 0.2, 0.2, "rock"))))
+    return project, (iguana, rock, same), (alice, bob)
+
+
+def decide(api, user, item, body):
+    return api(user).post(f"/api/items/{item.pk}/decision/", body, format="json")
+
+
+def queue(api, user, project, query=""):
+    response = api(user).get(f"/api/projects/{project.pk}/review-queue/{query}")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def test_queue_puts_the_split_merge_item_first_and_names_who_drew_what(api, reviewer, iguanas):
+    project, (iguana, rock, same), _ = iguanas
+    data = queue(api, reviewer, project)
+    rows = data["results"]
+    assert [r["item"] for r in rows] == [iguana.pk, rock.pk]  # the agreed item is not queued
+    first = rows[0]
+    assert first["reasons"] == ["disagreement", "split_merge"]
+    assert first["disagreement"] == 1.0 and first["f1"] == 0.0
+    assert [s["text"] for s in first["split_merge"]] == ["bob drew one box where alice drew 2"]
+    assert {a["labeler"]: len(a["value"]["boxes"]) for a in first["answers"]} == {"alice": 2, "bob": 1}
+    assert rows[1]["reasons"] == ["disagreement"] and rows[1]["f1"] == pytest.approx(2 / 3, abs=1e-4)
+    assert data["counts"] == {"disagreement": 2, "split_merge": 1, "flagged": 0}
+
+
+def test_queue_iou_parameter_changes_what_counts_as_agreement(api, reviewer, iguanas):
+    project, (iguana, rock, _), _ = iguanas
+    loose = {r["item"]: r for r in queue(api, reviewer, project, "?iou=0.5")["results"]}
+    strict = {r["item"]: r for r in queue(api, reviewer, project, "?iou=0.9")["results"]}
+    assert loose[rock.pk]["disagreement"] == pytest.approx(1 / 3, abs=1e-4)  # the rocks match at 0.5
+    assert strict[rock.pk]["disagreement"] == 1.0
+    # Equal disagreement: the split/merge item first.
+    assert [r["item"] for r in queue(api, reviewer, project, "?iou=0.9")["results"]] == [iguana.pk, rock.pk]
+    bad = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?iou=2")
+    assert bad.status_code == 400 and "iou" in bad.json()
+    pair = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?classes=iguana,rock")
+    assert pair.status_code == 400 and "classes" in pair.json()
+
+
+def test_decision_stores_the_final_boxes_and_the_item_leaves_the_queue(api, reviewer, iguanas):
+    project, (iguana, _, _), _ = iguanas
+    final = boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    response = decide(api, reviewer, iguana, {"value": final, "rationale": "two touching: two boxes", "gold": True})
+    assert response.status_code == 201, response.json()
+    assert response.json()["value"] == final
+    stored = Decision.objects.get(item=iguana)
+    assert stored.shapes == final and stored.gold and stored.label == ""
+    assert iguana.pk not in [r["item"] for r in queue(api, reviewer, project)["results"]]
+    decided = {r["item"]: r for r in queue(api, reviewer, project, "?decided=true")["results"]}
+    assert decided[iguana.pk]["decision"] == final
+    listed = api(reviewer).get(f"/api/items/{iguana.pk}/decision/").json()
+    assert listed[0]["value"] == final
+
+
+def test_a_new_answer_brings_a_decided_item_back(api, reviewer, iguanas):
+    project, (iguana, _, _), (alice, _) = iguanas
+    assert decide(api, reviewer, iguana, {"accept": "consensus"}).status_code == 201
+    assert iguana.pk not in [r["item"] for r in queue(api, reviewer, project)["results"]]
+    answer(iguana, alice, json.dumps(boxes((0.1, 0.2, 0.31, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))))
+    assert iguana.pk in [r["item"] for r in queue(api, reviewer, project)["results"]]
+
+
+def test_accepting_the_consensus_records_what_the_server_computed(api, reviewer, iguanas):
+    _, (_, rock, _), _ = iguanas
+    response = decide(api, reviewer, rock, {"accept": "consensus"})
+    assert response.status_code == 201, response.json()
+    (shape,) = Decision.objects.get(item=rock).shapes["boxes"]
+    assert shape["label"] == "rock" and "support" not in shape
+    assert shape["x"] == pytest.approx(0.525) and shape["w"] == pytest.approx(0.25)
+
+
+def test_nothing_here_is_an_explicit_empty_decision(api, reviewer, iguanas):
+    _, (_, rock, _), _ = iguanas
+    assert decide(api, reviewer, rock, {"value": {"boxes": []}}).status_code == 201
+    assert Decision.objects.get(item=rock).shapes == {"boxes": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"value": boxes((0.9, 0.2, 0.3, 0.5, "iguana"))}, "value", "boxes[0]: x + w = 1.2 is outside the image"),
+        ({"value": boxes((0.1, 0.2, 0.3, 0.5, "lizard"))}, "value", 'boxes[0]: unknown class "lizard"'),
+        ({"value": {"segments": []}}, "value", '{"boxes": [...]}'),
+        ({}, "value", 'accept: "consensus"'),
+        ({"label": "iguana"}, "label", "not a label"),
+        ({"accept": "majority"}, "accept", ""),
+        ({"accept": "consensus", "value": {"boxes": []}}, "accept", "not both"),
+        ({"value": {"boxes": []}, "borderline": True}, "value", "not the item"),
+    ],
+)
+def test_bad_decision_shapes_answer_400_naming_the_shape(api, reviewer, iguanas, body, field, words):
+    _, (iguana, _, _), _ = iguanas
+    response = decide(api, reviewer, iguana, body)
+    assert response.status_code == 400
+    assert field in response.json() and words in json.dumps(response.json()[field]) + response.json()["detail"]
+    assert not Decision.objects.filter(item=iguana).exists()
+
+
+def test_labelers_cannot_decide_or_read_the_queue(api, iguanas):
+    project, (iguana, _, _), (alice, _) = iguanas
+    assert decide(api, alice, iguana, {"accept": "consensus"}).status_code == 403
+    assert api(alice).get(f"/api/projects/{project.pk}/review-queue/").status_code == 403
+    assert not Decision.objects.exists()
+
+
+def test_classification_decisions_refuse_shapes(api, project, reviewer):
+    (item,) = make_items(project, 1)
+    response = decide(api, reviewer, item, {"label": "cat", "value": {"boxes": []}})
+    assert response.status_code == 400 and "value" in response.json()
+
+
+def test_the_version_ships_the_decided_boxes(api, manager, reviewer, iguanas):
+    project, (iguana, rock, _), _ = iguanas
+    final = boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    assert decide(api, reviewer, iguana, {"value": final, "gold": True}).status_code == 201
+    run_build(api, manager, project, {"splits": {"train": 1.0, "dev": 0.0, "test": 0.0}})
+    version = DatasetVersion.objects.get(project=project, number=1)
+    rows = {r["item"]: r for r in manifest(version)}
+    shipped = rows[iguana.pk]["label"]["boxes"]
+    assert [(s["x"], s["w"], s["support"], s["decided"]) for s in shipped] == [(0.1, 0.3, 1, True), (0.4, 0.3, 1, True)]
+    assert rows[iguana.pk]["resolved_by"] == "decision" and rows[rock.pk]["resolved_by"] == "majority"
+    assert version.counts["resolved_by"] == {"decision": 1, "majority": 2}
+    # Without decisions the consensus of one box each (support 1 of 2: below a majority) is empty.
+    run_build(api, manager, project, {"use_decisions": False})
+    again = {r["item"]: r for r in manifest(DatasetVersion.objects.get(project=project, number=2))}
+    assert again[iguana.pk]["label"] == {"boxes": []}
+
+
+def test_gold_decision_shapes_score_the_labelers(api, manager, reviewer, iguanas):
+    project, (iguana, rock, _), _ = iguanas
+    final = boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    assert decide(api, reviewer, iguana, {"value": final, "gold": True}).status_code == 201
+    assert decide(api, reviewer, rock, {"accept": "consensus"}).status_code == 201  # not gold: no score
+    report = api(manager).get(f"/api/projects/{project.pk}/agreement/").json()
+    scores = {row["labeler"]: (row["gold_f1"], row["n_gold"]) for row in report["per_labeler"]}
+    assert scores == {"alice": (1.0, 1), "bob": (0.0, 1)}  # alice drew the two iguanas, bob one box round both
+    assert report["n_gold_items"] == 1
+
+
+def test_instructions_ambiguous_attaches_the_picture_with_its_shapes_to_the_guideline(api, manager, reviewer, iguanas):
+    project, (iguana, _, _), _ = iguanas
+    guideline_publish(project=project, text="Box every iguana.", author=manager)
+    two = boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    response = decide(
+        api,
+        reviewer,
+        iguana,
+        {"action": "ambiguous_instructions", "rationale": "two iguanas touching: two boxes", "value": two},
+    )
+    assert response.status_code == 201, response.json()
+    assert GuidelineNote.objects.get(item=iguana).text == "two iguanas touching: two boxes"
+    example = GuidelineExample.objects.get(item=iguana)
+    assert example.shapes == two and example.note == "two iguanas touching: two boxes"
+    listed = api(reviewer).get(f"/api/projects/{project.pk}/guidelines/").json()["results"][0]["examples"]
+    assert listed == [{"item": iguana.pk, "label": "", "note": "two iguanas touching: two boxes", "value": two}]
+    from django.test import Client  # the guideline page draws the boxes over the picture
+
+    client = Client()
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+    assert html.count('class="example-box"') == 2 and "two iguanas touching" in html
+
+
+def test_a_new_guideline_version_keeps_the_examples_shapes(api, manager, reviewer, iguanas):
+    project, (iguana, _, _), _ = iguanas
+    guideline_publish(project=project, text="v1", author=manager)
+    decide(api, reviewer, iguana, {"action": "ambiguous_instructions", "rationale": "one or two?"})
+    response = api(reviewer).post(f"/api/projects/{project.pk}/guidelines/", {"text": "v2"}, format="json")
+    assert response.status_code == 201
+    (example,) = response.json()["examples"]
+    assert example["value"] == {"boxes": []}  # the consensus of one box against two: nothing agreed
+
+
+@pytest.fixture
+def speech(manager, reviewer):
+    project = make_project(
+        manager,
+        name="Speech",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech"}, {"key": "noise"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    clip, calm = make_items(project, 2, stats={"duration": 4.0})
+    a, b = labelers(project, 2, prefix="ear")
+    answer(clip, a, json.dumps({"segments": [{"start": 0.5, "end": 3.0, "label": "speech"}]}))
+    answer(
+        clip,
+        b,
+        json.dumps(
+            {"segments": [{"start": 0.6, "end": 1.5, "label": "speech"}, {"start": 1.6, "end": 3.0, "label": "speech"}]}
+        ),
+    )
+    answer(calm, a, json.dumps({"segments": []}))
+    answer(calm, b, json.dumps({"segments": []}))
+    return project, (clip, calm)
+
+
+def test_segments_queue_and_decision(api, manager, reviewer, speech):
+    project, (clip, calm) = speech
+    rows = queue(api, reviewer, project)["results"]
+    assert [r["item"] for r in rows] == [clip.pk]
+    assert rows[0]["split_merge"][0]["text"] == "ear0 drew one segment where ear1 drew 2"
+    bad = decide(api, reviewer, clip, {"value": {"segments": [{"start": 0.5, "end": 4.5, "label": "speech"}]}})
+    assert bad.status_code == 400 and "segments[0]: end = 4.5 s is after the clip's end" in bad.json()["value"][0]
+    final = {"segments": [{"start": 0.5, "end": 3.0, "label": "speech"}]}
+    assert decide(api, reviewer, clip, {"value": final}).status_code == 201
+    assert queue(api, reviewer, project)["results"] == []
+    run_build(api, manager, project)
+    rows = {r["item"]: r for r in manifest(DatasetVersion.objects.get(project=project, number=1))}
+    assert rows[clip.pk]["label"] == {
+        # ear0 drew it; ear1's second segment (1.6-3.0) matches it at IoU 0.56.
+        "segments": [{"start": 0.5, "end": 3.0, "label": "speech", "support": 2, "decided": True}]
+    }
+    assert rows[calm.pk]["label"] == {"segments": []}
+
+
+def test_review_pages_of_localized_projects_load(manager, reviewer, iguanas, speech):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(reviewer)
+    project, (iguana, _, _), _ = iguanas
+    queue_page = client.get(f"/projects/{project.pk}/review/")
+    assert queue_page.status_code == 200
+    assert "bob drew one box where alice drew 2" in queue_page.content.decode()
+    page = client.get(f"/projects/{project.pk}/review/{iguana.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="shape-review"' in html and 'id="review-config"' in html
+    assert "Accept consensus" in html and 'data-labeler="alice"' in html
+    audio_project, (clip, _) = speech
+    page = client.get(f"/projects/{audio_project.pk}/review/{clip.pk}/")
+    assert page.status_code == 200 and 'id="waveform"' in page.content.decode()
