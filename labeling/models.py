@@ -47,6 +47,10 @@ class Project(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
+    # Raised by every change of the project's classes (labeling.services.projects.classes_changed): the
+    # version a web process's cache of the class keys is checked against, read with the project row
+    # that every request loads anyway, so no process answers with keys another one changed.
+    classes_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name", "id"]

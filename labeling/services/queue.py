@@ -47,7 +47,8 @@ from django.utils import timezone
 
 from labelhub import rawsql
 from labeling.choices import TaskType
-from labeling.models import Annotation, Guideline, Item, LabelClass, Reservation, Skip
+from labeling.models import Annotation, Guideline, Item, Reservation, Skip
+from labeling.selectors import active_class_keys
 from labeling.services.annotations import annotation_store, annotation_validate
 
 RESERVATION_SECONDS = getattr(settings, "LABELHUB_RESERVATION_SECONDS", 300)
@@ -200,13 +201,11 @@ def _lock_sql():
 
 def _active_class_keys(project):
     """The keys of the project's active classes (what annotation_validate checks an answer against),
-    or None when they are already loaded on the project (prefetched classes)."""
+    or None when they are already loaded on the project (prefetched classes). Cached per process until
+    the project's classes change (``labeling.selectors.active_class_keys``)."""
     if "classes" in getattr(project, "_prefetched_objects_cache", {}) or project.task_type == TaskType.TRANSCRIPTION:
         return None
-    sql = f"SELECT key FROM {LabelClass._meta.db_table} WHERE project_id = %s AND NOT retired"
-    with rawsql.hot_cursor() as cursor:
-        cursor.execute(sql, [project.pk])
-        return [row[0] for row in cursor.fetchall()]
+    return active_class_keys(project=project)
 
 
 def _release(*, labeler, item_id):
