@@ -307,6 +307,8 @@ LABELING_PROJECT_FIELDS = (
     "allow_out_of_domain",
     "overlap",
     "active_guideline_id",
+    "created",
+    "classes_version",  # with "created": the version of the class keys cached (active_class_keys)
 )
 LABELING_GUIDELINE_FIELDS = ("id", "project_id", "version")
 
