@@ -142,9 +142,12 @@ def _read_columns_packed(sql, params, columns) -> dict[str, np.ndarray]:
         cursor.execute(f"SELECT count(*), {packed} FROM ({query}) q", binary=True)
         count, *buffers = cursor.fetchone()
     out = {}
-    for c, buffer in zip(columns, buffers, strict=True):
+    buffers.reverse()
+    for c in columns:
+        buffer = buffers.pop()  # each buffer is let go once its column is copied out
         kept = np.float64 if c == "seconds" else np.int64
         out[c] = np.frombuffer(buffer, dtype=_PACKED[c][1]).astype(kept) if count else np.zeros(0, dtype=kept)
+        del buffer
         if len(out[c]) != count:
             raise ValueError(f"the database packed {len(out[c])} values of {c} for {count} answers")
     return out
