@@ -268,12 +268,21 @@ def explain_next(project_id, token):
 # --- server ---------------------------------------------------------------------------------------------
 
 
+SQL_DIR = REPO_ROOT / "var" / "labeling-bench-sql"
+
+
 def start_gunicorn(database_url, port, workers, threads=1):
     log = open(REPO_ROOT / "var" / "labeling-bench-gunicorn.log", "w")  # noqa: SIM115 - closed in stop
+    # The app with its SQL statements timed (benchmarks/sql_timing_wsgi.py): the lock waits per run.
+    SQL_DIR.mkdir(parents=True, exist_ok=True)
+    for old in SQL_DIR.iterdir():
+        old.unlink()
     process = subprocess.Popen(
         [
             str(Path(PYTHON).with_name("gunicorn")),
-            "labelhub.wsgi",
+            "--pythonpath",
+            str(REPO_ROOT / "benchmarks"),
+            "sql_timing_wsgi:application",
             "--workers",
             str(workers),
             "--threads",
@@ -284,7 +293,7 @@ def start_gunicorn(database_url, port, workers, threads=1):
             "256",
         ],
         cwd=REPO_ROOT,
-        env=server_env(database_url),
+        env={**server_env(database_url), "LABELHUB_BENCH_SQL_DIR": str(SQL_DIR)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -435,6 +444,14 @@ def server_pids(gunicorn, database_url, db_name):
     return workers + backends
 
 
+def read_sql_totals():
+    """{kind: (statements, seconds)} so far, summed over the gunicorn workers (sql_timing_wsgi)."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from sql_timing_wsgi import read_totals
+
+    return read_totals(SQL_DIR)
+
+
 def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids=None):
     """Run the loop with one process per token (paced to ``rate`` answers/s in all, or a closed loop);
     ``pids()`` answers the server processes whose CPU time is measured over the measured window."""
@@ -453,9 +470,13 @@ def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids
     for process in processes:
         process.start()
     server_cpu = None
+    time.sleep(max(0.0, warmup_until - time.perf_counter()))
+    sql_before = read_sql_totals()
     if pids is not None:
-        time.sleep(max(0.0, warmup_until - time.perf_counter()))
         server_cpu = measure_cpu(pids, stop_at)
+    else:
+        time.sleep(max(0.0, stop_at - time.perf_counter()))
+    sql_after = read_sql_totals()
     collected = [results.get(timeout=seconds + warmup + 120) for _ in processes]
     for process in processes:
         process.join()
@@ -463,7 +484,15 @@ def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids
     nexts = [v for r in collected for v in r["nexts"]]
     submits = [v for r in collected for v in r["submits"]]
     answered = sum(r["answered"] for r in collected)
+    sql = {kind: tuple(a - b for a, b in zip(sql_after[kind], sql_before[kind], strict=True)) for kind in sql_after}
+    lock_n, lock_s = sql.get("item lock", (0, 0.0))
+    other_n, other_s = sql.get("other", (0, 0.0))
     return {
+        "lock_ms": 1000 * lock_s / lock_n if lock_n else float("nan"),
+        "lock_n": lock_n,
+        "other_ms": 1000 * other_s / other_n if other_n else float("nan"),
+        "sql_ms_per_answer": 1000 * (lock_s + other_s) / answered if answered else float("nan"),
+        "lock_ms_per_answer": 1000 * lock_s / answered if answered else float("nan"),
         "mode": mode,
         "rate": rate,
         "labelers": len(tokens),
@@ -550,6 +579,18 @@ def main():
                 f"  {row['mode']:>3} request(s)/item, {row['labelers']} labeler(s), {load}: "
                 f"server {row['server_cpu_ms']:.2f} ms | client {row['client_cpu_ms']:.2f} ms"
                 f" -> ~{capacity:.0f} answers/s on {os.cpu_count()} free cores"
+            )
+        print(
+            "\nSQL statement times (wall, measured in the workers): the item row lock a submit (and a held "
+            "item's hold) waits for, against every other statement; and all SQL time per answer:"
+        )
+        for row in rows:
+            load = f"paced {row['rate']:g}/s" if row["rate"] else "closed loop"
+            print(
+                f"  {row['mode']:>3} request(s)/item, {row['labelers']} labeler(s), {load}: item lock "
+                f"{row['lock_ms']:.2f} ms mean over {row['lock_n']:,.0f} ({row['lock_ms_per_answer']:.2f} ms per "
+                f"answer), other statements {row['other_ms']:.2f} ms mean; SQL {row['sql_ms_per_answer']:.2f} "
+                "ms per answer"
             )
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)\n")

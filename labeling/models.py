@@ -50,6 +50,10 @@ class Project(models.Model):
     archived = models.DateTimeField(
         null=True, blank=True, help_text="When a manager archived the project: then only its managers open it."
     )
+    # Raised by every change of the project's classes (labeling.services.projects.classes_changed): the
+    # version a web process's cache of the class keys is checked against, read with the project row
+    # that every request loads anyway, so no process answers with keys another one changed.
+    classes_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name", "id"]

@@ -12,7 +12,18 @@ from rest_framework.exceptions import PermissionDenied
 
 from labelhub import rawsql
 from labeling.choices import ROLE_RANK, Role
-from labeling.models import Annotation, DataSource, Guideline, Item, Job, Membership, Project, Skip, Tag
+from labeling.models import (
+    Annotation,
+    DataSource,
+    Guideline,
+    Item,
+    Job,
+    LabelClass,
+    Membership,
+    Project,
+    Skip,
+    Tag,
+)
 
 
 def membership_for(*, user, project) -> Membership | None:
@@ -30,6 +41,42 @@ def _row_id(value) -> int:
     if not 0 < number < 2**63:
         raise ValueError(f"{number} is no row id")
     return number
+
+
+# Project id -> ((created, classes_version), keys of the active classes): this process's copy, valid
+# while the project row says the same version (see Project.classes_version). ``created`` tells apart a
+# project whose id was given again (SQLite hands out an id anew when the transaction that used it
+# rolled back).
+_CLASS_KEYS: dict[int, tuple[tuple, tuple[str, ...]]] = {}
+
+
+def active_class_keys(*, project) -> list[str]:
+    """The keys of the project's active classes, what every answer is checked against.
+
+    Read once per process and project and kept until the project's ``classes_version`` (on the project
+    row the request loaded anyway) moves on: the labeling loop no longer reads the class table on each
+    answer. A version counter rather than a shared cache, because ``CACHE_URL`` may be each process's
+    own memory: the version is in the database every process reads. The keys read after the version
+    are never older than it (the project row is loaded first), so a copy is at worst newer.
+    """
+    version = (project.created, project.classes_version)
+    cached = _CLASS_KEYS.get(project.pk)
+    if cached is not None and cached[0] == version:
+        return list(cached[1])
+    sql = f'SELECT key FROM {LabelClass._meta.db_table} WHERE project_id = %s AND NOT retired ORDER BY "order", id'
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(sql, [project.pk])
+        keys = tuple(row[0] for row in cursor.fetchall())
+    _CLASS_KEYS[project.pk] = (version, keys)
+    return list(keys)
+
+
+def class_keys_forget(*, project_id=None):
+    """Drop this process's copy of a project's class keys (all projects' with no id)."""
+    if project_id is None:
+        _CLASS_KEYS.clear()
+    else:
+        _CLASS_KEYS.pop(project_id, None)
 
 
 def project_for_user(*, user, project_id, role=Role.LABELER) -> tuple[Project, Membership]:
@@ -307,6 +354,8 @@ LABELING_PROJECT_FIELDS = (
     "overlap",
     "active_guideline_id",
     "archived",
+    "created",
+    "classes_version",  # with "created": the version of the class keys cached (active_class_keys)
 )
 LABELING_GUIDELINE_FIELDS = ("id", "project_id", "version")
 

@@ -1,4 +1,6 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
@@ -6,13 +8,27 @@ from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import JobSerializer
 from labeling.selectors import job_for_user
 
+# Result entries left out of a poll unless asked for: an import lists up to 1,000 item ids, which a
+# page polling twice a second neither needs nor should download again and again.
+LISTS_ON_REQUEST = ("items",)
+TRUE, FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
+
 
 class JobDetailApi(GenericAPIView):
     serializer_class = JobSerializer
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "items",
+                OpenApiTypes.BOOL,
+                description="include the result's list of imported item ids (`result.items`, up to 1,000); "
+                "left out by default so progress polls stay small (the counts are always there)",
+            )
+        ],
         responses={
             200: JobSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="`items` is not a yes/no value"),
             404: OpenApiResponse(
                 ErrorSerializer,
                 description="no such job, or not yours to read: jobs are for the reviewers and managers of "
@@ -20,7 +36,14 @@ class JobDetailApi(GenericAPIView):
             ),
         },
         description="A background job's status, progress, errors and result (imports, agreement reports, "
-        "maps, version builds, training), for the reviewers and managers of its project.",
+        "maps, version builds, training), for the reviewers and managers of its project. An import's "
+        "list of imported item ids is left out unless `?items=1`.",
     )
     def get(self, request, job_id):
-        return Response(JobSerializer(job_for_user(user=request.user, job_id=job_id)).data)
+        flag = request.query_params.get("items", "").strip().lower()
+        if flag not in TRUE + FALSE:
+            raise ValidationError({"items": f"'{flag}' is not a yes/no value (use items=1 or items=0)"})
+        data = JobSerializer(job_for_user(user=request.user, job_id=job_id)).data
+        if flag not in TRUE and isinstance(data.get("result"), dict):
+            data["result"] = {k: v for k, v in data["result"].items() if k not in LISTS_ON_REQUEST}
+        return Response(data)

@@ -238,3 +238,15 @@ def project_restore(*, project) -> Project:
         project.archived = None
         project.save(update_fields=["archived"])
     return project
+
+
+def classes_changed(*, project_id):
+    """Record that a project's classes changed (added, renamed, retired, merged, undone, edited in the
+    admin): raise its ``classes_version`` so every process reloads the class keys it cached
+    (``labeling.selectors.active_class_keys``), and drop this process's copy at once."""
+    from django.db.models import F
+
+    from labeling.selectors import class_keys_forget
+
+    Project.objects.filter(pk=project_id).update(classes_version=F("classes_version") + 1)
+    class_keys_forget(project_id=project_id)

@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from labeling.models import LabelClass, Project, TaxonomyChange, TaxonomyOp, class_key_validator
-from labeling.services.projects import PALETTE
+from labeling.services.projects import PALETTE, classes_changed
 
 FLAG_KEYS = {"borderline", "uncertain", "out_of_domain"}
 
@@ -135,6 +135,7 @@ def taxonomy_apply(*, project, op, payload, reason="", author=None) -> TaxonomyC
         )
     elif op == TaxonomyOp.RETIRE:
         project.classes.filter(key=payload["key"]).update(retired=True)
+    classes_changed(project_id=project.pk)
     number = (project.taxonomy_changes.aggregate(m=Max("number"))["m"] or 0) + 1
     return TaxonomyChange.objects.create(
         project=project, number=number, op=op, payload=payload, reason=reason, effect=effect, author=author
@@ -168,6 +169,7 @@ def taxonomy_undo(*, change: TaxonomyChange, user=None) -> TaxonomyChange:
         project.classes.filter(key=payload["key"]).update(retired=True)
     elif change.op == TaxonomyOp.RETIRE:
         project.classes.filter(key=payload["key"]).update(retired=False)
+    classes_changed(project_id=project.pk)
     change.undone = timezone.now()
     change.undone_by = user
     change.save(update_fields=["undone", "undone_by"])

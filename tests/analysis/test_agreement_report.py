@@ -269,3 +269,41 @@ def test_agreement_csv_writes_formula_like_names_as_text_and_numbers_as_numbers(
             if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
                 float(cell)  # only numbers the report computed may begin so
     assert any(row[3].startswith("-") for row in rows if row[0] == "pairwise")
+
+
+def test_the_packed_read_gives_the_answers_a_plain_cursor_gives(k2011_project):
+    """PostgreSQL reads a report's answers packed into a few buffers (analysis.selectors); every column,
+    an unanswered duration (NULL seconds), flags and the day included, must match a plain row by row read."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the packed read is PostgreSQL's")
+    from analysis import selectors
+    from labeling.models import Annotation
+
+    Annotation.objects.filter(item__project=k2011_project, labeler__username="observer1").update(
+        seconds=None, uncertain=True
+    )
+    Annotation.objects.filter(item__project=k2011_project, labeler__username="observer2", value="3").update(
+        borderline=True, updated="1969-12-31T23:59:59.5+00:00"
+    )
+    captured = {}
+
+    def plain_too(sql, params, columns):
+        captured["plain"] = selectors._read_columns_plain(sql, params, columns)
+        captured["packed"] = selectors._read_columns_packed(sql, params, columns)
+        return captured["packed"]
+
+    original = selectors._read_columns
+    selectors._read_columns = plain_too
+    try:
+        table = selectors.answer_table(project=k2011_project)
+    finally:
+        selectors._read_columns = original
+    assert len(table) == 41 and set(captured["packed"]) == set(captured["plain"])
+    order = np.lexsort((captured["plain"]["labeler_id"], captured["plain"]["item_id"]))
+    packed_order = np.lexsort((captured["packed"]["labeler_id"], captured["packed"]["item_id"]))
+    for column, plain in captured["plain"].items():
+        np.testing.assert_array_equal(captured["packed"][column][packed_order], plain[order], err_msg=column)
+    assert np.isnan(captured["packed"]["seconds"]).sum() == 11  # observer1's answers
+    assert (captured["packed"]["day"] == -1).sum() == 4  # the second before 1970 is day -1
+    empty = selectors._read_columns_packed("SELECT 1 AS item_id WHERE false", [], ["item_id"])
+    assert empty["item_id"].shape == (0,) and empty["item_id"].dtype == np.int64

@@ -64,6 +64,18 @@ def test_reviewers_and_managers_read_an_import_job(api, reviewer, manager, impor
         assert "cat/kitty_042.png" in str(job["result"]["duplicate_items"])
 
 
+def test_a_poll_leaves_the_imported_ids_out_unless_asked(api, manager, import_job):
+    client = api(manager)
+    (new_item,) = import_job.result["items"]
+    polled = client.get(f"/api/jobs/{import_job.pk}/").json()
+    assert "items" not in polled["result"] and polled["result"]["imported"] == 1
+    assert polled["result"]["duplicate_items"]  # what the import page shows stays in the poll
+    listed = client.get(f"/api/jobs/{import_job.pk}/?items=1").json()
+    assert listed["result"]["items"] == [new_item] and listed["result"]["imported"] == 1
+    response = client.get(f"/api/jobs/{import_job.pk}/?items=many")
+    assert response.status_code == 400 and "items" in response.json()
+
+
 def test_labeler_cannot_read_a_version_build(api, manager):
     project = text_project(manager)
     reviewer_user, labeler_user = (

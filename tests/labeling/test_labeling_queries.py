@@ -4,17 +4,19 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from labeling.models import Project
+from labeling.selectors import active_class_keys
 from tests.labeling.queue_helpers import answer_by_others, make_items
 
 pytestmark = pytest.mark.django_db
 
-# Both: token auth, the project (or item) with the caller's role, and the test transaction's savepoint
-# and its release. Next: the held-item check (with "are there campaign items?"), the candidate, the
-# reservation. An answer: classes, lock, slot state, insert, counter, release of the hold. An answer
-# with ?next=1: the same, with the candidate and the reservation instead of the release.
+# Both: token auth, the project (or item) with the caller's role, and the test transaction's savepoint and its
+# release. Next: the held-item check (with "are there campaign items?"), the candidate, the reservation. An
+# answer: classes (the first in a process; then cached), lock, slot state, insert, counter, release of the
+# hold. An answer with ?next=1: the same, with the candidate and the reservation instead of the release.
 MAX_NEXT_QUERIES = 7
 MAX_SUBMIT_QUERIES = 10
-MAX_SUBMIT_AND_NEXT_QUERIES = 11
+MAX_SUBMIT_AND_NEXT_QUERIES = 10  # the class keys are cached (labeling.selectors.active_class_keys)
 
 
 def count(client, method, url, body=None):
@@ -68,6 +70,7 @@ def test_submit_with_next_keeps_its_query_count_as_the_project_grows(api, projec
     make_items(project, 5)
     client = api(labeler)
     item = client.get(f"/api/projects/{project.pk}/next/").data["id"]
+    active_class_keys(project=Project.objects.get(pk=project.pk))  # read once per process, then cached
     counts = []
     for grow in (False, True):
         if grow:
@@ -78,4 +81,4 @@ def test_submit_with_next_keeps_its_query_count_as_the_project_grows(api, projec
         assert n <= MAX_SUBMIT_AND_NEXT_QUERIES, "\n".join(sql)
         counts.append(n)
         item = response.data["next"]["id"]
-    assert counts[0] == counts[1]
+    assert counts[0] == counts[1], counts

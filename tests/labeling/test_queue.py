@@ -245,8 +245,25 @@ def test_an_items_own_overlap_from_a_campaign_overrides_the_projects(project, la
     with pytest.raises(ItemFull, match="already has its 1 answers"):
         annotation_submit(item=narrower, labeler=labeler2, value="cat")
     Item.objects.filter(pk__in=[wider.pk, narrower.pk]).update(priority=0, overlap=None)  # the campaign ends
+    reservation_release(project=project, labeler=labeler2)  # the third labeler is alone: no spreading
     (third,) = make_labelers(project, 1)
     assert next_id(project, third) == narrower.pk  # back to k = 3: one answer, two slots open
+
+
+def test_labelers_holding_items_at_once_are_spread_over_different_items(project, labeler):
+    """Each labeler takes the r-th item the queue would give them, r = how many labelers with a smaller
+    id hold an item now: with slots to spare (k = 3) they no longer gather on the same item, and
+    together they still take the queue's first items, closest to completion first."""
+    nearly, *fresh = make_items(project, 8)
+    answer_by_others(project, nearly, 1)
+    crowd = [labeler, *make_labelers(project, 4, prefix="spread")]
+    held = [next_id(project, who) for who in crowd]
+    assert len(set(held)) == len(crowd)
+    by_key = [item.pk for item in sorted(fresh, key=lambda item: -item.random_key)]
+    assert held == [nearly.pk, *by_key[: len(crowd) - 1]]
+    # A labeler alone takes the first item again: the first holder lets go, then asks anew.
+    reservation_release(project=project, labeler=labeler)
+    assert next_id(project, labeler) == nearly.pk
 
 
 def _annotation_rows_read(plan):

@@ -110,3 +110,47 @@ def test_concurrent_labelers_never_overfill_lose_or_duplicate_answers(api, proje
     skips = Counter(Item.objects.filter(skips__isnull=False).values_list("pk", flat=True))
     for item_id, n in counts.items():
         assert n == OVERLAP or n + skips[item_id] == N_LABELERS, (item_id, n, skips[item_id])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_labelers_hold_different_items(api, project):
+    """Eight labelers answering at once, as the labeling page does (``?next=1``), on items with slots to
+    spare (k = 3): the queue spreads them, so that at the end they hold different items (one pair
+    sharing is allowed: ranks read at the same instant may coincide). Without the spreading they
+    gathered, two or three to an item, on the items closest to completion."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    project_update(project=project, overlap=OVERLAP)
+    make_items(project, 80)
+    crowd = make_labelers(project, 8, prefix="spread")
+    clients = [api(user) for user in crowd]
+    barrier, errors = threading.Barrier(len(crowd)), []
+
+    def label(client):
+        try:
+            barrier.wait()
+            response = client.get(f"/api/projects/{project.pk}/next/")
+            assert response.status_code == 200, response.content
+            item_id = response.data["id"]
+            for _ in range(4):
+                response = client.post(f"/api/items/{item_id}/annotations/?next=1", {"value": "cat"}, format="json")
+                assert response.status_code == 201, response.content
+                item_id = response.data["next"]["id"]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=label, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    held = list(Reservation.objects.filter(project=project, item__isnull=False).values_list("item_id", flat=True))
+    assert len(held) == len(crowd)
+    assert len(set(held)) >= len(crowd) - 1, sorted(Counter(held).values())
+    # The k-slot and one-answer rules held meanwhile.
+    per_item = Counter(Annotation.objects.filter(item__project=project).values_list("item_id", flat=True))
+    assert max(per_item.values()) <= OVERLAP
+    assert sum(per_item.values()) == 4 * len(crowd)
