@@ -63,10 +63,11 @@ def human_number(value, significant=3):
 
 
 def money(value, currency=""):
-    """An amount with its significant digits: 0.004 USD (not 0.00), 0.0042, 0.25, 12.50, 200, 12,346.
+    """An amount with its significant digits: 0.004 USD (not 0.00), 0.0042, 0.25, 5.00, 12.50, 200,
+    12,346.
 
     Below 1: at least two decimals, and two significant digits however small; from 1: two decimals
-    (dropped when they are zero: 200); from 1,000: whole units with thousands separators."""
+    (from 100, dropped when they are zero: 200); from 1,000: whole units with thousands separators."""
     if value is None:
         return "—"
     value = float(value)
@@ -79,7 +80,7 @@ def money(value, currency=""):
         text = f"{magnitude:,.0f}"
     elif magnitude >= 1:
         text = f"{magnitude:.2f}"
-        text = text[:-3] if text.endswith(".00") else text
+        text = text[:-3] if text.endswith(".00") and magnitude >= 100 else text
     else:
         decimals = max(2, 1 - math.floor(math.log10(magnitude)))
         text = f"{magnitude:.{decimals}f}"

@@ -49,6 +49,7 @@ def test_numbers_are_formatted_for_people(value, shown):
         (0.5, "0.50 USD"),
         (0.25, "0.25 USD"),
         (12.5, "12.50 USD"),
+        (5, "5.00 USD"),
         (12_345.67, "12,346 USD"),
         (0, "0 USD"),
         (None, "—"),
