@@ -5,6 +5,7 @@ Each function takes plain numbers and answers a safe SVG string; every label pas
 sources) are escaped.
 """
 
+import math
 from numbers import Number
 
 from django.utils.html import conditional_escape, format_html_join
@@ -17,7 +18,103 @@ def format_html(fmt, *args):
     return mark_safe(fmt.format(*safe))
 
 
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 130, 16, 14, 26
+PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 16, 14, 26
+TICK_CHAR_PX = 6.2  # width of a character of the 10 px tick font, to make room for labels
+MAX_LABEL_CHARS = 28  # longer row labels are cut with "…" (the full text stays in the bar's title)
+
+
+# --- Numbers for people ---------------------------------------------------------------------------------
+
+_SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+
+
+def _trim(text):
+    """'1.50' → '1.5', '2.0' → '2' (a decimal point and its trailing zeros say nothing)."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _plain(value, significant=3):
+    """A number below 1,000 with ``significant`` digits and never scientific notation: 0.004, 0.18, 12.5."""
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, significant - 1 - magnitude)
+    return _trim(f"{value:.{decimals}f}")
+
+
+def human_number(value, significant=3):
+    """A number as a person reads it on an axis or a card: 18k, 1.2M, 3.5B; 950, 12.5, 0.004 — never
+    '.18e+04'. ``significant`` digits at most (two for the thousands and above: 18k, 1.2M, 184k)."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if not math.isfinite(value):
+        return "—"
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    for scale, suffix in _SUFFIXES:
+        if magnitude >= scale * 0.9995:
+            scaled = magnitude / scale
+            if round(scaled) >= 1000 and suffix != "T":
+                continue  # 999,999 is 1M, not 1000k
+            text = _trim(f"{scaled:.1f}") if scaled < 9.95 else f"{scaled:.0f}"
+            return f"{sign}{text}{suffix}"
+    return sign + _plain(magnitude, significant)
+
+
+def money(value, currency=""):
+    """An amount with its significant digits: 0.004 USD (not 0.00), 0.0042, 0.25, 5.00, 12.50, 200,
+    12,346.
+
+    Below 1: at least two decimals, and two significant digits however small; from 1: two decimals
+    (from 100, dropped when they are zero: 200); from 1,000: whole units with thousands separators."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if not math.isfinite(value):
+        return "—"
+    magnitude = abs(value)
+    if magnitude == 0:
+        text = "0"
+    elif magnitude >= 1000:
+        text = f"{magnitude:,.0f}"
+    elif magnitude >= 1:
+        text = f"{magnitude:.2f}"
+        text = text[:-3] if text.endswith(".00") and magnitude >= 100 else text
+    else:
+        decimals = max(2, 1 - math.floor(math.log10(magnitude)))
+        text = f"{magnitude:.{decimals}f}"
+        if decimals > 2:
+            text = text.rstrip("0")
+    text = ("-" if value < 0 and text != "0" else "") + text
+    return f"{text} {currency}".strip()
+
+
+def fold_matrix(classes, counts, *, weights=None, limit=12, noun="classes"):
+    """A square matrix fit for a page: classes with no answers left out, and beyond ``limit`` the top
+    ``limit`` classes by ``weights`` (answers per class; default: the row and column sums) kept in
+    their order, the rest summed into one last row and column, "other (k classes)".
+
+    Answers ``(names, matrix, folded)``: the labels, the counts, and the class keys folded away."""
+    n = len(classes)
+    if weights is None:
+        weights = [sum(counts[i]) + sum(row[i] for row in counts) for i in range(n)]
+    present = [i for i in range(n) if weights[i] > 0]
+    if len(present) <= limit:
+        kept, folded = present, []
+    else:
+        top = sorted(present, key=lambda i: (-weights[i], i))[:limit]
+        kept = sorted(top)
+        folded = [i for i in present if i not in set(top)]
+    groups = [[i] for i in kept] + ([folded] if folded else [])
+    names = [classes[i] for i in kept] + ([f"other ({len(folded)} {noun})"] if folded else [])
+    matrix = [[sum(counts[i][j] for i in rows for j in cols) for cols in groups] for rows in groups]
+    return names, matrix, [classes[i] for i in folded]
+
+
+def _cut(label, limit=MAX_LABEL_CHARS):
+    label = str(label)
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _fmt(value, digits=3):
@@ -41,10 +138,13 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
     height = PAD_TOP + PAD_BOTTOM + group_h * max(len(rows), 1)
     lo, hi = domain
     span = (hi - lo) or 1.0
-    plot_w = width - PAD_LEFT - PAD_RIGHT
+    # Room on the left for the longest row label (cut at MAX_LABEL_CHARS), so none is cut off.
+    longest = max((len(_cut(row["label"])) for row in rows), default=0)
+    pad_left = min(max(40, round(longest * TICK_CHAR_PX) + 12), width // 2)
+    plot_w = width - pad_left - PAD_RIGHT
 
     def x(v):
-        return PAD_LEFT + plot_w * (min(max(v, lo), hi) - lo) / span
+        return pad_left + plot_w * (min(max(v, lo), hi) - lo) / span
 
     base = x(0.0) if lo <= 0.0 <= hi else x(lo)  # bars grow from zero (negative gaps to the left)
     parts = []
@@ -52,9 +152,10 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
         y0 = PAD_TOP + i * group_h
         parts.append(
             format_html(
-                '<text x="{}" y="{}" class="tick label" text-anchor="end">{}</text>',
-                PAD_LEFT - 6,
+                '<text x="{}" y="{}" class="tick label" text-anchor="end">{}<title>{}</title></text>',
+                pad_left - 6,
                 y0 + bar_h * len(series) / 2 + 4,
+                _cut(row["label"]),
                 row["label"],
             )
         )
@@ -93,7 +194,12 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
     for t in ticks:
         parts.append(
             format_html(
-                '<text x="{:.1f}" y="{}" class="tick" text-anchor="middle">{}</text>', x(t), axis_y + 12, f"{t:g}"
+                '<text x="{:.1f}" y="{}" class="tick" text-anchor="{}">{}</text>',
+                x(t),
+                axis_y + 12,
+                # The end ticks keep inside the picture.
+                "start" if t == lo else "end" if t == ticks[-1] else "middle",
+                human_number(t),
             )
         )
     legend = format_html_join(
@@ -108,7 +214,7 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
         height + 4,
         label,
         mark_safe("".join(parts)),
-        PAD_LEFT,
+        pad_left,
         legend,
     )
 
@@ -121,13 +227,15 @@ def line_chart(
     Points with ``y`` None are skipped (the line breaks there). The y axis runs from ``y_min`` to
     ``y_max`` (default: the largest y, at least 1).
     """
-    pad_left = 48
     xs = [p[0] for s in series for p in s["points"]]
     ys = [p[1] for s in series for p in s["points"] if p[1] is not None]
     if not xs:
         return ""
     x0, x1 = min(xs), max(xs)
     top = y_max if y_max is not None else max(max(ys, default=1.0), 1e-9)
+    # Room on the left for the y tick labels (18k, 1.2M, 0.004), so none is cut off.
+    y_ticks = (human_number(y_min), human_number(top))
+    pad_left = max(24, round(max(len(t) for t in y_ticks) * TICK_CHAR_PX) + 10)
     plot_w = width - pad_left - PAD_RIGHT
     plot_h = height - PAD_TOP - PAD_BOTTOM
 
@@ -148,14 +256,17 @@ def line_chart(
             '<text x="{}" y="{:.1f}" class="tick" text-anchor="end">{}</text>',
             pad_left - 4,
             py(y_min) + 3,
-            f"{y_min:g}",
+            y_ticks[0],
         ),
         format_html(
-            '<text x="{}" y="{:.1f}" class="tick" text-anchor="end">{}</text>', pad_left - 4, py(top) + 3, f"{top:.3g}"
+            '<text x="{}" y="{:.1f}" class="tick" text-anchor="end">{}</text>', pad_left - 4, py(top) + 3, y_ticks[1]
         ),
         format_html('<text x="{}" y="{}" class="tick">{}</text>', pad_left, height - 4, x_label),
         format_html(
-            '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>', width - PAD_RIGHT, height - 4, f"{x1:g}"
+            '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>',
+            width - PAD_RIGHT,
+            height - 4,
+            x_end or human_number(x1),
         ),
     ]
     for s in series:
@@ -182,7 +293,7 @@ def line_chart(
                             py(yv),
                             s["css"],
                             s.get("x_names", {}).get(xv, xv),
-                            f"{yv:.3g}",
+                            human_number(yv),
                         )
                     )
     legend = format_html_join(
@@ -219,22 +330,25 @@ def overlaid_histogram(histogram, *, width=320, height=120, label="histogram"):
             parts.append(
                 format_html(
                     '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="hist {}">'
-                    "<title>{} {:.4g}–{:.4g}: {:.1%}</title></rect>",
+                    "<title>{} {}–{}: {:.1%}</title></rect>",
                     pad + i * bar_w,
                     plot_h - h + 2,
                     max(bar_w - 1, 0.5),
                     h,
                     css,
                     css,
-                    edges[i],
-                    edges[i + 1],
+                    human_number(edges[i]),
+                    human_number(edges[i + 1]),
                     share,
                 )
             )
-    parts.append(format_html('<text x="{}" y="{}" class="tick">{}</text>', pad, height - 3, f"{edges[0]:.4g}"))
+    parts.append(format_html('<text x="{}" y="{}" class="tick">{}</text>', pad, height - 3, human_number(edges[0])))
     parts.append(
         format_html(
-            '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>', width - pad, height - 3, f"{edges[-1]:.4g}"
+            '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>',
+            width - pad,
+            height - 3,
+            human_number(edges[-1]),
         )
     )
     return format_html(

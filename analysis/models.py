@@ -51,7 +51,8 @@ class Embedding(models.Model):
 
 
 class EmbeddingMap(models.Model):
-    """A 2-D map of a project's items with label-issue scores, computed by a worker job."""
+    """A 2-D map of a project's items, computed by a worker job: with label-issue scores in a
+    classification project, with each item's transcript agreement (WER) in a transcription project."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="maps")
     embedder = models.CharField(max_length=100)
@@ -74,7 +75,8 @@ class EmbeddingMap(models.Model):
 
 
 class MapPoint(models.Model):
-    """An item on a map: its coordinates, the label it was judged with, and how suspicious that label is."""
+    """An item on a map: its coordinates, the label it was judged with, and how suspicious that label is
+    (classification), or how its transcripts agree (transcription)."""
 
     map = models.ForeignKey(EmbeddingMap, on_delete=models.CASCADE, related_name="points")
     item = models.ForeignKey("labeling.Item", on_delete=models.CASCADE, related_name="+")
@@ -87,6 +89,12 @@ class MapPoint(models.Model):
     self_confidence = models.FloatField(null=True, blank=True)
     flagged = models.BooleanField(default=False)
     cluster = models.IntegerField(null=True, blank=True)
+    # Transcription maps: how the item's transcripts agreed when the map was built (after the project's
+    # conventions); null on classification maps and on items with fewer than two transcripts.
+    wer = models.FloatField(null=True, blank=True, help_text="Mean pairwise word error rate of the transcripts.")
+    agreement = models.FloatField(
+        null=True, blank=True, help_text="Share of the transcripts equal to the most common one (normalized)."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["map", "item"], name="one_point_per_item")]

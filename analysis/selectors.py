@@ -541,27 +541,69 @@ def shapes_of_items(*, project, item_ids, usernames=None):
     return out
 
 
+MAP_FIELD_MAX_VALUES = 24  # a metadata field with more distinct values than this is no grouping to colour by
+
+
+def _metadata_columns(metadata_by_item, ids):
+    """Metadata fields the map can colour by, as columns: a field of few distinct values (a recording
+    condition, a voice, a site) is categorical (codes into ``values``); a numeric field with more is
+    continuous (its values, with ``min`` and ``max``). Free text (a reference transcript: long, or one
+    value per item) is left out."""
+    keys = sorted({k for meta in metadata_by_item.values() if isinstance(meta, dict) for k in meta})
+    fields = []
+    for key in keys:
+        raw = [
+            (metadata_by_item.get(i) or {}).get(key) if isinstance(metadata_by_item.get(i), dict) else None for i in ids
+        ]
+        present = [v for v in raw if v is not None and v != ""]
+        if not present or any(isinstance(v, dict | list) for v in present):
+            continue
+        distinct = sorted({str(v) for v in present})
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+        # A grouping repeats its values; one value per item (an id, a reference text) groups nothing.
+        categorical = len(distinct) <= MAP_FIELD_MAX_VALUES and len(distinct) < len(present)
+        if categorical and max(len(v) for v in distinct) <= 60:
+            index = {v: k for k, v in enumerate(distinct)}
+            codes = [index[str(v)] if v is not None and v != "" else -1 for v in raw]
+            fields.append({"name": key, "kind": "categorical", "values": distinct, "codes": codes})
+        elif numeric:
+            values = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None for v in raw]
+            numbers = [v for v in values if v is not None]
+            fields.append(
+                {"name": key, "kind": "continuous", "min": min(numbers), "max": max(numbers), "numbers": values}
+            )
+    return fields
+
+
 def map_point_columns(*, project, map_id):
     """A map's points as parallel arrays with what the page colours by: labels, scores, slices,
-    sources and each item's agreement (share of its answers equal to the most common one)."""
+    sources, metadata fields and each item's agreement (share of its answers equal to the most common
+    one). A transcription map has no labels nor scores (``label_issues`` false, with the reason) and
+    carries each item's transcript agreement and pairwise WER, as computed when it was built."""
     from django.db.models import Count
     from django.http import Http404
 
     from analysis.models import EmbeddingMap, LabelCluster, MapPoint
+    from analysis.services.maps import NO_SCORES_REASON, map_has_scores
     from labeling.models import Item
 
     emap = EmbeddingMap.objects.filter(project=project, pk=map_id).first()
     if emap is None:
         raise Http404("No map with that id in this project.")
-    classes = emap.classes or [c.key for c in project.classes.all()]
+    scored = map_has_scores(emap)
+    classes = emap.classes if scored and emap.classes else [c.key for c in project.classes.all()] if scored else []
     class_index = {key: i for i, key in enumerate(classes)}
     rows = list(
         MapPoint.objects.filter(map=emap)
         .order_by("item_id")
-        .values_list("item_id", "x", "y", "label", "suggested_label", "score", "flagged", "cluster")
+        .values_list("item_id", "x", "y", "label", "suggested_label", "score", "flagged", "cluster", "wer", "agreement")
     )
     ids = [r[0] for r in rows]
-    sources = {pk: src for pk, src in Item.objects.filter(project=project).values_list("pk", "source_id")}
+    sources, metadata = {}, {}
+    for pk, src, meta in Item.objects.filter(project=project).values_list("pk", "source_id", "metadata"):
+        sources[pk] = src
+        if meta:
+            metadata[pk] = meta
     source_names = dict(project.sources.values_list("pk", "name"))
     source_list = sorted(source_names)
     tag_of = {}
@@ -571,18 +613,24 @@ def map_point_columns(*, project, map_id):
     for item_id, tag_id in links.iterator(chunk_size=20000):
         tag_of.setdefault(item_id, tag_id)  # colour by one slice per item: the first found
     tag_list = sorted(tag_names)
-    # Agreement per item: share of answers that equal the item's most common answer.
-    counts = {}
-    for item_id, _value, n in (
-        Annotation.objects.filter(item__project=project)
-        .values_list("item_id", "value")
-        .annotate(n=Count("id"))
-        .iterator(chunk_size=20000)
-    ):
-        counts.setdefault(item_id, []).append(n)
-    agreement = [max(counts[i]) / sum(counts[i]) if i in counts and sum(counts[i]) > 1 else None for i in ids]
-    return {
+    if scored:
+        # Agreement per item: share of answers that equal the item's most common answer.
+        counts = {}
+        for item_id, _value, n in (
+            Annotation.objects.filter(item__project=project)
+            .values_list("item_id", "value")
+            .annotate(n=Count("id"))
+            .iterator(chunk_size=20000)
+        ):
+            counts.setdefault(item_id, []).append(n)
+        agreement = [max(counts[i]) / sum(counts[i]) if i in counts and sum(counts[i]) > 1 else None for i in ids]
+    else:
+        # Transcripts agree after normalization ("Um," = "um"): stored by the map job.
+        agreement = [r[9] for r in rows]
+    out = {
         "map": emap.pk,
+        "task": emap.params.get("task", "classification"),
+        "label_issues": scored,
         "classes": classes,
         "sources": [source_names[s] for s in source_list],
         "tags": [tag_names[t] for t in tag_list],
@@ -591,12 +639,13 @@ def map_point_columns(*, project, map_id):
         "y": [round(r[2], 5) for r in rows],
         "label": [class_index.get(r[3], -1) for r in rows],
         "suggested": [class_index.get(r[4], -1) for r in rows],
-        "score": [round(r[5], 4) for r in rows],
+        "score": [round(r[5], 4) if scored else None for r in rows],
         "flagged": [1 if r[6] else 0 for r in rows],
         "cluster": [-1 if r[7] is None else r[7] for r in rows],
         "source": [source_list.index(sources[i]) if sources.get(i) in source_names else -1 for i in ids],
         "tag": [tag_list.index(tag_of[i]) if i in tag_of else -1 for i in ids],
         "agreement": [None if a is None else round(a, 3) for a in agreement],
+        "fields": _metadata_columns(metadata, ids),
         "clusters": [
             {
                 "index": c.index,
@@ -611,6 +660,10 @@ def map_point_columns(*, project, map_id):
             for c in LabelCluster.objects.filter(map=emap)
         ],
     }
+    if not scored:
+        out["wer"] = [None if r[8] is None else round(r[8], 4) for r in rows]
+        out["label_issues_reason"] = NO_SCORES_REASON
+    return out
 
 
 def item_with_answers(*, project, item_id):

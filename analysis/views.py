@@ -49,20 +49,50 @@ def _pairwise_matrix(report):
     return {"names": names, "rows": rows}
 
 
-def _confusion_matrix(report):
+MATRIX_LIMIT = 12  # a heatmap shows at most this many classes; the rest are folded into "other (k classes)"
+
+
+def _confusion_matrix(report, *, noun="classes"):
+    """The heatmap of a confusion: classes nobody answered left out, and beyond MATRIX_LIMIT the most
+    answered classes with the rest folded into "other (k classes)", so it fits the page."""
+    from analysis.charts import fold_matrix, human_number
+
     classes = report["confusion"]["classes"]
-    counts = report["confusion"]["counts"]
-    biggest_off = max((counts[i][j] for i in range(len(classes)) for j in range(len(classes)) if i != j), default=0)
+    weights = None
+    per_class = report.get("per_class") or []
+    if [row.get("class") for row in per_class] == list(classes):
+        weights = [row["n_answers"] for row in per_class]
+    names, counts, folded = fold_matrix(
+        classes, report["confusion"]["counts"], weights=weights, limit=MATRIX_LIMIT, noun=noun
+    )
+    other = len(names) - 1 if folded else -1
+    biggest_off = max((counts[i][j] for i in range(len(names)) for j in range(len(names)) if i != j), default=0)
     rows = []
-    for i, name in enumerate(classes):
+    for i, name in enumerate(names):
         cells = []
-        for j in range(len(classes)):
+        for j in range(len(names)):
             n = counts[i][j]
-            share = n / biggest_off if biggest_off and i != j else 0
-            style = f"background: hsl(5 75% {97 - 42 * share:.0f}%)" if i != j and n else ""
-            cells.append({"n": n, "diagonal": i == j, "style": style})
-        rows.append({"class": name, "cells": cells})
-    return {"classes": classes, "rows": rows}
+            # Pairs within "other" are no agreement: they may be two different folded classes.
+            diagonal = i == j and i != other
+            share = n / biggest_off if biggest_off and not diagonal else 0
+            style = f"background: hsl(5 75% {97 - 42 * min(share, 1):.0f}%)" if not diagonal and n else ""
+            cells.append({"n": n, "text": human_number(n), "diagonal": diagonal, "style": style})
+        rows.append({"class": name, "cells": cells, "other": i == other})
+    return {"classes": names, "rows": rows, "folded": folded, "n_classes": len(classes)}
+
+
+def _per_class_rows(report, *, noun="classes"):
+    """The per-class table: a transcription report lists only the transcripts given (never one with 0
+    answers) and, beyond MATRIX_LIMIT, the most given with the rest summed in one "other" row."""
+    rows = report["per_class"]
+    if not report.get("transcripts"):
+        return rows, None
+    rows = [row for row in rows if row["n_answers"]]
+    if len(rows) <= MATRIX_LIMIT:
+        return rows, None
+    top = sorted(rows, key=lambda r: -r["n_answers"])[:MATRIX_LIMIT]
+    rest = [row for row in rows if row not in top]
+    return top, {"name": f"other ({len(rest)} {noun})", "n_answers": sum(r["n_answers"] for r in rest)}
 
 
 def _time_chart(report, width=640, height=160, pad=28):
@@ -166,8 +196,10 @@ def agreement_page(request, project_id):
         context["f1_metric"] = report.get(report["f1_key"])
         context["split_merge_pictures"] = _split_merge_pictures(project, report)
     elif report:
+        noun = "transcripts" if report.get("transcripts") else "classes"
         context["pairwise_matrix"] = _pairwise_matrix(report)
-        context["confusion_matrix"] = _confusion_matrix(report)
+        context["confusion_matrix"] = _confusion_matrix(report, noun=noun)
+        context["per_class_rows"], context["per_class_other"] = _per_class_rows(report, noun=noun)
         context["time_chart"] = _time_chart(report)
     return render(request, "analysis/agreement.html", context)
 
@@ -270,13 +302,14 @@ def agreement_download(request, project_id, fmt):
 @login_required
 def map_page(request, project_id, map_id=None):
     from analysis.models import EmbeddingMap
-    from analysis.services.maps import map_embedders
+    from analysis.services.maps import NO_SCORES_REASON, map_embedders, map_has_scores, map_refusal
 
     project, membership = _project(request, project_id, Role.REVIEWER)
     maps = list(EmbeddingMap.objects.filter(project=project).select_related("job")[:20])
     current = next((m for m in maps if m.pk == map_id), None) if map_id else (maps[0] if maps else None)
     if map_id and current is None:
         raise Http404("No map with that id in this project.")
+    scored = map_has_scores(current) if current else project.task_type != "transcription"
     return render(
         request,
         "analysis/map.html",
@@ -285,6 +318,10 @@ def map_page(request, project_id, map_id=None):
             "membership": membership,
             "maps": maps,
             "current": current,
+            "scored": scored,
+            "no_scores_reason": NO_SCORES_REASON,
+            # The start button is offered only where a map can be made; else the reason is shown.
+            "refusal": map_refusal(project=project),
             "embedders": map_embedders(project=project),
             "classes": project.classes.all(),
         },

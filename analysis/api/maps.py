@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint
 from analysis.services.embeddings import embeddings_push
-from analysis.services.maps import map_create
+from analysis.services.maps import NO_SCORES_REASON, map_create, map_has_scores
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 
@@ -143,31 +143,80 @@ class MapDetailApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         emap = _map_for(project, map_id)
         body = MapSummarySerializer(emap).data
-        rows = (
-            MapPoint.objects.filter(map=emap)
-            .order_by("item_id")
-            .values_list("item_id", "x", "y", "label", "suggested_label", "score", "flagged", "cluster")
-        )
+        scored = map_has_scores(emap)
         names = ["item", "x", "y", "label", "suggested_label", "score", "flagged", "cluster"]
+        if not scored:
+            # A transcription map: each item's transcript agreement instead of label-issue scores,
+            # which stay null (not 0: nothing was scored).
+            names += ["wer", "agreement"]
+        rows = MapPoint.objects.filter(map=emap).order_by("item_id").values_list(*names)
+        body["label_issues"] = scored
+        if not scored:
+            body["label_issues_reason"] = NO_SCORES_REASON
+
+        def value_of(name, value):
+            if name == "score" and not scored:
+                return None
+            return round(value, 5) if name in ("x", "y", "score", "wer", "agreement") and value is not None else value
+
         if request.query_params.get("format") == "columns":
             columns = {name: [] for name in names}
             for row in rows.iterator(chunk_size=10000):
                 for name, value in zip(names, row, strict=True):
-                    columns[name].append(round(value, 5) if name in ("x", "y", "score") else value)
+                    columns[name].append(value_of(name, value))
             body["points"] = columns
         else:
-            body["points"] = [dict(zip(names, row, strict=True)) for row in rows.iterator(chunk_size=10000)]
+            body["points"] = [
+                {name: value_of(name, value) for name, value in zip(names, row, strict=True)}
+                for row in rows.iterator(chunk_size=10000)
+            ]
         body["clusters"] = _clusters(emap)
         return Response(body)
 
 
+def _label_issues_map(project, raw):
+    """The map label issues are read from: ``?map=`` when given (a map of this project that has
+    finished), else the latest finished map. 400 for a malformed or unfinished one, 404 naming an id
+    that is not one of this project's maps."""
+    maps = EmbeddingMap.objects.filter(project=project)
+    if raw in (None, ""):
+        emap = maps.filter(finished__isnull=False).first()
+        if emap is None:
+            raise Http404("This project has no finished map yet: start one with POST /api/projects/{id}/maps/.")
+        return emap
+    try:
+        map_id = int(raw)
+    except ValueError:
+        raise ValidationError({"map": f"map must be a map's id (a whole number), not '{raw}'"}) from None
+    emap = maps.filter(pk=map_id).select_related("job").first()
+    if emap is None:
+        raise Http404(f"No map {map_id} in this project: GET /api/projects/{project.pk}/maps/ lists its maps.")
+    if emap.finished is None:
+        status = emap.job.status if emap.job else "unknown"
+        raise ValidationError({"map": f"map {map_id} has not finished (its job is {status}): no scores yet"})
+    return emap
+
+
 class LabelIssuesApi(GenericAPIView):
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, description="most suspicious items listed (default 1000)")],
+        parameters=[
+            OpenApiParameter("limit", int, description="most suspicious items listed (default 1000)"),
+            OpenApiParameter(
+                "map",
+                int,
+                description="the map whose scores are read (default: the latest finished map); each map has "
+                "its own embedder, so its own scores",
+            ),
+        ],
         responses=inline_serializer(
             "LabelIssues",
             {
                 "map": serializers.IntegerField(),
+                "embedder": serializers.CharField(),
+                "label_issues": serializers.BooleanField(
+                    help_text="false for a transcription project's map: it has no label-issue scores"
+                ),
+                "reason": serializers.CharField(required=False, help_text="why there are no scores"),
                 "items": serializers.ListField(child=serializers.DictField()),
                 "clusters": serializers.ListField(child=serializers.DictField()),
             },
@@ -175,13 +224,22 @@ class LabelIssuesApi(GenericAPIView):
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        emap = EmbeddingMap.objects.filter(project=project, finished__isnull=False).first()
-        if emap is None:
-            raise Http404("This project has no finished map yet: start one with POST /api/projects/{id}/maps/.")
+        emap = _label_issues_map(project, request.query_params.get("map"))
         try:
             limit = max(1, min(int(request.query_params.get("limit", 1000)), 100_000))
         except ValueError:
             raise ValidationError({"limit": "limit is a number"}) from None
+        if not map_has_scores(emap):
+            return Response(
+                {
+                    "map": emap.pk,
+                    "embedder": emap.embedder,
+                    "label_issues": False,
+                    "reason": NO_SCORES_REASON,
+                    "items": [],
+                    "clusters": [],
+                }
+            )
         flagged = MapPoint.objects.filter(map=emap, flagged=True).order_by("-score", "item_id")[:limit]
         items = [
             {
@@ -193,7 +251,15 @@ class LabelIssuesApi(GenericAPIView):
             }
             for p in flagged
         ]
-        return Response({"map": emap.pk, "items": items, "clusters": _clusters(emap)})
+        return Response(
+            {
+                "map": emap.pk,
+                "embedder": emap.embedder,
+                "label_issues": True,
+                "items": items,
+                "clusters": _clusters(emap),
+            }
+        )
 
 
 class SelectionSerializer(serializers.Serializer):

@@ -1,5 +1,7 @@
-"""Embedding maps: embeddings → kNN graph → 2-D UMAP layout → label-issue scores, as a worker job."""
+"""Embedding maps: embeddings → kNN graph → 2-D UMAP layout → label-issue scores (classification) or
+per-item transcript agreement (transcription), as a worker job."""
 
+import contextlib
 import logging
 import time
 
@@ -33,10 +35,35 @@ def map_embedders(*, project):
     return embedder_names(modality=project.modality) + sorted(pushed)
 
 
+# Task types a map is made for: label-issue scores need classes; transcripts are coloured by agreement.
+MAP_TASKS = (TaskType.CLASSIFICATION, TaskType.TRANSCRIPTION)
+NO_SCORES_REASON = (
+    "no label-issue scores: a transcription project's labels are free text, not classes; "
+    "colour the map by WER, agreement, slice, source or metadata to find the hard items"
+)
+
+
+def map_has_scores(emap) -> bool:
+    """Whether the map carries label-issue scores: every map but a transcription project's (maps made
+    before transcription maps existed have no ``task``: they are classification maps)."""
+    return emap.params.get("task", TaskType.CLASSIFICATION) != TaskType.TRANSCRIPTION
+
+
+def map_refusal(*, project):
+    """Why this project cannot have a map (None when it can): the page hides its button on the same rule."""
+    if project.task_type not in MAP_TASKS:
+        return (
+            f"maps are made for classification and transcription projects; this is a {project.task_type} "
+            "project (its shapes are compared on the agreement page)"
+        )
+    return None
+
+
 def map_create(*, project, embedder, user=None) -> EmbeddingMap:
     """Queue a map job for the project with the named embedder (built-in, local model, or pushed vectors)."""
-    if project.task_type != TaskType.CLASSIFICATION:
-        raise ValidationError({"embedder": "maps of label issues need a classification project"})
+    refusal = map_refusal(project=project)
+    if refusal:
+        raise ValidationError({"embedder": refusal})
     choices = map_embedders(project=project)
     if embedder not in choices:
         raise ValidationError(
@@ -46,7 +73,9 @@ def map_create(*, project, embedder, user=None) -> EmbeddingMap:
 
     with transaction.atomic():
         job = job_create(kind=JobKind.MAP, project=project, user=user, params={"embedder": embedder})
-        emap = EmbeddingMap.objects.create(project=project, embedder=embedder, job=job, created_by=user)
+        emap = EmbeddingMap.objects.create(
+            project=project, embedder=embedder, job=job, created_by=user, params={"task": project.task_type}
+        )
         job.params["map"] = emap.pk
         job.save(update_fields=["params"])
         job_enqueue(job=job, task=map_run)
@@ -126,7 +155,14 @@ def map_job_run(*, job_id):
             raise ValidationError(f"only {len(present)} items have '{emap.embedder}' vectors; a map needs {MIN_POINTS}")
         by_id = {item.pk: item for item in items}
         kept = [by_id[i] for i in present]
-        labels, sources = label_sources(project=project, items=kept)
+        transcription = project.task_type == TaskType.TRANSCRIPTION
+        if transcription:
+            # Transcripts are no classes: every point is "unlabeled" for the label-issue analysis.
+            labels, sources = [""] * len(kept), [""] * len(kept)
+            transcripts = transcript_agreement(project=project, item_ids=present)
+        else:
+            labels, sources = label_sources(project=project, items=kept)
+            transcripts = None
         classes = [c.key for c in project.classes.all() if not c.retired]
         index = {key: k for k, key in enumerate(classes)}
         codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
@@ -144,17 +180,22 @@ def map_job_run(*, job_id):
         job_progress(job=job, processed=n + 3)
         t = time.perf_counter()
         result = None
-        if (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
+        if transcription:
+            classes = []
+        elif (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
             result = find_label_issues(X, codes, n_classes=len(classes), k=k, seed=0, knn=knn)
         timings["label_issues"] = time.perf_counter() - t
-        _store_map(emap=emap, items=kept, coords=coords, labels=labels, classes=classes, result=result)
+        _store_map(
+            emap=emap, items=kept, coords=coords, labels=labels, classes=classes, result=result, transcripts=transcripts
+        )
         emap.finished = timezone.now()
         emap.n_points = len(kept)
         emap.classes = classes
-        emap.params = {"k": k, "n_without_vector": n - len(kept)}
+        emap.params = {"k": k, "n_without_vector": n - len(kept), "task": project.task_type}
         emap.summary = {
             "seconds": time.perf_counter() - started,
             "timings": timings,
+            "label_issues": not transcription,
             "n_flagged": int(result.flagged.sum()) if result is not None else 0,
             "n_clusters": len(result.clusters) if result is not None else 0,
             # Items judged by no label: neither decided nor answered nor imported, and ties kept apart.
@@ -162,6 +203,13 @@ def map_job_run(*, job_id):
             "n_ties": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "tie")),
             "n_decided": sum(1 for src in sources if src in ("decision", "gold")),
         }
+        if transcription:
+            compared = [v["wer"] for v in transcripts.values() if v["wer"] is not None]
+            emap.summary.update(
+                label_issues_reason=NO_SCORES_REASON,
+                n_compared=len(compared),
+                mean_wer=float(np.mean(compared)) if compared else None,
+            )
         emap.save()
         job.processed = n + 4
     except ValidationError as exc:
@@ -174,8 +222,40 @@ def map_job_run(*, job_id):
     job_finish(job=job, result={"map": emap.pk, **emap.summary})
 
 
+def transcript_agreement(*, project, item_ids) -> dict[int, dict]:
+    """Per item with transcripts: ``wer`` (pooled word error rate over every pair of its transcripts,
+    both ways, as the agreement report's ``mean_pairwise_wer``), ``agreement`` (share of its
+    transcripts equal to the most common one) and ``n`` (transcripts), after the project's conventions,
+    case, punctuation and spacing; uncertain and out-of-domain answers carry no transcript. ``wer`` and
+    ``agreement`` are None for an item with fewer than two transcripts (or only empty ones)."""
+    from collections import Counter
+
+    from analysis.metrics import MetricUndefined, mean_pairwise_wer
+    from analysis.selectors import FLAG_OOD, FLAG_UNCERTAIN, answer_table, transcript_normalizer
+    from labeling.selectors import transcript_conventions
+
+    conventions = transcript_conventions(project=project)
+    table = answer_table(project=project, conventions=conventions)
+    normalize = transcript_normalizer(conventions)
+    wanted = set(item_ids)
+    by_item: dict[int, list[str]] = {}
+    skip = FLAG_UNCERTAIN | FLAG_OOD
+    for item, value, flags in zip(table.item.tolist(), table.values or [], table.flags.tolist(), strict=True):
+        if item in wanted and value and not flags & skip:
+            by_item.setdefault(item, []).append(normalize(value))
+    out = {}
+    for item, texts in by_item.items():
+        row = {"n": len(texts), "wer": None, "agreement": None}
+        if len(texts) >= 2:
+            row["agreement"] = Counter(texts).most_common(1)[0][1] / len(texts)
+            with contextlib.suppress(MetricUndefined):  # every transcript empty: no words to compare
+                row["wer"] = float(mean_pairwise_wer([texts], normalizer=False))
+        out[item] = row
+    return out
+
+
 @transaction.atomic
-def _store_map(*, emap, items, coords, labels, classes, result):
+def _store_map(*, emap, items, coords, labels, classes, result, transcripts=None):
     MapPoint.objects.filter(map=emap).delete()
     LabelCluster.objects.filter(map=emap).delete()
     # Coordinates scaled to [-1, 1] on the longer side, as the scatter plot draws them.
@@ -186,6 +266,9 @@ def _store_map(*, emap, items, coords, labels, classes, result):
     points = []
     for i, item in enumerate(items):
         point = MapPoint(map=emap, item_id=item.pk, x=float(coords[i, 0]), y=float(coords[i, 1]), label=labels[i])
+        if transcripts is not None and item.pk in transcripts:
+            point.wer = transcripts[item.pk]["wer"]
+            point.agreement = transcripts[item.pk]["agreement"]
         if result is not None:
             point.score = float(result.score[i])
             point.suggested_label = classes[int(result.suggested_label[i])] if result.suggested_label[i] >= 0 else ""

@@ -7,6 +7,7 @@ the supply: items already imported, plus what each source still has to deliver, 
 turnaround (``analysis.metrics.planning.reachable_labeled``).
 """
 
+import math
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -138,6 +139,15 @@ def _round(value, digits=4):
     return None if value is None else round(float(value), digits)
 
 
+def _cost(value, significant=4):
+    """A cost rounded to significant digits, not decimals: 200 USD over 5,000,000 items is 4e-05 per
+    item, which four decimals would make 0."""
+    if value is None:
+        return None
+    value = float(value)
+    return 0.0 if value == 0 else round(value, significant - 1 - math.floor(math.log10(abs(value))))
+
+
 def _source_rows(*, project, currency):
     """Per source: cost per item (in the source's currency), items imported, items still to come."""
     sources = list(DataSource.objects.filter(project=project).annotate(n_items=Count("items")).order_by("name"))
@@ -189,7 +199,7 @@ def _source_rows(*, project, currency):
                 "total_cost": float(s.total_cost),
                 "planned_amount": float(s.planned_amount),
                 "n_items": s.n_items,
-                "cost_per_item": _round(cost_per_item),
+                "cost_per_item": _cost(cost_per_item),
                 "remaining_items": _round(remaining, 1),
                 "arrives_in_days": arrives,
                 "same_currency": s.currency == currency,
@@ -287,7 +297,7 @@ def planning_compute(*, project, days=30, now=None) -> dict:
             "overlap": overlap,
             "hourly_rate": rate,
             "currency": settings.currency,
-            "cost_per_item": _round(labor_cost),
+            "cost_per_item": _cost(labor_cost),
         },
         "throughput": {
             "weeks": settings.throughput_weeks,
@@ -297,8 +307,8 @@ def planning_compute(*, project, days=30, now=None) -> dict:
             "labeled_per_day": _round(labeled_per_day, 2),
         },
         "sources": sources,
-        "data_cost_per_item": _round(data_cost),
-        "cost_per_labeled_item": _round(total_cost),
+        "data_cost_per_item": _cost(data_cost),
+        "cost_per_labeled_item": _cost(total_cost),
         "currency": settings.currency,
         "progress": {"items": progress["items"], "labeled": progress["labeled"], "backlog": backlog},
         "horizon": {

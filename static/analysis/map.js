@@ -1,5 +1,6 @@
 // The embedding map: a WebGL scatter (regl-scatterplot) of a project's items, coloured by label,
-// suggested label, issue score, agreement, slice or source; hover previews, click opens an item's
+// suggested label, issue score, agreement, slice, source or a metadata field (a transcription map: by
+// transcript WER and agreement instead of labels and scores); hover previews, click opens an item's
 // answers, lasso selection feeds actions, and suspicious clusters highlight their points.
 import createScatterplot from "../vendor/regl-scatterplot/regl-scatterplot.bundle.js";
 
@@ -10,6 +11,9 @@ const SERIES = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"
   "#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#76B7B2", "#EDC948", "#FF9DA7", "#9C755F"];
 // A perceptual ramp from low (blue) to high (red), for continuous colourings.
 const RAMP = ["#313695", "#4575b4", "#74add1", "#abd9e9", "#e0f3f8", "#fee090", "#fdae61", "#f46d43", "#d73027", "#a50026"];
+
+// Transcript WER bins: (upper bound, legend, colour).
+const WER_BINS = [[0, "WER 0", RAMP[0]], [0.1, "≤ 0.1", RAMP[2]], [0.25, "≤ 0.25", RAMP[5]], [0.5, "≤ 0.5", RAMP[7]], [Infinity, "> 0.5", RAMP[9]]];
 
 // The map picker opens the chosen map (its options' values are the maps' pages).
 document.getElementById("map-choice")?.addEventListener("change", (e) => { location.href = e.target.value; });
@@ -67,14 +71,29 @@ async function drawMap(root) {
   });
   const itemIndex = new Map(data.item.map((id, i) => [id, i]));
   let selected = [];
+  const scored = data.label_issues !== false;
+  const colourBy = document.getElementById("colour-by");
+  // Metadata fields (a recording condition, a voice...) become colourings of their own.
+  for (const [k, field] of (data.fields ?? []).entries()) {
+    const option = document.createElement("option");
+    option.value = `field:${k}`;
+    option.textContent = `metadata: ${field.name}`;
+    colourBy.append(option);
+  }
+  const ramp = (raw, lo, hi, legend, reverse = false) => ({
+    values: raw.map((v) => (v === null ? 0 : Math.min(Math.max((v - lo) / (hi - lo || 1), 0), 1))),
+    palette: reverse ? [...RAMP].reverse() : RAMP,
+    legend,
+    type: "continuous",
+  });
 
   function colouring(by) {
-    const categorical = (codes, names, colours) => {
+    const categorical = (codes, names, colours, noneName = "none") => {
       const k = names.length;
       return {
         values: codes.map((c) => (c >= 0 ? c : k)),
         palette: [...names.map((_, i) => colours[i] ?? SERIES[i % SERIES.length]), GREY],
-        legend: [...names.map((name, i) => [name, colours[i] ?? SERIES[i % SERIES.length]]), ["none", GREY]],
+        legend: [...names.map((name, i) => [name, colours[i] ?? SERIES[i % SERIES.length]]), [noneName, GREY]],
         type: "categorical",
       };
     };
@@ -82,6 +101,17 @@ async function drawMap(root) {
     if (by === "suggested") return categorical(data.suggested, data.classes, classColours);
     if (by === "tag") return categorical(data.tag, data.tags, []);
     if (by === "source") return categorical(data.source, data.sources, []);
+    if (by.startsWith("field:")) {
+      const field = data.fields[Number(by.slice(6))];
+      if (field.kind === "categorical") return categorical(field.codes, field.values, []);
+      return ramp(field.numbers, field.min, field.max, [[`${field.min}`, RAMP[0]], [`${field.max}`, RAMP[9]]]);
+    }
+    if (by === "wer") {
+      // Binned, blue (the transcripts agree) to red (half the words differ); grey: fewer than two transcripts.
+      const bins = WER_BINS.map(([upper]) => upper);
+      const codes = data.wer.map((v) => (v === null ? -1 : bins.findIndex((upper) => v <= upper)));
+      return categorical(codes, WER_BINS.map(([, name]) => name), WER_BINS.map(([, , colour]) => colour), "fewer than two transcripts");
+    }
     const raw = by === "score" ? data.score : data.agreement;
     return {
       values: raw.map((v) => (v === null ? 0 : Math.min(Math.max(v, 0), 1))),
@@ -101,11 +131,11 @@ async function drawMap(root) {
   }
 
   const countLabel = document.getElementById("map-count");
-  await render("label");
+  await render(colourBy.value);
   countLabel.textContent = `${n.toLocaleString()} items`;
   root.dataset.ready = "true";
   root.dataset.drawMs = String(Math.round(performance.now() - started));
-  document.getElementById("colour-by").addEventListener("change", (e) => render(e.target.value, { keepView: true }));
+  colourBy.addEventListener("change", (e) => render(e.target.value, { keepView: true }));
 
   // Hover: a preview at the pointer (the image, or the clip played).
   let pointer = [0, 0];
@@ -117,10 +147,15 @@ async function drawMap(root) {
   scatterplot.subscribe("pointover", (i) => {
     const id = data.item[i];
     const file = root.dataset.fileUrl.replace("/0/", `/${id}/`);
-    const label = data.label[i] >= 0 ? data.classes[data.label[i]] : "unlabeled";
-    const suggestion = data.suggested[i] >= 0 && data.suggested[i] !== data.label[i] ? ` → ${esc(data.classes[data.suggested[i]])}?` : "";
     const preview = root.dataset.modality === "image" ? `<img src="${file}" alt="">` : "";
-    tooltip.innerHTML = `${preview}<div>#${id} <b>${esc(label)}</b>${suggestion} · score ${data.score[i].toFixed(2)}</div>`;
+    if (scored) {
+      const label = data.label[i] >= 0 ? data.classes[data.label[i]] : "unlabeled";
+      const suggestion = data.suggested[i] >= 0 && data.suggested[i] !== data.label[i] ? ` → ${esc(data.classes[data.suggested[i]])}?` : "";
+      tooltip.innerHTML = `${preview}<div>#${id} <b>${esc(label)}</b>${suggestion} · score ${data.score[i].toFixed(2)}</div>`;
+    } else {
+      const wer = data.wer[i] === null ? "fewer than two transcripts" : `WER ${data.wer[i].toFixed(2)} · agreement ${data.agreement[i].toFixed(2)}`;
+      tooltip.innerHTML = `${preview}<div>#${id} · ${wer}</div>`;
+    }
     tooltip.style.left = `${pointer[0] + 12}px`;
     tooltip.style.top = `${pointer[1] + 12}px`;
     tooltip.hidden = false;
@@ -219,6 +254,8 @@ async function drawMap(root) {
 
   // Suspicious clusters: click one to select and frame its points.
   const list = document.getElementById("clusters");
+  window.labelhubMap = { scatterplot, data, selectedItems: () => selected.map((i) => data.item[i]) };
+  if (!list) return; // a transcription map has no label-issue clusters
   const thumb = (id) => (root.dataset.modality === "image" ? `<img src="${root.dataset.fileUrl.replace("/0/", `/${id}/`)}" alt="#${id}" loading="lazy">` : `<span class="chip light">#${id}</span>`);
   list.innerHTML = data.clusters.length
     ? data.clusters

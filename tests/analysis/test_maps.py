@@ -248,3 +248,141 @@ def test_a_tie_takes_the_imported_label_when_it_is_one_of_the_tied(manager, blob
     annotation_save(item=item, labeler=labeler, value="a")
     annotation_save(item=item, labeler=labeler2, value="b")
     assert label_sources(project=project, items=[item]) == (["a"], ["tie"])
+
+
+# --- Transcription maps and ?map= on label issues (issue 15, point 4) ------------------------------------
+
+
+@pytest.fixture
+def spoken(manager, reviewer, labeler, labeler2):
+    """An audio transcription project: 12 clips in two recording conditions (metadata), two sources;
+    the two labelers agree word for word on the clean clips and differ by one word of four on the noisy."""
+    from labeling.services.projects import member_add
+    from labeling.services.sources import source_create
+    from tests.conftest import wav_bytes
+
+    project = make_project(manager, name="Spoken", modality="audio", task_type="transcription")
+    for user, role in ((reviewer, "reviewer"), (labeler, "labeler"), (labeler2, "labeler")):
+        member_add(project=project, username=user.username, role=role)
+    studio = source_create(project=project, name="studio", kind="owned")
+    street = source_create(project=project, name="street", kind="owned")
+    conditions = ["clean", "car-noise"] * 6
+    entries = [
+        ImportEntry(
+            name=f"clip{i}.wav",
+            load=lambda i=i: wav_bytes(freq=220.0 + 40 * i),
+            source=studio if conditions[i] == "clean" else street,
+            metadata={"condition": conditions[i], "reference": f"nearest gas station number {i}"},
+        )
+        for i in range(12)
+    ]
+    ids = items_import(project=project, entries=entries).imported
+    for i, pk in enumerate(ids[:10]):
+        item = Item.objects.get(pk=pk)
+        annotation_save(item=item, labeler=labeler, value="Um, nearest gas station")
+        noisy = conditions[i] == "car-noise"
+        annotation_save(
+            item=item, labeler=labeler2, value="um nearest bus station" if noisy else "um nearest gas station"
+        )
+    return project, ids, conditions
+
+
+def build_map(api, manager, project, embedder):
+    response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": embedder}, format="json")
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    map_job_run(job_id=body["job"])
+    job = Job.objects.get(pk=body["job"])
+    assert job.status == "succeeded", job.errors
+    return body["map"]
+
+
+def test_a_transcription_projects_map_carries_wer_and_condition_but_no_scores(api, client, manager, reviewer, spoken):
+    project, ids, conditions = spoken
+    map_id = build_map(api, manager, project, "audio-mfcc")
+    emap = EmbeddingMap.objects.get(pk=map_id)
+    assert emap.n_points == 12 and emap.summary["label_issues"] is False
+    assert emap.summary["n_compared"] == 10
+    wer = dict(MapPoint.objects.filter(map=emap).values_list("item_id", "wer"))
+    # "Um," and "um" agree after normalization; "bus" for "gas" is one word of four, both ways.
+    assert [wer[pk] for pk in ids[:4]] == [0.0, 0.25, 0.0, 0.25]
+    assert wer[ids[10]] is None and wer[ids[11]] is None  # no transcripts yet
+
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/maps/{map_id}/").json()
+    assert detail["label_issues"] is False and "free text" in detail["label_issues_reason"]
+    point = next(p for p in detail["points"] if p["item"] == ids[1])
+    assert (point["wer"], point["agreement"], point["score"]) == (0.25, 0.5, None)
+
+    client.force_login(reviewer)
+    data = client.get(f"/projects/{project.pk}/map/{map_id}/data.json").json()
+    assert data["label_issues"] is False and data["task"] == "transcription"
+    assert data["wer"][:4] == [0.0, 0.25, 0.0, 0.25] and data["agreement"][:2] == [1.0, 0.5]
+    condition = next(f for f in data["fields"] if f["name"] == "condition")
+    assert condition["values"] == ["car-noise", "clean"]
+    assert [condition["values"][c] for c in condition["codes"]] == conditions
+    assert [data["sources"][s] for s in data["source"][:2]] == ["studio", "street"]
+    # A free-text field (one reference per clip) is no colouring.
+    assert "reference" not in {f["name"] for f in data["fields"]}
+    page = client.get(f"/projects/{project.pk}/map/{map_id}/").content.decode()
+    assert 'value="wer"' in page and "no label-issue scores" in page.lower() and 'value="score"' not in page
+
+    issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    assert issues["map"] == map_id and issues["label_issues"] is False
+    assert issues["items"] == [] and "free text" in issues["reason"]
+
+
+def test_a_text_transcription_map_uses_the_text_embedder(api, manager, labeler, labeler2):
+    project = make_project(manager, name="Tickets", modality="text", task_type="transcription")
+    ids = text_items(project, [f"printer {w} jammed on floor {i}" for i, w in enumerate(["paper", "ink"] * 6)])
+    for pk in ids[:3]:
+        item = Item.objects.get(pk=pk)
+        annotation_save(item=item, labeler=labeler, value="printer jam")
+        annotation_save(item=item, labeler=labeler2, value="printer jam on floor two")
+    map_id = build_map(api, manager, project, "text-tfidf")
+    assert MapPoint.objects.filter(map_id=map_id).count() == 12
+    # "printer jam" against "printer jam on floor two": 3 edits of 2 words one way, of 5 the other.
+    assert MapPoint.objects.get(map_id=map_id, item_id=ids[0]).wer == pytest.approx(6 / 7)
+
+
+def test_detection_projects_are_refused_with_the_reason_and_no_button(api, client, manager):
+    project = make_project(manager, name="Boxes", task_type="detection", classes=[{"key": "digit"}])
+    response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "image-basic"}, format="json")
+    assert response.status_code == 400 and "detection project" in response.json()["detail"]
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/map/").content.decode()
+    assert 'id="map-start"' not in page and "detection project" in page
+
+
+def test_label_issues_answers_for_the_map_asked_for(api, manager, reviewer, blobs, other_project):
+    project, ids, vectors, planted = blobs
+    push(
+        api,
+        manager,
+        project,
+        "team-net",
+        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
+    )
+    # A second embedder whose vectors say nothing: its map finds other (or no) issues.
+    rng = np.random.default_rng(5)
+    push(api, manager, project, "noise", [{"item": i, "vector": rng.normal(size=8).tolist()} for i in ids])
+    good = build_map(api, manager, project, "team-net")
+    noise = build_map(api, manager, project, "noise")
+    latest = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    assert (latest["map"], latest["embedder"]) == (noise, "noise")  # the default: the latest map
+    chosen = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/?map={good}").json()
+    assert (chosen["map"], chosen["embedder"], chosen["label_issues"]) == (good, "team-net", True)
+    assert chosen["clusters"] and chosen["clusters"][0]["label"] == "a"
+    flagged = {row["item"] for row in chosen["items"]}
+    assert flagged == set(MapPoint.objects.filter(map_id=good, flagged=True).values_list("item_id", flat=True))
+    assert flagged != {row["item"] for row in latest["items"]}
+
+    unknown = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/?map=999999")
+    assert unknown.status_code == 404 and "No map 999999 in this project" in unknown.json()["detail"]
+    theirs = EmbeddingMap.objects.create(project=other_project, embedder="image-basic")
+    foreign = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/?map={theirs.pk}")
+    assert foreign.status_code == 404 and f"No map {theirs.pk}" in foreign.json()["detail"]
+    malformed = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/?map=latest")
+    assert malformed.status_code == 400 and "'latest'" in malformed.json()["detail"]
+    running = EmbeddingMap.objects.create(project=project, embedder="team-net")
+    unfinished = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/?map={running.pk}")
+    assert unfinished.status_code == 400 and f"map {running.pk} has not finished" in unfinished.json()["detail"]

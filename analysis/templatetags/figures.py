@@ -1,0 +1,27 @@
+"""Numbers for people in templates: ``{{ n|human }}`` (18k, 1.2M, 0.004) and ``{{ x|money:"USD" }}``
+(0.004 USD, 200 USD): never scientific notation, never a cost rounded to 0.00."""
+
+from django import template
+
+from analysis.charts import human_number
+from analysis.charts import money as format_money
+
+register = template.Library()
+
+
+@register.filter
+def human(value):
+    """18k, 1.2M, 950, 0.004; '—' for None or text that is no number."""
+    try:
+        return human_number(None if value in (None, "") else float(value))
+    except (TypeError, ValueError):
+        return "—"
+
+
+@register.filter
+def money(value, currency=""):
+    """An amount with its significant digits and the currency: 0.004 USD, 12.50 USD, 12,346 USD."""
+    try:
+        return format_money(None if value in (None, "") else float(value), currency or "")
+    except (TypeError, ValueError):
+        return "—"
