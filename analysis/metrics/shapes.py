@@ -22,9 +22,13 @@ as to maximise the total IoU among pairs with IoU ≥ ``iou`` and the same label
 matched directly (the fast path); only the rest go through the assignment solver, item pair by item
 pair.
 
-Design for speed: all candidate pairs are generated per item with NumPy (never a Python loop per box),
-in chunks of items to bound memory; 100,000 images × 3 labelers × 5 boxes take a few seconds
-(``benchmarks/shapes_bench.py``).
+Design for speed: all candidate pairs are generated per (item, label) block with NumPy (never a Python
+loop per box), in chunks to bound memory; groupings use one integer key and a 1-D sort (NumPy 2's
+``np.unique`` hashes, and its ``axis=0`` form sorts rows, both many times slower); the per-labeler part
+(each labeler against the others' consensus) runs for all labelers at once on leave-one-out copies;
+the assignment solver sees only groups with a real choice. Million-row temporaries are few and freed
+early: on the virtual machines this runs on, fresh memory costs more CPU (page faults) than the
+arithmetic. 100,000 images × 3 labelers × 5 boxes: ``benchmarks/shapes_bench.py``.
 """
 
 from __future__ import annotations
