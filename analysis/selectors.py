@@ -389,15 +389,21 @@ class ShapeAnswers:
         flat = [shape for answer in shapes for shape in answer]
         label_index = {key: i for i, key in enumerate(classes)}
         labels = list(classes)
-        codes = np.empty(len(flat), dtype=np.int64)
-        for k, shape in enumerate(flat):
-            key = shape.get("label")
+        # One pass of C-level iteration per column (a project's 1.5 M boxes: seconds saved over a
+        # Python loop that sets one array element at a time).
+        keys = [shape.get("label") for shape in flat]
+        for key in dict.fromkeys(keys):
             if key not in label_index:
                 label_index[key] = len(labels)
                 labels.append(key)
-            codes[k] = label_index[key]
-        # A missing coordinate becomes NaN: such a shape matches nothing but still counts as drawn.
-        coords = np.array([[shape.get(f) for f in fields] for shape in flat], dtype=np.float64)
+        codes = np.fromiter(map(label_index.__getitem__, keys), dtype=np.int64, count=len(keys))
+        try:
+            coords = np.fromiter(
+                (shape[f] + 0.0 for shape in flat for f in fields), dtype=np.float64, count=len(flat) * len(fields)
+            )
+        except (KeyError, TypeError):
+            # A missing coordinate becomes NaN: such a shape matches nothing but still counts as drawn.
+            coords = np.array([[shape.get(f) for f in fields] for shape in flat], dtype=np.float64)
         return cls(
             kind=kind,
             classes=list(classes),

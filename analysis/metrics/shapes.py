@@ -22,16 +22,20 @@ as to maximise the total IoU among pairs with IoU ≥ ``iou`` and the same label
 matched directly (the fast path); only the rest go through the assignment solver, item pair by item
 pair.
 
-Design for speed: all candidate pairs are generated per item with NumPy (never a Python loop per box),
-in chunks of items to bound memory; 100,000 images × 3 labelers × 5 boxes take a few seconds
-(``benchmarks/shapes_bench.py``).
+Design for speed: all candidate pairs are generated per (item, label) block with NumPy (never a Python
+loop per box), in chunks to bound memory; groupings use one integer key and a 1-D sort (NumPy 2's
+``np.unique`` hashes, and its ``axis=0`` form sorts rows, both many times slower); the per-labeler part
+(each labeler against the others' consensus) runs for all labelers at once on leave-one-out copies;
+the assignment solver sees only groups with a real choice. Million-row temporaries are few and freed
+early: on the virtual machines this runs on, fresh memory costs more CPU (page faults) than the
+arithmetic. 100,000 images × 3 labelers × 5 boxes: ``benchmarks/shapes_bench.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -70,7 +74,7 @@ COVER = 0.7  # a shape is "inside" another when at least this share of its area 
 # IoUs within this of the threshold count as reaching it: fractions such as 0.12 / 0.24 are not exact
 # in floating point, and a box drawn at exactly the threshold must not depend on rounding.
 _EPS = 1e-9
-_CHUNK_PAIRS = 2_000_000  # candidate pairs per chunk: bounds memory on big projects
+_CHUNK_PAIRS = 250_000  # candidate pairs per chunk: bounds memory on big projects
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,6 +116,19 @@ def _iou_rows(kind: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.n
         a_in_b = np.where(sa > 0, inter / sa, 0.0)
         b_in_a = np.where(sb > 0, inter / sb, 0.0)
     return iou, a_in_b, b_in_a
+
+
+def _iou_only(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise IoU of corner rows, the same numbers as :func:`_iou_rows`'s first answer with fewer
+    temporary arrays (on this project's virtual machines, fresh memory is dear)."""
+    inter = _intersection(kind, a, b)
+    union = np.nan_to_num(_size(kind, a), nan=0.0)
+    union += np.nan_to_num(_size(kind, b), nan=0.0)
+    union -= inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(inter, union, out=inter)
+    inter[~(union > 0)] = 0.0
+    return inter
 
 
 def box_iou(a: Any, b: Any) -> np.ndarray:
@@ -168,6 +185,41 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown shape kind {kind!r}; one of {KINDS}")
 
 
+def _unique_ints(a: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an integer array through a sort: NumPy 2's hash-based ``np.unique`` takes 20×
+    longer on millions of int64 keys."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
+
+
+def _run_counts(key: np.ndarray) -> np.ndarray:
+    """For each element, how many elements share its key (a sort only when the keys are not sorted)."""
+    if key.size < 2:
+        return np.ones(key.size, np.int64)
+    is_sorted = bool((key[1:] >= key[:-1]).all())
+    order = None if is_sorted else np.argsort(key)
+    k = key if is_sorted else key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    lengths = np.diff(np.r_[starts, k.size])
+    counts = np.repeat(lengths, lengths)
+    if is_sorted:
+        return counts
+    out = np.empty(key.size, np.int64)
+    out[order] = counts
+    return out
+
+
+def _dense_rank(key: np.ndarray) -> np.ndarray:
+    """Rank of each element's key among the distinct keys (``np.unique``'s inverse)."""
+    if not key.size:
+        return np.zeros(0, np.int64)
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    out = np.empty(key.size, np.int64)
+    out[order] = np.cumsum(np.r_[True, k[1:] != k[:-1]]) - 1
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # The shape table
 # --------------------------------------------------------------------------------------------------
@@ -198,8 +250,9 @@ class ShapeTable:
     def n_shapes(self) -> int:
         return int(self.item.shape[0])
 
-    @property
+    @cached_property
     def corners(self) -> np.ndarray:
+        """Corner form of ``coords`` (computed once per table)."""
         return _corners(self.kind, self.coords)
 
 
@@ -283,10 +336,17 @@ def shape_table_from_arrays(
         ai = np.asarray(answered[0], dtype=np.int64).ravel()
         al = np.asarray(answered[1], dtype=np.int64).ravel()
         ai, al = np.concatenate([ai, item]), np.concatenate([al, labeler])  # shapes imply an answer
-    pairs = np.unique(np.stack([ai, al], axis=1), axis=0) if ai.size else np.zeros((0, 2), np.int64)
-    order = np.lexsort((labeler, item))
+    # (item, labeler) pairs and the shapes' order by them, through one integer key each: a 1-D sort is
+    # several times faster than np.unique(axis=0) or np.lexsort on two keys, with the same order.
+    n_lab = int(max(labeler.max(initial=-1), al.max(initial=-1))) + 1
+    answer_key = _unique_ints(ai * n_lab + al)
+    pairs = np.stack([answer_key // max(n_lab, 1), answer_key % max(n_lab, 1)], axis=1)
+    shape_key = item * n_lab + labeler
+    if shape_key.size < 2 or bool((shape_key[1:] >= shape_key[:-1]).all()):
+        order = np.arange(shape_key.size)  # already sorted (the usual case): what a stable sort answers
+    else:
+        order = np.argsort(shape_key, kind="stable")
     n_items = int(max(item.max(initial=-1), pairs[:, 0].max(initial=-1))) + 1
-    n_lab = int(max(labeler.max(initial=-1), pairs[:, 1].max(initial=-1))) + 1
     n_cls = int(label.max(initial=-1)) + 1
     return ShapeTable(
         kind=kind,
@@ -301,6 +361,18 @@ def shape_table_from_arrays(
         labels=list(labels) if labels is not None else list(range(n_cls)),
         weight=w[order],
     )
+
+
+def _internal_table(t, item, labeler, label, corners, weight, n_items, labelers=None) -> ShapeTable:
+    """A working table for the matching and fusion steps, which read only codes, corners and weights:
+    no answers and no ``coords`` (an empty stand-in; the corners are given), so that million-row steps
+    allocate no array they never read."""
+    table = ShapeTable(
+        t.kind, item, labeler, label, np.broadcast_to(np.nan, corners.shape), np.zeros(0, np.int64),
+        np.zeros(0, np.int64), range(n_items), t.labelers if labelers is None else labelers, t.labels, weight,
+    )  # fmt: skip
+    table.__dict__["corners"] = corners  # functools.cached_property's slot
+    return table
 
 
 def _subset(t: ShapeTable, mask: np.ndarray, answer_mask: np.ndarray) -> ShapeTable:
@@ -333,24 +405,30 @@ class _Pairs:
     j_in_i: np.ndarray
 
 
-def _cross_pairs(t: ShapeTable, iou_min: float, cover_min: float) -> _Pairs:
+def _cross_pairs(t: ShapeTable, iou_min: float, cover_min: float | None) -> _Pairs:
     """Every same-label pair of shapes of two different labelers on the same item that has IoU ≥
-    ``iou_min`` or one inside the other by ≥ ``cover_min``. Rows are sorted by (item, labeler), so each
-    shape is paired with the shapes of the later labelers of its item: no Python loop per shape."""
+    ``iou_min`` or one inside the other by ≥ ``cover_min`` (None: IoU only, and ``i_in_j``/``j_in_i``
+    are left empty). Answers them in the table's order (by ``i``, then ``j``).
+
+    The shapes are taken by (item, label) block, the table's order kept within a block (so by labeler):
+    each shape is paired with the shapes of the later labelers of its block, never with a shape of
+    another label, and never through a Python loop per shape."""
     n = t.n_shapes
     empty = _Pairs(*(np.zeros(0, np.int64),) * 2, *(np.zeros(0),) * 3)
     if n < 2:
         return empty
-    idx = np.arange(n)
-    new_item = np.r_[True, t.item[1:] != t.item[:-1]]
-    new_group = new_item | np.r_[True, t.labeler[1:] != t.labeler[:-1]]
-    item_start = np.flatnonzero(new_item)
-    group_start = np.flatnonzero(new_group)
-    item_end = np.r_[item_start[1:], n]
-    group_end = np.r_[group_start[1:], n]
-    my_item_end = item_end[np.cumsum(new_item) - 1]
-    my_group_end = group_end[np.cumsum(new_group) - 1]
-    count = my_item_end - my_group_end  # shapes of later labelers on the same item
+    n_cls = max(len(t.labels), int(t.label.max(initial=0)) + 1)
+    block_key = t.item * n_cls + t.label
+    in_order = bool((block_key[1:] >= block_key[:-1]).all())  # e.g. one label per item
+    order = np.arange(n) if in_order else np.argsort(block_key, kind="stable")
+    block, labeler = block_key[order], t.labeler[order]
+    new_block = np.r_[True, block[1:] != block[:-1]]
+    new_run = new_block | np.r_[True, labeler[1:] != labeler[:-1]]
+    block_start = np.flatnonzero(new_block)
+    run_start = np.flatnonzero(new_run)
+    my_block_end = np.r_[block_start[1:], n][np.cumsum(new_block) - 1]
+    my_run_end = np.r_[run_start[1:], n][np.cumsum(new_run) - 1]
+    count = my_block_end - my_run_end  # shapes of later labelers in the same block
     cum = np.cumsum(count)
     corners = t.corners
     parts: list[_Pairs] = []
@@ -360,18 +438,24 @@ def _cross_pairs(t: ShapeTable, iou_min: float, cover_min: float) -> _Pairs:
         base = cum[lo - 1] if lo else 0
         hi = max(int(np.searchsorted(cum, base + _CHUNK_PAIRS, side="right")), lo + 1)
         c = count[lo:hi]
-        i = np.repeat(idx[lo:hi], c)
-        offsets = np.arange(i.shape[0]) - np.repeat(np.cumsum(c) - c, c)
-        j = np.repeat(my_group_end[lo:hi], c) + offsets
-        same = t.label[i] == t.label[j]
-        i, j = i[same], j[same]
-        iou, i_in_j, j_in_i = _iou_rows(t.kind, corners[i], corners[j])
-        keep = ((iou >= iou_min) & (iou > 0)) | (i_in_j >= cover_min - _EPS) | (j_in_i >= cover_min - _EPS)
-        parts.append(_Pairs(i[keep], j[keep], iou[keep], i_in_j[keep], j_in_i[keep]))
+        a = np.repeat(np.arange(lo, hi), c)
+        offsets = np.arange(a.shape[0]) - np.repeat(np.cumsum(c) - c, c)
+        i, j = order[a], order[np.repeat(my_run_end[lo:hi], c) + offsets]
+        if cover_min is None:
+            iou = _iou_only(t.kind, corners[i], corners[j])
+            keep = (iou >= iou_min) & (iou > 0)
+            parts.append(_Pairs(i[keep], j[keep], iou[keep], np.zeros(0), np.zeros(0)))
+        else:
+            iou, i_in_j, j_in_i = _iou_rows(t.kind, corners[i], corners[j])
+            keep = ((iou >= iou_min) & (iou > 0)) | (i_in_j >= cover_min - _EPS) | (j_in_i >= cover_min - _EPS)
+            parts.append(_Pairs(i[keep], j[keep], iou[keep], i_in_j[keep], j_in_i[keep]))
         lo = hi
-    if not parts:
-        return empty
-    return _Pairs(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("i", "j", "iou", "i_in_j", "j_in_i")))
+    fields = ("i", "j", "iou") if cover_min is None else ("i", "j", "iou", "i_in_j", "j_in_i")
+    out = {f: np.concatenate([getattr(p, f) for p in parts]) for f in fields}
+    if not in_order and out["i"].size:
+        back = np.argsort(out["i"] * n + out["j"])  # the table's order: by i, then j (keys are distinct)
+        out = {f: v[back] for f, v in out.items()}
+    return _Pairs(**{"i_in_j": np.zeros(0), "j_in_i": np.zeros(0), **out})
 
 
 def _match(t: ShapeTable, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -387,30 +471,45 @@ def _match(t: ShapeTable, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> np.nda
     n_lab = max(len(t.labelers), int(t.labeler.max(initial=0)) + 1)
     side_i = i * n_lab + t.labeler[j]  # shape i's edges towards j's labeler
     side_j = j * n_lab + t.labeler[i]
-    _, inv_i, cnt_i = np.unique(side_i, return_inverse=True, return_counts=True)
-    _, inv_j, cnt_j = np.unique(side_j, return_inverse=True, return_counts=True)
-    simple = (cnt_i[inv_i] == 1) & (cnt_j[inv_j] == 1)
+    simple = (_run_counts(side_i) == 1) & (_run_counts(side_j) == 1)
     keep[simple] = True
     hard = np.flatnonzero(~simple)
     if not hard.size:
         return keep
-    # Group the remaining edges by (item, labeler of i, labeler of j) and solve each group.
-    key = np.stack([t.item[i[hard]], t.labeler[i[hard]], t.labeler[j[hard]]], axis=1)
-    _, group = np.unique(key, axis=0, return_inverse=True)
-    group = group.ravel()
+    # Group the remaining edges by (item, labeler of i, labeler of j), one integer key each (a 1-D
+    # sort), and number each group's rows (shapes i) and columns (shapes j) in order.
+    key = (t.item[i[hard]] * n_lab + t.labeler[i[hard]]) * n_lab + t.labeler[j[hard]]
+    group = _dense_rank(key)
     order = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        e = hard[order[a:b]]
-        ri, rows = np.unique(i[e], return_inverse=True)
-        rj, cols = np.unique(j[e], return_inverse=True)
-        m = np.zeros((ri.size, rj.size))
-        m[rows, cols] = w[e]
+    e, group = hard[order], group[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, e.size])
+    n = max(t.n_shapes, 1)
+    rows = _dense_rank(group * n + i[e])
+    cols = _dense_rank(group * n + j[e])
+    rows -= np.repeat(np.minimum.reduceat(rows, starts), sizes)
+    cols -= np.repeat(np.minimum.reduceat(cols, starts), sizes)
+    n_rows = np.maximum.reduceat(rows, starts) + 1
+    n_cols = np.maximum.reduceat(cols, starts) + 1
+    # A star (one row or one column) with a single heaviest edge: the matching is that edge.
+    we = w[e]
+    top = np.maximum.reduceat(we, starts)
+    is_top = we == np.repeat(top, sizes)
+    n_top = np.add.reduceat(is_top.astype(np.int64), starts)
+    star = ((n_rows == 1) | (n_cols == 1)) & (n_top == 1) & (top > 0)
+    on_star = np.repeat(star, sizes)
+    keep[e[on_star & is_top]] = True
+    # The rest: linear_sum_assignment group by group.
+    bounds = np.r_[starts, e.size]
+    for g in np.flatnonzero(~star).tolist():
+        a, b = bounds[g], bounds[g + 1]
+        r_e, c_e = rows[a:b], cols[a:b]
+        m = np.zeros((int(n_rows[g]), int(n_cols[g])))
+        m[r_e, c_e] = we[a:b]
         r, c = linear_sum_assignment(m, maximize=True)
-        chosen = {(int(x), int(y)) for x, y in zip(r, c, strict=True) if m[x, y] > 0}
-        for k, edge in enumerate(e):
-            if (int(rows[k]), int(cols[k])) in chosen:
-                keep[edge] = True
+        chosen = np.zeros(m.shape, dtype=bool)
+        chosen[r, c] = m[r, c] > 0
+        keep[e[a:b]] = chosen[r_e, c_e]
     return keep
 
 
@@ -668,8 +767,9 @@ def _box_clusters(t: ShapeTable, i: np.ndarray, j: np.ndarray, min_support: np.n
     fused = np.stack([_weighted_median(comp, c[:, k], w, n_comp) for k in range(4)], axis=1)
     # Support: distinct labelers in the component (a chain of matches may rarely link two shapes of one
     # labeler; they are fused and count once).
-    lab_comp = np.unique(np.stack([comp, t.labeler], axis=1), axis=0)
-    support = np.bincount(lab_comp[:, 0], minlength=n_comp)
+    n_lab = int(t.labeler.max(initial=0)) + 1
+    lab_comp = _unique_ints(comp.astype(np.int64) * n_lab + t.labeler)
+    support = np.bincount(lab_comp // n_lab, minlength=n_comp)
     first = np.full(n_comp, -1, dtype=np.int64)
     first[comp[::-1]] = np.arange(n)[::-1]
     item, label = t.item[first], t.label[first]
@@ -714,9 +814,13 @@ def _segment_consensus(t: ShapeTable, min_support: np.ndarray) -> dict[str, np.n
     n_cls = max(len(t.labels), 1)
     c = t.corners
     # A labeler's own union per (item, labeler, class) first, so one labeler never counts twice.
-    keys, group = np.unique(np.stack([t.item, t.labeler, t.label], axis=1), axis=0, return_inverse=True)
-    ug, us, ue, _ = _sweep(group.ravel(), c[:, 0], c[:, 1], np.ones(t.n_shapes), np.ones(len(keys)))
-    item, label = keys[ug, 0], keys[ug, 2]
+    n_lab = int(t.labeler.max(initial=0)) + 1
+    key = (t.item * n_lab + t.labeler) * n_cls + t.label  # one integer per (item, labeler, class)
+    group = _dense_rank(key)
+    keys = np.zeros(int(group.max(initial=-1)) + 1, np.int64)
+    keys[group] = key
+    ug, us, ue, _ = _sweep(group, c[:, 0], c[:, 1], np.ones(t.n_shapes), np.ones(len(keys)))
+    item, label = keys[ug] // n_cls // n_lab, keys[ug] % n_cls
     thr = np.repeat(np.asarray(min_support, dtype=np.float64), n_cls)
     g, s, e, sup = _sweep(item * n_cls + label, us, ue, np.ones(ug.size), thr)
     return {"item": g // n_cls, "label": g % n_cls, "coords": np.stack([s, e], axis=1).reshape(-1, 2),
@@ -775,64 +879,148 @@ def _per_labeler(t: ShapeTable, mt: _Matched, iou: float, *, ap_detail: bool = F
     least one other labeler (the others' consensus keeps shapes with at least half their support).
 
     ``ap_detail``: also AP per class (``ap_per_class``), and mAP for segments too (as boxes of full
-    height, whose IoU is the segments' IoU)."""
+    height, whose IoU is the segments' IoU).
+
+    All labelers at once (leave one out, vectorised): every answer (item, labeler) on an item with two
+    or more answers is a *group*; the group's "others" are the item's shapes by its other labelers,
+    copied once per group (an item with ``m`` answers and ``N`` shapes gives ``(m - 1)·N`` copies), and
+    the matches among them are the global matches between two of those labelers. One connected
+    components pass fuses every group's consensus, one matching pass compares each labeler's shapes
+    with their group's consensus and one COCO pass scores them, whatever the number of labelers. Groups
+    are ordered labeler by labeler, items in order within, and copies keep the table's order, so every
+    sum, tie and fusion happens in the order of a labeler-by-labeler computation and answers the same
+    numbers (checked against one in the tests)."""
     m_item, _ = _per_item_counts(t)
+    labs = np.unique(t.answer_labeler)
     out: dict[Any, dict[str, Any]] = {}
-    for lab in np.unique(t.answer_labeler):
-        their_items = t.answer_item[t.answer_labeler == lab]
-        their_items = their_items[m_item[their_items] >= 2]
-        name = t.labelers[lab]
-        if not their_items.size:
-            out[name] = {"f1": None, "mean_iou": None, "map50": None, "n_items": 0}
-            continue
-        on = np.zeros(len(t.items), dtype=bool)
-        on[their_items] = True
-        others = on[t.item] & (t.labeler != lab)
-        others_t = _subset(t, others, on[t.answer_item] & (t.answer_labeler != lab))
-        need = np.maximum((m_item - 1 + 1) // 2, 1)  # at least half of the others
-        if t.kind == BOXES:
-            # Matches among the others are the global matches between two of them.
-            gi, gj = mt.i, mt.j
-            sel = others[gi] & others[gj]
-            remap = np.cumsum(others) - 1
-            cons = _box_clusters(others_t, remap[gi[sel]], remap[gj[sel]], need)
-        else:
-            cons = _segment_consensus(others_t, need)
-        mine = on[t.item] & (t.labeler == lab)
-        coords_mine = t.coords[mine]
-        cons_coords = cons["coords"] if t.kind == SEGMENTS else _xywh(cons["coords"])
-        pair = shape_table_from_arrays(
-            t.kind,
-            np.r_[t.item[mine], cons["item"]],
-            np.r_[np.zeros(int(mine.sum()), np.int64), np.ones(cons["item"].size, np.int64)],
-            np.r_[t.label[mine], cons["label"]],
-            np.concatenate([coords_mine, cons_coords]).reshape(-1, coords_mine.shape[1]),
-            answered=(np.r_[their_items, their_items], np.r_[np.zeros(their_items.size), np.ones(their_items.size)]),
-            items=t.items,
-            labelers=[0, 1],
-            labels=t.labels,
+    n_lab = max(len(t.labelers), int(t.labeler.max(initial=-1)) + 1, int(t.answer_labeler.max(initial=-1)) + 1)
+    pairable = m_item[t.answer_item] >= 2
+    a_item, a_lab = t.answer_item[pairable], t.answer_labeler[pairable]  # sorted by (item, labeler)
+    n_groups = a_item.size
+    # Group number of each answer: labeler-major, items in order within a labeler.
+    g_order = np.argsort(a_lab, kind="stable")
+    group_of = np.empty(n_groups, np.int64)
+    group_of[g_order] = np.arange(n_groups)
+    g_item, g_lab = a_item[g_order], a_lab[g_order]
+    # Each shape's answer (index into a_item) and its own labeler's place among the item's answers.
+    on = m_item[t.item] >= 2
+    s_idx = np.flatnonzero(on)
+    s_item, s_lab = t.item[s_idx], t.labeler[s_idx]
+    a_key = a_item * n_lab + a_lab
+    s_ans = np.searchsorted(a_key, s_item * n_lab + s_lab)
+    item_first = np.searchsorted(a_item, np.arange(len(t.items)))  # first answer of each item
+    s_pos = s_ans - item_first[s_item]
+    # Shapes per answer, where each item's shapes start in the table, where each group's copies start.
+    per_answer = np.bincount(s_ans, minlength=n_groups)
+    item_start = np.searchsorted(t.item, np.arange(len(t.items)))
+    shapes_on_item = np.bincount(t.item, minlength=len(t.items))
+    g_size = shapes_on_item[g_item] - per_answer[g_order]
+    g_start = np.cumsum(g_size) - g_size
+
+    def copies(src: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Group and position of copies of shapes ``src`` into the answers ``a_item[first + rel]``: the
+        group's start + the shape's place among the item's shapes, less the group labeler's own."""
+        ans = item_first[t.item[src]] + rel
+        grp = group_of[ans]
+        own = per_answer[ans] * (t.labeler[src] > a_lab[ans])
+        return grp, g_start[grp] + (src - item_start[t.item[src]]) - own
+
+    # Copies of every shape into the groups of the other labelers of its item.
+    reps = m_item[s_item] - 1
+    src = np.repeat(s_idx, reps)
+    k = np.arange(src.size) - np.repeat(np.cumsum(reps) - reps, reps)
+    k = k + (k >= np.repeat(s_pos, reps))  # skip the shape's own labeler
+    grp, pos = copies(src, k)
+    n_copies = int(g_size.sum())
+    node = np.empty(n_copies, np.int64)
+    node[pos] = src
+    node_group = np.empty(n_copies, np.int64)
+    node_group[pos] = grp
+    del src, k, grp, pos  # big arrays: memory given back early is memory the next step reuses
+    others = _internal_table(t, node_group, t.labeler[node], t.label[node], t.corners[node], t.weight[node], n_groups)
+    del node, node_group
+    need = np.maximum(m_item[g_item] // 2, 1)  # at least half of the others
+    if t.kind == BOXES:
+        # Copies of each global match into the groups of the item's third, fourth, ... labelers.
+        ei, ej = mt.i, mt.j
+        e_item = t.item[ei]
+        first = item_first[e_item]
+        pi = np.searchsorted(a_key, e_item * n_lab + t.labeler[ei]) - first
+        pj = np.searchsorted(a_key, e_item * n_lab + t.labeler[ej]) - first
+        reps = m_item[e_item] - 2
+        k = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+        k = k + (k >= np.repeat(pi, reps))
+        k = k + (k >= np.repeat(pj, reps))
+        _, ci = copies(np.repeat(ei, reps), k)
+        _, cj = copies(np.repeat(ej, reps), k)
+        del k
+        cons = _box_clusters(others, ci, cj, need)
+        del ci, cj
+        cons_coords = _xywh(cons["coords"])
+    else:
+        cons = _segment_consensus(others, need)
+        cons_coords = cons["coords"].reshape(-1, 2)
+    del others
+    # Each labeler's shapes (labeler 0) against their group's consensus (labeler 1), all groups at once,
+    # in a table laid out directly in its (group, labeler) order: a group's own shapes, then its
+    # consensus, each in their order (what sorting them by group and side, stably, would give).
+    n_mine, n_cons = s_idx.size, cons["item"].size
+    mine_n = per_answer[g_order]
+    cons_n = np.bincount(cons["item"], minlength=n_groups)
+    pair_start = np.cumsum(mine_n + cons_n) - (mine_n + cons_n)
+    s_group = group_of[s_ans]
+    pos_mine = pair_start[s_group] + np.arange(n_mine) - (np.cumsum(per_answer) - per_answer)[s_ans]
+    pos_cons = (
+        pair_start[cons["item"]] + mine_n[cons["item"]] + np.arange(n_cons) - (np.cumsum(cons_n) - cons_n)[cons["item"]]
+    )
+    n_pair = n_mine + n_cons
+    p_item, p_side, p_label = np.empty(n_pair, np.int64), np.zeros(n_pair, np.int64), np.empty(n_pair, np.int64)
+    p_corners = np.empty((n_pair, t.coords.shape[1]))
+    p_item[pos_mine], p_item[pos_cons] = s_group, cons["item"]
+    p_side[pos_cons] = 1
+    p_label[pos_mine], p_label[pos_cons] = t.label[s_idx], cons["label"]
+    p_corners[pos_mine], p_corners[pos_cons] = t.corners[s_idx], _corners(t.kind, cons_coords)
+    pair = _internal_table(t, p_item, p_side, p_label, p_corners, np.ones(n_pair), n_groups, labelers=[0, 1])
+    del p_item, p_side, p_label, p_corners
+    # Candidate pairs once, at the lower of the report's threshold and AP's 0.5: the matching and AP
+    # both take theirs from them (the same IoUs AP's own search would compute).
+    p = _cross_pairs(pair, min(iou, _AP_IOU) - _EPS, None)
+    edge = p.iou >= iou - _EPS
+    ei, ew = p.i[edge], p.iou[edge]
+    kept = _match(pair, ei, p.j[edge], ew)
+    pm_i, pm_iou = ei[kept], ew[kept]
+    n_mine_lab = np.bincount(s_lab, minlength=n_lab)
+    n_cons_lab = np.bincount(g_lab[cons["item"]], minlength=n_lab)
+    match_lab = g_lab[pair.item[pm_i]]  # non-decreasing: the pair table is labeler-major
+    bounds = np.searchsorted(match_lab, np.arange(n_lab + 1))
+    groups_of_lab = np.bincount(g_lab, minlength=n_lab)
+    maps: dict[int, float] = {}
+    class_aps: dict[int, dict[int, float]] = {}
+    if t.kind == BOXES or ap_detail:
+        row = np.empty(n_pair, np.int64)
+        row[pos_mine], row[pos_cons] = np.arange(n_mine), np.arange(n_cons)
+        # Segments as boxes of full height: the same IoU, so the candidate pairs hold for them too.
+        maps, class_aps = _ap_by_labeler(
+            gt=(cons["item"], cons["label"], _as_boxes(t.kind, cons_coords)),
+            pred=(s_group, t.label[s_idx], _as_boxes(t.kind, t.coords[s_idx]), np.ones(n_mine)),
+            image_eval=g_lab,
+            candidates=(row[p.i], row[p.j], p.iou),
+            per_class=True,
         )
-        pm = _matched(pair, iou)
-        den = float(mine.sum() + cons["item"].size)
-        entry: dict[str, Any] = {
-            "f1": _ratio(2.0 * pm.i.size, den),
-            "mean_iou": float(pm.iou.mean()) if pm.iou.size else None,
-            "map50": None,
-            "n_items": int(their_items.size),
-        }
-        if t.kind == BOXES or ap_detail:
-            if ap_detail:
-                entry["ap_per_class"] = {}
-            with contextlib.suppress(MetricUndefined):  # no consensus box: mAP undefined, left None
-                result = average_precision(
-                    gt=(cons["item"], cons["label"], _as_boxes(t.kind, cons_coords)),
-                    pred=(t.item[mine], t.label[mine], _as_boxes(t.kind, coords_mine), np.ones(int(mine.sum()))),
-                    iou=0.5,
-                )
-                entry["map50"] = result["map"]
-                if ap_detail:
-                    entry["ap_per_class"] = {t.labels[c]: ap for c, ap in result["per_class"].items()}
-        out[name] = entry
+    for lab in labs:
+        name = t.labelers[lab]
+        if not groups_of_lab[lab]:
+            out[name] = {"f1": None, "mean_iou": None, "map50": None, "n_items": 0}
+        else:
+            ious = pm_iou[bounds[lab] : bounds[lab + 1]].copy()
+            out[name] = {
+                "f1": _ratio(2.0 * ious.size, float(n_mine_lab[lab] + n_cons_lab[lab])),
+                "mean_iou": float(ious.mean()) if ious.size else None,
+                "map50": maps.get(int(lab)),
+                "n_items": int(groups_of_lab[lab]),
+            }
+        if ap_detail:
+            out[name]["ap_per_class"] = {t.labels[c]: ap for c, ap in class_aps.get(int(lab), {}).items()}
     return out
 
 
@@ -908,6 +1096,7 @@ def _xywh(corners: np.ndarray) -> np.ndarray:
 # COCO average precision
 # --------------------------------------------------------------------------------------------------
 _REC_THRS = np.linspace(0.0, 1.0, 101)
+_AP_IOU = 0.5  # the per-labeler report's mAP@0.5
 
 
 def average_precision(
@@ -931,52 +1120,98 @@ def average_precision(
     """
     gi, gl, gb = (np.asarray(v) for v in gt)
     pi, pl, pb, ps = (np.asarray(v) for v in pred)
+    if gi.size == 0:
+        raise MetricUndefined("AP is undefined: there are no reference boxes")
+    # Code images and classes over both sides.
+    g_img, p_img, images = _code_pair(gi, pi)
+    g_lab, p_lab, labels_all = _code_pair(gl, pl)
+    ap = _ap_core(
+        g_img, g_lab, gb, p_img, p_lab, pb, ps, np.zeros(len(images), np.int64), len(labels_all), iou, max_dets
+    )
+    per_class = {labels_all[c]: value for (_, c), value in ap.items()}
+    if not per_class:
+        raise MetricUndefined("AP is undefined: there are no reference boxes")
+    return {"map": float(np.mean(list(per_class.values()))), "per_class": per_class}
+
+
+def _ap_by_labeler(*, gt, pred, image_eval: np.ndarray, candidates=None, per_class: bool = False):
+    """mAP of several evaluations at once (one per labeler, for the per-labeler report): images are
+    integer codes whose evaluation is ``image_eval[image]`` (non-decreasing in the code), labels integer
+    codes. Answers ``{evaluation: mAP}`` for evaluations with a reference box, each equal to
+    :func:`average_precision` of that evaluation's boxes alone (whose image and class codes sort the
+    same way). ``candidates``: ``(pred, gt, IoU)`` index pairs holding at least every pair of the same
+    image and class with IoU ≥ 0.5 (found already by the caller; None: searched here)."""
+    gi, gl, gb = gt
+    pi, pl, pb, ps = pred
+    if gi.size == 0:
+        return ({}, {}) if per_class else {}
+    n_cls = int(max(gl.max(initial=-1), pl.max(initial=-1))) + 1
+    ap = _ap_core(gi, gl, gb, pi, pl, pb, ps, image_eval, n_cls, _AP_IOU, 100, candidates)
+    by_eval: dict[int, dict[int, float]] = {}
+    for (e, c), value in ap.items():  # classes in order within an evaluation, as average_precision
+        by_eval.setdefault(int(e), {})[int(c)] = value
+    maps = {e: float(np.mean(list(values.values()))) for e, values in by_eval.items()}
+    return (maps, by_eval) if per_class else maps
+
+
+def _ap_core(
+    g_img, g_lab, gb, p_img, p_lab, pb, ps, image_eval, n_cls, iou, max_dets, candidates=None
+) -> dict[tuple[int, int], float]:
+    """COCO AP per (evaluation, class) with a reference box, in that order. Images and classes are
+    integer codes (``n_cls`` classes); ``image_eval[image]``: the evaluation of each image code,
+    non-decreasing (an evaluation's images are consecutive codes). ``candidates``: see
+    :func:`_ap_by_labeler`."""
+    g_img, g_lab = np.asarray(g_img, np.int64).ravel(), np.asarray(g_lab, np.int64).ravel()
+    p_img, p_lab = np.asarray(p_img, np.int64).ravel(), np.asarray(p_lab, np.int64).ravel()
     gb = np.asarray(gb, dtype=np.float64).reshape(-1, 4)
     pb = np.asarray(pb, dtype=np.float64).reshape(-1, 4)
     ps = np.asarray(ps, dtype=np.float64).ravel()
-    if gi.size == 0:
-        raise MetricUndefined("AP is undefined: there are no reference boxes")
-    # Code (image, class) groups over both sides.
-    g_img, p_img, _ = _code_pair(gi, pi)
-    g_lab, p_lab, labels_all = _code_pair(gl, pl)
-    g_key, p_key = np.stack([g_img, g_lab], axis=1), np.stack([p_img, p_lab], axis=1)
+    image_eval = np.asarray(image_eval, np.int64)
+    n_cls = max(int(n_cls), 1)
+    # One integer key per (image, class): 1-D sorts, same order as sorting by image then class.
+    g_key, p_key = g_img * n_cls + g_lab, p_img * n_cls + p_lab
     # Keep the max_dets best predictions per (image, class), in decreasing score (stable, as COCO).
-    order = np.lexsort((np.arange(ps.size), -ps, p_key[:, 1], p_key[:, 0]))
+    order = np.lexsort((-ps, p_key))
     pk = p_key[order]
-    new = np.r_[True, (pk[1:] != pk[:-1]).any(axis=1)] if pk.size else np.zeros(0, bool)
+    new = np.r_[True, pk[1:] != pk[:-1]] if pk.size else np.zeros(0, bool)
     start = np.maximum.accumulate(np.where(new, np.arange(new.size), 0)) if new.size else new
     rank = np.arange(new.size) - start
     order = order[rank < max_dets]
     tp = np.zeros(ps.size, dtype=bool)
     # Candidate (prediction, reference) pairs on the same image and class, IoU ≥ threshold.
-    gc, pc = _corners(BOXES, gb), _corners(BOXES, pb)
-    gorder = np.lexsort((np.arange(gi.size), g_key[:, 1], g_key[:, 0]))
-    gk = g_key[gorder]
-    key_g = gk[:, 0] * (len(labels_all) + 1) + gk[:, 1]
-    key_p = p_key[order, 0] * (len(labels_all) + 1) + p_key[order, 1]
-    lo = np.searchsorted(key_g, key_p, side="left")
-    hi = np.searchsorted(key_g, key_p, side="right")
-    cnt = hi - lo
-    d = np.repeat(order, cnt)
-    offs = np.arange(d.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    g = gorder[np.repeat(lo, cnt) + offs]
-    ious = _iou_rows(BOXES, pc[d], gc[g])[0]
-    ok = ious >= iou
+    if candidates is None:
+        gc, pc = _corners(BOXES, gb), _corners(BOXES, pb)
+        gorder = np.argsort(g_key, kind="stable")
+        key_g = g_key[gorder]
+        key_p = p_key[order]
+        lo = np.searchsorted(key_g, key_p, side="left")
+        hi = np.searchsorted(key_g, key_p, side="right")
+        cnt = hi - lo
+        d = np.repeat(order, cnt)
+        offs = np.arange(d.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        g = gorder[np.repeat(lo, cnt) + offs]
+        ious = _iou_rows(BOXES, pc[d], gc[g])[0]
+        ok = ious >= iou
+    else:
+        d, g, ious = candidates
+        ranked = np.zeros(ps.size, dtype=bool)
+        ranked[order] = True
+        ok = (ious >= iou) & ranked[d]
     d, g, ious = d[ok], g[ok], ious[ok]
     # Fast path: a prediction with one candidate whose reference has no other candidate.
     dc = np.bincount(d, minlength=ps.size)
-    gcnt = np.bincount(g, minlength=gi.size)
+    gcnt = np.bincount(g, minlength=g_img.size)
     simple = (dc[d] == 1) & (gcnt[g] == 1)
     tp[d[simple]] = True
-    hard = ~simple
-    if hard.any():
-        hd, hg, hv = d[hard], g[hard], ious[hard]
-        groups = p_key[hd, 0] * (len(labels_all) + 1) + p_key[hd, 1]
+    hard = np.flatnonzero(~simple)
+    if hard.size:
         rank_of = np.empty(ps.size, np.int64)
         rank_of[order] = np.arange(order.size)
-        for grp in np.unique(groups):
-            sel = groups == grp
-            ed, eg, ev = hd[sel], hg[sel], hv[sel]
+        hard = hard[np.argsort(p_key[d[hard]], kind="stable")]  # edges of one (image, class) together
+        hd, hg, hv = d[hard], g[hard], ious[hard]
+        cuts = np.flatnonzero(np.r_[True, p_key[hd[1:]] != p_key[hd[:-1]], True])
+        for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+            ed, eg, ev = hd[a:b], hg[a:b], hv[a:b]
             taken: set[int] = set()
             for p_idx in sorted(set(ed.tolist()), key=lambda x: rank_of[x]):
                 best, best_iou = -1, iou - 1e-12
@@ -988,20 +1223,20 @@ def average_precision(
                 if best >= 0:
                     taken.add(best)
                     tp[p_idx] = True
-    kept = np.zeros(ps.size, dtype=bool)
-    kept[order] = True
-    per_class: dict[Any, float] = {}
-    n_gt = np.bincount(g_key[:, 1], minlength=len(labels_all))
-    for c, name in enumerate(labels_all):
-        if n_gt[c] == 0:
-            continue
-        sel = np.flatnonzero(kept & (p_key[:, 1] == c))
-        # COCO concatenates images in order and sorts by score with a stable sort.
-        sel = sel[np.lexsort((np.arange(sel.size), p_key[sel, 0]))]
-        sel = sel[np.argsort(-ps[sel], kind="mergesort")]
+    # Per (evaluation, class): kept predictions by decreasing score, images in order and then the
+    # input order among equal scores (COCO concatenates images in order and sorts stably by score).
+    kept = np.sort(order)
+    seg = image_eval[p_img[kept]] * n_cls + p_lab[kept]
+    kept = kept[np.lexsort((p_img[kept], -ps[kept], seg))]
+    seg_sorted = image_eval[p_img[kept]] * n_cls + p_lab[kept]
+    n_gt = np.bincount(image_eval[g_img] * n_cls + g_lab)
+    out: dict[tuple[int, int], float] = {}
+    for s in np.flatnonzero(n_gt).tolist():
+        lo_s, hi_s = np.searchsorted(seg_sorted, [s, s + 1])
+        sel = kept[lo_s:hi_s]
         tps = np.cumsum(tp[sel])
         fps = np.cumsum(~tp[sel])
-        rc = tps / n_gt[c]
+        rc = tps / n_gt[s]
         pr = tps / np.maximum(tps + fps, np.spacing(1))
         pr = np.maximum.accumulate(pr[::-1])[::-1] if pr.size else pr
         q = np.zeros(_REC_THRS.size)
@@ -1009,10 +1244,8 @@ def average_precision(
             idx = np.searchsorted(rc, _REC_THRS, side="left")
             inside = idx < pr.size
             q[inside] = pr[idx[inside]]
-        per_class[name] = float(np.mean(q))
-    if not per_class:
-        raise MetricUndefined("AP is undefined: there are no reference boxes")
-    return {"map": float(np.mean(list(per_class.values()))), "per_class": per_class}
+        out[(s // n_cls, s % n_cls)] = float(np.mean(q))
+    return out
 
 
 def _code_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:

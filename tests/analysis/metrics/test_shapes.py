@@ -274,3 +274,136 @@ def test_ap_of_perfect_predictions_is_one_and_no_reference_is_undefined():
     assert average_precision(gt=([0, 1], [0, 0], gb), pred=([0, 1], [0, 0], gb, [0.9, 0.8]))["map"] == 1.0
     with pytest.raises(MetricUndefined):
         average_precision(gt=([], [], np.zeros((0, 4))), pred=([0], [0], [gb[0]], [1.0]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Per labeler: the vectorised leave-one-out against a straightforward loop
+# --------------------------------------------------------------------------------------------------
+def _slow_per_labeler(answers, kind, iou=0.5):
+    """Each labeler against the others' consensus, item by item in plain Python: pairwise
+    ``match_shapes`` among the others, clusters by union-find, fused by the median of the corners (boxes)
+    or majority over time (segments), then ``match_shapes`` and ``average_precision`` against it."""
+    keys = ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
+    by_item = {}
+    for item, lab, shapes in answers:
+        by_item.setdefault(item, {})[lab] = shapes
+    out = {}
+    for lab in sorted({lab for _, lab, _ in answers}):
+        matches, ious, n_shapes, n_items = 0, [], 0, 0
+        gt, pred = ([], [], []), ([], [], [], [])
+        for item, drawn in by_item.items():
+            if lab not in drawn or len(drawn) < 2:
+                continue
+            n_items += 1
+            need = max(len(drawn) // 2, 1)
+            others = [(other, s) for other in sorted(drawn) if other != lab for s in drawn[other]]
+            cons = _slow_boxes(others, iou, need) if kind == "boxes" else _slow_segments(others, need)
+            mine = drawn[lab]
+            pairs = match_shapes(
+                [[s[k] for k in keys] for s in mine], [[s[k] for k in keys] for s in cons],
+                [s["label"] for s in mine], [s["label"] for s in cons], kind=kind, iou=iou,
+            )  # fmt: skip
+            matches += len(pairs)
+            ious += [v for _, _, v in pairs]
+            n_shapes += len(mine) + len(cons)
+            for s in cons:
+                gt[0].append(item), gt[1].append(s["label"]), gt[2].append([s[k] for k in keys])
+            for s in mine:
+                pred[0].append(item), pred[1].append(s["label"]), pred[2].append([s[k] for k in keys])
+                pred[3].append(1.0)
+        entry = {"f1": None, "mean_iou": None, "map50": None, "n_items": n_items}
+        if n_items:
+            entry["f1"] = 2 * matches / n_shapes if n_shapes else 1.0
+            entry["mean_iou"] = float(np.mean(ious)) if ious else None
+            if kind == "boxes" and gt[0]:
+                entry["map50"] = average_precision(gt=gt, pred=pred)["map"]
+        out[lab] = entry
+    return out
+
+
+def _slow_boxes(others, iou, need):
+    parent = list(range(len(others)))
+
+    def root(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    labs = sorted({lab for lab, _ in others})
+    for ia, a in enumerate(labs):
+        for b in labs[ia + 1 :]:
+            ka = [k for k, (lab, _) in enumerate(others) if lab == a]
+            kb = [k for k, (lab, _) in enumerate(others) if lab == b]
+            box_of = lambda k: [others[k][1][c] for c in ("x", "y", "w", "h")]  # noqa: E731
+            for r, c, _ in match_shapes(
+                [box_of(k) for k in ka], [box_of(k) for k in kb],
+                [others[k][1]["label"] for k in ka], [others[k][1]["label"] for k in kb], iou=iou,
+            ):  # fmt: skip
+                parent[root(ka[r])] = root(kb[c])
+    clusters = {}
+    for k in range(len(others)):
+        clusters.setdefault(root(k), []).append(k)
+    out = []
+    for members in clusters.values():
+        if len({others[k][0] for k in members}) < need:
+            continue
+        corners = np.median(
+            [[s["x"], s["y"], s["x"] + s["w"], s["y"] + s["h"]] for s in (others[k][1] for k in members)], 0
+        )
+        out.append(
+            box(
+                corners[0], corners[1], corners[2] - corners[0], corners[3] - corners[1], others[members[0]][1]["label"]
+            )
+        )
+    return out
+
+
+def _slow_segments(others, need):
+    out = []
+    for label in sorted({s["label"] for _, s in others}):
+        mine = [(lab, s["start"], s["end"]) for lab, s in others if s["label"] == label and s["end"] > s["start"]]
+        cuts = sorted({v for _, a, b in mine for v in (a, b)})
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            cover = len({lab for lab, s, e in mine if s <= a and e >= b})
+            if cover >= need:
+                if out and out[-1]["label"] == label and out[-1]["end"] == a:
+                    out[-1].update(end=b, support=max(out[-1]["support"], cover))
+                else:
+                    out.append({"start": a, "end": b, "label": label, "support": cover})
+    return out
+
+
+@pytest.mark.parametrize("kind", ["boxes", "segments"])
+@pytest.mark.parametrize("seed", range(4))
+def test_per_labeler_equals_a_straightforward_loop_on_random_data(kind, seed):
+    # 40 items, 2 to 5 of 6 labelers each (some with nothing drawn), jittered copies of a few objects,
+    # some left out, some extra: consensus chains, empty consensus and labelers who share no item.
+    rng = np.random.default_rng(seed)
+    answers = []
+    for item in range(40):
+        objects = [(rng.random() * 0.6, rng.random() * 0.6, 0.1 + rng.random() * 0.3, str(rng.integers(0, 2)))
+                   for _ in range(int(rng.integers(0, 5)))]  # fmt: skip
+        for lab in rng.choice(6, size=int(rng.integers(1, 6)), replace=False).tolist():
+            shapes = []
+            for x, y, w, label in objects:
+                if rng.random() < 0.15:
+                    continue
+                jx, jy, jw = rng.normal(0, 0.03, 3)
+                if kind == "boxes":
+                    shapes.append(box(x + jx, y + jy, abs(w + jw) + 0.01, w, label))
+                else:
+                    shapes.append(seg(10 * (x + jx), 10 * (x + jx + abs(w + jw) + 0.01), label))
+            if rng.random() < 0.2:
+                shapes.append(box(0.7, 0.7, 0.2, 0.2, "0") if kind == "boxes" else seg(8.0, 9.5, "0"))
+            answers.append((item, f"u{lab}", shapes))
+    fast = shape_table(answers, kind=kind)
+    report = (box_f1 if kind == "boxes" else segment_f1)(fast, n_resamples=10).per_labeler
+    slow = _slow_per_labeler(answers, kind)
+    assert set(report) == set(slow)
+    for lab, expected in slow.items():
+        got = report[lab]
+        assert got["n_items"] == expected["n_items"]
+        for key in ("f1", "mean_iou", "map50"):
+            assert (got[key] is None) == (expected[key] is None), (lab, key)
+            if expected[key] is not None:
+                assert got[key] == pytest.approx(expected[key], abs=1e-9), (lab, key)
