@@ -98,6 +98,8 @@ def review_item_page(request, project_id, item_id):
         next_url = reverse("review-item", args=[project.pk, next_ids[0]]) + "?queue=" + ",".join(map(str, next_ids))
     if project.task_type in SHAPE_TASKS:
         return _shape_review_page(request, project, membership, item, next_url, len(next_ids))
+    classes = list(project.classes.filter(retired=False))
+    key = _page_key_for(classes)
     return render(
         request,
         "labeling/review_item.html",
@@ -107,13 +109,27 @@ def review_item_page(request, project_id, item_id):
             "item": item,
             "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": item.decisions.select_related("reviewer").order_by("-created"),
-            "classes": project.classes.filter(retired=False),
-            "actions": [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL],
+            "classes": classes,
+            "actions": [
+                (value, name, key(letter))
+                for (value, name), letter in zip(
+                    [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL], "ais", strict=True
+                )
+            ],
+            "gold_key": key("g"),
             "next_url": next_url,
             "queue_url": reverse("review", args=[project.pk]),
             "remaining": len(next_ids),
         },
     )
+
+
+def _page_key_for(classes):
+    """The review page's own keys (a, i, s for the actions, g for gold) move to their capital letter
+    when a class's hotkey takes the letter: a project whose eleventh class answers to "a" can still mark
+    an item "instructions ambiguous" by keyboard."""
+    taken = {c.hotkey for c in classes if c.hotkey}
+    return lambda letter: letter.upper() if letter in taken else letter
 
 
 def _pct(value):

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def digits_project(manager, labelers, n_items=6):
-    """A small copy of the demo's digits project: 10 classes (hotkeys 1-9, a for zero), every option."""
+    """A small copy of the demo's digits project: 10 classes (hotkeys 1-9, 0 for zero), every option."""
     from sklearn.datasets import load_digits
 
     project = make_project(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from labeling.models import Decision
+from labeling.models import Decision, Item, LabelClass
 from labeling.services.annotations import annotation_save
 from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import digits_project, shown_item
@@ -58,3 +58,41 @@ def test_reviewer_adjudicates_with_the_keyboard_and_publishes_a_guideline_labele
     notice.wait_for(state="visible")
     assert "v2" in notice.inner_text()
     assert not sme.errors and not worker.errors
+
+
+def test_with_a_class_on_a_the_reviewer_still_marks_the_instructions_ambiguous_by_keyboard(
+    live_server, new_page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    # An eleventh class takes "a", the review page's key for "instructions ambiguous".
+    LabelClass.objects.create(project=project, key="x", name="not a digit", hotkey="a", order=10)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    disputed = Item.objects.get(pk=items[0])
+    annotation_save(item=disputed, labeler=labeler, value="4")
+    annotation_save(item=disputed, labeler=labeler2, value="x")
+
+    sme = new_page()
+    login(sme, live_server, reviewer)
+    sme.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+    ambiguous = sme.locator("input[name=action][value=ambiguous_instructions]")
+    assert ambiguous.get_attribute("data-hotkey") == "A"
+    sme.keyboard.press("Shift+A")
+    assert ambiguous.is_checked()
+    assert sme.locator("button.class-button[data-label=x]").get_attribute("aria-pressed") == "false"
+    # The Enter hint in the filled button is drawn in the button's colour, not white on white.
+    hint = sme.locator("#decide kbd").evaluate(
+        "k => [getComputedStyle(k).color, getComputedStyle(k).backgroundColor, getComputedStyle(k.parentElement).color]"
+    )
+    assert hint[0] == hint[2] and hint[1] == "rgba(0, 0, 0, 0)"
+    sme.keyboard.press("r")
+    sme.keyboard.type("is a scribble a digit?")
+    sme.keyboard.press("Escape")
+    sme.keyboard.press("Enter")
+    for _ in range(50):
+        if Decision.objects.filter(item=disputed).exists():
+            break
+        sme.wait_for_timeout(100)
+    decision = Decision.objects.get(item=disputed)
+    assert (decision.action, decision.rationale) == ("ambiguous_instructions", "is a scribble a digit?")
+    assert not sme.errors

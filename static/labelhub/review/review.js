@@ -18,7 +18,12 @@ const toggle = (name) => {
   const box = form.querySelector(`input[name=${name}]`);
   if (box) box.checked = !box.checked;
 };
-const actionKeys = { a: "ambiguous_instructions", i: "input_insufficient", s: "relabel" };
+// The actions' and gold's keys come from the page: a, i, s and g, or their capitals where a class's hotkey
+// takes the letter.
+const actionKeys = Object.fromEntries(
+  [...form.querySelectorAll("input[name=action][data-hotkey]")].map((input) => [input.dataset.hotkey, input.value]),
+);
+const goldKey = form.gold?.dataset.hotkey || "g";
 
 async function submit() {
   const action = form.querySelector("input[name=action]:checked").value;
@@ -70,7 +75,7 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "b") return toggle("borderline");
   if (e.key === "u") return toggle("uncertain");
   if (e.key === "o") return toggle("out_of_domain");
-  if (e.key === "g") return toggle("gold");
+  if (e.key === goldKey) return toggle("gold");
   if (actionKeys[e.key]) {
     form.querySelector(`input[name=action][value=${actionKeys[e.key]}]`).checked = true;
     return;
