@@ -4,9 +4,10 @@ import pytest
 
 from labeling.models import Decision, Item, LabelClass
 from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import digits_project, shown_item
-from tests.conftest import require_browser
+from tests.conftest import make_project, require_browser, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -75,6 +76,12 @@ def test_with_a_class_on_a_the_reviewer_still_marks_the_instructions_ambiguous_b
     sme = new_page()
     login(sme, live_server, reviewer)
     sme.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+    # The scan is shown in the labeling page's viewer: enlarged to the stage, and zoomed by keyboard.
+    sme.wait_for_function("() => document.getElementById('image').naturalWidth > 0")
+    natural, shown = sme.locator("#image").evaluate("i => [i.naturalWidth, i.getBoundingClientRect().width]")
+    assert shown >= 4 * natural
+    sme.keyboard.press("+")
+    assert sme.locator("#zoom-level").inner_text() == "125%"
     ambiguous = sme.locator("input[name=action][value=ambiguous_instructions]")
     assert ambiguous.get_attribute("data-hotkey") == "A"
     sme.keyboard.press("Shift+A")
@@ -96,3 +103,23 @@ def test_with_a_class_on_a_the_reviewer_still_marks_the_instructions_ambiguous_b
     decision = Decision.objects.get(item=disputed)
     assert (decision.action, decision.rationale) == ("ambiguous_instructions", "is a scribble a digit?")
     assert not sme.errors
+
+
+def test_the_review_page_plays_a_clip_in_the_labeling_pages_player(live_server, page, login, manager, reviewer):
+    require_browser()
+    project = make_project(manager, name="Speech (review)", modality="audio", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item_id,) = items_import(
+        project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=3, freq=330))]
+    ).imported
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item_id}/")
+    page.wait_for_function(f"() => document.getElementById('audio-viewer').dataset.ready === '{item_id}'")
+    assert page.locator("#waveform canvas, #waveform div").count() > 0  # the waveform is drawn
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.getElementById('audio').currentTime > 0")
+    page.keyboard.press("Space")
+    assert page.evaluate("document.getElementById('audio').paused")
+    page.keyboard.press(".")  # faster, as on the labeling page
+    assert page.locator("#speed").input_value() == "1.25"
+    assert not page.errors, page.errors

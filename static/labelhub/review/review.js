@@ -1,6 +1,15 @@
 // The review page, keyboard-first: class hotkeys pick the final label; b/u/o flags, g gold, r rationale,
 // a/i/s actions; Enter records the decision and moves to the next disputed item; n skips.
+import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
+
 const root = document.getElementById("review");
+// The labeling page's viewers: zoom, pan, brightness and contrast for images; waveform, speed and loops
+// for audio. Their keys (+ - \\ arrows [ ] { } , . Space) never clash with the page's own.
+const stage = document.getElementById("stage");
+let viewer = null;
+if (stage && document.getElementById("image-viewer")) viewer = new ImageViewer();
+else if (stage) viewer = new AudioViewer({ wavesurfer: stage.dataset.wavesurfer, regions: stage.dataset.regions });
+viewer?.show({ id: Number(root.dataset.item), file: stage.dataset.file });
 const form = document.getElementById("decision-form");
 const status = document.getElementById("decision-status");
 const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
@@ -90,9 +99,5 @@ document.addEventListener("keydown", (e) => {
     e.preventDefault();
     submit();
   }
-  if (e.key === " " && document.getElementById("review-audio")) {
-    e.preventDefault();
-    const audio = document.getElementById("review-audio");
-    audio.paused ? audio.play() : audio.pause();
-  }
+  if (viewer?.key(e)) e.preventDefault();
 });
