@@ -53,7 +53,7 @@ from django.utils import timezone
 
 from labeling.choices import JobKind, JobStatus, TaskType
 from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
-from labeling.services import exports
+from labeling.services import answer_exports, exports
 from labeling.services.jobs import job_claim, job_create, job_enqueue
 from labeling.services.recipes import recipe_parse
 
@@ -66,6 +66,7 @@ from labeling.services.resolution import (
     decisions_for,  # noqa: F401
     effective_class_map,
     labeler_priors,
+    recipe_answers,
     recipe_items,
     resolve,  # noqa: F401
     resolve_blocks,
@@ -627,8 +628,9 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
                 beat.set(processed=done)
                 if pause:
                     time.sleep(pause)
+            finished = artifacts.close()
+            finished.append(_answers_artifact(project=project, policy=policy, items=items, finished=finished))
         beat.set(phase="saving artifacts")
-        finished = artifacts.close()
         content_hash = next(f.sha256 for f in finished if f.format == "jsonl")
         stored = []
         for artifact in finished:
@@ -647,6 +649,23 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
         return BuildResult(prefix, stored, content_hash, builder.counts(transcription=transcription), info)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _answers_artifact(*, project, policy, items, finished) -> exports.ArtifactFile:
+    """``answers.jsonl``: the raw answers behind the manifest — every current answer to an item of the
+    manifest that the recipe's answer filters (``guideline``, ``answered_to``) let in, counted or not,
+    as given (before any class mapping). Read in the build's snapshot, so it matches the manifest; the
+    manifest's items are read back from its Parquet file, which every build writes."""
+    import pyarrow.parquet as pq
+
+    manifest = next(f for f in finished if f.format == "parquet")
+    manifest_items = pq.read_table(manifest.path, columns=["item"]).column("item").to_numpy()
+    return answer_exports.version_answers_write(
+        folder=os.path.dirname(manifest.path),
+        answers=recipe_answers(project=project, filters=policy["filters"], items=items),
+        items=manifest_items,
+        localized=answer_exports.is_localized(project),
+    )
 
 
 def _save(prefix, finished):
@@ -674,6 +693,7 @@ def _build_shapes(*, project, policy, prefix, beat, workdir, pause) -> BuildResu
                 chunk_size=10 if pause else ITEM_CHUNK,
                 pause=pause,
             )
+            finished.append(_answers_artifact(project=project, policy=policy, items=items, finished=finished))
         beat.set(phase="saving artifacts")
         content_hash = next(f.sha256 for f in finished if f.format == "jsonl")
         stored = _save(prefix, finished)
