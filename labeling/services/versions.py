@@ -15,7 +15,8 @@ How a build runs (``version_build_run``, called by the worker):
 3. **Items pass**: the items are streamed in id order (a server-side cursor) in chunks of ITEM_CHUNK;
    ``ManifestBuilder`` joins each chunk with the resolution and the tags into a columnar
    ``exports.ManifestChunk`` (NumPy), which every artifact writer appends to its local file (Parquet one
-   row group per chunk). Nothing holds the whole manifest. On PostgreSQL both passes read one
+   row group per chunk). Nothing holds the whole manifest. Then the raw answers to the manifest's items
+   (``answers.jsonl``, ``_answers_artifact``) in keyset batches. On PostgreSQL all passes read one
    REPEATABLE READ snapshot, so a manifest never mixes two states of the data.
 4. **Publish**: the files are saved to storage, then one transaction locks the job and the project,
    checks that this attempt still owns the job, numbers the version (max + 1 under the project lock; a
