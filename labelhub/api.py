@@ -2,7 +2,8 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -51,3 +52,72 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+class KeysetPagination(CursorPagination):
+    """Keyset ("cursor") pages in ``id`` order: each page is ``WHERE id > last ORDER BY id LIMIT n``, so a
+    page deep into a large list costs what the first one does, and no page counts the rows.
+
+    Ordering by the primary key, which never changes, is what makes a walk exact: every row that exists
+    when the walk starts is answered exactly once, even when rows are added or edited meanwhile (an edit
+    keeps its place; a new row has a larger id and comes later in the walk). A cursor that does not decode
+    to a position answers 400 naming ``cursor`` (DRF's own answers 404, or a 500 for a position that is
+    no number).
+    """
+
+    ordering = ("id",)
+    page_size = Pagination.page_size
+    page_size_query_param = "page_size"
+    max_page_size = Pagination.max_page_size
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({self.cursor_query_param: "not a cursor this list gave out"}) from None
+        if cursor is not None and cursor.position is not None:
+            position = cursor.position
+            if not (position.isdigit() and int(position) < 2**63):
+                raise exceptions.ValidationError({self.cursor_query_param: "not a cursor this list gave out"})
+        return cursor
+
+
+class PageOrCursorPagination(Pagination):
+    """Numbered pages (``?page=``, with ``count``) as every list has, or keyset pages when the request
+    has a ``cursor`` parameter — an empty ``?cursor=`` starts at the beginning — whose ``next`` carries
+    the cursor onwards and whose ``count`` is null (no COUNT per page). Same response shape either way."""
+
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.keyset = None
+        if self.cursor_query_param in request.query_params:
+            self.keyset = KeysetPagination()
+            return self.keyset.paginate_queryset(queryset, request, view)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        if self.keyset is None:
+            return super().get_paginated_response(data)
+        return Response(
+            {
+                "count": None,
+                "next": self.keyset.get_next_link(),
+                "previous": self.keyset.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        paged = super().get_paginated_response_schema(schema)
+        paged["properties"]["count"]["nullable"] = True
+        paged["properties"]["count"]["description"] = "null on keyset (cursor) pages, which count nothing"
+        return paged
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        cursor = KeysetPagination().get_schema_operation_parameters(view)[0]
+        cursor["description"] = (
+            "keyset paging in id order: empty for the first page, then follow `next`; a steady cost at any depth"
+        )
+        return [*parameters, cursor]

@@ -371,6 +371,7 @@ class ArtifactFormat(models.TextChoices):
     YOLO = "yolo", "YOLO zip (detection)"
     SEGMENTS_CSV = "segments_csv", "Segments CSV"
     RTTM = "rttm", "RTTM (segments)"
+    ANSWERS = "answers", "Raw answers (JSON Lines)"
 
 
 class DatasetVersion(models.Model):

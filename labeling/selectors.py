@@ -442,13 +442,43 @@ def projects_with_progress(*, user) -> list[Project]:
     return projects
 
 
+# What the answers list shows of an answer and the rows it joins: the user's name only (never the password
+# hash or e-mail), the item's file name and text (its link and "recent answers"), and the project's task
+# type (a localized answer's value is an object) — not the items' metadata, stats or the project's options.
+ANNOTATION_LIST_FIELDS = (
+    "id",
+    "item_id",
+    "labeler_id",
+    "value",
+    "borderline",
+    "borderline_with",
+    "uncertain",
+    "out_of_domain",
+    "comment",
+    "seconds",
+    "guideline_id",
+    "revision",
+    "created",
+    "updated",
+    "labeler__username",
+    "item__file",
+    "item__text",
+    "item__project__task_type",
+    "guideline__version",
+)
+
+
 def annotations_list(*, project, labeler=None, username=None, item=None):
     """A project's current answers, newest change first; ``labeler`` (a user), ``username`` and ``item``
-    (an id) filter.
+    (an id) filter. Keyset pages (``labelhub.api.KeysetPagination``) order it by id instead.
 
     Callers decide who may see whose answers: labelers only ever get ``labeler=themselves``.
     """
-    annotations = Annotation.objects.filter(item__project=project).select_related("labeler", "item", "guideline")
+    annotations = (
+        Annotation.objects.filter(item__project=project)
+        .select_related("labeler", "item__project", "guideline")
+        .only(*ANNOTATION_LIST_FIELDS)
+    )
     if labeler is not None:
         annotations = annotations.filter(labeler=labeler)
     if username is not None:
@@ -456,6 +486,63 @@ def annotations_list(*, project, labeler=None, username=None, item=None):
     if item is not None:
         annotations = annotations.filter(item_id=item)
     return annotations.order_by("-updated", "-id")
+
+
+# The columns of an answers export, in order (``GET /api/projects/{id}/annotations/export``, a version's
+# answers.jsonl).
+ANSWER_EXPORT_FIELDS = (
+    "item",
+    "labeler",
+    "value",
+    "borderline",
+    "uncertain",
+    "out_of_domain",
+    "comment",
+    "seconds",
+    "guideline",
+    "created",
+)
+ANSWER_EXPORT_BATCH = 5_000
+
+
+def project_answers(*, project):
+    """Every current answer of the project (an export's rows; callers check the reader's role)."""
+    return Annotation.objects.filter(item__project=project)
+
+
+def answer_export_batches(*, answers, batch=ANSWER_EXPORT_BATCH):
+    """``answers`` (an Annotation queryset) as lists of tuples in ``ANSWER_EXPORT_FIELDS`` order, in id
+    order, ``batch`` rows at a time.
+
+    Each batch is its own query, ``WHERE id > last ORDER BY id LIMIT batch`` (keyset): no server-side
+    cursor is held between batches, so a streamed export works behind PgBouncer in transaction mode and
+    each batch costs the same however far in it is. Inside a transaction (a version build's snapshot) the
+    batches read one state; outside, every answer that exists when the export starts is read exactly once
+    (in the state its batch saw). Only the named columns are read: the labeler's username, the guideline's
+    version number.
+    """
+    answers = answers.order_by("id").values_list(
+        "id",
+        "item_id",
+        "labeler__username",
+        "value",
+        "borderline",
+        "uncertain",
+        "out_of_domain",
+        "comment",
+        "seconds",
+        "guideline__version",
+        "created",
+    )
+    last = 0
+    while True:
+        rows = list(answers.filter(id__gt=last)[:batch])
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [row[1:] for row in rows]
+        if len(rows) < batch:
+            return
 
 
 def class_mapping(*, project) -> dict[str, str]:

@@ -4,12 +4,15 @@ Blind labeling: nothing here shows a labeler other labelers' answers, per-class 
 Labelers only ever see their own answers; reviewers and managers see everyone's.
 """
 
+from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from labelhub.api import PageOrCursorPagination
 from labeling.api.serializers import (
     AnnotationSerializer,
     AnnotationSubmitNextSerializer,
@@ -23,8 +26,19 @@ from labeling.api.serializers import (
     annotation_submitted_data,
     queue_item_data,
 )
+from labeling.api.versions import FormatIsOurs, export_stem
 from labeling.choices import Role
-from labeling.selectors import annotations_list, labeling_item_for, labeling_progress, labeling_project_for
+from labeling.selectors import (
+    annotations_list,
+    answer_export_batches,
+    labeling_item_for,
+    labeling_progress,
+    labeling_project_for,
+    project_answers,
+    project_for_user,
+)
+from labeling.services.answer_exports import is_localized, jsonl_chunks, parquet_tempfile
+from labeling.services.exports import CONTENT_TYPES
 from labeling.services.queue import (
     ItemFull,
     annotation_submit,
@@ -118,6 +132,7 @@ class ItemSkipApi(GenericAPIView):
 
 class AnnotationListApi(GenericAPIView):
     serializer_class = AnnotationSerializer
+    pagination_class = PageOrCursorPagination
 
     @extend_schema(
         parameters=[
@@ -126,8 +141,11 @@ class AnnotationListApi(GenericAPIView):
             OpenApiParameter("item", int),
         ],
         responses=AnnotationSerializer(many=True),
-        description="Current answers, newest change first. Reviewers and managers see everyone's; labelers "
-        "see only their own.",
+        description="Current answers, newest change first (numbered pages, with `count`). Reviewers and "
+        "managers see everyone's; labelers see only their own. With `cursor` (empty for the first page, then "
+        "follow `next`) the pages are keyset pages in id order: a steady cost at any depth, no `count`, and a "
+        "walk meets every answer that existed when it started exactly once, even while answers are added or "
+        "revised.",
     )
     def get(self, request, project_id):
         project, membership = labeling_project_for(user=request.user, project_id=project_id)
@@ -141,6 +159,44 @@ class AnnotationListApi(GenericAPIView):
             )
         page = self.paginate_queryset(annotations)
         return self.get_paginated_response(AnnotationSerializer(page, many=True, context={"request": request}).data)
+
+
+EXPORT_FORMATS = ("jsonl", "parquet")
+
+
+class AnnotationExportApi(GenericAPIView):
+    content_negotiation_class = FormatIsOurs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), required=True, description="jsonl or parquet")
+        ],
+        responses={
+            (200, CONTENT_TYPES["jsonl"]): OpenApiTypes.STR,
+            (200, CONTENT_TYPES["parquet"]): OpenApiTypes.BINARY,
+        },
+        description="Every current answer of the project (reviewers and managers), one row each, in id order: "
+        "item, labeler, value, borderline, uncertain, out_of_domain, comment, seconds, guideline, created. "
+        "JSON Lines is streamed as it is read; Parquet is written to a temporary file in row groups, then "
+        "sent. Detection and segments answers give `value` as the shapes object (in Parquet: its JSON text). "
+        "Values are as given, before any taxonomy change.",
+    )
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        fmt = request.query_params.get("format", "")
+        if fmt not in EXPORT_FORMATS:
+            problem = f"unknown format '{fmt}'" if fmt else "format is required"
+            raise ValidationError({"format": f"{problem} (one of {', '.join(EXPORT_FORMATS)})"})
+        batches = answer_export_batches(answers=project_answers(project=project))
+        localized = is_localized(project)
+        filename = f"{export_stem(project)}-answers.{fmt}"
+        if fmt == "jsonl":
+            chunks = jsonl_chunks(batches, localized=localized)
+            response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            return response
+        handle = parquet_tempfile(batches, localized=localized)  # FileResponse closes it, which deletes it
+        return FileResponse(handle, as_attachment=True, filename=filename, content_type=CONTENT_TYPES[fmt])
 
 
 class ProgressApi(GenericAPIView):

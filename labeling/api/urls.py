@@ -24,6 +24,11 @@ urlpatterns = [
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="job-detail"),
     path("projects/<int:project_id>/next/", labeling.QueueNextApi.as_view(), name="queue-next"),
     path("projects/<int:project_id>/annotations/", labeling.AnnotationListApi.as_view(), name="annotation-list"),
+    path(
+        "projects/<int:project_id>/annotations/export",
+        labeling.AnnotationExportApi.as_view(),
+        name="annotation-export",
+    ),
     path("projects/<int:project_id>/progress/", labeling.ProgressApi.as_view(), name="progress"),
     path("items/<int:item_id>/annotations/", labeling.AnnotationSubmitApi.as_view(), name="annotation-submit"),
     path("items/<int:item_id>/skip/", labeling.ItemSkipApi.as_view(), name="item-skip"),

@@ -270,9 +270,13 @@ class VersionManifestApi(GenericAPIView):
         return response
 
 
+def export_stem(project):
+    """The project's name as a file name stem."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", project.name).strip("-").lower() or "dataset"
+
+
 def _stem(project, version):
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", project.name).strip("-").lower() or "dataset"
-    return f"{slug}-v{version.number}"
+    return f"{export_stem(project)}-v{version.number}"
 
 
 class FormatIsOurs(DefaultContentNegotiation):
@@ -297,13 +301,15 @@ class VersionDownloadApi(GenericAPIView):
         description="An artifact, with HTTP Range support (resumable). `imagefolder` fits image classification "
         "projects, `audiofolder` audio classification and transcription projects, `coco` (COCO JSON) and `yolo` "
         "(zip of labels/<stem>.txt and data.yaml) detection projects, `segments_csv` and `rttm` segments "
-        "projects. The X-Content-SHA256 header holds the file's checksum.",
+        "projects. `answers` (every project; versions built before it existed lack it) is the raw answers to the "
+        "version's items, as JSON Lines in the form of `GET /api/projects/{id}/annotations/export`. The "
+        "X-Content-SHA256 header holds the file's checksum.",
     )
     def get(self, request, project_id, ref):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         version = version_for(project=project, ref=ref)
         fmt = request.query_params.get("format", "")
-        fitting = formats_for(project)
+        fitting = [*formats_for(project), "answers"]  # every build writes the raw answers beside the manifest
         if not fmt:
             raise ValidationError({"format": f"format is required: one of {', '.join(fitting)}"})
         if fmt not in ArtifactFormat.values:

@@ -64,6 +64,7 @@ FILENAMES = {
     "yolo": "yolo.zip",
     "segments_csv": "segments.csv",
     "rttm": "segments.rttm",
+    "answers": "answers.jsonl",  # the raw answers (labeling.services.answer_exports), not a manifest
 }
 CONTENT_TYPES = {
     "jsonl": "application/x-ndjson",
@@ -75,6 +76,7 @@ CONTENT_TYPES = {
     "yolo": "application/zip",
     "segments_csv": "text/csv",
     "rttm": "text/plain",
+    "answers": "application/x-ndjson",
 }
 HASH_CHUNK = 1024 * 1024
 _json_string = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses

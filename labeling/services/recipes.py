@@ -26,7 +26,9 @@ filters                 see below        which items and answers count
 splits                  80/10/10         train/dev/test shares and a salt for the stable split hash
 formats                 all that fit     artifacts to build; JSON Lines (the manifest) and Parquet (read by
                                          diffs and training) are always built; detection adds coco and
-                                         yolo, segments segments_csv and rttm
+                                         yolo, segments segments_csv and rttm. The raw answers
+                                         (``answers``, answers.jsonl) are written by every build, whatever
+                                         this says
 ======================  ===============  ====================================================================
 
 Flag rules: ``"exclude"`` leaves the answer out (as if not given); ``"class"`` counts it as its own

@@ -56,6 +56,11 @@ def _answers_queryset(project, filters, items):
     return answers
 
 
+def recipe_answers(*, project, filters, items):
+    """The project's current answers under the recipe's filters (its items, ``guideline``, ``answered_to``)."""
+    return _answers_queryset(project, filters, items)
+
+
 def effective_class_map(*, project, policy) -> dict[str, str]:
     """Old class key → the key it counts as: the project's taxonomy changes (``class_map_for``), then the
     recipe's own ``class_map`` over them; chains (a → b → c) are followed to their end."""

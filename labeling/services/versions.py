@@ -15,7 +15,8 @@ How a build runs (``version_build_run``, called by the worker):
 3. **Items pass**: the items are streamed in id order (a server-side cursor) in chunks of ITEM_CHUNK;
    ``ManifestBuilder`` joins each chunk with the resolution and the tags into a columnar
    ``exports.ManifestChunk`` (NumPy), which every artifact writer appends to its local file (Parquet one
-   row group per chunk). Nothing holds the whole manifest. On PostgreSQL both passes read one
+   row group per chunk). Nothing holds the whole manifest. Then the raw answers to the manifest's items
+   (``answers.jsonl``, ``_answers_artifact``) in keyset batches. On PostgreSQL all passes read one
    REPEATABLE READ snapshot, so a manifest never mixes two states of the data.
 4. **Publish**: the files are saved to storage, then one transaction locks the job and the project,
    checks that this attempt still owns the job, numbers the version (max + 1 under the project lock; a
@@ -53,7 +54,7 @@ from django.utils import timezone
 
 from labeling.choices import JobKind, JobStatus, TaskType
 from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
-from labeling.services import exports
+from labeling.services import answer_exports, exports
 from labeling.services.jobs import job_claim, job_create, job_enqueue
 from labeling.services.recipes import recipe_parse
 
@@ -66,6 +67,7 @@ from labeling.services.resolution import (
     decisions_for,  # noqa: F401
     effective_class_map,
     labeler_priors,
+    recipe_answers,
     recipe_items,
     resolve,  # noqa: F401
     resolve_blocks,
@@ -627,8 +629,9 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
                 beat.set(processed=done)
                 if pause:
                     time.sleep(pause)
+            finished = artifacts.close()
+            finished.append(_answers_artifact(project=project, policy=policy, items=items, finished=finished))
         beat.set(phase="saving artifacts")
-        finished = artifacts.close()
         content_hash = next(f.sha256 for f in finished if f.format == "jsonl")
         stored = []
         for artifact in finished:
@@ -647,6 +650,23 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
         return BuildResult(prefix, stored, content_hash, builder.counts(transcription=transcription), info)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _answers_artifact(*, project, policy, items, finished) -> exports.ArtifactFile:
+    """``answers.jsonl``: the raw answers behind the manifest — every current answer to an item of the
+    manifest that the recipe's answer filters (``guideline``, ``answered_to``) let in, counted or not,
+    as given (before any class mapping). Read in the build's snapshot, so it matches the manifest; the
+    manifest's items are read back from its Parquet file, which every build writes."""
+    import pyarrow.parquet as pq
+
+    manifest = next(f for f in finished if f.format == "parquet")
+    manifest_items = pq.read_table(manifest.path, columns=["item"]).column("item").to_numpy()
+    return answer_exports.version_answers_write(
+        folder=os.path.dirname(manifest.path),
+        answers=recipe_answers(project=project, filters=policy["filters"], items=items),
+        items=manifest_items,
+        localized=answer_exports.is_localized(project),
+    )
 
 
 def _save(prefix, finished):
@@ -674,6 +694,7 @@ def _build_shapes(*, project, policy, prefix, beat, workdir, pause) -> BuildResu
                 chunk_size=10 if pause else ITEM_CHUNK,
                 pause=pause,
             )
+            finished.append(_answers_artifact(project=project, policy=policy, items=items, finished=finished))
         beat.set(phase="saving artifacts")
         content_hash = next(f.sha256 for f in finished if f.format == "jsonl")
         stored = _save(prefix, finished)

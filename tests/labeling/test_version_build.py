@@ -41,7 +41,7 @@ def test_default_recipe_majority_and_ood_as_class(seeded, manager):
     assert version.number == 1
     assert version.counts["left_out"]["tie"] == 1 and version.counts["left_out"]["unlabeled"] == 1
     assert version.counts["classes"] == {"cat": 1, "dog": 1, "other": 1, "out_of_domain": 1}
-    assert {a.format for a in version.artifacts.all()} == {"jsonl", "csv", "parquet"}
+    assert {a.format for a in version.artifacts.all()} == {"jsonl", "csv", "parquet", "answers"}
 
 
 def test_same_recipe_same_data_same_hash(seeded, manager):

@@ -74,7 +74,7 @@ def test_downloads_with_checksums_and_ranges(api, manager, texts):
     client = api(manager)
     detail = client.get(f"/api/projects/{project.pk}/versions/1/").json()
     by_format = {a["format"]: a for a in detail["artifacts"]}
-    assert set(by_format) == {"jsonl", "csv", "parquet"}
+    assert set(by_format) == {"jsonl", "csv", "parquet", "answers"}
     import hashlib
 
     for fmt, artifact in by_format.items():

@@ -1,0 +1,311 @@
+"""Reading answers in bulk: keyset (cursor) pages of the answers list, the answers export (JSON Lines and
+Parquet) and a dataset version's raw answers (``answers.jsonl``)."""
+
+import base64
+import io
+import json
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pyarrow.parquet as pq
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from labeling.models import Annotation
+from labeling.services.annotations import annotation_save
+from labeling.services.guidelines import guideline_publish
+from labeling.services.projects import member_add
+from tests.conftest import make_project
+from tests.labeling.queue_helpers import make_items
+from tests.labeling.version_helpers import build
+
+pytestmark = pytest.mark.django_db
+
+EXPORT_COLUMNS = [
+    "item",
+    "labeler",
+    "value",
+    "borderline",
+    "uncertain",
+    "out_of_domain",
+    "comment",
+    "seconds",
+    "guideline",
+    "created",
+]
+
+
+def answers_url(project, query=""):
+    return f"/api/projects/{project.pk}/annotations/{query}"
+
+
+def export_url(project, fmt):
+    return f"/api/projects/{project.pk}/annotations/export?format={fmt}"
+
+
+def walk(client, url):
+    """Follow ``next`` from ``url``; answer (the answer ids in the order met, the pages)."""
+    ids, pages = [], []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        pages.append(response.data)
+        ids += [a["id"] for a in response.data["results"]]
+        url = response.data["next"]
+    return ids, pages
+
+
+def jsonl_rows(response):
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/x-ndjson"
+    return [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+
+
+def parquet_table(response):
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/vnd.apache.parquet"
+    return pq.read_table(io.BytesIO(b"".join(response.streaming_content)))
+
+
+@pytest.fixture
+def answered(project, manager, labeler, labeler2):
+    """12 items: labeler answers all (the first with every flag, a comment, a time and a guideline),
+    labeler2 items 5 to 9 (ties with labeler's)."""
+    items = make_items(project, 12)
+    guideline = guideline_publish(project=project, text="# Cats", author=manager)
+    annotation_save(
+        item=items[0],
+        labeler=labeler,
+        value="dog",
+        borderline=True,
+        uncertain=True,
+        out_of_domain=True,
+        comment='=HYPERLINK("x") and "quotes"',
+        seconds=2.5,
+        guideline=guideline,
+    )
+    for item in items[1:]:
+        annotation_save(item=item, labeler=labeler, value="cat")
+    for item in items[5:10]:
+        annotation_save(item=item, labeler=labeler2, value="other")
+    return items
+
+
+# --- keyset (cursor) pages ------------------------------------------------------------------------------
+
+
+def test_a_cursor_walk_meets_every_answer_exactly_once_while_answers_are_added_and_revised(
+    api, project, reviewer, labeler, labeler2, answered
+):
+    client = api(reviewer)
+    before = set(Annotation.objects.filter(item__project=project).values_list("id", flat=True))
+    first = client.get(answers_url(project, "?cursor=&page_size=4"))
+    assert first.status_code == 200 and first.data["count"] is None  # no COUNT on keyset pages
+    assert len(first.data["results"]) == 4 and "cursor=" in first.data["next"]
+    seen = [a["id"] for a in first.data["results"]]
+    # Meanwhile: new answers, and a revision of an answer not reached yet (it moves to the top of the
+    # newest-first list, which would make an offset walk skip or repeat rows).
+    later = make_items(project, 3, start=100)
+    for item in later:
+        annotation_save(item=item, labeler=labeler2, value="dog")
+    annotation_save(item=answered[-1], labeler=labeler, value="dog")
+    rest, pages = walk(client, first.data["next"])
+    seen += rest
+    assert len(seen) == len(set(seen)), "an answer came twice"
+    assert before <= set(seen)
+    assert set(seen) == before | set(Annotation.objects.filter(item__in=later).values_list("id", flat=True))
+    assert seen == sorted(seen)  # id order
+    assert all(len(p["results"]) <= 4 and p["count"] is None for p in pages)
+    assert pages[-1]["next"] is None and pages[-1]["previous"]
+
+
+def test_cursor_pages_of_a_labeler_hold_only_their_own_answers(api, project, labeler, labeler2, answered):
+    for params in ("?cursor=&page_size=2", f"?cursor=&page_size=2&labeler={labeler.username}"):
+        ids, _ = walk(api(labeler2), answers_url(project, params))
+        rows = Annotation.objects.filter(id__in=ids)
+        assert len(ids) == 5 and {a.labeler_id for a in rows} == {labeler2.pk}
+
+
+def test_numbered_pages_still_count_and_order_newest_first(api, project, manager, answered):
+    data = api(manager).get(answers_url(project, "?page=2&page_size=5")).data
+    assert data["count"] == 17 and len(data["results"]) == 5 and "page=3" in data["next"]
+    assert "cursor" not in data["next"]
+
+
+def test_previous_goes_back_a_page(api, project, manager, answered):
+    client = api(manager)
+    first = client.get(answers_url(project, "?cursor=&page_size=5")).data
+    second = client.get(first["next"]).data
+    back = client.get(second["previous"]).data
+    assert [a["id"] for a in back["results"]] == [a["id"] for a in first["results"]]
+
+
+@pytest.mark.parametrize("cursor", ["nonsense!", b"p=abc", b"p=" + b"9" * 25, b"o=-1", "%FF"])
+def test_a_bad_cursor_answers_400_naming_it(api, project, manager, answered, cursor):
+    # A cursor is base64 of a query string; a position that is no id, or one beyond 64 bits, is no cursor.
+    if isinstance(cursor, bytes):
+        cursor = base64.b64encode(cursor).decode()
+    response = api(manager).get(answers_url(project, "?" + urlencode({"cursor": cursor}, safe="%")))
+    assert response.status_code == 400 and "cursor" in response.data, response.content
+
+
+def test_a_deep_cursor_page_costs_what_the_first_does_and_never_reads_password_hashes(api, project, manager, answered):
+    client = api(manager)
+    ids, pages = walk(client, answers_url(project, "?cursor=&page_size=3"))
+    assert len(ids) == 17 and len(pages) == 6
+    with CaptureQueriesContext(connection) as first:
+        assert client.get(answers_url(project, "?cursor=&page_size=3")).status_code == 200
+    with CaptureQueriesContext(connection) as deep:
+        assert client.get(pages[-2]["next"]).status_code == 200
+    assert len(deep.captured_queries) == len(first.captured_queries)
+    statements = [q["sql"].lower() for q in first.captured_queries + deep.captured_queries]
+    assert not any("count(" in s for s in statements), statements
+    reads = [s for s in statements if "labeling_annotation" in s]
+    assert len(reads) == 2  # one per page: the rows, joined with their item, user, project, guideline
+    for sql in reads:
+        assert "password" not in sql and "email" not in sql and '"metadata"' not in sql, sql
+
+
+def test_an_outsider_gets_404_for_the_list_and_the_export(api, project, outsider, answered):
+    client = api(outsider)
+    assert client.get(answers_url(project, "?cursor=")).status_code == 404
+    assert client.get(export_url(project, "jsonl")).status_code == 404
+
+
+# --- the export -------------------------------------------------------------------------------------------
+
+
+def test_jsonl_export_has_every_current_answer_with_its_columns(api, project, reviewer, labeler, answered):
+    annotation_save(item=answered[1], labeler=labeler, value="dog")  # a revision: only the current answer
+    rows = jsonl_rows(api(reviewer).get(export_url(project, "jsonl")))
+    assert len(rows) == 17 and all(list(r) == EXPORT_COLUMNS for r in rows)
+    first = rows[0]
+    assert first["item"] == answered[0].pk and first["labeler"] == labeler.username and first["value"] == "dog"
+    assert first["borderline"] is first["uncertain"] is first["out_of_domain"] is True
+    assert first["comment"] == '=HYPERLINK("x") and "quotes"' and first["seconds"] == 2.5 and first["guideline"] == 1
+    assert first["created"].endswith("Z")
+    revised = [r for r in rows if r["item"] == answered[1].pk and r["labeler"] == labeler.username]
+    assert [r["value"] for r in revised] == ["dog"]
+    assert rows[1]["seconds"] is None
+    assert sorted((r["item"], r["labeler"]) for r in rows) == sorted(
+        Annotation.objects.filter(item__project=project).values_list("item_id", "labeler__username")
+    )
+
+
+def test_parquet_export_reads_back_with_pyarrow(api, project, manager, labeler, labeler2, answered):
+    table = parquet_table(api(manager).get(export_url(project, "parquet")))
+    assert table.column_names == EXPORT_COLUMNS and table.num_rows == 17
+    rows = table.to_pylist()
+    assert rows[0]["labeler"] == labeler.username and rows[0]["comment"] == '=HYPERLINK("x") and "quotes"'
+    assert rows[0]["seconds"] == 2.5 and rows[0]["guideline"] == 1 and rows[0]["borderline"] is True
+    assert str(table.schema.field("created").type) == "timestamp[us, tz=UTC]"
+    jsonl = jsonl_rows(api(manager).get(export_url(project, "jsonl")))
+    assert [(r["item"], r["labeler"], r["value"]) for r in rows] == [
+        (r["item"], r["labeler"], r["value"]) for r in jsonl
+    ]
+    assert sum(r["labeler"] == labeler2.username for r in rows) == 5
+
+
+def test_export_reads_in_keyset_batches(api, project, manager, answered, monkeypatch):
+    from labeling import selectors
+
+    monkeypatch.setattr(selectors, "ANSWER_EXPORT_BATCH", 4)
+    monkeypatch.setattr(selectors.answer_export_batches, "__kwdefaults__", {"batch": 4})
+    with CaptureQueriesContext(connection) as queries:
+        rows = jsonl_rows(api(manager).get(export_url(project, "jsonl")))
+    batches = [q["sql"] for q in queries.captured_queries if "labeling_annotation" in q["sql"]]
+    assert len(rows) == 17 and len(batches) == 5  # 4 + 4 + 4 + 4 + 1
+    assert all("LIMIT 4" in sql and "password" not in sql for sql in batches)
+
+
+def test_labelers_may_not_export(api, project, labeler, answered):
+    for fmt in ("jsonl", "parquet"):
+        response = api(labeler).get(export_url(project, fmt))
+        assert response.status_code == 403 and "reviewer" in response.data["detail"]
+
+
+@pytest.mark.parametrize("query", ["?format=csv", "?format=", ""])
+def test_a_bad_format_answers_400_naming_it(api, project, manager, query):
+    response = api(manager).get(f"/api/projects/{project.pk}/annotations/export{query}")
+    assert response.status_code == 400 and "format" in response.data
+    assert "jsonl" in response.data["detail"] and "parquet" in response.data["detail"]
+    if query == "?format=csv":
+        assert "'csv'" in response.data["detail"]
+
+
+def test_an_empty_project_exports_no_rows(api, project, manager):
+    assert jsonl_rows(api(manager).get(export_url(project, "jsonl"))) == []
+    table = parquet_table(api(manager).get(export_url(project, "parquet")))
+    assert table.num_rows == 0 and table.column_names == EXPORT_COLUMNS
+
+
+def test_detection_answers_export_their_boxes_as_objects(api, manager, labeler):
+    project = make_project(manager, name="Boxes", task_type="detection", classes=[{"key": "iguana"}])
+    member_add(project=project, username=labeler.username, role="labeler")
+    (item,) = make_items(project, 1)
+    boxes = {"boxes": [{"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4, "label": "iguana"}]}
+    response = api(labeler).post(f"/api/items/{item.pk}/annotations/", {"value": boxes}, format="json")
+    assert response.status_code == 201, response.content
+    (row,) = jsonl_rows(api(manager).get(export_url(project, "jsonl")))
+    assert row["value"] == boxes
+    (value,) = parquet_table(api(manager).get(export_url(project, "parquet"))).column("value").to_pylist()
+    assert json.loads(value) == boxes
+
+
+# --- a version's raw answers -----------------------------------------------------------------------------
+
+
+def test_a_version_carries_the_raw_answers_of_its_items(api, project, manager, reviewer, labeler, answered):
+    user = get_user_model().objects.create_user("late")
+    member_add(project=project, username=user.username, role="labeler")
+    annotation_save(item=answered[2], labeler=user, value="dog")  # a 1-1 tie with labeler: left out
+    version = build(project, manager)
+    listed = api(reviewer).get(f"/api/projects/{project.pk}/versions/1/manifest")
+    manifest = {json.loads(line)["item"] for line in b"".join(listed.streaming_content).splitlines()}
+    kept = [answered[i].pk for i in (0, 1, 3, 4, 10, 11)]  # items 5-9 are ties (cat, other) and left out
+    assert manifest == set(kept)
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/versions/1/").data
+    artifact = next(a for a in detail["artifacts"] if a["format"] == "answers")
+    response = api(reviewer).get(artifact["url"])
+    assert response["Content-Disposition"].endswith('-v1-answers.jsonl"')
+    data = b"".join(response.streaming_content)
+    rows = [json.loads(line) for line in data.decode().splitlines()]
+    import hashlib
+
+    assert hashlib.sha256(data).hexdigest() == artifact["sha256"] and artifact["n_rows"] == len(rows)
+    assert all(list(r) == EXPORT_COLUMNS for r in rows)
+    # Every answer to a manifest item (the flagged one too, as given), none to an item left out.
+    expected = Annotation.objects.filter(item_id__in=manifest).values_list("item_id", "labeler__username", "value")
+    assert sorted((r["item"], r["labeler"], r["value"]) for r in rows) == sorted(expected)
+    assert {r["item"] for r in rows} == manifest
+    # The version's file does not change with later answers; the export does.
+    annotation_save(item=answered[3], labeler=user, value="dog")
+    assert b"".join(api(reviewer).get(artifact["url"]).streaming_content) == data
+    assert version.artifacts.get(format="answers").n_rows == len(rows)
+
+
+def test_version_answers_need_the_reviewer_role(api, project, manager, labeler, answered):
+    build(project, manager)
+    response = api(labeler).get(f"/api/projects/{project.pk}/versions/1/download?format=answers")
+    assert response.status_code == 403
+
+
+def test_the_schema_documents_the_export_and_the_cursor(api, manager):
+    import yaml
+
+    schema = yaml.safe_load(api(manager).get("/api/schema/").content)
+    export = schema["paths"]["/api/projects/{project_id}/annotations/export"]["get"]
+    (fmt,) = [p for p in export["parameters"] if p["name"] == "format"]
+    assert fmt["required"] and fmt["schema"]["enum"] == ["jsonl", "parquet"]
+    assert {"application/x-ndjson", "application/vnd.apache.parquet"} <= set(export["responses"]["200"]["content"])
+    listing = schema["paths"]["/api/projects/{project_id}/annotations/"]["get"]
+    assert "cursor" in {p["name"] for p in listing["parameters"]}
+    download = schema["paths"]["/api/projects/{project_id}/versions/{ref}/download"]["get"]
+    assert "answers" in next(p for p in download["parameters"] if p["name"] == "format")["schema"]["enum"]
+
+
+def test_query_strings_of_next_links_carry_the_filters(api, project, manager, labeler, answered):
+    first = api(manager).get(answers_url(project, f"?cursor=&page_size=2&labeler={labeler.username}")).data
+    query = parse_qs(urlparse(first["next"]).query)
+    assert query["labeler"] == [labeler.username] and query["page_size"] == ["2"] and query["cursor"][0]
