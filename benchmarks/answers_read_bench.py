@@ -28,7 +28,10 @@ from wsgiref.util import setup_testing_defaults
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from db_health_bench import admin, backend_cpu  # noqa: E402 - the same harness: database admin, backend CPU
+
 PAGE = 1000
 
 
@@ -42,13 +45,6 @@ def parse_args():
     parser.add_argument("--pages", type=int, default=10, help="measured requests per paging mode and depth")
     parser.add_argument("--keep", action="store_true")
     return parser.parse_args()
-
-
-def admin(server, sql):
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def setup_django(args):
@@ -150,11 +146,6 @@ def request(handler, path, token):
         response.close()
     assert status[0].startswith("200"), (status, last[:300])
     return size, last
-
-
-def backend_cpu(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
 def measure(handler, token, paths):
