@@ -62,3 +62,58 @@ class JobKind(models.TextChoices):
     MAP = "map", "Embedding map"
     VERSION = "version", "Dataset version"
     TRAINING = "training", "Training"
+
+
+# Dataset versions, webhooks and training jobs.
+
+
+class VersionStatus(models.TextChoices):
+    # A version row only exists once its build published it; "ready" is the only state a build creates.
+    READY = "ready", "Ready"
+
+
+class ArtifactFormat(models.TextChoices):
+    JSONL = "jsonl", "JSON Lines"
+    CSV = "csv", "CSV"
+    PARQUET = "parquet", "Parquet"
+    IMAGEFOLDER = "imagefolder", "ImageFolder zip"
+    AUDIOFOLDER = "audiofolder", "Hugging Face audiofolder zip"
+    COCO = "coco", "COCO JSON (detection)"
+    YOLO = "yolo", "YOLO zip (detection)"
+    SEGMENTS_CSV = "segments_csv", "Segments CSV"
+    RTTM = "rttm", "RTTM (segments)"
+    ANSWERS = "answers", "Raw answers (JSON Lines)"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    SUCCEEDED = "succeeded", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Trainer(models.TextChoices):
+    LOGISTIC_REGRESSION = "logistic_regression", "Logistic regression (built-in)"
+    EXTERNAL = "external", "External (the team's own workers)"
+
+
+# Label consistency: review decisions, taxonomy changes, relabel campaigns.
+
+
+class DecisionAction(models.TextChoices):
+    LABEL = "label", "Final label"
+    AMBIGUOUS_INSTRUCTIONS = "ambiguous_instructions", "Instructions ambiguous"
+    INPUT_INSUFFICIENT = "input_insufficient", "Input lacks the information"
+    RELABEL = "relabel", "Send back for relabeling"
+
+
+class TaxonomyOp(models.TextChoices):
+    ADD = "add", "Add a class"
+    RENAME = "rename", "Rename a class"
+    RETIRE = "retire", "Retire a class"
+    MERGE = "merge", "Merge classes"
+
+
+class CampaignStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    FINISHED = "finished", "Finished"

@@ -14,6 +14,10 @@ from django.db.models import Q
 
 from .choices import (
     ROLE_RANK,
+    ArtifactFormat,
+    CampaignStatus,
+    DecisionAction,
+    DeliveryStatus,
     JobKind,
     JobStatus,
     Modality,
@@ -22,6 +26,9 @@ from .choices import (
     SourceStatus,
     SourceUnit,
     TaskType,
+    TaxonomyOp,
+    Trainer,
+    VersionStatus,
 )
 
 class_key_validator = RegexValidator(
@@ -238,21 +245,42 @@ class Guideline(models.Model):
         return f"{self.project} guideline v{self.version}"
 
 
-class Annotation(models.Model):
+class AnswerFlags(models.Model):
+    """The marks every answer-shaped row carries beside its label: labelers' answers (current, superseded,
+    archived) and reviewers' decisions alike."""
+
+    borderline = models.BooleanField(default=False)
+    uncertain = models.BooleanField(default=False)
+    out_of_domain = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class AnswerFields(AnswerFlags):
+    """A labeler's answer as stored: Annotation (current), AnnotationRevision (superseded) and
+    ArchivedAnnotation (taken out of play by a campaign) hold the same fields, so one is copied into
+    another field by field."""
+
+    value = models.TextField(blank=True)
+    borderline_with = models.CharField(max_length=64, blank=True)
+    comment = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    guideline = models.ForeignKey("Guideline", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class Annotation(AnswerFields):
     """A labeler's current answer for an item. Earlier answers are kept in AnnotationRevision."""
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
     labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
     value = models.TextField(blank=True, help_text="A class key, or a transcript.")
-    borderline = models.BooleanField(default=False)
     borderline_with = models.CharField(
         max_length=64, blank=True, help_text="For multi-class projects: the other class of a borderline answer."
     )
-    uncertain = models.BooleanField(default=False)
-    out_of_domain = models.BooleanField(default=False)
-    comment = models.TextField(blank=True)
-    seconds = models.FloatField(null=True, blank=True)
-    guideline = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     revision = models.PositiveIntegerField(default=1)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True, db_index=True)
@@ -304,19 +332,11 @@ class Skip(models.Model):
         return f"{self.labeler} skipped {self.item_id}: {self.reason}"
 
 
-class AnnotationRevision(models.Model):
+class AnnotationRevision(AnswerFields):
     """A superseded answer, kept so every change of mind stays auditable."""
 
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
     revision = models.PositiveIntegerField()
-    value = models.TextField(blank=True)
-    borderline = models.BooleanField(default=False)
-    borderline_with = models.CharField(max_length=64, blank=True)
-    uncertain = models.BooleanField(default=False)
-    out_of_domain = models.BooleanField(default=False)
-    comment = models.TextField(blank=True)
-    seconds = models.FloatField(null=True, blank=True)
-    guideline = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     answered = models.DateTimeField()
 
     class Meta:
@@ -353,25 +373,7 @@ class Job(models.Model):
         return f"{self.kind} job {self.pk} ({self.status})"
 
 
-# --- Dataset versions, webhooks and training jobs (labeling/services/versions.py, webhooks.py, training.py) ---
-
-
-class VersionStatus(models.TextChoices):
-    # A version row only exists once its build published it; "ready" is the only state a build creates.
-    READY = "ready", "Ready"
-
-
-class ArtifactFormat(models.TextChoices):
-    JSONL = "jsonl", "JSON Lines"
-    CSV = "csv", "CSV"
-    PARQUET = "parquet", "Parquet"
-    IMAGEFOLDER = "imagefolder", "ImageFolder zip"
-    AUDIOFOLDER = "audiofolder", "Hugging Face audiofolder zip"
-    COCO = "coco", "COCO JSON (detection)"
-    YOLO = "yolo", "YOLO zip (detection)"
-    SEGMENTS_CSV = "segments_csv", "Segments CSV"
-    RTTM = "rttm", "RTTM (segments)"
-    ANSWERS = "answers", "Raw answers (JSON Lines)"
+# --- Dataset versions, webhooks and training jobs (labeling/services/versions.py, webhooks.py; analysis/services/training.py) ---
 
 
 class DatasetVersion(models.Model):
@@ -440,13 +442,6 @@ class Webhook(models.Model):
         return self.url
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RETRYING = "retrying", "Retrying"
-    SUCCEEDED = "succeeded", "Delivered"
-    FAILED = "failed", "Failed"
-
-
 class WebhookDelivery(models.Model):
     """One event sent to one webhook: the payload, every attempt's outcome, and the final status."""
 
@@ -468,11 +463,6 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} to {self.webhook} ({self.status})"
-
-
-class Trainer(models.TextChoices):
-    LOGISTIC_REGRESSION = "logistic_regression", "Logistic regression (built-in)"
-    EXTERNAL = "external", "External (the team's own workers)"
 
 
 class TrainingJob(models.Model):
@@ -500,14 +490,7 @@ class TrainingJob(models.Model):
 # --- label consistency: review, guidelines, taxonomy, conventions, campaigns ------------------------
 
 
-class DecisionAction(models.TextChoices):
-    LABEL = "label", "Final label"
-    AMBIGUOUS_INSTRUCTIONS = "ambiguous_instructions", "Instructions ambiguous"
-    INPUT_INSUFFICIENT = "input_insufficient", "Input lacks the information"
-    RELABEL = "relabel", "Send back for relabeling"
-
-
-class Decision(models.Model):
+class Decision(AnswerFlags):
     """A reviewer's (SME's) decision on an item, stored apart from the labelers' answers.
 
     Never edited: a new decision supersedes the earlier ones, which stay as the audit trail.
@@ -517,9 +500,6 @@ class Decision(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=32, choices=DecisionAction.choices, default=DecisionAction.LABEL)
     label = models.CharField(max_length=64, blank=True)
-    borderline = models.BooleanField(default=False)
-    uncertain = models.BooleanField(default=False)
-    out_of_domain = models.BooleanField(default=False)
     gold = models.BooleanField(default=False, help_text="The label is known to be right: it scores labelers.")
     rationale = models.TextField(blank=True)
     shapes = models.JSONField(
@@ -575,13 +555,6 @@ class GuidelineExample(models.Model):
         return f"example {self.label}: item {self.item_id}"
 
 
-class TaxonomyOp(models.TextChoices):
-    ADD = "add", "Add a class"
-    RENAME = "rename", "Rename a class"
-    RETIRE = "retire", "Retire a class"
-    MERGE = "merge", "Merge classes"
-
-
 class TaxonomyChange(models.Model):
     """A recorded change of a project's classes. Raw answers are never rewritten: reports and exports
     map answers through the active changes (labeling.selectors.class_mapping), and a change can be undone."""
@@ -618,11 +591,6 @@ class TranscriptConventions(models.Model):
         return f"conventions of {self.project}"
 
 
-class CampaignStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    FINISHED = "finished", "Finished"
-
-
 class Campaign(models.Model):
     """A relabel campaign: chosen items go back to the labelers first, under a (new) guideline version.
 
@@ -649,21 +617,13 @@ class Campaign(models.Model):
         return self.name
 
 
-class ArchivedAnnotation(models.Model):
+class ArchivedAnnotation(AnswerFields):
     """An answer taken out of play when its item entered a relabel campaign (kept for audit and for
     agreement before the campaign)."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="archived")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
     labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    value = models.TextField(blank=True)
-    borderline = models.BooleanField(default=False)
-    borderline_with = models.CharField(max_length=64, blank=True)
-    uncertain = models.BooleanField(default=False)
-    out_of_domain = models.BooleanField(default=False)
-    comment = models.TextField(blank=True)
-    seconds = models.FloatField(null=True, blank=True)
-    guideline = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     answered = models.DateTimeField()
 
     class Meta:

@@ -4,7 +4,7 @@ import json
 
 from django import forms
 
-from labeling.models import Trainer
+from labeling.choices import Trainer
 from labeling.services.recipes import formats_for
 
 FLAG_CHOICES = [

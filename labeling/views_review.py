@@ -12,9 +12,9 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from labeling.api.review import decided_param, iou_param, review_filters
-from labeling.choices import SHAPE_TASKS, Role
+from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
-from labeling.models import Campaign, DecisionAction, Item
+from labeling.models import Campaign, Item
 from labeling.selectors import answers_by_item
 from labeling.services.campaigns import campaign_progress
 from labeling.services.consistency import merge_suggestions_for

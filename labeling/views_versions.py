@@ -11,8 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from labeling.choices import Role, TaskType
-from labeling.models import Trainer
+from labeling.choices import Role, TaskType, Trainer
 from labeling.selectors import (
     deliveries_list,
     training_jobs_list,

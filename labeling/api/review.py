@@ -9,8 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labeling.choices import Role
-from labeling.models import Campaign, DecisionAction, Guideline, Item, TaxonomyChange, TaxonomyOp
+from labeling.choices import DecisionAction, Role, TaxonomyOp
+from labeling.models import Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import answers_by_item, item_for_user, project_for_user
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_progress
 from labeling.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview

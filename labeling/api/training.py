@@ -14,8 +14,8 @@ from rest_framework.response import Response
 
 from analysis.models import ModelRun
 from labeling.api.versions import Conflict
-from labeling.choices import Role
-from labeling.models import Trainer, TrainingJob
+from labeling.choices import Role, Trainer
+from labeling.models import TrainingJob
 from labeling.selectors import (
     model_run_for,
     model_runs_list,

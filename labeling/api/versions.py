@@ -18,8 +18,8 @@ from rest_framework.response import Response
 
 from labelhub.http import stored_file_response
 from labeling.api.serializers import JobRefSerializer
-from labeling.choices import Role
-from labeling.models import ArtifactFormat, DatasetVersion, Job
+from labeling.choices import ArtifactFormat, Role
+from labeling.models import DatasetVersion, Job
 from labeling.selectors import project_for_user, version_build_for, version_builds, version_for, versions_list
 from labeling.services.exports import CONTENT_TYPES, FILENAMES
 from labeling.services.recipes import SHAPE_FORMATS, formats_for

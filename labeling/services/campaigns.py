@@ -10,15 +10,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from labeling.models import (
-    Annotation,
-    AnnotationRevision,
-    ArchivedAnnotation,
-    Campaign,
-    CampaignStatus,
-    Item,
-    Reservation,
-)
+from labeling.choices import CampaignStatus
+from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Campaign, Item, Reservation
 from labeling.selectors import project_item_ids
 
 SEND_BACK_NAME = "Sent back by reviewers"

@@ -4,7 +4,8 @@ suggestions, transcript-convention previews, campaign agreement."""
 import numpy as np
 from django.core.exceptions import ValidationError
 
-from labeling.models import Annotation, TaxonomyOp
+from labeling.choices import TaxonomyOp
+from labeling.models import Annotation
 from labeling.selectors import class_mapping, transcript_conventions
 from labeling.services.taxonomy import taxonomy_validate
 

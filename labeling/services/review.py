@@ -3,14 +3,8 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labeling.choices import SHAPE_TASKS, TaskType
-from labeling.models import (
-    Decision,
-    DecisionAction,
-    GuidelineExample,
-    GuidelineNote,
-    TranscriptConventions,
-)
+from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
+from labeling.models import Decision, GuidelineExample, GuidelineNote, TranscriptConventions
 from labeling.services.items import items_tag
 
 NEEDS_INPUT_TAG = "needs-better-input"

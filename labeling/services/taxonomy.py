@@ -10,7 +10,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from labeling.models import LabelClass, Project, TaxonomyChange, TaxonomyOp, class_key_validator
+from labeling.choices import TaxonomyOp
+from labeling.models import LabelClass, Project, TaxonomyChange, class_key_validator
 from labeling.services.projects import PALETTE, classes_changed
 
 FLAG_KEYS = {"borderline", "uncertain", "out_of_domain"}

@@ -33,8 +33,8 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType
-from labeling.models import Item, Job, Trainer, TrainingJob
+from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
+from labeling.models import Item, Job, TrainingJob
 from labeling.services import exports
 from labeling.services.jobs import job_claim, job_create, job_enqueue
 from labeling.services.versions import JobBeat, JobNotRetryable, artifact_for, job_retry_stale

@@ -41,7 +41,8 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.models import DeliveryStatus, Webhook, WebhookDelivery
+from labeling.choices import DeliveryStatus
+from labeling.models import Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
-from labeling.models import Item, LabelClass, Project, TaxonomyOp
+from labeling.choices import TaxonomyOp
+from labeling.models import Item, LabelClass, Project
 from labeling.services.queue import annotation_submit
 from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
 from tests.labeling.queue_helpers import make_items
