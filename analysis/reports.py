@@ -7,7 +7,8 @@ import numpy as np
 
 from analysis import metrics
 from analysis.metrics import MetricUndefined
-from analysis.selectors import AnswerTable
+from analysis.metrics.shapes import BOXES, match_shapes, shape_agreement
+from analysis.selectors import AnswerTable, transcript_normalizer
 
 REPORT_VERSION = 1
 
@@ -228,8 +229,6 @@ def _transcript_section(table: AnswerTable):
     units = [v for v in by_item.values() if len(v) >= 2]
     section = {"n_items": len(units), "exact_agreement": None, "mean_pairwise_wer": None, "raw_exact_agreement": None}
     if units:
-        from analysis.selectors import transcript_normalizer
-
         normalize = transcript_normalizer(table.conventions)
         section["exact_agreement"] = float(metrics.transcript_exact_agreement(units, normalizer=normalize))
         section["raw_exact_agreement"] = float(metrics.transcript_exact_agreement(units, normalizer=False))
@@ -246,7 +245,6 @@ def _gold_shape_f1(answers, gold, iou):
     """{labeler id: (F1, items)} of each labeler's shapes against the gold shapes of SME decisions (``gold``:
     {item id: {"boxes" | "segments": [...]}}), pooled over the gold items they answered: 2·matches /
     (their shapes + gold shapes), matched one to one (same class, IoU ≥ ``iou``); 1 where neither drew any."""
-    from analysis.metrics.shapes import BOXES, match_shapes
 
     if not gold:
         return {}
@@ -283,7 +281,6 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
     ``gold`` ({item id: shapes} of SME decisions marked gold) adds each labeler's ``gold_f1`` and
     ``n_gold`` (null and 0 without gold items they answered) and ``n_gold_items``.
     """
-    from analysis.metrics.shapes import BOXES, shape_agreement
 
     kind = answers.kind
     f1_key = "box_f1" if kind == BOXES else "segment_f1"
@@ -384,7 +381,6 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
 def _shape_by_guideline(answers, *, iou, n_resamples, seed, whole=None):
     """F1 and mean IoU per guideline version; ``whole``: the report's own result, reused when every
     answer was given under one version (the common case on big projects: no second computation)."""
-    from analysis.metrics.shapes import shape_agreement
 
     rows = []
     versions = np.unique(answers.guideline)

@@ -6,12 +6,20 @@ from datetime import datetime
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, IntegerField, Max, Q, Value, When
+from django.db.models import Case, IntegerField, Max, Prefetch, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
+from django.http import Http404
 
-from labeling.choices import TaskType
-from labeling.models import Annotation, Guideline
+from analysis import metrics
+from analysis.metrics import normalize_transcript
+from analysis.metrics.consistency import answer_entropy
+from analysis.metrics.shapes import BOXES, item_f1, shape_table_from_arrays, split_merge
+from analysis.models import EmbeddingMap, LabelCluster, MapPoint, ModelRun
+from labeling.choices import SHAPE_TASKS, TaskType
+from labeling.models import Annotation, Decision, Guideline, Item, TrainingJob
+from labeling.selectors import answers_by_item, class_mapping, decided_labels
+from labeling.services.resolution import AnswerArrays, labeler_priors
 
 # What a flagged answer becomes under the "category" policy.
 BORDERLINE = "borderline"
@@ -309,7 +317,6 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
 def transcript_normalizer(conventions=None):
     """The function transcripts are compared through: the project's conventions, then case,
     punctuation and spacing."""
-    from analysis.metrics import normalize_transcript
 
     if conventions is None:
         return normalize_transcript
@@ -382,7 +389,6 @@ class ShapeAnswers:
     @classmethod
     def from_shapes(cls, *, kind, classes, class_names, item, labeler, seconds, guideline, shapes, **names):
         """From per-answer arrays and ``shapes``: one list of shape dicts per answer (as stored)."""
-        from analysis.metrics.shapes import BOXES
 
         fields = ("x", "y", "w", "h") if kind == BOXES else ("start", "end")
         counts = np.fromiter((len(s) for s in shapes), dtype=np.int64, count=len(shapes))
@@ -428,7 +434,6 @@ class ShapeAnswers:
     def table(self, mask=None):
         """A :class:`analysis.metrics.shapes.ShapeTable` of these answers (or of those under ``mask``):
         items by id, labelers by username, labels by class key. NumPy only: no loop per shape."""
-        from analysis.metrics.shapes import shape_table_from_arrays
 
         keep = np.ones(len(self), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         items, item_code = np.unique(self.item[keep], return_inverse=True)
@@ -465,8 +470,6 @@ def shape_answers(*, project, filters=None, policy="category", class_map=None) -
     object (written before the project had its type) is left out.
     """
     import json
-
-    from labeling.choices import SHAPE_TASKS
 
     if project.task_type not in SHAPE_TASKS:
         raise ValueError("shape answers need a detection or segments project")
@@ -521,9 +524,6 @@ def shapes_of_items(*, project, item_ids, usernames=None):
     import json
 
     from django.urls import reverse
-
-    from labeling.choices import SHAPE_TASKS
-    from labeling.models import Item
 
     kind = SHAPE_TASKS[project.task_type][1]
     out = {
@@ -581,6 +581,18 @@ def _metadata_columns(metadata_by_item, ids):
     return fields
 
 
+NO_SCORES_REASON = (
+    "no label-issue scores: a transcription project's labels are free text, not classes; "
+    "colour the map by WER, agreement, slice, source or metadata to find the hard items"
+)
+
+
+def map_has_scores(emap) -> bool:
+    """Whether the map carries label-issue scores: every map but a transcription project's (maps made
+    before transcription maps existed have no ``task``: they are classification maps)."""
+    return emap.params.get("task", TaskType.CLASSIFICATION) != TaskType.TRANSCRIPTION
+
+
 def map_point_columns(*, project, map_id):
     """A map's points as parallel arrays with what the page colours by: labels, scores, slices,
     sources, metadata fields and each item's agreement (share of its answers equal to the most common
@@ -588,10 +600,6 @@ def map_point_columns(*, project, map_id):
     carries each item's transcript agreement and pairwise WER, as computed when it was built."""
     from django.db.models import Count
     from django.http import Http404
-
-    from analysis.models import EmbeddingMap, LabelCluster, MapPoint
-    from analysis.services.maps import NO_SCORES_REASON, map_has_scores
-    from labeling.models import Item
 
     emap = EmbeddingMap.objects.filter(project=project, pk=map_id).first()
     if emap is None:
@@ -677,9 +685,6 @@ def item_with_answers(*, project, item_id):
     from django.http import Http404
     from django.urls import reverse
 
-    from labeling.models import Item
-    from labeling.selectors import answers_by_item
-
     item = Item.objects.filter(project=project, pk=item_id).select_related("source").first()
     if item is None:
         raise Http404("No item with that id in this project.")
@@ -704,7 +709,6 @@ def _map_scores(project, items, categories, shipped):
     """Label-issue score of each item's shipped label from the project's latest finished map (0 where
     the map has no point for it, or judged it by another label), rescaled so the map's median score is
     0: most labels look slightly off to any model, and only the excess says something."""
-    from analysis.models import EmbeddingMap, MapPoint
 
     out = np.zeros(len(items))
     emap = EmbeddingMap.objects.filter(project=project, finished__isnull=False).order_by("-finished", "-id").first()
@@ -731,7 +735,6 @@ SHAPE_REVIEW_REASONS = ("disagreement", "split_merge", "flagged")
 
 def _decided_items(project, item_ids):
     """Items among ``item_ids`` whose latest decision is at least as new as their latest answer."""
-    from labeling.models import Decision
 
     latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
     if not latest:
@@ -755,9 +758,6 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
     items (latest decision newer than the latest answer) leave unless ``include_decided``; then their row
     has ``decision``, the decided shapes. Answers the same dict as :func:`review_queue`.
     """
-    from analysis.metrics.shapes import BOXES, item_f1, split_merge
-    from labeling.models import Decision
-    from labeling.selectors import class_mapping
 
     answers = shape_answers(
         project=project, filters=filters, policy="category", class_map=class_mapping(project=project)
@@ -853,17 +853,11 @@ def review_queue(
     those items (a selection from the map or the error analysis). Detection and segments projects are
     queued by shape disagreement at ``iou`` instead (:func:`shape_review_queue`).
     """
-    from labeling.choices import SHAPE_TASKS
 
     if project.task_type in SHAPE_TASKS:
         return shape_review_queue(
             project=project, filters=filters, include_decided=include_decided, item_ids=item_ids, iou=iou
         )
-    from analysis import metrics
-    from analysis.metrics.consistency import answer_entropy
-    from labeling.models import Decision
-    from labeling.selectors import class_mapping, decided_labels
-    from labeling.services.resolution import AnswerArrays, labeler_priors
 
     table = answer_table(project=project, filters=filters, policy="exclude", class_map=class_mapping(project=project))
     codes, items, _ = table.matrix()
@@ -970,3 +964,38 @@ def review_queue(
             row["decision"] = decided.get(int(items[i]))
         rows.append(row)
     return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": table.categories, "map": map_id}
+
+
+# --- Training jobs and model runs ------------------------------------------------------------------------
+
+
+def training_jobs_list(*, project):
+    """Training jobs, newest first, with their version, job and latest model run (``latest_run``)."""
+    return (
+        TrainingJob.objects.filter(project=project)
+        .select_related("version", "job", "created_by")
+        .prefetch_related(Prefetch("model_runs", queryset=ModelRun.objects.order_by("-created", "-id")))
+        .order_by("-created", "-id")
+    )
+
+
+def training_job_for(*, project, training_id):
+    training = training_jobs_list(project=project).filter(pk=training_id).first()
+    if training is None:
+        raise Http404("No training job with that id in this project.")
+    return training
+
+
+def model_runs_list(*, project):
+    return (
+        ModelRun.objects.filter(project=project)
+        .select_related("dataset_version", "training_job")
+        .order_by("-created", "-id")
+    )
+
+
+def model_run_for(*, project, run_id):
+    run = model_runs_list(project=project).filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No model run with that id in this project.")
+    return run

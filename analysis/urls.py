@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analysis import views
+from analysis import views, views_review, views_training
 
 urlpatterns = [
     path("projects/<int:project_id>/agreement/", views.agreement_page, name="agreement"),
@@ -15,3 +15,17 @@ urlpatterns = [
     path("projects/<int:project_id>/planning/", views.planning_page, name="planning"),
     path("projects/<int:project_id>/drift/", views.drift_page, name="drift"),
 ]
+
+# Training jobs (analysis/views_training.py) and the label-consistency workflow (analysis/views_review.py).
+P = "projects/<int:project_id>/"
+urlpatterns += [
+    path(P + "training/", views_training.training, name="training"),
+    path(P + "review/", views_review.review_queue_page, name="review"),
+    path(P + "review/<int:item_id>/", views_review.review_item_page, name="review-item"),
+    path(P + "guidelines/", views_review.guidelines_page, name="guidelines"),
+    path(P + "taxonomy/", views_review.taxonomy_page, name="taxonomy"),
+    path(P + "conventions/", views_review.conventions_page, name="conventions"),
+    path(P + "campaigns/", views_review.campaigns_page, name="campaigns"),
+    path(P + "campaigns/<int:campaign_id>/", views_review.campaign_page, name="campaign"),
+]
+

@@ -10,10 +10,22 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
+from analysis import charts
 from analysis.api.agreement import parse_iou, parse_report_params
+from analysis.api.drift import drift_report
+from analysis.api.planning import parse_days
+from analysis.charts import fold_matrix, human_number
+from analysis.models import EmbeddingMap, ModelRun
+from analysis.selectors import NO_SCORES_REASON, item_with_answers, map_has_scores, map_point_columns, shapes_of_items
 from analysis.services import agreement_report_get
+from analysis.services.dashboard import dashboard_build
+from analysis.services.error_analysis import error_analysis_compute, model_runs_compare
+from analysis.services.maps import map_embedders, map_refusal
+from analysis.services.model_runs import model_run_for
+from analysis.services.planning import SETTING_FIELDS, planning_compute, planning_settings_update
 from labelhub.csvsafe import csv_writer
 from labeling.choices import SHAPE_TASKS, Role
+from labeling.models import DatasetVersion
 from labeling.selectors import project_for_user
 
 
@@ -55,7 +67,6 @@ MATRIX_LIMIT = 12  # a heatmap shows at most this many classes; the rest are fol
 def _confusion_matrix(report, *, noun="classes"):
     """The heatmap of a confusion: classes nobody answered left out, and beyond MATRIX_LIMIT the most
     answered classes with the rest folded into "other (k classes)", so it fits the page."""
-    from analysis.charts import fold_matrix, human_number
 
     classes = report["confusion"]["classes"]
     weights = None
@@ -137,7 +148,6 @@ def _shape_rects(kind, shapes, duration, lane):
 
 def _split_merge_pictures(project, report):
     """The first split/merge items with what to draw: the image (or a time bar) and both labelers' shapes."""
-    from analysis.selectors import shapes_of_items
 
     rows = report.get("split_merge", [])[:SPLIT_MERGE_PICTURES]
     if not rows:
@@ -301,9 +311,6 @@ def agreement_download(request, project_id, fmt):
 @csp_update({"script-src": ["'unsafe-eval'"]})
 @login_required
 def map_page(request, project_id, map_id=None):
-    from analysis.models import EmbeddingMap
-    from analysis.services.maps import NO_SCORES_REASON, map_embedders, map_has_scores, map_refusal
-
     project, membership = _project(request, project_id, Role.REVIEWER)
     maps = list(EmbeddingMap.objects.filter(project=project).select_related("job")[:20])
     current = next((m for m in maps if m.pk == map_id), None) if map_id else (maps[0] if maps else None)
@@ -331,7 +338,6 @@ def map_page(request, project_id, map_id=None):
 @login_required
 def map_data(request, project_id, map_id):
     """Everything the map page draws, as parallel arrays (one entry per point)."""
-    from analysis.selectors import map_point_columns
 
     project, _ = _project(request, project_id, Role.REVIEWER)
     return JsonResponse(map_point_columns(project=project, map_id=map_id))
@@ -340,7 +346,6 @@ def map_data(request, project_id, map_id):
 @login_required
 def map_item(request, project_id, item_id):
     """An item with every answer, for the map's side panel (reviewers and managers only)."""
-    from analysis.selectors import item_with_answers
 
     project, _ = _project(request, project_id, Role.REVIEWER)
     return JsonResponse(item_with_answers(project=project, item_id=item_id))
@@ -354,8 +359,6 @@ def _percent_series(rows, key):
 
 
 def _dashboard_charts(data):
-    from analysis import charts
-
     progress = data["progress"]
     out = {
         "progress": charts.stacked_bar(
@@ -427,8 +430,6 @@ def _dashboard_charts(data):
 
 
 def _planning_chart(curve):
-    from analysis import charts
-
     return charts.line_chart(
         [
             {"label": "labeled items reachable", "css": "s1", "points": [(p["day"], p["labeled"]) for p in curve]},
@@ -442,8 +443,6 @@ def _planning_chart(curve):
 
 @login_required
 def dashboard_page(request, project_id):
-    from analysis.services.dashboard import dashboard_build
-
     project, membership = _project(request, project_id, Role.REVIEWER)
     data = dashboard_build(project=project, user=request.user)
     return render(
@@ -462,10 +461,6 @@ def _fairness_choice(request):
 
 @login_required
 def error_analysis_page(request, project_id):
-    from analysis import charts
-    from analysis.models import ModelRun
-    from analysis.services.error_analysis import error_analysis_compute, model_run_for, model_runs_compare
-
     project, membership = _project(request, project_id, Role.REVIEWER)
     runs = list(ModelRun.objects.filter(project=project).order_by("-created", "-id")[:50])
     run = model_run_for(project=project, run_id=request.GET.get("model_run") or None)
@@ -519,9 +514,6 @@ def planning_page(request, project_id):
     from django.core.exceptions import ValidationError as DjangoValidationError
     from django.shortcuts import redirect
 
-    from analysis.api.planning import parse_days
-    from analysis.services.planning import SETTING_FIELDS, planning_compute, planning_settings_update
-
     project, membership = _project(request, project_id, Role.REVIEWER)
     errors = {}
     if request.method == "POST":
@@ -559,9 +551,6 @@ def planning_page(request, project_id):
 
 @login_required
 def drift_page(request, project_id):
-    from analysis import charts
-    from analysis.api.drift import drift_report
-
     project, membership = _project(request, project_id, Role.REVIEWER)
     error, report = None, None
     try:
@@ -571,7 +560,6 @@ def drift_page(request, project_id):
     if report:
         for row in report["statistics"]:
             row["svg"] = charts.overlaid_histogram(row["histogram"], label=row["statistic"])
-    from labeling.models import DatasetVersion
 
     return render(
         request,

@@ -1,14 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from analysis.api.urls import api_namespace_routes
 from labelhub import views
+from labeling.api.urls import urlpatterns as labeling_api_routes
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("api/schema/", views.schema, name="schema"),
     path("api/docs/", views.api_docs, name="api-docs"),
-    path("api/", include("labeling.api.urls")),
+    path("api/", include((labeling_api_routes + api_namespace_routes, "api"))),
     path("api/", include("analysis.api.urls")),
     path("", include("analysis.urls")),
     path("", include("labeling.urls")),

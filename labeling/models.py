@@ -373,7 +373,7 @@ class Job(models.Model):
         return f"{self.kind} job {self.pk} ({self.status})"
 
 
-# --- Dataset versions, webhooks and training jobs (labeling/services/versions.py, webhooks.py; analysis/services/training.py) ---
+# --- Dataset versions and webhooks (labeling/services), training jobs (analysis/services/training.py) -------
 
 
 class DatasetVersion(models.Model):

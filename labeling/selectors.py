@@ -10,11 +10,14 @@ from django.http import Http404
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
+from analysis.metrics.consistency import Conventions
 from labelhub import rawsql
-from labeling.choices import ROLE_RANK, Role
+from labeling.choices import ROLE_RANK, JobKind, JobStatus, Role, TaxonomyOp
 from labeling.models import (
     Annotation,
+    DatasetVersion,
     DataSource,
+    Decision,
     Guideline,
     Item,
     Job,
@@ -23,7 +26,12 @@ from labeling.models import (
     Project,
     Skip,
     Tag,
+    TaxonomyChange,
+    TranscriptConventions,
+    Webhook,
+    WebhookDelivery,
 )
+from labeling.services.shapes import shapes_value
 
 
 def membership_for(*, user, project) -> Membership | None:
@@ -545,10 +553,24 @@ def answer_export_batches(*, answers, batch=ANSWER_EXPORT_BATCH):
             return
 
 
+def mapping_with(*, mapping: dict, op, payload) -> dict:
+    """``mapping`` (old key → key) extended by one change, for previews and for class_mapping."""
+    out = dict(mapping)
+    if op == TaxonomyOp.MERGE:
+        renames = {k: payload["into"] for k in payload["classes"] if k != payload["into"]}
+    elif op == TaxonomyOp.RENAME:
+        renames = {payload["key"]: payload["new_key"]} if payload["new_key"] != payload["key"] else {}
+    else:
+        renames = {}
+    for old, new in list(out.items()):
+        out[old] = renames.get(new, new)
+    for old, new in renames.items():
+        out.setdefault(old, new)
+    return {k: v for k, v in out.items() if k != v}
+
+
 def class_mapping(*, project) -> dict[str, str]:
     """Old class key → the key its answers count as now, composed from the active taxonomy changes."""
-    from labeling.models import TaxonomyChange
-    from labeling.services.taxonomy import mapping_with
 
     mapping = {}
     for change in TaxonomyChange.objects.filter(project=project, undone__isnull=True).order_by("number"):
@@ -558,7 +580,6 @@ def class_mapping(*, project) -> dict[str, str]:
 
 def latest_decisions(*, project):
     """Each decided item's latest decision, as {item id: Decision}."""
-    from labeling.models import Decision
 
     latest = {}
     for decision in Decision.objects.filter(item__project=project).order_by("item_id", "created", "id"):
@@ -588,19 +609,16 @@ def decided_labels(*, project) -> dict[int, str]:
 
 def transcript_conventions(*, project):
     """The project's transcript conventions (analysis.metrics.consistency.Conventions), or None."""
-    from analysis.metrics.consistency import Conventions
-    from labeling.models import TranscriptConventions
 
     row = TranscriptConventions.objects.filter(project=project).first()
     return Conventions.from_dict(row.rules) if row and row.rules else None
 
 
-# --- Dataset versions, webhooks, training jobs -----------------------------------------------------------
+# --- Dataset versions and webhooks -----------------------------------------------------------
 
 
 def version_for(*, project, ref, name="version"):
     """The project's version ``ref``: a number (``3``) or ``latest``. 404 saying which versions exist."""
-    from labeling.models import DatasetVersion
 
     versions = DatasetVersion.objects.filter(project=project).select_related("parent", "project")
     versions = versions.prefetch_related("artifacts")
@@ -624,7 +642,6 @@ def version_for(*, project, ref, name="version"):
 
 def versions_list(*, project):
     """The project's published versions, newest first, with their parents and artifacts loaded."""
-    from labeling.models import DatasetVersion
 
     return (
         DatasetVersion.objects.filter(project=project)
@@ -636,7 +653,6 @@ def versions_list(*, project):
 
 def version_builds(*, project, unfinished_only=False):
     """The project's version-build jobs, newest first (``unfinished_only``: queued, running, failed)."""
-    from labeling.choices import JobKind, JobStatus
 
     jobs = Job.objects.filter(project=project, kind=JobKind.VERSION).select_related("created_by")
     if unfinished_only:
@@ -645,8 +661,6 @@ def version_builds(*, project, unfinished_only=False):
 
 
 def import_job_for(*, project, job_id):
-    from labeling.choices import JobKind
-
     job = Job.objects.filter(project=project, kind=JobKind.IMPORT, pk=job_id).first()
     if job is None:
         raise Http404("No import job with that id in this project.")
@@ -654,8 +668,6 @@ def import_job_for(*, project, job_id):
 
 
 def version_build_for(*, project, job_id):
-    from labeling.choices import JobKind
-
     job = Job.objects.filter(project=project, kind=JobKind.VERSION, pk=job_id).first()
     if job is None:
         raise Http404("No version build with that id in this project.")
@@ -663,14 +675,10 @@ def version_build_for(*, project, job_id):
 
 
 def webhooks_list(*, project):
-    from labeling.models import Webhook
-
     return Webhook.objects.filter(project=project).order_by("id")
 
 
 def webhook_for(*, project, webhook_id):
-    from labeling.models import Webhook
-
     webhook = Webhook.objects.filter(project=project, pk=webhook_id).first()
     if webhook is None:
         raise Http404("No webhook with that id in this project.")
@@ -679,49 +687,11 @@ def webhook_for(*, project, webhook_id):
 
 def deliveries_list(*, project, webhook=None):
     """Webhook deliveries of the project (or of one webhook), newest first."""
-    from labeling.models import WebhookDelivery
 
     deliveries = WebhookDelivery.objects.filter(webhook__project=project).select_related("webhook")
     if webhook is not None:
         deliveries = deliveries.filter(webhook=webhook)
     return deliveries.order_by("-created", "-id")
-
-
-def training_jobs_list(*, project):
-    """Training jobs, newest first, with their version, job and latest model run (``latest_run``)."""
-    from analysis.models import ModelRun
-    from labeling.models import TrainingJob
-
-    return (
-        TrainingJob.objects.filter(project=project)
-        .select_related("version", "job", "created_by")
-        .prefetch_related(Prefetch("model_runs", queryset=ModelRun.objects.order_by("-created", "-id")))
-        .order_by("-created", "-id")
-    )
-
-
-def training_job_for(*, project, training_id):
-    training = training_jobs_list(project=project).filter(pk=training_id).first()
-    if training is None:
-        raise Http404("No training job with that id in this project.")
-    return training
-
-
-def model_runs_list(*, project):
-    from analysis.models import ModelRun
-
-    return (
-        ModelRun.objects.filter(project=project)
-        .select_related("dataset_version", "training_job")
-        .order_by("-created", "-id")
-    )
-
-
-def model_run_for(*, project, run_id):
-    run = model_runs_list(project=project).filter(pk=run_id).first()
-    if run is None:
-        raise Http404("No model run with that id in this project.")
-    return run
 
 
 def labeler_last_guideline_version(*, project, labeler) -> int | None:
@@ -740,7 +710,6 @@ def answers_by_item(*, item_ids, project=None):
     """Every current answer of these items, by item id (reviewers' views: never show it to labelers).
 
     With ``project`` a detection / segments project, each ``value`` is the shapes object, not its text."""
-    from labeling.services.shapes import shapes_value
 
     out = {}
     answers = Annotation.objects.filter(item_id__in=item_ids).select_related("labeler", "guideline").order_by("created")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views, views_projects, views_review, views_versions
+from labeling import views, views_projects, views_versions
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,7 +13,7 @@ urlpatterns = [
     path("projects/<int:project_id>/label/", views.label, name="label"),
 ]
 
-# Dataset versions, their changelog and diffs, webhooks and training jobs (labeling/views_versions.py).
+# Dataset versions, their changelog and diffs, webhooks (labeling/views_versions.py).
 P = "projects/<int:project_id>/"
 urlpatterns += [
     path(P + "versions/", views_versions.versions, name="versions"),
@@ -25,18 +25,6 @@ urlpatterns += [
     ),
     path(P + "webhooks/", views_versions.webhooks, name="webhooks"),
     path(P + "webhooks/<int:webhook_id>/<str:action>/", views_versions.webhook_action, name="webhook-action"),
-    path(P + "training/", views_versions.training, name="training"),
-]
-
-# The label-consistency workflow (labeling/views_review.py).
-urlpatterns += [
-    path(P + "review/", views_review.review_queue_page, name="review"),
-    path(P + "review/<int:item_id>/", views_review.review_item_page, name="review-item"),
-    path(P + "guidelines/", views_review.guidelines_page, name="guidelines"),
-    path(P + "taxonomy/", views_review.taxonomy_page, name="taxonomy"),
-    path(P + "conventions/", views_review.conventions_page, name="conventions"),
-    path(P + "campaigns/", views_review.campaigns_page, name="campaigns"),
-    path(P + "campaigns/<int:campaign_id>/", views_review.campaign_page, name="campaign"),
 ]
 
 # Starting without the admin: members and settings (archive, restore) (labeling/views_projects.py).

@@ -1,5 +1,5 @@
-"""Pages of dataset versions, their changelog and diffs, webhooks and training jobs. Thin: check the
-role, call a selector or service, render."""
+"""Pages of dataset versions, their changelog and diffs, and webhooks. Thin: check the role, call a
+selector or service, render."""
 
 import json
 
@@ -11,10 +11,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from labeling.choices import Role, TaskType, Trainer
+from labeling.choices import Role, TaskType
 from labeling.selectors import (
     deliveries_list,
-    training_jobs_list,
     version_build_for,
     version_builds,
     version_for,
@@ -22,7 +21,6 @@ from labeling.selectors import (
     webhook_for,
     webhooks_list,
 )
-from labeling.services.training import training_job_start
 from labeling.services.versions import (
     JobNotRetryable,
     recipe_changes,
@@ -32,7 +30,7 @@ from labeling.services.versions import (
     version_diff,
 )
 from labeling.services.webhooks import webhook_create, webhook_delete, webhook_redeliver, webhook_update
-from labeling.version_forms import RecipeForm, TrainingForm, WebhookForm
+from labeling.version_forms import RecipeForm, WebhookForm
 from labeling.views import _project
 
 DIFF_PAGE_ROWS = 500
@@ -205,41 +203,3 @@ def webhook_action(request, project_id, webhook_id, action):
     else:
         raise Http404("Unknown action.")
     return redirect("webhooks", project_id=project.pk)
-
-
-@login_required
-def training(request, project_id):
-    """Training jobs with their metrics; managers start new ones."""
-    project, membership = _project(request, project_id, role=Role.REVIEWER)
-    all_versions = list(versions_list(project=project))
-    form, errors = None, []
-    if membership.has_role(Role.MANAGER) and all_versions:
-        form = TrainingForm(request.POST or None, versions=all_versions)
-        if request.method == "POST" and form.is_valid():
-            version = next(v for v in all_versions if str(v.number) == form.cleaned_data["version"])
-            try:
-                training_job_start(
-                    project=project,
-                    version=version,
-                    trainer=form.cleaned_data["trainer"],
-                    params=form.cleaned_data["params"],
-                    user=request.user,
-                )
-            except ValidationError as exc:
-                errors = _errors(exc)
-            else:
-                return redirect("training", project_id=project.pk)
-    elif request.method == "POST":
-        raise DjangoPermissionDenied("Only managers start training jobs.")
-    return render(
-        request,
-        "labeling/training.html",
-        {
-            "project": project,
-            "membership": membership,
-            "jobs": training_jobs_list(project=project)[:50],
-            "form": form,
-            "errors": errors,
-            "external": Trainer.EXTERNAL,
-        },
-    )

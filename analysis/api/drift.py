@@ -11,6 +11,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.services.drift import (
+    drift_alerts_open,
     drift_compare,
     drift_monitor_run,
     drift_side_version,
@@ -85,8 +86,6 @@ def drift_report(*, project, params) -> dict:
         comparison["monitored"] = True
         alerts = monitor["open"]
     else:
-        from analysis.services.drift import drift_alerts_open
-
         comparison = drift_compare(
             project=project, baseline=sides[0], current=sides[1], settings=planning_settings_get(project=project)
         )

@@ -8,7 +8,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.models import ModelRun
-from analysis.services.error_analysis import error_analysis_compute, model_run_for, model_runs_compare
+from analysis.services.error_analysis import error_analysis_compute, model_runs_compare
+from analysis.services.model_runs import model_run_for
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 

@@ -6,10 +6,12 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint
+from analysis.selectors import NO_SCORES_REASON, map_has_scores
 from analysis.services.embeddings import embeddings_push
-from analysis.services.maps import NO_SCORES_REASON, map_create, map_has_scores
+from analysis.services.maps import map_create
 from labeling.choices import Role
 from labeling.selectors import project_for_user
+from labeling.services.items import items_tag
 
 
 class EmbeddingPushSerializer(serializers.Serializer):
@@ -283,7 +285,6 @@ class SelectionApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         data = SelectionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        from labeling.services.items import items_tag
 
         n = items_tag(project=project, item_ids=data.validated_data["items"], tag=data.validated_data["tag"].strip())
         return Response({"tag": data.validated_data["tag"].strip(), "n_items": n})

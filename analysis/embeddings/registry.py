@@ -24,7 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .audio import AudioMfccEmbedder
 from .base import MODALITIES, Embedder
+from .image import ImageBasicEmbedder
+from .onnx_model import OnnxEmbedder
+from .text import TextTfidfEmbedder
 
 # name -> (modalities, factory); factories import lazily so that listing names stays cheap
 _REGISTRY: dict[str, tuple[tuple[str, ...], Callable[..., Embedder]]] = {}
@@ -59,26 +63,18 @@ def get_embedder(name: str, **options: Any) -> Embedder:
 
 
 def _image_basic(**options: Any) -> Embedder:
-    from .image import ImageBasicEmbedder
-
     return ImageBasicEmbedder(**options)
 
 
 def _audio_mfcc(**options: Any) -> Embedder:
-    from .audio import AudioMfccEmbedder
-
     return AudioMfccEmbedder(**options)
 
 
 def _text_tfidf(**options: Any) -> Embedder:
-    from .text import TextTfidfEmbedder
-
     return TextTfidfEmbedder(**options)
 
 
 def _onnx(**options: Any) -> Embedder:
-    from .onnx_model import OnnxEmbedder
-
     if "model_path" not in options:
         raise TypeError('the "onnx" embedder needs model_path=<path to a local .onnx file>')
     return OnnxEmbedder(**options)

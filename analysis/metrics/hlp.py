@@ -19,7 +19,8 @@ from ._common import (
     rater_names,
     to_float,
 )
-from .agreement import specific_agreement
+from .agreement import percent_agreement, specific_agreement
+from .bootstrap import bootstrap_ci
 
 __all__ = [
     "expected_pairwise_accuracy",
@@ -206,8 +207,6 @@ def expected_pairwise_accuracy(
     MetricUndefined
         No unit has two or more answers.
     """
-    from .agreement import percent_agreement
-    from .bootstrap import bootstrap_ci
 
     return bootstrap_ci(
         percent_agreement,

@@ -65,6 +65,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from analysis.embeddings.projection import knn_graph
+
 __all__ = [
     "LabelIssuesResult",
     "find_label_issues",
@@ -860,7 +862,6 @@ def find_label_issues(
     Returns:
         LabelIssuesResult.
     """
-    from analysis.embeddings.projection import knn_graph
 
     X, labels, n_classes = _check_inputs(X, labels, n_classes)
     n = X.shape[0]

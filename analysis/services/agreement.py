@@ -14,9 +14,10 @@ from analysis.models import AgreementReport
 from analysis.reports import build_agreement_report, build_shape_report
 from analysis.selectors import AnswerFilters, answer_table, shape_answers
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus
-from labeling.models import Annotation
+from labeling.models import Annotation, Decision, TaxonomyChange, TranscriptConventions
 from labeling.selectors import class_mapping, gold_labels, transcript_conventions
-from labeling.services.jobs import job_claim, job_create, job_enqueue, job_finish, job_progress
+from labeling.services.jobs import job_claim, job_finish, job_progress, job_start
+from labeling.services.shape_versions import decided_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ def _sync_limit():
 def answers_marker(*, project) -> tuple[str, int]:
     """A fingerprint of what a report is computed from: the answers (count, latest change), and the
     taxonomy changes, transcript conventions and reviewers' decisions that reports apply to them."""
-    from labeling.models import Decision, TaxonomyChange, TranscriptConventions
 
     stats = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("updated"))
     changes = TaxonomyChange.objects.filter(project=project).aggregate(
@@ -75,7 +75,6 @@ def gold_for(*, project):
 
 def gold_shapes_for(*, project):
     """Known correct shapes by item id: the latest decision's shapes where an SME marked them gold."""
-    from labeling.services.shape_versions import decided_shapes
 
     return {item: d.shapes for item, d in decided_shapes(project=project).items() if d.gold}
 
@@ -140,7 +139,7 @@ def agreement_report_get(*, project, filters: AnswerFilters, policy="category", 
     if cached and cached.job and cached.job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return None, cached.job
     with transaction.atomic():
-        job = job_create(
+        job = job_start(
             kind=JobKind.AGREEMENT,
             project=project,
             user=user,
@@ -148,9 +147,6 @@ def agreement_report_get(*, project, filters: AnswerFilters, policy="category", 
             total=n_answers,
         )
         AgreementReport.objects.update_or_create(project=project, key=key, defaults={"job": job, "params": params})
-        from analysis.tasks import agreement_report_run
-
-        job_enqueue(job=job, task=agreement_report_run)
     return None, job
 
 

@@ -11,7 +11,8 @@ from django.db.models import Count, Q
 from analysis.selectors import AnswerFilters
 from analysis.services.agreement import agreement_report_get
 from analysis.services.drift import drift_monitor_run, output_signal
-from analysis.services.error_analysis import error_analysis_compute, model_run_for
+from analysis.services.error_analysis import error_analysis_compute
+from analysis.services.model_runs import model_run_for
 from analysis.services.planning import planning_compute
 from labeling.models import Annotation, DatasetVersion, Item
 

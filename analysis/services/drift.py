@@ -26,7 +26,11 @@ from django.utils import timezone
 
 from analysis.metrics.drift import compare_samples
 from analysis.models import DriftAlert
+from analysis.services.planning import planning_settings_get
 from labeling.models import Annotation, DatasetVersion, Item
+from labeling.services import exports
+from labeling.services.versions import artifact_for
+from labeling.services.webhooks import webhooks_notify
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +66,6 @@ def drift_side_window(*, project, start: datetime, end: datetime) -> DriftSide:
 
 def drift_side_version(*, project, number) -> DriftSide:
     """The items of dataset version ``number`` (from its Parquet manifest), or 404."""
-    from labeling.services import exports
-    from labeling.services.versions import artifact_for
 
     version = DatasetVersion.objects.filter(project=project, number=number).first()
     if version is None:
@@ -113,7 +115,6 @@ def drift_compare(*, project, baseline: DriftSide, current: DriftSide, settings=
     "statistic", "baseline", "current", "psi", "ks_statistic", "ks_pvalue", "histogram", "drift",
     "reasons", "enough_values"}], "drift"`` (any statistic drifted)}``.
     """
-    from analysis.services.planning import planning_settings_get
 
     settings = settings or planning_settings_get(project=project)
     names = STATISTICS.get(project.modality, [])
@@ -187,11 +188,6 @@ def _alert_payload(alert, comparison):
 
 def _notify(*, project, alert, comparison) -> bool:
     """Hand a new alert to the project's webhooks (delivery and retries are the webhooks service's)."""
-    try:
-        from labeling.services.webhooks import webhooks_notify
-    except ImportError:  # the webhooks feature is not installed in this build: try again next run
-        logger.warning("drift alert %s not sent: labeling.services.webhooks is missing", alert.pk)
-        return False
     webhooks_notify(project=project, event=DRIFT_EVENT, payload=_alert_payload(alert, comparison))
     return True
 
@@ -245,7 +241,6 @@ def drift_monitor_run(*, project, now=None) -> dict:
     dicts, newest first]}``. Safe to call on every dashboard view: an alert already open is refreshed,
     not re-sent. Open alerts that were never handed to webhooks (the feature was missing) are sent now.
     """
-    from analysis.services.planning import planning_settings_get
 
     now = now or timezone.now()
     settings = planning_settings_get(project=project)

@@ -12,12 +12,22 @@ from django.utils import timezone
 
 from analysis.embeddings.projection import configure_numba_cache, knn_graph, project_2d
 from analysis.embeddings.registry import available_embedders
+from analysis.metrics import MetricUndefined, mean_pairwise_wer
 from analysis.metrics.label_issues import find_label_issues, reduce_embeddings
 from analysis.models import Embedding, EmbeddingMap, LabelCluster, MapPoint
+from analysis.selectors import (
+    FLAG_OOD,
+    FLAG_UNCERTAIN,
+    NO_SCORES_REASON,
+    answer_table,
+    transcript_normalizer,
+)
 from analysis.services.embeddings import embedder_names, embeddings_compute, embeddings_load
+from analysis.services.error_analysis import labels_resolved
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
-from labeling.services.jobs import job_claim, job_create, job_enqueue, job_finish, job_progress
+from labeling.selectors import transcript_conventions
+from labeling.services.jobs import job_claim, job_finish, job_progress, job_start
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +47,6 @@ def map_embedders(*, project):
 
 # Task types a map is made for: label-issue scores need classes; transcripts are coloured by agreement.
 MAP_TASKS = (TaskType.CLASSIFICATION, TaskType.TRANSCRIPTION)
-NO_SCORES_REASON = (
-    "no label-issue scores: a transcription project's labels are free text, not classes; "
-    "colour the map by WER, agreement, slice, source or metadata to find the hard items"
-)
-
-
-def map_has_scores(emap) -> bool:
-    """Whether the map carries label-issue scores: every map but a transcription project's (maps made
-    before transcription maps existed have no ``task``: they are classification maps)."""
-    return emap.params.get("task", TaskType.CLASSIFICATION) != TaskType.TRANSCRIPTION
-
-
 def map_refusal(*, project):
     """Why this project cannot have a map (None when it can): the page hides its button on the same rule."""
     if project.task_type not in MAP_TASKS:
@@ -69,16 +67,13 @@ def map_create(*, project, embedder, user=None) -> EmbeddingMap:
         raise ValidationError(
             {"embedder": f"unknown embedder '{embedder}' for this project (one of {', '.join(choices)})"}
         )
-    from analysis.tasks import map_run
-
     with transaction.atomic():
-        job = job_create(kind=JobKind.MAP, project=project, user=user, params={"embedder": embedder})
+        job = job_start(kind=JobKind.MAP, project=project, user=user, params={"embedder": embedder})
         emap = EmbeddingMap.objects.create(
             project=project, embedder=embedder, job=job, created_by=user, params={"task": project.task_type}
         )
         job.params["map"] = emap.pk
         job.save(update_fields=["params"])
-        job_enqueue(job=job, task=map_run)
     return emap
 
 
@@ -95,7 +90,6 @@ def label_sources(*, project, items) -> tuple[list[str], list[str]]:
     tied classes ("tie"), else no label ("tie", label ''); otherwise the imported label ("imported"),
     or nothing (""). Decisions that leave the item out of every class (out of domain) give "decision"
     with label ''."""
-    from analysis.services.error_analysis import labels_resolved
 
     keys = {c.key for c in project.classes.all() if not c.retired}
     resolved = labels_resolved(project=project)
@@ -229,10 +223,6 @@ def transcript_agreement(*, project, item_ids) -> dict[int, dict]:
     case, punctuation and spacing; uncertain and out-of-domain answers carry no transcript. ``wer`` and
     ``agreement`` are None for an item with fewer than two transcripts (or only empty ones)."""
     from collections import Counter
-
-    from analysis.metrics import MetricUndefined, mean_pairwise_wer
-    from analysis.selectors import FLAG_OOD, FLAG_UNCERTAIN, answer_table, transcript_normalizer
-    from labeling.selectors import transcript_conventions
 
     conventions = transcript_conventions(project=project)
     table = answer_table(project=project, conventions=conventions)

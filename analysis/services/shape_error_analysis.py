@@ -13,7 +13,7 @@ IoU 0.5 (``map50``, ``analysis.metrics.shapes.average_precision``, checked again
   items they answered with someone else (``labeler_average_precision``), averaged over labelers
   weighted by those items. ``gap_to_hlp`` = HLP − map50, ``weighted_gap`` = gap × share.
 
-Only items the model did not train on are compared (``error_analysis.held_out_mask``). Segments are
+Only items the model did not train on are compared (``model_runs.held_out_mask``). Segments are
 scored as boxes of full height (their IoU is the segments' IoU). No bootstrap intervals here: mAP and
 the labelers' consensus would have to be recomputed per resample (``intervals`` is empty).
 """
@@ -23,9 +23,11 @@ import json
 import numpy as np
 
 from analysis.metrics.shapes import consensus, labeler_average_precision, shape_table, shapes_average_precision
-from analysis.services.error_analysis import ALL, _review_link, _slices, held_out_predictions, run_summary
+from analysis.services.model_runs import ALL, _review_link, _slices, held_out_predictions, run_summary
 from labeling.choices import SHAPE_TASKS
 from labeling.models import Item
+from labeling.services.recipes import recipe_parse
+from labeling.services.resolution import _answers_queryset
 
 CONSENSUS_IOU = 0.5  # as dataset versions (shape_versions.MOVED_IOU)
 CONFIDENT = 0.5  # a predicted shape the review link treats as "the model says so"
@@ -37,8 +39,6 @@ def _kind(project):
 
 def _answers(project, item_ids):
     """Latest ``(item, labeler id, {kind: shapes})`` answer per labeler on ``item_ids``, and usernames."""
-    from labeling.services.recipes import recipe_parse
-    from labeling.services.resolution import _answers_queryset
 
     kind = _kind(project)
     policy = recipe_parse(project=project, data={})

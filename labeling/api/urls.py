@@ -1,9 +1,10 @@
 from django.urls import path
 
 from accounts.api import TokenApi
-from labeling.api import items, jobs, labeling, projects, review, sources, training, versions, webhooks
+from labeling.api import items, jobs, labeling, projects, sources, versions, webhooks
 
-app_name = "api"
+# Included by labelhub/urls.py in the `api` namespace, together with analysis/api/urls.py's
+# `api_namespace_routes` (review and training).
 
 urlpatterns = [
     path("auth/token/", TokenApi.as_view(), name="auth-token"),
@@ -11,9 +12,7 @@ urlpatterns = [
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
     path("projects/<int:project_id>/archive/", projects.ProjectArchiveApi.as_view(), name="project-archive"),
     path("projects/<int:project_id>/members/", projects.MemberListApi.as_view(), name="member-list"),
-    path(
-        "projects/<int:project_id>/members/<str:username>/", projects.MemberDetailApi.as_view(), name="member-detail"
-    ),
+    path("projects/<int:project_id>/members/<str:username>/", projects.MemberDetailApi.as_view(), name="member-detail"),
     path("projects/<int:project_id>/sources/", sources.SourceListApi.as_view(), name="source-list"),
     path("projects/<int:project_id>/sources/<int:source_id>/", sources.SourceDetailApi.as_view(), name="source-detail"),
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="item-list"),
@@ -34,7 +33,7 @@ urlpatterns = [
     path("items/<int:item_id>/skip/", labeling.ItemSkipApi.as_view(), name="item-skip"),
 ]
 
-# Dataset versions, webhooks, training jobs and model runs.
+# Dataset versions and webhooks.
 P = "projects/<int:project_id>/"
 urlpatterns += [
     path(P + "versions/", versions.VersionListApi.as_view(), name="version-list"),
@@ -50,51 +49,5 @@ urlpatterns += [
         P + "webhooks/<int:webhook_id>/deliveries/",
         webhooks.WebhookDeliveryListApi.as_view(),
         name="webhook-deliveries",
-    ),
-    path(P + "training-jobs/", training.TrainingJobListApi.as_view(), name="training-job-list"),
-    path(P + "training-jobs/<int:training_id>/", training.TrainingJobDetailApi.as_view(), name="training-job-detail"),
-    path(
-        P + "training-jobs/<int:training_id>/retry/", training.TrainingJobRetryApi.as_view(), name="training-job-retry"
-    ),
-    path(P + "model-runs/", training.ModelRunListApi.as_view(), name="model-run-list"),
-    path(P + "model-runs/<int:run_id>/", training.ModelRunDetailApi.as_view(), name="model-run-detail"),
-    # label consistency (review.py)
-    path("projects/<int:project_id>/review-queue/", review.ReviewQueueApi.as_view(), name="review-queue"),
-    path("items/<int:item_id>/decision/", review.DecisionApi.as_view(), name="decision"),
-    path("projects/<int:project_id>/guidelines/", review.GuidelineListApi.as_view(), name="guideline-list"),
-    path(
-        "projects/<int:project_id>/guidelines/<int:version>/diff/",
-        review.GuidelineDiffApi.as_view(),
-        name="guideline-diff",
-    ),
-    path(
-        "projects/<int:project_id>/guidelines/<int:version>/examples/",
-        review.GuidelineExampleApi.as_view(),
-        name="guideline-examples",
-    ),
-    path(
-        "projects/<int:project_id>/taxonomy-changes/", review.TaxonomyChangeListApi.as_view(), name="taxonomy-changes"
-    ),
-    path(
-        "projects/<int:project_id>/taxonomy-changes/suggestions/",
-        review.MergeSuggestionsApi.as_view(),
-        name="taxonomy-suggestions",
-    ),
-    path(
-        "projects/<int:project_id>/taxonomy-changes/<int:number>/undo/",
-        review.TaxonomyUndoApi.as_view(),
-        name="taxonomy-undo",
-    ),
-    path("projects/<int:project_id>/conventions/", review.ConventionsApi.as_view(), name="conventions"),
-    path("projects/<int:project_id>/campaigns/", review.CampaignListApi.as_view(), name="campaign-list"),
-    path(
-        "projects/<int:project_id>/campaigns/<int:campaign_id>/",
-        review.CampaignDetailApi.as_view(),
-        name="campaign-detail",
-    ),
-    path(
-        "projects/<int:project_id>/campaigns/<int:campaign_id>/finish/",
-        review.CampaignFinishApi.as_view(),
-        name="campaign-finish",
     ),
 ]

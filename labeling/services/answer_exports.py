@@ -20,6 +20,7 @@ from datetime import UTC
 
 from labeling.choices import SHAPE_TASKS
 from labeling.selectors import answer_export_batches
+from labeling.services.exports import FILENAMES, ArtifactFile
 
 PARQUET_ROW_GROUP = 65_536
 _json_string = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses
@@ -162,8 +163,6 @@ def version_answers_write(*, folder, answers, items, localized):
     import os
 
     import numpy as np
-
-    from labeling.services.exports import FILENAMES, ArtifactFile
 
     wanted = np.unique(np.asarray(items, dtype=np.int64))
     path = os.path.join(folder, FILENAMES["answers"])

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from analysis.metrics.consistency import pair_agreement
 from labeling.choices import CampaignStatus
 from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Campaign, Item, Reservation
-from labeling.selectors import project_item_ids
+from labeling.selectors import class_mapping, gold_labels, project_item_ids
 
 SEND_BACK_NAME = "Sent back by reviewers"
 FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items"}
@@ -79,7 +80,6 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
 
 def _agreement_on(item_ids):
     """Percent agreement of the current answers on these items (None without an item with 2+ answers)."""
-    from analysis.metrics.consistency import pair_agreement
 
     by_item = {}
     for item_id, value in Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value"):
@@ -237,8 +237,6 @@ def _versus_archived(*, campaign, item_ids) -> dict:
     new answers (``after``) that match it, with ``n_items``.
     """
     from collections import Counter
-
-    from labeling.selectors import class_mapping, gold_labels
 
     mapping = class_mapping(project=campaign.project)
     archived, stamp = {}, {}

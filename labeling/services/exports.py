@@ -524,3 +524,20 @@ def read_columns(name, columns):
         return pq.read_table(path, columns=columns)
     with default_storage.open(name, "rb") as handle:
         return pq.read_table(io.BytesIO(handle.read()), columns=columns)
+
+
+# --- splits and named items (shared by the classification and the shapes builds) ------------------------
+
+
+def split_codes(shas, *, train, dev, salt) -> np.ndarray:
+    """Each item's split (0 train, 1 dev, 2 test) from 60 bits of its content hash (salted: of a hash of
+    the salt and it) read as a share in [0, 1): an item keeps its split whatever else changes."""
+    if salt:
+        values = [int(hashlib.sha256(f"{salt}:{sha}".encode()).hexdigest()[:15], 16) for sha in shas]
+    else:
+        values = [int(sha[:15], 16) for sha in shas]
+    share = np.array(values, dtype=np.float64) / 16**15
+    return np.where(share < train, 0, np.where(share < train + dev, 1, 2)).astype(np.int8)
+
+
+NAMED_ITEMS = 100  # item ids named per reason in a version's counts

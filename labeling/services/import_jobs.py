@@ -23,13 +23,14 @@ from labeling.inputs import InputRejected
 from labeling.models import Job
 from labeling.services import imports, label_imports
 from labeling.services.jobs import (
+    JobBeat,
+    JobNotRetryable,
     job_add_errors,
     job_claim,
-    job_create,
-    job_enqueue,
     job_finish,
+    job_retry_stale,
+    job_start,
 )
-from labeling.services.versions import JobBeat, JobNotRetryable, job_retry_stale
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def import_job_create(
     """Store an uploaded manifest or zip archive and queue a job that imports it. With ``fmt`` (coco,
     yolo, label_studio) the upload is a labels file (or a zip with one and its media) whose labels
     become answers (``labeling.services.label_imports``); raises ValidationError when it cannot fit."""
-    from labeling.tasks import import_run  # the task module imports services, not the reverse
-
     labels = (
         label_imports.label_import_check(project=project, fmt=fmt, labeler=labeler, label_from_folder=label_from_folder)
         if fmt
@@ -55,7 +54,7 @@ def import_job_create(
     if upload.size == 0:
         raise ValidationError({"file": "the upload is empty"})
     stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{upload.name.rsplit('/', 1)[-1]}", upload)
-    job = job_create(
+    return job_start(
         kind=JobKind.IMPORT,
         project=project,
         user=user,
@@ -68,8 +67,6 @@ def import_job_create(
             **labels,
         },
     )
-    job_enqueue(job=job, task=import_run)
-    return job
 
 
 def _count_lines(handle):
@@ -141,13 +138,11 @@ def import_job_retry(*, job) -> Job:
     """Queue a failed import again, or one whose worker stopped beating; its items are not imported twice.
 
     Raises JobNotRetryable when the job is still alive, succeeded, or its upload is gone."""
-    from labeling.tasks import import_run
-
     if job.kind != JobKind.IMPORT:
         raise JobNotRetryable(f"job {job.pk} is not an import")
     if job.status != JobStatus.SUCCEEDED and not default_storage.exists(job.params.get("upload", "")):
         raise JobNotRetryable(f"the upload of job {job.pk} is no longer stored; import the file again")
-    return job_retry_stale(job=job, task=import_run)
+    return job_retry_stale(job=job)
 
 
 def _progress(job, beat):

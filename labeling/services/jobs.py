@@ -1,29 +1,75 @@
-"""Background jobs: creation, claiming and progress. Tasks call these; pages and the API poll the row."""
+"""Background jobs: starting, claiming, progress, heartbeat and retry. Tasks call these; pages and the
+API poll the row.
+
+Every kind of job starts the same way: ``job_start`` records the Job row and, once the surrounding
+transaction commits, sends the Celery task that runs that kind (``JOB_TASKS``, by the name the task is
+registered under). Services therefore never import a tasks module; the tasks modules import services
+and nothing imports them (the worker finds them through ``autodiscover_tasks``).
+"""
 
 import logging
+import threading
+import time
+from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import F
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from labeling.choices import JobStatus
+from labelhub.celery import app
+from labeling.choices import JobKind, JobStatus
 from labeling.models import Job
 
 logger = logging.getLogger(__name__)
 
 MAX_STORED_ERRORS = 1000
+HEARTBEAT_SECONDS = 15
+PROGRESS_SECONDS = 1.0
+
+# The Celery task that runs each kind of job (labeling/tasks.py, analysis/tasks.py), by registered name.
+JOB_TASKS = {
+    JobKind.IMPORT: "labeling.import_run",
+    JobKind.VERSION: "labeling.version_build",
+    JobKind.TRAINING: "labeling.training_run",
+    JobKind.AGREEMENT: "analysis.agreement_report_run",
+    JobKind.MAP: "analysis.map_run",
+}
+WEBHOOK_TASK = "labeling.webhook_deliver"
+
+
+def task_send(name, *args):
+    """Send the Celery task registered as ``name`` to the broker (a function of its own so tests can
+    watch what is sent)."""
+    app.send_task(name, args=list(args))
+
+
+def task_send_on_commit(name, *args):
+    """Send the task once the surrounding transaction commits, so a rolled-back write never starts work.
+
+    Never falls back to running inline: if the broker is down the work stays queued and visible.
+    """
+    transaction.on_commit(lambda: task_send(name, *args))
 
 
 def job_create(*, kind, project=None, user=None, params=None, total=None) -> Job:
     return Job.objects.create(kind=kind, project=project, created_by=user, params=params or {}, total=total)
 
 
-def job_enqueue(*, job, task):
-    """Send ``task(job.id)`` to the broker once the surrounding transaction commits.
+def job_start(*, kind, project=None, user=None, params=None, total=None) -> Job:
+    """Record a job and queue its kind's task for when the surrounding transaction commits; answer the job.
 
-    Never falls back to running inline: if the broker is down the job stays queued and visible.
+    Call it inside the transaction that writes the job's other rows (a version's recipe, a map, a
+    training job): the worker cannot see the job before they exist.
     """
-    transaction.on_commit(lambda: task.delay(job.id))
+    job = job_create(kind=kind, project=project, user=user, params=params, total=total)
+    job_enqueue(job=job)
+    return job
+
+
+def job_enqueue(*, job):
+    """Send the task of ``job.kind`` with the job's id once the surrounding transaction commits."""
+    task_send_on_commit(JOB_TASKS[job.kind], job.id)
 
 
 def job_claim(*, job_id) -> Job | None:
@@ -81,13 +127,114 @@ def job_finish(*, job, result=None, error=None, attempt=None):
     return job
 
 
-def job_retry(*, job, task) -> Job:
-    """Put a failed job back in the queue."""
-    if job.status != JobStatus.FAILED:
-        raise ValueError(f"only a failed job can be retried; this one is {job.status}")
-    Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.QUEUED, processed=0, errors=[], result={}, started=None, finished=None
+# --- retry, heartbeat ---------------------------------------------------------------------------------
+
+
+class JobNotRetryable(Exception):
+    """The job is still running (recently alive) or already succeeded."""
+
+
+def stale_seconds() -> int:
+    return int(getattr(settings, "LABELHUB_JOB_STALE_SECONDS", 300))
+
+
+def job_retry_stale(*, job) -> Job:
+    """Queue ``job`` again if it failed, or if it is running but its worker stopped beating.
+
+    One conditional UPDATE decides, so two retries never both win. A zombie attempt that later wakes up
+    cannot publish: it no longer owns the job (its attempt number is behind). Raises JobNotRetryable
+    otherwise, saying why.
+    """
+    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    retryable = Q(status=JobStatus.FAILED) | Q(
+        Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale), status=JobStatus.RUNNING
+    )
+    won = Job.objects.filter(retryable, pk=job.pk).update(
+        status=JobStatus.QUEUED,
+        processed=0,
+        errors=[],
+        result={},
+        started=None,
+        finished=None,
+        heartbeat=None,
     )
     job.refresh_from_db()
-    job_enqueue(job=job, task=task)
+    if not won:
+        if job.status == JobStatus.SUCCEEDED:
+            raise JobNotRetryable(f"job {job.pk} already succeeded")
+        if job.status == JobStatus.QUEUED:
+            raise JobNotRetryable(f"job {job.pk} is queued and waits for a worker")
+        beat = job.heartbeat or job.started
+        age = f"{(timezone.now() - beat).total_seconds():.0f} s ago" if beat else "never"
+        raise JobNotRetryable(
+            f"job {job.pk} is running (last heartbeat {age}); it can be retried once it has been silent for "
+            f"{stale_seconds()} s"
+        )
+    job_enqueue(job=job)
     return job
+
+
+# --- progress and heartbeat --------------------------------------------------------------------------
+
+
+class JobBeat:
+    """Writes the job's heartbeat and progress, from a thread with its own database connection.
+
+    The build reads inside a long snapshot transaction, where its own writes would stay invisible (and
+    are refused: the snapshot is read-only); the thread's connection commits each beat at once. Progress
+    (``processed``, ``total``, ``phase``) is written when it changed, at most every PROGRESS_SECONDS; the
+    heartbeat at least every HEARTBEAT_SECONDS. Only the attempt that owns the job writes (``attempts``
+    in the WHERE clause). Called inside a transaction (a test, or a caller's atomic block) there is no
+    thread and no snapshot: progress is written inline.
+    """
+
+    def __init__(self, job):
+        self.job_id, self.attempt = job.pk, job.attempts
+        self.processed, self.total, self.phase = 0, job.total, ""
+        self.threaded = not connection.in_atomic_block
+        self._written = None
+        self._last = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"job-{job.pk}-beat", daemon=True)
+
+    def __enter__(self):
+        self._write(force=True)
+        if self.threaded:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.threaded:
+            self._stop.set()
+            self._thread.join(10)
+        return False
+
+    def set(self, *, processed=None, total=None, phase=None):
+        if processed is not None:
+            self.processed = processed
+        if total is not None:
+            self.total = total
+        if phase is not None:
+            self.phase = phase
+        if not self.threaded and time.monotonic() - self._last >= PROGRESS_SECONDS:
+            self._write()
+
+    def _write(self, force=False):
+        state = (self.processed, self.total, self.phase)
+        fields = {"heartbeat": timezone.now()}
+        if state != self._written or force:
+            fields.update(processed=self.processed, total=self.total, result={"phase": self.phase})
+        Job.objects.filter(pk=self.job_id, attempts=self.attempt, status=JobStatus.RUNNING).update(**fields)
+        self._written, self._last = state, time.monotonic()
+
+    def _run(self):
+        try:
+            while not self._stop.wait(PROGRESS_SECONDS):
+                beat_due = time.monotonic() - self._last >= HEARTBEAT_SECONDS
+                if beat_due or (self.processed, self.total, self.phase) != self._written:
+                    try:
+                        self._write()
+                    except Exception:  # a busy database must not kill the build; the next beat retries
+                        logger.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
+        finally:
+            connection.close()

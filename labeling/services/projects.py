@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.models import LabelClass, Membership, Project, Reservation
+from labeling.selectors import class_keys_forget
 from labeling.services.guidelines import guideline_publish
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
@@ -245,8 +246,6 @@ def classes_changed(*, project_id):
     admin): raise its ``classes_version`` so every process reloads the class keys it cached
     (``labeling.selectors.active_class_keys``), and drop this process's copy at once."""
     from django.db.models import F
-
-    from labeling.selectors import class_keys_forget
 
     Project.objects.filter(pk=project_id).update(classes_version=F("classes_version") + 1)
     class_keys_forget(project_id=project_id)

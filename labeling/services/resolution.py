@@ -18,8 +18,11 @@ from django.db import connection
 from django.db.models import Case, IntegerField, Value, When
 from django.db.models.expressions import RawSQL
 
+from analysis.metrics import dawid_skene_answers, normalize_transcript
+from labeling import selectors
 from labeling.choices import TaskType
-from labeling.models import Annotation, Item
+from labeling.models import Annotation, ArchivedAnnotation, Item
+from labeling.selectors import class_mapping
 from labeling.services.recipes import FLAGS, recipe_moment
 
 ANSWER_BLOCK_BYTES = 8 * 1024 * 1024
@@ -62,11 +65,10 @@ def recipe_answers(*, project, filters, items):
 
 
 def effective_class_map(*, project, policy) -> dict[str, str]:
-    """Old class key → the key it counts as: the project's taxonomy changes (``class_map_for``), then the
+    """Old class key → the key it counts as: the project's taxonomy changes (``class_mapping``), then the
     recipe's own ``class_map`` over them; chains (a → b → c) are followed to their end."""
-    from analysis.services import class_map_for
 
-    mapping = {**(class_map_for(project=project) or {}), **policy.get("class_map", {})}
+    mapping = {**(class_mapping(project=project) or {}), **policy.get("class_map", {})}
     resolved = {}
     for old in mapping:
         new, seen = mapping[old], {old}
@@ -84,7 +86,6 @@ def decisions_with_flags(*, project) -> dict[int, tuple[str, set[str]]]:
     ``decided_labels``); ``{}`` without them. ``flags`` holds the decision's borderline / uncertain /
     out_of_domain marks.
     """
-    from labeling import selectors
 
     latest = getattr(selectors, "latest_decisions", None)
     if latest is not None:
@@ -113,8 +114,6 @@ def transcript_normalizer(*, project, policy):
     """``str -> str``: the project's transcript conventions in force (the review feature's
     ``transcript_conventions`` selector, when the recipe's ``transcripts.conventions`` is on), then
     ``analysis.metrics.normalize_transcript`` with the recipe's options."""
-    from analysis.metrics import normalize_transcript
-    from labeling import selectors
 
     options = policy["transcripts"]
     conventions = None
@@ -363,7 +362,6 @@ def _archived_answers(*, project, policy, items, class_map, categories, targets)
     it stood when the campaign started (not its earlier revisions), coded like current answers, under
     the same filters (items, ``guideline``, ``answered_to`` on the answer's time), each of weight
     ``policy["archived_weight"]``; none at weight 0. Sorted by (item, labeler)."""
-    from labeling.models import ArchivedAnnotation
 
     weight = float(policy.get("archived_weight", 0))
     empty = _concat([])
@@ -482,8 +480,6 @@ def resolve(
     reason = np.zeros(n_items, dtype=np.int8)
     has = t_ptr[1:] > t_ptr[:-1]
     if consensus == "dawid_skene" and counted.any():
-        from analysis.metrics import dawid_skene_answers
-
         labelers, rater = np.unique(answers.labeler[counted], return_inverse=True)
         prior = None
         if rater_prior:

@@ -3,9 +3,13 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from analysis.metrics.consistency import ConventionError, Conventions
 from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
 from labeling.models import Decision, GuidelineExample, GuidelineNote, TranscriptConventions
+from labeling.services.campaigns import campaign_send_back
 from labeling.services.items import items_tag
+from labeling.services.shape_versions import consensus_for
+from labeling.services.shapes import shapes_validate
 
 NEEDS_INPUT_TAG = "needs-better-input"
 MAX_RATIONALE_CHARS = 5000
@@ -115,15 +119,12 @@ def decision_record(
     elif action == DecisionAction.INPUT_INSUFFICIENT:
         items_tag(project=project, item_ids=[item.pk], tag=NEEDS_INPUT_TAG)
     elif action == DecisionAction.RELABEL:
-        from labeling.services.campaigns import campaign_send_back
-
         campaign_send_back(project=project, item=item, user=reviewer)
     return decision
 
 
 def _consensus_shapes(item):
     """The labelers' consensus on the item (``support`` dropped): what "accept the consensus" records."""
-    from labeling.services.shape_versions import consensus_for
 
     kind = SHAPE_TASKS[item.project.task_type][1]
     found = consensus_for(project=item.project, item_ids=[item.pk]).get(item.pk)
@@ -135,8 +136,6 @@ def _consensus_shapes(item):
 def _checked_shapes(*, project, item, value):
     """``value`` checked as an answer's (400 naming the shape, under ``value``), as a stored object."""
     import json
-
-    from labeling.services.shapes import shapes_validate
 
     keys = [c.key for c in project.active_classes()]
     return json.loads(shapes_validate(project=project, value=value, class_keys=keys, item=item))
@@ -205,7 +204,6 @@ def guideline_example_add(*, guideline, item, label, note="", shapes=None) -> Gu
 
 def conventions_set(*, project, rules: dict, author=None) -> TranscriptConventions:
     """Set a transcription project's conventions (validated: a bad pattern is refused, nothing changes)."""
-    from analysis.metrics.consistency import ConventionError, Conventions
 
     if project.task_type != TaskType.TRANSCRIPTION:
         raise ValidationError({"rules": "transcript conventions belong to transcription projects"})

@@ -33,9 +33,12 @@ from collections import Counter
 
 import numpy as np
 
+from analysis.metrics.shapes import consensus, match_shapes, shape_table
+from labelhub.csvsafe import arrow_strings, csv_writer
 from labeling.choices import SHAPE_TASKS
-from labeling.models import Tag
+from labeling.models import Annotation, Decision, Tag
 from labeling.services import exports
+from labeling.services.exports import NAMED_ITEMS, split_codes
 from labeling.services.recipes import SHAPE_FORMATS
 from labeling.services.resolution import _answers_queryset
 
@@ -159,8 +162,6 @@ class _YoloWriter:
 
 class _SegmentsCsvWriter:
     def __init__(self, folder, classes):
-        from labelhub.csvsafe import csv_writer
-
         self.path = os.path.join(folder, FILENAMES["segments_csv"])
         self.handle = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.writer = csv_writer(self.handle)
@@ -227,8 +228,6 @@ class _TabularWriter:
         self.n = 0
 
     def write(self, rows):
-        from labelhub.csvsafe import arrow_strings
-
         pa = self.pa
         for row in rows:
             self.jsonl.write(_dumps(row) + "\n")
@@ -264,7 +263,6 @@ _WRITERS = {"coco": _CocoWriter, "yolo": _YoloWriter, "segments_csv": _SegmentsC
 def _consensus(project, kind, answers):
     """{item id: consensus dict} and {item id: (labelers, {class: shapes drawn}, [each labeler's shapes])}
     of ``(item, labeler, value)`` answers."""
-    from analysis.metrics.shapes import consensus, shape_table
 
     parsed, drawn = [], {}
     for item_id, labeler_id, value in answers:
@@ -289,7 +287,6 @@ def _consensus(project, kind, answers):
 def consensus_for(*, project, item_ids) -> dict:
     """The labelers' consensus shapes of some items as a version would ship them without a decision:
     ``{item id: {"boxes" | "segments": [shape with support]}}`` (items without answers left out)."""
-    from labeling.models import Annotation
 
     _, kind = SHAPE_TASKS[project.task_type]
     answers = Annotation.objects.filter(item__project=project, item_id__in=list(item_ids)).order_by(
@@ -302,7 +299,6 @@ def consensus_for(*, project, item_ids) -> dict:
 def decided_shapes(*, project, item_ids=None) -> dict:
     """The latest decision of each decided item whose action is a final label with shapes, as
     ``{item id: Decision}`` (its ``shapes`` the final ``{"boxes" | "segments": [...]}``)."""
-    from labeling.models import Decision
 
     rows = Decision.objects.filter(item__project=project)
     if item_ids is not None:
@@ -316,7 +312,6 @@ def decided_shapes(*, project, item_ids=None) -> dict:
 def _decided_label(kind, decision, latest_answers):
     """A decision's shapes as a manifest label: each shape with ``decided: true`` and ``support``, the
     labelers who drew a matching shape (same class, IoU ≥ 0.5), so a reader still sees how contested it was."""
-    from analysis.metrics.shapes import match_shapes
 
     keys = ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
     final = [dict(s) for s in (decision.shapes or {}).get(kind, [])]
@@ -340,8 +335,6 @@ def _decided_label(kind, decision, latest_answers):
 def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0):
     """Write a shapes project's manifest and artifacts under ``folder``; answer (files, counts, info)."""
     import time
-
-    from labeling.services.versions import split_codes
 
     _, kind = SHAPE_TASKS[project.task_type]
     classes = _Classes(project)
@@ -458,8 +451,6 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
 
 
 def _name(names, item_id):
-    from labeling.services.versions import NAMED_ITEMS
-
     if len(names) < NAMED_ITEMS:
         names.append(int(item_id))
 
@@ -484,7 +475,6 @@ def shape_changes(*, old, new, kind) -> dict:
     """Shapes ``added``, ``removed`` and ``moved`` from the manifest stored as ``old`` to ``new``: per
     item, the two versions' shapes are matched one to one (same class, IoU ≥ 0.5); a matched pair whose
     coordinates differ has moved, an unmatched new shape was added, an unmatched old one removed."""
-    from analysis.metrics.shapes import match_shapes
 
     a, b = _shape_lists(old, kind), _shape_lists(new, kind)
     added = removed = moved = 0

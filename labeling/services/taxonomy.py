@@ -175,19 +175,3 @@ def taxonomy_undo(*, change: TaxonomyChange, user=None) -> TaxonomyChange:
     change.undone_by = user
     change.save(update_fields=["undone", "undone_by"])
     return change
-
-
-def mapping_with(*, mapping: dict, op, payload) -> dict:
-    """``mapping`` (old key → key) extended by one change, for previews and for class_mapping."""
-    out = dict(mapping)
-    if op == TaxonomyOp.MERGE:
-        renames = {k: payload["into"] for k in payload["classes"] if k != payload["into"]}
-    elif op == TaxonomyOp.RENAME:
-        renames = {payload["key"]: payload["new_key"]} if payload["new_key"] != payload["key"] else {}
-    else:
-        renames = {}
-    for old, new in list(out.items()):
-        out[old] = renames.get(new, new)
-    for old, new in renames.items():
-        out.setdefault(old, new)
-    return {k: v for k, v in out.items() if k != v}

@@ -32,13 +32,11 @@ work in chunks of 10 items and sleep that long after each, so a test can kill a 
 """
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -52,10 +50,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from labeling import selectors
 from labeling.choices import JobKind, JobStatus, TaskType
 from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
 from labeling.services import answer_exports, exports
-from labeling.services.jobs import job_claim, job_create, job_enqueue
+from labeling.services.exports import NAMED_ITEMS, split_codes
+from labeling.services.jobs import JobBeat, JobNotRetryable, job_claim, job_retry_stale, job_start, stale_seconds
 from labeling.services.recipes import recipe_parse
 
 # answers_read, decisions_for, resolve: error analysis reads labels the way versions resolve them, from here.
@@ -73,25 +73,16 @@ from labeling.services.resolution import (
     resolve_blocks,
 )
 from labeling.services.shape_versions import SHAPE_TASKS, build_shapes, is_shape_project, shape_changes
+from labeling.services.webhooks import webhooks_notify
 
 logger = logging.getLogger(__name__)
 
 ITEM_CHUNK = 20_000
-HEARTBEAT_SECONDS = 15
-PROGRESS_SECONDS = 1.0
 DIFF_LIST_LIMIT = 10_000
-
-
-class JobNotRetryable(Exception):
-    """The job is still running (recently alive) or already succeeded."""
 
 
 class _Superseded(Exception):
     """A newer attempt owns the job now; this one must not publish."""
-
-
-def stale_seconds() -> int:
-    return int(getattr(settings, "LABELHUB_JOB_STALE_SECONDS", 300))
 
 
 # --- start and retry -----------------------------------------------------------------------------------
@@ -103,126 +94,18 @@ def version_build_start(*, project, user, recipe) -> Job:
 
     Raises ValidationError naming every bad or unknown recipe field. Nothing is built inline.
     """
-    from labeling.tasks import version_build
-
     policy = recipe_parse(project=project, data=recipe)
-    job = job_create(kind=JobKind.VERSION, project=project, user=user, params={"policy": policy})
-    job_enqueue(job=job, task=version_build)
-    return job
-
-
-def job_retry_stale(*, job, task) -> Job:
-    """Queue ``job`` again if it failed, or if it is running but its worker stopped beating.
-
-    One conditional UPDATE decides, so two retries never both win. A zombie attempt that later wakes up
-    cannot publish: it no longer owns the job (its attempt number is behind). Raises JobNotRetryable
-    otherwise, saying why.
-    """
-    stale = timezone.now() - timedelta(seconds=stale_seconds())
-    retryable = Q(status=JobStatus.FAILED) | Q(
-        Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale), status=JobStatus.RUNNING
-    )
-    won = Job.objects.filter(retryable, pk=job.pk).update(
-        status=JobStatus.QUEUED,
-        processed=0,
-        errors=[],
-        result={},
-        started=None,
-        finished=None,
-        heartbeat=None,
-    )
-    job.refresh_from_db()
-    if not won:
-        if job.status == JobStatus.SUCCEEDED:
-            raise JobNotRetryable(f"job {job.pk} already succeeded")
-        if job.status == JobStatus.QUEUED:
-            raise JobNotRetryable(f"job {job.pk} is queued and waits for a worker")
-        beat = job.heartbeat or job.started
-        age = f"{(timezone.now() - beat).total_seconds():.0f} s ago" if beat else "never"
-        raise JobNotRetryable(
-            f"job {job.pk} is running (last heartbeat {age}); it can be retried once it has been silent for "
-            f"{stale_seconds()} s"
-        )
-    job_enqueue(job=job, task=task)
-    return job
+    return job_start(kind=JobKind.VERSION, project=project, user=user, params={"policy": policy})
 
 
 def version_build_retry(*, job) -> Job:
     """Retry a failed or abandoned version build (see ``job_retry_stale``); the files its earlier attempts
     left (work folders, unpublished storage files) are removed now."""
-    from labeling.tasks import version_build
-
     if job.kind != JobKind.VERSION:
         raise JobNotRetryable(f"job {job.pk} is not a version build")
-    job = job_retry_stale(job=job, task=version_build)
+    job = job_retry_stale(job=job)
     build_debris_remove(job=job, before_attempt=job.attempts + 1)  # the next attempt has not started yet
     return job
-
-
-# --- progress and heartbeat --------------------------------------------------------------------------
-
-
-class JobBeat:
-    """Writes the job's heartbeat and progress, from a thread with its own database connection.
-
-    The build reads inside a long snapshot transaction, where its own writes would stay invisible (and
-    are refused: the snapshot is read-only); the thread's connection commits each beat at once. Progress
-    (``processed``, ``total``, ``phase``) is written when it changed, at most every PROGRESS_SECONDS; the
-    heartbeat at least every HEARTBEAT_SECONDS. Only the attempt that owns the job writes (``attempts``
-    in the WHERE clause). Called inside a transaction (a test, or a caller's atomic block) there is no
-    thread and no snapshot: progress is written inline.
-    """
-
-    def __init__(self, job):
-        self.job_id, self.attempt = job.pk, job.attempts
-        self.processed, self.total, self.phase = 0, job.total, ""
-        self.threaded = not connection.in_atomic_block
-        self._written = None
-        self._last = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"job-{job.pk}-beat", daemon=True)
-
-    def __enter__(self):
-        self._write(force=True)
-        if self.threaded:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.threaded:
-            self._stop.set()
-            self._thread.join(10)
-        return False
-
-    def set(self, *, processed=None, total=None, phase=None):
-        if processed is not None:
-            self.processed = processed
-        if total is not None:
-            self.total = total
-        if phase is not None:
-            self.phase = phase
-        if not self.threaded and time.monotonic() - self._last >= PROGRESS_SECONDS:
-            self._write()
-
-    def _write(self, force=False):
-        state = (self.processed, self.total, self.phase)
-        fields = {"heartbeat": timezone.now()}
-        if state != self._written or force:
-            fields.update(processed=self.processed, total=self.total, result={"phase": self.phase})
-        Job.objects.filter(pk=self.job_id, attempts=self.attempt, status=JobStatus.RUNNING).update(**fields)
-        self._written, self._last = state, time.monotonic()
-
-    def _run(self):
-        try:
-            while not self._stop.wait(PROGRESS_SECONDS):
-                beat_due = time.monotonic() - self._last >= HEARTBEAT_SECONDS
-                if beat_due or (self.processed, self.total, self.phase) != self._written:
-                    try:
-                        self._write()
-                    except Exception:  # a busy database must not kill the build; the next beat retries
-                        logger.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
-        finally:
-            connection.close()
 
 
 # --- the build -----------------------------------------------------------------------------------------
@@ -235,20 +118,6 @@ class BuildResult:
     content_hash: str
     counts: dict
     info: dict
-
-
-def split_codes(shas, *, train, dev, salt) -> np.ndarray:
-    """Each item's split (0 train, 1 dev, 2 test) from 60 bits of its content hash (salted: of a hash of
-    the salt and it) read as a share in [0, 1): an item keeps its split whatever else changes."""
-    if salt:
-        values = [int(hashlib.sha256(f"{salt}:{sha}".encode()).hexdigest()[:15], 16) for sha in shas]
-    else:
-        values = [int(sha[:15], 16) for sha in shas]
-    share = np.array(values, dtype=np.float64) / 16**15
-    return np.where(share < train, 0, np.where(share < train + dev, 1, 2)).astype(np.int8)
-
-
-NAMED_ITEMS = 100  # item ids named per reason in a version's counts
 
 
 def _name(names, ids):
@@ -569,8 +438,6 @@ def build_debris_cleanup() -> int:
 
 
 def _transcript_conventions(project):
-    from labeling import selectors
-
     getter = getattr(selectors, "transcript_conventions", None)
     conventions = getter(project=project) if getter else None
     return conventions.as_dict() if conventions is not None else None
@@ -713,7 +580,6 @@ def _artifact(version, fmt):
 
 def _publish(*, job, attempt, built: BuildResult) -> DatasetVersion:
     """Create the version and its artifacts in one transaction, if this attempt still owns the job."""
-    from labeling.services.webhooks import webhooks_notify
 
     parent = DatasetVersion.objects.filter(project_id=job.project_id).order_by("-number").first()
     parquet = next(name for f, name in built.files if f.format == "parquet")

@@ -38,11 +38,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
 from django.utils import timezone
 
 from labeling.choices import DeliveryStatus
 from labeling.models import Webhook, WebhookDelivery
+from labeling.services.jobs import WEBHOOK_TASK, task_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -183,21 +183,17 @@ def webhook_delete(*, webhook):
 def webhooks_notify(*, project, event, payload) -> list[WebhookDelivery]:
     """Create one delivery per active webhook of the project that wants ``event``, and queue each once the
     surrounding transaction commits (so a rolled-back publish never announces anything)."""
-    from labeling.tasks import webhook_deliver
-
     hooks = [w for w in Webhook.objects.filter(project=project, active=True) if event in w.events]
     deliveries = [WebhookDelivery.objects.create(webhook=w, event=event, payload=payload) for w in hooks]
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(pk))
+        task_send_on_commit(WEBHOOK_TASK, delivery.pk)
     return deliveries
 
 
 def webhook_redeliver(*, delivery) -> WebhookDelivery:
     """Send a delivery's event again, as a new delivery (the page's "send again")."""
-    from labeling.tasks import webhook_deliver
-
     fresh = WebhookDelivery.objects.create(webhook=delivery.webhook, event=delivery.event, payload=delivery.payload)
-    transaction.on_commit(lambda: webhook_deliver.delay(fresh.pk))
+    task_send_on_commit(WEBHOOK_TASK, fresh.pk)
     return fresh
 
 

@@ -11,12 +11,12 @@ Three labelers answer every item. Slices (tags):
 (10 + 5 × 1/3 + 0) / 16 = 35/48.
 """
 
+from analysis.services.training import model_run_create
 from labeling.choices import Role
 from labeling.models import Item
 from labeling.services.annotations import annotation_save
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
-from labeling.services.training import model_run_create
 from tests.conftest import make_user, png_bytes
 
 EXPECTED = {

@@ -86,7 +86,7 @@ def test_dashboard_queries_do_not_grow_with_items_tags_or_answers(client, review
     for item in Item.objects.filter(pk__in=ids):
         for user in users:
             annotation_save(item=item, labeler=user, value="dog", seconds=4)
-    from labeling.services.training import model_run_create
+    from analysis.services.training import model_run_create
 
     model_run_create(project=project, name="v2", predictions=[{"item": pk, "label": "dog"} for pk in ids])
     after = _dashboard_queries(client, project)

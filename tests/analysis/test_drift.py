@@ -12,6 +12,7 @@ from analysis.models import DriftAlert
 from analysis.services.drift import drift_monitor_run
 from labeling.models import Item, Webhook, WebhookDelivery
 from labeling.services.imports import ImportEntry, items_import
+from labeling.services.jobs import WEBHOOK_TASK
 from tests.conftest import png_bytes
 
 # Several imports in one test: on PostgreSQL, labeling.services.imports stages rows in a temporary table
@@ -44,7 +45,9 @@ def import_batch(project, seed, *, high=256, days_ago=0, tag="batch"):
 def queued(monkeypatch):
     """Deliveries handed to the worker (the Celery task is not sent anywhere in these tests)."""
     sent = []
-    monkeypatch.setattr("labeling.tasks.webhook_deliver.delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr(
+        "labeling.services.jobs.task_send", lambda name, pk: sent.append(pk) if name == WEBHOOK_TASK else None
+    )
     return sent
 
 

@@ -5,8 +5,8 @@ import pytest
 from sklearn.metrics import precision_recall_fscore_support
 
 from analysis.models import ModelRun
+from analysis.services.training import model_run_create
 from labeling.services.review import decision_record
-from labeling.services.training import model_run_create
 from tests.analysis.error_analysis_helpers import (
     EXPECTED,
     EXPECTED_ORDER,

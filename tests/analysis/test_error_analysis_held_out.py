@@ -7,9 +7,9 @@ predictions it would score the train share; graded honestly it scores 0.
 
 import pytest
 
+from analysis.services.training import model_run_create, training_job_run
 from labeling.choices import Role
 from labeling.services.projects import member_add
-from labeling.services.training import model_run_create, training_job_run
 from tests.labeling.version_helpers import add_texts, answer, build, labelers, manifest, text_project
 
 pytestmark = pytest.mark.django_db

@@ -19,9 +19,9 @@ import json
 
 import pytest
 
+from analysis.services.training import model_run_create
 from labeling.models import Tag
 from labeling.services.projects import member_add
-from labeling.services.training import model_run_create
 from tests.conftest import make_project
 from tests.labeling.queue_helpers import make_items
 from tests.labeling.version_helpers import answer, build, labelers, manifest
@@ -169,7 +169,7 @@ def test_a_model_missing_half_the_boxes_scores_the_hand_computed_ap(api, reviewe
 
 def test_only_items_outside_the_train_split_are_compared(api, manager, reviewer, detection):
     project, items, _ = detection
-    from labeling.services.versions import split_codes
+    from labeling.services.exports import split_codes
 
     # A salt that puts some of the four answered items in train and some not (their hashes are fixed).
     salt = next(

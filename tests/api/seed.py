@@ -2,12 +2,12 @@
 
 from analysis.services.embeddings import embeddings_push
 from analysis.services.maps import map_create
+from analysis.services.training import model_run_create, training_job_start
 from labeling.models import Job
 from labeling.services.campaigns import campaign_create
 from labeling.services.guidelines import guideline_publish
 from labeling.services.sources import source_create
 from labeling.services.taxonomy import taxonomy_apply
-from labeling.services.training import model_run_create, training_job_start
 from labeling.services.webhooks import webhook_create
 from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
 

@@ -3,9 +3,9 @@
 import pytest
 
 from analysis.models import ModelRun, Prediction
+from analysis.services import training as training_service
+from analysis.services.training import training_job_run
 from labeling.models import Job, TrainingJob
-from labeling.services import training as training_service
-from labeling.services.training import training_job_run
 from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
 
 pytestmark = pytest.mark.django_db

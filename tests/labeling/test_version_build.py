@@ -153,7 +153,7 @@ def test_sme_decisions_win_and_follow_flag_rules(seeded, manager, monkeypatch):
 
 
 def test_taxonomy_mapping_and_recipe_class_map(manager, monkeypatch):
-    import analysis.services
+    from labeling.services import resolution
 
     project = text_project(manager, classes=("deep", "shallow", "scratch", "dent"))
     items = add_texts(project, ["a", "b"])
@@ -161,7 +161,7 @@ def test_taxonomy_mapping_and_recipe_class_map(manager, monkeypatch):
     for user, value in zip((a, b, c), ("deep", "shallow", "dent"), strict=True):
         answer(items[0], user, value)
     answer(items[1], a, "dent")
-    monkeypatch.setattr(analysis.services, "class_map_for", lambda project: {"deep": "scratch", "shallow": "scratch"})
+    monkeypatch.setattr(resolution, "class_mapping", lambda project: {"deep": "scratch", "shallow": "scratch"})
     version = build(project, manager)
     rows = {r["item"]: r for r in manifest(version)}
     assert rows[items[0].pk]["label"] == "scratch" and rows[items[0].pk]["answers"] == {"scratch": 2, "dent": 1}

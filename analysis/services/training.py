@@ -33,11 +33,18 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import token_create
+from analysis.embeddings import get_embedder
+from analysis.embeddings.registry import available_embedders
+from analysis.metrics.shapes import shapes_average_precision
+from analysis.models import Embedding, ModelRun, Prediction
+from labelhub.celery import app
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
 from labeling.models import Item, Job, TrainingJob
 from labeling.services import exports
-from labeling.services.jobs import job_claim, job_create, job_enqueue
-from labeling.services.versions import JobBeat, JobNotRetryable, artifact_for, job_retry_stale
+from labeling.services.jobs import JobBeat, JobNotRetryable, job_claim, job_retry_stale, job_start
+from labeling.services.shapes import FLAGS, shapes_validate
+from labeling.services.versions import artifact_for, version_event_payload
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +99,6 @@ def training_job_start(*, project, version, trainer, params, user) -> TrainingJo
     Raises ValidationError for an unknown trainer, unknown or bad parameters, or a transcription
     project with the built-in trainer (it classifies).
     """
-    from labeling.tasks import training_run
-
     params = params or {}
     if not isinstance(params, dict):
         raise ValidationError({"params": "params is a JSON object"})
@@ -108,23 +113,20 @@ def training_job_start(*, project, version, trainer, params, user) -> TrainingJo
         params = {**params, "queue": queue}
     else:
         raise ValidationError({"trainer": f"unknown trainer '{trainer}' (one of {', '.join(Trainer.values)})"})
-    job = job_create(kind=JobKind.TRAINING, project=project, user=user)
+    job = job_start(kind=JobKind.TRAINING, project=project, user=user)
     training = TrainingJob.objects.create(
         project=project, version=version, trainer=trainer, params=params, job=job, created_by=user
     )
     job.params = {"training_job": training.pk}
     job.save(update_fields=["params"])
-    job_enqueue(job=job, task=training_run)
     return training
 
 
 def training_job_retry(*, training) -> Job:
-    """Retry a failed or abandoned training job (see ``versions.job_retry_stale``)."""
-    from labeling.tasks import training_run
-
+    """Retry a failed or abandoned training job (see ``labeling.services.jobs.job_retry_stale``)."""
     if training.job is None:
         raise JobNotRetryable("this training job has no job to retry")
-    return job_retry_stale(job=training.job, task=training_run)
+    return job_retry_stale(job=training.job)
 
 
 # --- running ---------------------------------------------------------------------------------------------
@@ -161,15 +163,12 @@ def training_job_run(*, job_id):
 
 def send_external(*, payload, queue):
     """Send a training job to the team's workers (a function of its own so tests can watch it)."""
-    from labelhub.celery import app
 
     app.send_task(EXTERNAL_TASK, kwargs={"payload": payload}, queue=queue)
 
 
 def external_payload(*, training) -> dict:
     """What an external trainer receives (see the module doc)."""
-    from accounts.services import token_create
-    from labeling.services.versions import version_event_payload
 
     version = training.version
     about = version_event_payload(version=version)
@@ -220,12 +219,8 @@ def _local_media(names, folder):
 
 def _features(project, item_ids, embedder_name, beat):
     """(n, dim) float32 features of the items, in order: a built-in embedder, or pushed vectors."""
-    from analysis.embeddings import get_embedder
-    from analysis.embeddings.registry import available_embedders
 
     if embedder_name not in available_embedders(project.modality):
-        from analysis.models import Embedding
-
         rows = dict(
             Embedding.objects.filter(item__project=project, model=embedder_name, item_id__in=item_ids).values_list(
                 "item_id", "vector"
@@ -354,7 +349,6 @@ def _listed(ids, limit=20):
 def _shape_value(project, kind, p, i, item, allowed_labels, item_row):
     """A localized prediction's shapes as stored: the answer format (validated as answers are) with a
     ``confidence`` in [0, 1] on every shape."""
-    from labeling.services.shapes import FLAGS, shapes_validate
 
     where = f"entry {i} (item {item})"
     shapes = p[kind]
@@ -390,7 +384,6 @@ def _prediction_rows(project, predictions, allowed_labels, held_out=None):
     segments: ``{"item", "boxes" | "segments": [{..., "confidence"}], "split"?}`` (``label`` is then the
     shapes as JSON). ``held_out``: item ids the run names as held out (each one of its predictions).
     """
-    from labeling.choices import SHAPE_TASKS
 
     kind = SHAPE_TASKS[project.task_type][1] if project.task_type in SHAPE_TASKS else None
     fields = {"item", kind, "split"} if kind else {"item", "label", "confidence", "split"}
@@ -531,9 +524,8 @@ def model_run_create(
     prediction without a split takes the item's split in that version, and, without ``metrics``,
     metrics per split are computed against the version's labels (items the version does not label are
     not scored). Error analysis compares only predictions outside the train split (see
-    ``analysis.services.error_analysis.held_out_mask``).
+    ``analysis.services.model_runs.held_out_mask``).
     """
-    from analysis.models import ModelRun, Prediction
 
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise ValidationError({"name": "a name of 1-200 characters is required"})
@@ -593,7 +585,6 @@ def shape_split_metrics(*, kind, items, y_true, y_pred, splits) -> dict:
     """Per split of a detection or segments run: ``n`` (items), ``map50`` (COCO mAP at IoU 0.5 against the
     version's consensus shapes; None where the split has no reference shape) and ``classes`` (AP per
     class). ``y_true``/``y_pred`` hold the stored JSON of each item's shapes."""
-    from analysis.metrics.shapes import shapes_average_precision
 
     out = {}
     for split in exports.SPLITS:

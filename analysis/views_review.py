@@ -11,22 +11,23 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
-from labeling.api.review import decided_param, iou_param, review_filters
+from analysis.api.review import decided_param, iou_param, review_filters
+from analysis.metrics.shapes import shape_table, split_merge
+from analysis.selectors import review_queue
+from analysis.services.consistency import merge_suggestions_for
+from analysis.views import _project
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
 from labeling.selectors import answers_by_item
 from labeling.services.campaigns import campaign_progress
-from labeling.services.consistency import merge_suggestions_for
-from labeling.views import _project
+from labeling.services.shape_versions import consensus_for
 
 
 @login_required
 def review_queue_page(request, project_id):
     from django.core.paginator import Paginator
     from rest_framework.exceptions import ValidationError
-
-    from analysis.selectors import review_queue
 
     project, membership = _project(request, project_id, Role.REVIEWER)
     shaped = project.task_type in SHAPE_TASKS
@@ -171,9 +172,6 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
     (toggled by checkbox or number key), their consensus, and the shape editor of the labeling page for the
     final shapes (see static/labelhub/review/shapes_review.js)."""
     from django.templatetags.static import static
-
-    from analysis.metrics.shapes import shape_table, split_merge
-    from labeling.services.shape_versions import consensus_for
 
     kind = SHAPE_TASKS[project.task_type][1]
     answers = answers_by_item(item_ids=[item.pk], project=project).get(item.pk, [])

@@ -9,19 +9,19 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labeling.choices import DecisionAction, Role, TaxonomyOp
+from analysis.api.agreement import parse_report_params
+from analysis.selectors import review_queue
+from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
+from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import answers_by_item, item_for_user, project_for_user
-from labeling.services.campaigns import campaign_create, campaign_finish, campaign_progress
-from labeling.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
+from labeling.services.campaigns import campaign_create, campaign_finish, campaign_items_for, campaign_progress
 from labeling.services.guidelines import guideline_publish
 from labeling.services.review import conventions_set, decision_record, guideline_example_add
 from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
 
 
 def review_filters(project, params):
-    from analysis.api.agreement import parse_report_params
-
     filters, _ = parse_report_params(project, {k: params.get(k) for k in ("tag", "labelers", "guideline", "since")})
     if params.get("labeler"):
         filters_labeler, _ = parse_report_params(project, {"labelers": params["labeler"]})
@@ -43,7 +43,6 @@ def review_filters(project, params):
 def iou_param(project, params, pair=None) -> float:
     """``iou`` (0 < iou ≤ 1, default 0.5): the IoU at which a detection / segments queue matches shapes.
     A class pair (``classes=a,b``) compares whole-item answers and so belongs to classification queues."""
-    from labeling.choices import SHAPE_TASKS
 
     shaped = project.task_type in SHAPE_TASKS
     if pair and shaped:
@@ -76,8 +75,6 @@ LIKELIEST_ERRORS_MAX = 100_000
 def likeliest_errors(project, filter):  # noqa: A002 - the API's word
     """A campaign filter with ``likeliest_errors: n``: the ids of the review queue's first n undecided
     items (likeliest to ship a wrong label first), within the filter's other fields when given."""
-    from analysis.selectors import review_queue
-    from labeling.services.campaigns import campaign_items_for
 
     n = filter.get("likeliest_errors")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= LIKELIEST_ERRORS_MAX:
@@ -113,8 +110,6 @@ class ReviewQueueApi(GenericAPIView):
         "`f1`, `split_merge` and each answer's shapes as `value`.",
     )
     def get(self, request, project_id):
-        from analysis.selectors import review_queue
-
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         filters, pair, item_ids = review_filters(project, request.query_params)
         decided = decided_param(request.query_params)
@@ -227,7 +222,6 @@ class DecisionApi(GenericAPIView):
 
 def _example_out(project, example):
     """A guideline example as the API shows it; detection / segments examples add their shapes as ``value``."""
-    from labeling.choices import SHAPE_TASKS
 
     out = {"item": example.item_id, "label": example.label, "note": example.note}
     if project.task_type in SHAPE_TASKS:

@@ -4,6 +4,16 @@ suggestions, transcript-convention previews, campaign agreement."""
 import numpy as np
 from django.core.exceptions import ValidationError
 
+from analysis import metrics
+from analysis.metrics.consistency import (
+    ConventionError,
+    Conventions,
+    conventions_preview,
+    merge_suggestions,
+    pair_agreement,
+    remap_codes,
+)
+from analysis.selectors import answer_table
 from labeling.choices import TaxonomyOp
 from labeling.models import Annotation
 from labeling.selectors import class_mapping, transcript_conventions
@@ -11,17 +21,12 @@ from labeling.services.taxonomy import taxonomy_validate
 
 
 def _coded(project):
-    from analysis.selectors import answer_table
-
     table = answer_table(project=project, policy="category", class_map=class_mapping(project=project))
     codes, _, _ = table.matrix()
     return table, codes
 
 
 def _summary(codes, n_categories):
-    from analysis import metrics
-    from analysis.metrics.consistency import pair_agreement
-
     out = {"percent_agreement": None, "krippendorff_alpha": None}
     try:
         out["percent_agreement"] = pair_agreement(codes, n_categories)
@@ -36,7 +41,6 @@ def _summary(codes, n_categories):
 def taxonomy_preview(*, project, op, payload) -> dict:
     """Agreement now and if the change were applied (percent agreement and nominal alpha, with flagged
     answers as their own categories — as the agreement report computes them). Applies nothing."""
-    from analysis.metrics.consistency import remap_codes
 
     payload = taxonomy_validate(project=project, op=op, payload=payload)
     table, codes = _coded(project)
@@ -58,7 +62,6 @@ def taxonomy_preview(*, project, op, payload) -> dict:
 
 def merge_suggestions_for(*, project, limit=5) -> list[dict]:
     """Class pairs labelers often swap, with the agreement a merge would give (flags never suggested)."""
-    from analysis.metrics.consistency import merge_suggestions
 
     table, codes = _coded(project)
     if codes.size == 0:
@@ -87,7 +90,6 @@ def merge_suggestions_for(*, project, limit=5) -> list[dict]:
 
 def conventions_preview_for(*, project, rules) -> dict:
     """How many answers the conventions would rewrite, and how many disagreeing pairs become equal."""
-    from analysis.metrics.consistency import ConventionError, Conventions, conventions_preview
 
     try:
         conventions = Conventions.from_dict(rules or {})

@@ -13,19 +13,13 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.models import ModelRun
+from analysis.selectors import model_run_for, model_runs_list, training_job_for, training_jobs_list
+from analysis.services.training import model_run_create, training_job_retry, training_job_start
 from labeling.api.versions import Conflict
 from labeling.choices import Role, Trainer
 from labeling.models import TrainingJob
-from labeling.selectors import (
-    model_run_for,
-    model_runs_list,
-    project_for_user,
-    training_job_for,
-    training_jobs_list,
-    version_for,
-)
-from labeling.services.training import model_run_create, training_job_retry, training_job_start
-from labeling.services.versions import JobNotRetryable
+from labeling.selectors import project_for_user, version_for
+from labeling.services.jobs import JobNotRetryable
 
 
 class TrainingJobInSerializer(serializers.Serializer):
