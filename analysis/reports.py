@@ -245,7 +245,6 @@ def _gold_shape_f1(answers, gold, iou):
     """{labeler id: (F1, items)} of each labeler's shapes against the gold shapes of SME decisions (``gold``:
     {item id: {"boxes" | "segments": [...]}}), pooled over the gold items they answered: 2·matches /
     (their shapes + gold shapes), matched one to one (same class, IoU ≥ ``iou``); 1 where neither drew any."""
-
     if not gold:
         return {}
     keys = ("x", "y", "w", "h") if answers.kind == BOXES else ("start", "end")
@@ -281,7 +280,6 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
     ``gold`` ({item id: shapes} of SME decisions marked gold) adds each labeler's ``gold_f1`` and
     ``n_gold`` (null and 0 without gold items they answered) and ``n_gold_items``.
     """
-
     kind = answers.kind
     f1_key = "box_f1" if kind == BOXES else "segment_f1"
     n_shapes = int(answers.shape_answer.size)
@@ -381,7 +379,6 @@ def build_shape_report(answers, *, iou=0.5, n_resamples=200, seed=0, policy="cat
 def _shape_by_guideline(answers, *, iou, n_resamples, seed, whole=None):
     """F1 and mean IoU per guideline version; ``whole``: the report's own result, reused when every
     answer was given under one version (the common case on big projects: no second computation)."""
-
     rows = []
     versions = np.unique(answers.guideline)
     for guideline_id in versions:

@@ -317,7 +317,6 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
 def transcript_normalizer(conventions=None):
     """The function transcripts are compared through: the project's conventions, then case,
     punctuation and spacing."""
-
     if conventions is None:
         return normalize_transcript
     return lambda text: normalize_transcript(conventions.apply(text or ""))
@@ -389,7 +388,6 @@ class ShapeAnswers:
     @classmethod
     def from_shapes(cls, *, kind, classes, class_names, item, labeler, seconds, guideline, shapes, **names):
         """From per-answer arrays and ``shapes``: one list of shape dicts per answer (as stored)."""
-
         fields = ("x", "y", "w", "h") if kind == BOXES else ("start", "end")
         counts = np.fromiter((len(s) for s in shapes), dtype=np.int64, count=len(shapes))
         flat = [shape for answer in shapes for shape in answer]
@@ -434,7 +432,6 @@ class ShapeAnswers:
     def table(self, mask=None):
         """A :class:`analysis.metrics.shapes.ShapeTable` of these answers (or of those under ``mask``):
         items by id, labelers by username, labels by class key. NumPy only: no loop per shape."""
-
         keep = np.ones(len(self), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         items, item_code = np.unique(self.item[keep], return_inverse=True)
         labeler_ids = np.unique(self.labeler[keep])
@@ -709,7 +706,6 @@ def _map_scores(project, items, categories, shipped):
     """Label-issue score of each item's shipped label from the project's latest finished map (0 where
     the map has no point for it, or judged it by another label), rescaled so the map's median score is
     0: most labels look slightly off to any model, and only the excess says something."""
-
     out = np.zeros(len(items))
     emap = EmbeddingMap.objects.filter(project=project, finished__isnull=False).order_by("-finished", "-id").first()
     if emap is None:
@@ -735,7 +731,6 @@ SHAPE_REVIEW_REASONS = ("disagreement", "split_merge", "flagged")
 
 def _decided_items(project, item_ids):
     """Items among ``item_ids`` whose latest decision is at least as new as their latest answer."""
-
     latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
     if not latest:
         return set()
@@ -758,7 +753,6 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
     items (latest decision newer than the latest answer) leave unless ``include_decided``; then their row
     has ``decision``, the decided shapes. Answers the same dict as :func:`review_queue`.
     """
-
     answers = shape_answers(
         project=project, filters=filters, policy="category", class_map=class_mapping(project=project)
     )
@@ -853,7 +847,6 @@ def review_queue(
     those items (a selection from the map or the error analysis). Detection and segments projects are
     queued by shape disagreement at ``iou`` instead (:func:`shape_review_queue`).
     """
-
     if project.task_type in SHAPE_TASKS:
         return shape_review_queue(
             project=project, filters=filters, include_decided=include_decided, item_ids=item_ids, iou=iou

@@ -28,4 +28,3 @@ urlpatterns += [
     path(P + "campaigns/", views_review.campaigns_page, name="campaigns"),
     path(P + "campaigns/<int:campaign_id>/", views_review.campaign_page, name="campaign"),
 ]
-

@@ -67,7 +67,6 @@ MATRIX_LIMIT = 12  # a heatmap shows at most this many classes; the rest are fol
 def _confusion_matrix(report, *, noun="classes"):
     """The heatmap of a confusion: classes nobody answered left out, and beyond MATRIX_LIMIT the most
     answered classes with the rest folded into "other (k classes)", so it fits the page."""
-
     classes = report["confusion"]["classes"]
     weights = None
     per_class = report.get("per_class") or []
@@ -148,7 +147,6 @@ def _shape_rects(kind, shapes, duration, lane):
 
 def _split_merge_pictures(project, report):
     """The first split/merge items with what to draw: the image (or a time bar) and both labelers' shapes."""
-
     rows = report.get("split_merge", [])[:SPLIT_MERGE_PICTURES]
     if not rows:
         return []
@@ -338,7 +336,6 @@ def map_page(request, project_id, map_id=None):
 @login_required
 def map_data(request, project_id, map_id):
     """Everything the map page draws, as parallel arrays (one entry per point)."""
-
     project, _ = _project(request, project_id, Role.REVIEWER)
     return JsonResponse(map_point_columns(project=project, map_id=map_id))
 
@@ -346,7 +343,6 @@ def map_data(request, project_id, map_id):
 @login_required
 def map_item(request, project_id, item_id):
     """An item with every answer, for the map's side panel (reviewers and managers only)."""
-
     project, _ = _project(request, project_id, Role.REVIEWER)
     return JsonResponse(item_with_answers(project=project, item_id=item_id))
 

@@ -571,7 +571,6 @@ def mapping_with(*, mapping: dict, op, payload) -> dict:
 
 def class_mapping(*, project) -> dict[str, str]:
     """Old class key → the key its answers count as now, composed from the active taxonomy changes."""
-
     mapping = {}
     for change in TaxonomyChange.objects.filter(project=project, undone__isnull=True).order_by("number"):
         mapping = mapping_with(mapping=mapping, op=change.op, payload=change.payload)
@@ -580,7 +579,6 @@ def class_mapping(*, project) -> dict[str, str]:
 
 def latest_decisions(*, project):
     """Each decided item's latest decision, as {item id: Decision}."""
-
     latest = {}
     for decision in Decision.objects.filter(item__project=project).order_by("item_id", "created", "id"):
         latest[decision.item_id] = decision
@@ -609,7 +607,6 @@ def decided_labels(*, project) -> dict[int, str]:
 
 def transcript_conventions(*, project):
     """The project's transcript conventions (analysis.metrics.consistency.Conventions), or None."""
-
     row = TranscriptConventions.objects.filter(project=project).first()
     return Conventions.from_dict(row.rules) if row and row.rules else None
 
@@ -619,7 +616,6 @@ def transcript_conventions(*, project):
 
 def version_for(*, project, ref, name="version"):
     """The project's version ``ref``: a number (``3``) or ``latest``. 404 saying which versions exist."""
-
     versions = DatasetVersion.objects.filter(project=project).select_related("parent", "project")
     versions = versions.prefetch_related("artifacts")
     ref = str(ref).strip().lower()
@@ -642,7 +638,6 @@ def version_for(*, project, ref, name="version"):
 
 def versions_list(*, project):
     """The project's published versions, newest first, with their parents and artifacts loaded."""
-
     return (
         DatasetVersion.objects.filter(project=project)
         .select_related("parent", "created_by")
@@ -653,7 +648,6 @@ def versions_list(*, project):
 
 def version_builds(*, project, unfinished_only=False):
     """The project's version-build jobs, newest first (``unfinished_only``: queued, running, failed)."""
-
     jobs = Job.objects.filter(project=project, kind=JobKind.VERSION).select_related("created_by")
     if unfinished_only:
         jobs = jobs.exclude(status=JobStatus.SUCCEEDED)
@@ -687,7 +681,6 @@ def webhook_for(*, project, webhook_id):
 
 def deliveries_list(*, project, webhook=None):
     """Webhook deliveries of the project (or of one webhook), newest first."""
-
     deliveries = WebhookDelivery.objects.filter(webhook__project=project).select_related("webhook")
     if webhook is not None:
         deliveries = deliveries.filter(webhook=webhook)
@@ -710,7 +703,6 @@ def answers_by_item(*, item_ids, project=None):
     """Every current answer of these items, by item id (reviewers' views: never show it to labelers).
 
     With ``project`` a detection / segments project, each ``value`` is the shapes object, not its text."""
-
     out = {}
     answers = Annotation.objects.filter(item_id__in=item_ids).select_related("labeler", "guideline").order_by("created")
     for a in answers:

@@ -43,7 +43,6 @@ def review_filters(project, params):
 def iou_param(project, params, pair=None) -> float:
     """``iou`` (0 < iou ≤ 1, default 0.5): the IoU at which a detection / segments queue matches shapes.
     A class pair (``classes=a,b``) compares whole-item answers and so belongs to classification queues."""
-
     shaped = project.task_type in SHAPE_TASKS
     if pair and shaped:
         raise ValidationError({"classes": f"classes=a,b filters class answers; a {project.task_type} queue has none"})
@@ -75,7 +74,6 @@ LIKELIEST_ERRORS_MAX = 100_000
 def likeliest_errors(project, filter):  # noqa: A002 - the API's word
     """A campaign filter with ``likeliest_errors: n``: the ids of the review queue's first n undecided
     items (likeliest to ship a wrong label first), within the filter's other fields when given."""
-
     n = filter.get("likeliest_errors")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= LIKELIEST_ERRORS_MAX:
         raise ValidationError({"filter": f"likeliest_errors is a number of items from 1 to {LIKELIEST_ERRORS_MAX:,}"})
@@ -222,7 +220,6 @@ class DecisionApi(GenericAPIView):
 
 def _example_out(project, example):
     """A guideline example as the API shows it; detection / segments examples add their shapes as ``value``."""
-
     out = {"item": example.item_id, "label": example.label, "note": example.note}
     if project.task_type in SHAPE_TASKS:
         out["value"] = example.shapes

@@ -207,7 +207,6 @@ def expected_pairwise_accuracy(
     MetricUndefined
         No unit has two or more answers.
     """
-
     return bootstrap_ci(
         percent_agreement,
         ratings,

@@ -862,7 +862,6 @@ def find_label_issues(
     Returns:
         LabelIssuesResult.
     """
-
     X, labels, n_classes = _check_inputs(X, labels, n_classes)
     n = X.shape[0]
     k = int(min(k, n - 1))

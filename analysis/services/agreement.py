@@ -30,7 +30,6 @@ def _sync_limit():
 def answers_marker(*, project) -> tuple[str, int]:
     """A fingerprint of what a report is computed from: the answers (count, latest change), and the
     taxonomy changes, transcript conventions and reviewers' decisions that reports apply to them."""
-
     stats = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("updated"))
     changes = TaxonomyChange.objects.filter(project=project).aggregate(
         n=Count("id"), n_undone=Count("undone"), last_undone=Max("undone")
@@ -75,7 +74,6 @@ def gold_for(*, project):
 
 def gold_shapes_for(*, project):
     """Known correct shapes by item id: the latest decision's shapes where an SME marked them gold."""
-
     return {item: d.shapes for item, d in decided_shapes(project=project).items() if d.gold}
 
 

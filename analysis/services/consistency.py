@@ -41,7 +41,6 @@ def _summary(codes, n_categories):
 def taxonomy_preview(*, project, op, payload) -> dict:
     """Agreement now and if the change were applied (percent agreement and nominal alpha, with flagged
     answers as their own categories — as the agreement report computes them). Applies nothing."""
-
     payload = taxonomy_validate(project=project, op=op, payload=payload)
     table, codes = _coded(project)
     index = {key: i for i, key in enumerate(table.categories)}
@@ -62,7 +61,6 @@ def taxonomy_preview(*, project, op, payload) -> dict:
 
 def merge_suggestions_for(*, project, limit=5) -> list[dict]:
     """Class pairs labelers often swap, with the agreement a merge would give (flags never suggested)."""
-
     table, codes = _coded(project)
     if codes.size == 0:
         return []
@@ -90,7 +88,6 @@ def merge_suggestions_for(*, project, limit=5) -> list[dict]:
 
 def conventions_preview_for(*, project, rules) -> dict:
     """How many answers the conventions would rewrite, and how many disagreeing pairs become equal."""
-
     try:
         conventions = Conventions.from_dict(rules or {})
     except (ConventionError, TypeError) as exc:

@@ -66,7 +66,6 @@ def drift_side_window(*, project, start: datetime, end: datetime) -> DriftSide:
 
 def drift_side_version(*, project, number) -> DriftSide:
     """The items of dataset version ``number`` (from its Parquet manifest), or 404."""
-
     version = DatasetVersion.objects.filter(project=project, number=number).first()
     if version is None:
         raise Http404(f"This project has no dataset version {number}.")
@@ -115,7 +114,6 @@ def drift_compare(*, project, baseline: DriftSide, current: DriftSide, settings=
     "statistic", "baseline", "current", "psi", "ks_statistic", "ks_pvalue", "histogram", "drift",
     "reasons", "enough_values"}], "drift"`` (any statistic drifted)}``.
     """
-
     settings = settings or planning_settings_get(project=project)
     names = STATISTICS.get(project.modality, [])
     base = _statistic_arrays(project=project, side=baseline, names=names)
@@ -241,7 +239,6 @@ def drift_monitor_run(*, project, now=None) -> dict:
     dicts, newest first]}``. Safe to call on every dashboard view: an alert already open is refreshed,
     not re-sent. Open alerts that were never handed to webhooks (the feature was missing) are sent now.
     """
-
     now = now or timezone.now()
     settings = planning_settings_get(project=project)
     comparisons, opened = {}, []

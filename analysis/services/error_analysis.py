@@ -75,7 +75,6 @@ def labels_resolved(*, project) -> ResolvedLabels:
     decisions first (a decision that leaves the item out makes it unresolved); then gold labels
     (``analysis.services.gold_for``) win.
     """
-
     policy = recipe_parse(project=project, data={})
     class_map = effective_class_map(project=project, policy=policy)
     transcription = project.task_type == TaskType.TRANSCRIPTION

@@ -47,6 +47,8 @@ def map_embedders(*, project):
 
 # Task types a map is made for: label-issue scores need classes; transcripts are coloured by agreement.
 MAP_TASKS = (TaskType.CLASSIFICATION, TaskType.TRANSCRIPTION)
+
+
 def map_refusal(*, project):
     """Why this project cannot have a map (None when it can): the page hides its button on the same rule."""
     if project.task_type not in MAP_TASKS:
@@ -90,7 +92,6 @@ def label_sources(*, project, items) -> tuple[list[str], list[str]]:
     tied classes ("tie"), else no label ("tie", label ''); otherwise the imported label ("imported"),
     or nothing (""). Decisions that leave the item out of every class (out of domain) give "decision"
     with label ''."""
-
     keys = {c.key for c in project.classes.all() if not c.retired}
     resolved = labels_resolved(project=project)
     rows = resolved.positions([item.pk for item in items])

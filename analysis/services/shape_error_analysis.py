@@ -39,7 +39,6 @@ def _kind(project):
 
 def _answers(project, item_ids):
     """Latest ``(item, labeler id, {kind: shapes})`` answer per labeler on ``item_ids``, and usernames."""
-
     kind = _kind(project)
     policy = recipe_parse(project=project, data={})
     wanted = {int(i) for i in item_ids}

@@ -163,13 +163,11 @@ def training_job_run(*, job_id):
 
 def send_external(*, payload, queue):
     """Send a training job to the team's workers (a function of its own so tests can watch it)."""
-
     app.send_task(EXTERNAL_TASK, kwargs={"payload": payload}, queue=queue)
 
 
 def external_payload(*, training) -> dict:
     """What an external trainer receives (see the module doc)."""
-
     version = training.version
     about = version_event_payload(version=version)
     base = getattr(settings, "LABELHUB_PUBLIC_URL", "").rstrip("/")
@@ -219,7 +217,6 @@ def _local_media(names, folder):
 
 def _features(project, item_ids, embedder_name, beat):
     """(n, dim) float32 features of the items, in order: a built-in embedder, or pushed vectors."""
-
     if embedder_name not in available_embedders(project.modality):
         rows = dict(
             Embedding.objects.filter(item__project=project, model=embedder_name, item_id__in=item_ids).values_list(
@@ -349,7 +346,6 @@ def _listed(ids, limit=20):
 def _shape_value(project, kind, p, i, item, allowed_labels, item_row):
     """A localized prediction's shapes as stored: the answer format (validated as answers are) with a
     ``confidence`` in [0, 1] on every shape."""
-
     where = f"entry {i} (item {item})"
     shapes = p[kind]
     if not isinstance(shapes, list):
@@ -384,7 +380,6 @@ def _prediction_rows(project, predictions, allowed_labels, held_out=None):
     segments: ``{"item", "boxes" | "segments": [{..., "confidence"}], "split"?}`` (``label`` is then the
     shapes as JSON). ``held_out``: item ids the run names as held out (each one of its predictions).
     """
-
     kind = SHAPE_TASKS[project.task_type][1] if project.task_type in SHAPE_TASKS else None
     fields = {"item", kind, "split"} if kind else {"item", "label", "confidence", "split"}
     needed = f"'item' and '{kind}'" if kind else "'item' and 'label'"
@@ -526,7 +521,6 @@ def model_run_create(
     not scored). Error analysis compares only predictions outside the train split (see
     ``analysis.services.model_runs.held_out_mask``).
     """
-
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise ValidationError({"name": "a name of 1-200 characters is required"})
     if dataset_version is not None and dataset_version.project_id != project.pk:
@@ -585,7 +579,6 @@ def shape_split_metrics(*, kind, items, y_true, y_pred, splits) -> dict:
     """Per split of a detection or segments run: ``n`` (items), ``map50`` (COCO mAP at IoU 0.5 against the
     version's consensus shapes; None where the split has no reference shape) and ``classes`` (AP per
     class). ``y_true``/``y_pred`` hold the stored JSON of each item's shapes."""
-
     out = {}
     for split in exports.SPLITS:
         mask = np.asarray(splits, dtype=object) == split

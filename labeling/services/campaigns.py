@@ -80,7 +80,6 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
 
 def _agreement_on(item_ids):
     """Percent agreement of the current answers on these items (None without an item with 2+ answers)."""
-
     by_item = {}
     for item_id, value in Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value"):
         by_item.setdefault(item_id, []).append(value)

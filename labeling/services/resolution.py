@@ -67,7 +67,6 @@ def recipe_answers(*, project, filters, items):
 def effective_class_map(*, project, policy) -> dict[str, str]:
     """Old class key → the key it counts as: the project's taxonomy changes (``class_mapping``), then the
     recipe's own ``class_map`` over them; chains (a → b → c) are followed to their end."""
-
     mapping = {**(class_mapping(project=project) or {}), **policy.get("class_map", {})}
     resolved = {}
     for old in mapping:
@@ -86,7 +85,6 @@ def decisions_with_flags(*, project) -> dict[int, tuple[str, set[str]]]:
     ``decided_labels``); ``{}`` without them. ``flags`` holds the decision's borderline / uncertain /
     out_of_domain marks.
     """
-
     latest = getattr(selectors, "latest_decisions", None)
     if latest is not None:
         out = {}
@@ -114,7 +112,6 @@ def transcript_normalizer(*, project, policy):
     """``str -> str``: the project's transcript conventions in force (the review feature's
     ``transcript_conventions`` selector, when the recipe's ``transcripts.conventions`` is on), then
     ``analysis.metrics.normalize_transcript`` with the recipe's options."""
-
     options = policy["transcripts"]
     conventions = None
     getter = getattr(selectors, "transcript_conventions", None)
@@ -362,7 +359,6 @@ def _archived_answers(*, project, policy, items, class_map, categories, targets)
     it stood when the campaign started (not its earlier revisions), coded like current answers, under
     the same filters (items, ``guideline``, ``answered_to`` on the answer's time), each of weight
     ``policy["archived_weight"]``; none at weight 0. Sorted by (item, labeler)."""
-
     weight = float(policy.get("archived_weight", 0))
     empty = _concat([])
     if weight <= 0:

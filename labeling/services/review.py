@@ -125,7 +125,6 @@ def decision_record(
 
 def _consensus_shapes(item):
     """The labelers' consensus on the item (``support`` dropped): what "accept the consensus" records."""
-
     kind = SHAPE_TASKS[item.project.task_type][1]
     found = consensus_for(project=item.project, item_ids=[item.pk]).get(item.pk)
     if found is None:
@@ -204,7 +203,6 @@ def guideline_example_add(*, guideline, item, label, note="", shapes=None) -> Gu
 
 def conventions_set(*, project, rules: dict, author=None) -> TranscriptConventions:
     """Set a transcription project's conventions (validated: a bad pattern is refused, nothing changes)."""
-
     if project.task_type != TaskType.TRANSCRIPTION:
         raise ValidationError({"rules": "transcript conventions belong to transcription projects"})
     try:

@@ -263,7 +263,6 @@ _WRITERS = {"coco": _CocoWriter, "yolo": _YoloWriter, "segments_csv": _SegmentsC
 def _consensus(project, kind, answers):
     """{item id: consensus dict} and {item id: (labelers, {class: shapes drawn}, [each labeler's shapes])}
     of ``(item, labeler, value)`` answers."""
-
     parsed, drawn = [], {}
     for item_id, labeler_id, value in answers:
         try:
@@ -287,7 +286,6 @@ def _consensus(project, kind, answers):
 def consensus_for(*, project, item_ids) -> dict:
     """The labelers' consensus shapes of some items as a version would ship them without a decision:
     ``{item id: {"boxes" | "segments": [shape with support]}}`` (items without answers left out)."""
-
     _, kind = SHAPE_TASKS[project.task_type]
     answers = Annotation.objects.filter(item__project=project, item_id__in=list(item_ids)).order_by(
         "item_id", "updated", "pk"
@@ -299,7 +297,6 @@ def consensus_for(*, project, item_ids) -> dict:
 def decided_shapes(*, project, item_ids=None) -> dict:
     """The latest decision of each decided item whose action is a final label with shapes, as
     ``{item id: Decision}`` (its ``shapes`` the final ``{"boxes" | "segments": [...]}``)."""
-
     rows = Decision.objects.filter(item__project=project)
     if item_ids is not None:
         rows = rows.filter(item_id__in=list(item_ids))
@@ -312,7 +309,6 @@ def decided_shapes(*, project, item_ids=None) -> dict:
 def _decided_label(kind, decision, latest_answers):
     """A decision's shapes as a manifest label: each shape with ``decided: true`` and ``support``, the
     labelers who drew a matching shape (same class, IoU ≥ 0.5), so a reader still sees how contested it was."""
-
     keys = ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
     final = [dict(s) for s in (decision.shapes or {}).get(kind, [])]
     support = [0] * len(final)
@@ -475,7 +471,6 @@ def shape_changes(*, old, new, kind) -> dict:
     """Shapes ``added``, ``removed`` and ``moved`` from the manifest stored as ``old`` to ``new``: per
     item, the two versions' shapes are matched one to one (same class, IoU ≥ 0.5); a matched pair whose
     coordinates differ has moved, an unmatched new shape was added, an unmatched old one removed."""
-
     a, b = _shape_lists(old, kind), _shape_lists(new, kind)
     added = removed = moved = 0
     for item in set(a) | set(b):

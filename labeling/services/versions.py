@@ -580,7 +580,6 @@ def _artifact(version, fmt):
 
 def _publish(*, job, attempt, built: BuildResult) -> DatasetVersion:
     """Create the version and its artifacts in one transaction, if this attempt still owns the job."""
-
     parent = DatasetVersion.objects.filter(project_id=job.project_id).order_by("-number").first()
     parquet = next(name for f, name in built.files if f.format == "parquet")
     changes = diff_summary(old=_artifact(parent, "parquet").name, new=parquet, project=parent.project) if parent else {}
