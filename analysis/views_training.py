@@ -5,12 +5,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
+from analysis.forms import TrainingForm
 from analysis.selectors import training_jobs_list
 from analysis.services.training import training_job_start
 from analysis.views import _project
 from labeling.choices import Role, Trainer
 from labeling.selectors import versions_list
-from labeling.version_forms import TrainingForm
 
 
 def _errors(exc):
