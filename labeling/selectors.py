@@ -611,7 +611,7 @@ def transcript_conventions(*, project):
     return Conventions.from_dict(row.rules) if row and row.rules else None
 
 
-# --- Dataset versions and webhooks -----------------------------------------------------------
+# --- Dataset versions and webhooks ------------------------------------------------------------------------
 
 
 def version_for(*, project, ref, name="version"):
