@@ -11,7 +11,7 @@ class AccountsConfig(AppConfig):
         from django.conf import settings
         from django.db.models.signals import pre_save
 
-        from accounts.services import revoke_tokens_on_credential_change
+        from accounts.services import revoke_tokens_on_credential_change  # imports models: only once ready
 
         # A signal, not a call in each view: passwords change and accounts are deactivated in the
         # admin, in `manage.py changepassword` and in the reset views too, and a token must never
