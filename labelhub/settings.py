@@ -111,7 +111,7 @@ if DATABASE_URL:
     # a few runs; every other query keeps Django's client-side binding and is never prepared. Set
     # DB_PREPARED_STATEMENTS=0 behind a pooler that cannot keep prepared statements (PgBouncer in
     # transaction mode without max_prepared_statements).
-    if env_bool("DB_PREPARED_STATEMENTS", True):
+    if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DB_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
