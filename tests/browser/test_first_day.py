@@ -1,5 +1,6 @@
 """A team's first day in headless Chromium, on an empty database: a fresh user creates a project on the page
-(three classes, one row added and one removed), adds a teammate, imports two images and labels one."""
+(three classes, one row added and one removed), adds a teammate, imports two images and labels one; the
+teammate labels both; the founder sees the two labelers' agreement."""
 
 import pytest
 
@@ -11,7 +12,9 @@ from tests.conftest import make_user, png_bytes, require_browser
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server, page, login, settings):
+def test_a_fresh_user_goes_from_create_a_project_to_import_to_label_to_agreement(
+    live_server, page, new_page, login, settings
+):
     require_browser()
     settings.LABELHUB_PROJECT_CREATORS = "everyone"
     founder = make_user("founder")
@@ -89,3 +92,27 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server,
     answer = Annotation.objects.get(labeler=founder)
     assert (answer.item_id, answer.value, answer.guideline.version) == (item, "other", 1)
     assert not page.errors and page.console_csp == []
+
+    # The teammate labels both images in a browser of their own: "other" on the founder's, "cat" on the rest.
+    mate = new_page()
+    login(mate, live_server, teammate)
+    mate.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    for n in (1, 2):
+        key = "x" if shown_item(mate) == item else "1"
+        mate.keyboard.press(key)
+        mate.keyboard.press("Enter")
+        mate.wait_for_function(f"() => document.getElementById('mine-total').textContent === '{n}'")
+    assert Annotation.objects.filter(labeler=teammate).count() == 2
+
+    # The founder opens Agreement from the project's navigation: two labelers, who agree on the one item
+    # both answered.
+    with page.expect_navigation():
+        page.goto(f"{live_server.url}/projects/{project.pk}/")
+    with page.expect_navigation():
+        page.locator(".project-nav").get_by_role("link", name="Agreement").click()
+    body = page.locator("main").inner_text()
+    assert "answers by 2 labelers" in body and "1 with 2+ answers" in body
+    assert "percent agreement" in body
+    labelers = page.locator("table", has_text="Agreement with others (HLP)").locator("tbody tr")
+    assert sorted(labelers.all_inner_texts())[0].split("\t")[:3] == ["founder", "1", "1.000"]
+    assert not page.errors and page.console_csp == [] and not mate.errors
