@@ -137,8 +137,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = ["labelhub.authentication.ModelBackend"]
 SESSION_ENGINE = "labelhub.sessions"
 
+# Passwords people choose (invitation sign-up, password change and reset): Django's four checks.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -170,7 +174,7 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
     }
 
-# E-mail (password reset links): printed to the console unless EMAIL_HOST names an SMTP server.
+# E-mail (password reset links, invitations): printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -275,7 +279,6 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("LABELHUB_API_RATE_ANON", "600/minute") or None,
     },
     "NUM_PROXIES": LABELHUB_TRUSTED_PROXIES,
-
     # Refuse NUL characters and over-deep JSON in every body (labelhub/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
         "labelhub.parsers.JSONParser",

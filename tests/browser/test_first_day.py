@@ -1,8 +1,12 @@
 """A team's first day in headless Chromium, on an empty database: a fresh user creates a project on the page
-(three classes, one row added and one removed), adds a teammate, imports two images and labels one; the
-teammate labels both; the founder sees the two labelers' agreement."""
+(three classes, one row added and one removed), invites a teammate who has no account yet, imports two
+images and labels one; the teammate makes an account from the invitation's link and labels both; the
+founder sees the two labelers' agreement."""
+
+import re
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from labeling.models import Annotation, Membership, Project
 from tests.browser.test_content_security_policy import watch
@@ -18,9 +22,6 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label_to_agreement
     require_browser()
     settings.LABELHUB_PROJECT_CREATORS = "everyone"
     founder = make_user("founder")
-    teammate = make_user("teammate")
-    teammate.email = "tea.mate@example.com"
-    teammate.save()
     assert not Project.objects.exists()
 
     watch(page)  # Content-Security-Policy violations are recorded on every page below
@@ -60,15 +61,15 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label_to_agreement
     assert project.active_guideline.version == 1
     assert "Import data" in page.locator("#next-step").inner_text()
 
-    # Add the teammate by e-mail on the Members page.
+    # Invite the teammate, who has no account yet, by e-mail on the Members page.
     with page.expect_navigation():
         page.locator(".project-nav").get_by_role("link", name="Members").click()
     page.fill("#id_who", "tea.mate@example.com")
     page.select_option("#id_role", "labeler")
     with page.expect_navigation():
         page.locator("#member-add").get_by_role("button", name="Add").click()
-    assert page.locator("#members tr[data-member=teammate]").is_visible()
-    assert Membership.objects.get(project=project, user=teammate).role == "labeler"
+    assert page.locator("#invitations tr[data-invitation='tea.mate@example.com']").is_visible()
+    link = re.search(r"http\S+/invite/\S+/", page.locator(".messages").inner_text()).group(0)
 
     # Back on the overview, the next step is the import page.
     page.goto(f"{live_server.url}/projects/{project.pk}/")
@@ -93,10 +94,19 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label_to_agreement
     assert (answer.item_id, answer.value, answer.guideline.version) == (item, "other", 1)
     assert not page.errors and page.console_csp == []
 
-    # The teammate labels both images in a browser of their own: "other" on the founder's, "cat" on the rest.
+    # The teammate opens the link in a browser of their own, makes an account and lands in the project;
+    # they label both images: "other" on the founder's, "cat" on the rest.
     mate = new_page()
-    login(mate, live_server, teammate)
-    mate.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    mate.goto(link)
+    mate.fill("#id_username", "teammate")
+    mate.fill("#id_password", "a sound passphrase")
+    with mate.expect_navigation():
+        mate.get_by_role("button", name="Create my account and join").click()
+    assert mate.url == f"{live_server.url}/projects/{project.pk}/"
+    teammate = get_user_model().objects.get(username="teammate")
+    assert Membership.objects.get(project=project, user=teammate).role == "labeler"
+    with mate.expect_navigation():
+        mate.locator(".project-nav").get_by_role("link", name="Label").click()
     for n in (1, 2):
         key = "x" if shown_item(mate) == item else "1"
         mate.keyboard.press(key)
