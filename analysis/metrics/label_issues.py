@@ -551,6 +551,112 @@ class _LeaveOutClassifier:
 _GROUP_STATS = ("share_suggested", "share_not_label", "share_lower", "contact", "coherence")
 
 
+def _tight_groups(
+    labels: np.ndarray,
+    knn_indices: np.ndarray,
+    n_classes: int,
+    *,
+    logp: np.ndarray,
+    same: np.ndarray,
+    clf: _LeaveOutClassifier,
+    witnesses_without,
+    excluded_item: np.ndarray,
+    counts: np.ndarray,
+    min_size: int,
+    max_share: float,
+    max_groups: int,
+    max_candidates: int = 30,
+    min_coherence: float = 0.0,
+    min_share: float = 0.8,
+    max_relative_prob: float = 0.5,
+    min_surround: float = 0.7,
+    max_own_around: float = 0.15,
+) -> list[dict[str, Any]]:
+    """Small tight groups relabeled together inside another label's cloud (8 items of A in the middle
+    of A, all labeled B): each one's nearest neighbours are the other members, so the kNN vote backs
+    their label, and the group is too small for a node of the leaf tree. The classifier does not
+    bend around a few points: it calls each of them A. Candidates are the connected components (in
+    the kNN graph) of items that the classifier fitted on everything finds far less likely to carry
+    their label than is typical for that label (probability below ``max_relative_prob`` × the label's
+    median), with the same given and predicted labels. A candidate is reported when its items are
+    each other's neighbours (mean same-label share of neighbours at least ``min_coherence``: the
+    per-item detectors are blind to it; scattered slips are theirs) and the classifier refitted
+    without it still calls at least ``min_share`` of it one other label B, with a mean probability
+    of A again below ``max_relative_prob`` × the label's median. Groups are accepted largest first;
+    an accepted group's items stop counting as witnesses for the next ones."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, k = knn_indices.shape
+    probs = np.exp(logp.astype(np.float64))
+    probs /= probs.sum(axis=1, keepdims=True)
+    safe = np.maximum(labels, 0)
+    usable = (labels >= 0) & ~excluded_item
+    given_p = probs[np.arange(n), safe]
+    pred = probs.argmax(axis=1)
+    typical = np.ones(n_classes)
+    for c in range(n_classes):
+        m = usable & (labels == c)
+        if m.any():
+            typical[c] = float(np.median(given_p[m]))
+    suspect = usable & (pred != labels) & (given_p <= max_relative_prob * typical[safe])
+    if suspect.sum() < min_size:
+        return []
+    rows = np.repeat(np.arange(n), k)
+    cols = knn_indices.ravel()
+    edge = suspect[rows] & suspect[cols] & (labels[rows] == labels[cols]) & (pred[rows] == pred[cols])
+    graph = coo_matrix((np.ones(int(edge.sum())), (rows[edge], cols[edge])), shape=(n, n))
+    _, comp = connected_components(graph, directed=True, connection="weak")
+    comp = np.where(suspect, comp, -1)
+    sizes = np.bincount(comp[comp >= 0])
+    order = np.argsort(-sizes, kind="stable")
+    out: list[dict[str, Any]] = []
+    blocked = excluded_item.copy()
+    for c in order[:max_candidates]:
+        if sizes[c] < min_size or len(out) >= max_groups:
+            break
+        members = np.flatnonzero(comp == c)
+        a = int(labels[members[0]])
+        if len(members) > max_share * counts[a] or blocked[members].any():
+            continue
+        coherence = float(same[members].mean())
+        if coherence < min_coherence:
+            continue
+        q = clf.predict(members, witnesses_without(members) & ~blocked)
+        votes = np.bincount(q.argmax(axis=1), minlength=n_classes).astype(np.float64)
+        not_a = 1.0 - votes[a] / len(members)
+        votes[a] = -1.0
+        b = int(np.argmax(votes))
+        share = float(votes[b] / len(members))
+        # an island: the group's surroundings (its items' neighbours outside it) carry B and hardly
+        # any A; a stretch of A along a border that the linear classifier cannot fit has more A around
+        nb = knn_indices[members]
+        inside = np.zeros(n, dtype=bool)
+        inside[members] = True
+        around = ~inside[nb] & (labels[nb] >= 0)
+        n_around = max(int(around.sum()), 1)
+        surround = float(((labels[nb] == b) & around).sum() / n_around)
+        own = float(((labels[nb] == a) & around).sum() / n_around)
+        if share < min_share or q[:, a].mean() > max_relative_prob * typical[a]:
+            continue
+        if surround < min_surround or own > max_own_around:
+            continue
+        out.append(
+            {
+                "label": a,
+                "suggested_label": b,
+                "items": members,
+                "share_suggested": share,
+                "share_not_label": float(not_a),
+                "share_lower": _wilson_lower(not_a, len(members)),
+                "contact": float(np.mean((labels[nb] == b).any(axis=1))),
+                "coherence": coherence,
+            }
+        )
+        blocked[members] = True
+    return out
+
+
 def _find_groups(
     Z: np.ndarray,
     labels: np.ndarray,
@@ -574,6 +680,7 @@ def _find_groups(
     C: float,
     max_train: int,
     seed: int,
+    min_tight_size: int = 5,
 ) -> list[dict[str, Any]]:
     from sklearn.preprocessing import StandardScaler
 
@@ -587,6 +694,7 @@ def _find_groups(
     solid_labels = np.where(solid, labels, -1)
     Zs = StandardScaler().fit_transform(Z).astype(np.float32)
     clf = _LeaveOutClassifier(Zs, labels, n_classes, C=C, max_train=max_train, seed=seed)
+    logp = clf.signature()
     leaves = _build_leaves(
         Z,
         solid_labels,
@@ -594,7 +702,7 @@ def _find_groups(
         leaf_size=leaf_size,
         max_leaves=max_leaves,
         seed=seed,
-        signature=_tree_space(Z, clf.signature()),
+        signature=_tree_space(Z, logp),
     )
     L = len(leaves.label)
     if L < 2:
@@ -750,6 +858,23 @@ def _find_groups(
         excluded_item[res["items"]] = True
         cache.clear()  # the evidence changed: accepted items no longer count
         groups.append({k: res[k] for k in ("label", "suggested_label", "items", *_GROUP_STATS)})
+    if len(groups) < max_groups:
+        groups.extend(
+            _tight_groups(
+                labels,
+                knn_indices,
+                n_classes,
+                logp=logp,
+                same=same,
+                clf=clf,
+                witnesses_without=solid_without,
+                excluded_item=excluded_item,
+                counts=counts,
+                min_size=min_tight_size,
+                max_share=max_share,
+                max_groups=max_groups - len(groups),
+            )
+        )
     if not groups:
         return []
 
@@ -824,6 +949,7 @@ def find_label_issues(
     C: float = 0.1,
     detect_clusters: bool = True,
     min_cluster_size: int | None = None,
+    min_tight_cluster_size: int = 5,
     max_cluster_share: float = 0.5,
     cluster_threshold: float = 0.7,
     min_coherence: float = 0.5,
@@ -846,7 +972,12 @@ def find_label_issues(
         n_folds, C, max_train: the out-of-fold logistic regression (see ``out_of_fold_probs``).
         detect_clusters: look for relabeled groups (the jaguar case).
         min_cluster_size: smallest group reported (default max(10, k)); smaller groups are left to
-            the per-item detectors, which see them since their neighbours outvote them.
+            the per-item detectors, which see them since their neighbours outvote them — unless they
+            are an island (see ``min_tight_cluster_size``).
+        min_tight_cluster_size: smallest island reported: a group relabeled together inside another
+            label's cloud, so tight that each item's neighbours are the other members (the kNN vote
+            backs their label), that the classifier, even refitted without it, calls the other label
+            and whose surroundings carry that other label.
         max_cluster_share: largest group, as a share of its label's items (a group that is most of
             its label is that label's main mode, not an island in another's territory).
         cluster_threshold: minimum Wilson lower bound (95 %) of the share of the group that a
@@ -901,6 +1032,7 @@ def find_label_issues(
             C=C,
             max_train=min(max_train, 20_000),
             seed=seed,
+            min_tight_size=int(min_tight_cluster_size),
         )
     cluster_id = np.full(n, -1, dtype=np.int64)
     for ci, g in enumerate(clusters):
@@ -966,6 +1098,7 @@ def find_label_issues(
             "n_classes": n_classes,
             "detect_clusters": detect_clusters,
             "min_cluster_size": int(min_cluster_size),
+            "min_tight_cluster_size": int(min_tight_cluster_size),
             "max_cluster_share": max_cluster_share,
             "cluster_threshold": cluster_threshold,
             "min_coherence": min_coherence,
