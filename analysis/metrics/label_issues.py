@@ -34,7 +34,11 @@ items around it). Groups are found by *leaving a group out* and asking the rest 
    It is reported as "N items labeled A sit among B" when
    - the model trained without it does not call it A (Wilson lower bound of that share at least
      ``cluster_threshold``),
-   - most of it is predicted as one label B (share at least ``min_suggested_share``),
+   - most of it is predicted as one label B (share at least ``min_suggested_share``), or, when the
+     model without it splits its vote over several labels, B has at least 40 % of it and half of
+     the "not A" votes and the group's surroundings (its items' neighbours outside it) are at least
+     80 % labeled B: otherwise the correct items next to a relabeled group, whose only evidence is
+     the group, win the greedy order below and the group itself is lost (a "mirror" cluster),
    - it sits among B: at least ``min_contact`` of its items have a witness labeled B among their k
      nearest neighbours (an isolated sub-style of A far from any B is not reported), and
    - it is coherent (mean share of its items' neighbours labeled A at least ``min_coherence``: the
@@ -805,6 +809,12 @@ def _find_groups(
             smooth = np.nanmean(nbv, axis=1)
         keep = group[smooth >= 0.5]
         coherence = float(same[keep].mean()) if len(keep) else 0.0
+        # the kept group's surroundings (its items' neighbours outside it): the share labeled B
+        inside = np.zeros(len(labels), dtype=bool)
+        inside[keep] = True
+        nbk = knn_indices[keep]
+        around = ~inside[nbk] & (labels[nbk] >= 0)
+        surround = float(((labels[nbk] == b) & around).sum() / max(int(around.sum()), 1))
         lower = _wilson_lower(not_a, len(group))
         res.update(
             suggested_label=b,
@@ -816,7 +826,9 @@ def _find_groups(
             coherence=coherence,
             ok=bool(
                 lower >= threshold
-                and share >= min_share
+                # the model without the group may split its vote over several labels: B the largest
+                # share of "not A" is enough when the group is surrounded by B
+                and (share >= min_share or (share >= 0.4 and share >= 0.5 * not_a and surround >= 0.8))
                 and contact >= min_contact
                 and coherence >= min_coherence
                 and len(keep) >= min_size
