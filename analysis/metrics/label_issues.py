@@ -645,6 +645,13 @@ def _tight_groups(
             continue
         if surround < min_surround or own > max_own_around:
             continue
+        # trim the items on its rim that have A around them: correct items of A at a border that the
+        # classifier also doubts, attached to the island through the kNN graph
+        rim = ((labels[nb] == a) & around).sum(axis=1) / np.maximum(around.sum(axis=1), 1)
+        members = members[rim <= max_own_around]
+        if len(members) < min_size:
+            continue
+        nb = knn_indices[members]
         out.append(
             {
                 "label": a,
