@@ -570,24 +570,26 @@ def _tight_groups(
     max_share: float,
     max_groups: int,
     max_candidates: int = 30,
-    min_coherence: float = 0.0,
     min_share: float = 0.8,
     max_relative_prob: float = 0.5,
     min_surround: float = 0.7,
     max_own_around: float = 0.15,
 ) -> list[dict[str, Any]]:
-    """Small tight groups relabeled together inside another label's cloud (8 items of A in the middle
-    of A, all labeled B): each one's nearest neighbours are the other members, so the kNN vote backs
-    their label, and the group is too small for a node of the leaf tree. The classifier does not
-    bend around a few points: it calls each of them A. Candidates are the connected components (in
-    the kNN graph) of items that the classifier fitted on everything finds far less likely to carry
-    their label than is typical for that label (probability below ``max_relative_prob`` × the label's
-    median), with the same given and predicted labels. A candidate is reported when its items are
-    each other's neighbours (mean same-label share of neighbours at least ``min_coherence``: the
-    per-item detectors are blind to it; scattered slips are theirs) and the classifier refitted
-    without it still calls at least ``min_share`` of it one other label B, with a mean probability
-    of A again below ``max_relative_prob`` × the label's median. Groups are accepted largest first;
-    an accepted group's items stop counting as witnesses for the next ones."""
+    """Islands: a few items relabeled A together in the middle of label B's cloud (8 items of B, close
+    together, all labeled A). Each one's nearest neighbours are the other members, so the kNN vote
+    backs their label A, and the group is too small for a node of the leaf tree; but a linear
+    classifier does not bend around a few points and calls each of them B.
+
+    Candidates: connected components (kNN graph) of items that the classifier fitted on everything
+    finds far less likely to carry their label A than is typical for A (probability below
+    ``max_relative_prob`` × A's median), all predicted as the same B. A candidate is reported when
+    - its surroundings (its items' neighbours outside it) are at least ``min_surround`` labeled B and
+      at most ``max_own_around`` labeled A: an island. A stretch of A along a border or in an
+      overlap that the linear model cannot fit has A around it; items on the rim with more A around
+      them than that are dropped;
+    - the classifier refitted without it still calls at least ``min_share`` of it B, with a mean
+      probability of A again below ``max_relative_prob`` × A's median.
+    Accepted largest first; an accepted island's items stop counting as witnesses for the next."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -623,17 +625,10 @@ def _tight_groups(
         a = int(labels[members[0]])
         if len(members) > max_share * counts[a] or blocked[members].any():
             continue
-        coherence = float(same[members].mean())
-        if coherence < min_coherence:
-            continue
-        q = clf.predict(members, witnesses_without(members) & ~blocked)
-        votes = np.bincount(q.argmax(axis=1), minlength=n_classes).astype(np.float64)
-        not_a = 1.0 - votes[a] / len(members)
-        votes[a] = -1.0
-        b = int(np.argmax(votes))
-        share = float(votes[b] / len(members))
         # an island: the group's surroundings (its items' neighbours outside it) carry B and hardly
-        # any A; a stretch of A along a border that the linear classifier cannot fit has more A around
+        # any A; a stretch of A along a border that the linear classifier cannot fit has more A around.
+        # Checked before the refit, which is the expensive part.
+        b = int(pred[members[0]])
         nb = knn_indices[members]
         inside = np.zeros(n, dtype=bool)
         inside[members] = True
@@ -641,8 +636,6 @@ def _tight_groups(
         n_around = max(int(around.sum()), 1)
         surround = float(((labels[nb] == b) & around).sum() / n_around)
         own = float(((labels[nb] == a) & around).sum() / n_around)
-        if share < min_share or q[:, a].mean() > max_relative_prob * typical[a]:
-            continue
         if surround < min_surround or own > max_own_around:
             continue
         # trim the items on its rim that have A around them: correct items of A at a border that the
@@ -651,6 +644,13 @@ def _tight_groups(
         members = members[rim <= max_own_around]
         if len(members) < min_size:
             continue
+        q = clf.predict(members, witnesses_without(members) & ~blocked)
+        votes = np.bincount(q.argmax(axis=1), minlength=n_classes).astype(np.float64)
+        not_a = 1.0 - votes[a] / len(members)
+        share = float(votes[b] / len(members))
+        if share < min_share or q[:, a].mean() > max_relative_prob * typical[a]:
+            continue
+        coherence = float(same[members].mean())
         nb = knn_indices[members]
         out.append(
             {
