@@ -34,7 +34,11 @@ items around it). Groups are found by *leaving a group out* and asking the rest 
    It is reported as "N items labeled A sit among B" when
    - the model trained without it does not call it A (Wilson lower bound of that share at least
      ``cluster_threshold``),
-   - most of it is predicted as one label B (share at least ``min_suggested_share``),
+   - most of it is predicted as one label B (share at least ``min_suggested_share``), or, when the
+     model without it splits its vote over several labels, B has at least 40 % of it and half of
+     the "not A" votes and the group's surroundings (its items' neighbours outside it) are at least
+     80 % labeled B: otherwise the correct items next to a relabeled group, whose only evidence is
+     the group, win the greedy order below and the group itself is lost (a "mirror" cluster),
    - it sits among B: at least ``min_contact`` of its items have a witness labeled B among their k
      nearest neighbours (an isolated sub-style of A far from any B is not reported), and
    - it is coherent (mean share of its items' neighbours labeled A at least ``min_coherence``: the
@@ -551,6 +555,119 @@ class _LeaveOutClassifier:
 _GROUP_STATS = ("share_suggested", "share_not_label", "share_lower", "contact", "coherence")
 
 
+def _tight_groups(
+    labels: np.ndarray,
+    knn_indices: np.ndarray,
+    n_classes: int,
+    *,
+    logp: np.ndarray,
+    same: np.ndarray,
+    clf: _LeaveOutClassifier,
+    witnesses_without,
+    excluded_item: np.ndarray,
+    counts: np.ndarray,
+    min_size: int,
+    max_share: float,
+    max_groups: int,
+    max_candidates: int = 30,
+    min_share: float = 0.8,
+    max_relative_prob: float = 0.5,
+    min_surround: float = 0.7,
+    max_own_around: float = 0.15,
+) -> list[dict[str, Any]]:
+    """Islands: a few items relabeled A together in the middle of label B's cloud (8 items of B, close
+    together, all labeled A). Each one's nearest neighbours are the other members, so the kNN vote
+    backs their label A, and the group is too small for a node of the leaf tree; but a linear
+    classifier does not bend around a few points and calls each of them B.
+
+    Candidates: connected components (kNN graph) of items that the classifier fitted on everything
+    finds far less likely to carry their label A than is typical for A (probability below
+    ``max_relative_prob`` × A's median), all predicted as the same B. A candidate is reported when
+    - its surroundings (its items' neighbours outside it) are at least ``min_surround`` labeled B and
+      at most ``max_own_around`` labeled A: an island. A stretch of A along a border or in an
+      overlap that the linear model cannot fit has A around it; items on the rim with more A around
+      them than that are dropped;
+    - the classifier refitted without it still calls at least ``min_share`` of it B, with a mean
+      probability of A again below ``max_relative_prob`` × A's median.
+    Accepted largest first; an accepted island's items stop counting as witnesses for the next."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, k = knn_indices.shape
+    probs = np.exp(logp.astype(np.float64))
+    probs /= probs.sum(axis=1, keepdims=True)
+    safe = np.maximum(labels, 0)
+    usable = (labels >= 0) & ~excluded_item
+    given_p = probs[np.arange(n), safe]
+    pred = probs.argmax(axis=1)
+    typical = np.ones(n_classes)
+    for c in range(n_classes):
+        m = usable & (labels == c)
+        if m.any():
+            typical[c] = float(np.median(given_p[m]))
+    suspect = usable & (pred != labels) & (given_p <= max_relative_prob * typical[safe])
+    if suspect.sum() < min_size:
+        return []
+    rows = np.repeat(np.arange(n), k)
+    cols = knn_indices.ravel()
+    edge = suspect[rows] & suspect[cols] & (labels[rows] == labels[cols]) & (pred[rows] == pred[cols])
+    graph = coo_matrix((np.ones(int(edge.sum())), (rows[edge], cols[edge])), shape=(n, n))
+    _, comp = connected_components(graph, directed=True, connection="weak")
+    comp = np.where(suspect, comp, -1)
+    sizes = np.bincount(comp[comp >= 0])
+    order = np.argsort(-sizes, kind="stable")
+    out: list[dict[str, Any]] = []
+    blocked = excluded_item.copy()
+    for c in order[:max_candidates]:
+        if sizes[c] < min_size or len(out) >= max_groups:
+            break
+        members = np.flatnonzero(comp == c)
+        a = int(labels[members[0]])
+        if len(members) > max_share * counts[a] or blocked[members].any():
+            continue
+        # an island: the group's surroundings (its items' neighbours outside it) carry B and hardly
+        # any A; a stretch of A along a border that the linear classifier cannot fit has more A around.
+        # Checked before the refit, which is the expensive part.
+        b = int(pred[members[0]])
+        nb = knn_indices[members]
+        inside = np.zeros(n, dtype=bool)
+        inside[members] = True
+        around = ~inside[nb] & (labels[nb] >= 0)
+        n_around = max(int(around.sum()), 1)
+        surround = float(((labels[nb] == b) & around).sum() / n_around)
+        own = float(((labels[nb] == a) & around).sum() / n_around)
+        if surround < min_surround or own > max_own_around:
+            continue
+        # trim the items on its rim that have A around them: correct items of A at a border that the
+        # classifier also doubts, attached to the island through the kNN graph
+        rim = ((labels[nb] == a) & around).sum(axis=1) / np.maximum(around.sum(axis=1), 1)
+        members = members[rim <= max_own_around]
+        if len(members) < min_size:
+            continue
+        q = clf.predict(members, witnesses_without(members) & ~blocked)
+        votes = np.bincount(q.argmax(axis=1), minlength=n_classes).astype(np.float64)
+        not_a = 1.0 - votes[a] / len(members)
+        share = float(votes[b] / len(members))
+        if share < min_share or q[:, a].mean() > max_relative_prob * typical[a]:
+            continue
+        coherence = float(same[members].mean())
+        nb = knn_indices[members]
+        out.append(
+            {
+                "label": a,
+                "suggested_label": b,
+                "items": members,
+                "share_suggested": share,
+                "share_not_label": float(not_a),
+                "share_lower": _wilson_lower(not_a, len(members)),
+                "contact": float(np.mean((labels[nb] == b).any(axis=1))),
+                "coherence": coherence,
+            }
+        )
+        blocked[members] = True
+    return out
+
+
 def _find_groups(
     Z: np.ndarray,
     labels: np.ndarray,
@@ -574,6 +691,7 @@ def _find_groups(
     C: float,
     max_train: int,
     seed: int,
+    min_tight_size: int = 5,
 ) -> list[dict[str, Any]]:
     from sklearn.preprocessing import StandardScaler
 
@@ -587,6 +705,7 @@ def _find_groups(
     solid_labels = np.where(solid, labels, -1)
     Zs = StandardScaler().fit_transform(Z).astype(np.float32)
     clf = _LeaveOutClassifier(Zs, labels, n_classes, C=C, max_train=max_train, seed=seed)
+    logp = clf.signature()
     leaves = _build_leaves(
         Z,
         solid_labels,
@@ -594,7 +713,7 @@ def _find_groups(
         leaf_size=leaf_size,
         max_leaves=max_leaves,
         seed=seed,
-        signature=_tree_space(Z, clf.signature()),
+        signature=_tree_space(Z, logp),
     )
     L = len(leaves.label)
     if L < 2:
@@ -697,6 +816,12 @@ def _find_groups(
             smooth = np.nanmean(nbv, axis=1)
         keep = group[smooth >= 0.5]
         coherence = float(same[keep].mean()) if len(keep) else 0.0
+        # the kept group's surroundings (its items' neighbours outside it): the share labeled B
+        inside = np.zeros(len(labels), dtype=bool)
+        inside[keep] = True
+        nbk = knn_indices[keep]
+        around = ~inside[nbk] & (labels[nbk] >= 0)
+        surround = float(((labels[nbk] == b) & around).sum() / max(int(around.sum()), 1))
         lower = _wilson_lower(not_a, len(group))
         res.update(
             suggested_label=b,
@@ -708,7 +833,9 @@ def _find_groups(
             coherence=coherence,
             ok=bool(
                 lower >= threshold
-                and share >= min_share
+                # the model without the group may split its vote over several labels: B the largest
+                # share of "not A" is enough when the group is surrounded by B
+                and (share >= min_share or (share >= 0.4 and share >= 0.5 * not_a and surround >= 0.8))
                 and contact >= min_contact
                 and coherence >= min_coherence
                 and len(keep) >= min_size
@@ -750,6 +877,23 @@ def _find_groups(
         excluded_item[res["items"]] = True
         cache.clear()  # the evidence changed: accepted items no longer count
         groups.append({k: res[k] for k in ("label", "suggested_label", "items", *_GROUP_STATS)})
+    if len(groups) < max_groups:
+        groups.extend(
+            _tight_groups(
+                labels,
+                knn_indices,
+                n_classes,
+                logp=logp,
+                same=same,
+                clf=clf,
+                witnesses_without=solid_without,
+                excluded_item=excluded_item,
+                counts=counts,
+                min_size=min_tight_size,
+                max_share=max_share,
+                max_groups=max_groups - len(groups),
+            )
+        )
     if not groups:
         return []
 
@@ -824,6 +968,7 @@ def find_label_issues(
     C: float = 0.1,
     detect_clusters: bool = True,
     min_cluster_size: int | None = None,
+    min_tight_cluster_size: int = 5,
     max_cluster_share: float = 0.5,
     cluster_threshold: float = 0.7,
     min_coherence: float = 0.5,
@@ -846,7 +991,12 @@ def find_label_issues(
         n_folds, C, max_train: the out-of-fold logistic regression (see ``out_of_fold_probs``).
         detect_clusters: look for relabeled groups (the jaguar case).
         min_cluster_size: smallest group reported (default max(10, k)); smaller groups are left to
-            the per-item detectors, which see them since their neighbours outvote them.
+            the per-item detectors, which see them since their neighbours outvote them — unless they
+            are an island (see ``min_tight_cluster_size``).
+        min_tight_cluster_size: smallest island reported: a group relabeled together inside another
+            label's cloud, so tight that each item's neighbours are the other members (the kNN vote
+            backs their label), that the classifier, even refitted without it, calls the other label
+            and whose surroundings carry that other label.
         max_cluster_share: largest group, as a share of its label's items (a group that is most of
             its label is that label's main mode, not an island in another's territory).
         cluster_threshold: minimum Wilson lower bound (95 %) of the share of the group that a
@@ -901,6 +1051,7 @@ def find_label_issues(
             C=C,
             max_train=min(max_train, 20_000),
             seed=seed,
+            min_tight_size=int(min_tight_cluster_size),
         )
     cluster_id = np.full(n, -1, dtype=np.int64)
     for ci, g in enumerate(clusters):
@@ -966,6 +1117,7 @@ def find_label_issues(
             "n_classes": n_classes,
             "detect_clusters": detect_clusters,
             "min_cluster_size": int(min_cluster_size),
+            "min_tight_cluster_size": int(min_tight_cluster_size),
             "max_cluster_share": max_cluster_share,
             "cluster_threshold": cluster_threshold,
             "min_coherence": min_coherence,
