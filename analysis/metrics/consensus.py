@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
-from ._common import MISSING, MetricUndefined, blas_single_threaded, coded_matrix, count_matrix, row_sums
+from ._common import MISSING, MetricUndefined, blas_single_threaded, coded_matrix, count_matrix, issparse, row_sums
 
 __all__ = ["DawidSkeneResult", "MajorityVoteResult", "dawid_skene", "dawid_skene_answers", "majority_vote"]
 
@@ -86,7 +85,7 @@ def majority_vote(
         )
     counts = count_matrix(codes, k)
     m = row_sums(counts)
-    if sparse.issparse(counts):
+    if issparse(counts):
         top = np.asarray(counts.max(axis=1).todense()).ravel()
         best = np.asarray(counts.argmax(axis=1)).ravel()
         csr = counts.tocsr()
@@ -256,6 +255,8 @@ def dawid_skene_answers(
     n_ans = ans_units.size
     # Incidence matrix A[(r, l), u] = w for each answer: counts = A @ T, log-lik terms = A.T @ logC.
     rl = rater_idx * k + label_idx
+    from scipy import sparse
+
     incidence = sparse.csr_matrix((weight, (rl, u)), shape=(n_raters * k, n_ans), dtype=np.float64)
     incidence_t = incidence.T.tocsr()
     n_answers = np.bincount(rater_idx, minlength=n_raters).astype(np.int64)
