@@ -9,18 +9,23 @@ items (the same counted answers); where items have gold labels, ``hlp_gold`` is 
 on them that match gold.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import numpy as np
 from django.http import Http404
-from scipy import sparse
 
 from analysis.metrics.error_analysis import classification_scores, pair_agreement_sparse, paired_accuracy, slice_metrics
 from analysis.metrics.error_analysis import slice_table as metrics_slice_table
 from analysis.models import ModelRun, Prediction
 from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Item
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 N_RESAMPLES = 200
 REVIEW_LINK_LIMIT = 200
@@ -68,6 +73,8 @@ def labels_resolved(*, project) -> ResolvedLabels:
     decisions first (a decision that leaves the item out makes it unresolved); then gold labels
     (``analysis.services.gold_for``) win.
     """
+    from scipy import sparse
+
     from analysis.services import gold_for
     from labeling.services.recipes import recipe_parse
     from labeling.services.resolution import (
@@ -288,6 +295,8 @@ class _Evaluation:
 
 
 def _evaluate(labels: ResolvedLabels, item_ids, predicted_labels) -> _Evaluation:
+    from scipy import sparse
+
     pos = labels.positions(item_ids)
     known = pos >= 0
     truth = np.where(known, labels.code[np.maximum(pos, 0)], -1) if len(pos) else np.zeros(0, np.int64)
@@ -367,6 +376,8 @@ def _row_json(row, project, ev, mask):
 
 
 def _class_rows(labels: ResolvedLabels, ev: _Evaluation, *, project):
+    from scipy import sparse
+
     scored = ev.truth >= 0
     k = len(labels.categories)
     if labels.transcription or k == 0:
