@@ -3,7 +3,7 @@
 Run by ``make embedders`` in a throwaway build venv (``var/build-venv``) that holds torch, onnx and the
 model packages, never in the project's venv::
 
-    var/build-venv/bin/python analysis/embeddings/build_pretrained.py var/models
+    var/build-venv/bin/python -m analysis.embeddings.build_pretrained var/models
 
 The graphs are written node by node with ``onnx.helper`` from the packaged weights, so the result does
 not depend on a version of torch's exporter:
@@ -35,10 +35,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from analysis.embeddings.pretrained import IMAGE_FILE, TEXT_FILE, TOKENIZER_FILE
+
 OPSET = 17
-IMAGE_FILE = "efficientnet-lite0.onnx"
-TEXT_FILE = "all-minilm-l6-v2.onnx"
-TOKENIZER_FILE = "all-minilm-l6-v2.tokenizer.json"
 
 # EfficientNet-Lite0: (first block index, repeats, stride of the stage's first block); kernel sizes and
 # channel counts are read off the weights.
