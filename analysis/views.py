@@ -302,7 +302,7 @@ def agreement_download(request, project_id, fmt):
 @login_required
 def map_page(request, project_id, map_id=None):
     from analysis.models import EmbeddingMap
-    from analysis.services.maps import NO_SCORES_REASON, map_embedders, map_has_scores, map_refusal
+    from analysis.services.maps import NO_SCORES_REASON, map_embedder_choices, map_has_scores, map_refusal
 
     project, membership = _project(request, project_id, Role.REVIEWER)
     maps = list(EmbeddingMap.objects.filter(project=project).select_related("job")[:20])
@@ -322,7 +322,7 @@ def map_page(request, project_id, map_id=None):
             "no_scores_reason": NO_SCORES_REASON,
             # The start button is offered only where a map can be made; else the reason is shown.
             "refusal": map_refusal(project=project),
-            "embedders": map_embedders(project=project),
+            "embedders": map_embedder_choices(project=project),
             "classes": project.classes.all(),
         },
     )

@@ -255,6 +255,9 @@ if LABELHUB_PROJECT_CREATORS not in ("staff", "everyone"):
 LABELHUB_WEBHOOK_ALLOWED_NETWORKS = env_list("LABELHUB_WEBHOOK_ALLOWED_NETWORKS")
 # A local ONNX model file for the "onnx" embedder of the map (images or audio); optional.
 LABELHUB_ONNX_MODEL = os.environ.get("LABELHUB_ONNX_MODEL", "")
+# Where `make embedders` writes the pretrained embedders' ONNX models (and the speeds measured here):
+# a folder on each web and worker machine, never media storage.
+LABELHUB_MODELS_DIR = os.environ.get("LABELHUB_MODELS_DIR", str(BASE_DIR / "var" / "models"))
 # Agreement reports over this many answers are computed by a worker and cached.
 LABELHUB_AGREEMENT_SYNC_LIMIT = int(os.environ.get("LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000))
 # Folders on the server that a manifest's `path` entries may point into (manifests uploaded over the

@@ -17,6 +17,9 @@ text-tfidf     text     128   TF-IDF + TruncatedSVD, **fitted on the list given 
 onnx           image,   model a local ONNX model file: ``get_embedder("onnx", model_path=...,
                audio          modality="image")``
 ============== ======== ===== =============================================================
+
+Pretrained embedders (``pretrained``: ``image-effnet-lite0``, 1280-d, and ``text-minilm``, 384-d) run
+models written by ``make embedders`` into a models folder: ``get_embedder(name, models_dir=...)``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .base import MODALITIES, Embedder
+from .pretrained import PRETRAINED
+
+# Output dimensions of the built-in embedders with their default configuration.
+BUILTIN_DIMS = {"image-basic": 604, "audio-mfcc": 84, "text-tfidf": 128}
 
 # name -> (modalities, factory); factories import lazily so that listing names stays cheap
 _REGISTRY: dict[str, tuple[tuple[str, ...], Callable[..., Embedder]]] = {}
@@ -88,3 +95,19 @@ register_embedder("image-basic", ("image",), _image_basic)
 register_embedder("audio-mfcc", ("audio",), _audio_mfcc)
 register_embedder("text-tfidf", ("text",), _text_tfidf)
 register_embedder("onnx", ("image", "audio"), _onnx)
+
+
+def _pretrained(name: str) -> Callable[..., Embedder]:
+    def factory(**options: Any) -> Embedder:
+        from .pretrained import ImageEffnetLite0Embedder, TextMiniLmEmbedder
+
+        if "models_dir" not in options:
+            raise TypeError(f'the "{name}" embedder needs models_dir=<the folder `make embedders` wrote>')
+        cls = {"image-effnet-lite0": ImageEffnetLite0Embedder, "text-minilm": TextMiniLmEmbedder}[name]
+        return cls(**options)
+
+    return factory
+
+
+for _spec in PRETRAINED.values():
+    register_embedder(_spec.name, (_spec.modality,), _pretrained(_spec.name))

@@ -70,6 +70,13 @@ def _lr_params(project, params):
         out["embedder"] = DEFAULT_EMBEDDER[project.modality]
     if not isinstance(out["embedder"], str):
         raise ValidationError({"params": "embedder must be a name"})
+    from analysis.embeddings.pretrained import PRETRAINED
+    from analysis.services.embeddings import embedder_names
+
+    if out["embedder"] in PRETRAINED and out["embedder"] not in embedder_names(modality=project.modality):
+        raise ValidationError(
+            {"params": f"the {out['embedder']} embedder is not installed here (run `make embedders`)"}
+        )
     if out["standardize"] is None:
         out["standardize"] = STANDARDIZE_BY_DEFAULT[project.modality]
     if not isinstance(out["standardize"], bool):
@@ -219,9 +226,10 @@ def _local_media(names, folder):
 
 
 def _features(project, item_ids, embedder_name, beat):
-    """(n, dim) float32 features of the items, in order: a built-in embedder, or pushed vectors."""
-    from analysis.embeddings import get_embedder
+    """(n, dim) float32 features of the items, in order: a built-in or installed pretrained embedder, or
+    pushed vectors."""
     from analysis.embeddings.registry import available_embedders
+    from analysis.services.embeddings import make_embedder
 
     if embedder_name not in available_embedders(project.modality):
         from analysis.models import Embedding
@@ -237,7 +245,7 @@ def _features(project, item_ids, embedder_name, beat):
                 {"params": f"embedder '{embedder_name}' is not built in and {len(missing)} items have no pushed vector"}
             )
         return np.stack([np.frombuffer(bytes(rows[i]), dtype="<f4") for i in item_ids])
-    embedder = get_embedder(embedder_name)
+    embedder = make_embedder(name=embedder_name, modality=project.modality)
     fields = ["pk", "text"] if project.modality == "text" else ["pk", "file"]
     found = dict(Item.objects.filter(pk__in=item_ids).values_list(*fields))
     inputs = [found[i] for i in item_ids]
