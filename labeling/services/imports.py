@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -161,7 +162,7 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
     run = run or _Run(job_id=job.pk if job else None)
     class_keys = set(project.classes.values_list("key", flat=True))
     prepared = []  # (entry, sha, stats, text, extension, data)
-    stamps = []  # (entry, sha) of every entry that was not rejected
+    copies = []  # (entry, sha) of second copies within the chunk, told their item at the end
     seen = {}
     # A text entry that passes every check of _prepare is measured right here: the call, the settings
     # lookup and the Inspected it answers cost more than the checks themselves on 100,000 rows. Any
@@ -189,8 +190,8 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
                 report.rejected.append({"name": entry.name, "reason": "file too large to decode"})
                 continue
             stats, text, extension = inspected.stats, inspected.text, inspected.extension
-        stamps.append((entry, sha))
         if sha in seen:
+            copies.append((entry, sha))
             report.duplicates.append({"name": entry.name, "item": None, "_sha": sha})
             continue
         seen[sha] = entry.name
@@ -219,7 +220,7 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
     existing = {sha: pk for sha, (pk, _) in existing.items()}
     if not fresh:
         _resolve_in_chunk_duplicates(report, existing)
-        _stamp(stamps, existing)
+        _stamp(copies, existing)
         return report
 
     written = []  # storage names this call created, removed again if the rows fail
@@ -251,26 +252,31 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
                     written.append(name)
                 row["file"] = name
             rows.append((entry, row))
-        created = _insert(project=project, rows=rows, report=report, run=run)  # {sha256: (id, file name)}
+        created, ids = _insert(project=project, rows=rows, report=report, run=run)
     except Exception:
         for name in written:
             default_storage.delete(name)
         raise
-    # Rows that lost a race to a concurrent import of the same content leave their files behind.
-    used = {file for _, file in created.values()}
-    for name in written:
-        if name not in used:
-            default_storage.delete(name)
-    run.counted.update(pk for pk, _ in created.values())
-    ids = {**existing, **{sha: pk for sha, (pk, _) in created.items()}}
-    _resolve_in_chunk_duplicates(report, ids)
-    _stamp(stamps, ids)
+    if written:
+        # Rows that lost a race to a concurrent import of the same content leave their files behind.
+        used = {file for _, file in created.values()}
+        for name in written:
+            if name not in used:
+                default_storage.delete(name)
+    run.counted.update(report.imported if len(created) == len(rows) else [pk for pk, _ in created.values()])
+    for (entry, _), pk in zip(rows, ids, strict=True):
+        if pk is not None:
+            entry.item = pk
+    if copies:
+        ids_by_sha = {**existing, **{sha: pk for sha, (pk, _) in created.items()}}
+        _resolve_in_chunk_duplicates(report, ids_by_sha)
+        _stamp(copies, ids_by_sha)
     return report
 
 
-def _stamp(stamps, ids_by_sha):
-    """Tell each entry the item it became or duplicates (rows that lost a race were stamped on the way)."""
-    for entry, sha in stamps:
+def _stamp(copies, ids_by_sha):
+    """Tell each second copy within a chunk the item its first copy became."""
+    for entry, sha in copies:
         if entry.item is None:
             entry.item = ids_by_sha.get(sha)
 
@@ -294,8 +300,9 @@ def _resolve_in_chunk_duplicates(report, ids_by_sha):
             dup["item"] = ids_by_sha.get(sha)
 
 
-def _insert(*, project, rows, report, run) -> dict[str, tuple[int, str]]:
-    """Insert item rows and their tag links; answer {sha256: (item id, file name)} of the rows stored.
+def _insert(*, project, rows, report, run) -> tuple[dict[str, tuple[int, str]], list[int | None]]:
+    """Insert item rows and their tag links; answer {sha256: (item id, file name)} of the rows stored, and
+    each row's item id (None for a row not stored).
 
     Rows whose content another import stored meanwhile are reported as duplicates, not errors (or as
     imported, when an earlier attempt of the same job stored them).
@@ -305,15 +312,14 @@ def _insert(*, project, rows, report, run) -> dict[str, tuple[int, str]]:
     with transaction.atomic():
         tag_ids = _tag_ids(project=project, names={t for entry, _ in rows for t in entry.tags})
         created = _insert_copy(rows=rows) if connection.vendor == "postgresql" else _insert_orm(rows=rows)
-        links = [
-            (created[row["sha256"]][0], tag_ids[t])
-            for entry, row in rows
-            if row["sha256"] in created
-            for t in set(entry.tags)
-        ]
-        _add_tag_links(links)
-    lost = [(entry, row) for entry, row in rows if row["sha256"] not in created]
-    report.imported.extend(created[row["sha256"]][0] for _, row in rows if row["sha256"] in created)
+        everything = len(created) == len(rows)
+        if everything:
+            ids = [created[row["sha256"]][0] for _, row in rows]
+        else:
+            ids = [created[row["sha256"]][0] if row["sha256"] in created else None for _, row in rows]
+        _add_tag_links(_links(rows, ids, tag_ids))
+    report.imported.extend(ids if everything else [pk for pk in ids if pk is not None])
+    lost = [] if everything else [(entry, row) for (entry, row), pk in zip(rows, ids, strict=True) if pk is None]
     if lost:
         existing = {
             sha: (pk, job_id)
@@ -324,7 +330,24 @@ def _insert(*, project, rows, report, run) -> dict[str, tuple[int, str]]:
         for entry, row in lost:
             item_id, job_id = existing.get(row["sha256"], (None, None))
             _report_existing(report, run, entry, item_id, job_id)
-    return created
+    return created, ids
+
+
+def _links(rows, ids, tag_ids):
+    """(item id, tag id) of each stored row's tags; the rows of a manifest share a few tag sets, each
+    resolved once."""
+    links = []
+    resolved = {}
+    for (entry, _), pk in zip(rows, ids, strict=True):
+        if pk is None or not entry.tags:
+            continue
+        key = tuple(entry.tags)
+        tags = resolved.get(key)
+        if tags is None:
+            tags = resolved[key] = [tag_ids[t] for t in set(key)]
+        for tag in tags:
+            links.append((pk, tag))
+    return links
 
 
 def _insert_orm(*, rows):
@@ -374,20 +397,25 @@ def _json_text(value):
     if type(value) is dict:
         if not value:
             return "{}"
-        if len(value) == 3 and tuple(value) == _TEXT_STATS and all(type(v) is int for v in value.values()):
-            return f'{{"length": {value["length"]}, "words": {value["words"]}, "lines": {value["lines"]}}}'
+        if len(value) == 3 and tuple(value) == _TEXT_STATS:
+            length, words, lines = value.values()
+            if type(length) is int and type(words) is int and type(lines) is int:
+                return f'{{"length": {length}, "words": {words}, "lines": {lines}}}'
     return json.dumps(value)
 
 
 def _copy_payload(fields, rows, ids):
     """The chunk's COPY text, built column by column and joined once (a write per row costs more than
     everything else the COPY does in Python). Columns this module does not set get their model default."""
-    columns = [[str(i) for i in ids]]
+    columns = [list(map(str, ids))]
     n = len(rows)
+    given = [f.attname for f in fields if f.attname in rows[0][1]]
+    # The rows' own values transposed into columns in one pass of C calls.
+    values_of = dict(zip(given, zip(*map(itemgetter(*given), map(itemgetter(1), rows)), strict=True), strict=True))
     for f in fields:
         kind = f.get_internal_type()
-        if f.attname in rows[0][1]:
-            values = [row[f.attname] for _, row in rows]
+        if f.attname in values_of:
+            values = values_of[f.attname]
             if kind == "JSONField":
                 columns.append(_copy_strings([_json_text(v) for v in values]))
             elif kind == "DateTimeField":
@@ -564,19 +592,27 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
                     continue
             yield reader.line_num, record, ""
         return
-    block = []  # (line number, line) of non-empty lines
-    for number, line in enumerate(stream, start=1):
-        if line.strip():
-            block.append((number, line))
-            if len(block) == _JSON_BLOCK:
-                yield from _jsonl_block(block)
-                block = []
-    yield from _jsonl_block(block)
+    start = 1  # the number of the batch's first line
+    while lines := stream.readlines(_JSON_BATCH_BYTES):
+        # A batch without blank lines, each line one JSON object, parses as one array of as many objects
+        # as lines; anything else (a blank line makes an empty array element) is read line by line.
+        try:
+            records = json.loads("[" + ",".join(lines) + "]")
+        except json.JSONDecodeError:
+            records = None
+        if records is not None and len(records) == len(lines) and set(map(type, records)) == {dict}:
+            yield from zip(range(start, start + len(lines)), records, repeat(""))
+        else:
+            block = [(number, line) for number, line in enumerate(lines, start=start) if line.strip()]
+            for i in range(0, len(block), _JSON_BLOCK):
+                yield from _jsonl_block(block[i : i + _JSON_BLOCK])
+        start += len(lines)
 
 
 # Lines of a JSONL manifest parsed with one json.loads: one C call for a thousand records instead of a
 # thousand calls (a third of the parse's CPU on a 100,000-line manifest).
 _JSON_BLOCK = 1000
+_JSON_BATCH_BYTES = 1 << 20  # lines read at once from a JSONL manifest, about
 
 
 def _jsonl_block(block):

@@ -274,3 +274,18 @@ def test_manifest_lines_read_together_still_name_each_bad_line():
     assert set(errors) == {3, 4, 5}
     assert errors[3].startswith("malformed JSON: Extra data")
     assert errors[4] == "a manifest line must be a JSON object, not list"
+
+
+def test_texts_and_metadata_with_tabs_newlines_and_backslashes_are_stored_exactly(manager):
+    # PostgreSQL receives a chunk's rows as one COPY text, escaped column by column.
+    project = text_project(manager)
+    texts = ["tab\there", "two\nlines\r\nand a CR\r", "back\\slash \\N \\t", "plain", "ünïcode 😀"]
+    lines = [json.dumps({"text": t, "metadata": {"note": t}, "tags": ["a\tb"]}) for t in texts]
+    job = run_import(project, manager, "odd.jsonl", "\n".join(lines).encode())
+    assert job.result["imported"] == 5 and job.result["rejected"] == 0
+    for text in texts:
+        item = Item.objects.get(project=project, text=text)
+        assert item.metadata == {"note": text} and item.stats["length"] == len(text)
+        assert [t.name for t in item.tags.all()] == ["a\tb"]
+    assert Item.objects.get(project=project, text="two\nlines\r\nand a CR\r").stats["lines"] == 3
+    assert sorted(job.result["items"]) == sorted(Item.objects.filter(project=project).values_list("id", flat=True))
