@@ -133,7 +133,15 @@ def _time_phases(imports):
 
         setattr(imports, name, timed)
 
-    for name in ("_import_chunk", "_prepare", "_insert", "_insert_copy", "_copy_payload", "_reserve_ids", "_add_tag_links"):
+    for name in (
+        "_import_chunk",
+        "_prepare",
+        "_insert",
+        "_insert_copy",
+        "_copy_payload",
+        "_reserve_ids",
+        "_add_tag_links",
+    ):
         wrap(name)
     entries = imports.manifest_entries
 
