@@ -52,6 +52,8 @@ items around it). Groups are found by *leaving a group out* and asking the rest 
    items around a relabeled group are not then reported as its mirror image. Accepted groups with
    the same (A, B) pair that touch in the kNN graph are merged.
 
+A coherent group then takes in its fringe: items of its label attached to it in the kNN graph that the
+per-item evidence (with the group's labels unknown) gives to B at least twice as much as to A.
 Items of a reported group are flagged (``in_cluster``) with ``suggested_label`` = B. The direction of
 such an error is often not knowable from features and labels alone, so each cluster carries both
 sides: its items and examples (labeled A), and ``neighbour_examples``: the nearest items labeled B.
@@ -1086,6 +1088,28 @@ def find_label_issues(
     suggested = probs.argmax(axis=1).astype(np.int64)
     # keep the given label as the suggestion unless the item is flagged
     suggested = np.where(labeled & ~flagged_item, labels, suggested)
+
+    # the fringe of a coherent group: items of its label that the per-item evidence, with the
+    # group's labels unknown, gives to its suggested label (at least twice the probability of their
+    # own), and that are attached to the group in the kNN graph (a third of their neighbours in it or
+    # in the fringe, one at least in it). Their nearest neighbours are each other and the group, so
+    # they are neither solid evidence for the leave-out step nor counted by the confident joint
+    for ci, g in enumerate(clusters):
+        a, b = g["label"], g["suggested_label"]
+        if g["coherence"] < min_coherence:
+            continue  # a few scattered slips that happen to touch, not a group with a fringe
+        prefer_b = (labels == a) & ~in_cluster & (probs.argmax(axis=1) == b) & (probs[:, b] >= 2.0 * probs[:, a])
+        cand = np.flatnonzero(prefer_b)
+        if len(cand) == 0:
+            continue
+        nb = knn_ind[cand]
+        inside = cluster_id[nb] == ci
+        attached = ((inside | prefer_b[nb]).mean(axis=1) >= 1.0 / 3.0) & inside.any(axis=1)
+        fringe = cand[attached]
+        if len(fringe):
+            g["items"] = np.sort(np.concatenate([g["items"], fringe]))
+            cluster_id[fringe] = ci
+            in_cluster[fringe] = True
 
     out_clusters = []
     for g in clusters:

@@ -354,3 +354,17 @@ def test_heavy_overlap_with_scattered_flips_gives_no_border_cluster():
     assert all(truth[c["items"]].mean() >= 0.5 for c in res.clusters), [c["description"] for c in res.clusters]
     precision, _ = _prf(res.flagged, truth)
     assert precision >= 0.5, precision
+
+
+def test_relabeled_group_keeps_its_fringe():
+    """40 % of the setosas, one side of a 2-means split, relabeled as versicolor: the three members
+    on the far rim of the group have each other and the group as nearest neighbours, so they are
+    neither solid evidence nor counted by the confident joint; they belong to the reported group."""
+    X, y = _table("iris")
+    group = _jaguar(X, y, src=0, frac=0.4)
+    noisy = y.copy()
+    noisy[group] = 1
+    res = find_label_issues(X, noisy, seed=0)
+    assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(1, 0)]
+    assert np.isin(group, res.clusters[0]["items"]).mean() >= 0.9
+    assert np.isin(res.clusters[0]["items"], group).mean() >= 0.9
