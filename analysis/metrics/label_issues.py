@@ -34,10 +34,7 @@ items around it). Groups are found by *leaving a group out* and asking the rest 
    It is reported as "N items labeled A sit among B" when
    - the model trained without it does not call it A (exact binomial lower bound of that share at least
      ``cluster_threshold``),
-   - most of it is predicted as one label B (share at least ``min_suggested_share`` and its exact
-     lower bound at least ``cluster_threshold`` too: in heavy class overlap, a stretch of A at its
-     border held out leaves a gap the boundary moves into, and the model without it calls most of it
-     "not A" while splitting its vote between B and A), or, when the
+   - most of it is predicted as one label B (share at least ``min_suggested_share``), or, when the
      model without it splits its vote over several labels, B has at least 40 % of it and half of
      the "not A" votes and the group's surroundings (its items' neighbours outside it) are at least
      80 % labeled B: otherwise the correct items next to a relabeled group, whose only evidence is
@@ -845,10 +842,7 @@ def _find_groups(
                 lower >= threshold
                 # the model without the group may split its vote over several labels: B the largest
                 # share of "not A" is enough when the group is surrounded by B
-                and (
-                    (share >= min_share and _share_lower(share, len(group)) >= threshold)
-                    or (share >= 0.4 and share >= 0.5 * not_a and surround >= 0.8)
-                )
+                and (share >= min_share or (share >= 0.4 and share >= 0.5 * not_a and surround >= 0.8))
                 and contact >= min_contact
                 and coherence >= min_coherence
                 and len(keep) >= min_size
@@ -1014,9 +1008,7 @@ def find_label_issues(
             its label is that label's main mode, not an island in another's territory).
         cluster_threshold: minimum exact (Clopper–Pearson) lower bound (95 %) of the share of the group that a
             classifier trained without it does not assign to the group's label.
-        min_suggested_share: minimum share of the group predicted as the suggested label (whose
-            exact lower bound must also reach ``cluster_threshold``, unless the group is surrounded by
-            the suggested label: see the module docstring).
+        min_suggested_share: minimum share of the group predicted as the suggested label.
         min_contact: minimum share of the group's items with a witness of the suggested label among
             their k nearest neighbours.
         min_coherence: minimum mean share of the group's items' neighbours that carry its label.
