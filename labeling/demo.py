@@ -10,13 +10,15 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from PIL import Image
 
-from labeling.choices import Role
+from analysis.services.training import training_job_run, training_job_start
+from labeling.choices import Role, Trainer
 from labeling.models import Project
 from labeling.services.annotations import annotation_save
 from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add, project_create
 from labeling.services.sources import source_create
+from labeling.services.versions import version_build_run, version_build_start
 
 DEMO_PASSWORD = "labelhub-demo"
 DEMO_USERS = [
@@ -326,7 +328,7 @@ def seed_demo(*, log=print):
     """Create the demo users and projects unless they exist; safe to run any number of times."""
     users = ensure_users()
     if not Project.objects.filter(name=DIGITS_PROJECT).exists():
-        seed_digits(users, log=log)
+        seed_training_run(seed_digits(users, log=log), users, log=log)
     if not Project.objects.filter(name=SPEECH_PROJECT).exists():
         seed_speech(users, log=log)
     if not Project.objects.filter(name=TOUCHING_PROJECT).exists():
@@ -336,6 +338,22 @@ def seed_demo(*, log=print):
     if not Project.objects.filter(name=SENTIMENT_PROJECT).exists():
         seed_sentiment(users, log=log)
     return users
+
+
+def seed_training_run(project, users, *, log=print):
+    """Build a dataset version of ``project`` and train the built-in classifier on its train split, both
+    inline (the worker may not be running yet; the queued messages find their jobs finished and are
+    dropped). The error analysis of the run then compares the model with HLP on the version's dev and
+    test items only: the items the model never saw."""
+    manager = users["manager"]
+    version = version_build_run(job_id=version_build_start(project=project, user=manager, recipe={}).pk)
+    training = training_job_start(
+        project=project, version=version, trainer=Trainer.LOGISTIC_REGRESSION, params={}, user=manager
+    )
+    training_job_run(job_id=training.job_id)
+    run = training.model_runs.get()
+    log(f"  {project.name}: dataset version v{version.number} and a model run ({run.name})")
+    return run
 
 
 # --------------------------------------------------------------------------------------------------

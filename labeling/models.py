@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .choices import (
     ROLE_RANK,
@@ -120,6 +121,45 @@ class Membership(models.Model):
 
     def has_role(self, role):
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+class Invitation(models.Model):
+    """An invitation to join a project with a role, for someone who has no account here yet.
+
+    The link's token is stored only as its SHA-256 digest (a leaked database does not leak working links);
+    an invitation is used once, expires, and can be withdrawn. See ``labeling.services.invitations``.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_digest = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="invitations_sent"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    accepted = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"{self.email} as {self.role} in {self.project}"
+
+    def state(self, now=None) -> str:
+        """``accepted``, ``withdrawn``, ``expired`` or ``pending``."""
+        if self.accepted is not None:
+            return "accepted"
+        if self.revoked is not None:
+            return "withdrawn"
+        if self.expires <= (now or timezone.now()):
+            return "expired"
+        return "pending"
 
 
 class DataSource(models.Model):

@@ -199,20 +199,24 @@ class ProjectSettingsForm(forms.Form):
 
 
 class MemberAddForm(forms.Form):
-    """An existing user, by username or e-mail, and the role to give them."""
+    """A user, by username or e-mail, and the role to give them. An e-mail address with no account here
+    is invited instead (``user`` is None and ``invite_email`` holds the address)."""
 
     who = forms.CharField(max_length=254, label="Username or e-mail")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.LABELER)
 
     def clean_who(self):
         who = self.cleaned_data["who"].strip()
+        self.user, self.invite_email = None, ""
         try:
             self.user = user_find(username=who)
         except ValidationError:
             if "@" not in who:
-                raise ValidationError(f"no user named '{who}'") from None
+                raise ValidationError(f"no user named '{who}' (to invite someone new, give their e-mail)") from None
             try:
                 self.user = user_find(email=who)
             except ValidationError as exc:
-                raise ValidationError(exc.message_dict["email"]) from None
+                if "several users" in exc.message_dict["email"][0]:
+                    raise ValidationError(exc.message_dict["email"]) from None
+                self.invite_email = who
         return who

@@ -19,6 +19,7 @@ from labeling.models import (
     DataSource,
     Decision,
     Guideline,
+    Invitation,
     Item,
     Job,
     LabelClass,
@@ -734,3 +735,10 @@ def project_item_ids(*, project, item_ids) -> set[int]:
     if len(ids) < 30000:
         return set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
     return set(Item.objects.filter(project=project).values_list("pk", flat=True)) & ids
+
+
+def invitations_pending(*, project):
+    """The project's invitations whose links still work, newest first."""
+    return Invitation.objects.filter(
+        project=project, accepted=None, revoked=None, expires__gt=timezone.now()
+    ).select_related("invited_by")

@@ -5,6 +5,7 @@ from labeling import views, views_projects, views_versions
 urlpatterns = [
     path("", views.home, name="home"),
     path("projects/new/", views_projects.project_new, name="project-new"),
+    path("invite/<str:token>/", views_projects.invitation_page, name="invitation"),
     path("projects/<int:project_id>/", views.project_detail, name="project"),
     path("projects/<int:project_id>/inventory/", views.inventory, name="inventory"),
     path("projects/<int:project_id>/inventory/<int:source_id>/edit/", views.source_edit, name="source-edit"),

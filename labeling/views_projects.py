@@ -4,14 +4,25 @@ Thin, like the other views: check the role, validate a form, call the service th
 """
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from labeling.choices import Role
+from labeling.models import Invitation
 from labeling.project_forms import MemberAddForm, ProjectCreateForm, ProjectSettingsForm
-from labeling.selectors import member_for, project_create_allowed, project_creators_rule
+from labeling.selectors import invitations_pending, member_for, project_create_allowed, project_creators_rule
+from labeling.services.invitations import (
+    INVITATION_DAYS,
+    invitation_accept,
+    invitation_create,
+    invitation_for_token,
+    invitation_revoke,
+)
 from labeling.services.projects import (
     member_add,
     member_remove,
@@ -53,17 +64,41 @@ def project_new(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def members_page(request, project_id):
-    """Managers list the members, add an existing user with a role, change roles and remove members."""
+    """Managers list the members, add an existing user with a role (or invite an e-mail address that has no
+    account yet), change roles, remove members and withdraw invitations."""
     project, membership = _project(request, project_id, role=Role.MANAGER)
     form = MemberAddForm(request.POST if request.POST.get("action") == "add" else None)
     if request.method == "POST":
         action = request.POST.get("action")
         try:
             if action == "add":
-                if form.is_valid():
+                if form.is_valid() and form.user is not None:
                     added = member_add(project=project, username=form.user.username, role=form.cleaned_data["role"])
                     messages.success(request, f"{added.user.username} is now {added.get_role_display()}.")
                     return redirect("members", project_id=project.pk)
+                if form.is_valid():
+                    invitation, link = invitation_create(
+                        project=project,
+                        email=form.invite_email,
+                        role=form.cleaned_data["role"],
+                        invited_by=request.user,
+                        link_for=lambda token: request.build_absolute_uri(reverse("invitation", args=[token])),
+                    )
+                    messages.success(
+                        request,
+                        f"{invitation.email} has no account here yet: an invitation to join as "
+                        f"{invitation.get_role_display().lower()} was e-mailed. The link works once, for "
+                        f"{INVITATION_DAYS} days; you can also pass it on yourself: {link}",
+                    )
+                    return redirect("members", project_id=project.pk)
+            elif action == "withdraw":
+                invitation = Invitation.objects.filter(project=project, pk=request.POST.get("invitation") or 0).first()
+                if invitation is None:
+                    messages.error(request, "No such invitation in this project.")
+                else:
+                    invitation_revoke(invitation=invitation)
+                    messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
+                return redirect("members", project_id=project.pk)
             elif action in ("role", "remove"):
                 target = member_for(project=project, username=request.POST.get("username", ""))
                 if action == "role":
@@ -92,6 +127,7 @@ def members_page(request, project_id):
             "project": project,
             "membership": membership,
             "members": members,
+            "invitations": invitations_pending(project=project),
             "form": form,
             "roles": Role.choices,
             "n_managers": sum(1 for m in members if m.role == Role.MANAGER),
@@ -134,4 +170,41 @@ def project_settings(request, project_id):
         "labeling/project_settings.html",
         {"project": project, "membership": membership, "form": form},
         status=400 if request.method == "POST" else 200,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation_page(request, token):
+    """The link of an invitation: a new person chooses a username and a password and joins; someone signed
+    in joins with their account. A link that does not work says why, with 410 (404 when unknown)."""
+    try:
+        invitation = invitation_for_token(token=token)
+    except ValidationError as exc:
+        status = 404 if "not valid" in exc.messages[0] else 410
+        return render(request, "labeling/invitation.html", {"problem": exc.messages[0]}, status=status)
+    errors = {}
+    if request.method == "POST":
+        user = request.user if request.user.is_authenticated else None
+        try:
+            membership = invitation_accept(
+                token=token,
+                user=user,
+                username=request.POST.get("username", ""),
+                password=request.POST.get("password", ""),
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"general": exc.messages}
+        else:
+            if user is None:
+                login(request, membership.user)
+            messages.success(
+                request, f"Welcome to {membership.project.name}, as {membership.get_role_display().lower()}."
+            )
+            return redirect("project", project_id=membership.project_id)
+    return render(
+        request,
+        "labeling/invitation.html",
+        {"invitation": invitation, "errors": errors, "username": request.POST.get("username", "")},
+        status=400 if errors else 200,
     )

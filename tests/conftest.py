@@ -21,6 +21,27 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _no_pretrained_models(settings, tmp_path):
+    """Tests see an installation without pretrained embedders (as CI is), whatever `make embedders` left
+    in var/models: tests of the real models ask for ``pretrained_models_dir``."""
+    settings.LABELHUB_MODELS_DIR = str(tmp_path / "models")
+
+
+@pytest.fixture
+def pretrained_models_dir():
+    """The folder `make embedders` wrote; the test is skipped when the pretrained models are not there."""
+    from django.conf import settings as django_settings
+
+    from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed
+
+    folder = os.environ.get("LABELHUB_MODELS_DIR") or str(django_settings.BASE_DIR / "var" / "models")
+    missing = [name for name in PRETRAINED if not pretrained_installed(name, folder)]
+    if missing:
+        pytest.skip(f"pretrained embedders not installed in {folder} ({', '.join(missing)}): run `make embedders`")
+    return folder
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Throttle counters (sign-in failures, API rates) start from zero in every test."""
     cache.clear()

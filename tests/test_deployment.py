@@ -175,3 +175,41 @@ def test_loading_the_wsgi_application_loads_the_views_so_no_first_request_waits(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "True"
+
+
+# What a web worker runs in a labeling session: the app loaded as gunicorn loads it, a labeler's labeling
+# page, the next item and answers with ?next=1, as the page sends them. None of it needs SciPy,
+# scikit-learn, UMAP or numba (~60-300 MB each): those belong in the Celery workers (issue 18's < 200 MiB).
+LABELING_SESSION = """
+import sys
+import labelhub.wsgi
+from django.core.management import call_command
+from django.contrib.auth import get_user_model
+from django.test import Client
+from labeling.models import Item
+from labeling.services.projects import member_add, project_create
+
+call_command("migrate", verbosity=0)
+User = get_user_model()
+manager = User.objects.create_user("manager")
+project = project_create(name="p", modality="text", classes=[{"key": "a"}, {"key": "b"}], overlap=1, creator=manager)
+Item.objects.bulk_create([Item(project=project, text=f"t{i}", sha256=f"{i:064x}") for i in range(3)])
+labeler = User.objects.create_user("labeler")
+member_add(project=project, username="labeler", role="labeler")
+client = Client()
+client.force_login(labeler)
+assert client.get(f"/projects/{project.pk}/label/").status_code == 200
+item = client.get(f"/api/projects/{project.pk}/next/").json()
+for _ in range(3):
+    response = client.post(f"/api/items/{item['id']}/annotations/?next=1", {"value": "a"}, "application/json")
+    assert response.status_code == 201, response.content
+    item = response.json()["next"]
+heavy = ("scipy", "sklearn", "umap", "numba", "pynndescent", "pandas", "pyarrow", "onnxruntime")
+print("heavy:", ",".join(m for m in heavy if m in sys.modules) or "none")
+"""
+
+
+def test_a_labeling_session_in_the_web_process_loads_no_heavy_library(tmp_path):
+    out = run_settings({"LABELHUB_VAR_DIR": str(tmp_path), "ALLOWED_HOSTS": "testserver"}, code=LABELING_SESSION)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "none", out.stdout

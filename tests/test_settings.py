@@ -54,3 +54,13 @@ def test_debug_off_without_secret_key_fails_loudly(tmp_path):
     out = run_settings({"DEBUG": "0", "LABELHUB_VAR_DIR": str(tmp_path)})
     assert out.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in out.stderr
+
+
+def test_a_sqlite_database_url_connects(tmp_path):
+    # The PostgreSQL-only connection options (prepared statements) must not reach sqlite3.connect.
+    out = run_settings(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "SECRET_KEY": "x"},
+        code="from django.db import connection; connection.ensure_connection(); print(connection.vendor)",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["sqlite"]

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint
 from analysis.selectors import NO_SCORES_REASON, map_has_scores
 from analysis.services.embeddings import embeddings_push
-from analysis.services.maps import map_create
+from analysis.services.maps import map_create, map_embedder_choices
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 from labeling.services.items import items_tag
@@ -46,8 +46,33 @@ class EmbeddingPushApi(GenericAPIView):
 
 class MapCreateSerializer(serializers.Serializer):
     embedder = serializers.CharField(
-        help_text="a built-in embedder (image-basic, audio-mfcc, text-tfidf) or the model name of pushed vectors"
+        required=False,
+        help_text="one of GET .../embedders/ (built-in, pretrained when installed, local model, or the model name "
+        "of pushed vectors); left out, the project's default (the pretrained one when installed)",
     )
+
+
+class EmbedderSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    modality = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["built-in", "pretrained", "local", "pushed"])
+    model = serializers.CharField(help_text="what the embedder runs ('' for built-in features)")
+    dim = serializers.IntegerField(allow_null=True, help_text="vector dimension (null: known after a first run)")
+    installed = serializers.BooleanField(help_text="false: a pretrained embedder whose models are not installed")
+    default = serializers.BooleanField(help_text="the one a map takes when none is named")
+    items_per_second = serializers.FloatField(
+        allow_null=True, help_text="last measured on this installation (null before a first run)"
+    )
+
+
+class EmbedderListApi(GenericAPIView):
+    serializer_class = EmbedderSerializer
+    pagination_class = None
+
+    @extend_schema(responses=EmbedderSerializer(many=True))
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        return Response(EmbedderSerializer(map_embedder_choices(project=project), many=True).data)
 
 
 class MapSummarySerializer(serializers.ModelSerializer):
@@ -91,7 +116,7 @@ class MapListApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         data = MapCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        emap = map_create(project=project, embedder=data.validated_data["embedder"], user=request.user)
+        emap = map_create(project=project, embedder=data.validated_data.get("embedder"), user=request.user)
         return Response({"job": emap.job_id, "map": emap.pk}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -11,6 +11,7 @@ app_name = "analysis-api"
 urlpatterns = [
     path("projects/<int:project_id>/agreement/", agreement.AgreementReportApi.as_view(), name="agreement"),
     path("projects/<int:project_id>/embeddings/", maps.EmbeddingPushApi.as_view(), name="embeddings"),
+    path("projects/<int:project_id>/embedders/", maps.EmbedderListApi.as_view(), name="embedders"),
     path("projects/<int:project_id>/maps/", maps.MapListApi.as_view(), name="map-list"),
     path("projects/<int:project_id>/maps/<int:map_id>/", maps.MapDetailApi.as_view(), name="map-detail"),
     path("projects/<int:project_id>/label-issues/", maps.LabelIssuesApi.as_view(), name="label-issues"),

@@ -17,6 +17,9 @@ text-tfidf     text     128   TF-IDF + TruncatedSVD, **fitted on the list given 
 onnx           image,   model a local ONNX model file: ``get_embedder("onnx", model_path=...,
                audio          modality="image")``
 ============== ======== ===== =============================================================
+
+Pretrained embedders (``pretrained``: ``image-effnet-lite0``, 1280-d, and ``text-minilm``, 384-d) run
+models written by ``make embedders`` into a models folder: ``get_embedder(name, models_dir=...)``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ from .audio import AudioMfccEmbedder
 from .base import MODALITIES, Embedder
 from .image import ImageBasicEmbedder
 from .onnx_model import OnnxEmbedder
+from .pretrained import PRETRAINED, ImageEffnetLite0Embedder, TextMiniLmEmbedder
 from .text import TextTfidfEmbedder
+
+# Output dimensions of the built-in embedders with their default configuration.
+BUILTIN_DIMS = {"image-basic": 604, "audio-mfcc": 84, "text-tfidf": 128}
 
 # name -> (modalities, factory); factories import lazily so that listing names stays cheap
 _REGISTRY: dict[str, tuple[tuple[str, ...], Callable[..., Embedder]]] = {}
@@ -84,3 +91,17 @@ register_embedder("image-basic", ("image",), _image_basic)
 register_embedder("audio-mfcc", ("audio",), _audio_mfcc)
 register_embedder("text-tfidf", ("text",), _text_tfidf)
 register_embedder("onnx", ("image", "audio"), _onnx)
+
+
+def _pretrained(name: str) -> Callable[..., Embedder]:
+    def factory(**options: Any) -> Embedder:
+        if "models_dir" not in options:
+            raise TypeError(f'the "{name}" embedder needs models_dir=<the folder `make embedders` wrote>')
+        cls = {"image-effnet-lite0": ImageEffnetLite0Embedder, "text-minilm": TextMiniLmEmbedder}[name]
+        return cls(**options)
+
+    return factory
+
+
+for _spec in PRETRAINED.values():
+    register_embedder(_spec.name, (_spec.modality,), _pretrained(_spec.name))

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = ["FLAG_POLICIES", "MISSING", "MetricUndefined", "apply_flag_policy", "encode_ratings"]
 
@@ -153,6 +156,13 @@ def _encode_numeric(flat: np.ndarray, categories: Sequence[Any] | None) -> tuple
         if not all(_is_number(c) for c in categories):
             # Non-numeric category list: fall back to the generic (dict) encoder.
             return _encode_objects(flat.astype(object), categories)
+        sub = _codes_of_code_range(values, categories)
+        if sub is not None:
+            if valid is None:
+                codes[:] = sub
+            else:
+                codes[valid] = sub
+            return codes, [_python_scalar(c) for c in categories]
         cats = np.asarray(categories, dtype=np.float64)
         order = np.argsort(cats, kind="stable")
         sorted_cats = cats[order]
@@ -177,6 +187,19 @@ def _encode_numeric(flat: np.ndarray, categories: Sequence[Any] | None) -> tuple
     else:
         codes[valid] = sub
     return codes, cat_list
+
+
+def _codes_of_code_range(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray | None:
+    """The codes of ``values`` when the categories are the codes themselves (0, 1, ..., K-1), as in the
+    float matrices of codes the reports pass from metric to metric; None otherwise (or when a value is
+    not one of them: the general path says which). Saves the sort and binary search of every answer."""
+    k = len(categories)
+    if k == 0 or not all(c == i for i, c in enumerate(categories)):
+        return None
+    sub = values.astype(np.int64)
+    if values.size and not ((sub >= 0) & (sub < k) & (sub == values)).all():
+        return None
+    return sub
 
 
 def _fast_unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -314,6 +337,8 @@ def count_matrix(codes: np.ndarray, n_categories: int) -> np.ndarray | sparse.cs
         key = unit[valid] * k + codes[valid]
         counts = np.bincount(key, minlength=n_units * k).astype(np.float64)
         return counts.reshape(n_units, k)
+    from scipy import sparse
+
     rows = np.nonzero(valid)[0]
     cols = codes[valid]
     data = np.ones(rows.size, dtype=np.float64)
@@ -322,14 +347,21 @@ def count_matrix(codes: np.ndarray, n_categories: int) -> np.ndarray | sparse.cs
     return mat
 
 
+def issparse(counts: Any) -> bool:
+    """``scipy.sparse.issparse`` without importing SciPy: nothing is sparse until SciPy's sparse module has
+    been loaded, and the web process (which imports every metric module) stays free of SciPy's ~60 MB."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(counts)
+
+
 def row_sums(counts: np.ndarray | sparse.spmatrix) -> np.ndarray:
-    if sparse.issparse(counts):
+    if issparse(counts):
         return np.asarray(counts.sum(axis=1)).ravel()
     return counts.sum(axis=1)
 
 
 def row_sumsq(counts: np.ndarray | sparse.spmatrix) -> np.ndarray:
-    if sparse.issparse(counts):
+    if issparse(counts):
         return np.asarray(counts.multiply(counts).sum(axis=1)).ravel()
     return np.einsum("ij,ij->i", counts, counts)
 
@@ -338,14 +370,16 @@ def weighted_col_sums(counts: np.ndarray | sparse.spmatrix, weights: np.ndarray 
     """``weights @ counts`` (per-category totals, each unit weighted)."""
     if weights is None:
         return np.asarray(counts.sum(axis=0)).ravel()
-    if sparse.issparse(counts):
+    if issparse(counts):
         return np.asarray(counts.T @ weights).ravel()
     return weights @ counts
 
 
 def weighted_gram(counts: np.ndarray | sparse.spmatrix, weights: np.ndarray | None = None) -> np.ndarray:
     """``counts.T @ diag(weights) @ counts`` as a dense K×K array."""
-    if sparse.issparse(counts):
+    if issparse(counts):
+        from scipy import sparse
+
         left = counts if weights is None else sparse.diags(weights) @ counts
         return np.asarray((counts.T @ left).todense())
     left = counts if weights is None else counts * weights[:, None]
@@ -353,7 +387,7 @@ def weighted_gram(counts: np.ndarray | sparse.spmatrix, weights: np.ndarray | No
 
 
 def col_sumsq(counts: np.ndarray | sparse.spmatrix) -> np.ndarray:
-    if sparse.issparse(counts):
+    if issparse(counts):
         return np.asarray(counts.multiply(counts).sum(axis=0)).ravel()
     return np.einsum("ij,ij->j", counts, counts)
 

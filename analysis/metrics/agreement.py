@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from ._common import (
     MetricUndefined,
@@ -23,6 +22,7 @@ from ._common import (
     col_sumsq,
     count_matrix,
     encode_ratings,
+    issparse,
     rater_names,
     row_sums,
     row_sumsq,
@@ -117,7 +117,7 @@ def _unit_disagreement(
         b = counts @ (pos * pos)
         return np.maximum(2.0 * (m * b - a * a), 0.0)
     d2 = _ratio_delta2(values)
-    if sparse.issparse(counts):
+    if issparse(counts):
         return np.asarray(counts.multiply(counts @ d2).sum(axis=1)).ravel()
     return np.einsum("ij,ij->i", counts @ d2, counts)
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
-from ._common import MISSING, MetricUndefined, blas_single_threaded, coded_matrix, count_matrix, row_sums
+from ._common import MISSING, MetricUndefined, blas_single_threaded, coded_matrix, count_matrix, issparse, row_sums
 
 __all__ = ["DawidSkeneResult", "MajorityVoteResult", "dawid_skene", "dawid_skene_answers", "majority_vote"]
 
@@ -86,7 +85,7 @@ def majority_vote(
         )
     counts = count_matrix(codes, k)
     m = row_sums(counts)
-    if sparse.issparse(counts):
+    if issparse(counts):
         top = np.asarray(counts.max(axis=1).todense()).ravel()
         best = np.asarray(counts.argmax(axis=1)).ravel()
         csr = counts.tocsr()
@@ -256,6 +255,8 @@ def dawid_skene_answers(
     n_ans = ans_units.size
     # Incidence matrix A[(r, l), u] = w for each answer: counts = A @ T, log-lik terms = A.T @ logC.
     rl = rater_idx * k + label_idx
+    from scipy import sparse
+
     incidence = sparse.csr_matrix((weight, (rl, u)), shape=(n_raters * k, n_ans), dtype=np.float64)
     incidence_t = incidence.T.tocsr()
     n_answers = np.bincount(rater_idx, minlength=n_raters).astype(np.int64)
@@ -285,17 +286,25 @@ def dawid_skene_answers(
     n_iter = 0
     prior, conf = m_step(post)
     log_lik = 0.0
+    # The E-step works in place on the product's array (the same operations in the same order as with
+    # a fresh array per step, so the same numbers): a 200,000-unit, 10-class step otherwise allocates
+    # five 16 MB arrays, and their page faults cost more than the arithmetic.
+    top = np.empty((n_ans, 1))
+    total = np.empty((n_ans, 1))
     for iteration in range(1, max_iter + 1):
         n_iter = iteration
         # E-step: log P(t) + sum over the unit's answers of log P(l | t, r).
         log_conf_rl = np.log(conf).transpose(0, 2, 1).reshape(n_raters * k, k)  # row (r, l) → over t
-        log_joint = np.asarray(incidence_t @ log_conf_rl) + np.log(prior)[None, :]
-        top = log_joint.max(axis=1, keepdims=True)
-        new_post = np.exp(log_joint - top)
-        total = new_post.sum(axis=1, keepdims=True)
+        new_post = np.asarray(incidence_t @ log_conf_rl)
+        new_post += np.log(prior)[None, :]  # log joint
+        np.max(new_post, axis=1, keepdims=True, out=top)
+        new_post -= top
+        np.exp(new_post, out=new_post)
+        np.sum(new_post, axis=1, keepdims=True, out=total)
         new_post /= total
         log_lik = float(top.sum() + np.log(total).sum())
-        delta = float(np.abs(new_post - post).max())
+        np.subtract(new_post, post, out=post)
+        delta = float(np.abs(post, out=post).max())
         post = new_post
         prior, conf = m_step(post)
         if delta < tol:

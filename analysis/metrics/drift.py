@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from ._common import MetricUndefined
 
@@ -100,6 +99,8 @@ def ks_test(baseline: Any, current: Any) -> tuple[float, float]:
     base, cur = _finite(baseline), _finite(current)
     if base.size == 0 or cur.size == 0:
         raise MetricUndefined("The KS test is undefined: a sample has no values")
+    from scipy import stats as sps
+
     result = sps.ks_2samp(base, cur)
     return float(result.statistic), float(result.pvalue)
 

@@ -39,9 +39,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ._common import MetricUndefined
 from .bootstrap import Interval, _check_args, _percentiles, _weights
@@ -176,6 +173,8 @@ def match_shapes(
         same = np.asarray(labels_a, dtype=object)[:, None] == np.asarray(labels_b, dtype=object)[None, :]
         m = np.where(same, m, 0.0)
     m = np.where((m >= iou - _EPS) & (m > 0), m, 0.0)
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(m, maximize=True)
     return [(int(r), int(c), float(m[r, c])) for r, c in zip(rows, cols, strict=True) if m[r, c] > 0]
 
@@ -500,6 +499,8 @@ def _match(t: ShapeTable, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> np.nda
     on_star = np.repeat(star, sizes)
     keep[e[on_star & is_top]] = True
     # The rest: linear_sum_assignment group by group.
+    from scipy.optimize import linear_sum_assignment
+
     bounds = np.r_[starts, e.size]
     for g in np.flatnonzero(~star).tolist():
         a, b = bounds[g], bounds[g + 1]
@@ -759,6 +760,9 @@ def _box_clusters(t: ShapeTable, i: np.ndarray, j: np.ndarray, min_support: np.n
     if n == 0:
         return {"item": np.zeros(0, np.int64), "label": np.zeros(0, np.int64), "coords": np.zeros((0, 4)),
                 "support": np.zeros(0, np.int64), "score": np.zeros(0)}  # fmt: skip
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     g = coo_matrix((np.ones(i.size), (i, j)), shape=(n, n))
     n_comp, comp = connected_components(g, directed=False)
     w = t.weight

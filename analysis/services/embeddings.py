@@ -4,6 +4,7 @@ import contextlib
 import math
 import os
 import tempfile
+import time
 
 import numpy as np
 from django.conf import settings
@@ -11,22 +12,76 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 
-from analysis.embeddings.registry import available_embedders, get_embedder
+from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed, read_speeds, record_speed
+from analysis.embeddings.registry import BUILTIN_DIMS, available_embedders, get_embedder
 from analysis.models import Embedding
 from labeling.models import Item
 
-# The built-in embedder used for each modality when none is named.
+# The built-in embedder used for each modality when none is named and no pretrained one is installed.
 DEFAULT_EMBEDDER = {"image": "image-basic", "audio": "audio-mfcc", "text": "text-tfidf"}
 MAX_PUSH_VECTORS = 10_000
 MAX_DIM = 8192
+# A run shorter than this many items measures start-up more than speed: its speed is not remembered.
+SPEED_MIN_ITEMS = 100
+
+
+def models_dir():
+    return os.fspath(settings.LABELHUB_MODELS_DIR)
+
+
+def _installed_pretrained(modality):
+    return [
+        s.name for s in PRETRAINED.values() if s.modality == modality and pretrained_installed(s.name, models_dir())
+    ]
 
 
 def embedder_names(*, modality):
-    """Embedders a project of this modality may compute itself (the ONNX one only when configured)."""
-    names = [n for n in available_embedders(modality) if n != "onnx"]
+    """Embedders a project of this modality may compute itself: built-in ones, the pretrained ones whose
+    models are installed, and the local ONNX one when configured."""
+    names = [n for n in available_embedders(modality) if n != "onnx" and n not in PRETRAINED]
+    names += _installed_pretrained(modality)
     if modality in ("image", "audio") and getattr(settings, "LABELHUB_ONNX_MODEL", ""):
         names.append("onnx")
     return names
+
+
+def default_embedder(*, modality):
+    """A project's default embedder: the pretrained one for its modality when installed (semantic features
+    that no histogram or TF-IDF gives), else the built-in one."""
+    installed = _installed_pretrained(modality)
+    return installed[0] if installed else DEFAULT_EMBEDDER[modality]
+
+
+def embedder_catalog(*, modality):
+    """Every embedder a project of this modality could use on this installation, with its dimension and
+    the items/s last measured here (None before a run of ``SPEED_MIN_ITEMS`` or ``make embedders``):
+    pretrained ones are listed even when not installed, with ``installed`` false, so the page can say how."""
+    speeds = read_speeds(models_dir())
+    default = default_embedder(modality=modality)
+    rows = []
+    for name in available_embedders(modality):
+        if name == "onnx":
+            if not getattr(settings, "LABELHUB_ONNX_MODEL", ""):
+                continue
+            kind, dim, installed, model = "local", None, True, os.path.basename(settings.LABELHUB_ONNX_MODEL)
+        elif name in PRETRAINED:
+            spec = PRETRAINED[name]
+            kind, dim, installed, model = "pretrained", spec.dim, pretrained_installed(name, models_dir()), spec.model
+        else:
+            kind, dim, installed, model = "built-in", BUILTIN_DIMS.get(name), True, ""
+        rows.append(
+            {
+                "name": name,
+                "modality": modality,
+                "kind": kind,
+                "model": model,
+                "dim": dim,
+                "installed": installed,
+                "default": name == default,
+                "items_per_second": speeds.get(name),
+            }
+        )
+    return sorted(rows, key=lambda r: (not r["default"], not r["installed"], r["kind"] != "pretrained", r["name"]))
 
 
 def make_embedder(*, name, modality):
@@ -35,6 +90,10 @@ def make_embedder(*, name, modality):
         if not path:
             raise ValidationError({"embedder": "no local ONNX model is configured (LABELHUB_ONNX_MODEL)"})
         return get_embedder("onnx", model_path=path, modality=modality)
+    if name in PRETRAINED:
+        if not pretrained_installed(name, models_dir()):
+            raise ValidationError({"embedder": f"the {name} embedder is not installed here (run `make embedders`)"})
+        return get_embedder(name, models_dir=models_dir())
     return get_embedder(name)
 
 
@@ -137,6 +196,7 @@ def embeddings_compute(*, project, embedder_name, items, on_progress=None, batch
         else set(Embedding.objects.filter(item__project=project, model=embedder_name).values_list("item_id", flat=True))
     )
     todo = [item for item in items if item.pk not in have]
+    started = time.perf_counter()
     if refit:
         Embedding.objects.filter(item__project=project, model=embedder_name).delete()
         vectors = embedder.embed([item.text for item in todo])
@@ -156,6 +216,8 @@ def embeddings_compute(*, project, embedder_name, items, on_progress=None, batch
         done += len(batch)
         if on_progress:
             on_progress(done)
+    if done >= SPEED_MIN_ITEMS:
+        record_speed(models_dir(), embedder_name, done / max(time.perf_counter() - started, 1e-9))
     return done
 
 

@@ -9,11 +9,13 @@ items (the same counted answers); where items have gold labels, ``hlp_gold`` is 
 on them that match gold.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.http import Http404
-from scipy import sparse
 
 from analysis.metrics.error_analysis import classification_scores, pair_agreement_sparse, paired_accuracy, slice_metrics
 from analysis.metrics.error_analysis import slice_table as metrics_slice_table
@@ -30,6 +32,9 @@ from labeling.services.resolution import (
     resolve,
     transcript_normalizer,
 )
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 N_RESAMPLES = 200
 
@@ -75,6 +80,8 @@ def labels_resolved(*, project) -> ResolvedLabels:
     decisions first (a decision that leaves the item out makes it unresolved); then gold labels
     (``analysis.services.gold_for``) win.
     """
+    from scipy import sparse
+
     policy = recipe_parse(project=project, data={})
     class_map = effective_class_map(project=project, policy=policy)
     transcription = project.task_type == TaskType.TRANSCRIPTION
@@ -171,6 +178,8 @@ class _Evaluation:
 
 
 def _evaluate(labels: ResolvedLabels, item_ids, predicted_labels) -> _Evaluation:
+    from scipy import sparse
+
     pos = labels.positions(item_ids)
     known = pos >= 0
     truth = np.where(known, labels.code[np.maximum(pos, 0)], -1) if len(pos) else np.zeros(0, np.int64)
@@ -250,6 +259,8 @@ def _row_json(row, project, ev, mask):
 
 
 def _class_rows(labels: ResolvedLabels, ev: _Evaluation, *, project):
+    from scipy import sparse
+
     scored = ev.truth >= 0
     k = len(labels.categories)
     if labels.transcription or k == 0:

@@ -22,7 +22,13 @@ from analysis.selectors import (
     answer_table,
     transcript_normalizer,
 )
-from analysis.services.embeddings import embedder_names, embeddings_compute, embeddings_load
+from analysis.services.embeddings import (
+    default_embedder,
+    embedder_catalog,
+    embedder_names,
+    embeddings_compute,
+    embeddings_load,
+)
 from analysis.services.error_analysis import labels_resolved
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
@@ -45,6 +51,37 @@ def map_embedders(*, project):
     return embedder_names(modality=project.modality) + sorted(pushed)
 
 
+def map_embedder_choices(*, project):
+    """The embedders listed on the map page and by the API: this installation's (``embedder_catalog``,
+    the default first) and the models of vectors pushed to the project, with their dimensions."""
+    rows = embedder_catalog(modality=project.modality)
+    pushed = (
+        Embedding.objects.filter(item__project=project)
+        .exclude(model__in=available_embedders())
+        .values_list("model", "dim")
+        .distinct()
+        .order_by("model")
+    )
+    seen = set()
+    for model, dim in pushed:
+        if model in seen:
+            continue
+        seen.add(model)
+        rows.append(
+            {
+                "name": model,
+                "modality": project.modality,
+                "kind": "pushed",
+                "model": model,
+                "dim": dim,
+                "installed": True,
+                "default": False,
+                "items_per_second": None,
+            }
+        )
+    return rows
+
+
 # Task types a map is made for: label-issue scores need classes; transcripts are coloured by agreement.
 MAP_TASKS = (TaskType.CLASSIFICATION, TaskType.TRANSCRIPTION)
 
@@ -59,11 +96,14 @@ def map_refusal(*, project):
     return None
 
 
-def map_create(*, project, embedder, user=None) -> EmbeddingMap:
-    """Queue a map job for the project with the named embedder (built-in, local model, or pushed vectors)."""
+def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
+    """Queue a map job for the project with the named embedder (built-in, pretrained, local model, or
+    pushed vectors); none named takes the project's default (``default_embedder``)."""
     refusal = map_refusal(project=project)
     if refusal:
         raise ValidationError({"embedder": refusal})
+    if not embedder:
+        embedder = default_embedder(modality=project.modality)
     choices = map_embedders(project=project)
     if embedder not in choices:
         raise ValidationError(

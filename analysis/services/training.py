@@ -34,10 +34,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import token_create
-from analysis.embeddings import get_embedder
+from analysis.embeddings.pretrained import PRETRAINED
 from analysis.embeddings.registry import available_embedders
 from analysis.metrics.shapes import shapes_average_precision
 from analysis.models import Embedding, ModelRun, Prediction
+from analysis.services.embeddings import embedder_names, make_embedder
 from labelhub.celery import app
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
 from labeling.models import Item, Job, TrainingJob
@@ -77,6 +78,10 @@ def _lr_params(project, params):
         out["embedder"] = DEFAULT_EMBEDDER[project.modality]
     if not isinstance(out["embedder"], str):
         raise ValidationError({"params": "embedder must be a name"})
+    if out["embedder"] in PRETRAINED and out["embedder"] not in embedder_names(modality=project.modality):
+        raise ValidationError(
+            {"params": f"the {out['embedder']} embedder is not installed here (run `make embedders`)"}
+        )
     if out["standardize"] is None:
         out["standardize"] = STANDARDIZE_BY_DEFAULT[project.modality]
     if not isinstance(out["standardize"], bool):
@@ -216,7 +221,8 @@ def _local_media(names, folder):
 
 
 def _features(project, item_ids, embedder_name, beat):
-    """(n, dim) float32 features of the items, in order: a built-in embedder, or pushed vectors."""
+    """(n, dim) float32 features of the items, in order: a built-in or installed pretrained embedder, or
+    pushed vectors."""
     if embedder_name not in available_embedders(project.modality):
         rows = dict(
             Embedding.objects.filter(item__project=project, model=embedder_name, item_id__in=item_ids).values_list(
@@ -229,7 +235,7 @@ def _features(project, item_ids, embedder_name, beat):
                 {"params": f"embedder '{embedder_name}' is not built in and {len(missing)} items have no pushed vector"}
             )
         return np.stack([np.frombuffer(bytes(rows[i]), dtype="<f4") for i in item_ids])
-    embedder = get_embedder(embedder_name)
+    embedder = make_embedder(name=embedder_name, modality=project.modality)
     fields = ["pk", "text"] if project.modality == "text" else ["pk", "file"]
     found = dict(Item.objects.filter(pk__in=item_ids).values_list(*fields))
     inputs = [found[i] for i in item_ids]

@@ -1,3 +1,5 @@
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -5,6 +7,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from labeling.api.serializers import (
+    InvitationCreatedSerializer,
+    InvitationSerializer,
     MemberAddSerializer,
     MemberRoleSerializer,
     MemberSerializer,
@@ -13,7 +17,14 @@ from labeling.api.serializers import (
     ProjectUpdateSerializer,
 )
 from labeling.choices import Role
-from labeling.selectors import member_for, project_create_check, project_for_user, projects_for_user
+from labeling.selectors import (
+    invitations_pending,
+    member_for,
+    project_create_check,
+    project_for_user,
+    projects_for_user,
+)
+from labeling.services.invitations import invitation_create, invitation_revoke
 from labeling.services.projects import (
     member_add,
     member_remove,
@@ -154,4 +165,47 @@ class MemberDetailApi(GenericAPIView):
     def delete(self, request, project_id, username):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         member_remove(membership=member_for(project=project, username=username))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListApi(GenericAPIView):
+    """Invitations of people with no account here yet (managers only)."""
+
+    serializer_class = InvitationSerializer
+
+    @extend_schema(responses=InvitationSerializer(many=True), description="The invitations whose links still work.")
+    def get(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        page = self.paginate_queryset(invitations_pending(project=project))
+        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InvitationSerializer,
+        responses={201: InvitationCreatedSerializer},
+        description="Invite an e-mail address with a role: LabelHub e-mails a one-time link (valid 7 days) to "
+        "make an account and join, and answers the link this once. A new invitation of the same address "
+        "withdraws the earlier one; an address whose account is already a member is refused (400).",
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        data = InvitationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, link = invitation_create(
+            project=project,
+            email=data.validated_data["email"],
+            role=data.validated_data["role"],
+            invited_by=request.user,
+            link_for=lambda token: request.build_absolute_uri(reverse("invitation", args=[token])),
+        )
+        invitation.link = link
+        return Response(InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailApi(GenericAPIView):
+    serializer_class = InvitationSerializer
+
+    @extend_schema(responses={204: None}, description="Withdraw the invitation: its link stops working.")
+    def delete(self, request, project_id, invitation_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        invitation_revoke(invitation=get_object_or_404(project.invitations, pk=invitation_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

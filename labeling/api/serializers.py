@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
-from labeling.models import Annotation, DataSource, Item, Job, LabelClass, Membership, Project, Skip
+from labeling.models import Annotation, DataSource, Invitation, Item, Job, LabelClass, Membership, Project, Skip
 from labeling.selectors import tags_visible_to
 from labeling.services.shapes import shapes_value
 
@@ -102,6 +102,27 @@ class MemberAddSerializer(serializers.Serializer):
         if not data["username"] and not data["email"]:
             raise serializers.ValidationError({"username": "give the username or the e-mail of the user to add"})
         return data
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+    state = serializers.SerializerMethodField(help_text="pending, accepted, withdrawn or expired")
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "invited_by", "created", "expires", "state"]
+        read_only_fields = ["id", "created", "expires"]
+
+    def get_state(self, invitation) -> str:
+        return invitation.state()
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    link = serializers.CharField(read_only=True, help_text="the one-time link; shown in this answer only")
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link"]
 
 
 class MemberRoleSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ finishes the rest. The upload is kept until the job succeeds.
 
 import io
 import logging
+import re
 import uuid
 import zipfile
 
@@ -69,8 +70,22 @@ def import_job_create(
     )
 
 
+# A non-blank line: from a line's start over blank space to a non-blank byte (a match that starts on a
+# blank line runs on into the next non-blank one, so each non-blank line is counted once).
+_NON_BLANK_LINE = re.compile(rb"^\s*\S", re.MULTILINE)
+_NON_BLANK_TEXT_LINE = re.compile(r"^\s*\S", re.MULTILINE)
+
+
 def _count_lines(handle):
-    return sum(1 for line in handle if line.strip())
+    """Count the non-blank lines, a megabyte at a time (completed to a line end) with one regex scan each,
+    not line by line in Python."""
+    count = 0
+    while block := handle.read(1 << 20):
+        pattern, end = (_NON_BLANK_TEXT_LINE, "\n") if isinstance(block, str) else (_NON_BLANK_LINE, b"\n")
+        if not block.endswith(end):
+            block += handle.readline()
+        count += len(pattern.findall(block))
+    return count
 
 
 def import_job_run(*, job_id):

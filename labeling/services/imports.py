@@ -14,6 +14,7 @@ item exactly once.
 """
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -21,6 +22,8 @@ import posixpath
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -94,6 +97,8 @@ def _split_tags(value) -> list[str]:
     if isinstance(value, str):
         parts = value.split(",")
     elif isinstance(value, list | tuple):
+        if all(type(p) is str and p and p == p.strip() and len(p) <= 100 for p in value):
+            return list(value)  # the common case, already clean
         parts = value
     else:
         raise InputRejected(f"tags must be a list or a comma-separated string, not {type(value).__name__}")
@@ -101,6 +106,22 @@ def _split_tags(value) -> list[str]:
     for tag in tags:
         if len(tag) > 100:
             raise InputRejected(f"tag '{tag[:20]}...' is longer than 100 characters")
+    return tags
+
+
+def _cached_tags(value, cache) -> list[str]:
+    """_split_tags, answered from ``cache`` for a string or a list of strings seen before (a list is keyed
+    by its tuple; only strings are stored, as 1, 1.0 and True would share a key)."""
+    try:
+        key = tuple(value) if type(value) is list else value
+        return cache[key]
+    except (KeyError, TypeError):
+        pass
+    tags = _split_tags(value)
+    if type(value) is str or (type(value) is list and all(type(p) is str for p in value)):
+        if len(cache) > 10000:
+            cache.clear()
+        cache[key] = tags
     return tags
 
 
@@ -140,28 +161,45 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
     report = ImportReport()
     run = run or _Run(job_id=job.pk if job else None)
     class_keys = set(project.classes.values_list("key", flat=True))
-    prepared = []  # (entry, sha, inspected, data)
-    stamps = []  # (entry, sha) of every entry that was not rejected
+    prepared = []  # (entry, sha, stats, text, extension, data)
+    copies = []  # (entry, sha) of second copies within the chunk, told their item at the end
     seen = {}
+    # A text entry that passes every check of _prepare is measured right here: the call, the settings
+    # lookup and the Inspected it answers cost more than the checks themselves on 100,000 rows. Any
+    # entry with something to report goes through _prepare, which names the problem.
+    text_limit = settings.LABELHUB_MAX_TEXT_CHARS if project.modality == "text" else -1
+    sha256 = hashlib.sha256
     for entry in entries:
-        try:
-            sha, inspected, data = _prepare(project, entry, class_keys)
-        except InputRejected as exc:
-            report.rejected.append({"name": entry.name, "reason": str(exc)})
-            continue
-        except MemoryError:
-            report.rejected.append({"name": entry.name, "reason": "file too large to decode"})
-            continue
-        stamps.append((entry, sha))
+        text = entry.text
+        if (
+            text is not None
+            and 0 < len(text) <= text_limit
+            and not entry.error
+            and (not entry.label or entry.label in class_keys)
+            and not text.isspace()
+        ):
+            sha, data, extension = sha256(text.encode("utf-8")).hexdigest(), None, ""
+            stats = {"length": len(text), "words": len(text.split()), "lines": text.count("\n") + 1}
+        else:
+            try:
+                sha, inspected, data = _prepare(project, entry, class_keys)
+            except InputRejected as exc:
+                report.rejected.append({"name": entry.name, "reason": str(exc)})
+                continue
+            except MemoryError:
+                report.rejected.append({"name": entry.name, "reason": "file too large to decode"})
+                continue
+            stats, text, extension = inspected.stats, inspected.text, inspected.extension
         if sha in seen:
+            copies.append((entry, sha))
             report.duplicates.append({"name": entry.name, "item": None, "_sha": sha})
             continue
         seen[sha] = entry.name
-        prepared.append((entry, sha, inspected, data))
+        prepared.append((entry, sha, stats, text, extension, data))
 
     # Files are checked against the project before they are written; rows without a file (text) skip the
     # query on PostgreSQL, where the insert itself reports duplicates (ON CONFLICT DO NOTHING).
-    if connection.vendor == "postgresql" and all(p[3] is None for p in prepared):
+    if connection.vendor == "postgresql" and all(p[5] is None for p in prepared):
         existing = {}
     else:
         existing = {
@@ -170,38 +208,43 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
                 project=project, sha256__in=[p[1] for p in prepared]
             ).values_list("sha256", "id", "import_job_id")
         }
-    fresh = []
-    for entry, sha, inspected, data in prepared:
-        if sha in existing:
-            _report_existing(report, run, entry, *existing[sha])
-        else:
-            fresh.append((entry, sha, inspected, data))
+    if existing:
+        fresh = []
+        for p in prepared:
+            if p[1] in existing:
+                _report_existing(report, run, p[0], *existing[p[1]])
+            else:
+                fresh.append(p)
+    else:
+        fresh = prepared
     existing = {sha: pk for sha, (pk, _) in existing.items()}
     if not fresh:
         _resolve_in_chunk_duplicates(report, existing)
-        _stamp(stamps, existing)
+        _stamp(copies, existing)
         return report
 
     written = []  # storage names this call created, removed again if the rows fail
     rows = []  # (entry, column values by attname)
     now = timezone.now()
     try:
-        for entry, sha, inspected, data in fresh:
+        project_id, job_id = project.pk, job.pk if job else None
+        for entry, sha, stats, text, extension, data in fresh:
+            source = entry.source
             row = {
-                "project_id": project.pk,
-                "source_id": entry.source.pk if entry.source else None,
+                "project_id": project_id,
+                "source_id": source.pk if source else None,
                 "sha256": sha,
                 "original_name": entry.name[:300],
                 "label": entry.label,
                 "metadata": entry.metadata,
-                "stats": inspected.stats,
-                "text": inspected.text,
-                "import_job_id": job.pk if job else None,
+                "stats": stats,
+                "text": text,
+                "import_job_id": job_id,
                 "file": "",
                 "created": now,
             }
             if data is not None:
-                name = _media_name(project.pk, sha, inspected.extension)
+                name = _media_name(project.pk, sha, extension)
                 # Content-addressed: a file already there under this name has these very bytes
                 # (left by an import that died before its rows), so it is reused, not rewritten.
                 if not default_storage.exists(name):
@@ -209,26 +252,31 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
                     written.append(name)
                 row["file"] = name
             rows.append((entry, row))
-        created = _insert(project=project, rows=rows, report=report, run=run)  # {sha256: (id, file name)}
+        created, ids = _insert(project=project, rows=rows, report=report, run=run)
     except Exception:
         for name in written:
             default_storage.delete(name)
         raise
-    # Rows that lost a race to a concurrent import of the same content leave their files behind.
-    used = {file for _, file in created.values()}
-    for name in written:
-        if name not in used:
-            default_storage.delete(name)
-    run.counted.update(pk for pk, _ in created.values())
-    ids = {**existing, **{sha: pk for sha, (pk, _) in created.items()}}
-    _resolve_in_chunk_duplicates(report, ids)
-    _stamp(stamps, ids)
+    if written:
+        # Rows that lost a race to a concurrent import of the same content leave their files behind.
+        used = {file for _, file in created.values()}
+        for name in written:
+            if name not in used:
+                default_storage.delete(name)
+    run.counted.update(report.imported if len(created) == len(rows) else [pk for pk, _ in created.values()])
+    for (entry, _), pk in zip(rows, ids, strict=True):
+        if pk is not None:
+            entry.item = pk
+    if copies:
+        ids_by_sha = {**existing, **{sha: pk for sha, (pk, _) in created.items()}}
+        _resolve_in_chunk_duplicates(report, ids_by_sha)
+        _stamp(copies, ids_by_sha)
     return report
 
 
-def _stamp(stamps, ids_by_sha):
-    """Tell each entry the item it became or duplicates (rows that lost a race were stamped on the way)."""
-    for entry, sha in stamps:
+def _stamp(copies, ids_by_sha):
+    """Tell each second copy within a chunk the item its first copy became."""
+    for entry, sha in copies:
         if entry.item is None:
             entry.item = ids_by_sha.get(sha)
 
@@ -252,8 +300,9 @@ def _resolve_in_chunk_duplicates(report, ids_by_sha):
             dup["item"] = ids_by_sha.get(sha)
 
 
-def _insert(*, project, rows, report, run) -> dict[str, tuple[int, str]]:
-    """Insert item rows and their tag links; answer {sha256: (item id, file name)} of the rows stored.
+def _insert(*, project, rows, report, run) -> tuple[dict[str, tuple[int, str]], list[int | None]]:
+    """Insert item rows and their tag links; answer {sha256: (item id, file name)} of the rows stored, and
+    each row's item id (None for a row not stored).
 
     Rows whose content another import stored meanwhile are reported as duplicates, not errors (or as
     imported, when an earlier attempt of the same job stored them).
@@ -263,15 +312,14 @@ def _insert(*, project, rows, report, run) -> dict[str, tuple[int, str]]:
     with transaction.atomic():
         tag_ids = _tag_ids(project=project, names={t for entry, _ in rows for t in entry.tags})
         created = _insert_copy(rows=rows) if connection.vendor == "postgresql" else _insert_orm(rows=rows)
-        links = [
-            (created[row["sha256"]][0], tag_ids[t])
-            for entry, row in rows
-            if row["sha256"] in created
-            for t in set(entry.tags)
-        ]
-        _add_tag_links(links)
-    lost = [(entry, row) for entry, row in rows if row["sha256"] not in created]
-    report.imported.extend(created[row["sha256"]][0] for _, row in rows if row["sha256"] in created)
+        everything = len(created) == len(rows)
+        if everything:
+            ids = [created[row["sha256"]][0] for _, row in rows]
+        else:
+            ids = [created[row["sha256"]][0] if row["sha256"] in created else None for _, row in rows]
+        _add_tag_links(_links(rows, ids, tag_ids))
+    report.imported.extend(ids if everything else [pk for pk in ids if pk is not None])
+    lost = [] if everything else [(entry, row) for (entry, row), pk in zip(rows, ids, strict=True) if pk is None]
     if lost:
         existing = {
             sha: (pk, job_id)
@@ -282,7 +330,24 @@ def _insert(*, project, rows, report, run) -> dict[str, tuple[int, str]]:
         for entry, row in lost:
             item_id, job_id = existing.get(row["sha256"], (None, None))
             _report_existing(report, run, entry, item_id, job_id)
-    return created
+    return created, ids
+
+
+def _links(rows, ids, tag_ids):
+    """(item id, tag id) of each stored row's tags; the rows of a manifest share a few tag sets, each
+    resolved once."""
+    links = []
+    resolved = {}
+    for (entry, _), pk in zip(rows, ids, strict=True):
+        if pk is None or not entry.tags:
+            continue
+        key = tuple(entry.tags)
+        tags = resolved.get(key)
+        if tags is None:
+            tags = resolved[key] = [tag_ids[t] for t in set(key)]
+        for tag in tags:
+            links.append((pk, tag))
+    return links
 
 
 def _insert_orm(*, rows):
@@ -306,62 +371,113 @@ def _insert_orm(*, rows):
     return created
 
 
-def _copy_rows(cursor, table, columns, makers, rows):
-    with cursor.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for _, row in rows:
-            copy.write_row(
-                [
-                    (json.dumps(row[value]) if as_json else row[value])
-                    if kind == 0
-                    else value()
-                    if kind == 1
-                    else value
-                    for kind, value, as_json in makers
-                ]
-            )
+_NULL = "\\N"
+_TEXT_STATS = ("length", "words", "lines")
+
+
+def _copy_strings(values):
+    """A column of strings in COPY's text format. Escaped in one pass over the whole column joined by NUL
+    (which no stored text may hold), not value by value: most columns need no escaping at all."""
+    joined = "\x00".join(values)
+    if "\\" not in joined and "\t" not in joined and "\n" not in joined and "\r" not in joined:
+        return values
+    escaped = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r").split("\x00")
+    if len(escaped) == len(values):
+        return escaped
+    return [v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r") for v in values]
+
+
+def _copy_numbers(values):
+    return [_NULL if v is None else str(v) for v in values]
+
+
+def _json_text(value):
+    """JSON text of a column value; a text item's statistics are formatted directly (json.dumps costs
+    several times more on 100,000 small dicts) and come out the same."""
+    if type(value) is dict:
+        if not value:
+            return "{}"
+        if len(value) == 3 and tuple(value) == _TEXT_STATS:
+            length, words, lines = value.values()
+            if type(length) is int and type(words) is int and type(lines) is int:
+                return f'{{"length": {length}, "words": {words}, "lines": {lines}}}'
+    return json.dumps(value)
+
+
+def _copy_payload(fields, rows, ids):
+    """The chunk's COPY text, built column by column and joined once (a write per row costs more than
+    everything else the COPY does in Python). Columns this module does not set get their model default."""
+    columns = [list(map(str, ids))]
+    n = len(rows)
+    given = [f.attname for f in fields if f.attname in rows[0][1]]
+    # The rows' own values transposed into columns in one pass of C calls.
+    values_of = dict(zip(given, zip(*map(itemgetter(*given), map(itemgetter(1), rows)), strict=True), strict=True))
+    for f in fields:
+        kind = f.get_internal_type()
+        if f.attname in values_of:
+            values = values_of[f.attname]
+            if kind == "JSONField":
+                columns.append(_copy_strings([_json_text(v) for v in values]))
+            elif kind == "DateTimeField":
+                texts = {}
+                columns.append(
+                    [_NULL if v is None else texts.get(v) or texts.setdefault(v, v.isoformat()) for v in values]
+                )
+            elif kind in ("CharField", "TextField", "FileField"):
+                columns.append(_copy_strings([str(v) for v in values]))
+            else:
+                columns.append(_copy_numbers(values))
+        elif f.has_default() and callable(f.default):
+            columns.append(_copy_numbers([f.default() for _ in range(n)]))
+        else:
+            value = f.get_db_prep_save(f.get_default(), connection=connection)
+            columns.append([_NULL if value is None else str(value)] * n)
+    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
+
+def _reserve_ids(cursor, table, n):
+    """Take n ids from the table's sequence in one query: the rows are COPied with their ids, so nothing
+    has to be read back to learn which item each row became."""
+    cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Item._meta.db_table, Item._meta.pk.column])
+    sequence = cursor.fetchone()[0]
+    cursor.execute(
+        "SELECT string_agg(i::text, ',' ORDER BY i) FROM (SELECT nextval(%s::regclass) AS i "
+        "FROM generate_series(1, %s)) AS s",
+        [sequence, n],
+    )
+    return list(map(int, cursor.fetchone()[0].split(",")))
 
 
 def _insert_copy(*, rows):
-    """PostgreSQL: COPY the rows straight into the table; if some content is already there (a concurrent
-    import of the same files), COPY them into a staging table instead and move them with one
-    INSERT ... ON CONFLICT DO NOTHING, so the rows that lost the race are simply not stored.
+    """PostgreSQL: COPY the rows, with ids reserved from the sequence, straight into the table; if some
+    content is already there (a concurrent import of the same files), COPY them into a staging table
+    instead and move them with one INSERT ... ON CONFLICT DO NOTHING, so the rows that lost the race are
+    simply not stored.
 
-    Several times faster than bulk_create's multi-row INSERTs on 100,000 rows. Columns this module does
-    not set get their model default.
+    Several times faster than bulk_create's multi-row INSERTs on 100,000 rows.
     """
     from psycopg.errors import UniqueViolation  # PostgreSQL only
 
     fields = [f for f in Item._meta.concrete_fields if not f.primary_key]
-    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(Item._meta.db_table)
-    # One value maker per column, decided once: the row's own value, a constant default prepared once,
-    # or a callable default (a per-item random key) called per row.
-    makers = []
-    for f in fields:
-        if f.attname in rows[0][1]:
-            makers.append((0, f.attname, f.attname in json_fields))
-        elif f.has_default() and callable(f.default):
-            makers.append((1, f.default, False))
-        else:
-            makers.append((2, f.get_db_prep_save(f.get_default(), connection=connection), False))
-    shas = [row["sha256"] for _, row in rows]
-    project_id = rows[0][1]["project_id"]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in [Item._meta.pk, *fields])
+    with connection.cursor() as cursor:
+        ids = _reserve_ids(cursor, Item._meta.db_table, len(rows))
+    payload = _copy_payload(fields, rows, ids)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            _copy_rows(cursor, table, columns, makers, rows)
-            cursor.execute(
-                f"SELECT id, sha256, file FROM {table} WHERE project_id = %s AND sha256 = ANY(%s)", [project_id, shas]
-            )
-            return {sha: (pk, file) for pk, sha, file in cursor.fetchall()}
+            with cursor.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                copy.write(payload)
+            files = [row["file"] for _, row in rows]
+            return dict(zip([row["sha256"] for _, row in rows], zip(ids, files, strict=True), strict=True))
     except (IntegrityError, UniqueViolation):
         pass  # some content is already stored: take the slower path that skips it
     with transaction.atomic(), connection.cursor() as cursor:
         # Dropped at the end of this block, not on commit: several imports may share one transaction.
         cursor.execute("DROP TABLE IF EXISTS import_stage")
         cursor.execute(f"CREATE TEMP TABLE import_stage (LIKE {table} INCLUDING DEFAULTS)")
-        cursor.execute(f"ALTER TABLE import_stage DROP COLUMN {connection.ops.quote_name(Item._meta.pk.column)}")
-        _copy_rows(cursor, "import_stage", columns, makers, rows)
+        with cursor.connection.cursor().copy(f"COPY import_stage ({columns}) FROM STDIN") as copy:
+            copy.write(payload)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM import_stage "
             "ON CONFLICT (project_id, sha256) DO NOTHING RETURNING id, sha256, file"
@@ -476,9 +592,42 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
                     continue
             yield reader.line_num, record, ""
         return
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
+    start = 1  # the number of the batch's first line
+    while lines := stream.readlines(_JSON_BATCH_BYTES):
+        # A batch without blank lines, each line one JSON object, parses as one array of as many objects
+        # as lines; anything else (a blank line makes an empty array element) is read line by line.
+        try:
+            records = json.loads("[" + ",".join(lines) + "]")
+        except json.JSONDecodeError:
+            records = None
+        if records is not None and len(records) == len(lines) and set(map(type, records)) == {dict}:
+            yield from zip(range(start, start + len(lines)), records, repeat(""))
+        else:
+            block = [(number, line) for number, line in enumerate(lines, start=start) if line.strip()]
+            for i in range(0, len(block), _JSON_BLOCK):
+                yield from _jsonl_block(block[i : i + _JSON_BLOCK])
+        start += len(lines)
+
+
+# Lines of a JSONL manifest parsed with one json.loads: one C call for a thousand records instead of a
+# thousand calls (a third of the parse's CPU on a 100,000-line manifest).
+_JSON_BLOCK = 1000
+_JSON_BATCH_BYTES = 1 << 20  # lines read at once from a JSONL manifest, about
+
+
+def _jsonl_block(block):
+    """Yield (line number, record or None, error) for numbered lines: parsed together as one JSON array
+    when every line is one JSON object, else line by line, which names each bad line."""
+    if not block:
+        return
+    try:
+        records = json.loads("[" + ",".join(line for _, line in block) + "]")
+    except json.JSONDecodeError:
+        records = None
+    if records is not None and len(records) == len(block) and set(map(type, records)) == {dict}:
+        yield from zip([number for number, _ in block], records, repeat(""))
+        return
+    for number, line in block:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -496,15 +645,21 @@ def manifest_entries(
     """Entries for a manifest: each record has ``path`` or ``text``, and optional ``tags``, ``source``,
     ``metadata`` and ``label``. ``open_path(path)`` answers a loader for a path or raises InputRejected."""
     sources_cache = {}
+    tags_cache = {}  # a record's tags value -> its tags: most lines of a manifest repeat a few tag sets
+    tags = list(tags)
     for number, record, error in _manifest_records(stream, fmt):
-        entry = ImportEntry(name=f"line {number}", tags=list(tags), source=source)
+        entry = ImportEntry(name=f"line {number}", tags=tags.copy(), source=source)
         if error:
             entry.error = error
             yield entry
             continue
         try:
-            entry.tags += _split_tags(record.get("tags"))
-            entry.source = _resolve_source(project, record.get("source"), sources_cache) or source
+            value = record.get("tags")
+            if value is not None:
+                entry.tags += _cached_tags(value, tags_cache)
+            value = record.get("source")
+            if value is not None and value != "":
+                entry.source = _resolve_source(project, value, sources_cache) or source
             metadata = record.get("metadata") or {}
             if not isinstance(metadata, dict):
                 raise InputRejected("metadata must be a JSON object")

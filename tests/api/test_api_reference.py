@@ -37,3 +37,12 @@ def test_docs_api_md_lists_every_operation_of_the_schema_and_no_other(api, manag
     documented = documented_operations(REFERENCE.read_text())
     assert sorted(served - documented) == [], "operations missing from docs/api.md"
     assert sorted(documented - served) == [], "docs/api.md lists operations the server does not have"
+
+
+def test_the_readme_links_only_files_a_clone_has_and_says_how_to_change_the_port():
+    root = REFERENCE.parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    local = [t for t in re.findall(r"\]\(([^)#\s]+)", readme) if "://" not in t and not t.startswith("mailto:")]
+    assert "docs/api.md" in local
+    assert [t for t in local if not (root / t).exists()] == []
+    assert "../shared" not in readme and "PORT=" in readme

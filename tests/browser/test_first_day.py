@@ -1,7 +1,12 @@
 """A team's first day in headless Chromium, on an empty database: a fresh user creates a project on the page
-(three classes, one row added and one removed), adds a teammate, imports two images and labels one."""
+(three classes, one row added and one removed), invites a teammate who has no account yet, imports two
+images and labels one; the teammate makes an account from the invitation's link and labels both; the
+founder sees the two labelers' agreement."""
+
+import re
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from labeling.models import Annotation, Membership, Project
 from tests.browser.test_content_security_policy import watch
@@ -11,13 +16,12 @@ from tests.conftest import make_user, png_bytes, require_browser
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server, page, login, settings):
+def test_a_fresh_user_goes_from_create_a_project_to_import_to_label_to_agreement(
+    live_server, page, new_page, login, settings
+):
     require_browser()
     settings.LABELHUB_PROJECT_CREATORS = "everyone"
     founder = make_user("founder")
-    teammate = make_user("teammate")
-    teammate.email = "tea.mate@example.com"
-    teammate.save()
     assert not Project.objects.exists()
 
     watch(page)  # Content-Security-Policy violations are recorded on every page below
@@ -57,15 +61,15 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server,
     assert project.active_guideline.version == 1
     assert "Import data" in page.locator("#next-step").inner_text()
 
-    # Add the teammate by e-mail on the Members page.
+    # Invite the teammate, who has no account yet, by e-mail on the Members page.
     with page.expect_navigation():
         page.locator(".project-nav").get_by_role("link", name="Members").click()
     page.fill("#id_who", "tea.mate@example.com")
     page.select_option("#id_role", "labeler")
     with page.expect_navigation():
         page.locator("#member-add").get_by_role("button", name="Add").click()
-    assert page.locator("#members tr[data-member=teammate]").is_visible()
-    assert Membership.objects.get(project=project, user=teammate).role == "labeler"
+    assert page.locator("#invitations tr[data-invitation='tea.mate@example.com']").is_visible()
+    link = re.search(r"http\S+/invite/\S+/", page.locator(".messages").inner_text()).group(0)
 
     # Back on the overview, the next step is the import page.
     page.goto(f"{live_server.url}/projects/{project.pk}/")
@@ -89,3 +93,36 @@ def test_a_fresh_user_goes_from_create_a_project_to_import_to_label(live_server,
     answer = Annotation.objects.get(labeler=founder)
     assert (answer.item_id, answer.value, answer.guideline.version) == (item, "other", 1)
     assert not page.errors and page.console_csp == []
+
+    # The teammate opens the link in a browser of their own, makes an account and lands in the project;
+    # they label both images: "other" on the founder's, "cat" on the rest.
+    mate = new_page()
+    mate.goto(link)
+    mate.fill("#id_username", "teammate")
+    mate.fill("#id_password", "a sound passphrase")
+    with mate.expect_navigation():
+        mate.get_by_role("button", name="Create my account and join").click()
+    assert mate.url == f"{live_server.url}/projects/{project.pk}/"
+    teammate = get_user_model().objects.get(username="teammate")
+    assert Membership.objects.get(project=project, user=teammate).role == "labeler"
+    with mate.expect_navigation():
+        mate.locator(".project-nav").get_by_role("link", name="Label").click()
+    for n in (1, 2):
+        key = "x" if shown_item(mate) == item else "1"
+        mate.keyboard.press(key)
+        mate.keyboard.press("Enter")
+        mate.wait_for_function(f"() => document.getElementById('mine-total').textContent === '{n}'")
+    assert Annotation.objects.filter(labeler=teammate).count() == 2
+
+    # The founder opens Agreement from the project's navigation: two labelers, who agree on the one item
+    # both answered.
+    with page.expect_navigation():
+        page.goto(f"{live_server.url}/projects/{project.pk}/")
+    with page.expect_navigation():
+        page.locator(".project-nav").get_by_role("link", name="Agreement").click()
+    body = page.locator("main").inner_text()
+    assert "answers by 2 labelers" in body and "1 with 2+ answers" in body
+    assert "percent agreement" in body
+    labelers = page.locator("table", has_text="Agreement with others (HLP)").locator("tbody tr")
+    assert sorted(labelers.all_inner_texts())[0].split("\t")[:3] == ["founder", "1", "1.000"]
+    assert not page.errors and page.console_csp == [] and not mate.errors

@@ -3,9 +3,11 @@ simulated labelers who disagree the way real ones do, and seeding again changes 
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import Count
 
 from analysis.selectors import AnswerFilters
 from analysis.services.agreement import agreement_report_compute
+from analysis.services.error_analysis import error_analysis_compute
 from labeling import demo
 from labeling.models import Annotation, Guideline, Item, Membership, Project
 from labeling.services.queue import queue_next
@@ -97,6 +99,7 @@ def test_seeding_twice_changes_nothing(monkeypatch):
     monkeypatch.setattr(demo, "seed_digits", lambda users, log: None)
     monkeypatch.setattr(demo, "seed_speech", lambda users, log: None)
     monkeypatch.setattr(demo, "seed_sentiment", lambda users, log: None)
+    monkeypatch.setattr(demo, "seed_training_run", lambda project, users, log: None)
 
     def counts():
         return (
@@ -151,3 +154,15 @@ def test_sentiment_words_disagree_most_on_the_neutral_borderline(sentiment):
     per_class = {row["class"]: row for row in report["per_class"]}
     agreement = {key: per_class[key]["specific_agreement"] for key in ("negative", "neutral", "positive")}
     assert agreement["neutral"] == min(agreement.values())
+
+
+def test_the_demo_training_run_is_graded_on_held_out_items_only(users, sentiment):
+    run = demo.seed_training_run(sentiment, users, log=_quiet)
+    splits = dict(run.predictions.values_list("split").annotate(n=Count("id")).values_list("split", "n"))
+    assert splits["train"] > 0 and splits.get("dev", 0) + splits.get("test", 0) > 0
+    report = error_analysis_compute(project=sentiment, model_run=run)
+    # The model is compared with the labelers on the items it did not train on, and says so.
+    assert report["n_left_out"] == splits["train"]
+    assert report["n_predictions"] == sum(splits.values())
+    assert report["held_out"]["basis"] == "dataset_version" and report["held_out"]["warning"] is None
+    assert report["n_items"] <= splits.get("dev", 0) + splits.get("test", 0)

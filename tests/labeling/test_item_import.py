@@ -260,3 +260,32 @@ def test_deleting_the_import_job_keeps_the_items(manager):
     job.delete()
     item.refresh_from_db()
     assert item.import_job_id is None
+
+
+def test_manifest_lines_read_together_still_name_each_bad_line():
+    # Lines are parsed a block at a time as one JSON array; a line holding two objects, a list or
+    # broken JSON must still be reported on its own line, and the good lines around it kept.
+    from labeling.services.imports import _manifest_records
+
+    manifest = '{"text": "a"}\n\n{"text": "b"}, {"text": "c"}\n[1, 2]\n{"text": \n{"text": "d"}\n'
+    records = list(_manifest_records(io.StringIO(manifest), "jsonl"))
+    assert [(n, r) for n, r, error in records if not error] == [(1, {"text": "a"}), (6, {"text": "d"})]
+    errors = {n: error for n, _, error in records if error}
+    assert set(errors) == {3, 4, 5}
+    assert errors[3].startswith("malformed JSON: Extra data")
+    assert errors[4] == "a manifest line must be a JSON object, not list"
+
+
+def test_texts_and_metadata_with_tabs_newlines_and_backslashes_are_stored_exactly(manager):
+    # PostgreSQL receives a chunk's rows as one COPY text, escaped column by column.
+    project = text_project(manager)
+    texts = ["tab\there", "two\nlines\r\nand a CR\r", "back\\slash \\N \\t", "plain", "ünïcode 😀"]
+    lines = [json.dumps({"text": t, "metadata": {"note": t}, "tags": ["a\tb"]}) for t in texts]
+    job = run_import(project, manager, "odd.jsonl", "\n".join(lines).encode())
+    assert job.result["imported"] == 5 and job.result["rejected"] == 0
+    for text in texts:
+        item = Item.objects.get(project=project, text=text)
+        assert item.metadata == {"note": text} and item.stats["length"] == len(text)
+        assert [t.name for t in item.tags.all()] == ["a\tb"]
+    assert Item.objects.get(project=project, text="two\nlines\r\nand a CR\r").stats["lines"] == 3
+    assert sorted(job.result["items"]) == sorted(Item.objects.filter(project=project).values_list("id", flat=True))

@@ -170,7 +170,9 @@ def test_members_page_adds_by_email_changes_roles_and_keeps_the_last_manager(
     page = client.get(url).content.decode()
     assert f'data-member="{labeler.username}"' in page and "the last manager" in page
     unknown = client.post(url, {"action": "add", "who": "ghost", "role": "labeler"})
-    assert unknown.status_code == 400 and errors_for(unknown, "who") == ["no user named 'ghost'"]
+    assert unknown.status_code == 400 and errors_for(unknown, "who") == [
+        "no user named 'ghost' (to invite someone new, give their e-mail)"
+    ]
     added = client.post(url, {"action": "add", "who": "olga@example.com", "role": "reviewer"})
     assert added.status_code == 302
     assert Membership.objects.get(project=project, user=outsider).role == "reviewer"

@@ -139,3 +139,35 @@ def test_model_run_input_is_checked(api, manager, reviewer, labeler, outsider, v
     assert api(labeler).get(url).status_code == 403
     assert api(outsider).get(url).status_code == 404
     assert ModelRun.objects.count() == 1
+
+
+def _train_with(api, manager, reviewer, project, embedder):
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/training-jobs/",
+        {"version": "latest", "trainer": "logistic_regression", "params": {"embedder": embedder}},
+        format="json",
+    )
+    if response.status_code != 202:
+        return response
+    body = response.json()
+    training_job_run(job_id=body["job"])
+    return api(reviewer).get(f"/api/projects/{project.pk}/training-jobs/{body['id']}/").json()
+
+
+def test_a_pretrained_embedder_that_is_not_installed_is_refused_saying_how_to_install(
+    api, manager, reviewer, versioned
+):
+    project, _, _ = versioned
+    response = _train_with(api, manager, reviewer, project, "text-minilm")
+    assert response.status_code == 400 and "make embedders" in str(response.json())
+    assert not TrainingJob.objects.exists()
+
+
+def test_the_reference_trainer_on_pretrained_text_features(
+    api, manager, reviewer, versioned, settings, pretrained_models_dir
+):
+    settings.LABELHUB_MODELS_DIR = pretrained_models_dir
+    project, _, _ = versioned
+    detail = _train_with(api, manager, reviewer, project, "text-minilm")
+    assert detail["status"] == "succeeded", detail["errors"]
+    assert detail["metrics"]["test"]["accuracy"] >= 0.9

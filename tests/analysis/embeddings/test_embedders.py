@@ -64,10 +64,17 @@ def audio_files(tmp_path):
 # registry
 # ------------------------------------------------------------------------------------------------
 def test_registry_lists_the_builtins_per_modality():
-    assert available_embedders("image") == ["image-basic", "onnx"]
+    assert available_embedders("image") == ["image-basic", "image-effnet-lite0", "onnx"]
     assert available_embedders("audio") == ["audio-mfcc", "onnx"]
-    assert available_embedders("text") == ["text-tfidf"]
-    assert set(available_embedders()) == {"image-basic", "audio-mfcc", "text-tfidf", "onnx"}
+    assert available_embedders("text") == ["text-minilm", "text-tfidf"]
+    assert set(available_embedders()) == {
+        "image-basic",
+        "image-effnet-lite0",
+        "audio-mfcc",
+        "text-minilm",
+        "text-tfidf",
+        "onnx",
+    }
     with pytest.raises(ValueError, match="unknown modality"):
         available_embedders("video")
     with pytest.raises(KeyError, match="unknown embedder"):

@@ -1,0 +1,185 @@
+"""Pretrained embedders' speed on this machine, and the label-issue benchmark with their features.
+
+Needs `make embedders` (the models in var/models, or LABELHUB_MODELS_DIR). No Django, no downloads.
+
+    .venv/bin/python benchmarks/embedders_bench.py --images 10000      # image-effnet-lite0 on 10,000 JPEGs
+    .venv/bin/python benchmarks/embedders_bench.py --texts 10000       # text-minilm on 10,000 sentences
+    .venv/bin/python benchmarks/embedders_bench.py --digits            # label_issues_bench on 1,797 digits
+    .venv/bin/python benchmarks/embedders_bench.py --digits --scale 100000   # … on 100,000 augmented digits
+
+``--images N``: N JPEG files (320×240, quality 90) cut at random places and scales out of the photos
+that ship with scikit-image (a cat, a coffee cup, an astronaut, a rocket, …), written to a temporary
+folder first, then embedded from their paths as the map job does (decode, resize, crop, ONNX), with
+the process's CPU seconds and the wall seconds. Target: 10,000 images in < 180 s on 2 cores.
+
+``--digits``: ``benchmarks/label_issues_bench.py`` (its scenarios and report, unchanged) with the
+``image-effnet-lite0`` features of the digits rendered as 32×32 images instead of ``image-basic``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import numpy as np  # noqa: E402
+
+from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed  # noqa: E402
+from analysis.embeddings.registry import get_embedder  # noqa: E402
+
+
+def models_dir() -> str:
+    folder = os.environ.get("LABELHUB_MODELS_DIR") or str(ROOT / "var" / "models")
+    missing = [n for n in PRETRAINED if not pretrained_installed(n, folder)]
+    if missing:
+        sys.exit(f"not installed in {folder}: {', '.join(missing)} (run `make embedders`)")
+    return folder
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def write_photos(folder: str, n: int, seed: int = 0) -> list[str]:
+    from PIL import Image
+    from skimage import data
+
+    names = ("chelsea", "coffee", "astronaut", "rocket", "camera", "hubble_deep_field", "immunohistochemistry")
+    sources = [Image.fromarray(getattr(data, name)()).convert("RGB") for name in names]
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        img = sources[i % len(sources)]
+        scale = rng.uniform(0.4, 1.0)
+        w, h = int(img.width * scale), int(img.height * scale)
+        left, top = int(rng.integers(0, img.width - w + 1)), int(rng.integers(0, img.height - h + 1))
+        path = os.path.join(folder, f"{i:06d}.jpg")
+        img.crop((left, top, left + w, top + h)).resize((320, 240), Image.Resampling.BILINEAR).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def timed(embedder, inputs) -> tuple[np.ndarray, float, float]:
+    embedder.embed(inputs[:8])  # opens the model (once per process, as in a worker)
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    vectors = embedder.embed(inputs)
+    return vectors, time.perf_counter() - wall0, cpu_seconds() - cpu0
+
+
+def run_images(n: int) -> None:
+    folder_models = models_dir()
+    with tempfile.TemporaryDirectory() as folder:
+        t = time.perf_counter()
+        paths = write_photos(folder, n)
+        print(f"wrote {n} JPEGs (320×240) in {time.perf_counter() - t:.1f}s")
+        embedder = get_embedder("image-effnet-lite0", models_dir=folder_models)
+        vectors, wall, cpu = timed(embedder, paths)
+    print(
+        f"image-effnet-lite0: {n} images -> {vectors.shape}, {wall:.1f}s wall, {cpu:.1f}s CPU, "
+        f"{n / wall:.0f} images/s; {os.cpu_count()} CPU(s), 1-min load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"target: {n} images in < 180 s on 2 cores: {'yes' if wall < 180 else 'NO'}")
+
+
+def run_texts(n: int) -> None:
+    rng = np.random.default_rng(0)
+    words = [
+        "the",
+        "a",
+        "one",
+        "this",
+        "my",
+        "your",
+        "their",
+        "some",
+        "every",
+        "no",
+        "cat",
+        "dog",
+        "photo",
+        "car",
+        "label",
+        "model",
+        "price",
+        "market",
+        "river",
+        "song",
+        "child",
+        "road",
+        "sits",
+        "runs",
+        "fell",
+        "rose",
+        "sings",
+        "waits",
+        "looks",
+        "turns",
+        "drives",
+        "on",
+        "in",
+        "under",
+        "near",
+        "over",
+        "beside",
+        "with",
+        "after",
+        "before",
+    ]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(6, 40)))) for _ in range(n)]
+    embedder = get_embedder("text-minilm", models_dir=models_dir())
+    vectors, wall, cpu = timed(embedder, texts)
+    print(
+        f"text-minilm: {n} texts of 6-40 words -> {vectors.shape}, {wall:.1f}s wall, {cpu:.1f}s CPU, "
+        f"{n / wall:.0f} texts/s; 1-min load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def run_digits(scale: int, seed: int) -> None:
+    import label_issues_bench as bench
+
+    embedder = get_embedder("image-effnet-lite0", models_dir=models_dir(), batch_size=256)
+
+    def featurize(images8, kind, batch: int = 4096):
+        out = []
+        t = time.perf_counter()
+        for s in range(0, len(images8), batch):
+            out.append(embedder.embed(bench.render(images8[s : s + batch])))
+            if len(images8) > batch:
+                done = s + len(out[-1])
+                print(f"  embedded {done}/{len(images8)} ({done / (time.perf_counter() - t):.0f} images/s)", flush=True)
+        return np.concatenate(out)
+
+    bench.featurize = featurize
+    argv = ["--seed", str(seed)] + (["--scale", str(scale)] if scale else [])
+    print("features: image-effnet-lite0 (1280-d) on the digits rendered as 32×32 images")
+    bench.main(argv)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=int, default=0, help="embed this many generated JPEGs")
+    ap.add_argument("--texts", type=int, default=0, help="embed this many generated sentences")
+    ap.add_argument("--digits", action="store_true", help="label_issues_bench with pretrained features")
+    ap.add_argument("--scale", type=int, default=0, help="with --digits: augment to this many items")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if not (args.images or args.texts or args.digits):
+        args.images = 10_000
+    if args.images:
+        run_images(args.images)
+    if args.texts:
+        run_texts(args.texts)
+    if args.digits:
+        run_digits(args.scale, args.seed)
+
+
+if __name__ == "__main__":
+    main()

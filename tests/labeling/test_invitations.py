@@ -1,0 +1,129 @@
+"""Invitations: a manager brings someone with no account into the project by e-mail; the one-time link
+makes the account and the membership, and a used, withdrawn, expired or unknown link says why it fails."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.messages import get_messages
+from django.core import mail
+from django.utils import timezone
+
+from labeling.models import Invitation, Membership
+from labeling.services.invitations import invitation_create
+
+pytestmark = pytest.mark.django_db
+
+LINK = re.compile(r"http://testserver/invite/[\w-]+/")
+
+
+def invite(project, manager, email="new.person@example.com", role="labeler"):
+    _, link = invitation_create(
+        project=project,
+        email=email,
+        role=role,
+        invited_by=manager,
+        link_for=lambda token: f"http://testserver/invite/{token}/",
+    )
+    return link
+
+
+def test_a_manager_invites_an_address_with_no_account_and_the_link_is_mailed_and_shown(
+    client, manager, project, django_capture_on_commit_callbacks
+):
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/projects/{project.pk}/members/", {"action": "add", "who": "New.Person@example.com", "role": "reviewer"}
+        )
+    assert response.status_code == 302
+    shown = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    link = LINK.search(shown).group(0)
+    assert "has no account here yet" in shown
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["New.Person@example.com"]
+    assert link in mail.outbox[0].body and project.name in mail.outbox[0].body
+    # Only the token's digest is stored.
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    invitation = Invitation.objects.get()
+    assert token not in invitation.token_digest and invitation.role == "reviewer"
+    page = client.get(f"/projects/{project.pk}/members/").content.decode()
+    assert 'data-invitation="New.Person@example.com"' in page
+
+
+def test_the_invitee_chooses_a_username_and_password_and_lands_in_the_project(client, manager, project, labeler):
+    link = invite(project, manager).replace("http://testserver", "")
+    assert "Join" in client.get(link).content.decode()
+
+    weak = client.post(link, {"username": "newbie", "password": "12345678"})
+    assert weak.status_code == 400 and 'data-error-for="password"' in weak.content.decode()
+    taken = client.post(link, {"username": labeler.username.upper(), "password": "a sound passphrase"})
+    assert taken.status_code == 400 and "is taken" in taken.content.decode()
+    assert not get_user_model().objects.filter(username="newbie").exists()
+
+    joined = client.post(link, {"username": "newbie", "password": "a sound passphrase"})
+    assert joined.status_code == 302 and joined["Location"] == f"/projects/{project.pk}/"
+    newbie = get_user_model().objects.get(username="newbie")
+    assert newbie.email == "new.person@example.com" and newbie.check_password("a sound passphrase")
+    assert Membership.objects.get(project=project, user=newbie).role == "labeler"
+    assert client.get(f"/projects/{project.pk}/label/").status_code == 200  # signed in as the new account
+
+    client.logout()
+    used = client.get(link)
+    assert used.status_code == 410 and "already used" in used.content.decode()
+
+
+def test_withdrawn_expired_unknown_and_replaced_links_say_why_they_fail(client, manager, project):
+    first = invite(project, manager).replace("http://testserver", "")
+    second = invite(project, manager).replace("http://testserver", "")
+    replaced = client.get(first)
+    assert replaced.status_code == 410 and "withdrawn" in replaced.content.decode()
+    assert client.get(second).status_code == 200
+
+    Invitation.objects.filter(revoked=None).update(expires=timezone.now() - timedelta(minutes=1))
+    expired = client.get(second)
+    assert expired.status_code == 410 and "expired" in expired.content.decode()
+    assert client.post(second, {"username": "late", "password": "a sound passphrase"}).status_code == 410
+    assert not get_user_model().objects.filter(username="late").exists()
+
+    unknown = client.get("/invite/not-a-token/")
+    assert unknown.status_code == 404 and "copied whole" in unknown.content.decode()
+
+
+def test_someone_signed_in_joins_with_their_account_and_keeps_a_higher_role(client, manager, project, reviewer):
+    outsider_link = invite(project, manager, email="someone@example.com", role="reviewer")
+    guest = get_user_model().objects.create_user("guest", "guest@example.com", "pw-guest")
+    client.force_login(guest)
+    assert client.post(outsider_link.replace("http://testserver", "")).status_code == 302
+    assert Membership.objects.get(project=project, user=guest).role == "reviewer"
+
+    # A reviewer invited (again, under another address) as a labeler stays a reviewer.
+    link = invite(project, manager, email="other-address@example.com").replace("http://testserver", "")
+    client.force_login(reviewer)
+    client.post(link)
+    assert Membership.objects.get(project=project, user=reviewer).role == "reviewer"
+
+
+def test_invitations_api_is_for_managers_and_refuses_members_addresses(api, manager, project, labeler):
+    url = f"/api/projects/{project.pk}/invitations/"
+    assert api(labeler).post(url, {"email": "x@example.com", "role": "labeler"}, format="json").status_code == 403
+    assert api(labeler).get(url).status_code == 403
+
+    created = api(manager).post(url, {"email": "x@example.com", "role": "labeler"}, format="json")
+    assert created.status_code == 201
+    body = created.json()
+    assert body["state"] == "pending" and "/invite/" in body["link"]
+    listed = api(manager).get(url).json()["results"]
+    assert [(i["email"], i["invited_by"]) for i in listed] == [("x@example.com", manager.username)]
+    assert "link" not in listed[0]
+
+    labeler.email = "labeler@example.com"
+    labeler.save()
+    member = api(manager).post(url, {"email": "LABELER@example.com", "role": "manager"}, format="json")
+    assert member.status_code == 400 and "already a member" in str(member.json())
+    bad = api(manager).post(url, {"email": "not an address", "role": "labeler"}, format="json")
+    assert bad.status_code == 400 and "email" in bad.json()
+
+    assert api(manager).delete(f"{url}{body['id']}/").status_code == 204
+    assert api(manager).get(url).json()["results"] == []
+    assert api(manager).get(body["link"].replace("http://testserver", "")).status_code == 410
