@@ -6,6 +6,7 @@ The services check again, so a page and the API can never disagree on what a val
 """
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
@@ -213,10 +214,11 @@ class MemberAddForm(forms.Form):
         except ValidationError:
             if "@" not in who:
                 raise ValidationError(f"no user named '{who}' (to invite someone new, give their e-mail)") from None
+            if not get_user_model().objects.filter(email__iexact=who).exists():
+                self.invite_email = who
+                return who
             try:
                 self.user = user_find(email=who)
-            except ValidationError as exc:
-                if "several users" in exc.message_dict["email"][0]:
-                    raise ValidationError(exc.message_dict["email"]) from None
-                self.invite_email = who
+            except ValidationError as exc:  # several users share the address
+                raise ValidationError(exc.message_dict["email"]) from None
         return who
