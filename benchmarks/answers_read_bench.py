@@ -44,6 +44,8 @@ def parse_args():
     parser.add_argument("--depth", type=int, default=90_000, help="rows before the deep page (at most answers - 1000)")
     parser.add_argument("--pages", type=int, default=10, help="measured requests per paging mode and depth")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="use the database a --keep run left (no seeding)")
+    parser.add_argument("--exports-only", action="store_true", help="skip the page measurements")
     return parser.parse_args()
 
 
@@ -148,11 +150,46 @@ def request(handler, path, token):
     return size, last
 
 
-def measure(handler, token, paths):
+def _status_mib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def peak_rss_reset():
+    """Reset this process's peak RSS (Linux: ``clear_refs`` 5) and answer the RSS now, in MiB; None when
+    the kernel does not allow it (then no growth is printed)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return None
+    return _status_mib("VmRSS")
+
+
+def peak_rss_mib():
+    return _status_mib("VmHWM")
+
+
+def reused(args):
+    """The project and a fresh manager token of a database a ``--keep`` run seeded."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.services import token_create
+    from labeling.models import Project
+
+    manager = get_user_model().objects.get(username="bench-manager")
+    return Project.objects.get(name="Answers bench"), token_create(user=manager, name="answers read bench")[1]
+
+
+def measure(handler, token, paths, warm=True):
     """Wall, server CPU and database CPU per request over ``paths`` (one persistent connection)."""
     from django.db import connection
 
-    request(handler, paths[0], token)  # warm: the connection, imports
+    if warm:
+        request(handler, paths[0], token)  # warm: the connection, imports
     pid = connection.cursor().connection.info.backend_pid
     walls = []
     cpu0, db0 = time.process_time(), backend_cpu(pid)
@@ -185,8 +222,9 @@ def main():
     args = parse_args()
     depth = min(args.depth, args.answers - PAGE)
     depth -= depth % PAGE
-    admin(args.server, f'DROP DATABASE IF EXISTS "{args.database}"')
-    admin(args.server, f'CREATE DATABASE "{args.database}"')
+    if not args.reuse:
+        admin(args.server, f'DROP DATABASE IF EXISTS "{args.database}"')
+        admin(args.server, f'CREATE DATABASE "{args.database}"')
     try:
         setup_django(args)
         from django.core.handlers.wsgi import WSGIHandler
@@ -198,13 +236,18 @@ def main():
         call_command("migrate", verbosity=0)
         print(f"migrated in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
-        project, token = seed(args.answers, args.labelers)
-        print(f"seeded {args.answers:,} answers ({args.labelers} labelers) in {time.perf_counter() - started:.1f} s")
+        if args.reuse:
+            project, token = reused(args)
+        else:
+            project, token = seed(args.answers, args.labelers)
+            took = time.perf_counter() - started
+            print(f"seeded {args.answers:,} answers ({args.labelers} labelers) in {took:.1f} s")
         handler = WSGIHandler()
         base = f"/api/projects/{project.pk}/annotations/?page_size={PAGE}"
         print(f"\n1,000-row pages, median of {args.pages} requests (CPU: mean per request)")
         print(f"{'paging':<8} {'rows in':>9} {'wall ms':>9} {'server CPU ms':>14} {'db CPU ms':>10}")
-        for label, at in (("offset", 0), ("offset", depth), ("cursor", 0), ("cursor", depth)):
+        pagings = () if args.exports_only else (("offset", 0), ("offset", depth), ("cursor", 0), ("cursor", depth))
+        for label, at in pagings:
             query = f"page={at // PAGE + 1}" if label == "offset" else f"cursor={cursor_at(project, at)}"
             path = f"{base}&{query}"
             result = measure(handler, token, [path] * args.pages)
@@ -213,12 +256,20 @@ def main():
                 f"{result['db_cpu'] * 1000:>10.1f}"
             )
         print(f"\nexport of {args.answers:,} answers, one request each")
-        print(f"{'format':<8} {'wall s':>7} {'answers/s':>10} {'server CPU s':>13} {'db CPU s':>9} {'MB':>7}")
+        print(
+            f"{'format':<8} {'wall s':>7} {'answers/s':>10} {'server CPU s':>13} {'db CPU s':>9} {'MB':>7} "
+            f"{'RSS growth MiB':>15}"
+        )
         for fmt in ("jsonl", "parquet"):
-            result = measure(handler, token, [f"/api/projects/{project.pk}/annotations/export?format={fmt}"])
+            path = f"/api/projects/{project.pk}/annotations/export?format={fmt}"
+            request(handler, path, token)  # warm, so the peak below is the export's own
+            rss = peak_rss_reset()
+            result = measure(handler, token, [path], warm=False)
+            grown = (peak_rss_mib() - rss) if rss is not None else float("nan")
             print(
                 f"{fmt:<8} {result['wall']:>7.2f} {args.answers / result['wall']:>10,.0f} "
-                f"{result['server_cpu']:>13.2f} {result['db_cpu']:>9.2f} {result['bytes'] / 1e6:>7.1f}"
+                f"{result['server_cpu']:>13.2f} {result['db_cpu']:>9.2f} {result['bytes'] / 1e6:>7.1f} "
+                f"{grown:>15.1f}"
             )
         connection.close()
     finally:

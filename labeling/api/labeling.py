@@ -31,6 +31,7 @@ from labeling.choices import Role
 from labeling.selectors import (
     annotations_list,
     answer_export_batches,
+    answer_export_lines,
     labeling_item_for,
     labeling_progress,
     labeling_project_for,
@@ -191,7 +192,10 @@ class AnnotationExportApi(GenericAPIView):
         localized = is_localized(project)
         filename = f"{export_stem(project)}-answers.{fmt}"
         if fmt == "jsonl":
-            chunks = jsonl_chunks(batches, localized=localized)
+            # Shapes are stored as JSON text and re-encoded as objects in Python; other answers' lines are
+            # formatted by PostgreSQL where it is the database.
+            lines = None if localized else answer_export_lines(project=project)
+            chunks = lines if lines is not None else jsonl_chunks(batches, localized=localized)
             response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response

@@ -212,11 +212,40 @@ def test_export_reads_in_keyset_batches(api, project, manager, answered, monkeyp
 
     monkeypatch.setattr(selectors, "ANSWER_EXPORT_BATCH", 4)
     monkeypatch.setattr(selectors.answer_export_batches, "__kwdefaults__", {"batch": 4})
+    monkeypatch.setattr(selectors.answer_export_lines, "__kwdefaults__", {"batch": 4})  # PostgreSQL's lines
     with CaptureQueriesContext(connection) as queries:
         rows = jsonl_rows(api(manager).get(export_url(project, "jsonl")))
     batches = [q["sql"] for q in queries.captured_queries if "labeling_annotation" in q["sql"]]
     assert len(rows) == 17 and len(batches) == 5  # 4 + 4 + 4 + 4 + 1
     assert all("LIMIT 4" in sql and "password" not in sql for sql in batches)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL formats the lines there")
+def test_postgresql_writes_the_lines_python_writes_byte_for_byte(project, labeler, labeler2, answered):
+    """The export's lines come from PostgreSQL on PostgreSQL (``answer_export_lines``); they must be the
+    bytes the Python formatter writes on every database: escapes, numbers, nulls, time stamps."""
+    from datetime import UTC, datetime
+
+    from labeling.selectors import answer_export_batches, answer_export_lines, project_answers
+    from labeling.services.answer_exports import jsonl_chunks
+
+    nasty = 'tab\there "quoted" back\\slash\nnew line \x01\x1f caf\u00e9 \u2028 \U0001f408 </script>'
+    annotation_save(item=answered[2], labeler=labeler, value="cat", comment=nasty, seconds=3.0)
+    annotation_save(item=answered[3], labeler=labeler, value="cat", seconds=1e-05)
+    Annotation.objects.filter(item=answered[3], labeler=labeler).update(value=nasty)  # e.g. a transcript
+    annotation_save(item=answered[4], labeler=labeler, value="cat", seconds=86399.789)
+    Annotation.objects.filter(item=answered[5], labeler=labeler).update(
+        seconds=float("nan"), created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    )
+    Annotation.objects.filter(item=answered[6], labeler=labeler).update(seconds=1e20)  # written before the bound
+    answers = project_answers(project=project)
+    python = b"".join(jsonl_chunks(answer_export_batches(answers=answers), localized=False))
+    postgresql = b"".join(answer_export_lines(project=project))
+    assert postgresql == python
+    rows = [json.loads(line) for line in postgresql.split(b"\n")[:-1]]  # not splitlines: U+2028 is no line end
+    assert len(rows) == 17 and any(r["comment"] == nasty for r in rows) and any(r["value"] == nasty for r in rows)
+    by_item = {r["item"]: r for r in rows if r["labeler"] == labeler.username}
+    assert by_item[answered[5].pk]["seconds"] is None and by_item[answered[5].pk]["created"] == "2026-01-02T03:04:05Z"
 
 
 def test_labelers_may_not_export(api, project, labeler, answered):
