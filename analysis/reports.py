@@ -2,11 +2,13 @@
 
 import contextlib
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from analysis import metrics
 from analysis.metrics import MetricUndefined
+from analysis.metrics._common import single_thread_blas
 from analysis.metrics.shapes import BOXES, match_shapes, shape_agreement
 from analysis.selectors import AnswerTable, transcript_normalizer
 
@@ -108,9 +110,55 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
         report.update(over_time={"bucket": "day", "points": []}, by_guideline=[], consensus={})
         return report
 
-    headline = metrics.agreement_report(
-        ratings, level=level, categories=code_categories, n_resamples=n_resamples, seed=seed
-    )
+    # The two heaviest parts, the bootstrap of the headline metrics and Dawid-Skene, run in threads
+    # beside the sections computed here: numpy and SciPy let go of the GIL in their array work, so the
+    # report uses both cores of a small machine. Each part computes what it did alone (the same
+    # numbers). The metrics share one encoding of ``ratings`` (read-only meanwhile) and its counts.
+    import scipy.sparse  # noqa: F401  (Dawid-Skene's; loaded here, not while the other threads run)
+
+    # BLAS is limited to one thread (as each metric does) before the threads start, and until they end:
+    # a limit set inside a thread did not reach that thread's own BLAS calls, whose sums then depended
+    # on how many threads BLAS split them over (the last digits of alpha changed from run to run).
+    with (
+        single_thread_blas(),
+        metrics.shared_encoding(ratings),
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="agreement") as pool,
+    ):
+        headline_job = pool.submit(
+            metrics.agreement_report,
+            ratings,
+            level=level,
+            categories=code_categories,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        consensus_job = pool.submit(_consensus, ratings, code_categories)
+        sections = _sections(table, codes, items, labelers, ratings, names, gold, consensus_job)
+        _headline(report, headline_job.result())
+    report["reasons"].update(sections.pop("reasons"))
+    report.update(sections)
+    return report
+
+
+def _consensus(ratings, code_categories):
+    """Dawid-Skene and majority vote: (per-labeler Dawid-Skene accuracy or None, the consensus
+    section, the reason Dawid-Skene is undefined or None)."""
+    try:
+        ds = metrics.dawid_skene(ratings, categories=code_categories)
+    except MetricUndefined as exc:
+        return None, {}, str(exc)
+    majority = metrics.majority_vote(ratings, categories=code_categories)
+    consensus = {
+        "majority_resolved": int(majority.resolved.sum()),
+        "majority_ties": int(majority.tied.sum()),
+        "dawid_skene_low_confidence": int((ds.posterior.max(axis=1) < 0.8).sum()),
+        "dawid_skene_iterations": int(ds.n_iter),
+    }
+    return [float(a) for a in ds.rater_accuracy], consensus, None
+
+
+def _headline(report, headline):
+    """Percent agreement, Fleiss' kappa, Krippendorff's alpha and HLP, with their intervals."""
     for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha"):
         report[key] = headline[key]
         if headline[key] is None:
@@ -121,6 +169,15 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
     report["hlp"] = headline["percent_agreement"]
     if report["hlp"] is None:
         report["reasons"]["hlp"] = report["reasons"].get("percent_agreement")
+
+
+def _sections(table, codes, items, labelers, ratings, names, gold, consensus_job):
+    """Per class, per labeler, pairwise, confusion, over time and by guideline; ``consensus_job``
+    answers :func:`_consensus`."""
+    categories = table.categories
+    n_categories = len(categories)
+    code_categories = list(range(n_categories))
+    report = {"reasons": {}}
 
     # Per class.
     answered = codes[codes >= 0]
@@ -156,20 +213,10 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
 
     # Per labeler: HLP against the others, gold, Dawid-Skene, speed.
     per_rater = metrics.rater_agreement(ratings, raters=names, categories=code_categories)
-    ds_accuracy = [None] * len(labelers)
-    consensus = {}
-    try:
-        ds = metrics.dawid_skene(ratings, categories=code_categories)
-        ds_accuracy = [float(a) for a in ds.rater_accuracy]
-        majority = metrics.majority_vote(ratings, categories=code_categories)
-        consensus = {
-            "majority_resolved": int(majority.resolved.sum()),
-            "majority_ties": int(majority.tied.sum()),
-            "dawid_skene_low_confidence": int((ds.posterior.max(axis=1) < 0.8).sum()),
-            "dawid_skene_iterations": int(ds.n_iter),
-        }
-    except MetricUndefined as exc:
-        report["reasons"]["dawid_skene"] = str(exc)
+    ds_accuracy, consensus, ds_reason = consensus_job.result()
+    if ds_accuracy is None:
+        ds_accuracy = [None] * len(labelers)
+        report["reasons"]["dawid_skene"] = ds_reason
     rater_index = np.searchsorted(labelers, table.labeler)
     rows = []
     for r, stats in enumerate(per_rater):
