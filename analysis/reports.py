@@ -27,16 +27,15 @@ def _float(value):
 
 def unit_pair_agreement(codes, n_categories):
     """Per unit: (agreeing ordered pairs, all ordered pairs) of its answers; codes -1 are missing."""
-    n_units = codes.shape[0]
-    counts = np.zeros((n_units, max(n_categories, 1)), dtype=np.int64)
+    n_units, k = codes.shape[0], max(n_categories, 1)
     rows, cols = np.nonzero(codes >= 0)
-    np.add.at(counts, (rows, codes[rows, cols]), 1)
+    counts = np.bincount(rows * k + codes[rows, cols], minlength=n_units * k).reshape(n_units, k)
     answers = counts.sum(axis=1)
     return (counts * (counts - 1)).sum(axis=1), answers * (answers - 1)
 
 
-def _over_time(codes, unit_day, n_categories):
-    agree, pairs = unit_pair_agreement(codes, n_categories)
+def _over_time(codes, unit_day, n_categories, pair_agreement=None):
+    agree, pairs = pair_agreement or unit_pair_agreement(codes, n_categories)
     pairable = pairs > 0
     if not pairable.any():
         return {"bucket": "day", "points": []}
@@ -55,12 +54,19 @@ def _over_time(codes, unit_day, n_categories):
     return {"bucket": bucket, "points": points}
 
 
-def _by_guideline(table: AnswerTable, n_categories):
+def _by_guideline(table: AnswerTable, n_categories, whole=None):
+    """Per guideline version: items, compared items, percent agreement, nominal alpha. ``whole``:
+    ``(codes, float ratings, unit_pair_agreement)`` of the whole table, used as they are when every
+    answer has the same guideline version (the usual case) instead of building them again."""
     rows = []
-    for guideline_id in np.unique(table.guideline):
-        sub = table.subset(table.guideline == guideline_id)
-        codes, _, _ = sub.matrix()
-        agree, pairs = unit_pair_agreement(codes, n_categories)
+    guidelines = np.unique(table.guideline)
+    for guideline_id in guidelines:
+        if whole is not None and len(guidelines) == 1:
+            codes, ratings, (agree, pairs) = whole
+        else:
+            codes, _, _ = table.subset(table.guideline == guideline_id).matrix()
+            ratings = np.where(codes >= 0, codes, np.nan).astype(float)
+            agree, pairs = unit_pair_agreement(codes, n_categories)
         row = {
             "guideline": table.guideline_versions.get(int(guideline_id)),
             "n_items": int(codes.shape[0]),
@@ -69,9 +75,7 @@ def _by_guideline(table: AnswerTable, n_categories):
             "krippendorff_alpha": None,
         }
         with contextlib.suppress(MetricUndefined):  # e.g. one category only: shown as "—"
-            row["krippendorff_alpha"] = float(
-                metrics.krippendorff_alpha(np.where(codes >= 0, codes, np.nan).astype(float), "nominal")
-            )
+            row["krippendorff_alpha"] = float(metrics.krippendorff_alpha(ratings, "nominal"))
         rows.append(row)
     rows.sort(key=lambda r: (r["guideline"] is None, r["guideline"] or 0))
     return rows
@@ -260,8 +264,9 @@ def _sections(table, codes, items, labelers, ratings, names, gold, consensus_job
     unit_day = np.zeros(len(items), dtype=np.int64)
     unit_of_answer = np.searchsorted(items, table.item)
     np.maximum.at(unit_day, unit_of_answer, table.day)
-    report["over_time"] = _over_time(codes, unit_day, n_categories)
-    report["by_guideline"] = _by_guideline(table, n_categories)
+    pair_agreement = unit_pair_agreement(codes, n_categories)
+    report["over_time"] = _over_time(codes, unit_day, n_categories, pair_agreement)
+    report["by_guideline"] = _by_guideline(table, n_categories, whole=(codes, ratings, pair_agreement))
     if table.values is not None:
         report["transcripts"] = _transcript_section(table)
     return report
