@@ -114,19 +114,20 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
         report.update(over_time={"bucket": "day", "points": []}, by_guideline=[], consensus={})
         return report
 
-    # The two heaviest parts, the bootstrap of the headline metrics and Dawid-Skene, run in threads
-    # beside the sections computed here: numpy and SciPy let go of the GIL in their array work, so the
-    # report uses both cores of a small machine. Each part computes what it did alone (the same
-    # numbers). The metrics share one encoding of ``ratings`` (read-only meanwhile) and its counts.
-    import scipy.sparse  # noqa: F401  (Dawid-Skene's; loaded here, not while the other threads run)
+    # The bootstrap of the headline metrics runs in a thread while this one computes Dawid-Skene and
+    # the other sections: numpy and SciPy let go of the GIL in their array work, so the report uses
+    # both cores of a small machine (about 1.3 s of CPU each side on 1M answers; a third thread for
+    # Dawid-Skene added ~100 MB of peak memory for little time). Each part computes what it did alone
+    # (the same numbers). The metrics share one encoding of ``ratings`` (read-only meanwhile) and its
+    # counts. BLAS is limited to one thread (as each metric does) before the thread starts and until
+    # it ends: a limit set inside a thread was seen not to reach that thread's own BLAS calls, whose sums then
+    # depended on how many threads BLAS split them over (the last digits of alpha changed).
+    import scipy.sparse  # noqa: F401  (Dawid-Skene's; loaded here, not while the other thread runs)
 
-    # BLAS is limited to one thread (as each metric does) before the threads start, and until they end:
-    # a limit set inside a thread did not reach that thread's own BLAS calls, whose sums then depended
-    # on how many threads BLAS split them over (the last digits of alpha changed from run to run).
     with (
         single_thread_blas(),
         metrics.shared_encoding(ratings),
-        ThreadPoolExecutor(max_workers=2, thread_name_prefix="agreement") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="agreement") as pool,
     ):
         headline_job = pool.submit(
             metrics.agreement_report,
@@ -136,9 +137,9 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
             n_resamples=n_resamples,
             seed=seed,
         )
-        consensus_job = pool.submit(_consensus, ratings, code_categories)
-        sections = _sections(table, codes, items, labelers, ratings, names, gold, consensus_job)
-        _headline(report, headline_job.result())
+        consensus = _consensus(ratings, code_categories)
+        sections = _sections(table, codes, items, labelers, ratings, names, gold, consensus)
+    _headline(report, headline_job.result())
     report["reasons"].update(sections.pop("reasons"))
     report.update(sections)
     return report
@@ -175,9 +176,9 @@ def _headline(report, headline):
         report["reasons"]["hlp"] = report["reasons"].get("percent_agreement")
 
 
-def _sections(table, codes, items, labelers, ratings, names, gold, consensus_job):
-    """Per class, per labeler, pairwise, confusion, over time and by guideline; ``consensus_job``
-    answers :func:`_consensus`."""
+def _sections(table, codes, items, labelers, ratings, names, gold, consensus):
+    """Per class, per labeler, pairwise, confusion, over time and by guideline; ``consensus`` is what
+    :func:`_consensus` answered."""
     categories = table.categories
     n_categories = len(categories)
     code_categories = list(range(n_categories))
@@ -217,7 +218,7 @@ def _sections(table, codes, items, labelers, ratings, names, gold, consensus_job
 
     # Per labeler: HLP against the others, gold, Dawid-Skene, speed.
     per_rater = metrics.rater_agreement(ratings, raters=names, categories=code_categories)
-    ds_accuracy, consensus, ds_reason = consensus_job.result()
+    ds_accuracy, consensus, ds_reason = consensus
     if ds_accuracy is None:
         ds_accuracy = [None] * len(labelers)
         report["reasons"]["dawid_skene"] = ds_reason

@@ -349,9 +349,11 @@ def _agreement_report(ratings, level, categories, n_resamples, confidence, seed,
     samples: dict[str, list[float]] = {key: [] for key in stats}
     rng = np.random.default_rng(seed)
     left = int(n_resamples) if stats else 0
+    # One buffer for every block (a fresh 26 MB array per block made a thread's heap grow).
+    buffer = np.empty((min(_BLOCK, left), n_units))
     while left > 0:
         # The same draws, in the same order, as one resample at a time: the same intervals.
-        block = np.empty((min(_BLOCK, left), n_units))
+        block = buffer[: min(_BLOCK, left)]
         for row in block:
             row[:] = _weights(rng, n_units)[1]
         left -= len(block)

@@ -278,6 +278,7 @@ def dawid_skene_answers(
     # Initial posterior: weighted vote shares (soft majority vote).
     votes = np.bincount(u * k + label_idx, weights=weight, minlength=n_ans * k).reshape(n_ans, k)
     post = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-12)
+    del votes
 
     def m_step(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         prior = t.sum(axis=0) + smoothing
