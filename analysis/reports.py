@@ -2,11 +2,13 @@
 
 import contextlib
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from analysis import metrics
 from analysis.metrics import MetricUndefined
+from analysis.metrics._common import single_thread_blas
 from analysis.metrics.shapes import BOXES, match_shapes, shape_agreement
 from analysis.selectors import AnswerTable, transcript_normalizer
 
@@ -25,16 +27,15 @@ def _float(value):
 
 def unit_pair_agreement(codes, n_categories):
     """Per unit: (agreeing ordered pairs, all ordered pairs) of its answers; codes -1 are missing."""
-    n_units = codes.shape[0]
-    counts = np.zeros((n_units, max(n_categories, 1)), dtype=np.int64)
+    n_units, k = codes.shape[0], max(n_categories, 1)
     rows, cols = np.nonzero(codes >= 0)
-    np.add.at(counts, (rows, codes[rows, cols]), 1)
+    counts = np.bincount(rows * k + codes[rows, cols], minlength=n_units * k).reshape(n_units, k)
     answers = counts.sum(axis=1)
     return (counts * (counts - 1)).sum(axis=1), answers * (answers - 1)
 
 
-def _over_time(codes, unit_day, n_categories):
-    agree, pairs = unit_pair_agreement(codes, n_categories)
+def _over_time(codes, unit_day, n_categories, pair_agreement=None):
+    agree, pairs = pair_agreement or unit_pair_agreement(codes, n_categories)
     pairable = pairs > 0
     if not pairable.any():
         return {"bucket": "day", "points": []}
@@ -53,12 +54,19 @@ def _over_time(codes, unit_day, n_categories):
     return {"bucket": bucket, "points": points}
 
 
-def _by_guideline(table: AnswerTable, n_categories):
+def _by_guideline(table: AnswerTable, n_categories, whole=None):
+    """Per guideline version: items, compared items, percent agreement, nominal alpha. ``whole``:
+    ``(codes, float ratings, unit_pair_agreement)`` of the whole table, used as they are when every
+    answer has the same guideline version (the usual case) instead of building them again."""
     rows = []
-    for guideline_id in np.unique(table.guideline):
-        sub = table.subset(table.guideline == guideline_id)
-        codes, _, _ = sub.matrix()
-        agree, pairs = unit_pair_agreement(codes, n_categories)
+    guidelines = np.unique(table.guideline)
+    for guideline_id in guidelines:
+        if whole is not None and len(guidelines) == 1:
+            codes, ratings, (agree, pairs) = whole
+        else:
+            codes, _, _ = table.subset(table.guideline == guideline_id).matrix()
+            ratings = np.where(codes >= 0, codes, np.nan).astype(float)
+            agree, pairs = unit_pair_agreement(codes, n_categories)
         row = {
             "guideline": table.guideline_versions.get(int(guideline_id)),
             "n_items": int(codes.shape[0]),
@@ -67,9 +75,7 @@ def _by_guideline(table: AnswerTable, n_categories):
             "krippendorff_alpha": None,
         }
         with contextlib.suppress(MetricUndefined):  # e.g. one category only: shown as "—"
-            row["krippendorff_alpha"] = float(
-                metrics.krippendorff_alpha(np.where(codes >= 0, codes, np.nan).astype(float), "nominal")
-            )
+            row["krippendorff_alpha"] = float(metrics.krippendorff_alpha(ratings, "nominal"))
         rows.append(row)
     rows.sort(key=lambda r: (r["guideline"] is None, r["guideline"] or 0))
     return rows
@@ -108,9 +114,56 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
         report.update(over_time={"bucket": "day", "points": []}, by_guideline=[], consensus={})
         return report
 
-    headline = metrics.agreement_report(
-        ratings, level=level, categories=code_categories, n_resamples=n_resamples, seed=seed
-    )
+    # The bootstrap of the headline metrics runs in a thread while this one computes Dawid-Skene and
+    # the other sections: numpy and SciPy let go of the GIL in their array work, so the report uses
+    # both cores of a small machine (about 1.3 s of CPU each side on 1M answers; a third thread for
+    # Dawid-Skene added ~100 MB of peak memory for little time). Each part computes what it did alone
+    # (the same numbers). The metrics share one encoding of ``ratings`` (read-only meanwhile) and its
+    # counts. BLAS is limited to one thread (as each metric does) before the thread starts and until
+    # it ends: a limit set inside a thread was seen not to reach that thread's own BLAS calls, whose sums then
+    # depended on how many threads BLAS split them over (the last digits of alpha changed).
+    import scipy.sparse  # noqa: F401  (Dawid-Skene's; loaded here, not while the other thread runs)
+
+    with (
+        single_thread_blas(),
+        metrics.shared_encoding(ratings),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="agreement") as pool,
+    ):
+        headline_job = pool.submit(
+            metrics.agreement_report,
+            ratings,
+            level=level,
+            categories=code_categories,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        consensus = _consensus(ratings, code_categories)
+        sections = _sections(table, codes, items, labelers, ratings, names, gold, consensus)
+    _headline(report, headline_job.result())
+    report["reasons"].update(sections.pop("reasons"))
+    report.update(sections)
+    return report
+
+
+def _consensus(ratings, code_categories):
+    """Dawid-Skene and majority vote: (per-labeler Dawid-Skene accuracy or None, the consensus
+    section, the reason Dawid-Skene is undefined or None)."""
+    try:
+        ds = metrics.dawid_skene(ratings, categories=code_categories)
+    except MetricUndefined as exc:
+        return None, {}, str(exc)
+    majority = metrics.majority_vote(ratings, categories=code_categories)
+    consensus = {
+        "majority_resolved": int(majority.resolved.sum()),
+        "majority_ties": int(majority.tied.sum()),
+        "dawid_skene_low_confidence": int((ds.posterior.max(axis=1) < 0.8).sum()),
+        "dawid_skene_iterations": int(ds.n_iter),
+    }
+    return [float(a) for a in ds.rater_accuracy], consensus, None
+
+
+def _headline(report, headline):
+    """Percent agreement, Fleiss' kappa, Krippendorff's alpha and HLP, with their intervals."""
     for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha"):
         report[key] = headline[key]
         if headline[key] is None:
@@ -121,6 +174,15 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
     report["hlp"] = headline["percent_agreement"]
     if report["hlp"] is None:
         report["reasons"]["hlp"] = report["reasons"].get("percent_agreement")
+
+
+def _sections(table, codes, items, labelers, ratings, names, gold, consensus):
+    """Per class, per labeler, pairwise, confusion, over time and by guideline; ``consensus`` is what
+    :func:`_consensus` answered."""
+    categories = table.categories
+    n_categories = len(categories)
+    code_categories = list(range(n_categories))
+    report = {"reasons": {}}
 
     # Per class.
     answered = codes[codes >= 0]
@@ -156,20 +218,10 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
 
     # Per labeler: HLP against the others, gold, Dawid-Skene, speed.
     per_rater = metrics.rater_agreement(ratings, raters=names, categories=code_categories)
-    ds_accuracy = [None] * len(labelers)
-    consensus = {}
-    try:
-        ds = metrics.dawid_skene(ratings, categories=code_categories)
-        ds_accuracy = [float(a) for a in ds.rater_accuracy]
-        majority = metrics.majority_vote(ratings, categories=code_categories)
-        consensus = {
-            "majority_resolved": int(majority.resolved.sum()),
-            "majority_ties": int(majority.tied.sum()),
-            "dawid_skene_low_confidence": int((ds.posterior.max(axis=1) < 0.8).sum()),
-            "dawid_skene_iterations": int(ds.n_iter),
-        }
-    except MetricUndefined as exc:
-        report["reasons"]["dawid_skene"] = str(exc)
+    ds_accuracy, consensus, ds_reason = consensus
+    if ds_accuracy is None:
+        ds_accuracy = [None] * len(labelers)
+        report["reasons"]["dawid_skene"] = ds_reason
     rater_index = np.searchsorted(labelers, table.labeler)
     rows = []
     for r, stats in enumerate(per_rater):
@@ -213,8 +265,9 @@ def build_agreement_report(table: AnswerTable, *, gold=None, n_resamples=200, se
     unit_day = np.zeros(len(items), dtype=np.int64)
     unit_of_answer = np.searchsorted(items, table.item)
     np.maximum.at(unit_day, unit_of_answer, table.day)
-    report["over_time"] = _over_time(codes, unit_day, n_categories)
-    report["by_guideline"] = _by_guideline(table, n_categories)
+    pair_agreement = unit_pair_agreement(codes, n_categories)
+    report["over_time"] = _over_time(codes, unit_day, n_categories, pair_agreement)
+    report["by_guideline"] = _by_guideline(table, n_categories, whole=(codes, ratings, pair_agreement))
     if table.values is not None:
         report["transcripts"] = _transcript_section(table)
     return report

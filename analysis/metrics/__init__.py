@@ -12,10 +12,11 @@ consensus     Majority vote (ties unresolved) and Dawid–Skene.
 bootstrap     Seeded percentile bootstrap over units (fast for the headline metrics), agreement report.
 transcripts   Transcript normalization, exact agreement, pairwise WER.
 shapes        Localized labels: box/segment IoU, matching, F1, split/merge, consensus, COCO AP@0.5.
-_common       Encoding (:func:`encode_ratings`), :class:`MetricUndefined`, :func:`apply_flag_policy`.
+_common       Encoding (:func:`encode_ratings`, shared by metrics in :func:`shared_encoding`),
+              :class:`MetricUndefined`, :func:`apply_flag_policy`.
 """
 
-from ._common import FLAG_POLICIES, MISSING, MetricUndefined, apply_flag_policy, encode_ratings
+from ._common import FLAG_POLICIES, MISSING, MetricUndefined, apply_flag_policy, encode_ratings, shared_encoding
 from .agreement import (
     LEVELS,
     PairwiseKappa,
@@ -68,6 +69,7 @@ __all__ = [
     "pairwise_confusion",
     "percent_agreement",
     "rater_agreement",
+    "shared_encoding",
     "specific_agreement",
     "transcript_exact_agreement",
     "word_edit_distance",

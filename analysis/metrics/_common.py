@@ -101,6 +101,93 @@ def blas_single_threaded(func: _F) -> _F:
 
 
 # --------------------------------------------------------------------------------------------------
+# Shared encodings
+# --------------------------------------------------------------------------------------------------
+# A report passes the same ratings matrix to a dozen metrics, and each used to encode it again and
+# count its answers per unit again. Inside ``shared_encoding(ratings)`` the metrics share one
+# encoding of that array (and one count matrix per encoding): the arrays are made read-only for the
+# block, so no metric (and no caller) can change what the others read. Entries are keyed by the id
+# of the array, which stays alive (held here) until the block ends; other arrays are not cached.
+class _Shared:
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.refs = 0
+        self.values: dict[Any, Any] = {}
+        self.arrays: list[np.ndarray] = [array]  # the registered arrays (ratings, then its codes)
+
+
+_shared_lock = threading.Lock()
+_shared: dict[int, tuple[np.ndarray, _Shared]] = {}
+
+
+@contextmanager
+def shared_encoding(ratings: np.ndarray) -> Iterator[None]:
+    """Within the block, metrics given ``ratings`` (this very array) share its encoding and count
+    matrices instead of computing them again; ``ratings`` is read-only meanwhile. Re-entrant and
+    thread-safe; the metrics answer the same numbers with or without it."""
+    if not isinstance(ratings, np.ndarray):
+        yield
+        return
+    with _shared_lock:
+        found = _shared.get(id(ratings))
+        entry = found[1] if found is not None and found[0] is ratings else None
+        if entry is None:
+            entry = _Shared(ratings)
+            entry.writeable = ratings.flags.writeable  # type: ignore[attr-defined]
+            _shared[id(ratings)] = (ratings, entry)
+            ratings.flags.writeable = False
+        entry.refs += 1
+    try:
+        yield
+    finally:
+        with _shared_lock:
+            entry.refs -= 1
+            if entry.refs == 0:
+                for array in entry.arrays:
+                    _shared.pop(id(array), None)
+                ratings.flags.writeable = entry.writeable  # type: ignore[attr-defined]
+
+
+def _hashable(categories: Sequence[Any]) -> Any:
+    try:
+        key = tuple(categories)
+        hash(key)
+    except TypeError:
+        return object()  # never equal to another key: not cached
+    return key
+
+
+def _shared_value(array: Any, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, once per ``key`` for an array registered by :func:`shared_encoding` (or for
+    the codes encoded from it); an unregistered array always computes."""
+    with _shared_lock:
+        found = _shared.get(id(array))
+        if found is None or found[0] is not array:
+            entry = None
+        else:
+            entry = found[1]
+            if key in entry.values:
+                return entry.values[key]
+    value = compute()
+    if entry is None:
+        return value
+    with _shared_lock:
+        if entry.refs == 0:  # the block ended meanwhile
+            return value
+        if key in entry.values:
+            return entry.values[key]
+        # What is shared is read-only: a metric that wrote into it would change the others' input.
+        shared = value[0] if key[0] == "coded" else value
+        if isinstance(shared, np.ndarray):
+            shared.flags.writeable = False
+        if key[0] == "coded":
+            _shared[id(shared)] = (shared, entry)  # count matrices of these codes are shared too
+            entry.arrays.append(shared)
+        entry.values[key] = value
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
 # Encoding
 # --------------------------------------------------------------------------------------------------
 def _is_missing(value: Any) -> bool:
@@ -303,7 +390,9 @@ def coded_matrix(
             f"{name} must be a 2-D array of shape (n_units, n_raters); got an array with {arr.ndim} "
             f"dimension(s). For two raters' label lists use cohen_kappa(a, b)."
         )
-    return encode_ratings(arr, categories)
+    key = ("coded", None if categories is None else _hashable(categories))
+    codes, cats = _shared_value(arr, key, lambda: encode_ratings(arr, categories))
+    return codes, list(cats)
 
 
 def category_values(categories: Sequence[Any], level: str) -> np.ndarray:
@@ -329,6 +418,10 @@ def count_matrix(codes: np.ndarray, n_categories: int) -> np.ndarray | sparse.cs
     Built with one ``np.bincount`` (no loop over units). Dense when ``n_units × K`` is moderate,
     otherwise a ``scipy.sparse.csr_matrix``.
     """
+    return _shared_value(codes, ("counts", int(n_categories)), lambda: _count_matrix(codes, n_categories))
+
+
+def _count_matrix(codes: np.ndarray, n_categories: int) -> np.ndarray | sparse.csr_matrix:
     n_units, n_raters = codes.shape
     k = max(int(n_categories), 1)
     valid = codes >= 0
@@ -350,8 +443,10 @@ def count_matrix(codes: np.ndarray, n_categories: int) -> np.ndarray | sparse.cs
 def issparse(counts: Any) -> bool:
     """``scipy.sparse.issparse`` without importing SciPy: nothing is sparse until SciPy's sparse module has
     been loaded, and the web process (which imports every metric module) stays free of SciPy's ~60 MB."""
-    sparse = sys.modules.get("scipy.sparse")
-    return sparse is not None and sparse.issparse(counts)
+    # getattr: while another thread imports SciPy the module is listed before it has its functions
+    # (and nothing can be sparse yet).
+    check = getattr(sys.modules.get("scipy.sparse"), "issparse", None)
+    return check is not None and check(counts)
 
 
 def row_sums(counts: np.ndarray | sparse.spmatrix) -> np.ndarray:

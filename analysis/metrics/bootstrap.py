@@ -26,6 +26,7 @@ from ._common import (
     coded_matrix,
     count_matrix,
     row_sums,
+    shared_encoding,
     to_float,
 )
 from .agreement import (
@@ -310,9 +311,18 @@ def agreement_report(
     sentence saying why it is undefined.
     """
     _check_args(n_resamples, confidence)
+    with shared_encoding(ratings):
+        return _agreement_report(ratings, level, categories, n_resamples, confidence, seed, fleiss_incomplete)
+
+
+def _agreement_report(ratings, level, categories, n_resamples, confidence, seed, fleiss_incomplete):
     codes, cats = coded_matrix(ratings, categories)
-    coded = np.where(codes >= 0, codes, np.nan).astype(np.float64)
     code_cats = list(range(len(cats)))
+    if isinstance(ratings, np.ndarray) and ratings.dtype == np.float64 and cats == code_cats:
+        # Already a float matrix of codes (what the reports pass): the same values as re-coding it.
+        coded = ratings
+    else:
+        coded = np.where(codes >= 0, codes, np.nan).astype(np.float64)
     n_units = codes.shape[0]
     answers = (codes >= 0).sum(axis=1)
     report: dict[str, Any] = {
@@ -334,20 +344,16 @@ def agreement_report(
     stats: dict[str, Any] = {}
     points: dict[str, float] = {}
     all_ones = np.ones(n_units)
-    for key, build in builders.items():
-        report[key] = None
-        try:
-            stats[key] = build()
-            points[key] = stats[key].resample(all_ones)
-        except MetricUndefined as exc:
-            report["reasons"][key] = str(exc)
-            stats.pop(key, None)
+    with shared_encoding(coded):
+        _build(builders, stats, points, report, all_ones)
     samples: dict[str, list[float]] = {key: [] for key in stats}
     rng = np.random.default_rng(seed)
     left = int(n_resamples) if stats else 0
+    # One buffer for every block (a fresh 26 MB array per block made a thread's heap grow).
+    buffer = np.empty((min(_BLOCK, left), n_units))
     while left > 0:
         # The same draws, in the same order, as one resample at a time: the same intervals.
-        block = np.empty((min(_BLOCK, left), n_units))
+        block = buffer[: min(_BLOCK, left)]
         for row in block:
             row[:] = _weights(rng, n_units)[1]
         left -= len(block)
@@ -361,3 +367,15 @@ def agreement_report(
             continue
         report[key] = {"value": points[key], "ci_low": low, "ci_high": high}
     return report
+
+
+def _build(builders, stats, points, report, all_ones):
+    """Each headline metric's per-unit contributions, and its value on the full data."""
+    for key, build in builders.items():
+        report[key] = None
+        try:
+            stats[key] = build()
+            points[key] = stats[key].resample(all_ones)
+        except MetricUndefined as exc:
+            report["reasons"][key] = str(exc)
+            stats.pop(key, None)

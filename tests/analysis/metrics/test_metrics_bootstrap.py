@@ -153,3 +153,30 @@ def test_fleiss_drop_fast_path_when_resamples_miss_the_complete_units():
     assert fast.value == generic.value
     assert fast.low == pytest.approx(generic.low, abs=1e-12)
     assert fast.high == pytest.approx(generic.high, abs=1e-12)
+
+
+def test_shared_encoding_gives_the_same_numbers_and_guards_the_matrix():
+    from analysis.metrics import dawid_skene, majority_vote, pairwise_cohen, rater_agreement, shared_encoding
+
+    x = _ratings(n_units=300, k=5)
+    cats = list(range(5))
+
+    def everything():
+        return (
+            krippendorff_alpha(x, categories=cats),
+            fleiss_kappa(x, incomplete="drop", categories=cats),
+            percent_agreement(x, categories=cats),
+            [r["pairwise_accuracy"] for r in rater_agreement(x, categories=cats)],
+            [p["kappa"] for p in pairwise_cohen(x, categories=cats).pairs],
+            majority_vote(x, categories=cats).codes.tolist(),
+            dawid_skene(x, categories=cats).posterior.tolist(),
+            agreement_report(x, categories=cats, n_resamples=30),
+        )
+
+    alone = everything()
+    with shared_encoding(x):
+        with pytest.raises(ValueError, match="read-only"):
+            x[0, 0] = 1.0  # the metrics share its encoding: nobody may change it meanwhile
+        shared = everything()
+    assert shared == alone
+    x[0, 0] = 1.0  # writable again after the block
