@@ -34,12 +34,15 @@ class Embedding(models.Model):
     """One item's vector from one embedder (a built-in featurizer, a local model, or pushed vectors).
 
     Stored as little-endian float32 bytes; ``dim`` is checked on every write for the same ``model``.
+    ``content``: the SHA-256 of the item's content the vector was computed from ('' for pushed vectors):
+    a computed vector is kept, and reused by every later map, while it matches the item's ``sha256``.
     """
 
     item = models.ForeignKey("labeling.Item", on_delete=models.CASCADE, related_name="embeddings")
     model = models.CharField(max_length=100)
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()
+    content = models.CharField(max_length=64, blank=True, default="")
     created = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -32,15 +32,16 @@ def _decode_errors(image_module, unidentified) -> tuple[type[BaseException], ...
 
 
 def load_image(item: Any, *, index: int | None = None):
-    """Return an RGB ``PIL.Image`` from a path or a PIL image; raise EmbeddingError if unreadable."""
+    """Return an RGB ``PIL.Image`` from a path, an open binary file (e.g. ``io.BytesIO`` of bytes read
+    through a storage) or a PIL image; raise EmbeddingError if unreadable."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if isinstance(item, Image.Image):
         img = item
-    elif isinstance(item, str | bytes | os.PathLike):
-        path = os.fsdecode(item)
+    elif isinstance(item, str | bytes | os.PathLike) or hasattr(item, "read"):
+        path = getattr(item, "name", f"input #{index}") if hasattr(item, "read") else os.fsdecode(item)
         try:
-            with Image.open(path) as opened:
+            with Image.open(item if hasattr(item, "read") else path) as opened:
                 opened.load()  # decode now: truncated/corrupt files fail here, not later
                 try:
                     img = ImageOps.exif_transpose(opened)  # a rotated copy (or a plain copy)

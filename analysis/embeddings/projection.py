@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .parallel import cores
+
 DEFAULT_NUMBA_CACHE = Path(__file__).resolve().parents[2] / "var" / "numba-cache"
 
 
@@ -44,7 +46,8 @@ def configure_numba_cache(path: str | os.PathLike | None = None) -> str:
 
 
 def _default_jobs(n_jobs: int | None) -> int:
-    return int(n_jobs) if n_jobs else max(1, min(2, os.cpu_count() or 1))
+    """Threads for numba and scikit-learn: ``n_jobs``, else one per core this process may use."""
+    return int(n_jobs) if n_jobs else max(1, cores())
 
 
 def _as_matrix(X) -> np.ndarray:
@@ -142,7 +145,7 @@ def project_2d(
     ``precomputed_knn``: ``(indices, distances)`` from ``knn_graph`` (self excluded, shape (n, k));
     when given, UMAP skips its own neighbour search and uses ``k + 1`` neighbours (itself included).
     ``seed``: an int makes the map reproducible but single-threaded (UMAP's rule); ``None`` lets it
-    use ``n_jobs`` threads (default: up to 2) at the cost of run-to-run jitter.
+    use ``n_jobs`` threads (default: one per core) at the cost of run-to-run jitter.
     ``n_epochs``: UMAP's default (200 epochs above 10,000 points, 500 below) when None.
     Tiny inputs (n <= 3) get a PCA layout instead, since UMAP needs a few neighbours per point.
     """

@@ -1,6 +1,7 @@
 """Item embeddings: computed by a built-in or local-model embedder, or pushed by the team's pipeline."""
 
 import contextlib
+import io
 import math
 import os
 import tempfile
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 
+from analysis.embeddings.parallel import cores, embed_chunks
 from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed, read_speeds, record_speed
 from analysis.embeddings.registry import BUILTIN_DIMS, available_embedders, get_embedder
 from analysis.models import Embedding
@@ -182,20 +184,61 @@ def local_paths(names):
         yield paths
 
 
-def embeddings_compute(*, project, embedder_name, items, on_progress=None, batch_size=512):
+# Embedders whose work is Python on small arrays (GIL-bound) and whose input may be an open binary
+# file: computed by worker processes, one per core, from bytes read through the storage.
+PROCESS_EMBEDDERS = {"image-basic"}
+# Fewer items than this are embedded in the job's process: starting the workers costs a second or two.
+PROCESS_MIN_ITEMS = 2000
+
+
+def _read_media(items):
+    """The items' files as in-memory binary files, read through the storage (S3-compatible or local)."""
+    out = []
+    for item in items:
+        with default_storage.open(item.file.name, "rb") as src:
+            blob = io.BytesIO(src.read())
+        blob.name = item.file.name  # named in an error message
+        out.append(blob)
+    return out
+
+
+def _embed_batches(embedder, embedder_name, modality, batches, processes):
+    """The vectors of each batch of items, in order: in ``processes`` worker processes for the
+    embedders that gain from it, else in this process."""
+    if embedder_name in PROCESS_EMBEDDERS and processes > 1:
+        yield from embed_chunks(embedder, (_read_media(b) for b in batches), processes=processes)
+        return
+    for batch in batches:
+        if modality == "text":
+            yield embedder.embed([item.text for item in batch])
+        else:
+            with local_paths([item.file.name for item in batch]) as paths:
+                yield embedder.embed(paths)
+
+
+def embeddings_compute(
+    *, project, embedder_name, items, on_progress=None, batch_size=512, processes=None, min_items_for_processes=None
+):
     """Compute and store the vectors ``items`` (Item rows, in order) lack for a built-in embedder.
 
-    Corpus-fitted embedders (text-tfidf) are recomputed for all items, since a vector only means
-    something beside the others fitted with it. Answers the number of vectors computed.
+    A vector is kept per item, embedder and content (the item's ``sha256``): items whose stored vector
+    was computed from their current content are skipped, so a later map of the same or a grown project
+    computes only the new items' vectors. The built-in image featurizer runs in ``processes`` worker
+    processes (default: one per core) when there are at least ``min_items_for_processes`` items to do
+    (default ``PROCESS_MIN_ITEMS``). Corpus-fitted embedders (text-tfidf) are recomputed for all items,
+    since a vector only means something beside the others fitted with it. Answers the number of vectors
+    computed.
     """
     embedder = make_embedder(name=embedder_name, modality=project.modality)
     refit = embedder_name == "text-tfidf"
     have = (
-        set()
+        {}
         if refit
-        else set(Embedding.objects.filter(item__project=project, model=embedder_name).values_list("item_id", flat=True))
+        else dict(
+            Embedding.objects.filter(item__project=project, model=embedder_name).values_list("item_id", "content")
+        )
     )
-    todo = [item for item in items if item.pk not in have]
+    todo = [item for item in items if have.get(item.pk) != item.sha256]
     started = time.perf_counter()
     if refit:
         Embedding.objects.filter(item__project=project, model=embedder_name).delete()
@@ -204,14 +247,15 @@ def embeddings_compute(*, project, embedder_name, items, on_progress=None, batch
         if on_progress:
             on_progress(len(todo))
         return len(todo)
+    if processes is None:
+        processes = cores()
+    if len(todo) < (PROCESS_MIN_ITEMS if min_items_for_processes is None else min_items_for_processes):
+        processes = 1
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     done = 0
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        if project.modality == "text":
-            vectors = embedder.embed([item.text for item in batch])
-        else:
-            with local_paths([item.file.name for item in batch]) as paths:
-                vectors = embedder.embed(paths)
+    for batch, vectors in zip(
+        batches, _embed_batches(embedder, embedder_name, project.modality, batches, processes), strict=True
+    ):
         _store(batch, vectors, embedder_name)
         done += len(batch)
         if on_progress:
@@ -225,13 +269,13 @@ def _store(items, vectors, model):
     dim = int(vectors.shape[1]) if len(vectors) else 0
     Embedding.objects.bulk_create(
         [
-            Embedding(item_id=item.pk, model=model, dim=dim, vector=vectors_to_bytes(v))
+            Embedding(item_id=item.pk, model=model, dim=dim, vector=vectors_to_bytes(v), content=item.sha256)
             for item, v in zip(items, vectors, strict=True)
         ],
         batch_size=2000,
         update_conflicts=True,
         unique_fields=["item", "model"],
-        update_fields=["dim", "vector", "created"],
+        update_fields=["dim", "vector", "content", "created"],
     )
 
 

@@ -171,7 +171,7 @@ def map_job_run(*, job_id):
     project = emap.project
     started = time.perf_counter()
     try:
-        items = list(Item.objects.filter(project=project).only("id", "file", "text", "label").order_by("id"))
+        items = list(Item.objects.filter(project=project).only("id", "file", "text", "label", "sha256").order_by("id"))
         n = len(items)
         # Progress: embedding every item, then four steps of the analysis.
         job_progress(job=job, processed=0, total=n + 4)
@@ -204,7 +204,9 @@ def map_job_run(*, job_id):
         job_progress(job=job, processed=n + 1)
         configure_numba_cache()
         t = time.perf_counter()
+        # Reduced once: the kNN graph, the layout and the scores all work in this space.
         Z = reduce_embeddings(X, 64, 0)
+        del X
         k = min(15, len(kept) - 1)
         knn = knn_graph(Z, k, seed=0)
         timings["knn"] = time.perf_counter() - t
@@ -218,7 +220,8 @@ def map_job_run(*, job_id):
         if transcription:
             classes = []
         elif (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
-            result = find_label_issues(X, codes, n_classes=len(classes), k=k, seed=0, knn=knn)
+            # Z is what find_label_issues would reduce X to (same dimensions and seed): max_dim=0.
+            result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, knn=knn, max_dim=0)
         timings["label_issues"] = time.perf_counter() - t
         _store_map(
             emap=emap, items=kept, coords=coords, labels=labels, classes=classes, result=result, transcripts=transcripts
