@@ -70,11 +70,11 @@ class Embedder(abc.ABC):
         """Yield ``(start, block)`` pairs: ``block`` embeds ``inputs[start:start + len(block)]``."""
         inputs = list(inputs)
         self._prepare(inputs)
-        for start in range(0, len(inputs), self.batch_size):
-            batch = inputs[start : start + self.batch_size]
-            block = np.asarray(self._embed_batch(batch, start), dtype=np.float32)
-            if block.ndim != 2 or block.shape[0] != len(batch):
-                raise RuntimeError(f"{self.name}: batch produced shape {block.shape} for {len(batch)} inputs")
+        for start, block in self._blocks(inputs):
+            block = np.asarray(block, dtype=np.float32)
+            size = min(self.batch_size, len(inputs) - start)
+            if block.ndim != 2 or block.shape[0] != size:
+                raise RuntimeError(f"{self.name}: batch produced shape {block.shape} for {size} inputs")
             if self.dim is None:
                 self.dim = int(block.shape[1])
             elif block.shape[1] != self.dim:
@@ -91,6 +91,12 @@ class Embedder(abc.ABC):
     # -- hooks for subclasses ------------------------------------------------------------------
     def _prepare(self, inputs: list[Any]) -> None:  # noqa: B027 - optional hook
         """Called once with the whole input list before batching (corpus-level fitting)."""
+
+    def _blocks(self, inputs: list[Any]) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, block)`` for each batch of ``batch_size`` inputs, in order. The default embeds the
+        batches one after the other; an embedder may override it to overlap work across batches."""
+        for start in range(0, len(inputs), self.batch_size):
+            yield start, self._embed_batch(inputs[start : start + self.batch_size], start)
 
     @abc.abstractmethod
     def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:

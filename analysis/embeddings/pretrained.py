@@ -8,6 +8,7 @@ listed as not installed and the built-in ones stay the defaults.
 ==================== ======== ===== ===========================================================
 name                 modality dim   model
 ==================== ======== ===== ===========================================================
+image-effnet-basic   image    1884  the network's for photos (224 px on), image-basic's for small scans
 image-effnet-lite0   image    1280  EfficientNet-Lite0 (ImageNet), pooled penultimate features
 text-minilm          text     384   all-MiniLM-L6-v2, mean-pooled tokens (sentence-transformers)
 ==================== ======== ===== ===========================================================
@@ -17,8 +18,13 @@ Unlike ``text-tfidf``, ``text-minilm`` is not fitted on the corpus: a text alway
 
 onnxruntime and tokenizers are imported inside the functions that run a model, so listing the
 embedders (the map page, the API) never loads them; each process opens one InferenceSession per model
-file, with ``intra_op_num_threads`` 2 (the worker machine's cores), and reuses it. Images run 8 at a
-time (faster than 1 or 32 on this machine's caches), texts 32 at a time, sorted by length.
+file and thread count, and reuses it. Texts run 32 at a time, sorted by length, on a session with
+``intra_op_num_threads`` 2 (the worker machine's cores). Images are data-parallel instead: ``THREADS``
+threads each decode 8 images and run them on a one-thread session, while the others do the same
+(Pillow and onnxruntime release the GIL), so both cores stay busy with no barrier inside each layer;
+measured on the 2-core machine, 2 intra-op threads fed by one decoding thread took 10-25 % more CPU per
+image than this (``benchmarks/embedders_bench.py --images``). A JPEG is decoded at a reduced size
+(``load_image``'s ``min_side``) when it is more than twice the network's input.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ import importlib.util
 import json
 import os
 import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +64,15 @@ class PretrainedSpec:
 PRETRAINED = {
     spec.name: spec
     for spec in (
+        # first of its modality: the default when installed (see ImageEffnetBasicEmbedder)
+        PretrainedSpec(
+            "image-effnet-basic",
+            "image",
+            1280 + 604,
+            (IMAGE_FILE,),
+            (),
+            "EfficientNet-Lite0 for photos, image-basic for small scans",
+        ),
         PretrainedSpec(
             "image-effnet-lite0", "image", 1280, (IMAGE_FILE,), (), "EfficientNet-Lite0 (ImageNet, pooled features)"
         ),
@@ -99,25 +117,26 @@ def record_speed(models_dir: str | os.PathLike, name: str, items_per_second: flo
         pass
 
 
-_sessions: dict[str, Any] = {}
+_sessions: dict[tuple[str, int], Any] = {}
 _sessions_lock = threading.Lock()
 
 
-def onnx_session(path: str):
-    """This process's InferenceSession for ``path`` (opened on first use, then shared)."""
+def onnx_session(path: str, threads: int = THREADS):
+    """This process's InferenceSession for ``path`` with ``threads`` intra-op threads (opened on first use,
+    then shared: ``run`` may be called from several threads at once)."""
     with _sessions_lock:
-        session = _sessions.get(path)
+        session = _sessions.get((path, threads))
         if session is None:
             import onnxruntime as ort
 
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = THREADS
+            opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
             # threads that spin between kernels only burn a shared machine's cores (measured: 2 threads
             # with spinning ran at half the speed of 2 without, beside other busy processes)
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-            _sessions[path] = session
+            _sessions[(path, threads)] = session
         return session
 
 
@@ -137,33 +156,118 @@ class _PretrainedEmbedder(Embedder):
 
 
 class ImageEffnetLite0Embedder(_PretrainedEmbedder):
-    """Images resized (shorter side 224, bilinear) and centre-cropped to 224×224, scaled to [-1, 1]."""
+    """Images centre-cropped to a square and resized to 224×224 (bilinear, in one step), scaled to [-1, 1].
+
+    ``threads`` decode-and-run threads share one single-threaded session (see the module docstring);
+    at most two runs per thread are decoded ahead, so memory stays a few batches of pixels."""
 
     spec = PRETRAINED["image-effnet-lite0"]
     name = spec.name
     modality = "image"
     size = 224
 
-    def _tensor(self, item: Any, index: int) -> np.ndarray:
+    def __init__(self, *, threads: int = THREADS, **options: Any) -> None:
+        super().__init__(**options)
+        self.threads = max(1, int(threads))
+
+    def _square(self, img) -> np.ndarray:
+        """(224, 224, 3) uint8: the centred square of ``img`` (its shorter side) resized to 224×224."""
         from PIL import Image
 
-        img = load_image(item, index=index)
-        scale = self.size / min(img.width, img.height)
-        w, h = max(self.size, round(img.width * scale)), max(self.size, round(img.height * scale))
-        img = img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        left, top = (w - self.size) // 2, (h - self.size) // 2
-        img = img.crop((left, top, left + self.size, top + self.size))
-        a = np.asarray(img, dtype=np.float32) * (2.0 / 255.0) - 1.0
-        return a.transpose(2, 0, 1)
+        w, h = img.size
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        return np.asarray(img.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0))
 
-    def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:
-        session = onnx_session(os.path.join(self.models_dir, IMAGE_FILE))
-        out = np.empty((len(batch), self.dim), dtype=np.float32)
-        for s in range(0, len(batch), self.run_batch):
-            x = np.stack([self._tensor(item, start + s + j) for j, item in enumerate(batch[s : s + self.run_batch])])
-            (features,) = session.run(["features"], {"pixels": x})
-            out[s : s + len(x)] = features
-        return l2_normalize_rows(out)
+    def _features(self, images: list) -> np.ndarray:
+        """The network's pooled features of decoded images -> (len(images), 1280)."""
+        pixels = np.stack([self._square(img) for img in images])
+        x = np.empty((len(images), 3, self.size, self.size), dtype=np.float32)
+        x[:] = pixels.transpose(0, 3, 1, 2)
+        x *= 2.0 / 255.0
+        x -= 1.0
+        session = onnx_session(os.path.join(self.models_dir, IMAGE_FILE), threads=1)
+        (features,) = session.run(["features"], {"pixels": x})
+        return features
+
+    def _run(self, items: list[Any], start: int) -> np.ndarray:
+        """Decode and embed one run of images (called in a worker thread) -> (len(items), dim), not yet
+        normalised."""
+        return self._features([load_image(item, index=start + j, min_side=self.size) for j, item in enumerate(items)])
+
+    def _blocks(self, inputs: list[Any]) -> Iterator[tuple[int, np.ndarray]]:
+        run_starts = iter(range(0, len(inputs), self.run_batch))
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix=self.name)
+        pending: deque = deque()
+
+        def submit() -> None:
+            s = next(run_starts, None)
+            if s is not None:
+                pending.append(pool.submit(self._run, inputs[s : s + self.run_batch], s))
+
+        try:
+            for _ in range(2 * self.threads):
+                submit()
+            start, rows = 0, np.empty((0, self.dim), dtype=np.float32)
+            while pending:
+                rows = np.concatenate([rows, pending.popleft().result()])
+                submit()
+                while len(rows) >= self.batch_size or (rows.size and not pending):
+                    block, rows = rows[: self.batch_size], rows[self.batch_size :]
+                    yield start, l2_normalize_rows(block)
+                    start += len(block)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:  # one batch, in this thread
+        runs = range(0, len(batch), self.run_batch)
+        return l2_normalize_rows(np.concatenate([self._run(batch[s : s + self.run_batch], start + s) for s in runs]))
+
+
+class ImageEffnetBasicEmbedder(ImageEffnetLite0Embedder):
+    """EfficientNet-Lite0's features for images that have the detail the network takes, ``image-basic``'s
+    for small scans, and a blend between: ``[a · network, √(1 − a²) · basic]``, each block unit-length,
+    where ``a`` grows from 0 for an image whose shorter side is at most half the network's input (112 px)
+    to 1 from the input's size (224 px) on. One decode feeds both; the network is not run on a batch of
+    small scans.
+
+    Why: ImageNet features know what a photo shows, but a scan of a few pixels upscaled to 224 is blur
+    to them. On the digits demo (8×8 scans as 64×64 PNGs) the network's features miss the relabeled
+    nines and report a false mirror cluster of true nines "among the 4s", alone or beside the basic
+    features (measured: ``benchmarks/embedders_bench.py --demo``), while pixels and HOG find the group.
+    The weight depends on the image alone, so a vector never depends on what else is embedded; photos of
+    224 px or more get exactly the network's vector (padded with zeros), so their neighbourhoods are the
+    network's."""
+
+    spec = PRETRAINED["image-effnet-basic"]
+    name = spec.name
+    full_detail = 224  # the network's input: from here on, the network alone
+    no_detail = 112  # upscaled 2× or more: the built-in features alone
+
+    def __init__(self, **options: Any) -> None:
+        from .image import ImageBasicEmbedder
+
+        super().__init__(**options)
+        self._basic = ImageBasicEmbedder()
+        self.dim = self.spec.dim
+
+    def network_weight(self, width: int, height: int) -> float:
+        """``a`` for an image of this size (its size in the file: a JPEG decoded reduced still has a shorter
+        side of 224 or more, which weighs 1 either way)."""
+        return float(np.clip((min(width, height) - self.no_detail) / (self.full_detail - self.no_detail), 0.0, 1.0))
+
+    def _run(self, items: list[Any], start: int) -> np.ndarray:
+        images = [load_image(item, index=start + j, min_side=self.size) for j, item in enumerate(items)]
+        a = np.array([self.network_weight(*img.size) for img in images], dtype=np.float32)[:, None]
+        out = np.zeros((len(images), self.dim), dtype=np.float32)
+        net = np.flatnonzero(a[:, 0] > 0)
+        if len(net):
+            out[net, :1280] = a[net] * l2_normalize_rows(self._features([images[i] for i in net]))
+        basic = np.flatnonzero(a[:, 0] < 1)
+        if len(basic):
+            features = np.stack([self._basic._features(images[i]) for i in basic])
+            out[basic, 1280:] = np.sqrt(1.0 - a[basic] ** 2) * l2_normalize_rows(features)
+        return out
 
 
 class TextMiniLmEmbedder(_PretrainedEmbedder):

@@ -18,8 +18,9 @@ onnx           image,   model a local ONNX model file: ``get_embedder("onnx", mo
                audio          modality="image")``
 ============== ======== ===== =============================================================
 
-Pretrained embedders (``pretrained``: ``image-effnet-lite0``, 1280-d, and ``text-minilm``, 384-d) run
-models written by ``make embedders`` into a models folder: ``get_embedder(name, models_dir=...)``.
+Pretrained embedders (``pretrained``: ``image-effnet-lite0``, 1280-d, ``image-effnet-basic``, its
+features beside image-basic's, 1884-d, and ``text-minilm``, 384-d) run models written by
+``make embedders`` into a models folder: ``get_embedder(name, models_dir=...)``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .audio import AudioMfccEmbedder
 from .base import MODALITIES, Embedder
 from .image import ImageBasicEmbedder
 from .onnx_model import OnnxEmbedder
-from .pretrained import PRETRAINED, ImageEffnetLite0Embedder, TextMiniLmEmbedder
+from .pretrained import PRETRAINED, ImageEffnetBasicEmbedder, ImageEffnetLite0Embedder, TextMiniLmEmbedder
 from .text import TextTfidfEmbedder
 
 # Output dimensions of the built-in embedders with their default configuration.
@@ -97,7 +98,11 @@ def _pretrained(name: str) -> Callable[..., Embedder]:
     def factory(**options: Any) -> Embedder:
         if "models_dir" not in options:
             raise TypeError(f'the "{name}" embedder needs models_dir=<the folder `make embedders` wrote>')
-        cls = {"image-effnet-lite0": ImageEffnetLite0Embedder, "text-minilm": TextMiniLmEmbedder}[name]
+        cls = {
+            "image-effnet-basic": ImageEffnetBasicEmbedder,
+            "image-effnet-lite0": ImageEffnetLite0Embedder,
+            "text-minilm": TextMiniLmEmbedder,
+        }[name]
         return cls(**options)
 
     return factory

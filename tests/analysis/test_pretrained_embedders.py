@@ -100,22 +100,24 @@ def test_an_installed_pretrained_embedder_becomes_the_default_and_its_speed_is_l
     fake_effnet(folder)
     settings.LABELHUB_MODELS_DIR = str(folder)
     rows = embedders(api, manager, project)
-    assert rows["image-effnet-lite0"]["installed"] and rows["image-effnet-lite0"]["default"]
+    # the default is the network's features beside the built-in ones; the network's alone is offered too
+    assert rows["image-effnet-basic"]["installed"] and rows["image-effnet-basic"]["default"]
+    assert rows["image-effnet-lite0"]["installed"] and not rows["image-effnet-lite0"]["default"]
     assert not rows["image-basic"]["default"]
-    assert next(iter(rows)) == "image-effnet-lite0"  # listed first
+    assert next(iter(rows)) == "image-effnet-basic"  # listed first
 
     import_images(project)
     body = api(manager).post(f"/api/projects/{project.pk}/maps/", {}, format="json").json()
     map_job_run(job_id=body["job"])
     emap = EmbeddingMap.objects.get(pk=body["map"])
-    assert emap.embedder == "image-effnet-lite0" and emap.job.status == "succeeded"
-    assert set(Embedding.objects.filter(model="image-effnet-lite0").values_list("dim", flat=True)) == {1280}
-    speed = json.loads((folder / SPEEDS_FILE).read_text())["image-effnet-lite0"]
-    assert speed > 0 and embedders(api, manager, project)["image-effnet-lite0"]["items_per_second"] == speed
+    assert emap.embedder == "image-effnet-basic" and emap.job.status == "succeeded"
+    assert set(Embedding.objects.filter(model="image-effnet-basic").values_list("dim", flat=True)) == {1884}
+    speed = json.loads((folder / SPEEDS_FILE).read_text())["image-effnet-basic"]
+    assert speed > 0 and embedders(api, manager, project)["image-effnet-basic"]["items_per_second"] == speed
 
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/map/").content.decode()
-    assert '<option value="image-effnet-lite0" selected>image-effnet-lite0 · pretrained · 1280-d' in page
+    assert '<option value="image-effnet-basic" selected>image-effnet-basic · pretrained · 1884-d' in page
 
 
 def test_a_pretrained_name_cannot_be_taken_by_pushed_vectors(api, manager, project):
@@ -135,6 +137,74 @@ def test_a_pretrained_embedder_without_its_files_says_how_to_install(tmp_path):
         get_embedder("text-minilm", models_dir=str(tmp_path))
 
 
+def colour_files(folder, n):
+    paths = []
+    for i in range(n):
+        path = folder / f"{i}.png"
+        path.write_bytes(colour_png(i))
+        paths.append(str(path))
+    return paths
+
+
+def test_images_decoded_and_run_in_parallel_come_back_in_order_and_as_one_at_a_time(tmp_path):
+    folder = tmp_path / "models"
+    fake_effnet(folder)
+    paths = colour_files(tmp_path, 13)
+    # 2 threads, runs of 2 images, blocks of 5: runs finish out of order and blocks cut runs in two
+    embedder = get_embedder("image-effnet-lite0", models_dir=str(folder), threads=2, run_batch=2, batch_size=5)
+    blocks = list(embedder.iter_batches(paths))
+    assert [start for start, _ in blocks] == [0, 5, 10] and [len(b) for _, b in blocks] == [5, 5, 3]
+    together = np.concatenate([b for _, b in blocks])
+    alone = np.concatenate([get_embedder("image-effnet-lite0", models_dir=str(folder)).embed([p]) for p in paths])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(together[0], together[1])  # two colours, two vectors
+
+
+def test_an_unreadable_image_among_many_is_named_by_its_position(tmp_path):
+    from analysis.embeddings import EmbeddingError
+
+    folder = tmp_path / "models"
+    fake_effnet(folder)
+    paths = colour_files(tmp_path, 11)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    paths[9] = str(tmp_path / "broken.png")
+    with pytest.raises(EmbeddingError, match="broken.png") as caught:
+        get_embedder("image-effnet-basic", models_dir=str(folder), run_batch=2).embed(paths)
+    assert caught.value.index == 9
+
+
+def test_the_default_image_embedder_gives_photos_the_network_and_small_scans_the_builtin_features(tmp_path):
+    folder = tmp_path / "models"
+    fake_effnet(folder)
+    rgb = np.random.default_rng(1).integers(0, 256, (3, 3)).astype(np.uint8)
+    paths = []
+    for i, (w, h) in enumerate([(32, 24), (320, 240), (200, 168), (96, 112)]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(np.tile(rgb[i % 3], (h, w, 1))).save(paths[-1])
+    both = get_embedder("image-effnet-basic", models_dir=str(folder)).embed(paths)
+    net = get_embedder("image-effnet-lite0", models_dir=str(folder)).embed(paths)
+    basic = get_embedder("image-basic").embed(paths)
+    basic /= np.linalg.norm(basic, axis=1, keepdims=True)
+    assert both.shape == (4, 1884) and np.allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
+    # a scan of 24 or 96 px: the built-in features alone; a 240-px photo: the network's alone
+    for i in (0, 3):
+        np.testing.assert_allclose(both[i], np.concatenate([np.zeros(1280), basic[i]]), atol=1e-5)
+    np.testing.assert_allclose(both[1], np.concatenate([net[1], np.zeros(604)]), atol=1e-5)
+    # 168 px, halfway from 112 to 224: a blend whose cosines are a weighted mean of the two blocks'
+    np.testing.assert_allclose(both[2], np.concatenate([0.5 * net[2], np.sqrt(0.75) * basic[2]]), atol=1e-5)
+
+
+def test_a_big_jpeg_is_decoded_at_a_reduced_size_that_still_covers_the_network_input(tmp_path):
+    from analysis.embeddings.image import load_image
+
+    path = tmp_path / "big.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (1000, 2000, 3), dtype=np.uint8)).save(path)
+    assert load_image(str(path)).size == (2000, 1000)
+    assert load_image(str(path), min_side=224).size == (500, 250)  # 1/4: 1/8 would be under 224
+    assert load_image(str(path), min_side=600).size == (2000, 1000)
+
+
 # --- the real models (after `make embedders`) ----------------------------------------------------------
 
 
@@ -148,6 +218,9 @@ def test_effnet_two_crops_of_a_photo_are_closer_than_another_photo(pretrained_mo
     assert v.shape == (3, 1280) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     same, other = float(v[0] @ v[1]), float(v[0] @ v[2])
     assert same > 0.7 and other < 0.4, (same, other)
+    # the default embedder gives photos (here 300 px and more) the network's vectors
+    both = get_embedder("image-effnet-basic", models_dir=pretrained_models_dir).embed([*crops, coffee])
+    np.testing.assert_allclose(both[:, :1280], v, atol=1e-5)
 
 
 def test_minilm_puts_a_cat_on_a_mat_nearer_a_kitten_on_a_rug_than_stock_prices(pretrained_models_dir):
@@ -163,5 +236,5 @@ def test_effnet_map_through_storage(api, manager, project, settings, pretrained_
     import_images(project, n=12)
     body = api(manager).post(f"/api/projects/{project.pk}/maps/", {}, format="json").json()
     map_job_run(job_id=body["job"])
-    assert EmbeddingMap.objects.get(pk=body["map"]).embedder == "image-effnet-lite0"
-    assert Embedding.objects.filter(model="image-effnet-lite0", dim=1280).count() == 12
+    assert EmbeddingMap.objects.get(pk=body["map"]).embedder == "image-effnet-basic"
+    assert Embedding.objects.filter(model="image-effnet-basic", dim=1884).count() == 12

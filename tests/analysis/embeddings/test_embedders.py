@@ -64,11 +64,12 @@ def audio_files(tmp_path):
 # registry
 # ------------------------------------------------------------------------------------------------
 def test_registry_lists_the_builtins_per_modality():
-    assert available_embedders("image") == ["image-basic", "image-effnet-lite0", "onnx"]
+    assert available_embedders("image") == ["image-basic", "image-effnet-basic", "image-effnet-lite0", "onnx"]
     assert available_embedders("audio") == ["audio-mfcc", "onnx"]
     assert available_embedders("text") == ["text-minilm", "text-tfidf"]
     assert set(available_embedders()) == {
         "image-basic",
+        "image-effnet-basic",
         "image-effnet-lite0",
         "audio-mfcc",
         "text-minilm",
