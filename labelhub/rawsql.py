@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 from django.utils import timezone
 
 
@@ -26,6 +26,11 @@ def attnames(model, names=None) -> tuple[str, ...]:
 
 def select_list(model, alias, names=None) -> str:
     """``alias.column, ...`` for the fields ``attnames(model, names)`` answers, in the same order."""
+    return _select_list(model, alias, names, connection.vendor)
+
+
+@cache
+def _select_list(model, alias, names, vendor) -> str:  # built once per process (and database vendor)
     wanted = set(attnames(model, names))
     quote = connection.ops.quote_name
     return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields if f.attname in wanted)
@@ -85,7 +90,25 @@ def hot_cursor():
 
 
 def fetch_one(sql, params):
-    """The first row of a hot statement (see ``hot_cursor``), or None."""
+    """The first row of a hot statement that only reads (see ``hot_cursor``), or None.
+
+    When it is a request's first query on a persistent connection whose check is still due
+    (CONN_HEALTH_CHECKS), the statement itself is the check, instead of Django's ``SELECT 1`` before
+    it: on a connection the database has dropped it fails, and runs again on a new connection (a read
+    outside any transaction: running it twice changes nothing). Every API request's first query is its
+    token's (every page's, its session's), so this saves a round trip per request.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.connection is not None and db.health_check_enabled and not db.health_check_done and not db.in_atomic_block:
+        db.health_check_done = True
+        try:
+            with hot_cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        except DatabaseError:
+            if db.is_usable():  # an error of the statement, not of the connection
+                raise
+            db.close()  # the next statement connects again
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

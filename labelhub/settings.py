@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "labelhub.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "labelhub.urls"
@@ -100,7 +100,9 @@ TEMPLATES = [
 if DATABASE_URL:
     # Persistent connections, each checked (a SELECT 1) before the first query of a request reuses it:
     # after a database restart, failover or pg_terminate_backend the request then reconnects instead of
-    # answering 500. The check costs 0.07 ms wall, 0.04 ms of CPU per request (benchmarks/db_health_bench.py);
+    # answering 500. (When that first query is a hand-written read, such as a token's or a session's, it
+    # is the check itself and is run again on a new connection if it fails: labelhub.rawsql.fetch_one.)
+    # The check costs 0.07 ms wall, 0.04 ms of CPU per request (benchmarks/db_health_bench.py);
     # DB_HEALTH_CHECKS=0 saves it where dropped connections cannot happen.
     DATABASES = {
         "default": dj_database_url.parse(
@@ -289,6 +291,7 @@ REST_FRAMEWORK = {
         "labelhub.parsers.MultiPartParser",
     ],
     "DEFAULT_METADATA_CLASS": "labelhub.metadata.Metadata",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "labelhub.api.ContentNegotiation",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",

@@ -72,6 +72,28 @@ def test_pages_and_api_answers_carry_a_strict_content_security_policy(client, ma
     assert "Content-Security-Policy" in api(manager).get("/api/projects/")
 
 
+def test_policy_follows_the_settings_and_a_page_that_widens_it_keeps_its_own(client, manager, api, project, settings):
+    # The header is built once per process (labelhub.middleware.CSPMiddleware), not once for good.
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'self'"], "img-src": ["https://cdn.example"]}}
+    answer = api(manager).get("/api/projects/")
+    assert answer["Content-Security-Policy"] == "default-src 'self'; img-src https://cdn.example"
+    del settings.CONTENT_SECURITY_POLICY
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"script-src": ["'self'"]}}
+    answer = api(manager).get("/api/projects/")
+    assert "Content-Security-Policy" not in answer
+    assert "script-src 'self'" in answer["Content-Security-Policy-Report-Only"]
+
+
+def test_map_page_alone_may_evaluate_script(client, reviewer, project):
+    # analysis's map page (csp_update: its WebGL library compiles its drawing code with Function()) widens its
+    # own policy only; every other page keeps the strict one.
+    client.force_login(reviewer)
+    assert "'unsafe-eval'" not in client.get(f"/projects/{project.pk}/")["Content-Security-Policy"]
+    widened = client.get(f"/projects/{project.pk}/map/")
+    assert widened.status_code == 200
+    assert "'unsafe-eval'" in widened["Content-Security-Policy"]
+
+
 def test_report_only_setting_sends_the_policy_without_enforcing_it(tmp_path):
     code = (
         "from django.conf import settings; "
@@ -138,6 +160,15 @@ def test_api_keeps_json_errors_for_unknown_addresses(api, labeler, project):
     assert response.json() == {"detail": "Not found."}
     denied = api(labeler).post(f"/api/projects/{project.pk}/versions/", {}, format="json")
     assert denied.status_code == 403 and "detail" in denied.json()
+
+
+def test_api_answers_json_to_any_client_and_refuses_a_type_it_cannot_give(api, labeler, project):
+    client = api(labeler)
+    for accept in ("application/json", "*/*", "text/html;q=0.5, application/json"):
+        answer = client.get("/api/projects/", HTTP_ACCEPT=accept)
+        assert answer.status_code == 200 and answer["Content-Type"] == "application/json", accept
+    refused = client.get("/api/projects/", HTTP_ACCEPT="application/xml")
+    assert refused.status_code == 406 and "Accept header" in refused.json()["detail"]
 
 
 def test_schema_needs_sign_in(db, api, labeler):

@@ -7,6 +7,9 @@ from labeling.api import items, jobs, labeling, projects, sources, versions, web
 # `api_namespace_routes` (review and training).
 
 urlpatterns = [
+    # The labeling loop first (a request per answer; the resolver tries the patterns in order).
+    path("items/<int:item_id>/annotations/", labeling.AnnotationSubmitApi.as_view(), name="annotation-submit"),
+    path("projects/<int:project_id>/next/", labeling.QueueNextApi.as_view(), name="queue-next"),
     path("auth/token/", TokenApi.as_view(), name="auth-token"),
     path("projects/", projects.ProjectListApi.as_view(), name="project-list"),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
@@ -27,7 +30,6 @@ urlpatterns = [
     path("items/<int:item_id>/", items.ItemDetailApi.as_view(), name="item-detail"),
     path("items/<int:item_id>/file", items.ItemFileApi.as_view(), name="item-file"),
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="job-detail"),
-    path("projects/<int:project_id>/next/", labeling.QueueNextApi.as_view(), name="queue-next"),
     path("projects/<int:project_id>/annotations/", labeling.AnnotationListApi.as_view(), name="annotation-list"),
     path(
         "projects/<int:project_id>/annotations/export",
@@ -35,7 +37,6 @@ urlpatterns = [
         name="annotation-export",
     ),
     path("projects/<int:project_id>/progress/", labeling.ProgressApi.as_view(), name="progress"),
-    path("items/<int:item_id>/annotations/", labeling.AnnotationSubmitApi.as_view(), name="annotation-submit"),
     path("items/<int:item_id>/skip/", labeling.ItemSkipApi.as_view(), name="item-skip"),
 ]
 

@@ -13,9 +13,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
+from labelhub.api import ContentNegotiation
 from labelhub.http import stored_file_response
 from labeling.api.serializers import JobRefSerializer
 from labeling.choices import ArtifactFormat, Role
@@ -279,7 +279,7 @@ def _stem(project, version):
     return f"{export_stem(project)}-v{version.number}"
 
 
-class FormatIsOurs(DefaultContentNegotiation):
+class FormatIsOurs(ContentNegotiation):
     """``?format=`` names the artifact here, not DRF's renderer (its URL_FORMAT_OVERRIDE)."""
 
     settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)

@@ -188,7 +188,9 @@ INSERT_FIRST_ANSWER = """
             %(out_of_domain)s, %(comment)s, %(seconds)s, %(guideline)s, 1, %(now)s, %(now)s)
     RETURNING id
 """
-COUNT_ANSWER = "UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %s"
+COUNT_ANSWER = "UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %(item)s"
+# PostgreSQL: both in one statement (one round trip), the UPDATE as a data-modifying WITH clause.
+INSERT_AND_COUNT = "WITH answer AS ({insert}), counted AS ({count}) SELECT id FROM answer"
 
 
 def _insert_first_answer(*, item, labeler, fields) -> Annotation:
@@ -201,10 +203,16 @@ def _insert_first_answer(*, item, labeler, fields) -> Annotation:
         "guideline": guideline.pk if guideline is not None else None,
         "now": connection.ops.adapt_datetimefield_value(now),
     }
+    insert = INSERT_FIRST_ANSWER.format(annotation=Annotation._meta.db_table)
+    count = COUNT_ANSWER.format(item=Item._meta.db_table)
     with rawsql.hot_cursor() as cursor:
-        cursor.execute(INSERT_FIRST_ANSWER.format(annotation=Annotation._meta.db_table), params)
-        pk = cursor.fetchone()[0]
-        cursor.execute(COUNT_ANSWER.format(item=Item._meta.db_table), [item.pk])
+        if connection.vendor == "postgresql":
+            cursor.execute(INSERT_AND_COUNT.format(insert=insert, count=count), params)
+            pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(insert, params)
+            pk = cursor.fetchone()[0]
+            cursor.execute(count, params)
     annotation = Annotation(pk=pk, item=item, labeler=labeler, revision=1, created=now, updated=now, **fields)
     annotation._state.adding = False
     annotation._state.db = connection.alias

@@ -48,6 +48,7 @@ one transaction and one HTTP round trip); API clients may also call next and sub
 """
 
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -203,6 +204,20 @@ def queue_candidate_sql(*, project, labeler, now, level=-1, passed=(), spread=0)
     """The SQL and parameters that pick (and lock) the next candidate of a queue level (-1: the main
     one), or with ``spread`` > 0 its ``spread``-th candidate (SPREAD_CANDIDATE). For ``queue_next`` and
     for looking at query plans (benchmarks/labeling_bench.py)."""
+    if passed:
+        sql = _candidate_sql(level, bool(spread), tuple(int(pk) for pk in passed), connection.vendor)
+    else:  # the usual case, its text built once per process
+        sql = _first_candidate_sql(level, bool(spread), connection.vendor)
+    return sql, _params(project=project, labeler=labeler, now=now, spread=spread)
+
+
+@cache
+def _first_candidate_sql(level, spread, vendor):
+    return _candidate_sql(level, spread, (), vendor)
+
+
+def _candidate_sql(level, spread, passed, vendor):
+    """queue_candidate_sql's text."""
     condition, order = LEVELS[level]
     lock = ""
     if connection.features.has_select_for_update_skip_locked:
@@ -210,17 +225,16 @@ def queue_candidate_sql(*, project, labeler, now, level=-1, passed=(), spread=0)
         lock = (
             "FOR UPDATE OF i SKIP LOCKED" if connection.features.has_select_for_update_of else "FOR UPDATE SKIP LOCKED"
         )
-    sql = (SPREAD_CANDIDATE if spread else CANDIDATE).format(
+    return (SPREAD_CANDIDATE if spread else CANDIDATE).format(
         columns=", ".join(f"i.{name}" for name in _item_columns()),
         level=condition,
         # PostgreSQL: OFFSET 0 keeps each NOT EXISTS a per-row probe for the few rows the scan reads.
-        eligible=ELIGIBLE.format(**_tables(), per_row=" OFFSET 0" if connection.vendor == "postgresql" else ""),
-        passed=f"AND i.id NOT IN ({', '.join(str(int(pk)) for pk in passed)})" if passed else "",
+        eligible=ELIGIBLE.format(**_tables(), per_row=" OFFSET 0" if vendor == "postgresql" else ""),
+        passed=f"AND i.id NOT IN ({', '.join(str(pk) for pk in passed)})" if passed else "",
         order=order,
         lock=lock,
         **_tables(),
     )
-    return sql, _params(project=project, labeler=labeler, now=now, spread=spread)
 
 
 def _params(*, project, labeler, now, **extra):
