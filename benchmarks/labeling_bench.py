@@ -64,6 +64,11 @@ def parse_args():
     )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="each labeler keeps its connection open between requests (with --threads > 1: gthread workers)",
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
     parser.add_argument("--db", default="labelhub_bench")
@@ -322,19 +327,38 @@ def stop_gunicorn(process, log):
 # --- clients --------------------------------------------------------------------------------------------
 
 
+KEEPALIVE = {}  # port -> this labeler process's persistent connection (--keepalive), as a browser keeps one
+
+
 def request(port, method, path, token, body=None):
-    """One HTTP request on a fresh connection (gunicorn's sync workers close every connection)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    """One HTTP request: on a fresh connection (gunicorn's sync workers close every connection), or with
+    ``--keepalive`` on the labeler's persistent connection (gthread workers keep it open, as browsers do)."""
+    keepalive = os.environ.get("LABELHUB_BENCH_KEEPALIVE") == "1"
     headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
     data = None
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
-    connection.request(method, path, body=data, headers=headers)
-    response = connection.getresponse()
-    payload = response.read()
-    connection.close()
-    return response.status, payload
+    for attempt in (1, 2):
+        connection = KEEPALIVE.get(port) if keepalive else None
+        if connection is None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+        except (http.client.RemoteDisconnected, ConnectionError, http.client.CannotSendRequest):
+            KEEPALIVE.pop(port, None)
+            connection.close()
+            if not keepalive or attempt == 2:
+                raise
+            continue  # the server closed an idle kept-alive connection: once more on a new one
+        if keepalive and not response.will_close:
+            KEEPALIVE[port] = connection
+        else:
+            KEEPALIVE.pop(port, None)
+            connection.close()
+        return response.status, payload
 
 
 def labeler_process(port, project_id, token, mode, interval, phase, warmup_until, stop_at, results):
@@ -510,6 +534,8 @@ def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids
 
 def main():
     args = parse_args()
+    if args.keepalive:
+        os.environ["LABELHUB_BENCH_KEEPALIVE"] = "1"  # read by the labeler processes
     concurrencies = [int(n) for n in args.concurrency.split(",")]
     scenarios = [{"mode": mode, "labelers": n, "rate": 0.0} for mode in MODES for n in concurrencies]
     rates = [float(rate) for rate in str(args.rate).split(",") if float(rate) > 0]
@@ -534,6 +560,7 @@ def main():
         connections.close_all()
         server = start_gunicorn(database_url, args.port, args.workers, args.threads)
         kind = "sync workers" if args.threads == 1 else f"workers of {args.threads} threads"
+        kind += ", kept-alive connections" if args.keepalive else ""
         print(
             f"gunicorn: {args.workers} {kind} on 127.0.0.1:{args.port}; "
             f"{args.warmup:g} s warm-up, then {args.seconds:g} s per scenario; {os.cpu_count()} CPU cores\n"
