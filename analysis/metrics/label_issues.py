@@ -9,10 +9,14 @@
 - a confident-learning score: out-of-fold predicted probabilities of a logistic regression
   (stratified k-fold, on the standardized, PCA-reduced embedding), ``self_confidence`` = the
   probability of the given label;
-- ``pred_probs`` = the mean of the two probability estimates (the kNN vote is smoothed towards the
-  uniform distribution); an item is flagged by cleanlab's confident-learning rule
-  (``cleanlab.filter.find_label_issues``, prune by noise rate) on ``pred_probs``, and its
-  ``score`` = 1 − ``pred_probs[i, given]``.
+- ``pred_probs`` = a weighted mean of the two probability estimates (the kNN vote is smoothed towards
+  the uniform distribution): the classifier's weight, from 0.5 to 1, is the one under which the given
+  labels are most likely (``params["classifier_weight"]``) — more classifier where neighbourhoods
+  are mixed (overlapping classes, near-duplicates across labels). In the vote, an item whose label
+  the classifier clearly doubts (below half of its label's median probability) counts for that
+  ratio only, so a few items relabeled together do not back each other's label. An item is flagged
+  by cleanlab's confident-learning rule (``cleanlab.filter.find_label_issues``, prune by noise rate)
+  on ``pred_probs``, and its ``score`` = 1 − ``pred_probs[i, given]``.
 
 **Groups** (the jaguar case, DOMAIN.md §4): a coherent set of items relabeled together is its own
 neighbourhood's majority, so every per-item detector sees nothing wrong (worse, it flags the correct
@@ -34,11 +38,17 @@ items around it). Groups are found by *leaving a group out* and asking the rest 
    It is reported as "N items labeled A sit among B" when
    - the model trained without it does not call it A (exact binomial lower bound of that share at least
      ``cluster_threshold``),
-   - most of it is predicted as one label B (share at least ``min_suggested_share``), or, when the
+   - most of it is predicted as one label B (share at least ``min_suggested_share``, and its exact
+     lower bound at least ``cluster_threshold``: where classes overlap, a stretch of correct items
+     left out is called B at 70 %, a relabeled group at 90 %), or, when the
      model without it splits its vote over several labels, B has at least 40 % of it and half of
      the "not A" votes and the group's surroundings (its items' neighbours outside it) are at least
      80 % labeled B: otherwise the correct items next to a relabeled group, whose only evidence is
      the group, win the greedy order below and the group itself is lost (a "mirror" cluster),
+   - or, instead of the two bounds above, two witnesses agree on B: the model without the group
+     calls at least ``min_suggested_share`` of it B (and a majority not A at the lower bound), and
+     the nearest labeled items outside it are B for at least 80 % of its items (a small group, or
+     one a linear model half accommodates),
    - it sits among B: at least ``min_contact`` of its items have a witness labeled B among their k
      nearest neighbours (an isolated sub-style of A far from any B is not reported), and
    - it is coherent (mean share of its items' neighbours labeled A at least ``min_coherence``: the
@@ -820,6 +830,7 @@ def _find_groups(
         return float(1.0 - v[leaves.nodes[node][0]] / v.sum()) if v.sum() else 0.0
 
     cache: dict[int, dict[str, Any]] = {}
+    min_near = 0.8
 
     def solid_without(group: np.ndarray) -> np.ndarray:
         """Solid items when the group and the accepted groups are ignored as neighbours: the correct
@@ -881,6 +892,8 @@ def _find_groups(
         around = ~inside[nbk] & (labels[nbk] >= 0)
         surround = float(((labels[nbk] == b) & around).sum() / max(int(around.sum()), 1))
         lower = _share_lower(not_a, len(group))
+        v = screen_votes(node)
+        near_b = float(v[b] / v.sum()) if v.sum() else 0.0
         res.update(
             suggested_label=b,
             items=keep,
@@ -890,15 +903,22 @@ def _find_groups(
             contact=contact,
             coherence=coherence,
             ok=bool(
-                lower >= threshold
-                # the model without the group may split its vote over several labels: B the largest
-                # share of "not A" is enough when the group is surrounded by B
-                and (
-                    # B's share itself clears the threshold (its exact lower bound): where classes overlap,
-                    # leaving a stretch of A out moves the border, and a large stretch of correct A
-                    # items is then called B at 70 % — never at the 90 % of a relabeled group
-                    (share >= min_share and _share_lower(share, len(group)) >= threshold)
-                    or (share >= 0.4 and share >= 0.5 * not_a and surround >= 0.8)
+                (
+                    lower >= threshold
+                    # the model without the group may split its vote over several labels: B the largest
+                    # share of "not A" is enough when the group is surrounded by B
+                    and (
+                        # B's share itself clears the threshold (its exact lower bound): where classes
+                        # overlap, leaving a stretch of A out moves the border, and a large stretch of
+                        # correct A items is then called B at 70 % — never at the 90 % of a relabeled group
+                        (share >= min_share and _share_lower(share, len(group)) >= threshold)
+                        or (share >= 0.4 and share >= 0.5 * not_a and surround >= 0.8)
+                    )
+                    # or two witnesses agree on B: the linear model without the group (most of it B,
+                    # a majority not A even at the lower bound) and the nearest labeled items outside
+                    # it (B for at least 80 % of its items) — a small group, or one that a linear
+                    # model half accommodates, whose bounds alone stay under the threshold
+                    or (share >= min_share and lower >= 0.5 and near_b >= min_near)
                 )
                 and contact >= min_contact
                 and coherence >= min_coherence
