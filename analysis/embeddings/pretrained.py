@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .base import Embedder, EmbeddingError, l2_normalize_rows
-from .image import load_image
+from .image import ImageBasicEmbedder, load_image
 
 IMAGE_FILE = "efficientnet-lite0.onnx"
 TEXT_FILE = "all-minilm-l6-v2.onnx"
@@ -245,8 +245,6 @@ class ImageEffnetBasicEmbedder(ImageEffnetLite0Embedder):
     no_detail = 112  # upscaled 2× or more: the built-in features alone
 
     def __init__(self, **options: Any) -> None:
-        from .image import ImageBasicEmbedder
-
         super().__init__(**options)
         self._basic = ImageBasicEmbedder()
         self.dim = self.spec.dim
