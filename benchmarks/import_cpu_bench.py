@@ -81,7 +81,7 @@ def main():
                 )
                 for i in range(args.lines)
             ).encode()
-            with mock.patch("labeling.services.import_jobs.job_enqueue"):
+            with mock.patch("labeling.services.jobs.job_enqueue"):
                 job = import_jobs.import_job_create(
                     project=project, user=user, upload=SimpleUploadedFile("m.jsonl", lines)
                 )
