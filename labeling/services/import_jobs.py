@@ -191,10 +191,16 @@ def _run_manifest(*, job, handle, source, beat):
             )
         return imports.folder_opener(roots[0], roots)(path)
 
-    entries = imports.manifest_entries(
-        project=job.project, stream=text, fmt=fmt, open_path=open_path, tags=params.get("tags", []), source=source
+    return imports.manifest_import(
+        project=job.project,
+        stream=text,
+        fmt=fmt,
+        open_path=open_path,
+        tags=params.get("tags", []),
+        source=source,
+        job=job,
+        on_progress=_progress(job, beat),
     )
-    return imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job, beat))
 
 
 def _run_archive(*, job, handle, source, beat):
