@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
 from itertools import chain, islice, repeat
+from operator import methodcaller
 from pathlib import Path, PurePosixPath
 
 import orjson
@@ -180,7 +181,34 @@ class _Chunk:
         self.seen = set()
         self.has_files = False
         self.has_copies = False
+        self.columns = None  # a chunk of clean text lines only, held as columns (_ManifestReader.add_columns)
         self.report = ImportReport()
+
+    def rows_of_columns(self):
+        """The rows of a chunk held as columns."""
+        c = self.columns
+        stats = [
+            {"length": n, "words": w, "lines": k} for n, w, k in zip(c["length"], c["words"], c["lines"], strict=True)
+        ]
+        n = len(stats)
+        self.rows = list(
+            zip(
+                repeat(None, n),
+                c["sha"],
+                c["name"],
+                c["text"],
+                stats,
+                c["label"],
+                [{} for _ in range(n)] if c["metadata"] is None else c["metadata"],
+                repeat(c["source"], n),
+                c["tags"],
+                repeat("", n),
+                repeat(None, n),
+                strict=True,
+            )
+        )
+        self.seen.update(c["sha"])
+        self.columns = None
 
     def add_entry(self, entry):
         text = entry.text
@@ -253,8 +281,12 @@ def _import_chunk(*, project, entries, job=None, run=None) -> ImportReport:
 
 def _import_rows(*, chunk, job=None, run=None) -> ImportReport:
     """Store a chunk's prepared rows: files first, then rows and tag links in one transaction."""
-    project, report, prepared, copies = chunk.project, chunk.report, chunk.rows, chunk.copies
     run = run or _Run(job_id=job.pk if job else None)
+    if chunk.columns is not None:
+        if connection.vendor == "postgresql":
+            return _import_columns(chunk=chunk, job=job, run=run)
+        chunk.rows_of_columns()
+    project, report, prepared, copies = chunk.project, chunk.report, chunk.rows, chunk.copies
     # Files are checked against the project before they are written; rows without a file (text) skip the
     # query on PostgreSQL, where the insert itself reports duplicates (ON CONFLICT DO NOTHING).
     if connection.vendor == "postgresql" and not chunk.has_files:
@@ -298,7 +330,15 @@ def _import_rows(*, chunk, job=None, run=None) -> ImportReport:
                     name = default_storage.save(name, ContentFile(data))
                     written.append(name)
                 files.append(name)
-        created, ids = _insert(project=project, rows=fresh, files=files, job=job, report=report, run=run)
+        created, ids = _insert(
+            project=project,
+            columns=_columns(project=project, rows=fresh, files=files, job=job),
+            tag_sets=[p[_TAGS] for p in fresh],
+            names=[p[_NAME] for p in fresh],
+            entries=[p[_ENTRY] for p in fresh],
+            report=report,
+            run=run,
+        )
     except Exception:
         for name in written:
             default_storage.delete(name)
@@ -317,6 +357,36 @@ def _import_rows(*, chunk, job=None, run=None) -> ImportReport:
         ids_by_sha = {**existing, **{sha: pk for sha, (pk, _) in created.items()}}
         _resolve_in_chunk_duplicates(report, ids_by_sha)
         _stamp(copies, ids_by_sha)
+    return report
+
+
+def _import_columns(*, chunk, job, run) -> ImportReport:
+    """PostgreSQL, a chunk of clean text lines held as columns: no file to write, no query for content
+    already stored (the insert skips it) and no second copy within the chunk, so straight to the insert."""
+    c, report = chunk.columns, chunk.report
+    columns = {
+        "project_id": _Same(chunk.project.pk),
+        "source_id": _Same(c["source"]),
+        "sha256": c["sha"],
+        "original_name": c["name"],
+        "label": c["label"],
+        "metadata": _Same({}) if c["metadata"] is None else c["metadata"],
+        "stats": _JsonTexts(map(_TEXT_STATS_FORMAT, c["length"], c["words"], c["lines"])),
+        "text": c["text"],
+        "import_job_id": _Same(job.pk if job else None),
+        "file": _Same(""),
+        "created": _Same(timezone.now()),
+    }
+    created, _ = _insert(
+        project=chunk.project,
+        columns=columns,
+        tag_sets=c["tags"],
+        names=c["name"],
+        entries=None,
+        report=report,
+        run=run,
+    )
+    run.counted.update(report.imported if len(created) == len(c["sha"]) else [pk for pk, _ in created.values()])
     return report
 
 
@@ -347,6 +417,10 @@ def _resolve_in_chunk_duplicates(report, ids_by_sha):
             dup["item"] = ids_by_sha.get(sha)
 
 
+class _JsonTexts(list):
+    """A JSON column given as its texts."""
+
+
 class _Same:
     """A column whose value is the same on every row."""
 
@@ -372,24 +446,24 @@ def _columns(*, project, rows, files, job):
     }
 
 
-def _insert(*, project, rows, files, job, report, run) -> tuple[dict[str, tuple[int, str]], list[int | None]]:
-    """Insert item rows and their tag links; answer {sha256: (item id, file name)} of the rows stored, and
-    each row's item id (None for a row not stored).
+def _insert(*, project, columns, tag_sets, names, entries, report, run) -> tuple[dict, list[int | None]]:
+    """Insert item rows (``columns``, by attname) and their tag links; answer {sha256: (item id, file name)}
+    of the rows stored, and each row's item id (None for a row not stored). ``names`` and ``entries``
+    (None: no row has one) name the rows in the report.
 
     Rows whose content another import stored meanwhile are reported as duplicates, not errors (or as
     imported, when an earlier attempt of the same job stored them).
     """
-    columns = _columns(project=project, rows=rows, files=files, job=job)
-    tag_sets = [p[_TAGS] for p in rows]
+    n = len(names)
     # One transaction for tags, rows and links: an item never exists without the tags it was imported
     # with, and a chunk whose connection dies leaves nothing of itself behind.
     with transaction.atomic():
         tag_ids = _tag_ids(project=project, names={t for tags in set(tag_sets) for t in tags})
         if connection.vendor == "postgresql":
-            created = _insert_copy(columns=columns, n=len(rows))
+            created = _insert_copy(columns=columns, n=n)
         else:
-            created = _insert_orm(columns=columns, n=len(rows))
-        everything = len(created) == len(rows)
+            created = _insert_orm(columns=columns, n=n)
+        everything = len(created) == n
         shas = columns["sha256"]
         if everything:
             ids = [created[sha][0] for sha in shas]
@@ -397,17 +471,17 @@ def _insert(*, project, rows, files, job, report, run) -> tuple[dict[str, tuple[
             ids = [created[sha][0] if sha in created else None for sha in shas]
         _add_tag_links(_links(tag_sets, ids, tag_ids))
     report.imported.extend(ids if everything else [pk for pk in ids if pk is not None])
-    lost = [] if everything else [p for p, pk in zip(rows, ids, strict=True) if pk is None]
+    lost = [] if everything else [i for i, pk in enumerate(ids) if pk is None]
     if lost:
         existing = {
             sha: (pk, job_id)
-            for sha, pk, job_id in Item.objects.filter(project=project, sha256__in=[p[_SHA] for p in lost]).values_list(
+            for sha, pk, job_id in Item.objects.filter(project=project, sha256__in=[shas[i] for i in lost]).values_list(
                 "sha256", "id", "import_job_id"
             )
         }
-        for p in lost:
-            item_id, job_id = existing.get(p[_SHA], (None, None))
-            _report_existing(report, run, p[_ENTRY], p[_NAME], item_id, job_id)
+        for i in lost:
+            item_id, job_id = existing.get(shas[i], (None, None))
+            _report_existing(report, run, entries[i] if entries else None, names[i], item_id, job_id)
     return created, ids
 
 
@@ -500,6 +574,7 @@ def _json_text(value):
 
 
 _TEXT_STATS_JSON = '{{"length": {length}, "words": {words}, "lines": {lines}}}'
+_TEXT_STATS_FORMAT = '{{"length": {}, "words": {}, "lines": {}}}'.format
 
 
 def _json_texts(values):
@@ -537,7 +612,7 @@ def _copy_payload(fields, columns, ids):
             payload.append(repeat(text, n))
         elif values is not None:
             if kind == "JSONField":
-                payload.append(_copy_strings(_json_texts(values)))
+                payload.append(_copy_strings(values if type(values) is _JsonTexts else _json_texts(values)))
             elif kind == "DateTimeField":
                 texts = {}
                 payload.append(
@@ -813,6 +888,8 @@ class _ManifestReader:
         chunk's rows (as ``_Chunk.add_text`` adds it, inlined: this loop runs once per line); any other
         line becomes an entry as ``manifest_entries`` makes it, checked (and its problem named) the same
         way."""
+        if not chunk.rows and chunk.columns is None and self.add_columns(chunk, records):
+            return
         class_keys, limit, tag_sets = chunk.class_keys, chunk.text_limit, self.tag_sets
         seen, append = chunk.seen, chunk.rows.append
         default_tags = tuple(self.tags)
@@ -847,6 +924,67 @@ class _ManifestReader:
                             continue
             chunk.add_entry(self.entry(number, record, error))
 
+    def add_columns(self, chunk, records) -> bool:
+        """Add a batch of records to an empty chunk as columns, by C-level maps over the batch instead of a
+        loop over its lines, when every line is a clean text line (as ``add`` tells one), none names a
+        source and no text repeats within the batch; answer whether it did (if not, nothing was added)."""
+        numbers, records, errors = zip(*records, strict=True)
+        if any(errors):
+            return False
+        texts = list(map(dict.get, records, repeat("text")))
+        if set(map(type, texts)) != {str}:
+            return False
+        lengths = list(map(len, texts))
+        if min(lengths) == 0 or max(lengths) > chunk.text_limit or any(map(str.isspace, texts)):
+            return False
+        try:
+            if not set(map(dict.get, records, repeat("source"))) <= {None, ""}:
+                return False
+            labels = list(map(dict.get, records, repeat("label")))
+            label_of = {value: _clean_label(value, chunk.class_keys) for value in set(labels)}
+            if None in label_of.values():
+                return False
+            values = list(map(dict.get, records, repeat("tags")))
+            types = set(map(type, values))
+            if not types <= {type(None), str, list}:
+                return False
+            keys = list(map(tuple, values)) if types == {list} else [tuple(v) if type(v) is list else v for v in values]
+            default_tags = tuple(self.tags)
+            tags_of = {}
+            for key in set(keys):
+                if type(key) is tuple and not set(map(type, key)) <= {str}:
+                    return False  # [1] and [True] would share a key
+                value = list(key) if type(key) is tuple else key
+                tags_of[key] = default_tags if key is None else self._tags(value, default_tags, self.tag_sets)
+        except TypeError:  # an unhashable label, source or tag
+            return False
+        if None in tags_of.values():
+            return False
+        metadata = list(map(dict.get, records, repeat("metadata")))
+        types = set(map(type, metadata))
+        if not types <= {dict, type(None)}:
+            return False
+        if types == {type(None)}:
+            metadata = None  # no line has metadata
+        elif type(None) in types:
+            metadata = [value or {} for value in metadata]
+        shas = list(map(_HEXDIGEST, map(sha256, map(str.encode, texts))))
+        if len(set(shas)) != len(shas):
+            return False
+        chunk.columns = {
+            "sha": shas,
+            "name": ("line %d\x00" * len(numbers) % numbers).split("\x00")[:-1],  # one C call
+            "text": texts,
+            "length": lengths,
+            "words": list(map(len, map(str.split, texts))),
+            "lines": list(map((1).__add__, map(str.count, texts, repeat("\n")))),
+            "label": list(map(label_of.__getitem__, labels)),
+            "metadata": metadata,  # None: no line has any
+            "source": self.source.pk if self.source else None,
+            "tags": list(map(tags_of.__getitem__, keys)),
+        }
+        return True
+
     def _tags(self, value, default_tags, tag_sets):
         """The tags of a line whose tags value is ``value``, as a tuple; None when the value is bad."""
         try:
@@ -863,6 +1001,20 @@ class _ManifestReader:
                 tag_sets.clear()
             tag_sets[key] = tags
         return tags
+
+
+_HEXDIGEST = methodcaller("hexdigest")
+
+
+def _clean_label(value, class_keys):
+    """A line's label as a row holds it (``str(value or "").strip()``), or None when it needs the entry's
+    checks (not a string, or not a class of the project)."""
+    if not value:
+        return ""
+    if type(value) is not str:
+        return None
+    label = value.strip()
+    return label if not label or label in class_keys else None
 
 
 def manifest_entries(

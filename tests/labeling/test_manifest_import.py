@@ -40,8 +40,16 @@ def test_numbers_beyond_64_bits_are_kept_exactly(manager):
 
 def _manifest(project):
     DataSource.objects.create(project=project, name="crawl", kind="scrape")
-    good = [{"text": f"review {i}", "tags": ["web"], "label": "pos" if i % 2 else ""} for i in range(6)]
-    odd = [
+    clean = [  # lines 1-7: a chunk of clean text lines only
+        {"text": "review 0", "tags": ["web"], "label": "pos"},
+        {"text": "review 1", "tags": "web, mobile", "label": " neg "},
+        {"text": "review 2", "metadata": None, "label": None},
+        {"text": "review 3", "metadata": {"stars": 5, "k": [1, "two", None]}, "tags": []},
+        {"text": "review 4", "source": "", "label": ""},
+        {"text": "two\nlines\ttab\\", "tags": ["web"]},
+        {"text": "review 6", "other": 1},
+    ]
+    odd = [  # lines 10-28
         {"text": "  padded label ", "label": " neg "},
         {"text": "numbered label", "label": 7},
         {"text": "   "},
@@ -54,7 +62,6 @@ def _manifest(project):
         {"text": "named source", "source": "crawl", "metadata": {"k": [1, "two", None]}},
         {"text": "unknown source", "source": "nowhere"},
         {"text": "list metadata", "metadata": [1]},
-        {"text": "null metadata", "metadata": None, "label": None},
         {"text": 5},
         {"path": "a.png"},
         {"other": 1},
@@ -63,8 +70,10 @@ def _manifest(project):
         {"text": "review 1", "label": 7},
         {"text": "tab\there\\n", "metadata": {"note": "line\nbreak"}},
     ]
-    lines = [json.dumps(r) for r in good[:3]] + ["", "{broken"] + [json.dumps(r) for r in odd + good[3:]]
-    return "\n".join(lines + ["[1]", json.dumps({"text": "review 0"})]) + "\n"
+    again = [{"text": "review 0"}] + [{"text": f"review {i}", "tags": ["web"]} for i in range(7, 13)]  # 30-36
+    again += [{"text": "one", "tags": [1]}, {"text": "true", "tags": [True]}]  # 37-38, equal as keys
+    lines = [*map(json.dumps, clean), "", "{broken", *map(json.dumps, odd), "[1]", *map(json.dumps, again)]
+    return "\n".join(lines) + "\n"
 
 
 def _import(project, manifest, fast):
@@ -108,12 +117,18 @@ def test_clean_lines_and_lines_with_something_to_check_import_as_entries_do(mana
         results.append(_stored(project, report))
     assert results[1] == results[0]
     items, imported, duplicates, rejected = results[1]
-    # Line order is item order, whichever way a line went (7: an entry; 1, 2, 3, 6, 11...: rows).
-    names = [1, 2, 3, 6, 7, 11, 12, 15, 18, 22, 25, 27, 28]
+    # Line order is item order, whichever way a line went (1-7 and 30-36: chunks held as columns; 11:
+    # an entry; 10, 15, 16...: rows).
+    names = [1, 2, 3, 4, 5, 6, 7, 10, 11, 15, 16, 19, 28, 31, 32, 33, 34, 35, 36, 37, 38]
     assert [name for name, *_ in items] == [f"line {n}" for n in names]
-    assert items[4][1:3] == ("numbered label", "7") and items[5][-1] == ["a", "b", "batch", "c"]
+    assert items[1][2:] == ("neg", {}, {"length": 8, "words": 2, "lines": 1}, None, ["batch", "mobile", "web"])
+    assert items[5][1] == "two\nlines\ttab\\" and items[5][4]["lines"] == 2
+    assert items[8][1:3] == ("numbered label", "7") and items[9][-1] == ["a", "b", "batch", "c"]
+    assert items[11][3] == {"k": [1, "two", None]} and items[11][5] == "crawl"
+    assert items[-2][-1] == ["1", "batch"] and items[-1][-1] == ["True", "batch"]
     assert imported == list(range(len(names)))
-    # Second copies: of an entry (23), of a row as an entry (24) or a row (26), across chunks (30).
-    assert duplicates == [("line 23", 4), ("line 24", 1), ("line 26", 9), ("line 30", 0)]
-    rejected_lines = [5, 8, 9, 10, 13, 14, 16, 17, 19, 20, 21, 29]
+    # Second copies, all of items stored by an earlier chunk: of a row held as columns (25, 27 and 30, in a
+    # chunk held as columns) and of an entry (26).
+    assert duplicates == [("line 25", 3), ("line 26", 8), ("line 27", 1), ("line 30", 0)]
+    rejected_lines = [9, 12, 13, 14, 17, 18, 20, 21, 22, 23, 24, 29]
     assert [r["name"].split(" (")[0] for r in rejected] == [f"line {n}" for n in rejected_lines]
