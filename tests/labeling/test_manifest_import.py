@@ -1,0 +1,134 @@
+"""Manifest imports: each line is one record, and clean text lines (taken straight from their records
+into the chunk's rows) come out exactly as lines that go through an ImportEntry."""
+
+import io
+import json
+
+from labeling.models import DataSource, Item
+from labeling.services import imports
+from tests.conftest import make_project
+from tests.labeling.test_item_import import run_import, text_project
+
+
+def test_a_line_is_one_record_however_the_lines_split_the_objects(manager):
+    # Joined together the lines would parse as four objects for four lines, the first spanning lines
+    # 1 and 2 and two objects on line 3: each line must be read on its own.
+    project = text_project(manager)
+    manifest = '{"text": "a", "n": [{}\n{}]}\n{"text": "b"}, {"text": "c"}\n{"text": "d"}\n'
+    job = run_import(project, manager, "m.jsonl", manifest.encode())
+    assert job.result["imported"] == 1 and job.result["rejected"] == 3
+    assert list(Item.objects.filter(project=project).values_list("text", "original_name")) == [("d", "line 4")]
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert sorted(reasons) == ["line 1", "line 2", "line 3"]
+    assert reasons["line 3"].startswith("malformed JSON: Extra data")
+
+
+def test_numbers_beyond_64_bits_are_kept_exactly(manager):
+    project = text_project(manager)
+    big = 123456789012345678901234567890
+    lines = [
+        json.dumps({"text": "big", "metadata": {"id": big, "neg": -(2**63) - 1}, "tags": [12345678901234567890123]}),
+        json.dumps({"text": "small", "metadata": {"x": 0.1, "y": 2**63}}),
+    ]
+    job = run_import(project, manager, "m.jsonl", "\n".join(lines).encode())
+    assert job.result["imported"] == 2, job.errors
+    item = Item.objects.get(project=project, text="big")
+    assert item.metadata == {"id": big, "neg": -(2**63) - 1}
+    assert [t.name for t in item.tags.all()] == ["12345678901234567890123"]
+    assert Item.objects.get(project=project, text="small").metadata == {"x": 0.1, "y": 2**63}
+
+
+def _manifest(project):
+    DataSource.objects.create(project=project, name="crawl", kind="scrape")
+    clean = [  # lines 1-7: a chunk of clean text lines only
+        {"text": "review 0", "tags": ["web"], "label": "pos"},
+        {"text": "review 1", "tags": "web, mobile", "label": " neg "},
+        {"text": "review 2", "metadata": None, "label": None},
+        {"text": "review 3", "metadata": {"stars": 5, "k": [1, "two", None]}, "tags": []},
+        {"text": "review 4", "source": "", "label": ""},
+        {"text": "two\nlines\ttab\\", "tags": ["web"]},
+        {"text": "review 6", "other": 1},
+    ]
+    odd = [  # lines 10-28
+        {"text": "  padded label ", "label": " neg "},
+        {"text": "numbered label", "label": 7},
+        {"text": "   "},
+        {"text": "x" * 41},
+        {"text": "unknown class", "label": "meh"},
+        {"text": "tags as text", "tags": "a, b ,,c"},
+        {"text": "tags of numbers", "tags": [1, 2.5, True]},
+        {"text": "bad tags", "tags": {"a": 1}},
+        {"text": "long tag", "tags": ["t" * 101]},
+        {"text": "named source", "source": "crawl", "metadata": {"k": [1, "two", None]}},
+        {"text": "unknown source", "source": "nowhere"},
+        {"text": "list metadata", "metadata": [1]},
+        {"text": 5},
+        {"path": "a.png"},
+        {"other": 1},
+        {"text": "review 3"},
+        {"text": "numbered label"},
+        {"text": "review 1", "label": 7},
+        {"text": "tab\there\\n", "metadata": {"note": "line\nbreak"}},
+    ]
+    again = [{"text": "review 0"}] + [{"text": f"review {i}", "tags": ["web"]} for i in range(7, 13)]  # 30-36
+    again += [{"text": "one", "tags": [1]}, {"text": "true", "tags": [True]}]  # 37-38, equal as keys
+    lines = [*map(json.dumps, clean), "", "{broken", *map(json.dumps, odd), "[1]", *map(json.dumps, again)]
+    return "\n".join(lines) + "\n"
+
+
+def _import(project, manifest, fast):
+    def open_path(path):
+        raise imports.InputRejected(f"no file '{path}' here")
+
+    kwargs = {"project": project, "fmt": "jsonl", "open_path": open_path, "tags": ["batch"]}
+    if fast:
+        return imports.manifest_import(stream=io.StringIO(manifest), **kwargs)
+    entries = imports.manifest_entries(stream=io.StringIO(manifest), **kwargs)
+    return imports.items_import(project=project, entries=entries)
+
+
+def _stored(project, report):
+    ids = {pk: n for n, pk in enumerate(Item.objects.filter(project=project).values_list("id", flat=True))}
+    items = [
+        (
+            i.original_name,
+            i.text,
+            i.label,
+            i.metadata,
+            i.stats,
+            i.source and i.source.name,
+            sorted(t.name for t in i.tags.all()),
+        )
+        for i in Item.objects.filter(project=project).select_related("source").prefetch_related("tags")
+    ]
+    duplicates = [(d["name"], ids[d["item"]]) for d in report.duplicates]
+    return items, [ids[pk] for pk in report.imported], duplicates, report.rejected
+
+
+def test_clean_lines_and_lines_with_something_to_check_import_as_entries_do(manager, settings, monkeypatch):
+    settings.LABELHUB_MAX_TEXT_CHARS = 40
+    monkeypatch.setattr(imports, "TEXT_CHUNK_SIZE", 7)  # chunks mixing both kinds of line
+    results = []
+    for fast in (False, True):
+        project = make_project(
+            manager, name="Reviews", modality="text", classes=[{"key": k} for k in ("pos", "neg", "7")]
+        )
+        report = _import(project, _manifest(project), fast)
+        results.append(_stored(project, report))
+    assert results[1] == results[0]
+    items, imported, duplicates, rejected = results[1]
+    # Line order is item order, whichever way a line went (1-7 and 30-36: chunks held as columns; 11:
+    # an entry; 10, 15, 16...: rows).
+    names = [1, 2, 3, 4, 5, 6, 7, 10, 11, 15, 16, 19, 28, 31, 32, 33, 34, 35, 36, 37, 38]
+    assert [name for name, *_ in items] == [f"line {n}" for n in names]
+    assert items[1][2:] == ("neg", {}, {"length": 8, "words": 2, "lines": 1}, None, ["batch", "mobile", "web"])
+    assert items[5][1] == "two\nlines\ttab\\" and items[5][4]["lines"] == 2
+    assert items[8][1:3] == ("numbered label", "7") and items[9][-1] == ["a", "b", "batch", "c"]
+    assert items[11][3] == {"k": [1, "two", None]} and items[11][5] == "crawl"
+    assert items[-2][-1] == ["1", "batch"] and items[-1][-1] == ["True", "batch"]
+    assert imported == list(range(len(names)))
+    # Second copies, all of items stored by an earlier chunk: of a row held as columns (25, 27 and 30, in a
+    # chunk held as columns) and of an entry (26).
+    assert duplicates == [("line 25", 3), ("line 26", 8), ("line 27", 1), ("line 30", 0)]
+    rejected_lines = [9, 12, 13, 14, 17, 18, 20, 21, 22, 23, 24, 29]
+    assert [r["name"].split(" (")[0] for r in rejected] == [f"line {n}" for n in rejected_lines]
