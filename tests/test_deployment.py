@@ -241,6 +241,9 @@ print("heavy:", ",".join(m for m in heavy if m in sys.modules) or "none")
 
 
 def test_a_labeling_session_in_the_web_process_loads_no_heavy_library(tmp_path):
-    out = run_settings({"LABELHUB_VAR_DIR": str(tmp_path), "ALLOWED_HOSTS": "testserver"}, code=LABELING_SESSION)
+    # It migrates a fresh SQLite database first: a minute or more when CI's two passes share the machine.
+    out = run_settings(
+        {"LABELHUB_VAR_DIR": str(tmp_path), "ALLOWED_HOSTS": "testserver"}, code=LABELING_SESSION, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "none", out.stdout

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_settings(
     env_overrides,
     code="from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)",
+    timeout=60,
 ):
     # The start-up environment of a fresh process: nothing the suite set (the browser tests set
     # DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses).
@@ -28,7 +29,7 @@ def run_settings(
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
