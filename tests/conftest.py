@@ -16,6 +16,13 @@ from labeling.services.projects import member_add, project_create
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """MD5 instead of PBKDF2 (0.44 s a hash here) for the users tests make and sign in: the suite's set-up
+    was mostly hashing. Passwords are still checked (a wrong one fails); only the work factor is gone."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
