@@ -31,14 +31,13 @@ from labeling.choices import Role
 from labeling.selectors import (
     annotations_list,
     answer_export_batches,
-    answer_export_lines,
     labeling_item_for,
     labeling_progress,
     labeling_project_for,
     project_answers,
     project_for_user,
 )
-from labeling.services.answer_exports import is_localized, jsonl_chunks, parquet_tempfile
+from labeling.services.answer_exports import is_localized, parquet_tempfile, project_jsonl_chunks
 from labeling.services.exports import CONTENT_TYPES
 from labeling.services.queue import (
     ItemFull,
@@ -188,18 +187,13 @@ class AnnotationExportApi(GenericAPIView):
         if fmt not in EXPORT_FORMATS:
             problem = f"unknown format '{fmt}'" if fmt else "format is required"
             raise ValidationError({"format": f"{problem} (one of {', '.join(EXPORT_FORMATS)})"})
-        batches = answer_export_batches(answers=project_answers(project=project))
-        localized = is_localized(project)
         filename = f"{export_stem(project)}-answers.{fmt}"
         if fmt == "jsonl":
-            # Shapes are stored as JSON text and re-encoded as objects in Python; other answers' lines are
-            # formatted by PostgreSQL where it is the database.
-            lines = None if localized else answer_export_lines(project=project)
-            chunks = lines if lines is not None else jsonl_chunks(batches, localized=localized)
-            response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
+            response = StreamingHttpResponse(project_jsonl_chunks(project), content_type=CONTENT_TYPES[fmt])
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
-        handle = parquet_tempfile(batches, localized=localized)  # FileResponse closes it, which deletes it
+        batches = answer_export_batches(answers=project_answers(project=project))
+        handle = parquet_tempfile(batches, localized=is_localized(project))  # FileResponse closes it, deleting it
         return FileResponse(handle, as_attachment=True, filename=filename, content_type=CONTENT_TYPES[fmt])
 
 

@@ -19,7 +19,7 @@ import tempfile
 from datetime import UTC
 
 from labeling.choices import SHAPE_TASKS
-from labeling.selectors import answer_export_batches
+from labeling.selectors import answer_export_batches, answer_export_lines, project_answers
 from labeling.services.exports import FILENAMES, ArtifactFile
 
 PARQUET_ROW_GROUP = 65_536
@@ -81,6 +81,17 @@ def jsonl_chunks(batches, *, localized):
     """The bytes of a JSON Lines export, one chunk per batch (a streamed response's body)."""
     for batch in batches:
         yield jsonl_lines(batch, localized=localized)
+
+
+def project_jsonl_chunks(project):
+    """The project's export as JSON Lines chunks: formatted by PostgreSQL where it is the database (the
+    lines are the same bytes), else by ``jsonl_lines``. Shapes are stored as JSON text and re-encoded as
+    objects, so detection and segments answers are always formatted here."""
+    localized = is_localized(project)
+    lines = None if localized else answer_export_lines(project=project)
+    if lines is not None:
+        return lines
+    return jsonl_chunks(answer_export_batches(answers=project_answers(project=project)), localized=localized)
 
 
 def parquet_schema():
