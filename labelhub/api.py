@@ -1,8 +1,7 @@
-"""API plumbing shared by every app: error format, content negotiation, pagination and OPTIONS metadata."""
+"""API plumbing shared by every app: error format, pagination and OPTIONS metadata."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -31,21 +30,6 @@ def exception_handler(exc, context):
     elif isinstance(data, dict) and "detail" in data:
         response.data = {"detail": str(data["detail"]), **{k: v for k, v in data.items() if k != "detail"}}
     return response
-
-
-class ContentNegotiation(DefaultContentNegotiation):
-    """DRF's negotiation, with its most common case answered without parsing the Accept header: a
-    client that accepts anything, or exactly the first renderer's type (``application/json``), gets
-    the first renderer, as DRF would choose. Anything else (a list, quality values, ``?format=``) goes
-    through DRF's code."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        accept = request.META.get("HTTP_ACCEPT", "*/*")
-        if renderers and not format_suffix and accept in ("*/*", renderers[0].media_type):
-            override = self.settings.URL_FORMAT_OVERRIDE
-            if not (override and request.query_params.get(override)):
-                return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
 
 
 def _flatten(value):

@@ -291,7 +291,7 @@ REST_FRAMEWORK = {
         "labelhub.parsers.MultiPartParser",
     ],
     "DEFAULT_METADATA_CLASS": "labelhub.metadata.Metadata",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "labelhub.api.ContentNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "labelhub.negotiation.ContentNegotiation",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",

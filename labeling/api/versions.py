@@ -15,8 +15,8 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labelhub.api import ContentNegotiation
 from labelhub.http import stored_file_response
+from labelhub.negotiation import ContentNegotiation
 from labeling.api.serializers import JobRefSerializer
 from labeling.choices import ArtifactFormat, Role
 from labeling.models import DatasetVersion, Job
