@@ -16,6 +16,7 @@ have are left out, so the same file measures an older checkout for a before/afte
 import argparse
 import cProfile
 import functools
+import gc
 import io
 import json
 import os
@@ -68,6 +69,7 @@ def main():
         call_command("migrate", verbosity=0)
         user = get_user_model().objects.create_user("bench")
         phases = _time_phases(imports)
+        collections = _Collections()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backend = cursor.fetchone()[0]
@@ -89,11 +91,14 @@ def main():
             parse = time.process_time() - started
             profile = cProfile.Profile(time.process_time) if args.profile and run == args.repeat - 1 else None
             wall, cpu, backend_cpu = time.perf_counter(), time.process_time(), _proc_cpu(backend)
+            collections.clear()
+            gc.callbacks.append(collections.callback)
             if profile:
                 profile.enable()
             import_jobs.import_job_run(job_id=job.pk)
             if profile:
                 profile.disable()
+            gc.callbacks.remove(collections.callback)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             backend_cpu = _proc_cpu(backend) - backend_cpu
             n = Item.objects.filter(project=project).count()
@@ -106,6 +111,7 @@ def main():
                 f"  phases (CPU s): reading and parsing the manifest {parse:.2f} (a separate pass), "
                 + ", ".join(f"{name} {seconds:.2f}" for name, seconds in phases.items())
             )
+            print(f"  garbage collections during the import: {collections}")
             if profile:
                 pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
         print(f"load average: {' / '.join(f'{v:.2f}' for v in os.getloadavg())} (1 / 5 / 15 min)")
@@ -124,6 +130,27 @@ def _manifest(n, fmt):
     return "\n".join(
         json.dumps({"text": text, "tags": ["web"], "label": "pos" if i % 2 else "neg"}) for i, text in enumerate(texts)
     ).encode()
+
+
+class _Collections:
+    """Python's garbage collections (by generation) and their CPU, counted through ``gc.callbacks``."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self.counts, self.cpu, self.started = [0, 0, 0], 0.0, 0.0
+
+    def callback(self, phase, info):
+        if phase == "start":
+            self.started = time.process_time()
+        else:
+            self.counts[info["generation"]] += 1
+            self.cpu += time.process_time() - self.started
+
+    def __str__(self):
+        by_generation = " / ".join(map(str, self.counts))
+        return f"{sum(self.counts)} ({by_generation} of generations 0 / 1 / 2), {self.cpu:.2f} s CPU"
 
 
 def _proc_cpu(pid):

@@ -1,8 +1,11 @@
 """Manifest imports: each line is one record, and clean text lines (taken straight from their records
 into the chunk's rows) come out exactly as lines that go through an ImportEntry."""
 
+import gc
 import io
 import json
+
+import pytest
 
 from labeling.models import DataSource, Item
 from labeling.services import imports
@@ -132,3 +135,40 @@ def test_clean_lines_and_lines_with_something_to_check_import_as_entries_do(mana
     assert duplicates == [("line 25", 3), ("line 26", 8), ("line 27", 1), ("line 30", 0)]
     rejected_lines = [9, 12, 13, 14, 17, 18, 20, 21, 22, 23, 24, 29]
     assert [r["name"].split(" (")[0] for r in rejected] == [f"line {n}" for n in rejected_lines]
+
+
+def test_the_garbage_collector_is_on_again_after_an_import_even_a_failing_one(manager, monkeypatch):
+    # Imports pause Python's cyclic garbage collector while a chunk is worked on; a worker left without
+    # it would keep every reference cycle it ever made.
+    project = text_project(manager)
+    paused = []
+    real_insert = imports._insert
+
+    def insert(**kwargs):
+        paused.append(not gc.isenabled())
+        return real_insert(**kwargs)
+
+    monkeypatch.setattr(imports, "_insert", insert)
+    assert gc.isenabled()
+    _import(project, '{"text": "one"}\n{"text": "two"}\n', fast=True)
+    _import(project, '{"text": "three"}\n', fast=False)
+    assert paused == [True, True] and gc.isenabled()
+    assert sorted(Item.objects.filter(project=project).values_list("text", flat=True)) == ["one", "three", "two"]
+
+    def explode(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(imports, "_insert", explode)
+    for fast in (True, False):
+        with pytest.raises(RuntimeError, match="database went away"):
+            _import(project, '{"text": "four"}\n', fast=fast)
+        assert gc.isenabled()
+    # A caller that turned it off keeps it off.
+    monkeypatch.setattr(imports, "_insert", real_insert)
+    gc.disable()
+    try:
+        _import(project, '{"text": "five"}\n', fast=True)
+        assert not gc.isenabled()
+        assert Item.objects.filter(project=project, text="five").exists()
+    finally:
+        gc.enable()
