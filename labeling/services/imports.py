@@ -471,7 +471,10 @@ def _insert(*, project, columns, tag_sets, names, entries, report, run) -> tuple
             ids = [created[sha][0] for sha in shas]
         else:
             ids = [created[sha][0] if sha in created else None for sha in shas]
-        _add_tag_links(_links(tag_sets, ids, tag_ids))
+        if connection.vendor == "postgresql":
+            _add_tag_links(_links_copy_text(tag_sets, ids, tag_ids))
+        else:
+            _add_tag_links(_links(tag_sets, ids, tag_ids))
     report.imported.extend(ids if everything else [pk for pk in ids if pk is not None])
     lost = [] if everything else [i for i, pk in enumerate(ids) if pk is None]
     if lost:
@@ -508,6 +511,18 @@ def _links(tag_sets, ids, tag_ids):
         for tag in ids_of_tags:
             links.append((pk, tag))
     return links
+
+
+def _links_copy_text(tag_sets, ids, tag_ids):
+    """``_links`` as COPY text (item id, tag id lines, in the same order). When every row is stored and
+    has the same tags, one join of the ids' texts per tag, with no pair made for each row."""
+    distinct = set(tag_sets)
+    if len(distinct) == 1 and None not in ids:
+        (tags,) = distinct
+        texts = list(map(str, ids))
+        ends = [f"\t{tag}\n" for tag in {tag_ids[t] for t in tags}]
+        return "".join(end.join(texts) + end for end in ends) if texts else ""
+    return "".join(map("%d\t%d\n".__mod__, _links(tag_sets, ids, tag_ids)))
 
 
 def _insert_orm(*, columns, n):
@@ -688,6 +703,7 @@ def _insert_copy(*, columns, n):
 
 
 def _add_tag_links(links):
+    """Store (item id, tag id) links: pairs, or on PostgreSQL their COPY text."""
     if not links:
         return
     through = Item.tags.through
@@ -697,7 +713,7 @@ def _add_tag_links(links):
             connection.cursor() as cursor,
             cursor.connection.cursor().copy(f"COPY {table} (item_id, tag_id) FROM STDIN") as copy,
         ):
-            copy.write("".join(map("%d\t%d\n".__mod__, links)))
+            copy.write(links if type(links) is str else "".join(map("%d\t%d\n".__mod__, links)))
         return
     through.objects.bulk_create([through(item_id=i, tag_id=t) for i, t in links], batch_size=5000)
 

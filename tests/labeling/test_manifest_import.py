@@ -172,3 +172,28 @@ def test_the_garbage_collector_is_on_again_after_an_import_even_a_failing_one(ma
         assert Item.objects.filter(project=project, text="five").exists()
     finally:
         gc.enable()
+
+
+def test_a_chunk_of_lines_with_the_same_tags_and_source_stores_each_on_every_item(manager):
+    # Every line with the same tag set: the links are written per tag over all the chunk's items; the
+    # source, job and metadata are one value on every row.
+    results = []
+    for fast in (False, True):
+        project = make_project(manager, name=f"Same {fast}", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
+        source = DataSource.objects.create(project=project, name="crawl", kind="scrape")
+        manifest = "".join(
+            json.dumps({"text": f"text {i}\tx\\", "tags": ["web", "mobile"], "label": "pos"}) + "\n" for i in range(5)
+        )
+        kwargs = {"project": project, "fmt": "jsonl", "open_path": None, "tags": ["batch"], "source": source}
+        if fast:
+            report = imports.manifest_import(stream=io.StringIO(manifest), **kwargs)
+        else:
+            entries = imports.manifest_entries(stream=io.StringIO(manifest), **kwargs)
+            report = imports.items_import(project=project, entries=entries)
+        results.append(_stored(project, report))
+    assert results[1] == results[0]
+    items, imported, duplicates, rejected = results[1]
+    assert imported == [0, 1, 2, 3, 4] and not duplicates and not rejected
+    assert [item[1] for item in items] == [f"text {i}\tx\\" for i in range(5)]
+    assert all(item[2:] == ("pos", {}, item[4], "crawl", ["batch", "mobile", "web"]) for item in items)
+    assert items[0][4] == {"length": 9, "words": 3, "lines": 1}
