@@ -77,15 +77,29 @@ _NON_BLANK_TEXT_LINE = re.compile(r"^\s*\S", re.MULTILINE)
 
 
 def _count_lines(handle):
-    """Count the non-blank lines, a megabyte at a time (completed to a line end) with one regex scan each,
-    not line by line in Python."""
+    """Count the non-blank lines, a megabyte at a time (completed to a line end) with one scan each, not
+    line by line in Python."""
     count = 0
     while block := handle.read(1 << 20):
-        pattern, end = (_NON_BLANK_TEXT_LINE, "\n") if isinstance(block, str) else (_NON_BLANK_LINE, b"\n")
-        if not block.endswith(end):
+        if isinstance(block, str):
+            if not block.endswith("\n"):
+                block += handle.readline()
+            count += len(_NON_BLANK_TEXT_LINE.findall(block))
+            continue
+        if not block.endswith(b"\n"):
             block += handle.readline()
-        count += len(pattern.findall(block))
+        count += _non_blank_lines(block)
     return count
+
+
+def _non_blank_lines(block: bytes) -> int:
+    """The non-blank lines of a block of bytes. Without its blank space other than line ends, a block
+    with no blank line has no empty one: its line ends are counted (C scans, a third of the regex's
+    cost); a block with a blank line is left to the regex."""
+    squeezed = block.translate(None, b" \t\r\f\v")  # \s of a bytes pattern, but the line end
+    if squeezed and not squeezed.startswith(b"\n") and b"\n\n" not in squeezed:
+        return squeezed.count(b"\n") + (not squeezed.endswith(b"\n"))
+    return len(_NON_BLANK_LINE.findall(block))
 
 
 def import_job_run(*, job_id):

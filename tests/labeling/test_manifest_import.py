@@ -197,3 +197,23 @@ def test_a_chunk_of_lines_with_the_same_tags_and_source_stores_each_on_every_ite
     assert [item[1] for item in items] == [f"text {i}\tx\\" for i in range(5)]
     assert all(item[2:] == ("pos", {}, item[4], "crawl", ["batch", "mobile", "web"]) for item in items)
     assert items[0][4] == {"length": 9, "words": 3, "lines": 1}
+
+
+@pytest.mark.parametrize(
+    "block",
+    [b"", b"\n", b"a", b"a\n", b"\n\na\n", b" \n a \n\t\n", b"a\n   ", b"a\n\n", b"a\r\nb\r\n", b"  \x0b\n"]
+    + [b"a\n \n b", b"\xef\xbb\xbf{}\n{}\n" * 3],
+)
+def test_a_job_counts_the_non_blank_lines_of_its_manifest(block):
+    from labeling.services import import_jobs
+
+    # What the job's progress total counts: lines with something other than blank space.
+    expected = sum(1 for line in block.split(b"\n") if line.strip())
+    assert import_jobs._count_lines(io.BytesIO(block)) == expected
+
+
+def test_a_manifest_with_blank_lines_has_its_non_blank_lines_as_its_total(manager):
+    project = text_project(manager)
+    manifest = b'{"text": "a"}\r\n\r\n  \t\n{"text": "b"}\n \n{"text": "c"}'
+    job = run_import(project, manager, "m.jsonl", manifest)
+    assert job.total == 3 and job.processed == 3 and job.result["imported"] == 3
