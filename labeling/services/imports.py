@@ -823,6 +823,13 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
                     continue
             yield reader.line_num, record, ""
         return
+    for numbers, records, errors in _jsonl_blocks(stream):
+        yield from zip(numbers, records, errors, strict=True)
+
+
+def _jsonl_blocks(stream):
+    """The lines of a JSONL manifest about a megabyte at a time, as three lists: the numbers of its
+    non-empty lines, their records (or None) and errors (or "")."""
     start = 1  # the number of the batch's first line
     while lines := stream.readlines(_JSON_BATCH_BYTES):
         # Each line is parsed on its own (orjson: one C call per line, mapped over the batch), so a line
@@ -837,12 +844,37 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
             and set(map(type, records)) == {dict}
             and _LONG_DIGITS not in "".join(lines).encode().translate(_DIGIT_BYTES)
         ):
-            yield from zip(range(start, start + len(lines)), records, repeat(""))
+            yield list(range(start, start + len(lines))), records, [""] * len(lines)
         else:
+            numbers, records, errors = [], [], []
             for number, line in enumerate(lines, start=start):
                 if line.strip():
-                    yield number, *_jsonl_line(line)
+                    record, error = _jsonl_line(line)
+                    numbers.append(number)
+                    records.append(record)
+                    errors.append(error)
+            yield numbers, records, errors
         start += len(lines)
+
+
+def _manifest_batches(stream: io.TextIOBase, fmt: str, size: int):
+    """``_manifest_records`` in batches of ``size`` lines (the last may be shorter), each as three lists
+    (line numbers, records, errors): a JSONL block is taken whole, without a tuple for each line."""
+    if fmt == "csv":
+        records = _manifest_records(stream, fmt)
+        while batch := list(islice(records, size)):
+            yield tuple(map(list, zip(*batch, strict=True)))
+        return
+    numbers, records, errors = [], [], []
+    for block in _jsonl_blocks(stream):
+        numbers += block[0]
+        records += block[1]
+        errors += block[2]
+        while len(numbers) >= size:
+            yield numbers[:size], records[:size], errors[:size]
+            del numbers[:size], records[:size], errors[:size]
+    if numbers:
+        yield numbers, records, errors
 
 
 _JSON_BATCH_BYTES = 1 << 20  # lines read at once from a JSONL manifest, about
@@ -917,18 +949,18 @@ class _ManifestReader:
             entry.error = str(exc)
         return entry
 
-    def add(self, chunk, records):
-        """Add numbered records to a chunk. A text line whose every field is clean goes straight into the
-        chunk's rows (as ``_Chunk.add_text`` adds it, inlined: this loop runs once per line); any other
-        line becomes an entry as ``manifest_entries`` makes it, checked (and its problem named) the same
-        way."""
-        if not chunk.rows and chunk.columns is None and self.add_columns(chunk, records):
+    def add(self, chunk, numbers, records, errors):
+        """Add numbered records (three lists: line numbers, records, errors) to a chunk. A text line whose
+        every field is clean goes straight into the chunk's rows (as ``_Chunk.add_text`` adds it, inlined:
+        this loop runs once per line); any other line becomes an entry as ``manifest_entries`` makes it,
+        checked (and its problem named) the same way."""
+        if not chunk.rows and chunk.columns is None and self.add_columns(chunk, numbers, records, errors):
             return
         class_keys, limit, tag_sets = chunk.class_keys, chunk.text_limit, self.tag_sets
         seen, append = chunk.seen, chunk.rows.append
         default_tags = tuple(self.tags)
         default_source = self.source.pk if self.source else None
-        for number, record, error in records:
+        for number, record, error in zip(numbers, records, errors, strict=True):
             if not error:
                 text = record.get("text")
                 if type(text) is str and 0 < len(text) <= limit and not text.isspace():
@@ -958,11 +990,10 @@ class _ManifestReader:
                             continue
             chunk.add_entry(self.entry(number, record, error))
 
-    def add_columns(self, chunk, records) -> bool:
+    def add_columns(self, chunk, numbers, records, errors) -> bool:
         """Add a batch of records to an empty chunk as columns, by C-level maps over the batch instead of a
         loop over its lines, when every line is a clean text line (as ``add`` tells one), none names a
         source and no text repeats within the batch; answer whether it did (if not, nothing was added)."""
-        numbers, records, errors = zip(*records, strict=True)
         if any(errors):
             return False
         texts = list(map(dict.get, records, repeat("text")))
@@ -1007,7 +1038,7 @@ class _ManifestReader:
             return False
         chunk.columns = {
             "sha": shas,
-            "name": ("line %d\x00" * len(numbers) % numbers).split("\x00")[:-1],  # one C call
+            "name": ("line %d\x00" * len(numbers) % tuple(numbers)).split("\x00")[:-1],  # one C call
             "text": texts,
             "length": lengths,
             "words": list(map(len, map(str.split, texts))),
@@ -1079,17 +1110,17 @@ def manifest_import(
     run = _Run(job_id=job.pk if job else None)
     size = TEXT_CHUNK_SIZE if project.modality == "text" else CHUNK_SIZE
     reader = _ManifestReader(project=project, open_path=open_path, tags=tags, source=source)
-    records = _manifest_records(stream, fmt)
+    batches = _manifest_batches(stream, fmt, size)
     done = 0
     while True:
         with _gc_paused():
-            batch = list(islice(records, size))
-            if not batch:
+            batch = next(batches, None)
+            if batch is None:
                 break
             chunk = _Chunk(project)
-            reader.add(chunk, batch)
+            reader.add(chunk, *batch)
             report.extend(_import_rows(chunk=chunk, job=job, run=run))
-        done += len(batch)
+        done += len(batch[0])
         if on_progress:
             on_progress(done)
     return report

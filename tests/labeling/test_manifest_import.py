@@ -108,9 +108,13 @@ def _stored(project, report):
     return items, [ids[pk] for pk in report.imported], duplicates, report.rejected
 
 
-def test_clean_lines_and_lines_with_something_to_check_import_as_entries_do(manager, settings, monkeypatch):
+@pytest.mark.parametrize("block_bytes", [1 << 20, 100])  # the manifest read in one block, or a few lines a block
+def test_clean_lines_and_lines_with_something_to_check_import_as_entries_do(
+    manager, settings, monkeypatch, block_bytes
+):
     settings.LABELHUB_MAX_TEXT_CHARS = 40
     monkeypatch.setattr(imports, "TEXT_CHUNK_SIZE", 7)  # chunks mixing both kinds of line
+    monkeypatch.setattr(imports, "_JSON_BATCH_BYTES", block_bytes)  # chunks across blocks
     results = []
     for fast in (False, True):
         project = make_project(
