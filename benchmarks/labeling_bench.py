@@ -62,6 +62,17 @@ def parse_args():
         "none); 110 is a little above the 100/s target, so that meeting the rate means meeting the target, "
         "and higher rates show the headroom",
     )
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma-separated loop modes: two (GET next, then POST the answer), one (POST ?next=1)",
+    )
+    parser.add_argument(
+        "--no-sql-timing",
+        action="store_true",
+        help="serve labelhub.wsgi as it is, without benchmarks/sql_timing_wsgi.py timing every statement (which "
+        "adds its own CPU to the server's); no SQL times are printed then",
+    )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
@@ -276,18 +287,17 @@ def explain_next(project_id, token):
 SQL_DIR = REPO_ROOT / "var" / "labeling-bench-sql"
 
 
-def start_gunicorn(database_url, port, workers, threads=1):
+def start_gunicorn(database_url, port, workers, threads=1, sql_timing=True):
     log = open(REPO_ROOT / "var" / "labeling-bench-gunicorn.log", "w")  # noqa: SIM115 - closed in stop
     # The app with its SQL statements timed (benchmarks/sql_timing_wsgi.py): the lock waits per run.
     SQL_DIR.mkdir(parents=True, exist_ok=True)
     for old in SQL_DIR.iterdir():
         old.unlink()
+    app = ["--pythonpath", str(REPO_ROOT / "benchmarks"), "sql_timing_wsgi:application"]
     process = subprocess.Popen(
         [
             str(Path(PYTHON).with_name("gunicorn")),
-            "--pythonpath",
-            str(REPO_ROOT / "benchmarks"),
-            "sql_timing_wsgi:application",
+            *(app if sql_timing else ["labelhub.wsgi:application"]),
             "--workers",
             str(workers),
             "--threads",
@@ -537,9 +547,10 @@ def main():
     if args.keepalive:
         os.environ["LABELHUB_BENCH_KEEPALIVE"] = "1"  # read by the labeler processes
     concurrencies = [int(n) for n in args.concurrency.split(",")]
-    scenarios = [{"mode": mode, "labelers": n, "rate": 0.0} for mode in MODES for n in concurrencies]
+    modes = [mode for mode in MODES if mode in args.modes.split(",")]
+    scenarios = [{"mode": mode, "labelers": n, "rate": 0.0} for mode in modes for n in concurrencies]
     rates = [float(rate) for rate in str(args.rate).split(",") if float(rate) > 0]
-    scenarios += [{"mode": mode, "labelers": max(concurrencies), "rate": rate} for rate in rates for mode in MODES]
+    scenarios += [{"mode": mode, "labelers": max(concurrencies), "rate": rate} for rate in rates for mode in modes]
     database_url = f"{args.pg}/{args.db}"
     # This process seeds through Django, on the same database and settings as the server.
     os.environ.update(server_env(database_url))
@@ -558,9 +569,10 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        server = start_gunicorn(database_url, args.port, args.workers, args.threads)
+        server = start_gunicorn(database_url, args.port, args.workers, args.threads, not args.no_sql_timing)
         kind = "sync workers" if args.threads == 1 else f"workers of {args.threads} threads"
         kind += ", kept-alive connections" if args.keepalive else ""
+        kind += ", no SQL timing" if args.no_sql_timing else ", SQL statements timed (sql_timing_wsgi)"
         print(
             f"gunicorn: {args.workers} {kind} on 127.0.0.1:{args.port}; "
             f"{args.warmup:g} s warm-up, then {args.seconds:g} s per scenario; {os.cpu_count()} CPU cores\n"
@@ -569,6 +581,8 @@ def main():
             f"{'requests/item':>13} {'labelers':>8} {'load':>12} {'answers':>8} {'answers/s':>10} {'errors':>6} | "
             f"{'next+submit p50/p95/p99 ms':>27} | {'next p50/p95/p99':>17} | {'submit p50/p95/p99':>19}"
         )
+        load = os.getloadavg()
+        print(f"load average at the start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)")
         print(header)
         print("-" * len(header))
         rows = []
@@ -607,18 +621,19 @@ def main():
                 f"server {row['server_cpu_ms']:.2f} ms | client {row['client_cpu_ms']:.2f} ms"
                 f" -> ~{capacity:.0f} answers/s on {os.cpu_count()} free cores"
             )
-        print(
-            "\nSQL statement times (wall, measured in the workers): the item row lock a submit (and a held "
-            "item's hold) waits for, against every other statement; and all SQL time per answer:"
-        )
-        for row in rows:
-            load = f"paced {row['rate']:g}/s" if row["rate"] else "closed loop"
+        if not args.no_sql_timing:
             print(
-                f"  {row['mode']:>3} request(s)/item, {row['labelers']} labeler(s), {load}: item lock "
-                f"{row['lock_ms']:.2f} ms mean over {row['lock_n']:,.0f} ({row['lock_ms_per_answer']:.2f} ms per "
-                f"answer), other statements {row['other_ms']:.2f} ms mean; SQL {row['sql_ms_per_answer']:.2f} "
-                "ms per answer"
+                "\nSQL statement times (wall, measured in the workers): the item row lock a submit (and a held "
+                "item's hold) waits for, against every other statement; and all SQL time per answer:"
             )
+            for row in rows:
+                load = f"paced {row['rate']:g}/s" if row["rate"] else "closed loop"
+                print(
+                    f"  {row['mode']:>3} request(s)/item, {row['labelers']} labeler(s), {load}: item lock "
+                    f"{row['lock_ms']:.2f} ms mean over {row['lock_n']:,.0f} ({row['lock_ms_per_answer']:.2f} ms per "
+                    f"answer), other statements {row['other_ms']:.2f} ms mean; SQL {row['sql_ms_per_answer']:.2f} "
+                    "ms per answer"
+                )
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)\n")
         for row in rows:

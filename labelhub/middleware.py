@@ -1,4 +1,5 @@
-"""Request checks that hold for the API and the pages alike, and the Content-Security-Policy header."""
+"""Request checks that hold for the API and the pages alike, the Content-Security-Policy header, and the
+browser-only middleware (session, user, messages) left out of token-authenticated API calls."""
 
 import http.client
 
@@ -6,6 +7,10 @@ from csp import middleware as csp_middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpResponseBadRequest, JsonResponse
@@ -96,3 +101,62 @@ class CSPMiddleware(csp_middleware.CSPMiddleware):
         # As django-csp: a nonce asked for after the header is written is an error, not a silent gap.
         request.csp_nonce = csp_middleware.CheckableLazyObject(self._csp_nonce_post_response)
         return response
+
+
+def is_token_api_call(request):
+    """Whether the request is an API call that authenticates with a token and carries no cookie at all.
+
+    For such a request the browser middleware has nothing to do: with no cookie there is no session to
+    load (the user it would give is anonymous) and no stored message; and an ``Authorization: Token``
+    header is all DRF reads (``TokenAuthentication`` comes first and either authenticates the token or
+    answers 401; the session is never consulted). The API views keep every check of their own: the
+    token, the user's role in the project. Setting up the session, the lazy user and the message
+    storage on every answer of the labeling loop, for nothing, cost 0.15-0.3 ms of CPU (of ~3 ms in
+    Django and LabelHub, benchmarks/labeling_profile.py). Django's CSRF middleware stays as it is, for
+    ``check --deploy`` and because it costs next to nothing here: DRF's views are exempt from it, and
+    with no cookie it has nothing to read.
+    """
+    try:
+        return request._token_api_call
+    except AttributeError:
+        pass
+    request._token_api_call = token = (
+        "HTTP_COOKIE" not in request.META
+        and request.path_info.startswith("/api/")
+        and request.META.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token "
+    )
+    return token
+
+
+class SessionMiddleware(sessions_middleware.SessionMiddleware):
+    """Django's, left out of token API calls (``is_token_api_call``)."""
+
+    def __call__(self, request):
+        if is_token_api_call(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+async def _anonymous_user():
+    return AnonymousUser()
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, left out of token API calls: their ``request.user`` is anonymous (what a request without
+    a session cookie gets) until DRF's token authentication sets the token's user."""
+
+    def __call__(self, request):
+        if is_token_api_call(request):
+            request.user = AnonymousUser()
+            request.auser = _anonymous_user
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class MessageMiddleware(messages_middleware.MessageMiddleware):
+    """Django's, left out of token API calls (the API adds no messages)."""
+
+    def __call__(self, request):
+        if is_token_api_call(request):
+            return self.get_response(request)
+        return super().__call__(request)

@@ -69,12 +69,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "labelhub.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "labelhub.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "labelhub.middleware.AuthenticationMiddleware",
+    "labelhub.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "labelhub.middleware.CSPMiddleware",
 ]

@@ -11,8 +11,10 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from labelhub.api import PageOrCursorPagination
+from labelhub.renderers import JSONRenderer
 from labeling.api.serializers import (
     AnnotationSerializer,
     AnnotationSubmitNextSerializer,
@@ -54,8 +56,13 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
+# The labeling loop's two views render with orjson (labelhub.renderers): one response per answer.
+LOOP_RENDERERS = [JSONRenderer, *api_settings.DEFAULT_RENDERER_CLASSES[1:]]
+
+
 class QueueNextApi(GenericAPIView):
     serializer_class = QueueItemSerializer
+    renderer_classes = LOOP_RENDERERS
 
     @extend_schema(
         responses={200: QueueItemSerializer, 204: OpenApiResponse(description="nothing is left for you")},
@@ -74,6 +81,7 @@ class QueueNextApi(GenericAPIView):
 
 class AnnotationSubmitApi(GenericAPIView):
     serializer_class = AnnotationSubmitSerializer
+    renderer_classes = LOOP_RENDERERS
 
     @extend_schema(
         request=AnnotationSubmitSerializer,

@@ -213,7 +213,7 @@ def _insert_first_answer(*, item, labeler, fields) -> Annotation:
             cursor.execute(insert, params)
             pk = cursor.fetchone()[0]
             cursor.execute(count, params)
-    annotation = Annotation(pk=pk, item=item, labeler=labeler, revision=1, created=now, updated=now, **fields)
-    annotation._state.adding = False
-    annotation._state.db = connection.alias
-    return annotation
+    values = {**fields, "id": pk, "item_id": item.pk, "labeler_id": labeler.pk, "revision": 1, "created": now}
+    values.update(updated=now, guideline_id=params["guideline"])
+    del values["guideline"]
+    return rawsql.build(Annotation, values, (("item", item), ("labeler", labeler), ("guideline", guideline)))
