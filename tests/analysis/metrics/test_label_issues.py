@@ -377,13 +377,17 @@ def test_overlapping_classes_with_slips_give_no_cluster_of_correct_items():
     assert precision >= 0.45 and recall >= 0.7, (precision, recall)
 
 
-def test_relabeled_group_of_texts_is_reported_whole():
+@pytest.mark.parametrize("seed", [1, 2])
+def test_relabeled_group_of_texts_is_reported_whole(seed):
     """pyjokes' jokes labeled by language (text-tfidf features), one side of a 2-means split of the
     largest language (113 jokes) relabeled as the nearest language. The leaf tree cuts the group: one
     part passes the leave-out test, the parts next to it are mixed with correctly labeled jokes and
     do not; the reported cluster takes them in (the items of its label next to it that a model
     trained without them calls the other label as surely as the group's typical member), so that
-    the user sees the group as one cluster rather than 60 % of it."""
+    the user sees the group as one cluster rather than 80 % of it. The language's own jokes, half of
+    them left out, are not recognised by the rest either (the control test cannot tell the group
+    from them), but the model without the group calls the group the other language with a clear
+    majority (87 %), so the group is reported."""
     pytest.importorskip("pyjokes")
     from pyjokes.pyjokes import all_jokes
     from sklearn.cluster import KMeans
@@ -401,7 +405,7 @@ def test_relabeled_group_of_texts_is_reported_whole():
     y = np.array([codes[lang] for lang in langs], dtype=np.int64)
     src = int(np.argmax(np.bincount(y)))
     idx = np.flatnonzero(y == src)
-    km = KMeans(n_clusters=2, n_init=10, random_state=1).fit(X[idx])
+    km = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(X[idx])
     d = km.transform(X[idx])
     big = int(np.argmax(np.bincount(km.labels_)))
     group = np.sort(idx[np.argsort(d[:, big] - d[:, 1 - big], kind="stable")[: int(round(0.4 * len(idx)))]])
@@ -409,7 +413,7 @@ def test_relabeled_group_of_texts_is_reported_whole():
     dst = min((c for c in np.unique(y) if c != src), key=lambda c: ((X[y == c].mean(axis=0) - centre) ** 2).sum())
     noisy = y.copy()
     noisy[group] = dst
-    res = find_label_issues(X, noisy, seed=1)
+    res = find_label_issues(X, noisy, seed=seed)
     assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(dst, src)]
     items = res.clusters[0]["items"]
     assert np.isin(group, items).mean() >= 0.9
