@@ -340,3 +340,81 @@ def test_relabeled_group_keeps_its_fringe():
     assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(1, 0)]
     assert np.isin(group, res.clusters[0]["items"]).mean() >= 0.9
     assert np.isin(res.clusters[0]["items"], group).mean() >= 0.9
+
+
+def _overlapping_mixture(seed: int = 0):
+    """Four classes whose clouds overlap heavily (as the benchmark's "gauss-high"): each class two
+    touching unit-variance sub-blobs 3 apart, class centres 3 apart (8-D)."""
+    rng = np.random.default_rng(1000 + seed)
+    rng.normal(size=(4, 8))  # the benchmark draws (and discards) random centres first
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    centres = np.eye(4, 8) * (3.0 / np.sqrt(2.0)) @ q
+    X, y = [], []
+    for c in range(4):
+        offset = rng.normal(size=8)
+        offset *= 1.5 / np.linalg.norm(offset)
+        for sgn in (-1.0, 1.0):
+            X.append(centres[c] + sgn * offset + rng.normal(size=(150, 8)))
+            y += [c] * 150
+    return np.concatenate(X).astype(np.float32), np.asarray(y, dtype=np.int64)
+
+
+def test_overlapping_classes_with_slips_give_no_cluster_of_correct_items():
+    """Heavily overlapping classes, 10 % of the labels flipped at random: leaving out one sub-blob of a
+    class, a model trained on the rest calls most of it another label — as it does any other large
+    part of that class. Such a sub-blob (100 correctly labeled items) is no relabeled group; what
+    is reported as a cluster must be mostly wrong labels."""
+    X, y = _overlapping_mixture()
+    rng = np.random.default_rng(0)
+    noisy = y.copy()
+    idx = np.sort(rng.choice(len(y), 120, replace=False))
+    noisy[idx] = (noisy[idx] + rng.integers(1, 4, size=len(idx))) % 4
+    res = find_label_issues(X, noisy, seed=0)
+    for c in res.clusters:
+        items = np.asarray(c["items"])
+        assert np.mean(noisy[items] != y[items]) >= 0.5, c["description"]
+    precision, recall = _prf(res.flagged, noisy != y)
+    assert precision >= 0.45 and recall >= 0.7, (precision, recall)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_relabeled_group_of_texts_is_reported_whole(seed):
+    """pyjokes' jokes labeled by language (text-tfidf features), one side of a 2-means split of the
+    largest language (113 jokes) relabeled as the nearest language. The leaf tree cuts the group: one
+    part passes the leave-out test, the parts next to it are mixed with correctly labeled jokes and
+    do not; the reported cluster takes them in (the items of its label next to it that a model
+    trained without them calls the other label as surely as the group's typical member), so that
+    the user sees the group as one cluster rather than 80 % of it. The language's own jokes, half of
+    them left out, are not recognised by the rest either (the control test cannot tell the group
+    from them), but the model without the group calls the group the other language with a clear
+    majority (87 %), so the group is reported."""
+    pytest.importorskip("pyjokes")
+    from pyjokes.pyjokes import all_jokes
+    from sklearn.cluster import KMeans
+
+    from analysis.embeddings import get_embedder
+
+    texts, langs = [], []
+    for lang in sorted(all_jokes):
+        jokes = list(dict.fromkeys(all_jokes[lang]["all"]))
+        if len(jokes) >= 25:
+            texts += jokes
+            langs += [lang] * len(jokes)
+    codes = {lang: i for i, lang in enumerate(sorted(set(langs)))}
+    X = get_embedder("text-tfidf").embed(texts).astype(np.float32)
+    y = np.array([codes[lang] for lang in langs], dtype=np.int64)
+    src = int(np.argmax(np.bincount(y)))
+    idx = np.flatnonzero(y == src)
+    km = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(X[idx])
+    d = km.transform(X[idx])
+    big = int(np.argmax(np.bincount(km.labels_)))
+    group = np.sort(idx[np.argsort(d[:, big] - d[:, 1 - big], kind="stable")[: int(round(0.4 * len(idx)))]])
+    centre = X[group].mean(axis=0)
+    dst = min((c for c in np.unique(y) if c != src), key=lambda c: ((X[y == c].mean(axis=0) - centre) ** 2).sum())
+    noisy = y.copy()
+    noisy[group] = dst
+    res = find_label_issues(X, noisy, seed=seed)
+    assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(dst, src)]
+    items = res.clusters[0]["items"]
+    assert np.isin(group, items).mean() >= 0.9
+    assert np.isin(items, group).mean() >= 0.9
