@@ -14,8 +14,9 @@ def run_settings(
     timeout=60,
 ):
     # The start-up environment of a fresh process: nothing the suite set (the browser tests set
-    # DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses).
-    left_out = ("DATABASE_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    # DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses; a developer's SQLITE_PATH would
+    # put the process's database outside the LABELHUB_VAR_DIR a test gives it, and keep it between runs).
+    left_out = ("DATABASE_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "SQLITE_PATH")
     env = {k: v for k, v in os.environ.items() if k not in left_out}
     env.update(env_overrides)
     return subprocess.run(
