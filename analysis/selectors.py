@@ -1,9 +1,11 @@
 """Reads for the measuring domain: answers as a units × labelers matrix, ready for analysis.metrics."""
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Max, Prefetch, Q, Value, When
@@ -125,7 +127,7 @@ _PACKED = {
 }
 
 
-def _read_columns_packed(sql, params, columns) -> dict[str, np.ndarray]:
+def _read_columns_packed(sql, params, columns, *, row_tid=None) -> dict[str, np.ndarray]:
     """PostgreSQL: the query's integer columns (and ``seconds``) as arrays, each column packed by the
     server into one bytea (``string_agg`` of each value's binary form) and read in binary.
 
@@ -135,42 +137,132 @@ def _read_columns_packed(sql, params, columns) -> dict[str, np.ndarray]:
     aggregates of one statement see the rows in the same order, so the columns stay aligned. Memory:
     the buffers plus the arrays (tens of MB per million answers); the server builds each buffer
     (under 1 GB: 100 million answers) in its own memory.
-    """
-    from psycopg import ClientCursor, Cursor
 
-    packed = ", ".join(f"string_agg({_PACKED[c][0].format(col=f'q.{c}')}, ''::bytea)" for c in columns)
+    ``row_tid``: the name of a column of the query holding the answers table's ``ctid``; with it a large
+    read (``_split_read``) is shared out by pages between this connection and others that see the
+    same snapshot, each packing its part at the same time.
+    """
+    from psycopg import ClientCursor
+
     connection.ensure_connection()
     raw = connection.connection
     query = ClientCursor(raw).mogrify(sql, params)
+    if row_tid is not None:
+        parts = _split_read(raw, query, columns, row_tid)
+        if parts is not None:
+            return _unpack(parts, columns)
+    with transaction.atomic():
+        return _unpack([_packed_part(raw, query, columns)], columns)
+
+
+def _packed_part(raw, query, columns, where=""):
+    """One packed read on ``raw`` (in its transaction): (answers, [one bytea per column])."""
+    from psycopg import Cursor
+
+    packed = ", ".join(f"string_agg({_PACKED[c][0].format(col=f'q.{c}')}, ''::bytea)" for c in columns)
     # A server-side-binding cursor (Django's are client-side ones), which can ask for binary results;
     # memory enough for the join's hash of the project's items to stay in one batch (SET LOCAL: for
     # this transaction only, which suits a pooler in transaction mode too).
-    with transaction.atomic(), Cursor(raw) as cursor:
+    with Cursor(raw) as cursor:
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute(f"SELECT count(*), {packed} FROM ({query}) q", binary=True)
+        cursor.execute(f"SELECT count(*), {packed} FROM ({query}) q {where}", binary=True)
         count, *buffers = cursor.fetchone()
+    return count, buffers
+
+
+def _unpack(parts, columns) -> dict[str, np.ndarray]:
+    """The columns of the packed parts, part after part, as native arrays (each buffer let go once
+    copied out)."""
+    total = sum(count for count, _ in parts)
     out = {}
-    buffers.reverse()
-    for c in columns:
-        buffer = buffers.pop()  # each buffer is let go once its column is copied out
+    for i, c in enumerate(columns):
         kept = np.float64 if c == "seconds" else np.int64
-        out[c] = np.frombuffer(buffer, dtype=_PACKED[c][1]).astype(kept) if count else np.zeros(0, dtype=kept)
-        del buffer
-        if len(out[c]) != count:
-            raise ValueError(f"the database packed {len(out[c])} values of {c} for {count} answers")
+        out[c] = np.empty(total, dtype=kept)
+        start = 0
+        for count, buffers in parts:
+            values = np.frombuffer(buffers[i], dtype=_PACKED[c][1]) if count else np.zeros(0, dtype=kept)
+            buffers[i] = None
+            if len(values) != count:
+                raise ValueError(f"the database packed {len(values)} values of {c} for {count} answers")
+            out[c][start : start + count] = values
+            start += count
     return out
 
 
-def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
+def _split_read(raw, query, columns, row_tid):
+    """A large packed read shared out between ``LABELHUB_ANSWER_READ_CONNECTIONS`` connections, each
+    packing the answers of one range of the answers table's pages: the database's part of the read
+    (most of it) on as many cores. None when the read is not worth it or cannot be split: then one
+    connection reads it all, as before.
+
+    Every part must see the same answers, so this connection starts a REPEATABLE READ transaction and
+    exports its snapshot (``pg_export_snapshot``); each other connection imports it (``SET TRANSACTION
+    SNAPSHOT``) before reading. A row version has one place in one snapshot, so the page ranges
+    part the answers exactly (the last range is open-ended). Through PgBouncer in transaction mode
+    this works too: each connection holds a server connection for its transaction, and the exported
+    snapshot stays importable by any session of the database while this transaction lasts. Where a
+    helper cannot import it (a pooler that spreads sessions over several servers, statement mode, a
+    connection refused), this connection reads that part itself under the same snapshot: the answers
+    are still one consistent state. Not split: inside a transaction (another connection would not
+    see what it wrote), or when the planner expects fewer than ``LABELHUB_ANSWER_READ_SPLIT_MIN``
+    answers (a second connection costs ~10 ms).
+    """
+    import psycopg
+    from psycopg import Cursor, sql
+
+    n_parts = settings.LABELHUB_ANSWER_READ_CONNECTIONS
+    if n_parts < 2 or connection.in_atomic_block or not connection.get_autocommit():
+        return None
+    with Cursor(raw) as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {query}")
+        expected = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+    if expected < settings.LABELHUB_ANSWER_READ_SPLIT_MIN:
+        return None
+    table = connection.ops.quote_name(Annotation._meta.db_table)
+    params = connection.get_connection_params()
+    with transaction.atomic(), Cursor(raw) as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cursor.execute(
+            "SELECT pg_export_snapshot(), pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+            [table],
+        )
+        snapshot, pages = cursor.fetchone()
+        bounds = [pages * k // n_parts for k in range(n_parts)]
+        wheres = [
+            f"WHERE q.{row_tid} >= '({lo},0)'::tid" + (f" AND q.{row_tid} < '({hi},0)'::tid" if hi is not None else "")
+            for lo, hi in zip(bounds, [*bounds[1:], None], strict=True)
+        ]
+
+        def helper(where):
+            with psycopg.connect(**params, autocommit=True) as other:
+                other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
+                part = _packed_part(other, query, columns, where)
+                other.execute("COMMIT")
+                return part
+
+        with ThreadPoolExecutor(max_workers=n_parts - 1, thread_name_prefix="answers-read") as pool:
+            helpers = [pool.submit(helper, where) for where in wheres[1:]]
+            parts = [_packed_part(raw, query, columns, wheres[0])]
+            for where, job in zip(wheres[1:], helpers, strict=True):
+                try:
+                    parts.append(job.result())
+                except psycopg.Error:  # this connection reads the part, under the same snapshot
+                    parts.append(_packed_part(raw, query, columns, where))
+    return parts
+
+
+def _read_columns(sql, params, columns, *, row_tid=None) -> dict[str, np.ndarray]:
     """Run a query and answer its columns as arrays (seconds as float with NaN for NULL).
 
     On PostgreSQL integer-only reads (every project but transcription) come packed
     (``_read_columns_packed``); transcripts (text) through ``COPY ... TO STDOUT`` as CSV parsed by
     pyarrow: a million answers in a fraction of the time that building a million Python tuples takes.
-    Elsewhere (SQLite) a plain cursor.
+    Elsewhere (SQLite) a plain cursor. ``row_tid``: see ``_read_columns_packed`` (the query may
+    select it beside ``columns``; it is not read).
     """
     if connection.vendor == "postgresql" and all(c in _PACKED for c in columns):
-        return _read_columns_packed(sql, params, columns)
+        return _read_columns_packed(sql, params, columns, row_tid=row_tid)
     if connection.vendor == "postgresql":
         import pyarrow as pa
         from psycopg import ClientCursor
@@ -206,11 +298,12 @@ def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
 
 
 def _read_columns_plain(sql, params, columns) -> dict[str, np.ndarray]:
-    """The query's columns through an ordinary cursor (SQLite; and the reference the others match)."""
+    """The query's first ``len(columns)`` columns through an ordinary cursor (SQLite; and the reference
+    the others match)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    cols = list(zip(*rows, strict=True))[: len(columns)] if rows else [()] * len(columns)
     out = {}
     for name, values in zip(columns, cols, strict=True):
         if name == "seconds":
@@ -279,12 +372,18 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
         guideline_or_0=Coalesce("guideline_id", Value(0)),
     )
     columns = ["item_id", "labeler_id", "code", "flags", "seconds", "guideline_or_0", "day"]
+    row_tid = None
     if transcription:
         columns.append("value")
+    elif connection.vendor == "postgresql":
+        # Where each answer lies in its table, for a read shared out between connections by pages.
+        answers = answers.annotate(row_tid=RawSQL(f"{table}.ctid", []))
+        row_tid = "row_tid"
     # No ORDER BY (the model's default ordering sorted a million rows for nothing): the metrics index
     # answers by item and labeler, never by their position.
-    sql, params = answers.order_by().values_list(*columns).query.sql_with_params()
-    data = _read_columns(sql, params, columns)
+    selected = [*columns, row_tid] if row_tid else columns
+    sql, params = answers.order_by().values_list(*selected).query.sql_with_params()
+    data = _read_columns(sql, params, columns, row_tid=row_tid)
     item, labeler, code, flags = (data[c].astype(np.int64) for c in ("item_id", "labeler_id", "code", "flags"))
     seconds = data["seconds"].astype(np.float64)
     guideline, day_arr = data["guideline_or_0"].astype(np.int64), data["day"].astype(np.int64)

@@ -287,9 +287,9 @@ def test_the_packed_read_gives_the_answers_a_plain_cursor_gives(k2011_project):
     )
     captured = {}
 
-    def plain_too(sql, params, columns):
+    def plain_too(sql, params, columns, **options):
         captured["plain"] = selectors._read_columns_plain(sql, params, columns)
-        captured["packed"] = selectors._read_columns_packed(sql, params, columns)
+        captured["packed"] = selectors._read_columns_packed(sql, params, columns, **options)
         return captured["packed"]
 
     original = selectors._read_columns
