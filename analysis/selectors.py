@@ -125,6 +125,31 @@ _PACKED = {
     "guideline_or_0": ("int8send({col}::int8)", ">i8"),
     "day": ("int4send({col}::int4)", ">i4"),
 }
+# Pairs of small integer columns read together travel as one value: one send call and one aggregate
+# step per answer instead of two (each was ~0.05 s of database CPU per million answers). The labeler
+# (an int4 id) in the high half of an int8 and the day (int4, negative before 1970) in the low half;
+# the code (-1 or a class index) times 8 plus the flags (three bits).
+_PAIRED = {
+    ("labeler_id", "day"): (
+        "int8send(({hi})::int8 << 32 | (({lo})::int8 & 4294967295))",
+        ">i8",
+        lambda v: (v >> 32, (v << 32) >> 32),
+    ),
+    ("code", "flags"): ("int4send(({hi})::int4 * 8 + ({lo})::int4)", ">i4", lambda v: (v >> 3, v & 7)),
+}
+
+
+def _slots(columns):
+    """How ``columns`` travel: [(packed SQL value, big-endian dtype, the columns it carries, how to
+    split it or None)]."""
+    left, slots = list(columns), []
+    for (hi, lo), (expression, dtype, split) in _PAIRED.items():
+        if hi in left and lo in left:
+            slots.append((expression.format(hi=f"q.{hi}", lo=f"q.{lo}"), dtype, (hi, lo), split))
+            left.remove(hi)
+            left.remove(lo)
+    slots += [(_PACKED[c][0].format(col=f"q.{c}"), _PACKED[c][1], (c,), None) for c in left]
+    return slots
 
 
 def _read_columns_packed(sql, params, columns, *, row_tid=None) -> dict[str, np.ndarray]:
@@ -159,7 +184,7 @@ def _packed_part(raw, query, columns, where=""):
     """One packed read on ``raw`` (in its transaction): (answers, [one bytea per column])."""
     from psycopg import Cursor
 
-    packed = ", ".join(f"string_agg({_PACKED[c][0].format(col=f'q.{c}')}, ''::bytea)" for c in columns)
+    packed = ", ".join(f"string_agg({value}, ''::bytea)" for value, *_ in _slots(columns))
     # A server-side-binding cursor (Django's are client-side ones), which can ask for binary results;
     # memory enough for the join's hash of the project's items to stay in one batch (SET LOCAL: for
     # this transaction only, which suits a pooler in transaction mode too).
@@ -175,18 +200,19 @@ def _unpack(parts, columns) -> dict[str, np.ndarray]:
     copied out)."""
     total = sum(count for count, _ in parts)
     out = {}
-    for i, c in enumerate(columns):
-        kept = np.float64 if c == "seconds" else np.int64
-        out[c] = np.empty(total, dtype=kept)
+    for i, (_, dtype, names, split) in enumerate(_slots(columns)):
+        kept = np.float64 if names == ("seconds",) else np.int64
+        values = np.empty(total, dtype=kept)
         start = 0
         for count, buffers in parts:
-            values = np.frombuffer(buffers[i], dtype=_PACKED[c][1]) if count else np.zeros(0, dtype=kept)
+            part = np.frombuffer(buffers[i], dtype=dtype) if count else np.zeros(0, dtype=kept)
             buffers[i] = None
-            if len(values) != count:
-                raise ValueError(f"the database packed {len(values)} values of {c} for {count} answers")
-            out[c][start : start + count] = values
+            if len(part) != count:
+                raise ValueError(f"the database packed {len(part)} values of {', '.join(names)} for {count} answers")
+            values[start : start + count] = part
             start += count
-    return out
+        out.update(zip(names, split(values) if split else (values,), strict=True))
+    return {c: out[c] for c in columns}
 
 
 def _split_read(raw, query, columns, row_tid):
