@@ -410,9 +410,12 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
     selected = [*columns, row_tid] if row_tid else columns
     sql, params = answers.order_by().values_list(*selected).query.sql_with_params()
     data = _read_columns(sql, params, columns, row_tid=row_tid)
-    item, labeler, code, flags = (data[c].astype(np.int64) for c in ("item_id", "labeler_id", "code", "flags"))
-    seconds = data["seconds"].astype(np.float64)
-    guideline, day_arr = data["guideline_or_0"].astype(np.int64), data["day"].astype(np.int64)
+    # copy=False: the readers answer these dtypes already (a copy of each cost ~15 ms per million answers).
+    item, labeler, code, flags = (
+        data[c].astype(np.int64, copy=False) for c in ("item_id", "labeler_id", "code", "flags")
+    )
+    seconds = data["seconds"].astype(np.float64, copy=False)
+    guideline, day_arr = data["guideline_or_0"].astype(np.int64, copy=False), data["day"].astype(np.int64, copy=False)
     values = list(data["value"]) if transcription else None
     categories, category_names = list(keys), list(names)
     if transcription:
