@@ -229,12 +229,11 @@ def _split_read(raw, query, columns, row_tid):
     snapshot stays importable by any session of the database while this transaction lasts. Where a
     helper cannot import it (a pooler that spreads sessions over several servers, statement mode, a
     connection refused), this connection reads that part itself under the same snapshot: the answers
-    are still one consistent state. Not split: inside a transaction (another connection would not
-    see what it wrote), or when the planner expects fewer than ``LABELHUB_ANSWER_READ_SPLIT_MIN``
-    answers (a second connection costs ~10 ms).
+    are still one consistent state; where no snapshot can be exported, it reads them all. Not split:
+    inside a transaction (another connection would not see what it wrote), or when the planner
+    expects fewer than ``LABELHUB_ANSWER_READ_SPLIT_MIN`` answers (a second connection costs ~10 ms).
     """
-    import psycopg
-    from psycopg import Cursor, sql
+    from psycopg import Cursor
 
     n_parts = settings.LABELHUB_ANSWER_READ_CONNECTIONS
     if n_parts < 2 or connection.in_atomic_block or not connection.get_autocommit():
@@ -246,12 +245,30 @@ def _split_read(raw, query, columns, row_tid):
         return None
     table = connection.ops.quote_name(Annotation._meta.db_table)
     params = connection.get_connection_params()
+    try:
+        return _split_parts(raw, query, columns, row_tid, n_parts, table, params)
+    except _NoSnapshot:  # a server that cannot export one: one connection reads it all
+        return None
+
+
+class _NoSnapshot(Exception):
+    pass
+
+
+# The snapshot a split read shares, and the answers table's size in pages.
+_EXPORT_SNAPSHOT = "SELECT pg_export_snapshot(), pg_relation_size(%s::regclass) / current_setting('block_size')::int"
+
+
+def _split_parts(raw, query, columns, row_tid, n_parts, table, params):
+    import psycopg
+    from psycopg import Cursor, sql
+
     with transaction.atomic(), Cursor(raw) as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        cursor.execute(
-            "SELECT pg_export_snapshot(), pg_relation_size(%s::regclass) / current_setting('block_size')::int",
-            [table],
-        )
+        try:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute(_EXPORT_SNAPSHOT, [table])
+        except psycopg.Error as exc:
+            raise _NoSnapshot from exc
         snapshot, pages = cursor.fetchone()
         bounds = [pages * k // n_parts for k in range(n_parts)]
         wheres = [
@@ -275,7 +292,7 @@ def _split_read(raw, query, columns, row_tid):
                     parts.append(job.result())
                 except psycopg.Error:  # this connection reads the part, under the same snapshot
                     parts.append(_packed_part(raw, query, columns, where))
-    return parts
+        return parts
 
 
 def _read_columns(sql, params, columns, *, row_tid=None) -> dict[str, np.ndarray]:

@@ -218,11 +218,12 @@ def full_report_child(project_id):
 
     scipy_cpu = time.process_time() - scipy_cpu
     helpers = _count_helper_backends()
-    cpu, backend_cpu = time.process_time(), _proc_cpu(backend)
+    cpu, backend_cpu, main_cpu = time.process_time(), _proc_cpu(backend), time.thread_time()
     started = time.perf_counter()
     report = agreement_report_compute(project=project, filters=AnswerFilters())
     elapsed = time.perf_counter() - started
-    cpu, backend_cpu = time.process_time() - cpu, _proc_cpu(backend) - backend_cpu
+    cpu, main_cpu = time.process_time() - cpu, time.thread_time() - main_cpu
+    backend_cpu = main_backend_cpu = _proc_cpu(backend) - backend_cpu
     helper_cpu, n_helpers = sum(helpers), len(helpers)
     backend_cpu += helper_cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -240,6 +241,8 @@ def full_report_child(project_id):
                 "cpu": cpu,
                 "backend_cpu": backend_cpu,
                 "helper_cpu": helper_cpu,
+                "main_cpu": main_cpu,
+                "main_backend_cpu": main_backend_cpu,
                 "n_helpers": n_helpers,
                 "rss_mb": rss,
                 "scipy_cpu": scipy_cpu,
@@ -301,6 +304,9 @@ def main():
             f" {result['helper_cpu']:.2f} s of it), peak RSS {result['rss_mb']:.0f} MB"
             f"   target < 3 s, < 500 MB\n"
             f"  (before it: loading SciPy, once per worker process, {result['scipy_cpu']:.2f} s CPU)\n"
+            f"  CPU by where it ran: the process's main thread {result['main_cpu']:.2f} s, its other threads"
+            f" {result['cpu'] - result['main_cpu']:.2f} s; Django's backend {result['main_backend_cpu']:.2f} s,"
+            f" the helper backend(s) {result['helper_cpu']:.2f} s\n"
             f"  of which the database read (again, warm): {result['read_seconds']:.2f} s wall, "
             f"{result['read_cpu']:.2f} s CPU, {result['read_backend_cpu']:.2f} s backend CPU\n"
             f"  alpha {result['alpha']!r}, kappa {result['kappa']!r}, percent {result['percent']!r}, "

@@ -180,3 +180,13 @@ def test_answers_on_one_page_are_read_once(manager, settings, monkeypatch):
     assert sorted(parts) == [(0, False), (10 * N_LABELERS, True)]
     for got, expected in zip(_rows(split), _rows(single), strict=True):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_server_that_cannot_export_a_snapshot_is_read_on_one_connection(many_answers, settings, monkeypatch):
+    single = _single_read(many_answers, settings)
+    monkeypatch.setattr(selectors, "_EXPORT_SNAPSHOT", "SELECT no_such_function(%s)")
+    parts = _spy_parts(monkeypatch)
+    table = selectors.answer_table(project=many_answers)
+    assert parts == [(N_ITEMS * N_LABELERS, False)]
+    for got, expected in zip(_rows(table), _rows(single), strict=True):
+        np.testing.assert_array_equal(got, expected)
