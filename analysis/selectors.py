@@ -152,7 +152,7 @@ def _slots(columns):
     return slots
 
 
-def _read_columns_packed(sql, params, columns, *, row_tid=None) -> dict[str, np.ndarray]:
+def _read_columns_packed(sql, params, columns) -> dict[str, np.ndarray]:
     """PostgreSQL: the query's integer columns (and ``seconds``) as arrays, each column packed by the
     server into one bytea (``string_agg`` of each value's binary form) and read in binary.
 
@@ -163,19 +163,17 @@ def _read_columns_packed(sql, params, columns, *, row_tid=None) -> dict[str, np.
     the buffers plus the arrays (tens of MB per million answers); the server builds each buffer
     (under 1 GB: 100 million answers) in its own memory.
 
-    ``row_tid``: the name of a column of the query holding the answers table's ``ctid``; with it a large
-    read (``_split_read``) is shared out by pages between this connection and others that see the
-    same snapshot, each packing its part at the same time.
+    A large read (``_split_read``) is shared out by item between this connection and others that see
+    the same snapshot, each packing its part at the same time.
     """
     from psycopg import ClientCursor
 
     connection.ensure_connection()
     raw = connection.connection
     query = ClientCursor(raw).mogrify(sql, params)
-    if row_tid is not None:
-        parts = _split_read(raw, query, columns, row_tid)
-        if parts is not None:
-            return _unpack(parts, columns)
+    parts = _split_read(raw, query, columns)
+    if parts is not None:
+        return _unpack(parts, columns)
     with transaction.atomic():
         return _unpack([_packed_part(raw, query, columns)], columns)
 
@@ -215,38 +213,39 @@ def _unpack(parts, columns) -> dict[str, np.ndarray]:
     return {c: out[c] for c in columns}
 
 
-def _split_read(raw, query, columns, row_tid):
-    """A large packed read shared out between ``LABELHUB_ANSWER_READ_CONNECTIONS`` connections, each
-    packing the answers of one range of the answers table's pages: the database's part of the read
-    (most of it) on as many cores. None when the read is not worth it or cannot be split: then one
-    connection reads it all, as before.
+def _split_read(raw, query, columns):
+    """A large packed read shared out between ``LABELHUB_ANSWER_READ_CONNECTIONS`` connections (n), the k-th
+    packing the answers whose item id is k modulo n: the database's part of the read (most of it) on as
+    many cores. Each scans the whole table (a cheap part: ~0.1 s of 0.8 per million answers) but probes
+    and packs only its own answers, in equal shares however the answers lie in the table (a split by
+    page ranges left one connection all the answers of a project written after others'). None when the
+    read is not worth it or cannot be split: then one connection reads it all, as before.
 
     Every part must see the same answers, so this connection starts a REPEATABLE READ transaction and
     exports its snapshot (``pg_export_snapshot``); each other connection imports it (``SET TRANSACTION
-    SNAPSHOT``) before reading. A row version has one place in one snapshot, so the page ranges
-    part the answers exactly (the last range is open-ended). Through PgBouncer in transaction mode
-    this works too: each connection holds a server connection for its transaction, and the exported
-    snapshot stays importable by any session of the database while this transaction lasts. Where a
-    helper cannot import it (a pooler that spreads sessions over several servers, statement mode, a
-    connection refused), this connection reads that part itself under the same snapshot: the answers
-    are still one consistent state; where no snapshot can be exported, it reads them all. Not split:
-    inside a transaction (another connection would not see what it wrote), or when the planner
-    expects fewer than ``LABELHUB_ANSWER_READ_SPLIT_MIN`` answers (a second connection costs ~10 ms).
+    SNAPSHOT``) before reading. One snapshot holds one version of each answer, so the parts hold each
+    answer once. Through PgBouncer in transaction mode this works too: each connection holds a server
+    connection for its transaction, and the exported snapshot stays importable by any session of the
+    database while this transaction lasts. Where a helper cannot import it (a pooler that spreads
+    sessions over several servers, statement mode, a connection refused), this connection reads that
+    part itself under the same snapshot: the answers are still one consistent state; where no snapshot
+    can be exported, it reads them all. Not split: inside a transaction (another connection would not
+    see what it wrote), or when the planner expects fewer than ``LABELHUB_ANSWER_READ_SPLIT_MIN``
+    answers (a second connection costs ~10 ms).
     """
     from psycopg import Cursor
 
     n_parts = settings.LABELHUB_ANSWER_READ_CONNECTIONS
-    if n_parts < 2 or connection.in_atomic_block or not connection.get_autocommit():
+    if n_parts < 2 or "item_id" not in columns or connection.in_atomic_block or not connection.get_autocommit():
         return None
     with Cursor(raw) as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {query}")
         expected = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
     if expected < settings.LABELHUB_ANSWER_READ_SPLIT_MIN:
         return None
-    table = connection.ops.quote_name(Annotation._meta.db_table)
     params = connection.get_connection_params()
     try:
-        return _split_parts(raw, query, columns, row_tid, n_parts, table, params)
+        return _split_parts(raw, query, columns, n_parts, params)
     except _NoSnapshot:  # a server that cannot export one: one connection reads it all
         return None
 
@@ -255,26 +254,22 @@ class _NoSnapshot(Exception):
     pass
 
 
-# The snapshot a split read shares, and the answers table's size in pages.
-_EXPORT_SNAPSHOT = "SELECT pg_export_snapshot(), pg_relation_size(%s::regclass) / current_setting('block_size')::int"
+# The snapshot a split read shares.
+_EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
 
 
-def _split_parts(raw, query, columns, row_tid, n_parts, table, params):
+def _split_parts(raw, query, columns, n_parts, params):
     import psycopg
     from psycopg import Cursor, sql
 
     with transaction.atomic(), Cursor(raw) as cursor:
         try:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            cursor.execute(_EXPORT_SNAPSHOT, [table])
+            cursor.execute(_EXPORT_SNAPSHOT)
         except psycopg.Error as exc:
             raise _NoSnapshot from exc
-        snapshot, pages = cursor.fetchone()
-        bounds = [pages * k // n_parts for k in range(n_parts)]
-        wheres = [
-            f"WHERE q.{row_tid} >= '({lo},0)'::tid" + (f" AND q.{row_tid} < '({hi},0)'::tid" if hi is not None else "")
-            for lo, hi in zip(bounds, [*bounds[1:], None], strict=True)
-        ]
+        snapshot = cursor.fetchone()[0]
+        wheres = [f"WHERE q.item_id % {n_parts} = {k}" for k in range(n_parts)]
 
         def helper(where):
             with psycopg.connect(**params, autocommit=True) as other:
@@ -295,17 +290,16 @@ def _split_parts(raw, query, columns, row_tid, n_parts, table, params):
         return parts
 
 
-def _read_columns(sql, params, columns, *, row_tid=None) -> dict[str, np.ndarray]:
+def _read_columns(sql, params, columns) -> dict[str, np.ndarray]:
     """Run a query and answer its columns as arrays (seconds as float with NaN for NULL).
 
     On PostgreSQL integer-only reads (every project but transcription) come packed
     (``_read_columns_packed``); transcripts (text) through ``COPY ... TO STDOUT`` as CSV parsed by
     pyarrow: a million answers in a fraction of the time that building a million Python tuples takes.
-    Elsewhere (SQLite) a plain cursor. ``row_tid``: see ``_read_columns_packed`` (the query may
-    select it beside ``columns``; it is not read).
+    Elsewhere (SQLite) a plain cursor.
     """
     if connection.vendor == "postgresql" and all(c in _PACKED for c in columns):
-        return _read_columns_packed(sql, params, columns, row_tid=row_tid)
+        return _read_columns_packed(sql, params, columns)
     if connection.vendor == "postgresql":
         import pyarrow as pa
         from psycopg import ClientCursor
@@ -341,12 +335,11 @@ def _read_columns(sql, params, columns, *, row_tid=None) -> dict[str, np.ndarray
 
 
 def _read_columns_plain(sql, params, columns) -> dict[str, np.ndarray]:
-    """The query's first ``len(columns)`` columns through an ordinary cursor (SQLite; and the reference
-    the others match)."""
+    """The query's columns through an ordinary cursor (SQLite; and the reference the others match)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    cols = list(zip(*rows, strict=True))[: len(columns)] if rows else [()] * len(columns)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
     out = {}
     for name, values in zip(columns, cols, strict=True):
         if name == "seconds":
@@ -415,18 +408,12 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
         guideline_or_0=Coalesce("guideline_id", Value(0)),
     )
     columns = ["item_id", "labeler_id", "code", "flags", "seconds", "guideline_or_0", "day"]
-    row_tid = None
     if transcription:
         columns.append("value")
-    elif connection.vendor == "postgresql":
-        # Where each answer lies in its table, for a read shared out between connections by pages.
-        answers = answers.annotate(row_tid=RawSQL(f"{table}.ctid", []))
-        row_tid = "row_tid"
     # No ORDER BY (the model's default ordering sorted a million rows for nothing): the metrics index
     # answers by item and labeler, never by their position.
-    selected = [*columns, row_tid] if row_tid else columns
-    sql, params = answers.order_by().values_list(*selected).query.sql_with_params()
-    data = _read_columns(sql, params, columns, row_tid=row_tid)
+    sql, params = answers.order_by().values_list(*columns).query.sql_with_params()
+    data = _read_columns(sql, params, columns)
     # copy=False: the readers answer these dtypes already (a copy of each cost ~15 ms per million answers).
     item, labeler, code, flags = (
         data[c].astype(np.int64, copy=False) for c in ("item_id", "labeler_id", "code", "flags")

@@ -291,9 +291,9 @@ def test_the_packed_read_gives_the_answers_a_plain_cursor_gives(k2011_project):
     )
     captured = {}
 
-    def plain_too(sql, params, columns, **options):
+    def plain_too(sql, params, columns):
         captured["plain"] = selectors._read_columns_plain(sql, params, columns)
-        captured["packed"] = selectors._read_columns_packed(sql, params, columns, **options)
+        captured["packed"] = selectors._read_columns_packed(sql, params, columns)
         return captured["packed"]
 
     original = selectors._read_columns

@@ -1,5 +1,5 @@
 """PostgreSQL reads a large report's answers over two connections at once, each packing the answers of
-half of the answers table's pages (analysis.selectors._split_read). The report must be the one a single
+half of the items (analysis.selectors._split_read). The report must be the one a single
 read gives, computed from one consistent state of the answers even while labelers keep answering, and
 a helper connection that cannot share the snapshot must not cost the report anything but time."""
 
@@ -20,15 +20,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 N_ITEMS, N_LABELERS = 400, 3
 
 
-def _answers(manager, settings, n_items):
+def _answers(manager, settings, n_items, name="Split"):
     if connection.vendor != "postgresql":
         pytest.skip("the split read is PostgreSQL's")
     settings.LABELHUB_ANSWER_READ_SPLIT_MIN = 0
-    project = make_project(manager, name="Split", classes=[{"key": k} for k in ("a", "b", "c")])
+    project = make_project(manager, name=name, classes=[{"key": k} for k in ("a", "b", "c")])
     items = Item.objects.bulk_create(
         Item(project=project, text=f"item {i}", sha256=f"{i:064x}") for i in range(n_items)
     )
-    labelers = [make_user(f"split{r}") for r in range(N_LABELERS)]
+    labelers = [make_user(f"{name.lower()}{r}") for r in range(N_LABELERS)]
     rng = np.random.default_rng(7)
     Annotation.objects.bulk_create(
         Annotation(
@@ -46,19 +46,11 @@ def _answers(manager, settings, n_items):
     return project
 
 
-def _pages():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_relation_size('labeling_annotation') / current_setting('block_size')::int")
-        return cursor.fetchone()[0]
-
-
 @pytest.fixture
 def many_answers(manager, settings):
-    """1,200 answers (several pages of the answers table, so each connection reads some), flags, a
-    NULL duration and a pre-1970 date included; every read is split, however small."""
-    project = _answers(manager, settings, N_ITEMS)
-    assert _pages() >= 4
-    return project
+    """1,200 answers, flags, a NULL duration and a pre-1970 date included; every read is split, however
+    small."""
+    return _answers(manager, settings, N_ITEMS)
 
 
 def _rows(table):
@@ -99,7 +91,19 @@ def test_two_connections_read_the_answers_one_connection_reads(many_answers, set
     assert len(split) == len(single) == N_ITEMS * N_LABELERS
     for got, expected in zip(_rows(split), _rows(single), strict=True):
         np.testing.assert_array_equal(got, expected)
-    assert build_agreement_report(split) == build_agreement_report(single)
+    assert _rounded(build_agreement_report(split)) == _rounded(build_agreement_report(single))
+
+
+def _rounded(value):
+    """The report with its floats to 12 significant digits: the bootstrap's BLAS sums can differ in
+    the last bits with the memory alignment of their arrays, whoever read the answers."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def test_answers_saved_during_the_read_are_not_half_in_it(many_answers, settings, monkeypatch):
@@ -170,14 +174,28 @@ def test_a_read_inside_a_transaction_stays_on_its_connection(many_answers, monke
     assert len(table) == N_ITEMS * N_LABELERS and (table.code == 0).all()
 
 
-def test_answers_on_one_page_are_read_once(manager, settings, monkeypatch):
-    """A table of one page: the first range is empty, the second holds every answer, none twice."""
-    project = _answers(manager, settings, 10)
-    assert _pages() == 1
+def test_answers_written_after_others_are_still_shared_out_evenly(manager, settings, monkeypatch):
+    """A project whose answers all lie after another's in the table (here: after pages of deleted
+    answers): each connection still packs half of them."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the split read is PostgreSQL's")
+    earlier = _answers(manager, settings, 600)
+    Item.objects.filter(project=earlier).delete()  # dead rows in the first pages until a vacuum
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_size('labeling_annotation') / current_setting('block_size')::int")
+        first_pages = cursor.fetchone()[0]
+    project = _answers(manager, settings, 40, name="Later")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min((a.ctid::text::point)[0]) FROM labeling_annotation a JOIN labeling_item i ON"
+            " a.item_id = i.id WHERE i.project_id = %s",
+            [project.pk],
+        )
+        assert cursor.fetchone()[0] >= first_pages - 1  # all after the deleted ones
     single = _single_read(project, settings)
     parts = _spy_parts(monkeypatch)
     split = selectors.answer_table(project=project)
-    assert sorted(parts) == [(0, False), (10 * N_LABELERS, True)]
+    assert sorted(parts) == [(20 * N_LABELERS, False), (20 * N_LABELERS, True)]
     for got, expected in zip(_rows(split), _rows(single), strict=True):
         np.testing.assert_array_equal(got, expected)
 
