@@ -8,12 +8,14 @@ Seeds a throwaway PostgreSQL database (127.0.0.1:5432, user postgres), then prin
 function's time on the answer matrix, the `krippendorff` package's nominal alpha beside ours, and the
 full report (database read + every metric + 200 bootstrap resamples) timed in a fresh process with its
 peak RSS — the work `GET /api/projects/{id}/agreement/` does — with the CPU seconds of that process and
-of its PostgreSQL backend beside the wall time (the machine is shared: wall times swing with its
-load), and the database read alone (wall, CPU, backend CPU). ``--keep`` keeps the database and
-``--reuse`` skips seeding when it is there; ``--repeat`` runs the fresh process that many times.
+of its PostgreSQL backends (Django's connection and those a split read opens beside it) beside the
+wall time (the machine is shared: wall times swing with its load), and the database read alone (wall,
+CPU, backend CPU). ``--keep`` keeps the database and ``--reuse`` skips seeding when it is there;
+``--repeat`` runs the fresh process that many times.
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -178,6 +180,25 @@ def _proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _count_helper_backends():
+    """CPU seconds of the backends of the connections that a read opens beside Django's and closes
+    (``analysis.selectors._split_read``): each one's reading taken as it is closed, into the list
+    answered."""
+    import psycopg
+
+    spent = []
+    close = psycopg.Connection.close
+
+    def close_and_count(conn):
+        if not conn.closed:
+            with contextlib.suppress(OSError):  # a server on another machine: its CPU is not visible here
+                spent.append(_proc_cpu(conn.info.backend_pid))
+        close(conn)
+
+    psycopg.Connection.close = close_and_count
+    return spent
+
+
 def full_report_child(project_id):
     django_setup()
     from django.db import connection
@@ -196,24 +217,33 @@ def full_report_child(project_id):
     import scipy.sparse  # noqa: F401
 
     scipy_cpu = time.process_time() - scipy_cpu
-    cpu, backend_cpu = time.process_time(), _proc_cpu(backend)
+    helpers = _count_helper_backends()
+    cpu, backend_cpu, main_cpu = time.process_time(), _proc_cpu(backend), time.thread_time()
     started = time.perf_counter()
     report = agreement_report_compute(project=project, filters=AnswerFilters())
     elapsed = time.perf_counter() - started
-    cpu, backend_cpu = time.process_time() - cpu, _proc_cpu(backend) - backend_cpu
+    cpu, main_cpu = time.process_time() - cpu, time.thread_time() - main_cpu
+    backend_cpu = main_backend_cpu = _proc_cpu(backend) - backend_cpu
+    helper_cpu, n_helpers = sum(helpers), len(helpers)
+    backend_cpu += helper_cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # The database read alone, again (warm), for where the time goes.
+    helpers.clear()
     read_cpu, read_backend = time.process_time(), _proc_cpu(backend)
     read_started = time.perf_counter()
     table = answer_table(project=project, filters=AnswerFilters())
     read = time.perf_counter() - read_started
-    read_cpu, read_backend = time.process_time() - read_cpu, _proc_cpu(backend) - read_backend
+    read_cpu, read_backend = time.process_time() - read_cpu, _proc_cpu(backend) - read_backend + sum(helpers)
     print(
         json.dumps(
             {
                 "seconds": elapsed,
                 "cpu": cpu,
                 "backend_cpu": backend_cpu,
+                "helper_cpu": helper_cpu,
+                "main_cpu": main_cpu,
+                "main_backend_cpu": main_backend_cpu,
+                "n_helpers": n_helpers,
                 "rss_mb": rss,
                 "scipy_cpu": scipy_cpu,
                 "read_seconds": read,
@@ -270,9 +300,13 @@ def main():
         print(
             f"\nfull report of {result['n_answers']:,} answers (database read + all metrics + 200 bootstrap "
             f"resamples), fresh process: {result['seconds']:.2f} s wall, {result['cpu']:.2f} s CPU of the process, "
-            f"{result['backend_cpu']:.2f} s CPU of its PostgreSQL backend, peak RSS {result['rss_mb']:.0f} MB"
+            f"{result['backend_cpu']:.2f} s CPU of its PostgreSQL backends ({result['n_helpers']} helper connection(s):"
+            f" {result['helper_cpu']:.2f} s of it), peak RSS {result['rss_mb']:.0f} MB"
             f"   target < 3 s, < 500 MB\n"
             f"  (before it: loading SciPy, once per worker process, {result['scipy_cpu']:.2f} s CPU)\n"
+            f"  CPU by where it ran: the process's main thread {result['main_cpu']:.2f} s, its other threads"
+            f" {result['cpu'] - result['main_cpu']:.2f} s; Django's backend {result['main_backend_cpu']:.2f} s,"
+            f" the helper backend(s) {result['helper_cpu']:.2f} s\n"
             f"  of which the database read (again, warm): {result['read_seconds']:.2f} s wall, "
             f"{result['read_cpu']:.2f} s CPU, {result['read_backend_cpu']:.2f} s backend CPU\n"
             f"  alpha {result['alpha']!r}, kappa {result['kappa']!r}, percent {result['percent']!r}, "

@@ -262,6 +262,10 @@ LABELHUB_ONNX_MODEL = os.environ.get("LABELHUB_ONNX_MODEL", "")
 LABELHUB_MODELS_DIR = os.environ.get("LABELHUB_MODELS_DIR", str(BASE_DIR / "var" / "models"))
 # Agreement reports over this many answers are computed by a worker and cached.
 LABELHUB_AGREEMENT_SYNC_LIMIT = int(os.environ.get("LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000))
+# PostgreSQL: a report's answers read over this many connections at once (one snapshot shared), when the
+# planner expects at least LABELHUB_ANSWER_READ_SPLIT_MIN of them; 1: always one connection.
+LABELHUB_ANSWER_READ_CONNECTIONS = int(os.environ.get("LABELHUB_ANSWER_READ_CONNECTIONS", 2))
+LABELHUB_ANSWER_READ_SPLIT_MIN = int(os.environ.get("LABELHUB_ANSWER_READ_SPLIT_MIN", 200_000))
 # Folders on the server that a manifest's `path` entries may point into (manifests uploaded over the
 # API may otherwise only name files inside their own zip archive).
 LABELHUB_IMPORT_ROOTS = [Path(p) for p in env_list("LABELHUB_IMPORT_ROOTS")]

@@ -355,7 +355,8 @@ def _agreement_report(ratings, level, categories, n_resamples, confidence, seed,
         # The same draws, in the same order, as one resample at a time: the same intervals.
         block = buffer[: min(_BLOCK, left)]
         for row in block:
-            row[:] = _weights(rng, n_units)[1]
+            # _weights' multiplicities, counted straight into the block (no float copy in between).
+            row[:] = np.bincount(rng.integers(0, n_units, size=n_units), minlength=n_units)
         left -= len(block)
         for key, stat in stats.items():
             samples[key] += [value for value in stat.resample_block(block) if value is not None]

@@ -71,23 +71,34 @@ def rater_agreement(
     unit = np.broadcast_to(np.arange(n_units)[:, None], codes.shape)
     counts = np.bincount(unit[valid] * k + codes[valid], minlength=n_units * k).reshape(n_units, k)
     m = counts.sum(axis=1)
+    # The leave-one-out majority from each unit's counts, once for all raters: with ``top`` the largest
+    # count, ``n_top`` the categories holding it and ``second`` the largest count below it (0 if none),
+    # taking away one answer of count ``own`` leaves a unique winner when
+    #   own < top and n_top == 1 (the winner is another category),
+    #   own == top and n_top == 2 (the other top category wins),
+    #   own == top and n_top == 1 and top - 1 > second, top - 1 > 0 (the rater's own category still wins),
+    # and a tie or nothing otherwise: what taking the answer away and looking again answers, without a
+    # copy of the counts per rater.
+    top = counts.max(axis=1)
+    n_top = (counts == top[:, None]).sum(axis=1)
+    second = np.where(counts < top[:, None], counts, 0).max(axis=1)
+    alone = n_top == 1
+    keeps = alone & (top - 1 > second) & (top - 1 > 0)
     out = []
     rows = np.arange(n_units)
     for r in range(n_raters):
         mine = valid[:, r]
         x = np.where(mine, codes[:, r], 0)
-        same = counts[rows, x] - 1  # other raters agreeing with r (valid only where mine)
+        own = counts[rows, x]
+        same = own - 1  # other raters agreeing with r (valid only where mine)
         others = m - 1
         shared = mine & (others > 0)
         agree_pairs = float(same[shared].sum())
         n_pairs = float(others[shared].sum())
         # Leave-one-out majority of the others.
-        sub = counts[mine].copy()
-        sub[np.arange(sub.shape[0]), x[mine]] -= 1
-        top = sub.max(axis=1)
-        unique_top = (top > 0) & ((sub == top[:, None]).sum(axis=1) == 1)
-        winner = sub.argmax(axis=1)
-        hits = float((winner[unique_top] == x[mine][unique_top]).sum())
+        is_top = own == top
+        unique_top = mine & ((~is_top & alone) | (is_top & (n_top == 2)) | (is_top & keeps))
+        hits = float((mine & is_top & keeps).sum())
         n_loo = int(unique_top.sum())
         out.append(
             {

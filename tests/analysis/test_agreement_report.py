@@ -285,6 +285,10 @@ def test_the_packed_read_gives_the_answers_a_plain_cursor_gives(k2011_project):
     Annotation.objects.filter(item__project=k2011_project, labeler__username="observer2", value="3").update(
         borderline=True, updated="1969-12-31T23:59:59.5+00:00"
     )
+    # A value that is no class (code -1) on a flagged answer: the code and the flags travel together.
+    Annotation.objects.filter(item__project=k2011_project, labeler__username="observer3", value="1").update(
+        value="retired", out_of_domain=True, borderline=True
+    )
     captured = {}
 
     def plain_too(sql, params, columns):
@@ -305,5 +309,6 @@ def test_the_packed_read_gives_the_answers_a_plain_cursor_gives(k2011_project):
         np.testing.assert_array_equal(captured["packed"][column][packed_order], plain[order], err_msg=column)
     assert np.isnan(captured["packed"]["seconds"]).sum() == 11  # observer1's answers
     assert (captured["packed"]["day"] == -1).sum() == 4  # the second before 1970 is day -1
+    assert ((captured["packed"]["code"] == -1) & (captured["packed"]["flags"] == 5)).sum() == 3
     empty = selectors._read_columns_packed("SELECT 1 AS item_id WHERE false", [], ["item_id"])
     assert empty["item_id"].shape == (0,) and empty["item_id"].dtype == np.int64

@@ -86,3 +86,39 @@ def test_human_level_performance_report():
     assert undefined["pairwise_agreement"] is None
     assert "no unit" in undefined["pairwise_agreement_reason"]
     assert undefined["gold"] is None
+
+
+def _rater_agreement_by_hand(codes, k):
+    """Each rater's pairs and leave-one-out majority, unit by unit (the reference)."""
+    rows = []
+    for r in range(codes.shape[1]):
+        agree = pairs = hits = n_loo = 0
+        for row in codes:
+            if row[r] < 0:
+                continue
+            others = [v for j, v in enumerate(row) if j != r and v >= 0]
+            agree += sum(v == row[r] for v in others)
+            pairs += len(others)
+            votes = [others.count(c) for c in range(k)]
+            best = max(votes)
+            if best > 0 and votes.count(best) == 1:
+                n_loo += 1
+                hits += votes.index(best) == row[r]
+        rows.append((agree, pairs, hits, n_loo))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rater_agreement_matches_a_unit_by_unit_count(seed):
+    """Few categories and many raters make ties of every kind (two tops, a rater's own answer deciding
+    the tie, units with one answer) in the leave-one-out majority."""
+    rng = np.random.default_rng(seed)
+    k = 1 + seed % 3
+    codes = rng.integers(0, k, (300, 2 + seed))
+    codes[rng.random(codes.shape) < 0.3] = -1
+    ratings = np.where(codes >= 0, codes, np.nan)
+    rows = rater_agreement(ratings, categories=list(range(k)))
+    for row, (agree, pairs, hits, n_loo) in zip(rows, _rater_agreement_by_hand(codes, k), strict=True):
+        assert row["n_pairs"] == pairs and row["n_loo_units"] == n_loo
+        assert row["pairwise_accuracy"] == (agree / pairs if pairs else None)
+        assert row["loo_majority_accuracy"] == (hits / n_loo if n_loo else None)
