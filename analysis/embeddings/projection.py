@@ -12,7 +12,10 @@
 Numba: umap-learn and pynndescent compile their kernels with numba on first use in a process
 (20–35 s). ``configure_numba_cache()`` points numba's on-disk cache at ``var/numba-cache`` (or a given
 folder) so a later process reuses what it can; call it before the first map or approximate kNN in
-a process (it only sets ``NUMBA_CACHE_DIR`` when that is not set already).
+a process (it only sets ``NUMBA_CACHE_DIR`` when that is not set already). umap-learn does not ask
+numba to cache the kernels a map runs; ``project_2d`` recompiles them with ``cache=True`` once per
+process (``_cache_umap_kernels``), so only the first map on a machine (or after an upgrade of
+umap-learn or numba) pays their compilation.
 
 UMAP's default spectral initialisation is very slow on large, near-duplicate-heavy data (measured
 8.5 min on 100k points); ``project_2d`` uses ``init="pca"`` by default (``"random"`` also works).
