@@ -66,20 +66,6 @@ def test_project_2d_tiny_inputs_fall_back_to_pca():
     assert out.shape == (3, 2) and np.all(np.isfinite(out))
 
 
-def test_knn_graph_is_exact_and_repeatable_above_twenty_thousand_rows():
-    """Large maps get the exact graph too (it used to switch to NN-descent above 20,000 rows): the
-    same neighbours on every run, and the true nearest ones."""
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(21_000, 8)).astype(np.float32)
-    ind, dist = knn_graph(X, 5)
-    again, _ = knn_graph(X, 5)
-    np.testing.assert_array_equal(ind, again)
-    rows = rng.choice(len(X), 200, replace=False)
-    d = np.linalg.norm(X[rows, None, :] - X[None, :, :], axis=2)
-    d[np.arange(len(rows)), rows] = np.inf
-    np.testing.assert_allclose(dist[rows], np.sort(d, axis=1)[:, :5], rtol=1e-4, atol=1e-4)
-
-
 def test_large_maps_get_fewer_epochs():
     from analysis.embeddings.projection import default_epochs
 
