@@ -46,8 +46,9 @@ the same corruption as (c): every augmented copy of the jaguar originals (the sa
 chosen on the 1,797 originals) is relabeled as 4 — a 2-means split of the *augmented* nines would cut
 them by shift direction rather than by style — plus 10 % uniform flips of individual items. Timed:
 features + PCA + kNN graph + UMAP 2-D map + scores, with the process's CPU time and peak resident
-memory. Numba's compilation (pynndescent, UMAP) on first use in a process is counted; its cache goes
-to ``var/numba-cache`` (unless NUMBA_CACHE_DIR is set) so later runs compile less.
+memory. Numba's compilation (UMAP's kernels) is counted; its cache goes to ``var/numba-cache``
+(unless NUMBA_CACHE_DIR is set), so only the first run on a machine compiles them (point
+NUMBA_CACHE_DIR at an empty folder to measure that first run).
 """
 
 from __future__ import annotations

@@ -116,41 +116,108 @@ class ImageBasicEmbedder(Embedder):
             "weights": list(self.weights),
         }
 
-    def _features(self, img) -> np.ndarray:
+    def _arrays(self, img) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three small arrays the features are computed from (Pillow, per image): grayscale
+        ``pixel_size``² and ``hog_size``², and RGB ``hog_size``² (uint8)."""
         from PIL import Image
-        from skimage.feature import hog
 
         resample = Image.Resampling.BILINEAR
         gray = img.convert("L")
         # reducing_gap makes big photos cheap to shrink (a box pre-reduction, then bilinear)
-        small = np.asarray(
-            gray.resize((self.pixel_size, self.pixel_size), resample, reducing_gap=2.0), dtype=np.float64
+        p, h = self.pixel_size, self.hog_size
+        small = gray.resize((p, p), resample, reducing_gap=2.0).tobytes()
+        g = gray.resize((h, h), resample, reducing_gap=2.0).tobytes()
+        rgb = img.resize((h, h), resample, reducing_gap=2.0).tobytes()
+        u8 = np.uint8
+        return (
+            np.frombuffer(small, u8).reshape(p, p),
+            np.frombuffer(g, u8).reshape(h, h),
+            np.frombuffer(rgb, u8).reshape(h, h, 3),
         )
-        pix = small.ravel() - small.mean()
-        pix /= max(float(pix.std()), 1e-6)
 
-        g = np.asarray(gray.resize((self.hog_size, self.hog_size), resample, reducing_gap=2.0), np.float64)
-        h = hog(
-            g / 255.0,
+    def _features_arrays(self, small: np.ndarray, g: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """Features of a batch from the stacked arrays of ``_arrays`` -> float64 (b, dim). Numpy on
+        the whole batch; each row depends on its own image only (the same values as one at a time)."""
+        b = small.shape[0]
+        small = small.reshape(b, -1).astype(np.float64)
+        pix = small - small.mean(axis=1, keepdims=True)
+        pix /= np.maximum(pix.std(axis=1, keepdims=True), 1e-6)
+        h = hog_batch(
+            g.astype(np.float64) / 255.0,
             orientations=self.hog_orientations,
-            pixels_per_cell=(self.hog_cell, self.hog_cell),
-            cells_per_block=(self.hog_block, self.hog_block),
-            block_norm="L2-Hys",
-            feature_vector=True,
+            cell=self.hog_cell,
+            block=self.hog_block,
         )
-        rgb = np.asarray(img.resize((self.hog_size, self.hog_size), resample, reducing_gap=2.0))
         # per-channel histograms with equal-width bins over 0..255 (a bincount: np.histogram is slow)
-        q = (rgb.reshape(-1, 3).astype(np.int64) * self.colour_bins) >> 8
-        q += np.arange(3) * self.colour_bins
-        hist = np.bincount(q.ravel(), minlength=3 * self.colour_bins).astype(np.float64)
-        hist = np.sqrt(hist / max(hist.sum() / 3.0, 1.0))
-        blocks = [pix, h, hist]
-        parts = [w * l2_normalize_rows(b) for w, b in zip(self.weights, blocks, strict=True)]
-        return np.concatenate(parts)
+        bins = self.colour_bins
+        q = (rgb.reshape(b, -1, 3).astype(np.int64) * bins) >> 8
+        q += np.arange(3) * bins + (np.arange(b) * 3 * bins)[:, None, None]
+        hist = np.bincount(q.ravel(), minlength=b * 3 * bins).reshape(b, 3 * bins).astype(np.float64)
+        hist = np.sqrt(hist / np.maximum(hist.sum(axis=1, keepdims=True) / 3.0, 1.0))
+        parts = [w * l2_normalize_rows(a) for w, a in zip(self.weights, (pix, h, hist), strict=True)]
+        return np.concatenate(parts, axis=1)
+
+    def _features(self, img) -> np.ndarray:
+        """The feature vector of one decoded image -> float64 (dim,)."""
+        return self._features_arrays(*(a[None] for a in self._arrays(img)))[0]
 
     def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:
-        out = np.empty((len(batch), self.dim), dtype=np.float32)
-        for j, item in enumerate(batch):
-            img = load_image(item, index=start + j)
-            out[j] = self._features(img)
-        return out
+        # decoding and resizing per image (Pillow), the arithmetic on the whole batch (numpy)
+        arrays = [self._arrays(load_image(item, index=start + j)) for j, item in enumerate(batch)]
+        if not arrays:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        stacked = (np.stack([a[i] for a in arrays]) for i in range(3))
+        return self._features_arrays(*stacked).astype(np.float32)
+
+
+def hog_batch(images: np.ndarray, *, orientations: int = 9, cell: int = 8, block: int = 2) -> np.ndarray:
+    """Histograms of oriented gradients of a batch of grayscale images (b, H, W) float64 -> (b, dim).
+
+    The same numbers as ``skimage.feature.hog(image, orientations, (cell, cell), (block, block),
+    block_norm="L2-Hys")`` of each image (H, W multiples of ``cell``), to the last bit: central
+    differences (zero on the border), each pixel's magnitude voting in the bin of its orientation
+    (0..180°, hard assignment), summed per cell in single precision in the same order as scikit-image's
+    loop, divided by the cell's pixel count; L2-Hys normalization of every block of block×block cells.
+    Measured about 20× faster than calling scikit-image once per image on 32×32 images.
+    """
+    b, rows, cols = images.shape
+    g_row = np.zeros_like(images)
+    g_row[:, 1:-1, :] = images[:, 2:, :] - images[:, :-2, :]
+    g_col = np.zeros_like(images)
+    g_col[:, :, 1:-1] = images[:, :, 2:] - images[:, :, :-2]
+    magnitude = np.hypot(g_col, g_row)
+    orientation = np.rad2deg(np.arctan2(g_row, g_col))
+    # "% 180" on -180..180 (numpy's float remainder is slow): x + 180 below zero, and ±180 -> 0
+    np.add(orientation, 180.0, out=orientation, where=orientation < 0)
+    orientation[orientation == 180.0] = 0.0
+    # bin i holds [per180·i, per180·(i+1)), the bounds computed in single precision as scikit-image does
+    per180 = np.float32(180.0 / orientations)
+    edges = (per180 * np.arange(orientations + 1, dtype=np.float32)).astype(np.float64)
+    bin_of = np.clip((orientation * (1.0 / float(per180))).astype(np.intp), 0, orientations - 1)
+    bin_of -= orientation < edges[bin_of]  # the quotient's rounding, fixed against the exact bounds
+    bin_of += orientation >= edges[bin_of + 1]
+    bin_of[(orientation < edges[0]) | (orientation >= edges[-1])] = orientations  # in no bin
+    n_r, n_c = rows // cell, cols // cell
+    mag = magnitude[:, : n_r * cell, : n_c * cell].reshape(b, n_r, cell, n_c, cell)
+    bins = bin_of[:, : n_r * cell, : n_c * cell].reshape(b, n_r, cell, n_c, cell)
+    # one float accumulator per (image, cell, bin), fed row by row inside the cell as scikit-image
+    # does; each pixel adds to its own bin only (adding zero elsewhere would change nothing)
+    total = np.zeros(b * n_r * n_c * (orientations + 1), dtype=np.float32)
+    base = np.arange(b * n_r * n_c).reshape(b, n_r, n_c) * (orientations + 1)
+    for dr in range(cell):
+        for dc in range(cell):
+            at = (base + bins[:, :, dr, :, dc]).ravel()
+            total[at] = total[at].astype(np.float64) + mag[:, :, dr, :, dc].ravel()
+    total = total.reshape(b, n_r, n_c, orientations + 1)
+    hist = (total[..., :orientations] / np.float32(cell * cell)).astype(np.float64)
+    n_br, n_bc = n_r - block + 1, n_c - block + 1
+    out = np.empty((b, n_br, n_bc, block, block, orientations), dtype=np.float64)
+    for r in range(n_br):
+        for c in range(n_bc):
+            out[:, r, c] = hist[:, r : r + block, c : c + block, :]
+    flat = out.reshape(b, n_br, n_bc, -1)
+    eps = 1e-5
+    flat = flat / np.sqrt((flat**2).sum(axis=-1, keepdims=True) + eps**2)
+    flat = np.minimum(flat, 0.2)
+    flat = flat / np.sqrt((flat**2).sum(axis=-1, keepdims=True) + eps**2)
+    return flat.reshape(b, -1)

@@ -114,6 +114,35 @@ def test_image_basic_same_input_same_vector_whatever_the_batch(image_files):
     assert not np.allclose(a[0], a[1])
 
 
+def test_image_basic_batch_features_are_scikit_images_hog_to_the_bit():
+    """The batched numpy HOG gives the vectors the per-image scikit-image version gave, so vectors
+    stored before it (kept per item and content) still sit in the same space as new ones."""
+    from skimage.feature import hog
+
+    from analysis.embeddings.image import hog_batch
+
+    rng = np.random.default_rng(3)
+    images = rng.random((6, 32, 32))
+    images[0] = 0.0  # flat: no gradient at all
+    images[1] = np.linspace(0, 1, 32)[None, :]  # orientation exactly 0° everywhere
+    images[2] = np.linspace(0, 1, 32)[:, None]  # exactly 90°: a bin boundary
+    images[3] = np.round(images[3] * 4) / 4  # many ties and diagonal (45°, 135°) gradients
+    for orientations, cell in ((9, 8), (7, 4)):
+        expected = np.stack(
+            [
+                hog(
+                    im,
+                    orientations=orientations,
+                    pixels_per_cell=(cell, cell),
+                    cells_per_block=(2, 2),
+                    block_norm="L2-Hys",
+                )
+                for im in images
+            ]
+        )
+        np.testing.assert_array_equal(hog_batch(images, orientations=orientations, cell=cell, block=2), expected)
+
+
 def test_image_basic_corrupt_or_missing_file_raises_a_clear_error(tmp_path, image_files):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")

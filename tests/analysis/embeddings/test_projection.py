@@ -64,3 +64,12 @@ def test_project_2d_with_precomputed_knn_is_finite_and_seeded(blobs):
 def test_project_2d_tiny_inputs_fall_back_to_pca():
     out = project_2d(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]))
     assert out.shape == (3, 2) and np.all(np.isfinite(out))
+
+
+def test_large_maps_get_fewer_epochs():
+    from analysis.embeddings.projection import default_epochs
+
+    assert default_epochs(30_000) is None  # UMAP's own default
+    assert default_epochs(100_000) == 100
+    assert default_epochs(1_000_000) == 100
+    assert 100 < default_epochs(60_000) < 200
