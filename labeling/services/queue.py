@@ -450,10 +450,12 @@ def annotation_submit(
     return annotation, created
 
 
-def _submit(*, item, labeler, now, guideline_version, **answer):
+def _submit(*, item, labeler, now, guideline_version, item_locked=False, **answer):
     """annotation_submit's work without the release of the hold. Answers (annotation, created, whether
     the labeler held the item, and what taking the next item needs to know: whether the project has
-    campaign items and the labeler's rank). Run inside a transaction."""
+    campaign items and the labeler's rank). Run inside a transaction. ``item_locked``: this transaction
+    has locked the item's row already and loaded its ``n_answers`` and ``overlap`` while holding the
+    lock (``labeling.selectors.labeling_item_for(lock=True)``)."""
     project = item.project
     answer["value"] = annotation_validate(project=project, item=item, class_keys=_active_class_keys(project), **answer)
     guideline = _guideline(project=project, version=guideline_version)
@@ -462,11 +464,14 @@ def _submit(*, item, labeler, now, guideline_version, **answer):
     # the snapshot taken before the lock wait and miss a reservation committed by the previous holder.
     params = _params(project=project, labeler=labeler, now=now, item=item.pk)
     with rawsql.hot_cursor() as cursor:
-        cursor.execute(_lock_sql(), params)
-        row = cursor.fetchone()
-        if row is None:  # deleted since the caller loaded it
-            raise Item.DoesNotExist(f"Item {item.pk} no longer exists.")
-        n_answers, overlap = row
+        if item_locked:
+            n_answers, overlap = item.n_answers, item.overlap
+        else:
+            cursor.execute(_lock_sql(), params)
+            row = cursor.fetchone()
+            if row is None:  # deleted since the caller loaded it
+                raise Item.DoesNotExist(f"Item {item.pk} no longer exists.")
+            n_answers, overlap = row
         k = overlap or project.overlap
         inserted = None
         if connection.vendor == "postgresql":
@@ -506,9 +511,18 @@ def annotation_submit_and_next(*, item, labeler, now=None, guideline_version=Non
     """``annotation_submit`` then ``queue_next`` in the item's project, in one transaction: the labeling
     loop's usual step in one round trip. Answers (annotation, created, reservation or None). If the
     answer is refused, nothing is reserved either."""
+    return annotation_submit_and_next_locked(
+        item=item, labeler=labeler, now=now, guideline_version=guideline_version, item_locked=False, **answer
+    )
+
+
+def annotation_submit_and_next_locked(*, item, labeler, now=None, guideline_version=None, item_locked=True, **answer):
+    """``annotation_submit_and_next`` for a caller that opened the transaction and loaded the item with
+    ``labeling_item_for(lock=True)`` in it (the API's ?next=1): the item's row lock is already held, so
+    the answer skips its locking statement. Call it only inside that ``transaction.atomic`` block."""
     now = now or timezone.now()
     annotation, created, held, queue_state = _submit(
-        item=item, labeler=labeler, now=now, guideline_version=guideline_version, **answer
+        item=item, labeler=labeler, now=now, guideline_version=guideline_version, item_locked=item_locked, **answer
     )
     if not held:
         # The labeler may hold another item of the project: the usual path gives that one back.
