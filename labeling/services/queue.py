@@ -306,7 +306,7 @@ def _held(*, project, labeler, item_id, now, clock):
         row = cursor.fetchone()
         if row is None:
             return None
-        item = Item.from_db(connection.alias, _item_columns(), row)
+        item = rawsql.instance(Item, QUEUE_ITEM_FIELDS, row)
         cursor.execute(EXTEND.format(**_tables()), {**params, "now": _adapt(clock()), "expires": _adapt(expires)})
         if not cursor.rowcount:
             return None
@@ -375,7 +375,7 @@ def _take_next(*, project, labeler, now, has_campaign_items, rank=0) -> Reservat
 def _reserve(cursor, reserve, params, project, labeler, row, expires):
     """Holding the candidate's row lock, take the slot only if the item is still eligible in a fresh
     snapshot (see the module docstring and RESERVE); the reservation, or None."""
-    candidate = Item.from_db(connection.alias, _item_columns(), row)
+    candidate = rawsql.instance(Item, QUEUE_ITEM_FIELDS, row)
     free = (candidate.overlap or project.overlap) - candidate.n_answers
     cursor.execute(reserve, {**params, "candidate": candidate.pk, "free": free})
     if cursor.rowcount:
