@@ -38,7 +38,9 @@ an item, and every first answer, is written by a transaction that holds the item
   its sub-selects are not); so, holding the lock, the reservation is written by a statement that
   counts the others' holds again, in a fresh snapshot, and writes nothing if no slot is left.
 - ``annotation_submit`` locks the row (waiting) and then reads the slots in a fresh statement, for
-  the same reason.
+  the same reason. The API's ?next=1 takes the lock earlier, with the item's own load in the same
+  transaction (``labeling_item_for(lock=True)``), and skips the locking statement; on PostgreSQL the
+  slot read, the first answer's insert and its count are one statement (SLOTS_AND_ANSWER).
 SQLite has no row locks, but the settings open every transaction with BEGIN IMMEDIATE, so writers are
 serialized and the same code is correct there (the lock clauses are left out on SQLite).
 tests/labeling/test_queue_concurrency.py runs many labelers at once on PostgreSQL to prove it.
