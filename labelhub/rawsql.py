@@ -14,6 +14,9 @@ from functools import cache
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
+from django.db.models import query_utils, signals
+from django.db.models.base import ModelState
+from django.db.models.fields import files, related_descriptors
 from django.utils import timezone
 
 
@@ -42,6 +45,37 @@ def _datetime_positions(model, names=None) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(attnames(model, names)) if isinstance(fields[name], models.DateTimeField))
 
 
+# The descriptors a field's attribute may have for _new to store its value straight into the instance's
+# __dict__, which is all their __set__ does on a new instance (a file field's wraps the name on access).
+_PLAIN_DESCRIPTORS = (
+    query_utils.DeferredAttribute,
+    related_descriptors.ForeignKeyDeferredAttribute,
+    files.FileDescriptor,
+)
+
+
+@cache
+def _plain(model) -> bool:
+    """Whether ``_new`` may build ``model``: the ORM's own ``from_db`` and plain field descriptors."""
+    if model.from_db.__func__ is not models.Model.from_db.__func__ or model.__init__ is not models.Model.__init__:
+        return False
+    return all(type(model.__dict__.get(f.attname)) in _PLAIN_DESCRIPTORS for f in model._meta.concrete_fields)
+
+
+def _new(model, fields, values):
+    """``model(*values)`` for the fields named ``fields`` (attnames, in the model's field order), the others
+    deferred, without ``Model.__init__`` (8 instances per answer, each walking every concrete field and
+    sending pre_init and post_init) when the model allows it and no receiver listens to those signals."""
+    if not _plain(model) or signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        if len(fields) == len(model._meta.concrete_fields):
+            return model(*values)
+        return model.from_db(None, fields, values)
+    obj = model.__new__(model)
+    obj._state = ModelState()
+    obj.__dict__.update(zip(fields, values, strict=True))
+    return obj
+
+
 def instance(model, names, values):
     """A saved ``model`` instance from a row's ``values`` for ``attnames(model, names)``; None when the
     row's primary key is NULL (the empty side of a LEFT JOIN)."""
@@ -55,7 +89,10 @@ def instance(model, names, values):
         for i in _datetime_positions(model, names):
             if values[i] is not None and timezone.is_naive(values[i]):
                 values[i] = timezone.make_aware(values[i], datetime.UTC)
-    return model.from_db(connection.alias, fields, values)
+    obj = _new(model, fields, values)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
 
 
 def build(model, values, related=(), saved=True):
@@ -63,7 +100,8 @@ def build(model, values, related=(), saved=True):
     objects (``related``: (field name, object) pairs) cached, as ``model(**kwargs)`` would build it with
     the objects given: without the keyword path of ``Model.__init__``, which took 50-70 us a model here
     (20 us this way). ``saved``: the instance is a row of the database (``_state.adding`` False)."""
-    instance = model(*[values[name] for name in attnames(model)])
+    fields = attnames(model)
+    instance = _new(model, fields, [values[name] for name in fields])
     cache = instance._state.fields_cache
     for name, other in related:
         cache[name] = other

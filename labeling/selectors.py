@@ -371,10 +371,16 @@ LABELING_PROJECT_FIELDS = (
 LABELING_GUIDELINE_FIELDS = ("id", "project_id", "version")
 
 
-def labeling_item_for(*, user, item_id, role=Role.LABELER) -> tuple[Item, Membership]:
+def labeling_item_for(*, user, item_id, role=Role.LABELER, lock=False) -> tuple[Item, Membership]:
     """``item_for_user`` in one query: the item with its project and active guideline loaded (the
     fields in LABELING_*_FIELDS: what an answer or a skip needs; others load on access), or 404 when it
-    is not in one of the user's projects."""
+    is not in one of the user's projects.
+
+    ``lock=True`` (inside a transaction): the same query also locks the item's row, waiting for it, as
+    the queue's answer does before it reads the slots (``labeling.services.queue``), so that answer
+    needs no locking statement of its own; ``n_answers`` and ``overlap`` are then the row's latest
+    version. Only a member's (or a superuser's) item is locked: anyone else gets the 404 without it.
+    """
     not_found = "No item with that id in your projects."
     try:
         item_id = _row_id(item_id)
@@ -391,7 +397,13 @@ def labeling_item_for(*, user, item_id, role=Role.LABELER) -> tuple[Item, Member
         LEFT JOIN {Membership._meta.db_table} m ON m.project_id = i.project_id AND m.user_id = %(user)s
         WHERE i.id = %(item)s
     """
-    row = rawsql.fetch_one(sql, {"user": user.pk, "item": item_id})
+    params = {"user": user.pk, "item": item_id}
+    if lock:
+        sql += " AND (m.role IS NOT NULL OR %(superuser)s)"
+        params["superuser"] = bool(user.is_superuser)
+        if connection.features.has_select_for_update_of:  # SQLite: writers are serialized, no row locks
+            sql += " FOR UPDATE OF i"
+    row = rawsql.fetch_one(sql, params)
     if row is None:
         raise Http404(not_found)
     a, b = len(LABELING_ITEM_FIELDS), len(LABELING_ITEM_FIELDS) + len(LABELING_PROJECT_FIELDS)

@@ -4,6 +4,7 @@ Blind labeling: nothing here shows a labeler other labelers' answers, per-class 
 Labelers only ever see their own answers; reviewers and managers see everyone's.
 """
 
+from django.db import transaction
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -44,7 +45,7 @@ from labeling.services.exports import CONTENT_TYPES
 from labeling.services.queue import (
     ItemFull,
     annotation_submit,
-    annotation_submit_and_next,
+    annotation_submit_and_next_locked,
     item_skip,
     queue_next,
 )
@@ -108,21 +109,32 @@ class AnnotationSubmitApi(GenericAPIView):
         "With ?next=1 the answer and the next reservation happen together.",
     )
     def post(self, request, item_id):
-        item, _ = labeling_item_for(user=request.user, item_id=item_id)
-        fields = annotation_submit_data(request.data)
-        fields["guideline_version"] = fields.pop("guideline")
         with_next = request.query_params.get("next", "").lower() in ("1", "true", "yes")
         try:
             if with_next:
-                annotation, created, reservation = annotation_submit_and_next(item=item, labeler=request.user, **fields)
+                # One transaction from the item's load on: the load locks the item's row (a member's
+                # only), which the answer's slot check needs, so the answer has no locking statement.
+                with transaction.atomic():
+                    item, _ = labeling_item_for(user=request.user, item_id=item_id, lock=True)
+                    fields = _submit_fields(request)
+                    annotation, created, reservation = annotation_submit_and_next_locked(
+                        item=item, labeler=request.user, **fields
+                    )
             else:
-                annotation, created = annotation_submit(item=item, labeler=request.user, **fields)
+                item, _ = labeling_item_for(user=request.user, item_id=item_id)
+                annotation, created = annotation_submit(item=item, labeler=request.user, **_submit_fields(request))
         except ItemFull as exc:
             raise Conflict(str(exc)) from None
         body = annotation_submitted_data(annotation)
         if with_next:
             body = {"annotation": body, "next": queue_item_data(request, reservation) if reservation else None}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _submit_fields(request):
+    fields = annotation_submit_data(request.data)
+    fields["guideline_version"] = fields.pop("guideline")
+    return fields
 
 
 class ItemSkipApi(GenericAPIView):

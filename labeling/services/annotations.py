@@ -153,16 +153,16 @@ def annotation_store(
         if first_answer
         else Annotation.objects.select_for_update().filter(item=item, labeler=labeler).order_by("pk").first()
     )
-    fields = {
-        "value": value,
-        "borderline": bool(borderline),
-        "borderline_with": borderline_with or "",
-        "uncertain": bool(uncertain),
-        "out_of_domain": bool(out_of_domain),
-        "comment": comment or "",
-        "seconds": seconds,
-        "guideline": guideline,
-    }
+    fields = answer_fields(
+        value=value,
+        borderline=borderline,
+        borderline_with=borderline_with,
+        uncertain=uncertain,
+        out_of_domain=out_of_domain,
+        comment=comment,
+        seconds=seconds,
+        guideline=guideline,
+    )
     if current is None:
         return _insert_first_answer(item=item, labeler=labeler, fields=fields), True
     AnnotationRevision.objects.create(
@@ -193,7 +193,22 @@ COUNT_ANSWER = "UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %(item)s"
 INSERT_AND_COUNT = "WITH answer AS ({insert}), counted AS ({count}) SELECT id FROM answer"
 
 
-def _insert_first_answer(*, item, labeler, fields) -> Annotation:
+def answer_fields(*, value, borderline, borderline_with, uncertain, out_of_domain, comment, seconds, guideline):
+    """The stored columns of an answer (value already validated), as ``annotation_store`` writes them."""
+    return {
+        "value": value,
+        "borderline": bool(borderline),
+        "borderline_with": borderline_with or "",
+        "uncertain": bool(uncertain),
+        "out_of_domain": bool(out_of_domain),
+        "comment": comment or "",
+        "seconds": seconds,
+        "guideline": guideline,
+    }
+
+
+def first_answer_params(*, item, labeler, fields):
+    """INSERT_FIRST_ANSWER's parameters for ``fields`` (see ``answer_fields``), and the time written."""
     now = timezone.now()
     guideline = fields["guideline"]
     params = {
@@ -203,6 +218,20 @@ def _insert_first_answer(*, item, labeler, fields) -> Annotation:
         "guideline": guideline.pk if guideline is not None else None,
         "now": connection.ops.adapt_datetimefield_value(now),
     }
+    return params, now
+
+
+def first_answer_built(*, pk, item, labeler, fields, now) -> Annotation:
+    """The Annotation a first answer inserted as row ``pk`` (no query)."""
+    guideline = fields["guideline"]
+    values = {**fields, "id": pk, "item_id": item.pk, "labeler_id": labeler.pk, "revision": 1, "created": now}
+    values.update(updated=now, guideline_id=guideline.pk if guideline is not None else None)
+    del values["guideline"]
+    return rawsql.build(Annotation, values, (("item", item), ("labeler", labeler), ("guideline", guideline)))
+
+
+def _insert_first_answer(*, item, labeler, fields) -> Annotation:
+    params, now = first_answer_params(item=item, labeler=labeler, fields=fields)
     insert = INSERT_FIRST_ANSWER.format(annotation=Annotation._meta.db_table)
     count = COUNT_ANSWER.format(item=Item._meta.db_table)
     with rawsql.hot_cursor() as cursor:
@@ -213,7 +242,4 @@ def _insert_first_answer(*, item, labeler, fields) -> Annotation:
             cursor.execute(insert, params)
             pk = cursor.fetchone()[0]
             cursor.execute(count, params)
-    values = {**fields, "id": pk, "item_id": item.pk, "labeler_id": labeler.pk, "revision": 1, "created": now}
-    values.update(updated=now, guideline_id=params["guideline"])
-    del values["guideline"]
-    return rawsql.build(Annotation, values, (("item", item), ("labeler", labeler), ("guideline", guideline)))
+    return first_answer_built(pk=pk, item=item, labeler=labeler, fields=fields, now=now)

@@ -38,7 +38,9 @@ an item, and every first answer, is written by a transaction that holds the item
   its sub-selects are not); so, holding the lock, the reservation is written by a statement that
   counts the others' holds again, in a fresh snapshot, and writes nothing if no slot is left.
 - ``annotation_submit`` locks the row (waiting) and then reads the slots in a fresh statement, for
-  the same reason.
+  the same reason. The API's ?next=1 takes the lock earlier, with the item's own load in the same
+  transaction (``labeling_item_for(lock=True)``), and skips the locking statement; on PostgreSQL the
+  slot read, the first answer's insert and its count are one statement (SLOTS_AND_ANSWER).
 SQLite has no row locks, but the settings open every transaction with BEGIN IMMEDIATE, so writers are
 serialized and the same code is correct there (the lock clauses are left out on SQLite).
 tests/labeling/test_queue_concurrency.py runs many labelers at once on PostgreSQL to prove it.
@@ -61,7 +63,13 @@ from labelhub import rawsql
 from labeling.choices import TaskType
 from labeling.models import Annotation, Guideline, Item, Reservation, Skip
 from labeling.selectors import active_class_keys
-from labeling.services.annotations import annotation_store, annotation_validate
+from labeling.services.annotations import (
+    annotation_store,
+    annotation_validate,
+    answer_fields,
+    first_answer_built,
+    first_answer_params,
+)
 
 RESERVATION_SECONDS = getattr(settings, "LABELHUB_RESERVATION_SECONDS", 300)
 # How many of the queue's first items concurrent labelers are spread over (see "Spreading" above).
@@ -174,14 +182,33 @@ EXTEND = """
 # answered it, do they hold it, how many active holds do others have (and, for the next item, does the
 # project have campaign items, and the labeler's RANK).
 SLOTS = """
-    SELECT EXISTS (SELECT 1 FROM {annotation} a WHERE a.item_id = %(item)s AND a.labeler_id + 0 = %(me)s),
+    SELECT EXISTS (SELECT 1 FROM {annotation} a WHERE a.item_id = %(item)s AND a.labeler_id + 0 = %(me)s) AS answered,
            (SELECT COUNT(*) FROM {reservation} r
-            WHERE r.item_id = %(item)s AND r.expires > %(now)s AND r.labeler_id = %(me)s),
+            WHERE r.item_id = %(item)s AND r.expires > %(now)s AND r.labeler_id = %(me)s) AS held,
            (SELECT COUNT(*) FROM {reservation} r
-            WHERE r.item_id = %(item)s AND r.expires > %(now)s AND r.labeler_id <> %(me)s),
+            WHERE r.item_id = %(item)s AND r.expires > %(now)s AND r.labeler_id <> %(me)s) AS others,
            EXISTS (SELECT 1 FROM {item} c
-                   WHERE c.project_id = %(project)s AND (c.priority > 0 OR c.overlap IS NOT NULL)),
-           {rank}
+                   WHERE c.project_id = %(project)s AND (c.priority > 0 OR c.overlap IS NOT NULL)) AS campaign,
+           {rank} AS rank
+"""
+# PostgreSQL: SLOTS and the first answer in one statement (one round trip less per answer). The answer
+# is inserted, and counted in Item.n_answers, only when SLOTS allows a first answer: not answered yet, and
+# the labeler holds the item or a slot is free (%(free)s: k - answers, from the locked row). Every part
+# of the statement sees one snapshot, taken when it starts, after the item's lock is held: the same
+# fresh look at the slots as SLOTS alone. The last column is the new answer's id (NULL: nothing written).
+SLOTS_AND_ANSWER = """
+    WITH slots AS ({slots}),
+    answer AS (
+        INSERT INTO {annotation} (item_id, labeler_id, value, borderline, borderline_with, uncertain,
+                                  out_of_domain, comment, seconds, guideline_id, revision, created, updated)
+        SELECT %(item)s, %(labeler)s, %(value)s, %(borderline)s, %(borderline_with)s, %(uncertain)s,
+               %(out_of_domain)s, %(comment)s, %(seconds)s, %(guideline)s, 1, %(created)s, %(created)s
+        FROM slots WHERE NOT slots.answered AND (slots.held > 0 OR slots.others < %(free)s)
+        RETURNING id
+    ),
+    counted AS (UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %(item)s AND EXISTS (SELECT 1 FROM answer))
+    SELECT slots.answered, slots.held, slots.others, slots.campaign, slots.rank, (SELECT id FROM answer)
+    FROM slots
 """
 # The labeler's spread pick: the %(spread)s-th (from 0) candidate of a level, chosen without locking
 # anything, then locked if no one else has it locked (nothing comes back otherwise). The level's
@@ -281,7 +308,7 @@ def _held(*, project, labeler, item_id, now, clock):
         row = cursor.fetchone()
         if row is None:
             return None
-        item = Item.from_db(connection.alias, _item_columns(), row)
+        item = rawsql.instance(Item, QUEUE_ITEM_FIELDS, row)
         cursor.execute(EXTEND.format(**_tables()), {**params, "now": _adapt(clock()), "expires": _adapt(expires)})
         if not cursor.rowcount:
             return None
@@ -350,7 +377,7 @@ def _take_next(*, project, labeler, now, has_campaign_items, rank=0) -> Reservat
 def _reserve(cursor, reserve, params, project, labeler, row, expires):
     """Holding the candidate's row lock, take the slot only if the item is still eligible in a fresh
     snapshot (see the module docstring and RESERVE); the reservation, or None."""
-    candidate = Item.from_db(connection.alias, _item_columns(), row)
+    candidate = rawsql.instance(Item, QUEUE_ITEM_FIELDS, row)
     free = (candidate.overlap or project.overlap) - candidate.n_answers
     cursor.execute(reserve, {**params, "candidate": candidate.pk, "free": free})
     if cursor.rowcount:
@@ -425,10 +452,12 @@ def annotation_submit(
     return annotation, created
 
 
-def _submit(*, item, labeler, now, guideline_version, **answer):
+def _submit(*, item, labeler, now, guideline_version, item_locked=False, **answer):
     """annotation_submit's work without the release of the hold. Answers (annotation, created, whether
     the labeler held the item, and what taking the next item needs to know: whether the project has
-    campaign items and the labeler's rank). Run inside a transaction."""
+    campaign items and the labeler's rank). Run inside a transaction. ``item_locked``: this transaction
+    has locked the item's row already and loaded its ``n_answers`` and ``overlap`` while holding the
+    lock (``labeling.selectors.labeling_item_for(lock=True)``)."""
     project = item.project
     answer["value"] = annotation_validate(project=project, item=item, class_keys=_active_class_keys(project), **answer)
     guideline = _guideline(project=project, version=guideline_version)
@@ -437,23 +466,46 @@ def _submit(*, item, labeler, now, guideline_version, **answer):
     # the snapshot taken before the lock wait and miss a reservation committed by the previous holder.
     params = _params(project=project, labeler=labeler, now=now, item=item.pk)
     with rawsql.hot_cursor() as cursor:
-        cursor.execute(_lock_sql(), params)
-        row = cursor.fetchone()
-        if row is None:  # deleted since the caller loaded it
-            raise Item.DoesNotExist(f"Item {item.pk} no longer exists.")
-        n_answers, overlap = row
-        cursor.execute(SLOTS.format(**_tables_and_rank()), params)
-        answered, held, others, has_campaign_items, rank = cursor.fetchone()
-    k = overlap or project.overlap
+        if item_locked:
+            n_answers, overlap = item.n_answers, item.overlap
+        else:
+            cursor.execute(_lock_sql(), params)
+            row = cursor.fetchone()
+            if row is None:  # deleted since the caller loaded it
+                raise Item.DoesNotExist(f"Item {item.pk} no longer exists.")
+            n_answers, overlap = row
+        k = overlap or project.overlap
+        inserted = None
+        if connection.vendor == "postgresql":
+            fields = answer_fields(
+                **{**answer, "value": "" if answer["value"] is None else str(answer["value"])}, guideline=guideline
+            )
+            answer_params, created_at = first_answer_params(item=item, labeler=labeler, fields=fields)
+            answer_params.update(params, created=answer_params.pop("now"), free=k - n_answers)
+            cursor.execute(_slots_and_answer_sql(), answer_params)
+            answered, held, others, has_campaign_items, rank, inserted = cursor.fetchone()
+        else:
+            cursor.execute(SLOTS.format(**_tables_and_rank()), params)
+            answered, held, others, has_campaign_items, rank = cursor.fetchone()
     if not answered and not held and n_answers + others >= k:
         raise ItemFull(
             f"Item {item.pk} already has its {k} answers (or the remaining slots are reserved "
             "by other labelers); ask the queue for the next item."
         )
+    queue_state = {"has_campaign_items": bool(has_campaign_items), "rank": rank}
+    if inserted is not None:
+        annotation = first_answer_built(pk=inserted, item=item, labeler=labeler, fields=fields, now=created_at)
+        return annotation, True, bool(held), queue_state
     annotation, created = annotation_store(
         item=item, labeler=labeler, guideline=guideline, first_answer=not answered, validated=True, **answer
     )
-    return annotation, created, bool(held), {"has_campaign_items": bool(has_campaign_items), "rank": rank}
+    return annotation, created, bool(held), queue_state
+
+
+@cache
+def _slots_and_answer_sql():
+    tables = _tables_and_rank()
+    return SLOTS_AND_ANSWER.format(slots=SLOTS.format(**tables), **tables)
 
 
 @transaction.atomic
@@ -461,9 +513,18 @@ def annotation_submit_and_next(*, item, labeler, now=None, guideline_version=Non
     """``annotation_submit`` then ``queue_next`` in the item's project, in one transaction: the labeling
     loop's usual step in one round trip. Answers (annotation, created, reservation or None). If the
     answer is refused, nothing is reserved either."""
+    return annotation_submit_and_next_locked(
+        item=item, labeler=labeler, now=now, guideline_version=guideline_version, item_locked=False, **answer
+    )
+
+
+def annotation_submit_and_next_locked(*, item, labeler, now=None, guideline_version=None, item_locked=True, **answer):
+    """``annotation_submit_and_next`` for a caller that opened the transaction and loaded the item with
+    ``labeling_item_for(lock=True)`` in it (the API's ?next=1): the item's row lock is already held, so
+    the answer skips its locking statement. Call it only inside that ``transaction.atomic`` block."""
     now = now or timezone.now()
     annotation, created, held, queue_state = _submit(
-        item=item, labeler=labeler, now=now, guideline_version=guideline_version, **answer
+        item=item, labeler=labeler, now=now, guideline_version=guideline_version, item_locked=item_locked, **answer
     )
     if not held:
         # The labeler may hold another item of the project: the usual path gives that one back.

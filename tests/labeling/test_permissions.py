@@ -3,6 +3,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from labeling.models import Annotation, Item
 from labeling.services.import_jobs import import_job_create
 from labeling.services.imports import ImportEntry, items_import
 from tests.conftest import png_bytes
@@ -83,3 +84,19 @@ def test_pages_check_roles(client, labeler, outsider, project, other_project):
     assert client.post(f"/projects/{project.pk}/inventory/", {"name": "x"}).status_code == 403
     client.logout()
     assert client.get(f"/projects/{project.pk}/").status_code == 302
+
+
+@pytest.mark.parametrize("query", ["", "?next=1"])
+def test_an_answer_to_an_item_of_someone_elses_project_is_404_and_stores_nothing(
+    api, manager, labeler, b_item, django_user_model, query
+):
+    for user in (manager, labeler):
+        response = api(user).post(f"/api/items/{b_item}/annotations/{query}", {"value": "cat"}, format="json")
+        assert response.status_code == 404, (user.username, query)
+    assert Item.objects.get(pk=b_item).n_answers == 0
+    assert not Annotation.objects.filter(item_id=b_item).exists()
+    # A superuser is a manager everywhere, member or not (the ?next=1 path loads and locks the item for them).
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
+    response = api(admin).post(f"/api/items/{b_item}/annotations/{query}", {"value": "cat"}, format="json")
+    assert response.status_code == 201, response.content
+    assert Item.objects.get(pk=b_item).n_answers == 1
