@@ -485,6 +485,7 @@ def read_sql_totals():
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     from sql_timing_wsgi import read_totals
 
+    SQL_DIR.mkdir(parents=True, exist_ok=True)  # a server without SQL timing writes nothing there
     return read_totals(SQL_DIR)
 
 
