@@ -242,9 +242,13 @@ def _stable_dispatcher_ids(module_name: str) -> None:
     except (ImportError, AttributeError):
         return
     for name, value in vars(module).items():
-        if isinstance(value, Dispatcher) and getattr(value, "_MemoMixin__uuid", "") is None:
-            if getattr(value.py_func, "__module__", None) == module_name and value.py_func.__name__ == name:
-                value._set_uuid(f"{module_name}.{name}@{version}")
+        if (
+            isinstance(value, Dispatcher)
+            and getattr(value, "_MemoMixin__uuid", "") is None  # no id drawn yet
+            and getattr(value.py_func, "__module__", None) == module_name
+            and value.py_func.__name__ == name  # defined here, not imported
+        ):
+            value._set_uuid(f"{module_name}.{name}@{version}")
 
 
 def _cache_pynndescent_kernels() -> None:
