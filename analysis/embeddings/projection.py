@@ -10,12 +10,14 @@
   neighbour search is done once for the map and for label-issue detection.
 
 Numba: umap-learn and pynndescent compile their kernels with numba on first use in a process
-(20–35 s). ``configure_numba_cache()`` points numba's on-disk cache at ``var/numba-cache`` (or a given
-folder) so a later process reuses what it can; call it before the first map or approximate kNN in
-a process (it only sets ``NUMBA_CACHE_DIR`` when that is not set already). umap-learn does not ask
-numba to cache the kernels a map runs; ``project_2d`` recompiles them with ``cache=True`` once per
-process (``_cache_umap_kernels``), so only the first map on a machine (or after an upgrade of
-umap-learn or numba) pays their compilation.
+(20–50 s of CPU). ``configure_numba_cache()`` points numba's on-disk cache at ``var/numba-cache`` (or a
+given folder) so a later process reuses what it can; call it before the first map or approximate kNN
+in a process (it only sets ``NUMBA_CACHE_DIR`` when that is not set already). Neither library asks
+numba to cache the kernels a map and an NN-descent run: ``project_2d`` and ``knn_graph`` recompile
+them with ``cache=True`` once per process (``_cache_kernels``), so only the first map on a machine (or
+after an upgrade of umap-learn, pynndescent or numba) pays their compilation; ``manage.py
+warm_numba`` (``make warm``) pays it ahead of the first map. kNN stage of the label-issue benchmark at
+100,000 items, CPU: 53 s on a machine's first run, 29 s -> 5 s on the next ones.
 
 UMAP's default spectral initialisation is very slow on large, near-duplicate-heavy data (measured
 8.5 min on 100k points); ``project_2d`` uses ``init="pca"`` by default (``"random"`` also works).
@@ -118,6 +120,7 @@ def knn_graph(
         configure_numba_cache()
         from pynndescent import NNDescent
 
+        _cache_pynndescent_kernels()
         index = NNDescent(
             X,
             metric=metric,
@@ -142,33 +145,120 @@ _UMAP_KERNELS = (
     ("umap.umap_", "compute_membership_strengths"),
     ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch_parallel"),
 )
-_umap_kernels_cached = False
+_PYNNDESCENT_KERNELS = (
+    # (module, global name) of pynndescent's kernels ``NNDescent`` compiles at run time (found with
+    # ``dispatcher.stats.cache_misses`` after a build: every other kernel it runs is already compiled
+    # with cache=True by pynndescent): about 20 s of CPU in every process (kNN stage at 30,000 rows:
+    # 29 s of CPU with a warm cache before this, mostly compilation)
+    ("pynndescent.pynndescent_", "process_candidates"),
+    ("pynndescent.pynndescent_", "init_rp_tree"),
+    ("pynndescent.pynndescent_", "init_random"),
+    ("pynndescent.pynndescent_", "generate_leaf_updates"),
+    ("pynndescent.utils", "deheap_sort"),
+    ("pynndescent.utils", "build_candidates_owner"),
+    ("pynndescent.utils", "generate_graph_update_array"),
+    ("pynndescent.utils", "sort_updates_by_block"),
+    ("pynndescent.utils", "apply_sorted_graph_update_array"),
+    ("pynndescent.kernels", "generate_graph_update_array_batched"),
+    # these two call numba.get_num_threads(), which numba cannot cache: they are recompiled with a
+    # cacheable one (``_numba_threads``); the callers after the kernels they call
+    ("pynndescent.pynndescent_", "nn_descent_internal"),
+    ("pynndescent.pynndescent_", "nn_descent"),
+)
+_cached_kernel_sets: set[str] = set()
 
 
-def _cache_umap_kernels() -> None:
-    """Swap umap-learn's kernels for the same functions compiled with ``cache=True`` (same options),
-    so that their machine code is kept in ``NUMBA_CACHE_DIR`` and a later process loads it instead of
-    compiling again. Best effort: on an umap-learn without these names nothing changes."""
-    global _umap_kernels_cached
-    if _umap_kernels_cached:
+def _cache_kernels(kernels, package: str) -> None:
+    """Swap numba kernels for the same functions compiled with ``cache=True`` (same options), so that
+    their machine code is kept in ``NUMBA_CACHE_DIR`` and a later process loads it instead of
+    compiling again. Every module of ``package`` that imported a swapped kernel by name gets the new
+    one too (a kernel resolves the kernels it calls through its module's globals when compiled).
+    Best effort: a kernel that is missing (another version of the library) or already cached is left
+    as it is; nothing changes when numba has no cache folder."""
+    if package in _cached_kernel_sets:
         return
-    _umap_kernels_cached = True
+    _cached_kernel_sets.add(package)
     import importlib
+    import types
 
     import numba
+    from numba.core.caching import NullCache
 
     if not numba.config.CACHE_DIR:  # numba was imported before configure_numba_cache: no cache folder
         return
-    for module_name, name in _UMAP_KERNELS:
+    from ._numba_threads import numba_module_shim
+
+    for module_name, name in kernels:
         try:
             module = importlib.import_module(module_name)
             kernel = getattr(module, name)
+            if not isinstance(getattr(kernel, "_cache", None), NullCache):
+                continue  # numba caches it already (or it was swapped already)
+            py_func = kernel.py_func
+            if "get_num_threads" in py_func.__code__.co_names:
+                # same code, globals as they are now (the kernels swapped above) but a numba whose
+                # get_num_threads() can be cached
+                namespace = dict(py_func.__globals__, numba=numba_module_shim())
+                py_func = types.FunctionType(
+                    py_func.__code__, namespace, py_func.__name__, py_func.__defaults__, py_func.__closure__
+                )
+                py_func.__kwdefaults__ = kernel.py_func.__kwdefaults__
+                py_func.__qualname__ = kernel.py_func.__qualname__
+                py_func.__module__ = kernel.py_func.__module__
             options = dict(kernel.targetoptions)
             for option in ("cache", "nopython"):
                 options.pop(option, None)
-            setattr(module, name, numba.njit(cache=True, locals=dict(kernel.locals), **options)(kernel.py_func))
-        except (ImportError, AttributeError, TypeError):  # another umap-learn: keep its kernel
+            new = numba.njit(cache=True, locals=dict(kernel.locals), **options)(py_func)
+        except (ImportError, AttributeError, TypeError):  # another version: keep its kernel
             continue
+        # every module of the package that imported the kernel by name gets the new one
+        for other_name, other in list(sys.modules.items()):
+            if other is None or not (other_name == package or other_name.startswith(package + ".")):
+                continue
+            for global_name, value in list(vars(other).items()):
+                if value is kernel:
+                    setattr(other, global_name, new)
+
+
+def _cache_umap_kernels() -> None:
+    """umap-learn's map kernels, kept in numba's on-disk cache (see ``_cache_kernels``)."""
+    _cache_kernels(_UMAP_KERNELS, "umap")
+
+
+def _stable_dispatcher_ids(module_name: str) -> None:
+    """Give the numba functions of ``module_name`` an identity that is the same in every process.
+
+    pynndescent passes its distance function (a numba dispatcher) as an argument to its kernels, and
+    numba keys a kernel's cached machine code by its argument types, a dispatcher type by the
+    dispatcher's id: a random UUID drawn in each process, so the cached code was written but never
+    found again. Naming the id after the function (and the library's version) makes the next process
+    find it; the id only serves to match dispatchers when numba unpickles them. Dispatchers whose id
+    was already drawn are left alone (their kernels are then compiled, as before)."""
+    import importlib
+
+    from numba.core.dispatcher import Dispatcher
+
+    try:
+        module = importlib.import_module(module_name)
+        version = importlib.import_module(module_name.split(".")[0]).__version__
+    except (ImportError, AttributeError):
+        return
+    for name, value in vars(module).items():
+        if (
+            isinstance(value, Dispatcher)
+            and getattr(value, "_MemoMixin__uuid", "") is None  # no id drawn yet
+            and getattr(value.py_func, "__module__", None) == module_name
+            and value.py_func.__name__ == name  # defined here, not imported
+        ):
+            value._set_uuid(f"{module_name}.{name}@{version}")
+
+
+def _cache_pynndescent_kernels() -> None:
+    """pynndescent's NN-descent kernels, kept in numba's on-disk cache (see ``_cache_kernels`` and
+    ``_stable_dispatcher_ids``)."""
+    if "pynndescent" not in _cached_kernel_sets:
+        _stable_dispatcher_ids("pynndescent.distances")
+    _cache_kernels(_PYNNDESCENT_KERNELS, "pynndescent")
 
 
 def default_epochs(n: int) -> int | None:

@@ -73,3 +73,52 @@ def test_large_maps_get_fewer_epochs():
     assert default_epochs(100_000) == 100
     assert default_epochs(1_000_000) == 100
     assert 100 < default_epochs(60_000) < 200
+
+
+_KNN_IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+from analysis.embeddings.projection import configure_numba_cache, knn_graph
+configure_numba_cache()
+X = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
+ind, _ = knn_graph(X, 10, method="nndescent", seed=0, n_jobs=2)
+from numba.core.registry import CPUDispatcher
+compiled = sorted(
+    f"{name}.{attr}"
+    for name, module in list(sys.modules.items())
+    if name.startswith("pynndescent")
+    for attr, obj in vars(module).items()
+    if isinstance(obj, CPUDispatcher) and sum(obj.stats.cache_misses.values())
+)
+np.save(sys.argv[1], ind)
+print(json.dumps(compiled))
+"""
+
+
+def test_nn_descent_kernels_are_compiled_once_per_machine(tmp_path):
+    """The map job's approximate kNN: the first process on a machine compiles pynndescent's kernels
+    (about 40 s of CPU) and keeps them in numba's on-disk cache; the next process loads them all
+    (compiles nothing) and finds the very same neighbours for the same seed."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"), PYTHONPATH=str(root))
+    compiled = []
+    for run in ("first", "second"):
+        out = subprocess.run(
+            [sys.executable, "-c", _KNN_IN_A_FRESH_PROCESS, str(tmp_path / f"{run}.npy")],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        compiled.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "pynndescent.pynndescent_.nn_descent" in compiled[0]  # the first process did compile
+    assert compiled[1] == []
+    first, second = np.load(tmp_path / "first.npy"), np.load(tmp_path / "second.npy")
+    np.testing.assert_array_equal(first, second)
