@@ -26,6 +26,8 @@ ALLOWED_IN_FUNCTIONS = {
     ("labeling.apps", "labeling.models"): APP_READY,
     ("labeling.apps", "labeling.services.projects"): APP_READY,
     ("accounts.apps", "accounts.services"): APP_READY,
+    # It imports numba, which reads its cache folder once, at import: not before configure_numba_cache.
+    ("analysis.embeddings.projection", "analysis.embeddings._numba_threads"): "numba imported after its cache folder",
 }
 
 

@@ -10,15 +10,14 @@ import time
 import numpy as np
 from django.core.management.base import BaseCommand
 
-from analysis.embeddings.projection import configure_numba_cache
+from analysis.embeddings.projection import configure_numba_cache, knn_graph, project_2d
 
 
 class Command(BaseCommand):
     help = "Compile the map job's numba kernels (NN-descent kNN, UMAP) into numba's on-disk cache."
 
     def handle(self, *args, **options):
-        folder = configure_numba_cache()  # before numba is imported
-        from analysis.embeddings.projection import knn_graph, project_2d
+        folder = configure_numba_cache()  # before numba is imported (projection imports it lazily)
 
         # 30,000 rows: pynndescent splits its trees with other kernels on small data
         X = np.random.default_rng(0).normal(size=(30_000, 64)).astype(np.float32)
