@@ -440,27 +440,58 @@ def _cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def measure_cpu(pids, until, every=0.2):
-    """CPU seconds that the processes answered by ``pids()`` use from now until ``until``.
+def measure_cpu(pids, until, every=0.2, *more):
+    """CPU seconds that the processes answered by ``pids()`` use from now until ``until`` (and, for
+    each further function in ``more``, its processes' CPU seconds: a tuple then).
 
     Sampled every ``every`` s, because the set changes: a PostgreSQL backend is replaced when a worker's
     connection reaches its maximum age. A process that appears counts from zero (it started within the
     window); one that disappears keeps what it had used at its last sample.
     """
-    first, last = {}, {}
+    sets = (pids, *more)
+    first, last = [{} for _ in sets], [{} for _ in sets]
     initial = True
     while True:
-        for pid in pids():
-            used = _cpu_seconds(pid)
-            if used is None:
-                continue
-            first.setdefault(pid, used if initial else 0.0)
-            last[pid] = used
+        for n, answer in enumerate(sets):
+            for pid in answer():
+                used = _cpu_seconds(pid)
+                if used is None:
+                    continue
+                first[n].setdefault(pid, used if initial else 0.0)
+                last[n][pid] = used
         initial = False
         if time.perf_counter() >= until:
             break
         time.sleep(min(every, max(0.0, until - time.perf_counter())))
-    return sum(last[pid] - first[pid] for pid in last)
+    totals = tuple(sum(last[n][pid] - first[n][pid] for pid in last[n]) for n in range(len(sets)))
+    return totals if more else totals[0]
+
+
+def _children(pid):
+    out = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(child) for child in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return out
+
+
+def everything_pids(gunicorn, database_url):
+    """A function answering every process of the server: gunicorn's master and workers, and the whole
+    PostgreSQL cluster (the postmaster, its background processes and every backend), as issue 18
+    counts. The cluster's process tree is read from /proc, so the server must run on this machine.
+    The backend of the sampling connection that ``server_pids`` opens may be counted too (it errs high)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        backend = conn.info.backend_pid
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])  # ppid
+
+    def pids():
+        return [gunicorn.pid, *_children(gunicorn.pid), postmaster, *_children(postmaster)]
+
+    return pids
 
 
 def server_pids(gunicorn, database_url, db_name):
@@ -489,7 +520,7 @@ def read_sql_totals():
     return read_totals(SQL_DIR)
 
 
-def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids=None):
+def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids=None, all_pids=None):
     """Run the loop with one process per token (paced to ``rate`` answers/s in all, or a closed loop);
     ``pids()`` answers the server processes whose CPU time is measured over the measured window."""
     context = multiprocessing.get_context("spawn")
@@ -509,7 +540,10 @@ def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids
     server_cpu = None
     time.sleep(max(0.0, warmup_until - time.perf_counter()))
     sql_before = read_sql_totals()
-    if pids is not None:
+    all_cpu = None
+    if pids is not None and all_pids is not None:
+        server_cpu, all_cpu = measure_cpu(pids, stop_at, 0.2, all_pids)
+    elif pids is not None:
         server_cpu = measure_cpu(pids, stop_at)
     else:
         time.sleep(max(0.0, stop_at - time.perf_counter()))
@@ -541,6 +575,7 @@ def run_scenario(port, project_id, tokens, mode, warmup, seconds, rate=0.0, pids
         "submit": [1000 * percentile(submits, q) for q in (50, 95, 99)],
         "mean_ms": 1000 * statistics.fmean(pairs) if pairs else float("nan"),
         "server_cpu_ms": 1000 * server_cpu / answered if server_cpu is not None and answered else float("nan"),
+        "all_cpu_ms": 1000 * all_cpu / answered if all_cpu is not None and answered else float("nan"),
         "client_cpu_ms": 1000 * sum(r["cpu"] for r in collected) / answered if answered else float("nan"),
     }
 
@@ -593,6 +628,7 @@ def main():
         def fmt(values):
             return "/".join(f"{v:.1f}" for v in values)
 
+        everything = everything_pids(server[0], database_url)
         for index, scenario in enumerate(scenarios):
             row = run_scenario(
                 args.port,
@@ -603,6 +639,7 @@ def main():
                 args.seconds,
                 rate=scenario["rate"],
                 pids=lambda: server_pids(server[0], database_url, args.db),
+                all_pids=everything,
             )
             rows.append(row)
             load = f"{row['rate']:g}/s paced" if row["rate"] else "closed loop"
@@ -622,7 +659,8 @@ def main():
             print(
                 f"  {row['mode']:>3} request(s)/item, {row['labelers']} labeler(s), {load}: "
                 f"server {row['server_cpu_ms']:.2f} ms | client {row['client_cpu_ms']:.2f} ms"
-                f" -> ~{capacity:.0f} answers/s on {os.cpu_count()} free cores"
+                f" -> ~{capacity:.0f} answers/s on {os.cpu_count()} free cores; every server process (gunicorn's "
+                f"master too) and the whole PostgreSQL cluster: {row['all_cpu_ms']:.2f} ms"
             )
         if not args.no_sql_timing:
             print(
@@ -643,10 +681,11 @@ def main():
             load = f"paced at {row['rate']:g}/s" if row["rate"] else "closed loop"
             if row["mode"] == "one" and not row["rate"]:
                 # Issue 18: server + database CPU per answer at 1 and at 8 labelers.
-                ok = row["server_cpu_ms"] <= 6
+                ok = row["all_cpu_ms"] <= 6
                 print(
-                    f"target (issue 18) at {row['labelers']} labeler(s), ?next=1, {load} (server + database CPU "
-                    f"<= 6 ms per answer): {'MET' if ok else 'NOT MET'} ({row['server_cpu_ms']:.2f} ms)"
+                    f"target (issue 18) at {row['labelers']} labeler(s), ?next=1, {load} (every server process and "
+                    f"the whole database cluster <= 6 ms of CPU per answer): {'MET' if ok else 'NOT MET'} "
+                    f"({row['all_cpu_ms']:.2f} ms; workers + backends {row['server_cpu_ms']:.2f} ms)"
                 )
             if row["labelers"] != 8:
                 continue
