@@ -181,11 +181,14 @@ def annotation_store(
 # A first answer, written out: it runs on every answer the labeling loop takes, where building the ORM's
 # INSERT and UPDATE cost more than running them (see labelhub.rawsql). The counter is added to in SQL
 # (n_answers + 1) so concurrent first answers by different labelers add up instead of overwriting.
-INSERT_FIRST_ANSWER = """
-    INSERT INTO {annotation} (item_id, labeler_id, value, borderline, borderline_with, uncertain, out_of_domain,
-                              comment, seconds, guideline_id, revision, created, updated)
-    VALUES (%(item)s, %(labeler)s, %(value)s, %(borderline)s, %(borderline_with)s, %(uncertain)s,
-            %(out_of_domain)s, %(comment)s, %(seconds)s, %(guideline)s, 1, %(now)s, %(now)s)
+# The columns and values also make the queue's SLOTS_AND_ANSWER (labeling.services.queue).
+FIRST_ANSWER_COLUMNS = """(item_id, labeler_id, value, borderline, borderline_with, uncertain, out_of_domain,
+                              comment, seconds, guideline_id, revision, created, updated)"""
+FIRST_ANSWER_VALUES = """%(item)s, %(labeler)s, %(value)s, %(borderline)s, %(borderline_with)s, %(uncertain)s,
+            %(out_of_domain)s, %(comment)s, %(seconds)s, %(guideline)s, 1, %(created)s, %(created)s"""
+INSERT_FIRST_ANSWER = f"""
+    INSERT INTO {{annotation}} {FIRST_ANSWER_COLUMNS}
+    VALUES ({FIRST_ANSWER_VALUES})
     RETURNING id
 """
 COUNT_ANSWER = "UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %(item)s"
@@ -216,7 +219,7 @@ def first_answer_params(*, item, labeler, fields):
         "item": item.pk,
         "labeler": labeler.pk,
         "guideline": guideline.pk if guideline is not None else None,
-        "now": connection.ops.adapt_datetimefield_value(now),
+        "created": connection.ops.adapt_datetimefield_value(now),
     }
     return params, now
 

@@ -64,6 +64,9 @@ from labeling.choices import TaskType
 from labeling.models import Annotation, Guideline, Item, Reservation, Skip
 from labeling.selectors import active_class_keys
 from labeling.services.annotations import (
+    COUNT_ANSWER,
+    FIRST_ANSWER_COLUMNS,
+    FIRST_ANSWER_VALUES,
     annotation_store,
     annotation_validate,
     answer_fields,
@@ -199,14 +202,12 @@ SLOTS = """
 SLOTS_AND_ANSWER = """
     WITH slots AS ({slots}),
     answer AS (
-        INSERT INTO {annotation} (item_id, labeler_id, value, borderline, borderline_with, uncertain,
-                                  out_of_domain, comment, seconds, guideline_id, revision, created, updated)
-        SELECT %(item)s, %(labeler)s, %(value)s, %(borderline)s, %(borderline_with)s, %(uncertain)s,
-               %(out_of_domain)s, %(comment)s, %(seconds)s, %(guideline)s, 1, %(created)s, %(created)s
+        INSERT INTO {annotation} {columns}
+        SELECT {values}
         FROM slots WHERE NOT slots.answered AND (slots.held > 0 OR slots.others < %(free)s)
         RETURNING id
     ),
-    counted AS (UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %(item)s AND EXISTS (SELECT 1 FROM answer))
+    counted AS ({count} AND EXISTS (SELECT 1 FROM answer))
     SELECT slots.answered, slots.held, slots.others, slots.campaign, slots.rank, (SELECT id FROM answer)
     FROM slots
 """
@@ -481,7 +482,7 @@ def _submit(*, item, labeler, now, guideline_version, item_locked=False, **answe
                 **{**answer, "value": "" if answer["value"] is None else str(answer["value"])}, guideline=guideline
             )
             answer_params, created_at = first_answer_params(item=item, labeler=labeler, fields=fields)
-            answer_params.update(params, created=answer_params.pop("now"), free=k - n_answers)
+            answer_params.update(params, free=k - n_answers)
             cursor.execute(_slots_and_answer_sql(), answer_params)
             answered, held, others, has_campaign_items, rank, inserted = cursor.fetchone()
         else:
@@ -505,7 +506,13 @@ def _submit(*, item, labeler, now, guideline_version, item_locked=False, **answe
 @cache
 def _slots_and_answer_sql():
     tables = _tables_and_rank()
-    return SLOTS_AND_ANSWER.format(slots=SLOTS.format(**tables), **tables)
+    return SLOTS_AND_ANSWER.format(
+        slots=SLOTS.format(**tables),
+        columns=FIRST_ANSWER_COLUMNS,
+        values=FIRST_ANSWER_VALUES,
+        count=COUNT_ANSWER.format(**tables),
+        **tables,
+    )
 
 
 @transaction.atomic
