@@ -14,11 +14,9 @@ difference between the two sums is the code's, not the machine's.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,17 +50,7 @@ def start(root, database_url, port, workers, log_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/login/")
-            if connection.getresponse().status == 200:
-                return process, log
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError(f"gunicorn in {root} did not start; see {log_path}")
+    return bench.wait_for_gunicorn(process, log, port, log_path)
 
 
 def main():

@@ -314,6 +314,11 @@ def start_gunicorn(database_url, port, workers, threads=1, sql_timing=True):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    return wait_for_gunicorn(process, log, port, "var/labeling-bench-gunicorn.log")
+
+
+def wait_for_gunicorn(process, log, port, log_path):
+    """``(process, log)`` once gunicorn answers its login page on ``port`` (within a minute)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -324,7 +329,7 @@ def start_gunicorn(database_url, port, workers, threads=1, sql_timing=True):
         except OSError:
             time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("gunicorn did not start; see var/labeling-bench-gunicorn.log")
+    raise RuntimeError(f"gunicorn did not start; see {log_path}")
 
 
 def stop_gunicorn(process, log):
