@@ -377,13 +377,14 @@ def test_overlapping_classes_with_slips_give_no_cluster_of_correct_items():
     assert precision >= 0.45 and recall >= 0.7, (precision, recall)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_relabeled_group_of_texts_is_reported_whole(seed):
     """pyjokes' jokes labeled by language (text-tfidf features), one side of a 2-means split of the
     largest language (113 jokes) relabeled as the nearest language. The leaf tree cuts the group: one
     part passes the leave-out test, the parts next to it are mixed with correctly labeled jokes and
     do not; the reported cluster takes them in (the items of its label next to it that a model
-    trained without them calls the other label as surely as the group's typical member), so that
+    trained without them calls the other label as surely as three quarters of the group's members:
+    with the median member as the bar, seed 0's group was reported as 93 of its 113 jokes), so that
     the user sees the group as one cluster rather than 80 % of it. The language's own jokes, half of
     them left out, are not recognised by the rest either (the control test cannot tell the group
     from them), but the model without the group calls the group the other language with a clear
