@@ -311,6 +311,16 @@ def test_clean_labels_yield_no_clusters(name):
     assert res.clusters == [], [c["description"] for c in res.clusters]
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_clean_iris_yields_no_cluster_whatever_the_seed(seed):
+    """Any half of the virginicas that a linear model trained without it calls versicolor is no
+    relabeled group when the other half, left out the same way, is called versicolor just as
+    often (seed 4 reported all 50 virginicas as "labeled 2 sitting among 1")."""
+    X, y = _table("iris")
+    res = find_label_issues(X, y, seed=seed)
+    assert res.clusters == [], [c["description"] for c in res.clusters]
+
+
 def test_scattered_flips_across_a_class_border_are_no_cluster():
     """Iris with 10 % of the labels flipped at random: the flips near the versicolor / virginica
     border make a 25-item stretch of virginica look like versicolor to a model trained without it
