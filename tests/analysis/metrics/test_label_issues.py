@@ -311,6 +311,16 @@ def test_clean_labels_yield_no_clusters(name):
     assert res.clusters == [], [c["description"] for c in res.clusters]
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_clean_iris_yields_no_cluster_whatever_the_seed(seed):
+    """Any half of the virginicas that a linear model trained without it calls versicolor is no
+    relabeled group when the other half, left out the same way, is called versicolor just as
+    often (seed 4 reported all 50 virginicas as "labeled 2 sitting among 1")."""
+    X, y = _table("iris")
+    res = find_label_issues(X, y, seed=seed)
+    assert res.clusters == [], [c["description"] for c in res.clusters]
+
+
 def test_scattered_flips_across_a_class_border_are_no_cluster():
     """Iris with 10 % of the labels flipped at random: the flips near the versicolor / virginica
     border make a 25-item stretch of virginica look like versicolor to a model trained without it
@@ -377,13 +387,14 @@ def test_overlapping_classes_with_slips_give_no_cluster_of_correct_items():
     assert precision >= 0.45 and recall >= 0.7, (precision, recall)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_relabeled_group_of_texts_is_reported_whole(seed):
     """pyjokes' jokes labeled by language (text-tfidf features), one side of a 2-means split of the
     largest language (113 jokes) relabeled as the nearest language. The leaf tree cuts the group: one
     part passes the leave-out test, the parts next to it are mixed with correctly labeled jokes and
     do not; the reported cluster takes them in (the items of its label next to it that a model
-    trained without them calls the other label as surely as the group's typical member), so that
+    trained without them calls the other label as surely as three quarters of the group's members:
+    with the median member as the bar, seed 0's group was reported as 93 of its 113 jokes), so that
     the user sees the group as one cluster rather than 80 % of it. The language's own jokes, half of
     them left out, are not recognised by the rest either (the control test cannot tell the group
     from them), but the model without the group calls the group the other language with a clear
