@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from analysis.embeddings.projection import knn_graph
-from analysis.metrics.label_issues import LabelIssuesResult, find_label_issues, reduce_embeddings
+from analysis.metrics.label_issues import (
+    LabelIssuesResult,
+    find_label_issues,
+    out_of_fold_probs,
+    reduce_embeddings,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,6 +80,29 @@ def test_uniform_flips_are_found_with_decent_precision(digits):
     # and the scores rank the flips first
     top = np.argsort(-res.score)[: int((noisy != y).sum())]
     assert np.mean((noisy != y)[top]) > 0.8
+
+
+@pytest.mark.parametrize("flip_seed", [2, 4])
+def test_uniform_flips_are_found_better_than_cleanlab_on_the_same_classifier(digits, flip_seed):
+    """The slips flagged beat the reference a user would otherwise run: cleanlab's
+    find_label_issues (prune by noise rate) on the out-of-fold probabilities of the same logistic
+    regression. Flip seed 4 was below it (F1 0.862 vs 0.878) with the fixed half/half mix of the kNN
+    vote and the classifier and the prune-by-noise-rate rule; now 0.897 (seed 2: 0.948 -> 0.966, the
+    reference 0.879)."""
+    from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
+
+    X, y = digits
+    noisy = _flip(y, 0.10, seed=flip_seed)
+    truth = noisy != y
+
+    def f1(flagged):
+        precision, recall = _prf(flagged, truth)
+        return 2 * precision * recall / (precision + recall)
+
+    ours = f1(find_label_issues(X, noisy, seed=0).flagged)
+    probs = out_of_fold_probs(reduce_embeddings(X, 64, 0), noisy, 10, seed=0)
+    reference = f1(cleanlab_find_label_issues(noisy, probs, filter_by="prune_by_noise_rate", n_jobs=1))
+    assert ours >= reference + 0.01 and ours >= 0.89, (ours, reference)
 
 
 def test_planted_coherent_cluster_is_reported_as_one_group_with_both_sides(digits):
