@@ -9,6 +9,7 @@ workers + PostgreSQL backends) and answers. Alternating windows share the load o
 difference between the two sums is the code's, not the machine's.
 
     .venv/bin/python benchmarks/labeling_ab_bench.py --other /tmp/base [--rounds 6] [--seconds 6]
+    python benchmarks/labeling_ab_bench.py --servers granian,gunicorn   # one checkout, two WSGI servers
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ REPO_ROOT = bench.REPO_ROOT
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--other", required=True, help="the other checkout's root (with its own .venv)")
+    parser.add_argument(
+        "--other",
+        default=None,
+        help="the other checkout's root (with its own .venv; default: this checkout, to compare --servers)",
+    )
+    parser.add_argument(
+        "--servers",
+        default="gunicorn,gunicorn",
+        help="the WSGI servers of this and the other side, comma-separated (gunicorn or granian; granian runs "
+        "from the Python running this script when it is this checkout's, so install it there)",
+    )
+    parser.add_argument("--threads", default="1,1", help="threads per worker of each side (granian: blocking threads)")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--answers", type=int, default=150_000)
     parser.add_argument("--rounds", type=int, default=6)
@@ -40,11 +52,10 @@ def parse_args():
     return parser.parse_args()
 
 
-def start(root, database_url, port, workers, log_path):
+def start(root, python, server, database_url, port, workers, threads, log_path):
     log = open(log_path, "w")  # noqa: SIM115 - closed in bench.stop_gunicorn
     process = subprocess.Popen(
-        [str(Path(root) / ".venv" / "bin" / "gunicorn"), "labelhub.wsgi:application", "--workers", str(workers)]
-        + ["--bind", f"127.0.0.1:{port}", "--backlog", "256"],
+        bench.server_command(server, python, port, workers, threads),
         cwd=root,
         env=bench.server_env(database_url),
         stdout=log,
@@ -73,10 +84,21 @@ def main():
 
         connections.close_all()
         ports = [int(p) for p in args.ports.split(",")]
-        roots = {"this": str(REPO_ROOT), "other": str(Path(args.other).resolve())}
+        other = Path(args.other).resolve() if args.other else REPO_ROOT
+        roots = {"this": str(REPO_ROOT), "other": str(other)}
+        # This checkout is served by the Python running this script; another by its own .venv's.
+        other_python = sys.executable if other == REPO_ROOT else other / ".venv" / "bin" / "python"
+        pythons = {"this": sys.executable, "other": other_python}
+        kinds = dict(zip(roots, args.servers.split(","), strict=True))
+        threads = dict(zip(roots, (int(n) for n in args.threads.split(",")), strict=True))
         for (name, root), port in zip(roots.items(), ports, strict=True):
-            servers[name] = (*start(root, database_url, port, args.workers, f"/tmp/labeling-ab-{name}.log"), port)
-        print(f"this: {roots['this']}, other: {roots['other']}; {args.workers} sync workers each, no SQL timing")
+            log_path = f"/tmp/labeling-ab-{name}.log"
+            started = start(root, pythons[name], kinds[name], database_url, port, args.workers, threads[name], log_path)
+            servers[name] = (*started, port)
+        print(
+            f"this: {roots['this']} ({kinds['this']}, {threads['this']} thread(s)), other: {roots['other']} "
+            f"({kinds['other']}, {threads['other']} thread(s)); {args.workers} workers each, no SQL timing"
+        )
         load = os.getloadavg()
         print(f"load average at the start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}")
         totals = {(name, n): [0.0, 0, []] for name in servers for n in concurrencies}  # cpu s, answers, steps

@@ -46,6 +46,7 @@ CLASSES = ["pos", "neg", "neutral"]
 # "two": GET next, then POST the answer (two requests per item); "one": POST the answer with ?next=1,
 # which answers the next item too (one request per item, as the labeling page does).
 MODES = ("two", "one")
+SERVERS = ("gunicorn", "granian")
 N_SEED_LABELERS = 12
 
 
@@ -75,8 +76,19 @@ def parse_args():
         help="serve labelhub.wsgi as it is, without benchmarks/sql_timing_wsgi.py timing every statement (which "
         "adds its own CPU to the server's); no SQL times are printed then",
     )
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="gunicorn",
+        help="the WSGI server, run with this Python (granian must be installed in its environment)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker (gunicorn: gthread workers when > 1; granian: its blocking threads)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument(
         "--keepalive",
         action="store_true",
@@ -289,32 +301,70 @@ def explain_next(project_id, token):
 SQL_DIR = REPO_ROOT / "var" / "labeling-bench-sql"
 
 
-def start_gunicorn(database_url, port, workers, threads=1, sql_timing=True):
-    log = open(REPO_ROOT / "var" / "labeling-bench-gunicorn.log", "w")  # noqa: SIM115 - closed in stop
+def server_command(server, python, port, workers, threads=1, sql_timing=False):
+    """The command line serving LabelHub's WSGI app on 127.0.0.1:``port`` with ``server`` (gunicorn or
+    granian) run by ``python``: ``workers`` processes, each with ``threads`` threads for requests."""
+    if server == "granian":
+        # Granian (Rust HTTP, Python WSGI app in its blocking threads): the module path is the app's,
+        # so the benchmark's SQL-timing wrapper is served from benchmarks/ as a working directory.
+        app = "sql_timing_wsgi:application" if sql_timing else "labelhub.wsgi:application"
+        return [
+            str(python),
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--backlog",
+            "256",
+            "--no-ws",
+            "--log-level",
+            "warning",
+        ]
+    app = ["--pythonpath", str(REPO_ROOT / "benchmarks"), "sql_timing_wsgi:application"]
+    return [
+        str(python),
+        "-m",
+        "gunicorn",
+        *(app if sql_timing else ["labelhub.wsgi:application"]),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "256",
+    ]
+
+
+def start_gunicorn(database_url, port, workers, threads=1, sql_timing=True, server="gunicorn"):
+    """Start the server (gunicorn by default, or granian) and wait until it answers."""
+    log_path = f"var/labeling-bench-{server}.log"
+    log = open(REPO_ROOT / log_path, "w")  # noqa: SIM115 - closed in stop
     # The app with its SQL statements timed (benchmarks/sql_timing_wsgi.py): the lock waits per run.
     SQL_DIR.mkdir(parents=True, exist_ok=True)
     for old in SQL_DIR.iterdir():
         old.unlink()
-    app = ["--pythonpath", str(REPO_ROOT / "benchmarks"), "sql_timing_wsgi:application"]
+    env = {**server_env(database_url), "LABELHUB_BENCH_SQL_DIR": str(SQL_DIR)}
+    if server == "granian" and sql_timing:
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "benchmarks"), str(REPO_ROOT)])
     process = subprocess.Popen(
-        [
-            str(Path(PYTHON).with_name("gunicorn")),
-            *(app if sql_timing else ["labelhub.wsgi:application"]),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--backlog",
-            "256",
-        ],
+        server_command(server, PYTHON, port, workers, threads, sql_timing),
         cwd=REPO_ROOT,
-        env={**server_env(database_url), "LABELHUB_BENCH_SQL_DIR": str(SQL_DIR)},
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    return wait_for_gunicorn(process, log, port, "var/labeling-bench-gunicorn.log")
+    return wait_for_gunicorn(process, log, port, log_path)
 
 
 def wait_for_gunicorn(process, log, port, log_path):
@@ -612,12 +662,17 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        server = start_gunicorn(database_url, args.port, args.workers, args.threads, not args.no_sql_timing)
-        kind = "sync workers" if args.threads == 1 else f"workers of {args.threads} threads"
+        server = start_gunicorn(
+            database_url, args.port, args.workers, args.threads, not args.no_sql_timing, server=args.server
+        )
+        if args.server == "granian":
+            kind = f"WSGI workers of {args.threads} blocking thread(s)"
+        else:
+            kind = "sync workers" if args.threads == 1 else f"workers of {args.threads} threads"
         kind += ", kept-alive connections" if args.keepalive else ""
         kind += ", no SQL timing" if args.no_sql_timing else ", SQL statements timed (sql_timing_wsgi)"
         print(
-            f"gunicorn: {args.workers} {kind} on 127.0.0.1:{args.port}; "
+            f"{args.server}: {args.workers} {kind} on 127.0.0.1:{args.port}; "
             f"{args.warmup:g} s warm-up, then {args.seconds:g} s per scenario; {os.cpu_count()} CPU cores\n"
         )
         header = (
