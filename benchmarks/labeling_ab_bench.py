@@ -46,6 +46,12 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=6.0, help="measured time per window")
     parser.add_argument("--concurrency", default="1,8")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="each labeler keeps its connection open where the server allows it (granian does, gunicorn's sync "
+        "workers close every connection), as the labeling page's browser does",
+    )
     parser.add_argument("--ports", default="8765,8766")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--db", default="labelhub_ab_bench")
@@ -66,6 +72,8 @@ def start(root, python, server, database_url, port, workers, threads, log_path):
 
 def main():
     args = parse_args()
+    if args.keepalive:
+        os.environ["LABELHUB_BENCH_KEEPALIVE"] = "1"  # read by the labeler processes
     concurrencies = [int(n) for n in args.concurrency.split(",")]
     database_url = f"{args.pg}/{args.db}"
     os.environ.update(bench.server_env(database_url))
@@ -122,7 +130,7 @@ def main():
                     total[2].append(row["pair"][1])
             print(f"round {round_number + 1}/{args.rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
         print(
-            "\nserver CPU per answer (gunicorn workers + PostgreSQL backends) summed over the rounds, answers/s, "
+            "\nserver CPU per answer (server workers + PostgreSQL backends) summed over the rounds, answers/s, "
             "and the median of the windows' p95 latency:"
         )
         for n in concurrencies:
