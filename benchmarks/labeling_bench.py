@@ -93,7 +93,8 @@ def parse_args():
     parser.add_argument(
         "--keepalive",
         action="store_true",
-        help="each labeler keeps its connection open between requests (with --threads > 1: gthread workers)",
+        help="each labeler keeps its connection open between requests, as a browser does, where the server "
+        "allows it: granian, or gunicorn with --threads > 1 (gthread workers; sync workers close every connection)",
     )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
