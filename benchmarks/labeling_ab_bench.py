@@ -45,7 +45,7 @@ def parse_args():
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=6.0, help="measured time per window")
     parser.add_argument("--concurrency", default="1,8")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", default="2,2", help="worker processes of each side (one number: both)")
     parser.add_argument(
         "--keepalive",
         action="store_true",
@@ -99,13 +99,18 @@ def main():
         pythons = {"this": sys.executable, "other": other_python}
         kinds = dict(zip(roots, args.servers.split(","), strict=True))
         threads = dict(zip(roots, (int(n) for n in args.threads.split(",")), strict=True))
+        workers = [int(n) for n in args.workers.split(",")]
+        workers = dict(zip(roots, workers * 2 if len(workers) == 1 else workers, strict=True))
         for (name, root), port in zip(roots.items(), ports, strict=True):
             log_path = f"/tmp/labeling-ab-{name}.log"
-            started = start(root, pythons[name], kinds[name], database_url, port, args.workers, threads[name], log_path)
+            started = start(
+                root, pythons[name], kinds[name], database_url, port, workers[name], threads[name], log_path
+            )
             servers[name] = (*started, port)
         print(
-            f"this: {roots['this']} ({kinds['this']}, {threads['this']} thread(s)), other: {roots['other']} "
-            f"({kinds['other']}, {threads['other']} thread(s)); {args.workers} workers each, no SQL timing"
+            f"this: {roots['this']} ({kinds['this']}, {workers['this']} workers of {threads['this']} thread(s)), "
+            f"other: {roots['other']} ({kinds['other']}, {workers['other']} workers of {threads['other']} thread(s)); "
+            "no SQL timing"
         )
         load = os.getloadavg()
         print(f"load average at the start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}")

@@ -772,7 +772,7 @@ def main():
             )
         print("(mode 1: 'next' is the time to the item already in hand, ~0; the POST carries both)")
         print(
-            "\nCPU per answer (gunicorn workers + PostgreSQL backends | the client processes), and the answers/s "
+            "\nCPU per answer (server workers + PostgreSQL backends | the client processes), and the answers/s "
             f"that {os.cpu_count()} cores would give if the server had them to itself:"
         )
         for row in rows:
@@ -781,7 +781,7 @@ def main():
             print(
                 f"  {row['mode']:>3} request(s)/item, {row['labelers']} labeler(s), {load}: "
                 f"server {row['server_cpu_ms']:.2f} ms | client {row['client_cpu_ms']:.2f} ms"
-                f" -> ~{capacity:.0f} answers/s on {os.cpu_count()} free cores; every server process (gunicorn's "
+                f" -> ~{capacity:.0f} answers/s on {os.cpu_count()} free cores; every server process (its "
                 f"master too) and the whole PostgreSQL cluster: {row['all_cpu_ms']:.2f} ms"
             )
         if not args.no_sql_timing:
