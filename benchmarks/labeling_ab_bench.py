@@ -9,6 +9,7 @@ workers + PostgreSQL backends) and answers. Alternating windows share the load o
 difference between the two sums is the code's, not the machine's.
 
     .venv/bin/python benchmarks/labeling_ab_bench.py --other /tmp/base [--rounds 6] [--seconds 6]
+    python benchmarks/labeling_ab_bench.py --servers granian,gunicorn   # one checkout, two WSGI servers
 """
 
 from __future__ import annotations
@@ -27,24 +28,40 @@ REPO_ROOT = bench.REPO_ROOT
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--other", required=True, help="the other checkout's root (with its own .venv)")
+    parser.add_argument(
+        "--other",
+        default=None,
+        help="the other checkout's root (with its own .venv; default: this checkout, to compare --servers)",
+    )
+    parser.add_argument(
+        "--servers",
+        default="gunicorn,gunicorn",
+        help="the WSGI servers of this and the other side, comma-separated (gunicorn or granian; granian runs "
+        "from the Python running this script when it is this checkout's, so install it there)",
+    )
+    parser.add_argument("--threads", default="1,1", help="threads per worker of each side (granian: blocking threads)")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--answers", type=int, default=150_000)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=6.0, help="measured time per window")
     parser.add_argument("--concurrency", default="1,8")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", default="2,2", help="worker processes of each side (one number: both)")
+    parser.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="each labeler keeps its connection open where the server allows it (granian does, gunicorn's sync "
+        "workers close every connection), as the labeling page's browser does",
+    )
     parser.add_argument("--ports", default="8765,8766")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--db", default="labelhub_ab_bench")
     return parser.parse_args()
 
 
-def start(root, database_url, port, workers, log_path):
+def start(root, python, server, database_url, port, workers, threads, log_path):
     log = open(log_path, "w")  # noqa: SIM115 - closed in bench.stop_gunicorn
     process = subprocess.Popen(
-        [str(Path(root) / ".venv" / "bin" / "gunicorn"), "labelhub.wsgi:application", "--workers", str(workers)]
-        + ["--bind", f"127.0.0.1:{port}", "--backlog", "256"],
+        bench.server_command(server, python, port, workers, threads),
         cwd=root,
         env=bench.server_env(database_url),
         stdout=log,
@@ -55,6 +72,8 @@ def start(root, database_url, port, workers, log_path):
 
 def main():
     args = parse_args()
+    if args.keepalive:
+        os.environ["LABELHUB_BENCH_KEEPALIVE"] = "1"  # read by the labeler processes
     concurrencies = [int(n) for n in args.concurrency.split(",")]
     database_url = f"{args.pg}/{args.db}"
     os.environ.update(bench.server_env(database_url))
@@ -73,10 +92,26 @@ def main():
 
         connections.close_all()
         ports = [int(p) for p in args.ports.split(",")]
-        roots = {"this": str(REPO_ROOT), "other": str(Path(args.other).resolve())}
+        other = Path(args.other).resolve() if args.other else REPO_ROOT
+        roots = {"this": str(REPO_ROOT), "other": str(other)}
+        # This checkout is served by the Python running this script; another by its own .venv's.
+        other_python = sys.executable if other == REPO_ROOT else other / ".venv" / "bin" / "python"
+        pythons = {"this": sys.executable, "other": other_python}
+        kinds = dict(zip(roots, args.servers.split(","), strict=True))
+        threads = dict(zip(roots, (int(n) for n in args.threads.split(",")), strict=True))
+        workers = [int(n) for n in args.workers.split(",")]
+        workers = dict(zip(roots, workers * 2 if len(workers) == 1 else workers, strict=True))
         for (name, root), port in zip(roots.items(), ports, strict=True):
-            servers[name] = (*start(root, database_url, port, args.workers, f"/tmp/labeling-ab-{name}.log"), port)
-        print(f"this: {roots['this']}, other: {roots['other']}; {args.workers} sync workers each, no SQL timing")
+            log_path = f"/tmp/labeling-ab-{name}.log"
+            started = start(
+                root, pythons[name], kinds[name], database_url, port, workers[name], threads[name], log_path
+            )
+            servers[name] = (*started, port)
+        print(
+            f"this: {roots['this']} ({kinds['this']}, {workers['this']} workers of {threads['this']} thread(s)), "
+            f"other: {roots['other']} ({kinds['other']}, {workers['other']} workers of {threads['other']} thread(s)); "
+            "no SQL timing"
+        )
         load = os.getloadavg()
         print(f"load average at the start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}")
         totals = {(name, n): [0.0, 0, []] for name in servers for n in concurrencies}  # cpu s, answers, steps
@@ -100,7 +135,7 @@ def main():
                     total[2].append(row["pair"][1])
             print(f"round {round_number + 1}/{args.rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
         print(
-            "\nserver CPU per answer (gunicorn workers + PostgreSQL backends) summed over the rounds, answers/s, "
+            "\nserver CPU per answer (server workers + PostgreSQL backends) summed over the rounds, answers/s, "
             "and the median of the windows' p95 latency:"
         )
         for n in concurrencies:

@@ -1,11 +1,18 @@
 #!/bin/sh
-# web: migrate, then gunicorn; worker: a Celery worker (scale with `docker compose up --scale worker=N`).
+# web: migrate, then the web server; worker: a Celery worker (scale with `docker compose up --scale worker=N`).
 set -e
 case "$1" in
   web)
     python manage.py migrate --noinput
-    exec gunicorn labelhub.wsgi --preload --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-4}" --timeout 120 \
-      --access-logfile -
+    if [ "${WEB_SERVER:-granian}" = gunicorn ]; then
+      exec gunicorn labelhub.wsgi --preload --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-4}" --timeout 120 \
+        --access-logfile -
+    fi
+    # Granian (Rust HTTP/1.1 with keep-alive, the WSGI app in two blocking threads per worker): less CPU per
+    # answer of the labeling loop than gunicorn's sync workers (benchmarks/labeling_ab_bench.py --servers).
+    exec granian --interface wsgi labelhub.wsgi:application --host 0.0.0.0 --port 8000 \
+      --workers "${WEB_CONCURRENCY:-4}" --blocking-threads "${WEB_THREADS:-2}" --no-ws \
+      --respawn-failed-workers --access-log
     ;;
   worker)
     exec celery -A labelhub worker --loglevel=info --concurrency "${WORKER_CONCURRENCY:-2}" \
