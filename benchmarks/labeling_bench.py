@@ -594,6 +594,26 @@ def _children(pid):
     return out
 
 
+def server_memory(root):
+    """{pid: (VmRSS, VmHWM) in MiB} of the server's process and all its descendants."""
+    out, todo = {}, [root.pid]
+    while todo:
+        pid = todo.pop()
+        todo += _children(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        values = {}
+        for line in status.splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024
+        if "VmRSS" in values:
+            out[pid] = (values["VmRSS"], values.get("VmHWM", values["VmRSS"]))
+    return out
+
+
 def everything_pids(gunicorn, database_url):
     """A function answering every process of the server: gunicorn's master and workers, and the whole
     PostgreSQL cluster (the postmaster, its background processes and every backend), as issue 18
@@ -799,6 +819,18 @@ def main():
                 )
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)\n")
+        rss = server_memory(server[0])
+        if rss:
+            biggest = max(rss, key=lambda pid: rss[pid][0])
+            print(
+                "memory of the web server's processes after the run (VmRSS / VmHWM, MiB): "
+                + ", ".join(f"{pid}: {now:.0f} / {peak:.0f}" for pid, (now, peak) in sorted(rss.items()))
+            )
+            now, peak = rss[biggest]
+            print(
+                f"target (issue 18) the web process < 200 MiB RSS after a labeling run: "
+                f"{'MET' if now < 200 else 'NOT MET'} (largest {now:.0f} MiB, its peak {peak:.0f} MiB)\n"
+            )
         for row in rows:
             load = f"paced at {row['rate']:g}/s" if row["rate"] else "closed loop"
             if row["mode"] == "one" and not row["rate"]:
