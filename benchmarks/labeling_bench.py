@@ -403,15 +403,20 @@ class ServerClosed(ConnectionError):
     """The server closed the connection before a whole response."""
 
 
+def _more(sock, what, size=65536):
+    """The next bytes from ``sock``; ServerClosed(``what``) when the server has closed it."""
+    chunk = sock.recv(size)
+    if not chunk:
+        raise ServerClosed(what)
+    return chunk
+
+
 def _read_response(sock):
     """(status, keep-alive, body) of one HTTP/1.1 response read from ``sock``: the status line, the
     Content-Length (or chunked) body, and whether the server keeps the connection open."""
     buffer = b""
     while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ServerClosed("no response")
-        buffer += chunk
+        buffer += _more(sock, "no response")
     head, _, rest = buffer.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     version, status = lines[0].split(b" ", 2)[:2]
@@ -424,26 +429,17 @@ def _read_response(sock):
     if b"content-length" in headers:
         length = int(headers[b"content-length"])
         while len(rest) < length:
-            chunk = sock.recv(max(65536, length - len(rest)))
-            if not chunk:
-                raise ServerClosed("truncated body")
-            rest += chunk
+            rest += _more(sock, "truncated body", max(65536, length - len(rest)))
         return int(status), keep, rest[:length]
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
         body = b""
         while True:
             while b"\r\n" not in rest:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise ServerClosed("truncated chunk")
-                rest += chunk
+                rest += _more(sock, "truncated chunk")
             size_line, _, rest = rest.partition(b"\r\n")
             size = int(size_line.split(b";")[0], 16)
             while len(rest) < size + 2:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise ServerClosed("truncated chunk")
-                rest += chunk
+                rest += _more(sock, "truncated chunk")
             if size == 0:
                 return int(status), keep, body  # (no trailers from these servers)
             body += rest[:size]
