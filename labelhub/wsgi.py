@@ -1,6 +1,6 @@
-"""WSGI entry point. Loads the whole application at import, so that `gunicorn --preload` pays the start-up
-once in the master before it forks, and no worker's first request waits seconds for the URLconf, the views
-and their imports to load."""
+"""WSGI entry point. Loads the whole application at import, so that granian's workers (the docker image's
+server) load it when they start and `gunicorn --preload` once in the master before it forks: no worker's
+first request waits seconds for the URLconf, the views and their imports to load."""
 
 import os
 
