@@ -25,7 +25,10 @@ items around it). Groups are found by *leaving a group out* and asking the rest 
    leaves into a tree (size-weighted Ward linkage) built in the embedding *and* in the log-probability
    space of a classifier fitted on all labels, so that a group the classifier finds odd for its label
    ("these 4s look like 9s") forms one subtree even when nuisance factors spread it in the embedding;
-   every node from ``min_cluster_size`` items to ``max_cluster_share`` of its label is a candidate;
+   every node from ``min_cluster_size`` items to ``max_cluster_share`` of its label's solid items is a
+   candidate (of its solid items, not of all its items: slips into a small label are never solid and
+   make its own items lose their majority, so that on text with 10 % uniform flips a label's whole
+   tree passed "at most half of all its items" and was left out whole);
 3. cheap screening: a node is worth a closer look when most of its items have, as nearest solid
    items outside it, items of another label (robust leaf distance: mean of the 3 nearest items);
 4. verification: the node, grown by the items of its label attached to it in the kNN graph, is held
@@ -33,6 +36,8 @@ items around it). Groups are found by *leaving a group out* and asking the rest 
    already accepted groups ignored as neighbours — the correct items next to a relabeled group are
    its best witnesses, though their own neighbourhoods are polluted by it) and predicts the group.
    It is reported as "N items labeled A sit among B" when
+   - the grown group is at most ``max_cluster_share`` of itself and the witnesses of A left to the
+     model (else the model has too little A to learn from and calls any part of A "not A"),
    - the model trained without it does not call it A (exact binomial lower bound of that share at least
      ``cluster_threshold``),
    - most of it is predicted as one label B (share at least ``min_suggested_share``), or, when the
@@ -839,6 +844,12 @@ def _find_groups(
     probe_leaf = leaf_of[probes]
 
     counts = np.bincount(labels[labels >= 0], minlength=n_classes)
+    # a label's evidence: its solid items, which its leaf tree is built from and the leave-out model is
+    # trained on. Uniform slips into a small label are never solid and make many of its own items
+    # lose their majority: on the jokes with 10 % flips, 49 items labeled cs had 20 solid ones, so
+    # the root of cs's tree passed "at most half of cs" and was left out whole, leaving the model
+    # without a single cs item to learn from (a false "21 items labeled cs sit among en")
+    evidence = np.bincount(labels[solid], minlength=n_classes)
     excluded_leaf = np.zeros(L, dtype=bool)  # leaves of accepted groups
     excluded_item = np.zeros(len(labels), dtype=bool)  # items of accepted groups
     groups: list[dict[str, Any]] = []
@@ -922,6 +933,11 @@ def _find_groups(
         if len(group) < min_size or len(group) > max_share * counts[cls]:
             return res
         witnesses = solid_without(group)
+        # ... and of its label's evidence: the model without the group must keep at least as many
+        # witnesses of A as it is asked to judge (max_share 0.5), or it calls any part of A "not A"
+        rest = int(np.count_nonzero(witnesses & (labels == cls)))
+        if len(group) > max_share * (len(group) + rest):
+            return res
         q = clf.predict(group, witnesses)
         pred = q.argmax(axis=1)
         votes = np.bincount(pred, minlength=n_classes).astype(np.float64)
@@ -1023,7 +1039,7 @@ def _find_groups(
     while len(groups) < max_groups and n_verified < max_verify_total:
         cands = []
         for node, (cls, leaf_ids, size) in enumerate(leaves.nodes):
-            if size < min_size or size > max_share * counts[cls] or node in rejected:
+            if size < min_size or size > max_share * evidence[cls] or node in rejected:
                 continue
             if excluded_leaf[leaf_ids].any():
                 continue
@@ -1177,7 +1193,8 @@ def find_label_issues(
             backs their label), that the classifier, even refitted without it, calls the other label
             and whose surroundings carry that other label.
         max_cluster_share: largest group, as a share of its label's items (a group that is most of
-            its label is that label's main mode, not an island in another's territory).
+            its label is that label's main mode, not an island in another's territory), and of the
+            evidence of its label: the items that are their own neighbourhood's majority.
         cluster_threshold: minimum exact (Clopper–Pearson) lower bound (95 %) of the share of the group that a
             classifier trained without it does not assign to the group's label.
         min_suggested_share: minimum share of the group predicted as the suggested label.
