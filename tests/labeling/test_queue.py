@@ -13,6 +13,7 @@ from labeling.services.queue import (
     RESERVATION_SECONDS,
     ItemFull,
     annotation_submit,
+    annotation_submit_and_next,
     item_answer_counts_rebuild,
     item_skip,
     queue_next,
@@ -264,6 +265,41 @@ def test_labelers_holding_items_at_once_are_spread_over_different_items(project,
     # A labeler alone takes the first item again: the first holder lets go, then asks anew.
     reservation_release(project=project, labeler=labeler)
     assert next_id(project, labeler) == nearly.pk
+
+
+def test_answering_with_next_takes_the_item_the_spread_order_gives(project, labeler):
+    """An answer followed by the next item (the labeling page's step, the API's ?next=1) hands out the
+    item the queue's order and the spreading give, the answered item left out: rank 0 takes the first
+    eligible item, rank r the r-th (items others hold stay eligible while slots are left: k = 3)."""
+    nearly, *fresh = make_items(project, 8)
+    answer_by_others(project, nearly, 1)
+    crowd = [labeler, *make_labelers(project, 4, prefix="spread")]
+    held = [next_id(project, who) for who in crowd]
+    by_key = [item.pk for item in sorted(fresh, key=lambda item: -item.random_key)]
+    assert held == [nearly.pk, *by_key[:4]]
+    items = {item.pk: item for item in Item.objects.filter(project=project).select_related("project")}
+    rest = {"borderline": False, "borderline_with": "", "uncertain": False, "out_of_domain": False, "comment": ""}
+    rest["seconds"] = None
+
+    # Rank 3 (three labelers with smaller ids hold items): after the answer its list is nearly (1
+    # answer), then by_key[0], by_key[1], by_key[3] (held by crowd[4], two slots still free), ...
+    annotation, created, reservation = annotation_submit_and_next(
+        item=items[held[3]], labeler=crowd[3], value="cat", **rest
+    )
+    assert created and annotation.item_id == held[3]
+    assert reservation.item.pk == by_key[3]
+    # Rank 0 takes the first eligible item after the one it answered: the one crowd[3] just answered
+    # (1 answer now, the most of any item left).
+    annotation, created, reservation = annotation_submit_and_next(
+        item=items[nearly.pk], labeler=labeler, value="dog", **rest
+    )
+    assert created and reservation.item.pk == held[3]
+    assert Reservation.objects.get(labeler=labeler).item_id == held[3]
+    assert Reservation.objects.get(labeler=crowd[3]).item_id == by_key[3]
+    assert dict(Item.objects.filter(pk__in=[nearly.pk, held[3]]).values_list("pk", "n_answers")) == {
+        nearly.pk: 2,
+        held[3]: 1,
+    }
 
 
 def _annotation_rows_read(plan):
