@@ -200,7 +200,7 @@ SLOTS = """
 # the labeler holds the item or a slot is free (%(free)s: k - answers, from the locked row). Every part
 # of the statement sees one snapshot, taken when it starts, after the item's lock is held: the same
 # fresh look at the slots as SLOTS alone. The last column is the new answer's id (NULL: nothing written).
-SLOTS_AND_ANSWER = """
+SLOTS_THEN_ANSWER = """
     WITH slots AS ({slots}),
     answer AS (
         INSERT INTO {annotation} {columns}
@@ -208,10 +208,14 @@ SLOTS_AND_ANSWER = """
         FROM slots WHERE NOT slots.answered AND (slots.held > 0 OR slots.others < %(free)s)
         RETURNING id
     ),
-    counted AS ({count} AND EXISTS (SELECT 1 FROM answer))
+    counted AS ({count} AND EXISTS (SELECT 1 FROM answer))"""
+SLOTS_AND_ANSWER = (
+    SLOTS_THEN_ANSWER
+    + """
     SELECT slots.answered, slots.held, slots.others, slots.campaign, slots.rank, (SELECT id FROM answer)
     FROM slots
 """
+)
 # PostgreSQL, for an answer followed by the next item (``annotation_submit_and_next``): SLOTS_AND_ANSWER
 # and the next item's first candidate in one statement (one round trip less per answer). The candidate
 # is taken only when the answer was written on the item the labeler held (their one reservation row then
@@ -224,15 +228,9 @@ SLOTS_AND_ANSWER = """
 # rows with row_number under a constant LIMIT instead of an OFFSET: an OFFSET read from the statement
 # (the rank) is unknown to the planner, which then costs the scan as if a tenth of the project's items
 # were read; a minute into the 8-labeler benchmark PostgreSQL switched to a plan costing 60 ms an answer.
-SLOTS_ANSWER_AND_PICK = """
-    WITH slots AS ({slots}),
-    answer AS (
-        INSERT INTO {annotation} {columns}
-        SELECT {values}
-        FROM slots WHERE NOT slots.answered AND (slots.held > 0 OR slots.others < %(free)s)
-        RETURNING id
-    ),
-    counted AS ({count} AND EXISTS (SELECT 1 FROM answer)),
+SLOTS_ANSWER_AND_PICK = (
+    SLOTS_THEN_ANSWER
+    + """,
     spread_pick AS (
         SELECT {item_columns} FROM {item} i
         WHERE {gate} AND mod((SELECT slots.rank FROM slots), {spread}) > 0
@@ -255,6 +253,7 @@ SLOTS_ANSWER_AND_PICK = """
     SELECT slots.answered, slots.held, slots.others, slots.campaign, slots.rank, (SELECT id FROM answer), pick.*
     FROM slots LEFT JOIN (SELECT * FROM spread_pick UNION ALL SELECT * FROM first_pick) pick ON true
 """
+)
 # When SLOTS_ANSWER_AND_PICK takes a candidate: the answer is written on the item the labeler holds, and
 # the project has no campaign items.
 PICK_GATE = "(SELECT slots.held > 0 AND NOT slots.answered AND NOT slots.campaign FROM slots)"
