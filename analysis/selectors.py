@@ -251,7 +251,7 @@ def _split_read(raw, query, columns):
 
 
 class _NoSnapshot(Exception):
-    pass
+    """The server cannot export a snapshot (``pg_export_snapshot``): the read stays on one connection."""
 
 
 # The snapshot a split read shares.

@@ -131,20 +131,18 @@ def annotation_store(
     decides who may answer which item. A first answer adds one to ``Item.n_answers`` in this same
     transaction, so the queue's counter never disagrees with the rows.
     """
+    given = {
+        "borderline": borderline,
+        "borderline_with": borderline_with,
+        "uncertain": uncertain,
+        "out_of_domain": out_of_domain,
+        "comment": comment,
+        "seconds": seconds,
+    }
     if validated:
         value = "" if value is None else str(value)
     else:
-        value = annotation_validate(
-            project=item.project,
-            item=item,
-            value=value,
-            borderline=borderline,
-            borderline_with=borderline_with,
-            uncertain=uncertain,
-            out_of_domain=out_of_domain,
-            comment=comment,
-            seconds=seconds,
-        )
+        value = annotation_validate(project=item.project, item=item, value=value, **given)
     if guideline is None:
         guideline = item.project.active_guideline
     # order_by("pk"): the default ordering would join the item table (and lock its row too).
@@ -153,16 +151,7 @@ def annotation_store(
         if first_answer
         else Annotation.objects.select_for_update().filter(item=item, labeler=labeler).order_by("pk").first()
     )
-    fields = answer_fields(
-        value=value,
-        borderline=borderline,
-        borderline_with=borderline_with,
-        uncertain=uncertain,
-        out_of_domain=out_of_domain,
-        comment=comment,
-        seconds=seconds,
-        guideline=guideline,
-    )
+    fields = answer_fields(value=value, guideline=guideline, **given)
     if current is None:
         return _insert_first_answer(item=item, labeler=labeler, fields=fields), True
     AnnotationRevision.objects.create(
@@ -196,8 +185,19 @@ COUNT_ANSWER = "UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %(item)s"
 INSERT_AND_COUNT = "WITH answer AS ({insert}), counted AS ({count}) SELECT id FROM answer"
 
 
-def answer_fields(*, value, borderline, borderline_with, uncertain, out_of_domain, comment, seconds, guideline):
-    """The stored columns of an answer (value already validated), as ``annotation_store`` writes them."""
+def answer_fields(
+    *,
+    value,
+    borderline=False,
+    borderline_with="",
+    uncertain=False,
+    out_of_domain=False,
+    comment="",
+    seconds=None,
+    guideline=None,
+):
+    """The stored columns of an answer (value already validated), as ``annotation_store`` writes them;
+    the optional fields default as there."""
     return {
         "value": value,
         "borderline": bool(borderline),

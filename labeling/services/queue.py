@@ -575,35 +575,36 @@ def _submit(*, item, labeler, now, guideline_version, item_locked=False, with_ne
     return annotation, created, bool(held), queue_state
 
 
+def _slots_then_answer_parts():
+    """The tables and SLOTS_THEN_ANSWER's parts, which both answer statements are formatted with."""
+    tables = _tables_and_rank()
+    return {
+        **tables,
+        "slots": SLOTS.format(**tables),
+        "columns": FIRST_ANSWER_COLUMNS,
+        "values": FIRST_ANSWER_VALUES,
+        "count": COUNT_ANSWER.format(**tables),
+    }
+
+
 @cache
 def _slots_answer_and_pick_sql():
-    tables = _tables_and_rank()
+    parts = _slots_then_answer_parts()
     condition, order = LEVELS[-1]
     return SLOTS_ANSWER_AND_PICK.format(
-        slots=SLOTS.format(**tables),
-        columns=FIRST_ANSWER_COLUMNS,
-        values=FIRST_ANSWER_VALUES,
-        count=COUNT_ANSWER.format(**tables),
         item_columns=", ".join(f"i.{name}" for name in _item_columns()),
         gate=PICK_GATE,
         spread=SPREAD,
         level=condition,
-        eligible=ELIGIBLE.format(**tables, per_row=" OFFSET 0"),
+        eligible=ELIGIBLE.format(**parts, per_row=" OFFSET 0"),
         order=order,
-        **tables,
+        **parts,
     )
 
 
 @cache
 def _slots_and_answer_sql():
-    tables = _tables_and_rank()
-    return SLOTS_AND_ANSWER.format(
-        slots=SLOTS.format(**tables),
-        columns=FIRST_ANSWER_COLUMNS,
-        values=FIRST_ANSWER_VALUES,
-        count=COUNT_ANSWER.format(**tables),
-        **tables,
-    )
+    return SLOTS_AND_ANSWER.format(**_slots_then_answer_parts())
 
 
 @transaction.atomic
