@@ -318,6 +318,48 @@ def test_relabeled_group_has_no_mirror_cluster(digits):
     assert res.flagged[other_sevens].mean() < 0.1
 
 
+def _augmented_digits(n: int, seed: int = 0):
+    """``n`` digits, each a random original shifted by up to ±1 px plus N(0, 1) pixel noise, embedded as
+    the fixture embeds the originals; returns (features, true labels, index of each item's original)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from analysis.embeddings import get_embedder
+
+    d = load_digits()
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, len(d.images), size=n)
+    padded = np.pad(d.images, ((0, 0), (1, 1), (1, 1)))
+    dx, dy = rng.integers(-1, 2, size=n), rng.integers(-1, 2, size=n)
+    imgs = np.stack([padded[s, 1 + b : 9 + b, 1 + a : 9 + a] for s, a, b in zip(src, dx, dy, strict=True)])
+    imgs = np.clip(imgs + rng.normal(0.0, 1.0, size=imgs.shape), 0.0, 16.0)
+    pil = [
+        Image.fromarray((a * 255 / 16).astype(np.uint8), mode="L").resize((32, 32), Image.Resampling.BILINEAR)
+        for a in imgs
+    ]
+    return get_embedder("image-basic").embed(pil), d.target[src].astype(np.int64), src
+
+
+def test_relabeled_group_in_augmented_digits_is_one_cluster(digits):
+    """5,000 noisy copies of the digits, every copy of 60 % of the nines (one style) labeled 4, plus
+    10 % uniform flips: the relabeled nines are one cluster. The model without them calls them 9 only
+    just over half the time (the rest 3 or 5, as a model trained on the true labels does), and the
+    leaf tree cut them into parts that no kNN edge joins; before, no cluster was reported."""
+    X0, y0 = digits
+    X, y, src = _augmented_digits(5000)
+    group = np.flatnonzero(np.isin(src, _jaguar(X0, y0)))
+    noisy = y.copy()
+    noisy[group] = 4
+    noisy = _flip(noisy, 0.10, seed=0, exclude=group)
+    res = find_label_issues(X, noisy, seed=0)
+    assert res.clusters, "no cluster reported"
+    best = max(res.clusters, key=lambda c: np.isin(group, c["items"]).mean())
+    assert (best["label"], best["suggested_label"]) == (4, 9)
+    assert np.isin(group, best["items"]).mean() >= 0.9
+    assert np.isin(best["items"], group).mean() >= 0.9
+    assert find_label_issues(X, y, seed=0).clusters == []
+
+
 def _mixture(sep: float, seed: int = 0):
     """Four classes, each two touching unit-variance sub-blobs, class centres ``sep`` apart (8-D)."""
     rng = np.random.default_rng(seed)
