@@ -785,9 +785,10 @@ def _tight_groups(
         # (gauss-low: a member with 4 fellow members among its neighbours, the others correct items
         # of A); they join when the model trained without the island and them calls them B with a
         # probability of A below the island's bar. Twice: a member taken in can attach another (on
-        # the jokes, the 8th member of a relabeled group is a mutual neighbour of 2-3 of the 7 others:
-        # "at least half of its members" left it out). Correct items of A next to an island are
-        # mutual neighbours of one member at most (wine, gauss-low, jokes, digits: 0-1)
+        # the jokes, a member of a relabeled group of 8 is a mutual neighbour of 2-3 of the 5-7 others
+        # accepted: "at least half of its members" left it out). Correct items of A next to an island
+        # were mutual neighbours of one member at most (wine, gauss-low, jokes, digits, the seeds
+        # looked at: 0-1)
         for _ in range(2):
             inside = np.zeros(n, dtype=bool)
             inside[members] = True
