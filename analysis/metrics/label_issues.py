@@ -854,6 +854,7 @@ def _find_groups(
     min_tight_size: int = 5,
     control_below: float = 0.8,
     strong_not_label: float = 0.9,
+    n_controls: int = 3,
 ) -> list[dict[str, Any]]:
     from sklearn.preprocessing import StandardScaler
 
@@ -947,31 +948,47 @@ def _find_groups(
         return out
 
     def control_not_label(node: int, group: np.ndarray, b: int | None = None) -> float:
-        """The same leave-out test on a part of the group's label that is not the group: the node of
-        that label (disjoint from the group) closest in size to it; the upper bound of the share of
-        it called "not A" (or, given ``b``, called B). NaN when there is none."""
+        """The same leave-out test on parts of the group's label that are not the group: up to
+        ``n_controls`` disjoint nodes of that label (disjoint from the group) of half to twice its
+        size, closest in size first (the closest one when none is); the largest upper bound of the share of one called "not A" (or, given ``b``, called B). NaN
+        when there is none. One control was not enough: on 3,000 noisy copies of the digits with
+        clean labels, 33 nines that look like threes passed against the one part of the nines they
+        were compared with and were reported as "labeled 9, among 3"."""
         cls, leaf_ids, _ = leaves.nodes[node]
         in_group = np.zeros(len(labels), dtype=bool)
         in_group[group] = True
-        best = None
+        options = []
         for other, (c, ids, size) in enumerate(leaves.nodes):
             if c != cls or size < min_size or size > max_share * counts[cls]:
                 continue
             if np.isin(ids, leaf_ids).any() or excluded_leaf[ids].any():
                 continue
-            key = (abs(size - len(group)), other)
-            if best is None or key < best[0]:
-                best = (key, ids)
-        if best is None:
-            return float("nan")
-        in_s = np.zeros(L, dtype=bool)
-        in_s[best[1]] = True
-        ctrl = np.flatnonzero((leaf_of >= 0) & in_s[np.maximum(leaf_of, 0)] & ~excluded_item & ~in_group)
-        if len(ctrl) < min_size:
-            return float("nan")
-        both = np.concatenate([group, ctrl])
-        pred = clf.predict(ctrl, solid_without(both) & ~in_group).argmax(axis=1)
-        return _share_upper(float(np.mean(pred != cls if b is None else pred == b)), len(ctrl))
+            options.append((abs(size - len(group)), other, ids, size))
+        options.sort(key=lambda t: t[:2])
+        # controls of a comparable size (the larger the part left out, the more often the rest calls
+        # it "not A"; a small part of a label next to a relabeled group is called "not A" with it),
+        # else the one closest in size
+        similar = [o for o in options if 0.5 * len(group) <= o[3] <= 2.0 * len(group)] or options[:1]
+        worst = float("nan")
+        used = np.zeros(L, dtype=bool)
+        n_ctrl = 0
+        for _, _, ids, _ in similar:
+            if n_ctrl >= n_controls:
+                break
+            if used[ids].any():
+                continue
+            used[ids] = True
+            in_s = np.zeros(L, dtype=bool)
+            in_s[ids] = True
+            ctrl = np.flatnonzero((leaf_of >= 0) & in_s[np.maximum(leaf_of, 0)] & ~excluded_item & ~in_group)
+            if len(ctrl) < min_size:
+                continue
+            n_ctrl += 1
+            both = np.concatenate([group, ctrl])
+            pred = clf.predict(ctrl, solid_without(both) & ~in_group).argmax(axis=1)
+            up = _share_upper(float(np.mean(pred != cls if b is None else pred == b)), len(ctrl))
+            worst = up if np.isnan(worst) else max(worst, up)
+        return worst
 
     def verify(node: int) -> dict[str, Any]:
         """Leave the node's group out, predict it, decide. Cached until a group is accepted."""
