@@ -22,11 +22,11 @@ the digits; ``--only iris,speech`` picks data sets.
            other seven.
 Printed per data set and scenario: precision, recall, F1 of the flagged items, group recall (share of
 the relabeled group inside ONE reported cluster), the oracle (the share of the group that a logistic
-regression trained on the TRUE labels of every other item calls by its true label: what the rest of the
-data can say about the group at best; where it is below 90 %, the group is not told apart from the class
-it was given by the features), the number of reported clusters (on clean labels: false clusters),
-beside cleanlab's ``find_label_issues`` on out-of-fold probabilities of the same
-logistic regression on the same features; CPU seconds beside wall time.
+regression trained on the TRUE labels of every other item calls by its true label: what a linear model
+learns about the group from the rest of the data when every other label is right; where it is below
+90 %, the features barely tell the group from the class it was given), the number of reported
+clusters (on clean labels: false clusters), beside cleanlab's ``find_label_issues`` on out-of-fold
+probabilities of the same logistic regression on the same features; CPU seconds beside wall time.
 
 Scenarios (seeded; the detector never sees which items were corrupted):
   (a) uniform: 10 % of the items get another label, uniformly at random;
@@ -456,9 +456,10 @@ def suite_corrupt(X, y, scenario: str, seed: int):
 
 def oracle_share(Z: np.ndarray, y: np.ndarray, group: np.ndarray, C: float = 0.1) -> float:
     """The share of ``group`` that a logistic regression trained on the TRUE labels of every other item
-    (standardized ``Z``, the detector's regularization) calls by its true label: what the rest of the
-    data says about the group at best. Below 0.9 no detector that judges a group by what the rest of
-    the data says about it can put 90 % of it in a cluster of "wrong label" items."""
+    (standardized ``Z``, the detector's regularization) calls by its true label: what a linear model
+    learns about the group from the rest of the data when every other label is right. Below 0.9, a
+    detector that judges a group by what such a model trained on the rest says about it rarely puts
+    90 % of it in one cluster (growth along the kNN graph can still add members)."""
     import warnings
 
     from sklearn.linear_model import LogisticRegression

@@ -950,10 +950,11 @@ def _find_groups(
     def control_not_label(node: int, group: np.ndarray, b: int | None = None) -> float:
         """The same leave-out test on parts of the group's label that are not the group: up to
         ``n_controls`` disjoint nodes of that label (disjoint from the group) of half to twice its
-        size, closest in size first (the closest one when none is); the largest upper bound of the share of one called "not A" (or, given ``b``, called B). NaN
-        when there is none. One control was not enough: on 3,000 noisy copies of the digits with
-        clean labels, 33 nines that look like threes passed against the one part of the nines they
-        were compared with and were reported as "labeled 9, among 3"."""
+        size, closest in size first (the closest one when none is); the largest upper bound of the
+        share of one called "not A" (or, given ``b``, called B). NaN when there is none. One control
+        was not enough: on 3,000 noisy copies of the digits with clean labels, 33 nines that look
+        like threes passed against the one part of the nines they were compared with and were
+        reported as "labeled 9, among 3"."""
         cls, leaf_ids, _ = leaves.nodes[node]
         in_group = np.zeros(len(labels), dtype=bool)
         in_group[group] = True
