@@ -81,8 +81,8 @@ def test_labeler_labels_five_digits_with_the_keyboard_and_keeps_progress_on_relo
     page.wait_for_function("() => document.getElementById('mine-today').textContent === '5'")
     assert page.locator("#mine-total").text_content() == "5"
     assert page.locator("#project-progress").text_content() == "0 / 6"
-    page.keyboard.press("r")  # my recent answers, newest first
-    assert page.locator("#recent-list li").count() == 5
+    page.keyboard.press("r")  # my recent answers, newest first (fetched when the list opens)
+    page.wait_for_function("() => document.querySelectorAll('#recent-list li').length === 5")
     assert page.locator("#recent-list li").first.text_content().startswith(f"#{answered[-1]}")
     # Fix a slip from the keyboard: edit the newest answer to an 8, and come back to the queue's item.
     page.keyboard.press("Enter")

@@ -220,7 +220,15 @@ def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_bo
     assert "200 boxes" in page.locator("#recent-list li").first.text_content()
     page.keyboard.press("Enter")  # edit it
     page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first.pk}'")
-    page.wait_for_function("() => document.querySelectorAll('.box-layer rect.box').length === 200")
+    # the boxes are laid out in image pixels once the image has loaded (before, they have no size)
+    page.wait_for_function(
+        """() => {
+            const rects = document.querySelectorAll('.box-layer rect.box');
+            const img = document.getElementById('image');
+            return rects.length === 200 && img.complete && img.naturalWidth
+                && Number(rects[0].getAttribute('width')) > 0;
+        }"""
+    )
     at = image_point(page)
     # Count the boxes whose attributes change during the drag, and the longest gap between frames.
     page.evaluate(
