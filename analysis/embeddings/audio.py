@@ -10,6 +10,18 @@ The vector (fixed dimension ``4 * n_mfcc + 4``, default 84) is:
 ``[mean MFCC, std MFCC, mean |delta MFCC|, std delta MFCC, mean/std log10 frame energy,
 mean/std zero-crossing rate]``. Silence is handled (log of a floored energy), clips shorter than one
 frame are zero-padded to one frame; an empty or unreadable file raises ``EmbeddingError``.
+
+``audio-logmel`` (optional, chosen by name): the same frames and mel filterbank without pre-emphasis,
+summarised per band as ``[mean, std, 10th, 50th, 90th percentile of log10 band energy]`` over frames
+(dimension ``5 * n_mels``, default 200). It describes the recording condition beside the sound: the
+pre-emphasis of ``audio-mfcc`` attenuates 100 Hz by about 26 dB (car or engine rumble hardly counts),
+and mean / std over frames mix speech and pauses, whereas a band's 10th percentile is its background
+level (babble, hum, rumble, digital silence) and its 90th its foreground (a telephone channel has none
+above 4 kHz). On the demo's 32 spoken-query clips cut in 0.75 s windows, a logistic regression trained
+on the other clips tells the recording condition of 93 % of a held-out clip's windows with it, 81 %
+with ``audio-mfcc``; but a vote of its nearest neighbours names a window's spoken query less often
+(14 % against 26 %), so ``audio-mfcc`` stays the default for labels about what is said, and ``audio-logmel``
+is the one for maps of recording conditions (a speech project's slices).
 """
 
 from __future__ import annotations
@@ -170,3 +182,40 @@ class AudioMfccEmbedder(Embedder):
             wave = load_audio(item, sample_rate=self.sample_rate, max_seconds=self.max_seconds, index=start + j)
             out[j] = self.features_from_wave(wave)
         return out
+
+
+class AudioLogmelEmbedder(AudioMfccEmbedder):
+    """Per-band statistics of the log-mel spectrogram, without pre-emphasis (see the module docstring):
+    the frames, filterbank and decoding of ``audio-mfcc``, another summary."""
+
+    name = "audio-logmel"
+    PERCENTILES = (10, 50, 90)
+
+    def __init__(self, *, n_mels: int = 40, **options: Any) -> None:
+        super().__init__(n_mels=n_mels, n_mfcc=min(20, int(n_mels)), **options)
+        self.dim = (2 + len(self.PERCENTILES)) * self.n_mels
+
+    def _config(self) -> dict[str, Any]:
+        config = super()._config()
+        del config["n_mfcc"]
+        return {**config, "percentiles": list(self.PERCENTILES)}
+
+    def features_from_wave(self, wave: np.ndarray) -> np.ndarray:
+        """The statistics vector for a mono waveform already at ``self.sample_rate``."""
+        from scipy.fft import rfft
+
+        wave = np.asarray(wave, dtype=np.float64)
+        if wave.size < self.frame_len:
+            wave = np.pad(wave, (0, self.frame_len - wave.size))
+        n_frames = 1 + (wave.size - self.frame_len) // self.hop
+        window = np.hanning(self.frame_len)
+        fb = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels)
+        logmel = np.empty((n_frames, self.n_mels))
+        chunk = 2048  # frames per step: bounds the (frames, frame_len) matrices for long clips
+        offsets = np.arange(self.frame_len)[None, :]
+        for f0 in range(0, n_frames, chunk):
+            starts = self.hop * np.arange(f0, min(f0 + chunk, n_frames))[:, None]
+            power = np.abs(rfft(wave[offsets + starts] * window[None, :], n=self.n_fft, axis=1)) ** 2 / self.n_fft
+            logmel[f0 : f0 + len(starts)] = np.log10(np.maximum(power @ fb.T, 1e-10))
+        stats = [logmel.mean(axis=0), logmel.std(axis=0), *np.percentile(logmel, self.PERCENTILES, axis=0)]
+        return np.concatenate(stats)

@@ -13,6 +13,8 @@ name           modality dim   notes
 ============== ======== ===== =============================================================
 image-basic    image    604   grayscale 16×16 pixels + HOG + RGB histogram, per-block scaled
 audio-mfcc     audio    84    MFCC / delta statistics, energy and zero-crossing rate
+audio-logmel   audio    200   per-band log-mel mean, std, 10th/50th/90th percentile, no pre-emphasis
+                              (recording conditions: rumble, babble, telephone band)
 text-tfidf     text     128   TF-IDF + TruncatedSVD, **fitted on the list given to embed**
 onnx           image,   model a local ONNX model file: ``get_embedder("onnx", model_path=...,
                audio          modality="image")``
@@ -28,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .audio import AudioMfccEmbedder
+from .audio import AudioLogmelEmbedder, AudioMfccEmbedder
 from .base import MODALITIES, Embedder
 from .image import ImageBasicEmbedder
 from .onnx_model import OnnxEmbedder
@@ -36,7 +38,7 @@ from .pretrained import PRETRAINED, ImageEffnetBasicEmbedder, ImageEffnetLite0Em
 from .text import TextTfidfEmbedder
 
 # Output dimensions of the built-in embedders with their default configuration.
-BUILTIN_DIMS = {"image-basic": 604, "audio-mfcc": 84, "text-tfidf": 128}
+BUILTIN_DIMS = {"image-basic": 604, "audio-mfcc": 84, "audio-logmel": 200, "text-tfidf": 128}
 
 # name -> (modalities, factory); factories import lazily so that listing names stays cheap
 _REGISTRY: dict[str, tuple[tuple[str, ...], Callable[..., Embedder]]] = {}
@@ -78,6 +80,10 @@ def _audio_mfcc(**options: Any) -> Embedder:
     return AudioMfccEmbedder(**options)
 
 
+def _audio_logmel(**options: Any) -> Embedder:
+    return AudioLogmelEmbedder(**options)
+
+
 def _text_tfidf(**options: Any) -> Embedder:
     return TextTfidfEmbedder(**options)
 
@@ -90,6 +96,7 @@ def _onnx(**options: Any) -> Embedder:
 
 register_embedder("image-basic", ("image",), _image_basic)
 register_embedder("audio-mfcc", ("audio",), _audio_mfcc)
+register_embedder("audio-logmel", ("audio",), _audio_logmel)
 register_embedder("text-tfidf", ("text",), _text_tfidf)
 register_embedder("onnx", ("image", "audio"), _onnx)
 

@@ -331,6 +331,16 @@ def test_a_transcription_projects_map_carries_wer_and_condition_but_no_scores(ap
     assert issues["items"] == [] and "free text" in issues["reason"]
 
 
+def test_an_audio_project_can_map_its_clips_by_recording_condition(api, manager, spoken):
+    """audio-logmel is offered beside the default audio-mfcc, with its dimension, and builds a map."""
+    project, ids, _ = spoken
+    rows = {r["name"]: r for r in api(manager).get(f"/api/projects/{project.pk}/embedders/").json()}
+    assert rows["audio-logmel"]["dim"] == 200 and rows["audio-mfcc"]["dim"] == 84
+    assert rows["audio-mfcc"]["default"] and not rows["audio-logmel"]["default"]
+    emap = EmbeddingMap.objects.get(pk=build_map(api, manager, project, "audio-logmel"))
+    assert emap.embedder == "audio-logmel" and emap.n_points == len(ids)
+
+
 def test_a_text_transcription_map_uses_the_text_embedder(api, manager, labeler, labeler2):
     project = make_project(manager, name="Tickets", modality="text", task_type="transcription")
     ids = text_items(project, [f"printer {w} jammed on floor {i}" for i, w in enumerate(["paper", "ink"] * 6)])

@@ -16,6 +16,8 @@ import soundfile as sf
 from PIL import Image
 
 from analysis.embeddings import EmbeddingError, available_embedders, get_embedder
+from analysis.embeddings.audio import _hz_to_mel, _mel_to_hz
+from analysis.embeddings.registry import BUILTIN_DIMS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -65,12 +67,13 @@ def audio_files(tmp_path):
 # ------------------------------------------------------------------------------------------------
 def test_registry_lists_the_builtins_per_modality():
     assert available_embedders("image") == ["image-basic", "image-effnet-basic", "image-effnet-lite0", "onnx"]
-    assert available_embedders("audio") == ["audio-mfcc", "onnx"]
+    assert available_embedders("audio") == ["audio-logmel", "audio-mfcc", "onnx"]
     assert available_embedders("text") == ["text-minilm", "text-tfidf"]
     assert set(available_embedders()) == {
         "image-basic",
         "image-effnet-basic",
         "image-effnet-lite0",
+        "audio-logmel",
         "audio-mfcc",
         "text-minilm",
         "text-tfidf",
@@ -85,7 +88,7 @@ def test_registry_lists_the_builtins_per_modality():
 
 
 def test_embedders_describe_themselves():
-    for name in ("image-basic", "audio-mfcc", "text-tfidf"):
+    for name in ("image-basic", "audio-logmel", "audio-mfcc", "text-tfidf"):
         emb = get_embedder(name)
         d = emb.describe()
         assert d["name"] == name and d["modality"] == emb.modality and d["dim"] == emb.dim
@@ -170,13 +173,17 @@ def test_iter_batches_streams_in_order(image_files):
 # ------------------------------------------------------------------------------------------------
 # audio-mfcc
 # ------------------------------------------------------------------------------------------------
+def _click_and_silence(tmp_path) -> list[str]:
+    """A clip shorter than one frame and half a second of digital silence."""
+    short, silent = tmp_path / "click.wav", tmp_path / "silence.wav"
+    sf.write(short, np.array([0.0, 0.5, -0.5, 0.0]), 16000)
+    sf.write(silent, np.zeros(8000), 16000)
+    return [str(short), str(silent)]
+
+
 def test_audio_mfcc_returns_the_stated_dim_finite_float32(audio_files, tmp_path):
     emb = get_embedder("audio-mfcc", batch_size=2)
-    short = tmp_path / "click.wav"
-    sf.write(short, np.array([0.0, 0.5, -0.5, 0.0]), 16000)  # shorter than one frame
-    silent = tmp_path / "silence.wav"
-    sf.write(silent, np.zeros(8000), 16000)
-    X = emb.embed(audio_files + [str(short), str(silent)])
+    X = emb.embed(audio_files + _click_and_silence(tmp_path))
     assert X.shape == (5, emb.dim) and emb.dim == 84
     assert X.dtype == np.float32 and np.all(np.isfinite(X))
 
@@ -203,6 +210,49 @@ def test_audio_mfcc_corrupt_or_empty_file_raises_a_clear_error(tmp_path, audio_f
         emb.embed([str(empty)])
     with pytest.raises(EmbeddingError, match="not found"):
         emb.embed([str(tmp_path / "nope.wav")])
+
+
+# ------------------------------------------------------------------------------------------------
+# audio-logmel
+# ------------------------------------------------------------------------------------------------
+def test_audio_logmel_returns_the_stated_dim_finite_float32(audio_files, tmp_path):
+    emb = get_embedder("audio-logmel", batch_size=2)
+    X = emb.embed(audio_files + _click_and_silence(tmp_path))
+    assert X.shape == (5, emb.dim) and emb.dim == 200 == BUILTIN_DIMS["audio-logmel"]
+    assert X.dtype == np.float32 and np.all(np.isfinite(X))
+    n = emb.n_mels  # digital silence: every band at the floor, with no spread
+    assert np.all(np.delete(X[4], np.s_[n : 2 * n]) == np.float32(-10.0)) and np.all(X[4, n : 2 * n] == 0)
+    assert emb.describe()["percentiles"] == [10, 50, 90]
+
+
+def test_audio_logmel_is_deterministic_and_tells_sounds_apart(audio_files):
+    a = get_embedder("audio-logmel").embed(audio_files)
+    np.testing.assert_array_equal(a, get_embedder("audio-logmel").embed(audio_files))
+    assert np.linalg.norm(a[0] - a[1]) < np.linalg.norm(a[0] - a[2])
+
+
+def test_audio_logmel_sees_the_recording_condition_beside_the_sound():
+    """Low rumble (which audio-mfcc's pre-emphasis attenuates) raises the lowest bands' floor; a
+    telephone band leaves the bands above 4 kHz empty; the vector is [mean, std, p10, p50, p90] per band."""
+    from scipy.signal import butter, lfilter, resample_poly
+
+    sr, rng = 16000, np.random.default_rng(0)
+    t = np.arange(sr) / sr
+    voice = 0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 3 * t) > 0)  # a tone with pauses
+    voice += 0.05 * rng.normal(size=t.size) * (np.sin(2 * np.pi * 3 * t) > 0)  # broadband "fricatives"
+    b, a = butter(2, 80 / (sr / 2))
+    rumble = lfilter(b, a, rng.normal(size=t.size))
+    rumble *= 0.3 / np.abs(rumble).max()
+    b, a = butter(4, [300 / 4000, 3400 / 4000], "band")
+    phone = resample_poly(lfilter(b, a, resample_poly(voice, 1, 2)), 2, 1)  # 8 kHz and back
+    emb = get_embedder("audio-logmel")
+    n = emb.n_mels
+    clean, car, tel = (emb.features_from_wave(w) for w in (voice, voice + rumble, phone))
+    p10, p90 = slice(2 * n, 3 * n), slice(4 * n, 5 * n)
+    assert car[p10][0] - clean[p10][0] > 3  # the lowest band's background: >= 30 dB up
+    centres = _mel_to_hz(np.linspace(_hz_to_mel(20.0), _hz_to_mel(sr / 2), n + 2))[1:-1]
+    high = centres > 4500
+    assert high.sum() >= 8 and np.all(clean[p90][high] - tel[p90][high] > 2)  # foreground above 4.5 kHz: 20 dB down
 
 
 # ------------------------------------------------------------------------------------------------
