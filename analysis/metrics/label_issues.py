@@ -87,7 +87,9 @@ refitted without them; an accepted island takes in the mutual neighbours of two 
 the model without them calls B.
 
 A coherent group then takes in its fringe: items of its label attached to it in the kNN graph that the
-per-item evidence (with the group's labels unknown) gives to B at least twice as much as to A.
+per-item evidence (with the group's labels unknown) gives to B at least twice as much as to A. An
+island takes in the items of its label that the per-item step flags with B as the suggestion and that
+touch it in the kNN graph: its members need not be each other's neighbours.
 Items of a reported group are flagged (``in_cluster``) with ``suggested_label`` = B. The direction of
 such an error is often not knowable from features and labels alone, so each cluster carries both
 sides: its items and examples (labeled A), and ``neighbour_examples``: the nearest items labeled B.
@@ -822,6 +824,7 @@ def _tight_groups(
                 "contact": float(np.mean((labels[nb] == b).any(axis=1))),
                 "coherence": coherence,
                 "typical_a": float(np.median(q[:, a])),
+                "island": True,
             }
         )
         blocked[members] = True
@@ -1194,6 +1197,7 @@ def _find_groups(
                 "suggested_label": g0["suggested_label"],
                 "items": items,
                 **{key: float(np.average([groups[p][key] for p in parts], weights=w)) for key in _GROUP_STATS},
+                "island": all(groups[p].get("island", False) for p in parts),
             }
         )
         out[-1]["coherence"] = float(same[items].mean())
@@ -1343,6 +1347,21 @@ def find_label_issues(
     # they are neither solid evidence for the leave-out step nor counted by the confident joint
     for ci, g in enumerate(clusters):
         a, b = g["label"], g["suggested_label"]
+        if g["island"]:
+            # an island's members need not be each other's neighbours (on text, a relabeled group of 8
+            # whose 7th and 8th members have 13 of 15 neighbours labeled B): the items of its label
+            # that the per-item step flags with B as the suggestion and that touch it in the kNN
+            # graph (an edge either way) are more of it. They are flagged either way; this puts
+            # them in the finding the reviewer settles together.
+            cand = np.flatnonzero((labels == a) & ~in_cluster & flagged_item & (suggested == b))
+            inside = cluster_id == ci
+            touch = inside[knn_ind[cand]].any(axis=1) | np.isin(cand, knn_ind[inside].ravel())
+            fringe = cand[touch]
+            if len(fringe):
+                g["items"] = np.sort(np.concatenate([g["items"], fringe]))
+                cluster_id[fringe] = ci
+                in_cluster[fringe] = True
+            continue
         if g["coherence"] < min_coherence:
             continue  # a few scattered slips that happen to touch, not a group with a fringe
         prefer_b = (labels == a) & ~in_cluster & (probs.argmax(axis=1) == b) & (probs[:, b] >= 2.0 * probs[:, a])
