@@ -89,7 +89,7 @@ the model without them calls B.
 A coherent group then takes in its fringe: items of its label attached to it in the kNN graph that the
 per-item evidence (with the group's labels unknown) gives to B at least twice as much as to A. An
 island takes in the items of its label that the per-item step flags with B as the suggestion and that
-touch it in the kNN graph: its members need not be each other's neighbours.
+touch it in the kNN graph, up to three steps out: its members need not be each other's neighbours.
 Items of a reported group are flagged (``in_cluster``) with ``suggested_label`` = B. The direction of
 such an error is often not knowable from features and labels alone, so each cluster carries both
 sides: its items and examples (labeled A), and ``neighbour_examples``: the nearest items labeled B.
@@ -1351,13 +1351,16 @@ def find_label_issues(
             # an island's members need not be each other's neighbours (on text, a relabeled group of 8
             # whose 7th and 8th members have 13 of 15 neighbours labeled B): the items of its label
             # that the per-item step flags with B as the suggestion and that touch it in the kNN
-            # graph (an edge either way) are more of it. They are flagged either way; this puts
-            # them in the finding the reviewer settles together.
-            cand = np.flatnonzero((labels == a) & ~in_cluster & flagged_item & (suggested == b))
-            inside = cluster_id == ci
-            touch = inside[knn_ind[cand]].any(axis=1) | np.isin(cand, knn_ind[inside].ravel())
-            fringe = cand[touch]
-            if len(fringe):
+            # graph (an edge either way) are more of it, up to three steps out (one that joined can
+            # attach another). They are flagged either way; this puts them in the finding the
+            # reviewer settles together.
+            for _ in range(3):
+                cand = np.flatnonzero((labels == a) & ~in_cluster & flagged_item & (suggested == b))
+                inside = cluster_id == ci
+                touch = inside[knn_ind[cand]].any(axis=1) | np.isin(cand, knn_ind[inside].ravel())
+                fringe = cand[touch]
+                if len(fringe) == 0:
+                    break
                 g["items"] = np.sort(np.concatenate([g["items"], fringe]))
                 cluster_id[fringe] = ci
                 in_cluster[fringe] = True

@@ -548,7 +548,7 @@ def _nearest_other(X: np.ndarray, y: np.ndarray, group: np.ndarray) -> int:
     return int(min(others, key=lambda c: ((X[y == c].mean(axis=0) - centre) ** 2).sum()))
 
 
-@pytest.mark.parametrize("seed", [2, 3, 4])
+@pytest.mark.parametrize("seed", [0, 2, 3, 4])
 def test_tight_group_of_texts_is_reported_whole(jokes, seed):
     """8 jokes at the centre of the largest language relabeled as the nearest language (the
     benchmark's "tight"). Seeds 3 and 4: the 8th of them is a mutual kNN neighbour of only 2-3 of the
@@ -557,7 +557,7 @@ def test_tight_group_of_texts_is_reported_whole(jokes, seed):
     it in, and no correctly labeled joke around the island is one of two members' mutual neighbours.
     Seed 2: one member has 13 of its 15 neighbours labeled with the language it really is and
     touches one member only; the per-item step flags it with the island's suggestion, and touching
-    the island, it joins it."""
+    the island, it joins it. Seed 0: two such members, the second touching only the first."""
     X, y = jokes
     src = int(np.argmax(np.bincount(y)))
     island = _island(X, y, src)
