@@ -185,27 +185,23 @@ COUNT_ANSWER = "UPDATE {item} SET n_answers = n_answers + 1 WHERE id = %(item)s"
 INSERT_AND_COUNT = "WITH answer AS ({insert}), counted AS ({count}) SELECT id FROM answer"
 
 
-def answer_fields(
-    *,
-    value,
-    borderline=False,
-    borderline_with="",
-    uncertain=False,
-    out_of_domain=False,
-    comment="",
-    seconds=None,
-    guideline=None,
-):
+ANSWER_OPTIONS = frozenset({"borderline", "borderline_with", "uncertain", "out_of_domain", "comment", "seconds"})
+
+
+def answer_fields(*, value, guideline=None, **options):
     """The stored columns of an answer (value already validated), as ``annotation_store`` writes them;
-    the optional fields default as there."""
+    an option left out (``ANSWER_OPTIONS``) is stored as not given: False, "" or NULL."""
+    unknown = options.keys() - ANSWER_OPTIONS
+    if unknown:
+        raise TypeError(f"answer_fields() got unexpected options: {', '.join(sorted(unknown))}")
     return {
         "value": value,
-        "borderline": bool(borderline),
-        "borderline_with": borderline_with or "",
-        "uncertain": bool(uncertain),
-        "out_of_domain": bool(out_of_domain),
-        "comment": comment or "",
-        "seconds": seconds,
+        "borderline": bool(options.get("borderline")),
+        "borderline_with": options.get("borderline_with") or "",
+        "uncertain": bool(options.get("uncertain")),
+        "out_of_domain": bool(options.get("out_of_domain")),
+        "comment": options.get("comment") or "",
+        "seconds": options.get("seconds"),
         "guideline": guideline,
     }
 
