@@ -1,13 +1,20 @@
-"""Writes for API tokens: create (the key is shown once and never stored), revoke one, revoke all."""
+"""Writes for API tokens (create: the key is shown once and never stored; revoke one, revoke all) and for
+new accounts (the first one on an empty instance, and the checks an invitation's new account passes)."""
 
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import ApiToken, key_digest
+from accounts.selectors import accounts_exist
 
 KEY_PREFIX = "lh_"  # recognisable in a leaked file or a secret scanner's findings
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -65,3 +72,75 @@ def revoke_tokens_on_credential_change(sender, instance, raw=False, update_field
         return
     if stored["password"] != instance.password or (stored["is_active"] and not instance.is_active):
         tokens_revoke_all(user_id=instance.pk)
+
+
+# ------------------------------------------------------------------------------------------------
+# new accounts: the first one on an empty instance, and those made from an invitation's link
+# ------------------------------------------------------------------------------------------------
+def new_account_errors(*, username: str, email: str, password: str) -> dict[str, list[str]]:
+    """What is wrong with a new account's username and password, by field (empty when nothing is): a
+    username missing, taken (case-insensitively) or refused by the user model's validator; a password
+    that Django's validators refuse (``AUTH_PASSWORD_VALIDATORS``, which compare it with the username and
+    e-mail too)."""
+    users = get_user_model()
+    errors: dict[str, list[str]] = {}
+    if not username:
+        errors["username"] = ["choose a username"]
+    elif users.objects.filter(username__iexact=username).exists():
+        errors["username"] = [f"the username '{username}' is taken"]
+    else:
+        try:
+            users.username_validator(username)
+        except ValidationError as exc:
+            errors["username"] = exc.messages
+    try:
+        validate_password(password or "", user=users(username=username, email=email))
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    return errors
+
+
+def first_account_token() -> str:
+    """The secret part of the first-account link, ``/setup/<token>/``: an HMAC of the installation's
+    ``SECRET_KEY``, so every web process and machine of one installation knows the same link and nothing
+    is stored. Whoever can run ``manage.py first_account_link`` on the server (or read the web container's
+    log, which prints it while the instance has no account) can open it; a visitor who merely reaches an
+    empty instance cannot make themselves its administrator."""
+    return salted_hmac("labelhub.accounts.first-account", "first-account", algorithm="sha256").hexdigest()[:32]
+
+
+def first_account_token_valid(token: str) -> bool:
+    return constant_time_compare(token or "", first_account_token())
+
+
+FIRST_ACCOUNT_LOCK = 0x4C48_0001  # the advisory lock key of first_account_create ("LH", 1)
+
+
+class AccountsExist(Exception):
+    """The instance has an account already: the first-account link no longer makes one."""
+
+
+@transaction.atomic
+def first_account_create(*, token: str, username: str, email: str, password: str):
+    """Make the instance's first account, a superuser (it creates projects and may open the Django admin),
+    when ``token`` is the first-account token and no account exists. Raises ``PermissionError`` for a
+    wrong token, ``AccountsExist`` once any account exists (two people submitting the link at once make
+    one account, not two: on PostgreSQL the check holds a transaction-level advisory lock; SQLite runs
+    one writer at a time), ValidationError by field for a bad username, e-mail or password."""
+    if not first_account_token_valid(token):
+        raise PermissionError("not the first-account link")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FIRST_ACCOUNT_LOCK])
+    if accounts_exist():
+        raise AccountsExist
+    username, email = (username or "").strip(), (email or "").strip()
+    errors = new_account_errors(username=username, email=email, password=password)
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [f"'{email}' is not an e-mail address"]
+    if errors:
+        raise ValidationError(errors)
+    return get_user_model().objects.create_superuser(username=username, email=email, password=password)

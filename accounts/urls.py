@@ -8,6 +8,7 @@ from accounts import views
 urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("setup/<str:token>/", views.first_account, name="first-account"),
     path("account/tokens/", views.tokens, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke_page, name="account-token-revoke"),
     path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),

@@ -1,23 +1,30 @@
-"""Account pages: sign-in (throttled), API tokens, password change and reset (Django's own views)."""
+"""Account pages: sign-in (throttled), the first account of an empty instance, API tokens, password change
+and reset (Django's own views)."""
 
 import math
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.selectors import tokens_for
-from accounts.services import token_create, token_revoke
+from accounts.selectors import accounts_exist, tokens_for
+from accounts.services import AccountsExist, first_account_create, first_account_token_valid, token_create, token_revoke
 from accounts.signin import signin_forget_user
 
 
 class SignInView(auth_views.LoginView):
     """Django's login page; a throttled attempt (see ``accounts.signin``) answers 429 with ``Retry-After``
     and says how long to wait."""
+
+    def get_context_data(self, **kwargs):
+        # an empty instance: say how its first account is made (the demo's `make run` never is one)
+        return super().get_context_data(**kwargs, no_accounts=not accounts_exist())
 
     def form_invalid(self, form):
         wait = getattr(self.request, "signin_retry_after", None)
@@ -65,3 +72,38 @@ def token_revoke_page(request, token_id):
     else:
         messages.error(request, "No such token (already revoked?).")
     return redirect("account-tokens")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def first_account(request, token):
+    """``/setup/<token>/``: the first account of an empty instance (a superuser), from the link that
+    ``manage.py first_account_link`` prints. Once any account exists the page says so (410) and makes
+    none; a wrong token is a 404 that names the command."""
+    if accounts_exist():
+        return render(request, "registration/first_account.html", {"problem": "exists"}, status=410)
+    if not first_account_token_valid(token):
+        return render(request, "registration/first_account.html", {"problem": "token"}, status=404)
+    errors = {}
+    if request.method == "POST":
+        try:
+            user = first_account_create(
+                token=token,
+                username=request.POST.get("username", ""),
+                email=request.POST.get("email", ""),
+                password=request.POST.get("password", ""),
+            )
+        except AccountsExist:
+            return render(request, "registration/first_account.html", {"problem": "exists"}, status=410)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            login(request, user)
+            messages.success(request, f"Welcome, {user.get_username()}. Next: create your first project.")
+            return redirect("home")
+    return render(
+        request,
+        "registration/first_account.html",
+        {"errors": errors, "username": request.POST.get("username", ""), "email": request.POST.get("email", "")},
+        status=400 if errors else 200,
+    )

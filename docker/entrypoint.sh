@@ -4,6 +4,8 @@ set -e
 case "$1" in
   web)
     python manage.py migrate --noinput
+    # an empty instance: print the link that makes its first account (nothing once one exists)
+    python manage.py first_account_link --if-empty
     if [ "${WEB_SERVER:-granian}" = gunicorn ]; then
       exec gunicorn labelhub.wsgi --preload --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-4}" --timeout 120 \
         --access-logfile -

@@ -17,13 +17,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import new_account_errors
 from labeling.choices import ROLE_RANK, Role
 from labeling.models import Invitation, Membership
 
@@ -124,25 +124,10 @@ def invitation_accept(*, token, user=None, username="", password="") -> Membersh
     invitation = invitation_for_token(token=token, lock=True)
     if user is None:
         username = (username or "").strip()
-        users = get_user_model()
-        errors = {}
-        if not username:
-            errors["username"] = "choose a username"
-        elif users.objects.filter(username__iexact=username).exists():
-            errors["username"] = f"the username '{username}' is taken"
-        else:
-            try:
-                users.username_validator(username)
-            except ValidationError as exc:
-                errors["username"] = exc.messages
-        candidate = users(username=username, email=invitation.email)
-        try:
-            validate_password(password or "", user=candidate)
-        except ValidationError as exc:
-            errors["password"] = exc.messages
+        errors = new_account_errors(username=username, email=invitation.email, password=password)
         if errors:
             raise ValidationError(errors)
-        user = users.objects.create_user(username=username, email=invitation.email, password=password)
+        user = get_user_model().objects.create_user(username=username, email=invitation.email, password=password)
     membership = Membership.objects.filter(project=invitation.project, user=user).first()
     if membership is None:
         membership = Membership.objects.create(project=invitation.project, user=user, role=invitation.role)

@@ -1,31 +1,51 @@
-"""A team's first day in headless Chromium, on an empty database: a fresh user creates a project on the page
-(three classes, one row added and one removed), invites a teammate who has no account yet, imports two
-images and labels one; the teammate makes an account from the invitation's link and labels both; the
-founder sees the two labelers' agreement."""
+"""A team's first day in headless Chromium, on an empty database: the founder makes the instance's first
+account from the link `manage.py first_account_link` prints, creates a project on the page (three classes,
+one row added and one removed), invites a teammate who has no account yet, imports two images and labels
+one; the teammate makes an account from the invitation's link and labels both; the founder sees the two
+labelers' agreement."""
 
 import re
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
 from labeling.models import Annotation, Membership, Project
 from tests.browser.test_content_security_policy import watch
 from tests.browser.test_labeling_page import shown_item
-from tests.conftest import make_user, png_bytes, require_browser
+from tests.conftest import png_bytes, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_fresh_user_goes_from_create_a_project_to_import_to_label_to_agreement(
-    live_server, page, new_page, login, settings
+def test_a_founder_goes_from_the_first_account_to_a_project_to_import_to_label_to_agreement(
+    live_server, page, new_page
 ):
     require_browser()
-    settings.LABELHUB_PROJECT_CREATORS = "everyone"
-    founder = make_user("founder")
-    assert not Project.objects.exists()
+    assert not get_user_model().objects.exists() and not Project.objects.exists()
 
     watch(page)  # Content-Security-Policy violations are recorded on every page below
-    login(page, live_server, founder)
+    # The login page of an empty instance says how its first account is made; the link does it.
+    page.goto(f"{live_server.url}/login/")
+    assert "first_account_link" in page.locator("#no-accounts").inner_text()
+    out = StringIO()
+    call_command("first_account_link", "--base-url", live_server.url, stdout=out, stderr=StringIO())
+    page.goto(out.getvalue().strip())
+    page.fill("#id_username", "founder")
+    page.fill("#id_email", "founder@example.com")
+    page.fill("#id_password", "short")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Make the account").click()
+    assert "too short" in page.locator("[data-error-for=password]").inner_text()
+    assert page.locator("#id_username").input_value() == "founder"
+    page.fill("#id_password", "pw-founder, the long one")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Make the account").click()
+    assert page.url == f"{live_server.url}/"
+    founder = get_user_model().objects.get()
+    assert founder.username == "founder" and founder.is_superuser
+
     first_run = page.locator("#first-run")
     assert "Create a project" in first_run.inner_text()
     with page.expect_navigation():
