@@ -17,7 +17,7 @@ from labeling.choices import SHAPE_TASKS, JobKind, JobStatus
 from labeling.models import Annotation, Decision, TaxonomyChange, TranscriptConventions
 from labeling.selectors import class_mapping, gold_labels, transcript_conventions
 from labeling.services.jobs import job_claim, job_finish, job_progress, job_start
-from labeling.services.shape_versions import decided_shapes
+from labeling.services.shape_versions import decided_shapes, mapped_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,12 @@ def gold_for(*, project):
 
 
 def gold_shapes_for(*, project):
-    """Known correct shapes by item id: the latest decision's shapes where an SME marked them gold."""
-    return {item: d.shapes for item, d in decided_shapes(project=project).items() if d.gold}
+    """Known correct shapes by item id: the latest decision's shapes where an SME marked them gold, in
+    the classes the taxonomy changes made of theirs (as the answers they are compared with)."""
+    kind = SHAPE_TASKS[project.task_type][1]
+    mapping = class_map_for(project=project)
+    decided = decided_shapes(project=project)
+    return {item: mapped_shapes(d.shapes, kind, mapping) for item, d in decided.items() if d.gold}
 
 
 def agreement_report_compute(*, project, filters: AnswerFilters, policy="category", iou=None) -> dict:

@@ -6,7 +6,11 @@ over time; each shape carries ``support``, the number of labelers who drew it. A
 (its latest decision a final label with shapes, under the recipe's ``use_decisions``) ships the
 decision's shapes instead, each with ``decided: true`` and ``support`` the labelers who drew a matching
 shape, and ``resolved_by`` ``decision``. Archived answers (relabel
-campaigns) do not count; shape flags (borderline, uncertain) are ignored: the shape counts.
+campaigns) do not count; shape flags (borderline, uncertain) are ignored: the shape counts. Shape
+classes, the labelers' and the decisions', count as the project's taxonomy changes and the recipe's
+``class_map`` say (``effective_class_map``, as for classification): after "kitten" is merged into "cat",
+a box one labeler drew as a kitten and another as a cat is one cat with support 2, and no "kitten" is
+shipped.
 
 Manifest rows keep the classification fields, with these meanings:
 
@@ -37,6 +41,7 @@ from analysis.metrics.shapes import consensus, match_shapes, shape_table
 from labelhub.csvsafe import arrow_strings, csv_writer
 from labeling.choices import SHAPE_TASKS
 from labeling.models import Annotation, Decision, Tag
+from labeling.selectors import class_mapping
 from labeling.services import exports
 from labeling.services.exports import NAMED_ITEMS, split_codes
 from labeling.services.recipes import SHAPE_FORMATS
@@ -260,9 +265,23 @@ class _TabularWriter:
 _WRITERS = {"coco": _CocoWriter, "yolo": _YoloWriter, "segments_csv": _SegmentsCsvWriter, "rttm": _RttmWriter}
 
 
-def _consensus(project, kind, answers):
+def mapped_shapes(shapes: dict, kind: str, class_map: dict) -> dict:
+    """``{kind: [shape, ...]}`` with each shape's class replaced by the one it counts as (``class_map``:
+    old key -> key); the same object when there is nothing to map."""
+    if not class_map or not isinstance(shapes.get(kind), list):
+        return shapes
+    return {
+        **shapes,
+        kind: [
+            {**x, "label": class_map.get(x.get("label"), x.get("label"))} if isinstance(x, dict) else x
+            for x in shapes[kind]
+        ],
+    }
+
+
+def _consensus(project, kind, answers, class_map=None):
     """{item id: consensus dict} and {item id: (labelers, {class: shapes drawn}, [each labeler's shapes])}
-    of ``(item, labeler, value)`` answers."""
+    of ``(item, labeler, value)`` answers, their classes mapped by ``class_map``."""
     parsed, drawn = [], {}
     for item_id, labeler_id, value in answers:
         try:
@@ -271,7 +290,7 @@ def _consensus(project, kind, answers):
             continue  # not a shapes answer (written before the project's type was set)
         if not isinstance(obj, dict):
             continue
-        parsed.append((item_id, labeler_id, obj))
+        parsed.append((item_id, labeler_id, mapped_shapes(obj, kind, class_map)))
     latest = {(i, lab): obj for i, lab, obj in parsed}
     for (item_id, _), obj in latest.items():
         n, classes, lists = drawn.get(item_id, (0, Counter(), []))
@@ -285,12 +304,18 @@ def _consensus(project, kind, answers):
 
 def consensus_for(*, project, item_ids) -> dict:
     """The labelers' consensus shapes of some items as a version would ship them without a decision:
-    ``{item id: {"boxes" | "segments": [shape with support]}}`` (items without answers left out)."""
+    ``{item id: {"boxes" | "segments": [shape with support]}}`` (items without answers left out), in
+    the classes the project's taxonomy changes make of theirs."""
     _, kind = SHAPE_TASKS[project.task_type]
     answers = Annotation.objects.filter(item__project=project, item_id__in=list(item_ids)).order_by(
         "item_id", "updated", "pk"
     )
-    cons, _ = _consensus(project, kind, answers.values_list("item_id", "labeler_id", "value").iterator())
+    cons, _ = _consensus(
+        project,
+        kind,
+        answers.values_list("item_id", "labeler_id", "value").iterator(),
+        class_mapping(project=project),
+    )
     return cons
 
 
@@ -306,11 +331,12 @@ def decided_shapes(*, project, item_ids=None) -> dict:
     return {i: d for i, d in latest.items() if d.action == "label" and d.shapes is not None}
 
 
-def _decided_label(kind, decision, latest_answers):
+def _decided_label(kind, decision, latest_answers, class_map=None):
     """A decision's shapes as a manifest label: each shape with ``decided: true`` and ``support``, the
-    labelers who drew a matching shape (same class, IoU ≥ 0.5), so a reader still sees how contested it was."""
+    labelers who drew a matching shape (same class, IoU ≥ 0.5), so a reader still sees how contested it was.
+    Classes are mapped by ``class_map`` (the answers' are already)."""
     keys = ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
-    final = [dict(s) for s in (decision.shapes or {}).get(kind, [])]
+    final = [dict(s) for s in mapped_shapes(decision.shapes or {}, kind, class_map).get(kind, [])]
     support = [0] * len(final)
     for shapes in latest_answers:
         if not final or not shapes:
@@ -328,8 +354,9 @@ def _decided_label(kind, decision, latest_answers):
     return {kind: [{**s, "support": n, "decided": True} for s, n in zip(final, support, strict=True)]}
 
 
-def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0):
-    """Write a shapes project's manifest and artifacts under ``folder``; answer (files, counts, info)."""
+def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0, class_map=None):
+    """Write a shapes project's manifest and artifacts under ``folder``; answer (files, counts, info).
+    ``class_map`` (old class key -> key) maps the classes of answers and decisions."""
     import time
 
     _, kind = SHAPE_TASKS[project.task_type]
@@ -354,7 +381,9 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
     def flush(chunk):
         ids = [r["pk"] for r in chunk]
         answers = answers_qs.filter(item_id__in=ids).order_by("item_id", "updated", "pk")
-        cons, drawn = _consensus(project, kind, answers.values_list("item_id", "labeler_id", "value").iterator())
+        cons, drawn = _consensus(
+            project, kind, answers.values_list("item_id", "labeler_id", "value").iterator(), class_map
+        )
         decided = decided_shapes(project=project, item_ids=ids) if use_decisions else {}
         links = Tag.items.through.objects.filter(item_id__in=ids, tag_id__in=list(tags)).values_list(
             "item_id", "tag_id"
@@ -372,7 +401,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
                 _name(left_out_items["unlabeled"], r["pk"])
                 continue
             if decision is not None:  # the SME's final shapes win over the labelers' consensus
-                label = _decided_label(kind, decision, lists)
+                label = _decided_label(kind, decision, lists, class_map)
                 few = False
             else:
                 label = cons.get(r["pk"], {kind: []})
@@ -443,7 +472,15 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0)
         "resolved_by": {k: counts[v] for k, v in (("decision", "decided"), ("majority", "majority")) if counts[v]},
         "classes": {k: counts["classes"][k] for k in sorted(counts["classes"], key=str)},
     }
-    return files, out_counts, {"categories": list(classes.keys), "consensus_iou": MOVED_IOU}
+    return (
+        files,
+        out_counts,
+        {
+            "categories": list(classes.keys),
+            "consensus_iou": MOVED_IOU,
+            "class_map": dict(class_map or {}),
+        },
+    )
 
 
 def _name(names, item_id):

@@ -452,7 +452,9 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
     class_map = {} if transcription else effective_class_map(project=project, policy=policy)
     workdir = _workdir(job, job.attempts)
     if is_shape_project(project):
-        return _build_shapes(project=project, policy=policy, prefix=prefix, beat=beat, workdir=workdir, pause=pause)
+        return _build_shapes(
+            project=project, policy=policy, prefix=prefix, beat=beat, workdir=workdir, pause=pause, class_map=class_map
+        )
     try:
         with _snapshot():
             items = recipe_items(project=project, filters=policy["filters"])
@@ -545,8 +547,9 @@ def _save(prefix, finished):
     return stored
 
 
-def _build_shapes(*, project, policy, prefix, beat, workdir, pause) -> BuildResult:
-    """A detection or segments project's build: consensus shapes (``labeling.services.shape_versions``)."""
+def _build_shapes(*, project, policy, prefix, beat, workdir, pause, class_map) -> BuildResult:
+    """A detection or segments project's build: consensus shapes (``labeling.services.shape_versions``),
+    classes mapped by ``class_map`` (the taxonomy changes and the recipe's)."""
     started = time.perf_counter()
     try:
         with _snapshot():
@@ -560,6 +563,7 @@ def _build_shapes(*, project, policy, prefix, beat, workdir, pause) -> BuildResu
                 beat=beat,
                 chunk_size=10 if pause else ITEM_CHUNK,
                 pause=pause,
+                class_map=class_map,
             )
             finished.append(_answers_artifact(project=project, policy=policy, items=items, finished=finished))
         beat.set(phase="saving artifacts")

@@ -197,3 +197,51 @@ def test_an_item_with_too_few_labelers_is_listed_for_review_and_left_out_of_coco
     path = tmp_path / "coco.json"
     path.write_bytes(body(download(api, manager, project, "coco")))
     assert COCO(str(path)).getImgIds() == [first.pk]
+
+
+def test_shape_classes_count_as_the_taxonomy_changes_and_the_recipe_say(api, manager, reviewer, tmp_path):
+    """ "lizard" merged into "iguana" after the answers and a decision were made: the box one labeler drew
+    as a lizard and another as an iguana is one iguana with support 2, the decision's lizard ships as an
+    iguana, and the COCO file has no lizard category; a recipe's class_map maps further."""
+    from pycocotools.coco import COCO
+
+    from labeling.models import DatasetVersion
+    from labeling.services.review import decision_record
+    from labeling.services.taxonomy import taxonomy_apply
+
+    classes = [*CLASSES, {"key": "lizard", "name": "Lizard"}]
+    project = make_project(manager, name="Reptiles", modality="image", task_type="detection", classes=classes)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    first, second = make_items(project, 2, stats={"width": 200, "height": 100})
+    a, b = labelers(project, 2)
+    answer(first, a, boxes((0.1, 0.1, 0.4, 0.6, "iguana"), (0.7, 0.7, 0.2, 0.2, "rock")))
+    answer(first, b, boxes((0.12, 0.1, 0.4, 0.6, "lizard"), (0.7, 0.72, 0.2, 0.2, "rock")))
+    answer(second, a, boxes((0.5, 0.5, 0.25, 0.5, "rock")))
+    answer(second, b, boxes((0.5, 0.5, 0.25, 0.5, "lizard")))
+    decision_record(
+        item=second, reviewer=reviewer, value={"boxes": [{"x": 0.5, "y": 0.5, "w": 0.25, "h": 0.5, "label": "lizard"}]}
+    )
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["lizard", "iguana"], "into": "iguana"})
+
+    run_build(api, manager, project)
+    version = DatasetVersion.objects.get(project=project, number=1)
+    rows = {r["item"]: r for r in manifest(version)}
+    assert [(s["label"], s["support"]) for s in rows[first.pk]["label"]["boxes"]] == [("iguana", 2), ("rock", 2)]
+    assert rows[first.pk]["answers"] == {"iguana": 2, "rock": 2}
+    decided = rows[second.pk]["label"]["boxes"]
+    assert rows[second.pk]["resolved_by"] == "decision" and [(s["label"], s["support"]) for s in decided] == [
+        ("iguana", 1)
+    ]
+    assert version.counts["classes"] == {"iguana": 2, "rock": 1}
+    assert version.info["class_map"] == {"lizard": "iguana"}
+    path = tmp_path / "coco.json"
+    path.write_bytes(body(download(api, manager, project, "coco")))
+    assert sorted(c["name"] for c in COCO(str(path)).loadCats(COCO(str(path)).getCatIds())) == ["iguana", "rock"]
+
+    run_build(api, manager, project, {"class_map": {"rock": "iguana"}})
+    rows = {r["item"]: r for r in manifest(DatasetVersion.objects.get(project=project, number=2))}
+    assert [s["label"] for s in rows[first.pk]["label"]["boxes"]] == ["iguana", "iguana"]
+
+    # the reviewer's "accept the consensus" records it in today's classes
+    accepted = decision_record(item=first, reviewer=reviewer, accept="consensus")
+    assert [s["label"] for s in accepted.shapes["boxes"]] == ["iguana", "rock"]
