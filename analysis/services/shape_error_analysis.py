@@ -26,8 +26,10 @@ from analysis.metrics.shapes import consensus, labeler_average_precision, shape_
 from analysis.services.model_runs import ALL, _review_link, _slices, held_out_predictions, run_summary
 from labeling.choices import SHAPE_TASKS
 from labeling.models import Item
+from labeling.selectors import class_mapping
 from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import _answers_queryset
+from labeling.services.shape_versions import mapped_shapes
 
 CONSENSUS_IOU = 0.5  # as dataset versions (shape_versions.MOVED_IOU)
 CONFIDENT = 0.5  # a predicted shape the review link treats as "the model says so"
@@ -38,9 +40,11 @@ def _kind(project):
 
 
 def _answers(project, item_ids):
-    """Latest ``(item, labeler id, {kind: shapes})`` answer per labeler on ``item_ids``, and usernames."""
+    """Latest ``(item, labeler id, {kind: shapes})`` answer per labeler on ``item_ids``, and usernames; the
+    shapes' classes as the taxonomy changes count them (as dataset versions do)."""
     kind = _kind(project)
     policy = recipe_parse(project=project, data={})
+    mapping = class_mapping(project=project)
     wanted = {int(i) for i in item_ids}
     rows = (
         _answers_queryset(project, policy["filters"], Item.objects.filter(project=project))
@@ -56,7 +60,7 @@ def _answers(project, item_ids):
         except ValueError:
             continue  # not a shapes answer (written before the project's type was set)
         if isinstance(obj, dict) and isinstance(obj.get(kind, []), list):
-            latest[(item_id, labeler_id)] = obj
+            latest[(item_id, labeler_id)] = mapped_shapes(obj, kind, mapping)
             names[labeler_id] = username
     return [(i, lab, obj) for (i, lab), obj in latest.items()], names
 

@@ -287,3 +287,23 @@ def test_segments_runs_score_map50_on_time_intervals(api, manager, reviewer):
     overall = next(r for r in data["slices"] if r["slice"] == "all")
     # One of two reference segments found (IoU 1.45 / 1.5), at the higher confidence: AP 51/101.
     assert data["kind"] == "segments" and overall["map50"] == pytest.approx(AP_HALF) and overall["hlp"] == 1.0
+
+
+def test_the_reference_counts_classes_as_the_taxonomy_changes_say(api, reviewer, detection):
+    """b merged into a: a model that calls every box a is perfect, against references in today's classes
+    (as a dataset version builds them), and no class b is left to score."""
+    from labeling.services.taxonomy import taxonomy_apply
+
+    project, items, _ = detection
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["a", "b"], "into": "a"})
+    merged_b = (*B[:4], "a")
+    model_run_create(
+        project=project,
+        name="after the merge",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(merged_b, 0.8)], [(X, 0.7)], [(Y, 0.6)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    data = report(api, reviewer, project)
+    assert {r["slice"]: r["map50"] for r in data["slices"]} == {"all": 1.0, "easy": 1.0, "hard": 1.0}
+    classes = {c["class"]: c for c in data["classes"] if c["support"]}
+    assert list(classes) == ["a"] and classes["a"]["support"] == 4 and classes["a"]["ap50"] == 1.0
