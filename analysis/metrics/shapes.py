@@ -55,6 +55,7 @@ __all__ = [
     "item_f1",
     "labeler_average_precision",
     "match_shapes",
+    "pooled_f1",
     "segment_f1",
     "segment_iou",
     "shape_agreement",
@@ -678,6 +679,19 @@ def item_f1(t: ShapeTable, *, iou: float = 0.5) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(den > 0, 2.0 * matches / np.maximum(den, 1.0), 1.0)
     return np.where(m_item >= 2, f1, np.nan)
+
+
+def pooled_f1(t: ShapeTable, *, iou: float = 0.5) -> float | None:
+    """The F1 of :func:`shape_agreement` without its interval and breakdowns: 2·Σ matches / Σ shapes over
+    every item's labeler pairs; 1 when no pair has a shape, None when no item has two or more answers."""
+    m_item, s_item = _per_item_counts(t)
+    pairable = m_item >= 2
+    if not pairable.any():
+        return None
+    mt = _matched(t, iou)
+    matches = np.bincount(t.item[mt.i], minlength=len(t.items)).astype(np.float64)
+    den = float(((m_item - 1) * s_item)[pairable].sum())
+    return float(2.0 * matches[pairable].sum() / den) if den > 0 else 1.0
 
 
 def box_f1(t: ShapeTable, **kwargs: Any) -> ShapeAgreement:

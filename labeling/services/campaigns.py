@@ -14,6 +14,7 @@ from analysis.metrics.consistency import pair_agreement
 from labeling.choices import CampaignStatus
 from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Campaign, Item, Reservation
 from labeling.selectors import class_mapping, gold_labels, project_item_ids
+from labeling.services import campaign_shapes
 
 SEND_BACK_NAME = "Sent back by reviewers"
 FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items"}
@@ -57,7 +58,10 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         key = filter["class"]
         if not project.classes.filter(key=key).exists():
             raise ValidationError({"filter": f"unknown class '{key}'"})
-        answered = Annotation.objects.filter(item__project=project, value=key).values("item_id")
+        if campaign_shapes.is_shapes(project):
+            answered = campaign_shapes.items_with_class(project=project, key=key)
+        else:
+            answered = Annotation.objects.filter(item__project=project, value=key).values("item_id")
         items = items.filter(pk__in=answered) | items.filter(label=key)
     if filter.get("tag"):
         items = items.filter(tags__name=filter["tag"])
@@ -68,7 +72,9 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
     ids = list(items.values_list("pk", flat=True).distinct())
-    if filter.get("disagreement"):
+    if filter.get("disagreement") and campaign_shapes.is_shapes(project):
+        ids = campaign_shapes.items_in_disagreement(project=project, item_ids=ids)
+    elif filter.get("disagreement"):
         values = {}
         for item_id, value in (
             Annotation.objects.filter(item_id__in=ids).values_list("item_id", "value").iterator(chunk_size=10000)
@@ -78,15 +84,20 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     return sorted(ids)
 
 
-def _agreement_on(item_ids):
-    """Percent agreement of the current answers on these items (None without an item with 2+ answers)."""
+def _agreement_on(project, item_ids):
+    """Agreement of the current answers on these items (None without an item with 2+ answers): percent
+    agreement, or the shape F1 in detection and segments projects; ``agreement`` holds it and ``metric``
+    names it."""
+    if campaign_shapes.is_shapes(project):
+        return campaign_shapes.agreement_on(project=project, item_ids=item_ids)
     by_item = {}
     for item_id, value in Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value"):
         by_item.setdefault(item_id, []).append(value)
     categories = {v: i for i, v in enumerate(sorted({v for vs in by_item.values() for v in vs}))}
     width = max((len(v) for v in by_item.values()), default=0)
     if width < 2:
-        return {"percent_agreement": None, "n_items": len(item_ids), "n_answers": sum(map(len, by_item.values()))}
+        n_answers = sum(map(len, by_item.values()))
+        return {**_percent(None), "n_items": len(item_ids), "n_answers": n_answers}
     import numpy as np
 
     codes = np.full((len(by_item), width), -1, dtype=np.int64)
@@ -96,7 +107,11 @@ def _agreement_on(item_ids):
         value = pair_agreement(codes, len(categories))
     except ValueError:
         value = None
-    return {"percent_agreement": value, "n_items": len(item_ids), "n_answers": int((codes >= 0).sum())}
+    return {**_percent(value), "n_items": len(item_ids), "n_answers": int((codes >= 0).sum())}
+
+
+def _percent(value):
+    return {"agreement": value, "metric": "percent_agreement", "percent_agreement": value}
 
 
 def _archive(*, campaign, item_ids):
@@ -169,7 +184,7 @@ def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, 
         overlap=overlap,
         created_by=user,
         selection={"items": item_ids is not None, "filter": filter or {}},
-        before=_agreement_on(ids),
+        before=_agreement_on(project, ids),
     )
     _add_items(campaign=campaign, item_ids=ids)
     return campaign
@@ -217,12 +232,23 @@ def campaign_progress(*, campaign) -> dict:
     still shows what it changed)."""
     ids = list(campaign.items.values_list("pk", flat=True))
     done = Item.objects.filter(pk__in=ids, n_answers__gte=campaign.overlap).count()
+    before = campaign.before
+    if before and "agreement" not in before:  # recorded before ``agreement`` and ``metric`` existed
+        before = {**before, **_percent(before.get("percent_agreement"))}
+    shapes = campaign_shapes.is_shapes(campaign.project)
     return {
         "n_items": len(ids),
         "n_done": done,
-        "before": campaign.before,
-        "after": _agreement_on(ids),
-        "versus_archived": _versus_archived(campaign=campaign, item_ids=ids),
+        "metric": {"boxes": "box F1", "segments": "segment F1"}[campaign_shapes.shape_kind(campaign.project)]
+        if shapes
+        else "percent agreement",
+        "before": before,
+        "after": _agreement_on(campaign.project, ids),
+        "versus_archived": (
+            campaign_shapes.versus_archived(campaign=campaign, item_ids=ids)
+            if shapes
+            else _versus_archived(campaign=campaign, item_ids=ids)
+        ),
     }
 
 
@@ -274,6 +300,7 @@ def _versus_archived(*, campaign, item_ids) -> dict:
 
     return {
         "agreement": round(agree / pairs, 4) if pairs else None,
+        "metric": "percent_agreement",
         "n_pairs": pairs,
         "changed": changed,
         "n_compared": compared,

@@ -10,8 +10,10 @@ from analysis.metrics.shapes import (
     box_iou,
     consensus,
     match_shapes,
+    pooled_f1,
     segment_f1,
     segment_iou,
+    shape_agreement,
     shape_table,
     shape_table_from_arrays,
     split_merge,
@@ -407,3 +409,34 @@ def test_per_labeler_equals_a_straightforward_loop_on_random_data(kind, seed):
             assert (got[key] is None) == (expected[key] is None), (lab, key)
             if expected[key] is not None:
                 assert got[key] == pytest.approx(expected[key], abs=1e-9), (lab, key)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pooled_f1_is_the_agreement_reports_f1_and_a_pair_by_pair_count(seed):
+    """``pooled_f1`` (campaigns' before / since) against ``shape_agreement``'s point value and against
+    ``match_shapes`` run pair by pair in plain Python, on random jittered boxes of 3 labelers."""
+    rng = np.random.default_rng(seed)
+    answers = []
+    for item in range(15):
+        truth = [(*rng.random(2) * 0.6, *(0.1 + rng.random(2) * 0.3), int(rng.integers(0, 2))) for _ in range(3)]
+        for labeler in range(int(rng.integers(1, 4))):
+            drawn = [
+                {"x": x + rng.normal(0, 0.03), "y": y, "w": w, "h": h, "label": f"c{c}"}
+                for x, y, w, h, c in truth
+                if rng.random() < 0.8
+            ]
+            answers.append((item, labeler, {"boxes": drawn}))
+    t = shape_table(answers, kind="boxes")
+    num = den = 0
+    by_item = {}
+    for item, _, obj in answers:
+        by_item.setdefault(item, []).append(obj["boxes"])
+    for lists in by_item.values():
+        for i in range(len(lists)):
+            for j in range(i + 1, len(lists)):
+                a, b = lists[i], lists[j]
+                coords = [[[s[k] for k in "xywh"] for s in x] for x in (a, b)]
+                num += 2 * len(match_shapes(*coords, [s["label"] for s in a], [s["label"] for s in b]))
+                den += len(a) + len(b)
+    assert pooled_f1(t) == pytest.approx(num / den, abs=1e-12)
+    assert pooled_f1(t) == pytest.approx(shape_agreement(t, n_resamples=10, per_labeler=False).f1.value, abs=1e-12)
