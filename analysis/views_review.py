@@ -292,7 +292,11 @@ def taxonomy_page(request, project_id):
             "membership": membership,
             "classes": project.classes.all(),
             "changes": project.taxonomy_changes.select_related("author", "undone_by").order_by("-number"),
-            "suggestions": merge_suggestions_for(project=project) if project.task_type == "classification" else [],
+            "suggestions": (
+                merge_suggestions_for(project=project)
+                if project.task_type == "classification" or project.task_type in SHAPE_TASKS
+                else []
+            ),
         },
     )
 

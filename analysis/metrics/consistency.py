@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._common import MetricUndefined
+from .shapes import class_swaps, pooled_f1, relabel_table
 
 
 def unit_category_counts(codes: np.ndarray, n_categories: int) -> np.ndarray:
@@ -94,6 +95,38 @@ def merge_suggestions(
                 continue
             after = pair_agreement(remap_codes(codes, {b: a}), n_categories)
             denominator = involving[a] + involving[b] - swaps[a, b]
+            out.append(
+                MergeSuggestion(
+                    a=a,
+                    b=b,
+                    swaps=int(swaps[a, b]),
+                    swap_share=float(swaps[a, b] / denominator) if denominator else 0.0,
+                    agreement_before=before,
+                    agreement_after=after,
+                )
+            )
+    out.sort(key=lambda s: (-s.gain, -s.swaps, s.a, s.b))
+    return out[:limit]
+
+
+def shape_merge_suggestions(t, *, iou: float = 0.5, min_swaps: int = 2, limit: int = 5, exclude=()) -> list:
+    """Class pairs labelers swap in a detection or segments table (``analysis.metrics.shapes``): the same
+    object drawn by two labelers (shapes that match whatever their class, IoU ≥ ``iou``) called a by one
+    and b by the other, at least ``min_swaps`` times; with the shape F1 (``pooled_f1``) before and after
+    merging the pair, ranked by the gain. ``swap_share``: the swaps among the class-agnostic matches
+    involving a or b. Labels in ``exclude`` are never suggested. ``a`` and ``b`` index ``t.labels``."""
+    swaps, matched = class_swaps(t, iou=iou)
+    before = pooled_f1(t, iou=iou)
+    if before is None:
+        return []
+    involving = matched.sum(axis=1)
+    out = []
+    for a in range(len(t.labels)):
+        for b in range(a + 1, len(t.labels)):
+            if t.labels[a] in exclude or t.labels[b] in exclude or swaps[a, b] < min_swaps:
+                continue
+            after = pooled_f1(relabel_table(t, {t.labels[b]: t.labels[a]}), iou=iou)
+            denominator = involving[a] + involving[b] - matched[a, b]
             out.append(
                 MergeSuggestion(
                     a=a,

@@ -34,7 +34,7 @@ arithmetic. 100,000 images × 3 labelers × 5 boxes: ``benchmarks/shapes_bench.p
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -54,8 +54,10 @@ __all__ = [
     "consensus",
     "item_f1",
     "labeler_average_precision",
+    "class_swaps",
     "match_shapes",
     "pooled_f1",
+    "relabel_table",
     "segment_f1",
     "segment_iou",
     "shape_agreement",
@@ -692,6 +694,46 @@ def pooled_f1(t: ShapeTable, *, iou: float = 0.5) -> float | None:
     matches = np.bincount(t.item[mt.i], minlength=len(t.items)).astype(np.float64)
     den = float(((m_item - 1) * s_item)[pairable].sum())
     return float(2.0 * matches[pairable].sum() / den) if den > 0 else 1.0
+
+
+def relabel_table(t: ShapeTable, mapping: dict[Any, Any]) -> ShapeTable:
+    """The table with labels mapped (``{label: new label}``; a label mapped to None drops its shapes,
+    never the answers: an answer left with nothing says "nothing here"), as a taxonomy change would."""
+    names = list(t.labels)
+    codes = np.arange(len(names))
+    keep_label = np.ones(len(names), dtype=bool)
+    for old, new in mapping.items():
+        if old not in names:
+            continue
+        if new is None:
+            keep_label[names.index(old)] = False
+            continue
+        if new not in names:
+            names.append(new)
+            keep_label = np.r_[keep_label, True]
+            codes = np.r_[codes, len(codes)]
+        codes[names.index(old)] = names.index(new)
+    mask = keep_label[t.label]
+    out = _subset(t, mask, np.ones(t.answer_item.shape[0], dtype=bool))
+    return replace(out, label=codes[out.label], labels=names)
+
+
+def class_swaps(t: ShapeTable, *, iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``(swaps, matched)``, both ``(L, L)`` over ``t.labels``: shape pairs by two labelers on one item
+    that match whatever their class (one to one, IoU ≥ ``iou``) and carry labels a and b — the same
+    object called two things (``swaps``, symmetric, zero diagonal); ``matched[a, b]`` counts every
+    class-agnostic match, diagonal included (the pairs that agree)."""
+    n = len(t.labels)
+    if t.n_shapes == 0:
+        return np.zeros((n, n), np.int64), np.zeros((n, n), np.int64)
+    blind = replace(t, label=np.zeros_like(t.label), labels=[None])
+    mt = _matched(blind, iou)
+    a, b = t.label[mt.i], t.label[mt.j]
+    matched = np.bincount(a * n + b, minlength=n * n).reshape(n, n)
+    matched = matched + matched.T - np.diag(np.diag(matched))
+    swaps = matched.copy()
+    np.fill_diagonal(swaps, 0)
+    return swaps, matched
 
 
 def box_f1(t: ShapeTable, **kwargs: Any) -> ShapeAgreement:

@@ -12,11 +12,13 @@ from analysis.metrics.consistency import (
     merge_suggestions,
     pair_agreement,
     remap_codes,
+    shape_merge_suggestions,
 )
-from analysis.selectors import answer_table
-from labeling.choices import TaxonomyOp
+from analysis.metrics.shapes import pooled_f1, relabel_table
+from analysis.selectors import answer_table, shape_answers
+from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import Annotation
-from labeling.selectors import class_mapping, transcript_conventions
+from labeling.selectors import class_mapping, mapping_with, transcript_conventions
 from labeling.services.taxonomy import taxonomy_validate
 
 
@@ -38,10 +40,44 @@ def _summary(codes, n_categories):
     return out
 
 
+def _shape_table(project):
+    return shape_answers(project=project, policy="category", class_map=class_mapping(project=project)).table()
+
+
+def _shape_metric(project):
+    return "box_f1" if SHAPE_TASKS[project.task_type][1] == "boxes" else "segment_f1"
+
+
+def _shape_preview(*, project, op, payload) -> dict:
+    """Shape F1 (the agreement report's, at IoU 0.5) now and if the change were applied: a merge or
+    rename maps shapes' classes, a retired class's shapes are dropped."""
+    table = _shape_table(project)
+    if op == TaxonomyOp.RETIRE:
+        after_table = relabel_table(table, {payload["key"]: None})
+    else:
+        change = mapping_with(mapping={}, op=op, payload=payload)
+        after_table = relabel_table(table, change)
+    before, after = pooled_f1(table), pooled_f1(after_table)
+    gain = after - before if before is not None and after is not None else None
+    metric = _shape_metric(project)
+    return {
+        "op": op,
+        "payload": payload,
+        "metric": metric,
+        "before": {"agreement": before, metric: before},
+        "after": {"agreement": after, metric: after},
+        "gain": gain,
+    }
+
+
 def taxonomy_preview(*, project, op, payload) -> dict:
     """Agreement now and if the change were applied (percent agreement and nominal alpha, with flagged
-    answers as their own categories — as the agreement report computes them). Applies nothing."""
+    answers as their own categories — as the agreement report computes them; box or segment F1 in
+    detection and segments projects). Applies nothing. ``metric`` names the measure and ``agreement``
+    holds it, before and after."""
     payload = taxonomy_validate(project=project, op=op, payload=payload)
+    if project.task_type in SHAPE_TASKS:
+        return _shape_preview(project=project, op=op, payload=payload)
     table, codes = _coded(project)
     index = {key: i for i, key in enumerate(table.categories)}
     after = codes
@@ -56,27 +92,49 @@ def taxonomy_preview(*, project, op, payload) -> dict:
     gain = None
     if before_stats["percent_agreement"] is not None and after_stats["percent_agreement"] is not None:
         gain = after_stats["percent_agreement"] - before_stats["percent_agreement"]
-    return {"op": op, "payload": payload, "before": before_stats, "after": after_stats, "gain": gain}
+    for stats in (before_stats, after_stats):
+        stats["agreement"] = stats["percent_agreement"]
+    return {
+        "op": op,
+        "payload": payload,
+        "metric": "percent_agreement",
+        "before": before_stats,
+        "after": after_stats,
+        "gain": gain,
+    }
 
 
 def merge_suggestions_for(*, project, limit=5) -> list[dict]:
-    """Class pairs labelers often swap, with the agreement a merge would give (flags never suggested)."""
-    table, codes = _coded(project)
-    if codes.size == 0:
-        return []
+    """Class pairs labelers often swap, with the agreement a merge would give (flags never suggested).
+    In detection and segments projects a swap is one object (shapes matching whatever their class)
+    called two things, and the agreement is box or segment F1."""
     classes = {c.key for c in project.active_classes()}
-    exclude = {i for i, key in enumerate(table.categories) if key not in classes}
-    try:
-        found = merge_suggestions(codes, len(table.categories), exclude=exclude, limit=limit)
-    except ValueError:
-        return []
-    names = dict(zip(table.categories, table.category_names, strict=True))
+    if project.task_type in SHAPE_TASKS:
+        table = _shape_table(project)
+        exclude = {key for key in table.labels if key not in classes}
+        found = shape_merge_suggestions(table, exclude=exclude, limit=limit)
+        categories = list(table.labels)
+        names = {c.key: c.name for c in project.active_classes()}
+        metric = _shape_metric(project)
+    else:
+        table, codes = _coded(project)
+        if codes.size == 0:
+            return []
+        exclude = {i for i, key in enumerate(table.categories) if key not in classes}
+        try:
+            found = merge_suggestions(codes, len(table.categories), exclude=exclude, limit=limit)
+        except ValueError:
+            return []
+        categories = table.categories
+        names = dict(zip(table.categories, table.category_names, strict=True))
+        metric = "percent_agreement"
     return [
         {
-            "classes": [table.categories[s.a], table.categories[s.b]],
-            "names": [names[table.categories[s.a]], names[table.categories[s.b]]],
+            "classes": [categories[s.a], categories[s.b]],
+            "names": [names.get(categories[s.a], categories[s.a]), names.get(categories[s.b], categories[s.b])],
             "swaps": s.swaps,
             "swap_share": s.swap_share,
+            "metric": metric,
             "agreement_before": s.agreement_before,
             "agreement_after": s.agreement_after,
             "gain": s.gain,

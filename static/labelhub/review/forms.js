@@ -57,6 +57,11 @@ document.getElementById("taxonomy-preview")?.addEventListener("click", async () 
   const { ok, data } = await send(`${taxonomy.dataset.url}?preview=1`, taxonomyBody());
   const box = document.getElementById("taxonomy-result");
   if (!ok) return say(box, data.detail, true);
+  if (data.metric === "box_f1" || data.metric === "segment_f1") {
+    const f1 = (v) => (v === null || v === undefined ? "—" : v.toFixed(3));
+    const name = data.metric === "box_f1" ? "Box F1" : "Segment F1";
+    return say(box, `${name} ${f1(data.before.agreement)} → ${f1(data.after.agreement)} (${data.gain >= 0 ? "+" : ""}${f1(data.gain)})`);
+  }
   say(box, `Percent agreement ${pct(data.before.percent_agreement)} → ${pct(data.after.percent_agreement)} (${data.gain >= 0 ? "+" : ""}${pct(data.gain)}); α ${data.before.krippendorff_alpha?.toFixed(3) ?? "—"} → ${data.after.krippendorff_alpha?.toFixed(3) ?? "—"}`);
 });
 taxonomy?.addEventListener("submit", async (e) => {

@@ -1,0 +1,94 @@
+"""Class confusion in detection projects: the same object drawn by two labelers and called two things is
+a swap; the taxonomy page and API suggest merging the pair with the box F1 it would give, and a change's
+preview answers box F1 before and after (not percent agreement over JSON strings)."""
+
+import json
+
+import pytest
+
+from analysis.metrics.consistency import shape_merge_suggestions
+from analysis.metrics.shapes import class_swaps, pooled_f1, relabel_table, shape_table
+from labeling.services.projects import member_add
+from tests.conftest import make_project
+from tests.labeling.queue_helpers import make_items
+from tests.labeling.version_helpers import answer, labelers
+
+pytestmark = pytest.mark.django_db
+
+A = (0.1, 0.1, 0.3, 0.4)
+B = (0.5, 0.1, 0.3, 0.4)
+C = (0.2, 0.6, 0.2, 0.2)
+
+
+def box(coords, label):
+    return dict(zip(("x", "y", "w", "h"), coords, strict=True)) | {"label": label}
+
+
+# Hand-worked: item 1, u calls box A a lizard and v an iguana; item 2, u calls B an iguana and v a lizard;
+# item 3, both call C a rock. Shape F1 = 2·(0 + 0 + 1) / (2 + 2 + 2) = 1/3; with lizard merged into iguana,
+# 2·3 / 6 = 1; with rock retired, item 3's answers are empty: 0 / 4 = 0.
+ANSWERS = [
+    (1, "u", {"boxes": [box(A, "lizard")]}),
+    (1, "v", {"boxes": [box(A, "iguana")]}),
+    (2, "u", {"boxes": [box(B, "iguana")]}),
+    (2, "v", {"boxes": [box(B, "lizard")]}),
+    (3, "u", {"boxes": [box(C, "rock")]}),
+    (3, "v", {"boxes": [box(C, "rock")]}),
+]
+
+
+def test_hand_worked_swaps_and_the_f1_a_merge_or_a_retirement_gives():
+    t = shape_table(ANSWERS, kind="boxes")
+    names = list(t.labels)
+    swaps, matched = class_swaps(t)
+    ig, li, ro = names.index("iguana"), names.index("lizard"), names.index("rock")
+    assert swaps[ig, li] == swaps[li, ig] == 2 and swaps[ig, ro] == 0 and matched[ro, ro] == 1
+    assert pooled_f1(t) == pytest.approx(1 / 3)
+    assert pooled_f1(relabel_table(t, {"lizard": "iguana"})) == 1.0
+    assert pooled_f1(relabel_table(t, {"rock": None})) == 0.0
+    (found,) = shape_merge_suggestions(t)
+    assert {names[found.a], names[found.b]} == {"iguana", "lizard"} and found.swaps == 2
+    assert found.swap_share == 1.0 and found.agreement_before == pytest.approx(1 / 3) and found.agreement_after == 1.0
+    assert shape_merge_suggestions(t, exclude={"lizard"}) == []
+
+
+@pytest.fixture
+def reptiles(manager, reviewer):
+    project = make_project(
+        manager,
+        name="Reptiles",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana"}, {"key": "lizard", "name": "Lizard"}, {"key": "rock"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    items = make_items(project, 3, stats={"width": 100, "height": 100})
+    users = dict(zip("uv", labelers(project, 2), strict=True))
+    for item_no, who, value in ANSWERS:
+        answer(items[item_no - 1], users[who], json.dumps(value))
+    return project
+
+
+def test_the_api_and_page_suggest_merging_the_pair_drawn_as_both(api, client, reviewer, reptiles):
+    project = reptiles
+    data = api(reviewer).get(f"/api/projects/{project.pk}/taxonomy-changes/suggestions/").json()
+    (s,) = data["suggestions"]
+    assert s["classes"] == ["iguana", "lizard"] and s["names"] == ["Iguana", "Lizard"] and s["swaps"] == 2
+    assert s["metric"] == "box_f1" and s["agreement_before"] == pytest.approx(1 / 3) and s["agreement_after"] == 1.0
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/taxonomy/").content.decode()
+    assert "the same object drawn as one by a labeler and as the other by another 2 times" in page
+    assert "box F1 0.333 → 1.000" in page
+
+
+def test_a_preview_answers_box_f1_before_and_after_and_changes_nothing(api, reviewer, reptiles):
+    project = reptiles
+    url = f"/api/projects/{project.pk}/taxonomy-changes/?preview=1"
+    merge = api(reviewer).post(url, {"op": "merge", "classes": ["lizard", "iguana"], "into": "iguana"}, format="json")
+    assert merge.status_code == 200, merge.json()
+    body = merge.json()
+    assert body["metric"] == "box_f1" and body["before"]["agreement"] == pytest.approx(1 / 3)
+    assert body["after"]["agreement"] == 1.0 and body["gain"] == pytest.approx(2 / 3)
+    retire = api(reviewer).post(url, {"op": "retire", "key": "rock"}, format="json").json()
+    assert retire["after"]["agreement"] == 0.0 and retire["gain"] == pytest.approx(-1 / 3)
+    assert not project.taxonomy_changes.exists() and project.classes.filter(retired=False).count() == 3
