@@ -2,6 +2,7 @@
 suggestions, transcript-convention previews, campaign agreement."""
 
 import numpy as np
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from analysis import metrics
@@ -16,6 +17,7 @@ from analysis.metrics.consistency import (
 )
 from analysis.metrics.shapes import pooled_f1, relabel_table
 from analysis.selectors import answer_table, shape_answers
+from analysis.services.agreement import answers_marker
 from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import Annotation
 from labeling.selectors import class_mapping, mapping_with, transcript_conventions
@@ -104,10 +106,25 @@ def taxonomy_preview(*, project, op, payload) -> dict:
     }
 
 
+SUGGESTIONS_CACHE_SECONDS = 24 * 3600
+
+
 def merge_suggestions_for(*, project, limit=5) -> list[dict]:
     """Class pairs labelers often swap, with the agreement a merge would give (flags never suggested).
     In detection and segments projects a swap is one object (shapes matching whatever their class)
-    called two things, and the agreement is box or segment F1."""
+    called two things, and the agreement is box or segment F1. Kept in the cache until the answers,
+    taxonomy changes or decisions change (``answers_marker``): the taxonomy page asks on every view, and
+    on 300,000 boxes the computation takes about 3 s of CPU."""
+    marker, _ = answers_marker(project=project)
+    key = f"labelhub:merge-suggestions:{project.pk}:{limit}:{marker}"
+    found = cache.get(key)
+    if found is None:
+        found = _merge_suggestions(project=project, limit=limit)
+        cache.set(key, found, SUGGESTIONS_CACHE_SECONDS)
+    return found
+
+
+def _merge_suggestions(*, project, limit) -> list[dict]:
     classes = {c.key for c in project.active_classes()}
     if project.task_type in SHAPE_TASKS:
         table = _shape_table(project)
