@@ -1,5 +1,4 @@
-import os
-
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
@@ -17,8 +16,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--base-url",
-            default=os.environ.get("LABELHUB_BASE_URL", "http://127.0.0.1:8000"),
-            help="where users reach this LabelHub (default: $LABELHUB_BASE_URL or http://127.0.0.1:8000)",
+            default=settings.LABELHUB_PUBLIC_URL or "http://127.0.0.1:8000",
+            help="where users reach this LabelHub (default: LABELHUB_PUBLIC_URL, else http://127.0.0.1:8000)",
         )
         parser.add_argument(
             "--if-empty", action="store_true", help="print nothing (and succeed) when accounts exist already"
