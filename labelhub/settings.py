@@ -176,6 +176,8 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
     }
 
+# Invitation e-mails leave from a thread of the web process, so a slow SMTP server never holds the page.
+LABELHUB_MAIL_IN_BACKGROUND = env_bool("LABELHUB_MAIL_IN_BACKGROUND", True)
 # E-mail (password reset links, invitations): printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 if EMAIL_HOST:

@@ -23,6 +23,13 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _mail_at_once(settings):
+    """Invitation e-mails are sent in the request's thread, so a test reads ``mail.outbox`` right after
+    (the web server sends them from a background thread: tests/labeling/test_invitations.py)."""
+    settings.LABELHUB_MAIL_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 

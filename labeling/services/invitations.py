@@ -13,6 +13,7 @@ same project withdraws the earlier one (the newest link is the one that works).
 import hashlib
 import logging
 import secrets
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -74,11 +75,12 @@ def invitation_create(*, project, email, role, invited_by, link_for) -> tuple[In
         expires=now + timedelta(days=INVITATION_DAYS),
     )
     link = link_for(token)
-    transaction.on_commit(lambda: _send(invitation, link))
+    message = _message(invitation, link)
+    transaction.on_commit(lambda: _send_later(message))
     return invitation, link
 
 
-def _send(invitation, link):
+def _message(invitation, link) -> dict:
     inviter = invitation.invited_by.get_username() if invitation.invited_by else "A manager"
     body = (
         f"{inviter} invites you to label data in the LabelHub project “{invitation.project.name}”, "
@@ -86,10 +88,26 @@ def _send(invitation, link):
         f"Open this link to choose a username and a password (it works once, until "
         f"{invitation.expires:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
     )
+    subject = f"Invitation to {invitation.project.name}"
+    return {"pk": invitation.pk, "to": invitation.email, "subject": subject, "body": body}
+
+
+def _send_later(message):
+    """Send the e-mail off the request: a slow or unreachable SMTP server (up to ``EMAIL_TIMEOUT``, 20 s)
+    must not hold the manager's page, who is shown the link anyway. A thread of the web process, not a
+    worker task: the link is a credential, and it stays out of the broker's messages. Where
+    ``LABELHUB_MAIL_IN_BACKGROUND`` is off (the tests), sent at once."""
+    if settings.LABELHUB_MAIL_IN_BACKGROUND:
+        threading.Thread(target=_send, args=(message,), name=f"invitation-mail-{message['pk']}", daemon=True).start()
+    else:
+        _send(message)
+
+
+def _send(message):
     try:
-        send_mail(f"Invitation to {invitation.project.name}", body, settings.DEFAULT_FROM_EMAIL, [invitation.email])
+        send_mail(message["subject"], message["body"], settings.DEFAULT_FROM_EMAIL, [message["to"]])
     except Exception:  # the manager was shown the link; a mail server's failure must not lose the invitation
-        logger.warning("invitation %s: no e-mail could be sent to %s", invitation.pk, invitation.email, exc_info=True)
+        logger.warning("invitation %s: no e-mail could be sent to %s", message["pk"], message["to"], exc_info=True)
 
 
 def invitation_for_token(*, token: str, lock=False) -> Invitation:

@@ -2,12 +2,14 @@
 makes the account and the membership, and a used, withdrawn, expired or unknown link says why it fails."""
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.utils import timezone
 
 from labeling.models import Invitation, Membership
@@ -127,3 +129,33 @@ def test_invitations_api_is_for_managers_and_refuses_members_addresses(api, mana
     assert api(manager).delete(f"{url}{body['id']}/").status_code == 204
     assert api(manager).get(url).json()["results"] == []
     assert api(manager).get(body["link"].replace("http://testserver", "")).status_code == 410
+
+
+class GatedBackend(locmem.EmailBackend):
+    """The locmem backend behind a gate: a mail server that answers only when the test says so."""
+
+    gate = threading.Event()
+
+    def send_messages(self, messages):
+        assert self.gate.wait(10), "the gate was never opened"
+        return super().send_messages(messages)
+
+
+def test_the_invitation_mail_leaves_off_the_request_so_a_slow_mail_server_never_holds_the_page(
+    client, manager, project, settings, django_capture_on_commit_callbacks
+):
+    settings.LABELHUB_MAIL_IN_BACKGROUND = True
+    settings.EMAIL_BACKEND = f"{__name__}.GatedBackend"
+    GatedBackend.gate.clear()
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/projects/{project.pk}/members/", {"action": "add", "who": "slow@example.com", "role": "labeler"}
+        )
+    # the page is answered while the mail server has not answered yet
+    assert response.status_code == 302 and mail.outbox == []
+    link = LINK.search(" ".join(str(m) for m in get_messages(response.wsgi_request))).group(0)
+    GatedBackend.gate.set()
+    (sender,) = [t for t in threading.enumerate() if t.name.startswith("invitation-mail-")]
+    sender.join(10)
+    assert len(mail.outbox) == 1 and link in mail.outbox[0].body and mail.outbox[0].to == ["slow@example.com"]
