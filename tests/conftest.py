@@ -123,6 +123,15 @@ def make_project(creator, *, name="Digits", modality="image", task_type="classif
     )
 
 
+def detection_project(manager, reviewer, classes, *, name="Reptiles"):
+    """An image detection project of ``classes`` (keys) with ``reviewer`` as its reviewer."""
+    project = make_project(
+        manager, name=name, modality="image", task_type="detection", classes=[{"key": k} for k in classes]
+    )
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    return project
+
+
 @pytest.fixture
 def project(manager, reviewer, labeler, labeler2):
     """An image classification project with a manager, a reviewer and two labelers."""

@@ -88,12 +88,26 @@ def merge_suggestions(
     answers = counts.sum(axis=1)
     involving = np.array([(counts[:, k] * (answers - 1)).sum() for k in range(n_categories)], dtype=np.float64)
     before = pair_agreement(codes, n_categories)
+    return _ranked_merges(
+        swaps,
+        involving,
+        before,
+        lambda a, b: pair_agreement(remap_codes(codes, {b: a}), n_categories),
+        min_swaps=min_swaps,
+        limit=limit,
+        exclude=exclude,
+    )
+
+
+def _ranked_merges(swaps, involving, before, after_of, *, min_swaps, limit, exclude) -> list[MergeSuggestion]:
+    """The pairs (a, b), a < b, swapped at least ``min_swaps`` times and neither in ``exclude``, with the
+    agreement ``after_of(a, b)`` merging them gives; ``swap_share`` = swaps / (``involving`` a or b less
+    the swaps counted twice), by gain, at most ``limit``."""
     out = []
-    for a in range(n_categories):
-        for b in range(a + 1, n_categories):
+    for a in range(swaps.shape[0]):
+        for b in range(a + 1, swaps.shape[0]):
             if a in exclude or b in exclude or swaps[a, b] < min_swaps:
                 continue
-            after = pair_agreement(remap_codes(codes, {b: a}), n_categories)
             denominator = involving[a] + involving[b] - swaps[a, b]
             out.append(
                 MergeSuggestion(
@@ -102,7 +116,7 @@ def merge_suggestions(
                     swaps=int(swaps[a, b]),
                     swap_share=float(swaps[a, b] / denominator) if denominator else 0.0,
                     agreement_before=before,
-                    agreement_after=after,
+                    agreement_after=after_of(a, b),
                 )
             )
     out.sort(key=lambda s: (-s.gain, -s.swaps, s.a, s.b))
@@ -119,26 +133,15 @@ def shape_merge_suggestions(t, *, iou: float = 0.5, min_swaps: int = 2, limit: i
     before = pooled_f1(t, iou=iou)
     if before is None:
         return []
-    involving = matched.sum(axis=1)
-    out = []
-    for a in range(len(t.labels)):
-        for b in range(a + 1, len(t.labels)):
-            if t.labels[a] in exclude or t.labels[b] in exclude or swaps[a, b] < min_swaps:
-                continue
-            after = pooled_f1(relabel_table(t, {t.labels[b]: t.labels[a]}), iou=iou)
-            denominator = involving[a] + involving[b] - matched[a, b]
-            out.append(
-                MergeSuggestion(
-                    a=a,
-                    b=b,
-                    swaps=int(swaps[a, b]),
-                    swap_share=float(swaps[a, b] / denominator) if denominator else 0.0,
-                    agreement_before=before,
-                    agreement_after=after,
-                )
-            )
-    out.sort(key=lambda s: (-s.gain, -s.swaps, s.a, s.b))
-    return out[:limit]
+    return _ranked_merges(
+        swaps,
+        matched.sum(axis=1),
+        before,
+        lambda a, b: pooled_f1(relabel_table(t, {t.labels[b]: t.labels[a]}), iou=iou),
+        min_swaps=min_swaps,
+        limit=limit,
+        exclude={i for i, label in enumerate(t.labels) if label in exclude},
+    )
 
 
 # --- transcript conventions ------------------------------------------------------------------------

@@ -7,9 +7,8 @@ import json
 import pytest
 
 from labeling.models import Item
-from labeling.services.projects import member_add
 from labeling.services.review import decision_record
-from tests.conftest import make_project
+from tests.conftest import detection_project
 from tests.labeling.queue_helpers import make_items
 from tests.labeling.version_helpers import answer, labelers
 
@@ -29,14 +28,7 @@ def boxes(*shapes):
 def reptiles(manager, reviewer):
     """Item 1: a and b draw the same iguana a pixel apart (they agree). Item 2: a draws the iguana whole,
     c in two halves (the iguana disagreement). Item 3: a and b draw the same rock."""
-    project = make_project(
-        manager,
-        name="Reptiles",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": "iguana"}, {"key": "rock"}],
-    )
-    member_add(project=project, username=reviewer.username, role="reviewer")
+    project = detection_project(manager, reviewer, ["iguana", "rock"])
     items = make_items(project, 3, stats={"width": 200, "height": 100})
     a, b, c = labelers(project, 3)
     answer(items[0], a, boxes(IGUANA))

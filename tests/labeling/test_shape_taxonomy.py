@@ -8,8 +8,7 @@ import pytest
 
 from analysis.metrics.consistency import shape_merge_suggestions
 from analysis.metrics.shapes import class_swaps, pooled_f1, relabel_table, shape_table
-from labeling.services.projects import member_add
-from tests.conftest import make_project
+from tests.conftest import detection_project
 from tests.labeling.queue_helpers import make_items
 from tests.labeling.version_helpers import answer, labelers
 
@@ -54,14 +53,7 @@ def test_hand_worked_swaps_and_the_f1_a_merge_or_a_retirement_gives():
 
 @pytest.fixture
 def reptiles(manager, reviewer):
-    project = make_project(
-        manager,
-        name="Reptiles",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": "iguana", "name": "Iguana"}, {"key": "lizard", "name": "Lizard"}, {"key": "rock"}],
-    )
-    member_add(project=project, username=reviewer.username, role="reviewer")
+    project = detection_project(manager, reviewer, ["iguana", "lizard", "rock"])
     items = make_items(project, 3, stats={"width": 100, "height": 100})
     users = dict(zip("uv", labelers(project, 2), strict=True))
     for item_no, who, value in ANSWERS:
@@ -73,7 +65,7 @@ def test_the_api_and_page_suggest_merging_the_pair_drawn_as_both(api, client, re
     project = reptiles
     data = api(reviewer).get(f"/api/projects/{project.pk}/taxonomy-changes/suggestions/").json()
     (s,) = data["suggestions"]
-    assert s["classes"] == ["iguana", "lizard"] and s["names"] == ["Iguana", "Lizard"] and s["swaps"] == 2
+    assert s["classes"] == ["iguana", "lizard"] and s["names"] == ["iguana", "lizard"] and s["swaps"] == 2
     assert s["metric"] == "box_f1" and s["agreement_before"] == pytest.approx(1 / 3) and s["agreement_after"] == 1.0
     client.force_login(reviewer)
     page = client.get(f"/projects/{project.pk}/taxonomy/").content.decode()
