@@ -182,6 +182,12 @@ def test_gold_decision_shapes_score_the_labelers(api, manager, reviewer, iguanas
     scores = {row["labeler"]: (row["gold_f1"], row["n_gold"]) for row in report["per_labeler"]}
     assert scores == {"alice": (1.0, 1), "bob": (0.0, 1)}  # alice drew the two iguanas, bob one box round both
     assert report["n_gold_items"] == 1
+    # after a rename the gold shapes count in the new class, as the answers do: the same scores
+    from labeling.services.taxonomy import taxonomy_apply
+
+    taxonomy_apply(project=project, op="rename", payload={"key": "iguana", "new_key": "reptile"})
+    report = api(manager).get(f"/api/projects/{project.pk}/agreement/").json()
+    assert {row["labeler"]: (row["gold_f1"], row["n_gold"]) for row in report["per_labeler"]} == scores
 
 
 def test_instructions_ambiguous_attaches_the_picture_with_its_shapes_to_the_guideline(api, manager, reviewer, iguanas):
