@@ -5,8 +5,11 @@ matched across labelers at IoU ≥ 0.5 (same class) are clustered and fused, seg
 over time; each shape carries ``support``, the number of labelers who drew it. An item an SME decided
 (its latest decision a final label with shapes, under the recipe's ``use_decisions``) ships the
 decision's shapes instead, each with ``decided: true`` and ``support`` the labelers who drew a matching
-shape, and ``resolved_by`` ``decision``. Archived answers (relabel
-campaigns) do not count; shape flags (borderline, uncertain) are ignored: the shape counts. Shape
+shape, and ``resolved_by`` ``decision``. Answers archived by a relabel campaign are not mixed with
+new ones (shapes have no votes to weigh), but a relabel never loses the evidence: an item sent back that
+has no new answer yet ships the consensus of its archived answers (each labeler's answer as it stood when
+the campaign started, under the same filters), ``resolved_by`` ``archived``, unless the recipe's
+``archived_weight`` is 0. Shape flags (borderline, uncertain) are ignored: the shape counts. Shape
 classes, the labelers' and the decisions', count as the project's taxonomy changes and the recipe's
 ``class_map`` say (``effective_class_map``, as for classification): after "kitten" is merged into "cat",
 a box one labeler drew as a kitten and another as a cat is one cat with support 2, and no "kitten" is
@@ -19,7 +22,8 @@ Manifest rows keep the classification fields, with these meanings:
   ``null`` for a "needs review" row (fewer labelers than the recipe's ``min_answers``);
 * ``agreement`` — mean over the consensus shapes of support / answering labelers (null without shapes);
 * ``n_annotations`` — the labelers who answered; ``answers`` — {class: shapes the labelers drew};
-* ``resolved_by`` — ``majority``, or ``decision`` for an item an SME decided.
+* ``resolved_by`` — ``majority``, ``decision`` for an item an SME decided, or ``archived`` for an item
+  whose only answers were archived by a relabel campaign.
 
 Extra artifacts: detection ``coco`` (COCO JSON: bbox in pixels from the item's stored ``width`` and
 ``height`` stats, category ids 1.. in the project's class order) and ``yolo`` (a zip of
@@ -40,11 +44,11 @@ import numpy as np
 from analysis.metrics.shapes import consensus, match_shapes, shape_table
 from labelhub.csvsafe import arrow_strings, csv_writer
 from labeling.choices import SHAPE_TASKS
-from labeling.models import Annotation, Decision, Tag
+from labeling.models import Annotation, ArchivedAnnotation, Decision, Tag
 from labeling.selectors import class_mapping
 from labeling.services import exports
 from labeling.services.exports import NAMED_ITEMS, split_codes
-from labeling.services.recipes import SHAPE_FORMATS
+from labeling.services.recipes import SHAPE_FORMATS, recipe_moment
 from labeling.services.resolution import _answers_queryset
 
 FILENAMES = exports.FILENAMES
@@ -331,6 +335,21 @@ def decided_shapes(*, project, item_ids=None) -> dict:
     return {i: d for i, d in latest.items() if d.action == "label" and d.shapes is not None}
 
 
+def _archived_rows(project, policy, item_ids):
+    """``(item, labeler, value)`` of the answers relabel campaigns archived on ``item_ids``, oldest first
+    (so each labeler's latest stands), under the recipe's ``guideline`` and ``answered_to`` filters; none
+    when ``archived_weight`` is 0."""
+    if float(policy.get("archived_weight", 0)) <= 0:
+        return []
+    filters = policy["filters"]
+    rows = ArchivedAnnotation.objects.filter(campaign__project=project, item_id__in=item_ids)
+    if filters.get("guideline") is not None:
+        rows = rows.filter(guideline__project=project, guideline__version=filters["guideline"])
+    if filters.get("answered_to"):
+        rows = rows.filter(answered__lte=recipe_moment(filters["answered_to"]))
+    return rows.order_by("item_id", "answered", "pk").values_list("item_id", "labeler_id", "value").iterator()
+
+
 def _decided_label(kind, decision, latest_answers, class_map=None):
     """A decision's shapes as a manifest label: each shape with ``decided: true`` and ``support``, the
     labelers who drew a matching shape (same class, IoU ≥ 0.5), so a reader still sees how contested it was.
@@ -370,7 +389,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
     splits = policy["splits"]
     keep_review = policy["unresolved"] == "needs_review"
     counts = {"items": 0, "labeled": 0, "needs_review": 0, "shapes": 0, "classes": Counter(), "splits": Counter()}
-    counts.update(majority=0, decided=0)
+    counts.update(majority=0, decided=0, archived=0)
     use_decisions = policy.get("use_decisions", True)
     left_out = {"unlabeled": 0, "decision": 0, "tie": 0, "low_agreement": 0, "few_answers": 0}
     left_out_items = {k: [] for k in left_out}
@@ -385,6 +404,8 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
             project, kind, answers.values_list("item_id", "labeler_id", "value").iterator(), class_map
         )
         decided = decided_shapes(project=project, item_ids=ids) if use_decisions else {}
+        waiting = [i for i in ids if i not in drawn and i not in decided]  # sent back, not answered again
+        old_cons, old_drawn = _consensus(project, kind, _archived_rows(project, policy, waiting), class_map)
         links = Tag.items.through.objects.filter(item_id__in=ids, tag_id__in=list(tags)).values_list(
             "item_id", "tag_id"
         )
@@ -396,6 +417,9 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
         for r, s in zip(chunk, split.tolist(), strict=True):
             n, classes_drawn, lists = drawn.get(r["pk"], (0, Counter(), []))
             decision = decided.get(r["pk"])
+            archived = n == 0 and decision is None and r["pk"] in old_drawn
+            if archived:
+                n, classes_drawn, lists = old_drawn[r["pk"]]
             if n == 0 and decision is None:
                 left_out["unlabeled"] += 1
                 _name(left_out_items["unlabeled"], r["pk"])
@@ -404,13 +428,14 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
                 label = _decided_label(kind, decision, lists, class_map)
                 few = False
             else:
-                label = cons.get(r["pk"], {kind: []})
+                label = (old_cons if archived else cons).get(r["pk"], {kind: []})
                 few = n < policy["min_answers"]
             if few and not keep_review:
                 left_out["few_answers"] += 1
                 _name(left_out_items["few_answers"], r["pk"])
                 continue
             shapes = label[kind]
+            resolved = "decision" if decision is not None else "archived" if archived else "majority"
             agreement = (
                 round(float(np.mean([x["support"] for x in shapes])) / n, 4) if shapes and n and not few else None
             )
@@ -425,7 +450,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
                 "tags": sorted(item_tags.get(r["pk"], [])),
                 "source": sources.get(r["source_id"]),
                 "file": f"/api/items/{r['pk']}/file" if r["file"] else None,
-                "resolved_by": None if few else "decision" if decision is not None else "majority",
+                "resolved_by": None if few else resolved,
                 "review": "few_answers" if few else None,
             }
             out.append(row)
@@ -435,7 +460,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
                 _name(review_items["few_answers"], r["pk"])
                 continue
             counts["labeled"] += 1
-            counts["decided" if decision is not None else "majority"] += 1
+            counts[{"decision": "decided"}.get(resolved, resolved)] += 1
             counts["shapes"] += len(shapes)
             counts["splits"][row["split"]] += 1
             counts["classes"].update(x["label"] for x in shapes)
@@ -469,7 +494,11 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
         "left_out_items": {k: v for k, v in left_out_items.items() if v},
         "needs_review_items": {k: v for k, v in review_items.items() if v},
         "splits": {s: counts["splits"][s] for s in exports.SPLITS},
-        "resolved_by": {k: counts[v] for k, v in (("decision", "decided"), ("majority", "majority")) if counts[v]},
+        "resolved_by": {
+            k: counts[v]
+            for k, v in (("decision", "decided"), ("majority", "majority"), ("archived", "archived"))
+            if counts[v]
+        },
         "classes": {k: counts["classes"][k] for k in sorted(counts["classes"], key=str)},
     }
     return (

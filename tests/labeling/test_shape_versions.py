@@ -245,3 +245,39 @@ def test_shape_classes_count_as_the_taxonomy_changes_and_the_recipe_say(api, man
     # the reviewer's "accept the consensus" records it in today's classes
     accepted = decision_record(item=first, reviewer=reviewer, accept="consensus")
     assert [s["label"] for s in accepted.shapes["boxes"]] == ["iguana", "rock"]
+
+
+def test_an_item_sent_back_keeps_its_archived_shapes_until_it_is_answered_again(api, manager, iguanas):
+    """A relabel never loses evidence: the first image sent back by a campaign ships the consensus of
+    its archived answers (resolved_by "archived") until a labeler answers it again; then the new answer
+    is its label. With archived_weight 0 the waiting item is left out as unlabeled."""
+    from labeling.models import DatasetVersion
+    from labeling.services.campaigns import campaign_create
+
+    project, (first, second), (a, _, _) = iguanas
+
+    def rows(number):
+        return {r["item"]: r for r in manifest(DatasetVersion.objects.get(project=project, number=number))}
+
+    run_build(api, manager, project)
+    before = rows(1)[first.pk]
+    campaign_create(project=project, name="one box per iguana", item_ids=[first.pk], overlap=1, user=manager)
+
+    run_build(api, manager, project)
+    waiting = rows(2)[first.pk]
+    assert waiting["resolved_by"] == "archived" and waiting["label"] == before["label"]
+    assert waiting["n_annotations"] == 3 and waiting["answers"] == before["answers"]
+    assert DatasetVersion.objects.get(project=project, number=2).counts["resolved_by"] == {
+        "majority": 1,
+        "archived": 1,
+    }
+
+    run_build(api, manager, project, {"archived_weight": 0})
+    assert first.pk not in rows(3)
+    assert DatasetVersion.objects.get(project=project, number=3).counts["left_out"]["unlabeled"] == 1
+
+    answer(first, a, boxes((0.1, 0.1, 0.4, 0.6, "iguana")))
+    run_build(api, manager, project)
+    again = rows(4)[first.pk]
+    assert again["resolved_by"] == "majority" and again["n_annotations"] == 1
+    assert [s["label"] for s in again["label"]["boxes"]] == ["iguana"]
