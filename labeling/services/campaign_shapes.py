@@ -36,6 +36,11 @@ def _keys(kind):
     return ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
 
 
+def _mapped(shapes, mapping):
+    """The shapes (dicts) of a list, each class counted as ``mapping`` says."""
+    return [{**s, "label": mapping.get(s.get("label"), s.get("label"))} for s in shapes if isinstance(s, dict)]
+
+
 def _parse(value, kind, mapping):
     """An answer's shapes (classes mapped), or None for a value that is not a shapes answer."""
     try:
@@ -44,9 +49,7 @@ def _parse(value, kind, mapping):
         return None
     if not isinstance(obj, dict) or not isinstance(obj.get(kind, []), list):
         return None
-    return [
-        {**s, "label": mapping.get(s.get("label"), s.get("label"))} for s in obj.get(kind, []) if isinstance(s, dict)
-    ]
+    return _mapped(obj.get(kind, []), mapping)
 
 
 def _answers(project, rows):
@@ -127,9 +130,9 @@ def versus_archived(*, campaign, item_ids) -> dict:
 
     mapping, wanted = class_mapping(project=project), set(item_ids)
     gold = {
-        i: _parse(json.dumps(d.shapes), kind, mapping) or []
+        i: _mapped(d.shapes.get(kind, []), mapping)
         for i, d in latest_decisions(project=project).items()
-        if d.gold and d.action == "label" and d.shapes is not None and i in wanted
+        if d.gold and d.action == "label" and isinstance(d.shapes, dict) and i in wanted
     }
 
     def against_gold(by_item):
