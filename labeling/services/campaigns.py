@@ -11,10 +11,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from analysis.metrics.consistency import pair_agreement
-from labeling.choices import CampaignStatus
+from labeling.choices import CampaignStatus, TaskType
 from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Campaign, Item, Reservation
 from labeling.selectors import class_mapping, gold_labels, project_item_ids
 from labeling.services import campaign_shapes
+from labeling.services.recipes import recipe_parse
+from labeling.services.resolution import transcript_normalizer
 
 SEND_BACK_NAME = "Sent back by reviewers"
 FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items"}
@@ -75,13 +77,24 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     if filter.get("disagreement") and campaign_shapes.is_shapes(project):
         ids = campaign_shapes.items_in_disagreement(project=project, item_ids=ids)
     elif filter.get("disagreement"):
+        key = comparable(project)
         values = {}
         for item_id, value in (
             Annotation.objects.filter(item_id__in=ids).values_list("item_id", "value").iterator(chunk_size=10000)
         ):
-            values.setdefault(item_id, set()).add(value)
+            values.setdefault(item_id, set()).add(key(value))
         ids = [i for i in ids if len(values.get(i, ())) > 1]
     return sorted(ids)
+
+
+def comparable(project):
+    """``value -> value`` as answers are compared: a class as the taxonomy changes count it (after
+    merging deep into scratch, "deep" and "scratch" agree), a transcript as a default version normalizes
+    it (the project's conventions, then case, punctuation and spaces: "Umm, yes" and "um yes" agree)."""
+    if project.task_type == TaskType.TRANSCRIPTION:
+        return transcript_normalizer(project=project, policy=recipe_parse(project=project, data={}))
+    mapping = class_mapping(project=project)
+    return lambda value: mapping.get(value, value)
 
 
 def _agreement_on(project, item_ids):
@@ -90,9 +103,10 @@ def _agreement_on(project, item_ids):
     names it."""
     if campaign_shapes.is_shapes(project):
         return campaign_shapes.agreement_on(project=project, item_ids=item_ids)
+    key = comparable(project)
     by_item = {}
     for item_id, value in Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value"):
-        by_item.setdefault(item_id, []).append(value)
+        by_item.setdefault(item_id, []).append(key(value))
     categories = {v: i for i, v in enumerate(sorted({v for vs in by_item.values() for v in vs}))}
     width = max((len(v) for v in by_item.values()), default=0)
     if width < 2:
@@ -263,7 +277,7 @@ def _versus_archived(*, campaign, item_ids) -> dict:
     """
     from collections import Counter
 
-    mapping = class_mapping(project=campaign.project)
+    key_of = comparable(campaign.project)
     archived, stamp = {}, {}
     for item_id, labeler_id, value, answered in ArchivedAnnotation.objects.filter(
         campaign=campaign, item_id__in=item_ids
@@ -271,14 +285,14 @@ def _versus_archived(*, campaign, item_ids) -> dict:
         key = (item_id, labeler_id)
         if value and (key not in stamp or answered >= stamp[key]):
             stamp[key] = answered
-            archived[key] = mapping.get(value, value)
+            archived[key] = key_of(value)
     old, new = {}, {}
     for (item_id, _), value in archived.items():
         old.setdefault(item_id, []).append(value)
     for item_id, value in (
         Annotation.objects.filter(item_id__in=item_ids).exclude(value="").values_list("item_id", "value")
     ):
-        new.setdefault(item_id, []).append(mapping.get(value, value))
+        new.setdefault(item_id, []).append(key_of(value))
 
     def majority(values):
         common = Counter(values).most_common(2)
@@ -292,7 +306,8 @@ def _versus_archived(*, campaign, item_ids) -> dict:
         if before:
             compared += 1
             changed += majority(values) != majority(before)
-    gold = {i: g for i, g in gold_labels(project=campaign.project).items() if i in set(item_ids)}
+    wanted = set(item_ids)
+    gold = {i: key_of(g) for i, g in gold_labels(project=campaign.project).items() if i in wanted}
 
     def accuracy(answers):
         scored = [(v == gold[i]) for i, values in answers.items() if i in gold for v in values]

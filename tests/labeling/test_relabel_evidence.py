@@ -5,6 +5,7 @@ import pytest
 
 from labeling.models import Item
 from labeling.services.campaigns import campaign_create
+from tests.conftest import make_project
 from tests.labeling.version_helpers import add_texts, answer, build, labelers, manifest, text_project
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +153,32 @@ def test_one_new_answer_outweighs_two_archived_ones_that_agree(manager):
     campaign_create(project=project, name="again", item_ids=[item.pk], overlap=1, user=manager)
     answer(item, c, "cat")
     assert manifest(build(project, manager))[0]["label"] == "cat"
+
+
+def test_a_campaign_compares_answers_as_versions_do_classes_merged_transcripts_normalized(api, manager, reviewer):
+    """After "deep" is merged into "scratch", an item answered deep and scratch is agreement, not a
+    disagreement the campaign's filter picks; transcripts "Yes, please." and "yes please" agree too."""
+    from labeling.services.campaigns import campaign_items_for, campaign_progress
+    from labeling.services.taxonomy import taxonomy_apply
+
+    project = text_project(manager, classes=("deep", "scratch", "dent"))
+    merged, split = add_texts(project, ["a", "b"])
+    a, b = labelers(project, 2)
+    answer(merged, a, "deep")
+    answer(merged, b, "scratch")
+    answer(split, a, "dent")
+    answer(split, b, "scratch")
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["deep", "scratch"], "into": "scratch"})
+    assert campaign_items_for(project=project, filter={"disagreement": True}) == [split.pk]
+    campaign = campaign_create(project=project, name="all", item_ids=[merged.pk, split.pk], user=manager)
+    assert campaign.before["agreement"] == 0.5  # the merged pair agrees, the other does not
+
+    spoken = make_project(manager, name="Calls", modality="text", task_type="transcription")
+    (call,) = add_texts(spoken, ["a call"])
+    c, d = labelers(spoken, 2, prefix="ear")
+    answer(call, c, "Yes, please.")
+    answer(call, d, "yes  please")
+    assert campaign_items_for(project=spoken, filter={"disagreement": True}) == []
+    again = campaign_create(project=spoken, name="calls", item_ids=[call.pk], user=manager)
+    assert again.before["agreement"] == 1.0
+    assert campaign_progress(campaign=again)["metric"] == "percent agreement"
