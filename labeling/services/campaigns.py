@@ -60,11 +60,13 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         key = filter["class"]
         if not project.classes.filter(key=key).exists():
             raise ValidationError({"filter": f"unknown class '{key}'"})
+        # the class and the keys the taxonomy changes made it of (merged or renamed into it)
+        keys = [key, *(old for old, new in class_mapping(project=project).items() if new == key)]
         if campaign_shapes.is_shapes(project):
             answered = campaign_shapes.items_with_class(project=project, key=key)
         else:
-            answered = Annotation.objects.filter(item__project=project, value=key).values("item_id")
-        items = items.filter(pk__in=answered) | items.filter(label=key)
+            answered = Annotation.objects.filter(item__project=project, value__in=keys).values("item_id")
+        items = items.filter(pk__in=answered) | items.filter(label__in=keys)
     if filter.get("tag"):
         items = items.filter(tags__name=filter["tag"])
     if filter.get("source"):

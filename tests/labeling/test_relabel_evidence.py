@@ -157,19 +157,22 @@ def test_one_new_answer_outweighs_two_archived_ones_that_agree(manager):
 
 def test_a_campaign_compares_answers_as_versions_do_classes_merged_transcripts_normalized(api, manager, reviewer):
     """After "deep" is merged into "scratch", an item answered deep and scratch is agreement, not a
-    disagreement the campaign's filter picks; transcripts "Yes, please." and "yes please" agree too."""
+    disagreement the campaign's filter picks, and an item answered only deep is one of the scratches;
+    transcripts "Yes, please." and "yes please" agree too."""
     from labeling.services.campaigns import campaign_items_for, campaign_progress
     from labeling.services.taxonomy import taxonomy_apply
 
     project = text_project(manager, classes=("deep", "scratch", "dent"))
-    merged, split = add_texts(project, ["a", "b"])
+    merged, split, old = add_texts(project, ["a", "b", "c"])
     a, b = labelers(project, 2)
+    answer(old, a, "deep")
     answer(merged, a, "deep")
     answer(merged, b, "scratch")
     answer(split, a, "dent")
     answer(split, b, "scratch")
     taxonomy_apply(project=project, op="merge", payload={"classes": ["deep", "scratch"], "into": "scratch"})
     assert campaign_items_for(project=project, filter={"disagreement": True}) == [split.pk]
+    assert campaign_items_for(project=project, filter={"class": "scratch"}) == [merged.pk, split.pk, old.pk]
     campaign = campaign_create(project=project, name="all", item_ids=[merged.pk, split.pk], user=manager)
     assert campaign.before["agreement"] == 0.5  # the merged pair agrees, the other does not
 
