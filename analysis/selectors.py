@@ -20,7 +20,7 @@ from analysis.metrics.shapes import BOXES, item_f1, shape_table_from_arrays, spl
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint, ModelRun
 from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Annotation, Decision, Guideline, Item, TrainingJob
-from labeling.selectors import answers_by_item, class_mapping, decided_labels
+from labeling.selectors import answers_by_item, class_mapping, decided_labels, transcript_conventions
 from labeling.services.resolution import AnswerArrays, labeler_priors
 
 # What a flagged answer becomes under the "category" policy.
@@ -984,7 +984,14 @@ def review_queue(
             project=project, filters=filters, include_decided=include_decided, item_ids=item_ids, iou=iou
         )
 
-    table = answer_table(project=project, filters=filters, policy="exclude", class_map=class_mapping(project=project))
+    conventions = transcript_conventions(project=project) if project.task_type == TaskType.TRANSCRIPTION else None
+    table = answer_table(
+        project=project,
+        filters=filters,
+        policy="exclude",
+        class_map=class_mapping(project=project),
+        conventions=conventions,  # "Umm, yes" and "um yes" are no disagreement once the conventions say so
+    )
     codes, items, _ = table.matrix()
     empty = {"rows": [], "counts": dict.fromkeys(REVIEW_REASONS, 0), "n_items": 0, "map": None}
     if codes.size == 0:

@@ -105,3 +105,23 @@ def test_the_maps_label_issue_score_raises_p_wrong(api, manager, reviewer, swapp
     row = next(r for r in after["results"] if r["item"] == item)
     assert after["map"] == emap.pk
     assert row["p_wrong"] > 0.8 and "likely_wrong" in row["reasons"]
+
+
+def test_transcripts_the_conventions_make_equal_are_no_disagreement_in_the_queue(manager, reviewer):
+    from analysis.selectors import review_queue
+    from labeling.services.projects import member_add
+    from labeling.services.review import conventions_set
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Calls", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    filler, differ = add_texts(project, ["call 1", "call 2"])
+    a, b = labelers(project, 2)
+    answer(filler, a, "Umm, yes please.")
+    answer(filler, b, "um yes please")
+    answer(differ, a, "call mom")
+    answer(differ, b, "call tom")
+    queued = {row["item"] for row in review_queue(project=project)["rows"]}
+    assert queued == {filler.pk, differ.pk}
+    conventions_set(project=project, rules={"fillers": ["umm"], "filler_as": "um"}, author=reviewer)
+    assert {row["item"] for row in review_queue(project=project)["rows"]} == {differ.pk}
