@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts import views
+from accounts.mail import PasswordResetForm
 
 # Django's own password views under /account/, with their default URL names (they link to each other
 # by those names) and the templates in templates/registration/.
@@ -13,7 +14,11 @@ urlpatterns = [
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke_page, name="account-token-revoke"),
     path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("account/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "account/password/reset/",
+        auth_views.PasswordResetView.as_view(form_class=PasswordResetForm),
+        name="password_reset",
+    ),
     path("account/password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "account/password/reset/<uidb64>/<token>/",

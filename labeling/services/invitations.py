@@ -11,24 +11,21 @@ same project withdraws the earlier one (the newest link is the one that works).
 """
 
 import hashlib
-import logging
 import secrets
-import threading
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.mail import send_later
 from accounts.services import new_account_errors
 from labeling.choices import ROLE_RANK, Role
 from labeling.models import Invitation, Membership
-
-logger = logging.getLogger(__name__)
 
 INVITATION_DAYS = 7
 
@@ -93,21 +90,10 @@ def _message(invitation, link) -> dict:
 
 
 def _send_later(message):
-    """Send the e-mail off the request: a slow or unreachable SMTP server (up to ``EMAIL_TIMEOUT``, 20 s)
-    must not hold the manager's page, who is shown the link anyway. A thread of the web process, not a
-    worker task: the link is a credential, and it stays out of the broker's messages. Where
-    ``LABELHUB_MAIL_IN_BACKGROUND`` is off (the tests), sent at once."""
-    if settings.LABELHUB_MAIL_IN_BACKGROUND:
-        threading.Thread(target=_send, args=(message,), name=f"invitation-mail-{message['pk']}", daemon=True).start()
-    else:
-        _send(message)
-
-
-def _send(message):
-    try:
-        send_mail(message["subject"], message["body"], settings.DEFAULT_FROM_EMAIL, [message["to"]])
-    except Exception:  # the manager was shown the link; a mail server's failure must not lose the invitation
-        logger.warning("invitation %s: no e-mail could be sent to %s", message["pk"], message["to"], exc_info=True)
+    """Sent off the request (``accounts.mail``): a slow SMTP server must not hold the manager's page, who is
+    shown the link anyway, and the link stays out of the broker."""
+    email = EmailMultiAlternatives(message["subject"], message["body"], settings.DEFAULT_FROM_EMAIL, [message["to"]])
+    send_later(email, name=f"invitation-mail-{message['pk']}")
 
 
 def invitation_for_token(*, token: str, lock=False) -> Invitation:

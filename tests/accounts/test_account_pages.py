@@ -85,6 +85,25 @@ def test_a_reset_link_by_email_sets_a_new_password_and_revokes_tokens(client, la
     assert "invalid" in client.get(link, follow=True).content.decode()
 
 
+def test_the_reset_mail_leaves_off_the_request_so_a_slow_mail_server_never_holds_the_page(client, labeler, settings):
+    import threading
+
+    from tests.labeling.test_invitations import GatedBackend
+
+    labeler.email = "labeler@example.org"
+    labeler.save()
+    settings.LABELHUB_MAIL_IN_BACKGROUND = True
+    settings.EMAIL_BACKEND = "tests.labeling.test_invitations.GatedBackend"
+    GatedBackend.gate.clear()
+    response = client.post("/account/password/reset/", {"email": "labeler@example.org"})
+    assert response.status_code == 302 and mail.outbox == []  # answered while the mail server is silent
+    GatedBackend.gate.set()
+    (sender,) = [t for t in threading.enumerate() if t.name == f"password-reset-mail-{labeler.pk}"]
+    sender.join(10)
+    (message,) = mail.outbox
+    assert message.to == ["labeler@example.org"] and "/account/password/reset/" in message.body
+
+
 def test_a_reset_for_an_unknown_address_sends_nothing_and_says_the_same(client):
     response = client.post("/account/password/reset/", {"email": "nobody@example.org"})
     assert response.status_code == 302 and response.url == "/account/password/reset/sent/"
