@@ -20,6 +20,7 @@ from analysis.metrics.shapes import consensus, item_f1, match_shapes, pooled_f1,
 from labeling.choices import SHAPE_TASKS
 from labeling.models import Annotation, ArchivedAnnotation
 from labeling.selectors import class_mapping, latest_decisions
+from labeling.services.shape_versions import mapped_shapes
 
 IOU = 0.5  # as the agreement report's default and dataset versions' consensus
 
@@ -36,9 +37,9 @@ def _keys(kind):
     return ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
 
 
-def _mapped(shapes, mapping):
-    """The shapes (dicts) of a list, each class counted as ``mapping`` says."""
-    return [{**s, "label": mapping.get(s.get("label"), s.get("label"))} for s in shapes if isinstance(s, dict)]
+def _shapes_of(obj, kind, mapping):
+    """The shapes (dicts) of an answer or decision ``{kind: [...]}``, classes counted as ``mapping`` says."""
+    return [s for s in mapped_shapes(obj, kind, mapping).get(kind, []) if isinstance(s, dict)]
 
 
 def _parse(value, kind, mapping):
@@ -49,12 +50,14 @@ def _parse(value, kind, mapping):
         return None
     if not isinstance(obj, dict) or not isinstance(obj.get(kind, []), list):
         return None
-    return _mapped(obj.get(kind, []), mapping)
+    return _shapes_of(obj, kind, mapping)
 
 
-def _answers(project, rows):
-    """``(item, labeler, {kind: shapes})`` of ``(item, labeler, value)`` rows, the last per labeler kept."""
-    kind, mapping = shape_kind(project), class_mapping(project=project)
+def _answers(project, rows, mapping=None):
+    """``(item, labeler, {kind: shapes})`` of ``(item, labeler, value)`` rows, the last per labeler kept;
+    classes through ``mapping`` (default: the project's taxonomy changes)."""
+    kind = shape_kind(project)
+    mapping = class_mapping(project=project) if mapping is None else mapping
     latest = {}
     for item_id, labeler_id, value in rows:
         shapes = _parse(value, kind, mapping)
@@ -101,15 +104,15 @@ def versus_archived(*, campaign, item_ids) -> dict:
     """The campaign's new answers against the answers it archived (each labeler's answer as it stood
     at the start), and both against gold shapes; the keys of the classification measure."""
     project = campaign.project
-    kind = shape_kind(project)
+    kind, mapping = shape_kind(project), class_mapping(project=project)
     archived_rows = (
         ArchivedAnnotation.objects.filter(campaign=campaign, item_id__in=item_ids)
         .order_by("answered", "pk")
         .values_list("item_id", "labeler_id", "value")
     )
-    old_answers = _answers(project, archived_rows.iterator())
+    old_answers = _answers(project, archived_rows.iterator(), mapping)
     new_rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "labeler_id", "value")
-    new_answers = _answers(project, new_rows.iterator())
+    new_answers = _answers(project, new_rows.iterator(), mapping)
     old, new = _by_item(old_answers, kind), _by_item(new_answers, kind)
 
     num = den = pairs = 0
@@ -128,9 +131,9 @@ def versus_archived(*, campaign, item_ids) -> dict:
         n, _ = _f1(a, b, kind)
         changed += n // 2 != max(len(a), len(b))
 
-    mapping, wanted = class_mapping(project=project), set(item_ids)
+    wanted = set(item_ids)
     gold = {
-        i: _mapped(d.shapes.get(kind, []), mapping)
+        i: _shapes_of(d.shapes, kind, mapping)
         for i, d in latest_decisions(project=project).items()
         if d.gold and d.action == "label" and isinstance(d.shapes, dict) and i in wanted
     }
@@ -165,7 +168,7 @@ def items_with_class(*, project, key) -> set[int]:
     for name in names:  # a cheap prefilter in the database; the parse below decides
         matches = matches | rows.filter(value__contains=json.dumps(name))
     kind = shape_kind(project)
-    answers = _answers(project, matches.values_list("item_id", "labeler_id", "value").iterator())
+    answers = _answers(project, matches.values_list("item_id", "labeler_id", "value").iterator(), mapping)
     return {item for item, _, obj in answers if any(s["label"] == key for s in obj[kind])}
 
 
