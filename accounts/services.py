@@ -78,10 +78,10 @@ def revoke_tokens_on_credential_change(sender, instance, raw=False, update_field
 # new accounts: the first one on an empty instance, and those made from an invitation's link
 # ------------------------------------------------------------------------------------------------
 def new_account_errors(*, username: str, email: str, password: str) -> dict[str, list[str]]:
-    """What is wrong with a new account's username and password, by field (empty when nothing is): a
-    username missing, taken (case-insensitively) or refused by the user model's validator; a password
-    that Django's validators refuse (``AUTH_PASSWORD_VALIDATORS``, which compare it with the username and
-    e-mail too)."""
+    """What is wrong with a new account's username, e-mail and password, by field (empty when nothing is):
+    a username missing, taken (case-insensitively) or refused by the user model's validator; an e-mail
+    given that is no address; a password that Django's validators refuse (``AUTH_PASSWORD_VALIDATORS``,
+    which compare it with the username and e-mail too)."""
     users = get_user_model()
     errors: dict[str, list[str]] = {}
     if not username:
@@ -93,6 +93,11 @@ def new_account_errors(*, username: str, email: str, password: str) -> dict[str,
             users.username_validator(username)
         except ValidationError as exc:
             errors["username"] = exc.messages
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [f"'{email}' is not an e-mail address"]
     try:
         validate_password(password or "", user=users(username=username, email=email))
     except ValidationError as exc:
@@ -136,11 +141,6 @@ def first_account_create(*, token: str, username: str, email: str, password: str
         raise AccountsExist
     username, email = (username or "").strip(), (email or "").strip()
     errors = new_account_errors(username=username, email=email, password=password)
-    if email:
-        try:
-            validate_email(email)
-        except ValidationError:
-            errors["email"] = [f"'{email}' is not an e-mail address"]
     if errors:
         raise ValidationError(errors)
     return get_user_model().objects.create_superuser(username=username, email=email, password=password)

@@ -21,6 +21,7 @@ from analysis.services.agreement import answers_marker
 from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import Annotation
 from labeling.selectors import class_mapping, mapping_with, transcript_conventions
+from labeling.services.campaign_shapes import shape_metric
 from labeling.services.taxonomy import taxonomy_validate
 
 
@@ -46,10 +47,6 @@ def _shape_table(project):
     return shape_answers(project=project, policy="category", class_map=class_mapping(project=project)).table()
 
 
-def _shape_metric(project):
-    return "box_f1" if SHAPE_TASKS[project.task_type][1] == "boxes" else "segment_f1"
-
-
 def _shape_preview(*, project, op, payload) -> dict:
     """Shape F1 (the agreement report's, at IoU 0.5) now and if the change were applied: a merge or
     rename maps shapes' classes, a retired class's shapes are dropped."""
@@ -61,7 +58,7 @@ def _shape_preview(*, project, op, payload) -> dict:
         after_table = relabel_table(table, change)
     before, after = pooled_f1(table), pooled_f1(after_table)
     gain = after - before if before is not None and after is not None else None
-    metric = _shape_metric(project)
+    metric = shape_metric(project)
     return {
         "op": op,
         "payload": payload,
@@ -132,7 +129,7 @@ def _merge_suggestions(*, project, limit) -> list[dict]:
         found = shape_merge_suggestions(table, exclude=exclude, limit=limit)
         categories = list(table.labels)
         names = {c.key: c.name for c in project.active_classes()}
-        metric = _shape_metric(project)
+        metric = shape_metric(project)
     else:
         table, codes = _coded(project)
         if codes.size == 0:

@@ -33,6 +33,11 @@ def shape_kind(project):
     return SHAPE_TASKS[project.task_type][1]
 
 
+def shape_metric(project) -> str:
+    """The agreement measure of a detection or segments project's answers: ``box_f1`` or ``segment_f1``."""
+    return "box_f1" if shape_kind(project) == "boxes" else "segment_f1"
+
+
 def _keys(kind):
     return ("x", "y", "w", "h") if kind == "boxes" else ("start", "end")
 
@@ -84,9 +89,8 @@ def agreement_on(*, project, item_ids) -> dict:
     """Shape F1 of the current answers on these items (None without an item with 2+ answers)."""
     rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "labeler_id", "value")
     answers = _answers(project, rows.iterator())
-    metric = "box_f1" if shape_kind(project) == "boxes" else "segment_f1"
     value = pooled_f1(shape_table(answers, kind=shape_kind(project)), iou=IOU) if answers else None
-    return {"agreement": value, "metric": metric, "n_items": len(item_ids), "n_answers": len(answers)}
+    return {"agreement": value, "metric": shape_metric(project), "n_items": len(item_ids), "n_answers": len(answers)}
 
 
 def _by_item(answers, kind):
@@ -150,7 +154,7 @@ def versus_archived(*, campaign, item_ids) -> dict:
 
     return {
         "agreement": round(agreement, 4) if agreement is not None else None,
-        "metric": "box_f1" if kind == "boxes" else "segment_f1",
+        "metric": shape_metric(project),
         "n_pairs": pairs,
         "changed": changed,
         "n_compared": len(compared),
