@@ -425,7 +425,7 @@ def _rerank_flags(labels: np.ndarray, probs: np.ndarray, flagged: np.ndarray) ->
     high overlap, uniform flips: F1 .67 -> .62-.64), since removing the first pass's items there makes
     the overlap look more like the other class still; a fixed count only lets the second pass trade
     a weaker suspect for a stronger one: slips the first pass missed because other slips next to them
-    vouched for them (label_issues_bench.py --suite, seeds 0-4: 16 of 80 scenario rows below
+    vouched for them (label_issues_bench.py --suite, seeds 0-4: 16 of 120 scenario rows below
     cleanlab's F1 instead of 21, and no row newly below).
     """
     out = np.zeros_like(flagged)

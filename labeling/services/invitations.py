@@ -73,11 +73,13 @@ def invitation_create(*, project, email, role, invited_by, link_for) -> tuple[In
     )
     link = link_for(token)
     message = _message(invitation, link)
-    transaction.on_commit(lambda: _send_later(message))
+    # sent off the request (accounts.mail): a slow SMTP server must not hold the manager's page, who is
+    # shown the link anyway, and the link stays out of the broker
+    transaction.on_commit(lambda: send_later(message, name=f"invitation-mail-{invitation.pk}"))
     return invitation, link
 
 
-def _message(invitation, link) -> dict:
+def _message(invitation, link) -> EmailMultiAlternatives:
     inviter = invitation.invited_by.get_username() if invitation.invited_by else "A manager"
     body = (
         f"{inviter} invites you to label data in the LabelHub project “{invitation.project.name}”, "
@@ -86,14 +88,7 @@ def _message(invitation, link) -> dict:
         f"{invitation.expires:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
     )
     subject = f"Invitation to {invitation.project.name}"
-    return {"pk": invitation.pk, "to": invitation.email, "subject": subject, "body": body}
-
-
-def _send_later(message):
-    """Sent off the request (``accounts.mail``): a slow SMTP server must not hold the manager's page, who is
-    shown the link anyway, and the link stays out of the broker."""
-    email = EmailMultiAlternatives(message["subject"], message["body"], settings.DEFAULT_FROM_EMAIL, [message["to"]])
-    send_later(email, name=f"invitation-mail-{message['pk']}")
+    return EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.email])
 
 
 def invitation_for_token(*, token: str, lock=False) -> Invitation:
