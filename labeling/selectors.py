@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 
 from analysis.metrics.consistency import Conventions
 from labelhub import rawsql
+from labelhub.params import is_row_id, row_id
 from labeling.choices import ROLE_RANK, JobKind, JobStatus, Role, TaxonomyOp
 from labeling.models import (
     Annotation,
@@ -43,15 +44,6 @@ def membership_for(*, user, project) -> Membership | None:
     if user.is_superuser:
         return Membership(project=project, user=user, role=Role.MANAGER)
     return Membership.objects.filter(project=project, user=user).first()
-
-
-def _row_id(value) -> int:
-    """``value`` as a row id; ValueError when it cannot be one (a number beyond 64 bits would make the
-    database driver fail, not answer "no such row")."""
-    number = int(value)
-    if not 0 < number < 2**63:
-        raise ValueError(f"{number} is no row id")
-    return number
 
 
 # Project id -> ((created, classes_version), keys of the active classes): this process's copy, valid
@@ -97,7 +89,7 @@ def project_for_user(*, user, project_id, role=Role.LABELER) -> tuple[Project, M
     without the role gets 403.
     """
     try:
-        project = Project.objects.get(pk=_row_id(project_id))
+        project = Project.objects.get(pk=row_id(project_id))
     except (Project.DoesNotExist, TypeError, ValueError):
         raise Http404("No project with that id among your projects.") from None
     membership = membership_for(user=user, project=project)
@@ -132,7 +124,7 @@ def member_for(*, project, username) -> Membership:
 
 def item_for_user(*, user, item_id, role=Role.LABELER) -> tuple[Item, Membership]:
     try:
-        item = Item.objects.select_related("project", "source").get(pk=_row_id(item_id))
+        item = Item.objects.select_related("project", "source").get(pk=row_id(item_id))
     except (Item.DoesNotExist, TypeError, ValueError):
         raise Http404("No item with that id in your projects.") from None
     try:
@@ -252,7 +244,7 @@ def items_list(*, project, tag=None, source=None, label=None, annotated=None):
     if tag:
         items = items.filter(tags__name=tag)
     if source:
-        items = items.filter(source_id=source) if str(source).isdigit() else items.filter(source__name=source)
+        items = items.filter(source_id=int(source)) if is_row_id(source) else items.filter(source__name=source)
     if label:
         items = items.filter(label=label)
     if annotated is not None:
@@ -383,7 +375,7 @@ def labeling_item_for(*, user, item_id, role=Role.LABELER, lock=False) -> tuple[
     """
     not_found = "No item with that id in your projects."
     try:
-        item_id = _row_id(item_id)
+        item_id = row_id(item_id)
     except (TypeError, ValueError):
         raise Http404(not_found) from None
     sql = f"""

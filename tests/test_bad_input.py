@@ -170,3 +170,51 @@ def test_an_item_id_beyond_64_bits_in_the_path_is_a_404(api, labeler, project):
     response = api(labeler).post(f"/api/items/{huge}/annotations/", {"value": "cat"}, format="json")
     assert response.status_code == 404 and "No item with that id" in response.json()["detail"]
     assert api(labeler).get(f"/api/projects/{huge}/").status_code == 404
+
+
+# Found by an audit that sent every endpoint well-formed values no row or calendar has: each was a 500.
+
+
+@pytest.mark.parametrize("since", ["2020-13-45", "2020-02-30", "2020-01-01T25:00"])
+@pytest.mark.parametrize("path", ["agreement/", "review-queue/"])
+def test_a_day_the_calendar_lacks_in_since_is_refused(client, project, path, since):
+    response = client.get(f"/api/projects/{project.pk}/{path}?since={since}")
+    assert_refused(response, "since", f"'{since}' is not a date")
+
+
+@pytest.mark.parametrize("path", ["agreement/", "review/"])
+def test_a_day_the_calendar_lacks_on_a_page_is_named_there(client, manager, project, path):
+    client.force_login(manager)
+    response = client.get(f"/projects/{project.pk}/{path}?since=2020-02-30")
+    assert response.status_code in (200, 400)  # the form, with the problem beside it, or a 400 page
+    assert "2020-02-30&#x27; is not a date" in response.content.decode()
+
+
+def test_a_day_the_calendar_lacks_in_a_drift_window_is_refused(client, project):
+    query = "baseline_from=2020-02-30&baseline_to=2020-03-01&current_from=2020-03-01&current_to=2020-04-01"
+    response = client.get(f"/api/projects/{project.pk}/drift/?{query}")
+    assert_refused(response, "baseline_from", "'2020-02-30' is not a date")
+
+
+def test_an_item_id_beyond_64_bits_in_the_review_queue_is_refused(client, project):
+    response = client.get(f"/api/projects/{project.pk}/review-queue/?items=1,{2**70}")
+    assert_refused(response, "items", "item ids")
+
+
+def test_a_source_id_beyond_64_bits_lists_no_items(client, manager, project):
+    from labeling.models import Item
+
+    Item.objects.create(project=project, text="kept")
+    response = client.get(f"/api/projects/{project.pk}/items/?source={2**70}")
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["results"] == []
+    client.force_login(manager)
+    assert client.get(f"/projects/{project.pk}/items/?source={2**70}").status_code == 200
+
+
+def test_a_source_id_beyond_64_bits_in_a_campaign_filter_is_no_source(client, project):
+    body = {"name": "again", "filter": {"source": str(2**70)}}
+    response = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert "no items" in response.json()["detail"]
+    assert not Campaign.objects.exists()

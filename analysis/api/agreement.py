@@ -1,8 +1,7 @@
-from datetime import UTC, datetime, time
+from datetime import UTC
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -11,6 +10,7 @@ from rest_framework.response import Response
 
 from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
+from labelhub.params import parse_moment
 from labeling.choices import SHAPE_TASKS, Role
 from labeling.selectors import project_for_user
 
@@ -32,9 +32,7 @@ def parse_report_params(project, params):
         filters.labelers = ids
     if params.get("since"):
         value = params["since"]
-        moment = parse_datetime(value)
-        if moment is None and parse_date(value):
-            moment = datetime.combine(parse_date(value), time.min)
+        moment = parse_moment(value)
         if moment is None:
             raise ValidationError({"since": f"'{value}' is not a date (YYYY-MM-DD) or an ISO date-time"})
         # A naive date counts as UTC (datetime.UTC: django.utils.timezone.utc is gone since Django 5.0).

@@ -3,7 +3,6 @@
 from datetime import datetime, time, timedelta
 
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -19,6 +18,7 @@ from analysis.services.drift import (
     output_signal,
 )
 from analysis.services.planning import planning_settings_get
+from labelhub.params import parse_day, parse_instant
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 
@@ -27,9 +27,9 @@ VERSION_PARAMS = ("baseline_version", "current_version")
 
 
 def _moment(value, name, *, end=False):
-    moment = parse_datetime(value)
+    moment = parse_instant(value)
     if moment is None:
-        day = parse_date(value) if len(value) == 10 else None
+        day = parse_day(value) if len(value) == 10 else None
         if day is None:
             raise ValidationError({name: f"'{value}' is not a date (YYYY-MM-DD) or an ISO date-time"})
         # A bare end date includes that whole day: the window ends at the next midnight.

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from analysis.api.agreement import parse_report_params
 from analysis.selectors import review_queue
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
+from labelhub.params import row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import answers_by_item, item_for_user, project_for_user
@@ -30,7 +31,7 @@ def review_filters(project, params):
     item_ids = None
     if params.get("items"):
         try:
-            item_ids = {int(i) for i in params["items"].split(",") if i.strip()}
+            item_ids = {row_id(i) for i in params["items"].split(",") if i.strip()}
         except ValueError:
             raise ValidationError({"items": "items is a comma-separated list of item ids"}) from None
     if params.get("classes"):

@@ -7,6 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from labelhub.http import stored_file_response
+from labelhub.params import is_row_id
 from labelhub.parsers import FormParser, MultiPartParser
 from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import (
@@ -31,9 +32,7 @@ def _source_and_tags(project, data):
     if data.get("source"):
         value = data["source"]
         query = project.sources.all()
-        source = (query.filter(pk=int(value)).first() if str(value).isdigit() else None) or query.filter(
-            name=value
-        ).first()
+        source = (query.filter(pk=int(value)).first() if is_row_id(value) else None) or query.filter(name=value).first()
         if source is None:
             raise ValidationError({"source": f"unknown source '{value}' (not a source of this project)"})
     try:

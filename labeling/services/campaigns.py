@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from analysis.metrics.consistency import pair_agreement
+from labelhub.params import is_row_id
 from labeling.choices import CampaignStatus, TaskType
 from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Campaign, Item, Reservation
 from labeling.selectors import class_mapping, gold_labels, project_item_ids
@@ -71,8 +72,7 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         items = items.filter(tags__name=filter["tag"])
     if filter.get("source"):
         value = str(filter["source"])
-        by_id = value.isascii() and value.isdigit()  # "²".isdigit() is true too
-        items = items.filter(source_id=int(value)) if by_id else items.filter(source__name=value)
+        items = items.filter(source_id=int(value)) if is_row_id(value) else items.filter(source__name=value)
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
     ids = list(items.values_list("pk", flat=True).distinct())

@@ -36,6 +36,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from labelhub.params import is_row_id
 from labeling import inputs
 from labeling.inputs import InputRejected
 from labeling.models import DataSource, Item, Tag, new_random_key, new_random_keys
@@ -800,7 +801,7 @@ def _resolve_source(project, value, sources_cache):
     key = str(value)
     if key not in sources_cache:
         query = DataSource.objects.filter(project=project)
-        source = query.filter(pk=int(key)).first() if key.isdigit() else None
+        source = query.filter(pk=int(key)).first() if is_row_id(key) else None
         sources_cache[key] = source or query.filter(name=key).first()
     if sources_cache[key] is None:
         raise InputRejected(f"unknown source '{value}' (not a source of this project)")

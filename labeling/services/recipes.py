@@ -64,8 +64,8 @@ from datetime import datetime, time
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
+from labelhub.params import parse_day, parse_instant
 from labeling.choices import Modality, TaskType
 
 CONSENSUS_METHODS = ("majority", "dawid_skene")
@@ -130,9 +130,9 @@ def _date(value, name, errors, *, end=False):
     if not isinstance(value, str):
         errors[name] = "must be a date (YYYY-MM-DD) or an ISO date-time"
         return None
-    moment = parse_datetime(value)
+    moment = parse_instant(value)
     if moment is None:
-        day = parse_date(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
+        day = parse_day(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
         if day is None:
             errors[name] = f"'{value}' is not a date (YYYY-MM-DD) or an ISO date-time"
             return None

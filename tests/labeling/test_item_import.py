@@ -99,6 +99,14 @@ def test_unknown_source_is_a_clear_error(api, manager, project):
     assert not Item.objects.exists()
 
 
+def test_a_source_id_beyond_64_bits_is_an_unknown_source(api, manager, project):
+    """It was a 500 on SQLite: the driver cannot hold the number it was asked to compare ids with."""
+    response = upload(api(manager), project, [("a.png", png_bytes())], source=str(2**70))
+    assert response.status_code == 400
+    assert f"unknown source '{2**70}'" in response.json()["detail"]
+    assert not Item.objects.exists()
+
+
 def test_upload_to_an_unknown_project_is_404(api, manager):
     response = upload(api(manager), type("P", (), {"pk": 999999})(), [("a.png", png_bytes())])
     assert response.status_code == 404

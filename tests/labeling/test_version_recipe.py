@@ -67,6 +67,9 @@ def test_unknown_fields_are_named_at_every_level(manager):
         ({"filters": {"tags": ["nope"]}}, "filters.tags", "unknown tags: nope"),
         ({"filters": {"sources": ["nowhere"]}}, "filters.sources", "unknown sources: nowhere"),
         ({"filters": {"created_from": "yesterday"}}, "filters.created_from", "is not a date"),
+        # well formed, but days and hours the calendar lacks: these were 500s (ValueError)
+        ({"filters": {"created_from": "2020-02-30"}}, "filters.created_from", "'2020-02-30' is not a date"),
+        ({"filters": {"answered_to": "2020-01-01T25:00"}}, "filters.answered_to", "is not a date"),
         ({"filters": {"guideline": 4}}, "filters.guideline", "no guideline version 4"),
         ({"transcripts": {}}, "transcripts", "transcription projects"),
         ({"formats": ["imagefolder"]}, "formats", "does not fit this text project"),

@@ -1,0 +1,53 @@
+"""Reading ids and dates out of query strings and request bodies.
+
+Two kinds of well-formed input still broke a request with a 500 rather than a 400: a number beyond 64
+bits (the database drivers refuse to compare a column with it: OverflowError) and a date the calendar
+does not have (``2020-02-30`` matches the pattern, then ``datetime`` raises ValueError).
+"""
+
+from datetime import datetime, time
+
+from django.utils.dateparse import parse_date, parse_datetime
+
+
+def row_id(value) -> int:
+    """``value`` as a row id; ValueError when it cannot be one (not a whole number, or beyond 64 bits:
+    a number the database cannot hold would make the driver fail, not answer "no such row")."""
+    number = int(value)
+    if not 0 < number < 2**63:
+        raise ValueError(f"{number} is no row id")
+    return number
+
+
+def is_row_id(value) -> bool:
+    """Whether ``value`` (a string or number from a request) is an id a row can have: ASCII digits
+    ("²".isdigit() is true too) within 64 bits."""
+    text = str(value)
+    return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
+
+
+def parse_day(value: str):
+    """A ``YYYY-MM-DD`` date, or None when ``value`` is not one, a day the calendar lacks included."""
+    try:
+        return parse_date(value)
+    except ValueError:
+        return None
+
+
+def parse_instant(value: str) -> datetime | None:
+    """An ISO date-time, naive or aware as written; None when ``value`` is not one, an impossible day or
+    hour (``2020-02-30T10:00``, ``2020-01-01T25:00``) included."""
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def parse_moment(value: str) -> datetime | None:
+    """An ISO date-time, or a date (its midnight), naive or aware as written; None when ``value`` is
+    neither, an impossible day (``2020-13-45``, ``2020-02-30``) included."""
+    moment = parse_instant(value)
+    if moment is None:
+        day = parse_day(value)
+        moment = datetime.combine(day, time.min) if day else None
+    return moment
