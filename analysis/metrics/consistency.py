@@ -202,9 +202,24 @@ class Conventions:
         unknown = set(data) - known
         if unknown:
             raise ConventionError(f"unknown convention fields: {', '.join(sorted(unknown))}")
+        # Types first: a string where a list belongs would be read letter by letter ("um" as the
+        # fillers u and m), and a null tag would fail deep inside the rewriting.
+        fillers = data.get("fillers", [])
+        if not isinstance(fillers, list) or not all(isinstance(f, str) for f in fillers):
+            raise ConventionError('fillers are a list of words, like ["um", "uh"]')
+        if not isinstance(data.get("filler_as", ""), str):
+            raise ConventionError("filler_as is a word (or empty, to remove fillers)")
+        tags = data.get("tags", {})
+        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+            raise ConventionError('tags map a tag to the one it is written as: {"[inaudible]": "[unintelligible]"}')
+        for name in ("lowercase", "strip_punctuation", "collapse_spaces"):
+            if not isinstance(data.get(name, True), bool):
+                raise ConventionError(f"{name} is true or false")
         rules = data.get("rules") or []
-        if not all(isinstance(r, list | tuple) and len(r) == 2 for r in rules):
-            raise ConventionError("rules are [pattern, replacement] pairs")
+        if not isinstance(rules, list) or not all(
+            isinstance(r, list | tuple) and len(r) == 2 and all(isinstance(x, str) for x in r) for r in rules
+        ):
+            raise ConventionError("rules are [pattern, replacement] pairs of text")
         return cls(**{**data, "rules": [tuple(r) for r in rules]})
 
     def as_dict(self) -> dict:

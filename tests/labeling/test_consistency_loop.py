@@ -234,6 +234,34 @@ def test_transcript_conventions_preview_and_apply(api, manager, reviewer):
     assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"]["fillers"] == ["um", "umm", "uh"]
 
 
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"fillers": "um"}, "fillers are a list of words"),  # was saved as the fillers "u" and "m"
+        ({"fillers": [1]}, "fillers are a list of words"),
+        ({"fillers": ["um"], "filler_as": 3}, "filler_as is a word"),
+        ({"tags": {"[a]": None}}, "tags map a tag"),
+        ({"tags": ["[a]"]}, "tags map a tag"),
+        ({"lowercase": "no"}, "lowercase is true or false"),
+        ({"rules": [["a", None]]}, "pairs of text"),
+    ],
+)
+@pytest.mark.parametrize("preview", ["?preview=1", ""])
+def test_conventions_of_the_wrong_type_are_refused_and_change_nothing(api, manager, reviewer, rules, message, preview):
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    ids = items_import(project=project, entries=[ImportEntry(name="c", text="clip")]).imported
+    annotation_save(item=Item.objects.get(pk=ids[0]), labeler=make_user("t1"), value="um hello")
+    client = api(reviewer)
+    client.raise_request_exception = False
+    kept = {"fillers": ["um", "uh"], "filler_as": "um"}
+    assert client.put(f"/api/projects/{project.pk}/conventions/", {"rules": kept}, format="json").status_code == 200
+    response = client.put(f"/api/projects/{project.pk}/conventions/{preview}", {"rules": rules}, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert message in response.json()["detail"]
+    assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"]["fillers"] == ["um", "uh"]
+
+
 def test_guidelines_publish_diff_and_examples(api, labeler, reviewer, scratches):
     project, ids, _ = scratches
     member_add(project=project, username=labeler.username, role=Role.LABELER)

@@ -88,30 +88,62 @@ document.querySelectorAll("[data-undo]").forEach((button) =>
 
 // Transcript conventions: preview, then save.
 const conventions = document.getElementById("conventions-form");
+// "from => to" lines as [from, to] pairs, split at the first "=>". A tag line without one is refused
+// (it was dropped without a word); a rule line without one removes what it matches.
+function conventionPairs(text, what, { needArrow }) {
+  const pairs = [];
+  for (const line of text.split("\n").map((x) => x.trim()).filter(Boolean)) {
+    const at = line.indexOf("=>");
+    if (at < 0 && needArrow) throw new Error(`${what}: '${line}' has no '=>'; write it as ${what === "Tags" ? "[inaudible] => [unintelligible]" : "pattern => replacement"}`);
+    pairs.push(at < 0 ? [line, ""] : [line.slice(0, at).trim(), line.slice(at + 2).trim()]);
+  }
+  return pairs;
+}
 function conventionsBody() {
-  const lines = (s) => s.split("\n").map((x) => x.trim()).filter(Boolean);
   return {
     rules: {
       fillers: conventions.fillers.value.split(",").map((s) => s.trim()).filter(Boolean),
       filler_as: conventions.filler_as.value.trim(),
-      tags: Object.fromEntries(lines(conventions.tags.value).map((l) => l.split("=>").map((s) => s.trim()))),
+      tags: Object.fromEntries(conventionPairs(conventions.tags.value, "Tags", { needArrow: true })),
       lowercase: conventions.lowercase.checked,
       strip_punctuation: conventions.strip_punctuation.checked,
       collapse_spaces: conventions.collapse_spaces.checked,
-      rules: lines(conventions.rules.value).map((l) => l.split("=>").map((s) => s.trim())).map(([p, r]) => [p, r ?? ""]),
+      rules: conventionPairs(conventions.rules.value, "Extra rules", { needArrow: false }),
     },
   };
 }
+// The body, or null once the problem with the form is shown.
+function conventionsBodyOrSay() {
+  try {
+    return conventionsBody();
+  } catch (error) {
+    say(document.getElementById("conventions-result"), error.message, true);
+    return null;
+  }
+}
 document.getElementById("conventions-preview")?.addEventListener("click", async () => {
-  const { ok, data } = await send(`${conventions.dataset.url}?preview=1`, conventionsBody(), "PUT");
+  const body = conventionsBodyOrSay();
+  if (!body) return;
+  const { ok, data } = await send(`${conventions.dataset.url}?preview=1`, body, "PUT");
   const box = document.getElementById("conventions-result");
   if (!ok) return say(box, data.detail, true);
   say(box, `${data.answers_changed} of ${data.answers} answers change; ${data.pairs_made_equal} of ${data.pairs_disagreeing} disagreeing pairs become equal.`);
-  document.getElementById("conventions-examples").innerHTML = data.examples.map((x) => `<li><s>${x.before}</s> → <b>${x.after}</b></li>`).join("");
+  // Transcripts are labelers' text ("<laugh> yes" too): shown as text, never parsed as HTML.
+  document.getElementById("conventions-examples").replaceChildren(...data.examples.map((x) => {
+    const li = document.createElement("li");
+    const before = document.createElement("s");
+    const after = document.createElement("b");
+    before.textContent = x.before;
+    after.textContent = x.after;
+    li.append(before, " → ", after);
+    return li;
+  }));
 });
 conventions?.addEventListener("submit", async (e) => {
   e.preventDefault();
-  const { ok, data } = await send(conventions.dataset.url, conventionsBody(), "PUT");
+  const body = conventionsBodyOrSay();
+  if (!body) return;
+  const { ok, data } = await send(conventions.dataset.url, body, "PUT");
   if (!ok) return say(document.getElementById("conventions-result"), data.detail, true);
   location.reload();
 });
