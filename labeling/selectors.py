@@ -640,10 +640,25 @@ def mapping_with(*, mapping: dict, op, payload) -> dict:
 
 
 def class_mapping(*, project) -> dict[str, str]:
-    """Old class key → the key its answers count as now, composed from the active taxonomy changes."""
+    """Old class key → the key its answers count as now, composed from the active taxonomy changes.
+
+    An undone rename gave its new key back, but answers given under that key while the rename stood
+    are answers of the class it renamed: they count as that class now (unless a class holds the key
+    again). An undone merge is not such a one-to-one: answers given with a class it created keep that
+    (retired) class, since they cannot be split back."""
     mapping = {}
-    for change in TaxonomyChange.objects.filter(project=project, undone__isnull=True).order_by("number"):
-        mapping = mapping_with(mapping=mapping, op=change.op, payload=change.payload)
+    undone_renames = []
+    for change in TaxonomyChange.objects.filter(project=project).order_by("number"):
+        if change.undone is None:
+            mapping = mapping_with(mapping=mapping, op=change.op, payload=change.payload)
+        elif change.op == TaxonomyOp.RENAME and change.payload["new_key"] != change.payload["key"]:
+            undone_renames.append(change.payload)
+    if undone_renames:
+        held = set(LabelClass.objects.filter(project=project).values_list("key", flat=True))
+        for payload in undone_renames:
+            old, given = payload["key"], payload["new_key"]
+            if given not in held and given not in mapping:
+                mapping[given] = mapping.get(old, old)
     return mapping
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from labeling.choices import TaxonomyOp
 from labeling.models import LabelClass, Project, TaxonomyChange, class_key_validator
+from labeling.selectors import class_mapping
 from labeling.services.projects import PALETTE, classes_changed
 
 FLAG_KEYS = {"borderline", "uncertain", "out_of_domain"}
@@ -50,8 +51,9 @@ def taxonomy_validate(*, project, op, payload):
         sources = [k for k in merged if k != into]
         if not sources:
             raise ValidationError({"into": f"merging '{into}' into itself changes nothing"})
-        if into in classes and into not in active:
-            raise ValidationError({"into": f"'{into}' is a retired class"})
+        if into in classes and into not in active and into in _merged_away(project):
+            # its answers already count as another class: merging into it would fork that class
+            raise ValidationError({"into": f"'{into}' was merged into another class; merge into that one"})
         return {"classes": merged, "into": into, "name": payload.get("name") or into}
     if op == TaxonomyOp.RENAME:
         key, new_key = payload.get("key"), payload.get("new_key") or payload.get("key")
@@ -87,6 +89,11 @@ def taxonomy_validate(*, project, op, payload):
     raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
 
 
+def _merged_away(project):
+    """Keys whose answers count as another class under the active changes (merged or renamed away)."""
+    return set(class_mapping(project=project))
+
+
 def _next_order(project):
     return (project.classes.aggregate(m=Max("order"))["m"] or 0) + 1
 
@@ -109,6 +116,12 @@ def taxonomy_apply(*, project, op, payload, reason="", author=None) -> TaxonomyC
                 colour=PALETTE[project.classes.count() % len(PALETTE)],
             )
             effect["created"] = into
+        elif target.retired:
+            # a merge undone and made again, or a retired class taken up again: it is active again, and
+            # undo retires it once more
+            target.retired = False
+            target.save(update_fields=["retired"])
+            effect["unretired"] = into
         sources = [k for k in payload["classes"] if k != into]
         # The merged class takes the first source's hotkey if it has none, so the keyboard layout stays.
         if not target.hotkey:
@@ -161,9 +174,9 @@ def taxonomy_undo(*, change: TaxonomyChange, user=None) -> TaxonomyChange:
             key, hotkey = effect["hotkey_moved"]
             project.classes.filter(key=payload["into"]).update(hotkey="")
             project.classes.filter(key=key).update(hotkey=hotkey)
-        if effect.get("created"):
+        if effect.get("created") or effect.get("unretired"):
             # Answers given with the merged class since the merge stay; the class is retired, not deleted.
-            project.classes.filter(key=effect["created"]).update(retired=True)
+            project.classes.filter(key=effect.get("created") or effect["unretired"]).update(retired=True)
     elif change.op == TaxonomyOp.RENAME:
         project.classes.filter(key=payload["new_key"]).update(key=effect["old"]["key"], name=effect["old"]["name"])
     elif change.op == TaxonomyOp.ADD:

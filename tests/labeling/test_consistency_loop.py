@@ -320,3 +320,52 @@ def test_review_queue_can_be_limited_to_a_selection(api, reviewer, scratches):
     assert {row["item"] for row in picked["results"]} == set(chosen) & {row["item"] for row in everything}
     bad = client.get(f"/api/projects/{project.pk}/review-queue/?items=a,b")
     assert bad.status_code == 400 and "item ids" in bad.json()["detail"]
+
+
+def test_answers_given_under_a_rename_count_as_the_class_once_it_is_undone(api, reviewer, scratches):
+    """A rename undone gave its key back; the answers given under the new key were lost to every report
+    (a class nobody has) and a version dropped their items."""
+    project, ids, users = scratches
+    client = api(reviewer)
+    rename = {"op": "rename", "key": "dent", "new_key": "ding", "new_name": "Ding"}
+    number = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", rename, format="json").json()["number"]
+    newcomer = make_user("newcomer")
+    member_add(project=project, username=newcomer.username, role=Role.LABELER)
+    dents = [i for i in ids if Annotation.objects.filter(item_id=i, value="dent").exists()]
+    annotation_save(item=Item.objects.get(pk=dents[0]), labeler=newcomer, value="ding")
+    _, during = agreement(api, reviewer, project)
+    assert client.post(f"/api/projects/{project.pk}/taxonomy-changes/{number}/undo/").status_code == 200
+    _, after = agreement(api, reviewer, project)
+    classes = after["confusion"]["classes"]
+    assert "ding" not in classes and "dent" in classes
+    dent = classes.index("dent")
+    during_dent = during["confusion"]["classes"].index("ding")
+    # the newcomer's "ding" is one more dent answer, agreeing with the item's three dents
+    assert (
+        np.array(after["confusion"]["counts"])[dent, dent]
+        == np.array(during["confusion"]["counts"])[during_dent, during_dent]
+    )
+
+
+def test_a_merge_undone_can_be_made_again_and_undone_again(api, reviewer, scratches):
+    project, _, _ = scratches
+    client = api(reviewer)
+    merge = {"op": "merge", "classes": ["deep", "shallow"], "into": "scratch"}
+    first = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", merge, format="json").json()
+    client.post(f"/api/projects/{project.pk}/taxonomy-changes/{first['number']}/undo/")
+    again = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", merge, format="json")
+    assert again.status_code == 201, again.json()
+    active = set(LabelClass.objects.filter(project=project, retired=False).values_list("key", flat=True))
+    assert active == {"ok", "scratch", "dent"}
+    assert agreement(api, reviewer, project)[0] == pytest.approx(1.0)
+    client.post(f"/api/projects/{project.pk}/taxonomy-changes/{again.json()['number']}/undo/")
+    active = set(LabelClass.objects.filter(project=project, retired=False).values_list("key", flat=True))
+    assert active == {"ok", "deep", "shallow", "dent"}
+    # merging into a class that was itself merged away would fork that class: refused
+    client.post(f"/api/projects/{project.pk}/taxonomy-changes/", {**merge, "into": "deep"}, format="json")
+    refused = client.post(
+        f"/api/projects/{project.pk}/taxonomy-changes/",
+        {"op": "merge", "classes": ["ok", "dent"], "into": "shallow"},
+        format="json",
+    )
+    assert refused.status_code == 400 and "merged into another class" in refused.json()["detail"]
