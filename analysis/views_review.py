@@ -182,6 +182,8 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
         layers.append({"name": a["labeler"], "colour": LAYER_COLOURS[n % len(LAYER_COLOURS)], "shapes": shapes})
     consensus = consensus_for(project=project, item_ids=[item.pk]).get(item.pk, {kind: []})
     decisions = list(item.decisions.select_related("reviewer").order_by("-created"))
+    for d in decisions:
+        d.n_shapes = len(d.shapes.get(kind, [])) if isinstance(d.shapes, dict) else None
     latest = decisions[0] if decisions else None
     start = latest.shapes if latest is not None and latest.shapes is not None else consensus
     table = shape_table([(item.pk, layer["name"], {kind: layer["shapes"]}) for layer in layers], kind=kind)

@@ -218,3 +218,10 @@ def test_a_source_id_beyond_64_bits_in_a_campaign_filter_is_no_source(client, pr
     assert response.status_code == 400, response.content[:300]
     assert "no items" in response.json()["detail"]
     assert not Campaign.objects.exists()
+
+
+def test_an_item_id_beyond_64_bits_on_the_review_page_is_named(client, manager, project):
+    client.force_login(manager)
+    response = client.get(f"/projects/{project.pk}/review/?items={2**70}")
+    assert response.status_code in (200, 400)  # the queue's form, with the problem beside it, or a 400 page
+    assert "item ids" in response.content.decode()

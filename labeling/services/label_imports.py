@@ -234,18 +234,15 @@ class _Media:
 
 
 def _number(value, what):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value != value
-        or value
-        in (
-            float("inf"),
-            float("-inf"),
-        )
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise Bad(f"{what} must be a number, not {json.dumps(value)}")
-    return float(value)
+    try:
+        number = float(value)  # an integer of 400 digits does not fit a float: OverflowError
+    except OverflowError:
+        raise Bad(f"{what} is out of range") from None
+    if not math.isfinite(number):
+        raise Bad(f"{what} must be a number, not {json.dumps(value)}")
+    return number
 
 
 def _box(x, y, w, h, label, what) -> dict:

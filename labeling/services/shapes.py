@@ -34,6 +34,10 @@ def _number(name, shape, where):
     value = shape.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         _fail(f"{where}: {name} must be a number, not {json.dumps(value)}")
+    try:
+        value = float(value)  # an integer of 400 digits does not fit a float: OverflowError
+    except OverflowError:
+        _fail(f"{where}: {name} is out of range")
     if not math.isfinite(value):
         _fail(f"{where}: {name} must be a finite number")
     return value

@@ -156,6 +156,18 @@ def test_coco_unknown_class_and_box_outside_reject_only_their_images_and_keep_st
     assert (kept.value, kept.revision) == (before.value, 1)
 
 
+def test_coco_number_beyond_any_float_rejects_only_its_image(manager, detection):
+    """An integer of 400 digits in one bbox failed the whole import (OverflowError)."""
+    import_images(detection, ["a.png", "b.png"])
+    data = json.loads(coco([coco_image(1, "a.png"), coco_image(2, "b.png")], []))
+    data["annotations"] = [coco_box(5, 1, [10, 10, 20, 20]), coco_box(6, 2, [10**400, 10, 20, 20])]
+    job = run_import(detection, manager, "instances.json", json.dumps(data).encode(), fmt="coco", labeler="labeler1")
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert "out of range" in reasons["instances.json image 2 (b.png)"]
+    assert set(answers(detection)) == {("a.png", "labeler1")}
+
+
 # --- YOLO ----------------------------------------------------------------------------------------
 
 

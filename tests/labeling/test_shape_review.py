@@ -284,3 +284,36 @@ def test_review_pages_of_localized_projects_load(manager, reviewer, iguanas, spe
     audio_project, (clip, _) = speech
     page = client.get(f"/projects/{audio_project.pk}/review/{clip.pk}/")
     assert page.status_code == 200 and 'id="waveform"' in page.content.decode()
+
+
+def test_a_decided_item_s_review_page_lists_its_decisions(manager, reviewer, api, iguanas, speech):
+    """It was a 500 on detection projects: the template looked up the decision's segments on boxes."""
+    from django.test import Client
+
+    project, (iguana, _, _), _ = iguanas
+    final = boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    assert decide(api, reviewer, iguana, {"value": final, "rationale": "two touching"}).status_code == 201
+    audio_project, (clip, _) = speech
+    spoken = {"segments": [{"start": 0.5, "end": 3.0, "label": "speech"}]}
+    assert decide(api, reviewer, clip, {"value": spoken, "rationale": "one phrase"}).status_code == 201
+    client = Client()
+    client.force_login(reviewer)
+    for page, text in (
+        (f"/projects/{project.pk}/review/{iguana.pk}/", "2 boxes"),
+        (f"/projects/{audio_project.pk}/review/{clip.pk}/", "1 segments"),
+    ):
+        response = client.get(page)
+        assert response.status_code == 200, page
+        decisions = response.content.decode().split('id="decisions"')[1].split("</ul>")[0]
+        assert text in decisions and ("two touching" in decisions or "one phrase" in decisions)
+
+
+@pytest.mark.parametrize("field", ["x", "w"])
+def test_a_coordinate_beyond_any_float_is_refused(api, reviewer, labeler, iguanas, field):
+    """An integer of 400 digits was a 500 (OverflowError) in answers and decisions."""
+    project, (iguana, _, _), _ = iguanas
+    box = {"x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2, "label": "iguana", field: 10**400}  # JSON holds any integer
+    response = decide(api, reviewer, iguana, {"value": {"boxes": [box]}})
+    assert response.status_code == 400, response.content[:300]
+    assert f"boxes[0]: {field} is out of range" in response.json()["value"][0]
+    assert not Decision.objects.filter(item=iguana).exists()
