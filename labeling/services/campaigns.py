@@ -81,12 +81,22 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     elif filter.get("disagreement"):
         key = comparable(project)
         values = {}
-        for item_id, value in (
-            Annotation.objects.filter(item_id__in=ids).values_list("item_id", "value").iterator(chunk_size=10000)
-        ):
-            values.setdefault(item_id, set()).add(key(value))
+        for item_id, value, *flags in (
+            Annotation.objects.filter(item_id__in=ids).values_list("item_id", "value", *FLAG_FIELDS)
+        ).iterator(chunk_size=10000):
+            values.setdefault(item_id, set()).add(flag_of(*flags) or key(value))
         ids = [i for i in ids if len(values.get(i, ())) > 1]
     return sorted(ids)
+
+
+# An answer's flags, strongest first: a flagged answer counts as its strongest flag, as the agreement
+# report counts it (its "category" policy): "borderline" and "deep" disagree, two "uncertain" agree.
+FLAG_FIELDS = ("out_of_domain", "uncertain", "borderline")
+
+
+def flag_of(out_of_domain, uncertain, borderline):
+    """The category a flagged answer counts as (None for an answer without a flag)."""
+    return "out_of_domain" if out_of_domain else "uncertain" if uncertain else "borderline" if borderline else None
 
 
 def comparable(project):
@@ -107,8 +117,10 @@ def _agreement_on(project, item_ids):
         return campaign_shapes.agreement_on(project=project, item_ids=item_ids)
     key = comparable(project)
     by_item = {}
-    for item_id, value in Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value"):
-        by_item.setdefault(item_id, []).append(key(value))
+    for item_id, value, *flags in Annotation.objects.filter(item_id__in=item_ids).values_list(
+        "item_id", "value", *FLAG_FIELDS
+    ):
+        by_item.setdefault(item_id, []).append(flag_of(*flags) or key(value))
     categories = {v: i for i, v in enumerate(sorted({v for vs in by_item.values() for v in vs}))}
     width = max((len(v) for v in by_item.values()), default=0)
     if width < 2:
@@ -281,20 +293,23 @@ def _versus_archived(*, campaign, item_ids) -> dict:
 
     key_of = comparable(campaign.project)
     archived, stamp = {}, {}
-    for item_id, labeler_id, value, answered in ArchivedAnnotation.objects.filter(
+    for item_id, labeler_id, value, answered, *flags in ArchivedAnnotation.objects.filter(
         campaign=campaign, item_id__in=item_ids
-    ).values_list("item_id", "labeler_id", "value", "answered"):
+    ).values_list("item_id", "labeler_id", "value", "answered", *FLAG_FIELDS):
         key = (item_id, labeler_id)
-        if value and (key not in stamp or answered >= stamp[key]):
+        category = flag_of(*flags) or (key_of(value) if value else None)
+        if category is not None and (key not in stamp or answered >= stamp[key]):
             stamp[key] = answered
-            archived[key] = key_of(value)
+            archived[key] = category
     old, new = {}, {}
     for (item_id, _), value in archived.items():
         old.setdefault(item_id, []).append(value)
-    for item_id, value in (
-        Annotation.objects.filter(item_id__in=item_ids).exclude(value="").values_list("item_id", "value")
+    for item_id, value, *flags in Annotation.objects.filter(item_id__in=item_ids).values_list(
+        "item_id", "value", *FLAG_FIELDS
     ):
-        new.setdefault(item_id, []).append(key_of(value))
+        category = flag_of(*flags) or (key_of(value) if value else None)
+        if category is not None:
+            new.setdefault(item_id, []).append(category)
 
     def majority(values):
         common = Counter(values).most_common(2)

@@ -188,6 +188,38 @@ def test_campaign_from_a_filter_archives_answers_and_reports_before_and_after(ap
     assert detail["progress"]["n_done"] == len(chosen)
 
 
+def test_a_campaign_counts_flagged_answers_as_the_agreement_page_does(api, reviewer, scratches):
+    """Borderline, uncertain and out-of-domain answers are categories of their own on the agreement
+    page; the campaign compared only the class, so "ok" and "ok, borderline" agreed there (its before
+    read .833 where the page read .389 on the same items)."""
+    project, ids, users = scratches
+    chosen = ids[:6]
+    flagged = [("ok", {}), ("ok", {"borderline": True}), ("", {"uncertain": True})]
+    for item_id in chosen:
+        item = Item.objects.get(pk=item_id)
+        for user, (value, flags) in zip(users, flagged, strict=True):
+            annotation_save(item=item, labeler=user, value=value, **flags)
+    client = api(reviewer)
+    project.tags.create(name="flagged")
+    for item in Item.objects.filter(pk__in=chosen):
+        item.tags.add(project.tags.get(name="flagged"))
+    page = client.get(f"/api/projects/{project.pk}/agreement/?tag=flagged").json()["percent_agreement"]["value"]
+    body = {"name": "flags", "filter": {"tag": "flagged", "disagreement": True}}
+    campaign = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json").json()
+    assert sorted(campaign["items"]) == sorted(chosen)  # "ok" beside "ok, borderline" is a disagreement
+    assert campaign["progress"]["before"]["percent_agreement"] == pytest.approx(page) == 0.0
+    # after: the same labelers answer again, one still unsure: "uncertain" never agrees with "ok"
+    for item_id in chosen:
+        item = Item.objects.get(pk=item_id)
+        annotation_save(item=item, labeler=users[0], value="ok")
+        annotation_save(item=item, labeler=users[1], value="", uncertain=True)
+    progress = client.get(f"/api/projects/{project.pk}/campaigns/{campaign['id']}/").json()["progress"]
+    assert progress["after"]["percent_agreement"] == 0.0
+    versus = progress["versus_archived"]
+    # new (ok, uncertain) against archived (ok, borderline, uncertain): ok=ok and uncertain=uncertain
+    assert versus["agreement"] == pytest.approx(2 / 6, abs=1e-4)
+
+
 @pytest.mark.parametrize(
     "body, message",
     [
