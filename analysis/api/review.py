@@ -15,7 +15,7 @@ from analysis.services.consistency import conventions_preview_for, merge_suggest
 from labelhub.params import row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
-from labeling.selectors import answers_by_item, item_for_user, project_for_user
+from labeling.selectors import answers_by_item, class_mapping, item_for_user, project_for_user
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_items_for, campaign_progress
 from labeling.services.guidelines import guideline_publish
 from labeling.services.review import conventions_set, decision_record, guideline_example_add
@@ -38,6 +38,17 @@ def review_filters(project, params):
         pair = [p.strip() for p in params["classes"].split(",") if p.strip()]
         if len(pair) != 2:
             raise ValidationError({"classes": "a class pair is two keys: classes=a,b"})
+        # a key merged or renamed away counts as the class it became, as answers do; an unknown key
+        # was an empty queue without a word
+        mapping = class_mapping(project=project)
+        active = set(project.classes.filter(retired=False).values_list("key", flat=True))
+        known = active | {"borderline", "uncertain", "out_of_domain"}
+        pair = [mapping.get(key, key) for key in pair]
+        for key in pair:
+            if key not in known:
+                raise ValidationError(
+                    {"classes": f"unknown class '{key}' (the project's classes: {', '.join(sorted(active))})"}
+                )
     return filters, pair, item_ids
 
 

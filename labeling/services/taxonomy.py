@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from labeling.choices import TaxonomyOp
+from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import LabelClass, Project, TaxonomyChange, class_key_validator
 from labeling.selectors import class_mapping
 from labeling.services.projects import PALETTE, classes_changed
@@ -83,7 +83,9 @@ def taxonomy_validate(*, project, op, payload):
         key = payload.get("key")
         if key not in active:
             raise ValidationError({"key": f"unknown class '{key}'"})
-        if len(active) <= 2:
+        if project.task_type in SHAPE_TASKS and len(active) <= 1:
+            raise ValidationError({"key": "a project keeps at least one class"})
+        if project.task_type not in SHAPE_TASKS and len(active) <= 2:
             raise ValidationError({"key": "a classification project keeps at least two classes"})
         return {"key": key}
     raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})

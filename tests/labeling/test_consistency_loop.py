@@ -294,6 +294,23 @@ def test_conventions_of_the_wrong_type_are_refused_and_change_nothing(api, manag
     assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"]["fillers"] == ["um", "uh"]
 
 
+def test_the_review_queue_names_an_unknown_class_and_follows_a_merged_one(api, reviewer, scratches):
+    project, _, _ = scratches
+    client = api(reviewer)
+    unknown = client.get(f"/api/projects/{project.pk}/review-queue/?classes=deep,ghost")
+    assert unknown.status_code == 400 and "unknown class 'ghost'" in unknown.json()["detail"]
+    merge = {"op": "merge", "classes": ["deep", "shallow"], "into": "scratch"}
+    assert client.post(f"/api/projects/{project.pk}/taxonomy-changes/", merge, format="json").status_code == 201
+    scratched = Annotation.objects.filter(item__project=project, value="deep").values_list("item_id", flat=True)[0]
+    odd = make_user("odd-one")
+    member_add(project=project, username=odd.username, role=Role.LABELER)
+    annotation_save(item=Item.objects.get(pk=scratched), labeler=odd, value="ok")
+    by_new_key = client.get(f"/api/projects/{project.pk}/review-queue/?classes=scratch,ok").json()
+    by_old_key = client.get(f"/api/projects/{project.pk}/review-queue/?classes=deep,ok").json()
+    assert [r["item"] for r in by_new_key["results"]] == [scratched]
+    assert [r["item"] for r in by_old_key["results"]] == [scratched]
+
+
 def test_guidelines_publish_diff_and_examples(api, labeler, reviewer, scratches):
     project, ids, _ = scratches
     member_add(project=project, username=labeler.username, role=Role.LABELER)

@@ -90,3 +90,16 @@ def test_a_preview_answers_box_f1_before_and_after_and_changes_nothing(api, revi
     retire = api(reviewer).post(url, {"op": "retire", "key": "rock"}, format="json").json()
     assert retire["after"]["agreement"] == 0.0 and retire["gain"] == pytest.approx(-1 / 3)
     assert not project.taxonomy_changes.exists() and project.classes.filter(retired=False).count() == 3
+
+
+def test_a_detection_project_may_keep_a_single_class(api, manager, reviewer):
+    project = detection_project(manager, reviewer, ["iguana", "rock"])
+    client = api(reviewer)
+    retire = client.post(
+        f"/api/projects/{project.pk}/taxonomy-changes/", {"op": "retire", "key": "rock"}, format="json"
+    )
+    assert retire.status_code == 201, retire.json()
+    last = client.post(
+        f"/api/projects/{project.pk}/taxonomy-changes/", {"op": "retire", "key": "iguana"}, format="json"
+    )
+    assert last.status_code == 400 and "keeps at least one class" in last.json()["detail"]
