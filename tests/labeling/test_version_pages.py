@@ -108,3 +108,15 @@ def test_versions_page_query_count_does_not_grow_with_versions(
     client.force_login(manager)
     with django_assert_max_num_queries(14):
         client.get(f"/projects/{project.pk}/versions/")
+
+
+def test_the_build_form_of_a_detection_project_says_what_its_versions_ship(client, manager, reviewer):
+    """It told detection projects that borderline and uncertain answers are left out, which their
+    builds do not do (shapes count whatever their flags)."""
+    from tests.conftest import detection_project
+
+    project = detection_project(manager, reviewer, ["iguana", "rock"])
+    client.force_login(manager)
+    form = client.get(f"/projects/{project.pk}/versions/").content.decode().split('id="build-form"')[1]
+    assert "consensus of the labelers' boxes" in form and "IoU ≥ 0.5" in form
+    assert "uncertain answers left out" not in form
