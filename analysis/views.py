@@ -225,14 +225,24 @@ def shape_report_csv_rows(report):
             *((metric["value"], metric["ci_low"], metric["ci_high"]) if metric else ("", "", "")),
         )
     )
-    for key in ("mean_iou", "iou", "n_items", "n_annotations", "n_shapes", "n_compared_items"):
+    for key in ("mean_iou", "iou", "n_items", "n_annotations", "n_shapes", "n_compared_items", "n_gold_items"):
         rows.append(("headline", "project", key, report.get(key), "", ""))
     for row in report["per_class"]:
         for measure in ("n_shapes", "f1", "mean_iou"):
             rows.append(("class", row["class"], measure, row[measure], "", ""))
     for row in report["per_labeler"]:
-        for measure in ("n_answers", "n_shapes", "n_shared", "f1", "mean_iou", "map50", "median_seconds"):
-            rows.append(("labeler", row["labeler"], measure, row[measure], "", ""))
+        for measure in (
+            "n_answers",
+            "n_shapes",
+            "n_shared",
+            "f1",
+            "mean_iou",
+            "map50",
+            "median_seconds",
+            "gold_f1",
+            "n_gold",
+        ):
+            rows.append(("labeler", row["labeler"], measure, row.get(measure), "", ""))
     for row in report["by_guideline"]:
         f1 = row["f1"]
         rows.append(

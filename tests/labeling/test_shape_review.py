@@ -2,6 +2,8 @@
 disagreement with split/merge items named, versions that ship the decided shapes, guideline examples that
 keep their shapes, and the review page of a detection and a segments project."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -182,6 +184,14 @@ def test_gold_decision_shapes_score_the_labelers(api, manager, reviewer, iguanas
     scores = {row["labeler"]: (row["gold_f1"], row["n_gold"]) for row in report["per_labeler"]}
     assert scores == {"alice": (1.0, 1), "bob": (0.0, 1)}  # alice drew the two iguanas, bob one box round both
     assert report["n_gold_items"] == 1
+    # the CSV download carries them too
+    from django.test import Client
+
+    client = Client()
+    client.force_login(reviewer)
+    rows = list(csv.reader(io.StringIO(client.get(f"/projects/{project.pk}/agreement.csv").content.decode())))
+    assert ["labeler", "alice", "gold_f1", "1.0", "", ""] in rows and ["labeler", "bob", "n_gold", "1", "", ""] in rows
+    assert ["headline", "project", "n_gold_items", "1", "", ""] in rows
     # after a rename the gold shapes count in the new class, as the answers do: the same scores
     from labeling.services.taxonomy import taxonomy_apply
 
