@@ -26,6 +26,8 @@ def exception_handler(exc, context):
         fields = {k: v for k, v in fields.items() if k != "detail"} | (
             {"non_field_errors": data["detail"]} if isinstance(data, dict) and "detail" in data else {}
         )
+        # a field's messages are a list, as the README promises, also where a view raised one sentence
+        fields = {k: v if isinstance(v, list | dict) else [v] for k, v in fields.items()}
         response.data = {"detail": _sentence(fields), **fields}
     elif isinstance(data, dict) and "detail" in data:
         response.data = {"detail": str(data["detail"]), **{k: v for k, v in data.items() if k != "detail"}}

@@ -225,3 +225,11 @@ def test_an_item_id_beyond_64_bits_on_the_review_page_is_named(client, manager, 
     response = client.get(f"/projects/{project.pk}/review/?items={2**70}")
     assert response.status_code in (200, 400)  # the queue's form, with the problem beside it, or a 400 page
     assert "item ids" in response.content.decode()
+
+
+def test_a_field_s_messages_are_a_list_whatever_the_view_raised(client, project):
+    """The README's error shape: ``{"detail": "...", "<field>": [...]}``; a view that raised one sentence
+    for a field answered that field as a bare string."""
+    body = client.get(f"/api/projects/{project.pk}/review-queue/?classes=a").json()
+    assert body["classes"] == ["a class pair is two keys: classes=a,b"]
+    assert body["detail"].startswith("Invalid input") or "classes" in body["detail"]
