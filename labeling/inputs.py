@@ -26,6 +26,8 @@ STATS_MAX_SIDE = 512
 # An audio frame counts as silent when its 20 ms window is quieter than this.
 SILENCE_DBFS = -50.0
 CLIP_LEVEL = 0.999
+# EXIF orientations that turn the picture a quarter (ImageOps.exif_transpose): width and height swap.
+QUARTER_TURNS = {5, 6, 7, 8}
 
 
 class InputRejected(ValueError):
@@ -51,9 +53,28 @@ def check_size(data: bytes):
         raise InputRejected("file is empty")
 
 
+def exif_orientation(image) -> int:
+    """The image's EXIF orientation (1-8) as Pillow's ``ImageOps.exif_transpose`` reads it (XMP's
+    ``tiff:Orientation`` when EXIF has none); 1 without one or with a broken EXIF block, whose pixels
+    stand as decoded (as in ``analysis.embeddings.image.load_image``)."""
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+def upright_size(file) -> tuple[int, int]:
+    """Width and height of the image in ``file`` (an open binary file) shown upright, from its header."""
+    with Image.open(file) as image:
+        width, height = image.size
+        return (height, width) if exif_orientation(image) in QUARTER_TURNS else (width, height)
+
+
 def inspect_image(data: bytes) -> Inspected:
     """Open and fully decode an image; answer width, height, mean brightness and contrast (0-255).
 
+    Width and height are those of the upright image, its EXIF orientation applied: browsers show it so,
+    boxes are drawn as fractions of what they show, and exports turn them into pixels of this size.
     The pixel count is checked from the header before any decoding, so a decompression bomb is
     rejected without allocating its pixels.
     """
@@ -79,6 +100,8 @@ def inspect_image(data: bytes) -> Inspected:
                 gray = image.convert("L")
                 gray.thumbnail((STATS_MAX_SIDE, STATS_MAX_SIDE))
                 stat = ImageStat.Stat(gray)
+                if exif_orientation(image) in QUARTER_TURNS:
+                    width, height = height, width
     except InputRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -174,6 +174,21 @@ def png_bytes(size=(32, 32), value=None, seed=0, fmt="PNG"):
     return buffer.getvalue()
 
 
+def rotated_jpeg(orientation=6, size=(400, 200), patch=(300, 20, 380, 60)):
+    """A JPEG stored ``size`` wide and tall (black, a white ``patch`` box left, top, right, bottom in the
+    stored pixels) whose EXIF Orientation is ``orientation``: 6 is a phone held upright, shown turned a
+    quarter clockwise (browsers and ``ImageOps.exif_transpose``), so 200x400 with the patch at x 140-180,
+    y 300-380."""
+    array = np.zeros((size[1], size[0]), dtype=np.uint8)
+    left, top, right, bottom = patch
+    array[top:bottom, left:right] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="L").save(buffer, "JPEG", exif=exif, quality=95)
+    return buffer.getvalue()
+
+
 def wav_bytes(seconds=0.5, rate=16000, freq=440.0, amplitude=0.5, fmt="WAV"):
     import soundfile
 

@@ -768,6 +768,34 @@ def items_import(
     return report
 
 
+def image_sizes_upright(*, project=None, dry_run=False) -> dict:
+    """Store the upright width and height (EXIF orientation applied, as imports measure them) on image
+    items imported when the stored size was the file's raw one: a photo with orientation 5-8 had them
+    swapped, so its boxes turned into wrong pixels in COCO. Each file (of ``project``, else of every
+    image project) is opened through the storage and its header read; only items whose size changes are
+    written. Answers ``{"checked", "changed", "unreadable"}``; running it again changes nothing."""
+    items = Item.objects.filter(project__modality="image").exclude(file="")
+    if project is not None:
+        items = items.filter(project=project)
+    counts = {"checked": 0, "changed": 0, "unreadable": 0}
+    for pk, name, stats in items.order_by("pk").values_list("pk", "file", "stats").iterator(chunk_size=CHUNK_SIZE):
+        counts["checked"] += 1
+        try:
+            with default_storage.open(name, "rb") as handle:
+                width, height = inputs.upright_size(handle)
+        except Exception as exc:  # a file gone or unreadable: its stored size stays, the item is named
+            counts["unreadable"] += 1
+            logger.warning("item %s: cannot read %s: %s", pk, name, exc)
+            continue
+        stats = stats or {}
+        if (stats.get("width"), stats.get("height")) == (width, height):
+            continue
+        counts["changed"] += 1
+        if not dry_run:
+            Item.objects.filter(pk=pk).update(stats={**stats, "width": width, "height": height})
+    return counts
+
+
 def uploaded_entries(*, files, tags=(), source=None) -> list[ImportEntry]:
     """Entries for files of a multipart upload (Django UploadedFile objects)."""
     limit = settings.LABELHUB_MAX_FILE_BYTES

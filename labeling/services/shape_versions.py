@@ -26,11 +26,11 @@ Manifest rows keep the classification fields, with these meanings:
   whose only answers were archived by a relabel campaign.
 
 Extra artifacts: detection ``coco`` (COCO JSON: bbox in pixels from the item's stored ``width`` and
-``height`` stats, category ids 1.. in the project's class order) and ``yolo`` (a zip of
-``labels/<stem>.txt`` with ``class cx cy w h`` lines in fractions, class 0.. in the same order, and
-``data.yaml``); segments ``segments_csv`` (``item,start,end,label,support``) and ``rttm``
-(``SPEAKER <file> 1 <start> <duration> <NA> <NA> <label> <NA> <NA>``). Items are streamed in chunks;
-every writer appends to a local file, so memory stays flat.
+``height`` stats, those of the upright image as labelers saw it, EXIF orientation applied; category ids
+1.. in the project's class order) and ``yolo`` (a zip of ``labels/<stem>.txt`` with ``class cx cy w h``
+lines in fractions, class 0.. in the same order, and ``data.yaml``); segments ``segments_csv``
+(``item,start,end,label,support``) and ``rttm`` (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <label>
+<NA> <NA>``). Items are streamed in chunks; every writer appends to a local file, so memory stays flat.
 """
 
 import json

@@ -205,6 +205,24 @@ def test_a_big_jpeg_is_decoded_at_a_reduced_size_that_still_covers_the_network_i
     assert load_image(str(path), min_side=600).size == (2000, 1000)
 
 
+def test_an_exif_rotated_photo_is_embedded_upright_as_labelers_saw_it():
+    """The map sees what the labeling page shows (and what the stored width and height describe): an
+    EXIF Orientation 6 JPEG stored 400x200 is read 200x400, its white patch where the browser puts it."""
+    from analysis.embeddings.image import load_image
+    from labeling.inputs import inspect_image
+    from tests.conftest import rotated_jpeg
+
+    data = rotated_jpeg(6)
+    stats = inspect_image(data).stats
+    for min_side in (None, 100):  # decoded whole, and at half size in the DCT
+        img = load_image(io.BytesIO(data), min_side=min_side)
+        scale = 1 if min_side is None else 2
+        assert (img.width * scale, img.height * scale) == (stats["width"], stats["height"]) == (200, 400)
+        ys, xs = np.nonzero(np.asarray(img.convert("L")) > 128)
+        assert (xs.min() * scale, ys.min() * scale) == pytest.approx((140, 300), abs=2)
+        assert (xs.max() * scale, ys.max() * scale) == pytest.approx((179, 379), abs=2)
+
+
 # --- the real models (after `make embedders`) ----------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from labeling.inputs import InputRejected, inspect_audio, inspect_image, inspect_text
-from tests.conftest import png_bytes, wav_bytes
+from tests.conftest import png_bytes, rotated_jpeg, wav_bytes
 
 
 def bomb_png(width=30000, height=30000):
@@ -33,6 +33,18 @@ def test_image_statistics_measure_brightness_and_contrast():
     noisy = inspect_image(png_bytes(size=(64, 64)))
     assert noisy.stats["contrast"] > 50
     assert flat.extension == ".png"
+
+
+@pytest.mark.parametrize(
+    "orientation, size",
+    [(1, (400, 200)), (2, (400, 200)), (3, (400, 200)), (4, (400, 200))] + [(n, (200, 400)) for n in (5, 6, 7, 8)],
+)
+def test_the_size_is_the_upright_one_the_exif_orientation_makes(orientation, size):
+    """Browsers show a photo upright and boxes are fractions of what they show: orientations 5-8 (a
+    quarter turn, as ImageOps.exif_transpose makes it) swap width and height."""
+    stats = inspect_image(rotated_jpeg(orientation)).stats
+    assert (stats["width"], stats["height"]) == size
+    assert stats["format"] == "jpeg"
 
 
 def test_corrupt_png_is_rejected_with_the_reason():

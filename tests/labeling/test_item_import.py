@@ -297,3 +297,28 @@ def test_texts_and_metadata_with_tabs_newlines_and_backslashes_are_stored_exactl
         assert [t.name for t in item.tags.all()] == ["a\tb"]
     assert Item.objects.get(project=project, text="two\nlines\r\nand a CR\r").stats["lines"] == 3
     assert sorted(job.result["items"]) == sorted(Item.objects.filter(project=project).values_list("id", flat=True))
+
+
+def test_upright_image_sizes_fixes_items_imported_with_the_raw_size_of_a_rotated_photo(api, manager, project):
+    """Items imported before sizes were upright hold an EXIF-rotated photo's raw size (400x200 for one
+    shown 200x400): the command reads each file through the storage and stores the upright size, once."""
+    from django.core.management import call_command
+
+    from tests.conftest import rotated_jpeg
+
+    report = upload(api(manager), project, [("phone.jpg", rotated_jpeg(6)), ("scan.png", png_bytes(seed=4))]).json()
+    phone, scan = (Item.objects.get(pk=pk) for pk in report["imported"])
+    upright = dict(phone.stats)
+    assert (upright["width"], upright["height"]) == (200, 400)
+    Item.objects.filter(pk=phone.pk).update(stats={**phone.stats, "width": 400, "height": 200})  # as imported before
+    out = io.StringIO()
+    call_command("upright_image_sizes", "--dry-run", stdout=out)
+    assert "checked 2 image item(s): would change 1, 0 unreadable" in out.getvalue()
+    assert Item.objects.get(pk=phone.pk).stats["width"] == 400
+    call_command("upright_image_sizes", "--project", str(project.pk), stdout=out)
+    phone.refresh_from_db()
+    assert phone.stats == upright  # width and height swapped back, the other statistics kept
+    assert Item.objects.get(pk=scan.pk).stats == scan.stats
+    again = io.StringIO()
+    call_command("upright_image_sizes", stdout=again)
+    assert "changed 0" in again.getvalue()

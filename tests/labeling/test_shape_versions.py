@@ -6,11 +6,12 @@ import io
 import json
 import zipfile
 
+import numpy as np
 import pytest
 import yaml
 
 from labeling.services.projects import member_add
-from tests.conftest import make_project
+from tests.conftest import make_project, rotated_jpeg
 from tests.labeling.queue_helpers import make_items
 from tests.labeling.test_versions_api import run_build
 from tests.labeling.version_helpers import answer, labelers, manifest
@@ -85,6 +86,47 @@ def test_coco_download_loads_with_pycocotools_in_pixels(api, manager, iguanas, t
     assert anns[0]["area"] == pytest.approx(4800.0)
     (only,) = coco.loadAnns(coco.getAnnIds(imgIds=[second.pk]))
     assert only["bbox"] == [100.0, 50.0, 50.0, 50.0] and only["category_id"] == 2
+
+
+def test_coco_of_an_exif_rotated_photo_is_in_the_upright_frame_the_labeler_saw(api, manager, tmp_path):
+    """A 400x200 JPEG with EXIF Orientation 6 is shown 200x400 (upright) on the labeling page, and its box
+    is saved in fractions of that: COCO declares the upright size, and its bbox, cut out of the upright
+    image, holds the white patch the labeler boxed."""
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image, ImageOps
+    from pycocotools.coco import COCO
+
+    from labeling.models import Item
+
+    project = make_project(manager, name="Phones", modality="image", task_type="detection", classes=CLASSES)
+    upload = api(manager).post(
+        f"/api/projects/{project.pk}/items/",
+        {"files": [SimpleUploadedFile("phone.jpg", rotated_jpeg(6))]},
+        format="multipart",
+    )
+    assert upload.status_code == 201, upload.json()
+    item = Item.objects.get(pk=upload.json()["imported"][0])
+    assert (item.stats["width"], item.stats["height"]) == (200, 400)
+    (a,) = labelers(project, 1)
+    answer(item, a, boxes((0.7, 0.75, 0.2, 0.2, "iguana")))  # the patch, at x 140-180, y 300-380 upright
+    run_build(api, manager, project)
+    path = tmp_path / "coco.json"
+    path.write_bytes(body(download(api, manager, project, "coco")))
+    coco = COCO(str(path))
+    image = coco.loadImgs(item.pk)[0]
+    assert (image["file_name"], image["width"], image["height"]) == ("phone.jpg", 200, 400)
+    (ann,) = coco.loadAnns(coco.getAnnIds(imgIds=[item.pk]))
+    assert ann["bbox"] == [140.0, 300.0, 40.0, 80.0] and ann["area"] == pytest.approx(3200.0)
+    with default_storage.open(item.file.name, "rb") as handle:
+        upright = ImageOps.exif_transpose(Image.open(handle)).convert("L")
+    assert upright.size == (image["width"], image["height"])
+    x, y, w, h = (int(v) for v in ann["bbox"])
+    pixels = np.asarray(upright)
+    assert pixels[y : y + h, x : x + w].mean() > 240  # the patch fills the box
+    assert pixels.sum() - pixels[y : y + h, x : x + w].sum() < 0.02 * pixels.sum()  # and nothing else is lit
+    yolo = zipfile.ZipFile(io.BytesIO(body(download(api, manager, project, "yolo"))))
+    assert yolo.read("labels/phone.txt").decode() == "0 0.800000 0.850000 0.200000 0.200000\n"
 
 
 def test_yolo_zip_has_one_label_file_per_image_and_the_class_names(api, manager, iguanas):
