@@ -30,12 +30,15 @@ Extra artifacts: detection ``coco`` (COCO JSON: bbox in pixels from the item's s
 1.. in the project's class order) and ``yolo`` (a zip of ``labels/<stem>.txt`` with ``class cx cy w h``
 lines in fractions, class 0.. in the same order, and ``data.yaml``); segments ``segments_csv``
 (``item,start,end,label,support``) and ``rttm`` (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <label>
-<NA> <NA>``). Items are streamed in chunks; every writer appends to a local file, so memory stays flat.
+<NA> <NA>``, ``<file>`` the file name without its extension, whitespace as ``_``, and ``-<item id>`` added
+when an earlier item has that name, as YOLO's stems). Items are streamed in chunks; every writer appends
+to a local file, so memory stays flat.
 """
 
 import json
 import os
 import posixpath
+import re
 import zipfile
 from collections import Counter
 
@@ -139,19 +142,36 @@ def _size(item):
     return (int(width) if width else None), (int(height) if height else None)
 
 
+class _Stems:
+    """File names without their extension, unique within one artifact: a name met before (``a.png`` and
+    ``a.jpg``, two items) takes the item's id, ``a-<id>`` (and again, should a file be called that)."""
+
+    def __init__(self):
+        self.taken = set()
+
+    def unique(self, stem, item_id):
+        while stem in self.taken:
+            stem = f"{stem}-{item_id}"
+        self.taken.add(stem)
+        return stem
+
+
+def _rttm_field(value):
+    """RTTM fields are separated by whitespace and records by line ends: a file name's or a class's
+    spaces (tabs, line breaks) would shift every column after them, so they become ``_``."""
+    return re.sub(r"\s", "_", str(value))
+
+
 class _YoloWriter:
     def __init__(self, folder, classes):
         self.classes = classes
         self.path = os.path.join(folder, FILENAMES["yolo"])
         self.zip = zipfile.ZipFile(self.path, "w", zipfile.ZIP_DEFLATED)
-        self.stems = set()
+        self.stems = _Stems()
         self.n = 0
 
     def write(self, row, item, shapes):
-        stem = posixpath.splitext(_file_name(item))[0]
-        if stem in self.stems:  # two items with the same file name: the id tells them apart
-            stem = f"{stem}-{row['item']}"
-        self.stems.add(stem)
+        stem = self.stems.unique(posixpath.splitext(_file_name(item))[0], row["item"])
         lines = [
             f"{self.classes.code(s['label'])} {s['x'] + s['w'] / 2:.6f} {s['y'] + s['h'] / 2:.6f} "
             f"{s['w']:.6f} {s['h']:.6f}\n"
@@ -191,13 +211,14 @@ class _RttmWriter:
     def __init__(self, folder, classes):
         self.path = os.path.join(folder, FILENAMES["rttm"])
         self.handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self.uris = _Stems()
         self.n = 0
 
     def write(self, row, item, shapes):
-        # RTTM fields are space-separated: a file name's spaces would shift every column.
-        uri = posixpath.splitext(_file_name(item))[0].replace(" ", "_")
+        # Made unique after the spaces are replaced: "a b.wav" and "a_b.wav" are two recordings.
+        uri = self.uris.unique(_rttm_field(posixpath.splitext(_file_name(item))[0]), row["item"])
         for s in shapes:
-            label = str(s["label"]).replace(" ", "_")
+            label = _rttm_field(s["label"])
             self.handle.write(
                 f"SPEAKER {uri} 1 {s['start']:.3f} {s['end'] - s['start']:.3f} <NA> <NA> {label} <NA> <NA>\n"
             )

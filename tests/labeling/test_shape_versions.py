@@ -205,6 +205,38 @@ def test_segments_version_gets_a_segments_csv_and_rttm(api, manager, speech):
     assert download(api, manager, project, "coco").status_code == 400
 
 
+def test_rttm_names_each_recording_once_even_when_file_names_share_a_stem(api, manager):
+    """``q00-clean.flac`` and ``q00-clean.wav`` are two recordings: the later takes its item id, as in
+    YOLO's stems. Whitespace becomes ``_`` (RTTM fields are space-separated) before names are made unique,
+    and a file already called ``<stem>-<id>`` does not make two recordings one either."""
+    from labeling.models import Item
+
+    project = make_project(
+        manager, name="Speech names", modality="audio", task_type="segments", classes=[{"key": "speech"}]
+    )
+    clips = make_items(project, 5, stats={"duration": 10.0})
+    names = ["q00-clean.flac", "q00-clean.wav", "q01 noisy.wav", "q01_noisy.wav", f"q00-clean-{clips[1].pk}.wav"]
+    for clip, name in zip(clips, names, strict=True):
+        Item.objects.filter(pk=clip.pk).update(original_name=name)
+    (a,) = labelers(project, 1, prefix="ear")
+    for n, clip in enumerate(clips):
+        answer(clip, a, json.dumps({"segments": [{"start": n, "end": n + 0.5, "label": "speech"}]}))
+    run_build(api, manager, project)
+    lines = body(download(api, manager, project, "rttm")).decode().splitlines()
+    assert [line.split() for line in lines] == [
+        ["SPEAKER", uri, "1", f"{n}.000", "0.500", "<NA>", "<NA>", "speech", "<NA>", "<NA>"]
+        for n, uri in enumerate(
+            [
+                "q00-clean",
+                f"q00-clean-{clips[1].pk}",
+                "q01_noisy",
+                f"q01_noisy-{clips[3].pk}",
+                f"q00-clean-{clips[1].pk}-{clips[4].pk}",
+            ]
+        )
+    ]
+
+
 def test_the_schema_lists_the_shape_formats_and_their_content_types(api, manager):
     schema = api(manager).get("/api/schema/", HTTP_ACCEPT="application/json").json()
     download_op = schema["paths"]["/api/projects/{project_id}/versions/{ref}/download"]["get"]
