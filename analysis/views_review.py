@@ -278,6 +278,7 @@ def guidelines_page(request, project_id):
             "diff": diff,
             "notes": project.guideline_notes.select_related("author", "item").filter(resolved_in__isnull=True)[:50],
             "classes": project.classes.filter(retired=False),
+            "shape_kind": SHAPE_TASKS[project.task_type][1] if project.task_type in SHAPE_TASKS else None,
             "can_edit": membership.has_role(Role.REVIEWER),
         },
     )

@@ -18,7 +18,12 @@ from labeling.models import Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import answers_by_item, class_mapping, item_for_user, project_for_user
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_items_for, campaign_progress
 from labeling.services.guidelines import guideline_publish
-from labeling.services.review import conventions_set, decision_record, guideline_example_add
+from labeling.services.review import (
+    conventions_set,
+    decision_record,
+    guideline_example_add,
+    guideline_examples_carry,
+)
 from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
 
 
@@ -278,14 +283,7 @@ class GuidelineListApi(GenericAPIView):
         previous = project.active_guideline
         guideline = guideline_publish(project=project, text=text, author=request.user)
         if previous is not None and request.data.get("keep_examples", True):
-            for example in previous.examples.all():
-                guideline_example_add(
-                    guideline=guideline,
-                    item=example.item,
-                    label=example.label,
-                    note=example.note,
-                    shapes=example.shapes,
-                )
+            guideline_examples_carry(source=previous, guideline=guideline)
         return Response(GuidelineSerializer(guideline).data, status=status.HTTP_201_CREATED)
 
 
@@ -330,9 +328,13 @@ class GuidelineExampleApi(GenericAPIView):
             "ExampleIn",
             {
                 "item": serializers.IntegerField(),
-                "label": serializers.CharField(required=False),
+                "label": serializers.CharField(required=False, help_text="classification: a class key or 'borderline'"),
                 "note": serializers.CharField(required=False),
-                "value": serializers.JSONField(required=False, help_text="detection / segments: shapes to draw"),
+                "value": serializers.JSONField(
+                    required=False,
+                    help_text="detection / segments: the shapes to draw, checked as an answer's; without it the "
+                    "item's decided shapes, else its labelers' consensus",
+                ),
             },
         ),
         responses={

@@ -8,7 +8,7 @@ from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
 from labeling.models import Decision, GuidelineExample, GuidelineNote, TranscriptConventions
 from labeling.services.campaigns import campaign_send_back
 from labeling.services.items import items_tag
-from labeling.services.shape_versions import consensus_for
+from labeling.services.shape_versions import consensus_for, decided_shapes
 from labeling.services.shapes import shapes_validate
 
 NEEDS_INPUT_TAG = "needs-better-input"
@@ -107,15 +107,15 @@ def decision_record(
         GuidelineNote.objects.create(project=project, item=item, text=rationale, author=reviewer)
         if project.task_type in SHAPE_TASKS and project.active_guideline_id:
             guideline = project.active_guideline
-            if shapes is not None:
-                guideline_example_add(guideline=guideline, item=item, label="", note=rationale, shapes=shapes)
-            else:
-                try:  # the consensus may hold a class retired since: then the picture goes without shapes
-                    guideline_example_add(
-                        guideline=guideline, item=item, label="", note=rationale, shapes=_consensus_shapes(item)
-                    )
-                except ValidationError:
-                    guideline_example_add(guideline=guideline, item=item, label="", note=rationale)
+            try:  # without shapes, the consensus (this decision decides none)
+                guideline_example_add(guideline=guideline, item=item, note=rationale, shapes=shapes)
+            except ValidationError:
+                if shapes is not None:
+                    raise
+                # nobody answered, or the consensus holds a class retired since: the picture goes without shapes
+                GuidelineExample.objects.update_or_create(
+                    guideline=guideline, item=item, defaults={"label": "", "note": rationale, "shapes": None}
+                )
     elif action == DecisionAction.INPUT_INSUFFICIENT:
         items_tag(project=project, item_ids=[item.pk], tag=NEEDS_INPUT_TAG)
     elif action == DecisionAction.RELABEL:
@@ -178,27 +178,79 @@ def _decision_shapes(*, item, action, label, value, accept, gold, flags):
     return _checked_shapes(project=project, item=item, value=value)
 
 
-def guideline_example_add(*, guideline, item, label, note="", shapes=None) -> GuidelineExample:
+def guideline_example_add(*, guideline, item, label="", note="", shapes=None) -> GuidelineExample:
     """Attach an item as a canonical example of a class (or of a borderline case) to a guideline version.
 
-    In detection and segments projects the example may carry ``shapes`` (an answer's value, checked as one)
-    that the guideline page draws over the picture ("two digits touching: two boxes"); ``label`` is then
-    optional."""
+    In detection and segments projects an example is the item with its reference shapes, which the
+    guideline page draws over the picture ("two digits touching: two boxes"): ``shapes`` when given (an
+    answer's value, checked as one), else the item's reviewer decision (its latest decision's final
+    shapes), else its labelers' consensus. An item with neither is refused, and so is a ``label``: a
+    class or a borderline verdict belongs to each shape, not to the item."""
     project = guideline.project
     if item.project_id != project.pk:
         raise ValidationError({"item": "the item belongs to another project"})
-    keys = {c.key for c in project.active_classes()}
-    shaped = project.task_type in SHAPE_TASKS
-    if shapes is not None:
-        if not shaped:
+    if project.task_type in SHAPE_TASKS:
+        kind = SHAPE_TASKS[project.task_type][1]
+        if label:
+            raise ValidationError(
+                {
+                    "label": f"a {project.task_type} example is the item with its {kind} (value: "
+                    f'{{"{kind}": [...]}}, or none for its decided or consensus {kind}), not a class'
+                }
+            )
+        if shapes is None:
+            shapes = example_reference_shapes(item=item)
+        else:
+            shapes = _checked_shapes(project=project, item=item, value=shapes)
+    else:
+        if shapes is not None:
             raise ValidationError({"value": f"a {project.task_type} example takes a class, not shapes"})
-        shapes = _checked_shapes(project=project, item=item, value=shapes)
-    if not (shaped and not label) and label != "borderline" and label not in keys:
-        raise ValidationError({"label": f"unknown class '{label}' (or 'borderline')"})
+        keys = {c.key for c in project.active_classes()}
+        if label != "borderline" and label not in keys:
+            raise ValidationError({"label": f"unknown class '{label}' (or 'borderline')"})
     example, _ = GuidelineExample.objects.update_or_create(
         guideline=guideline, item=item, defaults={"label": label or "", "note": note, "shapes": shapes}
     )
     return example
+
+
+def example_reference_shapes(*, item) -> dict:
+    """The shapes a detection / segments example of ``item`` shows when none are given: its reviewer
+    decision's final shapes (the latest decision, when it decides shapes: what a version ships), else its
+    labelers' consensus. Checked against the project's classes today (400 under ``value`` naming the
+    shape and where it came from); an item with neither is refused."""
+    project = item.project
+    kind = SHAPE_TASKS[project.task_type][1]
+    decided = decided_shapes(project=project, item_ids=[item.pk]).get(item.pk)
+    source, shapes = ("reviewer decision", decided.shapes) if decided is not None else ("consensus", None)
+    if decided is None:
+        shapes = _consensus_shapes(item)
+    if shapes is None:
+        raise ValidationError(
+            {
+                "value": f"item {item.pk} has no reviewer decision and no answers to take its {kind} from: "
+                f'give them as value, {{"{kind}": [...]}}'
+            }
+        )
+    try:
+        return _checked_shapes(project=project, item=item, value=shapes)
+    except ValidationError as exc:
+        problems = "; ".join(m for ms in exc.message_dict.values() for m in ms)
+        raise ValidationError(
+            {"value": f"the item's {source} {kind} cannot be shown ({problems}): give them as value"}
+        ) from None
+
+
+def guideline_examples_carry(*, source, guideline) -> list[GuidelineExample]:
+    """Copy ``source``'s canonical examples to ``guideline`` (a new version) as they stand: checked when
+    they were added, they are carried, not added again."""
+    return GuidelineExample.objects.bulk_create(
+        [
+            GuidelineExample(guideline=guideline, item_id=e.item_id, label=e.label, note=e.note, shapes=e.shapes)
+            for e in source.examples.all()
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def conventions_set(*, project, rules: dict, author=None) -> TranscriptConventions:

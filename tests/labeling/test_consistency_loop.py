@@ -418,3 +418,23 @@ def test_a_merge_undone_can_be_made_again_and_undone_again(api, reviewer, scratc
         format="json",
     )
     assert refused.status_code == 400 and "merged into another class" in refused.json()["detail"]
+
+
+def test_classification_example_form_keeps_its_class_and_borderline_fields(reviewer, scratches):
+    from django.test import Client
+
+    project, ids, _ = scratches
+    client = Client()
+    client.force_login(reviewer)
+    assert (
+        client.post(f"/api/projects/{project.pk}/guidelines/", {"text": "v1"}, content_type="application/json")
+    ).status_code == 201
+    html = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+    form = html[html.index('id="example-form"') : html.index("</form>", html.index('id="example-form"'))]
+    assert '<select name="label">' in form and "borderline case" in form
+    bad = client.post(
+        f"/api/projects/{project.pk}/guidelines/1/examples/",
+        {"item": ids[0], "label": "deep", "value": {"boxes": []}},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and "value" in bad.json()

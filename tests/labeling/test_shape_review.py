@@ -327,3 +327,108 @@ def test_a_coordinate_beyond_any_float_is_refused(api, reviewer, labeler, iguana
     assert response.status_code == 400, response.content[:300]
     assert f"boxes[0]: {field} is out of range" in response.json()["value"][0]
     assert not Decision.objects.filter(item=iguana).exists()
+
+
+def add_example(api, user, project, body, version=1):
+    return api(user).post(f"/api/projects/{project.pk}/guidelines/{version}/examples/", body, format="json")
+
+
+def guideline_html(user, project):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    response = client.get(f"/projects/{project.pk}/guidelines/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_an_example_without_shapes_takes_the_items_consensus_or_its_decided_shapes(api, manager, reviewer, iguanas):
+    project, (iguana, rock, _), _ = iguanas
+    guideline_publish(project=project, text="Box every iguana.", author=manager)
+    response = add_example(api, reviewer, project, {"item": rock.pk, "note": "a pebble is no rock"})
+    assert response.status_code == 201, response.json()
+    (shape,) = response.json()["value"]["boxes"]  # the consensus: the rock both drew, the pebble left out
+    assert shape["label"] == "rock" and shape["x"] == pytest.approx(0.525) and "support" not in shape
+    assert GuidelineExample.objects.get(item=rock).shapes == response.json()["value"]
+    # The reviewer's decided shapes come before the consensus (the consensus of the iguana item is empty).
+    two = boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    assert decide(api, reviewer, iguana, {"value": two}).status_code == 201
+    response = add_example(api, reviewer, project, {"item": iguana.pk, "note": "two touching: two boxes"})
+    assert response.status_code == 201 and response.json()["value"] == two
+    html = guideline_html(reviewer, project)
+    assert html.count('class="example-box"') == 3 and "two touching: two boxes" in html
+
+
+def test_explicit_example_shapes_are_checked_as_an_answer(api, manager, reviewer, iguanas):
+    project, (iguana, _, _), _ = iguanas
+    guideline_publish(project=project, text="v1", author=manager)
+    one = boxes((0.08, 0.2, 0.64, 0.5, "iguana"))
+    response = add_example(api, reviewer, project, {"item": iguana.pk, "value": one})
+    assert response.status_code == 201 and response.json()["value"] == one
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"value": boxes((0.9, 0.2, 0.3, 0.5, "iguana"))}, "value", "boxes[0]: x + w = 1.2 is outside the image"),
+        ({"value": boxes((0.1, 0.2, 0.3, 0.5, "lizard"))}, "value", 'boxes[0]: unknown class "lizard"'),
+        ({"label": "iguana"}, "label", "not a class"),
+        ({"label": "borderline"}, "label", "not a class"),
+    ],
+)
+def test_bad_detection_examples_answer_400_and_store_nothing(api, manager, reviewer, iguanas, body, field, words):
+    project, (iguana, _, _), _ = iguanas
+    guideline_publish(project=project, text="v1", author=manager)
+    response = add_example(api, reviewer, project, {"item": iguana.pk, **body})
+    assert response.status_code == 400, response.json()
+    assert field in response.json() and words in response.json()[field][0]
+    assert not GuidelineExample.objects.exists()
+
+
+def test_an_item_nobody_answered_or_decided_needs_its_shapes_given(api, manager, reviewer, iguanas):
+    project, _, _ = iguanas
+    guideline_publish(project=project, text="v1", author=manager)
+    (blank,) = make_items(project, 1, start=3, stats={"width": 200, "height": 100})
+    response = add_example(api, reviewer, project, {"item": blank.pk})
+    assert response.status_code == 400 and "no reviewer decision and no answers" in response.json()["value"][0]
+    assert not GuidelineExample.objects.exists()
+    assert add_example(api, reviewer, project, {"item": blank.pk, "value": {"boxes": []}}).status_code == 201
+
+
+def test_a_segments_example_takes_the_clips_consensus_and_is_drawn_on_its_time_bar(api, manager, reviewer, speech):
+    project, (clip, _) = speech
+    guideline_publish(project=project, text="Mark the speech.", author=manager)
+    response = add_example(api, reviewer, project, {"item": clip.pk, "note": "silence around speech is not speech"})
+    assert response.status_code == 201, response.json()
+    # ear0 drew 0.5-3.0 s, ear1 0.6-1.5 and 1.6-3.0: the majority over time is ear1's two
+    assert [(s["start"], s["end"], s["label"]) for s in response.json()["value"]["segments"]] == [
+        (0.6, 1.5, "speech"),
+        (1.6, 3.0, "speech"),
+    ]
+    bad = add_example(
+        api, reviewer, project, {"item": clip.pk, "value": {"segments": [{"start": 1, "end": 5, "label": "speech"}]}}
+    )
+    assert bad.status_code == 400 and "segments[0]: end = 5" in bad.json()["value"][0]
+    html = guideline_html(reviewer, project)
+    assert html.count('class="example-segment"') == 2 and "2 segments" in html
+
+
+def test_the_example_form_of_a_shape_project_offers_no_class_or_borderline(manager, reviewer, iguanas, speech):
+    for project in (iguanas[0], speech[0]):
+        guideline_publish(project=project, text="v1", author=manager)
+        html = guideline_html(reviewer, project)
+        form = html[html.index('id="example-form"') : html.index("</form>", html.index('id="example-form"'))]
+        assert 'name="item"' in form and 'name="note"' in form
+        assert 'name="label"' not in form and "borderline case" not in form
+        assert "consensus" in form
+
+
+def test_a_new_guideline_version_carries_examples_as_they_stand(api, manager, reviewer, iguanas):
+    project, (_, rock, _), _ = iguanas
+    guideline_publish(project=project, text="v1", author=manager)
+    assert add_example(api, reviewer, project, {"item": rock.pk, "note": "the rock"}).status_code == 201
+    stored = GuidelineExample.objects.get(item=rock).shapes
+    response = api(reviewer).post(f"/api/projects/{project.pk}/guidelines/", {"text": "v2"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["examples"] == [{"item": rock.pk, "label": "", "note": "the rock", "value": stored}]

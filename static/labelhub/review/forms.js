@@ -26,10 +26,11 @@ guideline?.addEventListener("submit", async (e) => {
 const example = document.getElementById("example-form");
 example?.addEventListener("submit", async (e) => {
   e.preventDefault();
-  const { ok, data } = await send(example.dataset.url, {
-    item: Number(example.item.value), label: example.label.value, note: example.note.value,
-  });
-  if (!ok) return alert(data.detail);
+  // Detection / segments examples have no class field: the server takes the item's decided or consensus shapes.
+  const body = { item: Number(example.item.value), note: example.note.value };
+  if (example.label) body.label = example.label.value;
+  const { ok, data } = await send(example.dataset.url, body);
+  if (!ok) return say(document.getElementById("example-status"), data.detail, true);
   location.reload();
 });
 
