@@ -19,7 +19,7 @@ from analysis.views import _project
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
-from labeling.selectors import answers_by_item
+from labeling.selectors import answers_by_item, archived_answers_by_item
 from labeling.services.campaigns import campaign_progress
 from labeling.services.shape_versions import consensus_for
 
@@ -109,6 +109,7 @@ def review_item_page(request, project_id, item_id):
             "membership": membership,
             "item": item,
             "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
+            "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": item.decisions.select_related("reviewer").order_by("-created"),
             "classes": classes,
             "actions": [
@@ -180,6 +181,16 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
         shapes = a["value"].get(kind, []) if isinstance(a["value"], dict) else []
         a["n_shapes"] = len(shapes)
         layers.append({"name": a["labeler"], "colour": LAYER_COLOURS[n % len(LAYER_COLOURS)], "shapes": shapes})
+    # Answers a relabel campaign archived: drawn apart, as earlier evidence, not as layers of the editor.
+    colours = {c.key: c.colour for c in project.classes.all()}
+    archived = archived_answers_by_item(item_ids=[item.pk], project=project).get(item.pk, [])
+    for a in archived:
+        shapes = a["value"].get(kind, []) if isinstance(a["value"], dict) else []
+        a["n_shapes"] = len(shapes)
+        a["classes"] = sorted({s.get("label", "") for s in shapes})
+        a["marks"] = shape_marks(
+            project=project, shapes={kind: shapes}, duration=(item.stats or {}).get("duration"), colours=colours
+        )
     consensus = consensus_for(project=project, item_ids=[item.pk]).get(item.pk, {kind: []})
     decisions = list(item.decisions.select_related("reviewer").order_by("-created"))
     for d in decisions:
@@ -219,6 +230,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             "kind": kind,
             "noun": noun,
             "answers": answers,
+            "archived": archived,
             "layers": layers,
             "n_consensus": len(consensus.get(kind, [])),
             "splits": splits,

@@ -18,6 +18,7 @@ from labelhub.params import is_row_id, row_id
 from labeling.choices import ROLE_RANK, JobKind, JobStatus, Role, TaxonomyOp
 from labeling.models import (
     Annotation,
+    ArchivedAnnotation,
     DatasetVersion,
     DataSource,
     Decision,
@@ -805,6 +806,42 @@ def answers_by_item(*, item_ids, project=None):
                 "updated": a.updated,
             }
         )
+    return out
+
+
+def archived_answers_by_item(*, item_ids, project=None):
+    """The answers relabel campaigns archived on these items, by item id, newest first (reviewers' views:
+    never show them to labelers): the evidence versions still weigh beside the new answers.
+
+    Each row names its campaign and when it was answered; ``revised`` marks an answer its labeler later
+    changed before the same campaign archived both (a version counts the labeler's latest archived answer).
+    With ``project`` a detection / segments project, each ``value`` is the shapes object, not its text."""
+    rows = (
+        ArchivedAnnotation.objects.filter(item_id__in=item_ids)
+        .select_related("labeler", "guideline", "campaign")
+        .order_by("-answered", "-pk")
+    )
+    out, latest = {}, set()
+    for a in rows:
+        key = (a.item_id, a.campaign_id, a.labeler_id)
+        out.setdefault(a.item_id, []).append(
+            {
+                "campaign": a.campaign.name,
+                "campaign_id": a.campaign_id,
+                "labeler": a.labeler.username,
+                "value": shapes_value(project=project, stored=a.value) if project is not None else a.value,
+                "borderline": a.borderline,
+                "borderline_with": a.borderline_with,
+                "uncertain": a.uncertain,
+                "out_of_domain": a.out_of_domain,
+                "comment": a.comment,
+                "seconds": a.seconds,
+                "guideline": a.guideline.version if a.guideline else None,
+                "answered": a.answered,
+                "revised": key in latest,
+            }
+        )
+        latest.add(key)
     return out
 
 

@@ -64,3 +64,72 @@ def test_the_project_navigation_leads_reviewers_to_classes_conventions_and_campa
     client.force_login(labeler)
     nav = _project_nav(client.get(f"/projects/{project.pk}/").content.decode())
     assert "taxonomy/" not in nav and "campaigns/" not in nav
+
+
+def _section(page: str, start: str, end: str) -> str:
+    i = page.index(start)
+    return page[i : page.index(end, i)]
+
+
+@pytest.mark.django_db
+def test_the_review_page_shows_the_answers_a_campaign_archived_as_earlier_answers(client, manager, reviewer):
+    from labeling.services.campaigns import campaign_create
+    from labeling.services.projects import member_add
+    from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item,) = add_texts(project, ["a purring dog"])
+    a, b, c = labelers(project, 3)
+    answer(item, a, "cat")
+    answer(item, a, "other", comment="on second thought")  # a revision: archived with the answer it became
+    answer(item, b, "dog", uncertain=True)
+    campaign_create(project=project, name="Purring pets", item_ids=[item.pk], overlap=1, user=manager)
+    answer(item, c, "cat")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    current = _section(page, 'id="answers"', "</table>")
+    assert "lab2" in current and "lab0" not in current and "lab1" not in current
+    earlier = _section(page, 'id="archived-answers"', "</table>")
+    rows = earlier.split("<tr data-campaign=")[1:]
+    assert len(rows) == 3 and all("Purring pets" in r for r in rows)
+    by_value = {r.split("<b>")[1].split("</b>")[0]: r for r in rows}
+    assert set(by_value) == {"cat", "other", "dog"}
+    assert (
+        "lab0" in by_value["other"] and "on second thought" in by_value["other"] and "revised" not in by_value["other"]
+    )
+    assert "lab0" in by_value["cat"] and "revised" in by_value["cat"]
+    assert "lab1" in by_value["dog"] and "uncertain" in by_value["dog"]
+    assert "Earlier answers" in page
+    # Labelers never see them: the review page is the reviewers', and their API lists their own answers.
+    client.force_login(c)
+    assert client.get(f"/projects/{project.pk}/review/{item.pk}/").status_code == 403
+    mine = client.get(f"/api/projects/{project.pk}/annotations/?item={item.pk}").json()["results"]
+    assert [row["value"] for row in mine] == ["cat"]
+
+
+@pytest.mark.django_db
+def test_a_transcription_review_page_shows_earlier_transcripts_as_text(client, manager, reviewer):
+    from labeling.services.campaigns import campaign_create
+    from labeling.services.projects import member_add
+    from tests.labeling.version_helpers import add_texts, answer, labelers
+
+    project = make_project(manager, name="Queries", modality="text", task_type="transcription", classes=[])
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item,) = add_texts(project, ["weather in <b>paris</b>"])
+    (a,) = labelers(project, 1)
+    answer(item, a, "weather in <b>paris</b> um")
+    campaign_create(project=project, name="Fillers", item_ids=[item.pk], overlap=1, user=manager)
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    assert "No answers." in _section(page, 'id="answers"', "</table>")
+    earlier = _section(page, 'id="archived-answers"', "</table>")
+    assert "Fillers" in earlier and "lab0" in earlier
+    assert "weather in &lt;b&gt;paris&lt;/b&gt; um" in earlier and "<b>paris</b>" not in earlier
+
+
+@pytest.mark.django_db
+def test_an_item_no_campaign_sent_back_has_no_earlier_answers_section(client, reviewer, scratches):  # noqa: F811
+    project, ids, _ = scratches
+    client.force_login(reviewer)
+    assert 'id="archived-answers"' not in client.get(f"/projects/{project.pk}/review/{ids[0]}/").content.decode()

@@ -432,3 +432,35 @@ def test_a_new_guideline_version_carries_examples_as_they_stand(api, manager, re
     response = api(reviewer).post(f"/api/projects/{project.pk}/guidelines/", {"text": "v2"}, format="json")
     assert response.status_code == 201
     assert response.json()["examples"] == [{"item": rock.pk, "label": "", "note": "the rock", "value": stored}]
+
+
+def test_the_shape_review_page_draws_the_answers_a_campaign_archived(api, manager, reviewer, iguanas, speech):
+    from django.test import Client
+
+    from labeling.services.campaigns import campaign_create
+
+    project, (iguana, _, _), _ = iguanas
+    campaign_create(project=project, name="Touching iguanas", item_ids=[iguana.pk], overlap=1, user=manager)
+    (carol,) = labelers(project, 1, prefix="carol")
+    answer(iguana, carol, json.dumps(boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))))
+    client = Client()
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/review/{iguana.pk}/").content.decode()
+    assert 'data-labeler="carol0"' in html and 'data-labeler="alice"' not in html.split('id="archived-answers"')[0]
+    earlier = html[html.index('id="archived-answers"') : html.index('id="decision-form"')]
+    cards = {c.split('"')[0]: c for c in earlier.split('data-labeler="')[1:]}
+    assert set(cards) == {"alice", "bob"}
+    assert cards["alice"].count('class="example-box"') == 2 and "2 boxes" in cards["alice"]
+    assert cards["bob"].count('class="example-box"') == 1 and "1 box" in cards["bob"]
+    assert all("Touching iguanas" in c and "(iguana)" in c for c in cards.values())
+    # the editor's layers hold the current answers only
+    config = json.loads(html.split('id="review-config" type="application/json">')[1].split("</script>")[0])
+    assert [layer["name"] for layer in config["layers"]] == ["carol0"]
+
+    audio, (clip, _) = speech
+    campaign_create(project=audio, name="Silence", item_ids=[clip.pk], overlap=1, user=manager)
+    html = client.get(f"/projects/{audio.pk}/review/{clip.pk}/").content.decode()
+    earlier = html[html.index('id="archived-answers"') : html.index('id="decision-form"')]
+    assert earlier.count('class="example-segment"') == 3 and "Silence" in earlier
+    assert "2 segments" in earlier and "1 segment" in earlier
+    assert "left:12.500%;width:62.500%" in earlier  # ear0's 0.5-3.0 s of a 4 s clip
