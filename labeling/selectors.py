@@ -479,6 +479,7 @@ ANNOTATION_LIST_FIELDS = (
     "labeler__username",
     "item__file",
     "item__text",
+    "item__stats",
     "item__project__task_type",
     "guideline__version",
 )

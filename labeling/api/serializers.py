@@ -282,10 +282,27 @@ class QueueItemSerializer(serializers.Serializer):
     project = serializers.IntegerField(source="project_id")
     text = serializers.CharField(source="item.text")
     file = serializers.SerializerMethodField()
+    duration = serializers.SerializerMethodField(
+        help_text="segments projects: the clip's length in seconds as measured at import (segments end by it)"
+    )
     reserved_until = serializers.DateTimeField(source="expires", help_text="the item is held for you until then")
 
     def get_file(self, reservation) -> str | None:
         return _item_file_url(self.context["request"], reservation.item)
+
+    def get_duration(self, reservation) -> float | None:
+        return item_duration(reservation.item, reservation.project)
+
+
+def item_duration(item, project):
+    """A segments project's clip's length in seconds as measured at import (what segments are checked
+    against), else None. The labeling page bounds segments by it: a browser may decode the clip a little
+    longer. (The queue loads items without their stats: reading them is one more query, in segments
+    projects only.)"""
+    if project.task_type != TaskType.SEGMENTS:
+        return None
+    duration = (item.stats or {}).get("duration")
+    return float(duration) if isinstance(duration, int | float) and not isinstance(duration, bool) else None
 
 
 class AnswerValueField(serializers.CharField):
@@ -373,12 +390,14 @@ def annotation_submit_data(data) -> dict:
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
-    """One current answer. ``item_file``/``item_text`` let a labeler's "recent answers" show and edit it."""
+    """One current answer. ``item_file``/``item_text``/``item_duration`` let a labeler's "recent answers"
+    show and edit it."""
 
     labeler = serializers.CharField(source="labeler.username", read_only=True)
     guideline = serializers.IntegerField(source="guideline.version", read_only=True, default=None)
     item_file = serializers.SerializerMethodField()
     item_text = serializers.CharField(source="item.text", read_only=True)
+    item_duration = serializers.SerializerMethodField()
     value = AnswerValueOutField()
 
     class Meta:
@@ -400,10 +419,14 @@ class AnnotationSerializer(serializers.ModelSerializer):
             "updated",
             "item_file",
             "item_text",
+            "item_duration",
         ]
 
     def get_item_file(self, annotation) -> str | None:
         return _item_file_url(self.context["request"], annotation.item)
+
+    def get_item_duration(self, annotation) -> float | None:
+        return item_duration(annotation.item, annotation.item.project)
 
 
 class AnnotationSubmitOutSerializer(serializers.Serializer):
@@ -442,6 +465,7 @@ def queue_item_data(request, reservation) -> dict:
         "project": reservation.project_id,
         "text": item.text,
         "file": _item_file_url(request, item),
+        "duration": item_duration(item, reservation.project),
         "reserved_until": _datetime.to_representation(reservation.expires),
     }
 

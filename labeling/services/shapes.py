@@ -6,6 +6,11 @@ as fractions of the image (the box inside it, ``w, h`` > 0); a segments answer's
 ``{"segments": [{"start", "end", "label", "borderline"?, "uncertain"?}]}`` in seconds within the clip
 (``start`` < ``end``). ``label`` is an active class key; an empty list says "nothing here".
 
+A segment may end a little past the clip's stored duration (``end_tolerance``: 50 ms or 1 % of the clip,
+the larger) and is stored ending at it: decoders disagree on a clip's length (a browser decodes an
+Ogg/Vorbis clip some milliseconds longer than libsndfile measured it at import), and a labeler who drags
+to the end of the waveform means the end of the clip. Further past the end is refused, naming the shape.
+
 The answer is stored in ``Annotation.value`` as compact JSON with the shape's fields in a fixed order,
 so history, revisions and the labeling queue treat it like any other answer.
 """
@@ -20,8 +25,9 @@ from labeling.choices import SHAPE_TASKS
 MAX_SHAPES = 500
 # Rounding slack: a box drawn to the image's edge may come out as 1.0000000001 from a browser.
 EDGE_SLACK = 1e-6
-# Seconds of slack at a clip's end: the stored duration is rounded to 0.1 ms.
-END_SLACK = 1e-3
+# Seconds a segment may end past the clip's stored duration (stored ending at it): the larger of these.
+END_SLACK = 0.05
+END_SLACK_FRACTION = 0.01
 FIELDS = {"boxes": ("x", "y", "w", "h"), "segments": ("start", "end")}
 FLAGS = ("borderline", "uncertain")
 
@@ -47,13 +53,19 @@ def _fmt(value):
     return f"{value:.6g}"
 
 
+def end_tolerance(duration: float) -> float:
+    """Seconds past a clip of ``duration`` seconds that a segment's end is taken as the clip's end."""
+    return max(END_SLACK, END_SLACK_FRACTION * duration)
+
+
 def shapes_validate(*, project, value, class_keys, item=None) -> str:
     """Check a localized answer and answer it as stored (compact JSON); raise ValidationError whose
     ``value`` message names the shape, e.g. ``boxes[2]: x + w = 1.2 is outside the image``.
 
     ``value``: the answer as sent (an object, or its JSON text from a form). ``class_keys``: the
     project's active class keys. ``item``: the answered item; a segment must end within its clip's
-    ``stats["duration"]`` (when known).
+    ``stats["duration"]`` (when known); one that ends within ``end_tolerance`` past it is stored ending
+    at it.
     """
     modality_kind = SHAPE_TASKS[project.task_type]
     kind = modality_kind[1]
@@ -73,6 +85,7 @@ def shapes_validate(*, project, value, class_keys, item=None) -> str:
     duration = None
     if kind == "segments" and item is not None:
         duration = (item.stats or {}).get("duration")
+        duration = None if duration is None else float(duration)
     coords = FIELDS[kind]
     stored = []
     for n, shape in enumerate(shapes):
@@ -99,8 +112,12 @@ def shapes_validate(*, project, value, class_keys, item=None) -> str:
                 _fail(f"{where}: start = {_fmt(start)} s is before the clip")
             if end <= start:
                 _fail(f"{where}: end = {_fmt(end)} s must be after start = {_fmt(start)} s")
-            if duration is not None and end > float(duration) + END_SLACK:
-                _fail(f"{where}: end = {_fmt(end)} s is after the clip's end ({_fmt(float(duration))} s)")
+            if duration is not None and end > duration:
+                if end > duration + end_tolerance(duration):
+                    _fail(f"{where}: end = {_fmt(end)} s is after the clip's end ({_fmt(duration)} s)")
+                if start >= duration:
+                    _fail(f"{where}: start = {_fmt(start)} s is at or after the clip's end ({_fmt(duration)} s)")
+                nums[1] = duration  # the clip's end as the server measured it
         label = shape.get("label")
         if not isinstance(label, str) or label not in keys:
             _fail(f"{where}: unknown class {json.dumps(label)} (the project's classes: {', '.join(sorted(keys))})")

@@ -255,3 +255,49 @@ def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_bo
     assert_box(stored[0], {**grid[0], "x": grid[0]["x"] + 0.1, "y": grid[0]["y"] + 0.1})
     assert stored[1:] == grid[1:]
     assert Annotation.objects.get(item=first, labeler=labeler).revision == 2
+
+
+def test_an_ogg_clip_is_labeled_to_its_end(live_server, page, login, manager, labeler):
+    # Chromium decodes this Ogg/Vorbis clip some milliseconds longer than libsndfile measured it at import;
+    # a segment dragged (and pushed with "}") to the waveform's end is stored ending at the clip's end as
+    # the server knows it, not refused as "after the clip's end".
+    require_browser()
+    project = make_project(
+        manager,
+        name="Speech regions, Ogg (browser)",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}, {"key": "noise", "name": "Noise", "hotkey": "2"}],
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    load = lambda: wav_bytes(seconds=2.12, freq=300, fmt="OGG")  # noqa: E731
+    report = items_import(project=project, entries=[ImportEntry(name="q.ogg", load=load)])
+    assert len(report.imported) == 1, report
+    stored_duration = project.items.get().stats["duration"]
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
+    decoded = page.evaluate("document.getElementById('audio').duration")
+    print(f"Ogg clip: {stored_duration} s at import, {decoded} s as Chromium decodes it")
+    wave = page.locator("#waveform").bounding_box()
+
+    def at(fraction):
+        return wave["x"] + fraction * wave["width"], wave["y"] + wave["height"] / 2
+
+    sent = []
+    page.on("request", lambda r: r.method == "POST" and "/annotations/" in r.url and sent.append(r.post_data_json))
+    drag(page, at(0.5), (wave["x"] + wave["width"] + 40, wave["y"] + wave["height"] / 2))  # past the right edge
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
+    for _ in range(3):
+        page.keyboard.press("}")  # its end, further: it stays at the clip's end
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    assert page.locator("#answer-error").text_content() == ""
+    # the page itself sends the clip's end as the server knows it (the server would clamp 50 ms past it)
+    assert [body["value"]["segments"][0]["end"] for body in sent] == [stored_duration]
+    (segment,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    assert segment["end"] <= stored_duration
+    assert segment["end"] == pytest.approx(stored_duration, abs=0.002)
+    assert segment["start"] == pytest.approx(stored_duration / 2, abs=0.1)
+    assert not page.errors, page.errors

@@ -126,3 +126,45 @@ def test_sme_accepts_the_consensus_of_a_clip_with_one_key(live_server, page, log
     # Majority over time: covered by at least two of the three from 0.6 s to 2.5 s.
     assert (segment["start"], segment["end"], segment["label"]) == (pytest.approx(0.6), pytest.approx(2.5), "speech")
     assert not page.errors, page.errors
+
+
+def test_sme_marks_an_ogg_clip_to_its_end(live_server, page, login, manager, reviewer):
+    # The review page's editor bounds segments by the clip's duration as the server measured it, not by
+    # Chromium's longer decoding of the Ogg/Vorbis clip (2.136 s against 2.12 s).
+    require_browser()
+    project = make_project(
+        manager,
+        name="Speech, Ogg (browser review)",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item_id,) = items_import(
+        project=project, entries=[ImportEntry(name="q.ogg", load=lambda: wav_bytes(seconds=2.12, freq=300, fmt="OGG"))]
+    ).imported
+    from labeling.models import Item
+
+    item = Item.objects.get(pk=item_id)
+    duration = item.stats["duration"]
+    (user,) = labelers(project, 1, prefix="ear")
+    value = json.dumps({"segments": [{"start": 0.2, "end": 1.0, "label": "speech"}]})
+    annotation_save(item=item, labeler=user, value=value)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item.pk)
+    page.keyboard.press("Shift+N")  # nothing; then one segment from the middle to past the waveform's end
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '0'")
+    wave = page.locator("#waveform").bounding_box()
+    middle = wave["y"] + wave["height"] / 2
+    sent = []
+    page.on("request", lambda r: r.method == "POST" and "/decision/" in r.url and sent.append(r.post_data_json))
+    drag(page, (wave["x"] + wave["width"] / 2, middle), (wave["x"] + wave["width"] + 40, middle))
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    page.keyboard.press("}")  # further: it stays at the clip's end
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert [body["value"]["segments"][0]["end"] for body in sent] == [duration]
+    (segment,) = Decision.objects.get(item=item).shapes["segments"]
+    assert segment["end"] == duration and segment["start"] == pytest.approx(duration / 2, abs=0.1)
+    assert not page.errors, page.errors

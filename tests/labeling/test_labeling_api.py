@@ -33,8 +33,8 @@ def test_next_answers_the_item_then_204_when_nothing_is_left(api, project, label
     assert response.status_code == 200
     assert response.data["id"] == item.pk and response.data["project"] == project.pk
     assert response.data["text"] == item.text and response.data["reserved_until"]
-    # Only what labeling needs: no imported label, metadata or file name.
-    assert set(response.data) == {"id", "project", "text", "file", "reserved_until"}
+    # Only what labeling needs: no imported label, metadata or file name (a clip's duration bounds segments).
+    assert set(response.data) == {"id", "project", "text", "file", "duration", "reserved_until"}
     assert post_answer(client, item.pk).status_code == 201
     assert client.get(f"/api/projects/{project.pk}/next/").status_code == 204
 

@@ -183,6 +183,39 @@ def test_segments_within_the_clip_are_stored(api, segments, labeler):
     assert response.data["value"] == value
 
 
+@pytest.mark.parametrize("end", [2.1196, 2.12, 2.136, 2.1696])
+def test_a_segment_ending_just_past_the_clip_is_stored_ending_at_it(api, segments, labeler, end):
+    # A browser decodes an Ogg/Vorbis clip longer than libsndfile measured it at import (2.136 s against
+    # 2.1196 s): a segment dragged to the end of the waveform ends at the clip's stored end (50 ms slack).
+    (item,) = make_items(segments, 1, stats={"duration": 2.1196, "rate": 16000})
+    response = post(api(labeler), item.pk, {"segments": [{"start": 1.5, "end": end, "label": "speech"}]})
+    assert response.status_code == 201, response.data
+    assert response.data["value"] == {"segments": [{"start": 1.5, "end": 2.1196, "label": "speech"}]}
+
+
+@pytest.mark.parametrize(
+    "duration, segment, message",
+    [
+        (2.1196, {"start": 1.0, "end": 2.17, "label": "speech"}, "segments[0]: end = 2.17 s is after the clip's end"),
+        (2.1196, {"start": 2.125, "end": 2.13, "label": "speech"}, "start = 2.125 s is at or after the clip's end"),
+        # a long clip: 1 % of it (0.6 s of 60 s), not 50 ms
+        (60.0, {"start": 1.0, "end": 60.61, "label": "speech"}, "segments[0]: end = 60.61 s is after the clip's end"),
+    ],
+)
+def test_a_segment_ending_beyond_the_slack_is_a_400(api, segments, labeler, duration, segment, message):
+    (item,) = make_items(segments, 1, stats={"duration": duration})
+    response = post(api(labeler), item.pk, {"segments": [segment]})
+    assert response.status_code == 400, response.data
+    assert message in response.data["value"][0]
+
+
+def test_a_segment_within_one_percent_of_a_long_clip_ends_at_it(api, segments, labeler):
+    (item,) = make_items(segments, 1, stats={"duration": 60.0})
+    response = post(api(labeler), item.pk, {"segments": [{"start": 1.0, "end": 60.5, "label": "speech"}]})
+    assert response.status_code == 201, response.data
+    assert response.data["value"]["segments"][0]["end"] == 60.0
+
+
 @pytest.mark.parametrize(
     "segment, message",
     [
@@ -206,3 +239,14 @@ def test_a_classification_answer_cannot_be_an_object(api, project, labeler):
     response = post(api(labeler), item.pk, {"boxes": []})
     assert response.status_code == 400 and "value" in response.data
     assert not Annotation.objects.exists()
+
+
+def test_the_labeling_page_is_told_the_clips_duration(api, segments, labeler):
+    # The editor bounds segments by it (a browser may decode the clip longer), in the queue and when a
+    # recent answer is edited.
+    (item,) = make_items(segments, 1, stats={"duration": 2.1196, "rate": 16000})
+    client = api(labeler)
+    assert client.get(f"/api/projects/{segments.pk}/next/").data["duration"] == 2.1196
+    assert post(client, item.pk, {"segments": [{"start": 0.5, "end": 2.1196, "label": "speech"}]}).status_code == 201
+    (row,) = client.get(f"/api/projects/{segments.pk}/annotations/?mine=1").data["results"]
+    assert row["item_duration"] == 2.1196

@@ -49,7 +49,7 @@ const ui = {
 const emptyAnswer = () => ({ value: "", borderline: false, borderline_with: "", uncertain: false, out_of_domain: false });
 
 const state = {
-  item: null, // the item shown: {id, text, file, reserved_until?}
+  item: null, // the item shown: {id, text, file, duration, reserved_until?}
   queueItem: null, // while editing a recent answer: the queue's item, shown again afterwards
   editing: null, // the annotation being edited
   answer: emptyAnswer(),
@@ -221,6 +221,7 @@ function showItem(item, answer) {
   if (ui.transcript) ui.transcript.value = answer?.value ?? "";
   showError("");
   viewer.show(item);
+  shapes?.setDuration?.(item.duration); // segments: the clip's end as the server knows it
   shapes?.load(answer?.value);
   renderAnswer();
   startClock();
@@ -374,7 +375,7 @@ function renderRecent() {
 }
 
 function rememberRecent(annotation, item) {
-  const entry = { ...annotation, item_file: item.file ?? null, item_text: item.text ?? "" };
+  const entry = { ...annotation, item_file: item.file ?? null, item_text: item.text ?? "", item_duration: item.duration ?? null };
   state.recent = [entry, ...state.recent.filter((a) => a.item !== annotation.item)].slice(0, 10);
   renderRecent();
 }
@@ -395,7 +396,8 @@ function startEditing(annotation) {
   ui.editBanner.hidden = false;
   ui.editItem.textContent = `item #${annotation.item}`;
   showTab("guideline");
-  showItem({ id: annotation.item, file: annotation.item_file, text: annotation.item_text }, annotation);
+  const item = { id: annotation.item, file: annotation.item_file, text: annotation.item_text, duration: annotation.item_duration };
+  showItem(item, annotation);
 }
 
 function finishEditing() {

@@ -382,11 +382,13 @@ const EDGE_STEP = 0.05; // seconds per [ ] { } press
 const MIN_SEGMENT = 0.01;
 
 export class SegmentEditor extends ShapeEditor {
-  /** ``viewer``: the page's AudioViewer in segments mode (its wavesurfer and regions plugin). */
+  /** ``viewer``: the page's AudioViewer in segments mode (its wavesurfer and regions plugin).
+   * ``options.duration``: the clip's length as the server measured it at import (its stats), if known. */
   constructor(viewer, options) {
     super({ kind: "segments", noun: ["segment", "segments"], ...options });
     this.fields = ["start", "end"];
     this.viewer = viewer;
+    this.clipDuration = options?.duration || null;
     this.adding = false;
     this.token = 0;
     this.ready = viewer.ready.then(() => this.attach());
@@ -413,7 +415,13 @@ export class SegmentEditor extends ShapeEditor {
     });
   }
 
-  get duration() { return this.viewer.wave?.getDuration() || 0; }
+  // The clip's end: the server's duration when the page knows it, else the browser's. Browsers decode some
+  // clips longer than the server measured them (Ogg/Vorbis: 2.136 s against 2.1196 s), and the server
+  // checks segments against its own; a segment dragged to the waveform's end ends at the clip's end.
+  get duration() { return this.clipDuration || this.viewer.wave?.getDuration() || 0; }
+
+  /** The shown clip's length as the server measured it (null: unknown, the browser's is used). */
+  setDuration(seconds) { this.clipDuration = seconds || null; }
 
   async load(value) {
     const token = ++this.token;
@@ -493,9 +501,11 @@ export class SegmentEditor extends ShapeEditor {
   }
 
   out(shape) {
-    const start = Math.max(0, round(shape.start, 3));
+    let start = Math.max(0, round(shape.start, 3));
     let end = round(shape.end, 3);
-    if (this.duration) end = Math.min(end, round(this.duration, 3));
+    // Not rounded up past the clip: 2.1196 s stays 2.1196 s, not 2.12 s.
+    if (this.duration) end = Math.min(end, this.duration);
+    if (start >= end) start = Math.max(0, round(end - MIN_SEGMENT, 3)); // drawn wholly past the clip's end
     return { start, end, ...Object.fromEntries(Object.entries(super.out(shape)).filter(([k]) => !["start", "end"].includes(k))) };
   }
 }

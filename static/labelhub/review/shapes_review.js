@@ -20,7 +20,7 @@ const noun = boxes ? ["box", "boxes"] : ["segment", "segments"];
 
 const viewer = boxes ? new ImageViewer() : new AudioViewer(config.vendor, { segments: true });
 const editorOptions = { classes: config.classes, options: config.options, onChange: () => render() };
-const editor = boxes ? new BoxEditor(viewer, editorOptions) : new SegmentEditor(viewer, editorOptions);
+const editor = boxes ? new BoxEditor(viewer, editorOptions) : new SegmentEditor(viewer, { ...editorOptions, duration: config.duration });
 const strip = (value) => ({ [config.kind]: (value?.[config.kind] ?? []).map(({ support, decided, ...shape }) => shape) });
 
 // --- layers: the labelers' shapes and the consensus, read-only ------------------------------------------
