@@ -19,7 +19,7 @@ from analysis.views import _project
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
-from labeling.selectors import answers_by_item, archived_answers_by_item
+from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping
 from labeling.services.campaigns import campaign_progress
 from labeling.services.shape_versions import consensus_for
 
@@ -175,10 +175,17 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
     from django.templatetags.static import static
 
     kind = SHAPE_TASKS[project.task_type][1]
+    # Shapes reach the page (its layers, the editor) in today's classes: answers and decisions keep the
+    # keys they were given, which taxonomy changes may since have renamed or merged away.
+    mapping = class_mapping(project=project)
+
+    def mapped(shapes):
+        return [{**s, "label": mapping.get(s.get("label"), s.get("label"))} for s in shapes] if mapping else shapes
+
     answers = answers_by_item(item_ids=[item.pk], project=project).get(item.pk, [])
     layers = []
     for n, a in enumerate(answers):
-        shapes = a["value"].get(kind, []) if isinstance(a["value"], dict) else []
+        shapes = mapped(a["value"].get(kind, [])) if isinstance(a["value"], dict) else []
         a["n_shapes"] = len(shapes)
         layers.append({"name": a["labeler"], "colour": LAYER_COLOURS[n % len(LAYER_COLOURS)], "shapes": shapes})
     # Answers a relabel campaign archived: drawn apart, as earlier evidence, not as layers of the editor.
@@ -197,6 +204,8 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
         d.n_shapes = len(d.shapes.get(kind, [])) if isinstance(d.shapes, dict) else None
     latest = decisions[0] if decisions else None
     start = latest.shapes if latest is not None and latest.shapes is not None else consensus
+    if isinstance(start, dict) and start is not consensus:  # (the consensus is in today's classes already)
+        start = {kind: mapped(start.get(kind, []))}
     table = shape_table([(item.pk, layer["name"], {kind: layer["shapes"]}) for layer in layers], kind=kind)
     noun = "box" if kind == "boxes" else "segment"
     splits = [f"{r['one']} drew one {noun} where {r['many']} drew {r['n']}" for r in split_merge(table)]

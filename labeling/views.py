@@ -13,6 +13,7 @@ from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.forms import SourceForm
 from labeling.markup import markdown_html
 from labeling.selectors import (
+    class_mapping,
     inventory_summary,
     items_list,
     labeler_last_guideline_version,
@@ -74,6 +75,8 @@ def label(request, project_id):
             "options": project.options,
         },
         "classes": [{"key": c.key, "name": c.name, "hotkey": c.hotkey, "colour": c.colour} for c in classes],
+        # Old class key -> today's: a reopened answer's shapes are shown and saved in today's classes.
+        "classMap": class_mapping(project=project) if project.task_type in SHAPE_TASKS else {},
         "guideline": guideline.version if guideline else None,
         "urls": {
             "next": reverse("api:queue-next", args=[project.pk]),

@@ -46,7 +46,7 @@ def annotation_validate(
         if errors:
             raise ValidationError(errors)
         keys = class_keys if class_keys is not None else [c.key for c in project.active_classes()]
-        stored = shapes_validate(project=project, value=value, class_keys=keys, item=item)
+        stored = shapes_validate(project=project, value=value, class_keys=keys, item=item, map_old_keys=True)
         _check_extras(comment=comment, seconds=seconds)
         return stored
     if isinstance(value, dict | list):

@@ -137,7 +137,7 @@ def _checked_shapes(*, project, item, value):
     import json
 
     keys = [c.key for c in project.active_classes()]
-    return json.loads(shapes_validate(project=project, value=value, class_keys=keys, item=item))
+    return json.loads(shapes_validate(project=project, value=value, class_keys=keys, item=item, map_old_keys=True))
 
 
 def _decision_shapes(*, item, action, label, value, accept, gold, flags):

@@ -6,6 +6,11 @@ as fractions of the image (the box inside it, ``w, h`` > 0); a segments answer's
 ``{"segments": [{"start", "end", "label", "borderline"?, "uncertain"?}]}`` in seconds within the clip
 (``start`` < ``end``). ``label`` is an active class key; an empty list says "nothing here".
 
+Answers and decisions (``map_old_keys``) may name a class by a key a taxonomy change renamed or merged
+away: it is stored as the active class the change made of it (``labeling.selectors.class_mapping``), as
+reports count it anyway. An earlier answer reopened and saved again, or a page opened before the change,
+then saves instead of failing on "unknown class"; a key that maps to no active class is refused.
+
 A segment may end a little past the clip's stored duration (``end_tolerance``: 50 ms or 1 % of the clip,
 the larger) and is stored ending at it: decoders disagree on a clip's length (a browser decodes an
 Ogg/Vorbis clip some milliseconds longer than libsndfile measured it at import), and a labeler who drags
@@ -58,14 +63,15 @@ def end_tolerance(duration: float) -> float:
     return max(END_SLACK, END_SLACK_FRACTION * duration)
 
 
-def shapes_validate(*, project, value, class_keys, item=None) -> str:
+def shapes_validate(*, project, value, class_keys, item=None, map_old_keys=False) -> str:
     """Check a localized answer and answer it as stored (compact JSON); raise ValidationError whose
     ``value`` message names the shape, e.g. ``boxes[2]: x + w = 1.2 is outside the image``.
 
     ``value``: the answer as sent (an object, or its JSON text from a form). ``class_keys``: the
     project's active class keys. ``item``: the answered item; a segment must end within its clip's
     ``stats["duration"]`` (when known); one that ends within ``end_tolerance`` past it is stored ending
-    at it.
+    at it. ``map_old_keys``: a label the project's taxonomy changes map to an active class is stored as
+    that class (the mapping is read only when such a label comes).
     """
     modality_kind = SHAPE_TASKS[project.task_type]
     kind = modality_kind[1]
@@ -82,6 +88,7 @@ def shapes_validate(*, project, value, class_keys, item=None) -> str:
     if len(shapes) > MAX_SHAPES:
         _fail(f"{kind}: {len(shapes)} shapes, over the limit of {MAX_SHAPES}")
     keys = set(class_keys)
+    mapping = None
     duration = None
     if kind == "segments" and item is not None:
         duration = (item.stats or {}).get("duration")
@@ -119,8 +126,15 @@ def shapes_validate(*, project, value, class_keys, item=None) -> str:
                     _fail(f"{where}: start = {_fmt(start)} s is at or after the clip's end ({_fmt(duration)} s)")
                 nums[1] = duration  # the clip's end as the server measured it
         label = shape.get("label")
+        if map_old_keys and isinstance(label, str) and label not in keys:
+            if mapping is None:
+                from labeling.selectors import class_mapping  # (the selectors import this module)
+
+                mapping = class_mapping(project=project)
+            label = mapping.get(label, label)
         if not isinstance(label, str) or label not in keys:
-            _fail(f"{where}: unknown class {json.dumps(label)} (the project's classes: {', '.join(sorted(keys))})")
+            given = json.dumps(shape.get("label"))
+            _fail(f"{where}: unknown class {given} (the project's classes: {', '.join(sorted(keys))})")
         row = dict(zip(coords, nums, strict=True))
         row["label"] = label
         for flag in FLAGS:

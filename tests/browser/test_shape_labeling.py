@@ -301,3 +301,33 @@ def test_an_ogg_clip_is_labeled_to_its_end(live_server, page, login, manager, la
     assert segment["end"] == pytest.approx(stored_duration, abs=0.002)
     assert segment["start"] == pytest.approx(stored_duration / 2, abs=0.1)
     assert not page.errors, page.errors
+
+
+def test_a_recent_box_answer_reopened_after_a_rename_shows_and_saves_the_new_class(
+    live_server, page, login, api, manager, labeler
+):
+    from labeling.services.taxonomy import taxonomy_apply
+
+    require_browser()
+    project = detection_project(manager, labeler)
+    first = project.items.order_by("id").first()
+    old = {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4, "label": "iguana"}
+    assert (
+        api(labeler).post(f"/api/items/{first.pk}/annotations/", {"value": {"boxes": [old]}}, format="json").status_code
+        == 201
+    )
+    taxonomy_apply(project=project, op="rename", payload={"key": "iguana", "new_key": "reptile", "new_name": "Reptile"})
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")  # edit the answer given before the rename
+    page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first.pk}'")
+    page.keyboard.press("Tab")  # select its box: the summary names today's class
+    assert "#1 Reptile" in page.locator("#answer-summary").text_content()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('edit-banner').hidden")
+    assert page.locator("#answer-error").text_content() == ""
+    stored = Annotation.objects.get(item=first, labeler=labeler)
+    assert json.loads(stored.value) == {"boxes": [{**old, "label": "reptile"}]} and stored.revision == 2
+    assert not page.errors, page.errors

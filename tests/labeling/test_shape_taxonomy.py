@@ -103,3 +103,94 @@ def test_a_detection_project_may_keep_a_single_class(api, manager, reviewer):
         f"/api/projects/{project.pk}/taxonomy-changes/", {"op": "retire", "key": "iguana"}, format="json"
     )
     assert last.status_code == 400 and "keeps at least one class" in last.json()["detail"]
+
+
+# --- old answers reopened after a taxonomy change ---------------------------------------------------------
+@pytest.fixture
+def pets(manager, reviewer, labeler):
+    """A detection project of dog / cat / bird; ``labeler`` boxed a dog on the one image before any change."""
+    from labeling.services.projects import member_add
+
+    project = detection_project(manager, reviewer, ["dog", "cat", "bird"], name="Pets")
+    member_add(project=project, username=labeler.username, role="labeler")
+    (item,) = make_items(project, 1, stats={"width": 100, "height": 100})
+    answer(item, labeler, json.dumps({"boxes": [box(A, "dog")]}))
+    return project, item
+
+
+def _change(project, reviewer, op, payload):
+    from labeling.services.taxonomy import taxonomy_apply
+
+    return taxonomy_apply(project=project, op=op, payload=payload, author=reviewer)
+
+
+@pytest.mark.parametrize(
+    "op, payload, today",
+    [
+        ("rename", {"key": "dog", "new_key": "canine"}, "canine"),
+        ("merge", {"classes": ["dog", "cat"], "into": "cat"}, "cat"),
+    ],
+)
+def test_an_old_box_answer_reopened_and_saved_unchanged_takes_todays_class(
+    api, reviewer, labeler, pets, op, payload, today
+):
+    # The labeling page's "My recent answers" loads the answer from this list and posts it back as it is.
+    project, item = pets
+    _change(project, reviewer, op, payload)
+    client = api(labeler)
+    (old,) = client.get(f"/api/projects/{project.pk}/annotations/?mine=1").json()["results"]
+    assert old["value"] == {"boxes": [box(A, "dog")]}  # answers keep the key they were given
+    response = client.post(f"/api/items/{item.pk}/annotations/", {"value": old["value"]}, format="json")
+    assert response.status_code == 200, response.json()  # a revision of the answer (a first answer: 201)
+    assert response.json()["value"] == {"boxes": [box(A, today)]} and response.json()["revision"] == 2
+
+
+def test_an_old_key_that_maps_to_no_active_class_is_still_refused(api, reviewer, labeler, pets):
+    project, item = pets
+    _change(project, reviewer, "retire", {"key": "dog"})
+    response = api(labeler).post(
+        f"/api/items/{item.pk}/annotations/", {"value": {"boxes": [box(A, "dog")]}}, format="json"
+    )
+    assert response.status_code == 400
+    assert 'boxes[0]: unknown class "dog"' in response.json()["value"][0]
+
+
+def test_the_labeling_page_tells_its_editor_the_class_mapping(labeler, pets, reviewer):
+    from django.test import Client
+
+    project, _ = pets
+    _change(project, reviewer, "rename", {"key": "dog", "new_key": "canine"})
+    client = Client()
+    client.force_login(labeler)
+    html = client.get(f"/projects/{project.pk}/label/").content.decode()
+    config = json.loads(html.split('id="lab-config" type="application/json">')[1].split("</script>")[0])
+    assert config["classMap"] == {"dog": "canine"}
+
+
+def test_the_review_page_hands_its_editor_todays_classes_and_takes_old_keys(api, reviewer, labeler, pets):
+    # The layers (Shift+number copies a labeler's boxes), the consensus and an earlier decision's shapes.
+    from django.test import Client
+
+    project, item = pets
+    assert (
+        api(reviewer)
+        .post(f"/api/items/{item.pk}/decision/", {"value": {"boxes": [box(B, "dog")]}}, format="json")
+        .status_code
+        == 201
+    )
+    _change(project, reviewer, "rename", {"key": "dog", "new_key": "canine"})
+    client = Client()
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    config = json.loads(html.split('id="review-config" type="application/json">')[1].split("</script>")[0])
+    assert [s["label"] for s in config["layers"][0]["shapes"]] == ["canine"]
+    assert [s["label"] for s in config["consensus"]["boxes"]] == ["canine"]
+    assert config["start"] == {"boxes": [box(B, "canine")]}
+    # an old key sent back (a page opened before the rename) is recorded as today's class
+    response = api(reviewer).post(
+        f"/api/items/{item.pk}/decision/", {"value": {"boxes": [box(A, "dog")]}}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    from labeling.models import Decision
+
+    assert Decision.objects.filter(item=item).latest("created").shapes == {"boxes": [box(A, "canine")]}

@@ -20,7 +20,7 @@ const viewer =
   : new TextViewer();
 // Detection and segments projects answer with shapes drawn on the item; the class keys and the
 // borderline / uncertain keys then apply to the selected shape.
-const editorOptions = { classes: config.classes, options: project.options, onChange: () => renderAnswer() };
+const editorOptions = { classes: config.classes, classMap: config.classMap, options: project.options, onChange: () => renderAnswer() };
 const shapes =
   project.taskType === "detection" ? new BoxEditor(viewer, editorOptions)
   : project.taskType === "segments" ? new SegmentEditor(viewer, editorOptions)

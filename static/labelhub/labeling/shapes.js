@@ -3,7 +3,8 @@
 // of the image's width and height, segments in seconds — and share one interface with label.js:
 //   load(value), clear(), value() -> {"boxes" | "segments": [...]}, count, selected, currentClass,
 //   setClass(key), toggleFlag(name) -> bool, key(event) -> bool, describe() -> text, onChange().
-// The previous class sticks: a new shape takes the class last chosen.
+// The previous class sticks: a new shape takes the class last chosen. ``classMap`` (old key -> today's,
+// from the project's taxonomy changes) maps the labels of the shapes loaded: answers keep old keys.
 
 const SVG = "http://www.w3.org/2000/svg";
 const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
@@ -17,8 +18,9 @@ function rgba(hex, alpha) {
 }
 
 class ShapeEditor {
-  constructor({ kind, noun, classes, options, onChange }) {
+  constructor({ kind, noun, classes, classMap, options, onChange }) {
     this.kind = kind;
+    this.classMap = classMap || {};
     this.noun = noun; // [singular, plural]
     this.classByKey = new Map(classes.map((c) => [c.key, c]));
     this.options = options || {};
@@ -88,7 +90,8 @@ class ShapeEditor {
       try { parsed = value ? JSON.parse(value) : null; } catch { parsed = null; }
     }
     const list = parsed && Array.isArray(parsed[this.kind]) ? parsed[this.kind] : [];
-    return list.map((s) => ({ ...s }));
+    const today = (key) => (Object.hasOwn(this.classMap, key) ? this.classMap[key] : key);
+    return list.map((s) => ({ ...s, label: today(s.label) }));
   }
 
   describe() {
