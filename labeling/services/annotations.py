@@ -8,6 +8,7 @@ from django.utils import timezone
 from labelhub import rawsql
 from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Annotation, AnnotationRevision, Item
+from labeling.selectors import class_mapping
 from labeling.services.shapes import shapes_validate
 
 MAX_TRANSCRIPT_CHARS = getattr(settings, "LABELHUB_MAX_TRANSCRIPT_CHARS", 5000)
@@ -46,7 +47,9 @@ def annotation_validate(
         if errors:
             raise ValidationError(errors)
         keys = class_keys if class_keys is not None else [c.key for c in project.active_classes()]
-        stored = shapes_validate(project=project, value=value, class_keys=keys, item=item, map_old_keys=True)
+        stored = shapes_validate(
+            project=project, value=value, class_keys=keys, item=item, old_keys=lambda: class_mapping(project=project)
+        )
         _check_extras(comment=comment, seconds=seconds)
         return stored
     if isinstance(value, dict | list):

@@ -6,6 +6,7 @@ from django.db import transaction
 from analysis.metrics.consistency import ConventionError, Conventions
 from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
 from labeling.models import Decision, GuidelineExample, GuidelineNote, TranscriptConventions
+from labeling.selectors import class_mapping
 from labeling.services.campaigns import campaign_send_back
 from labeling.services.items import items_tag
 from labeling.services.shape_versions import consensus_for, decided_shapes
@@ -137,7 +138,11 @@ def _checked_shapes(*, project, item, value):
     import json
 
     keys = [c.key for c in project.active_classes()]
-    return json.loads(shapes_validate(project=project, value=value, class_keys=keys, item=item, map_old_keys=True))
+    return json.loads(
+        shapes_validate(
+            project=project, value=value, class_keys=keys, item=item, old_keys=lambda: class_mapping(project=project)
+        )
+    )
 
 
 def _decision_shapes(*, item, action, label, value, accept, gold, flags):

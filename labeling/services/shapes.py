@@ -6,7 +6,7 @@ as fractions of the image (the box inside it, ``w, h`` > 0); a segments answer's
 ``{"segments": [{"start", "end", "label", "borderline"?, "uncertain"?}]}`` in seconds within the clip
 (``start`` < ``end``). ``label`` is an active class key; an empty list says "nothing here".
 
-Answers and decisions (``map_old_keys``) may name a class by a key a taxonomy change renamed or merged
+Answers and decisions (``old_keys``) may name a class by a key a taxonomy change renamed or merged
 away: it is stored as the active class the change made of it (``labeling.selectors.class_mapping``), as
 reports count it anyway. An earlier answer reopened and saved again, or a page opened before the change,
 then saves instead of failing on "unknown class"; a key that maps to no active class is refused.
@@ -63,15 +63,16 @@ def end_tolerance(duration: float) -> float:
     return max(END_SLACK, END_SLACK_FRACTION * duration)
 
 
-def shapes_validate(*, project, value, class_keys, item=None, map_old_keys=False) -> str:
+def shapes_validate(*, project, value, class_keys, item=None, old_keys=None) -> str:
     """Check a localized answer and answer it as stored (compact JSON); raise ValidationError whose
     ``value`` message names the shape, e.g. ``boxes[2]: x + w = 1.2 is outside the image``.
 
     ``value``: the answer as sent (an object, or its JSON text from a form). ``class_keys``: the
     project's active class keys. ``item``: the answered item; a segment must end within its clip's
     ``stats["duration"]`` (when known); one that ends within ``end_tolerance`` past it is stored ending
-    at it. ``map_old_keys``: a label the project's taxonomy changes map to an active class is stored as
-    that class (the mapping is read only when such a label comes).
+    at it. ``old_keys``: a callable answering the project's taxonomy mapping (old key → key, e.g.
+    ``labeling.selectors.class_mapping`` bound to the project); with it, a label it maps to an active
+    class is stored as that class (it is called only when such a label comes).
     """
     modality_kind = SHAPE_TASKS[project.task_type]
     kind = modality_kind[1]
@@ -126,11 +127,9 @@ def shapes_validate(*, project, value, class_keys, item=None, map_old_keys=False
                     _fail(f"{where}: start = {_fmt(start)} s is at or after the clip's end ({_fmt(duration)} s)")
                 nums[1] = duration  # the clip's end as the server measured it
         label = shape.get("label")
-        if map_old_keys and isinstance(label, str) and label not in keys:
+        if old_keys is not None and isinstance(label, str) and label not in keys:
             if mapping is None:
-                from labeling.selectors import class_mapping  # (the selectors import this module)
-
-                mapping = class_mapping(project=project)
+                mapping = old_keys()
             label = mapping.get(label, label)
         if not isinstance(label, str) or label not in keys:
             given = json.dumps(shape.get("label"))
