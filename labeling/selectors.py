@@ -793,21 +793,23 @@ def answers_by_item(*, item_ids, project=None):
     out = {}
     answers = Annotation.objects.filter(item_id__in=item_ids).select_related("labeler", "guideline").order_by("created")
     for a in answers:
-        out.setdefault(a.item_id, []).append(
-            {
-                "labeler": a.labeler.username,
-                "value": shapes_value(project=project, stored=a.value) if project is not None else a.value,
-                "borderline": a.borderline,
-                "borderline_with": a.borderline_with,
-                "uncertain": a.uncertain,
-                "out_of_domain": a.out_of_domain,
-                "comment": a.comment,
-                "seconds": a.seconds,
-                "guideline": a.guideline.version if a.guideline else None,
-                "updated": a.updated,
-            }
-        )
+        out.setdefault(a.item_id, []).append({**_answer_row(a, project), "updated": a.updated})
     return out
+
+
+def _answer_row(a, project):
+    """The fields a current or archived answer shows a reviewer (``labeler`` and ``guideline`` loaded)."""
+    return {
+        "labeler": a.labeler.username,
+        "value": shapes_value(project=project, stored=a.value) if project is not None else a.value,
+        "borderline": a.borderline,
+        "borderline_with": a.borderline_with,
+        "uncertain": a.uncertain,
+        "out_of_domain": a.out_of_domain,
+        "comment": a.comment,
+        "seconds": a.seconds,
+        "guideline": a.guideline.version if a.guideline else None,
+    }
 
 
 def archived_answers_by_item(*, item_ids, project=None):
@@ -829,15 +831,7 @@ def archived_answers_by_item(*, item_ids, project=None):
             {
                 "campaign": a.campaign.name,
                 "campaign_id": a.campaign_id,
-                "labeler": a.labeler.username,
-                "value": shapes_value(project=project, stored=a.value) if project is not None else a.value,
-                "borderline": a.borderline,
-                "borderline_with": a.borderline_with,
-                "uncertain": a.uncertain,
-                "out_of_domain": a.out_of_domain,
-                "comment": a.comment,
-                "seconds": a.seconds,
-                "guideline": a.guideline.version if a.guideline else None,
+                **_answer_row(a, project),
                 "answered": a.answered,
                 "revised": key in latest,
             }
