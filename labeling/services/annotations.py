@@ -65,6 +65,11 @@ def annotation_validate(
     if project.task_type == TaskType.CLASSIFICATION:
         keys = set(class_keys) if class_keys is not None else {c.key for c in project.active_classes()}
         if value and value not in keys:
+            # a key a taxonomy change renamed or merged away (an answer reopened, a page opened before the
+            # change) is stored as the class it became, as shapes are and as reports count it anyway
+            mapped = class_mapping(project=project).get(value)
+            value = mapped if mapped in keys else value
+        if value and value not in keys:
             errors["value"] = f"unknown class '{value}' (the project's classes: {', '.join(sorted(keys))})"
         elif not value and not flagged and not (borderline and len(keys) == 2):  # a binary project's middle
             errors["value"] = "an answer needs a class, or an uncertain or out-of-domain flag"

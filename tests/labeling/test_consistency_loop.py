@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from django.core.exceptions import ValidationError
 
 from labeling.choices import Role
 from labeling.models import Annotation, ArchivedAnnotation, GuidelineNote, Item, LabelClass
@@ -109,6 +110,21 @@ def test_rename_keeps_old_answers_counting(api, reviewer, scratches):
     after, report = agreement(api, reviewer, project)
     assert after == pytest.approx(before)
     assert "dent-or-ding" in report["confusion"]["classes"]
+
+
+def test_an_answer_saved_again_with_a_key_renamed_away_is_stored_as_the_class(api, reviewer, scratches):
+    """A labeler reopening an answer given before a rename, or a page opened before it, sends the old key:
+    it was refused as an unknown class; it is the class the rename made of it (a retired key stays refused)."""
+    project, ids, users = scratches
+    client = api(reviewer)
+    rename = {"op": "rename", "key": "dent", "new_key": "ding", "new_name": "Ding"}
+    assert client.post(f"/api/projects/{project.pk}/taxonomy-changes/", rename, format="json").status_code == 201
+    item = Item.objects.get(pk=ids[0])
+    annotation, _ = annotation_save(item=item, labeler=users[0], value="dent")
+    assert annotation.value == "ding"
+    client.post(f"/api/projects/{project.pk}/taxonomy-changes/", {"op": "retire", "key": "ok"}, format="json")
+    with pytest.raises(ValidationError, match="unknown class 'ok'"):
+        annotation_save(item=item, labeler=users[0], value="ok")
 
 
 def test_review_queue_sorts_by_likely_error_and_decisions_remove_items(api, reviewer, scratches):
