@@ -19,8 +19,12 @@ const viewer =
   : project.modality === "audio" ? new AudioViewer(config.vendor, { segments: project.taskType === "segments" })
   : new TextViewer();
 // Detection and segments projects answer with shapes drawn on the item; the class keys and the
-// borderline / uncertain keys then apply to the selected shape.
-const editorOptions = { classes: config.classes, classMap: config.classMap, options: project.options, onChange: () => renderAnswer() };
+// borderline / uncertain keys then apply to the selected shape. Ctrl+Z / Ctrl+Shift+Z undo and redo the
+// shown item's shape changes; the line beside the summary says what was undone.
+const editorOptions = {
+  classes: config.classes, classMap: config.classMap, options: project.options, onChange: () => renderAnswer(),
+  onHistory: (text) => { const line = $("undo-status"); if (line) line.textContent = text; },
+};
 const shapes =
   project.taskType === "detection" ? new BoxEditor(viewer, editorOptions)
   : project.taskType === "segments" ? new SegmentEditor(viewer, editorOptions)
@@ -276,7 +280,7 @@ function payload() {
 // ``nothing``: the explicit "nothing here" answer of a localized project (an empty list of shapes).
 async function submit({ nothing = false } = {}) {
   if (state.busy || !state.item) return;
-  if (shapes && nothing) shapes.load(null);
+  if (shapes && nothing) shapes.replace(null, "nothing here"); // undoable if the answer is refused
   else if (shapes && !shapes.count) {
     showError(`Nothing is drawn: draw a ${shapes.noun[0]}, or answer "Nothing here" (Shift+N).`);
     return;
@@ -461,8 +465,15 @@ function onRecentKey(event) {
 function onKey(event) {
   state.lastActivity = Date.now();
   if (ui.helpDialog.open || ui.skipDialog.open) return; // the dialogs handle their own keys
-  if (event.metaKey || (event.altKey && event.key !== "Alt")) return;
   const target = event.target;
+  // Undo / redo of the shapes; in a text box (the comment) the browser's own undo of the text.
+  const history = shapes && !inTextField(target) ? shapes.historyKey(event) : null;
+  if (history) {
+    event.preventDefault();
+    if (!state.busy && state.item) shapes[history](); // never while an answer is being sent
+    return;
+  }
+  if (event.metaKey || (event.altKey && event.key !== "Alt")) return;
   if (event.ctrlKey) {
     if (event.key === " " && viewer instanceof AudioViewer) viewer.toggle();
     else if ((event.key === "i" || event.key === "I") && ui.transcript) insertUnintelligible();

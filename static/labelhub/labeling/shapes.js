@@ -3,6 +3,10 @@
 // of the image's width and height, segments in seconds — and share one interface with label.js:
 //   load(value), clear(), value() -> {"boxes" | "segments": [...]}, count, selected, currentClass,
 //   setClass(key), toggleFlag(name) -> bool, key(event) -> bool, describe() -> text, onChange().
+// Each item has its own undo history: every change to the shapes (draw, move, resize, delete, class,
+// flag, replace(value, what) for a page's "copy" or "clear") can be undone and redone; load() and clear()
+// start it afresh. historyKey(event) names Ctrl/Cmd+Z ("undo"), Ctrl/Cmd+Shift+Z and Ctrl+Y ("redo");
+// the page calls undo() / redo() (they never submit) and shows onHistory(text): "Undid: delete box 2".
 // The previous class sticks: a new shape takes the class last chosen. ``classMap`` (old key -> today's,
 // from the project's taxonomy changes) maps the labels of the shapes loaded: answers keep old keys.
 
@@ -10,6 +14,8 @@ const SVG = "http://www.w3.org/2000/svg";
 const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
 const round = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits;
 const FLAGS = ["borderline", "uncertain"];
+const HISTORY_MAX = 200; // undo steps kept per item
+const MERGE_MS = 1500; // repeated nudges of one shape within this long are one undo step
 
 function rgba(hex, alpha) {
   const m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex || "");
@@ -18,16 +24,19 @@ function rgba(hex, alpha) {
 }
 
 class ShapeEditor {
-  constructor({ kind, noun, classes, classMap, options, onChange }) {
+  constructor({ kind, noun, classes, classMap, options, onChange, onHistory }) {
     this.kind = kind;
     this.classMap = classMap || {};
     this.noun = noun; // [singular, plural]
     this.classByKey = new Map(classes.map((c) => [c.key, c]));
     this.options = options || {};
     this.onChange = onChange || (() => {});
+    this.onHistory = onHistory || (() => {});
     this.shapes = [];
     this.selectedIndex = -1;
     this.sticky = classes[0]?.key ?? "";
+    this.historyNote = "";
+    this.forget();
   }
 
   get count() { return this.shapes.length; }
@@ -38,19 +47,110 @@ class ShapeEditor {
 
   changed() { this.onChange(); }
 
+  // --- undo / redo: each step keeps the shapes (and the selection) as they were before it -----------------
+  forget() {
+    this.history = { undo: [], redo: [] };
+    this.merging = null;
+    this.note("");
+  }
+
+  note(text) {
+    if (text === this.historyNote) return;
+    this.historyNote = text;
+    this.onHistory(text);
+  }
+
+  // A shape as data: a segment's region is the page's, not the answer's.
+  snapshot() {
+    return { shapes: this.shapes.map(({ region, ...shape }) => ({ ...shape })), selected: this.selectedIndex };
+  }
+
+  same(a, b) { return JSON.stringify(a.shapes) === JSON.stringify(b.shapes); }
+
+  /** Remember ``before`` as the state ``what`` ("delete box 2") changed. Steps with the same ``merge`` key
+   * in quick succession (an arrow key held down) are one step. */
+  record(what, before, merge = null) {
+    const now = Date.now();
+    const again = merge && this.merging?.key === merge && now - this.merging.at < MERGE_MS;
+    this.merging = merge ? { key: merge, at: now } : null;
+    this.history.redo = [];
+    this.note("");
+    if (again) return;
+    this.history.undo.push({ what, before });
+    if (this.history.undo.length > HISTORY_MAX) this.history.undo.shift();
+  }
+
+  /** Run ``change`` (which mutates the shapes) and record it as ``what`` if it changed them. */
+  edit(what, change, merge = null) {
+    const before = this.snapshot();
+    const result = change();
+    if (!this.same(before, this.snapshot())) this.record(what, before, merge);
+    return result;
+  }
+
+  shapeName(index) { return `${this.noun[0]} ${index + 1}`; }
+
+  undo() { return this.step("undo", "redo", "Undid"); }
+  redo() { return this.step("redo", "undo", "Redid"); }
+
+  step(from, to, verb) {
+    const entry = this.history[from].pop();
+    if (!entry) {
+      this.note(`Nothing to ${from}`);
+      return false;
+    }
+    this.history[to].push({ what: entry.what, before: this.snapshot() });
+    this.merging = null;
+    this.restore(entry.before);
+    this.note(`${verb}: ${entry.what}`);
+    return true;
+  }
+
+  /** "undo", "redo" or null: Ctrl+Z (Cmd+Z on a Mac) undoes, Ctrl+Shift+Z and Ctrl+Y redo. The letter is
+   * the layout's (Z on an AZERTY keyboard too), or the key's place when the layout has no Latin letters. */
+  historyKey(event) {
+    if (!(event.ctrlKey || event.metaKey) || event.altKey) return null;
+    const letter = /^[a-z]$/i.test(event.key) ? event.key.toLowerCase() : { KeyZ: "z", KeyY: "y" }[event.code];
+    if (letter === "z") return event.shiftKey ? "redo" : "undo";
+    if (letter === "y" && !event.shiftKey) return "redo";
+    return null;
+  }
+
+  /** The item's shapes, afresh: a new history. */
+  load(value) {
+    this.forget();
+    return this.show(this.shapesFrom(value));
+  }
+
+  /** Replace the shapes by ``value`` as one step of the history (a labeler's shapes copied, a clear). */
+  replace(value, what) {
+    const before = this.snapshot();
+    const shapes = this.shapesFrom(value);
+    const result = this.show(shapes);
+    if (!this.same(before, { shapes })) this.record(what, before);
+    return result;
+  }
+
   setClass(key) {
     this.sticky = key;
-    if (this.selected) {
-      this.selected.label = key;
-      this.draw(this.selectedIndex);
-    }
+    const index = this.selectedIndex;
+    this.edit(`set ${this.shapeName(index)} to ${this.name(key)}`, () => {
+      if (this.selected) {
+        this.selected.label = key;
+        this.draw(this.selectedIndex);
+      }
+    });
     this.changed();
   }
 
   toggleFlag(name) {
     if (!this.options[name] || !this.selected) return false;
-    this.selected[name] = !this.selected[name];
-    this.draw(this.selectedIndex);
+    const index = this.selectedIndex;
+    const what = `${this.selected[name] ? "unmark" : "mark"} ${this.shapeName(index)} ${name}`;
+    this.edit(what, () => {
+      this.selected[name] = !this.selected[name];
+      this.draw(this.selectedIndex);
+    });
     this.changed();
     return true;
   }
@@ -181,12 +281,21 @@ export class BoxEditor extends ShapeEditor {
     });
   }
 
-  load(value) {
+  show(shapes) {
     this.drag = null;
-    this.shapes = this.shapesFrom(value);
+    this.shapes = shapes;
     this.selectedIndex = -1;
     this.drawAll();
     this.selectionChanged();
+  }
+
+  restore({ shapes, selected }) {
+    this.drag = null;
+    this.shapes = shapes.map((s) => ({ ...s }));
+    this.selectedIndex = selected < this.shapes.length ? selected : -1;
+    this.drawAll();
+    this.selectionChanged();
+    this.changed();
   }
 
   clear() { this.load(null); }
@@ -255,6 +364,7 @@ export class BoxEditor extends ShapeEditor {
   }
 
   remove(index) {
+    this.record(`delete ${this.shapeName(index)}`, this.snapshot());
     this.shapes.splice(index, 1);
     this.rects.splice(index, 1)[0]?.remove();
     for (let i = index; i < this.shapes.length; i++) this.rects[i].dataset.index = i;
@@ -278,11 +388,12 @@ export class BoxEditor extends ShapeEditor {
     const p = this.point(event);
     const target = event.target;
     if (target.dataset.handle && this.selected) {
-      this.drag = { mode: "resize", handle: target.dataset.handle, from: { ...this.selected } };
+      this.drag = { mode: "resize", handle: target.dataset.handle, from: { ...this.selected }, snapshot: this.snapshot() };
     } else if (target.dataset.index !== undefined) {
       this.select(Number(target.dataset.index));
-      this.drag = { mode: "move", start: p, from: { ...this.selected } };
+      this.drag = { mode: "move", start: p, from: { ...this.selected }, snapshot: this.snapshot() };
     } else if (p.x >= 0 && p.y >= 0 && p.x <= 1 && p.y <= 1) {
+      const snapshot = this.snapshot();
       this.shapes.push({ x: p.x, y: p.y, w: 0, h: 0, label: this.sticky });
       this.rects.push(document.createElementNS(SVG, "rect"));
       this.boxGroup.append(this.rects.at(-1));
@@ -291,7 +402,7 @@ export class BoxEditor extends ShapeEditor {
       this.selectedIndex = index;
       if (before >= 0) this.draw(before);
       this.draw(index);
-      this.drag = { mode: "draw", start: p, before };
+      this.drag = { mode: "draw", start: p, before, snapshot };
     } else {
       return; // outside the image: pan
     }
@@ -345,6 +456,8 @@ export class BoxEditor extends ShapeEditor {
       return;
     }
     if (drag.mode === "resize" && (s.w <= 0 || s.h <= 0)) Object.assign(s, drag.from);
+    const what = drag.mode === "draw" ? "draw" : drag.mode; // draw, move, resize
+    if (!this.same(drag.snapshot, this.snapshot())) this.record(`${what} ${this.shapeName(this.selectedIndex)}`, drag.snapshot);
     this.draw(this.selectedIndex);
     this.changed();
   }
@@ -358,14 +471,17 @@ export class BoxEditor extends ShapeEditor {
     const scale = this.viewer.view.scale;
     const sx = (dx * NUDGE_PX) / (scale * this.size.w);
     const sy = (dy * NUDGE_PX) / (scale * this.size.h);
-    if (event.shiftKey) {
-      // Shift: the right and bottom edges move; the box keeps at least one screen pixel.
-      s.w = clamp(s.w + sx, 1 / (scale * this.size.w), 1 - s.x);
-      s.h = clamp(s.h + sy, 1 / (scale * this.size.h), 1 - s.y);
-    } else {
-      s.x = clamp(s.x + sx, 0, 1 - s.w);
-      s.y = clamp(s.y + sy, 0, 1 - s.h);
-    }
+    const how = event.shiftKey ? "resize" : "move";
+    this.edit(`${how} ${this.shapeName(this.selectedIndex)}`, () => {
+      if (event.shiftKey) {
+        // Shift: the right and bottom edges move; the box keeps at least one screen pixel.
+        s.w = clamp(s.w + sx, 1 / (scale * this.size.w), 1 - s.x);
+        s.h = clamp(s.h + sy, 1 / (scale * this.size.h), 1 - s.y);
+      } else {
+        s.x = clamp(s.x + sx, 0, 1 - s.w);
+        s.y = clamp(s.y + sy, 0, 1 - s.h);
+      }
+    }, `${how} ${this.selectedIndex}`);
     this.draw(this.selectedIndex);
     this.changed();
     return true;
@@ -403,13 +519,19 @@ export class SegmentEditor extends ShapeEditor {
     regions.enableDragSelection({ color: rgba(this.colour(this.sticky), 0.25) });
     regions.on("region-created", (region) => {
       if (this.adding) return;
+      const before = this.snapshot();
       this.shapes.push({ start: region.start, end: region.end, label: this.sticky, region });
+      this.record(`draw ${this.shapeName(this.shapes.length - 1)}`, before);
       this.select(this.shapes.length - 1);
     });
     regions.on("region-updated", (region) => {
       const index = this.shapes.findIndex((s) => s.region === region);
       if (index < 0) return;
-      Object.assign(this.shapes[index], { start: region.start, end: region.end });
+      const s = this.shapes[index];
+      const moved = Math.abs(region.end - region.start - (s.end - s.start)) < 1e-6;
+      this.edit(`${moved ? "move" : "resize"} ${this.shapeName(index)}`, () => {
+        Object.assign(s, { start: region.start, end: region.end });
+      });
       this.select(index);
     });
     regions.on("region-clicked", (region) => {
@@ -426,25 +548,40 @@ export class SegmentEditor extends ShapeEditor {
   /** The shown clip's length as the server measured it (null: unknown, the browser's is used). */
   setDuration(seconds) { this.clipDuration = seconds || null; }
 
-  async load(value) {
+  // The shapes of ``value`` once the clip is decoded (its regions need the waveform); until then none.
+  async show(shapes) {
     const token = ++this.token;
     this.removeRegions();
     this.shapes = [];
     this.selectedIndex = -1;
-    const shapes = this.shapesFrom(value);
     await this.ready;
     await this.viewer.loaded;
     if (token !== this.token || !this.viewer.regions) return;
+    this.addRegions(shapes, -1);
+  }
+
+  // Undo and redo: the clip is decoded (its shapes were drawn on it).
+  restore({ shapes, selected }) {
+    this.token++;
+    this.removeRegions();
+    this.shapes = [];
+    this.selectedIndex = -1;
+    if (this.viewer.regions) this.addRegions(shapes.map((s) => ({ ...s })), selected < shapes.length ? selected : -1);
+    this.changed();
+  }
+
+  addRegions(shapes, selected) {
     this.adding = true;
     try {
       for (const shape of shapes) {
         shape.region = this.viewer.regions.addRegion({ start: shape.start, end: shape.end, color: rgba(this.colour(shape.label), 0.25) });
         this.shapes.push(shape);
-        this.draw(this.shapes.length - 1);
       }
     } finally {
       this.adding = false;
     }
+    this.selectedIndex = selected;
+    for (let i = 0; i < this.shapes.length; i++) this.draw(i);
     this.changed();
   }
 
@@ -453,6 +590,7 @@ export class SegmentEditor extends ShapeEditor {
     this.removeRegions();
     this.shapes = [];
     this.selectedIndex = -1;
+    this.forget();
   }
 
   removeRegions() {
@@ -475,6 +613,7 @@ export class SegmentEditor extends ShapeEditor {
   selectionChanged() {}
 
   remove(index) {
+    this.record(`delete ${this.shapeName(index)}`, this.snapshot());
     const [shape] = this.shapes.splice(index, 1);
     shape?.region?.remove();
     this.selectedIndex = -1;
@@ -493,11 +632,13 @@ export class SegmentEditor extends ShapeEditor {
   ownKey(event) {
     const s = this.selected;
     if (!s) return false;
+    const index = this.selectedIndex;
+    const edge = (side, start, end) => this.edit(`move ${this.shapeName(index)}'s ${side}`, () => this.setEdges(s, start, end), `${side} ${index}`);
     switch (event.key) {
-      case "[": this.setEdges(s, s.start - EDGE_STEP, s.end); return true;
-      case "]": this.setEdges(s, s.start + EDGE_STEP, s.end); return true;
-      case "{": this.setEdges(s, s.start, s.end - EDGE_STEP); return true;
-      case "}": this.setEdges(s, s.start, s.end + EDGE_STEP); return true;
+      case "[": edge("start", s.start - EDGE_STEP, s.end); return true;
+      case "]": edge("start", s.start + EDGE_STEP, s.end); return true;
+      case "{": edge("end", s.start, s.end - EDGE_STEP); return true;
+      case "}": edge("end", s.start, s.end + EDGE_STEP); return true;
       case "p": case "P": s.region?.play(true); return true;
       default: return false;
     }
