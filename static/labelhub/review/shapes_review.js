@@ -4,7 +4,9 @@
 // the SME accepts, edits or draws. Keyboard-first:
 //   1-9 toggle a labeler's layer, 0 the consensus; Shift+1-9 copy that labeler's shapes into the editor;
 //   c accepts the consensus; e edits from the consensus; Shift+N nothing here; k + class key sets the
-//   selected shape's class; b / u flag it; g gold; r rationale; a / i / s actions; Enter records; n skips.
+//   selected shape's class; b / u flag it; g gold; r rationale; a / i / s actions; Enter records; n skips;
+//   Ctrl+Z (Cmd+Z) undoes the last change to the final shapes (a copy, a clear and e included), Ctrl+Shift+Z
+//   or Ctrl+Y redoes it; in the rationale box they stay the browser's undo of the text.
 import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 
@@ -19,7 +21,10 @@ const boxes = config.kind === "boxes";
 const noun = boxes ? ["box", "boxes"] : ["segment", "segments"];
 
 const viewer = boxes ? new ImageViewer() : new AudioViewer(config.vendor, { segments: true });
-const editorOptions = { classes: config.classes, options: config.options, onChange: () => render() };
+const editorOptions = {
+  classes: config.classes, options: config.options, onChange: () => render(),
+  onHistory: (text) => { $("undo-status").textContent = text; },
+};
 const editor = boxes ? new BoxEditor(viewer, editorOptions) : new SegmentEditor(viewer, { ...editorOptions, duration: config.duration });
 const strip = (value) => ({ [config.kind]: (value?.[config.kind] ?? []).map(({ support, decided, ...shape }) => shape) });
 
@@ -154,16 +159,19 @@ function render() {
 classButtons.forEach((b) => b.addEventListener("click", () => editor.setClass(b.dataset.label)));
 
 // The box editor loads at once and says nothing; the segment editor once the clip is decoded.
-const load = (value) => Promise.resolve(editor.load(value)).then(render);
 viewer.show({ id: config.item, file: config.file });
-load(strip(config.start));
+Promise.resolve(editor.load(strip(config.start))).then(render);
+// The editor's shapes replaced as one step of its history (undone by Ctrl+Z).
+const replace = (value, what) => Promise.resolve(editor.replace(value, what)).then(render);
+const restart = () => replace(strip(config.consensus), "edit from the consensus");
+const clearShapes = () => replace({ [config.kind]: [] }, `clear the ${noun[1]}`);
 
-$("reset-consensus").addEventListener("click", () => load(strip(config.consensus)));
-$("clear-shapes").addEventListener("click", () => load({ [config.kind]: [] }));
+$("reset-consensus").addEventListener("click", restart);
+$("clear-shapes").addEventListener("click", clearShapes);
 $("accept-consensus").addEventListener("click", () => submit({ accept: "consensus" }));
 function copyLayer(index) {
   const layer = config.layers[index];
-  if (layer) load(strip({ [config.kind]: layer.shapes }));
+  if (layer) replace(strip({ [config.kind]: layer.shapes }), `copy ${layer.name}'s ${noun[1]}`);
 }
 
 // --- recording ------------------------------------------------------------------------------------------
@@ -207,6 +215,12 @@ document.addEventListener("keydown", (e) => {
     }
     return;
   }
+  const history = editor.historyKey(e);
+  if (history) {
+    e.preventDefault();
+    editor[history]();
+    return;
+  }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (classPending) {
     classPending = false;
@@ -230,8 +244,8 @@ document.addEventListener("keydown", (e) => {
     switch (e.key) {
       case "k": classPending = true; summary.classList.add("pending"); summary.textContent = "class key…"; return true;
       case "c": submit({ accept: "consensus" }); return true;
-      case "e": load(strip(config.consensus)); return true;
-      case "N": load({ [config.kind]: [] }); return true;
+      case "e": restart(); return true;
+      case "N": clearShapes(); return true;
       case "b": return editor.toggleFlag("borderline");
       case "u": return editor.toggleFlag("uncertain");
       case "g": form.gold.checked = !form.gold.checked; return true;
