@@ -132,6 +132,23 @@ def detection_project(manager, reviewer, classes, *, name="Reptiles"):
     return project
 
 
+SPEECH_CLASSES = [{"key": "speech", "name": "Speech", "hotkey": "1"}, {"key": "noise", "name": "Noise", "hotkey": "2"}]
+
+
+def segments_project(manager, member, role, clips, *, name, classes=SPEECH_CLASSES):
+    """An audio segments project with ``member`` in ``role`` and ``clips`` imported, as [(file name, bytes)]:
+    answers (project, the items in the clips' order)."""
+    from labeling.models import Item
+    from labeling.services.imports import ImportEntry, items_import
+
+    project = make_project(manager, name=name, modality="audio", task_type="segments", classes=classes)
+    member_add(project=project, username=member.username, role=role)
+    entries = [ImportEntry(name=clip, load=lambda content=content: content) for clip, content in clips]
+    ids = items_import(project=project, entries=entries).imported
+    assert len(ids) == len(entries)
+    return project, [Item.objects.get(pk=pk) for pk in ids]
+
+
 @pytest.fixture
 def project(manager, reviewer, labeler, labeler2):
     """An image classification project with a manager, a reviewer and two labelers."""

@@ -11,7 +11,7 @@ from labeling.models import Annotation, LabelClass
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import shown_item
-from tests.conftest import make_project, require_browser, wav_bytes
+from tests.conftest import make_project, require_browser, segments_project, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,6 +60,21 @@ def image_point(page):
 
     at.box = box
     return at
+
+
+def open_clip(page, live_server, project):
+    """Open the labeling page of a segments project (signed in) and wait for the shown clip's waveform:
+    answers (item id, ``at(fraction)``: the page coordinates of that fraction of the waveform's width)."""
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
+    wave = page.locator("#waveform").bounding_box()
+
+    def at(fraction):
+        return wave["x"] + fraction * wave["width"], wave["y"] + wave["height"] / 2
+
+    at.box = wave
+    return item, at
 
 
 def drag(page, start, end, steps=6):
@@ -159,24 +174,10 @@ def test_a_refused_box_is_named_to_the_labeler(live_server, page, login, manager
 
 def test_labeler_makes_adjusts_and_deletes_segments_on_the_waveform(live_server, page, login, manager, labeler):
     require_browser()
-    project = make_project(
-        manager,
-        name="Speech regions (browser)",
-        modality="audio",
-        task_type="segments",
-        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}, {"key": "noise", "name": "Noise", "hotkey": "2"}],
-    )
-    member_add(project=project, username=labeler.username, role="labeler")
-    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=3, freq=300))])
+    clips = [("q.wav", wav_bytes(seconds=3, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions (browser)")
     login(page, live_server, labeler)
-    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
-    item = shown_item(page)
-    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
-    wave = page.locator("#waveform").bounding_box()
-
-    def at(fraction):
-        return wave["x"] + fraction * wave["width"], wave["y"] + wave["height"] / 2
-
+    item, at = open_clip(page, live_server, project)
     drag(page, at(0.1), at(0.4))  # 0.3 s - 1.2 s, speech (the first class)
     drag(page, at(0.6), at(0.9))  # 1.8 s - 2.7 s
     page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('2 segments')")
@@ -262,29 +263,14 @@ def test_an_ogg_clip_is_labeled_to_its_end(live_server, page, login, manager, la
     # a segment dragged (and pushed with "}") to the waveform's end is stored ending at the clip's end as
     # the server knows it, not refused as "after the clip's end".
     require_browser()
-    project = make_project(
-        manager,
-        name="Speech regions, Ogg (browser)",
-        modality="audio",
-        task_type="segments",
-        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}, {"key": "noise", "name": "Noise", "hotkey": "2"}],
-    )
-    member_add(project=project, username=labeler.username, role="labeler")
-    load = lambda: wav_bytes(seconds=2.12, freq=300, fmt="OGG")  # noqa: E731
-    report = items_import(project=project, entries=[ImportEntry(name="q.ogg", load=load)])
-    assert len(report.imported) == 1, report
-    stored_duration = project.items.get().stats["duration"]
+    clips = [("q.ogg", wav_bytes(seconds=2.12, freq=300, fmt="OGG"))]
+    project, (clip,) = segments_project(manager, labeler, "labeler", clips, name="Speech regions, Ogg (browser)")
+    stored_duration = clip.stats["duration"]
     login(page, live_server, labeler)
-    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
-    item = shown_item(page)
-    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
+    item, at = open_clip(page, live_server, project)
+    wave = at.box
     decoded = page.evaluate("document.getElementById('audio').duration")
     print(f"Ogg clip: {stored_duration} s at import, {decoded} s as Chromium decodes it")
-    wave = page.locator("#waveform").bounding_box()
-
-    def at(fraction):
-        return wave["x"] + fraction * wave["width"], wave["y"] + wave["height"] / 2
-
     sent = []
     page.on("request", lambda r: r.method == "POST" and "/annotations/" in r.url and sent.append(r.post_data_json))
     drag(page, at(0.5), (wave["x"] + wave["width"] + 40, wave["y"] + wave["height"] / 2))  # past the right edge

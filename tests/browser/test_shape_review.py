@@ -12,7 +12,7 @@ from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_content_security_policy import watch
 from tests.browser.test_shape_labeling import TOL, drag, image_point, png_bytes
-from tests.conftest import make_project, require_browser, wav_bytes
+from tests.conftest import SPEECH_CLASSES, make_project, require_browser, segments_project, wav_bytes
 from tests.labeling.version_helpers import labelers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,20 +92,10 @@ def test_sme_toggles_layers_draws_the_final_box_and_records_it(live_server, page
 
 def test_sme_accepts_the_consensus_of_a_clip_with_one_key(live_server, page, login, manager, reviewer):
     require_browser()
-    project = make_project(
-        manager,
-        name="Speech (browser review)",
-        modality="audio",
-        task_type="segments",
-        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}],
+    clips = [("q.wav", wav_bytes(seconds=3, freq=300))]
+    project, (item,) = segments_project(
+        manager, reviewer, "reviewer", clips, name="Speech (browser review)", classes=SPEECH_CLASSES[:1]
     )
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    (item_id,) = items_import(
-        project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=3, freq=300))]
-    ).imported
-    from labeling.models import Item
-
-    item = Item.objects.get(pk=item_id)
     users = labelers(project, 3, prefix="ear")
     for user, (start, end) in zip(users, ((0.5, 2.5), (0.6, 2.4), (1.5, 2.9)), strict=True):
         value = json.dumps({"segments": [{"start": start, "end": end, "label": "speech"}]})
@@ -132,20 +122,10 @@ def test_sme_marks_an_ogg_clip_to_its_end(live_server, page, login, manager, rev
     # The review page's editor bounds segments by the clip's duration as the server measured it, not by
     # Chromium's longer decoding of the Ogg/Vorbis clip (2.136 s against 2.12 s).
     require_browser()
-    project = make_project(
-        manager,
-        name="Speech, Ogg (browser review)",
-        modality="audio",
-        task_type="segments",
-        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}],
+    clips = [("q.ogg", wav_bytes(seconds=2.12, freq=300, fmt="OGG"))]
+    project, (item,) = segments_project(
+        manager, reviewer, "reviewer", clips, name="Speech, Ogg (browser review)", classes=SPEECH_CLASSES[:1]
     )
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    (item_id,) = items_import(
-        project=project, entries=[ImportEntry(name="q.ogg", load=lambda: wav_bytes(seconds=2.12, freq=300, fmt="OGG"))]
-    ).imported
-    from labeling.models import Item
-
-    item = Item.objects.get(pk=item_id)
     duration = item.stats["duration"]
     (user,) = labelers(project, 1, prefix="ear")
     value = json.dumps({"segments": [{"start": 0.2, "end": 1.0, "label": "speech"}]})

@@ -18,11 +18,12 @@ from tests.browser.test_shape_labeling import (
     detection_project,
     drag,
     image_point,
+    open_clip,
     open_detection_page,
     png_bytes,
     wait_answers,
 )
-from tests.conftest import make_project, require_browser, wav_bytes
+from tests.conftest import make_project, require_browser, segments_project, wav_bytes
 from tests.labeling.version_helpers import labelers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -155,27 +156,10 @@ def test_boxes_undo_moves_class_and_flag_changes(live_server, page, login, manag
 
 def test_segments_undo_a_delete_redo_it_and_submit_what_is_shown(live_server, page, login, manager, labeler):
     require_browser()
-    project = make_project(
-        manager,
-        name="Speech regions, undo (browser)",
-        modality="audio",
-        task_type="segments",
-        classes=[{"key": "speech", "name": "Speech", "hotkey": "1"}, {"key": "noise", "name": "Noise", "hotkey": "2"}],
-    )
-    member_add(project=project, username=labeler.username, role="labeler")
-    entries = [
-        ImportEntry(name=f"q{i}.wav", load=lambda i=i: wav_bytes(seconds=3, freq=300 + 50 * i)) for i in range(2)
-    ]
-    assert len(items_import(project=project, entries=entries).imported) == 2
+    clips = [(f"q{i}.wav", wav_bytes(seconds=3, freq=300 + 50 * i)) for i in range(2)]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, undo (browser)")
     login(page, live_server, labeler)
-    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
-    item = shown_item(page)
-    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
-    wave = page.locator("#waveform").bounding_box()
-
-    def at(fraction):
-        return wave["x"] + fraction * wave["width"], wave["y"] + wave["height"] / 2
-
+    item, at = open_clip(page, live_server, project)
     drag(page, at(0.1), at(0.4))  # 0.3 s - 1.2 s, speech
     page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
     page.keyboard.press("Escape")
