@@ -703,9 +703,33 @@ def _labels(name):
     return items, codes, encoded.dictionary.to_pylist(), splits
 
 
+# What a shipped shape carries beside the shape itself: how many labelers drew it, whether an SME decided
+# it. More labelers drawing the same box is no relabel.
+SHAPE_EVIDENCE = ("support", "decided")
+
+
+def _label_key(name):
+    """A manifest label as a diff compares it: a shapes label without its shapes' evidence fields."""
+    if not isinstance(name, str) or not name.startswith("{"):
+        return name
+    try:
+        value = json.loads(name)
+    except ValueError:
+        return name
+    if not isinstance(value, dict) or len(value) != 1:
+        return name
+    ((kind, shapes),) = value.items()
+    shaped = kind in ("boxes", "segments") and isinstance(shapes, list)
+    if not shaped or not all(isinstance(s, dict) for s in shapes):
+        return name  # a transcript that happens to be JSON text
+    bare = [{k: v for k, v in shape.items() if k not in SHAPE_EVIDENCE} for shape in shapes]
+    return json.dumps({kind: bare}, separators=(",", ":"))
+
+
 def _diff_arrays(old, new):
     a_items, a_codes, a_names, a_split = _labels(old)
     b_items, b_codes, b_names, b_split = _labels(new)
+    a_names, b_names = [_label_key(n) for n in a_names], [_label_key(n) for n in b_names]
     # One shared code space for the labels of both versions.
     names = sorted(set(a_names) | set(b_names))
     index = {n: i for i, n in enumerate(names)}

@@ -174,6 +174,25 @@ def test_the_diff_counts_boxes_added_removed_and_moved_after_a_relabel(api, mana
     assert DatasetVersion.objects.get(project=project, number=2).changes["shapes"] == diff["shapes"]
 
 
+def test_more_labelers_drawing_the_same_box_is_no_relabel(api, manager, reviewer):
+    """A diff compared the whole shipped label, ``support`` included: an item whose box did not change
+    but was drawn by one more labeler counted as relabeled."""
+    project = make_project(manager, name="Boxes", modality="image", task_type="detection", classes=[{"key": "dog"}])
+    (image,) = make_items(project, 1, stats={"width": 100, "height": 100})
+    a, b = labelers(project, 2)
+    answer(image, a, boxes((0.1, 0.1, 0.5, 0.5, "dog")))
+    run_build(api, manager, project)
+    answer(image, b, boxes((0.1, 0.1, 0.5, 0.5, "dog")))
+    run_build(api, manager, project)
+    diff = api(manager).get(f"/api/projects/{project.pk}/versions/2/diff?against=1").json()
+    assert (diff["n_relabeled"], diff["relabeled"]) == (0, [])
+    assert diff["shapes"] == {"added": 0, "removed": 0, "moved": 0}
+    for user in (a, b):  # a second dog, drawn by both: that is a relabel
+        answer(image, user, boxes((0.1, 0.1, 0.5, 0.5, "dog"), (0.7, 0.7, 0.2, 0.2, "dog")))
+    run_build(api, manager, project)
+    assert api(manager).get(f"/api/projects/{project.pk}/versions/3/diff?against=2").json()["n_relabeled"] == 1
+
+
 @pytest.fixture
 def speech(manager):
     project = make_project(
