@@ -1180,6 +1180,20 @@ def folder_opener(root: Path, allowed_roots=None):
     return open_path
 
 
+def member_name(info: zipfile.ZipInfo) -> str:
+    """An archive entry's name as its archiver meant it. Zips written without the UTF-8 flag (macOS
+    Archive Utility, many Windows tools) hold UTF-8 bytes that ``zipfile`` reads as cp437 ("café_x.png"
+    became "caf├⌐_x.png", which no label file then matched): such a name is read as UTF-8 when its bytes
+    are valid UTF-8, as cp437 otherwise (an ASCII name reads the same either way)."""
+    name = info.filename
+    if info.flag_bits & 0x800:
+        return name
+    try:
+        return name.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return name
+
+
 def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, label_from_folder=False):
     """Entries of a zip archive: its manifest (manifest.jsonl or manifest.csv at the top) if it has one,
     else every file in it, labeled by its folder when ``label_from_folder``."""
@@ -1190,16 +1204,16 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
         if info.is_dir():
             continue
         try:
-            name = _safe_member_name(info.filename)
+            name = _safe_member_name(member_name(info))
         except InputRejected as exc:
-            bad.append(ImportEntry(name=info.filename, error=str(exc)))
+            bad.append(ImportEntry(name=member_name(info), error=str(exc)))
             continue
         members[name] = info
     yield from bad
 
     def opener(info):
         if info.file_size > max_bytes:
-            raise InputRejected(f"{info.filename} is {info.file_size:,} bytes, over the limit of {max_bytes:,}")
+            raise InputRejected(f"{member_name(info)} is {info.file_size:,} bytes, over the limit of {max_bytes:,}")
         return lambda: archive.read(info)
 
     manifest = next((n for n in MANIFEST_NAMES if n in members), None)

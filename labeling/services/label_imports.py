@@ -177,9 +177,9 @@ class _Media:
                 if info.is_dir():
                     continue
                 try:
-                    name = imports._safe_member_name(info.filename)
+                    name = imports._safe_member_name(imports.member_name(info))
                 except InputRejected as exc:
-                    self.bad.append({"name": info.filename, "reason": str(exc)})
+                    self.bad.append({"name": imports.member_name(info), "reason": str(exc)})
                     continue
                 if name.startswith("__MACOSX/") or posixpath.basename(name).startswith("."):
                     continue

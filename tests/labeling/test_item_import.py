@@ -197,6 +197,19 @@ def test_zip_with_a_manifest_and_an_absolute_path(manager, project):
     assert "/etc/passwd" in reasons and "not in the archive" in reasons
 
 
+def test_utf8_names_in_a_zip_without_the_utf8_flag_are_read_as_written(manager, project):
+    """macOS Archive Utility and many Windows tools write UTF-8 names without the zip's UTF-8 flag; read as
+    cp437 (zipfile's default) "café_x.png" became "caf├⌐_x.png", which no label file then matched."""
+    placeholder, name = "cafXX_x.png", "café_x.png"  # the same length in bytes
+    assert len(placeholder.encode()) == len(name.encode())
+    archive = zip_bytes([(placeholder, png_bytes(seed=21)), ("plain.png", png_bytes(seed=22))])
+    unflagged = archive.replace(placeholder.encode(), name.encode())  # local header and central directory
+    assert all(not info.flag_bits & 0x800 for info in zipfile.ZipFile(io.BytesIO(unflagged)).infolist())
+    job = run_import(project, manager, "photos.zip", unflagged)
+    assert job.result["imported"] == 2, job.errors
+    assert set(Item.objects.filter(project=project).values_list("original_name", flat=True)) == {name, "plain.png"}
+
+
 def test_a_manifest_alone_cannot_read_server_files(manager, project):
     job = run_import(project, manager, "m.jsonl", json.dumps({"path": "/etc/hostname"}).encode())
     assert job.result["imported"] == 0
