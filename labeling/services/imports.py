@@ -836,14 +836,40 @@ def _resolve_source(project, value, sources_cache):
     return sources_cache[key]
 
 
+# A manifest's fields. Any other is refused by name, line by line: a misspelt or capitalized column
+# ("lable", a spreadsheet's "Label") was dropped without a word, and the items came in unlabeled.
+MANIFEST_FIELDS = ("path", "text", "label", "tags", "source", "metadata")
+
+
+def _unknown_fields(names) -> str:
+    """The error for a record with fields a manifest does not have ("" when it has none)."""
+    unknown = [n for n in names if n not in MANIFEST_FIELDS]
+    if not unknown:
+        return ""
+    hint = "; other data goes in metadata"
+    if any(";" in n or "\t" in n for n in unknown):
+        hint = "; a manifest CSV is separated by commas"
+    listed = ", ".join(f"'{n}'" for n in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+    return (
+        f"unknown field{'s' if len(unknown) > 1 else ''} {listed} (a manifest has {', '.join(MANIFEST_FIELDS)}{hint})"
+    )
+
+
 def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, dict | None, str]]:
-    """Yield (line number, record or None, error) for each non-empty manifest line."""
+    """Yield (line number, record or None, error) for each non-empty manifest line. CSV column names are
+    read without case or surrounding spaces ("Label" is label)."""
     if fmt == "csv":
         reader = csv.DictReader(stream)
+        if reader.fieldnames is not None:
+            reader.fieldnames = [(f or "").strip().lower() for f in reader.fieldnames]
+        unknown = _unknown_fields([f for f in reader.fieldnames or () if f])
         for row in reader:
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue
-            record = {k.strip(): v for k, v in row.items() if k}
+            if unknown:
+                yield reader.line_num, None, unknown
+                continue
+            record = {k: v for k, v in row.items() if k}
             if record.get("metadata"):
                 try:
                     record["metadata"] = json.loads(record["metadata"])
@@ -873,12 +899,18 @@ def _jsonl_blocks(stream):
             and set(map(type, records)) == {dict}
             and _LONG_DIGITS not in "".join(lines).encode().translate(_DIGIT_BYTES)
         ):
-            yield list(range(start, start + len(lines))), records, [""] * len(lines)
+            errors = [""] * len(lines)
+            if not set().union(*map(dict.keys, records)) <= set(MANIFEST_FIELDS):  # one check for the batch
+                errors = [_unknown_fields(r) for r in records]
+                records = [None if e else r for r, e in zip(records, errors, strict=True)]
+            yield list(range(start, start + len(lines))), records, errors
         else:
             numbers, records, errors = [], [], []
             for number, line in enumerate(lines, start=start):
                 if line.strip():
                     record, error = _jsonl_line(line)
+                    if record is not None and (error := _unknown_fields(record)):
+                        record = None
                     numbers.append(number)
                     records.append(record)
                     errors.append(error)

@@ -50,7 +50,7 @@ def _manifest(project):
         {"text": "review 3", "metadata": {"stars": 5, "k": [1, "two", None]}, "tags": []},
         {"text": "review 4", "source": "", "label": ""},
         {"text": "two\nlines\ttab\\", "tags": ["web"]},
-        {"text": "review 6", "other": 1},
+        {"text": "review 6", "metadata": {"other": 1}},
     ]
     odd = [  # lines 10-28
         {"text": "  padded label ", "label": " neg "},
@@ -221,3 +221,26 @@ def test_a_manifest_with_blank_lines_has_its_non_blank_lines_as_its_total(manage
     manifest = b'{"text": "a"}\r\n\r\n  \t\n{"text": "b"}\n \n{"text": "c"}'
     job = run_import(project, manager, "m.jsonl", manifest)
     assert job.total == 3 and job.processed == 3 and job.result["imported"] == 3
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_field_a_manifest_does_not_have_is_named_and_its_line_refused(manager, fast):
+    """A misspelt field ("lable") was dropped without a word and the item came in unlabeled."""
+    project = make_project(manager, name="Reviews", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
+    lines = ['{"text": "good", "lable": "pos"}', '{"txt": "bad"}', '{"text": "fine", "label": "pos"}']
+    report = _import(project, "\n".join(lines) + "\n", fast)
+    assert list(Item.objects.filter(project=project).values_list("text", "label")) == [("fine", "pos")]
+    reasons = [r["reason"] for r in report.rejected]
+    assert reasons[0].startswith("unknown field 'lable' (a manifest has path, text, label, tags, source, metadata")
+    assert reasons[1].startswith("unknown field 'txt'")
+
+
+def test_csv_columns_are_read_without_case_and_an_unknown_one_is_named(manager):
+    project = make_project(manager, name="Reviews", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
+    job = run_import(project, manager, "sheet.csv", b"Text, Label ,TAGS\ngood,pos,web\n")
+    assert job.result["imported"] == 1, job.errors
+    item = Item.objects.get(project=project)
+    assert (item.text, item.label, [t.name for t in item.tags.all()]) == ("good", "pos", ["web"])
+    job = run_import(project, manager, "semicolons.csv", b"text;label\nbad;neg\n")
+    assert job.result["imported"] == 0
+    assert "unknown field 'text;label'" in job.errors[0]["reason"] and "separated by commas" in job.errors[0]["reason"]
