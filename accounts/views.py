@@ -52,13 +52,20 @@ class TokenForm(forms.Form):
 @never_cache
 @login_required
 def tokens(request):
-    """The user's API tokens; a POST makes a new one and shows its key, this once."""
+    """The user's API tokens; a POST makes a new one, and the page it redirects to shows its key, this once.
+
+    The redirect (post/redirect/get) keeps a reload from posting the form again, which made another live
+    token; the key waits in the session for that one page and is gone from it once shown."""
     form = TokenForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         token, key = token_create(user=request.user, name=form.cleaned_data["name"])
-        created = {"token": token, "key": key}
-        form = TokenForm()
+        request.session["new_token"] = {"id": token.pk, "key": key}
+        return redirect("account-tokens")
+    created = None
+    shown = request.session.pop("new_token", None) if request.method == "GET" else None
+    if shown:
+        token = next((t for t in tokens_for(user=request.user) if t.pk == shown["id"]), None)
+        created = {"token": token, "key": shown["key"]} if token is not None else None
     return render(
         request, "accounts/tokens.html", {"tokens": tokens_for(user=request.user), "form": form, "created": created}
     )

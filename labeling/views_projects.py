@@ -35,6 +35,11 @@ from labeling.services.projects import (
 from labeling.views import _project
 
 
+def _role_noun(display):
+    """A role's name inside a sentence: "reviewer (SME)", not "reviewer (sme)"."""
+    return display[:1].lower() + display[1:]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_new(request):
@@ -87,7 +92,7 @@ def members_page(request, project_id):
                     messages.success(
                         request,
                         f"{invitation.email} has no account here yet: an invitation to join as "
-                        f"{invitation.get_role_display().lower()} was e-mailed. The link works once, for "
+                        f"{_role_noun(invitation.get_role_display())} was e-mailed. The link works once, for "
                         f"{INVITATION_DAYS} days; you can also pass it on yourself: {link}",
                     )
                     return redirect("members", project_id=project.pk)
@@ -114,11 +119,12 @@ def members_page(request, project_id):
             else:
                 messages.error(request, "Unknown action.")
         except ValidationError as exc:
-            for message in exc.messages:
-                messages.error(request, message)
-            if action != "add":
+            if action == "add":  # shown beside the form, which keeps what was typed
+                form.add_error(None, exc.messages)
+            else:
+                for message in exc.messages:
+                    messages.error(request, message)
                 return redirect("members", project_id=project.pk)
-            form.add_error(None, exc.messages)
     members = project.memberships.select_related("user").order_by("user__username")
     return render(
         request,
@@ -199,7 +205,7 @@ def invitation_page(request, token):
             if user is None:
                 login(request, membership.user)
             messages.success(
-                request, f"Welcome to {membership.project.name}, as {membership.get_role_display().lower()}."
+                request, f"Welcome to {membership.project.name}, as {_role_noun(membership.get_role_display())}."
             )
             return redirect("project", project_id=membership.project_id)
     return render(

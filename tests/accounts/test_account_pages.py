@@ -31,11 +31,13 @@ def test_the_token_page_lists_my_tokens_without_their_keys(client, labeler, labe
 def test_a_new_token_is_shown_once_and_works(client, labeler, project):
     client.force_login(labeler)
     response = client.post("/account/tokens/", {"name": "gpu-3"})
-    key = re.search(r'id="new-token-key">([^<]+)<', response.content.decode()).group(1)
+    # redirected, so that a reload of the page that shows the key makes no second token
+    assert response.status_code == 302 and response["Location"] == "/account/tokens/"
+    key = re.search(r'id="new-token-key">([^<]+)<', client.get(response["Location"]).content.decode()).group(1)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get(f"/api/projects/{project.pk}/").status_code == 200
-    assert key not in client.get("/account/tokens/").content.decode()
+    assert key not in client.get("/account/tokens/").content.decode()  # the reload: shown once, nothing made
     assert ApiToken.objects.get(user=labeler).name == "gpu-3"
 
 
@@ -55,6 +57,12 @@ def test_nobody_revokes_another_users_token(client, labeler, labeler2):
     response = client.post(f"/account/tokens/{token.pk}/revoke/", follow=True)
     assert "No such token" in response.content.decode()
     assert ApiToken.objects.filter(pk=token.pk).exists()
+
+
+def test_a_failed_sign_in_keeps_the_username_typed(client, labeler):
+    page = client.post("/login/", {"username": labeler.username, "password": "wrong"}).content.decode()
+    assert "didn&#x27;t match" in page or "didn't match" in page
+    assert f'name="username" value="{labeler.username}"' in page
 
 
 def test_the_token_page_needs_sign_in(client):

@@ -51,6 +51,10 @@ def test_a_manager_invites_an_address_with_no_account_and_the_link_is_mailed_and
     assert token not in invitation.token_digest and invitation.role == "reviewer"
     page = client.get(f"/projects/{project.pk}/members/").content.decode()
     assert 'data-invitation="New.Person@example.com"' in page
+    # the waiting invitations are in the page once, and not in its title (the title block was left open)
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    assert "Invitations" not in title and page.count('id="invitations"') == 1
+    assert "as a reviewer (SME)" in shown or "reviewer (SME)" in shown
 
 
 def test_the_invitee_chooses_a_username_and_password_and_lands_in_the_project(client, manager, project, labeler):

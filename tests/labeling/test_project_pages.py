@@ -192,6 +192,12 @@ def test_members_page_adds_by_email_changes_roles_and_keeps_the_last_manager(
     assert any("last manager" in str(m) for m in get_messages(refused.wsgi_request))
     refused = client.post(url, {"action": "role", "username": manager.username, "role": "labeler"})
     assert Membership.objects.get(project=project, user=manager).role == "manager"
+    # adding oneself as a labeler: the refusal shows once, beside the form (it was also in the message bar)
+    client.get(url)  # shows the message the refused role change left
+    refused = client.post(url, {"action": "add", "who": manager.username, "role": "labeler"})
+    assert refused.status_code == 400
+    assert unescape(refused.content.decode()).count("the last manager of") == 1
+    assert not list(get_messages(refused.wsgi_request))
 
 
 def test_archive_and_restore_on_the_settings_page(client, manager, reviewer, labeler, project):
