@@ -362,7 +362,12 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["client_errors_without_traceback"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own console handler (DEBUG only, no traceback filter) wrote every 403 and 404 a second
+        # time, with its traceback, beside the root's line: its records go to the root handler alone.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # HTTPS. Behind a TLS-terminating proxy (docker/) set SECURE_COOKIES=1 and SECURE_SSL_REDIRECT=1, and

@@ -156,6 +156,20 @@ def test_404_page_says_what_is_missing_and_links_home(client, outsider, project,
     assert "Traceback" not in console_log.getvalue()
 
 
+def test_with_debug_on_a_404_is_logged_once_without_a_traceback(tmp_path):
+    """``make run`` serves with DEBUG on: Django's own DEBUG console handler wrote each 403 and 404 a
+    second time, with its traceback, beside the one-line warning."""
+    code = (
+        "from django.test import Client; from django.conf import settings; "
+        "settings.ALLOWED_HOSTS = ['testserver']; print(settings.DEBUG, Client().get('/no/such/page/').status_code)"
+    )
+    out = run_settings({"LABELHUB_VAR_DIR": str(tmp_path)}, code=code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "404"]
+    assert out.stderr.count("Not Found: /no/such/page/") == 1, out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_api_keeps_json_errors_for_unknown_addresses(api, labeler, project):
     response = api(labeler).get("/api/no-such-thing/")
     assert response.status_code == 404
