@@ -1,0 +1,42 @@
+"""On a phone-width screen (390 px) the pages do not scroll sideways: wide tables scroll inside their own
+box, and the two-column cards stack. The home table was 874 px wide, with the "Start labeling" button off
+screen."""
+
+import pytest
+
+from labeling.services.invitations import invitation_create
+from tests.browser.test_analysis_pages import labeled_project
+from tests.conftest import require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PAGES = (
+    "/",
+    "/projects/{pk}/",
+    "/projects/{pk}/members/",
+    "/projects/{pk}/versions/",
+    "/projects/{pk}/agreement/",
+    "/projects/{pk}/inventory/",
+    "/projects/{pk}/webhooks/",
+    "/projects/{pk}/review/",
+    "/projects/{pk}/settings/",
+)
+
+
+def test_pages_fit_a_phone_screen(live_server, new_page, login, manager, reviewer):
+    require_browser()
+    project, _ = labeled_project(manager, reviewer)
+    invitation_create(
+        project=project, email="new.person@example.com", role="labeler", invited_by=manager, link_for=lambda t: t
+    )
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, manager)
+    wide = {}
+    for path in PAGES:
+        url = live_server.url + path.format(pk=project.pk)
+        assert page.goto(url).status == 200, url
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            wide[path] = overflow
+    assert wide == {}, f"pages wider than the screen, by px: {wide}"
