@@ -300,10 +300,10 @@ class VersionDownloadApi(GenericAPIView):
         },
         description="An artifact, with HTTP Range support (resumable). `imagefolder` fits image classification "
         "projects, `audiofolder` audio classification and transcription projects, `coco` (COCO JSON) and `yolo` "
-        "(zip of labels/<stem>.txt and data.yaml) detection projects, `segments_csv` and `rttm` segments "
-        "projects. `answers` (every project; versions built before it existed lack it) is the raw answers to the "
-        "version's items, as JSON Lines in the form of `GET /api/projects/{id}/annotations/export`. The "
-        "X-Content-SHA256 header holds the file's checksum.",
+        "(zip of labels/<path>.txt, each image's path with its folders, and data.yaml) detection projects, "
+        "`segments_csv` and `rttm` segments projects. `answers` (every project; versions built before it "
+        "existed lack it) is the raw answers to the version's items, as JSON Lines in the form of "
+        "`GET /api/projects/{id}/annotations/export`. The X-Content-SHA256 header holds the file's checksum.",
     )
     def get(self, request, project_id, ref):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)

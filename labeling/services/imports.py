@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 500
 TEXT_CHUNK_SIZE = 10000
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
+# A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
+MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
 
 @dataclass
@@ -821,6 +823,20 @@ def _safe_member_name(name: str) -> str:
     if ".." in parts:
         raise InputRejected(f"zip entry '{name}' climbs out of the archive with '..'")
     return posixpath.normpath(name.replace("\\", "/"))
+
+
+def path_parts(path: str) -> tuple[str, ...]:
+    """A relative path's folders and name: backslashes read as slashes, ``a/../b`` as ``b``; a leading
+    ``/``, ``./`` or ``../`` left out."""
+    return tuple(p for p in posixpath.normpath(path.replace("\\", "/")).split("/") if p not in ("", ".", ".."))
+
+
+def file_path(original_name: str) -> str:
+    """The relative path of the file an item was imported from, as YOLO exports name it and label imports
+    match it: its original name (``a/x.png`` from a zip or folder), a manifest line's path
+    (``line 3 (img/a.png)`` is ``img/a.png``), written with forward slashes and no ``./`` or ``..``."""
+    match = MANIFEST_LINE_NAME.match(original_name or "")
+    return "/".join(path_parts(match.group(1) if match else original_name or ""))
 
 
 def _resolve_source(project, value, sources_cache):

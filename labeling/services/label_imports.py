@@ -2,9 +2,17 @@
 
 An import with a ``format`` (``coco``, ``yolo``, ``label_studio``) reads a labels file, finds each
 labeled file either in the same zip (stored as a new item, or recognised as an item the project
-holds by its SHA-256) or among the project's items by file name, and stores every annotator's labels
+holds by its SHA-256) or among the project's items by its path, and stores every annotator's labels
 as that person's answer through ``annotation_store`` — so revisions, the queue's answer counters and
 blindness hold as for answers given here, and agreement can be computed at once.
+
+A path is matched by the most specific evidence (``_Media``): the full relative path (forward slashes,
+no leading ``./``; an item's original name, or a manifest line's path), else the one file or item
+sharing the most trailing folders with it, else the one with its base name; files or items equally
+close are an error naming them. So a COCO ``file_name`` ``a/x.png`` is the item ``a/x.png`` although
+``b/x.png`` exists, and a bare ``x.png`` is refused naming both. A YOLO label file stands for the image
+at its path under ``labels/`` without the extension (``labels/a/x.txt``: ``a/x.png``), as LabelHub's
+YOLO export writes it (``a/x-<item id>`` for a later item of the same path and another extension).
 
 Who the answers belong to:
 
@@ -51,14 +59,13 @@ from labeling.inputs import InputRejected
 from labeling.models import Annotation, Item, Membership
 from labeling.services import imports
 from labeling.services.annotations import annotation_store, annotation_validate
+from labeling.services.imports import file_path, path_parts
 
 FORMATS = ("coco", "yolo", "label_studio")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 YOLO_NAME_FILES = ("classes.txt", "obj.names", "data.yaml", "dataset.yaml", "data.yml")
 # Label Studio stores uploads as "<8 hex>-<original name>".
 LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
-# A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
-MANIFEST_NAME = re.compile(r"^line \d+ \((.*)\)$")
 HALF_PIXEL = 0.5
 EDGE_SLACK = 1e-6
 LS_TYPES = {
@@ -162,9 +169,37 @@ class _Classes:
         raise Bad(f"unknown class {json.dumps(label)} (the project's classes: {', '.join(sorted(self.keys))})")
 
 
+def _tail(a, b) -> int:
+    """How many trailing parts (the name, then its folders upwards) two paths share."""
+    n = 0
+    for x, y in zip(reversed(a), reversed(b), strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _closest(parts, named):
+    """Of ``named`` (``(target, [parts, ...])`` sharing ``parts``' name), those whose path is ``parts``,
+    else those sharing the most trailing folders with it."""
+    exact = [target for target, paths in named if parts in paths]
+    if exact:
+        return exact
+    scores = [max(_tail(parts, p) for p in paths) for _, paths in named]
+    best = max(scores, default=0)
+    return [target for (target, _), score in zip(named, scores, strict=True) if score == best]
+
+
+def _listed(names, limit=3):
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
 class _Media:
-    """Finds a labeled file: in the uploaded zip (by path, else by unique base name) or among the
-    project's items (by the base name they were imported with)."""
+    """Finds a labeled file, in the uploaded zip or else among the project's items, by the most specific
+    evidence: its full relative path (an item's original name, a manifest line's path), else the one path
+    sharing the most trailing folders with it (``images/a/x.png`` is the item ``a/x.png``, not ``b/x.png``),
+    else its base name when only one file or item has it; several equally close are an error naming them."""
 
     def __init__(self, project, archive=None):
         self.project = project
@@ -186,14 +221,33 @@ class _Media:
                 self.paths[name] = info
                 self.bases[posixpath.basename(name)].append(name)
         self._items = None
+        self._stems = None
+        self._names = {}  # item id -> its original name, as messages name it
+        self._paths = {}  # item id -> its paths as parts
 
     def items(self):
+        """{base name: [(item id, [its paths as parts])]}: an item is known by its original name and, for
+        a manifest line's item (``line 3 (img/a.png)``), by the line's path."""
         if self._items is None:
             self._items = defaultdict(list)
             for pk, original in Item.objects.filter(project=self.project).values_list("id", "original_name"):
-                match = MANIFEST_NAME.match(original)
-                self._items[posixpath.basename((match.group(1) if match else original).replace("\\", "/"))].append(pk)
+                paths = list(dict.fromkeys(p for p in (path_parts(original), path_parts(file_path(original))) if p))
+                self._names[pk] = original or f"item {pk}"
+                self._paths[pk] = paths
+                for base in dict.fromkeys(p[-1] for p in paths):
+                    self._items[base].append((pk, [p for p in paths if p[-1] == base]))
         return self._items
+
+    def stems(self):
+        """``items`` by name without its extension: {stem: [(item id, [its paths as parts, extension off])]}."""
+        if self._stems is None:
+            self._stems = defaultdict(list)
+            for named in self.items().values():
+                for pk, paths in named:
+                    for p in paths:
+                        stemmed = (*p[:-1], posixpath.splitext(p[-1])[0])
+                        self._stems[stemmed[-1]].append((pk, [stemmed]))
+        return self._stems
 
     def loader(self, name):
         info = self.paths[name]
@@ -202,35 +256,69 @@ class _Media:
             raise Bad(f"{name} is {info.file_size:,} bytes, over the limit of {limit:,}")
         return lambda: self.archive.read(info)
 
+    def _item(self, task, found, shown):
+        found = list(dict.fromkeys(found))
+        if len(found) > 1:
+            names = [self._names[pk] for pk in found]
+            if len(set(names)) < len(names):  # the same name imported twice (different content)
+                names = [f"{name} (item {pk})" for name, pk in zip(names, found, strict=True)]
+            raise Bad(f"'{shown}' matches {len(found)} items of the project: {_listed(sorted(names))}")
+        task.name, task.item = self._names[found[0]], found[0]
+
     def find(self, task, candidates):
         """Point the task at its file (``load``) or item; raise Bad when none or several match."""
+        candidates = [path_parts(c) for c in candidates if c]
         candidates = [c for c in candidates if c]
-        for path in candidates:
-            key = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
+        for parts in candidates:
+            key = "/".join(parts)
             if key in self.paths:
                 task.name, task.load = key, self.loader(key)
                 return
-        for path in candidates:
-            base = posixpath.basename(path.replace("\\", "/"))
-            found = self.bases.get(base, [])
+        for parts in candidates:
+            found = _closest(parts, [(name, [path_parts(name)]) for name in self.bases.get(parts[-1], [])])
             if len(found) > 1:
-                raise Bad(f"'{base}' matches {len(found)} files in the archive ({', '.join(sorted(found)[:3])})")
+                raise Bad(f"'{'/'.join(parts)}' matches {len(found)} files in the archive ({_listed(sorted(found))})")
             if found:
                 task.name, task.load = found[0], self.loader(found[0])
                 return
-        for path in candidates:
-            base = posixpath.basename(path.replace("\\", "/"))
-            found = self.items().get(base, [])
-            if len(found) > 1:
-                raise Bad(f"'{base}' matches {len(found)} items of the project (ids {', '.join(map(str, found[:3]))})")
+        for parts in candidates:
+            found = _closest(parts, self.items().get(parts[-1], []))
             if found:
-                task.name, task.item = base, found[0]
-                return
-        shown = posixpath.basename(candidates[0].replace("\\", "/")) if candidates else "?"
+                return self._item(task, found, "/".join(parts))
+        shown = candidates[0][-1] if candidates else "?"
         where = "among the project's items"
         if self.archive is not None:
             where = "in the archive or " + where
         raise Bad(f"no file '{shown}' {where}")
+
+    def stem_items(self, stem) -> tuple[list[int], bool]:
+        """The project's items whose path without its extension is ``stem`` (a YOLO label file's path
+        under ``labels/``), as ``find`` matches paths, and whether they were found by an item id: a YOLO
+        export names a later item whose path repeats an earlier one's (``a/x.png``, ``a/x.jpg``)
+        ``a/x-<item id>``, which stands for that item when no item is named so."""
+        parts = path_parts(stem)
+        if not parts:
+            return [], False
+        found = list(dict.fromkeys(_closest(parts, self.stems().get(parts[-1], []))))
+        numbered = re.fullmatch(r"(.+)-([0-9]{1,18})", parts[-1]) if not found else None
+        if numbered and int(numbered.group(2)) in self._paths:
+            pk, earlier = int(numbered.group(2)), numbered.group(1)
+            named = {posixpath.splitext(p[-1])[0] for p in self._paths[pk]}
+            if any(re.fullmatch(re.escape(name) + r"(-[0-9]+)*", earlier) for name in named):
+                return [pk], True
+        return found, False
+
+    def find_stem(self, task, stem, claimed=()):
+        """Point the task at the item ``stem_items`` finds; of several, those not ``claimed`` (found by
+        their id for other label files of the archive: ``a/x.txt`` is the item ``a/x-<id>.txt`` is not).
+        Raise Bad when none or several match."""
+        found, _ = self.stem_items(stem)
+        if len(found) > 1 and [pk for pk in found if pk not in claimed]:
+            found = [pk for pk in found if pk not in claimed]
+        shown = "/".join(path_parts(stem)) or "?"
+        if not found:
+            raise Bad(f"no image {shown}.* in the archive or among the project's items")
+        self._item(task, found, f"{shown}.*")
 
 
 def _number(value, what):
@@ -371,10 +459,20 @@ def _is_yolo_label(name):
     return base.endswith(".txt") and base not in YOLO_NAME_FILES and not base.startswith("readme")
 
 
+def _yolo_stem(label_file):
+    """The image path (without extension) a label file stands for: its path under ``labels/``
+    (``labels/a/x.txt`` is ``a/x``, as LabelHub's YOLO export writes it), else its whole path."""
+    parts = label_file.split("/")
+    if "labels" in parts[:-1]:
+        parts = parts[parts.index("labels") + 1 :]
+    return posixpath.splitext("/".join(parts))[0]
+
+
 def yolo_parse(*, archive, project, media, labeler) -> Parsed:
     """Tasks of a YOLO archive: each label file (``class cx cy w h`` per line, fractions of the image)
     with its image (``images/...`` beside ``labels/...``, else the one image of the same stem in the
-    archive, else the project's item of that name); an image without a label file has no boxes."""
+    archive, else the project's item at the label file's path under ``labels/``, ``labels/a/x.txt``
+    being the item ``a/x.png`` as ``_Media`` matches paths); an image without a label file has no boxes."""
     names, names_file = _yolo_names(archive, media)
     classes = _Classes(project)
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
@@ -386,6 +484,11 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
     for name in images:
         by_stem[posixpath.splitext(posixpath.basename(name))[0]].append(name)
     paired = set()
+    claimed = set()  # items a label file names by their id (labels/a/x-<id>.txt)
+    for stem in (_yolo_stem(n) for n in labels):
+        found, by_id = media.stem_items(stem) if re.search(r"-[0-9]+$", stem) else ([], False)
+        if by_id:
+            claimed.update(found)
     for label_file in sorted(labels):
         task = Task(where=label_file)
         parsed.tasks.append(task)
@@ -404,10 +507,7 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
                 paired.add(image)
                 task.name, task.load = image, media.loader(image)
             else:
-                try:
-                    media.find(task, [f"{stem}{ext}" for ext in IMAGE_EXTENSIONS])
-                except Bad:
-                    raise Bad(f"no image {stem}.* in the archive or among the project's items") from None
+                media.find_stem(task, _yolo_stem(label_file), claimed)
             boxes, errors = [], []
             text = archive.read(media.paths[label_file]).decode("utf-8-sig")
             for number, line in enumerate(text.splitlines(), start=1):

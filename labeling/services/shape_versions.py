@@ -27,12 +27,16 @@ Manifest rows keep the classification fields, with these meanings:
 
 Extra artifacts: detection ``coco`` (COCO JSON: bbox in pixels from the item's stored ``width`` and
 ``height`` stats, those of the upright image as labelers saw it, EXIF orientation applied; category ids
-1.. in the project's class order) and ``yolo`` (a zip of ``labels/<stem>.txt`` with ``class cx cy w h``
-lines in fractions, class 0.. in the same order, and ``data.yaml``); segments ``segments_csv``
+1.. in the project's class order; ``file_name`` the item's original name, folders included) and ``yolo``
+(a zip of ``labels/<path>.txt`` with ``class cx cy w h`` lines in fractions, class 0.. in the same order,
+and ``data.yaml``; ``<path>`` the item's file path without its extension, folders kept, so ``a/x.png`` and
+``b/x.png`` are ``labels/a/x.txt`` and ``labels/b/x.txt``, mirroring an ``images/`` tree as YOLO tools
+expect, and ``-<item id>`` added when an earlier item has that path, ``a/x.jpg`` after ``a/x.png`` being
+``labels/a/x-<id>.txt``; the label import reads both back); segments ``segments_csv``
 (``item,start,end,label,support``) and ``rttm`` (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <label>
 <NA> <NA>``, ``<file>`` the file name without its extension, whitespace as ``_``, and ``-<item id>`` added
-when an earlier item has that name, as YOLO's stems). Items are streamed in chunks; every writer appends
-to a local file, so memory stays flat.
+when an earlier item has that name, as in YOLO's label paths). Items are streamed in chunks; every writer
+appends to a local file, so memory stays flat.
 """
 
 import json

@@ -553,3 +553,128 @@ def test_import_page_offers_the_label_formats_that_fit_the_project(client, manag
     assert 'value="coco"' in page and 'value="yolo"' in page and 'value="label_studio"' in page
     page = client.get(f"/projects/{project.pk}/import/").content.decode()
     assert 'value="coco"' not in page and 'value="label_studio"' in page
+
+
+# --- exports read back: files that share a name in different folders ----------------------------
+
+
+SAME_NAMES = {  # original name: (size, the box both labelers draw, in fractions)
+    "a/x.png": ((200, 100), [(0.1, 0.2, 0.3, 0.4, "iguana")]),
+    "b/x.png": ((160, 120), [(0.5, 0.5, 0.25, 0.25, "rock")]),
+    "c/x.jpg": ((100, 200), [(0.05, 0.6, 0.5, 0.3, "iguana"), (0.6, 0.1, 0.2, 0.2, "rock")]),
+}
+
+
+def shapes_value(shapes):
+    return {"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]}
+
+
+def same_named_version(manager, project, names=SAME_NAMES):
+    """The images imported from a zip (folders kept in their names), answered alike by two labelers, and a
+    version built: answer {kind: bytes of the artifact read through the storage}, {original name: item}."""
+    from django.core.files.storage import default_storage
+
+    from tests.labeling.version_helpers import answer, build, labelers
+
+    content = zip_bytes(
+        [
+            (name, png_bytes(size=size, seed=n, fmt="JPEG" if name.endswith(".jpg") else "PNG"))
+            for n, (name, (size, _)) in enumerate(names.items())
+        ]
+    )
+    job = run_import(project, manager, "photos.zip", content)
+    assert job.status == JobStatus.SUCCEEDED and job.result["imported"] == len(names), job.errors
+    items = {i.original_name: i for i in Item.objects.filter(project=project)}
+    assert sorted(items) == sorted(names)
+    for user in labelers(project, 2):
+        for name, (_, shapes) in names.items():
+            answer(items[name], user, json.dumps(shapes_value(shapes)))
+    version = build(project, manager)
+    artifacts = {}
+    for artifact in version.artifacts.filter(format__in=["coco", "yolo"]):
+        with default_storage.open(artifact.name, "rb") as handle:
+            artifacts[artifact.format] = handle.read()
+    return artifacts, items
+
+
+def assert_each_box_on_its_item(project, username, names=SAME_NAMES):
+    got = {name: value for (name, user), value in answers(project).items() if user == username}
+    assert sorted(got) == sorted(names)
+    for name, (_, shapes) in names.items():
+        expected = shapes_value(shapes)["boxes"]
+        assert got[name]["boxes"] == [
+            {**b, **{k: pytest.approx(b[k], abs=1e-4) for k in ("x", "y", "w", "h")}} for b in expected
+        ], name
+
+
+def test_a_versions_coco_and_yolo_go_back_onto_same_named_images_in_other_folders(manager, detection):
+    """``a/x.png``, ``b/x.png`` and ``c/x.jpg`` share a base name (and a stem): COCO names each image by its
+    full name and YOLO mirrors the folders under ``labels/``, so both exports, imported back as another
+    labeler's labels, put every box on the item it was drawn on."""
+    artifacts, items = same_named_version(manager, detection)
+    assert sorted(img["file_name"] for img in json.loads(artifacts["coco"])["images"]) == sorted(SAME_NAMES)
+    listed = zipfile.ZipFile(io.BytesIO(artifacts["yolo"])).namelist()
+    assert sorted(listed) == ["data.yaml", "labels/a/x.txt", "labels/b/x.txt", "labels/c/x.txt"]
+
+    job = run_import(detection, manager, "coco.json", artifacts["coco"], fmt="coco", labeler="cora")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    assert job.result["imported"] == 0 and job.result["answers"]["created"] == 3
+    assert_each_box_on_its_item(detection, "cora")
+
+    job = run_import(detection, manager, "yolo.zip", artifacts["yolo"], fmt="yolo", labeler="yuri")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    assert job.result["imported"] == 0 and job.result["answers"]["created"] == 3
+    assert_each_box_on_its_item(detection, "yuri")
+    assert Item.objects.filter(project=detection).count() == 3
+
+
+def test_a_yolo_stem_made_unique_by_its_item_id_goes_back_onto_that_item(manager, detection):
+    """``d/y.png`` and ``d/y.jpg`` would both be ``labels/d/y.txt``: the later is ``labels/d/y-<item id>.txt``
+    in the export, and the import reads the id back."""
+    names = {
+        "d/y.png": ((200, 100), [(0.1, 0.1, 0.2, 0.2, "iguana")]),
+        "d/y.jpg": ((200, 100), [(0.6, 0.6, 0.2, 0.2, "rock")]),
+    }
+    artifacts, items = same_named_version(manager, detection, names)
+    later = max(items.values(), key=lambda i: i.pk)
+    listed = zipfile.ZipFile(io.BytesIO(artifacts["yolo"])).namelist()
+    assert sorted(listed) == sorted(["data.yaml", "labels/d/y.txt", f"labels/d/y-{later.pk}.txt"])
+    job = run_import(detection, manager, "yolo.zip", artifacts["yolo"], fmt="yolo", labeler="yuri")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    assert_each_box_on_its_item(detection, "yuri", names)
+
+
+def two_x_images(project, manager):
+    job = run_import(
+        project, manager, "photos.zip", zip_bytes([("a/x.png", png_bytes(seed=1)), ("b/x.png", png_bytes(seed=2))])
+    )
+    assert job.result["imported"] == 2, job.errors
+
+
+def test_a_base_name_two_items_end_in_is_refused_naming_both(manager, detection):
+    two_x_images(detection, manager)
+    content = coco([coco_image(1, "x.png"), coco_image(2, "elsewhere/b/x.png")], [coco_box(1, 1, [0, 0, 10, 10])])
+    job = run_import(detection, manager, "coco.json", content, fmt="coco", labeler="cora")
+    assert job.errors == [
+        {"name": "coco.json image 1 (x.png)", "reason": "'x.png' matches 2 items of the project: a/x.png, b/x.png"}
+    ]
+    assert answers(detection) == {("b/x.png", "cora"): {"boxes": []}}  # the longer path names one
+
+    content = zip_bytes([("classes.txt", "iguana\nrock\n"), ("labels/x.txt", "0 0.5 0.5 0.2 0.2\n")])
+    job = run_import(detection, manager, "yolo.zip", content, fmt="yolo", labeler="yuri")
+    assert job.errors == [{"name": "labels/x.txt", "reason": "'x.*' matches 2 items of the project: a/x.png, b/x.png"}]
+
+
+def test_label_studio_files_are_matched_by_their_folders_too(manager, detection):
+    """A local-files URL keeps the folders (``?d=b/x.png``): it names one of two ``x.png``; an upload URL
+    keeps only the base name, which two items end in."""
+    two_x_images(detection, manager)
+    export = [
+        ls_task(1, {"image": "/data/local-files/?d=b/x.png"}, [ls_annotation(1, 7, [])]),
+        ls_task(2, {"image": "/data/upload/3/1a2b3c4d-x.png"}, [ls_annotation(2, 7, [])]),
+    ]
+    job = run_import(detection, manager, "export.json", json.dumps(export).encode(), fmt="label_studio")
+    assert job.errors == [
+        {"name": "export.json task 2", "reason": "'x.png' matches 2 items of the project: a/x.png, b/x.png"}
+    ]
+    assert answers(detection) == {("b/x.png", "label-studio-7"): {"boxes": []}}
