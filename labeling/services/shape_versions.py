@@ -55,6 +55,7 @@ from labeling.models import Annotation, ArchivedAnnotation, Decision, Tag
 from labeling.selectors import class_mapping
 from labeling.services import exports
 from labeling.services.exports import NAMED_ITEMS, split_codes
+from labeling.services.imports import file_path
 from labeling.services.recipes import SHAPE_FORMATS, recipe_moment
 from labeling.services.resolution import _answers_queryset
 
@@ -175,7 +176,9 @@ class _YoloWriter:
         self.n = 0
 
     def write(self, row, item, shapes):
-        stem = self.stems.unique(posixpath.splitext(_file_name(item))[0], row["item"])
+        # The image's folders are kept: labels/a/x.txt and labels/b/x.txt mirror images/a/x.png, images/b/x.png.
+        path = file_path(_file_name(item)) or f"item-{row['item']}"
+        stem = self.stems.unique(posixpath.splitext(path)[0], row["item"])
         lines = [
             f"{self.classes.code(s['label'])} {s['x'] + s['w'] / 2:.6f} {s['y'] + s['h'] / 2:.6f} "
             f"{s['w']:.6f} {s['h']:.6f}\n"

@@ -678,3 +678,36 @@ def test_label_studio_files_are_matched_by_their_folders_too(manager, detection)
         {"name": "export.json task 2", "reason": "'x.png' matches 2 items of the project: a/x.png, b/x.png"}
     ]
     assert answers(detection) == {("b/x.png", "label-studio-7"): {"boxes": []}}
+
+
+def test_a_manifest_lines_items_go_back_by_the_lines_paths(manager, detection):
+    """Items of manifest lines are named ``line 3 (img/a/x.png)``: COCO names them so, YOLO by the path
+    (``labels/img/a/x.txt``), and both find them again."""
+    from django.core.files.storage import default_storage
+
+    from tests.labeling.version_helpers import answer, build, labelers
+
+    two_x_images(detection, manager)
+    names = {"a/x.png": "line 3 (img/a/x.png)", "b/x.png": "line 4 (img/b/x.png)"}
+    drawn = {"line 3 (img/a/x.png)": ["iguana"], "line 4 (img/b/x.png)": ["rock"]}
+    for old, new in names.items():
+        Item.objects.filter(project=detection, original_name=old).update(original_name=new)
+    (lab,) = labelers(detection, 1)
+    for item in Item.objects.filter(project=detection):
+        answer(item, lab, json.dumps(shapes_value([(0.25, 0.25, 0.5, 0.5, drawn[item.original_name][0])])))
+    version = build(detection, manager)
+    for fmt, labeler in (("coco", "cora"), ("yolo", "yuri")):
+        with default_storage.open(version.artifacts.get(format=fmt).name, "rb") as handle:
+            content = handle.read()
+        if fmt == "yolo":
+            assert sorted(zipfile.ZipFile(io.BytesIO(content)).namelist())[1:] == [
+                "labels/img/a/x.txt",
+                "labels/img/b/x.txt",
+            ]
+        filename = "coco.json" if fmt == "coco" else "yolo.zip"
+        job = run_import(detection, manager, filename, content, fmt=fmt, labeler=labeler)
+        assert job.errors == [], job.errors
+        got = {
+            name: [b["label"] for b in v["boxes"]] for (name, user), v in answers(detection).items() if user == labeler
+        }
+        assert got == drawn
