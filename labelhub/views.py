@@ -27,7 +27,8 @@ def permission_denied(request, exception=None):
     reason = _reason(exception, "You do not have permission to do this.")
     if _is_api(request):
         return JsonResponse({"detail": reason}, status=403)
-    return render(request, "403.html", {"reason": reason}, status=403)
+    # the advice to ask for a role fits a page that needs a role, not an archived project
+    return render(request, "403.html", {"reason": reason, "about_role": " role" in reason}, status=403)
 
 
 def page_not_found(request, exception=None):

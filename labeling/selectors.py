@@ -432,6 +432,16 @@ def labeling_progress(*, project, labeler) -> dict:
     }
 
 
+def archived_memberships(*, user) -> list[Project]:
+    """The archived projects the user belongs to below manager (not listed to them: ``projects_for_user``)."""
+    return list(
+        Project.objects.filter(memberships__user=user, archived__isnull=False)
+        .exclude(pk__in=Membership.objects.filter(user=user, role=Role.MANAGER).values("project_id"))
+        .order_by("name", "id")
+        .distinct()
+    )
+
+
 def projects_with_progress(*, user) -> list[Project]:
     """The user's projects (as ``projects_for_user``), each with ``mine_today``, ``mine_total``,
     ``n_complete`` (items with k answers) and ``percent_complete``: the labeler home. Three queries

@@ -13,6 +13,7 @@ from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.forms import SourceForm
 from labeling.markup import markdown_html
 from labeling.selectors import (
+    archived_memberships,
     class_mapping,
     inventory_summary,
     items_list,
@@ -46,12 +47,16 @@ def _project(request, project_id, role=Role.LABELER):
 @login_required
 def home(request):
     """The labeler home: each project with the user's own progress and the project's, and a way in; with
-    no project yet, the first-run steps (create a project, import, label) or whom to ask."""
+    no project yet, the first-run steps (create a project, import, label) or whom to ask; a member whose
+    projects are all archived is told so, not that they belong to none."""
+    projects = projects_with_progress(user=request.user)
+    archived = [] if projects else archived_memberships(user=request.user)
     return render(
         request,
         "labeling/home.html",
         {
-            "projects": projects_with_progress(user=request.user),
+            "projects": projects,
+            "archived": archived,
             "can_create": project_create_allowed(user=request.user),
             "creators_rule": project_creators_rule(),
         },

@@ -131,6 +131,7 @@ def test_403_page_says_why_links_home_and_logs_one_line(client, labeler, project
     assert response.status_code == 403
     html = response.content.decode()
     assert "This needs the reviewer role" in html and 'href="/"' in html
+    assert "ask a manager of the project for that role" in html
     assert "<h1>403 Forbidden</h1>" not in html
     logged = console_log.getvalue()
     assert "Forbidden (Permission denied)" in logged

@@ -228,9 +228,13 @@ def test_archive_and_restore_on_the_settings_page(client, manager, reviewer, lab
 
     for user in (labeler, reviewer):
         client.force_login(user)
-        assert f'data-project="{project.pk}"' not in client.get("/").content.decode()
+        home = client.get("/").content.decode()
+        assert f'data-project="{project.pk}"' not in home
+        # told the project is archived, not that they belong to no project
+        assert 'id="archived-projects"' in home and "Digits 2" in home and "not a member of any" not in home
         page = client.get(f"/projects/{project.pk}/label/")
         assert page.status_code == 403 and b"archived" in page.content
+        assert b"ask a manager of the project for that role" not in page.content
 
     client.force_login(manager)
     client.post(url, {"action": "restore"})
