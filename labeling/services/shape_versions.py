@@ -27,7 +27,8 @@ Manifest rows keep the classification fields, with these meanings:
 
 Extra artifacts: detection ``coco`` (COCO JSON: bbox in pixels from the item's stored ``width`` and
 ``height`` stats, those of the upright image as labelers saw it, EXIF orientation applied; category ids
-1.. in the project's class order; ``file_name`` the item's original name, folders included) and ``yolo``
+1.. in the project's class order; ``file_name`` the item's file path, folders included: a manifest
+line's path, not its display name) and ``yolo``
 (a zip of ``labels/<path>.txt`` with ``class cx cy w h`` lines in fractions, class 0.. in the same order,
 and ``data.yaml``; ``<path>`` the item's file path without its extension, folders kept, so ``a/x.png`` and
 ``b/x.png`` are ``labels/a/x.txt`` and ``labels/b/x.txt``, mirroring an ``images/`` tree as YOLO tools
@@ -76,8 +77,10 @@ def _finished(fmt, path, n_rows):
 
 
 def _file_name(row):
-    """The item's file name as a dataset knows it: its original name, its stored name, or ``item-<id>``."""
-    name = row["original_name"] or posixpath.basename(row["file"] or "")
+    """The item's file name as a dataset knows it: the path it was imported from (``file_path``: a zip's
+    ``a/x.png``; a manifest line's path, not its display name ``line 3 (img/a/x.png)``), its stored name,
+    or ``item-<id>``."""
+    name = file_path(row["original_name"] or "") or posixpath.basename(row["file"] or "")
     return name or f"item-{row['pk']}"
 
 

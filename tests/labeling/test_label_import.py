@@ -681,8 +681,8 @@ def test_label_studio_files_are_matched_by_their_folders_too(manager, detection)
 
 
 def test_a_manifest_lines_items_go_back_by_the_lines_paths(manager, detection):
-    """Items of manifest lines are named ``line 3 (img/a/x.png)``: COCO names them so, YOLO by the path
-    (``labels/img/a/x.txt``), and both find them again."""
+    """Items of manifest lines are named ``line 3 (img/a/x.png)``: COCO and YOLO name them by the line's
+    path (``img/a/x.png``, ``labels/img/a/x.txt``), as other tools expect, and both find them again."""
     from django.core.files.storage import default_storage
 
     from tests.labeling.version_helpers import answer, build, labelers
@@ -704,6 +704,8 @@ def test_a_manifest_lines_items_go_back_by_the_lines_paths(manager, detection):
                 "labels/img/a/x.txt",
                 "labels/img/b/x.txt",
             ]
+        else:
+            assert sorted(i["file_name"] for i in json.loads(content)["images"]) == ["img/a/x.png", "img/b/x.png"]
         filename = "coco.json" if fmt == "coco" else "yolo.zip"
         job = run_import(detection, manager, filename, content, fmt=fmt, labeler=labeler)
         assert job.errors == [], job.errors
