@@ -834,12 +834,17 @@ SME_WEIGHT = 3.0  # an SME decision counts as three answers of a near-perfect la
 LIKELY_WRONG = 0.5
 
 
+def _latest_map(project):
+    """The project's latest finished map: the one the review queue reads label-issue scores from."""
+    return EmbeddingMap.objects.filter(project=project, finished__isnull=False).order_by("-finished", "-id").first()
+
+
 def _map_scores(project, items, categories, shipped):
     """Label-issue score of each item's shipped label from the project's latest finished map (0 where
     the map has no point for it, or judged it by another label), rescaled so the map's median score is
     0: most labels look slightly off to any model, and only the excess says something."""
     out = np.zeros(len(items))
-    emap = EmbeddingMap.objects.filter(project=project, finished__isnull=False).order_by("-finished", "-id").first()
+    emap = _latest_map(project)
     if emap is None:
         return out, None
     points = MapPoint.objects.filter(map=emap).exclude(label="").values_list("item_id", "label", "score")
@@ -993,9 +998,9 @@ def review_queue(
         conventions=conventions,  # "Umm, yes" and "um yes" are no disagreement once the conventions say so
     )
     codes, items, _ = table.matrix()
-    empty = {"rows": [], "counts": dict.fromkeys(REVIEW_REASONS, 0), "n_items": 0, "map": None}
-    if codes.size == 0:
-        return empty
+    if codes.size == 0:  # nothing to queue under these filters; the map it would read from is still named
+        emap = _latest_map(project)
+        return {"rows": [], "counts": dict.fromkeys(REVIEW_REASONS, 0), "n_items": 0, "map": emap and emap.pk}
     n_categories = len(table.categories)
     k = max(n_categories, 1)
     entropy = answer_entropy(codes, n_categories)

@@ -105,6 +105,10 @@ def test_the_maps_label_issue_score_raises_p_wrong(api, manager, reviewer, swapp
     row = next(r for r in after["results"] if r["item"] == item)
     assert after["map"] == emap.pk
     assert row["p_wrong"] > 0.8 and "likely_wrong" in row["reasons"]
+    # a filter that leaves nothing to queue still names the map the queue reads from (it said null)
+    project.tags.create(name="empty")
+    nothing = api(reviewer).get(url + "&tag=empty").json()
+    assert (nothing["count"], nothing["map"]) == (0, emap.pk)
 
 
 def test_transcripts_the_conventions_make_equal_are_no_disagreement_in_the_queue(manager, reviewer):
