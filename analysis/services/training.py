@@ -427,8 +427,10 @@ def _prediction_rows(project, predictions, allowed_labels, held_out=None):
         _bad(f"items predicted twice: {', '.join(map(str, twice[:20]))}")
     found = {}
     fields_read = ("pk", "stats") if kind == "segments" else ("pk",)
-    for start in range(0, len(ids), PREDICTION_BATCH):
-        for row in Item.objects.filter(project=project, pk__in=ids[start : start + PREDICTION_BATCH]).values_list(
+    # an id beyond 64 bits names no row, and the database drivers cannot compare a column with it
+    asked = [i for i in ids if 0 < i < 2**63]
+    for start in range(0, len(asked), PREDICTION_BATCH):
+        for row in Item.objects.filter(project=project, pk__in=asked[start : start + PREDICTION_BATCH]).values_list(
             *fields_read
         ):
             found[row[0]] = row[1] if kind == "segments" else None

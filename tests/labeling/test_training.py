@@ -122,6 +122,7 @@ def test_model_run_input_is_checked(api, manager, reviewer, labeler, outsider, v
     cases = [
         ([], "a non-empty list"),
         ([{"item": 99999, "label": "cat"}], "not items of this project: 99999"),
+        ([{"item": 2**70, "label": "cat"}], f"not items of this project: {2**70}"),  # was a 500
         ([{"item": foreign.pk, "label": "cat"}], f"not items of this project: {foreign.pk}"),
         ([{"item": items[0].pk, "label": "cow"}], "unknown classes: cow"),
         ([{"item": items[0].pk, "label": "cat"}, {"item": items[0].pk, "label": "dog"}], "items predicted twice"),
