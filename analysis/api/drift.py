@@ -27,9 +27,11 @@ VERSION_PARAMS = ("baseline_version", "current_version")
 
 
 def _moment(value, name, *, end=False):
-    moment = parse_instant(value)
+    # A bare date is a day first: Python's fromisoformat (which parse_datetime tries) reads "2026-12-04" as
+    # its midnight, and the end date of a window then left that whole day out.
+    day = parse_day(value) if len(value) == 10 else None
+    moment = None if day is not None else parse_instant(value)
     if moment is None:
-        day = parse_day(value) if len(value) == 10 else None
         if day is None:
             raise ValidationError({name: f"'{value}' is not a date (YYYY-MM-DD) or an ISO date-time"})
         # A bare end date includes that whole day: the window ends at the next midnight.

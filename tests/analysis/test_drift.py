@@ -148,6 +148,19 @@ def test_explicit_windows_and_bad_parameters(api, reviewer, project):
     assert missing.status_code == 404
 
 
+def test_a_windows_end_date_includes_that_whole_day(api, reviewer, project):
+    """fromisoformat reads a bare date as its midnight: a window ending today left out today's imports,
+    and a one-day window (from = to) was refused as ending before it starts."""
+    import_batch(project, 0, days_ago=3)
+    import_batch(project, 10_000, high=128, days_ago=0)
+    today, earlier = timezone.localdate().isoformat(), (timezone.localdate() - timedelta(days=3)).isoformat()
+    params = {"baseline_from": earlier, "baseline_to": earlier, "current_from": today, "current_to": today}
+    response = api(reviewer).get(f"/api/projects/{project.pk}/drift/", params)
+    assert response.status_code == 200, response.json()
+    report = response.json()
+    assert report["baseline"]["n_items"] == BATCH and report["current"]["n_items"] == BATCH
+
+
 def test_versions_can_be_compared(api, manager, reviewer, project, labeler):
     from labeling.services.annotations import annotation_save
     from tests.labeling.version_helpers import build
