@@ -230,7 +230,20 @@ def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_bo
                 && Number(rects[0].getAttribute('width')) > 0;
         }"""
     )
+    # Let the layout settle (the image's box the same over a few frames): a drag measured while the
+    # page was still laying out the edited answer started beside the box on a loaded CI machine.
+    page.wait_for_function(
+        """() => new Promise((done) => {
+            const box = () => JSON.stringify(document.getElementById('image').getBoundingClientRect());
+            const first = box();
+            const later = (n, then) => (n ? requestAnimationFrame(() => later(n - 1, then)) : then());
+            later(3, () => done(box() === first));
+        })"""
+    )
     at = image_point(page)
+    first_box = page.locator(".box-layer rect.box").first.bounding_box()
+    start = (first_box["x"] + first_box["width"] / 2, first_box["y"] + first_box["height"] / 2)
+    end = (start[0] + 0.1 * at.box["width"], start[1] + 0.1 * at.box["height"])
     # Count the boxes whose attributes change during the drag, and the longest gap between frames.
     page.evaluate(
         """() => {
@@ -243,7 +256,7 @@ def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_bo
             requestAnimationFrame(tick);
         }"""
     )
-    drag(page, at(0.025, 0.05), at(0.125, 0.15), steps=30)  # the first box, by 0.1 and 0.1
+    drag(page, start, end, steps=30)  # the first box, by 0.1 and 0.1 of the image
     touched, worst = page.evaluate(
         """() => [window.touched.size,
                   Math.max(...window.frames.slice(1).map((t, i) => t - window.frames[i]))]"""
