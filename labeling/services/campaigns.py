@@ -16,7 +16,7 @@ from labeling.choices import CampaignStatus, TaskType
 from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Campaign, Item, Reservation
 from labeling.selectors import class_mapping, gold_labels, project_item_ids
 from labeling.services import campaign_shapes
-from labeling.services.recipes import recipe_parse
+from labeling.services.recipes import FLAGS, recipe_parse
 from labeling.services.resolution import transcript_normalizer
 
 SEND_BACK_NAME = "Sent back by reviewers"
@@ -82,21 +82,18 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         key = comparable(project)
         values = {}
         for item_id, value, *flags in (
-            Annotation.objects.filter(item_id__in=ids).values_list("item_id", "value", *FLAG_FIELDS)
+            Annotation.objects.filter(item_id__in=ids).values_list("item_id", "value", *FLAGS)
         ).iterator(chunk_size=10000):
             values.setdefault(item_id, set()).add(flag_of(*flags) or key(value))
         ids = [i for i in ids if len(values.get(i, ())) > 1]
     return sorted(ids)
 
 
-# An answer's flags, strongest first: a flagged answer counts as its strongest flag, as the agreement
-# report counts it (its "category" policy): "borderline" and "deep" disagree, two "uncertain" agree.
-FLAG_FIELDS = ("out_of_domain", "uncertain", "borderline")
-
-
-def flag_of(out_of_domain, uncertain, borderline):
-    """The category a flagged answer counts as (None for an answer without a flag)."""
-    return "out_of_domain" if out_of_domain else "uncertain" if uncertain else "borderline" if borderline else None
+def flag_of(*flags):
+    """The category a flagged answer counts as, given its flags in ``FLAGS`` order (strongest first; None
+    for an answer without a flag): its strongest flag, as the agreement report counts it (its "category"
+    policy): "borderline" and "deep" disagree, two "uncertain" agree."""
+    return next((name for name, on in zip(FLAGS, flags, strict=True) if on), None)
 
 
 def comparable(project):
@@ -118,7 +115,7 @@ def _agreement_on(project, item_ids):
     key = comparable(project)
     by_item = {}
     for item_id, value, *flags in Annotation.objects.filter(item_id__in=item_ids).values_list(
-        "item_id", "value", *FLAG_FIELDS
+        "item_id", "value", *FLAGS
     ):
         by_item.setdefault(item_id, []).append(flag_of(*flags) or key(value))
     categories = {v: i for i, v in enumerate(sorted({v for vs in by_item.values() for v in vs}))}
@@ -295,7 +292,7 @@ def _versus_archived(*, campaign, item_ids) -> dict:
     archived, stamp = {}, {}
     for item_id, labeler_id, value, answered, *flags in ArchivedAnnotation.objects.filter(
         campaign=campaign, item_id__in=item_ids
-    ).values_list("item_id", "labeler_id", "value", "answered", *FLAG_FIELDS):
+    ).values_list("item_id", "labeler_id", "value", "answered", *FLAGS):
         key = (item_id, labeler_id)
         category = flag_of(*flags) or (key_of(value) if value else None)
         if category is not None and (key not in stamp or answered >= stamp[key]):
@@ -305,7 +302,7 @@ def _versus_archived(*, campaign, item_ids) -> dict:
     for (item_id, _), value in archived.items():
         old.setdefault(item_id, []).append(value)
     for item_id, value, *flags in Annotation.objects.filter(item_id__in=item_ids).values_list(
-        "item_id", "value", *FLAG_FIELDS
+        "item_id", "value", *FLAGS
     ):
         category = flag_of(*flags) or (key_of(value) if value else None)
         if category is not None:

@@ -51,7 +51,7 @@ def taxonomy_validate(*, project, op, payload):
         sources = [k for k in merged if k != into]
         if not sources:
             raise ValidationError({"into": f"merging '{into}' into itself changes nothing"})
-        if into in classes and into not in active and into in _merged_away(project):
+        if into in classes and into not in active and into in class_mapping(project=project):
             # its answers already count as another class: merging into it would fork that class
             raise ValidationError({"into": f"'{into}' was merged into another class; merge into that one"})
         return {"classes": merged, "into": into, "name": payload.get("name") or into}
@@ -89,11 +89,6 @@ def taxonomy_validate(*, project, op, payload):
             raise ValidationError({"key": "a classification project keeps at least two classes"})
         return {"key": key}
     raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
-
-
-def _merged_away(project):
-    """Keys whose answers count as another class under the active changes (merged or renamed away)."""
-    return set(class_mapping(project=project))
 
 
 def _next_order(project):
