@@ -61,14 +61,13 @@ def tokens(request):
         token, key = token_create(user=request.user, name=form.cleaned_data["name"])
         request.session["new_token"] = {"id": token.pk, "key": key}
         return redirect("account-tokens")
+    mine = tokens_for(user=request.user)
     created = None
     shown = request.session.pop("new_token", None) if request.method == "GET" else None
     if shown:
-        token = next((t for t in tokens_for(user=request.user) if t.pk == shown["id"]), None)
+        token = next((t for t in mine if t.pk == shown["id"]), None)
         created = {"token": token, "key": shown["key"]} if token is not None else None
-    return render(
-        request, "accounts/tokens.html", {"tokens": tokens_for(user=request.user), "form": form, "created": created}
-    )
+    return render(request, "accounts/tokens.html", {"tokens": mine, "form": form, "created": created})
 
 
 @require_POST

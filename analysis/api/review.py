@@ -10,12 +10,12 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.api.agreement import parse_report_params
-from analysis.selectors import review_queue
+from analysis.selectors import BORDERLINE, OUT_OF_DOMAIN, UNCERTAIN, review_queue
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
 from labelhub.params import row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
-from labeling.selectors import answers_by_item, class_mapping, item_for_user, project_for_user
+from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_items_for, campaign_progress
 from labeling.services.guidelines import guideline_publish
 from labeling.services.review import (
@@ -46,8 +46,8 @@ def review_filters(project, params):
         # a key merged or renamed away counts as the class it became, as answers do; an unknown key
         # was an empty queue without a word
         mapping = class_mapping(project=project)
-        active = set(project.classes.filter(retired=False).values_list("key", flat=True))
-        known = active | {"borderline", "uncertain", "out_of_domain"}
+        active = set(active_class_keys(project=project))
+        known = active | {BORDERLINE, UNCERTAIN, OUT_OF_DOMAIN}
         pair = [mapping.get(key, key) for key in pair]
         for key in pair:
             if key not in known:
