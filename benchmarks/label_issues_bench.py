@@ -326,9 +326,12 @@ def run_scale(args) -> None:
 # ------------------------------------------------------------------------------------------------
 # suite: other data sets
 # ------------------------------------------------------------------------------------------------
-def gaussian_mixture(overlap: str, seed: int, n_classes: int = 4, per_blob: int = 150, dim: int = 8):
+def gaussian_mixture(
+    overlap: str, seed: int, n_classes: int = 4, per_blob: int = 150, dim: int = 8, *, with_means: bool = False
+):
     """Each class two unit-variance sub-blobs 3 apart (so that a 2-means split of a class is a real
-    sub-style); class centres ``sep`` apart: 4.5 ("low" overlap) or 3.0 ("high")."""
+    sub-style); class centres ``sep`` apart: 4.5 ("low" overlap) or 3.0 ("high"). ``with_means``: also
+    the sub-blobs' means, (2 · n_classes, dim), class c's two at rows 2c and 2c + 1."""
     rng = np.random.default_rng(1000 + seed)
     sep = {"low": 4.5, "high": 3.0}[overlap]
     centres = rng.normal(size=(n_classes, dim))
@@ -336,14 +339,72 @@ def gaussian_mixture(overlap: str, seed: int, n_classes: int = 4, per_blob: int 
     simplex = np.eye(n_classes, dim) * (sep / np.sqrt(2.0))
     q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
     centres = simplex @ q
-    X, y = [], []
+    X, y, means = [], [], []
     for c in range(n_classes):
         offset = rng.normal(size=dim)
         offset *= 1.5 / np.linalg.norm(offset)
         for sgn in (-1.0, 1.0):
-            X.append(centres[c] + sgn * offset + rng.normal(size=(per_blob, dim)))
+            means.append(centres[c] + sgn * offset)
+            X.append(means[-1] + rng.normal(size=(per_blob, dim)))
             y += [c] * per_blob
-    return np.concatenate(X).astype(np.float32), np.asarray(y, dtype=np.int64)
+    out = np.concatenate(X).astype(np.float32), np.asarray(y, dtype=np.int64)
+    return (*out, np.asarray(means)) if with_means else out
+
+
+def bayes_posterior(X: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """The true class posterior of ``gaussian_mixture``'s data, (n, n_classes): equal priors, each
+    class an equal mixture of two unit-variance Gaussians."""
+    from scipy.special import logsumexp
+
+    logd = -0.5 * ((X[:, None, :].astype(np.float64) - means[None]) ** 2).sum(axis=2)
+    per_class = logsumexp(logd.reshape(len(X), -1, 2), axis=2)
+    return np.exp(per_class - logsumexp(per_class, axis=1, keepdims=True))
+
+
+def scan_score(labels: np.ndarray, probs: np.ndarray, ball: np.ndarray, c: int) -> float:
+    """How unlikely it is that so many items of ``ball`` carry label ``c`` if each carried it with the
+    probability ``probs`` gives: −log P(Binomial(len(ball), mean probability of c) ≥ the count)."""
+    from scipy.stats import binom
+
+    x = int((labels[ball] == c).sum())
+    return float(-binom.logsf(x - 1, len(ball), max(float(probs[ball, c].mean()), 1e-6)))
+
+
+def run_bayes(args) -> None:
+    """Could any detector find the tight group in the Gaussian mixtures? The tight group is 8 items,
+    a ball: its medoid and 7 nearest classmates, all given label B. Scored by ``scan_score`` against a
+    posterior, beside the highest score of any ball of 8 nearest items (in which at least 5 carry a
+    label the ball's posterior does not favour) on the CLEAN labels, i.e. what chance makes: with the
+    true posterior (the data's generative model) and with the detector's estimate of it (the
+    out-of-fold logistic regression on the same features)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    print("tight group score vs the highest score chance gives a ball of 8 on clean labels")
+    print(f"{'data set':<11} {'seed':>4} | {'true posterior':>22} | {'out-of-fold LR':>22} | p(B) at the group")
+    for overlap in ("low", "high"):
+        for seed in parse_seeds(args.seeds or "0-4"):
+            X, y, means = gaussian_mixture(overlap, seed, with_means=True)
+            K = int(y.max()) + 1
+            noisy, group = suite_corrupt(X, y, "tight", seed)
+            b = int(noisy[group[0]])
+            balls = NearestNeighbors(n_neighbors=len(group)).fit(X).kneighbors(X, return_distance=False)
+            Z = reduce_embeddings(X, 64, seed)
+            true_p = bayes_posterior(X, means)
+            est_noisy = out_of_fold_probs(Z, noisy, K, seed=seed)
+            est_clean = out_of_fold_probs(Z, y, K, seed=seed)
+            txt = []
+            for post_noisy, post_clean in ((true_p, true_p), (est_noisy, est_clean)):
+                chance = max(
+                    (
+                        scan_score(y, post_clean, ball, c)
+                        for ball in balls
+                        for c in np.unique(y[ball])
+                        if (y[ball] == c).sum() >= 5 and c != int(post_clean[ball].mean(axis=0).argmax())
+                    ),
+                    default=0.0,
+                )
+                txt.append(f"{scan_score(noisy, post_noisy, group, b):9.1f} vs {chance:9.1f}")
+            print(f"gauss-{overlap:<5} {seed:>4} | {txt[0]:>22} | {txt[1]:>22} | {true_p[group, b].mean():.3f}")
 
 
 def load_dataset(name: str, seed: int):
@@ -624,8 +685,11 @@ def main(argv=None) -> None:
     ap.add_argument("--verbose", action="store_true", help="--suite: print the reported clusters")
     ap.add_argument("--only", default="", help="--suite: comma-separated data set names")
     ap.add_argument("--seeds", default="", help="--suite over several seeds (e.g. 0-4) and a summary over them")
+    ap.add_argument("--bayes", action="store_true", help="the Gaussian tight groups: true vs estimated posterior")
     args = ap.parse_args(argv)
-    if args.suite and args.seeds:
+    if args.bayes:
+        run_bayes(args)
+    elif args.suite and args.seeds:
         run_suite_seeds(args)
     elif args.suite:
         run_suite(args)
