@@ -705,7 +705,7 @@ def _scan_islands(
     ball_size: int = 8,
     min_count: int = 6,
     alpha: float = 0.01,
-    chunk: int = 20_000,
+    chunk_values: int = 4_000_000,
 ) -> list[tuple[np.ndarray, int, int]]:
     """Islands found by a scan statistic: ``(members, label A, favoured label B)``, most surprising first.
 
@@ -744,6 +744,7 @@ def _scan_islands(
         return []
     p_a = np.empty(len(cand))
     fav = np.empty(len(cand), dtype=np.int64)
+    chunk = max(1, chunk_values // (m * n_classes))  # balls' probabilities gathered at a time
     for lo in range(0, len(cand), chunk):
         part = cand[lo : lo + chunk]
         mean = probs[balls[part]].mean(axis=1)
