@@ -13,7 +13,14 @@ from django.utils import timezone
 from analysis.metrics.consistency import pair_agreement
 from labelhub.params import is_row_id
 from labeling.choices import CampaignStatus, TaskType
-from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Campaign, Item, Reservation
+from labeling.models import (
+    Annotation,
+    AnnotationRevision,
+    ArchivedAnnotation,
+    Campaign,
+    Item,
+    Reservation,
+)
 from labeling.selectors import class_mapping, gold_labels, project_item_ids
 from labeling.services import campaign_shapes
 from labeling.services.recipes import FLAGS, recipe_parse
@@ -216,6 +223,12 @@ def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, 
 
 
 def _add_items(*, campaign, item_ids):
+    # Lock the items first, in id order (two campaigns then never deadlock): every first answer, revision
+    # and reservation of an item is written under its row lock (labeling.services.queue), so no answer
+    # lands while the archive runs. An answer given between its read of the answers and their deletion
+    # was deleted unarchived; one given between the deletion and the reset of n_answers kept its row
+    # but was missing from the counter, which the queue trusts for the k slots.
+    list(Item.objects.filter(pk__in=item_ids).order_by("pk").select_for_update().values_list("pk", flat=True))
     # Newer campaigns come first in the queue: priority grows with each campaign of the project.
     priority = (Campaign.objects.filter(project=campaign.project).aggregate(n=Max("id"))["n"] or 1) % 30000 + 1
     campaign.items.add(*item_ids)

@@ -1,0 +1,78 @@
+"""Relabel campaigns while labelers keep answering, on PostgreSQL: an answer accepted while a campaign
+archives its item is either archived by the campaign or counted as one of the campaign's new answers,
+never silently deleted, and the queue's answer counter still matches the rows."""
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from labeling.models import Annotation, ArchivedAnnotation, Campaign, Item
+from labeling.services import campaigns
+from labeling.services.annotations import annotation_save
+from labeling.services.campaigns import campaign_create
+from labeling.services.queue import annotation_submit
+from tests.labeling.queue_helpers import make_items
+
+
+def _pause_after_reading_answers(monkeypatch, read, resume):
+    """Make the campaign stop right after it has read the items' current answers (before it archives and
+    deletes them) until ``resume`` is set, or two seconds pass (the labeler may be waiting on it)."""
+    real = campaigns.AnnotationRevision
+
+    class Revisions:
+        class objects:  # noqa: N801 - stands in for the model's manager
+            @staticmethod
+            def filter(*args, **kwargs):
+                read.set()
+                resume.wait(timeout=2)
+                return real.objects.filter(*args, **kwargs)
+
+    monkeypatch.setattr(campaigns, "AnnotationRevision", Revisions)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_given_while_a_campaign_archives_its_item_is_never_lost(monkeypatch, project, labeler, labeler2):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    (item,) = make_items(project, 1)
+    annotation_save(item=item, labeler=labeler, value="cat")
+    read, resume, errors = threading.Event(), threading.Event(), []
+
+    def start_campaign():
+        try:
+            campaign_create(project=project, name="Cats again", item_ids=[item.pk])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            read.set()
+            connections.close_all()
+
+    def answer():
+        try:
+            assert read.wait(timeout=10)
+            fresh = Item.objects.select_related("project").get(pk=item.pk)
+            annotation_submit(item=fresh, labeler=labeler2, value="dog")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            resume.set()
+            connections.close_all()
+
+    _pause_after_reading_answers(monkeypatch, read, resume)
+    threads = [threading.Thread(target=start_campaign), threading.Thread(target=answer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+
+    campaign = Campaign.objects.get()
+    archived = set(ArchivedAnnotation.objects.filter(campaign=campaign).values_list("labeler_id", "value"))
+    current = set(Annotation.objects.filter(item=item).values_list("labeler_id", "value"))
+    # labeler2's "dog" was accepted: it is in the archive (given before the campaign) or a new answer
+    assert (labeler2.pk, "dog") in archived | current
+    assert (labeler.pk, "cat") in archived
+    item.refresh_from_db()
+    assert item.n_answers == len(current)
