@@ -19,6 +19,7 @@ from labeling.models import (
     ArchivedAnnotation,
     Campaign,
     Item,
+    Project,
     Reservation,
 )
 from labeling.selectors import class_mapping, gold_labels, project_item_ids
@@ -239,6 +240,10 @@ def _add_items(*, campaign, item_ids):
 @transaction.atomic
 def campaign_send_back(*, project, item, user=None) -> Campaign:
     """Add one item to the project's standing campaign of items reviewers sent back (created on demand)."""
+    # One reviewer at a time looks for (or makes) the standing campaign: two sending items back at once
+    # each found none and made one. NO KEY UPDATE: the labelers' reservations, which reference the
+    # project, are not held up by it.
+    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
     campaign = Campaign.objects.filter(project=project, name=SEND_BACK_NAME, status=CampaignStatus.ACTIVE).first()
     if campaign is None:
         campaign = Campaign.objects.create(

@@ -2,6 +2,7 @@
 archives its item is either archived by the campaign or counted as one of the campaign's new answers,
 never silently deleted, and the queue's answer counter still matches the rows."""
 
+import contextlib
 import threading
 
 import pytest
@@ -76,3 +77,48 @@ def test_an_answer_given_while_a_campaign_archives_its_item_is_never_lost(monkey
     assert (labeler.pk, "cat") in archived
     item.refresh_from_db()
     assert item.n_answers == len(current)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_sending_items_back_at_once_share_one_standing_campaign(monkeypatch, project, reviewer):
+    """Two reviewers send back an item each at the same moment, before the project has its standing
+    "Sent back by reviewers" campaign: both items land in one campaign, not in two of the same name."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    items = make_items(project, 2)
+    both_looked, errors = threading.Barrier(2), []
+    real_filter = Campaign.objects.filter
+    looked = threading.local()
+
+    def filter_then_wait(*args, **kwargs):
+        # Each reviewer's first look for the standing campaign waits until the other has looked too (or
+        # two seconds: with the look serialized, the other one waits for this one to commit).
+        found = real_filter(*args, **kwargs)
+        if not getattr(looked, "done", False):
+            looked.done = True
+            found = list(found)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_looked.wait(timeout=2)
+            return real_filter(pk__in=[c.pk for c in found])
+        return found
+
+    monkeypatch.setattr(Campaign.objects, "filter", filter_then_wait)
+
+    def send_back(item):
+        try:
+            campaigns.campaign_send_back(project=project, item=item, user=reviewer)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send_back, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+    monkeypatch.undo()
+    (campaign,) = Campaign.objects.filter(project=project, name=campaigns.SEND_BACK_NAME)
+    assert sorted(campaign.items.values_list("pk", flat=True)) == sorted(item.pk for item in items)
