@@ -33,7 +33,7 @@ import orjson
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from labelhub.params import is_row_id
@@ -345,15 +345,12 @@ def _import_rows(*, chunk, job=None, run=None) -> ImportReport:
             run=run,
         )
     except Exception:
-        for name in written:
-            default_storage.delete(name)
+        _delete_unreferenced(project, written, failed=True)
         raise
     if written:
         # Rows that lost a race to a concurrent import of the same content leave their files behind.
         used = {file for _, file in created.values()}
-        for name in written:
-            if name not in used:
-                default_storage.delete(name)
+        _delete_unreferenced(project, [name for name in written if name not in used])
     run.counted.update(report.imported if len(created) == len(fresh) else [pk for pk, _ in created.values()])
     for p, pk in zip(fresh, ids, strict=True):
         if pk is not None and p[_ENTRY] is not None:
@@ -363,6 +360,26 @@ def _import_rows(*, chunk, job=None, run=None) -> ImportReport:
         _resolve_in_chunk_duplicates(report, ids_by_sha)
         _stamp(copies, ids_by_sha)
     return report
+
+
+def _delete_unreferenced(project, names, *, failed=False):
+    """Remove files this import wrote that no item stores. A file name is the content's (_media_name):
+    a concurrent import of the same content that found the file there kept it for its own item, which
+    may be the one that won the row; deleting every file this import wrote left that item without its
+    media. ``failed``: the import's rows failed, maybe with the database, and then a file whose use
+    cannot be checked is left (it is reused by the next import of its content)."""
+    if not names:
+        return
+    try:
+        kept = set(Item.objects.filter(project=project, file__in=names).values_list("file", flat=True))
+    except DatabaseError:
+        if not failed:
+            raise
+        logger.warning("import: could not check which of %d written files items use; left them", len(names))
+        return
+    for name in names:
+        if name not in kept:
+            default_storage.delete(name)
 
 
 def _import_columns(*, chunk, job, run) -> ImportReport:
