@@ -113,6 +113,9 @@ if DATABASE_URL:
     # a few runs; every other query keeps Django's client-side binding and is never prepared. Set
     # DB_PREPARED_STATEMENTS=0 behind a pooler that cannot keep prepared statements (PgBouncer in
     # transaction mode without max_prepared_statements).
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's, with server-side cursors only inside transactions: safe behind PgBouncer in transaction mode.
+        DATABASES["default"]["ENGINE"] = "labelhub.postgresql"
     if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DB_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 else:

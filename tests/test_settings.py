@@ -49,7 +49,7 @@ def test_urls_switch_to_postgresql_and_redis():
         }
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["django.db.backends.postgresql", "redis://cache:6379/0"]
+    assert out.stdout.split() == ["labelhub.postgresql", "redis://cache:6379/0"]
 
 
 def test_debug_off_without_secret_key_fails_loudly(tmp_path):
