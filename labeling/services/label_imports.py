@@ -56,7 +56,7 @@ from django.db import transaction
 
 from labeling.choices import Role, TaskType
 from labeling.inputs import InputRejected
-from labeling.models import Annotation, Item, Membership
+from labeling.models import Annotation, Item, Membership, Project
 from labeling.services import imports
 from labeling.services.annotations import annotation_store, annotation_validate
 from labeling.services.imports import file_path, path_parts
@@ -884,6 +884,12 @@ def _chunk_answers(*, project, chunk, parsed, users, report, class_keys):
     items = {i.pk: i for i in Item.objects.filter(pk__in={t.item for t in tasks}).select_related("project")}
     guideline = project.active_guideline
     with transaction.atomic():
+        # Label imports of a project write their answers one chunk at a time: two jobs of the same file (a
+        # double click) each found no user and no answer and made them, and the second failed on the
+        # unique constraints. NO KEY UPDATE leaves the labelers' reservations and item imports alone.
+        # Then the items, in id order, as answers and relabel campaigns lock them (labeling.services.queue).
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        list(Item.objects.filter(pk__in=items).order_by("pk").select_for_update().values_list("pk", flat=True))
         _users(parsed.annotators, {a.annotator for t in tasks for a in t.answers}, users, project)
         current = {
             (a.item_id, a.labeler_id): a

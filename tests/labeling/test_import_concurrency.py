@@ -56,3 +56,75 @@ def test_an_import_that_loses_the_race_for_an_item_leaves_the_winners_file(monke
     assert default_storage.exists(item.file.name)
     with default_storage.open(item.file.name, "rb") as handle:
         assert handle.read() == content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(monkeypatch, manager, project):
+    """A manager sends the same COCO file twice (a double click, two tabs): both jobs reach the answers of
+    the same images at once. Each found no answer and no user 'ana' and made them; the second failed
+    on the unique constraints (IntegrityError) and stored nothing. The second now waits for the first
+    and finds its answers there (unchanged)."""
+    import contextlib
+    import json
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import connection
+
+    from labeling.choices import JobStatus
+    from labeling.models import Annotation, Job
+    from labeling.services import label_imports
+    from labeling.services.import_jobs import import_job_create, import_job_run
+    from tests.conftest import make_project
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    detection = make_project(manager, name="Iguanas", task_type="detection", classes=[{"key": "iguana"}])
+    entry = ImportEntry(name="a.png", load=lambda: png_bytes(size=(200, 100), seed=3))
+    items_import(project=detection, entries=[entry])
+    content = json.dumps(
+        {
+            "images": [{"id": 1, "file_name": "a.png", "width": 200, "height": 100}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 50], "area": 1}],
+            "categories": [{"id": 1, "name": "iguana"}],
+        }
+    ).encode()
+    jobs = [
+        import_job_create(
+            project=detection,
+            user=manager,
+            upload=SimpleUploadedFile("instances.json", content),
+            fmt="coco",
+            labeler="ana",
+        )
+        for _ in range(2)
+    ]
+    both_inside, errors = threading.Barrier(2), []
+    real_users = label_imports._users
+
+    def users_when_both_are_inside(*args):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_inside.wait(timeout=2)  # with the answers serialized, the other waits for this one
+        return real_users(*args)
+
+    monkeypatch.setattr(label_imports, "_users", users_when_both_are_inside)
+
+    def run(job):
+        try:
+            import_job_run(job_id=job.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    done = Job.objects.filter(pk__in=[j.pk for j in jobs])
+    assert [j.status for j in done] == [JobStatus.SUCCEEDED] * 2, [j.errors for j in done]
+    assert sorted(j.result["answers"]["created"] for j in done) == [0, 1]
+    (answer,) = Annotation.objects.filter(item__project=detection)
+    assert answer.labeler.username == "ana"
+    assert Item.objects.get(project=detection).n_answers == 1
