@@ -7,18 +7,19 @@ worker finds them through ``autodiscover_tasks``.
 from celery import shared_task
 
 from labeling.services.import_jobs import import_job_run
+from labeling.services.jobs import job_task_run
 from labeling.services.versions import version_build_run
 from labeling.services.webhooks import webhook_delivery_attempt
 
 
-@shared_task(name="labeling.import_run")
-def import_run(job_id):
-    import_job_run(job_id=job_id)
+@shared_task(name="labeling.import_run", bind=True)
+def import_run(self, job_id):
+    job_task_run(self, import_job_run, job_id)
 
 
-@shared_task(name="labeling.version_build")
-def version_build(job_id):
-    version_build_run(job_id=job_id)
+@shared_task(name="labeling.version_build", bind=True)
+def version_build(self, job_id):
+    job_task_run(self, version_build_run, job_id)
 
 
 @shared_task(name="labeling.webhook_deliver", bind=True, max_retries=None)

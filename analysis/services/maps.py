@@ -33,7 +33,7 @@ from analysis.services.error_analysis import labels_resolved
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
 from labeling.selectors import transcript_conventions
-from labeling.services.jobs import job_claim, job_finish, job_progress, job_start
+from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_start
 
 logger = logging.getLogger(__name__)
 
@@ -171,85 +171,97 @@ def map_job_run(*, job_id):
     project = emap.project
     started = time.perf_counter()
     try:
-        items = list(Item.objects.filter(project=project).only("id", "file", "text", "label", "sha256").order_by("id"))
-        n = len(items)
-        # Progress: embedding every item, then four steps of the analysis.
-        job_progress(job=job, processed=0, total=n + 4)
-        timings = {}
-        if emap.embedder in available_embedders():
+        # The heartbeat tells a map still being computed from one whose worker died (job_claim).
+        with JobBeat(job):
+            items = list(
+                Item.objects.filter(project=project).only("id", "file", "text", "label", "sha256").order_by("id")
+            )
+            n = len(items)
+            # Progress: embedding every item, then four steps of the analysis.
+            job_progress(job=job, processed=0, total=n + 4)
+            timings = {}
+            if emap.embedder in available_embedders():
+                t = time.perf_counter()
+                embeddings_compute(
+                    project=project,
+                    embedder_name=emap.embedder,
+                    items=items,
+                    on_progress=lambda done: job_progress(job=job, processed=done),
+                )
+                timings["embeddings"] = time.perf_counter() - t
+            X, present = embeddings_load(project=project, model=emap.embedder, item_ids=[i.pk for i in items])
+            if len(present) < MIN_POINTS:
+                raise ValidationError(
+                    f"only {len(present)} items have '{emap.embedder}' vectors; a map needs {MIN_POINTS}"
+                )
+            by_id = {item.pk: item for item in items}
+            kept = [by_id[i] for i in present]
+            transcription = project.task_type == TaskType.TRANSCRIPTION
+            if transcription:
+                # Transcripts are no classes: every point is "unlabeled" for the label-issue analysis.
+                labels, sources = [""] * len(kept), [""] * len(kept)
+                transcripts = transcript_agreement(project=project, item_ids=present)
+            else:
+                labels, sources = label_sources(project=project, items=kept)
+                transcripts = None
+            classes = [c.key for c in project.classes.all() if not c.retired]
+            index = {key: k for k, key in enumerate(classes)}
+            codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+            job_progress(job=job, processed=n + 1)
+            configure_numba_cache()
             t = time.perf_counter()
-            embeddings_compute(
-                project=project,
-                embedder_name=emap.embedder,
-                items=items,
-                on_progress=lambda done: job_progress(job=job, processed=done),
+            # Reduced once: the kNN graph, the layout and the scores all work in this space.
+            Z = reduce_embeddings(X, 64, 0)
+            del X
+            k = min(15, len(kept) - 1)
+            knn = knn_graph(Z, k, seed=0)
+            timings["knn"] = time.perf_counter() - t
+            job_progress(job=job, processed=n + 2)
+            t = time.perf_counter()
+            coords = project_2d(Z, precomputed_knn=knn, n_neighbors=k, seed=None)
+            timings["umap"] = time.perf_counter() - t
+            job_progress(job=job, processed=n + 3)
+            t = time.perf_counter()
+            result = None
+            if transcription:
+                classes = []
+            elif (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
+                # Z is what find_label_issues would reduce X to (same dimensions and seed): max_dim=0.
+                result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, knn=knn, max_dim=0)
+            timings["label_issues"] = time.perf_counter() - t
+            _store_map(
+                emap=emap,
+                items=kept,
+                coords=coords,
+                labels=labels,
+                classes=classes,
+                result=result,
+                transcripts=transcripts,
             )
-            timings["embeddings"] = time.perf_counter() - t
-        X, present = embeddings_load(project=project, model=emap.embedder, item_ids=[i.pk for i in items])
-        if len(present) < MIN_POINTS:
-            raise ValidationError(f"only {len(present)} items have '{emap.embedder}' vectors; a map needs {MIN_POINTS}")
-        by_id = {item.pk: item for item in items}
-        kept = [by_id[i] for i in present]
-        transcription = project.task_type == TaskType.TRANSCRIPTION
-        if transcription:
-            # Transcripts are no classes: every point is "unlabeled" for the label-issue analysis.
-            labels, sources = [""] * len(kept), [""] * len(kept)
-            transcripts = transcript_agreement(project=project, item_ids=present)
-        else:
-            labels, sources = label_sources(project=project, items=kept)
-            transcripts = None
-        classes = [c.key for c in project.classes.all() if not c.retired]
-        index = {key: k for k, key in enumerate(classes)}
-        codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
-        job_progress(job=job, processed=n + 1)
-        configure_numba_cache()
-        t = time.perf_counter()
-        # Reduced once: the kNN graph, the layout and the scores all work in this space.
-        Z = reduce_embeddings(X, 64, 0)
-        del X
-        k = min(15, len(kept) - 1)
-        knn = knn_graph(Z, k, seed=0)
-        timings["knn"] = time.perf_counter() - t
-        job_progress(job=job, processed=n + 2)
-        t = time.perf_counter()
-        coords = project_2d(Z, precomputed_knn=knn, n_neighbors=k, seed=None)
-        timings["umap"] = time.perf_counter() - t
-        job_progress(job=job, processed=n + 3)
-        t = time.perf_counter()
-        result = None
-        if transcription:
-            classes = []
-        elif (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
-            # Z is what find_label_issues would reduce X to (same dimensions and seed): max_dim=0.
-            result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, knn=knn, max_dim=0)
-        timings["label_issues"] = time.perf_counter() - t
-        _store_map(
-            emap=emap, items=kept, coords=coords, labels=labels, classes=classes, result=result, transcripts=transcripts
-        )
-        emap.finished = timezone.now()
-        emap.n_points = len(kept)
-        emap.classes = classes
-        emap.params = {"k": k, "n_without_vector": n - len(kept), "task": project.task_type}
-        emap.summary = {
-            "seconds": time.perf_counter() - started,
-            "timings": timings,
-            "label_issues": not transcription,
-            "n_flagged": int(result.flagged.sum()) if result is not None else 0,
-            "n_clusters": len(result.clusters) if result is not None else 0,
-            # Items judged by no label: neither decided nor answered nor imported, and ties kept apart.
-            "n_unlabeled": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "")),
-            "n_ties": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "tie")),
-            "n_decided": sum(1 for src in sources if src in ("decision", "gold")),
-        }
-        if transcription:
-            compared = [v["wer"] for v in transcripts.values() if v["wer"] is not None]
-            emap.summary.update(
-                label_issues_reason=NO_SCORES_REASON,
-                n_compared=len(compared),
-                mean_wer=float(np.mean(compared)) if compared else None,
-            )
-        emap.save()
-        job.processed = n + 4
+            emap.finished = timezone.now()
+            emap.n_points = len(kept)
+            emap.classes = classes
+            emap.params = {"k": k, "n_without_vector": n - len(kept), "task": project.task_type}
+            emap.summary = {
+                "seconds": time.perf_counter() - started,
+                "timings": timings,
+                "label_issues": not transcription,
+                "n_flagged": int(result.flagged.sum()) if result is not None else 0,
+                "n_clusters": len(result.clusters) if result is not None else 0,
+                # Items judged by no label: neither decided nor answered nor imported, and ties kept apart.
+                "n_unlabeled": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "")),
+                "n_ties": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "tie")),
+                "n_decided": sum(1 for src in sources if src in ("decision", "gold")),
+            }
+            if transcription:
+                compared = [v["wer"] for v in transcripts.values() if v["wer"] is not None]
+                emap.summary.update(
+                    label_issues_reason=NO_SCORES_REASON,
+                    n_compared=len(compared),
+                    mean_wer=float(np.mean(compared)) if compared else None,
+                )
+            emap.save()
+            job.processed = n + 4
     except ValidationError as exc:
         job_finish(job=job, error=" ".join(exc.messages))
         return

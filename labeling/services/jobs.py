@@ -72,25 +72,57 @@ def job_enqueue(*, job):
     task_send_on_commit(JOB_TASKS[job.kind], job.id)
 
 
-def job_claim(*, job_id) -> Job | None:
-    """Move a job from queued to running; answer the job if this caller won it, else None.
+class JobBusy(Exception):
+    """The job's message came again while an attempt still runs it (its worker beats): RabbitMQ hands an
+    unacknowledged message to another worker after its ``consumer_timeout`` (30 minutes by default),
+    however alive the first one is. ``retry_in``: seconds after which the attempt, if it has gone silent
+    meanwhile, may be taken over; the task sends its message again for then."""
 
-    A conditional UPDATE, so when a message is delivered twice (a redelivery after a lost worker, or
-    two workers) only one of them runs the job. A job left running by a killed worker is reclaimed
-    by the redelivered message: its attempts counter tells the two apart in the log.
+    def __init__(self, job_id, retry_in):
+        super().__init__(f"job {job_id} is running elsewhere; looking again in {retry_in} s")
+        self.retry_in = retry_in
+
+
+def job_claim(*, job_id) -> Job | None:
+    """Move a job from queued to running; answer the job if this caller won it, else None (finished, or
+    claimed by another delivery of its message).
+
+    A conditional UPDATE, so when a message is delivered twice only one of them runs the job. A job left
+    running by a dead worker is reclaimed by a later delivery once its heartbeat has been silent for
+    ``stale_seconds()``; before that, JobBusy: taking over an attempt that was only slow made two run at
+    once, and with builds longer than the broker's redelivery timeout each new attempt superseded the
+    last, so the build never published. The attempts counter tells the attempts apart in the log.
     """
     now = timezone.now()
     won = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, started=now, attempts=F("attempts") + 1
     )
-    if not won:
-        # acks_late + reject_on_worker_lost redeliver a message whose worker died mid-job.
-        won = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, finished__isnull=True).update(
-            started=now, attempts=F("attempts") + 1, processed=0
-        )
-        if won:
-            logger.warning("job %s: reclaimed after an interrupted attempt", job_id)
-    return Job.objects.get(pk=job_id) if won else None
+    if won:
+        return Job.objects.get(pk=job_id)
+    # acks_late + reject_on_worker_lost deliver the message again when its worker died mid-job.
+    running = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, finished__isnull=True)
+    stale = now - timedelta(seconds=stale_seconds())
+    won = running.filter(Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale)).update(
+        started=now, attempts=F("attempts") + 1, processed=0
+    )
+    if won:
+        logger.warning("job %s: reclaimed after an interrupted attempt", job_id)
+        return Job.objects.get(pk=job_id)
+    job = running.first()
+    if job is not None:
+        beat = job.heartbeat or job.started or now
+        raise JobBusy(job_id, max(1, int((beat - stale).total_seconds()) + 1))
+    return None
+
+
+def job_task_run(task, service, job_id):
+    """Run a job's service from its Celery task (bound): when another attempt still runs the job, send
+    the message again for when that attempt would count as dead (JobBusy), instead of running it twice
+    or dropping it."""
+    try:
+        service(job_id=job_id)
+    except JobBusy as busy:
+        raise task.retry(countdown=busy.retry_in, max_retries=None) from None
 
 
 def job_progress(*, job, processed, total=None):

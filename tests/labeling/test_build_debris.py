@@ -79,7 +79,8 @@ def test_a_retry_removes_the_killed_attempts_files(answered, manager, settings, 
 
 def test_a_redelivered_build_removes_the_killed_attempts_files(answered, manager, settings, monkeypatch):
     job = killed_build(answered, manager, monkeypatch)
-    versions.version_build_run(job_id=job.pk)  # acks_late: another worker gets the message
+    # acks_late: another worker gets the message, and takes the job over once the attempt is silent
+    versions.version_build_run(job_id=silence(job, settings).pk)
     assert DatasetVersion.objects.filter(project=answered).count() == 1
     assert work_folders(settings) == [] and build_folders(answered) == [f"build-{job.pk}-2"]
 

@@ -359,6 +359,41 @@ def test_only_the_attempt_that_owns_the_job_publishes(seeded, manager, settings)
     assert DatasetVersion.objects.get().number == 1
 
 
+def test_a_second_delivery_while_the_build_runs_waits_for_it_instead_of_superseding_it(seeded, manager, monkeypatch):
+    """RabbitMQ hands a message to another worker when it has been unacknowledged for its consumer_timeout
+    (30 minutes by default), however alive the first worker is. That delivery took the running build
+    over: the first attempt could no longer publish, and a build longer than the timeout was taken over
+    again and again and never published. Now it leaves the job to the attempt that beats, and its task
+    sends the message again for when that attempt would count as dead."""
+    from celery.exceptions import Retry
+
+    from labeling.models import DatasetVersion, Job
+    from labeling.services import versions
+    from labeling.services.jobs import job_claim, stale_seconds
+    from labeling.tasks import version_build
+
+    project, _ = seeded
+    job = versions.version_build_start(project=project, user=manager, recipe={})
+    first = job_claim(job_id=job.pk)
+    with versions.JobBeat(first) as beat:
+        built = versions._build(
+            job=first, project=project, policy=first.params["policy"], prefix="datasets/x", beat=beat
+        )
+        sent_again = []
+
+        def retry(countdown=None, max_retries=None, **kwargs):
+            sent_again.append(countdown)
+            return Retry()
+
+        monkeypatch.setattr(version_build, "retry", retry)
+        with pytest.raises(Retry):
+            version_build.run(job.pk)  # the message, delivered a second time
+    assert Job.objects.get(pk=job.pk).attempts == 1
+    assert len(sent_again) == 1 and 0 < sent_again[0] <= stale_seconds() + 1
+    versions._publish(job=first, attempt=1, built=built)
+    assert DatasetVersion.objects.get(project=project).number == 1
+
+
 def test_retry_rules(seeded, manager, settings):
     from datetime import timedelta
 
