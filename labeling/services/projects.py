@@ -134,15 +134,21 @@ def project_create(
 def project_update(*, project, **fields) -> Project:
     """Change a project's name, description, overlap, options or conventions (not its modality)."""
     options = fields.pop("options", None)
+    given = []
     if options is not None:
         for flag in ("borderline", "uncertain", "out_of_domain"):
             if flag in options:
                 setattr(project, f"allow_{flag}", bool(options[flag]))
+                given.append(f"allow_{flag}")
     for name in ("name", "description", "overlap", "transcription_conventions"):
         if name in fields:
             setattr(project, name, fields[name])
+            given.append(name)
     project.full_clean()
-    project.save()
+    # Only the fields given: the row was loaded when the request began, and writing all of it back undid
+    # what others changed meanwhile (a guideline published, a class added: classes_version went back).
+    if given:
+        project.save(update_fields=given)
     return project
 
 

@@ -53,6 +53,28 @@ def test_manager_patches_and_adds_members(api, manager, outsider, project):
     assert unknown.status_code == 400 and "no user named 'ghost'" in unknown.json()["detail"]
 
 
+def test_saving_the_settings_keeps_a_guideline_and_classes_changed_meanwhile(manager, project):
+    """The settings are saved with the project row the request loaded. A guideline published and a class
+    added while that request ran were undone by it: the whole row was written back, so the old guideline
+    was active again and the class-key version went back, and web processes that had cached the old
+    keys kept refusing the new class."""
+    from labeling.models import Project
+    from labeling.services.guidelines import guideline_publish
+    from labeling.services.projects import project_update
+    from labeling.services.taxonomy import taxonomy_apply
+
+    loaded = Project.objects.get(pk=project.pk)  # the settings request's copy
+    guideline = guideline_publish(
+        project=Project.objects.get(pk=project.pk), text="v2: count the tails", author=manager
+    )
+    taxonomy_apply(project=Project.objects.get(pk=project.pk), op="add", payload={"key": "bird"}, author=manager)
+    version = Project.objects.get(pk=project.pk).classes_version
+    project_update(project=loaded, name="Digits, again", overlap=2)
+    saved = Project.objects.get(pk=project.pk)
+    assert (saved.name, saved.overlap) == ("Digits, again", 2)
+    assert saved.active_guideline_id == guideline.pk and saved.classes_version == version
+
+
 def test_sources_with_derived_cost_per_unit(api, manager, project):
     client = api(manager)
     body = {
