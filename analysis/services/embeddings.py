@@ -157,13 +157,18 @@ def embeddings_push(*, project, model, vectors) -> int:
         raise ValidationError({"vectors": f"unknown items (not in this project): {', '.join(map(str, unknown[:20]))}"})
     if len(set(ids)) != len(ids):
         raise ValidationError({"vectors": "an item appears twice"})
-    Embedding.objects.filter(item_id__in=ids, model=model).delete()
+    # An upsert, not a delete and an insert: two pushes of the same items at once (a client retrying a
+    # request that timed out) each deleted nothing the other had not committed yet, and the second's
+    # insert failed on the unique key (a 500).
     Embedding.objects.bulk_create(
         [
             Embedding(item_id=i, model=model, dim=dim, vector=vectors_to_bytes(r["vector"]))
             for i, r in zip(ids, vectors, strict=True)
         ],
         batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["item", "model"],
+        update_fields=["dim", "vector", "content", "created"],
     )
     return len(ids)
 
