@@ -251,6 +251,9 @@ LABELHUB_MAX_TEXT_CHARS = int(os.environ.get("LABELHUB_MAX_TEXT_CHARS", 200_000)
 LABELHUB_PUBLIC_URL = os.environ.get("LABELHUB_PUBLIC_URL", "").rstrip("/")
 # A running build or training job silent (no heartbeat) for this long may be retried.
 LABELHUB_JOB_STALE_SECONDS = int(os.environ.get("LABELHUB_JOB_STALE_SECONDS", 300))
+# A job whose worker died is taken over by its redelivered message until it has had this many attempts;
+# then it fails (a file that kills every worker must not cost one forever) and a manager may retry it.
+LABELHUB_JOB_MAX_ATTEMPTS = int(os.environ.get("LABELHUB_JOB_MAX_ATTEMPTS", 3))
 # Webhook deliveries back off from this many seconds (doubling, at most an hour, six attempts).
 LABELHUB_WEBHOOK_RETRY_SECONDS = int(os.environ.get("LABELHUB_WEBHOOK_RETRY_SECONDS", 30))
 # Who may create projects: "staff" (staff users and users given labeling.add_project) or "everyone".

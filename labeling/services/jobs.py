@@ -102,12 +102,20 @@ def job_claim(*, job_id) -> Job | None:
     # acks_late + reject_on_worker_lost deliver the message again when its worker died mid-job.
     running = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, finished__isnull=True)
     stale = now - timedelta(seconds=stale_seconds())
-    won = running.filter(Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale)).update(
-        started=now, attempts=F("attempts") + 1, processed=0
-    )
+    silent = running.filter(Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale))
+    won = silent.filter(attempts__lt=max_attempts()).update(started=now, attempts=F("attempts") + 1, processed=0)
     if won:
         logger.warning("job %s: reclaimed after an interrupted attempt", job_id)
         return Job.objects.get(pk=job_id)
+    # A job whose workers keep dying (out of memory on one file, say) is not taken over forever, each
+    # time costing a worker: it fails, saying so, and a manager may retry it once the cause is fixed.
+    if silent.filter(attempts__gte=max_attempts()).update(
+        status=JobStatus.FAILED,
+        finished=now,
+        errors=[{"reason": f"its worker stopped {max_attempts()} times while running it (killed, or out of memory?)"}],
+    ):
+        logger.error("job %s: failed after %s interrupted attempts", job_id, max_attempts())
+        return None
     job = running.first()
     if job is not None:
         beat = job.heartbeat or job.started or now
@@ -168,6 +176,11 @@ class JobNotRetryable(Exception):
 
 def stale_seconds() -> int:
     return int(getattr(settings, "LABELHUB_JOB_STALE_SECONDS", 300))
+
+
+def max_attempts() -> int:
+    """Attempts after which a job whose worker died is failed rather than taken over again."""
+    return int(getattr(settings, "LABELHUB_JOB_MAX_ATTEMPTS", 3))
 
 
 def job_retry_stale(*, job) -> Job:

@@ -112,6 +112,25 @@ def test_a_redelivered_message_resumes_a_job_whose_worker_died(manager, project,
     assert len(stored_files(settings.MEDIA_ROOT)) == 5
 
 
+def test_an_import_whose_workers_keep_dying_fails_instead_of_being_taken_over_forever(manager, project, settings):
+    """A file that kills every worker that reads it (out of memory, say) had its message delivered again
+    after each death, and each delivery took the job over and died in turn, costing a worker forever.
+    After LABELHUB_JOB_MAX_ATTEMPTS attempts the job fails, saying why, and a manager may retry it."""
+    from labeling.models import Job
+    from labeling.services.jobs import job_claim
+
+    settings.LABELHUB_JOB_STALE_SECONDS = 60
+    job = start(project, manager)
+    for attempt in (1, 2, 3):
+        assert job_claim(job_id=job.pk).attempts == attempt
+        Job.objects.filter(pk=job.pk).update(heartbeat=timezone.now() - timedelta(seconds=61))  # the worker died
+    assert job_claim(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.attempts == 3
+    assert "its worker stopped 3 times" in job.errors[-1]["reason"]
+    assert import_job_retry(job=job).status == JobStatus.QUEUED
+
+
 def test_retrying_an_import_through_the_api(api, manager, reviewer, project, dying_connection):
     monkeypatch, real = dying_connection
     job = start(project, manager)
