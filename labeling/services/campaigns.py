@@ -260,8 +260,21 @@ def campaign_send_back(*, project, item, user=None) -> Campaign:
 
 @transaction.atomic
 def campaign_finish(*, campaign) -> Campaign:
-    """End a campaign: its items return to the normal queue order and the project's overlap."""
-    Item.objects.filter(campaigns=campaign).update(priority=0, overlap=None)
+    """End a campaign: its items return to the normal queue order and the project's overlap, except those
+    another active campaign holds too (items reviewers sent back since, a newer campaign): they stay in
+    front of the queue, with the overlap of the newest such campaign."""
+    # As campaign_send_back does: an item sent back meanwhile is counted as held, not reset after.
+    Project.objects.select_for_update(no_key=True).filter(pk=campaign.project_id).first()
+    items = Item.objects.filter(campaigns=campaign)
+    others = list(
+        Campaign.objects.filter(project_id=campaign.project_id, status=CampaignStatus.ACTIVE)
+        .exclude(pk=campaign.pk)
+        .order_by("pk")
+    )
+    held = set(items.filter(campaigns__in=others).values_list("pk", flat=True)) if others else set()
+    items.exclude(pk__in=held).update(priority=0, overlap=None)
+    for other in others:  # oldest first: the newest campaign's overlap stands
+        Item.objects.filter(pk__in=held, campaigns=other).update(overlap=other.overlap)
     campaign.status = CampaignStatus.FINISHED
     campaign.finished = timezone.now()
     campaign.save(update_fields=["status", "finished"])
