@@ -12,18 +12,18 @@ from analysis.services.training import training_job_run
 from labeling.services.jobs import job_task_run
 
 
-@shared_task(name="analysis.agreement_report_run", bind=True)
+@shared_task(name="analysis.agreement_report_run", bind=True, max_retries=None)
 def agreement_report_run(self, job_id):
     job_task_run(self, agreement_report_job_run, job_id)
 
 
-@shared_task(name="analysis.map_run", bind=True, soft_time_limit=3600, time_limit=3700)
+@shared_task(name="analysis.map_run", bind=True, max_retries=None, soft_time_limit=3600, time_limit=3700)
 def map_run(self, job_id):
     job_task_run(self, map_job_run, job_id)
 
 
 # Registered under its name from before training moved here from labeling: messages already queued
 # (and JOB_TASKS) keep reaching it.
-@shared_task(name="labeling.training_run", bind=True)
+@shared_task(name="labeling.training_run", bind=True, max_retries=None)
 def training_run(self, job_id):
     job_task_run(self, training_job_run, job_id)

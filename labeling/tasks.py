@@ -12,12 +12,12 @@ from labeling.services.versions import version_build_run
 from labeling.services.webhooks import webhook_delivery_attempt
 
 
-@shared_task(name="labeling.import_run", bind=True)
+@shared_task(name="labeling.import_run", bind=True, max_retries=None)
 def import_run(self, job_id):
     job_task_run(self, import_job_run, job_id)
 
 
-@shared_task(name="labeling.version_build", bind=True)
+@shared_task(name="labeling.version_build", bind=True, max_retries=None)
 def version_build(self, job_id):
     job_task_run(self, version_build_run, job_id)
 

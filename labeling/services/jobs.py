@@ -124,13 +124,13 @@ def job_claim(*, job_id) -> Job | None:
 
 
 def job_task_run(task, service, job_id):
-    """Run a job's service from its Celery task (bound): when another attempt still runs the job, send
-    the message again for when that attempt would count as dead (JobBusy), instead of running it twice
-    or dropping it."""
+    """Run a job's service from its Celery task (bound, with ``max_retries=None``: as long as the attempt
+    beats): when another attempt still runs the job, send the message again for when that attempt would
+    count as dead (JobBusy), instead of running it twice or dropping it."""
     try:
         service(job_id=job_id)
     except JobBusy as busy:
-        raise task.retry(countdown=busy.retry_in, max_retries=None) from None
+        raise task.retry(countdown=busy.retry_in) from None
 
 
 def job_progress(*, job, processed, total=None):

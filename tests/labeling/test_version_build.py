@@ -381,7 +381,7 @@ def test_a_second_delivery_while_the_build_runs_waits_for_it_instead_of_supersed
         )
         sent_again = []
 
-        def retry(countdown=None, max_retries=None, **kwargs):
+        def retry(countdown=None, **kwargs):
             sent_again.append(countdown)
             return Retry()
 
@@ -390,6 +390,7 @@ def test_a_second_delivery_while_the_build_runs_waits_for_it_instead_of_supersed
             version_build.run(job.pk)  # the message, delivered a second time
     assert Job.objects.get(pk=job.pk).attempts == 1
     assert len(sent_again) == 1 and 0 < sent_again[0] <= stale_seconds() + 1
+    assert version_build.max_retries is None  # it comes back for as long as the attempt beats
     versions._publish(job=first, attempt=1, built=built)
     assert DatasetVersion.objects.get(project=project).number == 1
 
