@@ -449,14 +449,14 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
     chunk_size = 10 if pause else ITEM_CHUNK
     transcription = project.task_type == TaskType.TRANSCRIPTION
     text = project.modality == "text"
-    class_map = {} if transcription else effective_class_map(project=project, policy=policy)
     workdir = _workdir(job, job.attempts)
     if is_shape_project(project):
-        return _build_shapes(
-            project=project, policy=policy, prefix=prefix, beat=beat, workdir=workdir, pause=pause, class_map=class_map
-        )
+        return _build_shapes(project=project, policy=policy, prefix=prefix, beat=beat, workdir=workdir, pause=pause)
     try:
         with _snapshot():
+            # In the snapshot, with the classes it counts: a merge committed between the two left the
+            # merged class retired and unmapped, and its answers counted for nothing.
+            class_map = {} if transcription else effective_class_map(project=project, policy=policy)
             items = recipe_items(project=project, filters=policy["filters"])
             beat.set(total=items.count(), phase="reading answers")
             categories, blocks = answer_blocks(
@@ -547,12 +547,13 @@ def _save(prefix, finished):
     return stored
 
 
-def _build_shapes(*, project, policy, prefix, beat, workdir, pause, class_map) -> BuildResult:
+def _build_shapes(*, project, policy, prefix, beat, workdir, pause) -> BuildResult:
     """A detection or segments project's build: consensus shapes (``labeling.services.shape_versions``),
-    classes mapped by ``class_map`` (the taxonomy changes and the recipe's)."""
+    classes mapped by the taxonomy changes and the recipe's class map."""
     started = time.perf_counter()
     try:
         with _snapshot():
+            class_map = effective_class_map(project=project, policy=policy)  # in the snapshot, as in _build
             items = recipe_items(project=project, filters=policy["filters"])
             beat.set(total=items.count(), phase="writing the manifest")
             finished, counts, info = build_shapes(
