@@ -153,7 +153,10 @@ def training_job_run(*, job_id):
             if training.trainer == Trainer.EXTERNAL:
                 result = _dispatch_external(training)
             else:
-                result = _train_logistic_regression(training, beat)
+                result = _train_logistic_regression(training, beat, job=job, attempt=attempt)
+    except _Superseded:
+        logger.warning("training job %s attempt %s was superseded; its model run is not stored", job_id, attempt)
+        return
     except Exception as exc:
         logger.exception("training job %s failed", job_id)
         detail = "; ".join(f"{k}: {v}" for k, v in exc.message_dict.items()) if hasattr(exc, "message_dict") else exc
@@ -289,7 +292,11 @@ def split_metrics(*, y_true, y_pred, splits, classes) -> dict:
     return out
 
 
-def _train_logistic_regression(training, beat):
+class _Superseded(Exception):
+    """Another attempt owns the training job now (this one went silent and was taken over)."""
+
+
+def _train_logistic_regression(training, beat, *, job, attempt):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -316,21 +323,29 @@ def _train_logistic_regression(training, beat):
     predicted = model.classes_[probabilities.argmax(axis=1)]
     all_classes = sorted(set(labels.tolist()))
     metrics = split_metrics(y_true=labels, y_pred=predicted, splits=splits, classes=all_classes)
-    run = model_run_create(
-        project=project,
-        name=f"logistic regression on v{training.version.number} (training job {training.pk})",
-        predictions=[
-            {"item": int(i), "label": str(p), "confidence": round(float(c), 4), "split": str(s)}
-            for i, p, c, s in zip(
-                items.tolist(), predicted.tolist(), probabilities.max(axis=1).tolist(), splits.tolist(), strict=True
-            )
-        ],
-        user=training.created_by,
-        dataset_version=training.version,
-        training_job=training,
-        metrics=metrics,
-    )
-    return {"model_run": run.pk, "metrics": {s: {"accuracy": m["accuracy"]} for s, m in metrics.items()}}
+    # The run and the job's success in one transaction, by the attempt that owns the job: an attempt
+    # taken over while silent, or one whose worker died between the two, left a second run of the same
+    # training job (error analysis then compared the model with itself).
+    with transaction.atomic():
+        if not Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).exists():
+            raise _Superseded
+        run = model_run_create(
+            project=project,
+            name=f"logistic regression on v{training.version.number} (training job {training.pk})",
+            predictions=[
+                {"item": int(i), "label": str(p), "confidence": round(float(c), 4), "split": str(s)}
+                for i, p, c, s in zip(
+                    items.tolist(), predicted.tolist(), probabilities.max(axis=1).tolist(), splits.tolist(), strict=True
+                )
+            ],
+            user=training.created_by,
+            dataset_version=training.version,
+            training_job=training,
+            metrics=metrics,
+        )
+        result = {"model_run": run.pk, "metrics": {s: {"accuracy": m["accuracy"]} for s, m in metrics.items()}}
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, finished=timezone.now(), result=result)
+    return result
 
 
 # --- model runs ----------------------------------------------------------------------------------------

@@ -59,6 +59,34 @@ def test_reference_trainer_end_to_end(api, manager, reviewer, versioned):
     assert runs["results"][0]["id"] == run.pk and runs["results"][0]["dataset_version"] == 1
 
 
+def test_a_training_attempt_taken_over_stores_no_second_model_run(api, manager, versioned, monkeypatch):
+    """An attempt that went silent (its worker cut off from the database) is taken over; when it comes back
+    and finishes, it used to store its model run beside the new attempt's: two runs of one training job."""
+    from django.db.models import F
+
+    project, _, _ = versioned
+    body = (
+        api(manager)
+        .post(
+            f"/api/projects/{project.pk}/training-jobs/",
+            {"version": "latest", "trainer": "logistic_regression"},
+            format="json",
+        )
+        .json()
+    )
+    real = training_service._features
+
+    def features_then_taken_over(*args, **kwargs):
+        found = real(*args, **kwargs)
+        Job.objects.filter(pk=body["job"]).update(attempts=F("attempts") + 1)  # another attempt owns it now
+        return found
+
+    monkeypatch.setattr(training_service, "_features", features_then_taken_over)
+    training_job_run(job_id=body["job"])
+    assert not ModelRun.objects.filter(training_job_id=body["id"]).exists()
+    assert Job.objects.get(pk=body["job"]).status == "running"  # the attempt that owns it finishes it
+
+
 def test_trainer_parameters_are_checked(api, manager, versioned):
     project, _, _ = versioned
     url = f"/api/projects/{project.pk}/training-jobs/"
