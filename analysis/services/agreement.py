@@ -16,7 +16,7 @@ from analysis.selectors import AnswerFilters, answer_table, shape_answers
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus
 from labeling.models import Annotation, Decision, TaxonomyChange, TranscriptConventions
 from labeling.selectors import class_mapping, gold_labels, transcript_conventions
-from labeling.services.jobs import job_claim, job_finish, job_progress, job_start
+from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_silent, job_start
 from labeling.services.shape_versions import decided_shapes, mapped_shapes
 
 logger = logging.getLogger(__name__)
@@ -138,8 +138,10 @@ def agreement_report_get(*, project, filters: AnswerFilters, policy="category", 
         data = agreement_report_compute(project=project, filters=filters, policy=policy, iou=iou)
         _store(project=project, key=key, params=params, marker=marker, data=data, started=started)
         return {**data, "computed": timezone.now().isoformat(), "cached": False}, None
-    if cached and cached.job and cached.job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-        return None, cached.job
+    # A job whose worker died (running, silent) is not waited for: nothing would finish it.
+    job = cached.job if cached else None
+    if job and job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and not job_silent(job=job):
+        return None, job
     with transaction.atomic():
         job = job_start(
             kind=JobKind.AGREEMENT,
@@ -179,9 +181,11 @@ def agreement_report_job_run(*, job_id):
     try:
         marker, n_answers = answers_marker(project=job.project)
         job_progress(job=job, processed=0, total=n_answers)
-        data = agreement_report_compute(
-            project=job.project, filters=filters, policy=params["policy"], iou=params.get("iou")
-        )
+        # The heartbeat tells a report still being computed from one whose worker died.
+        with JobBeat(job):
+            data = agreement_report_compute(
+                project=job.project, filters=filters, policy=params["policy"], iou=params.get("iou")
+            )
         stored = {"filters": filters.as_dict(), "policy": params["policy"]}
         if params.get("iou") is not None:
             stored["iou"] = params["iou"]

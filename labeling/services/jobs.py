@@ -183,6 +183,15 @@ def max_attempts() -> int:
     return int(getattr(settings, "LABELHUB_JOB_MAX_ATTEMPTS", 3))
 
 
+def job_silent(*, job, now=None) -> bool:
+    """Whether ``job`` is running but its worker has stopped beating (no heartbeat, or none since it
+    started, for ``stale_seconds()``): the worker most likely died, and nothing may come back to it."""
+    if job.status != JobStatus.RUNNING:
+        return False
+    beat = job.heartbeat or job.started
+    return beat is not None and beat < (now or timezone.now()) - timedelta(seconds=stale_seconds())
+
+
 def job_retry_stale(*, job) -> Job:
     """Queue ``job`` again if it failed, or if it is running but its worker stopped beating.
 

@@ -182,6 +182,36 @@ def test_large_projects_go_to_a_job(api, reviewer, k2011_project, settings):
     assert report["cached"] is True and round(report["krippendorff_alpha"]["value"], 3) == 0.743
 
 
+def test_a_report_whose_worker_died_is_computed_again(api, reviewer, k2011_project, settings):
+    """A worker killed mid-report left its job running: every later visit answered "computing" with that
+    job, forever (nothing redelivers it soon, and a report job has no retry). Once the job has been
+    silent for LABELHUB_JOB_STALE_SECONDS a visit starts a new one; a job that beats is waited for."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analysis.services import agreement_report_job_run
+    from labeling.models import Job
+    from labeling.services.jobs import job_claim
+
+    settings.LABELHUB_AGREEMENT_SYNC_LIMIT = 10
+    settings.LABELHUB_JOB_STALE_SECONDS = 60
+    client = api(reviewer)
+    url = f"/api/projects/{k2011_project.pk}/agreement/"
+    dead = client.get(url).json()["job"]
+    job_claim(job_id=dead)  # a worker takes it ...
+    Job.objects.filter(pk=dead).update(heartbeat=timezone.now())
+    assert client.get(url).json()["job"] == dead  # ... and is alive: waited for
+    Job.objects.filter(pk=dead).update(heartbeat=timezone.now() - timedelta(seconds=61))  # ... and dies
+    response = client.get(url)
+    assert response.status_code == 202
+    fresh = response.json()["job"]
+    assert fresh != dead
+    agreement_report_job_run(job_id=fresh)
+    report = client.get(url).json()
+    assert report["cached"] is True and round(report["krippendorff_alpha"]["value"], 3) == 0.743
+
+
 def test_report_per_guideline_version(api, manager, reviewer):
     project = binary_project(manager, reviewer, [[("ok", False), ("defect", False)]] * 3)
     guideline_publish(project=project, text="v1: a dent counts as a defect", author=manager)
