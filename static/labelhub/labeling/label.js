@@ -462,6 +462,8 @@ function onRecentKey(event) {
   return false;
 }
 
+const ONCE_KEYS = new Set(["Enter", "n", "N", "?", "Escape", "b", "u", "o", "c", "s", "r", "t", "i"]);
+
 function onKey(event) {
   state.lastActivity = Date.now();
   if (ui.helpDialog.open || ui.skipDialog.open) return; // the dialogs handle their own keys
@@ -475,7 +477,8 @@ function onKey(event) {
   }
   if (event.metaKey || (event.altKey && event.key !== "Alt")) return;
   if (event.ctrlKey) {
-    if (event.key === " " && viewer instanceof AudioViewer) viewer.toggle();
+    if (event.repeat && (event.key === " " || event.key === "i" || event.key === "I")) event.preventDefault();
+    else if (event.key === " " && viewer instanceof AudioViewer) viewer.toggle();
     else if ((event.key === "i" || event.key === "I") && ui.transcript) insertUnintelligible();
     else return;
     event.preventDefault();
@@ -484,7 +487,7 @@ function onKey(event) {
   if (inTextField(target)) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      submit();
+      if (!event.repeat) submit();
     } else if (event.key === "Escape") {
       target.blur();
     }
@@ -495,6 +498,14 @@ function onKey(event) {
     return;
   }
   const key = event.key;
+  // A held key repeats. The page's own shortcuts act once per press: a held Enter, class key (with
+  // "answer with the class key alone") or Shift+N would otherwise answer the items after this one before
+  // they are even drawn, and a held b, u or o would flip its flag back and forth. The viewer's and the
+  // shapes' keys (pan, seek, zoom, nudge, undo) still repeat.
+  if (event.repeat && (ONCE_KEYS.has(key) || classByHotkey.has(key))) {
+    event.preventDefault();
+    return;
+  }
   if (shapes && !classByHotkey.has(key)) {
     if (shapes.key(event)) {
       event.preventDefault();
@@ -572,6 +583,15 @@ ui.helpDialog.addEventListener("click", (event) => { if (event.target === ui.hel
 $("help-button").addEventListener("click", () => ui.helpDialog.showModal());
 
 // --- mouse --------------------------------------------------------------------------------------------------
+// The second click of a double click does nothing: the first one may already have sent the answer and
+// shown the next item, which the second would answer unseen (Submit, "Nothing here", a class with "answer
+// with the class key alone") or whose flag it would flip back.
+ui.form.addEventListener("click", (event) => {
+  if (event.detail > 1 && event.target.closest("button")) {
+    event.preventDefault();
+    event.stopPropagation();
+  }
+}, { capture: true });
 ui.form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
 $("classes")?.addEventListener("click", (event) => {
   const button = event.target.closest(".class-button");

@@ -1,0 +1,72 @@
+"""The labeling page in headless Chromium against a labeler's slips over a long day: a key held down, a
+double click, a reload or a trip back in history in the middle of an item, a sign-out or a sign-in in
+another tab, a server that fails."""
+
+import pytest
+
+from labeling.models import Annotation
+from tests.browser.test_labeling_page import digits_project, shown_item
+from tests.browser.test_shape_labeling import detection_project, open_detection_page, wait_answers
+from tests.conftest import require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def hold(page, key, repeats=8, every_ms=60):
+    """Hold ``key`` down as a keyboard does: one keydown, then auto-repeated ones, then the keyup."""
+    page.keyboard.down(key)
+    for _ in range(repeats):
+        page.wait_for_timeout(every_ms)
+        page.keyboard.down(key)  # Playwright sends a held key's next keydown with repeat=true
+    page.keyboard.up(key)
+
+
+def test_a_held_class_key_answers_only_the_item_shown(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=10)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    first = shown_item(page)
+    page.locator("#one-key").check()  # "Answer with the class key alone"
+    hold(page, "3", repeats=6)
+    shown_item(page, previous=first)
+    page.wait_for_timeout(500)
+    assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", "value")) == [(first, "3")]
+    assert page.locator("#mine-total").text_content() == "1"
+
+
+def test_a_held_flag_key_flips_the_flag_once(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.keyboard.press("4")
+    hold(page, "u", repeats=5)
+    assert page.locator("#toggle-uncertain").get_attribute("aria-pressed") == "true"
+    hold(page, "Enter")
+    wait_answers(page, 1)
+    shown_item(page, previous=item)
+    page.wait_for_timeout(300)
+    assert page.locator("#answer-error").text_content() == ""  # no empty answer sent for the next item
+    answer = Annotation.objects.get(labeler=labeler)
+    assert (answer.item_id, answer.value, answer.uncertain) == (item, "4", True)
+
+
+def test_a_double_click_on_nothing_here_answers_only_the_item_shown(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler, n_items=3)
+    first = open_detection_page(page, live_server, login, labeler, project)
+    button = page.locator("#nothing-button").bounding_box()
+    page.mouse.move(button["x"] + 5, button["y"] + 5)
+    # A real double click: the first click answers, and the second (detail 2) arrives 250 ms later, once
+    # the next item is on the screen.
+    page.mouse.down(click_count=1)
+    page.mouse.up(click_count=1)
+    wait_answers(page, 1)
+    shown_item(page, previous=first)
+    page.mouse.down(click_count=2)
+    page.mouse.up(click_count=2)
+    page.wait_for_timeout(500)
+    assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", flat=True)) == [first]
+    assert page.locator("#mine-total").text_content() == "1"
