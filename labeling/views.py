@@ -83,6 +83,8 @@ def label(request, project_id):
         # Old class key -> today's: a reopened answer's shapes are shown and saved in today's classes.
         "classMap": class_mapping(project=project) if project.task_type in SHAPE_TASKS else {},
         "guideline": guideline.version if guideline else None,
+        # Whose page this is: an answer is never sent after someone else signed in in another tab.
+        "user": request.user.get_username(),
         "urls": {
             "next": reverse("api:queue-next", args=[project.pk]),
             "progress": reverse("api:progress", args=[project.pk]),
@@ -90,6 +92,7 @@ def label(request, project_id):
             "submit": reverse("api:annotation-submit", args=[0]),
             "skip": reverse("api:item-skip", args=[0]),
             "home": reverse("home"),
+            "login": reverse("login") + "?next=" + reverse("home"),
         },
         "vendor": {
             "wavesurfer": static("vendor/wavesurfer/wavesurfer.esm.js"),

@@ -70,3 +70,68 @@ def test_a_double_click_on_nothing_here_answers_only_the_item_shown(live_server,
     page.wait_for_timeout(500)
     assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", flat=True)) == [first]
     assert page.locator("#mine-total").text_content() == "1"
+
+
+def sign_out(page, live_server):
+    page.goto(f"{live_server.url}/")
+    with page.expect_navigation():
+        page.locator("form[action='/logout/'] button").click()
+
+
+def test_an_answer_is_kept_through_a_sign_out_in_another_tab_and_never_sent_as_someone_else(
+    live_server, page, login, manager, labeler, labeler2
+):
+    require_browser()
+    project, _ = digits_project(manager, [labeler, labeler2], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.keyboard.press("4")
+    other_tab = page.context.new_page()
+
+    sign_out(other_tab, live_server)
+    page.bring_to_front()
+    page.keyboard.press("Enter")
+    error = page.locator("#answer-error")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent")
+    assert "You are signed out" in error.text_content() and "stays here" in error.text_content()
+    assert error.locator("a").get_attribute("target") == "_blank"  # signing in again keeps this tab
+
+    login(other_tab, live_server, labeler2)  # a colleague signs in on this computer
+    page.bring_to_front()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent.includes('labeler2')")
+    assert "now signed in as labeler2 (in another tab), not as labeler1" in error.text_content()
+    assert not Annotation.objects.exists()
+    assert page.locator("#item-label").text_content() == f"item #{item}"
+    assert page.locator("#answer-summary").text_content() == "digit 4"
+
+    sign_out(other_tab, live_server)
+    login(other_tab, live_server, labeler)  # back again: the page sends the kept answer, as the labeler
+    page.bring_to_front()
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    shown_item(page, previous=item)
+    assert list(Annotation.objects.values_list("labeler__username", "item_id", "value")) == [
+        (labeler.username, item, "4")
+    ]
+    assert page.locator("#answer-error").text_content() == ""
+
+
+def test_a_server_failure_says_the_answer_is_not_saved_and_keeps_it(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.route("**/annotations/**", lambda route: route.fulfill(status=502, body="Bad gateway"))
+    page.keyboard.press("7")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent")
+    assert page.locator("#answer-error").text_content() == (
+        "The server failed (502). Your answer is not saved and stays here: press Enter to send it again."
+    )
+    page.unroute("**/annotations/**")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=item)
+    assert Annotation.objects.get(labeler=labeler).value == "7"

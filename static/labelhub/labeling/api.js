@@ -1,13 +1,22 @@
 // The labeling page's calls to the LabelHub API (session cookie + CSRF header).
 
-const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+// The page's CSRF token; signing in again (in any tab) replaces it, see setCsrfToken.
+let token = null;
+const csrfToken = () => token ?? document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+export const setCsrfToken = (value) => { token = value; };
 
 export class ApiError extends Error {
   constructor(status, data) {
-    super((data && data.detail) || `The server answered ${status}.`);
+    super((data && data.detail) || (status >= 500 ? `The server failed (${status}).` : `The server answered ${status}.`));
     this.status = status;
     this.data = data;
   }
+
+  /** No one is signed in any more: the session ended, or its user signed out in another tab. */
+  get signedOut() { return this.status === 401; }
+
+  /** The page's CSRF token is not the session's: someone signed in again in another tab. */
+  get staleToken() { return this.status === 403 && /^CSRF Failed/.test(this.data?.detail ?? ""); }
 }
 
 async function request(method, url, body) {

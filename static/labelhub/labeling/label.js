@@ -1,7 +1,7 @@
 // The labeling page: ask the queue for an item, show it, take the answer from the keyboard (or the
 // mouse), submit, and go on, without reloading the page. Blind: it only ever loads the labeler's own
 // answers.
-import { ApiError, forItem, getJSON, postJSON } from "./api.js";
+import { ApiError, forItem, getJSON, postJSON, setCsrfToken } from "./api.js";
 import { BoxEditor, SegmentEditor } from "./shapes.js";
 import { AudioViewer, ImageViewer, TextViewer } from "./viewers.js";
 
@@ -209,8 +209,70 @@ function toggleFlag(name) {
   renderAnswer();
 }
 
-function showError(message) {
-  ui.error.textContent = message || "";
+function showError(message, ...nodes) {
+  ui.error.replaceChildren(message || "", ...nodes);
+}
+
+// --- the session -------------------------------------------------------------------------------------------
+// A labeler who signs out in another tab (or whose session ends) and signs in again there leaves this page
+// with a CSRF token the server no longer takes, and possibly with someone else signed in. An answer is then
+// kept on the page, never sent as another user, and sent again once the same labeler is signed in.
+
+/** Who is signed in now and with which CSRF token, read from this page as the server renders it now; null
+ * when no one is, or the one who is may not label here. */
+async function sessionNow() {
+  try {
+    const response = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    if (!response.ok) return null;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const pageConfig = page.getElementById("lab-config");
+    const csrf = page.querySelector('meta[name="csrf-token"]')?.content;
+    if (!pageConfig || !csrf) return null;
+    return { user: JSON.parse(pageConfig.textContent).user, token: csrf };
+  } catch {
+    return null;
+  }
+}
+
+/** POST ``body``; after a sign-in in another tab, send it again with the new token if the same labeler is
+ * signed in, else refuse with an ApiError that says who is. */
+async function send(url, body) {
+  try {
+    return await postJSON(url, body);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.staleToken)) throw error;
+    const now = await sessionNow();
+    if (now?.user !== config.user) {
+      throw Object.assign(new ApiError(403, { detail: signedInAs(now?.user) }), { otherUser: true });
+    }
+    setCsrfToken(now.token);
+    return await postJSON(url, body);
+  }
+}
+
+function signedInAs(user) {
+  return `This browser is now signed in ${user ? `as ${user}` : "as someone else"} (in another tab), not as ${config.user}, `
+    + "who opened this page.";
+}
+
+const signInLink = () => Object.assign(document.createElement("a"), {
+  href: config.urls.login, target: "_blank", rel: "noopener", textContent: "Sign in again (opens a tab)",
+});
+
+/** The error of a failed answer (or skip) in the labeler's words, with what became of their work. */
+function showFailure(error, { what = "Your answer is", again = "press Enter to send it again" } = {}) {
+  if (!(error instanceof ApiError)) return showError(String(error));
+  if (error.signedOut) {
+    showError(`You are signed out (your session ended, or you signed out in another tab). ${what} not saved and `
+      + `stays here: sign in again in another tab, then come back and ${again}. `, signInLink());
+  } else if (error.otherUser) {
+    showError(`${error.message} ${what} not saved and stays here: sign in as ${config.user} again to send it, or `
+      + "reload the page to label as the one signed in.");
+  } else if (error.status === 0 || error.status >= 500 || error.status === 429) {
+    showError(`${error.message} ${what} not saved and stays here: ${again}.`);
+  } else {
+    showError(error.message);
+  }
 }
 
 // --- items --------------------------------------------------------------------------------------------
@@ -257,7 +319,10 @@ async function loadNext() {
     else showItem(data);
   } catch (error) {
     ui.message.hidden = false;
-    ui.message.textContent = error.message;
+    ui.message.textContent = error instanceof ApiError && error.signedOut
+      ? "You are signed out (your session ended, or you signed out in another tab). Sign in again, then reload this page. "
+      : `${error.message} Reload the page to try again.`;
+    if (error instanceof ApiError && error.signedOut) ui.message.append(signInLink());
   } finally {
     state.busy = false;
   }
@@ -292,7 +357,7 @@ async function submit({ nothing = false } = {}) {
   try {
     // In the queue, the answer and the next item come back in one round trip (?next=1).
     const url = forItem(config.urls.submit, item.id) + (editing ? "" : "?next=1");
-    const { status, data } = await postJSON(url, payload());
+    const { status, data } = await send(url, payload());
     const annotation = editing ? data : data.annotation;
     rememberRecent(annotation, item);
     if (status === 201 && state.progress) {
@@ -311,7 +376,7 @@ async function submit({ nothing = false } = {}) {
       showError(`${error.message} Loading the next item…`);
       setTimeout(loadNext, 1200);
     } else {
-      showError(error.message);
+      showFailure(error);
     }
   }
 }
@@ -321,12 +386,12 @@ async function skip(reason) {
   if (state.busy || !state.item || state.editing) return;
   state.busy = true;
   try {
-    await postJSON(forItem(config.urls.skip, state.item.id), { reason });
+    await send(forItem(config.urls.skip, state.item.id), { reason });
     state.busy = false;
     await loadNext();
   } catch (error) {
     state.busy = false;
-    showError(error.message);
+    showFailure(error, { what: "The skip is", again: "press s to skip again" });
   }
 }
 
