@@ -4,10 +4,13 @@ another tab, a server that fails."""
 
 import pytest
 
+from labeling.api import labeling as labeling_api
 from labeling.models import Annotation
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import digits_project, shown_item
 from tests.browser.test_shape_labeling import detection_project, open_detection_page, wait_answers
-from tests.conftest import require_browser
+from tests.conftest import make_project, require_browser, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -118,20 +121,85 @@ def test_an_answer_is_kept_through_a_sign_out_in_another_tab_and_never_sent_as_s
     assert page.locator("#answer-error").text_content() == ""
 
 
-def test_a_server_failure_says_the_answer_is_not_saved_and_keeps_it(live_server, page, login, manager, labeler):
+def test_a_server_failure_says_the_answer_is_not_saved_and_keeps_it(
+    live_server, page, login, manager, labeler, monkeypatch
+):
     require_browser()
     project, _ = digits_project(manager, [labeler], n_items=2)
     login(page, live_server, labeler)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
     item = shown_item(page)
-    page.route("**/annotations/**", lambda route: route.fulfill(status=502, body="Bad gateway"))
+
+    def fail(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(labeling_api, "annotation_submit_and_next_locked", fail)
     page.keyboard.press("7")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.getElementById('answer-error').textContent")
     assert page.locator("#answer-error").text_content() == (
-        "The server failed (502). Your answer is not saved and stays here: press Enter to send it again."
+        "The server failed (500). Your answer is not saved and stays here: press Enter to send it again."
     )
-    page.unroute("**/annotations/**")
+    assert page.locator("#answer-summary").text_content() == "digit 7"
+    monkeypatch.undo()
     page.keyboard.press("Enter")
     shown_item(page, previous=item)
     assert Annotation.objects.get(labeler=labeler).value == "7"
+
+
+def test_a_reload_in_the_middle_of_an_item_keeps_the_answer_begun(live_server, page, login, manager, labeler, labeler2):
+    require_browser()
+    project, _ = digits_project(manager, [labeler, labeler2], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    for key in ["b", "1", "7", "o", "c"]:
+        page.keyboard.press(key)
+    page.keyboard.type("top of the loop faint")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(1200)
+    page.reload()
+    assert shown_item(page) == item  # the queue holds the item for the labeler
+    assert page.locator("#answer-summary").text_content() == "Borderline between digit 1 and digit 7 · out of domain"
+    assert page.locator("#comment").input_value() == "top of the loop faint"
+    assert "not sent yet, is back" in page.locator("#draft-note").text_content()
+    page.go_back()  # to the login page's destination and forward again: the same
+    page.go_forward()
+    assert shown_item(page) == item
+    assert page.locator("#comment").input_value() == "top of the loop faint"
+    page.keyboard.press("Enter")
+    shown_item(page, previous=item)
+    assert page.locator("#answer-summary").text_content() == "" and page.locator("#draft-note").text_content() == ""
+    answer = Annotation.objects.get(labeler=labeler)
+    assert (answer.item_id, answer.value, answer.borderline_with, answer.out_of_domain) == (item, "1", "7", True)
+    assert answer.comment == "top of the loop faint" and answer.seconds >= 1.2  # the time before the reload counts
+
+    # Someone else signing in in this tab never sees the labeler's unsent work.
+    page.keyboard.press("c")
+    page.keyboard.type("labeler1 draft")
+    sign_out(page, live_server)
+    login(page, live_server, labeler2)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    assert "labeler1 draft" not in page.evaluate("JSON.stringify(sessionStorage)")
+    assert page.locator("#comment").input_value() == ""
+
+
+def test_a_transcript_typed_is_kept_through_a_reload(live_server, page, login, manager, labeler):
+    require_browser()
+    project = make_project(manager, name="Speech (browser)", modality="audio", task_type="transcription")
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=2))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'transcript'")
+    page.keyboard.type("nearest gas station open now")
+    page.reload()
+    assert shown_item(page) == item
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'transcript'")
+    assert page.locator("#transcript").input_value() == "nearest gas station open now"
+    page.keyboard.type(" please")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('stage-message').textContent.startsWith('Nothing is left')")
+    assert Annotation.objects.get(labeler=labeler).value == "nearest gas station open now please"

@@ -48,6 +48,7 @@ const ui = {
   helpDialog: $("help-dialog"),
   oneKey: $("one-key"),
   borderlineHint: $("borderline-hint"),
+  draftNote: $("draft-note"),
 };
 
 const emptyAnswer = () => ({ value: "", borderline: false, borderline_with: "", uncertain: false, out_of_domain: false });
@@ -65,6 +66,7 @@ const state = {
   elapsed: 0, // milliseconds on the item while the page was visible
   tickFrom: null,
   lastActivity: Date.now(),
+  restoring: false, // true while showItem loads an item (its load is no change to keep as a draft)
 };
 
 // --- time on item -----------------------------------------------------------------------------------
@@ -150,6 +152,7 @@ function renderShapes() {
 }
 
 function renderAnswer() {
+  saveDraft();
   if (shapes) return renderShapes();
   const a = state.answer;
   for (const button of document.querySelectorAll(".class-button[data-key]")) {
@@ -275,8 +278,58 @@ function showFailure(error, { what = "Your answer is", again = "press Enter to s
   }
 }
 
+// --- drafts -------------------------------------------------------------------------------------------
+// The queue's item keeps its hold through a reload, a trip back in history or a second visit in the same
+// tab, and so does the answer begun on it: every change is kept in this tab's sessionStorage (one draft per
+// project and labeler) and put back when the queue gives the item again. Drafts are the labeler's own:
+// another user signed in in this tab never sees them (their keys carry the username; others' are dropped).
+const DRAFTS = "labelhub.draft.";
+const draftKey = `${DRAFTS}${project.id}.${config.user}`;
+
+function storage() {
+  try { return window.sessionStorage; } catch { return null; } // storage can be switched off
+}
+
+function saveDraft() {
+  if (!state.item || state.editing || state.restoring) return;
+  const answer = payload();
+  const drawn = shapes ? answer.value[shapes.kind].length > 0 : Boolean(answer.value.trim?.() ?? answer.value);
+  const begun = drawn || answer.borderline || answer.uncertain || answer.out_of_domain || answer.comment;
+  try {
+    if (begun) storage()?.setItem(draftKey, JSON.stringify({ item: state.item.id, answer }));
+    else storage()?.removeItem(draftKey);
+  } catch {
+    // a full storage keeps no draft; the answer on the page is unaffected
+  }
+}
+
+function takeDraft(itemId) {
+  try {
+    const draft = JSON.parse(storage()?.getItem(draftKey) ?? "null");
+    return draft?.item === itemId ? draft.answer : null;
+  } catch {
+    return null;
+  }
+}
+
+function dropDraft(itemId) {
+  if (takeDraft(itemId)) storage()?.removeItem(draftKey);
+}
+
+function dropOthersDrafts() {
+  const store = storage();
+  if (!store) return;
+  for (const key of Object.keys(store)) {
+    if (key.startsWith(DRAFTS) && !key.endsWith(`.${config.user}`)) store.removeItem(key);
+  }
+}
+
 // --- items --------------------------------------------------------------------------------------------
 function showItem(item, answer) {
+  // An item from the queue (not an answer reopened from the list) takes back its unsent draft, if any.
+  const draft = answer === undefined && !state.editing ? takeDraft(item.id) : null;
+  answer = answer ?? draft ?? undefined;
+  state.restoring = true; // loading the item is no change to keep
   viewer.clear();
   state.item = item;
   state.answer = { ...emptyAnswer(), ...(answer ?? {}) };
@@ -289,8 +342,11 @@ function showItem(item, answer) {
   viewer.show(item);
   shapes?.setDuration?.(item.duration); // segments: the clip's end as the server knows it
   shapes?.load(answer?.value);
-  renderAnswer();
   startClock();
+  if (draft) state.elapsed = 1000 * (draft.seconds || 0); // the time already spent on it counts
+  state.restoring = false;
+  renderAnswer();
+  ui.draftNote.textContent = draft ? "Your answer to this item, not sent yet, is back as you left it." : "";
   if (ui.transcript) ui.transcript.focus();
   else document.activeElement?.blur();
 }
@@ -359,6 +415,7 @@ async function submit({ nothing = false } = {}) {
     const url = forItem(config.urls.submit, item.id) + (editing ? "" : "?next=1");
     const { status, data } = await send(url, payload());
     const annotation = editing ? data : data.annotation;
+    if (!editing) dropDraft(item.id);
     rememberRecent(annotation, item);
     if (status === 201 && state.progress) {
       state.progress.mine.today += 1;
@@ -373,6 +430,7 @@ async function submit({ nothing = false } = {}) {
   } catch (error) {
     state.busy = false;
     if (error instanceof ApiError && error.status === 409) {
+      if (!editing) dropDraft(item.id);
       showError(`${error.message} Loading the next item…`);
       setTimeout(loadNext, 1200);
     } else {
@@ -387,6 +445,7 @@ async function skip(reason) {
   state.busy = true;
   try {
     await send(forItem(config.urls.skip, state.item.id), { reason });
+    dropDraft(state.item.id);
     state.busy = false;
     await loadNext();
   } catch (error) {
@@ -678,7 +737,11 @@ if (ui.oneKey) {
   ui.oneKey.addEventListener("change", () => localStorage.setItem("labelhub.oneKey", ui.oneKey.checked ? "1" : "0"));
 }
 
+for (const box of [ui.transcript, ui.comment]) box?.addEventListener("input", saveDraft);
+window.addEventListener("pagehide", saveDraft); // with the time spent on the item up to the reload
+
 // --- start ----------------------------------------------------------------------------------------------------
+dropOthersDrafts();
 refreshProgress();
 loadRecent();
 loadNext();
