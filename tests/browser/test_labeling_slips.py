@@ -147,6 +147,31 @@ def test_a_server_failure_says_the_answer_is_not_saved_and_keeps_it(
     assert Annotation.objects.get(labeler=labeler).value == "7"
 
 
+def test_on_a_slow_network_the_answer_on_the_screen_is_the_one_saved(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.keyboard.press("5")  # a second thought while the answer is on its way changes nothing on the screen
+    page.locator(".class-button[data-key='6']").click()
+    page.keyboard.press("u")
+    assert page.locator("#answer-summary").text_content() == "digit 2"
+    assert page.locator("#sending-note").text_content() == "Sending…"
+    shown_item(page, previous=item)
+    assert page.locator("#sending-note").text_content() == "" and page.locator("#answer-summary").text_content() == ""
+    answer = Annotation.objects.get(labeler=labeler)
+    assert (answer.item_id, answer.value, answer.uncertain) == (item, "2", False)
+
+
 def test_a_reload_in_the_middle_of_an_item_keeps_the_answer_begun(live_server, page, login, manager, labeler, labeler2):
     require_browser()
     project, _ = digits_project(manager, [labeler, labeler2], n_items=3)

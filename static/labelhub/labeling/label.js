@@ -48,6 +48,7 @@ const ui = {
   helpDialog: $("help-dialog"),
   oneKey: $("one-key"),
   borderlineHint: $("borderline-hint"),
+  sendingNote: $("sending-note"),
   draftNote: $("draft-note"),
 };
 
@@ -172,6 +173,7 @@ function renderAnswer() {
 }
 
 function chooseClass(key) {
+  if (state.busy) return;
   if (shapes) return shapes.setClass(key);
   const a = state.answer;
   if (project.binary) {
@@ -192,7 +194,7 @@ function chooseClass(key) {
 }
 
 function toggleBorderline() {
-  if (!project.options.borderline) return;
+  if (!project.options.borderline || state.busy) return;
   if (shapes) return shapes.toggleFlag("borderline");
   const a = state.answer;
   if (project.binary) {
@@ -206,7 +208,7 @@ function toggleBorderline() {
 }
 
 function toggleFlag(name) {
-  if (!project.options[name]) return;
+  if (!project.options[name] || state.busy) return;
   if (shapes && name !== "out_of_domain") return shapes.toggleFlag(name);
   state.answer[name] = !state.answer[name];
   renderAnswer();
@@ -399,6 +401,16 @@ function payload() {
 }
 
 // ``nothing``: the explicit "nothing here" answer of a localized project (an empty list of shapes).
+// While an answer (or a skip) is on its way, the shown item's answer cannot change: a key or a click would
+// change the screen and not what is being saved (on a slow network, "two" was saved while "five" showed).
+function sending(on, text = "Sending…") {
+  state.busy = on;
+  ui.form.classList.toggle("sending", on);
+  ui.form.setAttribute("aria-busy", String(on));
+  ui.sendingNote.textContent = on ? text : "";
+  for (const box of [ui.transcript, ui.comment]) if (box) box.readOnly = on;
+}
+
 async function submit({ nothing = false } = {}) {
   if (state.busy || !state.item) return;
   if (shapes && nothing) shapes.replace(null, "nothing here"); // undoable if the answer is refused
@@ -406,7 +418,7 @@ async function submit({ nothing = false } = {}) {
     showError(`Nothing is drawn: draw a ${shapes.noun[0]}, or answer "Nothing here" (Shift+N).`);
     return;
   }
-  state.busy = true;
+  sending(true);
   showError("");
   const item = state.item;
   const editing = Boolean(state.editing);
@@ -422,13 +434,13 @@ async function submit({ nothing = false } = {}) {
       state.progress.mine.total += 1;
       renderProgress();
     }
-    state.busy = false;
+    sending(false);
     if (++state.sinceProgress >= PROGRESS_EVERY) refreshProgress();
     if (editing) finishEditing();
     else if (data.next) showItem(data.next);
     else showDone();
   } catch (error) {
-    state.busy = false;
+    sending(false);
     if (error instanceof ApiError && error.status === 409) {
       if (!editing) dropDraft(item.id);
       showError(`${error.message} Loading the next item…`);
@@ -442,14 +454,14 @@ async function submit({ nothing = false } = {}) {
 async function skip(reason) {
   ui.skipDialog.close();
   if (state.busy || !state.item || state.editing) return;
-  state.busy = true;
+  sending(true, "Skipping…");
   try {
     await send(forItem(config.urls.skip, state.item.id), { reason });
     dropDraft(state.item.id);
-    state.busy = false;
+    sending(false);
     await loadNext();
   } catch (error) {
-    state.busy = false;
+    sending(false);
     showFailure(error, { what: "The skip is", again: "press s to skip again" });
   }
 }
@@ -557,7 +569,7 @@ function inTextField(target) {
 
 function insertUnintelligible() {
   const box = ui.transcript;
-  if (!box) return;
+  if (!box || box.readOnly) return;
   const tag = "[unintelligible]";
   const { selectionStart: start, selectionEnd: end, value } = box;
   const before = value.slice(0, start);
@@ -628,6 +640,12 @@ function onKey(event) {
   // shapes' keys (pan, seek, zoom, nudge, undo) still repeat.
   if (event.repeat && (ONCE_KEYS.has(key) || classByHotkey.has(key))) {
     event.preventDefault();
+    return;
+  }
+  if (state.busy) {
+    // An answer is on its way (or the next item is loading): only the viewer's keys (play, seek, zoom) act.
+    if (viewer.key(event)) event.preventDefault();
+    else if (ONCE_KEYS.has(key) || classByHotkey.has(key)) event.preventDefault();
     return;
   }
   if (shapes && !classByHotkey.has(key)) {
