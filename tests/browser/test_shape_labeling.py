@@ -330,3 +330,44 @@ def test_a_recent_box_answer_reopened_after_a_rename_shows_and_saves_the_new_cla
     stored = Annotation.objects.get(item=first, labeler=labeler)
     assert json.loads(stored.value) == {"boxes": [{**old, "label": "reptile"}]} and stored.revision == 2
     assert not page.errors, page.errors
+
+
+def test_labeler_makes_segments_with_the_keyboard_alone(live_server, page, login, manager, labeler):
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=6, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, keyboard (browser)")
+    login(page, live_server, labeler)
+    item, _ = open_clip(page, live_server, project)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.keyboard.press("ArrowRight")  # seek to 2 s
+    page.keyboard.press("[")  # the start at the playhead
+    assert "start at 2.00 s" in page.locator("#undo-status").text_content()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")  # 4.5 s
+    page.keyboard.press("]")  # the end: a speech segment (the first class), selected
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
+    page.keyboard.press("2")  # noise
+    page.keyboard.press("Escape")  # none selected: [ and ] make the next one
+    page.keyboard.press("Shift+ArrowRight")  # 5 s
+    page.keyboard.press("[")
+    page.keyboard.press("ArrowRight")  # past the end: the clip's end
+    page.keyboard.press("]")
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('2 segments')")
+    page.keyboard.press("Control+z")  # the keyboard's segment is one undo step, as a drawn one
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('2 segments')")
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    first, second = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    assert (first["label"], first["start"], first["end"]) == (
+        "noise",
+        pytest.approx(2, abs=0.02),
+        pytest.approx(4.5, abs=0.02),
+    )
+    assert (second["label"], second["start"], second["end"]) == (
+        "noise",
+        pytest.approx(5, abs=0.02),
+        pytest.approx(6, abs=0.02),
+    )
+    assert not page.errors, page.errors

@@ -550,6 +550,7 @@ export class SegmentEditor extends ShapeEditor {
 
   // The shapes of ``value`` once the clip is decoded (its regions need the waveform); until then none.
   async show(shapes) {
+    this.markStart = null;
     const token = ++this.token;
     this.removeRegions();
     this.shapes = [];
@@ -585,7 +586,30 @@ export class SegmentEditor extends ShapeEditor {
     this.changed();
   }
 
+  // With no segment selected, [ and ] make one from the keyboard: [ marks its start at the playhead and ]
+  // its end (play, or seek with the arrows, in between). It takes the class last chosen, as a drag does.
+  markKey(event) {
+    const at = this.viewer.audio.currentTime;
+    if (event.key === "[") {
+      this.markStart = at;
+      this.note(`start at ${at.toFixed(2)} s: play or seek to its end, then press ]`);
+      return true;
+    }
+    if (event.key !== "]" || this.markStart == null) return false;
+    const start = Math.min(this.markStart, at);
+    const end = Math.min(Math.max(this.markStart, at), this.duration || Infinity);
+    this.markStart = null;
+    if (end - start < EDGE_STEP || !this.viewer.regions) {
+      this.note("the end is where the start is: seek, then press [ and ] again");
+      return true;
+    }
+    // The regions plugin answers region-created, which adds the segment as a drag's would (one undo step).
+    this.viewer.regions.addRegion({ start, end, color: rgba(this.colour(this.sticky), 0.25) });
+    return true;
+  }
+
   clear() {
+    this.markStart = null;
     this.token++;
     this.removeRegions();
     this.shapes = [];
@@ -631,7 +655,7 @@ export class SegmentEditor extends ShapeEditor {
 
   ownKey(event) {
     const s = this.selected;
-    if (!s) return false;
+    if (!s) return this.markKey(event);
     const index = this.selectedIndex;
     const edge = (side, start, end) => this.edit(`move ${this.shapeName(index)}'s ${side}`, () => this.setEdges(s, start, end), `${side} ${index}`);
     switch (event.key) {
