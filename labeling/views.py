@@ -88,6 +88,7 @@ def label(request, project_id):
         "urls": {
             "next": reverse("api:queue-next", args=[project.pk]),
             "progress": reverse("api:progress", args=[project.pk]),
+            "project": reverse("api:project-detail", args=[project.pk]),
             "recent": reverse("api:annotation-list", args=[project.pk]) + "?mine=1&page_size=10",
             "submit": reverse("api:annotation-submit", args=[0]),
             "skip": reverse("api:item-skip", args=[0]),

@@ -6,6 +6,7 @@ import pytest
 
 from labeling.api import labeling as labeling_api
 from labeling.models import Annotation
+from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import digits_project, shown_item
@@ -228,3 +229,25 @@ def test_a_transcript_typed_is_kept_through_a_reload(live_server, page, login, m
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.getElementById('stage-message').textContent.startsWith('Nothing is left')")
     assert Annotation.objects.get(labeler=labeler).value == "nearest gas station open now please"
+
+
+def test_a_guideline_published_while_the_page_is_open_is_announced(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=12)  # its guideline is v1
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    guideline_publish(project=project, text="# Digits\n\nA looped 9 is a 9, never a 4.", author=manager)
+    for _ in range(10):  # the page asks every ten answers
+        page.keyboard.press("9")
+        page.keyboard.press("Enter")
+        item = shown_item(page, previous=item)
+    notice = page.locator("#guideline-updated")
+    notice.wait_for()
+    assert "updated to v2 while you were labeling (this page shows v1)" in notice.text_content()
+    assert set(Annotation.objects.values_list("guideline__version", flat=True)) == {1}  # what the labeler saw
+    with page.expect_navigation():
+        notice.locator("button").click()
+    shown_item(page)
+    assert "A looped 9 is a 9" in page.locator("#panel-guideline").text_content()
+    assert page.locator("#guideline-updated").count() == 0

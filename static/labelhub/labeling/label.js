@@ -80,6 +80,7 @@ function seconds() {
   return Math.round((state.elapsed + running) / 100) / 10;
 }
 document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) checkGuideline();
   if (document.hidden && state.tickFrom !== null) {
     state.elapsed += performance.now() - state.tickFrom;
     state.tickFrom = null;
@@ -104,7 +105,32 @@ function renderProgress() {
   meter.setAttribute("aria-valuenow", p.project.complete);
   $("project-fill").style.width = `${p.project.items ? (100 * p.project.complete) / p.project.items : 0}%`;
 }
+// A guideline published while the page is open (an SME settles a question mid-day) is not on the page:
+// every few answers, and on coming back to the tab, the page asks which version is active and says so.
+async function checkGuideline() {
+  try {
+    const active = (await getJSON(config.urls.project)).data.active_guideline ?? null;
+    if (active === config.guideline || !active) return;
+    let notice = $("guideline-updated");
+    if (!notice) {
+      notice = Object.assign(document.createElement("div"), { id: "guideline-updated", className: "guideline-notice" });
+      notice.setAttribute("role", "status");
+      ui.stage.before(notice);
+    }
+    const reload = Object.assign(document.createElement("button"), { type: "button", className: "ghost", textContent: "Reload" });
+    reload.addEventListener("click", () => location.reload());
+    notice.replaceChildren(
+      `The guideline was updated to v${active} while you were labeling (this page shows v${config.guideline ?? "–"}). `
+        + "Reload the page to read it; the answer you have begun is kept. ",
+      reload,
+    );
+  } catch (error) {
+    console.warn("guideline:", error);
+  }
+}
+
 async function refreshProgress() {
+  checkGuideline();
   try {
     state.progress = (await getJSON(config.urls.progress)).data;
     state.sinceProgress = 0;
