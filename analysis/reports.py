@@ -187,7 +187,11 @@ def _sections(table, codes, items, labelers, ratings, names, gold, consensus):
     # Per class.
     answered = codes[codes >= 0]
     class_counts = np.bincount(answered, minlength=n_categories)
-    specific = metrics.specific_agreement(ratings, categories=code_categories)
+    try:
+        specific = metrics.specific_agreement(ratings, categories=code_categories)
+    except MetricUndefined as exc:  # no item has two answers (one labeler's answers): nulls, and why
+        specific = {}
+        report["reasons"]["specific_agreement"] = str(exc)
     try:
         _, per_category_kappa = metrics.fleiss_kappa(
             ratings, return_per_category=True, incomplete="drop", categories=code_categories

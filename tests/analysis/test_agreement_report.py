@@ -342,3 +342,16 @@ def test_the_packed_read_gives_the_answers_a_plain_cursor_gives(k2011_project):
     assert ((captured["packed"]["code"] == -1) & (captured["packed"]["flags"] == 5)).sum() == 3
     empty = selectors._read_columns_packed("SELECT 1 AS item_id WHERE false", [], ["item_id"])
     assert empty["item_id"].shape == (0,) and empty["item_id"].dtype == np.int64
+
+
+def test_answers_of_one_labeler_only_report_why_instead_of_failing(api, reviewer, k2011_project):
+    # One labeler's answers (a filter to one person, or a project where only one has answered yet) share
+    # no item with anyone: the pair measures are undefined and say so; it was a 500.
+    response = api(reviewer).get(f"/api/projects/{k2011_project.pk}/agreement/?labelers=observer1")
+    assert response.status_code == 200
+    report = response.json()
+    assert report["n_annotations"] == 11 and report["n_labelers"] == 1
+    assert report["percent_agreement"] is None and report["reasons"]["percent_agreement"]
+    assert {row["class"]: row["n_answers"] for row in report["per_class"]}["3"] == 3
+    assert all(row["specific_agreement"] is None for row in report["per_class"])
+    assert report["per_labeler"][0]["labeler"] == "observer1" and report["pairwise"] == []
