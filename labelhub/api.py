@@ -1,5 +1,7 @@
 """API plumbing shared by every app: error format, pagination and OPTIONS metadata."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -12,6 +14,10 @@ def exception_handler(exc, context):
 
     Services raise Django's ValidationError (they know nothing of HTTP); it becomes a 400 here.
     """
+    limit = request_limit_error(exc)
+    if limit is not None:
+        status_code, detail = limit
+        return Response({"detail": detail}, status=status_code)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "message_dict"):
             exc = exceptions.ValidationError(exc.message_dict)
@@ -32,6 +38,29 @@ def exception_handler(exc, context):
     elif isinstance(data, dict) and "detail" in data:
         response.data = {"detail": str(data["detail"]), **{k: v for k, v in data.items() if k != "detail"}}
     return response
+
+
+def request_limit_error(exc):
+    """(status, sentence) for a request Django refused to read because of its size limits, else None.
+
+    Django raises these while the body is read (``request.data``) and answers them with its plain
+    "Bad Request (400)" page, which tells a script nothing; here they are named with the limit and
+    what to do instead. Uploaded files do not count towards the body size, only the other fields.
+    """
+    if isinstance(exc, RequestDataTooBig):
+        size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, (
+            f"The request body is over the limit of {size} bytes ({size / 2**20:.0f} MB; files uploaded "
+            "as multipart do not count): send the data in smaller requests."
+        )
+    if isinstance(exc, TooManyFilesSent):
+        return 400, (
+            f"The request carries more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files: upload them in "
+            "several requests, or as one zip archive through POST /api/projects/{id}/imports/."
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return 400, f"The request carries more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+    return None
 
 
 def _flatten(value):

@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("labeling.urls")),
 ]
 
+handler400 = "labelhub.views.bad_request"
 handler403 = "labelhub.views.permission_denied"
 handler404 = "labelhub.views.page_not_found"

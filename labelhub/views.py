@@ -5,8 +5,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import BasePermission
+
+from labelhub.api import request_limit_error
 
 
 def _is_api(request):
@@ -20,6 +23,15 @@ def _reason(exception, default):
     if isinstance(exception, Resolver404) or not isinstance(message, str) or not message:
         return default
     return message
+
+
+def bad_request(request, exception=None):
+    """400 for what Django refuses before a view runs (a query string or body over its size limits, a
+    suspicious request): under /api/ in the API's error shape, naming the limit; Django's page elsewhere."""
+    if _is_api(request):
+        status, detail = request_limit_error(exception) or (400, "Bad request.")
+        return JsonResponse({"detail": detail}, status=status)
+    return defaults.bad_request(request, exception)
 
 
 def permission_denied(request, exception=None):

@@ -4,6 +4,7 @@ Each case was a 500 once (issue 14, point 8); on PostgreSQL a NUL character fail
 """
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from labeling.models import Campaign, Guideline, TaxonomyChange
 
@@ -233,3 +234,38 @@ def test_a_field_s_messages_are_a_list_whatever_the_view_raised(client, project)
     body = client.get(f"/api/projects/{project.pk}/review-queue/?classes=a").json()
     assert body["classes"] == ["a class pair is two keys: classes=a,b"]
     assert body["detail"].startswith("Invalid input") or "classes" in body["detail"]
+
+
+def test_a_json_body_over_the_size_limit_is_a_413_in_the_api_s_shape(client, project, settings):
+    # A push of vectors (or any body) over DATA_UPLOAD_MAX_MEMORY_SIZE answered an HTML "Bad Request (400)"
+    # page with no reason: a script could not tell that it should send fewer vectors per request.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"model": "mine", "vectors": [{"item": i, "vector": [0.25] * 8} for i in range(100)]}
+    response = client.post(f"/api/projects/{project.pk}/embeddings/", body, format="json")
+    assert response.status_code == 413, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+    assert "smaller requests" in response.json()["detail"] and "1000 bytes" in response.json()["detail"]
+
+
+def test_too_many_files_in_one_upload_is_refused_in_the_api_s_shape(client, project, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    files = [SimpleUploadedFile(f"{i}.txt", b"x") for i in range(5)]
+    response = client.post(f"/api/projects/{project.pk}/items/", {"files": files}, format="multipart")
+    assert response.status_code == 400, response.content[:300]
+    assert "more than 3 files" in response.json()["detail"]
+    assert "/imports/" in response.json()["detail"]
+
+
+def test_too_many_form_fields_is_refused_in_the_api_s_shape(client, project, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    fields = {f"field{i}": "x" for i in range(5)}
+    response = client.post(f"/api/projects/{project.pk}/items/", fields, format="multipart")
+    assert response.status_code == 400, response.content[:300]
+    assert "more than 3 fields" in response.json()["detail"]
+
+
+def test_too_many_query_parameters_are_refused_in_the_api_s_shape(client, project, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    response = client.get(f"/api/projects/{project.pk}/items/?a=1&b=2&c=3&d=4&e=5")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json() == {"detail": "The request carries more than 3 fields."}
