@@ -15,7 +15,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labelhub.http import stored_file_response
+from labelhub.http import etag_matches, not_modified, stored_file_response
 from labelhub.negotiation import ContentNegotiation
 from labeling.api.serializers import JobRefSerializer
 from labeling.choices import ArtifactFormat, Role
@@ -259,15 +259,25 @@ class VersionManifestApi(GenericAPIView):
         responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
         description="The canonical manifest, streamed as JSON Lines: one item per line with item, sha256, "
         "label, split, agreement, n_annotations, answers, tags, source, file (and text for text projects), "
-        "resolved_by, review. Its SHA-256 is the version's content_hash.",
+        "resolved_by, review. Its SHA-256 is the version's content_hash (X-Content-SHA256, and the ETag in "
+        "quotes: If-None-Match answers 304).",
     )
     def get(self, request, project_id, ref):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         version = version_for(project=project, ref=ref)
+        if etag_matches(request, version.content_hash):
+            return not_modified(version.content_hash)
         response = StreamingHttpResponse(version_manifest_chunks(version=version), content_type=CONTENT_TYPES["jsonl"])
         response["Content-Disposition"] = f'inline; filename="{_stem(project, version)}.jsonl"'
         response["X-Content-SHA256"] = version.content_hash
+        response["ETag"] = f'"{version.content_hash}"'
         return response
+
+
+def _moves(ref):
+    """Whether ``ref`` may name another version tomorrow (``latest``): its answers are not to be reused
+    from a cache without asking again (the ETag makes asking cheap)."""
+    return not str(ref).strip().isdigit()
 
 
 def export_stem(project):
@@ -303,7 +313,9 @@ class VersionDownloadApi(GenericAPIView):
         "(zip of labels/<path>.txt, each image's path with its folders, and data.yaml) detection projects, "
         "`segments_csv` and `rttm` segments projects. `answers` (every project; versions built before it "
         "existed lack it) is the raw answers to the version's items, as JSON Lines in the form of "
-        "`GET /api/projects/{id}/annotations/export`. The X-Content-SHA256 header holds the file's checksum.",
+        "`GET /api/projects/{id}/annotations/export`. The X-Content-SHA256 header holds the file's checksum, "
+        "the ETag the same in quotes: If-None-Match answers 304, and a Range with an If-Range naming another "
+        "file (`latest` moved on meanwhile) answers the whole new file.",
     )
     def get(self, request, project_id, ref):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
@@ -329,6 +341,8 @@ class VersionDownloadApi(GenericAPIView):
             filename=f"{_stem(project, version)}{suffix}.{extension}",
             content_type=CONTENT_TYPES[fmt],
             attachment=True,
+            etag=artifact.sha256,
+            max_age=0 if _moves(ref) else 3600,
         )
         response["X-Content-SHA256"] = artifact.sha256
         return response

@@ -175,3 +175,44 @@ def test_roles(api, manager, reviewer, labeler, outsider, texts):
     assert api(labeler).post(base, {}, format="json").status_code == 403
     assert api(outsider).post(base, {}, format="json").status_code == 404
     assert api().get(base).status_code in (401, 403)
+
+
+def test_resuming_latest_after_a_new_version_restarts_instead_of_splicing_two_files(api, manager, texts):
+    # A training job downloads `latest` in parts (Range). If a version is published between two parts, the
+    # next part came from the new file: the job stitched the head of v1 to the tail of v2. With the ETag
+    # of the first part in If-Range, the server now answers the whole new file (200) instead.
+    project, items, (a, b) = texts
+    run_build(api, manager, project)
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/versions/latest/download?format=jsonl"
+    head = client.get(url, HTTP_RANGE="bytes=0-99")
+    assert head.status_code == 206
+    etag = head["ETag"]
+    v1 = DatasetVersion.objects.get(project=project, number=1).artifacts.get(format="jsonl")
+    assert etag == f'"{v1.sha256}"'
+    same = client.get(url, HTTP_RANGE="bytes=100-", HTTP_IF_RANGE=etag)
+    assert same.status_code == 206  # nothing changed: the rest of the same file
+    answer(items[0], a, "other")
+    answer(items[0], b, "other")
+    run_build(api, manager, project)
+    rest = client.get(url, HTTP_RANGE="bytes=100-", HTTP_IF_RANGE=etag)
+    assert rest.status_code == 200 and "Content-Range" not in rest
+    v2 = DatasetVersion.objects.get(project=project, number=2).artifacts.get(format="jsonl")
+    assert rest["ETag"] == f'"{v2.sha256}"' and b"".join(rest.streaming_content)[:1] == b"{"
+    assert "max-age" not in rest["Cache-Control"]  # `latest` moves: a cache must ask again
+
+
+def test_a_download_or_manifest_the_client_has_is_not_sent_again(api, manager, texts):
+    project, _, _ = texts
+    run_build(api, manager, project)
+    client = api(manager)
+    for path in ("versions/1/download?format=parquet", "versions/latest/manifest", "versions/1/manifest"):
+        url = f"/api/projects/{project.pk}/{path}"
+        first = client.get(url)
+        assert first.status_code == 200 and first["ETag"], path
+        again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+        assert again.status_code == 304 and again["ETag"] == first["ETag"], path
+        assert client.get(url, HTTP_IF_NONE_MATCH='"something-else"').status_code == 200, path
+    version = DatasetVersion.objects.get(project=project, number=1)
+    manifest = client.get(f"/api/projects/{project.pk}/versions/1/manifest")
+    assert manifest["ETag"] == f'"{version.content_hash}"'
