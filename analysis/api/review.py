@@ -85,6 +85,24 @@ def decided_param(params) -> bool:
     raise ValidationError({"decided": "decided is true or false"})
 
 
+def preview_param(request) -> bool:
+    """``?preview=1``: answer what a change would do and apply nothing. A value that is neither yes nor no
+    is refused rather than read as "no", which would apply the change the client meant to preview
+    (``preview=on``); so is such a ``preview`` in the body. A body's ``"preview": true`` (or a form's
+    ``preview=1``) previews, as the query parameter does."""
+    wanted = False
+    in_body = request.data.get("preview", False) if isinstance(request.data, dict) else False
+    for value in (request.query_params.get("preview", ""), in_body):
+        if isinstance(value, bool):
+            wanted = wanted or value
+            continue
+        value = str(value).strip().lower() if isinstance(value, str | int) else value
+        if value not in ("", "0", "false", "no", "1", "true", "yes"):
+            raise ValidationError({"preview": f"{value!r} is not yes or no (use preview=1 to apply nothing)"})
+        wanted = wanted or value in ("1", "true", "yes")
+    return wanted
+
+
 LIKELIEST_ERRORS_MAX = 100_000
 
 
@@ -377,6 +395,15 @@ def _change_out(change):
     }
 
 
+# The fields of each operation's body besides op and reason (labeling.services.taxonomy.taxonomy_validate).
+TAXONOMY_FIELDS = {
+    TaxonomyOp.MERGE: ("classes", "into", "name"),
+    TaxonomyOp.RENAME: ("key", "new_key", "new_name"),
+    TaxonomyOp.ADD: ("key", "name", "description", "hotkey"),
+    TaxonomyOp.RETIRE: ("key",),
+}
+
+
 class TaxonomyChangeListApi(GenericAPIView):
     @extend_schema(
         responses=inline_serializer(
@@ -403,7 +430,10 @@ class TaxonomyChangeListApi(GenericAPIView):
                 "new_key": serializers.CharField(required=False),
                 "new_name": serializers.CharField(required=False),
                 "name": serializers.CharField(required=False),
+                "description": serializers.CharField(required=False),
+                "hotkey": serializers.CharField(required=False),
                 "reason": serializers.CharField(required=False),
+                "preview": serializers.BooleanField(required=False, help_text="as ?preview=1"),
             },
         ),
         responses={
@@ -413,12 +443,19 @@ class TaxonomyChangeListApi(GenericAPIView):
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        preview = preview_param(request)
         data = dict(request.data) if isinstance(request.data, dict) else {}
+        data.pop("preview", None)
         op = data.pop("op", None)
         reason = data.pop("reason", "")
         if op not in TaxonomyOp.values:
             raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
-        if str(request.query_params.get("preview", "")).lower() in ("1", "true", "yes"):
+        # A misspelt field ("newname") was left out without a word, and the change applied without it.
+        unknown = sorted(set(data) - set(TAXONOMY_FIELDS[op]))
+        if unknown:
+            known = ", ".join(["op", *TAXONOMY_FIELDS[op], "reason"])
+            raise ValidationError({name: f"not a field of a {op} (its fields: {known})" for name in unknown})
+        if preview:
             return Response(taxonomy_preview(project=project, op=op, payload=data))
         change = taxonomy_apply(project=project, op=op, payload=data, reason=reason, author=request.user)
         return Response(_change_out(change), status=status.HTTP_201_CREATED)
@@ -465,8 +502,9 @@ class ConventionsApi(GenericAPIView):
         rules = request.data.get("rules") if isinstance(request.data, dict) else None
         if not isinstance(rules, dict):
             raise ValidationError({"rules": "an object of convention fields is required"})
+        wanted = preview_param(request)
         preview = conventions_preview_for(project=project, rules=rules)
-        if str(request.query_params.get("preview", "")).lower() in ("1", "true", "yes"):
+        if wanted:
             return Response(preview)
         row = conventions_set(project=project, rules=rules, author=request.user)
         return Response({"rules": row.rules, "updated": row.updated, "preview": preview})

@@ -454,3 +454,47 @@ def test_classification_example_form_keeps_its_class_and_borderline_fields(revie
         content_type="application/json",
     )
     assert bad.status_code == 400 and "value" in bad.json()
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "field"),
+    [
+        ("?preview=on", {}, "preview"),  # was read as "no": the merge the client meant to preview applied
+        ("", {"preview": "yes please"}, "preview"),
+        ("", {"target": "scratch"}, "target"),  # a misspelt field was dropped and the change applied without it
+    ],
+)
+def test_a_taxonomy_change_that_cannot_be_read_is_refused_and_applies_nothing(
+    api, reviewer, scratches, query, body, field
+):
+    project, _, _ = scratches
+    merge = {"op": "merge", "classes": ["deep", "shallow"], "into": "scratch", **body}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/taxonomy-changes/{query}", merge, format="json")
+    assert response.status_code == 400 and field in response.json(), response.json()
+    assert not project.taxonomy_changes.exists()
+    assert set(LabelClass.objects.filter(project=project, retired=False).values_list("key", flat=True)) == {
+        "ok",
+        "deep",
+        "shallow",
+        "dent",
+    }
+
+
+def test_preview_in_the_body_previews(api, reviewer, scratches):
+    project, _, _ = scratches
+    for preview in (True, 1, "yes"):
+        merge = {"op": "merge", "classes": ["deep", "shallow"], "into": "scratch", "preview": preview}
+        response = api(reviewer).post(f"/api/projects/{project.pk}/taxonomy-changes/", merge, format="json")
+        assert response.status_code == 200 and response.json()["gain"] > 0
+    assert not project.taxonomy_changes.exists()
+
+
+def test_conventions_with_an_unreadable_preview_are_refused_and_not_saved(api, manager, reviewer):
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    client = api(reviewer)
+    response = client.put(
+        f"/api/projects/{project.pk}/conventions/?preview=on", {"rules": {"fillers": ["um"]}}, format="json"
+    )
+    assert response.status_code == 400 and "preview" in response.json()
+    assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"] == {}
