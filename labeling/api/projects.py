@@ -3,6 +3,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
@@ -74,6 +75,19 @@ class ProjectListApi(GenericAPIView):
         return Response(out.data, status=status.HTTP_201_CREATED)
 
 
+# Fields of a project that PATCH does not change, and where they are changed.
+NOT_PATCHED = {
+    "id": "a project's id never changes",
+    "modality": "the modality is chosen when the project is created",
+    "task_type": "the task is chosen when the project is created",
+    "classes": "classes are added, renamed, merged and retired with POST /api/projects/{id}/taxonomy-changes/",
+    "archived": "archive with POST /api/projects/{id}/archive/, restore with DELETE on it",
+    "active_guideline": "a guideline is published with POST /api/projects/{id}/guidelines/",
+    "role": "roles are changed on /api/projects/{id}/members/",
+    "created": "a project's creation time never changes",
+}
+
+
 class ProjectDetailApi(GenericAPIView):
     serializer_class = ProjectOutSerializer
 
@@ -81,13 +95,27 @@ class ProjectDetailApi(GenericAPIView):
         project, membership = project_for_user(user=request.user, project_id=project_id)
         return Response(ProjectOutSerializer(project, context={"request": request, "membership": membership}).data)
 
-    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectOutSerializer)
+    @extend_schema(
+        request=ProjectUpdateSerializer,
+        responses=ProjectOutSerializer,
+        description="Change the name, description, options, overlap or transcription conventions. The other "
+        "fields of the project are changed elsewhere, and a PATCH that gives one of them another value than it "
+        "has is refused naming where (a PATCH of the whole object as read, with those unchanged, is fine).",
+    )
     def patch(self, request, project_id):
         project, membership = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        context = {"request": request, "membership": membership}
+        if isinstance(request.data, dict) and NOT_PATCHED.keys() & request.data.keys():
+            # They were ignored without a word: a script "renaming" a class got 200 and no change.
+            current = ProjectOutSerializer(project, context=context).data
+            changed = {name: NOT_PATCHED[name] for name in NOT_PATCHED if name in request.data}
+            changed = {name: where for name, where in changed.items() if request.data[name] != current[name]}
+            if changed:
+                raise ValidationError(changed)
         data = ProjectUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         project = project_update(project=project, **data.validated_data)
-        return Response(ProjectOutSerializer(project, context={"request": request, "membership": membership}).data)
+        return Response(ProjectOutSerializer(project, context=context).data)
 
 
 class ProjectArchiveApi(GenericAPIView):

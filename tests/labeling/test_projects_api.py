@@ -146,3 +146,22 @@ def test_inventory_within_k_days(project):
     assert summary["totals"]["amount"] == [("hours", Decimal(2200))]
     purchased = next(k for k in summary["by_kind"] if k["kind"] == "purchased")
     assert purchased["n_sources"] == 2 and purchased["cost"] == [("USD", Decimal(16000))]
+
+
+def test_a_patch_of_what_patch_does_not_change_is_refused_naming_where(api, manager, project):
+    # A script renaming a class or archiving by PATCH got 200 and nothing changed.
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/"
+    read = client.get(url).json()
+    classes = [{**c, "name": "Renamed"} if i == 0 else c for i, c in enumerate(read["classes"])]
+    for body, field, where in [
+        ({"classes": classes, "overlap": 2}, "classes", "taxonomy-changes"),
+        ({"archived": True}, "archived", "/archive/"),
+        ({"task_type": "detection"}, "task_type", "when the project is created"),
+    ]:
+        response = client.patch(url, body, format="json")
+        assert response.status_code == 400 and where in response.json()[field][0], response.json()
+    assert client.get(url).json() == read  # nothing changed, the overlap neither
+    # The object as read, with a new name: the unchanged fields are fine.
+    response = client.patch(url, {**read, "name": "Renamed project"}, format="json")
+    assert response.status_code == 200 and response.json()["name"] == "Renamed project"
