@@ -79,10 +79,46 @@ def _sentence(fields):
     return "Invalid input: " + "; ".join(parts) if parts else "Invalid input."
 
 
+def page_size_param(request, *, name, default, maximum):
+    """``?page_size=``: a whole number from 1, at most ``maximum`` (a larger one is cut to it, and the
+    ``next`` links carry on from there); absent, ``default``. Anything else is refused naming it: DRF
+    took ``page_size=abc`` or ``0`` for the default without a word."""
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise exceptions.ValidationError({name: f"'{value}' is not a page size (a whole number from 1 to {maximum})"})
+    return min(int(value), maximum)
+
+
 class Pagination(PageNumberPagination):
+    """Numbered pages. A ``page`` that is no page number (``abc``, ``0``) is a 400 naming it; a page past
+    the end is a 404 saying how many pages there are (DRF answered "Invalid page." to both)."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_size(self, request):
+        return page_size_param(
+            request, name=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
+        )
+
+    def get_page_number(self, request, paginator):
+        value = request.query_params.get(self.page_query_param) or "1"
+        if value in self.last_page_strings:
+            return paginator.num_pages
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise exceptions.ValidationError(
+                {self.page_query_param: f"'{value}' is not a page number (1, 2, ... or 'last')"}
+            )
+        if int(value) > max(paginator.num_pages, 1):
+            n, count = paginator.num_pages, paginator.count
+            raise exceptions.NotFound(
+                f"There is no page {value}: the list has {n} page{'s' if n != 1 else ''} "
+                f"({count} row{'s' if count != 1 else ''}, {paginator.per_page} a page)."
+            )
+        return int(value)
 
 
 class KeysetPagination(CursorPagination):
@@ -100,6 +136,11 @@ class KeysetPagination(CursorPagination):
     page_size = Pagination.page_size
     page_size_query_param = "page_size"
     max_page_size = Pagination.max_page_size
+
+    def get_page_size(self, request):
+        return page_size_param(
+            request, name=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
+        )
 
     def decode_cursor(self, request):
         try:

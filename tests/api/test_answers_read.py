@@ -141,6 +141,30 @@ def test_previous_goes_back_a_page(api, project, manager, answered):
     assert [a["id"] for a in back["results"]] == [a["id"] for a in first["results"]]
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?page=abc", "page"),  # DRF answered 404 "Invalid page."
+        ("?page=0", "page"),
+        ("?page_size=abc", "page_size"),  # DRF answered the default page size without a word
+        ("?page_size=0", "page_size"),
+        ("?cursor=&page_size=-5", "page_size"),
+    ],
+)
+def test_a_page_or_page_size_that_is_no_number_answers_400_naming_it(api, project, manager, answered, query, field):
+    response = api(manager).get(answers_url(project, query))
+    assert response.status_code == 400 and field in response.data, response.content
+
+
+def test_a_page_past_the_end_says_how_many_pages_there_are(api, project, manager, answered):
+    client = api(manager)
+    response = client.get(answers_url(project, "?page=5&page_size=5"))
+    assert response.status_code == 404
+    assert response.data["detail"] == "There is no page 5: the list has 4 pages (17 rows, 5 a page)."
+    last = client.get(answers_url(project, "?page=last&page_size=5")).data
+    assert len(last["results"]) == 2 and last["next"] is None
+
+
 @pytest.mark.parametrize("cursor", ["nonsense!", b"p=abc", b"p=" + b"9" * 25, b"o=-1", "%FF"])
 def test_a_bad_cursor_answers_400_naming_it(api, project, manager, answered, cursor):
     # A cursor is base64 of a query string; a position that is no id, or one beyond 64 bits, is no cursor.
