@@ -6,6 +6,9 @@ A module of its own, importing only DRF's negotiation: DRF imports this class fr
 a system check (the Celery worker, ``check --deploy``).
 """
 
+from types import SimpleNamespace
+
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 
 
@@ -22,3 +25,22 @@ class ContentNegotiation(DefaultContentNegotiation):
             if not (override and request.query_params.get(override)):
                 return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)
+
+
+class FileNegotiation(ContentNegotiation):
+    """For views that answer a file or a stream of their own (a manifest, a download, an export, an item's
+    media) rather than data for DRF to render: the renderer only writes their error bodies.
+
+    - An Accept header naming the file's own type (``application/x-ndjson``, ``application/zip``,
+      ``image/png``, ``application/octet-stream``) is no reason for a 406: DRF refused every such
+      request, since its renderers only write JSON. Errors are then answered as JSON.
+    - ``?format=`` names the file's format here, not a DRF renderer (its URL_FORMAT_OVERRIDE).
+    """
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type

@@ -7,6 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from labelhub.http import stored_file_response
+from labelhub.negotiation import FileNegotiation
 from labelhub.params import is_row_id
 from labelhub.parsers import FormParser, MultiPartParser
 from labelhub.schema import ErrorSerializer
@@ -177,6 +178,8 @@ class ItemDetailApi(GenericAPIView):
 
 
 class ItemFileApi(GenericAPIView):
+    content_negotiation_class = FileNegotiation
+
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id)

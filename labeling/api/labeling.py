@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from labelhub.api import PageOrCursorPagination
+from labelhub.negotiation import FileNegotiation
 from labelhub.renderers import JSONRenderer
 from labeling.api.serializers import (
     AnnotationSerializer,
@@ -29,7 +30,7 @@ from labeling.api.serializers import (
     annotation_submitted_data,
     queue_item_data,
 )
-from labeling.api.versions import FormatIsOurs, export_stem
+from labeling.api.versions import export_stem
 from labeling.choices import Role
 from labeling.selectors import (
     annotations_list,
@@ -185,7 +186,7 @@ EXPORT_FORMATS = ("jsonl", "parquet")
 
 
 class AnnotationExportApi(GenericAPIView):
-    content_negotiation_class = FormatIsOurs
+    content_negotiation_class = FileNegotiation
 
     @extend_schema(
         parameters=[

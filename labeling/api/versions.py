@@ -5,7 +5,6 @@ Reviewers and managers read; managers build. Labelers get 403, non-members 404.
 """
 
 import re
-from types import SimpleNamespace
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +15,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from labelhub.http import etag_matches, not_modified, stored_file_response
-from labelhub.negotiation import ContentNegotiation
+from labelhub.negotiation import FileNegotiation
 from labeling.api.serializers import JobRefSerializer
 from labeling.choices import ArtifactFormat, Role
 from labeling.models import DatasetVersion, Job
@@ -254,6 +253,8 @@ class VersionDetailApi(GenericAPIView):
 
 
 class VersionManifestApi(GenericAPIView):
+    content_negotiation_class = FileNegotiation
+
     @extend_schema(
         parameters=[REF],
         responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
@@ -289,14 +290,8 @@ def _stem(project, version):
     return f"{export_stem(project)}-v{version.number}"
 
 
-class FormatIsOurs(ContentNegotiation):
-    """``?format=`` names the artifact here, not DRF's renderer (its URL_FORMAT_OVERRIDE)."""
-
-    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
-
-
 class VersionDownloadApi(GenericAPIView):
-    content_negotiation_class = FormatIsOurs
+    content_negotiation_class = FileNegotiation
 
     @extend_schema(
         parameters=[

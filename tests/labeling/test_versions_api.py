@@ -216,3 +216,35 @@ def test_a_download_or_manifest_the_client_has_is_not_sent_again(api, manager, t
     version = DatasetVersion.objects.get(project=project, number=1)
     manifest = client.get(f"/api/projects/{project.pk}/versions/1/manifest")
     assert manifest["ETag"] == f'"{version.content_hash}"'
+
+
+def test_a_client_that_accepts_only_the_file_s_own_type_gets_the_file(api, manager, texts):
+    # A training job asking for exactly the type it wants got 406 "Could not satisfy the request Accept
+    # header": DRF's renderers write JSON only, and these answers are files of their own.
+    project, items, _ = texts
+    run_build(api, manager, project)
+    client = api(manager)
+    base = f"/api/projects/{project.pk}"
+    for url, accept, content_type in [
+        (f"{base}/versions/1/manifest", "application/x-ndjson", "application/x-ndjson"),
+        (
+            f"{base}/versions/latest/download?format=parquet",
+            "application/vnd.apache.parquet",
+            "application/vnd.apache.parquet",
+        ),
+        (f"{base}/versions/1/download?format=csv", "application/octet-stream", "text/csv"),
+        (f"{base}/annotations/export?format=jsonl", "application/x-ndjson", "application/x-ndjson"),
+    ]:
+        response = client.get(url, HTTP_ACCEPT=accept)
+        assert response.status_code == 200 and response["Content-Type"] == content_type, (url, response.status_code)
+    missing = client.get(f"{base}/versions/7/manifest", HTTP_ACCEPT="application/x-ndjson")
+    assert missing.status_code == 404 and "its versions are 1" in missing.json()["detail"]
+
+
+def test_an_item_s_media_is_sent_to_a_client_that_accepts_only_images(api, manager):
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Pets")
+    (pk,) = items_import(project=project, entries=[ImportEntry(name="a.png", load=lambda: png_bytes(seed=3))]).imported
+    response = api(manager).get(f"/api/items/{pk}/file", HTTP_ACCEPT="image/png")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
