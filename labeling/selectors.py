@@ -515,6 +515,15 @@ def annotations_list(*, project, labeler=None, username=None, item=None):
     return annotations.order_by("-updated", "-id")
 
 
+def answerer_known(*, project, username) -> bool:
+    """Whether ``username`` is a member of the project or has answered in it (a removed labeler's answers
+    stay): the names an answers filter can mean."""
+    return (
+        Membership.objects.filter(project=project, user__username=username).exists()
+        or Annotation.objects.filter(item__project=project, labeler__username=username).exists()
+    )
+
+
 # The columns of an answers export, in order (``GET /api/projects/{id}/annotations/export``, a version's
 # answers.jsonl).
 ANSWER_EXPORT_FIELDS = (

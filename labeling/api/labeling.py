@@ -35,6 +35,7 @@ from labeling.choices import Role
 from labeling.selectors import (
     annotations_list,
     answer_export_batches,
+    answerer_known,
     labeling_item_for,
     labeling_progress,
     labeling_project_for,
@@ -175,9 +176,13 @@ class AnnotationListApi(GenericAPIView):
         if not membership.has_role(Role.REVIEWER) or params.get("mine", "").lower() in ("1", "true", "yes"):
             annotations = annotations_list(project=project, labeler=request.user, item=_int_param(params, "item"))
         else:
-            annotations = annotations_list(
-                project=project, username=params.get("labeler") or None, item=_int_param(params, "item")
-            )
+            username = params.get("labeler") or None
+            if username is not None and not answerer_known(project=project, username=username):
+                # a misspelt name listed no answers, as if the labeler had given none
+                raise ValidationError(
+                    {"labeler": f"'{username}' is neither a member of this project nor one who answered in it"}
+                )
+            annotations = annotations_list(project=project, username=username, item=_int_param(params, "item"))
         page = self.paginate_queryset(annotations)
         return self.get_paginated_response(AnnotationSerializer(page, many=True, context={"request": request}).data)
 

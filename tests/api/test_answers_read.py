@@ -362,3 +362,19 @@ def test_query_strings_of_next_links_carry_the_filters(api, project, manager, la
     first = api(manager).get(answers_url(project, f"?cursor=&page_size=2&labeler={labeler.username}")).data
     query = parse_qs(urlparse(first["next"]).query)
     assert query["labeler"] == [labeler.username] and query["page_size"] == ["2"] and query["cursor"][0]
+
+
+def test_a_labeler_filter_naming_nobody_of_the_project_answers_400(api, project, reviewer, labeler, answered):
+    # A misspelt name listed no answers, as if that labeler had given none.
+    client = api(reviewer)
+    response = client.get(answers_url(project, f"?labeler={labeler.username}x"))
+    assert response.status_code == 400 and "labeler" in response.data, response.content
+    assert client.get(answers_url(project, f"?labeler={labeler.username}")).data["count"] == 12
+
+
+def test_the_answers_of_a_removed_labeler_can_still_be_listed_by_name(api, project, manager, labeler2, answered):
+    from labeling.services.projects import member_remove
+
+    member_remove(membership=project.memberships.get(user=labeler2))
+    response = api(manager).get(answers_url(project, f"?labeler={labeler2.username}"))
+    assert response.status_code == 200 and response.data["count"] == 5
