@@ -24,6 +24,14 @@ class TokenAuthentication(authentication.TokenAuthentication):
     minutes (see ``accounts.services.token_touch``).
     """
 
+    def authenticate(self, request):
+        if authentication.get_authorization_header(request)[:7].lower() == b"bearer ":
+            # DRF answers "credentials were not provided" to another scheme, to a client that sent its token
+            raise exceptions.AuthenticationFailed(
+                'Send the token as "Authorization: Token <token>" (this API does not read the Bearer scheme).'
+            )
+        return super().authenticate(request)
+
     def authenticate_credentials(self, key):
         User = get_user_model()
         sql = (

@@ -130,3 +130,14 @@ def test_last_use_is_recorded_without_a_write_per_request(labeler, project):
     client = client_with(key)
     client.get(f"/api/projects/{project.pk}/")
     assert ApiToken.objects.get().last_used == used
+
+
+def test_a_token_sent_as_bearer_is_told_the_scheme_this_api_reads(labeler, project):
+    # It answered "Authentication credentials were not provided." to a client that had sent its token.
+    key = sign_in(labeler.username, "pw-labeler1").json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = client.get(f"/api/projects/{project.pk}/")
+    assert response.status_code == 401
+    assert "Authorization: Token" in response.json()["detail"]
+    assert works(key, project)
