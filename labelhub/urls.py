@@ -21,3 +21,4 @@ urlpatterns = [
 handler400 = "labelhub.views.bad_request"
 handler403 = "labelhub.views.permission_denied"
 handler404 = "labelhub.views.page_not_found"
+handler500 = "labelhub.views.server_error"

@@ -34,6 +34,16 @@ def bad_request(request, exception=None):
     return defaults.bad_request(request, exception)
 
 
+def server_error(request):
+    """500: under /api/ in the API's error shape (clients parse ``detail``; Django's page is HTML)."""
+    if _is_api(request):
+        return JsonResponse(
+            {"detail": "The server failed to answer this request; the error is logged. Try again, or report it."},
+            status=500,
+        )
+    return defaults.server_error(request)
+
+
 def permission_denied(request, exception=None):
     """403: why, and a way home; the API's error shape under /api/."""
     reason = _reason(exception, "You do not have permission to do this.")

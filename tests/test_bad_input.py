@@ -269,3 +269,17 @@ def test_too_many_query_parameters_are_refused_in_the_api_s_shape(client, projec
     response = client.get(f"/api/projects/{project.pk}/items/?a=1&b=2&c=3&d=4&e=5")
     assert response.status_code == 400, response.content[:300]
     assert response.json() == {"detail": "The request carries more than 3 fields."}
+
+
+def test_a_server_error_in_the_api_answers_the_api_s_error_shape(client, project, monkeypatch):
+    # Django's "Server Error (500)" HTML page was all a script got: the contract's errors are {"detail"}.
+    from labeling.api import projects
+
+    def fail(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(projects, "project_for_user", fail)
+    response = client.get(f"/api/projects/{project.pk}/")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json" and "detail" in response.json()
+    assert "boom" not in response.content.decode()  # nothing of the error itself is shown
