@@ -111,6 +111,10 @@ def vectors_from_rows(rows, dim) -> np.ndarray:
     return out
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @transaction.atomic
 def embeddings_push(*, project, model, vectors) -> int:
     """Store vectors pushed by the team's own pipeline: ``vectors`` is a list of {"item", "vector"}.
@@ -134,7 +138,8 @@ def embeddings_push(*, project, model, vectors) -> int:
         if not isinstance(row, dict) or "item" not in row or "vector" not in row:
             raise ValidationError({"vectors": f"entry {i}: each entry needs 'item' and 'vector'"})
         vector = row["vector"]
-        if not isinstance(vector, list) or not vector or not all(isinstance(v, int | float) for v in vector):
+        # bool is an int to Python: true and false would be stored as 1.0 and 0.0
+        if not isinstance(vector, list) or not vector or not all(_is_number(v) for v in vector):
             raise ValidationError({"vectors": f"entry {i} (item {row['item']}): the vector must be a list of numbers"})
         if not all(math.isfinite(v) for v in vector):
             raise ValidationError({"vectors": f"entry {i} (item {row['item']}): the vector has NaN or infinite values"})
@@ -147,10 +152,13 @@ def embeddings_push(*, project, model, vectors) -> int:
             raise ValidationError(
                 {"vectors": f"entry {i} (item {row['item']}): {len(vector)} dimensions, not {origin}"}
             )
-        try:
-            ids.append(int(row["item"]))
-        except (TypeError, ValueError):
-            raise ValidationError({"vectors": f"entry {i}: item must be an item id"}) from None
+        item = row["item"]
+        # int() took 12.5 for item 12 and true for item 1; an id sent as text ("12") stays fine
+        if isinstance(item, bool) or not (
+            isinstance(item, int) or (isinstance(item, str) and item.isascii() and item.isdigit())
+        ):
+            raise ValidationError({"vectors": f"entry {i}: item must be an item id"})
+        ids.append(int(item))
     found = set(Item.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
     unknown = [i for i in ids if i not in found]
     if unknown:

@@ -59,6 +59,9 @@ def test_pushed_vectors_are_stored_and_checked(api, manager, blobs):
         ("unknown_item", "unknown items"),
         ("nan", "NaN"),
         ("not_numbers", "list of numbers"),
+        ("booleans", "list of numbers"),  # stored as 1.0 and 0.0
+        ("fractional_item", "item must be an item id"),  # 12.5 was stored as item 12's vector
+        ("boolean_item", "item must be an item id"),  # true was item 1
     ],
 )
 def test_bad_vectors_are_rejected_and_nothing_is_stored(api, manager, blobs, other_project, rows, message):
@@ -72,6 +75,9 @@ def test_bad_vectors_are_rejected_and_nothing_is_stored(api, manager, blobs, oth
         ],
         "nan": [{"item": ids[1], "vector": [float("nan")] * 8}],
         "not_numbers": [{"item": ids[1], "vector": ["x"] * 8}],
+        "booleans": [{"item": ids[1], "vector": [True, False] * 4}],
+        "fractional_item": [{"item": ids[1] + 0.5, "vector": vectors[1].tolist()}],
+        "boolean_item": [{"item": True, "vector": vectors[1].tolist()}],
     }[rows]
     if rows == "nan":
         response = api(manager).post(
