@@ -1,10 +1,31 @@
+import codecs
 import zipfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from labeling.inputs import InputRejected
 from labeling.models import Project
 from labeling.services import imports
+
+
+def _utf8_problem(path: Path) -> str:
+    """Why the file at ``path`` cannot be a manifest (text in UTF-8), or "" when it can. Read in blocks
+    before anything is imported: a manifest found unreadable halfway would leave half of it imported."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return f"byte {offset + exc.start} (0x{block[exc.start]:02x}) is not UTF-8"
+            offset += len(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "it ends inside a UTF-8 character"
+    return ""
 
 
 class Command(BaseCommand):
@@ -15,7 +36,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("project", help="project id or exact name")
-        parser.add_argument("path", type=Path)
+        parser.add_argument("path", help="a folder, a zip archive or a manifest (JSON Lines or CSV in UTF-8)")
         parser.add_argument("--tags", default="", help="comma-separated tags for every item")
         parser.add_argument("--source", default="", help="source id or name")
         parser.add_argument("--label-from-folder", action="store_true", help="use each file's folder as its label")
@@ -26,21 +47,37 @@ class Command(BaseCommand):
         target = query.first()
         if target is None:
             raise CommandError(f"no project '{project}'")
+        if not path:
+            # Path("") is the current folder: an unset shell variable would import whatever is there.
+            raise CommandError("the path is empty: give a folder, a zip archive or a manifest")
+        path = Path(path)
         if not path.exists():
             raise CommandError(f"{path} does not exist")
-        src = None
-        if source:
-            src = imports._resolve_source(target, source, {})  # raises InputRejected for an unknown name
-        tag_list = imports._split_tags(tags)
+        try:
+            src = imports._resolve_source(target, source, {}) if source else None
+            tag_list = imports._split_tags(tags)
+        except InputRejected as exc:
+            raise CommandError(str(exc)) from None
         common = {"project": target, "tags": tag_list, "source": src}
         if path.is_dir():
             entries = imports.folder_entries(root=path, label_from_folder=label_from_folder, **common)
             report = imports.items_import(project=target, entries=entries, on_progress=self._progress)
         elif zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                entries = imports.zip_entries(archive=archive, label_from_folder=label_from_folder, **common)
-                report = imports.items_import(project=target, entries=entries, on_progress=self._progress)
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    entries = imports.zip_entries(archive=archive, label_from_folder=label_from_folder, **common)
+                    report = imports.items_import(project=target, entries=entries, on_progress=self._progress)
+            except zipfile.BadZipFile as exc:
+                # Found while reading an entry: entries before it may be in; a second run counts them as duplicates.
+                raise CommandError(
+                    f"{path} is a damaged zip archive ({exc}); entries before the damaged one may have been imported"
+                ) from None
         else:
+            if problem := _utf8_problem(path):
+                raise CommandError(
+                    f"{path} is not a folder, a zip archive or a manifest (JSON Lines or CSV in UTF-8): {problem}. "
+                    "To import media files, give their folder."
+                )
             with path.open("rb") as handle:
                 fmt = imports.manifest_format(path.name, handle.read(64))
             with path.open(encoding="utf-8-sig", newline="") as stream:

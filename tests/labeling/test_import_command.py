@@ -1,0 +1,92 @@
+"""`manage.py import_items`: an operator's mistake is a one-line error naming it, never a traceback, and
+nothing is imported from a file the command cannot read as a whole."""
+
+import io
+import zipfile
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from labeling.models import Item
+from tests.conftest import png_bytes
+
+
+def import_items(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_items", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "scans"
+    root.mkdir()
+    (root / "a.png").write_bytes(png_bytes(seed=1))
+    (root / "b.png").write_bytes(png_bytes(seed=2))
+    return root
+
+
+def test_a_folder_imports_its_images(project, folder):
+    out, _ = import_items(str(project.pk), str(folder), "--tags", "batch1")
+    assert "2 imported, 0 duplicates, 0 rejected" in out
+    assert list(Item.objects.filter(project=project).values_list("tags__name", flat=True)) == ["batch1", "batch1"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--source", "nosuch"], r"unknown source 'nosuch' \(not a source of this project\)"),
+        (["--tags", "x" * 101], "is longer than 100 characters"),
+    ],
+)
+def test_a_bad_option_is_a_command_error_and_imports_nothing(project, folder, options, message):
+    with pytest.raises(CommandError, match=message):
+        import_items(str(project.pk), str(folder), *options)
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_a_media_file_given_as_the_path_is_refused_naming_what_the_command_takes(project, folder):
+    with pytest.raises(CommandError) as raised:
+        import_items(str(project.pk), str(folder / "a.png"))
+    message = str(raised.value)
+    assert "is not a folder, a zip archive or a manifest (JSON Lines or CSV in UTF-8)" in message
+    assert "byte 0 (0x89) is not UTF-8" in message and "give their folder" in message
+
+
+def test_a_manifest_not_in_utf8_is_refused_before_any_line_is_imported(project, folder):
+    manifest = folder / "manifest.csv"
+    # The first line is good; the second names a file in Latin-1 ("été.png").
+    manifest.write_bytes(b"path,label\na.png,\n\xe9t\xe9.png,\n")
+    with pytest.raises(CommandError, match=r"byte 18 \(0xe9\) is not UTF-8"):
+        import_items(str(project.pk), str(manifest))
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_a_utf8_manifest_still_imports(project, folder):
+    (folder / "manifest.jsonl").write_text('{"path": "a.png", "tags": ["é"]}\n', encoding="utf-8")
+    out, _ = import_items(str(project.pk), str(folder / "manifest.jsonl"))
+    assert "1 imported" in out
+
+
+def test_an_empty_path_is_refused_instead_of_importing_the_current_folder(project):
+    with pytest.raises(CommandError, match="the path is empty"):
+        import_items(str(project.pk), "")
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_a_damaged_zip_is_a_command_error(project, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("a.png", png_bytes(seed=3))
+    data = bytearray(buffer.getvalue())
+    data[60] ^= 0xFF  # a byte of the stored PNG: its CRC no longer matches
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CommandError, match="damaged.zip is a damaged zip archive"):
+        import_items(str(project.pk), str(damaged))
+
+
+def test_an_unknown_project_is_named(db, folder):
+    with pytest.raises(CommandError, match="no project '99999999999999999999'"):
+        import_items("99999999999999999999", str(folder))
