@@ -7,6 +7,7 @@ the same code on PostgreSQL, Redis or RabbitMQ and any number of workers.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -248,7 +249,13 @@ LABELHUB_MAX_IMAGE_PIXELS = int(os.environ.get("LABELHUB_MAX_IMAGE_PIXELS", 100_
 LABELHUB_MAX_TEXT_CHARS = int(os.environ.get("LABELHUB_MAX_TEXT_CHARS", 200_000))
 # The address machine clients reach LabelHub at, put in webhook and external-trainer payloads
 # (e.g. "https://labelhub.example.org"); without it those payloads carry paths only.
-LABELHUB_PUBLIC_URL = os.environ.get("LABELHUB_PUBLIC_URL", "").rstrip("/")
+LABELHUB_PUBLIC_URL = os.environ.get("LABELHUB_PUBLIC_URL", "").strip().rstrip("/")
+if LABELHUB_PUBLIC_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", LABELHUB_PUBLIC_URL):
+    # "labels.example.org" without its scheme made links relative to the receiver's own address.
+    raise ImproperlyConfigured(
+        f"LABELHUB_PUBLIC_URL must be an http:// or https:// address such as https://labels.example.org "
+        f"(got {LABELHUB_PUBLIC_URL!r})"
+    )
 # A running build or training job silent (no heartbeat) for this long may be retried.
 LABELHUB_JOB_STALE_SECONDS = int(os.environ.get("LABELHUB_JOB_STALE_SECONDS", 300))
 # A job whose worker died is taken over by its redelivered message until it has had this many attempts;

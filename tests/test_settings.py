@@ -66,3 +66,16 @@ def test_a_sqlite_database_url_connects(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["sqlite"]
+
+
+def test_a_public_url_without_its_scheme_fails_loudly(tmp_path):
+    # Webhook payloads, the external trainer's manifest address and the first-account link start with it.
+    out = run_settings({"LABELHUB_PUBLIC_URL": "labels.example.org", "LABELHUB_VAR_DIR": str(tmp_path)})
+    assert out.returncode != 0
+    assert "LABELHUB_PUBLIC_URL must be an http:// or https:// address" in out.stderr
+    ok = run_settings(
+        {"LABELHUB_PUBLIC_URL": " https://labels.example.org/lh/ ", "LABELHUB_VAR_DIR": str(tmp_path)},
+        code="from django.conf import settings; print(settings.LABELHUB_PUBLIC_URL)",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "https://labels.example.org/lh"

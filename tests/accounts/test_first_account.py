@@ -121,3 +121,11 @@ def test_two_people_submitting_the_link_at_once_make_one_account():
         t.join()
     assert sorted(outcome) == ["made", "refused"]
     assert get_user_model().objects.count() == 1
+
+
+@pytest.mark.parametrize("base_url", ["labels.example.com", "ftp://labels.example.com", "https://"])
+def test_a_base_url_that_is_no_web_address_is_refused_instead_of_printing_a_broken_link(base_url):
+    out = StringIO()
+    with pytest.raises(CommandError, match="--base-url must be an http:// or https:// address"):
+        call_command("first_account_link", "--base-url", base_url, stdout=out, stderr=StringIO())
+    assert out.getvalue() == ""

@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
@@ -24,6 +26,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, base_url, if_empty, **options):
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", base_url):
+            raise CommandError(
+                "--base-url must be an http:// or https:// address, such as https://labels.example.org "
+                f"(got {base_url!r})"
+            )
         if accounts_exist():
             if if_empty:
                 return
