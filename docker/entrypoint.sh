@@ -1,9 +1,18 @@
 #!/bin/sh
-# web: migrate, then the web server; worker: a Celery worker (scale with `docker compose up --scale worker=N`).
+# migrate: apply the database migrations once (compose runs it before web and workers start);
+# web: the web server; worker: a Celery worker (scale with `docker compose up --scale worker=N`).
 set -e
 case "$1" in
-  web)
+  migrate)
     python manage.py migrate --noinput
+    ;;
+  web)
+    # Alone (`docker run IMAGE web`) the web container migrates first. Where something else migrates once
+    # (the compose stack's migrate service, a deploy job), MIGRATE_ON_START=0: several web containers
+    # migrating at once race on the same tables, and one of them fails.
+    if [ "${MIGRATE_ON_START:-1}" != 0 ]; then
+      python manage.py migrate --noinput
+    fi
     # an empty instance: print the link that makes its first account (nothing once one exists)
     python manage.py first_account_link --if-empty
     if [ "${WEB_SERVER:-granian}" = gunicorn ]; then
@@ -21,7 +30,9 @@ case "$1" in
       --queues "${WORKER_QUEUES:-celery}"
     ;;
   seed)
-    python manage.py migrate --noinput
+    if [ "${MIGRATE_ON_START:-1}" != 0 ]; then
+      python manage.py migrate --noinput
+    fi
     exec python manage.py seed_demo
     ;;
   *)

@@ -1,7 +1,9 @@
 """Request checks that hold for the API and the pages alike, the Content-Security-Policy header, and the
-browser-only middleware (session, user, messages) left out of token-authenticated API calls."""
+browser-only middleware (session, user, messages) left out of token-authenticated API calls, and the
+health check a container orchestrator or load balancer asks."""
 
 import http.client
+import logging
 
 from csp import middleware as csp_middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
@@ -12,11 +14,38 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.core.signals import setting_changed
+from django.db import DatabaseError, connection
 from django.dispatch import receiver
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.html import escape
 
 from labelhub.parsers import NUL_MESSAGE, form_nul_paths
+
+logger = logging.getLogger(__name__)
+
+HEALTH_PATH = "/healthz"
+
+
+class HealthCheckMiddleware:
+    """``GET /healthz``: 200 "ok" when this process answers and reaches the database, 503 naming the
+    failure otherwise. First in MIDDLEWARE, before the host check and the HTTPS redirect: a probe from
+    inside the container (docker/compose.yaml) or from a load balancer asks by address over plain HTTP,
+    and would get a 400 for its Host header or a redirect instead of an answer. It says nothing about
+    the instance but whether it works."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path != HEALTH_PATH or request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError as exc:
+            logger.warning("health check: the database does not answer: %s", exc)
+            return HttpResponse("database unavailable\n", status=503, content_type="text/plain")
+        return HttpResponse("ok\n", content_type="text/plain")
 
 
 class RefuseNulMiddleware:
