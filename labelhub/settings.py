@@ -371,9 +371,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # A refused permission, a missing page or a bad Host header is a one-line warning, not a traceback.
-    "filters": {"client_errors_without_traceback": {"()": "labelhub.logs.ClientErrorsWithoutTraceback"}},
+    "filters": {
+        "client_errors_without_traceback": {"()": "labelhub.logs.ClientErrorsWithoutTraceback"},
+        "request_context": {"()": "labelhub.logs.RequestContext"},
+    },
+    # When, how bad and from where: a bare message ("import job 3 failed") told an operator none of it.
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["client_errors_without_traceback"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_errors_without_traceback", "request_context"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {

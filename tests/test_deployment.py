@@ -146,6 +146,30 @@ def test_real_errors_keep_their_traceback(console_log):
     assert "Traceback" in console_log.getvalue()
 
 
+def test_a_server_error_is_logged_with_when_what_the_request_was_and_whose(
+    client, manager, project, console_log, monkeypatch
+):
+    def broken(**kwargs):
+        raise RuntimeError("overview exploded")
+
+    monkeypatch.setattr("labeling.views.project_overview", broken)
+    client.force_login(manager)
+    client.raise_request_exception = False
+    assert client.get(f"/projects/{project.pk}/").status_code == 500
+    first = console_log.getvalue().splitlines()[0]
+    assert re.fullmatch(
+        rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}} ERROR django.request: Internal Server Error: "
+        rf"/projects/{project.pk}/ \[GET, user {manager.pk}\]",
+        first,
+    ), first
+    assert "RuntimeError: overview exploded" in console_log.getvalue()
+
+
+def test_a_services_message_names_its_time_level_and_logger(console_log):
+    logging.getLogger("labeling.services.import_jobs").error("import job %s failed", 7)
+    assert re.search(r" ERROR labeling\.services\.import_jobs: import job 7 failed$", console_log.getvalue().strip())
+
+
 def test_404_page_says_what_is_missing_and_links_home(client, outsider, project, console_log):
     client.force_login(outsider)
     response = client.get(f"/projects/{project.pk}/")
@@ -264,3 +288,28 @@ def test_a_labeling_session_in_the_web_process_loads_no_heavy_library(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "none", out.stdout
+
+
+def test_the_request_context_of_a_log_line_never_looks_the_user_up_nor_fails(rf):
+    from django.utils.functional import SimpleLazyObject
+
+    from labelhub.logs import RequestContext
+
+    def looked_up():
+        raise AssertionError("the log filter read the session")
+
+    request = rf.post("/x/")
+    request.user = SimpleLazyObject(looked_up)
+    record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal Server Error: /x/", (), None)
+    record.request = request
+    assert RequestContext().filter(record) and record.context == " [POST]"
+
+    class Broken:
+        @property
+        def is_authenticated(self):
+            raise RuntimeError("database gone")
+
+    request.user = Broken()
+    assert RequestContext().filter(record) and record.context == " [POST]"
+    plain = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+    assert RequestContext().filter(plain) and plain.context == ""
