@@ -105,12 +105,20 @@ if DATABASE_URL:
     # answering 500. (When that first query is a hand-written read, such as a token's or a session's, it
     # is the check itself and is run again on a new connection if it fails: labelhub.rawsql.fetch_one.)
     # The check costs 0.07 ms wall, 0.04 ms of CPU per request (benchmarks/db_health_bench.py);
-    # DB_HEALTH_CHECKS=0 saves it where dropped connections cannot happen.
+    # DB_HEALTH_CHECKS=0 saves it where dropped connections cannot happen. DB_CONN_MAX_AGE (seconds, 0:
+    # a connection per request) bounds how long a process keeps its connection.
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=60, conn_health_checks=env_bool("DB_HEALTH_CHECKS", True)
+            DATABASE_URL,
+            conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE") or 60),
+            conn_health_checks=env_bool("DB_HEALTH_CHECKS", True),
         )
     }
+    # Reads that stream their rows (QuerySet.iterator(): version builds, maps, agreement reports) use
+    # server-side cursors; labelhub.postgresql keeps them inside transactions (a WITH HOLD cursor outside
+    # one could be fetched from another server connection behind PgBouncer in transaction mode), and
+    # DB_SERVER_SIDE_CURSORS=0 has them read their rows client-side (Django's DISABLE_SERVER_SIDE_CURSORS).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)
     # The labeling loop's statements (labelhub.rawsql.hot_cursor) are prepared once per connection after
     # a few runs; every other query keeps Django's client-side binding and is never prepared. Set
     # DB_PREPARED_STATEMENTS=0 behind a pooler that cannot keep prepared statements (PgBouncer in
