@@ -1,6 +1,7 @@
 """Configuration by environment."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,13 @@ def test_pgbouncer_transaction_mode_settings_come_from_the_environment():
     direct = run_settings(base, code=code)
     assert direct.returncode == 0, direct.stderr
     assert direct.stdout.split() == ["False", "60", "5"]
+
+
+def test_every_variable_the_settings_read_is_documented():
+    settings_py = (ROOT / "labelhub" / "settings.py").read_text()
+    read = set(
+        re.findall(r"""(?:os\.environ(?:\.get)?[\[(]|env_bool\(|env_list\()\s*"([A-Z][A-Z0-9_]+)\"""", settings_py)
+    )
+    assert {"DATABASE_URL", "SECRET_KEY", "DB_SERVER_SIDE_CURSORS"} <= read
+    readme = (ROOT / "README.md").read_text()
+    assert sorted(name for name in read if f"`{name}`" not in readme) == []
