@@ -6,6 +6,7 @@ file system (kombu's filesystem transport) so a real worker process needs no ser
 the same code on PostgreSQL, Redis or RabbitMQ and any number of workers.
 """
 
+import importlib.util
 import os
 import re
 import secrets
@@ -235,6 +236,12 @@ STORAGES = {
 }
 if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
     # django-storages reads AWS_* variables (endpoint, keys, region) itself; boto3 must be installed.
+    # Without it every process started and then answered 500 at the first file it read or wrote.
+    if importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured(
+            "AWS_STORAGE_BUCKET_NAME is set but boto3 is not installed: `pip install boto3` (the docker image: "
+            "build it with --build-arg EXTRA_PACKAGES=boto3)"
+        )
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {

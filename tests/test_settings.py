@@ -108,3 +108,15 @@ def test_every_variable_the_settings_read_is_documented():
     assert {"DATABASE_URL", "SECRET_KEY", "DB_SERVER_SIDE_CURSORS"} <= read
     readme = (ROOT / "README.md").read_text()
     assert sorted(name for name in read if f"`{name}`" not in readme) == []
+
+
+def test_s3_media_without_boto3_fails_at_start_up_naming_what_to_install(tmp_path):
+    out = run_settings(
+        {"AWS_STORAGE_BUCKET_NAME": "media", "LABELHUB_VAR_DIR": str(tmp_path)},
+        code="import importlib.util; print(importlib.util.find_spec('boto3') is not None)",
+    )
+    if out.returncode == 0:
+        assert out.stdout.split() == ["True"]  # boto3 is installed here: S3 storage starts
+        return
+    assert "AWS_STORAGE_BUCKET_NAME is set but boto3 is not installed" in out.stderr
+    assert "EXTRA_PACKAGES=boto3" in out.stderr
