@@ -45,10 +45,14 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 def stop_all(procs: list[tuple[str, subprocess.Popen]], grace: float) -> None:
-    """SIGTERM every running child's process group, wait up to `grace` seconds, then SIGKILL the rest."""
+    """SIGTERM every running child, wait up to `grace` seconds, then SIGKILL what is left of its process
+    group. The SIGTERM goes to the child alone: sent to its group, it reached the worker's pool processes
+    too, which died under their parent ("ForkPoolWorker-1 exited with signal 15") while it waited for
+    them in its warm shutdown, until the grace ran out and it was killed."""
     for _, proc in procs:
         if proc.poll() is None:
-            _signal_group(proc, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
     for name, proc in procs:
         try:

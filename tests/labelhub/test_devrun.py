@@ -90,6 +90,9 @@ def test_ctrl_c_stops_the_web_server_and_the_worker_within_seconds(launched):
     text = log.read_text()
     assert "Segmentation fault" not in text
     assert "killing it" not in text, text[-2000:]  # both stopped on their own, the worker by a warm shutdown
+    # The pool processes were left to their worker (which lets them finish the task in hand), not signalled
+    # with it: "Process 'ForkPoolWorker-1' pid:... exited with 'signal 15 (SIGTERM)'".
+    assert "exited with 'signal" not in text, text[-2000:]
     assert not web_up()
     for pid in children:  # no process left in either child's group: the worker's pool is gone too
         assert not _group_alive(pid)
