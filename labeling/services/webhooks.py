@@ -326,5 +326,21 @@ def webhook_delivery_attempt(*, delivery_id) -> int | None:
     else:
         delivery.status, delivery.next_attempt = DeliveryStatus.FAILED, None
     delivery.save()
-    logger.info("webhook delivery %s to %s: %s (%s)", delivery.pk, webhook.url, delivery.status, status or error)
+    # The receiver's host only: the rest of a webhook URL is often its credential (a chat service's
+    # https://hooks.example/services/T0/B0/<secret>, or user:password@), and logs travel further than the
+    # database. A delivery given up on is a warning: events the receiver will never see.
+    parts = urlsplit(webhook.url)
+    target = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    logger.log(
+        logging.WARNING if delivery.status == DeliveryStatus.FAILED else logging.INFO,
+        "webhook delivery %s (webhook %s, project %s, %s) to %s: %s after %s attempt(s) (%s)",
+        delivery.pk,
+        webhook.pk,
+        webhook.project_id,
+        delivery.event,
+        target,
+        delivery.status,
+        delivery.attempts,
+        status or error,
+    )
     return retry_in

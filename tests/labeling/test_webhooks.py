@@ -154,3 +154,21 @@ def test_a_webhook_can_subscribe_to_drift_alerts(api, manager, project):
         f"/api/projects/{project.pk}/webhooks/", {"url": "https://x.example.org", "events": ["party"]}, format="json"
     )
     assert bad.status_code == 400
+
+
+def test_the_log_names_the_delivery_and_host_but_not_the_url_s_secret_path(manager, project, receiver_factory, caplog):
+    receiver = receiver_factory([200, 410])
+    webhook = webhook_create(project=project, url=receiver.url + "/T0/B0/s3cr3t-t0ken", user=manager)
+    (delivered,) = notify(project)
+    (refused,) = notify(project)
+    with caplog.at_level("INFO", logger="labeling.services.webhooks"):
+        webhook_delivery_attempt(delivery_id=delivered.pk)
+        webhook_delivery_attempt(delivery_id=refused.pk)
+    ok, failed = caplog.records
+    assert "s3cr3t" not in caplog.text
+    assert ok.levelname == "INFO" and ok.getMessage() == (
+        f"webhook delivery {delivered.pk} (webhook {webhook.pk}, project {project.pk}, version.ready) "
+        f"to http://127.0.0.1:{receiver.server.server_port}: succeeded after 1 attempt(s) (200)"
+    )
+    # Given up on: the receiver will never see this event.
+    assert failed.levelname == "WARNING" and "failed after 1 attempt(s) (410)" in failed.getMessage()
