@@ -33,6 +33,21 @@ def _children(args) -> list[tuple[str, list[str]]]:
     ]
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def allowed_hosts_note(host: str, environ) -> str:
+    """What to tell someone serving on an address other people reach (``HOST=0.0.0.0``) without
+    ALLOWED_HOSTS: Django then answers 400 Bad Request to every name but localhost's."""
+    if host in LOOPBACK or environ.get("ALLOWED_HOSTS"):
+        return ""
+    return (
+        f"labelhub: serving on {host}, but ALLOWED_HOSTS is not set: requests to any name but localhost get "
+        "400 Bad Request. Set it to the names or addresses people use, e.g. "
+        "`make run HOST=0.0.0.0 ALLOWED_HOSTS=labels.lan,192.168.1.20`."
+    )
+
+
 def _say(message: str) -> None:
     """Print to stderr, which may be a pipe that the same Ctrl-C has already closed (`make run | tee`)."""
     with contextlib.suppress(OSError):
@@ -79,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
+    if note := allowed_hosts_note(args.host, os.environ):
+        _say(note)
     procs = [(name, subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True)) for name, cmd in _children(args)]
     _say("labelhub: " + ", ".join(f"{name} pid {proc.pid}" for name, proc in procs))
     code = 0

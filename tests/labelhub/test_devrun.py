@@ -97,3 +97,12 @@ def test_ctrl_c_stops_the_web_server_and_the_worker_within_seconds(launched):
     for pid in children:  # no process left in either child's group: the worker's pool is gone too
         assert not _group_alive(pid)
     assert took < 20
+
+
+def test_serving_other_machines_without_allowed_hosts_says_what_to_set():
+    from labelhub.devrun import allowed_hosts_note
+
+    note = allowed_hosts_note("0.0.0.0", {})
+    assert "ALLOWED_HOSTS is not set" in note and "400 Bad Request" in note
+    assert allowed_hosts_note("0.0.0.0", {"ALLOWED_HOSTS": "labels.lan"}) == ""
+    assert allowed_hosts_note("127.0.0.1", {}) == ""
