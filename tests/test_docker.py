@@ -100,3 +100,11 @@ def test_health_check_says_when_the_database_does_not_answer(db):
 
 def test_entrypoint_is_executable():
     assert os.access(ENTRYPOINT, os.X_OK) and ENTRYPOINT.read_text().startswith("#!/bin/sh\n")
+
+
+def test_the_image_installs_the_runtime_dependencies_not_the_test_tools():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "pip install -r requirements/constraints.txt" not in dockerfile
+    assert "pip install -c requirements/constraints.txt /tmp/deps" in dockerfile
+    constraints = (ROOT / "requirements" / "constraints.txt").read_text()
+    assert "playwright==" in constraints  # what `-r` put in the image
