@@ -4,7 +4,10 @@ from labeling.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
 
 class Command(BaseCommand):
-    help = "Create the demo users and projects (digits images, spoken queries). Safe to run twice."
+    help = (
+        "Create the demo users and five projects (handwritten digits, spoken queries, touching digits, speech in "
+        "silence, sentiment of words). A project that exists is skipped: safe to run again."
+    )
 
     def handle(self, *args, **options):
         seed_demo(log=lambda line: self.stdout.write(line))
