@@ -312,11 +312,16 @@ def run_scale(args) -> None:
         f"{len(res.clusters)} suspicious cluster(s)"
     )
     print(report_row("ours (items + clusters)", res.flagged, truth, jag, share, desc))
+    for c in res.clusters:
+        items = np.asarray(c["items"])
+        print(f"    cluster: {c['description']}; {truth[items].mean():.1%} of its items mislabeled")
     t = time.perf_counter()
     cl = cleanlab_flags(Z, noisy, args.seed)
     print(
         report_row("cleanlab find_label_issues", cl, truth, jag) + f"  ({time.perf_counter() - t:.1f}s, not in total)"
     )
+    if args.save:
+        np.savez(args.save, Z=Z, noisy=noisy, truth=truth, jag=jag, knn_ind=knn[0], knn_dist=knn[1])
     print(
         f"targets: total < 90 s: {'yes' if total < 90 else 'NO'}; peak RSS < 2048 MB: "
         f"{'yes' if peak_rss_mb() < 2048 else 'NO'}"
@@ -685,6 +690,7 @@ def main(argv=None) -> None:
     ap.add_argument("--verbose", action="store_true", help="--suite: print the reported clusters")
     ap.add_argument("--only", default="", help="--suite: comma-separated data set names")
     ap.add_argument("--seeds", default="", help="--suite over several seeds (e.g. 0-4) and a summary over them")
+    ap.add_argument("--save", default="", help="--scale: save the features, labels and kNN graph to this .npz")
     ap.add_argument("--bayes", action="store_true", help="the Gaussian tight groups: true vs estimated posterior")
     args = ap.parse_args(argv)
     if args.bayes:
