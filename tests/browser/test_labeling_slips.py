@@ -138,8 +138,10 @@ def test_a_server_failure_says_the_answer_is_not_saved_and_keeps_it(
     page.keyboard.press("7")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.getElementById('answer-error').textContent")
+    # the API's own words for a server error (its JSON error shape), then what became of the answer
     assert page.locator("#answer-error").text_content() == (
-        "The server failed (500). Your answer is not saved and stays here: press Enter to send it again."
+        "The server failed to answer this request; the error is logged. Try again, or report it. "
+        "Your answer is not saved and stays here: press Enter to send it again."
     )
     assert page.locator("#answer-summary").text_content() == "digit 7"
     monkeypatch.undo()
