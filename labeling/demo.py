@@ -712,7 +712,7 @@ Label the feeling the word carries on its own, as a reader of social media would
 * **negative** (1): the word expresses or evokes a bad feeling (*abandon*, *awful*).
 * **neutral** (2): no feeling either way.
 * **positive** (3): the word expresses or evokes a good feeling (*acceptance*, *awesome*).
-* Mark **borderline** when the feeling is only slight.
+* Mark **borderline** when the feeling is only slight: b, the class, then neutral (b 3 2).
 
 Open question: is a slight feeling (a rating of ±1) neutral or not?
 """
@@ -775,6 +775,7 @@ def seed_sentiment(users, *, log=print):
                 labeler=users[labeler],
                 value=sentiment_class(rating),
                 borderline=abs(rating) == 1,
+                borderline_with="neutral" if abs(rating) == 1 else "",
                 seconds=float(rng.gamma(3.0, 1.5)),
             )
     log(f"  sentiment: {len(items) * len(SENTIMENT_RATERS)} answers (real ratings) by alice, bob and carol")

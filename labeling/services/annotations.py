@@ -73,7 +73,15 @@ def annotation_validate(
             errors["value"] = f"unknown class '{value}' (the project's classes: {', '.join(sorted(keys))})"
         elif not value and not flagged and not (borderline and len(keys) == 2):  # a binary project's middle
             errors["value"] = "an answer needs a class, or an uncertain or out-of-domain flag"
-        if borderline_with:
+        if borderline and len(keys) > 2 and not borderline_with and "value" not in errors:
+            # Only a binary project has one borderline (its middle); in a multi-class project the answer is
+            # "between A and B", and with B missing nothing says which boundary the item sits on.
+            errors["borderline_with"] = (
+                "a borderline answer lies between two classes: give the second one in borderline_with"
+                if value
+                else "a borderline answer lies between two classes: give them in value and borderline_with"
+            )
+        elif borderline_with:
             if not borderline:
                 errors["borderline_with"] = "borderline_with is only meaningful on a borderline answer"
             elif borderline_with not in keys:

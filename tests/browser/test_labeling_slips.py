@@ -253,3 +253,23 @@ def test_a_guideline_published_while_the_page_is_open_is_announced(live_server, 
     shown_item(page)
     assert "A looped 9 is a 9" in page.locator("#panel-guideline").text_content()
     assert page.locator("#guideline-updated").count() == 0
+
+
+def test_enter_before_a_borderline_answers_second_class_sends_nothing_and_says_what_is_missing(
+    live_server, page, login, manager, labeler
+):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    for key in ["b", "3", "Enter"]:
+        page.keyboard.press(key)
+    page.wait_for_timeout(500)
+    assert "press the second class" in page.locator("#answer-error").text_content()
+    assert not Annotation.objects.filter(labeler=labeler).exists()
+    page.keyboard.press("8")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=item)
+    answer = Annotation.objects.get(labeler=labeler)
+    assert (answer.item_id, answer.value, answer.borderline, answer.borderline_with) == (item, "3", True, "8")

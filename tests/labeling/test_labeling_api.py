@@ -76,6 +76,9 @@ def test_the_guideline_version_shown_is_stored(api, project, labeler):
         ({"value": ""}, "value", "needs a class"),
         ({"value": "cat", "borderline": True, "borderline_with": "zebra"}, "borderline_with", "unknown class"),
         ({"value": "cat", "borderline_with": "dog"}, "borderline_with", "only meaningful on a borderline"),
+        # a multi-class borderline answer lies between two classes: one alone says nothing of which boundary
+        ({"value": "cat", "borderline": True}, "borderline_with", "give the second one in borderline_with"),
+        ({"value": "", "borderline": True, "uncertain": True}, "borderline_with", "between two classes"),
         ({"value": "cat", "seconds": -1}, "seconds", "between 0 and 86400"),
         ({"value": "cat", "comment": "x" * 2001}, "comment", "over 2000"),
         ({"value": "cat", "uncertain": "maybe"}, "uncertain", "valid boolean"),

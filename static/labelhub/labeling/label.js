@@ -444,6 +444,13 @@ async function submit({ nothing = false } = {}) {
     showError(`Nothing is drawn: draw a ${shapes.noun[0]}, or answer "Nothing here" (Shift+N).`);
     return;
   }
+  const a = state.answer;
+  if (!shapes && !isTranscription && a.borderline && !project.binary && !a.borderline_with) {
+    // A borderline answer lies between two classes; with one, the server refuses it anyway.
+    showError(a.value ? "Borderline: press the second class, or b again to drop borderline."
+      : "Borderline: press the two classes it lies between, or b again to drop borderline.");
+    return;
+  }
   sending(true);
   showError("");
   const item = state.item;
