@@ -79,6 +79,7 @@ def answered(project, manager, labeler, labeler2):
         labeler=labeler,
         value="dog",
         borderline=True,
+        borderline_with="cat",
         uncertain=True,
         out_of_domain=True,
         comment='=HYPERLINK("x") and "quotes"',

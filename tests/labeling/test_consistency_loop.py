@@ -210,7 +210,7 @@ def test_a_campaign_counts_flagged_answers_as_the_agreement_page_does(api, revie
     read .833 where the page read .389 on the same items)."""
     project, ids, users = scratches
     chosen = ids[:6]
-    flagged = [("ok", {}), ("ok", {"borderline": True}), ("", {"uncertain": True})]
+    flagged = [("ok", {}), ("ok", {"borderline": True, "borderline_with": "dent"}), ("", {"uncertain": True})]
     for item_id in chosen:
         item = Item.objects.get(pk=item_id)
         for user, (value, flags) in zip(users, flagged, strict=True):
