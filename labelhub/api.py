@@ -79,6 +79,38 @@ def _sentence(fields):
     return "Invalid input: " + "; ".join(parts) if parts else "Invalid input."
 
 
+def unknown_fields_error(data, known):
+    """The ValidationError for a JSON object's fields that are not in ``known`` (names), else None.
+
+    A misspelt field (``boderline``, ``overlp``) was dropped without a word and the default stored in its
+    place: an answer or a campaign other than the one the client meant. Only JSON objects are checked:
+    form and multipart bodies carry fields of their own (the CSRF token)."""
+    if type(data) is not dict:
+        return None
+    unknown = [name for name in data if name not in known]
+    if not unknown:
+        return None
+    message = f"unknown field (the fields here: {', '.join(known)})"
+    return exceptions.ValidationError({name: [message] for name in unknown})
+
+
+class KnownFieldsOnly:
+    """A serializer mixin: a JSON object carrying a field the serializer does not declare is refused with a
+    400 naming the field, instead of having the field ignored (``unknown_fields_error``)."""
+
+    def to_internal_value(self, data):
+        unknown = unknown_fields_error(data, list(self.fields))
+        try:
+            value = super().to_internal_value(data)
+        except exceptions.ValidationError as exc:
+            if unknown is None:
+                raise
+            raise exceptions.ValidationError({**exc.detail, **unknown.detail}) from exc  # every problem at once
+        if unknown is not None:
+            raise unknown
+        return value
+
+
 def page_size_param(request, *, name, default, maximum):
     """``?page_size=``: a whole number from 1, at most ``maximum`` (a larger one is cut to it, and the
     ``next`` links carry on from there); absent, ``default``. Anything else is refused naming it: DRF

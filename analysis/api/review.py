@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from analysis.api.agreement import parse_report_params
 from analysis.selectors import BORDERLINE, OUT_OF_DOMAIN, UNCERTAIN, review_queue
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
+from labelhub.api import KnownFieldsOnly
 from labelhub.params import row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
@@ -159,7 +160,7 @@ class ReviewQueueApi(GenericAPIView):
         return response
 
 
-class DecisionSerializer(serializers.Serializer):
+class DecisionSerializer(KnownFieldsOnly, serializers.Serializer):
     label = serializers.CharField(required=False, allow_blank=True, default="")
     borderline = serializers.BooleanField(required=False, default=False)
     uncertain = serializers.BooleanField(required=False, default=False)
@@ -537,7 +538,7 @@ class ObjectField(serializers.DictField):
         return super().get_value(dictionary)
 
 
-class CampaignInSerializer(serializers.Serializer):
+class CampaignInSerializer(KnownFieldsOnly, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     items = serializers.ListField(child=serializers.IntegerField(), required=False)
     filter = ObjectField(required=False, help_text="class, tag, labeler, disagreement, source or items")

@@ -7,6 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from labelhub.api import unknown_fields_error
 from labeling.api.serializers import (
     InvitationCreatedSerializer,
     InvitationSerializer,
@@ -112,6 +113,9 @@ class ProjectDetailApi(GenericAPIView):
             changed = {name: where for name, where in changed.items() if request.data[name] != current[name]}
             if changed:
                 raise ValidationError(changed)
+        unknown = unknown_fields_error(request.data, [*ProjectUpdateSerializer._declared_fields, *NOT_PATCHED])
+        if unknown is not None:
+            raise unknown
         data = ProjectUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         project = project_update(project=project, **data.validated_data)

@@ -4,13 +4,14 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from labelhub.api import KnownFieldsOnly, unknown_fields_error
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
 from labeling.models import Annotation, DataSource, Invitation, Item, Job, LabelClass, Membership, Project, Skip
 from labeling.selectors import tags_visible_to
 from labeling.services.shapes import shapes_value
 
 
-class ClassSerializer(serializers.ModelSerializer):
+class ClassSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     class Meta:
         model = LabelClass
         fields = ["key", "name", "description", "hotkey", "colour", "retired"]
@@ -18,7 +19,7 @@ class ClassSerializer(serializers.ModelSerializer):
         extra_kwargs = {"name": {"required": False}, "colour": {"required": False}}
 
 
-class OptionsSerializer(serializers.Serializer):
+class OptionsSerializer(KnownFieldsOnly, serializers.Serializer):
     borderline = serializers.BooleanField(required=False, default=False)
     uncertain = serializers.BooleanField(required=False, default=False)
     out_of_domain = serializers.BooleanField(required=False, default=False)
@@ -59,7 +60,7 @@ class ProjectOutSerializer(serializers.ModelSerializer):
         return membership.role if membership else None
 
 
-class ProjectCreateSerializer(serializers.Serializer):
+class ProjectCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     modality = serializers.ChoiceField(choices=Modality.choices)
@@ -91,7 +92,7 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only_fields = ["created"]
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(KnownFieldsOnly, serializers.Serializer):
     username = serializers.CharField(required=False, allow_blank=True, default="", max_length=150)
     email = serializers.EmailField(
         required=False, allow_blank=True, default="", help_text="instead of the username: the user's e-mail"
@@ -341,7 +342,7 @@ def answer_value(annotation):
     return shapes_value(project=annotation.item.project, stored=stored)
 
 
-class AnnotationSubmitSerializer(serializers.Serializer):
+class AnnotationSubmitSerializer(KnownFieldsOnly, serializers.Serializer):
     value = AnswerValueField(
         required=False,
         allow_blank=True,
@@ -375,6 +376,9 @@ def annotation_submit_data(data) -> dict:
         serializer = AnnotationSubmitSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
+    unknown = unknown_fields_error(data, list(AnnotationSubmitSerializer._declared_fields))
+    if unknown is not None:
+        raise unknown
     validated, errors = {}, {}
     for name, field in AnnotationSubmitSerializer._declared_fields.items():
         if name not in data:
@@ -491,7 +495,7 @@ def annotation_submitted_data(annotation) -> dict:
     }
 
 
-class SkipInSerializer(serializers.Serializer):
+class SkipInSerializer(KnownFieldsOnly, serializers.Serializer):
     reason = serializers.CharField(max_length=500, help_text="why the item is skipped")
 
 

@@ -243,6 +243,8 @@ def test_a_campaign_counts_flagged_answers_as_the_agreement_page_does(api, revie
         ({"name": "x", "items": [999999]}, "not items of this project"),
         ({"name": "x", "filter": {"colour": "red"}}, "unknown filter fields"),
         ({"name": "x", "items": [], "guideline": 9}, "no items"),
+        # a misspelt overlap made a campaign with the default overlap 3
+        ({"name": "x", "filter": {"tag": "scratch"}, "overlp": 5}, "overlp: unknown field"),
     ],
 )
 def test_bad_campaigns_change_nothing(api, reviewer, scratches, body, message):

@@ -82,6 +82,8 @@ def test_the_guideline_version_shown_is_stored(api, project, labeler):
         ({"value": "cat", "seconds": -1}, "seconds", "between 0 and 86400"),
         ({"value": "cat", "comment": "x" * 2001}, "comment", "over 2000"),
         ({"value": "cat", "uncertain": "maybe"}, "uncertain", "valid boolean"),
+        # a misspelt flag was dropped: the answer stored was plain "cat"
+        ({"value": "cat", "boderline": True}, "boderline", "unknown field (the fields here: value, borderline,"),
     ],
 )
 def test_bad_answers_are_refused_and_change_nothing(api, project, labeler, body, field, words):

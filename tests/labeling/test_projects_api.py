@@ -38,6 +38,33 @@ def test_invalid_projects_are_refused_with_field_messages(api, manager):
     assert one.status_code == 400 and "at least two classes" in one.json()["detail"]
 
 
+def test_misspelt_project_and_member_fields_are_refused_naming_them(api, manager, outsider, project):
+    # They were dropped: a project with the default overlap and no borderline option, a role changed by PATCH
+    # that was not.
+    client = api(manager)
+    n = project.__class__.objects.count()
+    body = {"name": "x", "modality": "image", "classes": [{"key": "a"}, {"key": "b"}]}
+    for extra, field in [
+        ({"overlp": 5}, "overlp"),
+        ({"options": {"borderlin": True}}, "options"),
+        ({"classes": [{"key": "a"}, {"key": "b", "hotky": "2"}]}, "classes"),
+    ]:
+        response = client.post("/api/projects/", {**body, **extra}, format="json")
+        assert response.status_code == 400 and "unknown field" in response.json()["detail"], response.json()
+        assert field in response.json()
+    assert project.__class__.objects.count() == n
+    url = f"/api/projects/{project.pk}/"
+    response = client.patch(url, {"overlp": 1}, format="json")
+    assert response.status_code == 400 and response.json()["overlp"] == [
+        "unknown field (the fields here: name, description, options, overlap, transcription_conventions, id, "
+        "modality, task_type, classes, archived, active_guideline, role, created)"
+    ]
+    response = client.post(
+        f"/api/projects/{project.pk}/members/", {"username": outsider.username, "rol": "reviewer"}, format="json"
+    )
+    assert response.status_code == 400 and "rol" in response.json()
+
+
 def test_manager_patches_and_adds_members(api, manager, outsider, project):
     client = api(manager)
     response = client.patch(
