@@ -888,6 +888,24 @@ def _unknown_fields(names) -> str:
     )
 
 
+def _check_csv_header(names):
+    """Refuse a CSV manifest whose header names neither ``path`` nor ``text``: every line would be refused
+    for it, and a file that is no manifest at all (binary data, a header alone) read as a header without
+    lines and was imported as "succeeded, nothing to do"."""
+    if "path" in names or "text" in names:
+        return
+    if any("\x00" in name for name in names):
+        raise InputRejected(
+            "the file holds binary data: a manifest is text, JSON Lines (one object a line) or CSV with a "
+            "header line, or upload a zip archive"
+        )
+    raise InputRejected(
+        "read as a CSV manifest, its first line names no 'path' or 'text' column: "
+        + (_unknown_fields([n for n in names if n]) or f"a manifest has {', '.join(MANIFEST_FIELDS)}")
+        + "; JSON Lines holds one object a line"
+    )
+
+
 def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, dict | None, str]]:
     """Yield (line number, record or None, error) for each non-empty manifest line. CSV column names are
     read without case or surrounding spaces ("Label" is label)."""
@@ -895,6 +913,7 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
         reader = csv.DictReader(stream)
         if reader.fieldnames is not None:
             reader.fieldnames = [(f or "").strip().lower() for f in reader.fieldnames]
+            _check_csv_header(reader.fieldnames)
         unknown = _unknown_fields([f for f in reader.fieldnames or () if f])
         for row in reader:
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):

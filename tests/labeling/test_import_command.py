@@ -63,6 +63,23 @@ def test_a_manifest_not_in_utf8_is_refused_before_any_line_is_imported(project, 
     assert not Item.objects.filter(project=project).exists()
 
 
+def test_a_manifest_whose_every_line_is_refused_exits_non_zero(project, folder):
+    # It printed "0 imported, 0 duplicates, 2 rejected" and exited 0: a script saw success.
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text('{"path": "missing.png"}\n{"path": "gone.png"}\n')
+    with pytest.raises(CommandError, match="0 imported, 0 duplicates, 2 rejected: every entry was refused"):
+        import_items(str(project.pk), str(manifest))
+    out, _ = import_items(str(project.pk), str(folder))  # some in: success, as before
+    assert "2 imported" in out
+
+
+def test_a_file_that_is_no_manifest_is_a_command_error(project, folder):
+    garbage = folder / "m.bin"
+    garbage.write_bytes(b"\x00\x01garbage")
+    with pytest.raises(CommandError, match="is not a manifest: the file holds binary data"):
+        import_items(str(project.pk), str(garbage))
+
+
 def test_a_utf8_manifest_still_imports(project, folder):
     (folder / "manifest.jsonl").write_text('{"path": "a.png", "tags": ["é"]}\n', encoding="utf-8")
     out, _ = import_items(str(project.pk), str(folder / "manifest.jsonl"))

@@ -156,6 +156,25 @@ def test_csv_manifest(manager):
     assert Item.objects.get(text="hello, world").metadata == {"k": 1}
 
 
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        # read as a CSV of one header line and no rows, it "succeeded" with nothing processed and no error
+        ("m.bin", b"\x00\x01garbage", "the file holds binary data"),
+        (
+            "notes.txt",
+            b"first line of some notes\nsecond line\n",
+            "no 'path' or 'text' column: unknown field 'first line of some notes'",
+        ),
+    ],
+)
+def test_an_upload_that_is_no_manifest_fails_naming_why(manager, name, content, words):
+    project = text_project(manager)
+    job = run_import(project, manager, name, content)
+    assert job.status == JobStatus.FAILED and words in job.errors[-1]["reason"], job.errors
+    assert not Item.objects.filter(project=project).exists()
+
+
 def zip_bytes(entries):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -242,5 +242,5 @@ def test_csv_columns_are_read_without_case_and_an_unknown_one_is_named(manager):
     item = Item.objects.get(project=project)
     assert (item.text, item.label, [t.name for t in item.tags.all()]) == ("good", "pos", ["web"])
     job = run_import(project, manager, "semicolons.csv", b"text;label\nbad;neg\n")
-    assert job.result["imported"] == 0
+    assert job.status == "failed" and not job.result  # the header is wrong, so is every line: the file is refused
     assert "unknown field 'text;label'" in job.errors[0]["reason"] and "separated by commas" in job.errors[0]["reason"]

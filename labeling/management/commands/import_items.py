@@ -80,20 +80,25 @@ class Command(BaseCommand):
                 )
             with path.open("rb") as handle:
                 fmt = imports.manifest_format(path.name, handle.read(64))
-            with path.open(encoding="utf-8-sig", newline="") as stream:
-                entries = imports.manifest_entries(
-                    stream=stream, fmt=fmt, open_path=imports.folder_opener(path.parent), **common
-                )
-                report = imports.items_import(project=target, entries=entries, on_progress=self._progress)
+            try:
+                with path.open(encoding="utf-8-sig", newline="") as stream:
+                    entries = imports.manifest_entries(
+                        stream=stream, fmt=fmt, open_path=imports.folder_opener(path.parent), **common
+                    )
+                    report = imports.items_import(project=target, entries=entries, on_progress=self._progress)
+            except InputRejected as exc:  # the manifest as a whole (its header), found before any line
+                raise CommandError(f"{path} is not a manifest: {exc}") from None
         if json:
             self.stdout.write(__import__("json").dumps(report.as_dict(), indent=2))
         for row in report.rejected:
             self.stderr.write(f"rejected {row['name']}: {row['reason']}")
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"{len(report.imported)} imported, {len(report.duplicates)} duplicates, {len(report.rejected)} rejected"
-            )
+        summary = (
+            f"{len(report.imported)} imported, {len(report.duplicates)} duplicates, {len(report.rejected)} rejected"
         )
+        if report.rejected and not report.imported and not report.duplicates:
+            # A script must see that nothing came in: the command exited 0 with every entry refused.
+            raise CommandError(f"{summary}: every entry was refused (the reasons are above)")
+        self.stdout.write(self.style.SUCCESS(summary))
 
     def _progress(self, done):
         self.stdout.write(f"  {done} processed", ending="\r")
