@@ -28,7 +28,7 @@ from labeling.selectors import (
 )
 from labeling.services.invitations import invitation_create, invitation_revoke
 from labeling.services.projects import (
-    member_add,
+    member_add_or_change,
     member_remove,
     member_role_change,
     project_archive,
@@ -156,16 +156,18 @@ class MemberListApi(GenericAPIView):
 
     @extend_schema(
         request=MemberAddSerializer,
-        responses={201: MemberSerializer},
-        description="Managers add an existing user (by `username`, or else by `email`) with a role; a member "
-        "already in the project gets the role instead. The last manager cannot be made anything else.",
+        responses={201: MemberSerializer, 200: MemberSerializer},
+        description="Managers add an existing user (by `username`, or else by `email`) with a role (201); a member "
+        "already in the project gets the role instead (200). The last manager cannot be made anything else.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         data = MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = member_add(project=project, **data.validated_data)
-        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+        membership, created = member_add_or_change(project=project, **data.validated_data)
+        return Response(
+            MemberSerializer(membership).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class MemberDetailApi(GenericAPIView):

@@ -202,12 +202,18 @@ def _keep_a_manager(*, project, membership, new_role=None):
 @transaction.atomic
 def member_add(*, project, username="", role, email="") -> Membership:
     """Give a user (by username, or else by e-mail) a role in the project, or change the role they have."""
+    return member_add_or_change(project=project, username=username, role=role, email=email)[0]
+
+
+def member_add_or_change(*, project, username="", role, email="") -> tuple[Membership, bool]:
+    """``member_add``, answering (membership, created): created is False when the user was a member
+    already and only their role was set."""
     _check_role(role)
     user = user_find(username=username, email=email)
     membership = Membership.objects.filter(project=project, user=user).first()
     if membership is not None:
-        return member_role_change(membership=membership, role=role)
-    return Membership.objects.create(project=project, user=user, role=role)
+        return member_role_change(membership=membership, role=role), False
+    return Membership.objects.create(project=project, user=user, role=role), True
 
 
 @transaction.atomic

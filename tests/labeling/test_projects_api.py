@@ -76,6 +76,9 @@ def test_manager_patches_and_adds_members(api, manager, outsider, project):
     assert added.status_code == 201
     members = {m["username"]: m["role"] for m in client.get(f"/api/projects/{project.pk}/members/").json()["results"]}
     assert members[outsider.username] == "reviewer"
+    # The same user again: the role changes, nothing is created (it answered 201 Created)
+    again = client.post(f"/api/projects/{project.pk}/members/", {"username": outsider.username, "role": "labeler"})
+    assert again.status_code == 200 and again.json()["role"] == "labeler"
     unknown = client.post(f"/api/projects/{project.pk}/members/", {"username": "ghost", "role": "labeler"})
     assert unknown.status_code == 400 and "no user named 'ghost'" in unknown.json()["detail"]
 
