@@ -263,6 +263,10 @@ LABELHUB_MAX_FILE_BYTES = int(os.environ.get("LABELHUB_MAX_FILE_BYTES", 50 * 102
 LABELHUB_MAX_IMPORT_BYTES = int(os.environ.get("LABELHUB_MAX_IMPORT_BYTES", 2 * 1024 * 1024 * 1024))
 LABELHUB_MAX_IMAGE_PIXELS = int(os.environ.get("LABELHUB_MAX_IMAGE_PIXELS", 100_000_000))
 LABELHUB_MAX_TEXT_CHARS = int(os.environ.get("LABELHUB_MAX_TEXT_CHARS", 200_000))
+# Project limits: a project's active classes (each is a button and a key on the labeling page) and the
+# length of one guideline version (every labeler's page carries it).
+LABELHUB_MAX_CLASSES = int(os.environ.get("LABELHUB_MAX_CLASSES", 1000))
+LABELHUB_MAX_GUIDELINE_CHARS = int(os.environ.get("LABELHUB_MAX_GUIDELINE_CHARS", 200_000))
 # The address machine clients reach LabelHub at, put in webhook and external-trainer payloads
 # (e.g. "https://labelhub.example.org"); without it those payloads carry paths only.
 LABELHUB_PUBLIC_URL = os.environ.get("LABELHUB_PUBLIC_URL", "").strip().rstrip("/")

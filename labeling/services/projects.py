@@ -1,5 +1,6 @@
 """Projects, their classes and members."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -35,6 +36,13 @@ RESERVED_HOTKEYS = set("nbuoscr")
 
 
 def _check_classes(classes, *, task_type):
+    if len(classes) > settings.LABELHUB_MAX_CLASSES:
+        raise ValidationError(
+            {
+                "classes": f"{len(classes):,} classes, over the limit of {settings.LABELHUB_MAX_CLASSES:,} "
+                "(LABELHUB_MAX_CLASSES)"
+            }
+        )
     keys, hotkeys = set(), set()
     for spec in classes:
         key = spec.get("key", "")

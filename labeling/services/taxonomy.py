@@ -5,6 +5,7 @@ with what it did (``effect``), so undo can put the classes back. Reports and exp
 through ``labeling.selectors.class_mapping``, which composes the active changes into old key → key.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -70,6 +71,13 @@ def taxonomy_validate(*, project, op, payload):
         _check_key(key)
         if key in classes:
             raise ValidationError({"key": f"a class '{key}' already exists"})
+        if len(active) >= settings.LABELHUB_MAX_CLASSES:
+            raise ValidationError(
+                {
+                    "key": f"the project has {len(active):,} classes, the limit (LABELHUB_MAX_CLASSES): retire one "
+                    "before adding another"
+                }
+            )
         hotkey = payload.get("hotkey") or ""
         if hotkey and any(c.hotkey == hotkey for c in classes.values() if not c.retired):
             raise ValidationError({"hotkey": f"hotkey '{hotkey}' is taken"})

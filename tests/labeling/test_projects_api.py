@@ -195,3 +195,28 @@ def test_a_patch_of_what_patch_does_not_change_is_refused_naming_where(api, mana
     # The object as read, with a new name: the unchanged fields are fine.
     response = client.patch(url, {**read, "name": "Renamed project"}, format="json")
     assert response.status_code == 200 and response.json()["name"] == "Renamed project"
+
+
+def test_projects_and_guidelines_over_the_limits_are_refused_naming_them(api, manager, project, settings):
+    # 30,000 classes and a 2 MB guideline were taken: every labeler's page carries them.
+    client = api(manager)
+    n = project.__class__.objects.count()
+    many = [{"key": f"c{i}"} for i in range(1001)]
+    response = client.post("/api/projects/", {"name": "huge", "modality": "image", "classes": many}, format="json")
+    assert response.status_code == 400
+    assert response.json()["classes"] == ["1,001 classes, over the limit of 1,000 (LABELHUB_MAX_CLASSES)"]
+    long = "# Guide\n" + "x" * 2_000_000
+    response = client.post(
+        "/api/projects/",
+        {"name": "g", "modality": "image", "classes": [{"key": "a"}, {"key": "b"}], "guideline": long},
+        format="json",
+    )
+    assert response.status_code == 400 and "over the limit of 200,000" in response.json()["detail"]
+    assert project.__class__.objects.count() == n
+    response = client.post(f"/api/projects/{project.pk}/guidelines/", {"text": long}, format="json")
+    assert response.status_code == 400 and "LABELHUB_MAX_GUIDELINE_CHARS" in response.json()["detail"]
+    assert not project.guidelines.exists()
+    settings.LABELHUB_MAX_CLASSES = 3  # the project has cat, dog, other
+    response = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", {"op": "add", "key": "bird"}, format="json")
+    assert response.status_code == 400 and "retire one before adding another" in response.json()["detail"]
+    assert project.classes.count() == 3
