@@ -20,6 +20,7 @@ from labeling.selectors import active_class_keys, answers_by_item, class_mapping
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_items_for, campaign_progress
 from labeling.services.guidelines import guideline_publish
 from labeling.services.review import (
+    DecisionConflict,
     conventions_set,
     decision_record,
     guideline_example_add,
@@ -182,6 +183,13 @@ class DecisionSerializer(KnownFieldsOnly, serializers.Serializer):
         default=None,
         help_text="Detection / segments projects: record the labelers' consensus (computed by the server) as final.",
     )
+    supersedes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The id of the item's latest decision as you saw it (null: you saw none). When another reviewer "
+        "has decided the item since, nothing is recorded and the answer is 409 with their decision as `decision`; "
+        "send its id to record yours over it. Left out, the decision is recorded over whatever is there.",
+    )
 
 
 class DecisionOutSerializer(serializers.Serializer):
@@ -198,6 +206,23 @@ class DecisionOutSerializer(serializers.Serializer):
     created = serializers.DateTimeField()
 
 
+def decision_out(d) -> dict:
+    """A decision as the API shows it."""
+    return {
+        "id": d.pk,
+        "action": d.action,
+        "label": d.label,
+        "borderline": d.borderline,
+        "uncertain": d.uncertain,
+        "out_of_domain": d.out_of_domain,
+        "gold": d.gold,
+        "rationale": d.rationale,
+        "value": d.shapes,
+        "reviewer": d.reviewer.username if d.reviewer else None,
+        "created": d.created,
+    }
+
+
 class DecisionApi(GenericAPIView):
     serializer_class = DecisionSerializer
     pagination_class = None  # an item has a few decisions: the list is answered whole
@@ -207,17 +232,26 @@ class DecisionApi(GenericAPIView):
         responses={
             201: inline_serializer(
                 "DecisionDone", {"id": serializers.IntegerField(), "action": serializers.CharField()}
-            )
+            ),
+            409: inline_serializer(
+                "DecisionDecidedMeanwhile",
+                {"detail": serializers.CharField(), "decision": DecisionOutSerializer()},
+            ),
         },
         description="Record a decision (reviewers and managers). Classification and transcription: `label`; "
         'detection and segments: `value` (`{"boxes": [...]}` / `{"segments": [...]}`, checked as an answer is) '
-        'or `"accept": "consensus"`; or an `action` with a `rationale`.',
+        'or `"accept": "consensus"`; or an `action` with a `rationale`. With `supersedes` (the latest decision '
+        "you saw, or null), a decision another reviewer recorded since answers 409 with it, recording nothing.",
     )
     def post(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
         data = DecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        decision = decision_record(item=item, reviewer=request.user, **data.validated_data)
+        try:
+            decision = decision_record(item=item, reviewer=request.user, **data.validated_data)
+        except DecisionConflict as exc:  # another reviewer decided the item since this one looked
+            detail = f"Nothing recorded: {exc}. Send supersedes: {exc.current.pk} to record your decision over it."
+            return Response({"detail": detail, "decision": decision_out(exc.current)}, status=status.HTTP_409_CONFLICT)
         return Response(
             {
                 "id": decision.pk,
@@ -233,25 +267,8 @@ class DecisionApi(GenericAPIView):
     @extend_schema(responses=DecisionOutSerializer(many=True), description="The item's decisions, newest first.")
     def get(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
-        rows = item.decisions.select_related("reviewer").order_by("-created")
-        return Response(
-            [
-                {
-                    "id": d.pk,
-                    "action": d.action,
-                    "label": d.label,
-                    "borderline": d.borderline,
-                    "uncertain": d.uncertain,
-                    "out_of_domain": d.out_of_domain,
-                    "gold": d.gold,
-                    "rationale": d.rationale,
-                    "value": d.shapes,
-                    "reviewer": d.reviewer.username if d.reviewer else None,
-                    "created": d.created,
-                }
-                for d in rows
-            ]
-        )
+        rows = item.decisions.select_related("reviewer").order_by("-created", "-id")
+        return Response([decision_out(d) for d in rows])
 
 
 def _example_out(project, example):

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from analysis.metrics.consistency import ConventionError, Conventions
 from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
-from labeling.models import Decision, GuidelineExample, GuidelineNote, TranscriptConventions
+from labeling.models import Decision, GuidelineExample, GuidelineNote, Item, TranscriptConventions
 from labeling.selectors import class_mapping
 from labeling.services.campaigns import campaign_send_back
 from labeling.services.items import items_tag
@@ -14,6 +14,30 @@ from labeling.services.shapes import shapes_validate
 
 NEEDS_INPUT_TAG = "needs-better-input"
 MAX_RATIONALE_CHARS = 5000
+UNCHECKED = object()  # decision_record's ``supersedes`` when the caller does not say what it saw
+
+
+class DecisionConflict(Exception):
+    """Another decision was recorded on the item after the one the reviewer saw: nothing was recorded.
+    ``current`` is that decision (the item's latest)."""
+
+    def __init__(self, current: Decision):
+        self.current = current
+        who = current.reviewer.get_username() if current.reviewer else "a reviewer whose account is gone"
+        super().__init__(f"item {current.item_id} was decided meanwhile by {who}: {decision_summary(current)}")
+
+
+def decision_summary(decision: Decision) -> str:
+    """A decision in a few words: "label '9' (gold)", "3 boxes", "sent back to the labelers"."""
+    if decision.action != DecisionAction.LABEL:
+        return str(decision.get_action_display())
+    if isinstance(decision.shapes, dict):
+        kind, shapes = next(iter(decision.shapes.items()), ("shapes", []))
+        what = f"{len(shapes)} {kind}"
+    else:
+        what = f"label '{decision.label}'" if decision.label else "no label"
+    flags = [name for name in ("borderline", "uncertain", "out_of_domain", "gold") if getattr(decision, name)]
+    return what + (f" ({', '.join(f.replace('_', ' ') for f in flags)})" if flags else "")
 
 
 @transaction.atomic
@@ -30,6 +54,7 @@ def decision_record(
     action=DecisionAction.LABEL,
     value=None,
     accept=None,
+    supersedes=UNCHECKED,
 ) -> Decision:
     """Record a reviewer's decision on an item; earlier decisions stay as the audit trail.
 
@@ -44,8 +69,20 @@ def decision_record(
     ``accept="consensus"`` for the labelers' consensus as a version would ship it. The other actions may
     carry shapes too: "ambiguous_instructions" then attaches the item with them (else with the
     consensus) to the active guideline as a canonical example of the open question.
+
+    ``supersedes``: the id of the item's latest decision as the reviewer saw it (None: they saw none).
+    When another has been recorded since (a second SME deciding the same item at the same time), nothing
+    is recorded and DecisionConflict names it; left out, the decision is recorded over whatever is there.
     """
     project = item.project
+    if supersedes is not UNCHECKED:
+        # The item's row lock orders two reviewers deciding it at once: the second reads the first's decision.
+        Item.objects.select_for_update().filter(pk=item.pk).first()
+        current = item.decisions.select_related("reviewer").order_by("-created", "-id").first()
+        if current is None and supersedes is not None:
+            raise ValidationError({"supersedes": f"decision {supersedes} is not a decision on item {item.pk}"})
+        if current is not None and current.pk != supersedes:
+            raise DecisionConflict(current)
     if action not in DecisionAction.values:
         raise ValidationError({"action": f"unknown action '{action}' (one of {', '.join(DecisionAction.values)})"})
     if len(rationale or "") > MAX_RATIONALE_CHARS:
