@@ -110,7 +110,7 @@ def review_item_page(request, project_id, item_id):
             "item": item,
             "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
-            "decisions": item.decisions.select_related("reviewer").order_by("-created"),
+            "decisions": item.decisions.select_related("reviewer").order_by("-created", "-id"),
             "classes": classes,
             "actions": [
                 (value, name, key(letter))
@@ -199,7 +199,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             project=project, shapes={kind: shapes}, duration=(item.stats or {}).get("duration"), colours=colours
         )
     consensus = consensus_for(project=project, item_ids=[item.pk]).get(item.pk, {kind: []})
-    decisions = list(item.decisions.select_related("reviewer").order_by("-created"))
+    decisions = list(item.decisions.select_related("reviewer").order_by("-created", "-id"))
     for d in decisions:
         d.n_shapes = len(d.shapes.get(kind, [])) if isinstance(d.shapes, dict) else None
     latest = decisions[0] if decisions else None
@@ -222,6 +222,8 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
         "consensus": consensus,
         "start": start,
         "decisionUrl": reverse("api:decision", args=[item.pk]),
+        # The latest decision the page shows: one another reviewer records meanwhile is answered 409.
+        "latest": latest.pk if latest is not None else None,
         "nextUrl": next_url,
         "queueUrl": reverse("review", args=[project.pk]),
         "vendor": {

@@ -1,14 +1,8 @@
 // Small forms of the consistency pages, all posting JSON to the API and showing its answer.
-const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
-export async function send(url, body, method = "POST") {
-  const response = await fetch(url, {
-    method,
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, data };
-}
+import { sendJSON } from "../session.js";
+
+// What the user typed stays on the page when a post fails (a sign-in in another tab, a server failure).
+export const send = (url, body, method = "POST") => sendJSON(url, body, { method, what: "Your change is" });
 const say = (el, text, bad = false) => {
   if (!el) return;
   el.textContent = text;

@@ -1,6 +1,8 @@
 // The review page, keyboard-first: class hotkeys pick the final label; b/u/o flags, g gold, r rationale,
 // a/i/s actions; Enter records the decision and moves to the next disputed item; n skips.
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
+import { sendJSON } from "../session.js";
+import { decidedMeanwhile } from "./meanwhile.js";
 
 const root = document.getElementById("review");
 // The labeling page's viewers: zoom, pan, brightness and contrast for images; waveform, speed and loops
@@ -12,7 +14,6 @@ else if (stage) viewer = new AudioViewer({ wavesurfer: stage.dataset.wavesurfer,
 viewer?.show({ id: Number(root.dataset.item), file: stage.dataset.file });
 const form = document.getElementById("decision-form");
 const status = document.getElementById("decision-status");
-const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
 const buttons = [...form.querySelectorAll(".class-button")];
 let label = "";
 
@@ -34,7 +35,9 @@ const actionKeys = Object.fromEntries(
 );
 const goldKey = form.gold?.dataset.hotkey || "g";
 
+let sending = false;
 async function submit() {
+  if (sending) return; // a second Enter while the first is on its way records nothing more
   const action = form.querySelector("input[name=action]:checked").value;
   const body = {
     action,
@@ -44,19 +47,25 @@ async function submit() {
     uncertain: action === "label" && !!form.uncertain?.checked,
     out_of_domain: action === "label" && !!form.out_of_domain?.checked,
     gold: action === "label" && form.gold.checked,
+    // The latest decision this page showed: one another reviewer records meanwhile is answered 409.
+    supersedes: root.dataset.latest ? Number(root.dataset.latest) : null,
   };
+  sending = true;
   status.textContent = "saving…";
-  const response = await fetch(root.dataset.decisionUrl, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-    body: JSON.stringify(body),
-  });
-  const data = await response.json();
-  if (!response.ok) {
-    status.textContent = data.detail ?? `HTTP ${response.status}`;
+  const { ok, status: code, data } = await sendJSON(root.dataset.decisionUrl, body, { what: "Your decision is" });
+  sending = false;
+  if (code === 409 && data.decision) {
+    root.dataset.latest = data.decision.id; // seen now: sending again records over it
+    status.textContent = decidedMeanwhile(data.decision);
     status.classList.add("error");
     return;
   }
+  if (!ok) {
+    status.textContent = data.detail;
+    status.classList.add("error");
+    return;
+  }
+  sending = true; // on the way to the next item
   status.classList.remove("error");
   status.textContent = "Decision recorded.";
   root.dataset.decided = data.id;

@@ -9,6 +9,8 @@
 //   or Ctrl+Y redoes it; in the rationale box they stay the browser's undo of the text.
 import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
+import { sendJSON } from "../session.js";
+import { decidedMeanwhile } from "./meanwhile.js";
 
 const config = JSON.parse(document.getElementById("review-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -16,7 +18,6 @@ const SVG = "http://www.w3.org/2000/svg";
 const form = $("decision-form");
 const status = $("decision-status");
 const summary = $("editor-summary");
-const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
 const boxes = config.kind === "boxes";
 const noun = boxes ? ["box", "boxes"] : ["segment", "segments"];
 
@@ -175,23 +176,30 @@ function copyLayer(index) {
 }
 
 // --- recording ------------------------------------------------------------------------------------------
+let sending = false;
 async function submit(extra = null) {
+  if (sending) return; // a second Enter while the first is on its way records nothing more
   const action = extra ? "label" : form.querySelector("input[name=action]:checked").value;
   const body = { action, rationale: form.rationale.value, gold: action === "label" && form.gold.checked };
   if (extra) Object.assign(body, extra);
   else if (action === "label" || action === "ambiguous_instructions") body.value = editor.value();
+  body.supersedes = config.latest;
+  sending = true;
   status.textContent = "saving…";
-  const response = await fetch(config.decisionUrl, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-    body: JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    status.textContent = data.detail ?? `HTTP ${response.status}`;
+  const { ok, status: code, data } = await sendJSON(config.decisionUrl, body, { what: "Your decision is" });
+  sending = false;
+  if (code === 409 && data.decision) {
+    config.latest = data.decision.id; // seen now: sending again records over it
+    status.textContent = decidedMeanwhile(data.decision);
     status.classList.add("error");
     return;
   }
+  if (!ok) {
+    status.textContent = data.detail;
+    status.classList.add("error");
+    return;
+  }
+  sending = true; // on the way to the next item
   status.classList.remove("error");
   const n = data.value?.[config.kind]?.length;
   status.textContent = `Decision recorded${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
