@@ -307,17 +307,31 @@ class GuidelineListApi(GenericAPIView):
         return self.get_paginated_response(GuidelineSerializer(page, many=True).data)
 
     @extend_schema(
-        request=inline_serializer("GuidelinePublish", {"text": serializers.CharField()}),
+        request=inline_serializer(
+            "GuidelinePublish",
+            {
+                "text": serializers.CharField(),
+                "resolves": serializers.ListField(
+                    child=serializers.IntegerField(),
+                    required=False,
+                    help_text="ids of the open questions from reviewers this version answers",
+                ),
+            },
+        ),
         responses={201: GuidelineSerializer},
-        description="Publish the next version (reviewers and managers); labelers see a notice on their next item.",
+        description="Publish the next version (reviewers and managers); labelers see a notice on their next item. "
+        "`resolves` closes the reviewers' open questions (raised with 'instructions ambiguous') it answers.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         text = request.data.get("text") if isinstance(request.data, dict) else None
         if not isinstance(text, str):
             raise ValidationError({"text": "the guideline's markdown text is required"})
+        resolves = request.data.get("resolves") or []
+        if not isinstance(resolves, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in resolves):
+            raise ValidationError({"resolves": "resolves is a list of open question ids"})
         previous = project.active_guideline
-        guideline = guideline_publish(project=project, text=text, author=request.user)
+        guideline = guideline_publish(project=project, text=text, author=request.user, resolves=resolves)
         if previous is not None and request.data.get("keep_examples", True):
             guideline_examples_carry(source=previous, guideline=guideline)
         return Response(GuidelineSerializer(guideline).data, status=status.HTTP_201_CREATED)

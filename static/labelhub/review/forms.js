@@ -12,7 +12,9 @@ const say = (el, text, bad = false) => {
 const guideline = document.getElementById("guideline-form");
 guideline?.addEventListener("submit", async (e) => {
   e.preventDefault();
-  const { ok, data } = await send(guideline.dataset.url, { text: guideline.text.value });
+  // The reviewers' open questions the new text answers (ticked in the form) leave the open questions.
+  const resolves = [...guideline.querySelectorAll("input[name=resolves]:checked")].map((box) => Number(box.value));
+  const { ok, data } = await send(guideline.dataset.url, { text: guideline.text.value, resolves });
   if (!ok) return say(document.getElementById("publish-status"), data.detail, true);
   location.href = `?version=${data.version}&diff=${data.version - 1}`;
 });
