@@ -1,5 +1,6 @@
 // The review page, keyboard-first: class hotkeys pick the final label; b/u/o flags, g gold, r rationale,
-// a/i/s actions; Enter records the decision and moves to the next disputed item; n skips.
+// a/i/s actions; t the final transcript, Shift+1-9 starts it from that row's transcript; Enter records the
+// decision and moves to the next disputed item; n skips.
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { decidedMeanwhile } from "./meanwhile.js";
@@ -23,6 +24,17 @@ function pick(key) {
   form.querySelector("input[name=action][value=label]").checked = true;
 }
 buttons.forEach((b) => b.addEventListener("click", () => pick(b.dataset.label)));
+
+// Transcription: the final transcript starts from a labeler's (edited from there, not typed again).
+const uses = [...document.querySelectorAll(".use-transcript")];
+function useTranscript(button) {
+  if (!button) return;
+  form.label.value = button.dataset.transcript;
+  form.querySelector("input[name=action][value=label]").checked = true;
+  form.label.focus();
+  form.label.setSelectionRange(form.label.value.length, form.label.value.length);
+}
+uses.forEach((b) => b.addEventListener("click", () => useTranscript(b)));
 
 const toggle = (name) => {
   const box = form.querySelector(`input[name=${name}]`);
@@ -88,6 +100,11 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const digit = /^Digit([1-9])$/.exec(e.code);
+  if (digit && e.shiftKey && uses.length) {
+    e.preventDefault();
+    return useTranscript(uses.find((b) => b.dataset.row === digit[1]));
+  }
   const button = buttons.find((b) => b.dataset.hotkey === e.key);
   if (button) return pick(button.dataset.label);
   if (e.key === "b") return toggle("borderline");
