@@ -554,7 +554,8 @@ class Decision(AnswerFlags):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="decisions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=32, choices=DecisionAction.choices, default=DecisionAction.LABEL)
-    label = models.CharField(max_length=64, blank=True)
+    # A class key, or a final transcript (as long as an answer's: a class key's 64 characters cut it short).
+    label = models.TextField(blank=True)
     gold = models.BooleanField(default=False, help_text="The label is known to be right: it scores labelers.")
     rationale = models.TextField(blank=True)
     shapes = models.JSONField(

@@ -7,6 +7,7 @@ from analysis.metrics.consistency import ConventionError, Conventions
 from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
 from labeling.models import Decision, GuidelineExample, GuidelineNote, Item, TranscriptConventions
 from labeling.selectors import class_mapping
+from labeling.services.annotations import MAX_TRANSCRIPT_CHARS
 from labeling.services.campaigns import campaign_send_back
 from labeling.services.items import items_tag
 from labeling.services.shape_versions import consensus_for, decided_shapes
@@ -124,6 +125,10 @@ def decision_record(
             )
         if gold and not label:
             raise ValidationError({"gold": "only a decision with a label can be gold"})
+        if len(label or "") > MAX_TRANSCRIPT_CHARS:
+            raise ValidationError(
+                {"label": f"the transcript is {len(label):,} characters, over the limit of {MAX_TRANSCRIPT_CHARS:,}"}
+            )
     else:
         if label or gold:
             raise ValidationError({"action": f"'{action}' takes no label; decide the label or take the action"})
