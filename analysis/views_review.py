@@ -21,6 +21,7 @@ from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
 from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping
 from labeling.services.campaigns import campaign_progress
+from labeling.services.review import decision_summary
 from labeling.services.shape_versions import consensus_for
 
 
@@ -101,6 +102,7 @@ def review_item_page(request, project_id, item_id):
         return _shape_review_page(request, project, membership, item, next_url, len(next_ids))
     classes = list(project.classes.filter(retired=False))
     key = _page_key_for(classes)
+    decisions = list(item.decisions.select_related("reviewer").order_by("-created", "-id"))
     return render(
         request,
         "labeling/review_item.html",
@@ -110,7 +112,8 @@ def review_item_page(request, project_id, item_id):
             "item": item,
             "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
-            "decisions": item.decisions.select_related("reviewer").order_by("-created", "-id"),
+            "decisions": decisions,
+            "latest": _latest_decision(decisions),
             "classes": classes,
             "actions": [
                 (value, name, key(letter))
@@ -124,6 +127,15 @@ def review_item_page(request, project_id, item_id):
             "remaining": len(next_ids),
         },
     )
+
+
+def _latest_decision(decisions):
+    """The item's latest decision in words, shown above the decision form: an SME working down the queue
+    sees at once that a colleague has settled the item since the queue was read."""
+    if not decisions:
+        return None
+    d = decisions[0]
+    return {"reviewer": d.reviewer.username if d.reviewer else None, "created": d.created, "what": decision_summary(d)}
 
 
 def _page_key_for(classes):
@@ -246,6 +258,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             "n_consensus": len(consensus.get(kind, [])),
             "splits": splits,
             "decisions": decisions,
+            "latest": _latest_decision(decisions),
             "classes": classes,
             "actions": [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL],
             "next_url": next_url,

@@ -101,3 +101,13 @@ def test_two_smes_deciding_at_the_same_moment_one_is_told(reviewer, disputed):
         t.join()
     assert sorted(outcomes) == ["conflict", "recorded"]
     assert Decision.objects.count() == 1
+
+
+def test_the_review_page_says_the_item_was_decided_already_and_by_whom(client, reviewer, disputed):
+    item, second = disputed
+    client.force_login(reviewer)
+    url = f"/projects/{item.project_id}/review/{item.pk}/"
+    assert 'id="latest-decision"' not in client.get(url).content.decode()
+    decision_record(item=item, reviewer=second, label="dog", gold=True, rationale="it barks")
+    page = client.get(url).content.decode()
+    assert "Decided already by reviewer2" in page and "label &#x27;dog&#x27; (gold)" in page
