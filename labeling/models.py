@@ -420,6 +420,11 @@ class Job(models.Model):
     heartbeat = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life of the worker running it (jobs that report one)."
     )
+    queued = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its task was last sent to the broker; a job queued far longer lost its message.",
+    )
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -4,10 +4,15 @@ Services never import this module: they send these tasks by name (``labeling.ser
 worker finds them through ``autodiscover_tasks``.
 """
 
+import logging
+import threading
+
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.db import connection
 
 from labeling.services.import_jobs import import_job_run
-from labeling.services.jobs import job_task_run
+from labeling.services.jobs import job_task_run, jobs_resend_lost, stale_seconds
 from labeling.services.versions import version_build_run
 from labeling.services.webhooks import webhook_delivery_attempt
 
@@ -28,3 +33,36 @@ def webhook_deliver(self, delivery_id):
     retry_in = webhook_delivery_attempt(delivery_id=delivery_id)
     if retry_in is not None:
         raise self.retry(countdown=retry_in)
+
+
+# --- lost messages ----------------------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+_lost_watch_stop = threading.Event()
+
+
+def _lost_watch():
+    """Send again, when the worker starts and every ``stale_seconds()`` after, the jobs queued that long
+    since their task was sent: their message never reached a worker (Redis restarted without persistence,
+    a purged queue) and nothing else would run them. No celery beat needed; with several workers the
+    conditional update in ``job_resend_lost`` sends each job once."""
+    while True:
+        try:
+            jobs_resend_lost()
+        except Exception:  # a database away for a moment must not end the watch; the next round retries
+            logger.warning("looking for jobs whose message was lost failed", exc_info=True)
+        finally:
+            connection.close()
+        if _lost_watch_stop.wait(max(stale_seconds(), 10)):
+            return
+
+
+@worker_ready.connect(dispatch_uid="labeling-lost-job-watch")
+def _start_lost_watch(**kwargs):
+    _lost_watch_stop.clear()
+    threading.Thread(target=_lost_watch, name="lost-job-watch", daemon=True).start()
+
+
+@worker_shutdown.connect(dispatch_uid="labeling-lost-job-watch-stop")
+def _stop_lost_watch(**kwargs):
+    _lost_watch_stop.set()

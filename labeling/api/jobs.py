@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import JobSerializer
 from labeling.selectors import job_for_user
+from labeling.services.jobs import job_resend_lost
 
 # Result entries left out of a poll unless asked for: an import lists up to 1,000 item ids, which a
 # page polling twice a second neither needs nor should download again and again.
@@ -43,7 +44,9 @@ class JobDetailApi(GenericAPIView):
         flag = request.query_params.get("items", "").strip().lower()
         if flag not in TRUE + FALSE:
             raise ValidationError({"items": f"'{flag}' is not a yes/no value (use items=1 or items=0)"})
-        data = JobSerializer(job_for_user(user=request.user, job_id=job_id)).data
+        job = job_for_user(user=request.user, job_id=job_id)
+        job_resend_lost(job=job)  # a page polling a job whose message was lost sends it again
+        data = JobSerializer(job).data
         if flag not in TRUE and isinstance(data.get("result"), dict):
             data["result"] = {k: v for k, v in data["result"].items() if k not in LISTS_ON_REQUEST}
         return Response(data)

@@ -68,7 +68,10 @@ def job_start(*, kind, project=None, user=None, params=None, total=None) -> Job:
 
 
 def job_enqueue(*, job):
-    """Send the task of ``job.kind`` with the job's id once the surrounding transaction commits."""
+    """Send the task of ``job.kind`` with the job's id once the surrounding transaction commits, noting
+    when (``Job.queued``: a job still queued long after has most likely lost its message)."""
+    job.queued = timezone.now()
+    Job.objects.filter(pk=job.pk).update(queued=job.queued)
     task_send_on_commit(JOB_TASKS[job.kind], job.id)
 
 
@@ -192,8 +195,46 @@ def job_silent(*, job, now=None) -> bool:
     return beat is not None and beat < (now or timezone.now()) - timedelta(seconds=stale_seconds())
 
 
+def _lost(stale):
+    """Queued jobs whose task was sent before ``stale`` (jobs from before ``Job.queued``: created then)."""
+    return Q(status=JobStatus.QUEUED) & (Q(queued__lt=stale) | Q(queued__isnull=True, created__lt=stale))
+
+
+def job_lost(*, job, now=None) -> bool:
+    """Whether ``job`` is still queued ``stale_seconds()`` after its task was sent: its message most
+    likely never reached a worker (the broker restarted without persistence, a queue was purged), and
+    nothing would ever run it. Sending the message again is safe: ``job_claim`` lets one delivery run the
+    job, and a worker that was only busy drops the extra one."""
+    if job.status != JobStatus.QUEUED:
+        return False
+    sent = job.queued or job.created
+    return sent is not None and sent < (now or timezone.now()) - timedelta(seconds=stale_seconds())
+
+
+def job_resend_lost(*, job) -> bool:
+    """Send the task of ``job`` again if it has been queued for ``stale_seconds()`` since its task was
+    last sent (``job_lost``); answer whether it was sent. One conditional UPDATE decides, so two pages
+    polling the job at once send it once."""
+    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    now = timezone.now()
+    if not Job.objects.filter(_lost(stale), pk=job.pk).update(queued=now):
+        return False
+    job.queued = now
+    logger.warning("job %s: still queued %s s after its task was sent; sending it again", job.pk, stale_seconds())
+    task_send_on_commit(JOB_TASKS[job.kind], job.pk)
+    return True
+
+
+def jobs_resend_lost() -> int:
+    """Send again every job queued for ``stale_seconds()`` since its task was sent (a worker starting,
+    and one every ``stale_seconds()`` while it runs, calls this); answer how many."""
+    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    return sum(job_resend_lost(job=job) for job in Job.objects.filter(_lost(stale)).only("pk", "kind", "status"))
+
+
 def job_retry_stale(*, job) -> Job:
-    """Queue ``job`` again if it failed, or if it is running but its worker stopped beating.
+    """Queue ``job`` again if it failed, or if it is running but its worker stopped beating; send its task
+    again if it has been queued for ``stale_seconds()`` since it was sent (its message was lost).
 
     One conditional UPDATE decides, so two retries never both win. A zombie attempt that later wakes up
     cannot publish: it no longer owns the job (its attempt number is behind). Raises JobNotRetryable
@@ -212,12 +253,18 @@ def job_retry_stale(*, job) -> Job:
         finished=None,
         heartbeat=None,
     )
+    if not won and job_resend_lost(job=job):
+        job.refresh_from_db()
+        return job
     job.refresh_from_db()
     if not won:
         if job.status == JobStatus.SUCCEEDED:
             raise JobNotRetryable(f"job {job.pk} already succeeded")
         if job.status == JobStatus.QUEUED:
-            raise JobNotRetryable(f"job {job.pk} is queued and waits for a worker")
+            raise JobNotRetryable(
+                f"job {job.pk} is queued and waits for a worker; if none has taken it {stale_seconds()} s after "
+                "it was queued, it can be sent again"
+            )
         beat = job.heartbeat or job.started
         age = f"{(timezone.now() - beat).total_seconds():.0f} s ago" if beat else "never"
         raise JobNotRetryable(

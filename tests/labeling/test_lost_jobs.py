@@ -1,0 +1,85 @@
+"""A job whose broker message was lost (Redis restarted without persistence, a purged queue) stayed
+"queued" forever: only silent running jobs could be retried. A job still queued LABELHUB_JOB_STALE_SECONDS
+after its task was sent is now sent again: by a page polling it, by a manager's Retry, and by the
+worker's own watch; job_claim still lets one delivery run it."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import Job
+from labeling.services import versions
+from labeling.services.jobs import JOB_TASKS, job_claim, jobs_resend_lost
+from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    sent = []
+    monkeypatch.setattr("labeling.services.jobs.task_send", lambda name, *args: sent.append((name, *args)))
+    return sent
+
+
+@pytest.fixture
+def lost_build(manager, settings, sent, django_capture_on_commit_callbacks):
+    """A version build whose message never reached a worker, queued an hour ago."""
+    settings.LABELHUB_JOB_STALE_SECONDS = 300
+    project = text_project(manager)
+    (a,) = labelers(project, 1)
+    for item in add_texts(project, ["t0", "t1"]):
+        answer(item, a, "cat")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = versions.version_build_start(project=project, user=manager, recipe={})
+    assert sent == [(JOB_TASKS["version"], job.pk)]
+    sent.clear()
+    Job.objects.filter(pk=job.pk).update(queued=timezone.now() - timedelta(hours=1))
+    return project, Job.objects.get(pk=job.pk)
+
+
+def test_polling_a_lost_job_sends_it_again_once(lost_build, manager, api, sent, django_capture_on_commit_callbacks):
+    project, job = lost_build
+    client = api(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.get(f"/api/jobs/{job.pk}/").json()["status"] == "queued"
+        client.get(f"/api/jobs/{job.pk}/")  # the next poll, a moment later: already sent again
+    assert sent == [(JOB_TASKS["version"], job.pk)]
+    # The re-sent message runs it; the lost one turning up after all runs nothing more.
+    versions.version_build_run(job_id=job.pk)
+    assert job_claim(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.attempts == 1
+
+
+def test_a_job_queued_a_moment_ago_is_not_sent_again(manager, api, sent, django_capture_on_commit_callbacks):
+    project = text_project(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = versions.version_build_start(project=project, user=manager, recipe={})
+        api(manager).get(f"/api/jobs/{job.pk}/")
+        assert jobs_resend_lost() == 0
+    assert sent == [(JOB_TASKS["version"], job.pk)]
+    with pytest.raises(versions.JobNotRetryable, match="queued and waits for a worker"):
+        versions.version_build_retry(job=job)
+
+
+def test_a_manager_retries_a_lost_build(lost_build, manager, client, sent, django_capture_on_commit_callbacks):
+    project, job = lost_build
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/").content.decode()
+    assert f'action="/projects/{project.pk}/versions/builds/{job.pk}/retry/"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/projects/{project.pk}/versions/builds/{job.pk}/retry/", follow=True)
+    assert f"Build {job.pk} is queued again." in response.content.decode()
+    assert sent == [(JOB_TASKS["version"], job.pk)]
+
+
+def test_the_worker_watch_sends_lost_jobs_again(lost_build, manager, sent, django_capture_on_commit_callbacks):
+    _, job = lost_build
+    running = Job.objects.create(kind="import", status="running", started=timezone.now() - timedelta(hours=2))
+    Job.objects.filter(pk=running.pk).update(created=timezone.now() - timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_resend_lost() == 1
+        assert jobs_resend_lost() == 0
+    assert sent == [(JOB_TASKS["version"], job.pk)]
