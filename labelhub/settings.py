@@ -379,6 +379,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 6 * 3600))
+if CELERY_TASK_TIME_LIMIT <= 60:
+    # The soft limit, a minute earlier, lets a task stop cleanly (a build removes its work folder): at 0
+    # Celery drops it, below 0 every task is interrupted at once.
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_TIME_LIMIT must be more than 60 seconds: the soft time limit that lets a task stop "
+        f"cleanly comes 60 seconds before it (got {CELERY_TASK_TIME_LIMIT})"
+    )
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if CELERY_BROKER_URL.startswith(("redis", "rediss")):

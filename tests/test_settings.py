@@ -120,3 +120,18 @@ def test_s3_media_without_boto3_fails_at_start_up_naming_what_to_install(tmp_pat
         return
     assert "AWS_STORAGE_BUCKET_NAME is set but boto3 is not installed" in out.stderr
     assert "EXTRA_PACKAGES=boto3" in out.stderr
+
+
+def test_a_task_time_limit_of_a_minute_or_less_fails_loudly(tmp_path):
+    """The soft limit is a minute before the hard one: CELERY_TASK_TIME_LIMIT=60 gave a soft limit of 0
+    (none), 30 one of -30, and the worker started all the same."""
+    for limit in ("60", "30"):
+        out = run_settings({"CELERY_TASK_TIME_LIMIT": limit, "LABELHUB_VAR_DIR": str(tmp_path)})
+        assert out.returncode != 0
+        assert "CELERY_TASK_TIME_LIMIT must be more than 60 seconds" in out.stderr and f"got {limit}" in out.stderr
+    ok = run_settings(
+        {"CELERY_TASK_TIME_LIMIT": "120", "LABELHUB_VAR_DIR": str(tmp_path)},
+        code="from django.conf import settings; print(settings.CELERY_TASK_SOFT_TIME_LIMIT)",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["60"]
