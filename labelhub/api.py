@@ -8,12 +8,17 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from labelhub.deadlocks import DEADLOCK_MESSAGE, is_deadlock
+
 
 def exception_handler(exc, context):
     """Answer every error as ``{"detail": sentence}``; validation errors add per-field messages.
 
     Services raise Django's ValidationError (they know nothing of HTTP); it becomes a 400 here.
     """
+    if is_deadlock(exc):
+        # A deadlock's victim twice over (``retry_deadlock_once``): a sentence, not a 500; nothing was saved.
+        return Response({"detail": DEADLOCK_MESSAGE}, status=503, headers={"Retry-After": "1"})
     limit = request_limit_error(exc)
     if limit is not None:
         status_code, detail = limit

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from labelhub.api import PageOrCursorPagination
+from labelhub.deadlocks import retry_deadlock_once
 from labelhub.negotiation import FileNegotiation
 from labelhub.renderers import JSONRenderer
 from labeling.api.serializers import (
@@ -114,14 +115,7 @@ class AnnotationSubmitApi(GenericAPIView):
         with_next = request.query_params.get("next", "").lower() in ("1", "true", "yes")
         try:
             if with_next:
-                # One transaction from the item's load on: the load locks the item's row (a member's
-                # only), which the answer's slot check needs, so the answer has no locking statement.
-                with transaction.atomic():
-                    item, _ = labeling_item_for(user=request.user, item_id=item_id, lock=True)
-                    fields = _submit_fields(request)
-                    annotation, created, reservation = annotation_submit_and_next_locked(
-                        item=item, labeler=request.user, **fields
-                    )
+                annotation, created, reservation = _submit_and_next(request, item_id)
             else:
                 item, _ = labeling_item_for(user=request.user, item_id=item_id)
                 annotation, created = annotation_submit(item=item, labeler=request.user, **_submit_fields(request))
@@ -131,6 +125,15 @@ class AnnotationSubmitApi(GenericAPIView):
         if with_next:
             body = {"annotation": body, "next": queue_item_data(request, reservation) if reservation else None}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@retry_deadlock_once  # the answered item is locked first, then the one the labeler holds, if another
+def _submit_and_next(request, item_id):
+    # One transaction from the item's load on: the load locks the item's row (a member's only), which the
+    # answer's slot check needs, so the answer has no locking statement.
+    with transaction.atomic():
+        item, _ = labeling_item_for(user=request.user, item_id=item_id, lock=True)
+        return annotation_submit_and_next_locked(item=item, labeler=request.user, **_submit_fields(request))
 
 
 def _submit_fields(request):

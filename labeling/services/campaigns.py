@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from analysis.metrics.consistency import pair_agreement
+from labelhub.deadlocks import retry_deadlock_once
 from labelhub.params import is_row_id
 from labeling.choices import CampaignStatus, TaskType
 from labeling.models import (
@@ -189,6 +190,7 @@ def _archive(*, campaign, item_ids):
     Reservation.objects.filter(item_id__in=item_ids).update(item=None)
 
 
+@retry_deadlock_once  # it locks its items in id order; a labeler's answer may lock two the other way
 @transaction.atomic
 def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002
     """Start a relabel campaign; answers the campaign. An empty selection is an error and changes nothing."""

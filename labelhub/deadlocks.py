@@ -1,0 +1,49 @@
+"""Deadlock victims: PostgreSQL aborts one of two transactions that wait for each other's row locks
+(SQLSTATE 40P01, after ``deadlock_timeout``, 1 s by default). The aborted one did nothing wrong: run
+again, it finds the other finished. ``retry_deadlock_once`` runs a transaction so; a victim twice
+over reaches ``labelhub.api.exception_handler``, which answers 503 with a sentence, not a 500.
+"""
+
+import functools
+import logging
+import random
+import time
+
+from django.db import OperationalError
+
+logger = logging.getLogger(__name__)
+
+DEADLOCK_DETECTED = "40P01"
+RETRY_PAUSE_SECONDS = 0.1
+DEADLOCK_MESSAGE = (
+    "Another change to the same items was being saved at the same moment and the database stopped this "
+    "one; nothing of it was saved. Try again."
+)
+
+
+def is_deadlock(exc) -> bool:
+    """Whether ``exc`` is a database error saying this transaction was a deadlock's victim."""
+    cause = exc.__cause__ if isinstance(exc, OperationalError) else None
+    return getattr(cause, "sqlstate", None) == DEADLOCK_DETECTED
+
+
+def retry_deadlock_once(function):
+    """Run ``function``, which opens its own transaction (``transaction.atomic``; a savepoint when called
+    inside another), once more, after a moment, if the database aborted it as a deadlock's victim. Its
+    locks were given up with its rollback, so the other transaction goes on and the second run waits
+    for it."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OperationalError as exc:
+            if not is_deadlock(exc):
+                raise
+            logger.warning("%s: chosen as a deadlock victim; running it again", function.__qualname__)
+        # The other transaction, woken by this one's rollback, must re-take the row it waited for: run
+        # again at once, this one could take that row first and make the same deadlock again.
+        time.sleep(random.uniform(RETRY_PAUSE_SECONDS, 2 * RETRY_PAUSE_SECONDS))  # noqa: S311 - not secret
+        return function(*args, **kwargs)
+
+    return run

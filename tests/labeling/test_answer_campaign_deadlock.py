@@ -1,0 +1,93 @@
+"""A labeler answers an item they do not hold (with ?next=1) while they hold another, just as a relabel
+campaign locks both: the answer locked its item, then the held one; the campaign the held one, then the
+answered one (id order). PostgreSQL aborted one of the two as a deadlock victim, a 500."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+
+from labeling.api import labeling as labeling_api
+from labeling.models import Annotation, Campaign, Item, Reservation
+from labeling.services.queue import queue_next
+from tests.labeling.queue_helpers import make_items
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_and_a_campaign_locking_the_same_two_items_both_go_through(
+    monkeypatch, api, project, reviewer, labeler
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    held, answered = make_items(project, 2)
+    queue_next(project=project, labeler=labeler)
+    Reservation.objects.filter(labeler=labeler).update(item=held)  # the lower id of the two
+    locked, statuses = threading.Event(), {}
+    real = labeling_api.annotation_submit_and_next_locked
+
+    def submit_after_the_campaign_locked_the_held_item(**kwargs):
+        if not locked.is_set():  # the first try only
+            locked.set()
+            time.sleep(0.5)  # the campaign locks the held item, then waits for the answered one
+        return real(**kwargs)
+
+    monkeypatch.setattr(
+        labeling_api, "annotation_submit_and_next_locked", submit_after_the_campaign_locked_the_held_item
+    )
+
+    def answer():
+        try:
+            response = api(labeler).post(
+                f"/api/items/{answered.pk}/annotations/?next=1", {"value": "cat"}, format="json"
+            )
+            statuses["answer"] = response.status_code
+        finally:
+            locked.set()
+            connections.close_all()
+
+    def campaign():
+        try:
+            assert locked.wait(timeout=10)
+            response = api(reviewer).post(
+                f"/api/projects/{project.pk}/campaigns/",
+                {"name": "Again", "items": [held.pk, answered.pk]},
+                format="json",
+            )
+            statuses["campaign"] = response.status_code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=answer), threading.Thread(target=campaign)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert statuses == {"answer": 201, "campaign": 201}
+    assert Campaign.objects.count() == 1
+    answered.refresh_from_db()
+    assert answered.n_answers == Annotation.objects.filter(item=answered).count()
+    assert Item.objects.get(pk=held.pk).n_answers == 0
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+@pytest.mark.django_db
+def test_a_deadlock_victim_twice_over_is_told_to_try_again_not_a_500(monkeypatch, api, project, labeler):
+    from django.db import OperationalError
+
+    (item,) = make_items(project, 1)
+    tries = []
+
+    def deadlocked(**kwargs):
+        tries.append(1)
+        raise OperationalError("deadlock detected") from _Deadlock()
+
+    monkeypatch.setattr(labeling_api, "labeling_item_for", deadlocked)
+    response = api(labeler).post(f"/api/items/{item.pk}/annotations/?next=1", {"value": "cat"}, format="json")
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    assert response.json()["detail"].startswith("Another change to the same items was being saved at the same moment")
+    assert len(tries) == 2  # run once more before giving up
