@@ -18,6 +18,7 @@ from analysis.metrics import normalize_transcript
 from analysis.metrics.consistency import answer_entropy
 from analysis.metrics.shapes import BOXES, item_f1, shape_table_from_arrays, split_merge
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint, ModelRun
+from labelhub.snapshots import read_snapshot
 from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Annotation, Decision, Guideline, Item, TrainingJob
 from labeling.selectors import answers_by_item, class_mapping, decided_labels, transcript_conventions
@@ -722,6 +723,7 @@ def map_has_scores(emap) -> bool:
     return emap.params.get("task", TaskType.CLASSIFICATION) != TaskType.TRANSCRIPTION
 
 
+@read_snapshot()  # the points, the items' slices and the answers of one moment
 def map_point_columns(*, project, map_id):
     """A map's points as parallel arrays with what the page colours by: labels, scores, slices,
     sources, metadata fields and each item's agreement (share of its answers equal to the most common

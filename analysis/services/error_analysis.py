@@ -22,6 +22,7 @@ from analysis.metrics.error_analysis import slice_table as metrics_slice_table
 from analysis.services import gold_for
 from analysis.services.model_runs import ALL, _review_link, _slices, held_out_predictions, run_summary
 from analysis.services.shape_error_analysis import shape_error_analysis_compute, shape_runs_compare
+from labelhub.snapshots import read_snapshot
 from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Item
 from labeling.services.recipes import recipe_parse
@@ -72,6 +73,7 @@ class ResolvedLabels:
         return np.where(self.item[pos] == item_ids, pos, -1)
 
 
+@read_snapshot()  # the class mapping, classes and answers of one moment
 def labels_resolved(*, project) -> ResolvedLabels:
     """Every item's resolved label under the default recipe, plus gold labels and counted answers.
 
@@ -325,6 +327,7 @@ def _fairness(rows_by_name, slice_masks, ev: _Evaluation, labels, chosen):
     return {"slices": names, "rows": out_rows, "accuracy_spread": spread, "worst": worst}
 
 
+@read_snapshot()
 def error_analysis_compute(*, project, model_run, fairness=None, seed=0) -> dict:
     """The error-analysis report of ``model_run`` (DOMAIN.md §3, live).
 
@@ -383,6 +386,7 @@ def error_analysis_compute(*, project, model_run, fairness=None, seed=0) -> dict
     }
 
 
+@read_snapshot()
 def model_runs_compare(*, project, run_a, run_b, seed=0, limit=100) -> dict:
     """Shadow mode: two model runs on the items both predicted and neither trained on, beside each other
     and beside the humans.

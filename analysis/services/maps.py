@@ -30,6 +30,7 @@ from analysis.services.embeddings import (
     embeddings_load,
 )
 from analysis.services.error_analysis import labels_resolved
+from labelhub.snapshots import read_snapshot
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
 from labeling.selectors import transcript_conventions
@@ -124,6 +125,7 @@ def given_labels(*, project, items):
     return label_sources(project=project, items=items)[0]
 
 
+@read_snapshot()  # the active classes and the labels (class mapping, answers) of one moment
 def label_sources(*, project, items) -> tuple[list[str], list[str]]:
     """(labels, sources): the label each item is judged with and where it came from, the way a version
     with the default recipe would ship it (``analysis.services.error_analysis.labels_resolved``):
@@ -197,14 +199,17 @@ def map_job_run(*, job_id):
             by_id = {item.pk: item for item in items}
             kept = [by_id[i] for i in present]
             transcription = project.task_type == TaskType.TRANSCRIPTION
-            if transcription:
-                # Transcripts are no classes: every point is "unlabeled" for the label-issue analysis.
-                labels, sources = [""] * len(kept), [""] * len(kept)
-                transcripts = transcript_agreement(project=project, item_ids=present)
-            else:
-                labels, sources = label_sources(project=project, items=kept)
-                transcripts = None
-            classes = [c.key for c in project.classes.all() if not c.retired]
+            # One snapshot: a taxonomy change committed meanwhile cannot judge labels read under the old
+            # class mapping against the new classes (every merged item would count as unlabeled).
+            with read_snapshot():
+                if transcription:
+                    # Transcripts are no classes: every point is "unlabeled" for the label-issue analysis.
+                    labels, sources = [""] * len(kept), [""] * len(kept)
+                    transcripts = transcript_agreement(project=project, item_ids=present)
+                else:
+                    labels, sources = label_sources(project=project, items=kept)
+                    transcripts = None
+                classes = [c.key for c in project.classes.all() if not c.retired]
             index = {key: k for k, key in enumerate(classes)}
             codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
             job_progress(job=job, processed=n + 1)

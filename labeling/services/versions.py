@@ -46,10 +46,11 @@ import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from labelhub.snapshots import read_snapshot
 from labeling import selectors
 from labeling.choices import JobKind, JobStatus, TaskType
 from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
@@ -340,18 +341,6 @@ class ManifestBuilder:
         return out
 
 
-@contextlib.contextmanager
-def _snapshot():
-    """On PostgreSQL, one REPEATABLE READ READ ONLY transaction around the reads (outside any other)."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield
-
-
 def _build_root():
     # Beside the media on a local disk, so that saving an artifact is a rename rather than a copy.
     if isinstance(default_storage, FileSystemStorage):
@@ -453,7 +442,7 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
     if is_shape_project(project):
         return _build_shapes(project=project, policy=policy, prefix=prefix, beat=beat, workdir=workdir, pause=pause)
     try:
-        with _snapshot():
+        with read_snapshot():
             # In the snapshot, with the classes it counts: a merge committed between the two left the
             # merged class retired and unmapped, and its answers counted for nothing.
             class_map = {} if transcription else effective_class_map(project=project, policy=policy)
@@ -552,7 +541,7 @@ def _build_shapes(*, project, policy, prefix, beat, workdir, pause) -> BuildResu
     classes mapped by the taxonomy changes and the recipe's class map."""
     started = time.perf_counter()
     try:
-        with _snapshot():
+        with read_snapshot():
             class_map = effective_class_map(project=project, policy=policy)  # in the snapshot, as in _build
             items = recipe_items(project=project, filters=policy["filters"])
             beat.set(total=items.count(), phase="writing the manifest")
