@@ -38,7 +38,8 @@ class JobDetailApi(GenericAPIView):
         },
         description="A background job's status, progress, errors and result (imports, agreement reports, "
         "maps, version builds, training), for the reviewers and managers of its project. An import's "
-        "list of imported item ids is left out unless `?items=1`.",
+        "list of imported item ids is left out unless `?items=1`. A job still queued "
+        "`LABELHUB_JOB_STALE_SECONDS` after its task was sent (its broker message lost) is sent again.",
     )
     def get(self, request, job_id):
         flag = request.query_params.get("items", "").strip().lower()
