@@ -204,32 +204,42 @@ def job_lost(*, job, now=None) -> bool:
     """Whether ``job`` is still queued ``stale_seconds()`` after its task was sent: its message most
     likely never reached a worker (the broker restarted without persistence, a queue was purged), and
     nothing would ever run it. Sending the message again is safe: ``job_claim`` lets one delivery run the
-    job, and a worker that was only busy drops the extra one."""
-    if job.status != JobStatus.QUEUED:
+    job, and the extra ones find it running or finished.
+
+    A job only waiting behind long ones is not lost, but looks so: it is sent again after
+    ``stale_seconds()``, then each time it has waited as long again as it had when last sent (5 minutes,
+    10, 20...), so a job queued for hours has a handful of copies in the queue, not one every 5 minutes."""
+    if job.status != JobStatus.QUEUED or job.created is None:
         return False
+    now = now or timezone.now()
     sent = job.queued or job.created
-    return sent is not None and sent < (now or timezone.now()) - timedelta(seconds=stale_seconds())
+    waited = now - sent
+    return waited >= timedelta(seconds=stale_seconds()) and waited >= sent - job.created
 
 
 def job_resend_lost(*, job) -> bool:
-    """Send the task of ``job`` again if it has been queued for ``stale_seconds()`` since its task was
-    last sent (``job_lost``); answer whether it was sent. One conditional UPDATE decides, so two pages
-    polling the job at once send it once."""
-    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    """Send the task of ``job`` again if it is lost (``job_lost``); answer whether it was sent. A
+    conditional UPDATE on the time it was last sent decides, so two pages polling the job at once, or
+    two workers' watches, send it once."""
+    fresh = Job.objects.filter(pk=job.pk).only("kind", "status", "created", "queued").first()
     now = timezone.now()
-    if not Job.objects.filter(_lost(stale), pk=job.pk).update(queued=now):
+    if fresh is None or not job_lost(job=fresh, now=now):
+        return False
+    last = Q(queued__isnull=True) if fresh.queued is None else Q(queued=fresh.queued)
+    if not Job.objects.filter(last, pk=job.pk, status=JobStatus.QUEUED).update(queued=now):
         return False
     job.queued = now
-    logger.warning("job %s: still queued %s s after its task was sent; sending it again", job.pk, stale_seconds())
-    task_send_on_commit(JOB_TASKS[job.kind], job.pk)
+    waited = int((now - (fresh.queued or fresh.created)).total_seconds())
+    logger.warning("job %s: still queued %s s after its task was sent; sending it again", job.pk, waited)
+    task_send_on_commit(JOB_TASKS[fresh.kind], job.pk)
     return True
 
 
 def jobs_resend_lost() -> int:
-    """Send again every job queued for ``stale_seconds()`` since its task was sent (a worker starting,
-    and one every ``stale_seconds()`` while it runs, calls this); answer how many."""
+    """Send again every lost job (``job_lost``; a worker starting, and one every ``stale_seconds()`` while
+    it runs, calls this); answer how many."""
     stale = timezone.now() - timedelta(seconds=stale_seconds())
-    return sum(job_resend_lost(job=job) for job in Job.objects.filter(_lost(stale)).only("pk", "kind", "status"))
+    return sum(job_resend_lost(job=job) for job in Job.objects.filter(_lost(stale)).only("pk"))
 
 
 def job_retry_stale(*, job) -> Job:

@@ -83,3 +83,21 @@ def test_the_worker_watch_sends_lost_jobs_again(lost_build, manager, sent, djang
         assert jobs_resend_lost() == 1
         assert jobs_resend_lost() == 0
     assert sent == [(JOB_TASKS["version"], job.pk)]
+
+
+def test_a_job_waiting_behind_long_ones_is_sent_again_less_and_less_often(
+    lost_build, settings, sent, django_capture_on_commit_callbacks
+):
+    """Sent at creation, an hour ago; sent again now; not again until it has waited another hour."""
+    from labeling.services.jobs import job_resend_lost
+
+    _, job = lost_build
+    hour_ago = timezone.now() - timedelta(hours=1)
+    Job.objects.filter(pk=job.pk).update(created=hour_ago, queued=hour_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_resend_lost(job=job)
+        Job.objects.filter(pk=job.pk).update(queued=timezone.now() - timedelta(minutes=10))
+        assert not job_resend_lost(job=job)  # waited 10 minutes since, had waited 50 before
+        Job.objects.filter(pk=job.pk).update(queued=timezone.now() - timedelta(minutes=31))
+        assert job_resend_lost(job=job)  # 31 minutes since, 29 before
+    assert sent == [(JOB_TASKS["version"], job.pk)] * 2
