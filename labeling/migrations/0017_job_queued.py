@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0015_item_indexes_for_reads_only'),
+        ('labeling', '0016_decision_label_holds_a_transcript'),
     ]
 
     operations = [
