@@ -548,6 +548,17 @@ def _nearest_other(X: np.ndarray, y: np.ndarray, group: np.ndarray) -> int:
     return int(min(others, key=lambda c: ((X[y == c].mean(axis=0) - centre) ** 2).sum()))
 
 
+def _relabeled_island(X: np.ndarray, y: np.ndarray):
+    """(noisy labels, the island, its true label, its new label): the largest class's 8 most central
+    items relabeled as the class whose centre is nearest theirs."""
+    src = int(np.argmax(np.bincount(y)))
+    island = _island(X, y, src)
+    dst = _nearest_other(X, y, island)
+    noisy = y.copy()
+    noisy[island] = dst
+    return noisy, island, src, dst
+
+
 @pytest.mark.parametrize("seed", [0, 2, 3, 4])
 def test_tight_group_of_texts_is_reported_whole(jokes, seed):
     """8 jokes at the centre of the largest language relabeled as the nearest language (the
@@ -559,11 +570,7 @@ def test_tight_group_of_texts_is_reported_whole(jokes, seed):
     touches one member only; the per-item step flags it with the island's suggestion, and touching
     the island, it joins it. Seed 0: two such members, the second touching only the first."""
     X, y = jokes
-    src = int(np.argmax(np.bincount(y)))
-    island = _island(X, y, src)
-    dst = _nearest_other(X, y, island)
-    noisy = y.copy()
-    noisy[island] = dst
+    noisy, island, src, dst = _relabeled_island(X, y)
     res = find_label_issues(X, noisy, seed=seed)
     assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(dst, src)]
     items = res.clusters[0]["items"]
@@ -578,11 +585,7 @@ def test_tight_group_in_overlapping_classes_is_reported_whole():
     (mutual neighbours of at least two members that the model without them calls the other label)
     takes it back."""
     X, y = _overlapping_mixture(seed=3, sep=4.5)
-    src = int(np.argmax(np.bincount(y)))
-    island = _island(X, y, src)
-    dst = _nearest_other(X, y, island)
-    noisy = y.copy()
-    noisy[island] = dst
+    noisy, island, src, dst = _relabeled_island(X, y)
     res = find_label_issues(X, noisy, seed=3)
     assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(dst, src)]
     assert np.isin(island, res.clusters[0]["items"]).all()
@@ -599,11 +602,7 @@ def test_tight_group_where_classes_overlap_heavily_is_found_by_the_scan(seed):
     items of the new label around it that the per-item step flags as the class it sits in (seed 3:
     21 items, the 8 and 13 of the overlap; flagged either way)."""
     X, y = _overlapping_mixture(seed=seed)
-    src = int(np.argmax(np.bincount(y)))
-    island = _island(X, y, src)
-    dst = _nearest_other(X, y, island)
-    noisy = y.copy()
-    noisy[island] = dst
+    noisy, island, src, dst = _relabeled_island(X, y)
     res = find_label_issues(X, noisy, seed=seed)
     assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(dst, src)]
     assert np.isin(island, res.clusters[0]["items"]).mean() >= 0.9
