@@ -759,16 +759,23 @@ def map_point_columns(*, project, map_id):
         tag_of.setdefault(item_id, tag_id)  # colour by one slice per item: the first found
     tag_list = sorted(tag_names)
     if scored:
-        # Agreement per item: share of answers that equal the item's most common answer.
+        # Agreement per item: share of answers that equal the item's most common answer, in today's
+        # classes (after a merge of cat into pet, "cat" and "pet" agree, as on the agreement page)
+        mapping = class_mapping(project=project)
         counts = {}
-        for item_id, _value, n in (
+        for item_id, value, n in (
             Annotation.objects.filter(item__project=project)
             .values_list("item_id", "value")
             .annotate(n=Count("id"))
             .iterator(chunk_size=20000)
         ):
-            counts.setdefault(item_id, []).append(n)
-        agreement = [max(counts[i]) / sum(counts[i]) if i in counts and sum(counts[i]) > 1 else None for i in ids]
+            per_value = counts.setdefault(item_id, {})
+            key = mapping.get(value, value)
+            per_value[key] = per_value.get(key, 0) + n
+        agreement = [
+            max(counts[i].values()) / sum(counts[i].values()) if i in counts and sum(counts[i].values()) > 1 else None
+            for i in ids
+        ]
     else:
         # Transcripts agree after normalization ("Um," = "um"): stored by the map job.
         agreement = [r[9] for r in rows]

@@ -211,6 +211,34 @@ def test_map_page_data_has_one_entry_per_point(client, api, manager, reviewer, b
     assert item["id"] == ids[0] and item["answers"] == []
 
 
+def test_map_agreement_counts_answers_in_todays_classes(client, api, manager, reviewer, blobs, labeler, labeler2):
+    """Two labelers answered "a" and "c", then c was merged into a: the agreement page counts them as
+    agreeing, and so does the map's colour by agreement (it compared the raw answers: 0.5)."""
+    from labeling.services.taxonomy import taxonomy_apply
+
+    project, ids, vectors, _ = blobs
+    taxonomy_apply(project=project, op="add", payload={"key": "c"}, author=manager)
+    first, second = Item.objects.filter(pk__in=ids[:2]).order_by("pk")
+    annotation_save(item=first, labeler=labeler, value="a")
+    annotation_save(item=first, labeler=labeler2, value="c")
+    annotation_save(item=second, labeler=labeler, value="a")
+    annotation_save(item=second, labeler=labeler2, value="b")
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["a", "c"], "into": "a"}, author=manager)
+    push(
+        api,
+        manager,
+        project,
+        "team-net",
+        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
+    )
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    client.force_login(reviewer)
+    data = client.get(f"/projects/{project.pk}/map/{body['map']}/data.json").json()
+    agreement = dict(zip(data["item"], data["agreement"], strict=True))
+    assert (agreement[first.pk], agreement[second.pk]) == (1.0, 0.5)
+
+
 def test_decisions_are_labels_for_the_map_and_ties_are_counted_apart(api, manager, reviewer, blobs, labeler, labeler2):
     from analysis.services.maps import label_sources
     from labeling.services.review import decision_record
