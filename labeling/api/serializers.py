@@ -130,7 +130,7 @@ class MemberRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class SourceSerializer(serializers.ModelSerializer):
+class SourceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=SourceKind.choices)
     unit = serializers.ChoiceField(choices=SourceUnit.choices, default=SourceUnit.ITEMS)
     status = serializers.ChoiceField(choices=SourceStatus.choices, default=SourceStatus.IDEA)

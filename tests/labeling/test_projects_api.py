@@ -130,6 +130,25 @@ def test_sources_with_derived_cost_per_unit(api, manager, project):
     assert bad.status_code == 400 and "kind" in bad.json()
 
 
+def test_a_source_with_a_misspelt_field_is_refused_naming_it(api, manager, project):
+    """A source's licence or personal-data flag spelt otherwise ("license", "personal_data") was dropped
+    and the source stored as if it had none: the inventory said no constraint where there was one."""
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/sources/"
+    body = {"name": "clinic scans", "kind": "purchased", "license": "research only", "personal_data": True}
+    response = client.post(url, body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) >= {"license", "personal_data"}, response.json()
+    assert not project.sources.exists()
+    made = client.post(url, {"name": "clinic scans", "kind": "purchased", "licence": "research only"}, format="json")
+    assert made.status_code == 201, made.json()
+    source_url = f"{url}{made.json()['id']}/"
+    assert client.patch(source_url, {"license": "anything"}, format="json").status_code == 400
+    as_read = client.get(source_url).json()
+    assert client.patch(source_url, {**as_read, "quality_notes": "double read"}, format="json").status_code == 200
+    assert client.get(source_url).json()["licence"] == "research only"
+
+
 def test_inventory_within_k_days(project):
     # The table of DOMAIN.md §1.
     source_create(
