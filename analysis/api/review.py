@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from analysis.api.agreement import parse_report_params
 from analysis.selectors import BORDERLINE, OUT_OF_DOMAIN, UNCERTAIN, review_queue
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
-from labelhub.api import KnownFieldsOnly
+from labelhub.api import KnownFieldsOnly, unknown_fields_error
 from labelhub.params import row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
@@ -324,6 +324,9 @@ class GuidelineListApi(GenericAPIView):
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        unknown = unknown_fields_error(request.data, ["text", "resolves", "keep_examples"])
+        if unknown is not None:
+            raise unknown  # a misspelt "resolves" left the questions open without a word
         text = request.data.get("text") if isinstance(request.data, dict) else None
         if not isinstance(text, str):
             raise ValidationError({"text": "the guideline's markdown text is required"})

@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from labelhub.api import KnownFieldsOnly
 from labeling.choices import Role
 from labeling.models import Webhook, WebhookDelivery
 from labeling.selectors import deliveries_list, project_for_user, webhook_for, webhooks_list
@@ -21,7 +22,7 @@ class WebhookSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WebhookInSerializer(serializers.Serializer):
+class WebhookInSerializer(KnownFieldsOnly, serializers.Serializer):
     # A CharField, not a URLField: the service says precisely what is wrong with a URL.
     url = serializers.CharField(help_text="an http:// or https:// URL")
     events = serializers.ListField(
@@ -30,7 +31,7 @@ class WebhookInSerializer(serializers.Serializer):
     active = serializers.BooleanField(required=False, default=True)
 
 
-class WebhookUpdateSerializer(serializers.Serializer):
+class WebhookUpdateSerializer(KnownFieldsOnly, serializers.Serializer):
     url = serializers.CharField(required=False)
     events = serializers.ListField(child=serializers.CharField(), required=False)
     active = serializers.BooleanField(required=False)

@@ -42,3 +42,7 @@ def test_a_question_that_is_not_open_is_refused_and_nothing_is_published(api, pr
     assert project.guidelines.count() == 1
     bad = api(reviewer).post(url, {"text": "v2", "resolves": "all"}, format="json")
     assert bad.status_code == 400 and "resolves" in bad.json()
+    # a misspelt "resolves" published the version and left the question open without a word
+    misspelt = api(reviewer).post(url, {"text": "v2", "resolve": [questions[1].pk]}, format="json")
+    assert misspelt.status_code == 400 and "resolve" in misspelt.json()
+    assert project.guidelines.count() == 1

@@ -59,6 +59,12 @@ def test_webhook_api(api, manager, reviewer, project, receiver_factory):
     assert patched.json()["active"] is False and patched.json()["secret"] != hook["secret"]
     bad = api(manager).patch(f"{base}{hook['id']}/", {"url": "file:///etc/passwd"}, format="json")
     assert bad.status_code == 400
+    # misspelt fields were dropped: "activ": false left the webhook active, "evnts" sent every event
+    misspelt = api(manager).patch(f"{base}{hook['id']}/", {"activ": True}, format="json")
+    assert misspelt.status_code == 400 and "activ" in misspelt.json()
+    assert api(manager).get(f"{base}{hook['id']}/").json()["active"] is False
+    created = api(manager).post(base, {"url": "https://ci.example.com/b", "evnts": ["drift.alert"]}, format="json")
+    assert created.status_code == 400 and "evnts" in created.json()
     assert api(manager).get(f"{base}{hook['id']}/deliveries/").json()["count"] == 0
     assert api(reviewer).get(base).status_code == 403
     assert api(manager).delete(f"{base}{hook['id']}/").status_code == 204
