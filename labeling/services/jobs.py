@@ -105,7 +105,7 @@ def job_claim(*, job_id) -> Job | None:
     # acks_late + reject_on_worker_lost deliver the message again when its worker died mid-job.
     running = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, finished__isnull=True)
     stale = now - timedelta(seconds=stale_seconds())
-    silent = running.filter(Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale))
+    silent = running.filter(_silent(stale))
     won = silent.filter(attempts__lt=max_attempts()).update(started=now, attempts=F("attempts") + 1, processed=0)
     if won:
         logger.warning("job %s: reclaimed after an interrupted attempt", job_id)
@@ -195,6 +195,12 @@ def job_silent(*, job, now=None) -> bool:
     return beat is not None and beat < (now or timezone.now()) - timedelta(seconds=stale_seconds())
 
 
+def _silent(stale):
+    """Jobs whose worker has not beaten since ``stale`` (none yet: started before it). ``job_silent`` is
+    the same test on one job in memory."""
+    return Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale)
+
+
 def _lost(stale):
     """Queued jobs whose task was sent before ``stale`` (jobs from before ``Job.queued``: created then)."""
     return Q(status=JobStatus.QUEUED) & (Q(queued__lt=stale) | Q(queued__isnull=True, created__lt=stale))
@@ -251,9 +257,7 @@ def job_retry_stale(*, job) -> Job:
     otherwise, saying why.
     """
     stale = timezone.now() - timedelta(seconds=stale_seconds())
-    retryable = Q(status=JobStatus.FAILED) | Q(
-        Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale), status=JobStatus.RUNNING
-    )
+    retryable = Q(status=JobStatus.FAILED) | Q(_silent(stale), status=JobStatus.RUNNING)
     won = Job.objects.filter(retryable, pk=job.pk).update(
         status=JobStatus.QUEUED,
         processed=0,
