@@ -486,10 +486,9 @@ class TaxonomyChangeListApi(GenericAPIView):
         if op not in TaxonomyOp.values:
             raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
         # A misspelt field ("newname") was left out without a word, and the change applied without it.
-        unknown = sorted(set(data) - set(TAXONOMY_FIELDS[op]))
-        if unknown:
-            known = ", ".join(["op", *TAXONOMY_FIELDS[op], "reason"])
-            raise ValidationError({name: f"not a field of a {op} (its fields: {known})" for name in unknown})
+        unknown = unknown_fields_error(data, ["op", *TAXONOMY_FIELDS[op], "reason"])
+        if unknown is not None:
+            raise unknown
         if preview:
             return Response(taxonomy_preview(project=project, op=op, payload=data))
         change = taxonomy_apply(project=project, op=op, payload=data, reason=reason, author=request.user)
