@@ -231,10 +231,9 @@ def test_map_agreement_counts_answers_in_todays_classes(client, api, manager, re
         "team-net",
         [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
     )
-    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
-    map_job_run(job_id=body["job"])
+    map_id = build_map(api, manager, project, "team-net")
     client.force_login(reviewer)
-    data = client.get(f"/projects/{project.pk}/map/{body['map']}/data.json").json()
+    data = client.get(f"/projects/{project.pk}/map/{map_id}/data.json").json()
     agreement = dict(zip(data["item"], data["agreement"], strict=True))
     assert (agreement[first.pk], agreement[second.pk]) == (1.0, 0.5)
 
