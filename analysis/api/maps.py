@@ -9,6 +9,7 @@ from analysis.models import EmbeddingMap, LabelCluster, MapPoint
 from analysis.selectors import NO_SCORES_REASON, map_has_scores
 from analysis.services.embeddings import embeddings_push
 from analysis.services.maps import map_create, map_embedder_choices
+from labelhub.api import KnownFieldsOnly, unknown_fields_error
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 from labeling.services.items import items_tag
@@ -38,13 +39,18 @@ class EmbeddingPushApi(GenericAPIView):
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        # A field the service does not read was dropped without a word and the vectors stored without it.
+        unknown = unknown_fields_error(request.data, list(EmbeddingPushSerializer._declared_fields))
+        if unknown is not None:
+            raise unknown
         data = request.data if isinstance(request.data, dict) else {}
         # Validated by the service, which names the entry at fault (a NaN, a wrong dimension, an unknown item).
         stored = embeddings_push(project=project, model=data.get("model"), vectors=data.get("vectors"))
         return Response({"model": data["model"], "stored": stored}, status=status.HTTP_201_CREATED)
 
 
-class MapCreateSerializer(serializers.Serializer):
+# A misspelt field is refused naming it: a dropped "embeddr" queued a map of the default embedder.
+class MapCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     embedder = serializers.CharField(
         required=False,
         help_text="one of GET .../embedders/ (built-in, pretrained when installed, local model, or the model name "

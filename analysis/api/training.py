@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from analysis.models import ModelRun
 from analysis.selectors import model_run_for, model_runs_list, training_job_for, training_jobs_list
 from analysis.services.training import model_run_create, training_job_retry, training_job_start
+from labelhub.api import KnownFieldsOnly
 from labeling.api.versions import Conflict
 from labeling.choices import Role, Trainer
 from labeling.models import TrainingJob
@@ -72,7 +73,8 @@ class TrainingJobSerializer(serializers.ModelSerializer):
         return runs[0].pk if runs else None
 
 
-class ModelRunInSerializer(serializers.Serializer):
+# A misspelt field is refused naming it: a dropped "heldout" had error analysis compare every item.
+class ModelRunInSerializer(KnownFieldsOnly, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     dataset_version = serializers.CharField(required=False, help_text="a version number or `latest`")
     training_job = serializers.IntegerField(required=False, help_text="the external training job this answers")

@@ -186,6 +186,18 @@ class TestBadModelRunInput:
         assert response.status_code == 400 and "predictions" in response.json()["detail"]
         assert ModelRun.objects.count() == before
 
+    def test_a_misspelt_field_is_refused_naming_it(self, api, manager, project, built):
+        # "heldout" was dropped: the run was stored, and error analysis compared every item, those the
+        # model trained on included, instead of the held-out ones the client named.
+        _, truth, _ = built
+        before = ModelRun.objects.count()
+        predictions = [{"item": pk, "label": "cat"} for pk in truth]
+        response = self.post(api, manager, project, predictions, heldout=list(truth)[:3])
+        assert response.status_code == 400 and response.json()["heldout"] == [
+            "unknown field (the fields here: name, dataset_version, training_job, predictions, held_out)"
+        ]
+        assert ModelRun.objects.count() == before
+
     def test_a_model_run_for_another_project(self, api, manager, project, outsider, other_project, built):
         _, truth, _ = built
         # A manager of this project cannot post into someone else's project (404), and this project's

@@ -92,6 +92,17 @@ def test_bad_vectors_are_rejected_and_nothing_is_stored(api, manager, blobs, oth
     assert Embedding.objects.filter(model="team-net").count() == 1
 
 
+def test_a_push_with_a_misspelt_field_is_refused_and_stores_nothing(api, manager, blobs):
+    # A field the push does not take ("replace", a misspelt "normalise") was dropped without a word and the
+    # vectors stored as if it had not been sent.
+    project, ids, vectors, _ = blobs
+    body = {"model": "team-net", "vectors": [{"item": ids[0], "vector": vectors[0].tolist()}], "replace": True}
+    response = api(manager).post(f"/api/projects/{project.pk}/embeddings/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["replace"] == ["unknown field (the fields here: model, vectors)"]
+    assert not Embedding.objects.filter(model="team-net").exists()
+
+
 def test_another_projects_item_is_an_unknown_item(api, manager, blobs, outsider):
     project, ids, vectors, _ = blobs
     foreign = text_items(make_project(outsider, name="Theirs", modality="text"), ["x"])[0]
@@ -159,6 +170,14 @@ def test_built_in_embedder_map_on_images(api, manager, project):
     again = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "image-basic"}, format="json").json()
     map_job_run(job_id=again["job"])
     assert Embedding.objects.filter(model="image-basic").count() == 16
+
+
+def test_a_map_asked_with_a_misspelt_embedder_is_refused_and_not_started(api, manager, project):
+    # "embeddr" was dropped: a map of the project's default embedder was queued (a minute of a worker's
+    # time and a map of other vectors than the ones asked for).
+    response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embeddr": "image-basic"}, format="json")
+    assert response.status_code == 400 and response.json()["embeddr"] == ["unknown field (the fields here: embedder)"]
+    assert not EmbeddingMap.objects.exists() and not Job.objects.exists()
 
 
 def test_unknown_embedder_and_roles(api, manager, reviewer, labeler, outsider, project):
