@@ -486,7 +486,7 @@ class TaxonomyChangeListApi(GenericAPIView):
         if op not in TaxonomyOp.values:
             raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
         # A misspelt field ("newname") was left out without a word, and the change applied without it.
-        unknown = unknown_fields_error(data, ["op", *TAXONOMY_FIELDS[op], "reason"])
+        unknown = unknown_fields_error(data, ["op", *TAXONOMY_FIELDS[op], "reason", "preview"])
         if unknown is not None:
             raise unknown
         if preview:

@@ -482,6 +482,18 @@ def test_a_taxonomy_change_that_cannot_be_read_is_refused_and_applies_nothing(
     }
 
 
+def test_a_misspelt_reason_is_refused_naming_every_field_a_change_takes(api, reviewer, scratches):
+    # Refused, not dropped (the audit trail would keep the merge without its reason); the fields listed
+    # include "preview", which the body takes too and the list left out.
+    project, _, _ = scratches
+    merge = {"op": "merge", "classes": ["deep", "shallow"], "into": "scratch", "reasn": "told apart by nobody"}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/taxonomy-changes/", merge, format="json")
+    assert response.status_code == 400 and response.json()["reasn"] == [
+        "unknown field (the fields here: op, classes, into, name, reason, preview)"
+    ]
+    assert not project.taxonomy_changes.exists()
+
+
 def test_preview_in_the_body_previews(api, reviewer, scratches):
     project, _, _ = scratches
     for preview in (True, 1, "yes"):
