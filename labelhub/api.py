@@ -84,15 +84,24 @@ def _sentence(fields):
     return "Invalid input: " + "; ".join(parts) if parts else "Invalid input."
 
 
-def unknown_fields_error(data, known):
+# Fields a form or multipart body carries of its own, whatever the endpoint: the CSRF token of a page's form.
+FORM_OWN_FIELDS = ("csrfmiddlewaretoken",)
+
+
+def unknown_fields_error(data, known, *, forms=False):
     """The ValidationError for a JSON object's fields that are not in ``known`` (names), else None.
 
     A misspelt field (``boderline``, ``overlp``) was dropped without a word and the default stored in its
-    place: an answer or a campaign other than the one the client meant. Only JSON objects are checked:
-    form and multipart bodies carry fields of their own (the CSRF token)."""
-    if type(data) is not dict:
+    place: an answer or a campaign other than the one the client meant. JSON objects are always checked;
+    form and multipart bodies (a QueryDict, uploaded files included) only with ``forms``, where the
+    endpoint takes them as a client's answer, less the fields every form carries (``FORM_OWN_FIELDS``)."""
+    if type(data) is dict:
+        names = list(data)
+    elif forms and hasattr(data, "getlist"):
+        names = [name for name in data if name not in FORM_OWN_FIELDS]
+    else:
         return None
-    unknown = [name for name in data if name not in known]
+    unknown = [name for name in names if name not in known]
     if not unknown:
         return None
     message = f"unknown field (the fields here: {', '.join(known)})"
@@ -101,10 +110,13 @@ def unknown_fields_error(data, known):
 
 class KnownFieldsOnly:
     """A serializer mixin: a JSON object carrying a field the serializer does not declare is refused with a
-    400 naming the field, instead of having the field ignored (``unknown_fields_error``)."""
+    400 naming the field, instead of having the field ignored (``unknown_fields_error``). With
+    ``check_forms = True`` form and multipart bodies are checked too."""
+
+    check_forms = False
 
     def to_internal_value(self, data):
-        unknown = unknown_fields_error(data, list(self.fields))
+        unknown = unknown_fields_error(data, list(self.fields), forms=self.check_forms)
         try:
             value = super().to_internal_value(data)
         except exceptions.ValidationError as exc:

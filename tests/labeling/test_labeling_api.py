@@ -10,6 +10,7 @@ from tests.conftest import make_project
 from tests.labeling.queue_helpers import answer_by_others, make_items
 
 pytestmark = pytest.mark.django_db
+FORM = "application/x-www-form-urlencoded"
 
 
 def post_answer(client, item_id, **body):
@@ -95,6 +96,45 @@ def test_bad_answers_are_refused_and_change_nothing(api, project, labeler, body,
     assert response.status_code == 400
     assert field in response.data and words in response.data["detail"], response.data
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("encoding", ["form", "multipart"])
+def test_a_misspelt_field_in_a_form_answer_is_refused_as_in_json(api, project, labeler, encoding):
+    # Only JSON was checked: "boderline=true" posted as a form stored a plain "cat", and so did a file
+    # attached to the answer.
+    from urllib.parse import urlencode
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    (item,) = make_items(project, 1)
+    client = api(labeler)
+    url = f"/api/items/{item.pk}/annotations/"
+    before = snapshot()
+    fields = "value, borderline, borderline_with, uncertain, out_of_domain, comment, seconds, guideline"
+    message = f"unknown field (the fields here: {fields})"
+    body = {"value": "cat", "boderline": "true"}
+    if encoding == "form":
+        response = client.post(url, urlencode(body), content_type=FORM)
+    else:
+        response = client.post(url, {**body, "photo": SimpleUploadedFile("a.png", b"png")}, format="multipart")
+    assert response.status_code == 400, response.data
+    assert response.data["boderline"] == [message] and "boderline: unknown field" in response.data["detail"]
+    if encoding == "multipart":
+        assert response.data["photo"] == [message]
+    assert snapshot() == before
+    # Every problem at once, as for JSON: a bad value next to the unknown field.
+    response = client.post(url, urlencode({"seconds": "fast", "boderline": "true"}), content_type=FORM)
+    assert set(response.data) == {"detail", "seconds", "boderline"}
+
+
+def test_a_form_answer_without_unknown_fields_is_stored_csrf_token_and_all(client, project, labeler):
+    # A page's form carries its CSRF token: that field is the form's own, not a misspelt one.
+    (item,) = make_items(project, 1)
+    client.force_login(labeler)
+    body = "value=dog&borderline=true&borderline_with=cat&csrfmiddlewaretoken=abc"
+    response = client.post(f"/api/items/{item.pk}/annotations/", body, content_type=FORM)
+    assert response.status_code == 201, response.json()
+    assert Annotation.objects.get(item=item).value == "dog" and Annotation.objects.get(item=item).borderline
 
 
 def test_borderline_in_a_project_without_that_option_is_refused(api, manager, labeler):
