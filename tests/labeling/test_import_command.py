@@ -65,12 +65,30 @@ def test_a_manifest_not_in_utf8_is_refused_before_any_line_is_imported(project, 
 
 def test_a_manifest_whose_every_line_is_refused_exits_non_zero(project, folder):
     # It printed "0 imported, 0 duplicates, 2 rejected" and exited 0: a script saw success.
-    manifest = folder / "manifest.jsonl"
-    manifest.write_text('{"path": "missing.png"}\n{"path": "gone.png"}\n')
+    manifest = folder.parent / "manifest.jsonl"  # beside the folder, whose import is then all good
+    manifest.write_text('{"path": "scans/missing.png"}\n{"path": "scans/gone.png"}\n')
     with pytest.raises(CommandError, match="0 imported, 0 duplicates, 2 rejected: every entry was refused"):
         import_items(str(project.pk), str(manifest))
-    out, _ = import_items(str(project.pk), str(folder))  # some in: success, as before
-    assert "2 imported" in out
+    out, _ = import_items(str(project.pk), str(folder))  # every entry in: success, as before
+    assert "2 imported, 0 duplicates, 0 rejected" in out
+
+
+def test_some_entries_refused_imports_the_others_and_exits_non_zero(project, folder):
+    # It printed "2 imported, 0 duplicates, 1 rejected" and exited 0: a script took a partial import for a
+    # whole one. The good files are still stored, and the refused one is named with its reason.
+    (folder / "broken.png").write_bytes(b"not a png at all")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("import_items", str(project.pk), str(folder), stdout=out, stderr=err)
+    assert raised.value.returncode == 1
+    assert str(raised.value) == (
+        "2 imported, 0 duplicates, 1 rejected: 1 entry was refused (named above); the other 2 are stored"
+    )
+    assert err.getvalue().startswith("rejected broken.png: ")
+    assert Item.objects.filter(project=project).count() == 2
+    again = io.StringIO()  # a second run: the two are duplicates, broken.png is still refused
+    with pytest.raises(CommandError, match="0 imported, 2 duplicates, 1 rejected: 1 entry was refused"):
+        call_command("import_items", str(project.pk), str(folder), stdout=again, stderr=io.StringIO())
 
 
 def test_a_file_that_is_no_manifest_is_a_command_error(project, folder):

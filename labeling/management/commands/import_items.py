@@ -31,7 +31,7 @@ def _utf8_problem(path: Path) -> str:
 class Command(BaseCommand):
     help = (
         "Import items into a project from a folder, a zip archive or a manifest (JSONL/CSV whose paths are "
-        "relative to the manifest's folder). Prints the per-file report."
+        "relative to the manifest's folder). Prints the per-file report; exits 1 when any entry was refused."
     )
 
     def add_arguments(self, parser):
@@ -95,9 +95,14 @@ class Command(BaseCommand):
         summary = (
             f"{len(report.imported)} imported, {len(report.duplicates)} duplicates, {len(report.rejected)} rejected"
         )
-        if report.rejected and not report.imported and not report.duplicates:
+        stored = len(report.imported) + len(report.duplicates)
+        if report.rejected and not stored:
             # A script must see that nothing came in: the command exited 0 with every entry refused.
             raise CommandError(f"{summary}: every entry was refused (the reasons are above)")
+        if report.rejected:
+            # Nor may it take a partial import for a whole one: the good entries stay in, the exit status is 1.
+            refused = "1 entry was" if len(report.rejected) == 1 else f"{len(report.rejected)} entries were"
+            raise CommandError(f"{summary}: {refused} refused (named above); the other {stored} are stored")
         self.stdout.write(self.style.SUCCESS(summary))
 
     def _progress(self, done):
