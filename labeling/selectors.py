@@ -139,11 +139,12 @@ def job_for_user(*, user, job_id) -> Job:
     """A background job, for the reviewers and managers of its project (a job outside any project: for
     the user who started it).
 
-    Everyone else, the project's labelers included, gets the same 404 as for an id that does not
-    exist: a job's errors and result carry what labelers must not see (an import's duplicates name
-    original files and folder labels, a build counts classes, training reports metrics), and job ids
-    are sequential, so not even a job's existence is confirmed. No job is started by a labeler, so
-    none needs polling by one.
+    A non-member gets the same 404 as for an id that does not exist: job ids are sequential, so not even
+    the existence of another project's job is confirmed. A member who may not read it (a labeler: a job's
+    errors and result carry what labelers must not see, an import's duplicates naming original files and
+    folder labels, a build counting classes, training reporting metrics; a reviewer of an archived
+    project) gets 403 saying why, as for the project's other pages, and nothing of the job. No job is
+    started by a labeler, so none needs polling by one.
     """
     not_found = "No job with that id among your projects' jobs."
     try:
@@ -155,10 +156,14 @@ def job_for_user(*, user, job_id) -> Job:
             raise Http404(not_found)
         return job
     membership = membership_for(user=user, project=job.project)
-    if membership is None or not membership.has_role(JOB_VIEWER_ROLE):
+    if membership is None:
         raise Http404(not_found)
-    if job.project.archived is not None and not membership.has_role(Role.MANAGER):
-        raise Http404(not_found)  # an archived project is its managers' only (archived_check)
+    archived_check(project=job.project, my_role=membership.role)  # an archived project is its managers' only
+    if not membership.has_role(JOB_VIEWER_ROLE):
+        raise PermissionDenied(
+            f"Background jobs are read by the {JOB_VIEWER_ROLE}s and managers of project '{job.project.name}'; "
+            f"you are {membership.role}."
+        )
     return job
 
 

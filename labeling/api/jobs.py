@@ -30,10 +30,16 @@ class JobDetailApi(GenericAPIView):
         responses={
             200: JobSerializer,
             400: OpenApiResponse(ErrorSerializer, description="`items` is not a yes/no value"),
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="a job of a project you are a member of, but not yours to read: jobs are for the "
+                "reviewers and managers of their project, so a labeler (or a reviewer of an archived project) "
+                "is told so, and nothing of the job",
+            ),
             404: OpenApiResponse(
                 ErrorSerializer,
-                description="no such job, or not yours to read: jobs are for the reviewers and managers of "
-                "their project, and a labeler gets the same 404 as for an id that does not exist",
+                description="no such job, or a job of a project you are not a member of (the same answer, so "
+                "other projects' jobs are not revealed)",
             ),
         },
         description="A background job's status, progress, errors and result (imports, agreement reports, "

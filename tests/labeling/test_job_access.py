@@ -1,6 +1,7 @@
-"""Background jobs are for the reviewers and managers of their project. A labeler gets the same 404 as
-for a job that does not exist: an import's duplicates name original files and folder labels, a build
-counts classes, training reports metrics, and job ids are sequential."""
+"""Background jobs are for the reviewers and managers of their project: an import's duplicates name
+original files and folder labels, a build counts classes, training reports metrics. A labeler of the
+project is told so (403) and sees nothing of the job; a non-member gets the same 404 as for a job that
+does not exist, since job ids are sequential."""
 
 import io
 import zipfile
@@ -49,11 +50,21 @@ def not_found_body(client):
     return response.json()
 
 
-def test_labeler_cannot_read_an_import_job(api, labeler, import_job):
-    client = api(labeler)
+def test_labeler_is_refused_an_import_job_of_their_project_and_sees_nothing_of_it(api, labeler, import_job):
+    # A labeler got the 404 of a job that does not exist, for a job of a project they belong to.
+    response = api(labeler).get(f"/api/jobs/{import_job.pk}/")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "Background jobs are read by the reviewers and managers of project 'Digits'; you are labeler."
+    }
+    assert "kitty_042" not in response.content.decode()
+
+
+def test_a_non_member_gets_the_404_of_a_job_that_does_not_exist(api, outsider, import_job):
+    client = api(outsider)
     response = client.get(f"/api/jobs/{import_job.pk}/")
     assert response.status_code == 404
-    assert response.json() == not_found_body(client)  # the job's existence is not revealed
+    assert response.json() == not_found_body(client)  # other projects' jobs are not revealed
     assert "kitty_042" not in response.content.decode()
 
 
@@ -89,7 +100,7 @@ def test_labeler_cannot_read_a_version_build(api, manager):
     job = api(reviewer_user).get(f"/api/jobs/{version.job_id}/").json()
     assert job["kind"] == "version" and job["result"]["counts"]
     response = api(labeler_user).get(f"/api/jobs/{version.job_id}/")
-    assert response.status_code == 404 and response.json() == not_found_body(api(labeler_user))
+    assert response.status_code == 403 and "you are labeler" in response.json()["detail"]
     assert "counts" not in response.content.decode()
 
 
@@ -99,19 +110,19 @@ def test_every_kind_of_job_is_for_reviewers_and_managers(api, project, manager, 
     Job.objects.filter(pk=job.pk).update(result={"accuracy": 0.913, "counts": {"cat": 7}})
     for user in (reviewer, manager):
         assert api(user).get(f"/api/jobs/{job.pk}/").json()["result"]["accuracy"] == 0.913
-    for user in (labeler, outsider):
-        assert api(user).get(f"/api/jobs/{job.pk}/").status_code == 404
+    assert api(labeler).get(f"/api/jobs/{job.pk}/").status_code == 403
+    assert api(outsider).get(f"/api/jobs/{job.pk}/").status_code == 404
 
 
 def test_a_job_started_in_a_labelers_name_is_still_not_theirs_to_read(api, project, labeler):
     job = job_create(kind=JobKind.IMPORT, project=project, user=labeler)
-    assert api(labeler).get(f"/api/jobs/{job.pk}/").status_code == 404
+    assert api(labeler).get(f"/api/jobs/{job.pk}/").status_code == 403
 
 
 def test_no_page_or_endpoint_shows_a_labeler_a_job(client, labeler, project, import_job):
     client.force_login(labeler)
     answers = read_everything(client, {"project_id": project.pk, "job_id": import_job.pk})
-    assert answers["api/jobs/<int:job_id>/"][0] == 404
+    assert answers["api/jobs/<int:job_id>/"][0] == 403
     assert answers["projects/<int:project_id>/"][0] == 200
     assert routes_showing(answers, ("kitty_042", "kitty_043", "Recent jobs")) == []
 
@@ -130,7 +141,7 @@ def test_the_schema_says_who_reads_jobs_and_what_labelers_see_of_an_item(api, ma
         return ref["$ref"].rsplit("/", 1)[1]
 
     job = schema["paths"]["/api/jobs/{job_id}/"]["get"]["responses"]
-    assert "labeler" in job["404"]["description"]
+    assert "labeler" in job["403"]["description"] and "not a member" in job["404"]["description"]
     item = schema["paths"]["/api/items/{item_id}/"]["get"]["responses"]
     one_of = components[component(item["200"]["content"]["application/json"]["schema"])]["anyOf"]
     assert {component(ref) for ref in one_of} == {"Item", "LabelerItem"}

@@ -119,7 +119,8 @@ def test_archive_hides_the_project_from_labelers_and_restore_brings_it_back(api,
     assert answer.status_code == 403 and "archived" in answer.json()["detail"]
     assert as_labeler.get(f"/api/items/{item.pk}/").status_code == 403
     assert api(reviewer).get(f"/api/projects/{project.pk}/review-queue/").status_code == 403
-    assert api(reviewer).get(f"/api/jobs/{job.pk}/").status_code == 404
+    polled = api(reviewer).get(f"/api/jobs/{job.pk}/")
+    assert polled.status_code == 403 and "archived" in polled.json()["detail"]
     assert as_manager.get(f"/api/jobs/{job.pk}/").status_code == 200
 
     # Managers still read it, listed as archived, and can restore it.
