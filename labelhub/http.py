@@ -68,6 +68,10 @@ def stored_file_response(
     if_range = request.headers.get("If-Range", "").strip()
     if match and if_range and not (etag and if_range == quote_etag(etag)):
         match = None  # another file's part (or a date, which this answer has none of): the whole file
+    if match and match.group(1) and match.group(2) and int(match.group(2)) < int(match.group(1)):
+        # "bytes=100-50" is no range: RFC 9110 (14.2) ignores an invalid Range, so the whole file (200),
+        # not 416, which says the range lies past the end (kept for "bytes=<size>-").
+        match = None
     if match and (match.group(1) or match.group(2)):
         first, last = match.group(1), match.group(2)
         if first:
@@ -75,7 +79,7 @@ def stored_file_response(
             end = min(int(last), size - 1) if last else size - 1
         else:
             start, end = max(size - int(last), 0), size - 1
-        if start >= size or start > end:
+        if start >= size:
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response

@@ -90,6 +90,23 @@ def test_downloads_with_checksums_and_ranges(api, manager, texts):
     assert b"".join(ranged.streaming_content) == b'{"agreemen'
 
 
+def test_a_range_whose_last_byte_is_before_its_first_is_ignored_one_past_the_end_is_416(api, manager, texts):
+    # "bytes=100-50" is no range (RFC 9110 section 14.2: a server ignores an invalid Range header): it was
+    # answered 416, which told a resuming client the file had shrunk; it is the whole file, as without it.
+    project, _, _ = texts
+    run_build(api, manager, project)
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/versions/1/download?format=jsonl"
+    whole = b"".join(client.get(url).streaming_content)
+    backwards = client.get(url, HTTP_RANGE="bytes=100-50")
+    assert backwards.status_code == 200 and "Content-Range" not in backwards
+    assert b"".join(backwards.streaming_content) == whole and backwards["Content-Length"] == str(len(whole))
+    past = client.get(url, HTTP_RANGE=f"bytes={len(whole)}-")
+    assert past.status_code == 416 and past["Content-Range"] == f"bytes */{len(whole)}"
+    tail = client.get(url, HTTP_RANGE="bytes=100-100")
+    assert tail.status_code == 206 and b"".join(tail.streaming_content) == whole[100:101]
+
+
 def test_image_project_gets_an_imagefolder_zip(api, manager):
     from tests.conftest import make_project
 
