@@ -371,3 +371,24 @@ def test_labeler_makes_segments_with_the_keyboard_alone(live_server, page, login
         pytest.approx(6, abs=0.02),
     )
     assert not page.errors, page.errors
+
+
+def test_a_line_of_text_under_a_zoomed_image_keeps_its_zoom(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler, n_items=1)
+    open_detection_page(page, live_server, login, labeler, project)
+    for key in ["+", "+", "+", "ArrowLeft"]:
+        page.keyboard.press(key)
+    assert page.locator("#zoom-level").text_content() == "195%"
+    before = page.locator("#image").bounding_box()
+    stage = page.locator("#image-viewer").bounding_box()["height"]
+    page.keyboard.press("Enter")  # nothing drawn: an error line under the image, which gets shorter
+    assert "Nothing is drawn" in page.locator("#answer-error").text_content()
+    page.wait_for_function("(h) => document.getElementById('image-viewer').clientHeight < h - 1", arg=stage)
+    page.wait_for_timeout(100)  # the viewer's ResizeObserver has run
+    assert page.locator("#zoom-level").text_content() == "195%"
+    assert page.locator("#image").bounding_box() == before  # the picture has not moved under the labeler
+    page.keyboard.press("\\")  # fitted again, it fits the smaller viewer
+    assert page.locator("#zoom-level").text_content() == "100%"
+    assert page.locator("#image").bounding_box()["height"] <= page.locator("#image-viewer").bounding_box()["height"]
+    assert not page.errors, page.errors

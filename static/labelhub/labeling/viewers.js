@@ -40,7 +40,7 @@ export class ImageViewer {
       this.apply();
     });
     this.box.addEventListener("pointerup", () => { drag = null; });
-    new ResizeObserver(() => this.img.naturalWidth && this.fit()).observe(this.box);
+    new ResizeObserver(() => this.resized()).observe(this.box);
   }
 
   show(item) {
@@ -61,7 +61,19 @@ export class ImageViewer {
     // Small scans are enlarged to fill the stage (up to 16x); large photos are shrunk to fit.
     const scale = Math.min(width / w, height / h, 16);
     this.view = { scale, fit: scale, x: (width - w * scale) / 2, y: (height - h * scale) / 2 };
+    this.fitted = { ...this.view }; // as fitted: a resize fits it again unless it has been zoomed or panned since
     this.apply();
+  }
+
+  // The viewer changes size with the window, and when a line of text under it wraps or appears (a status
+  // note, an error): a fitted image fits again; a zoomed-in or panned one stays where it is on the screen
+  // (fitting it again threw the labeler's zoom away whenever the answer's status line grew a line).
+  resized() {
+    if (!this.img.naturalWidth) return;
+    const { scale, x, y } = this.view;
+    const moved = this.fitted && (Math.abs(scale - this.fitted.scale) > 1e-9
+      || Math.abs(x - this.fitted.x) > 0.5 || Math.abs(y - this.fitted.y) > 0.5);
+    if (!moved) this.fit();
   }
 
   zoom(factor, cx = this.box.clientWidth / 2, cy = this.box.clientHeight / 2) {
