@@ -205,3 +205,18 @@ def test_skip_with_a_reason_from_the_keyboard(live_server, page, login, manager,
     reasons = dict(Skip.objects.filter(labeler=labeler).values_list("item_id", "reason"))
     assert reasons == {first: "I am not sure what the answer is", second: "scan cut off at the top"}
     assert not page.errors, page.errors
+
+
+def test_the_key_help_opens_and_closes_with_the_question_mark(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=1)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.keyboard.press("?")
+    assert page.evaluate("document.getElementById('help-dialog').open")
+    page.keyboard.press("?")  # closes it (it opened again at once: the page's own ? saw the key too)
+    assert not page.evaluate("document.getElementById('help-dialog').open")
+    page.keyboard.press("7")  # the keys are the page's again
+    assert page.locator("#answer-summary").text_content() == "digit 7"
+    assert not page.errors, page.errors

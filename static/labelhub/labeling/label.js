@@ -752,7 +752,9 @@ ui.skipDialog.addEventListener("click", (event) => {
   if (reason) skip(reason);
 });
 ui.helpDialog.addEventListener("keydown", (event) => {
-  if (event.key === "?") ui.helpDialog.close();
+  if (event.key !== "?") return;
+  event.stopPropagation(); // the page's own ? (which opens the help) would open it again at once
+  ui.helpDialog.close();
 });
 ui.helpDialog.addEventListener("click", (event) => { if (event.target === ui.helpDialog) ui.helpDialog.close(); });
 $("help-button").addEventListener("click", () => ui.helpDialog.showModal());
