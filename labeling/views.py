@@ -34,6 +34,16 @@ SKIP_REASONS = [
     "Offensive, personal or sensitive content",
     "The item is broken or empty",
 ]
+# The key that starts a box from the keyboard on a detection project's labeling page (a crosshair the
+# arrows move). Class keys come first on that page, so a project whose class took x draws with Shift+X.
+BOX_DRAW_KEYS = ("x", "X")
+
+
+def box_draw_key(classes):
+    """The first of BOX_DRAW_KEYS no class of the project uses ("" when both are class keys: the
+    mouse then draws, and the keyboard still edits the boxes drawn)."""
+    taken = {c.hotkey for c in classes}
+    return next((key for key in BOX_DRAW_KEYS if key not in taken), "")
 
 
 def _project(request, project_id, role=Role.LABELER):
@@ -69,6 +79,7 @@ def label(request, project_id):
     project, membership = _project(request, project_id)
     classes = project.active_classes()
     guideline = project.active_guideline
+    draw_key = box_draw_key(classes) if project.task_type == TaskType.DETECTION else ""
     config = {
         "project": {
             "id": project.pk,
@@ -103,6 +114,7 @@ def label(request, project_id):
         "maxTranscript": MAX_TRANSCRIPT_CHARS,
         "maxComment": MAX_COMMENT_CHARS,
         "skipReasons": SKIP_REASONS,
+        "drawKey": draw_key,
     }
     last_version = labeler_last_guideline_version(project=project, labeler=request.user) if guideline else None
     return render(
@@ -120,6 +132,7 @@ def label(request, project_id):
             "guideline_html": markdown_html(guideline.text) if guideline else "",
             "conventions_html": markdown_html(project.transcription_conventions),
             "skip_reasons": SKIP_REASONS,
+            "draw_key": draw_key,
             "config": config,
         },
     )

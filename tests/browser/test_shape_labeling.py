@@ -373,6 +373,170 @@ def test_labeler_makes_segments_with_the_keyboard_alone(live_server, page, login
     assert not page.errors, page.errors
 
 
+def status(page):
+    return page.locator("#undo-status").text_content()
+
+
+def crosshair_shown(page):
+    return page.evaluate("() => document.querySelector('[data-testid=crosshair]').style.display !== 'none'")
+
+
+def test_labeler_draws_boxes_with_the_keyboard_alone(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler, n_items=2)
+    item = open_detection_page(page, live_server, login, labeler, project)
+    # An arrow press moves the crosshair 2 screen pixels in whole image pixels (at least one), Shift ten times.
+    s = max(1, round(2 / (image_point(page).box["width"] / 400)))
+    hint = page.locator("#image-tools").text_content()
+    assert "or x, arrows and Enter at two corners" in hint
+
+    page.keyboard.press("x")  # a crosshair at the middle of the image (400 x 300)
+    assert crosshair_shown(page)
+    assert status(page).startswith("Crosshair at 200, 150 of 400 × 300 px")
+    for key in ["Shift+ArrowLeft"] * 10 + ["Shift+ArrowUp"] * 5 + ["ArrowRight"] * 3:
+        page.keyboard.press(key)
+    x0, y0 = 200 - 97 * s, 150 - 50 * s
+    assert status(page) == f"Crosshair at {x0}, {y0}"
+    page.keyboard.press("Enter")  # the first corner
+    for key in ["Shift+ArrowRight"] * 8 + ["Shift+ArrowDown"] * 6 + ["ArrowLeft"] * 2:
+        page.keyboard.press(key)
+    x1, y1 = x0 + 78 * s, y0 + 60 * s
+    assert status(page) == f"Box {x1 - x0} × {y1 - y0} px from {x0}, {y0}"
+    page.keyboard.press("n")  # submitting now would drop the box being drawn: refused, said
+    assert "A box is being drawn" in page.locator("#answer-error").text_content()
+    page.keyboard.press("2")  # the class, while drawing: rock
+    assert page.locator("#answer-summary").text_content() == "no boxes · drawing box 1: Rock"
+    page.keyboard.press("Enter")  # the box is made, selected
+    assert page.locator("#answer-summary").text_content() == "1 box · #1 Rock"
+    assert status(page) == f"Drew box 1, Rock: {x1 - x0} × {y1 - y0} px at {x0}, {y0}"
+    assert page.locator("#answer-error").text_content() == "" and not crosshair_shown(page)
+
+    # The next box starts where the crosshair was; Tab moves the first corner again.
+    page.keyboard.press("x")
+    assert status(page).startswith(f"Crosshair at {x1}, {y1} ")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # no size: said, nothing made
+    assert status(page).startswith("The box has no width or no height")
+    for key in ["Shift+ArrowRight"] * 3 + ["Shift+ArrowDown"] * 2 + ["Tab"] + ["ArrowLeft"] * 5:
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    page.keyboard.press("1")  # the new box is selected: iguana
+    assert page.locator("#answer-summary").text_content() == "2 boxes · #2 Iguana"
+
+    # Esc cancels a box begun; Ctrl+Z while drawing drops only that box; the keyboard's box is one undo step.
+    page.keyboard.press("x")
+    page.keyboard.press("Shift+ArrowUp")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("Escape")
+    assert status(page) == "Cancelled the new box" and not crosshair_shown(page)
+    page.keyboard.press("x")
+    page.keyboard.press("Control+z")
+    assert status(page) == "Undid: the box being drawn" and page.locator(".box-layer rect.box").count() == 2
+    page.keyboard.press("Control+z")
+    assert status(page) == "Undid: set box 2 to Iguana"
+    page.keyboard.press("Control+z")
+    assert status(page) == "Undid: draw box 2" and page.locator(".box-layer rect.box").count() == 1
+    page.keyboard.press("Control+Shift+z")
+    page.keyboard.press("Control+Shift+z")
+    assert page.locator("#answer-summary").text_content() == "2 boxes · next: Iguana"
+
+    # Tab selects a box and says where it is; b flags it.
+    page.keyboard.press("Tab")
+    assert status(page) == f"box 1 of 2, Rock: {x1 - x0} × {y1 - y0} px at {x0}, {y0}"
+    page.keyboard.press("b")
+
+    # Keys typed in the comment are text, not shortcuts.
+    page.keyboard.press("c")
+    page.keyboard.type("x marks 2 rocks")
+    for key in ["ArrowLeft", "Shift+ArrowLeft", "End"]:
+        page.keyboard.press(key)
+    page.keyboard.press("Escape")
+    assert page.locator("#comment").input_value() == "x marks 2 rocks" and not crosshair_shown(page)
+    assert page.locator("#answer-summary").text_content() == "2 boxes · #1 Rock (borderline)"
+
+    # The draft kept in the tab has the keyboard's boxes: a reload puts them back as they were.
+    page.wait_for_timeout(300)
+    page.reload()
+    assert shown_item(page) == item
+    page.wait_for_function("() => document.querySelectorAll('.box-layer rect.box').length === 2")
+    assert "not sent yet, is back" in page.locator("#draft-note").text_content()
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+
+    # Stored as a drag between the same corners stores it: fractions of the image, rounded to a millionth.
+    def fractions(left, top, right, bottom):
+        return {
+            "x": round(left / 400, 6),
+            "y": round(top / 300, 6),
+            "w": round((right - left) / 400, 6),
+            "h": round((bottom - top) / 300, 6),
+        }
+
+    stored = Annotation.objects.get(item_id=item, labeler=labeler)
+    a, b = json.loads(stored.value)["boxes"]
+    assert a == {**fractions(x0, y0, x1, y1), "label": "rock", "borderline": True}
+    assert b == {**fractions(x1 - 5 * s, y1, x1 + 30 * s, y1 + 20 * s), "label": "iguana"}
+    assert stored.comment == "x marks 2 rocks"
+
+    # The mouse still draws, and its box has the same fields.
+    shown_item(page, previous=item)
+    at = image_point(page)
+    drag(page, at(0.1, 0.1), at(0.3, 0.4))
+    page.keyboard.press("Enter")
+    wait_answers(page, 2)
+    (mouse,) = json.loads(Annotation.objects.exclude(item_id=item).get(labeler=labeler).value)["boxes"]
+    assert list(mouse) == list(b)
+    assert not page.errors, page.errors
+
+
+def test_keyboard_boxes_zoomed_in_keep_the_crosshair_in_view_and_yield_to_a_class_on_x(
+    live_server, page, login, manager, labeler
+):
+    require_browser()
+    project = make_project(
+        manager,
+        name="Iguanas, x is a class (browser)",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "x"}],
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="scene.png", load=lambda: png_bytes(0, 2000, 1500))])
+    item = open_detection_page(page, live_server, login, labeler, project)
+    assert "or Shift+X, arrows and Enter at two corners" in page.locator("#image-tools").text_content()
+    page.keyboard.press("?")
+    assert "Shift+Xa new box from the keyboard" in page.locator("#help-dialog").text_content()
+    page.keyboard.press("Escape")
+    page.keyboard.press("x")  # the class key: rock, for the next box
+    for _ in range(7):
+        page.keyboard.press("+")  # zoomed in: 1.25^7, the image far larger than the viewer
+    scale = page.locator("#image").bounding_box()["width"] / 2000
+    s = max(1, round(2 / scale))
+    page.keyboard.press("Shift+X")  # the crosshair at the middle of the view: the image's, zoomed about it
+    assert status(page).startswith("Crosshair at 1000, 750 of 2000 × 1500 px")
+    page.keyboard.press("Enter")
+    for _ in range(40):
+        page.keyboard.press("Shift+ArrowRight")  # far past the viewer's edge: the view follows the crosshair
+    page.keyboard.press("Shift+ArrowDown")
+    viewer = page.locator("#image-viewer").bounding_box()
+    line = page.locator("[data-testid=crosshair] line.line").nth(1).bounding_box()  # the vertical line
+    assert viewer["x"] < line["x"] < viewer["x"] + viewer["width"]
+    page.keyboard.press("Enter")
+    assert page.locator("#answer-summary").text_content() == "1 box · #1 Rock"
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    (box,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["boxes"]
+    assert box == {
+        "x": 0.5,
+        "y": 0.5,
+        "w": round(400 * s / 2000, 6),
+        "h": round(10 * s / 1500, 6),
+        "label": "rock",
+    }
+    assert not page.errors, page.errors
+
+
 def test_a_line_of_text_under_a_zoomed_image_keeps_its_zoom(live_server, page, login, manager, labeler):
     require_browser()
     project = detection_project(manager, labeler, n_items=1)

@@ -1,5 +1,6 @@
 """The labeler home and the labeling page (server side; the browser tests drive the page itself)."""
 
+import json
 import re
 from pathlib import Path
 
@@ -83,6 +84,35 @@ def test_binary_project_shows_a_middle_borderline_answer(client, manager, labele
     buttons = re.findall(r'class="class-button[^"]*"[^>]*>', page)
     assert len(buttons) == 3 and "data-borderline-middle" in buttons[1]
     assert 'id="toggle-borderline"' not in page
+
+
+@pytest.mark.parametrize(
+    ("task_type", "hotkeys", "draw_key", "shown"),
+    [
+        ("detection", ["1", "2"], "x", "<kbd>x</kbd>"),
+        ("detection", ["1", "x"], "X", "<kbd>Shift</kbd>+<kbd>X</kbd>"),  # x is a class's: Shift+X draws
+        ("detection", ["x", "X"], "", None),  # both taken: the mouse draws, as before
+        ("classification", ["1", "2"], "", None),
+    ],
+)
+def test_the_box_draw_key_is_one_no_class_has(client, manager, labeler, task_type, hotkeys, draw_key, shown):
+    project = make_project(
+        manager,
+        name=f"Draw key {task_type} {''.join(hotkeys)}",
+        modality="image",
+        task_type=task_type,
+        classes=[{"key": f"c{n}", "hotkey": key} for n, key in enumerate(hotkeys)],
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    client.force_login(labeler)
+    page = client.get(f"/projects/{project.pk}/label/").content.decode()
+    config = json.loads(re.search(r'<script id="lab-config" type="application/json">(.*?)</script>', page, re.S)[1])
+    assert config["drawKey"] == draw_key
+    help_rows = re.search(r'<dialog id="help-dialog".*?</dialog>', page, re.S)[0]
+    assert ("a new box from the keyboard" in help_rows) == bool(shown)
+    if shown:
+        assert f"or {shown}, arrows and <kbd>Enter</kbd> at two corners" in page
+        assert f"<tr><td>{shown}</td><td>a new box from the keyboard" in help_rows
 
 
 def test_guideline_is_rendered_from_markdown_and_sanitized(client, project, labeler, reviewer):

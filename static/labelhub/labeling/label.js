@@ -20,9 +20,11 @@ const viewer =
   : new TextViewer();
 // Detection and segments projects answer with shapes drawn on the item; the class keys and the
 // borderline / uncertain keys then apply to the selected shape. Ctrl+Z / Ctrl+Shift+Z undo and redo the
-// shown item's shape changes; the line beside the summary says what was undone.
+// shown item's shape changes; the line beside the summary says what was undone. A detection project's
+// draw key (x, or X when a class has x) draws a box from the keyboard: a crosshair, arrows, Enter twice.
 const editorOptions = {
   classes: config.classes, classMap: config.classMap, options: project.options, onChange: () => renderAnswer(),
+  drawKey: config.drawKey,
   onHistory: (text) => { const line = $("undo-status"); if (line) line.textContent = text; },
 };
 const shapes =
@@ -176,6 +178,7 @@ function renderShapes() {
   }
   setPressed($("toggle-ood"), state.answer.out_of_domain);
   ui.summary.textContent = [shapes.describe(), state.answer.out_of_domain && "out of domain"].filter(Boolean).join(" · ");
+  if (!shapes.drawing && ui.error.dataset.drawing) showError(""); // the box is made or cancelled: submit away
 }
 
 function renderAnswer() {
@@ -241,6 +244,7 @@ function toggleFlag(name) {
 }
 
 function showError(message, ...nodes) {
+  delete ui.error.dataset.drawing;
   ui.error.replaceChildren(message || "", ...nodes);
 }
 
@@ -439,6 +443,12 @@ function sending(on, text = "Sending…") {
 
 async function submit({ nothing = false } = {}) {
   if (state.busy || !state.item) return;
+  if (shapes?.drawing) {
+    // The box begun from the keyboard is not in the answer yet: sending now would drop it unseen.
+    showError("A box is being drawn: Enter makes it, Esc cancels it; then submit.");
+    ui.error.dataset.drawing = "1";
+    return;
+  }
   if (shapes && nothing) shapes.replace(null, "nothing here"); // undoable if the answer is refused
   else if (shapes && !shapes.count) {
     showError(`Nothing is drawn: draw a ${shapes.noun[0]}, or answer "Nothing here" (Shift+N).`);

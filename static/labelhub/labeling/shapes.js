@@ -233,9 +233,14 @@ const MIN_DRAW_PX = 4; // a drag shorter than this on screen is a click, not a b
 const NUDGE_PX = 2; // an arrow key moves (Shift: resizes) the box this many screen pixels; zoom in for finer
 const HANDLE_PX = 9;
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+const FAR_STEPS = 10; // Shift+arrow moves the keyboard's crosshair this many steps
+const VIEW_MARGIN_PX = 24; // the crosshair is kept at least this far inside the viewer (it pans)
+const MOVES = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
 export class BoxEditor extends ShapeEditor {
-  /** ``viewer``: the page's ImageViewer (its view {x, y, scale} places the image in its box). */
+  /** ``viewer``: the page's ImageViewer (its view {x, y, scale} places the image in its box).
+   * ``options.drawKey``: the key that starts a box from the keyboard (the labeling page's x); without it
+   * only the mouse draws (the review page, whose Enter records the decision). */
   constructor(viewer, options) {
     super({ kind: "boxes", noun: ["box", "boxes"], ...options });
     this.fields = ["x", "y", "w", "h"];
@@ -244,6 +249,9 @@ export class BoxEditor extends ShapeEditor {
     this.rects = []; // one <rect> per box, in the order of this.shapes
     this.space = false;
     this.drag = null;
+    this.drawKey = options?.drawKey || "";
+    this.keyDraw = null; // a box being drawn from the keyboard: {anchor: {x, y} | null, at: {x, y}} in image pixels
+    this.cursor = null; // where the keyboard's crosshair was last, in image pixels (the next one starts there)
     this.svg = document.createElementNS(SVG, "svg");
     this.svg.classList.add("box-layer");
     this.svg.setAttribute("data-testid", "box-layer");
@@ -259,7 +267,21 @@ export class BoxEditor extends ShapeEditor {
       return handle;
     });
     this.handleGroup.style.display = "none";
-    this.layer.append(this.boxGroup, this.handleGroup);
+    // The keyboard's crosshair (two lines across the image, each a dark halo under a light line, seen on
+    // any picture) and the box it is drawing.
+    this.cursorGroup = document.createElementNS(SVG, "g");
+    this.cursorGroup.classList.add("crosshair");
+    this.cursorGroup.setAttribute("data-testid", "crosshair");
+    this.cursorLines = ["halo", "halo", "line", "line"].map((kind) => {
+      const line = document.createElementNS(SVG, "line");
+      line.classList.add(kind);
+      return line;
+    });
+    this.pendingRect = document.createElementNS(SVG, "rect");
+    this.pendingRect.classList.add("pending-box");
+    this.cursorGroup.append(this.pendingRect, ...this.cursorLines);
+    this.cursorGroup.style.display = "none";
+    this.layer.append(this.boxGroup, this.handleGroup, this.cursorGroup);
     this.svg.append(this.layer);
     viewer.box.append(this.svg);
     viewer.box.classList.add("drawing");
@@ -283,6 +305,8 @@ export class BoxEditor extends ShapeEditor {
 
   show(shapes) {
     this.drag = null;
+    this.keyDraw = null;
+    this.cursor = null;
     this.shapes = shapes;
     this.selectedIndex = -1;
     this.drawAll();
@@ -291,6 +315,7 @@ export class BoxEditor extends ShapeEditor {
 
   restore({ shapes, selected }) {
     this.drag = null;
+    this.keyDraw = null;
     this.shapes = shapes.map((s) => ({ ...s }));
     this.selectedIndex = selected < this.shapes.length ? selected : -1;
     this.drawAll();
@@ -317,6 +342,7 @@ export class BoxEditor extends ShapeEditor {
     this.boxGroup.replaceChildren(...this.rects);
     for (let i = 0; i < this.shapes.length; i++) this.draw(i);
     this.placeHandles();
+    this.drawCrosshair();
   }
 
   draw(index) {
@@ -384,6 +410,7 @@ export class BoxEditor extends ShapeEditor {
   }
 
   pointerDown(event) {
+    if (this.keyDraw) this.cancelKeyDraw("The mouse took over: the box begun from the keyboard is dropped");
     if (event.button !== 0 || this.space || !this.size.w) return; // left to the viewer: pan
     const p = this.point(event);
     const target = event.target;
@@ -463,11 +490,217 @@ export class BoxEditor extends ShapeEditor {
   }
 
   // --- keyboard --------------------------------------------------------------------------------------------
+  // The draw key (x) shows a crosshair; the arrows move it (Shift: ten steps), Enter sets the first corner,
+  // the arrows then move the opposite one (Tab: the other corner) and Enter makes the box, in the class
+  // last chosen (a class key while drawing chooses it), as a drag would: one undo step, selected. Esc
+  // cancels. Each step is said on the status line (a live region) in image pixels.
+  key(event) {
+    if (this.keyDraw) return this.keyDrawKey(event);
+    if (this.drawKey && event.key === this.drawKey) {
+      if (!event.repeat) this.startKeyDraw();
+      return true;
+    }
+    return super.key(event);
+  }
+
+  get drawing() { return Boolean(this.keyDraw); }
+
+  /** The image pixel nearest a point given in the answer's fractions of the image. */
+  pixels(fx, fy) { return { x: Math.round(fx * this.size.w), y: Math.round(fy * this.size.h) }; }
+
+  /** "40 × 22 px at 128, 96" (image pixels): where a box is, for the status line. */
+  where(index) {
+    const s = this.shapes[index];
+    const corner = this.pixels(s.x, s.y);
+    const size = this.pixels(s.w, s.h);
+    return `${size.x} × ${size.y} px at ${corner.x}, ${corner.y}`;
+  }
+
+  startKeyDraw() {
+    if (!this.size.w) {
+      this.note("The image is still loading");
+      return;
+    }
+    if (this.selected) this.select(-1);
+    const at = this.cursor && this.inView(this.cursor) ? { ...this.cursor } : this.viewCentre();
+    this.keyDraw = { anchor: null, at };
+    this.drawCrosshair();
+    this.note(`Crosshair at ${at.x}, ${at.y} of ${this.size.w} × ${this.size.h} px: arrows move it (Shift: faster), `
+      + "Enter sets a corner, Esc cancels");
+    this.changed();
+  }
+
+  keyDrawKey(event) {
+    const draw = this.keyDraw;
+    if (event.key in MOVES) {
+      const [dx, dy] = MOVES[event.key];
+      const step = Math.max(1, Math.round(NUDGE_PX / this.viewer.view.scale)) * (event.shiftKey ? FAR_STEPS : 1);
+      draw.at = { x: clamp(draw.at.x + dx * step, 0, this.size.w), y: clamp(draw.at.y + dy * step, 0, this.size.h) };
+      this.keepInView(draw.at);
+      this.drawCrosshair();
+      this.note(this.keyDrawState());
+      return true;
+    }
+    switch (event.key) {
+      case "Enter":
+        if (!draw.anchor) {
+          draw.anchor = { ...draw.at };
+          this.drawCrosshair();
+          this.note(`First corner at ${draw.at.x}, ${draw.at.y}: move to the opposite corner, then Enter (Tab: move the first one)`);
+        } else {
+          this.finishKeyDraw();
+        }
+        return true;
+      case "Tab":
+        if (draw.anchor) {
+          [draw.anchor, draw.at] = [draw.at, draw.anchor];
+          this.keepInView(draw.at);
+          this.drawCrosshair();
+          this.note(`Moving the corner at ${draw.at.x}, ${draw.at.y}`);
+        }
+        return true; // no box to cycle to while one is drawn
+      case "Escape":
+        this.cancelKeyDraw("Cancelled the new box");
+        return true;
+      case this.drawKey:
+        return true; // drawing already (a held key repeats)
+      default:
+        return false; // class keys, zoom, flags: the page's
+    }
+  }
+
+  keyDrawState() {
+    const { anchor, at } = this.keyDraw;
+    if (!anchor) return `Crosshair at ${at.x}, ${at.y}`;
+    return `Box ${Math.abs(at.x - anchor.x)} × ${Math.abs(at.y - anchor.y)} px from ${Math.min(at.x, anchor.x)}, `
+      + `${Math.min(at.y, anchor.y)}`;
+  }
+
+  finishKeyDraw() {
+    const { anchor, at } = this.keyDraw;
+    const { w, h } = this.size;
+    if (at.x === anchor.x || at.y === anchor.y) {
+      this.note("The box has no width or no height: move the corner with the arrows, then Enter");
+      return;
+    }
+    // Fractions of the image, as a drag between the same two corners makes them.
+    const shape = {
+      x: Math.min(anchor.x, at.x) / w, y: Math.min(anchor.y, at.y) / h,
+      w: Math.abs(at.x - anchor.x) / w, h: Math.abs(at.y - anchor.y) / h, label: this.sticky,
+    };
+    const before = this.snapshot();
+    this.cursor = { ...at };
+    this.keyDraw = null;
+    this.drawCrosshair();
+    this.shapes.push(shape);
+    this.rects.push(document.createElementNS(SVG, "rect"));
+    this.boxGroup.append(this.rects.at(-1));
+    const index = this.shapes.length - 1;
+    this.record(`draw ${this.shapeName(index)}`, before);
+    this.select(index);
+    this.note(`Drew ${this.shapeName(index)}, ${this.name(shape.label)}: ${this.where(index)}`);
+  }
+
+  cancelKeyDraw(text) {
+    if (!this.keyDraw) return;
+    this.cursor = { ...this.keyDraw.at };
+    this.keyDraw = null;
+    this.drawCrosshair();
+    this.note(text);
+    this.changed();
+  }
+
+  drawCrosshair() {
+    const draw = this.keyDraw;
+    if (!draw || !this.size.w) {
+      this.cursorGroup.style.display = "none";
+      return;
+    }
+    this.cursorGroup.style.display = "";
+    const { w, h } = this.size;
+    const { x, y } = draw.at;
+    this.cursorLines.forEach((line, i) => {
+      const across = i % 2 === 0; // the horizontal line, then the vertical one
+      line.setAttribute("x1", across ? 0 : x);
+      line.setAttribute("x2", across ? w : x);
+      line.setAttribute("y1", across ? y : 0);
+      line.setAttribute("y2", across ? y : h);
+    });
+    const rect = this.pendingRect;
+    rect.style.display = draw.anchor ? "" : "none";
+    rect.style.setProperty("--box", this.colour(this.sticky));
+    if (!draw.anchor) return;
+    rect.setAttribute("x", Math.min(x, draw.anchor.x));
+    rect.setAttribute("y", Math.min(y, draw.anchor.y));
+    rect.setAttribute("width", Math.abs(x - draw.anchor.x));
+    rect.setAttribute("height", Math.abs(y - draw.anchor.y));
+  }
+
+  /** The screen place of an image pixel within the viewer. */
+  screen(p) {
+    const { x, y, scale } = this.viewer.view;
+    return { x: x + p.x * scale, y: y + p.y * scale };
+  }
+
+  inView(p) {
+    const s = this.screen(p);
+    const { clientWidth: width, clientHeight: height } = this.viewer.box;
+    return s.x >= 0 && s.y >= 0 && s.x <= width && s.y <= height;
+  }
+
+  /** The pixel of the image at the middle of what the viewer shows of it. */
+  viewCentre() {
+    const { x, y, scale } = this.viewer.view;
+    const { clientWidth: width, clientHeight: height } = this.viewer.box;
+    return {
+      x: clamp(Math.round((width / 2 - x) / scale), 0, this.size.w),
+      y: clamp(Math.round((height / 2 - y) / scale), 0, this.size.h),
+    };
+  }
+
+  /** Pan so that ``p`` stays inside the viewer (zoomed in, the crosshair walks off the screen). */
+  keepInView(p) {
+    const s = this.screen(p);
+    const { clientWidth: width, clientHeight: height } = this.viewer.box;
+    const margin = Math.min(VIEW_MARGIN_PX, width / 4, height / 4);
+    const shift = (at, size) => (at < margin ? margin - at : at > size - margin ? size - margin - at : 0);
+    const dx = shift(s.x, width);
+    const dy = shift(s.y, height);
+    if (dx || dy) this.viewer.pan(dx, dy);
+  }
+
+  setClass(key) {
+    super.setClass(key);
+    this.drawCrosshair(); // the box being drawn takes the class's colour
+  }
+
+  undo() {
+    if (!this.keyDraw) return super.undo();
+    this.cancelKeyDraw("Undid: the box being drawn");
+    return true;
+  }
+
+  redo() {
+    this.cancelKeyDraw("");
+    return super.redo();
+  }
+
+  describe() {
+    if (!this.keyDraw) return super.describe();
+    const n = this.shapes.length;
+    return `${n || "no"} ${this.noun[n === 1 ? 0 : 1]} · drawing ${this.shapeName(n)}: ${this.name(this.sticky)}`;
+  }
+
+  cycle(direction) {
+    super.cycle(direction);
+    const i = this.selectedIndex;
+    if (this.selected) this.note(`${this.shapeName(i)} of ${this.shapes.length}, ${this.name(this.selected.label)}: ${this.where(i)}`);
+  }
+
   ownKey(event) {
     const s = this.selected;
-    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-    if (!s || !(event.key in moves) || !this.size.w) return false; // no box selected: the arrows pan
-    const [dx, dy] = moves[event.key];
+    if (!s || !(event.key in MOVES) || !this.size.w) return false; // no box selected: the arrows pan
+    const [dx, dy] = MOVES[event.key];
     const scale = this.viewer.view.scale;
     const sx = (dx * NUDGE_PX) / (scale * this.size.w);
     const sy = (dy * NUDGE_PX) / (scale * this.size.h);
@@ -484,6 +717,7 @@ export class BoxEditor extends ShapeEditor {
     }, `${how} ${this.selectedIndex}`);
     this.draw(this.selectedIndex);
     this.changed();
+    this.note(`${how === "move" ? "Moved" : "Resized"} ${this.shapeName(this.selectedIndex)}: ${this.where(this.selectedIndex)}`);
     return true;
   }
 
