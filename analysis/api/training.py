@@ -23,7 +23,9 @@ from labeling.selectors import project_for_user, version_for
 from labeling.services.jobs import JobNotRetryable
 
 
-class TrainingJobInSerializer(serializers.Serializer):
+# A misspelt field is refused naming it: a dropped "trainr" or "parms" trained the default logistic
+# regression with its default parameters (a worker's time, and a model run nobody asked for).
+class TrainingJobInSerializer(KnownFieldsOnly, serializers.Serializer):
     version = serializers.CharField(help_text="a version number, or `latest`")
     trainer = serializers.ChoiceField(choices=Trainer.choices, default=Trainer.LOGISTIC_REGRESSION)
     params = serializers.DictField(

@@ -200,3 +200,20 @@ def test_the_reference_trainer_on_pretrained_text_features(
     detail = _train_with(api, manager, reviewer, project, "text-minilm")
     assert detail["status"] == "succeeded", detail["errors"]
     assert detail["metrics"]["test"]["accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"version": 1, "trainr": "external"}, "trainr"),
+        ({"version": 1, "parms": {"C": 0.01}}, "parms"),
+    ],
+)
+def test_a_misspelt_field_is_refused_and_nothing_is_trained(api, manager, versioned, body, field):
+    # "trainr" or "parms" was dropped: the default logistic regression was queued with its default
+    # parameters, a worker's time and a model run the manager never asked for.
+    project, _, _ = versioned
+    response = api(manager).post(f"/api/projects/{project.pk}/training-jobs/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()[field] == ["unknown field (the fields here: version, trainer, params)"]
+    assert not TrainingJob.objects.exists() and not Job.objects.filter(kind="training").exists()
