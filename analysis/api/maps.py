@@ -295,7 +295,8 @@ class LabelIssuesApi(GenericAPIView):
         )
 
 
-class SelectionSerializer(serializers.Serializer):
+# A field the selection does not take ("untag", "only") was dropped and the items tagged all the same.
+class SelectionSerializer(KnownFieldsOnly, serializers.Serializer):
     items = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=200_000)
     action = serializers.ChoiceField(choices=["tag"], help_text="tag: add the tag (a slice) to every item")
     tag = serializers.CharField(max_length=100)

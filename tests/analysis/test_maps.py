@@ -210,6 +210,17 @@ def test_selection_tags_exactly_the_items(api, reviewer, blobs, outsider):
     assert Item.objects.filter(tags__name="looped").count() == 5
 
 
+def test_a_selection_with_a_field_it_does_not_take_is_refused_and_tags_nothing(api, reviewer, blobs):
+    # An extra field ("untag": true, meant to take a mistaken tag off) was dropped without a word and every
+    # item of the lasso tagged: the opposite of what the client asked.
+    project, ids, _, _ = blobs
+    body = {"items": ids[:5], "action": "tag", "tag": "looped", "untag": True}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/selection/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["untag"] == ["unknown field (the fields here: items, action, tag)"]
+    assert not Item.objects.filter(tags__name="looped").exists()
+
+
 def test_map_page_data_has_one_entry_per_point(client, api, manager, reviewer, blobs):
     project, ids, vectors, _ = blobs
     push(
