@@ -187,6 +187,7 @@ class MemberDetailApi(GenericAPIView):
     def patch(self, request, project_id, username):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         membership = member_for(project=project, username=username)
+        _refuse_member_fields_not_patched(request.data, membership)
         data = MemberRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = member_role_change(membership=membership, role=data.validated_data["role"])
@@ -200,6 +201,28 @@ class MemberDetailApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         member_remove(membership=member_for(project=project, username=username))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Fields of a member as read that PATCH does not change, and why.
+MEMBER_NOT_PATCHED = {
+    "username": "the member is the one in the path; add another user with POST /api/projects/{id}/members/",
+    "created": "when a member joined never changes",
+}
+
+
+def _refuse_member_fields_not_patched(data, membership):
+    """A 400 for a field PATCH does not take: a misspelt "rol" was dropped and the role left as it was,
+    with a 200. The member sent back as read (its username and created unchanged) still passes. JSON
+    objects only, as ``unknown_fields_error`` checks them."""
+    if type(data) is not dict:
+        return
+    current = MemberSerializer(membership).data
+    changed = {name: why for name, why in MEMBER_NOT_PATCHED.items() if name in data and data[name] != current[name]}
+    if changed:
+        raise ValidationError(changed)
+    unknown = unknown_fields_error(data, [*MemberRoleSerializer._declared_fields, *MEMBER_NOT_PATCHED])
+    if unknown is not None:
+        raise unknown
 
 
 class InvitationListApi(GenericAPIView):

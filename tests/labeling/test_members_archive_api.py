@@ -147,3 +147,27 @@ def test_a_user_added_twice_by_email_is_ambiguous(api, manager, project):
     assert get_user_model().objects.filter(email="twin@example.com").count() == 2
     member_add(project=project, username="twin1", role="labeler")
     assert Membership.objects.filter(project=project, user__username="twin1").exists()
+
+
+def test_a_member_patch_with_a_field_it_does_not_take_is_refused_and_a_patch_as_read_passes(
+    api, manager, project, labeler
+):
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/members/{labeler.username}/"
+    fields = "unknown field (the fields here: role, username, created)"
+    # A field PATCH does not take was dropped: "until" (meant to make the role temporary) made the labeler
+    # a reviewer for good, with a 200.
+    temporary = client.patch(url, {"role": "reviewer", "until": "2027-01-31"}, format="json")
+    assert temporary.status_code == 400 and temporary.json()["until"] == [fields]
+    # A misspelt "rol" is named, not only "role" said to be missing.
+    misspelt = client.patch(url, {"rol": "reviewer"}, format="json")
+    assert misspelt.status_code == 400 and misspelt.json()["rol"] == [fields]
+    # Another user's name in the body does not choose the member (the path does): it changed this one.
+    other = client.patch(url, {"username": manager.username, "role": "reviewer"}, format="json")
+    assert other.status_code == 400 and "the member is the one in the path" in other.json()["username"][0]
+    assert Membership.objects.get(project=project, user=labeler).role == "labeler"
+    # The member sent back as read, with its role changed, still passes.
+    as_read = client.get(url).json()
+    changed = client.patch(url, {**as_read, "role": "reviewer"}, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert Membership.objects.get(project=project, user=labeler).role == "reviewer"
