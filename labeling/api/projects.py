@@ -225,6 +225,10 @@ def _refuse_member_fields_not_patched(data, membership):
         raise unknown
 
 
+# What POST .../invitations/ takes; the other fields of an invitation are the server's.
+INVITATION_FIELDS = ["email", "role"]
+
+
 class InvitationListApi(GenericAPIView):
     """Invitations of people with no account here yet (managers only)."""
 
@@ -245,6 +249,11 @@ class InvitationListApi(GenericAPIView):
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        # Only these two: any other field (a longer "expires", a misspelling) was dropped, the invitation
+        # e-mailed as if it had not been sent, and the address's earlier invitation withdrawn.
+        unknown = unknown_fields_error(request.data, INVITATION_FIELDS)
+        if unknown is not None:
+            raise unknown
         data = InvitationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         invitation, link = invitation_create(

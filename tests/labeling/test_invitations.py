@@ -163,3 +163,21 @@ def test_the_invitation_mail_leaves_off_the_request_so_a_slow_mail_server_never_
     (sender,) = [t for t in threading.enumerate() if t.name.startswith("invitation-mail-")]
     sender.join(10)
     assert len(mail.outbox) == 1 and link in mail.outbox[0].body and mail.outbox[0].to == ["slow@example.com"]
+
+
+def test_an_invitation_with_a_field_it_does_not_take_is_refused_and_changes_nothing(
+    api, manager, project, django_capture_on_commit_callbacks
+):
+    # "expires" (a longer link) was dropped: the address's pending invitation was withdrawn and a new
+    # one e-mailed with the usual 7 days, as if the field had not been sent.
+    url = f"/api/projects/{project.pk}/invitations/"
+    invite(project, manager, email="x@example.com")
+    pending = Invitation.objects.get()
+    body = {"email": "x@example.com", "role": "reviewer", "expires": "2027-06-30T00:00:00Z"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(manager).post(url, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["expires"] == ["unknown field (the fields here: email, role)"]
+    (kept,) = Invitation.objects.all()
+    assert kept == pending and kept.state() == "pending" and kept.role == "labeler"
+    assert mail.outbox == []
