@@ -48,6 +48,21 @@ def test_a_wrong_password_keeps_the_old_error_shape(labeler):
     assert sign_in(labeler.username, "").status_code == 400
 
 
+def test_a_json_sign_in_with_a_field_it_does_not_take_is_refused_and_makes_no_token(labeler):
+    # "expires_in" was dropped: the script asked for a token good for an hour and got one that never
+    # expires; a misspelt "nmae" named the token "API sign-in" on the Account page.
+    for field, value in (("expires_in", 3600), ("nmae", "ci runner")):
+        response = sign_in(labeler.username, "pw-labeler1", **{field: value})
+        assert response.status_code == 400
+        assert response.json()[field] == ["unknown field (the fields here: username, password, name)"]
+    assert not ApiToken.objects.filter(user=labeler).exists()
+    # What the docs name still works, in JSON and as a form (curl -d, a page's form with its CSRF token).
+    assert sign_in(labeler.username, "pw-labeler1", name="ci runner").status_code == 200
+    form = {"username": labeler.username, "password": "pw-labeler1", "name": "laptop", "csrfmiddlewaretoken": "x"}
+    assert APIClient().post("/api/auth/token/", form).status_code == 200
+    assert sorted(ApiToken.objects.filter(user=labeler).values_list("name", flat=True)) == ["ci runner", "laptop"]
+
+
 def test_delete_revokes_the_token_used_and_no_other(labeler, project):
     key = sign_in(labeler.username, "pw-labeler1").json()["token"]
     other = sign_in(labeler.username, "pw-labeler1").json()["token"]
