@@ -375,6 +375,10 @@ class GuidelineDiffApi(GenericAPIView):
         return Response({"from": old_version if old else None, "to": version, "diff": diff})
 
 
+# What POST .../guidelines/{version}/examples/ takes, as a JSON object or a form.
+EXAMPLE_FIELDS = ["item", "label", "note", "value"]
+
+
 class GuidelineExampleApi(GenericAPIView):
     @extend_schema(
         request=inline_serializer(
@@ -397,6 +401,11 @@ class GuidelineExampleApi(GenericAPIView):
     def post(self, request, project_id, version):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         guideline = _guideline(project, version)
+        # A misspelt "notes" stored the example without its note, a misspelt "valeu" drew the item's
+        # consensus shapes instead of the ones sent, both over the example the item had.
+        unknown = unknown_fields_error(request.data, EXAMPLE_FIELDS, forms=True)
+        if unknown is not None:
+            raise unknown
         data = request.data if hasattr(request.data, "get") else {}  # a JSON body that is not an object
         item_id = data.get("item")
         item = None

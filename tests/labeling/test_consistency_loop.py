@@ -1,5 +1,7 @@
 """The label-consistency loop: disagreements → decision → merge / conventions / guideline → relabel."""
 
+from urllib.parse import urlencode
+
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
@@ -11,6 +13,8 @@ from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.conftest import make_project, make_user, png_bytes
+
+FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
@@ -351,6 +355,27 @@ def test_guidelines_publish_diff_and_examples(api, labeler, reviewer, scratches)
     assert (
         api(labeler).post(f"/api/projects/{project.pk}/guidelines/", {"text": "mine"}, format="json").status_code == 403
     )
+
+
+@pytest.mark.parametrize("encoding", ["json", "form"])
+def test_an_example_with_a_misspelt_field_is_refused_and_the_example_kept(api, reviewer, scratches, encoding):
+    # "notes" was dropped: the item's example was stored again as "deep" without the note that said why,
+    # over the one it had (in a form as in JSON, which the endpoint takes alike).
+    project, ids, _ = scratches
+    client = api(reviewer)
+    assert client.post(f"/api/projects/{project.pk}/guidelines/", {"text": "v1"}, format="json").status_code == 201
+    url = f"/api/projects/{project.pk}/guidelines/1/examples/"
+    kept = {"item": ids[0], "label": "shallow", "note": "one pass of the blade"}
+    assert client.post(url, kept, format="json").status_code == 201
+    misspelt = {"item": ids[0], "label": "deep", "notes": "you can feel it"}
+    if encoding == "json":
+        response = client.post(url, misspelt, format="json")
+    else:
+        response = client.post(url, urlencode({**misspelt, "csrfmiddlewaretoken": "x"}), content_type=FORM)
+    assert response.status_code == 400
+    assert response.json()["notes"] == ["unknown field (the fields here: item, label, note, value)"]
+    examples = client.get(f"/api/projects/{project.pk}/guidelines/").json()["results"][0]["examples"]
+    assert examples == [{"item": ids[0], "label": "shallow", "note": "one pass of the blade"}]
 
 
 @pytest.mark.parametrize(
