@@ -542,6 +542,11 @@ class ConventionsApi(GenericAPIView):
     )
     def put(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        # A field beside "rules" was dropped: a misspelt "rule" next to the rules as read saved those
+        # unchanged with a 200. What GET answers ("updated" too) may be sent back as it was.
+        unknown = unknown_fields_error(request.data, ["rules", "updated", "preview"])
+        if unknown is not None:
+            raise unknown
         rules = request.data.get("rules") if isinstance(request.data, dict) else None
         if not isinstance(rules, dict):
             raise ValidationError({"rules": "an object of convention fields is required"})

@@ -288,6 +288,25 @@ def test_transcript_conventions_preview_and_apply(api, manager, reviewer):
     assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"]["fillers"] == ["um", "umm", "uh"]
 
 
+def test_conventions_with_a_misspelt_field_are_refused_and_a_put_of_what_was_read_passes(api, manager, reviewer):
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/conventions/"
+    kept = {"fillers": ["um", "uh"], "filler_as": "um"}
+    assert client.put(url, {"rules": kept}, format="json").status_code == 200
+    as_read = client.get(url).json()
+    # A misspelt "rule" beside the rules as read was dropped: they were saved unchanged, with a 200.
+    misspelt = client.put(url, {**as_read, "rule": {**kept, "lowercase": True}}, format="json")
+    assert misspelt.status_code == 400
+    assert misspelt.json()["rule"] == ["unknown field (the fields here: rules, updated, preview)"]
+    assert client.get(url).json() == as_read
+    # What was read, sent back with a rule changed, passes.
+    saved = client.put(url, {**as_read, "rules": {**kept, "lowercase": True}}, format="json")
+    assert saved.status_code == 200, saved.json()
+    assert client.get(url).json()["rules"]["lowercase"] is True
+
+
 @pytest.mark.parametrize(
     ("rules", "message"),
     [
