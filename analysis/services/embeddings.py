@@ -137,6 +137,12 @@ def embeddings_push(*, project, model, vectors) -> int:
     for i, row in enumerate(vectors):
         if not isinstance(row, dict) or "item" not in row or "vector" not in row:
             raise ValidationError({"vectors": f"entry {i}: each entry needs 'item' and 'vector'"})
+        # As a model run's predictions: a key beside them (a "weight", a misspelt "vectr" next to a stale
+        # "vector") was dropped without a word and the vector stored as if it had not been sent.
+        extra = sorted(set(row) - {"item", "vector"})
+        if extra:
+            fields = ", ".join(extra)
+            raise ValidationError({"vectors": f"entry {i}: unknown fields {fields} (an entry has item, vector)"})
         vector = row["vector"]
         # bool is an int to Python: true and false would be stored as 1.0 and 0.0
         if not isinstance(vector, list) or not vector or not all(_is_number(v) for v in vector):

@@ -103,6 +103,20 @@ def test_a_push_with_a_misspelt_field_is_refused_and_stores_nothing(api, manager
     assert not Embedding.objects.filter(model="team-net").exists()
 
 
+def test_a_push_entry_with_an_extra_key_is_refused_naming_it_and_stores_nothing(api, manager, blobs):
+    # Only the top-level fields were checked: an entry's "weight" (or any key beside item and vector) was
+    # dropped and every vector stored as if it had not been sent.
+    project, ids, vectors, _ = blobs
+    rows = [{"item": i, "vector": v.tolist()} for i, v in zip(ids[:3], vectors[:3], strict=True)]
+    rows[2]["weight"] = 0.5
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/embeddings/", {"model": "team-net", "vectors": rows}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["vectors"] == ["entry 2: unknown fields weight (an entry has item, vector)"]
+    assert not Embedding.objects.filter(model="team-net").exists()
+
+
 def test_another_projects_item_is_an_unknown_item(api, manager, blobs, outsider):
     project, ids, vectors, _ = blobs
     foreign = text_items(make_project(outsider, name="Theirs", modality="text"), ["x"])[0]
