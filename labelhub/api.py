@@ -23,6 +23,8 @@ def exception_handler(exc, context):
     if limit is not None:
         status_code, detail = limit
         return Response({"detail": detail}, status=status_code)
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        exc = _unsupported_media_type(exc, context)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "message_dict"):
             exc = exceptions.ValidationError(exc.message_dict)
@@ -43,6 +45,18 @@ def exception_handler(exc, context):
     elif isinstance(data, dict) and "detail" in data:
         response.data = {"detail": str(data["detail"]), **{k: v for k, v in data.items() if k != "detail"}}
     return response
+
+
+def _unsupported_media_type(exc, context):
+    """The 415 saying what the endpoint takes: DRF's named only the type sent, which told a client posting a
+    form to a JSON-only endpoint (taxonomy changes) nothing about what to send instead."""
+    view, request = context.get("view"), context.get("request")
+    if view is None or request is None:
+        return exc
+    takes = ", ".join(parser.media_type for parser in view.get_parsers())
+    sent = request.content_type.split(";")[0].strip() or "none"
+    detail = f'Unsupported media type "{sent}": this endpoint takes {takes}.'
+    return exceptions.UnsupportedMediaType(sent, detail=detail)
 
 
 def request_limit_error(exc):

@@ -283,3 +283,14 @@ def test_a_server_error_in_the_api_answers_the_api_s_error_shape(client, project
     assert response.status_code == 500
     assert response["Content-Type"] == "application/json" and "detail" in response.json()
     assert "boom" not in response.content.decode()  # nothing of the error itself is shown
+
+
+def test_a_body_of_a_type_the_endpoint_does_not_take_is_told_what_it_takes(client, project):
+    # DRF's 415 named only the type sent; a script posting JSON to the upload endpoint learnt nothing of
+    # what to send instead.
+    response = client.post(f"/api/projects/{project.pk}/items/", {"files": []}, format="json")
+    assert response.status_code == 415
+    assert response.json()["detail"] == (
+        'Unsupported media type "application/json": this endpoint takes multipart/form-data, '
+        "application/x-www-form-urlencoded."
+    )

@@ -14,6 +14,7 @@ from analysis.selectors import BORDERLINE, OUT_OF_DOMAIN, UNCERTAIN, review_queu
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
 from labelhub.api import KnownFieldsOnly, unknown_fields_error
 from labelhub.params import row_id
+from labelhub.parsers import JSONParser
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
@@ -449,6 +450,10 @@ TAXONOMY_FIELDS = {
 
 
 class TaxonomyChangeListApi(GenericAPIView):
+    # JSON only, as the taxonomy page sends it: a form's fields came in as lists (op=add read as "['add']")
+    # and a change's "classes" is a list a form cannot say plainly. A form is answered 415 saying so.
+    parser_classes = [JSONParser]
+
     @extend_schema(
         responses=inline_serializer(
             "TaxonomyChanges", {"results": serializers.ListField(child=serializers.DictField())}

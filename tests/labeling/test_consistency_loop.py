@@ -538,6 +538,27 @@ def test_a_misspelt_reason_is_refused_naming_every_field_a_change_takes(api, rev
     assert not project.taxonomy_changes.exists()
 
 
+@pytest.mark.parametrize("preview", ["", "?preview=1"])
+def test_a_taxonomy_change_sent_as_a_form_is_refused_saying_json_is_expected(api, reviewer, scratches, preview):
+    # A form's fields came in as lists: "op=add" was refused as "unknown operation '['add']'", which told the
+    # client nothing of what to send instead. Now a 415 saying the endpoint takes JSON; nothing applied.
+    project, _, _ = scratches
+    url = f"/api/projects/{project.pk}/taxonomy-changes/{preview}"
+    classes = list(project.classes.values_list("key", flat=True))
+    body = {"op": "add", "key": "rust", "reason": "new defect"}
+    response = api(reviewer).post(url, urlencode(body), content_type=FORM)
+    assert response.status_code == 415, response.json()
+    assert response.json()["detail"] == (
+        'Unsupported media type "application/x-www-form-urlencoded": this endpoint takes application/json.'
+    )
+    multipart = api(reviewer).post(url, {"op": "add", "key": "rust"}, format="multipart")
+    assert multipart.status_code == 415 and "this endpoint takes application/json" in multipart.json()["detail"]
+    assert not project.taxonomy_changes.exists()
+    assert list(project.classes.values_list("key", flat=True)) == classes
+    # The same change as JSON is applied (or previewed).
+    assert api(reviewer).post(url, body, format="json").status_code == (200 if preview else 201)
+
+
 def test_preview_in_the_body_previews(api, reviewer, scratches):
     project, _, _ = scratches
     for preview in (True, 1, "yes"):
