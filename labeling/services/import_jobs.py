@@ -125,6 +125,10 @@ def import_job_run(*, job_id):
     except (InputRejected, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         job_finish(job=job, error=f"the upload cannot be read: {exc}", attempt=attempt)
         return
+    except imports.ChunkNotSaved as exc:
+        logger.warning("import job %s: %s", job_id, exc)
+        job_finish(job=job, error=str(exc), attempt=attempt)
+        return
     except Exception as exc:
         logger.exception("import job %s failed", job_id)
         _record_failure(job=job, attempt=attempt, error=f"import failed: {exc.__class__.__name__}: {exc}")

@@ -50,6 +50,11 @@ MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
 
+class ChunkNotSaved(Exception):
+    """A chunk's transaction was a deadlock's victim twice over (``labelhub.deadlocks``): the job fails with
+    this sentence, which says what was stored and what was not, and a retry of the job finishes it."""
+
+
 @dataclass
 class ImportEntry:
     """One would-be item. ``load`` answers the file's bytes; text items carry ``text`` instead."""

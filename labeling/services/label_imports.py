@@ -52,8 +52,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 
+from labelhub.deadlocks import is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
 from labeling.inputs import InputRejected
 from labeling.models import Annotation, Item, Membership, Project
@@ -845,9 +846,14 @@ def label_import_run(*, job, handle, source, on_start, on_progress) -> LabelImpo
         for start in range(0, len(parsed.tasks), size):
             chunk = parsed.tasks[start : start + size]
             _chunk_items(project=project, chunk=chunk, job=job, run=run, report=report, params=params, source=source)
-            _chunk_answers(
-                project=project, chunk=chunk, parsed=parsed, users=users, report=report, class_keys=class_keys
-            )
+            try:
+                _chunk_answers(
+                    project=project, chunk=chunk, parsed=parsed, users=users, report=report, class_keys=class_keys
+                )
+            except OperationalError as exc:
+                if not is_deadlock(exc):
+                    raise
+                raise imports.ChunkNotSaved(_not_saved(start, len(chunk), len(parsed.tasks))) from exc
             on_progress(start + len(chunk))
         return report
     finally:
@@ -877,20 +883,55 @@ def _chunk_items(*, project, chunk, job, run, report, params, source):
                 task.error = "its file was rejected"  # reported by the item import, under the file's name
 
 
+def _not_saved(start, n, total) -> str:
+    before = f" (those of entries 1-{start} are stored)" if start else ""
+    return (
+        f"entries {start + 1}-{start + n} of {total}: another change to the same items was being saved at the "
+        f"same moment and the database stopped this import there twice; none of their answers was saved{before}. "
+        "Retry the job to finish it: it stores nothing twice."
+    )
+
+
+@dataclass
+class _Stored:
+    """What one chunk's answers did, added to the import's report and users only once its transaction
+    committed: a deadlock's victim runs again from the start, and a user made by the rolled-back try is a
+    row that no longer exists (an answer of theirs failed on its foreign key)."""
+
+    users: dict
+    rejected: list = field(default_factory=list)
+    answers: dict = field(default_factory=lambda: {"created": 0, "revised": 0, "unchanged": 0})
+    labelers: set = field(default_factory=set)
+
+
 def _chunk_answers(*, project, chunk, parsed, users, report, class_keys):
     tasks = [t for t in chunk if not t.error and t.item is not None and t.answers]
     if not tasks:
         return
+    stored = _store_answers(project=project, tasks=tasks, parsed=parsed, users=users, class_keys=class_keys)
+    users.update(stored.users)
+    report.rejected.extend(stored.rejected)
+    for outcome, n in stored.answers.items():
+        report.answers[outcome] += n
+    report.labelers |= stored.labelers
+
+
+@retry_deadlock_once  # it locks its items in id order; a labeler's answer (?next=1) may lock two the other way
+def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
+    """One chunk's answers in one transaction. Each try starts from the users of the chunks committed
+    before (``users``, left untouched) and reads its items again."""
+    stored = _Stored(users=dict(users))
     items = {i.pk: i for i in Item.objects.filter(pk__in={t.item for t in tasks}).select_related("project")}
     guideline = project.active_guideline
     with transaction.atomic():
         # Label imports of a project write their answers one chunk at a time: two jobs of the same file (a
         # double click) each found no user and no answer and made them, and the second failed on the
         # unique constraints. NO KEY UPDATE leaves the labelers' reservations and item imports alone.
-        # Then the items, in id order, as answers and relabel campaigns lock them (labeling.services.queue).
+        # Then the items, in id order, as relabel campaigns lock them (labeling.services.queue); a
+        # labeler's answer with ?next=1 locks its item, then the one they hold: a deadlock, run again.
         Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
         list(Item.objects.filter(pk__in=items).order_by("pk").select_for_update().values_list("pk", flat=True))
-        _users(parsed.annotators, {a.annotator for t in tasks for a in t.answers}, users, project)
+        users = _users(parsed.annotators, {a.annotator for t in tasks for a in t.answers}, stored.users, project)
         current = {
             (a.item_id, a.labeler_id): a
             for a in Annotation.objects.filter(item__in=items, labeler__in=[u.pk for u in users.values()]).only(
@@ -902,24 +943,25 @@ def _chunk_answers(*, project, chunk, parsed, users, report, class_keys):
             checked = []
             try:
                 for answer in task.answers:
-                    stored = annotation_validate(project=project, item=item, value=answer.value, class_keys=class_keys)
-                    checked.append((answer, stored))
+                    value = annotation_validate(project=project, item=item, value=answer.value, class_keys=class_keys)
+                    checked.append((answer, value))
             except ValidationError as exc:
-                report.rejected.append({"name": task.where, "reason": f"{answer.where}: {_message(exc)}"})
+                stored.rejected.append({"name": task.where, "reason": f"{answer.where}: {_message(exc)}"})
                 continue
-            for answer, stored in checked:
+            for answer, value in checked:
                 user = users[answer.annotator]
                 mine = current.get((item.pk, user.pk))
                 if (
                     mine is not None
-                    and mine.value == stored
+                    and mine.value == value
                     and not (mine.borderline or mine.uncertain or mine.out_of_domain)
                 ):
-                    report.answers["unchanged"] += 1
+                    stored.answers["unchanged"] += 1
                     continue
                 annotation, created = annotation_store(
-                    item=item, labeler=user, value=stored, seconds=answer.seconds, guideline=guideline, validated=True
+                    item=item, labeler=user, value=value, seconds=answer.seconds, guideline=guideline, validated=True
                 )
                 current[(item.pk, user.pk)] = annotation
-                report.answers["created" if created else "revised"] += 1
-                report.labelers.add(user.username)
+                stored.answers["created" if created else "revised"] += 1
+                stored.labelers.add(user.username)
+    return stored
