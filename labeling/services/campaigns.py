@@ -260,6 +260,7 @@ def campaign_send_back(*, project, item, user=None) -> Campaign:
     return campaign
 
 
+@retry_deadlock_once  # its updates lock the items; a labeler's answer (?next=1) may lock two the other way
 @transaction.atomic
 def campaign_finish(*, campaign) -> Campaign:
     """End a campaign: its items return to the normal queue order and the project's overlap, except those
@@ -268,6 +269,9 @@ def campaign_finish(*, campaign) -> Campaign:
     # As campaign_send_back does: an item sent back meanwhile is counted as held, not reset after.
     Project.objects.select_for_update(no_key=True).filter(pk=campaign.project_id).first()
     items = Item.objects.filter(campaigns=campaign)
+    # Its items first, in id order, as campaign_create and label imports lock theirs, so none of them waits
+    # for another in a circle; the updates below would lock them in whatever order the plan reads them.
+    list(Item.objects.filter(pk__in=items.values("pk")).order_by("pk").select_for_update().values_list("pk", flat=True))
     others = list(
         Campaign.objects.filter(project_id=campaign.project_id, status=CampaignStatus.ACTIVE)
         .exclude(pk=campaign.pk)

@@ -91,3 +91,79 @@ def test_a_deadlock_victim_twice_over_is_told_to_try_again_not_a_500(monkeypatch
     assert response.status_code == 503 and response["Retry-After"] == "1"
     assert response.json()["detail"].startswith("Another change to the same items was being saved at the same moment")
     assert len(tries) == 2  # run once more before giving up
+
+
+def _wait_for_a_lock_wait(timeout=10):
+    """Wait until another backend waits for a row lock. pg_locks, not pg_stat_activity: that one is read
+    once per transaction, and the caller's is open."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_and_a_campaign_finishing_over_the_same_two_items_both_go_through(
+    monkeypatch, caplog, api, project, reviewer, labeler
+):
+    """Finishing a campaign updates its items (the lower id first), as a labeler answers its higher one with
+    ?next=1 holding the lower: the reviewer's finish was the deadlock's victim and answered 503."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    from labeling.services.campaigns import campaign_create
+
+    held, answered = make_items(project, 2)
+    campaign = campaign_create(project=project, name="Again", item_ids=[held.pk, answered.pk], overlap=3)
+    queue_next(project=project, labeler=labeler)
+    Reservation.objects.filter(labeler=labeler).update(item=held)  # the lower id of the two
+    locked, waited, statuses = threading.Event(), [], {}
+    real = labeling_api.annotation_submit_and_next_locked
+
+    def submit_once_the_finish_waits_for_the_answered_item(**kwargs):
+        if not locked.is_set():  # the first try only
+            locked.set()
+            waited.append(_wait_for_a_lock_wait())  # the finish updated the held item, waits for this one
+        return real(**kwargs)
+
+    monkeypatch.setattr(
+        labeling_api, "annotation_submit_and_next_locked", submit_once_the_finish_waits_for_the_answered_item
+    )
+
+    def answer():
+        try:
+            response = api(labeler).post(
+                f"/api/items/{answered.pk}/annotations/?next=1", {"value": "cat"}, format="json"
+            )
+            statuses["answer"] = response.status_code
+        finally:
+            locked.set()
+            connections.close_all()
+
+    def finish():
+        try:
+            assert locked.wait(timeout=10)
+            response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/{campaign.pk}/finish/")
+            statuses["finish"] = response.status_code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=answer), threading.Thread(target=finish)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert waited == [True]  # the two did meet
+    assert statuses == {"answer": 201, "finish": 200}
+    assert "chosen as a deadlock victim" in caplog.text
+    campaign.refresh_from_db()
+    assert campaign.status == "finished"
+    assert list(Item.objects.filter(pk__in=[held.pk, answered.pk]).values_list("priority", "overlap")) == [
+        (0, None),
+        (0, None),
+    ]
+    assert Item.objects.get(pk=answered.pk).n_answers == 1
