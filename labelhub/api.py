@@ -8,7 +8,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from labelhub.deadlocks import DEADLOCK_MESSAGE, is_deadlock
+from labelhub.deadlocks import DEADLOCK_MESSAGE, BatchNotSaved, is_deadlock
 
 
 def exception_handler(exc, context):
@@ -16,6 +16,8 @@ def exception_handler(exc, context):
 
     Services raise Django's ValidationError (they know nothing of HTTP); it becomes a 400 here.
     """
+    if isinstance(exc, BatchNotSaved):  # some batches before it were saved: the sentence says which
+        return Response({"detail": str(exc)}, status=503, headers={"Retry-After": "1"})
     if is_deadlock(exc):
         # A deadlock's victim twice over (``retry_deadlock_once``): a sentence, not a 500; nothing was saved.
         return Response({"detail": DEADLOCK_MESSAGE}, status=503, headers={"Retry-After": "1"})

@@ -1,7 +1,9 @@
 """Deadlock victims: PostgreSQL aborts one of two transactions that wait for each other's row locks
 (SQLSTATE 40P01, after ``deadlock_timeout``, 1 s by default). The aborted one did nothing wrong: run
 again, it finds the other finished. ``retry_deadlock_once`` runs a transaction so; a victim twice
-over reaches ``labelhub.api.exception_handler``, which answers 503 with a sentence, not a 500.
+over reaches ``labelhub.api.exception_handler``, which answers 503 with a sentence, not a 500. A long
+write made of batches (an import) raises ``BatchNotSaved`` instead, saying which batch was lost and that
+the ones before it are stored.
 """
 
 import functools
@@ -19,6 +21,12 @@ DEADLOCK_MESSAGE = (
     "Another change to the same items was being saved at the same moment and the database stopped this "
     "one; nothing of it was saved. Try again."
 )
+
+
+class BatchNotSaved(Exception):
+    """One batch of a write made of several (an import's chunk) was a deadlock's victim twice over: its
+    message says which batch was not saved and what was (the batches before). An import job fails with
+    it; the API answers it as 503, as it answers a victim twice over."""
 
 
 def is_deadlock(exc) -> bool:

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 
+from labelhub.deadlocks import BatchNotSaved
 from labeling.choices import JobKind, JobStatus
 from labeling.inputs import InputRejected
 from labeling.models import Job
@@ -125,7 +126,7 @@ def import_job_run(*, job_id):
     except (InputRejected, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         job_finish(job=job, error=f"the upload cannot be read: {exc}", attempt=attempt)
         return
-    except imports.ChunkNotSaved as exc:
+    except BatchNotSaved as exc:
         logger.warning("import job %s: %s", job_id, exc)
         job_finish(job=job, error=str(exc), attempt=attempt)
         return

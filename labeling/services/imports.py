@@ -33,9 +33,10 @@ import orjson
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labelhub.params import is_row_id
 from labeling import inputs
 from labeling.inputs import InputRejected
@@ -48,11 +49,6 @@ TEXT_CHUNK_SIZE = 10000
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
-
-
-class ChunkNotSaved(Exception):
-    """A chunk's transaction was a deadlock's victim twice over (``labelhub.deadlocks``): the job fails with
-    this sentence, which says what was stored and what was not, and a retry of the job finishes it."""
 
 
 @dataclass
@@ -482,24 +478,9 @@ def _insert(*, project, columns, tag_sets, names, entries, report, run) -> tuple
     imported, when an earlier attempt of the same job stored them).
     """
     n = len(names)
-    # One transaction for tags, rows and links: an item never exists without the tags it was imported
-    # with, and a chunk whose connection dies leaves nothing of itself behind.
-    with transaction.atomic():
-        tag_ids = _tag_ids(project=project, names={t for tags in set(tag_sets) for t in tags})
-        if connection.vendor == "postgresql":
-            created = _insert_copy(columns=columns, n=n)
-        else:
-            created = _insert_orm(columns=columns, n=n)
-        everything = len(created) == n
-        shas = columns["sha256"]
-        if everything:
-            ids = [created[sha][0] for sha in shas]
-        else:
-            ids = [created[sha][0] if sha in created else None for sha in shas]
-        if connection.vendor == "postgresql":
-            _add_tag_links(_links_copy_text(tag_sets, ids, tag_ids))
-        else:
-            _add_tag_links(_links(tag_sets, ids, tag_ids))
+    created, ids = _insert_rows(project=project, columns=columns, tag_sets=tag_sets, n=n)
+    everything = len(created) == n
+    shas = columns["sha256"]
     report.imported.extend(ids if everything else [pk for pk in ids if pk is not None])
     lost = [] if everything else [i for i, pk in enumerate(ids) if pk is None]
     if lost:
@@ -512,6 +493,29 @@ def _insert(*, project, columns, tag_sets, names, entries, report, run) -> tuple
         for i in lost:
             item_id, job_id = existing.get(shas[i], (None, None))
             _report_existing(report, run, entries[i] if entries else None, names[i], item_id, job_id)
+    return created, ids
+
+
+@retry_deadlock_once  # two imports of the same files in opposite orders each wait for the other's rows
+def _insert_rows(*, project, columns, tag_sets, n) -> tuple[dict, list[int | None]]:
+    """``_insert``'s transaction: {sha256: (item id, file name)} of the rows stored, and each row's item id.
+    Run again from the start when a deadlock's victim: it changes nothing outside the database."""
+    # One transaction for tags, rows and links: an item never exists without the tags it was imported
+    # with, and a chunk whose connection dies leaves nothing of itself behind.
+    with transaction.atomic():
+        tag_ids = _tag_ids(project=project, names={t for tags in set(tag_sets) for t in tags})
+        if connection.vendor == "postgresql":
+            created = _insert_copy(columns=columns, n=n)
+        else:
+            created = _insert_orm(columns=columns, n=n)
+        if len(created) == n:
+            ids = [created[sha][0] for sha in columns["sha256"]]
+        else:
+            ids = [created[sha][0] if sha in created else None for sha in columns["sha256"]]
+        if connection.vendor == "postgresql":
+            _add_tag_links(_links_copy_text(tag_sets, ids, tag_ids))
+        else:
+            _add_tag_links(_links(tag_sets, ids, tag_ids))
     return created, ids
 
 
@@ -704,7 +708,9 @@ def _insert_copy(*, columns, n):
         ids = _reserve_ids(cursor, Item._meta.db_table, n)
     payload = _copy_payload(fields, columns, ids)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        # Django's errors for psycopg's (the COPY runs on psycopg's own cursor): a unique violation is an
+        # IntegrityError, a deadlock an OperationalError that retry_deadlock_once knows.
+        with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.connection.cursor().copy(f"COPY {table} ({columns_sql}) FROM STDIN") as copy:
                 copy.write(payload)
             files = columns["file"]
@@ -712,7 +718,7 @@ def _insert_copy(*, columns, n):
             return dict(zip(columns["sha256"], zip(ids, files, strict=True), strict=True))
     except (IntegrityError, UniqueViolation):
         pass  # some content is already stored: take the slower path that skips it
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         # Dropped at the end of this block, not on commit: several imports may share one transaction.
         cursor.execute("DROP TABLE IF EXISTS import_stage")
         cursor.execute(f"CREATE TEMP TABLE import_stage (LIKE {table} INCLUDING DEFAULTS)")
@@ -736,6 +742,7 @@ def _add_tag_links(links):
         table = connection.ops.quote_name(through._meta.db_table)
         with (
             connection.cursor() as cursor,
+            connection.wrap_database_errors,
             cursor.connection.cursor().copy(f"COPY {table} (item_id, tag_id) FROM STDIN") as copy,
         ):
             copy.write(links if type(links) is str else "".join(map("%d\t%d\n".__mod__, links)))
@@ -785,11 +792,25 @@ def items_import(
             chunk = list(islice(entries, size))
             if not chunk:
                 break
-            report.extend(_import_chunk(project=project, entries=chunk, job=job, run=run))
+            try:
+                report.extend(_import_chunk(project=project, entries=chunk, job=job, run=run))
+            except OperationalError as exc:
+                if not is_deadlock(exc):
+                    raise
+                raise BatchNotSaved(_not_stored(done, len(chunk))) from exc
         done += len(chunk)
         if on_progress:
             on_progress(done)
     return report
+
+
+def _not_stored(done, n) -> str:
+    before = f" (entries 1-{done} are)" if done else ""
+    return (
+        f"entries {done + 1}-{done + n}: another import of the same files was being saved at the same moment "
+        f"and the database stopped this one there twice; none of them was stored{before}. Import them again "
+        "(or retry the job): nothing is stored twice."
+    )
 
 
 def image_sizes_upright(*, project=None, dry_run=False) -> dict:

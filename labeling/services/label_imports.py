@@ -54,7 +54,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 
-from labelhub.deadlocks import is_deadlock, retry_deadlock_once
+from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
 from labeling.inputs import InputRejected
 from labeling.models import Annotation, Item, Membership, Project
@@ -853,7 +853,7 @@ def label_import_run(*, job, handle, source, on_start, on_progress) -> LabelImpo
             except OperationalError as exc:
                 if not is_deadlock(exc):
                     raise
-                raise imports.ChunkNotSaved(_not_saved(start, len(chunk), len(parsed.tasks))) from exc
+                raise BatchNotSaved(_not_saved(start, len(chunk), len(parsed.tasks))) from exc
             on_progress(start + len(chunk))
         return report
     finally:

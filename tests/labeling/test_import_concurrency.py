@@ -132,3 +132,90 @@ def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(mon
     (answer,) = Annotation.objects.filter(item__project=detection)
     assert answer.labeler.username == "ana"
     assert Item.objects.get(project=detection).n_answers == 1
+
+
+SLOW_ROWS = """
+CREATE OR REPLACE FUNCTION test_slow_row() RETURNS trigger AS $$
+BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER test_slow_row BEFORE INSERT ON labeling_item
+FOR EACH ROW WHEN (NEW.original_name LIKE 'slow-%') EXECUTE FUNCTION test_slow_row();
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_the_same_files_in_opposite_orders_both_go_through(caplog, project):
+    """Two uploads holding the same two images, in opposite orders, each with a file of its own between
+    them: each import stored its first image, then waited for the other's to know whether its second was a
+    duplicate. PostgreSQL aborted one as a deadlock victim and its whole batch was lost (the upload answered
+    500, a job failed with 'DeadlockDetected'). The victim now runs its batch again and finds both stored."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    x, y = png_bytes(seed=11), png_bytes(seed=12)
+    orders = {
+        "forwards": [("x.png", x), ("slow-a.png", png_bytes(seed=13)), ("y.png", y)],
+        "backwards": [("y.png", y), ("slow-b.png", png_bytes(seed=14)), ("x.png", x)],
+    }
+    both_ready, errors, reports = threading.Barrier(2), [], {}
+
+    def run(name):
+        try:
+            entries = [ImportEntry(name=n, load=lambda data=data: data) for n, data in orders[name]]
+            both_ready.wait(timeout=10)
+            reports[name] = items_import(project=project, entries=entries)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    with connection.cursor() as cursor:
+        cursor.execute(SLOW_ROWS)  # a row named slow-... takes half a second: the two imports meet
+    try:
+        threads = [threading.Thread(target=run, args=(name,), name=name) for name in orders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_slow_row ON labeling_item; DROP FUNCTION test_slow_row()")
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+    assert "chosen as a deadlock victim" in caplog.text  # the two did meet
+    names = sorted(Item.objects.filter(project=project).values_list("original_name", flat=True))
+    assert names == ["slow-a.png", "slow-b.png", "x.png", "y.png"]
+    imported = sorted(len(r.imported) for r in reports.values())
+    duplicates = sorted(len(r.duplicates) for r in reports.values())
+    assert (imported, duplicates) == ([1, 3], [0, 2])
+    for item in Item.objects.filter(project=project):
+        assert default_storage.exists(item.file.name)
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+@pytest.mark.django_db
+def test_an_upload_whose_second_batch_is_chosen_twice_says_the_first_is_stored(monkeypatch, api, manager, project):
+    """Each batch of an upload commits on its own: a victim twice over in the second said (503) that
+    nothing was saved, while the first batch's items were there."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import OperationalError
+
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 1)
+    real_tag_ids, tries = imports._tag_ids, []
+
+    def deadlocked_in_the_second_batch(**kwargs):
+        if Item.objects.exists():  # the first batch is stored
+            tries.append(1)
+            raise OperationalError("deadlock detected") from _Deadlock()
+        return real_tag_ids(**kwargs)
+
+    monkeypatch.setattr(imports, "_tag_ids", deadlocked_in_the_second_batch)
+    files = [SimpleUploadedFile(f"{n}.png", png_bytes(seed=20 + n)) for n in range(2)]
+    response = api(manager).post(f"/api/projects/{project.pk}/items/", {"files": files}, format="multipart")
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    detail = response.json()["detail"]
+    assert detail.startswith("entries 2-2: another import of the same files") and "(entries 1-1 are)" in detail
+    assert "none of them was stored" in detail and "nothing is stored twice" in detail
+    assert len(tries) == 2  # run once more before giving up
+    assert list(Item.objects.values_list("original_name", flat=True)) == ["0.png"]
