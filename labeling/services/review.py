@@ -5,7 +5,7 @@ from django.db import transaction
 
 from analysis.metrics.consistency import ConventionError, Conventions
 from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
-from labeling.models import Decision, GuidelineExample, GuidelineNote, Item, TranscriptConventions
+from labeling.models import Decision, GuidelineExample, GuidelineNote, Item, Project, TranscriptConventions
 from labeling.selectors import class_mapping
 from labeling.services.annotations import MAX_TRANSCRIPT_CHARS
 from labeling.services.campaigns import campaign_send_back
@@ -76,6 +76,12 @@ def decision_record(
     is recorded and DecisionConflict names it; left out, the decision is recorded over whatever is there.
     """
     project = item.project
+    if action == DecisionAction.RELABEL:
+        # Sending back locks the project (campaign_send_back), then the item: taken here before the item's
+        # lock below, in the order label imports and campaign finishes take them. Taken after, a reviewer
+        # waiting for the project while holding the item met one of them holding the project and waiting
+        # for the item, and PostgreSQL stopped one (the reviewer got 503).
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
     if supersedes is not UNCHECKED:
         # The item's row lock orders two reviewers deciding it at once: the second reads the first's decision.
         Item.objects.select_for_update().filter(pk=item.pk).first()

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from labeling.api import labeling as labeling_api
 from labeling.models import Annotation, Campaign, Item, Reservation
@@ -167,3 +167,50 @@ def test_an_answer_and_a_campaign_finishing_over_the_same_two_items_both_go_thro
         (0, None),
     ]
     assert Item.objects.get(pk=answered.pk).n_answers == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reviewer_sending_an_item_back_while_its_project_and_items_are_being_locked_is_not_refused(
+    api, project, reviewer
+):
+    """Label imports and campaign finishes lock the project, then their items. A reviewer sending an item
+    back (action relabel, with supersedes as the review page sends it) locked the item, then the project:
+    when the reviewer waited first, PostgreSQL chose them as the deadlock's victim and they got 503."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    (item,) = make_items(project, 1)
+    project_locked, outcome = threading.Event(), {}
+
+    def lock_the_project_then_the_item():  # as labeling.services.label_imports and campaign_finish do
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM labeling_project WHERE id = %s FOR NO KEY UPDATE", [project.pk])
+                project_locked.set()
+                outcome["met"] = _wait_for_a_lock_wait()  # the reviewer waits for the project
+                cursor.execute("SELECT id FROM labeling_item WHERE id = %s FOR UPDATE", [item.pk])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome["other"] = repr(exc)
+        finally:
+            project_locked.set()
+            connections.close_all()
+
+    def send_back():
+        try:
+            assert project_locked.wait(timeout=10)
+            response = api(reviewer).post(
+                f"/api/items/{item.pk}/decision/",
+                {"action": "relabel", "rationale": "the box misses the tail", "supersedes": None},
+                format="json",
+            )
+            outcome["decision"] = response.status_code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=lock_the_project_then_the_item), threading.Thread(target=send_back)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert outcome == {"met": True, "decision": 201}
+    assert Campaign.objects.get().items.get() == item
