@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/label_issues_bench.py --suite         # data sets x scenarios table
     .venv/bin/python benchmarks/label_issues_bench.py --suite --quick # the small data sets only
     .venv/bin/python benchmarks/label_issues_bench.py --suite --seeds 0-4  # each seed, then means
+    .venv/bin/python benchmarks/label_issues_bench.py --suite --seeds 0-4 --dups  # with near-copies
     .venv/bin/python benchmarks/label_issues_bench.py                 # 1,797 digits, 3 scenarios
     .venv/bin/python benchmarks/label_issues_bench.py --scale 100000  # augmented, timing + peak RSS
 
@@ -23,6 +24,11 @@ below it, mean group share and oracle, false clusters summed).
   tight:   8 items in the middle of a class's cloud (its most central item and its 7 nearest
            classmates) relabeled as the nearest other class: each one's nearest neighbours are the
            other seven.
+``--dups``: the same, with near-duplicates added after the corruption (data set names get "+dups"): 5 %
+of the items, at random, get ``--copies`` (11) more copies each, every feature jittered by 5 % of its
+spread, each copy carrying its original's true and given labels (so a relabeled group's copies are
+relabeled too). ``--keep-duplicates`` makes the detector count every copy, as it did before it counted
+each near-duplicate set once (``find_label_issues(collapse_duplicates=False)``).
 Printed per data set and scenario: precision, recall, F1 of the flagged items, group recall (share of
 the relabeled group inside ONE reported cluster), the oracle (the share of the group that a logistic
 regression trained on the TRUE labels of every other item calls by its true label: what a linear model
@@ -523,6 +529,20 @@ def suite_corrupt(X, y, scenario: str, seed: int):
     return noisy, group
 
 
+def with_duplicates(X, y, noisy, group, seed: int, *, share=0.05, copies=11, jitter=0.05):
+    """``--dups``: near-duplicates, as real collections hold them (the same photo uploaded twice,
+    burst frames, re-encoded clips): ``share`` of the items, chosen at random, each get ``copies``
+    more copies, every feature jittered by ``jitter`` of its standard deviation; a copy carries its
+    original's true and given labels (one labeler labeled the batch), so a relabeled group's copies
+    are relabeled too. Returns (X, y, noisy, group) with the copies appended."""
+    rng = np.random.default_rng(5000 + seed)
+    src = np.repeat(np.sort(rng.choice(len(y), int(round(share * len(y))), replace=False)), copies)
+    jit = rng.normal(size=(len(src), X.shape[1])) * (jitter * X.std(axis=0))
+    Xd = np.concatenate([X, (X[src] + jit).astype(X.dtype)])
+    extra = len(y) + np.flatnonzero(np.isin(src, group))
+    return Xd, np.concatenate([y, y[src]]), np.concatenate([noisy, noisy[src]]), np.concatenate([group, extra])
+
+
 def oracle_share(Z: np.ndarray, y: np.ndarray, group: np.ndarray, C: float = 0.1) -> float:
     """The share of ``group`` that a logistic regression trained on the TRUE labels of every other item
     (standardized ``Z``, the detector's regularization) calls by its true label: what a linear model
@@ -568,14 +588,21 @@ def run_suite(args) -> list[dict]:
             print(f"{name:<14} skipped: its package is not installed (pip install -e '.[dev]')")
             misses.append(f"{name}: not run")
             continue
-        X, y = data
-        K = int(y.max()) + 1
-        Z = reduce_embeddings(X, 64, args.seed)
+        X0, y0 = data
+        K = int(y0.max()) + 1
+        if args.dups:
+            name += "+dups"
         for scenario in scenarios:
-            noisy, group = suite_corrupt(X, y, scenario, args.seed)
+            noisy, group = suite_corrupt(X0, y0, scenario, args.seed)
+            X, y = X0, y0
+            if args.dups:
+                X, y, noisy, group = with_duplicates(X0, y0, noisy, group, args.seed, copies=args.copies)
+            Z = reduce_embeddings(X, 64, args.seed)
             truth = noisy != y
             t, c0 = time.perf_counter(), cpu_seconds()
-            res = find_label_issues(X, noisy, n_classes=K, k=args.k, seed=args.seed)
+            res = find_label_issues(
+                X, noisy, n_classes=K, k=args.k, seed=args.seed, collapse_duplicates=not args.keep_duplicates
+            )
             wall, cpu = time.perf_counter() - t, cpu_seconds() - c0
             cl = cleanlab_flags(Z, noisy, args.seed, K)
             p, r, f = prf(res.flagged, truth)
@@ -691,6 +718,11 @@ def main(argv=None) -> None:
     ap.add_argument("--only", default="", help="--suite: comma-separated data set names")
     ap.add_argument("--seeds", default="", help="--suite over several seeds (e.g. 0-4) and a summary over them")
     ap.add_argument("--save", default="", help="--scale: save the features, labels and kNN graph to this .npz")
+    ap.add_argument("--dups", action="store_true", help="--suite: 5 %% of the items get --copies near-copies each")
+    ap.add_argument("--copies", type=int, default=11, help="--dups: near-copies per duplicated item")
+    ap.add_argument(
+        "--keep-duplicates", action="store_true", help="--suite: the detector counts every near-copy (the old way)"
+    )
     ap.add_argument("--bayes", action="store_true", help="the Gaussian tight groups: true vs estimated posterior")
     args = ap.parse_args(argv)
     if args.bayes:
