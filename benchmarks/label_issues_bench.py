@@ -315,7 +315,7 @@ def run_scale(args) -> None:
     share, desc = jaguar_in_one_cluster(res, jag)
     print(
         f"scenario (c) both: {int(truth.sum())} corrupted items ({len(jag)} in the jaguar group), "
-        f"{len(res.clusters)} suspicious cluster(s)"
+        f"{len(res.clusters)} suspicious cluster(s); {res.params['near_duplicates']} items counted as near-copies"
     )
     print(report_row("ours (items + clusters)", res.flagged, truth, jag, share, desc))
     for c in res.clusters:
