@@ -253,6 +253,8 @@ def map_job_run(*, job_id):
                 "label_issues": not transcription,
                 "n_flagged": int(result.flagged.sum()) if result is not None else 0,
                 "n_clusters": len(result.clusters) if result is not None else 0,
+                # items scored as near-copies of another (one photo uploaded again): each set counts once
+                "n_near_duplicates": int(result.params.get("near_duplicates", 0)) if result is not None else 0,
                 # Items judged by no label: neither decided nor answered nor imported, and ties kept apart.
                 "n_unlabeled": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "")),
                 "n_ties": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "tie")),

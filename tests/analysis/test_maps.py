@@ -158,6 +158,28 @@ def test_map_job_lays_out_points_and_reports_the_relabeled_group(api, manager, r
     assert "sit among b" in cluster["description"]
 
 
+def test_copies_of_one_item_count_once(api, manager, reviewer, blobs):
+    """Ten items with the same vector (one text uploaded ten times) labeled b in the middle of blob a:
+    the detector counts them once, so they share one score and one suggestion, and the map's summary
+    says how many items were scored as copies of another. The relabeled group is reported as before."""
+    project, ids, vectors, planted = blobs
+    vectors = vectors.copy()
+    copies = ids[:10]
+    vectors[:10] = vectors[0]
+    Item.objects.filter(pk__in=copies).update(label="b")
+    rows = [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)]
+    push(api, manager, project, "team-net", rows)
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    assert EmbeddingMap.objects.get(pk=body["map"]).summary["n_near_duplicates"] == 9
+    points = MapPoint.objects.filter(map_id=body["map"], item_id__in=copies)
+    assert len({(p.score, p.suggested_label) for p in points}) == 1
+    issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    cluster = issues["clusters"][0]
+    assert (cluster["label"], cluster["suggested_label"]) == ("a", "b")
+    assert len(set(cluster["items"]) & planted) >= 0.9 * len(planted)
+
+
 def test_given_label_is_the_labelers_majority_over_the_imported_one(manager, blobs, labeler, labeler2):
     from analysis.services.maps import given_labels
 
