@@ -125,3 +125,32 @@ def test_a_damaged_zip_is_a_command_error(project, tmp_path):
 def test_an_unknown_project_is_named(db, folder):
     with pytest.raises(CommandError, match="no project '99999999999999999999'"):
         import_items("99999999999999999999", str(folder))
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+def test_a_batch_stopped_twice_by_another_import_is_a_command_error_saying_what_is_stored(monkeypatch, project, folder):
+    """Another import of the same files made the database stop the second batch twice (a deadlock's victim,
+    run again once): the command ended with a traceback of BatchNotSaved instead of the one-line error
+    and exit status 1 of its other failures."""
+    from django.db import OperationalError
+
+    from labeling.services import imports
+
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 1)
+    real_tag_ids = imports._tag_ids
+
+    def deadlocked_in_the_second_batch(**kwargs):
+        if Item.objects.filter(project=project).exists():  # the first batch is stored
+            raise OperationalError("deadlock detected") from _Deadlock()
+        return real_tag_ids(**kwargs)
+
+    monkeypatch.setattr(imports, "_tag_ids", deadlocked_in_the_second_batch)
+    with pytest.raises(CommandError) as raised:
+        import_items(str(project.pk), str(folder))
+    message = str(raised.value)
+    assert message.startswith("entries 2-2: another import of the same files was being saved at the same moment")
+    assert "none of them was stored (entries 1-1 are)" in message and "\n" not in message
+    assert Item.objects.filter(project=project).count() == 1

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from labelhub.deadlocks import BatchNotSaved
 from labeling.inputs import InputRejected
 from labeling.models import Project
 from labeling.services import imports
@@ -42,7 +43,16 @@ class Command(BaseCommand):
         parser.add_argument("--label-from-folder", action="store_true", help="use each file's folder as its label")
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
 
-    def handle(self, *args, project, path, tags, source, label_from_folder, json: bool, **options):
+    def handle(self, *args, **options):
+        try:
+            self._import(**options)
+        except BatchNotSaved as exc:
+            # Another import of the same files stopped a batch twice: the sentence says which entries are
+            # not stored and that those before are, as the job's error and the upload's 503 say it; a
+            # traceback said it in its last line only.
+            raise CommandError(str(exc)) from None
+
+    def _import(self, *, project, path, tags, source, label_from_folder, json: bool, **options):
         query = Project.objects.filter(pk=int(project)) if project.isdigit() else Project.objects.filter(name=project)
         target = query.first()
         if target is None:
