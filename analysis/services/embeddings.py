@@ -17,6 +17,7 @@ from analysis.embeddings.parallel import cores, embed_chunks
 from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed, read_speeds, record_speed
 from analysis.embeddings.registry import BUILTIN_DIMS, available_embedders, get_embedder
 from analysis.models import Embedding
+from labelhub.deadlocks import retry_deadlock_once
 from labeling.models import Item
 
 # The built-in embedder used for each modality when none is named and no pretrained one is installed.
@@ -115,6 +116,7 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+@retry_deadlock_once  # its rows key-share-lock their items at commit; an answer (?next=1) may lock two the other way
 @transaction.atomic
 def embeddings_push(*, project, model, vectors) -> int:
     """Store vectors pushed by the team's own pipeline: ``vectors`` is a list of {"item", "vector"}.
@@ -173,11 +175,13 @@ def embeddings_push(*, project, model, vectors) -> int:
         raise ValidationError({"vectors": "an item appears twice"})
     # An upsert, not a delete and an insert: two pushes of the same items at once (a client retrying a
     # request that timed out) each deleted nothing the other had not committed yet, and the second's
-    # insert failed on the unique key (a 500).
+    # insert failed on the unique key (a 500). In item order: two pushes of the same items listed in
+    # opposite orders each stored its first vector and waited for the other's row of its second, and the
+    # database stopped one of them (503); now the second waits for the first's rows in turn.
     Embedding.objects.bulk_create(
         [
             Embedding(item_id=i, model=model, dim=dim, vector=vectors_to_bytes(r["vector"]))
-            for i, r in zip(ids, vectors, strict=True)
+            for i, r in sorted(zip(ids, vectors, strict=True), key=lambda pair: pair[0])
         ],
         batch_size=2000,
         update_conflicts=True,
