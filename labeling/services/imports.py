@@ -134,7 +134,10 @@ def _cached_tags(value, cache) -> list[str]:
 
 
 def _tag_ids(*, project, names) -> dict[str, int]:
-    names = set(names)
+    """{name: id} of the project's tags ``names``, made where new. Made in name order: two imports making
+    the same new tags in the orders of their sets (which differ with the order the names came in, and
+    between processes) each made one and waited for the other's, and the database stopped one."""
+    names = sorted(set(names))
     if not names:
         return {}
     Tag.objects.bulk_create([Tag(project=project, name=n) for n in names], ignore_conflicts=True)

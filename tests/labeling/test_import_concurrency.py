@@ -219,3 +219,66 @@ def test_an_upload_whose_second_batch_is_chosen_twice_says_the_first_is_stored(m
     assert "none of them was stored" in detail and "nothing is stored twice" in detail
     assert len(tries) == 2  # run once more before giving up
     assert list(Item.objects.values_list("original_name", flat=True)) == ["0.png"]
+
+
+SLOW_TAGS = """
+CREATE OR REPLACE FUNCTION test_slow_tag() RETURNS trigger AS $$
+BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER test_slow_tag BEFORE INSERT ON labeling_tag
+FOR EACH ROW WHEN (NEW.name LIKE 'slow-%') EXECUTE FUNCTION test_slow_tag();
+"""
+
+
+def _two_names_a_set_holds_in_the_order_they_came():
+    """Two tag names that a set holds in the order they were added: in this process, an import tagging
+    its files (a, b) and one tagging them (b, a) made their new tags in opposite orders. (Any two names
+    can be so in some process: Python salts string hashes per process, a web server's and a worker's.)"""
+    names = [f"slow-{n}" for n in range(1000)]
+    for n, first in enumerate(names):
+        for second in names[n + 1 :]:
+            if list({t for t in (first, second)}) != list({t for t in (second, first)}):
+                return first, second
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_making_the_same_new_tags_in_opposite_orders_do_not_deadlock(caplog, project):
+    """Two imports of different files, each tagged with the same two new tags: each made its first tag,
+    then waited for the other's row of its second, and PostgreSQL stopped one as a deadlock's victim (its
+    batch ran again, a second later; stopped twice, it was lost). Tags are now made in name order: the
+    second import waits for the first's and finds them."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    pair = _two_names_a_set_holds_in_the_order_they_came()
+    assert pair is not None
+    tags = {"forwards": list(pair), "backwards": list(reversed(pair))}
+    files = {"forwards": png_bytes(seed=31), "backwards": png_bytes(seed=32)}
+    both_ready, errors, reports = threading.Barrier(2), [], {}
+
+    def run(name):
+        try:
+            entry = ImportEntry(name=f"{name}.png", load=lambda: files[name], tags=tags[name])
+            both_ready.wait(timeout=10)
+            reports[name] = items_import(project=project, entries=[entry])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    with connection.cursor() as cursor:
+        cursor.execute(SLOW_TAGS)  # a tag named slow-... takes half a second to make: the two imports meet
+    try:
+        threads = [threading.Thread(target=run, args=(name,), name=name) for name in tags]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_slow_tag ON labeling_tag; DROP FUNCTION test_slow_tag()")
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+    assert "chosen as a deadlock victim" not in caplog.text  # the second waited for the first's tags in turn
+    assert [len(r.imported) for r in reports.values()] == [1, 1]
+    for item in Item.objects.filter(project=project):
+        assert sorted(item.tags.values_list("name", flat=True)) == sorted(pair)
