@@ -40,6 +40,7 @@ from analysis.metrics.shapes import shapes_average_precision
 from analysis.models import Embedding, ModelRun, Prediction
 from analysis.services.embeddings import embedder_names, make_embedder
 from labelhub.celery import app
+from labelhub.deadlocks import retry_deadlock_once
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
 from labeling.models import Item, Job, TrainingJob
 from labeling.services import exports
@@ -521,6 +522,7 @@ def version_splits(*, version) -> dict:
     return dict(zip(table.column("item").to_pylist(), table.column("split").to_pylist(), strict=True))
 
 
+@retry_deadlock_once  # predictions key-share-lock their items at commit; an answer (?next=1) locks two either way
 def model_run_create(
     *,
     project,
@@ -570,6 +572,11 @@ def model_run_create(
             metrics=metrics or {},
             created_by=user,
         )
+        # In item order: each prediction's foreign key locks its item when the run commits, and campaigns
+        # and label imports lock theirs in id order; in the client's order, the run took a higher item, then
+        # waited for a lower one a campaign held while the campaign waited for the higher, and the
+        # database stopped one of the two.
+        rows = sorted(rows, key=lambda row: row[0])
         for start in range(0, len(rows), PREDICTION_BATCH):
             Prediction.objects.bulk_create(
                 [
