@@ -37,13 +37,35 @@ SKIP_REASONS = [
 # The key that starts a box from the keyboard on a detection project's labeling page (a crosshair the
 # arrows move). Class keys come first on that page, so a project whose class took x draws with Shift+X.
 BOX_DRAW_KEYS = ("x", "X")
+# The key that chooses which corner of the selected box Shift+arrows move (bottom-right, bottom-left,
+# top-left, top-right in turn): h, for the handle the mouse would drag; Shift+H when a class has h.
+BOX_CORNER_KEYS = ("h", "H")
+
+
+def _free_key(classes, keys):
+    taken = {c.hotkey for c in classes}
+    return next((key for key in keys if key not in taken), "")
 
 
 def box_draw_key(classes):
     """The first of BOX_DRAW_KEYS no class of the project uses ("" when both are class keys: the
     mouse then draws, and the keyboard still edits the boxes drawn)."""
-    taken = {c.hotkey for c in classes}
-    return next((key for key in BOX_DRAW_KEYS if key not in taken), "")
+    return _free_key(classes, BOX_DRAW_KEYS)
+
+
+def box_corner_key(classes):
+    """The first of BOX_CORNER_KEYS no class of the project uses ("" when both are class keys:
+    Shift+arrows then move the right and bottom edges only, and the mouse drags the other handles)."""
+    return _free_key(classes, BOX_CORNER_KEYS)
+
+
+def box_keys(project, classes):
+    """The detection keys of a project's labeling page, which its review page uses too (one habit for
+    both pages): {"draw": ..., "corner": ...}, each "" when the project draws no boxes or its classes
+    took both spellings."""
+    if project.task_type != TaskType.DETECTION:
+        return {"draw": "", "corner": ""}
+    return {"draw": box_draw_key(classes), "corner": box_corner_key(classes)}
 
 
 def _project(request, project_id, role=Role.LABELER):
@@ -79,7 +101,7 @@ def label(request, project_id):
     project, membership = _project(request, project_id)
     classes = project.active_classes()
     guideline = project.active_guideline
-    draw_key = box_draw_key(classes) if project.task_type == TaskType.DETECTION else ""
+    keys = box_keys(project, classes)
     config = {
         "project": {
             "id": project.pk,
@@ -114,7 +136,8 @@ def label(request, project_id):
         "maxTranscript": MAX_TRANSCRIPT_CHARS,
         "maxComment": MAX_COMMENT_CHARS,
         "skipReasons": SKIP_REASONS,
-        "drawKey": draw_key,
+        "drawKey": keys["draw"],
+        "cornerKey": keys["corner"],
     }
     last_version = labeler_last_guideline_version(project=project, labeler=request.user) if guideline else None
     return render(
@@ -132,7 +155,8 @@ def label(request, project_id):
             "guideline_html": markdown_html(guideline.text) if guideline else "",
             "conventions_html": markdown_html(project.transcription_conventions),
             "skip_reasons": SKIP_REASONS,
-            "draw_key": draw_key,
+            "draw_key": keys["draw"],
+            "corner_key": keys["corner"],
             "config": config,
         },
     )

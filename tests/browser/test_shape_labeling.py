@@ -537,6 +537,83 @@ def test_keyboard_boxes_zoomed_in_keep_the_crosshair_in_view_and_yield_to_a_clas
     assert not page.errors, page.errors
 
 
+def active_corner(page):
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.box-layer .handle.active')].map((h) => h.dataset.handle)"
+    )
+
+
+def test_labeler_resizes_a_box_from_any_corner_with_the_keyboard(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler, n_items=2)
+    item = open_detection_page(page, live_server, login, labeler, project)
+    hint = page.locator("#image-tools").text_content()
+    assert "Shift+arrows resize the selected box from the corner h chooses" in hint
+    page.keyboard.press("?")
+    help_text = page.locator("#help-dialog").text_content()
+    assert "hthe corner of the selected box Shift+arrows move: bottom-right, bottom-left, top-left, top-right" in (
+        help_text
+    )
+    page.keyboard.press("?")
+
+    page.keyboard.press("h")  # nothing selected: said, nothing else
+    assert status(page).startswith("No box is selected: Tab selects one")
+    page.wait_for_timeout(100)  # the status line under the image has fitted it again
+    at = image_point(page)
+    step_x, step_y = 2 / at.box["width"], 2 / at.box["height"]  # a Shift+arrow moves an edge 2 screen pixels
+    drag(page, at(0.3, 0.3), at(0.6, 0.7))  # selected once drawn
+    assert active_corner(page) == ["se"]
+    page.keyboard.press("Shift+ArrowRight")  # at first the right edge, as before
+    assert status(page).startswith("Resized box 1 from its bottom-right corner: ")
+    page.keyboard.press("h")
+    assert status(page) == "box 1: Shift+arrows move its bottom-left corner (the left and bottom edges)"
+    assert active_corner(page) == ["sw"]
+    page.keyboard.press("h")
+    assert status(page) == "box 1: Shift+arrows move its top-left corner (the left and top edges)"
+    assert active_corner(page) == ["nw"]
+    for key in ["Shift+ArrowLeft"] * 3 + ["Shift+ArrowUp"] * 4:  # the left and top edges out
+        page.keyboard.press(key)
+    assert status(page).startswith("Resized box 1 from its top-left corner: ")
+    page.keyboard.press("Tab")  # the one box again: the corner stays chosen
+    page.keyboard.press("Shift+ArrowDown")  # the top edge back in by one step
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    (box,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["boxes"]
+    # The bottom and right edges stayed where the drag and the first Shift+arrow put them.
+    expected = {"x": 0.3 - 3 * step_x, "y": 0.3 - 3 * step_y, "w": 0.3 + 4 * step_x, "h": 0.4 + 3 * step_y}
+    for field, value in expected.items():
+        assert box[field] == pytest.approx(value, abs=TOL / 4), (field, box, expected)
+    assert box["x"] + box["w"] == pytest.approx(0.6 + step_x, abs=TOL / 4)
+    assert box["y"] + box["h"] == pytest.approx(0.7, abs=TOL / 4)
+
+    # The next item starts at the bottom-right corner again; the top-right one pulls the top edge down,
+    # never past the bottom edge (the box keeps a screen pixel).
+    shown_item(page, previous=item)
+    drag(page, at(0.2, 0.2), at(0.4, 0.3))
+    assert active_corner(page) == ["se"]
+    for _ in range(3):
+        page.keyboard.press("h")
+    assert active_corner(page) == ["ne"]
+    page.wait_for_timeout(100)  # the status line has come back under the image, fitted again
+    drawn = page.evaluate(
+        "() => Object.fromEntries(['x', 'y', 'width', 'height'].map((a) => "
+        "[a, Number(document.querySelector('.box-layer rect.selected').getAttribute(a))]))"
+    )
+    step_x, step_y = 2 / image_point(page).box["width"], 2 / image_point(page).box["height"]
+    for _ in range(30):
+        page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Enter")
+    wait_answers(page, 2)
+    (box,) = json.loads(Annotation.objects.exclude(item_id=item).get(labeler=labeler).value)["boxes"]
+    assert box["x"] == pytest.approx(drawn["x"] / 400, abs=1e-6)  # the left edge never moved
+    assert box["w"] == pytest.approx(drawn["width"] / 400 + step_x, abs=1e-5)
+    bottom = (drawn["y"] + drawn["height"]) / 300
+    assert box["y"] + box["h"] == pytest.approx(bottom, abs=1e-5)  # the bottom edge stayed
+    assert 0 < box["h"] <= step_y  # the top edge stopped a screen pixel above it
+    assert not page.errors, page.errors
+
+
 def test_a_line_of_text_under_a_zoomed_image_keeps_its_zoom(live_server, page, login, manager, labeler):
     require_browser()
     project = detection_project(manager, labeler, n_items=1)

@@ -115,6 +115,35 @@ def test_the_box_draw_key_is_one_no_class_has(client, manager, labeler, task_typ
         assert f"<tr><td>{shown}</td><td>a new box from the keyboard" in help_rows
 
 
+@pytest.mark.parametrize(
+    ("hotkeys", "corner_key", "shown"),
+    [
+        (["1", "2"], "h", "<kbd>h</kbd>"),
+        (["1", "h"], "H", "<kbd>Shift</kbd>+<kbd>H</kbd>"),  # h is a class's: Shift+H chooses the corner
+        (["h", "H"], "", None),  # both taken: Shift+arrows move the right and bottom edges, as before
+    ],
+)
+def test_the_box_corner_key_is_one_no_class_has(client, manager, labeler, hotkeys, corner_key, shown):
+    project = make_project(
+        manager,
+        name=f"Corner key {''.join(hotkeys)}",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": f"c{n}", "hotkey": key} for n, key in enumerate(hotkeys)],
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    client.force_login(labeler)
+    page = client.get(f"/projects/{project.pk}/label/").content.decode()
+    config = json.loads(re.search(r'<script id="lab-config" type="application/json">(.*?)</script>', page, re.S)[1])
+    assert config["cornerKey"] == corner_key
+    help_rows = re.search(r'<dialog id="help-dialog".*?</dialog>', page, re.S)[0]
+    assert ("the corner of the selected box" in help_rows) == bool(shown)
+    if shown:
+        assert f"resize the selected box from the corner {shown} chooses" in page
+        assert f"<tr><td>{shown}</td><td>the corner of the selected box <kbd>Shift</kbd>+arrows move" in help_rows
+        assert f"or those of the corner {shown} chose" in help_rows
+
+
 def test_guideline_is_rendered_from_markdown_and_sanitized(client, project, labeler, reviewer):
     guideline_publish(
         project=project,

@@ -21,10 +21,11 @@ const viewer =
 // Detection and segments projects answer with shapes drawn on the item; the class keys and the
 // borderline / uncertain keys then apply to the selected shape. Ctrl+Z / Ctrl+Shift+Z undo and redo the
 // shown item's shape changes; the line beside the summary says what was undone. A detection project's
-// draw key (x, or X when a class has x) draws a box from the keyboard: a crosshair, arrows, Enter twice.
+// draw key (x, or X when a class has x) draws a box from the keyboard: a crosshair, arrows, Enter twice;
+// its corner key (h, or H) chooses the corner of the selected box Shift+arrows move.
 const editorOptions = {
   classes: config.classes, classMap: config.classMap, options: project.options, onChange: () => renderAnswer(),
-  drawKey: config.drawKey,
+  drawKey: config.drawKey, cornerKey: config.cornerKey,
   onHistory: (text) => { const line = $("undo-status"); if (line) line.textContent = text; },
 };
 const shapes =

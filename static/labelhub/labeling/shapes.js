@@ -236,11 +236,17 @@ const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
 const FAR_STEPS = 10; // Shift+arrow moves the keyboard's crosshair this many steps
 const VIEW_MARGIN_PX = 24; // the crosshair is kept at least this far inside the viewer (it pans)
 const MOVES = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+// The corners Shift+arrows can move, in the order the corner key (h) takes them: bottom-right first (the
+// right and bottom edges, as before the key), then round the box. Each is named by its handle.
+const CORNERS = ["se", "sw", "nw", "ne"];
+const CORNER_NAMES = { se: "bottom-right", sw: "bottom-left", nw: "top-left", ne: "top-right" };
+const cornerEdges = (corner) => `${corner[1] === "w" ? "left" : "right"} and ${corner[0] === "n" ? "top" : "bottom"} edges`;
 
 export class BoxEditor extends ShapeEditor {
   /** ``viewer``: the page's ImageViewer (its view {x, y, scale} places the image in its box).
-   * ``options.drawKey``: the key that starts a box from the keyboard (the labeling page's x); without it
-   * only the mouse draws (the review page, whose Enter records the decision). */
+   * ``options.drawKey``: the key that starts a box from the keyboard (x); without it only the mouse draws.
+   * ``options.cornerKey``: the key that chooses the corner of the selected box Shift+arrows move (h);
+   * without it they move its right and bottom edges. */
   constructor(viewer, options) {
     super({ kind: "boxes", noun: ["box", "boxes"], ...options });
     this.fields = ["x", "y", "w", "h"];
@@ -250,6 +256,8 @@ export class BoxEditor extends ShapeEditor {
     this.space = false;
     this.drag = null;
     this.drawKey = options?.drawKey || "";
+    this.cornerKey = options?.cornerKey || "";
+    this.corner = CORNERS[0]; // the corner of the selected box Shift+arrows move; each item starts at se
     this.keyDraw = null; // a box being drawn from the keyboard: {anchor: {x, y} | null, at: {x, y}} in image pixels
     this.cursor = null; // where the keyboard's crosshair was last, in image pixels (the next one starts there)
     this.svg = document.createElementNS(SVG, "svg");
@@ -325,6 +333,11 @@ export class BoxEditor extends ShapeEditor {
 
   clear() { this.load(null); }
 
+  load(value) {
+    this.corner = CORNERS[0]; // a new item: Shift+arrows move the right and bottom edges, as the help says
+    return super.load(value);
+  }
+
   // --- drawing: each box is one <rect> in image pixels; a drag redraws only its box -----------------
   place() {
     const { naturalWidth: w, naturalHeight: h } = this.viewer.img;
@@ -386,6 +399,7 @@ export class BoxEditor extends ShapeEditor {
       handle.setAttribute("y", hy - side / 2);
       handle.setAttribute("width", side);
       handle.setAttribute("height", side);
+      handle.classList.toggle("active", name === this.corner); // the corner Shift+arrows move
     }
   }
 
@@ -498,6 +512,10 @@ export class BoxEditor extends ShapeEditor {
     if (this.keyDraw) return this.keyDrawKey(event);
     if (this.drawKey && event.key === this.drawKey) {
       if (!event.repeat) this.startKeyDraw();
+      return true;
+    }
+    if (this.cornerKey && event.key === this.cornerKey) {
+      if (!event.repeat) this.nextCorner();
       return true;
     }
     return super.key(event);
@@ -697,6 +715,43 @@ export class BoxEditor extends ShapeEditor {
     if (this.selected) this.note(`${this.shapeName(i)} of ${this.shapes.length}, ${this.name(this.selected.label)}: ${this.where(i)}`);
   }
 
+  /** The corner key: the next corner of the selected box for Shift+arrows, its handle filled, said. */
+  nextCorner() {
+    if (!this.selected) {
+      this.note("No box is selected: Tab selects one, then this key chooses the corner Shift+arrows move");
+      return;
+    }
+    this.corner = CORNERS[(CORNERS.indexOf(this.corner) + 1) % CORNERS.length];
+    this.placeHandles();
+    this.note(`${this.shapeName(this.selectedIndex)}: Shift+arrows move its ${CORNER_NAMES[this.corner]} corner `
+      + `(the ${cornerEdges(this.corner)})`);
+  }
+
+  /** Move the edges of the chosen corner by (sx, sy) (fractions of the image): the box keeps at least one
+   * screen pixel and stays inside the image; an edge never passes the one across from it. */
+  resize(s, sx, sy) {
+    const scale = this.viewer.view.scale;
+    const least = { x: 1 / (scale * this.size.w), y: 1 / (scale * this.size.h) };
+    if (sx) {
+      const right = s.x + s.w;
+      if (this.corner.includes("w")) {
+        s.x = clamp(s.x + sx, 0, right - least.x);
+        s.w = right - s.x;
+      } else {
+        s.w = clamp(s.w + sx, least.x, 1 - s.x);
+      }
+    }
+    if (sy) {
+      const bottom = s.y + s.h;
+      if (this.corner.includes("n")) {
+        s.y = clamp(s.y + sy, 0, bottom - least.y);
+        s.h = bottom - s.y;
+      } else {
+        s.h = clamp(s.h + sy, least.y, 1 - s.y);
+      }
+    }
+  }
+
   ownKey(event) {
     const s = this.selected;
     if (!s || !(event.key in MOVES) || !this.size.w) return false; // no box selected: the arrows pan
@@ -707,9 +762,7 @@ export class BoxEditor extends ShapeEditor {
     const how = event.shiftKey ? "resize" : "move";
     this.edit(`${how} ${this.shapeName(this.selectedIndex)}`, () => {
       if (event.shiftKey) {
-        // Shift: the right and bottom edges move; the box keeps at least one screen pixel.
-        s.w = clamp(s.w + sx, 1 / (scale * this.size.w), 1 - s.x);
-        s.h = clamp(s.h + sy, 1 / (scale * this.size.h), 1 - s.y);
+        this.resize(s, sx, sy); // Shift: the chosen corner's edges move (the right and bottom ones at first)
       } else {
         s.x = clamp(s.x + sx, 0, 1 - s.w);
         s.y = clamp(s.y + sy, 0, 1 - s.h);
@@ -717,7 +770,9 @@ export class BoxEditor extends ShapeEditor {
     }, `${how} ${this.selectedIndex}`);
     this.draw(this.selectedIndex);
     this.changed();
-    this.note(`${how === "move" ? "Moved" : "Resized"} ${this.shapeName(this.selectedIndex)}: ${this.where(this.selectedIndex)}`);
+    const name = this.shapeName(this.selectedIndex);
+    const what = how === "move" ? `Moved ${name}` : `Resized ${name} from its ${CORNER_NAMES[this.corner]} corner`;
+    this.note(`${what}: ${this.where(this.selectedIndex)}`);
     return true;
   }
 
