@@ -537,6 +537,64 @@ def test_keyboard_boxes_zoomed_in_keep_the_crosshair_in_view_and_yield_to_a_clas
     assert not page.errors, page.errors
 
 
+def test_a_reload_mid_draw_puts_the_box_being_drawn_back(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler, n_items=2)
+    item = open_detection_page(page, live_server, login, labeler, project)
+    s = max(1, round(2 / (image_point(page).box["width"] / 400)))  # image pixels per arrow press
+    page.keyboard.press("x")  # a finished box from (200, 150) ...
+    page.keyboard.press("Enter")
+    for key in ["Shift+ArrowRight"] * 4 + ["Shift+ArrowDown"] * 3:
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    x1, y1 = 200 + 40 * s, 150 + 30 * s
+    page.keyboard.press("x")  # ... and a second one begun at its far corner, a rock, not finished
+    for key in ["Shift+ArrowLeft"] * 2 + ["Enter", "2"] + ["Shift+ArrowDown"] * 2 + ["ArrowLeft"]:
+        page.keyboard.press(key)
+    x2, y2 = x1 - 20 * s, y1
+    x3, y3 = x2 - s, y2 + 20 * s
+    assert status(page) == f"Box {x2 - x3} × {y3 - y2} px from {x3}, {y2}"
+
+    page.reload()  # an accidental reload: the finished box and the one being drawn are back
+    assert shown_item(page) == item
+    page.wait_for_function("() => document.querySelectorAll('.box-layer rect.box').length === 1")
+    assert "with the box you were drawing: Enter makes it, Esc cancels it" in page.locator("#draft-note").text_content()
+    assert status(page) == (
+        f"The box you were drawing is back: first corner at {x2}, {y2}, crosshair at {x3}, {y3}; "
+        "Enter makes it, Esc cancels it"
+    )
+    assert page.locator("#answer-summary").text_content() == "1 box · drawing box 2: Rock"
+    page.wait_for_function("() => document.querySelector('[data-testid=crosshair]').style.display !== 'none'")
+    page.keyboard.press("n")  # submitting is refused while it is drawn ...
+    assert "A box is being drawn" in page.locator("#answer-error").text_content()
+    page.keyboard.press("ArrowLeft")  # ... and it goes on from where it was
+    page.keyboard.press("Enter")
+    assert page.locator("#answer-summary").text_content() == "2 boxes · #2 Rock"
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    a, b = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["boxes"]
+    assert a == {"x": 0.5, "y": 0.5, "w": round(40 * s / 400, 6), "h": round(30 * s / 300, 6), "label": "iguana"}
+    x3 -= s
+    assert b == {
+        "x": round(x3 / 400, 6),
+        "y": round(y2 / 300, 6),
+        "w": round((x2 - x3) / 400, 6),
+        "h": round((y3 - y2) / 300, 6),
+        "label": "rock",
+    }
+
+    # A box begun and cancelled leaves no draft: the next item's reload shows it fresh, crosshair hidden.
+    shown_item(page, previous=item)
+    page.keyboard.press("x")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    page.reload()
+    shown_item(page)
+    assert page.locator("#draft-note").text_content() == "" and not crosshair_shown(page)
+    assert page.locator("#answer-summary").text_content().startswith("no boxes")
+    assert not page.errors, page.errors
+
+
 def active_corner(page):
     return page.evaluate(
         "() => [...document.querySelectorAll('.box-layer .handle.active')].map((h) => h.dataset.handle)"

@@ -327,19 +327,23 @@ function saveDraft() {
   if (!state.item || state.editing || state.restoring) return;
   const answer = payload();
   const drawn = shapes ? answer.value[shapes.kind].length > 0 : Boolean(answer.value.trim?.() ?? answer.value);
-  const begun = drawn || answer.borderline || answer.uncertain || answer.out_of_domain || answer.comment;
+  // A box half drawn from the keyboard (its crosshair, its first corner, its class) is kept beside the answer:
+  // a reload mid-draw puts it back, to be finished with Enter or dropped with Esc.
+  const drawing = shapes?.pendingDraw ?? null;
+  const begun = drawn || drawing || answer.borderline || answer.uncertain || answer.out_of_domain || answer.comment;
   try {
-    if (begun) storage()?.setItem(draftKey, JSON.stringify({ item: state.item.id, answer }));
+    if (begun) storage()?.setItem(draftKey, JSON.stringify({ item: state.item.id, answer, ...(drawing && { drawing }) }));
     else storage()?.removeItem(draftKey);
   } catch {
     // a full storage keeps no draft; the answer on the page is unaffected
   }
 }
 
+/** The tab's draft of the item: {answer, drawing?}, or null. */
 function takeDraft(itemId) {
   try {
     const draft = JSON.parse(storage()?.getItem(draftKey) ?? "null");
-    return draft?.item === itemId ? draft.answer : null;
+    return draft?.item === itemId && draft.answer ? draft : null;
   } catch {
     return null;
   }
@@ -361,7 +365,7 @@ function dropOthersDrafts() {
 function showItem(item, answer) {
   // An item from the queue (not an answer reopened from the list) takes back its unsent draft, if any.
   const draft = answer === undefined && !state.editing ? takeDraft(item.id) : null;
-  answer = answer ?? draft ?? undefined;
+  answer = answer ?? draft?.answer ?? undefined;
   state.restoring = true; // loading the item is no change to keep
   viewer.clear();
   state.item = item;
@@ -375,11 +379,15 @@ function showItem(item, answer) {
   viewer.show(item);
   shapes?.setDuration?.(item.duration); // segments: the clip's end as the server knows it
   shapes?.load(answer?.value);
+  const resumed = Boolean(draft?.drawing) && shapes?.resumeDraw?.(draft.drawing);
   startClock();
-  if (draft) state.elapsed = 1000 * (draft.seconds || 0); // the time already spent on it counts
+  if (draft) state.elapsed = 1000 * (draft.answer.seconds || 0); // the time already spent on it counts
   state.restoring = false;
   renderAnswer();
-  ui.draftNote.textContent = draft ? "Your answer to this item, not sent yet, is back as you left it." : "";
+  ui.draftNote.textContent = !draft ? ""
+    : resumed ? "Your answer to this item, not sent yet, is back as you left it, with the box you were drawing: "
+      + "Enter makes it, Esc cancels it."
+    : "Your answer to this item, not sent yet, is back as you left it.";
   if (ui.transcript) ui.transcript.focus();
   else document.activeElement?.blur();
 }

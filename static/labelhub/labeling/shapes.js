@@ -550,6 +550,10 @@ export class BoxEditor extends ShapeEditor {
 
   keyDrawKey(event) {
     const draw = this.keyDraw;
+    if (!this.size.w && (event.key in MOVES || event.key === "Enter")) {
+      this.note("The image is still loading"); // a box put back from the draft waits for its image
+      return true;
+    }
     if (event.key in MOVES) {
       const [dx, dy] = MOVES[event.key];
       const step = Math.max(1, Math.round(NUDGE_PX / this.viewer.view.scale)) * (event.shiftKey ? FAR_STEPS : 1);
@@ -557,6 +561,7 @@ export class BoxEditor extends ShapeEditor {
       this.keepInView(draw.at);
       this.drawCrosshair();
       this.note(this.keyDrawState());
+      this.changed(); // the page keeps the box being drawn in its draft
       return true;
     }
     switch (event.key) {
@@ -565,6 +570,7 @@ export class BoxEditor extends ShapeEditor {
           draw.anchor = { ...draw.at };
           this.drawCrosshair();
           this.note(`First corner at ${draw.at.x}, ${draw.at.y}: move to the opposite corner, then Enter (Tab: move the first one)`);
+          this.changed();
         } else {
           this.finishKeyDraw();
         }
@@ -575,6 +581,7 @@ export class BoxEditor extends ShapeEditor {
           this.keepInView(draw.at);
           this.drawCrosshair();
           this.note(`Moving the corner at ${draw.at.x}, ${draw.at.y}`);
+          this.changed();
         }
         return true; // no box to cycle to while one is drawn
       case "Escape":
@@ -585,6 +592,29 @@ export class BoxEditor extends ShapeEditor {
       default:
         return false; // class keys, zoom, flags: the page's
     }
+  }
+
+  /** The box being drawn from the keyboard as data, for the page's draft: {anchor, at, label} in image
+   * pixels (anchor null until the first Enter), or null when none is. */
+  get pendingDraw() {
+    const draw = this.keyDraw;
+    return draw ? { anchor: draw.anchor && { ...draw.anchor }, at: { ...draw.at }, label: this.sticky } : null;
+  }
+
+  /** Put back a box being drawn that a draft kept (a reload mid-draw): the crosshair where it was, the first
+   * corner if set, its class. Called after load(); answers false (and draws nothing) for a draft it cannot
+   * read. The image may still be loading: the crosshair shows once it has. */
+  resumeDraw(pending) {
+    const point = (p) => p && Number.isInteger(p.x) && Number.isInteger(p.y) && p.x >= 0 && p.y >= 0;
+    if (!pending || !point(pending.at) || (pending.anchor !== null && !point(pending.anchor))) return false;
+    if (this.classByKey.has(pending.label)) this.sticky = pending.label;
+    this.keyDraw = { anchor: pending.anchor && { ...pending.anchor }, at: { ...pending.at } };
+    this.drawCrosshair();
+    const { anchor, at } = this.keyDraw;
+    this.note(`The box you were drawing is back: ${anchor ? `first corner at ${anchor.x}, ${anchor.y}, ` : ""}`
+      + `crosshair at ${at.x}, ${at.y}; ${anchor ? "Enter makes it" : "Enter sets a corner"}, Esc cancels it`);
+    this.changed();
+    return true;
   }
 
   keyDrawState() {
