@@ -23,6 +23,7 @@ from labeling.selectors import answers_by_item, archived_answers_by_item, class_
 from labeling.services.campaigns import campaign_progress
 from labeling.services.review import decision_summary
 from labeling.services.shape_versions import consensus_for
+from labeling.views import box_keys
 
 
 @login_required
@@ -222,6 +223,9 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
     noun = "box" if kind == "boxes" else "segment"
     splits = [f"{r['one']} drew one {noun} where {r['many']} drew {r['n']}" for r in split_merge(table)]
     classes = project.classes.filter(retired=False)
+    # The labeling page's box keys (x draws, h chooses the corner): one habit for both pages. Enter here
+    # records the decision, except while a box is being drawn, when it makes the box.
+    keys = box_keys(project, classes)
     config = {
         "item": item.pk,
         "kind": kind,
@@ -238,6 +242,8 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
         "latest": latest.pk if latest is not None else None,
         "nextUrl": next_url,
         "queueUrl": reverse("review", args=[project.pk]),
+        "drawKey": keys["draw"],
+        "cornerKey": keys["corner"],
         "vendor": {
             "wavesurfer": static("vendor/wavesurfer/wavesurfer.esm.js"),
             "regions": static("vendor/wavesurfer/regions.esm.js"),
@@ -264,6 +270,8 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             "next_url": next_url,
             "queue_url": reverse("review", args=[project.pk]),
             "remaining": remaining,
+            "draw_key": keys["draw"],
+            "corner_key": keys["corner"],
             "config": config,
         },
     )

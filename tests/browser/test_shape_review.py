@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labeling.models import Decision
+from labeling.models import Decision, Item
 from labeling.services.annotations import annotation_save
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
@@ -38,8 +38,6 @@ def test_sme_toggles_layers_draws_the_final_box_and_records_it(live_server, page
     member_add(project=project, username=reviewer.username, role="reviewer")
     (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
     alice, bob = labelers(project, 2)
-    from labeling.models import Item
-
     item = Item.objects.get(pk=item_id)
     annotation_save(
         item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
@@ -147,4 +145,64 @@ def test_sme_marks_an_ogg_clip_to_its_end(live_server, page, login, manager, rev
     assert [body["value"]["segments"][0]["end"] for body in sent] == [duration]
     (segment,) = Decision.objects.get(item=item).shapes["segments"]
     assert segment["end"] == duration and segment["start"] == pytest.approx(duration / 2, abs=0.1)
+    assert not page.errors, page.errors
+
+
+def test_sme_draws_the_final_box_with_the_keyboard_and_enter_never_records_it_half_drawn(
+    live_server, page, login, manager, reviewer
+):
+    require_browser()
+    project = make_project(
+        manager,
+        name="Touching, keyboard (browser)",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
+    alice, bob = labelers(project, 2)
+    item = Item.objects.get(pk=item_id)
+    annotation_save(item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana")))
+    annotation_save(item=item, labeler=bob, value=boxes((0.6, 0.2, 0.3, 0.5, "rock")))
+
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item_id}/")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 2")
+    assert page.locator("#editor-summary").get_attribute("data-count") == "0"  # no consensus: none to start
+    hint = page.locator("#image-tools").text_content()
+    assert "or x, arrows and Enter at two corners (that Enter makes the box, never the decision" in hint
+    assert "Shift+arrows resize from the corner h chooses" in page.locator("#decision-form").text_content()
+    s = max(1, round(2 / (image_point(page).box["width"] / 400)))  # image pixels per arrow press
+
+    page.keyboard.press("x")  # a crosshair at the middle of the image (200, 150)
+    for key in ["Shift+ArrowLeft"] * 5 + ["Shift+ArrowUp"] * 3 + ["Enter"] + ["Shift+ArrowRight"] * 9:
+        page.keyboard.press(key)
+    page.keyboard.press("Shift+ArrowDown")
+    for key in ["c", "Shift+N", "Shift+Digit1"]:  # accept, clear, copy: each waits for the box, saying so
+        page.keyboard.press(key)
+        assert page.locator("#decision-status").text_content() == (
+            "A box is being drawn: Enter makes it, Esc cancels it; then record."
+        )
+    page.locator("#decide").click()  # the button too
+    page.keyboard.press("k")
+    page.keyboard.press("2")  # its class: rock
+    page.keyboard.press("Enter")  # makes the box; records nothing
+    assert page.locator("#editor-summary").text_content() == "Final: 1 box · #1 Rock"
+    assert page.locator("#decision-status").text_content() == ""
+    page.wait_for_timeout(300)
+    assert Decision.objects.filter(item_id=item_id).count() == 0 and page.url.endswith(f"/review/{item_id}/")
+
+    at = image_point(page)
+    page.keyboard.press("h")  # the bottom-left corner: Shift+Left moves the left edge out
+    assert page.locator("#undo-status").text_content().startswith("box 1: Shift+arrows move its bottom-left corner")
+    page.keyboard.press("Shift+ArrowLeft")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # nothing is being drawn now: Enter records
+    (box,) = Decision.objects.get(item_id=item_id).shapes["boxes"]
+    x0, y0, x1, y1 = 200 - 50 * s, 150 - 30 * s, 200 + 40 * s, 150 - 20 * s
+    left = x0 / 400 - 2 / at.box["width"]
+    assert box["label"] == "rock"
+    assert box["x"] == pytest.approx(left, abs=1e-5) and box["w"] == pytest.approx(x1 / 400 - left, abs=1e-5)
+    assert (box["y"], box["h"]) == (round(y0 / 300, 6), round((y1 - y0) / 300, 6))
     assert not page.errors, page.errors

@@ -7,6 +7,10 @@
 //   selected shape's class; b / u flag it; g gold; r rationale; a / i / s actions; Enter records; n skips;
 //   Ctrl+Z (Cmd+Z) undoes the last change to the final shapes (a copy, a clear and e included), Ctrl+Shift+Z
 //   or Ctrl+Y redoes it; in the rationale box they stay the browser's undo of the text.
+// Boxes are drawn from the keyboard as on the labeling page, with its keys (x, or Shift+X when a class has x;
+// h chooses the corner Shift+arrows move). While a box is being drawn its keys come first: Enter makes the
+// box and never records, and recording (Enter, c, the buttons), a copy, e and Shift+N wait until the box is
+// made or cancelled (Esc), saying so.
 import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
@@ -24,6 +28,7 @@ const noun = boxes ? ["box", "boxes"] : ["segment", "segments"];
 const viewer = boxes ? new ImageViewer() : new AudioViewer(config.vendor, { segments: true });
 const editorOptions = {
   classes: config.classes, options: config.options, onChange: () => render(),
+  drawKey: config.drawKey, cornerKey: config.cornerKey,
   onHistory: (text) => { $("undo-status").textContent = text; },
 };
 const editor = boxes ? new BoxEditor(viewer, editorOptions) : new SegmentEditor(viewer, { ...editorOptions, duration: config.duration });
@@ -150,6 +155,7 @@ const toggleLayer = (key) => {
 // --- the final shapes -----------------------------------------------------------------------------------
 const classButtons = [...form.querySelectorAll(".class-button")];
 function render() {
+  if (!editor.drawing && status.dataset.drawing) refusal(""); // the box is made or cancelled: record away
   const n = editor.count;
   const same = JSON.stringify(editor.value()) === JSON.stringify(strip(config.consensus));
   summary.textContent = `Final: ${editor.describe()}${same ? " — the consensus" : ""}`;
@@ -162,8 +168,28 @@ classButtons.forEach((b) => b.addEventListener("click", () => editor.setClass(b.
 // The box editor loads at once and says nothing; the segment editor once the clip is decoded.
 viewer.show({ id: config.item, file: config.file });
 Promise.resolve(editor.load(strip(config.start))).then(render);
+/** Say why the decision (or a change of the final shapes) waits, on the decision's status line; "" clears
+ * it. */
+function refusal(text) {
+  status.textContent = text;
+  status.classList.toggle("error", Boolean(text));
+  if (text) status.dataset.drawing = "1";
+  else delete status.dataset.drawing;
+}
+
+/** True (and said) while a box is being drawn from the keyboard: recording now, or replacing the final
+ * shapes, would drop it unseen. */
+function drawingRefused() {
+  if (!editor.drawing) return false;
+  refusal("A box is being drawn: Enter makes it, Esc cancels it; then record.");
+  return true;
+}
+
 // The editor's shapes replaced as one step of its history (undone by Ctrl+Z).
-const replace = (value, what) => Promise.resolve(editor.replace(value, what)).then(render);
+const replace = (value, what) => {
+  if (drawingRefused()) return Promise.resolve();
+  return Promise.resolve(editor.replace(value, what)).then(render);
+};
 const restart = () => replace(strip(config.consensus), "edit from the consensus");
 const clearShapes = () => replace({ [config.kind]: [] }, `clear the ${noun[1]}`);
 
@@ -179,6 +205,7 @@ function copyLayer(index) {
 let sending = false;
 async function submit(extra = null) {
   if (sending) return; // a second Enter while the first is on its way records nothing more
+  if (drawingRefused()) return;
   const action = extra ? "label" : form.querySelector("input[name=action]:checked").value;
   const body = { action, rationale: form.rationale.value, gold: action === "label" && form.gold.checked };
   if (extra) Object.assign(body, extra);
@@ -230,6 +257,11 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
+  // A box being drawn from the keyboard takes its keys first: its Enter makes the box, never the decision.
+  if (editor.drawing && editor.key(e)) {
+    e.preventDefault();
+    return;
+  }
   if (classPending) {
     classPending = false;
     summary.classList.remove("pending");
