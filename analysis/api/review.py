@@ -88,13 +88,20 @@ def decided_param(params) -> bool:
     raise ValidationError({"decided": "decided is true or false"})
 
 
-def preview_param(request) -> bool:
+def preview_param(request, *, answered=()) -> bool:
     """``?preview=1``: answer what a change would do and apply nothing. A value that is neither yes nor no
     is refused rather than read as "no", which would apply the change the client meant to preview
     (``preview=on``); so is such a ``preview`` in the body. A body's ``"preview": true`` (or a form's
-    ``preview=1``) previews, as the query parameter does."""
+    ``preview=1``) previews, as the query parameter does.
+
+    ``answered``: the keys of the ``preview`` object the endpoint answers beside what it saved. A body's
+    ``preview`` that is such an object (some of those keys, no other) is that answer sent back with the
+    rest of it (a GET/PUT round trip with what the PUT returned): it asks for nothing, as ``updated`` does.
+    """
     wanted = False
     in_body = request.data.get("preview", False) if isinstance(request.data, dict) else False
+    if _answered_preview(in_body, answered):
+        in_body = False
     for value in (request.query_params.get("preview", ""), in_body):
         if isinstance(value, bool):
             wanted = wanted or value
@@ -104,6 +111,24 @@ def preview_param(request) -> bool:
             raise ValidationError({"preview": f"{value!r} is not yes or no (use preview=1 to apply nothing)"})
         wanted = wanted or value in ("1", "true", "yes")
     return wanted
+
+
+def _answered_preview(value, answered) -> bool:
+    return type(value) is dict and bool(value) and value.keys() <= set(answered)
+
+
+# The keys of the agreement preview PUT .../conventions/ answers beside the rules it saved.
+CONVENTIONS_PREVIEW_KEYS = (
+    "answers",
+    "answers_changed",
+    "pairs",
+    "pairs_disagreeing",
+    "pairs_made_equal",
+    "equal_pair_share_before",
+    "equal_pair_share_after",
+    "current",
+    "examples",
+)
 
 
 LIKELIEST_ERRORS_MAX = 100_000
@@ -555,7 +580,8 @@ class ConventionsApi(GenericAPIView):
         rules = request.data.get("rules") if isinstance(request.data, dict) else None
         if not isinstance(rules, dict):
             raise ValidationError({"rules": "an object of convention fields is required"})
-        wanted = preview_param(request)
+        # The answer's "preview" (the agreement change it applied) may be sent back with the rest of it.
+        wanted = preview_param(request, answered=CONVENTIONS_PREVIEW_KEYS)
         preview = conventions_preview_for(project=project, rules=rules)
         if wanted:
             return Response(preview)

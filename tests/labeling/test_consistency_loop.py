@@ -307,6 +307,36 @@ def test_conventions_with_a_misspelt_field_are_refused_and_a_put_of_what_was_rea
     assert client.get(url).json()["rules"]["lowercase"] is True
 
 
+def test_conventions_sent_back_as_a_put_answered_them_are_saved_without_a_preview(api, manager, reviewer):
+    # The PUT answers the rules with the agreement preview it applied ("preview": {...}); a client sending
+    # that answer back (GET/PUT round trips with what the PUT returned) was refused "preview: ... is not
+    # yes or no". The object is what was answered, not a request: the rules are saved, nothing previewed.
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    ids = items_import(project=project, entries=[ImportEntry(name="c", text="clip")]).imported
+    annotation_save(item=Item.objects.get(pk=ids[0]), labeler=make_user("t1"), value="um hello")
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/conventions/"
+    answered = client.put(url, {"rules": {"fillers": ["um"], "filler_as": ""}}, format="json").json()
+    assert answered["preview"]["answers_changed"] == 1
+    again = client.put(url, {**answered, "rules": {**answered["rules"], "lowercase": True}}, format="json")
+    assert again.status_code == 200, again.json()
+    assert set(again.json()) == {"rules", "updated", "preview"}  # saved, as a PUT without preview answers
+    assert client.get(url).json()["rules"]["lowercase"] is True
+    # What GET answers passes as before, and so does what the second PUT answered, unchanged.
+    assert client.put(url, client.get(url).json(), format="json").status_code == 200
+    assert client.put(url, again.json(), format="json").status_code == 200
+    # A preview that is no answered preview is still refused, and saves nothing.
+    for bad in ("on", 2, ["yes"], {"wanted": True}, {}):
+        response = client.put(url, {"rules": {"fillers": ["uh"]}, "preview": bad}, format="json")
+        assert response.status_code == 400 and "preview" in response.json(), (bad, response.json())
+    assert client.get(url).json()["rules"]["fillers"] == ["um"]
+    # An explicit yes still previews, and saves nothing.
+    previewed = client.put(url, {"rules": {"fillers": ["uh"]}, "preview": True}, format="json").json()
+    assert "rules" not in previewed and previewed["answers_changed"] == 0
+    assert client.get(url).json()["rules"]["fillers"] == ["um"]
+
+
 @pytest.mark.parametrize(
     ("rules", "message"),
     [
