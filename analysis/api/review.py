@@ -13,7 +13,7 @@ from analysis.api.agreement import parse_report_params
 from analysis.selectors import BORDERLINE, OUT_OF_DOMAIN, UNCERTAIN, review_queue
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
 from labelhub.api import KnownFieldsOnly, unknown_fields_error
-from labelhub.params import row_id
+from labelhub.params import is_row_id, row_id
 from labelhub.parsers import JSONParser
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
@@ -340,7 +340,11 @@ class GuidelineListApi(GenericAPIView):
                 "resolves": serializers.ListField(
                     child=serializers.IntegerField(),
                     required=False,
-                    help_text="ids of the open questions from reviewers this version answers",
+                    help_text="ids of the open questions from reviewers this version answers (a form: "
+                    "resolves=3&resolves=5 or resolves=3,5)",
+                ),
+                "keep_examples": serializers.BooleanField(
+                    required=False, default=True, help_text="carry the active version's examples over"
                 ),
             },
         ),
@@ -356,14 +360,52 @@ class GuidelineListApi(GenericAPIView):
         text = request.data.get("text") if isinstance(request.data, dict) else None
         if not isinstance(text, str):
             raise ValidationError({"text": "the guideline's markdown text is required"})
-        resolves = request.data.get("resolves") or []
-        if not isinstance(resolves, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in resolves):
-            raise ValidationError({"resolves": "resolves is a list of open question ids"})
+        resolves = _resolves(request.data)
+        keep_examples = _keep_examples(request.data)
         previous = project.active_guideline
         guideline = guideline_publish(project=project, text=text, author=request.user, resolves=resolves)
-        if previous is not None and request.data.get("keep_examples", True):
+        if previous is not None and keep_examples:
             guideline_examples_carry(source=previous, guideline=guideline)
         return Response(GuidelineSerializer(guideline).data, status=status.HTTP_201_CREATED)
+
+
+def _resolves(data) -> list[int]:
+    """The ids of the open questions a published version closes: a JSON list of ids, or a form's
+    ``resolves``, repeated (the guidelines page's form has a checkbox of that name per question) or
+    comma-separated (``curl -d resolves=3,5``). A form's were refused as "a list of open question ids",
+    which a form cannot send, and nothing was published."""
+    if not hasattr(data, "getlist"):
+        resolves = data.get("resolves") or []
+        if not isinstance(resolves, list) or not all(type(n) is int for n in resolves):
+            raise ValidationError({"resolves": "resolves is a list of open question ids"})
+        return resolves
+    values = [value.split(",") if isinstance(value, str) else [value] for value in data.getlist("resolves")]
+    values = [value.strip() if isinstance(value, str) else value for parts in values for value in parts]
+    values = [value for value in values if value != ""]
+    bad = [str(value) for value in values if not is_row_id(value)]
+    if bad:
+        raise ValidationError(
+            {
+                "resolves": f"not an open question id: {', '.join(bad)} (a form sends the ids as "
+                "resolves=3&resolves=5 or resolves=3,5)"
+            }
+        )
+    return [int(value) for value in values]
+
+
+def _keep_examples(data) -> bool:
+    """``keep_examples`` (default yes): whether the new version carries the active one's examples. A form's
+    ``keep_examples=false`` was the text "false", taken as yes, and so was any JSON value that was not
+    false; now yes or no (true/false, 1/0, yes/no), anything else refused before anything is published."""
+    value = data.get("keep_examples", True)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise ValidationError({"keep_examples": f"{value!r} is not yes or no (true or false)"})
 
 
 def _guideline(project, version):

@@ -1,6 +1,8 @@
 """Reviewers' open questions (raised with "instructions ambiguous") are closed by the guideline version that
 answers them, instead of staying open forever."""
 
+from urllib.parse import urlencode
+
 import pytest
 
 from labeling.models import GuidelineNote
@@ -46,3 +48,83 @@ def test_a_question_that_is_not_open_is_refused_and_nothing_is_published(api, pr
     misspelt = api(reviewer).post(url, {"text": "v2", "resolve": [questions[1].pk]}, format="json")
     assert misspelt.status_code == 400 and "resolve" in misspelt.json()
     assert project.guidelines.count() == 1
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize("encoding", ["repeated", "comma-separated", "multipart"])
+def test_a_version_published_as_a_form_closes_the_questions_its_resolves_name(
+    api, project, reviewer, questions, encoding
+):
+    # The page's form ticks one "resolves" checkbox per question; posted as a form (or by curl -d
+    # "resolves=3,5") its values were refused as "resolves is a list of open question ids", which a form
+    # cannot send, and nothing was published.
+    ids = [note.pk for note in questions]
+    url = f"/api/projects/{project.pk}/guidelines/"
+    if encoding == "repeated":
+        response = api(reviewer).post(
+            url, urlencode([("text", "v1"), *(("resolves", n) for n in ids)]), content_type=FORM
+        )
+    elif encoding == "comma-separated":
+        response = api(reviewer).post(
+            url, urlencode({"text": "v1", "resolves": f"{ids[0]}, {ids[1]}"}), content_type=FORM
+        )
+    else:
+        response = api(reviewer).post(url, {"text": "v1", "resolves": ids}, format="multipart")
+    assert response.status_code == 201, response.json()
+    assert [note.resolved_in.version for note in GuidelineNote.objects.order_by("id")] == [1, 1]
+
+
+def test_a_form_with_one_resolves_closes_that_question_only(api, project, reviewer, questions):
+    answered, still_open = questions
+    body = urlencode({"text": "v1", "resolves": answered.pk, "csrfmiddlewaretoken": "x"})
+    response = api(reviewer).post(f"/api/projects/{project.pk}/guidelines/", body, content_type=FORM)
+    assert response.status_code == 201, response.json()
+    answered.refresh_from_db(), still_open.refresh_from_db()
+    assert answered.resolved_in.version == 1 and still_open.resolved_in is None
+
+
+@pytest.mark.parametrize("value", ["all", "3;4", "1.5", "99999999999999999999"])
+def test_a_form_resolves_that_is_no_question_id_is_refused_naming_it(api, project, reviewer, questions, value):
+    body = urlencode({"text": "v1", "resolves": value})
+    response = api(reviewer).post(f"/api/projects/{project.pk}/guidelines/", body, content_type=FORM)
+    assert response.status_code == 400
+    assert value in response.json()["resolves"][0] and "resolves=3,5" in response.json()["resolves"][0]
+    assert not project.guidelines.exists()
+    assert not GuidelineNote.objects.filter(resolved_in__isnull=False).exists()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "keep", "carried"),
+    [("form", "false", False), ("form", "true", True), ("json", False, False), ("json", True, True)],
+)
+def test_keep_examples_false_publishes_without_the_examples_as_a_form_too(
+    api, project, reviewer, questions, encoding, keep, carried
+):
+    # A form's keep_examples=false was the text "false", taken as yes: the new version carried the old
+    # one's examples it was meant to leave behind.
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/guidelines/"
+    assert client.post(url, {"text": "v1"}, format="json").status_code == 201
+    example = {"item": questions[0].item_id, "label": "cat", "note": "purrs"}
+    assert client.post(f"{url}1/examples/", example, format="json").status_code == 201
+    if encoding == "form":
+        response = client.post(url, urlencode({"text": "v2", "keep_examples": keep}), content_type=FORM)
+    else:
+        response = client.post(url, {"text": "v2", "keep_examples": keep}, format="json")
+    assert response.status_code == 201, response.json()
+    assert [e["item"] for e in response.json()["examples"]] == ([questions[0].item_id] if carried else [])
+
+
+@pytest.mark.parametrize(("encoding", "keep"), [("form", "maybe"), ("json", "no thanks"), ("json", 2)])
+def test_a_keep_examples_that_is_not_yes_or_no_is_refused_and_nothing_published(
+    api, project, reviewer, questions, encoding, keep
+):
+    url = f"/api/projects/{project.pk}/guidelines/"
+    if encoding == "form":
+        response = api(reviewer).post(url, urlencode({"text": "v1", "keep_examples": keep}), content_type=FORM)
+    else:
+        response = api(reviewer).post(url, {"text": "v1", "keep_examples": keep}, format="json")
+    assert response.status_code == 400 and "keep_examples" in response.json()
+    assert not project.guidelines.exists()
