@@ -12,9 +12,9 @@ from accounts.services import token_create, token_revoke
 from labelhub.api import KnownFieldsOnly
 
 
-# A JSON field the sign-in does not take is refused naming it: an "expires_in" was dropped and the token
-# made without an expiry, a misspelt "nmae" left it "API sign-in" on the Account page. Form bodies (curl -d,
-# a page's form with its CSRF token) are not checked, as on the other endpoints.
+# A field the sign-in does not take is refused naming it, in JSON and in a form (curl -d) alike: an
+# "expires_in" was dropped and the token made without an expiry, a misspelt "nmae" left it "API sign-in" on
+# the Account page. A page's form passes with its CSRF token.
 class TokenCreateInput(KnownFieldsOnly, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -104,17 +104,41 @@ def _sentence(fields):
 FORM_OWN_FIELDS = ("csrfmiddlewaretoken",)
 
 
-def unknown_fields_error(data, known, *, forms=False):
-    """The ValidationError for a JSON object's fields that are not in ``known`` (names), else None.
+def form_field_names(data, *, nested=()):
+    """The names of a form or multipart body (a QueryDict, uploaded files included) as fields: less the
+    fields every form carries (``FORM_OWN_FIELDS``), and with DRF's notation for a nested field read as
+    that field (``options.borderline`` or ``classes[0]key`` is ``options`` or ``classes`` when it is in
+    ``nested``, which DRF reads that way; the nested serializer checks what is inside)."""
+    names = []
+    for name in data:
+        if name in FORM_OWN_FIELDS:
+            continue
+        base = name.split(".", 1)[0].split("[", 1)[0]
+        names.append(base if base != name and base in nested else name)
+    return list(dict.fromkeys(names))
+
+
+def body_as_dict(data):
+    """A form or multipart body as a dict of its fields' (last) values less ``FORM_OWN_FIELDS``, for a view
+    that checks every name itself (a version's recipe, planning settings): the page form's CSRF token was
+    refused there as an unknown field. Anything else (a JSON body) as it is."""
+    if not hasattr(data, "getlist"):
+        return data
+    return {name: data[name] for name in data if name not in FORM_OWN_FIELDS}
+
+
+def unknown_fields_error(data, known, *, forms=True, nested=()):
+    """The ValidationError for a body's fields that are not in ``known`` (names), else None.
 
     A misspelt field (``boderline``, ``overlp``) was dropped without a word and the default stored in its
     place: an answer or a campaign other than the one the client meant. JSON objects are always checked;
-    form and multipart bodies (a QueryDict, uploaded files included) only with ``forms``, where the
-    endpoint takes them as a client's answer, less the fields every form carries (``FORM_OWN_FIELDS``)."""
+    form and multipart bodies (a QueryDict, uploaded files included) too, as ``form_field_names`` reads
+    them (a page form's CSRF token passes), unless ``forms`` is false. Form bodies went unchecked on most
+    endpoints: ``curl -d overlp=5`` made a campaign of the default overlap as JSON once did."""
     if type(data) is dict:
         names = list(data)
     elif forms and hasattr(data, "getlist"):
-        names = [name for name in data if name not in FORM_OWN_FIELDS]
+        names = form_field_names(data, nested=nested)
     else:
         return None
     unknown = [name for name in names if name not in known]
@@ -124,15 +148,26 @@ def unknown_fields_error(data, known, *, forms=False):
     return exceptions.ValidationError({name: [message] for name in unknown})
 
 
-class KnownFieldsOnly:
-    """A serializer mixin: a JSON object carrying a field the serializer does not declare is refused with a
-    400 naming the field, instead of having the field ignored (``unknown_fields_error``). With
-    ``check_forms = True`` form and multipart bodies are checked too."""
+# Fields DRF reads from a form in its nested notation (``name.key``, ``name[0]``): nested serializers,
+# lists and objects.
+NESTED_FIELDS = (serializers.BaseSerializer, serializers.ListField, serializers.DictField)
 
-    check_forms = False
+
+def nested_field_names(fields):
+    """The names among ``fields`` (a serializer's) that a form may send in DRF's nested notation."""
+    return [name for name, field in fields.items() if isinstance(field, NESTED_FIELDS)]
+
+
+class KnownFieldsOnly:
+    """A serializer mixin: a body carrying a field the serializer does not declare is refused with a 400
+    naming the field, instead of having the field ignored (``unknown_fields_error``): a JSON object, and a
+    form or multipart body unless ``check_forms = False``."""
+
+    check_forms = True
 
     def to_internal_value(self, data):
-        unknown = unknown_fields_error(data, list(self.fields), forms=self.check_forms)
+        fields = self.fields
+        unknown = unknown_fields_error(data, list(fields), forms=self.check_forms, nested=nested_field_names(fields))
         try:
             value = super().to_internal_value(data)
         except exceptions.ValidationError as exc:

@@ -7,6 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.services.planning import planning_compute, planning_settings_as_dict, planning_settings_update
+from labelhub.api import body_as_dict
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 
@@ -72,5 +73,6 @@ class PlanningApi(GenericAPIView):
     )
     def patch(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
-        settings = planning_settings_update(project=project, data=request.data)
+        # A form's fields are checked as a JSON object's are; its CSRF token is the form's own, no setting.
+        settings = planning_settings_update(project=project, data=body_as_dict(request.data))
         return Response(planning_settings_as_dict(settings))

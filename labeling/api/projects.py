@@ -113,7 +113,8 @@ class ProjectDetailApi(GenericAPIView):
             changed = {name: where for name, where in changed.items() if request.data[name] != current[name]}
             if changed:
                 raise ValidationError(changed)
-        unknown = unknown_fields_error(request.data, [*ProjectUpdateSerializer._declared_fields, *NOT_PATCHED])
+        known = [*ProjectUpdateSerializer._declared_fields, *NOT_PATCHED]
+        unknown = unknown_fields_error(request.data, known, nested=["options"])  # a form's options.borderline
         if unknown is not None:
             raise unknown
         data = ProjectUpdateSerializer(data=request.data, partial=True)
@@ -213,9 +214,10 @@ MEMBER_NOT_PATCHED = {
 def _refuse_member_fields_not_patched(data, membership):
     """A 400 for a field PATCH does not take: a misspelt "rol" was dropped and the role left as it was,
     with a 200. The member sent back as read (its username and created unchanged) still passes. JSON
-    objects only, as ``unknown_fields_error`` checks them."""
-    if type(data) is not dict:
-        return
+    objects and forms (``role=reviewer&until=...`` was the role changed for good), as
+    ``unknown_fields_error`` checks them."""
+    if type(data) is not dict and not hasattr(data, "getlist"):
+        return  # a JSON body that is no object: the serializer says what it takes
     current = MemberSerializer(membership).data
     changed = {name: why for name, why in MEMBER_NOT_PATCHED.items() if name in data and data[name] != current[name]}
     if changed:

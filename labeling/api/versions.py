@@ -14,6 +14,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from labelhub.api import body_as_dict
 from labelhub.http import etag_matches, not_modified, stored_file_response
 from labelhub.negotiation import FileNegotiation
 from labeling.api.serializers import JobRefSerializer
@@ -237,7 +238,7 @@ class VersionListApi(GenericAPIView):
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
-        recipe = request.data.dict() if hasattr(request.data, "dict") else request.data
+        recipe = body_as_dict(request.data)  # a form's fields (its CSRF token left out) as recipe_parse reads them
         job = version_build_start(project=project, user=request.user, recipe=recipe)
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 

@@ -1,0 +1,159 @@
+"""Form bodies (``curl -d``, a page's form) are checked for fields an endpoint does not take as JSON bodies
+are: a misspelt field was dropped without a word and the request carried out without it."""
+
+from urllib.parse import urlencode
+
+import pytest
+
+from analysis.models import EmbeddingMap
+from labeling.models import Invitation, Job, Skip, Webhook
+from tests.labeling.queue_helpers import make_items
+
+pytestmark = pytest.mark.django_db
+FORM = "application/x-www-form-urlencoded"
+
+
+def state(project):
+    """What the requests below could change."""
+    project.refresh_from_db()
+    return {
+        "project": (project.name, project.overlap, project.options),
+        "members": sorted(project.memberships.values_list("user__username", "role")),
+        "invitations": Invitation.objects.filter(project=project).count(),
+        "webhooks": Webhook.objects.filter(project=project).count(),
+        "skips": Skip.objects.filter(item__project=project).count(),
+        "campaigns": project.campaigns.count(),
+        "maps": EmbeddingMap.objects.filter(project=project).count(),
+        "sources": project.sources.count(),
+        "guidelines": project.guidelines.count(),
+        "jobs": Job.objects.filter(project=project).count(),
+    }
+
+
+# (who, method, path, the form as the docs have it, a field it does not take): what a script posting the
+# form with the extra field got was the request carried out without it.
+CASES = {
+    # a skip without the reason typed ("reasn")
+    "skip": ("labeler", "post", "/api/items/{item}/skip/", {"reason": "blurry"}, {"reasn": "too blurry to read"}),
+    # a campaign of the default overlap
+    "campaign": (
+        "reviewer",
+        "post",
+        "/api/projects/{project}/campaigns/",
+        {"name": "c", "items": "{item}"},
+        {"overlp": "5"},
+    ),
+    # a member added for good, not until a date
+    "member": (
+        "manager",
+        "post",
+        "/api/projects/{project}/members/",
+        {"username": "outsider1", "role": "labeler"},
+        {"untill": "2027-01-01"},
+    ),
+    # a role changed for good
+    "member role": (
+        "manager",
+        "patch",
+        "/api/projects/{project}/members/labeler1/",
+        {"role": "reviewer"},
+        {"until": "x"},
+    ),
+    # a 7-day link mailed, the earlier invitation withdrawn
+    "invitation": (
+        "manager",
+        "post",
+        "/api/projects/{project}/invitations/",
+        {"email": "new@example.com", "role": "labeler"},
+        {"expires": "30"},
+    ),
+    # an active webhook
+    "webhook": (
+        "manager",
+        "post",
+        "/api/projects/{project}/webhooks/",
+        {"url": "https://hooks.example.com/lh"},
+        {"activ": "false"},
+    ),
+    # a map of the default embedder queued
+    "map": ("manager", "post", "/api/projects/{project}/maps/", {}, {"embeddr": "tfidf"}),
+    # the overlap left as it was, with a 200
+    "project": ("manager", "patch", "/api/projects/{project}/", {"name": "Renamed"}, {"overlp": "5"}),
+    # a source with no licence in the inventory
+    "source": (
+        "manager",
+        "post",
+        "/api/projects/{project}/sources/",
+        {"name": "s", "kind": "owned"},
+        {"license": "CC-BY"},
+    ),
+    # a version published with the questions left open
+    "guideline": ("reviewer", "post", "/api/projects/{project}/guidelines/", {"text": "v1"}, {"resolve": "1"}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_form_with_a_field_the_endpoint_does_not_take_is_refused_naming_it(
+    api, project, manager, reviewer, labeler, outsider, case
+):
+    (item,) = make_items(project, 1)
+    who, method, path, body, extra = CASES[case]
+    client = api({"manager": manager, "reviewer": reviewer, "labeler": labeler}[who])
+    url = path.format(project=project.pk, item=item.pk)
+    body = {name: value.format(item=item.pk) for name, value in body.items()}
+    before = state(project)
+    response = getattr(client, method)(url, urlencode({**body, **extra, "csrfmiddlewaretoken": "x"}), content_type=FORM)
+    assert response.status_code == 400, response.json()
+    (name,) = extra
+    assert response.json()[name][0].startswith("unknown field (the fields here: ")
+    assert state(project) == before
+    # The same form without the extra field is taken, its page's CSRF token and all.
+    response = getattr(client, method)(url, urlencode({**body, "csrfmiddlewaretoken": "x"}), content_type=FORM)
+    assert response.status_code in (200, 201, 202), response.json()
+    assert state(project) != before
+
+
+def test_a_form_patch_of_a_project_reads_options_in_drf_notation_and_refuses_a_misspelt_one(api, project, manager):
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/"
+    misspelt = client.patch(url, urlencode({"options.bordreline": "false"}), content_type=FORM)
+    assert misspelt.status_code == 400 and "bordreline" in misspelt.json()["options"]
+    assert client.get(url).json()["options"]["borderline"] is True
+    response = client.patch(
+        url, urlencode({"options.borderline": "false", "csrfmiddlewaretoken": "x"}), content_type=FORM
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["options"]["borderline"] is False
+
+
+def test_a_form_sign_in_with_a_field_it_does_not_take_is_refused_and_makes_no_token(client, labeler):
+    # "expires_in" sent with curl -d was dropped and a token made that never expires.
+    form = {"username": labeler.username, "password": "pw-labeler1", "expires_in": "3600"}
+    response = client.post("/api/auth/token/", urlencode(form), content_type=FORM)
+    assert response.status_code == 400
+    assert response.json()["expires_in"] == ["unknown field (the fields here: username, password, name)"]
+    assert not labeler.api_tokens.exists()
+
+
+def test_a_page_form_of_planning_settings_or_a_version_build_passes_its_csrf_token(api, project, manager):
+    # The two endpoints that check every name themselves refused the page form's CSRF token as an unknown
+    # setting or recipe field.
+    client = api(manager)
+    planning = client.patch(
+        f"/api/projects/{project.pk}/planning/",
+        urlencode({"hourly_rate": "25", "csrfmiddlewaretoken": "x"}),
+        content_type=FORM,
+    )
+    assert planning.status_code == 200, planning.json()
+    assert planning.json()["hourly_rate"] == 25.0
+    misspelt = client.patch(f"/api/projects/{project.pk}/planning/", urlencode({"hourly_rat": "30"}), content_type=FORM)
+    assert misspelt.status_code == 400 and "hourly_rat" in misspelt.json()
+    build = client.post(
+        f"/api/projects/{project.pk}/versions/",
+        urlencode({"consensus": "majority", "csrfmiddlewaretoken": "x"}),
+        content_type=FORM,
+    )
+    assert build.status_code == 202, build.json()
+    misspelt = client.post(f"/api/projects/{project.pk}/versions/", urlencode({"consensu": "x"}), content_type=FORM)
+    assert misspelt.status_code == 400 and "consensu" in misspelt.json()
+    assert Job.objects.filter(project=project).count() == 1
