@@ -157,3 +157,13 @@ def test_a_page_form_of_planning_settings_or_a_version_build_passes_its_csrf_tok
     misspelt = client.post(f"/api/projects/{project.pk}/versions/", urlencode({"consensu": "x"}), content_type=FORM)
     assert misspelt.status_code == 400 and "consensu" in misspelt.json()
     assert Job.objects.filter(project=project).count() == 1
+
+
+def test_transcript_conventions_as_a_form_are_refused_saying_json_is_taken(api, reviewer, project):
+    # The rules are an object a form cannot carry: the form was refused "an object of convention fields is
+    # required" with its other fields unread; now a 415 naming what the endpoint takes.
+    response = api(reviewer).put(
+        f"/api/projects/{project.pk}/conventions/", urlencode({"rules": "fillers=um", "rule": "x"}), content_type=FORM
+    )
+    assert response.status_code == 415
+    assert "this endpoint takes application/json" in response.json()["detail"]

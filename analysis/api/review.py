@@ -601,6 +601,10 @@ class MergeSuggestionsApi(GenericAPIView):
 
 
 class ConventionsApi(GenericAPIView):
+    # The rules are an object a form cannot carry: a form's PUT was refused "an object of convention fields
+    # is required" with its other fields unread. JSON only, a 415 saying so, as taxonomy changes.
+    parser_classes = [JSONParser]
+
     @extend_schema(responses=inline_serializer("Conventions", {"rules": serializers.DictField()}))
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id)
