@@ -757,3 +757,23 @@ def test_which_near_copies_count_once():
     # nothing else is touched
     others = np.setdiff1d(np.arange(len(X)), [p[1] for p in plan])
     assert (rep[others] == others).all()
+
+
+def test_one_slip_deep_in_a_cleanly_separated_class_is_flagged():
+    """Two well separated blobs, a relabeled group at the edge of one (reported as a cluster) and one
+    slip in the middle of the other: p .93 for the class it sits in, .07 for its label. The confident
+    joint counts an item as that class's only above the class's mean probability (.95 and more here),
+    so it counted no wrong label of that kind and the slip was not flagged; it is now, as a sure slip
+    (its label at most .1, another at least .9)."""
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1], 60)
+    centres = np.array([[0.0] * 8, [6.0] * 8])
+    X = centres[truth] + rng.normal(0, 1, (120, 8))
+    X[60:80] = centres[1] + np.array([2.5] + [0.0] * 7) + rng.normal(0, 0.4, (20, 8))
+    given = truth.copy()
+    given[60:80] = 0
+    given[0] = 1
+    res = find_label_issues(X.astype(np.float32), given, n_classes=2, seed=0)
+    assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(0, 1)]
+    assert res.flagged[0] and res.suggested_label[0] == 0
+    assert res.flagged_item.sum() <= 2, np.flatnonzero(res.flagged_item)
