@@ -49,9 +49,16 @@ embedders: install
 	[ -n "$(KEEP_BUILD_VENV)" ] || rm -rf $(BUILD_VENV)
 	LABELHUB_MODELS_DIR=$(MODELS_DIR) $(BIN)/python manage.py embedders --measure
 
+# DEMO=0 serves an empty instance (no demo projects, no demo accounts): a team's own first day starts
+# there, and the first-account link printed below is for the address and port being served.
+DEMO ?= 1
+LINK_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
 run: install $(WARM_STAMP)
 	$(BIN)/python manage.py migrate --noinput
+ifneq ($(DEMO),0)
 	$(BIN)/python manage.py seed_demo
+endif
+	$(BIN)/python manage.py first_account_link --if-empty --base-url "$${LABELHUB_PUBLIC_URL:-http://$(LINK_HOST):$(PORT)}"
 	@echo "LabelHub at http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
 	$(BIN)/python -m labelhub.devrun --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
