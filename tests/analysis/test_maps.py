@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from analysis.models import Embedding, EmbeddingMap, MapPoint
 from analysis.services.maps import map_job_run
@@ -495,3 +496,22 @@ def test_label_issues_answers_for_the_map_asked_for(api, manager, reviewer, blob
     running = EmbeddingMap.objects.create(project=project, embedder="team-net")
     unfinished = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/?map={running.pk}")
     assert unfinished.status_code == 400 and f"map {running.pk} has not finished" in unfinished.json()["detail"]
+
+
+@pytest.mark.parametrize(("n_flagged", "says"), [(1, "1 item flagged in all"), (2, "2 items flagged in all")])
+def test_the_map_page_counts_flagged_items_in_words_that_agree(client, manager, blobs, n_flagged, says):
+    """A first small project's map flagged one item and the page said "1 items flagged in all"."""
+    project, ids, _, _ = blobs
+    EmbeddingMap.objects.create(
+        project=project,
+        job=Job.objects.create(project=project, kind="map", status="succeeded"),
+        embedder="text-tfidf",
+        created_by=manager,
+        finished=timezone.now(),
+        n_points=len(ids),
+        classes=["a", "b"],
+        summary={"n_flagged": n_flagged},
+    )
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/map/").content.decode()
+    assert says in page and "1 items" not in page
