@@ -58,9 +58,10 @@ the same corruption as (c): every augmented copy of the jaguar originals (the sa
 chosen on the 1,797 originals) is relabeled as 4 — a 2-means split of the *augmented* nines would cut
 them by shift direction rather than by style — plus 10 % uniform flips of individual items. Timed:
 features + PCA + kNN graph + UMAP 2-D map + scores, with the process's CPU time and peak resident
-memory. Numba's compilation (UMAP's kernels) is counted; its cache goes to ``var/numba-cache``
-(unless NUMBA_CACHE_DIR is set), so only the first run on a machine compiles them (point
-NUMBA_CACHE_DIR at an empty folder to measure that first run).
+memory. Numba's compilation (UMAP's kernels) is counted; its cache goes where the app's does
+(``var/numba-cache``, or ``numba-cache`` in LABELHUB_VAR_DIR, unless NUMBA_CACHE_DIR is set), so only
+the first run on a machine compiles them (point NUMBA_CACHE_DIR at an empty folder to measure that
+first run).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.embeddings.projection import configure_numba_cache  # noqa: E402
 
-configure_numba_cache(ROOT / "var" / "numba-cache")  # before anything imports numba
+configure_numba_cache()  # before anything imports numba; the app's folder, so a warm cache is shared
 
 import numpy as np  # noqa: E402
 

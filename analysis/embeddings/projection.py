@@ -10,8 +10,9 @@
   neighbour search is done once for the map and for label-issue detection.
 
 Numba: umap-learn and pynndescent compile their kernels with numba on first use in a process
-(20–50 s of CPU). ``configure_numba_cache()`` points numba's on-disk cache at ``var/numba-cache`` (or a
-given folder) so a later process reuses what it can; call it before the first map or approximate kNN
+(20–50 s of CPU). ``configure_numba_cache()`` points numba's on-disk cache at ``numba-cache`` in
+``LABELHUB_VAR_DIR`` (``var/numba-cache`` in the checkout when that is unset; or a given folder) so a
+later process reuses what it can; call it before the first map or approximate kNN
 in a process (it only sets ``NUMBA_CACHE_DIR`` when that is not set already). Neither library asks
 numba to cache the kernels a map and an NN-descent run: ``project_2d`` and ``knn_graph`` recompile
 them with ``cache=True`` once per process (``_cache_kernels``), so only the first map on a machine (or
@@ -34,11 +35,21 @@ import numpy as np
 
 from .parallel import cores
 
-DEFAULT_NUMBA_CACHE = Path(__file__).resolve().parents[2] / "var" / "numba-cache"
+CHECKOUT_VAR_DIR = Path(__file__).resolve().parents[2] / "var"
+
+
+def default_numba_cache() -> Path:
+    """``numba-cache`` in the runtime folder the settings use (``LABELHUB_VAR_DIR``, else ``var/``).
+
+    Read from the environment at each call, as the settings read it (no Django here): a worker whose
+    ``LABELHUB_VAR_DIR`` points off a read-only checkout or out of a container's image writes its
+    compiled kernels there, and ``make warm`` stamps the same folder.
+    """
+    return Path(os.environ.get("LABELHUB_VAR_DIR", CHECKOUT_VAR_DIR)) / "numba-cache"
 
 
 def configure_numba_cache(path: str | os.PathLike | None = None) -> str:
-    """Set ``NUMBA_CACHE_DIR`` (if unset) to ``path`` or ``var/numba-cache``; return the folder in use.
+    """Set ``NUMBA_CACHE_DIR`` (if unset) to ``path`` or ``default_numba_cache()``; return the folder in use.
 
     Must run before numba is imported to take effect; if numba is already imported the folder in
     force is returned unchanged.
@@ -46,7 +57,7 @@ def configure_numba_cache(path: str | os.PathLike | None = None) -> str:
     current = os.environ.get("NUMBA_CACHE_DIR")
     if current:
         return current
-    folder = os.fspath(path or DEFAULT_NUMBA_CACHE)
+    folder = os.fspath(path or default_numba_cache())
     if "numba" in sys.modules:
         return folder  # too late for this process: numba read its configuration at import
     os.makedirs(folder, exist_ok=True)

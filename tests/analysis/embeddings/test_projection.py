@@ -122,3 +122,63 @@ def test_nn_descent_kernels_are_compiled_once_per_machine(tmp_path):
     assert compiled[1] == []
     first, second = np.load(tmp_path / "first.npy"), np.load(tmp_path / "second.npy")
     np.testing.assert_array_equal(first, second)
+
+
+def test_the_numba_cache_defaults_to_var_numba_cache_in_the_checkout(monkeypatch):
+    """No variable set: the cache stays where it always was, var/numba-cache in the checkout."""
+    from pathlib import Path
+
+    from analysis.embeddings.projection import default_numba_cache
+
+    monkeypatch.delenv("LABELHUB_VAR_DIR", raising=False)
+    assert default_numba_cache() == Path(__file__).resolve().parents[3] / "var" / "numba-cache"
+
+
+_CACHE_FOLDER_IN_A_FRESH_PROCESS = """
+import os, sys
+from analysis.embeddings.projection import configure_numba_cache
+print(configure_numba_cache())
+print(os.environ["NUMBA_CACHE_DIR"])
+print("numba" in sys.modules)
+"""
+
+
+def _cache_folder_in_a_fresh_process(tmp_path, **env_vars) -> list[str]:
+    """What a worker process started with ``env_vars`` takes as its numba cache (nothing compiled)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "LABELHUB_VAR_DIR")}
+    env.update(env_vars, PYTHONPATH=str(root))
+    out = subprocess.run(
+        [sys.executable, "-c", _CACHE_FOLDER_IN_A_FRESH_PROCESS],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def test_a_worker_given_labelhub_var_dir_keeps_its_numba_cache_there(tmp_path):
+    """A worker whose LABELHUB_VAR_DIR points off a read-only checkout (or out of a container image)
+    compiled the map's kernels into var/numba-cache in the checkout all the same; now into its own
+    folder, which exists before numba reads it."""
+    var = tmp_path / "worker-var"
+    folder, env_folder, numba_imported = _cache_folder_in_a_fresh_process(tmp_path, LABELHUB_VAR_DIR=str(var))
+    assert folder == env_folder == str(var / "numba-cache")
+    assert (var / "numba-cache").is_dir()
+    assert numba_imported == "False"
+
+
+def test_an_explicit_numba_cache_dir_still_wins_over_labelhub_var_dir(tmp_path):
+    chosen = tmp_path / "chosen"
+    folder, env_folder, _ = _cache_folder_in_a_fresh_process(
+        tmp_path, LABELHUB_VAR_DIR=str(tmp_path / "var"), NUMBA_CACHE_DIR=str(chosen)
+    )
+    assert folder == env_folder == str(chosen)
+    assert not (tmp_path / "var").exists()
