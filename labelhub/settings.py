@@ -293,8 +293,9 @@ LABELHUB_WEBHOOK_ALLOWED_NETWORKS = env_list("LABELHUB_WEBHOOK_ALLOWED_NETWORKS"
 # A local ONNX model file for the "onnx" embedder of the map (images or audio); optional.
 LABELHUB_ONNX_MODEL = os.environ.get("LABELHUB_ONNX_MODEL", "")
 # Where `make embedders` writes the pretrained embedders' ONNX models (and the speeds measured here):
-# a folder on each web and worker machine, never media storage.
-LABELHUB_MODELS_DIR = os.environ.get("LABELHUB_MODELS_DIR", str(BASE_DIR / "var" / "models"))
+# a folder on each web and worker machine, never media storage. Under LABELHUB_VAR_DIR like the other
+# runtime files, so a web and a worker given the same LABELHUB_VAR_DIR look for them in the same place.
+LABELHUB_MODELS_DIR = os.environ.get("LABELHUB_MODELS_DIR", str(VAR_DIR / "models"))
 # Agreement reports over this many answers are computed by a worker and cached.
 LABELHUB_AGREEMENT_SYNC_LIMIT = int(os.environ.get("LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000))
 # PostgreSQL: a report's answers read over this many connections at once (one snapshot shared), when the

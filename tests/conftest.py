@@ -48,7 +48,7 @@ def pretrained_models_dir():
 
     from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed
 
-    folder = os.environ.get("LABELHUB_MODELS_DIR") or str(django_settings.BASE_DIR / "var" / "models")
+    folder = os.environ.get("LABELHUB_MODELS_DIR") or str(django_settings.VAR_DIR / "models")
     missing = [name for name in PRETRAINED if not pretrained_installed(name, folder)]
     if missing:
         pytest.skip(f"pretrained embedders not installed in {folder} ({', '.join(missing)}): run `make embedders`")

@@ -16,8 +16,18 @@ def run_settings(
 ):
     # The start-up environment of a fresh process: nothing the suite set (the browser tests set
     # DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses; a developer's SQLITE_PATH would
-    # put the process's database outside the LABELHUB_VAR_DIR a test gives it, and keep it between runs).
-    left_out = ("DATABASE_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "SQLITE_PATH")
+    # put the process's database outside the LABELHUB_VAR_DIR a test gives it, and keep it between runs;
+    # so would a developer's LABELHUB_MODELS_DIR or NUMBA_CACHE_DIR the folders in it).
+    left_out = (
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "CELERY_BROKER_URL",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "SQLITE_PATH",
+        "LABELHUB_MODELS_DIR",
+        "NUMBA_CACHE_DIR",
+    )
     env = {k: v for k, v in os.environ.items() if k not in left_out}
     env.update(env_overrides)
     return subprocess.run(
@@ -108,6 +118,47 @@ def test_every_variable_the_settings_read_is_documented():
     assert {"DATABASE_URL", "SECRET_KEY", "DB_SERVER_SIDE_CURSORS"} <= read
     readme = (ROOT / "README.md").read_text()
     assert sorted(name for name in read if f"`{name}`" not in readme) == []
+
+
+MODELS_AND_CACHE = (
+    "from django.conf import settings; from analysis.services.embeddings import models_dir; "
+    "from analysis.embeddings.projection import default_numba_cache; "
+    "print(settings.LABELHUB_MODELS_DIR, models_dir(), default_numba_cache())"
+)
+
+
+def test_the_models_and_the_numba_cache_follow_labelhub_var_dir(tmp_path):
+    """A web or worker process given LABELHUB_VAR_DIR looked for the pretrained models in var/models in
+    the checkout (where `make embedders` with that variable did not write them); now both in the folder."""
+    out = run_settings({"LABELHUB_VAR_DIR": str(tmp_path)}, code=MODELS_AND_CACHE)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(tmp_path / "models"), str(tmp_path / "models"), str(tmp_path / "numba-cache")]
+
+
+def test_an_explicit_models_dir_still_wins(tmp_path):
+    out = run_settings(
+        {"LABELHUB_VAR_DIR": str(tmp_path), "LABELHUB_MODELS_DIR": str(tmp_path / "elsewhere")}, code=MODELS_AND_CACHE
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [
+        str(tmp_path / "elsewhere"),
+        str(tmp_path / "elsewhere"),
+        str(tmp_path / "numba-cache"),
+    ]
+
+
+def test_without_labelhub_var_dir_the_models_stay_in_var_models_of_the_checkout():
+    env = {k: v for k, v in os.environ.items() if k not in ("LABELHUB_VAR_DIR", "LABELHUB_MODELS_DIR")}
+    out = subprocess.run(
+        [sys.executable, "-c", "from labelhub import settings; print(settings.LABELHUB_MODELS_DIR)"],
+        cwd=ROOT,
+        env=env | {"SECRET_KEY": "x", "DATABASE_URL": "postgres://u@127.0.0.1:5432/unused"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(ROOT / "var" / "models")]
 
 
 def test_s3_media_without_boto3_fails_at_start_up_naming_what_to_install(tmp_path):

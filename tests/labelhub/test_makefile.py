@@ -15,13 +15,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_commands(*assignments: str) -> str:
+def run_commands(*assignments: str, target: str = "run", env: dict[str, str] | None = None) -> str:
     if not shutil.which("make"):
         pytest.skip("make is not installed")
     return subprocess.run(
-        ["make", "-n", "--no-print-directory", "run", *assignments],
+        ["make", "-n", "--no-print-directory", target, *assignments],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **(env or {})},
         capture_output=True,
         text=True,
         check=True,
@@ -45,3 +45,44 @@ def test_the_default_run_still_loads_the_demo_and_the_link_step_prints_nothing_t
 def test_serving_every_address_prints_a_link_the_server_itself_can_open():
     out = run_commands("DEMO=0", "HOST=0.0.0.0", "PORT=8080", "ALLOWED_HOSTS=labels.lan")
     assert '--base-url "${LABELHUB_PUBLIC_URL:-http://127.0.0.1:8080}"' in out
+
+
+# LABELHUB_VAR_DIR moved the database, media and broker, but `make run` and `make warm` stamped
+# var/numba-cache/.warmed in the checkout (a read-only checkout failed there; a second machine sharing
+# the checkout skipped its own warm-up) while warm_numba compiled elsewhere; `make embedders` wrote
+# var/models, where a web or worker given LABELHUB_VAR_DIR did not look.
+
+
+def test_run_and_warm_stamp_the_numba_cache_in_labelhub_var_dir(tmp_path):
+    var = tmp_path / "var"
+    for target in ("run", "warm"):
+        out = run_commands(target=target, env={"LABELHUB_VAR_DIR": str(var)})
+        assert "manage.py warm_numba" in out
+        assert f"touch {var}/numba-cache/.warmed" in out
+        assert "var/numba-cache" not in out.replace(str(var), "")
+    # given on the command line rather than in the environment
+    assert f"touch {var}/numba-cache/.warmed" in run_commands(f"LABELHUB_VAR_DIR={var}", target="warm")
+
+
+def test_an_explicit_numba_cache_dir_holds_the_stamp(tmp_path):
+    out = run_commands(
+        target="warm", env={"LABELHUB_VAR_DIR": str(tmp_path / "var"), "NUMBA_CACHE_DIR": str(tmp_path / "nc")}
+    )
+    assert f"touch {tmp_path}/nc/.warmed" in out
+
+
+def test_without_labelhub_var_dir_the_stamp_stays_in_the_checkout():
+    assert "touch var/numba-cache/.warmed" in run_commands(target="warm")
+
+
+def test_embedders_writes_the_models_where_the_settings_read_them(tmp_path):
+    var = tmp_path / "var"
+    out = run_commands(target="embedders", env={"LABELHUB_VAR_DIR": str(var)})
+    assert f"build_pretrained {var}/models" in out
+    assert f"LABELHUB_MODELS_DIR={var}/models " in out
+    assert f"{var}/build-venv/bin/python -m analysis.embeddings.build_pretrained" in out
+    explicit = run_commands(
+        target="embedders", env={"LABELHUB_VAR_DIR": str(var), "LABELHUB_MODELS_DIR": "/srv/models"}
+    )
+    assert "build_pretrained /srv/models" in explicit
+    assert "build_pretrained var/models" in run_commands(target="embedders")
