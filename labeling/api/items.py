@@ -6,6 +6,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from labelhub.api import unknown_fields_error
 from labelhub.http import stored_file_response
 from labelhub.negotiation import FileNegotiation
 from labelhub.params import is_row_id
@@ -41,6 +42,16 @@ def _source_and_tags(project, data):
     except InputRejected as exc:
         raise ValidationError({"tags": str(exc)}) from None
     return source, tags
+
+
+def _refuse_unknown_fields(data, serializer_class, problems):
+    """Refuse an upload whose form carries a field ``serializer_class`` does not declare (its file fields
+    are among those declared; a page form's CSRF token passes), naming it with the other ``problems``
+    found (a missing file), before anything is stored. A misspelt ``lable_from_folder`` or ``labler`` in
+    ``curl -F`` was dropped without a word and the upload imported without what was asked."""
+    unknown = unknown_fields_error(data, list(serializer_class().fields))
+    if unknown is not None or problems:
+        raise ValidationError({**problems, **(unknown.detail if unknown is not None else {})})
 
 
 def _parse_bool(value, name):
@@ -96,8 +107,8 @@ class ItemListApi(GenericAPIView):
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         files = request.FILES.getlist("files")
-        if not files:
-            raise ValidationError({"files": "no files were uploaded (use the multipart field 'files')"})
+        missing = {} if files else {"files": "no files were uploaded (use the multipart field 'files')"}
+        _refuse_unknown_fields(request.data, ItemUploadSerializer, missing)
         source, tags = _source_and_tags(project, request.data)
         report = items_import(project=project, entries=uploaded_entries(files=files, tags=tags, source=source))
         code = status.HTTP_201_CREATED if report.imported else status.HTTP_200_OK
@@ -118,8 +129,8 @@ class ImportCreateApi(GenericAPIView):
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationError({"file": "no file was uploaded (use the multipart field 'file')"})
+        missing = {} if upload is not None else {"file": "no file was uploaded (use the multipart field 'file')"}
+        _refuse_unknown_fields(request.data, ImportCreateSerializer, missing)
         source, tags = _source_and_tags(project, request.data)
         label_from_folder = bool(_parse_bool(request.data.get("label_from_folder"), "label_from_folder"))
         job = import_job_create(

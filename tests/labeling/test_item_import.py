@@ -267,6 +267,54 @@ def test_imports_api_answers_a_job_id(api, manager, project):
     assert job["kind"] == "import" and job["status"] == "queued"
 
 
+def test_an_upload_with_a_misspelt_field_is_refused_naming_it_and_imports_nothing(api, manager, project, settings):
+    # curl -F tag=night: the field was dropped and the files imported untagged.
+    response = upload(api(manager), project, [("a.png", png_bytes(seed=4))], tag="night")
+    assert response.status_code == 400
+    assert response.json()["tag"] == ["unknown field (the fields here: files, source, tags)"]
+    assert not Item.objects.exists() and stored_files(settings.MEDIA_ROOT) == []
+    # A misspelt file field is named beside the files missing.
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/items/", {"file": SimpleUploadedFile("a.png", png_bytes())}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert set(response.json()) >= {"files", "file"}
+    assert not Item.objects.exists()
+    # The page's form (its CSRF token with the fields it sends) is taken.
+    response = upload(
+        api(manager), project, [("a.png", png_bytes(seed=4))], source="", tags="night", csrfmiddlewaretoken="x"
+    )
+    assert response.status_code == 201, response.json()
+    assert [t.name for t in Item.objects.get().tags.all()] == ["night"]
+
+
+@pytest.mark.parametrize(
+    "misspelt",
+    [{"lable_from_folder": "true"}, {"format": "coco", "labler": "alice"}, {"tag": "night"}],
+    ids=["lable_from_folder", "labler", "tag"],
+)
+def test_an_import_with_a_misspelt_field_is_refused_naming_it_and_queues_nothing(api, manager, project, misspelt):
+    # The job was queued without the folder labels, the labeler or the tags asked for.
+    archive = zip_bytes([("cat/a.png", png_bytes(seed=5)), ("dog/b.png", png_bytes(seed=6))])
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/imports/",
+        {"file": SimpleUploadedFile("a.zip", archive), **misspelt},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    (name,) = set(misspelt) - {"format"}
+    assert response.json()[name][0].startswith("unknown field (the fields here: file, source, tags, label_from_folder")
+    assert not Job.objects.exists() and not Item.objects.exists()
+    # The page's form, CSRF token and all, is queued.
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/imports/",
+        {"file": SimpleUploadedFile("a.zip", archive), "label_from_folder": "true", "csrfmiddlewaretoken": "x"},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.json()
+    assert Job.objects.get().params["label_from_folder"] is True
+
+
 def test_a_failing_row_insert_removes_the_files_it_wrote(manager, project, settings, monkeypatch):
     from labeling.services import imports
 

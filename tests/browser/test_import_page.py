@@ -1,0 +1,43 @@
+"""The Import page's two forms post to the upload endpoints, which refuse a form field they do not take:
+each form's fields (its CSRF token and checkbox among them) must be fields those endpoints take."""
+
+import io
+import zipfile
+
+import pytest
+
+from labeling.models import Item, Job
+from tests.conftest import png_bytes, require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_import_pages_forms_upload_files_and_queue_a_zip_labeled_by_folder(
+    live_server, page, login, manager, project
+):
+    require_browser()
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/import/")
+    upload = page.locator("#upload-form")
+    upload.locator("input[name=files]").set_input_files(
+        [{"name": "a.png", "mimeType": "image/png", "buffer": png_bytes(seed=1)}]
+    )
+    upload.locator("input[name=tags]").fill("night")
+    upload.get_by_role("button", name="Upload").click()
+    page.locator("#start-labeling").wait_for(state="visible")
+    assert page.locator("[data-testid=imported]").inner_text() == "1"
+    assert [t.name for t in Item.objects.get(project=project).tags.all()] == ["night"]
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("cat/b.png", png_bytes(seed=2))
+    form = page.locator("#import-form")
+    form.locator("input[name=file]").set_input_files(
+        {"name": "pets.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()}
+    )
+    form.locator("input[name=label_from_folder]").check()
+    form.get_by_role("button", name="Start import").click()
+    page.locator("#progress-text").filter(has_text="queued").wait_for()
+    job = Job.objects.get(project=project)
+    assert job.params["label_from_folder"] is True and job.params["filename"] == "pets.zip"
+    assert page.errors == []
