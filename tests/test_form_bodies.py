@@ -167,3 +167,42 @@ def test_transcript_conventions_as_a_form_are_refused_saying_json_is_taken(api, 
     )
     assert response.status_code == 415
     assert "this endpoint takes application/json" in response.json()["detail"]
+
+
+def test_a_version_recipe_sent_as_a_form_reads_its_numbers_and_yes_no_from_text(api, project, manager):
+    # Every number came in as text and was refused ("min_answers: must be a whole number from 1 to 1000,
+    # not '2'"), so a recipe could not be sent with curl -d at all.
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/versions/"
+    form = {"min_answers": "2", "min_agreement": "0.7", "archived_weight": "0", "use_decisions": "false"}
+    response = client.post(url, urlencode({**form, "csrfmiddlewaretoken": "x"}), content_type=FORM)
+    assert response.status_code == 202, response.json()
+    policy = Job.objects.get(pk=response.json()["job"]).params["policy"]
+    assert (policy["min_answers"], policy["min_agreement"], policy["archived_weight"]) == (2, 0.7, 0.0)
+    assert policy["use_decisions"] is False
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("min_answers", "two", "must be a whole number from 1 to 1000, not 'two'"),
+        ("min_answers", "2.5", "must be a whole number from 1 to 1000, not '2.5'"),
+        ("min_answers", "0", "must be a whole number from 1 to 1000, not 0"),
+        ("min_agreement", "most", "must be a number from 0 to 1, not 'most'"),
+        ("archived_weight", "nan", "must be a number from 0 to 1, not 'nan'"),
+        ("use_decisions", "maybe", "must be true or false, not 'maybe'"),
+    ],
+)
+def test_a_form_recipe_value_that_is_no_number_is_refused_naming_it(api, project, manager, field, value, message):
+    response = api(manager).post(f"/api/projects/{project.pk}/versions/", urlencode({field: value}), content_type=FORM)
+    assert response.status_code == 400
+    assert response.json()[field] == [message]
+    assert not Job.objects.filter(project=project).exists()
+
+
+def test_a_json_recipe_keeps_its_numbers_numbers(api, project, manager):
+    # JSON carries numbers as numbers: text there is still refused, as before.
+    response = api(manager).post(f"/api/projects/{project.pk}/versions/", {"min_answers": "2"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["min_answers"] == ["must be a whole number from 1 to 1000, not '2'"]
+    assert not Job.objects.filter(project=project).exists()

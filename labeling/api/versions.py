@@ -22,7 +22,7 @@ from labeling.choices import ArtifactFormat, Role
 from labeling.models import DatasetVersion, Job
 from labeling.selectors import project_for_user, version_build_for, version_builds, version_for, versions_list
 from labeling.services.exports import CONTENT_TYPES, FILENAMES
-from labeling.services.recipes import SHAPE_FORMATS, formats_for
+from labeling.services.recipes import SHAPE_FORMATS, formats_for, recipe_form_values
 from labeling.services.versions import (
     DIFF_LIST_LIMIT,
     JobNotRetryable,
@@ -238,7 +238,9 @@ class VersionListApi(GenericAPIView):
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
-        recipe = body_as_dict(request.data)  # a form's fields (its CSRF token left out) as recipe_parse reads them
+        recipe = request.data
+        if hasattr(recipe, "getlist"):  # a form: its fields (its CSRF token left out), numbers read from text
+            recipe = recipe_form_values(body_as_dict(recipe))
         job = version_build_start(project=project, user=request.user, recipe=recipe)
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 

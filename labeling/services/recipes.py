@@ -94,6 +94,35 @@ SPLIT_DEFAULTS = {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""}
 TOP_FIELDS = (*DEFAULTS, "transcripts", "filters", "splits", "formats")
 
 
+# A form (curl -d, a page's form) carries every value as text: these top-level fields are read from it as
+# JSON would carry them; a JSON body keeps its own types, and a value that is no such text stays text,
+# refused by ``recipe_parse`` naming it.
+FORM_WHOLE_NUMBERS = ("min_answers",)
+FORM_NUMBERS = ("min_agreement", "archived_weight")
+FORM_BOOLEANS = {"true": True, "false": False}
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def recipe_form_values(data: dict) -> dict:
+    """A recipe sent as a form (its fields as text) with its number and yes/no fields read as JSON carries
+    them: ``min_answers=2`` was refused "must be a whole number ... not '2'", and ``min_agreement=0.7``
+    and ``use_decisions=false`` likewise, so a recipe could not be sent as a form at all. A whole number
+    (``2``) for ``min_answers``, a decimal (``0.7``, ``1``) for ``min_agreement`` and ``archived_weight``,
+    ``true``/``false`` for ``use_decisions``; anything else is left as sent and refused naming it."""
+    out = dict(data)
+    for name, value in data.items():
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        if name in FORM_WHOLE_NUMBERS and text.isascii() and text.isdigit():
+            out[name] = int(text)
+        elif name in FORM_NUMBERS and _DECIMAL.fullmatch(text):
+            out[name] = float(text)
+        elif name == "use_decisions" and text.lower() in FORM_BOOLEANS:
+            out[name] = FORM_BOOLEANS[text.lower()]
+    return out
+
+
 def formats_for(project) -> list[str]:
     """Artifact formats that fit the project: the tabular three, plus the media archive of its modality."""
     formats = list(TABULAR_FORMATS)
