@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from analysis import charts
@@ -175,6 +176,13 @@ def _split_merge_pictures(project, report):
     return pictures
 
 
+def _report_computed(report):
+    """When the report was computed, as a datetime the page shows as its other pages show times (its ISO
+    text read 'Cached 2026-12-06T01:20:32.'), to the second for its <time> element's datetime."""
+    moment = parse_datetime(report.get("computed") or "") if report else None
+    return moment.replace(microsecond=0) if moment else None
+
+
 @login_required
 def agreement_page(request, project_id):
     project, membership = _project(request, project_id, Role.REVIEWER)
@@ -190,6 +198,7 @@ def agreement_page(request, project_id):
         "project": project,
         "membership": membership,
         "report": report,
+        "computed": _report_computed(report),
         "job": job,
         "error": error,
         "query": request.GET.urlencode(),

@@ -1,5 +1,8 @@
 """The agreement report through the API and its page: numbers, filters, policies, caching, roles."""
 
+import re
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -241,6 +244,19 @@ def test_report_page_query_count_does_not_grow_with_labelers(client, reviewer, k
     assert page.status_code == 200
     assert len(queries.captured_queries) < 20
     assert b"0.743" in page.content
+
+
+def test_report_page_shows_when_it_was_computed_as_other_pages_show_times(client, reviewer, k2011_project, settings):
+    # It read "Cached 2026-12-06T01:20:32.", the ISO text cut at the seconds.
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(reviewer)
+    first = client.get(f"/projects/{k2011_project.pk}/agreement/").content.decode()
+    assert re.search(r'Computed <time id="report-computed" datetime="\S+">\d{4}-\d\d-\d\d \d\d:\d\d</time>\.', first)
+    moment = datetime(2026, 12, 6, 1, 20, 32, 123456, tzinfo=UTC)
+    AgreementReport.objects.filter(project=k2011_project).update(computed=moment)
+    page = client.get(f"/projects/{k2011_project.pk}/agreement/").content.decode()
+    assert 'Cached <time id="report-computed" datetime="2026-12-06T02:20:32+01:00">2026-12-06 02:20</time>.' in page
+    assert "Cached 2026-12-06T" not in page  # (the report's JSON, for the page's charts, keeps its ISO text)
 
 
 def test_transcription_report_compares_normalized_transcripts(api, manager, reviewer):

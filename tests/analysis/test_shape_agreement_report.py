@@ -4,6 +4,7 @@ threshold as a parameter, filters, roles, the page with its pictures, and the CS
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -221,6 +222,7 @@ def test_page_shows_box_f1_and_the_split_merge_pictures(client, reviewer, iguana
     assert 'x="0.1" y="0.2" width="0.62" height="0.4"' in html
     assert "<script>" not in html  # the CSP forbids inline scripts
     assert 'name="iou"' in html
+    assert re.search(r'Computed <time id="report-computed" datetime="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d</time>\.', html)
 
 
 def test_page_names_a_bad_iou(client, reviewer, iguanas):
