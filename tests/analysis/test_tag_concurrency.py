@@ -6,17 +6,10 @@ waited for the other's, and PostgreSQL stopped one of them as a deadlock's victi
 import threading
 
 import pytest
-from django.db import connection, connections
 
 from labeling.models import Item, Tag
+from tests.concurrency import in_a_thread, run_together, skip_unless_postgresql, slow_inserts
 from tests.labeling.queue_helpers import make_items
-
-SLOW_LINKS = """
-CREATE OR REPLACE FUNCTION test_slow_link() RETURNS trigger AS $$
-BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql;
-CREATE TRIGGER test_slow_link BEFORE INSERT ON {table}
-FOR EACH ROW WHEN (NEW.item_id IN ({first}, {second})) EXECUTE FUNCTION test_slow_link();
-"""
 
 
 def _two_items_in_opposite_set_orders(ids):
@@ -34,8 +27,7 @@ def _two_items_in_opposite_set_orders(ids):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_overlapping_selections_tagged_at_once_are_both_tagged(caplog, api, project, reviewer):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     items = make_items(project, 40)
     ids = [item.pk for item in items]
     pair = _two_items_in_opposite_set_orders(ids)
@@ -45,30 +37,18 @@ def test_two_overlapping_selections_tagged_at_once_are_both_tagged(caplog, api, 
     both_ready, statuses = threading.Barrier(2), {}
 
     def tag(name):
-        try:
-            both_ready.wait(timeout=10)
-            response = api(reviewer).post(
-                f"/api/projects/{project.pk}/selection/",
-                {"items": selections[name], "action": "tag", "tag": "blurry"},
-                format="json",
-            )
-            statuses[name] = (response.status_code, response.json())
-        finally:
-            connections.close_all()
+        both_ready.wait(timeout=10)
+        response = api(reviewer).post(
+            f"/api/projects/{project.pk}/selection/",
+            {"items": selections[name], "action": "tag", "tag": "blurry"},
+            format="json",
+        )
+        statuses[name] = (response.status_code, response.json())
 
-    table = connection.ops.quote_name(Item.tags.through._meta.db_table)
-    with connection.cursor() as cursor:  # a link of either item takes half a second: the two requests meet
-        cursor.execute(SLOW_LINKS.format(table=table, first=pair[0], second=pair[1]))
-    try:
-        threads = [threading.Thread(target=tag, args=(name,)) for name in selections]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER test_slow_link ON {table}; DROP FUNCTION test_slow_link()")
-    assert not any(thread.is_alive() for thread in threads)
+    # a link of either item takes half a second: the two requests meet
+    with slow_inserts(Item.tags.through._meta.db_table, when=f"NEW.item_id IN ({pair[0]}, {pair[1]})"):
+        still_running = run_together([in_a_thread(tag, name) for name in selections])
+    assert not still_running
     assert statuses["small"][0] == 200 and statuses["large"] == (200, {"tag": "blurry", "n_items": 40})
     assert "chosen as a deadlock victim" not in caplog.text  # they waited for each other's links in turn
     assert Item.tags.through.objects.filter(tag__name="blurry").count() == 40

@@ -2,15 +2,23 @@
 campaign locks both: the answer locked its item, then the held one; the campaign the held one, then the
 answered one (id order). PostgreSQL aborted one of the two as a deadlock victim, a 500."""
 
-import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
 
 from labeling.api import labeling as labeling_api
-from labeling.models import Annotation, Campaign, Item, Reservation
-from labeling.services.queue import queue_next
+from labeling.models import Annotation, Campaign, Item
+from tests.concurrency import (
+    DeadlockCause,
+    answer_with_next,
+    hold,
+    in_a_thread,
+    pause_the_first_answer_holding_its_item,
+    request_while_rows_are_locked,
+    run_together,
+    skip_unless_postgresql,
+    wait_until_another_backend_waits_for_a_lock,
+)
 from tests.labeling.queue_helpers import make_items
 
 
@@ -18,61 +26,31 @@ from tests.labeling.queue_helpers import make_items
 def test_an_answer_and_a_campaign_locking_the_same_two_items_both_go_through(
     monkeypatch, api, project, reviewer, labeler
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     held, answered = make_items(project, 2)
-    queue_next(project=project, labeler=labeler)
-    Reservation.objects.filter(labeler=labeler).update(item=held)  # the lower id of the two
-    locked, statuses = threading.Event(), {}
-    real = labeling_api.annotation_submit_and_next_locked
-
-    def submit_after_the_campaign_locked_the_held_item(**kwargs):
-        if not locked.is_set():  # the first try only
-            locked.set()
-            time.sleep(0.5)  # the campaign locks the held item, then waits for the answered one
-        return real(**kwargs)
-
-    monkeypatch.setattr(
-        labeling_api, "annotation_submit_and_next_locked", submit_after_the_campaign_locked_the_held_item
-    )
+    hold(project, labeler, held)  # the lower id of the two
+    statuses = {}
+    # the campaign locks the held item, then waits for the answered one
+    locked, _ = pause_the_first_answer_holding_its_item(monkeypatch, lambda: time.sleep(0.5))
 
     def answer():
-        try:
-            response = api(labeler).post(
-                f"/api/items/{answered.pk}/annotations/?next=1", {"value": "cat"}, format="json"
-            )
-            statuses["answer"] = response.status_code
-        finally:
-            locked.set()
-            connections.close_all()
+        statuses["answer"] = answer_with_next(api(labeler), answered, "cat").status_code
 
     def campaign():
-        try:
-            assert locked.wait(timeout=10)
-            response = api(reviewer).post(
-                f"/api/projects/{project.pk}/campaigns/",
-                {"name": "Again", "items": [held.pk, answered.pk]},
-                format="json",
-            )
-            statuses["campaign"] = response.status_code
-        finally:
-            connections.close_all()
+        response = api(reviewer).post(
+            f"/api/projects/{project.pk}/campaigns/",
+            {"name": "Again", "items": [held.pk, answered.pk]},
+            format="json",
+        )
+        statuses["campaign"] = response.status_code
 
-    threads = [threading.Thread(target=answer), threading.Thread(target=campaign)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
+    still_running = run_together([in_a_thread(answer, then=locked), in_a_thread(campaign, after=locked)])
+    assert not still_running
     assert statuses == {"answer": 201, "campaign": 201}
     assert Campaign.objects.count() == 1
     answered.refresh_from_db()
     assert answered.n_answers == Annotation.objects.filter(item=answered).count()
     assert Item.objects.get(pk=held.pk).n_answers == 0
-
-
-class _Deadlock(Exception):
-    sqlstate = "40P01"
 
 
 @pytest.mark.django_db
@@ -84,7 +62,7 @@ def test_a_deadlock_victim_twice_over_is_told_to_try_again_not_a_500(monkeypatch
 
     def deadlocked(**kwargs):
         tries.append(1)
-        raise OperationalError("deadlock detected") from _Deadlock()
+        raise OperationalError("deadlock detected") from DeadlockCause()
 
     monkeypatch.setattr(labeling_api, "labeling_item_for", deadlocked)
     response = api(labeler).post(f"/api/items/{item.pk}/annotations/?next=1", {"value": "cat"}, format="json")
@@ -93,70 +71,31 @@ def test_a_deadlock_victim_twice_over_is_told_to_try_again_not_a_500(monkeypatch
     assert len(tries) == 2  # run once more before giving up
 
 
-def _wait_for_a_lock_wait(timeout=10):
-    """Wait until another backend waits for a row lock. pg_locks, not pg_stat_activity: that one is read
-    once per transaction, and the caller's is open."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.02)
-    return False
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_answer_and_a_campaign_finishing_over_the_same_two_items_both_go_through(
     monkeypatch, caplog, api, project, reviewer, labeler
 ):
     """Finishing a campaign updates its items (the lower id first), as a labeler answers its higher one with
     ?next=1 holding the lower: the reviewer's finish was the deadlock's victim and answered 503."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     from labeling.services.campaigns import campaign_create
 
     held, answered = make_items(project, 2)
     campaign = campaign_create(project=project, name="Again", item_ids=[held.pk, answered.pk], overlap=3)
-    queue_next(project=project, labeler=labeler)
-    Reservation.objects.filter(labeler=labeler).update(item=held)  # the lower id of the two
-    locked, waited, statuses = threading.Event(), [], {}
-    real = labeling_api.annotation_submit_and_next_locked
-
-    def submit_once_the_finish_waits_for_the_answered_item(**kwargs):
-        if not locked.is_set():  # the first try only
-            locked.set()
-            waited.append(_wait_for_a_lock_wait())  # the finish updated the held item, waits for this one
-        return real(**kwargs)
-
-    monkeypatch.setattr(
-        labeling_api, "annotation_submit_and_next_locked", submit_once_the_finish_waits_for_the_answered_item
-    )
+    hold(project, labeler, held)  # the lower id of the two
+    statuses = {}
+    # the finish updated the held item, waits for this one
+    locked, waited = pause_the_first_answer_holding_its_item(monkeypatch, wait_until_another_backend_waits_for_a_lock)
 
     def answer():
-        try:
-            response = api(labeler).post(
-                f"/api/items/{answered.pk}/annotations/?next=1", {"value": "cat"}, format="json"
-            )
-            statuses["answer"] = response.status_code
-        finally:
-            locked.set()
-            connections.close_all()
+        statuses["answer"] = answer_with_next(api(labeler), answered, "cat").status_code
 
     def finish():
-        try:
-            assert locked.wait(timeout=10)
-            response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/{campaign.pk}/finish/")
-            statuses["finish"] = response.status_code
-        finally:
-            connections.close_all()
+        response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/{campaign.pk}/finish/")
+        statuses["finish"] = response.status_code
 
-    threads = [threading.Thread(target=answer), threading.Thread(target=finish)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
+    still_running = run_together([in_a_thread(answer, then=locked), in_a_thread(finish, after=locked)])
+    assert not still_running
     assert waited == [True]  # the two did meet
     assert statuses == {"answer": 201, "finish": 200}
     assert "chosen as a deadlock victim" in caplog.text
@@ -176,41 +115,19 @@ def test_a_reviewer_sending_an_item_back_while_its_project_and_items_are_being_l
     """Label imports and campaign finishes lock the project, then their items. A reviewer sending an item
     back (action relabel, with supersedes as the review page sends it) locked the item, then the project:
     when the reviewer waited first, PostgreSQL chose them as the deadlock's victim and they got 503."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     (item,) = make_items(project, 1)
-    project_locked, outcome = threading.Event(), {}
-
-    def lock_the_project_then_the_item():  # as labeling.services.label_imports and campaign_finish do
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT id FROM labeling_project WHERE id = %s FOR NO KEY UPDATE", [project.pk])
-                project_locked.set()
-                outcome["met"] = _wait_for_a_lock_wait()  # the reviewer waits for the project
-                cursor.execute("SELECT id FROM labeling_item WHERE id = %s FOR UPDATE", [item.pk])
-        except Exception as exc:  # noqa: BLE001 - reported below
-            outcome["other"] = repr(exc)
-        finally:
-            project_locked.set()
-            connections.close_all()
-
-    def send_back():
-        try:
-            assert project_locked.wait(timeout=10)
-            response = api(reviewer).post(
-                f"/api/items/{item.pk}/decision/",
-                {"action": "relabel", "rationale": "the box misses the tail", "supersedes": None},
-                format="json",
-            )
-            outcome["decision"] = response.status_code
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=lock_the_project_then_the_item), threading.Thread(target=send_back)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    assert outcome == {"met": True, "decision": 201}
+    # the project locked, then the item, as labeling.services.label_imports and campaign_finish do; the
+    # reviewer waits for the project
+    outcome, still_running = request_while_rows_are_locked(
+        lambda: api(reviewer).post(
+            f"/api/items/{item.pk}/decision/",
+            {"action": "relabel", "rationale": "the box misses the tail", "supersedes": None},
+            format="json",
+        ),
+        first=("SELECT id FROM labeling_project WHERE id = %s FOR NO KEY UPDATE", [project.pk]),
+        then=("SELECT id FROM labeling_item WHERE id = %s FOR UPDATE", [item.pk]),
+    )
+    assert not still_running
+    assert outcome == {"met": True, "status": 201}
     assert Campaign.objects.get().items.get() == item

@@ -2,17 +2,16 @@
 archives its item is either archived by the campaign or counted as one of the campaign's new answers,
 never silently deleted, and the queue's answer counter still matches the rows."""
 
-import contextlib
 import threading
 
 import pytest
-from django.db import connection, connections
 
 from labeling.models import Annotation, ArchivedAnnotation, Campaign, Item
 from labeling.services import campaigns
 from labeling.services.annotations import annotation_save
 from labeling.services.campaigns import campaign_create
 from labeling.services.queue import annotation_submit
+from tests.concurrency import in_a_thread, run_together, skip_unless_postgresql, wait_for_the_other_thread
 from tests.labeling.queue_helpers import make_items
 
 
@@ -34,39 +33,26 @@ def _pause_after_reading_answers(monkeypatch, read, resume):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_answer_given_while_a_campaign_archives_its_item_is_never_lost(monkeypatch, project, labeler, labeler2):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     (item,) = make_items(project, 1)
     annotation_save(item=item, labeler=labeler, value="cat")
     read, resume, errors = threading.Event(), threading.Event(), []
 
     def start_campaign():
-        try:
-            campaign_create(project=project, name="Cats again", item_ids=[item.pk])
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            read.set()
-            connections.close_all()
+        campaign_create(project=project, name="Cats again", item_ids=[item.pk])
 
     def answer():
-        try:
-            assert read.wait(timeout=10)
-            fresh = Item.objects.select_related("project").get(pk=item.pk)
-            annotation_submit(item=fresh, labeler=labeler2, value="dog")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            resume.set()
-            connections.close_all()
+        fresh = Item.objects.select_related("project").get(pk=item.pk)
+        annotation_submit(item=fresh, labeler=labeler2, value="dog")
 
     _pause_after_reading_answers(monkeypatch, read, resume)
-    threads = [threading.Thread(target=start_campaign), threading.Thread(target=answer)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
+    still_running = run_together(
+        [
+            in_a_thread(start_campaign, then=read, errors=errors),
+            in_a_thread(answer, after=read, then=resume, errors=errors),
+        ]
+    )
+    assert not still_running
     assert not errors, errors
 
     campaign = Campaign.objects.get()
@@ -83,8 +69,7 @@ def test_an_answer_given_while_a_campaign_archives_its_item_is_never_lost(monkey
 def test_two_reviewers_sending_items_back_at_once_share_one_standing_campaign(monkeypatch, project, reviewer):
     """Two reviewers send back an item each at the same moment, before the project has its standing
     "Sent back by reviewers" campaign: both items land in one campaign, not in two of the same name."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     items = make_items(project, 2)
     both_looked, errors = threading.Barrier(2), []
     real_filter = Campaign.objects.filter
@@ -97,27 +82,17 @@ def test_two_reviewers_sending_items_back_at_once_share_one_standing_campaign(mo
         if not getattr(looked, "done", False):
             looked.done = True
             found = list(found)
-            with contextlib.suppress(threading.BrokenBarrierError):
-                both_looked.wait(timeout=2)
+            wait_for_the_other_thread(both_looked, timeout=2)
             return real_filter(pk__in=[c.pk for c in found])
         return found
 
     monkeypatch.setattr(Campaign.objects, "filter", filter_then_wait)
 
     def send_back(item):
-        try:
-            campaigns.campaign_send_back(project=project, item=item, user=reviewer)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+        campaigns.campaign_send_back(project=project, item=item, user=reviewer)
 
-    threads = [threading.Thread(target=send_back, args=(item,)) for item in items]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
+    still_running = run_together([in_a_thread(send_back, item, errors=errors) for item in items])
+    assert not still_running
     assert not errors, errors
     monkeypatch.undo()
     (campaign,) = Campaign.objects.filter(project=project, name=campaigns.SEND_BACK_NAME)

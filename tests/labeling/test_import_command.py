@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from labeling.models import Item
+from tests.concurrency import DeadlockCause
 from tests.conftest import png_bytes
 
 
@@ -127,10 +128,6 @@ def test_an_unknown_project_is_named(db, folder):
         import_items("99999999999999999999", str(folder))
 
 
-class _Deadlock(Exception):
-    sqlstate = "40P01"
-
-
 def test_a_batch_stopped_twice_by_another_import_is_a_command_error_saying_what_is_stored(monkeypatch, project, folder):
     """Another import of the same files made the database stop the second batch twice (a deadlock's victim,
     run again once): the command ended with a traceback of BatchNotSaved instead of the one-line error
@@ -144,7 +141,7 @@ def test_a_batch_stopped_twice_by_another_import_is_a_command_error_saying_what_
 
     def deadlocked_in_the_second_batch(**kwargs):
         if Item.objects.filter(project=project).exists():  # the first batch is stored
-            raise OperationalError("deadlock detected") from _Deadlock()
+            raise OperationalError("deadlock detected") from DeadlockCause()
         return real_tag_ids(**kwargs)
 
     monkeypatch.setattr(imports, "_tag_ids", deadlocked_in_the_second_batch)

@@ -5,11 +5,18 @@ import threading
 
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection, connections
 
-from labeling.models import Item
+from labeling.models import Item, Tag
 from labeling.services import imports
 from labeling.services.imports import ImportEntry, items_import
+from tests.concurrency import (
+    DeadlockCause,
+    in_a_thread,
+    run_together,
+    skip_unless_postgresql,
+    slow_inserts,
+    wait_for_the_other_thread,
+)
 from tests.conftest import png_bytes
 
 
@@ -18,8 +25,7 @@ def test_an_import_that_loses_the_race_for_an_item_leaves_the_winners_file(monke
     """The first import writes the (content-addressed) file, then stalls before its row; the second finds
     the file there, keeps it and stores its row first. The first then finds the item taken: it used to
     delete the file it had written, which the second's item was showing."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     content = png_bytes(seed=7)
     wrote, second_done, errors, reports = threading.Event(), threading.Event(), [], {}
     real_insert = imports._insert
@@ -33,23 +39,15 @@ def test_an_import_that_loses_the_race_for_an_item_leaves_the_winners_file(monke
     monkeypatch.setattr(imports, "_insert", insert)
 
     def run(name):
-        try:
-            if name == "second":
-                assert wrote.wait(timeout=10)
-            entry = ImportEntry(name=f"{name}.png", load=lambda: content)
-            reports[name] = items_import(project=project, entries=[entry])
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            if name == "second":
-                second_done.set()
-            connections.close_all()
+        entry = ImportEntry(name=f"{name}.png", load=lambda: content)
+        reports[name] = items_import(project=project, entries=[entry])
 
-    threads = [threading.Thread(target=run, args=(name,), name=name) for name in ("first", "second")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together(
+        [
+            in_a_thread(run, "first", errors=errors, name="first"),
+            in_a_thread(run, "second", after=wrote, then=second_done, errors=errors, name="second"),
+        ]
+    )
     assert not errors, errors
     assert len(reports["second"].imported) == 1 and len(reports["first"].duplicates) == 1
     (item,) = Item.objects.filter(project=project)
@@ -64,11 +62,9 @@ def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(mon
     the same images at once. Each found no answer and no user 'ana' and made them; the second failed
     on the unique constraints (IntegrityError) and stored nothing. The second now waits for the first
     and finds its answers there (unchanged)."""
-    import contextlib
     import json
 
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.db import connection
 
     from labeling.choices import JobStatus
     from labeling.models import Annotation, Job
@@ -77,8 +73,7 @@ def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(mon
     from labeling.services.import_jobs import import_job_create, import_job_run
     from tests.conftest import make_project
 
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     detection = make_project(manager, name="Iguanas", task_type="detection", classes=[{"key": "iguana"}])
     entry = ImportEntry(name="a.png", load=lambda: png_bytes(size=(200, 100), seed=3))
     items_import(project=detection, entries=[entry])
@@ -106,25 +101,15 @@ def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(mon
     real_users = label_imports._users
 
     def users_when_both_are_inside(*args):
-        with contextlib.suppress(threading.BrokenBarrierError):
-            both_inside.wait(timeout=2)  # with the answers serialized, the other waits for this one
+        wait_for_the_other_thread(both_inside, timeout=2)  # with the answers serialized, the other waits for this one
         return real_users(*args)
 
     monkeypatch.setattr(label_imports, "_users", users_when_both_are_inside)
 
     def run(job):
-        try:
-            import_job_run(job_id=job.pk)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+        import_job_run(job_id=job.pk)
 
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_together([in_a_thread(run, job, errors=errors) for job in jobs])
     assert not errors, errors
     done = Job.objects.filter(pk__in=[j.pk for j in jobs])
     assert [j.status for j in done] == [JobStatus.SUCCEEDED] * 2, [j.errors for j in done]
@@ -134,22 +119,13 @@ def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(mon
     assert Item.objects.get(project=detection).n_answers == 1
 
 
-SLOW_ROWS = """
-CREATE OR REPLACE FUNCTION test_slow_row() RETURNS trigger AS $$
-BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql;
-CREATE TRIGGER test_slow_row BEFORE INSERT ON labeling_item
-FOR EACH ROW WHEN (NEW.original_name LIKE 'slow-%') EXECUTE FUNCTION test_slow_row();
-"""
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_imports_of_the_same_files_in_opposite_orders_both_go_through(caplog, project):
     """Two uploads holding the same two images, in opposite orders, each with a file of its own between
     them: each import stored its first image, then waited for the other's to know whether its second was a
     duplicate. PostgreSQL aborted one as a deadlock victim and its whole batch was lost (the upload answered
     500, a job failed with 'DeadlockDetected'). The victim now runs its batch again and finds both stored."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     x, y = png_bytes(seed=11), png_bytes(seed=12)
     orders = {
         "forwards": [("x.png", x), ("slow-a.png", png_bytes(seed=13)), ("y.png", y)],
@@ -158,27 +134,14 @@ def test_two_imports_of_the_same_files_in_opposite_orders_both_go_through(caplog
     both_ready, errors, reports = threading.Barrier(2), [], {}
 
     def run(name):
-        try:
-            entries = [ImportEntry(name=n, load=lambda data=data: data) for n, data in orders[name]]
-            both_ready.wait(timeout=10)
-            reports[name] = items_import(project=project, entries=entries)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+        entries = [ImportEntry(name=n, load=lambda data=data: data) for n, data in orders[name]]
+        both_ready.wait(timeout=10)
+        reports[name] = items_import(project=project, entries=entries)
 
-    with connection.cursor() as cursor:
-        cursor.execute(SLOW_ROWS)  # a row named slow-... takes half a second: the two imports meet
-    try:
-        threads = [threading.Thread(target=run, args=(name,), name=name) for name in orders]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER test_slow_row ON labeling_item; DROP FUNCTION test_slow_row()")
-    assert not any(thread.is_alive() for thread in threads)
+    # a row named slow-... takes half a second: the two imports meet
+    with slow_inserts(Item._meta.db_table, when="NEW.original_name LIKE 'slow-%'"):
+        still_running = run_together([in_a_thread(run, name, errors=errors, name=name) for name in orders])
+    assert not still_running
     assert not errors, errors
     assert "chosen as a deadlock victim" in caplog.text  # the two did meet
     names = sorted(Item.objects.filter(project=project).values_list("original_name", flat=True))
@@ -188,10 +151,6 @@ def test_two_imports_of_the_same_files_in_opposite_orders_both_go_through(caplog
     assert (imported, duplicates) == ([1, 3], [0, 2])
     for item in Item.objects.filter(project=project):
         assert default_storage.exists(item.file.name)
-
-
-class _Deadlock(Exception):
-    sqlstate = "40P01"
 
 
 @pytest.mark.django_db
@@ -207,7 +166,7 @@ def test_an_upload_whose_second_batch_is_chosen_twice_says_the_first_is_stored(m
     def deadlocked_in_the_second_batch(**kwargs):
         if Item.objects.exists():  # the first batch is stored
             tries.append(1)
-            raise OperationalError("deadlock detected") from _Deadlock()
+            raise OperationalError("deadlock detected") from DeadlockCause()
         return real_tag_ids(**kwargs)
 
     monkeypatch.setattr(imports, "_tag_ids", deadlocked_in_the_second_batch)
@@ -219,14 +178,6 @@ def test_an_upload_whose_second_batch_is_chosen_twice_says_the_first_is_stored(m
     assert "none of them was stored" in detail and "nothing is stored twice" in detail
     assert len(tries) == 2  # run once more before giving up
     assert list(Item.objects.values_list("original_name", flat=True)) == ["0.png"]
-
-
-SLOW_TAGS = """
-CREATE OR REPLACE FUNCTION test_slow_tag() RETURNS trigger AS $$
-BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql;
-CREATE TRIGGER test_slow_tag BEFORE INSERT ON labeling_tag
-FOR EACH ROW WHEN (NEW.name LIKE 'slow-%') EXECUTE FUNCTION test_slow_tag();
-"""
 
 
 def _two_names_a_set_holds_in_the_order_they_came():
@@ -247,8 +198,7 @@ def test_two_imports_making_the_same_new_tags_in_opposite_orders_do_not_deadlock
     then waited for the other's row of its second, and PostgreSQL stopped one as a deadlock's victim (its
     batch ran again, a second later; stopped twice, it was lost). Tags are now made in name order: the
     second import waits for the first's and finds them."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     pair = _two_names_a_set_holds_in_the_order_they_came()
     assert pair is not None
     tags = {"forwards": list(pair), "backwards": list(reversed(pair))}
@@ -256,27 +206,14 @@ def test_two_imports_making_the_same_new_tags_in_opposite_orders_do_not_deadlock
     both_ready, errors, reports = threading.Barrier(2), [], {}
 
     def run(name):
-        try:
-            entry = ImportEntry(name=f"{name}.png", load=lambda: files[name], tags=tags[name])
-            both_ready.wait(timeout=10)
-            reports[name] = items_import(project=project, entries=[entry])
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+        entry = ImportEntry(name=f"{name}.png", load=lambda: files[name], tags=tags[name])
+        both_ready.wait(timeout=10)
+        reports[name] = items_import(project=project, entries=[entry])
 
-    with connection.cursor() as cursor:
-        cursor.execute(SLOW_TAGS)  # a tag named slow-... takes half a second to make: the two imports meet
-    try:
-        threads = [threading.Thread(target=run, args=(name,), name=name) for name in tags]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER test_slow_tag ON labeling_tag; DROP FUNCTION test_slow_tag()")
-    assert not any(thread.is_alive() for thread in threads)
+    # a tag named slow-... takes half a second to make: the two imports meet
+    with slow_inserts(Tag._meta.db_table, when="NEW.name LIKE 'slow-%'"):
+        still_running = run_together([in_a_thread(run, name, errors=errors, name=name) for name in tags])
+    assert not still_running
     assert not errors, errors
     assert "chosen as a deadlock victim" not in caplog.text  # the second waited for the first's tags in turn
     assert [len(r.imported) for r in reports.values()] == [1, 1]

@@ -3,23 +3,30 @@
 aborted one of the two as a deadlock victim: the import job failed with 'OperationalError: deadlock
 detected' and the chunk's answers were not stored."""
 
-import contextlib
 import json
 import threading
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError
 
-from labeling.api import labeling as labeling_api
 from labeling.choices import JobStatus
-from labeling.models import Annotation, Item, Job, Reservation
+from labeling.models import Annotation, Item, Job
 from labeling.services import imports, label_imports
 from labeling.services import jobs as jobs_service
 from labeling.services.import_jobs import import_job_create, import_job_run
-from labeling.services.queue import queue_next
+from tests.concurrency import (
+    DeadlockCause,
+    answer_with_next,
+    hold,
+    in_a_thread,
+    pause_the_first_answer_holding_its_item,
+    run_together,
+    skip_unless_postgresql,
+    wait_for_the_other_thread,
+    wait_until_another_backend_waits_for_a_lock,
+)
 from tests.conftest import make_project
 from tests.labeling.queue_helpers import make_items
 
@@ -43,73 +50,32 @@ def label_job(project, manager, tasks):
     )
 
 
-def _wait_for_a_lock_wait(timeout=10):
-    """Wait until another backend waits for a row lock (the import, for the item this answer holds)."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            # pg_locks, not pg_stat_activity: that one is read once per transaction, and this one is open.
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.02)
-    return False
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_label_import_and_an_answer_locking_the_same_two_items_both_go_through(
     monkeypatch, api, project, manager, labeler
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     monkeypatch.setattr(jobs_service, "task_send_on_commit", lambda *args: None)  # this test runs the job
     held, answered = make_items(project, 2)
-    queue_next(project=project, labeler=labeler)
-    Reservation.objects.filter(labeler=labeler).update(item=held)  # the lower id of the two
+    hold(project, labeler, held)  # the lower id of the two
     # The importer is a new user, made inside the chunk's transaction: a retry must not reuse that row.
     job = label_job(
         project, manager, [ls_task(1, held.original_name, "new@x.org"), ls_task(2, answered.original_name, "new@x.org")]
     )
-    locked, waited, statuses, errors = threading.Event(), [], {}, []
-    real = labeling_api.annotation_submit_and_next_locked
-
-    def submit_once_the_import_waits_for_the_answered_item(**kwargs):
-        if not locked.is_set():  # the first try only
-            locked.set()
-            waited.append(_wait_for_a_lock_wait())  # the import locked the held item, waits for this one
-        return real(**kwargs)
-
-    monkeypatch.setattr(
-        labeling_api, "annotation_submit_and_next_locked", submit_once_the_import_waits_for_the_answered_item
-    )
+    statuses, errors = {}, []
+    # the import locked the held item, waits for this one
+    locked, waited = pause_the_first_answer_holding_its_item(monkeypatch, wait_until_another_backend_waits_for_a_lock)
 
     def answer():
-        try:
-            response = api(labeler).post(
-                f"/api/items/{answered.pk}/annotations/?next=1", {"value": "dog"}, format="json"
-            )
-            statuses["answer"] = response.status_code
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            locked.set()
-            connections.close_all()
+        statuses["answer"] = answer_with_next(api(labeler), answered, "dog").status_code
 
     def run_import():
-        try:
-            assert locked.wait(timeout=10)
-            import_job_run(job_id=job.pk)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+        import_job_run(job_id=job.pk)
 
-    threads = [threading.Thread(target=answer), threading.Thread(target=run_import)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
+    still_running = run_together(
+        [in_a_thread(answer, then=locked, errors=errors), in_a_thread(run_import, after=locked, errors=errors)]
+    )
+    assert not still_running
     assert waited == [True]  # the two did meet: the import waited while the answer held its item
     assert not errors, errors
     job.refresh_from_db()
@@ -133,8 +99,7 @@ def test_two_label_imports_making_the_same_two_users_the_other_way_round_both_go
     """Two Label Studio exports by the same two new people, into two projects at once: each import made
     one of them, then waited for the other's (the same username). The victim's try had made a user that
     its rollback took away; run again with that user remembered, its answers failed on the foreign key."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes writers)")
+    skip_unless_postgresql()
     monkeypatch.setattr(jobs_service, "task_send_on_commit", lambda *args: None)  # this test runs the jobs
     other = make_project(manager, name="Other")
     jobs = {}
@@ -153,27 +118,17 @@ def test_two_label_imports_making_the_same_two_users_the_other_way_round_both_go
         user = real_create(manager, username, *args, **kwargs)
         if not getattr(threading.current_thread(), "waited", False):  # each thread's first user only
             threading.current_thread().waited = True
-            with contextlib.suppress(threading.BrokenBarrierError):
-                both_made_one.wait(timeout=5)
+            wait_for_the_other_thread(both_made_one, timeout=5)
         return user
 
     monkeypatch.setattr(label_imports, "_users", users_in_the_threads_order)
     monkeypatch.setattr(type(User.objects), "create_user", create_user)
 
     def run(job):
-        try:
-            import_job_run(job_id=job.pk)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+        import_job_run(job_id=job.pk)
 
-    threads = [threading.Thread(target=run, args=(job,), name=order) for order, job in jobs.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
+    still_running = run_together([in_a_thread(run, job, errors=errors, name=order) for order, job in jobs.items()])
+    assert not still_running
     assert not errors, errors
     assert "chosen as a deadlock victim" in caplog.text  # the two did meet
     done = Job.objects.filter(pk__in=[j.pk for j in jobs.values()])
@@ -187,10 +142,6 @@ def test_two_label_imports_making_the_same_two_users_the_other_way_round_both_go
             "a@x.org",
             "b@x.org",
         ]
-
-
-class _Deadlock(Exception):
-    sqlstate = "40P01"
 
 
 @pytest.mark.django_db
@@ -207,7 +158,7 @@ def test_a_label_import_chunk_chosen_twice_fails_the_job_saying_that_chunk_is_no
         real(annotators, keys, cache, project)
         if Annotation.objects.exists():  # the first chunk is stored
             tries.append(1)
-            raise OperationalError("deadlock detected") from _Deadlock()
+            raise OperationalError("deadlock detected") from DeadlockCause()
         return cache
 
     monkeypatch.setattr(label_imports, "_users", deadlocked_in_the_second_chunk)
