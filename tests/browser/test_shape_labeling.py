@@ -28,15 +28,24 @@ def png_bytes(n=0, width=400, height=300):
     return buffer.getvalue()
 
 
-def detection_project(manager, labeler, n_items=2):
-    project = make_project(
+def iguana_project(manager, name, *, rock_hotkey="2", **fields):
+    """A detection project of images named ``name``, of two classes: Iguana (hotkey 1) and Rock
+    (``rock_hotkey``); ``fields`` go to ``make_project`` (its options, say)."""
+    return make_project(
         manager,
-        name="Iguanas (browser)",
+        name=name,
         modality="image",
         task_type="detection",
-        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
-        options={"borderline": True},
+        classes=[
+            {"key": "iguana", "name": "Iguana", "hotkey": "1"},
+            {"key": "rock", "name": "Rock", "hotkey": rock_hotkey},
+        ],
+        **fields,
     )
+
+
+def detection_project(manager, labeler, n_items=2):
+    project = iguana_project(manager, "Iguanas (browser)", options={"borderline": True})
     member_add(project=project, username=labeler.username, role="labeler")
     entries = [ImportEntry(name=f"scene{i}.png", load=lambda i=i: png_bytes(i)) for i in range(n_items)]
     assert len(items_import(project=project, entries=entries).imported) == n_items
@@ -494,13 +503,7 @@ def test_keyboard_boxes_zoomed_in_keep_the_crosshair_in_view_and_yield_to_a_clas
     live_server, page, login, manager, labeler
 ):
     require_browser()
-    project = make_project(
-        manager,
-        name="Iguanas, x is a class (browser)",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "x"}],
-    )
+    project = iguana_project(manager, "Iguanas, x is a class (browser)", rock_hotkey="x")
     member_add(project=project, username=labeler.username, role="labeler")
     items_import(project=project, entries=[ImportEntry(name="scene.png", load=lambda: png_bytes(0, 2000, 1500))])
     item = open_detection_page(page, live_server, login, labeler, project)

@@ -11,15 +11,27 @@ from labeling.services.annotations import annotation_save
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_content_security_policy import watch
-from tests.browser.test_shape_labeling import TOL, drag, image_point, png_bytes
-from tests.conftest import SPEECH_CLASSES, make_project, require_browser, segments_project, wav_bytes
+from tests.browser.test_shape_labeling import TOL, drag, iguana_project, image_point, png_bytes
+from tests.conftest import SPEECH_CLASSES, require_browser, segments_project, wav_bytes
 from tests.labeling.version_helpers import labelers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def boxes(*shapes):
+    """An answer's value of boxes, each given as (x, y, w, h, label)."""
     return json.dumps({"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]})
+
+
+def review_item(manager, reviewer, name):
+    """An iguana project named ``name`` (Iguana on 1, Rock on 2) that ``reviewer`` reviews, with one image
+    (s.png) and two labelers, lab0 and lab1, whose boxes the test saves: returns the project, the item and
+    the two labelers."""
+    project = iguana_project(manager, name)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
+    alice, bob = labelers(project, 2)
+    return project, Item.objects.get(pk=item_id), alice, bob
 
 
 def layer_shown(page, name):
@@ -28,17 +40,7 @@ def layer_shown(page, name):
 
 def test_sme_toggles_layers_draws_the_final_box_and_records_it(live_server, page, login, manager, reviewer):
     require_browser()
-    project = make_project(
-        manager,
-        name="Touching (browser)",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
-    )
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
-    alice, bob = labelers(project, 2)
-    item = Item.objects.get(pk=item_id)
+    project, item, alice, bob = review_item(manager, reviewer, "Touching (browser)")
     annotation_save(
         item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
     )
@@ -152,22 +154,12 @@ def test_sme_draws_the_final_box_with_the_keyboard_and_enter_never_records_it_ha
     live_server, page, login, manager, reviewer
 ):
     require_browser()
-    project = make_project(
-        manager,
-        name="Touching, keyboard (browser)",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
-    )
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
-    alice, bob = labelers(project, 2)
-    item = Item.objects.get(pk=item_id)
+    project, item, alice, bob = review_item(manager, reviewer, "Touching, keyboard (browser)")
     annotation_save(item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana")))
     annotation_save(item=item, labeler=bob, value=boxes((0.6, 0.2, 0.3, 0.5, "rock")))
 
     login(page, live_server, reviewer)
-    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item_id}/")
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
     page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 2")
     assert page.locator("#editor-summary").get_attribute("data-count") == "0"  # no consensus: none to start
     hint = page.locator("#image-tools").text_content()
@@ -191,7 +183,7 @@ def test_sme_draws_the_final_box_with_the_keyboard_and_enter_never_records_it_ha
     assert page.locator("#editor-summary").text_content() == "Final: 1 box · #1 Rock"
     assert page.locator("#decision-status").text_content() == ""
     page.wait_for_timeout(300)
-    assert Decision.objects.filter(item_id=item_id).count() == 0 and page.url.endswith(f"/review/{item_id}/")
+    assert Decision.objects.filter(item_id=item.pk).count() == 0 and page.url.endswith(f"/review/{item.pk}/")
 
     at = image_point(page)
     page.keyboard.press("h")  # the bottom-left corner: Shift+Left moves the left edge out
@@ -199,7 +191,7 @@ def test_sme_draws_the_final_box_with_the_keyboard_and_enter_never_records_it_ha
     page.keyboard.press("Shift+ArrowLeft")
     with page.expect_navigation():
         page.keyboard.press("Enter")  # nothing is being drawn now: Enter records
-    (box,) = Decision.objects.get(item_id=item_id).shapes["boxes"]
+    (box,) = Decision.objects.get(item_id=item.pk).shapes["boxes"]
     x0, y0, x1, y1 = 200 - 50 * s, 150 - 30 * s, 200 + 40 * s, 150 - 20 * s
     left = x0 / 400 - 2 / at.box["width"]
     assert box["label"] == "rock"

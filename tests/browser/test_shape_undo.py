@@ -8,10 +8,8 @@ import json
 
 import pytest
 
-from labeling.models import Annotation, Decision, Item
+from labeling.models import Annotation, Decision
 from labeling.services.annotations import annotation_save
-from labeling.services.imports import ImportEntry, items_import
-from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import shown_item
 from tests.browser.test_shape_labeling import (
     assert_box,
@@ -20,11 +18,10 @@ from tests.browser.test_shape_labeling import (
     image_point,
     open_clip,
     open_detection_page,
-    png_bytes,
     wait_answers,
 )
-from tests.conftest import make_project, require_browser, segments_project, wav_bytes
-from tests.labeling.version_helpers import labelers
+from tests.browser.test_shape_review import boxes, review_item
+from tests.conftest import require_browser, segments_project, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -213,23 +210,9 @@ def test_segments_undo_a_delete_redo_it_and_submit_what_is_shown(live_server, pa
     assert not page.errors, page.errors
 
 
-def boxes(*shapes):
-    return json.dumps({"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]})
-
-
 def test_review_page_undoes_a_copy_a_clear_and_a_delete(live_server, page, login, manager, reviewer):
     require_browser()
-    project = make_project(
-        manager,
-        name="Touching, undo (browser)",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
-    )
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
-    item = Item.objects.get(pk=item_id)
-    alice, bob = labelers(project, 2)
+    project, item, alice, bob = review_item(manager, reviewer, "Touching, undo (browser)")
     two = [(0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "rock")]
     annotation_save(item=item, labeler=alice, value=boxes(*two))
     annotation_save(item=item, labeler=bob, value=boxes((0.08, 0.2, 0.64, 0.5, "iguana")))
