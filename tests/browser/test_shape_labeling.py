@@ -694,3 +694,51 @@ def test_a_line_of_text_under_a_zoomed_image_keeps_its_zoom(live_server, page, l
     assert page.locator("#zoom-level").text_content() == "100%"
     assert page.locator("#image").bounding_box()["height"] <= page.locator("#image-viewer").bounding_box()["height"]
     assert not page.errors, page.errors
+
+
+def stored(page):
+    """This tab's sessionStorage as {key: parsed value}."""
+    return {key: json.loads(value) for key, value in page.evaluate("() => ({...sessionStorage})").items()}
+
+
+def test_the_class_chosen_for_the_next_box_is_kept_through_a_reload(
+    live_server, page, login, manager, labeler, labeler2
+):
+    require_browser()
+    project = detection_project(manager, labeler, n_items=2)
+    member_add(project=project, username=labeler2.username, role="labeler")
+    item = open_detection_page(page, live_server, login, labeler, project)
+    assert page.locator("#answer-summary").text_content() == "no boxes · next: Iguana"
+    page.keyboard.press("2")  # rock, for the boxes to come; nothing drawn yet
+    assert page.locator("#answer-summary").text_content() == "no boxes · next: Rock"
+    kept = stored(page)
+    assert kept[f"labelhub.next.{project.pk}.{labeler.username}"]["key"] == "rock"
+    assert f"labelhub.draft.{project.pk}.{labeler.username}" not in kept  # no answer begun
+
+    page.reload()
+    assert shown_item(page) == item
+    page.wait_for_function("() => document.querySelector('.box-layer g[transform]')")
+    assert page.locator("#answer-summary").text_content() == "no boxes · next: Rock"
+    assert page.locator("#draft-note").text_content() == ""
+    at = image_point(page)
+    drag(page, at(0.2, 0.2), at(0.5, 0.6))
+    assert page.locator("#answer-summary").text_content() == "1 box · #1 Rock"
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    (box,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["boxes"]
+    assert box["label"] == "rock"
+
+    # It sticks across items, as before the reload: the next item, reloaded, draws rocks too.
+    second = shown_item(page, previous=item)
+    page.reload()
+    assert shown_item(page) == second
+    assert page.locator("#answer-summary").text_content() == "no boxes · next: Rock"
+
+    # Another labeler signed in in this tab starts from the first class.
+    page.goto(f"{live_server.url}/")
+    with page.expect_navigation():
+        page.locator("form[action='/logout/'] button").click()
+    open_detection_page(page, live_server, login, labeler2, project)
+    assert page.locator("#answer-summary").text_content() == "no boxes · next: Iguana"
+    assert not any(key.endswith(f".{labeler.username}") for key in stored(page))
+    assert not page.errors, page.errors

@@ -2,6 +2,7 @@
 // mouse), submit, and go on, without reloading the page. Blind: it only ever loads the labeler's own
 // answers.
 import { ApiError, forItem, getJSON, postJSON, setCsrfToken } from "./api.js";
+import { DraftSlot, dropOthersDrafts } from "../drafts.js";
 import { BoxEditor, SegmentEditor } from "./shapes.js";
 import { AudioViewer, ImageViewer, TextViewer } from "./viewers.js";
 
@@ -314,16 +315,14 @@ function showFailure(error, { what = "Your answer is", again = "press Enter to s
 // --- drafts -------------------------------------------------------------------------------------------
 // The queue's item keeps its hold through a reload, a trip back in history or a second visit in the same
 // tab, and so does the answer begun on it: every change is kept in this tab's sessionStorage (one draft per
-// project and labeler) and put back when the queue gives the item again. Drafts are the labeler's own:
-// another user signed in in this tab never sees them (their keys carry the username; others' are dropped).
-const DRAFTS = "labelhub.draft.";
-const draftKey = `${DRAFTS}${project.id}.${config.user}`;
-
-function storage() {
-  try { return window.sessionStorage; } catch { return null; } // storage can be switched off
-}
+// project and labeler, ../drafts.js) and put back when the queue gives the item again. Drafts are the
+// labeler's own: another user signed in in this tab never sees them. The class that sticks for the next
+// shape is kept beside it (it outlives an item, so it has a draft of its own).
+const draft = new DraftSlot(`draft.${project.id}`, config.user);
+const nextClass = new DraftSlot(`next.${project.id}`, config.user);
 
 function saveDraft() {
+  keepNextClass();
   if (!state.item || state.editing || state.restoring) return;
   const answer = payload();
   const drawn = shapes ? answer.value[shapes.kind].length > 0 : Boolean(answer.value.trim?.() ?? answer.value);
@@ -331,41 +330,27 @@ function saveDraft() {
   // a reload mid-draw puts it back, to be finished with Enter or dropped with Esc.
   const drawing = shapes?.pendingDraw ?? null;
   const begun = drawn || drawing || answer.borderline || answer.uncertain || answer.out_of_domain || answer.comment;
-  try {
-    if (begun) storage()?.setItem(draftKey, JSON.stringify({ item: state.item.id, answer, ...(drawing && { drawing }) }));
-    else storage()?.removeItem(draftKey);
-  } catch {
-    // a full storage keeps no draft; the answer on the page is unaffected
-  }
+  if (begun) draft.save(state.item.id, { answer, ...(drawing && { drawing }) });
+  else draft.drop();
 }
 
-/** The tab's draft of the item: {answer, drawing?}, or null. */
-function takeDraft(itemId) {
-  try {
-    const draft = JSON.parse(storage()?.getItem(draftKey) ?? "null");
-    return draft?.item === itemId && draft.answer ? draft : null;
-  } catch {
-    return null;
-  }
+function keepNextClass() {
+  if (!shapes || state.restoring || nextClass.read()?.key === shapes.sticky) return;
+  nextClass.save(null, { key: shapes.sticky });
 }
 
-function dropDraft(itemId) {
-  if (takeDraft(itemId)) storage()?.removeItem(draftKey);
-}
-
-function dropOthersDrafts() {
-  const store = storage();
-  if (!store) return;
-  for (const key of Object.keys(store)) {
-    if (key.startsWith(DRAFTS) && !key.endsWith(`.${config.user}`)) store.removeItem(key);
-  }
+/** The class a new shape takes, as it was before a reload. */
+function restoreNextClass() {
+  const key = nextClass.read()?.key;
+  if (shapes && key) shapes.stickTo(key);
 }
 
 // --- items --------------------------------------------------------------------------------------------
 function showItem(item, answer) {
   // An item from the queue (not an answer reopened from the list) takes back its unsent draft, if any.
-  const draft = answer === undefined && !state.editing ? takeDraft(item.id) : null;
-  answer = answer ?? draft?.answer ?? undefined;
+  const found = answer === undefined && !state.editing ? draft.take(item.id) : null;
+  const kept = found?.answer ? found : null;
+  answer = answer ?? kept?.answer ?? undefined;
   state.restoring = true; // loading the item is no change to keep
   viewer.clear();
   state.item = item;
@@ -379,12 +364,12 @@ function showItem(item, answer) {
   viewer.show(item);
   shapes?.setDuration?.(item.duration); // segments: the clip's end as the server knows it
   shapes?.load(answer?.value);
-  const resumed = Boolean(draft?.drawing) && shapes?.resumeDraw?.(draft.drawing);
+  const resumed = Boolean(kept?.drawing) && shapes?.resumeDraw?.(kept.drawing);
   startClock();
-  if (draft) state.elapsed = 1000 * (draft.answer.seconds || 0); // the time already spent on it counts
+  if (kept) state.elapsed = 1000 * (kept.answer.seconds || 0); // the time already spent on it counts
   state.restoring = false;
   renderAnswer();
-  ui.draftNote.textContent = !draft ? ""
+  ui.draftNote.textContent = !kept ? ""
     : resumed ? "Your answer to this item, not sent yet, is back as you left it, with the box you were drawing: "
       + "Enter makes it, Esc cancels it."
     : "Your answer to this item, not sent yet, is back as you left it.";
@@ -479,7 +464,7 @@ async function submit({ nothing = false } = {}) {
     const url = forItem(config.urls.submit, item.id) + (editing ? "" : "?next=1");
     const { status, data } = await send(url, payload());
     const annotation = editing ? data : data.annotation;
-    if (!editing) dropDraft(item.id);
+    if (!editing) draft.drop(item.id);
     rememberRecent(annotation, item);
     if (status === 201 && state.progress) {
       state.progress.mine.today += 1;
@@ -494,7 +479,7 @@ async function submit({ nothing = false } = {}) {
   } catch (error) {
     sending(false);
     if (error instanceof ApiError && error.status === 409) {
-      if (!editing) dropDraft(item.id);
+      if (!editing) draft.drop(item.id);
       showError(`${error.message} Loading the next item…`);
       setTimeout(loadNext, 1200);
     } else {
@@ -509,7 +494,7 @@ async function skip(reason) {
   sending(true, "Skipping…");
   try {
     await send(forItem(config.urls.skip, state.item.id), { reason });
-    dropDraft(state.item.id);
+    draft.drop(state.item.id);
     sending(false);
     await loadNext();
   } catch (error) {
@@ -813,7 +798,8 @@ for (const box of [ui.transcript, ui.comment]) box?.addEventListener("input", sa
 window.addEventListener("pagehide", saveDraft); // with the time spent on the item up to the reload
 
 // --- start ----------------------------------------------------------------------------------------------------
-dropOthersDrafts();
+dropOthersDrafts(config.user);
+restoreNextClass();
 refreshProgress();
 loadRecent();
 loadNext();

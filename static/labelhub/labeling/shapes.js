@@ -131,6 +131,14 @@ class ShapeEditor {
     return result;
   }
 
+  /** The class the next shape takes, as a page's draft kept it (false for a class the project no longer
+   * has). Nothing is recorded: no shape changes. */
+  stickTo(key) {
+    if (!this.classByKey.has(key)) return false;
+    this.sticky = key;
+    return true;
+  }
+
   setClass(key) {
     this.sticky = key;
     const index = this.selectedIndex;
