@@ -701,6 +701,66 @@ def stored(page):
     return {key: json.loads(value) for key, value in page.evaluate("() => ({...sessionStorage})").items()}
 
 
+def test_a_reload_between_the_start_and_end_marks_keeps_the_start(live_server, page, login, manager, labeler):
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=6, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, reload (browser)")
+    login(page, live_server, labeler)
+    item, _ = open_clip(page, live_server, project)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.keyboard.press("2")  # noise, for the next segment
+    page.keyboard.press("ArrowRight")
+    mark = page.evaluate("() => document.getElementById('audio').currentTime")
+    assert mark > 0
+    page.keyboard.press("[")  # a start marked, its end not yet: the tab keeps it
+    (draft,) = [v for k, v in stored(page).items() if k == f"labelhub.draft.{project.pk}.{labeler.username}"]
+    assert draft["item"] == item and draft["drawing"] == {"start": pytest.approx(mark), "label": "noise"}
+
+    page.reload()  # an accidental reload between [ and ]
+    assert shown_item(page) == item
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
+    note = page.locator("#draft-note").text_content()
+    assert f"with the start you marked at {mark:.2f} s: ] at the playhead ends the segment there" in note
+    assert status(page).startswith(f"The start you marked is back: {mark:.2f} s")
+    assert page.locator("#answer-summary").text_content() == "no segments · next: Noise"
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    end = page.evaluate("() => document.getElementById('audio').currentTime")
+    page.keyboard.press("]")  # ends the segment begun before the reload
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    (segment,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    assert (segment["start"], segment["end"], segment["label"]) == (
+        pytest.approx(mark, abs=0.002),
+        pytest.approx(end, abs=0.002),
+        "noise",
+    )
+    assert not page.errors, page.errors
+
+
+def test_esc_forgets_a_start_marked_and_its_draft(live_server, page, login, manager, labeler):
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=4, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, esc (browser)")
+    login(page, live_server, labeler)
+    item, _ = open_clip(page, live_server, project)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("[")
+    assert f"labelhub.draft.{project.pk}.{labeler.username}" in stored(page)
+    page.keyboard.press("Escape")
+    assert status(page) == "Forgot the start marked"
+    assert f"labelhub.draft.{project.pk}.{labeler.username}" not in stored(page)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("]")  # no start: no segment
+    page.reload()
+    assert shown_item(page) == item
+    assert page.locator("#draft-note").text_content() == ""
+    assert page.locator("#answer-summary").text_content().startswith("no segments")
+    assert not page.errors, page.errors
+
+
 def test_the_class_chosen_for_the_next_box_is_kept_through_a_reload(
     live_server, page, login, manager, labeler, labeler2
 ):

@@ -326,8 +326,8 @@ function saveDraft() {
   if (!state.item || state.editing || state.restoring) return;
   const answer = payload();
   const drawn = shapes ? answer.value[shapes.kind].length > 0 : Boolean(answer.value.trim?.() ?? answer.value);
-  // A box half drawn from the keyboard (its crosshair, its first corner, its class) is kept beside the answer:
-  // a reload mid-draw puts it back, to be finished with Enter or dropped with Esc.
+  // A box half drawn from the keyboard (its crosshair, its first corner, its class), or a segment's start
+  // marked with [, is kept beside the answer: a reload puts it back, to be finished or dropped.
   const drawing = shapes?.pendingDraw ?? null;
   const begun = drawn || drawing || answer.borderline || answer.uncertain || answer.out_of_domain || answer.comment;
   if (begun) draft.save(state.item.id, { answer, ...(drawing && { drawing }) });
@@ -370,8 +370,7 @@ function showItem(item, answer) {
   state.restoring = false;
   renderAnswer();
   ui.draftNote.textContent = !kept ? ""
-    : resumed ? "Your answer to this item, not sent yet, is back as you left it, with the box you were drawing: "
-      + "Enter makes it, Esc cancels it."
+    : resumed ? `Your answer to this item, not sent yet, is back as you left it, with ${shapes.pendingNote}.`
     : "Your answer to this item, not sent yet, is back as you left it.";
   if (ui.transcript) ui.transcript.focus();
   else document.activeElement?.blur();

@@ -625,6 +625,9 @@ export class BoxEditor extends ShapeEditor {
     return true;
   }
 
+  /** What a page's draft note says of the box put back by resumeDraw. */
+  get pendingNote() { return "the box you were drawing: Enter makes it, Esc cancels it"; }
+
   keyDrawState() {
     const { anchor, at } = this.keyDraw;
     if (!anchor) return `Crosshair at ${at.x}, ${at.y}`;
@@ -920,6 +923,7 @@ export class SegmentEditor extends ShapeEditor {
     if (event.key === "[") {
       this.markStart = at;
       this.note(`start at ${at.toFixed(2)} s: play or seek to its end, then press ]`);
+      this.changed(); // the page keeps the start marked in its draft
       return true;
     }
     if (event.key !== "]" || this.markStart == null) return false;
@@ -928,11 +932,35 @@ export class SegmentEditor extends ShapeEditor {
     this.markStart = null;
     if (end - start < EDGE_STEP || !this.viewer.regions) {
       this.note("the end is where the start is: seek, then press [ and ] again");
+      this.changed();
       return true;
     }
     // The regions plugin answers region-created, which adds the segment as a drag's would (one undo step).
     this.viewer.regions.addRegion({ start, end, color: rgba(this.colour(this.sticky), 0.25) });
     return true;
+  }
+
+  /** The start marked with [ and not yet ended with ], for the page's draft: {start, label} (seconds, the
+   * class it will take), or null. */
+  get pendingDraw() {
+    return this.markStart == null ? null : { start: this.markStart, label: this.sticky };
+  }
+
+  /** Put back a start that a draft kept (a reload between [ and ]): ] then ends the segment there. Called
+   * after load(); answers false for a draft it cannot read. */
+  resumeDraw(pending) {
+    if (!pending || !Number.isFinite(pending.start) || pending.start < 0) return false;
+    this.stickTo(pending.label);
+    this.markStart = pending.start;
+    this.note(`The start you marked is back: ${pending.start.toFixed(2)} s; play or seek to its end, then press ] `
+      + "(Esc forgets it)");
+    this.changed();
+    return true;
+  }
+
+  /** What a page's draft note says of the start put back by resumeDraw. */
+  get pendingNote() {
+    return `the start you marked at ${this.markStart?.toFixed(2)} s: ] at the playhead ends the segment there, Esc forgets it`;
   }
 
   clear() {
@@ -978,6 +1006,17 @@ export class SegmentEditor extends ShapeEditor {
     s.region?.setOptions({ start: s.start, end: s.end });
     this.draw(this.selectedIndex);
     this.changed();
+  }
+
+  key(event) {
+    // Esc with no segment selected forgets a start marked with [ (else it is the page's).
+    if (event.key === "Escape" && !this.selected && this.markStart != null) {
+      this.markStart = null;
+      this.note("Forgot the start marked");
+      this.changed();
+      return true;
+    }
+    return super.key(event);
   }
 
   ownKey(event) {
