@@ -227,6 +227,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
     # records the decision, except while a box is being drawn, when it makes the box.
     keys = box_keys(project, classes)
     config = {
+        "project": project.pk,  # with the item and the user, names the tab's draft of the decision
         "item": item.pk,
         "kind": kind,
         "taskType": project.task_type,

@@ -1,6 +1,9 @@
 // The review page, keyboard-first: class hotkeys pick the final label; b/u/o flags, g gold, r rationale,
 // a/i/s actions; t the final transcript, Shift+1-9 starts it from that row's transcript; Enter records the
-// decision and moves to the next disputed item; n skips.
+// decision and moves to the next disputed item; n skips. What the SME has begun on the item (the label or
+// transcript, the flags, gold, the rationale, the action) is the tab's draft until it is recorded: a reload
+// or a trip back in history puts it back (../drafts.js).
+import { announceDraft, dropOthersDrafts, fillForm, ItemDraft, pruneReviewDrafts, readForm, reviewDraftNote } from "../drafts.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { decidedMeanwhile } from "./meanwhile.js";
@@ -18,10 +21,15 @@ const status = document.getElementById("decision-status");
 const buttons = [...form.querySelectorAll(".class-button")];
 let label = "";
 
-function pick(key) {
-  label = label === key ? "" : key;
+function showLabel(key) {
+  label = key;
   buttons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.label === label)));
+}
+
+function pick(key) {
+  showLabel(label === key ? "" : key);
   form.querySelector("input[name=action][value=label]").checked = true;
+  draft.save();
 }
 buttons.forEach((b) => b.addEventListener("click", () => pick(b.dataset.label)));
 
@@ -33,12 +41,14 @@ function useTranscript(button) {
   form.querySelector("input[name=action][value=label]").checked = true;
   form.label.focus();
   form.label.setSelectionRange(form.label.value.length, form.label.value.length);
+  draft.save();
 }
 uses.forEach((b) => b.addEventListener("click", () => useTranscript(b)));
 
 const toggle = (name) => {
   const box = form.querySelector(`input[name=${name}]`);
   if (box) box.checked = !box.checked;
+  draft.save();
 };
 // The actions' and gold's keys come from the page: a, i, s and g, or their capitals where a class's hotkey
 // takes the letter.
@@ -78,6 +88,7 @@ async function submit() {
     return;
   }
   sending = true; // on the way to the next item
+  draft.close();
   status.classList.remove("error");
   status.textContent = "Decision recorded.";
   root.dataset.decided = data.id;
@@ -90,6 +101,7 @@ form.addEventListener("submit", (e) => {
 });
 
 document.addEventListener("keydown", (e) => {
+  if (e.target.closest?.("[data-draft-discard]") && (e.key === "Enter" || e.key === " ")) return; // the button's
   const typing = e.target.matches("textarea, input[type=text]");
   if (typing) {
     if (e.key === "Escape") e.target.blur();
@@ -113,6 +125,7 @@ document.addEventListener("keydown", (e) => {
   if (e.key === goldKey) return toggle("gold");
   if (actionKeys[e.key]) {
     form.querySelector(`input[name=action][value=${actionKeys[e.key]}]`).checked = true;
+    draft.save();
     return;
   }
   if (e.key === "r" || (e.key === "t" && root.dataset.task === "transcription")) {
@@ -126,4 +139,33 @@ document.addEventListener("keydown", (e) => {
     submit();
   }
   if (viewer?.key(e)) e.preventDefault();
+});
+
+// --- the draft ------------------------------------------------------------------------------------------
+// One per project, reviewer and item, in this tab's sessionStorage; never sent by itself: put back, said on
+// the status line with a button that discards it, and recorded by the SME as any decision.
+const draft = new ItemDraft({
+  name: `review.${root.dataset.project}.${root.dataset.item}`,
+  user: document.body.dataset.user,
+  item: Number(root.dataset.item),
+  snapshot: () => ({ fields: readForm(form), label }),
+  apply: (state) => {
+    fillForm(form, state.fields ?? {});
+    showLabel(buttons.some((b) => b.dataset.label === state.label) ? state.label : "");
+  },
+  extra: () => ({ latest: root.dataset.latest || null }),
+});
+form.addEventListener("input", () => draft.save());
+form.addEventListener("change", () => draft.save());
+window.addEventListener("pagehide", () => draft.save());
+// Skipping on purpose (n, or the link) gives up what was begun here.
+document.getElementById("skip-link")?.addEventListener("click", () => draft.close());
+dropOthersDrafts(document.body.dataset.user);
+pruneReviewDrafts(root.dataset.project, document.body.dataset.user);
+draft.start().then((kept) => {
+  if (!kept) return;
+  announceDraft(status, reviewDraftNote(kept.latest, root.dataset.latest || null), async () => {
+    await draft.discard();
+    status.textContent = "Discarded: the decision is as the page opened it.";
+  });
 });

@@ -11,6 +11,10 @@
 // h chooses the corner Shift+arrows move). While a box is being drawn its keys come first: Enter makes the
 // box and never records, and recording (Enter, c, the buttons), a copy, e and Shift+N wait until the box is
 // made or cancelled (Esc), saying so.
+// What the SME has begun on the item (the final shapes, a box being drawn or a segment's start marked, the
+// class the next shape takes, gold, the rationale, the action) is the tab's draft until it is recorded: a
+// reload or a trip back in history puts it back (../drafts.js).
+import { announceDraft, dropOthersDrafts, fillForm, ItemDraft, pruneReviewDrafts, readForm, reviewDraftNote } from "../drafts.js";
 import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
@@ -162,12 +166,44 @@ function render() {
   summary.dataset.count = String(n);
   const current = editor.currentClass;
   for (const b of classButtons) b.setAttribute("aria-pressed", String(b.dataset.label === current));
+  draft.save();
 }
 classButtons.forEach((b) => b.addEventListener("click", () => editor.setClass(b.dataset.label)));
 
+// --- the draft ------------------------------------------------------------------------------------------
+// One per project, reviewer and item, in this tab's sessionStorage; never sent by itself: put back once the
+// editor holds the item's starting shapes, said on the status line with a button that discards it, and
+// recorded by the SME as any decision.
+const draft = new ItemDraft({
+  name: `review.${config.project}.${config.item}`,
+  user: document.body.dataset.user,
+  item: config.item,
+  snapshot: () => ({ fields: readForm(form), value: editor.value(), drawing: editor.pendingDraw ?? null, next: editor.sticky }),
+  apply: async (state) => {
+    fillForm(form, state.fields ?? {});
+    editor.cancelKeyDraw?.("");
+    await editor.load(state.value);
+    editor.stickTo(state.next);
+    if (state.drawing) editor.resumeDraw(state.drawing);
+    render();
+  },
+  extra: () => ({ latest: config.latest }),
+});
+form.addEventListener("input", () => draft.save());
+form.addEventListener("change", () => draft.save());
+window.addEventListener("pagehide", () => draft.save());
+dropOthersDrafts(document.body.dataset.user);
+pruneReviewDrafts(config.project, document.body.dataset.user);
+
 // The box editor loads at once and says nothing; the segment editor once the clip is decoded.
 viewer.show({ id: config.item, file: config.file });
-Promise.resolve(editor.load(strip(config.start))).then(render);
+Promise.resolve(editor.load(strip(config.start))).then(render).then(() => draft.start()).then((kept) => {
+  if (!kept) return;
+  announceDraft(status, reviewDraftNote(kept.latest, config.latest), async () => {
+    await draft.discard();
+    status.textContent = "Discarded: the decision is as the page opened it.";
+  });
+});
 /** Say why the decision (or a change of the final shapes) waits, on the decision's status line; "" clears
  * it. */
 function refusal(text) {
@@ -227,6 +263,7 @@ async function submit(extra = null) {
     return;
   }
   sending = true; // on the way to the next item
+  draft.close();
   status.classList.remove("error");
   const n = data.value?.[config.kind]?.length;
   status.textContent = `Decision recorded${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
@@ -241,7 +278,11 @@ form.addEventListener("submit", (e) => {
 // --- keys -----------------------------------------------------------------------------------------------
 const actionKeys = { a: "ambiguous_instructions", i: "input_insufficient", s: "relabel" };
 let classPending = false;
+// Skipping on purpose (n, or the link) gives up what was begun here.
+$("skip-link")?.addEventListener("click", () => draft.close());
+
 document.addEventListener("keydown", (e) => {
+  if (e.target.closest?.("[data-draft-discard]") && (e.key === "Enter" || e.key === " ")) return; // the button's
   if (e.target.matches("textarea, input[type=text], select")) {
     if (e.key === "Escape") e.target.blur();
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
@@ -288,7 +329,7 @@ document.addEventListener("keydown", (e) => {
       case "N": clearShapes(); return true;
       case "b": return editor.toggleFlag("borderline");
       case "u": return editor.toggleFlag("uncertain");
-      case "g": form.gold.checked = !form.gold.checked; return true;
+      case "g": form.gold.checked = !form.gold.checked; draft.save(); return true;
       case "r": form.rationale.focus(); return true;
       case "n": $("skip-link")?.click(); return true;
       case "Enter": submit(); return true;
@@ -299,6 +340,7 @@ document.addEventListener("keydown", (e) => {
       default:
         if (actionKeys[e.key]) {
           form.querySelector(`input[name=action][value=${actionKeys[e.key]}]`).checked = true;
+          draft.save();
           return true;
         }
         return false;

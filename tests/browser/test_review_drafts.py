@@ -1,0 +1,295 @@
+"""The review pages keep the SME's decision begun on an item in the tab (sessionStorage), in headless
+Chromium: a reload puts it back on the same item (said on the status line, with a button that discards it),
+never on another item nor for another user, never sends it; recording or skipping on purpose forgets it."""
+
+import json
+
+import pytest
+
+from labeling.models import Decision, Item
+from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.browser.test_labeling_page import digits_project
+from tests.browser.test_labeling_slips import sign_out
+from tests.browser.test_shape_labeling import image_point, png_bytes, stored
+from tests.conftest import SPEECH_CLASSES, make_project, make_user, require_browser, segments_project, wav_bytes
+from tests.labeling.version_helpers import labelers
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BACK = "Your decision on this item, not recorded yet, is back as you left it; nothing is sent until you record it."
+
+
+def disputed_digits(manager, reviewer, labeler, labeler2):
+    project, ids = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    items = [Item.objects.get(pk=pk) for pk in ids]
+    for item in items:
+        annotation_save(item=item, labeler=labeler, value="4")
+        annotation_save(item=item, labeler=labeler2, value="9")
+    return project, items
+
+
+def draft_key(project, item, user):
+    return f"labelhub.review.{project.pk}.{item.pk}.{user.username}"
+
+
+def status(page):
+    return page.locator("#decision-status").text_content()
+
+
+def wait_back(page):
+    """Wait for the status line to say the draft is back."""
+    page.wait_for_function(
+        "(text) => document.getElementById('decision-status').textContent.startsWith(text)", arg=BACK
+    )
+
+
+def pressed(page):
+    return [b.get_attribute("data-label") for b in page.locator(".class-button[aria-pressed=true]").all()]
+
+
+def test_a_decision_begun_is_back_after_a_reload_on_its_item_only_and_recording_forgets_it(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, (first, second) = disputed_digits(manager, reviewer, labeler, labeler2)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{first.pk}/")
+    page.keyboard.press("9")
+    page.keyboard.press("u")
+    page.keyboard.press("g")
+    page.keyboard.press("r")
+    page.keyboard.type("closed upper loop")
+    page.keyboard.press("Escape")
+    kept = stored(page)[draft_key(project, first, reviewer)]
+    assert kept["item"] == first.pk and kept["user"] == reviewer.username
+    assert kept["state"]["label"] == "9"
+    assert kept["state"]["fields"] == {
+        "borderline": False,
+        "uncertain": True,
+        "out_of_domain": False,
+        "gold": True,
+        "rationale": "closed upper loop",
+        "action": "label",
+    }
+
+    page.reload()  # an accidental reload: all of it is back, said, and nothing was sent
+    wait_back(page)
+    assert pressed(page) == ["9"]
+    assert page.locator("input[name=uncertain]").is_checked() and page.locator("input[name=gold]").is_checked()
+    assert page.locator("#rationale").input_value() == "closed upper loop"
+    assert page.locator("#decision-status button").text_content() == "Discard it"
+    assert Decision.objects.count() == 0
+
+    # Another item shows none of it; coming back to the first shows it again.
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{second.pk}/")
+    page.wait_for_timeout(300)
+    assert pressed(page) == [] and page.locator("#rationale").input_value() == "" and status(page) == ""
+    page.keyboard.press("4")  # a change to the second item is its own draft
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{first.pk}/")
+    wait_back(page)
+    assert pressed(page) == ["9"] and page.locator("#rationale").input_value() == "closed upper loop"
+    assert stored(page)[draft_key(project, second, reviewer)]["state"]["label"] == "4"
+
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # recorded as any decision, then forgotten
+    decision = Decision.objects.get(item=first)
+    assert (decision.label, decision.uncertain, decision.gold) == ("9", True, True)
+    assert decision.rationale == "closed upper loop"
+    assert draft_key(project, first, reviewer) not in stored(page)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{first.pk}/")
+    page.wait_for_timeout(300)
+    assert pressed(page) == [] and page.locator("#rationale").input_value() == "" and status(page) == ""
+
+    # Someone else signed in in this tab never sees the reviewer's drafts.
+    colleague = make_user("reviewer2")
+    member_add(project=project, username=colleague.username, role="reviewer")
+    sign_out(page, live_server)
+    login(page, live_server, colleague)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{second.pk}/")
+    page.wait_for_timeout(300)
+    assert pressed(page) == [] and status(page) == ""
+    assert not any(key.endswith(f".{reviewer.username}") for key in stored(page))
+    assert Decision.objects.count() == 1
+    assert not page.errors, page.errors
+
+
+def test_a_draft_is_discarded_with_its_button_and_forgotten_by_a_skip(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, (first, second) = disputed_digits(manager, reviewer, labeler, labeler2)
+    login(page, live_server, reviewer)
+    url = f"{live_server.url}/projects/{project.pk}/review/{first.pk}/?queue={first.pk},{second.pk}"
+    page.goto(url)
+    page.keyboard.press("4")
+    page.keyboard.press("s")  # send back for relabeling, instead
+    page.keyboard.press("r")
+    page.keyboard.type("too faint")
+    page.keyboard.press("Escape")
+    page.reload()
+    wait_back(page)
+    assert page.locator("input[name=action][value=relabel]").is_checked()
+    page.locator("#decision-status button").click()  # discard: the page as it opened
+    assert status(page) == "Discarded: the decision is as the page opened it."
+    assert pressed(page) == [] and page.locator("#rationale").input_value() == ""
+    assert page.locator("input[name=action][value=label]").is_checked()
+    assert draft_key(project, first, reviewer) not in stored(page)
+    page.reload()
+    page.wait_for_timeout(300)
+    assert status(page) == "" and page.locator("#rationale").input_value() == ""
+
+    page.keyboard.press("r")
+    page.keyboard.type("skip me")
+    page.keyboard.press("Escape")
+    assert draft_key(project, first, reviewer) in stored(page)
+    with page.expect_navigation():
+        page.keyboard.press("n")  # skipped on purpose: what was begun is given up
+    assert f"/review/{second.pk}/" in page.url
+    assert draft_key(project, first, reviewer) not in stored(page)
+    page.goto(url)
+    page.wait_for_timeout(300)
+    assert status(page) == "" and page.locator("#rationale").input_value() == ""
+    assert Decision.objects.count() == 0
+    assert not page.errors, page.errors
+
+
+def test_a_final_transcript_begun_is_back_after_a_reload(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project = make_project(manager, name="Speech (review draft)", modality="audio", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (item_id,) = items_import(
+        project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=1))]
+    ).imported
+    item = Item.objects.get(pk=item_id)
+    annotation_save(item=item, labeler=labeler, value="um nearest gas station")
+    annotation_save(item=item, labeler=labeler2, value="nearest gas [unintelligible]")
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item_id}/")
+    page.keyboard.press("Shift+Digit2")
+    page.keyboard.press("Backspace")
+    page.keyboard.type(" station]")
+    page.keyboard.press("Escape")
+    page.reload()
+    wait_back(page)
+    assert page.locator("#transcript").input_value() == "nearest gas [unintelligible station]"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert Decision.objects.get(item=item).label == "nearest gas [unintelligible station]"
+    assert not page.errors, page.errors
+
+
+def boxes(*shapes):
+    return json.dumps({"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]})
+
+
+def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload(live_server, page, login, manager, reviewer):
+    require_browser()
+    project = make_project(
+        manager,
+        name="Touching, draft (browser)",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"s{i}.png", load=lambda i=i: png_bytes(i)) for i in range(2)]
+    ).imported
+    item, other = (Item.objects.get(pk=pk) for pk in ids)
+    alice, bob = labelers(project, 2)
+    for each in (item, other):
+        annotation_save(item=each, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana")))
+        annotation_save(item=each, labeler=bob, value=boxes((0.6, 0.2, 0.3, 0.5, "rock")))
+
+    login(page, live_server, reviewer)
+    url = f"{live_server.url}/projects/{project.pk}/review/{item.pk}/?queue={item.pk},{other.pk}"
+    page.goto(url)
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 2")
+    s = max(1, round(2 / (image_point(page).box["width"] / 400)))  # image pixels per arrow press
+    page.keyboard.press("Shift+Digit1")  # alice's box as the first final box
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    page.keyboard.press("g")
+    page.keyboard.press("r")
+    page.keyboard.type("two animals")
+    page.keyboard.press("Escape")
+    page.keyboard.press("x")  # a second box from the keyboard, begun at (200, 150) ...
+    page.keyboard.press("Enter")
+    for key in ["Shift+ArrowRight"] * 3 + ["Shift+ArrowDown"] * 2:
+        page.keyboard.press(key)
+    page.keyboard.press("k")
+    page.keyboard.press("2")  # ... a rock
+    kept = stored(page)[f"labelhub.review.{project.pk}.{item.pk}.{reviewer.username}"]
+    at = {"x": 200 + 30 * s, "y": 150 + 20 * s}
+    assert kept["state"]["drawing"] == {"anchor": {"x": 200, "y": 150}, "at": at, "label": "rock"}
+    assert [b["label"] for b in kept["state"]["value"]["boxes"]] == ["iguana"]
+    assert kept["state"]["fields"]["gold"] is True and kept["state"]["next"] == "rock"
+
+    page.reload()  # an accidental reload mid-draw: the final box, the box being drawn, gold and the rationale
+    wait_back(page)
+    assert page.locator("#editor-summary").text_content() == "Final: 1 box · drawing box 2: Rock"
+    assert page.locator("#undo-status").text_content() == (
+        f"The box you were drawing is back: first corner at 200, 150, crosshair at {200 + 30 * s}, {150 + 20 * s}; "
+        "Enter makes it, Esc cancels it"
+    )
+    assert page.locator("input[name=gold]").is_checked() and page.locator("#rationale").input_value() == "two animals"
+    assert Decision.objects.count() == 0
+    page.keyboard.press("Enter")  # makes the box
+    assert page.locator("#editor-summary").text_content() == "Final: 2 boxes · #2 Rock"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    decision = Decision.objects.get(item=item)
+    first, second = decision.shapes["boxes"]
+    assert first == {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.5, "label": "iguana"}
+    assert second == {
+        "x": 0.5,
+        "y": 0.5,
+        "w": round(30 * s / 400, 6),
+        "h": round(20 * s / 300, 6),
+        "label": "rock",
+    }
+    assert decision.gold and decision.rationale == "two animals"
+    assert f"/review/{other.pk}/" in page.url
+    assert not any(key.startswith("labelhub.review.") for key in stored(page))
+    assert not page.errors, page.errors
+
+
+def test_a_segments_start_marked_on_the_review_page_is_back_after_a_reload(live_server, page, login, manager, reviewer):
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=4, freq=300))]
+    project, (item,) = segments_project(
+        manager, reviewer, "reviewer", clips, name="Speech (review draft)", classes=SPEECH_CLASSES
+    )
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    ready = "(id) => document.getElementById('audio-viewer').dataset.ready === String(id)"
+    page.wait_for_function(ready, arg=item.pk)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.keyboard.press("ArrowRight")
+    mark = page.evaluate("() => document.getElementById('audio').currentTime")
+    page.keyboard.press("[")
+    kept = stored(page)[f"labelhub.review.{project.pk}.{item.pk}.{reviewer.username}"]
+    assert kept["state"]["drawing"] == {"start": pytest.approx(mark), "label": "speech"}
+
+    page.reload()
+    page.wait_for_function(ready, arg=item.pk)
+    wait_back(page)
+    assert page.locator("#undo-status").text_content().startswith(f"The start you marked is back: {mark:.2f} s")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    end = page.evaluate("() => document.getElementById('audio').currentTime")
+    page.keyboard.press("]")
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    (segment,) = Decision.objects.get(item=item).shapes["segments"]
+    assert (segment["start"], segment["end"], segment["label"]) == (
+        pytest.approx(mark, abs=0.002),
+        pytest.approx(end, abs=0.002),
+        "speech",
+    )
+    assert not page.errors, page.errors
