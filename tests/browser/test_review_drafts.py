@@ -18,6 +18,7 @@ from tests.labeling.version_helpers import labelers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+DRAWING = "A box is being drawn: Enter makes it, Esc cancels it; then record."
 BACK = "Your decision on this item, not recorded yet, is back as you left it; nothing is sent until you record it."
 
 
@@ -187,7 +188,9 @@ def boxes(*shapes):
     return json.dumps({"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]})
 
 
-def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload(live_server, page, login, manager, reviewer):
+def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload_and_skipping_waits_for_the_box(
+    live_server, page, login, manager, reviewer
+):
     require_browser()
     project = make_project(
         manager,
@@ -223,6 +226,10 @@ def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload(live_server
         page.keyboard.press(key)
     page.keyboard.press("k")
     page.keyboard.press("2")  # ... a rock
+    page.keyboard.press("n")  # skipping now would leave the box behind: it waits, saying so
+    assert status(page) == DRAWING
+    page.wait_for_timeout(300)
+    assert page.url == url
     kept = stored(page)[f"labelhub.review.{project.pk}.{item.pk}.{reviewer.username}"]
     at = {"x": 200 + 30 * s, "y": 150 + 20 * s}
     assert kept["state"]["drawing"] == {"anchor": {"x": 200, "y": 150}, "at": at, "label": "rock"}
@@ -238,6 +245,8 @@ def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload(live_server
     )
     assert page.locator("input[name=gold]").is_checked() and page.locator("#rationale").input_value() == "two animals"
     assert Decision.objects.count() == 0
+    page.locator("#skip-link").click()  # nor does the Skip link
+    assert status(page) == DRAWING and page.url == url
     page.keyboard.press("Enter")  # makes the box
     assert page.locator("#editor-summary").text_content() == "Final: 2 boxes · #2 Rock"
     with page.expect_navigation():

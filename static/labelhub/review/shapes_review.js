@@ -10,7 +10,7 @@
 // Boxes are drawn from the keyboard as on the labeling page, with its keys (x, or Shift+X when a class has x;
 // h chooses the corner Shift+arrows move). While a box is being drawn its keys come first: Enter makes the
 // box and never records, and recording (Enter, c, the buttons), a copy, e and Shift+N wait until the box is
-// made or cancelled (Esc), saying so.
+// made or cancelled (Esc), saying so; so does n (skip), which would leave the box behind.
 // What the SME has begun on the item (the final shapes, a box being drawn or a segment's start marked, the
 // class the next shape takes, gold, the rationale, the action) is the tab's draft until it is recorded: a
 // reload or a trip back in history puts it back (../drafts.js).
@@ -278,8 +278,11 @@ form.addEventListener("submit", (e) => {
 // --- keys -----------------------------------------------------------------------------------------------
 const actionKeys = { a: "ambiguous_instructions", i: "input_insufficient", s: "relabel" };
 let classPending = false;
-// Skipping on purpose (n, or the link) gives up what was begun here.
-$("skip-link")?.addEventListener("click", () => draft.close());
+// Skipping on purpose (n, or the link) gives up what was begun here; never a box being drawn, unseen.
+$("skip-link")?.addEventListener("click", (e) => {
+  if (drawingRefused()) e.preventDefault();
+  else draft.close();
+});
 
 document.addEventListener("keydown", (e) => {
   if (e.target.closest?.("[data-draft-discard]") && (e.key === "Enter" || e.key === " ")) return; // the button's
