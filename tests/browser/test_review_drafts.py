@@ -10,6 +10,7 @@ from labeling.models import Decision, Item
 from labeling.services.annotations import annotation_save
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
+from labeling.services.review import decision_record
 from tests.browser.test_labeling_page import digits_project
 from tests.browser.test_labeling_slips import sign_out
 from tests.browser.test_shape_labeling import image_point, png_bytes, stored
@@ -301,4 +302,36 @@ def test_a_segments_start_marked_on_the_review_page_is_back_after_a_reload(live_
         pytest.approx(end, abs=0.002),
         "speech",
     )
+    assert not page.errors, page.errors
+
+
+def test_a_draft_put_back_says_a_decision_was_recorded_on_the_item_since(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, (item, _) = disputed_digits(manager, reviewer, labeler, labeler2)
+    colleague = make_user("reviewer2")
+    member_add(project=project, username=colleague.username, role="reviewer")
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.keyboard.press("4")
+    page.keyboard.press("r")
+    page.keyboard.type("an open loop")
+    page.keyboard.press("Escape")
+    page.reload()
+    wait_back(page)
+    assert "since" not in status(page)
+    decision_record(item=item, reviewer=colleague, label="9", rationale="closed loop", supersedes=None)
+    page.reload()  # the draft is back, and the decision recorded meanwhile is named as above it
+    wait_back(page)
+    since = "A decision was recorded on this item since (see above): recording yours puts it over that one."
+    assert since in status(page)  # (before its Discard button)
+    assert "Decided already by reviewer2" in page.locator("#latest-decision").text_content()
+    assert pressed(page) == ["4"] and page.locator("#rationale").input_value() == "an open loop"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # recorded over it, knowingly: no 409
+    assert list(Decision.objects.order_by("id").values_list("reviewer__username", "label")) == [
+        ("reviewer2", "9"),
+        ("reviewer1", "4"),
+    ]
     assert not page.errors, page.errors
