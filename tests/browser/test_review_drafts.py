@@ -13,6 +13,7 @@ from labeling.services.projects import member_add
 from labeling.services.review import decision_record
 from tests.browser.test_labeling_page import digits_project
 from tests.browser.test_labeling_slips import sign_out
+from tests.browser.test_review_flow import transcribed_clip
 from tests.browser.test_shape_labeling import image_point, png_bytes, stored
 from tests.conftest import SPEECH_CLASSES, make_project, make_user, require_browser, segments_project, wav_bytes
 from tests.labeling.version_helpers import labelers
@@ -162,14 +163,7 @@ def test_a_final_transcript_begun_is_back_after_a_reload(
     live_server, page, login, manager, reviewer, labeler, labeler2
 ):
     require_browser()
-    project = make_project(manager, name="Speech (review draft)", modality="audio", task_type="transcription")
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    (item_id,) = items_import(
-        project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=1))]
-    ).imported
-    item = Item.objects.get(pk=item_id)
-    annotation_save(item=item, labeler=labeler, value="um nearest gas station")
-    annotation_save(item=item, labeler=labeler2, value="nearest gas [unintelligible]")
+    project, item_id = transcribed_clip(manager, reviewer, labeler, labeler2, name="Speech (review draft)")
     login(page, live_server, reviewer)
     page.goto(f"{live_server.url}/projects/{project.pk}/review/{item_id}/")
     page.keyboard.press("Shift+Digit2")
@@ -181,7 +175,7 @@ def test_a_final_transcript_begun_is_back_after_a_reload(
     assert page.locator("#transcript").input_value() == "nearest gas [unintelligible station]"
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert Decision.objects.get(item=item).label == "nearest gas [unintelligible station]"
+    assert Decision.objects.get(item_id=item_id).label == "nearest gas [unintelligible station]"
     assert not page.errors, page.errors
 
 

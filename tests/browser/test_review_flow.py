@@ -125,11 +125,10 @@ def test_the_review_page_plays_a_clip_in_the_labeling_pages_player(live_server, 
     assert not page.errors, page.errors
 
 
-def test_the_final_transcript_starts_from_a_labelers_by_keyboard(
-    live_server, page, login, manager, reviewer, labeler, labeler2
-):
-    require_browser()
-    project = make_project(manager, name="Speech (decide)", modality="audio", task_type="transcription")
+def transcribed_clip(manager, reviewer, labeler, labeler2, *, name: str):
+    """A transcription project with ``reviewer`` as its reviewer and one clip that two labelers
+    transcribed differently ("um nearest gas station", "nearest gas [unintelligible]"): (project, item id)."""
+    project = make_project(manager, name=name, modality="audio", task_type="transcription")
     member_add(project=project, username=reviewer.username, role="reviewer")
     (item_id,) = items_import(
         project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=1))]
@@ -137,6 +136,14 @@ def test_the_final_transcript_starts_from_a_labelers_by_keyboard(
     item = Item.objects.get(pk=item_id)
     annotation_save(item=item, labeler=labeler, value="um nearest gas station")
     annotation_save(item=item, labeler=labeler2, value="nearest gas [unintelligible]")
+    return project, item_id
+
+
+def test_the_final_transcript_starts_from_a_labelers_by_keyboard(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, item_id = transcribed_clip(manager, reviewer, labeler, labeler2, name="Speech (decide)")
     login(page, live_server, reviewer)
     page.goto(f"{live_server.url}/projects/{project.pk}/review/{item_id}/")
     page.keyboard.press("Shift+Digit2")  # start from the second row's transcript, then edit it
@@ -146,5 +153,5 @@ def test_the_final_transcript_starts_from_a_labelers_by_keyboard(
     page.keyboard.press("Escape")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert Decision.objects.get(item=item).label == "nearest gas [unintelligible station]"
+    assert Decision.objects.get(item_id=item_id).label == "nearest gas [unintelligible station]"
     assert not page.errors
