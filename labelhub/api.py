@@ -127,17 +127,17 @@ def body_as_dict(data):
     return {name: data[name] for name in data if name not in FORM_OWN_FIELDS}
 
 
-def unknown_fields_error(data, known, *, forms=True, nested=()):
+def unknown_fields_error(data, known, *, nested=()):
     """The ValidationError for a body's fields that are not in ``known`` (names), else None.
 
     A misspelt field (``boderline``, ``overlp``) was dropped without a word and the default stored in its
-    place: an answer or a campaign other than the one the client meant. JSON objects are always checked;
-    form and multipart bodies (a QueryDict, uploaded files included) too, as ``form_field_names`` reads
-    them (a page form's CSRF token passes), unless ``forms`` is false. Form bodies went unchecked on most
+    place: an answer or a campaign other than the one the client meant. JSON objects are checked, and form
+    and multipart bodies (a QueryDict, uploaded files included) as ``form_field_names`` reads them (a page
+    form's CSRF token passes). Form bodies went unchecked on most
     endpoints: ``curl -d overlp=5`` made a campaign of the default overlap as JSON once did."""
     if type(data) is dict:
         names = list(data)
-    elif forms and hasattr(data, "getlist"):
+    elif hasattr(data, "getlist"):
         names = form_field_names(data, nested=nested)
     else:
         return None
@@ -160,14 +160,12 @@ def nested_field_names(fields):
 
 class KnownFieldsOnly:
     """A serializer mixin: a body carrying a field the serializer does not declare is refused with a 400
-    naming the field, instead of having the field ignored (``unknown_fields_error``): a JSON object, and a
-    form or multipart body unless ``check_forms = False``."""
-
-    check_forms = True
+    naming the field, instead of having the field ignored (``unknown_fields_error``): a JSON object, a form
+    or a multipart body."""
 
     def to_internal_value(self, data):
         fields = self.fields
-        unknown = unknown_fields_error(data, list(fields), forms=self.check_forms, nested=nested_field_names(fields))
+        unknown = unknown_fields_error(data, list(fields), nested=nested_field_names(fields))
         try:
             value = super().to_internal_value(data)
         except exceptions.ValidationError as exc:

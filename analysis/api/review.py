@@ -471,7 +471,7 @@ class GuidelineExampleApi(GenericAPIView):
         guideline = _guideline(project, version)
         # A misspelt "notes" stored the example without its note, a misspelt "valeu" drew the item's
         # consensus shapes instead of the ones sent, both over the example the item had.
-        unknown = unknown_fields_error(request.data, EXAMPLE_FIELDS, forms=True)
+        unknown = unknown_fields_error(request.data, EXAMPLE_FIELDS)
         if unknown is not None:
             raise unknown
         data = request.data if hasattr(request.data, "get") else {}  # a JSON body that is not an object

@@ -344,8 +344,6 @@ def answer_value(annotation):
 
 class AnnotationSubmitSerializer(KnownFieldsOnly, serializers.Serializer):
     # A labeling script posting a form ("boderline=true") had the misspelt flag dropped, as JSON did before.
-    check_forms = True
-
     value = AnswerValueField(
         required=False,
         allow_blank=True,
