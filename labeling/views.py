@@ -42,30 +42,18 @@ BOX_DRAW_KEYS = ("x", "X")
 BOX_CORNER_KEYS = ("h", "H")
 
 
-def _free_key(classes, keys):
-    taken = {c.hotkey for c in classes}
-    return next((key for key in keys if key not in taken), "")
-
-
-def box_draw_key(classes):
-    """The first of BOX_DRAW_KEYS no class of the project uses ("" when both are class keys: the
-    mouse then draws, and the keyboard still edits the boxes drawn)."""
-    return _free_key(classes, BOX_DRAW_KEYS)
-
-
-def box_corner_key(classes):
-    """The first of BOX_CORNER_KEYS no class of the project uses ("" when both are class keys:
-    Shift+arrows then move the right and bottom edges only, and the mouse drags the other handles)."""
-    return _free_key(classes, BOX_CORNER_KEYS)
-
-
 def box_keys(project, classes):
     """The detection keys of a project's labeling page, which its review page uses too (one habit for
-    both pages): {"draw": ..., "corner": ...}, each "" when the project draws no boxes or its classes
-    took both spellings."""
+    both pages): {"draw": ..., "corner": ...}, each the first of its spellings no class of the project
+    uses; "" when the project draws no boxes or its classes took both spellings (the mouse then draws,
+    and Shift+arrows move the right and bottom edges only)."""
     if project.task_type != TaskType.DETECTION:
         return {"draw": "", "corner": ""}
-    return {"draw": box_draw_key(classes), "corner": box_corner_key(classes)}
+    taken = {c.hotkey for c in classes}
+    return {
+        name: next((key for key in keys if key not in taken), "")
+        for name, keys in (("draw", BOX_DRAW_KEYS), ("corner", BOX_CORNER_KEYS))
+    }
 
 
 def _project(request, project_id, role=Role.LABELER):

@@ -86,6 +86,23 @@ def test_binary_project_shows_a_middle_borderline_answer(client, manager, labele
     assert 'id="toggle-borderline"' not in page
 
 
+def _labeling_page(client, manager, labeler, *, name, task_type, hotkeys):
+    """(its config, the page, its key help) of the labeling page of a new image project whose classes
+    have ``hotkeys``, as ``labeler`` sees it."""
+    project = make_project(
+        manager,
+        name=name,
+        modality="image",
+        task_type=task_type,
+        classes=[{"key": f"c{n}", "hotkey": key} for n, key in enumerate(hotkeys)],
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    client.force_login(labeler)
+    page = client.get(f"/projects/{project.pk}/label/").content.decode()
+    config = json.loads(re.search(r'<script id="lab-config" type="application/json">(.*?)</script>', page, re.S)[1])
+    return config, page, re.search(r'<dialog id="help-dialog".*?</dialog>', page, re.S)[0]
+
+
 @pytest.mark.parametrize(
     ("task_type", "hotkeys", "draw_key", "shown"),
     [
@@ -96,19 +113,10 @@ def test_binary_project_shows_a_middle_borderline_answer(client, manager, labele
     ],
 )
 def test_the_box_draw_key_is_one_no_class_has(client, manager, labeler, task_type, hotkeys, draw_key, shown):
-    project = make_project(
-        manager,
-        name=f"Draw key {task_type} {''.join(hotkeys)}",
-        modality="image",
-        task_type=task_type,
-        classes=[{"key": f"c{n}", "hotkey": key} for n, key in enumerate(hotkeys)],
+    config, page, help_rows = _labeling_page(
+        client, manager, labeler, name=f"Draw key {task_type} {''.join(hotkeys)}", task_type=task_type, hotkeys=hotkeys
     )
-    member_add(project=project, username=labeler.username, role="labeler")
-    client.force_login(labeler)
-    page = client.get(f"/projects/{project.pk}/label/").content.decode()
-    config = json.loads(re.search(r'<script id="lab-config" type="application/json">(.*?)</script>', page, re.S)[1])
     assert config["drawKey"] == draw_key
-    help_rows = re.search(r'<dialog id="help-dialog".*?</dialog>', page, re.S)[0]
     assert ("a new box from the keyboard" in help_rows) == bool(shown)
     if shown:
         assert f"or {shown}, arrows and <kbd>Enter</kbd> at two corners" in page
@@ -124,19 +132,10 @@ def test_the_box_draw_key_is_one_no_class_has(client, manager, labeler, task_typ
     ],
 )
 def test_the_box_corner_key_is_one_no_class_has(client, manager, labeler, hotkeys, corner_key, shown):
-    project = make_project(
-        manager,
-        name=f"Corner key {''.join(hotkeys)}",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": f"c{n}", "hotkey": key} for n, key in enumerate(hotkeys)],
+    config, page, help_rows = _labeling_page(
+        client, manager, labeler, name=f"Corner key {''.join(hotkeys)}", task_type="detection", hotkeys=hotkeys
     )
-    member_add(project=project, username=labeler.username, role="labeler")
-    client.force_login(labeler)
-    page = client.get(f"/projects/{project.pk}/label/").content.decode()
-    config = json.loads(re.search(r'<script id="lab-config" type="application/json">(.*?)</script>', page, re.S)[1])
     assert config["cornerKey"] == corner_key
-    help_rows = re.search(r'<dialog id="help-dialog".*?</dialog>', page, re.S)[0]
     assert ("the corner of the selected box" in help_rows) == bool(shown)
     if shown:
         assert f"resize the selected box from the corner {shown} chooses" in page
