@@ -1445,20 +1445,15 @@ def _near_duplicates(
     rows = np.repeat(np.arange(n), knn_indices.shape[1])
     cols = knn_indices.ravel().astype(np.int64)
     d = knn_distances.ravel().astype(np.float64)
-    keep = (
-        (cols >= 0)
-        & (cols != rows)
-        & (labels[rows] == labels[np.maximum(cols, 0)])
-        & (d <= ratio * np.minimum(scale[rows], scale[np.maximum(cols, 0)]))
-    )
+    keep = (cols != rows) & (labels[rows] == labels[cols]) & (d <= ratio * np.minimum(scale[rows], scale[cols]))
     if not keep.any():
         return np.arange(n)
     graph = coo_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(n, n))
     _, comp = connected_components(graph, directed=True, connection="weak")
     size = np.bincount(comp)
     # the share of the sets' neighbours outside them that carry their label
-    outside = (cols >= 0) & (comp[rows] != comp[np.maximum(cols, 0)])
-    agree = outside & (labels[rows] == labels[np.maximum(cols, 0)])
+    outside = comp[rows] != comp[cols]
+    agree = outside & (labels[rows] == labels[cols])
     n_out = np.bincount(comp[rows[outside]], minlength=len(size))
     n_agree = np.bincount(comp[rows[agree]], minlength=len(size))
     at_odds = n_agree < 0.5 * n_out
