@@ -48,6 +48,19 @@ def shown_item(page, previous=None):
     return int(page.locator("#item-label").text_content().removeprefix("item #"))
 
 
+def open_recent(page, entries=None):
+    """Press ``r`` and wait until the keyboard is on the newest of my recent answers (``entries`` of them)."""
+    page.keyboard.press("r")
+    page.wait_for_function(
+        """(entries) => {
+            const buttons = document.querySelectorAll("#recent-list button");
+            const all = entries === null || buttons.length === entries;
+            return buttons.length && all && document.activeElement === buttons[0];
+        }""",
+        arg=entries,
+    )
+
+
 def test_labeler_labels_five_digits_with_the_keyboard_and_keeps_progress_on_reload(
     live_server, page, login, manager, labeler
 ):
@@ -81,8 +94,7 @@ def test_labeler_labels_five_digits_with_the_keyboard_and_keeps_progress_on_relo
     page.wait_for_function("() => document.getElementById('mine-today').textContent === '5'")
     assert page.locator("#mine-total").text_content() == "5"
     assert page.locator("#project-progress").text_content() == "0 / 6"
-    page.keyboard.press("r")  # my recent answers, newest first (fetched when the list opens)
-    page.wait_for_function("() => document.querySelectorAll('#recent-list li').length === 5")
+    open_recent(page, 5)  # my recent answers, newest first
     assert page.locator("#recent-list li").first.text_content().startswith(f"#{answered[-1]}")
     # Fix a slip from the keyboard: edit the newest answer to an 8, and come back to the queue's item.
     page.keyboard.press("Enter")

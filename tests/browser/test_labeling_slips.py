@@ -255,6 +255,55 @@ def test_a_guideline_published_while_the_page_is_open_is_announced(live_server, 
     assert page.locator("#guideline-updated").count() == 0
 
 
+def test_the_guideline_check_counts_answers_sent_while_the_progress_is_on_its_way(
+    live_server, page, login, manager, labeler
+):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=12)
+    held = []  # the page's first progress request, answered only after the labeler's first answer
+    page.route(
+        lambda url: url.endswith("/progress/"), lambda route: held.append(route) if not held else route.continue_()
+    )
+    login(page, live_server, labeler)
+    with page.expect_response(lambda response: response.url.endswith(f"/api/projects/{project.pk}/")):
+        page.goto(f"{live_server.url}/projects/{project.pk}/label/")  # and its first look at the guideline
+    item = shown_item(page)
+    guideline_publish(project=project, text="# Digits\n\nA looped 9 is a 9, never a 4.", author=manager)
+    page.keyboard.press("9")
+    page.keyboard.press("Enter")
+    item = shown_item(page, previous=item)
+    held[0].continue_()
+    page.wait_for_function("() => document.getElementById('mine-today').textContent !== '–'")
+    for _ in range(9):  # ten answers since the page asked
+        page.keyboard.press("9")
+        page.keyboard.press("Enter")
+        item = shown_item(page, previous=item)
+    page.locator("#guideline-updated").wait_for()
+
+
+def test_my_recent_answers_opened_before_they_arrive_take_the_keyboard_when_they_do(
+    live_server, page, login, manager, labeler
+):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    first = shown_item(page)
+    page.keyboard.press("7")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=first)
+    held = []
+    page.route(lambda url: "mine=1" in url, lambda route: held.append(route))
+    page.reload()
+    shown_item(page)
+    page.keyboard.press("r")  # the list is still on its way
+    page.wait_for_function("() => !document.getElementById('panel-recent').hidden")
+    held[0].continue_()
+    page.wait_for_function("() => document.activeElement === document.querySelector('#recent-list button')")
+    page.keyboard.press("Enter")  # edit it, without a click
+    page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first}'")
+
+
 def test_enter_before_a_borderline_answers_second_class_sends_nothing_and_says_what_is_missing(
     live_server, page, login, manager, labeler
 ):

@@ -10,7 +10,7 @@ import pytest
 from labeling.models import Annotation, LabelClass
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
-from tests.browser.test_labeling_page import shown_item
+from tests.browser.test_labeling_page import open_recent, shown_item
 from tests.conftest import make_project, require_browser, segments_project, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -226,7 +226,7 @@ def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_bo
     login(page, live_server, labeler)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
     shown_item(page)
-    page.keyboard.press("r")
+    open_recent(page)
     assert "200 boxes" in page.locator("#recent-list li").first.text_content()
     page.keyboard.press("Enter")  # edit it
     page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first.pk}'")
@@ -328,7 +328,7 @@ def test_a_recent_box_answer_reopened_after_a_rename_shows_and_saves_the_new_cla
     login(page, live_server, labeler)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
     shown_item(page)
-    page.keyboard.press("r")
+    open_recent(page)
     page.keyboard.press("Enter")  # edit the answer given before the rename
     page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first.pk}'")
     page.keyboard.press("Tab")  # select its box: the summary names today's class

@@ -134,10 +134,11 @@ async function checkGuideline() {
 }
 
 async function refreshProgress() {
+  // counted from the request, not its answer: answers sent while it is on its way count towards the next
+  state.sinceProgress = 0;
   checkGuideline();
   try {
     state.progress = (await getJSON(config.urls.progress)).data;
-    state.sinceProgress = 0;
     renderProgress();
   } catch (error) {
     console.warn("progress:", error);
@@ -541,6 +542,7 @@ function recentEntry(annotation) {
 }
 
 function renderRecent() {
+  const focused = ui.recentList.contains(document.activeElement) ? [...ui.recentList.querySelectorAll("button")].indexOf(document.activeElement) : -1;
   ui.recentList.replaceChildren(...state.recent.map(recentEntry));
   if (!state.recent.length) {
     const li = document.createElement("li");
@@ -548,6 +550,11 @@ function renderRecent() {
     li.textContent = "Your answers will appear here.";
     ui.recentList.append(li);
   }
+  // The list opened with `r` before the answers arrived (or while it was redrawn) takes the keyboard
+  // once they are here, as it would have had they been here already.
+  const buttons = ui.recentList.querySelectorAll("button");
+  const idle = document.activeElement === document.body || document.activeElement === null;
+  if (buttons.length && !$("panel-recent").hidden && (focused >= 0 || idle)) buttons[Math.max(0, Math.min(focused, buttons.length - 1))].focus();
 }
 
 function rememberRecent(annotation, item) {
