@@ -9,7 +9,11 @@ helper. Use them with pytest-django's ``live_server`` (which needs ``transaction
         page.goto(live_server.url + "/")
 """
 
+import contextlib
 import os
+import signal
+import sys
+import threading
 
 import pytest
 
@@ -42,21 +46,78 @@ def playwright_session():
         yield playwright
 
 
+# Playwright's input actions (a key press, a mouse move) wait on the browser without a timeout: a Chromium
+# that stops answering would hold the suite until CI's limit. A test's watchdog kills the browser after
+# this long (its pending call then fails, naming the test), and the next test launches a new one.
+BROWSER_TEST_SECONDS = 150
+
+
+class Chromium:
+    """The session's Chromium, launched again when a watchdog had to kill the one before."""
+
+    def __init__(self, playwright):
+        self.playwright = playwright
+        self.browser = None
+
+    def get(self):
+        if self.browser is None or not self.browser.is_connected():
+            self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        return self.browser
+
+    def close(self):
+        if self.browser is not None and self.browser.is_connected():
+            self.browser.close()
+
+
+def chromium_processes():
+    """This process's descendants that run Chromium (read from /proc: Linux only, as the suite is)."""
+    children = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            if "chromium" in os.readlink(f"/proc/{pid}/exe"):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def kill_chromium(test):
+    pids = chromium_processes()
+    sys.stderr.write(f"\n{test}: the browser did not answer for {BROWSER_TEST_SECONDS} s; killing it ({pids})\n")
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="session")
 def browser(playwright_session):
-    """One Chromium for the session: Debian's, never a downloaded one."""
-    browser = playwright_session.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield browser
-    browser.close()
+    """One Chromium for the session (Debian's, never a downloaded one), launched again if it was killed."""
+    chromium = Chromium(playwright_session)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
-def new_page(browser):
+def new_page(browser, request):
     """``new_page()`` opens a page in a fresh context (its own cookies): one per user in a test."""
     contexts = []
+    watchdog = threading.Timer(BROWSER_TEST_SECONDS, kill_chromium, args=[request.node.nodeid])
+    watchdog.daemon = True
+    watchdog.start()
 
     def open_page():
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        context = browser.get().new_context(viewport={"width": 1280, "height": 860})
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
@@ -65,8 +126,13 @@ def new_page(browser):
         return page
 
     yield open_page
+    watchdog.cancel()
     for context in contexts:
-        context.close()
+        try:
+            context.close()
+        except Exception:  # its browser was killed by the watchdog: the test has failed already
+            if browser.browser.is_connected():
+                raise
 
 
 @pytest.fixture
@@ -93,3 +159,12 @@ def login():
         return page
 
     return log_in
+
+
+def pytest_collection_modifyitems(config, items):
+    """A browser test that fails is run once more, in a new page (and a new browser if it was killed);
+    the run's summary lists it as rerun. Two machines' worth of CI on two shared cores make rare timing
+    slips; a test that fails twice fails the run."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=1))
