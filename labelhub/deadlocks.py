@@ -1,7 +1,9 @@
 """Deadlock victims: PostgreSQL aborts one of two transactions that wait for each other's row locks
 (SQLSTATE 40P01, after ``deadlock_timeout``, 1 s by default). The aborted one did nothing wrong: run
 again, it finds the other finished. ``retry_deadlock_once`` runs a transaction so; a victim twice
-over reaches ``labelhub.api.exception_handler``, which answers 503 with a sentence, not a 500. A long
+over reaches ``labelhub.api.exception_handler``, which answers 503 with a sentence, not a 500. Only the
+outermost transaction can run again: a service that retries, called inside a caller's transaction, leaves
+the retry to that caller (which retries too, or says why it need not). A long
 write made of batches (an import) raises ``BatchNotSaved`` instead, saying which batch was lost and that
 the ones before it are stored.
 """
@@ -11,7 +13,7 @@ import logging
 import random
 import time
 
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +37,27 @@ def is_deadlock(exc) -> bool:
     return getattr(cause, "sqlstate", None) == DEADLOCK_DETECTED
 
 
+def inside_a_callers_transaction() -> bool:
+    """Whether a caller's transaction (an atomic block, not the one a test case wraps each test in) is
+    open around this point: Django's own test for a ``durable`` block nested in another."""
+    blocks = connection.atomic_blocks
+    return bool(blocks) and not blocks[-1]._from_testcase
+
+
 def retry_deadlock_once(function):
-    """Run ``function``, which opens its own transaction (``transaction.atomic``; a savepoint when called
-    inside another), once more, after a moment, if the database aborted it as a deadlock's victim. Its
-    locks were given up with its rollback, so the other transaction goes on and the second run waits
-    for it."""
+    """Run ``function``, which opens its own transaction (``transaction.atomic``), once more, after a
+    moment, if the database aborted it as a deadlock's victim. Its locks were given up with its rollback,
+    so the other transaction goes on and the second run waits for it.
+
+    Inside a caller's transaction, ``function`` runs once and its deadlock goes up to the caller: its
+    block is only a savepoint there, whose rollback keeps the caller's locks (so the other transaction
+    still waits and a second run meets the same deadlock, after a pause holding them), and the foreign
+    keys' locks are taken at the caller's commit, where no retry in here ever saw them."""
 
     @functools.wraps(function)
     def run(*args, **kwargs):
+        if inside_a_callers_transaction():
+            return function(*args, **kwargs)
         try:
             return function(*args, **kwargs)
         except OperationalError as exc:

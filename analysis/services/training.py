@@ -324,28 +324,38 @@ def _train_logistic_regression(training, beat, *, job, attempt):
     predicted = model.classes_[probabilities.argmax(axis=1)]
     all_classes = sorted(set(labels.tolist()))
     metrics = split_metrics(y_true=labels, y_pred=predicted, splits=splits, classes=all_classes)
-    # The run and the job's success in one transaction, by the attempt that owns the job: an attempt
-    # taken over while silent, or one whose worker died between the two, left a second run of the same
-    # training job (error analysis then compared the model with itself).
-    with transaction.atomic():
-        if not Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).exists():
-            raise _Superseded
-        run = model_run_create(
-            project=project,
-            name=f"logistic regression on v{training.version.number} (training job {training.pk})",
-            predictions=[
-                {"item": int(i), "label": str(p), "confidence": round(float(c), 4), "split": str(s)}
-                for i, p, c, s in zip(
-                    items.tolist(), predicted.tolist(), probabilities.max(axis=1).tolist(), splits.tolist(), strict=True
-                )
-            ],
-            user=training.created_by,
-            dataset_version=training.version,
-            training_job=training,
-            metrics=metrics,
+    predictions = [
+        {"item": int(i), "label": str(p), "confidence": round(float(c), 4), "split": str(s)}
+        for i, p, c, s in zip(
+            items.tolist(), predicted.tolist(), probabilities.max(axis=1).tolist(), splits.tolist(), strict=True
         )
-        result = {"model_run": run.pk, "metrics": {s: {"accuracy": m["accuracy"]} for s, m in metrics.items()}}
-        Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, finished=timezone.now(), result=result)
+    ]
+    return _store_trained_run(training, predictions, metrics, job=job, attempt=attempt)
+
+
+@retry_deadlock_once  # the outermost transaction of model_run_create, which leaves its retry to it
+@transaction.atomic
+def _store_trained_run(training, predictions, metrics, *, job, attempt):
+    """The run and the job's success in one transaction, by the attempt that owns the job: an attempt
+    taken over while silent, or one whose worker died between the two, left a second run of the same
+    training job (error analysis then compared the model with itself).
+
+    Run again once as a deadlock's victim: the predictions key-share-lock their items at this commit, and a
+    labeler's answer (?next=1) locks two the other way. The retry inside model_run_create never saw it
+    (the commit is this block's), so the job failed with 'deadlock detected' after its whole training."""
+    if not Job.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).exists():
+        raise _Superseded
+    run = model_run_create(
+        project=training.project,
+        name=f"logistic regression on v{training.version.number} (training job {training.pk})",
+        predictions=predictions,
+        user=training.created_by,
+        dataset_version=training.version,
+        training_job=training,
+        metrics=metrics,
+    )
+    result = {"model_run": run.pk, "metrics": {s: {"accuracy": m["accuracy"]} for s, m in metrics.items()}}
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, finished=timezone.now(), result=result)
     return result
 
 
