@@ -167,3 +167,29 @@ def pause_the_first_answer_holding_its_item(monkeypatch, pause):
 
     monkeypatch.setattr(labeling_api, "annotation_submit_and_next_locked", submit_after_the_pause)
     return locked, paused
+
+
+@contextlib.contextmanager
+def deadlock_at_commit(table):
+    """The first transaction to commit after inserting into ``table`` is stopped as a deadlock's victim
+    at its commit (a deferred trigger raising SQLSTATE 40P01, as the foreign keys' locks are taken then);
+    the next ones commit. The trigger, its function and its sequence are dropped on leaving."""
+    table = connection.ops.quote_name(table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE SEQUENCE test_deadlock_at_commit; "
+            "CREATE FUNCTION test_deadlock_at_commit() RETURNS trigger AS $$ BEGIN "
+            "IF nextval('test_deadlock_at_commit') = 1 THEN "
+            "RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END IF; RETURN NULL; END $$ "
+            "LANGUAGE plpgsql; "
+            f"CREATE CONSTRAINT TRIGGER test_deadlock_at_commit AFTER INSERT ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_deadlock_at_commit();"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DROP TRIGGER test_deadlock_at_commit ON {table}; DROP FUNCTION test_deadlock_at_commit(); "
+                "DROP SEQUENCE test_deadlock_at_commit"
+            )

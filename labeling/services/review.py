@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from analysis.metrics.consistency import ConventionError, Conventions
+from labelhub.deadlocks import retry_deadlock_once
 from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
 from labeling.models import Decision, GuidelineExample, GuidelineNote, Item, Project, TranscriptConventions
 from labeling.selectors import class_mapping
@@ -41,6 +42,7 @@ def decision_summary(decision: Decision) -> str:
     return what + (f" ({', '.join(f.replace('_', ' ') for f in flags)})" if flags else "")
 
 
+@retry_deadlock_once  # the outermost transaction of its items_tag (and send-back), which leave their retry to it
 @transaction.atomic
 def decision_record(
     *,

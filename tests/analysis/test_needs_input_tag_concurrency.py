@@ -13,6 +13,7 @@ from labeling.models import Decision, Item, Tag
 from labeling.services import review
 from labeling.services.review import NEEDS_INPUT_TAG
 from tests.concurrency import (
+    deadlock_at_commit,
     in_a_thread,
     run_together,
     skip_unless_postgresql,
@@ -101,3 +102,23 @@ def test_a_decision_sent_while_a_selection_is_being_tagged_is_recorded(monkeypat
     assert statuses == {"decision": 201, "selection": 200}
     assert "chosen as a deadlock victim" not in caplog.text
     _all_tagged_and_decided_once(items, decided)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_stopped_as_a_deadlock_victim_at_its_commit_is_recorded_on_its_second_run(
+    caplog, api, project, reviewer
+):
+    """The item's link to the tag key-share-locks the item at the decision's commit: a deadlock there
+    stopped the decision's whole transaction, which items_tag's own retry (a savepoint inside it) never
+    saw, and the reviewer got 503 for a decision that was not recorded."""
+    skip_unless_postgresql()
+    (item,) = make_items(project, 1)
+    with deadlock_at_commit(Item.tags.through._meta.db_table):
+        response = api(reviewer).post(
+            f"/api/items/{item.pk}/decision/",
+            {"action": "input_insufficient", "rationale": "too dark to read", "supersedes": None},
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    assert "decision_record: chosen as a deadlock victim" in caplog.text
+    _all_tagged_and_decided_once([item], item)
