@@ -35,12 +35,17 @@ class DeadlockCause(Exception):
 
 def wait_until_another_backend_waits_for_a_lock(timeout=10):
     """True as soon as another database backend waits for a lock it has not been granted (the other
-    thread, stuck on a row this one holds); False after ``timeout`` seconds. pg_locks, not
-    pg_stat_activity: that one is read once per transaction, and the caller's is open."""
+    thread, stuck on a row this one holds); False after ``timeout`` seconds. pg_locks for the waiting,
+    pg_stat_activity for the database (another test run on the same server waits in its own); the
+    statistics snapshot, taken once per transaction and the caller's is open, is cleared each time."""
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE NOT l.granted AND l.pid <> pg_backend_pid() AND a.datname = current_database()"
+            )
             if cursor.fetchone()[0]:
                 return True
             time.sleep(0.02)
