@@ -155,3 +155,39 @@ def test_the_final_transcript_starts_from_a_labelers_by_keyboard(
         page.keyboard.press("Enter")
     assert Decision.objects.get(item_id=item_id).label == "nearest gas [unintelligible station]"
     assert not page.errors
+
+
+def test_enter_on_a_focused_button_or_link_presses_it_and_records_only_without_one(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    for pk in items:  # both items disputed, and opened from the queue: the first one's page skips to the other
+        annotation_save(item=Item.objects.get(pk=pk), labeler=labeler, value="4")
+        annotation_save(item=Item.objects.get(pk=pk), labeler=labeler2, value="9")
+    first, second = items
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{first}/?queue={first},{second}")
+    nine = page.locator("button.class-button[data-label='9']")
+
+    # Reached from the keyboard, a class, a zoom button and Skip do what they say; none records.
+    nine.focus()
+    page.keyboard.press("Enter")
+    assert nine.get_attribute("aria-pressed") == "true"
+    page.locator("#image-tools [data-action=zoom-in]").focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#zoom-level").inner_text() == "125%"
+    assert page.locator("#decision-status").text_content() == ""  # no "saving…": nothing was sent
+    page.locator("#skip-link").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert f"/review/{second}/" in page.url
+    assert not Decision.objects.exists()
+
+    # A class clicked with the mouse leaves the focus to the page: the next Enter records it.
+    page.locator("button.class-button[data-label='4']").click()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert list(Decision.objects.values_list("item_id", "label")) == [(second, "4")]
+    assert not page.errors, page.errors

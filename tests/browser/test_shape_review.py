@@ -198,3 +198,33 @@ def test_sme_draws_the_final_box_with_the_keyboard_and_enter_never_records_it_ha
     assert box["x"] == pytest.approx(left, abs=1e-5) and box["w"] == pytest.approx(x1 / 400 - left, abs=1e-5)
     assert (box["y"], box["h"]) == (round(y0 / 300, 6), round((y1 - y0) / 300, 6))
     assert not page.errors, page.errors
+
+
+def test_enter_on_a_focused_button_presses_it_and_records_only_without_one(live_server, page, login, manager, reviewer):
+    require_browser()
+    project, item, alice, bob = review_item(manager, reviewer, "Touching, buttons (browser)")
+    annotation_save(item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.5, 0.2, 0.3, 0.5, "rock")))
+    annotation_save(item=item, labeler=bob, value=boxes((0.08, 0.2, 0.64, 0.5, "iguana")))
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 3")
+    count = "(n) => document.getElementById('editor-summary').dataset.count === n"
+    page.keyboard.press("Shift+Digit1")  # alice's two boxes
+    page.wait_for_function(count, arg="2")
+
+    # "Nothing here" reached from the keyboard clears the boxes; its Enter records nothing.
+    page.locator("#clear-shapes").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(count, arg="0")
+    assert page.locator("#decision-status").text_content() == ""  # no "saving…": nothing was sent
+    assert page.url.endswith(f"/review/{item.pk}/")
+
+    # Clicked with the mouse, the button leaves the focus to the page: the next Enter records.
+    page.keyboard.press("Shift+Digit2")  # bob's box, then cleared with the mouse
+    page.wait_for_function(count, arg="1")
+    page.locator("#clear-shapes").click()
+    page.wait_for_function(count, arg="0")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert Decision.objects.get(item=item).shapes == {"boxes": []}
+    assert not page.errors, page.errors

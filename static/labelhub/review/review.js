@@ -6,6 +6,7 @@
 import { announceDraft, dropOthersDrafts, fillForm, ItemDraft, pruneReviewDrafts, readForm, reviewDraftNote } from "../drafts.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
+import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
 import { decidedMeanwhile } from "./meanwhile.js";
 
 const root = document.getElementById("review");
@@ -102,6 +103,7 @@ form.addEventListener("submit", (e) => {
 
 document.addEventListener("keydown", (e) => {
   if (e.target.closest?.("[data-draft-discard]") && (e.key === "Enter" || e.key === " ")) return; // the button's
+  if (keepsEnter(e, form.querySelector("#decide"))) return; // a focused class, Skip, zoom...: that control's
   const typing = e.target.matches("textarea, input[type=text]");
   if (typing) {
     if (e.key === "Escape") e.target.blur();
@@ -140,6 +142,7 @@ document.addEventListener("keydown", (e) => {
   }
   if (viewer?.key(e)) e.preventDefault();
 });
+mouseClicksGiveFocusBack();
 
 // --- the draft ------------------------------------------------------------------------------------------
 // One per project, reviewer and item, in this tab's sessionStorage; never sent by itself: put back, said on

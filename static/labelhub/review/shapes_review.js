@@ -18,6 +18,7 @@ import { announceDraft, dropOthersDrafts, fillForm, ItemDraft, pruneReviewDrafts
 import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
+import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
 import { decidedMeanwhile } from "./meanwhile.js";
 
 const config = JSON.parse(document.getElementById("review-config").textContent);
@@ -306,6 +307,7 @@ document.addEventListener("keydown", (e) => {
     e.preventDefault();
     return;
   }
+  if (keepsEnter(e, $("decide"))) return; // a focused class, Skip, "Nothing here"...: that control's
   if (classPending) {
     classPending = false;
     summary.classList.remove("pending");
@@ -351,3 +353,4 @@ document.addEventListener("keydown", (e) => {
   })();
   if (handled || editor.key(e) || viewer.key(e)) e.preventDefault();
 });
+mouseClicksGiveFocusBack();
