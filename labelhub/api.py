@@ -120,11 +120,17 @@ def form_field_names(data, *, nested=()):
 
 def body_as_dict(data):
     """A form or multipart body as a dict of its fields' (last) values less ``FORM_OWN_FIELDS``, for a view
-    that checks every name itself (a version's recipe, planning settings): the page form's CSRF token was
+    that checks every name itself (planning settings): the page form's CSRF token was
     refused there as an unknown field. Anything else (a JSON body) as it is."""
     if not hasattr(data, "getlist"):
         return data
     return {name: data[name] for name in data if name not in FORM_OWN_FIELDS}
+
+
+def body_as_lists(data):
+    """A form or multipart body as a dict of each field's values (a list, in the order sent) less
+    ``FORM_OWN_FIELDS``, for a view that reads repeated and nested fields itself (a version's recipe)."""
+    return {name: values for name, values in data.lists() if name not in FORM_OWN_FIELDS}
 
 
 def unknown_fields_error(data, known, *, nested=()):

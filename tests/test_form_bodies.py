@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 import pytest
 
 from analysis.models import EmbeddingMap
-from labeling.models import Invitation, Job, Skip, Webhook
+from labeling.models import Invitation, Job, Skip, Tag, Webhook
 from tests.labeling.queue_helpers import make_items
 
 pytestmark = pytest.mark.django_db
@@ -205,4 +205,85 @@ def test_a_json_recipe_keeps_its_numbers_numbers(api, project, manager):
     response = api(manager).post(f"/api/projects/{project.pk}/versions/", {"min_answers": "2"}, format="json")
     assert response.status_code == 400
     assert response.json()["min_answers"] == ["must be a whole number from 1 to 1000, not '2'"]
+    assert not Job.objects.filter(project=project).exists()
+
+
+def test_a_version_recipe_sent_as_a_form_carries_its_objects_and_lists_as_json_does(api, project, manager):
+    # A form could send no object or list of a recipe: splits.train (DRF's notation) was refused as an
+    # unknown field, and formats sent repeated as "must be a list". The same recipe as JSON, as a form and
+    # as multipart now queues the same build.
+    for name in ("hard", "night"):
+        Tag.objects.create(project=project, name=name)
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/versions/"
+    recipe = {
+        "min_answers": 2,
+        "class_map": {"other": "cat"},
+        "splits": {"train": 0.7, "dev": 0.2, "test": 0.1, "salt": "2026"},
+        "filters": {"tags": ["hard", "night"], "exclude_tags": ["night"], "created_from": "2026-01-01"},
+        "formats": ["csv", "imagefolder"],
+    }
+    form = [
+        ("min_answers", "2"),
+        ("class_map.other", "cat"),
+        ("splits.train", "0.7"),
+        ("splits.dev", "0.2"),
+        ("splits.test", "0.1"),
+        ("splits.salt", "2026"),
+        ("filters.tags[0]", "hard"),
+        ("filters.tags[1]", "night"),
+        ("filters.exclude_tags", "night"),
+        ("filters.created_from", "2026-01-01"),
+        ("formats", "csv"),
+        ("formats", "imagefolder"),
+        ("csrfmiddlewaretoken", "x"),
+    ]
+    multipart = {
+        "min_answers": "2",
+        "class_map.other": "cat",
+        "splits.train": "0.7",
+        "splits.dev": "0.2",
+        "splits.test": "0.1",
+        "splits.salt": "2026",
+        "filters.tags": ["hard", "night"],
+        "filters.exclude_tags[0]": "night",
+        "filters.created_from": "2026-01-01",
+        "formats": ["csv", "imagefolder"],
+    }
+    policies = []
+    for response in (
+        client.post(url, recipe, format="json"),
+        client.post(url, urlencode(form), content_type=FORM),
+        client.post(url, multipart, format="multipart"),
+    ):
+        assert response.status_code == 202, response.json()
+        policies.append(Job.objects.get(pk=response.json()["job"]).params["policy"])
+    assert policies[1] == policies[0] and policies[2] == policies[0]
+    assert policies[0]["splits"] == {"train": 0.7, "dev": 0.2, "test": 0.1, "salt": "2026"}
+    assert policies[0]["formats"] == ["jsonl", "csv", "parquet", "imagefolder"]  # the manifest and parquet too
+    assert policies[0]["filters"]["tags"] == ["hard", "night"] and policies[0]["class_map"] == {"other": "cat"}
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        # JSON holds one value per field; a form's second one was taken and the first dropped unsaid.
+        ([("min_answers", "2"), ("min_answers", "3")], "min_answers", "sent 2 times; this field takes one value"),
+        ([("splits", "0.7")], "splits", "an object, which a form sends by its fields: splits.<field>=<value>"),
+        ([("splits.train", "0.7"), ("splits", "x")], "splits", "an object, which a form sends by its fields"),
+        ([("splits.trian", "0.7")], "splits.trian", "unknown field 'trian' (known splits fields"),
+        ([("formats", "csv"), ("formats[0]", "jsonl")], "formats", "sent both as formats and numbered"),
+        (
+            [("transcripts.rules[0]", "um")],
+            "transcripts.rules[0]",
+            "which a form cannot carry: send the recipe as JSON",
+        ),
+    ],
+)
+def test_a_form_recipe_that_json_would_not_mean_is_refused_naming_the_field(
+    api, project, manager, form, field, message
+):
+    response = api(manager).post(f"/api/projects/{project.pk}/versions/", urlencode(form), content_type=FORM)
+    assert response.status_code == 400, response.json()
+    assert message in response.json()[field][0]
     assert not Job.objects.filter(project=project).exists()

@@ -14,7 +14,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labelhub.api import body_as_dict
+from labelhub.api import body_as_lists
 from labelhub.http import etag_matches, not_modified, stored_file_response
 from labelhub.negotiation import FileNegotiation
 from labeling.api.serializers import JobRefSerializer
@@ -239,8 +239,8 @@ class VersionListApi(GenericAPIView):
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         recipe = request.data
-        if hasattr(recipe, "getlist"):  # a form: its fields (its CSRF token left out), numbers read from text
-            recipe = recipe_form_values(body_as_dict(recipe))
+        if hasattr(recipe, "getlist"):  # a form: its fields (its CSRF token left out), read as JSON carries them
+            recipe = recipe_form_values(body_as_lists(recipe))
         job = version_build_start(project=project, user=request.user, recipe=recipe)
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 

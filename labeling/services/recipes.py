@@ -94,33 +94,89 @@ SPLIT_DEFAULTS = {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""}
 TOP_FIELDS = (*DEFAULTS, "transcripts", "filters", "splits", "formats")
 
 
-# A form (curl -d, a page's form) carries every value as text: these top-level fields are read from it as
-# JSON would carry them; a JSON body keeps its own types, and a value that is no such text stays text,
-# refused by ``recipe_parse`` naming it.
-FORM_WHOLE_NUMBERS = ("min_answers",)
-FORM_NUMBERS = ("min_agreement", "archived_weight")
+# A form (curl -d, a page's form) carries every value as text: these fields are read from it as JSON would
+# carry them; a JSON body keeps its own types, and a value that is no such text stays text, refused by
+# ``recipe_parse`` naming it.
+FORM_WHOLE_NUMBERS = ("min_answers", "filters.guideline")
+FORM_NUMBERS = ("min_agreement", "archived_weight", "splits.train", "splits.dev", "splits.test")
+FORM_YES_NO = (
+    "use_decisions",
+    *(f"transcripts.{name}" for name in ("conventions", "case", "punctuation", "whitespace")),
+)
 FORM_BOOLEANS = {"true": True, "false": False}
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# A form carries the recipe's objects and lists in DRF's notation: an object's fields as ``name.field``
+# (``splits.train=0.7``, ``class_map.scratch=scratched``), a list as its name repeated
+# (``formats=csv&formats=coco``) or numbered (``formats[0]=csv``).
+FORM_OBJECTS = ("class_map", "transcripts", "filters", "splits")
+FORM_LISTS = ("formats", "filters.sources", "filters.tags", "filters.exclude_tags")
+_NUMBERED = re.compile(r"(?P<name>.+)\[(?P<index>\d+)\]")
 
 
-def recipe_form_values(data: dict) -> dict:
-    """A recipe sent as a form (its fields as text) with its number and yes/no fields read as JSON carries
-    them: ``min_answers=2`` was refused "must be a whole number ... not '2'", and ``min_agreement=0.7``
-    and ``use_decisions=false`` likewise, so a recipe could not be sent as a form at all. A whole number
-    (``2``) for ``min_answers``, a decimal (``0.7``, ``1``) for ``min_agreement`` and ``archived_weight``,
-    ``true``/``false`` for ``use_decisions``; anything else is left as sent and refused naming it."""
-    out = dict(data)
-    for name, value in data.items():
-        if not isinstance(value, str):
+def _form_value(name, value):
+    """One form field's text as JSON would carry it (see ``FORM_WHOLE_NUMBERS`` and the others)."""
+    if not isinstance(value, str):
+        return value  # an uploaded file: refused as it is
+    text = value.strip()
+    if name in FORM_WHOLE_NUMBERS and text.isascii() and text.isdigit():
+        return int(text)
+    if name in FORM_NUMBERS and _DECIMAL.fullmatch(text):
+        return float(text)
+    if name in FORM_YES_NO and text.lower() in FORM_BOOLEANS:
+        return FORM_BOOLEANS[text.lower()]
+    return value
+
+
+def _form_put(recipe, name, value, errors):
+    """Put a form field's ``value`` at its place in ``recipe``: ``splits.train`` in ``recipe["splits"]``."""
+    head, _, field = name.partition(".")
+    if not field or head not in FORM_OBJECTS:
+        target, key = recipe, name
+    else:
+        target, key = recipe.setdefault(head, {}), field  # never text: an object sent whole is refused
+    if key in target:
+        errors[name] = f"sent both as {name} and numbered ({name}[0]); send one of them"
+        return
+    target[key] = value
+
+
+def recipe_form_values(fields: dict) -> dict:
+    """A recipe sent as a form (``fields``: each name's values, as text) as the recipe JSON would carry.
+
+    Its numbers and yes/no fields were refused as text (``min_answers=2``: "must be a whole number ...
+    not '2'"), and its objects and lists could not be sent at all: ``splits.train=0.7`` was refused as an
+    unknown field, ``formats=csv&formats=coco`` as "must be a list". Numbers, yes/no, objects and lists are
+    read as ``FORM_WHOLE_NUMBERS``, ``FORM_OBJECTS`` and the others say, so a form means what the same
+    recipe as JSON means; anything else is left as sent for ``recipe_parse`` to check. What a form cannot
+    say as JSON would is refused here naming the field, never dropped: a field sent twice (JSON keeps one
+    value per name, a form would keep the last silently), an object sent as text (``splits=...``), and
+    ``transcripts.rules`` (pairs of text, which only JSON carries).
+    """
+    errors = {}
+    recipe = {}
+    numbered = {}
+    for name, values in fields.items():
+        if name.startswith("transcripts.rules"):
+            errors[name] = "a list of [regex, replacement] pairs, which a form cannot carry: send the recipe as JSON"
             continue
-        text = value.strip()
-        if name in FORM_WHOLE_NUMBERS and text.isascii() and text.isdigit():
-            out[name] = int(text)
-        elif name in FORM_NUMBERS and _DECIMAL.fullmatch(text):
-            out[name] = float(text)
-        elif name == "use_decisions" and text.lower() in FORM_BOOLEANS:
-            out[name] = FORM_BOOLEANS[text.lower()]
-    return out
+        match = _NUMBERED.fullmatch(name)
+        if match and match["name"] in FORM_LISTS:
+            if len(values) > 1:
+                errors[name] = f"sent {len(values)} times; a list's item takes one value"
+            numbered.setdefault(match["name"], {})[int(match["index"])] = values[-1]
+        elif name in FORM_LISTS:
+            _form_put(recipe, name, list(values), errors)
+        elif len(values) > 1:
+            errors[name] = f"sent {len(values)} times; this field takes one value"
+        elif name in FORM_OBJECTS:
+            errors[name] = f"an object, which a form sends by its fields: {name}.<field>=<value>"
+        else:
+            _form_put(recipe, name, _form_value(name, values[0]), errors)
+    for name, items in numbered.items():
+        _form_put(recipe, name, [items[index] for index in sorted(items)], errors)
+    if errors:
+        raise ValidationError(errors)
+    return recipe
 
 
 def formats_for(project) -> list[str]:
