@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt | $(BIN)/python
 install: $(VENV)/.installed
 
 # The runtime folder, as the settings resolve it: LABELHUB_VAR_DIR (from the environment or given here),
-# else var/ in the checkout. The numba cache, its warm-up stamp, the models and the build venv follow it.
+# else (unset or empty) var/ in the checkout. `make test` keeps its broker folder in it and `make clean`
+# empties it there. The numba cache, its warm-up stamp, the models and the build venv follow it.
 VAR_DIR := $(or $(LABELHUB_VAR_DIR),var)
 
 # Compile the map job's numba kernels into the numba cache once (VAR_DIR/numba-cache, or NUMBA_CACHE_DIR;
@@ -74,7 +75,7 @@ worker: install
 
 # Tests keep their own broker folder so a running `make run` worker never takes their jobs.
 test: install
-	CELERY_BROKER_DIR=$${CELERY_BROKER_DIR:-$(CURDIR)/var/test-celery} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	CELERY_BROKER_DIR=$${CELERY_BROKER_DIR:-$(abspath $(VAR_DIR))/test-celery} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -85,4 +86,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf var/celery var/test-*
+	rm -rf "$(VAR_DIR)"/celery "$(VAR_DIR)"/test-*

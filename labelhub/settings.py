@@ -16,7 +16,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("LABELHUB_VAR_DIR", BASE_DIR / "var"))
+# Empty is unset (var/ in the checkout), as the Makefile reads it: Path("") would be the current folder.
+VAR_DIR = Path(os.environ.get("LABELHUB_VAR_DIR") or BASE_DIR / "var")
 
 
 def env_bool(name, default=False):
@@ -295,7 +296,7 @@ LABELHUB_ONNX_MODEL = os.environ.get("LABELHUB_ONNX_MODEL", "")
 # Where `make embedders` writes the pretrained embedders' ONNX models (and the speeds measured here):
 # a folder on each web and worker machine, never media storage. Under LABELHUB_VAR_DIR like the other
 # runtime files, so a web and a worker given the same LABELHUB_VAR_DIR look for them in the same place.
-LABELHUB_MODELS_DIR = os.environ.get("LABELHUB_MODELS_DIR", str(VAR_DIR / "models"))
+LABELHUB_MODELS_DIR = os.environ.get("LABELHUB_MODELS_DIR") or str(VAR_DIR / "models")  # empty is unset
 # Agreement reports over this many answers are computed by a worker and cached.
 LABELHUB_AGREEMENT_SYNC_LIMIT = int(os.environ.get("LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000))
 # PostgreSQL: a report's answers read over this many connections at once (one snapshot shared), when the

@@ -39,13 +39,14 @@ CHECKOUT_VAR_DIR = Path(__file__).resolve().parents[2] / "var"
 
 
 def default_numba_cache() -> Path:
-    """``numba-cache`` in the runtime folder the settings use (``LABELHUB_VAR_DIR``, else ``var/``).
+    """``numba-cache`` in the runtime folder the settings use (``LABELHUB_VAR_DIR``, else, unset or empty,
+    ``var/``).
 
     Read from the environment at each call, as the settings read it (no Django here): a worker whose
     ``LABELHUB_VAR_DIR`` points off a read-only checkout or out of a container's image writes its
     compiled kernels there, and ``make warm`` stamps the same folder.
     """
-    return Path(os.environ.get("LABELHUB_VAR_DIR", CHECKOUT_VAR_DIR)) / "numba-cache"
+    return Path(os.environ.get("LABELHUB_VAR_DIR") or CHECKOUT_VAR_DIR) / "numba-cache"  # empty is unset
 
 
 def configure_numba_cache(path: str | os.PathLike | None = None) -> str:

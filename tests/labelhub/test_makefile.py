@@ -86,3 +86,40 @@ def test_embedders_writes_the_models_where_the_settings_read_them(tmp_path):
     )
     assert "build_pretrained /srv/models" in explicit
     assert "build_pretrained var/models" in run_commands(target="embedders")
+
+
+# `make test` put its broker folder, and `make clean` looked for what to remove, in var/ in the checkout
+# whatever LABELHUB_VAR_DIR said, while the settings follow it. And LABELHUB_VAR_DIR="" meant var/ to the
+# Makefile but the current folder to the settings (and to the numba cache; LABELHUB_MODELS_DIR="" likewise
+# var/models to the one, the current folder to the other): an empty value is unset to all of them now.
+
+
+def test_test_and_clean_use_labelhub_var_dir(tmp_path):
+    var = tmp_path / "var"
+    for given in ({"env": {"LABELHUB_VAR_DIR": str(var)}}, {"assignments": (f"LABELHUB_VAR_DIR={var}",)}):
+        test = run_commands(*given.get("assignments", ()), target="test", env=given.get("env"))
+        assert f"CELERY_BROKER_DIR=${{CELERY_BROKER_DIR:-{var}/test-celery}}" in test
+        clean = run_commands(*given.get("assignments", ()), target="clean", env=given.get("env"))
+        assert f'rm -rf "{var}"/celery "{var}"/test-*' in clean
+    assert f"CELERY_BROKER_DIR=${{CELERY_BROKER_DIR:-{ROOT}/var/test-celery}}" in run_commands(target="test")
+    assert 'rm -rf "var"/celery "var"/test-*' in run_commands(target="clean")
+
+
+def test_an_empty_labelhub_var_dir_is_var_in_the_checkout_to_the_makefile_and_the_settings(tmp_path):
+    from tests.test_settings import run_settings
+
+    empty = {"LABELHUB_VAR_DIR": "", "LABELHUB_MODELS_DIR": ""}
+    for env in (empty, {}):  # as if unset
+        assert "touch var/numba-cache/.warmed" in run_commands(target="warm", env=env)
+        assert "build_pretrained var/models" in run_commands(target="embedders", env=env)
+        assert f"CELERY_BROKER_DIR=${{CELERY_BROKER_DIR:-{ROOT}/var/test-celery}}" in run_commands(
+            target="test", env=env
+        )
+    out = run_settings(
+        # the database, the key and the static files elsewhere: the settings then create nothing in var/
+        {**empty, "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "SECRET_KEY": "x", "STATIC_ROOT": str(tmp_path)},
+        code="from django.conf import settings; from analysis.embeddings.projection import default_numba_cache; "
+        "print(settings.VAR_DIR.resolve(), settings.LABELHUB_MODELS_DIR, default_numba_cache().resolve())",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(ROOT / "var"), str(ROOT / "var" / "models"), str(ROOT / "var" / "numba-cache")]
