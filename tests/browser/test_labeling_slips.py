@@ -281,6 +281,72 @@ def test_the_guideline_check_counts_answers_sent_while_the_progress_is_on_its_wa
     page.locator("#guideline-updated").wait_for()
 
 
+def held_answers(page, matches):
+    """Send the first request ``matches`` picks to the server at once but hold back its answer. Answers a
+    list that gets the ``release()`` which hands the page that answer."""
+    held, seen = [], []
+
+    def handle(route):
+        if seen or not matches(route.request):
+            return route.fallback()  # to the test's other routes, if any
+        seen.append(route)
+        response = route.fetch()  # the server has done its work; the page hears of it when released
+        held.append(lambda: route.fulfill(response=response))
+
+    page.route("**/api/**", handle)
+    return held
+
+
+def until(page, condition):
+    """Wait (letting Playwright run the page's route handlers) until ``condition()`` holds."""
+    for _ in range(300):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("the condition never held")
+
+
+def test_my_first_answer_counts_when_the_figures_asked_for_before_it_arrive_after_it(
+    live_server, page, login, manager, labeler
+):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    held = held_answers(page, lambda request: request.url.endswith("/progress/"))
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    until(page, lambda: held)  # the figures, counted before any answer
+    page.keyboard.press("4")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=item)
+    held.pop()()
+    page.wait_for_function("() => document.getElementById('mine-total').textContent === '1'")
+    assert page.locator("#mine-today").text_content() == "1"
+
+
+def test_an_answer_on_its_way_while_the_figures_are_counted_is_counted_once(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    progress = []  # the page's first look at the figures, sent to the server only while the answer is out
+    page.route("**/progress/", lambda route: progress.append(route) if not progress else route.continue_())
+    saved = held_answers(page, lambda request: request.method == "POST")
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    until(page, lambda: progress)
+    page.keyboard.press("4")
+    page.keyboard.press("Enter")
+    until(page, lambda: saved)  # saved; the page hears so once released
+    assert Annotation.objects.filter(labeler=labeler).count() == 1
+    with page.expect_response(lambda response: response.url.endswith("/progress/")) as counted:
+        progress[0].continue_()  # counts the answer
+    counted.value.finished()
+    saved.pop()()
+    shown_item(page, previous=item)
+    page.wait_for_function("() => document.getElementById('mine-total').textContent === '1'")
+    assert page.locator("#mine-today").text_content() == "1"
+
+
 def test_my_recent_answers_opened_before_they_arrive_take_the_keyboard_when_they_do(
     live_server, page, login, manager, labeler
 ):

@@ -68,6 +68,8 @@ const state = {
   recent: [],
   progress: null,
   sinceProgress: 0,
+  saved: 0, // new answers saved on this page (the progress figures asked for before one may lack it)
+  answering: null, // while a new answer is on its way: a promise settled when it is
   elapsed: 0, // milliseconds on the item while the page was visible
   tickFrom: null,
   lastActivity: Date.now(),
@@ -137,11 +139,29 @@ async function refreshProgress() {
   // counted from the request, not its answer: answers sent while it is on its way count towards the next
   state.sinceProgress = 0;
   checkGuideline();
-  try {
-    state.progress = (await getJSON(config.urls.progress)).data;
-    renderProgress();
-  } catch (error) {
-    console.warn("progress:", error);
+  await loadProgress();
+}
+
+// The figures are counted at some moment while their request is on its way: an answer sent or saved in
+// the meantime may be in them or not. Shown as they are, they could take back the one that answer added
+// on the page, count it twice, or (at the page's start) never count it; so the page then asks again, once
+// that answer is settled.
+async function loadProgress() {
+  for (;;) {
+    const saved = state.saved;
+    const answering = state.answering;
+    try {
+      const progress = (await getJSON(config.urls.progress)).data;
+      if (answering || state.answering || state.saved !== saved) {
+        await state.answering;
+        continue;
+      }
+      state.progress = progress;
+      renderProgress();
+    } catch (error) {
+      console.warn("progress:", error);
+    }
+    return;
   }
 }
 
@@ -462,10 +482,16 @@ async function submit({ nothing = false } = {}) {
   try {
     // In the queue, the answer and the next item come back in one round trip (?next=1).
     const url = forItem(config.urls.submit, item.id) + (editing ? "" : "?next=1");
-    const { status, data } = await send(url, payload());
+    const sent = send(url, payload());
+    if (!editing) {
+      const answering = sent.then(() => {}, () => {}).then(() => { if (state.answering === answering) state.answering = null; });
+      state.answering = answering;
+    }
+    const { status, data } = await sent;
     const annotation = editing ? data : data.annotation;
     if (!editing) draft.drop(item.id);
     rememberRecent(annotation, item);
+    if (status === 201) state.saved += 1;
     if (status === 201 && state.progress) {
       state.progress.mine.today += 1;
       state.progress.mine.total += 1;
