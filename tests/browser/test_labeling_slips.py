@@ -9,7 +9,7 @@ from labeling.models import Annotation
 from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
-from tests.browser.test_labeling_page import digits_project, shown_item
+from tests.browser.test_labeling_page import digits_project, open_recent, shown_item
 from tests.browser.test_shape_labeling import detection_project, open_detection_page, wait_answers
 from tests.conftest import make_project, require_browser, wav_bytes
 
@@ -368,6 +368,30 @@ def test_my_recent_answers_opened_before_they_arrive_take_the_keyboard_when_they
     page.wait_for_function("() => document.activeElement === document.querySelector('#recent-list button')")
     page.keyboard.press("Enter")  # edit it, without a click
     page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{first}'")
+
+
+def test_an_answer_given_before_my_recent_answers_arrive_is_among_them(live_server, page, login, manager, labeler):
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    first = shown_item(page)
+    page.keyboard.press("7")
+    page.keyboard.press("Enter")
+    second = shown_item(page, previous=first)
+    held = held_answers(page, lambda request: "mine=1" in request.url)
+    page.reload()
+    assert shown_item(page) == second
+    until(page, lambda: held)  # the list as it was before the answer below
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=second)
+    held.pop()()
+    open_recent(page, 2)
+    assert [text.split(" · ")[0] for text in page.locator("#recent-list li").all_text_contents()] == [
+        f"#{second}",
+        f"#{first}",
+    ]
 
 
 def test_enter_before_a_borderline_answers_second_class_sends_nothing_and_says_what_is_missing(

@@ -591,7 +591,11 @@ function rememberRecent(annotation, item) {
 
 async function loadRecent() {
   try {
-    state.recent = (await getJSON(config.urls.recent)).data.results;
+    const results = (await getJSON(config.urls.recent)).data.results;
+    // Answers given on this page while the list was on its way are newer than it, and may be missing
+    // from it: they stay on top.
+    const given = state.recent;
+    state.recent = [...given, ...results.filter((a) => !given.some((g) => g.item === a.item))].slice(0, 10);
     renderRecent();
   } catch (error) {
     console.warn("recent answers:", error);
