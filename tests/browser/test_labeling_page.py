@@ -190,7 +190,7 @@ def test_second_labeler_never_sees_the_first_labelers_answer(live_server, new_pa
     second.goto(f"{live_server.url}/projects/{project.pk}/label/")
     assert shown_item(second) == item  # the item closest to completion: the one the first labeler answered
     second.keyboard.press("r")
-    second.wait_for_timeout(300)
+    second.locator("#recent-list li.empty").wait_for()  # my recent answers (none yet) have arrived
     api = second.request.get(f"{live_server.url}/api/projects/{project.pk}/annotations/?labeler={labeler.username}")
     bodies.append(api.text())
     assert json.loads(api.text())["count"] == 0
