@@ -34,12 +34,15 @@ def watch(page):
     return page
 
 
-def visit(page, url, *, expect_status=200):
+def visit(page, url, *, expect_status=200, ready=None):
+    """Open ``url`` and answer the violations recorded once its requests are done and, for a page whose
+    modules draw after them (the waveform, the API docs), once ``ready`` (a selector) says the drawing is."""
     response = page.goto(url)
     assert response.status == expect_status, url
     assert "default-src 'self'" in response.headers["content-security-policy"]
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(300)  # late work of the page's modules (waveform, map drawing)
+    if ready:
+        page.wait_for_selector(ready, state="attached")
     return page.evaluate("window.__csp")
 
 
@@ -79,26 +82,28 @@ def test_main_pages_raise_no_csp_violation(live_server, new_page, login, manager
     seen = {}
     manager_page = watch(new_page())
     login(manager_page, live_server, manager)
-    for path in (
-        "/",
-        f"/projects/{project.pk}/",
-        f"/projects/{project.pk}/agreement/",
-        f"/projects/{project.pk}/map/{emap.pk}/",
-        f"/projects/{project.pk}/review/",
-        f"/projects/{project.pk}/review/{ids[0]}/",
-        f"/projects/{project.pk}/versions/",
-        f"/projects/{project.pk}/dashboard/",
-        "/api/docs/",
+    for path, ready in (
+        ("/", None),
+        (f"/projects/{project.pk}/", None),
+        (f"/projects/{project.pk}/agreement/", None),
+        (f"/projects/{project.pk}/map/{emap.pk}/", None),
+        (f"/projects/{project.pk}/review/", None),
+        (f"/projects/{project.pk}/review/{ids[0]}/", None),
+        (f"/projects/{project.pk}/versions/", None),
+        (f"/projects/{project.pk}/dashboard/", None),
+        ("/api/docs/", "#swagger-ui .information-container"),
     ):
-        seen[path] = visit(manager_page, base + path)
+        seen[path] = visit(manager_page, base + path, ready=ready)
     assert manager_page.locator("#swagger-ui .information-container").is_visible()  # the docs page ran
     seen["404"] = visit(manager_page, f"{base}/projects/{project.pk + 1000}/", expect_status=404)
 
     labeler_page = watch(new_page())
     login(labeler_page, live_server, labeler)
-    seen["label image"] = visit(labeler_page, f"{base}/projects/{project.pk}/label/")
+    seen["label image"] = visit(
+        labeler_page, f"{base}/projects/{project.pk}/label/", ready="#item-label:text('item #')"
+    )
     labeler_page.wait_for_function("() => document.getElementById('image').naturalWidth > 0")
-    seen["label audio"] = visit(labeler_page, f"{base}/projects/{audio.pk}/label/")
+    seen["label audio"] = visit(labeler_page, f"{base}/projects/{audio.pk}/label/", ready="#audio-viewer[data-ready]")
     labeler_page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
     seen["403"] = visit(labeler_page, f"{base}/projects/{project.pk}/agreement/", expect_status=403)
 
