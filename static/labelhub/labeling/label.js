@@ -484,7 +484,9 @@ async function submit({ nothing = false } = {}) {
     const url = forItem(config.urls.submit, item.id) + (editing ? "" : "?next=1");
     const sent = send(url, payload());
     if (!editing) {
-      const answering = sent.then(() => {}, () => {}).then(() => { if (state.answering === answering) state.answering = null; });
+      // Settled before this function goes on, so the figures it may ask for below are asked cleanly.
+      const settle = () => { if (state.answering === answering) state.answering = null; };
+      const answering = sent.then(settle, settle);
       state.answering = answering;
     }
     const { status, data } = await sent;
