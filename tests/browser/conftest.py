@@ -49,7 +49,7 @@ def playwright_session():
 # Playwright's input actions (a key press, a mouse move) wait on the browser without a timeout: a Chromium
 # that stops answering would hold the suite until CI's limit. A test's watchdog kills the browser after
 # this long (its pending call then fails, naming the test), and the next test launches a new one.
-BROWSER_TEST_SECONDS = 150
+BROWSER_TEST_SECONDS = 300
 
 
 class Chromium:
