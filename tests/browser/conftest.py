@@ -164,7 +164,9 @@ def login():
 def pytest_collection_modifyitems(config, items):
     """A browser test that fails is run once more, in a new page (and a new browser if it was killed);
     the run's summary lists it as rerun. Two machines' worth of CI on two shared cores make rare timing
-    slips; a test that fails twice fails the run."""
+    slips; a test that fails twice fails the run. ``-p no:rerunfailures`` shows each failure at once."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return
     for item in items:
         if item.get_closest_marker("browser") and not item.get_closest_marker("flaky"):
             item.add_marker(pytest.mark.flaky(reruns=1))
