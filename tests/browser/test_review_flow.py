@@ -191,3 +191,40 @@ def test_enter_on_a_focused_button_or_link_presses_it_and_records_only_without_o
         page.keyboard.press("Enter")
     assert list(Decision.objects.values_list("item_id", "label")) == [(second, "4")]
     assert not page.errors, page.errors
+
+
+def test_enter_on_a_focused_link_in_the_review_queue_follows_it_and_opens_the_first_item_only_without_one(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    for pk in items:  # both items disputed: the queue lists two rows
+        annotation_save(item=Item.objects.get(pk=pk), labeler=labeler, value="4")
+        annotation_save(item=Item.objects.get(pk=pk), labeler=labeler2, value="9")
+    login(page, live_server, reviewer)
+    queue = f"{live_server.url}/projects/{project.pk}/review/"
+    opened = []  # every page the browser set out to load, followed or not
+    page.on("request", lambda request: request.is_navigation_request() and opened.append(request.url))
+
+    # Reached with Tab, the Guidelines tab and the second row's Review link go where they say.
+    tabs = page.get_by_label("Label consistency")
+    for link, path in [
+        (tabs.get_by_role("link", name="Guidelines"), f"/projects/{project.pk}/guidelines/"),
+        (page.locator(f"#review-queue tr[data-item='{items[1]}'] a.button"), f"/review/{items[1]}/"),
+    ]:
+        page.goto(queue)
+        opened.clear()
+        link.focus()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        page.wait_for_load_state()
+        assert path in page.url
+        assert not [url for url in opened if f"/review/{items[0]}/" in url], opened
+
+    # With no link or button focused, Enter still opens the first item.
+    page.goto(queue)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert f"/review/{items[0]}/" in page.url
+    assert not page.errors, page.errors
