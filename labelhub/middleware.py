@@ -1,9 +1,10 @@
 """Request checks that hold for the API and the pages alike, the Content-Security-Policy header, and the
 browser-only middleware (session, user, messages) left out of token-authenticated API calls, and the
-health check a container orchestrator or load balancer asks."""
+health check a container orchestrator or load balancer asks, and WhiteNoise's static files."""
 
 import http.client
 import logging
+import os
 
 from csp import middleware as csp_middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
@@ -18,6 +19,7 @@ from django.db import DatabaseError, connection
 from django.dispatch import receiver
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.html import escape
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from labelhub.parsers import NUL_MESSAGE, form_nul_paths
 
@@ -46,6 +48,18 @@ class HealthCheckMiddleware:
             logger.warning("health check: the database does not answer: %s", exc)
             return HttpResponse("database unavailable\n", status=503, content_type="text/plain")
         return HttpResponse("ok\n", content_type="text/plain")
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise's, without its "No directory at" warning for a STATIC_ROOT that does not exist while the
+    finders serve the app folders (without STATIC_MANIFEST): STATIC_ROOT is then only where `collectstatic`
+    would write, nothing to serve, and the settings no longer create it on every import to keep WhiteNoise
+    quiet (a worker, a migration, a test run made an empty var/staticfiles, or wherever STATIC_ROOT said)."""
+
+    def add_files(self, root, prefix=None):
+        if self.use_finders and root == self.static_root and not os.path.isdir(root):
+            return
+        super().add_files(root, prefix)
 
 
 class RefuseNulMiddleware:

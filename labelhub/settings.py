@@ -72,7 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "labelhub.middleware.HealthCheckMiddleware",  # /healthz, before the host check and the HTTPS redirect
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "labelhub.middleware.StaticFilesMiddleware",  # WhiteNoise's
     "labelhub.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "labelhub.middleware.RefuseNulMiddleware",
@@ -132,7 +132,7 @@ if DATABASE_URL:
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    SQLITE_PATH = Path(os.environ.get("SQLITE_PATH", VAR_DIR / "labelhub.sqlite3"))
+    SQLITE_PATH = Path(os.environ.get("SQLITE_PATH") or VAR_DIR / "labelhub.sqlite3")  # empty is unset
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -215,16 +215,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+# An empty STATIC_ROOT, MEDIA_ROOT, SQLITE_PATH or CELERY_BROKER_DIR is unset, as LABELHUB_VAR_DIR is:
+# Path("") would be the current folder.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "staticfiles")
 if not env_bool("STATIC_MANIFEST"):
     # Without `collectstatic`, WhiteNoise serves straight from the app folders (also under the tests'
-    # DEBUG=False), so every page has its CSS and JS with nothing but `make run`.
+    # DEBUG=False), so every page has its CSS and JS with nothing but `make run`. STATIC_ROOT is then
+    # only where `collectstatic` would write: nothing creates it (see labelhub.middleware.StaticFilesMiddleware).
     WHITENOISE_USE_FINDERS = True
     WHITENOISE_AUTOREFRESH = DEBUG
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Media: a local folder (a shared volume when several machines run workers) or S3-compatible storage.
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = "/media/"  # never served directly: files go out through a view that checks membership
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -363,7 +365,7 @@ LABELHUB_PUBLIC_API_DOCS = env_bool("LABELHUB_PUBLIC_API_DOCS")
 
 # Celery. Without CELERY_BROKER_URL the broker is a folder: a real worker process, no server.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-CELERY_BROKER_DIR = Path(os.environ.get("CELERY_BROKER_DIR", VAR_DIR / "celery"))
+CELERY_BROKER_DIR = Path(os.environ.get("CELERY_BROKER_DIR") or VAR_DIR / "celery")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     for sub in ("queue", "processed", "control"):

@@ -13,6 +13,7 @@ def run_settings(
     env_overrides,
     code="from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)",
     timeout=60,
+    cwd=ROOT,
 ):
     # The start-up environment of a fresh process: nothing the suite set (the browser tests set
     # DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses; a developer's SQLITE_PATH would
@@ -30,6 +31,8 @@ def run_settings(
     )
     env = {k: v for k, v in os.environ.items() if k not in left_out}
     env.update(env_overrides)
+    if cwd != ROOT:  # the checkout is then not the current folder python imports from
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
         [
             sys.executable,
@@ -37,7 +40,7 @@ def run_settings(
             "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'labelhub.settings'); django.setup(); "
             + code,
         ],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -186,3 +189,41 @@ def test_a_task_time_limit_of_a_minute_or_less_fails_loudly(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.split() == ["60"]
+
+
+# STATIC_ROOT, MEDIA_ROOT, SQLITE_PATH and CELERY_BROKER_DIR set to "" meant the current folder (the broker's
+# queue/, processed/ and control/ were made wherever the process started), while an empty LABELHUB_VAR_DIR
+# meant unset; they are unset too now. And every settings import made STATIC_ROOT, which only
+# `collectstatic` writes to, to keep WhiteNoise from warning about it.
+
+
+def test_empty_paths_are_unset_and_a_settings_import_makes_no_static_root(tmp_path):
+    var, elsewhere = tmp_path / "var", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    paths = ("STATIC_ROOT", "MEDIA_ROOT", "SQLITE_PATH", "CELERY_BROKER_DIR")
+    out = run_settings(
+        {"LABELHUB_VAR_DIR": str(var), **dict.fromkeys(paths, "")},
+        code="from django.conf import settings; "
+        f"print(*(os.path.abspath(getattr(settings, name)) for name in {paths!r}))",
+        cwd=elsewhere,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [
+        str(var / "staticfiles"),
+        str(var / "media"),
+        str(var / "labelhub.sqlite3"),
+        str(var / "celery"),
+    ]
+    assert list(elsewhere.iterdir()) == []
+    assert not (var / "staticfiles").exists()
+
+    # A web process (DEBUG off, no collectstatic) serves the app folders' files without a word about it.
+    out = run_settings(
+        {"LABELHUB_VAR_DIR": str(var), "SECRET_KEY": "x", "DEBUG": "0", "ALLOWED_HOSTS": "testserver"},
+        code="import warnings; warnings.simplefilter('error'); from django.test import Client; "
+        "response = Client().get('/static/labelhub/review/controls.js'); "
+        "print(response.status_code, b'keepsEnter' in b''.join(response.streaming_content))",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["200", "True"]
+    assert not (var / "staticfiles").exists()
