@@ -119,12 +119,22 @@ def form_field_names(data, *, nested=()):
 
 
 def body_as_dict(data):
-    """A form or multipart body as a dict of its fields' (last) values less ``FORM_OWN_FIELDS``, for a view
-    that checks every name itself (planning settings): the page form's CSRF token was
-    refused there as an unknown field. Anything else (a JSON body) as it is."""
+    """A form or multipart body as a dict of its fields' values less ``FORM_OWN_FIELDS``, for a view that
+    checks every name itself and whose fields each take one value (planning settings): the page form's CSRF
+    token was refused there as an unknown field. A field sent twice is refused naming it, as a version
+    recipe's is (``body_as_lists``): JSON holds one value per name, and the form's last one was kept, the
+    first dropped without a word. Anything else (a JSON body) as it is."""
     if not hasattr(data, "getlist"):
         return data
-    return {name: data[name] for name in data if name not in FORM_OWN_FIELDS}
+    fields = body_as_lists(data)
+    repeated = {
+        name: f"sent {len(values)} times; this field takes one value"
+        for name, values in fields.items()
+        if len(values) > 1
+    }
+    if repeated:
+        raise exceptions.ValidationError(repeated)
+    return {name: values[-1] for name, values in fields.items()}
 
 
 def body_as_lists(data):

@@ -264,6 +264,24 @@ def test_a_version_recipe_sent_as_a_form_carries_its_objects_and_lists_as_json_d
     assert policies[0]["filters"]["tags"] == ["hard", "night"] and policies[0]["class_map"] == {"other": "cat"}
 
 
+def test_a_planning_setting_sent_twice_in_a_form_is_refused_naming_it(api, project, manager):
+    # The form's last value was stored and the first dropped without a word, as a recipe's once was.
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/planning/"
+    before = client.get(url).json()["settings"]
+    for content in (FORM, "multipart"):
+        form = [("hourly_rate", "25"), ("hourly_rate", "40"), ("currency", "EUR")]
+        if content == FORM:
+            response = client.patch(url, urlencode(form), content_type=FORM)
+        else:
+            response = client.patch(url, {"hourly_rate": ["25", "40"], "currency": "EUR"}, format="multipart")
+        assert response.status_code == 400, response.json()
+        assert response.json()["hourly_rate"] == ["sent 2 times; this field takes one value"]
+        assert client.get(url).json()["settings"] == before  # nothing changed, the currency neither
+    once = client.patch(url, urlencode([("hourly_rate", "40"), ("csrfmiddlewaretoken", "x")]), content_type=FORM)
+    assert once.status_code == 200 and once.json()["hourly_rate"] == 40.0
+
+
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [
