@@ -95,11 +95,8 @@ def test_with_a_class_on_a_the_reviewer_still_marks_the_instructions_ambiguous_b
     sme.keyboard.press("r")
     sme.keyboard.type("is a scribble a digit?")
     sme.keyboard.press("Escape")
-    sme.keyboard.press("Enter")
-    for _ in range(50):
-        if Decision.objects.filter(item=disputed).exists():
-            break
-        sme.wait_for_timeout(100)
+    with sme.expect_navigation():  # to the next item once the decision is recorded
+        sme.keyboard.press("Enter")
     decision = Decision.objects.get(item=disputed)
     assert (decision.action, decision.rationale) == ("ambiguous_instructions", "is a scribble a digit?")
     assert not sme.errors
