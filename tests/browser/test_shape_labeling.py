@@ -167,6 +167,43 @@ def test_nothing_here_is_an_explicit_empty_answer(live_server, page, login, mana
     assert "nothing here" in page.locator("#recent-list li").first.text_content()
 
 
+def test_an_answer_sent_before_my_recent_answers_arrive_stays_in_the_list(
+    live_server, page, login, api, manager, labeler
+):
+    require_browser()
+    project = detection_project(manager, labeler)
+    earlier = project.items.order_by("id").first()
+    body = {"value": {"boxes": [{"x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2, "label": "iguana"}]}}
+    assert api(labeler).post(f"/api/items/{earlier.pk}/annotations/", body, format="json").status_code == 201
+    held = []  # the page's list of my recent answers, answered by the server before the answer below
+    page.route(lambda url: "mine=1" in url, lambda route: held.append(route))
+    item = open_detection_page(page, live_server, login, labeler, project)
+    list_before = held[0].fetch()
+    page.keyboard.press("Shift+N")
+    wait_answers(page, 2)
+    held[0].fulfill(response=list_before)
+    page.wait_for_function(f"() => document.getElementById('recent-list').textContent.includes('#{earlier.pk}')")
+    page.keyboard.press("r")
+    entries = page.locator("#recent-list li").all_text_contents()
+    assert len(entries) == 2 and entries[0].startswith(f"#{item}") and "nothing here" in entries[0], entries
+
+
+def test_an_answer_saved_before_my_progress_arrives_is_counted(live_server, page, login, manager, labeler):
+    require_browser()
+    project = detection_project(manager, labeler)
+    held = []  # the page's first progress figures, counted by the server before the answer below
+    page.route(
+        lambda url: url.endswith("/progress/"), lambda route: held.append(route) if not held else route.continue_()
+    )
+    item = open_detection_page(page, live_server, login, labeler, project)
+    figures_before = held[0].fetch()
+    page.keyboard.press("Shift+N")
+    shown_item(page, previous=item)  # the answer is saved
+    held[0].fulfill(response=figures_before)
+    wait_answers(page, 1)
+    assert page.locator("#mine-today").text_content() == "1"
+
+
 def test_a_refused_box_is_named_to_the_labeler(live_server, page, login, manager, labeler):
     require_browser()
     project = detection_project(manager, labeler, n_items=1)
