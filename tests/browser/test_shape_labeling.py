@@ -60,6 +60,20 @@ def open_detection_page(page, live_server, login, labeler, project):
     return item
 
 
+def wait_still(page):
+    """Wait until the image stays where it is over a few frames. A line of text that appears under the
+    image (or goes) resizes the viewer, whose ResizeObserver fits the image again at the next frame: a
+    point measured before that is off the image's new place."""
+    page.wait_for_function(
+        """() => new Promise((done) => {
+            const box = () => JSON.stringify(document.getElementById('image').getBoundingClientRect());
+            const first = box();
+            const later = (n, then) => (n ? requestAnimationFrame(() => later(n - 1, then)) : then());
+            later(3, () => done(box() === first));
+        })"""
+    )
+
+
 def image_point(page):
     """``at(fx, fy)``: the page coordinates of a point of the image given as fractions."""
     box = page.locator("#image").bounding_box()
@@ -276,16 +290,9 @@ def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_bo
                 && Number(rects[0].getAttribute('width')) > 0;
         }"""
     )
-    # Let the layout settle (the image's box the same over a few frames): a drag measured while the
-    # page was still laying out the edited answer started beside the box on a loaded CI machine.
-    page.wait_for_function(
-        """() => new Promise((done) => {
-            const box = () => JSON.stringify(document.getElementById('image').getBoundingClientRect());
-            const first = box();
-            const later = (n, then) => (n ? requestAnimationFrame(() => later(n - 1, then)) : then());
-            later(3, () => done(box() === first));
-        })"""
-    )
+    # A drag measured while the page was still laying out the edited answer started beside the box on a
+    # loaded CI machine.
+    wait_still(page)
     at = image_point(page)
     first_box = page.locator(".box-layer rect.box").first.bounding_box()
     start = (first_box["x"] + first_box["width"] / 2, first_box["y"] + first_box["height"] / 2)
@@ -656,7 +663,7 @@ def test_labeler_resizes_a_box_from_any_corner_with_the_keyboard(live_server, pa
 
     page.keyboard.press("h")  # nothing selected: said, nothing else
     assert status(page).startswith("No box is selected: Tab selects one")
-    page.wait_for_timeout(100)  # the status line under the image has fitted it again
+    wait_still(page)  # the status line under the image has fitted it again
     at = image_point(page)
     step_x, step_y = 2 / at.box["width"], 2 / at.box["height"]  # a Shift+arrow moves an edge 2 screen pixels
     drag(page, at(0.3, 0.3), at(0.6, 0.7))  # selected once drawn
@@ -692,7 +699,7 @@ def test_labeler_resizes_a_box_from_any_corner_with_the_keyboard(live_server, pa
     for _ in range(3):
         page.keyboard.press("h")
     assert active_corner(page) == ["ne"]
-    page.wait_for_timeout(100)  # the status line has come back under the image, fitted again
+    wait_still(page)  # the status line has come back under the image, fitted again
     drawn = page.evaluate(
         "() => Object.fromEntries(['x', 'y', 'width', 'height'].map((a) => "
         "[a, Number(document.querySelector('.box-layer rect.selected').getAttribute(a))]))"
@@ -724,7 +731,7 @@ def test_a_line_of_text_under_a_zoomed_image_keeps_its_zoom(live_server, page, l
     page.keyboard.press("Enter")  # nothing drawn: an error line under the image, which gets shorter
     assert "Nothing is drawn" in page.locator("#answer-error").text_content()
     page.wait_for_function("(h) => document.getElementById('image-viewer').clientHeight < h - 1", arg=stage)
-    page.wait_for_timeout(100)  # the viewer's ResizeObserver has run
+    wait_still(page)  # the viewer's ResizeObserver has run
     assert page.locator("#zoom-level").text_content() == "195%"
     assert page.locator("#image").bounding_box() == before  # the picture has not moved under the labeler
     page.keyboard.press("\\")  # fitted again, it fits the smaller viewer
