@@ -126,13 +126,15 @@ def new_page(browser, request):
         return page
 
     yield open_page
-    watchdog.cancel()
-    for context in contexts:
-        try:
-            context.close()
-        except Exception:  # its browser was killed by the watchdog: the test has failed already
-            if browser.browser.is_connected():
-                raise
+    try:
+        for context in contexts:  # a renderer that never goes idle can hold this too: still watched
+            try:
+                context.close()
+            except Exception:  # its browser was killed by the watchdog: the test has failed already
+                if browser.browser.is_connected():
+                    raise
+    finally:
+        watchdog.cancel()
 
 
 @pytest.fixture
