@@ -1,6 +1,7 @@
 """Reports and the embedding map in headless Chromium."""
 
 import json
+import uuid
 
 import numpy as np
 import pytest
@@ -70,14 +71,18 @@ def test_labeler_gets_403_on_the_report_page(live_server, page, login, labeler, 
 
 
 def test_manager_starts_a_map_lassoes_a_region_and_gets_a_campaign_of_exactly_those_items(
-    live_server, new_page, login, manager, reviewer, settings, tmp_path
+    live_server, new_page, login, manager, reviewer, settings, tmp_path, monkeypatch
 ):
     require_browser()
-    from tests.integration.conftest import start_worker, stop_worker
+    from tests.integration.conftest import send_jobs_to, start_worker, stop_worker
 
     settings.MEDIA_ROOT = tmp_path / "media"
     project, ids = labeled_project(manager, reviewer, n=60)
-    worker = start_worker(settings.MEDIA_ROOT, concurrency=1)
+    # Its own worker on a queue of its own: the session's integration worker, if it runs already, reads
+    # another media folder and must not take the map job.
+    queue = f"map-page-{uuid.uuid4().hex[:8]}"
+    send_jobs_to(monkeypatch, queue)
+    worker = start_worker(settings.MEDIA_ROOT, concurrency=1, queue=queue)
     try:
         page = new_page()
         login(page, live_server, manager)
@@ -89,6 +94,7 @@ def test_manager_starts_a_map_lassoes_a_region_and_gets_a_campaign_of_exactly_th
         stop_worker(worker)
     emap = EmbeddingMap.objects.get(project=project)
     assert emap.job.status == "succeeded" and emap.n_points == 60
+    assert "analysis.map_run" in worker.output()  # this test's worker ran it, in this test's media folder
     page.get_by_role("button", name="Lasso").click()
     box = page.locator("#map-canvas").bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]

@@ -35,7 +35,9 @@ class Worker:
         return "".join(self.log)
 
 
-def start_worker(media_root, concurrency=2):
+def start_worker(media_root, concurrency=2, queue=None):
+    """A worker process on the test database; with ``queue``, one that consumes only that queue (a test's
+    own worker, which the session's shared one must not race for the test's jobs: ``send_jobs_to``)."""
     from django.db import connection
 
     env = {**os.environ, **_database_env(connection.settings_dict), "MEDIA_ROOT": str(media_root)}
@@ -58,6 +60,7 @@ def start_worker(media_root, concurrency=2):
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",
+            *(["--queues", queue] if queue else []),
         ],
         cwd=ROOT,
         env=env,
@@ -79,6 +82,16 @@ def start_worker(media_root, concurrency=2):
         process.kill()
         raise RuntimeError("the Celery worker did not start:\n" + "".join(log[-40:]))
     return Worker(process, media_root, log)
+
+
+def send_jobs_to(monkeypatch, queue):
+    """The test's tasks go to ``queue`` (a worker started with it runs them) instead of being kept from
+    the broker (tests/conftest.py's ``job_messages``) or going to the session worker's default queue."""
+    from labelhub.celery import app
+
+    monkeypatch.setattr(
+        "labeling.services.jobs.task_send", lambda name, *args: app.send_task(name, args=list(args), queue=queue)
+    )
 
 
 def stop_worker(worker, timeout=20):
