@@ -89,6 +89,20 @@ def _no_dns(monkeypatch):
     monkeypatch.setattr(webhooks, "_resolve", resolve)
 
 
+@pytest.fixture(autouse=True)
+def job_messages(request, monkeypatch):
+    """The Celery tasks a test sent, as [(task name, *args)], kept here instead of reaching the broker:
+    tests run their jobs themselves. The integration tests' worker (tests/integration/conftest.py) keeps
+    consuming the broker for the rest of the session, on the test database: a transactional test's job
+    sent there was claimed by it first, the test's own run answered "already claimed or finished", and
+    the test read a result that was not there yet (or one built in the worker's media folder). Tests
+    marked ``integration`` send for real: a worker runs their jobs."""
+    sent = []
+    if request.node.get_closest_marker("integration") is None:
+        monkeypatch.setattr("labeling.services.jobs.task_send", lambda name, *args: sent.append((name, *args)))
+    return sent
+
+
 @pytest.fixture
 def loopback_webhooks(settings):
     """Webhooks may reach the tests' receivers on 127.0.0.1 (refused by default: loopback is internal)."""

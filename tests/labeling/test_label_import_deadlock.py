@@ -14,7 +14,6 @@ from django.db import OperationalError
 from labeling.choices import JobStatus
 from labeling.models import Annotation, Item, Job
 from labeling.services import imports, label_imports
-from labeling.services import jobs as jobs_service
 from labeling.services.import_jobs import import_job_create, import_job_run
 from tests.concurrency import (
     DeadlockCause,
@@ -55,7 +54,6 @@ def test_a_label_import_and_an_answer_locking_the_same_two_items_both_go_through
     monkeypatch, api, project, manager, labeler
 ):
     skip_unless_postgresql()
-    monkeypatch.setattr(jobs_service, "task_send_on_commit", lambda *args: None)  # this test runs the job
     held, answered = make_items(project, 2)
     hold(project, labeler, held)  # the lower id of the two
     # The importer is a new user, made inside the chunk's transaction: a retry must not reuse that row.
@@ -100,7 +98,6 @@ def test_two_label_imports_making_the_same_two_users_the_other_way_round_both_go
     one of them, then waited for the other's (the same username). The victim's try had made a user that
     its rollback took away; run again with that user remembered, its answers failed on the foreign key."""
     skip_unless_postgresql()
-    monkeypatch.setattr(jobs_service, "task_send_on_commit", lambda *args: None)  # this test runs the jobs
     other = make_project(manager, name="Other")
     jobs = {}
     for target, order in ((project, "forwards"), (other, "backwards")):

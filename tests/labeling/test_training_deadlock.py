@@ -10,7 +10,6 @@ from analysis.models import ModelRun
 from analysis.services.training import training_job_run, training_job_start
 from labeling.choices import Role, Trainer
 from labeling.models import Job
-from labeling.services import jobs as jobs_service
 from labeling.services.projects import member_add
 from tests.concurrency import (
     answer_with_next,
@@ -39,8 +38,6 @@ def test_a_training_job_storing_its_run_while_a_labeler_answers_two_of_its_items
     for item, c in zip(items, classes, strict=True):
         answer(item, first, c)
     version = build(project, manager, {"splits": {"train": 0.6, "dev": 0.2, "test": 0.2}})
-    # this test runs the job: the session's integration worker (PostgreSQL pass) must not take it first
-    monkeypatch.setattr(jobs_service, "task_send_on_commit", lambda *args: None)
     training = training_job_start(
         project=project, version=version, trainer=Trainer.LOGISTIC_REGRESSION, params={}, user=manager
     )
