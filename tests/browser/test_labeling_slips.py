@@ -344,9 +344,9 @@ def test_an_answer_on_its_way_while_the_figures_are_counted_is_counted_once(live
     assert page.locator("#mine-today").text_content() == "1"
 
 
-def test_my_recent_answers_opened_before_they_arrive_take_the_keyboard_when_they_do(
-    live_server, page, login, manager, labeler
-):
+def one_answer_given(page, live_server, login, manager, labeler):
+    """A digits project of 3 items whose first item the labeler answers (7) on the labeling page; answers
+    (that item, the one shown next)."""
     require_browser()
     project, _ = digits_project(manager, [labeler], n_items=3)
     login(page, live_server, labeler)
@@ -354,7 +354,13 @@ def test_my_recent_answers_opened_before_they_arrive_take_the_keyboard_when_they
     first = shown_item(page)
     page.keyboard.press("7")
     page.keyboard.press("Enter")
-    shown_item(page, previous=first)
+    return first, shown_item(page, previous=first)
+
+
+def test_my_recent_answers_opened_before_they_arrive_take_the_keyboard_when_they_do(
+    live_server, page, login, manager, labeler
+):
+    first, _ = one_answer_given(page, live_server, login, manager, labeler)
     held = []
     page.route(lambda url: "mine=1" in url, lambda route: held.append(route))
     page.reload()
@@ -368,14 +374,7 @@ def test_my_recent_answers_opened_before_they_arrive_take_the_keyboard_when_they
 
 
 def test_an_answer_given_before_my_recent_answers_arrive_is_among_them(live_server, page, login, manager, labeler):
-    require_browser()
-    project, _ = digits_project(manager, [labeler], n_items=3)
-    login(page, live_server, labeler)
-    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
-    first = shown_item(page)
-    page.keyboard.press("7")
-    page.keyboard.press("Enter")
-    second = shown_item(page, previous=first)
+    first, second = one_answer_given(page, live_server, login, manager, labeler)
     held = held_answers(page, lambda request: "mine=1" in request.url)
     page.reload()
     assert shown_item(page) == second
