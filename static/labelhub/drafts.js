@@ -143,7 +143,9 @@ export class ItemDraft {
   }
 
   /** Take the page's state as it opened (nothing of it is a draft) and put back the draft of its item, if
-   * any: answers that draft's record (state and extra fields), or null. */
+   * any: answers that draft's record (state and extra fields), or null. Called as the page opens, before it
+   * takes any input: a change made before is taken as the page's own, never kept, and one made while a
+   * draft is still being put back is undone by it (until start() is done, save() keeps nothing). */
   async start() {
     this.initial = this.snapshot();
     const kept = this.slot.take(this.item);

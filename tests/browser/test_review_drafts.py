@@ -329,3 +329,87 @@ def test_a_draft_put_back_says_a_decision_was_recorded_on_the_item_since(
         ("reviewer1", "4"),
     ]
     assert not page.errors, page.errors
+
+
+def held_clip(page, item):
+    """Hold the page's requests for ``item``'s clip (the audio element's and the waveform's) until the
+    ``release()`` answered is called: the segments review page's editor waits for the clip to be decoded."""
+    held, holding = [], [True]
+
+    def handle(route):
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    def release():
+        holding[0] = False
+        for route in held:
+            route.continue_()
+        held.clear()
+
+    page.route(lambda url: url.endswith(f"/api/items/{item.pk}/file"), handle)
+    return release
+
+
+def test_a_segments_decision_begun_before_the_clip_is_decoded_is_kept_and_wins_over_the_draft_put_back(
+    live_server, page, login, manager, reviewer
+):
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=4, freq=300))]
+    project, (item,) = segments_project(
+        manager, reviewer, "reviewer", clips, name="Speech (early draft)", classes=SPEECH_CLASSES
+    )
+    ear0, ear1 = labelers(project, 2, prefix="ear")
+    annotation_save(
+        item=item, labeler=ear0, value=json.dumps({"segments": [{"start": 0.5, "end": 1.5, "label": "speech"}]})
+    )
+    two = [{"start": 0.2, "end": 0.9, "label": "speech"}, {"start": 2.0, "end": 3.5, "label": "speech"}]
+    annotation_save(item=item, labeler=ear1, value=json.dumps({"segments": two}))
+    key = f"labelhub.review.{project.pk}.{item.pk}.{reviewer.username}"
+    url = f"{live_server.url}/projects/{project.pk}/review/{item.pk}/"
+    ready = "(id) => document.getElementById('audio-viewer').dataset.ready === String(id)"
+    lanes = "() => document.querySelectorAll('#segment-lanes .lane-segment').length >= 3"
+    login(page, live_server, reviewer)
+
+    # The SME copies ear1's segments, marks gold and writes a rationale while the clip is still on its way.
+    release = held_clip(page, item)
+    page.goto(url)
+    page.wait_for_function(lanes)  # the page's keys work
+    page.keyboard.press("Shift+Digit2")
+    page.keyboard.press("g")
+    page.keyboard.press("r")
+    page.keyboard.type("two turns")
+    page.keyboard.press("Escape")
+    kept = stored(page).get(key)  # a reload now would keep it
+    assert kept is not None, "what the SME did before the clip was decoded is no draft"
+    assert kept["state"]["value"] == {"segments": two}
+    assert kept["state"]["fields"]["gold"] is True and kept["state"]["fields"]["rationale"] == "two turns"
+    assert page.locator("#editor-summary").text_content().startswith("Final: 2 segments (drawn once the clip")
+    release()
+    page.wait_for_function(ready, arg=item.pk)
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '2'")
+    assert stored(page)[key]["state"] == kept["state"]
+
+    # Reloaded, with the clip slow again: the draft is back, and a copy made before the clip is decoded is
+    # what the final segments are (the draft's arriving later does not undo it).
+    release = held_clip(page, item)
+    page.reload()
+    wait_back(page)
+    assert page.locator("input[name=gold]").is_checked()
+    assert page.locator("#rationale").input_value() == "two turns"
+    page.keyboard.press("Shift+Digit1")
+    assert stored(page)[key]["state"]["value"] == {"segments": [{"start": 0.5, "end": 1.5, "label": "speech"}]}
+    page.keyboard.press("Control+z")  # undone: the draft's segments, not none
+    assert stored(page)[key]["state"]["value"] == {"segments": two}
+    page.keyboard.press("Control+Shift+z")
+    release()
+    page.wait_for_function(ready, arg=item.pk)
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    assert stored(page)[key]["state"]["value"] == {"segments": [{"start": 0.5, "end": 1.5, "label": "speech"}]}
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    decision = Decision.objects.get(item=item)
+    assert decision.shapes == {"segments": [{"start": 0.5, "end": 1.5, "label": "speech"}]}
+    assert decision.gold and decision.rationale == "two turns"
+    assert not page.errors, page.errors

@@ -839,6 +839,7 @@ export class SegmentEditor extends ShapeEditor {
     this.viewer = viewer;
     this.clipDuration = options?.duration || null;
     this.adding = false;
+    this.waiting = null; // the shapes shown once the clip is decoded
     this.token = 0;
     this.ready = viewer.ready.then(() => this.attach());
   }
@@ -878,21 +879,46 @@ export class SegmentEditor extends ShapeEditor {
   /** The shown clip's length as the server measured it (null: unknown, the browser's is used). */
   setDuration(seconds) { this.clipDuration = seconds || null; }
 
-  // The shapes of ``value`` once the clip is decoded (its regions need the waveform); until then none.
+  // The shapes of ``value`` once the clip is decoded (its regions need the waveform); until then none are
+  // drawn, but they are what value() answers: a page's draft or decision taken meanwhile is of them, not
+  // of no segments.
   async show(shapes) {
     this.markStart = null;
     const token = ++this.token;
     this.removeRegions();
     this.shapes = [];
     this.selectedIndex = -1;
+    this.waiting = shapes;
     await this.ready;
     await this.viewer.loaded;
     if (token !== this.token || !this.viewer.regions) return;
+    this.waiting = null;
     this.addRegions(shapes, -1);
   }
 
-  // Undo and redo: the clip is decoded (its shapes were drawn on it).
+  value() {
+    return this.waiting ? { segments: this.waiting.map((s) => this.out(s)) } : super.value();
+  }
+
+  describe() {
+    if (!this.waiting) return super.describe();
+    const n = this.waiting.length;
+    return `${n || "no"} ${this.noun[n === 1 ? 0 : 1]} (drawn once the clip is loaded)`;
+  }
+
+  // A shape as data; before the clip is decoded, those waiting for it (undoing a copy made meanwhile goes
+  // back to them).
+  snapshot() {
+    return this.waiting ? { shapes: this.waiting.map((s) => ({ ...s })), selected: -1 } : super.snapshot();
+  }
+
+  // Undo and redo: drawn at once once the clip is decoded, else when it is.
   restore({ shapes, selected }) {
+    if (this.waiting) {
+      this.show(shapes.map((s) => ({ ...s })));
+      this.changed();
+      return;
+    }
     this.token++;
     this.removeRegions();
     this.shapes = [];
@@ -966,6 +992,7 @@ export class SegmentEditor extends ShapeEditor {
   clear() {
     this.markStart = null;
     this.token++;
+    this.waiting = null;
     this.removeRegions();
     this.shapes = [];
     this.selectedIndex = -1;

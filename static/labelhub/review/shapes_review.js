@@ -172,18 +172,20 @@ function render() {
 classButtons.forEach((b) => b.addEventListener("click", () => editor.setClass(b.dataset.label)));
 
 // --- the draft ------------------------------------------------------------------------------------------
-// One per project, reviewer and item, in this tab's sessionStorage; never sent by itself: put back once the
-// editor holds the item's starting shapes, said on the status line with a button that discards it, and
-// recorded by the SME as any decision.
+// One per project, reviewer and item, in this tab's sessionStorage; never sent by itself: put back as the
+// page opens, said on the status line with a button that discards it, and recorded by the SME as any
+// decision. The page's state as it opened is taken, and the draft put back, before the page takes a key: the
+// segment editor draws its shapes only once the clip is decoded, and what the SME does meanwhile (a copy, a
+// flag, the rationale) is theirs, kept as the draft and never undone by the draft put back late.
 const draft = new ItemDraft({
   name: `review.${config.project}.${config.item}`,
   user: document.body.dataset.user,
   item: config.item,
   snapshot: () => ({ fields: readForm(form), value: editor.value(), drawing: editor.pendingDraw ?? null, next: editor.sticky }),
-  apply: async (state) => {
+  apply: (state) => {
     fillForm(form, state.fields ?? {});
     editor.cancelKeyDraw?.("");
-    await editor.load(state.value);
+    editor.load(state.value); // the segment editor draws them once the clip is decoded; its value is them now
     editor.stickTo(state.next);
     if (state.drawing) editor.resumeDraw(state.drawing);
     render();
@@ -196,9 +198,12 @@ window.addEventListener("pagehide", () => draft.save());
 dropOthersDrafts(document.body.dataset.user);
 pruneReviewDrafts(config.project, document.body.dataset.user);
 
-// The box editor loads at once and says nothing; the segment editor once the clip is decoded.
+// The box editor loads at once and says nothing; the segment editor draws its shapes once the clip is
+// decoded (and says so on the summary until then).
 viewer.show({ id: config.item, file: config.file });
-Promise.resolve(editor.load(strip(config.start))).then(render).then(() => draft.start()).then((kept) => {
+editor.load(strip(config.start));
+render();
+draft.start().then((kept) => {
   if (!kept) return;
   announceDraft(status, reviewDraftNote(kept.latest, config.latest), async () => {
     await draft.discard();
@@ -222,10 +227,13 @@ function drawingRefused() {
   return true;
 }
 
-// The editor's shapes replaced as one step of its history (undone by Ctrl+Z).
+// The editor's shapes replaced as one step of its history (undone by Ctrl+Z): kept in the draft at once,
+// and shown again once drawn (the segment editor draws them once the clip is decoded).
 const replace = (value, what) => {
   if (drawingRefused()) return Promise.resolve();
-  return Promise.resolve(editor.replace(value, what)).then(render);
+  const drawn = Promise.resolve(editor.replace(value, what));
+  render();
+  return drawn.then(render);
 };
 const restart = () => replace(strip(config.consensus), "edit from the consensus");
 const clearShapes = () => replace({ [config.kind]: [] }, `clear the ${noun[1]}`);
