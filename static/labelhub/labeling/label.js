@@ -149,10 +149,10 @@ async function refreshProgress() {
 async function loadProgress() {
   for (;;) {
     const saved = state.saved;
-    const answering = state.answering;
     try {
       const progress = (await getJSON(config.urls.progress)).data;
-      if (answering || state.answering || state.saved !== saved) {
+      // an answer still on its way, or one saved meanwhile (whether it was on its way when asked or not)
+      if (state.answering || state.saved !== saved) {
         await state.answering;
         continue;
       }
@@ -570,7 +570,7 @@ function recentEntry(annotation) {
 }
 
 function renderRecent() {
-  const focused = ui.recentList.contains(document.activeElement) ? [...ui.recentList.querySelectorAll("button")].indexOf(document.activeElement) : -1;
+  const focused = [...ui.recentList.querySelectorAll("button")].indexOf(document.activeElement);
   ui.recentList.replaceChildren(...state.recent.map(recentEntry));
   if (!state.recent.length) {
     const li = document.createElement("li");
