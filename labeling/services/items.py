@@ -31,11 +31,12 @@ def items_tag(*, project, item_ids, tag) -> int:
     missing = sorted(ids - found)
     if missing:
         raise ValidationError({"items": f"not items of this project: {', '.join(map(str, missing[:20]))}"})
-    _lock_items(sorted(found))
+    ordered = sorted(found)
+    _lock_items(ordered)
     row, _ = Tag.objects.get_or_create(project=project, name=tag)
     through = Item.tags.through
     through.objects.bulk_create(
-        [through(item_id=i, tag_id=row.pk) for i in sorted(found)], ignore_conflicts=True, batch_size=5000
+        [through(item_id=i, tag_id=row.pk) for i in ordered], ignore_conflicts=True, batch_size=5000
     )
     return through.objects.filter(tag=row).count()
 
