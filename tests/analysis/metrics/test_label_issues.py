@@ -777,3 +777,63 @@ def test_one_slip_deep_in_a_cleanly_separated_class_is_flagged():
     assert [(c["label"], c["suggested_label"]) for c in res.clusters] == [(0, 1)]
     assert res.flagged[0] and res.suggested_label[0] == 0
     assert res.flagged_item.sum() <= 2, np.flatnonzero(res.flagged_item)
+
+
+def _relabeled_side(X: np.ndarray, y: np.ndarray, seed: int, frac: float = 0.4):
+    """The benchmark's "group": the ``frac`` of the largest class most typical of the bigger side of a
+    2-means split of it (KMeans seeded with ``seed``), relabeled as the class whose centre is nearest
+    theirs. Returns (noisy labels, the group)."""
+    from sklearn.cluster import KMeans
+
+    src = int(np.argmax(np.bincount(y)))
+    idx = np.flatnonzero(y == src)
+    km = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(X[idx])
+    d = km.transform(X[idx])
+    big = int(np.argmax(np.bincount(km.labels_)))
+    group = np.sort(idx[np.argsort(d[:, big] - d[:, 1 - big], kind="stable")[: int(round(frac * len(idx)))]])
+    noisy = y.copy()
+    noisy[group] = _nearest_other(X, y, group)
+    return noisy, group
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_a_relabeled_group_that_the_rest_calls_its_true_class_only_mostly_is_reported(seed):
+    """Wine: 28 of the 71 class-1 wines relabeled as class 2. Left out, the group is called "not 2" by
+    a model trained on the rest for 15 of 19 (lower bound of that share .51-.54) — short of the .7 bar,
+    since even a model trained on every other wine's TRUE label calls only 79 % of the group class 1 —
+    and it was never reported (F1 .04). It sits among class 1 (84 % of its items touch one, 61-63 % of
+    the wines around it are labeled 1) and a part of class 2 left out the same way is called "not 2"
+    far less often (upper bound .20-.27): that is enough at the lower bar of .5."""
+    X, y = _table("wine")
+    noisy, group = _relabeled_side(X, y, seed)
+    res = find_label_issues(X, noisy, seed=seed)
+    assert len(res.clusters) == 1, [c["description"] for c in res.clusters]
+    c = res.clusters[0]
+    assert (c["label"], c["suggested_label"]) == (2, 1)
+    assert np.isin(group, c["items"]).mean() >= 0.8
+    assert np.isin(c["items"], group).all()
+
+
+def test_a_border_of_a_class_with_near_copies_is_no_relabeled_group():
+    """What the lower bar must not take: the benign tumours' 8 most central items relabeled malignant
+    (an island, reported), then 28 items copied 11 times. 17 malignant items on the border, called
+    "benign" by the model without them at 82 % (lower bound .57), touch benign items all, but only
+    half of what surrounds them is benign (.51): a class's border, not a group sitting among another
+    class, and it was reported as "111 items labeled 0 sit among items labeled 1"."""
+    X, y = _table("breast_cancer")
+    noisy, island, src, dst = _relabeled_island(X, y)
+    Xd, (yd, noisyd), orig = _with_copies(X, [y, noisy], seed=0)
+    res = find_label_issues(Xd, noisyd, seed=0)
+    assert len(res.clusters) == 1, [c["description"] for c in res.clusters]
+    assert np.isin(island, res.clusters[0]["items"]).all()
+    assert np.isin(orig[res.clusters[0]["items"]], island).mean() >= 0.9  # the island and its copies
+
+
+def test_clean_iris_with_near_copies_yields_no_cluster():
+    """Iris with its true labels and 8 flowers copied 11 times: 25 virginicas next to the versicolors
+    are called "not virginica" at 84 % (lower bound .64) when left out — but so is a part of the
+    virginicas that is not them (upper bound .55): no cluster."""
+    X, y = _table("iris")
+    Xd, (yd,), _ = _with_copies(X, [y], seed=2)
+    res = find_label_issues(Xd, yd, seed=2)
+    assert res.clusters == [], [c["description"] for c in res.clusters]
