@@ -1,6 +1,7 @@
 """The OpenAPI schema's shared parts: the error answers every operation can give."""
 
 from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -22,6 +23,29 @@ ERRORS = {
     "404": "Not found, or a project you are not a member of.",
     "429": "Too many requests: wait for the time in Retry-After.",
 }
+
+
+# The numbered pages of ``labelhub.api.Pagination``. A view that paginates rows it builds itself (no
+# serializer with many=True for drf-spectacular to wrap) declares these and answers ``paged(...)``.
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="a page number (1, 2, ...)"),
+    OpenApiParameter("page_size", int, description="rows a page (default 50, at most 1,000)"),
+]
+
+
+def paged(name, fields=None):
+    """The answer of a numbered list whose rows are built by the view: ``count``, ``next``, ``previous``
+    and ``results``, as the paginator answers them, plus ``fields`` the view adds."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializers.ListField(child=serializers.DictField()),
+            **(fields or {}),
+        },
+    )
 
 
 class AutoSchema(openapi.AutoSchema):

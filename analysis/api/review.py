@@ -15,6 +15,7 @@ from analysis.services.consistency import conventions_preview_for, merge_suggest
 from labelhub.api import KnownFieldsOnly, unknown_fields_error
 from labelhub.params import is_row_id, row_id
 from labelhub.parsers import JSONParser
+from labelhub.schema import PAGE_PARAMETERS, paged
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
@@ -156,13 +157,13 @@ class ReviewQueueApi(GenericAPIView):
             OpenApiParameter("items", str, description="comma-separated item ids: only these items"),
             OpenApiParameter("decided", bool, description="true: also items an SME decided, with their decision"),
             OpenApiParameter("iou", float, description="detection / segments: the IoU shapes match at (default 0.5)"),
+            *PAGE_PARAMETERS,
         ],
-        responses=inline_serializer(
+        responses=paged(
             "ReviewQueue",
             {
-                "count": serializers.IntegerField(),
                 "counts": serializers.DictField(),
-                "results": serializers.ListField(child=serializers.DictField()),
+                "map": serializers.IntegerField(allow_null=True, help_text="the map whose scores were used"),
             },
         ),
         description="Items needing a decision (reviewers and managers), likeliest to ship a wrong label first: "
@@ -521,11 +522,7 @@ class TaxonomyChangeListApi(GenericAPIView):
     # and a change's "classes" is a list a form cannot say plainly. A form is answered 415 saying so.
     parser_classes = [JSONParser]
 
-    @extend_schema(
-        responses=inline_serializer(
-            "TaxonomyChanges", {"results": serializers.ListField(child=serializers.DictField())}
-        )
-    )
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=paged("TaxonomyChanges"))
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         rows = project.taxonomy_changes.select_related("author", "undone_by").order_by("number")
@@ -675,7 +672,8 @@ class CampaignListApi(GenericAPIView):
 
     @extend_schema(
         operation_id="projects_campaigns_list",
-        responses=inline_serializer("Campaigns", {"results": serializers.ListField(child=serializers.DictField())}),
+        parameters=PAGE_PARAMETERS,
+        responses=paged("Campaigns"),
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)

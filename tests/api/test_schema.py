@@ -58,3 +58,30 @@ def test_options_answers_every_api_path_without_a_server_error(api, manager, pro
         url = re.sub(r"\{[a-z_]+\}", "1", path.replace("{project_id}", str(project.pk)))
         response = client.options(url)
         assert response.status_code < 500, (url, response.status_code)
+
+
+def test_every_list_of_numbered_pages_documents_its_paging(schema):
+    """A client generated from the schema can walk every numbered list: the review queue, campaigns and
+    taxonomy changes answer 50 rows a page with ``next`` like the others, and take ``page`` and
+    ``page_size`` (the review queue also names the ``map`` its scores came from)."""
+    components = schema["components"]["schemas"]
+    lists = []
+    for path, operations in schema["paths"].items():
+        if "get" not in operations:
+            continue
+        answer = operations["get"]["responses"]["200"].get("content", {}).get("application/json", {}).get("schema", {})
+        body = components[answer["$ref"].split("/")[-1]] if "$ref" in answer else answer
+        if "results" not in body.get("properties", {}):
+            continue
+        lists.append(path)
+        parameters = {p["name"] for p in operations["get"].get("parameters", []) if p["in"] == "query"}
+        assert {"page", "page_size"} <= parameters, (path, parameters)
+        assert {"count", "next", "previous"} <= set(body["properties"]), (path, sorted(body["properties"]))
+        assert body["properties"]["next"].get("nullable") is True, path
+    assert {
+        "/api/projects/{project_id}/review-queue/",
+        "/api/projects/{project_id}/campaigns/",
+        "/api/projects/{project_id}/taxonomy-changes/",
+    } <= set(lists)
+    queue = components["ReviewQueue"]["properties"]
+    assert queue["map"]["nullable"] is True
