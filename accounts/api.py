@@ -51,7 +51,10 @@ class TokenApi(APIView):
         if user is None:
             wait = getattr(request, "signin_retry_after", None)
             if wait:
-                raise exceptions.Throttled(wait, detail=f"Too many failed sign-ins: try again in {wait} seconds.")
+                # the wait is said once: given to Throttled, DRF appends "Expected available in N seconds."
+                throttled = exceptions.Throttled(detail=f"Too many failed sign-ins: try again in {wait} seconds.")
+                throttled.wait = wait  # Retry-After
+                raise throttled
             raise serializers.ValidationError("Unable to log in with provided credentials.", code="authorization")
         token, key = token_create(user=user, name=data.validated_data.get("name") or "API sign-in")
         return Response(TokenOutput({"token": key, "name": token.name, "expires": token.expires_at}).data)

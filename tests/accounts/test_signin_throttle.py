@@ -50,6 +50,14 @@ def test_api_sign_in_is_refused_with_429_after_n_failures_without_hashing(labele
     assert hashes.call_count == 3
 
 
+def test_api_sign_in_says_how_long_to_wait_once(labeler):
+    for _ in range(3):
+        token(labeler.username, "wrong")
+    response = token(labeler.username, "wrong")
+    wait = response["Retry-After"]
+    assert response.json() == {"detail": f"Too many failed sign-ins: try again in {wait} seconds."}
+
+
 def test_login_page_shows_how_long_to_wait_with_429_and_no_hash(client, labeler, hashes):
     for _ in range(3):
         assert login(client, labeler.username, "wrong").status_code == 200
