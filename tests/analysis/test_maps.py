@@ -11,7 +11,7 @@ from analysis.services.maps import map_job_run
 from labeling.models import Item, Job
 from labeling.services.annotations import annotation_save
 from labeling.services.imports import ImportEntry, items_import
-from tests.conftest import make_project, png_bytes
+from tests.conftest import make_project, make_user, png_bytes
 
 
 def text_items(project, texts, labels=None):
@@ -461,6 +461,13 @@ def test_detection_projects_are_refused_with_the_reason_and_no_button(api, clien
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/map/").content.decode()
     assert 'id="map-start"' not in page and "detection project" in page
+    # said once, not again under "No map yet"
+    assert page.count("this is a detection project") == 1 and "No map yet" not in page
+    reviewer = make_user("sme-boxes")
+    project.memberships.create(user=reviewer, role="reviewer")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/map/").content.decode()
+    assert page.count("this is a detection project") == 1
 
 
 def test_label_issues_answers_for_the_map_asked_for(api, manager, reviewer, blobs, other_project):
