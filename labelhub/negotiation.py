@@ -44,3 +44,10 @@ class FileNegotiation(ContentNegotiation):
             return super().select_renderer(request, renderers, format_suffix)
         except NotAcceptable:
             return renderers[0], renderers[0].media_type
+
+
+class FormatParamNegotiation(ContentNegotiation):
+    """For JSON views with a ``?format=`` of their own (a map's points as ``rows`` or ``columns``): DRF read
+    it as a renderer to look up (its URL_FORMAT_OVERRIDE) and answered 404 to every documented value."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)

@@ -10,6 +10,7 @@ from analysis.selectors import NO_SCORES_REASON, map_has_scores
 from analysis.services.embeddings import embeddings_push
 from analysis.services.maps import map_create, map_embedder_choices
 from labelhub.api import KnownFieldsOnly, unknown_fields_error
+from labelhub.negotiation import FormatParamNegotiation
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 from labeling.services.items import items_tag
@@ -152,6 +153,7 @@ def _clusters(emap):
 
 class MapDetailApi(GenericAPIView):
     serializer_class = MapSummarySerializer
+    content_negotiation_class = FormatParamNegotiation  # ?format= shapes the points
 
     @extend_schema(
         parameters=[

@@ -412,6 +412,14 @@ def test_a_transcription_projects_map_carries_wer_and_condition_but_no_scores(ap
     assert detail["label_issues"] is False and "free text" in detail["label_issues_reason"]
     point = next(p for p in detail["points"] if p["item"] == ids[1])
     assert (point["wer"], point["agreement"], point["score"]) == (0.25, 0.5, None)
+    # the documented ?format=: the same points as parallel arrays (or as rows, the default)
+    columns = api(reviewer).get(f"/api/projects/{project.pk}/maps/{map_id}/?format=columns")
+    assert columns.status_code == 200, columns.json()
+    points = columns.json()["points"]
+    at = points["item"].index(ids[1])
+    assert (points["wer"][at], points["agreement"][at], points["score"][at]) == (0.25, 0.5, None)
+    rows = api(reviewer).get(f"/api/projects/{project.pk}/maps/{map_id}/?format=rows")
+    assert rows.status_code == 200 and rows.json()["points"] == detail["points"]
 
     client.force_login(reviewer)
     data = client.get(f"/projects/{project.pk}/map/{map_id}/data.json").json()
