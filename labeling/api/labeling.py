@@ -205,7 +205,8 @@ class AnnotationExportApi(GenericAPIView):
             (200, CONTENT_TYPES["parquet"]): OpenApiTypes.BINARY,
         },
         description="Every current answer of the project (reviewers and managers), one row each, in id order: "
-        "item, labeler, value, borderline, uncertain, out_of_domain, comment, seconds, guideline, created. "
+        "item, labeler, value, borderline, borderline_with (the second class of a borderline answer, '' when "
+        "none), uncertain, out_of_domain, comment, seconds, guideline, created. "
         "JSON Lines is streamed as it is read; Parquet is written to a temporary file in row groups, then "
         "sent. Detection and segments answers give `value` as the shapes object (in Parquet: its JSON text). "
         "Values are as given, before any taxonomy change.",

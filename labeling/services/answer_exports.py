@@ -2,9 +2,10 @@
 
 The columns (``labeling.selectors.ANSWER_EXPORT_FIELDS``): ``item`` (id), ``labeler`` (username),
 ``value`` (the class key or transcript; for detection and segments projects the shapes object),
-``borderline``, ``uncertain``, ``out_of_domain``, ``comment``, ``seconds`` (null when not timed),
-``guideline`` (the version answered under, or null) and ``created`` (when the answer was first given,
-UTC). The value is the answer as given: no taxonomy change or recipe mapping is applied, which is what
+``borderline``, ``borderline_with`` (the second class a borderline answer lies between, in a project of
+three or more classes; ``""`` when none), ``uncertain``, ``out_of_domain``, ``comment``, ``seconds`` (null
+when not timed), ``guideline`` (the version answered under, or null) and ``created`` (when the answer was
+first given, UTC). The value is the answer as given: no taxonomy change or recipe mapping is applied, which is what
 crowd-label learning (Dawid-Skene and its kin) and audits need beside a version's resolved labels.
 
 Used by ``GET /api/projects/{id}/annotations/export`` (streamed) and by version builds (``answers.jsonl``
@@ -25,8 +26,8 @@ from labeling.services.exports import FILENAMES, ArtifactFile
 PARQUET_ROW_GROUP = 65_536
 _json_string = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses
 _LINE = (
-    '{"item":%d,"labeler":%s,"value":%s,"borderline":%s,"uncertain":%s,"out_of_domain":%s,"comment":%s,'
-    '"seconds":%s,"guideline":%s,"created":"%s"}\n'
+    '{"item":%d,"labeler":%s,"value":%s,"borderline":%s,"borderline_with":%s,"uncertain":%s,"out_of_domain":%s,'
+    '"comment":%s,"seconds":%s,"guideline":%s,"created":"%s"}\n'
 )
 _BOOL = {True: "true", False: "false"}
 
@@ -66,6 +67,7 @@ def jsonl_lines(batch, *, localized) -> bytes:
             _json_string(labeler),
             value_json(value),
             _BOOL[borderline],
+            _json_string(borderline_with),
             _BOOL[uncertain],
             _BOOL[out_of_domain],
             _json_string(comment),
@@ -73,7 +75,19 @@ def jsonl_lines(batch, *, localized) -> bytes:
             "null" if guideline is None else str(guideline),
             _created(created),
         )
-        for item, labeler, value, borderline, uncertain, out_of_domain, comment, seconds, guideline, created in batch
+        for (
+            item,
+            labeler,
+            value,
+            borderline,
+            borderline_with,
+            uncertain,
+            out_of_domain,
+            comment,
+            seconds,
+            guideline,
+            created,
+        ) in batch
     ).encode("utf-8")
 
 
@@ -103,6 +117,7 @@ def parquet_schema():
             ("labeler", pa.string()),
             ("value", pa.string()),
             ("borderline", pa.bool_()),
+            ("borderline_with", pa.string()),
             ("uncertain", pa.bool_()),
             ("out_of_domain", pa.bool_()),
             ("comment", pa.string()),
@@ -128,7 +143,7 @@ def parquet_write(batches, where, *, localized) -> int:
         columns = list(zip(*pending, strict=True))
         if localized:
             columns[2] = [_shapes_text(v) for v in columns[2]]
-        columns[9] = [c.astimezone(UTC) for c in columns[9]]
+        columns[-1] = [c.astimezone(UTC) for c in columns[-1]]  # created
         arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
         writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
         pending.clear()

@@ -27,6 +27,7 @@ EXPORT_COLUMNS = [
     "labeler",
     "value",
     "borderline",
+    "borderline_with",
     "uncertain",
     "out_of_domain",
     "comment",
@@ -208,11 +209,12 @@ def test_jsonl_export_has_every_current_answer_with_its_columns(api, project, re
     first = rows[0]
     assert first["item"] == answered[0].pk and first["labeler"] == labeler.username and first["value"] == "dog"
     assert first["borderline"] is first["uncertain"] is first["out_of_domain"] is True
+    assert first["borderline_with"] == "cat"  # the second class the borderline answer lies between
     assert first["comment"] == '=HYPERLINK("x") and "quotes"' and first["seconds"] == 2.5 and first["guideline"] == 1
     assert first["created"].endswith("Z")
     revised = [r for r in rows if r["item"] == answered[1].pk and r["labeler"] == labeler.username]
     assert [r["value"] for r in revised] == ["dog"]
-    assert rows[1]["seconds"] is None
+    assert rows[1]["seconds"] is None and rows[1]["borderline_with"] == ""
     assert sorted((r["item"], r["labeler"]) for r in rows) == sorted(
         Annotation.objects.filter(item__project=project).values_list("item_id", "labeler__username")
     )
@@ -224,6 +226,8 @@ def test_parquet_export_reads_back_with_pyarrow(api, project, manager, labeler, 
     rows = table.to_pylist()
     assert rows[0]["labeler"] == labeler.username and rows[0]["comment"] == '=HYPERLINK("x") and "quotes"'
     assert rows[0]["seconds"] == 2.5 and rows[0]["guideline"] == 1 and rows[0]["borderline"] is True
+    assert rows[0]["borderline_with"] == "cat" and rows[1]["borderline_with"] == ""
+    assert str(table.schema.field("borderline_with").type) == "string"
     assert str(table.schema.field("created").type) == "timestamp[us, tz=UTC]"
     jsonl = jsonl_rows(api(manager).get(export_url(project, "jsonl")))
     assert [(r["item"], r["labeler"], r["value"]) for r in rows] == [
@@ -263,12 +267,14 @@ def test_postgresql_writes_the_lines_python_writes_byte_for_byte(project, labele
         seconds=float("nan"), created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     )
     Annotation.objects.filter(item=answered[6], labeler=labeler).update(seconds=1e20)  # written before the bound
+    Annotation.objects.filter(item=answered[7], labeler=labeler).update(borderline=True, borderline_with=nasty[:64])
     answers = project_answers(project=project)
     python = b"".join(jsonl_chunks(answer_export_batches(answers=answers), localized=False))
     postgresql = b"".join(answer_export_lines(project=project))
     assert postgresql == python
     rows = [json.loads(line) for line in postgresql.split(b"\n")[:-1]]  # not splitlines: U+2028 is no line end
     assert len(rows) == 17 and any(r["comment"] == nasty for r in rows) and any(r["value"] == nasty for r in rows)
+    assert any(r["borderline_with"] == nasty[:64] for r in rows) and any(r["borderline_with"] == "cat" for r in rows)
     by_item = {r["item"]: r for r in rows if r["labeler"] == labeler.username}
     assert by_item[answered[5].pk]["seconds"] is None and by_item[answered[5].pk]["created"] == "2026-01-02T03:04:05Z"
 
@@ -333,6 +339,8 @@ def test_a_version_carries_the_raw_answers_of_its_items(api, project, manager, r
     expected = Annotation.objects.filter(item_id__in=manifest).values_list("item_id", "labeler__username", "value")
     assert sorted((r["item"], r["labeler"], r["value"]) for r in rows) == sorted(expected)
     assert {r["item"] for r in rows} == manifest
+    (flagged,) = [r for r in rows if r["item"] == answered[0].pk]
+    assert flagged["borderline"] is True and flagged["borderline_with"] == "cat"
     # The version's file does not change with later answers; the export does.
     annotation_save(item=answered[3], labeler=user, value="dog")
     assert b"".join(api(reviewer).get(artifact["url"]).streaming_content) == data
