@@ -151,3 +151,33 @@ def test_a_batch_stopped_twice_by_another_import_is_a_command_error_saying_what_
     assert message.startswith("entries 2-2: another import of the same files was being saved at the same moment")
     assert "none of them was stored (entries 1-1 are)" in message and "\n" not in message
     assert Item.objects.filter(project=project).count() == 1
+
+
+def test_piped_output_has_the_progress_and_the_summary_on_lines_of_their_own(project, folder):
+    # Piped or logged, the progress line ended in "\r" and the summary followed it on the same line:
+    # "  2 processed\r2 imported, ..." read as "2 processed2 imported" in a log.
+    out, _ = import_items(str(project.pk), str(folder))
+    assert "\r" not in out
+    assert out.split("\n") == ["  2 processed", "2 imported, 0 duplicates, 0 rejected", ""]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_terminal_rewrites_the_progress_line_and_the_summary_starts_on_a_new_line(project, folder):
+    out = Terminal()
+    call_command("import_items", str(project.pk), str(folder), stdout=out, stderr=io.StringIO())
+    text = out.getvalue()
+    progress, summary = text.split("\n", 1)
+    assert progress == "  2 processed\r"  # rewritten in place while the import runs, then left standing
+    assert "2 imported, 0 duplicates, 0 rejected" in summary
+
+
+def test_one_entry_stored_beside_refused_ones_is_said_in_the_singular(project, folder):
+    (folder / "b.png").unlink()
+    (folder / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(CommandError) as raised:
+        import_items(str(project.pk), str(folder))
+    assert str(raised.value).endswith("1 entry was refused (named above); the other one is stored")

@@ -44,6 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
 
     def handle(self, *args, **options):
+        self._progress_open = False
         try:
             self._import(**options)
         except BatchNotSaved as exc:
@@ -51,6 +52,8 @@ class Command(BaseCommand):
             # not stored and that those before are, as the job's error and the upload's 503 say it; a
             # traceback said it in its last line only.
             raise CommandError(str(exc)) from None
+        finally:
+            self._end_progress()
 
     def _import(self, *, project, path, tags, source, label_from_folder, json: bool, **options):
         query = Project.objects.filter(pk=int(project)) if project.isdigit() else Project.objects.filter(name=project)
@@ -98,6 +101,7 @@ class Command(BaseCommand):
                     report = imports.items_import(project=target, entries=entries, on_progress=self._progress)
             except InputRejected as exc:  # the manifest as a whole (its header), found before any line
                 raise CommandError(f"{path} is not a manifest: {exc}") from None
+        self._end_progress()  # the summary, the JSON report and the refusals start on their own line
         if json:
             self.stdout.write(__import__("json").dumps(report.as_dict(), indent=2))
         for row in report.rejected:
@@ -112,8 +116,21 @@ class Command(BaseCommand):
         if report.rejected:
             # Nor may it take a partial import for a whole one: the good entries stay in, the exit status is 1.
             refused = "1 entry was" if len(report.rejected) == 1 else f"{len(report.rejected)} entries were"
-            raise CommandError(f"{summary}: {refused} refused (named above); the other {stored} are stored")
+            others = "the other one is" if stored == 1 else f"the other {stored} are"
+            raise CommandError(f"{summary}: {refused} refused (named above); {others} stored")
         self.stdout.write(self.style.SUCCESS(summary))
 
     def _progress(self, done):
-        self.stdout.write(f"  {done} processed", ending="\r")
+        """A terminal shows one progress line, rewritten in place (``\\r``); piped or logged output gets a
+        line per chunk, which a log keeps apart from what follows."""
+        if self.stdout.isatty():
+            self.stdout.write(f"  {done} processed", ending="\r")
+            self._progress_open = True
+        else:
+            self.stdout.write(f"  {done} processed")
+
+    def _end_progress(self):
+        """End a terminal's progress line, so that what comes next does not overwrite it."""
+        if getattr(self, "_progress_open", False):
+            self.stdout.write("")
+            self._progress_open = False
