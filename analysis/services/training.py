@@ -129,10 +129,11 @@ def training_job_start(*, project, version, trainer, params, user) -> TrainingJo
 
 
 def training_job_retry(*, training) -> Job:
-    """Retry a failed or abandoned training job (see ``labeling.services.jobs.job_retry_stale``)."""
+    """Retry a failed or abandoned training job (see ``labeling.services.jobs.job_retry_stale``). A refusal
+    names the training job by its id, the one the client retried, not its background job's."""
     if training.job is None:
-        raise JobNotRetryable("this training job has no job to retry")
-    return job_retry_stale(job=training.job)
+        raise JobNotRetryable(f"training job {training.pk} has no job to retry")
+    return job_retry_stale(job=training.job, name=f"training job {training.pk}")
 
 
 # --- running ---------------------------------------------------------------------------------------------

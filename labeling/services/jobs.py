@@ -248,14 +248,16 @@ def jobs_resend_lost() -> int:
     return sum(job_resend_lost(job=job) for job in Job.objects.filter(_lost(stale)).only("pk"))
 
 
-def job_retry_stale(*, job) -> Job:
+def job_retry_stale(*, job, name=None) -> Job:
     """Queue ``job`` again if it failed, or if it is running but its worker stopped beating; send its task
     again if it has been queued for ``stale_seconds()`` since it was sent (its message was lost).
 
     One conditional UPDATE decides, so two retries never both win. A zombie attempt that later wakes up
     cannot publish: it no longer owns the job (its attempt number is behind). Raises JobNotRetryable
-    otherwise, saying why.
+    otherwise, saying why, with the job called ``name`` (default ``job <id>``): a caller whose client knows
+    the work by another number (a training job's) names it so.
     """
+    name = name or f"job {job.pk}"
     stale = timezone.now() - timedelta(seconds=stale_seconds())
     retryable = Q(status=JobStatus.FAILED) | Q(_silent(stale), status=JobStatus.RUNNING)
     won = Job.objects.filter(retryable, pk=job.pk).update(
@@ -273,16 +275,16 @@ def job_retry_stale(*, job) -> Job:
     job.refresh_from_db()
     if not won:
         if job.status == JobStatus.SUCCEEDED:
-            raise JobNotRetryable(f"job {job.pk} already succeeded")
+            raise JobNotRetryable(f"{name} already succeeded")
         if job.status == JobStatus.QUEUED:
             raise JobNotRetryable(
-                f"job {job.pk} is queued and waits for a worker; if none has taken it {stale_seconds()} s after "
+                f"{name} is queued and waits for a worker; if none has taken it {stale_seconds()} s after "
                 "it was queued, it can be sent again"
             )
         beat = job.heartbeat or job.started
         age = f"{(timezone.now() - beat).total_seconds():.0f} s ago" if beat else "never"
         raise JobNotRetryable(
-            f"job {job.pk} is running (last heartbeat {age}); it can be retried once it has been silent for "
+            f"{name} is running (last heartbeat {age}); it can be retried once it has been silent for "
             f"{stale_seconds()} s"
         )
     job_enqueue(job=job)

@@ -59,6 +59,20 @@ def test_reference_trainer_end_to_end(api, manager, reviewer, versioned):
     assert runs["results"][0]["id"] == run.pk and runs["results"][0]["dataset_version"] == 1
 
 
+def test_retrying_a_succeeded_training_job_names_the_training_job_the_client_retried(api, manager, versioned):
+    # It answered "job 2 already succeeded": the id of the background job, which the client never used.
+    project, _, _ = versioned
+    started = api(manager).post(
+        f"/api/projects/{project.pk}/training-jobs/", {"version": "latest", "trainer": "logistic_regression"}
+    )
+    body = started.json()
+    assert body["job"] != body["id"]  # the version's build made a job first: the two ids differ
+    training_job_run(job_id=body["job"])
+    response = api(manager).post(f"/api/projects/{project.pk}/training-jobs/{body['id']}/retry/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"training job {body['id']} already succeeded"
+
+
 def test_a_training_attempt_taken_over_stores_no_second_model_run(api, manager, versioned, monkeypatch):
     """An attempt that went silent (its worker cut off from the database) is taken over; when it comes back
     and finishes, it used to store its model run beside the new attempt's: two runs of one training job."""
