@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from analysis.embeddings.pretrained import PRETRAINED
 from analysis.embeddings.projection import configure_numba_cache, knn_graph, project_2d
 from analysis.embeddings.registry import available_embedders
 from analysis.metrics import MetricUndefined, mean_pairwise_wer
@@ -106,6 +107,15 @@ def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
     if not embedder:
         embedder = default_embedder(modality=project.modality)
     choices = map_embedders(project=project)
+    if embedder in PRETRAINED and PRETRAINED[embedder].modality == project.modality and embedder not in choices:
+        # A name this version knows whose model files are missing here: "unknown" sent people to check
+        # their spelling.
+        raise ValidationError(
+            {
+                "embedder": f"'{embedder}' is a pretrained embedder that is not installed on this machine: "
+                f"`make embedders` installs it (available here: {', '.join(choices)})"
+            }
+        )
     if embedder not in choices:
         raise ValidationError(
             {"embedder": f"unknown embedder '{embedder}' for this project (one of {', '.join(choices)})"}

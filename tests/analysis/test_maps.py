@@ -217,6 +217,18 @@ def test_a_map_asked_with_a_misspelt_embedder_is_refused_and_not_started(api, ma
     assert not EmbeddingMap.objects.exists() and not Job.objects.exists()
 
 
+def test_a_pretrained_embedder_not_installed_here_is_refused_saying_how_to_install_it(api, manager, project):
+    # It answered "unknown embedder 'image-effnet-lite0'", as for a misspelt name: the name is right, its
+    # model files are what is missing (tests see an installation without `make embedders`).
+    response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "image-effnet-lite0"}, format="json")
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "unknown" not in detail
+    assert "'image-effnet-lite0' is a pretrained embedder that is not installed on this machine" in detail
+    assert "`make embedders` installs it" in detail and "image-basic" in detail  # what is available instead
+    assert not EmbeddingMap.objects.exists() and not Job.objects.exists()
+
+
 def test_unknown_embedder_and_roles(api, manager, reviewer, labeler, outsider, project):
     bad = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "magic"}, format="json")
     assert bad.status_code == 400 and "unknown embedder 'magic'" in bad.json()["detail"]
