@@ -1,5 +1,7 @@
 """Input and output serializers of the labeling API."""
 
+import re
+
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -10,6 +12,9 @@ from labeling.models import Annotation, DataSource, Invitation, Item, Job, Label
 from labeling.selectors import tags_visible_to
 from labeling.services.shapes import shapes_value
 
+# A class colour goes into style attributes and the map's legend: a hex colour, never other text.
+COLOUR_RE = re.compile(r"#[0-9A-Fa-f]{6}")
+
 
 class ClassSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     class Meta:
@@ -17,6 +22,11 @@ class ClassSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         fields = ["key", "name", "description", "hotkey", "colour", "retired"]
         read_only_fields = ["retired"]
         extra_kwargs = {"name": {"required": False}, "colour": {"required": False}}
+
+    def validate_colour(self, value):
+        if value and not COLOUR_RE.fullmatch(value):
+            raise serializers.ValidationError("a class colour is #rrggbb (six hex digits), or empty")
+        return value
 
 
 class OptionsSerializer(KnownFieldsOnly, serializers.Serializer):

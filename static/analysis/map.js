@@ -54,7 +54,8 @@ async function drawMap(root) {
   const started = performance.now();
   const data = await (await fetch(root.dataset.dataUrl)).json();
   const n = data.item.length;
-  const classColours = root.dataset.colours ? root.dataset.colours.split(",") : [];
+  // Class colours are #rrggbb; anything else (saved before colours were checked) falls back to the series.
+  const classColours = root.dataset.colours ? root.dataset.colours.split(",").map((c) => (/^#[0-9a-f]{6}$/i.test(c) ? c : undefined)) : [];
   const canvas = document.getElementById("map-canvas");
   const tooltip = document.getElementById("map-tooltip");
   const scatterplot = createScatterplot({
@@ -126,7 +127,7 @@ async function drawMap(root) {
     scatterplot.set({ colorBy: "valueA", pointColor: c.palette });
     await scatterplot.draw({ x: data.x, y: data.y, valueA: c.values }, { zDataType: c.type, preventFilterReset: keepView });
     document.getElementById("legend").innerHTML = c.legend
-      .map(([name, colour]) => `<span><i style="background:${colour}"></i>${esc(name)}</span>`)
+      .map(([name, colour]) => `<span><i style="background:${esc(colour)}"></i>${esc(name)}</span>`)
       .join("");
   }
 

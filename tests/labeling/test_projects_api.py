@@ -239,3 +239,17 @@ def test_projects_and_guidelines_over_the_limits_are_refused_naming_them(api, ma
     response = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", {"op": "add", "key": "bird"}, format="json")
     assert response.status_code == 400 and "retire one before adding another" in response.json()["detail"]
     assert project.classes.count() == 3
+
+
+def test_a_class_colour_is_a_hex_colour(api, manager):
+    # A colour was any 7 characters: '"><b>' went into the map's legend as markup and into style attributes.
+    client = api(manager)
+    classes = [{"key": "a", "colour": '"><b>'}, {"key": "b", "colour": "red;x:0"}]
+    response = client.post("/api/projects/", {"name": "x", "modality": "text", "classes": classes}, format="json")
+    assert response.status_code == 400
+    assert "#rrggbb" in response.json()["detail"]
+    classes = [{"key": "a", "colour": "#12abEF"}, {"key": "b", "colour": ""}]
+    response = client.post("/api/projects/", {"name": "x", "modality": "text", "classes": classes}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["classes"][0]["colour"] == "#12abEF"
+    assert response.json()["classes"][1]["colour"].startswith("#")  # an empty colour is given one of the palette
