@@ -52,6 +52,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import OperationalError, transaction
 
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
@@ -552,10 +553,22 @@ def _yolo_line(line, names, names_file, classes, what) -> dict:
 # --- Label Studio --------------------------------------------------------------------------------
 
 
+def _ls_email_checked(email) -> str:
+    """An annotator's e-mail, which names a new account (its username): a real address whose username
+    passes the rules every other account's does (no markup, no '/'); Bad otherwise."""
+    try:
+        validate_email(email)
+        UnicodeUsernameValidator()(email[:150])
+    except ValidationError:
+        raise Bad(f"completed_by {email[:80]!r} is not an e-mail address a username can be made of") from None
+    return email
+
+
 def _ls_annotator(parsed, completed_by, labeler) -> str:
     if isinstance(completed_by, dict):
         email = str(completed_by.get("email") or "").strip()
         if email:
+            _ls_email_checked(email)
             key = f"email:{email.casefold()}"
             if isinstance(completed_by.get("id"), int):
                 parsed.ids.setdefault(completed_by["id"], key)

@@ -713,3 +713,23 @@ def test_a_manifest_lines_items_go_back_by_the_lines_paths(manager, detection):
             name: [b["label"] for b in v["boxes"]] for (name, user), v in answers(detection).items() if user == labeler
         }
         assert got == drawn
+
+
+def test_a_label_studio_annotator_whose_email_is_no_address_makes_no_account(manager):
+    # The e-mail became a new account's username unchecked: markup or a '/' made a username that the
+    # sign-up and member forms never allow.
+    project = make_project(
+        manager, name="Reviews", modality="text", classes=[{"key": "pos", "name": "Positive"}, {"key": "neg"}]
+    )
+    choice = [{"value": {"choices": ["Positive"]}, "id": "c", "from_name": "s", "to_name": "text", "type": "choices"}]
+    export = [
+        ls_task(1, {"text": "Great"}, [ls_annotation(1, ls_user(1, "<img src=x onerror=alert(1)>"), choice)]),
+        ls_task(2, {"text": "Fine"}, [ls_annotation(2, ls_user(2, "a/b@x.org"), choice)]),
+        ls_task(3, {"text": "Good"}, [ls_annotation(3, ls_user(3, "ann@x.org"), choice)]),
+    ]
+    job = run_import(project, manager, "export.json", json.dumps(export).encode(), fmt="label_studio")
+    assert answers(project) == {("task 3", "ann@x.org"): "pos"}
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert "is not an e-mail address a username can be made of" in reasons["export.json task 1"]
+    assert "is not an e-mail address a username can be made of" in reasons["export.json task 2"]
+    assert sorted(get_user_model().objects.values_list("username", flat=True)) == ["ann@x.org", "manager1"]
