@@ -294,3 +294,21 @@ def test_a_body_of_a_type_the_endpoint_does_not_take_is_told_what_it_takes(clien
         'Unsupported media type "application/json": this endpoint takes multipart/form-data, '
         "application/x-www-form-urlencoded."
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"op": "add", "key": "bird", "hotkey": "ab"}, "hotkey", "one character"),
+        ({"op": "add", "key": "bird", "hotkey": "n"}, "hotkey", "reserved by the labeling page"),
+        ({"op": "add", "key": "bird", "name": "B" * 201}, "name", "at most 200 characters"),
+        ({"op": "rename", "key": "cat", "new_name": "C" * 201}, "new_name", "at most 200 characters"),
+        ({"op": "merge", "classes": ["cat", "dog"], "into": "pet", "name": "P" * 201}, "name", "at most 200"),
+    ],
+)
+def test_a_taxonomy_change_with_a_class_the_classes_cannot_hold_is_refused(client, project, body, field, words):
+    # A two-letter hotkey or a 201-character name was a 500 (the database refused it); 'n' was taken,
+    # and the labeling page's own 'n' (skip) then answered that class instead.
+    response = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", body, format="json")
+    assert_refused(response, field, words)
+    assert not TaxonomyChange.objects.exists()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import LabelClass, Project, TaxonomyChange, class_key_validator
 from labeling.selectors import class_mapping
-from labeling.services.projects import PALETTE, classes_changed
+from labeling.services.projects import PALETTE, RESERVED_HOTKEYS, classes_changed
 
 FLAG_KEYS = {"borderline", "uncertain", "out_of_domain"}
 
@@ -28,6 +28,28 @@ def _check_key(key, field="key"):
         raise ValidationError({field: f"'{key}': {' '.join(exc.messages)}"}) from None
     if key in FLAG_KEYS:
         raise ValidationError({field: f"'{key}' is reserved for the answer flags"})
+
+
+def _check_name(name, field="name"):
+    """A class name as LabelClass holds it (at most 200 characters); "" when none is given."""
+    name = name or ""
+    if not isinstance(name, str):
+        raise ValidationError({field: "a class name is text"})
+    limit = LabelClass._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise ValidationError({field: f"a class name has at most {limit} characters, not {len(name):,}"})
+    return name
+
+
+def _check_hotkey(hotkey):
+    hotkey = hotkey or ""
+    if not isinstance(hotkey, str) or len(hotkey) > 1:
+        raise ValidationError({"hotkey": "a hotkey is one character (or none)"})
+    if hotkey in RESERVED_HOTKEYS:
+        raise ValidationError(
+            {"hotkey": f"hotkey '{hotkey}' is reserved by the labeling page ({''.join(sorted(RESERVED_HOTKEYS))})"}
+        )
+    return hotkey
 
 
 def taxonomy_validate(*, project, op, payload):
@@ -55,7 +77,7 @@ def taxonomy_validate(*, project, op, payload):
         if into in classes and into not in active and into in class_mapping(project=project):
             # its answers already count as another class: merging into it would fork that class
             raise ValidationError({"into": f"'{into}' was merged into another class; merge into that one"})
-        return {"classes": merged, "into": into, "name": payload.get("name") or into}
+        return {"classes": merged, "into": into, "name": _check_name(payload.get("name")) or into}
     if op == TaxonomyOp.RENAME:
         key, new_key = payload.get("key"), payload.get("new_key") or payload.get("key")
         if key not in active:
@@ -63,9 +85,10 @@ def taxonomy_validate(*, project, op, payload):
         _check_key(new_key, "new_key")
         if new_key != key and new_key in classes:
             raise ValidationError({"new_key": f"a class '{new_key}' already exists"})
-        if new_key == key and not payload.get("new_name"):
+        new_name = _check_name(payload.get("new_name"), "new_name")
+        if new_key == key and not new_name:
             raise ValidationError({"new_key": "a rename needs a new key or a new name"})
-        return {"key": key, "new_key": new_key, "new_name": payload.get("new_name") or classes[key].name}
+        return {"key": key, "new_key": new_key, "new_name": new_name or classes[key].name}
     if op == TaxonomyOp.ADD:
         key = payload.get("key")
         _check_key(key)
@@ -78,12 +101,13 @@ def taxonomy_validate(*, project, op, payload):
                     "before adding another"
                 }
             )
-        hotkey = payload.get("hotkey") or ""
+        name = _check_name(payload.get("name"))
+        hotkey = _check_hotkey(payload.get("hotkey"))
         if hotkey and any(c.hotkey == hotkey for c in classes.values() if not c.retired):
             raise ValidationError({"hotkey": f"hotkey '{hotkey}' is taken"})
         return {
             "key": key,
-            "name": payload.get("name") or key,
+            "name": name or key,
             "description": payload.get("description", ""),
             "hotkey": hotkey,
         }
