@@ -92,7 +92,7 @@ def review_item_page(request, project_id, item_id):
     item = Item.objects.filter(project=project, pk=item_id).select_related("source").first()
     if item is None:
         raise Http404("No item with that id in this project.")
-    queue = [int(i) for i in request.GET.get("queue", "").split(",") if i.isdigit()]
+    queue = [int(i) for i in request.GET.get("queue", "").split(",") if i.isdecimal()]
     following = [i for i in queue if i != item.pk]
     position = queue.index(item.pk) if item.pk in queue else -1
     next_ids = queue[position + 1 :] if position >= 0 else following

@@ -7,6 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from labeling.models import Campaign, Guideline, TaxonomyChange
+from tests.conftest import png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -312,3 +313,37 @@ def test_a_taxonomy_change_with_a_class_the_classes_cannot_hold_is_refused(clien
     response = client.post(f"/api/projects/{project.pk}/taxonomy-changes/", body, format="json")
     assert_refused(response, field, words)
     assert not TaxonomyChange.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/projects/{p}/versions/²/", 404),
+        ("/api/projects/{p}/versions/latest/diff?against=²", 400),
+        ("/api/projects/{p}/versions/latest/diff?against=latest&limit=²", 400),
+        ("/api/projects/{p}/agreement/?labelers=²", 400),
+    ],
+)
+def test_a_superscript_digit_where_a_number_goes_is_refused_not_a_500(client, manager, project, path, status):
+    # str.isdigit() takes '²', which int() refuses: each of these was a 500.
+    from labeling.services import versions
+
+    job = versions.version_build_start(project=project, user=manager, recipe={})
+    versions.version_build_run(job_id=job.pk)
+    response = client.get(path.format(p=project.pk))
+    assert response.status_code == status, (response.status_code, response.content[:300])
+
+
+def test_a_superscript_digit_in_the_review_queue_is_left_out_not_a_500(reviewer, project):
+    from django.test import Client
+
+    from labeling.services.imports import ImportEntry, items_import
+
+    first, second = items_import(
+        project=project, entries=[ImportEntry(name=f"{n}.png", load=lambda n=n: png_bytes(seed=n)) for n in (1, 2)]
+    ).imported
+    browser = Client(raise_request_exception=False)
+    browser.force_login(reviewer)
+    response = browser.get(f"/projects/{project.pk}/review/{first}/?queue=²,{second}")
+    assert response.status_code == 200, response.status_code
+    assert f"/review/{second}/?queue={second}" in response.content.decode()  # the next item is still offered

@@ -23,7 +23,7 @@ def parse_report_params(project, params):
         members = dict(get_user_model().objects.filter(memberships__project=project).values_list("username", "pk"))
         ids = []
         for name in wanted:
-            if name.isdigit() and int(name) in members.values():
+            if name.isdecimal() and int(name) in members.values():
                 ids.append(int(name))
             elif name in members:
                 ids.append(members[name])

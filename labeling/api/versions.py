@@ -370,7 +370,7 @@ class VersionDiffApi(GenericAPIView):
         except Http404 as exc:  # a 404 is for the path; a bad query parameter is a 400
             raise ValidationError({"against": str(exc)}) from None
         limit = request.query_params.get("limit", str(DIFF_LIST_LIMIT))
-        if not limit.isdigit() or not 0 <= int(limit) <= 1_000_000:
+        if not limit.isdecimal() or not 0 <= int(limit) <= 1_000_000:
             raise ValidationError({"limit": "limit is a whole number from 0 to 1000000"})
         return Response(version_diff(version=version, against=other, limit=int(limit)))
 
