@@ -87,7 +87,8 @@ def _message(invitation, link) -> EmailMultiAlternatives:
         f"Open this link to choose a username and a password (it works once, until "
         f"{invitation.expires:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
     )
-    subject = f"Invitation to {invitation.project.name}"
+    # One line: a line break in the project's name would make Django refuse the header (and the mail).
+    subject = f"Invitation to {' '.join(invitation.project.name.split())}"
     return EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.email])
 
 

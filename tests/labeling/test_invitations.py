@@ -181,3 +181,21 @@ def test_an_invitation_with_a_field_it_does_not_take_is_refused_and_changes_noth
     (kept,) = Invitation.objects.all()
     assert kept == pending and kept.state() == "pending" and kept.role == "labeler"
     assert mail.outbox == []
+
+
+def test_an_invitation_to_a_project_whose_name_has_a_line_break_is_still_mailed(
+    api, manager, project, django_capture_on_commit_callbacks
+):
+    # The name went into the Subject header as it is: its line break failed every invitation mail of the
+    # project (Django refuses a header with a newline), logged on the server, unseen by the manager.
+    project.name = "Night shots\nBcc: someone@example.com"
+    project.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api(manager).post(
+            f"/api/projects/{project.pk}/invitations/", {"email": "x@example.com", "role": "labeler"}, format="json"
+        )
+    assert created.status_code == 201
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["x@example.com"]
+    message = mail.outbox[0].message()  # what the mail server is sent
+    assert message["Subject"] == "Invitation to Night shots Bcc: someone@example.com"
+    assert message["Bcc"] is None and mail.outbox[0].recipients() == ["x@example.com"]
