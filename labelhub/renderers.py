@@ -35,3 +35,14 @@ class JSONRenderer(renderers.JSONRenderer):
                     out = out.replace(_LINE_SEPARATORS[0], b"\\u2028").replace(_LINE_SEPARATORS[1], b"\\u2029")
                 return out
         return super().render(data, accepted_media_type, renderer_context)
+
+
+class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
+    """DRF's browsable API page (an API URL opened in a browser), without the filter form: DRF builds it
+    from the view's queryset, which LabelHub's list views (answering their lists through selectors, with
+    no filter backends) do not have, and every list page was a 500."""
+
+    def get_filter_form(self, data, view, request):
+        if not getattr(view, "filter_backends", None):
+            return None
+        return super().get_filter_form(data, view, request)

@@ -335,6 +335,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_METADATA_CLASS": "labelhub.metadata.Metadata",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "labelhub.negotiation.ContentNegotiation",
+    # An API URL opened in a browser shows DRF's page, without a filter form (labelhub/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "labelhub.renderers.BrowsableAPIRenderer"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",

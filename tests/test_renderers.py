@@ -51,3 +51,21 @@ def test_an_item_text_with_a_line_separator_reaches_the_labeler_intact(api, proj
     body = json.loads(response.content)
     assert response.status_code == 201 and body["annotation"]["value"] == "cat"
     assert body["next"]["text"] == f"before\u2028after {body['next']['id']}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/projects/", "/api/projects/{p}/items/", "/api/projects/{p}/members/"])
+def test_an_api_list_opened_in_a_browser_is_shown_not_a_500(client, manager, project, path):
+    # DRF's browsable page asked each list view for its queryset, to build a filter form LabelHub has
+    # no filters for; the views answer their lists without one, and the page was a 500.
+    from labeling.services.imports import ImportEntry, items_import
+    from tests.conftest import png_bytes
+
+    items_import(project=project, entries=[ImportEntry(name="a<b>.png", load=lambda: png_bytes(seed=1))])
+    client.force_login(manager)
+    client.raise_request_exception = False
+    response = client.get(path.format(p=project.pk), HTTP_ACCEPT="text/html")
+    assert response.status_code == 200, response.status_code
+    assert response["Content-Type"].startswith("text/html")
+    if "items" in path:
+        assert "a&lt;b&gt;.png" in response.content.decode()  # the item's name, escaped
