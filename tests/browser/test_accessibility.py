@@ -1,0 +1,63 @@
+"""The pages labelers and reviewers use for hours, as a keyboard-only or screen-reader user meets them: a focus
+ring that can be seen, controls with names, saved answers that are said and not only shown, flags in words."""
+
+import re
+
+import pytest
+
+from tests.browser.test_labeling_page import digits_project, shown_item
+from tests.conftest import require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def luminance(css):
+    """The relative luminance (WCAG 2) of a computed CSS colour: ``rgb(...)`` or ``color(srgb ...)``."""
+    if css.startswith("color(srgb"):
+        channels = [float(v) for v in css[len("color(srgb") :].strip(" )").split()[:3]]
+    else:
+        channels = [int(v) / 255 for v in re.findall(r"[\d.]+", css)[:3]]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(one, other):
+    high, low = sorted([luminance(one), luminance(other)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+# The focused element's outline colour and the background around it (the nearest opaque one of its parents).
+FOCUS_RING = """() => {
+    const focused = document.activeElement;
+    let around = focused.parentElement;
+    while (around && ["rgba(0, 0, 0, 0)", "transparent"].includes(getComputedStyle(around).backgroundColor)) {
+        around = around.parentElement;
+    }
+    const style = getComputedStyle(focused);
+    return {outline: style.outlineStyle, ring: style.outlineColor,
+            background: around ? getComputedStyle(around).backgroundColor : "rgb(255, 255, 255)"};
+}"""
+
+
+def tab_to(page, selector, presses=60):
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("(selector) => document.activeElement.matches(selector)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_the_labeling_pages_focus_ring_stands_out_from_what_surrounds_it(live_server, page, login, manager, labeler):
+    """WCAG 1.4.11: a focus indicator has at least 3:1 against the colours next to it. The labeling page's
+    pale blue ring was 2.1:1 on its white cards: a low-vision labeler Tabbing to a class lost the focus."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.evaluate("document.activeElement.blur()")
+    for selector in [".topbar a", ".class-button", "#comment", "#submit"]:
+        tab_to(page, selector)
+        ring = page.evaluate(FOCUS_RING)
+        assert ring["outline"] != "none", selector
+        assert contrast(ring["ring"], ring["background"]) >= 3, (selector, ring)
