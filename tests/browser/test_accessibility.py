@@ -61,3 +61,17 @@ def test_the_labeling_pages_focus_ring_stands_out_from_what_surrounds_it(live_se
         ring = page.evaluate(FOCUS_RING)
         assert ring["outline"] != "none", selector
         assert contrast(ring["ring"], ring["background"]) >= 3, (selector, ring)
+
+
+def test_the_zoom_buttons_say_what_they_do(live_server, page, login, manager, labeler):
+    """A screen reader named the image viewer's zoom buttons by their signs, "−" and "+"."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.get_by_role("button", name="Zoom in", exact=True).click()
+    assert page.locator("#zoom-level").text_content() == "125%"
+    page.get_by_role("button", name="Zoom out", exact=True).click()
+    assert page.locator("#zoom-level").text_content() == "100%"
+    assert page.get_by_role("button", name=re.compile(r"^[−+]$")).count() == 0
