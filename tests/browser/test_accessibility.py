@@ -75,3 +75,24 @@ def test_the_zoom_buttons_say_what_they_do(live_server, page, login, manager, la
     page.get_by_role("button", name="Zoom out", exact=True).click()
     assert page.locator("#zoom-level").text_content() == "100%"
     assert page.get_by_role("button", name=re.compile(r"^[−+]$")).count() == 0
+
+
+def test_a_saved_answer_and_a_skip_are_said_in_a_status_region(live_server, page, login, manager, labeler):
+    """The next item replaced the one answered without a word: a screen-reader labeler never heard that the
+    answer was saved (the "Sending…" note is cleared as the next item comes)."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    following = shown_item(page, previous=item)
+    status = page.get_by_role("status").filter(has_text="Saved")
+    assert status.text_content() == f"Saved your answer to item #{item}: digit 3."
+    assert status.is_visible()
+    page.keyboard.press("s")
+    page.keyboard.press("1")  # the first reason
+    shown_item(page, previous=following)
+    assert page.get_by_role("status").filter(has_text="Skipped").text_content() == f"Skipped item #{following}."
+    assert not page.errors

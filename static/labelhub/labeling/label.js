@@ -53,6 +53,7 @@ const ui = {
   oneKey: $("one-key"),
   borderlineHint: $("borderline-hint"),
   sendingNote: $("sending-note"),
+  savedNote: $("saved-note"),
   draftNote: $("draft-note"),
 };
 
@@ -452,6 +453,7 @@ function sending(on, text = "Sending…") {
   ui.form.classList.toggle("sending", on);
   ui.form.setAttribute("aria-busy", String(on));
   ui.sendingNote.textContent = on ? text : "";
+  if (on) ui.savedNote.textContent = "";
   for (const box of [ui.transcript, ui.comment]) if (box) box.readOnly = on;
 }
 
@@ -475,6 +477,7 @@ async function submit({ nothing = false } = {}) {
       : "Borderline: press the two classes it lies between, or b again to drop borderline.");
     return;
   }
+  const what = ui.summary.textContent;
   sending(true);
   showError("");
   const item = state.item;
@@ -500,6 +503,8 @@ async function submit({ nothing = false } = {}) {
       renderProgress();
     }
     sending(false);
+    // Said, not only seen: the next item replaces this one silently, and a screen reader would tell nothing.
+    ui.savedNote.textContent = `Saved your answer to item #${item.id}${what ? `: ${what}` : ""}.`;
     if (++state.sinceProgress >= PROGRESS_EVERY) refreshProgress();
     if (editing) finishEditing();
     else if (data.next) showItem(data.next);
@@ -521,9 +526,11 @@ async function skip(reason) {
   if (state.busy || !state.item || state.editing) return;
   sending(true, "Skipping…");
   try {
-    await send(forItem(config.urls.skip, state.item.id), { reason });
-    draft.drop(state.item.id);
+    const item = state.item;
+    await send(forItem(config.urls.skip, item.id), { reason });
+    draft.drop(item.id);
     sending(false);
+    ui.savedNote.textContent = `Skipped item #${item.id}.`;
     await loadNext();
   } catch (error) {
     sending(false);
