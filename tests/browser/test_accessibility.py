@@ -5,6 +5,9 @@ import re
 
 import pytest
 
+from labeling.models import Item
+from labeling.services.annotations import annotation_save
+from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import digits_project, shown_item
 from tests.conftest import require_browser
 
@@ -96,3 +99,24 @@ def test_a_saved_answer_and_a_skip_are_said_in_a_status_region(live_server, page
     shown_item(page, previous=following)
     assert page.get_by_role("status").filter(has_text="Skipped").text_content() == f"Skipped item #{following}."
     assert not page.errors
+
+
+def test_the_review_queue_says_borderline_uncertain_and_out_of_domain_in_words(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    """The queue marked flagged answers with ~ ? ∅ alone: unexplained on the screen, and read by a screen
+    reader as punctuation, or not at all."""
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    disputed = Item.objects.get(pk=items[0])
+    annotation_save(item=disputed, labeler=labeler, value="4", borderline=True, borderline_with="9", uncertain=True)
+    annotation_save(item=disputed, labeler=labeler2, value="9", out_of_domain=True)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    answers = page.locator(f"#review-queue tr[data-item='{disputed.pk}'] td").nth(5)
+    snapshot = answers.aria_snapshot()
+    assert f"{labeler.username}: 4 borderline uncertain" in snapshot
+    assert f"{labeler2.username}: 9 out of domain" in snapshot
+    assert "~" not in snapshot and "∅" not in snapshot
+    assert "~ borderline · ? uncertain · ∅ out of domain" in page.locator("main").inner_text()
