@@ -120,3 +120,23 @@ def test_the_review_queue_says_borderline_uncertain_and_out_of_domain_in_words(
     assert f"{labeler2.username}: 9 out of domain" in snapshot
     assert "~" not in snapshot and "∅" not in snapshot
     assert "~ borderline · ? uncertain · ∅ out of domain" in page.locator("main").inner_text()
+
+
+def test_the_reviewers_class_buttons_are_a_group_of_toggle_buttons(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    """The final label's buttons sat in a "radiogroup" that held no radios: a screen reader announced a radio
+    group whose arrows did nothing. They are a group of buttons that show which one is pressed."""
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    disputed = Item.objects.get(pk=items[0])
+    annotation_save(item=disputed, labeler=labeler, value="4")
+    annotation_save(item=disputed, labeler=labeler2, value="9")
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+    assert page.get_by_role("radiogroup").count() == 0
+    group = page.get_by_role("group", name="Final label")
+    page.keyboard.press("9")
+    assert group.get_by_role("button", name="9 digit 9", pressed=True).count() == 1
+    assert group.get_by_role("button", pressed=False).count() == 9
