@@ -9,6 +9,7 @@ from labeling.models import Item
 from labeling.services.annotations import annotation_save
 from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import digits_project, shown_item
+from tests.browser.test_shape_labeling import detection_project, drag, image_point, open_detection_page
 from tests.conftest import require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -140,3 +141,29 @@ def test_the_reviewers_class_buttons_are_a_group_of_toggle_buttons(
     page.keyboard.press("9")
     assert group.get_by_role("button", name="9 digit 9", pressed=True).count() == 1
     assert group.get_by_role("button", pressed=False).count() == 9
+
+
+def test_each_box_says_its_class_in_words_not_by_colour_alone(live_server, page, login, manager, labeler):
+    """A box's class was its colour alone: a labeler who tells red from green poorly had to Tab to every box
+    to learn its class. Each box now carries its class's name, the same size at any zoom."""
+    require_browser()
+    project = detection_project(manager, labeler)
+    open_detection_page(page, live_server, login, labeler, project)
+    at = image_point(page)
+    drag(page, at(0.1, 0.1), at(0.4, 0.4))
+    page.keyboard.press("2")  # the selected box becomes a rock
+    drag(page, at(0.5, 0.5), at(0.9, 0.9))
+    page.keyboard.press("1")  # the second one an iguana
+    tags = page.locator(".box-layer .box-tag")
+    assert tags.all_text_contents() == ["Rock", "Iguana"]
+    assert all(tag.is_visible() for tag in tags.all())
+    height = tags.first.bounding_box()["height"]
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    assert tags.first.bounding_box()["height"] == pytest.approx(height, rel=0.1)  # the same size zoomed in
+    page.keyboard.press("Tab")  # box 1
+    page.keyboard.press("Delete")
+    assert tags.all_text_contents() == ["Iguana"]
+    # The drawing itself is no unnamed picture to a screen reader: the summary says the boxes in words.
+    assert "img" not in page.locator("#stage").aria_snapshot().replace('img "the item to label"', "")
+    assert not page.errors

@@ -240,6 +240,8 @@ class ShapeEditor {
 const MIN_DRAW_PX = 4; // a drag shorter than this on screen is a click, not a box
 const NUDGE_PX = 2; // an arrow key moves (Shift: resizes) the box this many screen pixels; zoom in for finer
 const HANDLE_PX = 9;
+const TAG_PX = 13; // the size of the class name written over a box
+const TAG_MIN_PX = 16; // the narrowest box (on the screen) whose class is written over it
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
 const FAR_STEPS = 10; // Shift+arrow moves the keyboard's crosshair this many steps
 const VIEW_MARGIN_PX = 24; // the crosshair is kept at least this far inside the viewer (it pans)
@@ -271,9 +273,12 @@ export class BoxEditor extends ShapeEditor {
     this.svg = document.createElementNS(SVG, "svg");
     this.svg.classList.add("box-layer");
     this.svg.setAttribute("data-testid", "box-layer");
+    this.svg.setAttribute("aria-hidden", "true"); // said in words instead: the answer's summary, the notes
     // One group carries the view's translate and scale: zoom and pan move it, never the boxes.
     this.layer = document.createElementNS(SVG, "g");
     this.boxGroup = document.createElementNS(SVG, "g");
+    this.tagGroup = document.createElementNS(SVG, "g"); // each box's number and class, in words
+    this.tagGroup.classList.add("box-tags");
     this.handleGroup = document.createElementNS(SVG, "g");
     this.handles = HANDLES.map((name) => {
       const handle = document.createElementNS(SVG, "rect");
@@ -297,7 +302,7 @@ export class BoxEditor extends ShapeEditor {
     this.pendingRect.classList.add("pending-box");
     this.cursorGroup.append(this.pendingRect, ...this.cursorLines);
     this.cursorGroup.style.display = "none";
-    this.layer.append(this.boxGroup, this.handleGroup, this.cursorGroup);
+    this.layer.append(this.boxGroup, this.tagGroup, this.handleGroup, this.cursorGroup);
     this.svg.append(this.layer);
     viewer.box.append(this.svg);
     viewer.box.classList.add("drawing");
@@ -356,12 +361,14 @@ export class BoxEditor extends ShapeEditor {
     const { x, y, scale } = this.viewer.view;
     this.layer.setAttribute("transform", `translate(${x} ${y}) scale(${scale})`);
     this.placeHandles();
+    if (scale !== this.tagScale) this.drawTags(); // the same size on the screen at any zoom
   }
 
   drawAll() {
     this.rects = this.shapes.map(() => document.createElementNS(SVG, "rect"));
     this.boxGroup.replaceChildren(...this.rects);
     for (let i = 0; i < this.shapes.length; i++) this.draw(i);
+    this.drawTags();
     this.placeHandles();
     this.drawCrosshair();
   }
@@ -379,7 +386,32 @@ export class BoxEditor extends ShapeEditor {
     rect.setAttribute("class", ["box", index === this.selectedIndex && "selected", s.borderline && "borderline", s.uncertain && "uncertain"]
       .filter(Boolean).join(" "));
     rect.style.setProperty("--box", this.colour(s.label));
+    if (this.tagGroup.children.length === this.shapes.length) this.drawTag(index);
+    else this.drawTags();
     if (index === this.selectedIndex) this.placeHandles();
+  }
+
+  // A box's class is its colour and, for whoever tells colours apart poorly, its name written over its top-left
+  // corner (inside it at the image's top edge), light on a dark halo like the crosshair, the same size at any
+  // zoom. A box a few pixels wide on the screen goes without (zoom in, or Tab to it: the summary names it).
+  drawTags() {
+    this.tagScale = this.viewer.view.scale;
+    this.tagGroup.replaceChildren(...this.shapes.map(() => document.createElementNS(SVG, "text")));
+    for (let i = 0; i < this.shapes.length; i++) this.drawTag(i);
+  }
+
+  drawTag(index) {
+    const tag = this.tagGroup.children[index];
+    const s = this.shapes[index];
+    const scale = this.viewer.view.scale || 1;
+    tag.setAttribute("class", "box-tag");
+    tag.setAttribute("x", s.x * this.size.w + 3 / scale);
+    const top = s.y * this.size.h;
+    tag.setAttribute("y", top * scale >= TAG_PX + 4 ? top - 4 / scale : top + (TAG_PX + 2) / scale);
+    tag.setAttribute("font-size", TAG_PX / scale);
+    tag.setAttribute("stroke-width", 2.5 / scale);
+    tag.textContent = this.name(s.label);
+    tag.style.display = s.w * this.size.w * scale < TAG_MIN_PX ? "none" : "";
   }
 
   selectionChanged() {
@@ -415,6 +447,7 @@ export class BoxEditor extends ShapeEditor {
     this.record(`delete ${this.shapeName(index)}`, this.snapshot());
     this.shapes.splice(index, 1);
     this.rects.splice(index, 1)[0]?.remove();
+    this.drawTags(); // the boxes after it are numbered one less
     for (let i = index; i < this.shapes.length; i++) this.rects[i].dataset.index = i;
     this.selectedIndex = -1;
     this.placeHandles();
