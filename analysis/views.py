@@ -86,7 +86,8 @@ def _confusion_matrix(report, *, noun="classes"):
             # Pairs within "other" are no agreement: they may be two different folded classes.
             diagonal = i == j and i != other
             share = n / biggest_off if biggest_off and not diagonal else 0
-            style = f"background: hsl(5 75% {97 - 42 * min(share, 1):.0f}%)" if not diagonal and n else ""
+            # No darker than 62 % lightness: the count in the cell keeps 4.5:1 (55 % was 3.9:1).
+            style = f"background: hsl(5 75% {97 - 35 * min(share, 1):.0f}%)" if not diagonal and n else ""
             cells.append({"n": n, "text": human_number(n), "diagonal": diagonal, "style": style})
         rows.append({"class": name, "cells": cells, "other": i == other})
     return {"classes": names, "rows": rows, "folded": folded, "n_classes": len(classes)}

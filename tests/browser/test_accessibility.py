@@ -8,6 +8,7 @@ import pytest
 from labeling.models import Item
 from labeling.services.annotations import annotation_save
 from labeling.services.projects import member_add
+from tests.browser.test_analysis_pages import labeled_project
 from tests.browser.test_labeling_page import digits_project, shown_item
 from tests.browser.test_shape_labeling import detection_project, drag, image_point, open_detection_page
 from tests.conftest import require_browser
@@ -167,3 +168,27 @@ def test_each_box_says_its_class_in_words_not_by_colour_alone(live_server, page,
     # The drawing itself is no unnamed picture to a screen reader: the summary says the boxes in words.
     assert "img" not in page.locator("#stage").aria_snapshot().replace('img "the item to label"', "")
     assert not page.errors
+
+
+# The text of every cell of the page's heatmaps, with its colour and the cell's background colour.
+HEATMAP_CELLS = """() => [...document.querySelectorAll('.heatmap td')]
+    .filter((td) => td.textContent.trim())
+    .map((td) => {
+        const style = getComputedStyle(td);
+        return {text: td.textContent.trim(), colour: style.color, background: style.backgroundColor};
+    })"""
+
+
+def test_the_counts_in_the_confusion_heatmap_are_readable_on_its_darkest_red(
+    live_server, page, login, manager, reviewer
+):
+    """The most confused pair's cell was so dark a red that its count was 3.9:1 against it (WCAG asks 4.5:1):
+    the very number an SME looks for was the hardest to read at low vision."""
+    require_browser()
+    project, _ = labeled_project(manager, reviewer)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/agreement/")
+    cells = [cell for cell in page.evaluate(HEATMAP_CELLS) if cell["background"] != "rgba(0, 0, 0, 0)"]
+    assert cells
+    for cell in cells:
+        assert contrast(cell["colour"], cell["background"]) >= 4.5, cell
