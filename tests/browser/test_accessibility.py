@@ -192,3 +192,28 @@ def test_the_counts_in_the_confusion_heatmap_are_readable_on_its_darkest_red(
     assert cells
     for cell in cells:
         assert contrast(cell["colour"], cell["background"]) >= 4.5, cell
+
+
+def test_with_boxes_drawn_tab_still_moves_on_from_a_focused_control(live_server, page, login, manager, labeler):
+    """Once an item had a box, Tab cycled the boxes wherever the focus was: a keyboard-only labeler on the
+    Submit button could never Tab on to the help, the guideline or the links. From a control, Tab moves on
+    through the page; with no control focused it still selects the next box."""
+    require_browser()
+    project = detection_project(manager, labeler)
+    open_detection_page(page, live_server, login, labeler, project)
+    at = image_point(page)
+    drag(page, at(0.1, 0.1), at(0.4, 0.4))
+    drag(page, at(0.5, 0.5), at(0.9, 0.9))
+    page.keyboard.press("Escape")  # no box selected, no control focused
+    page.keyboard.press("Tab")
+    assert page.locator("#undo-status").text_content().startswith("box 1 of 2")
+    page.keyboard.press("c")  # the comment box, then on with Tab
+    focused = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id"))
+    assert focused == ["submit", "nothing-button", "skip-button"]
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "nothing-button"
+    assert page.locator("#undo-status").text_content().startswith("box 1 of 2")  # the selection stayed
+    assert not page.errors

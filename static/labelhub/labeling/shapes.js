@@ -219,7 +219,9 @@ class ShapeEditor {
   key(event) {
     switch (event.key) {
       case "Tab":
-        if (!this.shapes.length) return false;
+        // A control reached with Tab (or the keys c, r) keeps its Tab: the keyboard moves on through the page's
+        // controls, as anywhere on the web. With none focused, Tab cycles the shapes.
+        if (!this.shapes.length || event.target.closest?.("button, a[href], input, select, textarea")) return false;
         this.cycle(event.shiftKey ? -1 : 1);
         return true;
       case "Delete": case "Backspace":
