@@ -90,6 +90,8 @@ def test_a_saved_answer_and_a_skip_are_said_in_a_status_region(live_server, page
     login(page, live_server, labeler)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
     item = shown_item(page)
+    # The region is there, empty, before it speaks: one that appears with its words is often not read out.
+    assert page.get_by_role("status").and_(page.locator("#saved-note")).count() == 1
     page.keyboard.press("3")
     page.keyboard.press("Enter")
     following = shown_item(page, previous=item)
