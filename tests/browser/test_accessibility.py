@@ -219,3 +219,17 @@ def test_with_boxes_drawn_tab_still_moves_on_from_a_focused_control(live_server,
     assert page.evaluate("document.activeElement.id") == "nothing-button"
     assert page.locator("#undo-status").text_content().startswith("box 1 of 2")  # the selection stayed
     assert not page.errors
+
+
+def test_the_labeling_page_starts_with_its_own_heading(live_server, page, login, manager, labeler):
+    """A screen reader's list of headings began with the guideline's title, in the side panel: the page had
+    no heading of its own, and jumping to the first heading skipped the item and the answer."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    first = page.get_by_role("heading").first
+    assert first.text_content() == f"Label {project.name}"
+    assert first.evaluate("(h) => h.tagName") == "H1"
+    assert first.evaluate("(h) => h.compareDocumentPosition(document.getElementById('stage'))") == 4  # before it
