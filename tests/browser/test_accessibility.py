@@ -7,11 +7,12 @@ import pytest
 
 from labeling.models import Item
 from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_analysis_pages import labeled_project
 from tests.browser.test_labeling_page import digits_project, shown_item
 from tests.browser.test_shape_labeling import detection_project, drag, image_point, open_detection_page
-from tests.conftest import require_browser
+from tests.conftest import make_project, require_browser, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -233,3 +234,37 @@ def test_the_labeling_page_starts_with_its_own_heading(live_server, page, login,
     assert first.text_content() == f"Label {project.name}"
     assert first.evaluate("(h) => h.tagName") == "H1"
     assert first.evaluate("(h) => h.compareDocumentPosition(document.getElementById('stage'))") == 4  # before it
+
+
+# Every change of text in a live region (aria-live other than "off", role status or alert) from now on.
+SAID = """() => {
+    window.said = [];
+    const politeness = (node) => {
+        const element = node.nodeType === 1 ? node : node.parentElement;
+        const region = element?.closest('[aria-live], [role=status], [role=alert]');
+        return !region ? 'off' : region.getAttribute('aria-live') || 'polite';
+    };
+    new MutationObserver((records) => records.forEach((r) => {
+        if (politeness(r.target) !== 'off') window.said.push((r.target.textContent || '').trim());
+    })).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_a_playing_clip_does_not_make_a_screen_reader_read_out_its_clock(live_server, page, login, manager, labeler):
+    """The audio player's time sat in the stage, a live region: while a clip played, a screen reader said
+    "0:00.3 / 0:03.0", "0:00.5 / 0:03.0"... over the very speech a labeler was transcribing."""
+    require_browser()
+    project = make_project(manager, name="Speech (browser)", modality="audio", task_type="transcription")
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=3))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
+    page.evaluate(SAID)
+    page.keyboard.press("Control+Space")  # play, from the transcript box
+    page.wait_for_function("() => document.getElementById('audio').currentTime > 1")
+    page.keyboard.press("Control+Space")
+    assert page.locator("#audio-time").text_content() != "0:00.0 / 0:03.0"  # the clock did run, on the screen
+    assert not [text for text in page.evaluate("window.said") if re.search(r"\d:\d\d\.\d", text)]
+    assert not page.errors
