@@ -268,3 +268,18 @@ def test_a_playing_clip_does_not_make_a_screen_reader_read_out_its_clock(live_se
     assert page.locator("#audio-time").text_content() != "0:00.0 / 0:03.0"  # the clock did run, on the screen
     assert not [text for text in page.evaluate("window.said") if re.search(r"\d:\d\d\.\d", text)]
     assert not page.errors
+
+
+def test_a_link_on_the_labeling_page_is_followed_with_enter(live_server, page, login, manager, labeler):
+    """Enter on the labeling page submitted the answer wherever the focus was, even on a link reached with
+    Tab: a keyboard-only labeler could not open the guidelines page, or any link, from there."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.evaluate("document.activeElement.blur()")
+    tab_to(page, ".project-nav a[href$='/guidelines/']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith(f"/projects/{project.pk}/guidelines/")

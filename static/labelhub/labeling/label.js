@@ -746,7 +746,9 @@ function onKey(event) {
   if (!isTranscription && classByHotkey.has(key)) chooseClass(classByHotkey.get(key).key);
   else if (key === "?") ui.helpDialog.showModal();
   else if (key === "Enter" || key === "n") {
-    if (target instanceof HTMLButtonElement && key === "Enter" && !target.closest(".classes")) handled = false;
+    // A focused button (not a class) or link reached with Tab keeps its Enter: the link is followed.
+    const control = target instanceof HTMLButtonElement ? !target.closest(".classes") : Boolean(target.closest?.("a[href]"));
+    if (control && key === "Enter") handled = false;
     else submit();
   } else if (key === "Escape") {
     if (state.editing) finishEditing();
