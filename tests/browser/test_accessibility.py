@@ -283,3 +283,25 @@ def test_a_link_on_the_labeling_page_is_followed_with_enter(live_server, page, l
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url.endswith(f"/projects/{project.pk}/guidelines/")
+
+
+def test_the_first_tab_offers_to_skip_the_top_bar(live_server, page, login, manager, reviewer, labeler, labeler2):
+    """On a review page seventeen Tabs (the top bar's links) came before the item: a keyboard-only SME paid
+    them on every item. The first Tab now shows a link past them, to the page itself."""
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    disputed = Item.objects.get(pk=items[0])
+    annotation_save(item=disputed, labeler=labeler, value="4")
+    annotation_save(item=disputed, labeler=labeler2, value="9")
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the content")
+    assert skip.evaluate("(link) => link === document.activeElement") and skip.is_visible()
+    assert skip.bounding_box()["y"] >= 0  # on the screen, not parked above it
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
+    assert page.evaluate("document.activeElement.textContent") == "Disagreements"  # the review tabs, first
+    assert "/review/" in page.url and not page.errors
