@@ -305,3 +305,20 @@ def test_the_first_tab_offers_to_skip_the_top_bar(live_server, page, login, mana
     assert page.evaluate("document.activeElement.closest('main') !== null")
     assert page.evaluate("document.activeElement.textContent") == "Disagreements"  # the review tabs, first
     assert "/review/" in page.url and not page.errors
+
+
+def test_at_200_percent_zoom_the_item_is_no_strip(live_server, page, login, manager, labeler):
+    """A low-vision labeler zooming a 1920 × 1080 screen to 200 % (a 960 × 540 page) got the picture to label
+    in a strip 130 px high above its tools, where at 100 % it has 500: the page now scrolls instead."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=2)
+    page.set_viewport_size({"width": 960, "height": 540})
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    viewer = page.locator("#image-viewer").bounding_box()
+    assert viewer["height"] >= 200, viewer
+    stage = page.locator("#stage").bounding_box()
+    zoom_in = page.get_by_role("button", name="Zoom in").bounding_box()
+    assert zoom_in["y"] + zoom_in["height"] <= stage["y"] + stage["height"]  # its tools are not cut off
+    assert page.evaluate("document.documentElement.scrollWidth") == 960  # no sideways scrolling
