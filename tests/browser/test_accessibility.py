@@ -7,6 +7,7 @@ import pytest
 
 from labeling.models import Item
 from labeling.services.annotations import annotation_save
+from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_analysis_pages import labeled_project
@@ -322,3 +323,26 @@ def test_at_200_percent_zoom_the_item_is_no_strip(live_server, page, login, mana
     zoom_in = page.get_by_role("button", name="Zoom in").bounding_box()
     assert zoom_in["y"] + zoom_in["height"] <= stage["y"] + stage["height"]  # its tools are not cut off
     assert page.evaluate("document.documentElement.scrollWidth") == 960  # no sideways scrolling
+
+
+def test_a_guideline_published_while_labeling_is_said_in_a_status_region_there_from_the_start(
+    live_server, page, login, manager, labeler
+):
+    """The "guideline was updated" notice was made with its words already in it: a screen reader often says
+    nothing of a region that appears that way, and the labeler went on under the old guideline."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)  # its guideline is v1
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    region = page.get_by_role("status").and_(page.locator("#guideline-updated"))
+    assert region.count() == 1
+    assert region.text_content() == "" and region.is_hidden()  # sighted labelers see nothing yet
+    page.evaluate("document.getElementById('guideline-updated').dataset.fromTheStart = 'yes'")
+    guideline_publish(project=project, text="# Digits\n\nA looped 9 is a 9, never a 4.", author=manager)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # back to the tab: the page asks
+    page.wait_for_function("() => document.getElementById('guideline-updated').textContent !== ''")
+    assert region.get_attribute("data-from-the-start") == "yes"  # the same region, now speaking
+    assert "updated to v2 while you were labeling (this page shows v1)" in region.text_content()
+    assert region.is_visible()
+    assert not page.errors

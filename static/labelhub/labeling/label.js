@@ -118,12 +118,7 @@ async function checkGuideline() {
   try {
     const active = (await getJSON(config.urls.project)).data.active_guideline ?? null;
     if (active === config.guideline || !active) return;
-    let notice = $("guideline-updated");
-    if (!notice) {
-      notice = Object.assign(document.createElement("div"), { id: "guideline-updated", className: "guideline-notice" });
-      notice.setAttribute("role", "status");
-      ui.stage.before(notice);
-    }
+    const notice = $("guideline-updated"); // an empty live region in the page from the start: its new text is said
     const reload = Object.assign(document.createElement("button"), { type: "button", className: "ghost", textContent: "Reload" });
     reload.addEventListener("click", () => location.reload());
     notice.replaceChildren(
