@@ -11,7 +11,7 @@ from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_analysis_pages import labeled_project
-from tests.browser.test_labeling_page import digits_project, shown_item
+from tests.browser.test_labeling_page import digits_project, open_recent, shown_item
 from tests.browser.test_shape_labeling import detection_project, drag, image_point, open_detection_page
 from tests.conftest import make_project, require_browser, wav_bytes
 
@@ -345,4 +345,49 @@ def test_a_guideline_published_while_labeling_is_said_in_a_status_region_there_f
     assert region.get_attribute("data-from-the-start") == "yes"  # the same region, now speaking
     assert "updated to v2 while you were labeling (this page shows v1)" in region.text_content()
     assert region.is_visible()
+    assert not page.errors
+
+
+def buttons_said(page):
+    """The names of the buttons in Chromium's accessibility tree (what a screen reader is offered)."""
+    nodes = page.context.new_cdp_session(page).send("Accessibility.getFullAXTree")["nodes"]
+    return [
+        node.get("name", {}).get("value", "")
+        for node in nodes
+        if not node.get("ignored") and node.get("role", {}).get("value") == "button"
+    ]
+
+
+def test_when_nothing_is_left_tab_skips_the_greyed_out_answer_controls(live_server, page, login, manager, labeler):
+    """After "Nothing is left" the answer controls were greyed out but Tab still stopped on each of them (and a
+    screen reader offered them): a keyboard labeler pressed a class that answered nothing."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=1)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.keyboard.press("7")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('stage-message').textContent.startsWith('Nothing is left')")
+    page.evaluate("document.activeElement.blur()")
+    reached = []
+    for _ in range(50):  # more than there are controls on the page: round it and back to the top
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate("document.activeElement.closest('#answer-form') ? document.activeElement.outerHTML : ''")
+        )
+    assert [html for html in reached if html] == []
+    assert not [name for name in buttons_said(page) if name.startswith("Submit")]  # nor offered to a screen reader
+
+    # Editing a recent answer brings an item back, and its controls with it.
+    open_recent(page, entries=1)
+    page.keyboard.press("Enter")
+    page.locator("#edit-banner").wait_for()
+    page.evaluate("document.activeElement.blur()")
+    tab_to(page, ".class-button")
+    tab_to(page, "#submit")
+    assert [name for name in buttons_said(page) if name.startswith("Submit")]
+    page.keyboard.press("Escape")  # back to the queue: nothing is left again
+    page.locator("#edit-banner").wait_for(state="hidden")
+    assert not [name for name in buttons_said(page) if name.startswith("Submit")]
     assert not page.errors

@@ -373,7 +373,7 @@ function showItem(item, answer) {
   state.item = item;
   state.answer = { ...emptyAnswer(), ...(answer ?? {}) };
   ui.message.hidden = true;
-  ui.form.classList.remove("disabled");
+  answerControls(true);
   ui.itemLabel.textContent = `item #${item.id}`;
   ui.comment.value = answer?.comment ?? "";
   if (ui.transcript) ui.transcript.value = answer?.value ?? "";
@@ -393,6 +393,14 @@ function showItem(item, answer) {
   else document.activeElement?.blur();
 }
 
+// While nothing is left, the greyed-out answer controls are out of reach of Tab and of a screen reader too
+// (inert); the notes beside them ("Saved your answer…") still speak.
+function answerControls(usable) {
+  ui.form.classList.toggle("disabled", !usable);
+  const controls = ".classes, .transcript-row, .answer-row, .answer-actions > :is(button, label)";
+  for (const element of ui.form.querySelectorAll(controls)) element.inert = !usable;
+}
+
 function showDone() {
   viewer.clear();
   shapes?.clear();
@@ -405,7 +413,7 @@ function showDone() {
   const home = Object.assign(document.createElement("a"), { href: config.urls.home, textContent: "Back to your projects" });
   ui.message.append(home);
   ui.itemLabel.textContent = "";
-  ui.form.classList.add("disabled");
+  answerControls(false);
   refreshProgress();
 }
 
