@@ -1,11 +1,13 @@
 """The pages labelers and reviewers use for hours, as a keyboard-only or screen-reader user meets them: a focus
 ring that can be seen, controls with names, saved answers that are said and not only shown, flags in words."""
 
+import datetime as dt
 import re
 
 import pytest
+from django.utils import timezone
 
-from labeling.models import Item
+from labeling.models import Annotation, Item
 from labeling.services.annotations import annotation_save
 from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
@@ -390,4 +392,33 @@ def test_when_nothing_is_left_tab_skips_the_greyed_out_answer_controls(live_serv
     page.keyboard.press("Escape")  # back to the queue: nothing is left again
     page.locator("#edit-banner").wait_for(state="hidden")
     assert not [name for name in buttons_said(page) if name.startswith("Submit")]
+    assert not page.errors
+
+
+def test_the_agreement_over_time_values_can_be_read_without_hovering_the_chart(
+    live_server, page, login, manager, reviewer
+):
+    """Each day's agreement was only in the tooltip of a dot of an image-role chart: a keyboard or
+    screen-reader reviewer could not read a single value of it."""
+    require_browser()
+    project, ids = labeled_project(manager, reviewer)
+    now = timezone.now()
+    for days_ago, chunk in ((2, ids[:10]), (1, ids[10:20])):  # three days of answers
+        Annotation.objects.filter(item_id__in=chunk).update(updated=now - dt.timedelta(days=days_ago))
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/agreement/")
+    tooltips = page.locator("#over-time svg circle title").all_text_contents()
+    assert len(tooltips) == 3
+    page.evaluate("document.activeElement.blur()")
+    tab_to(page, "#over-time summary")
+    page.keyboard.press("Enter")
+    table = page.get_by_role("table", name="Percent agreement per day")
+    rows = table.locator("tbody tr")
+    assert rows.first.is_visible()
+    said = [
+        f"{row.locator('th').inner_text()}: {row.locator('td').nth(0).inner_text()} "
+        f"on {row.locator('td').nth(1).inner_text()} items"
+        for row in rows.all()
+    ]
+    assert said == tooltips
     assert not page.errors
