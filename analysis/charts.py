@@ -219,13 +219,59 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
     )
 
 
+def values_table(series, *, x_heading, label):
+    """A line chart's values as a table folded under it (``<details>``): the dots say them only on hover,
+    out of reach of the keyboard and of a screen reader (the chart is one image to it)."""
+    xs = sorted({p[0] for s in series for p in s["points"]})
+    by_series = [dict(s["points"]) for s in series]
+    names = {}
+    for s in series:
+        names.update(s.get("x_names", {}))
+    head = format_html_join("", '<th scope="col" class="num">{}</th>', ((s["label"],) for s in series))
+    rows = format_html_join(
+        "",
+        '<tr><th scope="row">{}</th>{}</tr>',
+        (
+            (
+                names.get(x, x),
+                format_html_join(
+                    "",
+                    '<td class="num">{}</td>',
+                    (("—" if v.get(x) is None else human_number(v[x]),) for v in by_series),
+                ),
+            )
+            for x in xs
+        ),
+    )
+    return format_html(
+        '<details class="chart-values"><summary>Values</summary><table class="table compact">'
+        '<caption class="visually-hidden">{}</caption><thead><tr><th scope="col">{}</th>{}</tr></thead>'
+        "<tbody>{}</tbody></table></details>",
+        label,
+        x_heading,
+        head,
+        rows,
+    )
+
+
 def line_chart(
-    series, *, width=640, height=200, y_min=0.0, y_max=None, x_label="", x_end="", y_label="", label="chart"
+    series,
+    *,
+    width=640,
+    height=200,
+    y_min=0.0,
+    y_max=None,
+    x_label="",
+    x_end="",
+    y_label="",
+    label="chart",
+    x_heading=None,
 ):
     """Lines over a shared x axis: ``series`` is ``[{"label", "css", "points": [(x, y), ...]}]``.
 
     Points with ``y`` None are skipped (the line breaks there). The y axis runs from ``y_min`` to
-    ``y_max`` (default: the largest y, at least 1).
+    ``y_max`` (default: the largest y, at least 1). With ``x_heading`` (the x column's heading), the
+    values follow the chart as a table (:func:`values_table`).
     """
     xs = [p[0] for s in series for p in s["points"]]
     ys = [p[1] for s in series for p in s["points"] if p[1] is not None]
@@ -299,7 +345,7 @@ def line_chart(
     legend = format_html_join(
         "", '<tspan class="legend-{}" dx="10">— {}</tspan>', ((s["css"], s["label"]) for s in series)
     )
-    return format_html(
+    svg = format_html(
         '<svg viewBox="0 0 {} {}" class="chart" role="img" aria-label="{}">{}'
         '<text x="{}" y="10" class="tick">{}</text></svg>',
         width,
@@ -309,6 +355,9 @@ def line_chart(
         pad_left + 40,
         format_html("{}{}", y_label, legend),
     )
+    if x_heading is None:
+        return svg
+    return format_html("{}{}", svg, values_table(series, x_heading=x_heading, label=label))
 
 
 def overlaid_histogram(histogram, *, width=320, height=120, label="histogram"):

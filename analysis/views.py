@@ -438,6 +438,7 @@ def _dashboard_charts(data):
             x_end=weeks[-1]["week"] if len(weeks) > 1 else "",
             y_label="share of answers:",
             label="uncertain and out-of-domain answers per week",
+            x_heading="Week of",
         )
     curve = data["planning"]["curve"]
     if curve:
@@ -454,6 +455,7 @@ def _planning_chart(curve):
         x_label="days from today",
         y_label="items:",
         label="labeled items reachable per day horizon",
+        x_heading="Days from today",
     )
 
 

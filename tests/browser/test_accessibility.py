@@ -422,3 +422,33 @@ def test_the_agreement_over_time_values_can_be_read_without_hovering_the_chart(
     ]
     assert said == tooltips
     assert not page.errors
+
+
+def test_the_dashboards_line_charts_values_can_be_read_without_hovering(live_server, page, login, manager, reviewer):
+    """The weekly shares of uncertain and out-of-domain answers, and the planning curve, were only in the
+    tooltips of an image-role chart's dots, out of reach of the keyboard and of a screen reader."""
+    require_browser()
+    project, _ = labeled_project(manager, reviewer)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/dashboard/")
+    tooltips = page.locator("#output-signal svg circle title").all_text_contents()
+    assert tooltips
+    page.evaluate("document.activeElement.blur()")
+    tab_to(page, "#output-signal summary")
+    page.keyboard.press("Enter")
+    table = page.get_by_role("table", name="uncertain and out-of-domain answers per week")
+    rows = table.locator("tbody tr").all()
+    assert rows and rows[0].is_visible()
+    columns = table.locator("thead th").all_inner_texts()[1:]
+    assert columns == ["uncertain", "out of domain"]
+    said = [
+        f"{row.locator('th').inner_text()}: {row.locator('td').nth(j).inner_text()}"
+        for j in range(len(columns))
+        for row in rows
+    ]
+    assert said == tooltips  # the first series' dots, then the second's
+    if page.locator("#versions-planning svg").count():
+        tab_to(page, "#versions-planning summary")
+        page.keyboard.press("Enter")
+        assert page.get_by_role("table", name="labeled items reachable per day horizon").locator("tbody tr").count()
+    assert not page.errors
