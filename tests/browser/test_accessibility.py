@@ -56,14 +56,20 @@ def tab_to(page, selector, presses=60):
     raise AssertionError(f"Tab never reached {selector}")
 
 
-def test_the_labeling_pages_focus_ring_stands_out_from_what_surrounds_it(live_server, page, login, manager, labeler):
-    """WCAG 1.4.11: a focus indicator has at least 3:1 against the colours next to it. The labeling page's
-    pale blue ring was 2.1:1 on its white cards: a low-vision labeler Tabbing to a class lost the focus."""
+def open_digits_labeling(live_server, page, login, manager, labeler):
+    """The labeler on the labeling page of a two-item digits project, its first item shown."""
     require_browser()
     project, _ = digits_project(manager, [labeler], n_items=2)
     login(page, live_server, labeler)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
     shown_item(page)
+    return project
+
+
+def test_the_labeling_pages_focus_ring_stands_out_from_what_surrounds_it(live_server, page, login, manager, labeler):
+    """WCAG 1.4.11: a focus indicator has at least 3:1 against the colours next to it. The labeling page's
+    pale blue ring was 2.1:1 on its white cards: a low-vision labeler Tabbing to a class lost the focus."""
+    open_digits_labeling(live_server, page, login, manager, labeler)
     page.evaluate("document.activeElement.blur()")
     for selector in [".topbar a", ".class-button", "#comment", "#submit"]:
         tab_to(page, selector)
@@ -74,11 +80,7 @@ def test_the_labeling_pages_focus_ring_stands_out_from_what_surrounds_it(live_se
 
 def test_the_zoom_buttons_say_what_they_do(live_server, page, login, manager, labeler):
     """A screen reader named the image viewer's zoom buttons by their signs, "−" and "+"."""
-    require_browser()
-    project, _ = digits_project(manager, [labeler], n_items=2)
-    login(page, live_server, labeler)
-    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
-    shown_item(page)
+    open_digits_labeling(live_server, page, login, manager, labeler)
     page.get_by_role("button", name="Zoom in", exact=True).click()
     assert page.locator("#zoom-level").text_content() == "125%"
     page.get_by_role("button", name="Zoom out", exact=True).click()
@@ -130,11 +132,8 @@ def test_the_review_queue_says_borderline_uncertain_and_out_of_domain_in_words(
     assert "~ borderline · ? uncertain · ∅ out of domain" in page.locator("main").inner_text()
 
 
-def test_the_reviewers_class_buttons_are_a_group_of_toggle_buttons(
-    live_server, page, login, manager, reviewer, labeler, labeler2
-):
-    """The final label's buttons sat in a "radiogroup" that held no radios: a screen reader announced a radio
-    group whose arrows did nothing. They are a group of buttons that show which one is pressed."""
+def open_disputed_item(live_server, page, login, manager, reviewer, labeler, labeler2):
+    """The reviewer on the review page of an item two labelers answered 4 and 9."""
     require_browser()
     project, items = digits_project(manager, [labeler, labeler2], n_items=2)
     member_add(project=project, username=reviewer.username, role="reviewer")
@@ -143,6 +142,14 @@ def test_the_reviewers_class_buttons_are_a_group_of_toggle_buttons(
     annotation_save(item=disputed, labeler=labeler2, value="9")
     login(page, live_server, reviewer)
     page.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+
+
+def test_the_reviewers_class_buttons_are_a_group_of_toggle_buttons(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    """The final label's buttons sat in a "radiogroup" that held no radios: a screen reader announced a radio
+    group whose arrows did nothing. They are a group of buttons that show which one is pressed."""
+    open_disputed_item(live_server, page, login, manager, reviewer, labeler, labeler2)
     assert page.get_by_role("radiogroup").count() == 0
     group = page.get_by_role("group", name="Final label")
     page.keyboard.press("9")
@@ -228,11 +235,7 @@ def test_with_boxes_drawn_tab_still_moves_on_from_a_focused_control(live_server,
 def test_the_labeling_page_starts_with_its_own_heading(live_server, page, login, manager, labeler):
     """A screen reader's list of headings began with the guideline's title, in the side panel: the page had
     no heading of its own, and jumping to the first heading skipped the item and the answer."""
-    require_browser()
-    project, _ = digits_project(manager, [labeler], n_items=2)
-    login(page, live_server, labeler)
-    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
-    shown_item(page)
+    project = open_digits_labeling(live_server, page, login, manager, labeler)
     first = page.get_by_role("heading").first
     assert first.text_content() == f"Label {project.name}"
     assert first.evaluate("(h) => h.tagName") == "H1"
@@ -276,11 +279,7 @@ def test_a_playing_clip_does_not_make_a_screen_reader_read_out_its_clock(live_se
 def test_a_link_on_the_labeling_page_is_followed_with_enter(live_server, page, login, manager, labeler):
     """Enter on the labeling page submitted the answer wherever the focus was, even on a link reached with
     Tab: a keyboard-only labeler could not open the guidelines page, or any link, from there."""
-    require_browser()
-    project, _ = digits_project(manager, [labeler], n_items=2)
-    login(page, live_server, labeler)
-    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
-    shown_item(page)
+    project = open_digits_labeling(live_server, page, login, manager, labeler)
     page.evaluate("document.activeElement.blur()")
     tab_to(page, ".project-nav a[href$='/guidelines/']")
     with page.expect_navigation():
@@ -291,14 +290,7 @@ def test_a_link_on_the_labeling_page_is_followed_with_enter(live_server, page, l
 def test_the_first_tab_offers_to_skip_the_top_bar(live_server, page, login, manager, reviewer, labeler, labeler2):
     """On a review page seventeen Tabs (the top bar's links) came before the item: a keyboard-only SME paid
     them on every item. The first Tab now shows a link past them, to the page itself."""
-    require_browser()
-    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    disputed = Item.objects.get(pk=items[0])
-    annotation_save(item=disputed, labeler=labeler, value="4")
-    annotation_save(item=disputed, labeler=labeler2, value="9")
-    login(page, live_server, reviewer)
-    page.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+    open_disputed_item(live_server, page, login, manager, reviewer, labeler, labeler2)
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Skip to the content")
     assert skip.evaluate("(link) => link === document.activeElement") and skip.is_visible()
