@@ -35,6 +35,11 @@ PALETTE = [
 RESERVED_HOTKEYS = set("nbuoscr")
 
 
+def reserved_hotkey_message(hotkey) -> str:
+    """Why a class cannot take ``hotkey`` (one of ``RESERVED_HOTKEYS``): at creation and in a taxonomy change."""
+    return f"hotkey '{hotkey}' is reserved by the labeling page ({''.join(sorted(RESERVED_HOTKEYS))})"
+
+
 def _check_classes(classes, *, task_type):
     if len(classes) > settings.LABELHUB_MAX_CLASSES:
         raise ValidationError(
@@ -54,12 +59,7 @@ def _check_classes(classes, *, task_type):
             if hotkey in hotkeys:
                 raise ValidationError({"classes": f"hotkey '{hotkey}' is used by two classes"})
             if hotkey in RESERVED_HOTKEYS:
-                raise ValidationError(
-                    {
-                        "classes": f"hotkey '{hotkey}' is reserved by the labeling page "
-                        f"({''.join(sorted(RESERVED_HOTKEYS))})"
-                    }
-                )
+                raise ValidationError({"classes": reserved_hotkey_message(hotkey)})
             hotkeys.add(hotkey)
     if task_type == TaskType.CLASSIFICATION and len(classes) < 2:
         raise ValidationError({"classes": "a classification project needs at least two classes"})

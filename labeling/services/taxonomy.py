@@ -14,7 +14,7 @@ from django.utils import timezone
 from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import LabelClass, Project, TaxonomyChange, class_key_validator
 from labeling.selectors import class_mapping
-from labeling.services.projects import PALETTE, RESERVED_HOTKEYS, classes_changed
+from labeling.services.projects import PALETTE, RESERVED_HOTKEYS, classes_changed, reserved_hotkey_message
 
 FLAG_KEYS = {"borderline", "uncertain", "out_of_domain"}
 
@@ -46,9 +46,7 @@ def _check_hotkey(hotkey):
     if not isinstance(hotkey, str) or len(hotkey) > 1:
         raise ValidationError({"hotkey": "a hotkey is one character (or none)"})
     if hotkey in RESERVED_HOTKEYS:
-        raise ValidationError(
-            {"hotkey": f"hotkey '{hotkey}' is reserved by the labeling page ({''.join(sorted(RESERVED_HOTKEYS))})"}
-        )
+        raise ValidationError({"hotkey": reserved_hotkey_message(hotkey)})
     return hotkey
 
 
