@@ -369,8 +369,8 @@ export class BoxEditor extends ShapeEditor {
   drawAll() {
     this.rects = this.shapes.map(() => document.createElementNS(SVG, "rect"));
     this.boxGroup.replaceChildren(...this.rects);
-    for (let i = 0; i < this.shapes.length; i++) this.draw(i);
-    this.drawTags();
+    this.newTags();
+    for (let i = 0; i < this.shapes.length; i++) this.draw(i); // each box and its tag
     this.placeHandles();
     this.drawCrosshair();
   }
@@ -397,9 +397,13 @@ export class BoxEditor extends ShapeEditor {
   // corner (inside it at the image's top edge), light on a dark halo like the crosshair, the same size at any
   // zoom. A box a few pixels wide on the screen goes without (zoom in, or Tab to it: the summary names it).
   drawTags() {
+    this.newTags();
+    for (let i = 0; i < this.shapes.length; i++) this.drawTag(i);
+  }
+
+  newTags() {
     this.tagScale = this.viewer.view.scale;
     this.tagGroup.replaceChildren(...this.shapes.map(() => document.createElementNS(SVG, "text")));
-    for (let i = 0; i < this.shapes.length; i++) this.drawTag(i);
   }
 
   drawTag(index) {
