@@ -16,6 +16,7 @@ from analysis.metrics.shapes import shape_table, split_merge
 from analysis.selectors import review_queue
 from analysis.services.consistency import merge_suggestions_for
 from analysis.views import _project
+from labelhub.params import is_row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
@@ -92,7 +93,7 @@ def review_item_page(request, project_id, item_id):
     item = Item.objects.filter(project=project, pk=item_id).select_related("source").first()
     if item is None:
         raise Http404("No item with that id in this project.")
-    queue = [int(i) for i in request.GET.get("queue", "").split(",") if i.isdecimal()]
+    queue = [int(i) for i in request.GET.get("queue", "").split(",") if is_row_id(i)]
     following = [i for i in queue if i != item.pk]
     position = queue.index(item.pk) if item.pk in queue else -1
     next_ids = queue[position + 1 :] if position >= 0 else following

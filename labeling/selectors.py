@@ -739,7 +739,7 @@ def version_for(*, project, ref, name="version"):
         if version is None:
             raise Http404(f"Project '{project.name}' has no dataset version yet.")
         return version
-    if ref.isdecimal():
+    if is_row_id(ref):
         version = versions.filter(number=int(ref)).first()
     if version is None:
         numbers = list(

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
-from labelhub.params import parse_moment
+from labelhub.params import is_row_id, parse_moment
 from labeling.choices import SHAPE_TASKS, Role
 from labeling.selectors import project_for_user
 
@@ -23,7 +23,7 @@ def parse_report_params(project, params):
         members = dict(get_user_model().objects.filter(memberships__project=project).values_list("username", "pk"))
         ids = []
         for name in wanted:
-            if name.isdecimal() and int(name) in members.values():
+            if is_row_id(name) and int(name) in members.values():
                 ids.append(int(name))
             elif name in members:
                 ids.append(members[name])
