@@ -59,6 +59,11 @@ def available_embedders(modality: str | None = None) -> list[str]:
     return sorted(name for name, (mods, _) in _REGISTRY.items() if modality is None or modality in mods)
 
 
+def embedder_modalities(name: str) -> tuple[str, ...]:
+    """The modalities a registered embedder embeds (empty for an unknown name)."""
+    return _REGISTRY.get(name, ((), None))[0]
+
+
 def get_embedder(name: str, **options: Any) -> Embedder:
     """A new embedder instance; ``options`` go to its constructor (e.g. ``batch_size``).
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from analysis.embeddings.pretrained import PRETRAINED
 from analysis.embeddings.projection import configure_numba_cache, knn_graph, project_2d
-from analysis.embeddings.registry import available_embedders
+from analysis.embeddings.registry import available_embedders, embedder_modalities
 from analysis.metrics import MetricUndefined, mean_pairwise_wer
 from analysis.metrics.label_issues import find_label_issues, reduce_embeddings
 from analysis.models import Embedding, EmbeddingMap, LabelCluster, MapPoint
@@ -114,6 +114,16 @@ def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
             {
                 "embedder": f"'{embedder}' is a pretrained embedder that is not installed on this machine: "
                 f"`make embedders` installs it (available here: {', '.join(choices)})"
+            }
+        )
+    modalities = embedder_modalities(embedder)
+    if embedder not in choices and modalities and project.modality not in modalities:
+        # a real name for other data: "unknown" sent people to check their spelling
+        article = "an" if project.modality[0] in "aeiou" else "a"
+        raise ValidationError(
+            {
+                "embedder": f"'{embedder}' embeds {' and '.join(modalities)}, not {project.modality}: this is "
+                f"{article} {project.modality} project (one of {', '.join(choices)})"
             }
         )
     if embedder not in choices:

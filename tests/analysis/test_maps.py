@@ -229,6 +229,18 @@ def test_a_pretrained_embedder_not_installed_here_is_refused_saying_how_to_insta
     assert not EmbeddingMap.objects.exists() and not Job.objects.exists()
 
 
+def test_an_embedder_for_other_data_is_refused_naming_what_it_embeds(api, manager, project):
+    # An audio or text embedder asked for an image project answered "unknown embedder", as for a misspelt
+    # name (the pretrained text model too, installed or not).
+    for name, kind in (("audio-mfcc", "audio"), ("text-minilm", "text"), ("text-tfidf", "text")):
+        response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": name}, format="json")
+        assert response.status_code == 400
+        detail = response.json()["detail"]
+        assert f"'{name}' embeds {kind}, not image: this is an image project" in detail and "unknown" not in detail
+        assert "image-basic" in detail  # what the project can use
+    assert not EmbeddingMap.objects.exists() and not Job.objects.exists()
+
+
 def test_unknown_embedder_and_roles(api, manager, reviewer, labeler, outsider, project):
     bad = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "magic"}, format="json")
     assert bad.status_code == 400 and "unknown embedder 'magic'" in bad.json()["detail"]
