@@ -17,7 +17,7 @@ from labelhub.params import is_row_id, row_id
 from labelhub.parsers import JSONParser
 from labelhub.schema import PAGE_PARAMETERS, paged
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
-from labeling.models import Campaign, Guideline, Item, TaxonomyChange
+from labeling.models import Annotation, Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_items_for, campaign_progress
 from labeling.services.guidelines import guideline_publish
@@ -33,9 +33,6 @@ from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
 
 def review_filters(project, params):
     filters, _ = parse_report_params(project, {k: params.get(k) for k in ("tag", "labelers", "guideline", "since")})
-    if params.get("labeler"):
-        filters_labeler, _ = parse_report_params(project, {"labelers": params["labeler"]})
-        filters.labelers = filters_labeler.labelers
     pair = None
     item_ids = None
     if params.get("items"):
@@ -43,6 +40,16 @@ def review_filters(project, params):
             item_ids = {row_id(i) for i in params["items"].split(",") if i.strip()}
         except ValueError:
             raise ValidationError({"items": "items is a comma-separated list of item ids"}) from None
+    if params.get("labeler"):
+        # the items this labeler answered, judged by every answer on them: counting their answers alone
+        # left one answer an item, no disagreement, and a good labeler's disputed items an empty queue
+        filters_labeler, _ = parse_report_params(project, {"labelers": params["labeler"]})
+        answered = set(
+            Annotation.objects.filter(item__project=project, labeler_id__in=filters_labeler.labelers).values_list(
+                "item_id", flat=True
+            )
+        )
+        item_ids = answered if item_ids is None else item_ids & answered
     if params.get("classes"):
         pair = [p.strip() for p in params["classes"].split(",") if p.strip()]
         if len(pair) != 2:
@@ -152,6 +159,10 @@ class ReviewQueueApi(GenericAPIView):
         parameters=[
             OpenApiParameter("tag", str),
             OpenApiParameter("labeler", str, description="username: items this labeler answered"),
+            OpenApiParameter(
+                "labelers", str, description="comma-separated usernames or ids: only these labelers' answers count"
+            ),
+            OpenApiParameter("since", str, description="only answers given or changed since this date (YYYY-MM-DD)"),
             OpenApiParameter("guideline", int, description="answers given under this guideline version"),
             OpenApiParameter("classes", str, description="a class pair a,b: items where one said a and another b"),
             OpenApiParameter("items", str, description="comma-separated item ids: only these items"),

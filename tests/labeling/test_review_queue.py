@@ -129,3 +129,42 @@ def test_transcripts_the_conventions_make_equal_are_no_disagreement_in_the_queue
     assert queued == {filler.pk, differ.pk}
     conventions_set(project=project, rules={"fillers": ["umm"], "filler_as": "um"}, author=reviewer)
     assert {row["item"] for row in review_queue(project=project)["rows"]} == {differ.pk}
+
+
+def test_the_queue_counts_only_the_chosen_labelers_and_recent_answers(api, reviewer, swapper):
+    project, wrong, tie = swapper
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/review-queue/?page_size=100"
+    everyone = {row["item"]: row for row in client.get(url).json()["results"]}
+    assert everyone[wrong.pk]["n_answers"] == 3
+    good, mediocre, _ = (
+        project.memberships.filter(role="labeler").order_by("user_id").values_list("user__username", flat=True)
+    )
+    # Two labelers: "wrong" is one against seven, a tie that ships nothing; the row still shows every answer
+    rows = {row["item"]: row for row in client.get(url + f"&labelers={good},{mediocre}").json()["results"]}
+    assert rows[wrong.pk]["n_answers"] == 2 and rows[wrong.pk]["shipped"] is None
+    assert len(rows[wrong.pk]["answers"]) == 3
+    # Answers given since tomorrow: none, so nothing to review; since long ago: the whole queue.
+    assert client.get(url + "&since=2999-01-01").json()["results"] == []
+    assert len(client.get(url + "&since=2000-01-01").json()["results"]) == len(everyone)
+    bad = client.get(url + "&labelers=nobody")
+    assert bad.status_code == 400 and "'nobody' is not a member of this project" in str(bad.json())
+    bad = client.get(url + "&since=yesterday")
+    assert bad.status_code == 400 and "'yesterday' is not a date" in str(bad.json())
+
+
+def test_the_queue_of_one_labelers_items_weighs_every_answer_on_them(api, client, reviewer, swapper):
+    # labeler=alice counted alice's answers alone: one answer an item, no disagreement, so the good
+    # labeler's two disputed items made an empty queue (the review page's "Labeler" filter too).
+    project, wrong, tie = swapper
+    good = project.memberships.filter(role="labeler").order_by("user_id").first().user
+    answered_by_good = set(good.annotations.values_list("item_id", flat=True))
+    url = f"/api/projects/{project.pk}/review-queue/?page_size=100&labeler={good.username}"
+    rows = {row["item"]: row for row in api(reviewer).get(url).json()["results"]}
+    assert {wrong.pk, tie.pk} <= set(rows) <= answered_by_good
+    assert rows[wrong.pk]["n_answers"] == 3 and rows[wrong.pk]["shipped"] == "seven"
+    outsider_items = api(reviewer).get(url + "&items=" + ",".join(map(str, (wrong.pk, 10**6)))).json()
+    assert [row["item"] for row in outsider_items["results"]] == [wrong.pk]
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/?labeler={good.username}").content.decode()
+    assert f'data-item="{wrong.pk}"' in page and f'data-item="{tie.pk}"' in page
