@@ -400,12 +400,36 @@ def overlaid_histogram(histogram, *, width=320, height=120, label="histogram"):
             human_number(edges[-1]),
         )
     )
-    return format_html(
+    svg = format_html(
         '<svg viewBox="0 0 {} {}" class="chart hist-chart" role="img" aria-label="{}">{}</svg>',
         width,
         height,
         label,
         mark_safe("".join(parts)),
+    )
+    # the bins' shares were only in the bars' tooltips: out of reach of the keyboard and of a screen
+    # reader, to which the chart is one image
+    rows = format_html_join(
+        "",
+        '<tr><th scope="row">{}–{}</th><td class="num">{}</td><td class="num">{}</td></tr>',
+        (
+            (
+                human_number(edges[i]),
+                human_number(edges[i + 1]),
+                f"{histogram['baseline'][i]:.1%}",
+                f"{histogram['current'][i]:.1%}",
+            )
+            for i in range(n)
+        ),
+    )
+    return format_html(
+        '{}<details class="chart-values"><summary>Values</summary><table class="table compact">'
+        '<caption class="visually-hidden">{}: share of items per bin</caption><thead><tr><th scope="col">Bin</th>'
+        '<th scope="col" class="num">baseline</th><th scope="col" class="num">current</th></tr></thead>'
+        "<tbody>{}</tbody></table></details>",
+        svg,
+        label,
+        rows,
     )
 
 

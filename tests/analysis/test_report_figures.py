@@ -109,6 +109,26 @@ def test_axes_are_human_and_leave_room_for_their_labels():
     assert ">18k<" in hist and "e+" not in hist
 
 
+def test_a_drift_histograms_shares_can_be_read_without_hovering_its_bars():
+    # Each bin's share was only in a bar's tooltip of an image-role chart: a keyboard or screen-reader
+    # user could read none of them.
+    hist = str(
+        overlaid_histogram(
+            {"edges": [0, 9_000, 18_000], "baseline": [0.5, 0.5], "current": [0.25, 0.75]}, label="brightness"
+        )
+    )
+    tooltips = re.findall(r"<title>(\w+) ([^<]*): ([^<]*)</title>", hist)
+    assert ("baseline", "0–9k", "50.0%") in tooltips and ("current", "9k–18k", "75.0%") in tooltips
+    table = hist[hist.index("<table") :]
+    assert "<caption" in table and "brightness: share of items per bin" in table
+    cell = r"<td class=\"num\">([^<]*)</td>"
+    rows = re.findall(r"<tr><th scope=\"row\">([^<]*)</th>" + cell + cell, table)
+    assert rows == [("0–9k", "50.0%", "25.0%"), ("9k–18k", "50.0%", "75.0%")]
+    # a bin empty on one side says 0.0 %, as its missing bar does
+    empty = str(overlaid_histogram({"edges": [0, 1, 2], "baseline": [1.0, 0.0], "current": [0.0, 1.0]}))
+    assert re.findall(r'<td class="num">([^<]*)</td>', empty) == ["100.0%", "0.0%", "0.0%", "100.0%"]
+
+
 @pytest.fixture
 def many_transcripts(manager, reviewer):
     """A transcription project with 17 different transcripts (two answers each on 17 clips), one of
