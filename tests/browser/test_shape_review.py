@@ -228,3 +228,41 @@ def test_enter_on_a_focused_button_presses_it_and_records_only_without_one(live_
         page.keyboard.press("Enter")
     assert Decision.objects.get(item=item).shapes == {"boxes": []}
     assert not page.errors, page.errors
+
+
+def test_each_labelers_box_says_its_layer_in_words_at_any_zoom(live_server, page, login, manager, reviewer):
+    """The layers were told apart by colour alone (a reviewer who tells colours apart poorly could not say
+    whose box was whose): each box carries its layer's number, the key that toggles it, side by side where
+    boxes lie on one spot, the same size on the screen at any zoom."""
+    require_browser()
+    project, item, alice, bob = review_item(manager, reviewer, "Numbered layers (browser)")
+    annotation_save(item=item, labeler=alice, value=boxes((0.1, 0.2, 0.5, 0.5, "iguana")))
+    annotation_save(item=item, labeler=bob, value=boxes((0.11, 0.2, 0.5, 0.5, "iguana")))
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg .layer-tag').length === 3")
+
+    def tags():
+        return page.evaluate(
+            """() => [...document.querySelectorAll('.layer-svg .layer-tag')].map((t) => {
+                const r = t.getBoundingClientRect();
+                const box = t.parentNode.querySelector('rect').getBoundingClientRect();
+                return {layer: t.parentNode.dataset.layer, text: t.textContent, left: r.left, right: r.right,
+                        height: r.height, inside: r.left >= box.left && r.right <= box.right && r.top >= box.top};
+            })"""
+        )
+
+    first = tags()
+    assert [(t["layer"], t["text"]) for t in first] == [("lab0", "1"), ("lab1", "2"), ("consensus", "0")]
+    assert all(t["inside"] for t in first)
+    assert first[0]["right"] <= first[1]["left"] and first[1]["right"] <= first[2]["left"]  # 1 2 0, apart
+    zoom = page.locator("#zoom-level").text_content()
+    page.get_by_role("button", name="Zoom in").click()
+    page.get_by_role("button", name="Zoom in").click()
+    page.wait_for_function(f"() => document.getElementById('zoom-level').textContent !== {zoom!r}")
+    zoomed = tags()
+    for before, after in zip(first, zoomed, strict=True):
+        assert after["height"] == pytest.approx(before["height"], abs=1.5)  # not scaled with the image
+    page.keyboard.press("1")  # lab0's layer off: its number goes with its box
+    assert [t["text"] for t in tags() if t["height"]] == ["2", "0"]
+    assert not page.errors

@@ -45,6 +45,10 @@ const layers = [
   { key: "consensus", name: "consensus", colour: "#1f2328", shapes: config.consensus[config.kind] ?? [], consensus: true },
 ];
 
+const LAYER_TAG_PX = 12; // the size of the layer number written in a labeler's box
+const LAYER_TAG_STEP_PX = 11; // one layer's number to the next, for boxes drawn on the same spot
+const LAYER_TAG_MIN_PX = 24; // the narrowest box (on the screen) that carries its layer's number
+
 class BoxLayers {
   constructor() {
     this.svg = document.createElementNS(SVG, "svg");
@@ -59,22 +63,29 @@ class BoxLayers {
 
   place() {
     const { naturalWidth: w, naturalHeight: h } = viewer.img;
-    if (w && (w !== this.size.w || h !== this.size.h)) {
+    const { x, y, scale } = viewer.view;
+    if (w && (w !== this.size.w || h !== this.size.h || scale !== this.scale)) {
       this.size = { w, h };
+      this.scale = scale;
       this.draw();
     }
-    const { x, y, scale } = viewer.view;
     this.group.setAttribute("transform", `translate(${x} ${y}) scale(${scale})`);
   }
 
+  // A layer was its colour alone: each box carries its layer's number (the key that toggles it, 0 the
+  // consensus) inside its top-right corner, light on a dark halo, the same size at any zoom, the numbers of
+  // boxes drawn on the same spot side by side (1 2 3 0 over one iguana); a box a few pixels wide on the
+  // screen goes without.
   draw() {
     const { w, h } = this.size;
+    const scale = this.scale || 1;
     this.group.replaceChildren();
-    for (const layer of layers) {
+    layers.forEach((layer, index) => {
       const g = document.createElementNS(SVG, "g");
       g.dataset.layer = layer.name;
       g.classList.toggle("consensus", !!layer.consensus);
       g.style.setProperty("--layer", layer.colour);
+      const number = layer.consensus ? "0" : String(index + 1);
       for (const s of layer.shapes) {
         const rect = document.createElementNS(SVG, "rect");
         rect.setAttribute("x", s.x * w);
@@ -85,11 +96,22 @@ class BoxLayers {
         title.textContent = `${layer.name}: ${s.label}`;
         rect.append(title);
         g.append(rect);
+        if (s.w * w * scale < LAYER_TAG_MIN_PX) continue;
+        const tag = document.createElementNS(SVG, "text");
+        tag.setAttribute("class", "layer-tag");
+        const steps = layer.consensus ? 0 : layers.length - 1 - index; // 1 2 3, then the consensus's 0
+        tag.setAttribute("x", (s.x + s.w) * w - (4 + LAYER_TAG_STEP_PX * steps) / scale);
+        tag.setAttribute("y", s.y * h + (LAYER_TAG_PX + 2) / scale);
+        tag.setAttribute("text-anchor", "end");
+        tag.setAttribute("font-size", LAYER_TAG_PX / scale);
+        tag.setAttribute("stroke-width", 2.5 / scale);
+        tag.textContent = number;
+        g.append(tag);
       }
       g.style.display = this.groups.get(layer.key)?.style.display ?? "";
       this.groups.set(layer.key, g);
       this.group.append(g);
-    }
+    });
   }
 
   show(key, on) {
