@@ -118,8 +118,9 @@ def hot_cursor():
     see DB_PREPARED_STATEMENTS in settings) one with server-side binding, so that psycopg prepares each
     statement once it has run a few times on a connection and PostgreSQL stops planning it again on
     every answer (planning the queue's candidate query costs several times running it). Elsewhere,
-    with prepared statements off, and while queries are logged (DEBUG, or a test counting queries:
-    Django's log cannot show a server-side-bound statement), an ordinary cursor.
+    with prepared statements off (also on a connection through a pooler, see labelhub.postgresql), and
+    while queries are logged (DEBUG, or a test counting queries: Django's log cannot show a
+    server-side-bound statement), an ordinary cursor.
     """
     db = connections[DEFAULT_DB_ALIAS]  # once: every access through django.db.connection looks it up again
     if db.vendor != "postgresql" or db.settings_dict["OPTIONS"].get("prepare_threshold") is None or db.queries_logged:
@@ -133,6 +134,10 @@ def hot_cursor():
     # connection the database dropped would fail the request instead of being replaced.
     db.close_if_health_check_failed()
     db.ensure_connection()
+    if db.connection.prepare_threshold is None:  # through a pooler that would lose them
+        with db.cursor() as cursor:
+            yield cursor
+        return
     # What Django's cursor wrapper checks before each statement; the wrapper itself is left out, and one
     # cursor serves the whole connection.
     db.validate_no_broken_transaction()

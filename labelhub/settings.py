@@ -122,14 +122,17 @@ if DATABASE_URL:
     # DB_SERVER_SIDE_CURSORS=0 has them read their rows client-side (Django's DISABLE_SERVER_SIDE_CURSORS).
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)
     # The labeling loop's statements (labelhub.rawsql.hot_cursor) are prepared once per connection after
-    # a few runs; every other query keeps Django's client-side binding and is never prepared. Set
-    # DB_PREPARED_STATEMENTS=0 behind a pooler that cannot keep prepared statements (PgBouncer in
-    # transaction mode without max_prepared_statements).
+    # a few runs; every other query keeps Django's client-side binding and is never prepared. Unset,
+    # DB_PREPARED_STATEMENTS prepares them on connections that reach PostgreSQL itself and not through a
+    # pooler (labelhub.postgresql tells them apart), where the next transaction may run on a server
+    # connection that never saw them; 1 prepares them through a pooler too (PgBouncer 1.21+ with
+    # max_prepared_statements); 0 never.
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Django's, with server-side cursors only inside transactions: safe behind PgBouncer in transaction mode.
         DATABASES["default"]["ENGINE"] = "labelhub.postgresql"
     if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DB_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+        DATABASES["default"]["PREPARE_THROUGH_POOLER"] = env_bool("DB_PREPARED_STATEMENTS")
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     SQLITE_PATH = Path(os.environ.get("SQLITE_PATH") or VAR_DIR / "labelhub.sqlite3")  # empty is unset

@@ -75,6 +75,10 @@ def drop_connections_after(method, path, headers, body=b""):
     status, _ = wsgi_request(method, path, headers=headers, body=body)
     assert status == 200
     assert connection.connection is not None, "the connection should persist between requests (CONN_MAX_AGE)"
+    if connection.through_pooler():
+        # The killer's server connection may be the app's own (README: PgBouncer replaces the server
+        # connections the database dropped itself).
+        pytest.skip("the tests' DATABASE_URL goes through a pooler, which hides the app's server connection")
     assert terminate_other_backends() >= 1
 
 

@@ -97,20 +97,26 @@ def test_a_public_url_without_its_scheme_fails_loudly(tmp_path):
 
 def test_pgbouncer_transaction_mode_settings_come_from_the_environment():
     """Behind PgBouncer in transaction mode: no server-side cursors (a WITH HOLD cursor's next FETCH may
-    reach another server connection), no prepared statements, and the connection lifetime chosen."""
+    reach another server connection), no prepared statements, and the connection lifetime chosen.
+    Unset, prepared statements are used only where a connection reaches PostgreSQL itself (checked per
+    connection: tests/labelhub/test_pgbouncer.py); 1 uses them through a pooler too."""
     code = (
         "from django.conf import settings; db = settings.DATABASES['default']; "
-        "print(db['DISABLE_SERVER_SIDE_CURSORS'], db['CONN_MAX_AGE'], db['OPTIONS'].get('prepare_threshold'))"
+        "print(db['DISABLE_SERVER_SIDE_CURSORS'], db['CONN_MAX_AGE'], db['OPTIONS'].get('prepare_threshold'), "
+        "db.get('PREPARE_THROUGH_POOLER'))"
     )
     base = {"DATABASE_URL": "postgres://u@pgbouncer.example:6432/lh", "SECRET_KEY": "x"}
     pooled = run_settings(
         {**base, "DB_SERVER_SIDE_CURSORS": "0", "DB_PREPARED_STATEMENTS": "0", "DB_CONN_MAX_AGE": "0"}, code=code
     )
     assert pooled.returncode == 0, pooled.stderr
-    assert pooled.stdout.split() == ["True", "0", "None"]
-    direct = run_settings(base, code=code)
-    assert direct.returncode == 0, direct.stderr
-    assert direct.stdout.split() == ["False", "60", "5"]
+    assert pooled.stdout.split() == ["True", "0", "None", "None"]
+    unset = run_settings(base, code=code)
+    assert unset.returncode == 0, unset.stderr
+    assert unset.stdout.split() == ["False", "60", "5", "False"]
+    kept = run_settings({**base, "DB_PREPARED_STATEMENTS": "1"}, code=code)
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.split() == ["False", "60", "5", "True"]
 
 
 def test_every_variable_the_settings_read_is_documented():

@@ -8,6 +8,12 @@ exist"): every page and job streaming rows outside a transaction failed there. O
 streamed read now runs as a plain query (psycopg receives the rows at once; the ORM still converts
 them chunk by chunk); inside one (a version build's snapshot, an export's batches) the cursor ends with
 the transaction, on the server connection the pooler gave it, and keeps streaming.
+
+Prepared statements (the labeling loop's, ``labelhub.rawsql.hot_cursor``) live in a server session too:
+one prepared on the server connection that ran it a few times was then executed by name on another
+("prepared statement "_pg3_0" does not exist"), and every answer failed behind PgBouncer unless
+``DB_PREPARED_STATEMENTS=0`` was set. A new connection that reaches PostgreSQL through a pooler now
+prepares nothing (unless ``DB_PREPARED_STATEMENTS=1`` says the pooler keeps them).
 """
 
 from django.db.backends.postgresql import base
@@ -18,3 +24,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.get_autocommit():
             return self.cursor()
         return super().chunked_cursor()
+
+    def init_connection_state(self):
+        super().init_connection_state()
+        raw = self.connection
+        if getattr(raw, "prepare_threshold", None) is None or self.settings_dict.get("PREPARE_THROUGH_POOLER"):
+            return
+        if self.through_pooler():
+            raw.prepare_threshold = None  # rawsql.hot_cursor then takes an ordinary cursor
+
+    def through_pooler(self) -> bool:
+        """Whether this connection reaches PostgreSQL through a pooler (PgBouncer): the process id the
+        server announced when the connection opened (its cancel key) is then the pooler's own, not that
+        of the server process answering. One round trip per new connection (kept DB_CONN_MAX_AGE)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        if not self.get_autocommit():
+            self.connection.commit()
+        return pid != self.connection.info.backend_pid
