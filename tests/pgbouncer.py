@@ -30,12 +30,13 @@ unix_socket_dir =
 auth_type = trust
 auth_file = {folder}/users.txt
 pool_mode = transaction
-default_pool_size = 4
+default_pool_size = {pool_size}
 server_round_robin = 1
 ignore_startup_parameters = extra_float_digits
 """
 
 START_SECONDS = 10
+POOL_SIZE = 4  # server connections per database and user
 
 
 def binary():
@@ -72,7 +73,7 @@ def running(settings_dict):
     )
     port = _free_port()
     with open(f"{folder}/pgbouncer.ini", "w") as f:
-        f.write(CONFIG.format(server=server, port=port, folder=folder))
+        f.write(CONFIG.format(server=server, port=port, folder=folder, pool_size=POOL_SIZE))
     with open(f"{folder}/users.txt", "w") as f:
         user, password = settings_dict["USER"] or "postgres", settings_dict["PASSWORD"] or ""
         f.write(f'"{user}" "{password}"\n')
