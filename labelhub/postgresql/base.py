@@ -9,11 +9,13 @@ streamed read now runs as a plain query (psycopg receives the rows at once; the 
 them chunk by chunk); inside one (a version build's snapshot, an export's batches) the cursor ends with
 the transaction, on the server connection the pooler gave it, and keeps streaming.
 
-Prepared statements (the labeling loop's, ``labelhub.rawsql.hot_cursor``) live in a server session too:
-one prepared on the server connection that ran it a few times was then executed by name on another
-("prepared statement "_pg3_0" does not exist"), and every answer failed behind PgBouncer unless
-``DB_PREPARED_STATEMENTS=0`` was set. A new connection that reaches PostgreSQL through a pooler now
-prepares nothing (unless ``DB_PREPARED_STATEMENTS=1`` says the pooler keeps them).
+Prepared statements live in a server session too: psycopg prepares a statement that a server-side-binding
+cursor (the labeling loop's, ``labelhub.rawsql.hot_cursor``; a report's answer read, in
+``analysis.selectors``) has run five times on a connection, and a statement prepared on one server
+connection was then executed by name on another ("prepared statement "_pg3_0" does not exist"): behind
+PgBouncer every answer failed after the first few, and so did a process's sixth read of the same
+report's answers, unless ``DB_PREPARED_STATEMENTS=0`` was set. A new connection that reaches PostgreSQL
+through a pooler now prepares nothing (unless ``DB_PREPARED_STATEMENTS=1`` says the pooler keeps them).
 """
 
 from django.db.backends.postgresql import base
