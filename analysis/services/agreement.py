@@ -14,7 +14,7 @@ from analysis.models import AgreementReport
 from analysis.reports import build_agreement_report, build_shape_report
 from analysis.selectors import AnswerFilters, answer_table, shape_answers
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus
-from labeling.models import Annotation, Decision, TaxonomyChange, TranscriptConventions
+from labeling.models import Annotation, Decision, Item, TaxonomyChange, TranscriptConventions
 from labeling.selectors import class_mapping, gold_labels, transcript_conventions
 from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_silent, job_start
 from labeling.services.shape_versions import decided_shapes, mapped_shapes
@@ -27,9 +27,14 @@ def _sync_limit():
     return getattr(settings, "LABELHUB_AGREEMENT_SYNC_LIMIT", 200_000)
 
 
-def answers_marker(*, project) -> tuple[str, int]:
+def answers_marker(*, project, tag=None) -> tuple[str, int]:
     """A fingerprint of what a report is computed from: the answers (count, latest change), and the
-    taxonomy changes, transcript conventions and reviewers' decisions that reports apply to them."""
+    taxonomy changes, transcript conventions and reviewers' decisions that reports apply to them.
+
+    ``tag``: a slice's report depends on which items carry the tag too. Tagging items (a map lasso, an
+    SME's "input insufficient") changes no answer, and the report of the slice as it was cached stayed
+    answered; the number of items tagged is part of the marker then (tags are added, never taken off).
+    """
     stats = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("updated"))
     changes = TaxonomyChange.objects.filter(project=project).aggregate(
         n=Count("id"), n_undone=Count("undone"), last_undone=Max("undone")
@@ -45,6 +50,8 @@ def answers_marker(*, project) -> tuple[str, int]:
         decisions["n"],
         conventions.isoformat() if conventions else "-",
     ]
+    if tag:
+        parts.append(Item.tags.through.objects.filter(tag__project=project, tag__name=tag).count())
     return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:40], stats["n"]
 
 
@@ -129,7 +136,7 @@ def agreement_report_get(*, project, filters: AnswerFilters, policy="category", 
     iou = report_iou(project=project, iou=iou)
     key = report_key(filters=filters, policy=policy, iou=iou)
     params = {"filters": filters.as_dict(), "policy": policy, **({"iou": iou} if iou is not None else {})}
-    marker, n_answers = answers_marker(project=project)
+    marker, n_answers = answers_marker(project=project, tag=filters.tag)
     cached = AgreementReport.objects.filter(project=project, key=key).select_related("job").first()
     if cached and cached.answers_marker == marker and cached.data is not None:
         return {**cached.data, "computed": cached.computed.isoformat(), "cached": True}, None
@@ -179,7 +186,7 @@ def agreement_report_job_run(*, job_id):
         filters.since = timezone.datetime.fromisoformat(filters.since)
     started = time.perf_counter()
     try:
-        marker, n_answers = answers_marker(project=job.project)
+        marker, n_answers = answers_marker(project=job.project, tag=filters.tag)
         job_progress(job=job, processed=0, total=n_answers)
         # The heartbeat tells a report still being computed from one whose worker died.
         with JobBeat(job):

@@ -168,6 +168,27 @@ def test_report_is_cached_until_an_answer_changes(api, reviewer, k2011_project):
     assert AgreementReport.objects.filter(project=k2011_project).count() == 1
 
 
+def test_a_slice_report_counts_items_tagged_after_it_was_cached(api, reviewer, k2011_project):
+    """A report of a slice (``tag=``) follows the slice: items tagged since the report was cached (a lasso on
+    the map, an SME's "input insufficient") are counted, where the cached report of the old slice was
+    answered because no answer had changed."""
+    from labeling.models import Item
+    from labeling.services.items import items_tag
+
+    client = api(reviewer)
+    url = f"/api/projects/{k2011_project.pk}/agreement/?tag=first-half"
+    assert client.get(url).json()["n_items"] == 6
+    assert client.get(url).json()["cached"] is True
+    items_tag(
+        project=k2011_project,
+        item_ids=Item.objects.filter(project=k2011_project).values_list("pk", flat=True),
+        tag="first-half",
+    )
+    grown = client.get(url).json()
+    assert grown["cached"] is False and grown["n_items"] == 12
+    assert client.get(url).json()["cached"] is True  # and cached again until the slice or an answer changes
+
+
 def test_large_projects_go_to_a_job(api, reviewer, k2011_project, settings):
     from analysis.services import agreement_report_job_run
     from labeling.models import Job
