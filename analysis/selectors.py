@@ -969,6 +969,24 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
     return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": [], "map": None}
 
 
+# A class pair's flag keys: the answers carrying that flag (the queue counts them as no class).
+PAIR_FLAGS = {BORDERLINE: FLAG_BORDERLINE, UNCERTAIN: FLAG_UNCERTAIN, OUT_OF_DOMAIN: FLAG_OOD}
+
+
+def _said(key, table, codes, unit):
+    """Per item of the queue: whether an answer said ``key`` (a class, or a flag of ``PAIR_FLAGS``).
+
+    The queue reads flagged answers as no class (policy ``exclude``), so ``borderline`` and the other
+    flags, which a pair may name as the agreement report's confusion matrix shows them, matched no item
+    and ``classes=cat,borderline`` was an empty queue; they are looked up among the answers' flags."""
+    if key in PAIR_FLAGS:
+        said = np.zeros(codes.shape[0], dtype=bool)
+        np.logical_or.at(said, unit, (table.flags & PAIR_FLAGS[key]) > 0)
+        return said
+    code = table.categories.index(key) if key in table.categories else -2
+    return (codes == code).any(axis=1)
+
+
 def review_queue(
     *, project, filters=None, class_pair=None, low_confidence=0.7, include_decided=False, item_ids=None, iou=0.5
 ):
@@ -1073,8 +1091,7 @@ def review_queue(
     if item_ids is not None:
         keep &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
     if class_pair:
-        a, b = (table.categories.index(k) if k in table.categories else -2 for k in class_pair)
-        keep &= ((codes == a).any(axis=1)) & ((codes == b).any(axis=1))
+        keep &= _said(class_pair[0], table, codes, unit) & _said(class_pair[1], table, codes, unit)
     latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
     is_decided = np.zeros(len(items), dtype=bool)
     if latest:

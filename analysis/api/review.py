@@ -164,7 +164,12 @@ class ReviewQueueApi(GenericAPIView):
             ),
             OpenApiParameter("since", str, description="only answers given or changed since this date (YYYY-MM-DD)"),
             OpenApiParameter("guideline", int, description="answers given under this guideline version"),
-            OpenApiParameter("classes", str, description="a class pair a,b: items where one said a and another b"),
+            OpenApiParameter(
+                "classes",
+                str,
+                description="a class pair a,b: items where one said a and another b (borderline, uncertain or "
+                "out_of_domain as a key: an answer with that flag)",
+            ),
             OpenApiParameter("items", str, description="comma-separated item ids: only these items"),
             OpenApiParameter("decided", bool, description="true: also items an SME decided, with their decision"),
             OpenApiParameter("iou", float, description="detection / segments: the IoU shapes match at (default 0.5)"),

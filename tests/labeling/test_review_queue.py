@@ -168,3 +168,27 @@ def test_the_queue_of_one_labelers_items_weighs_every_answer_on_them(api, client
     client.force_login(reviewer)
     page = client.get(f"/projects/{project.pk}/review/?labeler={good.username}").content.decode()
     assert f'data-item="{wrong.pk}"' in page and f'data-item="{tie.pk}"' in page
+
+
+def test_a_class_pair_with_a_flag_lists_the_items_where_one_said_the_class_and_another_the_flag(api, manager, reviewer):
+    """``classes=cat,borderline`` (the flags are accepted as the pair's keys, as the agreement report's
+    confusion matrix shows them) lists the items where one labeler said cat and another answered
+    borderline: the queue counts flagged answers as no class, and the pair matched nothing at all."""
+    from labeling.services.projects import member_add
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    alice, bob = labelers(project, 2)
+    between, unsure, plain = add_texts(project, ["a cat or a dog", "too blurry", "a cat and a dog"])
+    answer(between, alice, "cat")
+    answer(between, bob, "cat", borderline=True, borderline_with="dog")
+    answer(unsure, alice, "cat")
+    answer(unsure, bob, "", uncertain=True)
+    answer(plain, alice, "cat")
+    answer(plain, bob, "dog")
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/review-queue/"
+    assert [row["item"] for row in client.get(url, {"classes": "cat,borderline"}).json()["results"]] == [between.pk]
+    assert [row["item"] for row in client.get(url, {"classes": "uncertain,cat"}).json()["results"]] == [unsure.pk]
+    assert [row["item"] for row in client.get(url, {"classes": "cat,dog"}).json()["results"]] == [plain.pk]
+    assert client.get(url, {"classes": "dog,out_of_domain"}).json()["count"] == 0
