@@ -1,5 +1,7 @@
 """Pages. Thin: check the role, call a selector or service, render."""
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
@@ -203,7 +205,8 @@ def item_browser(request, project_id):
     filters = {k: request.GET.get(k, "") for k in ("tag", "source", "label")}
     items = items_list(project=project, **{k: v or None for k, v in filters.items()})
     page = Paginator(items, 48).get_page(request.GET.get("page"))
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    # quoted: a tag such as "cats & dogs" written as it is made the next page read the tag "cats "
+    query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
         "labeling/item_browser.html",

@@ -114,3 +114,24 @@ def test_api_docs_are_served_without_a_cdn(client, manager):
     page = client.get("/api/docs/").content.decode()
     assert "cdn" not in page.lower()
     assert client.get("/api/schema/").status_code == 200
+
+
+def test_item_browser_pages_keep_a_filter_whose_value_needs_quoting(client, manager, reviewer):
+    """The pager's links carry the filters: a tag such as "cats & dogs" was written into them as it is, so
+    the next page read the tag "cats " (and a "+" a space) and listed other items, or none."""
+    import html
+    import re
+
+    from labeling.services.projects import member_add
+    from tests.labeling.version_helpers import add_texts, text_project
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    add_texts(project, [f"pet {i}" for i in range(50)], tags=["cats & dogs+"])
+    add_texts(project, [f"car {i}" for i in range(5)])
+    client.force_login(reviewer)
+    first = client.get(f"/projects/{project.pk}/items/", {"tag": "cats & dogs+"}).content.decode()
+    assert first.count('class="item-card"') == 48
+    link = html.unescape(re.search(r'<a href="(\?[^"]*)">Next', first).group(1))
+    second = client.get(f"/projects/{project.pk}/items/{link}").content.decode()
+    assert second.count('class="item-card"') == 2 and "car " not in second
