@@ -51,3 +51,20 @@ def parse_moment(value: str) -> datetime | None:
         day = parse_day(value)
         moment = datetime.combine(day, time.min) if day else None
     return moment
+
+
+YES = ("1", "true", "yes")
+NO = ("0", "false", "no")
+
+
+def parse_yes_no(value) -> bool | None:
+    """A yes/no query parameter: None when absent or empty, True for 1/true/yes, False for 0/false/no (any
+    case); ValueError otherwise, so ``mine=perhaps`` is refused rather than read as "no"."""
+    if value in (None, ""):
+        return None
+    lowered = str(value).strip().lower()
+    if lowered in YES:
+        return True
+    if lowered in NO:
+        return False
+    raise ValueError(f"'{value}' is not true or false")

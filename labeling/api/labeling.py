@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 from labelhub.api import PageOrCursorPagination
 from labelhub.deadlocks import retry_deadlock_once
 from labelhub.negotiation import FileNegotiation
+from labelhub.params import parse_yes_no
 from labelhub.renderers import JSONRenderer
 from labeling.api.serializers import (
     AnnotationSerializer,
@@ -161,8 +162,18 @@ class AnnotationListApi(GenericAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("mine", bool, description="only your own answers (labelers always get only theirs)"),
-            OpenApiParameter("labeler", str, description="username (reviewers and managers)"),
+            OpenApiParameter(
+                "mine",
+                bool,
+                description="only your own answers (labelers always get only theirs); a value other than "
+                "true/false/1/0/yes/no answers 400",
+            ),
+            OpenApiParameter(
+                "labeler",
+                str,
+                description="username: only that labeler's answers (with mine, or for a labeler: your own if it "
+                "names you, else none)",
+            ),
             OpenApiParameter("item", int),
         ],
         responses=AnnotationSerializer(many=True),
@@ -175,17 +186,28 @@ class AnnotationListApi(GenericAPIView):
     def get(self, request, project_id):
         project, membership = labeling_project_for(user=request.user, project_id=project_id)
         params = request.query_params
-        # Blind labeling: a labeler's list is always their own, whatever the parameters say.
-        if not membership.has_role(Role.REVIEWER) or params.get("mine", "").lower() in ("1", "true", "yes"):
-            annotations = annotations_list(project=project, labeler=request.user, item=_int_param(params, "item"))
+        try:
+            mine = bool(parse_yes_no(params.get("mine")))
+        except ValueError as exc:
+            raise ValidationError({"mine": str(exc)}) from None
+        username = params.get("labeler") or None
+        item = _int_param(params, "item")
+        if not membership.has_role(Role.REVIEWER):
+            mine = True  # blind labeling: a labeler's list is always their own, whatever the parameters say
+        elif username is not None and not answerer_known(project=project, username=username):
+            # a misspelt name listed no answers, as if the labeler had given none
+            raise ValidationError(
+                {"labeler": f"'{username}' is neither a member of this project nor one who answered in it"}
+            )
+        if mine:
+            annotations = annotations_list(project=project, labeler=request.user, item=item)
+            if username is not None and username != request.user.username:
+                # Filters narrow together: your own answers that are another labeler's are none (a labeler's
+                # list under labeler=bob was their own, as if the filter were not there). Whoever the name
+                # is, a labeler is answered the same empty list, which tells nothing of other members.
+                annotations = annotations.none()
         else:
-            username = params.get("labeler") or None
-            if username is not None and not answerer_known(project=project, username=username):
-                # a misspelt name listed no answers, as if the labeler had given none
-                raise ValidationError(
-                    {"labeler": f"'{username}' is neither a member of this project nor one who answered in it"}
-                )
-            annotations = annotations_list(project=project, username=username, item=_int_param(params, "item"))
+            annotations = annotations_list(project=project, username=username, item=item)
         page = self.paginate_queryset(annotations)
         return self.get_paginated_response(AnnotationSerializer(page, many=True, context={"request": request}).data)
 

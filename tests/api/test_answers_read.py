@@ -123,10 +123,13 @@ def test_a_cursor_walk_meets_every_answer_exactly_once_while_answers_are_added_a
 
 
 def test_cursor_pages_of_a_labeler_hold_only_their_own_answers(api, project, labeler, labeler2, answered):
-    for params in ("?cursor=&page_size=2", f"?cursor=&page_size=2&labeler={labeler.username}"):
+    for params in ("?cursor=&page_size=2", f"?cursor=&page_size=2&labeler={labeler2.username}"):
         ids, _ = walk(api(labeler2), answers_url(project, params))
         rows = Annotation.objects.filter(id__in=ids)
         assert len(ids) == 5 and {a.labeler_id for a in rows} == {labeler2.pk}
+    # another labeler's name narrows their own answers to none, never to that labeler's
+    ids, _ = walk(api(labeler2), answers_url(project, f"?cursor=&page_size=2&labeler={labeler.username}"))
+    assert ids == []
 
 
 def test_numbered_pages_still_count_and_order_newest_first(api, project, manager, answered):
@@ -387,3 +390,25 @@ def test_the_answers_of_a_removed_labeler_can_still_be_listed_by_name(api, proje
     member_remove(membership=project.memberships.get(user=labeler2))
     response = api(manager).get(answers_url(project, f"?labeler={labeler2.username}"))
     assert response.status_code == 200 and response.data["count"] == 5
+
+
+def test_answer_filters_combine_and_a_mine_that_is_no_yes_or_no_answers_400(
+    api, project, manager, labeler, labeler2, answered
+):
+    """``mine`` and ``labeler`` narrow the list together: the labeler's own answers under ``labeler=`` another
+    name, or a manager's under ``mine=1&labeler=`` a labeler, were listed as if that filter were not there;
+    ``mine=perhaps`` listed everyone's."""
+    annotation_save(item=answered[11], labeler=manager, value="dog")
+    own = api(labeler2)
+    assert own.get(answers_url(project, "")).data["count"] == 5
+    assert own.get(answers_url(project, f"?labeler={labeler2.username}")).data["count"] == 5
+    assert own.get(answers_url(project, f"?labeler={labeler.username}")).data["count"] == 0
+    assert own.get(answers_url(project, "?labeler=no-such-name")).data["count"] == 0  # names nobody, reveals nothing
+    client = api(manager)
+    assert client.get(answers_url(project, "?mine=1")).data["count"] == 1
+    assert client.get(answers_url(project, f"?mine=1&labeler={manager.username}")).data["count"] == 1
+    assert client.get(answers_url(project, f"?mine=1&labeler={labeler.username}")).data["count"] == 0
+    assert client.get(answers_url(project, "?mine=no")).data["count"] == 18
+    for user in (manager, labeler):
+        response = api(user).get(answers_url(project, "?mine=perhaps"))
+        assert response.status_code == 400 and "mine" in response.data, response.content
