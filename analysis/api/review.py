@@ -678,7 +678,11 @@ class ObjectField(serializers.DictField):
 class CampaignInSerializer(KnownFieldsOnly, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     items = serializers.ListField(child=serializers.IntegerField(), required=False)
-    filter = ObjectField(required=False, help_text="class, tag, labeler, disagreement, source or items")
+    filter = ObjectField(
+        required=False,
+        help_text="class, tag, labeler, disagreement (true: the answers differ), source, items or likeliest_errors; "
+        "the fields narrow each other, and given with items the filter narrows them",
+    )
     overlap = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=50)
     guideline = serializers.IntegerField(required=False, allow_null=True)
 
@@ -706,6 +710,10 @@ class CampaignListApi(GenericAPIView):
         data.is_valid(raise_exception=True)
         items = data.validated_data.get("items")
         chosen = data.validated_data.get("filter")
+        if items and chosen:
+            # ids (a map selection, the review queue's) narrowed by the filter: the filter was dropped
+            chosen = {**chosen, "items": _ids_within(items, chosen.get("items"))}
+            items = None
         if items is None and isinstance(chosen, dict) and "likeliest_errors" in chosen:
             items = likeliest_errors(project, chosen)
             if not items:
@@ -720,6 +728,14 @@ class CampaignListApi(GenericAPIView):
             user=request.user,
         )
         return Response(_campaign_out(campaign, with_progress=True), status=status.HTTP_201_CREATED)
+
+
+def _ids_within(items, filter_items):
+    """A campaign's ``items`` within its filter's ``items`` when it names some too (both narrow)."""
+    if not isinstance(filter_items, list) or not filter_items:
+        return items
+    wanted = {str(i) for i in filter_items}
+    return [i for i in items if str(i) in wanted]
 
 
 def _campaign(project, campaign_id):

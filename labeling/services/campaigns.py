@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from analysis.metrics.consistency import pair_agreement
 from labelhub.deadlocks import retry_deadlock_once
-from labelhub.params import is_row_id
+from labelhub.params import is_row_id, parse_yes_no
 from labeling.choices import CampaignStatus, TaskType
 from labeling.models import (
     Annotation,
@@ -34,9 +34,10 @@ MAX_ITEMS = 200_000
 
 
 def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # noqa: A002 - the API's word
-    """Item ids chosen by explicit ids (all must be the project's) or by a filter:
-    ``class`` (an answer or the imported label is this class), ``tag``, ``source`` (id or name),
-    ``labeler`` (answered by this username), ``disagreement`` (true: the answers differ)."""
+    """Item ids chosen by explicit ids (all must be the project's) or by a filter whose fields narrow each
+    other: ``items`` (ids), ``class`` (an answer or the imported label is this class), ``tag``, ``source``
+    (id or name), ``labeler`` (answered by this username), ``disagreement`` (true: the answers differ;
+    false or left out: no restriction)."""
     if item_ids is not None:
         ids = []
         for value in item_ids:
@@ -64,8 +65,15 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         if name != "items" and not isinstance(value, str | int | float | bool | None):
             raise ValidationError({"filter": f"{name} is a single value, not a list or an object"})
     items = Item.objects.filter(project=project)
-    if filter.get("items"):
-        return campaign_items_for(project=project, item_ids=filter["items"])
+    if filter.get("items") not in (None, ""):
+        # the ids narrowed by the other fields, as the fields narrow each other: the ids alone were taken,
+        # so a map selection with "only where answers differ" relabeled every selected item
+        items = items.filter(pk__in=campaign_items_for(project=project, item_ids=filter["items"]))
+    try:
+        disagreement = parse_yes_no(filter.get("disagreement"))
+    except ValueError as exc:
+        # the text "false" (a form's filter.disagreement=false) is true to Python: it kept the disagreeing items
+        raise ValidationError({"filter": f"disagreement: {exc}"}) from None
     if filter.get("class"):
         key = filter["class"]
         if not project.classes.filter(key=key).exists():
@@ -85,9 +93,9 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
     ids = list(items.values_list("pk", flat=True).distinct())
-    if filter.get("disagreement") and campaign_shapes.is_shapes(project):
+    if disagreement and campaign_shapes.is_shapes(project):
         ids = campaign_shapes.items_in_disagreement(project=project, item_ids=ids)
-    elif filter.get("disagreement"):
+    elif disagreement:
         key = comparable(project)
         values = {}
         for item_id, value, *flags in (

@@ -1,5 +1,7 @@
 """Relabel campaigns in the queue: finishing one leaves the items another active campaign holds alone."""
 
+import pytest
+
 from labeling.services.campaigns import campaign_create, campaign_finish, campaign_send_back
 from labeling.services.queue import queue_next
 from tests.labeling.queue_helpers import make_items
@@ -18,3 +20,54 @@ def test_finishing_a_campaign_keeps_the_items_reviewers_sent_back_since_in_front
     assert (items[0].priority, items[0].overlap) == (0, None)
     assert items[1].priority > 0 and items[1].overlap == sent_back.overlap
     assert queue_next(project=project, labeler=labeler).item.pk == items[1].pk
+
+
+@pytest.fixture
+def night(manager, reviewer):
+    """Four texts answered by two labelers: the first two disagree, the last two agree; the middle two
+    are tagged "night"."""
+    from labeling.services.projects import member_add
+    from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    alice, bob = labelers(project, 2)
+    items = add_texts(project, [f"photo {i}" for i in range(4)])
+    for i, item in enumerate(items):
+        answer(item, alice, "cat")
+        answer(item, bob, "dog" if i < 2 else "cat")
+    add_texts(project, [], tags=["night"])
+    project.tags.get(name="night").items.add(items[1], items[2])
+    return project, [item.pk for item in items]
+
+
+@pytest.mark.parametrize(
+    "selection, chosen",
+    [
+        # ids from the map or the review queue, narrowed by the filter (the filter was dropped)
+        ({"items": [0, 1, 2], "filter": {"disagreement": True}}, [0, 1]),
+        ({"filter": {"items": [0, 1, 2, 3], "tag": "night"}}, [1, 2]),
+        ({"filter": {"items": [0, 2, 3], "disagreement": True}}, [0]),
+        # the text "false" (a form's) restricted to the disagreeing items, as true does
+        ({"filter": {"tag": "night", "disagreement": "false"}}, [1, 2]),
+        ({"filter": {"tag": "night", "disagreement": "true"}}, [1]),
+    ],
+)
+def test_a_campaigns_ids_and_filter_fields_narrow_together(api, reviewer, night, selection, chosen):
+    project, ids = night
+    body = {"name": "narrowed", **selection}
+    if "items" in body:
+        body["items"] = [ids[i] for i in body["items"]]
+    if "items" in body["filter"]:
+        body["filter"] = {**body["filter"], "items": [ids[i] for i in body["filter"]["items"]]}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert sorted(response.json()["items"]) == [ids[i] for i in chosen]
+
+
+def test_a_campaign_filters_disagreement_that_is_no_yes_or_no_answers_400(api, reviewer, night):
+    project, _ = night
+    body = {"name": "x", "filter": {"tag": "night", "disagreement": "perhaps"}}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 400 and "disagreement" in response.json()["detail"]
+    assert not project.campaigns.exists()

@@ -152,12 +152,12 @@ campaign?.addEventListener("submit", async (e) => {
   const body = { name: campaign.name.value, overlap: campaign.overlap.value ? Number(campaign.overlap.value) : undefined,
     guideline: campaign.guideline.value ? Number(campaign.guideline.value) : undefined };
   const ids = campaign.items.value.split(/[\s,]+/).filter(Boolean);
+  // The filters narrow the ids when both are given (they were dropped beside ids), as the API reads them.
+  const filter = {};
+  for (const key of ["class", "tag", "labeler"]) if (campaign[key].value) filter[key] = campaign[key].value;
+  if (campaign.disagreement.checked) filter.disagreement = true;
   if (ids.length) body.items = ids.map(Number);
-  else {
-    body.filter = {};
-    for (const key of ["class", "tag", "labeler"]) if (campaign[key].value) body.filter[key] = campaign[key].value;
-    if (campaign.disagreement.checked) body.filter.disagreement = true;
-  }
+  if (Object.keys(filter).length || !ids.length) body.filter = filter;
   const { ok, data } = await send(campaign.dataset.url, body);
   if (!ok) return say(document.getElementById("campaign-result"), data.detail, true);
   location.href = `${location.pathname}${data.id}/`;
