@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from analysis import charts
 from analysis.api.agreement import parse_iou, parse_report_params
 from analysis.api.drift import drift_report
+from analysis.api.error_analysis import parse_fairness
 from analysis.api.planning import parse_days
 from analysis.charts import fold_matrix, human_number
 from analysis.models import EmbeddingMap, ModelRun
@@ -470,13 +471,6 @@ def dashboard_page(request, project_id):
     )
 
 
-def _fairness_choice(request):
-    chosen = []
-    for value in request.GET.getlist("fairness"):
-        chosen += [part.strip() for part in value.split(",") if part.strip()]
-    return chosen or None
-
-
 @login_required
 def error_analysis_page(request, project_id):
     project, membership = _project(request, project_id, Role.REVIEWER)
@@ -484,7 +478,7 @@ def error_analysis_page(request, project_id):
     run = model_run_for(project=project, run_id=request.GET.get("model_run") or None)
     context = {"project": project, "membership": membership, "runs": runs, "run": run, "params": request.GET}
     if run is not None:
-        report = error_analysis_compute(project=project, model_run=run, fairness=_fairness_choice(request))
+        report = error_analysis_compute(project=project, model_run=run, fairness=parse_fairness(request.GET))
         context["report"] = report
         context["chosen_fairness"] = set(report["fairness"]["slices"])
         # Detection and segments runs score mAP@0.5, without intervals: the bars show the values alone.

@@ -14,10 +14,18 @@ from labeling.choices import Role
 from labeling.selectors import project_for_user
 
 
-def parse_fairness(params) -> list[str] | None:
-    """Tags for the fairness view from ``fairness=a,b`` (None: every tag)."""
-    value = params.get("fairness") or ""
-    tags = [part.strip() for part in value.split(",") if part.strip()]
+def parse_fairness(params, project=None) -> list[str] | None:
+    """Tags for the fairness view from ``fairness=a,b`` or ``fairness=a&fairness=b`` (the page's
+    checkboxes: the API read the last one alone), None: every tag. With ``project``, a tag the project has
+    not is refused naming it (it was dropped without a word)."""
+    tags = []
+    for value in params.getlist("fairness"):
+        tags += [part.strip() for part in value.split(",") if part.strip()]
+    if tags and project is not None:
+        known = set(project.tags.filter(name__in=tags).values_list("name", flat=True))
+        unknown = [tag for tag in tags if tag not in known]
+        if unknown:
+            raise ValidationError({"fairness": f"not tags of this project: {', '.join(unknown)}"})
     return tags or None
 
 
@@ -89,7 +97,12 @@ class ErrorAnalysisApi(GenericAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("model_run", int, description="a model run of this project (default: the latest)"),
-            OpenApiParameter("fairness", str, description="comma-separated tags for the fairness view (default all)"),
+            OpenApiParameter(
+                "fairness",
+                str,
+                description="comma-separated tags for the fairness view, or the parameter repeated (default all); "
+                "a tag the project has not answers 400",
+            ),
         ],
         responses={
             200: inline_serializer(
@@ -129,7 +142,7 @@ class ErrorAnalysisApi(GenericAPIView):
         run = model_run_for(project=project, run_id=request.query_params.get("model_run"))
         if run is None:
             raise Http404("This project has no model run yet: push predictions to /model-runs/ first.")
-        fairness = parse_fairness(request.query_params)
+        fairness = parse_fairness(request.query_params, project)
         return Response(error_analysis_compute(project=project, model_run=run, fairness=fairness))
 
 

@@ -100,6 +100,22 @@ def test_fairness_view_compares_chosen_slices(api, reviewer, project, built):
     assert clean["recall"]["cat"] == pytest.approx(4 / 5) and clean["recall"]["dog"] == pytest.approx(3 / 5)
 
 
+def test_fairness_reads_the_pages_checkboxes_as_the_page_does_and_names_an_unknown_slice(
+    api, client, reviewer, project, built
+):
+    """The page sends its checkboxes as ``fairness=clean&fairness=noisy``; the API read the last alone
+    (its URL pasted into a script compared one slice), and dropped a tag the project has not
+    (``fairness=clean,nosie``) without a word."""
+    url = f"/api/projects/{project.pk}/error-analysis/"
+    repeated = api(reviewer).get(url + "?fairness=clean&fairness=noisy").json()["fairness"]
+    assert repeated["slices"] == ["clean", "noisy"] and repeated["worst"] == "noisy"
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/error-analysis/?fairness=clean&fairness=noisy").content.decode()
+    assert 'data-fairness="clean"' in page and 'data-fairness="noisy"' in page
+    response = api(reviewer).get(url + "?fairness=clean,nosie")
+    assert response.status_code == 400 and "nosie" in response.json()["fairness"][0]
+
+
 def test_shadow_mode_compares_two_runs_on_the_same_items(api, reviewer, project, built):
     old, truth, predictions = built
     # The new model fixes the three wrong "clean" items and keeps the rest.
