@@ -215,9 +215,11 @@ def _date(value, name, errors, *, end=False):
     if not isinstance(value, str):
         errors[name] = "must be a date (YYYY-MM-DD) or an ISO date-time"
         return None
-    moment = parse_instant(value)
+    # A bare date is a day first: Python's fromisoformat (which parse_instant tries) reads "2026-12-04" as
+    # its midnight, and created_to=2026-12-04 left out every item created that day.
+    day = parse_day(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
+    moment = None if day is not None else parse_instant(value)
     if moment is None:
-        day = parse_day(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
         if day is None:
             errors[name] = f"'{value}' is not a date (YYYY-MM-DD) or an ISO date-time"
             return None

@@ -200,6 +200,11 @@ def test_filters(manager):
 
     Annotation.objects.filter(item=tagged[1]).update(updated=timezone.now() - timedelta(days=2))
     assert ids({"answered_to": (timezone.now() - timedelta(days=1)).isoformat()}) == [tagged[1].pk]
+    # A bare date is that whole day: Python reads "2026-12-06" as a date-time (its midnight), and
+    # created_to=today left out every item created today.
+    today = timezone.localdate().isoformat()
+    assert ids({"created_to": today}) == sorted(i.pk for i in tagged + plain)
+    assert ids({"created_from": today, "created_to": today}) == sorted(i.pk for i in tagged + [plain[0]])
     guideline = Guideline.objects.create(project=project, version=1, text="v1")
     (b,) = labelers(project, 1, prefix="late")
     from labeling.services.annotations import annotation_save
