@@ -243,6 +243,14 @@ def projects_for_user(*, user, archived=None):
     )
 
 
+def source_named(*, project, value):
+    """The project's source ``value`` names: its id, else its name (a source may be named "2024", which a
+    filter read as an id alone and matched nothing); None when it names none."""
+    sources = project.sources.all()
+    found = sources.filter(pk=int(value)).first() if is_row_id(value) else None
+    return found or sources.filter(name=str(value)).first()
+
+
 def items_list(*, project, tag=None, source=None, label=None, annotated=None):
     """A project's items, filtered; ``label`` matches the imported label; ``annotated`` whether any
     labeler has answered."""
@@ -250,7 +258,8 @@ def items_list(*, project, tag=None, source=None, label=None, annotated=None):
     if tag:
         items = items.filter(tags__name=tag)
     if source:
-        items = items.filter(source_id=int(source)) if is_row_id(source) else items.filter(source__name=source)
+        found = source_named(project=project, value=source)
+        items = items.filter(source=found) if found else items.none()
     if label:
         items = items.filter(label=label)
     if annotated is not None:

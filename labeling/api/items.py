@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from labelhub.api import unknown_fields_error
 from labelhub.http import stored_file_response
 from labelhub.negotiation import FileNegotiation
-from labelhub.params import is_row_id
 from labelhub.parsers import FormParser, MultiPartParser
 from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import (
@@ -23,7 +22,7 @@ from labeling.api.serializers import (
 from labeling.api.versions import Conflict
 from labeling.choices import Role
 from labeling.inputs import InputRejected
-from labeling.selectors import import_job_for, item_for_user, items_list, project_for_user
+from labeling.selectors import import_job_for, item_for_user, items_list, project_for_user, source_named
 from labeling.services.import_jobs import import_job_create, import_job_retry
 from labeling.services.imports import _split_tags, items_import, uploaded_entries
 from labeling.services.versions import JobNotRetryable
@@ -33,8 +32,7 @@ def _source_and_tags(project, data):
     source = None
     if data.get("source"):
         value = data["source"]
-        query = project.sources.all()
-        source = (query.filter(pk=int(value)).first() if is_row_id(value) else None) or query.filter(name=value).first()
+        source = source_named(project=project, value=value)
         if source is None:
             raise ValidationError({"source": f"unknown source '{value}' (not a source of this project)"})
     try:

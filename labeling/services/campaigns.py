@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from analysis.metrics.consistency import pair_agreement
 from labelhub.deadlocks import retry_deadlock_once
-from labelhub.params import is_row_id, parse_yes_no
+from labelhub.params import parse_yes_no
 from labeling.choices import CampaignStatus, TaskType
 from labeling.models import (
     Annotation,
@@ -23,7 +23,7 @@ from labeling.models import (
     Project,
     Reservation,
 )
-from labeling.selectors import class_mapping, gold_labels, project_item_ids
+from labeling.selectors import class_mapping, gold_labels, project_item_ids, source_named
 from labeling.services import campaign_shapes
 from labeling.services.recipes import FLAGS, recipe_parse
 from labeling.services.resolution import transcript_normalizer
@@ -88,8 +88,8 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     if filter.get("tag"):
         items = items.filter(tags__name=filter["tag"])
     if filter.get("source"):
-        value = str(filter["source"])
-        items = items.filter(source_id=int(value)) if is_row_id(value) else items.filter(source__name=value)
+        found = source_named(project=project, value=str(filter["source"]))
+        items = items.filter(source=found) if found else items.none()
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
     ids = list(items.values_list("pk", flat=True).distinct())

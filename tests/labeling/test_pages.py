@@ -135,3 +135,27 @@ def test_item_browser_pages_keep_a_filter_whose_value_needs_quoting(client, mana
     link = html.unescape(re.search(r'<a href="(\?[^"]*)">Next', first).group(1))
     second = client.get(f"/projects/{project.pk}/items/{link}").content.decode()
     assert second.count('class="item-card"') == 2 and "car " not in second
+
+
+def test_a_source_named_by_digits_filters_by_its_name_as_an_upload_finds_it(api, manager, reviewer):
+    """A source may be named "2024": an upload's source=2024 finds it by name (no source has that id), but
+    the item list and a campaign's filter read the digits as an id alone and listed nothing."""
+    from labeling.services.projects import member_add
+    from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    other = source_create(project=project, name="crowd", kind="crowdsourced")
+    batch = source_create(project=project, name="2024", kind="owned")
+    mine = add_texts(project, ["a", "b"], source=batch)
+    crowd = add_texts(project, ["c"], source=other)
+    client = api(reviewer)
+    for value, expected in (("2024", mine), (str(batch.pk), mine), ("crowd", crowd), (str(other.pk), crowd)):
+        listed = client.get(f"/api/projects/{project.pk}/items/", {"source": value}).json()["results"]
+        assert [item["id"] for item in listed] == [i.pk for i in expected], value
+    (alice,) = labelers(project, 1)
+    for item in mine:
+        answer(item, alice, "cat")
+    body = {"name": "batch 2024", "filter": {"source": "2024"}}
+    response = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 201 and sorted(response.json()["items"]) == [i.pk for i in mine]
