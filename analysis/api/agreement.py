@@ -1,6 +1,7 @@
 from datetime import UTC
 
 from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -12,7 +13,19 @@ from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
 from labelhub.params import is_row_id, parse_moment
 from labeling.choices import SHAPE_TASKS, Role
+from labeling.models import Annotation, Membership
 from labeling.selectors import project_for_user
+
+
+def report_labelers(project, wanted) -> dict[str, int]:
+    """Username → id of the users ``wanted`` (names or ids) names whom a report may count: the project's
+    members and those whose answers it holds. A removed labeler's answers stay and the report lists them,
+    but their name was refused as "not a member", so their row could not be chosen."""
+    ids = [int(name) for name in wanted if is_row_id(name)]
+    member = Membership.objects.filter(project=project, user_id=OuterRef("pk"))
+    answered = Annotation.objects.filter(item__project=project, labeler_id=OuterRef("pk"))
+    users = get_user_model().objects.filter(Q(username__in=wanted) | Q(pk__in=ids))
+    return dict(users.filter(Exists(member) | Exists(answered)).values_list("username", "pk"))
 
 
 def parse_report_params(project, params):
@@ -20,15 +33,17 @@ def parse_report_params(project, params):
     filters = AnswerFilters(tag=params.get("tag") or None)
     if params.get("labelers"):
         wanted = [part.strip() for part in params["labelers"].split(",") if part.strip()]
-        members = dict(get_user_model().objects.filter(memberships__project=project).values_list("username", "pk"))
+        known = report_labelers(project, wanted)
         ids = []
         for name in wanted:
-            if is_row_id(name) and int(name) in members.values():
+            if is_row_id(name) and int(name) in known.values():
                 ids.append(int(name))
-            elif name in members:
-                ids.append(members[name])
+            elif name in known:
+                ids.append(known[name])
             else:
-                raise ValidationError({"labelers": f"'{name}' is not a member of this project"})
+                raise ValidationError(
+                    {"labelers": f"'{name}' is not a member of this project and gave no answer in it"}
+                )
         filters.labelers = ids
     if params.get("since"):
         value = params["since"]

@@ -392,3 +392,25 @@ def test_answers_of_one_labeler_only_report_why_instead_of_failing(api, reviewer
     assert {row["class"]: row["n_answers"] for row in report["per_class"]}["3"] == 3
     assert all(row["specific_agreement"] is None for row in report["per_class"])
     assert report["per_labeler"][0]["labeler"] == "observer1" and report["pairwise"] == []
+
+
+def test_a_removed_labeler_whose_answers_still_count_can_be_chosen_by_name_or_id(api, reviewer, k2011_project):
+    """A removed labeler's answers stay and the report lists them, yet ``labelers=`` refused their name as
+    "not a member": a row of the report could not be chosen (nor the review queue filtered by them)."""
+    from django.contrib.auth import get_user_model
+
+    from labeling.services.projects import member_remove
+
+    gone = get_user_model().objects.get(username="observer1")
+    member_remove(membership=k2011_project.memberships.get(user=gone))
+    client = api(reviewer)
+    url = f"/api/projects/{k2011_project.pk}/agreement/"
+    assert "observer1" in {row["labeler"] for row in client.get(url).json()["per_labeler"]}
+    for chosen in ("observer1,observer3", f"{gone.pk},observer3"):
+        two = client.get(url, {"labelers": chosen})
+        assert two.status_code == 200, two.content
+        assert {row["labeler"] for row in two.json()["per_labeler"]} == {"observer1", "observer3"}
+    queue = client.get(f"/api/projects/{k2011_project.pk}/review-queue/", {"labeler": "observer1"})
+    assert queue.status_code == 200 and queue.json()["count"] > 0
+    # a name that never answered here, member of nothing, is still refused
+    assert client.get(url, {"labelers": "nobody"}).status_code == 400
