@@ -55,7 +55,10 @@ class ProjectListApi(GenericAPIView):
     def get(self, request):
         archived = request.query_params.get("archived")
         if archived is not None:
-            archived = serializers.BooleanField().run_validation(archived)
+            try:
+                archived = serializers.BooleanField().run_validation(archived)
+            except ValidationError as exc:  # named: the bare field answered "non_field_errors"
+                raise ValidationError({"archived": [f"'{archived}' is not true or false"]}) from exc
         projects = projects_for_user(user=request.user, archived=archived).select_related("active_guideline")
         page = self.paginate_queryset(projects)
         return self.get_paginated_response(ProjectOutSerializer(page, many=True, context={"request": request}).data)
