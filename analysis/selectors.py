@@ -902,7 +902,7 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
     answers = shape_answers(
         project=project, filters=filters, policy="category", class_map=class_mapping(project=project)
     )
-    empty = {"rows": [], "counts": dict.fromkeys(SHAPE_REVIEW_REASONS, 0), "n_items": 0, "map": None}
+    empty = {"rows": [], "counts": dict.fromkeys(SHAPE_REVIEW_REASONS, 0), "n_items": 0, "n_matched": 0, "map": None}
     if not len(answers):
         return empty
     table = answers.table()
@@ -928,9 +928,10 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
     disagreement = np.where(np.isnan(f1), 0.0, 1.0 - f1)
     has_split = np.fromiter((int(i) in splits for i in items), dtype=bool, count=len(items))
     flagged = np.fromiter((int(i) in flagged_ids for i in items), dtype=bool, count=len(items))
-    keep = (disagreement > 1e-9) | has_split | flagged
+    matched = np.ones(len(items), dtype=bool)
     if item_ids is not None:
-        keep &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
+        matched &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
+    keep = ((disagreement > 1e-9) | has_split | flagged) & matched
     decided = _decided_items(project, items[keep].tolist())
     decisions = {}
     if decided and include_decided:
@@ -966,7 +967,8 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
             d = decisions.get(item_id)
             row["decision"] = d.shapes if d is not None and d.action == "label" else None
         rows.append(row)
-    return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": [], "map": None}
+    n_matched = int(matched.sum())
+    return {"rows": rows, "counts": counts, "n_items": len(rows), "n_matched": n_matched, "categories": [], "map": None}
 
 
 # A class pair's flag keys: the answers carrying that flag (the queue counts them as no class).
@@ -1005,7 +1007,9 @@ def review_queue(
 
     Answers a dict with ``rows`` (item, reasons, p_wrong, shipped, disagreement = entropy of the
     answers in bits, posterior of the best label, n_answers, decision when decided) sorted by p_wrong,
-    ``counts`` per reason, and ``map`` (the map whose scores were used, or None). Items whose latest
+    ``counts`` per reason, ``n_matched`` (the items with answers under the filters, ``item_ids`` and
+    ``class_pair``, queued or not: 0 says the filters match nothing, where an empty queue of matched items
+    says nothing there needs review) and ``map`` (the map whose scores were used, or None). Items whose latest
     decision is newer than their latest answer are left out unless ``include_decided``.
     ``class_pair`` (a, b) keeps items where one labeler said a and another b; ``item_ids`` keeps only
     those items (a selection from the map or the error analysis). Detection and segments projects are
@@ -1027,7 +1031,13 @@ def review_queue(
     codes, items, _ = table.matrix()
     if codes.size == 0:  # nothing to queue under these filters; the map it would read from is still named
         emap = _latest_map(project)
-        return {"rows": [], "counts": dict.fromkeys(REVIEW_REASONS, 0), "n_items": 0, "map": emap and emap.pk}
+        return {
+            "rows": [],
+            "counts": dict.fromkeys(REVIEW_REASONS, 0),
+            "n_items": 0,
+            "n_matched": 0,
+            "map": emap and emap.pk,
+        }
     n_categories = len(table.categories)
     k = max(n_categories, 1)
     entropy = answer_entropy(codes, n_categories)
@@ -1087,11 +1097,12 @@ def review_queue(
     disagreement = entropy > 0
     low = (best < low_confidence) & (answered >= 2)
     likely = p_wrong >= LIKELY_WRONG
-    keep = disagreement | flagged | low | likely
+    matched = np.ones(len(items), dtype=bool)
     if item_ids is not None:
-        keep &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
+        matched &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
     if class_pair:
-        keep &= _said(class_pair[0], table, codes, unit) & _said(class_pair[1], table, codes, unit)
+        matched &= _said(class_pair[0], table, codes, unit) & _said(class_pair[1], table, codes, unit)
+    keep = (disagreement | flagged | low | likely) & matched
     latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
     is_decided = np.zeros(len(items), dtype=bool)
     if latest:
@@ -1126,7 +1137,14 @@ def review_queue(
         if is_decided[i]:
             row["decision"] = decided.get(int(items[i]))
         rows.append(row)
-    return {"rows": rows, "counts": counts, "n_items": len(rows), "categories": table.categories, "map": map_id}
+    return {
+        "rows": rows,
+        "counts": counts,
+        "n_items": len(rows),
+        "n_matched": int(matched.sum()),
+        "categories": table.categories,
+        "map": map_id,
+    }
 
 
 # --- Training jobs and model runs ------------------------------------------------------------------------

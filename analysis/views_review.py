@@ -26,6 +26,9 @@ from labeling.services.review import decision_summary
 from labeling.services.shape_versions import consensus_for
 from labeling.views import box_keys
 
+# The review queue's filters (decided, iou and page change what is shown of the matched items, not which).
+FILTER_PARAMS = ("tag", "labeler", "labelers", "since", "guideline", "classes", "items")
+
 
 @login_required
 def review_queue_page(request, project_id):
@@ -49,7 +52,7 @@ def review_queue_page(request, project_id):
         )
     except ValidationError as exc:
         error = "; ".join(str(v[0] if isinstance(v, list) else v) for v in exc.detail.values())
-        queue = {"rows": [], "counts": {}, "n_items": 0}
+        queue = {"rows": [], "counts": {}, "n_items": 0, "n_matched": 0}
     page = Paginator(queue["rows"], 50).get_page(request.GET.get("page"))
     answers = answers_by_item(item_ids=[row["item"] for row in page], project=project if shaped else None)
     if shaped:
@@ -70,6 +73,9 @@ def review_queue_page(request, project_id):
             "page": page,
             "counts": queue["counts"],
             "n_items": queue["n_items"],
+            # an empty queue says why: the filters match no answered item, or nothing there needs review
+            "filtered": any(request.GET.get(k) for k in FILTER_PARAMS),
+            "n_matched": queue["n_matched"],
             "params": request.GET,
             "query": query.urlencode(),
             "error": error,

@@ -179,6 +179,11 @@ class ReviewQueueApi(GenericAPIView):
             "ReviewQueue",
             {
                 "counts": serializers.DictField(),
+                "matched": serializers.IntegerField(
+                    help_text="the items with answers under the filters, queued or not: 0 says the filters match "
+                    "nothing (an unused tag, a labeler without answers there), where an empty queue of matched "
+                    "items says nothing there needs review"
+                ),
                 "map": serializers.IntegerField(allow_null=True, help_text="the map whose scores were used"),
             },
         ),
@@ -200,6 +205,7 @@ class ReviewQueueApi(GenericAPIView):
         results = [{**row, "answers": answers.get(row["item"], [])} for row in page]
         response = self.get_paginated_response(results)
         response.data["counts"] = queue["counts"]
+        response.data["matched"] = queue["n_matched"]
         response.data["map"] = queue["map"]
         return response
 

@@ -192,3 +192,26 @@ def test_a_class_pair_with_a_flag_lists_the_items_where_one_said_the_class_and_a
     assert [row["item"] for row in client.get(url, {"classes": "uncertain,cat"}).json()["results"]] == [unsure.pk]
     assert [row["item"] for row in client.get(url, {"classes": "cat,dog"}).json()["results"]] == [plain.pk]
     assert client.get(url, {"classes": "dog,out_of_domain"}).json()["count"] == 0
+
+
+def test_an_empty_queue_says_whether_the_filters_matched_nothing_or_nothing_needs_review(
+    api, client, reviewer, swapper
+):
+    """A tag nobody uses gave the same empty queue, and on the page the same "the answers agree", as a
+    slice whose answers all agree: ``matched`` (and the page's words) now tell the two apart."""
+    from labeling.services.items import items_tag
+
+    project, wrong, tie = swapper
+    agreed = next(item for item in project.items.order_by("pk") if item.pk not in (wrong.pk, tie.pk))
+    items_tag(project=project, item_ids=[agreed.pk], tag="agreed")
+    url = f"/api/projects/{project.pk}/review-queue/"
+    unused = api(reviewer).get(url, {"tag": "no-such-tag"}).json()
+    assert (unused["count"], unused["matched"]) == (0, 0)
+    calm = api(reviewer).get(url, {"tag": "agreed"}).json()
+    assert (calm["count"], calm["matched"]) == (0, 1)
+    assert api(reviewer).get(url).json()["matched"] == 62
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/", {"tag": "no-such-tag"}).content.decode()
+    assert "No answered item matches these filters." in page and "the answers agree" not in page
+    page = client.get(f"/projects/{project.pk}/review/", {"tag": "agreed"}).content.decode()
+    assert "No answered item matches" not in page and "the answers agree" in page
