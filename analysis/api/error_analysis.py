@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from analysis.models import ModelRun
 from analysis.services.error_analysis import error_analysis_compute, model_runs_compare
 from analysis.services.model_runs import model_run_for
+from labelhub.params import is_row_id
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 
@@ -29,12 +30,24 @@ def parse_fairness(params, project=None) -> list[str] | None:
     return tags or None
 
 
+def run_param(params, name):
+    """The model run id a query parameter gives (None when absent); a malformed one is refused naming the
+    parameter, as a map's is, where it read as "no model run with that id" (404)."""
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    if not is_row_id(value):
+        raise ValidationError({name: f"{name} must be a model run's id (a whole number), not '{value}'"})
+    return value
+
+
 def compare_runs_for(*, project, params):
     """The two runs a comparison names (``a``, ``b``); default: the latest run (b) against the one before
     it (a). ValidationError when the project has fewer than two runs or a and b are the same run."""
     runs = list(ModelRun.objects.filter(project=project).order_by("-created", "-id").values_list("pk", flat=True)[:2])
-    b = model_run_for(project=project, run_id=params.get("b")) if params.get("b") else None
-    a = model_run_for(project=project, run_id=params.get("a")) if params.get("a") else None
+    b_id, a_id = run_param(params, "b"), run_param(params, "a")
+    b = model_run_for(project=project, run_id=b_id) if b_id else None
+    a = model_run_for(project=project, run_id=a_id) if a_id else None
     if b is None and runs:
         b = model_run_for(project=project, run_id=runs[0] if (a is None or a.pk != runs[0]) else None)
     if a is None:
@@ -139,7 +152,7 @@ class ErrorAnalysisApi(GenericAPIView):
     )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        run = model_run_for(project=project, run_id=request.query_params.get("model_run"))
+        run = model_run_for(project=project, run_id=run_param(request.query_params, "model_run"))
         if run is None:
             raise Http404("This project has no model run yet: push predictions to /model-runs/ first.")
         fairness = parse_fairness(request.query_params, project)

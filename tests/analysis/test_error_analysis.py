@@ -159,7 +159,10 @@ def test_a_model_run_of_another_project_is_not_found(api, reviewer, project, bui
     response = api(reviewer).get(f"/api/projects/{project.pk}/error-analysis/?model_run={foreign.pk}")
     assert response.status_code == 404
     assert "model run" in response.json()["detail"]
-    assert api(reviewer).get(f"/api/projects/{project.pk}/error-analysis/?model_run=abc").status_code == 404
+    # a malformed id is refused naming the parameter (as a map's is), an id of no run here is not found
+    for path, name in (("error-analysis/?model_run=abc", "model_run"), ("model-runs/compare/?a=1.5", "a")):
+        malformed = api(reviewer).get(f"/api/projects/{project.pk}/{path}")
+        assert malformed.status_code == 400 and name in malformed.json(), malformed.content
     compare = api(reviewer).get(f"/api/projects/{project.pk}/model-runs/compare/?a={foreign.pk}")
     assert compare.status_code == 404
 
