@@ -194,7 +194,10 @@ class MapDetailApi(GenericAPIView):
                 return None
             return round(value, 5) if name in ("x", "y", "score", "wer", "agreement") and value is not None else value
 
-        if request.query_params.get("format") == "columns":
+        shape = request.query_params.get("format") or "rows"
+        if shape not in ("rows", "columns"):
+            raise ValidationError({"format": f"unknown format '{shape}' (rows or columns)"})
+        if shape == "columns":
             columns = {name: [] for name in names}
             for row in rows.iterator(chunk_size=10000):
                 for name, value in zip(names, row, strict=True):

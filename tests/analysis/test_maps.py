@@ -157,6 +157,9 @@ def test_map_job_lays_out_points_and_reports_the_relabeled_group(api, manager, r
     flagged = {row["item"] for row in issues["items"]}
     assert len(flagged & planted) >= 0.9 * len(planted)
     assert "sit among b" in cluster["description"]
+    # points come as rows or columns; another format (a misspelt "column") was answered as rows without a word
+    wrong = api(reviewer).get(f"/api/projects/{project.pk}/maps/{body['map']}/?format=column")
+    assert wrong.status_code == 400 and "column" in wrong.json()["format"][0]
 
 
 def test_copies_of_one_item_count_once(api, manager, reviewer, blobs):
