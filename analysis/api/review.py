@@ -69,14 +69,17 @@ def review_filters(project, params):
 
 
 def iou_param(project, params, pair=None) -> float:
-    """``iou`` (0 < iou ≤ 1, default 0.5): the IoU at which a detection / segments queue matches shapes.
-    A class pair (``classes=a,b``) compares whole-item answers and so belongs to classification queues."""
+    """``iou`` (0 < iou ≤ 1, default 0.5): the IoU at which a detection / segments queue matches shapes
+    (other queues refuse it). A class pair (``classes=a,b``) compares whole-item answers and so belongs to
+    classification queues."""
     shaped = project.task_type in SHAPE_TASKS
     if pair and shaped:
         raise ValidationError({"classes": f"classes=a,b filters class answers; a {project.task_type} queue has none"})
     raw = params.get("iou")
     if raw in (None, ""):
         return 0.5
+    if not shaped:  # read and ignored, where the agreement report of the project refuses it
+        raise ValidationError({"iou": "the IoU threshold applies to detection and segments projects only"})
     try:
         iou = float(raw)
     except (TypeError, ValueError):

@@ -215,3 +215,12 @@ def test_an_empty_queue_says_whether_the_filters_matched_nothing_or_nothing_need
     assert "No answered item matches these filters." in page and "the answers agree" not in page
     page = client.get(f"/projects/{project.pk}/review/", {"tag": "agreed"}).content.decode()
     assert "No answered item matches" not in page and "the answers agree" in page
+
+
+def test_an_iou_on_a_classification_queue_is_refused_as_the_agreement_report_refuses_it(api, reviewer, swapper):
+    """``iou`` sets how detection and segments shapes match; a classification queue read it and ignored it,
+    where the agreement report of the same project answers 400."""
+    project, _, _ = swapper
+    for path in ("review-queue/", "agreement/"):
+        response = api(reviewer).get(f"/api/projects/{project.pk}/{path}", {"iou": "0.7"})
+        assert response.status_code == 400 and "detection and segments" in response.json()["iou"][0], path
