@@ -278,6 +278,11 @@ class PageOrCursorPagination(Pagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.keyset = None
         if self.cursor_query_param in request.query_params:
+            if request.query_params.get(self.page_query_param):
+                # a page number beside a cursor was ignored and carried along in every next link
+                raise exceptions.ValidationError(
+                    {self.page_query_param: "page numbers and a cursor are two ways of paging: send one"}
+                )
             self.keyset = KeysetPagination()
             return self.keyset.paginate_queryset(queryset, request, view)
         return super().paginate_queryset(queryset, request, view)

@@ -412,3 +412,9 @@ def test_answer_filters_combine_and_a_mine_that_is_no_yes_or_no_answers_400(
     for user in (manager, labeler):
         response = api(user).get(answers_url(project, "?mine=perhaps"))
         assert response.status_code == 400 and "mine" in response.data, response.content
+
+
+def test_a_page_number_beside_a_cursor_is_refused_naming_page(api, project, manager, answered):
+    """``?cursor=&page=2`` walked from the start as if page=2 were not there (and carried it in ``next``)."""
+    response = api(manager).get(answers_url(project, "?cursor=&page=2&page_size=2"))
+    assert response.status_code == 400 and "cursor" in response.data["page"][0], response.content
