@@ -59,12 +59,16 @@ def review_filters(project, params):
         mapping = class_mapping(project=project)
         active = set(active_class_keys(project=project))
         known = active | {BORDERLINE, UNCERTAIN, OUT_OF_DOMAIN}
+        given = pair
         pair = [mapping.get(key, key) for key in pair]
         for key in pair:
             if key not in known:
                 raise ValidationError(
                     {"classes": f"unknown class '{key}' (the project's classes: {', '.join(sorted(active))})"}
                 )
+        if pair[0] == pair[1]:  # it listed every item where anybody said the class
+            counted = f" ({' and '.join(given)} count as {pair[0]})" if given[0] != given[1] else ""
+            raise ValidationError({"classes": f"a class pair is two different classes{counted}"})
     return filters, pair, item_ids
 
 

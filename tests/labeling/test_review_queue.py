@@ -224,3 +224,10 @@ def test_an_iou_on_a_classification_queue_is_refused_as_the_agreement_report_ref
     for path in ("review-queue/", "agreement/"):
         response = api(reviewer).get(f"/api/projects/{project.pk}/{path}", {"iou": "0.7"})
         assert response.status_code == 400 and "detection and segments" in response.json()["iou"][0], path
+
+
+def test_a_class_pair_of_one_class_is_refused(api, reviewer, swapper):
+    """``classes=one,one`` listed every item where anybody said one, as if it were a pair that disagrees."""
+    project, _, _ = swapper
+    response = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/", {"classes": "one,one"})
+    assert response.status_code == 400 and "two different classes" in response.json()["classes"][0]
