@@ -86,7 +86,12 @@ def parse_iou(project, params):
 
 REPORT_PARAMETERS = [
     OpenApiParameter("tag", str, description="a slice: only items with this tag"),
-    OpenApiParameter("labelers", str, description="comma-separated usernames or ids"),
+    OpenApiParameter(
+        "labelers",
+        str,
+        description="comma-separated usernames or ids: members, or anyone whose answers the project holds "
+        "(a removed labeler's)",
+    ),
     OpenApiParameter("since", str, description="only answers given or changed since this date (YYYY-MM-DD)"),
     OpenApiParameter("guideline", int, description="only answers given under this guideline version"),
     OpenApiParameter(
