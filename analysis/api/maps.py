@@ -263,10 +263,11 @@ class LabelIssuesApi(GenericAPIView):
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         emap = _label_issues_map(project, request.query_params.get("map"))
-        try:
-            limit = max(1, min(int(request.query_params.get("limit", 1000)), 100_000))
-        except ValueError:
-            raise ValidationError({"limit": "limit is a number"}) from None
+        raw = request.query_params.get("limit") or "1000"
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+            # 0 or a negative limit listed one item without a word
+            raise ValidationError({"limit": f"'{raw}' is not a limit (a whole number from 1; above 100,000 is cut)"})
+        limit = min(int(raw), 100_000)
         if not map_has_scores(emap):
             return Response(
                 {

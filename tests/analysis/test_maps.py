@@ -160,6 +160,11 @@ def test_map_job_lays_out_points_and_reports_the_relabeled_group(api, manager, r
     # points come as rows or columns; another format (a misspelt "column") was answered as rows without a word
     wrong = api(reviewer).get(f"/api/projects/{project.pk}/maps/{body['map']}/?format=column")
     assert wrong.status_code == 400 and "column" in wrong.json()["format"][0]
+    # limit=0 or a negative one listed one item without a word
+    for limit in ("0", "-5", "abc"):
+        refused = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/", {"limit": limit})
+        assert refused.status_code == 400 and "limit" in refused.json(), limit
+    assert len(api(reviewer).get(f"/api/projects/{project.pk}/label-issues/", {"limit": "3"}).json()["items"]) == 3
 
 
 def test_copies_of_one_item_count_once(api, manager, reviewer, blobs):
