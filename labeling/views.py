@@ -164,12 +164,13 @@ def project_detail(request, project_id):
 @login_required
 def inventory(request, project_id):
     project, membership = _project(request, project_id)
-    try:
-        days = int(request.GET.get("days", 30))
-        if days < 0:
-            raise ValueError
-    except ValueError:
-        days = 30
+    days, days_error = 30, None
+    raw = request.GET.get("days", "").strip()
+    if raw:
+        if raw.isascii() and raw.isdigit():
+            days = int(raw)
+        else:  # showed the 30-day answer as if it had been asked for
+            days_error = f"'{raw}' is not a whole number of days from 0; showing 30"
     form = None
     if membership.has_role(Role.MANAGER):
         form = SourceForm(request.POST or None, project=project)
@@ -182,7 +183,14 @@ def inventory(request, project_id):
     return render(
         request,
         "labeling/inventory.html",
-        {"project": project, "membership": membership, "summary": summary, "days": days, "form": form},
+        {
+            "project": project,
+            "membership": membership,
+            "summary": summary,
+            "days": days,
+            "days_error": days_error,
+            "form": form,
+        },
     )
 
 

@@ -159,3 +159,12 @@ def test_a_source_named_by_digits_filters_by_its_name_as_an_upload_finds_it(api,
     body = {"name": "batch 2024", "filter": {"source": "2024"}}
     response = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
     assert response.status_code == 201 and sorted(response.json()["items"]) == [i.pk for i in mine]
+
+
+@pytest.mark.parametrize("days", ["abc", "-5", "1.5"])
+def test_an_inventory_horizon_that_is_no_whole_number_of_days_is_named(client, manager, project, days):
+    """k = abc (or -5) showed the 30-day answer as if it had been asked for; the planning page says so."""
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/inventory/", {"days": days}).content.decode()
+    assert "is not a whole number of days from 0" in page and "showing 30" in page
+    assert "showing 30" not in client.get(f"/projects/{project.pk}/inventory/", {"days": "7"}).content.decode()
