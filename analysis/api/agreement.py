@@ -33,6 +33,8 @@ def parse_report_params(project, params):
     filters = AnswerFilters(tag=params.get("tag") or None)
     if params.get("labelers"):
         wanted = [part.strip() for part in params["labelers"].split(",") if part.strip()]
+        if not wanted and params["labelers"].strip():  # "labelers=," counted every labeler
+            raise ValidationError({"labelers": "labelers names nobody: comma-separated usernames or ids"})
         known = report_labelers(project, wanted)
         ids = []
         for name in wanted:

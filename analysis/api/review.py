@@ -40,6 +40,8 @@ def review_filters(project, params):
             item_ids = {row_id(i) for i in params["items"].split(",") if i.strip()}
         except ValueError:
             raise ValidationError({"items": "items is a comma-separated list of item ids"}) from None
+        if not item_ids:  # "items=," gave an empty queue
+            raise ValidationError({"items": "items names no item: a comma-separated list of item ids"})
     if params.get("labeler"):
         # the items this labeler answered, judged by every answer on them: counting their answers alone
         # left one answer an item, no disagreement, and a good labeler's disputed items an empty queue

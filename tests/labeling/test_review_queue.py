@@ -231,3 +231,13 @@ def test_a_class_pair_of_one_class_is_refused(api, reviewer, swapper):
     project, _, _ = swapper
     response = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/", {"classes": "one,one"})
     assert response.status_code == 400 and "two different classes" in response.json()["classes"][0]
+
+
+@pytest.mark.parametrize("query, field", [({"items": ","}, "items"), ({"labelers": ", ,"}, "labelers")])
+def test_a_list_filter_that_names_nothing_is_refused(api, reviewer, swapper, query, field):
+    """``items=,`` gave an empty queue and ``labelers=,`` the unfiltered one: a list naming nothing is
+    refused naming it on the queue and the agreement report alike."""
+    project, _, _ = swapper
+    for path in ("review-queue/", "agreement/") if field == "labelers" else ("review-queue/",):
+        response = api(reviewer).get(f"/api/projects/{project.pk}/{path}", query)
+        assert response.status_code == 400 and field in response.json(), (path, response.content)
