@@ -463,6 +463,8 @@ class GuidelineDiffApi(GenericAPIView):
         except ValueError:
             raise ValidationError({"against": "a version number"}) from None
         old = project.guidelines.filter(version=old_version).first()
+        if against and old is None:  # compared with an empty text: the whole guideline read as added
+            raise ValidationError({"against": f"this project has no guideline version {old_version}"})
         old_text = old.text if old else ""
         diff = "".join(
             difflib.unified_diff(

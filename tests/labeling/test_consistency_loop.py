@@ -607,3 +607,23 @@ def test_conventions_with_an_unreadable_preview_are_refused_and_not_saved(api, m
     )
     assert response.status_code == 400 and "preview" in response.json()
     assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"] == {}
+
+
+def test_a_guideline_diff_against_a_version_the_project_has_not_is_refused(api, manager, reviewer):
+    """``against=7`` where no version 7 exists compared with an empty text: the whole guideline read as
+    added, without a word."""
+    from labeling.services.guidelines import guideline_publish
+    from tests.labeling.version_helpers import text_project
+
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    guideline_publish(project=project, text="one\n", author=manager)
+    guideline_publish(project=project, text="one\ntwo\n", author=manager)
+    url = f"/api/projects/{project.pk}/guidelines/2/diff/"
+    assert "+two" in api(reviewer).get(url, {"against": "1"}).json()["diff"]
+    assert "+two" in api(reviewer).get(url).json()["diff"]
+    for against in ("7", "abc"):
+        response = api(reviewer).get(url, {"against": against})
+        assert response.status_code == 400 and "against" in response.json(), response.content
+    first = api(reviewer).get(f"/api/projects/{project.pk}/guidelines/1/diff/").json()["diff"]
+    assert "+one" in first  # the first version against nothing, as before
