@@ -55,10 +55,10 @@ def parse_report_params(project, params):
         # A naive date counts as UTC (datetime.UTC: django.utils.timezone.utc is gone since Django 5.0).
         filters.since = moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
     if params.get("guideline"):
-        try:
-            filters.guideline = int(params["guideline"])
-        except ValueError:
-            raise ValidationError({"guideline": "guideline is a version number"}) from None
+        # read as ids are: int() took "١" for 1, and a number beyond 64 bits reached the database
+        if not is_row_id(params["guideline"]):
+            raise ValidationError({"guideline": "guideline is a version number"})
+        filters.guideline = int(params["guideline"])
         if not project.guidelines.filter(version=filters.guideline).exists():
             raise ValidationError({"guideline": f"this project has no guideline version {filters.guideline}"})
     policy = params.get("policy") or "category"

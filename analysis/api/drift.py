@@ -18,7 +18,7 @@ from analysis.services.drift import (
     output_signal,
 )
 from analysis.services.planning import planning_settings_get
-from labelhub.params import parse_day, parse_instant
+from labelhub.params import is_row_id, parse_day, parse_instant
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 
@@ -55,10 +55,9 @@ def parse_drift_params(project, params):
             raise ValidationError({missing[0]: "both baseline_version and current_version are needed"})
         numbers = {}
         for p in VERSION_PARAMS:
-            try:
-                numbers[p] = int(params[p])
-            except ValueError:
-                raise ValidationError({p: "a version number"}) from None
+            if not is_row_id(params[p]):  # read as ids are: int() took "١" for 1
+                raise ValidationError({p: "a version number"})
+            numbers[p] = int(params[p])
         return (
             drift_side_version(project=project, number=numbers["baseline_version"]),
             drift_side_version(project=project, number=numbers["current_version"]),

@@ -458,10 +458,9 @@ class GuidelineDiffApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id)
         new = _guideline(project, version)
         against = request.query_params.get("against")
-        try:
-            old_version = int(against) if against else version - 1
-        except ValueError:
-            raise ValidationError({"against": "a version number"}) from None
+        if against and not is_row_id(against):  # read as ids are ("١" was version 1)
+            raise ValidationError({"against": "a version number"})
+        old_version = int(against) if against else version - 1
         old = project.guidelines.filter(version=old_version).first()
         if against and old is None:  # compared with an empty text: the whole guideline read as added
             raise ValidationError({"against": f"this project has no guideline version {old_version}"})

@@ -414,3 +414,21 @@ def test_a_removed_labeler_whose_answers_still_count_can_be_chosen_by_name_or_id
     assert queue.status_code == 200 and queue.json()["count"] > 0
     # a name that never answered here, member of nothing, is still refused
     assert client.get(url, {"labelers": "nobody"}).status_code == 400
+
+
+@pytest.mark.parametrize("value", ["١", "99999999999999999999", "-1"])
+def test_a_guideline_version_is_read_as_the_projects_ids_are(api, manager, reviewer, value):
+    """``guideline=`` went through int(): "١" (an Arabic-Indic one) chose version 1, and a number beyond 64
+    bits reached the database (SQLite's driver raises on one: a 500). It is read as ids are (ASCII digits
+    within 64 bits), on the report, the review queue and a guideline diff's ``against``."""
+    project = make_project(manager, name="Versions")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    guideline_publish(project=project, text="one", author=manager)
+    guideline_publish(project=project, text="two", author=manager)
+    client = api(reviewer)
+    for path, name in (("agreement/", "guideline"), ("review-queue/", "guideline"), ("guidelines/2/diff/", "against")):
+        response = client.get(f"/api/projects/{project.pk}/{path}", {name: value})
+        assert response.status_code == 400 and name in response.json(), (path, response.content)
+    assert client.get(f"/api/projects/{project.pk}/agreement/", {"guideline": "1"}).status_code == 200
+    drift = client.get(f"/api/projects/{project.pk}/drift/", {"baseline_version": value, "current_version": "2"})
+    assert drift.status_code == 400 and "baseline_version" in drift.json(), drift.content
