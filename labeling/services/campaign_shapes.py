@@ -162,12 +162,14 @@ def versus_archived(*, campaign, item_ids) -> dict:
     }
 
 
-def items_with_class(*, project, key) -> set[int]:
-    """The project's items with an answer holding a shape of class ``key`` (or of a class that now
-    counts as it)."""
+def items_with_class(*, project, key, labeler=None) -> set[int]:
+    """The project's items with an answer (of the username ``labeler``, when given) holding a shape of
+    class ``key`` (or of a class that now counts as it)."""
     mapping = class_mapping(project=project)
     names = [key, *(old for old, new in mapping.items() if new == key)]
     rows = Annotation.objects.filter(item__project=project)
+    if labeler:
+        rows = rows.filter(labeler__username=labeler)
     matches = rows.none()
     for name in names:  # a cheap prefilter in the database; the parse below decides
         matches = matches | rows.filter(value__contains=json.dumps(name))

@@ -36,8 +36,8 @@ MAX_ITEMS = 200_000
 def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # noqa: A002 - the API's word
     """Item ids chosen by explicit ids (all must be the project's) or by a filter whose fields narrow each
     other: ``items`` (ids), ``class`` (an answer or the imported label is this class), ``tag``, ``source``
-    (id or name), ``labeler`` (answered by this username), ``disagreement`` (true: the answers differ;
-    false or left out: no restriction)."""
+    (id or name), ``labeler`` (answered by this username; with ``class``: this labeler gave the class),
+    ``disagreement`` (true: the answers differ; false or left out: no restriction)."""
     if item_ids is not None:
         ids = []
         for value in item_ids:
@@ -80,11 +80,20 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
             raise ValidationError({"filter": f"unknown class '{key}'"})
         # the class and the keys the taxonomy changes made it of (merged or renamed into it)
         keys = [key, *(old for old, new in class_mapping(project=project).items() if new == key)]
+        labeler = filter.get("labeler") or None
         if campaign_shapes.is_shapes(project):
-            answered = campaign_shapes.items_with_class(project=project, key=key)
+            answered = campaign_shapes.items_with_class(project=project, key=key, labeler=labeler)
         else:
-            answered = Annotation.objects.filter(item__project=project, value__in=keys).values("item_id")
-        items = items.filter(pk__in=answered) | items.filter(label__in=keys)
+            answered = Annotation.objects.filter(item__project=project, value__in=keys)
+            if labeler:
+                answered = answered.filter(labeler__username=labeler)
+            answered = answered.values("item_id")
+        if labeler:
+            # the class this labeler gave: "anyone said it, and they answered the item" relabeled the
+            # items where another labeler gave the class and they did not (the imported label is nobody's)
+            items = items.filter(pk__in=answered)
+        else:
+            items = items.filter(pk__in=answered) | items.filter(label__in=keys)
     if filter.get("tag"):
         items = items.filter(tags__name=filter["tag"])
     if filter.get("source"):

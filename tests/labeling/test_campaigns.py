@@ -51,6 +51,10 @@ def night(manager, reviewer):
         # the text "false" (a form's) restricted to the disagreeing items, as true does
         ({"filter": {"tag": "night", "disagreement": "false"}}, [1, 2]),
         ({"filter": {"tag": "night", "disagreement": "true"}}, [1]),
+        # a class and a labeler: the items where this labeler gave the class (it took the items where
+        # anyone gave it that the labeler answered: lab1's "cat" items were all four, lab0's cats)
+        ({"filter": {"class": "cat", "labeler": "lab1"}}, [2, 3]),
+        ({"filter": {"class": "dog", "labeler": "lab1"}}, [0, 1]),
     ],
 )
 def test_a_campaigns_ids_and_filter_fields_narrow_together(api, reviewer, night, selection, chosen):

@@ -50,6 +50,12 @@ def test_filters_choose_items_by_shape_disagreement_and_by_a_class_drawn(api, re
     rocks = client.post(url, {"name": "rocks", "filter": {"class": "rock"}}, format="json")
     assert rocks.status_code == 201, rocks.json()
     assert rocks.json()["items"] == [items[2].pk]
+    _, b, _ = reptiles[2]
+    drawn_by_b = client.post(
+        url, {"name": "b's iguanas", "filter": {"class": "iguana", "labeler": b.username}}, format="json"
+    )
+    assert drawn_by_b.status_code == 201, drawn_by_b.json()
+    assert drawn_by_b.json()["items"] == [items[0].pk]  # the iguana b drew, not c's halves b never saw
 
 
 def test_a_campaign_reports_box_f1_before_since_against_the_archive_and_gold(api, client, reviewer, reptiles):
