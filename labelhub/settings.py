@@ -240,23 +240,40 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+
+def s3_media_storage(environ):
+    """The media storage on an S3-compatible bucket, from the AWS_* variables: AWS_STORAGE_BUCKET_NAME,
+    AWS_S3_ENDPOINT_URL (MinIO, Ceph, R2...; unset for AWS itself) and AWS_S3_REGION_NAME; django-storages
+    and boto3 read the keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) from the environment themselves."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": environ["AWS_STORAGE_BUCKET_NAME"],
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            # Signed URLs in Signature Version 4: left to itself botocore signs them in version 2, which S3
+            # refuses for buckets made since mid-2020, as do stores that speak only version 4.
+            "signature_version": "s3v4",
+            # A file opened from the bucket is downloaded whole first: above this size into a temporary file
+            # on the machine's disk rather than into memory (a 2 GB import zip was held in a worker's memory).
+            "max_memory_size": 16 * 1024 * 1024,
+        },
+    }
+
+
 if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
-    # django-storages reads AWS_* variables (endpoint, keys, region) itself; boto3 must be installed.
-    # Without it every process started and then answered 500 at the first file it read or wrote.
+    # boto3 must be installed: without it every process started and then answered 500 at the first file
+    # it read or wrote.
     if importlib.util.find_spec("boto3") is None:
         raise ImproperlyConfigured(
             "AWS_STORAGE_BUCKET_NAME is set but boto3 is not installed: `pip install boto3` (the docker image: "
             "build it with --build-arg EXTRA_PACKAGES=boto3)"
         )
-    STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "default_acl": "private",
-            "querystring_auth": True,
-        },
-    }
+    STORAGES["default"] = s3_media_storage(os.environ)
+
 # Behind nginx, set to the internal location prefix that maps to MEDIA_ROOT (e.g. "/protected-media/")
 # and the file view answers with X-Accel-Redirect instead of streaming the bytes itself.
 MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "")
