@@ -233,3 +233,22 @@ def test_empty_paths_are_unset_and_a_settings_import_makes_no_static_root(tmp_pa
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["200", "True"]
     assert not (var / "staticfiles").exists()
+
+
+def test_s3_media_signs_its_urls_in_version_4_for_the_region_the_environment_names(tmp_path):
+    """AWS_S3_REGION_NAME was never read (django-storages looks for it among the Django settings), and the
+    signed URLs were in version 2, which S3 refuses for buckets made since 2020. Signing needs no network."""
+    code = "from django.core.files.storage import default_storage; print(default_storage.url('items/1/a.png'))"
+    env = {
+        "AWS_STORAGE_BUCKET_NAME": "media",
+        "AWS_S3_REGION_NAME": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "key",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "LABELHUB_VAR_DIR": str(tmp_path),
+    }
+    out = run_settings(env, code=code)
+    assert out.returncode == 0, out.stderr
+    url = out.stdout.strip()
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+    assert "%2Feu-central-1%2Fs3%2Faws4_request" in url
