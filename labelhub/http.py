@@ -4,6 +4,7 @@ import mimetypes
 import re
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import parse_etags, quote_etag
@@ -38,6 +39,24 @@ def not_modified(etag):
     return response
 
 
+def _object_url(storage, name, *, content_type, filename, attachment):
+    """A short-lived signed URL for a file on object storage. On S3 it carries the type and file name the
+    store answers with: the object is stored under its storage path (``datasets/7/build-12-1/imagefolder.zip``)
+    with a type guessed from that path, so a browser saved a version as ``imagefolder.zip`` rather than
+    ``pets-v3.zip`` and got answers.jsonl as a stream of unknown type."""
+    try:
+        from storages.backends.s3 import S3Storage
+    except (ImportError, ImproperlyConfigured):  # boto3 missing: no S3 storage can be in use
+        S3Storage = None
+    if S3Storage is None or not isinstance(storage, S3Storage):
+        return storage.url(name)
+    parameters = {"ResponseContentType": content_type}
+    if filename:
+        kind = "attachment" if attachment else "inline"
+        parameters["ResponseContentDisposition"] = f'{kind}; filename="{filename}"'
+    return storage.url(name, parameters=parameters)
+
+
 def stored_file_response(
     request, name, *, filename=None, content_type=None, storage=None, attachment=False, etag=None, max_age=3600
 ):
@@ -50,14 +69,17 @@ def stored_file_response(
     a private cache may reuse the answer without asking again (0: always ask).
 
     With MEDIA_ACCEL_REDIRECT_PREFIX set (nginx in front), the proxy sends the bytes; on object storage
-    the client is redirected to a short-lived signed URL.
+    the client is redirected to a short-lived signed URL (on S3, one that answers with ``filename`` and
+    ``content_type``), after the If-None-Match check.
     """
     storage = storage or default_storage
     content_type = content_type or mimetypes.guess_type(filename or name)[0] or "application/octet-stream"
-    if not isinstance(storage, FileSystemStorage):
-        return HttpResponseRedirect(storage.url(name))
     if etag and etag_matches(request, etag):
         return not_modified(etag)
+    if not isinstance(storage, FileSystemStorage):
+        return HttpResponseRedirect(
+            _object_url(storage, name, content_type=content_type, filename=filename, attachment=attachment)
+        )
     if settings.MEDIA_ACCEL_REDIRECT_PREFIX:
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + name

@@ -20,6 +20,7 @@ from labelhub.settings import s3_media_storage
 from labeling.choices import Role
 from labeling.models import Item
 from labeling.services.annotations import annotation_save
+from labeling.services.exports import CONTENT_TYPES
 from labeling.services.projects import member_add
 from tests.conftest import make_project, png_bytes, wav_bytes
 from tests.integration.conftest import send_jobs_to, start_worker, stop_worker, wait_for
@@ -33,6 +34,14 @@ try:
 except ImportError:  # pragma: no cover - CI installs the dev extra
     boto3 = ThreadedMotoServer = None
 
+FILE_SUFFIXES = {
+    "parquet": ".parquet",
+    "jsonl": ".jsonl",
+    "csv": ".csv",
+    "imagefolder": "-imagefolder.zip",
+    "audiofolder": "-audiofolder.zip",
+    "answers": "-answers.jsonl",
+}
 KEYS = {"AWS_ACCESS_KEY_ID": "labelhub-test", "AWS_SECRET_ACCESS_KEY": "labelhub-test-secret"}
 
 
@@ -175,6 +184,13 @@ def test_images_uploaded_labeled_versioned_mapped_and_trained_on_through_the_buc
         assert response["X-Content-SHA256"] == artifact["sha256"]
         status, headers, body = followed(response)
         assert hashlib.sha256(body).hexdigest() == artifact["sha256"], fmt
+        # Saved under the version's name and with its type, as from a local disk (not "imagefolder.zip").
+        stem = f"bucket-pets-v{number}"
+        assert headers["Content-Disposition"] == f'attachment; filename="{stem}{FILE_SUFFIXES[fmt]}"', fmt
+        assert headers["Content-Type"] == CONTENT_TYPES[fmt], fmt
+        # A client holding the file is told so without a trip to the bucket.
+        again = client.get(url, HTTP_IF_NONE_MATCH=f'"{artifact["sha256"]}"')
+        assert again.status_code == 304, fmt
     _, _, archive = followed(client.get(f"/api/projects/{project.pk}/versions/{number}/download?format=imagefolder"))
     names = zipfile.ZipFile(io.BytesIO(archive)).namelist()
     assert sorted(names) == sorted(f"train/{('cat', 'dog')[i % 2]}/{item.pk}.png" for i, item in enumerate(items))
