@@ -39,22 +39,29 @@ def not_modified(etag):
     return response
 
 
-def _object_url(storage, name, *, content_type, filename, attachment):
-    """A short-lived signed URL for a file on object storage. On S3 it carries the type and file name the
-    store answers with: the object is stored under its storage path (``datasets/7/build-12-1/imagefolder.zip``)
-    with a type guessed from that path, so a browser saved a version as ``imagefolder.zip`` rather than
-    ``pets-v3.zip`` and got answers.jsonl as a stream of unknown type."""
+def _object_redirect(storage, name, *, content_type, filename, attachment, cache_control, max_age):
+    """A redirect to a short-lived signed URL for a file on object storage.
+
+    On S3 the URL carries the type, file name and caching the store answers with: the object is stored
+    under its storage path (``datasets/7/build-12-1/imagefolder.zip``) with a type guessed from that path,
+    so a browser saved a version as ``imagefolder.zip`` rather than ``pets-v3.zip``, got answers.jsonl as
+    a stream of unknown type, and kept nothing it was sent. The redirect itself may be reused for half the
+    URL's lifetime (within ``max_age``): without that each view of an image was signed anew, and a new URL
+    is a new download."""
     try:
         from storages.backends.s3 import S3Storage
     except (ImportError, ImproperlyConfigured):  # boto3 missing: no S3 storage can be in use
         S3Storage = None
     if S3Storage is None or not isinstance(storage, S3Storage):
-        return storage.url(name)
-    parameters = {"ResponseContentType": content_type}
+        return HttpResponseRedirect(storage.url(name))
+    parameters = {"ResponseContentType": content_type, "ResponseCacheControl": cache_control}
     if filename:
         kind = "attachment" if attachment else "inline"
         parameters["ResponseContentDisposition"] = f'{kind}; filename="{filename}"'
-    return storage.url(name, parameters=parameters)
+    response = HttpResponseRedirect(storage.url(name, parameters=parameters))
+    reuse = min(max_age, storage.querystring_expire // 2)
+    response["Cache-Control"] = f"private, max-age={reuse}" if reuse > 0 else "private, no-cache"
+    return response
 
 
 def stored_file_response(
@@ -69,16 +76,23 @@ def stored_file_response(
     a private cache may reuse the answer without asking again (0: always ask).
 
     With MEDIA_ACCEL_REDIRECT_PREFIX set (nginx in front), the proxy sends the bytes; on object storage
-    the client is redirected to a short-lived signed URL (on S3, one that answers with ``filename`` and
-    ``content_type``), after the If-None-Match check.
+    the client is redirected to a short-lived signed URL (on S3, one that answers with ``filename``,
+    ``content_type`` and ``max_age``), after the If-None-Match check.
     """
     storage = storage or default_storage
     content_type = content_type or mimetypes.guess_type(filename or name)[0] or "application/octet-stream"
     if etag and etag_matches(request, etag):
         return not_modified(etag)
+    cache_control = f"private, max-age={max_age}" if max_age else "private, no-cache"
     if not isinstance(storage, FileSystemStorage):
-        return HttpResponseRedirect(
-            _object_url(storage, name, content_type=content_type, filename=filename, attachment=attachment)
+        return _object_redirect(
+            storage,
+            name,
+            content_type=content_type,
+            filename=filename,
+            attachment=attachment,
+            cache_control=cache_control,
+            max_age=max_age,
         )
     if settings.MEDIA_ACCEL_REDIRECT_PREFIX:
         response = HttpResponse(content_type=content_type)
@@ -117,7 +131,7 @@ def stored_file_response(
         kind = "attachment" if attachment else "inline"
         response["Content-Disposition"] = f'{kind}; filename="{filename}"'
     response["Accept-Ranges"] = "bytes"
-    response["Cache-Control"] = f"private, max-age={max_age}" if max_age else "private, no-cache"
+    response["Cache-Control"] = cache_control
     if etag:
         response["ETag"] = quote_etag(etag)
     return response

@@ -167,6 +167,10 @@ def test_images_uploaded_labeled_versioned_mapped_and_trained_on_through_the_buc
     shown = Item.objects.get(pk=handed["id"])
     assert status == 200 and hashlib.sha256(body).hexdigest() == shown.sha256
     assert headers["Content-Type"] == "image/png"
+    # The browser keeps the image and the redirect to it (within the signed URL's hour), as it keeps a file
+    # served from a local disk: each view was signed anew, and a new URL is another download.
+    assert headers["Cache-Control"] == "private, max-age=3600"
+    assert redirect["Cache-Control"] == "private, max-age=1800"
 
     for i, item in enumerate(items):
         annotation_save(item=item, labeler=a, value=("cat", "dog")[i % 2])
