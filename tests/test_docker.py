@@ -108,3 +108,10 @@ def test_the_image_installs_the_runtime_dependencies_not_the_test_tools():
     assert "pip install -c requirements/constraints.txt /tmp/deps" in dockerfile
     constraints = (ROOT / "requirements" / "constraints.txt").read_text()
     assert "playwright==" in constraints  # what `-r` put in the image
+
+
+def test_extra_packages_such_as_boto3_are_installed_at_the_pins_the_tests_ran_against():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "pip install -c requirements/constraints.txt $EXTRA_PACKAGES" in dockerfile
+    constraints = (ROOT / "requirements" / "constraints.txt").read_text().split()
+    assert any(line.startswith("boto3==") for line in constraints)
