@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 
 
 def _class_saved_or_deleted(sender, instance, **kwargs):
@@ -10,12 +10,28 @@ def _class_saved_or_deleted(sender, instance, **kwargs):
     classes_changed(project_id=instance.project_id)
 
 
+def _project_deleting(sender, instance, **kwargs):
+    from labeling.services.projects import project_deleting
+
+    project_deleting(project=instance)
+
+
+def _version_deleted(sender, instance, **kwargs):
+    from labeling.services.projects import version_deleted
+
+    version_deleted(version=instance)
+
+
 class LabelingConfig(AppConfig):
     name = "labeling"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from labeling.models import LabelClass  # models load once the app registry is ready, not with apps.py
+        # Models load once the app registry is ready, not with apps.py.
+        from labeling.models import DatasetVersion, LabelClass, Project
 
         post_save.connect(_class_saved_or_deleted, sender=LabelClass, dispatch_uid="labeling-class-saved")
         post_delete.connect(_class_saved_or_deleted, sender=LabelClass, dispatch_uid="labeling-class-deleted")
+        # A project or version deleted (the admin) takes its stored files with it: labeling.services.projects.
+        pre_delete.connect(_project_deleting, sender=Project, dispatch_uid="labeling-project-deleting")
+        post_delete.connect(_version_deleted, sender=DatasetVersion, dispatch_uid="labeling-version-deleted")

@@ -13,6 +13,7 @@ from django.db import connection
 
 from labeling.services.import_jobs import import_job_run
 from labeling.services.jobs import job_task_run, jobs_resend_lost, stale_seconds
+from labeling.services.projects import stored_folders_delete
 from labeling.services.versions import version_build_run
 from labeling.services.webhooks import webhook_delivery_attempt
 
@@ -25,6 +26,12 @@ def import_run(self, job_id):
 @shared_task(name="labeling.version_build", bind=True, max_retries=None)
 def version_build(self, job_id):
     job_task_run(self, version_build_run, job_id)
+
+
+@shared_task(name="labeling.storage_delete")
+def storage_delete(folders):
+    """The stored files of a deleted project or version (labeling.services.projects)."""
+    stored_folders_delete(folders=folders)
 
 
 @shared_task(name="labeling.webhook_deliver", bind=True, max_retries=None)

@@ -6,10 +6,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.choices import SHAPE_TASKS, Role, TaskType
-from labeling.models import LabelClass, Membership, Project, Reservation
+from labeling.choices import SHAPE_TASKS, JobKind, Role, TaskType
+from labeling.models import Job, LabelClass, Membership, Project, Reservation
 from labeling.selectors import class_keys_forget
 from labeling.services.guidelines import guideline_publish
+from labeling.services.jobs import task_send_on_commit
+from labeling.services.versions import storage_delete_tree
 
 HOTKEYS = "1234567890abcdefghijklmnopqrstuvwxyz"
 # A colour-blind-safe palette (Okabe-Ito, then Tableau) handed to classes without a colour.
@@ -259,6 +261,37 @@ def project_restore(*, project) -> Project:
         project.archived = None
         project.save(update_fields=["archived"])
     return project
+
+
+# --- the stored files of a deleted project or version ------------------------------------------------------
+# Nothing in the app deletes a project (it is archived) or a version; the admin does, and the cascade took
+# the rows and left every file they had in the media folder or bucket for good. The deletion queues their
+# removal by a worker (a project's items may be a million objects) once it commits.
+
+
+def project_deleting(*, project):
+    """Queue the removal of the project's files: its items, its versions' artifacts and the uploads of
+    imports that never finished (a finished import removes its own). Called before the rows go, so that
+    the import jobs are still there to name their uploads."""
+    uploads = Job.objects.filter(project=project, kind=JobKind.IMPORT).values_list("params", flat=True)
+    folders = {
+        str(params["upload"]).rsplit("/", 1)[0]
+        for params in uploads
+        if isinstance(params, dict) and str(params.get("upload", "")).startswith("imports/")
+    }
+    task_send_on_commit("labeling.storage_delete", [f"items/{project.pk}", f"datasets/{project.pk}", *sorted(folders)])
+
+
+def version_deleted(*, version):
+    """Queue the removal of a deleted version's artifacts."""
+    if version.storage_prefix:
+        task_send_on_commit("labeling.storage_delete", [version.storage_prefix])
+
+
+def stored_folders_delete(*, folders):
+    """Delete every stored file under each of ``folders`` (run by the worker)."""
+    for folder in folders:
+        storage_delete_tree(folder)
 
 
 def classes_changed(*, project_id):

@@ -13,12 +13,14 @@ import zipfile
 from urllib.request import Request, urlopen
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.test import Client
 
 from labelhub.settings import s3_media_storage
 from labeling.choices import Role
-from labeling.models import Item
+from labeling.models import DatasetVersion, Item
 from labeling.services.annotations import annotation_save
 from labeling.services.exports import CONTENT_TYPES
 from labeling.services.projects import member_add
@@ -243,6 +245,17 @@ def test_audio_is_streamed_from_the_bucket_with_ranges_and_versioned_as_an_audio
     wavs = [n for n in listed.namelist() if n.endswith(".wav")]
     assert len(wavs) == 4
     assert {hashlib.sha256(listed.read(n)).hexdigest() for n in wavs} == {item.sha256 for item in items}
+
+    # Deleted in the admin (the app archives instead), a version and then its project leave the bucket.
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("root", "root@example.org", "pw-root"))
+    version = DatasetVersion.objects.get(project=project, number=number)
+    assert bucket_keys(s3, version.storage_prefix + "/")
+    assert admin.post(f"/admin/labeling/datasetversion/{version.pk}/delete/", {"post": "yes"}).status_code == 302
+    wait_for(lambda: not bucket_keys(s3, version.storage_prefix + "/"), timeout=60, message="the version's files")
+    assert bucket_keys(s3, f"items/{project.pk}/")  # the items stay with their project
+    assert admin.post(f"/admin/labeling/project/{project.pk}/delete/", {"post": "yes"}).status_code == 302
+    wait_for(lambda: not bucket_keys(s3, f"items/{project.pk}/"), timeout=60, message="the project's files")
 
 
 def test_a_coco_zip_import_stores_its_images_in_the_bucket_and_removes_the_upload(api, manager, jobs_to_worker, s3):
