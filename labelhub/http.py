@@ -4,10 +4,11 @@ import mimetypes
 import re
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import parse_etags, quote_etag
+
+from labelhub.storage import s3_bucket
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 64 * 1024
@@ -48,11 +49,7 @@ def _object_redirect(storage, name, *, content_type, filename, attachment, cache
     a stream of unknown type, and kept nothing it was sent. The redirect itself may be reused for half the
     URL's lifetime (within ``max_age``): without that each view of an image was signed anew, and a new URL
     is a new download."""
-    try:
-        from storages.backends.s3 import S3Storage
-    except (ImportError, ImproperlyConfigured):  # boto3 missing: no S3 storage can be in use
-        S3Storage = None
-    if S3Storage is None or not isinstance(storage, S3Storage):
+    if s3_bucket(storage) is None:
         return HttpResponseRedirect(storage.url(name))
     parameters = {"ResponseContentType": content_type, "ResponseCacheControl": cache_control}
     if filename:

@@ -51,6 +51,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labelhub.snapshots import read_snapshot
+from labelhub.storage import s3_bucket
 from labeling import selectors
 from labeling.choices import JobKind, JobStatus, TaskType
 from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
@@ -375,7 +376,12 @@ class _LocalFile(File):
 
 
 def storage_delete_tree(prefix):
-    """Delete every stored file under ``prefix`` (a folder name)."""
+    """Delete every stored file under ``prefix`` (a folder name). On S3, a thousand objects a request (a
+    deleted project's million items were a million requests, hours of a worker)."""
+    bucket = s3_bucket(default_storage)
+    if bucket is not None:
+        bucket.objects.filter(Prefix=prefix.rstrip("/") + "/").delete()
+        return
     try:
         folders, files = default_storage.listdir(prefix)
     except (FileNotFoundError, NotADirectoryError):

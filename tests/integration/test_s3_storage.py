@@ -338,3 +338,25 @@ def test_a_large_file_read_from_the_bucket_is_downloaded_to_disk_not_held_in_mem
         tracemalloc.stop()
     default_storage.delete("imports/large/upload.zip")
     assert held < size // 4, f"{held:,} bytes held in memory for a {size:,}-byte file"
+
+
+def test_a_deleted_folder_leaves_the_bucket_a_thousand_objects_a_request(s3):
+    """A deleted project's files went one DELETE request per object: hours of a worker for a million items.
+    They go in batches now (DeleteObjects), and a project whose id starts the same keeps its own."""
+    from django.core.files.storage import default_storage
+
+    from labeling.services.projects import stored_folders_delete
+
+    for i in range(12):
+        s3["client"].put_object(Bucket=s3["bucket"], Key=f"items/424242/{i % 3:02d}/{i}.png", Body=b"png")
+    s3["client"].put_object(Bucket=s3["bucket"], Key="items/4242420/00/kept.png", Body=b"png")
+    calls = []
+    events = default_storage.connection.meta.client.meta.events
+    events.register("before-call.s3", lambda model, **kwargs: calls.append(model.name), unique_id="count")
+    try:
+        stored_folders_delete(folders=["items/424242"])
+    finally:
+        events.unregister("before-call.s3", unique_id="count")
+    assert bucket_keys(s3, "items/424242/") == set()
+    assert bucket_keys(s3, "items/4242420/") == {"items/4242420/00/kept.png"}
+    assert calls.count("DeleteObjects") == 1 and "DeleteObject" not in calls, calls
