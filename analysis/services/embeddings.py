@@ -18,6 +18,7 @@ from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed, rea
 from analysis.embeddings.registry import BUILTIN_DIMS, available_embedders, get_embedder
 from analysis.models import Embedding
 from labelhub.deadlocks import retry_deadlock_once
+from labelhub.storage import stored_files_read
 from labeling.models import Item
 
 # The built-in embedder used for each modality when none is named and no pretrained one is installed.
@@ -199,10 +200,10 @@ def local_paths(names):
         return
     with tempfile.TemporaryDirectory() as folder:
         paths = []
-        for i, name in enumerate(names):
+        for i, (name, data) in enumerate(zip(names, stored_files_read(names), strict=True)):
             path = os.path.join(folder, f"{i}{os.path.splitext(name)[1]}")
-            with default_storage.open(name, "rb") as src, open(path, "wb") as dst:
-                dst.write(src.read())
+            with open(path, "wb") as dst:
+                dst.write(data)
             paths.append(path)
         yield paths
 
@@ -217,9 +218,8 @@ PROCESS_MIN_ITEMS = 2000
 def _read_media(items):
     """The items' files as in-memory binary files, read through the storage (S3-compatible or local)."""
     out = []
-    for item in items:
-        with default_storage.open(item.file.name, "rb") as src:
-            blob = io.BytesIO(src.read())
+    for item, data in zip(items, stored_files_read([item.file.name for item in items]), strict=True):
+        blob = io.BytesIO(data)
         blob.name = item.file.name  # named in an error message
         out.append(blob)
     return out

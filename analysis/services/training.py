@@ -41,6 +41,7 @@ from analysis.models import Embedding, ModelRun, Prediction
 from analysis.services.embeddings import embedder_names, make_embedder
 from labelhub.celery import app
 from labelhub.deadlocks import retry_deadlock_once
+from labelhub.storage import stored_files_read
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
 from labeling.models import Item, Job, TrainingJob
 from labeling.services import exports
@@ -217,10 +218,10 @@ def _local_media(names, folder):
     if isinstance(default_storage, FileSystemStorage):
         return [default_storage.path(n) for n in names]
     paths = []
-    for i, name in enumerate(names):
+    for i, (name, data) in enumerate(zip(names, stored_files_read(names), strict=True)):
         path = os.path.join(folder, f"{i}{os.path.splitext(name)[1]}")
-        with default_storage.open(name, "rb") as src, open(path, "wb") as dst:
-            dst.write(src.read())
+        with open(path, "wb") as dst:
+            dst.write(data)
         paths.append(path)
     return paths
 

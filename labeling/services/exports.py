@@ -35,6 +35,7 @@ import numpy as np
 from django.core.files.storage import FileSystemStorage, default_storage
 
 from labelhub.csvsafe import arrow_strings, csv_writer
+from labelhub.storage import stored_files_read
 from labeling.services.resolution import REVIEW_REASONS
 
 MANIFEST_FIELDS = [
@@ -412,13 +413,15 @@ def _media_source(name):
     return None, name
 
 
-def _add_media(archive, name, arcname):
-    path, _ = _media_source(name)
-    if path is not None:
-        archive.write(path, arcname)
-    else:
-        with default_storage.open(name, "rb") as handle:
-            archive.writestr(arcname, handle.read())
+def _add_media(archive, files):
+    """Write stored media into the zip: ``files`` is [(storage name, name in the archive)]. From a local
+    disk each file is copied from its path; from object storage the chunk's files are fetched together."""
+    if isinstance(default_storage, FileSystemStorage):
+        for name, arcname in files:
+            archive.write(default_storage.path(name), arcname)
+        return
+    for (_, arcname), data in zip(files, stored_files_read(name for name, _ in files), strict=True):
+        archive.writestr(arcname, data)
 
 
 def _labeled_media(chunk: ManifestChunk):
@@ -443,9 +446,12 @@ class ImageFolderWriter:
         self.n_rows = 0
 
     def write(self, chunk: ManifestChunk):
-        for item, label, split, _, media in _labeled_media(chunk):
-            _add_media(self.archive, media, f"{split}/{label}/{item}{posixpath.splitext(media)[1]}")
-            self.n_rows += 1
+        files = [
+            (media, f"{split}/{label}/{item}{posixpath.splitext(media)[1]}")
+            for item, label, split, _, media in _labeled_media(chunk)
+        ]
+        _add_media(self.archive, files)
+        self.n_rows += len(files)
 
     def close(self):
         self.archive.close()
@@ -478,11 +484,14 @@ class AudioFolderWriter:
         return self.metadata[split][1]
 
     def write(self, chunk: ManifestChunk):
-        for item, label, split, sha, media in _labeled_media(chunk):
-            file_name = f"{item}{posixpath.splitext(media)[1]}"
-            _add_media(self.archive, media, f"{split}/{file_name}")
+        rows = [
+            (f"{item}{posixpath.splitext(media)[1]}", label, item, split, sha, media)
+            for item, label, split, sha, media in _labeled_media(chunk)
+        ]
+        _add_media(self.archive, [(media, f"{split}/{file_name}") for file_name, _, _, split, _, media in rows])
+        for file_name, label, item, split, sha, _ in rows:
             self._metadata_writer(split).writerow([file_name, label, item, sha])
-            self.n_rows += 1
+        self.n_rows += len(rows)
 
     def close(self):
         for split, (handle, _) in sorted(self.metadata.items()):
