@@ -28,10 +28,15 @@ def version_build(self, job_id):
     job_task_run(self, version_build_run, job_id)
 
 
-@shared_task(name="labeling.storage_delete")
-def storage_delete(folders):
-    """The stored files of a deleted project or version (labeling.services.projects)."""
-    stored_folders_delete(folders=folders)
+@shared_task(name="labeling.storage_delete", bind=True, max_retries=8)
+def storage_delete(self, folders):
+    """The stored files of a deleted project or version (labeling.services.projects). Nothing else names
+    them once the rows are gone, so a storage away for a while is tried again (1, 2, 4... minutes, at
+    most an hour apart); removing them again is harmless."""
+    try:
+        stored_folders_delete(folders=folders)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=min(60 * 2**self.request.retries, 3600)) from exc
 
 
 @shared_task(name="labeling.webhook_deliver", bind=True, max_retries=None)

@@ -68,3 +68,24 @@ def test_deleting_a_version_then_its_project_in_the_admin_removes_their_files(
     assert not (media / "items" / str(project.pk)).exists()
     assert not (media / "datasets" / str(project.pk)).exists()
     assert not default_storage.exists(pending.params["upload"])  # an import that never ran
+
+
+def test_a_removal_the_storage_refused_is_tried_again(settings, monkeypatch):
+    """Once the rows are gone nothing names the files: a storage away for a moment lost them for good."""
+    from labeling import tasks
+    from labeling.services import versions
+
+    folder = settings.MEDIA_ROOT / "items" / "77"
+    folder.mkdir(parents=True)
+    (folder / "a.png").write_bytes(b"png")
+    real, attempts = versions.storage_delete_tree, []
+
+    def flaky(prefix):
+        attempts.append(prefix)
+        if len(attempts) == 1:
+            raise OSError("the storage did not answer")
+        real(prefix)
+
+    monkeypatch.setattr("labeling.services.projects.storage_delete_tree", flaky)
+    tasks.storage_delete.apply(args=[["items/77"]])  # eager: a retry runs at once
+    assert attempts == ["items/77", "items/77"] and not folder.exists()
