@@ -462,26 +462,34 @@ if SESSION_COOKIE_SECURE or SECURE_SSL_REDIRECT:
 # the vendored wavesurfer and regl-scatterplot inject their own <style> elements; CSS cannot run script.
 # blob: carries the audio wavesurfer fetches (media) and the map's spatial-index workers (worker-src).
 # Media on object storage (S3 signed URLs) comes from another origin: LABELHUB_CSP_MEDIA_ORIGINS.
-_media_origins = env_list("LABELHUB_CSP_MEDIA_ORIGINS")
-if not _media_origins and os.environ.get("AWS_STORAGE_BUCKET_NAME"):
-    _endpoint = os.environ.get("AWS_S3_ENDPOINT_URL", "").rstrip("/")
-    _media_origins = [_endpoint] if _endpoint else ["https://*.amazonaws.com"]
-_csp = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:", "blob:", *_media_origins],
-        "media-src": ["'self'", "blob:", *_media_origins],
-        "connect-src": ["'self'", *_media_origins],
-        "font-src": ["'self'", "data:"],
-        "worker-src": ["'self'", "blob:"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
+
+
+def content_security_policy(environ):
+    """The policy for the environment ``environ``: item files may also come from LABELHUB_CSP_MEDIA_ORIGINS,
+    else from the S3 endpoint when media is on a bucket (tests/browser/test_s3_media.py uses it too)."""
+    media_origins = [part.strip() for part in environ.get("LABELHUB_CSP_MEDIA_ORIGINS", "").split(",") if part.strip()]
+    if not media_origins and environ.get("AWS_STORAGE_BUCKET_NAME"):
+        endpoint = environ.get("AWS_S3_ENDPOINT_URL", "").rstrip("/")
+        media_origins = [endpoint] if endpoint else ["https://*.amazonaws.com"]
+    return {
+        "DIRECTIVES": {
+            "default-src": ["'self'"],
+            "script-src": ["'self'"],
+            "style-src": ["'self'", "'unsafe-inline'"],
+            "img-src": ["'self'", "data:", "blob:", *media_origins],
+            "media-src": ["'self'", "blob:", *media_origins],
+            "connect-src": ["'self'", *media_origins],
+            "font-src": ["'self'", "data:"],
+            "worker-src": ["'self'", "blob:"],
+            "object-src": ["'none'"],
+            "base-uri": ["'self'"],
+            "form-action": ["'self'"],
+            "frame-ancestors": ["'none'"],
+        }
     }
-}
+
+
+_csp = content_security_policy(os.environ)
 # LABELHUB_CSP_REPORT_ONLY=1 sends the same policy as Content-Security-Policy-Report-Only (browsers report
 # violations in their console without blocking), for trying the policy out on a customised deployment.
 if env_bool("LABELHUB_CSP_REPORT_ONLY"):

@@ -6,7 +6,6 @@ Nothing may be written under either side's MEDIA_ROOT."""
 import hashlib
 import io
 import json
-import logging
 import os
 import uuid
 import zipfile
@@ -26,14 +25,9 @@ from labeling.services.exports import CONTENT_TYPES
 from tests.conftest import make_project, png_bytes, wav_bytes
 from tests.integration.conftest import send_jobs_to, start_worker, stop_worker, wait_for
 from tests.labeling.version_helpers import labelers
+from tests.s3_server import bucket_keys, s3_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-try:
-    import boto3
-    from moto.server import ThreadedMotoServer
-except ImportError:  # pragma: no cover - CI installs the dev extra
-    boto3 = ThreadedMotoServer = None
 
 FILE_SUFFIXES = {
     "parquet": ".parquet",
@@ -43,52 +37,13 @@ FILE_SUFFIXES = {
     "audiofolder": "-audiofolder.zip",
     "answers": "-answers.jsonl",
 }
-KEYS = {"AWS_ACCESS_KEY_ID": "labelhub-test", "AWS_SECRET_ACCESS_KEY": "labelhub-test-secret"}
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    """moto's S3 server on a free loopback port with a bucket of this module's own; the AWS variables a
-    deployment sets (no credentials or config from the machine, no instance metadata look-up)."""
-    if ThreadedMotoServer is None:
-        message = "moto is not installed (the dev extra: pip install -e '.[dev]')"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    werkzeug_log = logging.getLogger("werkzeug")
-    level = werkzeug_log.level
-    werkzeug_log.setLevel(logging.WARNING)  # moto's server logs a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    bucket = f"labelhub-{uuid.uuid4().hex[:12]}"
-    home = tmp_path_factory.mktemp("aws-home")
-    env = {
-        **KEYS,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_STORAGE_BUCKET_NAME": bucket,
-        "AWS_S3_ENDPOINT_URL": endpoint,
-        # A machine's HTTP proxy must not carry loopback traffic (boto3 honours the proxy variables too).
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        client = boto3.client("s3", endpoint_url=endpoint)
-        client.create_bucket(Bucket=bucket)
-        yield {"endpoint": endpoint, "bucket": bucket, "client": client}
-    server.stop()
-    werkzeug_log.setLevel(level)
-
-
-def bucket_keys(s3, prefix=""):
-    pages = s3["client"].get_paginator("list_objects_v2").paginate(Bucket=s3["bucket"], Prefix=prefix)
-    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
+    """moto's S3 server with a bucket of this module's own (tests/s3_server.py)."""
+    with s3_server(str(tmp_path_factory.mktemp("aws-home"))) as s3:
+        yield s3
 
 
 @pytest.fixture(autouse=True)
