@@ -36,7 +36,10 @@ def stored_files_read(names, storage=None):
     client = bucket.meta.client  # boto3 clients may be shared between threads (resources may not)
 
     def get(name):
-        return client.get_object(Bucket=bucket.name, Key=name)["Body"].read()
+        try:
+            return client.get_object(Bucket=bucket.name, Key=name)["Body"].read()
+        except client.exceptions.NoSuchKey:  # as the storage says it: an error naming the file
+            raise FileNotFoundError(f"{name} is not in the bucket") from None
 
     with ThreadPoolExecutor(S3_READ_THREADS) as pool:
         pending = collections.deque()

@@ -360,3 +360,24 @@ def test_a_version_build_fetches_each_image_once_several_at_a_time(manager, s3):
     archive = default_storage.open(f"{version.storage_prefix}/imagefolder.zip", "rb").read()
     names = zipfile.ZipFile(io.BytesIO(archive)).namelist()
     assert sorted(names) == sorted(f"train/{('cat', 'dog')[i % 2]}/{pk}.png" for i, pk in enumerate(ids))
+
+
+def test_a_build_missing_an_image_in_the_bucket_fails_naming_it(manager, s3):
+    from labeling.models import Job
+    from labeling.services import versions
+    from labeling.services.imports import ImportEntry, items_import
+
+    project = make_project(manager, name="Bucket gaps", classes=[{"key": "cat"}, {"key": "dog"}])
+    entries = [ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=200 + i)) for i in range(3)]
+    ids = items_import(project=project, entries=entries).imported
+    (a,) = labelers(project, 1)
+    for pk in ids:
+        annotation_save(item=Item.objects.get(pk=pk), labeler=a, value="cat")
+    gone = Item.objects.get(pk=ids[1]).file.name
+    s3["client"].delete_object(Bucket=s3["bucket"], Key=gone)
+    job = versions.version_build_start(project=project, user=manager, recipe={})
+    with pytest.raises(FileNotFoundError):
+        versions.version_build_run(job_id=job.pk)
+    job = Job.objects.get(pk=job.pk)
+    assert job.status == "failed" and gone in json.dumps(job.errors), job.errors
+    assert bucket_keys(s3, f"datasets/{project.pk}/") == set()
