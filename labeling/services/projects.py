@@ -274,10 +274,13 @@ def project_deleting(*, project):
     imports that never finished (a finished import removes its own). Called before the rows go, so that
     the import jobs are still there to name their uploads."""
     uploads = Job.objects.filter(project=project, kind=JobKind.IMPORT).values_list("params", flat=True)
+    # an upload is kept as imports/<uuid>/<name>: its own folder (never imports/ itself, every upload's)
     folders = {
         str(params["upload"]).rsplit("/", 1)[0]
         for params in uploads
-        if isinstance(params, dict) and str(params.get("upload", "")).startswith("imports/")
+        if isinstance(params, dict)
+        and str(params.get("upload", "")).count("/") >= 2
+        and str(params["upload"]).startswith("imports/")
     }
     task_send_on_commit("labeling.storage_delete", [f"items/{project.pk}", f"datasets/{project.pk}", *sorted(folders)])
 
