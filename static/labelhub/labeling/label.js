@@ -141,8 +141,16 @@ async function refreshProgress() {
 // The figures are counted at some moment while their request is on its way: an answer sent or saved in
 // the meantime may be in them or not. Shown as they are, they could take back the one that answer added
 // on the page, count it twice, or (at the page's start) never count it; so the page then asks again, once
-// that answer is settled.
-async function loadProgress() {
+// that answer is settled. One look at a time: a refresh asked for while one is on its way is that one (it
+// asks again anyway if an answer is saved meanwhile); a loop each would pile up while a labeler answers
+// faster than the figures are counted, every one of them asking again after every answer.
+let progressLoading = null;
+function loadProgress() {
+  progressLoading ??= lookAtProgress().finally(() => { progressLoading = null; });
+  return progressLoading;
+}
+
+async function lookAtProgress() {
   for (;;) {
     const saved = state.saved;
     try {

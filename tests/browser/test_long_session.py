@@ -1,0 +1,81 @@
+"""The labeling page over a long session, in headless Chromium: what a handful of answers never shows (requests
+that pile up, storage that fills, the queue that runs dry and fills again)."""
+
+import time
+
+import pytest
+
+from labeling.api import labeling as labeling_api
+from labeling.services.projects import member_add
+from tests.browser.test_labeling_page import shown_item
+from tests.browser.test_shape_labeling import wait_answers
+from tests.conftest import make_project, require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def words_project(manager, labeler, n_items):
+    """A text project of ``n_items`` short texts and three classes (hotkeys 1-3)."""
+    from labeling.services.imports import ImportEntry, items_import
+
+    project = make_project(
+        manager, name="Words", modality="text", classes=[{"key": k, "hotkey": str(i + 1)} for i, k in enumerate("abc")]
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    entries = [ImportEntry(name=f"w{i}.txt", load=lambda i=i: f"word number {i}".encode()) for i in range(n_items)]
+    assert len(items_import(project=project, entries=entries).imported) == n_items
+    return project
+
+
+def watch_requests(page, matches):
+    """Count the page's requests ``matches`` picks: answers {"sent": n, "open": n, "most_open": n}."""
+    seen = {"sent": 0, "open": 0, "most_open": 0}
+
+    def sent(request):
+        if matches(request.url):
+            seen["sent"] += 1
+            seen["open"] += 1
+            seen["most_open"] = max(seen["most_open"], seen["open"])
+
+    def done(request):
+        if matches(request.url):
+            seen["open"] -= 1
+
+    page.on("request", sent)
+    page.on("requestfinished", done)
+    page.on("requestfailed", done)
+    return seen
+
+
+def test_a_fast_labeler_on_a_slow_server_has_one_look_at_the_figures_on_its_way(
+    live_server, page, login, manager, labeler, monkeypatch
+):
+    """The page asks for the project's figures every ten answers, and asks again when an answer was saved
+    while they were counted. Each ask started a loop of its own that lived until a count crossed no answer:
+    with a labeler quicker than the count (a large project's figures take a while), the loops piled up, one
+    more every ten answers, each asking again after every answer: after 300 answers, 17 requests were open
+    at once and every answer cost 17 counts of the project."""
+    require_browser()
+    n = 60
+    project = words_project(manager, labeler, n + 2)
+    counted = labeling_api.ProgressApi.get
+
+    def slow_count(self, request, project_id):
+        time.sleep(0.4)  # a large project's figures
+        return counted(self, request, project_id)
+
+    monkeypatch.setattr(labeling_api.ProgressApi, "get", slow_count)
+    login(page, live_server, labeler)
+    progress = watch_requests(page, lambda url: url.endswith("/progress/"))
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    for i in range(n):
+        page.keyboard.press(str(1 + i % 3))
+        page.keyboard.press("Enter")
+        item = shown_item(page, previous=item)
+    wait_answers(page, n)
+    page.wait_for_function("() => document.getElementById('mine-today').textContent === '60'")
+    assert progress["most_open"] == 1, progress
+    # one look every ten answers, each asked again at most once per answer it crossed: far fewer than answers
+    assert progress["sent"] <= n // 2, progress
+    assert not page.errors, page.errors
