@@ -79,3 +79,50 @@ def test_a_fast_labeler_on_a_slow_server_has_one_look_at_the_figures_on_its_way(
     # one look every ten answers, each asked again at most once per answer it crossed: far fewer than answers
     assert progress["sent"] <= n // 2, progress
     assert not page.errors, page.errors
+
+
+def test_items_that_arrive_after_the_queue_ran_dry_are_shown_without_a_reload(
+    live_server, page, login, manager, labeler
+):
+    """The page said "Nothing is left" however many items were imported since: a labeler who waited on it
+    for the next batch waited until they thought of reloading. The page now looks every minute while the
+    labeler is at it (and on coming back to the tab), and shows the next item as soon as there is one."""
+    from labeling.services.imports import ImportEntry, items_import
+
+    require_browser()
+    project = words_project(manager, labeler, 2)
+    page.clock.install()  # the page's minutes pass at the test's word
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = None
+    for _ in range(2):
+        item = shown_item(page, previous=item)
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+    message = page.locator("#stage-message")
+    message.filter(has_text="Nothing is left").wait_for()
+    page.clock.fast_forward(61_000)  # a minute with nothing new: still nothing
+    page.wait_for_timeout(300)
+    assert message.is_visible() and page.locator("#item-label").text_content() == ""
+
+    entries = [ImportEntry(name=f"late{i}.txt", load=lambda i=i: f"late word {i}".encode()) for i in range(2)]
+    late = items_import(project=project, entries=entries).imported
+    page.clock.fast_forward(61_000)
+    item = shown_item(page, previous=item)
+    assert item in late and message.is_hidden()
+    assert page.locator("#saved-note").text_content() == f"New items arrived: item #{item} is shown."
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    item = shown_item(page, previous=item)
+    assert item in late
+    wait_answers(page, 3)
+
+    # Its last answer runs the queue dry again; "Look now" asks at once.
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    message.filter(has_text="Nothing is left").wait_for()
+    entries = [ImportEntry(name="later.txt", load=lambda: b"a later word")]
+    (later,) = items_import(project=project, entries=entries).imported
+    page.get_by_role("button", name="Look now").click()
+    assert shown_item(page, previous=item) == later
+    assert not page.errors, page.errors

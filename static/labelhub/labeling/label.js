@@ -88,6 +88,7 @@ function seconds() {
 }
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) checkGuideline();
+  if (!document.hidden && state.done) lookForItems();
   if (document.hidden && state.tickFrom !== null) {
     state.elapsed += performance.now() - state.tickFrom;
     state.tickFrom = null;
@@ -416,13 +417,38 @@ function showDone() {
   state.done = true;
   for (const el of document.querySelectorAll("#image-viewer, #image-tools, #audio-viewer, #text-viewer")) el.hidden = true;
   ui.message.hidden = false;
-  ui.message.innerHTML = "";
-  ui.message.append("Nothing is left for you in this project right now. Thank you! ");
+  const check = Object.assign(document.createElement("button"), { type: "button", className: "small", textContent: "Look now" });
+  check.addEventListener("click", () => lookForItems());
   const home = Object.assign(document.createElement("a"), { href: config.urls.home, textContent: "Back to your projects" });
-  ui.message.append(home);
+  ui.message.replaceChildren(
+    "Nothing is left for you in this project right now. Thank you! While you are on this page it looks for new "
+      + "items every minute, and shows the next one as soon as there is one. ",
+    check, " ", home,
+  );
   ui.itemLabel.textContent = "";
   answerControls(false);
   refreshProgress();
+}
+
+// Items imported (or handed back by a lapsed hold or a relabel) after the queue ran dry: the page shows the
+// next one by itself, asking every minute while the labeler is at it (the queue holds the item it gives, so
+// an idle page asks nothing, as with the heartbeat below), on coming back to the tab, and on "Look now".
+// The page said "Nothing is left" until it was reloaded, however many items had arrived since.
+async function lookForItems() {
+  if (!state.done || state.busy || state.editing) return;
+  state.busy = true;
+  try {
+    const { status, data } = await getJSON(config.urls.next);
+    if (status === 204 || !state.done || state.editing) return;
+    state.done = false;
+    showItem(data);
+    ui.savedNote.textContent = `New items arrived: item #${data.id} is shown.`;
+    refreshProgress();
+  } catch (error) {
+    console.warn("queue:", error);
+  } finally {
+    state.busy = false;
+  }
 }
 
 async function loadNext() {
@@ -552,6 +578,7 @@ async function skip(reason) {
 // Keep the hold on the item while the labeler is active on it (the queue gives the same item back and
 // extends the hold); an idle page lets the hold lapse so the slot goes to someone else.
 setInterval(async () => {
+  if (state.done && !document.hidden && Date.now() - state.lastActivity <= 3 * HEARTBEAT_MS) return lookForItems();
   const item = state.editing ? state.queueItem : state.item;
   if (!item?.reserved_until || state.busy || Date.now() - state.lastActivity > 3 * HEARTBEAT_MS) return;
   if (new Date(item.reserved_until) - Date.now() > 2.5 * HEARTBEAT_MS) return;
