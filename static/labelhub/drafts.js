@@ -37,12 +37,20 @@ export class DraftSlot {
     }
   }
 
-  /** Keep ``fields`` as the draft of ``item`` (null: a draft of no item, such as the sticky class). */
+  /** Keep ``fields`` as the draft of ``item`` (null: a draft of no item, such as the sticky class). A full
+   * storage makes room by forgetting this user's oldest other drafts, one at a time, until it fits: the
+   * work in hand matters more than a decision begun long ago and left (a tab full of review drafts of dense
+   * scenes kept no new draft at all, and a reload lost the answer in hand without a word). */
   save(item, fields) {
-    try {
-      storage()?.setItem(this.key, JSON.stringify({ ...fields, item, user: this.user, saved: Date.now() }));
-    } catch {
-      // a full storage keeps no draft; what is on the page is unaffected
+    const record = JSON.stringify({ ...fields, item, user: this.user, saved: Date.now() });
+    for (;;) {
+      try {
+        storage()?.setItem(this.key, record);
+        return;
+      } catch (error) {
+        // what is on the page is unaffected; only a full storage is worth making room in
+        if (!isFull(error) || !dropOldestDraft(this.user, this.key)) return;
+      }
     }
   }
 
@@ -67,6 +75,26 @@ export function dropOthersDrafts(user) {
   for (const key of Object.keys(store)) {
     if (KINDS.some((kind) => key.startsWith(PREFIX + kind)) && !key.endsWith(`.${user}`)) store.removeItem(key);
   }
+}
+
+// (Firefox named it NS_ERROR_DOM_QUOTA_REACHED, code 1014, until version 99)
+const isFull = (error) => error?.name === "QuotaExceededError" || error?.code === 22 || error?.code === 1014;
+
+/** Forget the oldest draft of ``user`` but ``keep`` (a key); false when there is none to forget. */
+function dropOldestDraft(user, keep) {
+  const store = storage();
+  if (!store) return false;
+  let oldest = null;
+  let oldestSaved = Infinity;
+  for (const key of Object.keys(store)) {
+    if (key === keep || !key.endsWith(`.${user}`) || !KINDS.some((kind) => key.startsWith(PREFIX + kind))) continue;
+    let saved = 0;
+    try { saved = Number(JSON.parse(store.getItem(key)).saved) || 0; } catch { /* unreadable: oldest */ }
+    if (saved < oldestSaved) [oldest, oldestSaved] = [key, saved];
+  }
+  if (oldest === null) return false;
+  store.removeItem(oldest);
+  return true;
 }
 
 /** Keep at most REVIEW_DRAFTS_KEPT review drafts of ``project`` for ``user``: the oldest go. */

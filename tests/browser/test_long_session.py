@@ -7,7 +7,7 @@ import pytest
 
 from labeling.api import labeling as labeling_api
 from labeling.services.projects import member_add
-from tests.browser.test_labeling_page import shown_item
+from tests.browser.test_labeling_page import digits_project, shown_item
 from tests.browser.test_shape_labeling import wait_answers
 from tests.conftest import make_project, require_browser
 
@@ -125,4 +125,52 @@ def test_items_that_arrive_after_the_queue_ran_dry_are_shown_without_a_reload(
     (later,) = items_import(project=project, entries=entries).imported
     page.get_by_role("button", name="Look now").click()
     assert shown_item(page, previous=item) == later
+    assert not page.errors, page.errors
+
+
+FILL_STORAGE = """(user) => {
+    // review drafts of another project, the biggest (and oldest) first, until the tab's storage is full
+    let n = 0;
+    for (let size = 100000; size >= 1; size = Math.floor(size / 2)) {
+        const state = "x".repeat(size);
+        try {
+            for (;;) {
+                const record = { item: n, user, saved: 1000 + n, state };
+                sessionStorage.setItem(`labelhub.review.999.${n}.${user}`, JSON.stringify(record));
+                n++;
+            }
+        } catch (error) {
+            if (error.name !== "QuotaExceededError") throw error;
+        }
+    }
+    return n;
+}"""
+
+
+def test_a_tab_whose_storage_is_full_still_keeps_the_answer_begun(live_server, page, login, manager, labeler):
+    """A tab's sessionStorage holds about 5 million characters. Full (review drafts of dense scenes, up to 50 a
+    project), it kept no draft of the labeling page's answer, silently: a reload lost it. The oldest drafts now
+    make room for the one in hand."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=4)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    kept = page.evaluate(FILL_STORAGE, labeler.username)
+    for key in ("b", "4", "9"):
+        page.keyboard.press(key)
+    page.keyboard.press("c")
+    page.keyboard.type("two loops")
+    page.reload()
+    assert shown_item(page) == item
+    assert (
+        page.locator("#draft-note").text_content() == "Your answer to this item, not sent yet, is back as you left it."
+    )
+    assert page.locator("#answer-summary").text_content() == "Borderline between digit 4 and digit 9"
+    assert page.locator("#comment").input_value() == "two loops"
+    drafts = page.evaluate("() => Object.keys(sessionStorage).filter((key) => key.startsWith('labelhub.review.999.'))")
+    assert len(drafts) == kept - 1  # the oldest one made room; the others are kept
+    assert f"labelhub.review.999.0.{labeler.username}" not in drafts
+    page.keyboard.press("Enter")
+    shown_item(page, previous=item)
     assert not page.errors, page.errors
