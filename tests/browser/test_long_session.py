@@ -174,3 +174,24 @@ def test_a_tab_whose_storage_is_full_still_keeps_the_answer_begun(live_server, p
     page.keyboard.press("Enter")
     shown_item(page, previous=item)
     assert not page.errors, page.errors
+
+
+def test_a_browser_that_keeps_no_site_data_labels_on(live_server, page, login, manager, labeler):
+    """A browser set to keep no site data refuses the page its storage (reading localStorage throws): the
+    labeling page stopped at "Loading the next item…"."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    page.add_init_script(
+        """for (const name of ["localStorage", "sessionStorage"]) {
+            const refuse = () => { throw new DOMException("Access is denied", "SecurityError"); };
+            Object.defineProperty(window, name, { get: refuse });
+        }"""
+    )
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.locator("#one-key").check()
+    page.keyboard.press("4")
+    shown_item(page, previous=item)
+    wait_answers(page, 1)
+    assert not page.errors, page.errors

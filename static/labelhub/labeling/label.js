@@ -874,9 +874,15 @@ $("skip-button").addEventListener("click", openSkip);
 $("guideline-notice-close")?.addEventListener("click", () => $("guideline-notice").remove());
 $("tab-recent").addEventListener("click", () => showTab("recent"));
 $("tab-guideline").addEventListener("click", () => showTab("guideline"));
+// The browser's preference store; a browser that keeps no site data refuses it (and its setItem throws when
+// full): the preference is then not kept, and the page works on (it stopped here, at "Loading the next
+// item…").
+const preferences = (() => { try { return window.localStorage; } catch { return null; } })();
 if (ui.oneKey) {
-  ui.oneKey.checked = localStorage.getItem("labelhub.oneKey") === "1";
-  ui.oneKey.addEventListener("change", () => localStorage.setItem("labelhub.oneKey", ui.oneKey.checked ? "1" : "0"));
+  try { ui.oneKey.checked = preferences?.getItem("labelhub.oneKey") === "1"; } catch { /* not kept */ }
+  ui.oneKey.addEventListener("change", () => {
+    try { preferences?.setItem("labelhub.oneKey", ui.oneKey.checked ? "1" : "0"); } catch { /* not kept */ }
+  });
 }
 
 for (const box of [ui.transcript, ui.comment]) box?.addEventListener("input", saveDraft);
