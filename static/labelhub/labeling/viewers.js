@@ -211,12 +211,26 @@ export class AudioViewer {
     delete this.box.dataset.ready;
     this.loaded = this.ready.then(() => {
       let loading = null;
-      if (this.wave) loading = this.wave.load(item.file).catch((error) => console.warn("waveform:", error));
+      if (this.wave) loading = this.loadWave(item).catch((error) => console.warn("waveform:", error));
       else this.audio.src = item.file;
       this.audio.playbackRate = Number(this.speed.value);
       return loading;
     }).then(() => { this.box.dataset.ready = String(item.id); });
     return this.loaded;
+  }
+
+  // Given the clip's length (as the server measured it at import), wavesurfer does not wait for the media
+  // element's metadata: waiting, it keeps that listener's handle for good (wavesurfer 7.12), and with it the
+  // clip, fetched as a blob: the browser held every clip of the session, one more each item (0.9 MB an item
+  // for 30 s WAV clips, 130 MB after 150). A clip of unknown length lets go of that one handle once loaded.
+  async loadWave(item) {
+    const duration = Number(item.duration) > 0 ? Number(item.duration) : undefined;
+    const handles = this.wave.mediaSubscriptions; // wavesurfer's own list (7.x)
+    const before = Array.isArray(handles) ? handles.length : -1;
+    await this.wave.load(item.file, undefined, duration);
+    if (duration === undefined && this.wave.mediaSubscriptions === handles && handles.length === before + 1) {
+      handles.pop()(); // the metadata listener this load added, fired (and so removed) already
+    }
   }
 
   clear() {
