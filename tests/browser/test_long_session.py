@@ -8,6 +8,7 @@ import pytest
 from labeling.api import labeling as labeling_api
 from labeling.services.projects import member_add
 from tests.browser.test_labeling_page import digits_project, shown_item
+from tests.browser.test_labeling_slips import until
 from tests.browser.test_shape_labeling import wait_answers
 from tests.conftest import make_project, require_browser, segments_project, wav_bytes
 
@@ -235,4 +236,32 @@ def test_the_audio_clips_of_items_answered_are_let_go(live_server, page, login, 
     shown_item(page, previous=item)
     wait_answers(page, n)
     assert blobs_alive() <= 2  # the clip shown (and the one before, while it is let go)
+    assert not page.errors, page.errors
+
+
+def test_a_clip_listened_to_for_minutes_keeps_its_hold(live_server, page, login, manager, labeler):
+    """The queue holds the item shown for five minutes, and the page renews the hold while the labeler is at
+    it, which it judged by keys and clicks alone: a labeler listening to a long recording without touching
+    the keyboard lost the hold some eight minutes in, and the item could go to someone else."""
+    from labeling.services.imports import ImportEntry, items_import
+
+    require_browser()
+    project = make_project(manager, name="Long recordings", modality="audio", task_type="transcription")
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="talk.wav", load=lambda: wav_bytes(seconds=30))])
+    page.clock.install()  # the page's minutes pass at the test's word
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    asked = watch_requests(page, lambda url: url.endswith("/next/"))
+    page.locator("#transcript").press("Control+ ")  # play; the last key pressed
+    page.wait_for_function("() => document.getElementById('audio').currentTime > 0.2")
+    page.clock.fast_forward(100_000)  # listening: the hold has more than 2.5 minutes left, nothing asked
+    page.wait_for_function("() => !document.getElementById('audio').paused")
+    page.wait_for_timeout(600)  # the clip plays on (the page hears it now, at the page's 100 s)
+    assert asked["sent"] == 0
+    page.clock.fast_forward(100_000)  # 200 s in: the hold is near its end, and the labeler still listens
+    until(page, lambda: asked["sent"])
+    assert asked["sent"] == 1  # the hold renewed
+    assert page.locator("#item-label").text_content() == f"item #{item}"
     assert not page.errors, page.errors

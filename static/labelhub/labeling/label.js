@@ -804,6 +804,11 @@ function onKey(event) {
 }
 document.addEventListener("keydown", onKey);
 document.addEventListener("pointerdown", () => { state.lastActivity = Date.now(); });
+// Listening is work too: a long recording played for minutes without a key pressed is the labeler at it,
+// and its hold is kept (it lapsed some eight minutes in, and the item could go to someone else).
+if (viewer instanceof AudioViewer) {
+  viewer.audio.addEventListener("timeupdate", () => { if (!viewer.audio.paused) state.lastActivity = Date.now(); });
+}
 // A button clicked with the mouse gives the focus back, so the next Space or Enter goes to the page's
 // shortcuts instead of pressing that button again.
 document.addEventListener("click", (event) => {
