@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
 from labeling.models import (
     Annotation,
@@ -19,6 +21,7 @@ from labeling.models import (
     Webhook,
     WebhookDelivery,
 )
+from labeling.selectors import answers_given
 
 
 class LabelClassInline(admin.TabularInline):
@@ -122,3 +125,41 @@ class SkipAdmin(admin.ModelAdmin):
     list_display = ["item", "labeler", "reason", "created"]
     list_filter = ["item__project"]
     raw_id_fields = ["item", "labeler"]
+
+
+# --- accounts ---
+
+
+def _counted(n, word):
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def answers_given_sentence(user, given) -> str:
+    """Why ``user`` cannot be deleted: "lab0 gave 4 answers, 1 superseded answer and 2 archived answers"."""
+    parts = [
+        _counted(given[key], word)
+        for key, word in (("answers", "answer"), ("superseded", "superseded answer"), ("archived", "archived answer"))
+        if given[key]
+    ]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return (
+        f"{user.get_username()} gave {listed}: they are evidence (the labels versions ship, agreement over time), "
+        "so deactivate the account instead (untick Active on its page): it can no longer sign in or use a token, "
+        "and its answers stay."
+    )
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class AccountAdmin(UserAdmin):
+    """Django's user admin, except that an account that answered is not deleted (its answers PROTECT it):
+    the delete page names what it gave and says to deactivate it, instead of listing every answer."""
+
+    def get_deleted_objects(self, objs, request):
+        given = answers_given(user_ids=[user.pk for user in objs])
+        if given:
+            protected = [answers_given_sentence(user, given[user.pk]) for user in objs if user.pk in given]
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)

@@ -331,7 +331,9 @@ class Annotation(AnswerFields):
     """A labeler's current answer for an item. Earlier answers are kept in AnnotationRevision."""
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
-    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    # PROTECT: an account that answered is deactivated, never deleted; deleting it took its answers (and
+    # their revisions) away, and with them the labels later versions ship and the agreement history.
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
     value = models.TextField(blank=True, help_text="A class key, or a transcript.")
     borderline_with = models.CharField(
         max_length=64, blank=True, help_text="For multi-class projects: the other class of a borderline answer."
@@ -684,7 +686,7 @@ class ArchivedAnnotation(AnswerFields):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="archived")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
-    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")  # as Annotation's
     answered = models.DateTimeField()
 
     class Meta:

@@ -18,6 +18,7 @@ from labelhub.params import is_row_id, row_id
 from labeling.choices import ROLE_RANK, JobKind, JobStatus, Role, TaxonomyOp
 from labeling.models import (
     Annotation,
+    AnnotationRevision,
     ArchivedAnnotation,
     DatasetVersion,
     DataSource,
@@ -820,6 +821,24 @@ def labeler_last_guideline_version(*, project, labeler) -> int | None:
         .values_list("guideline__version", flat=True)
         .first()
     )
+
+
+def answers_given(*, user_ids) -> dict[int, dict[str, int]]:
+    """What each of these accounts answered, in any project: ``{user id: {"answers", "superseded",
+    "archived"}}``, only accounts with at least one. Such an account is evidence and is deactivated, not
+    deleted (the labeler foreign keys PROTECT): the admin's user page says so instead of failing."""
+
+    def counts(rows, field):
+        return dict(rows.values_list(field).annotate(n=Count("pk")).order_by())
+
+    answers = counts(Annotation.objects.filter(labeler_id__in=user_ids), "labeler_id")
+    revisions = AnnotationRevision.objects.filter(annotation__labeler_id__in=user_ids)
+    superseded = counts(revisions, "annotation__labeler_id")
+    archived = counts(ArchivedAnnotation.objects.filter(labeler_id__in=user_ids), "labeler_id")
+    return {
+        pk: {"answers": answers.get(pk, 0), "superseded": superseded.get(pk, 0), "archived": archived.get(pk, 0)}
+        for pk in set(answers) | set(superseded) | set(archived)
+    }
 
 
 def answers_by_item(*, item_ids, project=None):

@@ -1,0 +1,109 @@
+"""An account that answered is evidence: deleting it (the admin, a shell) would take every answer it gave,
+its superseded and archived answers with them, and the next version would ship other labels. Such an
+account is deactivated instead; one that never answered can still be deleted."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db.models import ProtectedError
+from django.test import Client
+
+from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Decision
+from labeling.services.campaigns import campaign_create
+from labeling.services.review import decision_record
+from tests.conftest import make_user
+from tests.labeling.version_helpers import add_texts, answer, build, labelers, manifest, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(db):
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.org", "pw-root"))
+    return client
+
+
+@pytest.fixture
+def answered(manager):
+    """Three labelers on six texts; the third changed their mind on one item and had two items relabeled
+    by a campaign (archived answers), which the first two answered again."""
+    project = text_project(manager)
+    items = add_texts(project, [f"text {i}" for i in range(6)])
+    a, b, c = labelers(project, 3)
+    for i, item in enumerate(items):
+        answer(item, a, "cat" if i % 2 else "dog")
+        answer(item, b, "cat" if i % 2 else "dog")
+        answer(item, c, "dog")
+    answer(items[1], c, "cat")  # a change of mind: the "dog" stays as a revision
+    campaign_create(project=project, name="again", item_ids=[items[4].pk, items[5].pk], user=manager)
+    for item in items[4:]:
+        answer(item, a, "other")
+    return project, items, c
+
+
+def evidence_of(user):
+    return (
+        Annotation.objects.filter(labeler=user).count(),
+        AnnotationRevision.objects.filter(annotation__labeler=user).count(),
+        ArchivedAnnotation.objects.filter(labeler=user).count(),
+    )
+
+
+def test_the_admin_refuses_to_delete_an_account_that_answered_and_says_to_deactivate_it(
+    answered, manager, admin_client
+):
+    project, items, labeler = answered
+    before = build(project, manager)
+    held = evidence_of(labeler)
+    assert held == (4, 1, 2)
+
+    page = admin_client.get(f"/admin/auth/user/{labeler.pk}/delete/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "4 answers, 1 superseded answer and 2 archived answers" in html
+    assert "deactivate the account instead" in html
+
+    response = admin_client.post(f"/admin/auth/user/{labeler.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 200  # the page again, nothing deleted
+    response = admin_client.post(
+        "/admin/auth/user/", {"action": "delete_selected", "_selected_action": [labeler.pk], "post": "yes"}
+    )
+    assert get_user_model().objects.filter(pk=labeler.pk).exists()
+    assert evidence_of(labeler) == held
+
+    after = build(project, manager)
+    assert after.content_hash == before.content_hash
+    assert manifest(after) == manifest(before)
+
+
+def test_deleting_an_account_that_answered_from_a_shell_raises_and_keeps_everything(answered):
+    _, _, labeler = answered
+    held = evidence_of(labeler)
+    with pytest.raises(ProtectedError):
+        labeler.delete()
+    assert evidence_of(labeler) == held
+
+
+def test_a_deactivated_account_keeps_its_answers_counting(answered, manager):
+    project, _, labeler = answered
+    before = build(project, manager)
+    labeler.is_active = False
+    labeler.save()
+    assert build(project, manager).content_hash == before.content_hash
+
+
+def test_an_account_that_never_answered_is_still_deleted_and_its_decisions_stay(answered, manager, admin_client):
+    """A reviewer's decisions keep their label and rationale; only the name goes ("a reviewer whose
+    account is gone")."""
+    project, items, _ = answered
+    sme = make_user("sme")
+    decision_record(item=items[0], reviewer=sme, action="label", label="cat", rationale="whiskers")
+    idle = make_user("idle")
+
+    response = admin_client.post(
+        "/admin/auth/user/", {"action": "delete_selected", "_selected_action": [sme.pk, idle.pk], "post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk__in=[sme.pk, idle.pk]).exists()
+    decision = Decision.objects.get(item=items[0])
+    assert (decision.label, decision.rationale, decision.reviewer) == ("cat", "whiskers", None)
