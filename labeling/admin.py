@@ -57,15 +57,38 @@ class ItemAdmin(admin.ModelAdmin):
     filter_horizontal = ["tags"]
 
 
+class EvidenceAdmin(admin.ModelAdmin):
+    """Rows that are evidence, shown and never written here: an answer edited in the admin lost its
+    earlier value (the app keeps it as a revision) and skipped the item's answer count, and a guideline
+    version edited here no longer said what its answers were given under. Deleting stays possible, as
+    the deletion of a project or item in the admin takes these rows with it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Annotation)
-class AnnotationAdmin(admin.ModelAdmin):
+class AnnotationAdmin(EvidenceAdmin):
     list_display = ["id", "item", "labeler", "value", "borderline", "uncertain", "out_of_domain", "updated"]
     list_filter = ["item__project"]
     raw_id_fields = ["item", "labeler", "guideline"]
 
 
-admin.site.register(AnnotationRevision)
-admin.site.register(Guideline)
+@admin.register(AnnotationRevision)
+class AnnotationRevisionAdmin(EvidenceAdmin):
+    list_display = ["id", "annotation", "revision", "value", "answered"]
+    raw_id_fields = ["annotation", "guideline"]
+
+
+@admin.register(Guideline)
+class GuidelineAdmin(EvidenceAdmin):
+    list_display = ["project", "version", "author", "created"]
+    list_filter = ["project"]
+
+
 admin.site.register(Tag)
 
 

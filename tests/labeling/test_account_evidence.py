@@ -9,6 +9,7 @@ from django.test import Client
 
 from labeling.models import Annotation, AnnotationRevision, ArchivedAnnotation, Decision
 from labeling.services.campaigns import campaign_create
+from labeling.services.guidelines import guideline_publish
 from labeling.services.review import decision_record
 from tests.conftest import make_user
 from tests.labeling.version_helpers import add_texts, answer, build, labelers, manifest, text_project
@@ -107,3 +108,37 @@ def test_an_account_that_never_answered_is_still_deleted_and_its_decisions_stay(
     assert not get_user_model().objects.filter(pk__in=[sme.pk, idle.pk]).exists()
     decision = Decision.objects.get(item=items[0])
     assert (decision.label, decision.rationale, decision.reviewer) == ("cat", "whiskers", None)
+
+
+def test_the_admin_shows_answers_and_guidelines_but_does_not_rewrite_them(answered, admin_client):
+    """An answer edited in the admin lost its earlier value (the app keeps it as a revision) and a
+    guideline version edited there no longer said what its answers were given under."""
+    project, items, labeler = answered
+    current = Annotation.objects.get(item=items[1], labeler=labeler)
+    revision = AnnotationRevision.objects.get(annotation=current)
+    guideline = guideline_publish(project=project, text="Whiskers make a cat.")
+    text = guideline.text
+
+    assert admin_client.get(f"/admin/labeling/annotation/{current.pk}/change/").status_code == 200
+    response = admin_client.post(
+        f"/admin/labeling/annotation/{current.pk}/change/",
+        {"item": items[1].pk, "labeler": labeler.pk, "value": "other", "revision": 2},
+    )
+    assert response.status_code == 403
+    response = admin_client.post(
+        f"/admin/labeling/annotationrevision/{revision.pk}/change/",
+        {"annotation": current.pk, "value": "other", "revision": 1, "answered": "2026-01-01 00:00:00"},
+    )
+    assert response.status_code == 403
+    response = admin_client.post(
+        f"/admin/labeling/guideline/{guideline.pk}/change/",
+        {"project": project.pk, "version": guideline.version, "text": "something else"},
+    )
+    assert response.status_code == 403
+    assert admin_client.get("/admin/labeling/annotation/add/").status_code == 403
+    assert admin_client.get("/admin/labeling/guideline/add/").status_code == 403
+
+    current.refresh_from_db()
+    revision.refresh_from_db()
+    guideline.refresh_from_db()
+    assert (current.value, revision.value, guideline.text) == ("cat", "dog", text)
