@@ -25,8 +25,18 @@ from labeling.selectors import answers_given
 
 
 class LabelClassInline(admin.TabularInline):
+    """Classes are added, renamed, merged and retired on the taxonomy page, as recorded changes that can be
+    undone and that map the answers given with a key that is gone. A key edited, a class retired or
+    deleted here recorded nothing, and its answers then counted for nothing in the next version; only
+    what the labeling page shows (description, hotkey, colour, order) is edited here."""
+
     model = LabelClass
     extra = 0
+    readonly_fields = ["key", "name", "retired"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class MembershipInline(admin.TabularInline):

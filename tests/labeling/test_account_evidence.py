@@ -2,6 +2,8 @@
 its superseded and archived answers with them, and the next version would ship other labels. Such an
 account is deactivated instead; one that never answered can still be deleted."""
 
+from html.parser import HTMLParser
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import ProtectedError
@@ -142,3 +144,66 @@ def test_the_admin_shows_answers_and_guidelines_but_does_not_rewrite_them(answer
     revision.refresh_from_db()
     guideline.refresh_from_db()
     assert (current.value, revision.value, guideline.text) == ("cat", "dog", text)
+
+
+class _Form(HTMLParser):
+    """The fields a page's form would post, as a browser fills them in (first form with inputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.data, self._select, self._textarea = {}, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("submit", "button", "file"):
+            if a.get("type") in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.data[name] = a.get("value", "on")
+            else:
+                self.data[name] = a.get("value", "")
+        elif tag == "select" and name:
+            self._select = name
+            self.data.setdefault(name, "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.data[self._select] = a.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.data[name] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.data[self._textarea] += data.removeprefix("\n")
+
+
+def admin_form(client, url):
+    form = _Form()
+    form.feed(client.get(url).content.decode())
+    return {k: v for k, v in form.data.items() if k != "csrfmiddlewaretoken"}
+
+
+def test_the_project_admin_does_not_rename_delete_or_retire_classes_behind_the_taxonomy(
+    answered, manager, admin_client
+):
+    """A class key edited, a class deleted or retired in the project's admin page changed no recorded,
+    undoable taxonomy change, and the answers given with it counted for nothing in the next version."""
+    project, _, _ = answered
+    before = build(project, manager)
+    url = f"/admin/labeling/project/{project.pk}/change/"
+    data = admin_form(admin_client, url)
+    rows = {data[f"classes-{i}-id"]: i for i in range(int(data["classes-TOTAL_FORMS"]))}
+    cat, dog = (rows[str(project.classes.get(key=k).pk)] for k in ("cat", "dog"))
+    data[f"classes-{cat}-key"] = "kitten"
+    data[f"classes-{dog}-retired"] = "on"
+    data[f"classes-{dog}-DELETE"] = "on"
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+
+    assert sorted(project.classes.filter(retired=False).values_list("key", flat=True)) == ["cat", "dog", "other"]
+    assert build(project, manager).content_hash == before.content_hash
