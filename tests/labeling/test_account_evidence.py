@@ -207,3 +207,49 @@ def test_the_project_admin_does_not_rename_delete_or_retire_classes_behind_the_t
 
     assert sorted(project.classes.filter(retired=False).values_list("key", flat=True)) == ["cat", "dog", "other"]
     assert build(project, manager).content_hash == before.content_hash
+
+
+def test_a_version_stays_downloadable_and_byte_identical_after_its_items_source_and_tag_are_deleted(
+    manager, admin_client
+):
+    """Every format of a version is a stored file written at build time: deleting (in the admin) items it
+    shipped, their data source and tag changes no byte of it, and its diff still reads."""
+    import hashlib
+
+    from labeling.models import DataSource, Item, Tag
+
+    project = text_project(manager)
+    source = DataSource.objects.create(project=project, name="crawl")
+    items = add_texts(project, [f"text {i}" for i in range(4)], tags=["batch"], source=source)
+    (a,) = labelers(project, 1)
+    for i, item in enumerate(items):
+        answer(item, a, ("cat", "dog")[i % 2])
+    version = build(project, manager)
+    client = Client()
+    client.force_login(manager)
+    base = f"/api/projects/{project.pk}/versions/{version.number}"
+
+    def downloads():
+        out = {}
+        for artifact in version.artifacts.all():
+            response = client.get(f"{base}/download?format={artifact.format}")
+            assert response.status_code == 200, artifact.format
+            out[artifact.format] = hashlib.sha256(b"".join(response.streaming_content)).hexdigest()
+        return out
+
+    shipped = downloads()
+    assert shipped == {a.format: a.sha256 for a in version.artifacts.all()}
+    assert shipped["jsonl"] == version.content_hash
+
+    for url in (
+        f"/admin/labeling/item/{items[0].pk}/delete/",
+        f"/admin/labeling/datasource/{source.pk}/delete/",
+        f"/admin/labeling/tag/{Tag.objects.get(project=project).pk}/delete/",
+    ):
+        assert admin_client.post(url, {"post": "yes"}).status_code == 302, url
+    assert not Item.objects.filter(pk=items[0].pk).exists()
+
+    assert downloads() == shipped
+    later = build(project, manager)
+    diff = client.get(f"/api/projects/{project.pk}/versions/{later.number}/diff?against={version.number}")
+    assert diff.status_code == 200 and diff.json()["n_removed"] == 1
