@@ -240,10 +240,21 @@ def guideline_example_add(*, guideline, item, label="", note="", shapes=None) ->
     guideline page draws over the picture ("two digits touching: two boxes"): ``shapes`` when given (an
     answer's value, checked as one), else the item's reviewer decision (its latest decision's final
     shapes), else its labelers' consensus. An item with neither is refused, and so is a ``label``: a
-    class or a borderline verdict belongs to each shape, not to the item."""
+    class or a borderline verdict belongs to each shape, not to the item.
+
+    Only the project's latest version takes examples: answers name the version they were given under, and
+    an example added to or changed on an older one rewrote what that version showed its labelers."""
     project = guideline.project
     if item.project_id != project.pk:
         raise ValidationError({"item": "the item belongs to another project"})
+    latest = project.guidelines.order_by("-version").values_list("version", flat=True).first()
+    if latest is not None and guideline.version != latest:
+        raise ValidationError(
+            {
+                "guideline": f"guideline v{guideline.version} was superseded by v{latest}: its examples stay as "
+                f"its labelers saw them; add this one to v{latest}"
+            }
+        )
     if project.task_type in SHAPE_TASKS:
         kind = SHAPE_TASKS[project.task_type][1]
         if label:

@@ -128,3 +128,24 @@ def test_a_keep_examples_that_is_not_yes_or_no_is_refused_and_nothing_published(
         response = api(reviewer).post(url, {"text": "v1", "keep_examples": keep}, format="json")
     assert response.status_code == 400 and "keep_examples" in response.json()
     assert not project.guidelines.exists()
+
+
+def test_a_superseded_guideline_version_keeps_its_examples_as_published(api, project, reviewer, questions):
+    """Answers name the guideline version they were given under: an example added to or changed on v1
+    after v2 was published rewrote what v1 showed its labelers."""
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/guidelines/"
+    assert client.post(url, {"text": "v1"}, format="json").status_code == 201
+    first, second = (q.item_id for q in questions)
+    assert client.post(f"{url}1/examples/", {"item": first, "label": "cat"}, format="json").status_code == 201
+    assert client.post(url, {"text": "v2"}, format="json").status_code == 201
+
+    for example in ({"item": first, "label": "dog"}, {"item": second, "label": "dog"}):
+        response = client.post(f"{url}1/examples/", example, format="json")
+        assert response.status_code == 400
+        assert response.json()["guideline"] == [
+            "guideline v1 was superseded by v2: its examples stay as its labelers saw them; add this one to v2"
+        ]
+    versions = {g["version"]: g["examples"] for g in client.get(url).json()["results"]}
+    assert versions[1] == [{"item": first, "label": "cat", "note": ""}]
+    assert client.post(f"{url}2/examples/", {"item": first, "label": "dog"}, format="json").status_code == 201
