@@ -495,6 +495,8 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
                     time.sleep(pause)
             finished = artifacts.close()
             finished.append(_answers_artifact(project=project, policy=policy, items=items, finished=finished))
+            # In the snapshot too: read after it, conventions changed meanwhile were recorded as applied.
+            conventions = _transcript_conventions(project) if transcription else None
         beat.set(phase="saving artifacts")
         content_hash = next(f.sha256 for f in finished if f.format == "jsonl")
         stored = []
@@ -510,7 +512,7 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
             "seconds": round(time.perf_counter() - started, 2),
         }
         if transcription:
-            info["transcript_conventions"] = _transcript_conventions(project)
+            info["transcript_conventions"] = conventions
         return BuildResult(prefix, stored, content_hash, builder.counts(transcription=transcription), info)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -47,3 +47,43 @@ def test_a_merge_landing_as_a_build_starts_never_drops_the_merged_answers(manage
     # Before the merge (dog) or after it (cat): either is one state of the project; unlabeled is none.
     assert sorted(r["item"] for r in rows) == [i.pk for i in items]
     assert {r["label"] for r in rows} in ({"dog"}, {"cat"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_version_records_the_transcript_conventions_it_applied_when_they_change_during_the_build(
+    manager, monkeypatch
+):
+    """The conventions a version applies are read in its snapshot, but the ones it recorded in ``info``
+    were read again after it: conventions changed meanwhile were recorded as the ones it shipped under."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the build's snapshot is PostgreSQL's")
+    from labeling.services.review import conventions_set
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Queries", modality="text", task_type="transcription")
+    conventions_set(project=project, rules={"lowercase": True})
+    items = add_texts(project, ["a"])
+    (a, b) = labelers(project, 2)
+    for labeler in (a, b):
+        answer(items[0], labeler, "Hello World")
+    real = versions._answers_artifact
+
+    def answers_then_new_conventions(**kwargs):
+        found = real(**kwargs)
+
+        def change():
+            try:
+                fresh = Project.objects.get(pk=project.pk)
+                conventions_set(project=fresh, rules={"lowercase": False})
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=change)
+        thread.start()
+        thread.join(timeout=30)
+        return found
+
+    monkeypatch.setattr(versions, "_answers_artifact", answers_then_new_conventions)
+    version = build(project, manager)
+    assert [r["label"] for r in manifest(version)] == ["hello world"]
+    assert version.info["transcript_conventions"]["lowercase"] is True
