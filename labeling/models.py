@@ -649,6 +649,11 @@ class TranscriptConventions(models.Model):
     rules = models.JSONField(default=dict)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     updated = models.DateTimeField(auto_now=True)
+    history = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The conventions these replaced, oldest first: {"rules", "author" (a username), "since", "until"}.',
+    )
 
     def __str__(self):
         return f"conventions of {self.project}"

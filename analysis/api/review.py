@@ -634,11 +634,27 @@ class ConventionsApi(GenericAPIView):
     # is required" with its other fields unread. JSON only, a 415 saying so, as taxonomy changes.
     parser_classes = [JSONParser]
 
-    @extend_schema(responses=inline_serializer("Conventions", {"rules": serializers.DictField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "Conventions",
+            {
+                "rules": serializers.DictField(),
+                "history": serializers.ListField(
+                    child=serializers.DictField(), help_text="the conventions these replaced, oldest first"
+                ),
+            },
+        )
+    )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id)
         row = getattr(project, "conventions", None)
-        return Response({"rules": row.rules if row else {}, "updated": row.updated if row else None})
+        return Response(
+            {
+                "rules": row.rules if row else {},
+                "updated": row.updated if row else None,
+                "history": row.history if row else [],
+            }
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("preview", bool, description="answer what would change; store nothing")],
@@ -649,7 +665,7 @@ class ConventionsApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         # A field beside "rules" was dropped: a misspelt "rule" next to the rules as read saved those
         # unchanged with a 200. What GET answers ("updated" too) may be sent back as it was.
-        unknown = unknown_fields_error(request.data, ["rules", "updated", "preview"])
+        unknown = unknown_fields_error(request.data, ["rules", "updated", "history", "preview"])
         if unknown is not None:
             raise unknown
         rules = request.data.get("rules") if isinstance(request.data, dict) else None

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from analysis.metrics.consistency import ConventionError, Conventions
 from labelhub.deadlocks import retry_deadlock_once
@@ -320,14 +321,31 @@ def guideline_examples_carry(*, source, guideline) -> list[GuidelineExample]:
 
 
 def conventions_set(*, project, rules: dict, author=None) -> TranscriptConventions:
-    """Set a transcription project's conventions (validated: a bad pattern is refused, nothing changes)."""
+    """Set a transcription project's conventions (validated: a bad pattern is refused, nothing changes);
+    the ones they replace are kept in ``history``."""
     if project.task_type != TaskType.TRANSCRIPTION:
         raise ValidationError({"rules": "transcript conventions belong to transcription projects"})
     try:
         conventions = Conventions.from_dict(rules or {})
     except (ConventionError, TypeError) as exc:
         raise ValidationError({"rules": str(exc)}) from None
-    row, _ = TranscriptConventions.objects.update_or_create(
-        project=project, defaults={"rules": conventions.as_dict(), "author": author}
-    )
+    rules = conventions.as_dict()
+    with transaction.atomic():
+        # One change at a time per project (two first sets each found no row and both created one).
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        row = TranscriptConventions.objects.filter(project=project).first()
+        if row is None:
+            return TranscriptConventions.objects.create(project=project, rules=rules, author=author)
+        if row.rules == rules:
+            return row  # nothing changes: the rules keep their author and date
+        # The conventions replaced stay listed: agreement was reported under them, and someone set them.
+        earlier = {
+            "rules": row.rules,
+            "author": row.author.get_username() if row.author else None,
+            "since": row.updated.isoformat(),
+            "until": timezone.now().isoformat(),
+        }
+        row.history = [*row.history, earlier]
+        row.rules, row.author = rules, author
+        row.save()
     return row

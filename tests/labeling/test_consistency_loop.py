@@ -1,5 +1,6 @@
 """The label-consistency loop: disagreements → decision → merge / conventions / guideline → relabel."""
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 import numpy as np
@@ -299,7 +300,7 @@ def test_conventions_with_a_misspelt_field_are_refused_and_a_put_of_what_was_rea
     # A misspelt "rule" beside the rules as read was dropped: they were saved unchanged, with a 200.
     misspelt = client.put(url, {**as_read, "rule": {**kept, "lowercase": True}}, format="json")
     assert misspelt.status_code == 400
-    assert misspelt.json()["rule"] == ["unknown field (the fields here: rules, updated, preview)"]
+    assert misspelt.json()["rule"] == ["unknown field (the fields here: rules, updated, history, preview)"]
     assert client.get(url).json() == as_read
     # What was read, sent back with a rule changed, passes.
     saved = client.put(url, {**as_read, "rules": {**kept, "lowercase": True}}, format="json")
@@ -627,3 +628,24 @@ def test_a_guideline_diff_against_a_version_the_project_has_not_is_refused(api, 
         assert response.status_code == 400 and "against" in response.json(), response.content
     first = api(reviewer).get(f"/api/projects/{project.pk}/guidelines/1/diff/").json()["diff"]
     assert "+one" in first  # the first version against nothing, as before
+
+
+def test_conventions_replaced_stay_listed_with_who_set_them_and_when(api, manager, reviewer):
+    """Setting conventions overwrote the earlier ones: agreement reported under them, and the author
+    who set them, could no longer be told. The earlier sets stay, oldest first, and may be sent back."""
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    url = f"/api/projects/{project.pk}/conventions/"
+    first = {"fillers": ["um"], "filler_as": "um"}
+    assert api(reviewer).put(url, {"rules": first}, format="json").status_code == 200
+    set_first = api(reviewer).get(url).json()["updated"]
+    assert api(manager).put(url, {"rules": {**first, "lowercase": False}}, format="json").status_code == 200
+    assert api(manager).put(url, {"rules": {**first, "lowercase": False}}, format="json").status_code == 200  # same
+
+    read = api(reviewer).get(url).json()
+    assert read["rules"]["lowercase"] is False
+    (earlier,) = read["history"]
+    assert earlier["rules"]["fillers"] == ["um"] and earlier["rules"]["lowercase"] is True
+    since, until = (datetime.fromisoformat(earlier[k]) for k in ("since", "until"))
+    assert (earlier["author"], since, until > since) == ("reviewer1", datetime.fromisoformat(set_first), True)
+    assert api(reviewer).put(url, read, format="json").status_code == 200  # what GET answers, sent back
