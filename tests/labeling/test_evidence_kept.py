@@ -1,6 +1,11 @@
-"""An account that answered is evidence: deleting it (the admin, a shell) would take every answer it gave,
-its superseded and archived answers with them, and the next version would ship other labels. Such an
-account is deactivated instead; one that never answered can still be deleted."""
+"""Evidence stays: every answer (current, superseded, archived), what each version shipped, and the
+classes and guideline versions answers were given under.
+
+An account that answered is evidence: deleting it (the admin, a shell) took every answer it gave, its
+superseded and archived answers with them, and the next version shipped other labels. Such an account is
+deactivated instead; one that never answered can still be deleted. The admin shows answers, revisions and
+guideline versions without rewriting them, and edits no class behind the taxonomy's back. A version is
+stored files: what it shipped stays downloadable, byte for byte, whatever is edited or deleted later."""
 
 from html.parser import HTMLParser
 
@@ -253,3 +258,23 @@ def test_a_version_stays_downloadable_and_byte_identical_after_its_items_source_
     later = build(project, manager)
     diff = client.get(f"/api/projects/{project.pk}/versions/{later.number}/diff?against={version.number}")
     assert diff.status_code == 200 and diff.json()["n_removed"] == 1
+
+
+def test_an_answer_changed_after_a_version_shipped_it_keeps_its_earlier_value_and_the_version_its_bytes(
+    answered, manager
+):
+    import hashlib
+
+    from django.core.files.storage import default_storage
+
+    project, items, labeler = answered
+    version = build(project, manager)
+    shipped = [r for r in manifest(version) if r["item"] == items[0].pk]
+    answer(items[0], labeler, "other")  # was "dog"
+    current = Annotation.objects.get(item=items[0], labeler=labeler)
+    assert (current.value, current.revision) == ("other", 2)
+    assert list(current.revisions.values_list("value", flat=True)) == ["dog"]
+    for artifact in version.artifacts.all():
+        with default_storage.open(artifact.name, "rb") as handle:
+            assert hashlib.sha256(handle.read()).hexdigest() == artifact.sha256, artifact.format
+    assert [r for r in manifest(version) if r["item"] == items[0].pk] == shipped
