@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
 
 from labeling.models import (
     Annotation,
@@ -68,16 +69,28 @@ class ItemAdmin(admin.ModelAdmin):
 
 
 class EvidenceAdmin(admin.ModelAdmin):
-    """Rows that are evidence, shown and never written here: an answer edited in the admin lost its
-    earlier value (the app keeps it as a revision) and skipped the item's answer count, and a guideline
-    version edited here no longer said what its answers were given under. Deleting stays possible, as
-    the deletion of a project or item in the admin takes these rows with it."""
+    """Rows that are evidence, shown and never written here: an answer edited or deleted in the admin lost
+    its earlier value (the app keeps it as a revision) and left the item's answer count wrong, and a
+    guideline version edited or deleted here no longer said what its answers were given under. They go
+    only with their project or item: the deletion of those in the admin takes them along, so the delete
+    permission stays and only their own delete page and action are closed."""
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied("Answers and guideline versions are deleted only with their project or item.")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
 
 
 @admin.register(Annotation)

@@ -278,3 +278,27 @@ def test_an_answer_changed_after_a_version_shipped_it_keeps_its_earlier_value_an
         with default_storage.open(artifact.name, "rb") as handle:
             assert hashlib.sha256(handle.read()).hexdigest() == artifact.sha256, artifact.format
     assert [r for r in manifest(version) if r["item"] == items[0].pk] == shipped
+
+
+def test_the_admin_deletes_no_single_answer_or_guideline_version_but_still_deletes_their_project(
+    answered, admin_client
+):
+    """An answer deleted on its own in the admin was lost, and the item's answer count the queue trusts
+    was left one too high; a guideline version deleted on its own left its answers naming none."""
+    project, items, labeler = answered
+    current = Annotation.objects.get(item=items[1], labeler=labeler)
+    guideline = guideline_publish(project=project, text="Whiskers make a cat.")
+    for model, pk in (("annotation", current.pk), ("guideline", guideline.pk)):
+        assert admin_client.post(f"/admin/labeling/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
+        admin_client.post(
+            f"/admin/labeling/{model}/", {"action": "delete_selected", "_selected_action": [pk], "post": "yes"}
+        )
+        page = admin_client.get(f"/admin/labeling/{model}/{pk}/change/").content.decode()
+        assert f"/admin/labeling/{model}/{pk}/delete/" not in page
+    assert Annotation.objects.filter(pk=current.pk).exists()
+    assert AnnotationRevision.objects.filter(annotation=current).exists()
+    assert project.guidelines.filter(pk=guideline.pk).exists()
+
+    response = admin_client.post(f"/admin/labeling/project/{project.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Annotation.objects.filter(pk=current.pk).exists()
