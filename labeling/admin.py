@@ -61,7 +61,12 @@ class DataSourceAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
+    """What labelers answered (the file or text, its checksum, which keeps its split, the label it came
+    with) and the queue's counters are shown, not edited: edited here, the item's answers were given to
+    something else, with nothing recorded. Source, tags, name and metadata stay editable."""
+
     list_display = ["id", "project", "original_name", "label", "source", "created"]
+    readonly_fields = ["project", "file", "text", "sha256", "label", "stats", "import_job", "n_answers", "random_key"]
     list_filter = ["project"]
     search_fields = ["original_name", "sha256"]
     raw_id_fields = ["source", "import_job"]

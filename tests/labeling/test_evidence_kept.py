@@ -156,7 +156,7 @@ class _Form(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.data, self._select, self._textarea = {}, None, None
+        self.data, self._select, self._multiple, self._textarea = {}, None, False, None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -168,10 +168,13 @@ class _Form(HTMLParser):
             else:
                 self.data[name] = a.get("value", "")
         elif tag == "select" and name:
-            self._select = name
-            self.data.setdefault(name, "")
+            self._select, self._multiple = name, "multiple" in a
+            self.data.setdefault(name, [] if self._multiple else "")
         elif tag == "option" and self._select and "selected" in a:
-            self.data[self._select] = a.get("value", "")
+            if self._multiple:
+                self.data[self._select].append(a.get("value", ""))
+            else:
+                self.data[self._select] = a.get("value", "")
         elif tag == "textarea" and name:
             self._textarea = name
             self.data[name] = ""
@@ -302,3 +305,23 @@ def test_the_admin_deletes_no_single_answer_or_guideline_version_but_still_delet
     response = admin_client.post(f"/admin/labeling/project/{project.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Annotation.objects.filter(pk=current.pk).exists()
+
+
+def test_the_item_admin_does_not_rewrite_what_labelers_answered(answered, manager, admin_client):
+    """An item's text, file, checksum or imported label edited in the admin changed what its answers were
+    given to (and the split its checksum keeps) with nothing recorded; the next version shipped the new
+    text under the old labels."""
+    project, items, _ = answered
+    before = build(project, manager)
+    item = items[0]
+    url = f"/admin/labeling/item/{item.pk}/change/"
+    data = admin_form(admin_client, url)
+    data.update(text="something else entirely", sha256="0" * 64, label="dog", original_name="renamed.txt")
+    response = admin_client.post(url, data)
+    import re
+
+    errors = re.findall(r'class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
+    assert response.status_code == 302, errors
+    item.refresh_from_db()
+    assert (item.text, item.label) == ("text 0", "")
+    assert build(project, manager).content_hash == before.content_hash
