@@ -138,10 +138,19 @@ class VersionArtifactInline(admin.TabularInline):
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(admin.ModelAdmin):
+    """Shown and deleted (with its files), never added or edited: a content_hash, counts or storage folder
+    edited here no longer described the version's files, or named another version's."""
+
     list_display = ["project", "number", "status", "content_hash", "created"]
     list_filter = ["project"]
     raw_id_fields = ["parent", "job", "created_by"]
     inlines = [VersionArtifactInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Webhook)

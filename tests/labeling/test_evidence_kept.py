@@ -325,3 +325,18 @@ def test_the_item_admin_does_not_rewrite_what_labelers_answered(answered, manage
     item.refresh_from_db()
     assert (item.text, item.label) == ("text 0", "")
     assert build(project, manager).content_hash == before.content_hash
+
+
+def test_the_admin_does_not_rewrite_what_a_version_says_it_shipped(answered, manager, admin_client):
+    """A version's content_hash, counts, recipe or storage folder edited in the admin no longer described
+    its files (or named another version's): it is shown there, and deleted, never edited."""
+    project, _, _ = answered
+    version = build(project, manager)
+    url = f"/admin/labeling/datasetversion/{version.pk}/change/"
+    assert admin_client.get(url).status_code == 200
+    data = admin_form(admin_client, url)
+    data.update(content_hash="0" * 64, storage_prefix="datasets/elsewhere")
+    response = admin_client.post(url, data)
+    assert response.status_code == 403
+    stored = type(version).objects.get(pk=version.pk)
+    assert (stored.content_hash, stored.storage_prefix) == (version.content_hash, version.storage_prefix)
