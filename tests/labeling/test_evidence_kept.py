@@ -340,3 +340,12 @@ def test_the_admin_does_not_rewrite_what_a_version_says_it_shipped(answered, man
     assert response.status_code == 403
     stored = type(version).objects.get(pk=version.pk)
     assert (stored.content_hash, stored.storage_prefix) == (version.content_hash, version.storage_prefix)
+
+
+def test_a_labeler_removed_from_the_project_keeps_their_answers_counting(answered, manager, api):
+    project, _, labeler = answered
+    before = build(project, manager)
+    held = evidence_of(labeler)
+    assert api(manager).delete(f"/api/projects/{project.pk}/members/{labeler.username}/").status_code == 204
+    assert evidence_of(labeler) == held
+    assert build(project, manager).content_hash == before.content_hash
