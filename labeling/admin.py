@@ -52,6 +52,12 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [LabelClassInline, MembershipInline]
     raw_id_fields = ["active_guideline", "created_by"]
 
+    def get_readonly_fields(self, request, obj=None):
+        """Once made, its task and modality say how every stored answer reads (edited here, class keys
+        were read as transcripts), and its active guideline is the latest one published (set back here,
+        new answers named an old version): none of them is edited here."""
+        return ["modality", "task_type", "active_guideline"] if obj is not None else []
+
 
 @admin.register(DataSource)
 class DataSourceAdmin(admin.ModelAdmin):

@@ -349,3 +349,21 @@ def test_a_labeler_removed_from_the_project_keeps_their_answers_counting(answere
     assert api(manager).delete(f"/api/projects/{project.pk}/members/{labeler.username}/").status_code == 204
     assert evidence_of(labeler) == held
     assert build(project, manager).content_hash == before.content_hash
+
+
+def test_the_project_admin_keeps_the_task_modality_and_guideline_answers_were_given_under(
+    answered, manager, admin_client
+):
+    """A project's task or modality edited in the admin read every stored answer as another kind (class
+    keys as transcripts), and its active guideline set back to an old version made new answers name it."""
+    project, _, _ = answered
+    first = guideline_publish(project=project, text="v1")
+    latest = guideline_publish(project=project, text="v2")
+    url = f"/admin/labeling/project/{project.pk}/change/"
+    data = admin_form(admin_client, url)
+    data.update(task_type="transcription", modality="image", active_guideline=str(first.pk), name="Renamed")
+    response = admin_client.post(url, data)
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.task_type, project.modality, project.active_guideline_id) == ("classification", "text", latest.pk)
+    assert project.name == "Renamed"
