@@ -367,3 +367,31 @@ def test_the_project_admin_keeps_the_task_modality_and_guideline_answers_were_gi
     project.refresh_from_db()
     assert (project.task_type, project.modality, project.active_guideline_id) == ("classification", "text", latest.pk)
     assert project.name == "Renamed"
+
+
+def test_an_item_sent_back_twice_keeps_every_answer_of_both_rounds(manager):
+    from labeling.selectors import archived_answers_by_item
+    from labeling.services.campaigns import campaign_send_back
+
+    project = text_project(manager)
+    (item,) = add_texts(project, ["a purr"])
+    a, b = labelers(project, 2)
+    answer(item, a, "cat")
+    answer(item, a, "dog")  # a change of mind, kept as a revision
+    answer(item, b, "cat")
+    first = campaign_send_back(project=project, item=item, user=manager)
+    answer(item, a, "other")
+    second = campaign_send_back(project=project, item=item, user=manager)
+    assert second.pk == first.pk  # the standing campaign
+    answer(item, b, "other")
+
+    archived = archived_answers_by_item(item_ids=[item.pk])[item.pk]
+    assert sorted((r["labeler"], r["value"]) for r in archived) == [
+        ("lab0", "cat"),
+        ("lab0", "dog"),
+        ("lab0", "other"),
+        ("lab1", "cat"),
+    ]
+    assert list(Annotation.objects.filter(item=item).values_list("value", flat=True)) == ["other"]
+    (row,) = manifest(build(project, manager))
+    assert row["label"] == "other"
