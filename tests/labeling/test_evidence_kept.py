@@ -65,6 +65,8 @@ def test_the_admin_refuses_to_delete_an_account_that_answered_and_says_to_deacti
     held = evidence_of(labeler)
     assert held == (4, 1, 2)
 
+    assert admin_client.get("/admin/auth/user/").status_code == 200
+    assert admin_client.get(f"/admin/auth/user/{labeler.pk}/change/").status_code == 200
     page = admin_client.get(f"/admin/auth/user/{labeler.pk}/delete/")
     assert page.status_code == 200
     html = page.content.decode()
