@@ -2,10 +2,8 @@
 takes its stored files with it: a worker removes them once the deletion commits."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from labeling.models import DatasetVersion, Item
 from labeling.services.import_jobs import import_job_create
@@ -15,13 +13,6 @@ from tests.conftest import make_project, png_bytes
 from tests.labeling.version_helpers import answer, build, labelers
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(db):
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("root", "root@example.org", "pw-root"))
-    return client
 
 
 def run_sent(job_messages, captured):

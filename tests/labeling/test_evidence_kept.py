@@ -25,13 +25,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(db):
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("root", "root@example.org", "pw-root"))
-    return client
-
-
-@pytest.fixture
 def answered(manager):
     """Three labelers on six texts; the third changed their mind on one item and had two items relabeled
     by a campaign (archived answers), which the first two answered again."""
