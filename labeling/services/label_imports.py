@@ -29,6 +29,9 @@ declared ``width``/``height`` (boxes within half a pixel of an edge are clamped 
 ``class cx cy w h`` as fractions of the image, centre first; Label Studio boxes are percentages
 (0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds.
 
+Classes match by key, else by key or name ignoring case, else as a key the project's taxonomy changes
+renamed or merged away (``labeling.selectors.class_mapping``): the class it became.
+
 Checks. The labels file must parse (else the job fails, storing nothing). Each labeled file (a COCO
 image, a YOLO label file, a Label Studio task) is all or nothing: an unknown class, a box outside the
 image or a malformed line rejects that file's item and answers, reported as
@@ -59,6 +62,7 @@ from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
 from labeling.inputs import InputRejected
 from labeling.models import Annotation, Item, Membership, Project
+from labeling.selectors import class_mapping
 from labeling.services import imports
 from labeling.services.annotations import annotation_store, annotation_validate
 from labeling.services.imports import file_path, path_parts
@@ -150,9 +154,13 @@ class Parsed:
 
 
 class _Classes:
-    """The project's active classes, found by key, or by key or name ignoring case."""
+    """The project's active classes, found by key, or by key or name ignoring case; else a key a taxonomy
+    change renamed or merged away, found (ignoring case too) as the active class it became. Labels exported
+    before "lizard" was merged into "iguana" go in as iguanas, as a labeler's answer saved from a page opened
+    before the merge does (``labeling.services.shapes``), instead of rejecting every file naming a lizard."""
 
     def __init__(self, project):
+        self.project = project
         active = project.active_classes()
         self.keys = {c.key for c in active}
         self.folded = {}
@@ -160,12 +168,24 @@ class _Classes:
             self.folded.setdefault(c.name.strip().casefold(), c.key)
         for c in active:
             self.folded[c.key.casefold()] = c.key
+        self.old = None
+
+    def _old_keys(self) -> dict:
+        """{old key, exact and case-folded: active key} of the project's taxonomy changes, read once."""
+        if self.old is None:
+            mapping = {k: v for k, v in class_mapping(project=self.project).items() if v in self.keys}
+            self.old = {k.casefold(): v for k, v in mapping.items()} | mapping
+        return self.old
 
     def key(self, label) -> str:
         if isinstance(label, str):
             if label in self.keys:
                 return label
             found = self.folded.get(label.strip().casefold())
+            if found:
+                return found
+            old = self._old_keys()
+            found = old.get(label) or old.get(label.strip().casefold())
             if found:
                 return found
         raise Bad(f"unknown class {json.dumps(label)} (the project's classes: {', '.join(sorted(self.keys))})")

@@ -791,3 +791,37 @@ def test_a_versions_coco_and_yolo_give_a_new_project_the_same_boxes_within_a_mil
             assert sorted(got[item]["boxes"], key=lambda b: (b["label"], b["x"], b["y"])) == [
                 {**b, **{k: pytest.approx(b[k], abs=1e-6, rel=0) for k in ("x", "y", "w", "h")}} for b in expected
             ], (fmt, item)
+
+
+def test_labels_naming_a_class_the_taxonomy_merged_or_renamed_go_in_as_the_class_it_became(manager, detection):
+    """A COCO file (and a YOLO zip) made before "lizard" was merged into "iguana" and "rock" renamed
+    "stone" imports after the changes: each box is stored as the class its old one counts as now, as a
+    labeler's answer saved from a page opened before the change is; the import refused every image
+    naming the old classes ("unknown class")."""
+    from labeling.services.taxonomy import taxonomy_apply
+
+    taxonomy_apply(project=detection, op="add", payload={"key": "lizard", "name": "Lizard"})
+    import_images(detection, ["a.png", "b.png"])
+    taxonomy_apply(project=detection, op="merge", payload={"classes": ["lizard", "iguana"], "into": "iguana"})
+    taxonomy_apply(project=detection, op="rename", payload={"key": "rock", "new_key": "stone", "name": "Stone"})
+    content = json.dumps(
+        {
+            "images": [coco_image(1, "a.png"), coco_image(2, "b.png")],
+            "annotations": [
+                coco_box(1, 1, [20, 10, 40, 30], category_id=3),
+                coco_box(2, 1, [100, 50, 20, 20], category_id=2),
+                coco_box(3, 2, [0, 0, 10, 10], category_id=1),
+            ],
+            "categories": [{"id": 1, "name": "iguana"}, {"id": 2, "name": "Rock"}, {"id": 3, "name": "lizard"}],
+        }
+    ).encode()
+    job = run_import(detection, manager, "coco.json", content, fmt="coco", labeler="cora")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    got = answers(detection)
+    assert [b["label"] for b in got[("a.png", "cora")]["boxes"]] == ["iguana", "stone"]
+    assert [b["label"] for b in got[("b.png", "cora")]["boxes"]] == ["iguana"]
+
+    content = zip_bytes([("classes.txt", "lizard\nrock\n"), ("labels/a.txt", "0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.1 0.1\n")])
+    job = run_import(detection, manager, "yolo.zip", content, fmt="yolo", labeler="yuri")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    assert [b["label"] for b in answers(detection)[("a.png", "yuri")]["boxes"]] == ["iguana", "stone"]
