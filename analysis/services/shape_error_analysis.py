@@ -8,7 +8,9 @@ IoU 0.5 (``map50``, ``analysis.metrics.shapes.average_precision``, checked again
   majority over time; an item one labeler answered keeps that labeler's shapes). SME decisions hold a
   class key, not shapes, so they do not replace it (as in versions);
 * the **model's** ``map50`` on a slice: its shapes (ranked by confidence) against the references of the
-  slice's compared items; an item whose reference is empty only adds false positives;
+  slice's compared items; an item whose reference is empty only adds false positives. Its classes count
+  as the taxonomy changes say, as the reference's do (a run stored before "b" was merged into "a" scores
+  its b boxes as a);
 * **HLP** on a slice: each labeler's mAP@0.5 against the consensus of the other labelers on the slice's
   items they answered with someone else (``labeler_average_precision``), averaged over labelers
   weighted by those items. ``gap_to_hlp`` = HLP − map50, ``weighted_gap`` = gap × share.
@@ -65,14 +67,20 @@ def _answers(project, item_ids):
     return [(i, lab, obj) for (i, lab), obj in latest.items()], names
 
 
-def _predicted(labels, kind):
+def _predicted(labels, kind, mapping):
+    """Each prediction's shapes, their classes as the taxonomy changes count them (``mapping``, old key ->
+    key): a run stored before "b" was merged into "a" predicted b, and is scored as a, like the labelers'
+    boxes of b in the reference (else each of them was a false positive and a missed box)."""
     out = []
     for text in labels:
         try:
             obj = json.loads(text)
         except ValueError:
             obj = {}
-        out.append(obj.get(kind, []) if isinstance(obj, dict) else [])
+        if not isinstance(obj, dict) or not isinstance(obj.get(kind, []), list):
+            out.append([])
+            continue
+        out.append(mapped_shapes(obj, kind, mapping).get(kind, []))
     return out
 
 
@@ -208,7 +216,7 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
     kind = _kind(project)
     ids, labels, held, _ = held_out_predictions(model_run)
     n = len(ids)
-    shapes = _predicted(labels, kind)
+    shapes = _predicted(labels, kind, class_mapping(project=project))
     predicted = {int(i): s for i, s in zip(ids.tolist(), shapes, strict=True)}
     answers, names = _answers(project, ids)
     reference = consensus(shape_table(answers, kind=kind), iou=CONSENSUS_IOU) if answers else {}
@@ -290,7 +298,8 @@ def shape_runs_compare(*, project, run_a, run_b) -> dict:
     ids_b, labels_b, held_b, all_b = held_out_predictions(run_b)
     both = int(np.intersect1d(all_a, all_b, assume_unique=True).size)
     common, ia, ib = np.intersect1d(ids_a, ids_b, assume_unique=True, return_indices=True)
-    shapes_a, shapes_b = _predicted(labels_a, kind), _predicted(labels_b, kind)
+    mapping = class_mapping(project=project)
+    shapes_a, shapes_b = _predicted(labels_a, kind, mapping), _predicted(labels_b, kind, mapping)
     pred_a = {int(common[k]): shapes_a[ia[k]] for k in range(len(common))}
     pred_b = {int(common[k]): shapes_b[ib[k]] for k in range(len(common))}
     answers, names = _answers(project, common)

@@ -307,3 +307,23 @@ def test_the_reference_counts_classes_as_the_taxonomy_changes_say(api, reviewer,
     assert {r["slice"]: r["map50"] for r in data["slices"]} == {"all": 1.0, "easy": 1.0, "hard": 1.0}
     classes = {c["class"]: c for c in data["classes"] if c["support"]}
     assert list(classes) == ["a"] and classes["a"]["support"] == 4 and classes["a"]["ap50"] == 1.0
+
+
+def test_a_run_made_before_a_merge_is_scored_in_the_classes_the_merge_made(api, reviewer, detection):
+    """A model run stored while b was a class predicts B as b; after b is merged into a, its boxes count
+    as a like the labelers' (the reference): the same perfect run, mAP 1 and no class b. Its b boxes were
+    scored as b against references of a: a false positive and a missed box each, mAP 76/101."""
+    from labeling.services.taxonomy import taxonomy_apply
+
+    project, items, _ = detection
+    run = model_run_create(
+        project=project,
+        name="before the merge",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], [(Y, 0.6)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["a", "b"], "into": "a"})
+    data = report(api, reviewer, project, run)
+    assert {r["slice"]: r["map50"] for r in data["slices"]} == {"all": 1.0, "easy": 1.0, "hard": 1.0}
+    classes = {c["class"]: c for c in data["classes"] if c["support"] or c["predicted"]}
+    assert list(classes) == ["a"] and classes["a"]["predicted"] == 4 and classes["a"]["ap50"] == 1.0
