@@ -3,10 +3,10 @@
 A detection model is not right or wrong on an item, so accuracy gives way to COCO average precision at
 IoU 0.5 (``map50``, ``analysis.metrics.shapes.average_precision``, checked against pycocotools):
 
-* the **reference** of an item is the consensus of its labelers' shapes, exactly as a dataset version
-  builds it (``labeling.services.shape_versions``: boxes matched at IoU ≥ 0.5 and fused, segments by
-  majority over time; an item one labeler answered keeps that labeler's shapes). SME decisions hold a
-  class key, not shapes, so they do not replace it (as in versions);
+* the **reference** of an item is what a dataset version ships for it (``labeling.services.shape_versions``):
+  the consensus of its labelers' shapes (boxes matched at IoU ≥ 0.5 and fused, segments by majority over
+  time; an item one labeler answered keeps that labeler's shapes), or, for an item an SME decided (its
+  latest decision a final label with shapes), the decided shapes, "nothing here" included;
 * the **model's** ``map50`` on a slice: its shapes (ranked by confidence) against the references of the
   slice's compared items; an item whose reference is empty only adds false positives. Its classes count
   as the taxonomy changes say, as the reference's do (a run stored before "b" was merged into "a" scores
@@ -31,7 +31,7 @@ from labeling.models import Item
 from labeling.selectors import class_mapping
 from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import _answers_queryset
-from labeling.services.shape_versions import mapped_shapes
+from labeling.services.shape_versions import _decided_label, decided_shapes, mapped_shapes
 
 CONSENSUS_IOU = 0.5  # as dataset versions (shape_versions.MOVED_IOU)
 CONFIDENT = 0.5  # a predicted shape the review link treats as "the model says so"
@@ -65,6 +65,22 @@ def _answers(project, item_ids):
             latest[(item_id, labeler_id)] = mapped_shapes(obj, kind, mapping)
             names[labeler_id] = username
     return [(i, lab, obj) for (i, lab), obj in latest.items()], names
+
+
+def _reference(project, kind, answers, item_ids):
+    """{item: {kind: shapes with support}}: the labelers' consensus, or the SME's decided shapes where the
+    item's latest decision holds some (when the project's default recipe uses decisions), as a version
+    ships them; without it, a box the SME struck out scored the model's box there as right."""
+    reference = consensus(shape_table(answers, kind=kind), iou=CONSENSUS_IOU) if answers else {}
+    if not recipe_parse(project=project, data={}).get("use_decisions", True):
+        return reference
+    drawn = {}
+    for item, _, obj in answers:
+        drawn.setdefault(item, []).append(obj.get(kind, []))
+    mapping = class_mapping(project=project)
+    for item, decision in decided_shapes(project=project, item_ids=[int(i) for i in item_ids]).items():
+        reference[item] = _decided_label(kind, decision, drawn.get(item, []), mapping)
+    return reference
 
 
 def _predicted(labels, kind, mapping):
@@ -219,7 +235,7 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
     shapes = _predicted(labels, kind, class_mapping(project=project))
     predicted = {int(i): s for i, s in zip(ids.tolist(), shapes, strict=True)}
     answers, names = _answers(project, ids)
-    reference = consensus(shape_table(answers, kind=kind), iou=CONSENSUS_IOU) if answers else {}
+    reference = _reference(project, kind, answers, ids.tolist())
     scored = [i for i in ids.tolist() if i in reference]
     base = {
         "kind": project.task_type,
@@ -230,7 +246,7 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
         "held_out": held,
         "n_items": n,
         "n_unresolved": n - len(scored),
-        "label_policy": "consensus of the labelers' shapes, as dataset versions build it (IoU 0.5)",
+        "label_policy": "the labelers' consensus shapes (IoU 0.5) or an SME's decided shapes, as versions ship them",
         "n_resamples": 0,
         "seed": 0,
         "confusion": None,
@@ -303,7 +319,7 @@ def shape_runs_compare(*, project, run_a, run_b) -> dict:
     pred_a = {int(common[k]): shapes_a[ia[k]] for k in range(len(common))}
     pred_b = {int(common[k]): shapes_b[ib[k]] for k in range(len(common))}
     answers, names = _answers(project, common)
-    reference = consensus(shape_table(answers, kind=kind), iou=CONSENSUS_IOU) if answers else {}
+    reference = _reference(project, kind, answers, common.tolist())
 
     def map50(ids, predicted):
         scored = [i for i in ids if i in reference]

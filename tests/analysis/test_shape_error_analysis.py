@@ -327,3 +327,28 @@ def test_a_run_made_before_a_merge_is_scored_in_the_classes_the_merge_made(api, 
     assert {r["slice"]: r["map50"] for r in data["slices"]} == {"all": 1.0, "easy": 1.0, "hard": 1.0}
     classes = {c["class"]: c for c in data["classes"] if c["support"] or c["predicted"]}
     assert list(classes) == ["a"] and classes["a"]["predicted"] == 4 and classes["a"]["ap50"] == 1.0
+
+
+def test_an_item_an_sme_decided_is_scored_against_the_decided_shapes(api, reviewer, detection):
+    """Item 3: u0 and u1 draw X, u2 nothing; the SME decides "nothing here", and a dataset version ships
+    it empty. The model's X there is then a false positive, as the version it trained on would score it:
+    class a has references A and Y, the model finds A (0.9) then X (0.7) is wrong, Y missed: AP 51/101;
+    b 1. The report scored X against the labelers' consensus (found: 67/101 for a)."""
+    from labeling.services.review import decision_record
+
+    project, items, _ = detection
+    decision_record(item=items[2], reviewer=reviewer, value={"boxes": []})
+    version = build(project, reviewer)
+    assert {r["item"]: r["label"] for r in manifest(version)}[items[2].pk] == {"boxes": []}
+    run = model_run_create(
+        project=project,
+        name="decided",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], []]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    data = report(api, reviewer, project, run)
+    overall = next(r for r in data["slices"] if r["slice"] == "all")
+    assert overall["map50"] == pytest.approx((AP_HALF + 1) / 2)
+    assert overall["n_reference"] == 3
+    classes = {c["class"]: c for c in data["classes"]}
+    assert classes["a"]["ap50"] == pytest.approx(AP_HALF) and classes["a"]["support"] == 2
