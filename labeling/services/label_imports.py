@@ -25,7 +25,9 @@ Who the answers belong to:
 A user who is not yet a member of the project becomes a labeler; existing roles are kept.
 
 Coordinates become the contract's fractions: COCO ``bbox`` is ``[x, y, w, h]`` in pixels of the image's
-declared ``width``/``height`` (boxes within half a pixel of an edge are clamped to it); YOLO lines are
+declared ``width``/``height`` (boxes within half a pixel of an edge are clamped to it; an image declared
+at its upright size turned a quarter, a photo's stored pixels without its EXIF orientation, is rejected,
+as its boxes would land turned); YOLO lines are
 ``class cx cy w h`` as fractions of the image, centre first; Label Studio boxes are percentages
 (0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds.
 
@@ -135,6 +137,7 @@ class Task:
     answers: list[Answer] = field(default_factory=list)
     error: str = ""
     entry: imports.ImportEntry | None = None  # the item import's entry for the file, once made
+    size: tuple[float, float] | None = None  # the pixel size a COCO image declares, its boxes' frame
 
 
 @dataclass
@@ -402,7 +405,7 @@ def coco_parse(*, data, filename, project, media, labeler) -> Parsed:
             width, height = _number(image.get("width"), "width"), _number(image.get("height"), "height")
             if width <= 0 or height <= 0:
                 raise Bad(f"the image size {width:g} x {height:g} is not positive")
-            sizes[image["id"]] = (width, height)
+            sizes[image["id"]] = task.size = (width, height)
             media.find(task, [image["file_name"]])
         except Bad as exc:
             errors[image["id"]].append(str(exc))
@@ -949,6 +952,24 @@ def _chunk_answers(*, project, chunk, parsed, users, report, class_keys):
     report.labelers |= stored.labelers
 
 
+def _turned(task, item) -> str:
+    """Why a COCO image's boxes cannot go in as fractions of its declared size: it declares the item's
+    upright size turned a quarter (a phone photo's stored pixels, its EXIF orientation not applied), so
+    its boxes are in a frame turned against the one labelers see; "" otherwise (a resized copy's size,
+    the same shape, is fine)."""
+    stats = item.stats or {}
+    width, height = stats.get("width"), stats.get("height")
+    if task.size is None or not width or not height or width == height:
+        return ""
+    if task.size != (float(height), float(width)):
+        return ""
+    return (
+        f"the image is declared {task.size[0]:g} x {task.size[1]:g} pixels, but it is {width} x {height} as "
+        "labeled (upright, its EXIF orientation applied): its boxes would land turned a quarter; declare the "
+        "upright size and boxes"
+    )
+
+
 @retry_deadlock_once  # it locks its items in id order; a labeler's answer (?next=1) may lock two the other way
 def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
     """One chunk's answers in one transaction. Each try starts from the users of the chunks committed
@@ -973,6 +994,10 @@ def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
         }
         for task in tasks:
             item = items[task.item]
+            turned = _turned(task, item)
+            if turned:
+                stored.rejected.append({"name": task.where, "reason": turned})
+                continue
             checked = []
             try:
                 for answer in task.answers:

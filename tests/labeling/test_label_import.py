@@ -825,3 +825,42 @@ def test_labels_naming_a_class_the_taxonomy_merged_or_renamed_go_in_as_the_class
     job = run_import(detection, manager, "yolo.zip", content, fmt="yolo", labeler="yuri")
     assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
     assert [b["label"] for b in answers(detection)[("a.png", "yuri")]["boxes"]] == ["iguana", "stone"]
+
+
+def test_a_coco_image_declared_in_the_photos_stored_frame_is_rejected_not_turned(manager, detection):
+    """A phone photo stored 400x200 with EXIF orientation 6 is 200x400 upright, as it is labeled and
+    exported. A COCO file from a tool that read the stored pixels declares it 400x200 and puts its boxes
+    in that frame: taken as fractions, every box landed turned a quarter on the image the labelers see.
+    That image is rejected naming both sizes; the same file declaring the upright size goes in."""
+    from tests.conftest import rotated_jpeg
+
+    def content(width, height):
+        labels = coco([coco_image(1, "phone.jpg", width, height)], [coco_box(1, 1, [300, 20, 80, 40])])
+        return zip_bytes([("coco.json", labels), ("phone.jpg", rotated_jpeg(6))])
+
+    job = run_import(detection, manager, "labels.zip", content(400, 200), fmt="coco", labeler="cora")
+    assert job.errors == [
+        {
+            "name": "coco.json image 1 (phone.jpg)",
+            "reason": "the image is declared 400 x 200 pixels, but it is 200 x 400 as labeled (upright, its EXIF "
+            "orientation applied): its boxes would land turned a quarter; declare the upright size and boxes",
+        }
+    ]
+    assert answers(detection) == {}
+    job = run_import(
+        detection,
+        manager,
+        "labels.zip",
+        zip_bytes(
+            [
+                ("coco.json", coco([coco_image(1, "phone.jpg", 200, 400)], [coco_box(1, 1, [140, 300, 40, 80])])),
+                ("phone.jpg", rotated_jpeg(6)),
+            ]
+        ),
+        fmt="coco",
+        labeler="cora",
+    )
+    assert job.errors == [], job.errors
+    assert answers(detection)[("phone.jpg", "cora")] == {
+        "boxes": [{"x": 0.7, "y": 0.75, "w": 0.2, "h": 0.2, "label": "iguana"}]
+    }
