@@ -237,9 +237,11 @@ class _RttmWriter:
         uri = self.uris.unique(_rttm_field(posixpath.splitext(_file_name(item))[0]), row["item"])
         for s in shapes:
             label = _rttm_field(s["label"])
-            self.handle.write(
-                f"SPEAKER {uri} 1 {s['start']:.3f} {s['end'] - s['start']:.3f} <NA> <NA> {label} <NA> <NA>\n"
-            )
+            # The duration runs from the written start to the written end (segments.csv's): rounded on its
+            # own it could end a segment 1 ms before the next one starts where the two touch.
+            start, end = f"{s['start']:.3f}", f"{s['end']:.3f}"
+            duration = float(end) - float(start)
+            self.handle.write(f"SPEAKER {uri} 1 {start} {duration:.3f} <NA> <NA> {label} <NA> <NA>\n")
             self.n += 1
 
     def close(self):

@@ -374,3 +374,27 @@ def test_an_item_sent_back_keeps_its_archived_shapes_until_it_is_answered_again(
     again = rows(4)[first.pk]
     assert again["resolved_by"] == "majority" and again["n_annotations"] == 1
     assert [s["label"] for s in again["label"]["boxes"]] == ["iguana"]
+
+
+def test_rttm_keeps_touching_segments_touching_and_ends_where_the_segments_csv_does(api, manager):
+    """Speech and music that touch at 1.0006 s (from a 44.1 kHz clip, not on a millisecond) and one ending at
+    the clip's end: in RTTM each end (start + duration) is the end segments.csv writes, so the touching
+    pair still touch. The duration was rounded apart from the start: 0.000 + 1.000 ended the first at
+    1.000 while the second started at 1.001, a gap nobody drew."""
+    project = make_project(
+        manager,
+        name="Touching",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech"}, {"key": "music"}],
+    )
+    (clip,) = make_items(project, 1, stats={"duration": 2.9996})
+    (a,) = labelers(project, 1, prefix="ear")
+    drawn = [(0.0004, 1.0006, "speech"), (1.0006, 2.0004, "music"), (2.0006, 2.9996, "speech")]
+    answer(clip, a, json.dumps({"segments": [{"start": s, "end": e, "label": c} for s, e, c in drawn]}))
+    run_build(api, manager, project)
+    rows = list(csv.reader(io.StringIO(body(download(api, manager, project, "segments_csv")).decode())))[1:]
+    ends_csv = sorted((row[1], row[2]) for row in rows)
+    assert ends_csv == [("0.000", "1.001"), ("1.001", "2.000"), ("2.001", "3.000")]
+    lines = [line.split() for line in body(download(api, manager, project, "rttm")).decode().splitlines()]
+    assert sorted((f[3], f"{float(f[3]) + float(f[4]):.3f}") for f in lines) == ends_csv
