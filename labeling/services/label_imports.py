@@ -700,9 +700,12 @@ def _ls_boxes(result, classes, where):
         raise Bad(f"{where}: the box has no rectanglelabels")
     rotation = _number(value.get("rotation", 0) or 0, f"{where}: rotation") % 360
     if min(rotation, 360 - rotation) > 0.01:
-        # Label Studio turns a box about its top-left corner: keep the upright box around it.
-        width = _number(result.get("original_width") or 1, f"{where}: original_width")
-        height = _number(result.get("original_height") or 1, f"{where}: original_height")
+        # Label Studio turns a box about its top-left corner: keep the upright box around it, turned in
+        # the image's pixels (in the unit square, as a missing size made it, any image not square was skewed)
+        if not result.get("original_width") or not result.get("original_height"):
+            raise Bad(f"{where}: a rotated box needs the image's original_width and original_height")
+        width = _number(result["original_width"], f"{where}: original_width")
+        height = _number(result["original_height"], f"{where}: original_height")
         a = math.radians(rotation)
         px, py, pw, ph = x * width, y * height, w * width, h * height
         xs = [px, px + pw * math.cos(a), px - ph * math.sin(a), px + pw * math.cos(a) - ph * math.sin(a)]

@@ -255,6 +255,42 @@ def ls_rect(id, x, y, w, h, label, rotation=0):
     }
 
 
+def test_a_rotated_label_studio_box_becomes_the_upright_box_around_it(manager, detection):
+    """A box Label Studio turned about its top-left corner is kept as the upright box that holds it, in
+    the image's pixels (200 x 100); without the image's size in the result it is refused naming what is
+    missing: the turn was made in the unit square, which distorted any image that is not square."""
+    turned = ls_rect("r1", 50, 20, 10, 30, "iguana", rotation=90)  # 20 x 30 px at (100, 20), turned 90°
+    sizeless = {k: v for k, v in ls_rect("r2", 50, 20, 10, 30, "iguana", rotation=90).items() if k != "original_width"}
+    export = [
+        ls_task(
+            1,
+            {"image": "/data/upload/3/5d4a1c2e-photo.png"},
+            [ls_annotation(101, ls_user(1, "lea@example.com"), [turned])],
+        ),
+        ls_task(
+            2,
+            {"image": "/data/upload/3/0badf00d-other.png"},
+            [ls_annotation(102, ls_user(1, "lea@example.com"), [sizeless])],
+        ),
+    ]
+    content = zip_bytes(
+        [
+            ("export.json", json.dumps(export)),
+            ("photo.png", png_bytes(size=(200, 100), seed=3)),
+            ("other.png", png_bytes(size=(200, 100), seed=4)),
+        ]
+    )
+    job = run_import(detection, manager, "project-3.zip", content, fmt="label_studio")
+    got = answers(detection)
+    # corners (100, 20), (100, 40), (70, 20), (70, 40): x 70-100 of 200, y 20-40 of 100
+    assert got[("photo.png", "lea@example.com")]["boxes"] == approx_boxes(
+        {"boxes": [{"x": 0.35, "y": 0.2, "w": 0.15, "h": 0.2, "label": "iguana"}]}
+    )
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert "a rotated box needs the image's original_width and original_height" in " ".join(reasons.values())
+    assert ("other.png", "lea@example.com") not in got
+
+
 def ls_task(id, data, annotations, predictions=()):
     return {
         "id": id,
