@@ -5,9 +5,13 @@ bits (the database drivers refuse to compare a column with it: OverflowError) an
 does not have (``2020-02-30`` matches the pattern, then ``datetime`` raises ValueError).
 """
 
+import re
 from datetime import datetime, time
 
 from django.utils.dateparse import parse_date, parse_datetime
+
+# "+02:00" written unencoded in a query string arrives as " 02:00" (a "+" there means a space)
+_OFFSET_AS_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
 def row_id(value) -> int:
@@ -36,7 +40,9 @@ def parse_day(value: str):
 
 def parse_instant(value: str) -> datetime | None:
     """An ISO date-time, naive or aware as written; None when ``value`` is not one, an impossible day or
-    hour (``2020-02-30T10:00``, ``2020-01-01T25:00``) included."""
+    hour (``2020-02-30T10:00``, ``2020-01-01T25:00``) included. A positive UTC offset whose "+" a query
+    string turned into a space (``since=2026-11-01T10:00+02:00`` typed in a URL) is read as the offset."""
+    value = _OFFSET_AS_SPACE.sub(r"\1+\2", value.strip()) if isinstance(value, str) else value
     try:
         return parse_datetime(value)
     except ValueError:

@@ -83,6 +83,20 @@ def test_slice_and_labeler_filters(api, reviewer, k2011_project):
     assert two["pairwise"][0]["kappa"] == pytest.approx(kappa)
 
 
+def test_since_with_a_utc_offset_typed_unencoded_in_the_url_is_read_as_the_offset(api, reviewer, k2011_project):
+    # "+02:00" typed in a URL arrives as " 02:00" (a "+" in a query string is a space): it answered 400
+    # "not a date" to a date-time that was right
+    url = f"/api/projects/{k2011_project.pk}/agreement/"
+    client = api(reviewer)
+    everything = client.get(url).json()["n_items"]
+    for since in ("2000-01-01T10:00:00+02:00", "2000-01-01 10:00+0200", "2000-01-01T10:00:00.5+02"):
+        response = client.get(f"{url}?since={since}")
+        assert response.status_code == 200, (since, response.json())
+        assert response.json()["n_items"] == everything
+    assert client.get(f"{url}?since=2999-01-01T10:00:00+02:00").json()["n_items"] == 0
+    assert client.get(f"{url}?since=2000-01-01T10:00:00 02:00:00").status_code == 400
+
+
 @pytest.mark.parametrize(
     "query, message",
     [
