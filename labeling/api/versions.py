@@ -28,8 +28,8 @@ from labeling.services.versions import (
     JobNotRetryable,
     artifact_for,
     stale_seconds,
+    version_build_request,
     version_build_retry,
-    version_build_start,
     version_diff,
     version_manifest_chunks,
 )
@@ -232,17 +232,19 @@ class VersionListApi(GenericAPIView):
 
     @extend_schema(
         request=RecipeSerializer,
-        responses={202: JobRefSerializer},
+        responses={202: JobRefSerializer, 200: JobRefSerializer},
         description="Build a new version with this recipe (the body; `{}` for the defaults) as a worker job. "
-        "Poll `GET /api/jobs/{job}/`; the version appears in the list only once it is complete.",
+        "Poll `GET /api/jobs/{job}/`; the version appears in the list only once it is complete. While a build "
+        "of the same recipe is still queued or running, the request answers that build's job with 200 and "
+        "starts none (a retried request never builds twice).",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         recipe = request.data
         if hasattr(recipe, "getlist"):  # a form: its fields (its CSRF token left out), read as JSON carries them
             recipe = recipe_form_values(body_as_lists(recipe))
-        job = version_build_start(project=project, user=request.user, recipe=recipe)
-        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+        job, started = version_build_request(project=project, user=request.user, recipe=recipe)
+        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK)
 
 
 class VersionDetailApi(GenericAPIView):

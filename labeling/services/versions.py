@@ -92,12 +92,40 @@ class _Superseded(Exception):
 
 @transaction.atomic
 def version_build_start(*, project, user, recipe) -> Job:
-    """Validate ``recipe`` (see ``labeling.services.recipes``) and queue a build job; answer the job.
+    """Validate ``recipe`` (see ``labeling.services.recipes``) and queue a build job; answer the job (the
+    build of the same recipe already queued or running, if any: see ``version_build_request``).
 
     Raises ValidationError naming every bad or unknown recipe field. Nothing is built inline.
     """
+    return version_build_request(project=project, user=user, recipe=recipe)[0]
+
+
+def version_build_request(*, project, user, recipe) -> tuple[Job, bool]:
+    """Like ``version_build_start``, answering ``(job, started)``: ``started`` is False when a build of
+    the project with the same parsed recipe was still queued or running, whose job is answered instead.
+
+    A client whose answer to a build request was lost sends it again; each request used to queue a build
+    of its own, so one lost answer made two identical builds (minutes of worker time each, two versions
+    with the same labels). The project row is locked while looking, so two identical requests at once
+    still start one build.
+    """
     policy = recipe_parse(project=project, data=recipe)
-    return job_start(kind=JobKind.VERSION, project=project, user=user, params={"policy": policy})
+    params = {"policy": policy}
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        running = (
+            Job.objects.filter(
+                project=project,
+                kind=JobKind.VERSION,
+                status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+                params=params,
+            )
+            .order_by("-created", "-id")
+            .first()
+        )
+        if running is not None:
+            return running, False
+        return job_start(kind=JobKind.VERSION, project=project, user=user, params=params), True
 
 
 def version_build_retry(*, job) -> Job:

@@ -265,3 +265,19 @@ def test_an_item_s_media_is_sent_to_a_client_that_accepts_only_images(api, manag
     (pk,) = items_import(project=project, entries=[ImportEntry(name="a.png", load=lambda: png_bytes(seed=3))]).imported
     response = api(manager).get(f"/api/items/{pk}/file", HTTP_ACCEPT="image/png")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
+
+
+def test_a_retried_build_request_answers_the_build_under_way_instead_of_starting_another(api, manager, texts):
+    project, _, _ = texts
+    client = api(manager)
+    url = f"/api/projects/{project.pk}/versions/"
+    first = client.post(url, {"min_answers": 2}, format="json")
+    assert first.status_code == 202
+    again = client.post(url, {"min_answers": 2}, format="json")  # the first answer was lost; the client retries
+    assert again.status_code == 200 and again.json()["job"] == first.json()["job"]
+    other = client.post(url, {"min_answers": 1}, format="json")  # another recipe is another build
+    assert other.status_code == 202 and other.json()["job"] != first.json()["job"]
+    assert Job.objects.filter(project=project, kind="version").count() == 2
+    version_build_run(job_id=first.json()["job"])
+    after = client.post(url, {"min_answers": 2}, format="json")  # once built, the same recipe builds anew
+    assert after.status_code == 202 and after.json()["job"] != first.json()["job"]
