@@ -171,13 +171,15 @@ class ModelRunListApi(GenericAPIView):
 
     @extend_schema(
         request=ModelRunInSerializer,
-        responses={201: ModelRunSerializer},
+        responses={201: ModelRunSerializer, 200: ModelRunSerializer},
         description="Store a model's predictions. Every item must be this project's, every label a known "
         "class (any transcript for transcription projects), each item once; 400 names the offenders. "
         "Detection and segments projects send shapes as answers are written, each with a confidence in "
         "[0, 1]. With a dataset_version (or a training_job) metrics per split are computed against its "
         "labels, and error analysis leaves out the version's train split; without one it compares only the "
-        'items named held out ("held_out", or "split" per prediction), or warns that it compares all.',
+        'items named held out ("held_out", or "split" per prediction), or warns that it compares all. '
+        "The same run sent again (name, version, training job and every prediction equal to a stored run's, "
+        "as when a client retries a push whose answer it lost) stores nothing and answers that run with 200.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
@@ -201,7 +203,10 @@ class ModelRunListApi(GenericAPIView):
             training_job=training,
             held_out=fields.get("held_out"),
         )
-        return Response(ModelRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        repeated = getattr(run, "repeated", False)  # the same run pushed again: nothing stored twice
+        return Response(
+            ModelRunSerializer(run).data, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED
+        )
 
 
 class ModelRunDetailApi(GenericAPIView):

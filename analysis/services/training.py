@@ -30,7 +30,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.services import token_create
@@ -557,6 +557,9 @@ def model_run_create(
     metrics per split are computed against the version's labels (items the version does not label are
     not scored). Error analysis compares only predictions outside the train split (see
     ``analysis.services.model_runs.held_out_mask``).
+
+    The same run pushed again (name, version, training job and every prediction equal to a stored run's)
+    stores nothing and answers the stored run, marked ``repeated``: see ``_same_run``.
     """
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise ValidationError({"name": "a name of 1-200 characters is required"})
@@ -575,6 +578,12 @@ def model_run_create(
     if metrics is None and dataset_version is not None:
         metrics = _metrics_against(project=project, version=dataset_version, rows=rows)
     with transaction.atomic():
+        same = _same_run(
+            project=project, name=name.strip(), dataset_version=dataset_version, training_job=training_job, rows=rows
+        )
+        if same is not None:
+            same.repeated = True
+            return same
         run = ModelRun.objects.create(
             project=project,
             name=name.strip(),
@@ -599,6 +608,33 @@ def model_run_create(
         if training_job is not None:
             TrainingJob.objects.filter(pk=training_job.pk).update(metrics=metrics or {})
     return run
+
+
+MODEL_RUN_LOCK = 0x4C48_0002  # with the project's id, the advisory lock key of a model run's storing ("LH", 2)
+
+
+def _same_run(*, project, name, dataset_version, training_job, rows):
+    """The project's run of this name, version and training job whose predictions are exactly ``rows``, if
+    any. A script whose answer was lost pushes the run again; storing it twice listed two identical runs,
+    and comparisons and "the latest run" picked either. Holds a transaction-level advisory lock per project
+    on PostgreSQL, so a retry sent while the first push is still being written waits for it and finds it
+    (SQLite runs one writer at a time); only runs whose name and prediction count match are compared."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MODEL_RUN_LOCK, project.pk])
+    candidates = ModelRun.objects.filter(
+        project=project,
+        name=name,
+        dataset_version=dataset_version,
+        training_job=training_job,
+        n_predictions=len(rows),
+    ).order_by("-created", "-id")
+    wanted = sorted(rows, key=lambda row: row[0])
+    for run in candidates[:5]:
+        stored = run.predictions.order_by("item_id").values_list("item_id", "label", "confidence", "split")
+        if [tuple(row) for row in stored] == [tuple(row) for row in wanted]:
+            return run
+    return None
 
 
 def _metrics_against(*, project, version, rows):
