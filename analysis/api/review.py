@@ -3,7 +3,7 @@
 import difflib
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
@@ -19,7 +19,13 @@ from labelhub.schema import PAGE_PARAMETERS, paged
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Annotation, Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
-from labeling.services.campaigns import campaign_create, campaign_finish, campaign_items_for, campaign_progress
+from labeling.services.campaigns import (
+    campaign_create,
+    campaign_finish,
+    campaign_items_for,
+    campaign_progress,
+    campaign_same,
+)
 from labeling.services.guidelines import guideline_publish
 from labeling.services.review import (
     DecisionConflict,
@@ -734,7 +740,13 @@ class CampaignListApi(GenericAPIView):
 
     @extend_schema(
         request=CampaignInSerializer,
-        responses={201: inline_serializer("CampaignOut", {"id": serializers.IntegerField()})},
+        responses={
+            201: inline_serializer("CampaignOut", {"id": serializers.IntegerField()}),
+            200: OpenApiResponse(description="the same request again: the active campaign it made"),
+        },
+        description="Start a relabel campaign. The same request again (name, items or filter, overlap and "
+        "guideline, by the same user) while the campaign it made is active answers that campaign with 200 "
+        "and sends nothing back a second time.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
@@ -746,6 +758,17 @@ class CampaignListApi(GenericAPIView):
             # ids (a map selection, the review queue's) narrowed by the filter: the filter was dropped
             chosen = {**chosen, "items": _ids_within(items, chosen.get("items"))}
             items = None
+        same = campaign_same(
+            project=project,
+            name=data.validated_data["name"],
+            item_ids=items,
+            filter=chosen if isinstance(chosen, dict) else None,
+            overlap=data.validated_data.get("overlap"),
+            guideline=data.validated_data.get("guideline"),
+            user=request.user,
+        )
+        if same is not None:  # the request sent again (its answer lost): the campaign it made, not a second
+            return Response(_campaign_out(same, with_progress=True), status=status.HTTP_200_OK)
         if items is None and isinstance(chosen, dict) and "likeliest_errors" in chosen:
             items = likeliest_errors(project, chosen)
             if not items:

@@ -5,6 +5,8 @@ so every labeler — those who answered before included — can answer again und
 and agreement on the same items can be compared before and after.
 """
 
+import contextlib
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -205,6 +207,51 @@ def _archive(*, campaign, item_ids):
     ArchivedAnnotation.objects.bulk_create(archived, batch_size=5000)
     Annotation.objects.filter(item_id__in=item_ids).delete()
     Reservation.objects.filter(item_id__in=item_ids).update(item=None)
+
+
+def campaign_same(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None):  # noqa: A002
+    """The project's active campaign this request already made, if any: same name, maker, overlap,
+    guideline, filter and (given as ids) items.
+
+    A client whose answer was lost sends the request again; a second campaign over the same items archived
+    the answers labelers had given since the first and sent the items back twice. A retry of a filter
+    campaign cannot be told by its items (the first one changed the answers the filter reads: a
+    ``disagreement`` filter then finds none), so it is told by the filter as stored.
+    """
+    name = (name or "").strip()
+    overlap = project.overlap if overlap in (None, "") else overlap
+    with contextlib.suppress(TypeError, ValueError):
+        overlap = int(overlap)
+    if guideline in (None, ""):
+        guideline_id = project.active_guideline.pk if project.active_guideline else None
+    else:
+        row = project.guidelines.filter(version=guideline).first() if str(guideline).isdigit() else None
+        if row is None:
+            return None
+        guideline_id = row.pk
+    wanted = None
+    if item_ids is not None:
+        try:
+            wanted = {int(i) for i in item_ids}
+        except (TypeError, ValueError):
+            return None
+    candidates = Campaign.objects.filter(
+        project=project,
+        name=name,
+        status=CampaignStatus.ACTIVE,
+        created_by=user,
+        overlap=overlap,
+        guideline_id=guideline_id,
+    ).order_by("-created", "-id")
+    for campaign in candidates[:5]:
+        selection = campaign.selection or {}
+        if selection.get("filter", {}) != (filter or {}):
+            continue
+        if wanted is None:  # by filter (a likeliest_errors filter stores the items it chose: not compared)
+            return campaign
+        if selection.get("items") and set(campaign.items.values_list("pk", flat=True)) == wanted:
+            return campaign
+    return None
 
 
 @retry_deadlock_once  # it locks its items in id order; a labeler's answer may lock two the other way

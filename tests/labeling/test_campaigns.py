@@ -75,3 +75,35 @@ def test_a_campaign_filters_disagreement_that_is_no_yes_or_no_answers_400(api, r
     response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
     assert response.status_code == 400 and "disagreement" in response.json()["detail"]
     assert not project.campaigns.exists()
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        {"items": [0, 1]},
+        # the first request archived the answers the filter reads: the retry's filter finds no item now
+        {"filter": {"disagreement": True}},
+    ],
+)
+def test_a_campaign_request_sent_again_answers_the_campaign_it_made(api, reviewer, night, selection):
+    """A script that lost the 201 retries: the items were sent back once, not twice (a second campaign
+    archived the answers labelers gave in between, and the list showed two identical campaigns)."""
+    from labeling.models import ArchivedAnnotation
+
+    project, ids = night
+    body = {"name": "Disagreements", **selection}
+    if "items" in body:
+        body["items"] = [ids[i] for i in body["items"]]
+    url = f"/api/projects/{project.pk}/campaigns/"
+    first = api(reviewer).post(url, body, format="json")
+    assert first.status_code == 201, first.content
+    archived = ArchivedAnnotation.objects.count()
+    again = api(reviewer).post(url, body, format="json")
+    assert again.status_code == 200, again.content
+    assert again.json()["id"] == first.json()["id"] and again.json()["items"] == first.json()["items"]
+    assert project.campaigns.count() == 1 and ArchivedAnnotation.objects.count() == archived
+    # Another name is another campaign, as is the same one once the first has finished.
+    assert api(reviewer).post(url, {**body, "name": "Other"}, format="json").status_code in (201, 400)
+    api(reviewer).post(f"{url}{first.json()['id']}/finish/")
+    if "items" in body:
+        assert api(reviewer).post(url, body, format="json").status_code == 201
