@@ -113,9 +113,11 @@ class TrainingJobListApi(GenericAPIView):
 
     @extend_schema(
         request=TrainingJobInSerializer,
-        responses={202: TrainingJobSerializer},
+        responses={202: TrainingJobSerializer, 200: TrainingJobSerializer},
         description="Train on a version as a worker job: the built-in logistic regression, or an external "
-        "trainer (sent to a Celery queue as task `labelhub.training.external`).",
+        "trainer (sent to a Celery queue as task `labelhub.training.external`). While the same training "
+        "(version, trainer, parameters) is still queued or running, that one is answered with 200 and "
+        "none is started (a retried request never trains twice).",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
@@ -126,8 +128,11 @@ class TrainingJobListApi(GenericAPIView):
         training = training_job_start(
             project=project, version=version, trainer=fields["trainer"], params=fields["params"], user=request.user
         )
+        repeated = getattr(training, "repeated", False)  # the same training still under way: not started twice
         training = training_job_for(project=project, training_id=training.pk)
-        return Response(TrainingJobSerializer(training).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            TrainingJobSerializer(training).data, status=status.HTTP_200_OK if repeated else status.HTTP_202_ACCEPTED
+        )
 
 
 def _version_param(project, ref, name):

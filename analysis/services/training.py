@@ -43,7 +43,7 @@ from labelhub.celery import app
 from labelhub.deadlocks import retry_deadlock_once
 from labelhub.storage import stored_files_read
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
-from labeling.models import Item, Job, TrainingJob
+from labeling.models import Item, Job, Project, TrainingJob
 from labeling.services import exports
 from labeling.services.jobs import JobBeat, JobNotRetryable, job_claim, job_retry_stale, job_start
 from labeling.services.shapes import FLAGS, shapes_validate
@@ -104,7 +104,8 @@ def training_job_start(*, project, version, trainer, params, user) -> TrainingJo
     """Validate and queue a training job on ``version``; answer the TrainingJob (its ``job`` is queued).
 
     Raises ValidationError for an unknown trainer, unknown or bad parameters, or a transcription
-    project with the built-in trainer (it classifies).
+    project with the built-in trainer (it classifies). The same training (version, trainer and
+    parameters) still queued or running is answered instead of starting another, marked ``repeated``.
     """
     params = params or {}
     if not isinstance(params, dict):
@@ -120,12 +121,31 @@ def training_job_start(*, project, version, trainer, params, user) -> TrainingJo
         params = {**params, "queue": queue}
     else:
         raise ValidationError({"trainer": f"unknown trainer '{trainer}' (one of {', '.join(Trainer.values)})"})
-    job = job_start(kind=JobKind.TRAINING, project=project, user=user)
-    training = TrainingJob.objects.create(
-        project=project, version=version, trainer=trainer, params=params, job=job, created_by=user
-    )
-    job.params = {"training_job": training.pk}
-    job.save(update_fields=["params"])
+    with transaction.atomic():
+        # A client whose answer was lost asks again: the same training still queued or running is answered
+        # (marked ``repeated``) rather than trained twice. The project row is locked (NO KEY: reservations
+        # referencing it are not held up) so two identical requests at once start one.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        running = (
+            TrainingJob.objects.filter(
+                project=project,
+                version=version,
+                trainer=trainer,
+                params=params,
+                job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+            )
+            .order_by("-created", "-id")
+            .first()
+        )
+        if running is not None:
+            running.repeated = True
+            return running
+        job = job_start(kind=JobKind.TRAINING, project=project, user=user)
+        training = TrainingJob.objects.create(
+            project=project, version=version, trainer=trainer, params=params, job=job, created_by=user
+        )
+        job.params = {"training_job": training.pk}
+        job.save(update_fields=["params"])
     return training
 
 

@@ -231,3 +231,20 @@ def test_a_misspelt_field_is_refused_and_nothing_is_trained(api, manager, versio
     assert response.status_code == 400
     assert response.json()[field] == ["unknown field (the fields here: version, trainer, params)"]
     assert not TrainingJob.objects.exists() and not Job.objects.filter(kind="training").exists()
+
+
+def test_a_training_request_sent_again_while_it_is_under_way_trains_once(api, manager, versioned):
+    """A script that lost the 202 retries: it gets the same training job (200), not a second training."""
+    project, _, _ = versioned
+    url = f"/api/projects/{project.pk}/training-jobs/"
+    body = {"version": "latest", "trainer": "logistic_regression", "params": {"C": 0.5}}
+    first = api(manager).post(url, body, format="json")
+    assert first.status_code == 202, first.json()
+    again = api(manager).post(url, body, format="json")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert TrainingJob.objects.filter(project=project).count() == 1
+    assert Job.objects.filter(project=project, kind="training").count() == 1
+    other = api(manager).post(url, {**body, "params": {"C": 2.0}}, format="json")  # other parameters: trained
+    assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
+    training_job_run(job_id=first.json()["job"])
+    assert api(manager).post(url, body, format="json").status_code == 202  # finished: the same request trains anew
