@@ -1,5 +1,5 @@
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
@@ -116,15 +116,21 @@ class MapListApi(GenericAPIView):
     @extend_schema(
         request=MapCreateSerializer,
         responses={
-            202: inline_serializer("MapQueued", {"job": serializers.IntegerField(), "map": serializers.IntegerField()})
+            202: inline_serializer("MapQueued", {"job": serializers.IntegerField(), "map": serializers.IntegerField()}),
+            200: OpenApiResponse(description="a map of this embedder is still being computed: its job and map"),
         },
+        description="Compute a map as a worker job. While a map of the same embedder is still queued or being "
+        "computed, the request answers that map's job and map with 200 and starts none.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         data = MapCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         emap = map_create(project=project, embedder=data.validated_data.get("embedder"), user=request.user)
-        return Response({"job": emap.job_id, "map": emap.pk}, status=status.HTTP_202_ACCEPTED)
+        repeated = getattr(emap, "repeated", False)  # the same map still being computed: not started twice
+        return Response(
+            {"job": emap.job_id, "map": emap.pk}, status=status.HTTP_200_OK if repeated else status.HTTP_202_ACCEPTED
+        )
 
 
 def _map_for(project, map_id):

@@ -32,8 +32,8 @@ from analysis.services.embeddings import (
 )
 from analysis.services.error_analysis import labels_resolved
 from labelhub.snapshots import read_snapshot
-from labeling.choices import JobKind, TaskType
-from labeling.models import Item
+from labeling.choices import JobKind, JobStatus, TaskType
+from labeling.models import Item, Project
 from labeling.selectors import transcript_conventions
 from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_start
 
@@ -100,7 +100,8 @@ def map_refusal(*, project):
 
 def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
     """Queue a map job for the project with the named embedder (built-in, pretrained, local model, or
-    pushed vectors); none named takes the project's default (``default_embedder``)."""
+    pushed vectors); none named takes the project's default (``default_embedder``). A map of the same
+    embedder still queued or computing is answered instead of starting another, marked ``repeated``."""
     refusal = map_refusal(project=project)
     if refusal:
         raise ValidationError({"embedder": refusal})
@@ -131,6 +132,23 @@ def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
             {"embedder": f"unknown embedder '{embedder}' for this project (one of {', '.join(choices)})"}
         )
     with transaction.atomic():
+        # A client whose answer was lost asks again: the map of this embedder still queued or computing is
+        # answered (marked ``repeated``) rather than computed twice. The project row is locked (NO KEY:
+        # reservations referencing it are not held up) so two identical requests at once start one.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        running = (
+            EmbeddingMap.objects.filter(
+                project=project,
+                embedder=embedder,
+                params={"task": project.task_type},
+                job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+            )
+            .order_by("-id")
+            .first()
+        )
+        if running is not None:
+            running.repeated = True
+            return running
         job = job_start(kind=JobKind.MAP, project=project, user=user, params={"embedder": embedder})
         emap = EmbeddingMap.objects.create(
             project=project, embedder=embedder, job=job, created_by=user, params={"task": project.task_type}

@@ -562,3 +562,24 @@ def test_the_map_page_counts_flagged_items_in_words_that_agree(client, manager, 
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/map/").content.decode()
     assert says in page and "1 items" not in page
+
+
+def test_a_map_request_sent_again_while_the_map_is_computed_starts_no_second(api, manager, blobs):
+    """A script that lost the 202 retries: it gets the map under way (200), not a second computation."""
+    project, ids, vectors, _ = blobs
+    push(
+        api,
+        manager,
+        project,
+        "team-net",
+        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
+    )
+    url = f"/api/projects/{project.pk}/maps/"
+    first = api(manager).post(url, {"embedder": "team-net"}, format="json")
+    assert first.status_code == 202
+    again = api(manager).post(url, {"embedder": "team-net"}, format="json")
+    assert again.status_code == 200 and again.json() == first.json()
+    assert EmbeddingMap.objects.filter(project=project).count() == 1
+    assert Job.objects.filter(project=project, kind="map").count() == 1
+    map_job_run(job_id=first.json()["job"])
+    assert api(manager).post(url, {"embedder": "team-net"}, format="json").status_code == 202  # done: a new map
