@@ -117,7 +117,8 @@ def _check_extras(*, comment, seconds):
 @transaction.atomic
 def annotation_save(*, item, labeler, **answer) -> tuple[Annotation, bool]:
     """Store a labeler's answer; a second answer by the same labeler on the item becomes the current
-    one and the earlier is kept as a revision. Answers (annotation, created). ``answer``: the answer's
+    one and the earlier is kept as a revision (the same answer again changes nothing). Answers
+    (annotation, created). ``answer``: the answer's
     fields as ``annotation_store`` takes them (value, borderline, ..., guideline)."""
     return annotation_store(item=item, labeler=labeler, **answer)
 
@@ -170,6 +171,11 @@ def annotation_store(
     fields = answer_fields(value=value, guideline=guideline, **given)
     if current is None:
         return _insert_first_answer(item=item, labeler=labeler, fields=fields), True
+    if _same_answer(current, fields):
+        # The same answer sent again (a client retrying a request whose answer it lost): a revision equal
+        # to the answer it replaced made a change that never happened (history, "superseded" counts, the
+        # answer's last-changed time that version filters read). Nothing is written.
+        return current, False
     AnnotationRevision.objects.create(
         annotation=current,
         revision=current.revision,
@@ -181,6 +187,14 @@ def annotation_store(
     current.revision += 1
     current.save()
     return current, False
+
+
+def _same_answer(current, fields) -> bool:
+    """Whether ``fields`` (see ``answer_fields``) are the stored answer ``current`` as it is."""
+    guideline = fields["guideline"]
+    if current.guideline_id != (guideline.pk if guideline is not None else None):
+        return False
+    return all(getattr(current, name) == val for name, val in fields.items() if name != "guideline")
 
 
 # A first answer, written out: it runs on every answer the labeling loop takes, where building the ORM's

@@ -372,3 +372,20 @@ def test_a_malformed_answer_names_the_field_and_changes_nothing(api, project, la
     assert response.data["seconds"] == ["A valid number is required."]
     assert "seconds" in response.data["detail"]
     assert snapshot() == before
+
+
+def test_the_same_answer_sent_again_is_no_revision(api, project, labeler):
+    """A script that lost the 201 retries: the answer stays revision 1, with no history of a change that
+    never happened and its last-changed time (version filters read it) kept."""
+    (item,) = make_items(project, 1)
+    client = api(labeler)
+    body = {"value": "dog", "uncertain": True, "comment": "blurry", "seconds": 3.5}
+    first = post_answer(client, item.pk, **body)
+    assert first.status_code == 201
+    answered = Annotation.objects.get(item=item, labeler=labeler).updated
+    again = post_answer(client, item.pk, **body)
+    assert again.status_code == 200 and again.data["revision"] == 1
+    annotation = Annotation.objects.get(item=item, labeler=labeler)
+    assert annotation.revision == 1 and not annotation.revisions.exists() and annotation.updated == answered
+    changed = post_answer(client, item.pk, **{**body, "uncertain": False})  # any difference is a revision
+    assert changed.status_code == 200 and changed.data["revision"] == 2
