@@ -26,7 +26,7 @@ from labeling.services.campaigns import (
     campaign_progress,
     campaign_same,
 )
-from labeling.services.guidelines import guideline_publish
+from labeling.services.guidelines import guideline_publish, guideline_published_already
 from labeling.services.review import (
     DecisionConflict,
     conventions_set,
@@ -386,9 +386,11 @@ class GuidelineListApi(GenericAPIView):
                 ),
             },
         ),
-        responses={201: GuidelineSerializer},
+        responses={201: GuidelineSerializer, 200: GuidelineSerializer},
         description="Publish the next version (reviewers and managers); labelers see a notice on their next item. "
-        "`resolves` closes the reviewers' open questions (raised with 'instructions ambiguous') it answers.",
+        "`resolves` closes the reviewers' open questions (raised with 'instructions ambiguous') it answers. "
+        "The active version's text published again by its author (closing no question it left open) publishes "
+        "nothing and answers that version with 200.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
@@ -400,6 +402,9 @@ class GuidelineListApi(GenericAPIView):
             raise ValidationError({"text": "the guideline's markdown text is required"})
         resolves = _resolves(request.data)
         keep_examples = _keep_examples(request.data)
+        same = guideline_published_already(project=project, text=text, author=request.user, resolves=resolves)
+        if same is not None:  # the same request again (its answer lost): the version it published
+            return Response(GuidelineSerializer(same).data, status=status.HTTP_200_OK)
         previous = project.active_guideline
         guideline = guideline_publish(project=project, text=text, author=request.user, resolves=resolves)
         if previous is not None and keep_examples:

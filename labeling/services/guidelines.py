@@ -8,6 +8,22 @@ from django.db.models import Max
 from labeling.models import Guideline, GuidelineNote, Project
 
 
+def guideline_published_already(*, project, text, author=None, resolves=()) -> Guideline | None:
+    """The active version when it is what publishing ``text`` by ``author`` (closing ``resolves``) would
+    make, else None.
+
+    A client whose answer was lost publishes again: that made a second version with the same text (a
+    notice to every labeler, answers split between two versions of one instruction), or, with
+    ``resolves``, a 400 since the first had closed those questions. The API answers the active version
+    instead; an older version's text published again (going back) is still a new version.
+    """
+    active = Guideline.objects.filter(pk=project.active_guideline_id).first() if project.active_guideline_id else None
+    if active is None or active.text != text or active.author_id != (author.pk if author is not None else None):
+        return None
+    closed = set(GuidelineNote.objects.filter(project=project, resolved_in=active).values_list("pk", flat=True))
+    return active if set(resolves or ()) <= closed else None
+
+
 @transaction.atomic
 def guideline_publish(*, project, text, author=None, resolves=()) -> Guideline:
     """Publish the next version of the project's guideline and make it the active one.

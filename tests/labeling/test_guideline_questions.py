@@ -149,3 +149,20 @@ def test_a_superseded_guideline_version_keeps_its_examples_as_published(api, pro
     versions = {g["version"]: g["examples"] for g in client.get(url).json()["results"]}
     assert versions[1] == [{"item": first, "label": "cat", "note": ""}]
     assert client.post(f"{url}2/examples/", {"item": first, "label": "dog"}, format="json").status_code == 201
+
+
+def test_a_version_published_again_is_the_version_it_published(api, project, reviewer, questions):
+    """A script that lost the 201 retries: no second version of the same text (a notice to every labeler,
+    answers split across two versions), and the questions it closed are no "not an open question" 400."""
+    answered, still_open = questions
+    url = f"/api/projects/{project.pk}/guidelines/"
+    body = {"text": "# v1\n\nA purr makes a cat.", "resolves": [answered.pk]}
+    first = api(reviewer).post(url, body, format="json")
+    assert first.status_code == 201
+    again = api(reviewer).post(url, body, format="json")
+    assert again.status_code == 200, again.json()
+    assert again.json()["version"] == first.json()["version"] and project.guidelines.count() == 1
+    # The same text closing a question still open is a new version, as another text is.
+    more = api(reviewer).post(url, {**body, "resolves": [still_open.pk]}, format="json")
+    assert more.status_code == 201 and more.json()["version"] == 2
+    assert api(reviewer).post(url, {"text": "# v3"}, format="json").json()["version"] == 3
