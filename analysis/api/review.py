@@ -297,6 +297,7 @@ class DecisionApi(GenericAPIView):
             201: inline_serializer(
                 "DecisionDone", {"id": serializers.IntegerField(), "action": serializers.CharField()}
             ),
+            200: OpenApiResponse(description="the same decision again, within minutes: the one recorded"),
             409: inline_serializer(
                 "DecisionDecidedMeanwhile",
                 {"detail": serializers.CharField(), "decision": DecisionOutSerializer()},
@@ -305,7 +306,10 @@ class DecisionApi(GenericAPIView):
         description="Record a decision (reviewers and managers). Classification and transcription: `label`; "
         'detection and segments: `value` (`{"boxes": [...]}` / `{"segments": [...]}`, checked as an answer is) '
         'or `"accept": "consensus"`; or an `action` with a `rationale`. With `supersedes` (the latest decision '
-        "you saw, or null), a decision another reviewer recorded since answers 409 with it, recording nothing.",
+        "you saw, or null), a decision another reviewer recorded since answers 409 with it, recording nothing. "
+        "The same decision sent again by its reviewer within 10 minutes (a retried request), while it is still "
+        "the item's latest, records nothing and answers it with 200: its action (a question, a send-back) is "
+        "not taken twice.",
     )
     def post(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
@@ -325,7 +329,8 @@ class DecisionApi(GenericAPIView):
                 "gold": decision.gold,
                 "value": decision.shapes,
             },
-            status=status.HTTP_201_CREATED,
+            # the same decision sent again (its answer lost) within minutes: the one recorded, nothing new
+            status=status.HTTP_200_OK if getattr(decision, "repeated", False) else status.HTTP_201_CREATED,
         )
 
     @extend_schema(responses=DecisionOutSerializer(many=True), description="The item's decisions, newest first.")

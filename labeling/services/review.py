@@ -1,5 +1,7 @@
 """Reviewers' (SMEs') decisions on disputed items, guideline notes, examples and transcript conventions."""
 
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -79,6 +81,7 @@ def decision_record(
     is recorded and DecisionConflict names it; left out, the decision is recorded over whatever is there.
     """
     project = item.project
+    conflict = None
     if action == DecisionAction.RELABEL:
         # Sending back locks the project (campaign_send_back), then the item: taken here before the item's
         # lock below, in the order label imports and campaign finishes take them. Taken after, a reviewer
@@ -92,7 +95,7 @@ def decision_record(
         if current is None and supersedes is not None:
             raise ValidationError({"supersedes": f"decision {supersedes} is not a decision on item {item.pk}"})
         if current is not None and current.pk != supersedes:
-            raise DecisionConflict(current)
+            conflict = current  # unless it is this very decision sent again (below)
     if action not in DecisionAction.values:
         raise ValidationError({"action": f"unknown action '{action}' (one of {', '.join(DecisionAction.values)})"})
     if len(rationale or "") > MAX_RATIONALE_CHARS:
@@ -143,18 +146,22 @@ def decision_record(
             raise ValidationError({"action": f"'{action}' takes no label; decide the label or take the action"})
         if not (rationale or "").strip():
             raise ValidationError({"rationale": "say why, so the labelers and the data team know what to change"})
-    decision = Decision.objects.create(
-        item=item,
-        reviewer=reviewer,
-        action=action,
-        label=label or "",
-        borderline=bool(borderline),
-        uncertain=bool(uncertain),
-        out_of_domain=bool(out_of_domain),
-        gold=bool(gold),
-        rationale=rationale or "",
-        shapes=shapes,
-    )
+    fields = {
+        "action": action,
+        "label": label or "",
+        "borderline": bool(borderline),
+        "uncertain": bool(uncertain),
+        "out_of_domain": bool(out_of_domain),
+        "gold": bool(gold),
+        "rationale": rationale or "",
+        "shapes": shapes,
+    }
+    same = _same_decision(item=item, reviewer=reviewer, fields=fields)
+    if same is not None:
+        return same
+    if conflict is not None:
+        raise DecisionConflict(conflict)
+    decision = Decision.objects.create(item=item, reviewer=reviewer, **fields)
     if action == DecisionAction.AMBIGUOUS_INSTRUCTIONS:
         GuidelineNote.objects.create(project=project, item=item, text=rationale, author=reviewer)
         if project.task_type in SHAPE_TASKS and project.active_guideline_id:
@@ -173,6 +180,30 @@ def decision_record(
     elif action == DecisionAction.RELABEL:
         campaign_send_back(project=project, item=item, user=reviewer)
     return decision
+
+
+RETRY_SECONDS = 600  # how long after a decision the same one again is taken for a retried request
+
+
+def _same_decision(*, item, reviewer, fields):
+    """The item's latest decision when it is this reviewer's, made in the last ``RETRY_SECONDS``, with
+    exactly ``fields``, marked ``repeated``; else None.
+
+    A client whose answer was lost sends the decision again: it was recorded twice, and its action taken
+    twice (a second open question for the guideline, the item sent back again, archiving the answers given
+    since), or, sent with ``supersedes``, refused 409 with the reviewer's own decision as the other's.
+    """
+    if reviewer is None:
+        return None
+    latest = item.decisions.order_by("-created", "-id").first()
+    if latest is None or latest.reviewer_id != reviewer.pk:
+        return None
+    if latest.created < timezone.now() - timedelta(seconds=RETRY_SECONDS):
+        return None
+    if any(getattr(latest, name) != value for name, value in fields.items()):
+        return None
+    latest.repeated = True
+    return latest
 
 
 def _consensus_shapes(item):

@@ -166,3 +166,24 @@ def test_a_version_published_again_is_the_version_it_published(api, project, rev
     more = api(reviewer).post(url, {**body, "resolves": [still_open.pk]}, format="json")
     assert more.status_code == 201 and more.json()["version"] == 2
     assert api(reviewer).post(url, {"text": "# v3"}, format="json").json()["version"] == 3
+
+
+@pytest.mark.parametrize("supersedes", [False, True])
+def test_a_decision_sent_again_is_recorded_and_acted_on_once(api, project, reviewer, supersedes):
+    """A script that lost the 201 retries: one decision, one open question for the guideline; with
+    supersedes, no 409 naming the reviewer's own decision as another's."""
+    (item,) = add_texts(project, ["a purring bark"])
+    body = {"action": "ambiguous_instructions", "rationale": "is a purr a cat?"}
+    if supersedes:
+        body["supersedes"] = None
+    url = f"/api/items/{item.pk}/decision/"
+    first = api(reviewer).post(url, body, format="json")
+    assert first.status_code == 201, first.json()
+    again = api(reviewer).post(url, body, format="json")
+    assert again.status_code == 200, again.json()
+    assert again.json()["id"] == first.json()["id"]
+    assert item.decisions.count() == 1 and GuidelineNote.objects.filter(item=item).count() == 1
+    other = api(reviewer).post(
+        url, {**body, "rationale": "and a bark?", "supersedes": first.json()["id"]}, format="json"
+    )
+    assert other.status_code == 201 and item.decisions.count() == 2  # another decision is recorded
