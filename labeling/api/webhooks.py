@@ -12,7 +12,7 @@ from labelhub.api import KnownFieldsOnly
 from labeling.choices import Role
 from labeling.models import Webhook, WebhookDelivery
 from labeling.selectors import deliveries_list, project_for_user, webhook_for, webhooks_list
-from labeling.services.webhooks import EVENTS, webhook_create, webhook_delete, webhook_update
+from labeling.services.webhooks import EVENTS, webhook_create, webhook_delete, webhook_registered, webhook_update
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -71,14 +71,21 @@ class WebhookListApi(GenericAPIView):
 
     @extend_schema(
         request=WebhookInSerializer,
-        responses={201: WebhookSerializer},
-        description="Add a webhook; its secret signs every delivery (X-LabelHub-Signature: sha256=<HMAC>).",
+        responses={201: WebhookSerializer, 200: WebhookSerializer},
+        description="Add a webhook; its secret signs every delivery (X-LabelHub-Signature: sha256=<HMAC>). The "
+        "project's webhook of the same URL, events and active flag (a retried request) is answered with 200 "
+        "instead of adding a second one that would receive every event twice.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         data = WebhookInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
+        same = webhook_registered(
+            project=project, url=fields["url"], events=fields.get("events"), active=fields["active"]
+        )
+        if same is not None:  # registered already (a retried request): not a second one delivered to twice
+            return Response(WebhookSerializer(same).data, status=status.HTTP_200_OK)
         webhook = webhook_create(project=project, url=fields["url"], events=fields.get("events"), user=request.user)
         if not fields["active"]:
             webhook = webhook_update(webhook=webhook, active=False)

@@ -151,6 +151,17 @@ def _events_check(events):
     return sorted(set(events))
 
 
+def webhook_registered(*, project, url, events=None, active=True) -> Webhook | None:
+    """The project's webhook of this URL, events and active flag, if any (the API answers it to a second
+    registration: a client retrying one whose answer it lost made a second webhook, and every event was
+    then delivered twice). Raises ValidationError for a bad URL or events, as ``webhook_create`` does."""
+    url, events = webhook_url_check(url), _events_check(events)
+    for webhook in Webhook.objects.filter(project=project, url=url, active=bool(active)).order_by("id"):
+        if sorted(webhook.events) == events:
+            return webhook
+    return None
+
+
 def webhook_create(*, project, url, user, events=None) -> Webhook:
     """Add a webhook with a new random secret (64 hex characters)."""
     return Webhook.objects.create(

@@ -178,3 +178,18 @@ def test_the_log_names_the_delivery_and_host_but_not_the_url_s_secret_path(manag
     )
     # Given up on: the receiver will never see this event.
     assert failed.levelname == "WARNING" and "failed after 1 attempt(s) (410)" in failed.getMessage()
+
+
+def test_a_webhook_registered_again_is_the_one_registered(api, manager, project):
+    """A script that lost the 201 retries: one webhook, so every event is delivered once, not twice."""
+    from labeling.models import Webhook
+
+    url = f"/api/projects/{project.pk}/webhooks/"
+    body = {"url": "https://hooks.example.org/labelhub", "events": ["version.ready", "drift.alert"]}
+    first = api(manager).post(url, body, format="json")
+    assert first.status_code == 201, first.json()
+    again = api(manager).post(url, {**body, "events": ["drift.alert", "version.ready"]}, format="json")
+    assert again.status_code == 200 and again.json() == first.json()
+    assert Webhook.objects.filter(project=project).count() == 1
+    other = api(manager).post(url, {**body, "events": ["version.ready"]}, format="json")  # other events: another
+    assert other.status_code == 201 and Webhook.objects.filter(project=project).count() == 2
