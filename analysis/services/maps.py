@@ -32,10 +32,10 @@ from analysis.services.embeddings import (
 )
 from analysis.services.error_analysis import labels_resolved
 from labelhub.snapshots import read_snapshot
-from labeling.choices import JobKind, JobStatus, TaskType
+from labeling.choices import JobKind, TaskType
 from labeling.models import Item, Project
 from labeling.selectors import transcript_conventions
-from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_start
+from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_start, under_way
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
                 project=project,
                 embedder=embedder,
                 params={"task": project.task_type},
-                job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
             )
+            .filter(under_way("job__"))
             .order_by("-id")
             .first()
         )

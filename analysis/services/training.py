@@ -45,7 +45,7 @@ from labelhub.storage import stored_files_read
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
 from labeling.models import Item, Job, Project, TrainingJob
 from labeling.services import exports
-from labeling.services.jobs import JobBeat, JobNotRetryable, job_claim, job_retry_stale, job_start
+from labeling.services.jobs import JobBeat, JobNotRetryable, job_claim, job_retry_stale, job_start, under_way
 from labeling.services.shapes import FLAGS, shapes_validate
 from labeling.services.versions import artifact_for, version_event_payload
 
@@ -132,8 +132,8 @@ def training_job_start(*, project, version, trainer, params, user) -> TrainingJo
                 version=version,
                 trainer=trainer,
                 params=params,
-                job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
             )
+            .filter(under_way("job__"))
             .order_by("-created", "-id")
             .first()
         )

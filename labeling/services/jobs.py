@@ -201,6 +201,19 @@ def _silent(stale):
     return Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale)
 
 
+def under_way(prefix="") -> Q:
+    """Jobs queued, or running with a worker that beat within ``stale_seconds()`` (``prefix``: the path
+    to the job, ``"job__"`` from a row that has one). A request sent again finds its first copy's job among
+    these; a job whose worker died is not answered to a new request, which then starts afresh."""
+    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    alive = (
+        Q(**{f"{prefix}heartbeat__gte": stale})
+        | Q(**{f"{prefix}heartbeat__isnull": True, f"{prefix}started__gte": stale})
+        | Q(**{f"{prefix}heartbeat__isnull": True, f"{prefix}started__isnull": True})
+    )
+    return Q(**{f"{prefix}status": JobStatus.QUEUED}) | (Q(**{f"{prefix}status": JobStatus.RUNNING}) & alive)
+
+
 def _lost(stale):
     """Queued jobs whose task was sent before ``stale`` (jobs from before ``Job.queued``: created then)."""
     return Q(status=JobStatus.QUEUED) & (Q(queued__lt=stale) | Q(queued__isnull=True, created__lt=stale))

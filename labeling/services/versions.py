@@ -57,7 +57,15 @@ from labeling.choices import JobKind, JobStatus, TaskType
 from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
 from labeling.services import answer_exports, exports
 from labeling.services.exports import NAMED_ITEMS, split_codes
-from labeling.services.jobs import JobBeat, JobNotRetryable, job_claim, job_retry_stale, job_start, stale_seconds
+from labeling.services.jobs import (
+    JobBeat,
+    JobNotRetryable,
+    job_claim,
+    job_retry_stale,
+    job_start,
+    stale_seconds,
+    under_way,
+)
 from labeling.services.recipes import recipe_parse
 
 # answers_read, decisions_for, resolve: error analysis reads labels the way versions resolve them, from here.
@@ -102,7 +110,8 @@ def version_build_start(*, project, user, recipe) -> Job:
 
 def version_build_request(*, project, user, recipe) -> tuple[Job, bool]:
     """Like ``version_build_start``, answering ``(job, started)``: ``started`` is False when a build of
-    the project with the same parsed recipe was still queued or running, whose job is answered instead.
+    the project with the same parsed recipe was still queued or running (its worker alive: see
+    ``labeling.services.jobs.under_way``), whose job is answered instead.
 
     A client whose answer to a build request was lost sends it again; each request used to queue a build
     of its own, so one lost answer made two identical builds (minutes of worker time each, two versions
@@ -114,12 +123,7 @@ def version_build_request(*, project, user, recipe) -> tuple[Job, bool]:
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
         running = (
-            Job.objects.filter(
-                project=project,
-                kind=JobKind.VERSION,
-                status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
-                params=params,
-            )
+            Job.objects.filter(under_way(), project=project, kind=JobKind.VERSION, params=params)
             .order_by("-created", "-id")
             .first()
         )

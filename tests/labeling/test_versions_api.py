@@ -281,3 +281,21 @@ def test_a_retried_build_request_answers_the_build_under_way_instead_of_starting
     version_build_run(job_id=first.json()["job"])
     after = client.post(url, {"min_answers": 2}, format="json")  # once built, the same recipe builds anew
     assert after.status_code == 202 and after.json()["job"] != first.json()["job"]
+
+
+def test_a_build_whose_worker_went_silent_is_not_answered_to_a_new_request(api, manager, texts, settings):
+    """A running build whose heartbeat stopped (its worker died) is no build under way: the same recipe
+    starts a new one instead of handing back the dead job."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project, _, _ = texts
+    url = f"/api/projects/{project.pk}/versions/"
+    first = api(manager).post(url, {}, format="json").json()["job"]
+    long_ago = timezone.now() - timedelta(seconds=settings.LABELHUB_JOB_STALE_SECONDS + 60)
+    Job.objects.filter(pk=first).update(status="running", started=long_ago, heartbeat=long_ago)
+    again = api(manager).post(url, {}, format="json")
+    assert again.status_code == 202 and again.json()["job"] != first
+    Job.objects.filter(pk=first).update(heartbeat=timezone.now())  # alive after all: answered
+    assert api(manager).post(url, {}, format="json").json()["job"] in (first, again.json()["job"])
