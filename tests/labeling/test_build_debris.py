@@ -41,9 +41,9 @@ def build_folders(project):
         return []
 
 
-def killed_build(project, manager, monkeypatch):
+def killed_build(project, manager, monkeypatch, recipe=None):
     """Run a build until its files are written and stored, then kill it before it publishes."""
-    job = versions.version_build_start(project=project, user=manager, recipe={})
+    job = versions.version_build_start(project=project, user=manager, recipe=recipe or {})
 
     def kill(**kwargs):
         raise Killed
@@ -87,7 +87,8 @@ def test_a_redelivered_build_removes_the_killed_attempts_files(answered, manager
 
 def test_cleanup_removes_abandoned_builds_and_spares_running_ones(answered, manager, settings, monkeypatch):
     abandoned = killed_build(answered, manager, monkeypatch)
-    running = killed_build(answered, manager, monkeypatch)
+    # another recipe: the same one, while the first build runs, would be answered that build
+    running = killed_build(answered, manager, monkeypatch, recipe={"splits": {"salt": "second"}})
     silence(abandoned, settings)
     Job.objects.filter(pk=running.pk).update(heartbeat=timezone.now())  # still beating
     call_command("cleanup_builds", stdout=open(os.devnull, "w"))  # noqa: SIM115
