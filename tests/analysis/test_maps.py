@@ -43,6 +43,13 @@ def push(api, user, project, model, rows):
     return api(user).post(f"/api/projects/{project.pk}/embeddings/", {"model": model, "vectors": rows}, format="json")
 
 
+def push_all(api, user, project, ids, vectors, model="team-net"):
+    """Push every item's vector (the blobs) as ``model``."""
+    return push(
+        api, user, project, model, [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)]
+    )
+
+
 def test_pushed_vectors_are_stored_and_checked(api, manager, blobs):
     project, ids, vectors, _ = blobs
     rows = [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)]
@@ -133,13 +140,7 @@ def test_a_built_in_name_cannot_be_pushed(api, manager, blobs):
 
 def test_map_job_lays_out_points_and_reports_the_relabeled_group(api, manager, reviewer, blobs):
     project, ids, vectors, planted = blobs
-    push(
-        api,
-        manager,
-        project,
-        "team-net",
-        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
-    )
+    push_all(api, manager, project, ids, vectors)
     response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json")
     assert response.status_code == 202
     body = response.json()
@@ -292,13 +293,7 @@ def test_a_selection_with_a_field_it_does_not_take_is_refused_and_tags_nothing(a
 
 def test_map_page_data_has_one_entry_per_point(client, api, manager, reviewer, blobs):
     project, ids, vectors, _ = blobs
-    push(
-        api,
-        manager,
-        project,
-        "team-net",
-        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
-    )
+    push_all(api, manager, project, ids, vectors)
     body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
     map_job_run(job_id=body["job"])
     client.force_login(reviewer)
@@ -323,13 +318,7 @@ def test_map_agreement_counts_answers_in_todays_classes(client, api, manager, re
     annotation_save(item=second, labeler=labeler, value="a")
     annotation_save(item=second, labeler=labeler2, value="b")
     taxonomy_apply(project=project, op="merge", payload={"classes": ["a", "c"], "into": "a"}, author=manager)
-    push(
-        api,
-        manager,
-        project,
-        "team-net",
-        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
-    )
+    push_all(api, manager, project, ids, vectors)
     map_id = build_map(api, manager, project, "team-net")
     client.force_login(reviewer)
     data = client.get(f"/projects/{project.pk}/map/{map_id}/data.json").json()
@@ -356,13 +345,7 @@ def test_decisions_are_labels_for_the_map_and_ties_are_counted_apart(api, manage
     labels, sources = label_sources(project=project, items=items)
     assert labels == ["b"] * 5 + [""] * 5
     assert sources == ["decision"] * 5 + ["tie"] * 2 + [""] * 3
-    push(
-        api,
-        manager,
-        project,
-        "team-net",
-        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
-    )
+    push_all(api, manager, project, ids, vectors)
     body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
     map_job_run(job_id=body["job"])
     summary = EmbeddingMap.objects.get(pk=body["map"]).summary
@@ -512,13 +495,7 @@ def test_detection_projects_are_refused_with_the_reason_and_no_button(api, clien
 
 def test_label_issues_answers_for_the_map_asked_for(api, manager, reviewer, blobs, other_project):
     project, ids, vectors, planted = blobs
-    push(
-        api,
-        manager,
-        project,
-        "team-net",
-        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
-    )
+    push_all(api, manager, project, ids, vectors)
     # A second embedder whose vectors say nothing: its map finds other (or no) issues.
     rng = np.random.default_rng(5)
     push(api, manager, project, "noise", [{"item": i, "vector": rng.normal(size=8).tolist()} for i in ids])
@@ -567,13 +544,7 @@ def test_the_map_page_counts_flagged_items_in_words_that_agree(client, manager, 
 def test_a_map_request_sent_again_while_the_map_is_computed_starts_no_second(api, manager, blobs):
     """A script that lost the 202 retries: it gets the map under way (200), not a second computation."""
     project, ids, vectors, _ = blobs
-    push(
-        api,
-        manager,
-        project,
-        "team-net",
-        [{"item": i, "vector": v.tolist()} for i, v in zip(ids, vectors, strict=True)],
-    )
+    push_all(api, manager, project, ids, vectors)
     url = f"/api/projects/{project.pk}/maps/"
     first = api(manager).post(url, {"embedder": "team-net"}, format="json")
     assert first.status_code == 202
