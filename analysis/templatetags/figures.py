@@ -25,3 +25,19 @@ def money(value, currency=""):
         return format_money(None if value in (None, "") else float(value), currency or "")
     except (TypeError, ValueError):
         return "—"
+
+
+# a review queue row's reasons, as its chips name them (the counts above the queue say them in full)
+REVIEW_REASON_LABELS = {
+    "disagreement": "answers differ",
+    "flagged": "flagged",
+    "low_confidence": "low confidence",
+    "likely_wrong": "likely wrong",
+    "split_merge": "split / merge",
+}
+
+
+@register.filter
+def review_reason(value):
+    """``likely_wrong`` -> "likely wrong": the words a reviewer reads, never an identifier."""
+    return REVIEW_REASON_LABELS.get(value, str(value).replace("_", " "))

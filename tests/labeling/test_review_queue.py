@@ -59,6 +59,11 @@ def test_the_queue_page_shows_the_probability(client, reviewer, swapper):
     client.force_login(reviewer)
     page = client.get(f"/projects/{project.pk}/review/").content.decode()
     assert "Likely wrong" in page and f'data-item="{wrong.pk}"' in page and 'data-p-wrong="' in page
+    # the row says why in words, not in the API's identifiers
+    row = page[page.index(f'data-item="{wrong.pk}"') :].split("</tr>")[0]
+    assert '<span class="chip light">likely wrong</span>' in row
+    assert '<span class="chip light">answers differ</span>' in row
+    assert "likelywrong" not in page and "likely_wrong" not in row
 
 
 def test_decided_items_leave_the_queue_and_can_be_shown_with_their_decision(api, reviewer, swapper):
