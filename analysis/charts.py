@@ -127,6 +127,27 @@ def _value(metric):
     return metric["value"] if isinstance(metric, dict) else metric
 
 
+def nice_ticks(lo, hi, count=4):
+    """Tick values every 1, 2, 2.5 or 5 times a power of ten, from a multiple of the step at or below
+    ``lo`` to one at or above ``hi``: a weighted gap of ±0.0864 gets -0.1, -0.05, 0, 0.05, 0.1, not
+    -0.0864, -0.0432, ..."""
+    span = hi - lo
+    if not math.isfinite(span) or span <= 0:
+        return [lo, hi] if hi != lo else [lo]
+    raw = span / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
+    first = math.floor(lo / step + 1e-9) * step
+    ticks = []
+    t = first
+    while t < hi + step * 1e-9 or not ticks:
+        ticks.append(round(t / step) * step)
+        t += step
+    if ticks[-1] < hi - step * 1e-9:
+        ticks.append(ticks[-1] + step)
+    return [0.0 if abs(v) < step * 1e-9 else float(f"{v:.12g}") for v in ticks]
+
+
 def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
     """Horizontal bars with 95 % interval whiskers, one group per row and one bar per series.
 
@@ -136,7 +157,8 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
     bar_h, gap = 9, 10
     group_h = bar_h * len(series) + gap
     height = PAD_TOP + PAD_BOTTOM + group_h * max(len(rows), 1)
-    lo, hi = domain
+    ticks = nice_ticks(*domain)
+    lo, hi = ticks[0], ticks[-1]  # the axis ends on round numbers
     span = (hi - lo) or 1.0
     # Room on the left for the longest row label (cut at MAX_LABEL_CHARS), so none is cut off.
     longest = max((len(_cut(row["label"])) for row in rows), default=0)
@@ -189,7 +211,6 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
                     )
                 )
     axis_y = height - PAD_BOTTOM + 4
-    ticks = [lo + span * t / 4 for t in range(5)]
     parts.append(format_html('<line x1="{}" x2="{}" y1="{}" y2="{}" class="axis"/>', x(lo), x(hi), axis_y, axis_y))
     for t in ticks:
         parts.append(
@@ -312,7 +333,8 @@ def line_chart(
             '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>',
             width - PAD_RIGHT,
             height - 4,
-            x_end or human_number(x1),
+            # one x value has no range to end: the x label names it
+            x_end or (human_number(x1) if x1 > x0 else ""),
         ),
     ]
     for s in series:

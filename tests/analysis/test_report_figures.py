@@ -109,6 +109,29 @@ def test_axes_are_human_and_leave_room_for_their_labels():
     assert ">18k<" in hist and "e+" not in hist
 
 
+def test_axes_end_on_round_numbers_and_a_single_week_has_no_stray_end_label():
+    # the error analysis page's weighted gap: symmetric around the largest gap, -0.0864 .. 0.0864
+    svg = interval_bars(
+        [{"label": "faint", "values": {"w": -0.004}}, {"label": "all", "values": {"w": -0.0864}}],
+        series=[("w", "weighted gap", "gap")],
+        domain=(-0.0864, 0.0864),
+    )
+    ticks = re.findall(r'class="tick" text-anchor="\w+">([^<]*)<', svg)
+    assert ticks == ["-0.1", "-0.05", "0", "0.05", "0.1"]
+    assert interval_bars([{"label": "a", "values": {"v": 0.5}}], series=[("v", "v", "x")]).count('class="tick"') >= 5
+    # the dashboard's uncertain answers in the first week: the x label names the week, nothing else
+    svg = line_chart(
+        [{"label": "uncertain", "css": "s1", "points": [(0, 0.0056)]}], x_label="week of 2026-11-30", y_max=0.0056
+    )
+    x_axis = re.findall(r'y="196" class="tick"[^>]*>([^<]*)<', svg)
+    assert x_axis == ["week of 2026-11-30", ""]
+    two_weeks = [(0, 0.0056), (1, 0.01)]
+    svg = line_chart(
+        [{"label": "u", "css": "s1", "points": two_weeks}], x_label="week of 2026-11-30", x_end="2026-12-07"
+    )
+    assert re.findall(r'y="196" class="tick"[^>]*>([^<]*)<', svg) == ["week of 2026-11-30", "2026-12-07"]
+
+
 def test_a_drift_histograms_shares_can_be_read_without_hovering_its_bars():
     # Each bin's share was only in a bar's tooltip of an image-role chart: a keyboard or screen-reader
     # user could read none of them.
