@@ -33,13 +33,15 @@ DIGITS_PROJECT = "Handwritten digits (demo)"
 SPEECH_PROJECT = "Spoken queries (demo)"
 SPEECH_DIR = Path(__file__).resolve().parent / "demo_data" / "speech"
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+# keyboard order, zero last as on a keyboard's top row; the guideline below names these keys
+DIGIT_CLASSES = [{"key": str(d), "name": DIGIT_NAMES[d], "hotkey": str(d)} for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]]
 N_LABELED_DIGITS = 360
 
 DIGITS_GUIDELINE = """# Handwritten digits — labeling guideline v1
 
 Label each scan with the digit the writer meant.
 
-* Press the digit's key (**1**–**9**, and **a** for zero).
+* Press the digit's key (**0**–**9**).
 * A **looped 9** has a closed top loop; a **4** has an open top. If you cannot tell, answer
   **Borderline** and choose the two digits it sits between.
 * A scan that is not a digit at all (a smudge, a letter) is **out of domain**.
@@ -114,7 +116,7 @@ def seed_digits(users, *, log=print):
         modality="image",
         task_type="classification",
         description="1,797 real handwritten digit scans (UCI, bundled with scikit-learn), upscaled to 64x64 PNG.",
-        classes=[{"key": str(d), "name": DIGIT_NAMES[d], "hotkey": str(d)} for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]],
+        classes=DIGIT_CLASSES,
         options={"borderline": True, "uncertain": True, "out_of_domain": True},
         overlap=3,
         creator=manager,
@@ -527,7 +529,7 @@ def seed_touching(users, *, log=print):
             f"{N_SCENES} scenes of {SCENE_SIZE}x{SCENE_SIZE} px composed from scikit-learn's bundled UCI digit "
             "scans; in two of three scenes two digits touch. Labelers disagree on one box or two."
         ),
-        classes=[{"key": str(d), "name": DIGIT_NAMES[d], "hotkey": str(d)} for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]],
+        classes=DIGIT_CLASSES,
         options={"borderline": True, "uncertain": True},
         overlap=3,
         creator=users["manager"],

@@ -1,6 +1,8 @@
 """The demo seed: the detection and segments demos are built from data made by others, answered by
 simulated labelers who disagree the way real ones do, and seeding again changes nothing."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import Count
@@ -36,6 +38,14 @@ def silence(users):
 
 def _roles(project):
     return dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
+
+
+def test_the_digits_guideline_names_the_keys_the_labeling_page_binds():
+    """A labeler reads the guideline beside the buttons: a key it names must be a class's hotkey."""
+    line = next(line for line in demo.DIGITS_GUIDELINE.splitlines() if "key" in line)
+    named = re.findall(r"\*\*(\w)\*\*", line)
+    hotkeys = {c["hotkey"] for c in demo.DIGIT_CLASSES}
+    assert named and set(named) <= hotkeys, f"the guideline names {named}, the page binds {sorted(hotkeys)}"
 
 
 def test_touching_digits_is_a_detection_project_of_answered_scenes(touching):
