@@ -385,6 +385,27 @@ def test_a_recent_box_answer_reopened_after_a_rename_shows_and_saves_the_new_cla
     assert not page.errors, page.errors
 
 
+def test_the_waveform_is_drawn_as_tall_as_its_box(live_server, page, login, manager, labeler):
+    """Where words start and end is read off the waveform: on an 860-pixel window it is drawn over
+    the box the page gives it (about a third of the window), not in a 96-pixel strip."""
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=3, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, tall (browser)")
+    login(page, live_server, labeler)
+    open_clip(page, live_server, project)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    drawn = page.wait_for_function(
+        """() => {
+          const root = document.querySelector('#waveform > div')?.shadowRoot;
+          const canvases = root ? [...root.querySelectorAll('canvas')] : [];
+          const heights = canvases.map((c) => c.getBoundingClientRect().height);
+          return heights.length && Math.max(...heights);
+        }"""
+    ).json_value()
+    box = page.locator("#waveform").bounding_box()["height"]
+    assert box >= 200 and drawn >= box - 2, (drawn, box)
+
+
 def test_labeler_makes_segments_with_the_keyboard_alone(live_server, page, login, manager, labeler):
     require_browser()
     clips = [("q.wav", wav_bytes(seconds=6, freq=300))]

@@ -179,7 +179,9 @@ export class AudioViewer {
       this.regions = RegionsPlugin.create();
       this.wave = WaveSurfer.create({
         // Dragging makes a segment in a segments project (a drag-to-seek would swallow it); a click seeks.
-        container: $("waveform"), media: this.audio, height: 96, normalize: true, dragToSeek: !this.segments,
+        // "auto": as tall as the .waveform box (labeling.css sizes it by the window): the quiet stretches
+        // between words, where a segment starts and ends, show at more than a few pixels.
+        container: $("waveform"), media: this.audio, height: "auto", normalize: true, dragToSeek: !this.segments,
         waveColor: "#9fb3c8", progressColor: "#0b63c5", cursorColor: "#1f2328", plugins: [this.regions],
       });
       if (this.segments) return;
