@@ -313,11 +313,16 @@ export class TextViewer {
   show(item) {
     this.box.hidden = false;
     this.box.textContent = item.text;
+    // A word or a short line (sentiment of words, intents) is read at a glance in the middle of the
+    // stage, in a large type; a longer text keeps the reading column from its top.
+    const text = item.text || "";
+    this.box.classList.toggle("short", text.length <= 80 && !text.includes("\n"));
     this.box.scrollTop = 0;
   }
 
   clear() {
     this.box.textContent = "";
+    this.box.classList.remove("short");
   }
 
   key(event) {
