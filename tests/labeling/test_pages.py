@@ -32,19 +32,20 @@ def test_inventory_page_shows_sources_totals_and_within_k_days(client, manager, 
         project=project,
         name="Vendor",
         kind="purchased",
-        planned_amount=400,
+        planned_amount=12000,
         unit="items",
-        total_cost=2000,
+        total_cost=60000,
         turnaround_days=20,
         contains_personal_data=True,
     )
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/inventory/?days=10").content.decode()
     assert "Owned scans" in page and "Vendor" in page
-    assert "5.00 USD/item" in page  # 2000 / 400
+    assert "5.00 USD/item" in page  # 60,000 / 12,000
+    assert "12,000 items" in page  # grouped as the costs are, not "12000 items"
     assert "<b>100 items</b>" in page  # only the owned source is reachable within 10 days
     page = client.get(f"/projects/{project.pk}/inventory/?days=30").content.decode()
-    assert "<b>500 items</b>" in page
+    assert "<b>12,100 items</b>" in page
 
 
 def test_manager_adds_and_edits_a_source_from_the_page(client, manager, project):
