@@ -92,6 +92,15 @@ def _distribution(counts):
     return [{"name": k, "n": v, "percent": round(100 * v / total, 1)} for k, v in classes.items()]
 
 
+def _named_items(named, totals):
+    """A reason's named items (the build keeps the first NAMED_ITEMS of each) with how many it holds in
+    all, so that the page says "the first 100 of 1,437" instead of passing 100 chips off as all of them."""
+    return [
+        {"reason": reason, "label": reason.replace("_", " "), "ids": ids, "total": max(totals.get(reason, 0), len(ids))}
+        for reason, ids in (named or {}).items()
+    ]
+
+
 @login_required
 def version_detail(request, project_id, number):
     project, membership = _project(request, project_id, role=Role.REVIEWER)
@@ -110,6 +119,10 @@ def version_detail(request, project_id, number):
             "version": version,
             "distribution": _distribution(version.counts),
             "split_table": split_table,
+            "left_out_named": _named_items(version.counts.get("left_out_items"), version.counts.get("left_out") or {}),
+            "review_named": _named_items(
+                version.counts.get("needs_review_items"), version.counts.get("review_reasons") or {}
+            ),
             "artifacts": version.artifacts.all(),
             "recipe_changes": recipe_changes(old=version.parent.policy, new=version.policy) if version.parent else [],
             "recipe_json": json.dumps(version.policy, indent=2, sort_keys=True),

@@ -41,3 +41,9 @@ REVIEW_REASON_LABELS = {
 def review_reason(value):
     """``likely_wrong`` -> "likely wrong": the words a reviewer reads, never an identifier."""
     return REVIEW_REASON_LABELS.get(value, str(value).replace("_", " "))
+
+
+@register.filter
+def words(value):
+    """An identifier read as words: ``low_agreement`` -> "low agreement"."""
+    return str(value).replace("_", " ")

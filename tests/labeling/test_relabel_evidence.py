@@ -116,6 +116,24 @@ def test_needs_review_rows_are_counted_and_named(client, manager):
     assert 'data-left-out="tie"' in page and f"#{items[0].pk}" in page
 
 
+def test_the_version_page_says_when_it_names_only_the_first_of_many_left_out_items(client, manager):
+    from labeling.services.versions import NAMED_ITEMS
+
+    project = text_project(manager)
+    items = add_texts(project, [f"text {i}" for i in range(NAMED_ITEMS + 21)])
+    (a,) = labelers(project, 1)
+    answer(items[0], a, "cat")
+    version = build(project, manager)
+    assert version.counts["left_out"]["unlabeled"] == NAMED_ITEMS + 20
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/{version.number}/").content.decode()
+    named = page[page.index('data-left-out="unlabeled"') :].split("</p>")[0]
+    assert f"unlabeled (the first {NAMED_ITEMS} of {NAMED_ITEMS + 20}):" in named
+    assert named.count('class="chip light"') == NAMED_ITEMS
+    # the reasons read as words, never as identifiers
+    assert "<td>low agreement</td>" in page and "low_agreement" not in page
+
+
 def test_a_campaign_of_overlap_1_shows_before_and_after_against_the_archive_and_gold(api, client, manager, reviewer):
     from labeling.services.projects import member_add
     from labeling.services.review import decision_record
