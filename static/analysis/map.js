@@ -69,6 +69,9 @@ async function drawMap(root) {
     backgroundColor: "#ffffff",
     lassoColor: [0.1, 0.4, 0.8, 1],
     showReticle: false,
+    // The points fill [-1, 1] on the longer side: a little farther back, the ones on the edge are whole
+    // (at distance 1 the outermost cluster was cut in half by the canvas's edge). Reset view returns here.
+    cameraDistance: 1.08,
   });
   const itemIndex = new Map(data.item.map((id, i) => [id, i]));
   let selected = [];

@@ -1,10 +1,12 @@
 """Reports and the embedding map in headless Chromium."""
 
+import io
 import json
 import uuid
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from analysis.models import EmbeddingMap
 from labeling.choices import Role
@@ -95,6 +97,14 @@ def test_manager_starts_a_map_lassoes_a_region_and_gets_a_campaign_of_exactly_th
     emap = EmbeddingMap.objects.get(project=project)
     assert emap.job.status == "succeeded" and emap.n_points == 60
     assert "analysis.map_run" in worker.output()  # this test's worker ran it, in this test's media folder
+    # every point is drawn whole: none is cut by the canvas's edge (the layout fills [-1, 1] exactly, and
+    # the outermost points were drawn half outside)
+    page.wait_for_timeout(500)
+    shot = Image.open(io.BytesIO(page.locator("#map-canvas").screenshot())).convert("L")
+    ink = np.asarray(shot) < 200
+    edge = 3
+    assert ink[edge:-edge, edge:-edge].any(), "no point drawn"
+    assert not (ink[:edge].any() or ink[-edge:].any() or ink[:, :edge].any() or ink[:, -edge:].any())
     page.get_by_role("button", name="Lasso").click()
     box = page.locator("#map-canvas").bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
