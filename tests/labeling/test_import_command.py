@@ -181,3 +181,22 @@ def test_one_entry_stored_beside_refused_ones_is_said_in_the_singular(project, f
     with pytest.raises(CommandError) as raised:
         import_items(str(project.pk), str(folder))
     assert str(raised.value).endswith("1 entry was refused (named above); the other one is stored")
+
+
+def test_the_summary_counts_one_duplicate_in_the_singular(project, folder):
+    (folder / "copy-of-a.png").write_bytes((folder / "a.png").read_bytes())
+    out, _ = import_items(str(project.pk), str(folder))
+    assert out.strip().endswith("2 imported, 1 duplicate, 0 rejected")
+    again, _ = import_items(str(project.pk), str(folder))
+    assert again.strip().endswith("0 imported, 3 duplicates, 0 rejected")
+
+
+def test_the_other_commands_count_one_thing_in_the_singular(project, folder):
+    out = io.StringIO()
+    call_command("cleanup_builds", stdout=out)
+    assert out.getvalue() == "cleaned the leftovers of 0 build jobs\n"
+    import_items(str(project.pk), str(folder))
+    Item.objects.filter(project=project).exclude(pk=Item.objects.filter(project=project).first().pk).delete()
+    out = io.StringIO()
+    call_command("upright_image_sizes", "--dry-run", stdout=out)
+    assert out.getvalue() == "checked 1 image item: would change 0, 0 unreadable (left as they were)\n"

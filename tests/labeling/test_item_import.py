@@ -393,7 +393,7 @@ def test_upright_image_sizes_fixes_items_imported_with_the_raw_size_of_a_rotated
     Item.objects.filter(pk=phone.pk).update(stats={**phone.stats, "width": 400, "height": 200})  # as imported before
     out = io.StringIO()
     call_command("upright_image_sizes", "--dry-run", stdout=out)
-    assert "checked 2 image item(s): would change 1, 0 unreadable" in out.getvalue()
+    assert "checked 2 image items: would change 1, 0 unreadable" in out.getvalue()
     assert Item.objects.get(pk=phone.pk).stats["width"] == 400
     call_command("upright_image_sizes", "--project", str(project.pk), stdout=out)
     phone.refresh_from_db()

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from labeling.management.words import counted
 from labeling.services.versions import build_debris_cleanup
 
 
@@ -12,4 +13,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         cleaned = build_debris_cleanup()
-        self.stdout.write(f"cleaned the leftovers of {cleaned} build job(s)")
+        self.stdout.write(f"cleaned the leftovers of {counted(cleaned, 'build job')}")

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labelhub.deadlocks import BatchNotSaved
 from labeling.inputs import InputRejected
+from labeling.management.words import counted
 from labeling.models import Project
 from labeling.services import imports
 
@@ -107,7 +108,8 @@ class Command(BaseCommand):
         for row in report.rejected:
             self.stderr.write(f"rejected {row['name']}: {row['reason']}")
         summary = (
-            f"{len(report.imported)} imported, {len(report.duplicates)} duplicates, {len(report.rejected)} rejected"
+            f"{len(report.imported)} imported, {counted(len(report.duplicates), 'duplicate')}, "
+            f"{len(report.rejected)} rejected"
         )
         stored = len(report.imported) + len(report.duplicates)
         if report.rejected and not stored:

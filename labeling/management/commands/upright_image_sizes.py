@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from labeling.management.words import counted
 from labeling.models import Project
 from labeling.services.imports import image_sizes_upright
 
@@ -27,6 +28,6 @@ class Command(BaseCommand):
         counts = image_sizes_upright(project=target, dry_run=dry_run)
         verb = "would change" if dry_run else "changed"
         self.stdout.write(
-            f"checked {counts['checked']} image item(s): {verb} {counts['changed']}, "
+            f"checked {counted(counts['checked'], 'image item')}: {verb} {counts['changed']}, "
             f"{counts['unreadable']} unreadable (left as they were)"
         )
