@@ -23,7 +23,7 @@ from labeling.api.versions import Conflict
 from labeling.choices import Role
 from labeling.inputs import InputRejected
 from labeling.selectors import import_job_for, item_for_user, items_list, project_for_user, source_named
-from labeling.services.import_jobs import import_job_create, import_job_retry
+from labeling.services.import_jobs import import_job_request, import_job_retry
 from labeling.services.imports import _split_tags, items_import, uploaded_entries
 from labeling.services.versions import JobNotRetryable
 
@@ -119,10 +119,18 @@ class ImportCreateApi(GenericAPIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportCreateSerializer},
-        responses={202: JobRefSerializer, 400: ErrorSerializer},
+        responses={
+            202: JobRefSerializer,
+            200: OpenApiResponse(
+                JobRefSerializer, description="the same upload and options again: your import still under way"
+            ),
+            400: ErrorSerializer,
+        },
         description="Queue the import of a manifest or zip archive. With `format` (coco, yolo, label_studio) the "
         "upload carries existing labels: each annotator's labels become that person's answers (COCO and YOLO: "
-        "the user named by `labeler`); the job's result counts the answers created, revised and unchanged.",
+        "the user named by `labeler`); the job's result counts the answers created, revised and unchanged. The "
+        "same file (name and content) with the same options, sent again by the same user while the import it "
+        "queued is queued or running (a retry after a timeout), answers that job with 200 and queues nothing.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
@@ -131,7 +139,7 @@ class ImportCreateApi(GenericAPIView):
         _refuse_unknown_fields(request.data, ImportCreateSerializer, missing)
         source, tags = _source_and_tags(project, request.data)
         label_from_folder = bool(_parse_bool(request.data.get("label_from_folder"), "label_from_folder"))
-        job = import_job_create(
+        job, started = import_job_request(
             project=project,
             user=request.user,
             upload=upload,
@@ -141,7 +149,7 @@ class ImportCreateApi(GenericAPIView):
             fmt=str(request.data.get("format") or "").strip(),
             labeler=str(request.data.get("labeler") or ""),
         )
-        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK)
 
 
 class ImportRetryApi(GenericAPIView):

@@ -8,6 +8,7 @@ upload again, skips what earlier attempts stored (counting it as imported, never
 finishes the rest. The upload is kept until the job succeeds.
 """
 
+import hashlib
 import io
 import logging
 import re
@@ -17,12 +18,12 @@ import zipfile
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 from labelhub.deadlocks import BatchNotSaved
 from labeling.choices import JobKind, JobStatus
 from labeling.inputs import InputRejected
-from labeling.models import Job
+from labeling.models import Job, Project
 from labeling.services import imports, label_imports
 from labeling.services.jobs import (
     JobBeat,
@@ -32,6 +33,7 @@ from labeling.services.jobs import (
     job_finish,
     job_retry_stale,
     job_start,
+    under_way,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,9 +44,39 @@ MAX_LISTED = 1000  # ids and duplicates listed in a job's result; counts are alw
 def import_job_create(
     *, project, user, upload, tags=(), source=None, label_from_folder=False, fmt="", labeler=""
 ) -> Job:
-    """Store an uploaded manifest or zip archive and queue a job that imports it. With ``fmt`` (coco,
-    yolo, label_studio) the upload is a labels file (or a zip with one and its media) whose labels
+    """Store an uploaded manifest or zip archive and queue a job that imports it; answer the job (the
+    import of the same upload still queued or running, if any: see ``import_job_request``). With ``fmt``
+    (coco, yolo, label_studio) the upload is a labels file (or a zip with one and its media) whose labels
     become answers (``labeling.services.label_imports``); raises ValidationError when it cannot fit."""
+    return import_job_request(
+        project=project,
+        user=user,
+        upload=upload,
+        tags=tags,
+        source=source,
+        label_from_folder=label_from_folder,
+        fmt=fmt,
+        labeler=labeler,
+    )[0]
+
+
+def import_job_request(
+    *, project, user, upload, tags=(), source=None, label_from_folder=False, fmt="", labeler=""
+) -> tuple[Job, bool]:
+    """Like ``import_job_create``, answering ``(job, started)``: ``started`` is False when the same user's
+    import of the same upload into the project, with the same options, was still queued or running (its
+    worker alive: see ``labeling.services.jobs.under_way``), whose job is answered instead and nothing is
+    stored.
+
+    The same upload: the same file name and SHA-256 of its bytes; the same options: tags, source, label
+    from folder, format and labeler. A client whose answer to an import was lost (a timeout on a large
+    upload) sends it again; each request queued a job of its own, and the second one read the whole file
+    again only to count every item as a duplicate (or, for labels, every answer as unchanged). Once the
+    first job has finished, the same request queues a new import, as before. The project row is locked
+    while looking (NO KEY: reservations referencing it are not held up), so two identical requests at once
+    (a double click) still queue one job; the upload is stored before, outside the lock, and removed
+    again when another request's job is answered.
+    """
     labels = (
         label_imports.label_import_check(project=project, fmt=fmt, labeler=labeler, label_from_folder=label_from_folder)
         if fmt
@@ -55,20 +87,46 @@ def import_job_create(
         raise ValidationError({"file": f"the upload is {upload.size:,} bytes, over the import limit of {limit:,}"})
     if upload.size == 0:
         raise ValidationError({"file": "the upload is empty"})
+    params = {
+        "filename": upload.name,
+        "sha256": _sha256(upload),
+        "tags": list(tags),
+        "source": source.pk if source else None,
+        "label_from_folder": bool(label_from_folder),
+        **labels,
+    }
+    same = _import_under_way(project=project, user=user, params=params)
+    if same is not None:  # the retry of a request whose job is queued: nothing stored a second time
+        return same, False
     stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{upload.name.rsplit('/', 1)[-1]}", upload)
-    return job_start(
-        kind=JobKind.IMPORT,
-        project=project,
-        user=user,
-        params={
-            "upload": stored,
-            "filename": upload.name,
-            "tags": list(tags),
-            "source": source.pk if source else None,
-            "label_from_folder": bool(label_from_folder),
-            **labels,
-        },
-    )
+    with transaction.atomic():
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        same = _import_under_way(project=project, user=user, params=params)
+        if same is None:
+            return job_start(kind=JobKind.IMPORT, project=project, user=user, params={"upload": stored, **params}), True
+    default_storage.delete(stored)  # the same request, sent at the same moment, queued its job first
+    return same, False
+
+
+def _sha256(upload) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def _import_under_way(*, project, user, params) -> Job | None:
+    """The user's import of the project with these ``params`` (``upload`` aside) still queued or running,
+    newest first; None when there is none. Compared in Python: SQLite cannot test a JSON object's
+    containment, and the jobs of one upload's hash are few."""
+    candidates = Job.objects.filter(
+        under_way(), project=project, kind=JobKind.IMPORT, created_by=user, params__sha256=params["sha256"]
+    ).order_by("-created", "-id")
+    for job in candidates[:20]:
+        if {key: value for key, value in job.params.items() if key != "upload"} == params:
+            return job
+    return None
 
 
 # A non-blank line: from a line's start over blank space to a non-blank byte (a match that starts on a

@@ -72,11 +72,16 @@ document.getElementById("import-form").addEventListener("submit", async (event) 
   const body = new FormData(form);
   show(0, 1, "uploading…");
   const { status, data } = await post(form.dataset.url, body, (share) => show(share * 100, 100, `uploading ${Math.round(share * 100)} %`));
-  if (status !== 202) {
+  if (status !== 202 && status !== 200) {
     show(0, 1, "failed");
     reportBox.textContent = data?.detail ?? `HTTP ${status}`;
     return;
   }
+  // 200: you sent this file with these options a moment ago and its import is still under way (a second
+  // click, a retry after the page timed out): the server queued nothing new, and the page follows that job.
+  reportBox.textContent = status === 200
+    ? `This file is already being imported with these options (job ${data.job}): its progress is shown; nothing was queued twice.`
+    : "";
   const poll = async () => {
     const job = await (await fetch(`/api/jobs/${data.job}/`, { headers: { Accept: "application/json" } })).json();
     show(job.processed, job.total, `${job.status}: ${job.processed} / ${job.total ?? "?"}`);

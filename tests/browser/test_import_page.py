@@ -41,3 +41,31 @@ def test_the_import_pages_forms_upload_files_and_queue_a_zip_labeled_by_folder(
     job = Job.objects.get(project=project)
     assert job.params["label_from_folder"] is True and job.params["filename"] == "pets.zip"
     assert page.errors == []
+
+
+def test_the_same_file_started_twice_on_the_import_page_follows_the_first_import(
+    live_server, page, login, manager, project
+):
+    """A second press of "Start import" (the first seemed to hang on a slow upload) used to queue the same
+    file again; the second answer (200) was taken for a failure ("failed", and the job's number as the
+    reason). Now the page follows the import already under way and says so."""
+    require_browser()
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/import/")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("cat/b.png", png_bytes(seed=2))
+    form = page.locator("#import-form")
+    form.locator("input[name=file]").set_input_files(
+        {"name": "pets.zip", "mimeType": "application/zip", "buffer": buffer.getvalue()}
+    )
+    form.get_by_role("button", name="Start import").click()
+    page.locator("#progress-text").filter(has_text="queued").wait_for()
+    first = Job.objects.get(project=project)
+    form.get_by_role("button", name="Start import").click()
+    report = page.locator("#report")
+    report.filter(has_text="already being imported").wait_for()
+    assert f"(job {first.pk})" in report.inner_text() and "nothing was queued twice" in report.inner_text()
+    page.locator("#progress-text").filter(has_text="queued").wait_for()  # the first job's progress
+    assert Job.objects.filter(project=project).count() == 1
+    assert page.errors == []

@@ -58,19 +58,20 @@ def test_an_import_that_loses_the_race_for_an_item_leaves_the_winners_file(monke
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(monkeypatch, manager, project):
-    """A manager sends the same COCO file twice (a double click, two tabs): both jobs reach the answers of
-    the same images at once. Each found no answer and no user 'ana' and made them; the second failed
-    on the unique constraints (IntegrityError) and stored nothing. The second now waits for the first
-    and finds its answers there (unchanged)."""
+    """Two managers send the same COCO file at once (one manager's second copy is answered the first
+    one's job: tests/labeling/test_retried_imports.py): both jobs reach the answers of the same images at
+    once. Each found no answer and no user 'ana' and made them; the second failed on the unique
+    constraints (IntegrityError) and stored nothing. The second now waits for the first and finds its
+    answers there (unchanged)."""
     import json
 
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from labeling.choices import JobStatus
-    from labeling.models import Annotation, Job
+    from labeling.choices import JobStatus, Role
+    from labeling.models import Annotation, Job, Membership
     from labeling.services import label_imports
     from labeling.services.import_jobs import import_job_create, import_job_run
-    from tests.conftest import make_project
+    from tests.conftest import make_project, make_user
 
     skip_unless_postgresql()
     detection = make_project(manager, name="Iguanas", task_type="detection", classes=[{"key": "iguana"}])
@@ -83,15 +84,17 @@ def test_the_same_labels_imported_twice_at_once_both_succeed_with_one_answer(mon
             "categories": [{"id": 1, "name": "iguana"}],
         }
     ).encode()
+    other = make_user("manager2")
+    Membership.objects.create(project=detection, user=other, role=Role.MANAGER)
     jobs = [
         import_job_create(
             project=detection,
-            user=manager,
+            user=user,
             upload=SimpleUploadedFile("instances.json", content),
             fmt="coco",
             labeler="ana",
         )
-        for _ in range(2)
+        for user in (manager, other)
     ]
     both_inside, errors = threading.Barrier(2), []
     real_users = label_imports._users
