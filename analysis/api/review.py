@@ -19,13 +19,7 @@ from labelhub.schema import PAGE_PARAMETERS, paged
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Annotation, Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
-from labeling.services.campaigns import (
-    campaign_create,
-    campaign_finish,
-    campaign_items_for,
-    campaign_progress,
-    campaign_same,
-)
+from labeling.services.campaigns import campaign_finish, campaign_items_for, campaign_progress, campaign_start
 from labeling.services.guidelines import guideline_publish, guideline_published_already
 from labeling.services.review import (
     DecisionConflict,
@@ -768,22 +762,17 @@ class CampaignListApi(GenericAPIView):
             # ids (a map selection, the review queue's) narrowed by the filter: the filter was dropped
             chosen = {**chosen, "items": _ids_within(items, chosen.get("items"))}
             items = None
-        same = campaign_same(
-            project=project,
-            name=data.validated_data["name"],
-            item_ids=items,
-            filter=chosen if isinstance(chosen, dict) else None,
-            overlap=data.validated_data.get("overlap"),
-            guideline=data.validated_data.get("guideline"),
-            user=request.user,
-        )
-        if same is not None:  # the request sent again (its answer lost): the campaign it made, not a second
-            return Response(_campaign_out(same, with_progress=True), status=status.HTTP_200_OK)
+        choose = None
         if items is None and isinstance(chosen, dict) and "likeliest_errors" in chosen:
-            items = likeliest_errors(project, chosen)
-            if not items:
-                raise ValidationError({"items": "the selection holds no items: a campaign needs at least one"})
-        campaign = campaign_create(
+
+            def choose():
+                ids = likeliest_errors(project, chosen)
+                if not ids:
+                    raise ValidationError({"items": "the selection holds no items: a campaign needs at least one"})
+                return ids
+
+        # The same request sent again (its answer lost, a double click): the campaign it made, not a second.
+        campaign, created = campaign_start(
             project=project,
             name=data.validated_data["name"],
             item_ids=items,
@@ -791,8 +780,12 @@ class CampaignListApi(GenericAPIView):
             overlap=data.validated_data.get("overlap"),
             guideline=data.validated_data.get("guideline"),
             user=request.user,
+            choose=choose,
         )
-        return Response(_campaign_out(campaign, with_progress=True), status=status.HTTP_201_CREATED)
+        return Response(
+            _campaign_out(campaign, with_progress=True),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 def _ids_within(items, filter_items):

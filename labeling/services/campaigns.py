@@ -254,6 +254,54 @@ def campaign_same(*, project, name, item_ids=None, filter=None, overlap=None, gu
     return None
 
 
+def campaign_start(
+    *,
+    project,
+    name,
+    item_ids=None,
+    filter=None,  # noqa: A002 - the API's word
+    overlap=None,
+    guideline=None,
+    user=None,
+    choose=None,
+) -> tuple[Campaign, bool]:
+    """Start a relabel campaign (``campaign_create``) unless the same request made one already: answers
+    ``(campaign, created)``, ``created`` False when ``campaign_same`` found the active campaign a copy
+    of this request made (a retry whose answer was lost, a double click), which nothing changes.
+
+    ``choose``: for a request that names no item ids (a ``likeliest_errors`` filter), called for them
+    once no such campaign is found; run before the lock below, as the review queue it reads is long.
+
+    The project row is locked (NO KEY, as ``campaign_send_back`` does: reservations are not held up)
+    from the look to the campaign's commit: two identical requests at once each looked before either
+    had made its campaign, and both made one, sending the items back twice.
+    """
+    request = {
+        "project": project,
+        "name": name,
+        "item_ids": item_ids,
+        "filter": filter,
+        "overlap": overlap,
+        "guideline": guideline,
+        "user": user,
+    }
+    same = campaign_same(**request)  # a retry is answered without choosing its items again
+    if same is not None:
+        return same, False
+    chosen = choose() if choose is not None else item_ids
+    return _campaign_start_locked(request=request, chosen=chosen)
+
+
+@retry_deadlock_once  # as campaign_create, which it calls: the project's row first, then the items in id order
+@transaction.atomic
+def _campaign_start_locked(*, request, chosen):
+    Project.objects.select_for_update(no_key=True).filter(pk=request["project"].pk).first()
+    same = campaign_same(**request)
+    if same is not None:  # the same request, sent at the same moment, made it while this one waited
+        return same, False
+    return campaign_create(**{**request, "item_ids": chosen}), True
+
+
 @retry_deadlock_once  # it locks its items in id order; a labeler's answer may lock two the other way
 @transaction.atomic
 def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002

@@ -11,7 +11,13 @@ from labeling.services import campaigns
 from labeling.services.annotations import annotation_save
 from labeling.services.campaigns import campaign_create
 from labeling.services.queue import annotation_submit
-from tests.concurrency import in_a_thread, run_together, skip_unless_postgresql, wait_for_the_other_thread
+from tests.concurrency import (
+    in_a_thread,
+    run_together,
+    skip_unless_postgresql,
+    slow_inserts,
+    wait_for_the_other_thread,
+)
 from tests.labeling.queue_helpers import make_items
 
 
@@ -97,3 +103,38 @@ def test_two_reviewers_sending_items_back_at_once_share_one_standing_campaign(mo
     monkeypatch.undo()
     (campaign,) = Campaign.objects.filter(project=project, name=campaigns.SEND_BACK_NAME)
     assert sorted(campaign.items.values_list("pk", flat=True)) == sorted(item.pk for item in items)
+
+
+def campaign_requests_at_once(clients, project, body):
+    """POST ``body`` as a campaign of ``project`` from each client at the same moment, each on its own
+    connection, while each campaign's insert takes half a second (so the two meet); answers the responses."""
+    answers, errors, start = [], [], threading.Barrier(len(clients))
+
+    def send(client):
+        start.wait(timeout=10)
+        answers.append(client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json"))
+
+    with slow_inserts(Campaign._meta.db_table):
+        still_running = run_together([in_a_thread(send, client, errors=errors) for client in clients])
+    assert not still_running and not errors, errors
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_campaign_requested_twice_at_once_is_made_once(api, project, reviewer, labeler, labeler2):
+    """A double click on "Start campaign" (or a script's retry sent before the first answer): both requests
+    looked for the campaign before either had made it, and two campaigns sent the items back twice."""
+    from labeling.models import ArchivedAnnotation
+
+    skip_unless_postgresql()
+    items = make_items(project, 3)
+    for item in items:
+        annotation_save(item=item, labeler=labeler, value="cat")
+        annotation_save(item=item, labeler=labeler2, value="dog")
+    body = {"name": "Cats or dogs", "items": [item.pk for item in items[:2]]}
+    answers = campaign_requests_at_once([api(reviewer), api(reviewer)], project, body)
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.content for a in answers]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    (campaign,) = Campaign.objects.filter(project=project)
+    assert sorted(campaign.items.values_list("pk", flat=True)) == body["items"]
+    assert ArchivedAnnotation.objects.filter(campaign=campaign).count() == 4
