@@ -749,8 +749,8 @@ class CampaignListApi(GenericAPIView):
             200: OpenApiResponse(description="the same request again: the active campaign it made"),
         },
         description="Start a relabel campaign. The same request again (name, items or filter, overlap and "
-        "guideline, by the same user) while the campaign it made is active answers that campaign with 200 "
-        "and sends nothing back a second time.",
+        "guideline, by any reviewer) while the campaign it made is active answers that campaign with 200 "
+        "and sends nothing back a second time, also when both arrive at once.",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)

@@ -209,14 +209,16 @@ def _archive(*, campaign, item_ids):
     Reservation.objects.filter(item_id__in=item_ids).update(item=None)
 
 
-def campaign_same(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None):  # noqa: A002
-    """The project's active campaign this request already made, if any: same name, maker, overlap,
-    guideline, filter and (given as ids) items.
+def campaign_same(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None):  # noqa: A002
+    """The project's active campaign this request already made, if any: same name, overlap, guideline,
+    filter and (given as ids) items, whoever asked for it.
 
     A client whose answer was lost sends the request again; a second campaign over the same items archived
-    the answers labelers had given since the first and sent the items back twice. A retry of a filter
-    campaign cannot be told by its items (the first one changed the answers the filter reads: a
-    ``disagreement`` filter then finds none), so it is told by the filter as stored.
+    the answers labelers had given since the first and sent the items back twice. So did a second SME
+    asking for the campaign a first one had just started (the same name, items, overlap and guideline),
+    which is why the maker is not compared. A retry of a filter campaign cannot be told by its items (the
+    first one changed the answers the filter reads: a ``disagreement`` filter then finds none), so it is
+    told by the filter as stored.
     """
     name = (name or "").strip()
     overlap = project.overlap if overlap in (None, "") else overlap
@@ -239,7 +241,6 @@ def campaign_same(*, project, name, item_ids=None, filter=None, overlap=None, gu
         project=project,
         name=name,
         status=CampaignStatus.ACTIVE,
-        created_by=user,
         overlap=overlap,
         guideline_id=guideline_id,
     ).order_by("-created", "-id")
@@ -267,7 +268,8 @@ def campaign_start(
 ) -> tuple[Campaign, bool]:
     """Start a relabel campaign (``campaign_create``) unless the same request made one already: answers
     ``(campaign, created)``, ``created`` False when ``campaign_same`` found the active campaign a copy
-    of this request made (a retry whose answer was lost, a double click), which nothing changes.
+    of this request made (a retry whose answer was lost, a double click, another SME asking for the
+    same), which nothing changes.
 
     ``choose``: for a request that names no item ids (a ``likeliest_errors`` filter), called for them
     once no such campaign is found; run before the lock below, as the review queue it reads is long.
@@ -283,23 +285,22 @@ def campaign_start(
         "filter": filter,
         "overlap": overlap,
         "guideline": guideline,
-        "user": user,
     }
     same = campaign_same(**request)  # a retry is answered without choosing its items again
     if same is not None:
         return same, False
     chosen = choose() if choose is not None else item_ids
-    return _campaign_start_locked(request=request, chosen=chosen)
+    return _campaign_start_locked(request=request, chosen=chosen, user=user)
 
 
 @retry_deadlock_once  # as campaign_create, which it calls: the project's row first, then the items in id order
 @transaction.atomic
-def _campaign_start_locked(*, request, chosen):
+def _campaign_start_locked(*, request, chosen, user):
     Project.objects.select_for_update(no_key=True).filter(pk=request["project"].pk).first()
     same = campaign_same(**request)
     if same is not None:  # the same request, sent at the same moment, made it while this one waited
         return same, False
-    return campaign_create(**{**request, "item_ids": chosen}), True
+    return campaign_create(**{**request, "item_ids": chosen}, user=user), True
 
 
 @retry_deadlock_once  # it locks its items in id order; a labeler's answer may lock two the other way

@@ -138,3 +138,24 @@ def test_the_same_campaign_requested_twice_at_once_is_made_once(api, project, re
     (campaign,) = Campaign.objects.filter(project=project)
     assert sorted(campaign.items.values_list("pk", flat=True)) == body["items"]
     assert ArchivedAnnotation.objects.filter(campaign=campaign).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_requesting_the_same_campaign_at_once_share_it(api, project, reviewer, labeler, labeler2):
+    """Two SMEs settle on the same relabel (same name, items, overlap and guideline) and both press "Start
+    campaign": the items are sent back once, and the second SME lands on the campaign the first made."""
+    from labeling.services.projects import member_add
+    from tests.conftest import make_user
+
+    skip_unless_postgresql()
+    second = make_user("sme2")
+    member_add(project=project, username=second.username, role="reviewer")
+    items = make_items(project, 2)
+    for item in items:
+        annotation_save(item=item, labeler=labeler, value="cat")
+        annotation_save(item=item, labeler=labeler2, value="dog")
+    body = {"name": "Cats or dogs", "items": [item.pk for item in items]}
+    answers = campaign_requests_at_once([api(reviewer), api(second)], project, body)
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.content for a in answers]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    assert Campaign.objects.filter(project=project).count() == 1

@@ -107,3 +107,24 @@ def test_a_campaign_request_sent_again_answers_the_campaign_it_made(api, reviewe
     api(reviewer).post(f"{url}{first.json()['id']}/finish/")
     if "items" in body:
         assert api(reviewer).post(url, body, format="json").status_code == 201
+
+
+def test_the_same_campaign_requested_by_another_reviewer_while_it_is_active_answers_it(api, reviewer, night):
+    """A second SME asking for the campaign a first one started (same name, items, overlap and guideline)
+    gets that campaign; a second one archived the answers labelers had given it meanwhile."""
+    from labeling.models import ArchivedAnnotation
+    from labeling.services.projects import member_add
+    from tests.conftest import make_user
+
+    project, ids = night
+    second = make_user("sme2")
+    member_add(project=project, username=second.username, role="reviewer")
+    url = f"/api/projects/{project.pk}/campaigns/"
+    body = {"name": "Disagreements", "items": ids[:2]}
+    first = api(reviewer).post(url, body, format="json")
+    assert first.status_code == 201, first.content
+    archived = ArchivedAnnotation.objects.count()
+    theirs = api(second).post(url, body, format="json")
+    assert theirs.status_code == 200 and theirs.json()["id"] == first.json()["id"]
+    assert project.campaigns.count() == 1 and ArchivedAnnotation.objects.count() == archived
+    assert api(second).post(url, {**body, "overlap": 1}, format="json").status_code == 201  # another campaign
