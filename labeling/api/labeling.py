@@ -70,15 +70,25 @@ class QueueNextApi(GenericAPIView):
     renderer_classes = LOOP_RENDERERS
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "item",
+                int,
+                description="the item you are shown: once your hold on it has lapsed, it is held for you again "
+                "if it is still free for you (else the next item comes, as without it)",
+            )
+        ],
         responses={200: QueueItemSerializer, 204: OpenApiResponse(description="nothing is left for you")},
         description="Reserve and answer the next item for the calling labeler: fewer than k current answers, "
         "not answered nor skipped by you; relabel-campaign items first, then those closest to completion, "
         "then a stable random order. The item is held for you until `reserved_until`; asking again before "
-        "answering gives the same item and extends the hold.",
+        "answering gives the same item and extends the hold. After the hold lapsed, `?item=` with its id "
+        "holds it again if no one took its slot meanwhile.",
     )
     def get(self, request, project_id):
         project, _ = labeling_project_for(user=request.user, project_id=project_id)
-        reservation = queue_next(project=project, labeler=request.user)
+        keep = _int_param(request.query_params, "item")
+        reservation = queue_next(project=project, labeler=request.user, keep=keep)
         if reservation is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(queue_item_data(request, reservation))

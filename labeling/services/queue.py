@@ -176,6 +176,9 @@ HELD = """
 
 # The item the labeler holds, locked (see _held).
 HELD_ITEM = "SELECT {columns} FROM {item} i WHERE i.id = %(item)s{lock}"
+# Item %(item)s, locked (waiting for it: the labeler asks for this one), if it may be handed to them
+# now (ELIGIBLE): the item their page shows after their hold on it lapsed (see _hold_again).
+KEPT_ITEM = "SELECT {columns} FROM {item} i WHERE i.id = %(item)s AND {eligible}{lock}"
 # Extend the labeler's hold on item %(item)s, if it is still active.
 EXTEND = """
     UPDATE {reservation} SET expires = %(expires)s
@@ -362,13 +365,39 @@ def _held(*, project, labeler, item_id, now, clock):
     return _reservation(project=project, labeler=labeler, item=item, expires=expires)
 
 
+def _hold_again(*, project, labeler, item_id, now):
+    """Hold ``item_id`` for the labeler again if it may be handed to them now (not answered nor skipped
+    by them, a slot free: ELIGIBLE), whatever its place in the queue; None otherwise. Their hold on it
+    lapsed while their page kept showing it (the labeler was away), and nobody took its slot meanwhile.
+    As for any candidate, the row is locked, then the slot taken by RESERVE, which counts the others'
+    holds again in a fresh snapshot."""
+    expires = _hold_until(now)
+    params = _params(project=project, labeler=labeler, now=now, item=item_id, expires=_adapt(expires))
+    sql = KEPT_ITEM.format(
+        columns=", ".join(f"i.{name}" for name in _item_columns()),
+        eligible=ELIGIBLE.format(**_tables(), per_row=""),
+        lock=_for_update(),
+        **_tables(),
+    )
+    with rawsql.hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return _reserve(cursor, RESERVE.format(**_tables()), params, project, labeler, row, expires)
+
+
 @transaction.atomic
-def queue_next(*, project, labeler, now=None) -> Reservation | None:
+def queue_next(*, project, labeler, now=None, keep=None) -> Reservation | None:
     """Reserve the next item for ``labeler`` in ``project`` and answer the reservation (its ``item``
     loaded with the fields in QUEUE_ITEM_FIELDS, ``expires`` when the hold ends), or None when nothing
     is left for them.
 
     An item the labeler already holds comes back (its hold extended) until they answer or skip it.
+    ``keep``: the id of the item the labeler's page shows. When they hold nothing (their hold on it
+    lapsed while they were away), that item is held for them again if it may still be handed to them;
+    else (another labeler took its slot, they answered or skipped it elsewhere) the queue goes on as
+    without it. Without ``keep`` a lapsed hold gave the queue's next item, whatever the page showed.
     """
     clock = timezone.now if now is None else (lambda: now)
     now = clock()
@@ -379,6 +408,10 @@ def queue_next(*, project, labeler, now=None) -> Reservation | None:
         held = _held(project=project, labeler=labeler, item_id=held_item, now=now, clock=clock)
         if held is not None:
             return held
+    if keep is not None and held_item is None:
+        kept = _hold_again(project=project, labeler=labeler, item_id=keep, now=now)
+        if kept is not None:
+            return kept
     return _take_next(project=project, labeler=labeler, now=now, has_campaign_items=has_campaign_items, rank=rank)
 
 

@@ -253,7 +253,7 @@ def test_a_clip_listened_to_for_minutes_keeps_its_hold(live_server, page, login,
     login(page, live_server, labeler)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
     item = shown_item(page)
-    asked = watch_requests(page, lambda url: url.endswith("/next/"))
+    asked = watch_requests(page, lambda url: "/next/" in url)
     page.locator("#transcript").press("Control+ ")  # play; the last key pressed
     page.wait_for_function("() => document.getElementById('audio').currentTime > 0.2")
     page.clock.fast_forward(100_000)  # listening: the hold has more than 2.5 minutes left, nothing asked
@@ -264,4 +264,91 @@ def test_a_clip_listened_to_for_minutes_keeps_its_hold(live_server, page, login,
     until(page, lambda: asked["sent"])
     assert asked["sent"] == 1  # the hold renewed
     assert page.locator("#item-label").text_content() == f"item #{item}"
+    assert not page.errors, page.errors
+
+
+def lapse_hold(labeler):
+    """The labeler's hold ends now, as five minutes away from the page end it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.models import Reservation
+
+    Reservation.objects.filter(labeler=labeler).update(expires=timezone.now() - timedelta(seconds=1))
+
+
+def back_to_the_tab(page):
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+
+def test_coming_back_after_the_hold_lapsed_holds_the_item_shown_again_while_it_is_free(
+    live_server, page, login, manager, labeler, labeler2
+):
+    """A labeler away from the tab for more than five minutes came back to an item no longer theirs: the page
+    renewed nothing (the queue alone would have handed out another item), and another labeler could take
+    the slot while they answered. Coming back now holds the item shown again when it is still free."""
+    from django.utils import timezone
+
+    from labeling.models import Annotation, Item, Reservation
+    from labeling.services.queue import annotation_submit
+
+    require_browser()
+    project, _ = digits_project(manager, [labeler, labeler2], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.keyboard.press("4")  # an answer begun, then the labeler leaves for a long meeting
+    lapse_hold(labeler)
+    other = Item.objects.filter(project=project).exclude(pk=item).first()
+    annotation_submit(item=other, labeler=labeler2, value="7")  # the queue's first item now: one answer more
+
+    back_to_the_tab(page)
+
+    def held_again():
+        hold = Reservation.objects.get(labeler=labeler)
+        return hold.item_id == item and hold.expires > timezone.now()
+
+    until(page, held_again)
+    assert page.locator("#item-label").text_content() == f"item #{item}"
+    assert page.locator("#answer-summary").text_content() == "digit 4"
+    assert page.locator("#answer-error").text_content() == ""
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", "value")) == [(item, "4")]
+    assert not page.errors, page.errors
+
+
+def test_coming_back_after_another_labeler_took_the_item_says_so_and_shows_the_next(
+    live_server, page, login, manager, labeler, labeler2
+):
+    """Its hold lapsed, the item went to another labeler: the page kept showing it, and the labeler's answer
+    was refused (409) once sent. Coming back now says what happened and shows the next item."""
+    from labeling.models import Annotation, Item, Reservation
+    from labeling.services.queue import annotation_submit
+
+    require_browser()
+    project, _ = digits_project(manager, [labeler, labeler2], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.keyboard.press("4")
+    lapse_hold(labeler)
+    Item.objects.filter(pk=item).update(overlap=1)  # one answer fills it
+    annotation_submit(item=Item.objects.get(pk=item), labeler=labeler2, value="7")
+
+    back_to_the_tab(page)
+    following = shown_item(page, previous=item)
+    error = page.locator("#answer-error")
+    assert error.text_content() == (
+        f"While you were away, your hold on item #{item} lapsed and another labeler took it; the answer you had "
+        f"begun on it was not sent. Item #{following} is shown instead."
+    )
+    assert page.get_by_role("alert").filter(has_text="another labeler took it").count() == 1
+    assert page.locator("#answer-summary").text_content() == ""  # nothing of the lost answer carried over
+    assert Reservation.objects.get(labeler=labeler).item_id == following
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", "value")) == [(following, "2")]
     assert not page.errors, page.errors

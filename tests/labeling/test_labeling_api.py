@@ -389,3 +389,35 @@ def test_the_same_answer_sent_again_is_no_revision(api, project, labeler):
     assert annotation.revision == 1 and not annotation.revisions.exists() and annotation.updated == answered
     changed = post_answer(client, item.pk, **{**body, "uncertain": False})  # any difference is a revision
     assert changed.status_code == 200 and changed.data["revision"] == 2
+
+
+def lapse_the_hold(labeler):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Reservation.objects.filter(labeler=labeler).update(expires=timezone.now() - timedelta(seconds=1))
+
+
+def test_the_item_shown_is_held_again_after_its_hold_lapsed_if_it_is_still_free(api, project, labeler, labeler2):
+    """A labeler away from the page long enough for the hold to lapse comes back to the item shown: the
+    page asks for it with ?item=, and gets it back while no one took its slot (the queue alone would
+    hand out the item closest to completion now, and the page's item was no longer theirs)."""
+    other, shown = make_items(project, 2)  # the higher random key first
+    client = api(labeler)
+    url = f"/api/projects/{project.pk}/next/"
+    assert client.get(url).data["id"] == shown.pk
+    lapse_the_hold(labeler)
+    answer_by_others(project, other, 1)  # meanwhile another item came closer to completion
+    back = client.get(url, {"item": shown.pk})
+    assert back.status_code == 200 and back.data["id"] == shown.pk
+    assert Reservation.objects.get(labeler=labeler).item_id == shown.pk
+    assert post_answer(client, shown.pk).status_code == 201
+    # Taken meanwhile (k = 1 here: labeler2 answered it): the queue goes on with the next item.
+    item = make_items(project, 1, start=10, overlap=1)[0]
+    Item.objects.filter(pk=other.pk).update(n_answers=project.overlap)  # out of the way
+    assert client.get(url).data["id"] == item.pk
+    lapse_the_hold(labeler)
+    assert post_answer(api(labeler2), item.pk).status_code == 201
+    assert client.get(url, {"item": item.pk}).status_code == 204
+    assert api(labeler).get(url, {"item": "x"}).status_code == 400

@@ -89,6 +89,7 @@ function seconds() {
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) checkGuideline();
   if (!document.hidden && state.done) lookForItems();
+  if (!document.hidden) comeBack();
   if (document.hidden && state.tickFrom !== null) {
     state.elapsed += performance.now() - state.tickFrom;
     state.tickFrom = null;
@@ -577,18 +578,65 @@ async function skip(reason) {
 
 // Keep the hold on the item while the labeler is active on it (the queue gives the same item back and
 // extends the hold); an idle page lets the hold lapse so the slot goes to someone else.
-setInterval(async () => {
+setInterval(() => {
   if (state.done && !document.hidden && Date.now() - state.lastActivity <= 3 * HEARTBEAT_MS) return lookForItems();
   const item = state.editing ? state.queueItem : state.item;
   if (!item?.reserved_until || state.busy || Date.now() - state.lastActivity > 3 * HEARTBEAT_MS) return;
   if (new Date(item.reserved_until) - Date.now() > 2.5 * HEARTBEAT_MS) return;
+  keepHold();
+}, HEARTBEAT_MS);
+
+// Coming back to the tab (or to the window, from another program) is being at it again: the hold on the
+// item shown is renewed at once, however long the labeler was away. Once it has lapsed, the page asks for
+// the item by its id (?item=), and the queue holds it again if it is still free for the labeler; the
+// queue alone handed out its next item, which the page did not show (the labeler then answered the item
+// shown, no longer theirs, and was refused if someone had taken it meanwhile).
+function comeBack() {
+  state.lastActivity = Date.now();
+  keepHold();
+}
+window.addEventListener("focus", () => { if (!document.hidden) comeBack(); });
+
+let holdAsked = null; // one request at a time: a tab's return fires both visibilitychange and focus
+function keepHold() {
+  holdAsked ??= askToKeepHold().finally(() => { holdAsked = null; });
+  return holdAsked;
+}
+
+async function askToKeepHold() {
+  const item = state.editing ? state.queueItem : state.item;
+  if (!item?.reserved_until || state.done || state.busy) return;
+  let answer;
   try {
-    const { data } = await getJSON(config.urls.next);
-    if (data && data.id === item.id) item.reserved_until = data.reserved_until;
+    answer = await getJSON(`${config.urls.next}?item=${item.id}`);
   } catch (error) {
     console.warn("hold:", error);
+    return;
   }
-}, HEARTBEAT_MS);
+  // An answer or a skip sent meanwhile moves the page on by itself (its answer brings the next item).
+  if (item !== (state.editing ? state.queueItem : state.item) || state.busy) return;
+  const { status, data } = answer;
+  if (status !== 204 && data.id === item.id) {
+    item.reserved_until = data.reserved_until;
+    return;
+  }
+  // Someone else took the item while the hold was lapsed: the page moves on and says so, rather than let
+  // the labeler answer it and be refused.
+  const begun = Boolean(draft.take(item.id));
+  draft.drop(item.id);
+  const lost = `While you were away, your hold on item #${item.id} lapsed and another labeler took it`
+    + `${begun ? "; the answer you had begun on it was not sent" : ""}.`;
+  if (state.editing) {
+    state.queueItem = status === 204 ? null : data; // shown once the answer being changed is done
+    showError(`${lost} ${status === 204 ? "Nothing else is left for you right now." : `Item #${data.id} comes next.`}`);
+  } else if (status === 204) {
+    showDone();
+    showError(`${lost} Nothing else is left for you right now.`);
+  } else {
+    showItem(data);
+    showError(`${lost} Item #${data.id} is shown instead.`);
+  }
+}
 
 // --- recent answers and editing -------------------------------------------------------------------------
 function recentEntry(annotation) {
