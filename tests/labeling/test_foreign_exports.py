@@ -1,0 +1,250 @@
+"""Labels written by other tools, as a team moving to LabelHub brings them: small but faithful copies of
+what CVAT, Ultralytics, Roboflow and Label Studio write (their layouts, side files and quirks), posted
+through the imports API. Each says what the user sees: which items have whose boxes, and what is refused.
+
+The layouts, from each tool's exporter:
+
+- CVAT "YOLO 1.1" (Datumaro's darknet layout): ``obj.names``, ``obj.data``, ``train.txt`` listing
+  ``data/obj_train_data/<image>``, and ``obj_train_data/`` with each image's ``.txt`` beside it.
+- CVAT "Ultralytics YOLO Detection": ``data.yaml`` (``names`` numbered 0, 1, ...; ``train: train.txt``),
+  ``train.txt`` listing ``images/train/<image>``, ``images/train/``, ``labels/train/``; its "Track"
+  variant ends a line with the track id.
+- Roboflow "YOLOv8": ``data.yaml`` (``names`` a list, ``nc``, ``train: ../train/images``),
+  ``README.roboflow.txt``, and ``train/images``, ``train/labels``, ``valid/...`` split folders.
+- Roboflow "COCO": one ``_annotations.coco.json`` per split folder beside its images, category 0 the
+  dataset's own name (supercategory "none"), the classes from 1, image ids from 0.
+- CVAT "COCO 1.0": ``annotations/instances_<subset>.json`` and ``images/<subset>/``, ``file_name``
+  relative to the subset's folder, polygons in ``segmentation`` and masks as RLE with ``iscrowd`` 1.
+- Label Studio's COCO (its converter): ``result.json``, ``images/``; categories and image ids from 0,
+  ``file_name`` ``images/<8 hex>-<name>``; images nobody labeled are left out.
+- Label Studio's YOLO: ``classes.txt``, ``notes.json``, ``images/``, ``labels/``.
+- Label Studio's JSON-MIN: one record per annotation, the task's data fields at the top, each control's
+  results under its name (a single choice or text as a plain string), ``annotator`` an e-mail or an id.
+"""
+
+import json
+import unicodedata
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from labeling.services.import_jobs import import_job_run
+from labeling.services.projects import member_add
+from tests.conftest import make_project, png_bytes
+from tests.labeling.test_label_import import CLASSES, answers, approx_boxes, import_images, zip_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def detection(manager, labeler):
+    project = make_project(manager, name="Iguanas", modality="image", task_type="detection", classes=CLASSES)
+    member_add(project=project, username=labeler.username, role="labeler")
+    return project
+
+
+def post_import(api, user, project, name, content, **data):
+    """The import as a client sends it, then run by the worker: the job as the API shows it."""
+    response = api(user).post(
+        f"/api/projects/{project.pk}/imports/",
+        {"file": SimpleUploadedFile(name, content), **data},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["job"]
+    import_job_run(job_id=job_id)
+    return api(user).get(f"/api/jobs/{job_id}/").json()
+
+
+def image(seed, size=(200, 100)):
+    return png_bytes(size=size, seed=seed)
+
+
+# Boxes as LabelHub stores them, from a YOLO line "0 0.5 0.5 0.2 0.4" and "1 0.9 0.25 0.2 0.5".
+IGUANA = {"x": 0.4, "y": 0.3, "w": 0.2, "h": 0.4, "label": "iguana"}
+ROCK = {"x": 0.8, "y": 0.0, "w": 0.2, "h": 0.5, "label": "rock"}
+YOLO_A = "0 0.5 0.5 0.2 0.4\n1 0.9 0.25 0.2 0.5\n"
+
+
+# --- YOLO ----------------------------------------------------------------------------------------
+
+
+def test_roboflow_yolov8_split_folders_and_names_list(api, manager, detection):
+    content = zip_bytes(
+        [
+            (
+                "data.yaml",
+                "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\nnc: 2\n"
+                "names: ['iguana', 'rock']\n\nroboflow:\n  workspace: zoo\n  project: iguanas\n  version: 3\n"
+                "  license: CC BY 4.0\n  url: https://universe.roboflow.com/zoo/iguanas/dataset/3\n",
+            ),
+            ("README.dataset.txt", "# Iguanas > 2024-05-02\n"),
+            ("README.roboflow.txt", "\nIguanas - v3 2024-05-02\n==============================\n"),
+            ("train/images/a_png.rf.0123456789abcdef0123456789abcdef.png", image(1)),
+            ("train/labels/a_png.rf.0123456789abcdef0123456789abcdef.txt", YOLO_A),
+            ("valid/images/b_png.rf.fedcba9876543210fedcba9876543210.png", image(2)),
+            ("valid/labels/b_png.rf.fedcba9876543210fedcba9876543210.txt", "1 0.9 0.25 0.2 0.5\n"),
+            ("test/images/c_png.rf.00000000000000000000000000000000.png", image(3)),
+            ("test/labels/c_png.rf.00000000000000000000000000000000.txt", ""),
+        ]
+    )
+    job = post_import(api, manager, detection, "Iguanas.v3i.yolov8.zip", content, format="yolo", labeler="rf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert job["result"]["imported"] == 3
+    got = {name.split("/")[0]: value for (name, _), value in answers(detection).items()}
+    assert got["train"]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got["valid"]["boxes"] == approx_boxes({"boxes": [ROCK]})
+    assert got["test"] == {"boxes": []}
+
+
+def test_label_studio_yolo_export_with_notes_json(api, manager, detection):
+    notes = {"categories": [{"id": 0, "name": "iguana"}, {"id": 1, "name": "rock"}], "info": {"year": 2024}}
+    content = zip_bytes(
+        [
+            ("classes.txt", "iguana\nrock\n"),
+            ("notes.json", json.dumps(notes)),
+            ("images/5d4a1c2e-a.png", image(1)),
+            ("labels/5d4a1c2e-a.txt", "0 0.5 0.5 0.2 0.4\n1 0.9 0.25 0.2 0.5\n"),
+        ]
+    )
+    job = post_import(api, manager, detection, "project-3-at-2024.zip", content, format="yolo", labeler="ls")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection)[("images/5d4a1c2e-a.png", "ls")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+
+
+# --- COCO ----------------------------------------------------------------------------------------
+
+
+def roboflow_coco(file_names, annotations):
+    return json.dumps(
+        {
+            "info": {"year": "2024", "version": "3", "description": "Exported from roboflow.com"},
+            "licenses": [{"id": 1, "url": "https://creativecommons.org/licenses/by/4.0/", "name": "CC BY 4.0"}],
+            "categories": [
+                {"id": 0, "name": "iguanas-Ab3d", "supercategory": "none"},
+                {"id": 1, "name": "iguana", "supercategory": "iguanas-Ab3d"},
+                {"id": 2, "name": "rock", "supercategory": "iguanas-Ab3d"},
+            ],
+            "images": [
+                {"id": n, "license": 1, "file_name": name, "height": 100, "width": 200, "date_captured": "2024"}
+                for n, name in enumerate(file_names)
+            ],
+            "annotations": annotations,
+        }
+    )
+
+
+def rf_box(id, image_id, category_id, bbox):
+    return {
+        "id": id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": bbox,
+        "area": bbox[2] * bbox[3],
+        "segmentation": [],
+        "iscrowd": 0,
+    }
+
+
+def cvat_coco(file_names, annotations):
+    return json.dumps(
+        {
+            "licenses": [{"name": "", "id": 0, "url": ""}],
+            "info": {"contributor": "", "date_created": "", "description": "", "url": "", "version": "", "year": ""},
+            "categories": [
+                {"id": 1, "name": "iguana", "supercategory": ""},
+                {"id": 2, "name": "rock", "supercategory": ""},
+            ],
+            "images": [
+                {
+                    "id": n + 1,
+                    "width": 200,
+                    "height": 100,
+                    "file_name": name,
+                    "license": 0,
+                    "flickr_url": "",
+                    "coco_url": "",
+                    "date_captured": 0,
+                }
+                for n, name in enumerate(file_names)
+            ],
+            "annotations": annotations,
+        }
+    )
+
+
+def test_label_studio_coco_categories_and_image_ids_from_zero(api, manager, detection):
+    data = {
+        "images": [{"width": 200, "height": 100, "id": 0, "file_name": "images/5d4a1c2e-a.png"}],
+        "categories": [{"id": 0, "name": "Iguana"}, {"id": 1, "name": "Rock"}],
+        "annotations": [
+            {
+                "id": 0,
+                "image_id": 0,
+                "category_id": 0,
+                "segmentation": [],
+                "bbox": [80, 30, 40, 40],
+                "ignore": 0,
+                "iscrowd": 0,
+                "area": 1600,
+            },
+            {
+                "id": 1,
+                "image_id": 0,
+                "category_id": 1,
+                "segmentation": [],
+                "bbox": [160, 0, 40, 50],
+                "ignore": 0,
+                "iscrowd": 0,
+                "area": 2000,
+            },
+        ],
+        "info": {"year": 2024, "version": "1.0", "description": "", "contributor": "Label Studio", "url": ""},
+    }
+    content = zip_bytes([("result.json", json.dumps(data)), ("images/5d4a1c2e-a.png", image(1))])
+    job = post_import(api, manager, detection, "project-3-coco.zip", content, format="coco", labeler="ls")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection)[("images/5d4a1c2e-a.png", "ls")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+
+
+def test_a_coco_file_name_written_on_windows_finds_the_item(api, manager, detection):
+    import_images(detection, ["site 1/a.png", "site 2/a.png"])
+    data = json.loads(cvat_coco(["site 2\\a.png"], [rf_box(1, 1, 1, [80, 30, 40, 40])]))
+    job = post_import(api, manager, detection, "instances.json", json.dumps(data).encode(), format="coco", labeler="w")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection) == {("site 2/a.png", "w"): {"boxes": approx_boxes({"boxes": [IGUANA]})}}
+
+
+# --- names in Unicode: macOS writes them decomposed (NFD) --------------------------------------------
+
+CAFE_NFC = unicodedata.normalize("NFC", "café/crème brûlée.png")
+CAFE_NFD = unicodedata.normalize("NFD", "café/crème brûlée.png")
+
+
+# --- Label Studio JSON-MIN -----------------------------------------------------------------------
+
+
+def min_box(x, y, w, h, label):
+    return {
+        "x": x,
+        "y": y,
+        "width": w,
+        "height": h,
+        "rotation": 0,
+        "rectanglelabels": [label],
+        "original_width": 200,
+        "original_height": 100,
+    }
+
+
+def min_record(task_id, data, annotator, annotation_id, **results):
+    return {
+        **data,
+        "id": task_id,
+        **results,
+        "annotator": annotator,
+        "annotation_id": annotation_id,
+        "created_at": "2024-05-02T10:00:00.000000Z",
+        "updated_at": "2024-05-02T10:00:00.000000Z",
+        "lead_time": 12.5,
+    }
