@@ -455,33 +455,59 @@ def coco_parse(*, data, filename, project, media, labeler) -> Parsed:
 # --- YOLO ----------------------------------------------------------------------------------------
 
 
+def _yaml_names(name, text):
+    """The class names of a YOLO dataset YAML (``names`` a list, or a mapping numbered 0, 1, 2, ...)."""
+    try:
+        loaded = yaml.safe_load(text) or {}
+        names = loaded.get("names")
+    except (yaml.YAMLError, AttributeError) as exc:
+        raise InputRejected(f"{name}: not a YAML mapping with 'names' ({exc})") from None
+    if isinstance(names, dict):
+        try:
+            names = [names[i] for i in range(len(names))]
+        except KeyError:
+            raise InputRejected(f"{name}: names must be numbered 0, 1, 2, ...") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputRejected(f"{name}: 'names' must be a list of class names")
+    return names
+
+
 def _yolo_names(archive, media) -> tuple[list[str], str]:
-    found = sorted(
-        (name for name in media.paths if posixpath.basename(name) in YOLO_NAME_FILES), key=lambda n: (n.count("/"), n)
-    )
+    """The class names: ``classes.txt``, ``obj.names`` or ``data.yaml`` (the shallowest), else the one YAML
+    file with ``names`` (a dataset folder's own ``coco8.yaml``, as Ultralytics names them)."""
+    by_depth = sorted(media.paths, key=lambda n: (n.count("/"), n))
+    found = [name for name in by_depth if posixpath.basename(name) in YOLO_NAME_FILES]
     if not found:
+        for name in by_depth:
+            if name.lower().endswith((".yaml", ".yml")) and media.paths[name].file_size <= 1_000_000:
+                text = archive.read(media.paths[name]).decode("utf-8-sig", errors="replace")
+                try:
+                    loaded = yaml.safe_load(text)
+                except yaml.YAMLError:
+                    continue
+                if isinstance(loaded, dict) and "names" in loaded:
+                    return _yaml_names(name, text), name
         raise InputRejected("a YOLO archive needs classes.txt, obj.names or data.yaml naming the classes")
     name = found[0]
     text = archive.read(media.paths[name]).decode("utf-8-sig")
     if name.endswith((".yaml", ".yml")):
-        try:
-            names = (yaml.safe_load(text) or {}).get("names")
-        except (yaml.YAMLError, AttributeError) as exc:
-            raise InputRejected(f"{name}: not a YAML mapping with 'names' ({exc})") from None
-        if isinstance(names, dict):
-            try:
-                names = [names[i] for i in range(len(names))]
-            except KeyError:
-                raise InputRejected(f"{name}: names must be numbered 0, 1, 2, ...") from None
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InputRejected(f"{name}: 'names' must be a list of class names")
-        return names, name
+        return _yaml_names(name, text), name
     return [line.strip() for line in text.splitlines() if line.strip()], name
 
 
 def _is_yolo_label(name):
     base = posixpath.basename(name).lower()
     return base.endswith(".txt") and base not in YOLO_NAME_FILES and not base.startswith("readme")
+
+
+def _is_image_list(archive, info) -> bool:
+    """A ``train.txt`` (``valid.txt``, ...) listing a split's images, one path a line, as CVAT's YOLO and
+    Ultralytics exports write beside the labels: not a label file (an empty file is one, without boxes)."""
+    if info.file_size > settings.LABELHUB_MAX_FILE_BYTES:
+        return False
+    lines = archive.read(info).decode("utf-8-sig", errors="replace").splitlines()
+    lines = [line.strip() for line in lines if line.strip()]
+    return bool(lines) and all(line.lower().endswith(IMAGE_EXTENSIONS) for line in lines)
 
 
 def _yolo_stem(label_file):
@@ -501,9 +527,10 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
     names, names_file = _yolo_names(archive, media)
     classes = _Classes(project)
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
-    labels = [n for n in media.paths if _is_yolo_label(n) and ("labels" in n.split("/")[:-1] or "/" not in n)]
-    if not labels:
-        labels = [n for n in media.paths if _is_yolo_label(n)]
+    texts = [n for n in media.paths if _is_yolo_label(n) and not _is_image_list(archive, media.paths[n])]
+    labels = [n for n in texts if "labels" in n.split("/")[:-1] or "/" not in n]
+    if not labels:  # CVAT's YOLO 1.1: each label file beside its image (obj_train_data/a.txt, a.jpg)
+        labels = texts
     images = [n for n in media.paths if n.lower().endswith(IMAGE_EXTENSIONS)]
     by_stem = defaultdict(list)
     for name in images:
@@ -520,10 +547,10 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
         stem = posixpath.splitext(posixpath.basename(label_file))[0]
         parts = label_file.split("/")
         beside = ["/".join("images" if p == "labels" else p for p in parts[:-1])] if "labels" in parts[:-1] else []
+        folders = [*beside, posixpath.dirname(label_file)]  # images/ for labels/, else its own folder
         try:
             image = next(
-                (n for n in by_stem.get(stem, []) if beside and posixpath.dirname(n) == beside[0]),
-                None,
+                (n for folder in folders for n in by_stem.get(stem, []) if posixpath.dirname(n) == folder), None
             )
             if image is None and len(by_stem.get(stem, [])) > 1:
                 raise Bad(f"{len(by_stem[stem])} images are named {stem}.* ({', '.join(by_stem[stem][:3])})")
@@ -557,11 +584,12 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
 
 def _yolo_line(line, names, names_file, classes, what) -> dict:
     parts = line.split()
-    if len(parts) != 5:
+    if len(parts) not in (5, 6):
         raise Bad(f"{what}: a box is 'class cx cy w h' (5 values), not {len(parts)} values")
     try:
         index = int(parts[0])
-        cx, cy, w, h = (float(p) for p in parts[1:])
+        # a sixth value, a track id (CVAT's "Ultralytics YOLO Detection Track") or a confidence, is not the box's
+        cx, cy, w, h, *_ = (float(p) for p in parts[1:])
     except ValueError:
         raise Bad(f"{what}: '{line.strip()[:60]}' is not 'class cx cy w h' numbers") from None
     if not 0 <= index < len(names):

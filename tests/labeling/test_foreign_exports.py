@@ -69,6 +69,64 @@ YOLO_A = "0 0.5 0.5 0.2 0.4\n1 0.9 0.25 0.2 0.5\n"
 # --- YOLO ----------------------------------------------------------------------------------------
 
 
+def test_cvat_yolo_1_1_labels_beside_their_images_in_obj_train_data(api, manager, detection):
+    content = zip_bytes(
+        [
+            ("obj.data", "classes = 2\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n"),
+            ("obj.names", "iguana\nrock\n"),
+            ("train.txt", "data/obj_train_data/a.png\ndata/obj_train_data/b.png\n"),
+            ("obj_train_data/a.png", image(1)),
+            ("obj_train_data/a.txt", YOLO_A),
+            ("obj_train_data/b.png", image(2)),
+            ("obj_train_data/b.txt", ""),  # CVAT writes an empty file for an image without boxes
+        ]
+    )
+    job = post_import(api, manager, detection, "task_1-yolo.zip", content, format="yolo", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert set(got) == {("obj_train_data/a.png", "cvat"), ("obj_train_data/b.png", "cvat")}
+    assert got[("obj_train_data/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("obj_train_data/b.png", "cvat")] == {"boxes": []}
+
+
+def test_cvat_ultralytics_export_with_its_train_txt_and_track_ids(api, manager, detection):
+    content = zip_bytes(
+        [
+            ("data.yaml", "path: ./\ntrain: train.txt\nnames:\n  0: iguana\n  1: rock\n"),
+            ("train.txt", "images/train/a.png\nimages/train/b.png\n"),
+            ("images/train/a.png", image(1)),
+            ("images/train/b.png", image(2)),
+            ("labels/train/a.txt", "0 0.5 0.5 0.2 0.4 1\n1 0.9 0.25 0.2 0.5\n"),  # the first box is track 1
+            ("labels/train/b.txt", ""),
+        ]
+    )
+    job = post_import(api, manager, detection, "ultralytics.zip", content, format="yolo", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("images/train/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("images/train/b.png", "cvat")] == {"boxes": []}
+
+
+def test_an_ultralytics_dataset_folder_zipped_with_its_own_yaml(api, manager, detection):
+    # A dataset folder as Ultralytics' docs lay it out, its YAML named after it (coco8.yaml, VOC.yaml).
+    content = zip_bytes(
+        [
+            (
+                "iguanas/iguanas.yaml",
+                "path: ../datasets/iguanas\ntrain: images/train\nval: images/val\nnames:\n  0: iguana\n  1: rock\n",
+            ),
+            ("iguanas/images/train/a.png", image(1)),
+            ("iguanas/labels/train/a.txt", YOLO_A),
+            ("iguanas/images/val/b.png", image(2)),
+        ]
+    )
+    job = post_import(api, manager, detection, "iguanas.zip", content, format="yolo", labeler="ul")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("iguanas/images/train/a.png", "ul")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("iguanas/images/val/b.png", "ul")] == {"boxes": []}
+
+
 def test_roboflow_yolov8_split_folders_and_names_list(api, manager, detection):
     content = zip_bytes(
         [
