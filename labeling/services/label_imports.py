@@ -377,9 +377,27 @@ def _first_error(errors):
 # --- COCO ----------------------------------------------------------------------------------------
 
 
-def coco_parse(*, data, filename, project, media, labeler) -> Parsed:
+def _coco_folders(filename) -> list[str]:
+    """Folders of a zip a COCO file's ``file_name`` may be relative to, besides the zip's top: the file's
+    own folder (Roboflow's ``train/_annotations.coco.json`` beside its images), and for a file in an
+    ``annotations/`` folder its subset's image folder (CVAT's ``annotations/instances_train.json`` with
+    ``images/train/``; COCO's own ``instances_val2017.json`` with ``val2017/``)."""
+    folder = posixpath.dirname(filename)
+    folders = [folder, posixpath.join(folder, "images")] if folder else []
+    stem = posixpath.splitext(posixpath.basename(filename))[0]
+    subset = stem.split("_", 1)[1] if "_" in stem else ""
+    if posixpath.basename(folder) == "annotations":
+        root = posixpath.dirname(folder)
+        if subset:
+            folders += [posixpath.join(root, "images", subset), posixpath.join(root, subset)]
+        folders.append(posixpath.join(root, "images"))
+    return folders
+
+
+def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed:
     """Tasks of a COCO detection file: one per entry of ``images``, its boxes the labeler's answer
-    (an image without annotations: "nothing here")."""
+    (an image without annotations: "nothing here"). A ``file_name`` is looked for as it is, then in
+    each of ``folders`` of the zip."""
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations")):
         raise InputRejected(f"{filename}: a COCO file is an object with 'images', 'annotations' and 'categories' lists")
     classes = _Classes(project)
@@ -406,7 +424,8 @@ def coco_parse(*, data, filename, project, media, labeler) -> Parsed:
             if width <= 0 or height <= 0:
                 raise Bad(f"the image size {width:g} x {height:g} is not positive")
             sizes[image["id"]] = task.size = (width, height)
-            media.find(task, [image["file_name"]])
+            file_name = image["file_name"]
+            media.find(task, [file_name, *(posixpath.join(f, *path_parts(file_name)) for f in folders)])
         except Bad as exc:
             errors[image["id"]].append(str(exc))
     boxes = defaultdict(list)
@@ -824,6 +843,8 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
         if archive is None:
             raise InputRejected("a YOLO import is a zip archive (labels/*.txt, classes.txt or data.yaml, images)")
         parsed = yolo_parse(archive=archive, project=project, media=media, labeler=labeler)
+    elif fmt == "coco" and archive is not None:
+        parsed = _coco_archive(project=project, archive=archive, media=media, labeler=labeler)
     else:
         if archive is not None:
             found = [n for n in media.paths if n.lower().endswith(".json")]
@@ -831,15 +852,46 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
                 listed = ", ".join(sorted(found)[:3]) if found else "none"
                 raise InputRejected(f"the archive must hold exactly one .json labels file (found: {listed})")
             filename = found[0]
-            info = media.paths[filename]
-            if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
-                raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
-            data = _read_json(archive.read(info), filename)
+            data = _read_member_json(archive, media, filename)
         else:
             data = _read_json(handle.read(), filename)
         parse = coco_parse if fmt == "coco" else label_studio_parse
         parsed = parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
     parsed.rejected[:0] = media.bad
+    return parsed
+
+
+def _read_member_json(archive, media, filename):
+    info = media.paths[filename]
+    if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
+        raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+    return _read_json(archive.read(info), filename)
+
+
+def _coco_archive(*, project, archive, media, labeler) -> Parsed:
+    """A zip's COCO files with its images: one file, or one per split (Roboflow's ``train/``, ``valid/``,
+    ``test/`` each with its ``_annotations.coco.json``; CVAT's ``annotations/instances_<subset>.json``),
+    each file's images looked for beside it too. Of several .json files, those that are no COCO file (an
+    object with ``images`` and ``annotations`` lists) are left alone."""
+    found = sorted(n for n in media.paths if n.lower().endswith(".json"))
+    if not found:
+        raise InputRejected("the archive must hold a .json COCO labels file (found: none)")
+    files = [(name, _read_member_json(archive, media, name)) for name in found]
+    if len(files) > 1:
+        files = [
+            (name, data)
+            for name, data in files
+            if isinstance(data, dict) and all(isinstance(data.get(k), list) for k in ("images", "annotations"))
+        ]
+        if not files:
+            raise InputRejected(f"no .json file of the archive is a COCO file ({_listed(found)})")
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    for name, data in files:
+        one = coco_parse(
+            data=data, filename=name, project=project, media=media, labeler=labeler, folders=_coco_folders(name)
+        )
+        parsed.tasks.extend(one.tasks)
+        parsed.rejected.extend(one.rejected)
     return parsed
 
 

@@ -231,6 +231,62 @@ def cvat_coco(file_names, annotations):
     )
 
 
+def test_roboflow_coco_one_labels_file_per_split_folder(api, manager, detection):
+    content = zip_bytes(
+        [
+            ("README.roboflow.txt", "\nIguanas - v3\n"),
+            ("train/_annotations.coco.json", roboflow_coco(["a_png.rf.1.png"], [rf_box(0, 0, 1, [80, 30, 40, 40])])),
+            ("train/a_png.rf.1.png", image(1)),
+            ("valid/_annotations.coco.json", roboflow_coco(["b_png.rf.2.png"], [rf_box(0, 0, 2, [160, 0, 40, 50])])),
+            ("valid/b_png.rf.2.png", image(2)),
+            ("test/_annotations.coco.json", roboflow_coco(["c_png.rf.3.png"], [])),
+            ("test/c_png.rf.3.png", image(3)),
+        ]
+    )
+    job = post_import(api, manager, detection, "Iguanas.v3i.coco.zip", content, format="coco", labeler="rf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("train/a_png.rf.1.png", "rf")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    assert got[("valid/b_png.rf.2.png", "rf")]["boxes"] == approx_boxes({"boxes": [ROCK]})
+    assert got[("test/c_png.rf.3.png", "rf")] == {"boxes": []}
+
+
+def test_cvat_coco_with_subsets_polygons_and_crowd_masks(api, manager, detection):
+    polygon = {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 1,
+        "segmentation": [[80.0, 30.0, 120.0, 30.0, 120.0, 70.0, 80.0, 70.0]],
+        "area": 1600.0,
+        "bbox": [80.0, 30.0, 40.0, 40.0],
+        "iscrowd": 0,
+        "attributes": {"occluded": False},
+    }
+    mask = {
+        "id": 2,
+        "image_id": 1,
+        "category_id": 2,
+        "segmentation": {"counts": [16000, 5000, 0], "size": [100, 200]},
+        "area": 5000.0,
+        "bbox": [160.0, 0.0, 40.0, 50.0],
+        "iscrowd": 1,
+        "attributes": {"occluded": False},
+    }
+    content = zip_bytes(
+        [
+            ("annotations/instances_train.json", cvat_coco(["a.png"], [polygon, mask])),
+            ("annotations/instances_val.json", cvat_coco(["a.png"], [])),
+            ("images/train/a.png", image(1)),
+            ("images/val/a.png", image(2)),  # another image of the same name in the other subset
+        ]
+    )
+    job = post_import(api, manager, detection, "task_2-coco.zip", content, format="coco", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("images/train/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("images/val/a.png", "cvat")] == {"boxes": []}
+
+
 def test_label_studio_coco_categories_and_image_ids_from_zero(api, manager, detection):
     data = {
         "images": [{"width": 200, "height": 100, "id": 0, "file_name": "images/5d4a1c2e-a.png"}],
