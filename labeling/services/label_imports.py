@@ -46,6 +46,7 @@ import json
 import math
 import posixpath
 import re
+import unicodedata
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable
@@ -67,7 +68,8 @@ from labeling.models import Annotation, Item, Membership, Project
 from labeling.selectors import class_mapping
 from labeling.services import imports
 from labeling.services.annotations import annotation_store, annotation_validate
-from labeling.services.imports import file_path, path_parts
+from labeling.services.imports import file_path
+from labeling.services.imports import path_parts as _path_parts
 
 FORMATS = ("coco", "yolo", "label_studio")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -82,6 +84,13 @@ LS_TYPES = {
     TaskType.CLASSIFICATION: "choices",
     TaskType.TRANSCRIPTION: "textarea",
 }
+
+
+def path_parts(path: str) -> tuple[str, ...]:
+    """``imports.path_parts`` of the path composed (NFC): a zip made on macOS stores its names decomposed
+    ("e" and a combining accent), as files there are named, while labels written elsewhere name them
+    composed; both spell the same name."""
+    return _path_parts(unicodedata.normalize("NFC", path))
 
 
 class Bad(Exception):
@@ -243,6 +252,7 @@ class _Media:
                     continue
                 if name.startswith("__MACOSX/") or posixpath.basename(name).startswith("."):
                     continue
+                name = unicodedata.normalize("NFC", name)
                 self.paths[name] = info
                 self.bases[posixpath.basename(name)].append(name)
         self._items = None

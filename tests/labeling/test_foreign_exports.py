@@ -335,6 +335,54 @@ CAFE_NFC = unicodedata.normalize("NFC", "café/crème brûlée.png")
 CAFE_NFD = unicodedata.normalize("NFD", "café/crème brûlée.png")
 
 
+def test_a_zip_made_on_macos_holds_decomposed_names_a_coco_file_writes_composed(api, manager, detection):
+    assert CAFE_NFC != CAFE_NFD
+    content = zip_bytes(
+        [
+            ("instances.json", cvat_coco([CAFE_NFC], [rf_box(1, 1, 1, [80, 30, 40, 40])])),
+            (CAFE_NFD, image(1)),
+        ]
+    )
+    job = post_import(api, manager, detection, "coco.zip", content, format="coco", labeler="mac")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    [(name, _)] = answers(detection)
+    assert unicodedata.normalize("NFC", name) == CAFE_NFC
+
+
+def test_items_imported_from_a_macos_zip_take_labels_naming_them_composed(api, manager, detection):
+    import_images(detection, [CAFE_NFD])  # the zip's name, as the item import keeps it
+    export = [
+        {
+            "id": 1,
+            "data": {"image": f"/data/upload/3/5d4a1c2e-{CAFE_NFC.split('/')[1]}"},
+            "annotations": [{"id": 1, "completed_by": 7, "result": [], "was_cancelled": False}],
+        }
+    ]
+    job = post_import(api, manager, detection, "export.json", json.dumps(export).encode(), format="label_studio")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    data = json.loads(cvat_coco([CAFE_NFC], [rf_box(1, 1, 1, [80, 30, 40, 40])]))
+    job = post_import(api, manager, detection, "c.json", json.dumps(data).encode(), format="coco", labeler="w")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection) == {
+        (CAFE_NFD, "label-studio-7"): {"boxes": []},
+        (CAFE_NFD, "w"): {"boxes": approx_boxes({"boxes": [IGUANA]})},
+    }
+
+
+def test_a_yolo_zip_whose_labels_and_images_differ_in_normalization(api, manager, detection):
+    content = zip_bytes(
+        [
+            ("classes.txt", "iguana\nrock\n"),
+            ("images/" + unicodedata.normalize("NFD", "pequeña.png"), image(1)),
+            ("labels/" + unicodedata.normalize("NFC", "pequeña.txt"), YOLO_A),
+        ]
+    )
+    job = post_import(api, manager, detection, "yolo.zip", content, format="yolo", labeler="mac")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    [value] = answers(detection).values()
+    assert value["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+
+
 # --- Label Studio JSON-MIN -----------------------------------------------------------------------
 
 
