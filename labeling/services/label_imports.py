@@ -779,14 +779,120 @@ def _ls_boxes(result, classes, where):
     return boxes
 
 
+# A JSON-MIN record's own fields; the others are the task's data fields and each control's results.
+LS_MIN_META = ("id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "agreement", "history")
+
+
+def _is_ls_min(data) -> bool:
+    """Label Studio's JSON-MIN export: one record per annotation, the task's data fields at its top
+    (no ``data`` and no ``annotations``), with its ``annotator`` and ``annotation_id``."""
+    records = [r for r in data if isinstance(r, dict)]
+    return (
+        bool(records)
+        and not any(k in r for r in records for k in ("data", "annotations", "completions"))
+        and any(k in r for r in records for k in ("annotator", "annotation_id"))
+    )
+
+
+def _ls_min_result(value) -> dict | None:
+    """A JSON-MIN result (a control's value, its ``type`` left out) as the JSON export writes it."""
+    if not isinstance(value, dict):
+        return None
+    if "rectanglelabels" in value:
+        kind = "rectanglelabels"
+    elif "labels" in value and "start" in value:
+        kind = "labels"
+    elif "choices" in value:
+        kind = "choices"
+    elif "text" in value:
+        kind = "textarea"
+    else:
+        return None
+    extra = {k: value[k] for k in ("original_width", "original_height") if k in value}
+    return {"type": kind, "value": value, **extra}
+
+
+def _ls_min_tasks(records, *, project, classes, filename) -> list:
+    """JSON-MIN records as the JSON export's tasks: the records of one task ``id`` its annotations. A
+    single choice or text is written as a plain string, like a data field beside it: for classification
+    the fields holding one of the project's classes in any record are the choices, for transcription the
+    one string field besides the clip's."""
+    strings = {
+        k
+        for r in records
+        if isinstance(r, dict)
+        for k, v in r.items()
+        if isinstance(v, str) and k not in LS_MIN_META and k != project.modality
+    }
+    answer_fields = set()
+    if project.task_type == TaskType.CLASSIFICATION:
+        answer_fields = {
+            k
+            for r in records
+            if isinstance(r, dict)
+            for k, v in r.items()
+            if k in strings and isinstance(v, str) and _is_class(classes, v)
+        }
+    elif project.task_type == TaskType.TRANSCRIPTION:
+        if len(strings) > 1:
+            raise InputRejected(
+                f"{filename}: a JSON-MIN export's transcript is a plain string, and {len(strings)} fields hold one "
+                f"({_listed(sorted(strings))}): export JSON instead, which says which is the transcript"
+            )
+        answer_fields = strings
+    kind = "choices" if project.task_type == TaskType.CLASSIFICATION else "textarea"
+    tasks = {}
+    for n, record in enumerate(records):
+        if not isinstance(record, dict):
+            tasks[("record", n)] = record
+            continue
+        data, results = {}, []
+        for k, v in record.items():
+            if k in LS_MIN_META:
+                continue
+            if k in answer_fields and isinstance(v, str):
+                results.append({"id": k, "type": kind, "value": {kind if kind == "choices" else "text": [v]}})
+                continue
+            found = [_ls_min_result(one) for one in (v if isinstance(v, list) else [v])]
+            if found and all(found):
+                results.extend({"id": k, **one} for one in found)
+            else:
+                data[k] = v
+        task_id = record.get("id")
+        key = ("id", task_id) if isinstance(task_id, int | str) else ("record", n)
+        task = tasks.setdefault(key, {"data": data, "annotations": [], **({"id": task_id} if key[0] == "id" else {})})
+        annotator = record.get("annotator")
+        if isinstance(annotator, str):
+            annotator = int(annotator) if annotator.isdigit() else {"email": annotator}
+        task["annotations"].append(
+            {
+                "id": record.get("annotation_id", f"#{len(task['annotations'])}"),
+                "completed_by": annotator,
+                "result": results,
+                "lead_time": record.get("lead_time"),
+            }
+        )
+    return list(tasks.values())
+
+
+def _is_class(classes, label) -> bool:
+    try:
+        classes.key(label)
+    except Bad:
+        return False
+    return True
+
+
 def label_studio_parse(*, data, filename, project, media, labeler) -> Parsed:
-    """Tasks of a Label Studio JSON export (a list of tasks): each task's file (or text) and one answer
-    per completed annotation."""
+    """Tasks of a Label Studio JSON export (a list of tasks), or of its JSON-MIN export (a list of
+    annotations): each task's file (or text) and one answer per completed annotation."""
     if isinstance(data, dict) and "data" in data:
         data = [data]
     if not isinstance(data, list):
         raise InputRejected(f"{filename}: a Label Studio JSON export is a list of tasks")
     classes = _Classes(project)
+    if _is_ls_min(data):
+        data = _ls_min_tasks(data, project=project, classes=classes, filename=filename)
     parsed = Parsed()
     for n, raw in enumerate(data):
         task_id = raw.get("id", n + 1) if isinstance(raw, dict) else n + 1

@@ -29,8 +29,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from labeling.services.import_jobs import import_job_run
+from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
-from tests.conftest import make_project, png_bytes
+from tests.conftest import make_project, png_bytes, wav_bytes
 from tests.labeling.test_label_import import CLASSES, answers, approx_boxes, import_images, zip_bytes
 
 pytestmark = pytest.mark.django_db
@@ -410,3 +411,56 @@ def min_record(task_id, data, annotator, annotation_id, **results):
         "updated_at": "2024-05-02T10:00:00.000000Z",
         "lead_time": 12.5,
     }
+
+
+def test_label_studio_json_min_boxes_by_two_annotators(api, manager, detection):
+    import_images(detection, ["a.png", "b.png"])
+    image_a = {"image": "/data/upload/3/5d4a1c2e-a.png"}
+    export = [
+        min_record(1, image_a, "lea@example.com", 101, label=[min_box(40, 30, 20, 40, "Iguana")]),
+        min_record(1, image_a, "sam@example.com", 102, label=[min_box(80, 0, 20, 50, "Rock")]),
+        min_record(2, {"image": "/data/upload/3/0a0b0c0d-b.png"}, 4, 103),  # submitted with no box
+    ]
+    job = post_import(api, manager, detection, "project-3-min.json", json.dumps(export).encode(), format="label_studio")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert job["result"]["answers"]["created"] == 3
+    got = answers(detection)
+    assert got[("a.png", "lea@example.com")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    assert got[("a.png", "sam@example.com")]["boxes"] == approx_boxes({"boxes": [ROCK]})
+    assert got[("b.png", "label-studio-4")] == {"boxes": []}
+
+
+def test_label_studio_json_min_choices_on_texts(api, manager):
+    project = make_project(
+        manager, name="Moods", modality="text", classes=[{"key": "pos", "name": "Positive"}, {"key": "neg"}]
+    )
+    export = [
+        min_record(1, {"text": "What a lovely day", "source": "forum"}, 1, 11, sentiment="Positive"),
+        min_record(2, {"text": "Dreadful", "source": "forum"}, 1, 12, sentiment="neg"),
+        min_record(3, {"text": "Hmm", "source": "forum"}, 1, 13, sentiment="Perhaps"),
+    ]
+    job = post_import(api, manager, project, "min.json", json.dumps(export).encode(), format="label_studio")
+    assert job["status"] == "succeeded", job
+    assert [(e["name"], e["reason"]) for e in job["errors"]] == [
+        (
+            "min.json task 3",
+            'annotation 13 by label-studio-1, result sentiment: unknown class "Perhaps" '
+            "(the project's classes: neg, pos)",
+        )
+    ]
+    assert answers(project) == {("task 1", "label-studio-1"): "pos", ("task 2", "label-studio-1"): "neg"}
+
+
+def test_label_studio_json_min_transcripts_and_a_file_that_cannot_say_which_field_is_one(api, manager):
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    items_import(project=project, entries=[ImportEntry(name="clip-7.wav", load=lambda: wav_bytes(seconds=1.0))])
+    record = min_record(1, {"audio": "s3://bucket/calls/clip-7.wav"}, "tx@x.org", 5, transcription="lights on")
+    job = post_import(api, manager, project, "min.json", json.dumps([record]).encode(), format="label_studio")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(project) == {("clip-7.wav", "tx@x.org"): "lights on"}
+    # A data field beside it is a plain string too: which one is the transcript is not said, so nothing goes in.
+    record = {**record, "speaker": "caller", "transcription": "lights off"}
+    job = post_import(api, manager, project, "min.json", json.dumps([record]).encode(), format="label_studio")
+    assert job["status"] == "failed"
+    assert "2 fields hold one (speaker, transcription)" in job["errors"][-1]["reason"]
+    assert answers(project) == {("clip-7.wav", "tx@x.org"): "lights on"}
