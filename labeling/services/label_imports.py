@@ -833,6 +833,20 @@ def _ls_min_tasks(records, *, project, classes, filename) -> list:
             for k, v in r.items()
             if k in strings and isinstance(v, str) and _is_class(classes, v)
         }
+        several = any(
+            isinstance(one, dict) and "choices" in one
+            for r in records
+            if isinstance(r, dict)
+            for v in r.values()
+            for one in (v if isinstance(v, list) else [v])
+        )
+        if not answer_fields and not several:
+            # Every task would go in without an answer, and no word said: classes named otherwise than here.
+            raise InputRejected(
+                f"{filename}: no field of this JSON-MIN export holds one of the project's classes "
+                f"({', '.join(sorted(classes.keys))}) in any record; its text fields: "
+                f"{_listed(sorted(strings)) or 'none'}"
+            )
     elif project.task_type == TaskType.TRANSCRIPTION:
         if len(strings) > 1:
             raise InputRejected(

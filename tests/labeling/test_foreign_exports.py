@@ -464,3 +464,16 @@ def test_label_studio_json_min_transcripts_and_a_file_that_cannot_say_which_fiel
     assert job["status"] == "failed"
     assert "2 fields hold one (speaker, transcription)" in job["errors"][-1]["reason"]
     assert answers(project) == {("clip-7.wav", "tx@x.org"): "lights on"}
+
+
+def test_a_json_min_export_whose_choices_name_none_of_the_classes_is_refused_not_imported_unanswered(api, manager):
+    # Label Studio's choices were "Good" and "Bad"; the project's classes are pos and neg.
+    project = make_project(manager, name="Moods", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
+    export = [min_record(n, {"text": f"review {n}"}, 1, n, sentiment="Good") for n in (1, 2)]
+    job = post_import(api, manager, project, "min.json", json.dumps(export).encode(), format="label_studio")
+    assert job["status"] == "failed"
+    assert (
+        "no field of this JSON-MIN export holds one of the project's classes (neg, pos)" in job["errors"][-1]["reason"]
+    )
+    assert "sentiment" in job["errors"][-1]["reason"]
+    assert not project.items.exists()
