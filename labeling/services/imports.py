@@ -20,6 +20,7 @@ import json
 import logging
 import posixpath
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 500
 TEXT_CHUNK_SIZE = 10000
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
+# Hugging Face's imagefolder and audiofolder: a metadata file per folder, its file_name relative to it.
+HF_METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
@@ -1307,6 +1310,59 @@ def member_name(info: zipfile.ZipInfo) -> str:
         return name
 
 
+def _hf_metadata(archive, members, metadata_files):
+    """The label and metadata of the files a Hugging Face ``metadata.csv`` or ``metadata.jsonl`` lists
+    (imagefolder, audiofolder): ``{member: (label, metadata)}``, and entries naming the lines that cannot
+    be read or name no file of the archive. ``file_name`` (or the one ``*_file_name`` column) is relative
+    to the metadata file's folder; ``label`` is the item's class key; every other column is metadata."""
+    composed = {unicodedata.normalize("NFC", name): name for name in members}
+    listed, errors = {}, []
+    for meta in sorted(metadata_files):
+        info = members[meta]
+        if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
+            errors.append(ImportEntry(name=meta, error=f"{info.file_size:,} bytes, over the import limit"))
+            continue
+        try:
+            text = archive.read(info).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            errors.append(ImportEntry(name=meta, error="not UTF-8 text"))
+            continue
+        rows = []
+        if meta.endswith(".csv"):
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            rows = [(reader.line_num, row, "") for row in reader if any((v or "").strip() for v in row.values())]
+        else:
+            for number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    rows.append((number, None, f"malformed JSON: {exc.msg}"))
+                    continue
+                rows.append((number, row, "" if isinstance(row, dict) else "a line must be a JSON object"))
+        folder = posixpath.dirname(meta)
+        for number, row, error in rows:
+            where = f"{meta} line {number}"
+            if error:
+                errors.append(ImportEntry(name=where, error=error))
+                continue
+            row = {k: v for k, v in row.items() if k is not None}
+            fields = ["file_name"] if "file_name" in row else [k for k in row if str(k).endswith("_file_name")]
+            if len(fields) != 1 or not isinstance(row[fields[0]], str) or not row[fields[0]].strip():
+                errors.append(ImportEntry(name=where, error="a metadata line names its file in 'file_name'"))
+                continue
+            path = row.pop(fields[0])
+            key = "/".join(path_parts(posixpath.join(folder, path.replace("\\", "/"))))
+            key = composed.get(unicodedata.normalize("NFC", key))
+            if key is None:
+                errors.append(ImportEntry(name=where, error=f"'{path}' is not in the archive (beside {meta})"))
+                continue
+            label = row.pop("label", "")
+            listed[key] = ("" if label is None else str(label).strip(), row)
+    return listed, errors
+
+
 def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, label_from_folder=False):
     """Entries of a zip archive: its manifest (manifest.jsonl or manifest.csv at the top) if it has one,
     else every file in it, labeled by its folder when ``label_from_folder``."""
@@ -1331,12 +1387,16 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
 
     manifest = next((n for n in MANIFEST_NAMES if n in members), None)
     if manifest:
+        composed = {unicodedata.normalize("NFC", name): name for name in members}
 
         def open_path(path):
             try:
                 key = _safe_member_name(path.lstrip("./") if path.startswith("./") else path)
             except InputRejected:
                 raise InputRejected(f"path '{path}' points outside the archive") from None
+            if key not in members:
+                # a zip made on macOS names its files decomposed (NFD); a manifest typed elsewhere, composed
+                key = composed.get(unicodedata.normalize("NFC", key), key)
             if key not in members:
                 raise InputRejected(f"'{path}' is not in the archive")
             return opener(members[key])
@@ -1351,12 +1411,18 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
             source=source,
         )
         return
+    metadata_files = [n for n in members if posixpath.basename(n) in HF_METADATA_NAMES]
+    listed = {}
+    if metadata_files:
+        listed, errors = _hf_metadata(archive, members, metadata_files)
+        yield from errors
     for name, info in members.items():
         base = posixpath.basename(name)
-        if base.startswith(".") or name.startswith("__MACOSX/"):
+        if base.startswith(".") or name.startswith("__MACOSX/") or name in metadata_files:
             continue
         entry = ImportEntry(name=name, tags=list(tags), source=source)
-        if label_from_folder:
+        entry.label, entry.metadata = listed.get(name, ("", {}))
+        if label_from_folder and not entry.label:
             entry.label = posixpath.basename(posixpath.dirname(name))
             if not entry.label:
                 entry.error = "label from folder: the file is not inside a folder"

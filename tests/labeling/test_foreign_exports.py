@@ -477,3 +477,56 @@ def test_a_json_min_export_whose_choices_name_none_of_the_classes_is_refused_not
     )
     assert "sentiment" in job["errors"][-1]["reason"]
     assert not project.items.exists()
+
+
+# --- Hugging Face imagefolder / audiofolder --------------------------------------------------------
+
+
+def test_a_hugging_face_imagefolder_with_metadata_per_split(api, manager):
+    project = make_project(manager, name="Iguana photos", classes=CLASSES)
+    content = zip_bytes(
+        [
+            ("train/metadata.csv", "file_name,label,photographer\nimg/0001.png,iguana,ana\n0002.png,rock,bo\n"),
+            ("train/img/0001.png", image(1)),
+            ("train/0002.png", image(2)),
+            ("test/metadata.jsonl", '{"file_name": "0003.png", "label": "iguana", "sizes": [3, 4]}\n'),
+            ("test/0003.png", image(3)),
+            ("test/0004.png", image(4)),  # listed nowhere: an item without label or metadata
+        ]
+    )
+    job = post_import(api, manager, project, "iguanas.zip", content)
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    items = {i.original_name: (i.label, i.metadata) for i in project.items.all()}
+    assert items == {
+        "train/img/0001.png": ("iguana", {"photographer": "ana"}),
+        "train/0002.png": ("rock", {"photographer": "bo"}),
+        "test/0003.png": ("iguana", {"sizes": [3, 4]}),
+        "test/0004.png": ("", {}),
+    }
+
+
+def test_a_hugging_face_audiofolder_keeps_its_transcripts_and_names_a_missing_file(api, manager):
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    content = zip_bytes(
+        [
+            ("data/metadata.csv", "file_name,transcription\nq1.wav,turn left\nq9.wav,stop\n"),
+            ("data/q1.wav", wav_bytes(seconds=0.5)),
+        ]
+    )
+    job = post_import(api, manager, project, "speech.zip", content)
+    assert job["status"] == "succeeded"
+    assert [(e["name"], e["reason"]) for e in job["errors"]] == [
+        ("data/metadata.csv line 3", "'q9.wav' is not in the archive (beside data/metadata.csv)")
+    ]
+    assert [(i.original_name, i.metadata) for i in project.items.all()] == [
+        ("data/q1.wav", {"transcription": "turn left"})
+    ]
+
+
+def test_a_zip_made_on_macos_with_a_manifest_typed_elsewhere(api, manager):
+    project = make_project(manager, name="Iguana photos", classes=CLASSES)
+    manifest = f"path,label\n{CAFE_NFC},iguana\n"
+    content = zip_bytes([("manifest.csv", manifest), (CAFE_NFD, image(1))])
+    job = post_import(api, manager, project, "photos.zip", content)
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert [i.label for i in project.items.all()] == ["iguana"]
