@@ -93,6 +93,13 @@ def path_parts(path: str) -> tuple[str, ...]:
     return _path_parts(unicodedata.normalize("NFC", path))
 
 
+def _ls_unprefixed(path: str) -> str:
+    """A path without the prefix Label Studio gives an upload's name ("images/1a2b3c4d-photo.jpg" is
+    "images/photo.jpg"), as its COCO and YOLO exports name a file whose images are not with them."""
+    folder, base = posixpath.split(path.replace("\\", "/"))
+    return posixpath.join(folder, LS_UPLOAD_PREFIX.sub("", base))
+
+
 class Bad(Exception):
     """One labeled file's problem: rejects that file (its item and answers), not the import."""
 
@@ -348,6 +355,8 @@ class _Media:
         their id for other label files of the archive: ``a/x.txt`` is the item ``a/x-<id>.txt`` is not).
         Raise Bad when none or several match."""
         found, _ = self.stem_items(stem)
+        if not found and _ls_unprefixed(stem) != stem:  # Label Studio's YOLO export, without its images
+            found, _ = self.stem_items(_ls_unprefixed(stem))
         if len(found) > 1 and [pk for pk in found if pk not in claimed]:
             found = [pk for pk in found if pk not in claimed]
         shown = "/".join(path_parts(stem)) or "?"
@@ -435,7 +444,8 @@ def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed
                 raise Bad(f"the image size {width:g} x {height:g} is not positive")
             sizes[image["id"]] = task.size = (width, height)
             file_name = image["file_name"]
-            media.find(task, [file_name, *(posixpath.join(f, *path_parts(file_name)) for f in folders)])
+            candidates = [file_name, *(posixpath.join(f, *path_parts(file_name)) for f in folders)]
+            media.find(task, [*candidates, _ls_unprefixed(file_name)])
         except Bad as exc:
             errors[image["id"]].append(str(exc))
     boxes = defaultdict(list)

@@ -322,6 +322,27 @@ def test_label_studio_coco_categories_and_image_ids_from_zero(api, manager, dete
     assert answers(detection)[("images/5d4a1c2e-a.png", "ls")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
 
 
+def test_label_studio_coco_and_yolo_without_their_images_find_the_original_files(api, manager, detection):
+    # Label Studio names an upload "<8 hex>-<name>"; the team imported the original files.
+    import_images(detection, ["a.png", "b.png"])
+    coco = {
+        "images": [{"width": 200, "height": 100, "id": 0, "file_name": "images/5d4a1c2e-a.png"}],
+        "categories": [{"id": 0, "name": "Iguana"}, {"id": 1, "name": "Rock"}],
+        "annotations": [{"id": 0, "image_id": 0, "category_id": 0, "bbox": [80, 30, 40, 40], "iscrowd": 0}],
+    }
+    job = post_import(api, manager, detection, "result.json", json.dumps(coco).encode(), format="coco", labeler="ls")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    notes = {"categories": [{"id": 0, "name": "Iguana"}, {"id": 1, "name": "Rock"}]}
+    content = zip_bytes(
+        [("classes.txt", "Iguana\nRock\n"), ("notes.json", json.dumps(notes)), ("labels/0a0b0c0d-b.txt", YOLO_A)]
+    )
+    job = post_import(api, manager, detection, "yolo.zip", content, format="yolo", labeler="ls")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("a.png", "ls")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    assert got[("b.png", "ls")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+
+
 def test_a_coco_file_name_written_on_windows_finds_the_item(api, manager, detection):
     import_images(detection, ["site 1/a.png", "site 2/a.png"])
     data = json.loads(cvat_coco(["site 2\\a.png"], [rf_box(1, 1, 1, [80, 30, 40, 40])]))
