@@ -439,6 +439,12 @@ def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed
         try:
             if not isinstance(image.get("file_name"), str) or not image["file_name"]:
                 raise Bad("the image has no file_name")
+            if image.get("width") is None and image.get("height") is None:
+                # Label Studio's COCO export, its images not with it, lists a task nobody labeled so
+                raise Bad(
+                    "the image declares no width and height, so its boxes have no frame (Label Studio's COCO "
+                    "export lists a task nobody labeled so): nothing of it is imported"
+                )
             width, height = _number(image.get("width"), "width"), _number(image.get("height"), "height")
             if width <= 0 or height <= 0:
                 raise Bad(f"the image size {width:g} x {height:g} is not positive")

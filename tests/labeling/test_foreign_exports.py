@@ -343,6 +343,25 @@ def test_label_studio_coco_and_yolo_without_their_images_find_the_original_files
     assert got[("b.png", "ls")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
 
 
+def test_a_label_studio_coco_task_nobody_labeled_is_not_imported_and_says_why(api, manager, detection):
+    # Its export, images not with it, lists an unlabeled task's image without a size (it could not open it).
+    import_images(detection, ["a.png", "b.png"])
+    coco = {
+        "images": [
+            {"width": 200, "height": 100, "id": 0, "file_name": "images/5d4a1c2e-a.png"},
+            {"width": None, "height": None, "id": 1, "file_name": "images/0a0b0c0d-b.png"},
+        ],
+        "categories": [{"id": 0, "name": "Iguana"}, {"id": 1, "name": "Rock"}],
+        "annotations": [{"id": 0, "image_id": 0, "category_id": 0, "bbox": [80, 30, 40, 40], "iscrowd": 0}],
+    }
+    job = post_import(api, manager, detection, "result.json", json.dumps(coco).encode(), format="coco", labeler="ls")
+    assert job["status"] == "succeeded"
+    [error] = job["errors"]
+    assert error["name"] == "result.json image 1 (images/0a0b0c0d-b.png)"
+    assert "declares no width and height" in error["reason"] and "nobody labeled" in error["reason"]
+    assert set(answers(detection)) == {("a.png", "ls")}
+
+
 def test_a_coco_file_name_written_on_windows_finds_the_item(api, manager, detection):
     import_images(detection, ["site 1/a.png", "site 2/a.png"])
     data = json.loads(cvat_coco(["site 2\\a.png"], [rf_box(1, 1, 1, [80, 30, 40, 40])]))
