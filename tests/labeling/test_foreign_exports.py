@@ -570,3 +570,10 @@ def test_a_zip_made_on_macos_with_a_manifest_typed_elsewhere(api, manager):
     job = post_import(api, manager, project, "photos.zip", content)
     assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
     assert [i.label for i in project.items.all()] == ["iguana"]
+
+
+def test_the_import_page_names_what_other_tools_write(client, manager, detection):
+    client.force_login(manager)
+    page = client.get(f"/projects/{detection.pk}/import/").content.decode()
+    assert "Label Studio JSON or JSON-MIN export" in page and "<code>metadata.csv</code>" in page
+    assert "Ultralytics, Roboflow, CVAT, Label Studio" in page
