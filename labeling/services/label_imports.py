@@ -73,7 +73,7 @@ from labeling.services.imports import path_parts as _path_parts
 
 FORMATS = ("coco", "yolo", "label_studio")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
-YOLO_NAME_FILES = ("classes.txt", "obj.names", "data.yaml", "dataset.yaml", "data.yml")
+YOLO_NAME_FILES = ("classes.txt", "obj.names", "_darknet.labels", "data.yaml", "dataset.yaml", "data.yml")
 # Label Studio stores uploads as "<8 hex>-<original name>".
 LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 HALF_PIXEL = 0.5
@@ -532,7 +532,9 @@ def _yolo_names(archive, media) -> tuple[list[str], str]:
                     continue
                 if isinstance(loaded, dict) and "names" in loaded:
                     return _yaml_names(name, text), name
-        raise InputRejected("a YOLO archive needs classes.txt, obj.names or data.yaml naming the classes")
+        raise InputRejected(
+            "a YOLO archive needs classes.txt, obj.names, _darknet.labels or data.yaml naming the classes"
+        )
     name = found[0]
     text = archive.read(media.paths[name]).decode("utf-8-sig")
     if name.endswith((".yaml", ".yml")):

@@ -108,6 +108,25 @@ def test_cvat_ultralytics_export_with_its_train_txt_and_track_ids(api, manager, 
     assert got[("images/train/b.png", "cvat")] == {"boxes": []}
 
 
+def test_roboflow_darknet_labels_beside_images_and_its_darknet_labels_file(api, manager, detection):
+    content = zip_bytes(
+        [
+            ("README.roboflow.txt", "\nIguanas - v3\n"),
+            ("train/_darknet.labels", "iguana\nrock\n"),
+            ("train/a_png.rf.1.png", image(1)),
+            ("train/a_png.rf.1.txt", YOLO_A),
+            ("valid/_darknet.labels", "iguana\nrock\n"),
+            ("valid/b_png.rf.2.png", image(2)),
+            ("valid/b_png.rf.2.txt", "1 0.9 0.25 0.2 0.5\n"),
+        ]
+    )
+    job = post_import(api, manager, detection, "Iguanas.v3i.darknet.zip", content, format="yolo", labeler="rf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("train/a_png.rf.1.png", "rf")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("valid/b_png.rf.2.png", "rf")]["boxes"] == approx_boxes({"boxes": [ROCK]})
+
+
 def test_an_ultralytics_dataset_folder_zipped_with_its_own_yaml(api, manager, detection):
     # A dataset folder as Ultralytics' docs lay it out, its YAML named after it (coco8.yaml, VOC.yaml).
     content = zip_bytes(
