@@ -13,6 +13,14 @@ close are an error naming them. So a COCO ``file_name`` ``a/x.png`` is the item 
 ``b/x.png`` exists, and a bare ``x.png`` is refused naming both. A YOLO label file stands for the image
 at its path under ``labels/`` without the extension (``labels/a/x.txt``: ``a/x.png``), as LabelHub's
 YOLO export writes it (``a/x-<item id>`` for a later item of the same path and another extension).
+Names are compared composed (NFC), as a zip made on macOS stores them decomposed.
+
+What other tools write (``tests/labeling/test_foreign_exports.py`` holds a copy of each): a COCO zip
+may hold one file per split (Roboflow's ``train/_annotations.coco.json`` beside its images, CVAT's
+``annotations/instances_<subset>.json`` with ``images/<subset>/``); a YOLO zip's label files sit under
+``labels/`` (Ultralytics, Roboflow, Label Studio) or beside their images (CVAT's YOLO 1.1
+``obj_train_data/``, Roboflow's Darknet), with ``train.txt`` image lists that are no label files;
+Label Studio's JSON-MIN export is one record per annotation, read as its JSON export.
 
 Who the answers belong to:
 
