@@ -508,8 +508,9 @@ def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed
 # --- YOLO ----------------------------------------------------------------------------------------
 
 
-def _yaml_names(name, text):
-    """The class names of a YOLO dataset YAML (``names`` a list, or a mapping numbered 0, 1, 2, ...)."""
+def _yaml_names(name, text) -> tuple[list[str], bool]:
+    """The class names of a YOLO dataset YAML (``names`` a list, or a mapping numbered 0, 1, 2, ...), and
+    whether its lines are poses (``kpt_shape``: a box, then its keypoints)."""
     try:
         loaded = yaml.safe_load(text) or {}
         names = loaded.get("names")
@@ -522,10 +523,10 @@ def _yaml_names(name, text):
             raise InputRejected(f"{name}: names must be numbered 0, 1, 2, ...") from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InputRejected(f"{name}: 'names' must be a list of class names")
-    return names
+    return names, bool(loaded.get("kpt_shape"))
 
 
-def _yolo_names(archive, media) -> tuple[list[str], str]:
+def _yolo_names(archive, media) -> tuple[list[str], str, bool]:
     """The class names: ``classes.txt``, ``obj.names`` or ``data.yaml`` (the shallowest), else the one YAML
     file with ``names`` (a dataset folder's own ``coco8.yaml``, as Ultralytics names them)."""
     by_depth = sorted(media.paths, key=lambda n: (n.count("/"), n))
@@ -539,15 +540,16 @@ def _yolo_names(archive, media) -> tuple[list[str], str]:
                 except yaml.YAMLError:
                     continue
                 if isinstance(loaded, dict) and "names" in loaded:
-                    return _yaml_names(name, text), name
+                    return *_yaml_names(name, text), name
         raise InputRejected(
             "a YOLO archive needs classes.txt, obj.names, _darknet.labels or data.yaml naming the classes"
         )
     name = found[0]
     text = archive.read(media.paths[name]).decode("utf-8-sig")
     if name.endswith((".yaml", ".yml")):
-        return _yaml_names(name, text), name
-    return [line.strip() for line in text.splitlines() if line.strip()], name
+        names, pose = _yaml_names(name, text)
+        return names, name, pose
+    return [line.strip() for line in text.splitlines() if line.strip()], name, False
 
 
 def _is_yolo_label(name):
@@ -579,7 +581,7 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
     with its image (``images/...`` beside ``labels/...``, else the one image of the same stem in the
     archive, else the project's item at the label file's path under ``labels/``, ``labels/a/x.txt``
     being the item ``a/x.png`` as ``_Media`` matches paths); an image without a label file has no boxes."""
-    names, names_file = _yolo_names(archive, media)
+    names, names_file, pose = _yolo_names(archive, media)
     classes = _Classes(project)
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
     texts = [n for n in media.paths if _is_yolo_label(n) and not _is_image_list(archive, media.paths[n])]
@@ -621,7 +623,7 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
                 if not line.strip():
                     continue
                 try:
-                    boxes.append(_yolo_line(line, names, names_file, classes, f"line {number}"))
+                    boxes.append(_yolo_line(line, names, names_file, classes, f"line {number}", pose=pose))
                 except Bad as exc:
                     errors.append(str(exc))
             if errors:
@@ -637,16 +639,27 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
     return parsed
 
 
-def _yolo_line(line, names, names_file, classes, what) -> dict:
+def _yolo_line(line, names, names_file, classes, what, pose=False) -> dict:
+    """A label line's box: ``class cx cy w h`` (a sixth value, CVAT's track id or a confidence, is not the
+    box's; a pose's keypoints after it neither); a polygon ``class x1 y1 x2 y2 x3 y3 ...`` (Ultralytics'
+    segmentation, four corners for an oriented box; a track id may end it) is the upright box around it."""
     parts = line.split()
-    if len(parts) not in (5, 6):
+    if len(parts) < 5:
         raise Bad(f"{what}: a box is 'class cx cy w h' (5 values), not {len(parts)} values")
     try:
         index = int(parts[0])
-        # a sixth value, a track id (CVAT's "Ultralytics YOLO Detection Track") or a confidence, is not the box's
-        cx, cy, w, h, *_ = (float(p) for p in parts[1:])
+        values = [float(p) for p in parts[1:]]
     except ValueError:
         raise Bad(f"{what}: '{line.strip()[:60]}' is not 'class cx cy w h' numbers") from None
+    if len(values) in (4, 5) or pose:
+        cx, cy, w, h = values[:4]
+    else:
+        points = values if len(values) % 2 == 0 else values[:-1]  # an odd count ends in a track id
+        xs, ys = points[0::2], points[1::2]
+        if not all(map(math.isfinite, points)):
+            raise Bad(f"{what}: a polygon's points must be numbers")
+        w, h = max(xs) - min(xs), max(ys) - min(ys)
+        cx, cy = min(xs) + w / 2, min(ys) + h / 2
     if not 0 <= index < len(names):
         raise Bad(f"{what}: class {index} is not in {names_file} ({len(names)} classes)")
     try:

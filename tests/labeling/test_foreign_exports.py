@@ -147,6 +147,34 @@ def test_an_ultralytics_dataset_folder_zipped_with_its_own_yaml(api, manager, de
     assert got[("iguanas/images/val/b.png", "ul")] == {"boxes": []}
 
 
+def test_ultralytics_segmentation_oriented_boxes_and_poses_go_in_as_the_box_around_them(api, manager, detection):
+    # CVAT's "Ultralytics YOLO Segmentation" and "Oriented Bounding Boxes" exports into a detection project.
+    polygon = "0 0.4 0.3 0.6 0.3 0.6 0.7 0.5 0.7 0.4 0.5\n"  # the iguana's outline, its box 0.4..0.6 x 0.3..0.7
+    oriented = "1 0.8 0.0 1.0 0.0 1.0 0.5 0.8 0.5 7\n"  # four corners, then track 7
+    pose_yaml = "names:\n  0: iguana\n  1: rock\nkpt_shape: [2, 3]\n"
+    content = zip_bytes(
+        [
+            ("data.yaml", "names:\n  0: iguana\n  1: rock\n"),
+            ("images/train/a.png", image(1)),
+            ("labels/train/a.txt", polygon + oriented),
+        ]
+    )
+    job = post_import(api, manager, detection, "seg.zip", content, format="yolo", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection)[("images/train/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    # A pose (data.yaml's kpt_shape) is its box, then its keypoints: the box is the first four values.
+    content = zip_bytes(
+        [
+            ("data.yaml", pose_yaml),
+            ("images/train/b.png", image(2)),
+            ("labels/train/b.txt", "0 0.5 0.5 0.2 0.4 0.45 0.35 2 0.55 0.65 1\n"),
+        ]
+    )
+    job = post_import(api, manager, detection, "pose.zip", content, format="yolo", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection)[("images/train/b.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+
+
 def test_roboflow_yolov8_split_folders_and_names_list(api, manager, detection):
     content = zip_bytes(
         [
