@@ -86,6 +86,17 @@ YOLO_NAME_FILES = ("classes.txt", "obj.names", "_darknet.labels", "data.yaml", "
 LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 HALF_PIXEL = 0.5
 EDGE_SLACK = 1e-6
+# Label Studio image regions a box cannot stand for (or whose labels are another result's)
+LS_OTHER_REGIONS = (
+    "brushlabels",
+    "keypointlabels",
+    "ellipselabels",
+    "rectangle",
+    "polygon",
+    "ellipse",
+    "keypoint",
+    "brush",
+)
 LS_TYPES = {
     TaskType.DETECTION: "rectanglelabels",
     TaskType.SEGMENTS: "labels",
@@ -742,12 +753,22 @@ def _ls_candidates(reference):
 def _ls_value(project, classes, results, what):
     """An annotation's answer value from its results, or None when it holds nothing for this project."""
     wanted = LS_TYPES[project.task_type]
-    results = [r for r in results if isinstance(r, dict) and r.get("type") == wanted]
     if project.task_type == TaskType.DETECTION:
         boxes = []
-        for n, r in enumerate(results):
-            boxes.extend(_ls_boxes(r, classes, f"{what}, result {r.get('id', n)}"))
+        for n, r in enumerate(r for r in results if isinstance(r, dict)):
+            where = f"{what}, result {r.get('id', n)}"
+            if r.get("type") == "rectanglelabels":
+                boxes.extend(_ls_boxes(r, classes, where))
+            elif r.get("type") == "polygonlabels":
+                boxes.extend(_ls_polygon_boxes(r, classes, where))
+            elif r.get("type") in LS_OTHER_REGIONS:
+                # left out, its image would have been "nothing here" though the annotator marked something
+                raise Bad(
+                    f"{where}: a {r['type']} region is not imported: a detection project takes rectanglelabels "
+                    "and polygonlabels (as their boxes)"
+                )
         return {"boxes": boxes}
+    results = [r for r in results if isinstance(r, dict) and r.get("type") == wanted]
     if project.task_type == TaskType.SEGMENTS:
         segments = []
         for n, r in enumerate(results):
@@ -784,6 +805,26 @@ def _ls_value(project, classes, results, what):
         lines.extend([text] if isinstance(text, str) else [t for t in text or [] if isinstance(t, str)])
     transcript = "\n".join(t for t in lines if t.strip())
     return transcript or None
+
+
+def _ls_polygon_boxes(result, classes, where):
+    """A polygon's upright box around its points (percentages of the image), one per label."""
+    value = result.get("value")
+    points = value.get("points") if isinstance(value, dict) else None
+    if not isinstance(points, list) or len(points) < 3 or not all(isinstance(p, list) and len(p) == 2 for p in points):
+        raise Bad(f"{where}: a polygon's points must be [x, y] pairs, at least three")
+    xs = [_number(p[0], f"{where}: a point") / 100 for p in points]
+    ys = [_number(p[1], f"{where}: a point") / 100 for p in points]
+    labels = value.get("polygonlabels")
+    if not isinstance(labels, list) or not labels:
+        raise Bad(f"{where}: the polygon has no polygonlabels")
+    boxes = []
+    for label in labels:
+        try:
+            boxes.append(_box(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys), classes.key(label), where))
+        except Bad as exc:
+            raise Bad(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    return boxes
 
 
 def _ls_boxes(result, classes, where):
@@ -837,8 +878,11 @@ def _ls_min_result(value) -> dict | None:
     """A JSON-MIN result (a control's value, its ``type`` left out) as the JSON export writes it."""
     if not isinstance(value, dict):
         return None
-    if "rectanglelabels" in value:
-        kind = "rectanglelabels"
+    regions = [
+        k for k in ("rectanglelabels", "polygonlabels", *LS_OTHER_REGIONS) if k.endswith("labels") and k in value
+    ]
+    if regions:
+        kind = regions[0]
     elif "labels" in value and "start" in value:
         kind = "labels"
     elif "choices" in value:

@@ -566,6 +566,50 @@ def test_a_json_min_export_whose_choices_name_none_of_the_classes_is_refused_not
     assert not project.items.exists()
 
 
+def ls_region(kind, id, value):
+    return {
+        "original_width": 200,
+        "original_height": 100,
+        "image_rotation": 0,
+        "value": value,
+        "id": id,
+        "from_name": "label",
+        "to_name": "image",
+        "type": kind,
+        "origin": "manual",
+    }
+
+
+def test_label_studio_polygons_become_boxes_and_masks_are_refused_not_taken_for_nothing_here(api, manager, detection):
+    import_images(detection, ["a.png", "b.png"])
+    outline = [[40, 30], [60, 30], [60, 70], [50, 70], [40, 50]]  # percent: the iguana's box
+    polygon = ls_region("polygonlabels", "p1", {"points": outline, "closed": True, "polygonlabels": ["Iguana"]})
+    mask = ls_region("brushlabels", "m1", {"format": "rle", "rle": [0, 1, 2], "brushlabels": ["Rock"]})
+    quality = {
+        "value": {"choices": ["sharp"]},
+        "id": "q",
+        "from_name": "quality",
+        "to_name": "image",
+        "type": "choices",
+    }
+
+    def task(id, name, results):
+        annotation = {"id": 100 + id, "completed_by": {"id": 1, "email": "lea@example.com"}, "result": results}
+        return {"id": id, "data": {"image": f"/data/upload/3/5d4a1c2e-{name}"}, "annotations": [annotation]}
+
+    export = [task(1, "a.png", [polygon, quality]), task(2, "b.png", [mask])]
+    job = post_import(api, manager, detection, "export.json", json.dumps(export).encode(), format="label_studio")
+    assert job["status"] == "succeeded"
+    assert [(e["name"], e["reason"]) for e in job["errors"]] == [
+        (
+            "export.json task 2",
+            "annotation 102 by lea@example.com, result m1: a brushlabels region is not imported: "
+            "a detection project takes rectanglelabels and polygonlabels (as their boxes)",
+        )
+    ]
+    assert answers(detection) == {("a.png", "lea@example.com"): {"boxes": approx_boxes({"boxes": [IGUANA]})}}
+
+
 # --- Hugging Face imagefolder / audiofolder --------------------------------------------------------
 
 
