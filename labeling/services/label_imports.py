@@ -754,19 +754,23 @@ def _ls_value(project, classes, results, what):
     """An annotation's answer value from its results, or None when it holds nothing for this project."""
     wanted = LS_TYPES[project.task_type]
     if project.task_type == TaskType.DETECTION:
-        boxes = []
+        boxes, shaped, other = [], False, None
         for n, r in enumerate(r for r in results if isinstance(r, dict)):
             where = f"{what}, result {r.get('id', n)}"
             if r.get("type") == "rectanglelabels":
                 boxes.extend(_ls_boxes(r, classes, where))
+                shaped = True
             elif r.get("type") == "polygonlabels":
                 boxes.extend(_ls_polygon_boxes(r, classes, where))
-            elif r.get("type") in LS_OTHER_REGIONS:
-                # left out, its image would have been "nothing here" though the annotator marked something
-                raise Bad(
-                    f"{where}: a {r['type']} region is not imported: a detection project takes rectanglelabels "
-                    "and polygonlabels (as their boxes)"
-                )
+                shaped = True
+            elif r.get("type") in LS_OTHER_REGIONS and other is None:
+                other = (where, r["type"])
+        if other and not shaped:
+            # its image would read "nothing here", though the annotator marked something on it
+            raise Bad(
+                f"{other[0]}: a {other[1]} region is not imported: a detection project takes rectanglelabels "
+                "and polygonlabels (as their boxes)"
+            )
         return {"boxes": boxes}
     results = [r for r in results if isinstance(r, dict) and r.get("type") == wanted]
     if project.task_type == TaskType.SEGMENTS:

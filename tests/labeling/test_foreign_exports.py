@@ -597,7 +597,9 @@ def test_label_studio_polygons_become_boxes_and_masks_are_refused_not_taken_for_
         annotation = {"id": 100 + id, "completed_by": {"id": 1, "email": "lea@example.com"}, "result": results}
         return {"id": id, "data": {"image": f"/data/upload/3/5d4a1c2e-{name}"}, "annotations": [annotation]}
 
-    export = [task(1, "a.png", [polygon, quality]), task(2, "b.png", [mask])]
+    # Boxes with keypoints in them (a face and its landmarks): the boxes go in, the points are left out.
+    point = ls_region("keypointlabels", "k1", {"x": 45, "y": 40, "width": 0.5, "keypointlabels": ["Iguana"]})
+    export = [task(1, "a.png", [polygon, quality, point]), task(2, "b.png", [mask])]
     job = post_import(api, manager, detection, "export.json", json.dumps(export).encode(), format="label_studio")
     assert job["status"] == "succeeded"
     assert [(e["name"], e["reason"]) for e in job["errors"]] == [
