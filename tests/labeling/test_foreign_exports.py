@@ -16,10 +16,20 @@ The layouts, from each tool's exporter:
 - CVAT "COCO 1.0": ``annotations/instances_<subset>.json`` and ``images/<subset>/``, ``file_name``
   relative to the subset's folder, polygons in ``segmentation`` and masks as RLE with ``iscrowd`` 1.
 - Label Studio's COCO (its converter): ``result.json``, ``images/``; categories and image ids from 0,
-  ``file_name`` ``images/<8 hex>-<name>``; images nobody labeled are left out.
-- Label Studio's YOLO: ``classes.txt``, ``notes.json``, ``images/``, ``labels/``.
+  ``file_name`` ``images/<8 hex>-<name>``; an image nobody labeled is left out (older converters) or
+  listed without annotations, and without a size when the export does not hold its image (the SDK's).
+- Label Studio's YOLO: ``classes.txt``, ``notes.json``, ``images/``, ``labels/`` (an empty label file
+  for a task nobody labeled).
+- Label Studio's JSON: ``polygonlabels`` (points in percent), ``brushlabels`` (RLE), ``keypointlabels``
+  beside ``rectanglelabels``.
+- Ultralytics segmentation (``class x1 y1 x2 y2 ...``), oriented boxes (four corners), poses
+  (``kpt_shape`` in ``data.yaml``: the box, then the keypoints).
 - Label Studio's JSON-MIN: one record per annotation, the task's data fields at the top, each control's
   results under its name (a single choice or text as a plain string), ``annotator`` an e-mail or an id.
+- Roboflow "YOLO Darknet": ``train/_darknet.labels`` naming the classes, each ``.txt`` beside its image.
+- Hugging Face imagefolder / audiofolder: a ``metadata.csv`` or ``metadata.jsonl`` per folder,
+  ``file_name`` relative to it, any other columns (``label``, ``transcription``, ...).
+- macOS zips: names decomposed (NFD), where labels written elsewhere name them composed (NFC).
 """
 
 import json
