@@ -36,13 +36,16 @@ import json
 import unicodedata
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from labeling.models import Item
 from labeling.services.import_jobs import import_job_run
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.conftest import make_project, png_bytes, wav_bytes
 from tests.labeling.test_label_import import CLASSES, answers, approx_boxes, import_images, zip_bytes
+from tests.labeling.version_helpers import answer, build, labelers
 
 pytestmark = pytest.mark.django_db
 
@@ -680,3 +683,24 @@ def test_the_import_page_names_what_other_tools_write(client, manager, detection
     page = client.get(f"/projects/{detection.pk}/import/").content.decode()
     assert "Label Studio JSON or JSON-MIN export" in page and "<code>metadata.csv</code>" in page
     assert "Ultralytics, Roboflow, CVAT, Label Studio" in page
+
+
+def test_a_versions_audiofolder_goes_into_a_new_project_with_its_labels(api, manager):
+    """LabelHub's own audiofolder (``split/metadata.csv``: file_name, label, item, sha256) is one of these."""
+    classes = [{"key": "yes"}, {"key": "no"}]
+    project = make_project(manager, name="Answers", modality="audio", classes=classes)
+    report = items_import(
+        project=project,
+        entries=[ImportEntry(name=f"{i}.wav", load=lambda i=i: wav_bytes(freq=300 + 40 * i)) for i in range(2)],
+    )
+    (a,) = labelers(project, 1)
+    for pk, key in zip(report.imported, ["yes", "no"], strict=True):
+        answer(Item.objects.get(pk=pk), a, key)
+    version = build(project, manager, {"splits": {"train": 1.0}})
+    content = default_storage.open(version.artifacts.get(format="audiofolder").name).read()
+
+    other = make_project(manager, name="Answers again", modality="audio", classes=classes)
+    job = post_import(api, manager, other, "audiofolder.zip", content)
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = sorted((i.label, i.metadata["item"]) for i in other.items.all())
+    assert got == sorted([("yes", str(report.imported[0])), ("no", str(report.imported[1]))])
