@@ -1310,20 +1310,20 @@ def member_name(info: zipfile.ZipInfo) -> str:
         return name
 
 
-def _hf_metadata(archive, members, metadata_files):
+def _hf_metadata(metadata_files, names, read, size):
     """The label and metadata of the files a Hugging Face ``metadata.csv`` or ``metadata.jsonl`` lists
-    (imagefolder, audiofolder): ``{member: (label, metadata)}``, and entries naming the lines that cannot
-    be read or name no file of the archive. ``file_name`` (or the one ``*_file_name`` column) is relative
-    to the metadata file's folder; ``label`` is the item's class key; every other column is metadata."""
-    composed = {unicodedata.normalize("NFC", name): name for name in members}
+    (imagefolder, audiofolder): ``{file: (label, metadata)}``, and entries naming the lines that cannot
+    be read or name no file of the archive or folder. ``file_name`` (or the one ``*_file_name`` column) is relative
+    to the metadata file's folder; ``label`` is the item's class key; every other column is metadata.
+    ``names`` are the zip's or folder's files (relative paths), ``read(name)`` their bytes, ``size(name)``."""
+    composed = {unicodedata.normalize("NFC", name): name for name in names}
     listed, errors = {}, []
     for meta in sorted(metadata_files):
-        info = members[meta]
-        if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
-            errors.append(ImportEntry(name=meta, error=f"{info.file_size:,} bytes, over the import limit"))
+        if size(meta) > settings.LABELHUB_MAX_IMPORT_BYTES:
+            errors.append(ImportEntry(name=meta, error=f"{size(meta):,} bytes, over the import limit"))
             continue
         try:
-            text = archive.read(info).decode("utf-8-sig")
+            text = read(meta).decode("utf-8-sig")
         except UnicodeDecodeError:
             errors.append(ImportEntry(name=meta, error="not UTF-8 text"))
             continue
@@ -1414,7 +1414,9 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
     metadata_files = [n for n in members if posixpath.basename(n) in HF_METADATA_NAMES]
     listed = {}
     if metadata_files:
-        listed, errors = _hf_metadata(archive, members, metadata_files)
+        listed, errors = _hf_metadata(
+            metadata_files, members, lambda n: archive.read(members[n]), lambda n: members[n].file_size
+        )
         yield from errors
     for name, info in members.items():
         base = posixpath.basename(name)
@@ -1434,10 +1436,24 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
 
 
 def folder_entries(*, project, root: Path, tags=(), source=None, label_from_folder=False):
-    """Entries for every file under a server folder (the import_items command)."""
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    """Entries for every file under a server folder (the import_items command); Hugging Face metadata files
+    there give their files' labels and metadata, as in a zip."""
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    names = {p.relative_to(root).as_posix(): p for p in paths}
+    metadata_files = [n for n in names if posixpath.basename(n) in HF_METADATA_NAMES]
+    listed = {}
+    if metadata_files:
+        listed, errors = _hf_metadata(
+            metadata_files, names, lambda n: names[n].read_bytes(), lambda n: names[n].stat().st_size
+        )
+        yield from errors
+    for path in paths:
+        name = path.relative_to(root).as_posix()
+        if name in metadata_files:
+            continue
         entry = ImportEntry(name=str(path.relative_to(root)), tags=list(tags), source=source, load=path.read_bytes)
-        if label_from_folder:
+        entry.label, entry.metadata = listed.get(name, ("", {}))
+        if label_from_folder and not entry.label:
             entry.label = path.parent.name if path.parent != root else ""
             if not entry.label:
                 entry.error = "label from folder: the file is not inside a folder"

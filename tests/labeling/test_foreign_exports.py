@@ -32,12 +32,14 @@ The layouts, from each tool's exporter:
 - macOS zips: names decomposed (NFD), where labels written elsewhere name them composed (NFC).
 """
 
+import io
 import json
 import unicodedata
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from labeling.models import Item
 from labeling.services.import_jobs import import_job_run
@@ -704,3 +706,16 @@ def test_a_versions_audiofolder_goes_into_a_new_project_with_its_labels(api, man
     assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
     got = sorted((i.label, i.metadata["item"]) for i in other.items.all())
     assert got == sorted([("yes", str(report.imported[0])), ("no", str(report.imported[1]))])
+
+
+def test_the_import_command_reads_a_hugging_face_folder_on_disk(manager, tmp_path):
+    project = make_project(manager, name="Iguana photos", classes=CLASSES)
+    (tmp_path / "train" / "img").mkdir(parents=True)
+    (tmp_path / "train" / "metadata.jsonl").write_text('{"file_name": "img/0001.png", "label": "rock", "by": "ana"}\n')
+    (tmp_path / "train" / "img" / "0001.png").write_bytes(image(1))
+    out = io.StringIO()
+    call_command("import_items", str(project.pk), str(tmp_path), stdout=out, stderr=io.StringIO())
+    assert "1 imported, 0 duplicates, 0 rejected" in out.getvalue()
+    assert [(i.original_name, i.label, i.metadata) for i in project.items.all()] == [
+        ("train/img/0001.png", "rock", {"by": "ana"})
+    ]
