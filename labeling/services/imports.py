@@ -1342,6 +1342,11 @@ def _hf_metadata(metadata_files, names, read, size):
                     continue
                 rows.append((number, row, "" if isinstance(row, dict) else "a line must be a JSON object"))
         folder = posixpath.dirname(meta)
+        if not any(row and any(str(k).endswith("file_name") for k in row if k is not None) for _, row, _ in rows):
+            errors.append(
+                ImportEntry(name=meta, error="no line names a file in 'file_name': not Hugging Face metadata")
+            )
+            continue
         for number, row, error in rows:
             where = f"{meta} line {number}"
             if error:

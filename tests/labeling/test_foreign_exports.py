@@ -719,3 +719,14 @@ def test_the_import_command_reads_a_hugging_face_folder_on_disk(manager, tmp_pat
     assert [(i.original_name, i.label, i.metadata) for i in project.items.all()] == [
         ("train/img/0001.png", "rock", {"by": "ana"})
     ]
+
+
+def test_a_metadata_csv_that_names_no_files_is_one_refusal_not_one_per_line(api, manager):
+    project = make_project(manager, name="Iguana photos", classes=CLASSES)
+    notes = "site,date\n" + "".join(f"bay {n},2024-05-0{n}\n" for n in range(1, 6))
+    content = zip_bytes([("metadata.csv", notes), ("a.png", image(1))])
+    job = post_import(api, manager, project, "photos.zip", content)
+    assert job["status"] == "succeeded" and job["result"]["imported"] == 1
+    assert job["errors"] == [
+        {"name": "metadata.csv", "reason": "no line names a file in 'file_name': not Hugging Face metadata"}
+    ]
