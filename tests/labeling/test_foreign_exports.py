@@ -687,6 +687,21 @@ def test_the_import_page_names_what_other_tools_write(client, manager, detection
     assert "Ultralytics, Roboflow, CVAT, Label Studio" in page
 
 
+def test_an_ultralytics_classification_dataset_split_then_class_folders(api, manager):
+    # Ultralytics' (and torchvision's, and CVAT's "Ultralytics YOLO Classification") layout: split/class/file.
+    project = make_project(manager, name="Iguana photos", classes=CLASSES)
+    content = zip_bytes(
+        [("train/iguana/a.png", image(1)), ("train/rock/b.png", image(2)), ("val/iguana/c.png", image(3))]
+    )
+    job = post_import(api, manager, project, "classify.zip", content, label_from_folder="true")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert sorted((i.original_name, i.label) for i in project.items.all()) == [
+        ("train/iguana/a.png", "iguana"),
+        ("train/rock/b.png", "rock"),
+        ("val/iguana/c.png", "iguana"),
+    ]
+
+
 def test_a_versions_audiofolder_goes_into_a_new_project_with_its_labels(api, manager):
     """LabelHub's own audiofolder (``split/metadata.csv``: file_name, label, item, sha256) is one of these."""
     classes = [{"key": "yes"}, {"key": "no"}]
