@@ -318,7 +318,10 @@ def project_overview(*, project):
         "sources": DataSource.objects.filter(project=project).annotate(n=Count("items")),
         "jobs": Job.objects.filter(project=project).order_by("-created")[:10],
         "members": project.memberships.select_related("user").order_by("role", "user__username"),
-        "complete": items.annotate(n=Count("annotations")).filter(n__gte=project.overlap).count(),
+        # An item's own overlap (a relabel campaign's) wins, as on the labeling page.
+        "complete": items.annotate(n=Count("annotations"))
+        .filter(n__gte=Coalesce(F("overlap"), Value(project.overlap)))
+        .count(),
         "unsourced": items.filter(Q(source__isnull=True)).count(),
     }
 

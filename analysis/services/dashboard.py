@@ -6,7 +6,8 @@ enough to notice drift; each alert is still sent once), the uncertain / out-of-d
 and the planning headline. The number of queries does not grow with items, tags or answers.
 """
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Coalesce
 
 from analysis.selectors import AnswerFilters
 from analysis.services.agreement import agreement_report_get
@@ -93,7 +94,8 @@ def dashboard_build(*, project, user=None) -> dict:
     progress = Item.objects.filter(project=project).aggregate(
         items=Count("id"),
         answered=Count("id", filter=Q(n_answers__gte=1)),
-        complete=Count("id", filter=Q(n_answers__gte=project.overlap)),
+        # An item's own overlap (a relabel campaign's) wins, as on the labeling page.
+        complete=Count("id", filter=Q(n_answers__gte=Coalesce(F("overlap"), Value(project.overlap)))),
     )
     progress["overlap"] = project.overlap
     progress["n_answers"] = Annotation.objects.filter(item__project=project).count()

@@ -13,9 +13,9 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db.models import Avg, Count, FloatField, Min, Q
+from django.db.models import Avg, Count, F, FloatField, Min, Q, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from analysis.metrics.planning import reachable_labeled
@@ -268,7 +268,9 @@ def planning_compute(*, project, days=30, now=None) -> dict:
     total_cost = None if labor_cost is None else labor_cost + (data_cost or 0.0)
 
     progress = Item.objects.filter(project=project).aggregate(
-        items=Count("id"), labeled=Count("id", filter=Q(n_answers__gte=overlap))
+        # An item's own overlap (a relabel campaign's) wins, as on the labeling page.
+        items=Count("id"),
+        labeled=Count("id", filter=Q(n_answers__gte=Coalesce(F("overlap"), Value(overlap)))),
     )
     backlog = progress["items"] - progress["labeled"]
     arriving = [s for s in sources if s["arrives_in_days"] is not None and s["remaining_items"]]
