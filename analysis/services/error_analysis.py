@@ -430,8 +430,14 @@ def model_runs_compare(*, project, run_a, run_b, seed=0, limit=100) -> dict:
     def label(code):
         return names[code] if code >= 0 else None
 
+    # Two predictions are the same when they are scored as the same label: a class merged since one run
+    # (or a transcript written differently but normalized alike) is no change between the runs.
+    norm = labels.normalize
     differ = np.flatnonzero(
-        np.array([a != b for a, b in zip((pred_a[i] for i in ia), (pred_b[i] for i in ib), strict=True)], dtype=bool)
+        np.array(
+            [norm(a) != norm(b) for a, b in zip((pred_a[i] for i in ia), (pred_b[i] for i in ib), strict=True)],
+            dtype=bool,
+        )
     )
     changed = [
         {

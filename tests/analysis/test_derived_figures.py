@@ -35,3 +35,30 @@ def test_complete_items_count_a_campaigns_own_overlap_everywhere(manager):
     plan = planning_compute(project=project, days=0)
     assert plan["progress"]["labeled"] == expected and plan["progress"]["backlog"] == 4 - expected
     assert project_overview(project=project)["complete"] == expected
+
+
+@pytest.mark.django_db(transaction=True)  # the image import stages rows in a temporary table
+def test_shadow_mode_counts_a_merged_class_as_the_same_prediction(manager, project, labeler, labeler2):
+    """A run made before 'dog' was merged into 'cat' predicts 'dog' where the next run predicts 'cat':
+    both are scored as 'cat', so the two runs agree on those items and nothing changed between them."""
+    from analysis.services.error_analysis import model_runs_compare
+    from analysis.services.training import model_run_create
+    from labeling.services.taxonomy import taxonomy_apply
+    from tests.analysis.error_analysis_helpers import build_error_analysis_project, three_labelers
+
+    run_a, truth, predictions = build_error_analysis_project(project, three_labelers(project, labeler, labeler2))
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["cat", "dog"], "into": "cat"}, author=manager)
+    merged = {pk: "cat" if label == "dog" else label for pk, label in predictions.items()}
+    run_b = model_run_create(
+        project=project, name="after-merge", predictions=[{"item": pk, "label": lb} for pk, lb in merged.items()]
+    )
+
+    # By hand: what each run predicts once 'dog' counts as 'cat'.
+    same = [merged[pk] == ("cat" if label == "dog" else label) for pk, label in predictions.items()]
+    assert any(a != b for a, b in zip(predictions.values(), merged.values(), strict=True))
+
+    data = model_runs_compare(project=project, run_a=run_a, run_b=run_b)
+    assert data["switches"]["only_a"] == data["switches"]["only_b"] == 0
+    assert data["accuracy_a"]["value"] == data["accuracy_b"]["value"]
+    assert data["model_agreement"] == sum(same) / len(same) == 1.0
+    assert data["n_changed"] == 0 and data["changed"] == []
