@@ -1,7 +1,8 @@
 """Inventory planning: what a labeled item costs, and how many labeled items the team can have in k days.
 
-Cost per labeled item = data cost per item (the sources' costs) + labeling cost per item
-(median seconds per answer × overlap ÷ 3600 × the project's hourly rate). Reachable labeled items come
+Cost per labeled item = data cost per item (the sources' costs per item, weighted by the items each
+brings: imported and still to come) + labeling cost per item (median seconds per answer × overlap ÷ 3600 ×
+the project's hourly rate). Reachable labeled items come
 from the measured throughput (answers per day over the last ``throughput_weeks`` weeks, ÷ overlap) and
 the supply: items already imported, plus what each source still has to deliver, arriving after its
 turnaround (``analysis.metrics.planning.reachable_labeled``).
@@ -257,7 +258,9 @@ def planning_compute(*, project, days=30, now=None) -> dict:
     other = [s["name"] for s in sources if s["cost_per_item"] is not None and not s["same_currency"]]
     if other:
         notes.append(f"not converted to {settings.currency}, left out of the data cost: {', '.join(other)}")
-    weights = np.array([s["n_items"] or s["remaining_items"] or 0 for s in priced], dtype=np.float64)
+    # Each source weighs by the items it brings: those imported and those still to come (a source half
+    # imported weighs all its items, as one not yet imported does).
+    weights = np.array([(s["n_items"] or 0) + (s["remaining_items"] or 0) for s in priced], dtype=np.float64)
     costs = np.array([s["cost_per_item"] for s in priced], dtype=np.float64)
     if len(priced) and weights.sum() > 0:
         data_cost = float(weights @ costs / weights.sum())

@@ -62,3 +62,77 @@ def test_shadow_mode_counts_a_merged_class_as_the_same_prediction(manager, proje
     assert data["accuracy_a"]["value"] == data["accuracy_b"]["value"]
     assert data["model_agreement"] == sum(same) / len(same) == 1.0
     assert data["n_changed"] == 0 and data["changed"] == []
+
+
+def _planned_project(manager, *, hourly_rate):
+    """Overlap 2, throughput over 1 week: a source of 100 items for 300 USD (20 imported, 10 of them
+    answered twice), a crowd source of 200 items for 2000 USD due in 10 days (none imported yet), answers
+    spread over the last 5 days (and two older ones outside the window), with known seconds."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analysis.models import ProjectPlanning
+    from labeling.models import Annotation, DataSource
+
+    project = text_project(manager, overlap=2)
+    ProjectPlanning.objects.create(project=project, hourly_rate=hourly_rate, throughput_weeks=1)
+    half = DataSource.objects.create(
+        project=project, name="half", kind="owned", planned_amount=100, total_cost=300, status="available"
+    )
+    DataSource.objects.create(
+        project=project,
+        name="crowd",
+        kind="crowdsourced",
+        planned_amount=200,
+        total_cost=2000,
+        turnaround_days=10,
+        status="acquiring",
+    )
+    items = add_texts(project, [f"t{i}" for i in range(20)], source=half)
+    users = labelers(project, 2)
+    seconds = iter([4, 8, 15, 16, 23, 42, 5, 7, 9, 11, 13, 17, 19, 21, 25, 27, 29, 31, 33, 35, 90, 95])
+    for item in items[:10]:
+        for user in users:
+            answer(item, user, "cat")
+    answer(items[10], users[0], "cat")  # one answer of two: not labeled
+    now = timezone.now()
+    answers = list(Annotation.objects.filter(item__project=project).order_by("pk"))
+    for i, a in enumerate(answers):
+        a.seconds = next(seconds)
+        a.created = now - timedelta(days=5) + timedelta(hours=i) if i < len(answers) - 1 else now - timedelta(days=9)
+    Annotation.objects.bulk_update(answers, ["seconds", "created"])
+    return project, now, answers
+
+
+def test_planning_figures_recomputed_by_hand(manager):
+    import numpy as np
+
+    project, now, answers = _planned_project(manager, hourly_rate=18)
+    plan = planning_compute(project=project, days=30, now=now)
+
+    recent = [a for a in answers if a.created >= now - np.timedelta64(7, "D").item()]
+    median = float(np.median([a.seconds for a in recent]))
+    assert plan["labor"]["median_seconds"] == pytest.approx(median)
+    labor = median * 2 / 3600 * 18  # seconds per answer × overlap, at the hourly rate
+    assert plan["labor"]["cost_per_item"] == pytest.approx(labor, rel=1e-3)
+    # Throughput: the window's answers over the days since the first of them, ÷ overlap for items.
+    span = (now - min(a.created for a in recent)).total_seconds() / 86400
+    assert plan["throughput"]["n_answers"] == len(recent) == 20
+    assert plan["throughput"]["labeled_per_day"] == pytest.approx(len(recent) / span / 2, abs=0.01)
+    # Data cost per item: the sources' costs over the items they bring (100 and 200), not over the
+    # items imported so far from one and the items still to come from the other.
+    data = (300 + 2000) / (100 + 200)
+    assert plan["data_cost_per_item"] == pytest.approx(data, rel=1e-3)
+    assert plan["cost_per_labeled_item"] == pytest.approx(labor + data, rel=1e-3)
+    assert plan["progress"] == {"items": 20, "labeled": 10, "backlog": 10}
+
+
+def test_planning_with_a_zero_hourly_rate_and_no_days(manager):
+    project, now, _ = _planned_project(manager, hourly_rate=0)
+    plan = planning_compute(project=project, days=0, now=now)
+    assert plan["labor"]["cost_per_item"] == 0.0
+    assert plan["cost_per_labeled_item"] == pytest.approx(2300 / 300, rel=1e-3)
+    assert any("hourly rate is 0" in note for note in plan["notes"])
+    assert plan["horizon"] == {"days": 0, "labeled": 10, "new_labeled": 0, "cost": 0.0}
+    assert plan["curve"] == [{"day": 0, "labeled": 10.0, "supply": 100.0}]

@@ -51,9 +51,10 @@ def test_cost_per_labeled_item_and_reachable_labels(api, manager, reviewer, plan
     report = api(reviewer).get(f"/api/projects/{planned.pk}/planning/?days=30").json()
     assert report["labor"]["median_seconds"] == 30.0 and report["labor"]["overlap"] == 2
     assert report["labor"]["cost_per_item"] == pytest.approx(30 * 2 / 3600 * 18)
-    # Data cost: owned 0 per item (20 imported), crowd 10 per item (200 still to come), EUR left out.
-    assert report["data_cost_per_item"] == pytest.approx(2000 / 220, abs=1e-4)
-    assert report["cost_per_labeled_item"] == pytest.approx(0.3 + 2000 / 220, abs=1e-4)
+    # Data cost: owned 0 per item (100 items, 20 imported), crowd 10 per item (200 still to come), EUR
+    # left out: 2000 USD over the 300 items the two bring.
+    assert report["data_cost_per_item"] == pytest.approx(2000 / 300, abs=1e-3)
+    assert report["cost_per_labeled_item"] == pytest.approx(0.3 + 2000 / 300, abs=1e-3)
     assert any("EUR" in note or "euro" in note for note in report["notes"])
     assert report["throughput"]["n_answers"] == 20
     assert report["throughput"]["labeled_per_day"] == pytest.approx(10.0)
@@ -62,7 +63,7 @@ def test_cost_per_labeled_item_and_reachable_labels(api, manager, reviewer, plan
     # 10 labeled now + 10 a day on the 90 present (10 imported, 80 still owned); 200 more on day 10.
     assert curve[0] == 10 and curve[5] == 60 and curve[12] == 120 and curve[30] == 300
     assert report["horizon"]["labeled"] == 300 and report["horizon"]["new_labeled"] == 290
-    assert report["horizon"]["cost"] == pytest.approx(290 * (0.3 + 2000 / 220), abs=0.01)
+    assert report["horizon"]["cost"] == pytest.approx(290 * (0.3 + 2000 / 300), rel=1e-3)
     assert len(report["curve"]) == 31
 
 
