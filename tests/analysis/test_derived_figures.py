@@ -136,3 +136,123 @@ def test_planning_with_a_zero_hourly_rate_and_no_days(manager):
     assert any("hourly rate is 0" in note for note in plan["notes"])
     assert plan["horizon"] == {"days": 0, "labeled": 10, "new_labeled": 0, "cost": 0.0}
     assert plan["curve"] == [{"day": 0, "labeled": 10.0, "supply": 100.0}]
+
+
+def _error_analysis_by_hand(answers, flags, predictions, tags, classes):
+    """Per slice and per class, from the raw answers: counted answers leave borderline and uncertain ones
+    out; the resolved label is the strict majority of at least half the counted answers; HLP is the mean
+    over items with 2+ counted answers of their share of agreeing ordered pairs."""
+    from collections import Counter
+
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
+
+    counted = {i: [v for v, f in zip(vs, flags[i], strict=True) if not f] for i, vs in answers.items()}
+    truth, pair = {}, {}
+    for i, vs in counted.items():
+        c = Counter(vs).most_common()
+        top_ok = c and (len(c) == 1 or c[0][1] > c[1][1]) and c[0][1] / len(vs) >= 0.5
+        truth[i] = c[0][0] if top_ok else None
+        m = len(vs)
+        pair[i] = sum(n * (n - 1) for n in Counter(vs).values()) / (m * (m - 1)) if m >= 2 else None
+    slices = {"all": list(predictions)}
+    for tag, ids in tags.items():
+        slices[tag] = [i for i in predictions if i in ids]
+    rows = {}
+    for name, ids in slices.items():
+        scored = [predictions[i] == truth[i] for i in ids if truth[i] is not None]
+        hlps = [pair[i] for i in ids if pair[i] is not None]
+        acc = float(np.mean(scored)) if scored else None
+        hlp = float(np.mean(hlps)) if hlps else None
+        gap = None if acc is None or hlp is None else hlp - acc
+        share = len(ids) / len(predictions)
+        rows[name] = {
+            "n_items": len(ids),
+            "model_accuracy": acc,
+            "hlp": hlp,
+            "gap_to_hlp": gap,
+            "share": share,
+            "weighted_gap": None if gap is None else gap * share,
+        }
+    scored = [i for i in predictions if truth[i] is not None]
+    y_true = [truth[i] for i in scored]
+    y_pred = [predictions[i] for i in scored]
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(classes), zero_division=np.nan)
+    per_class = {}
+    for k, c in enumerate(classes):
+        agree = sum(n * (n - 1) for i in scored for v, n in Counter(counted[i]).items() if v == c)
+        involved = sum(Counter(counted[i])[c] * (len(counted[i]) - 1) for i in scored)
+        per_class[c] = {
+            "precision": None if np.isnan(p[k]) else float(p[k]),
+            "recall": None if np.isnan(r[k]) else float(r[k]),
+            "f1": None if np.isnan(f[k]) else float(f[k]),
+            "support": int(s[k]),
+            "hlp": agree / involved if involved else None,
+        }
+    return rows, per_class
+
+
+def test_error_analysis_recomputed_by_hand(manager):
+    """Slices with a class absent, items with one answer, borderline and uncertain answers, an item
+    nobody resolves, an empty tag; per class scores against scikit-learn and specific agreement."""
+    from analysis.services.error_analysis import error_analysis_compute
+    from analysis.services.training import model_run_create
+    from labeling.models import Tag
+
+    project = text_project(manager, overlap=3)
+    users = labelers(project, 3)
+    a = add_texts(project, [f"a{i}" for i in range(6)], tags=["day"])
+    b = add_texts(project, [f"b{i}" for i in range(5)], tags=["night"])
+    c = add_texts(project, [f"c{i}" for i in range(3)])
+    Tag.objects.create(project=project, name="empty")
+    plan = {
+        # item: [(value, flag), ...] in labeler order; flag: "", "borderline" or "uncertain"
+        a[0]: [("cat", ""), ("cat", ""), ("cat", "")],
+        a[1]: [("cat", ""), ("dog", ""), ("cat", "")],
+        a[2]: [("dog", ""), ("dog", ""), ("cat", "borderline")],
+        a[3]: [("dog", "")],
+        a[4]: [("cat", ""), ("dog", "")],
+        a[5]: [("cat", ""), ("cat", "uncertain"), ("dog", "")],
+        b[0]: [("other", ""), ("other", ""), ("cat", "")],
+        b[1]: [("other", ""), ("other", ""), ("other", "")],
+        b[2]: [("cat", ""), ("other", ""), ("other", "")],
+        b[3]: [("cat", "")],
+        b[4]: [("other", "borderline"), ("cat", ""), ("cat", "")],
+        c[0]: [("cat", ""), ("dog", ""), ("other", "")],
+        c[1]: [("dog", ""), ("dog", "")],
+        c[2]: [("dog", ""), ("cat", ""), ("dog", "")],
+    }
+    for item, said in plan.items():
+        for user, (value, flag) in zip(users, said, strict=False):
+            extra = {"borderline_with": "other" if value != "other" else "cat"} if flag == "borderline" else {}
+            answer(item, user, value, **({flag: True} if flag else {}), **extra)
+    guess = ["cat", "cat", "dog", "cat", "dog", "cat", "other", "cat", "other", "cat", "cat", "cat", "dog", "dog"]
+    predictions = {item.pk: g for item, g in zip(plan, guess, strict=True)}
+    run = model_run_create(
+        project=project, name="m", predictions=[{"item": pk, "label": g} for pk, g in predictions.items()]
+    )
+    answers = {item.pk: [v for v, _ in said] for item, said in plan.items()}
+    flags = {item.pk: [f for _, f in said] for item, said in plan.items()}
+    tags = {"day": {i.pk for i in a}, "night": {i.pk for i in b}, "empty": set()}
+    rows, per_class = _error_analysis_by_hand(answers, flags, predictions, tags, ("cat", "dog", "other"))
+
+    report = error_analysis_compute(project=project, model_run=run)
+    shown = {row["slice"]: row for row in report["slices"]}
+    assert set(shown) == {"all", "day", "night"}  # a tag no predicted item carries is no slice
+    for name, want in rows.items():
+        if name == "empty":
+            continue
+        got = shown[name]
+        for key, value in want.items():
+            assert got[key] == (None if value is None else pytest.approx(value)), (name, key)
+    order = sorted((r for r in rows.values() if r["weighted_gap"] is not None), key=lambda r: -r["weighted_gap"])
+    assert [row["weighted_gap"] for row in report["slices"]] == [pytest.approx(r["weighted_gap"]) for r in order]
+    classes = {row["class"]: row for row in report["classes"]}
+    for name, want in per_class.items():
+        for key, value in want.items():
+            assert classes[name][key] == (None if value is None else pytest.approx(value)), (name, key)
+    # Fairness: the tags' accuracies side by side, their spread and the worst one.
+    accuracies = {t: rows[t]["model_accuracy"] for t in ("day", "night")}
+    fairness = report["fairness"]
+    assert fairness["accuracy_spread"] == pytest.approx(max(accuracies.values()) - min(accuracies.values()))
+    assert fairness["worst"] == min(accuracies, key=accuracies.get)
