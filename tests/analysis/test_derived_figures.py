@@ -256,3 +256,74 @@ def test_error_analysis_recomputed_by_hand(manager):
     fairness = report["fairness"]
     assert fairness["accuracy_spread"] == pytest.approx(max(accuracies.values()) - min(accuracies.values()))
     assert fairness["worst"] == min(accuracies, key=accuracies.get)
+
+
+def test_agreement_report_per_labeler_table_recomputed_by_hand(manager, reviewer):
+    """Each labeler's agreement with the others, with the others' majority, gold accuracy and median
+    seconds, from the raw answers; a labeler with one answer, items with one answer."""
+    import numpy as np
+
+    from analysis.selectors import AnswerFilters
+    from analysis.services.agreement import agreement_report_compute
+    from labeling.services.projects import member_add
+    from labeling.services.review import decision_record
+
+    project = text_project(manager, overlap=3)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    users = labelers(project, 4)
+    items = add_texts(project, [f"x{i}" for i in range(7)])
+    plan = [
+        ["cat", "cat", "cat", None],
+        ["cat", "dog", "cat", None],
+        ["dog", "dog", "cat", "dog"],
+        ["cat", "dog", None, None],
+        ["other", None, None, None],
+        ["dog", "dog", "other", "cat"],
+        [None, "cat", "cat", None],
+    ]
+    seconds = iter(range(3, 100, 4))
+    said = {}
+    for item, row in zip(items, plan, strict=True):
+        for user, value in zip(users, row, strict=True):
+            if value is not None:
+                s = float(next(seconds))
+                answer(item, user, value, seconds=s)
+                said[(item.pk, user.pk)] = (value, s)
+    gold = {items[1].pk: "dog", items[5].pk: "dog", items[4].pk: "cat"}
+    for pk, label in gold.items():
+        decision_record(item=next(i for i in items if i.pk == pk), reviewer=reviewer, label=label, gold=True)
+
+    report = agreement_report_compute(project=project, filters=AnswerFilters())
+    rows = {row["labeler_id"]: row for row in report["per_labeler"]}
+    for user in users:
+        mine = {i: v for (i, u), (v, _) in said.items() if u == user.pk}
+        agree = pairs = hits = n_majority = 0
+        for i, value in mine.items():
+            others = [v for (j, u), (v, _) in said.items() if j == i and u != user.pk]
+            agree += sum(v == value for v in others)
+            pairs += len(others)
+            counts = sorted(((others.count(v), v) for v in set(others)), reverse=True)
+            if counts and (len(counts) == 1 or counts[0][0] > counts[1][0]):
+                n_majority += 1
+                hits += counts[0][1] == value
+        on_gold = [v == gold[i] for i, v in mine.items() if i in gold]
+        row = rows[user.pk]
+        assert row["n_answers"] == len(mine)
+        assert row["agreement_with_others"] == (pytest.approx(agree / pairs) if pairs else None)
+        assert row["agreement_with_majority"] == (pytest.approx(hits / n_majority) if n_majority else None)
+        assert row["gold_accuracy"] == (pytest.approx(np.mean(on_gold)) if on_gold else None)
+        assert row["n_gold"] == len(on_gold)
+        times = [s for (i, u), (_, s) in said.items() if u == user.pk]
+        assert row["median_seconds"] == pytest.approx(float(np.median(times)))
+    # Per class: specific agreement sum n_c (n_c - 1) / sum n_c (m - 1) over the items, and gold accuracy
+    # (the share of answers on items whose gold is the class that say it).
+    by_item = {}
+    for (i, _), (v, _) in said.items():
+        by_item.setdefault(i, []).append(v)
+    for row in report["per_class"]:
+        c = row["class"]
+        agree = sum(vs.count(c) * (vs.count(c) - 1) for vs in by_item.values())
+        ends = sum(vs.count(c) * (len(vs) - 1) for vs in by_item.values())
+        assert row["specific_agreement"] == (pytest.approx(agree / ends) if ends else None), c
+        on_gold = [v == c for i, vs in by_item.items() if gold.get(i) == c for v in vs]
+        assert row["gold_accuracy"] == (pytest.approx(np.mean(on_gold)) if on_gold else None), c
