@@ -327,3 +327,52 @@ def test_agreement_report_per_labeler_table_recomputed_by_hand(manager, reviewer
         assert row["specific_agreement"] == (pytest.approx(agree / ends) if ends else None), c
         on_gold = [v == c for i, vs in by_item.items() if gold.get(i) == c for v in vs]
         assert row["gold_accuracy"] == (pytest.approx(np.mean(on_gold)) if on_gold else None), c
+
+
+def test_version_counts_match_its_manifest_and_the_answers(manager, reviewer):
+    """A version's counts (labeled, left out by reason, splits, classes, resolved by) from its manifest
+    rows and by hand, after a relabel campaign (archived answers at weight 0.4), a merged class, a
+    decision and borderline answers."""
+    from collections import Counter
+
+    from labeling.services.projects import member_add
+    from labeling.services.review import decision_record
+    from labeling.services.taxonomy import taxonomy_apply
+    from tests.labeling.version_helpers import build, manifest
+
+    project = text_project(manager, overlap=3, classes=("cat", "dog", "kitten", "other"))
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    users = labelers(project, 3)
+    items = add_texts(project, [f"v{i}" for i in range(30)])
+    for n, item in enumerate(items):
+        values = [("cat", "kitten", "cat"), ("dog", "dog", "cat"), ("cat", "dog", "other"), ("kitten", "cat", "")][
+            n % 4
+        ]
+        for user, value in zip(users, values, strict=True):
+            if value:
+                answer(item, user, value)
+    answer(items[5], users[2], "dog", borderline=True, borderline_with="cat")  # now dog + a borderline: a tie?
+    # A campaign of overlap 1 on three items: three archived answers (1.2) against one new answer.
+    campaign_create(project=project, name="again", item_ids=[items[0].pk, items[1].pk, items[2].pk], overlap=1)
+    answer(items[0], users[0], "dog")  # archived cat/kitten/cat → cat, 1.2 against dog 1.0
+    answer(items[1], users[0], "other")  # archived dog dog cat: other 1.0 of 2.2, under half: left out
+    decision_record(item=items[2], reviewer=reviewer, label="other")
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["cat", "kitten"], "into": "cat"}, author=manager)
+    Item.objects.bulk_create([Item(project=project, text="never answered", sha256="0" * 64)])
+
+    version = build(project, manager)
+    rows = manifest(version)
+    counts = version.counts
+    labeled = [r for r in rows if r["label"] is not None]
+    assert counts["items"] == len(rows) and counts["labeled"] == len(labeled)
+    assert counts["classes"] == dict(Counter(r["label"] for r in labeled))
+    assert counts["splits"] == {s: sum(r["split"] == s for r in labeled) for s in ("train", "dev", "test")}
+    assert counts["resolved_by"] == dict(Counter(r["resolved_by"] for r in labeled))
+    left = {r: n for r, n in counts["left_out"].items() if n}
+    assert sum(left.values()) == Item.objects.filter(project=project).count() - len(rows)
+    assert left.get("unlabeled") == 1
+    by_item = {r["item"]: r for r in rows}
+    assert by_item[items[0].pk]["label"] == "cat"  # kitten counts as cat; 3 × 0.4 outweighs one new dog
+    assert items[1].pk not in by_item and items[1].pk in counts["left_out_items"]["low_agreement"]
+    assert by_item[items[2].pk]["label"] == "other" and by_item[items[2].pk]["resolved_by"] == "decision"
+    assert "kitten" not in counts["classes"]
