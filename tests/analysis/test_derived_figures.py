@@ -376,3 +376,51 @@ def test_version_counts_match_its_manifest_and_the_answers(manager, reviewer):
     assert items[1].pk not in by_item and items[1].pk in counts["left_out_items"]["low_agreement"]
     assert by_item[items[2].pk]["label"] == "other" and by_item[items[2].pk]["resolved_by"] == "decision"
     assert "kitten" not in counts["classes"]
+
+
+def test_map_cluster_and_flag_counts_match_its_points(api, manager, reviewer):
+    """The map's summary (flagged items, clusters), each cluster's items and its description's count
+    agree with the map's points; ten copies of one text count as items too."""
+    import re
+
+    import numpy as np
+
+    from analysis.models import EmbeddingMap, LabelCluster, MapPoint
+    from analysis.services.maps import map_job_run
+    from labeling.services.projects import member_add
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Blobs", modality="text", classes=[{"key": "a"}, {"key": "b"}])
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    rng = np.random.default_rng(0)
+    truth = np.array([0] * 60 + [1] * 60)
+    given = truth.copy()
+    given[60:80] = 0
+    items = add_texts(project, [f"doc {i}" for i in range(120)])
+    for item, g in zip(items, given, strict=True):
+        item.label = "ab"[g]
+    Item.objects.bulk_update(items, ["label"])
+    centres = np.array([[0.0] * 8, [6.0] * 8])
+    vectors = centres[truth] + rng.normal(0, 1, (120, 8))
+    vectors[60:80] = centres[1] + np.array([2.5] + [0.0] * 7) + rng.normal(0, 0.4, (20, 8))
+    vectors[:10] = vectors[0]  # ten copies of one text, labeled b in blob a
+    Item.objects.filter(pk__in=[i.pk for i in items[:10]]).update(label="b")
+    rows = [{"item": i.pk, "vector": v.tolist()} for i, v in zip(items, vectors, strict=True)]
+    assert api(manager).post(
+        f"/api/projects/{project.pk}/embeddings/", {"model": "net", "vectors": rows}, format="json"
+    )
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+
+    emap = EmbeddingMap.objects.get(pk=body["map"])
+    points = MapPoint.objects.filter(map=emap)
+    clusters = list(LabelCluster.objects.filter(map=emap))
+    assert clusters
+    assert emap.summary["n_flagged"] == points.filter(flagged=True).count()
+    assert emap.summary["n_clusters"] == len(clusters)
+    for cluster in clusters:
+        members = set(points.filter(cluster=cluster.index).values_list("item_id", flat=True))
+        assert set(cluster.items) == members
+        assert not points.filter(item_id__in=members, flagged=False).exists()  # a cluster's items are flagged
+        assert int(re.match(r"(\d+) items", cluster.description).group(1)) == len(members)
+        assert set(cluster.examples) <= members
