@@ -424,3 +424,73 @@ def test_map_cluster_and_flag_counts_match_its_points(api, manager, reviewer):
         assert not points.filter(item_id__in=members, flagged=False).exists()  # a cluster's items are flagged
         assert int(re.match(r"(\d+) items", cluster.description).group(1)) == len(members)
         assert set(cluster.examples) <= members
+
+
+def test_campaign_before_and_after_recomputed_by_hand(manager, reviewer):
+    """Agreement before and after a relabel campaign, and the new answers against the archived ones and
+    gold, from the raw answers: a flagged answer counts as its flag, a merged class as the class it went
+    into, an item with one answer adds no pair."""
+    from collections import Counter
+
+    import numpy as np
+
+    from labeling.services.campaigns import campaign_progress
+    from labeling.services.projects import member_add
+    from labeling.services.review import decision_record
+    from labeling.services.taxonomy import taxonomy_apply
+
+    def percent(answers):
+        shares = [
+            sum(n * (n - 1) for n in Counter(vs).values()) / (len(vs) * (len(vs) - 1))
+            for vs in answers.values()
+            if len(vs) >= 2
+        ]
+        return float(np.mean(shares)) if shares else None
+
+    def majority(vs):
+        c = Counter(vs).most_common(2)
+        return c[0][0] if c and (len(c) == 1 or c[0][1] > c[1][1]) else None
+
+    project = text_project(manager, overlap=3, classes=("cat", "dog", "kitten", "other"))
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    users = labelers(project, 3)
+    items = add_texts(project, [f"w{i}" for i in range(5)])
+    old = {
+        items[0]: ["cat", "kitten", "cat"],
+        items[1]: ["dog", "dog", ("cat", "uncertain")],
+        items[2]: ["cat", "dog", "other"],
+        items[3]: ["dog"],
+    }
+    for item, values in old.items():
+        for user, value in zip(users, values, strict=False):
+            value, flag = value if isinstance(value, tuple) else (value, "")
+            answer(item, user, value, **({flag: True} if flag else {}))
+    answer(items[4], users[0], "cat")  # not in the campaign
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["cat", "kitten"], "into": "cat"}, author=manager)
+    decision_record(item=items[2], reviewer=reviewer, label="other", gold=True)
+    decision_record(item=items[1], reviewer=reviewer, label="dog", gold=True)
+    chosen = items[:4]
+    campaign = campaign_create(project=project, name="again", item_ids=[i.pk for i in chosen], overlap=2)
+    new = {items[0]: ["cat", "dog"], items[1]: ["dog", "dog"], items[2]: ["other", "other"], items[3]: ["cat"]}
+    for item, values in new.items():
+        for user, value in zip(users, values, strict=False):
+            answer(item, user, value)
+
+    def category(value):
+        return value[1] if isinstance(value, tuple) else {"kitten": "cat"}.get(value, value)
+
+    before = {i.pk: [category(v) for v in vs] for i, vs in old.items()}
+    after = {i.pk: list(vs) for i, vs in new.items()}
+    progress = campaign_progress(campaign=campaign)
+    assert progress["n_items"] == 4 and progress["n_done"] == 3  # items[3] has one of its two answers
+    assert progress["before"]["agreement"] == pytest.approx(percent(before))
+    assert progress["after"]["agreement"] == pytest.approx(percent(after))
+    versus = progress["versus_archived"]
+    pairs = sum(len(after[i]) * len(before[i]) for i in after)
+    agree = sum(a == b for i in after for a in after[i] for b in before[i])
+    assert versus["n_pairs"] == pairs and versus["agreement"] == pytest.approx(agree / pairs, abs=1e-4)
+    assert versus["changed"] == sum(majority(after[i]) != majority(before[i]) for i in after)
+    gold = {items[2].pk: "other", items[1].pk: "dog"}
+    for side, answers in (("before", before), ("after", after)):
+        hits = [v == gold[i] for i, vs in answers.items() if i in gold for v in vs]
+        assert versus["gold"][side] == pytest.approx(np.mean(hits), abs=1e-4), side
