@@ -20,8 +20,9 @@ from analysis.metrics.shapes import BOXES, item_f1, shape_table_from_arrays, spl
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint, ModelRun
 from labelhub.snapshots import read_snapshot
 from labeling.choices import SHAPE_TASKS, TaskType
-from labeling.models import Annotation, Decision, Guideline, Item, TrainingJob
+from labeling.models import Annotation, ArchivedAnnotation, Decision, Guideline, Item, TrainingJob
 from labeling.selectors import answers_by_item, class_mapping, decided_labels, transcript_conventions
+from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import AnswerArrays, labeler_priors
 
 # What a flagged answer becomes under the "category" policy.
@@ -989,6 +990,43 @@ def _said(key, table, codes, unit):
     return (codes == code).any(axis=1)
 
 
+def _archived_evidence(project, items, categories, weight, conventions) -> AnswerArrays:
+    """The answers relabel campaigns archived on ``items`` (sorted ids), as a default version counts them:
+    per campaign, item and labeler the answer as it stood when the campaign started, unflagged, in the
+    taxonomy's classes (transcripts normalized as the queue's table normalizes them). ``item`` holds the
+    row in ``items``, ``code`` the index in ``categories``, ``weight`` the recipe's ``archived_weight``."""
+    empty = AnswerArrays(*(np.zeros(0, dtype=np.int64) for _ in range(3)), np.zeros(0))
+    if weight <= 0 or not len(items):
+        return empty
+    latest = {}
+    rows = ArchivedAnnotation.objects.filter(campaign__project=project, item_id__in=items.tolist()).values_list(
+        "campaign_id", "item_id", "labeler_id", "answered", "value", "borderline", "uncertain", "out_of_domain"
+    )
+    for campaign, item, labeler, answered, value, *flags in rows.iterator(chunk_size=10000):
+        key = (campaign, item, labeler)
+        if key not in latest or answered >= latest[key][0]:
+            latest[key] = (answered, None if any(flags) else value)
+    if project.task_type == TaskType.TRANSCRIPTION:
+        key_of = transcript_normalizer(conventions)
+    else:
+        mapping = class_mapping(project=project)
+
+        def key_of(value):
+            return mapping.get(value, value)
+
+    index = {name: i for i, name in enumerate(categories)}
+    found = [
+        (item, labeler, index.get(key_of(value)))
+        for (_, item, labeler), (_, value) in latest.items()
+        if value not in (None, "")
+    ]
+    found = sorted(r for r in found if r[2] is not None)
+    if not found:
+        return empty
+    item, labeler, code = (np.array(column, dtype=np.int64) for column in zip(*found, strict=True))
+    return AnswerArrays(np.searchsorted(items, item), labeler, code, np.full(len(found), float(weight)))
+
+
 def review_queue(
     *, project, filters=None, class_pair=None, low_confidence=0.7, include_decided=False, item_ids=None, iou=0.5
 ):
@@ -997,7 +1035,8 @@ def review_queue(
     An item is queued when its answers disagree, carry a borderline / uncertain / out-of-domain flag,
     the Dawid–Skene posterior of its best label is low, or its ``p_wrong`` is at least 0.5.
     ``p_wrong`` estimates the probability that the label a version would ship (the default recipe:
-    the answers' majority, ``shipped``) is wrong: 1 − its Dawid–Skene posterior, where the model
+    the answers' majority with answers archived by relabel campaigns at ``archived_weight``, at least
+    ``min_agreement`` of the weight; ``shipped``) is wrong: 1 − its Dawid–Skene posterior, where the model
     knows each labeler's confusions, seeded with their record (``labeler_priors``: SME decisions, gold
     among them, and agreement) and with SME decisions as near-certain answers; then raised, noisy-OR,
     by the latest map's label-issue score of that label beyond the map's median. A tie ships nothing;
@@ -1045,13 +1084,21 @@ def review_queue(
     flagged = np.zeros(len(items), dtype=bool)
     np.logical_or.at(flagged, unit, table.flags > 0)
     answered = (codes >= 0).sum(axis=1)
-    # The label a version would ship: the strict majority of the counted answers (a tie ships none).
+    # The label a version would ship under the default recipe: the strict majority of the counted
+    # answers' weight, answers archived by relabel campaigns counting at ``archived_weight``, with at least
+    # ``min_agreement`` of it (a tie, or a plurality below that share, ships none).
+    recipe = recipe_parse(project=project, data={})
+    archived = _archived_evidence(project, items, table.categories, recipe["archived_weight"], conventions)
     votes = np.zeros((len(items), k))
     rows_, cols_ = np.nonzero(codes >= 0)
     np.add.at(votes, (rows_, codes[rows_, cols_]), 1)
+    np.add.at(votes, (archived.item, archived.code), archived.weight)
+    votes = np.round(votes, 9)  # 3 × 0.4 is 1.2, as the resolution rounds it
     top = votes.max(axis=1)
+    n_counted = answered + np.bincount(archived.item, minlength=len(items))
+    share = top / np.maximum(votes.sum(axis=1), 1e-12)
     shipped = np.where((votes == top[:, None]).sum(axis=1) == 1, votes.argmax(axis=1), -1)
-    shipped[answered == 0] = -1
+    shipped[(n_counted == 0) | (n_counted < recipe["min_answers"]) | (share < recipe["min_agreement"])] = -1
     decided = decided_labels(project=project)
     index = {key: i for i, key in enumerate(table.categories)}
     reference = {int(i): index[label] for i, label in decided.items() if label in index}
@@ -1069,6 +1116,11 @@ def review_queue(
         labeler_c = np.r_[labeler_c, np.full(int(known.sum()), sme)]
         code_c = np.r_[code_c, np.fromiter(reference.values(), dtype=np.int64, count=len(reference))[known]]
         weight_c = np.r_[weight_c, np.full(int(known.sum()), SME_WEIGHT)]
+        # Archived answers are evidence too, at their weight (as a version's Dawid-Skene counts them).
+        unit_c = np.r_[unit_c, archived.item]
+        labeler_c = np.r_[labeler_c, archived.labeler]
+        code_c = np.r_[code_c, archived.code]
+        weight_c = np.r_[weight_c, archived.weight]
         labelers, rater = np.unique(labeler_c, return_inverse=True)
         prior = np.array([0.99 if lab == sme else record.get(int(lab), np.nan) for lab in labelers])
         try:
@@ -1088,7 +1140,8 @@ def review_queue(
     best = np.nanmax(np.nan_to_num(posterior, nan=-1.0), axis=1)
     best = np.where(best < 0, np.nan, best)
     # A tie ships no label; were it broken at random among the tied classes, the label would be right
-    # with the tied classes' mean posterior: below an agreed-on wrong label, above a sound majority.
+    # with the tied classes' mean posterior: below an agreed-on wrong label, above a sound majority. (A
+    # plurality below ``min_agreement`` ships none either: the chance its class would be right.)
     tied = (votes == top[:, None]) & (top[:, None] > 0)
     p_shipped = np.where(tied, np.nan_to_num(posterior, nan=0.0), 0.0).sum(axis=1) / np.maximum(tied.sum(axis=1), 1)
     p_shipped = np.where(np.isnan(best), np.nan, p_shipped)

@@ -494,3 +494,34 @@ def test_campaign_before_and_after_recomputed_by_hand(manager, reviewer):
     for side, answers in (("before", before), ("after", after)):
         hits = [v == gold[i] for i, vs in answers.items() if i in gold for v in vs]
         assert versus["gold"][side] == pytest.approx(np.mean(hits), abs=1e-4), side
+
+
+def test_the_review_queue_ships_what_a_version_ships_after_a_campaign(manager):
+    """After a relabel campaign the review queue's ``shipped`` is the label a default version ships: the
+    archived answers count at the recipe's weight (cat, cat, cat archived against one new dog and one new
+    cat is cat, not a tie), and a plurality under half the weight ships nothing."""
+    from analysis.selectors import review_queue
+    from tests.labeling.version_helpers import build, manifest
+
+    project = text_project(manager, overlap=3, classes=("cat", "dog", "other", "bird", "fish"))
+    users = labelers(project, 5)
+    items = add_texts(project, [f"q{i}" for i in range(4)])
+    for item in items[:2]:
+        for user in users[:3]:
+            answer(item, user, "cat")
+    for user, value in zip(users, ["cat", "cat", "dog", "other", "bird"], strict=True):
+        answer(items[2], user, value)  # cat is 2 of 5: under half
+    for user, value in zip(users, ["cat", "cat", "dog"], strict=False):
+        answer(items[3], user, value)
+    campaign_create(project=project, name="again", item_ids=[items[0].pk, items[1].pk], overlap=2)
+    answer(items[0], users[0], "dog")
+    answer(items[0], users[1], "cat")
+    answer(items[1], users[3], "dog")
+    answer(items[1], users[4], "dog")  # dog 2.0 against cat 1.2
+
+    shipped = {r["item"]: r["label"] for r in manifest(build(project, manager))}
+    rows = {row["item"]: row for row in review_queue(project=project)["rows"]}
+    assert {items[0].pk, items[2].pk, items[3].pk} <= set(rows)  # their answers disagree
+    for pk, row in rows.items():
+        assert row["shipped"] == shipped.get(pk), pk
+    assert rows[items[0].pk]["shipped"] == "cat" and rows[items[2].pk]["shipped"] is None
