@@ -1,10 +1,10 @@
 """Inventory planning: what a labeled item costs, and how many labeled items the team can have in k days.
 
 Cost per labeled item = data cost per item (the sources' costs per item, weighted by the items each
-brings: imported and still to come) + labeling cost per item (median seconds per answer × overlap ÷ 3600 ×
-the project's hourly rate). Reachable labeled items come
-from the measured throughput (answers per day over the last ``throughput_weeks`` weeks, ÷ overlap) and
-the supply: items already imported, plus what each source still has to deliver, arriving after its
+brings: imported and still to come) + labeling cost per item (median seconds per answer × overlap ÷
+3600 × the project's hourly rate). Reachable labeled items come from the measured throughput (answers
+per day over the last ``throughput_weeks`` weeks, those a relabel campaign archived included, ÷ overlap)
+and the supply: items already imported, plus what each source still has to deliver, arriving after its
 turnaround (``analysis.metrics.planning.reachable_labeled``).
 """
 
@@ -22,7 +22,7 @@ from django.utils import timezone
 from analysis.metrics.planning import reachable_labeled
 from analysis.models import DriftRule, ProjectPlanning
 from labeling.choices import SourceStatus, SourceUnit
-from labeling.models import Annotation, DataSource, Item
+from labeling.models import Annotation, ArchivedAnnotation, DataSource, Item
 
 SETTING_FIELDS = (
     "hourly_rate",
@@ -209,6 +209,20 @@ def _source_rows(*, project, currency):
     return rows, notes
 
 
+def _archived_answers_since(*, project, since) -> list:
+    """(answered, seconds) of each answer relabel campaigns archived that was answered since ``since``:
+    per campaign, item and labeler the answer as it stood when archived (its revisions left out)."""
+    latest = {}
+    rows = ArchivedAnnotation.objects.filter(campaign__project=project, answered__gte=since).values_list(
+        "campaign_id", "item_id", "labeler_id", "answered", "seconds"
+    )
+    for campaign, item, labeler, answered, seconds in rows.iterator(chunk_size=10000):
+        key = (campaign, item, labeler)
+        if key not in latest or answered >= latest[key][0]:
+            latest[key] = (answered, seconds)
+    return list(latest.values())
+
+
 def planning_compute(*, project, days=30, now=None) -> dict:
     """The planning report: cost per labeled item, throughput, and labeled items reachable per day.
 
@@ -230,7 +244,16 @@ def planning_compute(*, project, days=30, now=None) -> dict:
     since = now - timedelta(weeks=settings.throughput_weeks)
     recent = Annotation.objects.filter(item__project=project, created__gte=since)
     counts = recent.aggregate(n=Count("id"), first=Min("created"))
-    timed = list(recent.filter(seconds__isnull=False).order_by().values_list("seconds", flat=True)[:200_000]) or list(
+    # Answers a relabel campaign archived were work done too: each counts once (its last state, not the
+    # revisions archived beside it), at the time it was answered.
+    archived = _archived_answers_since(project=project, since=since)
+    counts["n"] += len(archived)
+    if archived:
+        first = min(answered for answered, _ in archived)
+        counts["first"] = min(counts["first"], first) if counts["first"] else first
+    timed = list(recent.filter(seconds__isnull=False).order_by().values_list("seconds", flat=True)[:200_000])
+    timed += [seconds for _, seconds in archived if seconds is not None]
+    timed = timed or list(
         Annotation.objects.filter(item__project=project, seconds__isnull=False)
         .order_by("-created")
         .values_list("seconds", flat=True)[:200_000]

@@ -525,3 +525,35 @@ def test_the_review_queue_ships_what_a_version_ships_after_a_campaign(manager):
     for pk, row in rows.items():
         assert row["shipped"] == shipped.get(pk), pk
     assert rows[items[0].pk]["shipped"] == "cat" and rows[items[2].pk]["shipped"] is None
+
+
+def test_planning_throughput_keeps_the_answers_a_campaign_archived(manager):
+    """Answers a relabel campaign archived were labeling work done in the window: the throughput and the
+    median seconds per answer count them (once each, not their earlier revisions)."""
+    from datetime import timedelta
+
+    import numpy as np
+    from django.utils import timezone
+
+    from analysis.models import ProjectPlanning
+    from labeling.models import Annotation
+
+    project = text_project(manager, overlap=2)
+    ProjectPlanning.objects.create(project=project, hourly_rate=0, throughput_weeks=1)
+    users = labelers(project, 2)
+    items = add_texts(project, [f"r{i}" for i in range(10)])
+    for n, item in enumerate(items):
+        for user in users:
+            answer(item, user, "cat", seconds=10.0 + n)
+    answer(items[0], users[0], "dog", seconds=99.0)  # a revision: still one answer
+    now = timezone.now()
+    Annotation.objects.filter(item__project=project).update(created=now - timedelta(days=4))
+    given = [(a.item_id, a.labeler_id, a.seconds) for a in Annotation.objects.filter(item__project=project)]
+    before = planning_compute(project=project, days=0, now=now)["throughput"]
+    campaign_create(project=project, name="again", item_ids=[i.pk for i in items[:5]], overlap=2)
+    after = planning_compute(project=project, days=0, now=now)
+
+    # By hand: 20 answers over the 4 days since the first of them, 10 labeled items a day ÷ 2.
+    assert before["n_answers"] == after["throughput"]["n_answers"] == len(given) == 20
+    assert after["throughput"]["labeled_per_day"] == pytest.approx(20 / 4 / 2, abs=0.01)
+    assert after["labor"]["median_seconds"] == pytest.approx(float(np.median([s for *_, s in given])))
