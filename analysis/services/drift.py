@@ -27,7 +27,7 @@ from django.utils import timezone
 from analysis.metrics.drift import compare_samples
 from analysis.models import DriftAlert
 from analysis.services.planning import planning_settings_get
-from labeling.models import Annotation, DatasetVersion, Item
+from labeling.models import Annotation, ArchivedAnnotation, DatasetVersion, Item
 from labeling.services import exports
 from labeling.services.versions import artifact_for
 from labeling.services.webhooks import webhooks_notify
@@ -277,6 +277,8 @@ def drift_alerts_open(*, project) -> list[dict]:
 def output_signal(*, project, weeks=12, now=None) -> dict:
     """The share of uncertain and out-of-domain answers per week (by when the answer was first given).
 
+    Answers a relabel campaign archived count in the week they were answered (each once, as it stood
+    when archived): relabeling the items labelers were unsure of does not make the past look surer.
     Answers ``{"weeks": [{"week": "YYYY-MM-DD" (Monday), "n_answers", "uncertain", "out_of_domain",
     "uncertain_share", "out_of_domain_share"}]}`` for the last ``weeks`` weeks that have answers.
     """
@@ -293,16 +295,34 @@ def output_signal(*, project, weeks=12, now=None) -> dict:
         )
         .order_by("week")
     )
+    by_week = {}
+    for r in rows:
+        week = r["week"].date() if hasattr(r["week"], "date") else r["week"]
+        by_week[week] = [r["n"], r["uncertain"], r["ood"]]
+    latest = {}
+    archived = ArchivedAnnotation.objects.filter(campaign__project=project, answered__gte=since).values_list(
+        "campaign_id", "item_id", "labeler_id", "answered", "uncertain", "out_of_domain"
+    )
+    for campaign, item, labeler, answered, uncertain, ood in archived.iterator(chunk_size=10000):
+        key = (campaign, item, labeler)
+        if key not in latest or answered >= latest[key][0]:
+            latest[key] = (answered, uncertain, ood)
+    for answered, uncertain, ood in latest.values():
+        day = timezone.localtime(answered).date()
+        counts = by_week.setdefault(day - timedelta(days=day.weekday()), [0, 0, 0])
+        counts[0] += 1
+        counts[1] += int(uncertain)
+        counts[2] += int(ood)
     return {
         "weeks": [
             {
-                "week": (r["week"].date() if hasattr(r["week"], "date") else r["week"]).isoformat(),
-                "n_answers": r["n"],
-                "uncertain": r["uncertain"],
-                "out_of_domain": r["ood"],
-                "uncertain_share": r["uncertain"] / r["n"] if r["n"] else None,
-                "out_of_domain_share": r["ood"] / r["n"] if r["n"] else None,
+                "week": week.isoformat(),
+                "n_answers": n,
+                "uncertain": uncertain,
+                "out_of_domain": ood,
+                "uncertain_share": uncertain / n if n else None,
+                "out_of_domain_share": ood / n if n else None,
             }
-            for r in rows
+            for week, (n, uncertain, ood) in sorted(by_week.items())
         ]
     }

@@ -557,3 +557,25 @@ def test_planning_throughput_keeps_the_answers_a_campaign_archived(manager):
     assert before["n_answers"] == after["throughput"]["n_answers"] == len(given) == 20
     assert after["throughput"]["labeled_per_day"] == pytest.approx(20 / 4 / 2, abs=0.01)
     assert after["labor"]["median_seconds"] == pytest.approx(float(np.median([s for *_, s in given])))
+
+
+def test_the_output_signal_keeps_the_uncertain_answers_a_campaign_archived(manager):
+    """A campaign that relabels the items labelers were unsure of archives those answers: the weekly
+    share of uncertain answers on the dashboard still counts them, so relabeling does not make the
+    past look surer."""
+    from analysis.services.drift import output_signal
+
+    project = text_project(manager, overlap=2)
+    users = labelers(project, 2)
+    items = add_texts(project, [f"u{i}" for i in range(6)])
+    for n, item in enumerate(items):
+        answer(item, users[0], "cat", uncertain=n < 2)
+        answer(item, users[1], "cat", out_of_domain=n == 5)
+    weeks = output_signal(project=project)["weeks"]
+    assert sum(w["n_answers"] for w in weeks) == 12 and sum(w["uncertain"] for w in weeks) == 2
+    campaign_create(project=project, name="unsure ones", item_ids=[items[0].pk, items[1].pk], overlap=2)
+    answer(items[0], users[1], "dog")
+    weeks = output_signal(project=project)["weeks"]
+    # By hand: 12 answers given before the campaign (2 uncertain, 1 out of domain) and one after.
+    assert sum(w["n_answers"] for w in weeks) == 13
+    assert sum(w["uncertain"] for w in weeks) == 2 and sum(w["out_of_domain"] for w in weeks) == 1
