@@ -42,3 +42,36 @@ def test_arrivals_today_count_at_once_and_bad_input_is_refused():
         reachable_labeled(
             labeled_now=0, backlog_now=-1, arrival_days=[], arrival_amounts=[], rate_per_day=1, horizons=[1]
         )
+
+
+def _simulated(*, labeled_now, backlog_now, arrivals, rate, horizon):
+    """Labeled items after ``horizon`` days by stepping from event to event: the team labels what is
+    there at ``rate`` a day until the next arrival."""
+    available = backlog_now + sum(a for d, a in arrivals if d == 0)
+    done, now = 0.0, 0.0
+    for day, amount in sorted((d, a) for d, a in arrivals if 0 < d <= horizon) + [(horizon, 0.0)]:
+        work = min(available, rate * (day - now))
+        done, available, now = done + work, available - work + amount, day
+    return labeled_now + done
+
+
+def test_reachable_labels_match_an_event_simulation():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(0, 4))
+        days, amounts = rng.integers(0, 15, n).astype(float), rng.integers(0, 50, n).astype(float)
+        backlog, rate, now = float(rng.integers(0, 40)), float(rng.choice([0.5, 3, 7.5])), float(rng.integers(0, 9))
+        horizons = np.arange(25)
+        got = reachable_labeled(
+            labeled_now=now,
+            backlog_now=backlog,
+            arrival_days=days,
+            arrival_amounts=amounts,
+            rate_per_day=rate,
+            horizons=horizons,
+        )
+        arrivals = list(zip(days, amounts, strict=True))
+        want = [
+            _simulated(labeled_now=now, backlog_now=backlog, arrivals=arrivals, rate=rate, horizon=h) for h in horizons
+        ]
+        np.testing.assert_allclose(got, want)
