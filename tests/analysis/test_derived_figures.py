@@ -579,3 +579,37 @@ def test_the_output_signal_keeps_the_uncertain_answers_a_campaign_archived(manag
     # By hand: 12 answers given before the campaign (2 uncertain, 1 out of domain) and one after.
     assert sum(w["n_answers"] for w in weeks) == 13
     assert sum(w["uncertain"] for w in weeks) == 2 and sum(w["out_of_domain"] for w in weeks) == 1
+
+
+def test_version_diff_counts_match_the_two_manifests(manager):
+    """Added, removed and relabeled items and the per-class change between two versions, from their
+    manifests by hand, across a merge of two classes and new answers."""
+    from collections import Counter
+
+    from labeling.services.taxonomy import taxonomy_apply
+    from labeling.services.versions import version_diff
+    from tests.labeling.version_helpers import build, manifest
+
+    project = text_project(manager, overlap=1, classes=("cat", "dog", "kitten"))
+    users = labelers(project, 2)
+    items = add_texts(project, [f"d{i}" for i in range(8)])
+    for item, value in zip(items[:6], ["cat", "kitten", "kitten", "dog", "dog", "cat"], strict=True):
+        answer(item, users[0], value)
+    answer(items[5], users[1], "dog")  # a tie: left out of the first version
+    v1 = build(project, manager)
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["cat", "kitten"], "into": "cat"}, author=manager)
+    answer(items[3], users[1], "cat")  # dog/cat tie now: left out
+    answer(items[6], users[0], "dog")  # new
+    v2 = build(project, manager)
+
+    before = {r["item"]: r["label"] for r in manifest(v1)}
+    after = {r["item"]: r["label"] for r in manifest(v2)}
+    diff = version_diff(version=v2, against=v1)
+    assert diff["n_added"] == len(set(after) - set(before))
+    assert diff["n_removed"] == len(set(before) - set(after))
+    relabeled = {i for i in set(before) & set(after) if before[i] != after[i]}
+    assert diff["n_relabeled"] == len(relabeled)
+    counts_before, counts_after = Counter(before.values()), Counter(after.values())
+    rows = {row["class"]: row for row in diff["classes"]}
+    for name in set(counts_before) | set(counts_after):
+        assert (rows[name]["before"], rows[name]["after"]) == (counts_before[name], counts_after[name]), name
