@@ -5,7 +5,9 @@
 Seeds a throwaway PostgreSQL database (127.0.0.1:5432, user postgres) with a project of N items and a
 finished map of N points in ten clusters, serves the app with gunicorn on 127.0.0.1:8765, logs in with
 Debian's Chromium (Playwright) and times, three times, from the start of navigation to the moment the
-page has drawn every point (the page sets data-ready on its map root after the WebGL draw).
+page has drawn every point (the page sets data-ready on its map root after the WebGL draw), with the CPU
+seconds each load cost the server (gunicorn's processes and the database's backends) and the browser
+(every Chromium process): the machine is shared, and wall times swing with its load.
 """
 
 import argparse
@@ -20,6 +22,52 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DB = "labelhub_bench_map"
 PORT = 8765
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _stats():
+    """``{pid: (ppid, cpu seconds, command name)}`` of every process, from /proc."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+            stats[int(entry.name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / CLK_TCK, name)
+    return stats
+
+
+def cpu(server_pid):
+    """CPU seconds so far of the server's processes with the database's backends serving this benchmark's
+    database, and of this process's Chromium processes."""
+    stats = _stats()
+    children = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(root):
+        pids, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            todo.extend(children.get(pid, ()))
+        return pids
+
+    backends = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) in stats and stats[int(entry.name)][2] == "postgres":
+            try:
+                if f" {DB} " in (entry / "cmdline").read_text():
+                    backends += stats[int(entry.name)][1]
+            except OSError:
+                continue
+    server = sum(stats[pid][1] for pid in tree(server_pid) if pid in stats)
+    browser = sum(stats[pid][1] for pid in tree(os.getpid()) if pid in stats and "chrom" in stats[pid][2].lower())
+    return server + backends, browser
 
 
 def env():
@@ -128,12 +176,16 @@ def main():
             page.fill("input[name=password]", "bench-password")
             page.click("button[type=submit]")
             page.wait_for_load_state()
-            times = []
+            times, server_cpu, browser_cpu = [], [], []
             for _ in range(3):
+                cpu0 = cpu(server.pid)
                 started = time.perf_counter()
                 page.goto(f"{base}/projects/{project_id}/map/")
                 page.wait_for_selector("#map-root[data-ready='true']", timeout=60_000)
                 times.append(time.perf_counter() - started)
+                cpu1 = cpu(server.pid)
+                server_cpu.append(cpu1[0] - cpu0[0])
+                browser_cpu.append(cpu1[1] - cpu0[1])
                 draw_ms = int(page.locator("#map-root").get_attribute("data-draw-ms"))
             count = page.locator("#map-count").inner_text()
             browser.close()
@@ -141,6 +193,11 @@ def main():
             f"map page with {args.points:,} points ({count}): navigation to drawn "
             f"{', '.join(f'{t:.2f}' for t in times)} s (best {min(times):.2f} s); "
             f"data fetch + WebGL draw inside the page {draw_ms} ms   target < 2 s"
+        )
+        print(
+            f"  CPU per load, s: server (gunicorn + database backends) {', '.join(f'{c:.2f}' for c in server_cpu)}; "
+            f"browser (Chromium) {', '.join(f'{c:.2f}' for c in browser_cpu)}; load average "
+            f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
     finally:
         server.terminate()
