@@ -160,6 +160,31 @@ def start_worker():
     return process, log
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of ``pid`` (its waited-for children included), 0 when it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / CLK_TCK
+
+
+def backends_cpu():
+    """``{pid: CPU seconds}`` of the PostgreSQL backends connected to the benchmark's database."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres" and f" {DB} " in (entry / "cmdline").read_text():
+                    found[int(entry.name)] = cpu_seconds(entry.name)
+            except OSError:
+                continue
+    return found
+
+
 def peak_rss_mb(pid):
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -175,15 +200,25 @@ def build(project, user, formats):
     worker, log = start_worker()
     try:
         baseline = peak_rss_mb(worker.pid)
+        worker_cpu0, backends0 = cpu_seconds(worker.pid), backends_cpu()
         started = time.perf_counter()
         job = version_build_start(project=project, user=user, recipe={"formats": formats})
+        seen = dict(backends0)  # a backend's CPU as last seen: the worker's closes when its task ends
         while True:
             job.refresh_from_db()
+            seen.update(backends_cpu())
             if job.status in ("succeeded", "failed"):
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         rss = peak_rss_mb(worker.pid)
+        seen.update(backends_cpu())
+        cpu = {
+            "worker": cpu_seconds(worker.pid) - worker_cpu0,
+            # sampled every poll (the last moments of a backend that closed are missed); this process's
+            # backend, polling the job row meanwhile, is counted too (its share is small)
+            "database": sum(c - backends0.get(pid, 0.0) for pid, c in seen.items()),
+        }
     finally:
         worker.terminate()
         worker.wait(30)
@@ -191,7 +226,7 @@ def build(project, user, formats):
         sys.exit(f"build failed: {job.errors}\n{''.join(log[-40:])}")
     job = Job.objects.get(pk=job.pk)
     version = DatasetVersion.objects.get(project=project, number=job.result["version"])
-    return version, elapsed, (job.finished - job.started).total_seconds(), rss, baseline
+    return version, elapsed, (job.finished - job.started).total_seconds(), rss, baseline, cpu
 
 
 def main():
@@ -218,10 +253,14 @@ def main():
             f"({size / 1e6:.0f} MB)"
         )
         formats = ["jsonl", "parquet"] + (["csv"] if args.csv else [])
-        version, elapsed, work, rss, baseline = build(project, project.created_by, formats)
+        version, elapsed, work, rss, baseline, cpu = build(project, project.created_by, formats)
         print(f"\nversion build ({' + '.join(formats)}) by a Celery worker (--pool solo) over Redis:")
         print(f"  enqueue → published   {elapsed:7.2f} s   ({elapsed / floor:.1f}× the COPY floor)   target < 30 s")
         print(f"  worker claim → done   {work:7.2f} s   (phases: {version.info.get('seconds')} s build, rest publish)")
+        print(
+            f"  CPU: worker {cpu['worker']:.2f} s, database backends {cpu['database']:.2f} s (load average "
+            f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}: wall times swing with a shared machine's load)"
+        )
         print(f"  worker peak RSS       {rss:7.0f} MB  (idle worker: {baseline:.0f} MB)              target < 500 MB")
         print(
             f"  manifest: {version.counts['items']:,} rows, {version.counts['labeled']:,} labeled; "
