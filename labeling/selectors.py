@@ -4,9 +4,8 @@ from datetime import datetime, time
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, Value
+from django.db.models import Count, F, Func, Prefetch, Q, TextField, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -603,66 +602,98 @@ def answer_export_batches(*, answers, batch=ANSWER_EXPORT_BATCH):
 
 # The export's JSON Lines, formatted by PostgreSQL (``answer_export_lines``): the same keys, in the same
 # order, as ``labeling.services.answer_exports.jsonl_lines`` writes. A timestamp with no microseconds is
-# written without them, as Python's isoformat does; a non-finite ``seconds`` is null.
-_EXPORT_LINE_SQL = """
-    SELECT a.id, concat(
-        '{{"item":', a.item_id,
-        ',"labeler":', to_json(u.username::text),
-        ',"value":', to_json(a.value),
-        ',"borderline":', a.borderline::text,
-        ',"borderline_with":', to_json(a.borderline_with::text),
-        ',"uncertain":', a.uncertain::text,
-        ',"out_of_domain":', a.out_of_domain::text,
-        ',"comment":', to_json(a.comment),
-        ',"seconds":', CASE WHEN a.seconds IS NULL OR a.seconds IN ('NaN', 'Infinity', '-Infinity') THEN 'null'
-                            WHEN a.seconds = trunc(a.seconds) AND abs(a.seconds) < 1e16
-                                THEN trunc(a.seconds)::bigint::text || '.0'
-                            ELSE a.seconds::text END,
-        ',"guideline":', coalesce(g.version::text, 'null'),
-        ',"created":"', to_char(a.created AT TIME ZONE 'UTC',
-                                CASE WHEN to_char(a.created, 'US') = '000000' THEN 'YYYY-MM-DD"T"HH24:MI:SS'
-                                     ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US' END),
-        'Z"}}', chr(10))
-    FROM {annotation} a
-    JOIN {item} i ON i.id = a.item_id
-    JOIN {user} u ON u.id = a.labeler_id
-    LEFT JOIN {guideline} g ON g.id = a.guideline_id
-    WHERE i.project_id = %(project)s AND a.id > %(last)s
-    ORDER BY a.id
-    LIMIT %(batch)s
-"""
+# written without them, as Python's isoformat does; a non-finite ``seconds`` is null. The names in braces
+# are the columns of ``_EXPORT_LINE_COLUMNS``, compiled by the ORM for the queryset at hand.
+_EXPORT_LINE_SQL = """concat(
+    '{{"item":', {item},
+    ',"labeler":', to_json({labeler}::text),
+    ',"value":', to_json({value}),
+    ',"borderline":', {borderline}::text,
+    ',"borderline_with":', to_json({borderline_with}::text),
+    ',"uncertain":', {uncertain}::text,
+    ',"out_of_domain":', {out_of_domain}::text,
+    ',"comment":', to_json({comment}),
+    ',"seconds":', CASE WHEN {seconds} IS NULL OR {seconds} IN ('NaN', 'Infinity', '-Infinity') THEN 'null'
+                        WHEN {seconds} = trunc({seconds}) AND abs({seconds}) < 1e16
+                            THEN trunc({seconds})::bigint::text || '.0'
+                        ELSE {seconds}::text END,
+    ',"guideline":', coalesce({guideline}::text, 'null'),
+    ',"created":"', to_char({created} AT TIME ZONE 'UTC',
+                            CASE WHEN to_char({created}, 'US') = '000000' THEN 'YYYY-MM-DD"T"HH24:MI:SS'
+                                 ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US' END),
+    'Z"}}', chr(10))"""
+_EXPORT_LINE_COLUMNS = {
+    "item": "item_id",
+    "labeler": "labeler__username",
+    "value": "value",
+    "borderline": "borderline",
+    "borderline_with": "borderline_with",
+    "uncertain": "uncertain",
+    "out_of_domain": "out_of_domain",
+    "comment": "comment",
+    "seconds": "seconds",
+    "guideline": "guideline__version",
+    "created": "created",
+}
 ANSWER_EXPORT_SQL_BATCH = 20_000
+
+
+class _ExportLine(Func):
+    """An answer's JSON Lines text (``_EXPORT_LINE_SQL``), on PostgreSQL, for any Annotation queryset: the
+    ORM resolves the columns (and the joins to the labeler and the guideline) as for ``values_list``."""
+
+    output_field = TextField()
+
+    def __init__(self):
+        super().__init__(*(F(path) for path in _EXPORT_LINE_COLUMNS.values()))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        columns, params = {}, []
+        for name, expression in zip(_EXPORT_LINE_COLUMNS, self.get_source_expressions(), strict=True):
+            sql, column_params = compiler.compile(expression)
+            assert not column_params, "a column reference has no parameters"
+            columns[name] = sql
+        return _EXPORT_LINE_SQL.format(**columns), params
+
+
+def answer_export_line_batches(*, answers, items=False, batch=ANSWER_EXPORT_SQL_BATCH):
+    """``answers`` (an Annotation queryset) as lists of rows ``(id, JSON Lines text)``, or with ``items``
+    ``(id, item id, JSON Lines text)``, in id order, ``batch`` at a time, each line formatted by PostgreSQL
+    (the bytes ``jsonl_lines`` writes). None on other databases (the caller formats the rows of
+    ``answer_export_batches``). Keyset batches, as there: no cursor is held between them, and inside a
+    transaction (a version build's snapshot) they read one state."""
+    if connection.vendor != "postgresql":
+        return None
+    rows = answers.order_by("id").values_list("id", *(["item_id"] if items else []), _ExportLine())
+
+    def batches():
+        last = 0
+        while True:
+            # the ORM's SQL, its rows fetched whole: the ORM's row iteration would cost more than the rest
+            sql, params = rows.filter(id__gt=last)[:batch].query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                found = cursor.fetchall()
+            if not found:
+                return
+            last = found[-1][0]
+            yield found
+            if len(found) < batch:
+                return
+
+    return batches()
 
 
 def answer_export_lines(*, project, batch=ANSWER_EXPORT_SQL_BATCH):
     """Every current answer of ``project`` as JSON Lines (UTF-8 bytes, one chunk per ``batch`` answers), in
     id order, formatted by PostgreSQL: the Python process only joins the lines, which is what keeps a
     1M-answer export within seconds. None on other databases (the caller formats the rows of
-    ``answer_export_batches``). Keyset batches, as there: no cursor is held between them.
+    ``answer_export_batches``).
     """
-    if connection.vendor != "postgresql":
+    batches = answer_export_line_batches(answers=project_answers(project=project), batch=batch)
+    if batches is None:
         return None
-    sql = _EXPORT_LINE_SQL.format(
-        annotation=Annotation._meta.db_table,
-        item=Item._meta.db_table,
-        user=get_user_model()._meta.db_table,
-        guideline=Guideline._meta.db_table,
-    )
-
-    def chunks():
-        last = 0
-        while True:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, {"project": project.pk, "last": last, "batch": batch})
-                rows = cursor.fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield "".join([row[1] for row in rows]).encode("utf-8")
-            if len(rows) < batch:
-                return
-
-    return chunks()
+    return ("".join([row[1] for row in found]).encode("utf-8") for found in batches)
 
 
 def mapping_with(*, mapping: dict, op, payload) -> dict:

@@ -18,7 +18,7 @@ from labeling.services.guidelines import guideline_publish
 from labeling.services.projects import member_add
 from tests.conftest import make_project
 from tests.labeling.queue_helpers import make_items
-from tests.labeling.version_helpers import build
+from tests.labeling.version_helpers import build, manifest
 
 pytestmark = pytest.mark.django_db
 
@@ -348,6 +348,53 @@ def test_a_version_carries_the_raw_answers_of_its_items(api, project, manager, r
     annotation_save(item=answered[3], labeler=user, value="dog")
     assert b"".join(api(reviewer).get(artifact["url"]).streaming_content) == data
     assert version.artifacts.get(format="answers").n_rows == len(rows)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL formats the lines there")
+@pytest.mark.parametrize("recipe", [{}, {"filters": {"guideline": 1}}])
+def test_a_version_on_postgresql_has_postgresql_write_its_answers_as_python_would(
+    project, manager, labeler, labeler2, answered, monkeypatch, recipe
+):
+    """A version's answers.jsonl, like the export, is formatted by PostgreSQL there (formatting 3,000,000
+    answers in the worker took most of a 1M-item build): the same bytes as the Python formatter writes,
+    for the answers the recipe lets in and the manifest's items only."""
+    from datetime import UTC, datetime
+
+    from labeling.selectors import answer_export_batches
+    from labeling.services import answer_exports
+
+    nasty = 'tab\there "quoted" back\\slash\nnew line \x01 caf\u00e9 \u2028 \U0001f408 </script>'
+    guideline = answered[0].annotations.get().guideline
+    late = get_user_model().objects.create_user("late")
+    member_add(project=project, username=late.username, role="labeler")
+    for user in (labeler2, late):  # two say cat, so item 2 ships with labeler's answer beside theirs
+        annotation_save(item=answered[2], labeler=user, value="cat")
+    Annotation.objects.filter(item=answered[1]).update(comment=nasty, seconds=float("nan"), guideline=guideline)
+    Annotation.objects.filter(item__in=answered[3:]).update(guideline=None)  # answered before any guideline
+    Annotation.objects.filter(item=answered[2], labeler=labeler).update(
+        value=nasty, seconds=86399.789, created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    )
+    version = build(project, manager, recipe)  # items 5-9 are ties, left out; with the filter, only 0-2 are in
+    items = {row["item"] for row in manifest(version)}
+    data = answers_file(version)
+    rows = [json.loads(line) for line in data.split(b"\n")[:-1]]
+    answers = Annotation.objects.filter(item_id__in=items)
+    if recipe:
+        answers = answers.filter(guideline=guideline)
+    python = b"".join(answer_exports.jsonl_chunks(answer_export_batches(answers=answers), localized=False))
+    assert data == python and len(rows) == (5 if recipe else 9)
+    assert any(r["comment"] == nasty and r["seconds"] is None for r in rows)
+    assert any(r["value"] == nasty and r["created"] == "2026-01-02T03:04:05Z" for r in rows)
+    # and the worker formatted none of it
+    monkeypatch.setattr(answer_exports, "jsonl_lines", lambda *a, **k: pytest.fail("formatted in Python"))
+    assert answers_file(build(project, manager, recipe)) == data
+
+
+def answers_file(version):
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(version.artifacts.get(format="answers").name, "rb") as handle:
+        return handle.read()
 
 
 def test_version_answers_need_the_reviewer_role(api, project, manager, labeler, answered):
