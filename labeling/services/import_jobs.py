@@ -46,8 +46,9 @@ def import_job_create(
 ) -> Job:
     """Store an uploaded manifest or zip archive and queue a job that imports it; answer the job (the
     import of the same upload still queued or running, if any: see ``import_job_request``). With ``fmt``
-    (coco, yolo, label_studio) the upload is a labels file (or a zip with one and its media) whose labels
-    become answers (``labeling.services.label_imports``); raises ValidationError when it cannot fit."""
+    (coco, yolo, label_studio, segments_csv, rttm) the upload is a labels file (or a zip with one and its
+    media) whose labels become answers (``labeling.services.label_imports``); raises ValidationError when it
+    cannot fit, and when a segments file (segments_csv, rttm) has a bad line, naming each."""
     return import_job_request(
         project=project,
         user=user,
@@ -98,6 +99,8 @@ def import_job_request(
     same = _import_under_way(project=project, user=user, params=params)
     if same is not None:  # the retry of a request whose job is queued: nothing stored a second time
         return same, False
+    if fmt:  # a segments file's bad lines: a 400 now, nothing stored (a retry above passed this already)
+        label_imports.label_import_precheck(project=project, fmt=fmt, upload=upload, labeler=labels["labeler"])
     stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{upload.name.rsplit('/', 1)[-1]}", upload)
     with transaction.atomic():
         Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()

@@ -1,8 +1,8 @@
-"""Importing existing labels: COCO JSON, YOLO archives and Label Studio JSON exports.
+"""Importing existing labels: COCO JSON, YOLO archives, Label Studio JSON exports, segments CSV and RTTM.
 
-An import with a ``format`` (``coco``, ``yolo``, ``label_studio``) reads a labels file, finds each
-labeled file either in the same zip (stored as a new item, or recognised as an item the project
-holds by its SHA-256) or among the project's items by its path, and stores every annotator's labels
+An import with a ``format`` (``coco``, ``yolo``, ``label_studio``, ``segments_csv``, ``rttm``) reads a
+labels file, finds each labeled file either in the same zip (stored as a new item, or recognised as an
+item the project holds by its SHA-256) or among the project's items by its path, and stores every annotator's labels
 as that person's answer through ``annotation_store`` — so revisions, the queue's answer counters and
 blindness hold as for answers given here, and agreement can be computed at once.
 
@@ -12,8 +12,11 @@ sharing the most trailing folders with it, else the one with its base name; file
 close are an error naming them. So a COCO ``file_name`` ``a/x.png`` is the item ``a/x.png`` although
 ``b/x.png`` exists, and a bare ``x.png`` is refused naming both. A YOLO label file stands for the image
 at its path under ``labels/`` without the extension (``labels/a/x.txt``: ``a/x.png``), as LabelHub's
-YOLO export writes it (``a/x-<item id>`` for a later item of the same path and another extension).
-Names are compared composed (NFC), as a zip made on macOS stores them decomposed.
+YOLO export writes it (``a/x-<item id>`` for a later item of the same path and another extension); an
+RTTM file id is a clip's path without its extension the same way (``a/x`` or ``x``, ``a_b`` also the
+``a b.wav`` the export wrote so). A segments CSV names a clip by ``file`` (a path, as COCO's
+``file_name``) or ``item`` (an id of the project's items, else a path). Names are compared composed
+(NFC), as a zip made on macOS stores them decomposed.
 
 What other tools write (``tests/labeling/test_foreign_exports.py`` holds a copy of each): a COCO zip
 may hold one file per split (Roboflow's ``train/_annotations.coco.json`` beside its images, CVAT's
@@ -27,8 +30,9 @@ Who the answers belong to:
 - Label Studio: each annotation's ``completed_by``. An export names people as ``{"id", "email", ...}``
   (matched to a user with that e-mail, else a user named by the e-mail is created); a bare id becomes
   the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out.
-- COCO and YOLO files name nobody: the import names the person (or tool) with ``labeler``, and their
-  boxes become that user's answers. (An item's imported label is one class key; it cannot hold boxes.)
+- COCO, YOLO, segments CSV and RTTM files name nobody: the import names the person (or tool) with
+  ``labeler``, and their boxes or segments become that user's answers. (An item's imported label is one
+  class key; it cannot hold shapes.)
 
 A user who is not yet a member of the project becomes a labeler; existing roles are kept.
 
@@ -37,7 +41,14 @@ declared ``width``/``height`` (boxes within half a pixel of an edge are clamped 
 at its upright size turned a quarter, a photo's stored pixels without its EXIF orientation, is rejected,
 as its boxes would land turned); YOLO lines are
 ``class cx cy w h`` as fractions of the image, centre first; Label Studio boxes are percentages
-(0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds.
+(0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds, as are
+a segments CSV's ``start``/``end`` and RTTM's onset and duration.
+
+Segments files (a version's ``segments.csv`` and ``rttm``, or RTTM from a diarization tool) are read while
+the request waits as well (``label_import_precheck``): any bad line (an unknown class, a malformed line, a
+negative or empty duration, an onset past the clip's end, a file no clip or item has) refuses the whole
+upload with a 400 naming each line, so nothing is stored. A recording (a clip) is one task: all its lines
+make the labeler's answer.
 
 Classes match by key, else by key or name ignoring case, else as a key the project's taxonomy changes
 renamed or merged away (``labeling.selectors.class_mapping``): the class it became.
@@ -50,6 +61,8 @@ chunk by chunk, each chunk in one transaction; running the job again stores noth
 equal to the labeler's current one is left alone; a different one becomes a new revision).
 """
 
+import csv
+import io
 import json
 import math
 import posixpath
@@ -69,17 +82,34 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import OperationalError, transaction
 
+from labelhub.csvsafe import DANGEROUS_PREFIXES
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
-from labeling.inputs import InputRejected
+from labeling.inputs import AUDIO_EXTENSIONS, InputRejected
 from labeling.models import Annotation, Item, Membership, Project
 from labeling.selectors import class_mapping
 from labeling.services import imports
 from labeling.services.annotations import annotation_store, annotation_validate
 from labeling.services.imports import file_path
 from labeling.services.imports import path_parts as _path_parts
+from labeling.services.shapes import end_tolerance
 
-FORMATS = ("coco", "yolo", "label_studio")
+FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm")
+# Formats whose files hold one kind of shape, the task type they import into, and name no annotator.
+SHAPE_FILE_TASKS = {
+    "coco": TaskType.DETECTION,
+    "yolo": TaskType.DETECTION,
+    "segments_csv": TaskType.SEGMENTS,
+    "rttm": TaskType.SEGMENTS,
+}
+SEGMENT_FILES = {"segments_csv": ".csv", "rttm": ".rttm"}  # the labels file's suffix in a zip
+SEGMENTS_CSV_COLUMNS = ("item", "file", "start", "end", "label", "support")
+# RTTM record types (NIST RT-09) other than SPEAKER: they say nothing of who spoke when, and are skipped.
+RTTM_OTHER_TYPES = {
+    "SEGMENT", "NOSCORE", "NO_RT_METADATA", "LEXEME", "NON-LEX", "NON-SPEECH", "FILLER", "EDIT", "IP",
+    "END-OF-SENTENCE", "SU", "CB", "A/P", "SPKR-INFO",
+}  # fmt: skip
+RTTM_LINE = "SPEAKER <file> <channel> <onset> <duration> <NA> <NA> <label> <NA> <NA>"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 YOLO_NAME_FILES = ("classes.txt", "obj.names", "_darknet.labels", "data.yaml", "dataset.yaml", "data.yml")
 # Label Studio stores uploads as "<8 hex>-<original name>".
@@ -128,16 +158,19 @@ def label_import_check(*, project, fmt, labeler="", label_from_folder=False) -> 
     Answers the job's extra params."""
     if fmt not in FORMATS:
         raise ValidationError({"format": f"unknown format '{fmt}' (one of {', '.join(FORMATS)})"})
-    if fmt in ("coco", "yolo") and project.task_type != TaskType.DETECTION:
+    wanted = SHAPE_FILE_TASKS.get(fmt)
+    if wanted and project.task_type != wanted:
+        shapes = "boxes" if wanted == TaskType.DETECTION else "time segments"
         raise ValidationError(
-            {"format": f"{fmt} files hold boxes: they import into a detection project, not a {project.task_type} one"}
+            {"format": f"{fmt} files hold {shapes}: they import into a {wanted} project, not a {project.task_type} one"}
         )
     if label_from_folder:
         raise ValidationError({"label_from_folder": "labels come from the labels file in an import with a format"})
     labeler = (labeler or "").strip()
-    if fmt in ("coco", "yolo") and not labeler:
+    if wanted and not labeler:
+        shapes = "boxes" if wanted == TaskType.DETECTION else "segments"
         raise ValidationError(
-            {"labeler": f"a {fmt} file names no annotator: give the username whose answers these boxes become"}
+            {"labeler": f"a {fmt} file names no annotator: give the username whose answers these {shapes} become"}
         )
     if labeler:
         try:
@@ -173,6 +206,7 @@ class Task:
     error: str = ""
     entry: imports.ImportEntry | None = None  # the item import's entry for the file, once made
     size: tuple[float, float] | None = None  # the pixel size a COCO image declares, its boxes' frame
+    lines: list = field(default_factory=list)  # a segments file's lines for the recording (_Line)
 
 
 @dataclass
@@ -382,6 +416,34 @@ class _Media:
         if not found:
             raise Bad(f"no image {shown}.* in the archive or among the project's items")
         self._item(task, found, f"{shown}.*")
+
+    def find_recording(self, task, file_id, claimed=()):
+        """Point the task at the clip an RTTM file id names: its name without the extension (folders kept or
+        not), in the zip, else among the project's items as ``find_stem`` finds them; else an item whose name
+        has whitespace where the id has ``_`` (RTTM fields have no spaces: the export writes ``a b.wav`` as
+        ``a_b``). Raise Bad when none or several match."""
+        parts = path_parts(file_id)
+        if not parts:
+            raise Bad(f"the file id '{file_id}' names no file")
+        clips = [n for n in self.paths if posixpath.splitext(n)[1].lower() in AUDIO_EXTENSIONS]
+        named = [(n, [path_parts(posixpath.splitext(n)[0])]) for n in clips]
+        found = _closest(parts, [(n, paths) for n, paths in named if paths[0][-1] == parts[-1]])
+        if len(found) > 1:
+            raise Bad(f"'{file_id}' matches {len(found)} clips in the archive ({_listed(sorted(found))})")
+        if found:
+            task.name, task.load = found[0], self.loader(found[0])
+            return
+        if self.stem_items(file_id)[0]:
+            return self.find_stem(task, file_id, claimed)
+        spaced = [
+            (pk, [p]) for entries in self.stems().values() for pk, paths in entries for p in paths
+            if "_" in parts[-1] and re.sub(r"\s", "_", p[-1]) == parts[-1]
+        ]  # fmt: skip
+        found = _closest(parts, spaced)
+        if not found:
+            where = "in the archive or among the project's items" if self.archive else "among the project's items"
+            raise Bad(f"no clip '{'/'.join(parts)}.*' {where}")
+        self._item(task, found, f"{file_id}.*")
 
 
 def _number(value, what):
@@ -678,6 +740,263 @@ def _yolo_line(line, names, names_file, classes, what, pose=False) -> dict:
     except Bad as exc:
         raise Bad(f"{what}: class {index} of {names_file}: {exc}") from None
     return _box(cx - w / 2, cy - h / 2, w, h, label, what)
+
+
+# --- segments: a version's segments.csv and RTTM (diarization tools write it too) ----------------
+
+
+@dataclass
+class _Line:
+    """One segment of a segments file, with the line it came from (messages name it)."""
+
+    line: int
+    start: float
+    end: float
+    label: str
+
+
+def _uncell(value: str) -> str:
+    """A CSV cell as written before LabelHub's CSV rule (``labelhub.csvsafe``) quoted it: ``'=x`` is ``=x``."""
+    if value.startswith("'") and value[1:2] and value[1:2] in DANGEROUS_PREFIXES:
+        return value[1:]
+    return value
+
+
+def _seconds(text, what, line):
+    try:
+        value = float(text)
+    except ValueError:
+        raise Bad(f"line {line}: {what} '{text[:40]}' is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise Bad(f"line {line}: {what} '{text[:40]}' is not a number of seconds")
+    return value
+
+
+def _span(start, end, line, negative) -> None:
+    """Check a segment read from ``line``; ``negative`` says how a segment ending before it starts reads."""
+    if start < 0:
+        raise Bad(f"line {line}: the onset {start:g} s is before the clip's start")
+    if end < start:
+        raise Bad(f"line {line}: {negative}")
+    if end == start:
+        raise Bad(f"line {line}: the segment at {start:g} s has no length")
+
+
+class _SegmentFile:
+    """What a segments file says, recording by recording: the lines naming each recording (its key: a
+    file name, an item id, an RTTM file id) and the lines that fit none."""
+
+    def __init__(self, filename, project):
+        self.filename = filename
+        self.classes = _Classes(project)
+        self.lines = defaultdict(list)  # key -> [_Line]
+        self.errors = defaultdict(list)  # key -> ["line 3: ..."]
+        self.first = {}  # key -> its first line
+        self.rejected = []  # lines naming no recording
+
+    def add(self, key, line, read):
+        """Record ``read()`` (start, end, label as written) for ``key``, or its problem."""
+        self.first.setdefault(key, line)
+        try:
+            start, end, label = read()
+            try:
+                label = self.classes.key(label)
+            except Bad as exc:
+                raise Bad(f"line {line}: {exc}") from None
+            self.lines[key].append(_Line(line, start, end, label))
+        except Bad as exc:
+            self.errors[key].append(str(exc))
+
+    def reject(self, line, reason):
+        self.rejected.append({"name": f"{self.filename} line {line}", "reason": reason})
+
+    def tasks(self, parsed, find):
+        """One task per recording, in the order the file first names them; ``find(task, key)`` points a task
+        at its file or item (raising Bad)."""
+        for key in sorted(self.first, key=self.first.get):
+            task = Task(where=f"{self.filename} {key}")
+            parsed.tasks.append(task)
+            try:
+                find(task, key)
+                if self.errors[key]:
+                    raise Bad(_first_error(self.errors[key]))
+            except Bad as exc:
+                task.error = str(exc) if str(exc).startswith("line ") else f"line {self.first[key]}: {exc}"
+                continue
+            task.lines = sorted(self.lines[key], key=lambda s: (s.start, s.end, s.label))
+            segments = [{"start": s.start, "end": s.end, "label": s.label} for s in task.lines]
+            task.answers.append(Answer(annotator="labeler", value={"segments": segments}, where="segments"))
+        parsed.rejected.extend(self.rejected)
+
+
+def _segments_checked(parsed, media) -> None:
+    """Refuse, naming the line, a segment past the end of the clip it is on (a clip the project holds; a new
+    clip from the zip is checked once stored), and a second recording naming an item another one names; a
+    segment ending within ``end_tolerance`` past the clip's end is stored ending at it."""
+    tasks = [t for t in parsed.tasks if not t.error and t.item is not None]
+    durations = {
+        pk: (stats or {}).get("duration")
+        for pk, stats in Item.objects.filter(pk__in={t.item for t in tasks}).values_list("pk", "stats")
+    }
+    named = {}
+    for task in parsed.tasks:  # two names of one clip ("a/x.wav" and "x.wav") would make one answer the other's
+        key = task.item if task.item is not None else task.name
+        if task.error or not key:
+            continue
+        if key in named:
+            task.error = f"line {task.lines[0].line}: this is {task.name} again, which line {named[key]} names"
+        named.setdefault(key, task.lines[0].line)
+    for task in tasks:
+        if task.error:
+            continue
+        duration = durations.get(task.item)
+        if duration is None:
+            continue
+        duration = float(duration)
+        for s in task.lines:
+            if s.start >= duration:
+                task.error = f"line {s.line}: the onset {s.start:g} s is past the end of {task.name} ({duration:g} s)"
+                break
+            if s.end > duration + end_tolerance(duration):
+                task.error = (
+                    f"line {s.line}: the segment ends at {s.end:g} s, past the end of {task.name} ({duration:g} s)"
+                )
+                break
+
+
+def _clips_unnamed(parsed, media):
+    """Clips in the zip that no line names: answered "nothing here", as a YOLO image without a label file is."""
+    named = {t.name for t in parsed.tasks if t.load is not None}
+    for name in sorted(media.paths):
+        if name not in named and posixpath.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+            task = Task(where=name, name=name, load=media.loader(name))
+            task.answers.append(Answer(annotator="labeler", value={"segments": []}, where="no line names it"))
+            parsed.tasks.append(task)
+
+
+def segments_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
+    """Tasks of a segments CSV (a version's ``segments.csv``: ``item,start,end,label,support,file``): one per
+    recording, its lines the labeler's segments. A recording is named by ``file`` (a path, matched as COCO's
+    ``file_name``), else by ``item``: an id of this project's items, else a file name. ``support`` is ignored."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InputRejected(f"{filename}: not CSV: {exc}") from None
+    if not header or not any(h.strip() for h in header):
+        raise InputRejected(f"{filename}: a segments CSV starts with its header (file or item, start, end, label)")
+    columns = [h.strip().lower() for h in header]
+    for column in columns:
+        if column not in SEGMENTS_CSV_COLUMNS:
+            raise InputRejected(
+                f"{filename}: unknown column '{column[:40]}' (a segments CSV has file or item, start, end, label, "
+                "and support, which is ignored)"
+            )
+    if len(set(columns)) < len(columns):
+        raise InputRejected(f"{filename}: a column is named twice in the header")
+    missing = [c for c in ("start", "end", "label") if c not in columns]
+    if "file" not in columns and "item" not in columns:
+        missing.insert(0, "file or item")
+    if missing:
+        raise InputRejected(f"{filename}: the header lacks {', '.join(missing)}")
+    at = {c: n for n, c in enumerate(columns)}
+    ids = {}  # item id -> its file name, for an item column naming this project's items
+    rows = []
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise InputRejected(f"{filename} line {reader.line_num}: not CSV: {exc}") from None
+    cells = [r[at["item"]].strip() for _, r in rows if "item" in at and len(r) > at["item"]]
+    maybe_ids = {int(c) for c in cells if c.isdigit() and len(c) < 19}
+    if maybe_ids:
+        ids = dict(Item.objects.filter(project=project, pk__in=maybe_ids).values_list("pk", "original_name"))
+    found = _SegmentFile(filename, project)
+    for line, row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        cells = {c: _uncell(row[n].strip()) if n < len(row) else "" for c, n in at.items()}
+        key = cells.get("file") or cells.get("item")
+        if not key:
+            found.reject(line, "the line names no recording (its file and item cells are empty)")
+            continue
+
+        n_cells = len(row)
+
+        def read(cells=cells, line=line, n=n_cells):
+            if n != len(columns):
+                raise Bad(f"line {line}: {n} cells, where the header has {len(columns)}")
+            start = _seconds(cells["start"], "start", line)
+            end = _seconds(cells["end"], "end", line)
+            _span(start, end, line, f"it ends at {end:g} s, before it starts at {start:g} s (a negative duration)")
+            return start, end, cells["label"]
+
+        found.add(key, line, read)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+
+    def find(task, key):
+        if key.isdigit() and int(key) in ids:
+            task.item, task.name = int(key), ids[int(key)] or f"item {key}"
+            return
+        media.find(task, [key])
+
+    found.tasks(parsed, find)
+    return parsed
+
+
+def rttm_parse(*, text, filename, project, media, labeler) -> Parsed:
+    """Tasks of an RTTM file (``SPEAKER <file> <channel> <onset> <duration> <NA> <NA> <label> <NA> <NA>``,
+    as a version's ``rttm`` download and diarization tools write it): one per file id, its lines the labeler's
+    segments, ``label`` a class. The file id is a file's name without its extension (folders kept or not), as
+    YOLO's label paths name images: in the zip, else among the project's items (``q00-<id>`` the item of that
+    id when no file is named so; ``a_b`` the file ``a b.wav``, RTTM having no spaces). The channel is not
+    read: a segment is on its clip. Comment lines (``;;``) and records of other types are skipped."""
+    found = _SegmentFile(filename, project)
+    for line, raw in enumerate(text.splitlines(), start=1):
+        fields = raw.split()
+        if not fields or fields[0].startswith((";;", "#")):
+            continue
+        kind = fields[0].upper()
+        if kind in RTTM_OTHER_TYPES:
+            continue
+        if kind != "SPEAKER":
+            found.reject(line, f"'{fields[0][:40]}' is no RTTM record type; a segment is '{RTTM_LINE}'")
+            continue
+        if len(fields) < 2:
+            found.reject(line, f"a SPEAKER record is '{RTTM_LINE}', not {len(fields)} field")
+            continue
+
+        def read(fields=fields, line=line):
+            if len(fields) not in (9, 10):
+                raise Bad(f"line {line}: a SPEAKER record is '{RTTM_LINE}' (10 fields), not {len(fields)} fields")
+            onset = _seconds(fields[3], "the onset", line)
+            duration = _seconds(fields[4], "the duration", line)
+            end = round(onset + duration, 9)
+            _span(onset, end, line, f"the duration {duration:g} s is negative")
+            return onset, end, fields[7]
+
+        found.add(fields[1], line, read)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    claimed = set()  # items a file id names by their id (q00-<id>)
+    for key in found.first:
+        items, by_id = media.stem_items(key) if re.search(r"-[0-9]+$", key) else ([], False)
+        if by_id:
+            claimed.update(items)
+    found.tasks(parsed, lambda task, key: media.find_recording(task, key, claimed))
+    return parsed
+
+
+def segments_parse(*, fmt, raw, filename, project, media, labeler) -> Parsed:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputRejected(f"{filename}: not UTF-8 text") from None
+    parse = segments_csv_parse if fmt == "segments_csv" else rttm_parse
+    parsed = parse(text=text, filename=filename, project=project, media=media, labeler=labeler)
+    _segments_checked(parsed, media)
+    if media.archive is not None:
+        _clips_unnamed(parsed, media)
+    return parsed
 
 
 # --- Label Studio --------------------------------------------------------------------------------
@@ -1056,7 +1375,22 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
     """Read a labels upload: a JSON file (COCO, Label Studio) or a zip holding one with its media (a
     YOLO upload is always a zip). Raises InputRejected when the labels file itself cannot be read."""
     media = _Media(project, archive)
-    if fmt == "yolo":
+    if fmt in SEGMENT_FILES:
+        if archive is not None:
+            suffix = SEGMENT_FILES[fmt]
+            found = [n for n in media.paths if n.lower().endswith(suffix)]
+            if len(found) != 1:
+                listed = ", ".join(sorted(found)[:3]) if found else "none"
+                raise InputRejected(f"the archive must hold exactly one {suffix} labels file (found: {listed})")
+            filename = found[0]
+            info = media.paths[filename]
+            if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
+                raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+            raw = archive.read(info)
+        else:
+            raw = handle.read()
+        parsed = segments_parse(fmt=fmt, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
+    elif fmt == "yolo":
         if archive is None:
             raise InputRejected("a YOLO import is a zip archive (labels/*.txt, classes.txt or data.yaml, images)")
         parsed = yolo_parse(archive=archive, project=project, media=media, labeler=labeler)
@@ -1152,6 +1486,45 @@ def _pre_validate(project, parsed, class_keys):
             except ValidationError as exc:
                 task.error = f"{answer.where}: {_message(exc)}"
                 break
+
+
+MAX_LISTED_PROBLEMS = 20
+
+
+def label_import_precheck(*, project, fmt, upload, labeler) -> None:
+    """Read a segments file (``segments_csv``, ``rttm``; alone or in a zip with its clips) while the request
+    waits, and raise ValidationError ``{"file": [...]}`` naming each bad line and its problem (an unknown
+    class, a malformed line, a negative duration, an onset past the clip's end, a file no clip or item has):
+    then nothing is imported. A zip's new clips are measured once stored, by the job (which reports a
+    segment past their end, importing the other recordings). Leaves ``upload`` at its start."""
+    if fmt not in SEGMENT_FILES:
+        return
+    upload.seek(0)
+    head = upload.read(4)
+    upload.seek(0)
+    archive = None
+    try:
+        archive = zipfile.ZipFile(upload) if head.startswith(b"PK") else None
+        parsed = labels_parse(
+            project=project, fmt=fmt, handle=upload, filename=upload.name.rsplit("/", 1)[-1], archive=archive,
+            labeler=labeler,
+        )  # fmt: skip
+        _pre_validate(project, parsed, [c.key for c in project.active_classes()])
+    except (InputRejected, zipfile.BadZipFile) as exc:
+        raise ValidationError({"file": str(exc)}) from None
+    finally:
+        if archive is not None:
+            archive.close()
+        upload.seek(0)
+    problems = [f"{r['name']}: {r['reason']}" for r in parsed.rejected]
+    problems += [f"{t.where}: {t.error}" for t in parsed.tasks if t.error]
+    if problems:
+        if len(problems) > MAX_LISTED_PROBLEMS:
+            more = len(problems) - MAX_LISTED_PROBLEMS
+            problems = [*problems[:MAX_LISTED_PROBLEMS], f"... and {more} more; nothing was imported"]
+        else:
+            problems.append("nothing was imported")
+        raise ValidationError({"file": problems})
 
 
 def label_import_run(*, job, handle, source, on_start, on_progress) -> LabelImportReport:

@@ -34,10 +34,11 @@ and ``data.yaml``; ``<path>`` the item's file path without its extension, folder
 ``b/x.png`` are ``labels/a/x.txt`` and ``labels/b/x.txt``, mirroring an ``images/`` tree as YOLO tools
 expect, and ``-<item id>`` added when an earlier item has that path, ``a/x.jpg`` after ``a/x.png`` being
 ``labels/a/x-<id>.txt``; the label import reads both back); segments ``segments_csv``
-(``item,start,end,label,support``) and ``rttm`` (``SPEAKER <file> 1 <start> <duration> <NA> <NA> <label>
-<NA> <NA>``, ``<file>`` the file name without its extension, whitespace as ``_``, and ``-<item id>`` added
-when an earlier item has that name, as in YOLO's label paths). Items are streamed in chunks; every writer
-appends to a local file, so memory stays flat.
+(``item,start,end,label,support,file``, ``file`` the item's file path as COCO's ``file_name``) and ``rttm``
+(``SPEAKER <file> 1 <start> <duration> <NA> <NA> <label> <NA> <NA>``, ``<file>`` the file name without its
+extension, whitespace as ``_``, and ``-<item id>`` added when an earlier item has that name, as in YOLO's
+label paths); the label import reads both back. Items are streamed in chunks; every writer appends to a
+local file, so memory stays flat.
 """
 
 import json
@@ -212,12 +213,15 @@ class _SegmentsCsvWriter:
         self.path = os.path.join(folder, FILENAMES["segments_csv"])
         self.handle = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.writer = csv_writer(self.handle)
-        self.writer.writerow(["item", "start", "end", "label", "support"])
+        self.writer.writerow(["item", "start", "end", "label", "support", "file"])
         self.n = 0
 
     def write(self, row, item, shapes):
+        # The file's path (folders and extension kept, as COCO's file_name) names the recording outside this
+        # project: the label import matches it, where the item id means nothing to another project.
+        name = _file_name(item)
         for s in shapes:
-            self.writer.writerow([row["item"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["label"], s["support"]])
+            self.writer.writerow([row["item"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["label"], s["support"], name])
             self.n += 1
 
     def close(self):

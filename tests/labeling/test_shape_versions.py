@@ -215,8 +215,8 @@ def test_segments_version_gets_a_segments_csv_and_rttm(api, manager, speech):
     response = download(api, manager, project, "segments_csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert list(csv.reader(io.StringIO(body(response).decode()))) == [
-        ["item", "start", "end", "label", "support"],
-        [str(clip.pk), "0.600", "3.000", "speech", "3"],
+        ["item", "start", "end", "label", "support", "file"],
+        [str(clip.pk), "0.600", "3.000", "speech", "3", "i0.txt"],
     ]
     rttm = download(api, manager, project, "rttm")
     assert rttm.status_code == 200
