@@ -840,17 +840,29 @@ def _box_clusters(t: ShapeTable, i: np.ndarray, j: np.ndarray, min_support: np.n
             "score": score[keep]}  # fmt: skip
 
 
-def _sweep(group: np.ndarray, start: np.ndarray, end: np.ndarray, weight: np.ndarray, threshold: np.ndarray):
+def _sweep(
+    group: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    weight: np.ndarray,
+    threshold: np.ndarray,
+    join_touching: bool = True,
+    cuts: tuple[np.ndarray, np.ndarray] | None = None,
+):
     """Maximal intervals where the summed ``weight`` of the intervals of a group covering each instant
-    is ≥ the group's ``threshold``. Answers (group, start, end, max coverage) of each interval."""
+    is ≥ the group's ``threshold``. Answers (group, start, end, max coverage) of each interval, ordered by
+    group, then time. ``join_touching=False`` keeps two intervals apart where the coverage falls below the
+    threshold for an instant only (one interval ends where the next starts: [0, 1] and [1, 2]). ``cuts``
+    (group, instant): instants where an interval is cut in two whatever the coverage."""
     ok = np.isfinite(start) & np.isfinite(end) & (end > start)
     group, start, end, weight = group[ok], start[ok], end[ok], weight[ok]
     if not group.size:
         z = np.zeros(0)
         return np.zeros(0, np.int64), z, z, z
-    g = np.r_[group, group]
-    tm = np.r_[start, end]
-    d = np.r_[weight, -weight]
+    cut_g, cut_t = cuts if cuts is not None else (np.zeros(0, np.int64), np.zeros(0))
+    g = np.r_[group, group, cut_g]
+    tm = np.r_[start, end, cut_t]
+    d = np.r_[weight, -weight, np.zeros(cut_g.size)]  # a cut weighs nothing: it sits between ends and starts
     order = np.lexsort((d, tm, g))  # at the same instant, ends before starts
     g, tm, d = g[order], tm[order], d[order]
     cover = np.cumsum(d)
@@ -863,6 +875,14 @@ def _sweep(group: np.ndarray, start: np.ndarray, end: np.ndarray, weight: np.nda
         return np.zeros(0, np.int64), z, z, z
     ks, ke, kg, kc = tm[k], t_next[k], g[k], cover[k]
     new_run = np.r_[True, (kg[1:] != kg[:-1]) | (ks[1:] > ke[:-1])]
+    if not join_touching:
+        # An event between two kept ones that left the coverage below the threshold, at their shared instant.
+        below = np.cumsum(cover < threshold[g] - 1e-9)
+        new_run[1:] |= below[k[1:]] > below[k[:-1]]
+    if cut_g.size:
+        # A cut after one kept row, up to and including the next (which starts at the cut when it is one).
+        at_cut = np.cumsum(order >= 2 * group.size)
+        new_run[1:] |= at_cut[k[1:]] > at_cut[k[:-1]]
     runs = np.flatnonzero(new_run)
     run_end = np.r_[runs[1:], k.size] - 1
     return kg[runs], ks[runs], ke[run_end], np.maximum.reduceat(kc, runs)
@@ -870,21 +890,81 @@ def _sweep(group: np.ndarray, start: np.ndarray, end: np.ndarray, weight: np.nda
 
 def _segment_consensus(t: ShapeTable, min_support: np.ndarray) -> dict[str, np.ndarray]:
     """Majority over time: per (item, class), the instants covered by at least ``min_support[item]``
-    labelers (a labeler's own overlapping segments count once)."""
+    labelers (a labeler's own overlapping segments count once), cut where at least as many labelers cut
+    (``_majority_cuts``): two words, or two turns of one speaker without a pause, stay two."""
     n_cls = max(len(t.labels), 1)
     c = t.corners
-    # A labeler's own union per (item, labeler, class) first, so one labeler never counts twice.
+    # A labeler's own union per (item, labeler, class) first, so one labeler never counts twice; their
+    # touching segments ([0, 1], [1, 2]) stay two: where they cut is evidence.
     n_lab = int(t.labeler.max(initial=0)) + 1
     key = (t.item * n_lab + t.labeler) * n_cls + t.label  # one integer per (item, labeler, class)
     group = _dense_rank(key)
     keys = np.zeros(int(group.max(initial=-1)) + 1, np.int64)
     keys[group] = key
-    ug, us, ue, _ = _sweep(group, c[:, 0], c[:, 1], np.ones(t.n_shapes), np.ones(len(keys)))
+    ug, us, ue, _ = _sweep(group, c[:, 0], c[:, 1], np.ones(t.n_shapes), np.ones(len(keys)), join_touching=False)
     item, label = keys[ug] // n_cls // n_lab, keys[ug] % n_cls
     thr = np.repeat(np.asarray(min_support, dtype=np.float64), n_cls)
-    g, s, e, sup = _sweep(item * n_cls + label, us, ue, np.ones(ug.size), thr)
+    own_g = item * n_cls + label
+    runs = _sweep(own_g, us, ue, np.ones(ug.size), thr)
+    cuts = _majority_cuts(runs, (ug, own_g, keys[ug] // n_cls % n_lab, us, ue), thr)
+    if cuts[0].size:
+        runs = _sweep(own_g, us, ue, np.ones(ug.size), thr, cuts=cuts)
+    g, s, e, sup = runs
     return {"item": g // n_cls, "label": g % n_cls, "coords": np.stack([s, e], axis=1).reshape(-1, 2),
             "support": np.rint(sup).astype(np.int64), "score": sup.astype(np.float64)}  # fmt: skip
+
+
+def _majority_cuts(runs, own, threshold) -> tuple[np.ndarray, np.ndarray]:
+    """Where the majority runs ``(group, start, end, support)`` are cut: (group, instant) of each cut that at
+    least ``threshold[group]`` labelers make. A labeler cuts where two of their own intervals ``own`` =
+    ``(interval group, group, labeler, start, end)`` (ordered by interval group, then time) follow each other
+    inside a run: at the instant they touch, or the middle of the gap between them. Cuts next to each other
+    in time, of two labelers, are one when each lies between the middles of the other's two intervals around
+    it (nearer the other's cut than the middle of either of its words); a chain of such cuts is one cut,
+    at their median, made by the labelers in it.
+
+    Majority over time alone joined [0, 1] and [1, 2] drawn by everyone into [0, 2]: the coverage is never
+    below the majority for any length of time."""
+    none = (np.zeros(0, np.int64), np.zeros(0))
+    g, s, e, _ = runs
+    og, own_group, lab, us, ue = own
+    nxt = np.flatnonzero(og[1:] == og[:-1])  # interval i and i + 1 of one labeler, class and item
+    if not nxt.size or not g.size:
+        return none
+    cut = (ue[nxt] + us[nxt + 1]) / 2
+    cg = own_group[nxt]
+    # The run each cut falls in: the last run of the same group starting before it.
+    n_runs = g.size
+    order = np.lexsort((np.r_[np.zeros(n_runs), np.ones(cut.size)], np.r_[s, cut], np.r_[g, cg]))
+    is_run = order < n_runs
+    last = np.maximum.accumulate(np.where(is_run, order, -1))
+    run_of = np.empty(cut.size, np.int64)
+    run_of[order[~is_run] - n_runs] = last[~is_run]
+    ok = run_of >= 0
+    ok[ok] = (g[run_of[ok]] == cg[ok]) & (s[run_of[ok]] < cut[ok]) & (cut[ok] < e[run_of[ok]])
+    if not ok.any():
+        return none
+    nxt, cut, run_of = nxt[ok], cut[ok], run_of[ok]
+    by_time = np.lexsort((cut, run_of))
+    nxt, cut, run_of = nxt[by_time], cut[by_time], run_of[by_time]
+    who = lab[nxt]
+    left_mid, right_mid = (us[nxt] + ue[nxt]) / 2, (us[nxt + 1] + ue[nxt + 1]) / 2
+    linked = (
+        (run_of[1:] == run_of[:-1]) & (who[1:] != who[:-1])
+        & (left_mid[:-1] < cut[1:]) & (cut[1:] < right_mid[:-1])
+        & (left_mid[1:] < cut[:-1]) & (cut[:-1] < right_mid[1:])
+    )  # fmt: skip
+    chain = np.cumsum(np.r_[True, ~linked]) - 1
+    n_chains = int(chain[-1]) + 1
+    n_lab = int(lab.max(initial=0)) + 1
+    labelers = np.bincount(_unique_ints(chain * n_lab + who) // n_lab, minlength=n_chains)
+    first = np.r_[0, np.flatnonzero(~linked) + 1]
+    run = run_of[first]
+    keep = labelers >= threshold[g[run]] - 1e-9
+    if not keep.any():
+        return none
+    at = _weighted_median(chain, cut, np.ones(cut.size), n_chains)
+    return g[run[keep]], at[keep]
 
 
 def _consensus_arrays(t: ShapeTable, min_support: np.ndarray, mt: _Matched | None, iou: float) -> dict[str, np.ndarray]:
@@ -908,7 +988,9 @@ def consensus(t: ShapeTable, *, iou: float = 0.5, min_support: int | None = None
     weighted median (weights from the table: 1 for labelers; two boxes give their mean) and its ``support`` is
     the number of labelers who drew it. Segments: majority over time — per class, the instants covered
     by at least ``min_support`` labelers, merged into segments whose ``support`` is the largest number
-    of labelers covering an instant of it.
+    of labelers covering an instant of it; a segment is cut where at least ``min_support`` labelers cut it
+    (two of their own segments in a row, touching or not, their cuts near each other: at the median of the
+    cuts), so two words or two turns of one speaker drawn touching stay two.
 
     ``min_support``: the least support kept (default: more than half of the item's answering labelers;
     an item answered by one labeler keeps all of that labeler's shapes). Items whose consensus is empty

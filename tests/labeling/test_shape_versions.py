@@ -398,3 +398,18 @@ def test_rttm_keeps_touching_segments_touching_and_ends_where_the_segments_csv_d
     assert ends_csv == [("0.000", "1.001"), ("1.001", "2.000"), ("2.001", "3.000")]
     lines = [line.split() for line in body(download(api, manager, project, "rttm")).decode().splitlines()]
     assert sorted((f[3], f"{float(f[3]) + float(f[4]):.3f}") for f in lines) == ends_csv
+
+
+def test_two_words_every_labeler_drew_touching_are_two_segments_in_the_version(api, manager):
+    """Two words said without a pause (or two turns of one speaker), [0.2, 1.1] and [1.1, 1.9] of one class,
+    drawn so by every labeler: the version ships two segments, as each labeler drew, not one joined
+    [0.2, 1.9]. Labelers who cut a few milliseconds apart, or leave a hair of a gap, cut it too."""
+    project = make_project(manager, name="Words", modality="audio", task_type="segments", classes=[{"key": "word"}])
+    (clip,) = make_items(project, 1, stats={"duration": 2.0})
+    cuts = ((1.1, 1.1), (1.12, 1.12), (1.09, 1.11))  # each labeler's end of the first word, start of the second
+    for user, (end, start) in zip(labelers(project, 3, prefix="ear"), cuts, strict=True):
+        drawn = [{"start": 0.2, "end": end, "label": "word"}, {"start": start, "end": 1.9, "label": "word"}]
+        answer(clip, user, json.dumps({"segments": drawn}))
+    run_build(api, manager, project)
+    rows = list(csv.reader(io.StringIO(body(download(api, manager, project, "segments_csv")).decode())))[1:]
+    assert [row[1:5] for row in rows] == [["0.200", "1.100", "word", "3"], ["1.100", "1.900", "word", "3"]]

@@ -199,6 +199,48 @@ def test_segments_f1_split_merge_and_majority_consensus():
     ]
 
 
+def test_segments_every_labeler_drew_touching_stay_two_in_the_consensus():
+    """Two words, or two turns of one speaker with no pause: [0, 1] and [1, 2] of one class, drawn so by
+    every labeler, are two segments in the consensus, not one [0, 2] (the instant between them is covered by
+    no one's segment; majority over time saw no gap of any length there)."""
+    answers = [(("clip", f"u{n}", {"segments": [seg(0, 1), seg(1, 2)]})) for n in range(3)]
+    assert consensus(shape_table(answers, kind="segments"))["clip"]["segments"] == [
+        {"start": 0.0, "end": 1.0, "label": "speech", "support": 3},
+        {"start": 1.0, "end": 2.0, "label": "speech", "support": 3},
+    ]
+    # One labeler alone: the consensus is what they drew.
+    alone = consensus(shape_table(answers[:1], kind="segments"))["clip"]["segments"]
+    assert [(s["start"], s["end"]) for s in alone] == [(0.0, 1.0), (1.0, 2.0)]
+
+
+def test_segments_a_boundary_a_majority_drew_near_the_same_instant_splits_the_consensus():
+    """Labelers never cut at the same millisecond: u0 cuts at 1.0, u1 at 1.04 (touching) and u2 leaves a gap
+    of 0.98-1.02 while u3 draws one segment: three of four cut there, the consensus is cut at their median
+    (1.0), each part with the support of every labeler. A cut only one of three drew leaves one segment."""
+    answers = [
+        ("clip", "u0", {"segments": [seg(0, 1.0), seg(1.0, 2)]}),
+        ("clip", "u1", {"segments": [seg(0, 1.04), seg(1.04, 2)]}),
+        ("clip", "u2", {"segments": [seg(0, 0.98), seg(1.02, 2)]}),
+        ("clip", "u3", {"segments": [seg(0, 2)]}),
+    ]
+    segments = consensus(shape_table(answers, kind="segments"))["clip"]["segments"]
+    assert [(s["start"], pytest.approx(s["end"]), s["support"]) for s in segments] == [(0.0, 1.0, 4), (1.0, 2.0, 4)]
+    assert segments[1]["start"] == pytest.approx(1.0)
+    few = [answers[0], ("clip", "u1", {"segments": [seg(0, 2)]}), answers[3]]
+    assert consensus(shape_table(few, kind="segments"))["clip"]["segments"] == [
+        {"start": 0.0, "end": 2.0, "label": "speech", "support": 3}
+    ]
+    # Words of different lengths: u1 runs the last two of three words together; the first cut is three
+    # labelers', the second two of three: both kept.
+    words = [
+        ("clip", "u0", {"segments": [seg(0, 1), seg(1, 2), seg(2, 4)]}),
+        ("clip", "u1", {"segments": [seg(0, 1.1), seg(1.1, 4)]}),
+        ("clip", "u2", {"segments": [seg(0, 0.9), seg(0.9, 2.1), seg(2.1, 4)]}),
+    ]
+    cut = consensus(shape_table(words, kind="segments"))["clip"]["segments"]
+    assert [(pytest.approx(s["start"]), pytest.approx(s["end"])) for s in cut] == [(0, 1), (1, 2.05), (2.05, 4)]
+
+
 def test_split_merge_alone_and_from_arrays():
     t = shape_table_from_arrays(
         "boxes", [0, 0, 0], [0, 1, 1], [0, 0, 0], [[0, 0, 1, 1], [0, 0, 0.4, 0.4], [0.5, 0.5, 0.4, 0.4]]
@@ -361,18 +403,91 @@ def _slow_boxes(others, iou, need):
 
 
 def _slow_segments(others, need):
+    """Majority over time, then each run cut where ``need`` labelers cut (see ``_slow_cuts``)."""
     out = []
     for label in sorted({s["label"] for _, s in others}):
         mine = [(lab, s["start"], s["end"]) for lab, s in others if s["label"] == label and s["end"] > s["start"]]
-        cuts = sorted({v for _, a, b in mine for v in (a, b)})
-        for a, b in zip(cuts, cuts[1:], strict=False):
+        instants = sorted({v for _, a, b in mine for v in (a, b)})
+        runs = []
+        for a, b in zip(instants, instants[1:], strict=False):
             cover = len({lab for lab, s, e in mine if s <= a and e >= b})
             if cover >= need:
-                if out and out[-1]["label"] == label and out[-1]["end"] == a:
-                    out[-1].update(end=b, support=max(out[-1]["support"], cover))
+                if runs and runs[-1][1] == a:
+                    runs[-1][1] = b
                 else:
-                    out.append({"start": a, "end": b, "label": label, "support": cover})
+                    runs.append([a, b])
+        for start, end in runs:
+            edges = [start, *_slow_cuts(mine, start, end, need), end]
+            for a, b in zip(edges, edges[1:], strict=False):
+                inside = sorted({v for _, s, e in mine for v in (s, e) if a < v < b} | {a, b})
+                pieces = zip(inside, inside[1:], strict=False)
+                support = max(len({lab for lab, s, e in mine if s <= x and e >= y}) for x, y in pieces)
+                out.append({"start": a, "end": b, "label": label, "support": support})
     return out
+
+
+def _slow_cuts(mine, start, end, need):
+    """Where ``need`` labelers cut the run [start, end]: a labeler's cut is the instant between two of their
+    own segments in a row (overlapping ones joined); two cuts next to each other in time, of two labelers,
+    are one when each lies between the middles of the other's two segments around it; a chain of them is one
+    cut, at their median."""
+    cuts = []  # (cut, labeler, middle of the segment before, middle of the one after)
+    for lab in sorted({lab for lab, _, _ in mine}):
+        joined = []
+        for _, s, e in sorted((m for m in mine if m[0] == lab), key=lambda m: m[1]):
+            if joined and s < joined[-1][1]:
+                joined[-1][1] = max(joined[-1][1], e)
+            else:
+                joined.append([s, e])
+        for (a, b), (c, d) in zip(joined, joined[1:], strict=False):
+            if start < (b + c) / 2 < end:
+                cuts.append(((b + c) / 2, lab, (a + b) / 2, (c + d) / 2))
+    chains = []
+    for cut in sorted(cuts):
+        if chains:
+            c0, l0, lm0, rm0 = chains[-1][-1]
+            if l0 != cut[1] and lm0 < cut[0] < rm0 and cut[2] < c0 < cut[3]:
+                chains[-1].append(cut)
+                continue
+        chains.append([cut])
+    return sorted(float(np.median([c[0] for c in chain])) for chain in chains if len({c[1] for c in chain}) >= need)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_segment_consensus_of_touching_words_equals_a_straightforward_loop(seed):
+    """Words said without pauses: each labeler cuts them a little apart (touching, overlapping a hair or
+    leaving one), runs some together, and now and then labels one "noise"; the consensus, cuts included,
+    is what the plain loop above makes of it."""
+    rng = np.random.default_rng(seed)
+    answers = []
+    for item in range(30):
+        bounds = np.cumsum(rng.uniform(0.2, 1.0, int(rng.integers(2, 7))))
+        for lab in range(int(rng.integers(1, 6))):
+            cuts = bounds[:-1] + rng.choice([0.0, 0.0, 1, -1], bounds.size - 1) * rng.uniform(0, 0.03, bounds.size - 1)
+            keep = rng.random(cuts.size) > 0.2  # some cuts left out: two words run together
+            edges = [0.0, *cuts[keep].tolist(), float(bounds[-1])]
+            shapes = []
+            for a, b in zip(edges, edges[1:], strict=False):
+                gap = rng.choice([0.0, 0.0, 0.01, -0.01])
+                shapes.append(
+                    seg(
+                        a + max(gap, 0),
+                        b - max(-gap, 0) if b < edges[-1] else b,
+                        "noise" if rng.random() < 0.1 else "speech",
+                    )
+                )
+            answers.append((item, f"u{lab}", shapes))
+    table = shape_table(answers, kind="segments")
+    got = consensus(table)
+    by_item = {}
+    for item, lab, shapes in answers:
+        by_item.setdefault(item, []).extend((lab, s) for s in shapes)
+    for item, drawn in by_item.items():
+        need = len({lab for lab, _ in drawn}) // 2 + 1
+        expected = sorted(_slow_segments(drawn, need), key=lambda s: (s["start"], s["label"]))
+        assert sorted(got[item]["segments"], key=lambda s: (s["start"], s["label"])) == [
+            {**s, "start": pytest.approx(s["start"]), "end": pytest.approx(s["end"])} for s in expected
+        ], item
 
 
 @pytest.mark.parametrize("kind", ["boxes", "segments"])
