@@ -21,7 +21,7 @@ CLASSES = [{"key": "speech", "name": "Speech"}, {"key": "music", "name": "Music"
 # original name: (seconds, the segments every labeler draws)
 CLIPS = {
     "a/q.wav": (2.0, [(0.0, 0.7504, "speech"), (0.7504, 1.25, "music"), (1.5, 2.0, "speech")]),
-    "b/q.wav": (1.5, [(0.1234, 0.5678, "music")]),
+    "b/q.wav": (1.5, [(0.1234, 0.5678, "music"), (0.5678, 1.2, "music")]),  # two touching: stay two
     "c/q.flac": (3.0, [(0.2, 2.9, "speech"), (1.0, 2.0, "music")]),
     "q 1.wav": (1.0, [(0.25, 0.75, "speech")]),
 }
