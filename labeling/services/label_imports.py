@@ -41,7 +41,8 @@ declared ``width``/``height`` (boxes within half a pixel of an edge are clamped 
 at its upright size turned a quarter, a photo's stored pixels without its EXIF orientation, is rejected,
 as its boxes would land turned); YOLO lines are
 ``class cx cy w h`` as fractions of the image, centre first; Label Studio boxes are percentages
-(0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds, as are
+(0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds (a
+region's labels a segment each, its ``channel`` not read; per-region transcripts joined by start), as are
 a segments CSV's ``start``/``end`` and RTTM's onset and duration.
 
 Segments files (a version's ``segments.csv`` and ``rttm``, or RTTM from a diarization tool) are read while
@@ -1097,6 +1098,8 @@ def _ls_value(project, classes, results, what):
         for n, r in enumerate(results):
             where = f"{what}, result {r.get('id', n)}"
             value = r.get("value") if isinstance(r.get("value"), dict) else {}
+            if isinstance(value.get("text"), str):
+                continue  # a span of a text shown beside the clip (Labels on a Text tag): characters, not seconds
             start, end = _number(value.get("start"), f"{where}: start"), _number(value.get("end"), f"{where}: end")
             labels = value.get("labels")
             if not isinstance(labels, list) or not labels:
@@ -1108,7 +1111,10 @@ def _ls_value(project, classes, results, what):
                     segments.append({"start": start, "end": end, "label": classes.key(label)})
                 except Bad as exc:
                     raise Bad(f"{where}: {exc}") from None
-        return {"segments": segments}
+        # A region marked on two channels (``splitchannels``), or given one class by two Labels controls, is
+        # one segment: a clip's segments have no channel.
+        unique = {(s["start"], s["end"], s["label"]): s for s in segments}
+        return {"segments": list(unique.values())}
     if project.task_type == TaskType.CLASSIFICATION:
         chosen = []
         for n, r in enumerate(results):
@@ -1123,6 +1129,9 @@ def _ls_value(project, classes, results, what):
             raise Bad(f"{what}: {len(chosen)} choices ({', '.join(chosen)}); a classification answer takes one")
         return chosen[0] if chosen else None
     lines = []
+    # Per-region transcripts (a TextArea with perRegion) come in the order their regions were drawn: read
+    # them in the clip's order, after any transcript of the whole clip.
+    results = sorted(results, key=lambda r: _ls_start(r.get("value")))
     for r in results:
         text = (r.get("value") or {}).get("text") if isinstance(r.get("value"), dict) else None
         lines.extend([text] if isinstance(text, str) else [t for t in text or [] if isinstance(t, str)])
@@ -1148,6 +1157,14 @@ def _ls_polygon_boxes(result, classes, where):
         except Bad as exc:
             raise Bad(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
     return boxes
+
+
+def _ls_start(value) -> float:
+    """Where a result's region starts (seconds), or -inf for a result of the whole task."""
+    start = value.get("start") if isinstance(value, dict) else None
+    if isinstance(start, bool) or not isinstance(start, int | float) or not math.isfinite(start):
+        return -math.inf
+    return float(start)
 
 
 def _ls_boxes(result, classes, where):

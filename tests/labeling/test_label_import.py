@@ -455,6 +455,81 @@ def test_label_studio_audio_regions_become_segments_and_a_region_past_the_clip_i
     ]
 
 
+def test_label_studio_audio_regions_as_its_editor_writes_them(manager):
+    """What Label Studio's audio editor writes (its e2e example "audio-regions"): a region per result of
+    type ``labels`` with ``start``/``end`` in seconds, a ``channel`` (0 or 1 with ``splitchannels``) and
+    several labels with ``choice="multiple"``; a second ``Labels`` control adds its own result with the
+    same region id; clip-level ``choices`` and per-region ``textarea`` results ride along, and so may
+    ``labels`` of a text shown beside the clip (character offsets, with the span's ``text``). The same
+    span and class twice (on both channels, or from two controls) is one segment (the clip's segments have
+    no channel), a region with two labels is a segment of each, and the text's spans are no segments."""
+    project = make_project(
+        manager,
+        name="Regions",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech"}, {"key": "music", "name": "Music"}, {"key": "noise"}],
+    )
+
+    def region(id, start, end, labels, channel=0, from_name="label"):
+        result = ls_region(id, start, end, labels[0])
+        result["value"].update(labels=labels, channel=channel)
+        return {**result, "from_name": from_name, "original_length": 3.0}
+
+    results = [
+        region("a", 0.25, 1.5, ["speech"], channel=0),
+        region("b", 0.25, 1.5, ["speech"], channel=1),  # the same speech on the other channel
+        region("c", 1.0, 2.0, ["Music", "speech"]),  # choice="multiple": sung
+        region("c", 1.0, 2.0, ["noise"], from_name="background"),  # a second Labels control, same region
+        {"id": "g", "from_name": "genre", "to_name": "audio", "type": "choices", "value": {"choices": ["Pop"]}},
+        {
+            "id": "a",
+            "from_name": "transcription",
+            "to_name": "audio",
+            "type": "textarea",
+            "value": {"start": 0.25, "end": 1.5, "channel": 0, "text": ["hello there"]},
+        },
+        {
+            "id": "n",
+            "from_name": "entities",
+            "to_name": "lyrics",
+            "type": "labels",
+            "value": {"start": 0, "end": 5, "text": "hello", "labels": ["Greeting"]},
+        },
+    ]
+    export = [
+        ls_task(1, {"audio": "/data/upload/4/aaaa1111-one.wav", "lyrics": "hello there"}, [
+            ls_annotation(1, ls_user(1, "lea@x.org"), results)
+        ])
+    ]  # fmt: skip
+    content = zip_bytes([("export.json", json.dumps(export)), ("one.wav", wav_bytes(seconds=3.0))])
+    job = run_import(project, manager, "audio.zip", content, fmt="label_studio")
+    assert job.errors == [], job.errors
+    (value,) = answers(project).values()
+    assert sorted(value["segments"], key=lambda s: (s["start"], s["label"])) == [
+        {"start": 0.25, "end": 1.5, "label": "speech"},
+        {"start": 1.0, "end": 2.0, "label": "music"},
+        {"start": 1.0, "end": 2.0, "label": "noise"},
+        {"start": 1.0, "end": 2.0, "label": "speech"},
+    ]
+
+
+def test_label_studio_per_region_transcripts_join_in_time_order(manager):
+    """The "ASR using segments" template writes one ``textarea`` per region, in the order the regions were
+    drawn: a transcription project's answer reads them in the clip's order (by ``start``), not drawn order."""
+    project = make_project(manager, name="Segments read", modality="audio", task_type="transcription")
+    items_import(project=project, entries=[ImportEntry(name="call.wav", load=lambda: wav_bytes(seconds=3.0))])
+
+    def said(id, start, end, text):
+        value = {"start": start, "end": end, "channel": 0, "text": [text]}
+        return {"id": id, "from_name": "transcription", "to_name": "audio", "type": "textarea", "value": value}
+
+    result = [said("r2", 1.6, 2.4, "the lights"), said("r1", 0.2, 1.4, "turn on"), ls_region("r1", 0.2, 1.4, "Speech")]
+    export = [ls_task(1, {"audio": "call.wav"}, [ls_annotation(1, ls_user(5, "tx@x.org"), result)])]
+    job = run_import(project, manager, "export.json", json.dumps(export).encode(), fmt="label_studio")
+    assert job.errors == [] and answers(project) == {("call.wav", "tx@x.org"): "turn on\nthe lights"}
+
+
 def test_label_studio_choices_on_text_tasks_become_classification_answers(manager, labeler):
     project = make_project(
         manager,
