@@ -1501,11 +1501,14 @@ def _pre_validate(project, parsed, class_keys):
             try:
                 annotation_validate(project=project, value=answer.value, class_keys=class_keys)
             except ValidationError as exc:
-                task.error = f"{answer.where}: {_message(exc)}"
+                task.error = _answer_problem(task, answer, exc)
                 break
 
 
 MAX_LISTED_PROBLEMS = 20
+# A segments file read while the request waits: 16 MB is about 250,000 RTTM lines, 2 s of CPU and 120 MB of
+# the web process's memory at most. A larger one is checked by the job, like a COCO file.
+PRECHECK_BYTES = 16 * 2**20
 
 
 def label_import_precheck(*, project, fmt, upload, labeler) -> None:
@@ -1513,7 +1516,8 @@ def label_import_precheck(*, project, fmt, upload, labeler) -> None:
     waits, and raise ValidationError ``{"file": [...]}`` naming each bad line and its problem (an unknown
     class, a malformed line, a negative duration, an onset past the clip's end, a file no clip or item has):
     then nothing is imported. A zip's new clips are measured once stored, by the job (which reports a
-    segment past their end, importing the other recordings). Leaves ``upload`` at its start."""
+    segment past their end, importing the other recordings), and a file over ``PRECHECK_BYTES`` is left to
+    the job altogether. Leaves ``upload`` at its start."""
     if fmt not in SEGMENT_FILES:
         return
     upload.seek(0)
@@ -1522,6 +1526,10 @@ def label_import_precheck(*, project, fmt, upload, labeler) -> None:
     archive = None
     try:
         archive = zipfile.ZipFile(upload) if head.startswith(b"PK") else None
+        suffix = SEGMENT_FILES[fmt]
+        sizes = [i.file_size for i in archive.infolist() if i.filename.lower().endswith(suffix)] if archive else []
+        if max(sizes, default=upload.size if archive is None else 0) > PRECHECK_BYTES:
+            return
         parsed = labels_parse(
             project=project, fmt=fmt, handle=upload, filename=upload.name.rsplit("/", 1)[-1], archive=archive,
             labeler=labeler,
@@ -1660,6 +1668,15 @@ def _turned(task, item) -> str:
     )
 
 
+def _answer_problem(task, answer, exc) -> str:
+    """Why an answer was refused once its item was known: a segments file's answer names the line of the
+    segment (``segments[2]`` is the line the file gave it on), any other its annotation or result."""
+    message = _message(exc)
+    if task.lines:
+        return re.sub(r"segments\[([0-9]+)\]", lambda m: f"line {task.lines[int(m.group(1))].line}", message)
+    return f"{answer.where}: {message}"
+
+
 @retry_deadlock_once  # it locks its items in id order; a labeler's answer (?next=1) may lock two the other way
 def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
     """One chunk's answers in one transaction. Each try starts from the users of the chunks committed
@@ -1694,7 +1711,7 @@ def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
                     value = annotation_validate(project=project, item=item, value=answer.value, class_keys=class_keys)
                     checked.append((answer, value))
             except ValidationError as exc:
-                stored.rejected.append({"name": task.where, "reason": f"{answer.where}: {_message(exc)}"})
+                stored.rejected.append({"name": task.where, "reason": _answer_problem(task, answer, exc)})
                 continue
             for answer, value in checked:
                 user = users[answer.annotator]

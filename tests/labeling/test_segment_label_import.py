@@ -258,6 +258,44 @@ def test_two_names_of_one_clip_are_refused_naming_the_line(api, manager, clips_w
     assert response.json()["file"][0] == "segments.csv q.flac: line 3: this is c/q.flac again, which line 2 names"
 
 
+def test_a_segments_file_too_big_to_check_in_the_request_is_checked_by_the_job(
+    manager, clips_with_an_answer, monkeypatch
+):
+    """Over ``PRECHECK_BYTES`` the file is not read in the request (the web process's memory): the job imports
+    the good recordings and reports each bad one by its line, as for COCO, keeping what was stored."""
+    from labeling.services import label_imports
+
+    monkeypatch.setattr(label_imports, "PRECHECK_BYTES", 10)
+    project, items = clips_with_an_answer
+    content = b"file,start,end,label\nb/q.wav,0.1,0.5,speech\na/q.wav,0.1,0.5,laughter\n"
+    job = run_import(project, manager, "segments.csv", content, fmt="segments_csv", labeler="cora")
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.errors == [
+        {
+            "name": "segments.csv a/q.wav",
+            "reason": 'line 3: unknown class "laughter" (the project\'s classes: music, speech)',
+        }
+    ]
+    assert answers(project) == {
+        ("a/q.wav", "cora0"): {"segments": []},  # the answer stored before, kept
+        ("b/q.wav", "cora"): {"segments": [{"start": 0.1, "end": 0.5, "label": "speech"}]},
+    }
+
+
+def test_a_new_clip_in_the_zip_is_measured_by_the_job_which_rejects_a_segment_past_its_end(manager):
+    project = segments_project(manager)
+    csv = "file,start,end,label\nshort.wav,0.5,3.0,speech\nlong.wav,0.5,3.0,speech\n"
+    content = zip_bytes(
+        [("segments.csv", csv), ("short.wav", wav_bytes(seconds=1.0)), ("long.wav", wav_bytes(seconds=4.0))]
+    )
+    job = run_import(project, manager, "clips.zip", content, fmt="segments_csv", labeler="ana")
+    assert job.status == JobStatus.SUCCEEDED and job.result["imported"] == 2
+    assert job.errors == [
+        {"name": "segments.csv short.wav", "reason": "line 2: end = 3 s is after the clip's end (1 s)"}
+    ]
+    assert answers(project) == {("long.wav", "ana"): {"segments": [{"start": 0.5, "end": 3.0, "label": "speech"}]}}
+
+
 @pytest.mark.parametrize(
     "content, words",
     [
