@@ -318,6 +318,7 @@ class _Media:
                 self.bases[posixpath.basename(name)].append(name)
         self._items = None
         self._stems = None
+        self._clip_stems = None
         self._names = {}  # item id -> its original name, as messages name it
         self._paths = {}  # item id -> its paths as parts
 
@@ -426,9 +427,13 @@ class _Media:
         parts = path_parts(file_id)
         if not parts:
             raise Bad(f"the file id '{file_id}' names no file")
-        clips = [n for n in self.paths if posixpath.splitext(n)[1].lower() in AUDIO_EXTENSIONS]
-        named = [(n, [path_parts(posixpath.splitext(n)[0])]) for n in clips]
-        found = _closest(parts, [(n, paths) for n, paths in named if paths[0][-1] == parts[-1]])
+        if self._clip_stems is None:  # {name without folders and extension: [(clip, [its path, extension off])]}
+            self._clip_stems = defaultdict(list)
+            for name in self.paths:
+                if posixpath.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                    stem = path_parts(posixpath.splitext(name)[0])
+                    self._clip_stems[stem[-1]].append((name, [stem]))
+        found = _closest(parts, self._clip_stems.get(parts[-1], []))
         if len(found) > 1:
             raise Bad(f"'{file_id}' matches {len(found)} clips in the archive ({_listed(sorted(found))})")
         if found:
@@ -908,8 +913,8 @@ def segments_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
             rows.append((reader.line_num, row))
     except csv.Error as exc:
         raise InputRejected(f"{filename} line {reader.line_num}: not CSV: {exc}") from None
-    cells = [r[at["item"]].strip() for _, r in rows if "item" in at and len(r) > at["item"]]
-    maybe_ids = {int(c) for c in cells if c.isdigit() and len(c) < 19}
+    item_cells = [r[at["item"]].strip() for _, r in rows if "item" in at and len(r) > at["item"]]
+    maybe_ids = {int(c) for c in item_cells if c.isdigit() and len(c) < 19}
     if maybe_ids:
         ids = dict(Item.objects.filter(project=project, pk__in=maybe_ids).values_list("pk", "original_name"))
     found = _SegmentFile(filename, project)
@@ -939,7 +944,13 @@ def segments_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
         if key.isdigit() and int(key) in ids:
             task.item, task.name = int(key), ids[int(key)] or f"item {key}"
             return
-        media.find(task, [key])
+        try:
+            media.find(task, [key])
+        except Bad as exc:
+            if not key.isdigit():
+                raise
+            # Another project's item id: a segments.csv written before it named files has only those.
+            raise Bad(f"{exc}, and no item of this project has the id {key}") from None
 
     found.tasks(parsed, find)
     return parsed

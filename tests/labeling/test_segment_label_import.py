@@ -5,12 +5,14 @@ naming the line and its problem, and nothing is stored."""
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from labeling.choices import JobStatus
 from labeling.models import Annotation, Item, Job
 from labeling.services.annotations import annotation_save
+from labeling.services.import_jobs import import_job_create
 from tests.conftest import make_project, wav_bytes
 from tests.labeling.test_label_import import answers, run_import, zip_bytes
 from tests.labeling.version_helpers import answer, build, labelers
@@ -123,6 +125,20 @@ def test_a_segments_csv_of_the_same_project_goes_back_by_item_id(manager):
     job = run_import(project, manager, "segments.csv", content, fmt="segments_csv", labeler="old")
     assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
     assert answers(project) == {("b/q.wav", "old"): {"segments": [{"start": 0.1, "end": 0.5, "label": "speech"}]}}
+
+    # Another project's ids name none of these clips: refused saying so.
+    fresh = segments_project(manager, name="Elsewhere")
+    import_clips(fresh, manager)
+    with pytest.raises(ValidationError) as refused:
+        import_job_create(
+            project=fresh, user=manager, upload=SimpleUploadedFile("segments.csv", content), fmt="segments_csv",
+            labeler="old",
+        )  # fmt: skip
+    assert refused.value.message_dict["file"] == [
+        f"segments.csv {clip.pk}: line 2: no file '{clip.pk}' among the project's items, and no item of this "
+        f"project has the id {clip.pk}",
+        "nothing was imported",
+    ]
 
 
 def test_a_pyannote_rttm_becomes_the_labelers_speaker_turns(manager):
