@@ -530,6 +530,69 @@ def test_label_studio_per_region_transcripts_join_in_time_order(manager):
     assert job.errors == [] and answers(project) == {("call.wav", "tx@x.org"): "turn on\nthe lights"}
 
 
+def test_label_studios_json_min_export_of_audio_regions_gives_the_segments_its_json_export_does(manager):
+    """JSON-MIN (Label Studio's other JSON export) writes one record per annotation: the task's data fields,
+    then each control's results under its name without their types. Its converter flattens only a single
+    choice or text to a plain string; audio regions stay objects with ``start``, ``end`` and ``labels``, so
+    they read as the JSON export's: the editor's annotation above gives the same segments, an annotator named
+    by id is ``label-studio-<id>``, and the clip-level choice and per-region transcript (plain strings now)
+    are no segments."""
+    project = make_project(
+        manager,
+        name="Regions",
+        modality="audio",
+        task_type="segments",
+        classes=[{"key": "speech"}, {"key": "music", "name": "Music"}, {"key": "noise"}],
+    )
+
+    def region(start, end, labels, channel=0):
+        return {"start": start, "end": end, "channel": channel, "labels": labels}
+
+    def record(task_id, annotator, annotation_id, **results):
+        meta = {"created_at": "2024-05-02T10:11:12.000000Z", "updated_at": "2024-05-02T10:11:12.000000Z"}
+        data = {"audio": f"/data/upload/4/aaaa111{task_id}-{'one' if task_id == 1 else 'two'}.wav"}
+        return {**data, "lyrics": "hello there", "id": task_id, **results, "annotator": annotator,
+                "annotation_id": annotation_id, **meta, "lead_time": 12.5}  # fmt: skip
+
+    export = [
+        record(
+            1,
+            "lea@x.org",
+            7,
+            label=[
+                region(0.25, 1.5, ["speech"]),
+                region(0.25, 1.5, ["speech"], 1),
+                region(1.0, 2.0, ["Music", "speech"]),
+            ],
+            background=[region(1.0, 2.0, ["noise"])],
+            genre="Pop",
+            transcription="hello there",
+            entities=[{"start": 0, "end": 5, "text": "hello", "labels": ["Greeting"]}],
+        ),
+        record(1, 9, 8, label=[region(2.5, 2.75, ["noise"])]),
+        record(2, "lea@x.org", 9),  # submitted with no region: nothing here
+    ]
+    content = zip_bytes(
+        [
+            ("project-4-at-2024-05-02-min.json", json.dumps(export)),
+            ("one.wav", wav_bytes(seconds=3.0)),
+            ("two.wav", wav_bytes(seconds=1.0, freq=220)),
+        ]
+    )
+    job = run_import(project, manager, "audio.zip", content, fmt="label_studio")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    got = answers(project)
+    assert sorted(got[("one.wav", "lea@x.org")]["segments"], key=lambda s: (s["start"], s["label"])) == [
+        {"start": 0.25, "end": 1.5, "label": "speech"},
+        {"start": 1.0, "end": 2.0, "label": "music"},
+        {"start": 1.0, "end": 2.0, "label": "noise"},
+        {"start": 1.0, "end": 2.0, "label": "speech"},
+    ]
+    assert got[("one.wav", "label-studio-9")] == {"segments": [{"start": 2.5, "end": 2.75, "label": "noise"}]}
+    assert got[("two.wav", "lea@x.org")] == {"segments": []}
+    assert len(got) == 3
+
+
 def test_label_studio_choices_on_text_tasks_become_classification_answers(manager, labeler):
     project = make_project(
         manager,
