@@ -318,7 +318,7 @@ class _Media:
                 self.bases[posixpath.basename(name)].append(name)
         self._items = None
         self._stems = None
-        self._clip_stems = None
+        self._clip_stems = self._clip_stems_spaced = None
         self._names = {}  # item id -> its original name, as messages name it
         self._paths = {}  # item id -> its paths as parts
 
@@ -427,13 +427,20 @@ class _Media:
         parts = path_parts(file_id)
         if not parts:
             raise Bad(f"the file id '{file_id}' names no file")
-        if self._clip_stems is None:  # {name without folders and extension: [(clip, [its path, extension off])]}
-            self._clip_stems = defaultdict(list)
+        if self._clip_stems is None:
+            # {name without folders and extension: [(clip, [its path, extension off])]}, and the same with
+            # whitespace as "_", as RTTM writes a name: looked up only when no clip has the name itself.
+            self._clip_stems, self._clip_stems_spaced = defaultdict(list), defaultdict(list)
             for name in self.paths:
                 if posixpath.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
                     stem = path_parts(posixpath.splitext(name)[0])
                     self._clip_stems[stem[-1]].append((name, [stem]))
+                    spaced = tuple(re.sub(r"\s", "_", p) for p in stem)
+                    if spaced != stem:
+                        self._clip_stems_spaced[spaced[-1]].append((name, [spaced]))
         found = _closest(parts, self._clip_stems.get(parts[-1], []))
+        if not found:
+            found = _closest(parts, self._clip_stems_spaced.get(parts[-1], []))
         if len(found) > 1:
             raise Bad(f"'{file_id}' matches {len(found)} clips in the archive ({_listed(sorted(found))})")
         if found:
@@ -442,8 +449,8 @@ class _Media:
         if self.stem_items(file_id)[0]:
             return self.find_stem(task, file_id, claimed)
         spaced = [
-            (pk, [p]) for entries in self.stems().values() for pk, paths in entries for p in paths
-            if "_" in parts[-1] and re.sub(r"\s", "_", p[-1]) == parts[-1]
+            (pk, [tuple(re.sub(r"\s", "_", x) for x in p)]) for entries in self.stems().values()
+            for pk, paths in entries for p in paths if "_" in parts[-1] and re.sub(r"\s", "_", p[-1]) == parts[-1]
         ]  # fmt: skip
         found = _closest(parts, spaced)
         if not found:

@@ -26,6 +26,7 @@ CLIPS = {
     "b/q.wav": (1.5, [(0.1234, 0.5678, "music"), (0.5678, 1.2, "music")]),  # two touching: stay two
     "c/q.flac": (3.0, [(0.2, 2.9, "speech"), (1.0, 2.0, "music")]),
     "q 1.wav": (1.0, [(0.25, 0.75, "speech")]),
+    "my clips/q 1.wav": (1.2, [(0.5, 1.0, "music")]),  # RTTM's my_clips/q_1
 }
 
 
@@ -113,6 +114,32 @@ def test_a_segments_zip_with_its_clips_makes_the_items_and_a_clip_no_line_names_
         ("folder/one.wav", "ana"): {"segments": [{"start": 0.5, "end": 1.0, "label": "speech"}]},
         ("folder/two.wav", "ana"): {"segments": []},
     }
+
+
+def test_a_versions_rttm_in_a_zip_with_its_clips_makes_a_new_project_with_the_same_segments(manager):
+    """A new project from a zip of the clips and the version's RTTM: each file id finds its clip in the zip
+    (``a/q`` beside ``b/q``, ``q_1`` for ``q 1.wav``), which becomes an item with the labeler's segments."""
+    project = segments_project(manager)
+    artifacts = version_artifacts(project, manager, import_clips(project, manager))
+    fresh = segments_project(manager, name="From the zip")
+    entries = [(n, data) for n, data in _zip_entries(clips_zip())] + [("labels/segments.rttm", artifacts["rttm"])]
+    job = run_import(fresh, manager, "clips.zip", zip_bytes(entries), fmt="rttm", labeler="rita")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    assert job.result["imported"] == len(CLIPS)
+    got = {item: value for (item, _), value in answers(fresh).items()}
+    for item, (_, drawn) in CLIPS.items():
+        assert by_start(got[item]) == [
+            {**s, "start": pytest.approx(s["start"], abs=5e-4), "end": pytest.approx(s["end"], abs=5e-4)}
+            for s in by_start(segments_value(drawn))
+        ], item
+
+
+def _zip_entries(content):
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return [(name, archive.read(name)) for name in archive.namelist()]
 
 
 def test_a_segments_csv_of_the_same_project_goes_back_by_item_id(manager):
