@@ -27,6 +27,7 @@ CLIPS = {
     "c/q.flac": (3.0, [(0.2, 2.9, "speech"), (1.0, 2.0, "music")]),
     "q 1.wav": (1.0, [(0.25, 0.75, "speech")]),
     "my clips/q 1.wav": (1.2, [(0.5, 1.0, "music")]),  # RTTM's my_clips/q_1
+    "-take.wav": (1.0, [(0.1, 0.9, "speech")]),  # segments.csv writes '-take.wav (a spreadsheet's formula)
 }
 
 
@@ -78,6 +79,7 @@ def test_a_versions_segments_csv_and_rttm_give_a_new_project_the_same_segments(m
     artifacts = version_artifacts(project, manager, items)
     assert artifacts["segments_csv"].decode().splitlines()[0] == "item,start,end,label,support,file"
     assert "SPEAKER q_1 1 0.250 0.500" in artifacts["rttm"].decode()
+    assert ",'-take.wav\r\n" in artifacts["segments_csv"].decode()  # quoted against formulas, read back unquoted
 
     fresh = segments_project(manager, name="Speech again")
     import_clips(fresh, manager)
