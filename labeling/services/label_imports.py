@@ -808,7 +808,9 @@ class _SegmentFile:
         self.rejected = []  # lines naming no recording
 
     def add(self, key, line, read):
-        """Record ``read()`` (start, end, label as written) for ``key``, or its problem."""
+        """Record ``read()`` (start, end, label as written) for ``key``, or its problem. A key is composed
+        (NFC), as ``path_parts`` compares names: "canción" written on a Mac (decomposed) is the same clip."""
+        key = unicodedata.normalize("NFC", key)
         self.first.setdefault(key, line)
         try:
             start, end, label = read()

@@ -118,6 +118,36 @@ def test_a_segments_zip_with_its_clips_makes_the_items_and_a_clip_no_line_names_
     }
 
 
+MAC_LINES = {
+    "segments_csv": "file,start,end,label\n{composed}.wav,0.5,1.0,speech\n{decomposed}.wav,1.0,1.5,music\n",
+    "rttm": "SPEAKER {composed} 1 0.5 0.5 <NA> <NA> speech <NA> <NA>\n"
+    "SPEAKER {decomposed} 1 1.0 0.5 <NA> <NA> music <NA> <NA>\n",
+}
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("segments_csv", "segments.csv"), ("rttm", "speakers.rttm")])
+def test_a_macos_zips_clip_takes_the_lines_naming_it_composed_or_decomposed(manager, fmt, name):
+    """A zip made on macOS stores "canción" decomposed (n, a combining accent); a segments file written
+    elsewhere names it composed, or, written on the Mac, decomposed: both are the one clip, its segments one
+    answer, not a clip "no file names" or a second name of it refused."""
+    import unicodedata
+
+    composed = "música/canción"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert composed != decomposed
+    project = segments_project(manager)
+    text = MAC_LINES[fmt].format(composed=composed, decomposed=decomposed)
+    content = zip_bytes([(f"labels/{name}", text), (f"{decomposed}.wav", wav_bytes(seconds=2.0))])
+    job = run_import(project, manager, "clips.zip", content, fmt=fmt, labeler="ana")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    [(clip, value)] = [(item, value) for (item, _), value in answers(project).items()]
+    assert unicodedata.normalize("NFC", clip) == f"{composed}.wav"
+    assert by_start(value) == [
+        {"start": 0.5, "end": 1.0, "label": "speech"},
+        {"start": 1.0, "end": 1.5, "label": "music"},
+    ]
+
+
 def test_a_versions_rttm_in_a_zip_with_its_clips_makes_a_new_project_with_the_same_segments(manager):
     """A new project from a zip of the clips and the version's RTTM: each file id finds its clip in the zip
     (``a/q`` beside ``b/q``, ``q_1`` for ``q 1.wav``), which becomes an item with the labeler's segments."""
