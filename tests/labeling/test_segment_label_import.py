@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from labeling.choices import JobStatus
 from labeling.models import Annotation, Item, Job
 from labeling.services.annotations import annotation_save
-from labeling.services.import_jobs import import_job_create
+from labeling.services.import_jobs import import_job_create, import_job_run
 from tests.conftest import make_project, wav_bytes
 from tests.labeling.test_label_import import answers, run_import, zip_bytes
 from tests.labeling.version_helpers import answer, build, labelers
@@ -322,6 +322,29 @@ def test_a_segment_ending_past_the_clip_is_refused_but_one_within_the_slack_ends
     rounded = b"file,start,end,label\nq 1.wav,0.5,1.0004,speech\n"
     response = post_labels(api, manager, project, "segments.csv", rounded, "segments_csv")
     assert response.status_code == 202, response.json()
+
+
+def test_a_segments_file_sent_again_while_its_import_is_queued_answers_that_job(api, manager, clips_with_an_answer):
+    """A retry of a segments upload (its answer lost to a timeout) answers the job the first one queued, and
+    that job imports the whole file the check in the request had read; a file with a bad line is a 400 each
+    time, never a job."""
+    project, _ = clips_with_an_answer
+    content = b"file,start,end,label\nb/q.wav,0.1,0.5,speech\nc/q.flac,0.2,0.4,music\n"
+    first = post_labels(api, manager, project, "segments.csv", content, "segments_csv")
+    assert first.status_code == 202, first.json()
+    again = post_labels(api, manager, project, "segments.csv", content, "segments_csv")
+    assert again.status_code == 200 and again.json() == first.json()
+    bad = content + b"a/q.wav,0.1,0.5,laughter\n"
+    for _ in range(2):
+        response = post_labels(api, manager, project, "segments.csv", bad, "segments_csv")
+        assert response.status_code == 400 and "line 4: unknown class" in response.json()["file"][0]
+    assert Job.objects.filter(project=project, params__has_key="format").count() == 1
+    import_job_run(job_id=first.json()["job"])
+    got = {item: value for (item, user), value in answers(project).items() if user == "cora"}
+    assert got == {
+        "b/q.wav": {"segments": [{"start": 0.1, "end": 0.5, "label": "speech"}]},
+        "c/q.flac": {"segments": [{"start": 0.2, "end": 0.4, "label": "music"}]},
+    }
 
 
 def test_two_names_of_one_clip_are_refused_naming_the_line(api, manager, clips_with_an_answer):
