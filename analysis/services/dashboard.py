@@ -35,6 +35,11 @@ def _agreement(project, user, n_answers):
         "percent_agreement": report.get("percent_agreement"),
         "krippendorff_alpha": report.get("krippendorff_alpha"),
         "hlp": report.get("hlp"),
+        # detection / segments: shapes matched one to one (no κ, α or one-number HLP for them)
+        "task": report.get("task"),
+        "shape_f1": report.get("box_f1") or report.get("segment_f1"),
+        "mean_iou": report.get("mean_iou"),
+        "iou": report.get("iou"),
         "reasons": report.get("reasons", {}),
     }
 

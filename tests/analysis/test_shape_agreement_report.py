@@ -254,3 +254,29 @@ def test_a_worker_computes_a_large_shape_report_at_the_asked_threshold(api, revi
     assert report["cached"] is True and report["box_f1"]["value"] == pytest.approx(0.8) and report["iou"] == 0.3
     # Another threshold is another report: not answered from that one.
     assert client.get(url(iguanas, "?tag=iguanas&iou=0.5")).status_code == 202
+
+
+def test_dashboard_shows_box_f1_and_mean_iou_not_two_empty_classification_figures(client, reviewer, iguanas):
+    """A detection project's dashboard gives the box F1 and mean IoU the report computes, not an empty HLP
+    and an empty Krippendorff's α whose reasons name report keys (per_labeler, box_f1, mean_iou)."""
+    client.force_login(reviewer)
+    report = client.get(f"/api/projects/{iguanas.pk}/agreement/").json()
+    html = client.get(f"/projects/{iguanas.pk}/dashboard/").content.decode()
+    section = html.split('id="agreement"')[1].split("</section>")[0]
+    assert 'data-metric="box_f1"' in section and f'data-value="{report["box_f1"]["value"]}"' in section
+    assert 'data-metric="mean_iou"' in section and f"{report['mean_iou']:.3f}" in section
+    assert "Krippendorff" not in section and "per_labeler" not in section and "box_f1, mean_iou" not in section
+
+
+def test_segments_dashboard_shows_segment_f1(client, manager, reviewer, labeler, labeler2):
+    project = make_project(manager, name="Speech", modality="audio", task_type="segments", classes=[{"key": "speech"}])
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (item,) = make_items(project, 1, stats={"duration": 3.0})
+    for user in (labeler, labeler2):
+        member_add(project=project, username=user.username, role=Role.LABELER)
+        annotation_save(item=item, labeler=user, value={"segments": [{"start": 0.5, "end": 2.5, "label": "speech"}]})
+    client.force_login(reviewer)
+    section = client.get(f"/projects/{project.pk}/dashboard/").content.decode().split('id="agreement"')[1]
+    section = section.split("</section>")[0]
+    assert 'data-metric="segment_f1"' in section and 'data-value="1.0"' in section and "segments" in section
+    assert "Krippendorff" not in section
