@@ -47,3 +47,39 @@ def review_reason(value):
 def words(value):
     """An identifier read as words: ``low_agreement`` -> "low agreement"."""
     return str(value).replace("_", " ")
+
+
+# the input statistics drift compares (analysis.services.drift.STATISTICS), as a person reads them
+STATISTIC_LABELS = {
+    "width": "width (px)",
+    "height": "height (px)",
+    "brightness": "brightness (0–255)",
+    "contrast": "contrast",
+    "duration": "duration (s)",
+    "sample_rate": "sample rate (Hz)",
+    "channels": "channels",
+    "rms_dbfs": "loudness, RMS (dBFS)",
+    "peak_dbfs": "peak level (dBFS)",
+    "clipped_share": "clipped samples (share)",
+    "silence_share": "silence (share of the clip)",
+    "length": "length (characters)",
+    "words": "words",
+    "lines": "lines",
+}
+
+
+@register.filter
+def statistic(value):
+    """``rms_dbfs`` -> "loudness, RMS (dBFS)": an input statistic named in words, with its unit."""
+    return STATISTIC_LABELS.get(value, words(value))
+
+
+@register.filter
+def percent(value, digits=1):
+    """A share as a percentage: 0.0056 -> "0.6 %", 0 -> "0 %", 1 -> "100 %"; '—' for None."""
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    text = f"{share * 100:.{int(digits)}f}".rstrip("0").rstrip(".")
+    return f"{text} %"

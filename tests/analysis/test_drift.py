@@ -216,3 +216,34 @@ def test_drift_page_renders_histograms(client, reviewer, project):
     client.force_login(reviewer)
     html = client.get(f"/projects/{project.pk}/drift/").content.decode()
     assert 'data-statistic="brightness"' in html and "hist current" in html and 'id="drift-banner"' in html
+
+
+def test_drift_page_says_when_the_baseline_has_no_items_and_names_statistics_in_words(client, reviewer, project):
+    """Everything imported this week: the monitored comparison's baseline is empty, and the page says so
+    instead of showing one-sided tables of "—"; statistics and shares read as words and percentages."""
+    import_batch(project, 0)
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/drift/").content.decode()
+    assert 'id="drift-one-side-empty"' in html and "The baseline (imported" in html and "has no items" in html
+    assert "<h2>brightness (0–255) " in html and "<h2>width (px) " in html
+    assert "missing values up by more than 5 % of the items" in html
+    assert '<td>missing</td><td class="num">—</td><td class="num">0 %</td>' in html
+    dashboard = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert 'id="drift-no-baseline"' in dashboard and "<td>width (px)</td>" in dashboard
+
+
+def test_drift_page_has_no_empty_side_notice_when_both_sides_hold_items(client, reviewer, project):
+    import_batch(project, 0, days_ago=14)
+    import_batch(project, 10_000)
+    client.force_login(reviewer)
+    assert 'id="drift-one-side-empty"' not in client.get(f"/projects/{project.pk}/drift/").content.decode()
+    assert 'id="drift-no-baseline"' not in client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("share", "text"), [(0.0, "0 %"), (0.0056, "0.6 %"), (0.25, "25 %"), (1, "100 %"), (None, "—")]
+)
+def test_percent_filter(share, text):
+    from analysis.templatetags.figures import percent
+
+    assert percent(share) == text
