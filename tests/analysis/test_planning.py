@@ -105,3 +105,13 @@ def test_planning_page_and_settings_form(client, manager, reviewer, planned):
     assert ProjectPlanning.objects.get(project=planned).hourly_rate == Decimal("12.50")
     invalid = client.post(f"/projects/{planned.pk}/planning/", {"ks_pvalue_threshold": "5"})
     assert invalid.status_code == 200 and "ks_pvalue_threshold" in invalid.content.decode()
+
+
+def test_throughput_reads_as_whole_numbers_with_separators(client, reviewer, planned):
+    """10 labeled items a day from 20 answers, not "10.0 ... (20.0 answers"."""
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{planned.pk}/planning/?days=99").content.decode()
+    assert 'data-metric="labeled_per_day">10<' in html and "(20 answers ÷ overlap 2)" in html
+    assert '<td class="num">200</td>' in html  # the crowd source still to come, no decimals
+    dashboard = client.get(f"/projects/{planned.pk}/dashboard/").content.decode()
+    assert 'data-metric="labeled_per_day">10<' in dashboard
