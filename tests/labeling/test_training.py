@@ -248,3 +248,28 @@ def test_a_training_request_sent_again_while_it_is_under_way_trains_once(api, ma
     assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
     training_job_run(job_id=first.json()["job"])
     assert api(manager).post(url, body, format="json").status_code == 202  # finished: the same request trains anew
+
+
+def test_overview_recent_jobs_link_what_they_made_and_show_no_progress_a_build_does_not_count(
+    api, client, manager, versioned
+):
+    """The version build counts no steps: its progress was "0" beside "Succeeded". Each job names and
+    links what it made (the version, the training job: whose number differs from the job's)."""
+    project, _, version = versioned
+    body = (
+        api(manager)
+        .post(f"/api/projects/{project.pk}/training-jobs/", {"version": "latest", "trainer": "logistic_regression"})
+        .json()
+    )
+    training_job_run(job_id=body["job"])
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/").content.decode()
+    jobs = html.split("<h2>Recent jobs</h2>")[1].split("</section>")[0]
+    build_row = next(row for row in jobs.split("<tr>") if "Dataset version" in row)
+    assert f'<a href="/projects/{project.pk}/versions/{version.number}/">v{version.number}</a>' in build_row
+    assert '<td class="num">0</td>' not in build_row and "—" in build_row
+    training_row = next(row for row in jobs.split("<tr>") if "Training" in row)
+    link = f'href="/projects/{project.pk}/training/#training-{body["id"]}">training job {body["id"]}</a>'
+    assert link in training_row
+    training_page = client.get(f"/projects/{project.pk}/training/").content.decode()
+    assert f'id="training-{body["id"]}"' in training_page
