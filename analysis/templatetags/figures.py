@@ -1,6 +1,8 @@
 """Numbers for people in templates: ``{{ n|human }}`` (18k, 1.2M, 0.004) and ``{{ x|money:"USD" }}``
 (0.004 USD, 200 USD): never scientific notation, never a cost rounded to 0.00."""
 
+import json
+
 from django import template
 
 from analysis.charts import human_number
@@ -83,3 +85,10 @@ def percent(value, digits=1):
         return "—"
     text = f"{share * 100:.{int(digits)}f}".rstrip("0").rstrip(".")
     return f"{text} %"
+
+
+@register.filter
+def as_json(value):
+    """Parameters as the JSON the forms and the API take ({"C": 1.0, "class_weight": null}), not Python's
+    repr (False, None, single quotes)."""
+    return json.dumps(value, ensure_ascii=False, default=str)

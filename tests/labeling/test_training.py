@@ -273,3 +273,18 @@ def test_overview_recent_jobs_link_what_they_made_and_show_no_progress_a_build_d
     assert link in training_row
     training_page = client.get(f"/projects/{project.pk}/training/").content.decode()
     assert f'id="training-{body["id"]}"' in training_page
+
+
+def test_training_page_shows_the_parameters_as_json_not_python(api, client, manager, versioned):
+    project, _, _ = versioned
+    body = api(manager).post(
+        f"/api/projects/{project.pk}/training-jobs/",
+        {"version": "latest", "trainer": "logistic_regression", "params": {"C": 0.5}},
+        format="json",
+    )
+    assert body.status_code == 202, body.json()
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/training/").content.decode()
+    params = html.split("parameters <code>")[1].split("</code>")[0]
+    assert "&quot;C&quot;: 0.5" in params and "&quot;standardize&quot;: false" in params
+    assert "None" not in params and "False" not in params and "&#x27;" not in params
