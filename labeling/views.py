@@ -215,6 +215,11 @@ def item_browser(request, project_id):
     page = Paginator(items, 48).get_page(request.GET.get("page"))
     # quoted: a tag such as "cats & dogs" written as it is made the next page read the tag "cats "
     query = urlencode({k: v for k, v in filters.items() if v})
+    classes = list(project.classes.all())
+    # an imported label read by its class's name, as the filter above names it (the key if retired)
+    names = {c.key: c.name or c.key for c in classes}
+    for item in page:
+        item.label_name = names.get(item.label, item.label)
     return render(
         request,
         "labeling/item_browser.html",
@@ -226,7 +231,7 @@ def item_browser(request, project_id):
             "query": query,
             "tags": project.tags.order_by("name"),
             "sources": project.sources.order_by("name"),
-            "classes": project.classes.all(),
+            "classes": classes,
         },
     )
 

@@ -169,3 +169,14 @@ def test_an_inventory_horizon_that_is_no_whole_number_of_days_is_named(client, m
     page = client.get(f"/projects/{project.pk}/inventory/", {"days": days}).content.decode()
     assert "is not a whole number of days from 0" in page and "showing 30" in page
     assert "showing 30" not in client.get(f"/projects/{project.pk}/inventory/", {"days": "7"}).content.decode()
+
+
+def test_item_browser_links_each_item_to_its_answers_and_names_its_imported_label(client, reviewer, project):
+    """A reviewer browsing items could not open one: each card's number leads to the item's answers and
+    decision; the imported label reads as the class's name, as the "Imported label" filter names it."""
+    (item_id,) = add_items(project, 1, label="cat")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/items/").content.decode()
+    assert f'<a href="/projects/{project.pk}/review/{item_id}/"' in page
+    assert '<span class="chip" title="imported label">class cat</span>' in page
+    assert client.get(f"/projects/{project.pk}/review/{item_id}/").status_code == 200
