@@ -464,3 +464,20 @@ def test_the_shape_review_page_draws_the_answers_a_campaign_archived(api, manage
     assert earlier.count('class="example-segment"') == 3 and "Silence" in earlier
     assert "2 segments" in earlier and "1 segment" in earlier
     assert "left:12.500%;width:62.500%" in earlier  # ear0's 0.5-3.0 s of a 4 s clip
+
+
+def test_a_segments_project_s_examples_speak_of_sound_not_boxes_of_digits(manager, reviewer, iguanas, speech):
+    """The rationale and guideline example placeholders said "two digits touching: two boxes" on a
+    speech project too."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(reviewer)
+    audio_project, (clip, _) = speech
+    guideline_publish(project=audio_project, text="Mark every stretch of speech.", author=manager)
+    for path in (f"review/{clip.pk}/", "guidelines/"):
+        html = client.get(f"/projects/{audio_project.pk}/{path}").content.decode()
+        assert "two digits touching" not in html and "noise, not speech" in html, path
+    project, (iguana, _, _), _ = iguanas
+    html = client.get(f"/projects/{project.pk}/review/{iguana.pk}/").content.decode()
+    assert "two digits touching: two boxes" in html
