@@ -180,3 +180,18 @@ def test_item_browser_links_each_item_to_its_answers_and_names_its_imported_labe
     assert f'<a href="/projects/{project.pk}/review/{item_id}/"' in page
     assert '<span class="chip" title="imported label">class cat</span>' in page
     assert client.get(f"/projects/{project.pk}/review/{item_id}/").status_code == 200
+
+
+def test_counts_in_the_thousands_read_with_separators_on_home_overview_and_dashboard(client, manager, project):
+    """The description said "1,797 real handwritten digit scans" above a figure "1797": counts from a
+    thousand on read as the inventory's do."""
+    from tests.labeling.queue_helpers import make_items
+
+    make_items(project, 1200)
+    client.force_login(manager)
+    home = client.get("/").content.decode()
+    assert 'data-testid="project-complete">0 / 1,200<' in home
+    overview = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'data-testid="n-items">1,200<' in overview and "1,200 items ready" in overview
+    dashboard = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert 'data-metric="items">1,200<' in dashboard
