@@ -96,6 +96,10 @@ def test_labeler_labels_five_digits_with_the_keyboard_and_keeps_progress_on_relo
     assert page.locator("#project-progress").text_content() == "0 / 6"
     open_recent(page, 5)  # my recent answers, newest first
     assert page.locator("#recent-list li").first.text_content().startswith(f"#{answered[-1]}")
+    # each answer by its class's name, as the buttons and the saved note say it, not by its key
+    recent = page.locator("#recent-list li").all_text_contents()
+    assert recent[0] == f"#{answered[4]} · digit 5, uncertain"
+    assert recent[3] == f"#{answered[1]} · digit 1 / digit 7 (borderline)"
     # Fix a slip from the keyboard: edit the newest answer to an 8, and come back to the queue's item.
     page.keyboard.press("Enter")
     page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{answered[-1]}'")

@@ -639,6 +639,9 @@ async function askToKeepHold() {
 }
 
 // --- recent answers and editing -------------------------------------------------------------------------
+// a class as the buttons and the saved note name it (its key only when the class is gone)
+const className = (key) => (key ? (classByKey.get(key)?.name ?? key) : key);
+
 function recentEntry(annotation) {
   const li = document.createElement("li");
   const button = document.createElement("button");
@@ -647,8 +650,8 @@ function recentEntry(annotation) {
   const drawn = shapes && annotation.value && typeof annotation.value === "object" ? annotation.value[shapes.kind] : null;
   const what = drawn ? (drawn.length ? `${drawn.length} ${shapes.noun[drawn.length === 1 ? 0 : 1]}` : "nothing here")
     : isTranscription ? (annotation.value || "").slice(0, 60) || "(empty)"
-    : annotation.borderline ? `${annotation.value || "borderline"}${annotation.borderline_with ? ` / ${annotation.borderline_with}` : ""} (borderline)`
-    : annotation.value;
+    : annotation.borderline ? `${annotation.value ? className(annotation.value) : "borderline"}${annotation.borderline_with ? ` / ${className(annotation.borderline_with)}` : ""} (borderline)`
+    : className(annotation.value);
   const flags = [annotation.uncertain && "uncertain", annotation.out_of_domain && "out of domain"].filter(Boolean);
   if (annotation.item_file && project.modality === "image") {
     button.append(Object.assign(document.createElement("img"), { src: annotation.item_file, alt: "" }));
