@@ -292,3 +292,12 @@ def test_transcription_projects_compare_normalized_transcripts(api, manager, rev
     overall = next(r for r in report["slices"] if r["slice"] == "all")
     assert overall["model_accuracy"] == 0.5 and overall["hlp"] == 1.0
     assert report["classes"] == [] and report["confusion"] is None
+
+
+def test_the_share_column_says_it_is_a_share_of_the_compared_items(client, reviewer, project, built):
+    """The run is compared on its held-out items only: a slice holding all of them showed "Share of data
+    1.000" though it is a part of the project. The column says what the share is of."""
+    client.force_login(reviewer)
+    for path in ("error-analysis/", "dashboard/"):
+        html = client.get(f"/projects/{project.pk}/{path}").content.decode()
+        assert "Share of compared items</th>" in html and "Share of data" not in html, path
