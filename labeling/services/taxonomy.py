@@ -62,7 +62,9 @@ def taxonomy_validate(*, project, op, payload):
         merged = payload.get("classes")
         into = payload.get("into")
         if not isinstance(merged, list) or not merged:
-            raise ValidationError({"classes": "a merge names the classes to merge: {'classes': [a, b], 'into': c}"})
+            raise ValidationError(
+                {"classes": "name the classes to merge (their keys, comma-separated) and the class they go into"}
+            )
         _check_key(into, "into")
         if len(set(merged)) != len(merged):
             raise ValidationError({"classes": "a class is listed twice"})

@@ -649,3 +649,18 @@ def test_conventions_replaced_stay_listed_with_who_set_them_and_when(api, manage
     since, until = (datetime.fromisoformat(earlier[k]) for k in ("since", "until"))
     assert (earlier["author"], since, until > since) == ("reviewer1", datetime.fromisoformat(set_first), True)
     assert api(reviewer).put(url, read, format="json").status_code == 200  # what GET answers, sent back
+
+
+def test_a_merge_without_classes_is_refused_in_words_not_in_python(api, reviewer, scratches):
+    """The Classes page's Preview with the merge fields empty said "{'classes': [a, b], 'into': c}"."""
+    project, _, _ = scratches
+    for classes in ([], ""):
+        response = api(reviewer).post(
+            f"/api/projects/{project.pk}/taxonomy-changes/?preview=1",
+            {"op": "merge", "classes": classes, "into": ""},
+            format="json",
+        )
+        assert response.status_code == 400
+        detail = response.json()["detail"]
+        assert "name the classes to merge (their keys, comma-separated) and the class they go into" in detail
+        assert "{'" not in detail
