@@ -37,6 +37,7 @@ def test_the_preview_shows_transcripts_as_text(live_server, page, login, manager
     page.fill("input[name=fillers]", "um, umm")
     page.fill("textarea[name=rules]", r"\byes\b => yeah")
     page.click("#conventions-preview")
+    page.locator("#conventions-examples-hint").wait_for(state="detached")  # the preview's examples replace it
     examples = page.locator("#conventions-examples li")
     examples.first.wait_for()
     texts = examples.all_inner_texts()

@@ -664,3 +664,13 @@ def test_a_merge_without_classes_is_refused_in_words_not_in_python(api, reviewer
         detail = response.json()["detail"]
         assert "name the classes to merge (their keys, comma-separated) and the class they go into" in detail
         assert "{'" not in detail
+
+
+def test_the_conventions_page_does_not_pass_a_placeholder_for_filler_spellings(client, manager, reviewer):
+    """With no filler spellings saved, the field's grey "um, umm, uh, erm" read as fillers already merged."""
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/conventions/").content.decode()
+    assert 'value="" placeholder="none: fillers are compared as written (e.g. um, umm, uh, erm)"' in html
+    assert 'id="conventions-examples-hint"' in html
