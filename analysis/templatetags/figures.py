@@ -92,3 +92,39 @@ def as_json(value):
     """Parameters as the JSON the forms and the API take ({"C": 1.0, "class_weight": null}), not Python's
     repr (False, None, single quotes)."""
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+# the agreement report's measures (its ``reasons`` keys), as the page's cards name them
+MEASURE_LABELS = {
+    "percent_agreement": "Percent agreement",
+    "fleiss_kappa": "Fleiss' κ",
+    "krippendorff_alpha": "Krippendorff's α",
+    "hlp": "HLP",
+    "specific_agreement": "Specific agreement per class",
+    "dawid_skene": "Dawid–Skene accuracy",
+    "box_f1": "Box F1",
+    "segment_f1": "Segment F1",
+    "mean_iou": "Mean IoU",
+}
+# report keys a reason may mention, read as words on the page (the API keeps them as keys)
+MEASURE_WORDS = {
+    "see per_labeler": "see the labelers against the others' consensus, above",
+    "box_f1": "box F1",
+    "segment_f1": "segment F1",
+    "mean_iou": "mean IoU",
+}
+
+
+@register.filter
+def measure(value):
+    """``krippendorff_alpha`` -> "Krippendorff's α": an agreement measure as the page names it."""
+    return MEASURE_LABELS.get(value, words(value).capitalize())
+
+
+@register.filter
+def measure_text(value):
+    """A reason naming report keys ("... (segment_f1, mean_iou)"), with those keys read as words."""
+    text = str(value)
+    for key, label in MEASURE_WORDS.items():
+        text = text.replace(key, label)
+    return text

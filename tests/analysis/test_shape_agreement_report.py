@@ -5,6 +5,7 @@ threshold as a parameter, filters, roles, the page with its pictures, and the CS
 import csv
 import io
 import re
+from html import unescape
 
 import pytest
 
@@ -280,3 +281,26 @@ def test_segments_dashboard_shows_segment_f1(client, manager, reviewer, labeler,
     section = section.split("</section>")[0]
     assert 'data-metric="segment_f1"' in section and 'data-value="1.0"' in section and "segments" in section
     assert "Krippendorff" not in section
+
+
+def test_the_page_names_what_it_does_not_compute_in_words_not_report_keys(client, manager, reviewer, labeler, labeler2):
+    """ "Not computed here" listed krippendorff_alpha, "(segment_f1, mean_iou)" and "see per_labeler"; a
+    split/merge picture said "one shape" of a segment."""
+    project = make_project(manager, name="Speech", modality="audio", task_type="segments", classes=[{"key": "speech"}])
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (item,) = make_items(project, 1, stats={"duration": 3.0})
+    answers = {
+        "labeler1": [{"start": 0.5, "end": 2.5, "label": "speech"}],
+        "labeler2": [{"start": 0.5, "end": 1.4, "label": "speech"}, {"start": 1.6, "end": 2.5, "label": "speech"}],
+    }
+    for user in (labeler, labeler2):
+        member_add(project=project, username=user.username, role=Role.LABELER)
+        annotation_save(item=item, labeler=user, value={"segments": answers[user.username]})
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/agreement/").content.decode()
+    section = unescape(html.split("<h2>Not computed here</h2>")[1].split("</section>")[0])
+    assert "<b>Krippendorff's α</b>" in section and "<b>Percent agreement</b>" in section
+    assert "(segment F1, mean IoU)" in section and "see the labelers against the others' consensus" in section
+    for key in ("krippendorff_alpha", "percent_agreement", "segment_f1", "mean_iou", "per_labeler"):
+        assert f">{key}<" not in section and f"({key}" not in section and f" {key}" not in section, key
+    assert "'s one segment covers 2 of" in html and "one shape covers" not in html
