@@ -40,3 +40,20 @@ def test_pages_fit_a_phone_screen(live_server, new_page, login, manager, reviewe
         if overflow > 0:
             wide[path] = overflow
     assert wide == {}, f"pages wider than the screen, by px: {wide}"
+
+
+def test_the_settings_page_shows_the_whole_name_and_description(live_server, new_page, login, manager, reviewer):
+    """The name box was 20 characters wide: "Handwritten digits (demo)" read "Handwritten digits (demo"."""
+    require_browser()
+    project, _ = labeled_project(manager, reviewer)
+    project.name = "Handwritten digits (demo) — second batch"
+    project.description = "1,797 real handwritten digit scans (UCI, bundled with scikit-learn), upscaled to 64x64 PNG."
+    project.save(update_fields=["name", "description"])
+    page = new_page()
+    page.set_viewport_size({"width": 1366, "height": 900})
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/settings/")
+    for selector in ("#settings-form input[name=name]", "#settings-form textarea[name=description]"):
+        box = page.locator(selector)
+        cut = box.evaluate("(el) => [el.scrollWidth - el.clientWidth, el.scrollHeight - el.clientHeight]")
+        assert cut[0] <= 0 and cut[1] <= 0, (selector, cut)
