@@ -92,3 +92,16 @@ def test_dashboard_queries_do_not_grow_with_items_tags_or_answers(client, review
     after = _dashboard_queries(client, project)
     assert after == before, f"{before} queries before, {after} after"
     assert after <= 60
+
+
+def test_without_a_model_run_the_dashboard_draws_no_empty_model_chart(client, reviewer, project, labeler, labeler2):
+    """It drew the model-against-HLP chart's axes with no model bar (and, for boxes, no bar at all)."""
+    for item_id in items_import(
+        project=project, entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(2)]
+    ).imported:
+        for user in (labeler, labeler2):
+            annotation_save(item=Item.objects.get(pk=item_id), labeler=user, value="cat")
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    section = html.split('id="model-run"')[1].split("</section>")[0]
+    assert "No model run yet" in section and "<svg" not in section
