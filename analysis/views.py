@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 
 from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
@@ -372,7 +373,16 @@ def map_item(request, project_id, item_id):
 
 
 def _percent_series(rows, key):
-    return [(i, (r.get(key) if r.get(key) is not None else None)) for i, r in enumerate(rows)]
+    """A share per row as a percentage: 0.0056 -> 0.56 (the chart's axis and values read in %)."""
+    return [(i, (100 * r[key] if r.get(key) is not None else None)) for i, r in enumerate(rows)]
+
+
+def _nice_ceiling(value):
+    """The axis top above ``value``: 1, 2 or 5 times a power of ten (0.56 -> 1, 3 -> 5, 25 -> 50)."""
+    if not value or value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 2, 5, 10) if value <= m * power * (1 + 1e-9))
 
 
 def _dashboard_charts(data):
@@ -434,10 +444,13 @@ def _dashboard_charts(data):
                     "x_names": names,
                 },
             ],
-            y_max=max(max((w["uncertain_share"] or 0, w["out_of_domain_share"] or 0)) for w in weeks) or 1.0,
+            y_max=min(
+                100.0,
+                _nice_ceiling(100 * max(max(w["uncertain_share"] or 0, w["out_of_domain_share"] or 0) for w in weeks)),
+            ),
             x_label=f"week of {weeks[0]['week']}",
             x_end=weeks[-1]["week"] if len(weeks) > 1 else "",
-            y_label="share of answers:",
+            y_label="% of answers:",
             label="uncertain and out-of-domain answers per week",
             x_heading="Week of",
         )

@@ -247,3 +247,21 @@ def test_percent_filter(share, text):
     from analysis.templatetags.figures import percent
 
     assert percent(share) == text
+
+
+def test_the_dashboard_charts_uncertain_answers_in_percent_on_a_round_axis(client, reviewer, project, labeler):
+    """One uncertain answer in 180 drew an axis topped "0.00556" (a share); it reads in % up to 1 %."""
+    from labeling.services.annotations import annotation_save
+
+    ids = items_import(
+        project=project,
+        entries=[ImportEntry(name=f"s{i}.png", load=lambda i=i: png_bytes(seed=500 + i)) for i in range(8)],
+    ).imported
+    for n, item in enumerate(Item.objects.filter(pk__in=ids).order_by("pk")):
+        annotation_save(item=item, labeler=labeler, value="" if n < 2 else "cat", uncertain=n < 2)
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    chart = html.split('id="output-signal"')[1].split("</section>")[0]
+    assert "% of answers:" in chart and "share of answers" not in chart
+    assert ">50<" in chart and ">0.25<" not in chart  # 2 of 8 uncertain: 25 %, on an axis up to 50
+    assert "<td>25</td>" in chart or ">25<" in chart  # the values table, in %
