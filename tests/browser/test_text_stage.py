@@ -50,3 +50,19 @@ def test_a_word_is_large_in_the_middle_and_a_passage_starts_at_the_top(live_serv
     word, passage = seen["word"], seen["passage"]
     assert word["size"] >= 28 and word["dx"] < 0.05 and word["dy"] < 0.05, word
     assert passage["size"] < 20 and passage["top"] < 0.1, passage
+
+
+def test_the_progress_line_writes_thousands_with_separators(live_server, page, login, manager, labeler):
+    """It read "0 / 1200" where the home page and the overview write 1,200."""
+    from tests.labeling.queue_helpers import make_items
+
+    require_browser()
+    project = make_project(
+        manager, name="Many words", modality="text", classes=[{"key": "a", "hotkey": "1"}, {"key": "b", "hotkey": "2"}]
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    make_items(project, 1200)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    page.wait_for_function("() => document.getElementById('project-progress').textContent !== '–'")
+    assert page.locator("#project-progress").text_content() == "0 / 1,200"

@@ -106,9 +106,11 @@ setInterval(() => {
 function renderProgress() {
   const p = state.progress;
   if (!p) return;
-  $("mine-today").textContent = p.mine.today;
-  $("mine-total").textContent = p.mine.total;
-  $("project-progress").textContent = `${p.project.complete} / ${p.project.items}`;
+  // 1,797 as the home page and the overview write it
+  const count = (n) => Number(n).toLocaleString("en-US");
+  $("mine-today").textContent = count(p.mine.today);
+  $("mine-total").textContent = count(p.mine.total);
+  $("project-progress").textContent = `${count(p.project.complete)} / ${count(p.project.items)}`;
   const meter = $("project-meter");
   meter.setAttribute("aria-valuemax", p.project.items);
   meter.setAttribute("aria-valuenow", p.project.complete);
