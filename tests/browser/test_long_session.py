@@ -107,12 +107,14 @@ def test_items_that_arrive_after_the_queue_ran_dry_are_shown_without_a_reload(
     page.clock.fast_forward(61_000)  # a minute with nothing new: still nothing
     page.wait_for_timeout(300)
     assert message.is_visible() and page.locator("#item-label").text_content() == ""
+    # no item, no clock ticking on it and no summary of the last one's answer
+    assert page.locator("#timer").is_hidden() and page.locator("#answer-summary").text_content() == ""
 
     entries = [ImportEntry(name=f"late{i}.txt", load=lambda i=i: f"late word {i}".encode()) for i in range(2)]
     late = items_import(project=project, entries=entries).imported
     page.clock.fast_forward(61_000)
     item = shown_item(page, previous=item)
-    assert item in late and message.is_hidden()
+    assert item in late and message.is_hidden() and page.locator("#timer").is_visible()
     assert page.locator("#saved-note").text_content() == f"New items arrived: item #{item} is shown."
     page.keyboard.press("2")
     page.keyboard.press("Enter")

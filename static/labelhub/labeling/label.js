@@ -387,6 +387,7 @@ function showItem(item, answer) {
   ui.message.hidden = true;
   answerControls(true);
   ui.itemLabel.textContent = `item #${item.id}`;
+  ui.timer.hidden = false;
   ui.comment.value = answer?.comment ?? "";
   if (ui.transcript) ui.transcript.value = answer?.value ?? "";
   showError("");
@@ -429,6 +430,8 @@ function showDone() {
     check, " ", home,
   );
   ui.itemLabel.textContent = "";
+  ui.summary.textContent = "";  // the last item's "no segments · next: speech" is about no item now
+  ui.timer.hidden = true;
   answerControls(false);
   refreshProgress();
 }
