@@ -4,6 +4,7 @@ import json
 
 from django import forms
 
+from labeling.choices import SHAPE_TASKS
 from labeling.services.recipes import formats_for
 
 FLAG_CHOICES = [
@@ -51,6 +52,10 @@ class RecipeForm(forms.Form):
         super().__init__(*args, **kwargs)
         for field in self.fields.values():  # a blank field means its default
             field.required = False
+        if project.task_type in SHAPE_TASKS:
+            # a shape's borderline or uncertain flag does not change what ships: no field that does nothing
+            for name in ("borderline", "uncertain", "out_of_domain"):
+                del self.fields[name]
         fitting = formats_for(project)
         self.fields["formats"].choices = [(f, f) for f in fitting]
         self.fields["formats"].initial = fitting
@@ -78,7 +83,7 @@ class RecipeForm(forms.Form):
         if self.data and not data["use_decisions"]:
             recipe["use_decisions"] = False
         for name in ("borderline", "uncertain", "out_of_domain"):
-            if (data[name] or "").strip() not in ("", self.fields[name].initial):
+            if name in self.fields and (data[name] or "").strip() not in ("", self.fields[name].initial):
                 recipe[name] = data[name].strip()
         filters = {k: _split_names(data[k]) for k in ("tags", "exclude_tags") if _split_names(data[k])}
         if filters:

@@ -413,3 +413,17 @@ def test_two_words_every_labeler_drew_touching_are_two_segments_in_the_version(a
     run_build(api, manager, project)
     rows = list(csv.reader(io.StringIO(body(download(api, manager, project, "segments_csv")).decode())))[1:]
     assert [row[1:5] for row in rows] == [["0.200", "1.100", "word", "3"], ["1.100", "1.900", "word", "3"]]
+
+
+def test_the_build_form_of_a_detection_project_offers_no_flag_fields_that_change_nothing(client, manager, iguanas):
+    """It offered Borderline, Uncertain and Out of domain while saying "the flags ... do not change what
+    ships"; a build from the page still works without them."""
+    project, _, _ = iguanas
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/versions/").content.decode()
+    form = html.split('id="build-form"')[1].split("</form>")[0]
+    for name in ("borderline", "uncertain", "out_of_domain"):
+        assert f'name="{name}"' not in form, name
+    assert 'name="min_answers"' in form and 'name="formats"' in form
+    response = client.post(f"/projects/{project.pk}/versions/", {"min_answers": "1", "formats": ["jsonl", "coco"]})
+    assert response.status_code == 302, response.content.decode()[:2000]
