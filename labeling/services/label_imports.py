@@ -1319,6 +1319,10 @@ def _ls_min_tasks(records, *, project, classes, filename) -> list:
         key = ("id", task_id) if isinstance(task_id, int | str) else ("record", n)
         task = tasks.setdefault(key, {"data": data, "annotations": [], **({"id": task_id} if key[0] == "id" else {})})
         annotator = record.get("annotator")
+        if record.get("annotation_id") is None and annotator is None and not results:
+            # an "all tasks" export writes a task nobody annotated as a record without annotation or
+            # annotator: the task, with no answer (not the labeler's "nothing here", not a refusal)
+            continue
         if isinstance(annotator, str):
             annotator = int(annotator) if annotator.isdigit() else {"email": annotator}
         task["annotations"].append(

@@ -532,6 +532,29 @@ def test_label_studio_json_min_boxes_by_two_annotators(api, manager, detection):
     assert got[("b.png", "label-studio-4")] == {"boxes": []}
 
 
+@pytest.mark.parametrize("named", [None, "lea"])
+def test_a_json_min_export_of_all_tasks_leaves_the_unannotated_ones_unanswered(api, manager, detection, named):
+    """Exported with "all tasks", a task nobody annotated is a record whose annotation and annotator are
+    null: it was refused ("names no annotator"), or with ``labeler`` became that labeler's "nothing here"."""
+    import_images(detection, ["a.png", "b.png"])
+    export = [
+        min_record(
+            1,
+            {"image": "/data/upload/3/5d4a1c2e-a.png"},
+            "lea@example.com",
+            101,
+            label=[min_box(40, 30, 20, 40, "Iguana")],
+        ),
+        min_record(2, {"image": "/data/upload/3/0a0b0c0d-b.png"}, None, None),
+    ]
+    extra = {"labeler": named} if named else {}
+    body = json.dumps(export).encode()
+    job = post_import(api, manager, detection, "all-tasks-min.json", body, format="label_studio", **extra)
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert job["result"]["answers"]["created"] == 1
+    assert [name for name, _ in answers(detection)] == ["a.png"]
+
+
 def test_label_studio_json_min_choices_on_texts(api, manager):
     project = make_project(
         manager, name="Moods", modality="text", classes=[{"key": "pos", "name": "Positive"}, {"key": "neg"}]
