@@ -339,6 +339,10 @@ def guidelines_page(request, project_id):
 @login_required
 def taxonomy_page(request, project_id):
     project, membership = _project(request, project_id, Role.REVIEWER)
+    if project.task_type == "transcription":
+        raise Http404(
+            "A transcription project has no classes to change; its conventions page standardizes transcripts."
+        )
     return render(
         request,
         "labeling/taxonomy.html",
@@ -359,6 +363,9 @@ def taxonomy_page(request, project_id):
 @login_required
 def conventions_page(request, project_id):
     project, membership = _project(request, project_id, Role.REVIEWER)
+    if project.task_type != "transcription":
+        # the menu offers it to transcription projects only; by URL it was a form nothing could save
+        raise Http404("Transcript conventions belong to transcription projects; this one is not.")
     row = getattr(project, "conventions", None)
     return render(
         request,

@@ -60,6 +60,11 @@ def test_the_project_navigation_leads_reviewers_to_classes_conventions_and_campa
     speech.memberships.create(user=reviewer, role="reviewer")
     nav = _project_nav(client.get(f"/projects/{speech.pk}/").content.decode())
     assert f'href="/projects/{speech.pk}/conventions/"' in nav and "taxonomy/" not in nav
+    # typed by URL, the page a project's menu does not offer is not found, not a form nothing can save
+    assert client.get(f"/projects/{project.pk}/conventions/").status_code == 404
+    assert client.get(f"/projects/{speech.pk}/taxonomy/").status_code == 404
+    assert client.get(f"/projects/{speech.pk}/conventions/").status_code == 200
+    assert client.get(f"/projects/{project.pk}/taxonomy/").status_code == 200
 
     client.force_login(labeler)
     nav = _project_nav(client.get(f"/projects/{project.pk}/").content.decode())
