@@ -33,9 +33,9 @@ from analysis.services.embeddings import (
 from analysis.services.error_analysis import labels_resolved
 from labelhub.snapshots import read_snapshot
 from labeling.choices import JobKind, TaskType
-from labeling.models import Item, Project
+from labeling.models import Item
 from labeling.selectors import transcript_conventions
-from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_start, under_way
+from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_start, project_lock, under_way
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
         # A client whose answer was lost asks again: the map of this embedder still queued or computing is
         # answered (marked ``repeated``) rather than computed twice. The project row is locked (NO KEY:
         # reservations referencing it are not held up) so two identical requests at once start one.
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        project_lock(project.pk)
         running = (
             EmbeddingMap.objects.filter(
                 project=project,

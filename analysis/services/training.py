@@ -43,9 +43,17 @@ from labelhub.celery import app
 from labelhub.deadlocks import retry_deadlock_once
 from labelhub.storage import stored_files_read
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
-from labeling.models import Item, Job, Project, TrainingJob
+from labeling.models import Item, Job, TrainingJob
 from labeling.services import exports
-from labeling.services.jobs import JobBeat, JobNotRetryable, job_claim, job_retry_stale, job_start, under_way
+from labeling.services.jobs import (
+    JobBeat,
+    JobNotRetryable,
+    job_claim,
+    job_retry_stale,
+    job_start,
+    project_lock,
+    under_way,
+)
 from labeling.services.shapes import FLAGS, shapes_validate
 from labeling.services.versions import artifact_for, version_event_payload
 
@@ -125,7 +133,7 @@ def training_job_start(*, project, version, trainer, params, user) -> TrainingJo
         # A client whose answer was lost asks again: the same training still queued or running is answered
         # (marked ``repeated``) rather than trained twice. The project row is locked (NO KEY: reservations
         # referencing it are not held up) so two identical requests at once start one.
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        project_lock(project.pk)
         running = (
             TrainingJob.objects.filter(
                 project=project,

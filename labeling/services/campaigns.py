@@ -22,11 +22,11 @@ from labeling.models import (
     ArchivedAnnotation,
     Campaign,
     Item,
-    Project,
     Reservation,
 )
 from labeling.selectors import class_mapping, gold_labels, project_item_ids, source_named
 from labeling.services import campaign_shapes
+from labeling.services.jobs import project_lock
 from labeling.services.recipes import FLAGS, recipe_parse
 from labeling.services.resolution import transcript_normalizer
 
@@ -296,7 +296,7 @@ def campaign_start(
 @retry_deadlock_once  # as campaign_create, which it calls: the project's row first, then the items in id order
 @transaction.atomic
 def _campaign_start_locked(*, request, chosen, user):
-    Project.objects.select_for_update(no_key=True).filter(pk=request["project"].pk).first()
+    project_lock(request["project"].pk)
     same = campaign_same(**request)
     if same is not None:  # the same request, sent at the same moment, made it while this one waited
         return same, False
@@ -358,7 +358,7 @@ def campaign_send_back(*, project, item, user=None) -> Campaign:
     # One reviewer at a time looks for (or makes) the standing campaign: two sending items back at once
     # each found none and made one. NO KEY UPDATE: the labelers' reservations, which reference the
     # project, are not held up by it.
-    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+    project_lock(project.pk)
     campaign = Campaign.objects.filter(project=project, name=SEND_BACK_NAME, status=CampaignStatus.ACTIVE).first()
     if campaign is None:
         campaign = Campaign.objects.create(
@@ -380,7 +380,7 @@ def campaign_finish(*, campaign) -> Campaign:
     another active campaign holds too (items reviewers sent back since, a newer campaign): they stay in
     front of the queue, with the overlap of the newest such campaign."""
     # As campaign_send_back does: an item sent back meanwhile is counted as held, not reset after.
-    Project.objects.select_for_update(no_key=True).filter(pk=campaign.project_id).first()
+    project_lock(campaign.project_id)
     items = Item.objects.filter(campaigns=campaign)
     # Its items first, in id order, as campaign_create and label imports lock theirs, so none of them waits
     # for another in a circle; the updates below would lock them in whatever order the plan reads them.

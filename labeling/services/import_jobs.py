@@ -23,7 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from labelhub.deadlocks import BatchNotSaved
 from labeling.choices import JobKind, JobStatus
 from labeling.inputs import InputRejected
-from labeling.models import Job, Project
+from labeling.models import Job
 from labeling.services import imports, label_imports
 from labeling.services.jobs import (
     JobBeat,
@@ -33,6 +33,7 @@ from labeling.services.jobs import (
     job_finish,
     job_retry_stale,
     job_start,
+    project_lock,
     under_way,
 )
 
@@ -103,7 +104,7 @@ def import_job_request(
         label_imports.label_import_precheck(project=project, fmt=fmt, upload=upload, labeler=labels["labeler"])
     stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{upload.name.rsplit('/', 1)[-1]}", upload)
     with transaction.atomic():
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        project_lock(project.pk)
         same = _import_under_way(project=project, user=user, params=params)
         if same is None:
             return job_start(kind=JobKind.IMPORT, project=project, user=user, params={"upload": stored, **params}), True

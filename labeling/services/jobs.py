@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from labelhub.celery import app
 from labeling.choices import JobKind, JobStatus
-from labeling.models import Job
+from labeling.models import Job, Project
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,13 @@ def _silent(stale):
     """Jobs whose worker has not beaten since ``stale`` (none yet: started before it). ``job_silent`` is
     the same test on one job in memory."""
     return Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale)
+
+
+def project_lock(project_id: int) -> None:
+    """Lock a project's row until the transaction ends, so that a look for an existing job, campaign or
+    decision and the one made when none is found happen one request at a time per project. NO KEY
+    UPDATE: the labelers' reservations and answers, which reference the project, are not held up."""
+    Project.objects.select_for_update(no_key=True).filter(pk=project_id).first()
 
 
 def under_way(prefix="") -> Q:

@@ -87,12 +87,13 @@ from labelhub.csvsafe import DANGEROUS_PREFIXES
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
 from labeling.inputs import AUDIO_EXTENSIONS, InputRejected
-from labeling.models import Annotation, Item, Membership, Project
+from labeling.models import Annotation, Item, Membership
 from labeling.selectors import class_mapping
 from labeling.services import imports
 from labeling.services.annotations import annotation_store, annotation_validate
 from labeling.services.imports import file_path
 from labeling.services.imports import path_parts as _path_parts
+from labeling.services.jobs import project_lock
 from labeling.services.shapes import end_tolerance
 
 FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm")
@@ -1714,7 +1715,7 @@ def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
         # unique constraints. NO KEY UPDATE leaves the labelers' reservations and item imports alone.
         # Then the items, in id order, as relabel campaigns lock them (labeling.services.queue); a
         # labeler's answer with ?next=1 locks its item, then the one they hold: a deadlock, run again.
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        project_lock(project.pk)
         list(Item.objects.filter(pk__in=items).order_by("pk").select_for_update().values_list("pk", flat=True))
         users = _users(parsed.annotators, {a.annotator for t in tasks for a in t.answers}, stored.users, project)
         current = {

@@ -9,11 +9,12 @@ from django.utils import timezone
 from analysis.metrics.consistency import ConventionError, Conventions
 from labelhub.deadlocks import retry_deadlock_once
 from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
-from labeling.models import Decision, GuidelineExample, GuidelineNote, Item, Project, TranscriptConventions
+from labeling.models import Decision, GuidelineExample, GuidelineNote, Item, TranscriptConventions
 from labeling.selectors import class_mapping
 from labeling.services.annotations import MAX_TRANSCRIPT_CHARS
 from labeling.services.campaigns import campaign_send_back
 from labeling.services.items import items_tag
+from labeling.services.jobs import project_lock
 from labeling.services.shape_versions import consensus_for, decided_shapes
 from labeling.services.shapes import shapes_validate
 
@@ -87,7 +88,7 @@ def decision_record(
         # lock below, in the order label imports and campaign finishes take them. Taken after, a reviewer
         # waiting for the project while holding the item met one of them holding the project and waiting
         # for the item, and PostgreSQL stopped one (the reviewer got 503).
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        project_lock(project.pk)
     if supersedes is not UNCHECKED:
         # The item's row lock orders two reviewers deciding it at once: the second reads the first's decision.
         Item.objects.select_for_update().filter(pk=item.pk).first()
@@ -363,7 +364,7 @@ def conventions_set(*, project, rules: dict, author=None) -> TranscriptConventio
     rules = conventions.as_dict()
     with transaction.atomic():
         # One change at a time per project (two first sets each found no row and both created one).
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        project_lock(project.pk)
         row = TranscriptConventions.objects.filter(project=project).first()
         if row is None:
             return TranscriptConventions.objects.create(project=project, rules=rules, author=author)
