@@ -21,7 +21,13 @@ from analysis.models import EmbeddingMap, LabelCluster, MapPoint, ModelRun
 from labelhub.snapshots import read_snapshot
 from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Annotation, ArchivedAnnotation, Decision, Guideline, Item, TrainingJob
-from labeling.selectors import answers_by_item, class_mapping, decided_labels, transcript_conventions
+from labeling.selectors import (
+    answers_by_item,
+    archived_as_they_stood,
+    class_mapping,
+    decided_labels,
+    transcript_conventions,
+)
 from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import AnswerArrays, labeler_priors
 
@@ -998,14 +1004,8 @@ def _archived_evidence(project, items, categories, weight, conventions) -> Answe
     empty = AnswerArrays(*(np.zeros(0, dtype=np.int64) for _ in range(3)), np.zeros(0))
     if weight <= 0 or not len(items):
         return empty
-    latest = {}
-    rows = ArchivedAnnotation.objects.filter(campaign__project=project, item_id__in=items.tolist()).values_list(
-        "campaign_id", "item_id", "labeler_id", "answered", "value", "borderline", "uncertain", "out_of_domain"
-    )
-    for campaign, item, labeler, answered, value, *flags in rows.iterator(chunk_size=10000):
-        key = (campaign, item, labeler)
-        if key not in latest or answered >= latest[key][0]:
-            latest[key] = (answered, None if any(flags) else value)
+    rows = ArchivedAnnotation.objects.filter(campaign__project=project, item_id__in=items.tolist())
+    latest = {key: None if any(flags) else value for key, (value, *flags) in archived_as_they_stood(rows).items()}
     if project.task_type == TaskType.TRANSCRIPTION:
         key_of = transcript_normalizer(conventions)
     else:
@@ -1017,7 +1017,7 @@ def _archived_evidence(project, items, categories, weight, conventions) -> Answe
     index = {name: i for i, name in enumerate(categories)}
     found = [
         (item, labeler, index.get(key_of(value)))
-        for (_, item, labeler), (_, value) in latest.items()
+        for (_, item, labeler), value in latest.items()
         if value not in (None, "")
     ]
     found = sorted(r for r in found if r[2] is not None)

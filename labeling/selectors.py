@@ -875,6 +875,20 @@ def answers_given(*, user_ids) -> dict[int, dict[str, int]]:
     }
 
 
+def archived_as_they_stood(rows):
+    """Answers a relabel campaign archived, as they stood when it started: of ``rows`` (a queryset of
+    ``ArchivedAnnotation``), per (campaign, item, labeler) the latest revision, as
+    ``{(campaign_id, item_id, labeler_id): (value, borderline, uncertain, out_of_domain)}`` (an answer's
+    earlier revisions are archived with it and do not count)."""
+    latest = {}
+    columns = ("campaign_id", "item_id", "labeler_id", "answered", "value", "borderline", "uncertain", "out_of_domain")
+    for campaign, item, labeler, answered, *rest in rows.values_list(*columns).iterator(chunk_size=10000):
+        key = (campaign, item, labeler)
+        if key not in latest or answered >= latest[key][0]:
+            latest[key] = (answered, *rest)
+    return {key: tuple(row[1:]) for key, row in latest.items()}
+
+
 def answers_by_item(*, item_ids, project=None):
     """Every current answer of these items, by item id (reviewers' views: never show it to labelers).
 

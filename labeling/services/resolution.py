@@ -371,13 +371,9 @@ def _archived_answers(*, project, policy, items, class_map, categories, targets)
         rows = rows.filter(guideline__project=project, guideline__version=filters["guideline"])
     if filters.get("answered_to"):
         rows = rows.filter(answered__lte=recipe_moment(filters["answered_to"]))
-    latest = {}
-    for campaign, item, labeler, answered, value, b, u, o in rows.values_list(
-        "campaign_id", "item_id", "labeler_id", "answered", "value", "borderline", "uncertain", "out_of_domain"
-    ).iterator(chunk_size=10000):
-        key = (campaign, item, labeler)
-        if key not in latest or answered >= latest[key][0]:
-            latest[key] = (answered, value, b * 1 + u * 2 + o * 4)
+    latest = {
+        key: (value, b * 1 + u * 2 + o * 4) for key, (value, b, u, o) in selectors.archived_as_they_stood(rows).items()
+    }
     if not latest:
         return empty
     transcription = project.task_type == TaskType.TRANSCRIPTION
@@ -394,7 +390,7 @@ def _archived_answers(*, project, policy, items, class_map, categories, targets)
             return categories.index[class_map[value]] if class_map[value] in keys else -1
         return categories.index[value] if value in keys else -1
 
-    ordered = sorted((item, labeler, value, flags) for (_, item, labeler), (_, value, flags) in latest.items())
+    ordered = sorted((item, labeler, value, flags) for (_, item, labeler), (value, flags) in latest.items())
     codes = np.array([code_of(r[2]) for r in ordered], dtype=np.int64)
     flags = np.array([r[3] for r in ordered], dtype=np.int64)
     return AnswerArrays(
