@@ -286,6 +286,9 @@ LABELHUB_MAX_FILE_BYTES = int(os.environ.get("LABELHUB_MAX_FILE_BYTES", 50 * 102
 LABELHUB_MAX_IMPORT_BYTES = int(os.environ.get("LABELHUB_MAX_IMPORT_BYTES", 2 * 1024 * 1024 * 1024))
 LABELHUB_MAX_IMAGE_PIXELS = int(os.environ.get("LABELHUB_MAX_IMAGE_PIXELS", 100_000_000))
 LABELHUB_MAX_TEXT_CHARS = int(os.environ.get("LABELHUB_MAX_TEXT_CHARS", 200_000))
+# Samples (frames × channels) an audio clip may decode to: 100 million is 400 MB of float32, about 38
+# minutes of 44.1 kHz stereo. Silence compresses a thousandfold, so bytes alone do not bound it.
+LABELHUB_MAX_AUDIO_SAMPLES = int(os.environ.get("LABELHUB_MAX_AUDIO_SAMPLES", 100_000_000))
 # Project limits: a project's active classes (each is a button and a key on the labeling page) and the
 # length of one guideline version (every labeler's page carries it).
 LABELHUB_MAX_CLASSES = int(os.environ.get("LABELHUB_MAX_CLASSES", 1000))

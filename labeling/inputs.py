@@ -145,8 +145,23 @@ def _declared_wav_frames(data: bytes):
     return None
 
 
+def _check_samples(samples, limit):
+    """InputRejected when a clip has more samples (frames × channels) than ``limit``. A compressed clip of
+    near silence (FLAC, OGG) decodes to thousands of times its size: the byte limit alone let a 50 MB file
+    through that decodes to hundreds of gigabytes of float32."""
+    if samples > limit:
+        raise InputRejected(
+            f"audio is {samples:,} samples (frames × channels), over the limit of {limit:,} "
+            "(LABELHUB_MAX_AUDIO_SAMPLES; possible decompression bomb)"
+        )
+
+
 def inspect_audio(data: bytes) -> Inspected:
     """Decode the whole clip through libsndfile; answer duration, rate, channels and level statistics.
+
+    The sample count is checked from the header before decoding, and at most that many samples are ever
+    decoded (``LABELHUB_MAX_AUDIO_SAMPLES``), so an audio decompression bomb is rejected without
+    allocating its samples.
 
     Levels are in dBFS of the mixed-down signal: RMS, peak, the share of samples at full scale
     (clipping) and the share of 20 ms windows below -50 dBFS (silence). libsndfile is loaded here, on the
@@ -156,11 +171,16 @@ def inspect_audio(data: bytes) -> Inspected:
 
     check_size(data)
     _declared_wav_frames(data)
+    limit = settings.LABELHUB_MAX_AUDIO_SAMPLES
     try:
         info = soundfile.info(io.BytesIO(data))
-        signal, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        _check_samples(info.frames * info.channels, limit)
+        # Never more than the limit decoded, whatever the header said: one frame past it tells it was over.
+        max_frames = limit // max(info.channels, 1) + 1
+        signal, rate = soundfile.read(io.BytesIO(data), frames=max_frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise InputRejected(f"audio cannot be decoded (WAV, FLAC, OGG and MP3 are accepted): {exc}") from None
+    _check_samples(signal.size, limit)
     fmt = info.format
     if fmt not in AUDIO_FORMATS:
         raise InputRejected(f"audio format {fmt} is not supported ({', '.join(AUDIO_FORMATS)})")

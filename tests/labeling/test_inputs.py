@@ -114,3 +114,31 @@ def test_text_statistics_and_limits(settings):
     settings.LABELHUB_MAX_TEXT_CHARS = 5
     with pytest.raises(InputRejected, match="over the limit"):
         inspect_text("too long")
+
+
+def silent_flac(*, seconds, rate, channels):
+    """A FLAC clip of digital silence: a few hundred bytes a second whatever its length, written in blocks."""
+    buffer = io.BytesIO()
+    block = np.zeros((rate, channels), dtype="int16")
+    with soundfile.SoundFile(buffer, "w", rate, channels, format="FLAC") as clip:
+        for _ in range(seconds):
+            clip.write(block)
+    return buffer.getvalue()
+
+
+def test_audio_over_the_sample_limit_is_rejected_naming_it(settings):
+    settings.LABELHUB_MAX_AUDIO_SAMPLES = 100_000
+    data = silent_flac(seconds=10, rate=8000, channels=2)  # 160,000 samples
+    with pytest.raises(InputRejected, match="160,000 samples.*over the limit of 100,000"):
+        inspect_audio(data)
+    settings.LABELHUB_MAX_AUDIO_SAMPLES = 160_000
+    assert inspect_audio(data).stats["duration"] == 10
+
+
+def test_an_audio_decompression_bomb_is_rejected_before_decoding():
+    # ~220 KB of FLAC that decode to 215 million samples (over 800 MB as float32): the 50 MB upload
+    # limit let through files that decode to hundreds of gigabytes and took the process down.
+    data = silent_flac(seconds=140, rate=192_000, channels=8)
+    assert len(data) < 300_000
+    with pytest.raises(InputRejected, match="215,040,000 samples.*decompression bomb"):
+        inspect_audio(data)
