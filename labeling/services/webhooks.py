@@ -93,15 +93,20 @@ def _allowed_networks():
 
 
 def _address_refusal(address) -> str | None:
-    """Why webhooks may not reach ``address`` (an ipaddress object), or None when they may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    """Why webhooks may not reach ``address`` (an ipaddress object), or None when they may. An IPv6
+    address that carries an IPv4 one is judged by it: ::ffff:127.0.0.1 is loopback too, and a 6to4
+    address (2002:a00:1::) goes out over IPv4 to the address it embeds (10.0.0.1) from a host with a
+    6to4 tunnel, though Python counts every 2002::/16 address as global."""
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or address.sixtofour or address
     if any(address in net for net in _allowed_networks()):
         return None
     # Most specific first: Python counts link-local and loopback among the private addresses too.
     for kind in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
+    if getattr(address, "is_site_local", False):  # fec0::/10, IPv6's old private range, "global" to Python
+        return "site-local"
     if not address.is_global:  # shared address space (100.64/10), documentation ranges, NAT64...
         return "non-public"
     return None
@@ -134,8 +139,11 @@ def webhook_addresses(url) -> list[str]:
         literal = None
     found = [str(literal)] if literal is not None else _resolve(host, port)
     for address in found:
-        refusal = _address_refusal(ipaddress.ip_address(address))
+        ip = ipaddress.ip_address(address)
+        refusal = _address_refusal(ip)
         if refusal:
+            if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour:
+                address = f"{address} (6to4 for {ip.sixtofour})"
             named = f"'{host}', which resolves to {address}," if literal is None else f"{address},"
             raise WebhookTargetRefused(
                 f"webhooks may not be sent to {named} a {refusal} address "

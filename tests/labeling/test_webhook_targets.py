@@ -31,6 +31,11 @@ REFUSED = [
     ("http://0.0.0.0:5432/", "0.0.0.0, a"),
     ("http://224.0.0.1/", "224.0.0.1, a multicast address"),
     ("http://100.64.0.1/", "100.64.0.1, a"),
+    # 6to4 addresses carry an IPv4 address a host with a 6to4 tunnel sends to over IPv4; site-local
+    # (fec0::/10) is the old private IPv6 range: Python counts both as global.
+    ("http://[2002:a00:1::1]/", "2002:a00:1::1 (6to4 for 10.0.0.1), a private address"),
+    ("http://[2002:7f00:1::]/", "(6to4 for 127.0.0.1), a loopback address"),
+    ("http://[fec0::1]/", "fec0::1, a site-local address"),
 ]
 
 
