@@ -632,7 +632,10 @@ def _yolo_names(archive, media) -> tuple[list[str], str, bool]:
             "a YOLO archive needs classes.txt, obj.names, _darknet.labels or data.yaml naming the classes"
         )
     name = found[0]
-    text = archive.read(media.paths[name]).decode("utf-8-sig")
+    try:
+        text = _member_bytes(archive, media.paths[name], name).decode("utf-8-sig")
+    except Bad as exc:
+        raise InputRejected(str(exc)) from None
     if name.endswith((".yaml", ".yml")):
         names, pose = _yaml_names(name, text)
         return names, name, pose
@@ -642,6 +645,15 @@ def _yolo_names(archive, media) -> tuple[list[str], str, bool]:
 def _is_yolo_label(name):
     base = posixpath.basename(name).lower()
     return base.endswith(".txt") and base not in YOLO_NAME_FILES and not base.startswith("readme")
+
+
+def _member_bytes(archive, info, name) -> bytes:
+    """A zip member's bytes, or Bad when it is over the per-file limit: a member is read whole, and a label
+    file of gigabytes of spaces is a few megabytes compressed."""
+    limit = settings.LABELHUB_MAX_FILE_BYTES
+    if info.file_size > limit:
+        raise Bad(f"{name} is {info.file_size:,} bytes, over the limit of {limit:,}")
+    return archive.read(info)
 
 
 def _is_image_list(archive, info) -> bool:
@@ -705,7 +717,7 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
             else:
                 media.find_stem(task, _yolo_stem(label_file), claimed)
             boxes, errors = [], []
-            text = archive.read(media.paths[label_file]).decode("utf-8-sig")
+            text = _member_bytes(archive, media.paths[label_file], label_file).decode("utf-8-sig")
             for number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():
                     continue

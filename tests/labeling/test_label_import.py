@@ -215,6 +215,31 @@ def test_yolo_malformed_line_names_file_and_line_and_stores_nothing_of_that_imag
     assert job.result["imported"] == 0 and not Annotation.objects.exists()
 
 
+def test_yolo_label_and_class_files_over_the_file_limit_are_refused_unread(manager, detection, settings):
+    """A zip member is read whole: a label file of gigabytes of spaces (a few megabytes compressed) took
+    the worker's memory. Label and class files are held to the per-file limit, as images are."""
+    settings.LABELHUB_MAX_FILE_BYTES = 20_000
+    line = "0 0.5 0.5 0.2 0.2\n"
+    image = png_bytes(size=(64, 64), seed=1)
+    content = zip_bytes(
+        [
+            ("classes.txt", "iguana\nrock\n"),
+            ("images/a.png", image),
+            ("images/b.png", png_bytes(size=(64, 64), seed=2)),
+            ("labels/a.txt", line + "\n" * 21_000),  # one box and blank lines: 21,018 bytes
+            ("labels/b.txt", line),
+        ]
+    )
+    job = run_import(detection, manager, "yolo.zip", content, fmt="yolo", labeler="bo")
+    reasons = {e["name"]: e["reason"] for e in job.errors}
+    assert reasons["labels/a.txt"] == "labels/a.txt is 21,018 bytes, over the limit of 20,000"
+    assert set(answers(detection)) == {("images/b.png", "bo")}
+    names = zip_bytes([("classes.txt", "iguana\n" * 3000), ("images/a.png", image), ("labels/a.txt", line)])
+    job = run_import(detection, manager, "yolo.zip", names, fmt="yolo", labeler="bo")
+    assert job.status == JobStatus.FAILED
+    assert "classes.txt is 21,000 bytes, over the limit of 20,000" in job.errors[-1]["reason"]
+
+
 # --- Label Studio --------------------------------------------------------------------------------
 
 
