@@ -1368,6 +1368,14 @@ def _hf_metadata(metadata_files, names, read, size):
     return listed, errors
 
 
+def zip_manifest_check(info: zipfile.ZipInfo):
+    """InputRejected when a zip's manifest is over the limit a manifest uploaded alone has: it is read line
+    by line, and gigabytes of spaces without a line end (a few megabytes compressed) were one line."""
+    limit = settings.LABELHUB_MAX_IMPORT_BYTES
+    if info.file_size > limit:
+        raise InputRejected(f"{member_name(info)} is {info.file_size:,} bytes, over the import limit of {limit:,}")
+
+
 def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, label_from_folder=False):
     """Entries of a zip archive: its manifest (manifest.jsonl or manifest.csv at the top) if it has one,
     else every file in it, labeled by its folder when ``label_from_folder``."""
@@ -1392,6 +1400,7 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
 
     manifest = next((n for n in MANIFEST_NAMES if n in members), None)
     if manifest:
+        zip_manifest_check(members[manifest])
         composed = {unicodedata.normalize("NFC", name): name for name in members}
 
         def open_path(path):

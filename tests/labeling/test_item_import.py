@@ -402,3 +402,19 @@ def test_upright_image_sizes_fixes_items_imported_with_the_raw_size_of_a_rotated
     again = io.StringIO()
     call_command("upright_image_sizes", stdout=again)
     assert "changed 0" in again.getvalue()
+
+
+def test_a_zip_manifest_over_the_import_limit_is_refused_unread(manager, settings):
+    """A manifest in a zip is held to the limit a manifest uploaded alone is: 100 GB of spaces without a
+    line end (about 100 MB compressed) was read as one line to count the lines, and took the worker's
+    memory."""
+    project = text_project(manager)
+    settings.LABELHUB_MAX_IMPORT_BYTES = 5_000
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("manifest.jsonl", '{"text": "fine"}\n' + " " * 100_000)
+    assert len(buffer.getvalue()) < 5_000
+    job = run_import(project, manager, "set.zip", buffer.getvalue())
+    assert job.status == JobStatus.FAILED
+    assert "manifest.jsonl is 100,017 bytes, over the import limit of 5,000" in job.errors[-1]["reason"]
+    assert not project.items.exists()
