@@ -236,10 +236,11 @@ class Conventions:
     def apply(self, text: str) -> str:
         """The transcript written by these conventions."""
         out = text or ""
+        # Tags and fillers are written as given: a backslash in them is text, not a group reference.
         for tag, canonical in self.tags.items():
-            out = re.sub(re.escape(tag), canonical, out, flags=re.IGNORECASE)
+            out = re.sub(re.escape(tag), lambda _, text=canonical: text, out, flags=re.IGNORECASE)
         if self._filler_re is not None:
-            out = self._filler_re.sub(self.filler_as, out)
+            out = self._filler_re.sub(lambda _: self.filler_as, out)
         if self.lowercase:
             out = out.lower()
         if self.strip_punctuation:

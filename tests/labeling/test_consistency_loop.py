@@ -289,6 +289,28 @@ def test_transcript_conventions_preview_and_apply(api, manager, reviewer):
     assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"]["fillers"] == ["um", "umm", "uh"]
 
 
+def test_conventions_write_fillers_and_tags_as_the_text_given_and_reports_still_answer(api, manager, reviewer):
+    """A filler or tag written with a backslash (``\\1``, ``[C:\\noise]``) was read as a regular expression's
+    group reference when applied: the conventions were saved, then every agreement report answered 500."""
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (item_id,) = items_import(project=project, entries=[ImportEntry(name="c0", text="clip 0")]).imported
+    for user, value in ((make_user("t1"), "umm call [inaudible]"), (make_user("t2"), r"\1 call [C:\noise]")):
+        annotation_save(item=Item.objects.get(pk=item_id), labeler=user, value=value)
+    client = api(reviewer)
+    rules = {
+        "fillers": ["umm"],
+        "filler_as": r"\1",
+        "tags": {"[inaudible]": r"[C:\noise]"},
+        "lowercase": False,
+        "strip_punctuation": False,
+    }
+    assert client.put(f"/api/projects/{project.pk}/conventions/", {"rules": rules}, format="json").status_code == 200
+    report = client.get(f"/api/projects/{project.pk}/agreement/")
+    assert report.status_code == 200
+    assert report.json()["transcripts"]["exact_agreement"] == 1.0  # both read "\1 call [C:\noise]"
+
+
 def test_conventions_with_a_misspelt_field_are_refused_and_a_put_of_what_was_read_passes(api, manager, reviewer):
     project = make_project(manager, name="Speech", modality="text", task_type="transcription")
     member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
