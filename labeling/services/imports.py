@@ -1291,6 +1291,9 @@ def folder_opener(root: Path, allowed_roots=None):
             raise InputRejected(f"path '{path}' is outside the folders imports may read")
         if not target.is_file():
             raise InputRejected(f"file '{path}' does not exist")
+        size, limit = target.stat().st_size, settings.LABELHUB_MAX_FILE_BYTES
+        if size > limit:  # checked before reading: the roots may hold files far larger than memory
+            raise InputRejected(f"'{path}' is {size:,} bytes, over the limit of {limit:,}")
         return target.read_bytes
 
     return open_path

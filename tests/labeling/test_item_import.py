@@ -246,6 +246,26 @@ def test_manifest_paths_under_an_import_root(manager, project, settings, tmp_pat
     assert "outside the folders" in job.errors[0]["reason"]
 
 
+def test_a_file_under_an_import_root_over_the_file_limit_is_refused_unread(
+    manager, project, settings, tmp_path, monkeypatch
+):
+    """A manifest may name any file under the roots (a data share holds videos, disk images): it was read
+    whole before its size was checked."""
+    root = tmp_path / "shared"
+    root.mkdir()
+    (root / "a.png").write_bytes(png_bytes(seed=31))
+    (root / "big.png").write_bytes(b"\0" * 30_000)
+    settings.LABELHUB_IMPORT_ROOTS = [root]
+    settings.LABELHUB_MAX_FILE_BYTES = 20_000
+    read = []
+    real_read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or real_read_bytes(path))
+    lines = [json.dumps({"path": "a.png"}), json.dumps({"path": "big.png"})]
+    job = run_import(project, manager, "m.jsonl", "\n".join(lines).encode())
+    assert job.result["imported"] == 1 and read == ["a.png"]
+    assert job.errors[0]["reason"] == "'big.png' is 30,000 bytes, over the limit of 20,000"
+
+
 def test_a_job_runs_once_even_if_delivered_twice(manager):
     project = text_project(manager)
     job = import_job_create(project=project, user=manager, upload=SimpleUploadedFile("m.jsonl", b'{"text": "a"}\n'))
