@@ -31,6 +31,20 @@ def env_list(name, default=""):
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
 
+def env_positive_int(name, default):
+    """A whole number above 0 (empty is unset): anything else stops the start-up naming the variable."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number above 0 (got {value!r})")
+    return number
+
+
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 
 # The embedded default is a developer's laptop: debug on unless said otherwise. A configured database
@@ -302,6 +316,9 @@ if LABELHUB_PUBLIC_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", L
         f"LABELHUB_PUBLIC_URL must be an http:// or https:// address such as https://labels.example.org "
         f"(got {LABELHUB_PUBLIC_URL!r})"
     )
+# How long a labeler holds the item the queue handed them (its slot counts against the item's k answers)
+# before it goes back to the others; asking again or answering renews or ends the hold.
+LABELHUB_RESERVATION_SECONDS = env_positive_int("LABELHUB_RESERVATION_SECONDS", 300)
 # A running build or training job silent (no heartbeat) for this long may be retried.
 LABELHUB_JOB_STALE_SECONDS = int(os.environ.get("LABELHUB_JOB_STALE_SECONDS", 300))
 # A job whose worker died is taken over by its redelivered message until it has had this many attempts;

@@ -27,7 +27,7 @@ from labeling.selectors import (
     projects_with_progress,
 )
 from labeling.services.annotations import MAX_COMMENT_CHARS, MAX_TRANSCRIPT_CHARS
-from labeling.services.queue import RESERVATION_SECONDS
+from labeling.services.queue import reservation_seconds
 from labeling.services.sources import source_create, source_update
 
 SKIP_REASONS = [
@@ -122,7 +122,7 @@ def label(request, project_id):
             "wavesurfer": static("vendor/wavesurfer/wavesurfer.esm.js"),
             "regions": static("vendor/wavesurfer/regions.esm.js"),
         },
-        "reservationSeconds": RESERVATION_SECONDS,
+        "reservationSeconds": reservation_seconds(),
         "maxTranscript": MAX_TRANSCRIPT_CHARS,
         "maxComment": MAX_COMMENT_CHARS,
         "skipReasons": SKIP_REASONS,

@@ -122,9 +122,12 @@ def test_pgbouncer_transaction_mode_settings_come_from_the_environment():
 def test_every_variable_the_settings_read_is_documented():
     settings_py = (ROOT / "labelhub" / "settings.py").read_text()
     read = set(
-        re.findall(r"""(?:os\.environ(?:\.get)?[\[(]|env_bool\(|env_list\()\s*"([A-Z][A-Z0-9_]+)\"""", settings_py)
+        re.findall(
+            r"""(?:os\.environ(?:\.get)?[\[(]|env_bool\(|env_list\(|env_positive_int\()\s*"([A-Z][A-Z0-9_]+)\"""",
+            settings_py,
+        )
     )
-    assert {"DATABASE_URL", "SECRET_KEY", "DB_SERVER_SIDE_CURSORS"} <= read
+    assert {"DATABASE_URL", "SECRET_KEY", "DB_SERVER_SIDE_CURSORS", "LABELHUB_RESERVATION_SECONDS"} <= read
     readme = (ROOT / "README.md").read_text()
     assert sorted(name for name in read if f"`{name}`" not in readme) == []
 
@@ -195,6 +198,24 @@ def test_a_task_time_limit_of_a_minute_or_less_fails_loudly(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.split() == ["60"]
+
+
+def test_the_reservation_time_comes_from_the_environment_and_a_bad_one_fails_loudly(tmp_path):
+    """How long a labeler holds an item could not be set: LABELHUB_RESERVATION_SECONDS was read by the
+    queue but never from the environment. Now it is, and a value that is no whole number above 0 stops
+    the start-up naming it (0 or -5 would hand out holds that lapse at once, "5m" would crash later)."""
+    code = (
+        "from django.conf import settings; from labeling.services.queue import reservation_seconds; "
+        "print(settings.LABELHUB_RESERVATION_SECONDS, reservation_seconds())"
+    )
+    for value, expected in (("", ["300", "300"]), ("900", ["900", "900"])):
+        out = run_settings({"LABELHUB_RESERVATION_SECONDS": value, "LABELHUB_VAR_DIR": str(tmp_path)}, code=code)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == expected
+    for value in ("0", "-5", "5m", "1.5"):
+        out = run_settings({"LABELHUB_RESERVATION_SECONDS": value, "LABELHUB_VAR_DIR": str(tmp_path)}, code=code)
+        assert out.returncode != 0
+        assert f"LABELHUB_RESERVATION_SECONDS must be a whole number above 0 (got '{value}')" in out.stderr
 
 
 # STATIC_ROOT, MEDIA_ROOT, SQLITE_PATH and CELERY_BROKER_DIR set to "" meant the current folder (the broker's

@@ -7,9 +7,9 @@ The k-slot rule. An item is handed to a labeler only while
 where k is the item's own ``overlap`` when a relabel campaign set one, else the project's; and never
 to a labeler who has already answered or skipped it. A labeler holds at most one item of a
 project at a time (``Reservation``, one row per labeler and project, reused from item to item), for
-``RESERVATION_SECONDS``; asking for the next item again before answering hands back the same item and
-extends the hold, so a page reload loses nothing. An answer or a skip releases the hold; an expired
-hold simply stops counting.
+``reservation_seconds()`` (``LABELHUB_RESERVATION_SECONDS``); asking for the next item again before
+answering hands back the same item and extends the hold, so a page reload loses nothing. An answer or a
+skip releases the hold; an expired hold simply stops counting.
 
 Order. Items of an active relabel campaign first (``Item.priority`` > 0, highest first; items with an
 overlap of their own are served with them), then the items closest to completion (most current
@@ -75,7 +75,6 @@ from labeling.services.annotations import (
     first_answer_params,
 )
 
-RESERVATION_SECONDS = getattr(settings, "LABELHUB_RESERVATION_SECONDS", 300)
 # How many of the queue's first items concurrent labelers are spread over (see "Spreading" above).
 SPREAD = 16
 MAX_SKIP_REASON_CHARS = 500
@@ -88,8 +87,14 @@ class ItemFull(Exception):
     holds no reservation for it."""
 
 
+def reservation_seconds():
+    """How long a hold lasts: the setting as it is now (read at each call, so a test's override_settings
+    reaches the queue and the labeling page alike)."""
+    return settings.LABELHUB_RESERVATION_SECONDS
+
+
 def _hold_until(now):
-    return now + timedelta(seconds=RESERVATION_SECONDS)
+    return now + timedelta(seconds=reservation_seconds())
 
 
 # The queue's hot statements are written in SQL: compiling the equivalent ORM querysets (three

@@ -1,16 +1,18 @@
 """The labeling queue: order, the k-slot rule, reservations (hold, extension, expiry, release on skip)."""
 
+import json
+import re
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.utils import timezone
 
 from labeling.models import Annotation, Item, Reservation, Skip
 from labeling.services.annotations import annotation_save
 from labeling.services.projects import project_update
 from labeling.services.queue import (
-    RESERVATION_SECONDS,
     ItemFull,
     annotation_submit,
     annotation_submit_and_next,
@@ -18,6 +20,7 @@ from labeling.services.queue import (
     item_skip,
     queue_next,
     reservation_release,
+    reservation_seconds,
 )
 from tests.labeling.queue_helpers import answer_by_others, make_items, make_labelers
 
@@ -86,11 +89,27 @@ def test_asking_again_gives_the_held_item_and_extends_the_hold(project, labeler)
     make_items(project, 3)
     now = timezone.now()
     first = queue_next(project=project, labeler=labeler, now=now)
-    later = now + timedelta(seconds=RESERVATION_SECONDS - 5)
+    later = now + timedelta(seconds=reservation_seconds() - 5)
     again = queue_next(project=project, labeler=labeler, now=later)
     assert again.item.pk == first.item.pk
-    assert Reservation.objects.get(labeler=labeler).expires == later + timedelta(seconds=RESERVATION_SECONDS)
+    assert Reservation.objects.get(labeler=labeler).expires == later + timedelta(seconds=reservation_seconds())
     assert Reservation.objects.filter(labeler=labeler).count() == 1
+
+
+@override_settings(LABELHUB_RESERVATION_SECONDS=45)
+def test_the_hold_lasts_as_long_as_labelhub_reservation_seconds_says(client, project, labeler, labeler2):
+    """The hold was read once, when the queue module was first imported: a deployment's (or a test's)
+    LABELHUB_RESERVATION_SECONDS never reached the queue nor the labeling page's countdown."""
+    project_update(project=project, overlap=1)
+    (item,) = make_items(project, 1)
+    now = timezone.now()
+    assert queue_next(project=project, labeler=labeler, now=now).expires == now + timedelta(seconds=45)
+    assert queue_next(project=project, labeler=labeler2, now=now + timedelta(seconds=44)) is None
+    assert next_id(project, labeler2, now=now + timedelta(seconds=46)) == item.pk
+    client.force_login(labeler)
+    page = client.get(f"/projects/{project.pk}/label/").content.decode()
+    config = json.loads(re.search(r'<script id="lab-config" type="application/json">(.*?)</script>', page, re.S)[1])
+    assert config["reservationSeconds"] == 45
 
 
 def test_reservations_never_hand_out_more_than_k_slots(project, labeler, labeler2):
@@ -115,7 +134,7 @@ def test_an_expired_hold_frees_the_slot(project, labeler, labeler2):
     now = timezone.now()
     assert next_id(project, labeler, now=now) == item.pk
     assert queue_next(project=project, labeler=labeler2, now=now + timedelta(seconds=60)) is None
-    after = now + timedelta(seconds=RESERVATION_SECONDS + 1)
+    after = now + timedelta(seconds=reservation_seconds() + 1)
     assert next_id(project, labeler2, now=after) == item.pk
     # The first labeler's hold is gone: asking again does not give the item back to them.
     assert queue_next(project=project, labeler=labeler, now=after) is None
