@@ -272,11 +272,14 @@ def campaign_start(
     same), which nothing changes.
 
     ``choose``: for a request that names no item ids (a ``likeliest_errors`` filter), called for them
-    once no such campaign is found; run before the lock below, as the review queue it reads is long.
+    once no such campaign is found.
 
-    The project row is locked (NO KEY, as ``campaign_send_back`` does: reservations are not held up)
-    from the look to the campaign's commit: two identical requests at once each looked before either
-    had made its campaign, and both made one, sending the items back twice.
+    The items are chosen and the request checked (``campaign_prepare``) before the project's row is
+    locked: a filter's choice reads the project's answers, and a version build, a guideline publish or a
+    taxonomy change of the project waited for it. The row is then locked (NO KEY, as ``campaign_send_back``
+    does: reservations are not held up) from a second look for the same campaign to the new one's commit:
+    two identical requests at once each looked before either had made its campaign, and both made one,
+    sending the items back twice.
     """
     request = {
         "project": project,
@@ -289,24 +292,34 @@ def campaign_start(
     same = campaign_same(**request)  # a retry is answered without choosing its items again
     if same is not None:
         return same, False
-    chosen = choose() if choose is not None else item_ids
-    return _campaign_start_locked(request=request, chosen=chosen, user=user)
+    try:
+        chosen = choose() if choose is not None else item_ids
+        prepared = campaign_prepare(**{**request, "item_ids": chosen})
+    except ValidationError:
+        # The same request, sent at the same moment, made its campaign while this one chose: its filter
+        # (where answers differ, likeliest errors) then reads the answers that campaign archived, finds
+        # no item, and the retry would be refused instead of answered the campaign.
+        same = campaign_same(**request)
+        if same is not None:
+            return same, False
+        raise
+    return _campaign_start_locked(request=request, prepared=prepared, user=user)
 
 
-@retry_deadlock_once  # as campaign_create, which it calls: the project's row first, then the items in id order
+@retry_deadlock_once  # as campaign_create: the project's row first, then the items in id order
 @transaction.atomic
-def _campaign_start_locked(*, request, chosen, user):
+def _campaign_start_locked(*, request, prepared, user):
     project_lock(request["project"].pk)
     same = campaign_same(**request)
-    if same is not None:  # the same request, sent at the same moment, made it while this one waited
+    if same is not None:  # the same request, sent at the same moment, made it while this one waited or chose
         return same, False
-    return campaign_create(**{**request, "item_ids": chosen}, user=user), True
+    return _campaign_insert(project=request["project"], prepared=prepared, user=user), True
 
 
-@retry_deadlock_once  # it locks its items in id order; a labeler's answer may lock two the other way
-@transaction.atomic
-def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002
-    """Start a relabel campaign; answers the campaign. An empty selection is an error and changes nothing."""
+def campaign_prepare(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None) -> dict:  # noqa: A002
+    """Check a campaign request and choose its items, taking no lock: answers what ``_campaign_insert``
+    makes the campaign of (its items, name, overlap, guideline row, selection and the agreement on the
+    items before). An empty selection is an error."""
     if not (name or "").strip():
         raise ValidationError({"name": "a campaign needs a name"})
     if item_ids is None and not filter:
@@ -325,17 +338,40 @@ def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, 
         guideline_row = project.guidelines.filter(version=int(guideline)).first()
         if guideline_row is None:
             raise ValidationError({"guideline": f"this project has no guideline version {guideline}"})
+    return {
+        "item_ids": ids,
+        "name": name.strip(),
+        "guideline": guideline_row,
+        "overlap": overlap,
+        "selection": {"items": item_ids is not None, "filter": filter or {}},
+        "before": _agreement_on(project, ids),
+    }
+
+
+def _campaign_insert(*, project, prepared, user):
+    """The campaign ``campaign_prepare`` checked and chose, with its items sent back (locked in id order)."""
     campaign = Campaign.objects.create(
         project=project,
-        name=name.strip(),
-        guideline=guideline_row,
-        overlap=overlap,
+        name=prepared["name"],
+        guideline=prepared["guideline"],
+        overlap=prepared["overlap"],
         created_by=user,
-        selection={"items": item_ids is not None, "filter": filter or {}},
-        before=_agreement_on(project, ids),
+        selection=prepared["selection"],
+        before=prepared["before"],
     )
-    _add_items(campaign=campaign, item_ids=ids)
+    _add_items(campaign=campaign, item_ids=prepared["item_ids"])
     return campaign
+
+
+@retry_deadlock_once  # it locks its items in id order; a labeler's answer may lock two the other way
+@transaction.atomic
+def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002
+    """Start a relabel campaign; answers the campaign. An empty selection is an error and changes nothing.
+    (``campaign_start`` answers the campaign an identical request already made instead.)"""
+    prepared = campaign_prepare(
+        project=project, name=name, item_ids=item_ids, filter=filter, overlap=overlap, guideline=guideline
+    )
+    return _campaign_insert(project=project, prepared=prepared, user=user)
 
 
 def _add_items(*, campaign, item_ids):

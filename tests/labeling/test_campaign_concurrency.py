@@ -6,10 +6,11 @@ import threading
 
 import pytest
 
-from labeling.models import Annotation, ArchivedAnnotation, Campaign, Item
+from labeling.models import Annotation, ArchivedAnnotation, Campaign, Guideline, Item, Project
 from labeling.services import campaigns
 from labeling.services.annotations import annotation_save
 from labeling.services.campaigns import campaign_create
+from labeling.services.guidelines import guideline_publish
 from labeling.services.queue import annotation_submit
 from tests.concurrency import (
     in_a_thread,
@@ -158,4 +159,87 @@ def test_two_reviewers_requesting_the_same_campaign_at_once_share_it(api, projec
     answers = campaign_requests_at_once([api(reviewer), api(second)], project, body)
     assert sorted(a.status_code for a in answers) == [200, 201], [a.content for a in answers]
     assert answers[0].json()["id"] == answers[1].json()["id"]
+    assert Campaign.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guideline_published_while_a_campaign_chooses_its_items_does_not_wait_for_the_choice(
+    monkeypatch, project, reviewer, labeler
+):
+    """A filter campaign chose its items (a class, a tag, where answers differ: seconds on a large
+    project) holding the project's row lock, so a guideline publish, a version build request or a taxonomy
+    change of the project waited for the choice. The items are chosen before the lock now: the publish
+    goes through while the campaign is still choosing, and the campaign is made all the same."""
+    skip_unless_postgresql()
+    items = make_items(project, 3)
+    for item in items:
+        annotation_save(item=item, labeler=labeler, value="cat")
+    choosing, published, outcome, errors = threading.Event(), threading.Event(), {}, []
+    real = campaigns.campaign_items_for
+
+    def slow_choice(**kwargs):
+        choosing.set()
+        # the publish ends while the items are being chosen, or it waits for this transaction (3 s, then on)
+        outcome["published while choosing"] = published.wait(timeout=3)
+        return real(**kwargs)
+
+    monkeypatch.setattr(campaigns, "campaign_items_for", slow_choice)
+
+    def start():
+        campaigns.campaign_start(project=project, name="Cats again", filter={"class": "cat"}, user=reviewer)
+
+    def publish():
+        guideline_publish(project=Project.objects.get(pk=project.pk), text="A cat has whiskers.")
+
+    still_running = run_together(
+        [in_a_thread(start, errors=errors), in_a_thread(publish, after=choosing, then=published, errors=errors)]
+    )
+    assert not still_running
+    assert not errors, errors
+    assert outcome == {"published while choosing": True}
+    assert Guideline.objects.filter(project=project, text="A cat has whiskers.").exists()
+    (campaign,) = Campaign.objects.filter(project=project)
+    assert sorted(campaign.items.values_list("pk", flat=True)) == [item.pk for item in items]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_filter_campaign_whose_copy_commits_while_it_chooses_answers_that_campaign(
+    monkeypatch, project, reviewer, labeler, labeler2
+):
+    """Items are chosen outside the project's lock: a double click on a "where answers differ" campaign
+    whose first request commits while the second is still choosing must still answer the first's campaign
+    (200), not "the selection holds no items" (the first archived the very answers that differed)."""
+    skip_unless_postgresql()
+    items = make_items(project, 2)
+    for item in items:
+        annotation_save(item=item, labeler=labeler, value="cat")
+        annotation_save(item=item, labeler=labeler2, value="dog")
+    second_choosing, first_done, errors, made = threading.Event(), threading.Event(), [], {}
+    real = campaigns.campaign_items_for
+
+    def second_chooses_after_the_first_committed(**kwargs):
+        # the second has looked for the campaign (none yet) and is choosing when the first starts to
+        if threading.current_thread().name == "second":
+            second_choosing.set()
+            assert first_done.wait(timeout=10)
+        else:
+            assert second_choosing.wait(timeout=10)
+        return real(**kwargs)
+
+    monkeypatch.setattr(campaigns, "campaign_items_for", second_chooses_after_the_first_committed)
+
+    def start(who):
+        made[who] = campaigns.campaign_start(
+            project=project, name="Cats or dogs", filter={"disagreement": True}, user=reviewer
+        )
+
+    still_running = run_together(
+        [
+            in_a_thread(start, "first", then=first_done, errors=errors, name="first"),
+            in_a_thread(start, "second", errors=errors, name="second"),
+        ]
+    )
+    assert not still_running
+    assert not errors, errors
+    assert made["first"] == (made["second"][0], True) and made["second"][1] is False
     assert Campaign.objects.filter(project=project).count() == 1
