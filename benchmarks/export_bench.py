@@ -2,10 +2,14 @@
 worker into JSON Lines + Parquet, beside a plain PostgreSQL COPY of the same answers to a file.
 
     .venv/bin/python benchmarks/export_bench.py [--items 1000000] [--labelers 3] [--csv] [--keep]
+        [--db NAME] [--reuse --db NAME] [--redis-db N]
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and Redis on 127.0.0.1:6379; creates and
-drops a throwaway database. Seeds with COPY (10 classes, 3 answers per item from labelers of varying
-accuracy, a tag on every tenth item, two sources), then:
+drops a throwaway database of its own (``labelhub_bench_export_PID`` unless --db names one) and takes an
+empty Redis database for its broker (the highest free one of 1-15 unless --redis-db names one), so two
+runs at once do not drop each other's database nor hand each other's build to their worker. Seeds with
+COPY (10 classes, 3 answers per item from labelers of varying accuracy, a tag on every tenth item, two
+sources), then:
 
 * the floor: ``COPY (answers of the project) TO STDOUT`` into a local file, with psycopg;
 * the build: ``POST``-equivalent ``version_build_start`` with the default recipe (JSON Lines and Parquet;
@@ -27,8 +31,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-DB = "labelhub_bench_export"
-REDIS_DB = 12
+DB = f"labelhub_bench_export_{os.getpid()}"  # --db names another
+REDIS_DB = None  # --redis-db, or the free one claim_redis_db() takes
+REDIS_CLAIM = "labelhub_bench_export"
+
+
+def claim_redis_db():
+    """The highest empty Redis database of 1-15, claimed with a key naming this run (another run skips a
+    database holding one); 12, fixed, was flushed by each run under the other's worker."""
+    for number in range(15, 0, -1):
+        cli = ["redis-cli", "-n", str(number)]
+        if subprocess.run([*cli, "DBSIZE"], capture_output=True, text=True, check=True).stdout.strip() != "0":
+            continue
+        claimed = subprocess.run([*cli, "SET", REDIS_CLAIM, DB, "NX"], capture_output=True, text=True, check=True)
+        if claimed.stdout.strip() == "OK":
+            return number
+    sys.exit("no empty Redis database among 1-15: name one with --redis-db")
 
 
 def setup_env(media_root, *, reuse=False):
@@ -45,7 +63,6 @@ def setup_env(media_root, *, reuse=False):
     if not reuse:
         subprocess.run([*psql, f"DROP DATABASE IF EXISTS {DB}"], check=True)
         subprocess.run([*psql, f"CREATE DATABASE {DB}"], check=True)
-    subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], check=True, capture_output=True)
     import django
 
     django.setup()
@@ -235,8 +252,28 @@ def main():
     parser.add_argument("--labelers", type=int, default=3)
     parser.add_argument("--csv", action="store_true", help="build the CSV export too")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--reuse", action="store_true", help="reuse the database a --keep run left")
+    parser.add_argument("--reuse", action="store_true", help="reuse the database a --keep run left (--db NAME)")
+    parser.add_argument("--db", help="database name (default: labelhub_bench_export_PID, this run's own)")
+    parser.add_argument("--redis-db", type=int, help="Redis database of the broker, emptied (default: a free one)")
     args = parser.parse_args()
+    if args.reuse and not args.db:
+        parser.error("--reuse needs --db: the name the --keep run printed")
+    global DB, REDIS_DB
+    DB = args.db or DB
+    if args.redis_db is not None:
+        REDIS_DB = args.redis_db
+        subprocess.run(["redis-cli", "-n", str(REDIS_DB), "FLUSHDB"], check=True, capture_output=True)
+    else:
+        REDIS_DB = claim_redis_db()
+    try:
+        run(args)
+    finally:
+        subprocess.run(["redis-cli", "-n", str(REDIS_DB), "FLUSHDB"], check=True, capture_output=True)
+    if args.keep:
+        print(f"\nkept database {DB}: --reuse --db {DB} builds from it again")
+
+
+def run(args):
     with tempfile.TemporaryDirectory() as media:
         setup_env(media, reuse=args.reuse)
         if args.reuse:

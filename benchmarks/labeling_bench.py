@@ -19,8 +19,9 @@ After a short warm-up, each scenario runs for a fixed time and prints p50/p95/p9
 
 Targets: at 8 concurrent labelers on 100,000 items, p95 of next + submit <= 25 ms and at least 100
 answers/s paced (issue 3); p95 <= 25 ms and at least 300 answers/s in the closed loop, and server +
-database CPU <= 6 ms per answer at 1 and at 8 labelers (issue 18). The machine has 2 cores shared by
-gunicorn, PostgreSQL and the clients.
+database CPU <= 6 ms per answer at 1 and at 8 labelers (issue 18), judged only with --no-sql-timing (the
+default SQL timing adds its own CPU to the server's). The machine has 2 cores shared by gunicorn,
+PostgreSQL and the clients.
 
 Run from the repository root (PostgreSQL on 127.0.0.1:5432, user postgres, trust auth):
     .venv/bin/python benchmarks/labeling_bench.py [--items 100000] [--seconds 20] [--rate 110,150] [--keep]
@@ -830,11 +831,17 @@ def main():
         for row in rows:
             load = f"paced at {row['rate']:g}/s" if row["rate"] else "closed loop"
             if row["mode"] == "one" and not row["rate"]:
-                # Issue 18: server + database CPU per answer at 1 and at 8 labelers.
+                # Issue 18: server + database CPU per answer at 1 and at 8 labelers, of the app as deployed:
+                # the SQL timing (the default) adds its own CPU to the server's, so it is judged only without.
                 ok = row["all_cpu_ms"] <= 6
+                verdict = (
+                    ("MET" if ok else "NOT MET")
+                    if args.no_sql_timing
+                    else "not judged: the SQL timing adds its own CPU, run with --no-sql-timing"
+                )
                 print(
                     f"target (issue 18) at {row['labelers']} labeler(s), ?next=1, {load} (every server process and "
-                    f"the whole database cluster <= 6 ms of CPU per answer): {'MET' if ok else 'NOT MET'} "
+                    f"the whole database cluster <= 6 ms of CPU per answer): {verdict} "
                     f"({row['all_cpu_ms']:.2f} ms; workers + backends {row['server_cpu_ms']:.2f} ms)"
                 )
             if row["labelers"] != 8:

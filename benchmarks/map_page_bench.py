@@ -1,9 +1,10 @@
 """How fast the map page shows 100,000 points in headless Chromium.
 
-    .venv/bin/python benchmarks/map_page_bench.py [--points 100000]
+    .venv/bin/python benchmarks/map_page_bench.py [--points 100000] [--db NAME] [--port N]
 
-Seeds a throwaway PostgreSQL database (127.0.0.1:5432, user postgres) with a project of N items and a
-finished map of N points in ten clusters, serves the app with gunicorn on 127.0.0.1:8765, logs in with
+Seeds a throwaway PostgreSQL database (127.0.0.1:5432, user postgres; its own name per run unless --db
+names one) with a project of N items and a finished map of N points in ten clusters, serves the app with
+gunicorn on 127.0.0.1 (a free port unless --port names one), logs in with
 Debian's Chromium (Playwright) and times, three times, from the start of navigation to the moment the
 page has drawn every point (the page sets data-ready on its map root after the WebGL draw), with the CPU
 seconds each load cost the server (gunicorn's processes and the database's backends) and the browser
@@ -12,16 +13,19 @@ seconds each load cost the server (gunicorn's processes and the database's backe
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DB = "labelhub_bench_map"
-PORT = 8765
+# Its own database per run (two runs at once each dropped and seeded the other's), --db to name one.
+DB = f"labelhub_bench_map_{os.getpid()}"
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -80,6 +84,27 @@ def env():
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "labelhub.settings",
     }
+
+
+def free_port():
+    """A TCP port nothing listens on now (the system's choice): 8765, fixed, failed when taken."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(base, server, timeout=60):
+    """Wait until the server answers its health check; exit if it stopped (the port taken after all)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"gunicorn stopped (exit {server.returncode}) before serving {base}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.2)
+    sys.exit(f"gunicorn did not answer on {base} within {timeout} s")
 
 
 def seed(n):
@@ -141,20 +166,27 @@ def seed(n):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--db", help="database name, created and dropped (default: labelhub_bench_map_PID)")
+    parser.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
     args = parser.parse_args()
-    project_id = seed(args.points)
-    from django.db import connections
-
-    connections.close_all()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "labelhub.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "2"],
-        cwd=ROOT,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    global DB
+    DB = args.db or DB
+    port = args.port or free_port()
+    server = None
     try:
-        time.sleep(3)
+        project_id = seed(args.points)
+        from django.db import connections
+
+        connections.close_all()
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "labelhub.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
+            cwd=ROOT,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, server)
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
@@ -170,7 +202,6 @@ def main():
                 ],
             )
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            base = f"http://127.0.0.1:{PORT}"
             page.goto(f"{base}/login/")
             page.fill("input[name=username]", "bench")
             page.fill("input[name=password]", "bench-password")
@@ -200,8 +231,9 @@ def main():
             f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
     finally:
-        server.terminate()
-        server.wait()
+        if server is not None:
+            server.terminate()
+            server.wait()
         subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB}"])
 
 
