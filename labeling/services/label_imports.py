@@ -1,6 +1,7 @@
-"""Importing existing labels: COCO JSON, YOLO archives, Label Studio JSON exports, segments CSV and RTTM.
+"""Importing existing labels: COCO JSON, YOLO archives, Label Studio JSON exports, segments CSV, RTTM and
+CVAT for images XML.
 
-An import with a ``format`` (``coco``, ``yolo``, ``label_studio``, ``segments_csv``, ``rttm``) reads a
+An import with a ``format`` (``coco``, ``yolo``, ``label_studio``, ``segments_csv``, ``rttm``, ``cvat``) reads a
 labels file, finds each labeled file either in the same zip (stored as a new item, or recognised as an
 item the project holds by its SHA-256) or among the project's items by its path, and stores every annotator's labels
 as that person's answer through ``annotation_store`` — so revisions, the queue's answer counters and
@@ -23,14 +24,19 @@ may hold one file per split (Roboflow's ``train/_annotations.coco.json`` beside 
 ``annotations/instances_<subset>.json`` with ``images/<subset>/``); a YOLO zip's label files sit under
 ``labels/`` (Ultralytics, Roboflow, Label Studio) or beside their images (CVAT's YOLO 1.1
 ``obj_train_data/``, Roboflow's Darknet), with ``train.txt`` image lists that are no label files;
-Label Studio's JSON-MIN export is one record per annotation, read as its JSON export.
+Label Studio's JSON-MIN export is one record per annotation, read as its JSON export; CVAT's "CVAT for
+images 1.1" is ``annotations.xml`` with ``images/`` (an ``<image>`` per frame, its ``name`` a path), its
+video variant's ``<track>`` refused.
+
+XML is parsed by the standard library's expat with any DOCTYPE refused (``_xml_root``): no entity can be
+declared, so none is expanded (defusedxml is no dependency; CVAT and VOC files have no DOCTYPE).
 
 Who the answers belong to:
 
 - Label Studio: each annotation's ``completed_by``. An export names people as ``{"id", "email", ...}``
   (matched to a user with that e-mail, else a user named by the e-mail is created); a bare id becomes
   the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out.
-- COCO, YOLO, segments CSV and RTTM files name nobody: the import names the person (or tool) with
+- COCO, YOLO, CVAT, segments CSV and RTTM files name nobody: the import names the person (or tool) with
   ``labeler``, and their boxes or segments become that user's answers. (An item's imported label is one
   class key; it cannot hold shapes.)
 
@@ -40,7 +46,9 @@ Coordinates become the contract's fractions: COCO ``bbox`` is ``[x, y, w, h]`` i
 declared ``width``/``height`` (boxes within half a pixel of an edge are clamped to it; an image declared
 at its upright size turned a quarter, a photo's stored pixels without its EXIF orientation, is rejected,
 as its boxes would land turned); YOLO lines are
-``class cx cy w h`` as fractions of the image, centre first; Label Studio boxes are percentages
+``class cx cy w h`` as fractions of the image, centre first; CVAT boxes are ``xtl ytl xbr ybr`` in pixels
+of the ``<image>``'s ``width`` and ``height`` (a ``rotation`` about the centre: the upright box around it),
+polygons the box around their points, a ``<tag>`` a classification project's class; Label Studio boxes are percentages
 (0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds (a
 region's labels a segment each, its ``channel`` not read; per-region transcripts joined by start), as are
 a segments CSV's ``start``/``end`` and RTTM's onset and duration.
@@ -74,6 +82,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlparse
+from xml.etree import ElementTree
+from xml.parsers import expat
 
 import yaml
 from django.conf import settings
@@ -96,7 +106,7 @@ from labeling.services.imports import path_parts as _path_parts
 from labeling.services.jobs import project_lock
 from labeling.services.shapes import end_tolerance
 
-FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm")
+FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat")
 # Formats whose files hold one kind of shape, the task type they import into, and name no annotator.
 SHAPE_FILE_TASKS = {
     "coco": TaskType.DETECTION,
@@ -104,6 +114,8 @@ SHAPE_FILE_TASKS = {
     "segments_csv": TaskType.SEGMENTS,
     "rttm": TaskType.SEGMENTS,
 }
+# Formats that name no annotator and hold boxes or whole-image classes (CVAT's <tag>): image projects of these types.
+IMAGE_FILE_TASKS = {"cvat": (TaskType.DETECTION, TaskType.CLASSIFICATION)}
 SEGMENT_FILES = {"segments_csv": ".csv", "rttm": ".rttm"}  # the labels file's suffix in a zip
 SEGMENTS_CSV_COLUMNS = ("item", "file", "start", "end", "label", "support")
 # RTTM record types (NIST RT-09) other than SPEAKER: they say nothing of who spoke when, and are skipped.
@@ -166,11 +178,19 @@ def label_import_check(*, project, fmt, labeler="", label_from_folder=False) -> 
         raise ValidationError(
             {"format": f"{fmt} files hold {shapes}: they import into a {wanted} project, not a {project.task_type} one"}
         )
+    kinds = IMAGE_FILE_TASKS.get(fmt)
+    if kinds and (project.task_type not in kinds or project.modality != "image"):
+        raise ValidationError(
+            {
+                "format": f"{fmt} files hold boxes and image tags: they import into an image detection or "
+                f"classification project, not a {project.modality} {project.task_type} one"
+            }
+        )
     if label_from_folder:
         raise ValidationError({"label_from_folder": "labels come from the labels file in an import with a format"})
     labeler = (labeler or "").strip()
-    if wanted and not labeler:
-        shapes = "boxes" if wanted == TaskType.DETECTION else "segments"
+    if (wanted or kinds) and not labeler:
+        shapes = "segments" if wanted == TaskType.SEGMENTS else "boxes" if wanted else "labels"
         raise ValidationError(
             {"labeler": f"a {fmt} file names no annotator: give the username whose answers these {shapes} become"}
         )
@@ -484,6 +504,23 @@ def _box(x, y, w, h, label, what) -> dict:
     return {"x": x, "y": y, "w": min(w, 1.0 - x), "h": min(h, 1.0 - y), "label": label}
 
 
+def _pixel_box(x, y, w, h, size, label, what, shown) -> dict:
+    """A box in pixels of an image of ``size`` (width, height) as fractions; ``shown`` is how the file wrote
+    it, for the message. Exporters round: a box within half a pixel of an edge ends at the edge."""
+    width, height = size
+    if -HALF_PIXEL <= x < 0:
+        w, x = w + x, 0.0
+    if -HALF_PIXEL <= y < 0:
+        h, y = h + y, 0.0
+    if width < x + w <= width + HALF_PIXEL:
+        w = width - x
+    if height < y + h <= height + HALF_PIXEL:
+        h = height - y
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        raise Bad(f"{what}: {shown} reaches outside the {width:g} x {height:g} pixel image")
+    return _box(x / width, y / height, w / width, h / height, label, what)
+
+
 def _first_error(errors):
     return errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
 
@@ -568,19 +605,7 @@ def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed
             if not isinstance(bbox, list) or len(bbox) != 4:
                 raise Bad(f"{what}: bbox must be [x, y, width, height] in pixels, not {json.dumps(bbox)}")
             x, y, w, h = (_number(v, f"{what}: bbox") for v in bbox)
-            width, height = sizes[image_id]
-            # Exporters round: a box within half a pixel of an edge ends at the edge.
-            if -HALF_PIXEL <= x < 0:
-                w, x = w + x, 0.0
-            if -HALF_PIXEL <= y < 0:
-                h, y = h + y, 0.0
-            if width < x + w <= width + HALF_PIXEL:
-                w = width - x
-            if height < y + h <= height + HALF_PIXEL:
-                h = height - y
-            if x < 0 or y < 0 or x + w > width or y + h > height:
-                raise Bad(f"{what}: bbox {json.dumps(bbox)} reaches outside the {width:g} x {height:g} pixel image")
-            boxes[image_id].append(_box(x / width, y / height, w / width, h / height, label, what))
+            boxes[image_id].append(_pixel_box(x, y, w, h, sizes[image_id], label, what, f"bbox {json.dumps(bbox)}"))
         except Bad as exc:
             errors[image_id].append(f"{what}: {exc}" if not str(exc).startswith(what) else str(exc))
     for image_id, task in tasks.items():
@@ -766,6 +791,155 @@ def _yolo_line(line, names, names_file, classes, what, pose=False) -> dict:
     except Bad as exc:
         raise Bad(f"{what}: class {index} of {names_file}: {exc}") from None
     return _box(cx - w / 2, cy - h / 2, w, h, label, what)
+
+
+# --- XML: CVAT for images 1.1 and Pascal VOC -----------------------------------------------------
+
+
+def _xml_root(raw: bytes):
+    """An XML file's root element. Parsed by expat with a DOCTYPE refused where it starts, so the file
+    declares no entity, let alone one expanding to gigabytes ("billion laughs") or reading a local file:
+    CVAT and VOC files have none. Raise Bad naming the line."""
+    builder = ElementTree.TreeBuilder()
+    parser = expat.ParserCreate()
+
+    def doctype(*_):
+        raise Bad(f"line {parser.CurrentLineNumber}: a DOCTYPE (entity declarations) is not read in a labels file")
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(raw, True)
+    except expat.ExpatError as exc:
+        message = expat.errors.messages[exc.code]
+        raise Bad(f"not well-formed XML: {message} (line {exc.lineno}, column {exc.offset + 1})") from None
+    return builder.close()
+
+
+def _xml_number(text, what) -> float:
+    try:
+        number = float((text or "").strip())
+    except ValueError:
+        raise Bad(f"{what} '{(text or '').strip()[:40]}' is not a number") from None
+    if not math.isfinite(number):
+        raise Bad(f"{what} '{text.strip()[:40]}' is not a number")
+    return number
+
+
+def _xml_size(width, height) -> tuple[float, float]:
+    if width is None or height is None:
+        raise Bad("the image declares no width and height, so its boxes have no frame")
+    size = _xml_number(width, "width"), _xml_number(height, "height")
+    if size[0] <= 0 or size[1] <= 0:
+        raise Bad(f"the image size {size[0]:g} x {size[1]:g} is not positive")
+    return size
+
+
+# CVAT shapes a box cannot stand for (a polygon is the box around it)
+CVAT_OTHER_SHAPES = ("polyline", "points", "ellipse", "cuboid", "mask", "skeleton")
+
+
+def _cvat_label(classes, element, what):
+    try:
+        return classes.key(element.get("label", ""))
+    except Bad as exc:
+        raise Bad(f"{what}: {exc}") from None
+
+
+def _cvat_box(element, size, classes, what) -> dict:
+    """A ``<box>`` (``xtl ytl xbr ybr`` in pixels; turned ``rotation`` degrees about its centre: the upright box
+    around it, within the image) or a ``<polygon>`` (``points="x,y;x,y;..."``: the upright box around it)."""
+    label = _cvat_label(classes, element, what)
+    if element.tag == "box":
+        x0, y0, x1, y1 = (_xml_number(element.get(k), f"{what}: {k}") for k in ("xtl", "ytl", "xbr", "ybr"))
+        rotation = _xml_number(element.get("rotation", "0"), f"{what}: rotation") % 360
+        if min(rotation, 360 - rotation) > 0.01:
+            a = math.radians(rotation)
+            cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+            hw, hh = abs(hw * math.cos(a)) + abs(hh * math.sin(a)), abs(hw * math.sin(a)) + abs(hh * math.cos(a))
+            x0, y0 = max(cx - hw, 0.0), max(cy - hh, 0.0)
+            x1, y1 = min(cx + hw, size[0]), min(cy + hh, size[1])
+        shown = f"the box {x0:g},{y0:g}..{x1:g},{y1:g}"
+    else:
+        pairs = [p.split(",") for p in (element.get("points") or "").split(";") if p.strip()]
+        if len(pairs) < 3 or any(len(p) != 2 for p in pairs):
+            raise Bad(f"{what}: a polygon's points are 'x,y;x,y;...', at least three")
+        xs = [_xml_number(p[0], f"{what}: a point's x") for p in pairs]
+        ys = [_xml_number(p[1], f"{what}: a point's y") for p in pairs]
+        x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
+        shown = f"the polygon's box {x0:g},{y0:g}..{x1:g},{y1:g}"
+    return _pixel_box(x0, y0, x1 - x0, y1 - y0, size, label, what, shown)
+
+
+def _cvat_value(image, project, classes, size):
+    """An ``<image>``'s answer: a detection project's boxes (``<box>``, ``<polygon>``; an image with only other
+    shapes is refused, not taken for "nothing here"), a classification project's one ``<tag>`` (none: no
+    answer)."""
+    if project.task_type == TaskType.CLASSIFICATION:
+        tags = []
+        for n, tag in enumerate(image.findall("tag"), start=1):
+            tags.append(_cvat_label(classes, tag, f"tag {n}"))
+        tags = list(dict.fromkeys(tags))
+        if len(tags) > 1:
+            raise Bad(f"{len(tags)} tags ({', '.join(tags)}); a classification answer takes one")
+        return tags[0] if tags else None
+    boxes, errors, other, counts = [], [], None, defaultdict(int)
+    for element in image:
+        counts[element.tag] += 1
+        what = f"{element.tag} {counts[element.tag]}"
+        if element.tag in ("box", "polygon"):
+            try:
+                boxes.append(_cvat_box(element, size, classes, what))
+            except Bad as exc:
+                errors.append(str(exc))
+        elif element.tag in CVAT_OTHER_SHAPES and other is None:
+            other = what
+    if errors:
+        raise Bad(_first_error(errors))
+    if other and not boxes:
+        raise Bad(f"{other}: a {other.split()[0]} is not imported: a detection project takes boxes and polygons")
+    return {"boxes": boxes}
+
+
+def cvat_parse(*, raw, filename, project, media, labeler) -> Parsed:
+    """Tasks of CVAT's "CVAT for images 1.1" ``annotations.xml`` (alone, or in a zip with ``images/``): one per
+    ``<image>`` (``name`` its path, folders and all), its shapes in pixels of its ``width`` and ``height``. The
+    video variant's ``<track>`` elements are refused as a whole."""
+    try:
+        root = _xml_root(raw)
+    except Bad as exc:
+        raise InputRejected(f"{filename}: {exc}") from None
+    if root.tag != "annotations":
+        raise InputRejected(f"{filename}: a CVAT for images 1.1 file is <annotations>, not <{root.tag[:40]}>")
+    if root.find("track") is not None:
+        raise InputRejected(
+            f"{filename}: it holds <track> elements, as CVAT's \"CVAT for video 1.1\" export writes a video's "
+            'tracks: export the task as "CVAT for images 1.1", which writes each frame\'s shapes'
+        )
+    classes = _Classes(project)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    folder = posixpath.dirname(filename)
+    for n, image in enumerate(root.findall("image")):
+        name = image.get("name") or ""
+        task = Task(where=f"{filename} image {image.get('id', f'#{n}')} ({name or '?'})")
+        parsed.tasks.append(task)
+        try:
+            if not name:
+                raise Bad("the image has no name")
+            size = _xml_size(image.get("width"), image.get("height"))
+            if project.task_type == TaskType.DETECTION:
+                task.size = size
+            media.find(task, [posixpath.join(folder, "images", *path_parts(name)), name])
+            value = _cvat_value(image, project, classes, size)
+        except Bad as exc:
+            task.error = str(exc)
+            continue
+        if value is not None:
+            task.answers.append(Answer(annotator="labeler", value=value, where="shapes"))
+    return parsed
 
 
 # --- segments: a version's segments.csv and RTTM (diarization tools write it too) ----------------
@@ -1448,6 +1622,19 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
         if archive is None:
             raise InputRejected("a YOLO import is a zip archive (labels/*.txt, classes.txt or data.yaml, images)")
         parsed = yolo_parse(archive=archive, project=project, media=media, labeler=labeler)
+    elif fmt == "cvat":
+        if archive is not None:
+            found = [n for n in media.paths if n.lower().endswith(".xml")]
+            if len(found) != 1:
+                raise InputRejected(
+                    f"the archive must hold exactly one .xml labels file, CVAT's annotations.xml (found: "
+                    f"{_listed(sorted(found)) or 'none'})"
+                )
+            filename = found[0]
+            raw = _read_member(archive, media, filename)
+        else:
+            raw = handle.read()
+        parsed = cvat_parse(raw=raw, filename=filename, project=project, media=media, labeler=labeler)
     elif fmt == "coco" and archive is not None:
         parsed = _coco_archive(project=project, archive=archive, media=media, labeler=labeler)
     else:
@@ -1466,11 +1653,15 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
     return parsed
 
 
-def _read_member_json(archive, media, filename):
+def _read_member(archive, media, filename) -> bytes:
     info = media.paths[filename]
     if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
         raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
-    return _read_json(archive.read(info), filename)
+    return archive.read(info)
+
+
+def _read_member_json(archive, media, filename):
+    return _read_json(_read_member(archive, media, filename), filename)
 
 
 def _coco_archive(*, project, archive, media, labeler) -> Parsed:

@@ -768,3 +768,159 @@ def test_a_metadata_csv_that_names_no_files_is_one_refusal_not_one_per_line(api,
     assert job["errors"] == [
         {"name": "metadata.csv", "reason": "no line names a file in 'file_name': not Hugging Face metadata"}
     ]
+
+
+# --- CVAT for images 1.1 -------------------------------------------------------------------------
+
+
+def cvat_xml(images, tracks="", labels=("iguana", "rock")):
+    """CVAT's "CVAT for images 1.1" ``annotations.xml`` (cvat/apps/dataset_manager/formats/cvat.py): its
+    version, the task's meta with its labels, then each frame as an ``<image>`` with its shapes and tags
+    (every frame, shapes or not), ``source``, ``occluded`` and ``z_order`` on each shape, attributes as
+    children; the video variant writes ``<track>`` elements instead."""
+    meta_labels = "".join(
+        f"<label><name>{name}</name><color>#fa3253</color><type>any</type><attributes>"
+        "<attribute><name>pose</name><mutable>False</mutable><input_type>select</input_type>"
+        "<default_value>up</default_value><values>up\ndown</values></attribute></attributes></label>"
+        for name in labels
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta>\n'
+        "    <task><id>7</id><name>iguanas</name><size>2</size><mode>annotation</mode><overlap>0</overlap>"
+        "<bugtracker></bugtracker><created>2024-05-02 10:00:00.000000+00:00</created>"
+        "<updated>2024-05-02 11:00:00.000000+00:00</updated><subset>default</subset>"
+        "<start_frame>0</start_frame><stop_frame>1</stop_frame><frame_filter></frame_filter>"
+        f"<segments><segment><id>9</id><start>0</start><stop>1</stop><url>http://localhost:8080/api/jobs/9</url>"
+        f"</segment></segments><owner><username>ana</username><email>ana@x.org</email></owner><assignee></assignee>"
+        f"<labels>{meta_labels}</labels></task>\n"
+        "    <dumped>2024-05-02 11:05:00.000000+00:00</dumped>\n  </meta>\n"
+        f"{images}{tracks}</annotations>\n"
+    )
+
+
+def cvat_image(id, name, shapes="", width=200, height=100):
+    return f'  <image id="{id}" name="{name}" width="{width}" height="{height}">\n{shapes}  </image>\n'
+
+
+CVAT_BOX = (
+    '    <box label="iguana" source="manual" occluded="0" xtl="80.00" ytl="30.00" xbr="120.00" ybr="70.00" '
+    'z_order="0">\n      <attribute name="pose">up</attribute>\n    </box>\n'
+)
+CVAT_POLYGON = (
+    '    <polygon label="rock" source="manual" occluded="1" points="160.00,0.00;200.00,10.00;190.00,50.00" '
+    'z_order="1">\n    </polygon>\n'
+)
+
+
+def test_cvat_for_images_zip_boxes_and_polygons_with_images_in_subfolders(api, manager, detection):
+    xml = cvat_xml(cvat_image(0, "site1/a.png", CVAT_BOX + CVAT_POLYGON) + cvat_image(1, "site2/b.png"))
+    content = zip_bytes([("annotations.xml", xml), ("images/site1/a.png", image(1)), ("images/site2/b.png", image(2))])
+    job = post_import(api, manager, detection, "task_7-cvat.zip", content, format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert set(got) == {("images/site1/a.png", "cvat"), ("images/site2/b.png", "cvat")}
+    assert got[("images/site1/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("images/site2/b.png", "cvat")] == {"boxes": []}
+
+
+def test_cvat_annotations_xml_alone_finds_the_projects_items_and_a_rotated_box_is_its_upright_one(
+    api, manager, detection
+):
+    import_images(detection, ["site1/a.png", "site2/b.png"])
+    turned = (
+        '    <box label="iguana" source="manual" occluded="0" xtl="90.00" ytl="40.00" xbr="110.00" ybr="60.00" '
+        'rotation="45.0" z_order="0">\n    </box>\n'
+    )
+    xml = cvat_xml(cvat_image(0, "site1/a.png", CVAT_BOX) + cvat_image(1, "site2/b.png", turned))
+    job = post_import(api, manager, detection, "annotations.xml", xml.encode(), format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("site1/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    half = 10 * 2**0.5  # a 20 x 20 square turned 45 degrees about its centre (100, 50)
+    envelope = {"x": (100 - half) / 200, "y": (50 - half) / 100, "w": 2 * half / 200, "h": 2 * half / 100}
+    assert got[("site2/b.png", "cvat")]["boxes"] == approx_boxes({"boxes": [{**envelope, "label": "iguana"}]})
+
+
+def test_cvat_tags_are_a_classification_projects_classes(api, manager):
+    project = make_project(manager, name="Tags", modality="image", task_type="classification", classes=CLASSES)
+    import_images(project, ["a.png", "b.png", "c.png"])
+    xml = cvat_xml(
+        cvat_image(0, "a.png", '    <tag label="rock" source="manual">\n    </tag>\n')
+        + cvat_image(1, "b.png", '    <tag label="Iguana" source="manual">\n    </tag>\n')
+        + cvat_image(2, "c.png")  # nobody tagged it: no answer
+    )
+    job = post_import(api, manager, project, "annotations.xml", xml.encode(), format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(project) == {("a.png", "cvat"): "rock", ("b.png", "cvat"): "iguana"}
+
+
+def test_cvat_problems_name_the_image_and_shape_and_keep_the_other_images(api, manager, detection):
+    import_images(detection, ["a.png", "b.png", "c.png", "d.png"])
+    xml = cvat_xml(
+        cvat_image(0, "a.png", CVAT_BOX)
+        + cvat_image(1, "b.png", CVAT_BOX.replace('label="iguana"', 'label="lizard"'))
+        + cvat_image(2, "c.png", CVAT_BOX.replace('xbr="120.00"', 'xbr="260.00"'))
+        + cvat_image(3, "d.png", CVAT_BOX.replace('ytl="30.00"', 'ytl="up"'))
+        + cvat_image(4, "gone.png", CVAT_BOX)
+    )
+    job = post_import(api, manager, detection, "annotations.xml", xml.encode(), format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded"
+    reasons = {e["name"]: e["reason"] for e in job["errors"]}
+    assert 'unknown class "lizard"' in reasons["annotations.xml image 1 (b.png)"]
+    assert "box 1" in reasons["annotations.xml image 1 (b.png)"]
+    assert "outside the 200 x 100 pixel image" in reasons["annotations.xml image 2 (c.png)"]
+    assert "ytl 'up' is not a number" in reasons["annotations.xml image 3 (d.png)"]
+    assert "no file 'gone.png'" in reasons["annotations.xml image 4 (gone.png)"]
+    assert set(answers(detection)) == {("a.png", "cvat")}
+
+
+def test_cvat_video_tracks_and_malformed_xml_are_refused_storing_nothing(api, manager, detection):
+    import_images(detection, ["a.png"])
+    first = post_import(
+        api, manager, detection, "annotations.xml", cvat_xml(cvat_image(0, "a.png", CVAT_BOX)).encode(),
+        format="cvat", labeler="cvat",
+    )  # fmt: skip
+    assert first["status"] == "succeeded"
+    track = (
+        '  <track id="0" label="iguana" source="manual">\n    <box frame="0" keyframe="1" outside="0" occluded="0" '
+        'xtl="80.00" ytl="30.00" xbr="120.00" ybr="70.00" z_order="0">\n    </box>\n  </track>\n'
+    )
+    video = post_import(
+        api, manager, detection, "annotations.xml", cvat_xml("", tracks=track).encode(), format="cvat",
+        labeler="other",
+    )  # fmt: skip
+    assert video["status"] == "failed"
+    assert "CVAT for video" in video["errors"][-1]["reason"] and "CVAT for images 1.1" in video["errors"][-1]["reason"]
+    broken = post_import(
+        api, manager, detection, "annotations.xml", b"<annotations><image id='0'></annotations>", format="cvat",
+        labeler="other",
+    )  # fmt: skip
+    assert broken["status"] == "failed" and "annotations.xml: not well-formed XML" in broken["errors"][-1]["reason"]
+    assert "line 1" in broken["errors"][-1]["reason"]
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE annotations [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b'<annotations><image id="0" name="a.png" width="200" height="100"><tag label="&b;"/></image></annotations>'
+    )
+    refused = post_import(api, manager, detection, "annotations.xml", bomb, format="cvat", labeler="other")
+    assert refused["status"] == "failed" and "DOCTYPE" in refused["errors"][-1]["reason"]
+    assert set(answers(detection)) == {("a.png", "cvat")}
+
+
+def test_cvat_is_offered_to_image_detection_and_classification_projects_only(api, client, manager, detection):
+    client.force_login(manager)
+    assert "CVAT for images 1.1" in client.get(f"/projects/{detection.pk}/import/").content.decode()
+    texts = make_project(manager, name="Reviews", modality="text", classes=CLASSES)
+    assert "CVAT for images 1.1" not in client.get(f"/projects/{texts.pk}/import/").content.decode()
+    response = api(manager).post(
+        f"/api/projects/{texts.pk}/imports/",
+        {"file": SimpleUploadedFile("annotations.xml", cvat_xml("").encode()), "format": "cvat", "labeler": "cvat"},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "image detection or classification project, not a text classification one" in str(response.json())
+    response = api(manager).post(
+        f"/api/projects/{detection.pk}/imports/",
+        {"file": SimpleUploadedFile("annotations.xml", cvat_xml("").encode()), "format": "cvat"},
+        format="multipart",
+    )
+    assert response.status_code == 400 and "labeler" in response.json()
