@@ -1,8 +1,8 @@
-"""Importing existing labels: COCO JSON, YOLO archives, Label Studio JSON exports, segments CSV, RTTM and
-CVAT for images XML.
+"""Importing existing labels: COCO JSON, YOLO archives, Label Studio JSON exports, segments CSV, RTTM,
+CVAT for images XML and Pascal VOC XML.
 
-An import with a ``format`` (``coco``, ``yolo``, ``label_studio``, ``segments_csv``, ``rttm``, ``cvat``) reads a
-labels file, finds each labeled file either in the same zip (stored as a new item, or recognised as an
+An import with a ``format`` (``coco``, ``yolo``, ``label_studio``, ``segments_csv``, ``rttm``, ``cvat``,
+``voc``) reads a labels file, finds each labeled file either in the same zip (stored as a new item, or recognised as an
 item the project holds by its SHA-256) or among the project's items by its path, and stores every annotator's labels
 as that person's answer through ``annotation_store`` — so revisions, the queue's answer counters and
 blindness hold as for answers given here, and agreement can be computed at once.
@@ -26,7 +26,8 @@ may hold one file per split (Roboflow's ``train/_annotations.coco.json`` beside 
 ``obj_train_data/``, Roboflow's Darknet), with ``train.txt`` image lists that are no label files;
 Label Studio's JSON-MIN export is one record per annotation, read as its JSON export; CVAT's "CVAT for
 images 1.1" is ``annotations.xml`` with ``images/`` (an ``<image>`` per frame, its ``name`` a path), its
-video variant's ``<track>`` refused.
+video variant's ``<track>`` refused; Pascal VOC is ``Annotations/*.xml`` with ``JPEGImages/`` (CVAT) or
+each ``.xml`` beside its image (Roboflow).
 
 XML is parsed by the standard library's expat with any DOCTYPE refused (``_xml_root``): no entity can be
 declared, so none is expanded (defusedxml is no dependency; CVAT and VOC files have no DOCTYPE).
@@ -36,7 +37,7 @@ Who the answers belong to:
 - Label Studio: each annotation's ``completed_by``. An export names people as ``{"id", "email", ...}``
   (matched to a user with that e-mail, else a user named by the e-mail is created); a bare id becomes
   the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out.
-- COCO, YOLO, CVAT, segments CSV and RTTM files name nobody: the import names the person (or tool) with
+- COCO, YOLO, CVAT, VOC, segments CSV and RTTM files name nobody: the import names the person (or tool) with
   ``labeler``, and their boxes or segments become that user's answers. (An item's imported label is one
   class key; it cannot hold shapes.)
 
@@ -48,7 +49,8 @@ at its upright size turned a quarter, a photo's stored pixels without its EXIF o
 as its boxes would land turned); YOLO lines are
 ``class cx cy w h`` as fractions of the image, centre first; CVAT boxes are ``xtl ytl xbr ybr`` in pixels
 of the ``<image>``'s ``width`` and ``height`` (a ``rotation`` about the centre: the upright box around it),
-polygons the box around their points, a ``<tag>`` a classification project's class; Label Studio boxes are percentages
+polygons the box around their points, a ``<tag>`` a classification project's class; VOC ``bndbox`` is 1-based
+pixels (``xmin - 1`` to ``xmax``) of the file's ``size``; Label Studio boxes are percentages
 (0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds (a
 region's labels a segment each, its ``channel`` not read; per-region transcripts joined by start), as are
 a segments CSV's ``start``/``end`` and RTTM's onset and duration.
@@ -106,11 +108,12 @@ from labeling.services.imports import path_parts as _path_parts
 from labeling.services.jobs import project_lock
 from labeling.services.shapes import end_tolerance
 
-FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat")
+FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat", "voc")
 # Formats whose files hold one kind of shape, the task type they import into, and name no annotator.
 SHAPE_FILE_TASKS = {
     "coco": TaskType.DETECTION,
     "yolo": TaskType.DETECTION,
+    "voc": TaskType.DETECTION,
     "segments_csv": TaskType.SEGMENTS,
     "rttm": TaskType.SEGMENTS,
 }
@@ -942,6 +945,90 @@ def cvat_parse(*, raw, filename, project, media, labeler) -> Parsed:
     return parsed
 
 
+def _voc_box(element, size, classes, what) -> dict:
+    """An ``<object>``'s box: ``<bndbox>`` in VOC's 1-based pixels, ``xmin`` the first pixel column inside it and
+    ``xmax`` the last, so the box spans ``xmin - 1`` to ``xmax``; a 0 (a writer counting from 0) is the edge.
+    ``difficult`` and ``truncated`` objects are boxes like the others, as a COCO crowd (``iscrowd``) is."""
+    try:
+        label = classes.key((element.findtext("name") or "").strip())
+    except Bad as exc:
+        raise Bad(f"{what}: {exc}") from None
+    bndbox = element.find("bndbox")
+    if bndbox is None:
+        raise Bad(f"{what}: the object has no <bndbox>")
+    xmin, ymin, xmax, ymax = (_xml_number(bndbox.findtext(k), f"{what}: {k}") for k in ("xmin", "ymin", "xmax", "ymax"))
+    x0 = max(xmin - 1, 0.0) if xmin >= 0 else xmin - 1
+    y0 = max(ymin - 1, 0.0) if ymin >= 0 else ymin - 1
+    shown = f"the box xmin {xmin:g}, ymin {ymin:g}, xmax {xmax:g}, ymax {ymax:g}"
+    return _pixel_box(x0, y0, xmax - x0, ymax - y0, size, label, what, shown)
+
+
+def _voc_task(raw, name, project, classes, media) -> Task:
+    """One VOC annotation file's task: its image (``filename``: in ``JPEGImages/`` beside the ``Annotations/``
+    folder, its subfolders kept, else beside the file, else as ``_Media`` finds it) and its objects' boxes."""
+    task = Task(where=name)
+    try:
+        root = _xml_root(raw)
+        if root.tag != "annotation":
+            raise Bad(f"a Pascal VOC file is <annotation>, not <{root.tag[:40]}>")
+        filename = (root.findtext("filename") or "").strip()
+        if not filename:
+            raise Bad("the annotation has no <filename>")
+        size = root.find("size")
+        task.size = size = _xml_size(
+            size.findtext("width") if size is not None else None, size.findtext("height") if size is not None else None
+        )
+        parts = name.split("/")
+        candidates = []
+        if "Annotations" in parts[:-1]:
+            at = parts.index("Annotations")
+            candidates.append("/".join([*parts[:at], "JPEGImages", *parts[at + 1 : -1], filename]))
+            candidates.append("/".join([*parts[:at], "JPEGImages", filename]))
+        candidates += [posixpath.join(posixpath.dirname(name), filename), filename]
+        media.find(task, candidates)
+        boxes, errors = [], []
+        for n, element in enumerate(root.findall("object"), start=1):
+            try:
+                boxes.append(_voc_box(element, size, classes, f"object {n}"))
+            except Bad as exc:
+                errors.append(str(exc))
+        if errors:
+            raise Bad(_first_error(errors))
+    except Bad as exc:
+        task.error = str(exc)
+        return task
+    task.answers.append(Answer(annotator="labeler", value={"boxes": boxes}, where="objects"))
+    return task
+
+
+def voc_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
+    """Tasks of Pascal VOC annotations: one ``.xml`` file, or a zip's (``Annotations/*.xml`` with
+    ``JPEGImages/`` as CVAT writes them, or each beside its image as Roboflow does; ``ImageSets/`` lists and
+    ``labelmap.txt`` are not read); an image of the zip no file names has no boxes."""
+    classes = _Classes(project)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    if archive is None:
+        parsed.tasks.append(_voc_task(raw, filename, project, classes, media))
+        return parsed
+    files = sorted(n for n in media.paths if n.lower().endswith(".xml"))
+    if not files:
+        raise InputRejected("the archive must hold Pascal VOC .xml files (Annotations/*.xml) (found: none)")
+    for name in files:
+        try:
+            raw = _read_member(archive, media, name)
+        except InputRejected as exc:
+            parsed.rejected.append({"name": name, "reason": str(exc)})
+            continue
+        parsed.tasks.append(_voc_task(raw, name, project, classes, media))
+    named = {t.name for t in parsed.tasks if t.load is not None}
+    for name in sorted(media.paths):
+        if name not in named and name.lower().endswith(IMAGE_EXTENSIONS):
+            task = Task(where=name, name=name, load=media.loader(name))
+            task.answers.append(Answer(annotator="labeler", value={"boxes": []}, where="no .xml file names it"))
+            parsed.tasks.append(task)
+    return parsed
+
+
 # --- segments: a version's segments.csv and RTTM (diarization tools write it too) ----------------
 
 
@@ -1635,6 +1722,9 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
         else:
             raw = handle.read()
         parsed = cvat_parse(raw=raw, filename=filename, project=project, media=media, labeler=labeler)
+    elif fmt == "voc":
+        raw = None if archive is not None else handle.read()
+        parsed = voc_parse(archive=archive, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
     elif fmt == "coco" and archive is not None:
         parsed = _coco_archive(project=project, archive=archive, media=media, labeler=labeler)
     else:

@@ -906,11 +906,13 @@ def test_cvat_video_tracks_and_malformed_xml_are_refused_storing_nothing(api, ma
     assert set(answers(detection)) == {("a.png", "cvat")}
 
 
-def test_cvat_is_offered_to_image_detection_and_classification_projects_only(api, client, manager, detection):
+def test_cvat_and_voc_are_offered_to_the_projects_they_fit(api, client, manager, detection):
     client.force_login(manager)
-    assert "CVAT for images 1.1" in client.get(f"/projects/{detection.pk}/import/").content.decode()
+    page = client.get(f"/projects/{detection.pk}/import/").content.decode()
+    assert 'value="cvat">CVAT for images 1.1' in page and 'value="voc">Pascal VOC' in page
     texts = make_project(manager, name="Reviews", modality="text", classes=CLASSES)
-    assert "CVAT for images 1.1" not in client.get(f"/projects/{texts.pk}/import/").content.decode()
+    page = client.get(f"/projects/{texts.pk}/import/").content.decode()
+    assert 'value="cvat"' not in page and 'value="voc"' not in page
     response = api(manager).post(
         f"/api/projects/{texts.pk}/imports/",
         {"file": SimpleUploadedFile("annotations.xml", cvat_xml("").encode()), "format": "cvat", "labeler": "cvat"},
@@ -924,3 +926,104 @@ def test_cvat_is_offered_to_image_detection_and_classification_projects_only(api
         format="multipart",
     )
     assert response.status_code == 400 and "labeler" in response.json()
+
+
+# --- Pascal VOC ----------------------------------------------------------------------------------
+
+
+def voc_object(name, xmin, ymin, xmax, ymax, difficult=0, truncated=0):
+    return (
+        f"  <object>\n    <name>{name}</name>\n    <pose>Unspecified</pose>\n    <truncated>{truncated}</truncated>\n"
+        f"    <occluded>0</occluded>\n    <difficult>{difficult}</difficult>\n"
+        f"    <bndbox>\n      <xmin>{xmin}</xmin>\n      <ymin>{ymin}</ymin>\n      <xmax>{xmax}</xmax>\n"
+        f"      <ymax>{ymax}</ymax>\n    </bndbox>\n  </object>\n"
+    )
+
+
+def voc_xml(filename, objects="", width=200, height=100, folder="", path=""):
+    """A Pascal VOC annotation file as CVAT (Datumaro's VOC exporter) and Roboflow write it: the image's
+    ``filename`` (Roboflow adds ``path``), ``source``, ``size`` with ``depth``, ``segmented``, then each object's
+    ``name``, ``pose``, ``truncated``, ``occluded``, ``difficult`` and ``bndbox`` in 1-based pixels."""
+    return (
+        f"<annotation>\n  <folder>{folder}</folder>\n  <filename>{filename}</filename>\n"
+        + (f"  <path>{path}</path>\n" if path else "")
+        + "  <source>\n    <database>Unknown</database>\n  </source>\n"
+        f"  <size>\n    <width>{width}</width>\n    <height>{height}</height>\n    <depth>3</depth>\n  </size>\n"
+        f"  <segmented>0</segmented>\n{objects}</annotation>\n"
+    )
+
+
+# IGUANA and ROCK in VOC's 1-based pixels: the first pixel is 1, a box's xmax its last pixel column. A 0 is
+# the edge (a writer counting from 0 meant the first pixel).
+VOC_OBJECTS = voc_object("iguana", 81, 31, 120, 70, difficult=1) + voc_object("rock", 161, 0, 200, 50, truncated=1)
+
+
+def test_cvat_pascal_voc_zip_with_image_sets_and_a_labelmap(api, manager, detection):
+    content = zip_bytes(
+        [
+            ("labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\niguana:250,50,83::\nrock:1,2,3::\n"),
+            ("ImageSets/Main/default.txt", "a\nsite1/b\n"),
+            ("ImageSets/Main/iguana_default.txt", "a 1\nsite1/b -1\n"),
+            ("Annotations/a.xml", voc_xml("a.png", VOC_OBJECTS)),
+            ("Annotations/site1/b.xml", voc_xml("b.png")),
+            ("JPEGImages/a.png", image(1)),
+            ("JPEGImages/site1/b.png", image(2)),
+        ]
+    )
+    job = post_import(api, manager, detection, "task_7-voc.zip", content, format="voc", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert set(got) == {("JPEGImages/a.png", "cvat"), ("JPEGImages/site1/b.png", "cvat")}
+    # difficult and truncated objects are boxes like any other, as a COCO crowd (iscrowd 1) is
+    assert got[("JPEGImages/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("JPEGImages/site1/b.png", "cvat")] == {"boxes": []}
+
+
+def test_roboflow_pascal_voc_xml_beside_each_image_in_split_folders(api, manager, detection):
+    content = zip_bytes(
+        [
+            ("README.roboflow.txt", "\nIguanas - v3\n"),
+            ("train/a_png.rf.1.png", image(1)),
+            ("train/a_png.rf.1.xml", voc_xml("a_png.rf.1.png", VOC_OBJECTS, path="a_png.rf.1.png")),
+            ("valid/b_png.rf.2.png", image(2)),
+            ("valid/b_png.rf.2.xml", voc_xml("b_png.rf.2.png", voc_object("rock", 161, 1, 200, 50))),
+            ("valid/c_png.rf.3.png", image(3)),  # no xml: no boxes, as an image without a YOLO label file
+        ]
+    )
+    job = post_import(api, manager, detection, "Iguanas.v3i.voc.zip", content, format="voc", labeler="rf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("train/a_png.rf.1.png", "rf")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("valid/b_png.rf.2.png", "rf")]["boxes"] == approx_boxes({"boxes": [ROCK]})
+    assert got[("valid/c_png.rf.3.png", "rf")] == {"boxes": []}
+
+
+def test_pascal_voc_problems_name_the_file_and_object_and_keep_what_is_stored(api, manager, detection):
+    import_images(detection, ["a.png", "b.png", "c.png", "d.png", "e.png"])
+    single = post_import(api, manager, detection, "a.xml", voc_xml("a.png", VOC_OBJECTS).encode(), format="voc",
+                         labeler="voc")  # fmt: skip
+    assert single["status"] == "succeeded" and single["errors"] == [], single["errors"]
+    assert answers(detection)[("a.png", "voc")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    lizard = voc_object("lizard", 1, 1, 9, 9)
+    content = zip_bytes(
+        [
+            ("Annotations/a.xml", voc_xml("a.png", voc_object("rock", 161, 1, 200, 50))),
+            ("Annotations/b.xml", voc_xml("b.png", voc_object("iguana", 81, 31, 120, 70) + lizard)),
+            ("Annotations/c.xml", voc_xml("c.png", voc_object("rock", 161, 1, 260, 50))),
+            ("Annotations/d.xml", "<annotation><filename>d.png</filename>\n<size><width>200</width></annotation>"),
+            ("Annotations/e.xml", voc_xml("e.png", voc_object("rock", 161, 1, 200, 50), width="", height="")),
+            ("Annotations/gone.xml", voc_xml("gone.png", VOC_OBJECTS)),
+        ]
+    )  # fmt: skip
+    job = post_import(api, manager, detection, "voc.zip", content, format="voc", labeler="voc")
+    assert job["status"] == "succeeded"
+    reasons = {e["name"]: e["reason"] for e in job["errors"]}
+    assert 'object 2: unknown class "lizard"' in reasons["Annotations/b.xml"]
+    assert "object 1: the box" in reasons["Annotations/c.xml"]
+    assert "outside the 200 x 100 pixel image" in reasons["Annotations/c.xml"]
+    assert "not well-formed XML" in reasons["Annotations/d.xml"] and "line 2" in reasons["Annotations/d.xml"]
+    assert "width '' is not a number" in reasons["Annotations/e.xml"]
+    assert "no file 'gone.png'" in reasons["Annotations/gone.xml"]
+    got = answers(detection)
+    assert set(got) == {("a.png", "voc")}
+    assert got[("a.png", "voc")]["boxes"] == approx_boxes({"boxes": [ROCK]})  # a new revision, the file said so
