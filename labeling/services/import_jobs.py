@@ -47,9 +47,9 @@ def import_job_create(
 ) -> Job:
     """Store an uploaded manifest or zip archive and queue a job that imports it; answer the job (the
     import of the same upload still queued or running, if any: see ``import_job_request``). With ``fmt``
-    (coco, yolo, label_studio, segments_csv, rttm, cvat, voc) the upload is a labels file (or a zip with one and its
-    media) whose labels become answers (``labeling.services.label_imports``); raises ValidationError when it
-    cannot fit, and when a segments file (segments_csv, rttm) has a bad line, naming each."""
+    (coco, yolo, label_studio, segments_csv, rttm, cvat, voc, huggingface) the upload is a labels file (or a
+    zip with one and its media) whose labels become answers (``labeling.services.label_imports``); raises
+    ValidationError when it cannot fit, and when a segments file (segments_csv, rttm) has a bad line, naming each."""
     return import_job_request(
         project=project,
         user=user,

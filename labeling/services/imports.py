@@ -40,6 +40,7 @@ from django.utils import timezone
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labelhub.params import is_row_id
 from labeling import inputs
+from labeling.choices import TaskType
 from labeling.inputs import InputRejected
 from labeling.models import DataSource, Item, Tag, new_random_key, new_random_keys
 
@@ -1313,12 +1314,28 @@ def member_name(info: zipfile.ZipInfo) -> str:
         return name
 
 
-def _hf_metadata(metadata_files, names, read, size):
+def _hf_boxes(rows) -> bool:
+    """Whether metadata rows hold a detection dataset's ``objects`` (``bbox`` and ``category``, as a mapping of
+    lists or a list of mappings; a CSV cell holding them as JSON)."""
+    for _, row, _ in rows:
+        objects = row.get("objects") if isinstance(row, dict) else None
+        if isinstance(objects, str) and '"bbox"' in objects:
+            return True
+        if isinstance(objects, dict) and "bbox" in objects:
+            return True
+        if isinstance(objects, list) and any(isinstance(o, dict) and "bbox" in o for o in objects):
+            return True
+    return False
+
+
+def _hf_metadata(metadata_files, names, read, size, boxes_refused=False):
     """The label and metadata of the files a Hugging Face ``metadata.csv`` or ``metadata.jsonl`` lists
     (imagefolder, audiofolder): ``{file: (label, metadata)}``, and entries naming the lines that cannot
     be read or name no file of the archive or folder. ``file_name`` (or the one ``*_file_name`` column) is relative
     to the metadata file's folder; ``label`` is the item's class key; every other column is metadata.
-    ``names`` are the zip's or folder's files (relative paths), ``read(name)`` their bytes, ``size(name)``."""
+    ``names`` are the zip's or folder's files (relative paths), ``read(name)`` their bytes, ``size(name)``.
+    With ``boxes_refused`` (a detection project) a file whose ``objects`` hold boxes is refused as a whole,
+    saying they go in with the ``huggingface`` labels format: they are a labeler's answers, not metadata."""
     composed = {unicodedata.normalize("NFC", name): name for name in names}
     listed, errors = {}, []
     for meta in sorted(metadata_files):
@@ -1348,6 +1365,15 @@ def _hf_metadata(metadata_files, names, read, size):
         if not any(row and any(str(k).endswith("file_name") for k in row if k is not None) for _, row, _ in rows):
             errors.append(
                 ImportEntry(name=meta, error="no line names a file in 'file_name': not Hugging Face metadata")
+            )
+            continue
+        if boxes_refused and _hf_boxes(rows):
+            errors.append(
+                ImportEntry(
+                    name=meta,
+                    error="its objects hold boxes, which are a labeler's answers, not metadata: import the zip "
+                    "with format huggingface and the labeler whose boxes they are",
+                )
             )
             continue
         for number, row, error in rows:
@@ -1432,7 +1458,11 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
     listed = {}
     if metadata_files:
         listed, errors = _hf_metadata(
-            metadata_files, members, lambda n: archive.read(members[n]), lambda n: members[n].file_size
+            metadata_files,
+            members,
+            lambda n: archive.read(members[n]),
+            lambda n: members[n].file_size,
+            boxes_refused=project.task_type == TaskType.DETECTION,
         )
         yield from errors
     for name, info in members.items():
@@ -1461,7 +1491,11 @@ def folder_entries(*, project, root: Path, tags=(), source=None, label_from_fold
     listed = {}
     if metadata_files:
         listed, errors = _hf_metadata(
-            metadata_files, names, lambda n: names[n].read_bytes(), lambda n: names[n].stat().st_size
+            metadata_files,
+            names,
+            lambda n: names[n].read_bytes(),
+            lambda n: names[n].stat().st_size,
+            boxes_refused=project.task_type == TaskType.DETECTION,
         )
         yield from errors
     for path in paths:

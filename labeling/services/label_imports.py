@@ -1,11 +1,11 @@
 """Importing existing labels: COCO JSON, YOLO archives, Label Studio JSON exports, segments CSV, RTTM,
-CVAT for images XML and Pascal VOC XML.
+CVAT for images XML, Pascal VOC XML and Hugging Face object detection metadata.
 
 An import with a ``format`` (``coco``, ``yolo``, ``label_studio``, ``segments_csv``, ``rttm``, ``cvat``,
-``voc``) reads a labels file, finds each labeled file either in the same zip (stored as a new item, or recognised as an
-item the project holds by its SHA-256) or among the project's items by its path, and stores every annotator's labels
-as that person's answer through ``annotation_store`` — so revisions, the queue's answer counters and
-blindness hold as for answers given here, and agreement can be computed at once.
+``voc``, ``huggingface``) reads a labels file, finds each labeled file either in the same zip (stored as a new
+item, or recognised as an item the project holds by its SHA-256) or among the project's items by its path, and
+stores every annotator's labels as that person's answer through ``annotation_store`` — so revisions, the queue's
+answer counters and blindness hold as for answers given here, and agreement can be computed at once.
 
 A path is matched by the most specific evidence (``_Media``): the full relative path (forward slashes,
 no leading ``./``; an item's original name, or a manifest line's path), else the one file or item
@@ -27,7 +27,9 @@ may hold one file per split (Roboflow's ``train/_annotations.coco.json`` beside 
 Label Studio's JSON-MIN export is one record per annotation, read as its JSON export; CVAT's "CVAT for
 images 1.1" is ``annotations.xml`` with ``images/`` (an ``<image>`` per frame, its ``name`` a path), its
 video variant's ``<track>`` refused; Pascal VOC is ``Annotations/*.xml`` with ``JPEGImages/`` (CVAT) or
-each ``.xml`` beside its image (Roboflow).
+each ``.xml`` beside its image (Roboflow); a Hugging Face detection dataset is a ``metadata.jsonl``/``.csv``
+per split folder, ``objects`` holding ``bbox`` and ``category`` (a ClassLabel index the ``README.md`` card
+names, or a name).
 
 XML is parsed by the standard library's expat with any DOCTYPE refused (``_xml_root``): no entity can be
 declared, so none is expanded (defusedxml is no dependency; CVAT and VOC files have no DOCTYPE).
@@ -37,8 +39,8 @@ Who the answers belong to:
 - Label Studio: each annotation's ``completed_by``. An export names people as ``{"id", "email", ...}``
   (matched to a user with that e-mail, else a user named by the e-mail is created); a bare id becomes
   the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out.
-- COCO, YOLO, CVAT, VOC, segments CSV and RTTM files name nobody: the import names the person (or tool) with
-  ``labeler``, and their boxes or segments become that user's answers. (An item's imported label is one
+- COCO, YOLO, CVAT, VOC, Hugging Face, segments CSV and RTTM files name nobody: the import names the person
+  (or tool) with ``labeler``, and their boxes or segments become that user's answers. (An item's imported label is one
   class key; it cannot hold shapes.)
 
 A user who is not yet a member of the project becomes a labeler; existing roles are kept.
@@ -50,7 +52,8 @@ as its boxes would land turned); YOLO lines are
 ``class cx cy w h`` as fractions of the image, centre first; CVAT boxes are ``xtl ytl xbr ybr`` in pixels
 of the ``<image>``'s ``width`` and ``height`` (a ``rotation`` about the centre: the upright box around it),
 polygons the box around their points, a ``<tag>`` a classification project's class; VOC ``bndbox`` is 1-based
-pixels (``xmin - 1`` to ``xmax``) of the file's ``size``; Label Studio boxes are percentages
+pixels (``xmin - 1`` to ``xmax``) of the file's ``size``; Hugging Face ``bbox`` is COCO's, in pixels of the
+line's ``width`` and ``height``, else of the stored image; Label Studio boxes are percentages
 (0-100) of the image, rotated boxes stored as their upright envelope; audio regions are seconds (a
 region's labels a segment each, its ``channel`` not read; per-region transcripts joined by start), as are
 a segments CSV's ``start``/``end`` and RTTM's onset and duration.
@@ -108,12 +111,13 @@ from labeling.services.imports import path_parts as _path_parts
 from labeling.services.jobs import project_lock
 from labeling.services.shapes import end_tolerance
 
-FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat", "voc")
+FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat", "voc", "huggingface")
 # Formats whose files hold one kind of shape, the task type they import into, and name no annotator.
 SHAPE_FILE_TASKS = {
     "coco": TaskType.DETECTION,
     "yolo": TaskType.DETECTION,
     "voc": TaskType.DETECTION,
+    "huggingface": TaskType.DETECTION,
     "segments_csv": TaskType.SEGMENTS,
     "rttm": TaskType.SEGMENTS,
 }
@@ -232,6 +236,8 @@ class Task:
     entry: imports.ImportEntry | None = None  # the item import's entry for the file, once made
     size: tuple[float, float] | None = None  # the pixel size a COCO image declares, its boxes' frame
     lines: list = field(default_factory=list)  # a segments file's lines for the recording (_Line)
+    metadata: dict = field(default_factory=dict)  # the new item's metadata (a Hugging Face line's columns)
+    pixel_boxes: list | None = None  # boxes in pixels of an image of unknown size, placed once it is stored
 
 
 @dataclass
@@ -1029,6 +1035,179 @@ def voc_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
     return parsed
 
 
+# --- Hugging Face object detection ---------------------------------------------------------------
+
+
+def _class_labels(node, under, found) -> None:
+    """Add to ``found`` the ``names`` of each ``class_label`` of a feature named ``category`` or ``categories``
+    in a dataset card's features (``under``: the name of the feature ``node`` is in)."""
+    if isinstance(node, dict):
+        label = node.get("class_label") if isinstance(node.get("class_label"), dict) else None
+        if label is not None and under in ("category", "categories"):
+            found.append(label.get("names"))
+        named = node.get("name") if isinstance(node.get("name"), str) else under
+        for value in node.values():
+            _class_labels(value, named, found)
+    elif isinstance(node, list):
+        for value in node:
+            _class_labels(value, under, found)
+
+
+def _hf_class_names(archive, media) -> list[str] | None:
+    """The names a dataset card's ClassLabel gives ``objects``' ``category`` (``README.md``'s YAML front matter,
+    ``dataset_info.features``, as ``push_to_hub`` writes it), the shallowest card's; None without one."""
+    cards = sorted((n for n in media.paths if posixpath.basename(n) == "README.md"), key=lambda n: n.count("/"))
+    for name in cards[:1]:
+        text = _read_member(archive, media, name).decode("utf-8-sig", errors="replace")
+        match = re.match(r"---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
+        try:
+            card = yaml.safe_load(match.group(1)) if match else None
+        except yaml.YAMLError:
+            card = None
+        found = []
+        _class_labels(card.get("dataset_info") if isinstance(card, dict) else None, "", found)
+        for names in found:
+            if isinstance(names, dict):
+                try:
+                    names = [names.get(str(i), names.get(i)) for i in range(len(names))]
+                except TypeError:
+                    continue
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                return names
+    return None
+
+
+def _hf_objects(objects) -> list[tuple]:
+    """``objects`` as (bbox, category) pairs: a mapping of lists (``{"bbox": [...], "category": [...]}``, as a
+    dataset's Sequence of a struct is written) or a list of mappings (``[{"bbox": ..., "category": ...}]``)."""
+    if isinstance(objects, dict):
+        boxes = objects.get("bbox")
+        categories = objects.get("category", objects.get("categories"))
+        if not isinstance(boxes, list) or not isinstance(categories, list) or len(boxes) != len(categories):
+            raise Bad("objects must hold 'bbox' and 'category' lists of the same length")
+        return list(zip(boxes, categories, strict=True))
+    if isinstance(objects, list) and all(isinstance(o, dict) for o in objects):
+        return [(o.get("bbox"), o.get("category", o.get("categories"))) for o in objects]
+    raise Bad("objects must be {'bbox': [...], 'category': [...]} or a list of {'bbox', 'category'}")
+
+
+def _hf_label(category, names, classes) -> str:
+    if isinstance(category, int) and not isinstance(category, bool):
+        if names is None:
+            raise Bad(
+                f"category {category} is a ClassLabel index, and no dataset card (README.md's dataset_info) names "
+                "its classes: give the names, or the card"
+            )
+        if not 0 <= category < len(names):
+            raise Bad(f"category {category} is not among the ClassLabel's {len(names)} names")
+        category = names[category]
+    return classes.key(category)
+
+
+def _hf_rows(text, meta):
+    """(line, row or None, problem) of a metadata file; a CSV cell holding JSON (``objects``) is read as JSON."""
+    rows = []
+    if meta.lower().endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            for row in reader:
+                if any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                    row = {k: v for k, v in row.items() if k is not None}
+                    if isinstance(row.get("objects"), str):
+                        try:
+                            row["objects"] = json.loads(row["objects"])
+                        except json.JSONDecodeError as exc:
+                            rows.append((reader.line_num, None, f"objects is not JSON: {exc.msg}"))
+                            continue
+                    rows.append((reader.line_num, row, ""))
+        except csv.Error as exc:
+            raise InputRejected(f"{meta} line {reader.line_num}: not CSV: {exc}") from None
+        return rows
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append((number, None, f"malformed JSON: {exc.msg}"))
+            continue
+        rows.append((number, row, "" if isinstance(row, dict) else "a line must be a JSON object"))
+    return rows
+
+
+def huggingface_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
+    """Tasks of a Hugging Face object detection dataset: each ``metadata.jsonl``/``metadata.csv`` line (its
+    ``file_name`` relative to the file's folder) with its ``objects``' ``bbox`` ([x, y, w, h] in pixels, as COCO)
+    and ``category`` (a class, or a ClassLabel index the dataset card names) the labeler's boxes; its other
+    columns but ``label`` the item's metadata. Boxes are fractions of the line's ``width`` and ``height`` when
+    it has them, else of the image's own size, once stored."""
+    classes = _Classes(project)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    if archive is None:
+        files, names = {filename: raw}, None
+    else:
+        found = sorted(n for n in media.paths if posixpath.basename(n) in imports.HF_METADATA_NAMES)
+        if not found:
+            raise InputRejected("the archive must hold a metadata.jsonl or metadata.csv (found: none)")
+        files, names = {n: _read_member(archive, media, n) for n in found}, _hf_class_names(archive, media)
+    for meta, data in files.items():
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputRejected(f"{meta}: not UTF-8 text") from None
+        folder = posixpath.dirname(meta)
+        for line, row, problem in _hf_rows(text, meta):
+            task = Task(where=f"{meta} line {line}")
+            parsed.tasks.append(task)
+            try:
+                if problem:
+                    raise Bad(problem)
+                file_name = row.get("file_name")
+                if not isinstance(file_name, str) or not file_name.strip():
+                    raise Bad("a metadata line names its file in 'file_name'")
+                media.find(task, [posixpath.join(folder, *path_parts(file_name)), file_name])
+                size = None
+                if row.get("width") is not None and row.get("height") is not None:
+                    size = (_number(row["width"], "width"), _number(row["height"], "height"))
+                    if size[0] <= 0 or size[1] <= 0:
+                        raise Bad(f"the image size {size[0]:g} x {size[1]:g} is not positive")
+                    task.size = size
+                boxes, errors = [], []
+                for n, (bbox, category) in enumerate(_hf_objects(row.get("objects", [])), start=1):
+                    what = f"object {n}"
+                    try:
+                        label = _hf_label(category, names, classes)
+                        if not isinstance(bbox, list) or len(bbox) != 4:
+                            raise Bad(f"bbox must be [x, y, width, height] in pixels, not {json.dumps(bbox)}")
+                        box = (*(_number(v, "bbox") for v in bbox), label, what, f"bbox {json.dumps(bbox)}")
+                        boxes.append(_pixel_box(*box[:4], size, *box[4:]) if size else box)
+                    except Bad as exc:
+                        errors.append(f"{what}: {exc}" if not str(exc).startswith(what) else str(exc))
+                if errors:
+                    raise Bad(_first_error(errors))
+                task.metadata = {k: v for k, v in row.items() if k not in ("file_name", "objects", "label")}
+            except Bad as exc:
+                task.error = str(exc)
+                continue
+            if size is None:
+                task.pixel_boxes = boxes
+                boxes = []
+            task.answers.append(Answer(annotator="labeler", value={"boxes": boxes}, where="objects"))
+    return parsed
+
+
+def _pixel_boxes_placed(task, item) -> None:
+    """Boxes a file gave in pixels of the image, without its size: fractions of the stored item's (Bad when a
+    box reaches outside it)."""
+    if task.pixel_boxes is None:
+        return
+    stats = item.stats or {}
+    if not stats.get("width") or not stats.get("height"):
+        raise Bad("the image's size is not known, so its boxes in pixels have no frame")
+    size = (float(stats["width"]), float(stats["height"]))
+    task.answers[0].value = {"boxes": [_pixel_box(*box[:4], size, *box[4:]) for box in task.pixel_boxes]}
+
+
 # --- segments: a version's segments.csv and RTTM (diarization tools write it too) ----------------
 
 
@@ -1725,6 +1904,11 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
     elif fmt == "voc":
         raw = None if archive is not None else handle.read()
         parsed = voc_parse(archive=archive, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
+    elif fmt == "huggingface":
+        raw = None if archive is not None else handle.read()
+        parsed = huggingface_parse(
+            archive=archive, raw=raw, filename=filename, project=project, media=media, labeler=labeler
+        )
     elif fmt == "coco" and archive is not None:
         parsed = _coco_archive(project=project, archive=archive, media=media, labeler=labeler)
     else:
@@ -1921,7 +2105,12 @@ def _chunk_items(*, project, chunk, job, run, report, params, source):
             continue
         if task.load is not None or task.text is not None:
             entry = imports.ImportEntry(
-                name=task.name, load=task.load, text=task.text, tags=list(params.get("tags", [])), source=source
+                name=task.name,
+                load=task.load,
+                text=task.text,
+                tags=list(params.get("tags", [])),
+                source=source,
+                metadata=dict(task.metadata),
             )
             task.entry = entry
             entries.append(entry)
@@ -2022,6 +2211,11 @@ def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
             turned = _turned(task, item)
             if turned:
                 stored.rejected.append({"name": task.where, "reason": turned})
+                continue
+            try:
+                _pixel_boxes_placed(task, item)
+            except Bad as exc:
+                stored.rejected.append({"name": task.where, "reason": str(exc)})
                 continue
             checked = []
             try:

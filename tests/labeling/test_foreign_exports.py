@@ -910,9 +910,10 @@ def test_cvat_and_voc_are_offered_to_the_projects_they_fit(api, client, manager,
     client.force_login(manager)
     page = client.get(f"/projects/{detection.pk}/import/").content.decode()
     assert 'value="cvat">CVAT for images 1.1' in page and 'value="voc">Pascal VOC' in page
+    assert 'value="huggingface">Hugging Face object detection' in page
     texts = make_project(manager, name="Reviews", modality="text", classes=CLASSES)
     page = client.get(f"/projects/{texts.pk}/import/").content.decode()
-    assert 'value="cvat"' not in page and 'value="voc"' not in page
+    assert 'value="cvat"' not in page and 'value="voc"' not in page and 'value="huggingface"' not in page
     response = api(manager).post(
         f"/api/projects/{texts.pk}/imports/",
         {"file": SimpleUploadedFile("annotations.xml", cvat_xml("").encode()), "format": "cvat", "labeler": "cvat"},
@@ -1027,3 +1028,117 @@ def test_pascal_voc_problems_name_the_file_and_object_and_keep_what_is_stored(ap
     got = answers(detection)
     assert set(got) == {("a.png", "voc")}
     assert got[("a.png", "voc")]["boxes"] == approx_boxes({"boxes": [ROCK]})  # a new revision, the file said so
+
+
+# --- Hugging Face object detection ---------------------------------------------------------------
+
+# A dataset card's features, as `push_to_hub` writes them (cppe-5's layout): `objects` a sequence of
+# `bbox` ([x, y, w, h] in pixels, as COCO) and `category`, a ClassLabel naming its ints.
+HF_CARD = """---
+dataset_info:
+  features:
+  - name: image_id
+    dtype: int64
+  - name: image
+    dtype: image
+  - name: width
+    dtype: int32
+  - name: height
+    dtype: int32
+  - name: objects
+    sequence:
+    - name: id
+      dtype: int64
+    - name: area
+      dtype: int64
+    - name: bbox
+      sequence: float32
+      length: 4
+    - name: category
+      dtype:
+        class_label:
+          names:
+            '0': iguana
+            '1': rock
+  splits:
+  - name: train
+    num_examples: 2
+---
+# Iguanas
+"""
+
+
+def hf_line(file_name, bboxes, categories, **columns):
+    objects = {"id": list(range(len(bboxes))), "area": [w * h for _, _, w, h in bboxes], "bbox": bboxes}
+    return json.dumps({"file_name": file_name, **columns, "objects": {**objects, "category": categories}}) + "\n"
+
+
+def test_a_hugging_face_detection_dataset_its_objects_are_boxes_named_by_its_class_label(api, manager, detection):
+    metadata = hf_line(
+        "a.png", [[80.0, 30.0, 40.0, 40.0], [160.0, 0.0, 40.0, 50.0]], [0, 1], image_id=1, width=200, height=100
+    ) + hf_line("b.png", [], [], image_id=2)  # no width and height: the image's own size
+    content = zip_bytes(
+        [
+            ("README.md", HF_CARD),
+            ("train/metadata.jsonl", metadata),
+            ("train/a.png", image(1)),
+            ("train/b.png", image(2)),
+        ]
+    )
+    job = post_import(api, manager, detection, "iguanas.zip", content, format="huggingface", labeler="hf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("train/a.png", "hf")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("train/b.png", "hf")] == {"boxes": []}
+    # the other columns are the items' metadata, as in an imagefolder; the boxes are not
+    items = {i.original_name: i.metadata for i in detection.items.all()}
+    assert items == {"train/a.png": {"image_id": 1, "width": 200, "height": 100}, "train/b.png": {"image_id": 2}}
+
+
+def test_a_hugging_face_metadata_csv_with_category_names_and_objects_as_a_list(api, manager, detection):
+    import_images(detection, ["data/a.png"])
+    objects = json.dumps(
+        [{"bbox": [80, 30, 40, 40], "category": "Iguana"}, {"bbox": [160, 0, 40, 50], "category": "rock"}]
+    )
+    metadata = "file_name,objects\n" + f'a.png,"{objects.replace(chr(34), chr(34) * 2)}"\n'
+    job = post_import(api, manager, detection, "metadata.csv", metadata.encode(), format="huggingface", labeler="hf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection)[("data/a.png", "hf")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+
+
+def test_hugging_face_detection_problems_name_the_line_and_object(api, manager, detection):
+    import_images(detection, ["a.png", "b.png", "c.png", "d.png"])
+    metadata = (
+        hf_line("a.png", [[80.0, 30.0, 40.0, 40.0]], ["iguana"])
+        + hf_line("b.png", [[80.0, 30.0, 40.0, 40.0], [1, 1, 5, 5]], ["iguana", "lizard"])
+        + hf_line("c.png", [[160.0, 0.0, 80.0, 50.0]], ["rock"])
+        + hf_line("d.png", [[80.0, 30.0, 40.0, 40.0]], [0])  # an index, and no dataset card names it
+        + hf_line("gone.png", [[80.0, 30.0, 40.0, 40.0]], ["rock"])
+        + "{not json\n"
+    )
+    job = post_import(api, manager, detection, "metadata.jsonl", metadata.encode(), format="huggingface", labeler="hf")
+    assert job["status"] == "succeeded"
+    reasons = {e["name"]: e["reason"] for e in job["errors"]}
+    assert 'object 2: unknown class "lizard"' in reasons["metadata.jsonl line 2"]
+    assert (
+        "object 1: bbox [160.0, 0.0, 80.0, 50.0] reaches outside the 200 x 100 pixel image"
+        in reasons["metadata.jsonl line 3"]
+    )
+    assert "category 0 is a ClassLabel index" in reasons["metadata.jsonl line 4"]
+    assert "no file 'gone.png'" in reasons["metadata.jsonl line 5"]
+    assert "malformed JSON" in reasons["metadata.jsonl line 6"]
+    assert set(answers(detection)) == {("a.png", "hf")}
+
+
+def test_a_hugging_face_detection_dataset_imported_without_the_format_says_how_its_boxes_go_in(api, manager, detection):
+    metadata = hf_line("a.png", [[80.0, 30.0, 40.0, 40.0]], [0], image_id=1)
+    content = zip_bytes([("README.md", HF_CARD), ("train/metadata.jsonl", metadata), ("train/a.png", image(1))])
+    job = post_import(api, manager, detection, "iguanas.zip", content)
+    assert [(e["name"], e["reason"]) for e in job["errors"] if e["name"] != "README.md"] == [
+        (
+            "train/metadata.jsonl",
+            "its objects hold boxes, which are a labeler's answers, not metadata: import the zip with format "
+            "huggingface and the labeler whose boxes they are",
+        )
+    ]
+    assert [(i.original_name, i.metadata) for i in detection.items.all()] == [("train/a.png", {})]
