@@ -38,7 +38,8 @@ Who the answers belong to:
 
 - Label Studio: each annotation's ``completed_by``. An export names people as ``{"id", "email", ...}``
   (matched to a user with that e-mail, else a user named by the e-mail is created); a bare id becomes
-  the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out.
+  the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out, and
+  so is a region without a label (``allowEmpty``), reported as ``{"name": "<file> task <id>", "reason": ...}``.
 - COCO, YOLO, CVAT, VOC, Hugging Face, segments CSV and RTTM files name nobody: the import names the person
   (or tool) with ``labeler``, and their boxes or segments become that user's answers. (An item's imported label is one
   class key; it cannot hold shapes.)
@@ -148,6 +149,7 @@ LS_OTHER_REGIONS = (
     "keypoint",
     "brush",
 )
+LS_UNLABELED = "the region has no label (Label Studio's allowEmpty), so it is left out"
 LS_TYPES = {
     TaskType.DETECTION: "rectanglelabels",
     TaskType.SEGMENTS: "labels",
@@ -1517,16 +1519,34 @@ def _ls_annotator(parsed, completed_by, labeler) -> str:
     raise Bad("the annotation names no annotator (completed_by); name one with labeler")
 
 
+def _ls_is_media(value, modality) -> bool:
+    """Whether a data field's string names a file of the modality (its path's extension: a clip's, an image's)."""
+    url = urlparse(value)
+    path = parse_qs(url.query)["d"][0] if "d" in parse_qs(url.query) else unquote(url.path)
+    extension = posixpath.splitext(path)[1].lower()
+    return extension in {"audio": AUDIO_EXTENSIONS, "image": IMAGE_EXTENSIONS}.get(modality, ())
+
+
 def _ls_media(data, modality):
-    """The task's file reference (or text): data[modality], else its only string value."""
+    """The task's file reference (or text): data[modality], else its only string value, else its only string
+    naming a file of the modality: Label Studio names the field after the labeling config's value (``$url``,
+    ``$clip``), which JSON-MIN writes beside the task's other data fields."""
     if not isinstance(data, dict):
         raise Bad("'data' must be an object")
     value = data.get(modality)
     if value is None:
-        strings = [v for v in data.values() if isinstance(v, str)]
+        strings = {k: v for k, v in data.items() if isinstance(v, str)}
+        if len(strings) > 1:
+            files = {k: v for k, v in strings.items() if _ls_is_media(v, modality)}
+            if len(files) != 1:
+                raise Bad(
+                    f"'data' has no '{modality}', and {len(files) or 'none'} of its fields "
+                    f"({_listed(sorted(strings))}) name a file of the {modality} kind"
+                )
+            strings = files
         if len(strings) != 1:
             raise Bad(f"'data' has no '{modality}'")
-        value = strings[0]
+        value = next(iter(strings.values()))
     if not isinstance(value, str) or not value:
         raise Bad(f"data.{modality} must be a non-empty string")
     return value
@@ -1543,13 +1563,25 @@ def _ls_candidates(reference):
     return [path.lstrip("/"), base, LS_UPLOAD_PREFIX.sub("", base)]
 
 
-def _ls_value(project, classes, results, what):
-    """An annotation's answer value from its results, or None when it holds nothing for this project."""
+def _ls_unlabeled(result, key) -> bool:
+    """Whether a region has no label: Label Studio's ``allowEmpty`` lets an annotator draw one and pick none
+    (``"rectanglelabels": []``)."""
+    value = result.get("value")
+    return isinstance(value, dict) and value.get(key) in (None, [])
+
+
+def _ls_value(project, classes, results, what, skipped):
+    """An annotation's answer value from its results, or None when it holds nothing for this project. A region
+    without a label is left out, its place added to ``skipped``; an annotation of only such regions is None."""
     wanted = LS_TYPES[project.task_type]
+    before = len(skipped)
     if project.task_type == TaskType.DETECTION:
         boxes, shaped, other = [], False, None
         for n, r in enumerate(r for r in results if isinstance(r, dict)):
             where = f"{what}, result {r.get('id', n)}"
+            if r.get("type") in ("rectanglelabels", "polygonlabels") and _ls_unlabeled(r, r["type"]):
+                skipped.append(where)
+                continue
             if r.get("type") == "rectanglelabels":
                 boxes.extend(_ls_boxes(r, classes, where))
                 shaped = True
@@ -1564,6 +1596,8 @@ def _ls_value(project, classes, results, what):
                 f"{other[0]}: a {other[1]} region is not imported: a detection project takes rectanglelabels "
                 "and polygonlabels (as their boxes)"
             )
+        if not boxes and len(skipped) > before:
+            return None  # its annotator marked regions without saying what: not "nothing here"
         return {"boxes": boxes}
     results = [r for r in results if isinstance(r, dict) and r.get("type") == wanted]
     if project.task_type == TaskType.SEGMENTS:
@@ -1573,10 +1607,13 @@ def _ls_value(project, classes, results, what):
             value = r.get("value") if isinstance(r.get("value"), dict) else {}
             if isinstance(value.get("text"), str):
                 continue  # a span of a text shown beside the clip (Labels on a Text tag): characters, not seconds
+            if _ls_unlabeled(r, "labels"):
+                skipped.append(where)
+                continue
             start, end = _number(value.get("start"), f"{where}: start"), _number(value.get("end"), f"{where}: end")
             labels = value.get("labels")
-            if not isinstance(labels, list) or not labels:
-                raise Bad(f"{where}: the region has no labels")
+            if not isinstance(labels, list):
+                raise Bad(f"{where}: the region's labels must be a list")
             if end <= start or start < 0:
                 raise Bad(f"{where}: the region {start:g}..{end:g} s is not a time span")
             for label in labels:
@@ -1587,6 +1624,8 @@ def _ls_value(project, classes, results, what):
         # A region marked on two channels (``splitchannels``), or given one class by two Labels controls, is
         # one segment: a clip's segments have no channel.
         unique = {(s["start"], s["end"], s["label"]): s for s in segments}
+        if not unique and len(skipped) > before:
+            return None
         return {"segments": list(unique.values())}
     if project.task_type == TaskType.CLASSIFICATION:
         chosen = []
@@ -1820,6 +1859,7 @@ def label_studio_parse(*, data, filename, project, media, labeler) -> Parsed:
                 task.name, task.text = f"task {task_id}", reference
             else:
                 media.find(task, _ls_candidates(reference))
+            notes = []  # regions without a label, left out
             annotations = raw.get("annotations", raw.get("completions")) or []
             if not isinstance(annotations, list):
                 raise Bad("'annotations' must be a list")
@@ -1833,12 +1873,20 @@ def label_studio_parse(*, data, filename, project, media, labeler) -> Parsed:
                 results = ann.get("result") or []
                 if not isinstance(results, list):
                     raise Bad(f"{what}: 'result' must be a list")
-                value = _ls_value(project, classes, results, what)
+                skipped = []
+                value = _ls_value(project, classes, results, what, skipped)
+                outcome = (
+                    "the task's labeled regions are imported"
+                    if value is not None
+                    else "the annotation has no labeled region, so it is not imported"
+                )
+                notes += [{"name": task.where, "reason": f"{where}: {LS_UNLABELED}; {outcome}"} for where in skipped]
                 if value is None:
                     continue  # no choice or transcript: nothing was answered
                 seconds = ann.get("lead_time")
                 seconds = float(seconds) if isinstance(seconds, int | float) and 0 <= seconds <= 86400 else None
                 task.answers.append(Answer(annotator=annotator, value=value, where=what, seconds=seconds))
+            parsed.rejected.extend(notes)
         except Bad as exc:
             task.error = str(exc)
     return parsed

@@ -1142,3 +1142,65 @@ def test_a_hugging_face_detection_dataset_imported_without_the_format_says_how_i
         )
     ]
     assert [(i.original_name, i.metadata) for i in detection.items.all()] == [("train/a.png", {})]
+
+
+# --- Label Studio: regions without a label, clips under another field name --------------------------
+
+
+def test_a_label_studio_region_without_a_label_is_skipped_saying_so_and_its_task_goes_in(api, manager, detection):
+    """``allowEmpty`` on RectangleLabels lets an annotator draw a box and pick no label: Label Studio writes it
+    with ``"rectanglelabels": []``. The task's labeled boxes go in; the unlabeled one is named in the result."""
+    import_images(detection, ["a.png", "b.png"])
+    labeled = ls_region("rectanglelabels", "r1", {**min_box(40, 30, 20, 40, "Iguana")})
+    unlabeled = ls_region("rectanglelabels", "r2", {**min_box(80, 0, 20, 50, "Rock"), "rectanglelabels": []})
+    shape = ls_region("polygonlabels", "p2", {"points": [[1, 1], [5, 1], [5, 5]], "polygonlabels": []})
+
+    def task(id, name, results):
+        annotation = {"id": 100 + id, "completed_by": {"id": 1, "email": "lea@example.com"}, "result": results}
+        return {"id": id, "data": {"image": f"/data/upload/3/5d4a1c2e-{name}"}, "annotations": [annotation]}
+
+    export = [task(1, "a.png", [labeled, unlabeled]), task(2, "b.png", [shape])]
+    job = post_import(api, manager, detection, "export.json", json.dumps(export).encode(), format="label_studio")
+    assert job["status"] == "succeeded"
+    assert [(e["name"], e["reason"]) for e in job["errors"]] == [
+        (
+            "export.json task 1",
+            "annotation 101 by lea@example.com, result r2: the region has no label (Label Studio's allowEmpty), "
+            "so it is left out; the task's labeled regions are imported",
+        ),
+        (
+            "export.json task 2",
+            "annotation 102 by lea@example.com, result p2: the region has no label (Label Studio's allowEmpty), "
+            "so it is left out; the annotation has no labeled region, so it is not imported",
+        ),
+    ]
+    # b.png is not "nothing here": its annotator marked something there, without saying what
+    assert answers(detection) == {("a.png", "lea@example.com"): {"boxes": approx_boxes({"boxes": [IGUANA]})}}
+
+
+def test_a_json_min_export_of_audio_regions_whose_clip_field_is_not_named_audio(api, manager):
+    """Label Studio names a task's data field after the labeling config's value (``$url``, ``$clip``): JSON-MIN
+    writes it beside other data fields, all plain strings. The one holding a clip is the clip; an unlabeled
+    region (``allowEmpty``) is left out, saying so."""
+    project = make_project(
+        manager, name="Regions", modality="audio", task_type="segments", classes=[{"key": "speech"}, {"key": "noise"}]
+    )
+    data = {"url": "/data/upload/4/aaaa1111-one.wav", "speaker": "caller", "site": "lab 2"}
+    label = [
+        {"start": 0.25, "end": 1.5, "channel": 0, "labels": ["speech"]},
+        {"start": 1.75, "end": 2.0, "channel": 0, "labels": []},
+    ]
+    export = [min_record(1, data, "lea@x.org", 7, label=label)]
+    content = zip_bytes([("project-4-min.json", json.dumps(export)), ("one.wav", wav_bytes(seconds=3.0))])
+    job = post_import(api, manager, project, "audio.zip", content, format="label_studio")
+    assert job["status"] == "succeeded"
+    assert [(e["name"], e["reason"]) for e in job["errors"]] == [
+        (
+            "project-4-min.json task 1",
+            "annotation 7 by lea@x.org, result label: the region has no label (Label Studio's allowEmpty), so it is "
+            "left out; the task's labeled regions are imported",
+        )
+    ]
+    assert answers(project) == {
+        ("one.wav", "lea@x.org"): {"segments": [{"start": 0.25, "end": 1.5, "label": "speech"}]}
+    }
