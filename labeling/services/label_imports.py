@@ -1986,12 +1986,24 @@ def _read_member_json(archive, media, filename):
     return _read_json(_read_member(archive, media, filename), filename)
 
 
+def _coco_instances_beside(name, names) -> str | None:
+    """The ``instances_<subset>.json`` in the folder of a ``person_keypoints_<subset>.json``, if ``names`` has it."""
+    folder, base = posixpath.split(name)
+    if not base.lower().startswith("person_keypoints_"):
+        return None
+    instances = posixpath.join(folder, "instances_" + base[len("person_keypoints_") :])
+    return instances if instances in names else None
+
+
 def _coco_archive(*, project, archive, media, labeler) -> Parsed:
     """A zip's COCO files with its images: one file, or one per split (Roboflow's ``train/``, ``valid/``,
     ``test/`` each with its ``_annotations.coco.json``; CVAT's ``annotations/instances_<subset>.json``),
     each file's images looked for beside it too. Of several .json files, those that are no COCO file (an
-    object with ``images`` and ``annotations`` lists) are left alone."""
+    object with ``images`` and ``annotations`` lists) are left alone, and so is a ``person_keypoints_<subset>.json``
+    beside the subset's ``instances_<subset>.json`` (COCO's own zips, CVAT's "COCO Keypoints"): the same images,
+    its boxes those of one class, which would read each image twice and leave only that class's boxes."""
     found = sorted(n for n in media.paths if n.lower().endswith(".json"))
+    found = [n for n in found if _coco_instances_beside(n, found) is None]
     if not found:
         raise InputRejected("the archive must hold a .json COCO labels file (found: none)")
     files = [(name, _read_member_json(archive, media, name)) for name in found]

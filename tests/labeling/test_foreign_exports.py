@@ -1204,3 +1204,25 @@ def test_a_json_min_export_of_audio_regions_whose_clip_field_is_not_named_audio(
     assert answers(project) == {
         ("one.wav", "lea@x.org"): {"segments": [{"start": 0.25, "end": 1.5, "label": "speech"}]}
     }
+
+
+def test_a_coco_zip_with_person_keypoints_beside_instances_reads_its_images_once(api, manager, detection):
+    """COCO's own annotation zips (and CVAT's "COCO Keypoints") hold ``person_keypoints_<subset>.json`` beside
+    ``instances_<subset>.json``: the same images, the keypoints file's boxes those of one class. The images are
+    read once, with the instances file's boxes."""
+    iguana = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [80.0, 30.0, 40.0, 40.0], "iscrowd": 0, "area": 1600}
+    rock = {"id": 2, "image_id": 1, "category_id": 2, "bbox": [160.0, 0.0, 40.0, 50.0], "iscrowd": 0, "area": 2000}
+    keypoints = json.loads(cvat_coco(["a.png"], [{**iguana, "keypoints": [90, 40, 2], "num_keypoints": 1}]))
+    keypoints["categories"] = [{"id": 1, "name": "iguana", "supercategory": "", "keypoints": ["head"], "skeleton": []}]
+    content = zip_bytes(
+        [
+            ("annotations/instances_train.json", cvat_coco(["a.png"], [iguana, rock])),
+            ("annotations/person_keypoints_train.json", json.dumps(keypoints)),
+            ("images/train/a.png", image(1)),
+        ]
+    )
+    job = post_import(api, manager, detection, "coco.zip", content, format="coco", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert job["result"]["answers"] == {"created": 1, "revised": 0, "unchanged": 0}
+    assert job["result"]["duplicates"] == 0
+    assert answers(detection)[("images/train/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
