@@ -916,9 +916,9 @@ def _cvat_value(image, project, classes, size):
 
 
 def cvat_parse(*, raw, filename, project, media, labeler) -> Parsed:
-    """Tasks of CVAT's "CVAT for images 1.1" ``annotations.xml`` (alone, or in a zip with ``images/``): one per
-    ``<image>`` (``name`` its path, folders and all), its shapes in pixels of its ``width`` and ``height``. The
-    video variant's ``<track>`` elements are refused as a whole."""
+    """Tasks of CVAT's "CVAT for images 1.1" ``annotations.xml`` (alone, or in a zip with ``images/``, a project's
+    with ``images/<subset>/``): one per ``<image>`` (``name`` its path, folders and all), its shapes in pixels of
+    its ``width`` and ``height``. The video variant's ``<track>`` elements are refused as a whole."""
     try:
         root = _xml_root(raw)
     except Bad as exc:
@@ -943,7 +943,10 @@ def cvat_parse(*, raw, filename, project, media, labeler) -> Parsed:
             size = _xml_size(image.get("width"), image.get("height"))
             if project.task_type == TaskType.DETECTION:
                 task.size = size
-            media.find(task, [posixpath.join(folder, "images", *path_parts(name)), name])
+            subset = path_parts(image.get("subset") or "")  # a project's export: images/<subset>/<name>
+            images = posixpath.join(folder, "images")
+            files = [posixpath.join(images, *subset, *path_parts(name)), posixpath.join(images, *path_parts(name))]
+            media.find(task, [*files, name])
             value = _cvat_value(image, project, classes, size)
         except Bad as exc:
             task.error = str(exc)

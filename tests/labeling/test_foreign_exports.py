@@ -1226,3 +1226,25 @@ def test_a_coco_zip_with_person_keypoints_beside_instances_reads_its_images_once
     assert job["result"]["answers"] == {"created": 1, "revised": 0, "unchanged": 0}
     assert job["result"]["duplicates"] == 0
     assert answers(detection)[("images/train/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+
+
+def test_a_cvat_project_export_its_images_in_a_folder_per_subset(api, manager, detection):
+    """A project's "CVAT for images 1.1" dataset: each ``<image>`` names its ``subset`` (and task), its file in
+    ``images/<subset>/``; two subsets may each hold an image of the same name."""
+    meta = cvat_xml("").split("<annotations>", 1)[1].split("</annotations>", 1)[0].replace("<task>", "<project>")
+    meta = meta.replace("</task>", "</project>")
+    images = (
+        '  <image id="0" name="a.png" subset="Train" task_id="3" width="200" height="100">\n'
+        f"{CVAT_BOX}  </image>\n"
+        '  <image id="1" name="a.png" subset="Validation" task_id="4" width="200" height="100">\n'
+        f"{CVAT_POLYGON}  </image>\n"
+    )
+    xml = f'<?xml version="1.0" encoding="utf-8"?>\n<annotations>{meta}{images}</annotations>\n'
+    content = zip_bytes(
+        [("annotations.xml", xml), ("images/Train/a.png", image(1)), ("images/Validation/a.png", image(2))]
+    )
+    job = post_import(api, manager, detection, "project_2-cvat.zip", content, format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("images/Train/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    assert got[("images/Validation/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [ROCK]})
