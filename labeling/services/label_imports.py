@@ -974,7 +974,7 @@ def _voc_box(element, size, classes, what) -> dict:
     return _pixel_box(x0, y0, xmax - x0, ymax - y0, size, label, what, shown)
 
 
-def _voc_task(raw, name, project, classes, media) -> Task:
+def _voc_task(raw, name, classes, media) -> Task:
     """One VOC annotation file's task: its image (``filename``: in ``JPEGImages/`` beside the ``Annotations/``
     folder, its subfolders kept, else beside the file, else as ``_Media`` finds it) and its objects' boxes."""
     task = Task(where=name)
@@ -1015,11 +1015,12 @@ def _voc_task(raw, name, project, classes, media) -> Task:
 def voc_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
     """Tasks of Pascal VOC annotations: one ``.xml`` file, or a zip's (``Annotations/*.xml`` with
     ``JPEGImages/`` as CVAT writes them, or each beside its image as Roboflow does; ``ImageSets/`` lists and
-    ``labelmap.txt`` are not read); an image of the zip no file names has no boxes."""
+    ``labelmap.txt`` are not read); an image of ``JPEGImages/`` or beside an .xml file that no file names has no
+    boxes (CVAT's ``SegmentationClass/`` and ``SegmentationObject/`` masks are no images to label)."""
     classes = _Classes(project)
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
     if archive is None:
-        parsed.tasks.append(_voc_task(raw, filename, project, classes, media))
+        parsed.tasks.append(_voc_task(raw, filename, classes, media))
         return parsed
     files = sorted(n for n in media.paths if n.lower().endswith(".xml"))
     if not files:
@@ -1030,10 +1031,14 @@ def voc_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
         except InputRejected as exc:
             parsed.rejected.append({"name": name, "reason": str(exc)})
             continue
-        parsed.tasks.append(_voc_task(raw, name, project, classes, media))
+        parsed.tasks.append(_voc_task(raw, name, classes, media))
     named = {t.name for t in parsed.tasks if t.load is not None}
+    folders = {posixpath.dirname(n) for n in files}
     for name in sorted(media.paths):
-        if name not in named and name.lower().endswith(IMAGE_EXTENSIONS):
+        folder = posixpath.dirname(name)
+        if name in named or not name.lower().endswith(IMAGE_EXTENSIONS):
+            continue
+        if "JPEGImages" in folder.split("/") or folder in folders:
             task = Task(where=name, name=name, load=media.loader(name))
             task.answers.append(Answer(annotator="labeler", value={"boxes": []}, where="no .xml file names it"))
             parsed.tasks.append(task)

@@ -969,6 +969,9 @@ def test_cvat_pascal_voc_zip_with_image_sets_and_a_labelmap(api, manager, detect
             ("Annotations/site1/b.xml", voc_xml("b.png")),
             ("JPEGImages/a.png", image(1)),
             ("JPEGImages/site1/b.png", image(2)),
+            # masks CVAT writes for polygons: no images to label
+            ("SegmentationClass/a.png", image(3)),
+            ("SegmentationObject/a.png", image(4)),
         ]
     )
     job = post_import(api, manager, detection, "task_7-voc.zip", content, format="voc", labeler="cvat")
