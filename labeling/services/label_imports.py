@@ -946,6 +946,8 @@ def cvat_parse(*, raw, filename, project, media, labeler) -> Parsed:
             subset = path_parts(image.get("subset") or "")  # a project's export: images/<subset>/<name>
             images = posixpath.join(folder, "images")
             files = [posixpath.join(images, *subset, *path_parts(name)), posixpath.join(images, *path_parts(name))]
+            if not posixpath.splitext(name)[1]:  # a video's frame ("frame_000000"), saved with an extension added
+                files = [f + ext for f in files for ext in sorted(IMAGE_EXTENSIONS)]
             media.find(task, [*files, name])
             value = _cvat_value(image, project, classes, size)
         except Bad as exc:

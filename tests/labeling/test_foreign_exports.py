@@ -1251,3 +1251,17 @@ def test_a_cvat_project_export_its_images_in_a_folder_per_subset(api, manager, d
     got = answers(detection)
     assert got[("images/Train/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
     assert got[("images/Validation/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [ROCK]})
+
+
+def test_cvat_for_images_of_a_video_task_its_frames_named_without_an_extension(api, manager, detection):
+    """A video task exported "CVAT for images 1.1": each frame an ``<image name="frame_000000">``, saved as
+    ``images/frame_000000.png`` (CVAT's exporter adds ``.png`` to a frame name without an extension)."""
+    xml = cvat_xml(cvat_image(0, "frame_000000", CVAT_BOX) + cvat_image(1, "frame_000001"))
+    content = zip_bytes(
+        [("annotations.xml", xml), ("images/frame_000000.png", image(1)), ("images/frame_000001.png", image(2))]
+    )
+    job = post_import(api, manager, detection, "task_8-cvat.zip", content, format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert got[("images/frame_000000.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    assert got[("images/frame_000001.png", "cvat")] == {"boxes": []}
