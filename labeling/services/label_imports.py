@@ -1996,12 +1996,17 @@ def _read_member_json(archive, media, filename):
     return _read_json(_read_member(archive, media, filename), filename)
 
 
+COCO_OTHER_FILES = ("person_keypoints_", "captions_")  # COCO's files of an instances file's images
+
+
 def _coco_instances_beside(name, names) -> str | None:
-    """The ``instances_<subset>.json`` in the folder of a ``person_keypoints_<subset>.json``, if ``names`` has it."""
+    """The ``instances_<subset>.json`` in the folder of a ``person_keypoints_<subset>.json`` or
+    ``captions_<subset>.json``, if ``names`` has it."""
     folder, base = posixpath.split(name)
-    if not base.lower().startswith("person_keypoints_"):
+    prefix = next((p for p in COCO_OTHER_FILES if base.lower().startswith(p)), None)
+    if prefix is None:
         return None
-    instances = posixpath.join(folder, "instances_" + base[len("person_keypoints_") :])
+    instances = posixpath.join(folder, "instances_" + base[len(prefix) :])
     return instances if instances in names else None
 
 
@@ -2011,7 +2016,8 @@ def _coco_archive(*, project, archive, media, labeler) -> Parsed:
     each file's images looked for beside it too. Of several .json files, those that are no COCO file (an
     object with ``images`` and ``annotations`` lists) are left alone, and so is a ``person_keypoints_<subset>.json``
     beside the subset's ``instances_<subset>.json`` (COCO's own zips, CVAT's "COCO Keypoints"): the same images,
-    its boxes those of one class, which would read each image twice and leave only that class's boxes."""
+    its boxes those of one class, which would read each image twice and leave only that class's boxes (and
+    COCO's ``captions_<subset>.json``, the same images without boxes)."""
     found = sorted(n for n in media.paths if n.lower().endswith(".json"))
     found = [n for n in found if _coco_instances_beside(n, found) is None]
     if not found:

@@ -1211,8 +1211,8 @@ def test_a_json_min_export_of_audio_regions_whose_clip_field_is_not_named_audio(
 
 def test_a_coco_zip_with_person_keypoints_beside_instances_reads_its_images_once(api, manager, detection):
     """COCO's own annotation zips (and CVAT's "COCO Keypoints") hold ``person_keypoints_<subset>.json`` beside
-    ``instances_<subset>.json``: the same images, the keypoints file's boxes those of one class. The images are
-    read once, with the instances file's boxes."""
+    ``instances_<subset>.json``: the same images, the keypoints file's boxes those of one class (and COCO's, its
+    ``captions_<subset>.json``, without boxes). The images are read once, with the instances file's boxes."""
     iguana = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [80.0, 30.0, 40.0, 40.0], "iscrowd": 0, "area": 1600}
     rock = {"id": 2, "image_id": 1, "category_id": 2, "bbox": [160.0, 0.0, 40.0, 50.0], "iscrowd": 0, "area": 2000}
     keypoints = json.loads(cvat_coco(["a.png"], [{**iguana, "keypoints": [90, 40, 2], "num_keypoints": 1}]))
@@ -1221,6 +1221,11 @@ def test_a_coco_zip_with_person_keypoints_beside_instances_reads_its_images_once
         [
             ("annotations/instances_train.json", cvat_coco(["a.png"], [iguana, rock])),
             ("annotations/person_keypoints_train.json", json.dumps(keypoints)),
+            # COCO's own zip holds the captions of the same images too: no boxes at all
+            (
+                "annotations/captions_train.json",
+                cvat_coco(["a.png"], [{"id": 9, "image_id": 1, "caption": "an iguana"}]),
+            ),
             ("images/train/a.png", image(1)),
         ]
     )
