@@ -69,8 +69,9 @@ Classes match by key, else by key or name ignoring case, else as a key the proje
 renamed or merged away (``labeling.selectors.class_mapping``): the class it became.
 
 Checks. The labels file must parse (else the job fails, storing nothing). Each labeled file (a COCO
-image, a YOLO label file, a Label Studio task) is all or nothing: an unknown class, a box outside the
-image or a malformed line rejects that file's item and answers, reported as
+image, a YOLO label file, a Label Studio task, a CVAT image, a VOC .xml file, which may itself be malformed,
+a Hugging Face metadata line) is all or nothing: an unknown class, a box outside the image or a malformed
+line rejects that file's item and answers, reported as
 ``{"name": "<labels file> <task/image/line>", "reason": ...}``; the others go in. Answers are stored
 chunk by chunk, each chunk in one transaction; running the job again stores nothing twice (an answer
 equal to the labeler's current one is left alone; a different one becomes a new revision).
