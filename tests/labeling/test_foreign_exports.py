@@ -30,6 +30,14 @@ The layouts, from each tool's exporter:
 - Hugging Face imagefolder / audiofolder: a ``metadata.csv`` or ``metadata.jsonl`` per folder,
   ``file_name`` relative to it, any other columns (``label``, ``transcription``, ...).
 - macOS zips: names decomposed (NFD), where labels written elsewhere name them composed (NFC).
+- CVAT "CVAT for images 1.1" (cvat/apps/dataset_manager/formats/cvat.py): ``annotations.xml`` (version,
+  meta with the labels, an ``<image>`` per frame with its ``<box>``, ``<polygon>``, ``<tag>``) and ``images/``
+  (a project's: ``images/<subset>/``); "CVAT for video 1.1" writes ``<track>`` elements.
+- Pascal VOC: CVAT's ``Annotations/``, ``ImageSets/Main/``, ``JPEGImages/``, ``labelmap.txt`` (and
+  segmentation masks); Roboflow's ``.xml`` beside each image in split folders.
+- Hugging Face object detection: ``metadata.jsonl`` with ``objects`` (``bbox``, ``category``), the classes
+  named by the dataset card's ClassLabel (``README.md``'s ``dataset_info``), as cppe-5 is laid out.
+- Label Studio's ``allowEmpty``: a region with ``"rectanglelabels": []``.
 """
 
 import io
