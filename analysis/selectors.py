@@ -2,7 +2,7 @@
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 from django.conf import settings
@@ -24,6 +24,7 @@ from labeling.models import Annotation, ArchivedAnnotation, Decision, Guideline,
 from labeling.selectors import (
     answers_by_item,
     archived_as_they_stood,
+    archived_still_counting,
     class_mapping,
     decided_labels,
     transcript_conventions,
@@ -373,8 +374,58 @@ def _filtered_answers(*, project, filters: AnswerFilters):
     return answers
 
 
-def answer_table(*, project, filters=None, policy="category", class_map=None, conventions=None) -> AnswerTable:
+def _archived_columns(*, project, filters: AnswerFilters, keys, class_map, transcription):
+    """The answers relabel campaigns archived that still count for agreement (``archived_still_counting``:
+    per item and labeler the current answer, else the archived one as it stood), under ``filters`` (on
+    the archived answer: its item's tags, its labeler, ``since`` on when it was answered, its guideline),
+    as :func:`answer_table` reads columns; None when there are none."""
+    fields = ("value", "borderline", "uncertain", "out_of_domain", "seconds", "guideline_id", "answered")
+    standing = archived_still_counting(ArchivedAnnotation.objects.filter(campaign__project=project), fields)
+    if not standing:
+        return None
+    tagged = None
+    if filters.tag:
+        links = Item.tags.through.objects.filter(tag__project=project, tag__name=filters.tag)
+        tagged = set(links.filter(item_id__in={item for item, _ in standing}).values_list("item_id", flat=True))
+    versions = dict(Guideline.objects.filter(project=project).values_list("pk", "version"))
+    labelers = set(filters.labelers) if filters.labelers else None
+    index = {key: i for i, key in enumerate(keys)}
+    rows = []
+    for (item, labeler), (_, value, borderline, uncertain, ood, seconds, guideline, answered) in sorted(
+        standing.items()
+    ):
+        if (
+            (tagged is not None and item not in tagged)
+            or (labelers is not None and labeler not in labelers)
+            or (filters.since and answered < filters.since)
+            or (filters.guideline is not None and versions.get(guideline) != filters.guideline)
+        ):
+            continue
+        code = index.get(value, index.get(class_map.get(value), -1))
+        flags = FLAG_BORDERLINE * borderline + FLAG_UNCERTAIN * uncertain + FLAG_OOD * ood
+        day = (answered.astimezone(UTC).date() - date(1970, 1, 1)).days
+        rows.append((item, labeler, code, flags, np.nan if seconds is None else seconds, guideline or 0, day, value))
+    if not rows:
+        return None
+    columns = list(zip(*rows, strict=True))
+    out = {
+        name: np.array(columns[i], dtype=np.float64 if name == "seconds" else np.int64)
+        for i, name in enumerate(("item_id", "labeler_id", "code", "flags", "seconds", "guideline_or_0", "day"))
+    }
+    if transcription:
+        out["value"] = np.array(columns[7], dtype=object)
+    return out
+
+
+def answer_table(
+    *, project, filters=None, policy="category", class_map=None, conventions=None, archived=False
+) -> AnswerTable:
     """The project's current answers under ``filters``, coded for the agreement metrics.
+
+    ``archived``: add the answers relabel campaigns archived that still count for agreement — per item
+    and labeler ONE answer, the labeler's current one, else their archived answer as it stood
+    (``labeling.selectors.archived_still_counting``) — so agreement and HLP neither pair a labeler's old
+    answer with their new one nor read only the items a campaign left alone until relabels arrive.
 
     ``policy`` says what borderline / uncertain / out-of-domain answers become:
 
@@ -422,6 +473,13 @@ def answer_table(*, project, filters=None, policy="category", class_map=None, co
     # answers by item and labeler, never by their position.
     sql, params = answers.order_by().values_list(*columns).query.sql_with_params()
     data = _read_columns(sql, params, columns)
+    extra = (
+        _archived_columns(project=project, filters=filters, keys=keys, class_map=class_map, transcription=transcription)
+        if archived
+        else None
+    )
+    if extra is not None:
+        data = {c: np.concatenate([np.asarray(data[c]), extra[c]]) for c in columns}
     # copy=False: the readers answer these dtypes already (a copy of each cost ~15 ms per million answers).
     item, labeler, code, flags = (
         data[c].astype(np.int64, copy=False) for c in ("item_id", "labeler_id", "code", "flags")

@@ -875,18 +875,38 @@ def answers_given(*, user_ids) -> dict[int, dict[str, int]]:
     }
 
 
-def archived_as_they_stood(rows):
+ARCHIVED_FIELDS = ("value", "borderline", "uncertain", "out_of_domain")
+
+
+def archived_as_they_stood(rows, fields=ARCHIVED_FIELDS):
     """Answers a relabel campaign archived, as they stood when it started: of ``rows`` (a queryset of
     ``ArchivedAnnotation``), per (campaign, item, labeler) the latest revision, as
-    ``{(campaign_id, item_id, labeler_id): (value, borderline, uncertain, out_of_domain)}`` (an answer's
-    earlier revisions are archived with it and do not count)."""
+    ``{(campaign_id, item_id, labeler_id): (value, borderline, uncertain, out_of_domain)}`` (or the
+    ``fields`` asked for; an answer's earlier revisions are archived with it and do not count)."""
     latest = {}
-    columns = ("campaign_id", "item_id", "labeler_id", "answered", "value", "borderline", "uncertain", "out_of_domain")
+    columns = ("campaign_id", "item_id", "labeler_id", "answered", *fields)
     for campaign, item, labeler, answered, *rest in rows.values_list(*columns).iterator(chunk_size=10000):
         key = (campaign, item, labeler)
         if key not in latest or answered >= latest[key][0]:
             latest[key] = (answered, *rest)
     return {key: tuple(row[1:]) for key, row in latest.items()}
+
+
+def archived_still_counting(rows, fields=ARCHIVED_FIELDS):
+    """What human agreement reads of the archive: per item and labeler ONE answer counts, the labeler's
+    current answer if they have one, else their archived answer as it stood (:func:`archived_as_they_stood`;
+    the latest campaign's when several archived one). Of ``rows`` (``ArchivedAnnotation``), the archived
+    answers that count: ``{(item_id, labeler_id): (campaign_id, *fields)}``, none where the labeler has a
+    current answer on the item (so one labeler's old and new answers are never a pair of two labelers)."""
+    standing = {}
+    for (campaign, item, labeler), values in archived_as_they_stood(rows, fields).items():
+        if (item, labeler) not in standing or campaign > standing[(item, labeler)][0]:
+            standing[(item, labeler)] = (campaign, *values)
+    if not standing:
+        return {}
+    answered = Annotation.objects.filter(item_id__in=rows.values("item_id")).values_list("item_id", "labeler_id")
+    current = set(answered.iterator(chunk_size=10000))
+    return {key: row for key, row in standing.items() if key not in current}
 
 
 def answers_by_item(*, item_ids, project=None):

@@ -106,6 +106,7 @@ def agreement_report_compute(*, project, filters: AnswerFilters, policy="categor
         policy=policy,
         class_map=class_map_for(project=project),
         conventions=conventions_for(project=project),
+        archived=True,  # one answer per item and labeler: the current one, else the archived one as it stood
     )
     gold = {
         item: table.categories.index(key) for item, key in gold_for(project=project).items() if key in table.categories

@@ -5,8 +5,10 @@ resolves them (``labeling.services.resolution``: counted answers, class map, maj
 unresolved, SME decisions first), with one addition: a gold label (``analysis.services.gold_for``)
 wins over everything. Items without a resolved label are left out of accuracy and counted
 (``n_unresolved``). HLP on a slice is the expected agreement of one human with another on the slice's
-items (the same counted answers); where items have gold labels, ``hlp_gold`` is the share of answers
-on them that match gold.
+items; where items have gold labels, ``hlp_gold`` is the share of answers on them that match gold. Both
+read per item and labeler ONE counted answer (``labeling.services.resolution.one_answer_each``): the
+labeler's current answer, else their answer a relabel campaign archived as it stood, at full weight (a
+labeler's old and new answers are not two humans agreeing or not).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.models import Item
 from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import (
-    answers_read,
+    answers_read_with_agreement,
     decision_codes,
     effective_class_map,
     resolve,
@@ -45,8 +47,10 @@ class ResolvedLabels:
     """Resolved labels and counted answers of a project's items (sorted by id).
 
     ``code`` indexes ``categories`` (-1: unresolved); ``resolved_by`` is "gold", "decision", "consensus"
-    or "" per item; ``counts`` holds counted answers per category (rows: items); ``gold`` the gold code
-    (-1 without gold). ``normalize`` turns a predicted label into the form categories use.
+    or "" per item; ``counts`` holds counted answers per category (rows: items; archived answers each
+    counted, as the resolution weighs them); ``human`` the answers human agreement reads (one per item
+    and labeler, ``one_answer_each``) per category; ``gold`` the gold code (-1 without gold).
+    ``normalize`` turns a predicted label into the form categories use.
     """
 
     categories: list[str]
@@ -55,6 +59,7 @@ class ResolvedLabels:
     code: np.ndarray
     resolved_by: np.ndarray
     counts: sparse.csr_matrix
+    human: sparse.csr_matrix
     gold: np.ndarray
     transcription: bool
     class_map: dict
@@ -87,7 +92,7 @@ def labels_resolved(*, project) -> ResolvedLabels:
     policy = recipe_parse(project=project, data={})
     class_map = effective_class_map(project=project, policy=policy)
     transcription = project.task_type == TaskType.TRANSCRIPTION
-    answers, categories = answers_read(
+    answers, human, categories = answers_read_with_agreement(
         project=project, policy=policy, items=Item.objects.filter(project=project), class_map=class_map
     )
     decisions = decision_codes(project=project, policy=policy, categories=categories, class_map=class_map)
@@ -111,7 +116,8 @@ def labels_resolved(*, project) -> ResolvedLabels:
         min_answers=policy["min_answers"],
         min_agreement=policy["min_agreement"],
     )
-    items = np.union1d(res.item, np.fromiter(set(decisions) | set(gold), dtype=np.int64)).astype(np.int64)
+    others = np.fromiter(set(decisions) | set(gold), dtype=np.int64)
+    items = np.union1d(np.union1d(res.item, human.item), others).astype(np.int64)
     n = len(items)
     at = np.searchsorted(items, res.item)
     code = np.full(n, -1, dtype=np.int64)
@@ -139,6 +145,11 @@ def labels_resolved(*, project) -> ResolvedLabels:
             sparse.csr_matrix((np.ones(len(res.item)), (at, np.arange(len(res.item)))), shape=(n, len(res.item)))
             @ answered
         )
+    said = human.code >= 0
+    human_counts = sparse.csr_matrix(
+        (np.ones(int(said.sum())), (np.searchsorted(items, human.item[said]), human.code[said].astype(np.int64))),
+        shape=(n, k),
+    )
     return ResolvedLabels(
         categories=list(categories.names),
         index=dict(categories.index),
@@ -146,6 +157,7 @@ def labels_resolved(*, project) -> ResolvedLabels:
         code=code,
         resolved_by=resolved_by,
         counts=counts.tocsr(),
+        human=human_counts,
         gold=gold_codes,
         transcription=transcription,
         class_map=class_map,
@@ -187,11 +199,12 @@ def _evaluate(labels: ResolvedLabels, item_ids, predicted_labels) -> _Evaluation
     truth = np.where(known, labels.code[np.maximum(pos, 0)], -1) if len(pos) else np.zeros(0, np.int64)
     pred = np.fromiter((labels.code_of(v) for v in predicted_labels), dtype=np.int64, count=len(predicted_labels))
     correct = np.where(truth >= 0, (pred == truth).astype(np.float64), np.nan)
-    k = labels.counts.shape[1]
+    k = labels.human.shape[1]
     rows = sparse.csr_matrix(
         (np.ones(known.sum()), (np.flatnonzero(known), pos[known])), shape=(len(pos), len(labels.item))
     )
-    counts = (rows @ labels.counts).tocsr() if len(labels.item) else sparse.csr_matrix((len(pos), k))
+    # Human agreement (HLP, gold agreement, the model against the humans): one answer per item and labeler.
+    counts = (rows @ labels.human).tocsr() if len(labels.item) else sparse.csr_matrix((len(pos), k))
     agreement = pair_agreement_sparse(counts)
     m = np.asarray(counts.sum(axis=1)).ravel()
     gold = np.where(known, labels.gold[np.maximum(pos, 0)], -1) if len(pos) else np.zeros(0, np.int64)

@@ -169,6 +169,9 @@ class AnswerArrays:
     def part(self, start, stop=None):
         return AnswerArrays(*(a[start:stop] for a in self))
 
+    def weighted(self, weight):
+        return AnswerArrays(self.item, self.labeler, self.code, np.full(len(self.item), float(weight)))
+
 
 def _flag_sql(table):
     return " + ".join(f"CASE WHEN {table}.{column} THEN {bit} ELSE 0 END" for column, bit in FLAG_BITS.items())
@@ -360,9 +363,18 @@ def _archived_answers(*, project, policy, items, class_map, categories, targets)
     the same filters (items, ``guideline``, ``answered_to`` on the answer's time), each of weight
     ``policy["archived_weight"]``; none at weight 0. Sorted by (item, labeler)."""
     weight = float(policy.get("archived_weight", 0))
-    empty = _concat([])
     if weight <= 0:
-        return empty
+        return _concat([])
+    return _archived_coded(
+        project=project, policy=policy, items=items, class_map=class_map, categories=categories, targets=targets
+    )[0].weighted(weight)
+
+
+def _archived_coded(*, project, policy, items, class_map, categories, targets) -> tuple[AnswerArrays, np.ndarray]:
+    """(answers, campaign ids): every campaign's archived answers as they stood (one per campaign, item
+    and labeler), coded like current answers under the recipe's filters, sorted by (item, labeler,
+    campaign), weight 1."""
+    empty = _concat([])
     filters = policy["filters"]
     rows = ArchivedAnnotation.objects.filter(campaign__project=project)
     if any(filters.get(k) for k in ("sources", "tags", "exclude_tags", "created_from", "created_to")):
@@ -375,7 +387,7 @@ def _archived_answers(*, project, policy, items, class_map, categories, targets)
         key: (value, b * 1 + u * 2 + o * 4) for key, (value, b, u, o) in selectors.archived_as_they_stood(rows).items()
     }
     if not latest:
-        return empty
+        return empty, np.zeros(0, dtype=np.int64)
     transcription = project.task_type == TaskType.TRANSCRIPTION
     if transcription:
         normalize = transcript_normalizer(project=project, policy=policy)
@@ -390,15 +402,34 @@ def _archived_answers(*, project, policy, items, class_map, categories, targets)
             return categories.index[class_map[value]] if class_map[value] in keys else -1
         return categories.index[value] if value in keys else -1
 
-    ordered = sorted((item, labeler, value, flags) for (_, item, labeler), (value, flags) in latest.items())
-    codes = np.array([code_of(r[2]) for r in ordered], dtype=np.int64)
-    flags = np.array([r[3] for r in ordered], dtype=np.int64)
-    return AnswerArrays(
+    ordered = sorted(
+        (item, labeler, campaign, value, flags) for (campaign, item, labeler), (value, flags) in latest.items()
+    )
+    codes = np.array([code_of(r[3]) for r in ordered], dtype=np.int64)
+    flags = np.array([r[4] for r in ordered], dtype=np.int64)
+    answers = AnswerArrays(
         np.array([r[0] for r in ordered], dtype=np.int64),
         np.array([r[1] for r in ordered], dtype=np.int64),
         _apply_flags(codes, flags, targets).astype(np.int32),
-        np.full(len(ordered), weight),
     )
+    return answers, np.array([r[2] for r in ordered], dtype=np.int64)
+
+
+def one_answer_each(current: AnswerArrays, archived: AnswerArrays, campaign) -> AnswerArrays:
+    """The answers human agreement (HLP) is measured on: per item and labeler ONE answer, weight 1 — the
+    labeler's current answer if they have one, else their answer a relabel campaign archived as it stood
+    (of ``archived``, from :func:`_archived_coded`, the latest ``campaign``'s). One labeler's archived
+    answer and their new one are never a pair of two labelers; an item a campaign sent back keeps its
+    archived answers until they are replaced. Sorted by (item, labeler)."""
+    item = np.concatenate([current.item, archived.item])
+    labeler = np.concatenate([current.labeler, archived.labeler])
+    code = np.concatenate([current.code, archived.code])
+    # Current answers first, then the archived ones, latest campaign first: the first of each pair counts.
+    rank = np.concatenate([np.full(len(current.item), np.iinfo(np.int64).min), -np.asarray(campaign, np.int64)])
+    order = np.lexsort((rank, labeler, item))
+    item, labeler, code = item[order], labeler[order], code[order]
+    first = np.r_[True, (item[1:] != item[:-1]) | (labeler[1:] != labeler[:-1])] if len(item) else np.zeros(0, bool)
+    return AnswerArrays(item[first], labeler[first], code[first])
 
 
 def _concat(blocks):
@@ -413,6 +444,34 @@ def answers_read(*, project, policy, items, class_map, beat=None) -> tuple[Answe
     """Every answer that counts under ``policy`` in one AnswerArrays (see ``answer_blocks``)."""
     categories, blocks = answer_blocks(project=project, policy=policy, items=items, class_map=class_map, beat=beat)
     return _concat(blocks), categories
+
+
+def answers_read_with_agreement(*, project, policy, items, class_map) -> tuple[AnswerArrays, AnswerArrays, Categories]:
+    """(answers, human, categories): ``answers`` every answer that counts under ``policy``, as
+    :func:`answers_read` (archived ones at ``archived_weight``), for resolving labels; ``human`` the
+    answers human agreement is measured on (:func:`one_answer_each`: one per item and labeler), coded
+    alike."""
+    current, categories = answers_read(
+        project=project, policy={**policy, "archived_weight": 0}, items=items, class_map=class_map
+    )
+    if project.task_type == TaskType.TRANSCRIPTION:
+        normalize = transcript_normalizer(project=project, policy=policy)
+    else:
+
+        def normalize(key):
+            return key
+
+    targets = _flag_targets(policy, categories, normalize)
+    archived, campaign = _archived_coded(
+        project=project, policy=policy, items=items, class_map=class_map, categories=categories, targets=targets
+    )
+    answers = current
+    weight = float(policy.get("archived_weight", 0))
+    if weight > 0 and len(archived.item):
+        both = _concat([current, archived.weighted(weight)])
+        order = np.lexsort((both.labeler, both.item))
+        answers = AnswerArrays(*(a[order] for a in both))
+    return answers, one_answer_each(current, archived, campaign), categories
 
 
 @dataclass

@@ -613,3 +613,168 @@ def test_version_diff_counts_match_the_two_manifests(manager):
     rows = {row["class"]: row for row in diff["classes"]}
     for name in set(counts_before) | set(counts_after):
         assert (rows[name]["before"], rows[name]["after"]) == (counts_before[name], counts_after[name]), name
+
+
+def _one_answer_each(current, archived):
+    """Per item and labeler ONE answer: the current one, else the archived one of the latest campaign."""
+    human = {}
+    for _, item, labeler, value in sorted(archived):
+        human[(item, labeler)] = value  # a later campaign's replaces an earlier one's
+    human.update(current)
+    by_item = {}
+    for (item, _), value in sorted(human.items()):
+        by_item.setdefault(item, []).append(value)
+    return by_item
+
+
+def _pair_share(values):
+    from collections import Counter
+
+    m = len(values)
+    return sum(n * (n - 1) for n in Counter(values).values()) / (m * (m - 1))
+
+
+@pytest.fixture
+def relabeled_project(manager, reviewer):
+    """Six items answered by three labelers; a campaign archives the four that disagree, two labelers
+    give new answers (one where their archived answer said otherwise), a second campaign archives one
+    new answer again; two gold decisions. Returns the project, its items, the current and archived
+    answers as plain values ({(item, labeler): value} and {(campaign, item, labeler, value)}) and gold."""
+    from labeling.services.projects import member_add
+    from labeling.services.review import decision_record
+
+    project = text_project(manager, overlap=3)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    users = labelers(project, 4)
+    items = add_texts(project, [f"h{i}" for i in range(3)], tags=["day"]) + add_texts(
+        project, [f"h{i}" for i in range(3, 6)]
+    )
+    first = [
+        ("cat", "cat", "cat"),
+        ("cat", "dog", "cat"),
+        ("dog", "dog", "cat"),
+        ("cat", "dog", "other"),
+        ("dog", "dog", "dog"),
+        ("cat", "cat", "dog"),
+    ]
+    current = {}
+    for item, values in zip(items, first, strict=True):
+        for user, value in zip(users, values, strict=False):
+            answer(item, user, value)
+            current[(item.pk, user.pk)] = value
+    chosen = {items[i].pk for i in (1, 2, 3, 5)}
+    campaign_create(project=project, name="again", item_ids=sorted(chosen), overlap=2, user=manager)
+    archived = {(1, i, u, v) for (i, u), v in current.items() if i in chosen}
+    current = {key: v for key, v in current.items() if key[0] not in chosen}
+    for item, user, value in [(1, 0, "dog"), (1, 3, "dog"), (2, 2, "dog"), (5, 1, "dog")]:
+        answer(Item.objects.get(pk=items[item].pk), users[user], value)
+        current[(items[item].pk, users[user].pk)] = value
+    # A second campaign on the last item archives lab1's new "dog" (their first campaign's answer said cat).
+    campaign_create(project=project, name="once more", item_ids=[items[5].pk], overlap=2, user=manager)
+    archived.add((2, items[5].pk, users[1].pk, current.pop((items[5].pk, users[1].pk))))
+    gold = {items[2].pk: "dog", items[3].pk: "cat"}
+    for pk, label in gold.items():
+        decision_record(item=Item.objects.get(pk=pk), reviewer=reviewer, label=label, gold=True)
+    return project, items, current, archived, gold
+
+
+def test_hlp_reads_one_answer_per_item_and_labeler_after_a_campaign(relabeled_project):
+    """Error analysis (per slice, gold agreement, per class) and the dashboard's model HLP, by hand: a
+    labeler's archived answer and their new one on the same item are never a pair of two labelers; where
+    a labeler has no new answer, their archived answer as it stood counts (the latest campaign's)."""
+    from collections import Counter
+
+    import numpy as np
+
+    from analysis.services.error_analysis import error_analysis_compute
+    from analysis.services.training import model_run_create
+
+    project, items, current, archived, gold = relabeled_project
+    human = _one_answer_each(current, archived)
+    guess = ["cat", "dog", "dog", "cat", "dog", "cat"]
+    predictions = {item.pk: g for item, g in zip(items, guess, strict=True)}
+    run = model_run_create(
+        project=project, name="m", predictions=[{"item": pk, "label": g} for pk, g in predictions.items()]
+    )
+
+    # The label a model is judged against: gold, else the version's weighted majority (every archived
+    # answer at 0.4, every current one at 1), at least half the weight.
+    truth = {}
+    for item in items:
+        weights = Counter()
+        for (i, _), v in current.items():
+            if i == item.pk:
+                weights[v] += 1
+        for _, i, _, v in archived:
+            if i == item.pk:
+                weights[v] += 0.4
+        top = weights.most_common(2)
+        ok = len(top) == 1 or top[0][1] > top[1][1] + 1e-9
+        truth[item.pk] = gold.get(item.pk) or (top[0][0] if ok and top[0][1] >= sum(weights.values()) / 2 else None)
+
+    report = error_analysis_compute(project=project, model_run=run)
+    rows = {row["slice"]: row for row in report["slices"]}
+    for name, ids in (("all", [i.pk for i in items]), ("day", [i.pk for i in items[:3]])):
+        shares = [_pair_share(human[i]) for i in ids if len(human[i]) >= 2]
+        on_gold = [np.mean([v == gold[i] for v in human[i]]) for i in ids if i in gold]
+        scored = [predictions[i] == truth[i] for i in ids if truth[i] is not None]
+        assert rows[name]["hlp"] == pytest.approx(np.mean(shares)), name
+        assert rows[name]["hlp_gold"] == pytest.approx(np.mean(on_gold)), name
+        assert rows[name]["n_gold"] == len(on_gold)
+        assert rows[name]["model_accuracy"] == pytest.approx(np.mean(scored)), name
+    classes = {row["class"]: row for row in report["classes"]}
+    scored = [i for i in human if truth[i] is not None]
+    for c in ("cat", "dog", "other"):
+        agree = sum(human[i].count(c) * (human[i].count(c) - 1) for i in scored)
+        involved = sum(human[i].count(c) * (len(human[i]) - 1) for i in scored)
+        assert classes[c]["hlp"] == (pytest.approx(agree / involved) if involved else None), c
+
+    overall = dashboard_build(project=project)["model_run"]
+    assert overall["hlp"]["value"] == pytest.approx(rows["all"]["hlp"])
+
+
+def test_the_agreement_report_and_dashboard_hlp_keep_archived_answers_until_relabeled(relabeled_project):
+    """Right after a campaign archives the items whose answers disagree, HLP is not 1.000: the archived
+    answers still count, one per item and labeler, until their labelers answer again; the agreement
+    report's percent agreement, HLP and answer count and the dashboard's HLP match the hand count."""
+    import numpy as np
+
+    from analysis.selectors import AnswerFilters
+    from analysis.services.agreement import agreement_report_compute
+
+    project, items, current, archived, _ = relabeled_project
+
+    def expected(current, archived):
+        human = _one_answer_each(current, archived)
+        shares = [_pair_share(vs) for vs in human.values() if len(vs) >= 2]
+        return float(np.mean(shares)), sum(map(len, human.values()))
+
+    hlp, n = expected(current, archived)
+    report = agreement_report_compute(project=project, filters=AnswerFilters())
+    assert report["percent_agreement"]["value"] == pytest.approx(hlp)
+    assert report["hlp"]["value"] == pytest.approx(hlp)
+    assert report["n_annotations"] == n
+    assert dashboard_build(project=project)["agreement"]["hlp"]["value"] == pytest.approx(hlp)
+    # A slice reads the archived answers of its items only.
+    day = [i.pk for i in items[:3]]
+    human = _one_answer_each(current, archived)
+    sliced = agreement_report_compute(project=project, filters=AnswerFilters(tag="day"))
+    assert sliced["hlp"]["value"] == pytest.approx(np.mean([_pair_share(human[i]) for i in day]))
+
+
+def test_right_after_a_campaign_the_dashboard_hlp_is_not_perfect(manager):
+    """A campaign archives the one item whose answers disagree: before anyone relabels it, the dashboard
+    reads the archived answers (HLP 1/2 over the two items), not 1.000 from the item left alone."""
+    project = text_project(manager, overlap=2)
+    users = labelers(project, 2)
+    same, differ = add_texts(project, ["s", "d"])
+    answer(same, users[0], "cat")
+    answer(same, users[1], "cat")
+    answer(differ, users[0], "cat")
+    answer(differ, users[1], "dog")
+    before = dashboard_build(project=project)["agreement"]["hlp"]["value"]
+    assert before == pytest.approx(0.5)
+    campaign_create(project=project, name="again", item_ids=[differ.pk], overlap=2, user=manager)
+    assert dashboard_build(project=project)["agreement"]["hlp"]["value"] == pytest.approx(0.5)
+    answer(Item.objects.get(pk=differ.pk), users[1], "cat")  # lab1 changes their mind: one answer each
+    assert dashboard_build(project=project)["agreement"]["hlp"]["value"] == pytest.approx(1.0)
