@@ -29,7 +29,7 @@ from analysis.services.planning import SETTING_FIELDS, planning_compute, plannin
 from labelhub.csvsafe import csv_writer
 from labeling.choices import SHAPE_TASKS, Role
 from labeling.models import DatasetVersion
-from labeling.selectors import project_for_user
+from labeling.selectors import class_names, project_for_user
 
 
 def _project(request, project_id, role):
@@ -67,23 +67,28 @@ def _pairwise_matrix(report):
 MATRIX_LIMIT = 12  # a heatmap shows at most this many classes; the rest are folded into "other (k classes)"
 
 
-def _confusion_matrix(report, *, noun="classes"):
+def _confusion_matrix(report, *, noun="classes", names=None):
     """The heatmap of a confusion: classes nobody answered left out, and beyond MATRIX_LIMIT the most
-    answered classes with the rest folded into "other (k classes)", so it fits the page."""
+    answered classes with the rest folded into "other (k classes)", so it fits the page. Its classes
+    read by their names (``names``: key → name, as the tables beside it name them; the report's own
+    ``classes`` when it has them), never by their keys."""
     classes = report["confusion"]["classes"]
     weights = None
     per_class = report.get("per_class") or []
     if [row.get("class") for row in per_class] == list(classes):
         weights = [row["n_answers"] for row in per_class]
-    names, counts, folded = fold_matrix(
+    labels, counts, folded = fold_matrix(
         classes, report["confusion"]["counts"], weights=weights, limit=MATRIX_LIMIT, noun=noun
     )
-    other = len(names) - 1 if folded else -1
-    biggest_off = max((counts[i][j] for i in range(len(names)) for j in range(len(names)) if i != j), default=0)
+    other = len(labels) - 1 if folded else -1
+    if names is None:
+        names = {c["key"]: c["name"] for c in report.get("classes") or []}
+    labels = [label if i == other else names.get(label, label) for i, label in enumerate(labels)]
+    biggest_off = max((counts[i][j] for i in range(len(labels)) for j in range(len(labels)) if i != j), default=0)
     rows = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(labels):
         cells = []
-        for j in range(len(names)):
+        for j in range(len(labels)):
             n = counts[i][j]
             # Pairs within "other" are no agreement: they may be two different folded classes.
             diagonal = i == j and i != other
@@ -92,7 +97,7 @@ def _confusion_matrix(report, *, noun="classes"):
             style = f"background: hsl(5 75% {97 - 35 * min(share, 1):.0f}%)" if not diagonal and n else ""
             cells.append({"n": n, "text": human_number(n), "diagonal": diagonal, "style": style})
         rows.append({"class": name, "cells": cells, "other": i == other})
-    return {"classes": names, "rows": rows, "folded": folded, "n_classes": len(classes)}
+    return {"classes": labels, "rows": rows, "folded": folded, "n_classes": len(classes)}
 
 
 def _per_class_rows(report, *, noun="classes"):
@@ -523,8 +528,11 @@ def error_analysis_page(request, project_id):
                 domain=(min(0.0, min(gaps)), top),
                 label="weighted gap per slice",
             )
+        context["class_names"] = class_names(project=project)
         if report["confusion"]:
-            context["model_confusion"] = _confusion_matrix({"confusion": report["confusion"]})
+            context["model_confusion"] = _confusion_matrix(
+                {"confusion": report["confusion"]}, names=context["class_names"]
+            )
         compare_id = request.GET.get("compare")
         if compare_id:
             other = model_run_for(project=project, run_id=compare_id)

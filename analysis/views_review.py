@@ -20,7 +20,7 @@ from labelhub.params import is_row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
-from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping
+from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping, class_names
 from labeling.services.campaigns import campaign_progress
 from labeling.services.review import decision_summary
 from labeling.services.shape_versions import consensus_for
@@ -87,6 +87,7 @@ def review_queue_page(request, project_id):
             "tags": project.tags.order_by("name"),
             "guidelines": project.guidelines.order_by("version"),
             "classes": project.classes.filter(retired=False),
+            "class_names": class_names(project=project),
             "labelers": project.memberships.filter(role=Role.LABELER).select_related("user").order_by("user__username"),
             "queue_ids": ",".join(str(row["item"]) for row in queue["rows"][:500]),
         },

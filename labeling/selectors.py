@@ -875,6 +875,17 @@ def answers_given(*, user_ids) -> dict[int, dict[str, int]]:
     }
 
 
+# The flags reports and versions may count as classes ("out_of_domain" under a recipe's "class" rule).
+FLAG_CLASS_NAMES = {"borderline": "borderline", "uncertain": "uncertain", "out_of_domain": "out of domain"}
+
+
+def class_names(*, project) -> dict[str, str]:
+    """Class key → the name a person reads it by, for every class of the project (retired ones too; a
+    class without a name is its key) and the flags a report or version counts as classes. Pages show
+    these; APIs, CSVs and ``data-`` attributes keep the keys."""
+    return {**FLAG_CLASS_NAMES, **{c.key: c.name or c.key for c in project.classes.all()}}
+
+
 ARCHIVED_FIELDS = ("value", "borderline", "uncertain", "out_of_domain")
 
 

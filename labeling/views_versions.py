@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from labeling.choices import Role, TaskType
 from labeling.selectors import (
+    class_names,
     deliveries_list,
     version_build_for,
     version_builds,
@@ -86,10 +87,13 @@ def version_build_retry_view(request, project_id, job_id):
     return redirect("versions", project_id=project.pk)
 
 
-def _distribution(counts):
+def _distribution(counts, names):
+    """Items per class, each class read by its name (``names``: key → name, ``class_names``)."""
     classes = counts.get("classes") or {}
     total = sum(classes.values()) or 1
-    return [{"name": k, "n": v, "percent": round(100 * v / total, 1)} for k, v in classes.items()]
+    return [
+        {"key": k, "name": names.get(k, k), "n": v, "percent": round(100 * v / total, 1)} for k, v in classes.items()
+    ]
 
 
 def _named_items(named, totals):
@@ -107,8 +111,10 @@ def version_detail(request, project_id, number):
     version = version_for(project=project, ref=number)
     split_classes = version.counts.get("split_classes") or {}
     classes = list((version.counts.get("classes") or {}).keys())
+    names = class_names(project=project)
     split_table = [
-        {"class": c, "cells": [split_classes.get(s, {}).get(c, 0) for s in ("train", "dev", "test")]} for c in classes
+        {"class": names.get(c, c), "cells": [split_classes.get(s, {}).get(c, 0) for s in ("train", "dev", "test")]}
+        for c in classes
     ]
     return render(
         request,
@@ -117,7 +123,7 @@ def version_detail(request, project_id, number):
             "project": project,
             "membership": membership,
             "version": version,
-            "distribution": _distribution(version.counts),
+            "distribution": _distribution(version.counts, names),
             "split_table": split_table,
             "left_out_named": _named_items(version.counts.get("left_out_items"), version.counts.get("left_out") or {}),
             "review_named": _named_items(
@@ -149,6 +155,7 @@ def version_diff_page(request, project_id, number):
             "version": version,
             "against": against,
             "diff": version_diff(version=version, against=against, limit=DIFF_PAGE_ROWS),
+            "class_names": class_names(project=project),
             "limit": DIFF_PAGE_ROWS,
             "recipe_changes": recipe_changes(old=against.policy, new=version.policy),
             "all_versions": versions_list(project=project),

@@ -29,6 +29,16 @@ def money(value, currency=""):
         return "—"
 
 
+@register.filter
+def name_of(key, names):
+    """A class key read by its name: ``{{ c.class|name_of:class_names }}`` (``names``: key → name, as
+    ``labeling.selectors.class_names`` answers); the key itself when ``names`` does not know it."""
+    try:
+        return names.get(key, key) if names else key
+    except TypeError:  # a label that is no key (a detection item's shapes)
+        return key
+
+
 # a review queue row's reasons, as its chips name them (the counts above the queue say them in full)
 REVIEW_REASON_LABELS = {
     "disagreement": "answers differ",
