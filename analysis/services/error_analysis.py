@@ -145,11 +145,13 @@ def labels_resolved(*, project) -> ResolvedLabels:
             sparse.csr_matrix((np.ones(len(res.item)), (at, np.arange(len(res.item)))), shape=(n, len(res.item)))
             @ answered
         )
-    said = human.code >= 0
-    human_counts = sparse.csr_matrix(
-        (np.ones(int(said.sum())), (np.searchsorted(items, human.item[said]), human.code[said].astype(np.int64))),
-        shape=(n, k),
-    )
+    human_counts = counts  # nothing archived: the same answers
+    if human is not answers:
+        said = human.code >= 0
+        rows_of = np.searchsorted(items, human.item[said])
+        human_counts = sparse.csr_matrix(
+            (np.ones(int(said.sum())), (rows_of, human.code[said].astype(np.int64))), shape=(n, k)
+        )
     return ResolvedLabels(
         categories=list(categories.names),
         index=dict(categories.index),
@@ -157,7 +159,7 @@ def labels_resolved(*, project) -> ResolvedLabels:
         code=code,
         resolved_by=resolved_by,
         counts=counts.tocsr(),
-        human=human_counts,
+        human=human_counts.tocsr(),
         gold=gold_codes,
         transcription=transcription,
         class_map=class_map,

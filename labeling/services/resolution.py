@@ -420,16 +420,24 @@ def one_answer_each(current: AnswerArrays, archived: AnswerArrays, campaign) -> 
     labeler's current answer if they have one, else their answer a relabel campaign archived as it stood
     (of ``archived``, from :func:`_archived_coded`, the latest ``campaign``'s). One labeler's archived
     answer and their new one are never a pair of two labelers; an item a campaign sent back keeps its
-    archived answers until they are replaced. Sorted by (item, labeler)."""
-    item = np.concatenate([current.item, archived.item])
-    labeler = np.concatenate([current.labeler, archived.labeler])
-    code = np.concatenate([current.code, archived.code])
-    # Current answers first, then the archived ones, latest campaign first: the first of each pair counts.
-    rank = np.concatenate([np.full(len(current.item), np.iinfo(np.int64).min), -np.asarray(campaign, np.int64)])
-    order = np.lexsort((rank, labeler, item))
-    item, labeler, code = item[order], labeler[order], code[order]
-    first = np.r_[True, (item[1:] != item[:-1]) | (labeler[1:] != labeler[:-1])] if len(item) else np.zeros(0, bool)
-    return AnswerArrays(item[first], labeler[first], code[first])
+    archived answers until they are replaced. ``current`` (one answer per item and labeler) with those
+    archived answers after it, unsorted; ``current`` itself when nothing is archived."""
+    if not len(archived.item):
+        return current
+    width = int(max(current.labeler.max(initial=0), archived.labeler.max())) + 1
+    key = archived.item * width + archived.labeler
+    order = np.lexsort((-np.asarray(campaign, np.int64), key))
+    latest = order[np.r_[True, key[order][1:] != key[order][:-1]]]  # the latest campaign's of each pair
+    answered = current.item * width + current.labeler
+    if len(answered) > 1 and (answered[1:] < answered[:-1]).any():
+        answered = np.sort(answered)
+    at = np.minimum(np.searchsorted(answered, key[latest]), max(len(answered) - 1, 0))
+    standing = latest[~(answered[at] == key[latest])] if len(answered) else latest
+    return AnswerArrays(
+        np.concatenate([current.item, archived.item[standing]]),
+        np.concatenate([current.labeler, archived.labeler[standing]]),
+        np.concatenate([current.code, archived.code[standing]]),
+    )
 
 
 def _concat(blocks):
