@@ -1,0 +1,52 @@
+"""A figure labeled "percent agreement" reads as a percent on the pages (66.7 %, not 0.667); the API and
+the ``data-value`` attributes keep the fraction."""
+
+import re
+
+import pytest
+
+from labeling.models import Item
+from labeling.services.campaigns import campaign_create
+from labeling.services.projects import member_add
+from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+def _text(html):
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)).strip()
+
+
+def test_percent_agreement_reads_as_a_percent_on_the_agreement_and_campaign_pages(api, client, manager, reviewer):
+    project = text_project(manager, overlap=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    a, b = labelers(project, 2)
+    same_cat, differ, same_dog = add_texts(project, ["x0", "x1", "x2"])
+    for item, values in ((same_cat, ("cat", "cat")), (differ, ("cat", "dog")), (same_dog, ("dog", "dog"))):
+        for user, value in zip((a, b), values, strict=True):
+            answer(item, user, value)
+    # By hand: two items of three agree, the third's one pair does not: 2/3.
+    assert api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()["percent_agreement"][
+        "value"
+    ] == pytest.approx(2 / 3)
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/agreement/").content.decode()
+    headline = re.search(r'data-metric="percent_agreement" data-value="([^"]+)">([^<]*)<', page)
+    assert float(headline.group(1)) == pytest.approx(2 / 3) and headline.group(2) == "66.7 %"
+    by_guideline = page[page.index('id="by-guideline"') :].split("</table>")[0]
+    assert re.search(r'data-measure="percent_agreement">66.7 %<', by_guideline), by_guideline
+    over_time = page[page.index('id="over-time-values"') :].split("</table>")[0]
+    assert "66.7 %" in _text(over_time) and "0.667" not in over_time
+
+    campaign = campaign_create(project=project, name="again", item_ids=[differ.pk], overlap=2, user=manager)
+    for user in (a, b):
+        answer(Item.objects.get(pk=differ.pk), user, "dog")
+    # By hand: before cat/dog (0), since dog/dog (1), new against archived: 2 of 4 pairs agree.
+    progress = api(reviewer).get(f"/api/projects/{project.pk}/campaigns/{campaign.pk}/").json()["progress"]
+    assert progress["before"]["agreement"] == 0 and progress["after"]["agreement"] == 1
+    assert progress["versus_archived"]["agreement"] == 0.5
+    page = client.get(f"/projects/{project.pk}/campaigns/{campaign.pk}/").content.decode()
+    shown = dict(re.findall(r'data-metric="(before|after|versus-archived)">([^<]*)<', page))
+    assert shown == {"before": "0 %", "after": "100 %", "versus-archived": "50 %"}
+    listing = client.get(f"/projects/{project.pk}/campaigns/").content.decode()
+    assert re.search(r'data-measure="agreement">0 % → 100 %<', listing), listing
