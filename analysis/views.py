@@ -405,6 +405,9 @@ def _dashboard_charts(data):
     }
     agreement = data["agreement"]
     run = data["model_run"]
+    # Detection and segments runs score mAP@0.5 (no intervals): the charts name it so, not "accuracy".
+    shapes = bool(run) and run["metric"] == "map50"
+    model_name = "model mAP@0.5" if shapes else "model accuracy"
     rows = []
     if agreement.get("status") == "ready":
         rows.append({"label": "humans (project)", "values": {"hlp": agreement.get("hlp")}})
@@ -413,8 +416,8 @@ def _dashboard_charts(data):
         rows.append({"label": f"model: {run['name']}", "values": {"acc": model, "hlp": run["hlp"]}})
     out["hlp"] = charts.interval_bars(
         rows,
-        series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
-        label="model accuracy against HLP, 95 % intervals",
+        series=[("acc", model_name, "model"), ("hlp", "HLP", "human")],
+        label=f"{model_name} against HLP" + ("" if shapes else ", 95 % intervals"),
     )
     if data["top_slices"]:
         out["slices"] = charts.interval_bars(
@@ -428,8 +431,8 @@ def _dashboard_charts(data):
                 }
                 for r in data["top_slices"]
             ],
-            series=[("acc", "model accuracy", "model"), ("hlp", "HLP", "human")],
-            label="top slices: model accuracy and HLP",
+            series=[("acc", model_name, "model"), ("hlp", "HLP", "human")],
+            label=f"top slices: {model_name} and HLP",
         )
     weeks = data["output_signal"]["weeks"]
     if weeks:

@@ -352,3 +352,25 @@ def test_an_item_an_sme_decided_is_scored_against_the_decided_shapes(api, review
     assert overall["n_reference"] == 3
     classes = {c["class"]: c for c in data["classes"]}
     assert classes["a"]["ap50"] == pytest.approx(AP_HALF) and classes["a"]["support"] == 2
+
+
+def test_the_dashboards_top_slices_show_the_detection_runs_map50_under_its_name(
+    api, client, manager, reviewer, detection
+):
+    """The dashboard's "what to work on next" table and charts name a detection run's mAP@0.5 as such and
+    show it (its column read "Accuracy" and held only "—", its bars were labeled "model accuracy")."""
+    project, items, _ = detection
+    body = {
+        "name": "detector",
+        "predictions": predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], []]),
+        "held_out": [i.pk for i in items[:4]],
+    }
+    assert api(manager).post(f"/api/projects/{project.pk}/model-runs/", body, format="json").status_code == 201
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    table = page[page.index('id="top-slices"') :].split("</table>")[0]
+    assert '<th class="num">mAP@0.5</th>' in table and ">Accuracy<" not in table
+    hard = table[table.index('data-slice="hard"') :].split("</tr>")[0]
+    assert f'data-measure="map50">{AP_HALF:.3f}<' in hard  # by hand: half of class a's boxes found
+    charts = page[page.index('id="model-run"') : page.index('id="versions-planning"')]
+    assert "model mAP@0.5" in charts and "model accuracy" not in charts
