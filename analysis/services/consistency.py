@@ -26,7 +26,8 @@ from labeling.services.taxonomy import taxonomy_validate
 
 
 def _coded(project):
-    table = answer_table(project=project, policy="category", class_map=class_mapping(project=project))
+    # As the agreement report reads them: one answer per item and labeler, the archived one until relabeled.
+    table = answer_table(project=project, policy="category", class_map=class_mapping(project=project), archived=True)
     codes, _, _ = table.matrix()
     return table, codes
 

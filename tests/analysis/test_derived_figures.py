@@ -778,3 +778,24 @@ def test_right_after_a_campaign_the_dashboard_hlp_is_not_perfect(manager):
     assert dashboard_build(project=project)["agreement"]["hlp"]["value"] == pytest.approx(0.5)
     answer(Item.objects.get(pk=differ.pk), users[1], "cat")  # lab1 changes their mind: one answer each
     assert dashboard_build(project=project)["agreement"]["hlp"]["value"] == pytest.approx(1.0)
+
+
+def test_the_taxonomy_preview_starts_from_the_agreement_the_report_shows_after_a_campaign(relabeled_project):
+    """The Classes page previews a merge from the agreement the agreement report computes: after a
+    campaign, both read one answer per item and labeler (archived until relabeled), by hand."""
+    import numpy as np
+
+    from analysis.selectors import AnswerFilters
+    from analysis.services.agreement import agreement_report_compute
+    from analysis.services.consistency import taxonomy_preview
+
+    project, _, current, archived, _ = relabeled_project
+    human = _one_answer_each(current, archived)
+    hand = float(np.mean([_pair_share(vs) for vs in human.values() if len(vs) >= 2]))
+    merged = {i: ["cat" if v == "dog" else v for v in vs] for i, vs in human.items()}
+    hand_after = float(np.mean([_pair_share(vs) for vs in merged.values() if len(vs) >= 2]))
+    preview = taxonomy_preview(project=project, op="merge", payload={"classes": ["cat", "dog"], "into": "cat"})
+    report = agreement_report_compute(project=project, filters=AnswerFilters())
+    assert preview["before"]["percent_agreement"] == pytest.approx(hand)
+    assert preview["before"]["percent_agreement"] == pytest.approx(report["percent_agreement"]["value"])
+    assert preview["after"]["percent_agreement"] == pytest.approx(hand_after)
