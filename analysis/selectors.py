@@ -1,5 +1,6 @@
 """Reads for the measuring domain: answers as a units × labelers matrix, ready for analysis.metrics."""
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -374,26 +375,27 @@ def _filtered_answers(*, project, filters: AnswerFilters):
     return answers
 
 
-def _archived_columns(*, project, filters: AnswerFilters, keys, class_map, transcription):
+ARCHIVED_READ = ("value", "borderline", "uncertain", "out_of_domain", "seconds", "guideline_id", "answered")
+
+
+def _archived_standing(*, project, filters: AnswerFilters):
     """The answers relabel campaigns archived that still count for agreement (``archived_still_counting``:
     per item and labeler the current answer, else the archived one as it stood), under ``filters`` (on
-    the archived answer: its item's tags, its labeler, ``since`` on when it was answered, its guideline),
-    as :func:`answer_table` reads columns; None when there are none."""
-    fields = ("value", "borderline", "uncertain", "out_of_domain", "seconds", "guideline_id", "answered")
-    standing = archived_still_counting(ArchivedAnnotation.objects.filter(campaign__project=project), fields)
+    the archived answer: its item's tags, its labeler, ``since`` on when it was answered, its guideline):
+    ``[(item, labeler, value, borderline, uncertain, out_of_domain, seconds, guideline id, answered)]``
+    in (item, labeler) order."""
+    standing = archived_still_counting(ArchivedAnnotation.objects.filter(campaign__project=project), ARCHIVED_READ)
     if not standing:
-        return None
+        return []
     tagged = None
     if filters.tag:
         links = Item.tags.through.objects.filter(tag__project=project, tag__name=filters.tag)
         tagged = set(links.filter(item_id__in={item for item, _ in standing}).values_list("item_id", flat=True))
     versions = dict(Guideline.objects.filter(project=project).values_list("pk", "version"))
     labelers = set(filters.labelers) if filters.labelers else None
-    index = {key: i for i, key in enumerate(keys)}
     rows = []
-    for (item, labeler), (_, value, borderline, uncertain, ood, seconds, guideline, answered) in sorted(
-        standing.items()
-    ):
+    for (item, labeler), (_, *values) in sorted(standing.items()):
+        guideline, answered = values[-2], values[-1]
         if (
             (tagged is not None and item not in tagged)
             or (labelers is not None and labeler not in labelers)
@@ -401,6 +403,17 @@ def _archived_columns(*, project, filters: AnswerFilters, keys, class_map, trans
             or (filters.guideline is not None and versions.get(guideline) != filters.guideline)
         ):
             continue
+        rows.append((item, labeler, *values))
+    return rows
+
+
+def _archived_columns(*, project, filters: AnswerFilters, keys, class_map, transcription):
+    """:func:`_archived_standing` as :func:`answer_table` reads columns; None when there are none."""
+    index = {key: i for i, key in enumerate(keys)}
+    rows = []
+    for item, labeler, value, borderline, uncertain, ood, seconds, guideline, answered in _archived_standing(
+        project=project, filters=filters
+    ):
         code = index.get(value, index.get(class_map.get(value), -1))
         flags = FLAG_BORDERLINE * borderline + FLAG_UNCERTAIN * uncertain + FLAG_OOD * ood
         day = (answered.astimezone(UTC).date() - date(1970, 1, 1)).days
@@ -656,8 +669,12 @@ class ShapeAnswers:
         )
 
 
-def shape_answers(*, project, filters=None, policy="category", class_map=None) -> ShapeAnswers:
+def shape_answers(*, project, filters=None, policy="category", class_map=None, archived=False) -> ShapeAnswers:
     """A detection or segments project's current answers under ``filters``, parsed from their JSON.
+
+    ``archived``: add the answers relabel campaigns archived that still count for agreement, as
+    :func:`answer_table` does (one answer per item and labeler: the current one, else the archived one
+    as it stood).
 
     ``policy``: ``category`` counts every answer and shape as drawn; ``exclude`` leaves out answers
     flagged uncertain or out-of-domain and shapes flagged borderline or uncertain. ``class_map`` maps
@@ -679,8 +696,13 @@ def shape_answers(*, project, filters=None, policy="category", class_map=None) -
         .values_list("item_id", "labeler_id", "value", "seconds", "guideline_or_0", "uncertain", "out_of_domain")
         .order_by("item_id", "labeler_id")
     )
+    rows = rows.iterator(chunk_size=20000)
+    if archived:
+        standing = _archived_standing(project=project, filters=filters or AnswerFilters())
+        extra = ((i, lab, v, s, g or 0, u, o) for i, lab, v, _, u, o, s, g, _ in standing)
+        rows = sorted(itertools.chain(rows, extra), key=lambda row: (row[0], row[1])) if standing else rows
     item, labeler, seconds, guideline, shapes = [], [], [], [], []
-    for item_id, labeler_id, value, secs, guideline_id, uncertain, ood in rows.iterator(chunk_size=20000):
+    for item_id, labeler_id, value, secs, guideline_id, uncertain, ood in rows:
         if policy == "exclude" and (uncertain or ood):
             continue
         try:

@@ -93,7 +93,7 @@ def agreement_report_compute(*, project, filters: AnswerFilters, policy="categor
     Detection and segments projects get the shapes report at IoU threshold ``iou`` (default 0.5)."""
     if project.task_type in SHAPE_TASKS:
         answers = shape_answers(
-            project=project, filters=filters, policy=policy, class_map=class_map_for(project=project)
+            project=project, filters=filters, policy=policy, class_map=class_map_for(project=project), archived=True
         )
         report = build_shape_report(
             answers, iou=report_iou(project=project, iou=iou), policy=policy, gold=gold_shapes_for(project=project)

@@ -45,7 +45,9 @@ def _summary(codes, n_categories):
 
 
 def _shape_table(project):
-    return shape_answers(project=project, policy="category", class_map=class_mapping(project=project)).table()
+    mapping = class_mapping(project=project)
+    # As the agreement report reads them: one answer per item and labeler, the archived one until relabeled.
+    return shape_answers(project=project, policy="category", class_map=mapping, archived=True).table()
 
 
 def _shape_preview(*, project, op, payload) -> dict:

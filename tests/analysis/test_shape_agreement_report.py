@@ -304,3 +304,28 @@ def test_the_page_names_what_it_does_not_compute_in_words_not_report_keys(client
     for key in ("krippendorff_alpha", "percent_agreement", "segment_f1", "mean_iou", "per_labeler"):
         assert f">{key}<" not in section and f"({key}" not in section and f" {key}" not in section, key
     assert "'s one segment covers 2 of" in html and "one shape covers" not in html
+
+
+def test_after_a_campaign_box_f1_reads_one_answer_per_item_and_labeler(api, manager, reviewer, labeler, iguanas):
+    """A campaign sends the iguana back: its three archived answers still count (F1 0.4, worked by hand),
+    until a labeler answers again; then their new answer replaces their archived one, never beside it."""
+    from labeling.services.campaigns import campaign_create
+
+    client = api(reviewer)
+    campaign_create(project=iguanas, name="again", item_ids=[iguanas.iguana_id], overlap=3, user=manager)
+    report = client.get(url(iguanas, "?tag=iguanas")).json()
+    assert report["n_annotations"] == 3 and report["box_f1"]["value"] == pytest.approx(0.4)
+    redrawn = IGUANA["labeler2"]  # labeler1 now draws the two iguanas as labeler2 did
+    annotation_save(item=Item.objects.get(pk=iguanas.iguana_id), labeler=labeler, value={"boxes": redrawn})
+    report = client.get(url(iguanas, "?tag=iguanas")).json()
+    rows = [(iguanas.iguana_id, "labeler1", {"boxes": redrawn})]
+    rows += [(iguanas.iguana_id, name, {"boxes": IGUANA[name]}) for name in ("labeler2", "labeler3")]
+    expected = box_f1(shape_table(rows), n_resamples=200, seed=0)
+    assert report["n_annotations"] == 3
+    assert report["box_f1"]["value"] == pytest.approx(expected.f1.value) and expected.f1.value > 0.4
+    # The Classes page previews a merge from the same answers (pooled box F1 of both images).
+    from analysis.services.consistency import taxonomy_preview
+
+    whole = client.get(url(iguanas)).json()
+    preview = taxonomy_preview(project=iguanas, op="merge", payload={"classes": ["iguana", "rock"], "into": "iguana"})
+    assert preview["before"]["agreement"] == pytest.approx(whole["box_f1"]["value"])
