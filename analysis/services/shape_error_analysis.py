@@ -27,8 +27,8 @@ import numpy as np
 from analysis.metrics.shapes import consensus, labeler_average_precision, shape_table, shapes_average_precision
 from analysis.services.model_runs import ALL, _review_link, _slices, held_out_predictions, run_summary
 from labeling.choices import SHAPE_TASKS
-from labeling.models import Item
-from labeling.selectors import class_mapping
+from labeling.models import ArchivedAnnotation, Item
+from labeling.selectors import archived_still_counting, class_mapping
 from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import _answers_queryset
 from labeling.services.shape_versions import _decided_label, decided_shapes, mapped_shapes
@@ -65,6 +65,34 @@ def _answers(project, item_ids):
             latest[(item_id, labeler_id)] = mapped_shapes(obj, kind, mapping)
             names[labeler_id] = username
     return [(i, lab, obj) for (i, lab), obj in latest.items()], names
+
+
+def _human(project, answers, names, item_ids):
+    """The answers the HLP reads: per item and labeler ONE answer, the current one (``answers``), else the
+    one a relabel campaign archived as it stood (``archived_still_counting``), so right after a campaign
+    the items it sent back still count and a labeler's old and new shapes are never two labelers. The
+    reference stays the version's (current answers); ``names`` gains the archived answers' labelers."""
+    from django.contrib.auth import get_user_model
+
+    kind = _kind(project)
+    mapping = class_mapping(project=project)
+    wanted = {int(i) for i in item_ids}
+    standing = archived_still_counting(ArchivedAnnotation.objects.filter(campaign__project=project))
+    extra = []
+    for (item, labeler), (_, value, *_flags) in standing.items():
+        if item not in wanted:
+            continue
+        try:
+            obj = json.loads(value) if value else {kind: []}
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get(kind, []), list):
+            extra.append((item, labeler, mapped_shapes(obj, kind, mapping)))
+    if not extra:
+        return answers
+    missing = {labeler for _, labeler, _ in extra} - set(names)
+    names.update(get_user_model().objects.filter(pk__in=missing).values_list("pk", "username"))
+    return answers + sorted(extra, key=lambda row: (row[0], row[1]))
 
 
 def _reference(project, kind, answers, item_ids):
@@ -236,6 +264,7 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
     predicted = {int(i): s for i, s in zip(ids.tolist(), shapes, strict=True)}
     answers, names = _answers(project, ids)
     reference = _reference(project, kind, answers, ids.tolist())
+    human = _human(project, answers, names, ids.tolist())
     scored = [i for i in ids.tolist() if i in reference]
     base = {
         "kind": project.task_type,
@@ -258,7 +287,7 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
     disputed = None
     rows = []
     for name, mask in masks.items():
-        row = _slice_row(name, ids[mask], int(mask.sum()) / n, answers, reference, predicted, kind, names)
+        row = _slice_row(name, ids[mask], int(mask.sum()) / n, human, reference, predicted, kind, names)
         if row["model_beats_hlp"]:
             # Where the model beats the humans, the humans' shapes are the suspects: the items where they
             # disagree, or where the model's confident shapes and the reference differ in number.
@@ -350,6 +379,6 @@ def shape_runs_compare(*, project, run_a, run_b) -> dict:
         "map50_a": a_value,
         "map50_b": b_value,
         "difference": None if a_value is None or b_value is None else b_value - a_value,
-        "hlp": _hlp(answers, kind, names)[0],
+        "hlp": _hlp(_human(project, answers, names, common.tolist()), kind, names)[0],
         "slices": sorted(slices, key=lambda s: (s["slice"] != ALL, s["slice"])),
     }

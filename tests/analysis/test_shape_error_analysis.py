@@ -374,3 +374,25 @@ def test_the_dashboards_top_slices_show_the_detection_runs_map50_under_its_name(
     assert f'data-measure="map50">{AP_HALF:.3f}<' in hard  # by hand: half of class a's boxes found
     charts = page[page.index('id="model-run"') : page.index('id="versions-planning"')]
     assert "model mAP@0.5" in charts and "model accuracy" not in charts
+
+
+def test_after_a_campaign_the_hlp_reads_one_answer_per_item_and_labeler(api, manager, reviewer, detection):
+    """A campaign sends item 3 (u2 drew nothing where u0 and u1 drew X) back: the hard slice's HLP still
+    reads its three archived answers, (2 + 51/101) / 3 by hand, not 1 from item 4 alone; when u2 draws
+    nothing again, their new answer replaces the archived one (the same HLP), never beside it."""
+    from labeling.models import Item
+    from labeling.services.campaigns import campaign_create
+
+    project, items, u = detection
+    body = {
+        "name": "detector",
+        "predictions": predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], []]),
+        "held_out": [i.pk for i in items[:4]],
+    }
+    assert api(manager).post(f"/api/projects/{project.pk}/model-runs/", body, format="json").status_code == 201
+    campaign_create(project=project, name="again", item_ids=[items[2].pk], overlap=3, user=manager)
+    hard = {r["slice"]: r for r in report(api, reviewer, project)["slices"]}["hard"]
+    assert hard["hlp"] == pytest.approx((2 + AP_HALF) / 3) and hard["n_pairable"] == 2
+    answer(Item.objects.get(pk=items[2].pk), u[2], boxes())
+    hard = {r["slice"]: r for r in report(api, reviewer, project)["slices"]}["hard"]
+    assert hard["hlp"] == pytest.approx((2 + AP_HALF) / 3)
