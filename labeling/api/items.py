@@ -150,6 +150,7 @@ class ImportCreateApi(GenericAPIView):
             label_from_folder=label_from_folder,
             fmt=str(request.data.get("format") or "").strip(),
             labeler=str(request.data.get("labeler") or ""),
+            images_without_boxes=str(request.data.get("images_without_boxes") or ""),
         )
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK)
 

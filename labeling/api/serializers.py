@@ -251,6 +251,14 @@ class ImportCreateSerializer(serializers.Serializer):
         help_text="username whose answers a COCO, YOLO, CVAT, VOC or Hugging Face file's boxes (or CVAT tags), or "
         "a segments CSV or RTTM file's segments, become (created if missing); required for those formats",
     )
+    images_without_boxes = serializers.ChoiceField(
+        choices=["nothing_here", "unanswered"],
+        required=False,
+        default="nothing_here",
+        help_text="what an image the file gives no box becomes, in a detection project: nothing_here (the "
+        "labeler's answer of no boxes; the default) or unanswered (stored without an answer, for its labelers), "
+        "for a CVAT, Label Studio or COCO export listing every image of a task, labeled or not",
+    )
 
 
 class JobRefSerializer(serializers.Serializer):

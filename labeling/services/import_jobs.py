@@ -43,7 +43,7 @@ MAX_LISTED = 1000  # ids and duplicates listed in a job's result; counts are alw
 
 
 def import_job_create(
-    *, project, user, upload, tags=(), source=None, label_from_folder=False, fmt="", labeler=""
+    *, project, user, upload, tags=(), source=None, label_from_folder=False, fmt="", labeler="", images_without_boxes=""
 ) -> Job:
     """Store an uploaded manifest or zip archive and queue a job that imports it; answer the job (the
     import of the same upload still queued or running, if any: see ``import_job_request``). With ``fmt``
@@ -59,11 +59,12 @@ def import_job_create(
         label_from_folder=label_from_folder,
         fmt=fmt,
         labeler=labeler,
+        images_without_boxes=images_without_boxes,
     )[0]
 
 
 def import_job_request(
-    *, project, user, upload, tags=(), source=None, label_from_folder=False, fmt="", labeler=""
+    *, project, user, upload, tags=(), source=None, label_from_folder=False, fmt="", labeler="", images_without_boxes=""
 ) -> tuple[Job, bool]:
     """Like ``import_job_create``, answering ``(job, started)``: ``started`` is False when the same user's
     import of the same upload into the project, with the same options, was still queued or running (its
@@ -71,19 +72,25 @@ def import_job_request(
     stored.
 
     The same upload: the same file name and SHA-256 of its bytes; the same options: tags, source, label
-    from folder, format and labeler. A client whose answer to an import was lost (a timeout on a large
-    upload) sends it again; each request queued a job of its own, and the second one read the whole file
-    again only to count every item as a duplicate (or, for labels, every answer as unchanged). Once the
-    first job has finished, the same request queues a new import, as before. The project row is locked
-    while looking (NO KEY: reservations referencing it are not held up), so two identical requests at once
-    (a double click) still queue one job; the upload is stored before, outside the lock, and removed
-    again when another request's job is answered.
+    from folder, format, labeler and images without boxes. A client whose answer to an import was lost (a
+    timeout on a large upload) sends it again; each request queued a job of its own, and the second one read
+    the whole file again only to count every item as a duplicate (or, for labels, every answer as
+    unchanged). Once the first job has finished, the same request queues a new import, as before. The
+    project row is locked while looking (NO KEY: reservations referencing it are not held up), so two
+    identical requests at once (a double click) still queue one job; the upload is stored before, outside
+    the lock, and removed again when another request's job is answered.
     """
-    labels = (
-        label_imports.label_import_check(project=project, fmt=fmt, labeler=labeler, label_from_folder=label_from_folder)
-        if fmt
-        else {}
-    )
+    if fmt:
+        labels = label_imports.label_import_check(
+            project=project,
+            fmt=fmt,
+            labeler=labeler,
+            label_from_folder=label_from_folder,
+            images_without_boxes=images_without_boxes,
+        )
+    else:
+        label_imports.images_without_boxes_check(project=project, fmt=fmt, value=images_without_boxes)
+        labels = {}
     limit = settings.LABELHUB_MAX_IMPORT_BYTES
     if upload.size > limit:
         raise ValidationError({"file": f"the upload is {upload.size:,} bytes, over the import limit of {limit:,}"})

@@ -136,6 +136,11 @@ RTTM_LINE = "SPEAKER <file> <channel> <onset> <duration> <NA> <NA> <label> <NA> 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 YOLO_NAME_FILES = ("classes.txt", "obj.names", "_darknet.labels", "data.yaml", "dataset.yaml", "data.yml")
 # Label Studio stores uploads as "<8 hex>-<original name>".
+# What an image a box file gives no box becomes: the labeler's "nothing here" (an empty set of boxes), or no
+# answer at all (the item stored, waiting for its labelers), for files that list every image of a task,
+# labeled or not (CVAT, Label Studio, COCO exports of unfinished work).
+NOTHING_HERE, UNANSWERED = "nothing_here", "unanswered"
+IMAGES_WITHOUT_BOXES = (NOTHING_HERE, UNANSWERED)
 LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 HALF_PIXEL = 0.5
 EDGE_SLACK = 1e-6
@@ -177,9 +182,26 @@ class Bad(Exception):
     """One labeled file's problem: rejects that file (its item and answers), not the import."""
 
 
-def label_import_check(*, project, fmt, labeler="", label_from_folder=False) -> dict:
+def images_without_boxes_check(*, project, fmt, value) -> str:
+    """``images_without_boxes`` as the job reads it (``nothing_here`` when not given); raise ValidationError
+    when it is no such value, or asks for ``unanswered`` where no box file is imported (no ``fmt``, or a
+    project that takes no boxes)."""
+    value = (value or "").strip() or NOTHING_HERE
+    if value not in IMAGES_WITHOUT_BOXES:
+        raise ValidationError({"images_without_boxes": f"'{value[:40]}' is not nothing_here or unanswered"})
+    if value == UNANSWERED and not fmt:
+        raise ValidationError({"images_without_boxes": "unanswered applies to an import with a labels format"})
+    if value == UNANSWERED and project.task_type != TaskType.DETECTION:
+        raise ValidationError(
+            {"images_without_boxes": f"unanswered applies to boxes: a detection project, not a {project.task_type} one"}
+        )
+    return value
+
+
+def label_import_check(*, project, fmt, labeler="", label_from_folder=False, images_without_boxes="") -> dict:
     """The synchronous checks of an import with a labels ``fmt``; raise ValidationError naming the field.
-    Answers the job's extra params."""
+    Answers the job's extra params (``images_without_boxes`` only when it is ``unanswered``: the params of an
+    import as before are as they were)."""
     if fmt not in FORMATS:
         raise ValidationError({"format": f"unknown format '{fmt}' (one of {', '.join(FORMATS)})"})
     wanted = SHAPE_FILE_TASKS.get(fmt)
@@ -211,7 +233,8 @@ def label_import_check(*, project, fmt, labeler="", label_from_folder=False) -> 
             raise ValidationError({"labeler": f"'{labeler}' is not a valid username"}) from None
         if len(labeler) > 150:
             raise ValidationError({"labeler": "a username has at most 150 characters"})
-    return {"format": fmt, "labeler": labeler}
+    unanswered = images_without_boxes_check(project=project, fmt=fmt, value=images_without_boxes) == UNANSWERED
+    return {"format": fmt, "labeler": labeler, **({"images_without_boxes": UNANSWERED} if unanswered else {})}
 
 
 # --- what a labels file says ---------------------------------------------------------------------
@@ -1924,9 +1947,13 @@ def _read_json(raw: bytes, filename):
         raise InputRejected(f"{filename}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
 
 
-def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") -> Parsed:
+def labels_parse(
+    *, project, fmt, handle, filename, archive=None, labeler="", images_without_boxes=NOTHING_HERE
+) -> Parsed:
     """Read a labels upload: a JSON file (COCO, Label Studio) or a zip holding one with its media (a
-    YOLO upload is always a zip). Raises InputRejected when the labels file itself cannot be read."""
+    YOLO upload is always a zip). Raises InputRejected when the labels file itself cannot be read.
+    With ``images_without_boxes`` ``unanswered`` an answer of no boxes is left out: its image comes in
+    unanswered rather than as the labeler's "nothing here"."""
     media = _Media(project, archive)
     if fmt in SEGMENT_FILES:
         if archive is not None:
@@ -1983,7 +2010,16 @@ def labels_parse(*, project, fmt, handle, filename, archive=None, labeler="") ->
         parse = coco_parse if fmt == "coco" else label_studio_parse
         parsed = parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
     parsed.rejected[:0] = media.bad
+    if images_without_boxes == UNANSWERED:
+        for task in parsed.tasks:
+            task.answers = [a for a in task.answers if not _no_boxes(task, a)]
     return parsed
+
+
+def _no_boxes(task, answer) -> bool:
+    """Whether an answer is "nothing here": no boxes (nor boxes in pixels waiting for the image's size)."""
+    value = answer.value
+    return isinstance(value, dict) and value.get("boxes") == [] and not task.pixel_boxes
 
 
 def _read_member(archive, media, filename) -> bytes:
@@ -2147,6 +2183,7 @@ def label_import_run(*, job, handle, source, on_start, on_progress) -> LabelImpo
             filename=params.get("filename", "labels.json"),
             archive=archive,
             labeler=params.get("labeler", ""),
+            images_without_boxes=params.get("images_without_boxes", NOTHING_HERE),
         )
         class_keys = [c.key for c in project.active_classes()]
         _pre_validate(project, parsed, class_keys)

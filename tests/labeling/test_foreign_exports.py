@@ -42,6 +42,7 @@ The layouts, from each tool's exporter:
 
 import io
 import json
+import posixpath
 import unicodedata
 
 import pytest
@@ -1278,3 +1279,109 @@ def test_cvat_for_images_of_a_video_task_its_frames_named_without_an_extension(a
     got = answers(detection)
     assert got[("images/frame_000000.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
     assert got[("images/frame_000001.png", "cvat")] == {"boxes": []}
+
+
+# --- images nobody gave a box: "nothing here", or unanswered ----------------------------------------
+
+
+def _unlabeled_exports():
+    """Each box format's export of a task of two images, ``a.png`` with the iguana and ``b.png`` with no box:
+    as CVAT, Label Studio, Roboflow and others write every image of a task, labeled or not."""
+    rectangle = ls_region("rectanglelabels", "r1", {"x": 40, "y": 30, "width": 20, "height": 40, "rotation": 0})
+    rectangle["value"]["rectanglelabels"] = ["Iguana"]
+
+    def ls_task(id, name, results):
+        annotation = {"id": 100 + id, "completed_by": {"id": 1, "email": "lea@example.com"}, "result": results}
+        return {"id": id, "data": {"image": f"/data/upload/3/5d4a1c2e-{name}"}, "annotations": [annotation]}
+
+    images = [("a.png", image(1)), ("b.png", image(2))]
+    return {
+        "coco": zip_bytes(
+            [("result.json", cvat_coco(["a.png", "b.png"], [rf_box(1, 1, 1, [80, 30, 40, 40])])), *images]
+        ),
+        "cvat": zip_bytes(
+            [
+                ("annotations.xml", cvat_xml(cvat_image(0, "a.png", CVAT_BOX) + cvat_image(1, "b.png"))),
+                *((f"images/{n}", b) for n, b in images),
+            ]
+        ),
+        "voc": zip_bytes(
+            [
+                ("Annotations/a.xml", voc_xml("a.png", voc_object("iguana", 81, 31, 120, 70))),
+                ("Annotations/b.xml", voc_xml("b.png")),
+                *((f"JPEGImages/{n}", b) for n, b in images),
+            ]
+        ),
+        "yolo": zip_bytes(
+            [
+                ("classes.txt", "iguana\nrock\n"),
+                ("labels/a.txt", "0 0.5 0.5 0.2 0.4\n"),
+                ("labels/b.txt", ""),  # Label Studio's and CVAT's empty file for an image without boxes
+                *((f"images/{n}", b) for n, b in images),
+            ]
+        ),
+        "label_studio": zip_bytes(
+            [
+                ("export.json", json.dumps([ls_task(1, "a.png", [rectangle]), ls_task(2, "b.png", [])])),
+                *((f"images/5d4a1c2e-{n}", b) for n, b in images),
+            ]
+        ),
+        "huggingface": zip_bytes(
+            [
+                ("README.md", HF_CARD),
+                ("metadata.jsonl", hf_line("a.png", [[80.0, 30.0, 40.0, 40.0]], [0]) + hf_line("b.png", [], [])),
+                *images,
+            ]
+        ),
+    }
+
+
+@pytest.mark.parametrize("fmt", ["coco", "cvat", "voc", "yolo", "label_studio", "huggingface"])
+def test_images_without_boxes_unanswered_stores_the_image_without_a_nothing_here_answer(api, manager, detection, fmt):
+    content = _unlabeled_exports()[fmt]
+    job = post_import(
+        api, manager, detection, f"{fmt}.zip", content, format=fmt, labeler="ana", images_without_boxes="unanswered"
+    )
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(detection)
+    assert len(got) == 1, got  # b.png: no answer, nobody said "nothing here"
+    [((name, _), value)] = got.items()
+    assert name.endswith("a.png") and value["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    names = sorted(posixpath.basename(i.original_name).removeprefix("5d4a1c2e-") for i in detection.items.all())
+    assert names == ["a.png", "b.png"]  # the image is in the project, waiting for its labelers
+    assert job["result"]["answers"]["created"] == 1
+
+
+def test_images_without_boxes_is_nothing_here_by_default_and_when_asked(api, manager, detection):
+    content = _unlabeled_exports()["cvat"]
+    for n, extra in enumerate([{}, {"images_without_boxes": "nothing_here"}]):
+        job = post_import(api, manager, detection, "cvat.zip", content, format="cvat", labeler=f"ana{n}", **extra)
+        assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+        assert answers(detection)[("images/b.png", f"ana{n}")] == {"boxes": []}
+
+
+def test_images_without_boxes_refuses_a_value_or_project_it_does_not_fit(api, manager, detection):
+    classify = make_project(manager, name="Iguana photos", classes=CLASSES)
+    content = _unlabeled_exports()["cvat"]
+    cases = [
+        (detection, {"format": "cvat", "labeler": "ana", "images_without_boxes": "skip"}, "nothing_here or unanswered"),
+        (detection, {"images_without_boxes": "unanswered"}, "with a labels format"),
+        (classify, {"format": "cvat", "labeler": "ana", "images_without_boxes": "unanswered"}, "detection project"),
+    ]
+    for project, data, says in cases:
+        response = api(manager).post(
+            f"/api/projects/{project.pk}/imports/",
+            {"file": SimpleUploadedFile("cvat.zip", content), **data},
+            format="multipart",
+        )
+        assert response.status_code == 400, response.json()
+        assert says in str(response.json()["images_without_boxes"])
+    assert not Item.objects.filter(project__in=[detection, classify]).exists()
+
+
+def test_the_import_page_offers_images_without_boxes_to_a_detection_project(client, manager, detection):
+    classify = make_project(manager, name="Iguana photos", classes=CLASSES)
+    client.force_login(manager)
+    page = client.get(f"/projects/{detection.pk}/import/").content.decode()
+    assert 'name="images_without_boxes"' in page and 'value="unanswered"' in page
+    assert 'name="images_without_boxes"' not in client.get(f"/projects/{classify.pk}/import/").content.decode()
