@@ -51,6 +51,9 @@ TEXT_CHUNK_SIZE = 10000
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.csv")
 # Hugging Face's imagefolder and audiofolder: a metadata file per folder, its file_name relative to it.
 HF_METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
+# A Hugging Face dataset's card and its older features file, downloaded with an imagefolder or audiofolder:
+# no items (``_dataset_card``).
+HF_CARD_NAMES = ("README.md", "dataset_infos.json")
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
@@ -1397,6 +1400,15 @@ def _hf_metadata(metadata_files, names, read, size, boxes_refused=False):
     return listed, errors
 
 
+def _dataset_card(name, project, metadata_files) -> bool:
+    """Whether a file of a zip or folder is a Hugging Face dataset card (``README.md``, ``dataset_infos.json``),
+    left out of the import without a word: in an image or audio project it can be no item (it was refused
+    as "not an image"), and beside a metadata file it is the dataset's card, not a text to label."""
+    if posixpath.basename(name) not in HF_CARD_NAMES:
+        return False
+    return project.modality != "text" or bool(metadata_files)
+
+
 def zip_manifest_check(info: zipfile.ZipInfo):
     """InputRejected when a zip's manifest is over the limit a manifest uploaded alone has: it is read line
     by line, and gigabytes of spaces without a line end (a few megabytes compressed) were one line."""
@@ -1469,6 +1481,8 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
         base = posixpath.basename(name)
         if base.startswith(".") or name.startswith("__MACOSX/") or name in metadata_files:
             continue
+        if _dataset_card(name, project, metadata_files):
+            continue
         entry = ImportEntry(name=name, tags=list(tags), source=source)
         entry.label, entry.metadata = listed.get(name, ("", {}))
         if label_from_folder and not entry.label:
@@ -1500,7 +1514,7 @@ def folder_entries(*, project, root: Path, tags=(), source=None, label_from_fold
         yield from errors
     for path in paths:
         name = path.relative_to(root).as_posix()
-        if name in metadata_files:
+        if name in metadata_files or _dataset_card(name, project, metadata_files):
             continue
         entry = ImportEntry(name=str(path.relative_to(root)), tags=list(tags), source=source, load=path.read_bytes)
         entry.label, entry.metadata = listed.get(name, ("", {}))

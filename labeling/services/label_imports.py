@@ -1089,10 +1089,29 @@ def _class_labels(node, under, found) -> None:
             _class_labels(value, under, found)
 
 
+def _info_class_labels(node, under, found) -> None:
+    """Add to ``found`` the ``names`` of each ClassLabel (``{"names": [...], "_type": "ClassLabel"}``) of a feature
+    named ``category`` or ``categories`` in ``dataset_infos.json``'s features (a Sequence's items are under its
+    ``feature``, which keeps the name of the feature it is in)."""
+    if isinstance(node, dict):
+        if node.get("_type") == "ClassLabel" and under in ("category", "categories"):
+            found.append(node.get("names"))
+        for key, value in node.items():
+            _info_class_labels(value, under if key == "feature" else key, found)
+    elif isinstance(node, list):
+        for value in node:
+            _info_class_labels(value, under, found)
+
+
 def _hf_class_names(archive, media) -> list[str] | None:
     """The names a dataset card's ClassLabel gives ``objects``' ``category`` (``README.md``'s YAML front matter,
-    ``dataset_info.features``, as ``push_to_hub`` writes it), the shallowest card's; None without one."""
+    ``dataset_info.features``, as ``push_to_hub`` writes it), the shallowest card's; else those of the shallowest
+    ``dataset_infos.json`` (its first config naming them), as older ``datasets`` wrote them; None without one."""
     cards = sorted((n for n in media.paths if posixpath.basename(n) == "README.md"), key=lambda n: n.count("/"))
+    infos = sorted(
+        (n for n in media.paths if posixpath.basename(n) == "dataset_infos.json"), key=lambda n: n.count("/")
+    )
+    found = []
     for name in cards[:1]:
         text = _read_member(archive, media, name).decode("utf-8-sig", errors="replace")
         match = re.match(r"---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
@@ -1100,16 +1119,22 @@ def _hf_class_names(archive, media) -> list[str] | None:
             card = yaml.safe_load(match.group(1)) if match else None
         except yaml.YAMLError:
             card = None
-        found = []
         _class_labels(card.get("dataset_info") if isinstance(card, dict) else None, "", found)
-        for names in found:
-            if isinstance(names, dict):
-                try:
-                    names = [names.get(str(i), names.get(i)) for i in range(len(names))]
-                except TypeError:
-                    continue
-            if isinstance(names, list) and all(isinstance(n, str) for n in names):
-                return names
+    for name in infos[:1]:
+        try:
+            info = json.loads(_read_member(archive, media, name).decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            info = None
+        for config in info.values() if isinstance(info, dict) else ():
+            _info_class_labels(config.get("features") if isinstance(config, dict) else None, "", found)
+    for names in found:
+        if isinstance(names, dict):
+            try:
+                names = [names.get(str(i), names.get(i)) for i in range(len(names))]
+            except TypeError:
+                continue
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return names
     return None
 
 
@@ -1131,8 +1156,8 @@ def _hf_label(category, names, classes) -> str:
     if isinstance(category, int) and not isinstance(category, bool):
         if names is None:
             raise Bad(
-                f"category {category} is a ClassLabel index, and no dataset card (README.md's dataset_info) names "
-                "its classes: give the names, or the card"
+                f"category {category} is a ClassLabel index, and no dataset card (README.md's dataset_info, or "
+                "dataset_infos.json) names its classes: give the names, or the card"
             )
         if not 0 <= category < len(names):
             raise Bad(f"category {category} is not among the ClassLabel's {len(names)} names")

@@ -1146,7 +1146,7 @@ def test_a_hugging_face_detection_dataset_imported_without_the_format_says_how_i
     metadata = hf_line("a.png", [[80.0, 30.0, 40.0, 40.0]], [0], image_id=1)
     content = zip_bytes([("README.md", HF_CARD), ("train/metadata.jsonl", metadata), ("train/a.png", image(1))])
     job = post_import(api, manager, detection, "iguanas.zip", content)
-    assert [(e["name"], e["reason"]) for e in job["errors"] if e["name"] != "README.md"] == [
+    assert [(e["name"], e["reason"]) for e in job["errors"]] == [
         (
             "train/metadata.jsonl",
             "its objects hold boxes, which are a labeler's answers, not metadata: import the zip with format "
@@ -1385,3 +1385,70 @@ def test_the_import_page_offers_images_without_boxes_to_a_detection_project(clie
     page = client.get(f"/projects/{detection.pk}/import/").content.decode()
     assert 'name="images_without_boxes"' in page and 'value="unanswered"' in page
     assert 'name="images_without_boxes"' not in client.get(f"/projects/{classify.pk}/import/").content.decode()
+
+
+# --- Hugging Face dataset cards ----------------------------------------------------------------------
+
+# ``dataset_infos.json`` as ``datasets`` (before README.md cards held it) writes it: per config, its features,
+# a ClassLabel as {"names": [...], "_type": "ClassLabel"}, a Sequence's items under "feature".
+HF_INFOS = {
+    "default": {
+        "description": "",
+        "features": {
+            "image_id": {"dtype": "int64", "_type": "Value"},
+            "image": {"_type": "Image"},
+            "objects": {
+                "feature": {
+                    "bbox": {"feature": {"dtype": "float32", "_type": "Value"}, "length": 4, "_type": "Sequence"},
+                    "category": {"names": ["iguana", "rock"], "_type": "ClassLabel"},
+                },
+                "_type": "Sequence",
+            },
+        },
+        "splits": {"train": {"name": "train", "num_bytes": 1, "num_examples": 1, "dataset_name": "iguanas"}},
+    }
+}
+
+
+@pytest.mark.parametrize("modality", ["image", "audio"])
+def test_a_hugging_face_folder_zipped_with_its_dataset_card_imports_without_refusing_the_card(api, manager, modality):
+    """A dataset downloaded from the Hub holds its card (README.md) and maybe dataset_infos.json: no items."""
+    project = make_project(manager, name="Iguanas", modality=modality, classes=CLASSES)
+    media = ("0001.png", image(1)) if modality == "image" else ("0001.wav", wav_bytes(seconds=0.5))
+    content = zip_bytes(
+        [
+            ("README.md", "---\nlicense: cc-by-4.0\ntask_categories:\n- image-classification\n---\n# Iguanas\n"),
+            ("dataset_infos.json", json.dumps(HF_INFOS)),
+            ("train/metadata.csv", f"file_name,label\n{media[0]},iguana\n"),
+            (f"train/{media[0]}", media[1]),
+        ]
+    )
+    job = post_import(api, manager, project, "iguanas.zip", content)
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert [(i.original_name, i.label) for i in project.items.all()] == [(f"train/{media[0]}", "iguana")]
+
+
+def test_the_import_command_leaves_a_hugging_face_folders_card_alone(manager, tmp_path):
+    project = make_project(manager, name="Iguana photos", classes=CLASSES)
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "metadata.jsonl").write_text('{"file_name": "0001.png", "label": "rock"}\n')
+    (tmp_path / "train" / "0001.png").write_bytes(image(1))
+    out = io.StringIO()
+    call_command("import_items", str(project.pk), str(tmp_path), stdout=out, stderr=io.StringIO())
+    assert "1 imported, 0 duplicates, 0 rejected" in out.getvalue()
+
+
+def test_a_hugging_face_detection_dataset_names_its_classes_in_dataset_infos_json(api, manager, detection):
+    metadata = hf_line("a.png", [[80.0, 30.0, 40.0, 40.0], [160.0, 0.0, 40.0, 50.0]], [0, 1], width=200, height=100)
+    content = zip_bytes(
+        [
+            ("README.md", "---\nlicense: cc-by-4.0\n---\n# Iguanas\n"),  # a card without dataset_info
+            ("dataset_infos.json", json.dumps(HF_INFOS)),
+            ("train/metadata.jsonl", metadata),
+            ("train/a.png", image(1)),
+        ]
+    )
+    job = post_import(api, manager, detection, "iguanas.zip", content, format="huggingface", labeler="hf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(detection)[("train/a.png", "hf")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
