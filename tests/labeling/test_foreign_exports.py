@@ -1377,6 +1377,13 @@ def test_images_without_boxes_refuses_a_value_or_project_it_does_not_fit(api, ma
         assert response.status_code == 400, response.json()
         assert says in str(response.json()["images_without_boxes"])
     assert not Item.objects.filter(project__in=[detection, classify]).exists()
+    # the import page sends its default with any import, items only too
+    job = post_import(api, manager, detection, "photos.zip", zip_bytes([("a.png", image(1))]), images_without_boxes="")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    job = post_import(
+        api, manager, detection, "more.zip", zip_bytes([("b.png", image(2))]), images_without_boxes="nothing_here"
+    )
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
 
 
 def test_the_import_page_offers_images_without_boxes_to_a_detection_project(client, manager, detection):
