@@ -46,6 +46,11 @@ Who the answers belong to:
 
 A user who is not yet a member of the project becomes a labeler; existing roles are kept.
 
+An image a box file gives no box (a COCO image without annotations, a CVAT ``<image>`` without shapes, a YOLO
+image without a label line, ...) is that labeler's "nothing here", or with ``images_without_boxes``
+``unanswered`` no answer at all: its item is stored for the labelers, as CVAT and Label Studio list every
+image of a task, labeled or not.
+
 Coordinates become the contract's fractions: COCO ``bbox`` is ``[x, y, w, h]`` in pixels of the image's
 declared ``width``/``height`` (boxes within half a pixel of an edge are clamped to it; an image declared
 at its upright size turned a quarter, a photo's stored pixels without its EXIF orientation, is rejected,
