@@ -1,5 +1,9 @@
+import csv
+
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save, pre_delete
+
+from labeling.inputs import csv_field_limit
 
 
 def _class_saved_or_deleted(sender, instance, **kwargs):
@@ -29,6 +33,11 @@ class LabelingConfig(AppConfig):
     def ready(self):
         # Models load once the app registry is ready, not with apps.py.
         from labeling.models import DatasetVersion, LabelClass, Project
+
+        # Python's csv refuses a field over 131,072 characters (process-wide): a CSV manifest or a Hugging
+        # Face metadata.csv holding a text item the app allows failed its import. Raised once, here, to
+        # the text limit, never lowered (the readers name the line of a field longer than that).
+        csv.field_size_limit(max(csv.field_size_limit(), csv_field_limit()))
 
         post_save.connect(_class_saved_or_deleted, sender=LabelClass, dispatch_uid="labeling-class-saved")
         post_delete.connect(_class_saved_or_deleted, sender=LabelClass, dispatch_uid="labeling-class-deleted")

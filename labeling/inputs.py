@@ -4,6 +4,7 @@ Each ``inspect_*`` function takes the raw bytes of one file and answers an :clas
 statistics stored on the item, or raises :class:`InputRejected` with a sentence naming the problem.
 """
 
+import csv
 import hashlib
 import io
 import re
@@ -32,6 +33,25 @@ QUARTER_TURNS = {5, 6, 7, 8}
 
 class InputRejected(ValueError):
     """The file cannot become an item; the message says why, for the import report."""
+
+
+def csv_field_limit() -> int:
+    """The most characters a field of a CSV that LabelHub reads may hold: a text item's limit
+    (``LABELHUB_MAX_TEXT_CHARS``), and never less than Python's default (131,072). Python's ``csv``
+    keeps one limit for the whole process; ``LabelingConfig.ready`` raises it to this once, at start-up,
+    and nothing lowers it (a limit per reader does not exist, and one set and reset around a reader
+    would race with another thread's)."""
+    return max(settings.LABELHUB_MAX_TEXT_CHARS, _CSV_DEFAULT_FIELD_LIMIT)
+
+
+_CSV_DEFAULT_FIELD_LIMIT = 131_072
+
+
+def csv_problem(exc: csv.Error) -> str:
+    """A ``csv.Error`` as a sentence for the import report (the caller names the file and line)."""
+    if "field larger than field limit" in str(exc):
+        return f"a field longer than {csv.field_size_limit():,} characters, the most a CSV field may hold"
+    return f"not CSV: {exc}"
 
 
 @dataclass

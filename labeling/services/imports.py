@@ -41,7 +41,7 @@ from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labelhub.params import is_row_id
 from labeling import inputs
 from labeling.choices import TaskType
-from labeling.inputs import InputRejected
+from labeling.inputs import InputRejected, csv_problem
 from labeling.models import DataSource, Item, Tag, new_random_key, new_random_keys
 
 logger = logging.getLogger(__name__)
@@ -947,11 +947,15 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
     read without case or surrounding spaces ("Label" is label)."""
     if fmt == "csv":
         reader = csv.DictReader(stream)
-        if reader.fieldnames is not None:
-            reader.fieldnames = [(f or "").strip().lower() for f in reader.fieldnames]
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise InputRejected(f"line {reader.reader.line_num}: {csv_problem(exc)}") from None
+        if fieldnames is not None:
+            reader.fieldnames = [(f or "").strip().lower() for f in fieldnames]
             _check_csv_header(reader.fieldnames)
         unknown = _unknown_fields([f for f in reader.fieldnames or () if f])
-        for row in reader:
+        for row in _csv_rows(reader):
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue
             if unknown:
@@ -968,6 +972,16 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
         return
     for numbers, records, errors in _jsonl_blocks(stream):
         yield from zip(numbers, records, errors, strict=True)
+
+
+def _csv_rows(reader):
+    """The rows of a csv reader; a field over the limit or a malformed line stops the file, naming its line
+    (the reader cannot go on past it: the rest of an overlong quoted field would read as new lines). A
+    DictReader's own ``line_num`` is its last good row's, so the line is its csv reader's."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise InputRejected(f"line {reader.reader.line_num}: {csv_problem(exc)}") from None
 
 
 def _jsonl_blocks(stream):
@@ -1353,7 +1367,11 @@ def _hf_metadata(metadata_files, names, read, size, boxes_refused=False):
         rows = []
         if meta.endswith(".csv"):
             reader = csv.DictReader(io.StringIO(text, newline=""))
-            rows = [(reader.line_num, row, "") for row in reader if any((v or "").strip() for v in row.values())]
+            try:
+                rows = [(reader.line_num, row, "") for row in reader if any((v or "").strip() for v in row.values())]
+            except csv.Error as exc:
+                errors.append(ImportEntry(name=f"{meta} line {reader.reader.line_num}", error=csv_problem(exc)))
+                continue
         else:
             for number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():

@@ -108,7 +108,7 @@ from django.db import OperationalError, transaction
 from labelhub.csvsafe import DANGEROUS_PREFIXES
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
-from labeling.inputs import AUDIO_EXTENSIONS, InputRejected
+from labeling.inputs import AUDIO_EXTENSIONS, InputRejected, csv_problem
 from labeling.models import Annotation, Item, Membership
 from labeling.selectors import class_mapping
 from labeling.services import imports
@@ -1416,7 +1416,7 @@ def segments_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise InputRejected(f"{filename}: not CSV: {exc}") from None
+        raise InputRejected(f"{filename} line {reader.line_num}: {csv_problem(exc)}") from None
     if not header or not any(h.strip() for h in header):
         raise InputRejected(f"{filename}: a segments CSV starts with its header (file or item, start, end, label)")
     columns = [h.strip().lower() for h in header]
@@ -1440,7 +1440,7 @@ def segments_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
         for row in reader:
             rows.append((reader.line_num, row))
     except csv.Error as exc:
-        raise InputRejected(f"{filename} line {reader.line_num}: not CSV: {exc}") from None
+        raise InputRejected(f"{filename} line {reader.line_num}: {csv_problem(exc)}") from None
     item_cells = [r[at["item"]].strip() for _, r in rows if "item" in at and len(r) > at["item"]]
     maybe_ids = {int(c) for c in item_cells if c.isdigit() and len(c) < 19}
     if maybe_ids:

@@ -1459,3 +1459,27 @@ def test_a_hugging_face_detection_dataset_names_its_classes_in_dataset_infos_jso
     job = post_import(api, manager, detection, "iguanas.zip", content, format="huggingface", labeler="hf")
     assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
     assert answers(detection)[("train/a.png", "hf")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+
+
+def test_a_metadata_csv_keeps_a_long_transcription_and_names_the_line_of_one_too_long(api, manager, settings):
+    """A transcription over Python's default CSV field limit (131,072 characters) failed the whole job."""
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    limit = settings.LABELHUB_MAX_TEXT_CHARS
+    long_text, too_long = "a" * limit, "b" * (limit + 1)
+    content = zip_bytes(
+        [
+            ("data/metadata.csv", f"file_name,transcription\nq1.wav,{long_text}\n"),
+            ("data/q1.wav", wav_bytes(seconds=0.5)),
+            ("more/metadata.csv", f"file_name,transcription\nq2.wav,fine\nq3.wav,{too_long}\n"),
+            ("more/q2.wav", wav_bytes(seconds=0.5, freq=300)),
+        ]
+    )
+    job = post_import(api, manager, project, "speech.zip", content)
+    assert job["status"] == "succeeded", job["errors"]
+    assert [(e["name"], e["reason"]) for e in job["errors"]] == [
+        ("more/metadata.csv line 3", f"a field longer than {limit:,} characters, the most a CSV field may hold")
+    ]
+    assert {i.original_name: len(i.metadata.get("transcription", "")) for i in project.items.all()} == {
+        "data/q1.wav": limit,
+        "more/q2.wav": 0,
+    }

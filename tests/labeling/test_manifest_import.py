@@ -244,3 +244,26 @@ def test_csv_columns_are_read_without_case_and_an_unknown_one_is_named(manager):
     job = run_import(project, manager, "semicolons.csv", b"text;label\nbad;neg\n")
     assert job.status == "failed" and not job.result  # the header is wrong, so is every line: the file is refused
     assert "unknown field 'text;label'" in job.errors[0]["reason"] and "separated by commas" in job.errors[0]["reason"]
+
+
+def test_a_csv_manifest_takes_a_text_as_long_as_a_text_item_may_be(manager, settings):
+    """Python's csv module refuses a field over 131,072 characters by default: a CSV manifest holding a text
+    item the app allows (200,000 characters) failed its job with csv.Error."""
+    project = text_project(manager)
+    long_text = "word " * (settings.LABELHUB_MAX_TEXT_CHARS // 5)
+    job = run_import(project, manager, "long.csv", f'text,label\n"{long_text}",pos\nshort,neg\n'.encode())
+    assert job.status == "succeeded" and job.result["imported"] == 2, job.errors
+    assert sorted(len(t) for t in Item.objects.filter(project=project).values_list("text", flat=True)) == [
+        5,
+        settings.LABELHUB_MAX_TEXT_CHARS,
+    ]
+
+
+def test_a_csv_manifest_with_a_field_over_the_limit_fails_naming_its_line(manager, settings):
+    project = text_project(manager)
+    too_long = "x" * (settings.LABELHUB_MAX_TEXT_CHARS + 1)
+    job = run_import(project, manager, "huge.csv", f"text,label\nfine,pos\n{too_long},neg\n".encode())
+    assert job.status == "failed"
+    (error,) = job.errors
+    assert "line 3" in error["reason"] and f"{settings.LABELHUB_MAX_TEXT_CHARS:,} characters" in error["reason"]
+    assert "Error" not in error["reason"]  # a sentence, not the exception's class
