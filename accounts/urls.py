@@ -2,7 +2,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts import views
-from accounts.mail import PasswordResetForm
 
 # Django's own password views under /account/, with their default URL names (they link to each other
 # by those names) and the templates in templates/registration/.
@@ -16,7 +15,7 @@ urlpatterns = [
     path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path(
         "account/password/reset/",
-        auth_views.PasswordResetView.as_view(form_class=PasswordResetForm),
+        views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path("account/password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

@@ -1,8 +1,6 @@
 """Account pages: sign-in (throttled), the first account of an empty instance, API tokens, password change
 and reset (Django's own views)."""
 
-import math
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
@@ -13,9 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.mail import PasswordResetForm
 from accounts.selectors import accounts_exist, tokens_for
 from accounts.services import AccountsExist, first_account_create, first_account_token_valid, token_create, token_revoke
-from accounts.signin import signin_forget_user
+from accounts.signin import TooManyMails, client_address, reset_mail_sent, signin_forget_user, wait_text
 
 
 class SignInView(auth_views.LoginView):
@@ -28,12 +27,31 @@ class SignInView(auth_views.LoginView):
 
     def form_invalid(self, form):
         wait = getattr(self.request, "signin_retry_after", None)
-        text = wait and (f"{wait} seconds" if wait < 60 else f"{math.ceil(wait / 60)} minutes")
+        text = wait and wait_text(wait)
         response = self.render_to_response(self.get_context_data(form=form, retry_after=wait, retry_after_text=text))
         if wait:
             response.status_code = 429
             response["Retry-After"] = str(wait)
         return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's view, its mail sent off the request (``accounts.mail``) and limited per e-mail address and per
+    client address (``accounts.signin.reset_mail_sent``): past a limit it answers 429 with ``Retry-After``
+    and says how long to wait, whether or not an account has the address."""
+
+    form_class = PasswordResetForm
+
+    def form_valid(self, form):
+        try:
+            reset_mail_sent(email=form.cleaned_data["email"], address=client_address(self.request))
+        except TooManyMails as exc:
+            form.add_error(None, exc.message)
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(exc.wait)
+            return response
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

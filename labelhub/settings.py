@@ -188,6 +188,12 @@ LABELHUB_SIGNIN_FAILURES = int(os.environ.get("LABELHUB_SIGNIN_FAILURES", 5))
 LABELHUB_SIGNIN_USER_FAILURES = int(os.environ.get("LABELHUB_SIGNIN_USER_FAILURES", 50))
 LABELHUB_SIGNIN_ADDRESS_FAILURES = int(os.environ.get("LABELHUB_SIGNIN_ADDRESS_FAILURES", 100))
 LABELHUB_SIGNIN_LOCKOUT_SECONDS = int(os.environ.get("LABELHUB_SIGNIN_LOCKOUT_SECONDS", 900))
+# E-mail sent on request (accounts.signin): password-reset mails per e-mail address and per client address,
+# invitation mails per inviter and per project, within LABELHUB_MAIL_WINDOW_SECONDS (429 with Retry-After).
+LABELHUB_RESET_EMAIL_MAILS = int(os.environ.get("LABELHUB_RESET_EMAIL_MAILS", 5))
+LABELHUB_RESET_ADDRESS_MAILS = int(os.environ.get("LABELHUB_RESET_ADDRESS_MAILS", 20))
+LABELHUB_INVITATION_MAILS = int(os.environ.get("LABELHUB_INVITATION_MAILS", 200))
+LABELHUB_MAIL_WINDOW_SECONDS = int(os.environ.get("LABELHUB_MAIL_WINDOW_SECONDS", 3600))
 # API tokens stop working this many seconds after they are made; unset or 0: never.
 LABELHUB_TOKEN_TTL_SECONDS = int(os.environ.get("LABELHUB_TOKEN_TTL_SECONDS") or 0) or None
 # How many reverse proxies in front of LabelHub append to X-Forwarded-For: the client address that

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.signin import TooManyMails
 from labeling.choices import Role
 from labeling.models import Invitation
 from labeling.project_forms import MemberAddForm, ProjectCreateForm, ProjectSettingsForm
@@ -73,6 +74,7 @@ def members_page(request, project_id):
     account yet), change roles, remove members and withdraw invitations."""
     project, membership = _project(request, project_id, role=Role.MANAGER)
     form = MemberAddForm(request.POST if request.POST.get("action") == "add" else None)
+    retry_after = 0
     if request.method == "POST":
         action = request.POST.get("action")
         try:
@@ -125,8 +127,11 @@ def members_page(request, project_id):
                 for message in exc.messages:
                     messages.error(request, message)
                 return redirect("members", project_id=project.pk)
+        except TooManyMails as exc:  # an invitation past its limit: 429 as a throttled sign-in
+            form.add_error(None, exc.message)
+            retry_after = exc.wait
     members = project.memberships.select_related("user").order_by("user__username")
-    return render(
+    response = render(
         request,
         "labeling/members.html",
         {
@@ -140,6 +145,10 @@ def members_page(request, project_id):
         },
         status=400 if request.method == "POST" else 200,
     )
+    if retry_after:
+        response.status_code = 429
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @login_required

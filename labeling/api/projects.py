@@ -3,10 +3,11 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from accounts.signin import TooManyMails
 from labelhub.api import unknown_fields_error
 from labeling.api.serializers import (
     InvitationCreatedSerializer,
@@ -261,13 +262,18 @@ class InvitationListApi(GenericAPIView):
             raise unknown
         data = InvitationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation, link = invitation_create(
-            project=project,
-            email=data.validated_data["email"],
-            role=data.validated_data["role"],
-            invited_by=request.user,
-            link_for=lambda token: request.build_absolute_uri(reverse("invitation", args=[token])),
-        )
+        try:
+            invitation, link = invitation_create(
+                project=project,
+                email=data.validated_data["email"],
+                role=data.validated_data["role"],
+                invited_by=request.user,
+                link_for=lambda token: request.build_absolute_uri(reverse("invitation", args=[token])),
+            )
+        except TooManyMails as exc:
+            throttled = Throttled(detail=exc.message)
+            throttled.wait = exc.wait  # Retry-After
+            raise throttled from None
         invitation.link = link
         return Response(InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED)
 

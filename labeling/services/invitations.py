@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.mail import send_later
 from accounts.services import new_account_errors
+from accounts.signin import invitation_mail_sent
 from labeling.choices import ROLE_RANK, Role
 from labeling.models import Invitation, Membership
 
@@ -50,7 +51,8 @@ def invitation_create(*, project, email, role, invited_by, link_for) -> tuple[In
     ``link_for(token)`` makes the absolute URL of the accept page (the caller knows the host). Raises
     ValidationError naming the field for a bad address or role, or an address whose account is already a
     member (change their role instead) — an address with an account that is not a member is invited like
-    any other: the link asks them to sign in.
+    any other: the link asks them to sign in. Raises TooManyMails past ``LABELHUB_INVITATION_MAILS`` mails
+    of the inviter, or of the project, within ``LABELHUB_MAIL_WINDOW_SECONDS``.
     """
     email = _check_email(email)
     if role not in Role.values:
@@ -60,6 +62,7 @@ def invitation_create(*, project, email, role, invited_by, link_for) -> tuple[In
         raise ValidationError(
             {"email": f"{member.user.username} ({email}) is already a member, as {member.get_role_display()}"}
         )
+    invitation_mail_sent(inviter_id=getattr(invited_by, "pk", None), project_id=project.pk)
     now = timezone.now()
     Invitation.objects.filter(project=project, email__iexact=email, accepted=None, revoked=None).update(revoked=now)
     token = secrets.token_urlsafe(32)
