@@ -10,10 +10,12 @@ from csp import middleware as csp_middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
+from django.core.files import uploadhandler
 from django.core.signals import setting_changed
 from django.db import DatabaseError, connection
 from django.dispatch import receiver
@@ -60,6 +62,86 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if self.use_finders and root == self.static_root and not os.path.isdir(root):
             return
         super().add_files(root, prefix)
+
+
+def request_body_limit() -> int:
+    """The longest request body LabelHub reads: the largest upload (an import, ``LABELHUB_MAX_IMPORT_BYTES``)
+    and room for the form's other fields (``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
+    return settings.LABELHUB_MAX_IMPORT_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+class RequestBodyMiddleware:
+    """Refuse a body no view would take before any of it is read (Django writes each multipart file over
+    ``FILE_UPLOAD_MAX_MEMORY_SIZE`` to a temporary file as it parses, and the CSRF check and
+    ``RefuseNulMiddleware`` parse a page's POST before anyone is signed in):
+
+    - a ``Content-Length`` over ``request_body_limit()``: 413 naming the limit;
+    - a multipart body sent to a page (not ``/api/``, whose views authenticate before they read a body)
+      by a client without a signed-in session: no page takes a file from a signed-out visitor (the Import
+      page sends its files to the API), so its files are skipped as it is parsed, never written, and a body
+      over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (what its other fields may hold) is refused with a 413. It is
+      still parsed: the sign-in and password-reset forms are POSTs a CSRF check reads, and clients send
+      them as multipart too.
+
+    After the session middleware (it reads the session, not the user: no query beyond the session's).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        is_api = request.path.startswith("/api/")
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django reads such a body as empty
+        limit = request_body_limit()
+        if length > limit:
+            detail = (
+                f"The request body is {length:,} bytes, over the limit of {limit:,} bytes (LABELHUB_MAX_IMPORT_BYTES "
+                "and room for the form's fields): split the upload."
+            )
+            if is_api:
+                return JsonResponse({"detail": detail}, status=413)
+            return _page(413, "Request too large", detail)
+        multipart = request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/")
+        if multipart and not is_api and request.method == "POST" and not _signed_in(request):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            if length > limit:
+                return _page(
+                    413,
+                    "Request too large",
+                    f"The request body is {length:,} bytes, over the limit of {limit:,} bytes for a signed-out "
+                    "visitor's form (pages take files only from a signed-in user).",
+                )
+            request.upload_handlers = [_SkipFiles()]
+        return self.get_response(request)
+
+
+class _SkipFiles(uploadhandler.FileUploadHandler):
+    """Reads past every file of a multipart body: nothing is kept, in memory or on disk."""
+
+    def new_file(self, *args, **kwargs):
+        raise uploadhandler.SkipFile
+
+    def receive_data_chunk(self, raw_data, start):
+        return None
+
+    def file_complete(self, file_size):
+        return None
+
+
+def _signed_in(request) -> bool:
+    session = getattr(request, "session", None)
+    return session is not None and session.get(SESSION_KEY) is not None
+
+
+def _page(status, title, text):
+    return HttpResponse(
+        f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1><p>{escape(text)}</p>"
+        '<p><a href="/">Home</a></p>',
+        status=status,
+    )
 
 
 class RefuseNulMiddleware:

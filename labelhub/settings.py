@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "labelhub.middleware.StaticFilesMiddleware",  # WhiteNoise's
     "labelhub.middleware.SessionMiddleware",
+    "labelhub.middleware.RequestBodyMiddleware",  # bodies too long, or files from nobody: before any is read
     "django.middleware.common.CommonMiddleware",
     "labelhub.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

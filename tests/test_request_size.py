@@ -1,0 +1,62 @@
+"""Request bodies an anonymous client could use to fill the server's temporary disk: a body longer than
+the largest upload is refused from its Content-Length before a byte of it is read (413 naming the
+limit), and a multipart body sent to a page without a session keeps no file."""
+
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
+from django.http.multipartparser import MultiPartParser
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def parsed():
+    """Counts multipart bodies parsed (each writes its large files to temporary files) in ``.call_count``."""
+    original = MultiPartParser.parse
+    counter = mock.Mock(side_effect=lambda parser: original(parser))
+    with mock.patch.object(MultiPartParser, "parse", lambda parser: counter(parser)):
+        yield counter
+
+
+@pytest.fixture
+def limit(settings):
+    settings.LABELHUB_MAX_IMPORT_BYTES = 100_000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    return 110_000  # the import limit and room for the form's other fields
+
+
+def test_a_body_over_the_largest_upload_is_refused_before_it_is_read(api, manager, project, limit, parsed):
+    big = SimpleUploadedFile("big.jsonl", b'{"text": "x"}\n' * 10_000)  # 140,000 bytes
+    response = api(manager).post(f"/api/projects/{project.pk}/imports/", {"file": big}, format="multipart")
+    assert response.status_code == 413
+    assert f"{limit:,} bytes" in response.json()["detail"] and "LABELHUB_MAX_IMPORT_BYTES" in response.json()["detail"]
+    assert parsed.call_count == 0
+    page = Client().post("/login/", {"username": "x", "password": "y"}, CONTENT_LENGTH=str(limit + 1))
+    assert page.status_code == 413 and b"110,000 bytes" in page.content
+
+
+def test_an_upload_within_the_limit_goes_in(api, manager, project, limit):
+    small = SimpleUploadedFile("small.jsonl", b'{"text": "x"}\n' * 1000)
+    assert api(manager).post(f"/api/projects/{project.pk}/imports/", {"file": small}).status_code == 202
+
+
+def test_a_signed_out_visitors_multipart_body_to_a_page_keeps_no_file(limit):
+    """The CSRF check (and the NUL check) parse a page's POST before anyone is signed in: a signed-out
+    client's files were written to temporary files on the way. Now they are skipped, and a body longer than
+    a form's fields may be is refused before it is read."""
+    client = Client()
+    client.get("/login/")  # the CSRF cookie, which any client gets
+    in_memory, on_disk = MemoryFileUploadHandler.new_file, TemporaryFileUploadHandler.new_file
+    with (
+        mock.patch.object(MemoryFileUploadHandler, "new_file", autospec=True, side_effect=in_memory) as stored,
+        mock.patch.object(TemporaryFileUploadHandler, "new_file", autospec=True, side_effect=on_disk) as written,
+    ):
+        response = client.post("/login/", {"username": "x", "password": "y", "f": SimpleUploadedFile("a", b"x" * 5000)})
+        assert response.status_code == 200 and b"didn't match" in response.content  # the form is read as ever
+        assert stored.call_count == written.call_count == 0
+        too_long = client.post("/login/", {"username": "x", "f": SimpleUploadedFile("a", b"x" * 20_000)})
+        assert too_long.status_code == 413 and b"10,000 bytes" in too_long.content
