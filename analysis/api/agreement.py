@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from analysis.metrics.rules import RuleTooSlow
 from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
 from labelhub.params import is_row_id, parse_moment
@@ -182,7 +183,12 @@ class AgreementReportApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
         filters, policy = parse_report_params(project, request.query_params)
         iou = parse_iou(project, request.query_params)
-        data, job = agreement_report_get(project=project, filters=filters, policy=policy, iou=iou, user=request.user)
+        try:
+            data, job = agreement_report_get(
+                project=project, filters=filters, policy=policy, iou=iou, user=request.user
+            )
+        except RuleTooSlow as exc:  # a conventions rule that backtracks on a transcript: the reviewer fixes it
+            raise ValidationError({"conventions": str(exc)}) from None
         if data is None:
             return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
         return Response(data)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._common import MetricUndefined
+from .rules import error as rules_error
+from .rules import rule_check_replacement, rule_compile, rule_sub
 from .shapes import class_swaps, pooled_f1, relabel_table
 
 
@@ -185,12 +187,12 @@ class Conventions:
                 raise ConventionError(f"tags are written in brackets, like [noise]: '{tag}' → '{canonical}'")
         for pattern, replacement in self.rules:
             try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
+                compiled = rule_compile(pattern)
+            except rules_error as exc:
                 raise ConventionError(f"invalid pattern '{pattern}': {exc}") from None
             try:
-                compiled.sub(replacement, "")
-            except (re.error, IndexError) as exc:
+                rule_check_replacement(pattern, replacement)
+            except (rules_error, IndexError) as exc:
                 raise ConventionError(f"invalid replacement '{replacement}' for '{pattern}': {exc}") from None
             self._compiled.append((compiled, replacement))
         words = sorted({re.escape(f.strip().lower()) for f in self.fillers}, key=len, reverse=True)
@@ -246,7 +248,7 @@ class Conventions:
         if self.strip_punctuation:
             out = _PUNCTUATION.sub(" ", out)
         for compiled, replacement in self._compiled:
-            out = compiled.sub(replacement, out)
+            out = rule_sub(compiled, replacement, out)  # RuleTooSlow past its time limit
         if self.collapse_spaces:
             out = _SPACES.sub(" ", out).strip()
         return out

@@ -15,6 +15,7 @@ from analysis.metrics.consistency import (
     remap_codes,
     shape_merge_suggestions,
 )
+from analysis.metrics.rules import RuleTooSlow
 from analysis.metrics.shapes import pooled_f1, relabel_table
 from analysis.selectors import answer_table, shape_answers
 from analysis.services.agreement import answers_marker
@@ -172,13 +173,17 @@ def conventions_preview_for(*, project, rules) -> dict:
         Annotation.objects.filter(item__project=project).exclude(value="").values_list("item_id", "value")
     ):
         by_item.setdefault(item_id, []).append(value)
-    preview = conventions_preview(list(by_item.values()), conventions)
+    try:
+        preview = conventions_preview(list(by_item.values()), conventions)
+        examples = [
+            {"before": v, "after": conventions.apply(v)}
+            for values in list(by_item.values())[:200]
+            for v in values
+            if conventions.apply(v) != v
+        ][:10]
+    except RuleTooSlow as exc:  # a rule that backtracks on a transcript already written: named here
+        raise ValidationError({"rules": str(exc)}) from None
     current = transcript_conventions(project=project)
     preview["current"] = current.as_dict() if current else None
-    preview["examples"] = [
-        {"before": v, "after": conventions.apply(v)}
-        for values in list(by_item.values())[:200]
-        for v in values
-        if conventions.apply(v) != v
-    ][:10]
+    preview["examples"] = examples
     return preview

@@ -65,6 +65,8 @@ from datetime import datetime, time
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from analysis.metrics.rules import error as rules_error
+from analysis.metrics.rules import rule_compile
 from labelhub.params import parse_day, parse_instant
 from labeling.choices import Modality, TaskType
 
@@ -354,8 +356,8 @@ def _transcripts(data, errors):
                 errors["transcripts.rules"] = f"rule {i} must be a [regex, replacement] pair of strings"
                 continue
             try:
-                re.compile(rule[0])
-            except re.error as exc:
+                rule_compile(rule[0])
+            except rules_error as exc:
                 errors["transcripts.rules"] = f"rule {i}: '{rule[0]}' is not a valid regular expression ({exc})"
                 continue
             good.append([rule[0], rule[1]])

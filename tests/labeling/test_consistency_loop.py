@@ -1,5 +1,6 @@
 """The label-consistency loop: disagreements → decision → merge / conventions / guideline → relabel."""
 
+import time
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -696,3 +697,25 @@ def test_the_conventions_page_does_not_pass_a_placeholder_for_filler_spellings(c
     html = client.get(f"/projects/{project.pk}/conventions/").content.decode()
     assert 'value="" placeholder="none: fillers are compared as written (e.g. um, umm, uh, erm)"' in html
     assert 'id="conventions-examples-hint"' in html
+
+
+@pytest.mark.timeout(120)
+def test_a_rule_that_backtracks_on_a_transcript_is_stopped_and_named(api, manager, reviewer, labeler, settings):
+    """Python's re has no time limit: ``(a|aa)+$`` over a labeler's "aaaa...!" backtracked for hours and held
+    the report (or the build, or the conventions page) with it. Each rule now gets a second per transcript;
+    one that takes longer is stopped, and the reviewer is told which rule, where they wrote it."""
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (item_id,) = items_import(project=project, entries=[ImportEntry(name="c0", text="clip 0")]).imported
+    annotation_save(item=Item.objects.get(pk=item_id), labeler=make_user("t1"), value="call mom")
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/conventions/"
+    rules = {"rules": [["(a|aa)+$", "a"]], "strip_punctuation": False}
+    assert client.put(url, {"rules": rules}, format="json").status_code == 200  # harmless on what is there
+    annotation_save(item=Item.objects.get(pk=item_id), labeler=make_user("t2"), value="a" * 60 + "!")
+    started = time.monotonic()
+    report = client.get(f"/api/projects/{project.pk}/agreement/")
+    assert time.monotonic() - started < 20
+    assert report.status_code == 400 and "the rule '(a|aa)+$' took over 1 s" in report.json()["detail"]
+    preview = client.put(f"{url}?preview=1", {"rules": rules}, format="json")
+    assert preview.status_code == 400 and "the rule '(a|aa)+$'" in preview.json()["detail"]
