@@ -14,19 +14,21 @@ from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
 from labelhub.params import is_row_id, parse_moment
 from labeling.choices import SHAPE_TASKS, Role
-from labeling.models import Annotation, Membership
+from labeling.models import Annotation, ArchivedAnnotation, Membership
 from labeling.selectors import project_for_user
 
 
 def report_labelers(project, wanted) -> dict[str, int]:
     """Username → id of the users ``wanted`` (names or ids) names whom a report may count: the project's
-    members and those whose answers it holds. A removed labeler's answers stay and the report lists them,
-    but their name was refused as "not a member", so their row could not be chosen."""
+    members and those whose answers it holds, current or archived by a relabel campaign (archived answers
+    count until relabeled). A removed labeler's answers stay and the report lists them, but their name was
+    refused as "not a member", so their row could not be chosen."""
     ids = [int(name) for name in wanted if is_row_id(name)]
     member = Membership.objects.filter(project=project, user_id=OuterRef("pk"))
     answered = Annotation.objects.filter(item__project=project, labeler_id=OuterRef("pk"))
+    archived = ArchivedAnnotation.objects.filter(item__project=project, labeler_id=OuterRef("pk"))
     users = get_user_model().objects.filter(Q(username__in=wanted) | Q(pk__in=ids))
-    return dict(users.filter(Exists(member) | Exists(answered)).values_list("username", "pk"))
+    return dict(users.filter(Exists(member) | Exists(answered) | Exists(archived)).values_list("username", "pk"))
 
 
 def parse_report_params(project, params):

@@ -15,15 +15,17 @@ from analysis.services.drift import drift_monitor_run, output_signal
 from analysis.services.error_analysis import error_analysis_compute
 from analysis.services.model_runs import model_run_for
 from analysis.services.planning import planning_compute
-from labeling.models import Annotation, DatasetVersion, Item
+from labeling.models import Annotation, ArchivedAnnotation, DatasetVersion, Item
 
 TOP_SLICES = 5
 PLANNING_DAYS = 30
 
 
 def _agreement(project, user, n_answers):
-    if not n_answers:
-        # Nothing to measure yet (and the answer table is not read for nothing).
+    # A campaign that sent every item back archived every answer: the report still reads them (one per
+    # item and labeler, as they stood), so only a project that never had an answer has nothing to measure
+    # (and then the answer table is not read for nothing).
+    if not n_answers and not ArchivedAnnotation.objects.filter(item__project=project).exists():
         return {"status": "empty", "reasons": {"hlp": "no answers yet"}}
     report, job = agreement_report_get(project=project, filters=AnswerFilters(), user=user)
     if report is None:

@@ -799,3 +799,54 @@ def test_the_taxonomy_preview_starts_from_the_agreement_the_report_shows_after_a
     assert preview["before"]["percent_agreement"] == pytest.approx(hand)
     assert preview["before"]["percent_agreement"] == pytest.approx(report["percent_agreement"]["value"])
     assert preview["after"]["percent_agreement"] == pytest.approx(hand_after)
+
+
+def test_the_dashboard_reads_the_archived_answers_when_a_campaign_archived_them_all(client, manager):
+    """A campaign that sends every item back archives every answer of the project: the dashboard said
+    "No answers yet" (it counted current answers only) while the agreement report read the archived
+    ones. Its agreement card shows the report's HLP, by hand: one item agrees, one does not (1/2)."""
+    from analysis.selectors import AnswerFilters
+    from analysis.services.agreement import agreement_report_compute
+
+    project = text_project(manager, overlap=2)
+    users = labelers(project, 2)
+    same, differ = add_texts(project, ["s", "d"])
+    for item, values in ((same, ("cat", "cat")), (differ, ("cat", "dog"))):
+        for user, value in zip(users, values, strict=True):
+            answer(item, user, value)
+    campaign_create(project=project, name="all again", item_ids=[same.pk, differ.pk], overlap=2, user=manager)
+    report = agreement_report_compute(project=project, filters=AnswerFilters())
+    assert report["hlp"]["value"] == pytest.approx(0.5)
+    assert dashboard_build(project=project)["agreement"]["hlp"]["value"] == pytest.approx(0.5)
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert "No answers yet" not in html
+    assert 'data-metric="hlp"' in html
+
+
+def test_the_agreement_report_can_choose_a_removed_labeler_whose_answers_are_all_archived(api, manager, reviewer):
+    """A labeler removed from the project after a campaign archived all their answers still counts in
+    the figures (their archived answers as they stood), yet ``labelers=`` refused their name as "not a
+    member and gave no answer": their row could not be chosen. By hand: the two of them agree on one
+    item of two (1/2)."""
+    from labeling.services.projects import member_add, member_remove
+
+    project = text_project(manager, overlap=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    users = labelers(project, 3)
+    first, second = add_texts(project, ["a", "b"])
+    for item, values in ((first, ("cat", "cat", "cat")), (second, ("cat", "dog", "dog"))):
+        for user, value in zip(users, values, strict=True):
+            answer(item, user, value)
+    campaign_create(project=project, name="again", item_ids=[first.pk, second.pk], overlap=2, user=manager)
+    gone = users[0]
+    member_remove(membership=project.memberships.get(user=gone))
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/agreement/"
+    assert gone.username in {row["labeler"] for row in client.get(url).json()["per_labeler"]}
+    for chosen in (f"{gone.username},{users[1].username}", f"{gone.pk},{users[1].pk}"):
+        two = client.get(url, {"labelers": chosen})
+        assert two.status_code == 200, two.content
+        data = two.json()
+        assert {row["labeler"] for row in data["per_labeler"]} == {gone.username, users[1].username}
+        assert data["percent_agreement"]["value"] == pytest.approx(0.5)
