@@ -5,7 +5,8 @@ IoU 0.5 (``map50``, ``analysis.metrics.shapes.average_precision``, checked again
 
 * the **reference** of an item is what a dataset version ships for it (``labeling.services.shape_versions``):
   the consensus of its labelers' shapes (boxes matched at IoU ≥ 0.5 and fused, segments by majority over
-  time; an item one labeler answered keeps that labeler's shapes), or, for an item an SME decided (its
+  time; an item one labeler answered keeps that labeler's shapes; an item a relabel campaign sent back and
+  nobody answered again, the consensus of its archived answers), or, for an item an SME decided (its
   latest decision a final label with shapes), the decided shapes, "nothing here" included;
 * the **model's** ``map50`` on a slice: its shapes (ranked by confidence) against the references of the
   slice's compared items; an item whose reference is empty only adds false positives. Its classes count
@@ -31,7 +32,7 @@ from labeling.models import ArchivedAnnotation, Item
 from labeling.selectors import archived_still_counting, class_mapping
 from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import _answers_queryset
-from labeling.services.shape_versions import _decided_label, decided_shapes, mapped_shapes
+from labeling.services.shape_versions import _archived_rows, _consensus, _decided_label, decided_shapes, mapped_shapes
 
 CONSENSUS_IOU = 0.5  # as dataset versions (shape_versions.MOVED_IOU)
 CONFIDENT = 0.5  # a predicted shape the review link treats as "the model says so"
@@ -71,7 +72,7 @@ def _human(project, answers, names, item_ids):
     """The answers the HLP reads: per item and labeler ONE answer, the current one (``answers``), else the
     one a relabel campaign archived as it stood (``archived_still_counting``), so right after a campaign
     the items it sent back still count and a labeler's old and new shapes are never two labelers. The
-    reference stays the version's (current answers); ``names`` gains the archived answers' labelers."""
+    reference is the version's (:func:`_reference`); ``names`` gains the archived answers' labelers."""
     from django.contrib.auth import get_user_model
 
     kind = _kind(project)
@@ -98,14 +99,21 @@ def _human(project, answers, names, item_ids):
 def _reference(project, kind, answers, item_ids):
     """{item: {kind: shapes with support}}: the labelers' consensus, or the SME's decided shapes where the
     item's latest decision holds some (when the project's default recipe uses decisions), as a version
-    ships them; without it, a box the SME struck out scored the model's box there as right."""
+    ships them; without it, a box the SME struck out scored the model's box there as right. An item a
+    relabel campaign sent back that has no new answer yet is scored against the consensus of its archived
+    answers, as a version ships it (unless the recipe's ``archived_weight`` is 0); it counted unresolved."""
+    policy = recipe_parse(project=project, data={})
+    mapping = class_mapping(project=project)
     reference = consensus(shape_table(answers, kind=kind), iou=CONSENSUS_IOU) if answers else {}
-    if not recipe_parse(project=project, data={}).get("use_decisions", True):
+    waiting = [int(i) for i in item_ids if int(i) not in reference]
+    if waiting:
+        archived, _ = _consensus(project, kind, _archived_rows(project, policy, waiting), mapping)
+        reference.update(archived)
+    if not policy.get("use_decisions", True):
         return reference
     drawn = {}
     for item, _, obj in answers:
         drawn.setdefault(item, []).append(obj.get(kind, []))
-    mapping = class_mapping(project=project)
     for item, decision in decided_shapes(project=project, item_ids=[int(i) for i in item_ids]).items():
         reference[item] = _decided_label(kind, decision, drawn.get(item, []), mapping)
     return reference

@@ -396,3 +396,30 @@ def test_after_a_campaign_the_hlp_reads_one_answer_per_item_and_labeler(api, man
     answer(Item.objects.get(pk=items[2].pk), u[2], boxes())
     hard = {r["slice"]: r for r in report(api, reviewer, project)["slices"]}["hard"]
     assert hard["hlp"] == pytest.approx((2 + AP_HALF) / 3)
+
+
+def test_after_a_campaign_an_item_not_yet_relabeled_is_scored_against_the_archived_consensus(
+    api, manager, reviewer, detection
+):
+    """A campaign sends item 3 back and nobody has drawn on it again: a dataset version ships the consensus
+    of its archived answers (X, ``resolved_by`` archived), yet the error analysis counted it unresolved
+    and scored the hard slice on item 4 alone (the model's X unmatched, Y missed: 0). Against what a
+    version ships, by hand: X found, Y missed, 51/101, as before the campaign; shadow mode alike."""
+    from analysis.services.shape_error_analysis import shape_runs_compare
+    from labeling.services.campaigns import campaign_create
+
+    project, items, _ = detection
+    campaign_create(project=project, name="again", item_ids=[items[2].pk], overlap=3, user=manager)
+    shipped = {r["item"]: r for r in manifest(build(project, reviewer))}[items[2].pk]
+    assert shipped["resolved_by"] == "archived" and [b["label"] for b in shipped["label"]["boxes"]] == ["a"]
+    per_item = [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], []]
+    held_out = [i.pk for i in items[:4]]
+    run = model_run_create(project=project, name="m", predictions=predictions(items[:4], per_item), held_out=held_out)
+    data = report(api, reviewer, project, run)
+    rows = {r["slice"]: r for r in data["slices"]}
+    assert data["n_unresolved"] == 0 and rows["hard"]["n_unresolved"] == 0
+    assert rows["hard"]["map50"] == pytest.approx(AP_HALF) and rows["hard"]["n_reference"] == 2
+    assert rows["all"]["map50"] == pytest.approx((AP_TWO_THIRDS + 1) / 2)
+    other = model_run_create(project=project, name="n", predictions=predictions(items[:4], per_item), held_out=held_out)
+    compared = shape_runs_compare(project=project, run_a=run, run_b=other)
+    assert compared["n_scored"] == 4 and compared["map50_a"] == pytest.approx((AP_TWO_THIRDS + 1) / 2)
