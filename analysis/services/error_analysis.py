@@ -48,9 +48,10 @@ class ResolvedLabels:
 
     ``code`` indexes ``categories`` (-1: unresolved); ``resolved_by`` is "gold", "decision", "consensus"
     or "" per item; ``counts`` holds counted answers per category (rows: items; archived answers each
-    counted, as the resolution weighs them); ``human`` the answers human agreement reads (one per item
-    and labeler, ``one_answer_each``) per category; ``gold`` the gold code (-1 without gold).
-    ``normalize`` turns a predicted label into the form categories use.
+    counted), ``weights`` their weight as the resolution weighs them (a current answer 1, an archived one
+    the recipe's ``archived_weight``: what a majority and a tie compare); ``human`` the answers human
+    agreement reads (one per item and labeler, ``one_answer_each``) per category; ``gold`` the gold code
+    (-1 without gold). ``normalize`` turns a predicted label into the form categories use.
     """
 
     categories: list[str]
@@ -59,6 +60,7 @@ class ResolvedLabels:
     code: np.ndarray
     resolved_by: np.ndarray
     counts: sparse.csr_matrix
+    weights: sparse.csr_matrix
     human: sparse.csr_matrix
     gold: np.ndarray
     transcription: bool
@@ -139,12 +141,14 @@ def labels_resolved(*, project) -> ResolvedLabels:
         (res.t_count.astype(np.float64), res.t_code.astype(np.int64), res.t_ptr.astype(np.int64)),
         shape=(len(res.item), k),
     )
-    counts = sparse.csr_matrix((n, k))
+    weighed = sparse.csr_matrix(
+        (res.t_weight.astype(np.float64), res.t_code.astype(np.int64), res.t_ptr.astype(np.int64)),
+        shape=(len(res.item), k),
+    )
+    counts, weights = sparse.csr_matrix((n, k)), sparse.csr_matrix((n, k))
     if len(res.item):
-        counts = (
-            sparse.csr_matrix((np.ones(len(res.item)), (at, np.arange(len(res.item)))), shape=(n, len(res.item)))
-            @ answered
-        )
+        spread = sparse.csr_matrix((np.ones(len(res.item)), (at, np.arange(len(res.item)))), shape=(n, len(res.item)))
+        counts, weights = spread @ answered, spread @ weighed
     human_counts = counts  # nothing archived: the same answers
     if human is not answers:
         said = human.code >= 0
@@ -159,6 +163,7 @@ def labels_resolved(*, project) -> ResolvedLabels:
         code=code,
         resolved_by=resolved_by,
         counts=counts.tocsr(),
+        weights=weights.tocsr(),
         human=human_counts.tocsr(),
         gold=gold_codes,
         transcription=transcription,

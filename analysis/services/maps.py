@@ -168,14 +168,14 @@ def label_sources(*, project, items) -> tuple[list[str], list[str]]:
     """(labels, sources): the label each item is judged with and where it came from, the way a version
     with the default recipe would ship it (``analysis.services.error_analysis.labels_resolved``):
     "gold" or "decision" (an SME decided it), "answers" (the labelers' majority, archived answers of
-    relabel campaigns counting at the default recipe's weight); for a tie, the imported label when it is one of the
-    tied classes ("tie"), else no label ("tie", label ''); otherwise the imported label ("imported"),
-    or nothing (""). Decisions that leave the item out of every class (out of domain) give "decision"
-    with label ''."""
+    relabel campaigns counting at the default recipe's weight); for a tie (of weights, as the version
+    weighs them), the imported label when it is one of the tied classes ("tie"), else no label ("tie",
+    label ''); otherwise the imported label ("imported"), or nothing (""). Decisions that leave the item
+    out of every class (out of domain) give "decision" with label ''."""
     keys = {c.key for c in project.classes.all() if not c.retired}
     resolved = labels_resolved(project=project)
     rows = resolved.positions([item.pk for item in items])
-    counts = resolved.counts
+    weights = resolved.weights
     labels, sources = [], []
     for item, row in zip(items, rows.tolist(), strict=True):
         imported = item.label if item.label in keys else ""
@@ -190,10 +190,12 @@ def label_sources(*, project, items) -> tuple[list[str], list[str]]:
             labels.append(label if label in keys else "")
             sources.append(source)
             continue
-        votes = counts.getrow(row)
+        # Weighed as the version's majority weighs them (an archived answer at the recipe's weight).
+        votes = weights.getrow(row)
         if votes.nnz:
-            top = votes.data.max()
-            tied = {resolved.categories[c] for c, v in zip(votes.indices, votes.data, strict=True) if v == top}
+            weight = np.round(votes.data, 9)
+            top = weight.max()
+            tied = {resolved.categories[c] for c, v in zip(votes.indices, weight, strict=True) if v == top}
             labels.append(imported if imported in tied else "")
             sources.append("tie")
         else:
@@ -322,11 +324,13 @@ def transcript_agreement(*, project, item_ids) -> dict[int, dict]:
     both ways, as the agreement report's ``mean_pairwise_wer``), ``agreement`` (share of its
     transcripts equal to the most common one) and ``n`` (transcripts), after the project's conventions,
     case, punctuation and spacing; uncertain and out-of-domain answers carry no transcript. ``wer`` and
-    ``agreement`` are None for an item with fewer than two transcripts (or only empty ones)."""
+    ``agreement`` are None for an item with fewer than two transcripts (or only empty ones). As the agreement
+    report, per item and labeler ONE transcript: the current one, else the one a relabel campaign archived
+    as it stood (``answer_table(archived=True)``), so an item sent back keeps its figures until relabeled."""
     from collections import Counter
 
     conventions = transcript_conventions(project=project)
-    table = answer_table(project=project, conventions=conventions)
+    table = answer_table(project=project, conventions=conventions, archived=True)
     normalize = transcript_normalizer(conventions)
     wanted = set(item_ids)
     by_item: dict[int, list[str]] = {}

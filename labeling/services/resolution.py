@@ -487,7 +487,8 @@ class Resolution:
     """Per answered item (sorted by id): the resolved code (-1: none), why not, agreement, answer counts.
 
     ``reason``: 0 resolved, 1 tie, 2 low agreement, 3 too few counted answers. ``t_ptr[i]:t_ptr[i+1]``
-    slices ``t_code``/``t_count``: item i's counted answers per category, in category order.
+    slices ``t_code``/``t_count``/``t_weight``: item i's counted answers per category, in category order,
+    and their weight (a current answer 1, an archived one ``archived_weight``: what the majority compares).
     """
 
     item: np.ndarray
@@ -498,6 +499,7 @@ class Resolution:
     t_ptr: np.ndarray
     t_code: np.ndarray
     t_count: np.ndarray
+    t_weight: np.ndarray | None = None
 
 
 def resolve(
@@ -518,7 +520,9 @@ def resolve(
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
         i32 = z.astype(np.int32)
-        return Resolution(z, i32, z.astype(np.int8), z.astype(float), i32, np.zeros(1, np.int64), i32, i32)
+        return Resolution(
+            z, i32, z.astype(np.int8), z.astype(float), i32, np.zeros(1, np.int64), i32, i32, z.astype(float)
+        )
     starts = np.flatnonzero(np.r_[True, answers.item[1:] != answers.item[:-1]])
     items = answers.item[starts]
     n_items = len(items)
@@ -587,6 +591,7 @@ def resolve(
         t_ptr,
         t_code.astype(np.int32),
         t_count.astype(np.int32),
+        t_weight.astype(np.float64),
     )
 
 
@@ -616,6 +621,7 @@ def resolve_blocks(blocks, categories, *, consensus, min_answers, min_agreement,
         t_ptr=np.concatenate([p.t_ptr[:-1] + o for p, o in zip(parts, offsets, strict=False)] + [offsets[-1:]]),
         t_code=np.concatenate([p.t_code for p in parts]),
         t_count=np.concatenate([p.t_count for p in parts]),
+        t_weight=np.concatenate([p.t_weight for p in parts]),
     )
 
 

@@ -554,3 +554,46 @@ def test_a_map_request_sent_again_while_the_map_is_computed_starts_no_second(api
     assert Job.objects.filter(project=project, kind="map").count() == 1
     map_job_run(job_id=first.json()["job"])
     assert api(manager).post(url, {"embedder": "team-net"}, format="json").status_code == 202  # done: a new map
+
+
+def test_a_transcript_maps_wer_keeps_the_answers_a_campaign_archived(api, manager, reviewer, spoken):
+    """A campaign sends the noisy clip 1 back ("um nearest gas station" against "um nearest bus station")
+    and nobody has transcribed it again: the agreement report still reads both archived transcripts, yet
+    the map's point had no WER (it read current answers only). By hand: one word of four, both ways
+    (0.25), half the transcripts equal to the most common one (0.5), as before the campaign."""
+    from labeling.services.campaigns import campaign_create
+
+    project, ids, _ = spoken
+    campaign_create(project=project, name="again", item_ids=[ids[1]], overlap=2, user=manager)
+    map_id = build_map(api, manager, project, "audio-mfcc")
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/maps/{map_id}/").json()
+    point = next(p for p in detail["points"] if p["item"] == ids[1])
+    assert (point["wer"], point["agreement"]) == (0.25, 0.5)
+    assert EmbeddingMap.objects.get(pk=map_id).summary["n_compared"] == 10
+
+
+def test_a_maps_tie_weighs_archived_answers_as_a_version_does(api, manager, reviewer, blobs):
+    """Item 0 (imported "a"): five labelers said "b", a campaign archived their answers, two labelers then
+    said "a". A version weighs them 5 × 0.4 = 2 against 2 × 1 = 2: a tie, which the map settles with the
+    imported label when it is one of the tied ("a", source tie). The map compared answer counts (5 b's
+    against 2 a's), so "a" was not among the tied and the point went unlabeled."""
+    from analysis.services.maps import label_sources
+    from labeling.services.campaigns import campaign_create
+    from tests.labeling.version_helpers import answer, labelers
+
+    project, ids, vectors, _ = blobs
+    users = labelers(project, 5)
+    for user in users:
+        answer(Item.objects.get(pk=ids[0]), user, "b")
+    campaign_create(project=project, name="again", item_ids=[ids[0]], overlap=2, user=manager)
+    for user in users[:2]:
+        answer(Item.objects.get(pk=ids[0]), user, "a")
+    assert label_sources(project=project, items=[Item.objects.get(pk=ids[0])]) == (["a"], ["tie"])
+    push_all(api, manager, project, ids, vectors)
+    map_id = build_map(api, manager, project, "team-net")
+    point = next(
+        p
+        for p in api(reviewer).get(f"/api/projects/{project.pk}/maps/{map_id}/").json()["points"]
+        if p["item"] == ids[0]
+    )
+    assert point["label"] == "a"
