@@ -114,12 +114,14 @@ def _per_class_rows(report, *, noun="classes"):
     return top, {"name": f"other ({len(rest)} {noun})", "n_answers": sum(r["n_answers"] for r in rest)}
 
 
-def _time_chart(report, width=640, height=160, pad=28):
+def _time_chart(report, width=640, height=160, pad=28, left=56):
+    """The over-time line of percent agreement, its axis in percent (0 % to 100 %): ``left`` leaves the
+    tick labels room, right-aligned before the first point rather than under it."""
     points = report["over_time"]["points"]
     if not points:
         return None
     n = len(points)
-    xs = [pad + (width - 2 * pad) * (i / max(n - 1, 1)) for i in range(n)]
+    xs = [left + (width - left - pad) * (i / max(n - 1, 1)) for i in range(n)]
     ys = [height - pad - (height - 2 * pad) * p["percent_agreement"] for p in points]
     return {
         "width": width,
@@ -130,6 +132,8 @@ def _time_chart(report, width=640, height=160, pad=28):
         "dots": [{"x": x, "y": y, "p": p} for x, y, p in zip(xs, ys, points, strict=True)],
         "y0": height - pad,
         "y1": pad,
+        "x0": left,
+        "tick_x": left - 10,  # the ticks' right edge, clear of the first point's dot (radius 3.5)
         "x_last": width - pad,
     }
 

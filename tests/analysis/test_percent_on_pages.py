@@ -50,3 +50,44 @@ def test_percent_agreement_reads_as_a_percent_on_the_agreement_and_campaign_page
     assert shown == {"before": "0 %", "after": "100 %", "versus-archived": "50 %"}
     listing = client.get(f"/projects/{project.pk}/campaigns/").content.decode()
     assert re.search(r'data-measure="agreement">0 % → 100 %<', listing), listing
+
+
+def test_the_over_time_chart_reads_in_percent_and_its_ticks_stand_clear_of_the_first_point(client, manager, reviewer):
+    """The chart beside percents read its axis 0 and 1; it reads 0 % and 100 %, its tick labels
+    right-aligned before the first point's dot (they sat at x 2 to 28, under a dot drawn at 28)."""
+    project = text_project(manager, overlap=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    a, b = labelers(project, 2)
+    for item in add_texts(project, ["t0", "t1"]):
+        for user in (a, b):
+            answer(item, user, "cat")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/agreement/").content.decode()
+    chart = page[page.index('id="over-time"') :].split("</svg>")[0]
+    ticks = re.findall(r'<text x="([\d.]+)"[^>]*class="tick"([^>]*)>([^<]*)</text>', chart)
+    assert [text for _, _, text in ticks] == ["0 %", "100 %"]
+    first_dot = float(re.search(r'<circle cx="([\d.]+)"', chart).group(1))
+    for x, attributes, _ in ticks:
+        assert 'text-anchor="end"' in attributes and float(x) < first_dot - 3.5
+
+
+def test_the_campaign_pages_gold_figure_reads_as_a_percent_of_answers(client, manager, reviewer):
+    """The share of answers matching gold sat as a fraction (0.500 → 1.000) beside percents. By hand:
+    before, one of the two archived answers matched gold cat (50 %); after, both new ones (100 %)."""
+    from labeling.services.review import decision_record
+
+    project = text_project(manager, overlap=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    a, b = labelers(project, 2)
+    (item,) = add_texts(project, ["g"])
+    answer(item, a, "cat")
+    answer(item, b, "dog")
+    decision_record(item=Item.objects.get(pk=item.pk), reviewer=reviewer, label="cat", gold=True)
+    campaign = campaign_create(project=project, name="again", item_ids=[item.pk], overlap=2, user=manager)
+    for user in (a, b):
+        answer(Item.objects.get(pk=item.pk), user, "cat")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/campaigns/{campaign.pk}/").content.decode()
+    shown = re.search(r'data-metric="gold">([^<]*)<', page).group(1)
+    assert shown == "50 % → 100 %"
+    assert "percent matching" in page

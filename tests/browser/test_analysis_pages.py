@@ -125,3 +125,21 @@ def test_manager_starts_a_map_lassoes_a_region_and_gets_a_campaign_of_exactly_th
     campaign = Campaign.objects.get(project=project, name="jaguar check")
     assert sorted(campaign.items.values_list("pk", flat=True)) == sorted(selected)
     assert not page.errors
+
+
+def test_the_over_time_chart_reads_in_percent_clear_of_its_first_point(live_server, page, login, manager, reviewer):
+    """The agreement page's over-time chart, as drawn: its axis reads 0 % and 100 % (it read 0 and 1
+    beside figures in percent), each tick label ending left of the first point's dot (every answer given
+    today: one point, at the axis' start)."""
+    require_browser()
+    project, _ = labeled_project(manager, reviewer, n=12)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/agreement/")
+    chart = page.locator("#over-time svg.chart")
+    ticks = chart.locator("text.tick")
+    assert ticks.all_text_contents() == ["0 %", "100 %"]
+    dot = chart.locator("circle.dot").first.bounding_box()
+    for i in range(ticks.count()):
+        box = ticks.nth(i).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] < dot["x"], (box, dot)
+    assert not page.errors
