@@ -859,6 +859,13 @@ def map_point_columns(*, project, map_id):
             per_value = counts.setdefault(item_id, {})
             key = mapping.get(value, value)
             per_value[key] = per_value.get(key, 0) + n
+        # After a campaign, as the agreement report: per item and labeler ONE answer, the current one, else
+        # the one the campaign archived as it stood (an item sent back keeps its agreement until relabeled).
+        archived = ArchivedAnnotation.objects.filter(campaign__project=project)
+        for (item_id, _), (_, value) in archived_still_counting(archived, ("value",)).items():
+            per_value = counts.setdefault(item_id, {})
+            key = mapping.get(value, value)
+            per_value[key] = per_value.get(key, 0) + 1
         agreement = [
             max(counts[i].values()) / sum(counts[i].values()) if i in counts and sum(counts[i].values()) > 1 else None
             for i in ids

@@ -597,3 +597,30 @@ def test_a_maps_tie_weighs_archived_answers_as_a_version_does(api, manager, revi
         if p["item"] == ids[0]
     )
     assert point["label"] == "a"
+
+
+def test_a_class_maps_agreement_keeps_the_answers_a_campaign_archived(client, api, manager, reviewer, blobs):
+    """Two labelers answered "a" and "b" on item 0, a campaign sent it back and nobody has answered again:
+    the agreement report still reads both archived answers, yet the map's colour by agreement had none
+    for it (it read current answers only). By hand: one of two answers is the most common, 0.5; once
+    one labeler answers "b" again, their new answer replaces their archived one: b, b → 1.0."""
+    from labeling.services.campaigns import campaign_create
+    from tests.labeling.version_helpers import answer, labelers
+
+    project, ids, vectors, _ = blobs
+    users = labelers(project, 2)
+    for user, value in zip(users, ("a", "b"), strict=True):
+        answer(Item.objects.get(pk=ids[0]), user, value)
+    campaign_create(project=project, name="again", item_ids=[ids[0]], overlap=2, user=manager)
+    push_all(api, manager, project, ids, vectors)
+    map_id = build_map(api, manager, project, "team-net")
+    client.force_login(reviewer)
+    url = f"/projects/{project.pk}/map/{map_id}/data.json"
+
+    def agreement():
+        data = client.get(url).json()
+        return dict(zip(data["item"], data["agreement"], strict=True))[ids[0]]
+
+    assert agreement() == 0.5
+    answer(Item.objects.get(pk=ids[0]), users[0], "b")
+    assert agreement() == 1.0
