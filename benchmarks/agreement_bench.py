@@ -8,10 +8,10 @@ Seeds a throwaway PostgreSQL database (127.0.0.1:5432, user postgres), then prin
 function's time on the answer matrix, the `krippendorff` package's nominal alpha beside ours, and the
 full report (database read + every metric + 200 bootstrap resamples) timed in a fresh process with its
 peak RSS — the work `GET /api/projects/{id}/agreement/` does — with the CPU seconds of that process and
-of its PostgreSQL backends (Django's connection and those a split read opens beside it) beside the
-wall time (the machine is shared: wall times swing with its load), and the database read alone (wall,
-CPU, backend CPU). ``--keep`` keeps the database and ``--reuse`` skips seeding when it is there;
-``--repeat`` runs the fresh process that many times.
+of its PostgreSQL backends (Django's connection, those a split read opens beside it and the parallel
+workers of any of them) beside the wall time (the machine is shared: wall times swing with its load),
+and the database read alone (wall, CPU, backend CPU). ``--keep`` keeps the database and ``--reuse``
+skips seeding when it is there; ``--repeat`` runs the fresh process that many times.
 """
 
 import argparse
@@ -22,6 +22,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -199,6 +200,54 @@ def _count_helper_backends():
     return spent
 
 
+class _ParallelWorkers:
+    """CPU seconds of the PostgreSQL parallel workers that serve this database's backends while it runs.
+
+    A query the planner runs in parallel hands part of its work to worker processes, whose CPU is not
+    the backend's: a thread samples the postmaster's children every 5 ms (the last reading of a worker
+    before it exits is what counts; up to 5 ms per worker may be missed). ``own`` is the thread's own CPU,
+    which the process's CPU figure leaves out. Nothing is counted when the server is not on this machine.
+    """
+
+    def __init__(self, backend):
+        self.spent, self.own, self._stop = {}, 0.0, threading.Event()
+        try:
+            postmaster = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            self._children = Path(f"/proc/{postmaster}/task/{postmaster}/children")
+            self._children.read_text()
+        except (OSError, IndexError):
+            self._children = None
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _ours(self, pid, leaders):
+        """Whether ``pid`` is a parallel worker of a backend connected to this database (cached once the
+        process has its title: a process just forked by the postmaster still shows the postmaster's)."""
+        if pid not in leaders:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if not cmdline.startswith(b"postgres: "):
+                return False
+            leader = cmdline.split(b"parallel worker for PID ")[1].split()[0] if b"parallel worker" in cmdline else b""
+            leaders[pid] = bool(leader) and f" {DB} ".encode() in Path(f"/proc/{int(leader)}/cmdline").read_bytes()
+        return leaders[pid]
+
+    def _sample(self):
+        started, leaders = time.thread_time(), {}
+        while self._children is not None and not self._stop.is_set():
+            for pid in self._children.read_text().split():
+                with contextlib.suppress(OSError, ValueError):
+                    if self._ours(pid, leaders):
+                        self.spent[pid] = _proc_cpu(pid)
+            time.sleep(0.005)
+        self.own = time.thread_time() - started
+
+    def stop(self):
+        """(CPU seconds of the workers seen, their number); ends the sampling."""
+        self._stop.set()
+        self._thread.join()
+        return sum(self.spent.values()), len(self.spent)
+
+
 def full_report_child(project_id):
     django_setup()
     from django.db import connection
@@ -218,22 +267,30 @@ def full_report_child(project_id):
 
     scipy_cpu = time.process_time() - scipy_cpu
     helpers = _count_helper_backends()
+    workers = _ParallelWorkers(backend)
     cpu, backend_cpu, main_cpu = time.process_time(), _proc_cpu(backend), time.thread_time()
     started = time.perf_counter()
     report = agreement_report_compute(project=project, filters=AnswerFilters())
     elapsed = time.perf_counter() - started
     cpu, main_cpu = time.process_time() - cpu, time.thread_time() - main_cpu
     backend_cpu = main_backend_cpu = _proc_cpu(backend) - backend_cpu
+    time.sleep(0.01)  # a last sample of the parallel workers, if any
+    worker_cpu, n_workers = workers.stop()
+    cpu -= workers.own
     helper_cpu, n_helpers = sum(helpers), len(helpers)
-    backend_cpu += helper_cpu
+    backend_cpu += helper_cpu + worker_cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # The database read alone, again (warm), for where the time goes.
     helpers.clear()
+    workers = _ParallelWorkers(backend)
     read_cpu, read_backend = time.process_time(), _proc_cpu(backend)
     read_started = time.perf_counter()
     table = answer_table(project=project, filters=AnswerFilters())
     read = time.perf_counter() - read_started
     read_cpu, read_backend = time.process_time() - read_cpu, _proc_cpu(backend) - read_backend + sum(helpers)
+    time.sleep(0.01)
+    read_backend += workers.stop()[0]
+    read_cpu -= workers.own
     print(
         json.dumps(
             {
@@ -244,6 +301,8 @@ def full_report_child(project_id):
                 "main_cpu": main_cpu,
                 "main_backend_cpu": main_backend_cpu,
                 "n_helpers": n_helpers,
+                "worker_cpu": worker_cpu,
+                "n_workers": n_workers,
                 "rss_mb": rss,
                 "scipy_cpu": scipy_cpu,
                 "read_seconds": read,
@@ -306,7 +365,8 @@ def main():
             f"  (before it: loading SciPy, once per worker process, {result['scipy_cpu']:.2f} s CPU)\n"
             f"  CPU by where it ran: the process's main thread {result['main_cpu']:.2f} s, its other threads"
             f" {result['cpu'] - result['main_cpu']:.2f} s; Django's backend {result['main_backend_cpu']:.2f} s,"
-            f" the helper backend(s) {result['helper_cpu']:.2f} s\n"
+            f" the helper backend(s) {result['helper_cpu']:.2f} s, parallel workers {result['worker_cpu']:.2f} s"
+            f" ({result['n_workers']})\n"
             f"  of which the database read (again, warm): {result['read_seconds']:.2f} s wall, "
             f"{result['read_cpu']:.2f} s CPU, {result['read_backend_cpu']:.2f} s backend CPU\n"
             f"  alpha {result['alpha']!r}, kappa {result['kappa']!r}, percent {result['percent']!r}, "
