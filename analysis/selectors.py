@@ -279,7 +279,11 @@ def _split_parts(raw, query, columns, n_parts, params):
         except psycopg.Error as exc:
             raise _NoSnapshot from exc
         snapshot = cursor.fetchone()[0]
-        wheres = [f"WHERE q.item_id % {n_parts} = {k}" for k in range(n_parts)]
+        # COALESCE (a no-op: item_id is never NULL) makes the planner estimate a part at half the answers
+        # instead of its 0.5 % default for "expression = constant": with that default it hashed the
+        # part's answers (all their columns) instead of the project's item ids and, taking the part for
+        # small, gave it parallel workers: 2.1 s of database CPU instead of 1.4 s on a million answers.
+        wheres = [f"WHERE COALESCE(q.item_id % {n_parts} = {k}, false)" for k in range(n_parts)]
 
         def helper(where):
             with psycopg.connect(**params, autocommit=True) as other:

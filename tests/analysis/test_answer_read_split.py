@@ -208,3 +208,30 @@ def test_a_server_that_cannot_export_a_snapshot_is_read_on_one_connection(many_a
     assert parts == [(N_ITEMS * N_LABELERS, False)]
     for got, expected in zip(_rows(table), _rows(single), strict=True):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_each_part_is_planned_as_the_share_of_the_answers_it_reads(many_answers, monkeypatch):
+    """The planner took a part for 0.5 % of the answers (its default for "expression = constant"): it
+    then hashed the part's answers instead of the project's items and ran it with parallel workers, for
+    half as much database CPU again on a million answers. Each part is estimated at about half of them now."""
+    wheres = []
+    packed_part = selectors._packed_part
+
+    def spied(raw, query, columns, where=""):
+        wheres.append((query, where))
+        return packed_part(raw, query, columns, where)
+
+    monkeypatch.setattr(selectors, "_packed_part", spied)
+    selectors.answer_table(project=many_answers)
+    assert len(wheres) == 2
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE labeling_annotation, labeling_item")
+
+        def estimate(sql):
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+            return cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+
+        whole = estimate(f"SELECT * FROM ({wheres[0][0]}) q")
+        assert whole == pytest.approx(N_ITEMS * N_LABELERS, rel=0.1)
+        for query, where in wheres:
+            assert estimate(f"SELECT * FROM ({query}) q {where}") >= whole / 4
