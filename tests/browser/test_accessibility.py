@@ -444,3 +444,37 @@ def test_the_dashboards_line_charts_values_can_be_read_without_hovering(live_ser
         page.keyboard.press("Enter")
         assert page.get_by_role("table", name="labeled items reachable per day horizon").locator("tbody tr").count()
     assert not page.errors
+
+
+FOCUSED_NAME = "() => document.activeElement.getAttribute('aria-label') || document.activeElement.tagName"
+
+
+def test_after_each_answer_the_focus_is_on_the_next_item_and_shows(live_server, page, login, manager, labeler):
+    """Each answer sent dropped the focus on the page's body: a screen reader said nothing of the next item,
+    no ring showed where the keyboard was, and the next Tab started over at the top bar's links. The focus is
+    now on the item shown (the region named "Item"), ringed, and the page's keys still work from there."""
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=4)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    item = shown_item(page, previous=item)
+    assert page.evaluate(FOCUSED_NAME) == "Item"
+    ring = page.evaluate(FOCUS_RING)
+    assert ring["outline"] != "none"
+    assert contrast(ring["ring"], ring["background"]) >= 3, ring
+    page.keyboard.press("Tab")  # on into the item's own controls, not back to the top of the page
+    assert page.evaluate("document.activeElement.closest('#lab') !== null")
+    # A Submit button reached with Tab and pressed puts the focus on the next item too.
+    page.keyboard.press("4")
+    tab_to(page, "#submit")
+    page.keyboard.press("Enter")
+    item = shown_item(page, previous=item)
+    assert page.evaluate(FOCUSED_NAME) == "Item"
+    page.keyboard.press("5")  # the keys answer the item from there
+    page.keyboard.press("Enter")
+    shown_item(page, previous=item)
+    assert [a.value for a in Annotation.objects.filter(labeler=labeler).order_by("pk")] == ["3", "4", "5"]
+    assert not page.errors

@@ -402,8 +402,10 @@ function showItem(item, answer) {
   ui.draftNote.textContent = !kept ? ""
     : resumed ? `Your answer to this item, not sent yet, is back as you left it, with ${shapes.pendingNote}.`
     : "Your answer to this item, not sent yet, is back as you left it.";
+  // The keyboard is on the item shown, ready for its keys: a screen reader says it, a ring shows it, and the
+  // next Tab goes on into its controls (on the page's body it was lost, and Tab began at the top bar).
   if (ui.transcript) ui.transcript.focus();
-  else document.activeElement?.blur();
+  else ui.stage.focus({ preventScroll: true });
 }
 
 // While nothing is left, the greyed-out answer controls are out of reach of Tab and of a screen reader too
@@ -682,7 +684,7 @@ function renderRecent() {
   // The list opened with `r` before the answers arrived (or while it was redrawn) takes the keyboard
   // once they are here, as it would have had they been here already.
   const buttons = ui.recentList.querySelectorAll("button");
-  const idle = document.activeElement === document.body || document.activeElement === null;
+  const idle = [document.body, ui.stage, null].includes(document.activeElement); // on no control, or on the item
   if (buttons.length && !$("panel-recent").hidden && (focused >= 0 || idle)) buttons[Math.max(0, Math.min(focused, buttons.length - 1))].focus();
 }
 
@@ -733,7 +735,7 @@ function showTab(name) {
   $("tab-recent").setAttribute("aria-selected", String(recent));
   $("tab-guideline").setAttribute("aria-selected", String(!recent));
   if (recent) ui.recentList.querySelector("button")?.focus();
-  else if (ui.recentList.contains(document.activeElement)) document.activeElement.blur();
+  else if (ui.recentList.contains(document.activeElement)) ui.stage.focus({ preventScroll: true }); // back on the item
 }
 
 // --- keyboard ---------------------------------------------------------------------------------------------
