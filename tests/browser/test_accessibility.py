@@ -2,6 +2,7 @@
 ring that can be seen, controls with names, saved answers that are said and not only shown, flags in words."""
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -14,8 +15,15 @@ from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
 from tests.browser.test_analysis_pages import labeled_project
 from tests.browser.test_labeling_page import digits_project, open_recent, shown_item
-from tests.browser.test_shape_labeling import detection_project, drag, image_point, open_detection_page
-from tests.conftest import make_project, require_browser, wav_bytes
+from tests.browser.test_shape_labeling import (
+    detection_project,
+    drag,
+    image_point,
+    open_clip,
+    open_detection_page,
+    wait_answers,
+)
+from tests.conftest import make_project, require_browser, segments_project, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -478,3 +486,57 @@ def test_after_each_answer_the_focus_is_on_the_next_item_and_shows(live_server, 
     shown_item(page, previous=item)
     assert [a.value for a in Annotation.objects.filter(labeler=labeler).order_by("pk")] == ["3", "4", "5"]
     assert not page.errors
+
+
+def test_a_segment_is_moved_whole_with_the_keyboard(live_server, page, login, manager, labeler):
+    """The keyboard moved a segment's start ([ ]) and its end ({ }) but never the segment itself: a labeler
+    without a mouse moved a well-sized segment by shifting each edge in turn, twice the presses, and its
+    length changed on the way. ( and ) now move the selected segment, its length kept, within the clip."""
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=6, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, moved (browser)")
+    login(page, live_server, labeler)
+    item, _ = open_clip(page, live_server, project)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.keyboard.press("ArrowRight")  # 2 s
+    page.keyboard.press("[")
+    page.keyboard.press("ArrowRight")  # 4 s
+    page.keyboard.press("]")  # a segment of 2 s - 4 s, selected
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
+    for _ in range(4):
+        page.keyboard.press(")")  # 0.2 s later
+    page.keyboard.press("(")  # 0.05 s back
+    page.keyboard.press("?")
+    assert "move the selected segment" in page.locator("#help-dialog").inner_text()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    (segment,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    assert (segment["start"], segment["end"]) == (pytest.approx(2.15, abs=0.02), pytest.approx(4.15, abs=0.02))
+    assert not page.errors, page.errors
+
+
+def test_a_segment_moved_with_the_keyboard_stops_at_the_clips_end_and_is_one_undo(
+    live_server, page, login, manager, labeler
+):
+    """Moved past the clip's end, the segment stops there with its length; a run of presses is undone at once."""
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=3, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, to the end (browser)")
+    login(page, live_server, labeler)
+    item, _ = open_clip(page, live_server, project)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.keyboard.press("[")  # 0 s
+    page.keyboard.press("ArrowRight")  # 2 s
+    page.keyboard.press("]")
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
+    for _ in range(30):  # 1.5 s later, asked: 1 s is all there is
+        page.keyboard.press(")")
+    page.keyboard.press("Control+z")
+    assert page.locator("#undo-status").text_content().startswith("Undid: move segment 1")
+    page.keyboard.press("Control+Shift+z")  # the whole run again, not its last press
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    (segment,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    assert (segment["start"], segment["end"]) == (pytest.approx(1, abs=0.02), pytest.approx(3, abs=0.02))
+    assert not page.errors, page.errors

@@ -866,7 +866,7 @@ export class BoxEditor extends ShapeEditor {
 }
 
 // --- segments on a clip -----------------------------------------------------------------------------------
-const EDGE_STEP = 0.05; // seconds per [ ] { } press
+const EDGE_STEP = 0.05; // seconds per [ ] { } ( ) press
 const MIN_SEGMENT = 0.01;
 
 export class SegmentEditor extends ShapeEditor {
@@ -1095,6 +1095,12 @@ export class SegmentEditor extends ShapeEditor {
       case "]": edge("start", s.start + EDGE_STEP, s.end); return true;
       case "{": edge("end", s.start, s.end - EDGE_STEP); return true;
       case "}": edge("end", s.start, s.end + EDGE_STEP); return true;
+      case "(": case ")": {
+        // The whole segment, its length kept, no farther than the clip's start or end.
+        const step = clamp(event.key === "(" ? -EDGE_STEP : EDGE_STEP, -s.start, (this.duration || s.end) - s.end);
+        if (step) this.edit(`move ${this.shapeName(index)}`, () => this.setEdges(s, s.start + step, s.end + step), `move ${index}`);
+        return true;
+      }
       case "p": case "P": s.region?.play(true); return true;
       default: return false;
     }
