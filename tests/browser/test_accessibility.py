@@ -540,3 +540,46 @@ def test_a_segment_moved_with_the_keyboard_stops_at_the_clips_end_and_is_one_und
     (segment,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
     assert (segment["start"], segment["end"]) == (pytest.approx(1, abs=0.02), pytest.approx(3, abs=0.02))
     assert not page.errors, page.errors
+
+
+def test_a_focused_checkbox_takes_space_and_a_focused_slider_its_arrows(live_server, page, login, manager, labeler):
+    """Space and the arrows were the page's wherever the focus was: on a clip's page a keyboard labeler who
+    Tabbed to "Answer with the class key alone" and pressed Space played the clip, and the box stayed
+    unticked (Enter submits: there was no other key for it); on an image the arrows on the focused
+    Brightness slider panned the image and the slider stayed put. A focused control now keeps its own keys."""
+    require_browser()
+    project = make_project(
+        manager,
+        name="Birdsong (browser)",
+        modality="audio",
+        classes=[{"key": "bird", "hotkey": "1"}, {"key": "none", "hotkey": "2"}],
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=2, freq=520))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.wait_for_function("() => document.getElementById('audio').readyState >= 1")
+    tab_to(page, "#one-key")
+    page.keyboard.press("Space")
+    assert page.get_by_role("checkbox", name="Answer with the class key alone").is_checked()
+    assert page.evaluate("document.getElementById('audio').paused")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("Space")  # with no control focused, Space is still play
+    page.wait_for_function("() => !document.getElementById('audio').paused")
+    assert not page.errors
+
+    digits, _ = digits_project(manager, [labeler], n_items=1)
+    page.goto(f"{live_server.url}/projects/{digits.pk}/label/")
+    shown_item(page)
+    page.keyboard.press("+")  # zoomed in: the arrows pan
+    image = page.evaluate("document.getElementById('image').style.transform")
+    tab_to(page, "#brightness")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_role("slider", name="Brightness").input_value() == "1.1"
+    assert page.evaluate("document.getElementById('image').style.transform") == image  # not panned
+    page.keyboard.press("Escape")  # back to the page's keys (the answer kept)
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.getElementById('image').style.transform") != image
+    assert not page.errors

@@ -776,6 +776,18 @@ function onRecentKey(event) {
   return false;
 }
 
+// A focused checkbox or slider keeps its own keys, as anywhere on the web: Space ticks the box, the arrows
+// move the slider (brightness, contrast), Esc gives the keys back to the page. Space played the clip and the
+// arrows panned the image instead, and "Answer with the class key alone" could not be ticked from the keyboard.
+const CONTROL_KEYS = {
+  checkbox: [" ", "Escape"],
+  range: ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown", "Escape"],
+};
+
+function keepsKey(target, key) {
+  return target instanceof HTMLInputElement && Boolean(CONTROL_KEYS[target.type]?.includes(key));
+}
+
 const ONCE_KEYS = new Set(["Enter", "n", "N", "?", "Escape", "b", "u", "o", "c", "s", "r", "t", "i"]);
 
 function onKey(event) {
@@ -805,6 +817,10 @@ function onKey(event) {
     } else if (event.key === "Escape") {
       target.blur();
     }
+    return;
+  }
+  if (keepsKey(target, event.key)) {
+    if (event.key === "Escape") target.blur();
     return;
   }
   if (ui.recentList.contains(target) && onRecentKey(event)) {
