@@ -583,3 +583,35 @@ def test_a_focused_checkbox_takes_space_and_a_focused_slider_its_arrows(live_ser
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.getElementById('image').style.transform") != image
     assert not page.errors
+
+
+def test_the_transcript_box_is_named_transcript_and_its_keys_are_its_description(
+    live_server, page, login, manager, labeler
+):
+    """The transcript box's name was its label with every key hint in it ("Transcript Enter submits · Shift+Enter
+    new line · Ctrl+Space play/pause · …"): a screen reader read all of it as the box took the focus, item after
+    item. Its name is "Transcript"; the hints are its description, there to be asked for."""
+    require_browser()
+    project = make_project(
+        manager,
+        name="Speech, named (browser)",
+        modality="audio",
+        task_type="transcription",
+        options={"out_of_domain": True},
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=2, freq=610))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    box = page.get_by_role("textbox", name="Transcript", exact=True)
+    assert box.evaluate("(box) => box === document.activeElement")  # the keyboard is in it, ready to type
+    hints = box.evaluate("(box) => document.getElementById(box.getAttribute('aria-describedby')).textContent")
+    assert "Enter submits" in hints and "Ctrl+Space play/pause" in hints
+    page.keyboard.type("so")  # s (skip) and o (out of domain) are letters here, not the page's keys
+    assert box.input_value() == "so"
+    assert not page.locator("#skip-dialog").is_visible()
+    assert (
+        page.locator("#toggle-ood").count() == 0 or page.locator("#toggle-ood").get_attribute("aria-pressed") == "false"
+    )
+    assert not page.errors
