@@ -6,7 +6,7 @@ enough to notice drift; each alert is still sent once), the uncertain / out-of-d
 and the planning headline. The number of queries does not grow with items, tags or answers.
 """
 
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 
 from analysis.selectors import AnswerFilters
@@ -21,11 +21,36 @@ TOP_SLICES = 5
 PLANNING_DAYS = 30
 
 
+def _progress(project):
+    """Items, items with an answer, complete items and answers, counted as agreement and HLP read the
+    answers after a relabel campaign: per item and labeler ONE answer, the current one, else the one a
+    campaign archived as it stood (``archived_still_counting``), so the counters never read 0 beside an
+    HLP card computed from archived answers. ``n_archived`` of the answers are archived ones, and
+    ``answered_archived`` of the items have only archived answers (sent back, not relabeled yet); an item is
+    complete only with its own overlap of current answers (a campaign's items need new ones)."""
+    archived = ArchivedAnnotation.objects.filter(item__project=project)
+    current = Annotation.objects.filter(item_id=OuterRef("item_id"), labeler_id=OuterRef("labeler_id"))
+    # An answer's earlier revisions are archived with it: one (item, labeler) pair is one answer.
+    standing = archived.filter(~Exists(current)).values("item_id", "labeler_id").distinct()
+    was_answered = Exists(archived.filter(item_id=OuterRef("pk")))
+    progress = Item.objects.filter(project=project).aggregate(
+        items=Count("id"),
+        answered=Count("id", filter=Q(n_answers__gte=1) | Q(was_answered)),
+        answered_archived=Count("id", filter=Q(n_answers=0) & Q(was_answered)),
+        # An item's own overlap (a relabel campaign's) wins, as on the labeling page.
+        complete=Count("id", filter=Q(n_answers__gte=Coalesce(F("overlap"), Value(project.overlap)))),
+    )
+    progress["overlap"] = project.overlap
+    progress["n_archived"] = standing.count()
+    progress["n_answers"] = Annotation.objects.filter(item__project=project).count() + progress["n_archived"]
+    return progress
+
+
 def _agreement(project, user, n_answers):
-    # A campaign that sent every item back archived every answer: the report still reads them (one per
-    # item and labeler, as they stood), so only a project that never had an answer has nothing to measure
-    # (and then the answer table is not read for nothing).
-    if not n_answers and not ArchivedAnnotation.objects.filter(item__project=project).exists():
+    # Answers count those a campaign archived (one per item and labeler, as they stood), as the report
+    # reads them: only a project that never had an answer has nothing to measure (and then the answer
+    # table is not read for nothing).
+    if not n_answers:
         return {"status": "empty", "reasons": {"hlp": "no answers yet"}}
     report, job = agreement_report_get(project=project, filters=AnswerFilters(), user=user)
     if report is None:
@@ -92,20 +117,15 @@ def _model_run(project):
 def dashboard_build(*, project, user=None) -> dict:
     """Every dashboard section as JSON-ready data (the page and ``GET /api/projects/{id}/dashboard/``).
 
-    Answers ``{"progress": {"items", "answered", "complete", "overlap", "n_answers"}, "agreement": {...}
-    (``status`` "ready" with the metrics and intervals, "computing" with a ``job``, or "empty"), "version" (the
-    latest dataset version or None), "model_run" (the latest run's accuracy, HLP and gap with intervals,
-    or None), "top_slices" (its top tag rows by weighted gap), "drift": {"open", "opened", "window"},
-    "output_signal", "planning": {...}}``. Running it also runs the drift monitor (idempotent).
+    Answers ``{"progress": {"items", "answered", "complete", "overlap", "n_answers", "n_archived",
+    "answered_archived"} (answers, and items with one, count the answers relabel campaigns archived that
+    agreement still reads: :func:`_progress`), "agreement": {...} (``status`` "ready" with the metrics and
+    intervals, "computing" with a ``job``, or "empty"), "version" (the latest dataset version or None),
+    "model_run" (the latest run's accuracy, HLP and gap with intervals, or None), "top_slices" (its top
+    tag rows by weighted gap), "drift": {"open", "opened", "window"}, "output_signal", "planning": {...}}``.
+    Running it also runs the drift monitor (idempotent).
     """
-    progress = Item.objects.filter(project=project).aggregate(
-        items=Count("id"),
-        answered=Count("id", filter=Q(n_answers__gte=1)),
-        # An item's own overlap (a relabel campaign's) wins, as on the labeling page.
-        complete=Count("id", filter=Q(n_answers__gte=Coalesce(F("overlap"), Value(project.overlap)))),
-    )
-    progress["overlap"] = project.overlap
-    progress["n_answers"] = Annotation.objects.filter(item__project=project).count()
+    progress = _progress(project)
     model_run, top = _model_run(project)
     monitor = drift_monitor_run(project=project)
     window = monitor["comparisons"].get("window")

@@ -27,7 +27,8 @@ def test_dashboard_api_has_every_section(api, reviewer, project, built):
     response = api(reviewer).get(f"/api/projects/{project.pk}/dashboard/")
     assert response.status_code == 200, response.content
     data = response.json()
-    assert data["progress"] == {"items": 16, "answered": 16, "complete": 16, "overlap": 3, "n_answers": 48}
+    counts = {"items": 16, "answered": 16, "complete": 16, "overlap": 3, "n_answers": 48}
+    assert data["progress"] == {**counts, "n_archived": 0, "answered_archived": 0}
     assert data["agreement"]["status"] == "ready" and data["agreement"]["hlp"]["value"] == pytest.approx(35 / 48)
     assert data["model_run"]["id"] == run.pk
     assert data["model_run"]["model_accuracy"]["value"] == pytest.approx(10 / 15)

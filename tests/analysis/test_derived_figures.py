@@ -850,3 +850,35 @@ def test_the_agreement_report_can_choose_a_removed_labeler_whose_answers_are_all
         data = two.json()
         assert {row["labeler"] for row in data["per_labeler"]} == {gone.username, users[1].username}
         assert data["percent_agreement"]["value"] == pytest.approx(0.5)
+
+
+def test_the_dashboard_counts_the_answers_a_campaign_archived_beside_its_hlp(client, manager):
+    """After a campaign that sent every item back, the dashboard's counters read 0 answers and 0 items
+    with an answer beside an HLP card computed from the archived answers. They count the answers the
+    agreement card reads (one per item and labeler: the current one, else the archived one as it stood),
+    and say how many of them are archived. By hand: 2 items × 2 labelers archived, one labeler's revised
+    answer counted once, then one new answer on the first item (its labeler's archived one no longer
+    counts): 1 current + 3 archived = 4 answers, 2 items with an answer (the second's only archived), none
+    complete."""
+    from labeling.models import AnnotationRevision, ArchivedAnnotation
+
+    project = text_project(manager, overlap=2)
+    users = labelers(project, 2)
+    first, second = add_texts(project, ["s", "d"])
+    for item, values in ((first, ("cat", "cat")), (second, ("cat", "dog"))):
+        for user, value in zip(users, values, strict=True):
+            answer(item, user, value)
+    answer(second, users[1], "cat")  # its earlier revision is archived with it and does not count
+    assert AnnotationRevision.objects.filter(annotation__item=second).count() == 1
+    campaign_create(project=project, name="all again", item_ids=[first.pk, second.pk], overlap=2, user=manager)
+    answer(first, users[0], "dog")
+    assert ArchivedAnnotation.objects.filter(item__project=project).count() == 5
+
+    progress = dashboard_build(project=project)["progress"]
+    assert progress["n_answers"] == 4 and progress["n_archived"] == 3
+    assert progress["answered"] == 2 and progress["answered_archived"] == 1 and progress["complete"] == 0
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert 'data-metric="n_answers">4<' in html and "answers (3 archived)" in html
+    assert 'data-metric="answered">2<' in html and "with an answer (1 only archived)" in html
+
