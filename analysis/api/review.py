@@ -17,7 +17,7 @@ from labelhub.params import is_row_id, row_id
 from labelhub.parsers import JSONParser
 from labelhub.schema import PAGE_PARAMETERS, paged
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
-from labeling.models import Annotation, Campaign, Guideline, Item, TaxonomyChange
+from labeling.models import Annotation, ArchivedAnnotation, Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
 from labeling.services.campaigns import campaign_finish, campaign_items_for, campaign_progress, campaign_start
 from labeling.services.guidelines import guideline_publish, guideline_published_already
@@ -44,10 +44,15 @@ def review_filters(project, params):
             raise ValidationError({"items": "items names no item: a comma-separated list of item ids"})
     if params.get("labeler"):
         # the items this labeler answered, judged by every answer on them: counting their answers alone
-        # left one answer an item, no disagreement, and a good labeler's disputed items an empty queue
+        # left one answer an item, no disagreement, and a good labeler's disputed items an empty queue.
+        # Their answers a relabel campaign archived count too (until relabeled they weigh in what a
+        # version ships): a removed labeler whose answers are all archived had an empty queue.
         filters_labeler, _ = parse_report_params(project, {"labelers": params["labeler"]})
+        chosen = filters_labeler.labelers
         answered = set(
-            Annotation.objects.filter(item__project=project, labeler_id__in=filters_labeler.labelers).values_list(
+            Annotation.objects.filter(item__project=project, labeler_id__in=chosen).values_list("item_id", flat=True)
+        ) | set(
+            ArchivedAnnotation.objects.filter(item__project=project, labeler_id__in=chosen).values_list(
                 "item_id", flat=True
             )
         )

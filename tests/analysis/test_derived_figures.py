@@ -882,3 +882,27 @@ def test_the_dashboard_counts_the_answers_a_campaign_archived_beside_its_hlp(cli
     assert 'data-metric="n_answers">4<' in html and "answers (3 archived)" in html
     assert 'data-metric="answered">2<' in html and "with an answer (1 only archived)" in html
 
+
+def test_the_review_queue_takes_a_removed_labeler_whose_answers_are_all_archived(api, manager, reviewer):
+    """``labeler=`` lists the items a labeler answered, judged by every answer on them. A labeler removed
+    after a campaign archived all their answers still counts on those items (their archived answer
+    weighs in what a version ships), but the filter read current answers only: their queue was empty."""
+    from labeling.services.projects import member_add, member_remove
+
+    project = text_project(manager, overlap=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    users = labelers(project, 3)
+    (item,) = add_texts(project, ["a"])
+    answer(item, users[0], "cat")
+    campaign_create(project=project, name="again", item_ids=[item.pk], overlap=2, user=manager)
+    answer(item, users[1], "cat")
+    answer(item, users[2], "dog")  # they disagree: the item is queued
+    gone = users[0]
+    member_remove(membership=project.memberships.get(user=gone))
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/review-queue/"
+    assert item.pk in {row["item"] for row in client.get(url).json()["results"]}
+    for chosen in (gone.username, str(gone.pk)):
+        response = client.get(url, {"labeler": chosen})
+        assert response.status_code == 200, response.content
+        assert [row["item"] for row in response.json()["results"]] == [item.pk]
