@@ -101,22 +101,25 @@ def _reference(project, kind, answers, item_ids):
     item's latest decision holds some (when the project's default recipe uses decisions), as a version
     ships them; without it, a box the SME struck out scored the model's box there as right. An item a
     relabel campaign sent back that has no new answer yet is scored against the consensus of its archived
-    answers, as a version ships it (unless the recipe's ``archived_weight`` is 0); it counted unresolved."""
+    answers, as a version ships it (unless the recipe's ``archived_weight`` is 0); it counted unresolved.
+    Also answers those items' archived answers, ``{item: (labelers, classes, [each labeler's shapes])}``
+    (``shape_versions._consensus``), which :func:`_disputed` judges them by."""
     policy = recipe_parse(project=project, data={})
     mapping = class_mapping(project=project)
     reference = consensus(shape_table(answers, kind=kind), iou=CONSENSUS_IOU) if answers else {}
     waiting = [int(i) for i in item_ids if int(i) not in reference]
+    archived_drawn = {}
     if waiting:
-        archived, _ = _consensus(project, kind, _archived_rows(project, policy, waiting), mapping)
+        archived, archived_drawn = _consensus(project, kind, _archived_rows(project, policy, waiting), mapping)
         reference.update(archived)
     if not policy.get("use_decisions", True):
-        return reference
+        return reference, archived_drawn
     drawn = {}
     for item, _, obj in answers:
         drawn.setdefault(item, []).append(obj.get(kind, []))
     for item, decision in decided_shapes(project=project, item_ids=[int(i) for i in item_ids]).items():
         reference[item] = _decided_label(kind, decision, drawn.get(item, []), mapping)
-    return reference
+    return reference, archived_drawn
 
 
 def _predicted(labels, kind, mapping):
@@ -157,15 +160,22 @@ def _hlp(answers, kind, names):
     return hlp, {c: num / den for c, (num, den) in by_class.items() if den}, sorted(rows, key=lambda r: r["labeler"])
 
 
-def _disputed(answers, reference, kind):
+def _disputed(answers, reference, kind, archived_drawn):
     """Items whose labelers do not all draw the same shapes (a consensus shape lacks someone's support,
-    or someone drew a shape that is in no consensus shape)."""
+    or someone drew a shape that is in no consensus shape). An item a relabel campaign sent back and
+    nobody answered again is judged by the archived answers its reference is the consensus of
+    (``archived_drawn``, from :func:`_reference`), as a version ships it; it read current answers only,
+    so such an item was never a suspect however its labelers had disagreed."""
     drawn, who = {}, {}
     for item, labeler, obj in answers:
         drawn[item] = drawn.get(item, 0) + len(obj.get(kind, []))
         who.setdefault(item, set()).add(labeler)
+    labelers = {i: len(w) for i, w in who.items()}
+    for item, (n, _, lists) in archived_drawn.items():
+        labelers[item] = n
+        drawn[item] = sum(len(shapes) for shapes in lists)
     out = set()
-    for item, m in ((i, len(w)) for i, w in who.items()):
+    for item, m in labelers.items():
         if m < 2:
             continue
         shapes = reference.get(item, {}).get(kind, [])
@@ -271,7 +281,7 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
     shapes = _predicted(labels, kind, class_mapping(project=project))
     predicted = {int(i): s for i, s in zip(ids.tolist(), shapes, strict=True)}
     answers, names = _answers(project, ids)
-    reference = _reference(project, kind, answers, ids.tolist())
+    reference, archived_drawn = _reference(project, kind, answers, ids.tolist())
     human = _human(project, answers, names, ids.tolist())
     scored = [i for i in ids.tolist() if i in reference]
     base = {
@@ -300,7 +310,7 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
             # Where the model beats the humans, the humans' shapes are the suspects: the items where they
             # disagree, or where the model's confident shapes and the reference differ in number.
             if disputed is None:
-                disputed = _disputed(answers, reference, kind)
+                disputed = _disputed(answers, reference, kind, archived_drawn)
             suspect = [
                 i
                 for i in ids[mask].tolist()
@@ -356,7 +366,7 @@ def shape_runs_compare(*, project, run_a, run_b) -> dict:
     pred_a = {int(common[k]): shapes_a[ia[k]] for k in range(len(common))}
     pred_b = {int(common[k]): shapes_b[ib[k]] for k in range(len(common))}
     answers, names = _answers(project, common)
-    reference = _reference(project, kind, answers, common.tolist())
+    reference, _ = _reference(project, kind, answers, common.tolist())
 
     def map50(ids, predicted):
         scored = [i for i in ids if i in reference]

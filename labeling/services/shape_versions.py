@@ -58,7 +58,7 @@ from labeling.selectors import class_mapping
 from labeling.services import exports
 from labeling.services.exports import NAMED_ITEMS, split_codes
 from labeling.services.imports import file_path
-from labeling.services.recipes import SHAPE_FORMATS, recipe_moment
+from labeling.services.recipes import SHAPE_FORMATS, recipe_moment, recipe_parse
 from labeling.services.resolution import _answers_queryset
 
 FILENAMES = exports.FILENAMES
@@ -354,17 +354,22 @@ def _consensus(project, kind, answers, class_map=None):
 def consensus_for(*, project, item_ids) -> dict:
     """The labelers' consensus shapes of some items as a version would ship them without a decision:
     ``{item id: {"boxes" | "segments": [shape with support]}}`` (items without answers left out), in
-    the classes the project's taxonomy changes make of theirs."""
+    the classes the project's taxonomy changes make of theirs. An item a relabel campaign sent back that
+    has no new answer yet gets the consensus of its archived answers, as a version ships it (the default
+    recipe's; none when its ``archived_weight`` is 0): it had none, so its review page started from no
+    shapes and "accept the consensus" was refused."""
     _, kind = SHAPE_TASKS[project.task_type]
-    answers = Annotation.objects.filter(item__project=project, item_id__in=list(item_ids)).order_by(
+    item_ids = [int(i) for i in item_ids]
+    mapping = class_mapping(project=project)
+    answers = Annotation.objects.filter(item__project=project, item_id__in=item_ids).order_by(
         "item_id", "updated", "pk"
     )
-    cons, _ = _consensus(
-        project,
-        kind,
-        answers.values_list("item_id", "labeler_id", "value").iterator(),
-        class_mapping(project=project),
-    )
+    cons, _ = _consensus(project, kind, answers.values_list("item_id", "labeler_id", "value").iterator(), mapping)
+    waiting = [i for i in item_ids if i not in cons]
+    if waiting:
+        policy = recipe_parse(project=project, data={})
+        archived, _ = _consensus(project, kind, _archived_rows(project, policy, waiting), mapping)
+        cons.update(archived)
     return cons
 
 

@@ -423,3 +423,49 @@ def test_after_a_campaign_an_item_not_yet_relabeled_is_scored_against_the_archiv
     other = model_run_create(project=project, name="n", predictions=predictions(items[:4], per_item), held_out=held_out)
     compared = shape_runs_compare(project=project, run_a=run, run_b=other)
     assert compared["n_scored"] == 4 and compared["map50_a"] == pytest.approx((AP_TWO_THIRDS + 1) / 2)
+
+
+def test_after_a_campaign_the_suspect_items_of_an_item_not_yet_relabeled_are_judged_by_its_archived_answers(
+    api, manager, reviewer, detection
+):
+    """A campaign sends item 3 back and nobody has drawn on it again. The hard slice is scored against
+    what a version ships (X, the consensus of the archived answers), and a perfect model beats the
+    labelers there; the link to the suspect items read current answers only, so item 3, where u2's
+    archived answer left X out, was no suspect and the slice had no link. By hand: item 3's archived
+    answers disagree (X has the support of 2 of 3), item 4's agree and the model matches its reference."""
+    from analysis.services.model_runs import _review_link
+    from labeling.services.campaigns import campaign_create
+
+    project, items, _ = detection
+    campaign_create(project=project, name="again", item_ids=[items[2].pk], overlap=3, user=manager)
+    model_run_create(
+        project=project,
+        name="perfect",
+        predictions=predictions(items[:4], [[(A, 0.9)], [(B, 0.8)], [(X, 0.7)], [(Y, 0.6)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    hard = {r["slice"]: r for r in report(api, reviewer, project)["slices"]}["hard"]
+    assert hard["map50"] == 1.0 and hard["model_beats_hlp"]
+    assert hard["review_url"] == _review_link(project, [items[2].pk])
+
+
+def test_after_a_campaign_accepting_the_consensus_of_an_item_not_yet_relabeled_records_what_a_version_ships(
+    api, manager, reviewer, detection
+):
+    """An item a campaign sent back and nobody answered again ships the consensus of its archived answers
+    (X); "accept the consensus" on it was refused ("nobody answered this item") and its review page
+    started from no shapes. It records X, as a version ships it."""
+    from labeling.models import Decision
+    from labeling.services.campaigns import campaign_create
+
+    project, items, _ = detection
+    campaign_create(project=project, name="again", item_ids=[items[2].pk], overlap=3, user=manager)
+    shipped = {r["item"]: r for r in manifest(build(project, reviewer))}[items[2].pk]
+    assert shipped["resolved_by"] == "archived"
+    response = api(reviewer).post(f"/api/items/{items[2].pk}/decision/", {"accept": "consensus"}, format="json")
+    assert response.status_code == 201, response.content
+    (shape,) = Decision.objects.get(item=items[2]).shapes["boxes"]
+    (expected,) = shipped["label"]["boxes"]
+    assert shape["label"] == "a" and "support" not in shape
+    assert [shape[k] for k in "xywh"] == pytest.approx([expected[k] for k in "xywh"])
+    assert [shape[k] for k in "xywh"] == pytest.approx(X[:4])
