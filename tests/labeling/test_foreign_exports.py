@@ -1483,3 +1483,46 @@ def test_a_metadata_csv_keeps_a_long_transcription_and_names_the_line_of_one_too
         "data/q1.wav": limit,
         "more/q2.wav": 0,
     }
+
+
+# --- Notes beside the media --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("modality", ["image", "audio"])
+def test_the_notes_beside_the_media_of_a_zip_are_no_items_of_an_image_or_audio_project(api, manager, modality):
+    """Roboflow's exports hold README.roboflow.txt and README.dataset.txt, other zips a LICENSE or a note:
+    imported as items only, each was a rejected entry ("not an image Pillow can identify"). They are
+    left out without a word; the media come in."""
+    project = make_project(manager, name="Iguanas", modality=modality, classes=CLASSES)
+    media = ("train/0001.png", image(1)) if modality == "image" else ("train/0001.wav", wav_bytes(seconds=0.5))
+    content = zip_bytes(
+        [
+            ("README.dataset.txt", "# Iguanas > 2024-05-02\nhttps://universe.roboflow.com/\n"),
+            ("README.roboflow.txt", "\nIguanas - v3 2024-05-02\n==============================\n"),
+            ("LICENSE", "CC BY 4.0\n"),
+            ("train/notes.txt", "shot at dawn\n"),
+            media,
+        ]
+    )
+    job = post_import(api, manager, project, "iguanas.zip", content)
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert [i.original_name for i in project.items.all()] == [media[0]]
+
+
+def test_in_a_text_project_the_texts_of_a_zip_are_items_whatever_their_names(api, manager):
+    project = make_project(manager, name="Notes", modality="text", classes=CLASSES)
+    content = zip_bytes([("README.dataset.txt", "a note to label\n"), ("train/notes.txt", "another one\n")])
+    job = post_import(api, manager, project, "notes.zip", content)
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert sorted(i.original_name for i in project.items.all()) == ["README.dataset.txt", "train/notes.txt"]
+
+
+def test_the_import_command_leaves_the_notes_beside_the_images_alone(manager, tmp_path):
+    project = make_project(manager, name="Iguana photos", classes=CLASSES)
+    (tmp_path / "README.roboflow.txt").write_text("Iguanas - v3\n")
+    (tmp_path / "LICENSE.md").write_text("CC BY 4.0\n")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "0001.png").write_bytes(image(1))
+    out = io.StringIO()
+    call_command("import_items", str(project.pk), str(tmp_path), stdout=out, stderr=io.StringIO())
+    assert "1 imported, 0 duplicates, 0 rejected" in out.getvalue()
