@@ -134,8 +134,8 @@ def test_the_review_queue_says_borderline_uncertain_and_out_of_domain_in_words(
     page.goto(f"{live_server.url}/projects/{project.pk}/review/")
     answers = page.locator(f"#review-queue tr[data-item='{disputed.pk}'] td").nth(5)
     snapshot = answers.aria_snapshot()
-    assert f"{labeler.username}: 4 borderline uncertain" in snapshot
-    assert f"{labeler2.username}: 9 out of domain" in snapshot
+    assert f"{labeler.username}: digit 4 borderline uncertain" in snapshot  # the class by its name
+    assert f"{labeler2.username}: digit 9 out of domain" in snapshot
     assert "~" not in snapshot and "∅" not in snapshot
     assert "~ borderline · ? uncertain · ∅ out of domain" in page.locator("main").inner_text()
 
