@@ -55,9 +55,9 @@ HF_METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 # no items (``_dataset_card``).
 HF_CARD_NAMES = ("README.md", "dataset_infos.json")
 # Notes a dataset's zip holds beside its media (Roboflow's README.roboflow.txt and README.dataset.txt, a
-# LICENSE): no items of an image or audio project (``_dataset_card``).
+# LICENSE): no items of an image or audio project (``_dataset_card``). Other .txt files are not skipped: in
+# an image zip they are most often YOLO label files sent without ``format``, whose rejection says so.
 NOTE_PREFIXES = ("readme", "license", "licence")
-NOTE_SUFFIXES = (".txt",)
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
@@ -1424,7 +1424,7 @@ def _hf_metadata(metadata_files, names, read, size, boxes_refused=False):
 
 def _dataset_card(name, project, metadata_files) -> bool:
     """Whether a file of a zip or folder is a Hugging Face dataset card (``README.md``, ``dataset_infos.json``)
-    or a note beside the media (``README*``, ``LICENSE*``, ``*.txt``: Roboflow's ``README.roboflow.txt`` and
+    or a note beside the media (``README*``, ``LICENSE*``: Roboflow's ``README.roboflow.txt`` and
     ``README.dataset.txt``), left out of the import without a word: in an image or audio project it can be
     no item (each was refused as "not an image"), and beside a metadata file a card is the dataset's card,
     not a text to label. In a text project a note is a text like any (a ``.txt`` is an item)."""
@@ -1433,7 +1433,7 @@ def _dataset_card(name, project, metadata_files) -> bool:
         return project.modality != "text" or bool(metadata_files)
     if project.modality == "text":
         return False
-    return base.lower().startswith(NOTE_PREFIXES) or base.lower().endswith(NOTE_SUFFIXES)
+    return base.lower().startswith(NOTE_PREFIXES)
 
 
 def zip_manifest_check(info: zipfile.ZipInfo):

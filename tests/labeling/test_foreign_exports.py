@@ -1492,7 +1492,8 @@ def test_a_metadata_csv_keeps_a_long_transcription_and_names_the_line_of_one_too
 def test_the_notes_beside_the_media_of_a_zip_are_no_items_of_an_image_or_audio_project(api, manager, modality):
     """Roboflow's exports hold README.roboflow.txt and README.dataset.txt, other zips a LICENSE or a note:
     imported as items only, each was a rejected entry ("not an image Pillow can identify"). They are
-    left out without a word; the media come in."""
+    left out without a word; the media come in. Another .txt is no note: in an image zip it is most often a
+    YOLO label file sent without its format, and it stays a rejected entry rather than labels lost unsaid."""
     project = make_project(manager, name="Iguanas", modality=modality, classes=CLASSES)
     media = ("train/0001.png", image(1)) if modality == "image" else ("train/0001.wav", wav_bytes(seconds=0.5))
     content = zip_bytes(
@@ -1500,12 +1501,13 @@ def test_the_notes_beside_the_media_of_a_zip_are_no_items_of_an_image_or_audio_p
             ("README.dataset.txt", "# Iguanas > 2024-05-02\nhttps://universe.roboflow.com/\n"),
             ("README.roboflow.txt", "\nIguanas - v3 2024-05-02\n==============================\n"),
             ("LICENSE", "CC BY 4.0\n"),
-            ("train/notes.txt", "shot at dawn\n"),
+            ("train/0001.txt", "0 0.5 0.5 0.2 0.2\n"),
             media,
         ]
     )
     job = post_import(api, manager, project, "iguanas.zip", content)
-    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert job["status"] == "succeeded"
+    assert [e["name"] for e in job["errors"]] == ["train/0001.txt"], job["errors"]
     assert [i.original_name for i in project.items.all()] == [media[0]]
 
 
