@@ -82,6 +82,8 @@ chunk by chunk, each chunk in one transaction; running the job again stores noth
 equal to the labeler's current one is left alone; a different one becomes a new revision).
 """
 
+import codecs
+import contextlib
 import csv
 import io
 import json
@@ -97,6 +99,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from xml.etree import ElementTree
 from xml.parsers import expat
 
+import ijson
 import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -585,21 +588,99 @@ def _coco_folders(filename) -> list[str]:
     return folders
 
 
+class _CocoFile:
+    """A COCO file read one list at a time, a record at a time (ijson), instead of as the whole file's
+    objects: a train2017-sized file (448 MB) is several GB of them, while its tasks and boxes are a
+    fraction of that. Each list is a pass over the file, so the keys may come in any order. A number
+    ijson refuses (an integer beyond 64 bits) raises _NotStreamed: the file is read whole instead."""
+
+    def __init__(self, open_file, filename):
+        self.open_file = open_file  # a context manager: the file as bytes, at the JSON's start
+        self.filename = filename
+        self.categories = []
+
+    def records(self, key):
+        """The records of the list ``key``; raises _NotStreamed when it has none (the file may have no such
+        list, or another shape)."""
+        n = 0
+        with self.open_file() as f:
+            try:
+                for n, record in enumerate(ijson.items(f, f"{key}.item", use_float=True), 1):  # noqa: B007
+                    yield record
+            except ijson.JSONError:
+                raise _NotStreamed from None
+        if not n:
+            raise _NotStreamed
+
+    def whole(self):
+        """The file as ``json.loads`` reads it (raises InputRejected as ``_read_json`` does)."""
+        with self.open_file() as f:
+            return _read_json(f.read(), self.filename)
+
+    def has(self, key) -> bool:
+        with self.open_file() as f:
+            return next(ijson.items(f, f"{key}.item", use_float=True), _CocoFile) is not _CocoFile
+
+
+class _NotStreamed(Exception):
+    pass
+
+
+def _coco_read(open_file, filename):
+    """A COCO file as ``coco_parse`` takes it: streamed (``_CocoFile``) when it is valid JSON with a
+    non-empty ``categories`` list; else (any other shape, or JSON the streaming parser refuses: NaN, not
+    UTF-8, not JSON) as ``json.loads`` reads it whole, its errors and messages as before. So is a streamed
+    file ``coco_parse`` finds without images or annotations."""
+    streamed = _CocoFile(open_file, filename)
+    try:
+        # a pass over the whole file: its JSON is checked before anything of it is used
+        streamed.categories = list(streamed.records("categories"))
+        return streamed
+    except _NotStreamed:
+        return streamed.whole()
+
+
+def _json_opener(read_from_start):
+    """``open_file`` for ``_CocoFile``: ``read_from_start()`` (a context manager) with a UTF-8 BOM skipped."""
+
+    @contextlib.contextmanager
+    def open_file():
+        with read_from_start() as f:
+            if f.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+                f.seek(0)
+            yield f
+
+    return open_file
+
+
 def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed:
     """Tasks of a COCO detection file: one per entry of ``images``, its boxes the labeler's answer
     (an image without annotations: "nothing here"). A ``file_name`` is looked for as it is, then in
-    each of ``folders`` of the zip."""
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations")):
+    each of ``folders`` of the zip. ``data`` is the file's JSON, or the file streamed (``_coco_read``)."""
+    if isinstance(data, _CocoFile):
+        try:
+            return _coco_tasks(data=data, filename=filename, project=project, media=media, labeler=labeler,
+                               folders=folders)  # fmt: skip
+        except _NotStreamed:
+            data = data.whole()
+    return _coco_tasks(data=data, filename=filename, project=project, media=media, labeler=labeler, folders=folders)
+
+
+def _coco_tasks(*, data, filename, project, media, labeler, folders) -> Parsed:
+    streamed = isinstance(data, _CocoFile)
+    if not streamed and (
+        not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations"))
+    ):
         raise InputRejected(f"{filename}: a COCO file is an object with 'images', 'annotations' and 'categories' lists")
     classes = _Classes(project)
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
     categories = {}
-    for n, cat in enumerate(data.get("categories") or []):
+    for n, cat in enumerate(data.categories if streamed else data.get("categories") or []):
         if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
             raise InputRejected(f"{filename}: categories[{n}] needs an 'id' and a 'name'")
         categories[cat["id"]] = cat["name"]
     tasks, sizes, errors = {}, {}, defaultdict(list)
-    for n, image in enumerate(data["images"]):
+    for n, image in enumerate(data.records("images") if streamed else data["images"]):
         if not isinstance(image, dict) or "id" not in image:
             parsed.rejected.append({"name": f"{filename} images[{n}]", "reason": "an image needs an 'id'"})
             continue
@@ -627,7 +708,7 @@ def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed
         except Bad as exc:
             errors[image["id"]].append(str(exc))
     boxes = defaultdict(list)
-    for n, ann in enumerate(data["annotations"]):
+    for n, ann in enumerate(data.records("annotations") if streamed else data["annotations"]):
         what = f"annotation {ann.get('id', f'#{n}') if isinstance(ann, dict) else f'#{n}'}"
         image_id = ann.get("image_id") if isinstance(ann, dict) else None
         if image_id not in tasks:
@@ -2027,6 +2108,9 @@ def labels_parse(
         )
     elif fmt == "coco" and archive is not None:
         parsed = _coco_archive(project=project, archive=archive, media=media, labeler=labeler)
+    elif fmt == "coco":
+        data = _coco_read(_json_opener(lambda: _from_start(handle)), filename)
+        parsed = coco_parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
     else:
         if archive is not None:
             found = [n for n in media.paths if n.lower().endswith(".json")]
@@ -2063,6 +2147,21 @@ def _read_member_json(archive, media, filename):
     return _read_json(_read_member(archive, media, filename), filename)
 
 
+@contextlib.contextmanager
+def _from_start(handle):
+    """The upload itself, at its start (left open: the job closes it)."""
+    handle.seek(0)
+    yield handle
+
+
+def _member_opener(archive, media, filename):
+    """``open_file`` for ``_CocoFile``: the zip member, once its size is checked against the import limit."""
+    info = media.paths[filename]
+    if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
+        raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+    return _json_opener(lambda: archive.open(info))
+
+
 COCO_OTHER_FILES = ("person_keypoints_", "captions_")  # COCO's files of an instances file's images
 
 
@@ -2089,12 +2188,23 @@ def _coco_archive(*, project, archive, media, labeler) -> Parsed:
     found = [n for n in found if _coco_instances_beside(n, found) is None]
     if not found:
         raise InputRejected("the archive must hold a .json COCO labels file (found: none)")
-    files = [(name, _read_member_json(archive, media, name)) for name in found]
-    if len(files) > 1:
+    files = [(name, _coco_read(_member_opener(archive, media, name), name)) for name in found]
+    if len(files) > 1:  # a streamed file with no images or no annotations: read whole, to tell whether it is COCO
+        files = [
+            (
+                name,
+                data
+                if not isinstance(data, _CocoFile) or data.has("images") and data.has("annotations")
+                else data.whole(),
+            )
+            for name, data in files
+        ]
         files = [
             (name, data)
             for name, data in files
-            if isinstance(data, dict) and all(isinstance(data.get(k), list) for k in ("images", "annotations"))
+            if isinstance(data, _CocoFile)
+            or isinstance(data, dict)
+            and all(isinstance(data.get(k), list) for k in ("images", "annotations"))
         ]
         if not files:
             raise InputRejected(f"no .json file of the archive is a COCO file ({_listed(found)})")
