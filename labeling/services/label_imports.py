@@ -1981,15 +1981,51 @@ def _is_class(classes, label) -> bool:
     return True
 
 
+class _JsonList:
+    """A file's top-level JSON list read a record at a time (ijson), once ``_ls_read`` has read it through."""
+
+    def __init__(self, open_file):
+        self.open_file = open_file
+
+    def __iter__(self):
+        with self.open_file() as f:
+            yield from ijson.items(f, "item", use_float=True)
+
+
+def _ls_read(open_file, filename):
+    """A Label Studio export as ``label_studio_parse`` takes it: a JSON export (a list of tasks) streamed
+    (``_JsonList``), each task read, answered and let go, instead of the whole file's objects; else (one
+    task, a JSON-MIN export, whose records are grouped into tasks, or JSON the streaming parser refuses)
+    as ``json.loads`` reads it whole, its errors and messages as before."""
+    streamed = _JsonList(open_file)
+    try:
+        with open_file() as f:
+            if next(ijson.parse(f), None) != ("", "start_array", None):
+                raise _NotStreamed
+        records = task_keys = min_keys = False
+        for record in streamed:  # a pass over the whole file: its JSON is checked before anything is used
+            if isinstance(record, dict):
+                records = True
+                task_keys = task_keys or any(k in record for k in ("data", "annotations", "completions"))
+                min_keys = min_keys or any(k in record for k in ("annotator", "annotation_id"))
+        if records and not task_keys and min_keys:  # JSON-MIN (_is_ls_min)
+            raise _NotStreamed
+        return streamed
+    except (_NotStreamed, ijson.JSONError):
+        with open_file() as f:
+            return _read_json(f.read(), filename)
+
+
 def label_studio_parse(*, data, filename, project, media, labeler) -> Parsed:
     """Tasks of a Label Studio JSON export (a list of tasks), or of its JSON-MIN export (a list of
-    annotations): each task's file (or text) and one answer per completed annotation."""
+    annotations): each task's file (or text) and one answer per completed annotation. ``data`` is the
+    file's JSON, or the export streamed (``_ls_read``)."""
     if isinstance(data, dict) and "data" in data:
         data = [data]
-    if not isinstance(data, list):
+    if not isinstance(data, list | _JsonList):
         raise InputRejected(f"{filename}: a Label Studio JSON export is a list of tasks")
     classes = _Classes(project)
-    if _is_ls_min(data):
+    if isinstance(data, list) and _is_ls_min(data):
         data = _ls_min_tasks(data, project=project, classes=classes, filename=filename)
     parsed = Parsed()
     for n, raw in enumerate(data):
@@ -2118,11 +2154,10 @@ def labels_parse(
                 listed = ", ".join(sorted(found)[:3]) if found else "none"
                 raise InputRejected(f"the archive must hold exactly one .json labels file (found: {listed})")
             filename = found[0]
-            data = _read_member_json(archive, media, filename)
+            data = _ls_read(_member_opener(archive, media, filename), filename)
         else:
-            data = _read_json(handle.read(), filename)
-        parse = coco_parse if fmt == "coco" else label_studio_parse
-        parsed = parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
+            data = _ls_read(_json_opener(lambda: _from_start(handle)), filename)
+        parsed = label_studio_parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
     parsed.rejected[:0] = media.bad
     if images_without_boxes == UNANSWERED:
         for task in parsed.tasks:
@@ -2141,10 +2176,6 @@ def _read_member(archive, media, filename) -> bytes:
     if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
         raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
     return archive.read(info)
-
-
-def _read_member_json(archive, media, filename):
-    return _read_json(_read_member(archive, media, filename), filename)
 
 
 @contextlib.contextmanager

@@ -688,6 +688,31 @@ def test_label_studio_choices_on_text_tasks_become_classification_answers(manage
     assert Item.objects.filter(project=project).count() == 2  # the rejected task's text is not imported
 
 
+def test_label_studio_export_is_read_in_less_memory_than_its_own_size(manager):
+    """A Label Studio JSON export was read whole (json.loads) by the import's worker: several times the
+    file's size in Python objects. Its tasks are streamed now, each read, answered and let go."""
+    project = make_project(manager, name="Reviews", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
+    choice = [{"value": {"choices": ["pos"]}, "id": "c", "from_name": "s", "to_name": "text", "type": "choices"}]
+    scores = [{"result": choice, "score": 0.5, "model_version": "v1", "logits": [n / 7 for n in range(200)]}]
+    export = [
+        ls_task(n, {"text": f"review {n}"}, [ls_annotation(n, ls_user(1, "a@x.org"), choice)], predictions=scores)
+        for n in range(1, 401)
+    ]
+    content = json.dumps(export).encode()
+    tracemalloc.start()
+    try:
+        parsed = labels_parse(project=project, fmt="label_studio", handle=io.BytesIO(content), filename="e.json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(content), f"{peak:,} bytes to read a {len(content):,}-byte file"
+    assert [(t.text, [a.value for a in t.answers]) for t in parsed.tasks[:2]] == [
+        ("review 1", ["pos"]),
+        ("review 2", ["pos"]),
+    ]
+    assert len(parsed.tasks) == 400
+
+
 def test_label_studio_textarea_becomes_a_transcript_of_an_already_imported_clip(manager):
     project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
     items_import(project=project, entries=[ImportEntry(name="clip-7.wav", load=lambda: wav_bytes(seconds=1.0))])
