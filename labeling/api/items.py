@@ -2,7 +2,7 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
@@ -197,12 +197,29 @@ class ItemDetailApi(GenericAPIView):
         return Response(serializer(item, context={"request": request, "membership": membership}).data)
 
 
+class MediaGone(APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "The item's file is no longer in the media storage."
+
+
 class ItemFileApi(GenericAPIView):
     content_negotiation_class = FileNegotiation
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(ErrorSerializer, description="not an item of your projects, or a text item"),
+            410: OpenApiResponse(ErrorSerializer, description="the item's file is no longer in the media storage"),
+        }
+    )
     def get(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id)
         if not item.file:
             raise Http404("This item has no file (it is a text item).")
-        return stored_file_response(request, item.file.name)
+        try:
+            return stored_file_response(request, item.file.name)
+        except FileNotFoundError:  # the row is there, its bytes are not: a 500 said nothing of which
+            raise MediaGone(
+                f"The file of item {item.pk} ({item.original_name}) is no longer in the media storage "
+                f"({item.file.name}); import it again or ask an administrator to restore it."
+            ) from None

@@ -1,0 +1,92 @@
+"""Media whose bytes are imported more than once: two copies within a project, the same file in two
+projects, one of them deleted, imported again. Stored files are named by project and content
+(items/<project>/<sha[:2]>/<sha><ext>), so no two projects share a stored file and deleting one project's
+files never takes another's; an item whose file is really gone answers a 410 naming it, not a 500."""
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+
+from labeling.models import Item
+from labeling.services.projects import stored_folders_delete
+from tests.conftest import make_project, png_bytes, wav_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(client, project, files):
+    payload = {"files": [SimpleUploadedFile(name, content) for name, content in files]}
+    return client.post(f"/api/projects/{project.pk}/items/", payload, format="multipart")
+
+
+def served(client, item_id):
+    response = client.get(f"/api/items/{item_id}/file")
+    assert response.status_code == 200, (item_id, response.status_code)
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def audio_project(manager, name):
+    return make_project(manager, name=name, modality="audio", task_type="transcription")
+
+
+def test_the_same_wav_in_two_projects_is_served_for_both(api, manager):
+    first, second = audio_project(manager, "Speech A"), audio_project(manager, "Speech B")
+    data = wav_bytes(seconds=0.4)
+    client = api(manager)
+    a = upload(client, first, [("a.wav", data)]).json()
+    b = upload(client, second, [("b.wav", data), ("b-again.wav", data)]).json()
+    assert b["duplicates"] == [{"name": "b-again.wav", "item": b["imported"][0]}]
+    for item_id in a["imported"] + b["imported"]:
+        assert served(client, item_id) == data
+
+
+def test_import_items_of_the_same_wav_into_two_projects(api, manager, tmp_path):
+    first, second = audio_project(manager, "Speech A"), audio_project(manager, "Speech B")
+    data = wav_bytes(seconds=0.4)
+    for folder, names in (("one", ["a.wav"]), ("two", ["a.wav", "b.wav"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_bytes(data)
+    call_command("import_items", str(first.pk), str(tmp_path / "one"))
+    call_command("import_items", str(second.pk), str(tmp_path / "two"))
+    client = api(manager)
+    items = list(Item.objects.order_by("pk"))
+    assert [item.project_id for item in items] == [first.pk, second.pk]
+    assert items[0].file.name != items[1].file.name
+    for item in items:
+        assert served(client, item.pk) == data
+
+
+def test_deleting_a_project_keeps_the_same_image_of_another_and_it_imports_again(
+    api, manager, admin_client, job_messages, django_capture_on_commit_callbacks
+):
+    first, second = make_project(manager, name="Pets A"), make_project(manager, name="Pets B")
+    data = png_bytes(seed=7)
+    client = api(manager)
+    (a,) = upload(client, first, [("a.png", data)]).json()["imported"]
+    (b,) = upload(client, second, [("b.png", data)]).json()["imported"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/labeling/project/{first.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not Item.objects.filter(pk=a).exists()
+    for name, *args in job_messages:
+        if name == "labeling.storage_delete":
+            stored_folders_delete(folders=args[0])
+    assert served(client, b) == data
+    # the same bytes imported again into a new project, and again into the one that kept them
+    third = make_project(manager, name="Pets C")
+    (c,) = upload(client, third, [("c.png", data)]).json()["imported"]
+    assert served(client, c) == data
+    assert upload(client, second, [("b2.png", data)]).json()["duplicates"] == [{"name": "b2.png", "item": b}]
+    assert served(client, b) == data
+
+
+def test_a_media_file_gone_from_storage_is_410_naming_the_item(api, manager):
+    project = audio_project(manager, "Speech")
+    client = api(manager)
+    (item_id,) = upload(client, project, [("a.wav", wav_bytes(seconds=0.4))]).json()["imported"]
+    default_storage.delete(Item.objects.get(pk=item_id).file.name)
+    response = client.get(f"/api/items/{item_id}/file")
+    assert response.status_code == 410
+    detail = response.json()["detail"]
+    assert f"item {item_id}" in detail and "a.wav" in detail
