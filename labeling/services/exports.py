@@ -414,14 +414,22 @@ def _media_source(name):
 
 
 def _add_media(archive, files):
-    """Write stored media into the zip: ``files`` is [(storage name, name in the archive)]. From a local
-    disk each file is copied from its path; from object storage the chunk's files are fetched together."""
-    if isinstance(default_storage, FileSystemStorage):
-        for name, arcname in files:
-            archive.write(default_storage.path(name), arcname)
-        return
-    for (_, arcname), data in zip(files, stored_files_read(name for name, _ in files), strict=True):
-        archive.writestr(arcname, data)
+    """Write stored media into the zip: ``files`` is [(storage name, name in the archive, item id)]. From
+    a local disk each file is copied from its path; from object storage the chunk's files are fetched
+    together. A file gone from the storage fails the build naming its item (it named a server path)."""
+    done = 0
+    try:
+        if isinstance(default_storage, FileSystemStorage):
+            for name, arcname, _ in files:
+                archive.write(default_storage.path(name), arcname)
+                done += 1
+            return
+        for (_, arcname, _), data in zip(files, stored_files_read(name for name, _, _ in files), strict=True):
+            archive.writestr(arcname, data)
+            done += 1
+    except FileNotFoundError:
+        name, _, item = files[done]
+        raise FileNotFoundError(f"the file of item {item} ({name}) is no longer in the media storage") from None
 
 
 def _labeled_media(chunk: ManifestChunk):
@@ -447,7 +455,7 @@ class ImageFolderWriter:
 
     def write(self, chunk: ManifestChunk):
         files = [
-            (media, f"{split}/{label}/{item}{posixpath.splitext(media)[1]}")
+            (media, f"{split}/{label}/{item}{posixpath.splitext(media)[1]}", item)
             for item, label, split, _, media in _labeled_media(chunk)
         ]
         _add_media(self.archive, files)
@@ -488,7 +496,9 @@ class AudioFolderWriter:
             (f"{item}{posixpath.splitext(media)[1]}", label, item, split, sha, media)
             for item, label, split, sha, media in _labeled_media(chunk)
         ]
-        _add_media(self.archive, [(media, f"{split}/{file_name}") for file_name, _, _, split, _, media in rows])
+        _add_media(
+            self.archive, [(media, f"{split}/{file_name}", item) for file_name, _, item, split, _, media in rows]
+        )
         for file_name, label, item, split, sha, _ in rows:
             self._metadata_writer(split).writerow([file_name, label, item, sha])
         self.n_rows += len(rows)

@@ -8,9 +8,12 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from labeling.models import Item
+from labeling.models import Item, Job
+from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import stored_folders_delete
+from labeling.services.versions import version_build_run, version_build_start
 from tests.conftest import make_project, png_bytes, wav_bytes
+from tests.labeling.version_helpers import answer, build, labelers
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +93,45 @@ def test_a_media_file_gone_from_storage_is_410_naming_the_item(api, manager):
     assert response.status_code == 410
     detail = response.json()["detail"]
     assert f"item {item_id}" in detail and "a.wav" in detail
+
+
+def imagefolder(project, user):
+    import io
+    import zipfile
+
+    version = build(project, user, {"splits": {"train": 1.0}})
+    artifact = version.artifacts.get(format="imagefolder")
+    with default_storage.open(artifact.name, "rb") as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_versions_of_two_projects_with_the_same_image_each_ship_it(api, manager):
+    first, second = make_project(manager, name="Pets A"), make_project(manager, name="Pets B")
+    data = png_bytes(seed=9)
+    client = api(manager)
+    (a,) = upload(client, first, [("a.png", data)]).json()["imported"]
+    (b,) = upload(client, second, [("b.png", data), ("b-again.png", data)]).json()["imported"]
+    for project, item_id in ((first, a), (second, b)):
+        (labeler,) = labelers(project, 1, prefix=f"lab{project.pk}-")
+        answer(Item.objects.get(pk=item_id), labeler, "cat")
+    assert imagefolder(first, manager) == {f"train/cat/{a}.png": data}
+    assert imagefolder(second, manager) == {f"train/cat/{b}.png": data}
+
+
+def test_a_build_whose_media_file_is_gone_names_the_item(manager):
+    project = make_project(manager, name="Pets")
+    data = png_bytes(seed=11)
+    report = items_import(project=project, entries=[ImportEntry(name="gone.png", load=lambda: data)])
+    item = Item.objects.get(pk=report.imported[0])
+    (labeler,) = labelers(project, 1)
+    answer(item, labeler, "cat")
+    default_storage.delete(item.file.name)
+    job = version_build_start(project=project, user=manager, recipe={"splits": {"train": 1.0}})
+    with pytest.raises(FileNotFoundError):
+        version_build_run(job_id=job.pk)
+    job = Job.objects.get(pk=job.pk)
+    assert job.status == "failed"
+    (error,) = job.errors
+    assert f"the file of item {item.pk} ({item.file.name}) is no longer in the media storage" in error["reason"]
+    assert str(default_storage.location) not in error["reason"]  # no server path
