@@ -41,7 +41,7 @@ from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labelhub.params import is_row_id
 from labeling import inputs
 from labeling.choices import TaskType
-from labeling.inputs import InputRejected, csv_problem
+from labeling.inputs import IMAGE_EXTENSIONS, InputRejected, csv_problem
 from labeling.models import DataSource, Item, Tag, new_random_key, new_random_keys
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ HF_CARD_NAMES = ("README.md", "dataset_infos.json")
 # LICENSE): no items of an image or audio project (``_dataset_card``). Other .txt files are not skipped: in
 # an image zip they are most often YOLO label files sent without ``format``, whose rejection says so.
 NOTE_PREFIXES = ("readme", "license", "licence")
+# What a YOLO dataset's other files are, imported as items into an image project (without ``format``): said
+# instead of Pillow's "not an image" (``_yolo_file_reason``).
+YOLO_LABEL_REASON = "looks like a YOLO label file: import the zip with format yolo to keep its boxes"
+YOLO_DATASET_REASON = "a YOLO dataset file: import the zip with format yolo to read its class names"
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
@@ -1436,6 +1440,28 @@ def _dataset_card(name, project, metadata_files) -> bool:
     return base.lower().startswith(NOTE_PREFIXES)
 
 
+def _image_stems(project, names) -> set[str]:
+    """The base names without extension of the images among ``names`` (an image project's zip or folder)."""
+    if project.modality != "image":
+        return set()
+    split = (posixpath.splitext(posixpath.basename(n).lower()) for n in names)
+    return {stem for stem, extension in split if extension in IMAGE_EXTENSIONS}
+
+
+def _yolo_file_reason(name, project, image_stems) -> str:
+    """Why a file of an image project's zip or folder is no item when it is a YOLO dataset's: a ``.txt`` named
+    after one of its images (``image_stems``: a label file), a ``data.yaml`` or other YAML file (Roboflow's,
+    Ultralytics'). "" for any other file, refused or not as ever."""
+    if project.modality != "image":
+        return ""
+    stem, extension = posixpath.splitext(posixpath.basename(name).lower())
+    if extension in (".yaml", ".yml"):
+        return YOLO_DATASET_REASON
+    if extension == ".txt" and stem in image_stems:
+        return YOLO_LABEL_REASON
+    return ""
+
+
 def zip_manifest_check(info: zipfile.ZipInfo):
     """InputRejected when a zip's manifest is over the limit a manifest uploaded alone has: it is read line
     by line, and gigabytes of spaces without a line end (a few megabytes compressed) were one line."""
@@ -1504,6 +1530,7 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
             boxes_refused=project.task_type == TaskType.DETECTION,
         )
         yield from errors
+    image_stems = _image_stems(project, members)
     for name, info in members.items():
         base = posixpath.basename(name)
         if base.startswith(".") or name.startswith("__MACOSX/") or name in metadata_files:
@@ -1520,6 +1547,7 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
             entry.load = opener(info)
         except InputRejected as exc:
             entry.error = str(exc)
+        entry.error = _yolo_file_reason(name, project, image_stems) or entry.error
         yield entry
 
 
@@ -1539,6 +1567,7 @@ def folder_entries(*, project, root: Path, tags=(), source=None, label_from_fold
             boxes_refused=project.task_type == TaskType.DETECTION,
         )
         yield from errors
+    image_stems = _image_stems(project, names)
     for path in paths:
         name = path.relative_to(root).as_posix()
         if name in metadata_files or _dataset_card(name, project, metadata_files):
@@ -1549,4 +1578,5 @@ def folder_entries(*, project, root: Path, tags=(), source=None, label_from_fold
             entry.label = path.parent.name if path.parent != root else ""
             if not entry.label:
                 entry.error = "label from folder: the file is not inside a folder"
+        entry.error = _yolo_file_reason(name, project, image_stems) or entry.error
         yield entry

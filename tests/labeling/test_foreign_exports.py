@@ -48,7 +48,7 @@ import unicodedata
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from labeling.models import Item
 from labeling.services.import_jobs import import_job_run
@@ -1509,6 +1509,35 @@ def test_the_notes_beside_the_media_of_a_zip_are_no_items_of_an_image_or_audio_p
     assert job["status"] == "succeeded"
     assert [e["name"] for e in job["errors"]] == ["train/0001.txt"], job["errors"]
     assert [i.original_name for i in project.items.all()] == [media[0]]
+
+
+def test_a_yolo_label_file_or_data_yaml_imported_as_items_says_what_it_is_and_what_to_do(api, manager, tmp_path):
+    """An Ultralytics or Roboflow YOLO zip sent without ``format``: its label files and data.yaml were refused
+    as "not an image Pillow can identify", which told nobody that the boxes were being left behind."""
+    project = make_project(manager, name="Iguanas", classes=CLASSES)
+    files = [
+        ("data.yaml", "names: [iguana]\nnc: 1\n"),
+        ("train/images/0001.png", image(1)),
+        ("train/labels/0001.txt", "0 0.5 0.5 0.2 0.2\n"),
+        ("notes.txt", "taken at dawn\n"),
+    ]
+    job = post_import(api, manager, project, "iguanas.zip", zip_bytes(files))
+    reasons = {e["name"]: e["reason"] for e in job["errors"]}
+    assert reasons["train/labels/0001.txt"] == (
+        "looks like a YOLO label file: import the zip with format yolo to keep its boxes"
+    )
+    assert reasons["data.yaml"] == "a YOLO dataset file: import the zip with format yolo to read its class names"
+    assert "Pillow" in reasons["notes.txt"]  # a .txt no image is named after is no label file
+    assert [i.original_name for i in project.items.all()] == ["train/images/0001.png"]
+    # The same from a server folder (the import_items command).
+    for name, content in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    other = make_project(manager, name="Iguanas again", classes=CLASSES)
+    err = io.StringIO()
+    with pytest.raises(CommandError):  # entries were refused
+        call_command("import_items", str(other.pk), str(tmp_path), stdout=io.StringIO(), stderr=err)
+    assert "looks like a YOLO label file" in err.getvalue() and "a YOLO dataset file" in err.getvalue()
 
 
 def test_in_a_text_project_the_texts_of_a_zip_are_items_whatever_their_names(api, manager):
