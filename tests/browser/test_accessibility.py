@@ -615,3 +615,31 @@ def test_the_transcript_box_is_named_transcript_and_its_keys_are_its_description
         page.locator("#toggle-ood").count() == 0 or page.locator("#toggle-ood").get_attribute("aria-pressed") == "false"
     )
     assert not page.errors
+
+
+def test_a_recorded_decision_is_said_on_the_page_that_follows(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    """ "Decision recorded." was written into the review page's status region just before the page moved to the
+    next item: the region went with the page, and a screen-reader SME never heard that the decision was kept."""
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    for item in Item.objects.filter(pk__in=items):
+        annotation_save(item=item, labeler=labeler, value="4")
+        annotation_save(item=item, labeler=labeler2, value="9")
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # open the first disputed item
+    for _ in range(2):
+        decided = page.locator("#review").get_attribute("data-item")
+        page.keyboard.press("9")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        # The next item's page, or the queue after the last: its region says what was kept.
+        status = page.get_by_role("status").filter(has_text="Decision recorded")
+        status.wait_for()
+        assert status.text_content() == f"Decision recorded on item #{decided}."
+    assert page.locator("#review-queue").count() == 1  # the last one was followed by the queue
+    assert not page.errors

@@ -8,6 +8,7 @@ import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
 import { decidedMeanwhile } from "./meanwhile.js";
+import { sayOnNextPage, sayWhatWasKept } from "./said.js";
 
 const root = document.getElementById("review");
 // The labeling page's viewers: zoom, pan, brightness and contrast for images; waveform, speed and loops
@@ -21,6 +22,7 @@ const form = document.getElementById("decision-form");
 const status = document.getElementById("decision-status");
 const buttons = [...form.querySelectorAll(".class-button")];
 let label = "";
+sayWhatWasKept(status);
 
 function showLabel(key) {
   label = key;
@@ -91,7 +93,9 @@ async function submit() {
   sending = true; // on the way to the next item
   draft.close();
   status.classList.remove("error");
-  status.textContent = "Decision recorded.";
+  const said = `Decision recorded on item #${root.dataset.item}.`;
+  status.textContent = said;
+  sayOnNextPage(said); // this page goes: the next one says it
   root.dataset.decided = data.id;
   location.href = root.dataset.nextUrl || root.dataset.queueUrl;
 }

@@ -20,12 +20,14 @@ import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
 import { decidedMeanwhile } from "./meanwhile.js";
+import { sayOnNextPage, sayWhatWasKept } from "./said.js";
 
 const config = JSON.parse(document.getElementById("review-config").textContent);
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const form = $("decision-form");
 const status = $("decision-status");
+sayWhatWasKept(status);
 const summary = $("editor-summary");
 const boxes = config.kind === "boxes";
 const noun = boxes ? ["box", "boxes"] : ["segment", "segments"];
@@ -297,7 +299,9 @@ async function submit(extra = null) {
   draft.close();
   status.classList.remove("error");
   const n = data.value?.[config.kind]?.length;
-  status.textContent = `Decision recorded${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
+  const said = `Decision recorded on item #${$("shape-review").dataset.item}${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
+  status.textContent = said;
+  sayOnNextPage(said); // this page goes: the next one says it
   $("shape-review").dataset.decided = data.id;
   location.href = config.nextUrl || config.queueUrl;
 }
