@@ -653,20 +653,29 @@ def _json_opener(read_from_start):
     return open_file
 
 
-def coco_parse(*, data, filename, project, media, labeler, folders=()) -> Parsed:
+SIZELESS_COCO_IMAGE = (
+    "the image declares no width and height, so its boxes have no frame (Label Studio's COCO export lists a task "
+    "nobody labeled so): nothing of it is imported"
+)
+
+
+def coco_parse(*, data, filename, project, media, labeler, folders=(), unanswered=False) -> Parsed:
     """Tasks of a COCO detection file: one per entry of ``images``, its boxes the labeler's answer
     (an image without annotations: "nothing here"). A ``file_name`` is looked for as it is, then in
-    each of ``folders`` of the zip. ``data`` is the file's JSON, or the file streamed (``_coco_read``)."""
+    each of ``folders`` of the zip. ``data`` is the file's JSON, or the file streamed (``_coco_read``).
+    With ``unanswered`` (``images_without_boxes``) an image declared without a size and given no box, as Label
+    Studio lists a task nobody labeled, is one more image without boxes rather than refused."""
     if isinstance(data, _CocoFile):
         try:
             return _coco_tasks(data=data, filename=filename, project=project, media=media, labeler=labeler,
-                               folders=folders)  # fmt: skip
+                               folders=folders, unanswered=unanswered)  # fmt: skip
         except _NotStreamed:
             data = data.whole()
-    return _coco_tasks(data=data, filename=filename, project=project, media=media, labeler=labeler, folders=folders)
+    return _coco_tasks(data=data, filename=filename, project=project, media=media, labeler=labeler, folders=folders,
+                       unanswered=unanswered)  # fmt: skip
 
 
-def _coco_tasks(*, data, filename, project, media, labeler, folders) -> Parsed:
+def _coco_tasks(*, data, filename, project, media, labeler, folders, unanswered) -> Parsed:
     streamed = isinstance(data, _CocoFile)
     if not streamed and (
         not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations"))
@@ -679,7 +688,7 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders) -> Parsed:
         if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
             raise InputRejected(f"{filename}: categories[{n}] needs an 'id' and a 'name'")
         categories[cat["id"]] = cat["name"]
-    tasks, sizes, errors = {}, {}, defaultdict(list)
+    tasks, sizes, errors, sizeless = {}, {}, defaultdict(list), set()
     for n, image in enumerate(data.records("images") if streamed else data["images"]):
         if not isinstance(image, dict) or "id" not in image:
             parsed.rejected.append({"name": f"{filename} images[{n}]", "reason": "an image needs an 'id'"})
@@ -694,14 +703,14 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders) -> Parsed:
                 raise Bad("the image has no file_name")
             if image.get("width") is None and image.get("height") is None:
                 # Label Studio's COCO export, its images not with it, lists a task nobody labeled so
-                raise Bad(
-                    "the image declares no width and height, so its boxes have no frame (Label Studio's COCO "
-                    "export lists a task nobody labeled so): nothing of it is imported"
-                )
-            width, height = _number(image.get("width"), "width"), _number(image.get("height"), "height")
-            if width <= 0 or height <= 0:
-                raise Bad(f"the image size {width:g} x {height:g} is not positive")
-            sizes[image["id"]] = task.size = (width, height)
+                if not unanswered:
+                    raise Bad(SIZELESS_COCO_IMAGE)
+                sizeless.add(image["id"])  # left unanswered, unless the file gives it boxes
+            else:
+                width, height = _number(image.get("width"), "width"), _number(image.get("height"), "height")
+                if width <= 0 or height <= 0:
+                    raise Bad(f"the image size {width:g} x {height:g} is not positive")
+                sizes[image["id"]] = task.size = (width, height)
             file_name = image["file_name"]
             candidates = [file_name, *(posixpath.join(f, *path_parts(file_name)) for f in folders)]
             media.find(task, [*candidates, _ls_unprefixed(file_name)])
@@ -715,6 +724,9 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders) -> Parsed:
             parsed.rejected.append(
                 {"name": f"{filename} {what}", "reason": f"image_id {json.dumps(image_id)} is not among the images"}
             )
+            continue
+        if image_id in sizeless:
+            errors[image_id] = [SIZELESS_COCO_IMAGE]
             continue
         if image_id not in sizes:
             continue  # the image itself is already rejected
@@ -2143,10 +2155,17 @@ def labels_parse(
             archive=archive, raw=raw, filename=filename, project=project, media=media, labeler=labeler
         )
     elif fmt == "coco" and archive is not None:
-        parsed = _coco_archive(project=project, archive=archive, media=media, labeler=labeler)
+        parsed = _coco_archive(
+            project=project,
+            archive=archive,
+            media=media,
+            labeler=labeler,
+            unanswered=images_without_boxes == UNANSWERED,
+        )
     elif fmt == "coco":
         data = _coco_read(_json_opener(lambda: _from_start(handle)), filename)
-        parsed = coco_parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
+        parsed = coco_parse(data=data, filename=filename, project=project, media=media, labeler=labeler,
+                            unanswered=images_without_boxes == UNANSWERED)  # fmt: skip
     else:
         if archive is not None:
             found = [n for n in media.paths if n.lower().endswith(".json")]
@@ -2207,7 +2226,7 @@ def _coco_instances_beside(name, names) -> str | None:
     return instances if instances in names else None
 
 
-def _coco_archive(*, project, archive, media, labeler) -> Parsed:
+def _coco_archive(*, project, archive, media, labeler, unanswered=False) -> Parsed:
     """A zip's COCO files with its images: one file, or one per split (Roboflow's ``train/``, ``valid/``,
     ``test/`` each with its ``_annotations.coco.json``; CVAT's ``annotations/instances_<subset>.json``),
     each file's images looked for beside it too. Of several .json files, those that are no COCO file (an
@@ -2242,7 +2261,13 @@ def _coco_archive(*, project, archive, media, labeler) -> Parsed:
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
     for name, data in files:
         one = coco_parse(
-            data=data, filename=name, project=project, media=media, labeler=labeler, folders=_coco_folders(name)
+            data=data,
+            filename=name,
+            project=project,
+            media=media,
+            labeler=labeler,
+            folders=_coco_folders(name),
+            unanswered=unanswered,
         )
         parsed.tasks.extend(one.tasks)
         parsed.rejected.extend(one.rejected)

@@ -433,6 +433,35 @@ def test_a_label_studio_coco_task_nobody_labeled_is_not_imported_and_says_why(ap
     assert set(answers(detection)) == {("a.png", "ls")}
 
 
+def test_with_unanswered_a_label_studio_coco_task_nobody_labeled_is_left_for_the_labelers(api, manager, detection):
+    """With images_without_boxes=unanswered, the sizeless image Label Studio's COCO export lists for a task nobody
+    labeled was still refused ("declares no width and height"): it is one more image without boxes, its item
+    found or made and left unanswered. One with boxes still has no frame for them and is refused."""
+    import_images(detection, ["a.png", "b.png"])
+    coco = {
+        "images": [
+            {"width": 200, "height": 100, "id": 0, "file_name": "images/5d4a1c2e-a.png"},
+            {"width": None, "height": None, "id": 1, "file_name": "images/0a0b0c0d-b.png"},
+            {"id": 2, "file_name": "c.png"},
+            {"id": 3, "file_name": "d.png"},
+        ],
+        "categories": [{"id": 0, "name": "Iguana"}, {"id": 1, "name": "Rock"}],
+        "annotations": [
+            {"id": 0, "image_id": 0, "category_id": 0, "bbox": [80, 30, 40, 40], "iscrowd": 0},
+            {"id": 1, "image_id": 3, "category_id": 0, "bbox": [80, 30, 40, 40], "iscrowd": 0},
+        ],
+    }
+    content = zip_bytes([("result.json", json.dumps(coco)), ("c.png", image(3)), ("d.png", image(4))])
+    job = post_import(
+        api, manager, detection, "ls.zip", content, format="coco", labeler="ls", images_without_boxes="unanswered"
+    )
+    assert job["status"] == "succeeded"
+    [error] = job["errors"]
+    assert error["name"] == "result.json image 3 (d.png)" and "declares no width and height" in error["reason"]
+    assert set(answers(detection)) == {("a.png", "ls")}
+    assert sorted(i.original_name for i in detection.items.all()) == ["a.png", "b.png", "c.png"]
+
+
 def test_a_coco_file_name_written_on_windows_finds_the_item(api, manager, detection):
     import_images(detection, ["site 1/a.png", "site 2/a.png"])
     data = json.loads(cvat_coco(["site 2\\a.png"], [rf_box(1, 1, 1, [80, 30, 40, 40])]))
