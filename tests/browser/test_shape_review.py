@@ -87,6 +87,10 @@ def test_sme_toggles_layers_draws_the_final_box_and_records_it(live_server, page
     assert box["label"] == "rock" and decision.gold and decision.rationale == "one stone, not two iguanas"
     for field, expected in (("x", 0.2), ("y", 0.3), ("w", 0.4), ("h", 0.4)):
         assert box[field] == pytest.approx(expected, abs=TOL), (field, box)
+    # Said on the queue the page moved to, not only on the page that went.
+    said = page.get_by_role("status").filter(has_text="Decision recorded")
+    said.wait_for()
+    assert said.text_content() == f"Decision recorded on item #{item.pk}: 1 box."
     assert not page.errors, page.errors
 
 
