@@ -1381,15 +1381,7 @@ def _hf_metadata(metadata_files, names, read, size, boxes_refused=False):
                 errors.append(ImportEntry(name=f"{meta} line {reader.reader.line_num}", error=csv_problem(exc)))
                 continue
         else:
-            for number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    rows.append((number, None, f"malformed JSON: {exc.msg}"))
-                    continue
-                rows.append((number, row, "" if isinstance(row, dict) else "a line must be a JSON object"))
+            rows = jsonl_rows(text)
         folder = posixpath.dirname(meta)
         if not any(row and any(str(k).endswith("file_name") for k in row if k is not None) for _, row, _ in rows):
             errors.append(
@@ -1424,6 +1416,21 @@ def _hf_metadata(metadata_files, names, read, size, boxes_refused=False):
             label = row.pop("label", "")
             listed[key] = ("" if label is None else str(label).strip(), row)
     return listed, errors
+
+
+def jsonl_rows(text: str) -> list[tuple[int, dict | None, str]]:
+    """(line number, row or None, problem or "") of each non-blank line of a metadata.jsonl file."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append((number, None, f"malformed JSON: {exc.msg}"))
+            continue
+        rows.append((number, row, "" if isinstance(row, dict) else "a line must be a JSON object"))
+    return rows
 
 
 def _dataset_card(name, project, metadata_files) -> bool:

@@ -1282,16 +1282,7 @@ def _hf_rows(text, meta):
         except csv.Error as exc:
             raise InputRejected(f"{meta} line {reader.line_num}: not CSV: {exc}") from None
         return rows
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rows.append((number, None, f"malformed JSON: {exc.msg}"))
-            continue
-        rows.append((number, row, "" if isinstance(row, dict) else "a line must be a JSON object"))
-    return rows
+    return imports.jsonl_rows(text)
 
 
 def huggingface_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
