@@ -19,7 +19,7 @@ from django.core.files import uploadhandler
 from django.core.signals import setting_changed
 from django.db import DatabaseError, connection
 from django.dispatch import receiver
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -137,6 +137,7 @@ def _signed_in(request) -> bool:
 
 
 def _page(status, title, text):
+    """The short page a middleware answers a refused request of a page with (no view, no template runs)."""
     return HttpResponse(
         f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1><p>{escape(text)}</p>"
         '<p><a href="/">Home</a></p>',
@@ -168,11 +169,7 @@ class RefuseNulMiddleware:
         if is_api:
             detail = "Invalid input: " + "; ".join(f"{field}: {NUL_MESSAGE}" for field in fields)
             return JsonResponse({"detail": detail, **{field: [NUL_MESSAGE] for field in fields}}, status=400)
-        names = ", ".join(escape(field) for field in fields)
-        return HttpResponseBadRequest(
-            f"<!doctype html><title>Bad request</title><h1>Bad request</h1><p>{names}: {escape(NUL_MESSAGE)}.</p>"
-            '<p><a href="/">Home</a></p>'
-        )
+        return _page(400, "Bad request", f"{', '.join(fields)}: {NUL_MESSAGE}.")
 
 
 # (header, its setting, the response attribute that exempts a response from it)
