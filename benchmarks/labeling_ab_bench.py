@@ -52,9 +52,9 @@ def parse_args():
         help="each labeler keeps its connection open where the server allows it (granian does, gunicorn's sync "
         "workers close every connection), as the labeling page's browser does",
     )
-    parser.add_argument("--ports", default="8765,8766")
+    parser.add_argument("--ports", default="0,0", help="0: a port nothing listens on")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--db", default="labelhub_ab_bench")
+    parser.add_argument("--db", default=f"labelhub_ab_bench_{os.getpid()}", help="created and dropped by the bench")
     return parser.parse_args()
 
 
@@ -91,7 +91,7 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        ports = [int(p) for p in args.ports.split(",")]
+        ports = [int(p) or bench.free_port() for p in args.ports.split(",")]
         other = Path(args.other).resolve() if args.other else REPO_ROOT
         roots = {"this": str(REPO_ROOT), "other": str(other)}
         # This checkout is served by the Python running this script; another by its own .venv's.

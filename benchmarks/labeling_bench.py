@@ -97,9 +97,9 @@ def parse_args():
         help="each labeler keeps its connection open between requests, as a browser does, where the server "
         "allows it: granian, or gunicorn with --threads > 1 (gthread workers; sync workers close every connection)",
     )
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="0 (default): a port nothing listens on")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
-    parser.add_argument("--db", default="labelhub_bench")
+    parser.add_argument("--db", default=f"labelhub_bench_{os.getpid()}", help="created and dropped by the bench")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args()
 
@@ -645,6 +645,13 @@ def server_pids(gunicorn, database_url, db_name):
     return workers + backends
 
 
+def free_port():
+    """A TCP port nothing listens on now (the system's choice): a fixed default failed when taken."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def read_sql_totals():
     """{kind: (statements, seconds)} so far, summed over the gunicorn workers (sql_timing_wsgi)."""
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -723,6 +730,7 @@ def main():
     scenarios = [{"mode": mode, "labelers": n, "rate": 0.0} for mode in modes for n in concurrencies]
     rates = [float(rate) for rate in str(args.rate).split(",") if float(rate) > 0]
     scenarios += [{"mode": mode, "labelers": max(concurrencies), "rate": rate} for rate in rates for mode in modes]
+    args.port = args.port or free_port()
     database_url = f"{args.pg}/{args.db}"
     # This process seeds through Django, on the same database and settings as the server.
     os.environ.update(server_env(database_url))

@@ -13,7 +13,6 @@ seconds each load cost the server (gunicorn's processes and the database's backe
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,9 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from labeling_bench import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Its own database per run (two runs at once each dropped and seeded the other's), --db to name one.
@@ -84,13 +86,6 @@ def env():
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "labelhub.settings",
     }
-
-
-def free_port():
-    """A TCP port nothing listens on now (the system's choice): 8765, fixed, failed when taken."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_serving(base, server, timeout=60):
