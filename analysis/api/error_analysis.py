@@ -86,9 +86,9 @@ SLICE_FIELDS = {
 }
 CLASS_FIELDS = {
     "class": serializers.CharField(),
-    "precision": serializers.FloatField(allow_null=True, required=False, help_text="classification"),
-    "recall": serializers.FloatField(allow_null=True, required=False, help_text="classification"),
-    "f1": serializers.FloatField(allow_null=True, required=False, help_text="classification"),
+    "precision": serializers.FloatField(allow_null=True),
+    "recall": serializers.FloatField(allow_null=True),
+    "f1": serializers.FloatField(allow_null=True),
     "ap50": serializers.FloatField(allow_null=True, required=False, help_text="detection and segments: AP@0.5"),
     "support": serializers.IntegerField(),
     "hlp": serializers.FloatField(allow_null=True),
@@ -147,7 +147,8 @@ class ErrorAnalysisApi(GenericAPIView):
         "resolved labels, HLP (human vs human pairwise agreement on the slice's items), gap, share and "
         "weighted gap, with 95 % seeded bootstrap intervals, sorted by weighted gap (largest first); per "
         "class precision, recall, F1 and the confusion matrix. Detection and segments projects: `map50` "
-        "(COCO mAP at IoU 0.5 against the consensus shapes) per slice and `ap50` per class, HLP as the "
+        "(COCO mAP at IoU 0.5 against the consensus shapes) per slice and `ap50` per class (precision, recall "
+        "and F1 there count every shape sent, matched one to one at IoU 0.5 and of its class), HLP as the "
         "labelers' mAP@0.5 against the consensus of the others, and `labelers`. Reviewers and managers only.",
     )
     def get(self, request, project_id):

@@ -25,7 +25,14 @@ import json
 
 import numpy as np
 
-from analysis.metrics.shapes import consensus, labeler_average_precision, shape_table, shapes_average_precision
+from analysis.metrics.shapes import (
+    BOXES,
+    consensus,
+    labeler_average_precision,
+    match_shapes,
+    shape_table,
+    shapes_average_precision,
+)
 from analysis.services.model_runs import ALL, _review_link, _slices, held_out_predictions, run_summary
 from labeling.choices import SHAPE_TASKS
 from labeling.models import ArchivedAnnotation, Item
@@ -229,6 +236,28 @@ def _sort(rows):
     return rows
 
 
+def _matched_per_class(reference, predicted, kind, scored):
+    """Per class, how many of the run's shapes match a reference shape of their class one to one at IoU
+    ≥ 0.5 (``match_shapes``: the agreement report's matching), whatever their confidence."""
+    keys = ("x", "y", "w", "h") if kind == BOXES else ("start", "end")
+    out = {}
+    for i in scored:
+        ref, pred = reference[i][kind], predicted[i]
+        if not ref or not pred:
+            continue
+        pairs = match_shapes(
+            [[float(s[k]) for k in keys] for s in pred],
+            [[float(s[k]) for k in keys] for s in ref],
+            [s["label"] for s in pred],
+            [s["label"] for s in ref],
+            kind=kind,
+            iou=CONSENSUS_IOU,
+        )
+        for p, _, _ in pairs:
+            out[pred[p]["label"]] = out.get(pred[p]["label"], 0) + 1
+    return out
+
+
 def _class_rows(project, row, reference, predicted, kind, scored):
     counts_ref, counts_pred = {}, {}
     for i in scored:
@@ -236,6 +265,7 @@ def _class_rows(project, row, reference, predicted, kind, scored):
             counts_ref[s["label"]] = counts_ref.get(s["label"], 0) + 1
         for s in predicted[i]:
             counts_pred[s["label"]] = counts_pred.get(s["label"], 0) + 1
+    right = _matched_per_class(reference, predicted, kind, scored)
     per_class = row["_per_class"] or {}
     hlp_class = row["_hlp_class"]
     keys = [c.key for c in project.active_classes()]
@@ -244,9 +274,14 @@ def _class_rows(project, row, reference, predicted, kind, scored):
     for key in keys:
         ap = per_class.get(key)
         hlp = hlp_class.get(key)
+        # as a classification run's class: precision undefined when never predicted, recall when absent
+        tp, support, n_pred = right.get(key, 0), counts_ref.get(key, 0), counts_pred.get(key, 0)
         out.append(
             {
                 "class": key,
+                "precision": tp / n_pred if n_pred else None,
+                "recall": tp / support if support else None,
+                "f1": 2 * tp / (support + n_pred) if support + n_pred else None,
                 "ap50": ap,
                 "hlp": hlp,
                 "gap_to_hlp": None if ap is None or hlp is None else hlp - ap,
@@ -271,9 +306,10 @@ def shape_error_analysis_compute(*, project, model_run, fairness=None) -> dict:
     slice row: ``slice, n_items, share, map50, hlp, gap_to_hlp, weighted_gap, n_scored, n_unresolved,
     n_pairable, n_reference`` (reference shapes), ``n_predicted`` (model shapes on scored items),
     ``model_beats_hlp, review_url`` (``model_accuracy`` null, ``intervals`` empty), sorted by weighted gap,
-    largest first. ``classes``: per class ``ap50`` (model), ``hlp`` (labelers' AP of the class, weighted
-    as above), ``gap_to_hlp``, ``support``, ``predicted``. ``labelers``: each labeler's mAP@0.5 against
-    the others on the compared items (the HLP's parts).
+    largest first. ``classes``: per class ``precision``, ``recall`` and ``f1`` of every shape the run sent
+    (right: matched one to one to a reference shape of its class at IoU ≥ 0.5), ``ap50`` (model),
+    ``hlp`` (labelers' AP of the class, weighted as above), ``gap_to_hlp``, ``support``, ``predicted``.
+    ``labelers``: each labeler's mAP@0.5 against the others on the compared items (the HLP's parts).
     """
     kind = _kind(project)
     ids, labels, held, _ = held_out_predictions(model_run)

@@ -167,6 +167,51 @@ def test_a_model_missing_half_the_boxes_scores_the_hand_computed_ap(api, reviewe
     assert classes["a"]["ap50"] == pytest.approx(ap_a) and classes["b"]["ap50"] == 0.0
 
 
+def test_class_rows_give_precision_recall_and_f1_as_classification_runs_do(api, reviewer, detection):
+    """The public contract's error analysis lists per class `precision`, `recall` and `f1`, whatever the
+    task: a training job reads them for detection runs too. Of every shape the run sent, those matched one
+    to one to a reference shape of the same class at IoU >= 0.5 are right."""
+    project, items, _ = detection
+    # As above: A and Y found, a false positive of class a on item 2 (0.95), X and B missed.
+    model_run_create(
+        project=project,
+        name="half",
+        predictions=predictions(items[:4], [[(A, 0.9)], [((0.0, 0.0, 0.1, 0.1, "a"), 0.95)], [], [(Y, 0.5)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    classes = {c["class"]: c for c in report(api, reviewer, project)["classes"]}
+    a, b = classes["a"], classes["b"]
+    assert (a["support"], a["predicted"]) == (3, 3)
+    assert a["precision"] == pytest.approx(2 / 3) and a["recall"] == pytest.approx(2 / 3)
+    assert a["f1"] == pytest.approx(2 / 3)
+    # b: one reference, never predicted: no precision, recall and F1 0 (as a classification run's class)
+    assert (b["support"], b["predicted"]) == (1, 0)
+    assert b["precision"] is None and b["recall"] == 0.0 and b["f1"] == 0.0
+
+
+def test_a_segments_runs_class_rows_give_precision_recall_and_f1(api, manager, reviewer):
+    project = make_project(
+        manager, name="Speech", modality="audio", task_type="segments", classes=[{"key": "speech"}, {"key": "noise"}]
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    items = make_items(project, 1, stats={"duration": 3.0})
+    for user in labelers(project, 2, prefix="s"):
+        answer(items[0], user, json.dumps({"segments": [{"start": 0.5, "end": 2.0, "label": "speech"}]}))
+    # One right (IoU 1.45 / 1.5), one of the wrong class where the speech is: speech 1 of 1, noise 0 of 1.
+    shapes = [
+        {"start": 0.55, "end": 2.0, "label": "speech", "confidence": 0.9},
+        {"start": 0.5, "end": 2.0, "label": "noise", "confidence": 0.4},
+    ]
+    model_run_create(
+        project=project, name="vad", predictions=[{"item": items[0].pk, "segments": shapes}], held_out=[items[0].pk]
+    )
+    classes = {c["class"]: c for c in report(api, reviewer, project)["classes"]}
+    assert classes["speech"]["precision"] == 1.0 and classes["speech"]["recall"] == 1.0
+    assert classes["speech"]["f1"] == 1.0
+    assert classes["noise"]["precision"] == 0.0 and classes["noise"]["recall"] is None
+    assert classes["noise"]["f1"] == 0.0
+
+
 def test_only_items_outside_the_train_split_are_compared(api, manager, reviewer, detection):
     project, items, _ = detection
     from labeling.services.exports import split_codes
