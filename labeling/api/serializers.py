@@ -327,10 +327,11 @@ def item_duration(item, project):
 class AnswerValueField(serializers.CharField):
     """A class key or transcript (text), or a localized answer's object ``{"boxes": [...]}`` /
     ``{"segments": [...]}``, passed on as it is for ``annotation_validate`` to check against the
-    project's task type."""
+    project's task type. A list is passed on too: there it is refused saying what shape the project's
+    answers take (shapes sent without their object, ``[{"x", ...}]``, are told ``{"boxes": [...]}``)."""
 
     def to_internal_value(self, data):
-        if isinstance(data, dict):
+        if isinstance(data, dict | list):
             return data
         return super().to_internal_value(data)
 

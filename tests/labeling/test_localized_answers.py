@@ -112,6 +112,9 @@ def test_an_empty_list_is_an_explicit_nothing_here_answer(api, detection, labele
         ({"boxes": {"x": 0}}, "boxes must be a list"),
         ({"segments": []}, 'a detection answer is an object {"boxes": [...]}'),
         ("iguana", 'a detection answer is an object {"boxes": [...]}'),
+        # the boxes sent without their object (a client's likely slip) are told the shape, not "Not a valid string"
+        ([box()], 'a detection answer is an object {"boxes": [...]}'),
+        ([], 'a detection answer is an object {"boxes": [...]}'),
         ({"boxes": [box()] * (MAX_SHAPES + 1)}, f"over the limit of {MAX_SHAPES}"),
     ],
 )
@@ -234,9 +237,18 @@ def test_each_bad_segment_is_a_400_naming_it(api, segments, labeler, segment, me
     assert not Annotation.objects.exists()
 
 
-def test_a_classification_answer_cannot_be_an_object(api, project, labeler):
+def test_segments_sent_without_their_object_are_told_the_shape(api, segments, labeler):
+    (item,) = make_items(segments, 1, stats={"duration": 2.5})
+    response = post(api(labeler), item.pk, [{"start": 0.0, "end": 1.0, "label": "speech"}])
+    assert response.status_code == 400, response.data
+    assert 'a segments answer is an object {"segments": [...]}' in response.data["value"][0]
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize("value", [{"boxes": []}, ["cat"]])
+def test_a_classification_answer_cannot_be_an_object_or_a_list(api, project, labeler, value):
     (item,) = make_items(project, 1)
-    response = post(api(labeler), item.pk, {"boxes": []})
+    response = post(api(labeler), item.pk, value)
     assert response.status_code == 400 and "value" in response.data
     assert not Annotation.objects.exists()
 
