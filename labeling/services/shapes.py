@@ -28,7 +28,8 @@ from django.core.exceptions import ValidationError
 from labeling.choices import SHAPE_TASKS
 
 MAX_SHAPES = 500
-# Rounding slack: a box drawn to the image's edge may come out as 1.0000000001 from a browser.
+# Rounding slack: a box drawn to the image's edge may come out as 1.0000000001 from a browser; it is
+# stored cut at the edge.
 EDGE_SLACK = 1e-6
 # Seconds a segment may end past the clip's stored duration (stored ending at it): the larger of these.
 END_SLACK = 0.05
@@ -114,6 +115,15 @@ def shapes_validate(*, project, value, class_keys, item=None, old_keys=None) -> 
                 _fail(f"{where}: x + w = {_fmt(x + w)} is outside the image")
             if y + h > 1 + EDGE_SLACK:
                 _fail(f"{where}: y + h = {_fmt(y + h)} is outside the image")
+            # within the slack: stored cut at the image's edge (every stored box lies inside the image)
+            if x < 0:
+                x, w = 0.0, w + x
+            if y < 0:
+                y, h = 0.0, h + y
+            w, h = min(w, 1.0 - x), min(h, 1.0 - y)
+            if w <= 0 or h <= 0:
+                _fail(f"{where}: the size w = {_fmt(w)}, h = {_fmt(h)} inside the image must be positive")
+            nums = [x, y, w, h]
         else:
             start, end = nums
             if start < 0:

@@ -86,6 +86,20 @@ def test_boxes_are_stored_as_given_and_shown_as_an_object(api, detection, labele
     assert [a["value"] for a in mine] == [value]
 
 
+def test_a_box_past_the_edge_by_rounding_is_stored_inside_the_image(api, detection, labeler):
+    """The contract: every box lies inside the image (0..1). A browser's rounding (within 1e-6) is
+    accepted, and the box is stored cut at the edge, as a segment ending just past its clip ends at it:
+    no exported or listed box has x < 0 or x + w > 1."""
+    (item,) = make_items(detection, 1, stats={"width": 640, "height": 480})
+    sent = {"boxes": [box(x=-5e-7, y=0.5, w=0.3, h=0.5000004), box(x=0.5, y=-1e-7, w=0.5000009, h=0.2)]}
+    response = post(api(labeler), item.pk, sent)
+    assert response.status_code == 201, response.data
+    first, second = response.data["value"]["boxes"]
+    assert first["x"] == 0.0 and first["w"] == pytest.approx(0.3 - 5e-7) and first["y"] + first["h"] == 1.0
+    assert second["y"] == 0.0 and second["h"] == pytest.approx(0.2 - 1e-7) and second["x"] + second["w"] == 1.0
+    assert json.loads(Annotation.objects.get(item=item, labeler=labeler).value) == response.data["value"]
+
+
 def test_an_empty_list_is_an_explicit_nothing_here_answer(api, detection, labeler):
     (item,) = make_items(detection, 1)
     response = post(api(labeler), item.pk, {"boxes": []})
