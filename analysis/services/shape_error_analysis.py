@@ -26,10 +26,9 @@ import json
 import numpy as np
 
 from analysis.metrics.shapes import (
-    BOXES,
+    _matched,
     consensus,
     labeler_average_precision,
-    match_shapes,
     shape_table,
     shapes_average_precision,
 )
@@ -238,24 +237,19 @@ def _sort(rows):
 
 def _matched_per_class(reference, predicted, kind, scored):
     """Per class, how many of the run's shapes match a reference shape of their class one to one at IoU
-    ≥ 0.5 (``match_shapes``: the agreement report's matching), whatever their confidence."""
-    keys = ("x", "y", "w", "h") if kind == BOXES else ("start", "end")
-    out = {}
+    ≥ 0.5, whatever their confidence: the agreement report's matching (maximum total IoU, vectorised
+    over items), the reference and the model taken as two labelers."""
+    answers = []
     for i in scored:
-        ref, pred = reference[i][kind], predicted[i]
-        if not ref or not pred:
-            continue
-        pairs = match_shapes(
-            [[float(s[k]) for k in keys] for s in pred],
-            [[float(s[k]) for k in keys] for s in ref],
-            [s["label"] for s in pred],
-            [s["label"] for s in ref],
-            kind=kind,
-            iou=CONSENSUS_IOU,
-        )
-        for p, _, _ in pairs:
-            out[pred[p]["label"]] = out.get(pred[p]["label"], 0) + 1
-    return out
+        if reference[i][kind] and predicted[i]:
+            answers.append((i, "reference", {kind: reference[i][kind]}))
+            answers.append((i, "model", {kind: predicted[i]}))
+    if not answers:
+        return {}
+    table = shape_table(answers, kind=kind)
+    matched = _matched(table, CONSENSUS_IOU)
+    counts = np.bincount(table.label[matched.i], minlength=len(table.labels))
+    return {table.labels[c]: int(n) for c, n in enumerate(counts.tolist()) if n}
 
 
 def _class_rows(project, row, reference, predicted, kind, scored):
