@@ -407,20 +407,22 @@ class _Pairs:
     j_in_i: np.ndarray
 
 
-def _cross_pairs(t: ShapeTable, iou_min: float, cover_min: float | None) -> _Pairs:
+def _cross_pairs(t: ShapeTable, iou_min: float, cover_min: float | None, *, same_label: bool = True) -> _Pairs:
     """Every same-label pair of shapes of two different labelers on the same item that has IoU ≥
     ``iou_min`` or one inside the other by ≥ ``cover_min`` (None: IoU only, and ``i_in_j``/``j_in_i``
-    are left empty). Answers them in the table's order (by ``i``, then ``j``).
+    are left empty). Answers them in the table's order (by ``i``, then ``j``). ``same_label=False``:
+    pairs of any two labels.
 
-    The shapes are taken by (item, label) block, the table's order kept within a block (so by labeler):
-    each shape is paired with the shapes of the later labelers of its block, never with a shape of
-    another label, and never through a Python loop per shape."""
+    The shapes are taken by (item, label) block (by item when ``same_label`` is False), the table's
+    order kept within a block (so by labeler): each shape is paired with the shapes of the later
+    labelers of its block, never with a shape of another label, and never through a Python loop per
+    shape."""
     n = t.n_shapes
     empty = _Pairs(*(np.zeros(0, np.int64),) * 2, *(np.zeros(0),) * 3)
     if n < 2:
         return empty
     n_cls = max(len(t.labels), int(t.label.max(initial=0)) + 1)
-    block_key = t.item * n_cls + t.label
+    block_key = t.item * n_cls + t.label if same_label else t.item
     in_order = bool((block_key[1:] >= block_key[:-1]).all())  # e.g. one label per item
     order = np.arange(n) if in_order else np.argsort(block_key, kind="stable")
     block, labeler = block_key[order], t.labeler[order]
@@ -663,7 +665,7 @@ def shape_agreement(
         mean_iou=mean_iou,
         per_class=per_class,
         per_labeler=_per_labeler(t, mt, iou) if per_labeler else {},
-        split_merge=_split_merge(t, mt.pairs),
+        split_merge=_split_merge(t, mt.i, mt.j),
         n_items=int(pairable.sum()),
         n_pairs=n_pairs,
         n_matches=int(mt.i.size),
@@ -750,34 +752,78 @@ def segment_f1(t: ShapeTable, **kwargs: Any) -> ShapeAgreement:
     return shape_agreement(t, **kwargs)
 
 
-def _split_merge(t: ShapeTable, p: _Pairs, cover: float = COVER) -> list[dict[str, Any]]:
-    """Items where one labeler's shape covers two or more shapes (same label) of another labeler, each
-    at least ``cover`` inside it. One row per (item, one, many); ``n`` counts the other labeler's shapes
-    so covered by the first labeler's covering shapes."""
+def _split_merge(
+    t: ShapeTable, matched_i: np.ndarray, matched_j: np.ndarray, cover: float = COVER
+) -> list[dict[str, Any]]:
+    """Items where one labeler's shape covers two or more shapes of another labeler, each at least
+    ``cover`` inside it, whatever their labels (one box labeled 2 round what another labeler drew as a 2
+    and an 8 is the iguana pattern too). A covered shape that lies inside another shape the same labeler
+    drew and that is covered too does not count: a face box inside a person box, both inside the other
+    labeler's person box, is one object drawn in more detail, not two objects drawn as one. One row per
+    (item, one, many); ``n`` counts the other labeler's shapes so covered by the first labeler's
+    covering shapes.
+
+    ``matched_i``/``matched_j``: a one-to-one matching of the table's shapes between labelers (any IoU
+    threshold). Only items where some shape lacks a match towards another labeler who answered the item
+    are looked at: of two shapes covered by one, at most one is matched to it."""
+    n_items = len(t.items)
+    n_answers = np.bincount(t.answer_item, minlength=n_items)
+    n_matched = np.bincount(np.concatenate([matched_i, matched_j]), minlength=t.n_shapes)
+    lacking = n_matched < n_answers[t.item] - 1
+    candidate = np.zeros(n_items, dtype=bool)
+    candidate[t.item[lacking]] = True
+    if not candidate.any():
+        return []
+    sub = _subset(t, candidate[t.item], candidate[t.answer_item])
+    p = _cross_pairs(sub, 1.0 + 1e-9, cover, same_label=False)
     # j inside i: i's labeler is "one"; i inside j: j's labeler is "one". Each (big, small) occurs once.
     sel_j, sel_i = p.j_in_i >= cover - _EPS, p.i_in_j >= cover - _EPS
     big = np.concatenate([p.i[sel_j], p.j[sel_i]])
     small = np.concatenate([p.j[sel_j], p.i[sel_i]])
     if not big.size:
         return []
+    n_lab = max(len(sub.labelers), int(sub.labeler.max(initial=0)) + 1)
+    big, small = _not_nested(sub, big, small, n_lab, cover)
     # Covering shapes that hold two or more shapes of one other labeler (1-D keys: a fast sort).
-    n_lab = max(len(t.labelers), int(t.labeler.max(initial=0)) + 1)
-    _, inv, cnt = np.unique(big * n_lab + t.labeler[small], return_inverse=True, return_counts=True)
+    _, inv, cnt = np.unique(big * n_lab + sub.labeler[small], return_inverse=True, return_counts=True)
     multi = cnt[inv.ravel()] >= 2
     out: dict[tuple[int, int, int], set[int]] = {}
     for bg, sm in zip(big[multi].tolist(), small[multi].tolist(), strict=True):
-        out.setdefault((int(t.item[bg]), int(t.labeler[bg]), int(t.labeler[sm])), set()).add(sm)
+        out.setdefault((int(sub.item[bg]), int(sub.labeler[bg]), int(sub.labeler[sm])), set()).add(sm)
     return [
-        {"item": t.items[it], "one": t.labelers[one], "many": t.labelers[many], "n": len(smalls)}
+        {"item": sub.items[it], "one": sub.labelers[one], "many": sub.labelers[many], "n": len(smalls)}
         for (it, one, many), smalls in sorted(out.items())
     ]
 
 
+def _not_nested(t: ShapeTable, big: np.ndarray, small: np.ndarray, n_lab: int, cover: float):
+    """The (big, small) cover pairs without the smalls that lie (by ``cover``) inside another small of
+    the same covering shape and labeler. Vectorised over the groups of two or more smalls."""
+    key = big * n_lab + t.labeler[small]
+    order = np.argsort(key, kind="stable")
+    big, small, key = big[order], small[order], key[order]
+    start = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    size = np.diff(np.r_[start, key.shape[0]])
+    rows = np.flatnonzero(np.repeat(size, size) >= 2)  # rows of groups of two or more
+    if not rows.size:
+        return big, small
+    reps = np.repeat(size, size)[rows]
+    a = np.repeat(rows, reps)  # each row with every row of its group (itself included)
+    b = np.repeat(np.repeat(start, size)[rows], reps) + np.arange(a.shape[0]) - np.repeat(np.cumsum(reps) - reps, reps)
+    a, b = a[a != b], b[a != b]
+    _, a_in_b, _ = _iou_rows(t.kind, t.corners[small[a]], t.corners[small[b]])
+    nested = np.zeros(key.shape[0], dtype=bool)
+    nested[a[a_in_b >= cover - _EPS]] = True
+    return big[~nested], small[~nested]
+
+
 def split_merge(t: ShapeTable, *, cover: float = COVER) -> list[dict[str, Any]]:
     """The iguana pattern: ``[{"item", "one", "many", "n"}]`` for every item where a shape of labeler
-    ``one`` covers two or more same-label shapes of labeler ``many``, each at least ``cover`` (0.7) of
-    its area (or length) inside it. ``n``: how many of ``many``'s shapes are so covered."""
-    return _split_merge(t, _cross_pairs(t, 1.0 + 1e-9, cover), cover)
+    ``one`` covers two or more shapes of labeler ``many`` (of any label, one inside another counted
+    once), each at least ``cover`` (0.7) of its area (or length) inside it. ``n``: how many of
+    ``many``'s shapes are so covered."""
+    mt = _matched(t, 0.5)
+    return _split_merge(t, mt.i, mt.j, cover)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -248,6 +248,35 @@ def test_split_merge_alone_and_from_arrays():
     assert split_merge(t) == [{"item": 0, "one": 0, "many": 1, "n": 2}]
 
 
+def test_one_box_round_two_objects_of_different_classes_is_a_merge():
+    """Two touching digits, a 2 and an 8: ann draws one box labeled 2 round both, bob boxes each. The
+    merge is the iguana pattern with a wrong class on top; counting only bob's shapes labeled 2 (one of
+    them) it was not reported."""
+    answers = [
+        ("scene", "ann", {"boxes": [box(0.10, 0.2, 0.60, 0.4, "2")]}),
+        ("scene", "bob", {"boxes": [box(0.10, 0.2, 0.28, 0.4, "2"), box(0.40, 0.2, 0.30, 0.4, "8")]}),
+    ]
+    expected = [{"item": "scene", "one": "ann", "many": "bob", "n": 2}]
+    assert split_merge(shape_table(answers)) == expected
+    assert shape_agreement(shape_table(answers)).split_merge == expected
+
+
+def test_a_part_drawn_inside_its_whole_is_not_a_merge():
+    """Nested classes: ann boxes the person; bob boxes the person and, inside it, the face. Bob's two
+    boxes lie inside ann's, but the face is a detail of the person, not a second object: no row. When bob
+    draws the face and a hand and no person, ann's one box holds two of bob's side-by-side boxes."""
+    person, face, hand = (
+        box(0.2, 0.1, 0.4, 0.8, "person"),
+        box(0.3, 0.15, 0.1, 0.1, "face"),
+        box(0.45, 0.5, 0.1, 0.1, "hand"),
+    )
+    nested = [("photo", "ann", {"boxes": [person]}), ("photo", "bob", {"boxes": [person, face]})]
+    assert split_merge(shape_table(nested)) == []
+    assert shape_agreement(shape_table(nested)).split_merge == []
+    parts = [("photo", "ann", {"boxes": [person]}), ("photo", "bob", {"boxes": [face, hand]})]
+    assert split_merge(shape_table(parts)) == [{"item": "photo", "one": "ann", "many": "bob", "n": 2}]
+
+
 # --------------------------------------------------------------------------------------------------
 # COCO AP@0.5 against pycocotools
 # --------------------------------------------------------------------------------------------------
