@@ -1,11 +1,14 @@
-"""Peak memory (RSS) and CPU of reading a COCO labels file as a label import job's worker does, for a
-synthetic file of N images and M annotations (COCO's train2017 instances file: about 118,000 images,
-860,000 annotations, 448 MB).
+"""Peak memory (RSS) and CPU of reading a labels file as a label import job's worker does, for a
+synthetic file of N images and M annotations (boxes): COCO JSON (COCO's train2017 instances file: about
+118,000 images, 860,000 annotations, 448 MB), CVAT for images 1.1 XML (``annotations.xml``, a box with an
+attribute and occluded flag per annotation, one in five a polygon), a Hugging Face ``metadata.jsonl``, or a
+Label Studio JSON-MIN export (a record per image with its boxes).
 
-    .venv/bin/python benchmarks/coco_import_memory_bench.py [--images 5000] [--annotations 36000]
-        [--annotations-first] [--db NAME]
+    .venv/bin/python benchmarks/coco_import_memory_bench.py [--format coco|cvat|huggingface|json_min]
+        [--images 5000] [--annotations 36000] [--annotations-first] [--db NAME]
 
-    e.g. train2017-sized: --images 120000 --annotations 860000 (about 450 MB of JSON; minutes of CPU)
+    e.g. train2017-sized: --images 120000 --annotations 860000 (about 450 MB of JSON; minutes of CPU);
+    a large CVAT task: --format cvat --images 100000 --annotations 1000000 (about 200 MB of XML)
 
 Creates (and drops at the end) a throwaway database on 127.0.0.1:5432 (user postgres) and a detection
 project without items, writes the file to a temporary folder (annotations with segmentation polygons,
@@ -33,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--format", choices=sorted(WRITERS), default="coco")
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--annotations", type=int, default=36000)
     parser.add_argument("--annotations-first", action="store_true", help="write 'annotations' before 'images'")
@@ -66,13 +70,14 @@ def main():
         call_command("migrate", verbosity=0)
         user = get_user_model().objects.create_user("bench")
         project = project_create(name="bench", modality="image", task_type="detection", classes=CLASSES, creator=user)
-        path = Path(folder.name) / "instances_bench.json"
+        filename, write = WRITERS[args.format]
+        path = Path(folder.name) / filename
         started = time.perf_counter()
-        _write_coco(path, args.images, args.annotations, args.annotations_first)
+        write(path, args.images, args.annotations, args.annotations_first)
         size = path.stat().st_size
         print(
-            f"synthetic COCO file: {args.images:,} images, {args.annotations:,} annotations, {size / 2**20:,.1f} MB"
-            f"{' (annotations first)' if args.annotations_first else ''}, written in "
+            f"synthetic {args.format} file: {args.images:,} images, {args.annotations:,} annotations, "
+            f"{size / 2**20:,.1f} MB{' (annotations first)' if args.annotations_first else ''}, written in "
             f"{time.perf_counter() - started:.1f} s"
         )
         _stand_in_items(label_imports, args.images)
@@ -82,7 +87,7 @@ def main():
         wall, cpu = time.perf_counter(), time.process_time()
         with path.open("rb") as handle:
             parsed = label_imports.labels_parse(
-                project=project, fmt="coco", handle=handle, filename=path.name, labeler="bench"
+                project=project, fmt=FORMATS[args.format], handle=handle, filename=path.name, labeler="bench"
             )
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         peak = _rss_kb("VmHWM")
@@ -151,6 +156,93 @@ def _write_coco(path, n_images, n_annotations, annotations_first):
         out.write(", ")
         second()
         out.write(f', "categories": {json.dumps(categories)}}}')
+
+
+def _boxes(rng, n_images, n_annotations):
+    """(image number, x, y, w, h, class) of each annotation, in pixels of a 640 x 480 image."""
+    for _ in range(n_annotations):
+        x, y = rng.uniform(0, 500), rng.uniform(0, 350)
+        w, h = rng.uniform(5, 640 - x), rng.uniform(5, 480 - y)
+        yield rng.randint(1, n_images), x, y, w, h, CLASSES[rng.randrange(len(CLASSES))]["key"]
+
+
+def _by_image(n_images, n_annotations):
+    """Each image's annotations, in order of the images (as CVAT, Hugging Face and JSON-MIN files hold them),
+    made an image at a time so that the writer holds no whole list."""
+    rng = random.Random(0)
+    per_image = [0] * (n_images + 1)
+    for _ in range(n_annotations):
+        per_image[rng.randint(1, n_images)] += 1
+    for i in range(1, n_images + 1):
+        yield i, [(i, *box[1:]) for box in _boxes(rng, 1, per_image[i])]
+
+
+def _write_cvat(path, n_images, n_annotations, _annotations_first):
+    """CVAT for images 1.1: its meta, then an ``<image>`` per frame, its shapes with CVAT's attributes."""
+    rng = random.Random(1)
+    with path.open("w") as out:
+        labels = "".join(f"<label><name>{c['key']}</name><color>#fa3253</color></label>" for c in CLASSES)
+        out.write(f'<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta><task>'
+                  f"<labels>{labels}</labels></task></meta>\n")  # fmt: skip
+        for i, boxes in _by_image(n_images, n_annotations):
+            out.write(
+                f'  <image id="{i - 1}" name="{i:012d}.jpg" subset="default" task_id="7" width="640" height="480">\n'
+            )
+            for _, x, y, w, h, label in boxes:
+                if rng.random() < 0.2:
+                    points = ";".join(f"{rng.uniform(x, x + w):.2f},{rng.uniform(y, y + h):.2f}" for _ in range(12))
+                    out.write(f'    <polygon label="{label}" source="manual" occluded="0" points="{points}" '
+                              'z_order="0">\n    </polygon>\n')  # fmt: skip
+                    continue
+                out.write(
+                    f'    <box label="{label}" source="manual" occluded="{int(rng.random() < 0.1)}" xtl="{x:.2f}" '
+                    f'ytl="{y:.2f}" xbr="{x + w:.2f}" ybr="{y + h:.2f}" z_order="0">\n'
+                    '      <attribute name="truncated">false</attribute>\n    </box>\n'
+                )
+            out.write("  </image>\n")
+        out.write("</annotations>\n")
+
+
+def _write_huggingface(path, n_images, n_annotations, _annotations_first):
+    """A Hugging Face object detection ``metadata.jsonl``: a line per image, its objects' bbox and category."""
+    with path.open("w") as out:
+        for i, boxes in _by_image(n_images, n_annotations):
+            objects = {
+                "bbox": [[round(v, 2) for v in b[1:5]] for b in boxes],
+                "category": [b[5] for b in boxes],
+                "area": [round(b[3] * b[4], 2) for b in boxes],
+                "id": list(range(len(boxes))),
+            }
+            line = {"file_name": f"{i:012d}.jpg", "image_id": i, "width": 640, "height": 480, "objects": objects}
+            out.write(json.dumps(line) + "\n")
+
+
+def _write_json_min(path, n_images, n_annotations, _annotations_first):
+    """Label Studio's JSON-MIN export: a record per annotation (one per image here), its boxes in percent."""
+    with path.open("w") as out:
+        out.write("[")
+        for i, boxes in _by_image(n_images, n_annotations):
+            regions = [
+                {"x": x / 6.4, "y": y / 4.8, "width": w / 6.4, "height": h / 4.8, "rotation": 0,
+                 "rectanglelabels": [label], "original_width": 640, "original_height": 480}
+                for _, x, y, w, h, label in boxes
+            ]  # fmt: skip
+            record = {
+                "image": f"/data/upload/3/0a1b2c3d-{i:012d}.jpg", "id": i, "label": regions,
+                "annotator": "ana@example.com", "annotation_id": i, "created_at": "2024-05-02T10:00:00.000000Z",
+                "updated_at": "2024-05-02T10:00:00.000000Z", "lead_time": 12.5,
+            }  # fmt: skip
+            out.write(("," if i > 1 else "") + json.dumps(record))
+        out.write("]")
+
+
+WRITERS = {
+    "coco": ("instances_bench.json", _write_coco),
+    "cvat": ("annotations.xml", _write_cvat),
+    "huggingface": ("metadata.jsonl", _write_huggingface),
+    "json_min": ("project-3-min.json", _write_json_min),
+}
+FORMATS = {"coco": "coco", "cvat": "cvat", "huggingface": "huggingface", "json_min": "label_studio"}
 
 
 def _stand_in_items(label_imports, n_images):
