@@ -31,7 +31,7 @@ each ``.xml`` beside its image (Roboflow); a Hugging Face detection dataset is a
 per split folder, ``objects`` holding ``bbox`` and ``category`` (a ClassLabel index the ``README.md`` card
 names, or a name).
 
-XML is parsed by the standard library's expat with any DOCTYPE refused (``_xml_root``): no entity can be
+XML is parsed by the standard library's expat with any DOCTYPE refused (``_xml_parser``): no entity can be
 declared, so none is expanded (defusedxml is no dependency; CVAT and VOC files have no DOCTYPE).
 
 Who the answers belong to:
@@ -929,11 +929,10 @@ def _yolo_line(line, names, names_file, classes, what, pose=False) -> dict:
 # --- XML: CVAT for images 1.1 and Pascal VOC -----------------------------------------------------
 
 
-def _xml_root(raw: bytes):
-    """An XML file's root element. Parsed by expat with a DOCTYPE refused where it starts, so the file
+def _xml_parser(builder):
+    """An expat parser building ``builder``'s elements, with a DOCTYPE refused where it starts, so the file
     declares no entity, let alone one expanding to gigabytes ("billion laughs") or reading a local file:
-    CVAT and VOC files have none. Raise Bad naming the line."""
-    builder = ElementTree.TreeBuilder()
+    CVAT and VOC files have none. The refusal raises Bad naming the line."""
     parser = expat.ParserCreate()
 
     def doctype(*_):
@@ -944,12 +943,69 @@ def _xml_root(raw: bytes):
     parser.StartElementHandler = builder.start
     parser.EndElementHandler = builder.end
     parser.CharacterDataHandler = builder.data
+    return parser
+
+
+def _xml_feed(parser, data, final):
     try:
-        parser.Parse(raw, True)
+        parser.Parse(data, final)
     except expat.ExpatError as exc:
         message = expat.errors.messages[exc.code]
         raise Bad(f"not well-formed XML: {message} (line {exc.lineno}, column {exc.offset + 1})") from None
+
+
+def _xml_root(raw: bytes):
+    """An XML file's root element (``_xml_parser``: a DOCTYPE refused). Raise Bad naming the line."""
+    builder = ElementTree.TreeBuilder()
+    _xml_feed(_xml_parser(builder), raw, True)
     return builder.close()
+
+
+XML_CHUNK_BYTES = 2**16
+
+
+class _XmlChildren:
+    """The children of an XML file's root element, each whole (its subtree) once it ends, read by expat from
+    a binary file a chunk at a time (``_xml_parser``: a DOCTYPE refused) and let go once the loop has it, so
+    that the file's elements are never all held at once: a CVAT ``annotations.xml`` of 100,000 images is
+    hundreds of MB, and its elements several times that. ``root`` is the root element (without the children
+    already read), once the loop has begun. Iterating raises Bad as ``_xml_root`` does, when the parse reaches
+    the problem (so after the children before it)."""
+
+    def __init__(self, open_file):
+        self.open_file = open_file  # a context manager: the file as bytes, at its start
+        self.root = None
+
+    def __iter__(self):
+        builder = ElementTree.TreeBuilder()
+        parser = _xml_parser(builder)
+        depth, ended = 0, []
+
+        def start(tag, attrs):
+            nonlocal depth
+            element = builder.start(tag, attrs)
+            if depth == 0:
+                self.root = element
+            depth += 1
+
+        def end(tag):
+            nonlocal depth
+            element = builder.end(tag)
+            depth -= 1
+            if depth == 1:
+                ended.append(element)
+
+        parser.StartElementHandler, parser.EndElementHandler = start, end
+        with self.open_file() as f:
+            while True:
+                chunk = f.read(XML_CHUNK_BYTES)
+                _xml_feed(parser, chunk, not chunk)
+                for element in ended:
+                    self.root.remove(element)
+                    yield element
+                ended.clear()
+                if not chunk:
+                    return
 
 
 def _xml_number(text, what) -> float:
@@ -1037,47 +1093,61 @@ def _cvat_value(image, project, classes, size):
     return {"boxes": boxes}
 
 
-def cvat_parse(*, raw, filename, project, media, labeler) -> Parsed:
+def cvat_parse(*, open_file, filename, project, media, labeler) -> Parsed:
     """Tasks of CVAT's "CVAT for images 1.1" ``annotations.xml`` (alone, or in a zip with ``images/``, a project's
     with ``images/<subset>/``): one per ``<image>`` (``name`` its path, folders and all), its shapes in pixels of
-    its ``width`` and ``height``. The video variant's ``<track>`` elements are refused as a whole."""
+    its ``width`` and ``height``. The video variant's ``<track>`` elements are refused as a whole. The file is
+    read an ``<image>`` at a time (``_XmlChildren``, ``open_file`` a context manager giving it as bytes); a file
+    that is no well-formed XML, or whose root or a ``<track>`` refuses it, is refused once read through."""
+    classes = _Classes(project)
+    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
+    folder = posixpath.dirname(filename)
+    children, tracks, n = _XmlChildren(open_file), False, 0
     try:
-        root = _xml_root(raw)
+        for element in children:
+            if children.root.tag != "annotations" or tracks or element.tag not in ("image", "track"):
+                continue
+            if element.tag == "track":
+                tracks, parsed.tasks = True, []
+                continue
+            parsed.tasks.append(_cvat_task(element, n, filename, folder, project, classes, media))
+            n += 1
     except Bad as exc:
         raise InputRejected(f"{filename}: {exc}") from None
+    root = children.root
     if root.tag != "annotations":
         raise InputRejected(f"{filename}: a CVAT for images 1.1 file is <annotations>, not <{root.tag[:40]}>")
-    if root.find("track") is not None:
+    if tracks:
         raise InputRejected(
             f"{filename}: it holds <track> elements, as CVAT's \"CVAT for video 1.1\" export writes a video's "
             'tracks: export the task as "CVAT for images 1.1", which writes each frame\'s shapes'
         )
-    classes = _Classes(project)
-    parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
-    folder = posixpath.dirname(filename)
-    for n, image in enumerate(root.findall("image")):
-        name = image.get("name") or ""
-        task = Task(where=f"{filename} image {image.get('id', f'#{n}')} ({name or '?'})")
-        parsed.tasks.append(task)
-        try:
-            if not name:
-                raise Bad("the image has no name")
-            size = _xml_size(image.get("width"), image.get("height"))
-            if project.task_type == TaskType.DETECTION:
-                task.size = size
-            subset = path_parts(image.get("subset") or "")  # a project's export: images/<subset>/<name>
-            images = posixpath.join(folder, "images")
-            files = [posixpath.join(images, *subset, *path_parts(name)), posixpath.join(images, *path_parts(name))]
-            if not posixpath.splitext(name)[1]:  # a video's frame ("frame_000000"), saved with an extension added
-                files = [f + ext for f in files for ext in sorted(IMAGE_EXTENSIONS)]
-            media.find(task, [*files, name])
-            value = _cvat_value(image, project, classes, size)
-        except Bad as exc:
-            task.error = str(exc)
-            continue
-        if value is not None:
-            task.answers.append(Answer(annotator="labeler", value=value, where="shapes"))
     return parsed
+
+
+def _cvat_task(image, n, filename, folder, project, classes, media) -> Task:
+    """The task of the ``n``th ``<image>`` of a CVAT for images file: its file found, its shapes its answer."""
+    name = image.get("name") or ""
+    task = Task(where=f"{filename} image {image.get('id', f'#{n}')} ({name or '?'})")
+    try:
+        if not name:
+            raise Bad("the image has no name")
+        size = _xml_size(image.get("width"), image.get("height"))
+        if project.task_type == TaskType.DETECTION:
+            task.size = size
+        subset = path_parts(image.get("subset") or "")  # a project's export: images/<subset>/<name>
+        images = posixpath.join(folder, "images")
+        files = [posixpath.join(images, *subset, *path_parts(name)), posixpath.join(images, *path_parts(name))]
+        if not posixpath.splitext(name)[1]:  # a video's frame ("frame_000000"), saved with an extension added
+            files = [f + ext for f in files for ext in sorted(IMAGE_EXTENSIONS)]
+        media.find(task, [*files, name])
+        value = _cvat_value(image, project, classes, size)
+    except Bad as exc:
+        task.error = str(exc)
+        return task
+    if value is not None:
+        task.answers.append(Answer(annotator="labeler", value=value, where="shapes"))
+    return task
 
 
 def _voc_box(element, size, classes, what) -> dict:
@@ -2133,10 +2203,10 @@ def labels_parse(
                     f"{_listed(sorted(found)) or 'none'})"
                 )
             filename = found[0]
-            raw = _read_member(archive, media, filename)
+            open_file = _member_opener(archive, media, filename, skip_bom=False)
         else:
-            raw = handle.read()
-        parsed = cvat_parse(raw=raw, filename=filename, project=project, media=media, labeler=labeler)
+            open_file = lambda: _from_start(handle)  # noqa: E731
+        parsed = cvat_parse(open_file=open_file, filename=filename, project=project, media=media, labeler=labeler)
     elif fmt == "voc":
         raw = None if archive is not None else handle.read()
         parsed = voc_parse(archive=archive, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
@@ -2195,11 +2265,14 @@ def _from_start(handle):
     yield handle
 
 
-def _member_opener(archive, media, filename):
-    """``open_file`` for ``_CocoFile``: the zip member, once its size is checked against the import limit."""
+def _member_opener(archive, media, filename, skip_bom=True):
+    """``open_file`` for ``_CocoFile`` (a UTF-8 BOM skipped) or ``_XmlChildren`` (``skip_bom`` False: expat reads
+    it): the zip member, once its size is checked against the import limit."""
     info = media.paths[filename]
     if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
         raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+    if not skip_bom:
+        return lambda: archive.open(info)
     return _json_opener(lambda: archive.open(info))
 
 

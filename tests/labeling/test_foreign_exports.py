@@ -43,6 +43,7 @@ The layouts, from each tool's exporter:
 import io
 import json
 import posixpath
+import tracemalloc
 import unicodedata
 
 import pytest
@@ -53,6 +54,7 @@ from django.core.management import CommandError, call_command
 from labeling.models import Item
 from labeling.services.import_jobs import import_job_run
 from labeling.services.imports import ImportEntry, items_import
+from labeling.services.label_imports import labels_parse
 from labeling.services.projects import member_add
 from tests.conftest import make_project, png_bytes, wav_bytes
 from tests.labeling.test_label_import import CLASSES, answers, approx_boxes, import_images, zip_bytes
@@ -942,6 +944,31 @@ def test_cvat_video_tracks_and_malformed_xml_are_refused_storing_nothing(api, ma
     refused = post_import(api, manager, detection, "annotations.xml", bomb, format="cvat", labeler="other")
     assert refused["status"] == "failed" and "DOCTYPE" in refused["errors"][-1]["reason"]
     assert set(answers(detection)) == {("a.png", "cvat")}
+
+
+def test_a_cvat_annotations_xml_is_read_in_less_memory_than_its_own_size(manager, detection):
+    """A CVAT for images 1.1 file was parsed whole into an element tree (about 11x the file's size: a 100,000
+    image task's 200 MB annotations.xml took over 2 GB of the worker). It is read an <image> at a time now:
+    the parse holds its tasks and boxes, not the file's elements (here polygons of many points, as CVAT's
+    are, with an attribute on each box)."""
+    import_images(detection, ["a.png"])
+    points = ";".join(f"{40 + n % 120}.25,{20 + n % 60}.75" for n in range(150))
+    polygon = f'    <polygon label="rock" source="manual" occluded="0" points="{points}" z_order="1">\n    </polygon>\n'
+    content = cvat_xml("".join(cvat_image(n, "a.png", CVAT_BOX + polygon * 3) for n in range(400))).encode()
+    tracemalloc.start()
+    try:
+        parsed = labels_parse(
+            project=detection, fmt="cvat", handle=io.BytesIO(content), filename="annotations.xml", labeler="cvat"
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(content), f"{peak:,} bytes to read a {len(content):,}-byte file"
+    assert [t.error for t in parsed.tasks] == [""] * 400
+    assert parsed.tasks[399].where == "annotations.xml image 399 (a.png)"
+    assert approx_boxes(parsed.tasks[0].answers[0].value) == approx_boxes(
+        {"boxes": [IGUANA, *[{"x": 40.25 / 200, "y": 20.75 / 100, "w": 119 / 200, "h": 59 / 100, "label": "rock"}] * 3]}
+    )
 
 
 def test_cvat_and_voc_are_offered_to_the_projects_they_fit(api, client, manager, detection):
