@@ -62,6 +62,9 @@ NOTE_PREFIXES = ("readme", "license", "licence")
 # instead of Pillow's "not an image" (``_yolo_file_reason``).
 YOLO_LABEL_REASON = "looks like a YOLO label file: import the zip with format yolo to keep its boxes"
 YOLO_DATASET_REASON = "a YOLO dataset file: import the zip with format yolo to read its class names"
+# The class lists YOLO and Darknet datasets hold beside their images: Label Studio's and Ultralytics' classes.txt,
+# CVAT's YOLO 1.1 obj.names, Roboflow's Darknet _darknet.labels.
+YOLO_CLASS_LISTS = ("classes.txt", "obj.names", "_darknet.labels")
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
@@ -1458,11 +1461,11 @@ def _image_stems(project, names) -> set[str]:
 def _yolo_file_reason(name, project, image_stems) -> str:
     """Why a file of an image project's zip or folder is no item when it is a YOLO dataset's: a ``.txt`` named
     after one of its images (``image_stems``: a label file), a ``data.yaml`` or other YAML file (Roboflow's,
-    Ultralytics'). "" for any other file, refused or not as ever."""
+    Ultralytics'), a class list (``YOLO_CLASS_LISTS``). "" for any other file, refused or not as ever."""
     if project.modality != "image":
         return ""
     stem, extension = posixpath.splitext(posixpath.basename(name).lower())
-    if extension in (".yaml", ".yml"):
+    if extension in (".yaml", ".yml") or stem + extension in YOLO_CLASS_LISTS:
         return YOLO_DATASET_REASON
     if extension == ".txt" and stem in image_stems:
         return YOLO_LABEL_REASON

@@ -1596,6 +1596,38 @@ def test_a_yolo_label_file_or_data_yaml_imported_as_items_says_what_it_is_and_wh
     assert "looks like a YOLO label file" in err.getvalue() and "a YOLO dataset file" in err.getvalue()
 
 
+def test_a_yolo_or_darknet_class_list_imported_as_items_says_to_import_with_format_yolo(api, manager, tmp_path):
+    """Label Studio's classes.txt, CVAT's obj.names and Roboflow's _darknet.labels, sent without ``format`` in an
+    image project's zip or folder, were refused as "not an image Pillow can identify"; a text project's
+    classes.txt is a text like any."""
+    project = make_project(manager, name="Iguanas", classes=CLASSES)
+    files = [
+        ("classes.txt", "iguana\nrock\n"),
+        ("obj.names", "iguana\nrock\n"),
+        ("train/_darknet.labels", "iguana\nrock\n"),
+        ("images/0001.png", image(1)),
+    ]
+    job = post_import(api, manager, project, "iguanas.zip", zip_bytes(files))
+    hint = "a YOLO dataset file: import the zip with format yolo to read its class names"
+    assert {e["name"]: e["reason"] for e in job["errors"]} == {
+        "classes.txt": hint,
+        "obj.names": hint,
+        "train/_darknet.labels": hint,
+    }
+    assert [i.original_name for i in project.items.all()] == ["images/0001.png"]
+    for name, content in files:  # the same from a server folder (the import_items command)
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    other = make_project(manager, name="Iguanas again", classes=CLASSES)
+    err = io.StringIO()
+    with pytest.raises(CommandError):  # entries were refused
+        call_command("import_items", str(other.pk), str(tmp_path), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().count("a YOLO dataset file: import the zip with format yolo") == 3, err.getvalue()
+    texts = make_project(manager, name="Notes", modality="text", classes=CLASSES)
+    job = post_import(api, manager, texts, "notes.zip", zip_bytes([("classes.txt", "a note to label\n")]))
+    assert job["errors"] == [] and [i.original_name for i in texts.items.all()] == ["classes.txt"]
+
+
 def test_in_a_text_project_the_texts_of_a_zip_are_items_whatever_their_names(api, manager):
     project = make_project(manager, name="Notes", modality="text", classes=CLASSES)
     content = zip_bytes([("README.dataset.txt", "a note to label\n"), ("train/notes.txt", "another one\n")])
