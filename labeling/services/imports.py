@@ -1423,17 +1423,25 @@ def _hf_metadata(metadata_files, names, read, size, boxes_refused=False):
 
 def jsonl_rows(text: str) -> list[tuple[int, dict | None, str]]:
     """(line number, row or None, problem or "") of each non-blank line of a metadata.jsonl file."""
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rows.append((number, None, f"malformed JSON: {exc.msg}"))
-            continue
-        rows.append((number, row, "" if isinstance(row, dict) else "a line must be a JSON object"))
-    return rows
+    return list(jsonl_lines([text]))
+
+
+def jsonl_lines(pieces):
+    """``jsonl_rows`` one line at a time, of the file's text in ``pieces`` that each end at a line end (the
+    file read line by line with ``newline=""``, or its whole text): lines are ``str.splitlines``' of the
+    whole text, numbered alike."""
+    number = 0
+    for piece in pieces:
+        for line in piece.splitlines():
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, f"malformed JSON: {exc.msg}"
+                continue
+            yield number, row, "" if isinstance(row, dict) else "a line must be a JSON object"
 
 
 def _dataset_card(name, project, metadata_files) -> bool:

@@ -1334,10 +1334,14 @@ def _hf_label(category, names, classes) -> str:
 
 
 def _hf_rows(text, meta):
-    """(line, row or None, problem) of a metadata file; a CSV cell holding JSON (``objects``) is read as JSON."""
-    rows = []
-    if meta.lower().endswith(".csv"):
-        reader = csv.DictReader(io.StringIO(text, newline=""))
+    """(line, row or None, problem) of a metadata file, a line at a time; a CSV cell holding JSON (``objects``) is
+    read as JSON. ``text`` is the file as text (a stream read with ``newline=""``); raises InputRejected when it
+    is not UTF-8 or not CSV, on reaching the problem."""
+    try:
+        if not meta.lower().endswith(".csv"):
+            yield from imports.jsonl_lines(text)
+            return
+        reader = csv.DictReader(text)
         try:
             for row in reader:
                 if any((v or "").strip() for v in row.values() if isinstance(v, str)):
@@ -1346,74 +1350,82 @@ def _hf_rows(text, meta):
                         try:
                             row["objects"] = json.loads(row["objects"])
                         except json.JSONDecodeError as exc:
-                            rows.append((reader.line_num, None, f"objects is not JSON: {exc.msg}"))
+                            yield reader.line_num, None, f"objects is not JSON: {exc.msg}"
                             continue
-                    rows.append((reader.line_num, row, ""))
+                    yield reader.line_num, row, ""
         except csv.Error as exc:
             raise InputRejected(f"{meta} line {reader.line_num}: not CSV: {exc}") from None
-        return rows
-    return imports.jsonl_rows(text)
+    except UnicodeDecodeError:
+        raise InputRejected(f"{meta}: not UTF-8 text") from None
 
 
-def huggingface_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
+def huggingface_parse(*, archive, open_file, filename, project, media, labeler) -> Parsed:
     """Tasks of a Hugging Face object detection dataset: each ``metadata.jsonl``/``metadata.csv`` line (its
     ``file_name`` relative to the file's folder) with its ``objects``' ``bbox`` ([x, y, w, h] in pixels, as COCO)
     and ``category`` (a class, or a ClassLabel index the dataset card names) the labeler's boxes; its other
     columns but ``label`` the item's metadata. Boxes are fractions of the line's ``width`` and ``height`` when
-    it has them, else of the image's own size, once stored."""
+    it has them, else of the image's own size, once stored. Each file is read a line at a time (``open_file``:
+    the file alone, a context manager giving it as bytes, when there is no archive)."""
     classes = _Classes(project)
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
     if archive is None:
-        files, names = {filename: raw}, None
+        files, names = {filename: open_file}, None
     else:
         found = sorted(n for n in media.paths if posixpath.basename(n) in imports.HF_METADATA_NAMES)
         if not found:
             raise InputRejected("the archive must hold a metadata.jsonl or metadata.csv (found: none)")
-        files, names = {n: _read_member(archive, media, n) for n in found}, _hf_class_names(archive, media)
-    for meta, data in files.items():
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputRejected(f"{meta}: not UTF-8 text") from None
+        files = {n: _member_opener(archive, media, n, skip_bom=False) for n in found}
+        names = _hf_class_names(archive, media)
+    for meta, opener in files.items():
         folder = posixpath.dirname(meta)
-        for line, row, problem in _hf_rows(text, meta):
-            task = Task(where=f"{meta} line {line}")
-            parsed.tasks.append(task)
+        with opener() as f:
+            text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
             try:
-                if problem:
-                    raise Bad(problem)
-                file_name = row.get("file_name")
-                if not isinstance(file_name, str) or not file_name.strip():
-                    raise Bad("a metadata line names its file in 'file_name'")
-                media.find(task, [posixpath.join(folder, *path_parts(file_name)), file_name])
-                size = None
-                if row.get("width") is not None and row.get("height") is not None:
-                    size = (_number(row["width"], "width"), _number(row["height"], "height"))
-                    if size[0] <= 0 or size[1] <= 0:
-                        raise Bad(f"the image size {size[0]:g} x {size[1]:g} is not positive")
-                    task.size = size
-                boxes, errors = [], []
-                for n, (bbox, category) in enumerate(_hf_objects(row.get("objects", [])), start=1):
-                    what = f"object {n}"
-                    try:
-                        label = _hf_label(category, names, classes)
-                        if not isinstance(bbox, list) or len(bbox) != 4:
-                            raise Bad(f"bbox must be [x, y, width, height] in pixels, not {json.dumps(bbox)}")
-                        box = (*(_number(v, "bbox") for v in bbox), label, what, f"bbox {json.dumps(bbox)}")
-                        boxes.append(_pixel_box(*box[:4], size, *box[4:]) if size else box)
-                    except Bad as exc:
-                        errors.append(f"{what}: {exc}" if not str(exc).startswith(what) else str(exc))
-                if errors:
-                    raise Bad(_first_error(errors))
-                task.metadata = {k: v for k, v in row.items() if k not in ("file_name", "objects", "label")}
-            except Bad as exc:
-                task.error = str(exc)
-                continue
-            if size is None:
-                task.pixel_boxes = boxes
-                boxes = []
-            task.answers.append(Answer(annotator="labeler", value={"boxes": boxes}, where="objects"))
+                for line, row, problem in _hf_rows(text, meta):
+                    parsed.tasks.append(_hf_task(f"{meta} line {line}", row, problem, folder, names, classes, media))
+            finally:
+                text.detach()  # the upload stays open: the job closes it
     return parsed
+
+
+def _hf_task(where, row, problem, folder, names, classes, media) -> Task:
+    """The task of a Hugging Face metadata line (``row``, or None with its ``problem``)."""
+    task = Task(where=where)
+    try:
+        if problem:
+            raise Bad(problem)
+        file_name = row.get("file_name")
+        if not isinstance(file_name, str) or not file_name.strip():
+            raise Bad("a metadata line names its file in 'file_name'")
+        media.find(task, [posixpath.join(folder, *path_parts(file_name)), file_name])
+        size = None
+        if row.get("width") is not None and row.get("height") is not None:
+            size = (_number(row["width"], "width"), _number(row["height"], "height"))
+            if size[0] <= 0 or size[1] <= 0:
+                raise Bad(f"the image size {size[0]:g} x {size[1]:g} is not positive")
+            task.size = size
+        boxes, errors = [], []
+        for n, (bbox, category) in enumerate(_hf_objects(row.get("objects", [])), start=1):
+            what = f"object {n}"
+            try:
+                label = _hf_label(category, names, classes)
+                if not isinstance(bbox, list) or len(bbox) != 4:
+                    raise Bad(f"bbox must be [x, y, width, height] in pixels, not {json.dumps(bbox)}")
+                box = (*(_number(v, "bbox") for v in bbox), label, what, f"bbox {json.dumps(bbox)}")
+                boxes.append(_pixel_box(*box[:4], size, *box[4:]) if size else box)
+            except Bad as exc:
+                errors.append(f"{what}: {exc}" if not str(exc).startswith(what) else str(exc))
+        if errors:
+            raise Bad(_first_error(errors))
+        task.metadata = {k: v for k, v in row.items() if k not in ("file_name", "objects", "label")}
+    except Bad as exc:
+        task.error = str(exc)
+        return task
+    if size is None:
+        task.pixel_boxes = boxes
+        boxes = []
+    task.answers.append(Answer(annotator="labeler", value={"boxes": boxes}, where="objects"))
+    return task
 
 
 def _pixel_boxes_placed(task, item) -> None:
@@ -2211,10 +2223,10 @@ def labels_parse(
         raw = None if archive is not None else handle.read()
         parsed = voc_parse(archive=archive, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
     elif fmt == "huggingface":
-        raw = None if archive is not None else handle.read()
         parsed = huggingface_parse(
-            archive=archive, raw=raw, filename=filename, project=project, media=media, labeler=labeler
-        )
+            archive=archive, open_file=lambda: _from_start(handle), filename=filename, project=project, media=media,
+            labeler=labeler,
+        )  # fmt: skip
     elif fmt == "coco" and archive is not None:
         parsed = _coco_archive(
             project=project,

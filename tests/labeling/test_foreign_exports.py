@@ -1141,6 +1141,35 @@ def hf_line(file_name, bboxes, categories, **columns):
     return json.dumps({"file_name": file_name, **columns, "objects": {**objects, "category": categories}}) + "\n"
 
 
+def test_a_hugging_face_metadata_jsonl_is_read_in_less_memory_than_its_own_size(manager, detection):
+    """A label import read a metadata.jsonl whole, decoded it whole and parsed every line before the first
+    task (about 15x the file's size for plain boxes). It is read a line at a time now: the parse holds its
+    tasks, boxes and metadata, not the file's lines (here objects with COCO's segmentation polygons, as a
+    dataset converted from COCO holds them, read and left out)."""
+    import_images(detection, ["a.png"])
+    polygon = [[float(n % 200) + 0.25 for n in range(150)]]
+    lines = []
+    for n in range(400):
+        objects = {"bbox": [[10.5, 10.5, 20.25, 20.25]] * 4, "category": ["iguana"] * 4, "segmentation": [polygon] * 4}
+        lines.append({"file_name": "a.png", "image_id": n, "width": 200, "height": 100, "objects": objects})
+    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    tracemalloc.start()
+    try:
+        parsed = labels_parse(
+            project=detection, fmt="huggingface", handle=io.BytesIO(content), filename="metadata.jsonl", labeler="hf"
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(content), f"{peak:,} bytes to read a {len(content):,}-byte file"
+    assert [(t.where, t.error, t.metadata) for t in parsed.tasks[-1:]] == [
+        ("metadata.jsonl line 400", "", {"image_id": 399, "width": 200, "height": 100})
+    ]
+    assert approx_boxes(parsed.tasks[0].answers[0].value) == approx_boxes(
+        {"boxes": [{"x": 10.5 / 200, "y": 10.5 / 100, "w": 20.25 / 200, "h": 20.25 / 100, "label": "iguana"}] * 4}
+    )
+
+
 def test_a_hugging_face_detection_dataset_its_objects_are_boxes_named_by_its_class_label(api, manager, detection):
     metadata = hf_line(
         "a.png", [[80.0, 30.0, 40.0, 40.0], [160.0, 0.0, 40.0, 50.0]], [0, 1], image_id=1, width=200, height=100
