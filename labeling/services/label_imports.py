@@ -1982,29 +1982,29 @@ def _ls_min_tasks(records, *, project, classes, filename) -> list:
     single choice or text is written as a plain string, like a data field beside it: for classification
     the fields holding one of the project's classes in any record are the choices, for transcription the
     one string field besides the clip's."""
-    strings = {
-        k
-        for r in records
-        if isinstance(r, dict)
-        for k, v in r.items()
-        if isinstance(v, str) and k not in LS_MIN_META and k != project.modality
-    }
-    answer_fields = set()
+    answer_fields, kind = _ls_min_fields(records, project=project, classes=classes, filename=filename)
+    tasks = {}
+    for key, data, annotation in _ls_min_records(records, answer_fields, kind):
+        task = tasks.setdefault(key, data)
+        if annotation is not None:
+            task["annotations"].append({**annotation, "id": annotation.get("id", f"#{len(task['annotations'])}")})
+    return list(tasks.values())
+
+
+def _ls_min_fields(records, *, project, classes, filename) -> tuple[set, str]:
+    """The fields of JSON-MIN records that hold a plain-string answer (``_ls_min_tasks``), and its result type."""
+    strings, answer_fields, several = set(), set(), False
+    for r in records:
+        if not isinstance(r, dict):
+            continue
+        for k, v in r.items():
+            if isinstance(v, str) and k not in LS_MIN_META and k != project.modality:
+                strings.add(k)
+                if project.task_type == TaskType.CLASSIFICATION and k not in answer_fields and _is_class(classes, v):
+                    answer_fields.add(k)
+            elif project.task_type == TaskType.CLASSIFICATION and not several:
+                several = any(isinstance(one, dict) and "choices" in one for one in (v if isinstance(v, list) else [v]))
     if project.task_type == TaskType.CLASSIFICATION:
-        answer_fields = {
-            k
-            for r in records
-            if isinstance(r, dict)
-            for k, v in r.items()
-            if k in strings and isinstance(v, str) and _is_class(classes, v)
-        }
-        several = any(
-            isinstance(one, dict) and "choices" in one
-            for r in records
-            if isinstance(r, dict)
-            for v in r.values()
-            for one in (v if isinstance(v, list) else [v])
-        )
         if not answer_fields and not several:
             # Every task would go in without an answer, and no word said: classes named otherwise than here.
             raise InputRejected(
@@ -2019,11 +2019,16 @@ def _ls_min_tasks(records, *, project, classes, filename) -> list:
                 f"({_listed(sorted(strings))}): export JSON instead, which says which is the transcript"
             )
         answer_fields = strings
-    kind = "choices" if project.task_type == TaskType.CLASSIFICATION else "textarea"
-    tasks = {}
+    return answer_fields, "choices" if project.task_type == TaskType.CLASSIFICATION else "textarea"
+
+
+def _ls_min_records(records, answer_fields, kind):
+    """(task key, the task as its first record makes it, the record's annotation or None) of each JSON-MIN
+    record: a record that is no object is its own task, itself (refused as the JSON export's would be). An
+    annotation without ``annotation_id`` has no ``id``: the grouping numbers it in its task."""
     for n, record in enumerate(records):
         if not isinstance(record, dict):
-            tasks[("record", n)] = record
+            yield ("record", n), record, None
             continue
         data, results = {}, []
         for k, v in record.items():
@@ -2039,23 +2044,44 @@ def _ls_min_tasks(records, *, project, classes, filename) -> list:
                 data[k] = v
         task_id = record.get("id")
         key = ("id", task_id) if isinstance(task_id, int | str) else ("record", n)
-        task = tasks.setdefault(key, {"data": data, "annotations": [], **({"id": task_id} if key[0] == "id" else {})})
+        task = {"data": data, "annotations": [], **({"id": task_id} if key[0] == "id" else {})}
         annotator = record.get("annotator")
         if record.get("annotation_id") is None and annotator is None and not results:
             # an "all tasks" export writes a task nobody annotated as a record without annotation or
             # annotator: the task, with no answer (not the labeler's "nothing here", not a refusal)
+            yield key, task, None
             continue
         if isinstance(annotator, str):
             annotator = int(annotator) if annotator.isdigit() else {"email": annotator}
-        task["annotations"].append(
-            {
-                "id": record.get("annotation_id", f"#{len(task['annotations'])}"),
-                "completed_by": annotator,
-                "result": results,
-                "lead_time": record.get("lead_time"),
-            }
-        )
-    return list(tasks.values())
+        annotation = {"completed_by": annotator, "result": results, "lead_time": record.get("lead_time")}
+        if "annotation_id" in record:
+            annotation = {"id": record["annotation_id"], **annotation}
+        yield key, task, annotation
+
+
+class _JsonMin:
+    """A JSON-MIN export streamed (``_ls_read``): its records, whose tasks' records come one after another,
+    read a record at a time, and grouped a task at a time into the JSON export's tasks (``_ls_min_tasks``)."""
+
+    def __init__(self, records):
+        self.records = records  # a _JsonList
+
+    def tasks(self, *, project, classes, filename):
+        """The JSON export's tasks; raises InputRejected as ``_ls_min_tasks`` does, before the first."""
+        answer_fields, kind = _ls_min_fields(self.records, project=project, classes=classes, filename=filename)
+        return self._grouped(answer_fields, kind)
+
+    def _grouped(self, answer_fields, kind):
+        current = task = None
+        for key, data, annotation in _ls_min_records(self.records, answer_fields, kind):
+            if key != current:
+                if current is not None:
+                    yield task
+                current, task = key, data
+            if annotation is not None:
+                task["annotations"].append({**annotation, "id": annotation.get("id", f"#{len(task['annotations'])}")})
+        if current is not None:
+            yield task
 
 
 def _is_class(classes, label) -> bool:
@@ -2085,16 +2111,28 @@ def _ls_read(open_file, filename):
     streamed = _JsonList(open_file)
     try:
         with open_file() as f:
-            if next(ijson.parse(f), None) != ("", "start_array", None):
+            if next(ijson.parse(f, buf_size=64), None) != ("", "start_array", None):  # its first bytes
                 raise _NotStreamed
         records = task_keys = min_keys = False
+        seen, last, together = set(), None, True  # the task ids of JSON-MIN records, whether each task's are together
         for record in streamed:  # a pass over the whole file: its JSON is checked before anything is used
             if isinstance(record, dict):
                 records = True
                 task_keys = task_keys or any(k in record for k in ("data", "annotations", "completions"))
                 min_keys = min_keys or any(k in record for k in ("annotator", "annotation_id"))
+                task_id = record.get("id")
+                if together and isinstance(task_id, int | str) and ("id", task_id) != last:
+                    last = ("id", task_id)
+                    together = last not in seen
+                    seen.add(last)
+                elif not isinstance(task_id, int | str):
+                    last = None
+            else:
+                last = None
         if records and not task_keys and min_keys:  # JSON-MIN (_is_ls_min)
-            raise _NotStreamed
+            if not together:  # a task's records apart: grouped in memory (json.loads)
+                raise _NotStreamed
+            return _JsonMin(streamed)
         return streamed
     except (_NotStreamed, ijson.JSONError):
         with open_file() as f:
@@ -2107,11 +2145,13 @@ def label_studio_parse(*, data, filename, project, media, labeler) -> Parsed:
     file's JSON, or the export streamed (``_ls_read``)."""
     if isinstance(data, dict) and "data" in data:
         data = [data]
-    if not isinstance(data, list | _JsonList):
+    if not isinstance(data, list | _JsonList | _JsonMin):
         raise InputRejected(f"{filename}: a Label Studio JSON export is a list of tasks")
     classes = _Classes(project)
     if isinstance(data, list) and _is_ls_min(data):
         data = _ls_min_tasks(data, project=project, classes=classes, filename=filename)
+    elif isinstance(data, _JsonMin):
+        data = data.tasks(project=project, classes=classes, filename=filename)
     parsed = Parsed()
     for n, raw in enumerate(data):
         task_id = raw.get("id", n + 1) if isinstance(raw, dict) else n + 1

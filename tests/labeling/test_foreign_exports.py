@@ -572,6 +572,43 @@ def test_label_studio_json_min_boxes_by_two_annotators(api, manager, detection):
     assert got[("b.png", "label-studio-4")] == {"boxes": []}
 
 
+def test_a_json_min_export_is_read_in_less_memory_than_its_own_size(manager, detection):
+    """Label Studio's JSON-MIN export was read whole (json.loads), as large as its JSON export and several times
+    its size in Python objects. Its records are streamed now, a task's records (one after another, as Label
+    Studio writes them) grouped and let go; records of one task apart are still grouped (read whole)."""
+    import_images(detection, ["a.png"])
+    outline = [[10.25 + n % 50, 20.75 + n % 30] for n in range(120)]
+    polygon = {"points": outline, "closed": True, "polygonlabels": ["Iguana"], "original_width": 200,
+               "original_height": 100}  # fmt: skip
+    image_a = {"image": "/data/upload/3/5d4a1c2e-a.png"}
+    export = [min_record(n, image_a, "lea@example.com", 100 + n, label=[polygon] * 3) for n in range(1, 401)]
+    export.insert(1, min_record(1, image_a, "sam@example.com", 99, label=[polygon]))
+    content = json.dumps(export).encode()
+    tracemalloc.start()
+    try:
+        parsed = labels_parse(project=detection, fmt="label_studio", handle=io.BytesIO(content), filename="m.json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(content), f"{peak:,} bytes to read a {len(content):,}-byte file"
+    assert len(parsed.tasks) == 400 and [t.error for t in parsed.tasks] == [""] * 400
+    first = [(parsed.annotators[a.annotator].email, a.where, a.seconds) for a in parsed.tasks[0].answers]
+    assert first == [
+        ("lea@example.com", "annotation 101 by lea@example.com", 12.5),
+        ("sam@example.com", "annotation 99 by sam@example.com", 12.5),
+    ]
+    box = {"x": 0.1025, "y": 0.2075, "w": 0.49, "h": 0.29, "label": "iguana"}
+    assert approx_boxes(parsed.tasks[0].answers[1].value) == approx_boxes({"boxes": [box]})
+    apart = [export[0], export[2], export[1]]  # task 1, task 2, task 1 again
+    parsed = labels_parse(
+        project=detection, fmt="label_studio", handle=io.BytesIO(json.dumps(apart).encode()), filename="m.json"
+    )
+    assert [[parsed.annotators[a.annotator].email for a in t.answers] for t in parsed.tasks] == [
+        ["lea@example.com", "sam@example.com"],
+        ["lea@example.com"],
+    ]
+
+
 @pytest.mark.parametrize("named", [None, "lea"])
 def test_a_json_min_export_of_all_tasks_leaves_the_unannotated_ones_unanswered(api, manager, detection, named):
     """Exported with "all tasks", a task nobody annotated is a record whose annotation and annotator are
