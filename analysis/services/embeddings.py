@@ -1,5 +1,6 @@
 """Item embeddings: computed by a built-in or local-model embedder, or pushed by the team's pipeline."""
 
+import collections
 import contextlib
 import io
 import math
@@ -18,7 +19,7 @@ from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed, rea
 from analysis.embeddings.registry import BUILTIN_DIMS, available_embedders, get_embedder
 from analysis.models import Embedding
 from labelhub.deadlocks import retry_deadlock_once
-from labelhub.storage import stored_files_read
+from labelhub.storage import MediaMissing, stored_files_read
 from labeling.models import Item
 
 # The built-in embedder used for each modality when none is named and no pretrained one is installed.
@@ -194,13 +195,17 @@ def embeddings_push(*, project, model, vectors) -> int:
 
 @contextlib.contextmanager
 def local_paths(names):
-    """Local file paths for stored media names (object storage is copied to a temporary folder)."""
+    """Local file paths for stored media names, None for a file the storage no longer has: a local
+    storage's own paths, or copies of the objects in a temporary folder (object storage)."""
     if isinstance(default_storage, FileSystemStorage):
-        yield [default_storage.path(n) for n in names]
+        yield [default_storage.path(n) if default_storage.exists(n) else None for n in names]
         return
     with tempfile.TemporaryDirectory() as folder:
         paths = []
-        for i, (name, data) in enumerate(zip(names, stored_files_read(names), strict=True)):
+        for i, (name, data) in enumerate(zip(names, stored_files_read(names, missing_ok=True), strict=True)):
+            if data is None:
+                paths.append(None)
+                continue
             path = os.path.join(folder, f"{i}{os.path.splitext(name)[1]}")
             with open(path, "wb") as dst:
                 dst.write(data)
@@ -215,32 +220,60 @@ PROCESS_EMBEDDERS = {"image-basic"}
 PROCESS_MIN_ITEMS = 2000
 
 
-def _read_media(items):
-    """The items' files as in-memory binary files, read through the storage (S3-compatible or local)."""
-    out = []
-    for item, data in zip(items, stored_files_read([item.file.name for item in items]), strict=True):
+def _read_media(items, gone):
+    """(items, in-memory binary files) of those of ``items`` whose file the storage has, read through it
+    (S3-compatible or local); the others are appended to ``gone``."""
+    kept, out = [], []
+    for item, data in zip(items, stored_files_read([item.file.name for item in items], missing_ok=True), strict=True):
+        if data is None:
+            gone.append(item)
+            continue
         blob = io.BytesIO(data)
         blob.name = item.file.name  # named in an error message
+        kept.append(item)
         out.append(blob)
-    return out
+    return kept, out
 
 
-def _embed_batches(embedder, embedder_name, modality, batches, processes):
-    """The vectors of each batch of items, in order: in ``processes`` worker processes for the
-    embedders that gain from it, else in this process."""
+def _embed_batches(embedder, embedder_name, modality, batches, processes, gone):
+    """(items, their vectors) of each batch, in order: in ``processes`` worker processes for the embedders
+    that gain from it, else in this process. Items whose file the storage no longer has are left out of
+    their batch and appended to ``gone``."""
+    if modality == "text":
+        for batch in batches:
+            yield batch, embedder.embed([item.text for item in batch])
+        return
     if embedder_name in PROCESS_EMBEDDERS and processes > 1:
-        yield from embed_chunks(embedder, (_read_media(b) for b in batches), processes=processes)
+        kept = collections.deque()  # each chunk's items, in the order embed_chunks answers the chunks
+
+        def chunks():
+            for batch in batches:
+                items, files = _read_media(batch, gone)
+                if items:
+                    kept.append(items)
+                    yield files
+
+        for vectors in embed_chunks(embedder, chunks(), processes=processes):
+            yield kept.popleft(), vectors
         return
     for batch in batches:
-        if modality == "text":
-            yield embedder.embed([item.text for item in batch])
-        else:
-            with local_paths([item.file.name for item in batch]) as paths:
-                yield embedder.embed(paths)
+        with local_paths([item.file.name for item in batch]) as paths:
+            gone.extend(item for item, path in zip(batch, paths, strict=True) if path is None)
+            items = [item for item, path in zip(batch, paths, strict=True) if path is not None]
+            if items:
+                yield items, embedder.embed([path for path in paths if path is not None])
 
 
 def embeddings_compute(
-    *, project, embedder_name, items, on_progress=None, batch_size=512, processes=None, min_items_for_processes=None
+    *,
+    project,
+    embedder_name,
+    items,
+    on_progress=None,
+    batch_size=512,
+    processes=None,
+    min_items_for_processes=None,
+    missing=None,
 ):
     """Compute and store the vectors ``items`` (Item rows, in order) lack for a built-in embedder.
 
@@ -251,6 +284,10 @@ def embeddings_compute(
     (default ``PROCESS_MIN_ITEMS``). Corpus-fitted embedders (text-tfidf) are recomputed for all items,
     since a vector only means something beside the others fitted with it. Answers the number of vectors
     computed.
+
+    An item whose file the media storage no longer has gets no vector: it is appended to ``missing`` (a
+    list) and the others are computed; without ``missing``, MediaMissing naming them is raised once the
+    others are stored.
     """
     embedder = make_embedder(name=embedder_name, modality=project.modality)
     refit = embedder_name == "text-tfidf"
@@ -275,16 +312,19 @@ def embeddings_compute(
     if len(todo) < (PROCESS_MIN_ITEMS if min_items_for_processes is None else min_items_for_processes):
         processes = 1
     batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-    done = 0
-    for batch, vectors in zip(
-        batches, _embed_batches(embedder, embedder_name, project.modality, batches, processes), strict=True
-    ):
-        _store(batch, vectors, embedder_name)
-        done += len(batch)
+    done, gone = 0, []
+    for kept, vectors in _embed_batches(embedder, embedder_name, project.modality, batches, processes, gone):
+        _store(kept, vectors, embedder_name)
+        done += len(kept)
         if on_progress:
-            on_progress(done)
+            on_progress(done + len(gone))
     if done >= SPEED_MIN_ITEMS:
         record_speed(models_dir(), embedder_name, done / max(time.perf_counter() - started, 1e-9))
+    if gone:
+        gone.sort(key=lambda item: item.pk)
+        if missing is None:
+            raise MediaMissing(gone)
+        missing.extend(gone)
     return done
 
 

@@ -32,10 +32,20 @@ from analysis.services.embeddings import (
 )
 from analysis.services.error_analysis import labels_resolved
 from labelhub.snapshots import read_snapshot
+from labelhub.storage import GONE, MediaMissing
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
 from labeling.selectors import transcript_conventions
-from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_start, project_lock, under_way
+from labeling.services.jobs import (
+    JobBeat,
+    job_add_errors,
+    job_claim,
+    job_finish,
+    job_progress,
+    job_start,
+    project_lock,
+    under_way,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -216,12 +226,16 @@ def map_job_run(*, job_id):
         # The heartbeat tells a map still being computed from one whose worker died (job_claim).
         with JobBeat(job):
             items = list(
-                Item.objects.filter(project=project).only("id", "file", "text", "label", "sha256").order_by("id")
+                Item.objects.filter(project=project)
+                .only("id", "file", "text", "label", "sha256", "original_name")
+                .order_by("id")
             )
             n = len(items)
             # Progress: embedding every item, then four steps of the analysis.
             job_progress(job=job, processed=0, total=n + 4)
             timings = {}
+            # Items whose file the storage no longer has: the map goes on without them and names them.
+            gone = []
             if emap.embedder in available_embedders():
                 t = time.perf_counter()
                 embeddings_compute(
@@ -229,13 +243,23 @@ def map_job_run(*, job_id):
                     embedder_name=emap.embedder,
                     items=items,
                     on_progress=lambda done: job_progress(job=job, processed=done),
+                    missing=gone,
                 )
                 timings["embeddings"] = time.perf_counter() - t
             X, present = embeddings_load(project=project, model=emap.embedder, item_ids=[i.pk for i in items])
             if len(present) < MIN_POINTS:
+                lost = f" ({MediaMissing(gone)})" if gone else ""
                 raise ValidationError(
-                    f"only {len(present)} items have '{emap.embedder}' vectors; a map needs {MIN_POINTS}"
+                    f"only {len(present)} items have '{emap.embedder}' vectors; a map needs {MIN_POINTS}{lost}"
                 )
+            job.errors = [e for e in job.errors if "item" not in e]  # an earlier attempt's, named again below
+            job_add_errors(
+                job=job,
+                errors=[
+                    {"item": item.pk, "name": item.original_name, "reason": f"the file is {GONE}; left out of the map"}
+                    for item in gone
+                ],
+            )
             by_id = {item.pk: item for item in items}
             kept = [by_id[i] for i in present]
             transcription = project.task_type == TaskType.TRANSCRIPTION
@@ -299,6 +323,8 @@ def map_job_run(*, job_id):
                 "n_unlabeled": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "")),
                 "n_ties": int(sum(1 for c, src in zip(codes, sources, strict=True) if c < 0 and src == "tie")),
                 "n_decided": sum(1 for src in sources if src in ("decision", "gold")),
+                # items left out because their file is no longer in the media storage (named in job.errors)
+                "n_missing_files": len(gone),
             }
             if transcription:
                 compared = [v["wer"] for v in transcripts.values() if v["wer"] is not None]

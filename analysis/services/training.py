@@ -23,13 +23,10 @@ its split, and the error analysis compares only the items the model did not trai
 
 import json
 import logging
-import os
-import tempfile
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -38,10 +35,10 @@ from analysis.embeddings.pretrained import PRETRAINED
 from analysis.embeddings.registry import available_embedders
 from analysis.metrics.shapes import shapes_average_precision
 from analysis.models import Embedding, ModelRun, Prediction
-from analysis.services.embeddings import embedder_names, make_embedder
+from analysis.services.embeddings import embedder_names, local_paths, make_embedder
 from labelhub.celery import app
 from labelhub.deadlocks import retry_deadlock_once
-from labelhub.storage import stored_files_read
+from labelhub.storage import MediaMissing, items_named
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus, TaskType, Trainer
 from labeling.models import Item, Job, TrainingJob
 from labeling.services import exports
@@ -190,7 +187,11 @@ def training_job_run(*, job_id):
         return
     except Exception as exc:
         logger.exception("training job %s failed", job_id)
-        detail = "; ".join(f"{k}: {v}" for k, v in exc.message_dict.items()) if hasattr(exc, "message_dict") else exc
+        detail = (
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            if hasattr(exc, "message_dict")
+            else exc
+        )
         Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt).update(
             status=JobStatus.FAILED, finished=timezone.now(), errors=[{"reason": f"training failed: {detail}"}]
         )
@@ -242,18 +243,6 @@ def version_labels(*, version):
     return items[keep], labels[keep], splits[keep]
 
 
-def _local_media(names, folder):
-    if isinstance(default_storage, FileSystemStorage):
-        return [default_storage.path(n) for n in names]
-    paths = []
-    for i, (name, data) in enumerate(zip(names, stored_files_read(names), strict=True)):
-        path = os.path.join(folder, f"{i}{os.path.splitext(name)[1]}")
-        with open(path, "wb") as dst:
-            dst.write(data)
-        paths.append(path)
-    return paths
-
-
 def _features(project, item_ids, embedder_name, beat):
     """(n, dim) float32 features of the items, in order: a built-in or installed pretrained embedder, or
     pushed vectors."""
@@ -271,21 +260,41 @@ def _features(project, item_ids, embedder_name, beat):
         return np.stack([np.frombuffer(bytes(rows[i]), dtype="<f4") for i in item_ids])
     embedder = make_embedder(name=embedder_name, modality=project.modality)
     fields = ["pk", "text"] if project.modality == "text" else ["pk", "file"]
-    found = dict(Item.objects.filter(pk__in=item_ids).values_list(*fields))
-    inputs = [found[i] for i in item_ids]
+    found = {
+        pk: (name, value)
+        for pk, name, value in Item.objects.filter(pk__in=item_ids).values_list(fields[0], "original_name", fields[1])
+    }
+    deleted = [i for i in item_ids if i not in found]
+    if deleted:
+        # deleted (the admin) since the version was built: training on the rest would not be this version
+        one = len(deleted) == 1
+        raise ValidationError(
+            {
+                "version": f"{items_named([(i, '') for i in deleted])} of this version {'is' if one else 'are'} no "
+                f"longer in the project (deleted): build a new version to train without {'it' if one else 'them'}"
+            }
+        )
+    inputs = [found[i][1] for i in item_ids]
     if project.modality == "text":
         beat.set(phase=f"embedding {len(inputs)} texts")
         return embedder.embed(inputs)
     out = None
-    with tempfile.TemporaryDirectory() as folder:
-        batch = 256
-        for start in range(0, len(inputs), batch):
-            paths = _local_media(inputs[start : start + batch], folder)
+    batch = 256
+    for start in range(0, len(inputs), batch):
+        with local_paths(inputs[start : start + batch]) as paths:
+            gone = [i for i, path in zip(item_ids[start : start + batch], paths, strict=True) if path is None]
+            if gone:
+                # Left out, the model would be trained and scored on less than the version holds, and
+                # say nothing: the job fails naming them, as the version's build does.
+                raise MediaMissing(
+                    [(i, found[i][0]) for i in gone],
+                    ": restore the files, or build a new version without these items",
+                )
             block = embedder.embed(paths)
-            if out is None:
-                out = np.empty((len(inputs), block.shape[1]), dtype=np.float32)
-            out[start : start + len(block)] = block
-            beat.set(processed=start + len(block), phase="embedding")
+        if out is None:
+            out = np.empty((len(inputs), block.shape[1]), dtype=np.float32)
+        out[start : start + len(block)] = block
+        beat.set(processed=start + len(block), phase="embedding")
     return out
 
 

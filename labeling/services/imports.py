@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labelhub.params import is_row_id
+from labelhub.storage import GONE, items_named
 from labeling import inputs
 from labeling.choices import TaskType
 from labeling.inputs import IMAGE_EXTENSIONS, InputRejected, csv_problem
@@ -839,18 +840,22 @@ def image_sizes_upright(*, project=None, dry_run=False) -> dict:
     items imported when the stored size was the file's raw one: a photo with orientation 5-8 had them
     swapped, so its boxes turned into wrong pixels in COCO. Each file (of ``project``, else of every
     image project) is opened through the storage and its header read; only items whose size changes are
-    written. Answers ``{"checked", "changed", "unreadable"}``; running it again changes nothing."""
+    written. Answers ``{"checked", "changed", "unreadable", "problems"}``, ``problems`` naming each unreadable
+    item ("item 12 (a.png): ..."); running it again changes nothing."""
     items = Item.objects.filter(project__modality="image").exclude(file="")
     if project is not None:
         items = items.filter(project=project)
-    counts = {"checked": 0, "changed": 0, "unreadable": 0}
-    for pk, name, stats in items.order_by("pk").values_list("pk", "file", "stats").iterator(chunk_size=CHUNK_SIZE):
+    counts = {"checked": 0, "changed": 0, "unreadable": 0, "problems": []}
+    rows = items.order_by("pk").values_list("pk", "original_name", "file", "stats")
+    for pk, original, name, stats in rows.iterator(chunk_size=CHUNK_SIZE):
         counts["checked"] += 1
         try:
             with default_storage.open(name, "rb") as handle:
                 width, height = inputs.upright_size(handle)
         except Exception as exc:  # a file gone or unreadable: its stored size stays, the item is named
             counts["unreadable"] += 1
+            why = f"the file is {GONE}" if isinstance(exc, FileNotFoundError) else f"cannot read its file: {exc}"
+            counts["problems"].append(f"{items_named([(pk, original)])}: {why}")
             logger.warning("item %s: cannot read %s: %s", pk, name, exc)
             continue
         stats = stats or {}

@@ -27,6 +27,8 @@ class Command(BaseCommand):
                 raise CommandError(f"no project '{project}'")
         counts = image_sizes_upright(project=target, dry_run=dry_run)
         verb = "would change" if dry_run else "changed"
+        for problem in counts["problems"]:
+            self.stdout.write(problem)
         self.stdout.write(
             f"checked {counted(counts['checked'], 'image item')}: {verb} {counts['changed']}, "
             f"{counts['unreadable']} unreadable (left as they were)"
