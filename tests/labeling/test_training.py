@@ -288,3 +288,26 @@ def test_training_page_shows_the_parameters_as_json_not_python(api, client, mana
     params = html.split("parameters <code>")[1].split("</code>")[0]
     assert "&quot;C&quot;: 0.5" in params and "&quot;standardize&quot;: false" in params
     assert "None" not in params and "False" not in params and "&#x27;" not in params
+
+
+def test_a_training_refused_by_its_version_says_why_in_words_not_a_python_list(api, manager, reviewer, labeler):
+    project = text_project(manager, classes=("cat", "dog"))
+    items = add_texts(project, [f"{WORDS['cat']} number {i}" for i in range(6)])
+    (a,) = labelers(project, 1)
+    for item in items:
+        answer(item, a, "cat")
+    build(project, manager, {"splits": {"train": 1.0}})
+    body = (
+        api(manager)
+        .post(
+            f"/api/projects/{project.pk}/training-jobs/",
+            {"version": "latest", "trainer": "logistic_regression"},
+            format="json",
+        )
+        .json()
+    )
+    with pytest.raises(Exception, match="two classes"):
+        training_job_run(job_id=body["job"])
+    assert Job.objects.get(pk=body["job"]).errors == [
+        {"reason": "training failed: version: the train split needs at least two classes to train a classifier"}
+    ]
