@@ -20,6 +20,12 @@ def _project_deleting(sender, instance, **kwargs):
     project_deleting(project=instance)
 
 
+def _item_deleted(sender, instance, **kwargs):
+    from labeling.services.projects import item_deleted
+
+    item_deleted(item=instance)
+
+
 def _version_deleted(sender, instance, **kwargs):
     from labeling.services.projects import version_deleted
 
@@ -32,7 +38,7 @@ class LabelingConfig(AppConfig):
 
     def ready(self):
         # Models load once the app registry is ready, not with apps.py.
-        from labeling.models import DatasetVersion, LabelClass, Project
+        from labeling.models import DatasetVersion, Item, LabelClass, Project
 
         # Python's csv refuses a field over 131,072 characters (process-wide): a CSV manifest or a Hugging
         # Face metadata.csv holding a text item the app allows failed its import. Raised once, here, to
@@ -41,6 +47,8 @@ class LabelingConfig(AppConfig):
 
         post_save.connect(_class_saved_or_deleted, sender=LabelClass, dispatch_uid="labeling-class-saved")
         post_delete.connect(_class_saved_or_deleted, sender=LabelClass, dispatch_uid="labeling-class-deleted")
-        # A project or version deleted (the admin) takes its stored files with it: labeling.services.projects.
+        # A project, version or item deleted (the admin) takes its stored files with it, once no item names
+        # them: labeling.services.projects.
         pre_delete.connect(_project_deleting, sender=Project, dispatch_uid="labeling-project-deleting")
         post_delete.connect(_version_deleted, sender=DatasetVersion, dispatch_uid="labeling-version-deleted")
+        post_delete.connect(_item_deleted, sender=Item, dispatch_uid="labeling-item-deleted")

@@ -13,7 +13,7 @@ from django.db import connection
 
 from labeling.services.import_jobs import import_job_run
 from labeling.services.jobs import job_task_run, jobs_resend_lost, stale_seconds
-from labeling.services.projects import stored_folders_delete
+from labeling.services.projects import stored_files_delete, stored_folders_delete
 from labeling.services.versions import version_build_run
 from labeling.services.webhooks import webhook_delivery_attempt
 
@@ -35,6 +35,16 @@ def storage_delete(self, folders):
     most an hour apart); removing them again is harmless."""
     try:
         stored_folders_delete(folders=folders)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=min(60 * 2**self.request.retries, 3600)) from exc
+
+
+@shared_task(name="labeling.stored_files_remove", bind=True, max_retries=8)
+def stored_files_remove(self, files):
+    """The stored files of deleted items that no item names any more (labeling.services.projects), tried
+    again as storage_delete is."""
+    try:
+        stored_files_delete(files=files)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=min(60 * 2**self.request.retries, 3600)) from exc
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from labeling.choices import SHAPE_TASKS, JobKind, Role, TaskType
 from labeling.models import Job, LabelClass, Membership, Project, Reservation
 from labeling.selectors import class_keys_forget
+from labeling.services import jobs
 from labeling.services.guidelines import guideline_publish
 from labeling.services.jobs import task_send_on_commit
 from labeling.services.versions import storage_delete_tree
@@ -283,6 +284,9 @@ def project_deleting(*, project):
         and str(params["upload"]).startswith("imports/")
     }
     task_send_on_commit("labeling.storage_delete", [f"items/{project.pk}", f"datasets/{project.pk}", *sorted(folders)])
+    # its items' files go with the folder: not named one by one as the cascade deletes the items
+    if transaction.get_connection().in_atomic_block:
+        _file_removals().projects.add(project.pk)
 
 
 def version_deleted(*, version):
@@ -295,6 +299,86 @@ def stored_folders_delete(*, folders):
     """Delete every stored file under each of ``folders`` (run by the worker)."""
     for folder in folders:
         storage_delete_tree(folder)
+
+
+# --- the stored file of a deleted item ---------------------------------------------------------------------
+# An item deleted (the admin's page or its delete action, a queryset in a shell) took its row and left its
+# file in the media folder or bucket for good. Its name is its project's and content's
+# (items/<project>/<sha[:2]>/<sha><ext>, imports._media_name): another item may name it (the same bytes
+# imported again meanwhile), so a worker removes it once the deletion has committed and only if no item
+# names it then. The files an item deletion leaves are gathered per transaction and sent together: the
+# admin's action deleting a thousand items sends one message, not a thousand.
+
+FILES_REMOVE_TASK = "labeling.stored_files_remove"
+FILES_PER_MESSAGE = 1000
+
+
+class _FileRemovals:
+    """The item files one transaction deleted, sent to a worker when it commits."""
+
+    def __init__(self):
+        self.files = {}  # name -> project id, in the order deleted
+        self.projects = set()  # projects deleted in the transaction: their folders go whole
+        self.sent = False
+
+    def waiting(self, connection):
+        """Whether this transaction's commit will still send them (a rollback drops the callback)."""
+        return not self.sent and any(func == self.send for _, func, _ in connection.run_on_commit)
+
+    def send(self):
+        self.sent = True
+        names = [name for name, project in self.files.items() if project not in self.projects]
+        for start in range(0, len(names), FILES_PER_MESSAGE):
+            jobs.task_send(FILES_REMOVE_TASK, names[start : start + FILES_PER_MESSAGE])
+
+
+def _file_removals() -> _FileRemovals:
+    connection = transaction.get_connection()
+    pending = getattr(connection, "labelhub_file_removals", None)
+    if pending is None or not pending.waiting(connection):
+        pending = _FileRemovals()
+        connection.labelhub_file_removals = pending
+        transaction.on_commit(pending.send)
+    return pending
+
+
+def item_deleted(*, item):
+    """Queue the removal of a deleted item's file, for when the deletion commits."""
+    name = item.file.name if item.file else ""
+    if not name:
+        return
+    if transaction.get_connection().in_atomic_block:
+        _file_removals().files.setdefault(name, item.project_id)
+    else:  # no transaction: the row is gone already
+        jobs.task_send(FILES_REMOVE_TASK, [name])
+
+
+def stored_files_delete(*, files):
+    """Delete the stored item files named in ``files`` that no item names now (run by the worker): the same
+    bytes imported again since into the project reuse the name, and keep their file."""
+    from django.core.files.storage import default_storage
+    from django.db.models import Q
+
+    from labeling.models import Item
+
+    by_project = {}
+    for name in files:
+        parts = name.split("/")
+        project = int(parts[1]) if len(parts) == 4 and parts[0] == "items" and parts[1].isdigit() else None
+        by_project.setdefault(project, []).append(name)
+    kept = set()
+    for project, names in by_project.items():
+        if project is None:  # not a name imports make: whichever item names it
+            kept.update(Item.objects.filter(file__in=names).values_list("file", flat=True))
+            continue
+        shas = [name.rsplit("/", 1)[-1].split(".", 1)[0] for name in names]
+        used = Item.objects.filter(Q(sha256__in=shas) | Q(file__in=names), project_id=project)
+        for sha, file in used.values_list("sha256", "file"):
+            kept.add(file)
+            kept.update(name for name, s in zip(names, shas, strict=True) if s == sha)
+    for name in files:
+        if name not in kept:
+            default_storage.delete(name)
 
 
 def classes_changed(*, project_id):

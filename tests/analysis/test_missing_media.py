@@ -135,7 +135,8 @@ def test_training_on_a_version_whose_files_are_gone_fails_naming_the_missing_ite
     job = train(api, manager, project)
     assert job.status == "failed" and not ModelRun.objects.exists()
     (error,) = job.errors
-    assert f"item {items[2].pk} (photo-2.png)" in error["reason"] and f"item {items[7].pk} (photo-7.png)" in error["reason"]
+    assert f"item {items[2].pk} (photo-2.png)" in error["reason"]
+    assert f"item {items[7].pk} (photo-7.png)" in error["reason"]
     assert "no longer in the media storage" in error["reason"]
     assert str(default_storage.location) not in error["reason"]  # no server path
 

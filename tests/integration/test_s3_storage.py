@@ -384,3 +384,38 @@ def test_a_build_missing_an_image_in_the_bucket_fails_naming_it(manager, s3):
     assert job.status == "failed" and gone in json.dumps(job.errors), job.errors
     assert f"the file of item {ids[1]} ({gone}) is no longer in the media storage" in job.errors[0]["reason"]
     assert bucket_keys(s3, f"datasets/{project.pk}/") == set()
+
+
+def test_items_whose_object_is_gone_are_left_out_of_their_vectors_and_named(manager, s3):
+    from analysis.models import Embedding
+    from analysis.services.embeddings import embeddings_compute
+    from labeling.services.imports import ImportEntry, items_import
+
+    project = make_project(manager, name="Bucket holes")
+    entries = [ImportEntry(name=f"hole-{i}.png", load=lambda i=i: png_bytes(seed=300 + i)) for i in range(4)]
+    items = [Item.objects.get(pk=pk) for pk in items_import(project=project, entries=entries).imported]
+    s3["client"].delete_object(Bucket=s3["bucket"], Key=items[2].file.name)
+    missing = []
+    done = embeddings_compute(project=project, embedder_name="image-basic", items=items, missing=missing)
+    assert done == 3 and missing == [items[2]]
+    assert set(Embedding.objects.values_list("item_id", flat=True)) == {items[0].pk, items[1].pk, items[3].pk}
+    with pytest.raises(FileNotFoundError, match=rf"item {items[2].pk} \(hole-2\.png\)"):
+        embeddings_compute(project=project, embedder_name="image-basic", items=items[2:])
+
+
+def test_a_deleted_items_object_leaves_the_bucket_once_no_item_names_it(manager, s3, monkeypatch):
+    from labeling.services.imports import ImportEntry, items_import
+    from labeling.services.projects import stored_files_delete
+
+    sent = []
+    monkeypatch.setattr("labeling.services.jobs.task_send", lambda name, *args: sent.append((name, *args)))
+    project = make_project(manager, name="Bucket deletions")
+    entries = [ImportEntry(name=f"del-{i}.png", load=lambda i=i: png_bytes(seed=400 + i)) for i in range(3)]
+    a, b, c = (Item.objects.get(pk=pk) for pk in items_import(project=project, entries=entries).imported)
+    Item.objects.filter(pk=c.pk).update(file=b.file.name)  # b's object named by c as well
+    Item.objects.filter(pk__in=[a.pk, b.pk]).delete()  # committed (no test transaction): the message goes
+    ((task, names),) = sent
+    assert task == "labeling.stored_files_remove" and sorted(names) == sorted([a.file.name, b.file.name])
+    stored_files_delete(files=names)
+    keys = bucket_keys(s3, f"items/{project.pk}/")
+    assert a.file.name not in keys and b.file.name in keys and c.file.name in keys

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from labeling.models import DatasetVersion, Item
 from labeling.services.import_jobs import import_job_create
 from labeling.services.imports import ImportEntry, items_import
-from labeling.services.projects import stored_folders_delete
+from labeling.services.projects import stored_files_delete, stored_folders_delete
 from tests.conftest import make_project, png_bytes
 from tests.labeling.version_helpers import answer, build, labelers
 
@@ -80,3 +80,123 @@ def test_a_removal_the_storage_refused_is_tried_again(settings, monkeypatch):
     monkeypatch.setattr("labeling.services.projects.storage_delete_tree", flaky)
     tasks.storage_delete.apply(args=[["items/77"]])  # eager: a retry runs at once
     assert attempts == ["items/77", "items/77"] and not folder.exists()
+
+
+# --- an item deleted (the admin, its delete action, a shell's queryset) --------------------------------------
+
+
+def run_item_removals(job_messages, captured):
+    """Send what the commit sends, then run the item file removals among it, as the worker would."""
+    for callback in captured:
+        callback()
+    sent = [args[0] for name, *args in job_messages if name == "labeling.stored_files_remove"]
+    for names in sent:
+        stored_files_delete(files=names)
+    return sent
+
+
+def pets(manager, n=3, name="Pets"):
+    project = make_project(manager, name=name)
+    report = items_import(
+        project=project, entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(n)]
+    )
+    return project, [Item.objects.get(pk=pk) for pk in report.imported]
+
+
+def test_an_item_deleted_in_the_admin_takes_its_file_once_the_deletion_commits(
+    manager, admin_client, job_messages, django_capture_on_commit_callbacks
+):
+    project, (a, b, c) = pets(manager)
+    with django_capture_on_commit_callbacks() as captured:
+        response = admin_client.post(f"/admin/labeling/item/{a.pk}/delete/", {"post": "yes"})
+        assert response.status_code == 302 and not Item.objects.filter(pk=a.pk).exists()
+        assert default_storage.exists(a.file.name)  # nothing is removed before the commit
+    run_item_removals(job_messages, captured)
+    assert not default_storage.exists(a.file.name)
+    assert default_storage.exists(b.file.name) and default_storage.exists(c.file.name)
+
+    job_messages.clear()
+    with django_capture_on_commit_callbacks() as captured:
+        response = admin_client.post(
+            "/admin/labeling/item/", {"action": "delete_selected", "_selected_action": [b.pk, c.pk], "post": "yes"}
+        )
+    assert response.status_code == 302 and not Item.objects.filter(project=project).exists()
+    run_item_removals(job_messages, captured)
+    assert not default_storage.exists(b.file.name) and not default_storage.exists(c.file.name)
+
+
+def test_a_file_another_item_still_names_stays(manager, job_messages, django_capture_on_commit_callbacks):
+    project, (a, b, _) = pets(manager)
+    Item.objects.filter(pk=b.pk).update(file=a.file.name)  # two rows naming one stored file
+    with django_capture_on_commit_callbacks() as captured:
+        Item.objects.filter(pk=a.pk).delete()
+    assert run_item_removals(job_messages, captured) == [[a.file.name]]
+    assert default_storage.exists(a.file.name)
+    with default_storage.open(a.file.name, "rb") as handle:
+        assert handle.read() == png_bytes(seed=0)
+
+
+def test_a_file_imported_again_before_the_worker_removes_it_stays(
+    manager, job_messages, django_capture_on_commit_callbacks
+):
+    project, (a, _, _) = pets(manager)
+    with django_capture_on_commit_callbacks() as captured:
+        a.delete()
+    for callback in captured:
+        callback()
+    # the same bytes come back (the import finds the file there and keeps it) before a worker runs the removal
+    (again,) = items_import(
+        project=project, entries=[ImportEntry(name="back.png", load=lambda: png_bytes(seed=0))]
+    ).imported
+    assert Item.objects.get(pk=again).file.name == a.file.name
+    for name, *args in job_messages:
+        if name == "labeling.stored_files_remove":
+            stored_files_delete(files=args[0])
+    assert default_storage.exists(a.file.name)
+
+
+def test_a_deletion_rolled_back_removes_nothing(manager, job_messages, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    project, (a, b, _) = pets(manager)
+    pk = a.pk
+    with django_capture_on_commit_callbacks() as captured:
+        try:
+            with transaction.atomic():
+                a.delete()
+                raise RuntimeError("changed my mind")
+        except RuntimeError:
+            pass
+        b.delete()  # the next deletion, committed, sends its own file and only it
+    assert run_item_removals(job_messages, captured) == [[b.file.name]]
+    assert default_storage.exists(a.file.name) and Item.objects.filter(pk=pk).exists()
+    assert not default_storage.exists(b.file.name)
+
+
+def test_a_deleted_project_sends_its_folders_not_every_item_file(
+    manager, admin_client, job_messages, django_capture_on_commit_callbacks
+):
+    project, items = pets(manager)
+    with django_capture_on_commit_callbacks() as captured:
+        admin_client.post(f"/admin/labeling/project/{project.pk}/delete/", {"post": "yes"})
+    assert run_item_removals(job_messages, captured) == []
+    run_sent(job_messages, [])
+    assert not any(default_storage.exists(item.file.name) for item in items)
+
+
+def test_an_item_file_removal_the_storage_refused_is_tried_again(manager, monkeypatch):
+    from labeling import tasks
+
+    _, (a, _, _) = pets(manager)
+    Item.objects.filter(pk=a.pk).delete()
+    real, attempts = default_storage.delete, []
+
+    def flaky(name):
+        attempts.append(name)
+        if len(attempts) == 1:
+            raise OSError("the storage did not answer")
+        real(name)
+
+    monkeypatch.setattr(default_storage, "delete", flaky)
+    tasks.stored_files_remove.apply(args=[[a.file.name]])  # eager: a retry runs at once
+    assert attempts == [a.file.name, a.file.name] and not default_storage.exists(a.file.name)
