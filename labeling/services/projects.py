@@ -324,7 +324,7 @@ class _FileRemovals:
 
     def waiting(self, connection):
         """Whether this transaction's commit will still send them (a rollback drops the callback)."""
-        return not self.sent and any(func == self.send for _, func, _ in connection.run_on_commit)
+        return not self.sent and any(entry[1] == self.send for entry in connection.run_on_commit)
 
     def send(self):
         self.sent = True
