@@ -3,11 +3,12 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from labeling.choices import SHAPE_TASKS, JobKind, Role, TaskType
-from labeling.models import Job, LabelClass, Membership, Project, Reservation
+from labeling.models import Item, Job, LabelClass, Membership, Project, Reservation
 from labeling.selectors import class_keys_forget
 from labeling.services import jobs
 from labeling.services.guidelines import guideline_publish
@@ -303,7 +304,7 @@ def stored_folders_delete(*, folders):
 
 # --- the stored file of a deleted item ---------------------------------------------------------------------
 # An item deleted (the admin's page or its delete action, a queryset in a shell) took its row and left its
-# file in the media folder or bucket for good. Its name is its project's and content's
+# file in the media folder or bucket for good; now its file goes too. Its name is its project's and content's
 # (items/<project>/<sha[:2]>/<sha><ext>, imports._media_name): another item may name it (the same bytes
 # imported again meanwhile: one item per content and project), so a worker removes it once the deletion
 # has committed and only if no item of the project holds that content then. The files an item deletion
@@ -360,10 +361,6 @@ def stored_files_delete(*, files):
     again since the deletion, the file found there and kept) names it. Checked on the (project, sha256)
     index: a thousand names against 400,000 items, 3 ms, where looking them up by file name scanned the
     table (130 ms, and growing with it)."""
-    from django.core.files.storage import default_storage
-
-    from labeling.models import Item
-
     by_content, others = {}, []
     for name in files:
         parts = name.split("/")
