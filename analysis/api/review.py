@@ -19,7 +19,13 @@ from labelhub.schema import PAGE_PARAMETERS, paged
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Annotation, ArchivedAnnotation, Campaign, Guideline, Item, TaxonomyChange
 from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
-from labeling.services.campaigns import campaign_finish, campaign_items_for, campaign_progress, campaign_start
+from labeling.services.campaigns import (
+    CampaignConflict,
+    campaign_finish,
+    campaign_items_for,
+    campaign_progress,
+    campaign_start,
+)
 from labeling.services.guidelines import guideline_publish, guideline_published_already
 from labeling.services.review import (
     DecisionConflict,
@@ -752,6 +758,10 @@ class CampaignListApi(GenericAPIView):
         responses={
             201: inline_serializer("CampaignOut", {"id": serializers.IntegerField()}),
             200: OpenApiResponse(description="the same request again: the active campaign it made"),
+            409: OpenApiResponse(
+                description="another campaign sent some of its items back while it was being started (named in "
+                "`detail`, ids in `campaigns`): nothing started; sent again, it starts after that one"
+            ),
         },
         description="Start a relabel campaign. The same request again (name, items or filter, overlap and "
         "guideline, by any reviewer) while the campaign it made is active answers that campaign with 200 "
@@ -777,16 +787,21 @@ class CampaignListApi(GenericAPIView):
                 return ids
 
         # The same request sent again (its answer lost, a double click): the campaign it made, not a second.
-        campaign, created = campaign_start(
-            project=project,
-            name=data.validated_data["name"],
-            item_ids=items,
-            filter=chosen,
-            overlap=data.validated_data.get("overlap"),
-            guideline=data.validated_data.get("guideline"),
-            user=request.user,
-            choose=choose,
-        )
+        try:
+            campaign, created = campaign_start(
+                project=project,
+                name=data.validated_data["name"],
+                item_ids=items,
+                filter=chosen,
+                overlap=data.validated_data.get("overlap"),
+                guideline=data.validated_data.get("guideline"),
+                user=request.user,
+                choose=choose,
+            )
+        except CampaignConflict as exc:  # another campaign took some of its items while it was being started
+            return Response(
+                {"detail": str(exc), "campaigns": [c.pk for c in exc.campaigns]}, status=status.HTTP_409_CONFLICT
+            )
         return Response(
             _campaign_out(campaign, with_progress=True),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -35,6 +35,16 @@ FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items"}
 MAX_ITEMS = 200_000
 
 
+class CampaignConflict(Exception):
+    """Another campaign sent some of a campaign's items back while it was being started (after its items
+    were chosen and their agreement measured, before it locked them): nothing of it is made. ``campaigns``:
+    the campaigns that took them."""
+
+    def __init__(self, message, campaigns):
+        super().__init__(message)
+        self.campaigns = campaigns
+
+
 def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # noqa: A002 - the API's word
     """Item ids chosen by explicit ids (all must be the project's) or by a filter whose fields narrow each
     other: ``items`` (ids), ``class`` (an answer or the imported label is this class), ``tag``, ``source``
@@ -292,6 +302,7 @@ def campaign_start(
     same = campaign_same(**request)  # a retry is answered without choosing its items again
     if same is not None:
         return same, False
+    seen = _last_sent_back(project)  # before the choice: what the choice and the measure "before" read
     try:
         chosen = choose() if choose is not None else item_ids
         prepared = campaign_prepare(**{**request, "item_ids": chosen})
@@ -303,17 +314,55 @@ def campaign_start(
         if same is not None:
             return same, False
         raise
-    return _campaign_start_locked(request=request, prepared=prepared, user=user)
+    return _campaign_start_locked(request=request, prepared=prepared, user=user, seen=seen)
 
 
 @retry_deadlock_once  # as campaign_create: the project's row first, then the items in id order
 @transaction.atomic
-def _campaign_start_locked(*, request, prepared, user):
+def _campaign_start_locked(*, request, prepared, user, seen):
     project_lock(request["project"].pk)
     same = campaign_same(**request)
     if same is not None:  # the same request, sent at the same moment, made it while this one waited or chose
         return same, False
+    _refuse_items_taken_since(project=request["project"], item_ids=prepared["item_ids"], seen=seen)
     return _campaign_insert(project=request["project"], prepared=prepared, user=user), True
+
+
+def _last_sent_back(project) -> int:
+    """The id of the latest (campaign, item) row of the project: items sent back later have higher ones.
+    Every campaign of a project adds its items under the project's lock, so they are committed in id order."""
+    rows = Campaign.items.through.objects.filter(campaign__project_id=project.pk)
+    return rows.aggregate(n=Max("id"))["n"] or 0
+
+
+def _refuse_items_taken_since(*, project, item_ids, seen):
+    """Raise ``CampaignConflict`` when another campaign sent some of ``item_ids`` back after ``seen``
+    (``_last_sent_back`` as the items were being chosen). Under the project's lock.
+
+    Two different campaigns started at the same moment over the same items each chose them, and measured
+    their agreement, on the answers the first then archived: the second held them too, with an empty
+    archive (its new answers had nothing to be compared with) and an agreement "before" of answers it
+    never held. Refused, it can be started again: it then chooses, measures and archives as a campaign
+    started after the first does (which may hold items another active campaign holds)."""
+    wanted = set(item_ids)
+    taken = {}
+    rows = Campaign.items.through.objects.filter(campaign__project_id=project.pk, pk__gt=seen).order_by("pk")
+    for campaign_id, item_id in rows.values_list("campaign_id", "item_id").iterator(chunk_size=10000):
+        if item_id in wanted:
+            taken.setdefault(campaign_id, []).append(item_id)
+    if not taken:
+        return
+    campaigns = list(Campaign.objects.filter(pk__in=taken).order_by("pk"))
+    names = " and ".join(f'the campaign "{c.name}" (#{c.pk})' for c in campaigns)
+    shown = sorted({i for ids in taken.values() for i in ids})
+    listed = ", ".join(map(str, shown[:20])) + (f" and {len(shown) - 20:,} more" if len(shown) > 20 else "")
+    item, were, their, them = ("Item", "was", "its", "it") if len(shown) == 1 else ("Items", "were", "their", "them")
+    raise CampaignConflict(
+        f"{item} {listed} {were} sent back by {names} while this one was being started: {their} answers are "
+        f"archived there. Nothing was started; start this campaign again to send {them} back once more, or "
+        f"leave {them} out.",
+        campaigns,
+    )
 
 
 def campaign_prepare(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None) -> dict:  # noqa: A002
@@ -368,6 +417,7 @@ def _campaign_insert(*, project, prepared, user):
 def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002
     """Start a relabel campaign; answers the campaign. An empty selection is an error and changes nothing.
     (``campaign_start`` answers the campaign an identical request already made instead.)"""
+    project_lock(project.pk)  # every campaign adds its items under it (``_last_sent_back``)
     prepared = campaign_prepare(
         project=project, name=name, item_ids=item_ids, filter=filter, overlap=overlap, guideline=guideline
     )

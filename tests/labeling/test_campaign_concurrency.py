@@ -243,3 +243,61 @@ def test_the_same_filter_campaign_whose_copy_commits_while_it_chooses_answers_th
     assert not errors, errors
     assert made["first"] == (made["second"][0], True) and made["second"][1] is False
     assert Campaign.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_different_campaigns_over_the_same_items_at_once_send_each_item_back_once(
+    monkeypatch, api, project, reviewer, labeler, labeler2
+):
+    """Two SMEs start two different campaigns ("Cats again", "Night shots") over overlapping items at the
+    same moment, each on its own connection; both chose their items and measured their agreement before
+    either had archived anything. Both were made: the items they share sat in two campaigns, the second's
+    archive held none of their answers (nothing to compare its new answers with) and its "agreement
+    before" counted answers the first had archived. Now one is made and the other refused (409), naming
+    the campaign that took the items; every answer is archived once and nothing else changed."""
+    from labeling.services.projects import member_add
+    from tests.conftest import make_user
+
+    skip_unless_postgresql()
+    second = make_user("sme2")
+    member_add(project=project, username=second.username, role="reviewer")
+    items = make_items(project, 3)
+    for item in items:
+        annotation_save(item=item, labeler=labeler, value="cat")
+        annotation_save(item=item, labeler=labeler2, value="dog")
+    ids = [item.pk for item in items]
+    both_chose, real, answers, errors = threading.Barrier(2), campaigns.campaign_items_for, {}, []
+
+    def choose_then_wait_for_the_other(**kwargs):
+        chosen = real(**kwargs)
+        wait_for_the_other_thread(both_chose, timeout=5)  # each has chosen before either locks anything
+        return chosen
+
+    monkeypatch.setattr(campaigns, "campaign_items_for", choose_then_wait_for_the_other)
+
+    def send(who, client, body):
+        answers[who] = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+
+    still_running = run_together(
+        [
+            in_a_thread(send, "cats", api(reviewer), {"name": "Cats again", "items": ids[:2]}, errors=errors),
+            in_a_thread(send, "night", api(second), {"name": "Night shots", "items": ids[1:]}, errors=errors),
+        ]
+    )
+    monkeypatch.undo()
+    assert not still_running and not errors, errors
+    assert sorted(a.status_code for a in answers.values()) == [201, 409], {k: a.content for k, a in answers.items()}
+    made = next(a for a in answers.values() if a.status_code == 201).json()
+    refused = next(a for a in answers.values() if a.status_code == 409).json()
+    (campaign,) = Campaign.objects.filter(project=project)
+    assert campaign.pk == made["id"] and refused["campaigns"] == [campaign.pk]
+    assert f'sent back by the campaign "{campaign.name}" (#{campaign.pk})' in refused["detail"]
+    assert f"Item {ids[1]} was" in refused["detail"]
+    # every answer is still somewhere, once: archived by the campaign that took its item, or current
+    archived = list(ArchivedAnnotation.objects.values_list("item_id", "labeler_id", "value"))
+    current = list(Annotation.objects.values_list("item_id", "labeler_id", "value"))
+    assert len(archived) == len(set(archived)) == 4
+    assert sorted(archived + current) == sorted(
+        (i, who.pk, value) for i in ids for who, value in ((labeler, "cat"), (labeler2, "dog"))
+    )
+    assert sorted({i for i, _, _ in archived}) == sorted(made["items"])

@@ -128,3 +128,45 @@ def test_the_same_campaign_requested_by_another_reviewer_while_it_is_active_answ
     assert theirs.status_code == 200 and theirs.json()["id"] == first.json()["id"]
     assert project.campaigns.count() == 1 and ArchivedAnnotation.objects.count() == archived
     assert api(second).post(url, {**body, "overlap": 1}, format="json").status_code == 201  # another campaign
+
+
+def test_another_campaign_started_while_one_chooses_its_items_is_named_and_this_one_refused(
+    monkeypatch, api, reviewer, night
+):
+    """Two SMEs start two different campaigns over the same items at the same moment. The second chose its
+    items and measured their agreement on the answers the first then archived: it was made all the same,
+    holding the items a second time with an empty archive (nothing to compare its new answers with) and an
+    "agreement before" of answers it never held. It is refused now, naming the campaign that took the items
+    and changing nothing; sent again, it starts as any campaign started after the first does."""
+    from labeling.models import Annotation, ArchivedAnnotation, Campaign
+    from labeling.services import campaigns
+
+    project, ids = night
+    url = f"/api/projects/{project.pk}/campaigns/"
+    real, answers = campaigns.campaign_items_for, {}
+
+    def the_first_starts_while_this_one_chooses(**kwargs):
+        chosen = real(**kwargs)
+        if not answers:  # the first SME's campaign commits after the second chose its items
+            answers["first"] = None
+            answers["first"] = api(reviewer).post(url, {"name": "Cats again", "items": ids[:2]}, format="json")
+        return chosen
+
+    monkeypatch.setattr(campaigns, "campaign_items_for", the_first_starts_while_this_one_chooses)
+    second = api(reviewer).post(url, {"name": "Night shots", "items": ids[1:3]}, format="json")
+    monkeypatch.undo()
+    assert answers["first"].status_code == 201, answers["first"].content
+    first = Campaign.objects.get(pk=answers["first"].json()["id"])
+    assert second.status_code == 409, second.content
+    assert second.json()["detail"] == (
+        f'Item {ids[1]} was sent back by the campaign "Cats again" (#{first.pk}) while this one was being '
+        "started: its answers are archived there. Nothing was started; start this campaign again to send it "
+        "back once more, or leave it out."
+    )
+    assert list(Campaign.objects.values_list("name", flat=True)) == ["Cats again"]
+    # each answer archived once, by the campaign that took its item; the item the first did not take kept its
+    assert ArchivedAnnotation.objects.filter(campaign=first).count() == 4
+    assert Annotation.objects.filter(item_id=ids[2]).count() == 2
+    again = api(reviewer).post(url, {"name": "Night shots", "items": ids[1:3]}, format="json")
+    assert again.status_code == 201, again.content
+    assert ArchivedAnnotation.objects.filter(campaign_id=again.json()["id"]).count() == 2  # item 2's answers
