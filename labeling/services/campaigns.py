@@ -320,12 +320,26 @@ def campaign_start(
 @retry_deadlock_once  # as campaign_create: the project's row first, then the items in id order
 @transaction.atomic
 def _campaign_start_locked(*, request, prepared, user, seen):
-    project_lock(request["project"].pk)
+    project = project_lock(request["project"].pk)
+    # The project as it stands now: a request naming no guideline (or overlap) takes the active one when
+    # the campaign is made, not the one its request read as it began (a guideline published meanwhile).
+    request, prepared = {**request, "project": project}, _as_project_stands(project, request, prepared)
     same = campaign_same(**request)
     if same is not None:  # the same request, sent at the same moment, made it while this one waited or chose
         return same, False
-    _refuse_items_taken_since(project=request["project"], item_ids=prepared["item_ids"], seen=seen)
-    return _campaign_insert(project=request["project"], prepared=prepared, user=user), True
+    _refuse_items_taken_since(project=project, item_ids=prepared["item_ids"], seen=seen)
+    return _campaign_insert(project=project, prepared=prepared, user=user), True
+
+
+def _as_project_stands(project, request, prepared):
+    """``prepared`` with the guideline and overlap a request that names none takes from ``project`` (read
+    under its lock)."""
+    fresh = {}
+    if request["guideline"] in (None, ""):
+        fresh["guideline"] = project.active_guideline
+    if request["overlap"] in (None, ""):
+        fresh["overlap"] = project.overlap
+    return {**prepared, **fresh}
 
 
 def _last_sent_back(project) -> int:
@@ -417,7 +431,7 @@ def _campaign_insert(*, project, prepared, user):
 def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002
     """Start a relabel campaign; answers the campaign. An empty selection is an error and changes nothing.
     (``campaign_start`` answers the campaign an identical request already made instead.)"""
-    project_lock(project.pk)  # every campaign adds its items under it (``_last_sent_back``)
+    project = project_lock(project.pk)  # every campaign adds its items under it (``_last_sent_back``)
     prepared = campaign_prepare(
         project=project, name=name, item_ids=item_ids, filter=filter, overlap=overlap, guideline=guideline
     )
@@ -444,14 +458,15 @@ def campaign_send_back(*, project, item, user=None) -> Campaign:
     # One reviewer at a time looks for (or makes) the standing campaign: two sending items back at once
     # each found none and made one. NO KEY UPDATE: the labelers' reservations, which reference the
     # project, are not held up by it.
-    project_lock(project.pk)
+    # Its guideline and overlap as the project's row stands under the lock (one published meanwhile).
+    current = project_lock(project.pk)
     campaign = Campaign.objects.filter(project=project, name=SEND_BACK_NAME, status=CampaignStatus.ACTIVE).first()
     if campaign is None:
         campaign = Campaign.objects.create(
             project=project,
             name=SEND_BACK_NAME,
-            guideline=project.active_guideline,
-            overlap=project.overlap,
+            guideline=current.active_guideline,
+            overlap=current.overlap,
             created_by=user,
             selection={"sent_back": True},
         )

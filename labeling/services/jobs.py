@@ -201,11 +201,12 @@ def _silent(stale):
     return Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, started__lt=stale)
 
 
-def project_lock(project_id: int) -> None:
+def project_lock(project_id: int):
     """Lock a project's row until the transaction ends, so that a look for an existing job, campaign or
     decision and the one made when none is found happen one request at a time per project. NO KEY
-    UPDATE: the labelers' reservations and answers, which reference the project, are not held up."""
-    Project.objects.select_for_update(no_key=True).filter(pk=project_id).first()
+    UPDATE: the labelers' reservations and answers, which reference the project, are not held up.
+    Answers the row as it stands under the lock (None if the project is gone)."""
+    return Project.objects.select_for_update(no_key=True).filter(pk=project_id).first()
 
 
 def under_way(prefix="") -> Q:

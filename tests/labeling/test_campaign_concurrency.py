@@ -197,9 +197,12 @@ def test_a_guideline_published_while_a_campaign_chooses_its_items_does_not_wait_
     assert not still_running
     assert not errors, errors
     assert outcome == {"published while choosing": True}
-    assert Guideline.objects.filter(project=project, text="A cat has whiskers.").exists()
+    published = Guideline.objects.get(project=project, text="A cat has whiskers.")
     (campaign,) = Campaign.objects.filter(project=project)
     assert sorted(campaign.items.values_list("pk", flat=True)) == [item.pk for item in items]
+    # It names no guideline: the active one as the campaign was made, the one published meanwhile (it kept
+    # the one the request had read as it began, and the campaign page named a guideline no longer active).
+    assert campaign.guideline == published
 
 
 @pytest.mark.django_db(transaction=True)

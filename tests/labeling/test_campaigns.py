@@ -170,3 +170,41 @@ def test_another_campaign_started_while_one_chooses_its_items_is_named_and_this_
     again = api(reviewer).post(url, {"name": "Night shots", "items": ids[1:3]}, format="json")
     assert again.status_code == 201, again.content
     assert ArchivedAnnotation.objects.filter(campaign_id=again.json()["id"]).count() == 2  # item 2's answers
+
+
+def test_items_sent_back_just_after_a_guideline_is_published_go_back_under_it(project, reviewer):
+    """A reviewer's page read the project (guideline v1 active) just before an SME published v2, then
+    sent an item back: the standing campaign made then named v1, a guideline no longer active."""
+    from labeling.models import Project
+    from labeling.services.guidelines import guideline_publish
+
+    guideline_publish(project=project, text="v1")
+    (item,) = make_items(project, 1)
+    as_the_request_read_it = Project.objects.get(pk=project.pk)
+    v2 = guideline_publish(project=Project.objects.get(pk=project.pk), text="v2")
+    Project.objects.filter(pk=project.pk).update(overlap=5)
+    campaign = campaign_send_back(project=as_the_request_read_it, item=item, user=reviewer)
+    assert (campaign.guideline, campaign.overlap) == (v2, 5)
+
+
+def test_a_campaign_naming_no_guideline_takes_the_one_published_while_it_chose_its_items(
+    monkeypatch, api, reviewer, night
+):
+    """The request read the project (no guideline yet) as it began; a guideline published while it chose
+    its items is the active one when the campaign is made, and the one the campaign names."""
+    from labeling.models import Project
+    from labeling.services import campaigns
+    from labeling.services.guidelines import guideline_publish
+
+    project, ids = night
+    real, published = campaigns.campaign_items_for, []
+
+    def publish_while_choosing(**kwargs):
+        if not published:
+            published.append(guideline_publish(project=Project.objects.get(pk=project.pk), text="Cats purr."))
+        return real(**kwargs)
+
+    monkeypatch.setattr(campaigns, "campaign_items_for", publish_while_choosing)
+    response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", {"name": "Purrs", "items": ids[:1]})
+    assert response.status_code == 201, response.content
+    assert response.json()["guideline"] == published[0].version == 1
