@@ -413,3 +413,72 @@ def test_a_segments_decision_begun_before_the_clip_is_decoded_is_kept_and_wins_o
     assert decision.shapes == {"segments": [{"start": 0.5, "end": 1.5, "label": "speech"}]}
     assert decision.gold and decision.rationale == "two turns"
     assert not page.errors, page.errors
+
+
+def test_the_decision_recorded_and_the_next_items_draft_put_back_are_both_said(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    """The SME began a decision on the second item, went to the first and recorded it: the page that follows
+    (the second item's) put the draft back in the status line the "Decision recorded on item #N." note was
+    said in, and only one of the two was left for a screen reader to hear (and to see)."""
+    require_browser()
+    project, (first, second) = disputed_digits(manager, reviewer, labeler, labeler2)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{second.pk}/")
+    page.keyboard.press("9")  # begun here: the tab's draft
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{first.pk}/?queue={first.pk},{second.pk}")
+    page.keyboard.press("4")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # on to the queue's next item, the second
+    assert page.locator("#review").get_attribute("data-item") == str(second.pk)
+    wait_back(page)
+    recorded = page.get_by_role("status").filter(has_text="Decision recorded")
+    recorded.wait_for(timeout=5000)
+    page.wait_for_timeout(500)  # whichever came second, neither took the other's place
+    assert recorded.text_content() == f"Decision recorded on item #{first.pk}."
+    assert status(page).startswith(BACK) and page.locator("#decision-status").is_visible()
+    assert recorded.is_visible()
+    assert pressed(page) == ["9"]
+    assert not page.errors, page.errors
+
+
+def test_the_box_decision_recorded_and_the_next_items_draft_put_back_are_both_said(
+    live_server, page, login, manager, reviewer
+):
+    """The same on the box review page: "Decision recorded on item #N: 1 box." and the next item's draft."""
+    require_browser()
+    project = make_project(
+        manager,
+        name="Two rocks, draft (browser)",
+        modality="image",
+        task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
+    )
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"s{i}.png", load=lambda i=i: png_bytes(i)) for i in range(2)]
+    ).imported
+    first, second = (Item.objects.get(pk=pk) for pk in ids)
+    alice, bob = labelers(project, 2)
+    for each in (first, second):
+        annotation_save(item=each, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana")))
+        annotation_save(item=each, labeler=bob, value=boxes((0.6, 0.2, 0.3, 0.5, "rock")))
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{second.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 2")
+    page.keyboard.press("g")  # begun here: gold, the tab's draft
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{first.pk}/?queue={first.pk},{second.pk}")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 2")
+    page.keyboard.press("Shift+Digit1")  # alice's box as the final one
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert f"/review/{second.pk}/" in page.url
+    wait_back(page)
+    recorded = page.get_by_role("status").filter(has_text="Decision recorded")
+    recorded.wait_for(timeout=5000)
+    page.wait_for_timeout(500)  # whichever came second, neither took the other's place
+    assert recorded.text_content() == f"Decision recorded on item #{first.pk}: 1 box."
+    assert status(page).startswith(BACK) and recorded.is_visible()
+    assert page.locator("input[name=gold]").is_checked()
+    assert not page.errors, page.errors

@@ -22,7 +22,9 @@ const form = document.getElementById("decision-form");
 const status = document.getElementById("decision-status");
 const buttons = [...form.querySelectorAll(".class-button")];
 let label = "";
-sayWhatWasKept(status);
+// The previous page's "Decision recorded on item #N." has a line of its own: said in the status line, it
+// and this item's draft put back took each other's place, and a screen reader heard only one.
+sayWhatWasKept(document.getElementById("said-status"));
 
 function showLabel(key) {
   label = key;

@@ -27,7 +27,7 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const form = $("decision-form");
 const status = $("decision-status");
-sayWhatWasKept(status);
+sayWhatWasKept($("said-status")); // its own line, as on the review page: the draft put back has the status line
 const summary = $("editor-summary");
 const boxes = config.kind === "boxes";
 const noun = boxes ? ["box", "boxes"] : ["segment", "segments"];
