@@ -85,9 +85,17 @@ def _f1(a, b, kind):
     return 2 * len(matched), len(a) + len(b)
 
 
-def agreement_on(*, project, item_ids) -> dict:
-    """Shape F1 of the current answers on these items (None without an item with 2+ answers)."""
-    rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "labeler_id", "value")
+def agreement_on(*, project, item_ids, archived_by=None) -> dict:
+    """Shape F1 of the current answers on these items (None without an item with 2+ answers); of the
+    answers the campaign ``archived_by`` archived instead, each labeler's as it stood (the latest)."""
+    if archived_by is None:
+        rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "labeler_id", "value")
+    else:
+        rows = (
+            ArchivedAnnotation.objects.filter(campaign=archived_by, item_id__in=item_ids)
+            .order_by("answered", "pk")
+            .values_list("item_id", "labeler_id", "value")
+        )
     answers = _answers(project, rows.iterator())
     value = pooled_f1(shape_table(answers, kind=shape_kind(project)), iou=IOU) if answers else None
     return {"agreement": value, "metric": shape_metric(project), "n_items": len(item_ids), "n_answers": len(answers)}

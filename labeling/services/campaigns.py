@@ -24,7 +24,7 @@ from labeling.models import (
     Item,
     Reservation,
 )
-from labeling.selectors import class_mapping, gold_labels, project_item_ids, source_named
+from labeling.selectors import archived_as_they_stood, class_mapping, gold_labels, project_item_ids, source_named
 from labeling.services import campaign_shapes
 from labeling.services.jobs import project_lock
 from labeling.services.recipes import FLAGS, recipe_parse
@@ -144,17 +144,23 @@ def comparable(project):
     return lambda value: mapping.get(value, value)
 
 
-def _agreement_on(project, item_ids):
+def _agreement_on(project, item_ids, archived_by=None):
     """Agreement of the current answers on these items (None without an item with 2+ answers): percent
     agreement, or the shape F1 in detection and segments projects; ``agreement`` holds it and ``metric``
-    names it."""
+    names it. ``archived_by``: of the answers this campaign archived instead, one per item and labeler as
+    it stood when the item was sent back."""
     if campaign_shapes.is_shapes(project):
-        return campaign_shapes.agreement_on(project=project, item_ids=item_ids)
+        return campaign_shapes.agreement_on(project=project, item_ids=item_ids, archived_by=archived_by)
     key = comparable(project)
     by_item = {}
-    for item_id, value, *flags in Annotation.objects.filter(item_id__in=item_ids).values_list(
-        "item_id", "value", *FLAGS
-    ):
+    if archived_by is None:
+        rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value", *FLAGS)
+    else:
+        stood = archived_as_they_stood(
+            ArchivedAnnotation.objects.filter(campaign=archived_by, item_id__in=item_ids), ("value", *FLAGS)
+        )
+        rows = [(item_id, *values) for (_, item_id, _), values in sorted(stood.items())]
+    for item_id, value, *flags in rows:
         by_item.setdefault(item_id, []).append(flag_of(*flags) or key(value))
     categories = {v: i for i, v in enumerate(sorted({v for vs in by_item.values() for v in vs}))}
     width = max((len(v) for v in by_item.values()), default=0)
@@ -511,6 +517,11 @@ def campaign_progress(*, campaign) -> dict:
     before = campaign.before
     if before and "agreement" not in before:  # recorded before ``agreement`` and ``metric`` existed
         before = {**before, **_percent(before.get("percent_agreement"))}
+    if before and campaign.archived.exists():
+        # The answers it archived, counted as the taxonomy and conventions count "after" now: the agreement
+        # recorded at the start stayed as counted then, and a class merged while the campaign ran showed a
+        # gain (deep and scratch disagreeing before, agreeing after) that no answer had made.
+        before = _agreement_on(campaign.project, ids, archived_by=campaign)
     shapes = campaign_shapes.is_shapes(campaign.project)
     return {
         "n_items": len(ids),

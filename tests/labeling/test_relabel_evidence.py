@@ -203,3 +203,69 @@ def test_a_campaign_compares_answers_as_versions_do_classes_merged_transcripts_n
     again = campaign_create(project=spoken, name="calls", item_ids=[call.pk], user=manager)
     assert again.before["agreement"] == 1.0
     assert campaign_progress(campaign=again)["metric"] == "percent agreement"
+
+
+def test_a_second_campaign_on_the_same_items_keeps_the_first_archive_counting(manager):
+    """Two campaigns in a row on one item: the second archives only what was answered since the first;
+    the first's archive still counts, each labeler's answer as it stood when each campaign started
+    (recipes.py: "Archived answers"), and the item lists both archives' answers."""
+    from labeling.models import ArchivedAnnotation
+    from labeling.selectors import archived_answers_by_item
+
+    project = text_project(manager)
+    (item,) = add_texts(project, ["a scratch"])
+    a, b, c = labelers(project, 3)
+    answer(item, a, "cat")
+    answer(item, b, "dog")
+    first = campaign_create(project=project, name="Scratches", item_ids=[item.pk], user=manager)
+    answer(item, a, "dog")  # a changes their mind in the first round; b does not answer again
+    second = campaign_create(project=project, name="Scratches, v2 guideline", item_ids=[item.pk], user=manager)
+    assert sorted(ArchivedAnnotation.objects.filter(campaign=first).values_list("labeler__username", "value")) == [
+        ("lab0", "cat"),
+        ("lab1", "dog"),
+    ]
+    assert list(ArchivedAnnotation.objects.filter(campaign=second).values_list("labeler__username", "value")) == [
+        ("lab0", "dog")
+    ]
+    # dog: b's (first) and a's (second) at 0.4 each; cat: a's as the first campaign found it, at 0.4
+    row = manifest(build(project, manager))[0]
+    assert row["label"] == "dog" and row["agreement"] == pytest.approx(0.8 / 1.2, abs=1e-4)
+    answer(item, c, "cat")  # one new answer outweighs them
+    assert manifest(build(project, manager))[0]["label"] == "cat"
+    listed = archived_answers_by_item(item_ids=[item.pk])[item.pk]
+    assert sorted((r["campaign_id"], r["labeler"], r["value"]) for r in listed) == [
+        (first.pk, "lab0", "cat"),
+        (first.pk, "lab1", "dog"),
+        (second.pk, "lab0", "dog"),
+    ]
+
+
+def test_a_class_merged_while_a_campaign_runs_counts_the_same_way_before_and_after(api, manager, reviewer):
+    """ "deep" is merged into "scratch" while a campaign relabels an item answered deep and scratch: its
+    agreement "before" stayed the 0 % measured when it started, while "after" counted the merge, and the
+    page showed 0 % → 100 % for answers that had not changed at all. Both sides are counted as the
+    taxonomy stands now (as the new answers against the archived ones already were)."""
+    from labeling.services.campaigns import campaign_progress
+    from labeling.services.projects import member_add
+    from labeling.services.taxonomy import taxonomy_apply
+
+    project = text_project(manager, classes=("deep", "scratch", "dent"))
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    merged, apart = add_texts(project, ["a", "b"])
+    a, b = labelers(project, 2)
+    for item in (merged, apart):
+        answer(item, a, "deep")
+    answer(merged, b, "scratch")
+    answer(apart, b, "dent")
+    campaign = campaign_create(project=project, name="Scratches", item_ids=[merged.pk, apart.pk], user=manager)
+    assert campaign.before["agreement"] == 0.0  # as measured when it started, kept
+    taxonomy_apply(project=project, op="merge", payload={"classes": ["deep", "scratch"], "into": "scratch"})
+    for item, (first, second) in ((merged, ("deep", "scratch")), (apart, ("deep", "dent"))):
+        answer(item, a, first)
+        answer(item, b, second)
+    progress = campaign_progress(campaign=campaign)
+    assert progress["after"]["agreement"] == 0.5
+    assert progress["before"]["agreement"] == 0.5 and progress["before"]["n_answers"] == 4
+    assert progress["versus_archived"]["agreement"] == 0.75  # (4 + 2) of 8 pairs, under the merge too
+    body = api(reviewer).get(f"/api/projects/{project.pk}/campaigns/{campaign.pk}/").json()
+    assert body["progress"]["before"]["agreement"] == 0.5
