@@ -348,16 +348,19 @@ def _as_project_stands(project, request, prepared):
     return {**prepared, **fresh}
 
 
-def _last_sent_back(project) -> int:
-    """The id of the latest (campaign, item) row of the project: items sent back later have higher ones.
-    Every campaign of a project adds its items under the project's lock, so they are committed in id order."""
-    rows = Campaign.items.through.objects.filter(campaign__project_id=project.pk)
-    return rows.aggregate(n=Max("id"))["n"] or 0
+def _last_sent_back(project) -> tuple[int, int]:
+    """The ids of the project's latest (campaign, item) row and latest archived answer: items sent back
+    later have higher ones. Every campaign of a project adds its items and archives their answers under the
+    project's lock, so they are committed in id order."""
+    joined = Campaign.items.through.objects.filter(campaign__project_id=project.pk).order_by("-pk")
+    archived = ArchivedAnnotation.objects.filter(campaign__project_id=project.pk).order_by("-pk")
+    return (joined.values_list("pk", flat=True).first() or 0, archived.values_list("pk", flat=True).first() or 0)
 
 
 def _refuse_items_taken_since(*, project, item_ids, seen):
     """Raise ``CampaignConflict`` when another campaign sent some of ``item_ids`` back after ``seen``
-    (``_last_sent_back`` as the items were being chosen). Under the project's lock.
+    (``_last_sent_back`` as the items were being chosen): they joined it, or it archived their answers
+    (an item "Sent back by reviewers" once more). Under the project's lock.
 
     Two different campaigns started at the same moment over the same items each chose them, and measured
     their agreement, on the answers the first then archived: the second held them too, with an empty
@@ -366,21 +369,23 @@ def _refuse_items_taken_since(*, project, item_ids, seen):
     started after the first does (which may hold items another active campaign holds)."""
     wanted = set(item_ids)
     taken = {}
-    rows = Campaign.items.through.objects.filter(campaign__project_id=project.pk, pk__gt=seen).order_by("pk")
-    for campaign_id, item_id in rows.values_list("campaign_id", "item_id").iterator(chunk_size=10000):
-        if item_id in wanted:
-            taken.setdefault(campaign_id, []).append(item_id)
+    joined = Campaign.items.through.objects.filter(campaign__project_id=project.pk, pk__gt=seen[0])
+    archived = ArchivedAnnotation.objects.filter(campaign__project_id=project.pk, pk__gt=seen[1])
+    for rows in (joined, archived):
+        for campaign_id, item_id in rows.values_list("campaign_id", "item_id").iterator(chunk_size=10000):
+            if item_id in wanted:
+                taken.setdefault(campaign_id, set()).add(item_id)
     if not taken:
         return
     campaigns = list(Campaign.objects.filter(pk__in=taken).order_by("pk"))
     names = " and ".join(f'the campaign "{c.name}" (#{c.pk})' for c in campaigns)
     shown = sorted({i for ids in taken.values() for i in ids})
     listed = ", ".join(map(str, shown[:20])) + (f" and {len(shown) - 20:,} more" if len(shown) > 20 else "")
-    item, were, their, them = ("Item", "was", "its", "it") if len(shown) == 1 else ("Items", "were", "their", "them")
+    item, were, them = ("Item", "was", "it") if len(shown) == 1 else ("Items", "were", "them")
     raise CampaignConflict(
-        f"{item} {listed} {were} sent back by {names} while this one was being started: {their} answers are "
-        f"archived there. Nothing was started; start this campaign again to send {them} back once more, or "
-        f"leave {them} out.",
+        f"{item} {listed} {were} sent back by {names} while this one was being started: what was answered on "
+        f"{them} is archived there. Nothing was started; start this campaign again to send {them} back once "
+        f"more, or leave {them} out.",
         campaigns,
     )
 

@@ -160,8 +160,8 @@ def test_another_campaign_started_while_one_chooses_its_items_is_named_and_this_
     assert second.status_code == 409, second.content
     assert second.json()["detail"] == (
         f'Item {ids[1]} was sent back by the campaign "Cats again" (#{first.pk}) while this one was being '
-        "started: its answers are archived there. Nothing was started; start this campaign again to send it "
-        "back once more, or leave it out."
+        "started: what was answered on it is archived there. Nothing was started; start this campaign again "
+        "to send it back once more, or leave it out."
     )
     assert list(Campaign.objects.values_list("name", flat=True)) == ["Cats again"]
     # each answer archived once, by the campaign that took its item; the item the first did not take kept its
@@ -208,3 +208,34 @@ def test_a_campaign_naming_no_guideline_takes_the_one_published_while_it_chose_i
     response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", {"name": "Purrs", "items": ids[:1]})
     assert response.status_code == 201, response.content
     assert response.json()["guideline"] == published[0].version == 1
+
+
+def test_an_item_sent_back_again_while_a_campaign_chooses_it_refuses_that_campaign(monkeypatch, api, reviewer, night):
+    """The item was already in "Sent back by reviewers" (answered again since): a reviewer sending it back
+    once more while a campaign chose it archived the answers that campaign had read, though the item joined
+    no campaign anew."""
+    from labeling.models import Campaign, Item
+    from labeling.services import campaigns
+    from tests.labeling.version_helpers import answer, labelers
+
+    project, ids = night
+    item = Item.objects.get(pk=ids[0])
+    standing = campaign_send_back(project=project, item=item, user=reviewer)
+    alice, _ = labelers(project, 2)  # the fixture's two labelers
+    answer(item, alice, "dog")
+    real, sent = campaigns.campaign_items_for, []
+
+    def sent_back_while_choosing(**kwargs):
+        chosen = real(**kwargs)
+        if not sent:
+            sent.append(campaign_send_back(project=project, item=item, user=reviewer))
+        return chosen
+
+    monkeypatch.setattr(campaigns, "campaign_items_for", sent_back_while_choosing)
+    url = f"/api/projects/{project.pk}/campaigns/"
+    response = api(reviewer).post(url, {"name": "Night shots", "items": ids[:2]}, format="json")
+    assert sent == [standing]
+    assert response.status_code == 409, response.content
+    assert response.json()["campaigns"] == [standing.pk]
+    assert f'Item {ids[0]} was sent back by the campaign "Sent back by reviewers"' in response.json()["detail"]
+    assert list(Campaign.objects.values_list("pk", flat=True)) == [standing.pk]
