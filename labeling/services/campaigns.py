@@ -455,7 +455,12 @@ def _add_items(*, campaign, item_ids):
     # lands while the archive runs. An answer given between its read of the answers and their deletion
     # was deleted unarchived; one given between the deletion and the reset of n_answers kept its row
     # but was missing from the counter, which the queue trusts for the k slots.
-    list(Item.objects.filter(pk__in=item_ids).order_by("pk").select_for_update().values_list("pk", flat=True))
+    # The items still there: one deleted since it was chosen broke a foreign key as the campaign committed.
+    item_ids = list(
+        Item.objects.filter(pk__in=item_ids).order_by("pk").select_for_update().values_list("pk", flat=True)
+    )
+    if not item_ids:
+        raise ValidationError({"items": "the selection holds no items: they were deleted meanwhile"})
     # Newer campaigns come first in the queue: priority grows with each campaign of the project.
     priority = (Campaign.objects.filter(project=campaign.project).aggregate(n=Max("id"))["n"] or 1) % 30000 + 1
     campaign.items.add(*item_ids)

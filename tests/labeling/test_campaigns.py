@@ -239,3 +239,28 @@ def test_an_item_sent_back_again_while_a_campaign_chooses_it_refuses_that_campai
     assert response.json()["campaigns"] == [standing.pk]
     assert f'Item {ids[0]} was sent back by the campaign "Sent back by reviewers"' in response.json()["detail"]
     assert list(Campaign.objects.values_list("pk", flat=True)) == [standing.pk]
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign keys are checked as the request's transaction commits
+def test_an_item_deleted_while_a_campaign_chooses_it_is_left_out_not_a_server_error(monkeypatch, api, reviewer, night):
+    """An admin deleted one of the chosen items while the campaign was being started: adding the gone item
+    to the campaign broke a foreign key at the commit, and the SME got a server error for the whole
+    campaign. The campaign holds the items that are still there."""
+    from labeling.models import ArchivedAnnotation, Item
+    from labeling.services import campaigns
+
+    project, ids = night
+    real = campaigns.campaign_items_for
+
+    def deleted_while_choosing(**kwargs):
+        chosen = real(**kwargs)
+        Item.objects.filter(pk=ids[1]).delete()
+        return chosen
+
+    monkeypatch.setattr(campaigns, "campaign_items_for", deleted_while_choosing)
+    api_client = api(reviewer)
+    api_client.raise_request_exception = False
+    response = api_client.post(f"/api/projects/{project.pk}/campaigns/", {"name": "Night", "items": ids[:2]})
+    assert response.status_code == 201, response.content
+    assert response.json()["items"] == [ids[0]] and response.json()["progress"]["n_items"] == 1
+    assert sorted(ArchivedAnnotation.objects.values_list("item_id", flat=True)) == [ids[0], ids[0]]
