@@ -269,3 +269,26 @@ def test_a_class_merged_while_a_campaign_runs_counts_the_same_way_before_and_aft
     assert progress["versus_archived"]["agreement"] == 0.75  # (4 + 2) of 8 pairs, under the merge too
     body = api(reviewer).get(f"/api/projects/{project.pk}/campaigns/{campaign.pk}/").json()
     assert body["progress"]["before"]["agreement"] == 0.5
+
+
+def test_a_campaign_finished_mid_way_keeps_its_archive_counting(manager):
+    """Finished before every item was answered again: the items nobody relabeled keep their label from the
+    archived answers, and the relabeled ones weigh both."""
+    from labeling.services.campaigns import campaign_finish
+
+    project = text_project(manager)
+    relabeled, waiting = add_texts(project, ["a purr", "a bark"])
+    a, b, c = labelers(project, 3)
+    for item, value in ((relabeled, "cat"), (waiting, "dog")):
+        answer(item, a, value)
+        answer(item, b, value)
+    campaign = campaign_create(project=project, name="again", item_ids=[relabeled.pk, waiting.pk], user=manager)
+    answer(relabeled, c, "other")
+    campaign_finish(campaign=campaign)
+    waiting.refresh_from_db()
+    assert (waiting.priority, waiting.overlap, waiting.n_answers) == (0, None, 0)
+    rows = {r["item"]: r for r in manifest(build(project, manager))}
+    assert rows[waiting.pk]["label"] == "dog"
+    # other 1 against cat 2 × 0.4
+    assert rows[relabeled.pk]["label"] == "other"
+    assert rows[relabeled.pk]["agreement"] == pytest.approx(1 / 1.8, abs=1e-4)
