@@ -326,7 +326,7 @@ def campaign_start(
 @retry_deadlock_once  # as campaign_create: the project's row first, then the items in id order
 @transaction.atomic
 def _campaign_start_locked(*, request, prepared, user, seen):
-    project = project_lock(request["project"].pk)
+    project = project_lock(request["project"].pk) or request["project"]
     # The project as it stands now: a request naming no guideline (or overlap) takes the active one when
     # the campaign is made, not the one its request read as it began (a guideline published meanwhile).
     request, prepared = {**request, "project": project}, _as_project_stands(project, request, prepared)
@@ -442,7 +442,7 @@ def _campaign_insert(*, project, prepared, user):
 def campaign_create(*, project, name, item_ids=None, filter=None, overlap=None, guideline=None, user=None) -> Campaign:  # noqa: A002
     """Start a relabel campaign; answers the campaign. An empty selection is an error and changes nothing.
     (``campaign_start`` answers the campaign an identical request already made instead.)"""
-    project = project_lock(project.pk)  # every campaign adds its items under it (``_last_sent_back``)
+    project = project_lock(project.pk) or project  # every campaign adds its items under it (``_last_sent_back``)
     prepared = campaign_prepare(
         project=project, name=name, item_ids=item_ids, filter=filter, overlap=overlap, guideline=guideline
     )
@@ -475,7 +475,7 @@ def campaign_send_back(*, project, item, user=None) -> Campaign:
     # each found none and made one. NO KEY UPDATE: the labelers' reservations, which reference the
     # project, are not held up by it.
     # Its guideline and overlap as the project's row stands under the lock (one published meanwhile).
-    current = project_lock(project.pk)
+    current = project_lock(project.pk) or project
     campaign = Campaign.objects.filter(project=project, name=SEND_BACK_NAME, status=CampaignStatus.ACTIVE).first()
     if campaign is None:
         campaign = Campaign.objects.create(
