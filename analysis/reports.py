@@ -21,6 +21,34 @@ def _interval(value):
     return {"value": float(value.value), "ci_low": float(value.low), "ci_high": float(value.high)}
 
 
+# The report's measures with a sampling interval: the API answers each as {"value", "ci_low", "ci_high"}.
+INTERVAL_METRICS = ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp")
+
+
+def _undefined():
+    return {"value": None, "ci_low": None, "ci_high": None}
+
+
+def public_report(report: dict) -> dict:
+    """The report as the API and its downloads answer it: every interval measure (percent agreement,
+    Fleiss' kappa, Krippendorff's alpha, HLP; ``box_f1`` / ``segment_f1`` and each guideline version's
+    ``f1`` in a detection or segments report) is ``{"value", "ci_low", "ci_high"}``, with nulls inside
+    where the measure is undefined on these answers (the reason under ``reasons``), never a bare null:
+    a client reading ``report["fleiss_kappa"]["value"]`` met a TypeError. Applied on every read, so a
+    report stored before (cached with nulls) is answered in this shape too; the pages read the report
+    as it is stored."""
+    out = dict(report)
+    keys = list(INTERVAL_METRICS)
+    task = report.get("task")
+    if task:
+        keys.append(report.get("f1_key") or ("box_f1" if task == BOXES else "segment_f1"))
+        out["by_guideline"] = [{**row, "f1": row.get("f1") or _undefined()} for row in report.get("by_guideline") or []]
+    for key in keys:
+        if out.get(key) is None:
+            out[key] = _undefined()
+    return out
+
+
 def _float(value):
     return None if value is None else float(value)
 

@@ -19,6 +19,7 @@ from analysis.api.error_analysis import parse_fairness
 from analysis.api.planning import parse_days
 from analysis.charts import fold_matrix, human_number
 from analysis.models import EmbeddingMap, ModelRun
+from analysis.reports import public_report
 from analysis.selectors import NO_SCORES_REASON, item_with_answers, map_has_scores, map_point_columns, shapes_of_items
 from analysis.services import agreement_report_get
 from analysis.services.dashboard import dashboard_build
@@ -324,6 +325,7 @@ def agreement_download(request, project_id, fmt):
     if report is None:
         return HttpResponse(f"The report is being computed (job {job.pk}); try again shortly.", status=409)
     name = f"agreement-project{project.pk}"
+    report = public_report(report)  # as the API answers it: every interval measure an object
     if fmt == "json":
         response = HttpResponse(json.dumps(report, indent=2), content_type="application/json")
     else:

@@ -10,6 +10,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.metrics.rules import RuleTooSlow
+from analysis.reports import public_report
 from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
 from labelhub.params import is_row_id, parse_moment
@@ -115,17 +116,30 @@ REPORT_PARAMETERS = [
     ),
 ]
 
-Metric = inline_serializer(
-    "MetricWithInterval",
-    {"value": serializers.FloatField(), "ci_low": serializers.FloatField(), "ci_high": serializers.FloatField()},
-)
-# Only in detection / segments reports; null when no item has two answers.
-ShapeF1 = inline_serializer(
-    "ShapeF1WithInterval",
-    {"value": serializers.FloatField(), "ci_low": serializers.FloatField(), "ci_high": serializers.FloatField()},
-    required=False,
-    allow_null=True,
-)
+
+class MetricWithIntervalSerializer(serializers.Serializer):
+    """A measure with its interval: always this object; its numbers are null where the measure is
+    undefined on the answers (the reason under the report's ``reasons``)."""
+
+    value = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+
+
+class ShapeF1WithIntervalSerializer(MetricWithIntervalSerializer):
+    """box_f1 / segment_f1: only in detection / segments reports (the key of the report's task)."""
+
+
+# A new instance per key: one serializer instance under several keys of the report was listed once (the
+# schema lacked fleiss_kappa, krippendorff_alpha and box_f1).
+def Metric():  # noqa: N802  (read as the schema component it makes)
+    return MetricWithIntervalSerializer()
+
+
+def ShapeF1():  # noqa: N802
+    return ShapeF1WithIntervalSerializer(required=False)
+
+
 SplitMerge = inline_serializer(
     "SplitMergeItem",
     {
@@ -146,10 +160,10 @@ class AgreementReportApi(GenericAPIView):
                 {
                     "n_items": serializers.IntegerField(),
                     "n_annotations": serializers.IntegerField(),
-                    "percent_agreement": Metric,
-                    "fleiss_kappa": Metric,
-                    "krippendorff_alpha": Metric,
-                    "hlp": Metric,
+                    "percent_agreement": Metric(),
+                    "fleiss_kappa": Metric(),
+                    "krippendorff_alpha": Metric(),
+                    "hlp": Metric(),
                     "per_class": serializers.ListField(child=serializers.DictField()),
                     "per_labeler": serializers.ListField(child=serializers.DictField()),
                     "pairwise": serializers.ListField(child=serializers.DictField()),
@@ -161,8 +175,8 @@ class AgreementReportApi(GenericAPIView):
                         required=False, help_text='detection / segments projects: "boxes" or "segments"'
                     ),
                     "iou": serializers.FloatField(required=False, help_text="the IoU threshold used"),
-                    "box_f1": ShapeF1,
-                    "segment_f1": ShapeF1,
+                    "box_f1": ShapeF1(),
+                    "segment_f1": ShapeF1(),
                     "mean_iou": serializers.FloatField(
                         required=False, allow_null=True, help_text="mean IoU of the matched shape pairs"
                     ),
@@ -171,14 +185,16 @@ class AgreementReportApi(GenericAPIView):
             ),
             202: OpenApiResponse(description='A large project\'s report is being computed: `{"job": id}`.'),
         },
-        description="Agreement and human-level performance. Reviewers and managers only. Metrics that are "
-        "undefined on the selected answers are null, with the reason under `reasons`.\n\n"
+        description="Agreement and human-level performance. Reviewers and managers only. Every measure with "
+        'an interval is `{"value", "ci_low", "ci_high"}`; where it is undefined on the selected answers (too '
+        'few answers, one category only) the object\'s numbers are null (`{"value": null, "ci_low": null, '
+        '"ci_high": null}`), with the reason under `reasons`.\n\n'
         "Detection projects add `box_f1` (segments projects `segment_f1`) with its interval, `mean_iou`, "
         "`split_merge` and `iou`; `per_class` rows give `f1`, `mean_iou`, `n_shapes`; `per_labeler` rows give "
         "`f1`, `mean_iou` and (boxes) `map50` of the labeler's shapes against the others' consensus (the HLP "
         "of a detection task); `by_guideline` rows give `f1` and `mean_iou`. The classification measures "
-        "(`percent_agreement`, `fleiss_kappa`, `krippendorff_alpha`, `hlp`) are null for them, with the "
-        "reason, and `pairwise`, `confusion` and `over_time` are empty: comparing shapes answers as "
+        "(`percent_agreement`, `fleiss_kappa`, `krippendorff_alpha`, `hlp`) have null numbers for them, "
+        "with the reason, and `pairwise`, `confusion` and `over_time` are empty: comparing shapes answers as "
         "categories would compare their JSON text.",
     )
     def get(self, request, project_id):
@@ -193,4 +209,4 @@ class AgreementReportApi(GenericAPIView):
             raise ValidationError({"conventions": str(exc)}) from None
         if data is None:
             return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
-        return Response(data)
+        return Response(public_report(data))

@@ -164,7 +164,7 @@ def test_undefined_metrics_say_why(api, manager, reviewer):
     project = binary_project(manager, reviewer, [[("ok", False), ("ok", False)], [("ok", False), ("ok", False)]])
     report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
     assert report["percent_agreement"]["value"] == 1.0
-    assert report["krippendorff_alpha"] is None
+    assert report["krippendorff_alpha"] == {"value": None, "ci_low": None, "ci_high": None}
     assert "alpha" in report["reasons"]["krippendorff_alpha"].lower() or report["reasons"]["krippendorff_alpha"]
 
 
@@ -315,7 +315,7 @@ def test_transcription_report_compares_normalized_transcripts(api, manager, revi
 
 def test_a_project_without_answers_reports_why(api, reviewer, project):
     report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
-    assert report["n_items"] == 0 and report["percent_agreement"] is None
+    assert report["n_items"] == 0 and report["percent_agreement"]["value"] is None
     assert report["reasons"]["percent_agreement"] == "no answers match these filters"
 
 
@@ -402,7 +402,7 @@ def test_answers_of_one_labeler_only_report_why_instead_of_failing(api, reviewer
     assert response.status_code == 200
     report = response.json()
     assert report["n_annotations"] == 11 and report["n_labelers"] == 1
-    assert report["percent_agreement"] is None and report["reasons"]["percent_agreement"]
+    assert report["percent_agreement"]["value"] is None and report["reasons"]["percent_agreement"]
     assert {row["class"]: row["n_answers"] for row in report["per_class"]}["3"] == 3
     assert all(row["specific_agreement"] is None for row in report["per_class"])
     assert report["per_labeler"][0]["labeler"] == "observer1" and report["pairwise"] == []

@@ -99,7 +99,7 @@ def test_box_report_reproduces_the_hand_worked_iguana(api, reviewer, iguanas):
     assert by_name["labeler1"]["median_seconds"] == 4.0
     # Classification measures are not computed on the answers' JSON text.
     for key in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp"):
-        assert report[key] is None and key in report["reasons"]
+        assert report[key] == {"value": None, "ci_low": None, "ci_high": None} and key in report["reasons"]
     assert report["pairwise"] == [] and report["confusion"]["counts"] == []
     rock = next(row for row in report["per_class"] if row["class"] == "rock")
     assert rock["n_shapes"] == 0 and rock["f1"] is None  # nobody drew a rock in this slice
@@ -160,7 +160,7 @@ def test_labelers_and_since_and_guideline_filters_hold(api, manager, reviewer, i
     two = client.get(url(iguanas, "?tag=iguanas&labelers=labeler2,labeler3")).json()
     assert {row["labeler"] for row in two["per_labeler"]} == {"labeler2", "labeler3"}
     assert two["box_f1"]["value"] == pytest.approx(1.0) and two["split_merge"] == []
-    assert client.get(url(iguanas, "?since=2999-01-01")).json()["box_f1"] is None
+    assert client.get(url(iguanas, "?since=2999-01-01")).json()["box_f1"]["value"] is None
     # Under guideline v1, labeler1 redraws two boxes: that version agrees better than the answers before it.
     guideline_publish(project=iguanas, text="v1: two iguanas touching: two boxes", author=manager)
     annotation_save(
@@ -169,10 +169,10 @@ def test_labelers_and_since_and_guideline_filters_hold(api, manager, reviewer, i
         value={"boxes": IGUANA["labeler2"]},
     )
     v1 = client.get(url(iguanas, "?guideline=1")).json()
-    assert v1["n_annotations"] == 1 and v1["box_f1"] is None  # one answer: nothing to compare
+    assert v1["n_annotations"] == 1 and v1["box_f1"]["value"] is None  # one answer: nothing to compare
     report = client.get(url(iguanas, "?tag=iguanas")).json()
     rows = {row["guideline"]: row for row in report["by_guideline"]}
-    assert rows[1]["n_items"] == 1 and rows[1]["f1"] is None
+    assert rows[1]["n_items"] == 1 and rows[1]["f1"]["value"] is None
     assert rows[None]["f1"]["value"] == pytest.approx(1.0)  # labeler2 and labeler3 alone before v1
 
 

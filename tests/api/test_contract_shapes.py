@@ -1,0 +1,94 @@
+"""The public contract's shapes where the API answered otherwise: agreement metrics are always
+`{"value", "ci_low", "ci_high"}` (nulls inside where undefined, never a bare null), every successful
+answer post is a 201, an invalid choice names the valid ones, and lists are paginated."""
+
+import json
+
+import pytest
+
+from labeling.choices import Role
+from labeling.models import Item
+from labeling.services.annotations import annotation_save
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add
+from tests.conftest import detection_project, make_user, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+HEADLINE = ("percent_agreement", "fleiss_kappa", "krippendorff_alpha", "hlp")
+NULL_METRIC = {"value": None, "ci_low": None, "ci_high": None}
+
+
+def images(project, n):
+    entries = [ImportEntry(name=f"i{i}.png", load=lambda i=i: png_bytes(size=(16, 16), seed=i)) for i in range(n)]
+    return [Item.objects.get(pk=pk) for pk in items_import(project=project, entries=entries).imported]
+
+
+def box(x, label="lizard"):
+    return {"x": x, "y": 0.1, "w": 0.3, "h": 0.3, "label": label}
+
+
+# --- 1. agreement metrics are always the object ------------------------------------------------------
+
+
+def test_undefined_classification_metrics_are_objects_with_null_values(api, reviewer, labeler, project):
+    item = images(project, 1)[0]
+    annotation_save(item=item, labeler=labeler, value="cat")  # one answer: nothing to agree with
+    client = api(reviewer)
+    for _ in range(2):  # computed, then read from the cache
+        report = client.get(f"/api/projects/{project.pk}/agreement/").json()
+        for key in HEADLINE:
+            assert report[key] == NULL_METRIC, key
+            assert report["reasons"][key]
+        assert report["fleiss_kappa"]["value"] is None  # a training client's read: no TypeError
+    assert report["cached"] is True
+
+
+def test_a_project_without_answers_answers_null_metric_objects(api, reviewer, project):
+    report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    assert all(report[key] == NULL_METRIC for key in HEADLINE)
+    assert report["reasons"]["fleiss_kappa"] == "no answers match these filters"
+
+
+def test_detection_reports_give_every_metric_as_an_object(api, manager, reviewer):
+    project = detection_project(manager, reviewer, ["lizard", "rock"])
+    a, b = make_user("drawer_a"), make_user("drawer_b")
+    for user in (a, b):
+        member_add(project=project, username=user.username, role=Role.LABELER)
+    first, second = images(project, 2)
+    annotation_save(item=first, labeler=a, value={"boxes": [box(0.1)]})
+    annotation_save(item=first, labeler=b, value={"boxes": [box(0.1)]})
+    annotation_save(item=second, labeler=a, value={"boxes": [box(0.5)]})
+    client = api(reviewer)
+    report = client.get(f"/api/projects/{project.pk}/agreement/").json()
+    for key in HEADLINE:  # no category to compare in shapes answers: undefined, said why
+        assert report[key] == NULL_METRIC, key
+        assert report["reasons"][key]
+    assert report["box_f1"]["value"] == pytest.approx(1.0)
+    assert report["by_guideline"][0]["f1"]["value"] == pytest.approx(1.0)
+    nobody = client.get(f"/api/projects/{project.pk}/agreement/?labelers=drawer_a").json()
+    assert nobody["box_f1"] == NULL_METRIC and nobody["reasons"]["box_f1"]
+    assert nobody["by_guideline"][0]["f1"] == NULL_METRIC
+    empty = client.get(f"/api/projects/{project.pk}/agreement/?since=2999-01-01").json()
+    assert empty["box_f1"] == NULL_METRIC and empty["percent_agreement"] == NULL_METRIC
+
+
+def test_the_json_download_gives_null_metric_objects_too(client, reviewer, labeler, project):
+    annotation_save(item=images(project, 1)[0], labeler=labeler, value="cat")
+    client.force_login(reviewer)
+    response = client.get(f"/projects/{project.pk}/agreement.json")
+    report = json.loads(response.content)
+    assert all(report[key] == NULL_METRIC for key in HEADLINE)
+    csv = client.get(f"/projects/{project.pk}/agreement.csv").content.decode()
+    assert "headline,project,fleiss_kappa,,," in csv.replace("\r", "")
+
+
+def test_the_schema_says_metric_values_may_be_null(api, reviewer):
+    schema = api(reviewer).get("/api/schema/?format=json").json()
+    metric = schema["components"]["schemas"]["MetricWithInterval"]
+    assert all(metric["properties"][key].get("nullable") is True for key in ("value", "ci_low", "ci_high"))
+    shape_f1 = schema["components"]["schemas"]["ShapeF1WithInterval"]
+    assert all(shape_f1["properties"][key].get("nullable") is True for key in ("value", "ci_low", "ci_high"))
+    report = schema["components"]["schemas"]["AgreementReport"]["properties"]
+    assert {*HEADLINE, "box_f1", "segment_f1"} <= set(report)  # kappa, alpha and box_f1 were missing
+    assert "nullable" not in report["box_f1"] and "nullable" not in report["fleiss_kappa"]
