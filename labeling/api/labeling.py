@@ -114,12 +114,13 @@ class AnnotationSubmitApi(GenericAPIView):
                 serializers=[AnnotationSubmitOutSerializer, AnnotationSubmitNextSerializer],
                 resource_type_field_name=None,
             ),
-            200: OpenApiResponse(AnnotationSubmitOutSerializer, description="your earlier answer was revised"),
             400: OpenApiResponse(description="invalid answer (unknown class, option not offered, too long)"),
             409: OpenApiResponse(description="the item already has its k answers and you hold no reservation"),
         },
-        description="Answer an item (201). A second answer by the same labeler revises the first (200; the "
-        "earlier one is kept as a revision). A first answer needs a free slot or your reservation of the item. "
+        description="Answer an item (201). A second answer by the same labeler revises the first (201 too; the "
+        "earlier one is kept as a revision), and the same answer sent again (a retried request) changes nothing "
+        "and answers it as it is (201); `first_answer` tells a first answer from the others. A first answer "
+        "needs a free slot or your reservation of the item. "
         "With ?next=1 the answer and the next reservation happen together.",
     )
     def post(self, request, item_id):
@@ -132,10 +133,12 @@ class AnnotationSubmitApi(GenericAPIView):
                 annotation, created = annotation_submit(item=item, labeler=request.user, **_submit_fields(request))
         except ItemFull as exc:
             raise Conflict(str(exc)) from None
+        annotation.first_answer = created  # the status no longer tells a first answer from a revision
         body = annotation_submitted_data(annotation)
         if with_next:
             body = {"annotation": body, "next": queue_item_data(request, reservation) if reservation else None}
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        # 201 for every stored answer, as the contract says: a first answer, a revision, the same answer again.
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 @retry_deadlock_once  # the answered item is locked first, then the one the labeler holds, if another

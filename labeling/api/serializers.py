@@ -472,6 +472,12 @@ class AnnotationSubmitOutSerializer(serializers.Serializer):
     revision = serializers.IntegerField()
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
+    first_answer = serializers.BooleanField(
+        default=None,
+        allow_null=True,
+        help_text="true when this request stored your first answer on the item; false when it revised your "
+        "earlier answer or repeated it unchanged (every successful post answers 201)",
+    )
 
 
 # The labeling loop's two answers, built directly: instantiating a Serializer binds a deep copy of its
@@ -512,6 +518,7 @@ def annotation_submitted_data(annotation) -> dict:
         "revision": annotation.revision,
         "created": _datetime.to_representation(annotation.created),
         "updated": _datetime.to_representation(annotation.updated),
+        "first_answer": getattr(annotation, "first_answer", None),
     }
 
 

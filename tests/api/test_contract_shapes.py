@@ -92,3 +92,22 @@ def test_the_schema_says_metric_values_may_be_null(api, reviewer):
     report = schema["components"]["schemas"]["AgreementReport"]["properties"]
     assert {*HEADLINE, "box_f1", "segment_f1"} <= set(report)  # kappa, alpha and box_f1 were missing
     assert "nullable" not in report["box_f1"] and "nullable" not in report["fleiss_kappa"]
+
+
+# --- 2. every successful answer post is a 201 --------------------------------------------------------
+
+
+def test_revisions_and_retries_of_an_answer_answer_201(api, labeler, project):
+    item = images(project, 1)[0]
+    client = api(labeler)
+    url = f"/api/items/{item.pk}/annotations/"
+    first = client.post(url, {"value": "cat"}, format="json")
+    revised = client.post(url, {"value": "dog"}, format="json")
+    retried = client.post(url, {"value": "dog"}, format="json")
+    again = client.post(url + "?next=1", {"value": "dog"}, format="json")
+    assert [r.status_code for r in (first, revised, retried, again)] == [201, 201, 201, 201]
+    assert revised.json()["value"] == "dog" and retried.json()["revision"] == revised.json()["revision"]
+    # what the status told apart before: a first answer or not (the labeling page counts first answers)
+    assert first.json()["first_answer"] is True
+    assert revised.json()["first_answer"] is retried.json()["first_answer"] is False
+    assert again.json()["annotation"]["first_answer"] is False

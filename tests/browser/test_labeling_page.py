@@ -108,6 +108,9 @@ def test_labeler_labels_five_digits_with_the_keyboard_and_keeps_progress_on_relo
     page.wait_for_function(f"() => document.getElementById('item-label').textContent === 'item #{current}'")
     edited = Annotation.objects.get(labeler=labeler, item_id=answered[-1])
     assert edited.value == "8" and edited.revision == 2
+    # A revision is no new answer: my figures stay at five (every stored answer is a 201 now).
+    assert page.locator("#mine-today").text_content() == "5"
+    assert page.locator("#mine-total").text_content() == "5"
     assert not page.errors, page.errors
 
 

@@ -157,7 +157,7 @@ def test_a_revision_keeps_the_earlier_boxes(api, detection, labeler):
     second = {"boxes": [box(0.1, 0.2, 0.3, 0.4), box(0.4, 0.2, 0.3, 0.4)]}
     assert post(client, item.pk, first).status_code == 201
     response = post(client, item.pk, second)
-    assert response.status_code == 200 and response.data["revision"] == 2 and response.data["value"] == second
+    assert response.status_code == 201 and response.data["revision"] == 2 and response.data["value"] == second
     annotation = Annotation.objects.get(item=item, labeler=labeler)
     assert json.loads(annotation.revisions.get().value) == first
     item.refresh_from_db()

@@ -51,7 +51,7 @@ def labeler_loop(client, project, accepted, errors, barrier, rng, skip_rate=0.1,
             following = response.data["next"] if combined else None
             if rng.random() < 0.1:  # a change of mind: a revision, still one current answer
                 response = client.post(f"/api/items/{item_id}/annotations/", {"value": "other"}, format="json")
-                assert response.status_code == 200, response.content
+                assert response.status_code == 201 and response.data["first_answer"] is False, response.content
                 accepted[item_id] = (response.data["labeler"], "other")
             if combined and following is None:
                 return

@@ -141,7 +141,7 @@ def test_an_old_box_answer_reopened_and_saved_unchanged_takes_todays_class(
     (old,) = client.get(f"/api/projects/{project.pk}/annotations/?mine=1").json()["results"]
     assert old["value"] == {"boxes": [box(A, "dog")]}  # answers keep the key they were given
     response = client.post(f"/api/items/{item.pk}/annotations/", {"value": old["value"]}, format="json")
-    assert response.status_code == 200, response.json()  # a revision of the answer (a first answer: 201)
+    assert response.status_code == 201, response.json()  # a revision of the answer (201, as a first answer)
     assert response.json()["value"] == {"boxes": [box(A, today)]} and response.json()["revision"] == 2
 
 

@@ -541,8 +541,10 @@ async function submit({ nothing = false } = {}) {
     const annotation = editing ? data : data.annotation;
     if (!editing) draft.drop(item.id);
     rememberRecent(annotation, item);
-    if (status === 201) state.saved += 1;
-    if (status === 201 && state.progress) {
+    // Every stored answer is a 201; a first answer (not a revision, not a retry) counts once.
+    const first = annotation.first_answer === true;
+    if (first) state.saved += 1;
+    if (first && state.progress) {
       state.progress.mine.today += 1;
       state.progress.mine.total += 1;
       renderProgress();
