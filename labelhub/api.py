@@ -11,6 +11,26 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from labelhub.deadlocks import DEADLOCK_MESSAGE, BatchNotSaved, is_deadlock
 
 
+class ChoiceField(serializers.ChoiceField):
+    """DRF's ChoiceField whose refusal names the valid choices: ``"scraped" is not a valid choice; one of:
+    owned, crowdsourced, ...`` (DRF said only ``"scraped" is not a valid choice.``, and a client had to
+    read the schema to learn what to send). Every choice field of the API is one of these
+    (tests/api/test_contract_shapes.py walks the serializers)."""
+
+    default_error_messages = {"invalid_choice": '"{input}" is not a valid choice; one of: {choices}.'}
+
+    def fail(self, key, **kwargs):
+        if key == "invalid_choice":
+            kwargs.setdefault("choices", ", ".join(self.choice_strings_to_values))
+        super().fail(key, **kwargs)
+
+
+# DRF's ModelSerializer whose fields made from a model field's choices are ChoiceFields that name them.
+# (A comment, not a docstring: the schema would give a docstring to every serializer made from it.)
+class ModelSerializer(serializers.ModelSerializer):
+    serializer_choice_field = ChoiceField
+
+
 def exception_handler(exc, context):
     """Answer every error as ``{"detail": sentence}``; validation errors add per-field messages.
 

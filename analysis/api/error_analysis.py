@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from analysis.models import ModelRun
 from analysis.services.error_analysis import error_analysis_compute, model_runs_compare
 from analysis.services.model_runs import model_run_for
+from labelhub.api import ChoiceField
 from labelhub.params import is_row_id
 from labeling.choices import Role
 from labeling.selectors import project_for_user
@@ -97,7 +98,7 @@ CLASS_FIELDS = {
 HELD_OUT = inline_serializer(
     "ErrorAnalysisHeldOut",
     {
-        "basis": serializers.ChoiceField(choices=["dataset_version", "named", "none"]),
+        "basis": ChoiceField(choices=["dataset_version", "named", "none"]),
         "n_left_out": serializers.IntegerField(),
         "n_train": serializers.IntegerField(),
         "n_not_named": serializers.IntegerField(),
@@ -121,10 +122,8 @@ class ErrorAnalysisApi(GenericAPIView):
             200: inline_serializer(
                 "ErrorAnalysis",
                 {
-                    "kind": serializers.ChoiceField(
-                        choices=["classification", "transcription", "detection", "segments"]
-                    ),
-                    "metric": serializers.ChoiceField(choices=["accuracy", "map50"]),
+                    "kind": ChoiceField(choices=["classification", "transcription", "detection", "segments"]),
+                    "metric": ChoiceField(choices=["accuracy", "map50"]),
                     "model_run": serializers.DictField(),
                     "n_predictions": serializers.IntegerField(),
                     "n_left_out": serializers.IntegerField(

@@ -9,7 +9,7 @@ from analysis.models import EmbeddingMap, LabelCluster, MapPoint
 from analysis.selectors import NO_SCORES_REASON, map_has_scores
 from analysis.services.embeddings import embeddings_push
 from analysis.services.maps import map_create, map_embedder_choices
-from labelhub.api import KnownFieldsOnly, unknown_fields_error
+from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
 from labelhub.negotiation import FormatParamNegotiation
 from labeling.choices import Role
 from labeling.selectors import project_for_user
@@ -62,7 +62,7 @@ class MapCreateSerializer(KnownFieldsOnly, serializers.Serializer):
 class EmbedderSerializer(serializers.Serializer):
     name = serializers.CharField()
     modality = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["built-in", "pretrained", "local", "pushed"])
+    kind = ChoiceField(choices=["built-in", "pretrained", "local", "pushed"])
     model = serializers.CharField(help_text="what the embedder runs ('' for built-in features)")
     dim = serializers.IntegerField(allow_null=True, help_text="vector dimension (null: known after a first run)")
     installed = serializers.BooleanField(help_text="false: a pretrained embedder whose models are not installed")
@@ -82,7 +82,7 @@ class EmbedderListApi(GenericAPIView):
         return Response(EmbedderSerializer(map_embedder_choices(project=project), many=True).data)
 
 
-class MapSummarySerializer(serializers.ModelSerializer):
+class MapSummarySerializer(ModelSerializer):
     status = serializers.CharField(source="job.status", default=None)
     processed = serializers.IntegerField(source="job.processed", default=None)
     total = serializers.IntegerField(source="job.total", default=None)
@@ -310,7 +310,7 @@ class LabelIssuesApi(GenericAPIView):
 # A field the selection does not take ("untag", "only") was dropped and the items tagged all the same.
 class SelectionSerializer(KnownFieldsOnly, serializers.Serializer):
     items = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=200_000)
-    action = serializers.ChoiceField(choices=["tag"], help_text="tag: add the tag (a slice) to every item")
+    action = ChoiceField(choices=["tag"], help_text="tag: add the tag (a slice) to every item")
     tag = serializers.CharField(max_length=100)
 
 

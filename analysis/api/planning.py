@@ -7,7 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.services.planning import planning_compute, planning_settings_as_dict, planning_settings_update
-from labelhub.api import body_as_dict
+from labelhub.api import ChoiceField, body_as_dict
 from labeling.choices import Role
 from labeling.selectors import project_for_user
 
@@ -31,7 +31,7 @@ Settings = inline_serializer(
         "psi_threshold": serializers.FloatField(),
         "ks_pvalue_threshold": serializers.FloatField(),
         "missing_share_threshold": serializers.FloatField(),
-        "drift_rule": serializers.ChoiceField(choices=["both", "either"]),
+        "drift_rule": ChoiceField(choices=["both", "either"]),
         "drift_min_items": serializers.IntegerField(),
         "drift_window_days": serializers.IntegerField(),
         "drift_baseline_days": serializers.IntegerField(),

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from analysis.api.agreement import parse_report_params
 from analysis.selectors import BORDERLINE, OUT_OF_DOMAIN, UNCERTAIN, review_queue
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
-from labelhub.api import KnownFieldsOnly, unknown_fields_error
+from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
 from labelhub.params import is_row_id, row_id
 from labelhub.parsers import JSONParser
 from labelhub.schema import PAGE_PARAMETERS, paged
@@ -237,7 +237,7 @@ class DecisionSerializer(KnownFieldsOnly, serializers.Serializer):
     out_of_domain = serializers.BooleanField(required=False, default=False)
     gold = serializers.BooleanField(required=False, default=False)
     rationale = serializers.CharField(required=False, allow_blank=True, default="")
-    action = serializers.ChoiceField(choices=DecisionAction.choices, required=False, default=DecisionAction.LABEL)
+    action = ChoiceField(choices=DecisionAction.choices, required=False, default=DecisionAction.LABEL)
     value = serializers.JSONField(
         required=False,
         allow_null=True,
@@ -245,7 +245,7 @@ class DecisionSerializer(KnownFieldsOnly, serializers.Serializer):
         help_text='Detection / segments projects: the final shapes as an answer\'s value, {"boxes": [...]} or '
         '{"segments": [...]} (an empty list: nothing here).',
     )
-    accept = serializers.ChoiceField(
+    accept = ChoiceField(
         choices=["consensus"],
         required=False,
         allow_null=True,
@@ -263,7 +263,7 @@ class DecisionSerializer(KnownFieldsOnly, serializers.Serializer):
 
 class DecisionOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    action = serializers.ChoiceField(choices=DecisionAction.choices)
+    action = ChoiceField(choices=DecisionAction.choices)
     label = serializers.CharField(allow_blank=True)
     borderline = serializers.BooleanField()
     uncertain = serializers.BooleanField()
@@ -353,7 +353,7 @@ def _example_out(project, example):
     return out
 
 
-class GuidelineSerializer(serializers.ModelSerializer):
+class GuidelineSerializer(ModelSerializer):
     author = serializers.CharField(source="author.username", default=None, read_only=True)
     active = serializers.SerializerMethodField()
     examples = serializers.SerializerMethodField()
@@ -589,7 +589,7 @@ class TaxonomyChangeListApi(GenericAPIView):
         request=inline_serializer(
             "TaxonomyChangeIn",
             {
-                "op": serializers.ChoiceField(choices=TaxonomyOp.choices),
+                "op": ChoiceField(choices=TaxonomyOp.choices),
                 "classes": serializers.ListField(child=serializers.CharField(), required=False),
                 "into": serializers.CharField(required=False),
                 "key": serializers.CharField(required=False),

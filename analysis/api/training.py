@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from analysis.models import ModelRun
 from analysis.selectors import model_run_for, model_runs_list, training_job_for, training_jobs_list
 from analysis.services.training import model_run_create, training_job_retry, training_job_start
-from labelhub.api import KnownFieldsOnly
+from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer
 from labeling.api.versions import Conflict
 from labeling.choices import Role, Trainer
 from labeling.models import TrainingJob
@@ -27,7 +27,7 @@ from labeling.services.jobs import JobNotRetryable
 # regression with its default parameters (a worker's time, and a model run nobody asked for).
 class TrainingJobInSerializer(KnownFieldsOnly, serializers.Serializer):
     version = serializers.CharField(help_text="a version number, or `latest`")
-    trainer = serializers.ChoiceField(choices=Trainer.choices, default=Trainer.LOGISTIC_REGRESSION)
+    trainer = ChoiceField(choices=Trainer.choices, default=Trainer.LOGISTIC_REGRESSION)
     params = serializers.DictField(
         required=False,
         default=dict,
@@ -36,7 +36,7 @@ class TrainingJobInSerializer(KnownFieldsOnly, serializers.Serializer):
     )
 
 
-class TrainingJobSerializer(serializers.ModelSerializer):
+class TrainingJobSerializer(ModelSerializer):
     version = serializers.IntegerField(source="version.number")
     job = serializers.IntegerField(source="job_id")
     status = serializers.SerializerMethodField()
@@ -93,7 +93,7 @@ class ModelRunInSerializer(KnownFieldsOnly, serializers.Serializer):
     )
 
 
-class ModelRunSerializer(serializers.ModelSerializer):
+class ModelRunSerializer(ModelSerializer):
     dataset_version = serializers.IntegerField(source="dataset_version.number", default=None)
     training_job = serializers.IntegerField(source="training_job_id", default=None)
 

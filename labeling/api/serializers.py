@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from labelhub.api import KnownFieldsOnly, unknown_fields_error
+from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
 from labeling.models import Annotation, DataSource, Invitation, Item, Job, LabelClass, Membership, Project, Skip
 from labeling.selectors import tags_visible_to
@@ -16,7 +16,7 @@ from labeling.services.shapes import shapes_value
 COLOUR_RE = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
-class ClassSerializer(KnownFieldsOnly, serializers.ModelSerializer):
+class ClassSerializer(KnownFieldsOnly, ModelSerializer):
     class Meta:
         model = LabelClass
         fields = ["key", "name", "description", "hotkey", "colour", "retired"]
@@ -35,7 +35,7 @@ class OptionsSerializer(KnownFieldsOnly, serializers.Serializer):
     out_of_domain = serializers.BooleanField(required=False, default=False)
 
 
-class ProjectOutSerializer(serializers.ModelSerializer):
+class ProjectOutSerializer(ModelSerializer):
     classes = ClassSerializer(many=True, read_only=True)
     options = OptionsSerializer(read_only=True)
     active_guideline = serializers.SerializerMethodField()
@@ -73,8 +73,8 @@ class ProjectOutSerializer(serializers.ModelSerializer):
 class ProjectCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    modality = serializers.ChoiceField(choices=Modality.choices)
-    task_type = serializers.ChoiceField(choices=TaskType.choices, default=TaskType.CLASSIFICATION)
+    modality = ChoiceField(choices=Modality.choices)
+    task_type = ChoiceField(choices=TaskType.choices, default=TaskType.CLASSIFICATION)
     classes = ClassSerializer(many=True, required=False, default=list)
     options = OptionsSerializer(required=False, default=dict)
     overlap = serializers.IntegerField(min_value=1, max_value=50, default=3)
@@ -92,9 +92,9 @@ class ProjectUpdateSerializer(serializers.Serializer):
     transcription_conventions = serializers.CharField(required=False, allow_blank=True)
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class MemberSerializer(ModelSerializer):
     username = serializers.CharField(source="user.username")
-    role = serializers.ChoiceField(choices=Role.choices)
+    role = ChoiceField(choices=Role.choices)
 
     class Meta:
         model = Membership
@@ -107,7 +107,7 @@ class MemberAddSerializer(KnownFieldsOnly, serializers.Serializer):
     email = serializers.EmailField(
         required=False, allow_blank=True, default="", help_text="instead of the username: the user's e-mail"
     )
-    role = serializers.ChoiceField(choices=Role.choices)
+    role = ChoiceField(choices=Role.choices)
 
     def validate(self, data):
         if not data["username"] and not data["email"]:
@@ -115,8 +115,8 @@ class MemberAddSerializer(KnownFieldsOnly, serializers.Serializer):
         return data
 
 
-class InvitationSerializer(serializers.ModelSerializer):
-    role = serializers.ChoiceField(choices=Role.choices)
+class InvitationSerializer(ModelSerializer):
+    role = ChoiceField(choices=Role.choices)
     invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
     state = serializers.SerializerMethodField(help_text="pending, accepted, withdrawn or expired")
 
@@ -137,13 +137,13 @@ class InvitationCreatedSerializer(InvitationSerializer):
 
 
 class MemberRoleSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
+    role = ChoiceField(choices=Role.choices)
 
 
-class SourceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
-    kind = serializers.ChoiceField(choices=SourceKind.choices)
-    unit = serializers.ChoiceField(choices=SourceUnit.choices, default=SourceUnit.ITEMS)
-    status = serializers.ChoiceField(choices=SourceStatus.choices, default=SourceStatus.IDEA)
+class SourceSerializer(KnownFieldsOnly, ModelSerializer):
+    kind = ChoiceField(choices=SourceKind.choices)
+    unit = ChoiceField(choices=SourceUnit.choices, default=SourceUnit.ITEMS)
+    status = ChoiceField(choices=SourceStatus.choices, default=SourceStatus.IDEA)
     cost_per_unit = serializers.DecimalField(max_digits=18, decimal_places=4, read_only=True, allow_null=True)
     n_items = serializers.IntegerField(read_only=True, default=0)
 
@@ -172,7 +172,7 @@ class SourceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         validators = []
 
 
-class ItemSerializer(serializers.ModelSerializer):
+class ItemSerializer(ModelSerializer):
     """An item as reviewers and managers see it. Context: ``request`` and the viewer's ``membership``."""
 
     tags = serializers.SerializerMethodField()
@@ -251,7 +251,7 @@ class ImportCreateSerializer(serializers.Serializer):
         help_text="username whose answers a COCO, YOLO, CVAT, VOC or Hugging Face file's boxes (or CVAT tags), or "
         "a segments CSV or RTTM file's segments, become (created if missing); required for those formats",
     )
-    images_without_boxes = serializers.ChoiceField(
+    images_without_boxes = ChoiceField(
         choices=["nothing_here", "unanswered"],
         required=False,
         default="nothing_here",
@@ -265,7 +265,7 @@ class JobRefSerializer(serializers.Serializer):
     job = serializers.IntegerField()
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(ModelSerializer):
     class Meta:
         model = Job
         fields = [
@@ -413,7 +413,7 @@ def annotation_submit_data(data) -> dict:
     return validated
 
 
-class AnnotationSerializer(serializers.ModelSerializer):
+class AnnotationSerializer(ModelSerializer):
     """One current answer. ``item_file``/``item_text``/``item_duration`` let a labeler's "recent answers"
     show and edit it."""
 
@@ -526,7 +526,7 @@ class SkipInSerializer(KnownFieldsOnly, serializers.Serializer):
     reason = serializers.CharField(max_length=500, help_text="why the item is skipped")
 
 
-class SkipSerializer(serializers.ModelSerializer):
+class SkipSerializer(ModelSerializer):
     class Meta:
         model = Skip
         fields = ["item", "reason", "created"]

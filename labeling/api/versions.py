@@ -14,7 +14,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labelhub.api import body_as_lists
+from labelhub.api import ChoiceField, ModelSerializer, body_as_lists
 from labelhub.http import etag_matches, not_modified, stored_file_response
 from labelhub.negotiation import FileNegotiation
 from labeling.api.serializers import JobRefSerializer
@@ -76,10 +76,10 @@ class RecipeSerializer(serializers.Serializer):
     the defaults; unknown fields are refused. See ``labeling.services.recipes``."""
 
     use_decisions = serializers.BooleanField(required=False, default=True, help_text="SME decisions win")
-    consensus = serializers.ChoiceField(choices=["majority", "dawid_skene"], required=False, default="majority")
+    consensus = ChoiceField(choices=["majority", "dawid_skene"], required=False, default="majority")
     min_answers = serializers.IntegerField(required=False, default=1, help_text="counted answers needed")
     min_agreement = serializers.FloatField(required=False, default=0.5, help_text="share or posterior needed")
-    unresolved = serializers.ChoiceField(choices=["exclude", "needs_review"], required=False, default="exclude")
+    unresolved = ChoiceField(choices=["exclude", "needs_review"], required=False, default="exclude")
     borderline = serializers.CharField(required=False, default="exclude", help_text=FLAG_HELP)
     uncertain = serializers.CharField(required=False, default="exclude", help_text=FLAG_HELP)
     out_of_domain = serializers.CharField(required=False, default="class", help_text=FLAG_HELP)
@@ -91,7 +91,7 @@ class RecipeSerializer(serializers.Serializer):
     filters = RecipeFiltersSerializer(required=False)
     splits = RecipeSplitsSerializer(required=False)
     formats = serializers.ListField(
-        child=serializers.ChoiceField(choices=ArtifactFormat.values), required=False, help_text="default: all that fit"
+        child=ChoiceField(choices=ArtifactFormat.values), required=False, help_text="default: all that fit"
     )
 
 
@@ -109,7 +109,7 @@ class ArtifactSerializer(serializers.Serializer):
         )
 
 
-class VersionSerializer(serializers.ModelSerializer):
+class VersionSerializer(ModelSerializer):
     parent = serializers.IntegerField(source="parent.number", default=None, read_only=True)
     job = serializers.IntegerField(source="job_id", read_only=True)
     artifacts = serializers.SerializerMethodField()
@@ -142,7 +142,7 @@ class VersionSerializer(serializers.ModelSerializer):
         )
 
 
-class BuildSerializer(serializers.ModelSerializer):
+class BuildSerializer(ModelSerializer):
     phase = serializers.SerializerMethodField()
     version = serializers.SerializerMethodField()
     retry_after = serializers.SerializerMethodField()

@@ -8,14 +8,14 @@ from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from labelhub.api import KnownFieldsOnly
+from labelhub.api import KnownFieldsOnly, ModelSerializer
 from labeling.choices import Role
 from labeling.models import Webhook, WebhookDelivery
 from labeling.selectors import deliveries_list, project_for_user, webhook_for, webhooks_list
 from labeling.services.webhooks import EVENTS, webhook_create, webhook_delete, webhook_registered, webhook_update
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(ModelSerializer):
     class Meta:
         model = Webhook
         fields = ["id", "url", "events", "active", "secret", "created"]
@@ -38,7 +38,7 @@ class WebhookUpdateSerializer(KnownFieldsOnly, serializers.Serializer):
     new_secret = serializers.BooleanField(required=False, default=False, help_text="replace the secret")
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class DeliverySerializer(ModelSerializer):
     webhook = serializers.IntegerField(source="webhook_id")
     url = serializers.CharField(source="webhook.url")
 

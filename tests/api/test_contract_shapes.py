@@ -2,9 +2,11 @@
 `{"value", "ci_low", "ci_high"}` (nulls inside where undefined, never a bare null), every successful
 answer post is a 201, an invalid choice names the valid ones, and lists are paginated."""
 
+import inspect
 import json
 
 import pytest
+from rest_framework import serializers
 
 from labeling.choices import Role
 from labeling.models import Item
@@ -111,3 +113,64 @@ def test_revisions_and_retries_of_an_answer_answer_201(api, labeler, project):
     assert first.json()["first_answer"] is True
     assert revised.json()["first_answer"] is retried.json()["first_answer"] is False
     assert again.json()["annotation"]["first_answer"] is False
+
+
+# --- 3. an invalid choice names the valid ones -------------------------------------------------------
+
+
+def test_an_invalid_source_kind_names_the_valid_ones(api, manager, project):
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/sources/", {"name": "web", "kind": "scraped", "unit": "lots"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["kind"] == [
+        '"scraped" is not a valid choice; one of: owned, crowdsourced, purchased, synthetic, public, production_logs.'
+    ]
+    assert response.json()["unit"][0].startswith('"lots" is not a valid choice; one of: items, ')
+
+
+def test_an_invalid_role_and_action_name_the_valid_ones(api, manager, reviewer, project):
+    member = api(manager).post(
+        f"/api/projects/{project.pk}/members/", {"username": "outsider", "role": "boss"}, format="json"
+    )
+    assert member.json()["role"] == ['"boss" is not a valid choice; one of: labeler, reviewer, manager.']
+    item = images(project, 1)[0]
+    decision = api(reviewer).post(f"/api/items/{item.pk}/decision/", {"action": "shrug"}, format="json")
+    assert decision.json()["action"] == [
+        '"shrug" is not a valid choice; one of: label, ambiguous_instructions, input_insufficient, relabel.'
+    ]
+
+
+def _api_serializers():
+    import accounts.api
+    from analysis.api import agreement, drift, error_analysis, maps, planning, review, training
+    from labeling.api import items, jobs, labeling, projects, sources, versions, webhooks
+    from labeling.api import serializers as labeling_serializers
+
+    modules = [accounts.api, agreement, drift, error_analysis, maps, planning, review, training]
+    modules += [items, jobs, labeling, projects, labeling_serializers, sources, versions, webhooks]
+    for module in modules:
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, serializers.Serializer) and cls.__module__ == module.__name__:
+                yield cls
+
+
+def test_every_writable_choice_field_of_the_api_names_its_choices():
+    from labelhub.api import ChoiceField
+
+    plain = []
+    for cls in _api_serializers():
+        fields = list(cls().fields.items())
+        while fields:
+            name, field = fields.pop()
+            if isinstance(field, serializers.ListField):
+                fields.append((f"{name}[]", field.child))
+            elif isinstance(field, serializers.Serializer):
+                fields += [(f"{name}.{n}", f) for n, f in field.fields.items()]
+            elif (
+                isinstance(field, serializers.ChoiceField)
+                and not field.read_only
+                and not isinstance(field, ChoiceField)
+            ):
+                plain.append(f"{cls.__name__}.{name}")
+    assert plain == []
