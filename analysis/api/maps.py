@@ -74,12 +74,16 @@ class EmbedderSerializer(serializers.Serializer):
 
 class EmbedderListApi(GenericAPIView):
     serializer_class = EmbedderSerializer
-    pagination_class = None
 
-    @extend_schema(responses=EmbedderSerializer(many=True))
+    @extend_schema(
+        responses=EmbedderSerializer(many=True),
+        description="The embedders a map of the project can use here, paged as every list is (`count`, `next`, "
+        "`previous`, `results`).",
+    )
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        return Response(EmbedderSerializer(map_embedder_choices(project=project), many=True).data)
+        page = self.paginate_queryset(map_embedder_choices(project=project))
+        return self.get_paginated_response(EmbedderSerializer(page, many=True).data)
 
 
 class MapSummarySerializer(ModelSerializer):

@@ -294,7 +294,6 @@ def decision_out(d) -> dict:
 
 class DecisionApi(GenericAPIView):
     serializer_class = DecisionSerializer
-    pagination_class = None  # an item has a few decisions: the list is answered whole
 
     @extend_schema(
         request=DecisionSerializer,
@@ -338,11 +337,16 @@ class DecisionApi(GenericAPIView):
             status=status.HTTP_200_OK if getattr(decision, "repeated", False) else status.HTTP_201_CREATED,
         )
 
-    @extend_schema(responses=DecisionOutSerializer(many=True), description="The item's decisions, newest first.")
+    @extend_schema(
+        responses=DecisionOutSerializer(many=True),
+        description="The item's decisions, newest first, paged as every list is (`count`, `next`, `previous`, "
+        "`results`).",
+    )
     def get(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)
         rows = item.decisions.select_related("reviewer").order_by("-created", "-id")
-        return Response([decision_out(d) for d in rows])
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([decision_out(d) for d in page])
 
 
 def _example_out(project, example):

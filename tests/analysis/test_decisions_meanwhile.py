@@ -52,7 +52,7 @@ def test_the_second_sme_is_told_who_decided_what_meanwhile_and_nothing_is_record
     # Having seen it, the second SME records theirs over it: both stay as the audit trail.
     again = api(second).post(url, {"label": "dog", "supersedes": first.json()["id"]}, format="json")
     assert again.status_code == 201, again.json()
-    history = api(reviewer).get(url).json()
+    history = api(reviewer).get(url).json()["results"]
     assert [(d["reviewer"], d["label"]) for d in history] == [("reviewer2", "dog"), ("reviewer1", "cat")]
 
 

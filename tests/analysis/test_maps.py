@@ -457,7 +457,7 @@ def test_a_transcription_projects_map_carries_wer_and_condition_but_no_scores(ap
 def test_an_audio_project_can_map_its_clips_by_recording_condition(api, manager, spoken):
     """audio-logmel is offered beside the default audio-mfcc, with its dimension, and builds a map."""
     project, ids, _ = spoken
-    rows = {r["name"]: r for r in api(manager).get(f"/api/projects/{project.pk}/embedders/").json()}
+    rows = {r["name"]: r for r in api(manager).get(f"/api/projects/{project.pk}/embedders/").json()["results"]}
     assert rows["audio-logmel"]["dim"] == 200 and rows["audio-mfcc"]["dim"] == 84
     assert rows["audio-mfcc"]["default"] and not rows["audio-logmel"]["default"]
     emap = EmbeddingMap.objects.get(pk=build_map(api, manager, project, "audio-logmel"))

@@ -20,7 +20,7 @@ from tests.analysis.embeddings.test_embedders import _field, _model, _node, _ten
 def embedders(api, user, project):
     response = api(user).get(f"/api/projects/{project.pk}/embedders/")
     assert response.status_code == 200
-    return {row["name"]: row for row in response.json()}
+    return {row["name"]: row for row in response.json()["results"]}
 
 
 def colour_png(seed):

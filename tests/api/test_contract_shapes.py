@@ -174,3 +174,24 @@ def test_every_writable_choice_field_of_the_api_names_its_choices():
             ):
                 plain.append(f"{cls.__name__}.{name}")
     assert plain == []
+
+
+# --- 4. lists are paginated ---------------------------------------------------------------------------
+
+
+def test_an_items_decisions_are_a_paginated_list(api, reviewer, project):
+    item = images(project, 1)[0]
+    client = api(reviewer)
+    for rationale in ("first look", "second look"):
+        client.post(f"/api/items/{item.pk}/decision/", {"label": "cat", "rationale": rationale}, format="json")
+    listed = client.get(f"/api/items/{item.pk}/decision/").json()
+    assert listed["count"] == 2 and listed["next"] is None and listed["previous"] is None
+    assert [d["rationale"] for d in listed["results"]] == ["second look", "first look"]
+    assert client.get(f"/api/items/{item.pk}/decision/?page_size=1").json()["next"]
+
+
+def test_a_projects_embedders_are_a_paginated_list(api, reviewer, project):
+    listed = api(reviewer).get(f"/api/projects/{project.pk}/embedders/").json()
+    assert set(listed) == {"count", "next", "previous", "results"}
+    assert listed["count"] == len(listed["results"]) > 0
+    assert {"name", "kind", "default"} <= set(listed["results"][0])

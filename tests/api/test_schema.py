@@ -41,9 +41,12 @@ def test_fields_that_answer_null_are_nullable(schema, component, field):
     assert schema["components"]["schemas"][component]["properties"][field].get("nullable") is True
 
 
-def test_an_items_decisions_are_documented_as_a_list(schema):
-    answer = schema["paths"]["/api/items/{item_id}/decision/"]["get"]["responses"]["200"]
-    assert answer["content"]["application/json"]["schema"]["type"] == "array"
+def test_an_items_decisions_and_a_projects_embedders_are_documented_as_paginated_lists(schema):
+    for path in ("/api/items/{item_id}/decision/", "/api/projects/{project_id}/embedders/"):
+        answer = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        paginated = schema["components"]["schemas"][answer["$ref"].rsplit("/", 1)[-1]]
+        assert {"count", "next", "previous", "results"} <= set(paginated["properties"]), path
+        assert paginated["properties"]["results"]["type"] == "array"
 
 
 def test_artifact_downloads_document_their_content_types(schema):

@@ -98,7 +98,7 @@ def test_decision_stores_the_final_boxes_and_the_item_leaves_the_queue(api, revi
     decided = {r["item"]: r for r in queue(api, reviewer, project, "?decided=true")["results"]}
     assert decided[iguana.pk]["decision"] == final
     listed = api(reviewer).get(f"/api/items/{iguana.pk}/decision/").json()
-    assert listed[0]["value"] == final
+    assert listed["results"][0]["value"] == final
 
 
 def test_a_new_answer_brings_a_decided_item_back(api, reviewer, iguanas):
