@@ -66,7 +66,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from analysis.metrics.rules import error as rules_error
-from analysis.metrics.rules import rule_compile
+from analysis.metrics.rules import rule_check_replacement, rule_compile
 from labelhub.params import parse_day, parse_instant
 from labeling.choices import Modality, TaskType
 
@@ -359,6 +359,15 @@ def _transcripts(data, errors):
                 rule_compile(rule[0])
             except rules_error as exc:
                 errors["transcripts.rules"] = f"rule {i}: '{rule[0]}' is not a valid regular expression ({exc})"
+                continue
+            try:
+                # read only on a match: a bad one would otherwise fail the build on its first transcript
+                rule_check_replacement(rule[0], rule[1])
+            except (rules_error, IndexError) as exc:
+                errors["transcripts.rules"] = (
+                    f"rule {i}: the replacement '{rule[1]}' for '{rule[0]}' is invalid ({exc}); "
+                    r"refer to the pattern's groups as \1 or \g<name>, and write a backslash as \\"
+                )
                 continue
             good.append([rule[0], rule[1]])
     out["rules"] = good

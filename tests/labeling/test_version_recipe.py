@@ -94,3 +94,22 @@ def test_canonical_form_names_sources_and_sorts(manager):
     add_texts(project, ["a"], tags=["b-tag", "a-tag"])
     parsed = recipe_parse(project=project, data={"filters": {"sources": [source.pk], "tags": ["b-tag", "a-tag"]}})
     assert parsed["filters"] == {"sources": ["crowd"], "tags": ["a-tag", "b-tag"]}
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ([r"(um)", r"\9"], r"rule 0: the replacement '\9' for '(um)' is invalid"),
+        ([r"(?P<w>um)", r"\g<word>"], r"rule 0: the replacement '\g<word>' for '(?P<w>um)' is invalid"),
+        ([r"um", "\\"], "rule 0: the replacement '\\' for 'um' is invalid"),
+    ],
+)
+def test_a_rule_whose_replacement_names_a_missing_group_is_refused_when_sent(manager, rule, message):
+    """The replacement is read by the regex package only on a match: a bad one passed here and failed the
+    version build (or the agreement report) on the first transcript it matched."""
+    project = make_project(manager, name="Speech", modality="audio", task_type="transcription")
+    errors = errors_of(project, {"transcripts": {"rules": [[r"\bok\b", "okay"], rule]}})
+    assert message.replace("rule 0", "rule 1") in " ".join(errors["transcripts.rules"]), errors
+    # a good group reference is kept as sent
+    good = recipe_parse(project=project, data={"transcripts": {"rules": [[r"(?P<w>um)+", r"\g<w>"]]}})
+    assert good["transcripts"]["rules"] == [[r"(?P<w>um)+", r"\g<w>"]]

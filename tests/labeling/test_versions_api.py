@@ -299,3 +299,14 @@ def test_a_build_whose_worker_went_silent_is_not_answered_to_a_new_request(api, 
     assert again.status_code == 202 and again.json()["job"] != first
     Job.objects.filter(pk=first).update(heartbeat=timezone.now())  # alive after all: answered
     assert api(manager).post(url, {}, format="json").json()["job"] in (first, again.json()["job"])
+
+
+def test_a_transcript_rule_with_a_bad_replacement_is_a_400_naming_it_and_queues_no_build(api, manager):
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    url = f"/api/projects/{project.pk}/versions/"
+    response = api(manager).post(url, {"transcripts": {"rules": [["(um)+", r"\2"]]}}, format="json")
+    assert response.status_code == 400
+    assert r"rule 0: the replacement '\2' for '(um)+' is invalid" in response.json()["detail"]
+    assert not Job.objects.filter(project=project, kind="version").exists()
