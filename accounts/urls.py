@@ -1,13 +1,15 @@
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
 from accounts import views
 
 # Django's own password views under /account/, with their default URL names (they link to each other
-# by those names) and the templates in templates/registration/.
+# by those names) and the templates in templates/registration/. The pages a signed-out visitor posts to
+# are login_not_required: a signed-out POST to any other page is sent to sign in, its body unread.
 urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", login_not_required(auth_views.LogoutView.as_view()), name="logout"),
     path("setup/<str:token>/", views.first_account, name="first-account"),
     path("account/tokens/", views.tokens, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke_page, name="account-token-revoke"),

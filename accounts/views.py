@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -98,6 +98,7 @@ def token_revoke_page(request, token_id):
     return redirect("account-tokens")
 
 
+@login_not_required  # a signed-out visitor's form (labelhub.middleware.RequestBodyMiddleware)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def first_account(request, token):

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.core.files import uploadhandler
@@ -20,6 +21,7 @@ from django.core.signals import setting_changed
 from django.db import DatabaseError, connection
 from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from django.utils.html import escape
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -76,11 +78,15 @@ class RequestBodyMiddleware:
     ``RefuseNulMiddleware`` parse a page's POST before anyone is signed in):
 
     - a ``Content-Length`` over ``request_body_limit()``: 413 naming the limit;
-    - a multipart body sent to a page (not ``/api/``, whose views authenticate before they read a body)
-      by a client without a signed-in session: no page takes a file from a signed-out visitor (the Import
-      page sends its files to the API), so its files are skipped as it is parsed, never written, and a body
-      over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (what its other fields may hold) is refused with a 413. It is
-      still parsed: the sign-in and password-reset forms are POSTs a CSRF check reads, and clients send
+    - a POST to a page (not ``/api/``, whose views authenticate before they read a body) by a client
+      without a signed-in session, to a page that needs one: the sign-in page it would be sent to
+      (``login_required``'s redirect, with ``next``), its body never read; to an address that is no page,
+      a 404. Only the pages a signed-out visitor fills in are marked ``login_not_required`` (sign-in,
+      password reset, the first account, an invitation's sign-up, sign-out, the admin's sign-in).
+    - a multipart body sent to one of those by a signed-out client: no page takes a file from a
+      signed-out visitor (the Import page sends its files to the API), so its files are skipped as it is
+      parsed, never written, and a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (what its other fields may
+      hold) is refused with a 413. It is still parsed: the CSRF check reads the form, and clients send
       them as multipart too.
 
     After the session middleware (it reads the session, not the user: no query beyond the session's).
@@ -104,8 +110,15 @@ class RequestBodyMiddleware:
             if is_api:
                 return JsonResponse({"detail": detail}, status=413)
             return _page(413, "Request too large", detail)
-        multipart = request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/")
-        if multipart and not is_api and request.method == "POST" and not _signed_in(request):
+        if is_api or request.method != "POST" or _signed_in(request):
+            return self.get_response(request)
+        view = _view_of(request)
+        if view is None:
+            return _page(404, "Not found", "There is no page at this address.")
+        if getattr(view, "login_required", True):
+            # what login_required answers, before the CSRF and NUL checks read the body
+            return redirect_to_login(request.get_full_path())
+        if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             if length > limit:
                 return _page(
@@ -129,6 +142,16 @@ class _SkipFiles(uploadhandler.FileUploadHandler):
 
     def file_complete(self, file_size):
         return None
+
+
+def _view_of(request):
+    """The view the request's path resolves to (with the slash CommonMiddleware would add), else None."""
+    for path in (request.path_info, request.path_info + "/"):
+        try:
+            return resolve(path).func
+        except Resolver404:
+            continue
+    return None
 
 
 def _signed_in(request) -> bool:

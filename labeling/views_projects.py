@@ -5,7 +5,7 @@ Thin, like the other views: check the role, validate a form, call the service th
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -188,6 +188,7 @@ def project_settings(request, project_id):
     )
 
 
+@login_not_required  # a signed-out visitor's form (labelhub.middleware.RequestBodyMiddleware)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def invitation_page(request, token):

@@ -60,3 +60,46 @@ def test_a_signed_out_visitors_multipart_body_to_a_page_keeps_no_file(limit):
         assert stored.call_count == written.call_count == 0
         too_long = client.post("/login/", {"username": "x", "f": SimpleUploadedFile("a", b"x" * 20_000)})
         assert too_long.status_code == 413 and b"10,000 bytes" in too_long.content
+
+
+@pytest.fixture
+def read_bodies():
+    """Counts the POST bodies Django parses (multipart or form-urlencoded) in ``.call_count``."""
+    from django.http.request import HttpRequest
+
+    original = HttpRequest._load_post_and_files
+    counter = mock.Mock(side_effect=lambda request: original(request))
+    with mock.patch.object(HttpRequest, "_load_post_and_files", lambda request: counter(request)):
+        yield counter
+
+
+def test_a_signed_out_post_to_a_page_that_needs_sign_in_is_sent_to_sign_in_unread(project, read_bodies):
+    """The CSRF and NUL checks parsed every signed-out POST to a page (up to 10 MB, a field of it held in
+    memory three times over) before the page sent the visitor to sign in. The page's answer is the same;
+    its body is no longer read."""
+    client = Client()
+    url = f"/projects/{project.pk}/settings/"
+    multipart = client.post(url, {"name": "x" * 5000, "f": SimpleUploadedFile("a", b"x" * 5000)})
+    form = client.post(url, "name=" + "x" * 5000, content_type="application/x-www-form-urlencoded")
+    for response in (multipart, form):
+        assert response.status_code == 302 and response["Location"] == f"/login/?next={url}"
+    nowhere = client.post("/no-such-page/", {"f": SimpleUploadedFile("a", b"x" * 5000)})
+    assert nowhere.status_code == 404
+    assert read_bodies.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/login/", 200),  # its form again, the sign-in refused
+        ("/account/password/reset/", 302),  # to "sent", whether or not the address has an account
+        ("/invite/not-a-token/", 404),  # the invitation page, saying the link does not work
+        ("/setup/" + "0" * 32 + "/", 404),  # the first account's page, saying the token is wrong
+        ("/logout/", 302),
+    ],
+)
+def test_the_pages_a_signed_out_visitor_fills_in_still_read_a_multipart_form(url, status, read_bodies):
+    response = Client().post(url, {"username": "x", "password": "y", "email": "x@example.com"})
+    assert response.status_code == status
+    assert not response.get("Location", "").startswith("/login/?next=")
+    assert read_bodies.call_count >= 1
