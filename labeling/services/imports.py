@@ -20,6 +20,7 @@ import json
 import logging
 import posixpath
 import re
+import stat
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -894,6 +895,37 @@ def _safe_member_name(name: str) -> str:
     return posixpath.normpath(name.replace("\\", "/"))
 
 
+def _is_link(info: zipfile.ZipInfo) -> bool:
+    """Whether a zip entry is a symbolic link (``zip -y``): its data is the path it links to."""
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def archive_members(archive: zipfile.ZipFile) -> tuple[dict[str, zipfile.ZipInfo], list[tuple[str, str]]]:
+    """A zip's files by their safe names (``_safe_member_name``), and (name, reason) of the entries refused:
+    a path outside the archive, a symbolic link (its data is a path, never followed), or a name the archive
+    holds more than once (zipfile reads the last copy; which one the archive's maker meant cannot be told,
+    so no copy is read)."""
+    members, bad, copies = {}, [], {}
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        shown = member_name(info)
+        try:
+            name = _safe_member_name(shown)
+            if _is_link(info):
+                raise InputRejected(f"zip entry '{shown}' is a symbolic link, not a file: zip the file it links to")
+        except InputRejected as exc:
+            bad.append((shown, str(exc)))
+            continue
+        copies[name] = copies.get(name, 0) + 1
+        members[name] = info
+    for name, n in copies.items():
+        if n > 1:
+            del members[name]
+            bad.append((name, f"zip entry '{name}' is in the archive {n} times: which one is meant cannot be told"))
+    return members, bad
+
+
 def path_parts(path: str) -> tuple[str, ...]:
     """A relative path's folders and name: backslashes read as slashes, ``a/../b`` as ``b``; a leading
     ``/``, ``./`` or ``../`` left out."""
@@ -1497,18 +1529,8 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
     """Entries of a zip archive: its manifest (manifest.jsonl or manifest.csv at the top) if it has one,
     else every file in it, labeled by its folder when ``label_from_folder``."""
     max_bytes = settings.LABELHUB_MAX_FILE_BYTES
-    members = {}
-    bad = []
-    for info in archive.infolist():
-        if info.is_dir():
-            continue
-        try:
-            name = _safe_member_name(member_name(info))
-        except InputRejected as exc:
-            bad.append(ImportEntry(name=member_name(info), error=str(exc)))
-            continue
-        members[name] = info
-    yield from bad
+    members, bad = archive_members(archive)
+    yield from (ImportEntry(name=name, error=reason) for name, reason in bad)
 
     def opener(info):
         if info.file_size > max_bytes:

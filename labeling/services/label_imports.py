@@ -119,7 +119,7 @@ from labeling.services.annotations import annotation_store, annotation_validate
 from labeling.services.imports import file_path
 from labeling.services.imports import path_parts as _path_parts
 from labeling.services.jobs import project_lock
-from labeling.services.shapes import end_tolerance
+from labeling.services.shapes import MAX_SHAPES, end_tolerance
 
 FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat", "voc", "huggingface")
 # Formats whose files hold one kind of shape, the task type they import into, and name no annotator.
@@ -367,14 +367,9 @@ class _Media:
         self.bases = defaultdict(list)
         self.bad = []
         if archive is not None:
-            for info in archive.infolist():
-                if info.is_dir():
-                    continue
-                try:
-                    name = imports._safe_member_name(imports.member_name(info))
-                except InputRejected as exc:
-                    self.bad.append({"name": imports.member_name(info), "reason": str(exc)})
-                    continue
+            members, bad = imports.archive_members(archive)
+            self.bad = [{"name": name, "reason": reason} for name, reason in bad]
+            for name, info in members.items():
                 if name.startswith("__MACOSX/") or posixpath.basename(name).startswith("."):
                     continue
                 name = unicodedata.normalize("NFC", name)
@@ -929,21 +924,64 @@ def _yolo_line(line, names, names_file, classes, what, pose=False) -> dict:
 # --- XML: CVAT for images 1.1 and Pascal VOC -----------------------------------------------------
 
 
-def _xml_parser(builder):
+def _xml_parser(builder, caps=None, on_start=None, on_end=None):
     """An expat parser building ``builder``'s elements, with a DOCTYPE refused where it starts, so the file
     declares no entity, let alone one expanding to gigabytes ("billion laughs") or reading a local file:
-    CVAT and VOC files have none. The refusal raises Bad naming the line."""
+    CVAT and VOC files have none. The refusal raises Bad naming the line. Answers the parser and ``over``.
+
+    ``caps``: {parent tag: (child tags, limit)}: of a parent's children of those tags only the first
+    ``limit`` are built; past that they are counted, not kept (a million boxes on one image were a million
+    elements, then a million boxes, before the answer was refused for holding over ``MAX_SHAPES``). ``over``
+    fills with {parent element: its number of such children} of the parents that had more.
+    ``on_start(element, depth)`` / ``on_end(element, depth)``: called as a built element starts / ends
+    (depth 0: the root)."""
     parser = expat.ParserCreate()
+    caps = caps or {}
+    stack = []  # [tag, element, capped children] of the elements open
+    skipping = 0  # depth inside a child past its parent's cap
+    over = {}
 
     def doctype(*_):
         raise Bad(f"line {parser.CurrentLineNumber}: a DOCTYPE (entity declarations) is not read in a labels file")
 
+    def start(tag, attributes):
+        nonlocal skipping
+        if skipping:
+            skipping += 1
+            return
+        if stack and stack[-1][0] in caps:
+            tags, limit = caps[stack[-1][0]]
+            if tag in tags:
+                stack[-1][2] += 1
+                if stack[-1][2] > limit:
+                    over[stack[-1][1]] = stack[-1][2]
+                    skipping = 1
+                    return
+        element = builder.start(tag, attributes)
+        if on_start is not None:
+            on_start(element, len(stack))
+        stack.append([tag, element, 0])
+
+    def end(tag):
+        nonlocal skipping
+        if skipping:
+            skipping -= 1
+            return
+        stack.pop()
+        element = builder.end(tag)
+        if on_end is not None:
+            on_end(element, len(stack))
+
+    def data(text):
+        if not skipping:
+            builder.data(text)
+
     parser.StartDoctypeDeclHandler = doctype
     parser.EntityDeclHandler = doctype
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
-    return parser
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
+    return parser, over
 
 
 def _xml_feed(parser, data, final):
@@ -954,11 +992,14 @@ def _xml_feed(parser, data, final):
         raise Bad(f"not well-formed XML: {message} (line {exc.lineno}, column {exc.offset + 1})") from None
 
 
-def _xml_root(raw: bytes):
-    """An XML file's root element (``_xml_parser``: a DOCTYPE refused). Raise Bad naming the line."""
+def _xml_root(raw: bytes, caps=None):
+    """An XML file's root element (``_xml_parser``: a DOCTYPE refused). Raise Bad naming the line. With
+    ``caps`` (as ``_xml_parser`` takes them), answers the root and ``over``."""
     builder = ElementTree.TreeBuilder()
-    _xml_feed(_xml_parser(builder), raw, True)
-    return builder.close()
+    parser, over = _xml_parser(builder, caps)
+    _xml_feed(parser, raw, True)
+    root = builder.close()
+    return (root, over) if caps else root
 
 
 XML_CHUNK_BYTES = 2**16
@@ -969,33 +1010,28 @@ class _XmlChildren:
     a binary file a chunk at a time (``_xml_parser``: a DOCTYPE refused) and let go once the loop has it, so
     that the file's elements are never all held at once: a CVAT ``annotations.xml`` of 100,000 images is
     hundreds of MB, and its elements several times that. ``root`` is the root element (without the children
-    already read), once the loop has begun. Iterating raises Bad as ``_xml_root`` does, when the parse reaches
-    the problem (so after the children before it)."""
+    already read), once the loop has begun; ``over`` as ``_xml_parser`` answers it for ``caps``. Iterating
+    raises Bad as ``_xml_root`` does, when the parse reaches the problem (so after the children before it)."""
 
-    def __init__(self, open_file):
+    def __init__(self, open_file, caps=None):
         self.open_file = open_file  # a context manager: the file as bytes, at its start
+        self.caps = caps
         self.root = None
+        self.over = {}
 
     def __iter__(self):
         builder = ElementTree.TreeBuilder()
-        parser = _xml_parser(builder)
-        depth, ended = 0, []
+        ended = []
 
-        def start(tag, attrs):
-            nonlocal depth
-            element = builder.start(tag, attrs)
+        def start(element, depth):
             if depth == 0:
                 self.root = element
-            depth += 1
 
-        def end(tag):
-            nonlocal depth
-            element = builder.end(tag)
-            depth -= 1
+        def end(element, depth):
             if depth == 1:
                 ended.append(element)
 
-        parser.StartElementHandler, parser.EndElementHandler = start, end
+        parser, self.over = _xml_parser(builder, self.caps, on_start=start, on_end=end)
         with self.open_file() as f:
             while True:
                 chunk = f.read(XML_CHUNK_BYTES)
@@ -1029,6 +1065,7 @@ def _xml_size(width, height) -> tuple[float, float]:
 
 # CVAT shapes a box cannot stand for (a polygon is the box around it)
 CVAT_OTHER_SHAPES = ("polyline", "points", "ellipse", "cuboid", "mask", "skeleton")
+CVAT_BOXES = ("box", "polygon")
 
 
 def _cvat_label(classes, element, what):
@@ -1079,7 +1116,7 @@ def _cvat_value(image, project, classes, size):
     for element in image:
         counts[element.tag] += 1
         what = f"{element.tag} {counts[element.tag]}"
-        if element.tag in ("box", "polygon"):
+        if element.tag in CVAT_BOXES:
             try:
                 boxes.append(_cvat_box(element, size, classes, what))
             except Bad as exc:
@@ -1102,7 +1139,7 @@ def cvat_parse(*, open_file, filename, project, media, labeler) -> Parsed:
     classes = _Classes(project)
     parsed = Parsed(annotators={"labeler": Annotator(username=labeler)})
     folder = posixpath.dirname(filename)
-    children, tracks, n = _XmlChildren(open_file), False, 0
+    children, tracks, n = _XmlChildren(open_file, caps={"image": (CVAT_BOXES, MAX_SHAPES)}), False, 0
     try:
         for element in children:
             if children.root.tag != "annotations" or tracks or element.tag not in ("image", "track"):
@@ -1110,7 +1147,7 @@ def cvat_parse(*, open_file, filename, project, media, labeler) -> Parsed:
             if element.tag == "track":
                 tracks, parsed.tasks = True, []
                 continue
-            parsed.tasks.append(_cvat_task(element, n, filename, folder, project, classes, media))
+            parsed.tasks.append(_cvat_task(element, n, filename, folder, project, classes, media, children.over))
             n += 1
     except Bad as exc:
         raise InputRejected(f"{filename}: {exc}") from None
@@ -1125,8 +1162,9 @@ def cvat_parse(*, open_file, filename, project, media, labeler) -> Parsed:
     return parsed
 
 
-def _cvat_task(image, n, filename, folder, project, classes, media) -> Task:
-    """The task of the ``n``th ``<image>`` of a CVAT for images file: its file found, its shapes its answer."""
+def _cvat_task(image, n, filename, folder, project, classes, media, over) -> Task:
+    """The task of the ``n``th ``<image>`` of a CVAT for images file: its file found, its shapes its answer
+    (``over``: the images whose boxes and polygons ``_xml_parser`` counted past ``MAX_SHAPES``)."""
     name = image.get("name") or ""
     task = Task(where=f"{filename} image {image.get('id', f'#{n}')} ({name or '?'})")
     try:
@@ -1141,6 +1179,8 @@ def _cvat_task(image, n, filename, folder, project, classes, media) -> Task:
         if not posixpath.splitext(name)[1]:  # a video's frame ("frame_000000"), saved with an extension added
             files = [f + ext for f in files for ext in sorted(IMAGE_EXTENSIONS)]
         media.find(task, [*files, name])
+        if image in over and project.task_type == TaskType.DETECTION:
+            raise Bad(f"{over.pop(image):,} boxes and polygons, over the limit of {MAX_SHAPES}")
         value = _cvat_value(image, project, classes, size)
     except Bad as exc:
         task.error = str(exc)
@@ -1173,7 +1213,7 @@ def _voc_task(raw, name, classes, media) -> Task:
     folder, its subfolders kept, else beside the file, else as ``_Media`` finds it) and its objects' boxes."""
     task = Task(where=name)
     try:
-        root = _xml_root(raw)
+        root, over = _xml_root(raw, caps={"annotation": (("object",), MAX_SHAPES)})
         if root.tag != "annotation":
             raise Bad(f"a Pascal VOC file is <annotation>, not <{root.tag[:40]}>")
         filename = (root.findtext("filename") or "").strip()
@@ -1191,6 +1231,8 @@ def _voc_task(raw, name, classes, media) -> Task:
             candidates.append("/".join([*parts[:at], "JPEGImages", filename]))
         candidates += [posixpath.join(posixpath.dirname(name), filename), filename]
         media.find(task, candidates)
+        if root in over:
+            raise Bad(f"{over[root]:,} objects, over the limit of {MAX_SHAPES}")
         boxes, errors = [], []
         for n, element in enumerate(root.findall("object"), start=1):
             try:
@@ -1404,8 +1446,10 @@ def _hf_task(where, row, problem, folder, names, classes, media) -> Task:
             if size[0] <= 0 or size[1] <= 0:
                 raise Bad(f"the image size {size[0]:g} x {size[1]:g} is not positive")
             task.size = size
-        boxes, errors = [], []
-        for n, (bbox, category) in enumerate(_hf_objects(row.get("objects", [])), start=1):
+        boxes, errors, objects = [], [], _hf_objects(row.get("objects", []))
+        if len(objects) > MAX_SHAPES:
+            raise Bad(f"{len(objects):,} objects, over the limit of {MAX_SHAPES}")
+        for n, (bbox, category) in enumerate(objects, start=1):
             what = f"object {n}"
             try:
                 label = _hf_label(category, names, classes)

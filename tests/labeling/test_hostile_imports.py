@@ -1,0 +1,125 @@
+"""Label and item imports as a hostile uploader writes them: zip entries that are links or named twice, and
+images given more boxes than an answer holds. Each is refused naming the entry or the image, the rest of the
+import goes in, and nothing stored before is touched."""
+
+import io
+import json
+import stat
+import warnings
+import zipfile
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from labeling.models import Item
+from labeling.services import label_imports
+from labeling.services.import_jobs import import_job_run
+from labeling.services.shapes import MAX_SHAPES
+from tests.labeling.test_foreign_exports import CVAT_BOX, cvat_image, cvat_xml, image, post_import, voc_object, voc_xml
+from tests.labeling.test_label_import import CLASSES, answers, import_images, zip_bytes
+
+pytestmark = pytest.mark.django_db
+
+MANY = 20 * MAX_SHAPES  # boxes given to one image
+
+
+@pytest.fixture
+def detection(manager, labeler):
+    from labeling.services.projects import member_add
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Iguanas", modality="image", task_type="detection", classes=CLASSES)
+    member_add(project=project, username=labeler.username, role="labeler")
+    return project
+
+
+def odd_zip(entries, links=(), twice=()):
+    """A zip of ``entries``, ``links`` (name, target) written as symbolic links, as ``zip -y`` stores them, and
+    ``twice`` (name, data) written once more under a name it already has."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile's "Duplicate name"
+        for name, data in entries:
+            archive.writestr(name, data)
+        for name, target in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+        for name, data in twice:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def boxes_read():
+    """Counts the boxes the label parsers turn from pixels into fractions."""
+    original = label_imports._pixel_box
+    with mock.patch.object(label_imports, "_pixel_box", side_effect=original) as counter:
+        yield counter
+
+
+def test_an_image_given_more_boxes_than_an_answer_holds_is_refused_without_reading_them(
+    api, manager, detection, boxes_read
+):
+    """A million tiny boxes on one image were each read into a box (a 51 MB annotations.xml: 5.7 s of CPU and
+    650 MB of memory) before the answer was refused for holding over 500."""
+    import_images(detection, ["a.png", "b.png"])
+    tiny = '<box label="iguana" xtl="1" ytl="1" xbr="2" ybr="2"/>'
+    xml = cvat_xml(cvat_image(0, "a.png", tiny * MANY) + cvat_image(1, "b.png", CVAT_BOX))
+    job = post_import(api, manager, detection, "annotations.xml", xml.encode(), format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded"
+    assert job["errors"] == [
+        {"name": "annotations.xml image 0 (a.png)", "reason": f"{MANY:,} boxes and polygons, over the limit of 500"}
+    ]
+    voc = zip_bytes(
+        [
+            ("Annotations/c.xml", voc_xml("c.png", voc_object("iguana", 2, 2, 3, 3) * MANY)),
+            ("JPEGImages/c.png", image(3)),
+        ]
+    )
+    job = post_import(api, manager, detection, "voc.zip", voc, format="voc", labeler="voc")
+    assert job["errors"] == [{"name": "Annotations/c.xml", "reason": f"{MANY:,} objects, over the limit of 500"}]
+    line = {"file_name": "d.png", "objects": {"bbox": [[1, 1, 2, 2]] * MANY, "category": ["iguana"] * MANY}}
+    hf = zip_bytes([("metadata.jsonl", json.dumps(line)), ("d.png", image(4))])
+    job = post_import(api, manager, detection, "hf.zip", hf, format="huggingface", labeler="hf")
+    assert job["errors"] == [{"name": "metadata.jsonl line 1", "reason": f"{MANY:,} objects, over the limit of 500"}]
+    assert boxes_read.call_count == 1  # b.png's box
+    assert set(answers(detection)) == {("b.png", "cvat")}
+    assert sorted(Item.objects.filter(project=detection).values_list("original_name", flat=True)) == ["a.png", "b.png"]
+
+
+def test_zip_entries_that_are_links_or_named_twice_are_refused_naming_them(api, manager, detection):
+    """A symbolic link was read as a file holding its target's path ('not an image Pillow can identify'); a
+    name written twice imported whichever copy came last, without a word."""
+    import_images(detection, ["kept.png"])
+    content = odd_zip(
+        [("annotations.xml", cvat_xml(cvat_image(0, "a.png", CVAT_BOX) + cvat_image(1, "b.png", CVAT_BOX)))]
+        + [("images/a.png", image(1)), ("images/b.png", image(2))],
+        links=[("images/c.png", "/etc/passwd")],
+        twice=[("images/a.png", image(9))],
+    )
+    job = post_import(api, manager, detection, "cvat.zip", content, format="cvat", labeler="cvat")
+    reasons = {e["name"]: e["reason"] for e in job["errors"]}
+    assert (
+        reasons["images/c.png"] == "zip entry 'images/c.png' is a symbolic link, not a file: zip the file it links to"
+    )
+    assert (
+        reasons["images/a.png"]
+        == "zip entry 'images/a.png' is in the archive 2 times: which one is meant cannot be told"
+    )
+    assert "no file 'a.png'" in reasons["annotations.xml image 0 (a.png)"]
+    assert set(answers(detection)) == {("images/b.png", "cvat")}
+    # an items-only import of the same zip
+    response = api(manager).post(
+        f"/api/projects/{detection.pk}/imports/",
+        {"file": SimpleUploadedFile("i.zip", content)},
+        format="multipart",
+    )
+    assert response.status_code == 202
+    import_job_run(job_id=response.json()["job"])
+    job = api(manager).get(f"/api/jobs/{response.json()['job']}/").json()
+    reasons = {e["name"]: e["reason"] for e in job["errors"]}
+    assert "is a symbolic link" in reasons["images/c.png"] and "2 times" in reasons["images/a.png"]
+    names = sorted(Item.objects.filter(project=detection).values_list("original_name", flat=True))
+    assert names == ["images/b.png", "kept.png"]
