@@ -300,7 +300,7 @@ def _run_archive(*, job, handle, source, beat):
         files = [i for i in archive.infolist() if not i.is_dir()]
         manifest = next((i for i in files if i.filename in imports.MANIFEST_NAMES), None)
         if manifest:
-            imports.zip_manifest_check(manifest)
+            imports.zip_member_check(manifest)
         total = _count_lines(io.TextIOWrapper(archive.open(manifest), encoding="utf-8-sig")) if manifest else len(files)
         _start(job, beat, total)
         entries = imports.zip_entries(

@@ -1517,12 +1517,27 @@ def _yolo_file_reason(name, project, image_stems) -> str:
     return ""
 
 
-def zip_manifest_check(info: zipfile.ZipInfo):
-    """InputRejected when a zip's manifest is over the limit a manifest uploaded alone has: it is read line
-    by line, and gigabytes of spaces without a line end (a few megabytes compressed) were one line."""
-    limit = settings.LABELHUB_MAX_IMPORT_BYTES
+# A zip member read whole (a labels file, a manifest) that unzips to over MAX_RATIO times what the zip holds
+# of it, from RATIO_CHECKED_FROM bytes on, is refused as a zip bomb: deflate stores a run of one byte about
+# 1,000 times smaller, while labels and manifests (XML, JSON, CSV) shrink 5 to 30 times.
+RATIO_CHECKED_FROM = 16 * 2**20
+MAX_RATIO = 200
+
+
+def zip_member_check(info: zipfile.ZipInfo, limit=None):
+    """InputRejected when a zip member read whole, or line by line (a labels file, a manifest), is over
+    ``limit`` (``LABELHUB_MAX_IMPORT_BYTES``, what it may be uploaded alone) or unzips to over ``MAX_RATIO``
+    times its compressed size: gigabytes of spaces without a line end were a few megabytes compressed."""
+    limit = settings.LABELHUB_MAX_IMPORT_BYTES if limit is None else limit
     if info.file_size > limit:
         raise InputRejected(f"{member_name(info)} is {info.file_size:,} bytes, over the import limit of {limit:,}")
+    if info.file_size >= RATIO_CHECKED_FROM and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        ratio = info.file_size / max(info.compress_size, 1)
+        raise InputRejected(
+            f"{member_name(info)} unzips to {info.file_size:,} bytes, {ratio:,.0f} "
+            f"times what the zip holds of it ({info.compress_size:,} bytes): refused as a zip bomb (labels files and "
+            f"manifests shrink at most about {MAX_RATIO} times)"
+        )
 
 
 def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, label_from_folder=False):
@@ -1539,7 +1554,7 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
 
     manifest = next((n for n in MANIFEST_NAMES if n in members), None)
     if manifest:
-        zip_manifest_check(members[manifest])
+        zip_member_check(members[manifest])
         composed = {unicodedata.normalize("NFC", name): name for name in members}
 
         def open_path(path):
@@ -1565,6 +1580,13 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
         )
         return
     metadata_files = [n for n in members if posixpath.basename(n) in HF_METADATA_NAMES]
+    for name in list(metadata_files):
+        try:
+            zip_member_check(members[name])
+        except InputRejected as exc:
+            yield ImportEntry(name=name, error=str(exc))
+            metadata_files.remove(name)
+            del members[name]
     listed = {}
     if metadata_files:
         listed, errors = _hf_metadata(

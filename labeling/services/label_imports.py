@@ -2280,8 +2280,7 @@ def labels_parse(
                 raise InputRejected(f"the archive must hold exactly one {suffix} labels file (found: {listed})")
             filename = found[0]
             info = media.paths[filename]
-            if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
-                raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+            imports.zip_member_check(info)
             raw = archive.read(info)
         else:
             raw = handle.read()
@@ -2349,8 +2348,7 @@ def _no_boxes(task, answer) -> bool:
 
 def _read_member(archive, media, filename) -> bytes:
     info = media.paths[filename]
-    if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
-        raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+    imports.zip_member_check(info)
     return archive.read(info)
 
 
@@ -2365,8 +2363,7 @@ def _member_opener(archive, media, filename, skip_bom=True):
     """``open_file`` for ``_CocoFile`` (a UTF-8 BOM skipped) or ``_XmlChildren`` (``skip_bom`` False: expat reads
     it): the zip member, once its size is checked against the import limit."""
     info = media.paths[filename]
-    if info.file_size > settings.LABELHUB_MAX_IMPORT_BYTES:
-        raise InputRejected(f"{filename} is {info.file_size:,} bytes, over the import limit")
+    imports.zip_member_check(info)
     if not skip_bom:
         return lambda: archive.open(info)
     return _json_opener(lambda: archive.open(info))

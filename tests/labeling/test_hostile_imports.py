@@ -123,3 +123,44 @@ def test_zip_entries_that_are_links_or_named_twice_are_refused_naming_them(api, 
     assert "is a symbolic link" in reasons["images/c.png"] and "2 times" in reasons["images/a.png"]
     names = sorted(Item.objects.filter(project=detection).values_list("original_name", flat=True))
     assert names == ["images/b.png", "kept.png"]
+
+
+def bomb_zip(name, head, n):
+    """A zip whose ``name`` is ``head`` and ``n`` spaces: deflate stores a run of spaces about 1,000 times smaller."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, head + b" " * n)
+        archive.writestr("images/a.png", image(1))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "head"),
+    [
+        ("cvat", "annotations.xml", cvat_xml(cvat_image(0, "a.png", CVAT_BOX)).encode()),
+        ("voc", "Annotations/a.xml", voc_xml("a.png").encode()),
+        ("huggingface", "images/metadata.jsonl", b'{"file_name": "a.png"}\n'),
+        ("coco", "instances.json", b'{"images": [], "annotations": []}'),
+        ("label_studio", "export.json", b"[]"),
+        (None, "manifest.jsonl", b'{"path": "images/a.png"}\n'),
+    ],
+)
+def test_a_labels_file_that_unzips_to_far_more_than_it_holds_is_refused_as_a_zip_bomb(
+    api, manager, detection, monkeypatch, fmt, name, head
+):
+    """A labels file or manifest in a zip was read whole up to the 2 GB import limit, however small the zip: a
+    2 MB upload made 2 GB of XML or JSON in the worker's memory, then its tree."""
+    from labeling.services import imports
+
+    monkeypatch.setattr(imports, "RATIO_CHECKED_FROM", 2**20)  # from 16 MB: 1 MB keeps the test small
+    content = bomb_zip(name, head, 3 * 2**20)
+    options = {"format": fmt, "labeler": "x"} if fmt else {}
+    response = api(manager).post(
+        f"/api/projects/{detection.pk}/imports/", {"file": SimpleUploadedFile("bomb.zip", content), **options}
+    )
+    assert response.status_code == 202, response.json()
+    import_job_run(job_id=response.json()["job"])
+    job = api(manager).get(f"/api/jobs/{response.json()['job']}/").json()
+    reasons = " ".join(e["reason"] for e in job["errors"])
+    assert f"{name} unzips to 3,1" in reasons and "times what the zip holds" in reasons and "zip bomb" in reasons
+    assert not Item.objects.filter(project=detection).exists() and answers(detection) == {}
