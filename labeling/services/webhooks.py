@@ -16,7 +16,8 @@ least once: a redelivered task message may send the same delivery twice.
 Server-side request forgery: a webhook URL is chosen by a project manager, and the worker that sends it
 sits inside the deployment's network. So the host is resolved and every address it names must be a
 public one — loopback, private, link-local (cloud metadata), multicast, reserved and unspecified
-addresses are refused — when the webhook is saved and again at each delivery (DNS can change), and the
+addresses are refused, an IPv6 address carrying an IPv4 one (mapped, 6to4, NAT64) judged by it —
+when the webhook is saved and again at each delivery (DNS can change), and the
 request goes to the very address that was checked (no second lookup, no proxy, no redirects). Only the
 status code and a fixed summary of what happened are stored, never the receiver's body or an error text
 that could echo it. A team running receivers on its own network lists those networks in
@@ -92,13 +93,30 @@ def _allowed_networks():
     return [ipaddress.ip_network(net, strict=False) for net in settings.LABELHUB_WEBHOOK_ALLOWED_NETWORKS]
 
 
+# NAT64's well-known prefix (RFC 6052): 64:ff9b::10.0.0.1 goes out over IPv4 to 10.0.0.1 through a NAT64 gateway
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Not reachable on the internet (IANA's special-purpose registries), though Python before 3.11.10 and 3.12.4
+# counts them as global: IETF protocol assignments (DS-Lite, NAT64 discovery...) and IPv6 documentation.
+NON_PUBLIC = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("3fff::/20"))
+
+
+def _embedded_ipv4(address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one sends to: mapped (::ffff:10.0.0.1), 6to4 (2002:a00:1::) or NAT64
+    (64:ff9b::a00:1); None for any other."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.ipv4_mapped or address.sixtofour
+
+
 def _address_refusal(address) -> str | None:
     """Why webhooks may not reach ``address`` (an ipaddress object), or None when they may. An IPv6
     address that carries an IPv4 one is judged by it: ::ffff:127.0.0.1 is loopback too, and a 6to4
     address (2002:a00:1::) goes out over IPv4 to the address it embeds (10.0.0.1) from a host with a
-    6to4 tunnel, though Python counts every 2002::/16 address as global."""
-    if isinstance(address, ipaddress.IPv6Address):
-        address = address.ipv4_mapped or address.sixtofour or address
+    6to4 tunnel, though Python counts every 2002::/16 address as global; a NAT64 address (64:ff9b::a00:1)
+    through a NAT64 gateway (a public receiver's name answered by DNS64 is one: allowed)."""
+    address = _embedded_ipv4(address) or address
     if any(address in net for net in _allowed_networks()):
         return None
     # Most specific first: Python counts link-local and loopback among the private addresses too.
@@ -107,6 +125,8 @@ def _address_refusal(address) -> str | None:
             return kind.replace("_", "-")
     if getattr(address, "is_site_local", False):  # fec0::/10, IPv6's old private range, "global" to Python
         return "site-local"
+    if any(address in net for net in NON_PUBLIC):
+        return "non-public"
     if not address.is_global:  # shared address space (100.64/10), documentation ranges, NAT64...
         return "non-public"
     return None
@@ -144,6 +164,8 @@ def webhook_addresses(url) -> list[str]:
         if refusal:
             if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour:
                 address = f"{address} (6to4 for {ip.sixtofour})"
+            elif ip in NAT64:
+                address = f"{address} (NAT64 for {_embedded_ipv4(ip)})"
             named = f"'{host}', which resolves to {address}," if literal is None else f"{address},"
             raise WebhookTargetRefused(
                 f"webhooks may not be sent to {named} a {refusal} address "

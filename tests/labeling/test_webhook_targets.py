@@ -36,6 +36,21 @@ REFUSED = [
     ("http://[2002:a00:1::1]/", "2002:a00:1::1 (6to4 for 10.0.0.1), a private address"),
     ("http://[2002:7f00:1::]/", "(6to4 for 127.0.0.1), a loopback address"),
     ("http://[fec0::1]/", "fec0::1, a site-local address"),
+    # NAT64 (64:ff9b::/96) goes out over IPv4 to the address it embeds, from a network with a NAT64 gateway
+    ("http://[64:ff9b::a00:1]/", "64:ff9b::a00:1 (NAT64 for 10.0.0.1), a private address"),
+    ("http://[64:ff9b::a9fe:a9fe]/", "(NAT64 for 169.254.169.254), a link-local address"),
+    ("http://[::ffff:10.0.0.1]/", "::ffff:a00:1, a private address"),
+    # IETF protocol assignments (192.0.0.0/24: DS-Lite, NAT64 discovery...) and IPv6 documentation (3fff::/20):
+    # not reachable on the internet, though Python before 3.11.10 (3.12.4) counts them as global
+    ("http://192.0.0.8/", "192.0.0.8, a non-public address"),
+    ("http://[3fff::1]/", "3fff::1, a non-public address"),
+    # 127.0.0.1 and 192.168.1.1 written as one number, in octal or hex, or shortened, as inet_aton reads them
+    ("http://0x7f000001/", "is not a valid http(s) URL"),
+    ("http://0177.0.0.1/", "is not a valid http(s) URL"),
+    ("http://0x7f.0.0.1/", "is not a valid http(s) URL"),
+    ("http://127.1/", "is not a valid http(s) URL"),
+    ("http://3232235777/", "is not a valid http(s) URL"),
+    ("http://0/", "is not a valid http(s) URL"),
 ]
 
 
@@ -249,3 +264,34 @@ def test_staff_create_projects(api, outsider):
     outsider.save()
     body = {"name": "Staff's", "modality": "text", "classes": [{"key": "a"}, {"key": "b"}]}
     assert api(outsider).post("/api/projects/", body, format="json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (["::ffff:10.0.0.1"], "resolves to ::ffff:10.0.0.1, a private address"),
+        (["64:ff9b::7f00:1"], "resolves to 64:ff9b::7f00:1 (NAT64 for 127.0.0.1), a loopback address"),
+        (["0.0.0.0"], "resolves to 0.0.0.0, a"),
+    ],
+)
+def test_a_name_resolving_to_an_internal_address_in_another_form_is_refused(
+    api, manager, project, monkeypatch, no_connections, answer, message
+):
+    resolving(monkeypatch, [answer])
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/webhooks/", {"url": "https://h.example.com/"}, format="json"
+    )
+    assert response.status_code == 400 and message in response.json()["detail"]
+
+
+def test_a_receiver_reached_through_nat64_is_judged_by_the_ipv4_address_it_embeds(
+    api, manager, project, monkeypatch, no_connections
+):
+    """On an IPv6-only network, DNS64 answers a public receiver's name with a 64:ff9b:: address: it was refused
+    as 'reserved', whatever it embedded."""
+    resolving(monkeypatch, [["64:ff9b::5db8:d822"]])  # 93.184.216.34
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/webhooks/", {"url": "https://h.example.com/"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert not no_connections
