@@ -2334,10 +2334,43 @@ def labels_parse(
             data = _ls_read(_json_opener(lambda: _from_start(handle)), filename)
         parsed = label_studio_parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
     parsed.rejected[:0] = media.bad
+    _same_image_twice(parsed)
     if images_without_boxes == UNANSWERED:
         for task in parsed.tasks:
             task.answers = [a for a in task.answers if not _no_boxes(task, a)]
     return parsed
+
+
+def _same_image_twice(parsed) -> None:
+    """Refuse the tasks that name one image (a file of the zip, or an item) with different answers by the same
+    labeler, each naming the others: the later one replaced the earlier's answer without a word, and which one
+    the file meant cannot be told. The same answers twice are one answer, and go in."""
+    by_image = defaultdict(list)
+    for task in parsed.tasks:
+        if task.error or not task.answers:
+            continue
+        if task.item is not None:
+            by_image[("item", task.item)].append(task)
+        elif task.load is not None:
+            by_image[("file", task.name)].append(task)
+    for tasks in by_image.values():
+        if len(tasks) < 2:
+            continue
+        given = defaultdict(set)
+        for task in tasks:
+            for answer in task.answers:
+                value = json.dumps([answer.value, task.pixel_boxes, task.size], sort_keys=True, default=str)
+                given[answer.annotator].add(value)
+        differ = [key for key, values in given.items() if len(values) > 1]
+        if not differ:
+            continue
+        annotator = parsed.annotators.get(differ[0])
+        who = (annotator.username or annotator.email if annotator else "") or differ[0]
+        for task in tasks:
+            others = [other.where for other in tasks if other is not task]
+            task.error = (
+                f"{_listed(others)} names the same image with other answers by {who}: which one is meant cannot be told"
+            )
 
 
 def _no_boxes(task, answer) -> bool:

@@ -164,3 +164,44 @@ def test_a_labels_file_that_unzips_to_far_more_than_it_holds_is_refused_as_a_zip
     reasons = " ".join(e["reason"] for e in job["errors"])
     assert f"{name} unzips to 3,1" in reasons and "times what the zip holds" in reasons and "zip bomb" in reasons
     assert not Item.objects.filter(project=detection).exists() and answers(detection) == {}
+
+
+def test_a_labels_file_naming_one_image_twice_with_other_boxes_refuses_both_and_keeps_what_is_stored(
+    api, manager, detection
+):
+    """The second of two <image> elements (or lines, or .xml files) naming one image replaced the first's boxes
+    with its own, without a word: the stored answer was whichever came last."""
+    import_images(detection, ["a.png", "b.png", "c.png"])
+    first = cvat_xml(cvat_image(0, "a.png", CVAT_BOX))
+    assert (
+        post_import(api, manager, detection, "annotations.xml", first.encode(), format="cvat", labeler="x")["errors"]
+        == []
+    )
+    stored = answers(detection)
+    xml = cvat_xml(cvat_image(0, "a.png", "") + cvat_image(1, "b.png", CVAT_BOX) + cvat_image(2, "./a.png", CVAT_BOX))
+    job = post_import(api, manager, detection, "annotations.xml", xml.encode(), format="cvat", labeler="x")
+    assert job["errors"] == [
+        {
+            "name": "annotations.xml image 0 (a.png)",
+            "reason": "annotations.xml image 2 (./a.png) names the same image with other answers by x: which one is "
+            "meant cannot be told",
+        },
+        {
+            "name": "annotations.xml image 2 (./a.png)",
+            "reason": "annotations.xml image 0 (a.png) names the same image with other answers by x: which one is "
+            "meant cannot be told",
+        },
+    ]
+    assert answers(detection)[("a.png", "x")] == stored[("a.png", "x")] and ("b.png", "x") in answers(detection)
+    lines = [
+        {"file_name": "c.png", "objects": {"bbox": b, "category": ["iguana"] * len(b)}} for b in ([[1, 1, 5, 5]], [])
+    ]
+    hf = zip_bytes([("metadata.jsonl", "\n".join(json.dumps(line) for line in lines))])
+    job = post_import(api, manager, detection, "hf.zip", hf, format="huggingface", labeler="x")
+    assert [e["name"] for e in job["errors"]] == ["metadata.jsonl line 1", "metadata.jsonl line 2"]
+    assert "metadata.jsonl line 2 names the same image" in job["errors"][0]["reason"]
+    assert ("c.png", "x") not in answers(detection)
+    # the same answers twice say the same: both go in, as one
+    same = cvat_xml(cvat_image(0, "c.png", CVAT_BOX) + cvat_image(1, "c.png", CVAT_BOX))
+    job = post_import(api, manager, detection, "annotations.xml", same.encode(), format="cvat", labeler="x")
+    assert job["errors"] == [] and ("c.png", "x") in answers(detection)
