@@ -711,7 +711,7 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders, unanswered)
             media.find(task, [*candidates, _ls_unprefixed(file_name)])
         except Bad as exc:
             errors[image["id"]].append(str(exc))
-    boxes = defaultdict(list)
+    boxes, counts = defaultdict(list), defaultdict(int)
     for n, ann in enumerate(data.records("annotations") if streamed else data["annotations"]):
         what = f"annotation {ann.get('id', f'#{n}') if isinstance(ann, dict) else f'#{n}'}"
         image_id = ann.get("image_id") if isinstance(ann, dict) else None
@@ -725,6 +725,9 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders, unanswered)
             continue
         if image_id not in sizes:
             continue  # the image itself is already rejected
+        counts[image_id] += 1
+        if counts[image_id] > MAX_SHAPES:
+            continue  # counted, not read: the image is refused below
         try:
             if ann.get("category_id") not in categories:
                 raise Bad(f"{what}: category_id {json.dumps(ann.get('category_id'))} is not among the categories")
@@ -736,6 +739,9 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders, unanswered)
             boxes[image_id].append(_pixel_box(x, y, w, h, sizes[image_id], label, what, f"bbox {json.dumps(bbox)}"))
         except Bad as exc:
             errors[image_id].append(f"{what}: {exc}" if not str(exc).startswith(what) else str(exc))
+    for image_id, n in counts.items():
+        if n > MAX_SHAPES:
+            errors[image_id] = [f"{n:,} annotations, over the limit of {MAX_SHAPES}"]
     for image_id, task in tasks.items():
         if errors.get(image_id):
             task.error = _first_error(errors[image_id])
@@ -871,7 +877,11 @@ def yolo_parse(*, archive, project, media, labeler) -> Parsed:
                 media.find_stem(task, _yolo_stem(label_file), claimed)
             boxes, errors = [], []
             text = _member_bytes(archive, media.paths[label_file], label_file).decode("utf-8-sig")
-            for number, line in enumerate(text.splitlines(), start=1):
+            lines = text.splitlines()
+            given = sum(1 for line in lines if line.strip())
+            if given > MAX_SHAPES:
+                raise Bad(f"{given:,} boxes, over the limit of {MAX_SHAPES}")
+            for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
                 try:

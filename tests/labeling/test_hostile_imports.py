@@ -205,3 +205,31 @@ def test_a_labels_file_naming_one_image_twice_with_other_boxes_refuses_both_and_
     same = cvat_xml(cvat_image(0, "c.png", CVAT_BOX) + cvat_image(1, "c.png", CVAT_BOX))
     job = post_import(api, manager, detection, "annotations.xml", same.encode(), format="cvat", labeler="x")
     assert job["errors"] == [] and ("c.png", "x") in answers(detection)
+
+
+def test_coco_and_yolo_images_given_more_boxes_than_an_answer_holds_are_refused_without_reading_them(
+    api, manager, detection
+):
+    from tests.labeling.test_label_import import coco, coco_box, coco_image
+
+    import_images(detection, ["a.png", "b.png"])
+    many = [coco_box(n, 1, [1, 1, 2, 2]) for n in range(MANY)]
+    labels = coco([coco_image(1, "a.png"), coco_image(2, "b.png")], [*many, coco_box(MANY, 2, [80, 30, 40, 40])])
+    with mock.patch.object(label_imports, "_box", side_effect=label_imports._box) as boxes_read:
+        job = post_import(api, manager, detection, "instances.json", labels, format="coco", labeler="coco")
+        assert job["errors"] == [
+            {"name": "instances.json image 1 (a.png)", "reason": f"{MANY:,} annotations, over the limit of 500"}
+        ]
+        assert boxes_read.call_count <= MAX_SHAPES + 1
+        boxes_read.reset_mock()
+        yolo = zip_bytes(
+            [
+                ("classes.txt", "iguana\nrock\n"),
+                ("labels/a.txt", "0 0.5 0.5 0.01 0.01\n" * MANY),
+                ("images/a.png", image(1)),
+            ]
+        )
+        job = post_import(api, manager, detection, "yolo.zip", yolo, format="yolo", labeler="yolo")
+        assert job["errors"] == [{"name": "labels/a.txt", "reason": f"{MANY:,} boxes, over the limit of 500"}]
+        assert boxes_read.call_count == 0
+    assert set(answers(detection)) == {("b.png", "coco")}
