@@ -719,3 +719,27 @@ def test_a_rule_that_backtracks_on_a_transcript_is_stopped_and_named(api, manage
     assert report.status_code == 400 and "the rule '(a|aa)+$' took over 1 s" in report.json()["detail"]
     preview = client.put(f"{url}?preview=1", {"rules": rules}, format="json")
     assert preview.status_code == 400 and "the rule '(a|aa)+$'" in preview.json()["detail"]
+
+
+@pytest.mark.timeout(60)
+def test_a_rule_whose_counts_multiply_is_refused_before_it_is_compiled(api, manager, reviewer):
+    """The regex package writes a counted repeat out when it compiles a pattern: (?:a{1000}){1000} took 0.5 s
+    and 270 MB of the web server's memory, one more level (?:(?:a{65535}){65535}){65535} grew it by a
+    gigabyte a second until the machine ran out. Such a rule is refused, named, before it is compiled, where a
+    reviewer saves conventions and a manager sends a recipe."""
+    from analysis.metrics.rules import error, rule_compile
+
+    for pattern in ("(?:a{1000}){1000}", "(?:(?:a{65535}){65535}){65535}", r"\p{L}{400}(?:x{400})"):
+        with pytest.raises(error, match=r"repeats its parts .* times when compiled"):
+            rule_compile(pattern)
+    assert rule_compile(r"\b(\d{1,3})(?:,\d{3})+\b") and rule_compile(r"\p{L}{3}(?:x{40}){20}")
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    url = f"/api/projects/{project.pk}/conventions/"
+    saved = api(reviewer).put(url, {"rules": {"rules": [["(?:a{1000}){1000}", "a"]]}}, format="json")
+    assert saved.status_code == 400
+    assert "'(?:a{1000}){1000}'" in saved.json()["detail"] and "1,000,000 times" in saved.json()["detail"]
+    build = api(manager).post(
+        f"/api/projects/{project.pk}/versions/", {"transcripts": {"rules": [["(?:a{1000}){1000}", "a"]]}}, format="json"
+    )
+    assert build.status_code == 400 and "rule 0: '(?:a{1000}){1000}'" in build.json()["detail"]
