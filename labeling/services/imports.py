@@ -68,6 +68,7 @@ YOLO_DATASET_REASON = "a YOLO dataset file: import the zip with format yolo to r
 # CVAT's YOLO 1.1 obj.names, Roboflow's Darknet _darknet.labels.
 YOLO_CLASS_LISTS = ("classes.txt", "obj.names", "_darknet.labels")
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
+NESTED_TOO_DEEP = "JSON nested too deeply (arrays and objects inside each other past what can be read)"
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
 
 
@@ -1113,6 +1114,8 @@ def _jsonl_line(line):
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         return None, f"malformed JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:  # orjson stops at 1,024 levels; json at Python's stack
+        return None, NESTED_TOO_DEEP
     if not isinstance(record, dict):
         return None, f"a manifest line must be a JSON object, not {type(record).__name__}"
     return record, ""
@@ -1477,6 +1480,9 @@ def jsonl_lines(pieces):
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 yield number, None, f"malformed JSON: {exc.msg}"
+                continue
+            except RecursionError:
+                yield number, None, NESTED_TOO_DEEP
                 continue
             yield number, row, "" if isinstance(row, dict) else "a line must be a JSON object"
 

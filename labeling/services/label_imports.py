@@ -621,11 +621,38 @@ class _NotStreamed(Exception):
     pass
 
 
+# Arrays and objects inside each other a labels file may hold (a COCO polygon is 5 deep, a Label Studio task 8)
+MAX_LABELS_DEPTH = 64
+
+
+def _depth_checked(open_file, filename) -> None:
+    """InputRejected when the JSON nests deeper than ``MAX_LABELS_DEPTH``, read without building anything
+    (ijson's events without their paths): ijson names each event by its path from the root, so a file of
+    100,000 brackets inside each other (200 kB) was 100,000 paths 100,000 levels long, tens of GB and
+    minutes of CPU, before any record was read. JSON ijson refuses is left to the readers' messages."""
+    depth = 0
+    with open_file() as f:
+        try:
+            for event, _ in ijson.basic_parse(f, use_float=True):
+                if event == "start_map" or event == "start_array":
+                    depth += 1
+                    if depth > MAX_LABELS_DEPTH:
+                        raise InputRejected(
+                            f"{filename}: JSON nested over {MAX_LABELS_DEPTH} levels deep (arrays and objects inside "
+                            "each other): no labels file is"
+                        )
+                elif event == "end_map" or event == "end_array":
+                    depth -= 1
+        except ijson.JSONError:
+            return
+
+
 def _coco_read(open_file, filename):
     """A COCO file as ``coco_parse`` takes it: streamed (``_CocoFile``) when it is valid JSON with a
     non-empty ``categories`` list; else (any other shape, or JSON the streaming parser refuses: NaN, not
     UTF-8, not JSON) as ``json.loads`` reads it whole, its errors and messages as before. So is a streamed
     file ``coco_parse`` finds without images or annotations."""
+    _depth_checked(open_file, filename)
     streamed = _CocoFile(open_file, filename)
     try:
         # a pass over the whole file: its JSON is checked before anything of it is used
@@ -1294,33 +1321,45 @@ def voc_parse(*, archive, raw, filename, project, media, labeler) -> Parsed:
 # --- Hugging Face object detection ---------------------------------------------------------------
 
 
-def _class_labels(node, under, found) -> None:
+# How deep a dataset card's features are looked through for class names (datasets writes a few levels)
+CARD_DEPTH = 64
+
+
+def _class_labels(node, under, found, seen=None, depth=0) -> None:
     """Add to ``found`` the ``names`` of each ``class_label`` of a feature named ``category`` or ``categories``
-    in a dataset card's features (``under``: the name of the feature ``node`` is in)."""
+    in a dataset card's features (``under``: the name of the feature ``node`` is in). Each list or mapping is
+    looked through once (``seen``): YAML aliases repeat one node anywhere, so a card of a few hundred bytes
+    was 10^12 nodes to walk, and the worker never finished."""
+    seen = set() if seen is None else seen
+    if not isinstance(node, dict | list) or depth > CARD_DEPTH or (id(node), under) in seen:
+        return
+    seen.add((id(node), under))
     if isinstance(node, dict):
         label = node.get("class_label") if isinstance(node.get("class_label"), dict) else None
         if label is not None and under in ("category", "categories"):
             found.append(label.get("names"))
         named = node.get("name") if isinstance(node.get("name"), str) else under
         for value in node.values():
-            _class_labels(value, named, found)
-    elif isinstance(node, list):
+            _class_labels(value, named, found, seen, depth + 1)
+    else:
         for value in node:
-            _class_labels(value, under, found)
+            _class_labels(value, under, found, seen, depth + 1)
 
 
-def _info_class_labels(node, under, found) -> None:
+def _info_class_labels(node, under, found, depth=0) -> None:
     """Add to ``found`` the ``names`` of each ClassLabel (``{"names": [...], "_type": "ClassLabel"}``) of a feature
     named ``category`` or ``categories`` in ``dataset_infos.json``'s features (a Sequence's items are under its
     ``feature``, which keeps the name of the feature it is in)."""
+    if depth > CARD_DEPTH:
+        return
     if isinstance(node, dict):
         if node.get("_type") == "ClassLabel" and under in ("category", "categories"):
             found.append(node.get("names"))
         for key, value in node.items():
-            _info_class_labels(value, under if key == "feature" else key, found)
+            _info_class_labels(value, under if key == "feature" else key, found, depth + 1)
     elif isinstance(node, list):
         for value in node:
-            _info_class_labels(value, under, found)
+            _info_class_labels(value, under, found, depth + 1)
 
 
 def _hf_class_names(archive, media) -> list[str] | None:
@@ -1337,13 +1376,13 @@ def _hf_class_names(archive, media) -> list[str] | None:
         match = re.match(r"---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
         try:
             card = yaml.safe_load(match.group(1)) if match else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):  # nested past Python's stack: no card to read
             card = None
         _class_labels(card.get("dataset_info") if isinstance(card, dict) else None, "", found)
     for name in infos[:1]:
         try:
             info = json.loads(_read_member(archive, media, name).decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             info = None
         for config in info.values() if isinstance(info, dict) else ():
             _info_class_labels(config.get("features") if isinstance(config, dict) else None, "", found)
@@ -2162,6 +2201,7 @@ def _ls_read(open_file, filename):
     (``_JsonList``), each task read, answered and let go, instead of the whole file's objects; else (one
     task, a JSON-MIN export, whose records are grouped into tasks, or JSON the streaming parser refuses)
     as ``json.loads`` reads it whole, its errors and messages as before."""
+    _depth_checked(open_file, filename)
     streamed = _JsonList(open_file)
     try:
         with open_file() as f:
@@ -2271,6 +2311,8 @@ def _read_json(raw: bytes, filename):
         raise InputRejected(f"{filename}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise InputRejected(f"{filename}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise InputRejected(f"{filename}: {imports.NESTED_TOO_DEEP}") from None
 
 
 def labels_parse(

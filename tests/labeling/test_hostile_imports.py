@@ -5,6 +5,7 @@ import goes in, and nothing stored before is touched."""
 import io
 import json
 import stat
+import time
 import warnings
 import zipfile
 from unittest import mock
@@ -233,3 +234,70 @@ def test_coco_and_yolo_images_given_more_boxes_than_an_answer_holds_are_refused_
         assert job["errors"] == [{"name": "labels/a.txt", "reason": f"{MANY:,} boxes, over the limit of 500"}]
         assert boxes_read.call_count == 0
     assert set(answers(detection)) == {("b.png", "coco")}
+
+
+def alias_bomb(levels=12):
+    """A dataset card of a few hundred bytes whose YAML aliases make a list of 10^levels strings out of ten."""
+    lines = ["dataset_info:", "  features:", "  - name: l0", "    x: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    lines += [f"  - name: l{i}\n    x: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "---\n" + "\n".join(lines) + "\n---\n# card\n"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("card", "content"),
+    [
+        ("README.md", alias_bomb()),
+        ("README.md", "---\ndataset_info: " + "[" * 100_000 + "\n---\n"),
+        ("dataset_infos.json", "[" * 100_000 + "]" * 100_000),
+    ],
+)
+def test_a_hostile_dataset_card_is_left_aside_and_the_labels_go_in(api, manager, detection, card, content):
+    """The class names were looked for in every node of the card's features: YAML aliases made a 400-byte card
+    10^12 nodes to walk (the worker never finished), and a card nested 100,000 deep was a RecursionError."""
+    line = {"file_name": "a.png", "objects": {"bbox": [[80, 30, 40, 40]], "category": ["iguana"]}}
+    content = zip_bytes([(card, content), ("metadata.jsonl", json.dumps(line)), ("a.png", image(1))])
+    job = post_import(api, manager, detection, "hf.zip", content, format="huggingface", labeler="hf")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert set(answers(detection)) == {("a.png", "hf")}
+
+
+DEEP = "[" * 5000 + "]" * 5000  # 10 kB
+
+
+@pytest.mark.timeout(120)
+def test_json_nested_thousands_deep_is_refused_naming_the_file_or_line(api, manager, detection):
+    """A COCO or Label Studio file was read through ijson, which names every event by its path: 100,000
+    brackets inside each other (200 kB) were paths 100,000 levels long, tens of GB; read whole, or as a
+    manifest or metadata line, it was a RecursionError that failed the job after its retries."""
+    import_images(detection, ["a.png"])
+    for fmt, name, content in [
+        ("coco", "instances.json", '{"images": [], "annotations": ' + DEEP + ', "categories": []}'),
+        ("label_studio", "export.json", "[" + DEEP + "]"),
+    ]:
+        job = post_import(api, manager, detection, name, content.encode(), format=fmt, labeler="x")
+        assert job["status"] == "failed"
+        assert f"{name}: JSON nested over 64 levels deep" in job["errors"][-1]["reason"], job["errors"]
+    started = time.monotonic()
+    deeper = "[" * 100_000 + "]" * 100_000
+    job = post_import(api, manager, detection, "export.json", deeper.encode(), format="label_studio", labeler="x")
+    assert "nested over 64 levels deep" in job["errors"][-1]["reason"] and time.monotonic() - started < 30
+    lines = [{"file_name": "a.png", "objects": {"bbox": [[80, 30, 40, 40]], "category": ["iguana"]}}]
+    metadata = json.dumps(lines[0]) + '\n{"file_name": "a.png", "x": ' + DEEP + "}\n"
+    job = post_import(
+        api, manager, detection, "hf.zip", zip_bytes([("metadata.jsonl", metadata)]), format="huggingface", labeler="x"
+    )
+    assert job["errors"][0]["name"] == "metadata.jsonl line 2" and "nested too deeply" in job["errors"][0]["reason"]
+    manifest = '{"path": "b.png"}\n{"path": "c.png", "metadata": ' + DEEP + "}\n"
+    content = zip_bytes([("manifest.jsonl", manifest), ("b.png", image(2)), ("c.png", image(3))])
+    response = api(manager).post(
+        f"/api/projects/{detection.pk}/imports/", {"file": SimpleUploadedFile("m.zip", content)}
+    )
+    import_job_run(job_id=response.json()["job"])
+    job = api(manager).get(f"/api/jobs/{response.json()['job']}/").json()
+    assert job["status"] == "succeeded" and [e["name"] for e in job["errors"]] == ["line 2"]
+    assert "nested too deeply" in job["errors"][0]["reason"]
+    assert sorted(Item.objects.filter(project=detection).values_list("original_name", flat=True)) == [
+        "a.png",
+        "line 1 (b.png)",
+    ]
