@@ -789,6 +789,8 @@ def _yaml_names(name, text) -> tuple[list[str], bool]:
         names = loaded.get("names")
     except (yaml.YAMLError, AttributeError) as exc:
         raise InputRejected(f"{name}: not a YAML mapping with 'names' ({exc})") from None
+    except RecursionError:
+        raise InputRejected(f"{name}: not a YAML mapping with 'names' (nested too deeply to read)") from None
     if isinstance(names, dict):
         try:
             names = [names[i] for i in range(len(names))]
@@ -810,7 +812,7 @@ def _yolo_names(archive, media) -> tuple[list[str], str, bool]:
                 text = archive.read(media.paths[name]).decode("utf-8-sig", errors="replace")
                 try:
                     loaded = yaml.safe_load(text)
-                except yaml.YAMLError:
+                except (yaml.YAMLError, RecursionError):
                     continue
                 if isinstance(loaded, dict) and "names" in loaded:
                     return *_yaml_names(name, text), name

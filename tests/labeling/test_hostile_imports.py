@@ -301,3 +301,19 @@ def test_json_nested_thousands_deep_is_refused_naming_the_file_or_line(api, mana
         "a.png",
         "line 1 (b.png)",
     ]
+
+
+@pytest.mark.parametrize("name", ["data.yaml", "coco8.yaml"])
+def test_a_yolo_dataset_yaml_nested_past_pythons_stack_is_refused_naming_it(api, manager, detection, name):
+    """It was a RecursionError that failed the job after its retries."""
+    content = zip_bytes(
+        [(name, "names: " + "[" * 100_000), ("labels/a.txt", "0 0.5 0.5 0.2 0.4\n"), ("images/a.png", image(1))]
+    )
+    job = post_import(api, manager, detection, "yolo.zip", content, format="yolo", labeler="x")
+    assert job["status"] == "failed"
+    reason = job["errors"][-1]["reason"]
+    assert (
+        (f"{name}: not a YAML mapping with 'names'" in reason)
+        if name == "data.yaml"
+        else ("needs classes.txt" in reason)
+    )
