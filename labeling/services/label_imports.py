@@ -1901,6 +1901,11 @@ def _ls_value(project, classes, results, what, skipped):
     wanted = LS_TYPES[project.task_type]
     before = len(skipped)
     if project.task_type == TaskType.DETECTION:
+        regions = sum(
+            1 for r in results if isinstance(r, dict) and r.get("type") in ("rectanglelabels", "polygonlabels")
+        )
+        if regions > MAX_SHAPES:  # counted, not read into boxes
+            raise Bad(f"{what}: {regions:,} regions, over the limit of {MAX_SHAPES}")
         boxes, shaped, other = [], False, None
         for n, r in enumerate(r for r in results if isinstance(r, dict)):
             where = f"{what}, result {r.get('id', n)}"

@@ -317,3 +317,21 @@ def test_a_yolo_dataset_yaml_nested_past_pythons_stack_is_refused_naming_it(api,
         if name == "data.yaml"
         else ("needs classes.txt" in reason)
     )
+
+
+def test_a_label_studio_annotation_with_more_regions_than_an_answer_holds_is_refused_without_reading_them(
+    api, manager, detection
+):
+    from tests.labeling.test_label_import import ls_annotation, ls_rect, ls_task, ls_user
+
+    import_images(detection, ["a.png", "b.png"])
+    many = [ls_rect(f"r{n}", 1, 1, 1, 1, "iguana") for n in range(MANY)]
+    export = [
+        ls_task(1, {"image": "/data/upload/3/5d4a1c2e-a.png"}, [ls_annotation(101, ls_user(1, "lea@x.org"), many)]),
+        ls_task(2, {"image": "/data/upload/3/5d4a1c2f-b.png"}, [ls_annotation(102, ls_user(1, "lea@x.org"), many[:1])]),
+    ]
+    with mock.patch.object(label_imports, "_ls_boxes", side_effect=label_imports._ls_boxes) as regions_read:
+        job = post_import(api, manager, detection, "export.json", json.dumps(export).encode(), format="label_studio")
+    reasons = [e["reason"] for e in job["errors"]]
+    assert reasons == [f"annotation 101 by lea@x.org: {MANY:,} regions, over the limit of 500"]
+    assert regions_read.call_count == 1 and set(answers(detection)) == {("b.png", "lea@x.org")}
