@@ -72,6 +72,15 @@ def request_body_limit() -> int:
     return settings.LABELHUB_MAX_IMPORT_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
+SIGNED_OUT_FORM_BYTES = 64 * 1024
+
+
+def signed_out_form_limit() -> int:
+    """The longest body a signed-out visitor's form may send: ``SIGNED_OUT_FORM_BYTES``, or less when
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is set lower."""
+    return min(SIGNED_OUT_FORM_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+
 class RequestBodyMiddleware:
     """Refuse a body no view would take before any of it is read (Django writes each multipart file over
     ``FILE_UPLOAD_MAX_MEMORY_SIZE`` to a temporary file as it parses, and the CSRF check and
@@ -83,11 +92,12 @@ class RequestBodyMiddleware:
       (``login_required``'s redirect, with ``next``), its body never read; to an address that is no page,
       a 404. Only the pages a signed-out visitor fills in are marked ``login_not_required`` (sign-in,
       password reset, the first account, an invitation's sign-up, sign-out, the admin's sign-in).
-    - a multipart body sent to one of those by a signed-out client: no page takes a file from a
-      signed-out visitor (the Import page sends its files to the API), so its files are skipped as it is
-      parsed, never written, and a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (what its other fields may
-      hold) is refused with a 413. It is still parsed: the CSRF check reads the form, and clients send
-      them as multipart too.
+    - a body sent to one of those by a signed-out client over ``signed_out_form_limit()`` (64 KB: their
+      fields are a name, an address, passwords, a token) is refused with a 413 before it is read (the
+      CSRF check parses it, up to 10 MB and its fields held in memory three times over: about 40 MB a
+      request). A multipart one within it has its files skipped as it is parsed, never written: no page
+      takes a file from a signed-out visitor (the Import page sends its files to the API). It is still
+      parsed: the CSRF check reads the form, and clients send them as multipart too.
 
     After the session middleware (it reads the session, not the user: no query beyond the session's).
     """
@@ -118,15 +128,15 @@ class RequestBodyMiddleware:
         if getattr(view, "login_required", True):
             # what login_required answers, before the CSRF and NUL checks read the body
             return redirect_to_login(request.get_full_path())
+        limit = signed_out_form_limit()
+        if length > limit:
+            return _page(
+                413,
+                "Request too large",
+                f"The request body is {length:,} bytes, over the limit of {limit:,} bytes for a signed-out "
+                "visitor's form (pages take files only from a signed-in user).",
+            )
         if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            if length > limit:
-                return _page(
-                    413,
-                    "Request too large",
-                    f"The request body is {length:,} bytes, over the limit of {limit:,} bytes for a signed-out "
-                    "visitor's form (pages take files only from a signed-in user).",
-                )
             request.upload_handlers = [_SkipFiles()]
         return self.get_response(request)
 

@@ -103,3 +103,17 @@ def test_the_pages_a_signed_out_visitor_fills_in_still_read_a_multipart_form(url
     assert response.status_code == status
     assert not response.get("Location", "").startswith("/login/?next=")
     assert read_bodies.call_count >= 1
+
+
+def test_a_signed_out_form_longer_than_its_fields_can_be_is_refused_unread(read_bodies):
+    """A sign-in form is a name and a password: a signed-out client's 1 MB form body to the sign-in page was
+    parsed (and held in memory several times over) up to Django's 10 MB limit. Over 64 KB it is refused,
+    naming the limit, before it is read; a real sign-in form still goes through."""
+    client = Client()
+    big = client.post(
+        "/login/", "username=x&password=" + "y" * 1_000_000, content_type="application/x-www-form-urlencoded"
+    )
+    assert big.status_code == 413 and b"65,536 bytes" in big.content
+    assert read_bodies.call_count == 0
+    normal = client.post("/login/", {"username": "x", "password": "y" * 200})
+    assert normal.status_code == 200 and b"didn't match" in normal.content
