@@ -416,7 +416,8 @@ def _media_source(name):
 def _add_media(archive, files):
     """Write stored media into the zip: ``files`` is [(storage name, name in the archive, item id)]. From
     a local disk each file is copied from its path; from object storage the chunk's files are fetched
-    together. A file gone from the storage fails the build naming its item (it named a server path)."""
+    together. A file gone from the storage fails the build naming its item, by id and original name, and its
+    storage name, which is what restores it (it named a server path)."""
     done = 0
     try:
         if isinstance(default_storage, FileSystemStorage):
@@ -429,7 +430,11 @@ def _add_media(archive, files):
             done += 1
     except FileNotFoundError:
         name, _, item = files[done]
-        raise FileNotFoundError(f"the file of item {item} ({name}) is no longer in the media storage") from None
+        from labeling.models import Item  # at the failure only: the build reads no item row otherwise
+
+        original = Item.objects.filter(pk=item).values_list("original_name", flat=True).first()
+        shown = f"{original}, stored as {name}" if original else name
+        raise FileNotFoundError(f"the file of item {item} ({shown}) is no longer in the media storage") from None
 
 
 def _labeled_media(chunk: ManifestChunk):

@@ -382,7 +382,11 @@ def test_a_build_missing_an_image_in_the_bucket_fails_naming_it(manager, s3):
         versions.version_build_run(job_id=job.pk)
     job = Job.objects.get(pk=job.pk)
     assert job.status == "failed" and gone in json.dumps(job.errors), job.errors
-    assert f"the file of item {ids[1]} ({gone}) is no longer in the media storage" in job.errors[0]["reason"]
+    original = Item.objects.get(pk=ids[1]).original_name
+    assert (
+        f"the file of item {ids[1]} ({original}, stored as {gone}) is no longer in the media storage"
+        in job.errors[0]["reason"]
+    )
     assert bucket_keys(s3, f"datasets/{project.pk}/") == set()
 
 

@@ -133,5 +133,8 @@ def test_a_build_whose_media_file_is_gone_names_the_item(manager):
     job = Job.objects.get(pk=job.pk)
     assert job.status == "failed"
     (error,) = job.errors
-    assert f"the file of item {item.pk} ({item.file.name}) is no longer in the media storage" in error["reason"]
+    assert (
+        f"the file of item {item.pk} (gone.png, stored as {item.file.name}) is no longer in the media storage"
+        in error["reason"]
+    )
     assert str(default_storage.location) not in error["reason"]  # no server path
