@@ -36,6 +36,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 
 from labelhub.csvsafe import arrow_strings, csv_writer
 from labelhub.storage import stored_files_read
+from labeling.models import Item
 from labeling.services.resolution import REVIEW_REASONS
 
 MANIFEST_FIELDS = [
@@ -430,8 +431,6 @@ def _add_media(archive, files):
             done += 1
     except FileNotFoundError:
         name, _, item = files[done]
-        from labeling.models import Item  # at the failure only: the build reads no item row otherwise
-
         original = Item.objects.filter(pk=item).values_list("original_name", flat=True).first()
         shown = f"{original}, stored as {name}" if original else name
         raise FileNotFoundError(f"the file of item {item} ({shown}) is no longer in the media storage") from None
