@@ -62,6 +62,7 @@ class JobKind(models.TextChoices):
     MAP = "map", "Embedding map"
     VERSION = "version", "Dataset version"
     TRAINING = "training", "Training"
+    DELETION = "deletion", "Item deletion"
 
 
 # Dataset versions, webhooks and training jobs.

@@ -12,6 +12,7 @@ from celery.signals import worker_ready, worker_shutdown
 from django.db import connection
 
 from labeling.services.import_jobs import import_job_run
+from labeling.services.item_deletion import items_delete_run
 from labeling.services.jobs import job_task_run, jobs_resend_lost, stale_seconds
 from labeling.services.projects import stored_files_delete, stored_folders_delete
 from labeling.services.versions import version_build_run
@@ -26,6 +27,11 @@ def import_run(self, job_id):
 @shared_task(name="labeling.version_build", bind=True, max_retries=None)
 def version_build(self, job_id):
     job_task_run(self, version_build_run, job_id)
+
+
+@shared_task(name="labeling.items_delete_run", bind=True, max_retries=None)
+def items_delete(self, job_id):
+    job_task_run(self, items_delete_run, job_id)
 
 
 @shared_task(name="labeling.storage_delete", bind=True, max_retries=8)

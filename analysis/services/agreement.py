@@ -14,7 +14,7 @@ from analysis.models import AgreementReport
 from analysis.reports import build_agreement_report, build_shape_report
 from analysis.selectors import AnswerFilters, answer_table, shape_answers
 from labeling.choices import SHAPE_TASKS, JobKind, JobStatus
-from labeling.models import Annotation, Decision, Item, TaxonomyChange, TranscriptConventions
+from labeling.models import Annotation, ArchivedAnnotation, Decision, Item, TaxonomyChange, TranscriptConventions
 from labeling.selectors import class_mapping, gold_labels, transcript_conventions
 from labeling.services.jobs import JobBeat, job_claim, job_finish, job_progress, job_silent, job_start
 from labeling.services.shape_versions import decided_shapes, mapped_shapes
@@ -34,12 +34,17 @@ def answers_marker(*, project, tag=None) -> tuple[str, int]:
     ``tag``: a slice's report depends on which items carry the tag too. Tagging items (a map lasso, an
     SME's "input insufficient") changes no answer, and the report of the slice as it was cached stayed
     answered; the number of items tagged is part of the marker then (tags are added, never taken off).
+
+    The answers relabel campaigns archived count too (reports read them where an item has no current
+    answer from that labeler): deleting an item whose answers were all archived changed neither the
+    current answers nor the decisions, and the cached report kept counting the deleted item.
     """
     stats = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("updated"))
     changes = TaxonomyChange.objects.filter(project=project).aggregate(
         n=Count("id"), n_undone=Count("undone"), last_undone=Max("undone")
     )
     decisions = Decision.objects.filter(item__project=project).aggregate(n=Count("id"))
+    archived = ArchivedAnnotation.objects.filter(campaign__project=project).count()
     conventions = TranscriptConventions.objects.filter(project=project).values_list("updated", flat=True).first()
     parts = [
         stats["n"],
@@ -49,6 +54,7 @@ def answers_marker(*, project, tag=None) -> tuple[str, int]:
         changes["last_undone"].isoformat() if changes["last_undone"] else "-",
         decisions["n"],
         conventions.isoformat() if conventions else "-",
+        archived,
     ]
     if tag:
         parts.append(Item.tags.through.objects.filter(tag__project=project, tag__name=tag).count())

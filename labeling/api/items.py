@@ -12,8 +12,10 @@ from labelhub.negotiation import FileNegotiation
 from labelhub.parsers import FormParser, MultiPartParser
 from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import (
+    DeletionSerializer,
     ImportCreateSerializer,
     ImportReportSerializer,
+    ItemDeleteSerializer,
     ItemSerializer,
     ItemUploadSerializer,
     JobRefSerializer,
@@ -25,6 +27,15 @@ from labeling.inputs import InputRejected
 from labeling.selectors import import_job_for, item_for_user, items_list, project_for_user, source_named
 from labeling.services.import_jobs import import_job_request, import_job_retry
 from labeling.services.imports import _split_tags, items_import, uploaded_entries
+from labeling.services.item_deletion import (
+    REQUEST_ITEMS,
+    VersionsHoldItems,
+    deletion_preview,
+    deletion_selection,
+    items_delete,
+    items_delete_start,
+    purged_version_of,
+)
 from labeling.services.versions import JobNotRetryable
 
 
@@ -178,6 +189,57 @@ class ImportRetryApi(GenericAPIView):
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 
+def _held_response(exc: VersionsHoldItems):
+    versions = [{"version": h["version"], "items": h["items"]} for h in exc.holding]
+    return Response({"detail": str(exc), "versions": versions}, status=status.HTTP_409_CONFLICT)
+
+
+DELETE_RESPONSES = {
+    200: OpenApiResponse(DeletionSerializer, description="deleted (or, with preview, what would be)"),
+    403: OpenApiResponse(ErrorSerializer, description="labelers and reviewers: deleting items is for managers"),
+    404: OpenApiResponse(ErrorSerializer, description="not a project (item) of yours"),
+    409: OpenApiResponse(
+        ErrorSerializer, description="dataset versions hold some of the items (named in `versions`); nothing deleted"
+    ),
+}
+
+
+class ItemDeleteApi(GenericAPIView):
+    serializer_class = ItemDeleteSerializer
+
+    @extend_schema(
+        request=ItemDeleteSerializer,
+        responses={
+            **DELETE_RESPONSES,
+            202: OpenApiResponse(JobRefSerializer, description=f"over {REQUEST_ITEMS:,} items: a job deletes them"),
+            400: ErrorSerializer,
+        },
+        description="Delete items with their answers (current, superseded, archived), skips, SME decisions, "
+        "campaign links and stored files (managers). Give exactly one of `items` (ids; another project's id is "
+        "refused naming it, nothing deleted), `filter` (as a relabel campaign's, plus `label`) or `import_job` (the "
+        'items that import made: undo it). `"preview": true` answers what would go and changes nothing. Items a '
+        'dataset version holds are refused (409, naming the versions) unless `"purge": true`: the versions then '
+        f"record the purge and those files answer 410. Up to {REQUEST_ITEMS:,} items are deleted in the request "
+        "(200 with the counts); more answer 202 with a job, whose error names the versions that refused it.",
+    )
+    def post(self, request, project_id):
+        project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
+        serializer = ItemDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        item_ids = deletion_selection(project=project, data=data)
+        if data["preview"]:
+            return Response(deletion_preview(project=project, item_ids=item_ids))
+        if len(item_ids) > REQUEST_ITEMS:
+            job = items_delete_start(project=project, user=request.user, item_ids=item_ids, purge=data["purge"])
+            return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
+        try:
+            result = items_delete(project=project, item_ids=item_ids, purge=data["purge"], user=request.user)
+        except VersionsHoldItems as exc:
+            return _held_response(exc)
+        return Response(result)
+
+
 class ItemDetailApi(GenericAPIView):
     serializer_class = ItemSerializer
 
@@ -196,6 +258,35 @@ class ItemDetailApi(GenericAPIView):
         serializer = ItemSerializer if membership.has_role(Role.REVIEWER) else LabelerItemSerializer
         return Response(serializer(item, context={"request": request, "membership": membership}).data)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("preview", bool, description="say what would go; change nothing"),
+            OpenApiParameter("purge", bool, description="delete it even if dataset versions hold it"),
+        ],
+        request=None,
+        responses=DELETE_RESPONSES,
+        description="Delete one item with its answers, decisions and stored file (managers); as "
+        "`POST /api/projects/{id}/items/delete/` with `items: [id]`.",
+    )
+    def delete(self, request, item_id):
+        item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.MANAGER)
+        preview = _parse_bool(request.query_params.get("preview"), "preview")
+        purge = _parse_bool(request.query_params.get("purge"), "purge")
+        if preview:
+            return Response(deletion_preview(project=item.project, item_ids=[item.pk]))
+        try:
+            result = items_delete(project=item.project, item_ids=[item.pk], purge=bool(purge), user=request.user)
+        except VersionsHoldItems as exc:
+            return _held_response(exc)
+        return Response(result)
+
+
+def row_id_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
 
 class MediaGone(APIException):
     status_code = status.HTTP_410_GONE
@@ -209,11 +300,25 @@ class ItemFileApi(GenericAPIView):
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             404: OpenApiResponse(ErrorSerializer, description="not an item of your projects, or a text item"),
-            410: OpenApiResponse(ErrorSerializer, description="the item's file is no longer in the media storage"),
+            410: OpenApiResponse(
+                ErrorSerializer,
+                description="the item's file is no longer in the media storage, or the item was purged (a version "
+                "names it)",
+            ),
         }
     )
     def get(self, request, item_id):
-        item, _ = item_for_user(user=request.user, item_id=item_id)
+        try:
+            item, _ = item_for_user(user=request.user, item_id=item_id)
+        except Http404:
+            purged = purged_version_of(user=request.user, item_id=row_id_or_none(item_id))
+            if purged is None:
+                raise
+            version, purge = purged
+            raise MediaGone(
+                f"Item {item_id} was purged on {str(purge.get('at', ''))[:10]} (deleted for privacy or licence "
+                f"reasons); version {version.number} names it, but its file is gone for good."
+            ) from None
         if not item.file:
             raise Http404("This item has no file (it is a text item).")
         try:

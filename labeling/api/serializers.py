@@ -265,6 +265,46 @@ class JobRefSerializer(serializers.Serializer):
     job = serializers.IntegerField()
 
 
+class ItemDeleteSerializer(KnownFieldsOnly, serializers.Serializer):
+    """Which items to delete: exactly one of ``items``, ``filter`` or ``import_job``."""
+
+    items = serializers.ListField(child=serializers.IntegerField(), required=False, help_text="item ids")
+    filter = serializers.DictField(
+        required=False,
+        help_text="as a campaign's: class, tag, labeler, disagreement, source, items; and label (the imported one)",
+    )
+    import_job = serializers.IntegerField(required=False, help_text="the items this import made (undo an import)")
+    preview = serializers.BooleanField(required=False, default=False, help_text="say what would go; change nothing")
+    purge = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="delete items that dataset versions hold (privacy, licence): the versions record the purge",
+    )
+
+
+class DeletionCampaignSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    items = serializers.IntegerField(help_text="of the items, how many the campaign holds")
+
+
+class DeletionVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="version number")
+    items = serializers.IntegerField(help_text="of the items, how many its manifest holds")
+
+
+class DeletionSerializer(serializers.Serializer):
+    items = serializers.IntegerField()
+    answers = serializers.IntegerField(help_text="current answers")
+    answer_revisions = serializers.IntegerField(help_text="superseded answers")
+    archived_answers = serializers.IntegerField(help_text="answers archived by relabel campaigns")
+    decisions = serializers.IntegerField(help_text="SME decisions")
+    campaigns = DeletionCampaignSerializer(many=True)
+    versions = DeletionVersionSerializer(many=True)
+    runs_as_job = serializers.BooleanField(required=False, help_text="preview: a deletion this size runs as a job")
+    purged = serializers.BooleanField(required=False, help_text="deleted: versions recorded the purge")
+
+
 class JobSerializer(ModelSerializer):
     class Meta:
         model = Job

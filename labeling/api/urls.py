@@ -27,6 +27,7 @@ urlpatterns = [
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="item-list"),
     path("projects/<int:project_id>/imports/", items.ImportCreateApi.as_view(), name="import-create"),
     path("projects/<int:project_id>/imports/<int:job_id>/retry/", items.ImportRetryApi.as_view(), name="import-retry"),
+    path("projects/<int:project_id>/items/delete/", items.ItemDeleteApi.as_view(), name="item-delete"),
     path("items/<int:item_id>/", items.ItemDetailApi.as_view(), name="item-detail"),
     path("items/<int:item_id>/file", items.ItemFileApi.as_view(), name="item-file"),
     path("jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="job-detail"),

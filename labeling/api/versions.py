@@ -22,6 +22,7 @@ from labeling.choices import ArtifactFormat, Role
 from labeling.models import DatasetVersion, Job
 from labeling.selectors import project_for_user, version_build_for, version_builds, version_for, versions_list
 from labeling.services.exports import CONTENT_TYPES, FILENAMES
+from labeling.services.item_deletion import purged_on
 from labeling.services.recipes import SHAPE_FORMATS, formats_for, recipe_form_values
 from labeling.services.versions import (
     DIFF_LIST_LIMIT,
@@ -114,6 +115,9 @@ class VersionSerializer(ModelSerializer):
     job = serializers.IntegerField(source="job_id", read_only=True)
     artifacts = serializers.SerializerMethodField()
     manifest = serializers.SerializerMethodField()
+    purged = serializers.SerializerMethodField(
+        help_text='items deleted since it was built (privacy, licence): [{"items": how many, "date", "at"}]'
+    )
 
     class Meta:
         model = DatasetVersion
@@ -130,7 +134,11 @@ class VersionSerializer(ModelSerializer):
             "job",
             "artifacts",
             "manifest",
+            "purged",
         ]
+
+    def get_purged(self, version) -> list[dict]:
+        return purged_on(version)
 
     def get_artifacts(self, version) -> list[dict]:
         context = {**self.context, "version": version}

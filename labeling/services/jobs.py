@@ -34,6 +34,7 @@ JOB_TASKS = {
     JobKind.TRAINING: "labeling.training_run",
     JobKind.AGREEMENT: "analysis.agreement_report_run",
     JobKind.MAP: "analysis.map_run",
+    JobKind.DELETION: "labeling.items_delete_run",
 }
 WEBHOOK_TASK = "labeling.webhook_deliver"
 

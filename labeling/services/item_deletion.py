@@ -1,0 +1,274 @@
+"""Deleting items, for managers: an import of the wrong folder, a data source whose licence was revoked.
+
+An item goes with everything that is about it: its answers (current, superseded and archived by
+campaigns), its skips, SME decisions, guideline examples, embeddings and predictions, its campaign and
+tag links; a queue hold on it is released. Its stored file goes too, through the storage, once the
+deletion commits and no item of the project holds the same content (``projects.item_deleted``).
+
+Dataset versions are immutable and their manifests name items (their files are served from
+``/api/items/<id>/file``). Deleting an item a version holds is refused (``VersionsHoldItems``, naming the
+versions and how many of the items each holds) unless the request says ``purge``: then the items go
+anyway and each such version records in its ``info["purged"]`` which item ids were purged and when; its
+pages say so and a download of such an item's file answers 410 naming it as purged. Which versions hold
+the items is read from each version's Parquet manifest, its ``item`` column only, one row group at a time:
+a version of millions of items is never loaded whole.
+
+A selection of up to ``REQUEST_ITEMS`` items is deleted in the request; a larger one runs as a job on the
+worker (``items_delete_run``), whose error says which versions refused it.
+"""
+
+import logging
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from labeling.choices import JobKind
+from labeling.models import (
+    Annotation,
+    AnnotationRevision,
+    ArchivedAnnotation,
+    Campaign,
+    DatasetVersion,
+    Decision,
+    Item,
+    Job,
+    Membership,
+)
+from labeling.services import jobs
+from labeling.services.campaigns import MAX_ITEMS, campaign_items_for
+from labeling.services.jobs import job_claim, job_finish, project_lock
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ITEMS = 1000  # a selection this size or smaller is deleted in the request; a larger one by a job
+BATCH = 1000  # items deleted per statement batch
+SELECTIONS = ("items", "filter", "import_job")
+
+
+class VersionsHoldItems(Exception):
+    """Ready versions hold some of the items: deleting them would break those versions."""
+
+    def __init__(self, holding):
+        self.holding = holding
+        listed = ", ".join(f"v{h['version']} holds {h['items']:,}" for h in holding)
+        super().__init__(
+            f"dataset versions hold some of these items ({listed}); versions are immutable, so nothing was "
+            'deleted. Leave those items out, or send "purge": true to delete them anyway (privacy or licence '
+            "removal): each version then records which items were purged, and their files answer 410"
+        )
+
+
+# --- the selection ---------------------------------------------------------------------------------------
+
+
+def deletion_selection(*, project, data) -> list[int]:
+    """The ids of the project's items that a request names: exactly one of ``items`` (ids, each the
+    project's), ``filter`` (the campaign filter: class, tag, labeler, disagreement, source, items; and
+    ``label``, the imported label, as the item browser filters) or ``import_job`` (the items that import
+    made). ValidationError naming the field otherwise."""
+    given = [name for name in SELECTIONS if name in data and data[name] is not None]
+    if len(given) != 1:
+        raise ValidationError({"items": "give exactly one of items (ids), filter (an object) or import_job (a job id)"})
+    (name,) = given
+    value = data[name]
+    if name == "items":
+        if not isinstance(value, list):
+            raise ValidationError({"items": "a list of item ids"})
+        ids = campaign_items_for(project=project, item_ids=value)
+    elif name == "filter":
+        if not isinstance(value, dict):
+            raise ValidationError({"filter": 'an object such as {"tag": "night"}'})
+        value = dict(value)
+        label = value.pop("label", None)
+        ids = campaign_items_for(project=project, filter=value)
+        if label not in (None, ""):
+            ids = sorted(Item.objects.filter(pk__in=ids, label=str(label)).values_list("pk", flat=True))
+    else:
+        try:
+            job_id = int(value)
+        except (TypeError, ValueError):
+            raise ValidationError({"import_job": f"'{value}' is not a job id"}) from None
+        if not Job.objects.filter(pk=job_id, project=project, kind=JobKind.IMPORT).exists():
+            raise ValidationError({"import_job": f"no import {job_id} in this project"})
+        ids = list(Item.objects.filter(project=project, import_job_id=job_id).values_list("pk", flat=True))
+    ids = sorted(set(ids))
+    if len(ids) > MAX_ITEMS:
+        raise ValidationError({name: f"{len(ids):,} items, over the limit of {MAX_ITEMS:,} per deletion"})
+    return ids
+
+
+def _batches(ids, size=BATCH):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+# --- which versions hold them ------------------------------------------------------------------------------
+
+
+def _manifest_items_in(name, wanted: np.ndarray) -> np.ndarray:
+    """The ids of ``wanted`` (sorted) that the stored Parquet manifest ``name`` holds, read one row group
+    of its ``item`` column at a time."""
+    import pyarrow.parquet as pq
+
+    found = []
+
+    def scan(source):
+        for batch in pq.ParquetFile(source).iter_batches(columns=["item"], batch_size=65536):
+            column = batch.column(0).to_numpy(zero_copy_only=False)
+            found.append(column[np.isin(column, wanted, assume_unique=False)])
+
+    if isinstance(default_storage, FileSystemStorage):
+        scan(default_storage.path(name))
+    else:
+        with default_storage.open(name, "rb") as handle:
+            scan(handle)
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+def versions_holding(*, project, item_ids) -> list[dict]:
+    """The project's versions whose manifest holds some of ``item_ids``, oldest first:
+    ``{"version": number, "items": how many, "item_ids": [ids]}``."""
+    if not item_ids:
+        return []
+    wanted = np.array(sorted(item_ids), dtype=np.int64)
+    holding = []
+    for version in DatasetVersion.objects.filter(project=project).prefetch_related("artifacts").order_by("number"):
+        parquet = next((a for a in version.artifacts.all() if a.format == "parquet"), None)
+        if parquet is None:
+            continue
+        held = _manifest_items_in(parquet.name, wanted)
+        if len(held):
+            holding.append({"version": version.number, "items": len(held), "item_ids": held.tolist()})
+    return holding
+
+
+def purged_on(version) -> list[dict]:
+    """A version's purges, as its pages show them: ``{"items": how many, "date": "YYYY-MM-DD", "at": ISO}``."""
+    return [
+        {"items": len(p.get("items", [])), "date": str(p.get("at", ""))[:10], "at": p.get("at", "")}
+        for p in (version.info or {}).get("purged", [])
+    ]
+
+
+def purged_version_of(*, user, item_id):
+    """A version of the user's projects that records ``item_id`` as purged (the latest), or None."""
+    projects = Membership.objects.filter(user=user).values("project_id")
+    for version in DatasetVersion.objects.filter(project_id__in=projects, info__has_key="purged").order_by("-created"):
+        for purge in version.info.get("purged", []):
+            if item_id in purge.get("items", []):
+                return version, purge
+    return None
+
+
+# --- preview and deletion ----------------------------------------------------------------------------------
+
+
+def deletion_preview(*, project, item_ids) -> dict:
+    """What deleting ``item_ids`` would take, changing nothing: items, answers (current), archived answers,
+    SME decisions, the campaigns holding them and the versions whose manifests name them."""
+    holding = versions_holding(project=project, item_ids=item_ids)
+    return {**_counts(project, item_ids, holding), "runs_as_job": len(item_ids) > REQUEST_ITEMS}
+
+
+def _counts(project, item_ids, holding) -> dict:
+    counts = {"items": len(item_ids), "answers": 0, "answer_revisions": 0, "archived_answers": 0, "decisions": 0}
+    campaigns = {}
+    for batch in _batches(item_ids, 10000):
+        counts["answers"] += Annotation.objects.filter(item_id__in=batch).count()
+        counts["answer_revisions"] += AnnotationRevision.objects.filter(annotation__item_id__in=batch).count()
+        counts["archived_answers"] += ArchivedAnnotation.objects.filter(item_id__in=batch).count()
+        counts["decisions"] += Decision.objects.filter(item_id__in=batch).count()
+        for pk, name, n in (
+            Campaign.objects.filter(project=project, items__in=batch)
+            .values_list("pk", "name")
+            .annotate(n=Count("items"))
+        ):
+            entry = campaigns.setdefault(pk, {"id": pk, "name": name, "items": 0})
+            entry["items"] += n
+    return {
+        **counts,
+        "campaigns": sorted(campaigns.values(), key=lambda c: c["id"]),
+        "versions": [{"version": h["version"], "items": h["items"]} for h in holding],
+    }
+
+
+def _delete_batch(ids):
+    # The answers first, with plain DELETEs: deleting the items alone made Django load every answer row to
+    # find its revisions.
+    AnnotationRevision.objects.filter(annotation__item_id__in=ids).delete()
+    answers = Annotation.objects.filter(item_id__in=ids)
+    answers._raw_delete(answers.db)
+    # The rest cascades; each item row is loaded once for its post_delete (its stored file).
+    Item.objects.filter(pk__in=ids).delete()
+
+
+def items_delete(*, project, item_ids, purge=False, user=None) -> dict:
+    """Delete the project's items ``item_ids`` with what is about them; answer what was deleted (the
+    preview's counts). VersionsHoldItems, deleting nothing, when a version holds some of them and
+    ``purge`` is not set; with it, each such version records the purge in its ``info``."""
+    holding = versions_holding(project=project, item_ids=item_ids)
+    if holding and not purge:
+        raise VersionsHoldItems(holding)
+    result = _counts(project, item_ids, holding)
+    now = timezone.now().isoformat()
+    with transaction.atomic():
+        project_lock(project.pk)
+        for batch in _batches(item_ids):
+            _delete_batch(batch)
+        for entry in holding:
+            version = DatasetVersion.objects.select_for_update().get(project=project, number=entry["version"])
+            info = dict(version.info or {})
+            info["purged"] = [
+                *info.get("purged", []),
+                {"items": entry["item_ids"], "at": now, "by": getattr(user, "username", "")},
+            ]
+            version.info = info
+            version.save(update_fields=["info"])
+    result["purged"] = bool(holding)
+    logger.info("deleted %s items of project %s (%s answers)", len(item_ids), project.pk, result["answers"])
+    return result
+
+
+# --- as a job ----------------------------------------------------------------------------------------------
+
+
+def items_delete_start(*, project, user, item_ids, purge=False) -> Job:
+    """Queue the deletion of ``item_ids`` (a job on the worker)."""
+    with transaction.atomic():
+        return jobs.job_start(
+            kind=JobKind.DELETION,
+            project=project,
+            user=user,
+            params={"items": list(item_ids), "purge": bool(purge)},
+            total=len(item_ids),
+        )
+
+
+def items_delete_run(*, job_id):
+    """Run a queued deletion job (called by the worker). The items are those named when it was queued
+    that still exist; a version holding some of them, without ``purge``, fails it naming the versions."""
+    if not Job.objects.filter(pk=job_id, kind=JobKind.DELETION).exists():
+        return None
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return None
+    attempt = job.attempts
+    ids = sorted(
+        Item.objects.filter(project_id=job.project_id, pk__in=job.params.get("items", [])).values_list("pk", flat=True)
+    )
+    try:
+        result = items_delete(
+            project=job.project, item_ids=ids, purge=job.params.get("purge", False), user=job.created_by
+        )
+    except VersionsHoldItems as exc:
+        job.result = {"versions": [{"version": h["version"], "items": h["items"]} for h in exc.holding]}
+        return job_finish(job=job, result=job.result, error=str(exc), attempt=attempt)
+    except Exception as exc:
+        logger.exception("item deletion %s failed", job_id)
+        return job_finish(job=job, error=f"deletion failed: {exc.__class__.__name__}: {exc}", attempt=attempt)
+    job.processed = len(ids)
+    return job_finish(job=job, result=result, attempt=attempt)

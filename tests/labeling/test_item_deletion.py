@@ -1,0 +1,255 @@
+"""Managers delete items (the wrong folder imported, a source's licence revoked) without the admin:
+``POST /api/projects/{id}/items/delete/`` and ``DELETE /api/items/{id}/`` (labeling.services.item_deletion)."""
+
+import io
+import zipfile
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from labeling.choices import Role
+from labeling.models import (
+    Annotation,
+    ArchivedAnnotation,
+    Campaign,
+    DatasetVersion,
+    Decision,
+    Item,
+    Job,
+    Reservation,
+)
+from labeling.services import item_deletion
+from labeling.services.campaigns import campaign_create
+from labeling.services.import_jobs import import_job_create, import_job_run
+from labeling.services.imports import ImportEntry, items_import
+from labeling.services.projects import member_add, stored_files_delete
+from labeling.services.review import decision_record
+from tests.conftest import png_bytes
+from tests.labeling.version_helpers import answer, build
+
+pytestmark = pytest.mark.django_db
+
+
+def url(project):
+    return f"/api/projects/{project.pk}/items/delete/"
+
+
+def images(project, n, start=0):
+    report = items_import(
+        project=project,
+        entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(start, start + n)],
+    )
+    return [Item.objects.get(pk=pk) for pk in report.imported]
+
+
+def run_removals(job_messages, captured):
+    for callback in captured:
+        callback()
+    for name, *args in job_messages:
+        if name == "labeling.stored_files_remove":
+            stored_files_delete(files=args[0])
+
+
+def everything(project):
+    return (
+        Item.objects.filter(project=project).count(),
+        Annotation.objects.filter(item__project=project).count(),
+        ArchivedAnnotation.objects.filter(item__project=project).count(),
+        Decision.objects.filter(item__project=project).count(),
+    )
+
+
+@pytest.fixture
+def labeled(project, labeler, labeler2, reviewer):
+    """Four images: a and b answered twice, b decided by the reviewer, c answered once, d untouched."""
+    a, b, c, d = images(project, 4)
+    for item in (a, b):
+        answer(item, labeler, "cat")
+        answer(item, labeler2, "dog")
+    answer(c, labeler, "cat")
+    decision_record(item=b, reviewer=reviewer, label="cat")
+    return a, b, c, d
+
+
+def test_only_managers_delete_items_and_outsiders_are_not_told_the_project_exists(
+    api, project, labeled, labeler, reviewer, outsider
+):
+    a = labeled[0]
+    before = everything(project)
+    for user in (labeler, reviewer):
+        assert api(user).post(url(project), {"items": [a.pk]}, format="json").status_code == 403
+        assert api(user).delete(f"/api/items/{a.pk}/").status_code == 403
+    assert api(outsider).post(url(project), {"items": [a.pk]}, format="json").status_code == 404
+    assert api(outsider).delete(f"/api/items/{a.pk}/").status_code == 404
+    assert everything(project) == before
+
+
+def test_another_projects_item_ids_are_refused_naming_them_and_nothing_is_deleted(
+    api, manager, project, labeled, other_project
+):
+    (foreign,) = images(other_project, 1, start=10)
+    before = everything(project)
+    response = api(manager).post(url(project), {"items": [labeled[0].pk, foreign.pk]}, format="json")
+    assert response.status_code == 400
+    assert str(foreign.pk) in response.json()["detail"]
+    assert everything(project) == before and Item.objects.filter(pk=foreign.pk).exists()
+
+
+def test_a_request_names_exactly_one_selection(api, manager, project, labeled):
+    for body in ({}, {"items": [labeled[0].pk], "filter": {"tag": "x"}}, {"itemz": [1]}):
+        assert api(manager).post(url(project), body, format="json").status_code == 400
+    assert Item.objects.filter(project=project).count() == 4
+
+
+def test_a_preview_says_what_would_go_and_changes_nothing(api, manager, project, labeled, labeler):
+    a, b, c, d = labeled
+    campaign = campaign_create(project=project, name="Night", item_ids=[a.pk], overlap=3)
+    answer(a, labeler, "cat")  # after the campaign archived a's two answers
+    before = everything(project)
+    response = api(manager).post(url(project), {"items": [a.pk, b.pk], "preview": True}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["items"] == 2
+    assert body["answers"] == 3  # a's new one, b's two
+    assert body["archived_answers"] == 2
+    assert body["decisions"] == 1
+    assert body["campaigns"] == [{"id": campaign.pk, "name": "Night", "items": 1}]
+    assert body["versions"] == [] and body["runs_as_job"] is False
+    assert everything(project) == before
+    one = api(manager).delete(f"/api/items/{b.pk}/?preview=true")
+    assert one.status_code == 200 and one.json()["answers"] == 2 and one.json()["decisions"] == 1
+    assert everything(project) == before
+
+
+def test_deleting_takes_answers_decisions_and_the_stored_file_and_counts_stay_right(
+    api, manager, project, labeled, labeler, labeler2, reviewer, job_messages, django_capture_on_commit_callbacks
+):
+    a, b, c, d = labeled
+    campaign_create(project=project, name="Night", item_ids=[b.pk], overlap=3)
+    Reservation.objects.create(project=project, labeler=labeler2, item=c, expires="2999-01-01T00:00:00Z")
+    with django_capture_on_commit_callbacks() as captured:
+        response = api(manager).post(url(project), {"items": [b.pk, c.pk]}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["items"] == 2 and response.json()["archived_answers"] == 2
+    assert not Item.objects.filter(pk__in=[b.pk, c.pk]).exists()
+    assert not Annotation.objects.filter(item_id__in=[b.pk, c.pk]).exists()
+    assert not ArchivedAnnotation.objects.filter(item_id__in=[b.pk, c.pk]).exists()
+    assert not Decision.objects.filter(item_id__in=[b.pk, c.pk]).exists()
+    assert Campaign.objects.get(name="Night").items.count() == 0
+    assert Reservation.objects.get(labeler=labeler2).item is None  # the hold on c is released
+    assert default_storage.exists(b.file.name)  # removed by a worker once the deletion commits
+    run_removals(job_messages, captured)
+    assert not default_storage.exists(b.file.name) and not default_storage.exists(c.file.name)
+    assert default_storage.exists(a.file.name) and default_storage.exists(d.file.name)
+
+    # the queue's counters: a keeps its two answers, the project counts two items
+    assert Item.objects.get(pk=a.pk).n_answers == 2
+    progress = api(labeler).get(f"/api/projects/{project.pk}/progress/").json()
+    assert progress["project"]["items"] == 2
+    assert progress["mine"]["total"] == 1  # labeler's answers to b and c went with them
+
+    with django_capture_on_commit_callbacks() as captured:
+        assert api(manager).delete(f"/api/items/{d.pk}/").status_code == 200
+    run_removals(job_messages, captured)
+    assert not default_storage.exists(d.file.name) and list(Item.objects.filter(project=project)) == [a]
+
+
+def test_a_filter_and_an_import_select_their_items(api, manager, project, labeled, job_messages):
+    a, b, c, d = labeled
+    response = api(manager).post(url(project), {"filter": {"class": "dog"}}, format="json")  # a and b
+    assert response.status_code == 200 and response.json()["items"] == 2
+    assert set(Item.objects.filter(project=project).values_list("pk", flat=True)) == {c.pk, d.pk}
+
+    folder = io.BytesIO()
+    with zipfile.ZipFile(folder, "w") as archive:
+        for i in range(3):
+            archive.writestr(f"wrong/{i}.png", png_bytes(seed=30 + i))
+    job = import_job_create(project=project, user=manager, upload=SimpleUploadedFile("wrong.zip", folder.getvalue()))
+    import_job_run(job_id=job.pk)
+    assert Item.objects.filter(project=project, import_job=job).count() == 3
+    preview = api(manager).post(url(project), {"import_job": job.pk, "preview": True}, format="json")
+    assert preview.json()["items"] == 3
+    assert api(manager).post(url(project), {"import_job": job.pk}, format="json").status_code == 200
+    assert set(Item.objects.filter(project=project).values_list("pk", flat=True)) == {c.pk, d.pk}
+    assert api(manager).post(url(project), {"import_job": 999999}, format="json").status_code == 400
+
+
+def test_the_agreement_report_no_longer_counts_deleted_items(api, manager, project, labeled, labeler, labeler2):
+    a, b, c, d = labeled
+    answer(c, labeler2, "cat")
+    # a's answers only archived by a campaign (no current answer, no decision): the report counts them
+    campaign_create(project=project, name="Night", item_ids=[a.pk], overlap=3)
+    report = api(manager).get(f"/api/projects/{project.pk}/agreement/")
+    assert report.status_code == 200, report.content
+    before = report.json()
+    assert api(manager).post(url(project), {"items": [a.pk]}, format="json").status_code == 200
+    after = api(manager).get(f"/api/projects/{project.pk}/agreement/").json()
+    assert after["n_items"] == before["n_items"] - 1, (before, after)
+
+
+def test_a_version_holding_the_items_refuses_their_deletion_unless_purged(api, manager, project, labeled, reviewer):
+    a, b, c, d = labeled
+    v1 = build(project, manager)
+    v2 = build(project, manager)
+    # the manifests hold b (decided) and c (one answer); a's tie and d (no answer) are left out
+    held = api(manager).post(url(project), {"items": [a.pk, b.pk, c.pk, d.pk], "preview": True}, format="json")
+    assert held.json()["versions"] == [{"version": 1, "items": 2}, {"version": 2, "items": 2}]
+    a = c
+    before = everything(project)
+    response = api(manager).post(url(project), {"items": [a.pk]}, format="json")
+    assert response.status_code == 409
+    assert "v1 holds 1" in response.json()["detail"] and "v2 holds 1" in response.json()["detail"]
+    assert response.json()["versions"] == [{"version": 1, "items": 1}, {"version": 2, "items": 1}]
+    assert api(manager).delete(f"/api/items/{a.pk}/").status_code == 409
+    assert everything(project) == before
+
+    assert api(reviewer).get(f"/api/items/{a.pk}/file").status_code == 200
+    response = api(manager).post(url(project), {"items": [a.pk], "purge": True}, format="json")
+    assert response.status_code == 200 and response.json()["purged"] is True
+    assert not Item.objects.filter(pk=a.pk).exists()
+    for version in (v1, v2):
+        version = DatasetVersion.objects.get(pk=version.pk)
+        assert version.info["purged"][0]["items"] == [a.pk]
+        detail = api(reviewer).get(f"/api/projects/{project.pk}/versions/{version.number}/").json()
+        assert detail["purged"][0]["items"] == 1
+    gone = api(reviewer).get(f"/api/items/{a.pk}/file")
+    assert gone.status_code == 410
+    assert f"Item {a.pk} was purged" in gone.json()["detail"]
+
+
+def test_a_large_deletion_runs_as_a_job_whose_error_names_the_versions(
+    api, manager, project, labeled, monkeypatch, job_messages, django_capture_on_commit_callbacks
+):
+    a, b, c, d = labeled
+    build(project, manager)
+    monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 1)
+    monkeypatch.setattr("labeling.api.items.REQUEST_ITEMS", 1)
+    preview = api(manager).post(url(project), {"items": [c.pk, d.pk], "preview": True}, format="json").json()
+    assert preview["runs_as_job"] is True
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(manager).post(url(project), {"items": [c.pk, d.pk]}, format="json")
+    assert response.status_code == 202
+    job = Job.objects.get(pk=response.json()["job"])
+    assert ("labeling.items_delete_run", job.pk) in job_messages
+    item_deletion.items_delete_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "v1 holds 1" in job.errors[-1]["reason"]
+    assert Item.objects.filter(project=project).count() == 4
+
+    job = Job.objects.get(
+        pk=api(manager).post(url(project), {"items": [c.pk, d.pk], "purge": True}, format="json").json()["job"]
+    )
+    item_deletion.items_delete_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.result["items"] == 2
+    assert Item.objects.filter(project=project).count() == 2
+    assert api(manager).get(f"/api/jobs/{job.pk}/").status_code == 200
+
+
+def test_a_manager_of_one_project_deletes_nothing_in_another(api, manager, project, labeled, outsider, other_project):
+    member_add(project=other_project, username=manager.username, role=Role.LABELER)
+    (foreign,) = images(other_project, 1, start=20)
+    assert api(manager).post(url(other_project), {"items": [foreign.pk]}, format="json").status_code == 403
+    assert api(manager).delete(f"/api/items/{foreign.pk}/").status_code == 403
+    assert Item.objects.filter(pk=foreign.pk).exists()
