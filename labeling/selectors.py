@@ -992,3 +992,17 @@ def invitations_pending(*, project):
     return Invitation.objects.filter(
         project=project, accepted=None, revoked=None, expires__gt=timezone.now()
     ).select_related("invited_by")
+
+
+def recent_imports(*, project, limit=20) -> list[Job]:
+    """The project's latest import jobs, each with ``n_items``: how many of the items it made are still
+    there (the import page offers to delete them: "undo this import")."""
+    jobs = list(Job.objects.filter(project=project, kind=JobKind.IMPORT).order_by("-created", "-id")[:limit])
+    counts = dict(
+        Item.objects.filter(project=project, import_job_id__in=[j.pk for j in jobs])
+        .values_list("import_job_id")
+        .annotate(n=Count("pk"))
+    )
+    for job in jobs:
+        job.n_items = counts.get(job.pk, 0)
+    return jobs

@@ -1,5 +1,6 @@
 """Pages. Thin: check the role, call a selector or service, render."""
 
+import json
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -25,6 +26,7 @@ from labeling.selectors import (
     project_for_user,
     project_overview,
     projects_with_progress,
+    recent_imports,
 )
 from labeling.services.annotations import MAX_COMMENT_CHARS, MAX_TRANSCRIPT_CHARS
 from labeling.services.queue import reservation_seconds
@@ -232,6 +234,10 @@ def item_browser(request, project_id):
             "tags": project.tags.order_by("name"),
             "sources": project.sources.order_by("name"),
             "classes": classes,
+            # managers select items and delete them (static/labelhub/item_delete.js): "all matching" sends
+            # these filters, which the deletion API reads as the page does
+            "can_delete": membership.has_role(Role.MANAGER),
+            "delete_filter_json": json.dumps({k: v for k, v in filters.items() if v}),
         },
     )
 
@@ -242,5 +248,10 @@ def import_page(request, project_id):
     return render(
         request,
         "labeling/import.html",
-        {"project": project, "membership": membership, "sources": project.sources.order_by("name")},
+        {
+            "project": project,
+            "membership": membership,
+            "sources": project.sources.order_by("name"),
+            "imports": recent_imports(project=project),
+        },
     )

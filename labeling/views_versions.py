@@ -22,6 +22,7 @@ from labeling.selectors import (
     webhook_for,
     webhooks_list,
 )
+from labeling.services.item_deletion import purged_on
 from labeling.services.versions import (
     JobNotRetryable,
     recipe_changes,
@@ -133,6 +134,7 @@ def version_detail(request, project_id, number):
             "recipe_changes": recipe_changes(old=version.parent.policy, new=version.policy) if version.parent else [],
             "recipe_json": json.dumps(version.policy, indent=2, sort_keys=True),
             "is_transcription": project.task_type == TaskType.TRANSCRIPTION,
+            "purged": purged_on(version),
         },
     )
 
