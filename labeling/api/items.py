@@ -29,6 +29,7 @@ from labeling.services.import_jobs import import_job_request, import_job_retry
 from labeling.services.imports import _split_tags, items_import, uploaded_entries
 from labeling.services.item_deletion import (
     REQUEST_ITEMS,
+    BuildUnderWay,
     VersionsHoldItems,
     deletion_preview,
     deletion_selection,
@@ -199,7 +200,9 @@ DELETE_RESPONSES = {
     403: OpenApiResponse(ErrorSerializer, description="labelers and reviewers: deleting items is for managers"),
     404: OpenApiResponse(ErrorSerializer, description="not a project (item) of yours"),
     409: OpenApiResponse(
-        ErrorSerializer, description="dataset versions hold some of the items (named in `versions`); nothing deleted"
+        ErrorSerializer,
+        description="dataset versions hold some of the items (named in `versions`), or a version build is under "
+        "way; nothing deleted",
     ),
 }
 
@@ -237,6 +240,8 @@ class ItemDeleteApi(GenericAPIView):
             result = items_delete(project=project, item_ids=item_ids, purge=data["purge"], user=request.user)
         except VersionsHoldItems as exc:
             return _held_response(exc)
+        except BuildUnderWay as exc:
+            raise Conflict(str(exc)) from None
         return Response(result)
 
 
@@ -278,6 +283,8 @@ class ItemDetailApi(GenericAPIView):
             result = items_delete(project=item.project, item_ids=[item.pk], purge=bool(purge), user=request.user)
         except VersionsHoldItems as exc:
             return _held_response(exc)
+        except BuildUnderWay as exc:
+            raise Conflict(str(exc)) from None
         return Response(result)
 
 

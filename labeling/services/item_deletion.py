@@ -14,7 +14,9 @@ the items is read from each version's Parquet manifest, its ``item`` column only
 a version of millions of items is never loaded whole.
 
 A selection of up to ``REQUEST_ITEMS`` items is deleted in the request; a larger one runs as a job on the
-worker (``items_delete_run``), whose error says which versions refused it.
+worker (``items_delete_run``), whose error says which versions refused it. While a version build is under
+way the deletion is refused (``BuildUnderWay``): the build read its snapshot before, and would publish a
+version naming the deleted items without recording their purge.
 """
 
 import logging
@@ -40,7 +42,7 @@ from labeling.models import (
 )
 from labeling.services import jobs
 from labeling.services.campaigns import MAX_ITEMS, campaign_items_for
-from labeling.services.jobs import job_claim, job_finish, project_lock
+from labeling.services.jobs import job_claim, job_finish, project_lock, under_way
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,18 @@ class VersionsHoldItems(Exception):
             f"dataset versions hold some of these items ({listed}); versions are immutable, so nothing was "
             'deleted. Leave those items out, or send "purge": true to delete them anyway (privacy or licence '
             "removal): each version then records which items were purged, and their files answer 410"
+        )
+
+
+class BuildUnderWay(Exception):
+    """A dataset version is being built: its snapshot may hold the items, and it would publish a version
+    naming items that are gone, with no record of their purge."""
+
+    def __init__(self, job):
+        self.job = job
+        super().__init__(
+            f"a dataset version is being built (job {job.pk}); its manifest may name these items, so nothing "
+            "was deleted: delete them once it has finished"
         )
 
 
@@ -216,7 +230,11 @@ def items_delete(*, project, item_ids, purge=False, user=None) -> dict:
     result = _counts(project, item_ids, holding)
     now = timezone.now().isoformat()
     with transaction.atomic():
+        # A build publishes under this lock; one under way read its snapshot before this deletion commits.
         project_lock(project.pk)
+        building = Job.objects.filter(project=project, kind=JobKind.VERSION).filter(under_way()).first()
+        if building is not None:
+            raise BuildUnderWay(building)
         for batch in _batches(item_ids):
             _delete_batch(batch)
         for entry in holding:
@@ -267,6 +285,8 @@ def items_delete_run(*, job_id):
     except VersionsHoldItems as exc:
         job.result = {"versions": [{"version": h["version"], "items": h["items"]} for h in exc.holding]}
         return job_finish(job=job, result=job.result, error=str(exc), attempt=attempt)
+    except BuildUnderWay as exc:
+        return job_finish(job=job, error=str(exc), attempt=attempt)
     except Exception as exc:
         logger.exception("item deletion %s failed", job_id)
         return job_finish(job=job, error=f"deletion failed: {exc.__class__.__name__}: {exc}", attempt=attempt)

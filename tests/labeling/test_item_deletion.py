@@ -253,3 +253,16 @@ def test_a_manager_of_one_project_deletes_nothing_in_another(api, manager, proje
     assert api(manager).post(url(other_project), {"items": [foreign.pk]}, format="json").status_code == 403
     assert api(manager).delete(f"/api/items/{foreign.pk}/").status_code == 403
     assert Item.objects.filter(pk=foreign.pk).exists()
+
+
+def test_a_version_build_under_way_refuses_a_deletion(api, manager, project, labeled):
+    """The build read its snapshot before: it would publish a version naming the deleted items, with no
+    record of their purge."""
+    from labeling.services.versions import version_build_start
+
+    job = version_build_start(project=project, user=manager, recipe={})
+    before = everything(project)
+    response = api(manager).post(url(project), {"items": [labeled[3].pk], "purge": True}, format="json")
+    assert response.status_code == 409
+    assert f"a dataset version is being built (job {job.pk})" in response.json()["detail"]
+    assert everything(project) == before
