@@ -291,4 +291,5 @@ def items_delete_run(*, job_id):
         logger.exception("item deletion %s failed", job_id)
         return job_finish(job=job, error=f"deletion failed: {exc.__class__.__name__}: {exc}", attempt=attempt)
     job.processed = len(ids)
-    return job_finish(job=job, result=result, attempt=attempt)
+    # under "deleted": a job's result.items is an import's list of ids, left out of polls (api/jobs.py)
+    return job_finish(job=job, result={"deleted": result}, attempt=attempt)
