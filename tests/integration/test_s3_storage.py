@@ -424,3 +424,23 @@ def test_a_deleted_items_object_leaves_the_bucket_once_no_item_names_it(manager,
     stored_files_delete(files=names)
     keys = bucket_keys(s3, f"items/{project.pk}/")
     assert a.file.name not in keys and b.file.name in keys and c.file.name in keys
+
+
+def test_which_versions_hold_items_is_read_from_the_manifest_in_the_bucket(manager, s3):
+    """A deletion reads each version's Parquet manifest (its item column, a row group at a time) from the
+    bucket as from the disk, and a purge refuses nothing then."""
+    from labeling.services.item_deletion import VersionsHoldItems, items_delete, versions_holding
+    from tests.labeling.version_helpers import add_texts, answer, build, text_project
+
+    project = text_project(manager, name="Bucket purge")
+    (a,) = labelers(project, 1)
+    items = add_texts(project, [f"review {i}" for i in range(6)])
+    for item in items[:4]:
+        answer(item, a, "cat")
+    build(project, manager)
+    ids = [item.pk for item in items]
+    assert versions_holding(project=project, item_ids=ids) == [{"version": 1, "items": 4, "item_ids": ids[:4]}]
+    with pytest.raises(VersionsHoldItems):
+        items_delete(project=project, item_ids=ids[3:])
+    assert items_delete(project=project, item_ids=ids[3:], purge=True)["purged"] is True
+    assert DatasetVersion.objects.get(project=project).info["purged"][0]["items"] == [ids[3]]
