@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from labelhub.api import ChoiceField, ModelSerializer, body_as_lists
 from labelhub.http import etag_matches, not_modified, stored_file_response
 from labelhub.negotiation import FileNegotiation
+from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import JobRefSerializer
 from labeling.choices import ArtifactFormat, Role
 from labeling.models import DatasetVersion, Job
@@ -34,6 +35,15 @@ from labeling.services.versions import (
     version_diff,
     version_manifest_chunks,
 )
+
+
+class PurgedMedia(APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "This archive holds the files of purged items."
+
+
+# The artifacts that hold copies of the items' files.
+MEDIA_ARCHIVES = (ArtifactFormat.IMAGEFOLDER, ArtifactFormat.AUDIOFOLDER)
 
 
 class Conflict(APIException):
@@ -315,6 +325,9 @@ class VersionDownloadApi(GenericAPIView):
         responses={
             **{(200, media): OpenApiTypes.BINARY for media in sorted(set(CONTENT_TYPES.values()))},
             **{(206, media): OpenApiTypes.BINARY for media in sorted(set(CONTENT_TYPES.values()))},
+            410: OpenApiResponse(
+                ErrorSerializer, description="an imagefolder or audiofolder archive holding the files of purged items"
+            ),
         },
         description="An artifact, with HTTP Range support (resumable). `imagefolder` fits image classification "
         "projects, `audiofolder` audio classification and transcription projects, `coco` (COCO JSON) and `yolo` "
@@ -337,6 +350,16 @@ class VersionDownloadApi(GenericAPIView):
         if fmt not in fitting:
             what = project.task_type if project.task_type in SHAPE_FORMATS else project.modality
             raise ValidationError({"format": f"{fmt} does not fit this {what} project (formats: {', '.join(fitting)})"})
+        purges = purged_on(version)
+        if purges and fmt in MEDIA_ARCHIVES:
+            # the archive holds copies of the purged items' files: a privacy or licence removal that left
+            # them downloadable here would not have removed them
+            n = sum(p["items"] for p in purges)
+            raise PurgedMedia(
+                f"version {version.number}'s {fmt} archive holds the files of {n} item{'s' if n != 1 else ''} purged "
+                f"on {', '.join(sorted({p['date'] for p in purges}))}; it is no longer served. The manifest "
+                "(jsonl, csv, parquet) still names every item; fetch the files of the others from their file URLs."
+            )
         artifact = artifact_for(version=version, fmt=fmt)
         if artifact is None:
             built = ", ".join(a.format for a in version.artifacts.all())

@@ -216,6 +216,11 @@ def test_a_version_holding_the_items_refuses_their_deletion_unless_purged(api, m
     gone = api(reviewer).get(f"/api/items/{a.pk}/file")
     assert gone.status_code == 410
     assert f"Item {a.pk} was purged" in gone.json()["detail"]
+    # the version's image archive holds a copy of the purged file: no longer served; its manifests are
+    archive = api(reviewer).get(f"/api/projects/{project.pk}/versions/1/download?format=imagefolder")
+    assert archive.status_code == 410
+    assert "imagefolder archive holds the files of 1 item purged on" in archive.json()["detail"]
+    assert api(reviewer).get(f"/api/projects/{project.pk}/versions/1/download?format=parquet").status_code == 200
 
 
 def test_a_large_deletion_runs_as_a_job_whose_error_names_the_versions(
