@@ -97,6 +97,23 @@ def test_item_browser_filters_and_keeps_its_query_count(client, reviewer, projec
     assert filtered.count('class="item-card"') == 3
 
 
+def test_only_managers_get_the_item_browsers_selection_and_delete(client, manager, reviewer, project):
+    source = source_create(project=project, name="Vendor B", kind="purchased")
+    ids = add_items(project, 2, source=source)
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/items/?tag=slice-a").content.decode()
+    assert "Delete…" not in page and "select-item" not in page and "item_delete.js" not in page
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/items/?tag=slice-a&source={source.pk}").content.decode()
+    assert "Delete…" in page and "item_delete.js" in page
+    assert "Select all 2 matching the filter" in page
+    for pk in ids:
+        assert f'class="select-item" value="{pk}"' in page
+    # "all matching" sends the page's filters as the deletion API reads them
+    sent = '{"tag": "slice-a", "source": "%s"}' % source.pk  # noqa: UP031 - braces of the JSON
+    assert f'data-filter="{sent.replace(chr(34), "&quot;")}"' in page
+
+
 @pytest.mark.parametrize("path", ["", "inventory/", "items/", "import/"])
 def test_manager_pages_render(client, manager, project, path):
     add_items(project, 2)
