@@ -302,6 +302,9 @@ class DeletionSerializer(serializers.Serializer):
     campaigns = DeletionCampaignSerializer(many=True)
     versions = DeletionVersionSerializer(many=True)
     runs_as_job = serializers.BooleanField(required=False, help_text="preview: a deletion this size runs as a job")
+    build_under_way = serializers.IntegerField(
+        required=False, allow_null=True, help_text="preview: the job of a version build under way, which refuses it"
+    )
     purged = serializers.BooleanField(required=False, help_text="deleted: versions recorded the purge")
 
 

@@ -183,9 +183,19 @@ def purged_version_of(*, user, item_id):
 
 def deletion_preview(*, project, item_ids) -> dict:
     """What deleting ``item_ids`` would take, changing nothing: items, answers (current), archived answers,
-    SME decisions, the campaigns holding them and the versions whose manifests name them."""
+    SME decisions, the campaigns holding them, the versions whose manifests name them, and the version
+    build under way (its job id), which would refuse the deletion now."""
     holding = versions_holding(project=project, item_ids=item_ids)
-    return {**_counts(project, item_ids, holding), "runs_as_job": len(item_ids) > REQUEST_ITEMS}
+    building = _build_under_way(project)
+    return {
+        **_counts(project, item_ids, holding),
+        "runs_as_job": len(item_ids) > REQUEST_ITEMS,
+        "build_under_way": building.pk if building else None,
+    }
+
+
+def _build_under_way(project):
+    return Job.objects.filter(project=project, kind=JobKind.VERSION).filter(under_way()).first()
 
 
 def _counts(project, item_ids, holding) -> dict:
@@ -232,7 +242,7 @@ def items_delete(*, project, item_ids, purge=False, user=None) -> dict:
     with transaction.atomic():
         # A build publishes under this lock; one under way read its snapshot before this deletion commits.
         project_lock(project.pk)
-        building = Job.objects.filter(project=project, kind=JobKind.VERSION).filter(under_way()).first()
+        building = _build_under_way(project)
         if building is not None:
             raise BuildUnderWay(building)
         for batch in _batches(item_ids):

@@ -74,7 +74,11 @@ export async function openDelete(body, from) {
     versionList.textContent = data.versions.map((v) => `version ${v.version} holds ${v.items.toLocaleString()} of them`).join("; ");
     versionsBox.hidden = false;
   }
-  confirmButton.disabled = data.items === 0 || data.versions.length > 0;
+  if (data.build_under_way) {
+    previewBox.textContent += ` A dataset version is being built (job ${data.build_under_way}): delete once it has finished.`;
+    previewBox.dataset.items = "0"; // nothing can go now, purge or not
+  }
+  confirmButton.disabled = previewBox.dataset.items === "0" || data.versions.length > 0;
   (data.versions.length ? purge : confirmButton).focus();
 }
 

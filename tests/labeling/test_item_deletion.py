@@ -115,7 +115,7 @@ def test_a_preview_says_what_would_go_and_changes_nothing(api, manager, project,
     assert body["archived_answers"] == 2
     assert body["decisions"] == 1
     assert body["campaigns"] == [{"id": campaign.pk, "name": "Night", "items": 1}]
-    assert body["versions"] == [] and body["runs_as_job"] is False
+    assert body["versions"] == [] and body["runs_as_job"] is False and body["build_under_way"] is None
     assert everything(project) == before
     one = api(manager).delete(f"/api/items/{b.pk}/?preview=true")
     assert one.status_code == 200 and one.json()["answers"] == 2 and one.json()["decisions"] == 1
@@ -266,6 +266,8 @@ def test_a_version_build_under_way_refuses_a_deletion(api, manager, project, lab
     from labeling.services.versions import version_build_start
 
     job = version_build_start(project=project, user=manager, recipe={})
+    preview = api(manager).post(url(project), {"items": [labeled[3].pk], "preview": True}, format="json")
+    assert preview.json()["build_under_way"] == job.pk
     before = everything(project)
     response = api(manager).post(url(project), {"items": [labeled[3].pk], "purge": True}, format="json")
     assert response.status_code == 409
