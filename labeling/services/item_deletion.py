@@ -42,7 +42,7 @@ from labeling.models import (
 )
 from labeling.services import jobs
 from labeling.services.campaigns import MAX_ITEMS, campaign_items_for
-from labeling.services.jobs import job_claim, job_finish, project_lock, under_way
+from labeling.services.jobs import JobBeat, job_claim, job_finish, project_lock, under_way
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def _delete_batch(ids):
     Item.objects.filter(pk__in=ids).delete()
 
 
-def items_delete(*, project, item_ids, purge=False, user=None) -> dict:
+def items_delete(*, project, item_ids, purge=False, user=None, beat=None) -> dict:
     """Delete the project's items ``item_ids`` with what is about them; answer what was deleted (the
     preview's counts). VersionsHoldItems, deleting nothing, when a version holds some of them and
     ``purge`` is not set; with it, each such version records the purge in its ``info``."""
@@ -245,8 +245,12 @@ def items_delete(*, project, item_ids, purge=False, user=None) -> dict:
         building = _build_under_way(project)
         if building is not None:
             raise BuildUnderWay(building)
+        done = 0
         for batch in _batches(item_ids):
             _delete_batch(batch)
+            done += len(batch)
+            if beat is not None:
+                beat.set(processed=done)
         for entry in holding:
             version = DatasetVersion.objects.select_for_update().get(project=project, number=entry["version"])
             info = dict(version.info or {})
@@ -289,9 +293,12 @@ def items_delete_run(*, job_id):
         Item.objects.filter(project_id=job.project_id, pk__in=job.params.get("items", [])).values_list("pk", flat=True)
     )
     try:
-        result = items_delete(
-            project=job.project, item_ids=ids, purge=job.params.get("purge", False), user=job.created_by
-        )
+        # the beat (its own connection) shows progress and keeps a long deletion from looking dead
+        with JobBeat(job) as beat:
+            beat.set(total=len(ids), phase="deleting")
+            result = items_delete(
+                project=job.project, item_ids=ids, purge=job.params.get("purge", False), user=job.created_by, beat=beat
+            )
     except VersionsHoldItems as exc:
         job.result = {"versions": [{"version": h["version"], "items": h["items"]} for h in exc.holding]}
         return job_finish(job=job, result=job.result, error=str(exc), attempt=attempt)

@@ -248,6 +248,7 @@ def test_a_large_deletion_runs_as_a_job_whose_error_names_the_versions(
     item_deletion.items_delete_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.result["deleted"]["items"] == 2
+    assert job.heartbeat is not None and job.processed == 2  # a long one shows progress and stays alive
     assert Item.objects.filter(project=project).count() == 2
     assert api(manager).get(f"/api/jobs/{job.pk}/").status_code == 200
 
