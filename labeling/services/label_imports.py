@@ -100,6 +100,7 @@ from xml.etree import ElementTree
 from xml.parsers import expat
 
 import ijson
+import numpy as np
 import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -625,26 +626,60 @@ class _NotStreamed(Exception):
 MAX_LABELS_DEPTH = 64
 
 
+DEPTH_CHUNK_BYTES = 2**18
+
+
+def _json_depth(f, limit: int) -> int:
+    """How deep a JSON file's arrays and objects nest, as far as ``limit`` (the first depth past it ends the
+    read), from its bytes: brackets counted outside strings (a quote ends a string unless an odd run of
+    backslashes is before it), a chunk at a time with numpy, on the positions of quotes, backslashes and
+    brackets only. No JSON is parsed: malformed JSON is left to the readers, which name its problem."""
+    depth = deepest = 0
+    in_string, slashes = False, 0  # carried over chunks: inside a string; backslashes ending the last chunk
+    while chunk := f.read(DEPTH_CHUNK_BYTES):
+        b = np.frombuffer(chunk, dtype=np.uint8)
+        quotes = np.flatnonzero(b == 34)
+        back = np.flatnonzero(b == 92)
+        before = np.zeros(quotes.size, dtype=np.int64)  # backslashes in the run just before each quote
+        carried = slashes
+        slashes = 0
+        if back.size:
+            new_run = np.r_[True, back[1:] != back[:-1] + 1]
+            run_start = back[new_run][np.cumsum(new_run) - 1]
+            upto = back - run_start + 1 + np.where(run_start == 0, carried, 0)  # at byte 0: the last chunk's run
+            at = np.minimum(np.searchsorted(back, quotes - 1), back.size - 1)
+            before = np.where(back[at] == quotes - 1, upto[at], 0)
+            if back[-1] == b.size - 1:
+                slashes = int(upto[-1])
+        before[quotes == 0] = carried
+        quotes = quotes[before % 2 == 0]
+        brackets = np.flatnonzero((b == 91) | (b == 123) | (b == 93) | (b == 125))
+        # outside a string: an even number of real quotes before it (with the carried state)
+        outside = (np.searchsorted(quotes, brackets) + in_string) % 2 == 0
+        brackets = brackets[outside]
+        step = np.where((b[brackets] == 91) | (b[brackets] == 123), 1, -1)
+        if step.size:
+            level = depth + np.cumsum(step)
+            deepest = max(deepest, int(level.max()))
+            depth = int(level[-1])
+        in_string = (quotes.size + in_string) % 2 == 1
+        if deepest > limit:
+            break
+    return deepest
+
+
 def _depth_checked(open_file, filename) -> None:
-    """InputRejected when the JSON nests deeper than ``MAX_LABELS_DEPTH``, read without building anything
-    (ijson's events without their paths): ijson names each event by its path from the root, so a file of
-    100,000 brackets inside each other (200 kB) was 100,000 paths 100,000 levels long, tens of GB and
-    minutes of CPU, before any record was read. JSON ijson refuses is left to the readers' messages."""
-    depth = 0
+    """InputRejected when the JSON nests deeper than ``MAX_LABELS_DEPTH`` (``_json_depth``, before any parser
+    reads it): ijson names each event by its path from the root, so a file of 100,000 brackets inside each
+    other (200 kB) was 100,000 paths 100,000 levels long, tens of GB and minutes of CPU, before any record
+    was read. Counting ijson's events instead cost 2.2 s of CPU per 100 MB of COCO (the import of a 76 MB
+    file 5.7 -> 7.4 s); the byte count costs 0.5 s per 100 MB (5.9 s)."""
     with open_file() as f:
-        try:
-            for event, _ in ijson.basic_parse(f, use_float=True):
-                if event == "start_map" or event == "start_array":
-                    depth += 1
-                    if depth > MAX_LABELS_DEPTH:
-                        raise InputRejected(
-                            f"{filename}: JSON nested over {MAX_LABELS_DEPTH} levels deep (arrays and objects inside "
-                            "each other): no labels file is"
-                        )
-                elif event == "end_map" or event == "end_array":
-                    depth -= 1
-        except ijson.JSONError:
-            return
+        if _json_depth(f, MAX_LABELS_DEPTH) > MAX_LABELS_DEPTH:
+            raise InputRejected(
+                f"{filename}: JSON nested over {MAX_LABELS_DEPTH} levels deep (arrays and objects inside "
+                "each other): no labels file is"
+            )
 
 
 def _coco_read(open_file, filename):

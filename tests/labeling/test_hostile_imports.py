@@ -265,6 +265,40 @@ def test_a_hostile_dataset_card_is_left_aside_and_the_labels_go_in(api, manager,
 DEEP = "[" * 5000 + "]" * 5000  # 10 kB
 
 
+def _random_json(rng, depth=0):
+    kind = rng.integers(0, 5 if depth < 12 else 2)
+    if kind == 0:  # strings full of what the count must not take for brackets or quotes' ends
+        return "".join(rng.choice(list('ab[]{}"\\ ,:\u00e9\u2028'), size=int(rng.integers(0, 12))))
+    if kind == 1:
+        return float(rng.normal()) if rng.random() < 0.5 else None
+    if kind == 2:
+        return [_random_json(rng, depth + 1) for _ in range(int(rng.integers(0, 4)))]
+    return {_random_json(rng, 99) if rng.random() < 0.5 else "k": _random_json(rng, depth + 1) for _ in range(3)}
+
+
+def _nesting(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_nesting(v) for v in value.values()), default=0)
+    return 0
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 2**24])
+def test_the_depth_count_reads_strings_as_json_does_across_chunks(monkeypatch, chunk):
+    """The depth is counted on the file's bytes, a chunk at a time: brackets inside strings, escaped quotes
+    and runs of backslashes split between chunks must not move it. Checked against the parsed JSON's own
+    nesting on random documents (json.dumps writes the escapes; ensure_ascii off keeps UTF-8 bytes)."""
+    import numpy as np
+
+    monkeypatch.setattr(label_imports, "DEPTH_CHUNK_BYTES", chunk)
+    rng = np.random.default_rng(chunk)
+    for _ in range(60):
+        value = [_random_json(rng)]
+        raw = json.dumps(value, ensure_ascii=rng.random() < 0.5).encode()
+        assert label_imports._json_depth(io.BytesIO(raw), 10_000) == _nesting(value), raw
+
+
 @pytest.mark.timeout(120)
 def test_json_nested_thousands_deep_is_refused_naming_the_file_or_line(api, manager, detection):
     """A COCO or Label Studio file was read through ijson, which names every event by its path: 100,000
