@@ -20,7 +20,7 @@ from labelhub.params import is_row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
-from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping, class_names
+from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping, class_names, skips_by_item
 from labeling.services.campaigns import campaign_progress
 from labeling.services.review import decision_summary
 from labeling.services.shape_versions import consensus_for
@@ -121,6 +121,7 @@ def review_item_page(request, project_id, item_id):
             "item": item,
             "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
+            "skips": skips_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": decisions,
             "latest": _latest_decision(decisions),
             "classes": classes,
@@ -269,6 +270,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             "noun": noun,
             "answers": answers,
             "archived": archived,
+            "skips": skips_by_item(item_ids=[item.pk]).get(item.pk, []),
             "layers": layers,
             "n_consensus": len(consensus.get(kind, [])),
             "splits": splits,

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from labeling.models import (
     Annotation,
     AnnotationRevision,
+    ArchivedSkip,
     DatasetVersion,
     DataSource,
     Guideline,
@@ -191,6 +192,16 @@ class SkipAdmin(admin.ModelAdmin):
     list_display = ["item", "labeler", "reason", "created"]
     list_filter = ["item__project"]
     raw_id_fields = ["item", "labeler"]
+
+
+@admin.register(ArchivedSkip)
+class ArchivedSkipAdmin(EvidenceAdmin):
+    """Skips made before a relabel campaign sent their item back (the labeler was offered it again): their
+    reasons are evidence, shown here as the campaign left them."""
+
+    list_display = ["item", "labeler", "reason", "skipped", "campaign"]
+    list_filter = ["item__project"]
+    raw_id_fields = ["item", "labeler", "campaign"]
 
 
 # --- accounts ---

@@ -374,7 +374,8 @@ class Reservation(models.Model):
 
 
 class Skip(models.Model):
-    """A labeler passed on an item, with a reason; the queue never offers it to them again."""
+    """A labeler passed on an item, with a reason; the queue never offers it to them again, until a relabel
+    campaign (or a reviewer's send-back) sends the item back: the skip then moves to ArchivedSkip."""
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
     labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
@@ -683,6 +684,25 @@ class Campaign(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ArchivedSkip(models.Model):
+    """A skip made before a relabel campaign sent its item back (a reviewer's send-back included): the
+    campaign offers the item to that labeler again, since the guideline or the input may have been fixed
+    because of it, and the reason stays as evidence for the reviewers. A skip made during the campaign is
+    a Skip, and holds."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="archived_skips")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")  # as Skip's
+    reason = models.CharField(max_length=500)
+    skipped = models.DateTimeField(help_text="When the labeler skipped the item (the skip's own time).")
+
+    class Meta:
+        ordering = ["campaign", "item", "skipped"]
+
+    def __str__(self):
+        return f"{self.labeler} skipped {self.item_id} before campaign {self.campaign_id}: {self.reason}"
 
 
 class ArchivedAnnotation(AnswerFields):

@@ -19,6 +19,7 @@ from labeling.models import (
     Annotation,
     AnnotationRevision,
     ArchivedAnnotation,
+    ArchivedSkip,
     DatasetVersion,
     DataSource,
     Decision,
@@ -971,6 +972,25 @@ def archived_answers_by_item(*, item_ids, project=None):
             }
         )
         latest.add(key)
+    return out
+
+
+def skips_by_item(*, item_ids):
+    """Who skipped these items and why, by item id, newest first (reviewers' views: a skip reason is
+    evidence of an unclear guideline or a bad input). Each row: ``labeler``, ``reason``, ``skipped`` (when)
+    and ``campaign`` / ``campaign_id``: None for a skip that holds (made since the item was last sent back),
+    else the relabel campaign that sent the item back after it (its labeler was offered the item again)."""
+    rows = [
+        (s.item_id, {"labeler": s.labeler.username, "reason": s.reason, "skipped": s.created, "campaign": None})
+        for s in Skip.objects.filter(item_id__in=item_ids).select_related("labeler").order_by()
+    ]
+    rows += [
+        (s.item_id, {"labeler": s.labeler.username, "reason": s.reason, "skipped": s.skipped, "campaign": s.campaign})
+        for s in ArchivedSkip.objects.filter(item_id__in=item_ids).select_related("labeler", "campaign").order_by()
+    ]
+    out = {}
+    for item_id, row in sorted(rows, key=lambda pair: pair[1]["skipped"], reverse=True):
+        out.setdefault(item_id, []).append(row)
     return out
 
 

@@ -161,7 +161,9 @@ class ItemSkipApi(GenericAPIView):
 
     @extend_schema(request=SkipInSerializer, responses={201: SkipSerializer})
     def post(self, request, item_id):
-        """Skip an item with a reason: it is never offered to you again and your hold on it is released."""
+        """Skip an item with a reason: it is never offered to you again (unless a relabel campaign or a
+        reviewer sends it back: then it is, and the reason stays shown to reviewers) and your hold on it is
+        released."""
         item, _ = labeling_item_for(user=request.user, item_id=item_id)
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -2,7 +2,10 @@
 
 Starting a campaign archives the items' current answers (ArchivedAnnotation, with their revisions),
 so every labeler — those who answered before included — can answer again under the new instructions,
-and agreement on the same items can be compared before and after.
+and agreement on the same items can be compared before and after. It archives their skips too
+(ArchivedSkip): a labeler who skipped an item before ("image too dark", "can't tell borderline from 1"),
+often the very reason the guideline or the input was fixed, is offered it again, and the reason stays
+for the reviewers; a skip made during the campaign holds.
 """
 
 import contextlib
@@ -20,9 +23,11 @@ from labeling.models import (
     Annotation,
     AnnotationRevision,
     ArchivedAnnotation,
+    ArchivedSkip,
     Campaign,
     Item,
     Reservation,
+    Skip,
 )
 from labeling.selectors import archived_as_they_stood, class_mapping, gold_labels, project_item_ids, source_named
 from labeling.services import campaign_shapes
@@ -184,7 +189,8 @@ def _percent(value):
 
 
 def _archive(*, campaign, item_ids):
-    """Move the items' answers (and their revisions) to the archive; put the items back in the queue."""
+    """Move the items' answers (and their revisions) and skips to the archive; put the items back in the
+    queue, to those who skipped them too (the queue reads only Skip rows: its SQL is unchanged)."""
     answers = list(Annotation.objects.filter(item_id__in=item_ids))
     archived = [
         ArchivedAnnotation(
@@ -222,6 +228,17 @@ def _archive(*, campaign, item_ids):
         )
     ArchivedAnnotation.objects.bulk_create(archived, batch_size=5000)
     Annotation.objects.filter(item_id__in=item_ids).delete()
+    skips = Skip.objects.filter(item_id__in=item_ids)
+    ArchivedSkip.objects.bulk_create(
+        (
+            ArchivedSkip(
+                campaign=campaign, item_id=s.item_id, labeler_id=s.labeler_id, reason=s.reason, skipped=s.created
+            )
+            for s in skips.order_by("pk").iterator(chunk_size=5000)
+        ),
+        batch_size=5000,
+    )
+    skips.delete()
     Reservation.objects.filter(item_id__in=item_ids).update(item=None)
 
 

@@ -5,7 +5,9 @@ The k-slot rule. An item is handed to a labeler only while
     current answers (``Item.n_answers``) + active reservations held by *other* labelers < k
 
 where k is the item's own ``overlap`` when a relabel campaign set one, else the project's; and never
-to a labeler who has already answered or skipped it. A labeler holds at most one item of a
+to a labeler who has already answered or skipped it. A relabel campaign (or a reviewer's send-back) that
+sends the item back archives its answers and skips (labeling.services.campaigns), so it is offered to
+those labelers again; a skip made after that holds. A labeler holds at most one item of a
 project at a time (``Reservation``, one row per labeler and project, reused from item to item), for
 ``reservation_seconds()`` (``LABELHUB_RESERVATION_SECONDS``); asking for the next item again before
 answering hands back the same item and extends the hold, so a page reload loses nothing. An answer or a
@@ -682,9 +684,11 @@ def annotation_submit_and_next_locked(*, item, labeler, now=None, guideline_vers
 
 @transaction.atomic
 def item_skip(*, item, labeler, reason) -> Skip:
-    """Pass on an item with a reason: the queue never offers it to this labeler again, and their
-    reservation of it is released (the slot goes back to the others). Skipping twice keeps the first
-    skip and updates its reason. An item the labeler has answered cannot be skipped (revise the answer).
+    """Pass on an item with a reason: the queue never offers it to this labeler again (until a relabel
+    campaign or a reviewer's send-back sends the item back: the skip is then archived, its reason kept,
+    and the item offered to them again), and their reservation of it is released (the slot goes back to
+    the others). Skipping twice keeps the first skip and updates its reason. An item the labeler has
+    answered cannot be skipped (revise the answer).
     """
     reason = (reason or "").strip()
     if not reason:
