@@ -16,6 +16,7 @@ from labeling.api.serializers import (
     ImportCreateSerializer,
     ImportReportSerializer,
     ItemDeleteSerializer,
+    ItemDetailSerializer,
     ItemSerializer,
     ItemUploadSerializer,
     JobRefSerializer,
@@ -246,21 +247,22 @@ class ItemDeleteApi(GenericAPIView):
 
 
 class ItemDetailApi(GenericAPIView):
-    serializer_class = ItemSerializer
+    serializer_class = ItemDetailSerializer
 
     @extend_schema(
         responses={
             200: PolymorphicProxySerializer(
-                "ItemView", serializers=[ItemSerializer, LabelerItemSerializer], resource_type_field_name=None
+                "ItemView", serializers=[ItemDetailSerializer, LabelerItemSerializer], resource_type_field_name=None
             ),
             404: OpenApiResponse(ErrorSerializer, description="not an item of your projects"),
         },
-        description="An item. Reviewers and managers get every field (`Item`); labelers get `LabelerItem`: no "
-        "imported label, metadata, file name, checksum or tags.",
+        description="An item. Reviewers and managers get every field and who skipped it, why and when "
+        "(`ItemDetail`: `skips`, a skip made before a relabel campaign sent the item back naming that campaign); "
+        "labelers get `LabelerItem`: no imported label, metadata, file name, checksum, tags or skips.",
     )
     def get(self, request, item_id):
         item, membership = item_for_user(user=request.user, item_id=item_id)
-        serializer = ItemSerializer if membership.has_role(Role.REVIEWER) else LabelerItemSerializer
+        serializer = ItemDetailSerializer if membership.has_role(Role.REVIEWER) else LabelerItemSerializer
         return Response(serializer(item, context={"request": request, "membership": membership}).data)
 
     @extend_schema(

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
 from labeling.models import Annotation, DataSource, Invitation, Item, Job, LabelClass, Membership, Project, Skip
-from labeling.selectors import tags_visible_to
+from labeling.selectors import skips_by_item, tags_visible_to
 from labeling.services.shapes import shapes_value
 
 # A class colour goes into style attributes and the map's legend: a hex colour, never other text.
@@ -208,6 +208,45 @@ class ItemSerializer(ModelSerializer):
         if not item.file:
             return None
         return self.context["request"].build_absolute_uri(reverse("api:item-file", args=[item.pk]))
+
+
+class CampaignRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ItemSkipRowSerializer(serializers.Serializer):
+    labeler = serializers.CharField(help_text="username")
+    reason = serializers.CharField()
+    skipped = serializers.DateTimeField()
+    campaign = CampaignRefSerializer(
+        allow_null=True,
+        help_text="null: the skip holds; else the relabel campaign (or reviewers' send-back) that sent the item "
+        "back after it, offering it to the labeler again",
+    )
+
+
+class ItemDetailSerializer(ItemSerializer):
+    """One item as reviewers and managers see it: ``Item`` and who skipped it, why and when, newest first
+    (``labeling.selectors.skips_by_item``)."""
+
+    skips = serializers.SerializerMethodField()
+
+    class Meta(ItemSerializer.Meta):
+        fields = [*ItemSerializer.Meta.fields, "skips"]
+
+    @extend_schema_field(ItemSkipRowSerializer(many=True))
+    def get_skips(self, item):
+        rows = [
+            {
+                **row,
+                "campaign": None
+                if row["campaign"] is None
+                else {"id": row["campaign"].pk, "name": row["campaign"].name},
+            }
+            for row in skips_by_item(item_ids=[item.pk]).get(item.pk, [])
+        ]
+        return ItemSkipRowSerializer(rows, many=True).data
 
 
 LABELER_HIDDEN_ITEM_FIELDS = ("label", "sha256", "metadata", "original_name", "tags")

@@ -99,3 +99,19 @@ def test_skip_reasons_stay_on_the_shape_review_page_and_in_the_admin(client, adm
     assert 'id="skips"' in page and "two iguanas or one?" in page and f"before {campaign.name}" in page
     admin = admin_client.get("/admin/labeling/archivedskip/").content.decode()
     assert "two iguanas or one?" in admin
+
+
+def test_a_reviewer_reads_the_skips_on_the_items_api_a_labeler_does_not(api, project, reviewer, labeler, labeler2):
+    item, _ = make_items(project, 2)
+    item_skip(item=item, labeler=labeler, reason="image too dark")
+    campaign = campaign_create(project=project, name="Brightened images", item_ids=[item.pk], overlap=2)
+    item_skip(item=item, labeler=labeler2, reason="half of it is cut off")
+
+    skips = api(reviewer).get(f"/api/items/{item.pk}/").json()["skips"]
+
+    assert [(s["labeler"], s["reason"], s["campaign"]) for s in skips] == [
+        (labeler2.username, "half of it is cut off", None),
+        (labeler.username, "image too dark", {"id": campaign.pk, "name": "Brightened images"}),
+    ]
+    assert all(s["skipped"] for s in skips)
+    assert "skips" not in api(labeler).get(f"/api/items/{item.pk}/").json()  # blind: not others' doubts
