@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0019_conventions_history'),
+        ('labeling', '0020_job_kind_deletion'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
