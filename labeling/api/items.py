@@ -191,9 +191,16 @@ class ImportRetryApi(GenericAPIView):
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 
-def _held_response(exc: VersionsHoldItems):
-    versions = [{"version": h["version"], "items": h["items"]} for h in exc.holding]
-    return Response({"detail": str(exc), "versions": versions}, status=status.HTTP_409_CONFLICT)
+def _deleted(*, project, item_ids, purge, user):
+    """The items deleted in the request: 200 with the counts, or 409 naming the versions that hold some of
+    them (``versions``) or the build under way; nothing deleted then."""
+    try:
+        return Response(items_delete(project=project, item_ids=item_ids, purge=purge, user=user))
+    except VersionsHoldItems as exc:
+        versions = [{"version": h["version"], "items": h["items"]} for h in exc.holding]
+        return Response({"detail": str(exc), "versions": versions}, status=status.HTTP_409_CONFLICT)
+    except BuildUnderWay as exc:
+        raise Conflict(str(exc)) from None
 
 
 DELETE_RESPONSES = {
@@ -237,13 +244,7 @@ class ItemDeleteApi(GenericAPIView):
         if len(item_ids) > REQUEST_ITEMS:
             job = items_delete_start(project=project, user=request.user, item_ids=item_ids, purge=data["purge"])
             return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
-        try:
-            result = items_delete(project=project, item_ids=item_ids, purge=data["purge"], user=request.user)
-        except VersionsHoldItems as exc:
-            return _held_response(exc)
-        except BuildUnderWay as exc:
-            raise Conflict(str(exc)) from None
-        return Response(result)
+        return _deleted(project=project, item_ids=item_ids, purge=data["purge"], user=request.user)
 
 
 class ItemDetailApi(GenericAPIView):
@@ -281,13 +282,7 @@ class ItemDetailApi(GenericAPIView):
         purge = _parse_bool(request.query_params.get("purge"), "purge")
         if preview:
             return Response(deletion_preview(project=item.project, item_ids=[item.pk]))
-        try:
-            result = items_delete(project=item.project, item_ids=[item.pk], purge=bool(purge), user=request.user)
-        except VersionsHoldItems as exc:
-            return _held_response(exc)
-        except BuildUnderWay as exc:
-            raise Conflict(str(exc)) from None
-        return Response(result)
+        return _deleted(project=item.project, item_ids=[item.pk], purge=bool(purge), user=request.user)
 
 
 def row_id_or_none(value):
