@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from labeling.models import Item, Job
-from tests.conftest import png_bytes, require_browser
+from tests.conftest import detection_project, png_bytes, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,3 +69,21 @@ def test_the_same_file_started_twice_on_the_import_page_follows_the_first_import
     page.locator("#progress-text").filter(has_text="queued").wait_for()  # the first job's progress
     assert Job.objects.filter(project=project).count() == 1
     assert page.errors == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_detection_projects_import_form_stays_inside_its_card(live_server, new_page, login, manager, reviewer, width):
+    """The long choices of "Existing labels" and "Images without boxes" (a format's files, an export of a
+    whole task) sized their selects past the card: the page scrolled sideways by 45 px at 1280 and 298 px on
+    a phone, and the end of each choice was off screen."""
+    require_browser()
+    project = detection_project(manager, reviewer, ["digit"])
+    page = new_page()
+    page.set_viewport_size({"width": width, "height": 800})
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/import/")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    card = page.locator("#import-form").bounding_box()
+    for name in ("format", "images_without_boxes", "labeler", "tags", "source"):
+        field = page.locator(f"#import-form [name={name}]").bounding_box()
+        assert field["x"] + field["width"] <= card["x"] + card["width"] + 0.5, name
