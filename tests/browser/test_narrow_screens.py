@@ -4,6 +4,9 @@ screen."""
 
 import pytest
 
+from labeling.choices import Role
+from labeling.models import Item
+from labeling.services.annotations import annotation_save
 from labeling.services.invitations import invitation_create
 from tests.browser.test_analysis_pages import labeled_project
 from tests.conftest import require_browser
@@ -57,3 +60,22 @@ def test_the_settings_page_shows_the_whole_name_and_description(live_server, new
         box = page.locator(selector)
         cut = box.evaluate("(el) => [el.scrollWidth - el.clientWidth, el.scrollHeight - el.clientHeight]")
         assert cut[0] <= 0 and cut[1] <= 0, (selector, cut)
+
+
+def test_the_review_queue_with_flagged_answers_fits_a_phone_screen(live_server, new_page, login, manager, reviewer):
+    """A flagged answer's spoken word ("uncertain", "out of domain") is a visually hidden span, absolutely
+    placed: in the queue's table, which scrolls inside its own box on a phone, it was placed against the page
+    instead and the page scrolled sideways by 101 px (the demo's digits queue)."""
+    require_browser()
+    project, ids = labeled_project(manager, reviewer)
+    project.allow_uncertain = True
+    project.save(update_fields=["allow_uncertain"])
+    rater = project.memberships.filter(role=Role.LABELER).first().user
+    for item_id in ids:
+        annotation_save(item=Item.objects.get(pk=item_id), labeler=rater, value="cat", uncertain=True, seconds=2.0)
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, reviewer)
+    assert page.goto(f"{live_server.url}/projects/{project.pk}/review/").status == 200
+    assert page.locator("#review-queue .visually-hidden").count() > 0
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
