@@ -76,3 +76,18 @@ def test_dashboard_shows_the_api_numbers(live_server, page, login, project, revi
     page.get_by_role("link", name="Dashboard").click()
     page.wait_for_url(f"**/projects/{project.pk}/dashboard/")
     assert page.errors == []
+
+
+def test_the_error_analysis_page_fits_a_phone_screen(live_server, page, login, project, reviewer, labeler, labeler2):
+    """The model-run choice is named as the demo's is ("logistic regression on v1 (training job 1)", with its
+    date): in the filters row its select kept its whole width and the page scrolled sideways by 125 px."""
+    require_browser()
+    run, _, _ = build_error_analysis_project(project, three_labelers(project, labeler, labeler2))
+    run.name = "logistic regression on v1 (training job 1)"
+    run.save(update_fields=["name"])
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/error-analysis/")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    select = page.locator("#run-form select[name=model_run]").bounding_box()
+    assert select["x"] + select["width"] <= 390
