@@ -240,9 +240,10 @@ def interval_bars(rows, *, series, domain=(0.0, 1.0), width=640, label="chart"):
     )
 
 
-def values_table(series, *, x_heading, label):
+def values_table(series, *, x_heading, label, unit=""):
     """A line chart's values as a table folded under it (``<details>``): the dots say them only on hover,
-    out of reach of the keyboard and of a screen reader (the chart is one image to it)."""
+    out of reach of the keyboard and of a screen reader (the chart is one image to it). ``unit`` follows
+    each value (" %")."""
     xs = sorted({p[0] for s in series for p in s["points"]})
     by_series = [dict(s["points"]) for s in series]
     names = {}
@@ -258,7 +259,7 @@ def values_table(series, *, x_heading, label):
                 format_html_join(
                     "",
                     '<td class="num">{}</td>',
-                    (("—" if v.get(x) is None else human_number(v[x]),) for v in by_series),
+                    (("—" if v.get(x) is None else human_number(v[x]) + unit,) for v in by_series),
                 ),
             )
             for x in xs
@@ -287,12 +288,14 @@ def line_chart(
     y_label="",
     label="chart",
     x_heading=None,
+    y_unit="",
 ):
     """Lines over a shared x axis: ``series`` is ``[{"label", "css", "points": [(x, y), ...]}]``.
 
     Points with ``y`` None are skipped (the line breaks there). The y axis runs from ``y_min`` to
     ``y_max`` (default: the largest y, at least 1). With ``x_heading`` (the x column's heading), the
-    values follow the chart as a table (:func:`values_table`).
+    values follow the chart as a table (:func:`values_table`). ``y_unit`` (" %") follows every y value
+    shown: the ticks, the dots' titles and the table's cells.
     """
     xs = [p[0] for s in series for p in s["points"]]
     ys = [p[1] for s in series for p in s["points"] if p[1] is not None]
@@ -301,7 +304,7 @@ def line_chart(
     x0, x1 = min(xs), max(xs)
     top = y_max if y_max is not None else max(max(ys, default=1.0), 1e-9)
     # Room on the left for the y tick labels (18k, 1.2M, 0.004), so none is cut off.
-    y_ticks = (human_number(y_min), human_number(top))
+    y_ticks = (human_number(y_min) + y_unit, human_number(top) + y_unit)
     pad_left = max(24, round(max(len(t) for t in y_ticks) * TICK_CHAR_PX) + 10)
     plot_w = width - pad_left - PAD_RIGHT
     plot_h = height - PAD_TOP - PAD_BOTTOM
@@ -361,7 +364,7 @@ def line_chart(
                             py(yv),
                             s["css"],
                             s.get("x_names", {}).get(xv, xv),
-                            human_number(yv),
+                            human_number(yv) + y_unit,
                         )
                     )
     legend = format_html_join(
@@ -379,7 +382,7 @@ def line_chart(
     )
     if x_heading is None:
         return svg
-    return format_html("{}{}", svg, values_table(series, x_heading=x_heading, label=label))
+    return format_html("{}{}", svg, values_table(series, x_heading=x_heading, label=label, unit=y_unit))
 
 
 def overlaid_histogram(histogram, *, width=320, height=120, label="histogram"):

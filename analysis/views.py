@@ -467,6 +467,7 @@ def _dashboard_charts(data):
             y_label="% of answers:",
             label="uncertain and out-of-domain answers per week",
             x_heading="Week of",
+            y_unit=" %",
         )
     curve = data["planning"]["curve"]
     if curve:

@@ -91,3 +91,25 @@ def test_the_campaign_pages_gold_figure_reads_as_a_percent_of_answers(client, ma
     shown = re.search(r'data-metric="gold">([^<]*)<', page).group(1)
     assert shown == "50 % → 100 %"
     assert "percent matching" in page
+
+
+def test_the_dashboards_uncertain_chart_reads_in_percent(client, manager):
+    """The uncertain and out-of-domain chart's axis and values are percents of answers, shown bare: one
+    uncertain answer of four read "25" in its values table and its top tick "50" with no unit, and on the
+    demo digits "0.556" and "1" (0.556 % and 1 %), read as a share of one. By hand: 1 of 4 answers is 25 %."""
+    project = text_project(manager, overlap=2)
+    a, b = labelers(project, 2)
+    first, second = add_texts(project, ["u0", "u1"])
+    answer(first, a, "cat", uncertain=True)
+    for item, user in ((first, b), (second, a), (second, b)):
+        answer(item, user, "cat")
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    chart = page[page.index('aria-label="uncertain and out-of-domain answers per week"') :]
+    svg, values = chart.split("</svg>", 1)
+    ticks = re.findall(r'class="tick" text-anchor="end">([^<]*)</text>', svg)
+    assert ticks[:2] == ["0 %", "50 %"], ticks
+    dots = re.findall(r"<title>[^<]*: ([^<]*)</title></circle>", svg)
+    assert dots == ["25 %", "0 %"], dots
+    cells = re.findall(r'<td class="num">([^<]*)</td>', values.split("</details>", 1)[0])
+    assert cells == ["25 %", "0 %"], cells
