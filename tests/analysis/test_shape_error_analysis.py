@@ -189,6 +189,29 @@ def test_class_rows_give_precision_recall_and_f1_as_classification_runs_do(api, 
     assert b["precision"] is None and b["recall"] == 0.0 and b["f1"] == 0.0
 
 
+def test_the_pages_class_rows_show_precision_recall_and_f1(client, reviewer, detection):
+    """The API gave a detection run's classes precision, recall and F1, the page only AP: a manager
+    reading the page could not see that class b was never found. As above, by hand: a 2/3, 2/3, 2/3;
+    b no precision (nothing predicted), recall 0, F1 0."""
+    import re
+
+    project, items, _ = detection
+    model_run_create(
+        project=project,
+        name="half",
+        predictions=predictions(items[:4], [[(A, 0.9)], [((0.0, 0.0, 0.1, 0.1, "a"), 0.95)], [], [(Y, 0.5)]]),
+        held_out=[i.pk for i in items[:4]],
+    )
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/error-analysis/").content.decode()
+    shown = {}
+    for key in ("a", "b"):
+        row = html.split(f'<tr data-class="{key}"', 1)[1].split("</tr>", 1)[0]
+        shown[key] = [re.search(rf'data-measure="{m}">([^<]*)<', row).group(1) for m in ("precision", "recall", "f1")]
+    assert shown == {"a": ["0.667", "0.667", "0.667"], "b": ["—", "0.000", "0.000"]}
+    assert '<th class="num">Precision</th>' in html
+
+
 def test_a_segments_runs_class_rows_give_precision_recall_and_f1(api, manager, reviewer):
     project = make_project(
         manager, name="Speech", modality="audio", task_type="segments", classes=[{"key": "speech"}, {"key": "noise"}]
