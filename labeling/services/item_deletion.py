@@ -143,14 +143,15 @@ def _manifest_items_in(name, wanted: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
-def versions_holding(*, project, item_ids) -> list[dict]:
-    """The project's versions whose manifest holds some of ``item_ids``, oldest first:
-    ``{"version": number, "items": how many, "item_ids": [ids]}``."""
+def versions_holding(*, project, item_ids, after=0) -> list[dict]:
+    """The project's versions (numbered over ``after``) whose manifest holds some of ``item_ids``, oldest
+    first: ``{"version": number, "items": how many, "item_ids": [ids]}``."""
     if not item_ids:
         return []
     wanted = np.array(sorted(item_ids), dtype=np.int64)
     holding = []
-    for version in DatasetVersion.objects.filter(project=project).prefetch_related("artifacts").order_by("number"):
+    versions = DatasetVersion.objects.filter(project=project, number__gt=after)
+    for version in versions.prefetch_related("artifacts").order_by("number"):
         parquet = next((a for a in version.artifacts.all() if a.format == "parquet"), None)
         if parquet is None:
             continue
@@ -234,10 +235,10 @@ def items_delete(*, project, item_ids, purge=False, user=None, beat=None) -> dic
     """Delete the project's items ``item_ids`` with what is about them; answer what was deleted (the
     preview's counts). VersionsHoldItems, deleting nothing, when a version holds some of them and
     ``purge`` is not set; with it, each such version records the purge in its ``info``."""
+    seen = DatasetVersion.objects.filter(project=project).order_by("-number").values_list("number", flat=True).first()
     holding = versions_holding(project=project, item_ids=item_ids)
     if holding and not purge:
         raise VersionsHoldItems(holding)
-    result = _counts(project, item_ids, holding)
     now = timezone.now().isoformat()
     with transaction.atomic():
         # A build publishes under this lock; one under way read its snapshot before this deletion commits.
@@ -245,6 +246,11 @@ def items_delete(*, project, item_ids, purge=False, user=None, beat=None) -> dic
         building = _build_under_way(project)
         if building is not None:
             raise BuildUnderWay(building)
+        # a build that published after the manifests were read (and so is no longer under way)
+        holding += versions_holding(project=project, item_ids=item_ids, after=seen or 0)
+        if holding and not purge:
+            raise VersionsHoldItems(holding)
+        result = _counts(project, item_ids, holding)
         done = 0
         for batch in _batches(item_ids):
             _delete_batch(batch)

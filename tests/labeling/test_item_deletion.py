@@ -274,3 +274,28 @@ def test_a_version_build_under_way_refuses_a_deletion(api, manager, project, lab
     assert response.status_code == 409
     assert f"a dataset version is being built (job {job.pk})" in response.json()["detail"]
     assert everything(project) == before
+
+
+def test_a_version_published_while_the_manifests_were_read_still_refuses(manager, project, labeled, monkeypatch):
+    """The versions holding the items are read before the project's lock is taken: a build that published
+    (and so was no longer under way) between that read and the lock held the items too, and they were
+    deleted with no purge recorded on it."""
+    a, b, c, d = labeled
+    real = item_deletion.versions_holding
+    published = []
+
+    def read_then_publish(**kwargs):
+        found = real(**kwargs)
+        if not published:
+            published.append(build(project, manager))  # b and c: decided, one answer
+        return found
+
+    monkeypatch.setattr(item_deletion, "versions_holding", read_then_publish)
+    before = everything(project)
+    with pytest.raises(item_deletion.VersionsHoldItems) as refused:
+        item_deletion.items_delete(project=project, item_ids=[c.pk], user=manager)
+    assert refused.value.holding[0]["version"] == published[0].number
+    assert everything(project) == before
+    result = item_deletion.items_delete(project=project, item_ids=[c.pk], purge=True, user=manager)
+    assert result["purged"] is True and result["versions"] == [{"version": published[0].number, "items": 1}]
+    assert DatasetVersion.objects.get(pk=published[0].pk).info["purged"][0]["items"] == [c.pk]
