@@ -48,6 +48,9 @@ def test_percent_agreement_reads_as_a_percent_on_the_agreement_and_campaign_page
     page = client.get(f"/projects/{project.pk}/campaigns/{campaign.pk}/").content.decode()
     shown = dict(re.findall(r'data-metric="(before|after|versus-archived)">([^<]*)<', page))
     assert shown == {"before": "0 %", "after": "100 %", "versus-archived": "50 %"}
+    assert re.search(
+        r'data-metric="done">1 / 1</span><span class="label">items relabeled \(2 new answers each\)<', page
+    )
     listing = client.get(f"/projects/{project.pk}/campaigns/").content.decode()
     assert re.search(r'data-measure="agreement">0 % → 100 %<', listing), listing
 
