@@ -183,13 +183,11 @@ def boxes(*shapes):
     return json.dumps({"boxes": [dict(zip(("x", "y", "w", "h", "label"), s, strict=True)) for s in shapes]})
 
 
-def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload_and_skipping_waits_for_the_box(
-    live_server, page, login, manager, reviewer
-):
-    require_browser()
+def disputed_boxes(manager, reviewer, name):
+    """A detection project of two scenes, each boxed by alice (an iguana) and bob (a rock elsewhere)."""
     project = make_project(
         manager,
-        name="Touching, draft (browser)",
+        name=name,
         modality="image",
         task_type="detection",
         classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
@@ -198,11 +196,19 @@ def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload_and_skippin
     ids = items_import(
         project=project, entries=[ImportEntry(name=f"s{i}.png", load=lambda i=i: png_bytes(i)) for i in range(2)]
     ).imported
-    item, other = (Item.objects.get(pk=pk) for pk in ids)
+    scenes = [Item.objects.get(pk=pk) for pk in ids]
     alice, bob = labelers(project, 2)
-    for each in (item, other):
+    for each in scenes:
         annotation_save(item=each, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana")))
         annotation_save(item=each, labeler=bob, value=boxes((0.6, 0.2, 0.3, 0.5, "rock")))
+    return project, scenes
+
+
+def test_final_boxes_and_the_box_being_drawn_are_back_after_a_reload_and_skipping_waits_for_the_box(
+    live_server, page, login, manager, reviewer
+):
+    require_browser()
+    project, (item, other) = disputed_boxes(manager, reviewer, "Touching, draft (browser)")
 
     login(page, live_server, reviewer)
     url = f"{live_server.url}/projects/{project.pk}/review/{item.pk}/?queue={item.pk},{other.pk}"
@@ -447,22 +453,7 @@ def test_the_box_decision_recorded_and_the_next_items_draft_put_back_are_both_sa
 ):
     """The same on the box review page: "Decision recorded on item #N: 1 box." and the next item's draft."""
     require_browser()
-    project = make_project(
-        manager,
-        name="Two rocks, draft (browser)",
-        modality="image",
-        task_type="detection",
-        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}, {"key": "rock", "name": "Rock", "hotkey": "2"}],
-    )
-    member_add(project=project, username=reviewer.username, role="reviewer")
-    ids = items_import(
-        project=project, entries=[ImportEntry(name=f"s{i}.png", load=lambda i=i: png_bytes(i)) for i in range(2)]
-    ).imported
-    first, second = (Item.objects.get(pk=pk) for pk in ids)
-    alice, bob = labelers(project, 2)
-    for each in (first, second):
-        annotation_save(item=each, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana")))
-        annotation_save(item=each, labeler=bob, value=boxes((0.6, 0.2, 0.3, 0.5, "rock")))
+    project, (first, second) = disputed_boxes(manager, reviewer, "Two rocks, draft (browser)")
     login(page, live_server, reviewer)
     page.goto(f"{live_server.url}/projects/{project.pk}/review/{second.pk}/")
     page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 2")
