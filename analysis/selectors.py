@@ -1010,7 +1010,7 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
     n_shapes = np.bincount(table.item, minlength=len(items))
     noun = "box" if answers.kind == BOXES else "segment"
     splits = {}
-    for row in split_merge(table):
+    for row in split_merge(table, item_f1=f1):
         text = f"{row['one']} drew one {noun} where {row['many']} drew {row['n']}"
         splits.setdefault(int(row["item"]), []).append({**row, "item": int(row["item"]), "text": text})
     flagged_ids = set(

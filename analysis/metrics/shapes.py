@@ -665,7 +665,7 @@ def shape_agreement(
         mean_iou=mean_iou,
         per_class=per_class,
         per_labeler=_per_labeler(t, mt, iou) if per_labeler else {},
-        split_merge=_split_merge(t, mt.i, mt.j),
+        split_merge=_split_merge(t, _lacking(t, mt.i, mt.j)),
         n_items=int(pairable.sum()),
         n_pairs=n_pairs,
         n_matches=int(mt.i.size),
@@ -752,9 +752,17 @@ def segment_f1(t: ShapeTable, **kwargs: Any) -> ShapeAgreement:
     return shape_agreement(t, **kwargs)
 
 
-def _split_merge(
-    t: ShapeTable, matched_i: np.ndarray, matched_j: np.ndarray, cover: float = COVER
-) -> list[dict[str, Any]]:
+def _lacking(t: ShapeTable, matched_i: np.ndarray, matched_j: np.ndarray) -> np.ndarray:
+    """Per item code: whether some shape lacks a match (``matched_i``/``matched_j``, one to one at any IoU
+    threshold) towards another labeler who answered the item, i.e. its pairwise F1 is under 1."""
+    n_answers = np.bincount(t.answer_item, minlength=len(t.items))
+    n_matched = np.bincount(np.concatenate([matched_i, matched_j]), minlength=t.n_shapes)
+    out = np.zeros(len(t.items), dtype=bool)
+    out[t.item[n_matched < n_answers[t.item] - 1]] = True
+    return out
+
+
+def _split_merge(t: ShapeTable, candidate: np.ndarray, cover: float = COVER) -> list[dict[str, Any]]:
     """Items where one labeler's shape covers two or more shapes of another labeler, each at least
     ``cover`` inside it, whatever their labels (one box labeled 2 round what another labeler drew as a 2
     and an 8 is the iguana pattern too). A covered shape that lies inside another shape the same labeler
@@ -763,15 +771,8 @@ def _split_merge(
     (item, one, many); ``n`` counts the other labeler's shapes so covered by the first labeler's
     covering shapes.
 
-    ``matched_i``/``matched_j``: a one-to-one matching of the table's shapes between labelers (any IoU
-    threshold). Only items where some shape lacks a match towards another labeler who answered the item
-    are looked at: of two shapes covered by one, at most one is matched to it."""
-    n_items = len(t.items)
-    n_answers = np.bincount(t.answer_item, minlength=n_items)
-    n_matched = np.bincount(np.concatenate([matched_i, matched_j]), minlength=t.n_shapes)
-    lacking = n_matched < n_answers[t.item] - 1
-    candidate = np.zeros(n_items, dtype=bool)
-    candidate[t.item[lacking]] = True
+    Only the items ``candidate`` marks (per item code) are looked at: those where some shape lacks a match
+    (``_lacking``), since of two shapes covered by one, at most one is matched to it."""
     if not candidate.any():
         return []
     sub = _subset(t, candidate[t.item], candidate[t.answer_item])
@@ -817,13 +818,16 @@ def _not_nested(t: ShapeTable, big: np.ndarray, small: np.ndarray, n_lab: int, c
     return big[~nested], small[~nested]
 
 
-def split_merge(t: ShapeTable, *, cover: float = COVER) -> list[dict[str, Any]]:
+def split_merge(t: ShapeTable, *, cover: float = COVER, item_f1: np.ndarray | None = None) -> list[dict[str, Any]]:
     """The iguana pattern: ``[{"item", "one", "many", "n"}]`` for every item where a shape of labeler
     ``one`` covers two or more shapes of labeler ``many`` (of any label, one inside another counted
     once), each at least ``cover`` (0.7) of its area (or length) inside it. ``n``: how many of
-    ``many``'s shapes are so covered."""
+    ``many``'s shapes are so covered. ``item_f1``: the table's :func:`item_f1`, when the caller has it
+    (only items under 1 can hold the pattern); else the shapes are matched here."""
+    if item_f1 is not None:
+        return _split_merge(t, item_f1 < 1, cover)
     mt = _matched(t, 0.5)
-    return _split_merge(t, mt.i, mt.j, cover)
+    return _split_merge(t, _lacking(t, mt.i, mt.j), cover)
 
 
 # --------------------------------------------------------------------------------------------------
