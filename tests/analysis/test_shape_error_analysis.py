@@ -148,15 +148,21 @@ def test_a_perfect_model_scores_one_and_beats_nobody(api, reviewer, detection):
     assert hard["model_beats_hlp"] and str(items[2].pk) in hard["review_url"]
 
 
-def test_a_model_missing_half_the_boxes_scores_the_hand_computed_ap(api, reviewer, detection):
-    project, items, _ = detection
-    # Finds A and Y (class a: 2 of 3 references; class b: none of 1) with a false positive on item 2.
-    model_run_create(
+def half_run(project, items):
+    """A run that finds A and Y (class a: 2 of 3 references; class b: none of 1), misses X and B, and sends a
+    false positive of class a on item 2 (0.95)."""
+    return model_run_create(
         project=project,
         name="half",
         predictions=predictions(items[:4], [[(A, 0.9)], [((0.0, 0.0, 0.1, 0.1, "a"), 0.95)], [], [(Y, 0.5)]]),
         held_out=[i.pk for i in items[:4]],
     )
+
+
+def test_a_model_missing_half_the_boxes_scores_the_hand_computed_ap(api, reviewer, detection):
+    project, items, _ = detection
+    # Finds A and Y (class a: 2 of 3 references; class b: none of 1) with a false positive on item 2.
+    half_run(project, items)
     data = report(api, reviewer, project)
     overall = next(r for r in data["slices"] if r["slice"] == "all")
     # Class a, by confidence: FP (0.95), TP A (0.9), TP Y (0.5) → precision 1/2, 2/3 at recall 1/3, 2/3;
@@ -173,12 +179,7 @@ def test_class_rows_give_precision_recall_and_f1_as_classification_runs_do(api, 
     to one to a reference shape of the same class at IoU >= 0.5 are right."""
     project, items, _ = detection
     # As above: A and Y found, a false positive of class a on item 2 (0.95), X and B missed.
-    model_run_create(
-        project=project,
-        name="half",
-        predictions=predictions(items[:4], [[(A, 0.9)], [((0.0, 0.0, 0.1, 0.1, "a"), 0.95)], [], [(Y, 0.5)]]),
-        held_out=[i.pk for i in items[:4]],
-    )
+    half_run(project, items)
     classes = {c["class"]: c for c in report(api, reviewer, project)["classes"]}
     a, b = classes["a"], classes["b"]
     assert (a["support"], a["predicted"]) == (3, 3)
@@ -196,12 +197,7 @@ def test_the_pages_class_rows_show_precision_recall_and_f1(client, reviewer, det
     import re
 
     project, items, _ = detection
-    model_run_create(
-        project=project,
-        name="half",
-        predictions=predictions(items[:4], [[(A, 0.9)], [((0.0, 0.0, 0.1, 0.1, "a"), 0.95)], [], [(Y, 0.5)]]),
-        held_out=[i.pk for i in items[:4]],
-    )
+    half_run(project, items)
     client.force_login(reviewer)
     html = client.get(f"/projects/{project.pk}/error-analysis/").content.decode()
     shown = {}
