@@ -45,6 +45,7 @@ from labeling import inputs
 from labeling.choices import TaskType
 from labeling.inputs import IMAGE_EXTENSIONS, InputRejected, csv_problem
 from labeling.models import DataSource, Item, Tag, new_random_key, new_random_keys
+from labeling.services.jobs import item_files_lock
 
 logger = logging.getLogger(__name__)
 
@@ -344,6 +345,7 @@ def _import_rows(*, chunk, job=None, run=None) -> ImportReport:
         return report
 
     written = []  # storage names this call created, removed again if the rows fail
+    reused = {}  # storage names found there (this content's), looked at again under the files' lock
     files = None  # each row's stored file name; None: no row has a file
     try:
         if chunk.has_files:
@@ -359,9 +361,12 @@ def _import_rows(*, chunk, job=None, run=None) -> ImportReport:
                 if not default_storage.exists(name):
                     name = default_storage.save(name, ContentFile(data))
                     written.append(name)
+                else:
+                    reused[name] = data
                 files.append(name)
         created, ids = _insert(
             project=project,
+            reused=reused,
             columns=_columns(project=project, rows=fresh, files=files, job=job),
             tag_sets=[p[_TAGS] for p in fresh],
             names=[p[_NAME] for p in fresh],
@@ -396,15 +401,16 @@ def _delete_unreferenced(project, names, *, failed=False):
     if not names:
         return
     try:
-        kept = set(Item.objects.filter(project=project, file__in=names).values_list("file", flat=True))
+        with transaction.atomic():
+            item_files_lock(project.pk, shared=False)  # an import reusing one of them commits first or finds it gone
+            kept = set(Item.objects.filter(project=project, file__in=names).values_list("file", flat=True))
+            for name in names:
+                if name not in kept:
+                    default_storage.delete(name)
     except DatabaseError:
         if not failed:
             raise
         logger.warning("import: could not check which of %d written files items use; left them", len(names))
-        return
-    for name in names:
-        if name not in kept:
-            default_storage.delete(name)
 
 
 def _import_columns(*, chunk, job, run) -> ImportReport:
@@ -493,16 +499,17 @@ def _columns(*, project, rows, files, job):
     }
 
 
-def _insert(*, project, columns, tag_sets, names, entries, report, run) -> tuple[dict, list[int | None]]:
+def _insert(*, project, columns, tag_sets, names, entries, report, run, reused=None) -> tuple[dict, list[int | None]]:
     """Insert item rows (``columns``, by attname) and their tag links; answer {sha256: (item id, file name)}
     of the rows stored, and each row's item id (None for a row not stored). ``names`` and ``entries``
     (None: no row has one) name the rows in the report.
 
     Rows whose content another import stored meanwhile are reported as duplicates, not errors (or as
-    imported, when an earlier attempt of the same job stored them).
+    imported, when an earlier attempt of the same job stored them). ``reused``: {storage name: bytes} of
+    the files found already stored, written again if a removal took them meanwhile (``_insert_rows``).
     """
     n = len(names)
-    created, ids = _insert_rows(project=project, columns=columns, tag_sets=tag_sets, n=n)
+    created, ids = _insert_rows(project=project, columns=columns, tag_sets=tag_sets, n=n, reused=reused)
     everything = len(created) == n
     shas = columns["sha256"]
     report.imported.extend(ids if everything else [pk for pk in ids if pk is not None])
@@ -521,12 +528,26 @@ def _insert(*, project, columns, tag_sets, names, entries, report, run) -> tuple
 
 
 @retry_deadlock_once  # two imports of the same files in opposite orders each wait for the other's rows
-def _insert_rows(*, project, columns, tag_sets, n) -> tuple[dict, list[int | None]]:
+def _insert_rows(*, project, columns, tag_sets, n, reused=None) -> tuple[dict, list[int | None]]:
     """``_insert``'s transaction: {sha256: (item id, file name)} of the rows stored, and each row's item id.
-    Run again from the start when a deadlock's victim: it changes nothing outside the database."""
+    Run again from the start when a deadlock's victim: it changes nothing outside the database but files
+    it writes again, which hold the same bytes under the same names.
+
+    ``reused``: {storage name: bytes} of the files the import found already stored (left by an import that
+    died before its rows, or by a deleted item whose removal has not run yet). Under the files' lock
+    (shared; a removal takes it exclusive around its check and deletes) each is looked at again and
+    written back if a removal took it between the first look and the lock; the removals after the commit
+    find the new rows and keep the files."""
     # One transaction for tags, rows and links: an item never exists without the tags it was imported
     # with, and a chunk whose connection dies leaves nothing of itself behind.
     with transaction.atomic():
+        if reused:
+            item_files_lock(project.pk, shared=True)
+            for name, data in reused.items():
+                if not default_storage.exists(name):
+                    saved = default_storage.save(name, ContentFile(data))
+                    if saved != name:  # another import put the same bytes there first: theirs is kept
+                        default_storage.delete(saved)
         tag_ids = _tag_ids(project=project, names={t for tags in set(tag_sets) for t in tags})
         if connection.vendor == "postgresql":
             created = _insert_copy(columns=columns, n=n)

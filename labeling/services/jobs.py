@@ -210,6 +210,24 @@ def project_lock(project_id: int):
     return Project.objects.select_for_update(no_key=True).filter(pk=project_id).first()
 
 
+ITEM_FILES_LOCK = 0x4C48_0003  # with a project's id, the advisory lock key of its stored item files ("LH", 3)
+
+
+def item_files_lock(project_id: int, *, shared: bool) -> None:
+    """Until the transaction ends, order the use of a project's stored item files against their removal.
+    A stored name is the project's and the content's (``imports._media_name``): an import that finds the
+    file there reuses it, while a worker removes the file of a deleted item once no item holds that
+    content. Unordered, the worker could check (no item), the import reuse the file and commit, then the
+    worker delete it: an item without its media. The import takes the lock shared around its rows and a
+    second look at the files it reuses; a removal takes it exclusive around its check and its deletes.
+    PostgreSQL: a transaction-level advisory lock (PgBouncer's transaction mode keeps it). SQLite needs
+    none: its transactions begin IMMEDIATE (settings), so writers take turns already."""
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s, %s)", [ITEM_FILES_LOCK, project_id])
+
+
 def under_way(prefix="") -> Q:
     """Jobs queued, or running with a worker that beat within ``stale_seconds()`` (``prefix``: the path
     to the job, ``"job__"`` from a row that has one). A request sent again finds its first copy's job among

@@ -368,15 +368,23 @@ def stored_files_delete(*, files):
             by_content.setdefault(int(parts[1]), {})[name] = parts[3].split(".", 1)[0]
         else:  # not a name imports make: whichever item names it
             others.append(name)
-    kept = set(Item.objects.filter(file__in=others).values_list("file", flat=True)) if others else set()
+    if others:
+        kept = set(Item.objects.filter(file__in=others).values_list("file", flat=True))
+        for name in others:
+            if name not in kept:
+                default_storage.delete(name)
     for project, shas in by_content.items():
-        held = set(
-            Item.objects.filter(project_id=project, sha256__in=set(shas.values())).values_list("sha256", flat=True)
-        )
-        kept.update(name for name, sha in shas.items() if sha in held)
-    for name in files:
-        if name not in kept:
-            default_storage.delete(name)
+        # checked and deleted under the project's files' lock: an import that found one of them stored and
+        # reuses it either commits its row first (then it is kept here) or looks again after these deletes
+        # and writes it back (jobs.item_files_lock)
+        with transaction.atomic():
+            jobs.item_files_lock(project, shared=False)
+            held = set(
+                Item.objects.filter(project_id=project, sha256__in=set(shas.values())).values_list("sha256", flat=True)
+            )
+            for name, sha in shas.items():
+                if sha not in held:
+                    default_storage.delete(name)
 
 
 def classes_changed(*, project_id):

@@ -208,3 +208,97 @@ def test_an_item_file_removal_the_storage_refused_is_tried_again(manager, monkey
     monkeypatch.setattr(default_storage, "delete", flaky)
     tasks.stored_files_remove.apply(args=[[a.file.name]])  # eager: a retry runs at once
     assert attempts == [a.file.name, a.file.name] and not default_storage.exists(a.file.name)
+
+
+# --- a removal meeting an import of the same content --------------------------------------------------------
+
+
+def test_a_removal_between_an_import_finding_the_file_and_storing_its_row_leaves_the_item_its_file(
+    settings, manager, job_messages, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The import finds the deleted item's file still there and reuses it; the worker's removal runs before
+    the import's row exists (no item holds the content, so it deletes the file). The import looks again
+    under the files' lock and writes the bytes back: its item has its media."""
+    from labeling.services import imports
+
+    project, (a, _, _) = pets(manager)
+    with django_capture_on_commit_callbacks() as captured:
+        a.delete()
+    for callback in captured:
+        callback()
+    (sent,) = [args[0] for name, *args in job_messages if name == "labeling.stored_files_remove"]
+    real = imports._insert_rows
+
+    def removal_first(**kwargs):
+        stored_files_delete(files=sent)  # the worker, between the import's look and its rows
+        return real(**kwargs)
+
+    monkeypatch.setattr(imports, "_insert_rows", removal_first)
+    (again,) = items_import(
+        project=project, entries=[ImportEntry(name="back.png", load=lambda: png_bytes(seed=0))]
+    ).imported
+    name = Item.objects.get(pk=again).file.name
+    assert name == a.file.name and default_storage.exists(name)
+    with default_storage.open(name, "rb") as handle:
+        assert handle.read() == png_bytes(seed=0)
+    stored = sorted(p.name for p in (settings.MEDIA_ROOT / "items" / str(project.pk)).rglob("*.png"))
+    held = sorted(f.rsplit("/", 1)[1] for f in Item.objects.filter(project=project).values_list("file", flat=True))
+    assert stored == held  # written back once, under its own name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_reusing_a_file_waits_for_a_removal_checking_it(manager, job_messages, monkeypatch):
+    """PostgreSQL, two transactions: the worker has checked that no item holds the content and is about to
+    delete the file when an import of the same bytes, which found the file there, stores its row. The
+    import waits for the removal (the files' lock), then finds the file gone and writes it back; without
+    the wait its row committed first and the removal deleted the file under it."""
+    import threading
+
+    from tests.concurrency import (
+        in_a_thread,
+        run_together,
+        skip_unless_postgresql,
+        wait_until_another_backend_waits_for_a_lock,
+    )
+
+    skip_unless_postgresql()
+    project, (a, _, _) = pets(manager)
+    name = a.file.name
+    Item.objects.filter(pk=a.pk).delete()  # no transaction: the removal message went at once
+    (sent,) = [args[0] for n, *args in job_messages if n == "labeling.stored_files_remove"]
+    real_delete = default_storage.delete
+    checked, go, outcome, errors = threading.Event(), threading.Event(), {}, []
+
+    def paused_delete(stored):
+        checked.set()  # the check is done: nothing holds the content
+        assert go.wait(timeout=20)
+        real_delete(stored)
+
+    monkeypatch.setattr(default_storage, "delete", paused_delete)
+
+    def remove():
+        stored_files_delete(files=sent)
+
+    def import_again():
+        assert checked.wait(timeout=10)
+        report = items_import(project=project, entries=[ImportEntry(name="back.png", load=lambda: png_bytes(seed=0))])
+        outcome["imported"] = report.imported
+
+    def watch():
+        assert checked.wait(timeout=10)
+        outcome["waited"] = wait_until_another_backend_waits_for_a_lock(timeout=5)
+        go.set()
+
+    stuck = run_together(
+        [
+            in_a_thread(remove, errors=errors, then=go),
+            in_a_thread(import_again, errors=errors),
+            in_a_thread(watch, errors=errors, then=go),
+        ]
+    )
+    assert not stuck and not errors
+    assert outcome["waited"]  # the import waited for the removal to finish
+    (again,) = outcome["imported"]
+    assert Item.objects.get(pk=again).file.name == name and default_storage.exists(name)
+    with default_storage.open(name, "rb") as handle:
+        assert handle.read() == png_bytes(seed=0)
