@@ -65,6 +65,10 @@ NOTE_PREFIXES = ("readme", "license", "licence")
 # instead of Pillow's "not an image" (``_yolo_file_reason``).
 YOLO_LABEL_REASON = "looks like a YOLO label file: import the zip with format yolo to keep its boxes"
 YOLO_DATASET_REASON = "a YOLO dataset file: import the zip with format yolo to read its class names"
+YOLO_LIST_REASON = "a YOLO dataset's image list: import the zip with format yolo to keep its boxes"
+# A split's image list (CVAT's YOLO 1.1 and Ultralytics exports: train.txt naming data/obj_train_data/a.png
+# a line), said to be one only beside a class list, a YAML or a Darknet ``.data`` file (obj.data).
+YOLO_IMAGE_LISTS = ("train.txt", "valid.txt", "val.txt", "test.txt")
 # The class lists YOLO and Darknet datasets hold beside their images: Label Studio's and Ultralytics' classes.txt,
 # CVAT's YOLO 1.1 obj.names, Roboflow's Darknet _darknet.labels.
 YOLO_CLASS_LISTS = ("classes.txt", "obj.names", "_darknet.labels")
@@ -1530,17 +1534,28 @@ def _image_stems(project, names) -> set[str]:
     return {stem for stem, extension in split if extension in IMAGE_EXTENSIONS}
 
 
-def _yolo_file_reason(name, project, image_stems) -> str:
+def _yolo_dataset_file(name) -> bool:
+    """A YOLO or Darknet dataset's own file: a class list, a YAML (``data.yaml``), a Darknet ``.data``."""
+    base = posixpath.basename(name).lower()
+    return base in YOLO_CLASS_LISTS or posixpath.splitext(base)[1] in (".yaml", ".yml", ".data")
+
+
+def _yolo_file_reason(name, project, image_stems, yolo_dataset=False) -> str:
     """Why a file of an image project's zip or folder is no item when it is a YOLO dataset's: a ``.txt`` named
     after one of its images (``image_stems``: a label file), a ``data.yaml`` or other YAML file (Roboflow's,
-    Ultralytics'), a class list (``YOLO_CLASS_LISTS``). "" for any other file, refused or not as ever."""
+    Ultralytics'), a class list (``YOLO_CLASS_LISTS``), CVAT's ``obj.data``, and where the zip or folder holds
+    such a file (``yolo_dataset``) a split's image list (``YOLO_IMAGE_LISTS``). "" for any other file,
+    refused or not as ever."""
     if project.modality != "image":
         return ""
-    stem, extension = posixpath.splitext(posixpath.basename(name).lower())
-    if extension in (".yaml", ".yml") or stem + extension in YOLO_CLASS_LISTS:
+    base = posixpath.basename(name).lower()
+    stem, extension = posixpath.splitext(base)
+    if _yolo_dataset_file(name):
         return YOLO_DATASET_REASON
     if extension == ".txt" and stem in image_stems:
         return YOLO_LABEL_REASON
+    if yolo_dataset and base in YOLO_IMAGE_LISTS:
+        return YOLO_LIST_REASON
     return ""
 
 
@@ -1625,6 +1640,7 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
         )
         yield from errors
     image_stems = _image_stems(project, members)
+    yolo_dataset = any(map(_yolo_dataset_file, members))
     for name, info in members.items():
         base = posixpath.basename(name)
         if base.startswith(".") or name.startswith("__MACOSX/") or name in metadata_files:
@@ -1641,7 +1657,7 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
             entry.load = opener(info)
         except InputRejected as exc:
             entry.error = str(exc)
-        entry.error = _yolo_file_reason(name, project, image_stems) or entry.error
+        entry.error = _yolo_file_reason(name, project, image_stems, yolo_dataset) or entry.error
         yield entry
 
 
@@ -1662,6 +1678,7 @@ def folder_entries(*, project, root: Path, tags=(), source=None, label_from_fold
         )
         yield from errors
     image_stems = _image_stems(project, names)
+    yolo_dataset = any(map(_yolo_dataset_file, names))
     for path in paths:
         name = path.relative_to(root).as_posix()
         if name in metadata_files or _dataset_card(name, project, metadata_files):
@@ -1672,5 +1689,5 @@ def folder_entries(*, project, root: Path, tags=(), source=None, label_from_fold
             entry.label = path.parent.name if path.parent != root else ""
             if not entry.label:
                 entry.error = "label from folder: the file is not inside a folder"
-        entry.error = _yolo_file_reason(name, project, image_stems) or entry.error
+        entry.error = _yolo_file_reason(name, project, image_stems, yolo_dataset) or entry.error
         yield entry

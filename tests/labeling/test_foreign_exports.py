@@ -1697,3 +1697,28 @@ def test_the_import_command_leaves_the_notes_beside_the_images_alone(manager, tm
     out = io.StringIO()
     call_command("import_items", str(project.pk), str(tmp_path), stdout=out, stderr=io.StringIO())
     assert "1 imported, 0 duplicates, 0 rejected" in out.getvalue()
+
+
+def test_a_cvat_yolo_export_imported_as_items_names_each_of_its_files(api, manager):
+    """CVAT's "YOLO 1.1" zip sent without ``format``: obj.data and train.txt were refused as "not an image
+    Pillow can identify" beside the hints its label files and obj.names get. A train.txt in a zip with no YOLO
+    file is a text like any (not an image)."""
+    project = make_project(manager, name="Iguanas", classes=CLASSES)
+    files = [
+        ("obj.names", "iguana\nrock\n"),
+        ("obj.data", "classes = 2\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n"),
+        ("train.txt", "data/obj_train_data/a.png\n"),
+        ("obj_train_data/a.png", image(1)),
+        ("obj_train_data/a.txt", "0 0.5 0.5 0.2 0.2\n"),
+    ]
+    job = post_import(api, manager, project, "iguanas.zip", zip_bytes(files))
+    assert {e["name"]: e["reason"] for e in job["errors"]} == {
+        "obj.names": "a YOLO dataset file: import the zip with format yolo to read its class names",
+        "obj.data": "a YOLO dataset file: import the zip with format yolo to read its class names",
+        "train.txt": "a YOLO dataset's image list: import the zip with format yolo to keep its boxes",
+        "obj_train_data/a.txt": "looks like a YOLO label file: import the zip with format yolo to keep its boxes",
+    }
+    assert [i.original_name for i in project.items.all()] == ["obj_train_data/a.png"]
+    plain = make_project(manager, name="Plain", classes=CLASSES)
+    job = post_import(api, manager, plain, "plain.zip", zip_bytes([("train.txt", "a.png\n"), ("a.png", image(2))]))
+    assert [e["name"] for e in job["errors"]] == ["train.txt"] and "Pillow" in job["errors"][0]["reason"]
