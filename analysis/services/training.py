@@ -27,6 +27,7 @@ import logging
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -57,6 +58,7 @@ from labeling.services.versions import artifact_for, version_event_payload
 logger = logging.getLogger(__name__)
 
 EXTERNAL_TASK = "labelhub.training.external"
+EMBED_BATCH = 256  # media files read and embedded at a time by the built-in trainer
 EXTERNAL_QUEUE = "training-external"
 DEFAULT_EMBEDDER = {"image": "image-basic", "audio": "audio-mfcc", "text": "text-tfidf"}
 LR_DEFAULTS = {
@@ -279,13 +281,18 @@ def _features(project, item_ids, embedder_name, beat):
         beat.set(phase=f"embedding {len(inputs)} texts")
         return embedder.embed(inputs)
     out = None
-    batch = 256
+    batch = EMBED_BATCH
     for start in range(0, len(inputs), batch):
         with local_paths(inputs[start : start + batch]) as paths:
             gone = [i for i, path in zip(item_ids[start : start + batch], paths, strict=True) if path is None]
             if gone:
                 # Left out, the model would be trained and scored on less than the version holds, and
-                # say nothing: the job fails naming them, as the version's build does.
+                # say nothing: the job fails naming them, as the version's build does. Every one of them:
+                # the files of the batches not read yet are looked up (not read), so that one restore
+                # brings them all back rather than one batch's per failed run.
+                beat.set(phase="looking for the other missing files")
+                rest = range(start + batch, len(inputs))
+                gone += [item_ids[j] for j in rest if not default_storage.exists(inputs[j])]
                 raise MediaMissing(
                     [(i, found[i][0]) for i in gone],
                     ": restore the files, or build a new version without these items",

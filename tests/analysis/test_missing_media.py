@@ -141,6 +141,20 @@ def test_training_on_a_version_whose_files_are_gone_fails_naming_the_missing_ite
     assert str(default_storage.location) not in error["reason"]  # no server path
 
 
+def test_training_names_the_missing_files_of_every_batch_not_only_the_first(api, manager, project, monkeypatch):
+    """The trainer reads the files a batch at a time and stopped at the first batch with a missing one: a
+    manager restored those, trained again, and learned of the next batch's only then."""
+    monkeypatch.setattr("analysis.services.training.EMBED_BATCH", 3)
+    items = versioned_images(project, manager)
+    lose(items[1], items[5], items[9])  # three different batches
+    job = train(api, manager, project)
+    assert job.status == "failed"
+    (error,) = job.errors
+    assert "the files of 3 items" in error["reason"], error["reason"]
+    for i in (1, 5, 9):
+        assert f"item {items[i].pk} (photo-{i}.png)" in error["reason"]
+
+
 def test_training_on_a_version_whose_item_was_deleted_fails_naming_it(api, manager, project):
     items = versioned_images(project, manager)
     Item.objects.filter(pk=items[4].pk).delete()
