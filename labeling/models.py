@@ -686,6 +686,35 @@ class Campaign(models.Model):
         return self.name
 
 
+class CampaignHandover(models.Model):
+    """An item a later campaign took from an active campaign that held it (a campaign, or reviewers
+    sending the item back, taking items another campaign still runs on). The later campaign archived the
+    answers that were current then: the earlier campaign's round on the item, which its page keeps
+    showing as its own (``archived_after`` < id <= ``archived_through`` of the later campaign's archived
+    answers on the item; both None for handovers recorded from the history, when every archived answer of
+    the later campaign on the item counts). ``returned``: when the earlier campaign took the item back
+    (reviewers sent it back again to their standing campaign), from then on its own again."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="handovers")
+    taken_by = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="takeovers")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    archived_after = models.BigIntegerField(null=True, blank=True)
+    archived_through = models.BigIntegerField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    returned = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "item", "created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "item"], condition=Q(returned__isnull=True), name="one_handover_in_effect"
+            )
+        ]
+
+    def __str__(self):
+        return f"item {self.item_id} of campaign {self.campaign_id} taken over by {self.taken_by_id}"
+
+
 class ArchivedSkip(models.Model):
     """A skip made before a relabel campaign sent its item back (a reviewer's send-back included): the
     campaign offers the item to that labeler again, since the guideline or the input may have been fixed

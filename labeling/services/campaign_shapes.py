@@ -85,10 +85,14 @@ def _f1(a, b, kind):
     return 2 * len(matched), len(a) + len(b)
 
 
-def agreement_on(*, project, item_ids, archived_by=None) -> dict:
+def agreement_on(*, project, item_ids, archived_by=None, current=None) -> dict:
     """Shape F1 of the current answers on these items (None without an item with 2+ answers); of the
-    answers the campaign ``archived_by`` archived instead, each labeler's as it stood (the latest)."""
-    if archived_by is None:
+    answers the campaign ``archived_by`` archived instead, each labeler's as it stood (the latest).
+    ``current``: ``(item, labeler, value)`` rows read instead of the current answers (a campaign's round
+    on items it handed over, ``campaigns.round_answers``)."""
+    if current is not None:
+        rows = current
+    elif archived_by is None:
         rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "labeler_id", "value")
     else:
         rows = (
@@ -96,7 +100,7 @@ def agreement_on(*, project, item_ids, archived_by=None) -> dict:
             .order_by("answered", "pk")
             .values_list("item_id", "labeler_id", "value")
         )
-    answers = _answers(project, rows.iterator())
+    answers = _answers(project, iter(rows) if current is not None else rows.iterator())
     value = pooled_f1(shape_table(answers, kind=shape_kind(project)), iou=IOU) if answers else None
     return {"agreement": value, "metric": shape_metric(project), "n_items": len(item_ids), "n_answers": len(answers)}
 
@@ -112,9 +116,10 @@ def _consensus_of(answers, kind):
     return {item: c[kind] for item, c in consensus(shape_table(answers, kind=kind), iou=IOU).items()} if answers else {}
 
 
-def versus_archived(*, campaign, item_ids) -> dict:
+def versus_archived(*, campaign, item_ids, current=None) -> dict:
     """The campaign's new answers against the answers it archived (each labeler's answer as it stood
-    at the start), and both against gold shapes; the keys of the classification measure."""
+    at the start), and both against gold shapes; the keys of the classification measure. ``current``: as
+    ``agreement_on``'s, the campaign's round read instead of the current answers."""
     project = campaign.project
     kind, mapping = shape_kind(project), class_mapping(project=project)
     archived_rows = (
@@ -123,8 +128,12 @@ def versus_archived(*, campaign, item_ids) -> dict:
         .values_list("item_id", "labeler_id", "value")
     )
     old_answers = _answers(project, archived_rows.iterator(), mapping)
-    new_rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "labeler_id", "value")
-    new_answers = _answers(project, new_rows.iterator(), mapping)
+    if current is not None:
+        new_rows = iter(current)
+    else:
+        new_rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "labeler_id", "value")
+        new_rows = new_rows.iterator()
+    new_answers = _answers(project, new_rows, mapping)
     old, new = _by_item(old_answers, kind), _by_item(new_answers, kind)
 
     num = den = pairs = 0

@@ -12,7 +12,7 @@ import contextlib
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from analysis.metrics.consistency import pair_agreement
@@ -25,6 +25,7 @@ from labeling.models import (
     ArchivedAnnotation,
     ArchivedSkip,
     Campaign,
+    CampaignHandover,
     Item,
     Reservation,
     Skip,
@@ -149,17 +150,52 @@ def comparable(project):
     return lambda value: mapping.get(value, value)
 
 
-def _agreement_on(project, item_ids, archived_by=None):
+def handovers_in_effect(campaign) -> dict[int, CampaignHandover]:
+    """``{item id: handover}``: the campaign's items a later campaign took over while it was active (and
+    it has not taken back)."""
+    rows = CampaignHandover.objects.filter(campaign=campaign, returned__isnull=True).order_by("pk")
+    return {h.item_id: h for h in rows.iterator(chunk_size=10000)}
+
+
+def round_answers(*, item_ids, handed=None, fields=("value",)) -> list[tuple]:
+    """``(item_id, labeler_id, *fields)`` of the answers a campaign's round gave its items: the current
+    answers, except on the items it handed over (``handed``, of ``handovers_in_effect``), where its round
+    is what the campaign that took them archived, each labeler's answer as it stood then. The later round
+    never counts as the earlier campaign's."""
+    handed = handed or {}
+    own = [i for i in item_ids if i not in handed]
+    rows = list(Annotation.objects.filter(item_id__in=own).values_list("item_id", "labeler_id", *fields))
+    events = {}
+    for h in handed.values():
+        events.setdefault((h.taken_by_id, h.archived_after, h.archived_through), []).append(h.item_id)
+    for (taker, after, through), ids in sorted(events.items(), key=lambda e: (e[0][0], e[0][1] or 0)):
+        archived = ArchivedAnnotation.objects.filter(campaign_id=taker, item_id__in=ids)
+        if after is not None:
+            archived = archived.filter(pk__gt=after)
+        if through is not None:
+            archived = archived.filter(pk__lte=through)
+        stood = archived_as_they_stood(archived, fields)
+        rows.extend((i, labeler, *values) for (_, i, labeler), values in stood.items())
+    return rows
+
+
+def _agreement_on(project, item_ids, archived_by=None, handed=None):
     """Agreement of the current answers on these items (None without an item with 2+ answers): percent
     agreement, or the shape F1 in detection and segments projects; ``agreement`` holds it and ``metric``
     names it. ``archived_by``: of the answers this campaign archived instead, one per item and labeler as
-    it stood when the item was sent back."""
+    it stood when the item was sent back. ``handed``: the items a campaign handed over, whose answers are
+    its round's, archived by the campaign that took them (``round_answers``)."""
     if campaign_shapes.is_shapes(project):
-        return campaign_shapes.agreement_on(project=project, item_ids=item_ids, archived_by=archived_by)
+        current = None
+        if archived_by is None and handed:
+            current = [row[:3] for row in round_answers(item_ids=item_ids, handed=handed)]
+        return campaign_shapes.agreement_on(
+            project=project, item_ids=item_ids, archived_by=archived_by, current=current
+        )
     key = comparable(project)
     by_item = {}
     if archived_by is None:
-        rows = Annotation.objects.filter(item_id__in=item_ids).values_list("item_id", "value", *FLAGS)
+        rows = [row[:1] + row[2:] for row in round_answers(item_ids=item_ids, handed=handed, fields=("value", *FLAGS))]
     else:
         stood = archived_as_they_stood(
             ArchivedAnnotation.objects.filter(campaign=archived_by, item_id__in=item_ids), ("value", *FLAGS)
@@ -480,9 +516,56 @@ def _add_items(*, campaign, item_ids):
         raise ValidationError({"items": "the selection holds no items: they were deleted meanwhile"})
     # Newer campaigns come first in the queue: priority grows with each campaign of the project.
     priority = (Campaign.objects.filter(project=campaign.project).aggregate(n=Max("id"))["n"] or 1) % 30000 + 1
+    holders = _holders(campaign=campaign, item_ids=item_ids)
+    archived_after = _last_archived(campaign)
     campaign.items.add(*item_ids)
     _archive(campaign=campaign, item_ids=item_ids)
+    _record_handovers(campaign=campaign, item_ids=item_ids, holders=holders, archived_after=archived_after)
     Item.objects.filter(pk__in=item_ids).update(n_answers=0, priority=priority, overlap=campaign.overlap)
+
+
+def _last_archived(campaign) -> int:
+    return ArchivedAnnotation.objects.filter(campaign=campaign).aggregate(n=Max("id"))["n"] or 0
+
+
+def _holders(*, campaign, item_ids) -> dict[int, int]:
+    """``{item id: campaign id}``: the other active campaign each of ``item_ids`` is in the hands of (the
+    latest to take it, as a campaign that handed it over holds it no more)."""
+    rows = Campaign.items.through.objects.filter(
+        item_id__in=item_ids, campaign__status=CampaignStatus.ACTIVE, campaign__project_id=campaign.project_id
+    ).exclude(campaign=campaign)
+    in_effect = CampaignHandover.objects.filter(item_id__in=item_ids, returned__isnull=True)
+    handed = set(in_effect.values_list("campaign_id", "item_id"))
+    holders = {}
+    for campaign_id, item_id in rows.order_by("pk").values_list("campaign_id", "item_id").iterator(chunk_size=10000):
+        if (campaign_id, item_id) not in handed:
+            holders[item_id] = campaign_id
+    return holders
+
+
+def _record_handovers(*, campaign, item_ids, holders, archived_after):
+    """Record which items ``campaign`` took from the active campaigns holding them (``holders``), with the
+    range of its archived answers that are their round, and take back the items it had handed over
+    (reviewers sending an item back again to their standing campaign)."""
+    now = timezone.now()
+    CampaignHandover.objects.filter(campaign=campaign, item_id__in=item_ids, returned__isnull=True).update(returned=now)
+    if not holders:
+        return
+    through = _last_archived(campaign)
+    CampaignHandover.objects.bulk_create(
+        (
+            CampaignHandover(
+                campaign_id=holder,
+                taken_by=campaign,
+                item_id=item_id,
+                archived_after=archived_after,
+                archived_through=through,
+                created=now,
+            )
+            for item_id, holder in sorted(holders.items())
+        ),
+        batch_size=5000,
+    )
 
 
 @transaction.atomic
@@ -538,9 +621,17 @@ def campaign_progress(*, campaign) -> dict:
     """Items, how many have their answers again, agreement before and after on the same items, and
     ``versus_archived``: the new answers against the answers the campaign archived, and both against
     gold labels (so a campaign of overlap 1, where the new answers cannot agree among themselves,
-    still shows what it changed)."""
+    still shows what it changed).
+
+    Items a later campaign took over while this one was active are counted apart (``n_handed_over``,
+    ``handed_over`` naming the campaigns that took them): not done nor pending here, and "after" and
+    ``versus_archived`` read this campaign's round on them, the answers the later campaign archived, not
+    the later round's. ``n_done + n_pending + n_handed_over == n_items``; ``took_over``: the campaigns
+    this one took items from."""
     ids = list(campaign.items.values_list("pk", flat=True))
-    done = Item.objects.filter(pk__in=ids, n_answers__gte=campaign.overlap).count()
+    handed = handovers_in_effect(campaign)
+    own = [i for i in ids if i not in handed]
+    done = Item.objects.filter(pk__in=own, n_answers__gte=campaign.overlap).count()
     before = campaign.before
     if before and "agreement" not in before:  # recorded before ``agreement`` and ``metric`` existed
         before = {**before, **_percent(before.get("percent_agreement"))}
@@ -553,20 +644,50 @@ def campaign_progress(*, campaign) -> dict:
     return {
         "n_items": len(ids),
         "n_done": done,
+        "n_handed_over": len(handed),
+        "n_pending": len(own) - done,
+        "handed_over": _handed_over_to(handed),
+        "took_over": _took_over_from(campaign),
         "metric": {"boxes": "box F1", "segments": "segment F1"}[campaign_shapes.shape_kind(campaign.project)]
         if shapes
         else "percent agreement",
         "before": before,
-        "after": _agreement_on(campaign.project, ids),
+        "after": _agreement_on(campaign.project, ids, handed=handed),
         "versus_archived": (
-            campaign_shapes.versus_archived(campaign=campaign, item_ids=ids)
+            campaign_shapes.versus_archived(
+                campaign=campaign,
+                item_ids=ids,
+                current=[row[:3] for row in round_answers(item_ids=ids, handed=handed)] if handed else None,
+            )
             if shapes
-            else _versus_archived(campaign=campaign, item_ids=ids)
+            else _versus_archived(campaign=campaign, item_ids=ids, handed=handed)
         ),
     }
 
 
-def _versus_archived(*, campaign, item_ids) -> dict:
+def _handed_over_to(handed) -> list[dict]:
+    """The campaigns that took items over, oldest first: ``{"id", "name", "status", "n_items"}``."""
+    counts = {}
+    for h in handed.values():
+        counts[h.taken_by_id] = counts.get(h.taken_by_id, 0) + 1
+    rows = Campaign.objects.filter(pk__in=counts).order_by("pk").values_list("pk", "name", "status")
+    return [{"id": pk, "name": name, "status": status, "n_items": counts[pk]} for pk, name, status in rows]
+
+
+def _took_over_from(campaign) -> list[dict]:
+    """The campaigns this one took items from while they were active, oldest first: ``{"id", "name",
+    "n_items"}`` (items it still holds or has handed over since: what it took, counted once per campaign
+    and item)."""
+    rows = (
+        CampaignHandover.objects.filter(taken_by=campaign)
+        .values("campaign_id", "campaign__name")
+        .annotate(n=Count("item_id", distinct=True))
+        .order_by("campaign_id")
+    )
+    return [{"id": r["campaign_id"], "name": r["campaign__name"], "n_items": r["n"]} for r in rows]
+
+
+def _versus_archived(*, campaign, item_ids, handed=None) -> dict:
     """New answers against the campaign's archived ones (each labeler's answer as it stood at the start,
     not its revisions) and against gold labels.
 
@@ -590,9 +711,7 @@ def _versus_archived(*, campaign, item_ids) -> dict:
     old, new = {}, {}
     for (item_id, _), value in archived.items():
         old.setdefault(item_id, []).append(value)
-    for item_id, value, *flags in Annotation.objects.filter(item_id__in=item_ids).values_list(
-        "item_id", "value", *FLAGS
-    ):
+    for item_id, _, value, *flags in round_answers(item_ids=item_ids, handed=handed, fields=("value", *FLAGS)):
         category = flag_of(*flags) or (key_of(value) if value else None)
         if category is not None:
             new.setdefault(item_id, []).append(category)
