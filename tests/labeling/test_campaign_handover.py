@@ -183,3 +183,70 @@ def test_the_campaign_page_names_the_campaign_that_took_its_items(api, client, r
     assert f'href="/projects/{project.pk}/campaigns/{pets["id"]}/"' in later and "2 items taken over from" in later
     listing = client.get(f"/projects/{project.pk}/campaigns/").content.decode()
     assert "2 handed over" in listing
+
+
+def test_a_detection_campaign_keeps_its_rounds_box_f1_on_the_items_taken_over(api, manager, reviewer):
+    """The same in shapes: the earlier campaign's box F1 after, and its new boxes against the archived ones,
+    stay those of its round when a later campaign takes an item and its labelers draw it otherwise."""
+    from tests.conftest import detection_project
+    from tests.labeling.queue_helpers import make_items
+    from tests.labeling.test_shape_campaigns import HALVES, IGUANA, IGUANA_NUDGED, boxes
+
+    project = detection_project(manager, reviewer, ["iguana", "rock"])
+    items = make_items(project, 2, stats={"width": 200, "height": 100})
+    a, c = labelers(project, 2)
+    for item in items:
+        answer(item, a, boxes(IGUANA))
+        answer(item, c, boxes(*HALVES))
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/campaigns/"
+    whole = client.post(url, {"name": "Whole iguanas", "items": [i.pk for i in items], "overlap": 2}, format="json")
+    whole = whole.json()
+    for item in items:
+        answer(Item.objects.get(pk=item.pk), a, boxes(IGUANA))
+        answer(Item.objects.get(pk=item.pk), c, boxes(IGUANA_NUDGED))
+    own_round = _progress(client, project, whole["id"])
+    assert own_round["after"]["agreement"] == 1.0 and own_round["after"]["n_answers"] == 4
+    halves = client.post(url, {"name": "Halves", "items": [items[1].pk], "overlap": 2}, format="json").json()
+    answer(Item.objects.get(pk=items[1].pk), a, boxes(IGUANA))
+    answer(Item.objects.get(pk=items[1].pk), c, boxes(*HALVES))
+    progress = _progress(client, project, whole["id"])
+    assert progress["after"] == own_round["after"]
+    assert progress["versus_archived"] == own_round["versus_archived"]
+    assert (progress["n_done"], progress["n_handed_over"], progress["handed_over"][0]["id"]) == (1, 1, halves["id"])
+    later = _progress(client, project, halves["id"])
+    assert later["before"]["agreement"] == 1.0 and later["after"]["agreement"] == 0.0
+
+
+@pytest.mark.django_db(transaction=True)  # migrates back and forth
+def test_the_migration_records_the_takeovers_made_before_it_from_the_order_items_joined(manager, reviewer):
+    """Takeovers made before handovers were recorded: an item a later campaign took while the earlier one
+    was active (a campaign's, a reviewer's send-back) is handed over; one taken after the earlier campaign
+    had finished is not."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from labeling.models import Campaign, CampaignHandover
+    from labeling.services.campaigns import campaign_create, campaign_finish
+    from tests.conftest import make_project
+    from tests.labeling.queue_helpers import make_items
+
+    project = make_project(manager)
+    items = [item.pk for item in make_items(project, 5)]
+    pets = campaign_create(project=project, name="Pets", item_ids=items[:3], overlap=2)
+    old = campaign_create(project=project, name="Old", item_ids=items[3:], overlap=2)
+    campaign_finish(campaign=old)
+    dogs = campaign_create(project=project, name="Dogs", item_ids=items[2:4], overlap=2)
+    standing = campaign_send_back(project=project, item=Item.objects.get(pk=items[1]), user=reviewer)
+    recorded = set(CampaignHandover.objects.values_list("campaign_id", "item_id", "taken_by_id"))
+    assert recorded == {(pets.pk, items[2], dogs.pk), (pets.pk, items[1], standing.pk)}
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("labeling", "0021_archived_skips")])
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([("labeling", "0022_campaign_handover")])
+    rebuilt = set(CampaignHandover.objects.values_list("campaign_id", "item_id", "taken_by_id"))
+    assert rebuilt == recorded
+    assert set(CampaignHandover.objects.values_list("archived_after", "archived_through")) == {(None, None)}
+    assert Campaign.objects.count() == 4
