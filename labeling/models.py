@@ -664,7 +664,8 @@ class Campaign(models.Model):
     """A relabel campaign: chosen items go back to the labelers first, under a (new) guideline version.
 
     Their answers from before the campaign are archived (ArchivedAnnotation), so agreement before and
-    after can be compared on the same items.
+    after can be compared on the same items. Items a later campaign takes while this one is active are
+    handed over (CampaignHandover).
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="campaigns")

@@ -6,6 +6,11 @@ and agreement on the same items can be compared before and after. It archives th
 (ArchivedSkip): a labeler who skipped an item before ("image too dark", "can't tell borderline from 1"),
 often the very reason the guideline or the input was fixed, is offered it again, and the reason stays
 for the reviewers; a skip made during the campaign holds.
+
+A campaign may take items another active campaign holds: it takes them over (CampaignHandover). What it
+archives on them is the earlier campaign's round, which the earlier campaign's figures go on reading
+(``round_answers``): each campaign's page tells what that campaign did, and the later round's answers
+never count as the earlier campaign's.
 """
 
 import contextlib
