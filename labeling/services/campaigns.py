@@ -599,8 +599,8 @@ def campaign_send_back(*, project, item, user=None) -> Campaign:
 @transaction.atomic
 def campaign_finish(*, campaign) -> Campaign:
     """End a campaign: its items return to the normal queue order and the project's overlap, except those
-    another active campaign holds too (items reviewers sent back since, a newer campaign): they stay in
-    front of the queue, with the overlap of the newest such campaign."""
+    another active campaign holds too (items reviewers sent back since, a newer campaign; not one that
+    handed them over): they stay in front of the queue, with the overlap of the newest such campaign."""
     # As campaign_send_back does: an item sent back meanwhile is counted as held, not reset after.
     project_lock(campaign.project_id)
     items = Item.objects.filter(campaigns=campaign)
@@ -612,10 +612,21 @@ def campaign_finish(*, campaign) -> Campaign:
         .exclude(pk=campaign.pk)
         .order_by("pk")
     )
-    held = set(items.filter(campaigns__in=others).values_list("pk", flat=True)) if others else set()
-    items.exclude(pk__in=held).update(priority=0, overlap=None)
-    for other in others:  # oldest first: the newest campaign's overlap stands
-        Item.objects.filter(pk__in=held, campaigns=other).update(overlap=other.overlap)
+    # An item another campaign handed over (to this one, or to a later one) is no longer held by it: it
+    # counts no answer given on the item now.
+    handed = set(
+        CampaignHandover.objects.filter(campaign__in=others, item__in=items, returned__isnull=True).values_list(
+            "campaign_id", "item_id"
+        )
+    )
+    holder = {}
+    pairs = Campaign.items.through.objects.filter(campaign__in=others, item__in=items)
+    for other_id, item_id in sorted(pairs.values_list("campaign_id", "item_id")):
+        if (other_id, item_id) not in handed:
+            holder[item_id] = other_id  # oldest first: the newest campaign's overlap stands
+    items.exclude(pk__in=list(holder)).update(priority=0, overlap=None)
+    for other in others:
+        Item.objects.filter(pk__in=[i for i, c in holder.items() if c == other.pk]).update(overlap=other.overlap)
     campaign.status = CampaignStatus.FINISHED
     campaign.finished = timezone.now()
     campaign.save(update_fields=["status", "finished"])

@@ -250,3 +250,28 @@ def test_the_migration_records_the_takeovers_made_before_it_from_the_order_items
     assert rebuilt == recorded
     assert set(CampaignHandover.objects.values_list("archived_after", "archived_through")) == {(None, None)}
     assert Campaign.objects.count() == 4
+
+
+def test_finishing_the_later_campaign_does_not_keep_an_item_for_the_campaign_that_handed_it_over(
+    api, reviewer, first_round
+):
+    """The later campaign finished while the earlier one runs on: the items it took leave the front of the
+    queue, as the earlier campaign handed them over and counts no answer given on them now. They stayed
+    there under the earlier campaign's overlap, asking labelers for answers no campaign counted."""
+    from labeling.services.queue import queue_next
+    from tests.labeling.version_helpers import labelers as more_labelers
+
+    project, ids, labelers_ = first_round
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/campaigns/"
+    pets = client.post(url, {"name": "Pets", "items": ids[:2], "overlap": 5}, format="json").json()
+    one = client.post(url, {"name": "One more", "items": ids[1:2], "overlap": 1}, format="json").json()
+    answer(Item.objects.get(pk=ids[1]), labelers_[0], "dog")
+    assert client.post(f"{url}{one['id']}/finish/").status_code == 200
+    taken = Item.objects.get(pk=ids[1])
+    assert (taken.priority, taken.overlap) == (0, None)
+    kept = Item.objects.get(pk=ids[0])
+    assert kept.priority > 0 and kept.overlap == 5  # still the earlier campaign's
+    (carol,) = more_labelers(project, 1, prefix="carol")
+    assert queue_next(project=project, labeler=carol).item.pk == ids[0]
+    assert _progress(client, project, pets["id"])["n_handed_over"] == 1
