@@ -6,51 +6,68 @@ from django.db import migrations, models
 
 
 def record_past_handovers(apps, schema_editor):
-    """Items a campaign took from another, active one before handovers were recorded, read from the order
-    campaigns took their items in (the rows joining items to campaigns, in id order: each project's are
-    added under its lock). The earlier campaign was active then when it has not finished, or when it
-    finished after the later campaign was made (not told for the reviewers' standing campaign, whose
-    items join it at any time: those are left out). Which of the later campaign's archived answers were
-    the earlier round is not known: every one on the item counts (``archived_after`` None)."""
+    """Items a campaign took from another (active or finished) before handovers were recorded, read from
+    the order campaigns took their items in (the rows joining items to campaigns, in id order: each
+    project's are added under its lock). Which of the later campaign's archived answers were the earlier
+    round is not known: every one on the item counts (``archived_after`` None)."""
     Campaign = apps.get_model("labeling", "Campaign")
     Handover = apps.get_model("labeling", "CampaignHandover")
-    campaigns = {c.pk: c for c in Campaign.objects.only("pk", "created", "finished", "selection")}
+    created = dict(Campaign.objects.values_list("pk", "created"))
     holder, made = {}, []
     rows = Campaign.items.through.objects.order_by("pk").values_list("campaign_id", "item_id")
     for campaign_id, item_id in rows.iterator(chunk_size=10000):
-        earlier = campaigns.get(holder.get(item_id))
+        earlier = holder.get(item_id)
         holder[item_id] = campaign_id
-        taker = campaigns[campaign_id]
-        if earlier is None or earlier.pk == taker.pk:
+        if earlier is None or earlier == campaign_id:
             continue
-        standing = bool((taker.selection or {}).get("sent_back"))
-        if earlier.finished is None or (not standing and earlier.finished > taker.created):
-            made.append(Handover(campaign_id=earlier.pk, taken_by_id=taker.pk, item_id=item_id, created=taker.created))
+        made.append(
+            Handover(campaign_id=earlier, taken_by_id=campaign_id, item_id=item_id, created=created[campaign_id])
+        )
     Handover.objects.bulk_create(made, batch_size=5000)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0021_archived_skips'),
+        ("labeling", "0021_archived_skips"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CampaignHandover',
+            name="CampaignHandover",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('archived_after', models.BigIntegerField(blank=True, null=True)),
-                ('archived_through', models.BigIntegerField(blank=True, null=True)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('returned', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='handovers', to='labeling.campaign')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='labeling.item')),
-                ('taken_by', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='takeovers', to='labeling.campaign')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("archived_after", models.BigIntegerField(blank=True, null=True)),
+                ("archived_through", models.BigIntegerField(blank=True, null=True)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("returned", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="handovers", to="labeling.campaign"
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="labeling.item"
+                    ),
+                ),
+                (
+                    "taken_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="takeovers", to="labeling.campaign"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['campaign', 'item', 'created'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('returned__isnull', True)), fields=('campaign', 'item'), name='one_handover_in_effect')],
+                "ordering": ["campaign", "item", "created"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("returned__isnull", True)),
+                        fields=("campaign", "item"),
+                        name="one_handover_in_effect",
+                    )
+                ],
             },
         ),
         migrations.RunPython(record_past_handovers, migrations.RunPython.noop),

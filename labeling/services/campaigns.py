@@ -7,10 +7,11 @@ and agreement on the same items can be compared before and after. It archives th
 often the very reason the guideline or the input was fixed, is offered it again, and the reason stays
 for the reviewers; a skip made during the campaign holds.
 
-A campaign may take items another active campaign holds: it takes them over (CampaignHandover). What it
-archives on them is the earlier campaign's round, which the earlier campaign's figures go on reading
-(``round_answers``): each campaign's page tells what that campaign did, and the later round's answers
-never count as the earlier campaign's.
+A campaign may take items another campaign holds, active or finished: it takes them over
+(CampaignHandover). What it archives on them is the earlier campaign's round, which the earlier campaign's
+figures go on reading (``round_answers``): each campaign's page tells what that campaign did, and the later
+round's answers never count as the earlier campaign's (a finished campaign's page no more than an active
+one's).
 """
 
 import contextlib
@@ -156,8 +157,8 @@ def comparable(project):
 
 
 def handovers_in_effect(campaign) -> dict[int, CampaignHandover]:
-    """``{item id: handover}``: the campaign's items a later campaign took over while it was active (and
-    it has not taken back)."""
+    """``{item id: handover}``: the campaign's items a later campaign took over (and it has not taken
+    back)."""
     rows = CampaignHandover.objects.filter(campaign=campaign, returned__isnull=True).order_by("pk")
     return {h.item_id: h for h in rows.iterator(chunk_size=10000)}
 
@@ -534,10 +535,11 @@ def _last_archived(campaign) -> int:
 
 
 def _holders(*, campaign, item_ids) -> dict[int, int]:
-    """``{item id: campaign id}``: the other active campaign each of ``item_ids`` is in the hands of (the
-    latest to take it, as a campaign that handed it over holds it no more)."""
+    """``{item id: campaign id}``: the other campaign each of ``item_ids`` is in the hands of, active or
+    finished (the latest to take it, as a campaign that handed it over holds it no more). A finished one
+    hands its items over too: its page would otherwise show the later round as its own "after"."""
     rows = Campaign.items.through.objects.filter(
-        item_id__in=item_ids, campaign__status=CampaignStatus.ACTIVE, campaign__project_id=campaign.project_id
+        item_id__in=item_ids, campaign__project_id=campaign.project_id
     ).exclude(campaign=campaign)
     in_effect = CampaignHandover.objects.filter(item_id__in=item_ids, returned__isnull=True)
     handed = set(in_effect.values_list("campaign_id", "item_id"))
@@ -549,7 +551,7 @@ def _holders(*, campaign, item_ids) -> dict[int, int]:
 
 
 def _record_handovers(*, campaign, item_ids, holders, archived_after):
-    """Record which items ``campaign`` took from the active campaigns holding them (``holders``), with the
+    """Record which items ``campaign`` took from the campaigns holding them (``holders``), with the
     range of its archived answers that are their round, and take back the items it had handed over
     (reviewers sending an item back again to their standing campaign)."""
     now = timezone.now()
@@ -639,7 +641,8 @@ def campaign_progress(*, campaign) -> dict:
     gold labels (so a campaign of overlap 1, where the new answers cannot agree among themselves,
     still shows what it changed).
 
-    Items a later campaign took over while this one was active are counted apart (``n_handed_over``,
+    Items a later campaign took over (while this one was active or after it finished) are counted apart
+    (``n_handed_over``,
     ``handed_over`` naming the campaigns that took them): not done nor pending here, and "after" and
     ``versus_archived`` read this campaign's round on them, the answers the later campaign archived, not
     the later round's. ``n_done + n_pending + n_handed_over == n_items``; ``took_over``: the campaigns
@@ -691,7 +694,7 @@ def _handed_over_to(handed) -> list[dict]:
 
 
 def _took_over_from(campaign) -> list[dict]:
-    """The campaigns this one took items from while they were active, oldest first: ``{"id", "name",
+    """The campaigns this one took items from (active or finished), oldest first: ``{"id", "name",
     "n_items"}`` (items it still holds or has handed over since: what it took, counted once per campaign
     and item)."""
     rows = (

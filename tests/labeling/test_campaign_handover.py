@@ -220,9 +220,8 @@ def test_a_detection_campaign_keeps_its_rounds_box_f1_on_the_items_taken_over(ap
 
 @pytest.mark.django_db(transaction=True)  # migrates back and forth
 def test_the_migration_records_the_takeovers_made_before_it_from_the_order_items_joined(manager, reviewer):
-    """Takeovers made before handovers were recorded: an item a later campaign took while the earlier one
-    was active (a campaign's, a reviewer's send-back) is handed over; one taken after the earlier campaign
-    had finished is not."""
+    """Takeovers made before handovers were recorded: an item a later campaign took from an earlier one (a
+    campaign's, a reviewer's send-back), active or finished, is handed over."""
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
@@ -239,7 +238,7 @@ def test_the_migration_records_the_takeovers_made_before_it_from_the_order_items
     dogs = campaign_create(project=project, name="Dogs", item_ids=items[2:4], overlap=2)
     standing = campaign_send_back(project=project, item=Item.objects.get(pk=items[1]), user=reviewer)
     recorded = set(CampaignHandover.objects.values_list("campaign_id", "item_id", "taken_by_id"))
-    assert recorded == {(pets.pk, items[2], dogs.pk), (pets.pk, items[1], standing.pk)}
+    assert recorded == {(pets.pk, items[2], dogs.pk), (old.pk, items[3], dogs.pk), (pets.pk, items[1], standing.pk)}
 
     executor = MigrationExecutor(connection)
     executor.migrate([("labeling", "0021_archived_skips")])
@@ -275,3 +274,32 @@ def test_finishing_the_later_campaign_does_not_keep_an_item_for_the_campaign_tha
     (carol,) = more_labelers(project, 1, prefix="carol")
     assert queue_next(project=project, labeler=carol).item.pk == ids[0]
     assert _progress(client, project, pets["id"])["n_handed_over"] == 1
+
+
+def test_a_finished_campaign_whose_items_a_later_one_took_keeps_its_figures(api, reviewer, first_round):
+    """A campaign finished, and a later one (or a reviewer's send-back) took some of its items: its page
+    read the current answers, so its "after" became the later round's. It keeps its own round and names the
+    campaign that took them."""
+    project, ids, labelers_ = first_round
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/campaigns/"
+    pets = client.post(url, {"name": "Pets", "items": ids, "overlap": 2}, format="json").json()
+    _answer_all(ids, labelers_, "cat")
+    assert client.post(f"{url}{pets['id']}/finish/").status_code == 200
+    finished = _progress(client, project, pets["id"])
+    assert finished["after"]["agreement"] == 1.0
+
+    later = client.post(url, {"name": "Dogs again", "items": ids[:2], "overlap": 2}, format="json").json()
+    alice, bob = labelers_
+    for pk in ids[:2]:
+        answer(Item.objects.get(pk=pk), alice, "dog")
+        answer(Item.objects.get(pk=pk), bob, "other")
+    campaign_send_back(project=project, item=Item.objects.get(pk=ids[3]), user=reviewer)
+    answer(Item.objects.get(pk=ids[3]), alice, "dog")
+    answer(Item.objects.get(pk=ids[3]), bob, "other")
+
+    now = _progress(client, project, pets["id"])
+    assert now["after"] == finished["after"] and now["versus_archived"] == finished["versus_archived"]
+    assert now["n_handed_over"] == 3 and now["n_done"] == 1
+    assert [c["id"] for c in now["handed_over"]][0] == later["id"] and len(now["handed_over"]) == 2
+    assert _progress(client, project, later["id"])["before"]["agreement"] == 1.0
