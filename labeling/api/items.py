@@ -38,6 +38,7 @@ from labeling.services.item_deletion import (
     items_delete_start,
     purged_version_of,
 )
+from labeling.services.version_purge import PurgeRewriteFailed
 from labeling.services.versions import JobNotRetryable
 
 
@@ -201,6 +202,13 @@ def _deleted(*, project, item_ids, purge, user):
         return Response({"detail": str(exc), "versions": versions}, status=status.HTTP_409_CONFLICT)
     except BuildUnderWay as exc:
         raise Conflict(str(exc)) from None
+    except PurgeRewriteFailed as exc:
+        raise PurgeFailed(str(exc)) from None
+
+
+class PurgeFailed(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A version's files could not be rewritten without the purged items; nothing was deleted."
 
 
 DELETE_RESPONSES = {
@@ -211,6 +219,11 @@ DELETE_RESPONSES = {
         ErrorSerializer,
         description="dataset versions hold some of the items (named in `versions`), or a version build is under "
         "way; nothing deleted",
+    ),
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="a purge could not rewrite a version's files (the media storage failed); nothing deleted, "
+        "the versions' files as they were",
     ),
 }
 
@@ -229,8 +242,10 @@ class ItemDeleteApi(GenericAPIView):
         "campaign links and stored files (managers). Give exactly one of `items` (ids; another project's id is "
         "refused naming it, nothing deleted), `filter` (as a relabel campaign's, plus `label`) or `import_job` (the "
         'items that import made: undo it). `"preview": true` answers what would go and changes nothing. Items a '
-        'dataset version holds are refused (409, naming the versions) unless `"purge": true`: the versions then '
-        f"record the purge and those files answer 410. Up to {REQUEST_ITEMS:,} items are deleted in the request "
+        'dataset version holds are refused (409, naming the versions) unless `"purge": true`: their rows are then '
+        "removed from each version's files (manifests and raw answers rewritten; media archives, COCO, YOLO and "
+        "RTTM removed), the versions record the purge, and those files answer 410. "
+        f"Up to {REQUEST_ITEMS:,} items are deleted in the request "
         "(200 with the counts); more answer 202 with a job, whose error names the versions that refused it.",
     )
     def post(self, request, project_id):
@@ -321,7 +336,7 @@ class ItemFileApi(GenericAPIView):
             version, purge = purged
             raise MediaGone(
                 f"Item {item_id} was purged on {str(purge.get('at', ''))[:10]} (deleted for privacy or licence "
-                f"reasons); version {version.number} names it, but its file is gone for good."
+                f"reasons); version {version.number} held it, and its file is gone for good."
             ) from None
         if not item.file:
             raise Http404("This item has no file (it is a text item).")

@@ -125,8 +125,10 @@ class VersionSerializer(ModelSerializer):
     job = serializers.IntegerField(source="job_id", read_only=True)
     artifacts = serializers.SerializerMethodField()
     manifest = serializers.SerializerMethodField()
+    info = serializers.SerializerMethodField(help_text="build facts; its purges as in `purged` (no item ids)")
     purged = serializers.SerializerMethodField(
-        help_text='items deleted since it was built (privacy, licence): [{"items": how many, "date", "at"}]'
+        help_text='items purged since it was built (privacy, licence), their rows removed from its files: [{"items": '
+        'how many, "date", "at", "by", "rows": manifest rows removed, "rewritten": [formats], "removed": [formats]}]'
     )
 
     class Meta:
@@ -149,6 +151,12 @@ class VersionSerializer(ModelSerializer):
 
     def get_purged(self, version) -> list[dict]:
         return purged_on(version)
+
+    def get_info(self, version) -> dict:
+        info = dict(version.info or {})
+        if "purged" in info:  # the purged item ids stay out of the answer: a big purge made it huge
+            info["purged"] = purged_on(version)
+        return info
 
     def get_artifacts(self, version) -> list[dict]:
         context = {**self.context, "version": version}
@@ -326,7 +334,9 @@ class VersionDownloadApi(GenericAPIView):
             **{(200, media): OpenApiTypes.BINARY for media in sorted(set(CONTENT_TYPES.values()))},
             **{(206, media): OpenApiTypes.BINARY for media in sorted(set(CONTENT_TYPES.values()))},
             410: OpenApiResponse(
-                ErrorSerializer, description="an imagefolder or audiofolder archive holding the files of purged items"
+                ErrorSerializer,
+                description="a file a purge removed (imagefolder, audiofolder, coco, yolo, rttm), or an archive "
+                "holding the files of items purged before purges removed it",
             ),
         },
         description="An artifact, with HTTP Range support (resumable). `imagefolder` fits image classification "
@@ -351,9 +361,18 @@ class VersionDownloadApi(GenericAPIView):
             what = project.task_type if project.task_type in SHAPE_FORMATS else project.modality
             raise ValidationError({"format": f"{fmt} does not fit this {what} project (formats: {', '.join(fitting)})"})
         purges = purged_on(version)
-        if purges and fmt in MEDIA_ARCHIVES:
-            # the archive holds copies of the purged items' files: a privacy or licence removal that left
-            # them downloadable here would not have removed them
+        removed = {f for p in purges for f in p["removed"]}
+        if fmt in removed:
+            n = sum(p["items"] for p in purges if fmt in p["removed"])
+            raise PurgedMedia(
+                f"version {version.number}'s {fmt} file was removed when {n} item{'s' if n != 1 else ''} "
+                f"{'were' if n != 1 else 'was'} purged on {', '.join(sorted({p['date'] for p in purges}))} "
+                f"({'it held copies of their files' if fmt in MEDIA_ARCHIVES else 'it named their files'}). The "
+                "manifest (jsonl, csv, parquet) was rewritten without them; fetch the others' files from their file "
+                "URLs, or build a new version for this format."
+            )
+        if purges and fmt in MEDIA_ARCHIVES and artifact_for(version=version, fmt=fmt) is not None:
+            # a purge recorded before purges removed the archive: it still holds copies of their files
             n = sum(p["items"] for p in purges)
             raise PurgedMedia(
                 f"version {version.number}'s {fmt} archive holds the files of {n} item{'s' if n != 1 else ''} purged "

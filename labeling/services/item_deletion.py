@@ -7,11 +7,17 @@ deletion commits and no item of the project holds the same content (``projects.i
 
 Dataset versions are immutable and their manifests name items (their files are served from
 ``/api/items/<id>/file``). Deleting an item a version holds is refused (``VersionsHoldItems``, naming the
-versions and how many of the items each holds) unless the request says ``purge``: then the items go
-anyway and each such version records in its ``info["purged"]`` which item ids were purged and when; its
-pages say so and a download of such an item's file answers 410 naming it as purged. Which versions hold
-the items is read from each version's Parquet manifest, its ``item`` column only, one row group at a time:
-a version of millions of items is never loaded whole.
+versions and how many of the items each holds) unless the request says ``purge`` (a privacy or licence
+removal): then the items go anyway and their content leaves those versions too
+(``labeling.services.version_purge``): each version's manifests and raw answers are rewritten without their
+rows (its checksums, row counts, content hash, counts and diff updated), its media archives and
+file-named formats (imagefolder, audiofolder, coco, yolo, rttm) removed, and its ``info["purged"]`` records
+the purge: the item ids (for the 410 below; the API shows only how many), when, by whom, which files were
+rewritten or removed, the rows dropped and the content hash before. A rewrite that fails refuses the
+whole deletion (``PurgeRewriteFailed``), the old files untouched. A download of a purged item's file
+answers 410 naming it as purged. Which versions hold the items is read from each version's Parquet
+manifest, its ``item`` column only, one row group at a time: a version of millions of items is never loaded
+whole.
 
 A selection of up to ``REQUEST_ITEMS`` items is deleted in the request; a larger one runs as a job on the
 worker (``items_delete_run``), whose error says which versions refused it. While a version build is under
@@ -24,8 +30,8 @@ import logging
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import transaction
-from django.db.models import Count
+from django.db import NotSupportedError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from labeling.choices import JobKind
@@ -39,10 +45,12 @@ from labeling.models import (
     Item,
     Job,
     Membership,
+    VersionArtifact,
 )
 from labeling.services import jobs
 from labeling.services.campaigns import MAX_ITEMS, campaign_items_for
 from labeling.services.jobs import JobBeat, job_claim, job_finish, project_lock, under_way
+from labeling.services.version_purge import PurgeRewriteFailed, files_delete, purge_plan, version_rewrite
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +68,7 @@ class VersionsHoldItems(Exception):
         super().__init__(
             f"dataset versions hold some of these items ({listed}); versions are immutable, so nothing was "
             'deleted. Leave those items out, or send "purge": true to delete them anyway (privacy or licence '
-            "removal): each version then records which items were purged, and their files answer 410"
+            "removal): their rows are then removed from each version's files, and their files answer 410"
         )
 
 
@@ -145,38 +153,64 @@ def _manifest_items_in(name, wanted: np.ndarray) -> np.ndarray:
 
 def versions_holding(*, project, item_ids, after=0) -> list[dict]:
     """The project's versions (numbered over ``after``) whose manifest holds some of ``item_ids``, oldest
-    first: ``{"version": number, "items": how many, "item_ids": [ids]}``."""
+    first: ``{"version": number, "items": how many, "item_ids": [ids], "rewrite": [formats], "remove":
+    [formats]}`` (what a purge would do to its files: ``version_purge.purge_plan``)."""
     if not item_ids:
         return []
     wanted = np.array(sorted(item_ids), dtype=np.int64)
     holding = []
     versions = DatasetVersion.objects.filter(project=project, number__gt=after)
     for version in versions.prefetch_related("artifacts").order_by("number"):
-        parquet = next((a for a in version.artifacts.all() if a.format == "parquet"), None)
+        artifacts = version.artifacts.all()
+        parquet = next((a for a in artifacts if a.format == "parquet"), None)
         if parquet is None:
             continue
         held = _manifest_items_in(parquet.name, wanted)
         if len(held):
-            holding.append({"version": version.number, "items": len(held), "item_ids": held.tolist()})
+            holding.append(
+                {"version": version.number, "items": len(held), "item_ids": held.tolist(), **purge_plan(artifacts)}
+            )
     return holding
 
 
 def purged_on(version) -> list[dict]:
-    """A version's purges, as its pages show them: ``{"items": how many, "date": "YYYY-MM-DD", "at": ISO}``."""
+    """A version's purges, as its pages and the API show them (never the item ids, which a purge of
+    200,000 items would make huge): ``{"items": how many, "date": "YYYY-MM-DD", "at": ISO, "by": username,
+    "rows": manifest rows removed, "rewritten": [formats], "removed": [formats]}``. A purge recorded before
+    purges rewrote the files has no ``rows`` (null) and empty lists."""
     return [
-        {"items": len(p.get("items", [])), "date": str(p.get("at", ""))[:10], "at": p.get("at", "")}
+        {
+            "items": len(p.get("items", [])),
+            "date": str(p.get("at", ""))[:10],
+            "at": p.get("at", ""),
+            "by": p.get("by", ""),
+            "rows": p.get("rows"),
+            "rewritten": p.get("rewritten", []),
+            "removed": p.get("removed", []),
+        }
         for p in (version.info or {}).get("purged", [])
     ]
 
 
 def purged_version_of(*, user, item_id):
-    """A version of the user's projects that records ``item_id`` as purged (the latest), or None."""
+    """A version of the user's projects that records ``item_id`` as purged (the latest), and that purge;
+    or None. On PostgreSQL the database finds it (``info @> {"purged": [{"items": [id]}]}``), loading only
+    that version's row; elsewhere the versions recording purges are read here."""
+    if item_id is None:
+        return None
     projects = Membership.objects.filter(user=user).values("project_id")
-    for version in DatasetVersion.objects.filter(project_id__in=projects, info__has_key="purged").order_by("-created"):
-        for purge in version.info.get("purged", []):
-            if item_id in purge.get("items", []):
-                return version, purge
-    return None
+    versions = DatasetVersion.objects.filter(project_id__in=projects, info__has_key="purged").order_by("-created")
+    try:
+        version = versions.filter(info__contains={"purged": [{"items": [item_id]}]}).first()
+    except NotSupportedError:  # SQLite: no JSON containment
+        version = next((v for v in versions if _purge_of(v, item_id)), None)
+    if version is None:
+        return None
+    return version, _purge_of(version, item_id)
+
+
+def _purge_of(version, item_id):
+    return next((p for p in version.info.get("purged", []) if item_id in p.get("items", [])), None)
 
 
 # --- preview and deletion ----------------------------------------------------------------------------------
@@ -184,8 +218,9 @@ def purged_version_of(*, user, item_id):
 
 def deletion_preview(*, project, item_ids) -> dict:
     """What deleting ``item_ids`` would take, changing nothing: items, answers (current), archived answers,
-    SME decisions, the campaigns holding them, the versions whose manifests name them, and the version
-    build under way (its job id), which would refuse the deletion now."""
+    SME decisions, the campaigns holding them, the versions whose manifests name them (with what a purge
+    would do to each one's files: ``rewrite`` and ``remove``, formats), and the version build under way
+    (its job id), which would refuse the deletion now."""
     holding = versions_holding(project=project, item_ids=item_ids)
     building = _build_under_way(project)
     return {
@@ -217,7 +252,10 @@ def _counts(project, item_ids, holding) -> dict:
     return {
         **counts,
         "campaigns": sorted(campaigns.values(), key=lambda c: c["id"]),
-        "versions": [{"version": h["version"], "items": h["items"]} for h in holding],
+        "versions": [
+            {"version": h["version"], "items": h["items"], "rewrite": h["rewrite"], "remove": h["remove"]}
+            for h in holding
+        ],
     }
 
 
@@ -234,41 +272,101 @@ def _delete_batch(ids):
 def items_delete(*, project, item_ids, purge=False, user=None, beat=None) -> dict:
     """Delete the project's items ``item_ids`` with what is about them; answer what was deleted (the
     preview's counts). VersionsHoldItems, deleting nothing, when a version holds some of them and
-    ``purge`` is not set; with it, each such version records the purge in its ``info``."""
+    ``purge`` is not set; with it, each such version's files are rewritten without them and the purge is
+    recorded in its ``info`` (PurgeRewriteFailed, deleting nothing, when a file cannot be rewritten)."""
     seen = DatasetVersion.objects.filter(project=project).order_by("-number").values_list("number", flat=True).first()
     holding = versions_holding(project=project, item_ids=item_ids)
     if holding and not purge:
         raise VersionsHoldItems(holding)
     now = timezone.now().isoformat()
-    with transaction.atomic():
-        # A build publishes under this lock; one under way read its snapshot before this deletion commits.
-        project_lock(project.pk)
-        building = _build_under_way(project)
-        if building is not None:
-            raise BuildUnderWay(building)
-        # a build that published after the manifests were read (and so is no longer under way)
-        holding += versions_holding(project=project, item_ids=item_ids, after=seen or 0)
-        if holding and not purge:
-            raise VersionsHoldItems(holding)
-        result = _counts(project, item_ids, holding)
-        done = 0
-        for batch in _batches(item_ids):
-            _delete_batch(batch)
-            done += len(batch)
-            if beat is not None:
-                beat.set(processed=done)
-        for entry in holding:
-            version = DatasetVersion.objects.select_for_update().get(project=project, number=entry["version"])
-            info = dict(version.info or {})
-            info["purged"] = [
-                *info.get("purged", []),
-                {"items": entry["item_ids"], "at": now, "by": getattr(user, "username", "")},
-            ]
-            version.info = info
-            version.save(update_fields=["info"])
+    rewrites = []
+    try:
+        with transaction.atomic():
+            # A build publishes under this lock; one under way read its snapshot before this deletion commits.
+            project_lock(project.pk)
+            building = _build_under_way(project)
+            if building is not None:
+                raise BuildUnderWay(building)
+            # a build that published after the manifests were read (and so is no longer under way)
+            holding += versions_holding(project=project, item_ids=item_ids, after=seen or 0)
+            if holding and not purge:
+                raise VersionsHoldItems(holding)
+            result = _counts(project, item_ids, holding)
+            for entry in holding:
+                version = (
+                    DatasetVersion.objects.select_for_update()
+                    .prefetch_related("artifacts")
+                    .get(project=project, number=entry["version"])
+                )
+                if beat is not None:
+                    beat.set(phase=f"rewriting version {version.number} without the purged items")
+                rewrites.append(version_rewrite(version=version, item_ids=entry["item_ids"]))
+            if beat is not None and rewrites:
+                beat.set(phase="deleting")
+            done = 0
+            for batch in _batches(item_ids):
+                _delete_batch(batch)
+                done += len(batch)
+                if beat is not None:
+                    beat.set(processed=done)
+            for rewrite, entry in zip(rewrites, holding, strict=True):
+                _record_purge(rewrite, item_ids=entry["item_ids"], at=now, by=getattr(user, "username", ""))
+            _changes_update(project, {r.version.pk for r in rewrites})
+            old = [name for r in rewrites for name in r.old]
+            if old:  # the superseded files hold the purged items' content: gone once the deletion holds
+                transaction.on_commit(lambda: files_delete(old))
+    except BaseException:
+        for rewrite in rewrites:  # the new files: the versions' rows still name the old ones
+            files_delete(rewrite.new)
+        raise
     result["purged"] = bool(holding)
     logger.info("deleted %s items of project %s (%s answers)", len(item_ids), project.pk, result["answers"])
     return result
+
+
+def _record_purge(rewrite, *, item_ids, at, by):
+    """Store a version's rewritten files on it (artifacts, content hash, counts) and the purge in its info."""
+    version = rewrite.version
+    info = dict(version.info or {})
+    info["purged"] = [
+        *info.get("purged", []),
+        {
+            "items": list(item_ids),
+            "at": at,
+            "by": by,
+            "rows": rewrite.rows,
+            "rewritten": sorted(rewrite.artifacts),
+            "removed": rewrite.removed,
+            "content_hash_before": version.content_hash,
+        },
+    ]
+    DatasetVersion.objects.filter(pk=version.pk).update(
+        info=info, counts=rewrite.counts, content_hash=rewrite.content_hash
+    )
+    for fmt, fields in rewrite.artifacts.items():
+        VersionArtifact.objects.filter(version=version, format=fmt).update(**fields)
+    VersionArtifact.objects.filter(version=version, format__in=rewrite.removed).delete()
+
+
+def _changes_update(project, rewritten):
+    """The diff summaries against the parent of the rewritten versions and of their children."""
+    from labeling.services.versions import diff_summary
+
+    if not rewritten:
+        return
+    versions = (
+        DatasetVersion.objects.filter(project=project)
+        .filter(Q(pk__in=rewritten) | Q(parent_id__in=rewritten))
+        .exclude(parent=None)
+        .select_related("parent")
+    )
+    names = dict(
+        VersionArtifact.objects.filter(version__project=project, format="parquet").values_list("version_id", "name")
+    )
+    for version in versions:
+        if version.pk in names and version.parent_id in names:
+            changes = diff_summary(old=names[version.parent_id], new=names[version.pk], project=project)
+            DatasetVersion.objects.filter(pk=version.pk).update(changes=changes)
 
 
 # --- as a job ----------------------------------------------------------------------------------------------
@@ -308,7 +406,7 @@ def items_delete_run(*, job_id):
     except VersionsHoldItems as exc:
         job.result = {"versions": [{"version": h["version"], "items": h["items"]} for h in exc.holding]}
         return job_finish(job=job, result=job.result, error=str(exc), attempt=attempt)
-    except BuildUnderWay as exc:
+    except (BuildUnderWay, PurgeRewriteFailed) as exc:
         return job_finish(job=job, error=str(exc), attempt=attempt)
     except Exception as exc:
         logger.exception("item deletion %s failed", job_id)

@@ -5,6 +5,7 @@ const dialog = document.getElementById("delete-dialog");
 const previewBox = document.getElementById("delete-preview");
 const versionsBox = document.getElementById("delete-versions");
 const versionList = document.getElementById("delete-version-list");
+const rewriteList = document.getElementById("delete-rewrite");
 const purge = document.getElementById("delete-purge");
 const confirmButton = document.getElementById("delete-confirm");
 const statusLine = document.getElementById("delete-status");
@@ -72,6 +73,14 @@ export async function openDelete(body, from) {
   previewBox.dataset.items = data.items;
   if (data.versions.length) {
     versionList.textContent = data.versions.map((v) => `version ${v.version} holds ${v.items.toLocaleString()} of them`).join("; ");
+    // what a purge would do to each version's files
+    rewriteList.textContent = data.versions
+      .map((v) => {
+        let text = `version ${v.version}: ${v.rewrite.join(", ")} rewritten`;
+        if (v.remove.length) text += `, ${v.remove.join(", ")} removed`;
+        return text;
+      })
+      .join("; ");
     versionsBox.hidden = false;
   }
   if (data.build_under_way) {

@@ -1,0 +1,285 @@
+"""A purge (deleting items that dataset versions hold, for privacy or a revoked licence) takes the items'
+content out of those versions' stored files too (labeling.services.version_purge), not only their files'
+URLs: rows dropped from every manifest and the raw answers, media archives removed, checksums and counts
+kept honest, and a failure leaving the version as it was with nothing deleted."""
+
+import hashlib
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from django.core.files.storage import default_storage
+
+from labeling.models import DatasetVersion, Item, VersionArtifact
+from labeling.services import item_deletion, version_purge
+from labeling.services.recipes import formats_for
+from tests.labeling.test_item_deletion import images, url
+from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "Jane Roe, 12 Privacy Lane, phone 555-0199"
+
+
+@pytest.fixture
+def texts(manager):
+    """A text project of four answered reviews, the first holding a person's details, in two versions."""
+    project = text_project(manager)
+    a, b = labelers(project, 2)
+    items = add_texts(project, [f"great product, ship to {SECRET}", "terrible", "fine I guess", "loved it"])
+    for item, label in zip(items, ("cat", "dog", "cat", "other"), strict=True):
+        answer(item, a, label, comment=f"about {item.text}")
+        answer(item, b, label)
+    v1 = build(project, manager)
+    v2 = build(project, manager)
+    return project, items, (v1, v2)
+
+
+def downloads(api, user, project, version):
+    """Every download of the version the API offers (the formats that fit the project, the raw answers and
+    the streamed manifest), as {name: bytes}; a format it answers 410 for is left out."""
+    base = f"/api/projects/{project.pk}/versions/{version.number}"
+    out = {}
+    for fmt in [*formats_for(project), "answers"]:
+        response = api(user).get(f"{base}/download?format={fmt}")
+        if response.status_code == 410:
+            continue
+        assert response.status_code == 200, (fmt, response.content)
+        out[fmt] = b"".join(response.streaming_content) if response.streaming else response.content
+        assert response["X-Content-SHA256"] == hashlib.sha256(out[fmt]).hexdigest(), fmt
+    response = api(user).get(f"{base}/manifest")
+    out["manifest"] = b"".join(response.streaming_content)
+    assert response["X-Content-SHA256"] == hashlib.sha256(out["manifest"]).hexdigest()
+    return out
+
+
+def readable(name, data):
+    """A file's text as a reader gets it (Parquet decoded)."""
+    if name.endswith("parquet"):
+        return json.dumps(pq.read_table(io.BytesIO(data)).to_pylist(), ensure_ascii=False, default=str)
+    return data.decode("utf-8")
+
+
+def stored(version):
+    """{storage name: bytes} of every file under the version's storage folder."""
+    out = {}
+
+    def walk(prefix):
+        folders, files = default_storage.listdir(prefix)
+        for name in files:
+            with default_storage.open(f"{prefix}/{name}", "rb") as handle:
+                out[f"{prefix}/{name}"] = handle.read()
+        for folder in folders:
+            walk(f"{prefix}/{folder}")
+
+    walk(version.storage_prefix)
+    return out
+
+
+def lists(value):
+    """Every list within a JSON value."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in lists(v)]
+    if isinstance(value, list):
+        return [value, *(x for v in value for x in lists(v))]
+    return []
+
+
+def purge(api, manager, project, items):
+    return api(manager).post(url(project), {"items": [i.pk for i in items], "purge": True}, format="json")
+
+
+def test_a_purged_text_is_in_none_of_the_versions_downloads_nor_stored_files(
+    api, manager, texts, django_capture_on_commit_callbacks
+):
+    project, items, versions = texts
+    before = {v.number: downloads(api, manager, project, v) for v in versions}
+    assert all(SECRET in readable(n, d) for v in before.values() for n, d in v.items())  # it was there
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = purge(api, manager, project, items[:1])
+    assert response.status_code == 200, response.content
+    assert not Item.objects.filter(pk=items[0].pk).exists()
+    for version in versions:
+        version = DatasetVersion.objects.get(pk=version.pk)
+        after = downloads(api, manager, project, version)
+        assert set(after) == set(before[version.number])  # a text project has no archive to remove
+        for name, data in after.items():
+            assert SECRET not in readable(name, data), name
+        for name, data in stored(version).items():  # the old files are gone from the storage too
+            assert SECRET not in readable(name, data), name
+        # the manifest's contract holds: one item per line with its fields, the other three items kept
+        rows = [json.loads(line) for line in after["manifest"].decode().splitlines()]
+        assert [r["item"] for r in rows] == [i.pk for i in items[1:]]
+        for row in rows:
+            assert {"item", "sha256", "label", "split", "agreement", "n_annotations", "tags", "source", "file"} <= set(
+                row
+            )
+        assert after["manifest"] == after["jsonl"]
+        # the rows kept are the rows built, byte for byte
+        built = before[version.number]["manifest"].decode().splitlines(keepends=True)
+        assert after["manifest"].decode() == "".join(line for line in built if json.loads(line)["item"] != items[0].pk)
+        assert [r["item"] for r in pq.read_table(io.BytesIO(after["parquet"])).to_pylist()] == [i.pk for i in items[1:]]
+        assert f"\n{items[0].pk}," not in after["csv"].decode()
+        assert all(json.loads(line)["item"] != items[0].pk for line in after["answers"].decode().splitlines())
+
+
+def test_a_purge_keeps_the_versions_checksums_counts_and_content_hash_honest(api, manager, texts):
+    project, items, (v1, v2) = texts
+    counts = v1.counts
+    assert purge(api, manager, project, items[:1]).status_code == 200
+    detail = api(manager).get(f"/api/projects/{project.pk}/versions/1/").json()
+    files = downloads(api, manager, project, v1)
+    assert detail["content_hash"] == hashlib.sha256(files["manifest"]).hexdigest() != v1.content_hash
+    for artifact in detail["artifacts"]:
+        data = files[artifact["format"]]
+        assert artifact["sha256"] == hashlib.sha256(data).hexdigest()
+        assert artifact["size"] == len(data)
+        lines = data.decode().splitlines() if artifact["format"] != "parquet" else None
+        n = pq.read_metadata(io.BytesIO(data)).num_rows if lines is None else len(lines)
+        assert artifact["n_rows"] == n - (artifact["format"] == "csv"), artifact["format"]  # csv: its header
+    assert detail["counts"]["items"] == counts["items"] - 1 == 3
+    assert detail["counts"]["labeled"] == counts["labeled"] - 1
+    assert detail["counts"]["classes"] == {"cat": 1, "dog": 1, "other": 1}
+    assert sum(detail["counts"]["splits"].values()) == 3
+    assert sum(sum(c.values()) for c in detail["counts"]["split_classes"].values()) == 3
+    assert detail["purged"] == [
+        {
+            "items": 1,
+            "date": detail["purged"][0]["at"][:10],
+            "at": detail["purged"][0]["at"],
+            "by": manager.username,
+            "rows": 1,
+            "rewritten": ["answers", "csv", "jsonl", "parquet"],
+            "removed": [],
+        }
+    ]
+    # the ETag follows the new content hash
+    manifest = f"/api/projects/{project.pk}/versions/1/manifest"
+    stale = api(manager).get(manifest, HTTP_IF_NONE_MATCH=f'"{v1.content_hash}"')
+    assert stale.status_code == 200
+    assert api(manager).get(manifest, HTTP_IF_NONE_MATCH=f'"{detail["content_hash"]}"').status_code == 304
+    # v2 against v1: both lost the same row, nothing else changed
+    diff = api(manager).get(f"/api/projects/{project.pk}/versions/2/diff?against=1").json()
+    assert (diff["n_added"], diff["n_removed"], diff["n_relabeled"]) == (0, 0, 0)
+
+
+def test_the_versions_answers_count_purged_items_without_listing_them_and_their_file_answers_410(api, manager, texts):
+    project, items, _ = texts
+    gone = items[:3]
+    assert purge(api, manager, project, gone).status_code == 200
+    listed = api(manager).get(f"/api/projects/{project.pk}/versions/")
+    detail = api(manager).get(f"/api/projects/{project.pk}/versions/latest/")
+    for body in (listed.json()["results"][0], detail.json()):
+        assert body["purged"][0]["items"] == 3
+        assert body["info"]["purged"][0]["items"] == 3
+    ids = sorted(i.pk for i in gone)
+    assert DatasetVersion.objects.get(project=project, number=1).info["purged"][0]["items"] == ids  # kept there
+    for body in (listed.json(), detail.json()):
+        assert ids not in lists(body)  # but not in the answers
+
+    for item in gone:
+        response = api(manager).get(f"/api/items/{item.pk}/file")
+        assert response.status_code == 410
+        assert f"Item {item.pk} was purged on" in response.json()["detail"]
+    assert api(manager).get(f"/api/items/{items[3].pk + 1000}/file").status_code == 404
+
+
+def test_a_preview_says_what_a_purge_would_rewrite_and_remove(api, manager, project, labeler, labeler2):
+    a, b = images(project, 2)
+    for item in (a, b):
+        answer(item, labeler, "cat")
+        answer(item, labeler2, "cat")
+    build(project, manager)
+    preview = api(manager).post(url(project), {"items": [a.pk], "preview": True}, format="json").json()
+    assert preview["versions"] == [
+        {"version": 1, "items": 1, "rewrite": ["answers", "csv", "jsonl", "parquet"], "remove": ["imagefolder"]}
+    ]
+
+
+def test_a_purge_removes_the_image_archive_holding_copies_of_the_files(
+    api, manager, project, labeler, labeler2, django_capture_on_commit_callbacks
+):
+    a, b = images(project, 2)
+    for item in (a, b):
+        answer(item, labeler, "cat")
+        answer(item, labeler2, "cat")
+    version = build(project, manager)
+    archive = VersionArtifact.objects.get(version=version, format="imagefolder").name
+    assert default_storage.exists(archive)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert purge(api, manager, project, [a]).status_code == 200
+    assert not default_storage.exists(archive)
+    response = api(manager).get(f"/api/projects/{project.pk}/versions/1/download?format=imagefolder")
+    assert response.status_code == 410
+    assert "imagefolder file was removed when 1 item was purged on" in response.json()["detail"]
+    detail = api(manager).get(f"/api/projects/{project.pk}/versions/1/").json()
+    assert "imagefolder" not in [x["format"] for x in detail["artifacts"]]
+    assert detail["purged"][0]["removed"] == ["imagefolder"]
+    rows = [json.loads(line) for line in b"".join(api(manager).get(detail["manifest"]).streaming_content).splitlines()]
+    assert [r["item"] for r in rows] == [b.pk]
+
+
+@pytest.mark.parametrize("failing", ["csv", "answers"])
+def test_a_rewrite_that_fails_leaves_the_old_files_and_deletes_nothing(api, manager, texts, monkeypatch, failing):
+    project, items, (v1, v2) = texts
+    artifacts = {v.pk: list(VersionArtifact.objects.filter(version=v).values()) for v in (v1, v2)}
+    files = {v.pk: stored(v) for v in (v1, v2)}
+    real = version_purge._filter_lines
+
+    def flaky(name, out, purged, **kwargs):  # v1 rewritten, v2 fails half way through
+        if name == f"{v2.storage_prefix}/{version_purge.FILENAMES[failing]}":
+            out.write(b"half a file")
+            raise OSError("the bucket stopped answering")
+        return real(name, out, purged, **kwargs)
+
+    monkeypatch.setattr(version_purge, "_filter_lines", flaky)
+    response = purge(api, manager, project, items[:1])
+    assert response.status_code == 503
+    assert f"version 2's {failing} file could not be rewritten" in response.json()["detail"]
+    assert "nothing was deleted" in response.json()["detail"]
+    assert Item.objects.filter(pk=items[0].pk).exists()
+    for version in (v1, v2):
+        fresh = DatasetVersion.objects.get(pk=version.pk)
+        assert "purged" not in fresh.info and fresh.content_hash == version.content_hash
+        assert list(VersionArtifact.objects.filter(version=version).values()) == artifacts[version.pk]
+        assert stored(version) == files[version.pk]  # the old files readable, no new one left behind
+        assert (
+            SECRET
+            in b"".join(
+                api(manager).get(f"/api/projects/{project.pk}/versions/{version.number}/manifest").streaming_content
+            ).decode()
+        )
+
+
+def test_a_purge_run_as_a_job_rewrites_the_versions_and_a_failing_one_says_why(api, manager, texts, monkeypatch):
+    project, items, (v1, _) = texts
+    real, failing = version_purge._filter_parquet, [True]
+
+    def flaky(*args, **kwargs):
+        if failing:
+            raise OSError("no disk")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(version_purge, "_filter_parquet", flaky)
+    job = item_deletion.items_delete_start(project=project, user=manager, item_ids=[items[0].pk], purge=True)
+    item_deletion.items_delete_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "version 1's parquet file could not be rewritten" in job.errors[-1]["reason"]
+    assert Item.objects.filter(pk=items[0].pk).exists()
+    failing.clear()
+    job = item_deletion.items_delete_start(project=project, user=manager, item_ids=[items[0].pk], purge=True)
+    item_deletion.items_delete_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.result["deleted"]["versions"][0]["rewrite"] == [
+        "answers",
+        "csv",
+        "jsonl",
+        "parquet",
+    ]
+    assert (
+        SECRET
+        not in b"".join(api(manager).get(f"/api/projects/{project.pk}/versions/1/manifest").streaming_content).decode()
+    )
