@@ -51,6 +51,10 @@ def test_a_manager_deletes_selected_items_then_all_matching_purging_a_version(
     page.locator("#delete-selected").focus()
     page.keyboard.press("Enter")
     dialog.get_by_text("version 1 holds 1 of them").wait_for()
+    # what a purge would do to the version's files
+    assert dialog.locator("#delete-rewrite").inner_text() == (
+        "version 1: answers, csv, jsonl, parquet rewritten, imagefolder removed"
+    )
     assert page.locator("#delete-confirm").is_disabled()
     assert page.evaluate("document.activeElement.id") == "delete-purge"
     page.keyboard.press("Space")  # "Purge anyway"
@@ -63,7 +67,12 @@ def test_a_manager_deletes_selected_items_then_all_matching_purging_a_version(
     version = DatasetVersion.objects.get(project=project)
     assert version.info["purged"][0]["items"] == [c.pk]
     page.goto(f"{live_server.url}/projects/{project.pk}/versions/1/")
-    assert page.get_by_test_id("purged").inner_text().startswith("1 item purged on ")
+    notice = page.get_by_test_id("purged").inner_text()
+    assert notice.startswith(f"1 item purged on {version.info['purged'][0]['at'][:10]} by {manager.username} ")
+    assert "1 row removed from this version's files (answers, csv, jsonl, parquet rewritten; imagefolder removed" in (
+        notice
+    )
+    assert page.locator("[data-count=items]").inner_text() == "0"  # it held c alone
     assert page.errors == []
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.test import Client
 
@@ -439,8 +440,18 @@ def test_which_versions_hold_items_is_read_from_the_manifest_in_the_bucket(manag
         answer(item, a, "cat")
     build(project, manager)
     ids = [item.pk for item in items]
-    assert versions_holding(project=project, item_ids=ids) == [{"version": 1, "items": 4, "item_ids": ids[:4]}]
+    plan = {"rewrite": ["answers", "csv", "jsonl", "parquet"], "remove": []}
+    assert versions_holding(project=project, item_ids=ids) == [{"version": 1, "items": 4, "item_ids": ids[:4], **plan}]
     with pytest.raises(VersionsHoldItems):
         items_delete(project=project, item_ids=ids[3:])
     assert items_delete(project=project, item_ids=ids[3:], purge=True)["purged"] is True
-    assert DatasetVersion.objects.get(project=project).info["purged"][0]["items"] == [ids[3]]
+    version = DatasetVersion.objects.get(project=project)
+    assert version.info["purged"][0]["items"] == [ids[3]]
+    # the version's files were rewritten in the bucket without the purged item's text, the old ones deleted
+    keys = bucket_keys(s3, f"{version.storage_prefix}/")
+    assert sorted(a.name for a in version.artifacts.all()) == sorted(keys)
+    for key in keys:
+        with default_storage.open(key, "rb") as handle:
+            data = handle.read()
+        text = str(pq.read_table(io.BytesIO(data)).to_pylist()) if key.endswith(".parquet") else data.decode()
+        assert "review 3" not in text and ("review 2" in text or key.endswith("answers.jsonl")), key

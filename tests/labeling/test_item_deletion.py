@@ -194,7 +194,8 @@ def test_a_version_holding_the_items_refuses_their_deletion_unless_purged(api, m
     v2 = build(project, manager)
     # the manifests hold b (decided) and c (one answer); a's tie and d (no answer) are left out
     held = api(manager).post(url(project), {"items": [a.pk, b.pk, c.pk, d.pk], "preview": True}, format="json")
-    assert held.json()["versions"] == [{"version": 1, "items": 2}, {"version": 2, "items": 2}]
+    plan = {"rewrite": ["answers", "csv", "jsonl", "parquet"], "remove": ["imagefolder"]}
+    assert held.json()["versions"] == [{"version": 1, "items": 2, **plan}, {"version": 2, "items": 2, **plan}]
     a = c
     before = everything(project)
     response = api(manager).post(url(project), {"items": [a.pk]}, format="json")
@@ -216,10 +217,10 @@ def test_a_version_holding_the_items_refuses_their_deletion_unless_purged(api, m
     gone = api(reviewer).get(f"/api/items/{a.pk}/file")
     assert gone.status_code == 410
     assert f"Item {a.pk} was purged" in gone.json()["detail"]
-    # the version's image archive holds a copy of the purged file: no longer served; its manifests are
+    # the version's image archive held a copy of the purged file: removed; its manifests are rewritten
     archive = api(reviewer).get(f"/api/projects/{project.pk}/versions/1/download?format=imagefolder")
     assert archive.status_code == 410
-    assert "imagefolder archive holds the files of 1 item purged on" in archive.json()["detail"]
+    assert "imagefolder file was removed when 1 item was purged on" in archive.json()["detail"]
     assert api(reviewer).get(f"/api/projects/{project.pk}/versions/1/download?format=parquet").status_code == 200
 
 
@@ -297,5 +298,12 @@ def test_a_version_published_while_the_manifests_were_read_still_refuses(manager
     assert refused.value.holding[0]["version"] == published[0].number
     assert everything(project) == before
     result = item_deletion.items_delete(project=project, item_ids=[c.pk], purge=True, user=manager)
-    assert result["purged"] is True and result["versions"] == [{"version": published[0].number, "items": 1}]
+    assert result["purged"] is True and result["versions"] == [
+        {
+            "version": published[0].number,
+            "items": 1,
+            "rewrite": ["answers", "csv", "jsonl", "parquet"],
+            "remove": ["imagefolder"],
+        }
+    ]
     assert DatasetVersion.objects.get(pk=published[0].pk).info["purged"][0]["items"] == [c.pk]
