@@ -30,6 +30,7 @@ from labeling.services.import_jobs import import_job_request, import_job_retry
 from labeling.services.imports import _split_tags, items_import, uploaded_entries
 from labeling.services.item_deletion import (
     REQUEST_ITEMS,
+    REWRITE_IN_REQUEST,
     BuildUnderWay,
     VersionsHoldItems,
     deletion_preview,
@@ -37,6 +38,7 @@ from labeling.services.item_deletion import (
     items_delete,
     items_delete_start,
     purged_version_of,
+    runs_as_job,
 )
 from labeling.services.version_purge import PurgeRewriteFailed
 from labeling.services.versions import JobNotRetryable
@@ -245,8 +247,9 @@ class ItemDeleteApi(GenericAPIView):
         'dataset version holds are refused (409, naming the versions) unless `"purge": true`: their rows are then '
         "removed from each version's files (manifests and raw answers rewritten; media archives, COCO, YOLO and "
         "RTTM removed), the versions record the purge, and those files answer 410. "
-        f"Up to {REQUEST_ITEMS:,} items are deleted in the request "
-        "(200 with the counts); more answer 202 with a job, whose error names the versions that refused it.",
+        f"Up to {REQUEST_ITEMS:,} items are deleted in the request (200 with the counts); more answer 202 with a "
+        f"job, whose error names the versions that refused it, and so does a purge whose versions hold over "
+        f"{REWRITE_IN_REQUEST:,} manifest rows between them (rewriting them takes longer than a request should).",
     )
     def post(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
@@ -256,7 +259,7 @@ class ItemDeleteApi(GenericAPIView):
         item_ids = deletion_selection(project=project, data=data)
         if data["preview"]:
             return Response(deletion_preview(project=project, item_ids=item_ids))
-        if len(item_ids) > REQUEST_ITEMS:
+        if len(item_ids) > REQUEST_ITEMS or runs_as_job(project=project, item_ids=item_ids, purge=data["purge"]):
             job = items_delete_start(project=project, user=request.user, item_ids=item_ids, purge=data["purge"])
             return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
         return _deleted(project=project, item_ids=item_ids, purge=data["purge"], user=request.user)
@@ -287,9 +290,13 @@ class ItemDetailApi(GenericAPIView):
             OpenApiParameter("purge", bool, description="delete it even if dataset versions hold it"),
         ],
         request=None,
-        responses=DELETE_RESPONSES,
+        responses={
+            **DELETE_RESPONSES,
+            202: OpenApiResponse(JobRefSerializer, description="a purge of large versions: a job deletes it"),
+        },
         description="Delete one item with its answers, decisions and stored file (managers); as "
-        "`POST /api/projects/{id}/items/delete/` with `items: [id]`.",
+        "`POST /api/projects/{id}/items/delete/` with `items: [id]` (a purge of versions holding over "
+        f"{REWRITE_IN_REQUEST:,} manifest rows answers 202 with a job).",
     )
     def delete(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.MANAGER)
@@ -297,6 +304,9 @@ class ItemDetailApi(GenericAPIView):
         purge = _parse_bool(request.query_params.get("purge"), "purge")
         if preview:
             return Response(deletion_preview(project=item.project, item_ids=[item.pk]))
+        if runs_as_job(project=item.project, item_ids=[item.pk], purge=bool(purge)):
+            job = items_delete_start(project=item.project, user=request.user, item_ids=[item.pk], purge=True)
+            return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
         return _deleted(project=item.project, item_ids=[item.pk], purge=bool(purge), user=request.user)
 
 

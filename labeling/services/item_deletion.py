@@ -20,7 +20,9 @@ manifest, its ``item`` column only, one row group at a time: a version of millio
 whole.
 
 A selection of up to ``REQUEST_ITEMS`` items is deleted in the request; a larger one runs as a job on the
-worker (``items_delete_run``), whose error says which versions refused it. While a version build is under
+worker (``items_delete_run``), whose error says which versions refused it. So does a purge whose versions
+hold more than ``REWRITE_IN_REQUEST`` manifest rows between them (``runs_as_job``): rewriting them takes
+longer than a request should. While a version build is under
 way the deletion is refused (``BuildUnderWay``): the build read its snapshot before, and would publish a
 version naming the deleted items without recording their purge.
 """
@@ -55,6 +57,7 @@ from labeling.services.version_purge import PurgeRewriteFailed, files_delete, pu
 logger = logging.getLogger(__name__)
 
 REQUEST_ITEMS = 1000  # a selection this size or smaller is deleted in the request; a larger one by a job
+REWRITE_IN_REQUEST = 200_000  # manifest rows a purge rewrites in the request; more, and a job does it
 BATCH = 1000  # items deleted per statement batch
 SELECTIONS = ("items", "filter", "import_job")
 
@@ -225,9 +228,26 @@ def deletion_preview(*, project, item_ids) -> dict:
     building = _build_under_way(project)
     return {
         **_counts(project, item_ids, holding),
-        "runs_as_job": len(item_ids) > REQUEST_ITEMS,
+        "runs_as_job": runs_as_job(project=project, item_ids=item_ids, purge=True, holding=holding),
         "build_under_way": building.pk if building else None,
     }
+
+
+def runs_as_job(*, project, item_ids, purge, holding=None) -> bool:
+    """Whether deleting ``item_ids`` runs as a job: over REQUEST_ITEMS items, or a purge whose versions hold
+    over REWRITE_IN_REQUEST manifest rows between them (their files are rewritten). ``holding``: the
+    versions holding the items, when read already; read only when the project's versions are that large."""
+    if len(item_ids) > REQUEST_ITEMS:
+        return True
+    if not purge:
+        return False
+    rows = VersionArtifact.objects.filter(version__project=project, format="parquet")
+    if sum(rows.values_list("n_rows", flat=True)) <= REWRITE_IN_REQUEST:
+        return False
+    if holding is None:
+        holding = versions_holding(project=project, item_ids=item_ids)
+    numbers = [h["version"] for h in holding]
+    return sum(rows.filter(version__number__in=numbers).values_list("n_rows", flat=True)) > REWRITE_IN_REQUEST
 
 
 def _build_under_way(project):

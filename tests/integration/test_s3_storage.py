@@ -14,8 +14,8 @@ from urllib.request import ProxyHandler, Request, build_opener
 import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 

@@ -283,3 +283,19 @@ def test_a_purge_run_as_a_job_rewrites_the_versions_and_a_failing_one_says_why(a
         SECRET
         not in b"".join(api(manager).get(f"/api/projects/{project.pk}/versions/1/manifest").streaming_content).decode()
     )
+
+
+def test_a_purge_of_versions_too_large_to_rewrite_in_the_request_runs_as_a_job(api, manager, texts, monkeypatch):
+    project, items, _ = texts
+    monkeypatch.setattr(item_deletion, "REWRITE_IN_REQUEST", 7)  # the two versions hold 4 rows each
+    preview = api(manager).post(url(project), {"items": [items[0].pk], "preview": True}, format="json").json()
+    assert preview["runs_as_job"] is True
+    response = purge(api, manager, project, items[:1])
+    assert response.status_code == 202
+    assert Item.objects.filter(pk=items[0].pk).exists()  # the worker deletes it
+    one = api(manager).delete(f"/api/items/{items[1].pk}/?purge=true")
+    assert one.status_code == 202 and "job" in one.json()
+    # without a purge nothing is rewritten: refused in the request, as before
+    assert api(manager).post(url(project), {"items": [items[1].pk]}, format="json").status_code == 409
+    monkeypatch.setattr(item_deletion, "REWRITE_IN_REQUEST", 8)
+    assert purge(api, manager, project, items[2:3]).status_code == 200
