@@ -299,3 +299,36 @@ def test_a_purge_of_versions_too_large_to_rewrite_in_the_request_runs_as_a_job(a
     assert api(manager).post(url(project), {"items": [items[1].pk]}, format="json").status_code == 409
     monkeypatch.setattr(item_deletion, "REWRITE_IN_REQUEST", 8)
     assert purge(api, manager, project, items[2:3]).status_code == 200
+
+
+def test_a_segments_versions_purge_drops_the_items_segments_and_their_file_names(api, manager):
+    """segments.csv is rewritten without the purged clips' segments (their file names with them); the RTTM
+    (named by file, not item) is removed, answering 410; the shape counts lose the clips' segments."""
+    from tests.labeling.test_segment_label_import import import_clips, segments_project, version_artifacts
+
+    project = segments_project(manager)
+    items = import_clips(project, manager)
+    built = version_artifacts(project, manager, items)
+    assert "my clips/q 1.wav" in built["segments_csv"].decode()
+    version = DatasetVersion.objects.get(project=project)
+    counts = version.counts
+    gone = [items["my clips/q 1.wav"], items["a/q.wav"]]  # 1 music segment; 2 speech, 1 music
+    assert purge(api, manager, project, gone).status_code == 200
+    base = f"/api/projects/{project.pk}/versions/1"
+    response = api(manager).get(f"{base}/download?format=rttm")
+    assert response.status_code == 410 and "rttm file was removed" in response.json()["detail"]
+    segments = b"".join(api(manager).get(f"{base}/download?format=segments_csv").streaming_content).decode()
+    lines = segments.splitlines()
+    assert lines[0] == "item,start,end,label,support,file"
+    assert len(lines) == 1 + 6  # b/q.wav 2, c/q.flac 2, q 1.wav 1, -take.wav 1
+    assert "my clips" not in segments and "a/q.wav" not in segments
+    assert not {line.split(",")[0] for line in lines[1:]} & {str(i.pk) for i in gone}
+    detail = api(manager).get(f"{base}/").json()
+    assert detail["counts"]["items"] == counts["items"] - 2
+    assert detail["counts"]["shapes"] == counts["shapes"] - 4
+    assert detail["counts"]["classes"] == {
+        "music": counts["classes"]["music"] - 2,
+        "speech": counts["classes"]["speech"] - 2,
+    }
+    assert {a["format"]: a["n_rows"] for a in detail["artifacts"]}["segments_csv"] == 6
+    assert detail["purged"][0]["removed"] == ["rttm"]
