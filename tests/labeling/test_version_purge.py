@@ -332,3 +332,26 @@ def test_a_segments_versions_purge_drops_the_items_segments_and_their_file_names
     }
     assert {a["format"]: a["n_rows"] for a in detail["artifacts"]}["segments_csv"] == 6
     assert detail["purged"][0]["removed"] == ["rttm"]
+
+
+def test_a_transcription_versions_purge_counts_the_distinct_transcripts_left(api, manager):
+    """Two clips transcribed "hello", one "call me at 555-0199": purging the latter leaves 1 distinct
+    transcript, and it is in no download; purging one "hello" leaves the count as it is."""
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    (a,) = labelers(project, 1)
+    items = add_texts(project, ["clip one", "clip two", "clip three"])
+    for item, said in zip(items, ("hello", "hello", "call me at 555-0199"), strict=True):
+        answer(item, a, said)
+    version = build(project, manager)
+    assert version.counts["distinct_labels"] == 2
+    assert purge(api, manager, project, items[2:]).status_code == 200
+    detail = api(manager).get(f"/api/projects/{project.pk}/versions/1/").json()
+    assert detail["counts"]["distinct_labels"] == 1 and detail["counts"]["items"] == 2
+    for name, data in downloads(api, manager, project, version).items():
+        assert "555-0199" not in readable(name, data), name
+    assert purge(api, manager, project, items[:1]).status_code == 200
+    detail = api(manager).get(f"/api/projects/{project.pk}/versions/1/").json()
+    assert detail["counts"]["distinct_labels"] == 1 and detail["counts"]["items"] == 1
+    assert [p["items"] for p in detail["purged"]] == [1, 1]
