@@ -348,24 +348,66 @@ def _record_purge(rewrite, *, item_ids, at, by):
     """Store a version's rewritten files on it (artifacts, content hash, counts) and the purge in its info."""
     version = rewrite.version
     info = dict(version.info or {})
-    info["purged"] = [
-        *info.get("purged", []),
-        {
-            "items": list(item_ids),
-            "at": at,
-            "by": by,
-            "rows": rewrite.rows,
-            "rewritten": sorted(rewrite.artifacts),
-            "removed": rewrite.removed,
-            "content_hash_before": version.content_hash,
-        },
-    ]
+    info["purged"] = [*info.get("purged", []), {"items": list(item_ids), "at": at, "by": by, **_applied(rewrite)}]
+    _store_rewrite(rewrite, info)
+
+
+def _applied(rewrite, item_ids=None) -> dict:
+    """What a purge did to a version's files, as its record in ``info["purged"]`` says it (the rows of
+    ``item_ids`` only, when given)."""
+    rows = rewrite.rows if item_ids is None else len(rewrite.dropped_items & set(item_ids))
+    return {
+        "rows": rows,
+        "rewritten": sorted(rewrite.artifacts),
+        "removed": rewrite.removed,
+        "content_hash_before": rewrite.version.content_hash,
+    }
+
+
+def _store_rewrite(rewrite, info):
+    version = rewrite.version
     DatasetVersion.objects.filter(pk=version.pk).update(
         info=info, counts=rewrite.counts, content_hash=rewrite.content_hash
     )
     for fmt, fields in rewrite.artifacts.items():
         VersionArtifact.objects.filter(version=version, format=fmt).update(**fields)
     VersionArtifact.objects.filter(version=version, format__in=rewrite.removed).delete()
+
+
+def purges_pending() -> list:
+    """The versions with purges recorded before purges rewrote the files (no ``rows`` in their record):
+    their files still hold the purged items' content."""
+    versions = DatasetVersion.objects.filter(info__has_key="purged").order_by("project_id", "number")
+    return [v for v in versions if any(p.get("rows") is None for p in v.info.get("purged", []))]
+
+
+def purges_apply(*, version) -> int:
+    """Rewrite ``version``'s files without the items of its purges recorded before purges rewrote files, as
+    a purge now does (``version_purge``); answer the rows dropped. PurgeRewriteFailed leaves it as it was."""
+    rewrite = None
+    try:
+        with transaction.atomic():
+            project_lock(version.project_id)
+            version = DatasetVersion.objects.select_for_update().prefetch_related("artifacts").get(pk=version.pk)
+            info = dict(version.info or {})
+            pending = [p for p in info.get("purged", []) if p.get("rows") is None]
+            if not pending:
+                return 0
+            ids = sorted({i for p in pending for i in p.get("items", [])})
+            rewrite = version_rewrite(version=version, item_ids=ids)
+            now = timezone.now().isoformat()
+            info["purged"] = [
+                {**p, **_applied(rewrite, p.get("items", [])), "applied": now} if p.get("rows") is None else p
+                for p in info["purged"]
+            ]
+            _store_rewrite(rewrite, info)
+            _changes_update(version.project, {version.pk})
+            transaction.on_commit(lambda: files_delete(rewrite.old))
+    except BaseException:
+        if rewrite is not None:
+            files_delete(rewrite.new)
+        raise
+    return rewrite.rows
 
 
 def _changes_update(project, rewritten):

@@ -236,6 +236,7 @@ class VersionRewrite:
     artifacts: dict  # format -> {"name", "size", "sha256", "n_rows"}
     removed: list
     rows: int
+    dropped_items: set  # the ids whose rows were dropped
     counts: dict
     content_hash: str
     old: list
@@ -297,6 +298,7 @@ def version_rewrite(*, version, item_ids) -> VersionRewrite:
         artifacts=done,
         removed=removed,
         rows=dropped_rows or 0,
+        dropped_items=set(dropped["item"]),
         counts=counts_without(version.counts, dropped, project=version.project, purged=purged, present=present),
         content_hash=done["jsonl"]["sha256"] if "jsonl" in done else version.content_hash,
         old=[artifacts[f].name for f in [*done, *removed]],

@@ -355,3 +355,40 @@ def test_a_transcription_versions_purge_counts_the_distinct_transcripts_left(api
     detail = api(manager).get(f"/api/projects/{project.pk}/versions/1/").json()
     assert detail["counts"]["distinct_labels"] == 1 and detail["counts"]["items"] == 1
     assert [p["items"] for p in detail["purged"]] == [1, 1]
+
+
+def test_purge_versions_rewrites_versions_purged_before_purges_rewrote_files(
+    api, manager, texts, django_capture_on_commit_callbacks
+):
+    """A purge recorded the old way (ids in the version's info, its files untouched) still left the text in
+    the version: ``manage.py purge_versions`` takes it out as a purge now does, once."""
+    from django.core.management import call_command
+
+    project, items, (v1, v2) = texts
+    for version in (v1, v2):
+        version.info = {**version.info, "purged": [{"items": [items[0].pk], "at": "2026-01-02T03:04:05+00:00"}]}
+        version.save(update_fields=["info"])
+    Item.objects.filter(pk=items[0].pk).delete()
+    detail = api(manager).get(f"/api/projects/{project.pk}/versions/1/").json()
+    assert detail["purged"][0]["rows"] is None
+    assert SECRET in readable("manifest", downloads(api, manager, project, v1)["manifest"])
+
+    out = io.StringIO()
+    call_command("purge_versions", "--dry-run", stdout=out)
+    assert out.getvalue().count("would be rewritten") == 2
+    assert SECRET in readable("manifest", downloads(api, manager, project, v1)["manifest"])
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("purge_versions", stdout=out)
+    assert "v1: 1 row removed" in out.getvalue() and "rewrote 2 versions" in out.getvalue()
+    for version in (v1, v2):
+        version = DatasetVersion.objects.get(pk=version.pk)
+        for name, data in [*downloads(api, manager, project, version).items(), *stored(version).items()]:
+            assert SECRET not in readable(name, data), name
+        assert version.counts["items"] == 3
+        (record,) = version.info["purged"]
+        assert record["rows"] == 1 and record["at"] == "2026-01-02T03:04:05+00:00" and "applied" in record
+    response = api(manager).get(f"/api/items/{items[0].pk}/file")
+    assert response.status_code == 410 and "purged on 2026-01-02" in response.json()["detail"]
+    out = io.StringIO()
+    call_command("purge_versions", stdout=out)
+    assert "rewrote 0 versions" in out.getvalue()
