@@ -52,7 +52,13 @@ from labeling.models import (
 from labeling.services import jobs
 from labeling.services.campaigns import MAX_ITEMS, campaign_items_for
 from labeling.services.jobs import JobBeat, job_claim, job_finish, project_lock, under_way
-from labeling.services.version_purge import PurgeRewriteFailed, files_delete, purge_plan, version_rewrite
+from labeling.services.version_purge import (
+    PurgeRewriteFailed,
+    files_delete,
+    purge_plan,
+    stored_under,
+    version_rewrite,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -379,6 +385,19 @@ def purges_pending() -> list:
     their files still hold the purged items' content."""
     versions = DatasetVersion.objects.filter(info__has_key="purged").order_by("project_id", "number")
     return [v for v in versions if any(p.get("rows") is None for p in v.info.get("purged", []))]
+
+
+def purge_leftovers_delete(*, version) -> list[str]:
+    """Delete the files under a purged version's storage folder that none of its artifacts names: the
+    files a purge superseded, when deleting them after the commit failed (they hold the purged items'
+    content), or a failed rewrite's new files. Under the project's lock, so that a purge writing its new
+    files meanwhile is not robbed of them. Answers the names deleted."""
+    with transaction.atomic():
+        project_lock(version.project_id)
+        kept = set(VersionArtifact.objects.filter(version=version).values_list("name", flat=True))
+        stray = [name for name in stored_under(version.storage_prefix) if name not in kept]
+        files_delete(stray)
+    return stray
 
 
 def purges_apply(*, version) -> int:

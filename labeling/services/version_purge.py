@@ -313,3 +313,15 @@ def files_delete(names):
             default_storage.delete(name)
         except Exception:
             logger.exception("could not delete %s (a purge's rewritten or superseded version file)", name)
+
+
+def stored_under(prefix) -> list[str]:
+    """The names of every stored file under ``prefix`` (a folder), through the storage."""
+    try:
+        folders, files = default_storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    names = [f"{prefix}/{name}" for name in files]
+    for folder in folders:
+        names += stored_under(f"{prefix}/{folder}")
+    return names

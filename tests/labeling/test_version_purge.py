@@ -392,3 +392,25 @@ def test_purge_versions_rewrites_versions_purged_before_purges_rewrote_files(
     out = io.StringIO()
     call_command("purge_versions", stdout=out)
     assert "rewrote 0 versions" in out.getvalue()
+
+
+def test_purge_versions_deletes_the_files_a_purge_superseded_that_are_still_stored(
+    api, manager, texts, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Deleting the superseded files after the purge's commit failed (the storage answered an error): they
+    hold the purged text. ``manage.py purge_versions`` finds and deletes them; the version's files stay."""
+    from django.core.management import call_command
+
+    project, items, (v1, _) = texts
+    real, failing = item_deletion.files_delete, [True]
+    monkeypatch.setattr(item_deletion, "files_delete", lambda names: None if failing else real(names))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert purge(api, manager, project, items[:1]).status_code == 200
+    failing.clear()
+    leftovers = [n for n, data in stored(v1).items() if SECRET in readable(n, data)]
+    assert leftovers
+    out = io.StringIO()
+    call_command("purge_versions", stdout=out)
+    assert "rewrote 0 versions" in out.getvalue() and "deleted 8 superseded files" in out.getvalue()
+    assert not [n for n, data in stored(v1).items() if SECRET in readable(n, data)]
+    assert downloads(api, manager, project, v1)["manifest"].count(b"\n") == 3
