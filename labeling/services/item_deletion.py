@@ -59,6 +59,7 @@ from labeling.services.version_purge import (
     stored_under,
     version_rewrite,
 )
+from labeling.services.versions import diff_summary
 
 logger = logging.getLogger(__name__)
 
@@ -431,8 +432,6 @@ def purges_apply(*, version) -> int:
 
 def _changes_update(project, rewritten):
     """The diff summaries against the parent of the rewritten versions and of their children."""
-    from labeling.services.versions import diff_summary
-
     if not rewritten:
         return
     versions = (

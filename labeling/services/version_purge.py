@@ -41,6 +41,7 @@ from django.core.files.storage import default_storage
 
 from labeling.choices import SHAPE_TASKS, TaskType
 from labeling.services.exports import FILENAMES
+from labeling.services.versions import _LocalFile
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +247,6 @@ class VersionRewrite:
 def version_rewrite(*, version, item_ids) -> VersionRewrite:
     """Write ``version``'s files without the rows of ``item_ids`` under a new storage folder. Raises
     PurgeRewriteFailed (the new files removed, the old ones untouched) when a file cannot be rewritten."""
-    from labeling.services.versions import _LocalFile
-
     wanted = np.unique(np.asarray(item_ids, dtype=np.int64))
     purged = set(wanted.tolist())
     artifacts = {a.format: a for a in version.artifacts.all()}

@@ -414,3 +414,22 @@ def test_purge_versions_deletes_the_files_a_purge_superseded_that_are_still_stor
     assert "rewrote 0 versions" in out.getvalue() and "deleted 8 superseded files" in out.getvalue()
     assert not [n for n, data in stored(v1).items() if SECRET in readable(n, data)]
     assert downloads(api, manager, project, v1)["manifest"].count(b"\n") == 3
+
+
+def test_finding_the_purge_of_an_items_file_is_the_databases_work_on_postgresql(manager, texts):
+    """The 410 of a purged item's file is found by the database (JSON containment: one row comes back),
+    not by loading every purged version's list of ids into the web process."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    project, items, (v1, v2) = texts
+    item_deletion.items_delete(project=project, item_ids=[items[0].pk], purge=True, user=manager)
+    item_deletion.items_delete(project=project, item_ids=[items[1].pk], purge=True, user=manager)
+    with CaptureQueriesContext(connection) as queries:
+        version, purge = item_deletion.purged_version_of(user=manager, item_id=items[0].pk)
+    assert version.pk == v2.pk and purge["items"] == [items[0].pk]
+    if connection.vendor == "postgresql":
+        (query,) = queries.captured_queries
+        assert "@>" in query["sql"] and "LIMIT 1" in query["sql"]
+    assert item_deletion.purged_version_of(user=manager, item_id=items[2].pk) is None
+    assert item_deletion.purged_version_of(user=manager, item_id=None) is None
