@@ -317,7 +317,8 @@ class ItemDeleteSerializer(KnownFieldsOnly, serializers.Serializer):
     purge = serializers.BooleanField(
         required=False,
         default=False,
-        help_text="delete items that dataset versions hold (privacy, licence): the versions record the purge",
+        help_text="delete items that dataset versions hold (privacy, licence): their rows are removed from the "
+        "versions' files and the versions record the purge",
     )
 
 
@@ -330,6 +331,13 @@ class DeletionCampaignSerializer(serializers.Serializer):
 class DeletionVersionSerializer(serializers.Serializer):
     version = serializers.IntegerField(help_text="version number")
     items = serializers.IntegerField(help_text="of the items, how many its manifest holds")
+    rewrite = serializers.ListField(
+        child=serializers.CharField(), help_text="the formats a purge rewrites without the items' rows"
+    )
+    remove = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="the formats a purge removes (media archives; COCO, YOLO, RTTM): their download then answers 410",
+    )
 
 
 class DeletionSerializer(serializers.Serializer):
@@ -344,7 +352,9 @@ class DeletionSerializer(serializers.Serializer):
     build_under_way = serializers.IntegerField(
         required=False, allow_null=True, help_text="preview: the job of a version build under way, which refuses it"
     )
-    purged = serializers.BooleanField(required=False, help_text="deleted: versions recorded the purge")
+    purged = serializers.BooleanField(
+        required=False, help_text="deleted: versions held some of the items, and were rewritten without them"
+    )
 
 
 class JobSerializer(ModelSerializer):
