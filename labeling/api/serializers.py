@@ -328,6 +328,11 @@ class DeletionCampaignSerializer(serializers.Serializer):
     items = serializers.IntegerField(help_text="of the items, how many the campaign holds")
 
 
+class DeletionGuidelineSerializer(serializers.Serializer):
+    guideline = serializers.IntegerField(help_text="guideline version")
+    examples = serializers.IntegerField(help_text="of its canonical examples, how many are among the items")
+
+
 class DeletionVersionSerializer(serializers.Serializer):
     version = serializers.IntegerField(help_text="version number")
     items = serializers.IntegerField(help_text="of the items, how many its manifest holds")
@@ -347,6 +352,9 @@ class DeletionSerializer(serializers.Serializer):
     archived_answers = serializers.IntegerField(help_text="answers archived by relabel campaigns")
     decisions = serializers.IntegerField(help_text="SME decisions")
     campaigns = DeletionCampaignSerializer(many=True)
+    guideline_examples = DeletionGuidelineSerializer(
+        many=True, help_text="guideline versions whose canonical examples go with the items"
+    )
     versions = DeletionVersionSerializer(many=True)
     runs_as_job = serializers.BooleanField(required=False, help_text="preview: a deletion this size runs as a job")
     build_under_way = serializers.IntegerField(

@@ -44,6 +44,7 @@ from labeling.models import (
     Campaign,
     DatasetVersion,
     Decision,
+    GuidelineExample,
     Item,
     Job,
     Membership,
@@ -263,8 +264,16 @@ def _build_under_way(project):
 
 def _counts(project, item_ids, holding) -> dict:
     counts = {"items": len(item_ids), "answers": 0, "answer_revisions": 0, "archived_answers": 0, "decisions": 0}
-    campaigns = {}
+    campaigns, examples = {}, {}
     for batch in _batches(item_ids, 10000):
+        # a guideline's canonical examples go with their items: the published guideline loses them
+        for version, n in (
+            GuidelineExample.objects.filter(item_id__in=batch)
+            .order_by()
+            .values_list("guideline__version")
+            .annotate(n=Count("id"))
+        ):
+            examples[version] = examples.get(version, 0) + n
         counts["answers"] += Annotation.objects.filter(item_id__in=batch).count()
         counts["answer_revisions"] += AnnotationRevision.objects.filter(annotation__item_id__in=batch).count()
         counts["archived_answers"] += ArchivedAnnotation.objects.filter(item_id__in=batch).count()
@@ -279,6 +288,7 @@ def _counts(project, item_ids, holding) -> dict:
     return {
         **counts,
         "campaigns": sorted(campaigns.values(), key=lambda c: c["id"]),
+        "guideline_examples": [{"guideline": v, "examples": n} for v, n in sorted(examples.items())],
         "versions": [
             {"version": h["version"], "items": h["items"], "rewrite": h["rewrite"], "remove": h["remove"]}
             for h in holding

@@ -51,6 +51,10 @@ function describe(p) {
   if (p.campaigns.length) {
     text += ` Relabel campaigns holding them: ${p.campaigns.map((c) => `${c.name} (${plural(c.items, "item")})`).join(", ")}.`;
   }
+  if (p.guideline_examples?.length) {
+    const where = p.guideline_examples.map((g) => `v${g.guideline} (${plural(g.examples, "example")})`).join(", ");
+    text += ` Guideline examples that go with them: ${where}; publish a guideline with other examples first to keep them.`;
+  }
   if (p.runs_as_job) text += " A background job deletes this many; the page follows it.";
   return text;
 }

@@ -7,7 +7,8 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from labeling.models import Annotation, DatasetVersion, Item
+from labeling.models import Annotation, DatasetVersion, GuidelineExample, Item
+from labeling.services.guidelines import guideline_publish
 from labeling.services.import_jobs import import_job_create, import_job_run
 from labeling.services.imports import ImportEntry, items_import
 from tests.conftest import png_bytes, require_browser
@@ -29,6 +30,8 @@ def test_a_manager_deletes_selected_items_then_all_matching_purging_a_version(
         answer(item, labeler2, "dog")
     answer(c, labeler, "cat")  # the version holds c alone (a and b tie, d has no answer)
     build(project, manager)
+    guideline = guideline_publish(project=project, text="Cats have whiskers.", author=manager)
+    GuidelineExample.objects.create(guideline=guideline, item=a, label="cat")
 
     login(page, live_server, manager)
     page.goto(f"{live_server.url}/projects/{project.pk}/items/")
@@ -38,7 +41,10 @@ def test_a_manager_deletes_selected_items_then_all_matching_purging_a_version(
     page.locator("#delete-selected").focus()
     page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Deleting takes 2 items, 4 answers, 0 archived answers, 0 SME decisions.").wait_for()
+    dialog.get_by_text(
+        "Deleting takes 2 items, 4 answers, 0 archived answers, 0 SME decisions. Guideline examples that go with"
+        f" them: v{guideline.version} (1 example); publish a guideline with other examples first to keep them."
+    ).wait_for()
     assert Item.objects.filter(project=project).count() == 4  # the preview changed nothing
     assert page.evaluate("document.activeElement.id") == "delete-confirm"
     with page.expect_navigation():

@@ -15,12 +15,14 @@ from labeling.models import (
     Campaign,
     DatasetVersion,
     Decision,
+    GuidelineExample,
     Item,
     Job,
     Reservation,
 )
 from labeling.services import item_deletion
 from labeling.services.campaigns import campaign_create
+from labeling.services.guidelines import guideline_publish
 from labeling.services.import_jobs import import_job_create, import_job_run
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add, stored_files_delete
@@ -116,6 +118,7 @@ def test_a_preview_says_what_would_go_and_changes_nothing(api, manager, project,
     assert body["decisions"] == 1
     assert body["campaigns"] == [{"id": campaign.pk, "name": "Night", "items": 1}]
     assert body["versions"] == [] and body["runs_as_job"] is False and body["build_under_way"] is None
+    assert body["guideline_examples"] == []
     assert everything(project) == before
     one = api(manager).delete(f"/api/items/{b.pk}/?preview=true")
     assert one.status_code == 200 and one.json()["answers"] == 2 and one.json()["decisions"] == 1
@@ -307,3 +310,23 @@ def test_a_version_published_while_the_manifests_were_read_still_refuses(manager
         }
     ]
     assert DatasetVersion.objects.get(pk=published[0].pk).info["purged"][0]["items"] == [c.pk]
+
+
+def test_a_preview_names_the_guideline_versions_whose_examples_go_with_the_items(api, manager, project, labeled):
+    """A guideline's canonical examples are deleted with their items: the published guideline loses them,
+    which the preview said nothing of."""
+    a, b, c, _ = labeled
+    first = guideline_publish(project=project, text="Cats have whiskers.", author=manager)
+    second = guideline_publish(project=project, text="Cats have whiskers and tails.", author=manager)
+    GuidelineExample.objects.create(guideline=first, item=a, label="cat")
+    GuidelineExample.objects.create(guideline=second, item=a, label="cat")
+    GuidelineExample.objects.create(guideline=second, item=b, label="borderline")
+    GuidelineExample.objects.create(guideline=second, item=c, label="dog")
+    body = api(manager).post(url(project), {"items": [a.pk, b.pk], "preview": True}, format="json").json()
+    assert body["guideline_examples"] == [
+        {"guideline": first.version, "examples": 1},
+        {"guideline": second.version, "examples": 2},
+    ]
+    done = api(manager).post(url(project), {"items": [a.pk, b.pk]}, format="json")
+    assert done.status_code == 200 and done.json()["guideline_examples"] == body["guideline_examples"]
+    assert list(GuidelineExample.objects.values_list("item_id", flat=True)) == [c.pk]
