@@ -64,6 +64,12 @@ line's ``width`` and ``height``, else of the stored image; Label Studio boxes ar
 region's labels a segment each, its ``channel`` not read; per-region transcripts joined by start), as are
 a segments CSV's ``start``/``end`` and RTTM's onset and duration.
 
+Flags: a VOC ``<difficult>1</difficult>`` object is a borderline box; a CVAT shape's ``<attribute>`` named
+``difficult`` or ``borderline`` set true makes it borderline, ``uncertain`` uncertain. VOC's ``truncated`` and
+``occluded`` and CVAT's ``occluded`` are not read (they say how much of the object shows, not how sure its label
+is), nor is COCO's ``iscrowd``: CVAT writes every mask with ``iscrowd`` 1, so it does not tell a crowd. In a
+project without the option the boxes go in unflagged, the result saying how many (``_flags_without_option``).
+
 Segments files (a version's ``segments.csv`` and ``rttm``, or RTTM from a diarization tool) are read while
 the request waits as well (``label_import_precheck``): any bad line (an unknown class, a malformed line, a
 negative or empty duration, an onset past the clip's end, a file no clip or item has) refuses the whole
@@ -1140,6 +1146,20 @@ def _xml_size(width, height) -> tuple[float, float]:
 # CVAT shapes a box cannot stand for (a polygon is the box around it)
 CVAT_OTHER_SHAPES = ("polyline", "points", "ellipse", "cuboid", "mask", "skeleton")
 CVAT_BOXES = ("box", "polygon")
+# A box's flags from another tool's marks: a CVAT shape's attribute of one of these names (any case) set true
+# (a checkbox: "true"), VOC's <difficult>1</difficult>. Occlusion and truncation are not about the label.
+CVAT_FLAG_ATTRIBUTES = {"difficult": "borderline", "borderline": "borderline", "uncertain": "uncertain"}
+XML_TRUE = ("1", "true", "yes")
+# How the result names the boxes that bring a flag the project has no option for, per format and flag.
+FLAGS_FROM = {
+    ("voc", "borderline"): "VOC marks difficult",
+    ("cvat", "borderline"): "a CVAT attribute marks difficult or borderline",
+    ("cvat", "uncertain"): "a CVAT attribute marks uncertain",
+}
+
+
+def _xml_true(text) -> bool:
+    return (text or "").strip().lower() in XML_TRUE
 
 
 def _cvat_label(classes, element, what):
@@ -1151,7 +1171,9 @@ def _cvat_label(classes, element, what):
 
 def _cvat_box(element, size, classes, what) -> dict:
     """A ``<box>`` (``xtl ytl xbr ybr`` in pixels; turned ``rotation`` degrees about its centre: the upright box
-    around it, within the image) or a ``<polygon>`` (``points="x,y;x,y;..."``: the upright box around it)."""
+    around it, within the image) or a ``<polygon>`` (``points="x,y;x,y;..."``: the upright box around it). An
+    ``<attribute>`` named ``difficult`` or ``borderline`` set true makes it borderline, ``uncertain`` uncertain
+    (``CVAT_FLAG_ATTRIBUTES``); ``occluded`` and the other attributes are not read."""
     label = _cvat_label(classes, element, what)
     if element.tag == "box":
         x0, y0, x1, y1 = (_xml_number(element.get(k), f"{what}: {k}") for k in ("xtl", "ytl", "xbr", "ybr"))
@@ -1171,7 +1193,12 @@ def _cvat_box(element, size, classes, what) -> dict:
         ys = [_xml_number(p[1], f"{what}: a point's y") for p in pairs]
         x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
         shown = f"the polygon's box {x0:g},{y0:g}..{x1:g},{y1:g}"
-    return _pixel_box(x0, y0, x1 - x0, y1 - y0, size, label, what, shown)
+    box = _pixel_box(x0, y0, x1 - x0, y1 - y0, size, label, what, shown)
+    for attribute in element.iterfind("attribute"):
+        flag = CVAT_FLAG_ATTRIBUTES.get((attribute.get("name") or "").strip().lower())
+        if flag and _xml_true(attribute.text):
+            box[flag] = True
+    return box
 
 
 def _cvat_value(image, project, classes, size):
@@ -1267,7 +1294,8 @@ def _cvat_task(image, n, filename, folder, project, classes, media, over) -> Tas
 def _voc_box(element, size, classes, what) -> dict:
     """An ``<object>``'s box: ``<bndbox>`` in VOC's 1-based pixels, ``xmin`` the first pixel column inside it and
     ``xmax`` the last, so the box spans ``xmin - 1`` to ``xmax``; a 0 (a writer counting from 0) is the edge.
-    ``difficult`` and ``truncated`` objects are boxes like the others, as a COCO crowd (``iscrowd``) is."""
+    A ``difficult`` object (hard to recognise; VOC's evaluation ignores it) is a borderline box; ``truncated`` and
+    ``occluded`` say how much of the object shows, not how sure its label is, and are not read."""
     try:
         label = classes.key((element.findtext("name") or "").strip())
     except Bad as exc:
@@ -1279,7 +1307,10 @@ def _voc_box(element, size, classes, what) -> dict:
     x0 = max(xmin - 1, 0.0) if xmin >= 0 else xmin - 1
     y0 = max(ymin - 1, 0.0) if ymin >= 0 else ymin - 1
     shown = f"the box xmin {xmin:g}, ymin {ymin:g}, xmax {xmax:g}, ymax {ymax:g}"
-    return _pixel_box(x0, y0, xmax - x0, ymax - y0, size, label, what, shown)
+    box = _pixel_box(x0, y0, xmax - x0, ymax - y0, size, label, what, shown)
+    if _xml_true(element.findtext("difficult")):
+        box["borderline"] = True
+    return box
 
 
 def _voc_task(raw, name, classes, media) -> Task:
@@ -2428,11 +2459,42 @@ def labels_parse(
             data = _ls_read(_json_opener(lambda: _from_start(handle)), filename)
         parsed = label_studio_parse(data=data, filename=filename, project=project, media=media, labeler=labeler)
     parsed.rejected[:0] = media.bad
+    _flags_without_option(project, fmt, parsed)
     _same_image_twice(parsed)
     if images_without_boxes == UNANSWERED:
         for task in parsed.tasks:
             task.answers = [a for a in task.answers if not _no_boxes(task, a)]
     return parsed
+
+
+def _flags_without_option(project, fmt, parsed) -> None:
+    """Take off the boxes the flags (VOC's difficult, CVAT's attributes: ``FLAGS_FROM``) that the project has no
+    option for, which would refuse each such image's answer, and say once per flag how many boxes went in
+    without it, naming the first's file: the boxes go in, and turning the option on and importing again flags
+    them (a new revision of each answer)."""
+    missing = [flag for flag in ("borderline", "uncertain") if (fmt, flag) in FLAGS_FROM]
+    missing = [flag for flag in missing if not getattr(project, f"allow_{flag}")]
+    if not missing:
+        return
+    dropped = {}  # flag -> [boxes, the first one's task]
+    for task in parsed.tasks:
+        for answer in task.answers:
+            boxes = answer.value.get("boxes") if isinstance(answer.value, dict) else None
+            for box in boxes or ():
+                for flag in missing:
+                    if box.pop(flag, False):
+                        dropped.setdefault(flag, [0, task])[0] += 1
+    for flag in missing:
+        if flag in dropped:
+            n, task = dropped[flag]
+            parsed.rejected.append(
+                {
+                    "name": task.where,
+                    "reason": f"{n} {'box' if n == 1 else 'boxes'} {FLAGS_FROM[fmt, flag]} (the first here) went in "
+                    f"without the {flag} flag: this project has no {flag} option; turn it on in the project's "
+                    "settings and import again to keep it",
+                }
+            )
 
 
 def _same_image_twice(parsed) -> None:

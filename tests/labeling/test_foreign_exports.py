@@ -367,6 +367,31 @@ def test_cvat_coco_with_subsets_polygons_and_crowd_masks(api, manager, detection
     assert got[("images/val/a.png", "cvat")] == {"boxes": []}
 
 
+def test_a_coco_crowd_region_is_the_box_around_it_without_a_flag(api, manager, flagged):
+    """``iscrowd`` 1 does not say the region is a crowd: CVAT (Datumaro) writes every mask so, one object drawn as
+    a mask, beside COCO's own crowds ("a group of people", whose evaluation ignores it). The file cannot tell
+    them apart, so both are the box around the region (``bbox``), without a flag, even where the project has
+    borderline and uncertain; a LabelHub COCO export writes every box with ``iscrowd`` 0."""
+    crowd = {
+        "id": 900100,
+        "image_id": 1,
+        "category_id": 2,
+        "segmentation": {"counts": "Yj0a0S1d0L4M3N2N2O1O1N2O001O0000O1O1N2N2M3K5Jb0^Oj0]O", "size": [100, 200]},
+        "area": 2000.0,
+        "bbox": [160.0, 0.0, 40.0, 50.0],
+        "iscrowd": 1,
+    }
+    data = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 200, "height": 100}],
+        "categories": [{"id": 1, "name": "iguana", "supercategory": "animal"}, {"id": 2, "name": "rock"}],
+        "annotations": [rf_box(1, 1, 1, [80, 30, 40, 40]), crowd],
+    }
+    content = zip_bytes([("instances_val2017.json", json.dumps(data)), ("a.png", image(1))])
+    job = post_import(api, manager, flagged, "coco.zip", content, format="coco", labeler="coco")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    assert answers(flagged)[("a.png", "coco")] == {"boxes": approx_boxes({"boxes": [IGUANA, ROCK]})}
+
+
 def test_label_studio_coco_categories_and_image_ids_from_zero(api, manager, detection):
     data = {
         "images": [{"width": 200, "height": 100, "id": 0, "file_name": "images/5d4a1c2e-a.png"}],
@@ -900,6 +925,65 @@ def test_cvat_for_images_zip_boxes_and_polygons_with_images_in_subfolders(api, m
     assert got[("images/site2/b.png", "cvat")] == {"boxes": []}
 
 
+def cvat_attributes(**values):
+    return "".join(f'      <attribute name="{name}">{value}</attribute>\n' for name, value in values.items())
+
+
+def cvat_shape(shape, attributes):
+    """``shape`` (CVAT_BOX or CVAT_POLYGON) with these attribute children instead of its own."""
+    head = shape.split(">\n", 1)[0] + ">\n"
+    return head + attributes + f"    </{'box' if shape.startswith('    <box') else 'polygon'}>\n"
+
+
+def test_cvat_attributes_difficult_borderline_and_uncertain_flag_the_box_occluded_does_not(api, manager, flagged):
+    """A CVAT task may give its labels a checkbox attribute ``difficult`` (what CVAT's Pascal VOC export writes as
+    ``<difficult>``), ``borderline`` or ``uncertain``; CVAT writes a checkbox ``true`` or ``false``. Set, it is the
+    box's flag; ``occluded`` (partly hidden, but clearly what it is) and other attributes are not read."""
+    import_images(flagged, ["a.png", "b.png", "c.png"])
+    xml = cvat_xml(
+        cvat_image(0, "a.png", cvat_shape(CVAT_BOX, cvat_attributes(pose="up", difficult="true"))
+                   + cvat_shape(CVAT_POLYGON, cvat_attributes(uncertain="true")))
+        + cvat_image(1, "b.png", cvat_shape(CVAT_BOX.replace('occluded="0"', 'occluded="1"'),
+                                            cvat_attributes(borderline="false", difficult="false")))
+        + cvat_image(2, "c.png", cvat_shape(CVAT_BOX, cvat_attributes(Borderline="true")))
+    )  # fmt: skip
+    job = post_import(api, manager, flagged, "annotations.xml", xml.encode(), format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(flagged)
+    assert got[("a.png", "cvat")]["boxes"] == approx_boxes(
+        {"boxes": [{**IGUANA, "borderline": True}, {**ROCK, "uncertain": True}]}
+    )
+    assert got[("b.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    assert got[("c.png", "cvat")]["boxes"] == approx_boxes({"boxes": [{**IGUANA, "borderline": True}]})
+
+
+def test_cvat_flags_a_project_has_no_option_for_go_in_plain_saying_so(api, manager, detection):
+    import_images(detection, ["a.png", "b.png"])
+    xml = cvat_xml(
+        cvat_image(0, "a.png", cvat_shape(CVAT_BOX, cvat_attributes(difficult="true"))
+                   + cvat_shape(CVAT_POLYGON, cvat_attributes(uncertain="true")))
+        + cvat_image(1, "b.png", cvat_shape(CVAT_BOX, cvat_attributes(borderline="true")))
+    )  # fmt: skip
+    job = post_import(api, manager, detection, "annotations.xml", xml.encode(), format="cvat", labeler="cvat")
+    assert job["status"] == "succeeded"
+    advice = "turn it on in the project's settings and import again to keep it"
+    assert job["errors"] == [
+        {
+            "name": "annotations.xml image 0 (a.png)",
+            "reason": "2 boxes a CVAT attribute marks difficult or borderline (the first here) went in without the "
+            f"borderline flag: this project has no borderline option; {advice}",
+        },
+        {
+            "name": "annotations.xml image 0 (a.png)",
+            "reason": "1 box a CVAT attribute marks uncertain (the first here) went in without the uncertain flag: "
+            f"this project has no uncertain option; {advice}",
+        },
+    ]
+    got = answers(detection)
+    assert got[("a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("b.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+
+
 def test_cvat_annotations_xml_alone_finds_the_projects_items_and_a_rotated_box_is_its_upright_one(
     api, manager, detection
 ):
@@ -1026,10 +1110,10 @@ def test_cvat_and_voc_are_offered_to_the_projects_they_fit(api, client, manager,
 # --- Pascal VOC ----------------------------------------------------------------------------------
 
 
-def voc_object(name, xmin, ymin, xmax, ymax, difficult=0, truncated=0):
+def voc_object(name, xmin, ymin, xmax, ymax, difficult=0, truncated=0, occluded=0):
     return (
         f"  <object>\n    <name>{name}</name>\n    <pose>Unspecified</pose>\n    <truncated>{truncated}</truncated>\n"
-        f"    <occluded>0</occluded>\n    <difficult>{difficult}</difficult>\n"
+        f"    <occluded>{occluded}</occluded>\n    <difficult>{difficult}</difficult>\n"
         f"    <bndbox>\n      <xmin>{xmin}</xmin>\n      <ymin>{ymin}</ymin>\n      <xmax>{xmax}</xmax>\n"
         f"      <ymax>{ymax}</ymax>\n    </bndbox>\n  </object>\n"
     )
@@ -1049,11 +1133,22 @@ def voc_xml(filename, objects="", width=200, height=100, folder="", path=""):
 
 
 # IGUANA and ROCK in VOC's 1-based pixels: the first pixel is 1, a box's xmax its last pixel column. A 0 is
-# the edge (a writer counting from 0 meant the first pixel).
+# the edge (a writer counting from 0 meant the first pixel). The iguana is difficult: a borderline box, where
+# the project has the option.
 VOC_OBJECTS = voc_object("iguana", 81, 31, 120, 70, difficult=1) + voc_object("rock", 161, 0, 200, 50, truncated=1)
+VOC_PLAIN = voc_object("iguana", 81, 31, 120, 70) + voc_object("rock", 161, 0, 200, 50, truncated=1)
 
 
-def test_cvat_pascal_voc_zip_with_image_sets_and_a_labelmap(api, manager, detection):
+@pytest.fixture
+def flagged(manager):
+    """An image detection project whose labelers may mark a box borderline or uncertain."""
+    return make_project(
+        manager, name="Flagged iguanas", modality="image", task_type="detection", classes=CLASSES,
+        options={"borderline": True, "uncertain": True},
+    )  # fmt: skip
+
+
+def test_cvat_pascal_voc_zip_with_image_sets_and_a_labelmap(api, manager, flagged):
     content = zip_bytes(
         [
             ("labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\niguana:250,50,83::\nrock:1,2,3::\n"),
@@ -1068,16 +1163,68 @@ def test_cvat_pascal_voc_zip_with_image_sets_and_a_labelmap(api, manager, detect
             ("SegmentationObject/a.png", image(4)),
         ]
     )
-    job = post_import(api, manager, detection, "task_7-voc.zip", content, format="voc", labeler="cvat")
+    job = post_import(api, manager, flagged, "task_7-voc.zip", content, format="voc", labeler="cvat")
     assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
-    got = answers(detection)
+    got = answers(flagged)
     assert set(got) == {("JPEGImages/a.png", "cvat"), ("JPEGImages/site1/b.png", "cvat")}
-    # difficult and truncated objects are boxes like any other, as a COCO crowd (iscrowd 1) is
-    assert got[("JPEGImages/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    # the difficult iguana is borderline; the truncated rock is a box like any other
+    iguana = {**IGUANA, "borderline": True}
+    assert got[("JPEGImages/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [iguana, ROCK]})
     assert got[("JPEGImages/site1/b.png", "cvat")] == {"boxes": []}
 
 
-def test_roboflow_pascal_voc_xml_beside_each_image_in_split_folders(api, manager, detection):
+def test_a_voc_difficult_object_is_a_borderline_box_and_truncated_or_occluded_ones_are_plain(api, manager, flagged):
+    """VOC marks an object hard to recognise ``<difficult>1</difficult>`` (its evaluation ignores it): LabelHub's
+    borderline box, which agreement can leave out the same way. ``truncated`` (cut by the image's edge) and
+    ``occluded`` (partly hidden) say how much of it shows, not how sure its label is: plain boxes."""
+    objects = (
+        voc_object("iguana", 81, 31, 120, 70, difficult=1, occluded=1)
+        + voc_object("rock", 161, 0, 200, 50, truncated=1, occluded=1)
+        + voc_object("rock", 1, 1, 40, 20, difficult=0)
+    )
+    content = zip_bytes([("Annotations/a.xml", voc_xml("a.png", objects)), ("JPEGImages/a.png", image(1))])
+    job = post_import(api, manager, flagged, "voc.zip", content, format="voc", labeler="voc")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    corner = {"x": 0.0, "y": 0.0, "w": 0.2, "h": 0.2, "label": "rock"}
+    assert answers(flagged)[("JPEGImages/a.png", "voc")] == {
+        "boxes": approx_boxes({"boxes": [{**IGUANA, "borderline": True}, ROCK, corner]})
+    }
+
+
+def test_voc_difficult_boxes_in_a_project_without_borderline_go_in_plain_saying_so(api, manager, detection):
+    """A project whose labelers cannot mark a box borderline takes a difficult object as a plain box (rather than
+    refusing its image); the result says how many, and that turning the option on and importing again keeps
+    them borderline (a new revision of each answer)."""
+    content = zip_bytes(
+        [
+            ("Annotations/a.xml", voc_xml("a.png", VOC_OBJECTS)),
+            ("Annotations/b.xml", voc_xml("b.png", voc_object("iguana", 81, 31, 120, 70, difficult=1))),
+            ("JPEGImages/a.png", image(1)),
+            ("JPEGImages/b.png", image(2)),
+        ]
+    )
+    job = post_import(api, manager, detection, "voc.zip", content, format="voc", labeler="voc")
+    assert job["status"] == "succeeded"
+    assert job["errors"] == [
+        {
+            "name": "Annotations/a.xml",
+            "reason": "2 boxes VOC marks difficult (the first here) went in without the borderline flag: this "
+            "project has no borderline option; turn it on in the project's settings and import again to keep it",
+        }
+    ]
+    got = answers(detection)
+    assert got[("JPEGImages/a.png", "voc")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("JPEGImages/b.png", "voc")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    response = api(manager).patch(f"/api/projects/{detection.pk}/", {"options": {"borderline": True}}, format="json")
+    assert response.status_code == 200, response.json()
+    again = post_import(api, manager, detection, "voc.zip", content, format="voc", labeler="voc")
+    assert again["status"] == "succeeded" and again["errors"] == [], again["errors"]
+    assert answers(detection)[("JPEGImages/b.png", "voc")]["boxes"] == approx_boxes(
+        {"boxes": [{**IGUANA, "borderline": True}]}
+    )
+
+
+def test_roboflow_pascal_voc_xml_beside_each_image_in_split_folders(api, manager, flagged):
     content = zip_bytes(
         [
             ("README.roboflow.txt", "\nIguanas - v3\n"),
@@ -1088,17 +1235,18 @@ def test_roboflow_pascal_voc_xml_beside_each_image_in_split_folders(api, manager
             ("valid/c_png.rf.3.png", image(3)),  # no xml: no boxes, as an image without a YOLO label file
         ]
     )
-    job = post_import(api, manager, detection, "Iguanas.v3i.voc.zip", content, format="voc", labeler="rf")
+    job = post_import(api, manager, flagged, "Iguanas.v3i.voc.zip", content, format="voc", labeler="rf")
     assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
-    got = answers(detection)
-    assert got[("train/a_png.rf.1.png", "rf")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    got = answers(flagged)
+    iguana = {**IGUANA, "borderline": True}  # VOC's difficult object
+    assert got[("train/a_png.rf.1.png", "rf")]["boxes"] == approx_boxes({"boxes": [iguana, ROCK]})
     assert got[("valid/b_png.rf.2.png", "rf")]["boxes"] == approx_boxes({"boxes": [ROCK]})
     assert got[("valid/c_png.rf.3.png", "rf")] == {"boxes": []}
 
 
 def test_pascal_voc_problems_name_the_file_and_object_and_keep_what_is_stored(api, manager, detection):
     import_images(detection, ["a.png", "b.png", "c.png", "d.png", "e.png"])
-    single = post_import(api, manager, detection, "a.xml", voc_xml("a.png", VOC_OBJECTS).encode(), format="voc",
+    single = post_import(api, manager, detection, "a.xml", voc_xml("a.png", VOC_PLAIN).encode(), format="voc",
                          labeler="voc")  # fmt: skip
     assert single["status"] == "succeeded" and single["errors"] == [], single["errors"]
     assert answers(detection)[("a.png", "voc")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
@@ -1110,7 +1258,7 @@ def test_pascal_voc_problems_name_the_file_and_object_and_keep_what_is_stored(ap
             ("Annotations/c.xml", voc_xml("c.png", voc_object("rock", 161, 1, 260, 50))),
             ("Annotations/d.xml", "<annotation><filename>d.png</filename>\n<size><width>200</width></annotation>"),
             ("Annotations/e.xml", voc_xml("e.png", voc_object("rock", 161, 1, 200, 50), width="", height="")),
-            ("Annotations/gone.xml", voc_xml("gone.png", VOC_OBJECTS)),
+            ("Annotations/gone.xml", voc_xml("gone.png", VOC_PLAIN)),
         ]
     )  # fmt: skip
     job = post_import(api, manager, detection, "voc.zip", content, format="voc", labeler="voc")
