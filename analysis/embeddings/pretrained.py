@@ -41,12 +41,14 @@ from typing import Any
 
 import numpy as np
 
+from .audio import VOICE_HOP, VOICE_SAMPLE_RATE, load_audio, voice_mel
 from .base import Embedder, EmbeddingError, l2_normalize_rows
 from .image import ImageBasicEmbedder, load_image
 
 IMAGE_FILE = "efficientnet-lite0.onnx"
 TEXT_FILE = "all-minilm-l6-v2.onnx"
 TOKENIZER_FILE = "all-minilm-l6-v2.tokenizer.json"
+VOICE_FILE = "resemblyzer-voice.onnx"
 SPEEDS_FILE = "speeds.json"
 THREADS = 2
 
@@ -59,6 +61,8 @@ class PretrainedSpec:
     files: tuple[str, ...]
     modules: tuple[str, ...]  # importable at run time besides onnxruntime
     model: str
+    # the first installed one of its modality with ``default`` is the projects' default (else the built-in)
+    default: bool = True
 
 
 PRETRAINED = {
@@ -78,6 +82,16 @@ PRETRAINED = {
         ),
         PretrainedSpec(
             "text-minilm", "text", 384, (TEXT_FILE, TOKENIZER_FILE), ("tokenizers",), "all-MiniLM-L6-v2 (mean-pooled)"
+        ),
+        # who speaks and on what channel, not what is said: offered, never the default (audio-mfcc stays)
+        PretrainedSpec(
+            "audio-voice",
+            "audio",
+            256,
+            (VOICE_FILE,),
+            (),
+            "Resemblyzer voice encoder (speaker, recording channel)",
+            default=False,
         ),
     )
 }
@@ -311,3 +325,76 @@ class TextMiniLmEmbedder(_PretrainedEmbedder):
             m = mask[:, :, None].astype(np.float32)
             out[rows] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         return l2_normalize_rows(out)
+
+
+class AudioVoiceEmbedder(_PretrainedEmbedder):
+    """Resemblyzer's utterance embedding (``VoiceEncoder.embed_utterance``): the clip, decoded by
+    ``load_audio`` at 16 kHz and cut at ``max_seconds``, is brought up to -30 dBFS (never down), cut in
+    partial utterances of 160 frames (1.6 s) every 77 frames (``rate`` 1.3 a second; the last one is
+    kept, zero-padded, when at least ``min_coverage`` of it is audio, and a clip shorter than one partial
+    is one zero-padded partial), each partial's mel power spectrogram (``voice_mel``) run through the
+    LSTM, and the clip's vector is the L2-normalised mean of its partials' unit vectors.
+
+    Unlike ``preprocess_wav``, long silences are not trimmed first (that takes webrtcvad's voice
+    detector): pauses count as part of the recording. The encoder was trained to tell speakers apart:
+    its vectors describe the voice and the recording channel (microphone, band, background), not the
+    words. Partials of several clips run together, ``run_batch`` at a time."""
+
+    spec = PRETRAINED["audio-voice"]
+    name = spec.name
+    modality = "audio"
+    sample_rate = VOICE_SAMPLE_RATE
+    partial_frames = 160
+    rate = 1.3
+    min_coverage = 0.75
+    target_dbfs = -30.0
+
+    def __init__(self, *, max_seconds: float | None = 600.0, run_batch: int = 32, **options: Any) -> None:
+        super().__init__(run_batch=run_batch, **options)
+        self.max_seconds = max_seconds
+
+    def _config(self) -> dict[str, Any]:
+        return {**super()._config(), "max_seconds": self.max_seconds, "vad_trim": False}
+
+    def normalize_volume(self, wave: np.ndarray) -> np.ndarray:
+        """``wave`` scaled up to ``target_dbfs`` (RMS in 16-bit full scale) if it is quieter; never down."""
+        rms = np.sqrt(np.mean((wave * 32767.0) ** 2)) + 1e-12
+        change = self.target_dbfs - 20.0 * np.log10(rms / 32767.0)
+        return wave if change < 0 else wave * 10.0 ** (change / 20.0)
+
+    def partial_starts(self, n_samples: int) -> list[int]:
+        """First frames of the partial utterances of a clip of ``n_samples`` (``compute_partial_slices``)."""
+        n_frames = int(np.ceil((n_samples + 1) / VOICE_HOP))
+        step = int(np.round((self.sample_rate / self.rate) / VOICE_HOP))
+        starts = list(range(0, max(1, n_frames - self.partial_frames + step + 1), step))
+        coverage = (n_samples - starts[-1] * VOICE_HOP) / (self.partial_frames * VOICE_HOP)
+        if coverage < self.min_coverage and len(starts) > 1:
+            starts.pop()
+        return starts
+
+    def partial_mels(self, wave: np.ndarray) -> np.ndarray:
+        """(partials, 160, 40) float32: the mel spectrograms of a 16 kHz waveform's partial utterances."""
+        wave = self.normalize_volume(np.asarray(wave, dtype=np.float64))
+        starts = self.partial_starts(wave.size)
+        end = (starts[-1] + self.partial_frames) * VOICE_HOP
+        mel = voice_mel(np.pad(wave, (0, max(end - wave.size, 0))))
+        return np.stack([mel[s : s + self.partial_frames] for s in starts])
+
+    def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:
+        partials = [
+            self.partial_mels(
+                load_audio(item, sample_rate=self.sample_rate, max_seconds=self.max_seconds, index=start + j)
+            )
+            for j, item in enumerate(batch)
+        ]
+        mels = np.concatenate(partials)
+        session = onnx_session(os.path.join(self.models_dir, VOICE_FILE))
+        embeddings = np.concatenate(
+            [
+                session.run(["embeddings"], {"mels": mels[s : s + self.run_batch]})[0]
+                for s in range(0, len(mels), self.run_batch)
+            ]
+        )
+        bounds = np.cumsum([0, *(len(p) for p in partials)])
+        means = np.stack([embeddings[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        return l2_normalize_rows(means)

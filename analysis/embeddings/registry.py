@@ -34,7 +34,13 @@ from .audio import AudioLogmelEmbedder, AudioMfccEmbedder
 from .base import MODALITIES, Embedder
 from .image import ImageBasicEmbedder
 from .onnx_model import OnnxEmbedder
-from .pretrained import PRETRAINED, ImageEffnetBasicEmbedder, ImageEffnetLite0Embedder, TextMiniLmEmbedder
+from .pretrained import (
+    PRETRAINED,
+    AudioVoiceEmbedder,
+    ImageEffnetBasicEmbedder,
+    ImageEffnetLite0Embedder,
+    TextMiniLmEmbedder,
+)
 from .text import TextTfidfEmbedder
 
 # Output dimensions of the built-in embedders with their default configuration.
@@ -114,6 +120,7 @@ def _pretrained(name: str) -> Callable[..., Embedder]:
             "image-effnet-basic": ImageEffnetBasicEmbedder,
             "image-effnet-lite0": ImageEffnetLite0Embedder,
             "text-minilm": TextMiniLmEmbedder,
+            "audio-voice": AudioVoiceEmbedder,
         }[name]
         return cls(**options)
 

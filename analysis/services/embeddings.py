@@ -52,8 +52,9 @@ def embedder_names(*, modality):
 
 def default_embedder(*, modality):
     """A project's default embedder: the pretrained one for its modality when installed (semantic features
-    that no histogram or TF-IDF gives), else the built-in one."""
-    installed = _installed_pretrained(modality)
+    that no histogram or TF-IDF gives), else the built-in one. ``audio-voice`` is never the default: it
+    describes who speaks and on what channel, and an audio project's labels are mostly about what is said."""
+    installed = [n for n in _installed_pretrained(modality) if PRETRAINED[n].default]
     return installed[0] if installed else DEFAULT_EMBEDDER[modality]
 
 
