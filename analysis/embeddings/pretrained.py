@@ -169,45 +169,18 @@ class _PretrainedEmbedder(Embedder):
         return {"model": self.spec.model, "models_dir": self.models_dir}
 
 
-class ImageEffnetLite0Embedder(_PretrainedEmbedder):
-    """Images centre-cropped to a square and resized to 224×224 (bilinear, in one step), scaled to [-1, 1].
-
-    ``threads`` decode-and-run threads share one single-threaded session (see the module docstring);
-    at most two runs per thread are decoded ahead, so memory stays a few batches of pixels."""
-
-    spec = PRETRAINED["image-effnet-lite0"]
-    name = spec.name
-    modality = "image"
-    size = 224
+class _ThreadedRuns(_PretrainedEmbedder):
+    """Data-parallel runs: ``threads`` threads each decode ``run_batch`` inputs and run them on a
+    one-thread session (``_run``), while the others do the same (decoders and onnxruntime release the
+    GIL); at most two runs per thread are decoded ahead, so memory stays a few batches of inputs."""
 
     def __init__(self, *, threads: int = THREADS, **options: Any) -> None:
         super().__init__(**options)
         self.threads = max(1, int(threads))
 
-    def _square(self, img) -> np.ndarray:
-        """(224, 224, 3) uint8: the centred square of ``img`` (its shorter side) resized to 224×224."""
-        from PIL import Image
-
-        w, h = img.size
-        side = min(w, h)
-        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-        return np.asarray(img.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0))
-
-    def _features(self, images: list) -> np.ndarray:
-        """The network's pooled features of decoded images -> (len(images), 1280)."""
-        pixels = np.stack([self._square(img) for img in images])
-        x = np.empty((len(images), 3, self.size, self.size), dtype=np.float32)
-        x[:] = pixels.transpose(0, 3, 1, 2)
-        x *= 2.0 / 255.0
-        x -= 1.0
-        session = onnx_session(os.path.join(self.models_dir, IMAGE_FILE), threads=1)
-        (features,) = session.run(["features"], {"pixels": x})
-        return features
-
     def _run(self, items: list[Any], start: int) -> np.ndarray:
-        """Decode and embed one run of images (called in a worker thread) -> (len(items), dim), not yet
-        normalised."""
-        return self._features([load_image(item, index=start + j, min_side=self.size) for j, item in enumerate(items)])
+        """Decode and embed one run (called in a worker thread) -> (len(items), dim)."""
+        raise NotImplementedError
 
     def _blocks(self, inputs: list[Any]) -> Iterator[tuple[int, np.ndarray]]:
         run_starts = iter(range(0, len(inputs), self.run_batch))
@@ -236,6 +209,42 @@ class ImageEffnetLite0Embedder(_PretrainedEmbedder):
     def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:  # one batch, in this thread
         runs = range(0, len(batch), self.run_batch)
         return l2_normalize_rows(np.concatenate([self._run(batch[s : s + self.run_batch], start + s) for s in runs]))
+
+
+class ImageEffnetLite0Embedder(_ThreadedRuns):
+    """Images centre-cropped to a square and resized to 224×224 (bilinear, in one step), scaled to [-1, 1].
+
+    ``threads`` decode-and-run threads share one single-threaded session (see the module docstring)."""
+
+    spec = PRETRAINED["image-effnet-lite0"]
+    name = spec.name
+    modality = "image"
+    size = 224
+
+    def _square(self, img) -> np.ndarray:
+        """(224, 224, 3) uint8: the centred square of ``img`` (its shorter side) resized to 224×224."""
+        from PIL import Image
+
+        w, h = img.size
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        return np.asarray(img.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0))
+
+    def _features(self, images: list) -> np.ndarray:
+        """The network's pooled features of decoded images -> (len(images), 1280)."""
+        pixels = np.stack([self._square(img) for img in images])
+        x = np.empty((len(images), 3, self.size, self.size), dtype=np.float32)
+        x[:] = pixels.transpose(0, 3, 1, 2)
+        x *= 2.0 / 255.0
+        x -= 1.0
+        session = onnx_session(os.path.join(self.models_dir, IMAGE_FILE), threads=1)
+        (features,) = session.run(["features"], {"pixels": x})
+        return features
+
+    def _run(self, items: list[Any], start: int) -> np.ndarray:
+        """Decode and embed one run of images (called in a worker thread) -> (len(items), dim), not yet
+        normalised."""
+        return self._features([load_image(item, index=start + j, min_side=self.size) for j, item in enumerate(items)])
 
 
 class ImageEffnetBasicEmbedder(ImageEffnetLite0Embedder):
@@ -327,7 +336,7 @@ class TextMiniLmEmbedder(_PretrainedEmbedder):
         return l2_normalize_rows(out)
 
 
-class AudioVoiceEmbedder(_PretrainedEmbedder):
+class AudioVoiceEmbedder(_ThreadedRuns):
     """Resemblyzer's utterance embedding (``VoiceEncoder.embed_utterance``): the clip, decoded by
     ``load_audio`` at 16 kHz and cut at ``max_seconds``, is brought up to -30 dBFS (never down), cut in
     partial utterances of 160 frames (1.6 s) every 77 frames (``rate`` 1.3 a second; the last one is
@@ -338,7 +347,8 @@ class AudioVoiceEmbedder(_PretrainedEmbedder):
     Unlike ``preprocess_wav``, long silences are not trimmed first (that takes webrtcvad's voice
     detector): pauses count as part of the recording. The encoder was trained to tell speakers apart:
     its vectors describe the voice and the recording channel (microphone, band, background), not the
-    words. Partials of several clips run together, ``run_batch`` at a time."""
+    words. Decoding, the front end and the network run in ``threads`` threads, ``run_batch`` clips at a
+    time (their partials together) on a one-thread session, as images do (see the module docstring)."""
 
     spec = PRETRAINED["audio-voice"]
     name = spec.name
@@ -348,9 +358,10 @@ class AudioVoiceEmbedder(_PretrainedEmbedder):
     rate = 1.3
     min_coverage = 0.75
     target_dbfs = -30.0
+    max_partials = 64
 
-    def __init__(self, *, max_seconds: float | None = 600.0, run_batch: int = 32, **options: Any) -> None:
-        super().__init__(run_batch=run_batch, **options)
+    def __init__(self, *, max_seconds: float | None = 600.0, **options: Any) -> None:
+        super().__init__(**options)
         self.max_seconds = max_seconds
 
     def _config(self) -> dict[str, Any]:
@@ -380,21 +391,27 @@ class AudioVoiceEmbedder(_PretrainedEmbedder):
         mel = voice_mel(np.pad(wave, (0, max(end - wave.size, 0))))
         return np.stack([mel[s : s + self.partial_frames] for s in starts])
 
-    def _embed_batch(self, batch: list[Any], start: int) -> np.ndarray:
-        partials = [
-            self.partial_mels(
-                load_audio(item, sample_rate=self.sample_rate, max_seconds=self.max_seconds, index=start + j)
-            )
-            for j, item in enumerate(batch)
-        ]
+    def vectors_from_waves(self, waves: list[np.ndarray]) -> np.ndarray:
+        """(len(waves), 256): for each 16 kHz mono waveform, the mean of its partials' embeddings (not yet
+        normalised)."""
+        partials = [self.partial_mels(wave) for wave in waves]
+        session = onnx_session(os.path.join(self.models_dir, VOICE_FILE), threads=1)
         mels = np.concatenate(partials)
-        session = onnx_session(os.path.join(self.models_dir, VOICE_FILE))
+        # at most max_partials at once: the LSTM's outputs are (160, partials, 256) floats per layer
         embeddings = np.concatenate(
             [
-                session.run(["embeddings"], {"mels": mels[s : s + self.run_batch]})[0]
-                for s in range(0, len(mels), self.run_batch)
+                session.run(["embeddings"], {"mels": mels[s : s + self.max_partials]})[0]
+                for s in range(0, len(mels), self.max_partials)
             ]
         )
         bounds = np.cumsum([0, *(len(p) for p in partials)])
-        means = np.stack([embeddings[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
-        return l2_normalize_rows(means)
+        return np.stack([embeddings[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
+    def _run(self, items: list[Any], start: int) -> np.ndarray:
+        """Decode and embed one run of clips (called in a worker thread) -> (len(items), 256)."""
+        return self.vectors_from_waves(
+            [
+                load_audio(item, sample_rate=self.sample_rate, max_seconds=self.max_seconds, index=start + j)
+                for j, item in enumerate(items)
+            ]
+        )
