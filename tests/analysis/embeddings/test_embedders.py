@@ -67,7 +67,7 @@ def audio_files(tmp_path):
 # ------------------------------------------------------------------------------------------------
 def test_registry_lists_the_builtins_per_modality():
     assert available_embedders("image") == ["image-basic", "image-effnet-basic", "image-effnet-lite0", "onnx"]
-    assert available_embedders("audio") == ["audio-logmel", "audio-mfcc", "onnx"]
+    assert available_embedders("audio") == ["audio-logmel", "audio-mfcc", "audio-voice", "onnx"]
     assert available_embedders("text") == ["text-minilm", "text-tfidf"]
     assert set(available_embedders()) == {
         "image-basic",
@@ -75,6 +75,7 @@ def test_registry_lists_the_builtins_per_modality():
         "image-effnet-lite0",
         "audio-logmel",
         "audio-mfcc",
+        "audio-voice",
         "text-minilm",
         "text-tfidf",
         "onnx",
