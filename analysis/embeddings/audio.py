@@ -17,11 +17,15 @@ summarised per band as ``[mean, std, 10th, 50th, 90th percentile of log10 band e
 pre-emphasis of ``audio-mfcc`` attenuates 100 Hz by about 26 dB (car or engine rumble hardly counts),
 and mean / std over frames mix speech and pauses, whereas a band's 10th percentile is its background
 level (babble, hum, rumble, digital silence) and its 90th its foreground (a telephone channel has none
-above 4 kHz). On the demo's 32 spoken-query clips cut in 0.75 s windows, a logistic regression trained
-on the other clips tells the recording condition of 93 % of a held-out clip's windows with it, 81 %
-with ``audio-mfcc``; but a vote of its nearest neighbours names a window's spoken query less often
-(14 % against 26 %), so ``audio-mfcc`` stays the default for labels about what is said, and ``audio-logmel``
-is the one for maps of recording conditions (a speech project's slices).
+above 4 kHz). On the demo's 32 spoken-query clips cut in 0.75 s windows, the five nearest windows of
+other clips name the recording condition of 84 % of the windows with it, 68 % with ``audio-mfcc`` (a
+logistic regression trained on the other clips tells a held-out clip's windows' condition about as
+well with either: 88 % and 86 %; ``benchmarks/embedders_bench.py --speech``); but they name a window's
+spoken query less often (13 % against 30 %), so ``audio-mfcc`` stays the default for labels about what
+is said, and ``audio-logmel`` is the one for maps of recording conditions (a speech project's slices).
+
+``voice_mel`` is the front end of the pretrained ``audio-voice`` (``pretrained.py``): Resemblyzer's
+mel power spectrogram, with librosa's Slaney filters (``slaney_mel_filterbank``).
 """
 
 from __future__ import annotations

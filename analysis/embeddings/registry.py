@@ -21,8 +21,9 @@ onnx           image,   model a local ONNX model file: ``get_embedder("onnx", mo
 ============== ======== ===== =============================================================
 
 Pretrained embedders (``pretrained``: ``image-effnet-lite0``, 1280-d, ``image-effnet-basic``, its
-features beside image-basic's, 1884-d, and ``text-minilm``, 384-d) run models written by
-``make embedders`` into a models folder: ``get_embedder(name, models_dir=...)``.
+features beside image-basic's, 1884-d, ``text-minilm``, 384-d, and ``audio-voice``, Resemblyzer's
+speaker embedding, 256-d) run models written by ``make embedders`` into a models folder:
+``get_embedder(name, models_dir=...)``.
 """
 
 from __future__ import annotations
