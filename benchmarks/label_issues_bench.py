@@ -11,7 +11,8 @@
 breast-cancer tables (standardized columns), Gaussian mixtures with controlled overlap (each class two
 touching sub-blobs; "low" and "high" overlap between classes), the demo's spoken-query clips (32 clips
 cut into 0.75 s windows every 0.25 s, 164 items, built-in audio-mfcc features, label = the recording
-condition), pyjokes' jokes labeled by language (972 jokes in 10 languages, built-in text-tfidf
+condition; ``speech-voice``: the same windows by the pretrained ``audio-voice``, skipped unless ``make
+embedders`` installed it), pyjokes' jokes labeled by language (972 jokes in 10 languages, built-in text-tfidf
 features; pyjokes is pinned in the dev extra, the data set is skipped without it) and the digits
 (image-basic features) — each under four label sets (seeded). ``--quick`` leaves out the jokes and
 the digits; ``--only iris,speech`` picks data sets; ``--seeds 0-4`` runs the table once per seed and
@@ -437,6 +438,8 @@ def load_dataset(name: str, seed: int):
         return load_jokes()
     if name == "speech":
         return load_speech()
+    if name == "speech-voice":
+        return load_speech(embedder="audio-voice")
     raise ValueError(name)
 
 
@@ -463,25 +466,38 @@ def load_jokes(min_per_language: int = 25):
 SPEECH_DIR = ROOT / "labeling" / "demo_data" / "speech"
 
 
-def load_speech(window_s: float = 0.75, hop_s: float = 0.25):
+def load_speech(window_s: float = 0.75, hop_s: float = 0.25, embedder: str = "audio-mfcc"):
     """The demo's 32 spoken-query clips (8 queries x 4 recording conditions), cut into ``window_s``
     windows every ``hop_s`` seconds (a few hundred items: 32 clips are too few for a group of 10),
-    each featurised by the built-in ``audio-mfcc`` embedder; label = the recording condition (clean,
-    car noise, people noise, low bandwidth), the slice a speech project checks its data by."""
+    each featurised by the built-in ``audio-mfcc`` embedder (``speech``) or the pretrained ``audio-voice``
+    (``speech-voice``: Resemblyzer's voice encoder, installed by ``make embedders``; None without it);
+    label = the recording condition (clean, car noise, people noise, low bandwidth), the slice a speech
+    project checks its data by."""
     import json
 
     from analysis.embeddings.audio import load_audio
 
-    emb = get_embedder("audio-mfcc")
+    if embedder == "audio-mfcc":
+        emb = get_embedder("audio-mfcc")
+    else:
+        from analysis.embeddings.pretrained import pretrained_installed
+
+        folder = os.environ.get("LABELHUB_MODELS_DIR") or str(
+            Path(os.environ.get("LABELHUB_VAR_DIR") or ROOT / "var") / "models"
+        )
+        if not pretrained_installed(embedder, folder):
+            return None
+        emb = get_embedder(embedder, models_dir=folder)
     manifest = json.loads((SPEECH_DIR / "manifest.json").read_text())
     conditions = sorted({m["condition"] for m in manifest})
-    feats, labels = [], []
+    waves, labels = [], []
     win, hop = int(window_s * emb.sample_rate), int(hop_s * emb.sample_rate)
     for m in manifest:
         wave = load_audio(str(SPEECH_DIR / m["file"]), sample_rate=emb.sample_rate, max_seconds=None)
         for s in range(0, max(len(wave) - win, 0) + 1, hop):
-            feats.append(emb.features_from_wave(wave[s : s + win]))
+            waves.append(wave[s : s + win])
             labels.append(conditions.index(m["condition"]))
+    feats = [emb.features_from_wave(w) for w in waves] if embedder == "audio-mfcc" else emb.vectors_from_waves(waves)
     X = np.asarray(feats, dtype=np.float64)
     X = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-9)
     return X.astype(np.float32), np.asarray(labels, dtype=np.int64)
@@ -564,7 +580,7 @@ def oracle_share(Z: np.ndarray, y: np.ndarray, group: np.ndarray, C: float = 0.1
 
 
 def run_suite(args) -> list[dict]:
-    names = ["iris", "wine", "breast_cancer", "gauss-low", "gauss-high", "speech"]
+    names = ["iris", "wine", "breast_cancer", "gauss-low", "gauss-high", "speech", "speech-voice"]
     if not args.quick:
         names += ["jokes", "digits"]
     if args.only:
@@ -586,7 +602,12 @@ def run_suite(args) -> list[dict]:
     for name in names:
         data = load_dataset(name, args.seed)
         if data is None:
-            print(f"{name:<14} skipped: its package is not installed (pip install -e '.[dev]')")
+            need = (
+                "its model is not installed (make embedders)"
+                if name.endswith("-voice")
+                else ("its package is not installed (pip install -e '.[dev]')")
+            )
+            print(f"{name:<14} skipped: {need}")
             misses.append(f"{name}: not run")
             continue
         X0, y0 = data
