@@ -270,3 +270,74 @@ def test_each_labelers_box_says_its_layer_in_words_at_any_zoom(live_server, page
     page.keyboard.press("1")  # lab0's layer off: its number goes with its box
     assert [t["text"] for t in tags() if t["height"]] == ["2", "0"]
     assert not page.errors
+
+
+# Every tag written over the image (the layer numbers, the final boxes' class names) as its rectangle on the
+# screen, the tags not shown left out.
+TAG_RECTS = """() => [...document.querySelectorAll('.layer-svg .layer-tag, .box-layer .box-tag')]
+    .filter((t) => t.getClientRects().length && getComputedStyle(t).display !== 'none')
+    .map((t) => {
+        const r = t.getBoundingClientRect();
+        return {text: t.textContent, left: r.left, top: r.top, right: r.right, bottom: r.bottom, height: r.height};
+    })"""
+
+
+def test_the_tags_of_boxes_that_share_corners_never_cover_one_another(live_server, new_page, login, manager, reviewer):
+    """Boxes that share an edge or a corner wrote their tags on one spot: the name of a box at the image's top
+    edge went inside it, onto its layer numbers ("Rock" over "1 2 0"), and a narrow box's numbers ran into
+    its neighbour's. Each tag now moves aside (along the edge, a row down, outside the box) and stays inside
+    the image, at the default zoom and zoomed in, on a laptop and on a phone, where the item's column was
+    35 px wide beside the decision and drew no box at all."""
+    require_browser()
+    project, item, alice, bob = review_item(manager, reviewer, "Shared corners (browser)")
+    scene = [
+        (0.0, 0.0, 0.12, 0.15, "rock"),  # two at the top edge, side by side
+        (0.12, 0.0, 0.12, 0.15, "iguana"),
+        (0.24, 0.15, 0.12, 0.15, "rock"),  # its top-left corner on the second's bottom-right one
+        (0.5, 0.4, 0.2, 0.3, "iguana"),  # three sharing the corner (0.7, 0.7)
+        (0.7, 0.4, 0.2, 0.3, "rock"),
+        (0.5, 0.7, 0.2, 0.2, "rock"),
+    ]
+    annotation_save(item=item, labeler=alice, value=boxes(*scene))
+    annotation_save(item=item, labeler=bob, value=boxes(*[(x + 0.004, y, w, h, label) for x, y, w, h, label in scene]))
+    page = new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg .layer-tag').length === 18")
+
+    def assert_apart(when):
+        tags = page.evaluate(TAG_RECTS)
+        # each of the 3 layers' 6 boxes carries its number, each of the 6 final boxes its class
+        assert sorted(t["text"] for t in tags) == sorted(["0", "1", "2"] * 6 + ["Iguana"] * 2 + ["Rock"] * 4), when
+        image = page.locator("#image").bounding_box()
+        for t in tags:
+            assert t["height"] >= 12, (when, t)  # readable: as large at any zoom
+            inside = (
+                t["left"] >= image["x"] - 0.5
+                and t["top"] >= image["y"] - 0.5
+                and t["right"] <= image["x"] + image["width"] + 0.5
+                and t["bottom"] <= image["y"] + image["height"] + 0.5
+            )
+            assert inside, (when, t, image)
+        for i, a in enumerate(tags):
+            for b in tags[i + 1 :]:
+                apart = (
+                    a["right"] <= b["left"] + 0.5
+                    or b["right"] <= a["left"] + 0.5
+                    or a["bottom"] <= b["top"] + 0.5
+                    or b["bottom"] <= a["top"] + 0.5
+                )
+                assert apart, (when, a, b)
+
+    assert_apart("1280 px, fitted")
+    zoom = page.locator("#zoom-level").text_content()
+    page.get_by_role("button", name="Zoom in").click()
+    page.wait_for_function(f"() => document.getElementById('zoom-level').textContent !== {zoom!r}")
+    assert_apart("1280 px, zoomed in")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("button", name="Fit").click()
+    page.wait_for_function(f"() => document.getElementById('zoom-level').textContent === {zoom!r}")
+    assert page.locator("#image").bounding_box()["width"] > 300  # the item as wide as the phone allows
+    assert_apart("390 px, fitted")
+    assert not page.errors, page.errors

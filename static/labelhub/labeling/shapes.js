@@ -10,6 +10,8 @@
 // The previous class sticks: a new shape takes the class last chosen. ``classMap`` (old key -> today's,
 // from the project's taxonomy changes) maps the labels of the shapes loaded: answers keep old keys.
 
+import { layOutTags } from "./tag_layout.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
 const round = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -269,6 +271,7 @@ export class BoxEditor extends ShapeEditor {
     this.drag = null;
     this.drawKey = options?.drawKey || "";
     this.cornerKey = options?.cornerKey || "";
+    this.moreTags = () => []; // tags of another drawing over the image that the boxes' tags keep clear of
     this.corner = CORNERS[0]; // the corner of the selected box Shift+arrows move; each item starts at se
     this.keyDraw = null; // a box being drawn from the keyboard: {anchor: {x, y} | null, at: {x, y}} in image pixels
     this.cursor = null; // where the keyboard's crosshair was last, in image pixels (the next one starts there)
@@ -363,14 +366,17 @@ export class BoxEditor extends ShapeEditor {
     const { x, y, scale } = this.viewer.view;
     this.layer.setAttribute("transform", `translate(${x} ${y}) scale(${scale})`);
     this.placeHandles();
-    if (scale !== this.tagScale) this.drawTags(); // the same size on the screen at any zoom
+    if (scale !== this.tagScale) this.layOutTags(); // the same size on the screen at any zoom
   }
 
   drawAll() {
     this.rects = this.shapes.map(() => document.createElementNS(SVG, "rect"));
     this.boxGroup.replaceChildren(...this.rects);
     this.newTags();
-    for (let i = 0; i < this.shapes.length; i++) this.draw(i); // each box and its tag
+    this.drawingAll = true;
+    for (let i = 0; i < this.shapes.length; i++) this.draw(i); // each box, then their tags
+    this.drawingAll = false;
+    this.layOutTags();
     this.placeHandles();
     this.drawCrosshair();
   }
@@ -388,36 +394,34 @@ export class BoxEditor extends ShapeEditor {
     rect.setAttribute("class", ["box", index === this.selectedIndex && "selected", s.borderline && "borderline", s.uncertain && "uncertain"]
       .filter(Boolean).join(" "));
     rect.style.setProperty("--box", this.colour(s.label));
-    if (this.tagGroup.children.length === this.shapes.length) this.drawTag(index);
-    else this.drawTags();
+    if (!this.drawingAll) this.layOutTags(); // a box moved can take another's tag spot, or free it
     if (index === this.selectedIndex) this.placeHandles();
   }
 
   // A box's class is its colour and, for whoever tells colours apart poorly, its name written over its top-left
   // corner (inside it at the image's top edge), light on a dark halo like the crosshair, the same size at any
-  // zoom. A box a few pixels wide on the screen goes without (zoom in, or Tab to it: the summary names it).
-  drawTags() {
-    this.newTags();
-    for (let i = 0; i < this.shapes.length; i++) this.drawTag(i);
+  // zoom. Tags never cover one another (./tag_layout.js): boxes that touch move theirs aside; those of
+  // ``moreTags()`` (the review page's layer numbers, drawn in another SVG over the same image) too. A box a
+  // few pixels wide on the screen goes without (zoom in, or Tab to it: the summary names it).
+  layOutTags() {
+    if (this.tagGroup.children.length !== this.shapes.length) this.newTags();
+    const scale = this.viewer.view.scale || 1;
+    this.tagScale = this.viewer.view.scale;
+    if (!this.size.w) return;
+    const { w, h } = this.size;
+    const own = this.shapes.map((s, i) => ({
+      el: this.tagGroup.children[i], text: this.name(s.label), kind: "name", px: TAG_PX, weight: 600,
+      box: { x: s.x * w, y: s.y * h, w: s.w * w, h: s.h * h }, hidden: s.w * w * scale < TAG_MIN_PX,
+    }));
+    layOutTags([...own, ...this.moreTags()], { width: w, height: h, scale, family: getComputedStyle(this.svg).fontFamily });
   }
 
   newTags() {
-    this.tagScale = this.viewer.view.scale;
-    this.tagGroup.replaceChildren(...this.shapes.map(() => document.createElementNS(SVG, "text")));
-  }
-
-  drawTag(index) {
-    const tag = this.tagGroup.children[index];
-    const s = this.shapes[index];
-    const scale = this.viewer.view.scale || 1;
-    tag.setAttribute("class", "box-tag");
-    tag.setAttribute("x", s.x * this.size.w + 3 / scale);
-    const top = s.y * this.size.h;
-    tag.setAttribute("y", top * scale >= TAG_PX + 4 ? top - 4 / scale : top + (TAG_PX + 2) / scale);
-    tag.setAttribute("font-size", TAG_PX / scale);
-    tag.setAttribute("stroke-width", 2.5 / scale);
-    tag.textContent = this.name(s.label);
-    tag.style.display = s.w * this.size.w * scale < TAG_MIN_PX ? "none" : "";
+    this.tagGroup.replaceChildren(...this.shapes.map(() => {
+      const tag = document.createElementNS(SVG, "text");
+      tag.setAttribute("class", "box-tag");
+      return tag;
+    }));
   }
 
   selectionChanged() {
@@ -453,7 +457,7 @@ export class BoxEditor extends ShapeEditor {
     this.record(`delete ${this.shapeName(index)}`, this.snapshot());
     this.shapes.splice(index, 1);
     this.rects.splice(index, 1)[0]?.remove();
-    this.drawTags(); // the boxes after it are numbered one less
+    this.layOutTags(); // its tag goes, and frees its spot
     for (let i = index; i < this.shapes.length; i++) this.rects[i].dataset.index = i;
     this.selectedIndex = -1;
     this.placeHandles();

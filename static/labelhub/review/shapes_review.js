@@ -48,7 +48,7 @@ const layers = [
 ];
 
 const LAYER_TAG_PX = 12; // the size of the layer number written in a labeler's box
-const LAYER_TAG_STEP_PX = 11; // one layer's number to the next, for boxes drawn on the same spot
+const LAYER_TAG_STEP_PX = 12; // one layer's number to the next, for boxes drawn on the same spot
 const LAYER_TAG_MIN_PX = 24; // the narrowest box (on the screen) that carries its layer's number
 
 class BoxLayers {
@@ -60,28 +60,31 @@ class BoxLayers {
     this.svg.append(this.group);
     viewer.box.insertBefore(this.svg, editor.svg); // under the editor: the final boxes take the clicks
     this.groups = new Map();
+    this.tags = []; // each box's layer number, placed by the editor with the final boxes' names
     this.size = { w: 0, h: 0 };
   }
 
   place() {
     const { naturalWidth: w, naturalHeight: h } = viewer.img;
-    const { x, y, scale } = viewer.view;
-    if (w && (w !== this.size.w || h !== this.size.h || scale !== this.scale)) {
+    const { x, y } = viewer.view;
+    if (w && (w !== this.size.w || h !== this.size.h)) {
       this.size = { w, h };
-      this.scale = scale;
       this.draw();
+      editor.layOutTags();
     }
-    this.group.setAttribute("transform", `translate(${x} ${y}) scale(${scale})`);
+    this.group.setAttribute("transform", `translate(${x} ${y}) scale(${viewer.view.scale})`);
   }
 
   // A layer was its colour alone: each box carries its layer's number (the key that toggles it, 0 the
   // consensus) inside its top-right corner, light on a dark halo, the same size at any zoom, the numbers of
-  // boxes drawn on the same spot side by side (1 2 3 0 over one iguana); a box a few pixels wide on the
-  // screen goes without.
+  // boxes drawn on the same spot side by side (1 2 3 0 over one iguana). The editor places them with the
+  // final boxes' names, none over another (../labeling/tag_layout.js): a number whose spot is taken moves
+  // along the edge, a row down, or outside a box too small for it; each layer's keeps its spot when another
+  // layer is hidden. A box a few pixels wide on the screen goes without.
   draw() {
     const { w, h } = this.size;
-    const scale = this.scale || 1;
     this.group.replaceChildren();
+    this.tags = [];
     layers.forEach((layer, index) => {
       const g = document.createElementNS(SVG, "g");
       g.dataset.layer = layer.name;
@@ -97,18 +100,15 @@ class BoxLayers {
         const title = document.createElementNS(SVG, "title");
         title.textContent = `${layer.name}: ${s.label}`;
         rect.append(title);
-        g.append(rect);
-        if (s.w * w * scale < LAYER_TAG_MIN_PX) continue;
         const tag = document.createElementNS(SVG, "text");
         tag.setAttribute("class", "layer-tag");
-        const steps = layer.consensus ? 0 : layers.length - 1 - index; // 1 2 3, then the consensus's 0
-        tag.setAttribute("x", (s.x + s.w) * w - (4 + LAYER_TAG_STEP_PX * steps) / scale);
-        tag.setAttribute("y", s.y * h + (LAYER_TAG_PX + 2) / scale);
-        tag.setAttribute("text-anchor", "end");
-        tag.setAttribute("font-size", LAYER_TAG_PX / scale);
-        tag.setAttribute("stroke-width", 2.5 / scale);
-        tag.textContent = number;
-        g.append(tag);
+        g.append(rect, tag);
+        const box = { x: s.x * w, y: s.y * h, w: s.w * w, h: s.h * h };
+        this.tags.push({
+          el: tag, text: number, kind: "layer", px: LAYER_TAG_PX, weight: 700, box, step: LAYER_TAG_STEP_PX,
+          slot: layer.consensus ? 0 : layers.length - 1 - index, // 1 2 3, then the consensus's 0
+          get hidden() { return box.w * viewer.view.scale < LAYER_TAG_MIN_PX; },
+        });
       }
       g.style.display = this.groups.get(layer.key)?.style.display ?? "";
       this.groups.set(layer.key, g);
@@ -169,6 +169,7 @@ class SegmentLanes {
 
 const layerView = boxes ? new BoxLayers() : new SegmentLanes();
 if (boxes) {
+  editor.moreTags = () => layerView.tags;
   const placeEditor = viewer.onView;
   viewer.onView = () => { placeEditor?.(); layerView.place(); };
 }
