@@ -4,8 +4,9 @@ screen."""
 
 import pytest
 
+from analysis.models import EmbeddingMap
 from labeling.choices import Role
-from labeling.models import Item
+from labeling.models import Item, Job
 from labeling.services.annotations import annotation_save
 from labeling.services.invitations import invitation_create
 from tests.browser.test_analysis_pages import labeled_project
@@ -79,3 +80,60 @@ def test_the_review_queue_with_flagged_answers_fits_a_phone_screen(live_server, 
     assert page.goto(f"{live_server.url}/projects/{project.pk}/review/").status == 200
     assert page.locator("#review-queue .visually-hidden").count() > 0
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+
+
+# The texts a field cuts short. A select: its choices, when it is narrower than the same select as wide as
+# they ask (a copy beside it, out of the flow). A text box: its value or placeholder against the room inside
+# it, less the 20 px of the button of its suggestions.
+FIELD_TEXT_CUT = """(el) => {
+    if (el.tagName === 'SELECT') {
+        const copy = el.cloneNode(true);
+        copy.removeAttribute('id');
+        copy.style.cssText = 'position: absolute; visibility: hidden; width: auto; max-width: none; flex: none';
+        el.after(copy);
+        const asked = copy.getBoundingClientRect().width;
+        copy.remove();
+        const width = el.getBoundingClientRect().width;
+        return width + 0.5 < asked ? [...el.options].map((o) => [o.text, width, asked]) : [];
+    }
+    const style = getComputedStyle(el);
+    const pen = document.createElement('canvas').getContext('2d');
+    pen.font = style.font;
+    const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - (el.list ? 20 : 0);
+    const text = el.value || el.placeholder;
+    return pen.measureText(text).width > room ? [[text, room]] : [];
+}"""
+
+
+def test_the_labelers_filter_and_the_map_choice_show_their_whole_text_on_a_phone(
+    live_server, new_page, login, manager, reviewer
+):
+    """At 390 px the agreement report's labelers filter ("all, or alice,bob") and the map page's choice of
+    map ("#12 image-effnet-lite0 · 2026-12-06 20:17 · succeeded") were cut short: each field takes the
+    width of the screen, and a map's choice says its state only when it is not finished."""
+    require_browser()
+    project, _ = labeled_project(manager, reviewer)
+    for embedder, status in (("image-effnet-lite0", "succeeded"), ("image-effnet-basic", "running")):
+        job = Job.objects.create(project=project, kind="map", status=status)
+        EmbeddingMap.objects.create(project=project, embedder=embedder, job=job, created_by=manager)
+    finished = EmbeddingMap.objects.filter(project=project, job__status="succeeded").get()
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    console = []
+    page.on("console", lambda message: message.type == "error" and console.append(message.text))
+    login(page, live_server, manager)
+    for path, field in (
+        (f"/projects/{project.pk}/agreement/", "input[name=labelers]"),
+        (f"/projects/{project.pk}/review/", "select[name=labeler]"),
+        (f"/projects/{project.pk}/map/{finished.pk}/", "#map-choice"),
+    ):
+        assert page.goto(live_server.url + path).status == 200, path
+        assert page.locator(field).evaluate(FIELD_TEXT_CUT) == [], path
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, path
+    choices = page.locator("#map-choice option").all_text_contents()
+    assert [choice.split(" · ")[0] for choice in choices] == [
+        f"#{finished.pk + 1} image-effnet-basic",
+        f"#{finished.pk} image-effnet-lite0",
+    ]
+    assert choices[0].endswith(" · running") and not choices[1].endswith("succeeded")
+    assert console == [] and not page.errors, (console, page.errors)
