@@ -302,6 +302,8 @@ def test_the_tags_of_boxes_that_share_corners_never_cover_one_another(live_serve
     annotation_save(item=item, labeler=bob, value=boxes(*[(x + 0.004, y, w, h, label) for x, y, w, h, label in scene]))
     page = new_page()
     page.set_viewport_size({"width": 1280, "height": 800})
+    console = []
+    page.on("console", lambda message: message.type == "error" and console.append(message.text))
     login(page, live_server, reviewer)
     page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
     page.wait_for_function("() => document.querySelectorAll('.layer-svg .layer-tag').length === 18")
@@ -340,4 +342,4 @@ def test_the_tags_of_boxes_that_share_corners_never_cover_one_another(live_serve
     page.wait_for_function(f"() => document.getElementById('zoom-level').textContent === {zoom!r}")
     assert page.locator("#image").bounding_box()["width"] > 300  # the item as wide as the phone allows
     assert_apart("390 px, fitted")
-    assert not page.errors, page.errors
+    assert console == [] and not page.errors, (console, page.errors)
