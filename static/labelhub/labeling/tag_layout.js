@@ -32,14 +32,16 @@ function measure(text, px, weight, family) {
   return size;
 }
 
-// Rectangles that may touch: each tag's counts its halo already.
-const clear = (a, b) => a.r <= b.l || b.r <= a.l || a.b <= b.t || b.b <= a.t;
+const APART_PX = 2; // between two tags' halos: "Iguana" and "1 2 0" read as two words, never one
+const SNAP_PX = 8; // layer numbers of boxes whose top-right corners lie this close share their columns
+
+const clear = (a, b) => a.r + APART_PX <= b.l || b.r + APART_PX <= a.l || a.b + APART_PX <= b.t || b.b + APART_PX <= a.t;
 
 /** The spots of a tag ``w`` by ``h`` on box ``box`` (screen pixels from the image's origin: l, t, r, b), best
  * first. ``kind`` "name": over the top-left corner, else inside it, then under the bottom-left corner, inside
  * it, and the same on the right. "layer": inside the top-right corner, ``slot`` steps of ``step`` to the left
- * (1 2 3 0 over one iguana), then rows down that column, rows up from the bottom-right corner, then the
- * other columns, then outside the box. */
+ * (1 2 3 0 over one iguana), else another step along that row, then the rows below it, the rows up from
+ * the bottom-right corner, then outside the box. */
 function* spots({ kind, slot = 0, step }, box, w, h) {
   const room = box.r - box.l >= w + 2 * INSET_PX && box.b - box.t >= h + 2 * GAP_PX; // it fits inside
   const left = box.l + INSET_PX;
@@ -50,12 +52,16 @@ function* spots({ kind, slot = 0, step }, box, w, h) {
   const bottomIn = (row) => box.b - GAP_PX - h - row * (h + GAP_PX);
   const inside = (y) => y >= box.t && y + h <= box.b;
   if (kind === "layer") {
-    const slots = [slot, ...Array.from({ length: slot + 4 }, (_, k) => k).filter((k) => k !== slot)];
+    // Its own step, then further left, then back to the right: a number pushed aside keeps left of the
+    // numbers placed after it (1 2 / 0 in a narrow box, never 2 1).
+    const slots = [...Array.from({ length: 4 }, (_, k) => slot + k), ...Array.from({ length: slot }, (_, k) => slot - 1 - k)];
     const rows = Array.from({ length: ROWS }, (_, row) => row);
-    const ys = [...rows.map(topIn), ...rows.map(bottomIn)].filter((y) => room && inside(y));
-    for (const k of slots) { // its own column first: the numbers stay in their order, 1 left of 2
-      const x = right - k * step;
-      if (x >= left) for (const y of ys) yield { x, y };
+    for (const y of [...rows.map(topIn), ...rows.map(bottomIn)]) {
+      if (!room || !inside(y)) continue;
+      for (const k of slots) {
+        const x = right - k * step;
+        if (x >= left) yield { x, y };
+      }
     }
     for (let row = 0; row < ROWS; row++) {
       for (const k of slots) yield { x: box.r + GAP_PX + k * step, y: topIn(row) }; // beside its right side
@@ -80,6 +86,24 @@ function* spots({ kind, slot = 0, step }, box, w, h) {
   }
 }
 
+/** Boxes of several layers drawn on one spot differ by a few pixels: their numbers take the same columns and
+ * rows (from the leftmost right side and the lowest top among them, inside each box), so a number pushed
+ * aside by a name pushes the others alike and 1 stays left of 2. Answers a Map: layer tag -> {r, t}. */
+function sharedCorners(tags, scale) {
+  const groups = [];
+  for (const tag of tags) {
+    if (tag.kind !== "layer" || tag.hidden) continue;
+    const r = (tag.box.x + tag.box.w) * scale;
+    const t = tag.box.y * scale;
+    let group = groups.find((g) => Math.abs(g.r0 - r) <= SNAP_PX && Math.abs(g.t0 - t) <= SNAP_PX);
+    if (!group) groups.push((group = { r0: r, t0: t, r, t, tags: [] }));
+    group.r = Math.min(group.r, r);
+    group.t = Math.max(group.t, t);
+    group.tags.push(tag);
+  }
+  return new Map(groups.flatMap((g) => g.tags.map((tag) => [tag, { r: g.r, t: g.t }])));
+}
+
 /** Place ``tags`` over an image of ``width`` by ``height`` pixels shown at ``scale`` (screen pixels per image
  * pixel). Each tag: {el (an SVG <text> in a group drawn in image pixels), text, box: {x, y, w, h} in image
  * pixels, kind: "name" | "layer", slot and step (screen pixels) for a layer, px (its font size on the
@@ -88,6 +112,7 @@ function* spots({ kind, slot = 0, step }, box, w, h) {
 export function layOutTags(tags, { width, height, scale, family }) {
   const placed = [];
   const bounds = { l: 0, t: 0, r: width * scale, b: height * scale };
+  const corners = sharedCorners(tags, scale);
   for (const tag of tags) {
     const { el } = tag;
     el.textContent = tag.text;
@@ -97,6 +122,7 @@ export function layOutTags(tags, { width, height, scale, family }) {
     const { w, ascent, descent } = measure(tag.text, tag.px, tag.weight, family);
     const h = ascent + descent;
     const box = { l: tag.box.x * scale, t: tag.box.y * scale, r: (tag.box.x + tag.box.w) * scale, b: (tag.box.y + tag.box.h) * scale };
+    if (corners.has(tag)) Object.assign(box, corners.get(tag));
     let spot = null;
     if (!tag.hidden) {
       for (const s of spots(tag, box, w + 2, h)) { // + 2: the halo's stroke on either side

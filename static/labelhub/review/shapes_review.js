@@ -48,7 +48,7 @@ const layers = [
 ];
 
 const LAYER_TAG_PX = 12; // the size of the layer number written in a labeler's box
-const LAYER_TAG_STEP_PX = 12; // one layer's number to the next, for boxes drawn on the same spot
+const LAYER_TAG_STEP_PX = 13; // one layer's number to the next, for boxes drawn on the same spot
 const LAYER_TAG_MIN_PX = 24; // the narrowest box (on the screen) that carries its layer's number
 
 class BoxLayers {
