@@ -7,9 +7,11 @@
 // no free spot left is not shown (the summary and the layers' legend still say it in words).
 // Sizes are screen pixels, whatever the zoom: the tag is as large on the screen at any scale.
 
-const GAP_PX = 2; // between a tag and the edge of its box, or the tag next to it
+const GAP_PX = 2; // between a tag and the edge of its box, and between two rows of tags
 const INSET_PX = 3; // from a box's side to a tag written along it
 const ROWS = 3; // rows a tag may stack away from its box's edge before it tries the next corner
+const APART_PX = 2; // between two tags' halos: "Iguana" and "1 2 0" read as two words, never one
+const SNAP_PX = 8; // layer numbers of boxes whose top-right corners lie this close share their columns
 
 const widths = new Map();
 let context = null;
@@ -31,9 +33,6 @@ function measure(text, px, weight, family) {
   }
   return size;
 }
-
-const APART_PX = 2; // between two tags' halos: "Iguana" and "1 2 0" read as two words, never one
-const SNAP_PX = 8; // layer numbers of boxes whose top-right corners lie this close share their columns
 
 const clear = (a, b) => a.r + APART_PX <= b.l || b.r + APART_PX <= a.l || a.b + APART_PX <= b.t || b.b + APART_PX <= a.t;
 
