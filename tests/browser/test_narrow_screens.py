@@ -128,6 +128,7 @@ def test_the_labelers_filter_and_the_map_choice_show_their_whole_text_on_a_phone
         (f"/projects/{project.pk}/map/{finished.pk}/", "#map-choice"),
     ):
         assert page.goto(live_server.url + path).status == 200, path
+        page.wait_for_load_state("networkidle")  # the map's points: not fetched after the test's end
         assert page.locator(field).evaluate(FIELD_TEXT_CUT) == [], path
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, path
     choices = page.locator("#map-choice option").all_text_contents()
