@@ -906,14 +906,20 @@ def archived_as_they_stood(rows, fields=ARCHIVED_FIELDS):
 
 def archived_still_counting(rows, fields=ARCHIVED_FIELDS):
     """What human agreement reads of the archive: per item and labeler ONE answer counts, the labeler's
-    current answer if they have one, else their archived answer as it stood (:func:`archived_as_they_stood`;
-    the latest campaign's when several archived one). Of ``rows`` (``ArchivedAnnotation``), the archived
-    answers that count: ``{(item_id, labeler_id): (campaign_id, *fields)}``, none where the labeler has a
-    current answer on the item (so one labeler's old and new answers are never a pair of two labelers)."""
-    standing = {}
-    for (campaign, item, labeler), values in archived_as_they_stood(rows, fields).items():
-        if (item, labeler) not in standing or campaign > standing[(item, labeler)][0]:
-            standing[(item, labeler)] = (campaign, *values)
+    current answer if they have one, else their archived answer as it stood (:func:`archived_as_they_stood`),
+    the latest given when several campaigns archived one (each campaign archives the answers given since
+    the one before: the newest answer is the newest archive's). Not the campaign with the highest id: the
+    reviewers' standing campaign, made early, takes an item back after a later campaign archived its
+    older answers, and the older answer counted. Of ``rows`` (``ArchivedAnnotation``), the archived answers
+    that count: ``{(item_id, labeler_id): (campaign_id, *fields)}``, none where the labeler has a current
+    answer on the item (so one labeler's old and new answers are never a pair of two labelers)."""
+    newest = {}
+    columns = ("campaign_id", "item_id", "labeler_id", "answered", "pk", *fields)
+    for campaign, item, labeler, answered, pk, *values in rows.values_list(*columns).iterator(chunk_size=10000):
+        key = (item, labeler)
+        if key not in newest or (answered, pk) >= newest[key][0]:
+            newest[key] = ((answered, pk), campaign, *values)
+    standing = {key: tuple(row[1:]) for key, row in newest.items()}
     if not standing:
         return {}
     answered = Annotation.objects.filter(item_id__in=rows.values("item_id")).values_list("item_id", "labeler_id")

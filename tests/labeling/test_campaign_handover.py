@@ -303,3 +303,25 @@ def test_a_finished_campaign_whose_items_a_later_one_took_keeps_its_figures(api,
     assert now["n_handed_over"] == 3 and now["n_done"] == 1
     assert [c["id"] for c in now["handed_over"]][0] == later["id"] and len(now["handed_over"]) == 2
     assert _progress(client, project, later["id"])["before"]["agreement"] == 1.0
+
+
+def test_an_item_sent_back_again_counts_its_newest_archived_answers_not_the_later_campaigns(api, reviewer, first_round):
+    """The reviewers' standing campaign (made by an earlier send-back, so its id is lower) takes an item back
+    after a later campaign relabeled it: the answers it archives are the newest, and agreement counts them.
+    The campaign with the highest id won, so the later campaign's older archive (the first answers) counted."""
+    from labeling.selectors import archived_still_counting
+
+    project, ids, (alice, bob) = first_round  # alice "cat", bob "dog" on every item
+    standing = campaign_send_back(project=project, item=Item.objects.get(pk=ids[0]), user=reviewer)
+    url = f"/api/projects/{project.pk}/campaigns/"
+    later = api(reviewer).post(url, {"name": "Again", "items": [ids[1]], "overlap": 2}, format="json").json()
+    assert later["id"] > standing.pk
+    answer(Item.objects.get(pk=ids[1]), alice, "dog")
+    answer(Item.objects.get(pk=ids[1]), bob, "dog")  # the later round agrees
+    campaign_send_back(project=project, item=Item.objects.get(pk=ids[1]), user=reviewer)  # and back again
+
+    counting = archived_still_counting(ArchivedAnnotation.objects.filter(item_id=ids[1]), ("value",))
+    assert counting == {(ids[1], alice.pk): (standing.pk, "dog"), (ids[1], bob.pk): (standing.pk, "dog")}
+    report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
+    # items 0 and 1 hold archived answers alone: 0 disagrees (cat / dog), 1 agrees (dog / dog); 2 and 3 disagree
+    assert report["percent_agreement"]["value"] == 0.25
