@@ -20,6 +20,7 @@ from labeling.models import (
     AnnotationRevision,
     ArchivedAnnotation,
     ArchivedSkip,
+    CampaignHandover,
     DatasetVersion,
     DataSource,
     Decision,
@@ -959,12 +960,26 @@ def archived_answers_by_item(*, item_ids, project=None):
 
     Each row names its campaign and when it was answered; ``revised`` marks an answer its labeler later
     changed before the same campaign archived both (a version counts the labeler's latest archived answer).
+    ``round_of``: the campaign whose round the answer was, when the archiving campaign took the item over
+    from it (CampaignHandover), else None.
     With ``project`` a detection / segments project, each ``value`` is the shapes object, not its text."""
     rows = (
         ArchivedAnnotation.objects.filter(item_id__in=item_ids)
         .select_related("labeler", "guideline", "campaign")
         .order_by("-answered", "-pk")
     )
+    handovers = {}
+    for h in CampaignHandover.objects.filter(item_id__in=item_ids).select_related("campaign"):
+        handovers.setdefault((h.item_id, h.taken_by_id), []).append(h)
+
+    def round_of(a):
+        for h in handovers.get((a.item_id, a.campaign_id), ()):
+            if (h.archived_after is None or a.pk > h.archived_after) and (
+                h.archived_through is None or a.pk <= h.archived_through
+            ):
+                return h.campaign.name
+        return None
+
     out, latest = {}, set()
     for a in rows:
         key = (a.item_id, a.campaign_id, a.labeler_id)
@@ -972,6 +987,7 @@ def archived_answers_by_item(*, item_ids, project=None):
             {
                 "campaign": a.campaign.name,
                 "campaign_id": a.campaign_id,
+                "round_of": round_of(a),
                 **_answer_row(a, project),
                 "answered": a.answered,
                 "revised": key in latest,

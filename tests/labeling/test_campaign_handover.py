@@ -325,3 +325,20 @@ def test_an_item_sent_back_again_counts_its_newest_archived_answers_not_the_late
     report = api(reviewer).get(f"/api/projects/{project.pk}/agreement/").json()
     # items 0 and 1 hold archived answers alone: 0 disagrees (cat / dog), 1 agrees (dog / dog); 2 and 3 disagree
     assert report["percent_agreement"]["value"] == 0.25
+
+
+def test_the_item_review_page_says_whose_round_the_later_campaigns_archive_holds(client, api, reviewer, first_round):
+    """The answers a later campaign archived on an item it took over are the earlier campaign's round: the
+    review page named only the campaign that archived them."""
+    project, ids, labelers_ = first_round
+    url = f"/api/projects/{project.pk}/campaigns/"
+    api(reviewer).post(url, {"name": "Pets", "items": ids[:1], "overlap": 2}, format="json")
+    _answer_all(ids[:1], labelers_, "cat")
+    api(reviewer).post(url, {"name": "Dogs again", "items": ids[:1], "overlap": 2}, format="json")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{ids[0]}/").content.decode()
+    rows = page.split('id="archived-answers"')[1].split("</table>")[0].split("<tr data-campaign=")[1:]
+    taken = [row for row in rows if "Dogs again" in row]
+    first = [row for row in rows if "Dogs again" not in row]
+    assert len(taken) == 2 and all("Pets's round, taken over" in row for row in taken)
+    assert len(first) == 2 and not any("taken over" in row for row in first)  # the first answers, archived by Pets
