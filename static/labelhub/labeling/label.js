@@ -388,6 +388,7 @@ function showItem(item, answer) {
   answerControls(true);
   ui.itemLabel.textContent = `item #${item.id}`;
   ui.timer.hidden = false;
+  renewTypedBoxes();
   ui.comment.value = answer?.comment ?? "";
   if (ui.transcript) ui.transcript.value = answer?.value ?? "";
   showError("");
@@ -406,6 +407,22 @@ function showItem(item, answer) {
   // next Tab goes on into its controls (on the page's body it was lost, and Tab began at the top bar).
   if (ui.transcript) ui.transcript.focus();
   else ui.stage.focus({ preventScroll: true });
+}
+
+// Chromium keeps what is typed in a text box in the page's undo history (up to 1,000 steps) for as long as
+// the box is on the page, each step with the text nodes it changed: emptied for the next item, the box
+// kept them all, two more DOM nodes and their text each item answered (1,349 nodes after 300 transcripts,
+// against 764 after 10). A box typed in is replaced by a fresh copy of itself for the next item, and its
+// steps go with it; the page's listeners are on the document, so the copy works as the box did.
+const typedIn = new WeakSet();
+function renewTypedBoxes() {
+  for (const name of ["transcript", "comment"]) {
+    const box = ui[name];
+    if (!box || !typedIn.has(box)) continue;
+    const copy = box.cloneNode(false);
+    box.replaceWith(copy);
+    ui[name] = copy;
+  }
 }
 
 // While nothing is left, the greyed-out answer controls are out of reach of Tab and of a screen reader too
@@ -966,7 +983,12 @@ if (ui.oneKey) {
   });
 }
 
-for (const box of [ui.transcript, ui.comment]) box?.addEventListener("input", saveDraft);
+// (on the document: the boxes are renewed for each item, see renewTypedBoxes)
+document.addEventListener("input", (event) => {
+  if (!event.target || ![ui.transcript, ui.comment].includes(event.target)) return;
+  typedIn.add(event.target);
+  saveDraft();
+});
 window.addEventListener("pagehide", saveDraft); // with the time spent on the item up to the reload
 
 // --- start ----------------------------------------------------------------------------------------------------
