@@ -132,6 +132,16 @@ def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarr
     return fb
 
 
+def frame_blocks(n_samples: int, frame_len: int, hop: int, chunk: int = 2048):
+    """The frames of a waveform of ``n_samples`` (``frame_len`` samples every ``hop``), a block of at most
+    ``chunk`` at a time (bounding the (frames, frame_len) matrices for long clips): ``(first frame, sample
+    indices (frames, frame_len))`` pairs, to index the waveform with."""
+    n_frames = 1 + (n_samples - frame_len) // hop
+    offsets = np.arange(frame_len)[None, :]
+    for f0 in range(0, n_frames, chunk):
+        yield f0, offsets + hop * np.arange(f0, min(f0 + chunk, n_frames))[:, None]
+
+
 # Resemblyzer's front end: 16 kHz, 25 ms Hann window (400 samples, the FFT size), 10 ms hop, 40 bands
 VOICE_SAMPLE_RATE, VOICE_N_FFT, VOICE_HOP, VOICE_N_MELS = 16000, 400, 160, 40
 
@@ -146,12 +156,9 @@ def voice_mel(wave: np.ndarray) -> np.ndarray:
     y = np.pad(np.asarray(wave, dtype=np.float64), VOICE_N_FFT // 2)
     n_frames = 1 + (y.size - VOICE_N_FFT) // VOICE_HOP
     out = np.empty((n_frames, VOICE_N_MELS), dtype=np.float32)
-    offsets = np.arange(VOICE_N_FFT)[None, :]
-    chunk = 2048  # frames per step: bounds the (frames, 400) matrices for long clips
-    for f0 in range(0, n_frames, chunk):
-        starts = VOICE_HOP * np.arange(f0, min(f0 + chunk, n_frames))[:, None]
-        spectrum = np.fft.rfft(y[offsets + starts] * window, axis=1)
-        out[f0 : f0 + len(starts)] = (spectrum.real**2 + spectrum.imag**2) @ fb.T
+    for f0, idx in frame_blocks(y.size, VOICE_N_FFT, VOICE_HOP):
+        spectrum = np.fft.rfft(y[idx] * window, axis=1)
+        out[f0 : f0 + len(idx)] = (spectrum.real**2 + spectrum.imag**2) @ fb.T
     return out
 
 
@@ -209,17 +216,14 @@ class AudioMfccEmbedder(Embedder):
         mfcc = np.empty((n_frames, self.n_mfcc))
         energy_db = np.empty(n_frames)
         zcr = np.empty(n_frames)
-        chunk = 2048  # frames per step: bounds the (frames, frame_len) matrices for long clips
-        offsets = np.arange(self.frame_len)[None, :]
-        for f0 in range(0, n_frames, chunk):
-            starts = self.hop * np.arange(f0, min(f0 + chunk, n_frames))[:, None]
-            frames = emph[offsets + starts] * window[None, :]
+        for f0, idx in frame_blocks(emph.size, self.frame_len, self.hop):
+            frames = emph[idx] * window[None, :]
             power = np.abs(rfft(frames, n=self.n_fft, axis=1)) ** 2 / self.n_fft
             logmel = np.log(np.maximum(power @ fb.T, 1e-10))
-            mfcc[f0 : f0 + len(starts)] = dct(logmel, type=2, axis=1, norm="ortho")[:, : self.n_mfcc]
-            raw = wave[offsets + starts]
-            energy_db[f0 : f0 + len(starts)] = np.log10(np.maximum((raw**2).mean(axis=1), 1e-10))
-            zcr[f0 : f0 + len(starts)] = np.abs(np.diff(np.signbit(raw).astype(np.int8), axis=1)).mean(axis=1)
+            mfcc[f0 : f0 + len(idx)] = dct(logmel, type=2, axis=1, norm="ortho")[:, : self.n_mfcc]
+            raw = wave[idx]
+            energy_db[f0 : f0 + len(idx)] = np.log10(np.maximum((raw**2).mean(axis=1), 1e-10))
+            zcr[f0 : f0 + len(idx)] = np.abs(np.diff(np.signbit(raw).astype(np.int8), axis=1)).mean(axis=1)
         delta = np.diff(mfcc, axis=0) if n_frames > 1 else np.zeros_like(mfcc)
         return np.concatenate(
             [
@@ -266,11 +270,8 @@ class AudioLogmelEmbedder(AudioMfccEmbedder):
         window = np.hanning(self.frame_len)
         fb = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels)
         logmel = np.empty((n_frames, self.n_mels))
-        chunk = 2048  # frames per step: bounds the (frames, frame_len) matrices for long clips
-        offsets = np.arange(self.frame_len)[None, :]
-        for f0 in range(0, n_frames, chunk):
-            starts = self.hop * np.arange(f0, min(f0 + chunk, n_frames))[:, None]
-            power = np.abs(rfft(wave[offsets + starts] * window[None, :], n=self.n_fft, axis=1)) ** 2 / self.n_fft
-            logmel[f0 : f0 + len(starts)] = np.log10(np.maximum(power @ fb.T, 1e-10))
+        for f0, idx in frame_blocks(wave.size, self.frame_len, self.hop):
+            power = np.abs(rfft(wave[idx] * window[None, :], n=self.n_fft, axis=1)) ** 2 / self.n_fft
+            logmel[f0 : f0 + len(idx)] = np.log10(np.maximum(power @ fb.T, 1e-10))
         stats = [logmel.mean(axis=0), logmel.std(axis=0), *np.percentile(logmel, self.PERCENTILES, axis=0)]
         return np.concatenate(stats)
