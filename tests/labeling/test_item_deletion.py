@@ -25,9 +25,10 @@ from labeling.services.campaigns import campaign_create
 from labeling.services.guidelines import guideline_publish
 from labeling.services.import_jobs import import_job_create, import_job_run
 from labeling.services.imports import ImportEntry, items_import
-from labeling.services.projects import member_add, stored_files_delete
+from labeling.services.projects import member_add
 from labeling.services.review import decision_record
 from tests.conftest import png_bytes
+from tests.labeling.test_deleted_files import run_item_removals
 from tests.labeling.version_helpers import answer, build
 
 pytestmark = pytest.mark.django_db
@@ -43,14 +44,6 @@ def images(project, n, start=0):
         entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(seed=i)) for i in range(start, start + n)],
     )
     return [Item.objects.get(pk=pk) for pk in report.imported]
-
-
-def run_removals(job_messages, captured):
-    for callback in captured:
-        callback()
-    for name, *args in job_messages:
-        if name == "labeling.stored_files_remove":
-            stored_files_delete(files=args[0])
 
 
 def everything(project):
@@ -142,7 +135,7 @@ def test_deleting_takes_answers_decisions_and_the_stored_file_and_counts_stay_ri
     assert Campaign.objects.get(name="Night").items.count() == 0
     assert Reservation.objects.get(labeler=labeler2).item is None  # the hold on c is released
     assert default_storage.exists(b.file.name)  # removed by a worker once the deletion commits
-    run_removals(job_messages, captured)
+    run_item_removals(job_messages, captured)
     assert not default_storage.exists(b.file.name) and not default_storage.exists(c.file.name)
     assert default_storage.exists(a.file.name) and default_storage.exists(d.file.name)
 
@@ -154,7 +147,7 @@ def test_deleting_takes_answers_decisions_and_the_stored_file_and_counts_stay_ri
 
     with django_capture_on_commit_callbacks() as captured:
         assert api(manager).delete(f"/api/items/{d.pk}/").status_code == 200
-    run_removals(job_messages, captured)
+    run_item_removals(job_messages, captured)
     assert not default_storage.exists(d.file.name) and list(Item.objects.filter(project=project)) == [a]
 
 
