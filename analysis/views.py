@@ -29,7 +29,7 @@ from analysis.services.model_runs import model_run_for
 from analysis.services.planning import SETTING_FIELDS, planning_compute, planning_settings_update
 from labelhub.csvsafe import csv_writer
 from labeling.choices import SHAPE_TASKS, Role
-from labeling.models import DatasetVersion
+from labeling.models import DatasetVersion, Item
 from labeling.selectors import class_names, project_for_user
 
 
@@ -362,8 +362,15 @@ def map_page(request, project_id, map_id=None):
             "refusal": map_refusal(project=project),
             "embedders": map_embedder_choices(project=project),
             "classes": project.classes.all(),
+            # offered to "keep apart items of one ...": the keys of the newest items' metadata
+            "metadata_keys": _metadata_keys(project) if membership.role == Role.MANAGER else [],
         },
     )
+
+
+def _metadata_keys(project, sample: int = 200) -> list[str]:
+    newest = Item.objects.filter(project=project).order_by("-id").values_list("metadata", flat=True)[:sample]
+    return sorted({key for meta in newest if isinstance(meta, dict) for key in meta})
 
 
 @login_required

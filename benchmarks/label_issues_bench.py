@@ -9,15 +9,17 @@
 
 ``--suite``: data sets made by others and available offline — scikit-learn's bundled iris, wine and
 breast-cancer tables (standardized columns), Gaussian mixtures with controlled overlap (each class two
-touching sub-blobs; "low" and "high" overlap between classes), the demo's spoken-query clips (32 clips
-cut into 0.75 s windows every 0.25 s, 164 items, built-in audio-mfcc features, label = the recording
-condition; ``speech-voice``: the same windows by the pretrained ``audio-voice``, skipped unless ``make
-embedders`` installed it), pyjokes' jokes labeled by language (972 jokes in 10 languages, built-in text-tfidf
-features; pyjokes is pinned in the dev extra, the data set is skipped without it) and the digits
-(image-basic features) — each under four label sets (seeded). ``--quick`` leaves out the jokes and
-the digits; ``--only iris,speech`` picks data sets; ``--seeds 0-4`` runs the table once per seed and
-then sums it up per data set and scenario (mean F1 beside cleanlab's, on how many seeds ours was
-below it, mean group share and oracle, false clusters summed).
+touching sub-blobs; "low" and "high" overlap between classes), the demo's spoken-query clips (32 clips cut
+into 0.75 s windows every 0.25 s, 164 items, built-in audio-mfcc features, label = the recording condition;
+``speech-voice``: the same windows by the pretrained ``audio-voice``, skipped unless ``make embedders``
+installed it); ``speech-rec`` and ``speech-voice-rec``: the same, with each window's recording given to the
+detector (``find_label_issues(groups=...)``: a recording's windows are not each other's neighbours; cleanlab's
+probabilities as in the rows without), pyjokes' jokes labeled by language (972 jokes in 10 languages, built-in
+text-tfidf features; pyjokes is pinned in the dev extra, the data set is skipped without it) and the digits
+(image-basic features) — each under four label sets (seeded). ``--quick`` leaves out the jokes and the digits;
+``--only iris,speech`` picks data sets; ``--seeds 0-4`` runs the table once per seed and then sums it up per
+data set and scenario (mean F1 beside cleanlab's, on how many seeds ours was below it, mean group share and
+oracle, false clusters summed).
   clean:   the true labels (every reported cluster is a false cluster);
   uniform: 10 % of the items get another label, uniformly at random;
   group:   one side of a 2-means split of the largest class (40 % of it, touching the rest of its
@@ -421,7 +423,8 @@ def run_bayes(args) -> None:
 
 
 def load_dataset(name: str, seed: int):
-    """(features (n, d) float32, true labels (n,) int64) for a suite data set."""
+    """(features (n, d) float32, true labels (n,) int64) for a suite data set; the ``-rec`` speech sets
+    add (n,) groups: the recording each window was cut from."""
     from sklearn import datasets
 
     if name in ("iris", "wine", "breast_cancer"):
@@ -436,10 +439,10 @@ def load_dataset(name: str, seed: int):
         return featurize(d.images, "image-basic"), d.target.astype(np.int64)
     if name == "jokes":
         return load_jokes()
-    if name == "speech":
-        return load_speech()
-    if name == "speech-voice":
-        return load_speech(embedder="audio-voice")
+    if name in ("speech", "speech-rec"):
+        return load_speech(recordings=name.endswith("-rec"))
+    if name in ("speech-voice", "speech-voice-rec"):
+        return load_speech(embedder="audio-voice", recordings=name.endswith("-rec"))
     raise ValueError(name)
 
 
@@ -466,13 +469,15 @@ def load_jokes(min_per_language: int = 25):
 SPEECH_DIR = ROOT / "labeling" / "demo_data" / "speech"
 
 
-def load_speech(window_s: float = 0.75, hop_s: float = 0.25, embedder: str = "audio-mfcc"):
+def load_speech(window_s: float = 0.75, hop_s: float = 0.25, embedder: str = "audio-mfcc", recordings: bool = False):
     """The demo's 32 spoken-query clips (8 queries x 4 recording conditions), cut into ``window_s``
     windows every ``hop_s`` seconds (a few hundred items: 32 clips are too few for a group of 10),
     each featurised by the built-in ``audio-mfcc`` embedder (``speech``) or the pretrained ``audio-voice``
     (``speech-voice``: Resemblyzer's voice encoder, installed by ``make embedders``; None without it);
     label = the recording condition (clean, car noise, people noise, low bandwidth), the slice a speech
-    project checks its data by."""
+    project checks its data by. ``recordings``: also return each window's recording (0..31), which the
+    ``-rec`` rows give the detector as ``groups`` (windows 0.25 s apart share two thirds of their sound:
+    near-copies that vouch for each other's label)."""
     import json
 
     from analysis.embeddings.audio import load_audio
@@ -490,16 +495,19 @@ def load_speech(window_s: float = 0.75, hop_s: float = 0.25, embedder: str = "au
         emb = get_embedder(embedder, models_dir=folder)
     manifest = json.loads((SPEECH_DIR / "manifest.json").read_text())
     conditions = sorted({m["condition"] for m in manifest})
-    waves, labels = [], []
+    waves, labels, recs = [], [], []
     win, hop = int(window_s * emb.sample_rate), int(hop_s * emb.sample_rate)
-    for m in manifest:
+    for r, m in enumerate(manifest):
         wave = load_audio(str(SPEECH_DIR / m["file"]), sample_rate=emb.sample_rate, max_seconds=None)
         for s in range(0, max(len(wave) - win, 0) + 1, hop):
             waves.append(wave[s : s + win])
             labels.append(conditions.index(m["condition"]))
+            recs.append(r)
     feats = [emb.features_from_wave(w) for w in waves] if embedder == "audio-mfcc" else emb.vectors_from_waves(waves)
     X = np.asarray(feats, dtype=np.float64)
     X = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-9)
+    if recordings:
+        return X.astype(np.float32), np.asarray(labels, dtype=np.int64), np.asarray(recs, dtype=np.int64)
     return X.astype(np.float32), np.asarray(labels, dtype=np.int64)
 
 
@@ -580,7 +588,8 @@ def oracle_share(Z: np.ndarray, y: np.ndarray, group: np.ndarray, C: float = 0.1
 
 
 def run_suite(args) -> list[dict]:
-    names = ["iris", "wine", "breast_cancer", "gauss-low", "gauss-high", "speech", "speech-voice"]
+    names = ["iris", "wine", "breast_cancer", "gauss-low", "gauss-high", "speech", "speech-rec"]
+    names += ["speech-voice", "speech-voice-rec"]
     if not args.quick:
         names += ["jokes", "digits"]
     if args.only:
@@ -604,26 +613,35 @@ def run_suite(args) -> list[dict]:
         if data is None:
             need = (
                 "its model is not installed (make embedders)"
-                if name.endswith("-voice")
+                if "-voice" in name
                 else ("its package is not installed (pip install -e '.[dev]')")
             )
             print(f"{name:<14} skipped: {need}")
             misses.append(f"{name}: not run")
             continue
-        X0, y0 = data
+        X0, y0 = data[:2]
+        groups0 = data[2] if len(data) > 2 else None
         K = int(y0.max()) + 1
         if args.dups:
             name += "+dups"
         for scenario in scenarios:
             noisy, group = suite_corrupt(X0, y0, scenario, args.seed)
-            X, y = X0, y0
+            X, y, groups = X0, y0, groups0
             if args.dups:
                 X, y, noisy, group = with_duplicates(X0, y0, noisy, group, args.seed, copies=args.copies)
+                if groups is not None:  # a copy is a recording of its own
+                    groups = np.concatenate([groups0, np.full(len(y) - len(y0), -1)])
             Z = reduce_embeddings(X, 64, args.seed)
             truth = noisy != y
             t, c0 = time.perf_counter(), cpu_seconds()
             res = find_label_issues(
-                X, noisy, n_classes=K, k=args.k, seed=args.seed, collapse_duplicates=not args.keep_duplicates
+                X,
+                noisy,
+                n_classes=K,
+                k=args.k,
+                seed=args.seed,
+                collapse_duplicates=not args.keep_duplicates,
+                groups=groups,
             )
             wall, cpu = time.perf_counter() - t, cpu_seconds() - c0
             cl = cleanlab_flags(Z, noisy, args.seed, K)

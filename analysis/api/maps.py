@@ -57,6 +57,14 @@ class MapCreateSerializer(KnownFieldsOnly, serializers.Serializer):
         help_text="one of GET .../embedders/ (built-in, pretrained when installed, local model, or the model name "
         "of pushed vectors); left out, the project's default (the pretrained one when installed)",
     )
+    group_by = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="a metadata key: items with the same value under it (the recording clips were cut from, the "
+        "video frames were taken from) are never each other's neighbours in the label-issue analysis, so "
+        "near-copies from one source do not vouch for each other's label; items without it stand alone",
+    )
 
 
 class EmbedderSerializer(serializers.Serializer):
@@ -88,6 +96,7 @@ class EmbedderListApi(GenericAPIView):
 
 class MapSummarySerializer(ModelSerializer):
     status = serializers.CharField(source="job.status", default=None)
+    group_by = serializers.SerializerMethodField(help_text="the metadata key whose items were kept apart, or null")
     processed = serializers.IntegerField(source="job.processed", default=None)
     total = serializers.IntegerField(source="job.total", default=None)
 
@@ -105,7 +114,12 @@ class MapSummarySerializer(ModelSerializer):
             "n_points",
             "classes",
             "summary",
+            "group_by",
         ]
+
+    @staticmethod
+    def get_group_by(emap) -> str | None:
+        return (emap.params or {}).get("group_by")
 
 
 class MapListApi(GenericAPIView):
@@ -130,7 +144,12 @@ class MapListApi(GenericAPIView):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.MANAGER)
         data = MapCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        emap = map_create(project=project, embedder=data.validated_data.get("embedder"), user=request.user)
+        emap = map_create(
+            project=project,
+            embedder=data.validated_data.get("embedder"),
+            user=request.user,
+            group_by=data.validated_data.get("group_by"),
+        )
         repeated = getattr(emap, "repeated", False)  # the same map still being computed: not started twice
         return Response(
             {"job": emap.job_id, "map": emap.pk}, status=status.HTTP_200_OK if repeated else status.HTTP_202_ACCEPTED

@@ -103,6 +103,7 @@ def knn_graph(
     exact_max_n: int = 20_000,
     seed: int = 0,
     n_jobs: int | None = None,
+    groups=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest neighbours of each row of ``X`` (n, d), the row itself excluded.
 
@@ -111,6 +112,10 @@ def knn_graph(
     (pynndescent, approximate; recall is typically > 0.95 at these settings) or ``"auto"`` (exact up
     to ``exact_max_n`` rows). The exact method is deterministic; NN-descent is seeded with ``seed``
     but its parallel updates can make results differ slightly between runs.
+
+    ``groups``: optional (n,) ints naming the group of each row (−1: in none). Rows of one group (the
+    windows cut from one recording, the frames of one video, the photos of one object) are never each
+    other's neighbours: each row gets its k nearest rows of other groups (see ``_knn_apart``).
     """
     X = _as_matrix(X)
     n = X.shape[0]
@@ -121,6 +126,8 @@ def knn_graph(
         raise ValueError("k must be >= 1")
     if method == "auto":
         method = "exact" if n <= exact_max_n else "nndescent"
+    if groups is not None:
+        return _knn_apart(X, k, groups, metric=metric, method=method, seed=seed, n_jobs=n_jobs)
     if method == "exact":
         from sklearn.neighbors import NearestNeighbors
 
@@ -147,6 +154,60 @@ def knn_graph(
     else:
         raise ValueError(f"unknown method {method!r}: use 'auto', 'exact' or 'nndescent'")
     ind, dist = _drop_self(np.asarray(ind, dtype=np.int64), np.asarray(dist, dtype=np.float32), k)
+    return ind.astype(np.int32), dist.astype(np.float32)
+
+
+def _knn_apart(
+    X: np.ndarray, k: int, groups, *, metric: str, method: str, seed: int, n_jobs: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``knn_graph`` with the rows of one group kept apart: each row's k nearest rows of other groups.
+
+    k is capped at the number of rows outside the largest group. Exact: distances a block of rows at
+    a time, the row's own group set to infinity (deterministic). NN-descent (large data): the
+    ``k + min(largest group − 1, 3k)`` nearest rows, the row's own group dropped; a row left with
+    fewer than k (its group is large and its nearest rows are mostly its own) repeats its farthest
+    kept neighbour, or keeps its own group's rows when none is left, so the graph keeps its shape."""
+    n = X.shape[0]
+    g = np.asarray(groups).astype(np.int64, copy=True)
+    if g.shape != (n,):
+        raise ValueError(f"groups must have one entry per row ({n}), got shape {g.shape}")
+    alone = g < 0
+    g[alone] = g.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+    _, g = np.unique(g, return_inverse=True)
+    largest = int(np.bincount(g).max())
+    k = int(min(k, n - largest))
+    if k < 1:
+        raise ValueError("every row is in one group: no row has a neighbour outside its own")
+    if method == "exact":
+        from sklearn.metrics import pairwise_distances
+
+        ind = np.empty((n, k), dtype=np.int64)
+        dist = np.empty((n, k), dtype=np.float32)
+        block = max(1, (1 << 22) // n)  # about 4 million distances (32 MB) at a time
+        for start in range(0, n, block):
+            stop = min(n, start + block)
+            d = pairwise_distances(X[start:stop], X, metric=metric, n_jobs=1).astype(np.float32)
+            d[g[start:stop, None] == g[None, :]] = np.inf  # the row itself and its group
+            part = np.argpartition(d, k - 1, axis=1)[:, :k]
+            pd = np.take_along_axis(d, part, axis=1)
+            order = np.argsort(pd, axis=1, kind="stable")
+            ind[start:stop] = np.take_along_axis(part, order, axis=1)
+            dist[start:stop] = np.take_along_axis(pd, order, axis=1)
+        return ind.astype(np.int32), dist
+    wide = int(min(n - 1, k + min(largest - 1, 3 * k)))
+    ind, dist = knn_graph(X, wide, metric=metric, method=method, seed=seed, n_jobs=n_jobs)
+    ind, dist = ind.astype(np.int64), dist
+    apart = g[ind] != g[:, None]
+    # each row's neighbours of other groups first, in their order, then its own group's
+    order = np.argsort(~apart, axis=1, kind="stable")
+    ind = np.take_along_axis(ind, order, axis=1)[:, :k]
+    dist = np.take_along_axis(dist, order, axis=1)[:, :k]
+    kept = apart.sum(axis=1)
+    short = np.flatnonzero((kept < k) & (kept > 0))
+    if len(short):
+        cols = np.minimum(np.arange(k)[None, :], kept[short, None] - 1)
+        ind[short] = np.take_along_axis(ind[short], cols, axis=1)
+        dist[short] = np.take_along_axis(dist[short], cols, axis=1)
     return ind.astype(np.int32), dist.astype(np.float32)
 
 

@@ -2,6 +2,7 @@
 per-item transcript agreement (transcription), as a worker job."""
 
 import contextlib
+import json
 import logging
 import time
 
@@ -108,13 +109,24 @@ def map_refusal(*, project):
     return None
 
 
-def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
+def map_create(*, project, embedder=None, user=None, group_by=None) -> EmbeddingMap:
     """Queue a map job for the project with the named embedder (built-in, pretrained, local model, or
     pushed vectors); none named takes the project's default (``default_embedder``). A map of the same
-    embedder still queued or computing is answered instead of starting another, marked ``repeated``."""
+    embedder (and ``group_by``) still queued or computing is answered instead of starting another,
+    marked ``repeated``.
+
+    ``group_by``: a metadata key; items with the same value under it (the recording clips were cut
+    from, the video frames were taken from, the patient photos show) are kept apart in the label-issue
+    analysis: never each other's neighbours, so near-copies from one source do not vouch for each
+    other's label (``find_label_issues(groups=...)``). Items without the key stand alone."""
     refusal = map_refusal(project=project)
     if refusal:
         raise ValidationError({"embedder": refusal})
+    group_by = (group_by or "").strip()
+    if len(group_by) > 100:
+        raise ValidationError({"group_by": "a metadata key is at most 100 characters"})
+    if group_by and project.task_type == TaskType.TRANSCRIPTION:
+        raise ValidationError({"group_by": "a transcription project's map scores no labels: nothing to group"})
     if not embedder:
         embedder = default_embedder(modality=project.modality)
     choices = map_embedders(project=project)
@@ -146,11 +158,12 @@ def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
         # answered (marked ``repeated``) rather than computed twice. The project row is locked (NO KEY:
         # reservations referencing it are not held up) so two identical requests at once start one.
         project_lock(project.pk)
+        params = {"task": project.task_type, **({"group_by": group_by} if group_by else {})}
         running = (
             EmbeddingMap.objects.filter(
                 project=project,
                 embedder=embedder,
-                params={"task": project.task_type},
+                params=params,
             )
             .filter(under_way("job__"))
             .order_by("-id")
@@ -160,12 +173,37 @@ def map_create(*, project, embedder=None, user=None) -> EmbeddingMap:
             running.repeated = True
             return running
         job = job_start(kind=JobKind.MAP, project=project, user=user, params={"embedder": embedder})
-        emap = EmbeddingMap.objects.create(
-            project=project, embedder=embedder, job=job, created_by=user, params={"task": project.task_type}
-        )
+        emap = EmbeddingMap.objects.create(project=project, embedder=embedder, job=job, created_by=user, params=params)
         job.params["map"] = emap.pk
         job.save(update_fields=["params"])
     return emap
+
+
+def item_groups(*, project, item_ids, key: str) -> tuple[np.ndarray, int]:
+    """(groups, n_grouped): per item of ``item_ids`` (in that order), a number shared by the items
+    whose metadata holds the same value under ``key`` (−1 for an item without it, or the only one with
+    its value), and how many items share their value with another. Read a column at a time: the
+    metadata key's value only, not whole metadata objects."""
+    from django.db.models.fields.json import KeyTransform
+
+    values = dict(
+        Item.objects.filter(project=project)
+        .annotate(group_value=KeyTransform(key, "metadata"))
+        .values_list("pk", "group_value")
+    )
+    seen: dict[str, int] = {}
+    raw = []
+    for pk in item_ids:
+        v = values.get(pk)
+        if v is None:
+            raw.append(-1)
+            continue
+        text = json.dumps(v, sort_keys=True) if not isinstance(v, str) else v
+        raw.append(seen.setdefault(text, len(seen)))
+    groups = np.asarray(raw, dtype=np.int64)
+    sizes = np.bincount(groups[groups >= 0], minlength=len(seen) + 1)  # + 1: no item has the key
+    groups = np.where((groups >= 0) & (sizes[np.maximum(groups, 0)] >= 2), groups, -1)
+    return groups, int((groups >= 0).sum())
 
 
 def given_labels(*, project, items):
@@ -276,6 +314,9 @@ def map_job_run(*, job_id):
                 classes = [c.key for c in project.classes.all() if not c.retired]
             index = {key: k for k, key in enumerate(classes)}
             codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+            group_by = emap.params.get("group_by")
+            if group_by is not None:
+                groups, n_grouped = item_groups(project=project, item_ids=present, key=group_by)
             job_progress(job=job, processed=n + 1)
             configure_numba_cache()
             t = time.perf_counter()
@@ -296,7 +337,11 @@ def map_job_run(*, job_id):
                 classes = []
             elif (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
                 # Z is what find_label_issues would reduce X to (same dimensions and seed): max_dim=0.
-                result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, knn=knn, max_dim=0)
+                if group_by is not None and n_grouped:
+                    # its own kNN graph, a group's items kept apart; the layout keeps the shared one
+                    result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, max_dim=0, groups=groups)
+                else:
+                    result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, knn=knn, max_dim=0)
             timings["label_issues"] = time.perf_counter() - t
             _store_map(
                 emap=emap,
@@ -311,6 +356,8 @@ def map_job_run(*, job_id):
             emap.n_points = len(kept)
             emap.classes = classes
             emap.params = {"k": k, "n_without_vector": n - len(kept), "task": project.task_type}
+            if group_by is not None:
+                emap.params["group_by"] = group_by
             emap.summary = {
                 "seconds": time.perf_counter() - started,
                 "timings": timings,
@@ -326,6 +373,10 @@ def map_job_run(*, job_id):
                 # items left out because their file is no longer in the media storage (named in job.errors)
                 "n_missing_files": len(gone),
             }
+            if group_by is not None:
+                # items sharing their ``group_by`` value with another item, kept apart from each other
+                emap.summary["n_grouped"] = n_grouped
+                emap.summary["n_groups"] = int(len(np.unique(groups[groups >= 0])))
             if transcription:
                 compared = [v["wer"] for v in transcripts.values() if v["wer"] is not None]
                 emap.summary.update(

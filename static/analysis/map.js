@@ -26,10 +26,15 @@ function startForm() {
     const response = await fetch(form.dataset.url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-      body: JSON.stringify({ embedder: form.embedder.value }),
+      body: JSON.stringify({ embedder: form.embedder.value, ...(form.group_by ? { group_by: form.group_by.value } : {}) }),
     });
-    const body = await response.json();
-    if (response.status !== 202) return alert(body.detail ?? `HTTP ${response.status}`);
+    const body = await response.json().catch(() => ({}));
+    // 202: started; 200: the same map is still being computed (its page shows how far it is)
+    if (response.status !== 202 && response.status !== 200) {
+      const error = document.getElementById("map-start-error");
+      error.textContent = (body.detail ?? Object.values(body).flat().join(" ")) || `HTTP ${response.status}`;
+      return;
+    }
     location.href = location.pathname.replace(/map\/(\d+\/)?$/, `map/${body.map}/`);
   });
 }

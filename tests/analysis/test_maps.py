@@ -222,7 +222,8 @@ def test_a_map_asked_with_a_misspelt_embedder_is_refused_and_not_started(api, ma
     # "embeddr" was dropped: a map of the project's default embedder was queued (a minute of a worker's
     # time and a map of other vectors than the ones asked for).
     response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embeddr": "image-basic"}, format="json")
-    assert response.status_code == 400 and response.json()["embeddr"] == ["unknown field (the fields here: embedder)"]
+    assert response.status_code == 400
+    assert response.json()["embeddr"] == ["unknown field (the fields here: embedder, group_by)"]
     assert not EmbeddingMap.objects.exists() and not Job.objects.exists()
 
 
@@ -624,3 +625,91 @@ def test_a_class_maps_agreement_keeps_the_answers_a_campaign_archived(client, ap
     assert agreement() == 0.5
     answer(Item.objects.get(pk=ids[0]), users[0], "b")
     assert agreement() == 1.0
+
+
+@pytest.fixture
+def recorded(manager, reviewer):
+    """A text project of 60 'recordings' cut into 4 windows each (near-copies, pushed as vectors), each
+    window's recording in its metadata; the windows of three recordings all carry the other class."""
+    project = make_project(manager, name="Windows", modality="text", classes=[{"key": "a"}, {"key": "b"}])
+    from labeling.services.projects import member_add
+
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(60, 8))
+    centres[30:, 0] += 5.0
+    rec = np.repeat(np.arange(60), 4)
+    truth = (rec >= 30).astype(int)
+    given = truth.copy()
+    wrong = np.isin(rec, [2, 3, 40])
+    given[wrong] = 1 - given[wrong]
+    entries = [
+        ImportEntry(name=f"w{i}", text=f"window {i}", label="ab"[given[i]], metadata={"recording": f"r{rec[i]}"})
+        for i in range(len(rec))
+    ]
+    ids = items_import(project=project, entries=entries).imported
+    vectors = np.repeat(centres, 4, axis=0) + rng.normal(0, 0.05, (len(rec), 8))
+    return project, ids, vectors, {i for i, w in zip(ids, wrong, strict=True) if w}
+
+
+def test_a_map_keeps_the_windows_of_one_recording_apart_when_asked(api, client, manager, reviewer, recorded):
+    """Windows of one recording relabeled whole vouch for each other as neighbours: the map finds few of
+    them. Started with ``group_by`` naming the metadata key of the recording, it flags most of them,
+    and the API and page say how the items were kept apart."""
+    project, ids, vectors, wrong = recorded
+    push_all(api, manager, project, ids, vectors)
+    url = f"/api/projects/{project.pk}/maps/"
+
+    def flagged(body):
+        map_job_run(job_id=body["job"])
+        assert Job.objects.get(pk=body["job"]).status == "succeeded"
+        issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/", {"map": body["map"]}).json()
+        return {row["item"] for row in issues["items"]}
+
+    plain = api(manager).post(url, {"embedder": "team-net"}, format="json").json()
+    assert len(flagged(plain) & wrong) <= 0.25 * len(wrong)
+    started = api(manager).post(url, {"embedder": "team-net", "group_by": "recording"}, format="json")
+    assert started.status_code == 202
+    grouped = started.json()
+    found = flagged(grouped)
+    assert len(found & wrong) >= 0.75 * len(wrong) and len(found - wrong) <= 3
+    detail = api(reviewer).get(f"{url}{grouped['map']}/").json()
+    assert detail["group_by"] == "recording"
+    assert detail["summary"]["n_grouped"] == 240 and detail["summary"]["n_groups"] == 60
+    assert api(reviewer).get(f"{url}{plain['map']}/").json()["group_by"] is None
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/map/{grouped['map']}/").content.decode()
+    assert "kept apart: 240 items in 60 groups" in " ".join(page.split())
+    assert '<option value="recording">' in page  # offered as a key to group by
+
+
+def test_a_map_grouped_by_a_key_no_item_shares_keeps_nothing_apart_and_says_so(api, client, manager, recorded):
+    project, ids, vectors, _ = recorded
+    push_all(api, manager, project, ids, vectors)
+    body = (
+        api(manager)
+        .post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net", "group_by": "microphone"}, format="json")
+        .json()
+    )
+    map_job_run(job_id=body["job"])
+    emap = EmbeddingMap.objects.get(pk=body["map"])
+    assert emap.job.status == "succeeded" and emap.summary["n_grouped"] == 0
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/map/{emap.pk}/")
+    assert "no two items share a value" in page.content.decode()
+
+
+def test_a_grouped_map_is_a_map_of_its_own_and_a_bad_key_is_refused(api, manager, recorded):
+    """The same embedder grouped and not grouped are two maps (a retry of one answers that one); a key
+    over 100 characters is refused naming the field, and nothing starts."""
+    project, ids, vectors, _ = recorded
+    push_all(api, manager, project, ids, vectors)
+    url = f"/api/projects/{project.pk}/maps/"
+    first = api(manager).post(url, {"embedder": "team-net"}, format="json")
+    grouped = api(manager).post(url, {"embedder": "team-net", "group_by": "recording"}, format="json")
+    assert first.status_code == grouped.status_code == 202 and first.json() != grouped.json()
+    again = api(manager).post(url, {"embedder": "team-net", "group_by": "recording"}, format="json")
+    assert again.status_code == 200 and again.json() == grouped.json()
+    refused = api(manager).post(url, {"embedder": "team-net", "group_by": "k" * 101}, format="json")
+    assert refused.status_code == 400 and "group_by" in refused.json()
+    assert EmbeddingMap.objects.filter(project=project).count() == 2

@@ -143,3 +143,43 @@ def test_the_over_time_chart_reads_in_percent_clear_of_its_first_point(live_serv
         box = ticks.nth(i).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] < dot["x"], (box, dot)
     assert not page.errors
+
+
+def test_a_manager_starts_a_map_keeping_one_recordings_items_apart(live_server, page, login, manager, monkeypatch):
+    """The map form takes a metadata key to keep apart (offered from the items' metadata); asking again
+    while that map is still queued opens it (it said "HTTP 200" in an alert), and a refused request says
+    why on the page."""
+    require_browser()
+    from tests.integration.conftest import send_jobs_to
+
+    project = make_project(manager, name="Clips", modality="text", classes=[{"key": "a"}, {"key": "b"}])
+    items_import(
+        project=project,
+        entries=[
+            ImportEntry(name=f"w{i}", text=f"window {i}", label="ab"[i % 2], metadata={"recording": f"r{i // 4}"})
+            for i in range(40)
+        ],
+    )
+    send_jobs_to(monkeypatch, f"nobody-{uuid.uuid4().hex[:8]}")  # no worker: the map stays queued
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/map/")
+    form = page.locator("#map-start")
+    assert form.locator("datalist option[value='recording']").count() == 1
+    form.locator("input[name=group_by]").fill("recording")
+    page.get_by_role("button", name="Start a new map").click()
+    page.wait_for_selector("#map-job", timeout=15_000)
+    emap = EmbeddingMap.objects.get(project=project)
+    assert emap.params["group_by"] == "recording" and page.url.endswith(f"/map/{emap.pk}/")
+    page.goto(f"{live_server.url}/projects/{project.pk}/map/")
+    page.locator("#map-start input[name=group_by]").fill("recording")
+    page.get_by_role("button", name="Start a new map").click()
+    page.wait_for_url(f"**/map/{emap.pk}/", timeout=15_000)
+    assert EmbeddingMap.objects.filter(project=project).count() == 1
+    page.locator("#map-start input[name=group_by]").evaluate(
+        "(box, v) => { box.removeAttribute('maxlength'); box.value = v; }", "k" * 101
+    )
+    page.get_by_role("button", name="Start a new map").click()
+    page.wait_for_function("document.getElementById('map-start-error').textContent.length > 0")
+    assert "100 characters" in page.locator("#map-start-error").inner_text()
+    assert EmbeddingMap.objects.filter(project=project).count() == 1
+    assert not page.errors

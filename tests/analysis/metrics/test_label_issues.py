@@ -837,3 +837,40 @@ def test_clean_iris_with_near_copies_yields_no_cluster():
     Xd, (yd,), _ = _with_copies(X, [y], seed=2)
     res = find_label_issues(Xd, yd, seed=2)
     assert res.clusters == [], [c["description"] for c in res.clusters]
+
+
+def recordings(seed: int, n_rec: int = 60, per: int = 4, relabeled=(2, 3, 40)):
+    """Two classes of 'recordings', each cut into ``per`` windows that are near-copies of each other;
+    the ``relabeled`` recordings' windows all carry the other class. (X, true, given, groups)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_rec, 8))
+    centres[n_rec // 2 :, 0] += 5.0
+    truth = np.repeat(np.arange(n_rec) >= n_rec // 2, per).astype(np.int64)
+    X = np.repeat(centres, per, axis=0) + rng.normal(0, 0.05, (n_rec * per, 8))
+    groups = np.repeat(np.arange(n_rec), per)
+    given = truth.copy()
+    wrong = np.isin(groups, relabeled)
+    given[wrong] = 1 - given[wrong]
+    return X.astype(np.float32), truth, given, groups
+
+
+def test_windows_of_one_recording_do_not_vouch_for_each_others_label():
+    """A recording relabeled whole: its windows are each other's nearest neighbours, so their kNN vote
+    backs the wrong label and nothing is flagged. Told which recording each window comes from
+    (``groups``), the detector never takes a recording's windows as each other's neighbours and flags
+    most of them, with few correct windows flagged."""
+    found = found_grouped = false_grouped = n_wrong = 0
+    for seed in range(3):
+        X, truth, given, groups = recordings(seed)
+        wrong = given != truth
+        n_wrong += int(wrong.sum())
+        found += int(find_label_issues(X, given, seed=seed).flagged[wrong].sum())
+        res = find_label_issues(X, given, seed=seed, groups=groups)
+        found_grouped += int(res.flagged[wrong].sum())
+        false_grouped += int(res.flagged[~wrong].sum())
+        assert res.params["k"] == 15
+    assert found <= 0.25 * n_wrong
+    assert found_grouped >= 0.75 * n_wrong
+    assert false_grouped <= 5
+    with pytest.raises(ValueError, match="one entry per item"):
+        find_label_issues(X, given, groups=groups[:10])
