@@ -21,7 +21,7 @@ from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
 from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping, class_names, skips_by_item
-from labeling.services.campaigns import campaign_progress
+from labeling.services.campaigns import campaign_progress, campaigns_progress
 from labeling.services.review import decision_summary
 from labeling.services.shape_versions import consensus_for
 from labeling.views import box_keys
@@ -386,13 +386,14 @@ def conventions_page(request, project_id):
 def campaigns_page(request, project_id):
     project, membership = _project(request, project_id, Role.REVIEWER)
     campaigns = list(project.campaigns.select_related("guideline", "created_by").order_by("-created"))
+    progress = campaigns_progress(project=project, campaigns=campaigns)
     return render(
         request,
         "labeling/campaigns.html",
         {
             "project": project,
             "membership": membership,
-            "campaigns": [(c, campaign_progress(campaign=c)) for c in campaigns],
+            "campaigns": [(c, progress[c.pk]) for c in campaigns],
             "classes": project.classes.filter(retired=False),
             "tags": project.tags.order_by("name"),
             "guidelines": project.guidelines.order_by("-version"),

@@ -85,11 +85,12 @@ def _f1(a, b, kind):
     return 2 * len(matched), len(a) + len(b)
 
 
-def agreement_on(*, project, item_ids, archived_by=None, current=None) -> dict:
+def agreement_on(*, project, item_ids, archived_by=None, current=None, mapping=None) -> dict:
     """Shape F1 of the current answers on these items (None without an item with 2+ answers); of the
     answers the campaign ``archived_by`` archived instead, each labeler's as it stood (the latest).
     ``current``: ``(item, labeler, value)`` rows read instead of the current answers (a campaign's round
-    on items it handed over, ``campaigns.round_answers``)."""
+    on items it handed over, ``campaigns.round_answers``). ``mapping``: the project's ``class_mapping``,
+    when the caller has it (default: read here)."""
     if current is not None:
         rows = current
     elif archived_by is None:
@@ -100,7 +101,7 @@ def agreement_on(*, project, item_ids, archived_by=None, current=None) -> dict:
             .order_by("answered", "pk")
             .values_list("item_id", "labeler_id", "value")
         )
-    answers = _answers(project, iter(rows) if current is not None else rows.iterator())
+    answers = _answers(project, iter(rows) if current is not None else rows.iterator(), mapping)
     value = pooled_f1(shape_table(answers, kind=shape_kind(project)), iou=IOU) if answers else None
     return {"agreement": value, "metric": shape_metric(project), "n_items": len(item_ids), "n_answers": len(answers)}
 

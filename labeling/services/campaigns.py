@@ -199,7 +199,6 @@ def _agreement_on(project, item_ids, archived_by=None, handed=None):
             project=project, item_ids=item_ids, archived_by=archived_by, current=current
         )
     key = comparable(project)
-    by_item = {}
     if archived_by is None:
         rows = [row[:1] + row[2:] for row in round_answers(item_ids=item_ids, handed=handed, fields=("value", *FLAGS))]
     else:
@@ -207,13 +206,21 @@ def _agreement_on(project, item_ids, archived_by=None, handed=None):
             ArchivedAnnotation.objects.filter(campaign=archived_by, item_id__in=item_ids), ("value", *FLAGS)
         )
         rows = [(item_id, *values) for (_, item_id, _), values in sorted(stood.items())]
-    for item_id, value, *flags in rows:
+    return _agreement_of_rows(rows, n_items=len(item_ids), key=key)
+
+
+def _agreement_of_rows(rows, *, n_items, key):
+    """``_agreement_on``'s figures of ``(item_id, value, *FLAGS)`` rows (one per answer), values counted
+    through ``key`` (``comparable``). Items are taken in id order, whatever order the rows came in, so that
+    the campaigns list and a campaign's page sum the same numbers the same way."""
+    by_item = {}
+    for item_id, value, *flags in sorted(rows, key=lambda row: row[0]):
         by_item.setdefault(item_id, []).append(flag_of(*flags) or key(value))
     categories = {v: i for i, v in enumerate(sorted({v for vs in by_item.values() for v in vs}))}
     width = max((len(v) for v in by_item.values()), default=0)
     if width < 2:
         n_answers = sum(map(len, by_item.values()))
-        return {**_percent(None), "n_items": len(item_ids), "n_answers": n_answers}
+        return {**_percent(None), "n_items": n_items, "n_answers": n_answers}
     import numpy as np
 
     codes = np.full((len(by_item), width), -1, dtype=np.int64)
@@ -223,7 +230,7 @@ def _agreement_on(project, item_ids, archived_by=None, handed=None):
         value = pair_agreement(codes, len(categories))
     except ValueError:
         value = None
-    return {**_percent(value), "n_items": len(item_ids), "n_answers": int((codes >= 0).sum())}
+    return {**_percent(value), "n_items": n_items, "n_answers": int((codes >= 0).sum())}
 
 
 def _percent(value):
@@ -682,6 +689,112 @@ def campaign_progress(*, campaign) -> dict:
             else _versus_archived(campaign=campaign, item_ids=ids, handed=handed)
         ),
     }
+
+
+def campaigns_progress(*, project, campaigns) -> dict[int, dict]:
+    """The figures the campaigns list shows of several campaigns of ``project``, in a number of queries
+    that does not grow with the campaigns (measured one by one, a project of 50 campaigns took hundreds):
+    ``{campaign id: {"n_items", "n_done", "n_handed_over", "n_pending", "metric", "before", "after"}}``,
+    each as ``campaign_progress`` counts it. The answers of every listed campaign's items, and the
+    archives of those campaigns and of the campaigns that took items over from them, are read once and
+    split here."""
+    ids = [c.pk for c in campaigns]
+    if not ids:
+        return {}
+    shapes = campaign_shapes.is_shapes(project)
+    fields = ("value",) if shapes else ("value", *FLAGS)
+    links = Campaign.items.through.objects.filter(campaign_id__in=ids)
+    items_of = {pk: [] for pk in ids}
+    for campaign_id, item_id in links.order_by("item_id").values_list("campaign_id", "item_id"):
+        items_of[campaign_id].append(item_id)
+    handed_of = {pk: {} for pk in ids}
+    for h in CampaignHandover.objects.filter(campaign_id__in=ids, returned__isnull=True).order_by("pk"):
+        handed_of[h.campaign_id][h.item_id] = h
+    in_campaigns = links.values("item_id")
+    n_answers = dict(Item.objects.filter(pk__in=in_campaigns).values_list("pk", "n_answers"))
+    current = {}
+    for row in (
+        Annotation.objects.filter(item_id__in=in_campaigns).order_by().values_list("item_id", "labeler_id", *fields)
+    ):
+        current.setdefault(row[0], []).append(row)
+    # Archived answers by (campaign, item), oldest first (as ``archived_as_they_stood`` and the shapes
+    # measures take the latest per labeler): the listed campaigns' own ("before") and their takers' (the
+    # listed campaigns' rounds on the items taken over).
+    takers = {h.taken_by_id for handed in handed_of.values() for h in handed.values()}
+    archived, archiving = {}, set()
+    for row in (
+        ArchivedAnnotation.objects.filter(campaign_id__in={*ids, *takers})
+        .order_by("answered", "pk")
+        .values_list("campaign_id", "item_id", "labeler_id", "pk", *fields)
+        .iterator(chunk_size=10000)
+    ):
+        archived.setdefault(row[:2], []).append(row)
+        archiving.add(row[0])
+
+    def as_they_stood(rows):
+        """``(item, labeler, *fields)`` of each labeler's latest archived answer of these rows."""
+        latest = {}
+        for _, item_id, labeler_id, _, *values in rows:
+            latest[(item_id, labeler_id)] = (item_id, labeler_id, *values)
+        return list(latest.values())
+
+    def round_rows(item_ids, handed):
+        """``round_answers`` of the loaded rows."""
+        rows = [row for i in item_ids if i not in handed for row in current.get(i, ())]
+        for h in handed.values():
+            taken = archived.get((h.taken_by_id, h.item_id), ())
+            rows.extend(
+                as_they_stood(
+                    r
+                    for r in taken
+                    if (h.archived_after is None or r[3] > h.archived_after)
+                    and (h.archived_through is None or r[3] <= h.archived_through)
+                )
+            )
+        return rows
+
+    if shapes:
+        mapping = class_mapping(project=project)
+
+        def agreement(item_ids, rows):
+            return campaign_shapes.agreement_on(
+                project=project, item_ids=item_ids, current=[row[:3] for row in rows], mapping=mapping
+            )
+
+        metric = {"boxes": "box F1", "segments": "segment F1"}[campaign_shapes.shape_kind(project)]
+    else:
+        key = comparable(project)
+
+        def agreement(item_ids, rows):
+            return _agreement_of_rows([row[:1] + row[2:] for row in rows], n_items=len(item_ids), key=key)
+
+        metric = "percent agreement"
+    out = {}
+    for campaign in campaigns:
+        item_ids, handed = items_of[campaign.pk], handed_of[campaign.pk]
+        own = [i for i in item_ids if i not in handed]
+        done = sum(n_answers[i] >= campaign.overlap for i in own)
+        before = campaign.before
+        if before and "agreement" not in before:  # as campaign_progress
+            before = {**before, **_percent(before.get("percent_agreement"))}
+        if before and campaign.pk in archiving:
+            rows = [archived.get((campaign.pk, i), ()) for i in item_ids]
+            # shapes: every archived answer, oldest first, as campaign_shapes.agreement_on reads them (the
+            # latest that parses counts); classes: each labeler's answer as it stood
+            rows = (
+                [r[1:3] + r[4:] for rs in rows for r in rs] if shapes else [r for rs in rows for r in as_they_stood(rs)]
+            )
+            before = agreement(item_ids, rows)
+        out[campaign.pk] = {
+            "n_items": len(item_ids),
+            "n_done": done,
+            "n_handed_over": len(handed),
+            "n_pending": len(own) - done,
+            "metric": metric,
+            "before": before,
+            "after": agreement(item_ids, round_rows(item_ids, handed)),
+        }
+    return out
 
 
 def _handed_over_to(handed) -> list[dict]:
