@@ -138,3 +138,37 @@ def test_the_labelers_filter_and_the_map_choice_show_their_whole_text_on_a_phone
     ]
     assert choices[0].endswith(" · running") and not choices[1].endswith("succeeded")
     assert console == [] and not page.errors, (console, page.errors)
+
+
+# A text box's placeholder against the room inside it: the placeholder put in as the value (a textarea
+# wraps it as it wraps the placeholder), and how far it then overflows the box, sideways and down.
+PLACEHOLDER_CUT = """(el) => {
+    const typed = el.value;
+    el.value = el.placeholder;
+    const cut = [el.scrollWidth - el.clientWidth, el.scrollHeight - el.clientHeight];
+    el.value = typed;
+    return cut;
+}"""
+
+
+def test_the_campaign_forms_item_ids_hint_is_whole_on_a_phone(live_server, new_page, login, manager, reviewer):
+    """At 390 px the relabel campaign form's "Item ids" box (two rows) showed "from the map or the review
+    queue (the filters below narrow them); or leave" and cut the rest: where the ids come from, and that the
+    box may stay empty, were unreadable."""
+    require_browser()
+    project, _ = labeled_project(manager, reviewer)
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, reviewer)
+    assert page.goto(f"{live_server.url}/projects/{project.pk}/campaigns/").status == 200
+    field = page.locator("#campaign-form textarea[name=items]")
+    assert max(field.evaluate(PLACEHOLDER_CUT)) <= 0, field.get_attribute("placeholder")
+    # what the box takes, said in full: in the placeholder or in a visible help text tied to the box
+    said = field.evaluate(
+        """(el) => [el.placeholder, ...(el.getAttribute('aria-describedby') || '').split(/\\s+/).filter(Boolean)
+            .map((id) => document.getElementById(id)).filter((help) => help && help.checkVisibility())
+            .map((help) => help.innerText)].join(' ')"""
+    )
+    for words in ("map", "review queue", "filters below narrow them", "leave empty"):
+        assert words in said, (words, said)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
