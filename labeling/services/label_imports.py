@@ -65,10 +65,12 @@ region's labels a segment each, its ``channel`` not read; per-region transcripts
 a segments CSV's ``start``/``end`` and RTTM's onset and duration.
 
 Flags: a VOC ``<difficult>1</difficult>`` object is a borderline box; a CVAT shape's ``<attribute>`` named
-``difficult`` or ``borderline`` set true makes it borderline, ``uncertain`` uncertain. VOC's ``truncated`` and
-``occluded`` and CVAT's ``occluded`` are not read (they say how much of the object shows, not how sure its label
-is), nor is COCO's ``iscrowd``: CVAT writes every mask with ``iscrowd`` 1, so it does not tell a crowd. In a
-project without the option the boxes go in unflagged, the result saying how many (``_flags_without_option``).
+``difficult`` or ``borderline`` set true makes it borderline, ``uncertain`` uncertain, and so does such a key of
+a COCO annotation's ``attributes`` object (CVAT's COCO 1.0 export: ``{"occluded": false, "difficult": true}``).
+VOC's ``truncated`` and ``occluded`` and CVAT's ``occluded`` are not read (they say how much of the object
+shows, not how sure its label is), nor is COCO's ``iscrowd``: CVAT writes every mask with ``iscrowd`` 1, so it
+does not tell a crowd. In a project without the option the boxes go in unflagged, the result saying how many
+(``_flags_without_option``).
 
 Segments files (a version's ``segments.csv`` and ``rttm``, or RTTM from a diarization tool) are read while
 the request waits as well (``label_import_precheck``): any bad line (an unknown class, a malformed line, a
@@ -94,6 +96,7 @@ import csv
 import io
 import json
 import math
+import numbers
 import posixpath
 import re
 import unicodedata
@@ -804,7 +807,8 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders, unanswered)
             if not isinstance(bbox, list) or len(bbox) != 4:
                 raise Bad(f"{what}: bbox must be [x, y, width, height] in pixels, not {json.dumps(bbox)}")
             x, y, w, h = (_number(v, f"{what}: bbox") for v in bbox)
-            boxes[image_id].append(_pixel_box(x, y, w, h, sizes[image_id], label, what, f"bbox {json.dumps(bbox)}"))
+            box = _pixel_box(x, y, w, h, sizes[image_id], label, what, f"bbox {json.dumps(bbox)}")
+            boxes[image_id].append(_coco_flags(ann, box))
         except Bad as exc:
             errors[image_id].append(f"{what}: {exc}" if not str(exc).startswith(what) else str(exc))
     for image_id, n in counts.items():
@@ -817,6 +821,23 @@ def _coco_tasks(*, data, filename, project, media, labeler, folders, unanswered)
             task.answers.append(Answer(annotator="labeler", value={"boxes": boxes[image_id]}, where="boxes"))
         parsed.tasks.append(task)
     return parsed
+
+
+def _coco_flags(ann, box) -> dict:
+    """``box`` with the flags of its annotation's ``attributes`` (CVAT's COCO 1.0 export writes a label's
+    checkbox attributes there, ``{"occluded": false, "difficult": true}``): a key named as a CVAT XML attribute
+    that flags (``CVAT_FLAG_ATTRIBUTES``, any case) set true (``true``, 1, or the text "true") makes the box
+    borderline or uncertain; ``occluded`` and the rest are not read."""
+    attributes = ann.get("attributes")
+    if isinstance(attributes, dict):
+        for name, value in attributes.items():
+            flag = CVAT_FLAG_ATTRIBUTES.get(str(name).strip().lower())
+            # a JSON true as CVAT writes it; 1 or "true" as other writers might (ijson reads 1.0 as a Decimal)
+            on = value is True or (isinstance(value, str) and _xml_true(value))
+            on = on or (isinstance(value, numbers.Number) and not isinstance(value, bool) and value == 1)
+            if flag and on:
+                box[flag] = True
+    return box
 
 
 # --- YOLO ----------------------------------------------------------------------------------------
@@ -1155,6 +1176,8 @@ FLAGS_FROM = {
     ("voc", "borderline"): "VOC marks difficult",
     ("cvat", "borderline"): "a CVAT attribute marks difficult or borderline",
     ("cvat", "uncertain"): "a CVAT attribute marks uncertain",
+    ("coco", "borderline"): "a COCO attribute marks difficult or borderline",
+    ("coco", "uncertain"): "a COCO attribute marks uncertain",
 }
 
 
@@ -2468,10 +2491,10 @@ def labels_parse(
 
 
 def _flags_without_option(project, fmt, parsed) -> None:
-    """Take off the boxes the flags (VOC's difficult, CVAT's attributes: ``FLAGS_FROM``) that the project has no
-    option for, which would refuse each such image's answer, and say once per flag how many boxes went in
-    without it, naming the first's file: the boxes go in, and turning the option on and importing again flags
-    them (a new revision of each answer)."""
+    """Take off the boxes the flags (VOC's difficult, CVAT's and COCO's attributes: ``FLAGS_FROM``) that the
+    project has no option for, which would refuse each such image's answer, and say once per flag how many
+    boxes went in without it, naming the first's file: the boxes go in, and turning the option on and
+    importing again flags them (a new revision of each answer)."""
     missing = [flag for flag in ("borderline", "uncertain") if (fmt, flag) in FLAGS_FROM]
     missing = [flag for flag in missing if not getattr(project, f"allow_{flag}")]
     if not missing:

@@ -392,6 +392,71 @@ def test_a_coco_crowd_region_is_the_box_around_it_without_a_flag(api, manager, f
     assert answers(flagged)[("a.png", "coco")] == {"boxes": approx_boxes({"boxes": [IGUANA, ROCK]})}
 
 
+def cvat_coco_box(id, image_id, category_id, bbox, **attributes):
+    """An annotation as CVAT's COCO 1.0 export writes a box: its checkbox attributes under ``attributes``."""
+    return {**rf_box(id, image_id, category_id, bbox), "attributes": {"occluded": False, **attributes}}
+
+
+def test_cvat_coco_attributes_difficult_borderline_and_uncertain_flag_the_box_occluded_does_not(api, manager, flagged):
+    """CVAT's COCO 1.0 export writes a label's checkbox attributes under each annotation's ``attributes``
+    (``"difficult": true``): the box went in plain, its mark lost, where the same task exported as CVAT XML or
+    Pascal VOC gave a borderline box. ``difficult`` or ``borderline`` set makes it borderline, ``uncertain``
+    uncertain; ``occluded`` and other attributes are not read."""
+    coco = cvat_coco(
+        ["a.png", "b.png", "c.png"],
+        [
+            cvat_coco_box(1, 1, 1, [80, 30, 40, 40], difficult=True, pose="up"),
+            cvat_coco_box(2, 1, 2, [160, 0, 40, 50], uncertain=True),
+            cvat_coco_box(3, 2, 1, [80, 30, 40, 40], occluded=True, difficult=False, borderline=False),
+            cvat_coco_box(4, 3, 1, [80, 30, 40, 40], Borderline="true"),
+        ],
+    )
+    content = zip_bytes(
+        [("annotations/instances_default.json", coco)] + [(f"images/{n}.png", image(i)) for i, n in enumerate("abc")]
+    )
+    job = post_import(api, manager, flagged, "task_3-coco.zip", content, format="coco", labeler="cvat")
+    assert job["status"] == "succeeded" and job["errors"] == [], job["errors"]
+    got = answers(flagged)
+    assert got[("images/a.png", "cvat")]["boxes"] == approx_boxes(
+        {"boxes": [{**IGUANA, "borderline": True}, {**ROCK, "uncertain": True}]}
+    )
+    assert got[("images/b.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+    assert got[("images/c.png", "cvat")]["boxes"] == approx_boxes({"boxes": [{**IGUANA, "borderline": True}]})
+
+
+def test_cvat_coco_flags_a_project_has_no_option_for_go_in_plain_saying_so(api, manager, detection):
+    coco = cvat_coco(
+        ["a.png", "b.png"],
+        [
+            cvat_coco_box(1, 1, 1, [80, 30, 40, 40], difficult=True),
+            cvat_coco_box(2, 1, 2, [160, 0, 40, 50], uncertain=True),
+            cvat_coco_box(3, 2, 1, [80, 30, 40, 40], borderline=True),
+        ],
+    )
+    content = zip_bytes(
+        [("annotations/instances_default.json", coco)] + [(f"images/{n}.png", image(i)) for i, n in enumerate("ab")]
+    )
+    job = post_import(api, manager, detection, "task_3-coco.zip", content, format="coco", labeler="cvat")
+    assert job["status"] == "succeeded"
+    advice = "turn it on in the project's settings and import again to keep it"
+    first = "annotations/instances_default.json image 1 (a.png)"
+    assert job["errors"] == [
+        {
+            "name": first,
+            "reason": "2 boxes a COCO attribute marks difficult or borderline (the first here) went in without the "
+            f"borderline flag: this project has no borderline option; {advice}",
+        },
+        {
+            "name": first,
+            "reason": "1 box a COCO attribute marks uncertain (the first here) went in without the uncertain flag: "
+            f"this project has no uncertain option; {advice}",
+        },
+    ]
+    got = answers(detection)
+    assert got[("images/a.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA, ROCK]})
+    assert got[("images/b.png", "cvat")]["boxes"] == approx_boxes({"boxes": [IGUANA]})
+
+
 def test_label_studio_coco_categories_and_image_ids_from_zero(api, manager, detection):
     data = {
         "images": [{"width": 200, "height": 100, "id": 0, "file_name": "images/5d4a1c2e-a.png"}],
