@@ -773,7 +773,7 @@ def campaigns_progress(*, project, campaigns) -> dict[int, dict]:
     for campaign in campaigns:
         item_ids, handed = items_of[campaign.pk], handed_of[campaign.pk]
         own = [i for i in item_ids if i not in handed]
-        done = sum(n_answers[i] >= campaign.overlap for i in own)
+        done = sum(n_answers.get(i, 0) >= campaign.overlap for i in own)  # an item deleted meanwhile: not done
         before = campaign.before
         if before and "agreement" not in before:  # as campaign_progress
             before = {**before, **_percent(before.get("percent_agreement"))}
