@@ -1,7 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from labeling.models import (
     Annotation,
@@ -24,6 +29,7 @@ from labeling.models import (
     WebhookDelivery,
 )
 from labeling.selectors import answers_given
+from labeling.services.item_deletion import BuildUnderWay, VersionsHoldItems, deletion_check, items_delete
 
 
 class LabelClassInline(admin.TabularInline):
@@ -66,11 +72,94 @@ class DataSourceAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "project"]
 
 
+class ItemsDeletionRefused(Exception):
+    """The admin deletes none of the items: the error message says why."""
+
+
+def _by_project(items) -> list[tuple[Project, list[int]]]:
+    ids = {}
+    for pk, project_id in items.order_by("pk").values_list("pk", "project_id"):
+        ids.setdefault(project_id, []).append(pk)
+    projects = Project.objects.in_bulk(list(ids))
+    return [(projects[project_id], ids[project_id]) for project_id in sorted(ids)]
+
+
+def _refusal(project, exc, n_items) -> str:
+    if isinstance(exc, BuildUnderWay):
+        return (
+            f"a dataset version of {project.name} is being built (job {exc.job.pk}); its manifest may name these "
+            "items: delete them once it has finished"
+        )
+    held = "this item" if n_items == 1 else "{:,} of these items"
+    return "; ".join(f"{project.name} v{h['version']} holds {held.format(h['items'])}" for h in exc.holding)
+
+
+def _refusal_message(refusals, n_items) -> str:
+    """The admin's error message: each project's refusal, and where items that versions hold are purged."""
+    text = f"Nothing was deleted: {'; '.join(_refusal(p, exc, n_items) for p, exc in refusals)}."
+    holding = [p for p, exc in refusals if isinstance(exc, VersionsHoldItems)]
+    if holding:
+        pk = holding[0].pk
+        text += (
+            " Dataset versions are immutable: leave those items out, or, to delete them anyway (a privacy or "
+            f"licence removal), purge them on the project's Items page (/projects/{pk}/items/: Delete…, then "
+            f'Purge anyway) or with POST /api/projects/{pk}/items/delete/ and "purge": true, which also removes '
+            "their rows from those versions' files."
+        )
+    return text
+
+
+def items_deletion_refused(items) -> str | None:
+    """Why the admin may not delete ``items`` (a queryset), as its error message; None when it may. The
+    rules of the app's deletion (``item_deletion``): no item a dataset version holds, none while a version of
+    its project is being built."""
+    n_items, refusals = items.count(), []
+    for project, ids in _by_project(items):
+        try:
+            deletion_check(project=project, item_ids=ids)
+        except (BuildUnderWay, VersionsHoldItems) as exc:
+            refusals.append((project, exc))
+    return _refusal_message(refusals, n_items) if refusals else None
+
+
+def items_delete_all(items, user):
+    """Delete ``items`` (a queryset, of any projects) as the app does (``item_deletion.items_delete``): with
+    their answers, decisions, campaign links and stored files; all of them or, refused, none."""
+    n_items, grouped = items.count(), _by_project(items)
+    with transaction.atomic():
+        for project, ids in grouped:
+            try:
+                items_delete(project=project, item_ids=ids, user=user)
+            except (BuildUnderWay, VersionsHoldItems) as exc:
+                raise ItemsDeletionRefused(_refusal_message([(project, exc)], n_items)) from exc
+
+
+@admin.action(permissions=["delete"], description=delete_selected.short_description)
+def delete_selected_items(modeladmin, request, queryset):
+    """Django's "delete selected" (its confirmation page first), refused with an error message, nothing
+    deleted, when the app's deletion refuses the items."""
+    refused = items_deletion_refused(queryset)
+    if refused is None:
+        try:
+            with transaction.atomic():  # its log entries too
+                return delete_selected(modeladmin, request, queryset)
+        except ItemsDeletionRefused as exc:  # a version published since the check
+            refused = str(exc)
+    modeladmin.message_user(request, refused, messages.ERROR)
+    return None
+
+
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
     """What labelers answered (the file or text, its checksum, which keeps its split, the label it came
     with) and the queue's counters are shown, not edited: edited here, the item's answers were given to
-    something else, with nothing recorded. Source, tags, name and metadata stay editable."""
+    something else, with nothing recorded. Source, tags, name and metadata stay editable.
+
+    Deleted here (its page's Delete, the "delete selected" action), items go through the app's deletion
+    (``item_deletion.items_delete``) and its rules: items a dataset version holds are refused, as they are
+    while a version of their project is being built, with an error message naming the versions and how
+    many of the items each holds, and nothing is deleted. Deleting them anyway is a purge, which rewrites
+    the versions' files: the Items page or the API does it, not the admin."""
 
     list_display = ["id", "project", "original_name", "label", "source", "created"]
     readonly_fields = ["project", "file", "text", "sha256", "label", "stats", "import_job", "n_answers", "random_key"]
@@ -78,6 +167,32 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "sha256"]
     raw_id_fields = ["source", "import_job"]
     filter_horizontal = ["tags"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (delete_selected_items, name, description)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        item = self.get_object(request, unquote(object_id))
+        if item is None or not self.has_delete_permission(request, item):
+            return super().delete_view(request, object_id, extra_context)
+        refused = items_deletion_refused(Item.objects.filter(pk=item.pk))
+        if refused is None:
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except ItemsDeletionRefused as exc:  # a version published since the check
+                refused = str(exc)
+        self.message_user(request, refused, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:labeling_item_change", args=[item.pk]))
+
+    def delete_model(self, request, obj):
+        items_delete_all(Item.objects.filter(pk=obj.pk), request.user)
+
+    def delete_queryset(self, request, queryset):
+        items_delete_all(queryset, request.user)
 
 
 class EvidenceAdmin(admin.ModelAdmin):

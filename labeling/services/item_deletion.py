@@ -241,6 +241,18 @@ def deletion_preview(*, project, item_ids) -> dict:
     }
 
 
+def deletion_check(*, project, item_ids):
+    """Raise what deleting ``item_ids`` without a purge would raise now, deleting nothing: BuildUnderWay,
+    or VersionsHoldItems naming the versions (the admin asks before it shows its confirmation page;
+    ``items_delete`` asks again under the project's lock)."""
+    building = _build_under_way(project)
+    if building is not None:
+        raise BuildUnderWay(building)
+    holding = versions_holding(project=project, item_ids=item_ids)
+    if holding:
+        raise VersionsHoldItems(holding)
+
+
 def runs_as_job(*, project, item_ids, purge, holding=None) -> bool:
     """Whether deleting ``item_ids`` runs as a job: over REQUEST_ITEMS items, or a purge whose versions hold
     over REWRITE_IN_REQUEST manifest rows between them (their files are rewritten). ``holding``: the

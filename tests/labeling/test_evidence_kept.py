@@ -215,8 +215,10 @@ def test_the_project_admin_does_not_rename_delete_or_retire_classes_behind_the_t
 def test_a_version_stays_downloadable_and_byte_identical_after_its_items_source_and_tag_are_deleted(
     manager, admin_client
 ):
-    """Every format of a version is a stored file written at build time: deleting (in the admin) items it
-    shipped, their data source and tag changes no byte of it, and its diff still reads."""
+    """Every format of a version is a stored file written at build time: deleting (in the admin) the data
+    source and tag of the items it shipped changes no byte of it, and its diff still reads. The items
+    themselves the admin does not delete: the version holds them (only a purge, which rewrites the
+    version's files, deletes them: test_item_deletion, test_version_purge)."""
     import hashlib
 
     from labeling.models import DataSource, Item, Tag
@@ -244,18 +246,19 @@ def test_a_version_stays_downloadable_and_byte_identical_after_its_items_source_
     assert shipped == {a.format: a.sha256 for a in version.artifacts.all()}
     assert shipped["jsonl"] == version.content_hash
 
+    response = admin_client.post(f"/admin/labeling/item/{items[0].pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and Item.objects.filter(pk=items[0].pk).exists()  # refused
     for url in (
-        f"/admin/labeling/item/{items[0].pk}/delete/",
         f"/admin/labeling/datasource/{source.pk}/delete/",
         f"/admin/labeling/tag/{Tag.objects.get(project=project).pk}/delete/",
     ):
         assert admin_client.post(url, {"post": "yes"}).status_code == 302, url
-    assert not Item.objects.filter(pk=items[0].pk).exists()
+    assert Item.objects.filter(project=project, source=None).count() == 4
 
     assert downloads() == shipped
     later = build(project, manager)
     diff = client.get(f"/api/projects/{project.pk}/versions/{later.number}/diff?against={version.number}")
-    assert diff.status_code == 200 and diff.json()["n_removed"] == 1
+    assert diff.status_code == 200 and diff.json()["n_removed"] == 0
 
 
 def test_an_answer_changed_after_a_version_shipped_it_keeps_its_earlier_value_and_the_version_its_bytes(

@@ -1,5 +1,6 @@
 """Managers delete items (the wrong folder imported, a source's licence revoked) without the admin:
-``POST /api/projects/{id}/items/delete/`` and ``DELETE /api/items/{id}/`` (labeling.services.item_deletion)."""
+``POST /api/projects/{id}/items/delete/`` and ``DELETE /api/items/{id}/`` (labeling.services.item_deletion);
+the Django admin's deletion goes through the same service and rules."""
 
 import io
 import zipfile
@@ -323,3 +324,103 @@ def test_a_preview_names_the_guideline_versions_whose_examples_go_with_the_items
     done = api(manager).post(url(project), {"items": [a.pk, b.pk]}, format="json")
     assert done.status_code == 200 and done.json()["guideline_examples"] == body["guideline_examples"]
     assert list(GuidelineExample.objects.values_list("item_id", flat=True)) == [c.pk]
+
+
+# --- the Django admin: the same rules, through the same service ---------------------------------------------
+
+
+def admin_messages(response):
+    from django.contrib.messages import get_messages
+
+    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+
+
+def admin_delete_selected(admin_client, ids):
+    return admin_client.post(
+        "/admin/labeling/item/", {"action": "delete_selected", "_selected_action": ids, "post": "yes"}, follow=True
+    )
+
+
+def test_the_admin_refuses_to_delete_items_a_version_holds_naming_it_and_deletes_nothing(
+    admin_client, manager, project, labeled
+):
+    """The admin deleted them and the versions' manifests went on naming them, with no purge recorded."""
+    a, b, c, d = labeled
+    v1 = build(project, manager)  # holds b (decided) and c (one answer)
+    files = {artifact.format: artifact.sha256 for artifact in v1.artifacts.all()}
+    before = everything(project)
+
+    page = admin_client.get(f"/admin/labeling/item/{c.pk}/delete/", follow=True)
+    response = admin_client.post(f"/admin/labeling/item/{c.pk}/delete/", {"post": "yes"}, follow=True)
+    for answered in (page, response):
+        ((level, text),) = admin_messages(answered)
+        assert level == "error"
+        assert text.startswith(f"Nothing was deleted: {project.name} v1 holds this item.")
+        assert "Purge anyway" in text and '"purge": true' in text  # where a purge is done
+    assert response.redirect_chain[-1][0] == f"/admin/labeling/item/{c.pk}/change/"
+
+    response = admin_delete_selected(admin_client, [a.pk, b.pk, c.pk, d.pk])
+    ((level, text),) = admin_messages(response)
+    assert level == "error" and f"{project.name} v1 holds 2 of these items" in text
+    assert everything(project) == before  # a and d (in no version) stay too: all or nothing
+    v1 = DatasetVersion.objects.get(pk=v1.pk)
+    assert "purged" not in v1.info
+    assert {artifact.format: artifact.sha256 for artifact in v1.artifacts.all()} == files
+
+
+def test_the_admin_refuses_a_deletion_while_a_version_is_being_built(admin_client, manager, project, labeled):
+    from labeling.services.versions import version_build_start
+
+    job = version_build_start(project=project, user=manager, recipe={})
+    before = everything(project)
+    for response in (
+        admin_client.post(f"/admin/labeling/item/{labeled[3].pk}/delete/", {"post": "yes"}, follow=True),
+        admin_delete_selected(admin_client, [labeled[3].pk]),
+    ):
+        ((level, text),) = admin_messages(response)
+        assert level == "error" and f"a dataset version of {project.name} is being built (job {job.pk})" in text
+    assert everything(project) == before
+
+
+def test_the_admin_deletes_items_no_version_holds_as_the_api_does(
+    admin_client, manager, project, labeled, other_project, job_messages, django_capture_on_commit_callbacks
+):
+    a, b, c, d = labeled
+    build(project, manager)  # holds b and c, not a (a tie) nor d (no answer)
+    (foreign,) = images(other_project, 1, start=10)
+    campaign = campaign_create(project=project, name="Night", item_ids=[a.pk, b.pk], overlap=3)
+    with django_capture_on_commit_callbacks() as captured:
+        response = admin_client.post(f"/admin/labeling/item/{a.pk}/delete/", {"post": "yes"}, follow=True)
+    assert [level for level, _ in admin_messages(response)] == ["success"]
+    run_item_removals(job_messages, captured)
+    assert not Item.objects.filter(pk=a.pk).exists() and not default_storage.exists(a.file.name)
+    assert not ArchivedAnnotation.objects.filter(item_id=a.pk).exists()
+    assert list(Campaign.objects.get(pk=campaign.pk).items.all()) == [b]
+
+    job_messages.clear()
+    with django_capture_on_commit_callbacks() as captured:
+        response = admin_delete_selected(admin_client, [d.pk, foreign.pk])  # two projects at once
+    assert admin_messages(response) == [("success", "Successfully deleted 2 items.")]
+    run_item_removals(job_messages, captured)
+    assert not Item.objects.filter(pk__in=[d.pk, foreign.pk]).exists()
+    assert not default_storage.exists(d.file.name) and not default_storage.exists(foreign.file.name)
+    assert list(Item.objects.filter(project=project).order_by("pk")) == [b, c]
+
+
+def test_a_version_published_after_the_admins_check_still_refuses_its_deletion(
+    admin_client, manager, project, labeled, monkeypatch
+):
+    """The admin asks before its confirmation page; the deletion asks again under the project's lock."""
+    from django.contrib.admin.models import LogEntry
+
+    a, b, c, d = labeled
+    build(project, manager)
+    monkeypatch.setattr("labeling.admin.deletion_check", lambda **kwargs: None)  # as if v1 came after it
+    before = everything(project)
+    for response in (
+        admin_client.post(f"/admin/labeling/item/{c.pk}/delete/", {"post": "yes"}, follow=True),
+        admin_delete_selected(admin_client, [b.pk, c.pk, d.pk]),
+    ):
+        ((level, text),) = admin_messages(response)
+        assert level == "error" and f"Nothing was deleted: {project.name} v1 holds" in text, text
+    assert everything(project) == before and not LogEntry.objects.exists()
