@@ -797,10 +797,13 @@ def version_for(*, project, ref, name="version"):
 
 
 def versions_list(*, project):
-    """The project's published versions, newest first, with their parents and artifacts loaded."""
+    """The project's published versions, newest first, with their parents and artifacts loaded; their
+    ``info`` and their parents' not (it holds the ids of the items purged from them, maybe 200,000: the
+    API's list reads it through ``item_deletion.with_purges_counted``, the pages not at all)."""
     return (
         DatasetVersion.objects.filter(project=project)
         .select_related("parent", "created_by")
+        .defer("info", "parent__info")
         .prefetch_related("artifacts")
         .order_by("-number")
     )

@@ -23,7 +23,7 @@ from labeling.choices import ArtifactFormat, Role
 from labeling.models import DatasetVersion, Job
 from labeling.selectors import project_for_user, version_build_for, version_builds, version_for, versions_list
 from labeling.services.exports import CONTENT_TYPES, FILENAMES
-from labeling.services.item_deletion import purged_on
+from labeling.services.item_deletion import listed_info, purged_on, with_purges_counted
 from labeling.services.recipes import SHAPE_FORMATS, formats_for, recipe_form_values
 from labeling.services.versions import (
     DIFF_LIST_LIMIT,
@@ -153,7 +153,7 @@ class VersionSerializer(ModelSerializer):
         return purged_on(version)
 
     def get_info(self, version) -> dict:
-        info = dict(version.info or {})
+        info = dict(listed_info(version) or {})
         if "purged" in info:  # the purged item ids stay out of the answer: a big purge made it huge
             info["purged"] = purged_on(version)
         return info
@@ -253,7 +253,7 @@ class VersionListApi(GenericAPIView):
     @extend_schema(responses=VersionSerializer(many=True), description="Published versions, newest first.")
     def get(self, request, project_id):
         project, _ = project_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        page = self.paginate_queryset(versions_list(project=project))
+        page = self.paginate_queryset(with_purges_counted(versions_list(project=project)))
         return self.get_paginated_response(VersionSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(

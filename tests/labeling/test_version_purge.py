@@ -433,3 +433,42 @@ def test_finding_the_purge_of_an_items_file_is_the_databases_work_on_postgresql(
         assert "@>" in query["sql"] and "LIMIT 1" in query["sql"]
     assert item_deletion.purged_version_of(user=manager, item_id=items[2].pk) is None
     assert item_deletion.purged_version_of(user=manager, item_id=None) is None
+
+
+def test_listing_versions_reads_none_of_the_purged_item_ids_and_answers_as_before(api, manager, texts, monkeypatch):
+    """A version's info keeps its purged item ids (for the 410 of their files): a purge of 50,000 items put
+    50,000 ids there, and the versions list (API and page) loaded them for every version it listed, only to
+    answer how many. The list answers each version as its detail does, the purges counted, and what the
+    database sends for it is small."""
+    from django.db import connection
+    from django.db.models import JSONField
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    project, items, _ = texts
+    assert purge(api, manager, project, items[:1]).status_code == 200
+    many = list(range(10**7, 10**7 + 50_000))
+    for version in DatasetVersion.objects.filter(project=project):
+        version.info["purged"].append({**version.info["purged"][0], "items": many, "at": "2026-12-01T00:00:00+00:00"})
+        version.save(update_fields=["info"])
+    base = f"/api/projects/{project.pk}/versions/"
+    details = [api(manager).get(f"{base}{number}/").json() for number in (2, 1)]
+    assert [p["items"] for p in details[0]["purged"]] == [1, 50_000]
+
+    loaded, real = [], JSONField.from_db_value
+
+    def spy(self, value, expression, connection):
+        loaded.append(value)
+        return real(self, value, expression, connection)
+
+    monkeypatch.setattr(JSONField, "from_db_value", spy)
+    client = Client()
+    client.force_login(manager)
+    with CaptureQueriesContext(connection) as queries:
+        listed = api(manager).get(base)
+        page = client.get(f"/projects/{project.pk}/versions/")
+    assert listed.status_code == 200 and page.status_code == 200
+    assert [json.dumps(body) for body in listed.json()["results"]] == [json.dumps(body) for body in details]
+    assert b'data-version="1"' in page.content and b'data-version="2"' in page.content
+    assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
+    assert not [q for q in queries.captured_queries if str(10**7 + 49_999) in q["sql"]]
