@@ -56,6 +56,7 @@ from labeling.services.jobs import JobBeat, job_claim, job_finish, project_lock,
 from labeling.services.version_purge import (
     PurgeRewriteFailed,
     files_delete,
+    left_out_without,
     purge_plan,
     stored_under,
     version_rewrite,
@@ -413,6 +414,7 @@ def items_delete(*, project, item_ids, purge=False, user=None, beat=None) -> dic
                     beat.set(processed=done)
             for rewrite, entry in zip(rewrites, holding, strict=True):
                 _record_purge(rewrite, item_ids=entry["item_ids"], at=now, by=getattr(user, "username", ""))
+            _left_out_forget(project, item_ids)
             _changes_update(project, {r.version.pk for r in rewrites})
             old = [name for r in rewrites for name in r.old]
             if old:  # the superseded files hold the purged items' content: gone once the deletion holds
@@ -424,6 +426,16 @@ def items_delete(*, project, item_ids, purge=False, user=None, beat=None) -> dic
     result["purged"] = bool(holding)
     logger.info("deleted %s items of project %s (%s answers)", len(item_ids), project.pk, result["answers"])
     return result
+
+
+def _left_out_forget(project, item_ids):
+    """The project's versions that name some of the deleted ``item_ids`` as left out (a tie, unlabeled...)
+    no longer count them (``version_purge.left_out_without``): their counts describe items that exist."""
+    gone = set(item_ids)
+    for pk, counts in DatasetVersion.objects.filter(project=project).values_list("pk", "counts"):
+        named = (counts or {}).get("left_out_items") or {}
+        if any(i in gone for ids in named.values() for i in ids):
+            DatasetVersion.objects.filter(pk=pk).update(counts=left_out_without(counts, gone))
 
 
 def _record_purge(rewrite, *, item_ids, at, by):

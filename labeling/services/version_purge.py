@@ -221,10 +221,30 @@ def counts_without(counts, dropped, *, project, purged, present=frozenset()) -> 
             _decrement(counts.get("split_classes", {}).get(split, {}), label)
     if transcription and "distinct_labels" in counts:
         counts["distinct_labels"] -= len(gone_labels - set(present))
-    for key in ("needs_review_items", "left_out_items"):
-        named = counts.get(key) or {}
-        counts[key] = {r: [i for i in ids if i not in purged] for r, ids in named.items()}
-        counts[key] = {r: ids for r, ids in counts[key].items() if ids}
+    named = counts.get("needs_review_items") or {}  # rows of the manifest: counted above
+    counts["needs_review_items"] = {
+        r: kept for r, ids in named.items() if (kept := [i for i in ids if i not in purged])
+    }
+    return left_out_without(counts, purged)
+
+
+def left_out_without(counts, gone) -> dict:
+    """``counts`` (a version's) with the items ``gone`` (deleted) no longer left out: each reason's named ids
+    (``left_out_items``) without them, its count (``left_out``) and ``left_out_total`` less as many. The
+    version names up to NAMED_ITEMS ids a reason: a deleted item it left out unnamed cannot be told apart
+    and stays counted."""
+    counts = json.loads(json.dumps(counts))
+    named = counts.get("left_out_items") or {}
+    kept, left_out = {}, counts.get("left_out")
+    for reason, ids in named.items():
+        here = [i for i in ids if i not in gone]
+        if here:
+            kept[reason] = here
+        if left_out is not None and len(here) < len(ids):
+            _decrement(left_out, reason, len(ids) - len(here), keep_zero=True)
+    counts["left_out_items"] = kept
+    if left_out is not None and "left_out_total" in counts:
+        counts["left_out_total"] = sum(left_out.values())
     return counts
 
 

@@ -472,3 +472,43 @@ def test_listing_versions_reads_none_of_the_purged_item_ids_and_answers_as_befor
     assert b'data-version="1"' in page.content and b'data-version="2"' in page.content
     assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
     assert not [q for q in queries.captured_queries if str(10**7 + 49_999) in q["sql"]]
+
+
+def test_a_deleted_item_a_version_left_out_is_no_longer_counted_as_left_out(api, manager, project, labeler, labeler2):
+    """A version counts and names the items its recipe left out (ties, unlabeled...). An item held by v1
+    and left out of v2 (its answers tied since), purged, was still counted and named as left out by v2,
+    and so was an item left out of every version once deleted: the counts named items that are gone."""
+    a, b, c, d = images(project, 4)
+    answer(a, labeler, "cat")
+    answer(a, labeler2, "dog")  # a tie: left out of both versions
+    answer(b, labeler, "cat")
+    answer(c, labeler, "cat")  # held by v1
+    build(project, manager)
+    answer(c, labeler2, "dog")  # a tie now: left out of v2, with a; d unlabeled in both
+    build(project, manager)
+
+    def counts(number):
+        return api(manager).get(f"/api/projects/{project.pk}/versions/{number}/").json()["counts"]
+
+    v2 = counts(2)
+    assert (v2["left_out"]["tie"], v2["left_out"]["unlabeled"], v2["left_out_total"]) == (2, 1, 3)
+    assert v2["left_out_items"] == {"tie": [a.pk, c.pk], "unlabeled": [d.pk]}
+    v1 = counts(1)
+
+    assert purge(api, manager, project, [c]).status_code == 200  # v1 holds c
+    v2 = counts(2)
+    assert (v2["left_out"]["tie"], v2["left_out"]["unlabeled"], v2["left_out_total"]) == (1, 1, 2)
+    assert v2["left_out_items"] == {"tie": [a.pk], "unlabeled": [d.pk]}
+    assert v2["items"] == 1  # b
+    after = counts(1)
+    assert after["items"] == v1["items"] - 1 and after["left_out"] == v1["left_out"]  # c was held, not left out
+    assert after["left_out_items"] == v1["left_out_items"] == {"tie": [a.pk], "unlabeled": [d.pk]}
+
+    # an item no version holds needs no purge; deleted, the versions stop counting it as left out too
+    assert api(manager).post(url(project), {"items": [d.pk]}, format="json").status_code == 200
+    for number in (1, 2):
+        left = counts(number)
+        assert left["left_out"]["unlabeled"] == 0 and left["left_out_total"] == 1
+        assert left["left_out_items"] == {"tie": [a.pk]}
+    page = api(manager).get(f"/api/projects/{project.pk}/versions/").json()["results"]
+    assert [v["counts"]["left_out_total"] for v in page] == [1, 1]
