@@ -334,6 +334,45 @@ def test_a_segments_versions_purge_drops_the_items_segments_and_their_file_names
     assert detail["purged"][0]["removed"] == ["rttm"]
 
 
+def test_a_detection_versions_purge_removes_its_coco_and_yolo_files_and_their_downloads_answer_410(
+    api, manager, django_capture_on_commit_callbacks
+):
+    """COCO and YOLO name the images by file path, not item id: a purge removes them from the storage (as
+    the image archive and RTTM) instead of rewriting them, and their downloads answer 410 saying so."""
+    from tests.conftest import make_project
+    from tests.labeling.queue_helpers import make_items
+    from tests.labeling.test_shape_versions import CLASSES, boxes
+
+    project = make_project(manager, name="Iguanas", modality="image", task_type="detection", classes=CLASSES)
+    first, second = make_items(project, 2, stats={"width": 200, "height": 100})
+    (a,) = labelers(project, 1)
+    answer(first, a, boxes((0.1, 0.1, 0.4, 0.6, "iguana"), (0.7, 0.7, 0.2, 0.2, "rock")))
+    answer(second, a, boxes((0.5, 0.5, 0.25, 0.5, "rock")))
+    version = build(project, manager)
+    base = f"/api/projects/{project.pk}/versions/1"
+    files = {a.format: a.name for a in version.artifacts.all() if a.format in ("coco", "yolo")}
+    assert sorted(files) == ["coco", "yolo"] and all(default_storage.exists(name) for name in files.values())
+    coco = json.loads(b"".join(api(manager).get(f"{base}/download?format=coco").streaming_content))
+    assert second.original_name in {image["file_name"] for image in coco["images"]}
+    counts = version.counts
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert purge(api, manager, project, [second]).status_code == 200
+    for fmt, name in files.items():
+        assert not default_storage.exists(name), fmt
+        response = api(manager).get(f"{base}/download?format={fmt}")
+        assert response.status_code == 410, fmt
+        detail = response.json()["detail"]
+        assert f"version 1's {fmt} file was removed when 1 item was purged on" in detail
+        assert "it named their files" in detail and "build a new version for this format" in detail
+    detail = api(manager).get(f"{base}/").json()
+    assert not {"coco", "yolo"} & {a["format"] for a in detail["artifacts"]}
+    assert detail["purged"][0]["removed"] == ["coco", "yolo"]
+    assert detail["counts"]["shapes"] == counts["shapes"] - 1 and detail["counts"]["classes"]["rock"] == 1
+    rows = [json.loads(line) for line in b"".join(api(manager).get(detail["manifest"]).streaming_content).splitlines()]
+    assert [r["item"] for r in rows] == [first.pk]
+
+
 def test_a_transcription_versions_purge_counts_the_distinct_transcripts_left(api, manager):
     """Two clips transcribed "hello", one "call me at 555-0199": purging the latter leaves 1 distinct
     transcript, and it is in no download; purging one "hello" leaves the count as it is."""
