@@ -15,9 +15,11 @@ file-named formats (imagefolder, audiofolder, coco, yolo, rttm) removed, and its
 the purge: the item ids (for the 410 below; the API shows only how many), when, by whom, which files were
 rewritten or removed, the rows dropped and the content hash before. A rewrite that fails refuses the
 whole deletion (``PurgeRewriteFailed``), the old files untouched. A download of a purged item's file
-answers 410 naming it as purged. Which versions hold the items is read from each version's Parquet
-manifest, its ``item`` column only, one row group at a time: a version of millions of items is never loaded
-whole.
+answers 410 naming it as purged. A version that left a deleted item out (a tie, unlabeled) and names it
+in its ``left_out_items`` no longer counts it there (``_left_out_forget``), purge or not. Which versions
+hold the items is read from each version's Parquet manifest, its ``item`` column only, one row group at a
+time: a version of millions of items is never loaded whole. The Django admin's deletion goes through
+``items_delete`` too, never purging (``labeling.admin``).
 
 A selection of up to ``REQUEST_ITEMS`` items is deleted in the request; a larger one runs as a job on the
 worker (``items_delete_run``), whose error says which versions refused it. So does a purge whose versions
