@@ -600,7 +600,7 @@ def run_suite(args) -> list[dict]:
     print("reported cluster; 'cl' = clusters reported (on clean labels: false clusters); 'oracle' = share of the")
     print("group that a logistic regression trained on the TRUE labels of every other item calls by its true label")
     head = (
-        f"{'data set':<14}{'n':>6} {'scenario':<8} | {'ours P':>6} {'R':>5} {'F1':>5} {'group':>6} {'oracle':>6}"
+        f"{'data set':<16}{'n':>6} {'scenario':<8} | {'ours P':>6} {'R':>5} {'F1':>5} {'group':>6} {'oracle':>6}"
         f" {'cl':>3} {'wall':>5} {'cpu':>5} | {'clab P':>6} {'R':>5} {'F1':>5} | F1>=cl"
     )
     print(head)
@@ -616,7 +616,7 @@ def run_suite(args) -> list[dict]:
                 if "-voice" in name
                 else ("its package is not installed (pip install -e '.[dev]')")
             )
-            print(f"{name:<14} skipped: {need}")
+            print(f"{name:<16} skipped: {need}")
             misses.append(f"{name}: not run")
             continue
         X0, y0 = data[:2]
@@ -655,7 +655,7 @@ def run_suite(args) -> list[dict]:
                 p = r = f = cp = cr = cf = float("nan")
                 ok_f1 = len(res.clusters) == 0
             print(
-                f"{name:<14}{len(y):>6} {scenario:<8} | {p:6.3f} {r:5.3f} {f:5.3f} {gtxt} {len(res.clusters):>3}"
+                f"{name:<16}{len(y):>6} {scenario:<8} | {p:6.3f} {r:5.3f} {f:5.3f} {gtxt} {len(res.clusters):>3}"
                 f" {wall:5.1f} {cpu:5.1f} | {cp:6.3f} {cr:5.3f} {cf:5.3f} | {'yes' if ok_f1 else 'NO'}"
                 + (f"  flagged {int(res.flagged.sum())}" if scenario == "clean" else "")
             )
@@ -710,7 +710,7 @@ def run_suite_seeds(args) -> None:
             table.setdefault((row["data"], row["scenario"]), []).append(row)
     print(f"\n== over seeds {args.seeds} ({len(seeds)} seeds)")
     head = (
-        f"{'data set':<14} {'scenario':<8} | {'ours F1':>7} {'clab F1':>7} {'below':>5} | {'group':>6}"
+        f"{'data set':<16} {'scenario':<8} | {'ours F1':>7} {'clab F1':>7} {'below':>5} | {'group':>6}"
         f" {'<90%':>4} {'oracle':>6} | {'false cl':>8}"
     )
     print(head)
@@ -720,7 +720,7 @@ def run_suite_seeds(args) -> None:
         if scenario == "clean":
             n_false = sum(r["clusters"] for r in rs)
             false_cl += n_false
-            print(f"{name:<14} {scenario:<8} | {'':>7} {'':>7} {'':>5} | {'':>6} {'':>4} {'':>6} | {n_false:>8}")
+            print(f"{name:<16} {scenario:<8} | {'':>7} {'':>7} {'':>5} | {'':>6} {'':>4} {'':>6} | {n_false:>8}")
             continue
         f1 = float(np.mean([r["f1"] for r in rs]))
         cf = float(np.mean([r["cl_f1"] for r in rs]))
@@ -734,7 +734,7 @@ def run_suite_seeds(args) -> None:
             group_low += low
             group_low_oracle += sum(r["group"] < 0.9 and r["oracle"] >= 0.9 for r in rs)
             gtxt = f"{np.mean([r['group'] for r in rs]):6.1%} {low:>4} {np.mean([r['oracle'] for r in rs]):6.1%}"
-        print(f"{name:<14} {scenario:<8} | {f1:7.3f} {cf:7.3f} {below:>5} | {gtxt} |")
+        print(f"{name:<16} {scenario:<8} | {f1:7.3f} {cf:7.3f} {below:>5} | {gtxt} |")
     print(
         f"rows below cleanlab's F1: {below_any} (seed by seed); data set x scenario below it on the mean: "
         + (", ".join(below_mean) or "none")
