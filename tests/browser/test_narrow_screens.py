@@ -131,6 +131,8 @@ def test_the_labelers_filter_and_the_map_choice_show_their_whole_text_on_a_phone
         page.wait_for_load_state("networkidle")  # the map's points: not fetched after the test's end
         assert page.locator(field).evaluate(FIELD_TEXT_CUT) == [], path
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, path
+    # the map form's "keep apart" box (a metadata key, its suggestions' button) shows its whole placeholder
+    assert page.locator("#map-start input[name=group_by]").evaluate(FIELD_TEXT_CUT) == []
     choices = page.locator("#map-choice option").all_text_contents()
     assert [choice.split(" · ")[0] for choice in choices] == [
         f"#{finished.pk + 1} image-effnet-basic",
