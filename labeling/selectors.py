@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, Func, Prefetch, Q, TextField, Value
+from django.db.models import Count, Exists, F, Func, OuterRef, Prefetch, Q, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -253,10 +253,26 @@ def source_named(*, project, value):
     return found or sources.filter(name=str(value)).first()
 
 
-def items_list(*, project, tag=None, source=None, label=None, annotated=None):
+def current_skips():
+    """The skips that hold on the outer query's item, for Exists and Subquery: Skip rows only. A skip a
+    relabel campaign (or a reviewers' send-back) archived is ArchivedSkip, history that no longer holds."""
+    return Skip.objects.filter(item=OuterRef("pk")).order_by()
+
+
+def items_list(*, project, tag=None, source=None, label=None, annotated=None, skipped=None):
     """A project's items, filtered; ``label`` matches the imported label; ``annotated`` whether any
-    labeler has answered."""
-    items = Item.objects.filter(project=project).select_related("source").prefetch_related("tags")
+    labeler has answered; ``skipped`` whether a labeler's skip holds on it (true: at least one; false:
+    none). Each item carries ``n_skips``, how many labelers' skips hold on it (archived skips not
+    counted), read by a subquery in the same statement: no query per item."""
+    n_skips = current_skips().values("item").annotate(n=Count("pk")).values("n")
+    items = (
+        Item.objects.filter(project=project)
+        .select_related("source")
+        .prefetch_related("tags")
+        .annotate(n_skips=Coalesce(Subquery(n_skips), Value(0)))
+    )
+    if skipped is not None:
+        items = items.filter(Exists(current_skips())) if skipped else items.filter(~Exists(current_skips()))
     if tag:
         items = items.filter(tags__name=tag)
     if source:
@@ -1016,6 +1032,17 @@ def skips_by_item(*, item_ids):
     out = {}
     for item_id, row in sorted(rows, key=lambda pair: pair[1]["skipped"], reverse=True):
         out.setdefault(item_id, []).append(row)
+    return out
+
+
+def current_skips_by_item(*, item_ids) -> dict[int, list[dict]]:
+    """Who skipped these items and why, for the skips that hold (not those a relabel campaign archived),
+    by item id, oldest first: ``{"labeler": username, "reason", "skipped": when}``. One query whatever
+    the number of items (the item browser's page of cards)."""
+    out = {}
+    rows = Skip.objects.filter(item_id__in=item_ids).order_by("created", "id")
+    for item_id, labeler, reason, created in rows.values_list("item_id", "labeler__username", "reason", "created"):
+        out.setdefault(item_id, []).append({"labeler": labeler, "reason": reason, "skipped": created})
     return out
 
 

@@ -89,14 +89,21 @@ class ItemListApi(GenericAPIView):
             OpenApiParameter("source", str, description="source id or name"),
             OpenApiParameter("label", str, description="the label the item was imported with"),
             OpenApiParameter("annotated", bool),
+            OpenApiParameter(
+                "skipped",
+                bool,
+                description="true: items at least one labeler's skip holds on (a skip a relabel campaign archived "
+                "no longer does); false: items none does",
+            ),
         ],
         responses={
             200: ItemSerializer(many=True),
             403: OpenApiResponse(ErrorSerializer, description="labelers: items are listed for reviewers and managers"),
             404: OpenApiResponse(ErrorSerializer, description="not a project of yours"),
         },
-        description="The project's items, filtered (reviewers and managers). Labelers get a 403 whatever the "
-        "filters, so a tag filter never tells them which items carry a tag.",
+        description="The project's items, filtered (reviewers and managers), each with `n_skips`: how many "
+        "labelers' skips hold on it. Labelers get a 403 whatever the filters, so a tag filter never tells them "
+        "which items carry a tag, nor a skipped filter which items others skipped.",
     )
     def get(self, request, project_id):
         # Reviewers only, checked before any filter is read (labeling.selectors.tags_visible_to).
@@ -107,6 +114,7 @@ class ItemListApi(GenericAPIView):
             source=request.query_params.get("source"),
             label=request.query_params.get("label"),
             annotated=_parse_bool(request.query_params.get("annotated"), "annotated"),
+            skipped=_parse_bool(request.query_params.get("skipped"), "skipped"),
         )
         page = self.paginate_queryset(items)
         context = {"request": request, "membership": membership}

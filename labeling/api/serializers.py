@@ -179,6 +179,9 @@ class ItemSerializer(ModelSerializer):
     file = serializers.SerializerMethodField()
     source = serializers.PrimaryKeyRelatedField(read_only=True)
     source_name = serializers.CharField(source="source.name", read_only=True, default=None)
+    n_skips = serializers.SerializerMethodField(
+        help_text="how many labelers' skips hold on the item (a skip a relabel campaign archived is not counted)"
+    )
 
     class Meta:
         model = Item
@@ -196,6 +199,7 @@ class ItemSerializer(ModelSerializer):
             "metadata",
             "stats",
             "created",
+            "n_skips",
         ]
 
     def get_tags(self, item) -> list[str]:
@@ -203,6 +207,11 @@ class ItemSerializer(ModelSerializer):
         if not tags_visible_to(membership=self.context.get("membership")):
             return []
         return sorted(t.name for t in item.tags.all())
+
+    def get_n_skips(self, item) -> int:
+        # annotated by labeling.selectors.items_list (one statement for the page); counted for a single item
+        counted = getattr(item, "n_skips", None)
+        return counted if counted is not None else item.skips.count()
 
     def get_file(self, item) -> str | None:
         if not item.file:
@@ -249,13 +258,14 @@ class ItemDetailSerializer(ItemSerializer):
         return ItemSkipRowSerializer(rows, many=True).data
 
 
-LABELER_HIDDEN_ITEM_FIELDS = ("label", "sha256", "metadata", "original_name", "tags")
+LABELER_HIDDEN_ITEM_FIELDS = ("label", "sha256", "metadata", "original_name", "tags", "n_skips")
 
 
 class LabelerItemSerializer(ItemSerializer):
     """What a labeler may see of an item: nothing that could hint at an answer — no imported label, no
     metadata (a reference transcript lives there), no original file name ("cat_001.png"), no tags
-    (reviewers' and managers' judgements: labeling.selectors.tags_visible_to)."""
+    (reviewers' and managers' judgements: labeling.selectors.tags_visible_to), no count of other labelers'
+    skips."""
 
     class Meta(ItemSerializer.Meta):
         fields = [f for f in ItemSerializer.Meta.fields if f not in LABELER_HIDDEN_ITEM_FIELDS]

@@ -18,7 +18,7 @@ import contextlib
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Exists, Max
 from django.utils import timezone
 
 from analysis.metrics.consistency import pair_agreement
@@ -36,14 +36,21 @@ from labeling.models import (
     Reservation,
     Skip,
 )
-from labeling.selectors import archived_as_they_stood, class_mapping, gold_labels, project_item_ids, source_named
+from labeling.selectors import (
+    archived_as_they_stood,
+    class_mapping,
+    current_skips,
+    gold_labels,
+    project_item_ids,
+    source_named,
+)
 from labeling.services import campaign_shapes
 from labeling.services.jobs import project_lock
 from labeling.services.recipes import FLAGS, recipe_parse
 from labeling.services.resolution import transcript_normalizer
 
 SEND_BACK_NAME = "Sent back by reviewers"
-FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items"}
+FILTER_FIELDS = {"class", "tag", "labeler", "disagreement", "source", "items", "skipped"}
 MAX_ITEMS = 200_000
 
 
@@ -61,7 +68,9 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     """Item ids chosen by explicit ids (all must be the project's) or by a filter whose fields narrow each
     other: ``items`` (ids), ``class`` (an answer or the imported label is this class), ``tag``, ``source``
     (id or name), ``labeler`` (answered by this username; with ``class``: this labeler gave the class),
-    ``disagreement`` (true: the answers differ; false or left out: no restriction)."""
+    ``disagreement`` (true: the answers differ; false or left out: no restriction), ``skipped`` (true: a
+    labeler's skip holds on the item, the items whose guideline or input to fix; false: none does; left
+    out: no restriction; a skip an earlier campaign archived no longer holds)."""
     if item_ids is not None:
         ids = []
         for value in item_ids:
@@ -98,6 +107,10 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     except ValueError as exc:
         # the text "false" (a form's filter.disagreement=false) is true to Python: it kept the disagreeing items
         raise ValidationError({"filter": f"disagreement: {exc}"}) from None
+    try:
+        skipped = parse_yes_no(filter.get("skipped"))
+    except ValueError as exc:
+        raise ValidationError({"filter": f"skipped: {exc}"}) from None
     if filter.get("class"):
         key = filter["class"]
         if not project.classes.filter(key=key).exists():
@@ -125,6 +138,10 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         items = items.filter(source=found) if found else items.none()
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
+    if skipped is not None:
+        # false means none (not "no restriction" as disagreement's does): the item browser's "not skipped"
+        # reaches here as its "all matching" deletion, which must take the items the page showed
+        items = items.filter(Exists(current_skips())) if skipped else items.filter(~Exists(current_skips()))
     ids = list(items.values_list("pk", flat=True).distinct())
     if disagreement and campaign_shapes.is_shapes(project):
         ids = campaign_shapes.items_in_disagreement(project=project, item_ids=ids)
