@@ -12,12 +12,14 @@ from django.templatetags.static import static
 from django.urls import reverse
 from rest_framework.exceptions import PermissionDenied
 
+from labelhub.params import parse_yes_no
 from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.forms import SourceForm
 from labeling.markup import markdown_html
 from labeling.selectors import (
     archived_memberships,
     class_mapping,
+    current_skips_by_item,
     inventory_summary,
     items_list,
     labeler_last_guideline_version,
@@ -212,9 +214,18 @@ def source_edit(request, project_id, source_id):
 @login_required
 def item_browser(request, project_id):
     project, membership = _project(request, project_id, role=Role.REVIEWER)
-    filters = {k: request.GET.get(k, "") for k in ("tag", "source", "label")}
-    items = items_list(project=project, **{k: v or None for k, v in filters.items()})
+    filters = {k: request.GET.get(k, "") for k in ("tag", "source", "label", "skipped")}
+    skipped_error = None
+    try:
+        skipped = parse_yes_no(filters["skipped"])
+    except ValueError as exc:  # said beside the filter, not read as "any" in silence
+        skipped, skipped_error, filters["skipped"] = None, f"{exc}; showing every item", ""
+    if skipped is not None:
+        filters["skipped"] = "true" if skipped else "false"  # as the select names it, and the deletion reads it
+    items = items_list(project=project, skipped=skipped, **{k: v or None for k, v in filters.items() if k != "skipped"})
     page = Paginator(items, 48).get_page(request.GET.get("page"))
+    # the skips that hold on the page's items, who and why (the count comes with the items): one query
+    skips = current_skips_by_item(item_ids=[item.pk for item in page])
     # quoted: a tag such as "cats & dogs" written as it is made the next page read the tag "cats "
     query = urlencode({k: v for k, v in filters.items() if v})
     classes = list(project.classes.all())
@@ -222,6 +233,7 @@ def item_browser(request, project_id):
     names = {c.key: c.name or c.key for c in classes}
     for item in page:
         item.label_name = names.get(item.label, item.label)
+        item.current_skips = skips.get(item.pk, [])
     return render(
         request,
         "labeling/item_browser.html",
@@ -230,6 +242,7 @@ def item_browser(request, project_id):
             "membership": membership,
             "page": page,
             "filters": filters,
+            "skipped_error": skipped_error,
             "query": query,
             "tags": project.tags.order_by("name"),
             "sources": project.sources.order_by("name"),

@@ -173,3 +173,72 @@ def test_deleting_all_matching_the_skipped_filter_takes_only_the_skipped_items(a
     response = api(manager).post(f"/api/projects/{project.pk}/items/delete/", body, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["items"] == 2
+
+
+# --- the item browser page --------------------------------------------------------------------------------
+
+
+def cards(page):
+    return page.count('class="item-card"')
+
+
+def test_the_item_browser_filters_skipped_items_and_shows_who_skipped_them_and_why(client, reviewer, project, skipped):
+    dark, cut, plain = skipped
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/items/", {"skipped": "true"}).content.decode()
+    assert cards(page) == 2 and f'data-item="{plain.pk}"' not in page
+    assert '<option value="true" selected>skipped</option>' in page
+    card = page[page.index(f'data-item="{dark.pk}"') : page.index(f'data-item="{cut.pk}"')]
+    assert "Skipped by 2" in card
+    assert "image too dark" in card and "not sure which class" in card
+    assert "labeler1" in card and "labeler2" in card
+
+    page = client.get(f"/projects/{project.pk}/items/", {"skipped": "false"}).content.decode()
+    assert cards(page) == 1 and f'data-item="{plain.pk}"' in page and "Skipped by" not in page
+
+
+def test_the_item_browser_shows_no_archived_skip(client, reviewer, project, skipped):
+    dark, cut, _ = skipped
+    campaign_create(project=project, name="Brightened images", item_ids=[dark.pk], overlap=2)
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/items/", {"skipped": "true"}).content.decode()
+    assert cards(page) == 1 and f'data-item="{cut.pk}"' in page
+    assert "image too dark" not in page
+
+
+def test_the_item_browser_names_a_skipped_value_that_is_no_yes_or_no(client, reviewer, project, skipped):
+    client.force_login(reviewer)
+    response = client.get(f"/projects/{project.pk}/items/", {"skipped": "perhaps"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "&#x27;perhaps&#x27; is not true or false; showing every item" in page
+    assert cards(page) == 3
+
+
+def test_the_item_browsers_skip_reasons_keep_its_query_count(client, reviewer, project, labeler, labeler2):
+    for item in make_items(project, 2):
+        item_skip(item=item, labeler=labeler, reason="blurry")
+    client.force_login(reviewer)
+    with CaptureQueriesContext(connection) as small:
+        page = client.get(f"/projects/{project.pk}/items/", {"skipped": "true"}).content.decode()
+    assert cards(page) == 2
+    for item in make_items(project, 20, start=10):
+        item_skip(item=item, labeler=labeler, reason="blurry")
+        item_skip(item=item, labeler=labeler2, reason="which class?")
+    with CaptureQueriesContext(connection) as large:
+        page = client.get(f"/projects/{project.pk}/items/", {"skipped": "true"}).content.decode()
+    assert cards(page) == 22 and page.count(" which class?</li>") == 20
+    assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_all_matching_on_the_item_browser_sends_the_skipped_filter(client, manager, project, skipped):
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/items/", {"skipped": "true"}).content.decode()
+    assert "Select all 2 matching the filter" in page
+    assert 'data-filter="{&quot;skipped&quot;: &quot;true&quot;}"' in page
+
+
+def test_the_campaigns_page_offers_the_skipped_filter(client, reviewer, project):
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/campaigns/").content.decode()
+    assert 'name="skipped"' in page

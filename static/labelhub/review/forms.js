@@ -156,6 +156,8 @@ campaign?.addEventListener("submit", async (e) => {
   const filter = {};
   for (const key of ["class", "tag", "labeler"]) if (campaign[key].value) filter[key] = campaign[key].value;
   if (campaign.disagreement.checked) filter.disagreement = true;
+  // the items a labeler's skip holds on: after the guideline or the data was fixed, sent back to them
+  if (campaign.skipped.checked) filter.skipped = true;
   if (ids.length) body.items = ids.map(Number);
   if (Object.keys(filter).length || !ids.length) body.filter = filter;
   const { ok, data } = await send(campaign.dataset.url, body);
