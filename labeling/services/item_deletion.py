@@ -103,8 +103,8 @@ class BuildUnderWay(Exception):
 
 def deletion_selection(*, project, data) -> list[int]:
     """The ids of the project's items that a request names: exactly one of ``items`` (ids, each the
-    project.s), ``filter`` (the campaign filter: class, tag, labeler, disagreement, source, items, skipped; and
-    ``label``, the imported label, as the item browser filters) or ``import_job`` (the items that import
+    project's), ``filter`` (the campaign filter: class, tag, labeler, disagreement, source, items,
+    skipped; and ``label``, the imported label, as the item browser filters) or ``import_job`` (the items that import
     made). ValidationError naming the field otherwise."""
     given = [name for name in SELECTIONS if name in data and data[name] is not None]
     if len(given) != 1:
