@@ -41,6 +41,10 @@ class RecipeForm(forms.Form):
     train = forms.FloatField(min_value=0, max_value=1, initial=0.8)
     dev = forms.FloatField(min_value=0, max_value=1, initial=0.1)
     test = forms.FloatField(min_value=0, max_value=1, initial=0.1)
+    group_by = forms.CharField(
+        label="Keep together by metadata key",
+        help_text="items sharing a value under this metadata key (a recording, a video, a patient) share a split",
+    )
     formats = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
     recipe_json = forms.CharField(
         required=False,
@@ -91,6 +95,8 @@ class RecipeForm(forms.Form):
         splits = {k: data[k] for k in ("train", "dev", "test") if data[k] is not None}
         if splits and splits != {"train": 0.8, "dev": 0.1, "test": 0.1}:
             recipe["splits"] = splits
+        if (data["group_by"] or "").strip():  # checked by recipe_parse, which names splits.group_by
+            recipe.setdefault("splits", {})["group_by"] = data["group_by"]
         if data["formats"] and sorted(data["formats"]) != sorted(self.fields["formats"].initial):
             recipe["formats"] = data["formats"]
         return recipe

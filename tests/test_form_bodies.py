@@ -219,7 +219,7 @@ def test_a_version_recipe_sent_as_a_form_carries_its_objects_and_lists_as_json_d
     recipe = {
         "min_answers": 2,
         "class_map": {"other": "cat"},
-        "splits": {"train": 0.7, "dev": 0.2, "test": 0.1, "salt": "2026"},
+        "splits": {"train": 0.7, "dev": 0.2, "test": 0.1, "salt": "2026", "group_by": "recording"},
         "filters": {"tags": ["hard", "night"], "exclude_tags": ["night"], "created_from": "2026-01-01"},
         "formats": ["csv", "imagefolder"],
     }
@@ -230,6 +230,7 @@ def test_a_version_recipe_sent_as_a_form_carries_its_objects_and_lists_as_json_d
         ("splits.dev", "0.2"),
         ("splits.test", "0.1"),
         ("splits.salt", "2026"),
+        ("splits.group_by", "recording"),
         ("filters.tags[0]", "hard"),
         ("filters.tags[1]", "night"),
         ("filters.exclude_tags", "night"),
@@ -245,6 +246,7 @@ def test_a_version_recipe_sent_as_a_form_carries_its_objects_and_lists_as_json_d
         "splits.dev": "0.2",
         "splits.test": "0.1",
         "splits.salt": "2026",
+        "splits.group_by": "recording",
         "filters.tags": ["hard", "night"],
         "filters.exclude_tags[0]": "night",
         "filters.created_from": "2026-01-01",
@@ -262,7 +264,7 @@ def test_a_version_recipe_sent_as_a_form_carries_its_objects_and_lists_as_json_d
     for response in responses:
         policies.append(Job.objects.get(pk=response.json()["job"]).params["policy"])
     assert policies[1] == policies[0] and policies[2] == policies[0]
-    assert policies[0]["splits"] == {"train": 0.7, "dev": 0.2, "test": 0.1, "salt": "2026"}
+    assert policies[0]["splits"] == {"train": 0.7, "dev": 0.2, "test": 0.1, "salt": "2026", "group_by": "recording"}
     assert policies[0]["formats"] == ["jsonl", "csv", "parquet", "imagefolder"]  # the manifest and parquet too
     assert policies[0]["filters"]["tags"] == ["hard", "night"] and policies[0]["class_map"] == {"other": "cat"}
 

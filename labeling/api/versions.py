@@ -69,6 +69,12 @@ class RecipeSplitsSerializer(serializers.Serializer):
     dev = serializers.FloatField(required=False, default=0.1)
     test = serializers.FloatField(required=False, default=0.1)
     salt = serializers.CharField(required=False, default="", help_text="changes every item's split when set")
+    group_by = serializers.CharField(
+        required=False,
+        default="",
+        max_length=100,
+        help_text="a metadata key: items sharing a value under it (a recording, a video, a patient) share a split",
+    )
 
 
 class RecipeTranscriptsSerializer(serializers.Serializer):

@@ -552,6 +552,35 @@ def read_columns(name, columns):
 # --- splits and named items (shared by the classification and the shapes builds) ------------------------
 
 
+SPLIT_GROUP = "split_group"  # the name a build's item query gives the item's value under splits.group_by
+
+
+def split_group_annotate(items, key):
+    """``items`` with each item's metadata value under ``key`` as ``SPLIT_GROUP`` (None without one): the
+    database extracts that one value, so a build streaming millions of items never loads whole metadata."""
+    from django.db.models.fields.json import KeyTransform
+
+    return items.annotate(**{SPLIT_GROUP: KeyTransform(key, "metadata")})
+
+
+def split_hashes(shas, groups) -> list[str]:
+    """What each item's split is drawn from (``split_codes``): the sha256 of its group's value when it has
+    one (``groups``: the items' metadata values under ``splits.group_by``, None for none), else its own
+    content hash. A value is hashed as text: a string as it is, anything else as its JSON (sorted keys),
+    as the map's ``group_by`` reads values; so the items of one recording share a split in every version."""
+    out, seen = [], {}
+    for sha, value in zip(shas, groups, strict=True):
+        if value is None:
+            out.append(sha)
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        digest = seen.get(text)
+        if digest is None:
+            digest = seen[text] = hashlib.sha256(text.encode()).hexdigest()
+        out.append(digest)
+    return out
+
+
 def split_codes(shas, *, train, dev, salt) -> np.ndarray:
     """Each item's split (0 train, 1 dev, 2 test) from 60 bits of its content hash (salted: of a hash of
     the salt and it) read as a share in [0, 1): an item keeps its split whatever else changes."""

@@ -23,7 +23,8 @@ archived_weight         0.4              what an answer archived by a relabel ca
                                          two archived answers that agree lose to one new answer
 transcripts             see below        transcription projects: normalization of transcripts
 filters                 see below        which items and answers count
-splits                  80/10/10         train/dev/test shares and a salt for the stable split hash
+splits                  80/10/10         train/dev/test shares, a salt for the stable split hash, and a
+                                         metadata key whose items share one split (``group_by``)
 formats                 all that fit     artifacts to build; JSON Lines (the manifest) and Parquet (read by
                                          diffs and training) are always built; detection adds coco and
                                          yolo, segments segments_csv and rttm. The raw answers
@@ -54,9 +55,13 @@ answers given under that version too, ``answered_to`` looks at when they were gi
 gives each labeler a prior accuracy from their record (``labeler_priors``: SME decisions, agreement
 with others), so a labeler who shares no item with anyone still counts.
 
-``splits``: ``{"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""}``; the shares sum to 1. An item's split
-comes from its content hash (sha256), so it keeps its split in every version with the same shares and
-salt, whatever else changes.
+``splits``: ``{"train": 0.8, "dev": 0.1, "test": 0.1, "salt": "", "group_by": ""}``; the shares sum to 1.
+An item's split comes from its content hash (sha256), so it keeps its split in every version with the
+same shares and salt, whatever else changes. ``group_by`` names a metadata key (the recording windows were
+cut from, a video, a patient): an item whose metadata holds a value under it takes its split from a hash
+of that value instead (``exports.split_hashes``), so all the items of one recording share one split in
+every version and the test split holds no near-copy of a training item; an item without the key (or
+with null under it) keeps its own. "" (the default) groups nothing.
 """
 
 import re
@@ -92,7 +97,7 @@ DEFAULTS = {
 }
 TRANSCRIPT_DEFAULTS = {"conventions": True, "case": True, "punctuation": True, "whitespace": True, "rules": []}
 FILTER_FIELDS = ("sources", "tags", "exclude_tags", "created_from", "created_to", "answered_to", "guideline")
-SPLIT_DEFAULTS = {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""}
+SPLIT_DEFAULTS = {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": "", "group_by": ""}
 TOP_FIELDS = (*DEFAULTS, "transcripts", "filters", "splits", "formats")
 
 
@@ -446,6 +451,13 @@ def _splits(data, errors):
         errors["splits.salt"] = "must be a string of at most 100 characters"
         salt = ""
     out["salt"] = salt
+    group_by = data.get("group_by", "")
+    if not isinstance(group_by, str):
+        errors["splits.group_by"] = f"must be a metadata key (a string of at most 100 characters), not {group_by!r}"
+        group_by = ""
+    elif len(group_by.strip()) > 100:
+        errors["splits.group_by"] = "a metadata key is at most 100 characters"
+    out["group_by"] = group_by.strip()  # as the map's group_by: a blank key groups nothing
     return out
 
 

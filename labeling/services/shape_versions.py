@@ -56,7 +56,7 @@ from labeling.choices import SHAPE_TASKS
 from labeling.models import Annotation, ArchivedAnnotation, Decision, Tag
 from labeling.selectors import class_mapping
 from labeling.services import exports
-from labeling.services.exports import NAMED_ITEMS, split_codes
+from labeling.services.exports import NAMED_ITEMS, split_codes, split_hashes
 from labeling.services.imports import file_path
 from labeling.services.recipes import SHAPE_FORMATS, recipe_moment, recipe_parse
 from labeling.services.resolution import _answers_queryset
@@ -444,7 +444,14 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
     left_out = {"unlabeled": 0, "decision": 0, "tie": 0, "low_agreement": 0, "few_answers": 0}
     left_out_items = {k: [] for k in left_out}
     review_items = {"few_answers": []}
-    rows = items.order_by("pk").values("pk", "sha256", "file", "source_id", "original_name", "stats")
+    columns = ["pk", "sha256", "file", "source_id", "original_name", "stats"]
+    group_by = splits.get("group_by", "")  # absent from recipes stored before it existed
+    listed = items
+    if group_by:  # the item's metadata value under it, read by the database (not the whole metadata)
+        listed = exports.split_group_annotate(items, group_by)
+        columns.append(exports.SPLIT_GROUP)
+    counts["split_by_group"] = 0
+    rows = listed.order_by("pk").values(*columns)
     chunk, done = [], 0
 
     def flush(chunk):
@@ -462,7 +469,10 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
         item_tags = {}
         for item_id, tag_id in links:
             item_tags.setdefault(item_id, []).append(tags[tag_id])
-        split = split_codes([r["sha256"] for r in chunk], train=splits["train"], dev=splits["dev"], salt=splits["salt"])
+        drawn_from = [r["sha256"] for r in chunk]
+        if group_by:
+            drawn_from = split_hashes(drawn_from, [r[exports.SPLIT_GROUP] for r in chunk])
+        split = split_codes(drawn_from, train=splits["train"], dev=splits["dev"], salt=splits["salt"])
         out, shaped = [], []
         for r, s in zip(chunk, split.tolist(), strict=True):
             n, classes_drawn, lists = drawn.get(r["pk"], (0, Counter(), []))
@@ -505,6 +515,8 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
             }
             out.append(row)
             counts["items"] += 1
+            if group_by and r[exports.SPLIT_GROUP] is not None:
+                counts["split_by_group"] += 1
             if few:
                 counts["needs_review"] += 1
                 _name(review_items["few_answers"], r["pk"])
@@ -544,6 +556,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
         "left_out_items": {k: v for k, v in left_out_items.items() if v},
         "needs_review_items": {k: v for k, v in review_items.items() if v},
         "splits": {s: counts["splits"][s] for s in exports.SPLITS},
+        **({"split_by_group": counts["split_by_group"]} if group_by else {}),
         "resolved_by": {
             k: counts[v]
             for k, v in (("decision", "decided"), ("majority", "majority"), ("archived", "archived"))

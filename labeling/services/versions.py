@@ -56,7 +56,7 @@ from labeling import selectors
 from labeling.choices import JobKind, JobStatus, TaskType
 from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
 from labeling.services import answer_exports, exports
-from labeling.services.exports import NAMED_ITEMS, split_codes
+from labeling.services.exports import NAMED_ITEMS, split_codes, split_hashes
 from labeling.services.jobs import (
     JobBeat,
     JobNotRetryable,
@@ -184,7 +184,8 @@ class ManifestBuilder:
     """Turns chunks of item rows into columnar ``exports.ManifestChunk``s, and counts what it kept.
 
     ``resolution`` is every answered item's resolved label; ``decisions`` {item id: code or -1}; rows are
-    ``(pk, sha256, file, source_id[, text])`` tuples in id order. Everything per chunk is NumPy except
+    ``(pk, sha256, file, source_id[, text][, split group])`` tuples in id order (the split group, the item's
+    metadata value under ``splits.group_by``, when the recipe sets it). Everything per chunk is NumPy except
     the split hash (one int() per item).
     """
 
@@ -215,6 +216,9 @@ class ManifestBuilder:
         self.left_out_items = {r: [] for r in self.left_out}
         self.review_items = {r: [] for r in REVIEW_REASONS}
         self.n_items = 0
+        # splits.group_by (absent from recipes stored before it existed): rows end with the item's value
+        self.group_by = policy["splits"].get("group_by", "")
+        self.grouped = 0  # manifest items whose split came from their group's value
 
     def _resolved(self, ids):
         """Per id, from the resolution: found, code, reason, agreement, answers, and the slice of its
@@ -279,7 +283,12 @@ class ManifestBuilder:
         picked_l = picked.tolist()
         shas = [rows[i][1] for i in picked_l]
         splits = self.policy["splits"]
-        split = split_codes(shas, train=splits["train"], dev=splits["dev"], salt=splits["salt"])
+        drawn_from = shas
+        if self.group_by:  # the group's value rides last in each row (see _build)
+            groups = [rows[i][-1] for i in picked_l]
+            drawn_from = split_hashes(shas, groups)
+            self.grouped += sum(g is not None for g in groups)
+        split = split_codes(drawn_from, train=splits["train"], dev=splits["dev"], salt=splits["salt"])
         code = code[picked]
         review = np.where(code < 0, reason[picked] - 1, -1).astype(np.int8)
         gather, answer_ptr = _gather_ranges(lo[picked], hi[picked])
@@ -357,6 +366,7 @@ class ManifestBuilder:
             "left_out_items": {r: ids for r, ids in self.left_out_items.items() if ids},
             "needs_review_items": {r: ids for r, ids in self.review_items.items() if ids},
             "splits": dict(zip(exports.SPLITS, splits.tolist(), strict=True)),
+            **({"split_by_group": self.grouped} if self.group_by else {}),
             "resolved_by": {
                 name: n for name, n in zip(exports.RESOLVED_BY, self.resolved_by.tolist(), strict=True) if n
             },
@@ -515,7 +525,11 @@ def _build(*, job, project, policy, prefix, beat) -> BuildResult:
                 folder=workdir, formats=policy["formats"], text=text, transcription=transcription
             )
             columns = ["pk", "sha256", "file", "source_id"] + (["text"] if text else [])
-            rows = items.order_by("pk").values_list(*columns).iterator(chunk_size=chunk_size)
+            group_by = policy["splits"].get("group_by", "")
+            if group_by:
+                columns.append(exports.SPLIT_GROUP)
+            listed = exports.split_group_annotate(items, group_by) if group_by else items
+            rows = listed.order_by("pk").values_list(*columns).iterator(chunk_size=chunk_size)
             done = 0
             for chunk in _chunks(rows, chunk_size):
                 manifest = builder.chunk(chunk)
@@ -896,6 +910,9 @@ def artifact_for(*, version, fmt):
     return _artifact(version, fmt)
 
 
+ADDED_RECIPE_FIELDS = {"splits.group_by": ""}  # recipe fields (dotted) older stored recipes lack: defaults
+
+
 def recipe_changes(*, old, new) -> list[dict]:
     """The recipe fields that differ between two stored recipes, as ``[{"field", "before", "after"}]``
     sorted by field; nested fields are dotted (``filters.tags``, ``splits.train``)."""
@@ -909,7 +926,9 @@ def recipe_changes(*, old, new) -> list[dict]:
                 out[f"{prefix}{key}"] = item
         return out
 
-    a, b = flat(old), flat(new)
+    # A field added after versions were stored: its absence from an older recipe means its default
+    # (that version was built without it), not a change.
+    a, b = {**ADDED_RECIPE_FIELDS, **flat(old)}, {**ADDED_RECIPE_FIELDS, **flat(new)}
     return [
         {"field": key, "before": a.get(key), "after": b.get(key)}
         for key in sorted(set(a) | set(b))

@@ -427,3 +427,47 @@ def test_the_build_form_of_a_detection_project_offers_no_flag_fields_that_change
     assert 'name="min_answers"' in form and 'name="formats"' in form
     response = client.post(f"/projects/{project.pk}/versions/", {"min_answers": "1", "formats": ["jsonl", "coco"]})
     assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def test_a_detection_version_keeps_the_frames_of_a_video_in_one_split(api, manager):
+    # Frames of one video are near-copies: split one by one, the test split held frames of training videos.
+    import hashlib
+
+    from labeling.models import DatasetVersion, Item
+
+    project = make_project(manager, name="Traffic", modality="image", task_type="detection", classes=CLASSES)
+    frames = [(f"video{v}", f) for v in range(40) for f in range(4)] + [(None, f) for f in range(30)]
+    Item.objects.bulk_create(
+        [
+            Item(
+                project=project,
+                sha256=hashlib.sha256(f"{video} {f}".encode()).hexdigest(),
+                original_name=f"{video}-{f}.jpg",
+                stats={"width": 200, "height": 100},
+                metadata={"video": video, "frame": f} if video else {"frame": f},
+            )
+            for video, f in frames
+        ]
+    )
+    items = list(Item.objects.filter(project=project))
+    (a,) = labelers(project, 1)
+    for item in items:
+        answer(item, a, boxes((0.1, 0.1, 0.4, 0.6, "iguana")))
+    videos = {}
+    for item in items:
+        if "video" in item.metadata:
+            videos.setdefault(item.metadata["video"], []).append(item.pk)
+    loose = [i.pk for i in items if "video" not in i.metadata]
+
+    run_build(api, manager, project)
+    plain = {r["item"]: r["split"] for r in manifest(DatasetVersion.objects.get(project=project, number=1))}
+    assert sum(len({plain[i] for i in ids}) > 1 for ids in videos.values()) > 10
+    run_build(api, manager, project, {"splits": {"group_by": "video"}})
+    version = DatasetVersion.objects.get(project=project, number=2)
+    rows = {r["item"]: r["split"] for r in manifest(version)}
+    assert all(len({rows[i] for i in ids}) == 1 for ids in videos.values())
+    assert len({rows[ids[0]] for ids in videos.values()}) > 1
+    assert all(rows[i] == plain[i] for i in loose)
+    assert sum(version.counts["splits"].values()) == len(items)
+    run_build(api, manager, project, {"splits": {"group_by": "video"}})
+    assert {r["item"]: r["split"] for r in manifest(DatasetVersion.objects.get(project=project, number=3))} == rows

@@ -436,3 +436,105 @@ def test_a_project_without_answers_builds_an_empty_version(manager, monkeypatch)
     monkeypatch.setattr(selectors, "latest_decisions", lambda project: {items[1].pk: decision}, raising=False)
     rows = manifest(build(project, manager))
     assert [(r["item"], r["label"], r["agreement"], r["answers"]) for r in rows] == [(items[1].pk, "dog", None, {})]
+
+
+def recordings(project, n_recordings, windows, *, start=0, key="recording"):
+    """``windows`` text items cut from each of ``n_recordings`` recordings (metadata ``{key: "rec<r>"}``),
+    then 40 items with no recording; each answered "cat" by one labeler. Answers {recording: [items]}, loose."""
+    import hashlib
+
+    from labeling.models import Annotation, Item
+
+    rows = [
+        Item(
+            project=project,
+            text=f"rec{r} window {w}",
+            sha256=hashlib.sha256(f"rec{r} window {w}".encode()).hexdigest(),
+            metadata={key: f"rec{r}", "window": w},
+        )
+        for r in range(start, start + n_recordings)
+        for w in range(windows)
+    ]
+    rows += [
+        Item(
+            project=project, text=f"loose {start} {i}", sha256=hashlib.sha256(f"loose {start} {i}".encode()).hexdigest()
+        )
+        for i in range(40)
+    ]
+    Item.objects.bulk_create(rows)
+    items = list(Item.objects.filter(project=project, sha256__in=[r.sha256 for r in rows]))
+    (a,) = labelers(project, 1)
+    Annotation.objects.bulk_create([Annotation(item=i, labeler=a, value="cat") for i in items])
+    grouped = {}
+    for item in items:
+        if key in item.metadata:
+            grouped.setdefault(item.metadata[key], []).append(item.pk)
+    return grouped, [i.pk for i in items if key not in i.metadata]
+
+
+def test_group_by_keeps_every_window_of_a_recording_in_one_split(manager):
+    # Windows of one recording split by their own hash: the test split held near-copies of training
+    # windows. With splits.group_by they follow their recording; items without the key keep their split.
+    project = text_project(manager)
+    grouped, loose = recordings(project, 60, 5)
+    plain = {r["item"]: r["split"] for r in manifest(build(project, manager))}
+    assert sum(len({plain[i] for i in ids}) > 1 for ids in grouped.values()) > 20  # torn apart without it
+
+    version = build(project, manager, {"splits": {"group_by": "recording"}})
+    assert version.policy["splits"]["group_by"] == "recording"
+    rows = {r["item"]: r["split"] for r in manifest(version)}
+    assert all(len({rows[i] for i in ids}) == 1 for ids in grouped.values())
+    by_recording = [rows[ids[0]] for ids in grouped.values()]
+    assert {"train", "dev", "test"} <= set(by_recording)
+    assert all(rows[i] == plain[i] for i in loose)  # no key: the content hash's split, as without group_by
+
+    # Next version: more windows of the same recordings (and new ones) join their recording's split;
+    # nothing moves.
+    import hashlib
+
+    from labeling.models import Annotation, Item
+
+    (a,) = labelers(project, 1)
+    extra = Item.objects.bulk_create(
+        [
+            Item(
+                project=project,
+                text=f"rec{r} late window",
+                sha256=hashlib.sha256(f"rec{r} late window".encode()).hexdigest(),
+                metadata={"recording": f"rec{r}"},
+            )
+            for r in range(60)
+        ]
+    )
+    extra = list(Item.objects.filter(project=project, sha256__in=[i.sha256 for i in extra]))
+    Annotation.objects.bulk_create([Annotation(item=i, labeler=a, value="cat") for i in extra])
+    second = build(project, manager, {"splits": {"group_by": "recording"}})
+    again = {r["item"]: r["split"] for r in manifest(second)}
+    assert all(again[i] == s for i, s in rows.items()) and second.changes["resplit"] == 0
+    for item in extra:
+        assert again[item.pk] == rows[grouped[item.metadata["recording"]][0]]
+
+
+def test_a_group_value_is_read_as_text_and_null_groups_nothing(manager):
+    # A patient id imported as 17 in one batch and "17" in another is one patient; null is no value.
+    import hashlib
+
+    from labeling.models import Annotation, Item
+
+    project = text_project(manager)
+    plain_metadata = [{"patient": None}] * 30 + [{}] * 30
+    patients = [{"patient": 17}] * 30 + [{"patient": "17"}] * 30 + [{"patient": {"site": "b", "id": 3}}] * 30
+    rows = [
+        Item(project=project, text=f"scan {i}", sha256=hashlib.sha256(f"scan {i}".encode()).hexdigest(), metadata=m)
+        for i, m in enumerate(plain_metadata + patients)
+    ]
+    Item.objects.bulk_create(rows)
+    items = list(Item.objects.filter(project=project).order_by("pk"))
+    (a,) = labelers(project, 1)
+    Annotation.objects.bulk_create([Annotation(item=i, labeler=a, value="cat") for i in items])
+    plain = {r["item"]: r["split"] for r in manifest(build(project, manager))}
+    version = build(project, manager, {"splits": {"group_by": "patient"}})
+    rows = {r["item"]: r["split"] for r in manifest(version)}
+    assert [rows[i.pk] for i in items[:60]] == [plain[i.pk] for i in items[:60]]
+    assert len({rows[i.pk] for i in items[60:120]}) == 1 and len({rows[i.pk] for i in items[120:]}) == 1
+    assert version.counts["split_by_group"] == 90

@@ -120,3 +120,54 @@ def test_the_build_form_of_a_detection_project_says_what_its_versions_ship(clien
     form = client.get(f"/projects/{project.pk}/versions/").content.decode().split('id="build-form"')[1]
     assert "consensus of the labelers' boxes" in form and "IoU ≥ 0.5" in form
     assert "uncertain answers left out" not in form
+
+
+def test_build_form_takes_a_metadata_key_to_split_by(client, manager, two_versions):
+    project, _ = two_versions
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/").content.decode()
+    assert 'name="group_by"' in page
+    response = client.post(f"/projects/{project.pk}/versions/", {"group_by": "k" * 101})
+    assert response.status_code == 200 and "splits.group_by: " in response.content.decode()
+    assert not Job.objects.filter(project=project, kind="version", status="queued").exists()
+    response = client.post(
+        f"/projects/{project.pk}/versions/", {"group_by": "recording", "train": 0.7, "dev": 0.2, "test": 0.1}
+    )
+    assert response.status_code == 302
+    job = Job.objects.filter(project=project, kind="version", status="queued").get()
+    assert job.params["policy"]["splits"] == {
+        "train": 0.7,
+        "dev": 0.2,
+        "test": 0.1,
+        "salt": "",
+        "group_by": "recording",
+    }
+
+
+def test_versions_list_and_version_page_say_which_key_a_version_was_split_by(client, manager, two_versions):
+    project, _ = two_versions
+    version = build(project, manager, {"splits": {"group_by": "recording"}})
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/").content.decode()
+    assert "split by recording" in page
+    detail = client.get(f"/projects/{project.pk}/versions/{version.number}/").content.decode()
+    assert "&quot;group_by&quot;: &quot;recording&quot;" in detail
+    assert "kept together by metadata <code>recording</code>: 0 items took the split of their recording" in detail
+
+
+def test_a_version_stored_before_group_by_existed_shows_no_recipe_change(client, manager, two_versions):
+    # Versions stored before splits.group_by have no such field; the next default build made the same
+    # splits and must not list "splits.group_by: — → (blank)" as a recipe change.
+    from labeling.models import DatasetVersion
+
+    project, _ = two_versions
+    parent = DatasetVersion.objects.get(project=project, number=2)
+    del parent.policy["splits"]["group_by"]
+    parent.save(update_fields=["policy"])
+    version = build(project, manager, {"min_agreement": 0.9})
+    client.force_login(manager)
+    detail = client.get(f"/projects/{project.pk}/versions/{version.number}/").content.decode()
+    assert "Same recipe as the parent." in detail and "<code>splits.group_by</code>" not in detail
+    grouped = build(project, manager, {"min_agreement": 0.9, "splits": {"group_by": "recording"}})
+    detail = client.get(f"/projects/{project.pk}/versions/{grouped.number}/").content.decode()
+    assert "<code>splits.group_by</code>:  → recording" in detail

@@ -30,7 +30,7 @@ def test_empty_recipe_is_the_documented_defaults(manager):
         "class_map": {},
         "archived_weight": 0.4,
         "filters": {},
-        "splits": {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": ""},
+        "splits": {"train": 0.8, "dev": 0.1, "test": 0.1, "salt": "", "group_by": ""},
         "formats": ["jsonl", "csv", "parquet"],
     }
 
@@ -113,3 +113,27 @@ def test_a_rule_whose_replacement_names_a_missing_group_is_refused_when_sent(man
     # a good group reference is kept as sent
     good = recipe_parse(project=project, data={"transcripts": {"rules": [[r"(?P<w>um)+", r"\g<w>"]]}})
     assert good["transcripts"]["rules"] == [[r"(?P<w>um)+", r"\g<w>"]]
+
+
+@pytest.mark.parametrize(
+    ("group_by", "message"),
+    [(5, "must be a metadata key"), (["recording"], "must be a metadata key"), ("k" * 101, "at most 100")],
+)
+def test_a_bad_split_group_key_is_refused_naming_it(manager, group_by, message):
+    errors = errors_of(text_project(manager), {"splits": {"group_by": group_by}})
+    assert message in " ".join(errors["splits.group_by"]), errors
+
+
+def test_split_group_key_is_kept_in_the_canonical_recipe(manager):
+    project = text_project(manager)
+    parsed = recipe_parse(
+        project=project, data={"splits": {"train": 0.7, "dev": 0.2, "test": 0.1, "group_by": "patient"}}
+    )
+    assert parsed["splits"] == {"train": 0.7, "dev": 0.2, "test": 0.1, "salt": "", "group_by": "patient"}
+    assert recipe_parse(project=project, data={"splits": {"group_by": " patient "}})["splits"]["group_by"] == "patient"
+
+
+def test_the_schema_documents_the_split_group_key(api, manager):
+    schema = api(manager).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    splits = schema["components"]["schemas"]["RecipeSplitsRequest"]["properties"]
+    assert splits["group_by"]["type"] == "string" and "share a split" in splits["group_by"]["description"]
