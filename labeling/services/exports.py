@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.db.models.fields.json import KeyTransform
 
 from labelhub.csvsafe import arrow_strings, csv_writer
 from labelhub.storage import stored_files_read
@@ -555,12 +556,29 @@ def read_columns(name, columns):
 SPLIT_GROUP = "split_group"  # the name a build's item query gives the item's value under splits.group_by
 
 
+class _ObjectKey(KeyTransform):
+    """Django's ``KeyTransform`` reading its key always as an object's key, whatever it holds: Django reads
+    a key that is a whole number ("2024", "7") as a list position, which finds nothing in an object."""
+
+    def as_postgresql(self, compiler, connection):
+        lhs, params = compiler.compile(self.lhs)
+        return f"({lhs} -> %s::text)", (*params, self.key_name)
+
+    def as_sqlite(self, compiler, connection):
+        # A JSON path cannot name every key (SQLite reads none with a double quote in it): the object's
+        # members by key instead. true, false and null come back as their JSON text, as KeyTransform's do.
+        lhs, params = compiler.compile(self.lhs)
+        sql = (
+            "(SELECT CASE WHEN type IN ('true', 'false', 'null') THEN type ELSE value END"
+            f" FROM json_each({lhs}) WHERE key = %s)"
+        )
+        return sql, (*params, self.key_name)
+
+
 def split_group_annotate(items, key):
     """``items`` with each item's metadata value under ``key`` as ``SPLIT_GROUP`` (None without one): the
     database extracts that one value, so a build streaming millions of items never loads whole metadata."""
-    from django.db.models.fields.json import KeyTransform
-
-    return items.annotate(**{SPLIT_GROUP: KeyTransform(key, "metadata")})
+    return items.annotate(**{SPLIT_GROUP: _ObjectKey(key, "metadata")})
 
 
 def split_hashes(shas, groups) -> list[str]:

@@ -538,3 +538,32 @@ def test_a_group_value_is_read_as_text_and_null_groups_nothing(manager):
     assert [rows[i.pk] for i in items[:60]] == [plain[i.pk] for i in items[:60]]
     assert len({rows[i.pk] for i in items[60:120]}) == 1 and len({rows[i.pk] for i in items[120:]}) == 1
     assert version.counts["split_by_group"] == 90
+
+
+@pytest.mark.parametrize("key", ["2024", "site.id", 'it\'s "the" site', "$[0]"])
+def test_a_group_key_that_reads_as_a_number_or_a_path_is_still_a_metadata_key(manager, key):
+    # Django reads a key "2024" as a list position: such a group_by grouped nothing.
+    import hashlib
+
+    from labeling.models import Annotation, Item
+
+    project = text_project(manager)
+    rows = [
+        Item(
+            project=project,
+            text=f"s{s} {i}",
+            sha256=hashlib.sha256(f"s{s} {i}".encode()).hexdigest(),
+            metadata={key: f"site{s}"},
+        )
+        for s in range(20)
+        for i in range(4)
+    ]
+    Item.objects.bulk_create(rows)
+    items = list(Item.objects.filter(project=project))
+    (a,) = labelers(project, 1)
+    Annotation.objects.bulk_create([Annotation(item=i, labeler=a, value="cat") for i in items])
+    version = build(project, manager, {"splits": {"group_by": key}})
+    rows = {r["item"]: r["split"] for r in manifest(version)}
+    assert version.counts["split_by_group"] == 80
+    for s in range(20):
+        assert len({rows[i.pk] for i in items if i.metadata[key] == f"site{s}"}) == 1
