@@ -567,3 +567,16 @@ def test_a_group_key_that_reads_as_a_number_or_a_path_is_still_a_metadata_key(ma
     assert version.counts["split_by_group"] == 80
     for s in range(20):
         assert len({rows[i.pk] for i in items if i.metadata[key] == f"site{s}"}) == 1
+
+
+def test_a_transcription_version_keeps_the_clips_of_a_recording_in_one_split(manager):
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    grouped, loose = recordings(project, 40, 4)  # each clip transcribed "cat"
+    plain = {r["item"]: r["split"] for r in manifest(build(project, manager))}
+    assert sum(len({plain[i] for i in ids}) > 1 for ids in grouped.values()) > 10
+    version = build(project, manager, {"splits": {"group_by": "recording"}})
+    rows = {r["item"]: r["split"] for r in manifest(version)}
+    assert all(len({rows[i] for i in ids}) == 1 for ids in grouped.values())
+    assert all(rows[i] == plain[i] for i in loose) and version.counts["split_by_group"] == 160
