@@ -184,13 +184,10 @@ def item_groups(*, project, item_ids, key: str) -> tuple[np.ndarray, int]:
     whose metadata holds the same value under ``key`` (−1 for an item without it, or the only one with
     its value), and how many items share their value with another. Read a column at a time: the
     metadata key's value only, not whole metadata objects."""
-    from django.db.models.fields.json import KeyTransform
+    from labeling.services.exports import SPLIT_GROUP, split_group_annotate
 
-    values = dict(
-        Item.objects.filter(project=project)
-        .annotate(group_value=KeyTransform(key, "metadata"))
-        .values_list("pk", "group_value")
-    )
+    # the key read as written (Django's own transform reads "2024" as a list position): as version splits do
+    values = dict(split_group_annotate(Item.objects.filter(project=project), key).values_list("pk", SPLIT_GROUP))
     seen: dict[str, int] = {}
     raw = []
     for pk in item_ids:

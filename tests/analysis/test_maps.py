@@ -713,3 +713,17 @@ def test_a_grouped_map_is_a_map_of_its_own_and_a_bad_key_is_refused(api, manager
     refused = api(manager).post(url, {"embedder": "team-net", "group_by": "k" * 101}, format="json")
     assert refused.status_code == 400 and "group_by" in refused.json()
     assert EmbeddingMap.objects.filter(project=project).count() == 2
+
+
+@pytest.mark.parametrize("key", ["2024", "site.id", 'say "cheese"'])
+def test_a_map_groups_by_any_metadata_key_as_written(api, manager, key):
+    """A key that looks like a list position ("2024"), holds a dot or a quote groups the items that share
+    its value (Django's key lookup read "2024" as a position and grouped nothing)."""
+    project = make_project(manager, name="Keys", modality="text", classes=[{"key": "a"}, {"key": "b"}])
+    entries = [ImportEntry(name=f"w{i}", text=f"w {i}", label="ab"[i % 2], metadata={key: i // 4}) for i in range(24)]
+    ids = items_import(project=project, entries=entries).imported
+    from analysis.services.maps import item_groups
+
+    groups, n_grouped = item_groups(project=project, item_ids=ids, key=key)
+    assert n_grouped == 24 and len(set(groups.tolist())) == 6
+    assert all(len(set(groups[i : i + 4].tolist())) == 1 for i in range(0, 24, 4))
