@@ -347,3 +347,26 @@ def test_a_superscript_digit_in_the_review_queue_is_left_out_not_a_500(reviewer,
     response = browser.get(f"/projects/{project.pk}/review/{first}/?queue=²,{second}")
     assert response.status_code == 200, response.status_code
     assert f"/review/{second}/?queue={second}" in response.content.decode()  # the next item is still offered
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"op": "rename", "key": ["cat"], "new_name": "Kitty"}, "key"),
+        ({"op": "rename", "key": {"a": 1}, "new_name": "Kitty"}, "key"),
+        ({"op": "retire", "key": ["cat"]}, "key"),
+        ({"op": "merge", "classes": [["cat"], "dog"], "into": "pet"}, "classes"),
+        ({"op": "merge", "classes": [{"key": "cat"}, "dog"], "into": "pet"}, "classes"),
+        ({"op": "add", "key": "bird", "description": {"a": 1}}, "description"),
+        ({"op": "add", "key": "bird", "reason": ["why"]}, "reason"),
+    ],
+)
+@pytest.mark.parametrize("preview", ["", "?preview=1"])
+def test_a_taxonomy_change_with_a_list_or_object_for_a_key_or_text_is_refused(client, project, body, field, preview):
+    # A list or an object where a class key goes was a 500 (unhashable type); one as a description or a
+    # reason was stored as its Python spelling ("{'a': 1}").
+    response = client.post(f"/api/projects/{project.pk}/taxonomy-changes/{preview}", body, format="json")
+    assert response.status_code == 400, (response.status_code, response.content[:300])
+    assert field in response.json(), response.json()
+    assert not TaxonomyChange.objects.exists()
+    assert sorted(project.classes.values_list("key", flat=True)) == ["cat", "dog", "other"]

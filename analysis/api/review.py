@@ -619,6 +619,10 @@ class TaxonomyChangeListApi(GenericAPIView):
         data.pop("preview", None)
         op = data.pop("op", None)
         reason = data.pop("reason", "")
+        if reason is None:
+            reason = ""
+        if not isinstance(reason, str):
+            raise ValidationError({"reason": f"reason is text, not {type(reason).__name__}"})
         if op not in TaxonomyOp.values:
             raise ValidationError({"op": f"unknown operation '{op}' (one of {', '.join(TaxonomyOp.values)})"})
         # A misspelt field ("newname") was left out without a word, and the change applied without it.

@@ -50,6 +50,23 @@ def _check_hotkey(hotkey):
     return hotkey
 
 
+def _check_text(value, field):
+    """A free-text field (a description): "" when none is given; a list or an object is refused (it was
+    stored as its Python spelling)."""
+    value = "" if value is None else value
+    if not isinstance(value, str):
+        raise ValidationError({field: f"{field} is text, not {type(value).__name__}"})
+    return value
+
+
+def _check_known(key, active, field="key"):
+    # A list or an object here was a 500 (unhashable), a number was "unknown class '3'" already.
+    if isinstance(key, list | dict):
+        raise ValidationError({field: f"a class key is text, not {type(key).__name__}"})
+    if key not in active:
+        raise ValidationError({field: f"unknown class '{key}'"})
+
+
 def taxonomy_validate(*, project, op, payload):
     """Check a change against the project's current classes; answer the normalized payload.
 
@@ -66,6 +83,8 @@ def taxonomy_validate(*, project, op, payload):
                 {"classes": "name the classes to merge (their keys, comma-separated) and the class they go into"}
             )
         _check_key(into, "into")
+        if not all(isinstance(key, str) for key in merged):
+            raise ValidationError({"classes": "each class to merge is a class key (text)"})
         if len(set(merged)) != len(merged):
             raise ValidationError({"classes": "a class is listed twice"})
         for key in merged:
@@ -80,8 +99,7 @@ def taxonomy_validate(*, project, op, payload):
         return {"classes": merged, "into": into, "name": _check_name(payload.get("name")) or into}
     if op == TaxonomyOp.RENAME:
         key, new_key = payload.get("key"), payload.get("new_key") or payload.get("key")
-        if key not in active:
-            raise ValidationError({"key": f"unknown class '{key}'"})
+        _check_known(key, active)
         _check_key(new_key, "new_key")
         if new_key != key and new_key in classes:
             raise ValidationError({"new_key": f"a class '{new_key}' already exists"})
@@ -108,13 +126,12 @@ def taxonomy_validate(*, project, op, payload):
         return {
             "key": key,
             "name": name or key,
-            "description": payload.get("description", ""),
+            "description": _check_text(payload.get("description"), "description"),
             "hotkey": hotkey,
         }
     if op == TaxonomyOp.RETIRE:
         key = payload.get("key")
-        if key not in active:
-            raise ValidationError({"key": f"unknown class '{key}'"})
+        _check_known(key, active)
         if project.task_type in SHAPE_TASKS and len(active) <= 1:
             raise ValidationError({"key": "a project keeps at least one class"})
         if project.task_type not in SHAPE_TASKS and len(active) <= 2:
