@@ -109,7 +109,7 @@ def import_job_request(
         return same, False
     if fmt:  # a segments file's bad lines: a 400 now, nothing stored (a retry above passed this already)
         label_imports.label_import_precheck(project=project, fmt=fmt, upload=upload, labeler=labels["labeler"])
-    stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{upload.name.rsplit('/', 1)[-1]}", upload)
+    stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{_stored_name(upload.name)}", upload)
     with transaction.atomic():
         project_lock(project.pk)
         same = _import_under_way(project=project, user=user, params=params)
@@ -117,6 +117,20 @@ def import_job_request(
             return job_start(kind=JobKind.IMPORT, project=project, user=user, params={"upload": stored, **params}), True
     default_storage.delete(stored)  # the same request, sent at the same moment, queued its job first
     return same, False
+
+
+def _stored_name(name: str, limit: int = 200) -> str:
+    """The upload's file name as kept in storage: at most ``limit`` bytes of UTF-8, its suffix kept. Django
+    cuts a name to 255 characters, and 255 accented or CJK ones are over the 255 bytes a file system's name
+    holds (a 500, "File name too long"). The job reads the format from the name in its params, untouched."""
+    name = name.rsplit("/", 1)[-1]
+    if len(name.encode()) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or len(suffix.encode()) > 20:
+        stem, dot, suffix = name, "", ""
+    room = limit - len(dot.encode()) - len(suffix.encode())
+    return stem.encode()[:room].decode(errors="ignore") + dot + suffix
 
 
 def _sha256(upload) -> str:

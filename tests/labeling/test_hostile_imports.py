@@ -369,3 +369,15 @@ def test_a_label_studio_annotation_with_more_regions_than_an_answer_holds_is_ref
     reasons = [e["reason"] for e in job["errors"]]
     assert reasons == [f"annotation 101 by lea@x.org: {MANY:,} regions, over the limit of 500"]
     assert regions_read.call_count == 1 and set(answers(detection)) == {("b.png", "lea@x.org")}
+
+
+@pytest.mark.parametrize("stem", ["é" * 300, "x" * 400, "記録" * 100])
+def test_a_manifest_whose_name_is_longer_than_a_file_name_can_be_is_imported(api, manager, stem):
+    # The upload was kept under its own name, and a name over the file system's 255 bytes was a 500
+    # ("File name too long") with no job.
+    from tests.conftest import make_project
+
+    project = make_project(manager, name="Notes", modality="text")
+    job = post_import(api, manager, project, stem + ".jsonl", b'{"text": "a long-named note"}\n')
+    assert job["status"] == "succeeded", job
+    assert list(Item.objects.filter(project=project).values_list("text", flat=True)) == ["a long-named note"]
