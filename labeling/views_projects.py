@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.signin import TooManyMails
+from labelhub.params import is_row_id
 from labeling.choices import Role
 from labeling.models import Invitation
 from labeling.project_forms import MemberAddForm, ProjectCreateForm, ProjectSettingsForm
@@ -99,7 +100,10 @@ def members_page(request, project_id):
                     )
                     return redirect("members", project_id=project.pk)
             elif action == "withdraw":
-                invitation = Invitation.objects.filter(project=project, pk=request.POST.get("invitation") or 0).first()
+                invitation_id = request.POST.get("invitation", "")
+                invitations = Invitation.objects.filter(project=project)
+                # an invitation that is no id ("abc") was a 500 from the lookup
+                invitation = invitations.filter(pk=invitation_id).first() if is_row_id(invitation_id) else None
                 if invitation is None:
                     messages.error(request, "No such invitation in this project.")
                 else:

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from labelhub.params import is_row_id
 from labeling.choices import Role, TaskType
 from labeling.selectors import (
     class_names,
@@ -217,7 +218,10 @@ def webhook_action(request, project_id, webhook_id, action):
     elif action == "delete":
         webhook_delete(webhook=webhook)
     elif action == "redeliver":
-        delivery = deliveries_list(project=project, webhook=webhook).filter(pk=request.POST.get("delivery")).first()
+        delivery_id = request.POST.get("delivery", "")
+        # a delivery that is no id ("", "abc") was a 500 from the lookup
+        deliveries = deliveries_list(project=project, webhook=webhook)
+        delivery = deliveries.filter(pk=delivery_id).first() if is_row_id(delivery_id) else None
         if delivery is None:
             raise Http404("No such delivery.")
         webhook_redeliver(delivery=delivery)

@@ -370,3 +370,25 @@ def test_a_taxonomy_change_with_a_list_or_object_for_a_key_or_text_is_refused(cl
     assert field in response.json(), response.json()
     assert not TaxonomyChange.objects.exists()
     assert sorted(project.classes.values_list("key", flat=True)) == ["cat", "dog", "other"]
+
+
+@pytest.mark.parametrize("value", ["", "abc", "1.5", "²"])
+def test_a_delivery_or_invitation_that_is_no_id_in_a_page_form_is_no_such_row(client, manager, project, value):
+    # A page form's invitation (Members: withdraw) or delivery (Webhooks: send again) that was not a
+    # whole number was a 500 (the database lookup raised ValueError); it is answered as an unknown one.
+    from labeling.models import Invitation
+    from labeling.services.invitations import invitation_create
+    from labeling.services.webhooks import webhook_create
+
+    client.force_login(manager)
+    webhook = webhook_create(project=project, url="https://hooks.example.org/x", user=manager)
+    response = client.post(f"/projects/{project.pk}/webhooks/{webhook.pk}/redeliver/", {"delivery": value})
+    assert response.status_code == 404, (response.status_code, response.content[:300])
+    assert not webhook.deliveries.exists()
+    invitation_create(
+        project=project, email="new@example.org", role="labeler", invited_by=manager, link_for=lambda token: token
+    )
+    response = client.post(f"/projects/{project.pk}/members/", {"action": "withdraw", "invitation": value}, follow=True)
+    assert response.status_code == 200, (response.status_code, response.content[:300])
+    assert "No such invitation in this project." in response.content.decode()
+    assert Invitation.objects.filter(email="new@example.org", revoked__isnull=True).exists()
