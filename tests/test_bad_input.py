@@ -359,6 +359,12 @@ def test_a_superscript_digit_in_the_review_queue_is_left_out_not_a_500(reviewer,
         ({"op": "merge", "classes": [{"key": "cat"}, "dog"], "into": "pet"}, "classes"),
         ({"op": "add", "key": "bird", "description": {"a": 1}}, "description"),
         ({"op": "add", "key": "bird", "reason": ["why"]}, "reason"),
+        # empty ones, which read as "not given": the rename went on with the old key or name
+        ({"op": "rename", "key": "cat", "new_key": [], "new_name": "Kitty"}, "new_key"),
+        ({"op": "rename", "key": "cat", "new_key": "kitty", "new_name": {}}, "new_name"),
+        ({"op": "add", "key": "bird", "name": []}, "name"),
+        ({"op": "add", "key": "bird", "hotkey": []}, "hotkey"),
+        ({"op": "merge", "classes": ["cat", "dog"], "into": "pet", "name": {}}, "name"),
     ],
 )
 @pytest.mark.parametrize("preview", ["", "?preview=1"])

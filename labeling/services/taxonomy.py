@@ -32,8 +32,8 @@ def _check_key(key, field="key"):
 
 def _check_name(name, field="name"):
     """A class name as LabelClass holds it (at most 200 characters); "" when none is given."""
-    name = name or ""
-    if not isinstance(name, str):
+    name = "" if name is None else name
+    if not isinstance(name, str):  # an empty list or object too: it read as "no name given"
         raise ValidationError({field: "a class name is text"})
     limit = LabelClass._meta.get_field("name").max_length
     if len(name) > limit:
@@ -42,7 +42,7 @@ def _check_name(name, field="name"):
 
 
 def _check_hotkey(hotkey):
-    hotkey = hotkey or ""
+    hotkey = "" if hotkey is None else hotkey
     if not isinstance(hotkey, str) or len(hotkey) > 1:
         raise ValidationError({"hotkey": "a hotkey is one character (or none)"})
     if hotkey in RESERVED_HOTKEYS:
@@ -98,8 +98,11 @@ def taxonomy_validate(*, project, op, payload):
             raise ValidationError({"into": f"'{into}' was merged into another class; merge into that one"})
         return {"classes": merged, "into": into, "name": _check_name(payload.get("name")) or into}
     if op == TaxonomyOp.RENAME:
-        key, new_key = payload.get("key"), payload.get("new_key") or payload.get("key")
+        key, new_key = payload.get("key"), payload.get("new_key")
         _check_known(key, active)
+        if new_key is not None and not isinstance(new_key, str):  # [] read as "keep the key"
+            raise ValidationError({"new_key": f"a class key is text, not {type(new_key).__name__}"})
+        new_key = new_key or key
         _check_key(new_key, "new_key")
         if new_key != key and new_key in classes:
             raise ValidationError({"new_key": f"a class '{new_key}' already exists"})
