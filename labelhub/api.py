@@ -27,6 +27,15 @@ class ChoiceField(serializers.ChoiceField):
 
 # DRF's ModelSerializer whose fields made from a model field's choices are ChoiceFields that name them.
 # (A comment, not a docstring: the schema would give a docstring to every serializer made from it.)
+class NumberField(serializers.FloatField):
+    """A FloatField that refuses JSON true and false: DRF's reads them as 1.0 and 0.0 (float(True))."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            raise serializers.ValidationError(f"a number is required, not {str(data).lower()}")
+        return super().to_internal_value(data)
+
+
 class ModelSerializer(serializers.ModelSerializer):
     serializer_choice_field = ChoiceField
 

@@ -398,3 +398,18 @@ def test_a_delivery_or_invitation_that_is_no_id_in_a_page_form_is_no_such_row(cl
     assert response.status_code == 200, (response.status_code, response.content[:300])
     assert "No such invitation in this project." in response.content.decode()
     assert Invitation.objects.filter(email="new@example.org", revoked__isnull=True).exists()
+
+
+def test_true_or_false_as_an_answer_s_seconds_is_refused_naming_the_field(api, labeler, project):
+    # JSON true was read as the number 1 (false as 0): the answer was stored with seconds 1.0.
+    from labeling.models import Annotation, Item
+
+    item = Item.objects.create(project=project, text="a note")
+    for flag in (True, False):
+        body = {"value": "cat", "seconds": flag}
+        response = api(labeler).post(f"/api/items/{item.pk}/annotations/", body, format="json")
+        assert response.status_code == 400, (response.status_code, response.content[:300])
+        assert "seconds" in response.json() and str(flag).lower() in response.json()["detail"]
+    assert not Annotation.objects.exists()
+    response = api(labeler).post(f"/api/items/{item.pk}/annotations/", {"value": "cat", "seconds": 2.5}, format="json")
+    assert response.status_code == 201 and response.json()["seconds"] == 2.5

@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
+from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, NumberField, unknown_fields_error
 from labeling.choices import Modality, Role, SourceKind, SourceStatus, SourceUnit, TaskType
 from labeling.models import Annotation, DataSource, Invitation, Item, Job, LabelClass, Membership, Project, Skip
 from labeling.selectors import skips_by_item, tags_visible_to
@@ -488,7 +488,7 @@ class AnnotationSubmitSerializer(KnownFieldsOnly, serializers.Serializer):
     uncertain = serializers.BooleanField(required=False, default=False)
     out_of_domain = serializers.BooleanField(required=False, default=False)
     comment = serializers.CharField(required=False, allow_blank=True, default="")
-    seconds = serializers.FloatField(required=False, allow_null=True, default=None, help_text="time on the item")
+    seconds = NumberField(required=False, allow_null=True, default=None, help_text="time on the item")
     guideline = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="the guideline version shown (default: the active one)"
     )
