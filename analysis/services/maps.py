@@ -37,6 +37,7 @@ from labelhub.storage import GONE, MediaMissing
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
 from labeling.selectors import transcript_conventions
+from labeling.services.exports import SPLIT_GROUP, split_group_annotate
 from labeling.services.jobs import (
     JobBeat,
     job_add_errors,
@@ -184,8 +185,6 @@ def item_groups(*, project, item_ids, key: str) -> tuple[np.ndarray, int]:
     whose metadata holds the same value under ``key`` (−1 for an item without it, or the only one with
     its value), and how many items share their value with another. Read a column at a time: the
     metadata key's value only, not whole metadata objects."""
-    from labeling.services.exports import SPLIT_GROUP, split_group_annotate
-
     # the key read as written (Django's own transform reads "2024" as a list position): as version splits do
     values = dict(split_group_annotate(Item.objects.filter(project=project), key).values_list("pk", SPLIT_GROUP))
     seen: dict[str, int] = {}
