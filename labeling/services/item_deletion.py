@@ -63,7 +63,8 @@ from labeling.services.version_purge import (
     stored_under,
     version_rewrite,
 )
-from labeling.services.versions import diff_summary
+from labeling.services.versions import diff_summary, version_event_payload
+from labeling.services.webhooks import webhooks_notify
 
 logger = logging.getLogger(__name__)
 
@@ -416,6 +417,7 @@ def items_delete(*, project, item_ids, purge=False, user=None, beat=None) -> dic
                     beat.set(processed=done)
             for rewrite, entry in zip(rewrites, holding, strict=True):
                 _record_purge(rewrite, item_ids=entry["item_ids"], at=now, by=getattr(user, "username", ""))
+                _purge_announce(rewrite, items=len(entry["item_ids"]), at=now, by=getattr(user, "username", ""))
             _left_out_forget(project, item_ids)
             _changes_update(project, {r.version.pk for r in rewrites})
             old = [name for r in rewrites for name in r.old]
@@ -446,6 +448,23 @@ def _record_purge(rewrite, *, item_ids, at, by):
     info = dict(version.info or {})
     info["purged"] = [*info.get("purged", []), {"items": list(item_ids), "at": at, "by": by, **_applied(rewrite)}]
     _store_rewrite(rewrite, info)
+
+
+def _purge_announce(rewrite, *, items, at, by, applied=None):
+    """The "version.purged" webhook of a rewritten version, sent once the deletion commits: a trainer or a
+    pipeline that keeps a copy of the version (its manifest, its archives) learns that rows were taken out
+    (a privacy or licence removal), which content hash and files replace the old ones, and which formats
+    are gone, so it can delete its copy and download the version again. ``applied``: when
+    ``purge_versions`` rewrote a purge recorded earlier."""
+    version = DatasetVersion.objects.prefetch_related("artifacts").get(pk=rewrite.version.pk)
+    purge = {"items": items, "at": at, "by": by, **_applied(rewrite)}
+    if applied:
+        purge["applied"] = applied
+    webhooks_notify(
+        project=version.project,
+        event="version.purged",
+        payload={**version_event_payload(version=version), "purge": purge},
+    )
 
 
 def _applied(rewrite, item_ids=None) -> dict:
@@ -510,6 +529,9 @@ def purges_apply(*, version) -> int:
                 for p in info["purged"]
             ]
             _store_rewrite(rewrite, info)
+            _purge_announce(
+                rewrite, items=len(ids), at=pending[-1].get("at", ""), by=pending[-1].get("by", ""), applied=now
+            )
             _changes_update(version.project, {version.pk})
             transaction.on_commit(lambda: files_delete(rewrite.old))
     except BaseException:

@@ -47,7 +47,7 @@ from labeling.services.jobs import WEBHOOK_TASK, task_send_on_commit
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ("version.ready", "drift.alert")
+EVENTS = ("version.ready", "version.purged", "drift.alert")
 MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 10
 MAX_BACKOFF_SECONDS = 3600

@@ -551,3 +551,65 @@ def test_a_deleted_item_a_version_left_out_is_no_longer_counted_as_left_out(api,
         assert left["left_out_items"] == {"tie": [a.pk]}
     page = api(manager).get(f"/api/projects/{project.pk}/versions/").json()["results"]
     assert [v["counts"]["left_out_total"] for v in page] == [1, 1]
+
+
+@pytest.mark.usefixtures("loopback_webhooks")
+def test_a_purge_tells_the_versions_webhooks_what_it_took_out(
+    api, manager, texts, receiver_factory, django_capture_on_commit_callbacks
+):
+    """A trainer that keeps a copy of a version (its manifest, its archives) must learn that a privacy or
+    licence removal took rows out of it: each rewritten version sends "version.purged" with its new content
+    hash and downloads, the hash before, and what was rewritten and removed. A webhook that asked for
+    "version.ready" only gets nothing; a refused deletion announces nothing."""
+    from labeling.models import WebhookDelivery
+    from labeling.services.webhooks import webhook_create, webhook_delivery_attempt
+
+    project, items, (v1, v2) = texts
+    receiver = receiver_factory()
+    hook = webhook_create(project=project, url=receiver.url, user=manager)
+    assert "version.purged" in hook.events  # a new webhook takes every event
+    webhook_create(project=project, url=receiver.url + "/ready-only", events=["version.ready"], user=manager)
+    refused = api(manager).post(url(project), {"items": [items[0].pk]}, format="json")
+    assert refused.status_code == 409 and not WebhookDelivery.objects.exists()
+    before = {v.number: v.content_hash for v in (v1, v2)}
+    with django_capture_on_commit_callbacks(execute=False):
+        assert purge(api, manager, project, [items[0]]).status_code == 200
+    deliveries = WebhookDelivery.objects.order_by("payload__version")
+    assert [(d.webhook_id, d.event) for d in deliveries] == [(hook.pk, "version.purged")] * 2
+    for delivery in deliveries:
+        payload = delivery.payload
+        version = DatasetVersion.objects.get(project=project, number=payload["version"])
+        assert payload["content_hash"] == version.content_hash != before[version.number]
+        assert payload["purge"]["content_hash_before"] == before[version.number]
+        assert (
+            payload["purge"]["items"] == 1
+            and payload["purge"]["rows"] == 1
+            and payload["purge"]["by"] == manager.username
+        )
+        assert "jsonl" in payload["purge"]["rewritten"] and payload["manifest"].endswith("/manifest")
+        assert items[0].pk not in [x for value in lists(payload) for x in value]  # a count, never the purged ids
+    webhook_delivery_attempt(delivery_id=deliveries[0].pk)
+    sent = json.loads(receiver.requests[0]["body"])
+    assert sent["event"] == "version.purged" and sent["data"]["purge"]["rows"] == 1
+
+
+@pytest.mark.usefixtures("loopback_webhooks")
+def test_purge_versions_announces_the_versions_it_rewrites(manager, texts, receiver_factory):
+    """A purge recorded before purges rewrote files, applied by ``manage.py purge_versions``, changes the
+    versions' content too: their webhooks hear of it, with when the purge was made and when applied."""
+    from django.core.management import call_command
+
+    from labeling.models import WebhookDelivery
+    from labeling.services.webhooks import webhook_create
+
+    project, items, (v1, v2) = texts
+    webhook_create(project=project, url=receiver_factory().url, user=manager)
+    for version in (v1, v2):
+        version.info = {**version.info, "purged": [{"items": [items[0].pk], "at": "2026-01-02T03:04:05+00:00"}]}
+        version.save(update_fields=["info"])
+    Item.objects.filter(pk=items[0].pk).delete()
+    call_command("purge_versions", stdout=io.StringIO())
+    deliveries = WebhookDelivery.objects.filter(event="version.purged").order_by("payload__version")
+    assert [d.payload["version"] for d in deliveries] == [1, 2]
+    purge = deliveries[0].payload["purge"]
+    assert purge["at"] == "2026-01-02T03:04:05+00:00" and purge["applied"] and purge["rows"] == 1

@@ -54,7 +54,8 @@ def test_webhook_api(api, manager, reviewer, project, receiver_factory):
     created = api(manager).post(base, {"url": "https://ci.example.com/labelhub"}, format="json")
     assert created.status_code == 201
     hook = created.json()
-    assert len(hook["secret"]) == 64 and set(hook["events"]) == {"version.ready", "drift.alert"} and hook["active"]
+    assert len(hook["secret"]) == 64 and set(hook["events"]) == {"version.ready", "version.purged", "drift.alert"}
+    assert hook["active"]
     patched = api(manager).patch(f"{base}{hook['id']}/", {"active": False, "new_secret": True}, format="json")
     assert patched.json()["active"] is False and patched.json()["secret"] != hook["secret"]
     bad = api(manager).patch(f"{base}{hook['id']}/", {"url": "file:///etc/passwd"}, format="json")
