@@ -248,7 +248,8 @@ def test_a_coco_zip_import_stores_its_images_in_the_bucket_and_removes_the_uploa
     assert item.file.name in bucket_keys(s3)
     status, _, body = followed(client.get(f"/api/items/{item.pk}/file"))
     assert body == png_bytes(size=(200, 100), seed=3)
-    assert not bucket_keys(s3, "imports/"), "the uploaded zip is left in the bucket"
+    # the worker removes the upload after it records the job's success (a retry needs it until then)
+    wait_for(lambda: not bucket_keys(s3, "imports/"), timeout=60, message="the uploaded zip removed from the bucket")
 
 
 def test_a_build_that_fails_removes_its_files_from_the_bucket(manager, s3, monkeypatch):
