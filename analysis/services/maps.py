@@ -2,7 +2,6 @@
 per-item transcript agreement (transcription), as a worker job."""
 
 import contextlib
-import json
 import logging
 import time
 
@@ -37,7 +36,7 @@ from labelhub.storage import GONE, MediaMissing
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
 from labeling.selectors import transcript_conventions
-from labeling.services.exports import SPLIT_GROUP, split_group_annotate
+from labeling.services.exports import SPLIT_GROUP, group_text, split_group_annotate
 from labeling.services.jobs import (
     JobBeat,
     job_add_errors,
@@ -194,8 +193,7 @@ def item_groups(*, project, item_ids, key: str) -> tuple[np.ndarray, int]:
         if v is None:
             raw.append(-1)
             continue
-        text = json.dumps(v, sort_keys=True) if not isinstance(v, str) else v
-        raw.append(seen.setdefault(text, len(seen)))
+        raw.append(seen.setdefault(group_text(v), len(seen)))
     groups = np.asarray(raw, dtype=np.int64)
     sizes = np.bincount(groups[groups >= 0], minlength=len(seen) + 1)  # + 1: no item has the key
     groups = np.where((groups >= 0) & (sizes[np.maximum(groups, 0)] >= 2), groups, -1)
@@ -333,11 +331,19 @@ def map_job_run(*, job_id):
                 classes = []
             elif (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
                 # Z is what find_label_issues would reduce X to (same dimensions and seed): max_dim=0.
-                if group_by is not None and n_grouped:
-                    # its own kNN graph, a group's items kept apart; the layout keeps the shared one
-                    result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, max_dim=0, groups=groups)
-                else:
-                    result = find_label_issues(Z, codes, n_classes=len(classes), k=k, seed=0, knn=knn, max_dim=0)
+                # with items kept apart, its own kNN graph (a group's items never neighbours); the layout
+                # keeps the shared one
+                apart = group_by is not None and n_grouped > 0
+                result = find_label_issues(
+                    Z,
+                    codes,
+                    n_classes=len(classes),
+                    k=k,
+                    seed=0,
+                    knn=None if apart else knn,
+                    max_dim=0,
+                    groups=groups if apart else None,
+                )
             timings["label_issues"] = time.perf_counter() - t
             _store_map(
                 emap=emap,

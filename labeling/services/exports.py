@@ -581,6 +581,12 @@ def split_group_annotate(items, key):
     return items.annotate(**{SPLIT_GROUP: _ObjectKey(key, "metadata")})
 
 
+def group_text(value) -> str:
+    """A metadata value as the group it names: a string as it is, anything else as its JSON (sorted keys),
+    so 17 and "17" are one recording. Shared by version splits and the map's ``group_by``."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
 def split_hashes(shas, groups) -> list[str]:
     """What each item's split is drawn from (``split_codes``): the sha256 of its group's value when it has
     one (``groups``: the items' metadata values under ``splits.group_by``, None for none), else its own
@@ -591,7 +597,7 @@ def split_hashes(shas, groups) -> list[str]:
         if value is None:
             out.append(sha)
             continue
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        text = group_text(value)
         digest = seen.get(text)
         if digest is None:
             digest = seen[text] = hashlib.sha256(text.encode()).hexdigest()
