@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
@@ -5,8 +6,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import CASCADE, QuerySet
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from labeling.models import (
     Annotation,
@@ -29,7 +33,15 @@ from labeling.models import (
     WebhookDelivery,
 )
 from labeling.selectors import answers_given
-from labeling.services.item_deletion import BuildUnderWay, VersionsHoldItems, deletion_check, items_delete
+from labeling.services import item_deletion
+from labeling.services.item_deletion import (
+    BuildUnderWay,
+    VersionsHoldItems,
+    deletion_check,
+    deletion_counts,
+    items_delete,
+    items_delete_start,
+)
 
 
 class LabelClassInline(admin.TabularInline):
@@ -73,7 +85,7 @@ class DataSourceAdmin(admin.ModelAdmin):
 
 
 class ItemsDeletionRefused(Exception):
-    """The admin deletes none of the items: the error message says why."""
+    """The admin deletes none of the items: the error message (``args[0]``) says why."""
 
 
 def _by_project(items) -> list[tuple[Project, list[int]]]:
@@ -134,17 +146,132 @@ def items_delete_all(items, user):
                 raise ItemsDeletionRefused(_refusal_message([(project, exc)], n_items)) from exc
 
 
+def items_delete_queue(items, user) -> list[tuple[Project, Job, int]]:
+    """Queue the deletion of ``items`` (a queryset, of any projects) as the API does with a selection over
+    ``REQUEST_ITEMS``: a deletion job per project (``item_deletion.items_delete_start``), recorded together,
+    each sent to the worker once they are; answer (project, job, how many items). Each job deletes its
+    project's items all or none, under the same rules (a version holding some of them by then fails it,
+    naming the versions)."""
+    grouped = _by_project(items)
+    with transaction.atomic():
+        return [
+            (project, items_delete_start(project=project, user=user, item_ids=ids), len(ids))
+            for project, ids in grouped
+        ]
+
+
+def _queued_message(queued) -> str:
+    total = sum(n for _, _, n in queued)
+    jobs = format_html_join(
+        "; ",
+        '{}: {} items, job {} (follow it at <a href="{}">{}</a> or GET {})',
+        (
+            (
+                project.name,
+                f"{n:,}",
+                job.pk,
+                reverse("admin:labeling_job_change", args=[job.pk]),
+                reverse("admin:labeling_job_change", args=[job.pk]),
+                reverse("api:job-detail", args=[job.pk]),
+            )
+            for project, job, n in queued
+        ),
+    )
+    return format_html(
+        "{} items queued for deletion: over {} items, a worker deletes them, all or none of each project's; "
+        "nothing is deleted until it has run. {}.",
+        f"{total:,}",
+        f"{item_deletion.REQUEST_ITEMS:,}",
+        jobs,
+    )
+
+
+def _perms_lacking(request, admin_site, item_ids) -> set[str]:
+    """The admin's models (two relations from the item: answers, and their revisions) whose rows would go
+    with ``item_ids`` and that the user may not delete, by verbose name, as Django's confirmation asks."""
+    lacking, paths = set(), []
+    for relation in Item._meta.related_objects:
+        if relation.many_to_many or relation.on_delete is not CASCADE:
+            continue
+        paths.append((relation.related_model, relation.field.name))
+        paths += [
+            (inner.related_model, f"{inner.field.name}__{relation.field.name}")
+            for inner in relation.related_model._meta.related_objects
+            if not inner.many_to_many and inner.on_delete is CASCADE
+        ]
+    for model, path in paths:
+        model_admin = admin_site._registry.get(model)
+        if model_admin is None or model_admin.has_delete_permission(request) or model._meta.verbose_name in lacking:
+            continue
+        if any(model._base_manager.filter(**{f"{path}__in": batch}).exists() for batch in _batches(item_ids)):
+            lacking.add(model._meta.verbose_name)
+    return lacking
+
+
+def _batches(ids, size=10000):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def items_deletion_summary(items, request, admin_site):
+    """What the admin's "delete selected" confirmation shows, as ``ModelAdmin.get_deleted_objects`` answers
+    it: each project's items and, summed, what goes with them (``item_deletion.deletion_counts``), counted by
+    the database. Django's own lists every answer, revision, skip and link of every item: with "select all"
+    of 50,000 items it loaded hundreds of thousands of rows to draw the page."""
+    lines, totals, lacking = [], {}, set()
+    for project, ids in _by_project(items):
+        counts = deletion_counts(project=project, item_ids=ids)
+        lines.append(f"{project.name}: {len(ids):,} item{'s' if len(ids) != 1 else ''}")
+        for key, value in counts.items():
+            n = sum(entry.get("examples", 0) for entry in value) if key == "guideline_examples" else value
+            totals[key] = totals.get(key, 0) + (len(n) if isinstance(n, list) else n)
+        lacking |= _perms_lacking(request, admin_site, ids)
+    names = {
+        "items": "items",
+        "answers": "answers",
+        "answer_revisions": "superseded answers",
+        "archived_answers": "archived answers",
+        "decisions": "SME decisions",
+        "guideline_examples": "guideline examples",
+        "campaigns": "relabel campaigns that lose some of their items",
+    }
+    summary = {names[key]: f"{totals.get(key, 0):,}" for key in names if key == "items" or totals.get(key)}
+    return lines, summary, lacking, []
+
+
 @admin.action(permissions=["delete"], description=delete_selected.short_description)
 def delete_selected_items(modeladmin, request, queryset):
     """Django's "delete selected" (its confirmation page first), refused with an error message, nothing
-    deleted, when the app's deletion refuses the items."""
+    deleted, when the app's deletion refuses the items. Over ``REQUEST_ITEMS`` items, confirming queues a
+    deletion job per project, as the API does, instead of deleting them in the request.
+
+    The confirmation shows counts (``items_deletion_summary``), and for a "select all N" selection carries
+    ``select_across`` back instead of every id: the form had a field per item, and past
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` (1,000) confirming answered 400."""
     refused = items_deletion_refused(queryset)
+    as_job = queryset.count() > item_deletion.REQUEST_ITEMS
+    if refused is None and as_job and request.POST.get("post"):
+        if _perms_lacking(request, modeladmin.admin_site, list(queryset.values_list("pk", flat=True))):
+            raise PermissionDenied
+        modeladmin.message_user(request, _queued_message(items_delete_queue(queryset, request.user)), messages.SUCCESS)
+        return None
     if refused is None:
         try:
             with transaction.atomic():  # its log entries too
-                return delete_selected(modeladmin, request, queryset)
+                response = delete_selected(modeladmin, request, queryset)
         except ItemsDeletionRefused as exc:  # a version published since the check
-            refused = str(exc)
+            refused = exc.args[0]
+        else:
+            if isinstance(response, TemplateResponse):  # the confirmation page
+                across = forms.BooleanField(required=False).to_python(request.POST.get("select_across"))
+                selected = queryset.values_list("pk", flat=True)
+                response.context_data.update(
+                    select_across=across,
+                    selected_ids=list(selected[:1] if across else selected),
+                    as_job=as_job,
+                    request_items=f"{item_deletion.REQUEST_ITEMS:,}",
+                )
+            return response
     modeladmin.message_user(request, refused, messages.ERROR)
     return None
 
@@ -159,7 +286,8 @@ class ItemAdmin(admin.ModelAdmin):
     (``item_deletion.items_delete``) and its rules: items a dataset version holds are refused, as they are
     while a version of their project is being built, with an error message naming the versions and how
     many of the items each holds, and nothing is deleted. Deleting them anyway is a purge, which rewrites
-    the versions' files: the Items page or the API does it, not the admin."""
+    the versions' files: the Items page or the API does it, not the admin. A selection over
+    ``REQUEST_ITEMS`` items is deleted by a job per project, as the API's is."""
 
     list_display = ["id", "project", "original_name", "label", "source", "created"]
     readonly_fields = ["project", "file", "text", "sha256", "label", "stats", "import_job", "n_answers", "random_key"]
@@ -167,6 +295,7 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "sha256"]
     raw_id_fields = ["source", "import_job"]
     filter_horizontal = ["tags"]
+    delete_selected_confirmation_template = "admin/labeling/item/delete_selected_confirmation.html"
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -174,6 +303,11 @@ class ItemAdmin(admin.ModelAdmin):
             _, name, description = actions["delete_selected"]
             actions["delete_selected"] = (delete_selected_items, name, description)
         return actions
+
+    def get_deleted_objects(self, objs, request):
+        if isinstance(objs, QuerySet):  # the "delete selected" action: counts, whatever the selection's size
+            return items_deletion_summary(objs, request, self.admin_site)
+        return super().get_deleted_objects(objs, request)  # an item's own delete page: what goes with it
 
     def delete_view(self, request, object_id, extra_context=None):
         item = self.get_object(request, unquote(object_id))
@@ -184,7 +318,7 @@ class ItemAdmin(admin.ModelAdmin):
             try:
                 return super().delete_view(request, object_id, extra_context)
             except ItemsDeletionRefused as exc:  # a version published since the check
-                refused = str(exc)
+                refused = exc.args[0]
         self.message_user(request, refused, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:labeling_item_change", args=[item.pk]))
 

@@ -3,9 +3,11 @@
 the Django admin's deletion goes through the same service and rules."""
 
 import io
+import re
 import zipfile
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -30,7 +32,7 @@ from labeling.services.projects import member_add
 from labeling.services.review import decision_record
 from tests.conftest import png_bytes
 from tests.labeling.test_deleted_files import run_item_removals
-from tests.labeling.version_helpers import answer, build
+from tests.labeling.version_helpers import add_texts, answer, build, text_project
 
 pytestmark = pytest.mark.django_db
 
@@ -424,3 +426,156 @@ def test_a_version_published_after_the_admins_check_still_refuses_its_deletion(
         ((level, text),) = admin_messages(response)
         assert level == "error" and f"Nothing was deleted: {project.name} v1 holds" in text, text
     assert everything(project) == before and not LogEntry.objects.exists()
+
+
+def changelist_select_all(admin_client, path, one_id):
+    """What the changelist sends for "Select all N" and the "delete selected" action: the ticked boxes of
+    the page shown and select_across."""
+    return admin_client.post(
+        path, {"action": "delete_selected", "select_across": "1", "index": "0", "_selected_action": [one_id]}
+    )
+
+
+def confirmation_fields(page):
+    """The fields the confirmation page's form sends, as a browser sends them."""
+    html = page.content.decode()
+    form = html[html.index('<form method="post">') :]
+    fields = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form):
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
+def test_the_admins_select_all_over_the_limit_queues_the_apis_deletion_job_and_deletes_nothing_in_the_request(
+    admin_client,
+    admin_user,
+    api,
+    manager,
+    labeler,
+    project,
+    labeled,
+    monkeypatch,
+    job_messages,
+    django_capture_on_commit_callbacks,
+):
+    """Over the API's limit the admin deleted them inside the web request (50,000 items in one request), and
+    its confirmation listed every answer and revision of every item."""
+    monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 3)
+    reviews = text_project(manager, name="Reviews")
+    member_add(project=reviews, username=labeler.username, role=Role.LABELER)
+    texts = add_texts(reviews, ["good", "bad"])
+    answer(texts[0], labeler, "cat")
+    before = everything(project), everything(reviews)
+
+    page = changelist_select_all(admin_client, "/admin/labeling/item/", labeled[0].pk)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Answers: 6" in html and "Items: 6" in html and "SME decisions: 1" in html
+    assert f"{project.name}: 4 items" in html and "Reviews: 2 items" in html
+    assert not re.search(r"/admin/labeling/annotation/\d+/", html)  # no answer listed one by one
+    assert "queues a deletion job per project" in html
+    fields = confirmation_fields(page)
+    assert fields["select_across"] == ["1"] and len(fields["_selected_action"]) == 1  # not a field per item
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/labeling/item/", fields, follow=True)
+    assert (everything(project), everything(reviews)) == before  # nothing deleted in the request
+    jobs = list(Job.objects.filter(kind="deletion").order_by("project_id"))
+    assert [(job.project_id, job.status, job.total, job.created_by) for job in jobs] == [
+        (project.pk, "queued", 4, admin_user),
+        (reviews.pk, "queued", 2, admin_user),
+    ]
+    assert [m for m in job_messages if m[0] == "labeling.items_delete_run"] == [
+        ("labeling.items_delete_run", job.pk) for job in jobs
+    ]
+    ((level, text),) = admin_messages(response)
+    assert level == "success" and text.startswith("6 items queued for deletion")
+    for job in jobs:
+        assert f'<a href="/admin/labeling/job/{job.pk}/change/">' in text and f"GET /api/jobs/{job.pk}/" in text
+    assert f"{project.name}: 4 items, job {jobs[0].pk}" in text and f"Reviews: 2 items, job {jobs[1].pk}" in text
+    assert api(manager).get(f"/api/jobs/{jobs[0].pk}/").json()["status"] == "queued"  # as the API's own jobs
+
+    for job in jobs:
+        item_deletion.items_delete_run(job_id=job.pk)
+    assert api(manager).get(f"/api/jobs/{jobs[0].pk}/").json()["result"]["deleted"]["items"] == 4
+    assert not Item.objects.filter(project__in=[project, reviews]).exists()
+    assert not Annotation.objects.exists()
+
+
+def test_the_admin_deletes_a_select_all_of_1001_items_by_a_job_confirming_what_its_page_sends(
+    admin_client, manager, job_messages, django_capture_on_commit_callbacks
+):
+    """The confirmation carried a field per item: past 1,000 fields the form answered 400 Bad Request."""
+    reviews = text_project(manager, name="Reviews")
+    texts = add_texts(reviews, [f"word {i}" for i in range(1001)])
+    page = changelist_select_all(admin_client, f"/admin/labeling/item/?project__id__exact={reviews.pk}", texts[0].pk)
+    assert "Items: 1,001" in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/labeling/item/?project__id__exact={reviews.pk}", confirmation_fields(page), follow=True
+        )
+    assert response.status_code == 200
+    ((level, text),) = admin_messages(response)
+    assert level == "success" and text.startswith("1,001 items queued for deletion")
+    assert Item.objects.filter(project=reviews).count() == 1001
+    job = Job.objects.get(kind="deletion")
+    item_deletion.items_delete_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and not Item.objects.filter(project=reviews).exists()
+
+
+def test_the_admins_deletion_over_the_limit_still_refuses_items_a_version_holds(
+    admin_client, manager, labeler, project, labeled, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 2)
+    a, b, c, d = labeled
+    build(project, manager)  # holds b and c
+    before = everything(project)
+    response = admin_delete_selected(admin_client, [a.pk, b.pk, c.pk, d.pk])
+    ((level, text),) = admin_messages(response)
+    assert level == "error" and f"Nothing was deleted: {project.name} v1 holds 2 of these items" in text
+    assert everything(project) == before and not Job.objects.filter(kind="deletion").exists()
+
+    # queued while no version held them, refused by the job once one does: it names it and deletes none
+    (e,) = images(project, 1, start=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_delete_selected(admin_client, [a.pk, d.pk, e.pk])
+    assert admin_messages(response)[0][1].startswith("3 items queued for deletion")
+    answer(e, labeler, "cat")
+    build(project, manager)  # v2 holds e
+    before = everything(project)
+    job = Job.objects.get(kind="deletion")
+    item_deletion.items_delete_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "v2 holds 1" in job.errors[-1]["reason"]
+    assert everything(project) == before
+
+
+def test_the_admins_counted_confirmation_still_asks_for_the_right_to_delete_the_answers(client, project, labeled):
+    """Django's confirmation refused a staff user who may delete items but not the answers going with them;
+    the counts that replace its list of every answer ask the same."""
+    from django.contrib.auth.models import Permission
+
+    staff = get_user_model().objects.create_user(username="clerk", password="pw-clerk", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_item", "delete_item"]))
+    client.force_login(staff)
+    before = everything(project)
+    page = client.post(
+        "/admin/labeling/item/", {"action": "delete_selected", "index": "0", "_selected_action": [labeled[0].pk]}
+    )
+    assert "<title>Cannot delete item |" in page.content.decode()
+    assert "<li>annotation</li>" in page.content.decode()  # the answers going with it
+    response = client.post(
+        "/admin/labeling/item/", {"action": "delete_selected", "_selected_action": [labeled[0].pk], "post": "yes"}
+    )
+    assert response.status_code == 403 and everything(project) == before
+    staff.user_permissions.add(Permission.objects.get(codename="delete_annotation"))
+    staff = get_user_model().objects.get(pk=staff.pk)
+    client.force_login(staff)
+    response = client.post(
+        "/admin/labeling/item/",
+        {"action": "delete_selected", "_selected_action": [labeled[0].pk], "post": "yes"},
+        follow=True,
+    )
+    assert admin_messages(response) == [("success", "Successfully deleted 1 item.")]
+    assert not Item.objects.filter(pk=labeled[0].pk).exists()
