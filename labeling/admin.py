@@ -85,7 +85,7 @@ class DataSourceAdmin(admin.ModelAdmin):
 
 
 class ItemsDeletionRefused(Exception):
-    """The admin deletes none of the items: the error message (``args[0]``) says why."""
+    """The admin deletes none of the items: the error message (``args[0]``, HTML) says why."""
 
 
 def _by_project(items) -> list[tuple[Project, list[int]]]:
@@ -98,33 +98,60 @@ def _by_project(items) -> list[tuple[Project, list[int]]]:
 
 def _refusal(project, exc, n_items) -> str:
     if isinstance(exc, BuildUnderWay):
-        return (
-            f"a dataset version of {project.name} is being built (job {exc.job.pk}); its manifest may name these "
-            "items: delete them once it has finished"
+        return format_html(
+            "a dataset version of {} is being built (job {}); its manifest may name these items: delete them once "
+            "it has finished",
+            project.name,
+            exc.job.pk,
         )
     held = "this item" if n_items == 1 else "{:,} of these items"
-    return "; ".join(f"{project.name} v{h['version']} holds {held.format(h['items'])}" for h in exc.holding)
+    return format_html_join(
+        "; ", "{} v{} holds {}", ((project.name, h["version"], held.format(h["items"])) for h in exc.holding)
+    )
 
 
 def _refusal_message(refusals, n_items) -> str:
-    """The admin's error message: each project's refusal, and where items that versions hold are purged."""
-    text = f"Nothing was deleted: {'; '.join(_refusal(p, exc, n_items) for p, exc in refusals)}."
+    """The admin's error message (HTML): each project's refusal, and where each project holding items in
+    versions purges them (its Items page, linked, and its deletion API)."""
+    text = format_html(
+        "Nothing was deleted: {}.", format_html_join("; ", "{}", ((_refusal(p, exc, n_items),) for p, exc in refusals))
+    )
     holding = [p for p, exc in refusals if isinstance(exc, VersionsHoldItems)]
+    if len(holding) == 1:
+        page, api = reverse("items", args=[holding[0].pk]), reverse("api:item-delete", args=[holding[0].pk])
+        where = format_html(
+            'on the project\'s Items page (<a href="{}">{}</a>: Delete…, then Purge anyway) or with POST {} and',
+            page,
+            page,
+            api,
+        )
+    elif holding:
+        pages = format_html_join(
+            ", ",
+            '{}: <a href="{}">{}</a>',
+            ((p.name, reverse("items", args=[p.pk]), reverse("items", args=[p.pk])) for p in holding),
+        )
+        apis = format_html_join(", ", "{}: {}", ((p.name, reverse("api:item-delete", args=[p.pk])) for p in holding))
+        where = format_html(
+            "on each project's Items page (Delete…, then Purge anyway; {}) or with a POST to each project's "
+            "deletion API ({}) and",
+            pages,
+            apis,
+        )
     if holding:
-        pk = holding[0].pk
-        text += (
+        text += format_html(
             " Dataset versions are immutable: leave those items out, or, to delete them anyway (a privacy or "
-            f"licence removal), purge them on the project's Items page (/projects/{pk}/items/: Delete…, then "
-            f'Purge anyway) or with POST /api/projects/{pk}/items/delete/ and "purge": true, which also removes '
-            "their rows from those versions' files."
+            'licence removal), purge them {} "purge": true, which also removes their rows from those versions\' '
+            "files.",
+            where,
         )
     return text
 
 
 def items_deletion_refused(items) -> str | None:
-    """Why the admin may not delete ``items`` (a queryset), as its error message; None when it may. The
-    rules of the app's deletion (``item_deletion``): no item a dataset version holds, none while a version of
-    its project is being built."""
+    """Why the admin may not delete ``items`` (a queryset), as its error message (HTML); None when it may.
+    The rules of the app's deletion (``item_deletion``): no item a dataset version holds, none while a version
+    of its project is being built."""
     n_items, refusals = items.count(), []
     for project, ids in _by_project(items):
         try:

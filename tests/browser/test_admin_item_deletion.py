@@ -1,12 +1,13 @@
 """The Django admin deletes items as the app does: "Select all N" over the API's limit of 1,000 queues the
-API's deletion job (the message links the job)."""
+API's deletion job (the message links the job), and a refusal across projects links each project's Items
+page, where a purge is done."""
 
 import pytest
 
 from labeling.models import Item, Job
 from labeling.services import item_deletion
 from tests.conftest import require_browser
-from tests.labeling.version_helpers import add_texts, text_project
+from tests.labeling.version_helpers import add_texts, answer, build, text_project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,3 +48,29 @@ def test_select_all_1001_items_in_the_admin_queues_a_deletion_job_the_message_li
     assert page.locator("#id_kind").input_value() == "deletion"
     assert page.locator("#id_status").input_value() == "succeeded"
     assert not Item.objects.filter(project=reviews).exists()
+
+
+def test_an_admin_refusal_across_projects_links_each_projects_items_page(live_server, page, login, admin_manager):
+    require_browser()
+    projects, items = [], []
+    for name in ("Reviews", "Tweets"):
+        project = text_project(admin_manager, name=name)
+        (item,) = add_texts(project, [f"{name} good"])
+        answer(item, admin_manager, "cat")
+        build(project, admin_manager)
+        projects.append(project)
+        items.append(item)
+    login(page, live_server, admin_manager)
+    page.goto(f"{live_server.url}/admin/labeling/item/")
+    for item in items:
+        page.locator(f"input[name=_selected_action][value='{item.pk}']").check()
+    page.locator("select[name=action]").select_option("delete_selected")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Go", exact=True).click()
+    error = page.locator(".messagelist .error")
+    assert error.inner_text().startswith("Nothing was deleted: Reviews v1 holds 1 of these items; Tweets v1 holds")
+    assert Item.objects.filter(pk__in=[i.pk for i in items]).count() == 2
+    with page.expect_navigation():
+        error.get_by_role("link", name=f"/projects/{projects[1].pk}/items/").click()
+    assert page.url.endswith(f"/projects/{projects[1].pk}/items/")
+    page.get_by_label(f"Select item #{items[1].pk}").wait_for()

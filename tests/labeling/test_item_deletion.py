@@ -551,6 +551,29 @@ def test_the_admins_deletion_over_the_limit_still_refuses_items_a_version_holds(
     assert everything(project) == before
 
 
+def test_a_refusal_across_projects_links_each_projects_items_page_and_deletion_api(
+    admin_client, manager, labeler, project, labeled
+):
+    """Only the first project's Items page was named: the other project's items had nowhere to be purged."""
+    build(project, manager)  # holds b and c
+    reviews = text_project(manager, name="Reviews & notes")
+    member_add(project=reviews, username=labeler.username, role=Role.LABELER)
+    (text,) = add_texts(reviews, ["good"])
+    answer(text, labeler, "cat")
+    build(reviews, manager)
+    response = admin_delete_selected(admin_client, [labeled[1].pk, text.pk])
+    ((level, message),) = admin_messages(response)
+    assert level == "error"
+    for each in (project, reviews):
+        assert f'<a href="/projects/{each.pk}/items/">/projects/{each.pk}/items/</a>' in message
+        assert f"/api/projects/{each.pk}/items/delete/" in message
+    assert message.startswith(  # the name escaped: the message is HTML
+        f"Nothing was deleted: {project.name} v1 holds 1 of these items; Reviews &amp; notes v1 holds 1 of these items."
+    )
+    assert "each project's Items page" in message and '"purge": true' in message
+    assert Item.objects.filter(pk__in=[labeled[1].pk, text.pk]).count() == 2
+
+
 def test_the_admins_counted_confirmation_still_asks_for_the_right_to_delete_the_answers(client, project, labeled):
     """Django's confirmation refused a staff user who may delete items but not the answers going with them;
     the counts that replace its list of every answer ask the same."""
