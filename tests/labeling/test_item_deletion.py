@@ -602,3 +602,20 @@ def test_the_admins_counted_confirmation_still_asks_for_the_right_to_delete_the_
     )
     assert admin_messages(response) == [("success", "Successfully deleted 1 item.")]
     assert not Item.objects.filter(pk=labeled[0].pk).exists()
+
+
+def test_the_admins_select_all_under_the_limit_deletes_in_the_request_only_the_filtered_items(
+    admin_client, manager, project, labeled, django_capture_on_commit_callbacks
+):
+    """The confirmation carries "Select all" back as select_across: what is deleted is what the filter
+    selects when confirming, the other project's items stay."""
+    reviews = text_project(manager, name="Reviews")
+    add_texts(reviews, ["good", "bad"])
+    path = f"/admin/labeling/item/?project__id__exact={project.pk}"
+    page = changelist_select_all(admin_client, path, labeled[0].pk)
+    assert "Items: 4" in page.content.decode() and "queues a deletion job" not in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(path, confirmation_fields(page), follow=True)
+    assert admin_messages(response) == [("success", "Successfully deleted 4 items.")]
+    assert not Item.objects.filter(project=project).exists() and Item.objects.filter(project=reviews).count() == 2
+    assert not Job.objects.filter(kind="deletion").exists()
