@@ -1299,6 +1299,7 @@ def training_jobs_list(*, project):
     return (
         TrainingJob.objects.filter(project=project)
         .select_related("version", "job", "created_by")
+        .defer("version__info")  # the ids of the items purged from it, maybe 200,000
         .prefetch_related(Prefetch("model_runs", queryset=ModelRun.objects.order_by("-created", "-id")))
         .order_by("-created", "-id")
     )
@@ -1315,6 +1316,7 @@ def model_runs_list(*, project):
     return (
         ModelRun.objects.filter(project=project)
         .select_related("dataset_version", "training_job")
+        .defer("dataset_version__info")  # the ids of the items purged from it, maybe 200,000
         .order_by("-created", "-id")
     )
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, F, Func, OuterRef, Prefetch, Q, Subquery, TextField, Value
+from django.db.models import Count, Exists, F, Func, JSONField, OuterRef, Prefetch, Q, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -790,10 +790,85 @@ def transcript_conventions(*, project):
 # --- Dataset versions and webhooks ------------------------------------------------------------------------
 
 
+def purged_on(version) -> list[dict]:
+    """A version's purges, as its pages and the API show them (never the item ids, which a purge of
+    200,000 items would make huge): ``{"items": how many, "date": "YYYY-MM-DD", "at": ISO, "by": username,
+    "rows": manifest rows removed, "rewritten": [formats], "removed": [formats]}``. A purge recorded before
+    purges rewrote the files has no ``rows`` (null) and empty lists. Read from ``info_counted`` when the
+    version was read ``with_purges_counted`` (the API's list, ``version_for``)."""
+    return [_purge_shown(p) for p in (listed_info(version) or {}).get("purged", [])]
+
+
+def _purge_shown(p) -> dict:
+    items = p.get("items", [])
+    return {
+        "items": items if isinstance(items, int) else len(items),
+        "date": str(p.get("at", ""))[:10],
+        "at": p.get("at", ""),
+        "by": p.get("by", ""),
+        "rows": p.get("rows"),
+        "rewritten": p.get("rewritten", []),
+        "removed": p.get("removed", []),
+    }
+
+
+def listed_info(version) -> dict:
+    """The version's ``info``; for a version read ``with_purges_counted``, as the database answered it:
+    each purge's ``items`` a count instead of the ids."""
+    return version.info_counted if hasattr(version, "info_counted") else version.info
+
+
+class PurgesCounted(Func):
+    """A version's ``info`` with each purge's item ids (``info["purged"][n]["items"]``) replaced by how many
+    they are, computed by the database: a list of versions then never receives the ids (a purge of 200,000
+    items holds 200,000 of them). PostgreSQL and SQLite; elsewhere the whole ``info``."""
+
+    output_field = JSONField()
+
+    def __init__(self, expression="info", **extra):
+        super().__init__(expression, **extra)
+
+    def as_sql(self, compiler, connection, **extra):
+        return compiler.compile(self.source_expressions[0])
+
+    def as_postgresql(self, compiler, connection, **extra):
+        info, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"CASE WHEN jsonb_typeof({info} -> 'purged') = 'array' THEN jsonb_set({info}, '{{purged}}', COALESCE(("
+            "SELECT jsonb_agg(CASE WHEN jsonb_typeof(p) = 'object' THEN (p - 'items') || jsonb_build_object("
+            "'items', CASE WHEN jsonb_typeof(p -> 'items') = 'array' THEN jsonb_array_length(p -> 'items') ELSE 0 "
+            "END) ELSE p END ORDER BY n) "
+            f"FROM jsonb_array_elements({info} -> 'purged') WITH ORDINALITY AS purge(p, n)), '[]'::jsonb)) "
+            f"ELSE {info} END"
+        )
+        return sql, (*params, *params, *params, *params)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        info, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"CASE WHEN json_type({info}, '$.purged') = 'array' THEN json_set({info}, '$.purged', json(("
+            "SELECT json_group_array(CASE WHEN json_type(purge.value) = 'object' THEN json_set("
+            "json_remove(purge.value, '$.items'), '$.items', CASE WHEN json_type(purge.value, '$.items') = 'array' "
+            "THEN json_array_length(purge.value, '$.items') ELSE 0 END) ELSE json(purge.value) END) "
+            f"FROM (SELECT value FROM json_each({info}, '$.purged') ORDER BY key) AS purge))) "
+            f"ELSE {info} END"
+        )
+        return sql, (*params, *params, *params, *params)
+
+
+def with_purges_counted(versions):
+    """``versions`` (a queryset) reading, instead of each one's ``info``, ``info_counted``: the same with
+    each purge's item ids counted by the database (``PurgesCounted``)."""
+    return versions.defer("info").annotate(info_counted=PurgesCounted())
+
+
 def version_for(*, project, ref, name="version"):
-    """The project's version ``ref``: a number (``3``) or ``latest``. 404 saying which versions exist."""
+    """The project's version ``ref``: a number (``3``) or ``latest``, with its parent, project and artifacts;
+    its ``info`` read ``with_purges_counted`` (``listed_info`` reads it; its parent's is not read), so that
+    its page, detail, downloads and diff never receive the purged item ids. 404 saying which versions
+    exist."""
     versions = DatasetVersion.objects.filter(project=project).select_related("parent", "project")
-    versions = versions.prefetch_related("artifacts")
+    versions = with_purges_counted(versions.defer("parent__info").prefetch_related("artifacts"))
     ref = str(ref).strip().lower()
     version = None
     if ref == "latest":
@@ -815,7 +890,7 @@ def version_for(*, project, ref, name="version"):
 def versions_list(*, project):
     """The project's published versions, newest first, with their parents and artifacts loaded; their
     ``info`` and their parents' not (it holds the ids of the items purged from them, maybe 200,000: the
-    API's list reads it through ``item_deletion.with_purges_counted``, the pages not at all)."""
+    API's list reads it through ``with_purges_counted``, the pages not at all)."""
     return (
         DatasetVersion.objects.filter(project=project)
         .select_related("parent", "created_by")

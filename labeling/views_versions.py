@@ -16,6 +16,8 @@ from labeling.choices import Role, TaskType
 from labeling.selectors import (
     class_names,
     deliveries_list,
+    listed_info,
+    purged_on,
     version_build_for,
     version_builds,
     version_for,
@@ -23,7 +25,6 @@ from labeling.selectors import (
     webhook_for,
     webhooks_list,
 )
-from labeling.services.item_deletion import purged_on
 from labeling.services.versions import (
     JobNotRetryable,
     recipe_changes,
@@ -135,6 +136,7 @@ def version_detail(request, project_id, number):
             "recipe_changes": recipe_changes(old=version.parent.policy, new=version.policy) if version.parent else [],
             "recipe_json": json.dumps(version.policy, indent=2, sort_keys=True),
             "is_transcription": project.task_type == TaskType.TRANSCRIPTION,
+            "info": listed_info(version) or {},
             "purged": purged_on(version),
         },
     )

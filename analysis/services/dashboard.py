@@ -72,7 +72,8 @@ def _agreement(project, user, n_answers):
 
 
 def _version(project):
-    version = DatasetVersion.objects.filter(project=project).order_by("-number").first()
+    # its info is left unread: it holds the ids of the items purged from it, maybe 200,000
+    version = DatasetVersion.objects.filter(project=project).defer("info").order_by("-number").first()
     if version is None:
         return None
     counts = version.counts or {}

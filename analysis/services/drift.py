@@ -66,7 +66,7 @@ def drift_side_window(*, project, start: datetime, end: datetime) -> DriftSide:
 
 def drift_side_version(*, project, number) -> DriftSide:
     """The items of dataset version ``number`` (from its Parquet manifest), or 404."""
-    version = DatasetVersion.objects.filter(project=project, number=number).first()
+    version = DatasetVersion.objects.filter(project=project, number=number).defer("info").first()  # purged ids
     if version is None:
         raise Http404(f"This project has no dataset version {number}.")
     artifact = artifact_for(version=version, fmt="parquet")

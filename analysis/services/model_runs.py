@@ -17,7 +17,8 @@ ALL = "all"
 
 def model_run_for(*, project, run_id=None) -> ModelRun | None:
     """The project's model run ``run_id`` (404 when it is not one of this project's), or its latest run."""
-    runs = ModelRun.objects.filter(project=project).select_related("dataset_version")
+    # the version's info is left unread: it holds the ids of the items purged from it, maybe 200,000
+    runs = ModelRun.objects.filter(project=project).select_related("dataset_version").defer("dataset_version__info")
     if run_id in (None, ""):
         return runs.order_by("-created", "-id").first()
     try:

@@ -177,7 +177,8 @@ def training_job_run(*, job_id):
         logger.info("training job %s already claimed or finished", job_id)
         return
     attempt = job.attempts
-    training = TrainingJob.objects.select_related("project", "version", "created_by").get(job=job)
+    trainings = TrainingJob.objects.select_related("project", "version", "created_by")
+    training = trainings.defer("version__info").get(job=job)  # its version's purged item ids left unread
     try:
         with JobBeat(job) as beat:
             if training.trainer == Trainer.EXTERNAL:

@@ -21,9 +21,17 @@ from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import JobRefSerializer
 from labeling.choices import ArtifactFormat, Role
 from labeling.models import DatasetVersion, Job
-from labeling.selectors import project_for_user, version_build_for, version_builds, version_for, versions_list
+from labeling.selectors import (
+    listed_info,
+    project_for_user,
+    purged_on,
+    version_build_for,
+    version_builds,
+    version_for,
+    versions_list,
+    with_purges_counted,
+)
 from labeling.services.exports import CONTENT_TYPES, FILENAMES
-from labeling.services.item_deletion import listed_info, purged_on, with_purges_counted
 from labeling.services.recipes import SHAPE_FORMATS, formats_for, recipe_form_values
 from labeling.services.versions import (
     DIFF_LIST_LIMIT,

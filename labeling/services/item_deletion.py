@@ -36,7 +36,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import NotSupportedError, transaction
-from django.db.models import Count, Func, JSONField, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from labeling.choices import JobKind
@@ -187,78 +187,6 @@ def versions_holding(*, project, item_ids, after=0) -> list[dict]:
                 {"version": version.number, "items": len(held), "item_ids": held.tolist(), **purge_plan(artifacts)}
             )
     return holding
-
-
-def purged_on(version) -> list[dict]:
-    """A version's purges, as its pages and the API show them (never the item ids, which a purge of
-    200,000 items would make huge): ``{"items": how many, "date": "YYYY-MM-DD", "at": ISO, "by": username,
-    "rows": manifest rows removed, "rewritten": [formats], "removed": [formats]}``. A purge recorded before
-    purges rewrote the files has no ``rows`` (null) and empty lists. Read from ``info_counted`` when the
-    version was listed ``with_purges_counted``."""
-    return [_purge_shown(p) for p in (listed_info(version) or {}).get("purged", [])]
-
-
-def _purge_shown(p) -> dict:
-    items = p.get("items", [])
-    return {
-        "items": items if isinstance(items, int) else len(items),
-        "date": str(p.get("at", ""))[:10],
-        "at": p.get("at", ""),
-        "by": p.get("by", ""),
-        "rows": p.get("rows"),
-        "rewritten": p.get("rewritten", []),
-        "removed": p.get("removed", []),
-    }
-
-
-def listed_info(version) -> dict:
-    """The version's ``info``; for a version listed ``with_purges_counted``, as the database answered it:
-    each purge's ``items`` a count instead of the ids."""
-    return version.info_counted if hasattr(version, "info_counted") else version.info
-
-
-class PurgesCounted(Func):
-    """A version's ``info`` with each purge's item ids (``info["purged"][n]["items"]``) replaced by how many
-    they are, computed by the database: a list of versions then never receives the ids (a purge of 200,000
-    items holds 200,000 of them). PostgreSQL and SQLite; elsewhere the whole ``info``."""
-
-    output_field = JSONField()
-
-    def __init__(self, expression="info", **extra):
-        super().__init__(expression, **extra)
-
-    def as_sql(self, compiler, connection, **extra):
-        return compiler.compile(self.source_expressions[0])
-
-    def as_postgresql(self, compiler, connection, **extra):
-        info, params = compiler.compile(self.source_expressions[0])
-        sql = (
-            f"CASE WHEN jsonb_typeof({info} -> 'purged') = 'array' THEN jsonb_set({info}, '{{purged}}', COALESCE(("
-            "SELECT jsonb_agg(CASE WHEN jsonb_typeof(p) = 'object' THEN (p - 'items') || jsonb_build_object("
-            "'items', CASE WHEN jsonb_typeof(p -> 'items') = 'array' THEN jsonb_array_length(p -> 'items') ELSE 0 "
-            "END) ELSE p END ORDER BY n) "
-            f"FROM jsonb_array_elements({info} -> 'purged') WITH ORDINALITY AS purge(p, n)), '[]'::jsonb)) "
-            f"ELSE {info} END"
-        )
-        return sql, (*params, *params, *params, *params)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        info, params = compiler.compile(self.source_expressions[0])
-        sql = (
-            f"CASE WHEN json_type({info}, '$.purged') = 'array' THEN json_set({info}, '$.purged', json(("
-            "SELECT json_group_array(CASE WHEN json_type(purge.value) = 'object' THEN json_set("
-            "json_remove(purge.value, '$.items'), '$.items', CASE WHEN json_type(purge.value, '$.items') = 'array' "
-            "THEN json_array_length(purge.value, '$.items') ELSE 0 END) ELSE json(purge.value) END) "
-            f"FROM (SELECT value FROM json_each({info}, '$.purged') ORDER BY key) AS purge))) "
-            f"ELSE {info} END"
-        )
-        return sql, (*params, *params, *params, *params)
-
-
-def with_purges_counted(versions):
-    """``versions`` (a queryset) reading, instead of each one's ``info``, ``info_counted``: the same with
-    each purge's item ids counted by the database (``PurgesCounted``)."""
-    return versions.defer("info").annotate(info_counted=PurgesCounted())
 
 
 def purged_version_of(*, user, item_id):

@@ -513,6 +513,107 @@ def test_listing_versions_reads_none_of_the_purged_item_ids_and_answers_as_befor
     assert not [q for q in queries.captured_queries if str(10**7 + 49_999) in q["sql"]]
 
 
+def test_one_versions_detail_page_downloads_and_diff_read_none_of_the_purged_item_ids(api, manager, texts, monkeypatch):
+    """The list read each purge's ids as a count; one version's detail (API and page), its downloads, its
+    manifest and its diff still loaded its whole info, 50,000 purged ids and
+    all, for each request (and its parent's, read beside it). They answer as before and what the database
+    sends for them is small."""
+    from django.db import connection
+    from django.db.models import JSONField
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    project, items, _ = texts
+    assert purge(api, manager, project, items[:1]).status_code == 200
+    many = list(range(10**7, 10**7 + 50_000))
+    for version in DatasetVersion.objects.filter(project=project):
+        version.info["purged"].append({**version.info["purged"][0], "items": many, "at": "2026-12-01T00:00:00+00:00"})
+        version.save(update_fields=["info"])
+    base = f"/api/projects/{project.pk}/versions/"
+    listed = api(manager).get(base).json()["results"]  # the list reads the purges counted already
+    stored = DatasetVersion.objects.get(project=project, number=2).info
+
+    loaded, real = [], JSONField.from_db_value
+
+    def spy(self, value, expression, connection):
+        loaded.append(value)
+        return real(self, value, expression, connection)
+
+    monkeypatch.setattr(JSONField, "from_db_value", spy)
+    client = Client()
+    client.force_login(manager)
+    with CaptureQueriesContext(connection) as queries:
+        details = [api(manager).get(f"{base}{ref}/") for ref in ("2", "1", "latest")]
+        page = client.get(f"/projects/{project.pk}/versions/2/")
+        diff_page = client.get(f"/projects/{project.pk}/versions/2/diff/")
+        diff = api(manager).get(f"{base}2/diff?against=1")
+        manifest = api(manager).get(f"{base}latest/manifest")
+        parquet = api(manager).get(f"{base}2/download?format=parquet")
+        answers = api(manager).get(f"{base}2/download?format=answers")
+    assert [d.status_code for d in details] == [200, 200, 200]
+    assert [json.dumps(d.json()) for d in details] == [json.dumps(v) for v in (*listed, listed[0])]
+    assert [p["items"] for p in details[0].json()["purged"]] == [1, 50_000]
+    assert (page.status_code, diff_page.status_code, diff.status_code, manifest.status_code) == (200, 200, 200, 200)
+    assert parquet.status_code == 200 and answers.status_code == 200
+    text = page.content.decode()
+    assert f"{stored['n_answered_items']} answered items" in text and f"{stored['n_decisions']} SME decisions" in text
+    assert "50,000" in text or "50000" in text  # the purge, counted
+    assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
+    assert not [q for q in queries.captured_queries if str(10**7 + 49_999) in q["sql"]]
+
+
+def test_the_dashboard_drift_training_and_model_runs_read_none_of_a_versions_purged_item_ids(
+    api, manager, texts, monkeypatch
+):
+    """The dashboard, the drift page, the training page and the training jobs and model runs of the API
+    name a version (its number, counts, date): they loaded its whole info with it, the ids of every item
+    purged from it included."""
+    from django.db.models import JSONField
+    from django.test import Client
+
+    from analysis.services.training import model_run_create
+
+    project, items, _ = texts
+    assert purge(api, manager, project, items[:1]).status_code == 200
+    many = list(range(10**7, 10**7 + 50_000))
+    for version in DatasetVersion.objects.filter(project=project):
+        version.info["purged"].append({**version.info["purged"][0], "items": many, "at": "2026-12-01T00:00:00+00:00"})
+        version.save(update_fields=["info"])
+    base = f"/api/projects/{project.pk}"
+    training = {"version": "2", "trainer": "logistic_regression"}
+    started = api(manager).post(f"{base}/training-jobs/", training, format="json")
+    assert started.status_code == 202, started.content
+    kept = Item.objects.filter(project=project).order_by("pk")
+    model_run_create(
+        project=project,
+        name="resnet",
+        predictions=[{"item": i.pk, "label": "cat"} for i in kept],
+        dataset_version=DatasetVersion.objects.get(project=project, number=2),
+    )
+
+    loaded, real = [], JSONField.from_db_value
+
+    def spy(self, value, expression, connection):
+        loaded.append(value)
+        return real(self, value, expression, connection)
+
+    monkeypatch.setattr(JSONField, "from_db_value", spy)
+    client = Client()
+    client.force_login(manager)
+    answers = [
+        api(manager).get(f"{base}/training-jobs/"),
+        api(manager).get(f"{base}/training-jobs/{started.json()['id']}/"),
+        api(manager).get(f"{base}/model-runs/"),
+        client.get(f"/projects/{project.pk}/dashboard/"),
+        client.get(f"/projects/{project.pk}/drift/"),
+        client.get(f"/projects/{project.pk}/training/"),
+        client.get(f"/projects/{project.pk}/error-analysis/"),
+    ]
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    assert answers[0].json()["results"][0]["version"] == 2 and answers[2].json()["results"][0]["dataset_version"] == 2
+    assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
+
+
 def test_a_deleted_item_a_version_left_out_is_no_longer_counted_as_left_out(api, manager, project, labeler, labeler2):
     """A version counts and names the items its recipe left out (ties, unlabeled...). An item held by v1
     and left out of v2 (its answers tied since), purged, was still counted and named as left out by v2,
