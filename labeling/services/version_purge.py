@@ -17,7 +17,8 @@ through the storage (S3-compatible media included), a block, a line or a Parquet
 
 Rows are dropped, not blanked: a training job pulling the version must not get rows whose file answers
 410 or whose text is gone. The version's artifact rows (size, SHA-256, row count), its ``content_hash``
-(the canonical manifest's SHA-256), its ``counts`` (the dropped rows subtracted) and its ``changes`` (and
+(the canonical manifest's SHA-256), its ``counts`` (the dropped rows subtracted, ``split_by_group`` less
+those of them that took their group's split) and its ``changes`` (and
 its children's) are updated in the deletion's transaction; the purge's record in ``info`` says which files
 were rewritten and which removed, how many rows went and the content hash before.
 
@@ -40,7 +41,8 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from labeling.choices import SHAPE_TASKS, TaskType
-from labeling.services.exports import FILENAMES
+from labeling.models import Item
+from labeling.services.exports import FILENAMES, SPLIT_GROUP, split_group_annotate
 from labeling.services.versions import _LocalFile
 
 logger = logging.getLogger(__name__)
@@ -193,9 +195,12 @@ def _decrement(mapping, key, by=1, *, keep_zero=False):
         del mapping[key]
 
 
-def counts_without(counts, dropped, *, project, purged, present=frozenset()) -> dict:
-    """``counts`` (a version's) with the ``dropped`` manifest rows (columns as lists) taken out."""
+def counts_without(counts, dropped, *, project, purged, present=frozenset(), grouped=0) -> dict:
+    """``counts`` (a version's) with the ``dropped`` manifest rows (columns as lists) taken out; ``grouped``:
+    how many of them took their split from their group's value (``split_by_group``, ``_grouped``)."""
     counts = json.loads(json.dumps(counts))
+    if "split_by_group" in counts:
+        counts["split_by_group"] = max(counts["split_by_group"] - grouped, 0)
     shapes_kind = SHAPE_TASKS[project.task_type][1] if project.task_type in SHAPE_TASKS else None
     transcription = project.task_type == TaskType.TRANSCRIPTION
     rows = zip(dropped["label"], dropped["split"], dropped["resolved_by"], dropped["review"], strict=True)
@@ -226,6 +231,22 @@ def counts_without(counts, dropped, *, project, purged, present=frozenset()) -> 
         r: kept for r, ids in named.items() if (kept := [i for i in ids if i not in purged])
     }
     return left_out_without(counts, purged)
+
+
+def _grouped(version, item_ids) -> int:
+    """How many of ``item_ids`` (rows of ``version``'s manifest) took their split from their value under the
+    recipe's ``splits.group_by``: those holding a value there, read as the build read it
+    (``exports.split_group_annotate``). Read from the items, which a purge deletes after rewriting the
+    files (and the admin can edit their metadata since the build); a purge ``purge_versions`` applies after
+    its items were deleted finds none of them and lowers nothing."""
+    key = (version.policy or {}).get("splits", {}).get("group_by", "")
+    if not key or "split_by_group" not in (version.counts or {}):
+        return 0
+    ids, grouped = sorted(item_ids), 0
+    for start in range(0, len(ids), 10_000):
+        items = split_group_annotate(Item.objects.filter(pk__in=ids[start : start + 10_000]), key)
+        grouped += sum(value is not None for value in items.values_list(SPLIT_GROUP, flat=True))
+    return grouped
 
 
 def left_out_without(counts, gone) -> dict:
@@ -318,7 +339,14 @@ def version_rewrite(*, version, item_ids) -> VersionRewrite:
         removed=removed,
         rows=dropped_rows or 0,
         dropped_items=set(dropped["item"]),
-        counts=counts_without(version.counts, dropped, project=version.project, purged=purged, present=present),
+        counts=counts_without(
+            version.counts,
+            dropped,
+            project=version.project,
+            purged=purged,
+            present=present,
+            grouped=_grouped(version, dropped["item"]),
+        ),
         content_hash=done["jsonl"]["sha256"] if "jsonl" in done else version.content_hash,
         old=[artifacts[f].name for f in [*done, *removed]],
         new=new,

@@ -10,6 +10,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
 
 from labeling.models import DatasetVersion, Item, VersionArtifact
 from labeling.services import item_deletion, version_purge
@@ -520,7 +521,6 @@ def test_one_versions_detail_page_downloads_and_diff_read_none_of_the_purged_ite
     sends for them is small."""
     from django.db import connection
     from django.db.models import JSONField
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     project, items, _ = texts
@@ -569,7 +569,6 @@ def test_the_dashboard_drift_training_and_model_runs_read_none_of_a_versions_pur
     name a version (its number, counts, date): they loaded its whole info with it, the ids of every item
     purged from it included."""
     from django.db.models import JSONField
-    from django.test import Client
 
     from analysis.services.training import model_run_create
 
@@ -612,6 +611,43 @@ def test_the_dashboard_drift_training_and_model_runs_read_none_of_a_versions_pur
     assert [a.status_code for a in answers] == [200] * len(answers)
     assert answers[0].json()["results"][0]["version"] == 2 and answers[2].json()["results"][0]["dataset_version"] == 2
     assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
+
+
+def test_a_purge_lowers_split_by_group_by_the_items_it_removes_that_took_their_groups_split(api, manager):
+    """A version built with splits.group_by counts the items whose split came from their group's value
+    (split_by_group). A purge lowered every other count and left that one as built: the version said more
+    of its items took their recording's split than it holds."""
+    import hashlib
+
+    from labeling.models import Annotation
+
+    project = text_project(manager)
+    metadata = [{"recording": "r1"}] * 3 + [{"recording": 7}] * 2 + [{"recording": None}, {}, {"other": "r1"}]
+    Item.objects.bulk_create(
+        [
+            Item(project=project, text=f"clip {i}", sha256=hashlib.sha256(f"clip {i}".encode()).hexdigest(), metadata=m)
+            for i, m in enumerate(metadata)
+        ]
+    )
+    items = list(Item.objects.filter(project=project).order_by("pk"))
+    (a,) = labelers(project, 1)
+    Annotation.objects.bulk_create([Annotation(item=i, labeler=a, value="cat") for i in items])
+    grouped = build(project, manager, {"splits": {"group_by": "recording"}})
+    plain = build(project, manager)
+    assert grouped.counts["split_by_group"] == 5 and "split_by_group" not in plain.counts
+
+    # two items of r1, one of recording 7, and the items without a value under the key
+    gone = [items[0], items[1], items[3], items[5], items[6]]
+    assert purge(api, manager, project, gone).status_code == 200
+    listed = api(manager).get(f"/api/projects/{project.pk}/versions/").json()["results"]
+    detail = api(manager).get(f"/api/projects/{project.pk}/versions/{grouped.number}/").json()
+    assert detail["counts"]["items"] == 3 and detail["counts"]["split_by_group"] == 2
+    assert listed[1]["counts"] == detail["counts"]
+    assert "split_by_group" not in listed[0]["counts"] and listed[0]["counts"]["items"] == 3
+    client = Client()
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/{grouped.number}/").content.decode()
+    assert "2 items took the split of their recording" in page
 
 
 def test_a_deleted_item_a_version_left_out_is_no_longer_counted_as_left_out(api, manager, project, labeler, labeler2):
