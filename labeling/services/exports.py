@@ -566,11 +566,14 @@ class _ObjectKey(KeyTransform):
 
     def as_sqlite(self, compiler, connection):
         # A JSON path cannot name every key (SQLite reads none with a double quote in it): the object's
-        # members by key instead. true, false and null come back as their JSON text, as KeyTransform's do.
+        # members by key instead. Each comes back as PostgreSQL's "->" answers it: true, false, null,
+        # objects and arrays as their JSON text, numbers as numbers, and a string as its JSON (quoted).
+        # json_each gives a string's bare text, which the JSON field then decoded as JSON: the string
+        # "null" read as no value, '"17"' as the string 17, "[1,2]" as a list.
         lhs, params = compiler.compile(self.lhs)
         sql = (
-            "(SELECT CASE WHEN type IN ('true', 'false', 'null') THEN type ELSE value END"
-            f" FROM json_each({lhs}) WHERE key = %s)"
+            "(SELECT CASE WHEN type IN ('true', 'false', 'null') THEN type WHEN type = 'text' THEN json_quote(value)"
+            f" ELSE value END FROM json_each({lhs}) WHERE key = %s)"
         )
         return sql, (*params, self.key_name)
 

@@ -727,3 +727,24 @@ def test_a_map_groups_by_any_metadata_key_as_written(api, manager, key):
     groups, n_grouped = item_groups(project=project, item_ids=ids, key=key)
     assert n_grouped == 24 and len(set(groups.tolist())) == 6
     assert all(len(set(groups[i : i + 4].tolist())) == 1 for i in range(0, 24, 4))
+
+
+def test_a_map_reads_a_string_value_as_its_text_and_only_json_null_as_no_value(manager):
+    """On SQLite the string "null" under the key was no value, and a string holding JSON ('"17"',
+    '{"b": 1, "a": 2}') the JSON it spells: its items joined the group of 17 or of that object, where
+    PostgreSQL keeps them apart."""
+    from analysis.services.maps import item_groups
+
+    project = make_project(manager, name="Nulls", modality="text", classes=[{"key": "a"}, {"key": "b"}])
+    values = ["null", None, "17", '"17"', {"a": 2, "b": 1}, '{"b": 1, "a": 2}', "[1,2]", [1, 2]]
+    entries = [
+        ImportEntry(name=f"w{i}", text=f"w {i}", label="ab"[i % 2], metadata={"recording": values[i // 3]})
+        for i in range(3 * len(values))
+    ]
+    ids = items_import(project=project, entries=entries).imported
+    groups, n_grouped = item_groups(project=project, item_ids=ids, key="recording")
+    runs = [groups[i : i + 3].tolist() for i in range(0, len(ids), 3)]
+    assert runs[1] == [-1, -1, -1]  # JSON null: no value
+    shared = [run for n, run in enumerate(runs) if n != 1]
+    assert all(len(set(run)) == 1 and run[0] >= 0 for run in shared)
+    assert len({run[0] for run in shared}) == 7 and n_grouped == 21

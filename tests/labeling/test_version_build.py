@@ -540,6 +540,35 @@ def test_a_group_value_is_read_as_text_and_null_groups_nothing(manager):
     assert version.counts["split_by_group"] == 90
 
 
+def test_a_string_that_reads_as_json_is_a_group_of_its_own_text_on_every_database(manager):
+    # SQLite read the string "null" as no value (each such item took its own content's split) and a string
+    # holding JSON ('"17"', '[1,2]') as that JSON, where PostgreSQL reads each as the text it is.
+    import hashlib
+
+    from labeling.models import Annotation, Item
+    from labeling.services.exports import split_codes
+
+    project = text_project(manager)
+    values = ["null", '"17"', "[1,2]", '{"b": 1, "a": 2}', "true", 17, True, {"b": 1, "a": 2}, None]
+    Item.objects.bulk_create(
+        [
+            Item(project=project, text=f"scan {i}", sha256=hashlib.sha256(f"scan {i}".encode()).hexdigest(), metadata=m)
+            for i, m in enumerate({"patient": v} for v in values for _ in range(20))
+        ]
+    )
+    items = list(Item.objects.filter(project=project).order_by("pk"))
+    (a,) = labelers(project, 1)
+    Annotation.objects.bulk_create([Annotation(item=i, labeler=a, value="cat") for i in items])
+    version = build(project, manager, {"splits": {"group_by": "patient"}})
+    rows = {r["item"]: r["split"] for r in manifest(version)}
+    texts = ["null", '"17"', "[1,2]", '{"b": 1, "a": 2}', "true", "17", "true", '{"a": 2, "b": 1}']
+    expected = [hashlib.sha256(t.encode()).hexdigest() for t in texts for _ in range(20)]
+    expected += [item.sha256 for item in items[-20:]]  # JSON null: no value, the item's own split
+    codes = split_codes(expected, train=0.8, dev=0.1, salt="")
+    assert [rows[i.pk] for i in items] == [("train", "dev", "test")[c] for c in codes.tolist()]
+    assert version.counts["split_by_group"] == 160
+
+
 @pytest.mark.parametrize("key", ["2024", "site.id", 'it\'s "the" site', "$[0]"])
 def test_a_group_key_that_reads_as_a_number_or_a_path_is_still_a_metadata_key(manager, key):
     # Django reads a key "2024" as a list position: such a group_by grouped nothing.
