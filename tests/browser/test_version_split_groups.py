@@ -1,11 +1,13 @@
 """A manager keeps the windows of each recording in one split from the versions page's build form, and the
-version page says which metadata key its splits followed."""
+version page says which metadata key its splits followed, and how many of the items it still holds (after
+a purge) took their recording's split."""
 
 import hashlib
 
 import pytest
 
 from labeling.models import Item, Job
+from labeling.services.item_deletion import items_delete
 from labeling.services.versions import version_build_run
 from tests.conftest import require_browser
 from tests.labeling.version_helpers import answer, labelers, text_project
@@ -47,3 +49,10 @@ def test_the_build_form_keeps_a_recordings_windows_together(live_server, page, l
     page.goto(f"{live_server.url}/projects/{project.pk}/versions/1/")
     text = page.locator("#split-groups").inner_text()
     assert text == "kept together by metadata recording: 12 items took the split of their recording"
+
+    # a privacy purge of one recording's windows: the page counts the items the version still holds
+    gone = list(Item.objects.filter(project=project, metadata__recording="rec0").values_list("pk", flat=True))
+    items_delete(project=project, item_ids=gone, purge=True, user=manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/versions/1/")
+    text = page.locator("#split-groups").inner_text()
+    assert text == "kept together by metadata recording: 8 items took the split of their recording"
