@@ -36,7 +36,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import NotSupportedError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Func, JSONField, Q, Value
 from django.utils import timezone
 
 from labeling.choices import JobKind
@@ -190,24 +190,56 @@ def versions_holding(*, project, item_ids, after=0) -> list[dict]:
 
 
 def purged_version_of(*, user, item_id):
-    """A version of the user's projects that records ``item_id`` as purged (the latest), and that purge;
-    or None. On PostgreSQL the database finds it (``info @> {"purged": [{"items": [id]}]}``), loading only
-    that version's row; elsewhere the versions recording purges are read here."""
+    """A version of the user's projects that records ``item_id`` as purged (the latest), and that purge's
+    record without its item ids (``{"at", "by", "rows", ...}``); or None. The database finds both
+    (``PurgeNaming``): neither the version's ``info`` nor any purge's ids (maybe 200,000, and a trainer
+    pulling an old manifest asks for each of their files) reach this process. On PostgreSQL a JSON
+    containment (``info @> {"purged": [{"items": [id]}]}``) narrows the versions first."""
     if item_id is None:
         return None
     projects = Membership.objects.filter(user=user).values("project_id")
-    versions = DatasetVersion.objects.filter(project_id__in=projects, info__has_key="purged").order_by("-created")
+    versions = DatasetVersion.objects.filter(project_id__in=projects, info__has_key="purged")
+    versions = versions.defer("info").annotate(purge=PurgeNaming(item_id))
     try:
-        version = versions.filter(info__contains={"purged": [{"items": [item_id]}]}).first()
+        version = versions.filter(info__contains={"purged": [{"items": [item_id]}]}).order_by("-created").first()
     except NotSupportedError:  # SQLite: no JSON containment
-        version = next((v for v in versions if _purge_of(v, item_id)), None)
+        version = versions.filter(purge__isnull=False).order_by("-created").first()
     if version is None:
         return None
-    return version, _purge_of(version, item_id)
+    return version, version.purge
 
 
-def _purge_of(version, item_id):
-    return next((p for p in version.info.get("purged", []) if item_id in p.get("items", [])), None)
+class PurgeNaming(Func):
+    """The first purge of a version's ``info["purged"]`` whose item ids hold ``item_id``, without its ids;
+    NULL when none does. PostgreSQL and SQLite."""
+
+    output_field = JSONField()
+
+    def __init__(self, item_id, expression="info", **extra):
+        super().__init__(expression, Value(int(item_id)), **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        info, params = compiler.compile(self.source_expressions[0])
+        item, item_params = compiler.compile(self.source_expressions[1])
+        sql = (
+            f"(SELECT p - 'items' FROM jsonb_array_elements(CASE WHEN jsonb_typeof({info} -> 'purged') = 'array' "
+            f"THEN {info} -> 'purged' ELSE '[]'::jsonb END) WITH ORDINALITY AS purge(p, n) "
+            f"WHERE jsonb_typeof(p -> 'items') = 'array' AND p -> 'items' @> to_jsonb({item}::bigint) "
+            "ORDER BY n LIMIT 1)"
+        )
+        return sql, (*params, *params, *params, *item_params)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        info, params = compiler.compile(self.source_expressions[0])
+        item, item_params = compiler.compile(self.source_expressions[1])
+        sql = (
+            "(SELECT json_remove(purge.value, '$.items') FROM json_each(CASE WHEN json_type("
+            f"{info}, '$.purged') = 'array' THEN {info} ELSE '{{\"purged\": []}}' END, '$.purged') AS purge "
+            "WHERE json_type(purge.value, '$.items') = 'array' AND EXISTS (SELECT 1 FROM "
+            f"json_each(purge.value, '$.items') AS id WHERE id.type = 'integer' AND id.value = {item}) "
+            "ORDER BY purge.key LIMIT 1)"
+        )
+        return sql, (*params, *params, *item_params)
 
 
 # --- preview and deletion ----------------------------------------------------------------------------------

@@ -467,12 +467,49 @@ def test_finding_the_purge_of_an_items_file_is_the_databases_work_on_postgresql(
     item_deletion.items_delete(project=project, item_ids=[items[1].pk], purge=True, user=manager)
     with CaptureQueriesContext(connection) as queries:
         version, purge = item_deletion.purged_version_of(user=manager, item_id=items[0].pk)
-    assert version.pk == v2.pk and purge["items"] == [items[0].pk]
+    assert version.pk == v2.pk and purge["at"] == purges_of(v2)[0]["at"] and "items" not in purge
     if connection.vendor == "postgresql":
         (query,) = queries.captured_queries
         assert "@>" in query["sql"] and "LIMIT 1" in query["sql"]
     assert item_deletion.purged_version_of(user=manager, item_id=items[2].pk) is None
     assert item_deletion.purged_version_of(user=manager, item_id=None) is None
+
+
+def purges_of(version):
+    return DatasetVersion.objects.get(pk=version.pk).info["purged"]
+
+
+def test_a_purged_items_file_answers_410_reading_none_of_the_purged_item_ids(api, manager, texts, monkeypatch):
+    """A trainer pulling a version's files from an old manifest asks for each purged item's file: each 410
+    loaded the whole info of the version that purged it (on SQLite, of every version with a purge), 50,000
+    ids and all, to find the date of the purge."""
+    from django.db.models import JSONField
+
+    project, items, (v1, v2) = texts
+    assert purge(api, manager, project, items[:1]).status_code == 200
+    many = list(range(10**7, 10**7 + 50_000))
+    for version in DatasetVersion.objects.filter(project=project):
+        version.info["purged"].append({**version.info["purged"][0], "items": many, "at": "2026-12-01T00:00:00+00:00"})
+        version.save(update_fields=["info"])
+    at = purges_of(v2)[0]["at"][:10]
+    loaded, real = [], JSONField.from_db_value
+
+    def spy(self, value, expression, connection):
+        loaded.append(value)
+        return real(self, value, expression, connection)
+
+    monkeypatch.setattr(JSONField, "from_db_value", spy)
+    first = api(manager).get(f"/api/items/{items[0].pk}/file")
+    bulk = api(manager).get(f"/api/items/{10**7 + 49_999}/file")
+    assert first.status_code == bulk.status_code == 410
+    assert first.json()["detail"] == (
+        f"Item {items[0].pk} was purged on {at} (deleted for privacy or licence reasons); version 2 held it, "
+        "and its file is gone for good."
+    )
+    assert bulk.json()["detail"].startswith(f"Item {10**7 + 49_999} was purged on 2026-12-01 ")
+    assert "version 2 held it" in bulk.json()["detail"]
+    assert api(manager).get(f"/api/items/{10**7 + 50_000}/file").status_code == 404
+    assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
 
 
 def test_listing_versions_reads_none_of_the_purged_item_ids_and_answers_as_before(api, manager, texts, monkeypatch):
