@@ -512,6 +512,31 @@ def test_a_purged_items_file_answers_410_reading_none_of_the_purged_item_ids(api
     assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
 
 
+def test_a_deletion_preview_reads_none_of_the_versions_purged_item_ids(api, manager, texts, monkeypatch):
+    """Which versions hold the selected items is read from their manifests; the preview (and a deletion's
+    check) loaded each version's info too, every id purged from it, and used none of it."""
+    from django.db.models import JSONField
+
+    project, items, _ = texts
+    assert purge(api, manager, project, items[:1]).status_code == 200
+    many = list(range(10**7, 10**7 + 50_000))
+    for version in DatasetVersion.objects.filter(project=project):
+        version.info["purged"].append({**version.info["purged"][0], "items": many, "at": "2026-12-01T00:00:00+00:00"})
+        version.save(update_fields=["info"])
+    loaded, real = [], JSONField.from_db_value
+
+    def spy(self, value, expression, connection):
+        loaded.append(value)
+        return real(self, value, expression, connection)
+
+    monkeypatch.setattr(JSONField, "from_db_value", spy)
+    preview = api(manager).post(url(project), {"items": [items[1].pk], "preview": True}, format="json")
+    assert preview.status_code == 200 and [v["version"] for v in preview.json()["versions"]] == [1, 2]
+    refused = api(manager).post(url(project), {"items": [items[1].pk]}, format="json")
+    assert refused.status_code == 409 and "v1 holds 1, v2 holds 1" in refused.json()["detail"]
+    assert loaded and max(len(value or "") for value in loaded) < 5_000, max(len(value or "") for value in loaded)
+
+
 def test_listing_versions_reads_none_of_the_purged_item_ids_and_answers_as_before(api, manager, texts, monkeypatch):
     """A version's info keeps its purged item ids (for the 410 of their files): a purge of 50,000 items put
     50,000 ids there, and the versions list (API and page) loaded them for every version it listed, only to
