@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
@@ -6,12 +8,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import CASCADE, QuerySet
+from django.db.models import CASCADE, Q, QuerySet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from labeling.choices import JobKind, JobStatus
 from labeling.models import (
     Annotation,
     AnnotationRevision,
@@ -41,7 +44,59 @@ from labeling.services.item_deletion import (
     deletion_counts,
     items_delete,
     items_delete_start,
+    with_purges_counted,
 )
+
+# --- fields too large to list or show whole ---
+
+SHOWN_ENTRIES = 20  # of a list; longer ones end with "… and N more"
+SHOWN_KEYS = 100  # of an object
+SHOWN_CHARACTERS = 500  # of a string
+
+
+def json_summary(value, *, entries=SHOWN_ENTRIES, keys=SHOWN_KEYS, characters=SHOWN_CHARACTERS):
+    """``value`` (decoded JSON) cut to what a page can show: a list longer than ``entries`` keeps its first
+    ones and ends with "… and N more", an object of over ``keys`` keys likewise ("…": "and N more keys"),
+    a string over ``characters`` its beginning and how long it was; at every depth."""
+    if isinstance(value, list):
+        shown = [json_summary(v, entries=entries, keys=keys, characters=characters) for v in value[:entries]]
+        return shown + ([f"… and {len(value) - entries:,} more"] if len(value) > entries else [])
+    if isinstance(value, dict):
+        shown = {
+            k: json_summary(v, entries=entries, keys=keys, characters=characters) for k, v in list(value.items())[:keys]
+        }
+        return shown | ({"…": f"and {len(value) - keys:,} more keys"} if len(value) > keys else {})
+    if isinstance(value, str) and len(value) > characters:
+        return f"{value[:characters]}… ({len(value):,} characters)"
+    return value
+
+
+def json_shown(value) -> str:
+    """A JSON field's value on an admin page (HTML): summarised (``json_summary``), indented."""
+    return format_html("<pre>{}</pre>", json.dumps(json_summary(value), indent=2, ensure_ascii=False, default=str))
+
+
+def json_field_shown(field, description=None):
+    """A read-only admin field (a method, named in ``fields`` and ``readonly_fields``) showing the JSON field
+    ``field`` summarised (``json_shown``)."""
+
+    @admin.display(description=description or field)
+    def shown(self, obj):
+        return json_shown(getattr(obj, field))
+
+    return shown
+
+
+class LargeFieldsAdmin(admin.ModelAdmin):
+    """An admin whose ``large`` fields are never read for its list (deferred; an object's page reads them
+    for that object alone, and shows a JSON one summarised: ``json_field_shown``). A deletion job's
+    parameters hold every item id (50,000 of them), a purged version's info every purged one (200,000), a
+    text item up to 200,000 characters: read for a list of 100 rows, they made megabytes."""
+
+    large: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*self.large)
 
 
 class LabelClassInline(admin.TabularInline):
@@ -304,7 +359,7 @@ def delete_selected_items(modeladmin, request, queryset):
 
 
 @admin.register(Item)
-class ItemAdmin(admin.ModelAdmin):
+class ItemAdmin(LargeFieldsAdmin):
     """What labelers answered (the file or text, its checksum, which keeps its split, the label it came
     with) and the queue's counters are shown, not edited: edited here, the item's answers were given to
     something else, with nothing recorded. Source, tags, name and metadata stay editable.
@@ -323,6 +378,7 @@ class ItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["source", "import_job"]
     filter_horizontal = ["tags"]
     delete_selected_confirmation_template = "admin/labeling/item/delete_selected_confirmation.html"
+    large = ("text", "metadata", "stats")
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -356,7 +412,7 @@ class ItemAdmin(admin.ModelAdmin):
         items_delete_all(queryset, request.user)
 
 
-class EvidenceAdmin(admin.ModelAdmin):
+class EvidenceAdmin(LargeFieldsAdmin):
     """Rows that are evidence, shown and never written here: an answer edited or deleted in the admin lost
     its earlier value (the app keeps it as a revision) and left the item's answer count wrong, and a
     guideline version edited or deleted here no longer said what its answers were given under. They go
@@ -381,16 +437,27 @@ class EvidenceAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
 
 
+LISTED_CHARACTERS = 100  # of an answer's value in a list
+
+
+@admin.display(description="value")
+def value_listed(answer):
+    """An answer's value in a list, its beginning only: a detection or segments answer is the JSON of its
+    shapes (up to 500 of them, tens of kB), and a list of 100 such answers drew megabytes."""
+    value = answer.value
+    return value if len(value) <= LISTED_CHARACTERS else f"{value[:LISTED_CHARACTERS]}… ({len(value):,} characters)"
+
+
 @admin.register(Annotation)
 class AnnotationAdmin(EvidenceAdmin):
-    list_display = ["id", "item", "labeler", "value", "borderline", "uncertain", "out_of_domain", "updated"]
+    list_display = ["id", "item", "labeler", value_listed, "borderline", "uncertain", "out_of_domain", "updated"]
     list_filter = ["item__project"]
     raw_id_fields = ["item", "labeler", "guideline"]
 
 
 @admin.register(AnnotationRevision)
 class AnnotationRevisionAdmin(EvidenceAdmin):
-    list_display = ["id", "annotation", "revision", "value", "answered"]
+    list_display = ["id", "annotation", "revision", value_listed, "answered"]
     raw_id_fields = ["annotation", "guideline"]
 
 
@@ -398,18 +465,136 @@ class AnnotationRevisionAdmin(EvidenceAdmin):
 class GuidelineAdmin(EvidenceAdmin):
     list_display = ["project", "version", "author", "created"]
     list_filter = ["project"]
+    large = ("text",)
 
 
 admin.site.register(Tag)
 
 
+def _job_deletable() -> Q:
+    """Jobs the admin deletes: finished ones, but failed imports. A job queued or running is the worker's
+    work in hand: deleted, its claim found nothing (the work was dropped), a running import went on storing
+    items that name a job that is gone, a build failed at publish, a deletion's or training's end was
+    written nowhere, and while a build runs, deleting items waits for it (``BuildUnderWay``): with its job
+    gone, items could be deleted that its manifest names. A failed import keeps its upload for a retry, and
+    its job is what names the upload (a project deleted removes it through it): deleted, the upload stayed
+    in the media folder or bucket for good."""
+    return Q(status=JobStatus.SUCCEEDED) | (Q(status=JobStatus.FAILED) & ~Q(kind=JobKind.IMPORT))
+
+
+def _job_undeletable_reason(job) -> str:
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return f"job {job.pk} is {job.status}: only finished jobs are deleted, the worker's work is not taken from it"
+    return (
+        f"job {job.pk} is a failed import: it keeps its upload for a retry, and deleting it would leave the upload "
+        "stored for good (it goes with its project)"
+    )
+
+
+@admin.action(permissions=["delete"], description=delete_selected.short_description)
+def delete_selected_jobs(modeladmin, request, queryset):
+    """Django's "delete selected", refused, nothing deleted, when the selection holds a job the admin does
+    not delete (``_job_deletable``)."""
+    kept = queryset.exclude(_job_deletable()).select_related(None).only("pk", "kind", "status").order_by("pk")
+    if kept.exists():
+        reasons = [_job_undeletable_reason(job) for job in kept[:5]]
+        more = kept.count() - len(reasons)
+        modeladmin.message_user(
+            request,
+            "Nothing was deleted: " + "; ".join(reasons) + (f"; and {more:,} more" if more > 0 else "") + ".",
+            messages.ERROR,
+        )
+        return None
+    return delete_selected(modeladmin, request, queryset)
+
+
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(LargeFieldsAdmin):
+    """Jobs are the record of what the worker did and does: shown, never added or edited (a queued deletion
+    set to succeeded here was reported done by ``GET /api/jobs/{id}/`` without having run, a failed one set
+    to running was never retried). Deleted only once finished (``_job_deletable``)."""
+
     list_display = ["id", "kind", "status", "project", "processed", "total", "created", "finished"]
     list_filter = ["kind", "status"]
+    list_select_related = ["project"]
+    large = ("params", "errors", "result")
+    fields = [
+        "kind",
+        "status",
+        "project",
+        "created_by",
+        "params_shown",
+        "processed",
+        "total",
+        "errors_shown",
+        "result_shown",
+        "attempts",
+        "created",
+        "started",
+        "finished",
+        "heartbeat",
+        "queued",
+    ]
+    readonly_fields = fields
+    params_shown = json_field_shown("params")
+    errors_shown = json_field_shown("errors")
+    result_shown = json_field_shown("result")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def _deletable(self, obj) -> bool:
+        return Job.objects.filter(_job_deletable(), pk=obj.pk).exists()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, unquote(object_id))
+        shown = {"show_delete": job is None or self._deletable(job)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **shown})
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # The delete permission itself stays: a project deleted here takes its jobs, in hand or not (its
+        # worker then finds nothing to claim, and its uploads go with it).
+        job = self.get_object(request, unquote(object_id))
+        if job is None or self._deletable(job):
+            return super().delete_view(request, object_id, extra_context)
+        self.message_user(request, f"Nothing was deleted: {_job_undeletable_reason(job)}.", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:labeling_job_change", args=[job.pk]))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (delete_selected_jobs, name, description)
+        return actions
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, Job.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        # The rows are locked before they are checked again: a retry queueing a failed job meanwhile waits,
+        # then finds it gone, rather than the job being deleted once queued.
+        with transaction.atomic():
+            ids = list(queryset.select_related(None).select_for_update().values_list("pk", flat=True))
+            kept = Job.objects.filter(pk__in=ids).exclude(_job_deletable()).only("pk", "kind", "status").first()
+            if kept is not None:
+                raise PermissionDenied(_job_undeletable_reason(kept))
+            Job.objects.filter(pk__in=ids).defer(*self.large).delete()
 
 
 # --- dataset versions, webhooks, training jobs ---
+
+
+# A version's fields that grow with its data: its info records each purge's item ids (200,000 for one that large).
+VERSION_LARGE_FIELDS = ("policy", "counts", "info", "changes")
+
+
+def with_version(queryset, path="version"):
+    """``queryset`` reading with each row the version at ``path`` (and its project, which names it), without
+    the version's large fields."""
+    return queryset.select_related(f"{path}__project").defer(*(f"{path}__{name}" for name in VERSION_LARGE_FIELDS))
 
 
 class VersionArtifactInline(admin.TabularInline):
@@ -418,16 +603,51 @@ class VersionArtifactInline(admin.TabularInline):
     readonly_fields = ["format", "name", "size", "sha256", "n_rows"]
     can_delete = False
 
+    def get_queryset(self, request):
+        return with_version(super().get_queryset(request))  # each row is named after its version
+
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(LargeFieldsAdmin):
     """Shown and deleted (with its files), never added or edited: a content_hash, counts or storage folder
-    edited here no longer described the version's files, or named another version's."""
+    edited here no longer described the version's files, or named another version's.
+
+    Its ``info`` records each purge's item ids (200,000 for a purge that large): the list never reads it,
+    and the version's page reads it with each purge's ids counted by the database (``with_purges_counted``,
+    as the app's own pages do), the rest summarised."""
 
     list_display = ["project", "number", "status", "content_hash", "created"]
     list_filter = ["project"]
-    raw_id_fields = ["parent", "job", "created_by"]
+    list_select_related = ["project"]
     inlines = [VersionArtifactInline]
+    large = VERSION_LARGE_FIELDS
+    fields = [
+        "project",
+        "number",
+        "status",
+        "parent",
+        "job",
+        "policy_shown",
+        "content_hash",
+        "counts_shown",
+        "info_shown",
+        "changes_shown",
+        "storage_prefix",
+        "created_by",
+        "created",
+    ]
+    readonly_fields = fields
+    policy_shown = json_field_shown("policy")
+    counts_shown = json_field_shown("counts")
+    changes_shown = json_field_shown("changes")
+
+    def get_queryset(self, request):
+        return with_version(super().get_queryset(request), "parent")  # the page names its parent
+
+    @admin.display(description="info")
+    def info_shown(self, obj):
+        counted = with_purges_counted(DatasetVersion.objects.filter(pk=obj.pk)).values_list("info_counted", flat=True)
+        return json_shown(counted.first())
 
     def has_add_permission(self, request):
         return False
@@ -450,10 +670,23 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(admin.ModelAdmin):
+class TrainingJobAdmin(LargeFieldsAdmin):
+    """The metrics a run reported (per split and class: thousands of numbers with many classes) are shown
+    summarised and not edited, and so is the version it trained on (its id field read that version whole,
+    a purge's 200,000 item ids with it; changed, the metrics described another version's splits). The list
+    reads neither the metrics, the parameters nor the versions' large fields."""
+
     list_display = ["id", "project", "version", "trainer", "created"]
     list_filter = ["trainer", "project"]
-    raw_id_fields = ["version", "job", "created_by"]
+    list_select_related = ["project"]
+    raw_id_fields = ["job", "created_by"]
+    large = ("params", "metrics")
+    exclude = ["metrics"]
+    readonly_fields = ["version", "metrics_shown"]
+    metrics_shown = json_field_shown("metrics")
+
+    def get_queryset(self, request):
+        return with_version(super().get_queryset(request))
 
 
 @admin.register(Reservation)

@@ -25,7 +25,7 @@ def test_select_all_1001_items_in_the_admin_queues_a_deletion_job_the_message_li
 ):
     require_browser()
     reviews = text_project(admin_manager, name="Reviews")
-    add_texts(reviews, [f"word {i}" for i in range(1001)])
+    ids = [item.pk for item in add_texts(reviews, [f"word {i}" for i in range(1001)])]
     login(page, live_server, admin_manager)
     page.goto(f"{live_server.url}/admin/labeling/item/?project__id__exact={reviews.pk}")
     page.locator("#action-toggle").check()
@@ -45,8 +45,12 @@ def test_select_all_1001_items_in_the_admin_queues_a_deletion_job_the_message_li
     item_deletion.items_delete_run(job_id=job.pk)  # the worker
     with page.expect_navigation():
         message.get_by_role("link", name=f"/admin/labeling/job/{job.pk}/change/").click()
-    assert page.locator("#id_kind").input_value() == "deletion"
-    assert page.locator("#id_status").input_value() == "succeeded"
+    # the job's page shows it, read-only, its 1,001 ids summarised
+    assert page.locator(".field-kind .readonly").inner_text() == "Item deletion"
+    assert page.locator(".field-status .readonly").inner_text() == "Succeeded"
+    params = page.locator(".field-params_shown .readonly").inner_text()
+    assert "… and 981 more" in params and f"{max(ids)}" not in params
+    assert page.get_by_role("button", name="Save").count() == 0
     assert not Item.objects.filter(project=reviews).exists()
 
 
