@@ -101,7 +101,12 @@ def test_a_purged_versions_admin_page_counts_its_purged_items_without_reading_th
 
 def test_a_purged_version_is_still_deleted_in_the_admin(admin_client, purged_version):
     url = f"/admin/labeling/datasetversion/{purged_version.pk}/delete/"
-    assert admin_client.get(url).status_code == 200
+    TrainingJob.objects.create(project=purged_version.project, version=purged_version, trainer="logistic_regression")
+    page, queries = _get(admin_client, url)
+    assert not _selects(queries, "labeling_datasetversion", "info")  # not once per file and training job
+    assert f"Dataset version: {purged_version}" in page
+    n_artifacts = purged_version.artifacts.count()
+    assert f"Version artifacts: {n_artifacts}" in page and "Training jobs: 1" in page
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
     assert not DatasetVersion.objects.filter(pk=purged_version.pk).exists()
 
