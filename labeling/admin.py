@@ -37,7 +37,7 @@ from labeling.models import (
     Webhook,
     WebhookDelivery,
 )
-from labeling.selectors import answers_given
+from labeling.selectors import answers_given, with_purges_counted
 from labeling.services import item_deletion
 from labeling.services.item_deletion import (
     BuildUnderWay,
@@ -46,7 +46,6 @@ from labeling.services.item_deletion import (
     deletion_counts,
     items_delete,
     items_delete_start,
-    with_purges_counted,
 )
 
 # --- fields too large to list or show whole ---
