@@ -1769,33 +1769,16 @@ def find_label_issues(
     # per-item evidence, with the reported groups' labels treated as unknown
     eff = np.where(in_cluster, -1, labels)
     _, disagreement = neighbour_label_probs(labels, knn_ind, knn_dist, n_classes)
-    probs, p_lr = _item_probs(
-        Z,
-        eff,
-        knn_ind,
-        knn_dist,
-        n_classes,
-        n_folds=n_folds,
-        C=C,
-        seed=seed,
-        max_train=max_train,
-        p_lr=p_lr0 if p_lr0 is not None and not in_cluster.any() else None,
-    )
 
+    def evidence(known: np.ndarray, p_lr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        kw = {"n_folds": n_folds, "C": C, "seed": seed, "max_train": max_train, "p_lr": p_lr}
+        return _item_probs(Z, known, knn_ind, knn_dist, n_classes, **kw)
+
+    probs, p_lr = evidence(eff, p_lr0 if p_lr0 is not None and not in_cluster.any() else None)
     flagged_item = _confident_learning_flags(eff, probs)
     # the same number of items per label, chosen again by evidence that the suspects do not give:
     # slips next to each other vouch for each other (kNN vote) and pull the classifier their way
-    probs, p_lr = _item_probs(
-        Z,
-        np.where(flagged_item, -1, eff),
-        knn_ind,
-        knn_dist,
-        n_classes,
-        n_folds=n_folds,
-        C=C,
-        seed=seed,
-        max_train=max_train,
-    )
+    probs, p_lr = evidence(np.where(flagged_item, -1, eff))
     flagged_item = _rerank_flags(eff, probs, flagged_item)
     # a sure slip is flagged whatever the count: its label has a probability of at most ``sure_slip``
     # and another label at least 1 − ``sure_slip``. The confident joint counts an item as another
