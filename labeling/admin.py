@@ -373,6 +373,7 @@ class ItemAdmin(LargeFieldsAdmin):
     ``REQUEST_ITEMS`` items is deleted by a job per project, as the API's is."""
 
     list_display = ["id", "project", "original_name", "label", "source", "created"]
+    list_select_related = ["project", "source"]  # not a query for each row's (200 more a page)
     readonly_fields = ["project", "file", "text", "sha256", "label", "stats", "import_job", "n_answers", "random_key"]
     list_filter = ["project"]
     search_fields = ["original_name", "sha256"]
