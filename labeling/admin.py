@@ -47,6 +47,7 @@ from labeling.services.item_deletion import (
     items_delete,
     items_delete_start,
 )
+from labeling.services.webhooks import webhook_update
 
 # --- fields too large to list or show whole ---
 
@@ -679,10 +680,59 @@ class DatasetVersionAdmin(LargeFieldsAdmin):
         return False
 
 
+class WebhookAdminForm(forms.ModelForm):
+    """A webhook's form without its secret: it signs the deliveries, and whoever reads it (on this page or in
+    its HTML) can forge a delivery the receiver trusts. As in the app, the secret is made at random, never
+    typed in, and ``new_secret`` replaces it (``webhook_update``)."""
+
+    new_secret = forms.BooleanField(
+        required=False,
+        label="Replace the secret",
+        help_text="Sign deliveries with a new random secret from now on. It is not shown here: the project's "
+        "managers read it on its Webhooks page, and the receiver must be given it.",
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["project", "url", "events", "active"]  # never the secret
+
+
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
+    """Webhooks, never with their secret (``WebhookAdminForm``): one added here gets a random secret, and
+    "Replace the secret" makes a new one; the project's managers read it on its Webhooks page."""
+
+    form = WebhookAdminForm
+    exclude = ["secret"]
     list_display = ["id", "project", "url", "active", "created"]
     list_filter = ["project", "active"]
+    list_select_related = ["project"]
+    readonly_fields = ["created_by", "created"]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None or not self.has_change_permission(request, obj):  # a new one gets a new secret anyway
+            fields = [name for name in fields if name != "new_secret"]
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        replaced = not change or form.cleaned_data.get("new_secret", False)
+        if not change:
+            obj.created_by = request.user
+        webhook_update(webhook=obj, new_secret=replaced)
+        if replaced:
+            page = reverse("webhooks", args=[obj.project_id])
+            self.message_user(
+                request,
+                format_html(
+                    "{} A new secret signs its deliveries from now on: the project's managers read it on its "
+                    '<a href="{}">Webhooks page</a> ({}), and its receiver must be given it to check signatures.',
+                    f"Webhook {obj.pk}:",
+                    page,
+                    page,
+                ),
+                messages.WARNING,
+            )
 
 
 @admin.register(WebhookDelivery)
