@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
-from labeling.choices import JobKind, JobStatus
+from labeling.choices import DeliveryStatus, JobKind, JobStatus
 from labeling.models import (
     Annotation,
     AnnotationRevision,
@@ -474,6 +474,81 @@ class GuidelineAdmin(EvidenceAdmin):
 admin.site.register(Tag)
 
 
+class RecordAdmin(LargeFieldsAdmin):
+    """Rows that record what the worker did or does (jobs, webhook deliveries, training jobs): shown, never
+    added or edited (a status set by hand was what the API reported and the worker went by), and deleted
+    only when ``deletable`` holds, from their page or with "delete selected", which refuse anything else
+    with a message saying why (``undeletable_reason``), nothing deleted. The delete permission itself
+    stays: a project deleted here takes its rows, in hand or not."""
+
+    def deletable(self) -> Q:
+        """The rows this admin deletes."""
+        return Q()
+
+    def undeletable_reason(self, obj) -> str:
+        """Why ``obj`` (not ``deletable``) is not deleted, as a message's clause."""
+        raise NotImplementedError
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def _deletable(self, obj) -> bool:
+        return self.model.objects.filter(self.deletable(), pk=obj.pk).exists()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        shown = {"show_delete": obj is None or self._deletable(obj)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **shown})
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or self._deletable(obj):
+            return super().delete_view(request, object_id, extra_context)
+        self.message_user(request, f"Nothing was deleted: {self.undeletable_reason(obj)}.", messages.ERROR)
+        opts = self.model._meta
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (delete_selected_records, name, description)
+        return actions
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, self.model.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        # The rows are locked before they are checked again: a retry queueing a failed job meanwhile waits,
+        # then finds it gone, rather than the job being deleted once queued.
+        with transaction.atomic():
+            ids = list(queryset.select_related(None).select_for_update().values_list("pk", flat=True))
+            kept = self.model.objects.filter(pk__in=ids).exclude(self.deletable()).defer(*self.large).first()
+            if kept is not None:
+                raise PermissionDenied(self.undeletable_reason(kept))
+            self.model.objects.filter(pk__in=ids).defer(*self.large).delete()
+
+
+@admin.action(permissions=["delete"], description=delete_selected.short_description)
+def delete_selected_records(modeladmin, request, queryset):
+    """Django's "delete selected", refused, nothing deleted, when the selection holds a row the admin does
+    not delete (``RecordAdmin.deletable``)."""
+    kept = queryset.exclude(modeladmin.deletable()).select_related(None).order_by("pk")
+    if kept.exists():
+        reasons = [modeladmin.undeletable_reason(obj) for obj in kept[:5]]
+        more = kept.count() - len(reasons)
+        modeladmin.message_user(
+            request,
+            "Nothing was deleted: " + "; ".join(reasons) + (f"; and {more:,} more" if more > 0 else "") + ".",
+            messages.ERROR,
+        )
+        return None
+    return delete_selected(modeladmin, request, queryset)
+
+
 def _job_deletable() -> Q:
     """Jobs the admin deletes: finished ones, but failed imports. A job queued or running is the worker's
     work in hand: deleted, its claim found nothing (the work was dropped), a running import went on storing
@@ -494,25 +569,8 @@ def _job_undeletable_reason(job) -> str:
     )
 
 
-@admin.action(permissions=["delete"], description=delete_selected.short_description)
-def delete_selected_jobs(modeladmin, request, queryset):
-    """Django's "delete selected", refused, nothing deleted, when the selection holds a job the admin does
-    not delete (``_job_deletable``)."""
-    kept = queryset.exclude(_job_deletable()).select_related(None).only("pk", "kind", "status").order_by("pk")
-    if kept.exists():
-        reasons = [_job_undeletable_reason(job) for job in kept[:5]]
-        more = kept.count() - len(reasons)
-        modeladmin.message_user(
-            request,
-            "Nothing was deleted: " + "; ".join(reasons) + (f"; and {more:,} more" if more > 0 else "") + ".",
-            messages.ERROR,
-        )
-        return None
-    return delete_selected(modeladmin, request, queryset)
-
-
 @admin.register(Job)
-class JobAdmin(LargeFieldsAdmin):
+class JobAdmin(RecordAdmin):
     """Jobs are the record of what the worker did and does: shown, never added or edited (a queued deletion
     set to succeeded here was reported done by ``GET /api/jobs/{id}/`` without having run, a failed one set
     to running was never retried). Deleted only once finished (``_job_deletable``)."""
@@ -543,48 +601,11 @@ class JobAdmin(LargeFieldsAdmin):
     errors_shown = json_field_shown("errors")
     result_shown = json_field_shown("result")
 
-    def has_add_permission(self, request):
-        return False
+    def deletable(self) -> Q:
+        return _job_deletable()
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def _deletable(self, obj) -> bool:
-        return Job.objects.filter(_job_deletable(), pk=obj.pk).exists()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self.get_object(request, unquote(object_id))
-        shown = {"show_delete": job is None or self._deletable(job)}
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **shown})
-
-    def delete_view(self, request, object_id, extra_context=None):
-        # The delete permission itself stays: a project deleted here takes its jobs, in hand or not (its
-        # worker then finds nothing to claim, and its uploads go with it).
-        job = self.get_object(request, unquote(object_id))
-        if job is None or self._deletable(job):
-            return super().delete_view(request, object_id, extra_context)
-        self.message_user(request, f"Nothing was deleted: {_job_undeletable_reason(job)}.", messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:labeling_job_change", args=[job.pk]))
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if "delete_selected" in actions:
-            _, name, description = actions["delete_selected"]
-            actions["delete_selected"] = (delete_selected_jobs, name, description)
-        return actions
-
-    def delete_model(self, request, obj):
-        self.delete_queryset(request, Job.objects.filter(pk=obj.pk))
-
-    def delete_queryset(self, request, queryset):
-        # The rows are locked before they are checked again: a retry queueing a failed job meanwhile waits,
-        # then finds it gone, rather than the job being deleted once queued.
-        with transaction.atomic():
-            ids = list(queryset.select_related(None).select_for_update().values_list("pk", flat=True))
-            kept = Job.objects.filter(pk__in=ids).exclude(_job_deletable()).only("pk", "kind", "status").first()
-            if kept is not None:
-                raise PermissionDenied(_job_undeletable_reason(kept))
-            Job.objects.filter(pk__in=ids).defer(*self.large).delete()
+    def undeletable_reason(self, obj) -> str:
+        return _job_undeletable_reason(obj)
 
 
 # --- dataset versions, webhooks, training jobs ---
@@ -736,30 +757,69 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(RecordAdmin):
+    """Deliveries are the record of what was sent and how the receiver answered: shown, never added or
+    edited (a status set by hand here was what the delivery log and the API reported). Deleted only once
+    finished: a pending or retrying one is the worker's work in hand, and deleted, its event was never
+    sent."""
+
     list_display = ["id", "webhook", "event", "status", "attempts", "response_status", "created"]
     list_filter = ["status", "event"]
-    raw_id_fields = ["webhook"]
+    list_select_related = ["webhook"]
+    large = ("payload",)
+    fields = [
+        "webhook",
+        "event",
+        "payload_shown",
+        "status",
+        "attempts",
+        "response_status",
+        "error",
+        "created",
+        "last_attempt",
+        "next_attempt",
+    ]
+    readonly_fields = fields
+    payload_shown = json_field_shown("payload")
+
+    def deletable(self) -> Q:
+        return Q(status__in=[DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED])
+
+    def undeletable_reason(self, obj) -> str:
+        return (
+            f"delivery {obj.pk} is {obj.status}: only finished deliveries are deleted, the worker is still sending it"
+        )
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(LargeFieldsAdmin):
-    """The metrics a run reported (per split and class: thousands of numbers with many classes) are shown
-    summarised and not edited, and so is the version it trained on (its id field read that version whole,
-    a purge's 200,000 item ids with it; changed, the metrics described another version's splits). The list
-    reads neither the metrics, the parameters nor the versions' large fields."""
+class TrainingJobAdmin(RecordAdmin):
+    """A training run: shown, never added or edited (its version changed, the metrics described another
+    version's splits), and deleted only once its job has finished (while queued or running, the worker
+    looks it up to train and found nothing: its job stayed running). The metrics a run reported (per split
+    and class: thousands of numbers with many classes) are shown summarised, and the version it trained on
+    is read without its large fields (a purge's 200,000 item ids). The list reads neither the metrics, the
+    parameters nor the versions' large fields."""
 
     list_display = ["id", "project", "version", "trainer", "created"]
     list_filter = ["trainer", "project"]
     list_select_related = ["project"]
-    raw_id_fields = ["job", "created_by"]
     large = ("params", "metrics")
-    exclude = ["metrics"]
-    readonly_fields = ["version", "metrics_shown"]
+    fields = ["project", "version", "trainer", "params_shown", "job", "metrics_shown", "created_by", "created"]
+    readonly_fields = fields
+    params_shown = json_field_shown("params")
     metrics_shown = json_field_shown("metrics")
 
     def get_queryset(self, request):
         return with_version(super().get_queryset(request))
+
+    def deletable(self) -> Q:
+        return Q(job__isnull=True) | Q(job__status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED])
+
+    def undeletable_reason(self, obj) -> str:
+        return (
+            f"training job {obj.pk} is {obj.job.status} (job {obj.job_id}): only finished training jobs are "
+            "deleted, the worker's work is not taken from it"
+        )
 
 
 @admin.register(Reservation)

@@ -8,11 +8,11 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from labeling.choices import JobKind, JobStatus
-from labeling.models import Item, Job
+from labeling.models import Item, Job, TrainingJob
 from labeling.services import item_deletion
 from labeling.services.jobs import job_create
 from tests.conftest import make_user
-from tests.labeling.version_helpers import add_texts, text_project
+from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +154,46 @@ def test_a_finished_job_is_deleted_from_its_page_and_what_it_made_stays(staff_cl
     assert staff_client.get(url).status_code == 200
     assert staff_client.post(url, {"post": "yes"}).status_code == 302
     assert not Job.objects.filter(pk=deletion_job.pk).exists()
+
+
+@pytest.fixture
+def training(manager):
+    """A training job on a version, its job queued."""
+    project = text_project(manager)
+    (item,) = add_texts(project, ["one"])
+    answer(item, labelers(project, 1)[0], "cat")
+    version = build(project, manager)
+    job = job_create(kind=JobKind.TRAINING, project=project, user=manager)
+    return TrainingJob.objects.create(
+        project=project, version=version, trainer="logistic_regression", job=job, metrics={"test": {"accuracy": 0.5}}
+    )
+
+
+def test_a_training_job_is_shown_and_never_edited_or_added_in_the_admin(admin_client, training):
+    url = f"/admin/labeling/trainingjob/{training.pk}/change/"
+    page = admin_client.get(url)
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    edited = {"project": training.project_id, "version": training.version_id, "trainer": "external", "params": "{}"}
+    assert admin_client.post(url, {**edited, "job": training.job_id}).status_code == 403
+    assert TrainingJob.objects.get(pk=training.pk).trainer == "logistic_regression"
+    assert admin_client.get("/admin/labeling/trainingjob/add/").status_code == 403
+    assert admin_client.post("/admin/labeling/trainingjob/add/", edited).status_code == 403
+    assert TrainingJob.objects.count() == 1
+
+
+def test_a_training_job_is_deleted_in_the_admin_once_its_job_has_finished(admin_client, training):
+    url = f"/admin/labeling/trainingjob/{training.pk}/delete/"
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+    assert f"Nothing was deleted: training job {training.pk} is queued" in response.content.decode()
+    data = {"action": "delete_selected", "_selected_action": [training.pk], "post": "yes"}
+    response = admin_client.post("/admin/labeling/trainingjob/", data, follow=True)
+    assert f"Nothing was deleted: training job {training.pk} is queued" in response.content.decode()
+    assert TrainingJob.objects.filter(pk=training.pk).exists()
+    Job.objects.filter(pk=training.job_id).update(status=JobStatus.SUCCEEDED)
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not TrainingJob.objects.filter(pk=training.pk).exists()
+    training.pk, training.job = None, None  # one whose job is gone
+    training.save()
+    data["_selected_action"] = [training.pk]
+    assert admin_client.post("/admin/labeling/trainingjob/", data).status_code == 302
+    assert not TrainingJob.objects.exists()

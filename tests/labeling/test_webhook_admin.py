@@ -1,7 +1,8 @@
 """The Django admin never shows a webhook's secret: it signs the deliveries, and whoever reads it can forge one
 that the receiver trusts. As in the app, where the secret is made at random and replaced with
 ``new_secret``, the admin replaces it with a new random one (shown to the project's managers on its
-Webhooks page) and never takes one typed in."""
+Webhooks page) and never takes one typed in. Deliveries are the record of what was sent: shown, never
+added or edited, deleted once finished."""
 
 import hashlib
 import hmac
@@ -11,7 +12,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from labeling.models import Webhook
+from labeling.choices import DeliveryStatus
+from labeling.models import Webhook, WebhookDelivery
 from labeling.services.webhooks import webhook_create, webhook_delivery_attempt, webhooks_notify
 from tests.conftest import make_user
 from tests.labeling.version_helpers import text_project
@@ -100,3 +102,35 @@ def test_a_webhook_added_in_the_admin_gets_a_random_secret_it_does_not_show(admi
     (webhook,) = Webhook.objects.all()
     assert len(webhook.secret) == 64 and webhook.created_by.username == "admin"
     assert webhook.secret not in response.content.decode()
+
+
+@pytest.fixture
+def delivery(hook):
+    (delivery,) = webhooks_notify(project=hook.project, event="version.ready", payload={"version": 1})
+    return delivery
+
+
+def test_a_delivery_is_shown_and_never_edited_or_added_in_the_admin(admin_client, delivery):
+    url = f"/admin/labeling/webhookdelivery/{delivery.pk}/change/"
+    page = admin_client.get(url)
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    edited = {"webhook": delivery.webhook_id, "event": "version.ready", "payload": "{}", "status": "succeeded"}
+    assert admin_client.post(url, {**edited, "attempts": 1, "response_status": 200}).status_code == 403
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.PENDING
+    assert admin_client.get("/admin/labeling/webhookdelivery/add/").status_code == 403
+    assert admin_client.post("/admin/labeling/webhookdelivery/add/", edited).status_code == 403
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_delivery_is_deleted_in_the_admin_once_finished(admin_client, delivery):
+    url = f"/admin/labeling/webhookdelivery/{delivery.pk}/delete/"
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+    assert f"Nothing was deleted: delivery {delivery.pk} is pending" in response.content.decode()
+    data = {"action": "delete_selected", "_selected_action": [delivery.pk], "post": "yes"}
+    response = admin_client.post("/admin/labeling/webhookdelivery/", data, follow=True)
+    assert f"Nothing was deleted: delivery {delivery.pk} is pending" in response.content.decode()
+    assert WebhookDelivery.objects.filter(pk=delivery.pk).exists()
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.SUCCEEDED
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not WebhookDelivery.objects.filter(pk=delivery.pk).exists()
