@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
-from django.db.models import CASCADE, ProtectedError, Q, QuerySet
+from django.db.models import CASCADE, Exists, OuterRef, ProtectedError, Q, QuerySet
 from django.db.models.deletion import Collector
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -556,16 +556,24 @@ def _job_deletable() -> Q:
     written nowhere, and while a build runs, deleting items waits for it (``BuildUnderWay``): with its job
     gone, items could be deleted that its manifest names. A failed import keeps its upload for a retry, and
     its job is what names the upload (a project deleted removes it through it): deleted, the upload stayed
-    in the media folder or bucket for good."""
-    return Q(status=JobStatus.SUCCEEDED) | (Q(status=JobStatus.FAILED) & ~Q(kind=JobKind.IMPORT))
+    in the media folder or bucket for good. Nor a finished import whose items still name it: deleted, their
+    ``import_job`` was cleared, and the Import page's "Delete the items of this import" no longer found them."""
+    names_items = Q(kind=JobKind.IMPORT) & Q(Exists(Item.objects.filter(import_job=OuterRef("pk"))))
+    return (Q(status=JobStatus.SUCCEEDED) | (Q(status=JobStatus.FAILED) & ~Q(kind=JobKind.IMPORT))) & ~names_items
 
 
 def _job_undeletable_reason(job) -> str:
     if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return f"job {job.pk} is {job.status}: only finished jobs are deleted, the worker's work is not taken from it"
+    if job.status == JobStatus.FAILED:
+        return (
+            f"job {job.pk} is a failed import: it keeps its upload for a retry, and deleting it would leave the "
+            "upload stored for good (it goes with its project)"
+        )
+    n = Item.objects.filter(import_job=job).count()
     return (
-        f"job {job.pk} is a failed import: it keeps its upload for a retry, and deleting it would leave the upload "
-        "stored for good (it goes with its project)"
+        f"job {job.pk} is an import whose {n:,} item{'s' if n != 1 else ''} still name it: the Import page's "
+        '"Delete the items of this import" finds them by it; delete them there first, or keep the job'
     )
 
 

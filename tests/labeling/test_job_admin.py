@@ -157,6 +157,37 @@ def test_a_finished_job_is_deleted_from_its_page_and_what_it_made_stays(staff_cl
 
 
 @pytest.fixture
+def finished_import(manager):
+    """A finished import job and the three items it stored (naming it, as the Import page finds them)."""
+    project = text_project(manager)
+    job = job_create(kind=JobKind.IMPORT, project=project, user=manager, params={"upload": "imports/x/a.zip"})
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    items = add_texts(project, ["a", "b", "c"])
+    Item.objects.filter(pk__in=[i.pk for i in items]).update(import_job=job)
+    return job
+
+
+def test_a_finished_import_whose_items_name_it_is_not_deleted(staff_client, finished_import):
+    url = f"/admin/labeling/job/{finished_import.pk}/delete/"
+    change = f"/admin/labeling/job/{finished_import.pk}/change/"
+    assert f'href="{url}"' not in staff_client.get(change).content.decode()
+    response = staff_client.post(url, {"post": "yes"}, follow=True)
+    said = f"Nothing was deleted: job {finished_import.pk} is an import whose 3 items still name it"
+    assert said in response.content.decode()
+    data = {"action": "delete_selected", "_selected_action": [finished_import.pk], "post": "yes"}
+    response = staff_client.post("/admin/labeling/job/", data, follow=True)
+    assert said in response.content.decode()
+    assert Job.objects.filter(pk=finished_import.pk).exists()
+    assert Item.objects.filter(import_job=finished_import).count() == 3  # "Delete the items of this import" finds them
+
+
+def test_a_finished_import_whose_items_are_gone_is_deleted(staff_client, finished_import):
+    Item.objects.filter(import_job=finished_import).delete()
+    assert staff_client.post(f"/admin/labeling/job/{finished_import.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Job.objects.filter(pk=finished_import.pk).exists()
+
+
+@pytest.fixture
 def training(manager):
     """A training job on a version, its job queued."""
     project = text_project(manager)
