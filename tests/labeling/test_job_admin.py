@@ -9,6 +9,7 @@ from django.test import Client
 
 from labeling.choices import JobKind, JobStatus
 from labeling.models import Item, Job, TrainingJob
+from labeling.selectors import recent_imports
 from labeling.services import item_deletion
 from labeling.services.jobs import job_create
 from tests.conftest import make_user
@@ -178,7 +179,8 @@ def test_a_finished_import_whose_items_name_it_is_not_deleted(staff_client, fini
     response = staff_client.post("/admin/labeling/job/", data, follow=True)
     assert said in response.content.decode()
     assert Job.objects.filter(pk=finished_import.pk).exists()
-    assert Item.objects.filter(import_job=finished_import).count() == 3  # "Delete the items of this import" finds them
+    (shown,) = recent_imports(project=finished_import.project)  # the Import page's, with "Delete the items..."
+    assert (shown.pk, shown.n_items) == (finished_import.pk, 3)
 
 
 def test_a_finished_import_whose_items_are_gone_is_deleted(staff_client, finished_import):
