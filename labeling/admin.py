@@ -6,7 +6,7 @@ from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import CASCADE, Exists, OuterRef, ProtectedError, Q, QuerySet
 from django.db.models.deletion import Collector
@@ -47,7 +47,7 @@ from labeling.services.item_deletion import (
     items_delete,
     items_delete_start,
 )
-from labeling.services.webhooks import webhook_update
+from labeling.services.webhooks import webhook_events_check, webhook_update, webhook_url_check
 
 # --- fields too large to list or show whole ---
 
@@ -721,9 +721,29 @@ class WebhookAdminForm(forms.ModelForm):
         "managers read it on its Webhooks page, and the receiver must be given it.",
     )
 
+    # text, checked by ``clean_url`` as the app checks it (a URL field would put "http://" before a URL
+    # without a scheme, which the app refuses)
+    url = forms.CharField(max_length=500)
+
     class Meta:
         model = Webhook
         fields = ["project", "url", "events", "active"]  # never the secret
+
+    def clean_url(self):
+        """The app's check (``webhook_url_check``): an http(s) URL whose host is no loopback, private or
+        link-local address. Saved here unchecked, an internal address waited for the delivery's check."""
+        return self._checked(webhook_url_check, "url")
+
+    def clean_events(self):
+        """A non-empty list of known events (``webhook_events_check``): saved empty here, the webhook was sent
+        nothing."""
+        return self._checked(webhook_events_check, "events")
+
+    def _checked(self, check, name):
+        try:
+            return check(self.cleaned_data.get(name))
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict.get(name, exc.messages)) from None
 
 
 @admin.register(Webhook)

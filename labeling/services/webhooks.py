@@ -174,7 +174,7 @@ def webhook_addresses(url) -> list[str]:
     return found
 
 
-def _events_check(events):
+def webhook_events_check(events):
     events = list(EVENTS) if events is None else events
     if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
         raise ValidationError({"events": f"a non-empty list of events among: {', '.join(EVENTS)}"})
@@ -185,7 +185,7 @@ def webhook_registered(*, project, url, events=None, active=True) -> Webhook | N
     """The project's webhook of this URL, events and active flag, if any (the API answers it to a second
     registration: a client retrying one whose answer it lost made a second webhook, and every event was
     then delivered twice). Raises ValidationError for a bad URL or events, as ``webhook_create`` does."""
-    url, events = webhook_url_check(url), _events_check(events)
+    url, events = webhook_url_check(url), webhook_events_check(events)
     for webhook in Webhook.objects.filter(project=project, url=url, active=bool(active)).order_by("id"):
         if sorted(webhook.events) == events:
             return webhook
@@ -197,7 +197,7 @@ def webhook_create(*, project, url, user, events=None) -> Webhook:
     return Webhook.objects.create(
         project=project,
         url=webhook_url_check(url),
-        events=_events_check(events),
+        events=webhook_events_check(events),
         secret=secrets.token_hex(32),
         created_by=user,
     )
@@ -210,7 +210,7 @@ def webhook_update(*, webhook, url=None, active=None, events=None, new_secret=Fa
     if active is not None:
         webhook.active = bool(active)
     if events is not None:
-        webhook.events = _events_check(events)
+        webhook.events = webhook_events_check(events)
     if new_secret:
         webhook.secret = secrets.token_hex(32)
     webhook.save()

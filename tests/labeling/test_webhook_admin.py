@@ -134,3 +134,27 @@ def test_a_delivery_is_deleted_in_the_admin_once_finished(admin_client, delivery
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.SUCCEEDED
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
     assert not WebhookDelivery.objects.filter(pk=delivery.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        ({"url": "http://10.0.0.1/hook"}, "10.0.0.1"),
+        ({"url": "http://169.254.169.254/latest/meta-data/"}, "169.254.169.254"),
+        ({"url": "ftp://example.org/hook"}, "only http:// and https://"),
+        ({"url": "example.org/hook"}, "this one has no scheme"),
+        ({"events": "[]"}, "This field is required"),
+        ({"events": '["version.ready", "nonsense"]'}, "a non-empty list of events"),
+    ],
+)
+def test_the_admin_refuses_a_webhook_the_app_would_refuse(admin_client, hook, changes, named):
+    """Saved in the admin, a webhook skipped the app's checks: a private or link-local address (the cloud's
+    metadata service) waited for the delivery's own check, and an empty events list was a webhook sent
+    nothing. The form answers the app's message on the field and nothing changes (no address is contacted:
+    the addresses are literals)."""
+    before = (hook.url, hook.events)
+    response = admin_client.post(f"/admin/labeling/webhook/{hook.pk}/change/", _form(hook, **changes))
+    assert response.status_code == 200
+    assert named in response.content.decode()
+    hook.refresh_from_db()
+    assert (hook.url, hook.events) == before
