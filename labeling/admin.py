@@ -141,6 +141,15 @@ class DataSourceAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "project"]
 
 
+def with_delete_action(actions, action):
+    """The admin's ``actions`` with Django's "delete selected" (when the user has it) done by ``action``,
+    under the same name and description."""
+    if "delete_selected" in actions:
+        _, name, description = actions["delete_selected"]
+        actions["delete_selected"] = (action, name, description)
+    return actions
+
+
 class ItemsDeletionRefused(Exception):
     """The admin deletes none of the items: the error message (``args[0]``, HTML) says why."""
 
@@ -384,11 +393,7 @@ class ItemAdmin(LargeFieldsAdmin):
     large = ("text", "metadata", "stats")
 
     def get_actions(self, request):
-        actions = super().get_actions(request)
-        if "delete_selected" in actions:
-            _, name, description = actions["delete_selected"]
-            actions["delete_selected"] = (delete_selected_items, name, description)
-        return actions
+        return with_delete_action(super().get_actions(request), delete_selected_items)
 
     def get_deleted_objects(self, objs, request):
         if isinstance(objs, QuerySet):  # the "delete selected" action: counts, whatever the selection's size
@@ -512,11 +517,7 @@ class RecordAdmin(LargeFieldsAdmin):
         return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
 
     def get_actions(self, request):
-        actions = super().get_actions(request)
-        if "delete_selected" in actions:
-            _, name, description = actions["delete_selected"]
-            actions["delete_selected"] = (delete_selected_records, name, description)
-        return actions
+        return with_delete_action(super().get_actions(request), delete_selected_records)
 
     def delete_model(self, request, obj):
         self.delete_queryset(request, self.model.objects.filter(pk=obj.pk))
