@@ -76,8 +76,10 @@ endif
 worker: install
 	$(BIN)/celery -A labelhub worker --loglevel=info --concurrency=$(WORKERS)
 
-# Tests keep their own broker folder so a running `make run` worker never takes their jobs.
-test: install
+# Tests keep their own broker folder so a running `make run` worker never takes their jobs. They warm
+# the numba cache first, as `make run` does: the map tests then cost what a user's later maps cost, and
+# the suite does not compile the same kernels in several of its processes (about 3 min of CPU a run).
+test: install $(WARM_STAMP)
 	CELERY_BROKER_DIR=$${CELERY_BROKER_DIR:-$(abspath $(VAR_DIR))/test-celery} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install

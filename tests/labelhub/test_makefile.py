@@ -105,6 +105,19 @@ def test_test_and_clean_use_labelhub_var_dir(tmp_path):
     assert 'rm -rf "var"/celery "var"/test-*' in run_commands(target="clean")
 
 
+def test_test_warms_the_numba_cache_before_the_suite_once_per_machine(tmp_path):
+    """Each process of the suite that maps (the test process, a browser test's worker) compiled the map's
+    kernels itself on a machine whose cache was cold: minutes of CPU a run, twice in CI's two passes."""
+    var = tmp_path / "var"
+    env = {"LABELHUB_VAR_DIR": str(var)}
+    out = run_commands(target="test", env=env)
+    assert out.index("manage.py warm_numba") < out.index(f"touch {var}/numba-cache/.warmed") < out.index("-m pytest")
+    (var / "numba-cache").mkdir(parents=True)
+    (var / "numba-cache" / ".warmed").touch()
+    out = run_commands(target="test", env=env)
+    assert "warm_numba" not in out and "-m pytest" in out
+
+
 def test_an_empty_labelhub_var_dir_is_var_in_the_checkout_to_the_makefile_and_the_settings(tmp_path):
     from tests.test_settings import run_settings
 
