@@ -4,8 +4,13 @@
   fail at the database as a 500. Refused here, once, for JSON, form and multipart bodies alike.
 - JSON nested deeper than ``MAX_JSON_DEPTH``: Python's parser would raise RecursionError (a 500), and
   anything that walks the data later (validation, jsonb, the renderer) would too at a lower depth.
+- A JSON body that is no object (``null``, ``[]``, ``"text"``, ``1``, ``true``): every operation of the API
+  takes an object of fields. ``null`` built a version with the default recipe, as ``{}`` does, and the
+  others were answered in words naming something else ("No data provided", "op: unknown operation
+  'None'"). A view whose body may be any JSON value says so with ``json_body_any_value = True``.
 
-Both answer 400 in the API's error shape, naming the field (``{"detail": ..., "<field>": [...]}``).
+They answer 400 in the API's error shape, naming the field (``{"detail": ..., "<field>": [...]}``; the
+body as a whole is ``non_field_errors``).
 """
 
 import codecs
@@ -64,6 +69,24 @@ def nul_paths(data, path=""):
     return sorted(set(found))
 
 
+def json_kind(value):
+    """How a refusal names a JSON value's type: ``null``, ``an array``, ``a string``, ``a number``, ``true``."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
+
+
+def refuse_non_object(data, parser_context):
+    """Refuse a JSON body that is no object, unless the view takes any JSON value (``json_body_any_value``)."""
+    if isinstance(data, dict) or getattr((parser_context or {}).get("view"), "json_body_any_value", False):
+        return
+    raise ValidationError({"non_field_errors": [f"the request body must be a JSON object, not {json_kind(data)}"]})
+
+
 def refuse_nul(paths):
     if paths:
         raise ValidationError({path: [NUL_MESSAGE] for path in paths})
@@ -80,7 +103,8 @@ def form_nul_paths(querydict, files=None):
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser with a nesting limit and no NUL characters in strings."""
+    """DRF's JSON parser with a nesting limit, no NUL characters in strings, and an object (``{...}``) as the
+    body unless the view says otherwise."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = parsers.get_encoding(parser_context or {})
@@ -97,6 +121,7 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(f"JSON parse error - {exc}") from None
         except RecursionError:  # the bracket count above makes this unreachable; kept as a last line
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels") from None
+        refuse_non_object(data, parser_context)
         if _JSON_NUL.search(text):  # only then walk the data, to name the fields
             refuse_nul(nul_paths(data))
         return data
