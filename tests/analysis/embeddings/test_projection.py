@@ -195,3 +195,14 @@ def test_an_explicit_numba_cache_dir_still_wins_over_labelhub_var_dir(tmp_path):
     )
     assert folder == env_folder == str(chosen)
     assert not (tmp_path / "var").exists()
+
+
+def test_the_suite_compiles_numba_kernels_into_its_cache_folder():
+    """A test module imports numba on collection (ensemble-boxes does): numba then read no cache folder, and
+    every map kernel of the suite's process was compiled again instead of loaded from the warmed cache."""
+    import os
+
+    import numba
+
+    assert numba.config.CACHE_DIR
+    assert os.environ["NUMBA_CACHE_DIR"] == numba.config.CACHE_DIR
