@@ -79,8 +79,11 @@ worker: install
 # Tests keep their own broker folder so a running `make run` worker never takes their jobs. They warm
 # the numba cache first, as `make run` does: the map tests then cost what a user's later maps cost, and
 # the suite does not compile the same kernels in several of its processes (about 3 min of CPU a run).
+# The suite runs in TEST_PROCESSES processes (pytest-xdist; 0: in this one), each taking the next test
+# when it is free: a process waiting on a browser, a worker or the database leaves the CPU to the other.
+TEST_PROCESSES ?= 2
 test: install $(WARM_STAMP)
-	CELERY_BROKER_DIR=$${CELERY_BROKER_DIR:-$(abspath $(VAR_DIR))/test-celery} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	CELERY_BROKER_DIR=$${CELERY_BROKER_DIR:-$(abspath $(VAR_DIR))/test-celery} $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ case "$1" in
     ;;
   worker)
     exec celery -A labelhub worker --loglevel=info --concurrency "${WORKER_CONCURRENCY:-2}" \
-      --queues "${WORKER_QUEUES:-celery}"
+      --queues "${WORKER_QUEUES:-${CELERY_QUEUE:-celery}}"
     ;;
   seed)
     if [ "${MIGRATE_ON_START:-1}" != 0 ]; then

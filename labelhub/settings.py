@@ -426,6 +426,9 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
+# The queue this installation's jobs go to and its workers take (a worker given no --queues takes it):
+# installations sharing one broker each set their own, or one's workers would run the other's jobs.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or "celery"
 # Progress and results live in Job rows, so no result backend is needed.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

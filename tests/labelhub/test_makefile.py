@@ -136,3 +136,12 @@ def test_an_empty_labelhub_var_dir_is_var_in_the_checkout_to_the_makefile_and_th
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(ROOT / "var"), str(ROOT / "var" / "models"), str(ROOT / "var" / "numba-cache")]
+
+
+def test_test_runs_the_suite_in_two_processes_unless_told_otherwise():
+    """CI's two passes share two cores with browsers, workers and a database the tests wait on: each pass in
+    two processes (pytest-xdist, a free process takes the next test) keeps the cores busy."""
+    assert "-m pytest -q -n 2 --dist worksteal" in run_commands(target="test")
+    assert "-m pytest -q -n 0 --dist worksteal -k maps" in run_commands(
+        "TEST_PROCESSES=0", "PYTEST_ARGS=-k maps", target="test"
+    )
