@@ -22,6 +22,30 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = "/usr/bin/chromium"
+# The features Playwright's launch disables (playwright 1.65's `chromiumSwitches`, some of which keep the
+# browser off the network): Chromium reads only the last --disable-features it is given, so ours repeats
+# them (tests/browser/test_chromium_flags.py checks the list against the installed Playwright's).
+PLAYWRIGHT_DISABLED_FEATURES = [
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+    "msForceBrowserSignIn",
+    "msEdgeUpdateLaunchServicesPreferredVersion",
+]
+# Headless Chromium builds every window's address-bar popup as a WebUI page in a renderer of its own, for
+# a popup no test opens: a third of the browser's CPU through the browser tests.
+UNUSED_FEATURES = ["WebUIOmniboxPopup", "WebUIOmniboxFullPopup", "WebUIOmniboxAimPopup"]
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -31,6 +55,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=" + ",".join([*PLAYWRIGHT_DISABLED_FEATURES, *UNUSED_FEATURES]),
 ]
 TIMEOUT_MS = 15_000
 
