@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 from django import forms
@@ -332,6 +333,35 @@ def items_deletion_summary(items, request, admin_site):
     return lines, summary, lacking, []
 
 
+def selection_key(items) -> str:
+    """The items a "select all" selection holds, as its confirmation carries them back: their count and a
+    digest of their ids (any item added to or gone from the filter's selection changes it)."""
+    digest, count = hashlib.sha256(), 0
+    for pk in items.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=10000):
+        digest.update(b"%d," % pk)
+        count += 1
+    return f"{count}-{digest.hexdigest()[:32]}"
+
+
+def _selection_changed(request, queryset) -> str | None:
+    """Why a confirmed "select all" must be confirmed again (its message), or None. The confirmation carries
+    back the filter, not the ids: an item imported into the filter's selection meanwhile was deleted
+    unseen, beside the items the page counted."""
+    if not forms.BooleanField(required=False).to_python(request.POST.get("select_across")):
+        return None  # the ids themselves were confirmed
+    confirmed, now = request.POST.get("selection", ""), selection_key(queryset)
+    if confirmed == now:
+        return None
+    then = confirmed.split("-", 1)[0]
+    return (
+        f"The items this filter selects changed since the confirmation page ({int(then):,} then, "
+        f"{int(now.split('-', 1)[0]):,} now): nothing was deleted. Check the counts and confirm again."
+        if then.isdigit()
+        else "This confirmation did not say which items it counted: nothing was deleted. Check the counts "
+        "and confirm again."
+    )
+
+
 @admin.action(permissions=["delete"], description=delete_selected.short_description)
 def delete_selected_items(modeladmin, request, queryset):
     """Django's "delete selected" (its confirmation page first), refused with an error message, nothing
@@ -343,6 +373,11 @@ def delete_selected_items(modeladmin, request, queryset):
     ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` (1,000) confirming answered 400."""
     refused = items_deletion_refused(queryset)
     as_job = queryset.count() > item_deletion.REQUEST_ITEMS
+    changed = request.POST.get("post") and _selection_changed(request, queryset)
+    if changed:  # the confirmation page again, with the counts of now
+        request.POST = request.POST.copy()
+        del request.POST["post"]
+        modeladmin.message_user(request, changed, messages.WARNING)
     if refused is None and as_job and request.POST.get("post"):
         if _perms_lacking(request, modeladmin.admin_site, list(queryset.values_list("pk", flat=True))):
             raise PermissionDenied
@@ -360,6 +395,7 @@ def delete_selected_items(modeladmin, request, queryset):
                 selected = queryset.values_list("pk", flat=True)
                 response.context_data.update(
                     select_across=across,
+                    selection=selection_key(queryset) if across else "",
                     selected_ids=list(selected[:1] if across else selected),
                     as_job=as_job,
                     request_items=f"{item_deletion.REQUEST_ITEMS:,}",

@@ -502,6 +502,56 @@ def test_the_admins_select_all_over_the_limit_queues_the_apis_deletion_job_and_d
     assert not Annotation.objects.exists()
 
 
+@pytest.mark.parametrize("as_job", [False, True], ids=["in the request", "by a job"])
+def test_a_select_all_whose_filter_selects_other_items_by_the_confirmation_is_confirmed_again(
+    admin_client, manager, project, labeled, monkeypatch, job_messages, django_capture_on_commit_callbacks, as_job
+):
+    """The confirmation carries "select all" back as the filter: an item imported into the project after the
+    page counted 4 was deleted too, unseen. Now nothing is deleted and the page counts again."""
+    if as_job:
+        monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 3)
+    path = f"/admin/labeling/item/?project__id__exact={project.pk}"
+    page = changelist_select_all(admin_client, path, labeled[0].pk)
+    assert "Items: 4" in page.content.decode()
+    (late,) = images(project, 1, start=100)  # imported meanwhile
+    before = everything(project)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = admin_client.post(path, confirmation_fields(page))
+    assert everything(project) == before and not Job.objects.filter(kind="deletion").exists()
+    html = again.content.decode()
+    assert "Items: 5" in html and '<input type="hidden" name="post" value="yes">' in html
+    ((level, text),) = admin_messages(again)
+    assert level == "warning"
+    assert text == (
+        "The items this filter selects changed since the confirmation page (4 then, 5 now): nothing was "
+        "deleted. Check the counts and confirm again."
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(path, confirmation_fields(again), follow=True)
+    ((level, text),) = admin_messages(response)
+    if as_job:
+        assert level == "success" and text.startswith("5 items queued for deletion")
+        (job,) = Job.objects.filter(kind="deletion")
+        item_deletion.items_delete_run(job_id=job.pk)
+    else:
+        assert (level, text) == ("success", "Successfully deleted 5 items.")
+    assert not Item.objects.filter(project=project).exists() and not Item.objects.filter(pk=late.pk).exists()
+
+
+def test_a_select_all_confirmed_without_its_selection_is_confirmed_again(admin_client, project, labeled):
+    """A confirmation form that names no selection (a page served before it did) deletes nothing."""
+    path = f"/admin/labeling/item/?project__id__exact={project.pk}"
+    fields = confirmation_fields(changelist_select_all(admin_client, path, labeled[0].pk))
+    del fields["selection"]
+    before = everything(project)
+    again = admin_client.post(path, fields)
+    assert everything(project) == before and "Items: 4" in again.content.decode()
+    ((level, text),) = admin_messages(again)
+    assert level == "warning" and text.startswith("This confirmation did not say which items it counted")
+
+
 def test_the_admin_deletes_a_select_all_of_1001_items_by_a_job_confirming_what_its_page_sends(
     admin_client, manager, job_messages, django_capture_on_commit_callbacks
 ):
