@@ -267,7 +267,7 @@ class ItemDeleteApi(GenericAPIView):
         item_ids = deletion_selection(project=project, data=data)
         if data["preview"]:
             return Response(deletion_preview(project=project, item_ids=item_ids))
-        if len(item_ids) > REQUEST_ITEMS or runs_as_job(project=project, item_ids=item_ids, purge=data["purge"]):
+        if runs_as_job(project=project, item_ids=item_ids, purge=data["purge"]):  # over REQUEST_ITEMS among others
             job = items_delete_start(project=project, user=request.user, item_ids=item_ids, purge=data["purge"])
             return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
         return _deleted(project=project, item_ids=item_ids, purge=data["purge"], user=request.user)

@@ -3,6 +3,7 @@
 import pytest
 
 from labeling.models import Annotation, Item
+from labeling.services import item_deletion
 from labeling.services.annotations import annotation_save
 from labeling.services.imports import ImportEntry, items_import
 from tests.conftest import make_project, make_user
@@ -20,7 +21,7 @@ def test_a_large_deletion_runs_on_the_worker(api, manager, celery_worker, monkey
     for item_id in ids:
         for user in users:
             annotation_save(item=Item.objects.get(pk=item_id), labeler=user, value="pos")
-    monkeypatch.setattr("labeling.api.items.REQUEST_ITEMS", 5)  # the web side's limit: a job for more
+    monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 5)  # the web side's limit: a job for more
     client = api(manager)
     queued = client.post(f"/api/projects/{project.pk}/items/delete/", {"items": ids[:10]}, format="json")
     assert queued.status_code == 202, queued.content
