@@ -249,7 +249,7 @@ def items_delete_queue(items, user) -> list[tuple[Project, Job, int]]:
     grouped = _by_project(items)
     with transaction.atomic():
         return [
-            (project, items_delete_start(project=project, user=user, item_ids=ids), len(ids))
+            (project, items_delete_start(project=project, user=user, item_ids=ids, admin_history=True), len(ids))
             for project, ids in grouped
         ]
 

@@ -33,6 +33,7 @@ version naming the deleted items without recording their purge.
 import logging
 
 import numpy as np
+from django.contrib.admin.models import DELETION, LogEntry
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import NotSupportedError, transaction
@@ -533,15 +534,25 @@ def _changes_update(project, rewritten):
 # --- as a job ----------------------------------------------------------------------------------------------
 
 
-def items_delete_start(*, project, user, item_ids, purge=False) -> Job:
-    """Queue the deletion of ``item_ids`` (a job on the worker)."""
+def items_delete_start(*, project, user, item_ids, purge=False, admin_history=False) -> Job:
+    """Queue the deletion of ``item_ids`` (a job on the worker). With ``admin_history`` (the admin's "delete
+    selected"), the items deleted are recorded in the admin's history as its own deletions are."""
+    params = {"items": list(item_ids), "purge": bool(purge)}
+    if admin_history:
+        params["admin_history"] = True
     with transaction.atomic():
-        return jobs.job_start(
-            kind=JobKind.DELETION,
-            project=project,
-            user=user,
-            params={"items": list(item_ids), "purge": bool(purge)},
-            total=len(item_ids),
+        return jobs.job_start(kind=JobKind.DELETION, project=project, user=user, params=params, total=len(item_ids))
+
+
+def _admin_history_record(*, job, item_ids):
+    """One admin history entry per item ``job`` is deleting, by the user who queued it, as Django's admin
+    writes for a deletion in the request: in the deletion's transaction, so it stands only if the items go."""
+    for batch in _batches(item_ids):
+        LogEntry.objects.log_actions(
+            user_id=job.created_by_id,
+            queryset=Item.objects.filter(pk__in=batch).only("pk", "original_name"),
+            action_flag=DELETION,
+            change_message=f"Deleted by deletion job {job.pk}, queued from the admin.",
         )
 
 
@@ -561,9 +572,16 @@ def items_delete_run(*, job_id):
         # the beat (its own connection) shows progress and keeps a long deletion from looking dead
         with JobBeat(job) as beat:
             beat.set(total=len(ids), phase="deleting")
-            result = items_delete(
-                project=job.project, item_ids=ids, purge=job.params.get("purge", False), user=job.created_by, beat=beat
-            )
+            with transaction.atomic():
+                if job.params.get("admin_history") and job.created_by_id is not None:
+                    _admin_history_record(job=job, item_ids=ids)
+                result = items_delete(
+                    project=job.project,
+                    item_ids=ids,
+                    purge=job.params.get("purge", False),
+                    user=job.created_by,
+                    beat=beat,
+                )
     except VersionsHoldItems as exc:
         job.result = {"versions": [{"version": h["version"], "items": h["items"]} for h in exc.holding]}
         return job_finish(job=job, result=job.result, error=str(exc), attempt=attempt)

@@ -7,6 +7,7 @@ import re
 import zipfile
 
 import pytest
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -229,7 +230,6 @@ def test_a_large_deletion_runs_as_a_job_whose_error_names_the_versions(
     a, b, c, d = labeled
     build(project, manager)
     monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 1)
-    monkeypatch.setattr("labeling.api.items.REQUEST_ITEMS", 1)
     preview = api(manager).post(url(project), {"items": [c.pk, d.pk], "preview": True}, format="json").json()
     assert preview["runs_as_job"] is True
     with django_capture_on_commit_callbacks(execute=True):
@@ -413,8 +413,6 @@ def test_a_version_published_after_the_admins_check_still_refuses_its_deletion(
     admin_client, manager, project, labeled, monkeypatch
 ):
     """The admin asks before its confirmation page; the deletion asks again under the project's lock."""
-    from django.contrib.admin.models import LogEntry
-
     a, b, c, d = labeled
     build(project, manager)
     monkeypatch.setattr("labeling.admin.deletion_check", lambda **kwargs: None)  # as if v1 came after it
@@ -495,11 +493,49 @@ def test_the_admins_select_all_over_the_limit_queues_the_apis_deletion_job_and_d
     assert f"{project.name}: 4 items, job {jobs[0].pk}" in text and f"Reviews: 2 items, job {jobs[1].pk}" in text
     assert api(manager).get(f"/api/jobs/{jobs[0].pk}/").json()["status"] == "queued"  # as the API's own jobs
 
+    ids = sorted(Item.objects.filter(project__in=[project, reviews]).values_list("pk", flat=True))
+    assert not LogEntry.objects.exists()  # nothing deleted yet
     for job in jobs:
         item_deletion.items_delete_run(job_id=job.pk)
     assert api(manager).get(f"/api/jobs/{jobs[0].pk}/").json()["result"]["deleted"]["items"] == 4
     assert not Item.objects.filter(project__in=[project, reviews]).exists()
     assert not Annotation.objects.exists()
+    # the admin's history has each item deleted, by the admin who queued the job, as its own deletions
+    entries = LogEntry.objects.order_by("object_id")
+    assert sorted(int(entry.object_id) for entry in entries) == ids
+    assert {(e.user, e.action_flag, e.content_type.model, e.change_message) for e in entries} == {
+        (admin_user, DELETION, "item", f"Deleted by deletion job {job.pk}, queued from the admin.") for job in jobs
+    } and len({e.change_message for e in entries}) == 2
+    assert any(entry.object_repr == "good" or entry.object_repr.endswith(".png") for entry in entries)
+
+
+def test_a_deletion_job_the_admin_queued_and_a_version_refused_leaves_no_admin_history(
+    admin_client, manager, project, labeled, monkeypatch, job_messages, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 3)
+    path = f"/admin/labeling/item/?project__id__exact={project.pk}"
+    page = changelist_select_all(admin_client, path, labeled[0].pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(path, confirmation_fields(page), follow=True)
+    (job,) = Job.objects.filter(kind="deletion")
+    build(project, manager)  # a version holding the items, published before the job runs
+    before = everything(project)
+    item_deletion.items_delete_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "v1" in str(job.errors)
+    assert everything(project) == before and not LogEntry.objects.exists()
+
+
+def test_a_deletion_job_queued_through_the_api_writes_no_admin_history(
+    api, manager, project, labeled, monkeypatch, job_messages, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(item_deletion, "REQUEST_ITEMS", 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(manager).post(url(project), {"items": [item.pk for item in labeled]}, format="json")
+    assert response.status_code == 202, response.content
+    (job,) = Job.objects.filter(kind="deletion")
+    item_deletion.items_delete_run(job_id=job.pk)
+    assert not Item.objects.filter(project=project).exists() and not LogEntry.objects.exists()
 
 
 @pytest.mark.parametrize("as_job", [False, True], ids=["in the request", "by a job"])
