@@ -140,11 +140,21 @@ def job_messages(request, monkeypatch):
     consuming the broker for the rest of the session, on the test database: a transactional test's job
     sent there was claimed by it first, the test's own run answered "already claimed or finished", and
     the test read a result that was not there yet (or one built in the worker's media folder). Tests
-    marked ``integration`` send for real: a worker runs their jobs."""
+    marked ``integration`` that have a worker (``celery_worker``, or a module's own ``s3_worker``) send for
+    real: it runs their jobs. An integration test without one runs its jobs itself, as the others do: sent
+    for real, the session's worker, if started already, raced it for them (a build claimed by the worker,
+    "job N is running elsewhere")."""
     sent = []
-    if request.node.get_closest_marker("integration") is None:
+    sends = request.node.get_closest_marker("integration") is not None and bool(
+        WORKER_FIXTURES & set(request.fixturenames)
+    )
+    if not sends:
         monkeypatch.setattr("labeling.services.jobs.task_send", lambda name, *args: sent.append((name, *args)))
     return sent
+
+
+# The fixtures that start a worker for a test's jobs (tests/integration/).
+WORKER_FIXTURES = {"celery_worker", "s3_worker"}
 
 
 @pytest.fixture

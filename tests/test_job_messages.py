@@ -19,3 +19,15 @@ def test_a_job_a_transactional_test_starts_is_noted_but_never_sent_to_the_broker
     job = version_build_start(project=text_project(manager), user=manager, recipe={})  # committed: sent now
     assert brokered == []
     assert job_messages == [(JOB_TASKS["version"], job.pk)]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_an_integration_test_without_a_worker_runs_its_jobs_itself(monkeypatch, manager, job_messages):
+    """tests/integration/test_s3_storage.py builds versions in its own process: its job went to the broker,
+    where the session's worker, started by an earlier test of the process, claimed it first."""
+    brokered = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=(), **options: brokered.append((name, *args)))
+    job = version_build_start(project=text_project(manager), user=manager, recipe={})
+    assert brokered == []
+    assert job_messages == [(JOB_TASKS["version"], job.pk)]
