@@ -415,6 +415,15 @@ LABELHUB_PUBLIC_API_DOCS = env_bool("LABELHUB_PUBLIC_API_DOCS")
 # Celery. Without CELERY_BROKER_URL the broker is a folder: a real worker process, no server.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_DIR = Path(os.environ.get("CELERY_BROKER_DIR") or VAR_DIR / "celery")
+# The queue this installation's jobs go to and its workers take (a worker given no --queues takes it):
+# installations sharing one broker each set their own, or one's workers would run the other's jobs.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or "celery"
+# The test suite's processes (`make test` runs pytest-xdist, which names each one in PYTEST_XDIST_WORKER
+# before the settings are read) each start a worker on their own test database: each has its own queue and
+# broker folder, or one process's worker would take another's jobs.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    CELERY_TASK_DEFAULT_QUEUE += "-" + os.environ["PYTEST_XDIST_WORKER"]
+    CELERY_BROKER_DIR /= os.environ["PYTEST_XDIST_WORKER"]
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     for sub in ("queue", "processed", "control"):
@@ -426,9 +435,6 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
-# The queue this installation's jobs go to and its workers take (a worker given no --queues takes it):
-# installations sharing one broker each set their own, or one's workers would run the other's jobs.
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or "celery"
 # Progress and results live in Job rows, so no result backend is needed.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -24,7 +24,7 @@ def run_settings(
         "SECRET_KEY",
         "DEBUG",
         "CELERY_BROKER_URL",
-        "CELERY_QUEUE",  # an xdist process's own (tests/xdist_worker.py)
+        "PYTEST_XDIST_WORKER",  # the suite's process (tests/test_xdist.py)
         "DJANGO_ALLOW_ASYNC_UNSAFE",
         "SQLITE_PATH",
         "LABELHUB_MODELS_DIR",

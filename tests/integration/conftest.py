@@ -41,6 +41,9 @@ def start_worker(media_root, concurrency=2, queue=None):
     from django.db import connection
 
     env = {**os.environ, **_database_env(connection.settings_dict), "MEDIA_ROOT": str(media_root)}
+    # this process's queue and broker folder, as they are (an xdist process's own, tests/test_xdist.py)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env["CELERY_QUEUE"] = settings.CELERY_TASK_DEFAULT_QUEUE
     # The tests' webhook receivers listen on loopback, which webhooks may not reach by default.
     env["LABELHUB_WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.0/8"
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
