@@ -343,13 +343,10 @@ def selection_key(items) -> str:
     return f"{count}-{digest.hexdigest()[:32]}"
 
 
-def _selection_changed(request, queryset) -> str | None:
-    """Why a confirmed "select all" must be confirmed again (its message), or None. The confirmation carries
-    back the filter, not the ids: an item imported into the filter's selection meanwhile was deleted
-    unseen, beside the items the page counted."""
-    if not forms.BooleanField(required=False).to_python(request.POST.get("select_across")):
-        return None  # the ids themselves were confirmed
-    confirmed, now = request.POST.get("selection", ""), selection_key(queryset)
+def _selection_changed(confirmed, now) -> str | None:
+    """Why a confirmed "select all" must be confirmed again (its message), or None: the ``selection_key`` its
+    confirmation counted is not the filter's ``now``. The confirmation carries back the filter, not the ids:
+    an item imported into the filter's selection meanwhile was deleted unseen, beside the items counted."""
     if confirmed == now:
         return None
     then = confirmed.split("-", 1)[0]
@@ -373,7 +370,9 @@ def delete_selected_items(modeladmin, request, queryset):
     ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` (1,000) confirming answered 400."""
     refused = items_deletion_refused(queryset)
     as_job = queryset.count() > item_deletion.REQUEST_ITEMS
-    changed = request.POST.get("post") and _selection_changed(request, queryset)
+    across = forms.BooleanField(required=False).to_python(request.POST.get("select_across"))
+    selection = selection_key(queryset) if across else ""  # a selection of ids confirms the ids themselves
+    changed = across and request.POST.get("post") and _selection_changed(request.POST.get("selection", ""), selection)
     if changed:  # the confirmation page again, with the counts of now
         request.POST = request.POST.copy()
         del request.POST["post"]
@@ -391,11 +390,10 @@ def delete_selected_items(modeladmin, request, queryset):
             refused = exc.args[0]
         else:
             if isinstance(response, TemplateResponse):  # the confirmation page
-                across = forms.BooleanField(required=False).to_python(request.POST.get("select_across"))
                 selected = queryset.values_list("pk", flat=True)
                 response.context_data.update(
                     select_across=across,
-                    selection=selection_key(queryset) if across else "",
+                    selection=selection,
                     selected_ids=list(selected[:1] if across else selected),
                     as_job=as_job,
                     request_items=f"{item_deletion.REQUEST_ITEMS:,}",
