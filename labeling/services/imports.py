@@ -1020,7 +1020,8 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
     """Yield (line number, record or None, error) for each non-empty manifest line. CSV column names are
     read without case or surrounding spaces ("Label" is label)."""
     if fmt == "csv":
-        reader = csv.DictReader(stream)
+        # strict: a quote left open is an error at the file's end, not every later line read into its field
+        reader = csv.DictReader(stream, strict=True)
         try:
             fieldnames = reader.fieldnames
         except csv.Error as exc:

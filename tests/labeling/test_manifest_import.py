@@ -267,3 +267,14 @@ def test_a_csv_manifest_with_a_field_over_the_limit_fails_naming_its_line(manage
     (error,) = job.errors
     assert "line 3" in error["reason"] and f"{settings.LABELHUB_MAX_TEXT_CHARS:,} characters" in error["reason"]
     assert "Error" not in error["reason"]  # a sentence, not the exception's class
+
+
+def test_a_csv_manifest_with_a_quote_left_open_fails_naming_its_line_instead_of_one_long_item(manager):
+    """A quote never closed (a spreadsheet cell cut short) made the rest of the file one field: the job
+    "succeeded" with one item whose text was every later line, commas and labels included."""
+    project = text_project(manager)
+    job = run_import(project, manager, "cut.csv", b'text,label\nfine,pos\n"unterminated,pos\nalso fine,neg\n')
+    assert job.status == "failed"
+    (error,) = job.errors
+    assert "line 4: not CSV: unexpected end of data" in error["reason"], error
+    assert not Item.objects.filter(project=project).exists()  # the lines' batch held the error (none stored)
