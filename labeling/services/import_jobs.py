@@ -206,7 +206,17 @@ def import_job_run(*, job_id):
                 report = _run_archive(job=job, handle=handle, source=source, beat=beat)
             else:
                 report = _run_manifest(job=job, handle=handle, source=source, beat=beat)
-    except (InputRejected, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        if params.get("format"):
+            error = f"the upload cannot be read: {exc}"
+        else:  # an image, a clip or another binary file picked in the manifest form
+            error = (
+                "the file is neither a zip archive nor a manifest (JSON Lines or CSV, in UTF-8): images, audio "
+                "clips and text files are imported one by one under Upload files"
+            )
+        job_finish(job=job, error=error, attempt=attempt)
+        return
+    except (InputRejected, zipfile.BadZipFile) as exc:
         job_finish(job=job, error=f"the upload cannot be read: {exc}", attempt=attempt)
         return
     except BatchNotSaved as exc:

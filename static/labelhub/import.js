@@ -22,7 +22,11 @@ function renderReport(imported, duplicates, rejected, answers) {
     <p><b data-testid="imported">${imported}</b> imported · <b data-testid="duplicates">${duplicates.length}</b> duplicates ·
        <b data-testid="rejected">${rejected.length}</b> rejected</p>
     ${answers ? `<p><b data-testid="answers">${answers.created}</b> answers added · ${answers.revised} revised · ${answers.unchanged} unchanged</p>` : ""}
-    ${rejected.length ? `<h3>Rejected</h3><ul class="rejected">${list(rejected, (r) => `${esc(r.name ?? r.line ?? "")}: ${esc(r.reason)}`)}</ul>` : ""}
+    ${rejected.length ? `<h3>Rejected</h3><ul class="rejected">${list(rejected, (r) => {
+      // a failed job's own error names no file or line: its reason alone, without a colon before it
+      const where = r.name ?? r.line;
+      return where == null || where === "" ? esc(r.reason) : `${esc(where)}: ${esc(r.reason)}`;
+    })}</ul>` : ""}
     ${duplicates.length ? `<h3>Duplicates</h3><ul>${list(duplicates, (d) => `${esc(d.name)} (already item #${d.item ?? "?"})`)}</ul>` : ""}`;
 }
 

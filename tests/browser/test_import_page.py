@@ -87,3 +87,26 @@ def test_a_detection_projects_import_form_stays_inside_its_card(live_server, new
     for name in ("format", "images_without_boxes", "labeler", "tags", "source"):
         field = page.locator(f"#import-form [name={name}]").bounding_box()
         assert field["x"] + field["width"] <= card["x"] + card["width"] + 0.5, name
+
+
+def test_an_image_given_to_the_manifest_form_is_refused_saying_where_images_go(
+    live_server, page, login, manager, project
+):
+    """An image picked in "Manifest or zip archive" instead of "Upload files" failed its job with the report
+    ": the upload cannot be read: 'utf-8' codec can't decode byte 0x89 in position 0: invalid start byte":
+    no name before the colon, and nothing a user could act on."""
+    from labeling.services.import_jobs import import_job_run
+
+    require_browser()
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/import/")
+    form = page.locator("#import-form")
+    form.locator("input[name=file]").set_input_files({"name": "a.png", "mimeType": "image/png", "buffer": png_bytes()})
+    form.get_by_role("button", name="Start import").click()
+    page.locator("#progress-text").filter(has_text="queued").wait_for()
+    import_job_run(job_id=Job.objects.get(project=project).pk)
+    page.locator("#progress-text").filter(has_text="failed").wait_for()
+    (reason,) = page.locator("ul.rejected li").all_inner_texts()
+    assert not reason.startswith(":"), reason
+    assert "codec" not in reason and "Upload files" in reason, reason
+    assert not Item.objects.filter(project=project).exists() and page.errors == []
