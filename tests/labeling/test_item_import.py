@@ -438,3 +438,16 @@ def test_a_zip_manifest_over_the_import_limit_is_refused_unread(manager, setting
     assert job.status == JobStatus.FAILED
     assert "manifest.jsonl is 100,017 bytes, over the import limit of 5,000" in job.errors[-1]["reason"]
     assert not project.items.exists()
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_a_zip_given_to_upload_files_is_refused_saying_where_zips_go(api, manager, modality):
+    """A zip picked in "Upload files" read as "not an image Pillow can identify (corrupt or unsupported
+    file)", or in a text project as a text that is not UTF-8: nothing said it is imported elsewhere."""
+    project = make_project(manager, name=f"Zipped {modality}", modality=modality, classes=[{"key": "a"}, {"key": "b"}])
+    archive = zip_bytes([("cat/a.png", png_bytes(seed=1)), ("b.txt", b"a text")])
+    response = upload(api(manager), project, [("photos.zip", archive)])
+    assert response.status_code == 200  # nothing imported
+    ((name, reason),) = [(r["name"], r["reason"]) for r in response.json()["rejected"]]
+    assert name == "photos.zip" and "zip archive" in reason and "Manifest or zip archive" in reason, reason
+    assert not Item.objects.filter(project=project).exists()
