@@ -180,7 +180,7 @@ def run_digits(scale: int, seed: int, name: str) -> None:
 
     embedder = get_embedder(name, models_dir=models_dir(), batch_size=256)
 
-    def featurize(images8, kind, batch: int = 4096):
+    def featurize(images8, kind, batch: int = 4096, processes: int = 1):  # --scale passes processes: one here
         out = []
         t = time.perf_counter()
         for s in range(0, len(images8), batch):

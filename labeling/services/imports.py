@@ -61,12 +61,13 @@ HF_CARD_NAMES = ("README.md", "dataset_infos.json")
 # LICENSE): no items of an image or audio project (``_dataset_card``). Other .txt files are not skipped: in
 # an image zip they are most often YOLO label files sent without ``format``, whose rejection says so.
 NOTE_PREFIXES = ("readme", "license", "licence")
-# What a YOLO dataset's other files are, imported as items into an image project (without ``format``): said
-# instead of Pillow's "not an image" (``_yolo_file_reason``).
+# A zip uploaded as an item (Upload files), said instead of "not an image" or "not UTF-8"; {id}: the project's.
 ZIP_UPLOAD_REASON = (
     "a zip archive: import it under Manifest or zip archive (POST /api/projects/{id}/imports/), which reads "
     "the files it holds"
 )
+# What a YOLO dataset's other files are, imported as items into an image project (without ``format``): said
+# instead of Pillow's "not an image" (``_yolo_file_reason``).
 YOLO_LABEL_REASON = "looks like a YOLO label file: import the zip with format yolo to keep its boxes"
 YOLO_DATASET_REASON = "a YOLO dataset file: import the zip with format yolo to read its class names"
 YOLO_LIST_REASON = "a YOLO dataset's image list: import the zip with format yolo to keep its boxes"
@@ -194,7 +195,7 @@ def _prepare(project, entry, class_keys):
     data = entry.load()
     if data[:4] == b"PK\x03\x04" and entry.name.lower().endswith(".zip"):  # not a .docx: a zip as well
         # read as a corrupt image, clip or text: say where a zip goes instead
-        raise InputRejected(ZIP_UPLOAD_REASON)
+        raise InputRejected(ZIP_UPLOAD_REASON.format(id=project.pk))
     inspected = inputs.inspect(project.modality, data)
     if project.modality == "text":
         return inputs.sha256_hex(inspected.text.encode("utf-8")), inspected, None

@@ -450,4 +450,5 @@ def test_a_zip_given_to_upload_files_is_refused_saying_where_zips_go(api, manage
     assert response.status_code == 200  # nothing imported
     ((name, reason),) = [(r["name"], r["reason"]) for r in response.json()["rejected"]]
     assert name == "photos.zip" and "zip archive" in reason and "Manifest or zip archive" in reason, reason
+    assert f"/api/projects/{project.pk}/imports/" in reason, reason
     assert not Item.objects.filter(project=project).exists()
