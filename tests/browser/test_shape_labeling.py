@@ -261,6 +261,32 @@ def test_labeler_makes_adjusts_and_deletes_segments_on_the_waveform(live_server,
     assert not page.errors, page.errors
 
 
+def test_a_segment_dragged_on_a_long_clip_spans_the_drag_and_no_more(live_server, page, login, manager, labeler):
+    """The regions plugin starts a dragged region 5 px wide at the press and adds the drag to it, so every
+    segment drawn with the mouse ended (or, dragged leftwards, ended) 5 px past where the mouse was let go
+    or pressed: on a 30 s clip about 0.18 s of the next word, stored and exported. A drag that spans no
+    time (straight down) makes no segment."""
+    require_browser()
+    project, _ = segments_project(
+        manager, labeler, "labeler", [("long.wav", wav_bytes(seconds=30, rate=8000, freq=300))], name="Long clip (browser)"
+    )
+    login(page, live_server, labeler)
+    item, at = open_clip(page, live_server, project)
+    drag(page, at(10 / 30), at(20 / 30), steps=10)  # rightwards: 10 s - 20 s
+    drag(page, at(27 / 30), at(23 / 30), steps=10)  # leftwards: 23 s - 27 s
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('2 segments')")
+    x, y = at(5 / 30)
+    drag(page, (x, y - 40), (x, y + 40))  # straight down: no time spanned, no segment
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    segments = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    px = 30 / at.box["width"]  # seconds per pixel of the waveform
+    assert [s["start"] for s in segments] == pytest.approx([10, 23], abs=1.5 * px), segments
+    assert [s["end"] for s in segments] == pytest.approx([20, 27], abs=1.5 * px), segments
+    assert not page.errors, page.errors
+
+
 def test_a_recent_answer_with_200_boxes_is_edited_and_a_drag_redraws_only_its_box(
     live_server, page, login, api, manager, labeler
 ):

@@ -882,6 +882,7 @@ export class SegmentEditor extends ShapeEditor {
     this.viewer = viewer;
     this.clipDuration = options?.duration || null;
     this.adding = false;
+    this.marking = false; // a segment made with [ and ] is being added
     this.waiting = null; // the shapes shown once the clip is decoded
     this.token = 0;
     this.ready = viewer.ready.then(() => this.attach());
@@ -891,8 +892,18 @@ export class SegmentEditor extends ShapeEditor {
     const regions = this.viewer.regions;
     if (!regions) return;
     regions.enableDragSelection({ color: rgba(this.colour(this.sticky), 0.25) });
+    // The plugin starts a dragged region 5 px wide at the press and adds the drag to it: the segment then
+    // ended 5 px past the mouse (0.18 s on a 30 s clip). It starts empty here, so it spans the drag.
+    regions.on("region-initialized", (region) => {
+      if (!this.adding && !this.marking) region.setOptions({ end: region.start });
+    });
     regions.on("region-created", (region) => {
       if (this.adding) return;
+      if (!this.marking && region.end - region.start < MIN_SEGMENT) {
+        region.remove(); // a drag that spanned no time (straight up or down): no segment
+        return;
+      }
+      if (!this.marking) region.setOptions({ start: region.start, end: region.end }); // a region again, no marker
       const before = this.snapshot();
       this.shapes.push({ start: region.start, end: region.end, label: this.sticky, region });
       this.record(`draw ${this.shapeName(this.shapes.length - 1)}`, before);
@@ -1005,7 +1016,12 @@ export class SegmentEditor extends ShapeEditor {
       return true;
     }
     // The regions plugin answers region-created, which adds the segment as a drag's would (one undo step).
-    this.viewer.regions.addRegion({ start, end, color: rgba(this.colour(this.sticky), 0.25) });
+    this.marking = true;
+    try {
+      this.viewer.regions.addRegion({ start, end, color: rgba(this.colour(this.sticky), 0.25) });
+    } finally {
+      this.marking = false;
+    }
     return true;
   }
 
