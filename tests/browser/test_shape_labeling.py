@@ -267,9 +267,8 @@ def test_a_segment_dragged_on_a_long_clip_spans_the_drag_and_no_more(live_server
     or pressed: on a 30 s clip about 0.18 s of the next word, stored and exported. A drag that spans no
     time (straight down) makes no segment."""
     require_browser()
-    project, _ = segments_project(
-        manager, labeler, "labeler", [("long.wav", wav_bytes(seconds=30, rate=8000, freq=300))], name="Long clip (browser)"
-    )
+    clips = [("long.wav", wav_bytes(seconds=30, rate=8000, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Long clip (browser)")
     login(page, live_server, labeler)
     item, at = open_clip(page, live_server, project)
     drag(page, at(10 / 30), at(20 / 30), steps=10)  # rightwards: 10 s - 20 s
