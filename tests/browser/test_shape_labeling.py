@@ -181,6 +181,25 @@ def test_nothing_here_is_an_explicit_empty_answer(live_server, page, login, mana
     assert "nothing here" in page.locator("#recent-list li").first.text_content()
 
 
+def test_n_with_caps_lock_on_sends_the_boxes_drawn_not_nothing_here(live_server, page, login, manager, labeler):
+    """With Caps Lock on, n (submit) arrives as "N" without Shift: it sent "nothing here" and wiped the
+    boxes drawn. Only Shift+N is "nothing here"; a capital N without Shift submits as n does."""
+    require_browser()
+    project = detection_project(manager, labeler)
+    item = open_detection_page(page, live_server, login, labeler, project)
+    at = image_point(page)
+    drag(page, at(0.2, 0.2), at(0.5, 0.6))
+    page.keyboard.press("N")  # Caps Lock's n: the key "N", no Shift
+    wait_answers(page, 1)
+    (box,) = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["boxes"]
+    assert_box(box, {"x": 0.2, "y": 0.2, "w": 0.3, "h": 0.4, "label": "iguana"})
+    following = shown_item(page, previous=item)
+    page.keyboard.press("Shift+N")  # still "nothing here"
+    wait_answers(page, 2)
+    assert json.loads(Annotation.objects.get(item_id=following, labeler=labeler).value) == {"boxes": []}
+    assert not page.errors, page.errors
+
+
 def test_an_answer_sent_before_my_recent_answers_arrive_stays_in_the_list(
     live_server, page, login, api, manager, labeler
 ):

@@ -866,7 +866,9 @@ function onKey(event) {
       event.preventDefault();
       return;
     }
-    if (key === "N") {
+    // Shift+N only: with Caps Lock on, n (submit) arrives as "N" without Shift, and sent "nothing here"
+    // over the shapes drawn (it submits them, below); Shift+N then arrives as "n" with Shift.
+    if ((key === "N" || key === "n") && event.shiftKey) {
       event.preventDefault();
       submit({ nothing: true });
       return;
@@ -876,7 +878,7 @@ function onKey(event) {
   let handled = true;
   if (!isTranscription && classByHotkey.has(key)) chooseClass(classByHotkey.get(key).key);
   else if (key === "?") ui.helpDialog.showModal();
-  else if (key === "Enter" || key === "n") {
+  else if (key === "Enter" || key === "n" || (key === "N" && !event.shiftKey)) {
     // A focused button (not a class) or link reached with Tab keeps its Enter: the link is followed.
     const control = target instanceof HTMLButtonElement ? !target.closest(".classes") : Boolean(target.closest?.("a[href]"));
     if (control && key === "Enter") handled = false;
