@@ -343,3 +343,25 @@ def test_the_tags_of_boxes_that_share_corners_never_cover_one_another(live_serve
     assert page.locator("#image").bounding_box()["width"] > 300  # the item as wide as the phone allows
     assert_apart("390 px, fitted")
     assert console == [] and not page.errors, (console, page.errors)
+
+
+def test_n_with_caps_lock_on_never_clears_the_final_boxes(live_server, page, login, manager, reviewer):
+    """With Caps Lock on, n (skip) arrives as "N" without Shift: it cleared the final boxes the SME had copied
+    or drawn. Only Shift+N clears them; a capital N without Shift is n (here, the only item: nothing to skip to)."""
+    require_browser()
+    project, item, alice, bob = review_item(manager, reviewer, "Caps Lock (browser)")
+    annotation_save(
+        item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana"), (0.4, 0.2, 0.3, 0.5, "iguana"))
+    )
+    annotation_save(item=item, labeler=bob, value=boxes((0.08, 0.2, 0.64, 0.5, "iguana")))
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('.layer-svg rect').length === 3")
+    page.keyboard.press("Shift+Digit1")  # alice's two boxes as the final ones
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '2'")
+    page.keyboard.press("N")  # Caps Lock's n: the key "N", no Shift
+    page.wait_for_timeout(300)  # a clear is immediate (no request): it would have shown by now
+    assert page.locator("#editor-summary").get_attribute("data-count") == "2"
+    page.keyboard.press("Shift+N")  # still clears
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '0'")
+    assert not Decision.objects.filter(item=item).exists() and not page.errors, page.errors

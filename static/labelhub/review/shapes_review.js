@@ -361,8 +361,11 @@ document.addEventListener("keydown", (e) => {
     else toggleLayer(n === 0 ? "consensus" : String(n - 1));
     return;
   }
+  // Shift+N only clears: with Caps Lock on, n (skip) arrives as "N" without Shift, and cleared the final
+  // shapes instead of skipping; Shift+N then arrives as "n" with Shift.
+  const key = e.key === "N" || e.key === "n" ? (e.shiftKey ? "N" : "n") : e.key;
   const handled = (() => {
-    switch (e.key) {
+    switch (key) {
       case "k": classPending = true; summary.classList.add("pending"); summary.textContent = "class key…"; return true;
       case "c": submit({ accept: "consensus" }); return true;
       case "e": restart(); return true;
