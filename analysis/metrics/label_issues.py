@@ -256,13 +256,17 @@ def reduce_embeddings(X, max_dim: int = 64, seed: int = 0) -> np.ndarray:
 
     Euclidean geometry is kept (no whitening); the reduction makes kNN, k-means and the classifier
     fast and filters noise dimensions.
+
+    ``X`` is never changed. Its centred copy is the one copy made: PCA works on it in place (its own copy
+    was a third array of X's size: 100,000 pretrained image vectors of 1,884 dimensions peaked at 2.5 GB,
+    now 1.8 GB, with the same result to the bit).
     """
     X = np.asarray(X, dtype=np.float32)
     Z = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
     if max_dim and Z.shape[1] > max_dim and Z.shape[0] > max_dim:
         from sklearn.decomposition import PCA
 
-        Z = PCA(n_components=max_dim, svd_solver="randomized", random_state=seed).fit_transform(Z)
+        Z = PCA(n_components=max_dim, svd_solver="randomized", random_state=seed, copy=False).fit_transform(Z)
     return np.ascontiguousarray(Z, dtype=np.float32)
 
 

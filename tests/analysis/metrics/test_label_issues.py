@@ -941,3 +941,30 @@ def test_windows_of_one_recording_do_not_vouch_for_each_others_label():
     assert false_grouped <= 5
     with pytest.raises(ValueError, match="one entry per item"):
         find_label_issues(X, given, groups=groups[:10])
+
+
+def test_reducing_embeddings_leaves_them_unchanged_and_holds_one_copy_of_them():
+    """A map's vectors are reduced once (PCA to 64 dimensions): 100,000 pretrained image vectors of 1,884
+    dimensions are 754 MB, and the reduction held three arrays of that size (the vectors, their centred
+    copy and PCA's own copy of it: 2.5 GB at the peak). Now the centred copy is the only one, PCA working
+    on it in place, and the caller's vectors are left as they were."""
+    import tracemalloc
+
+    from sklearn.decomposition import PCA  # imported before the count, as the map job has it
+
+    # wide, as pretrained vectors are (PCA's own working arrays, n x 74, are small beside them)
+    X = np.random.default_rng(0).standard_normal((10_000, 1000), dtype=np.float32)
+    before = X.copy()
+    tracemalloc.start()
+    try:
+        Z = reduce_embeddings(X, 64, 0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(X, before)
+    assert Z.shape == (10_000, 64) and Z.dtype == np.float32
+    assert peak < 1.6 * X.nbytes, f"peak {peak / X.nbytes:.2f} x the vectors' size"
+    # the same reduction as PCA on a centred copy, to the bit
+    centred = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    expected = PCA(n_components=64, svd_solver="randomized", random_state=0).fit_transform(centred)
+    np.testing.assert_array_equal(Z, expected.astype(np.float32))
