@@ -315,7 +315,7 @@ def map_job_run(*, job_id):
             configure_numba_cache()
             t = time.perf_counter()
             # Reduced once: the kNN graph, the layout and the scores all work in this space.
-            Z = reduce_embeddings(X, 64, 0)
+            Z = reduce_embeddings(X, 64, 0, overwrite=True)  # X is not used again: centred in place
             del X
             k = min(15, len(kept) - 1)
             knn = knn_graph(Z, k, seed=0)

@@ -968,3 +968,22 @@ def test_reducing_embeddings_leaves_them_unchanged_and_holds_one_copy_of_them():
     centred = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
     expected = PCA(n_components=64, svd_solver="randomized", random_state=0).fit_transform(centred)
     np.testing.assert_array_equal(Z, expected.astype(np.float32))
+
+
+def test_a_caller_done_with_its_embeddings_has_them_reduced_without_a_copy():
+    """The map job has no use for its vectors once reduced: ``overwrite=True`` centres them in place, so the
+    reduction holds no copy of them (0.8 GB instead of 1.8 GB for 100,000 x 1,884), with the same result."""
+    import tracemalloc
+
+    from sklearn.decomposition import PCA  # noqa: F401 - imported before the count, as the map job has it
+
+    X = np.random.default_rng(1).standard_normal((10_000, 1000), dtype=np.float32)
+    expected = reduce_embeddings(X, 64, 0)
+    tracemalloc.start()
+    try:
+        Z = reduce_embeddings(X, 64, 0, overwrite=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(Z, expected)
+    assert peak < 0.5 * X.nbytes, f"peak {peak / X.nbytes:.2f} x the vectors' size"
