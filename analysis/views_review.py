@@ -112,6 +112,9 @@ def review_item_page(request, project_id, item_id):
     classes = list(project.classes.filter(retired=False))
     key = _page_key_for(classes)
     decisions = list(item.decisions.select_related("reviewer").order_by("-created", "-id"))
+    # Classes read by their names, as the buttons, the queue and the agreement page read them; a
+    # transcription project's answers are transcripts, shown as typed.
+    names = class_names(project=project) if project.task_type == "classification" else {}
     return render(
         request,
         "labeling/review_item.html",
@@ -123,8 +126,9 @@ def review_item_page(request, project_id, item_id):
             "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "skips": skips_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": decisions,
-            "latest": _latest_decision(decisions),
+            "latest": _latest_decision(decisions, names),
             "classes": classes,
+            "class_names": names,
             "actions": [
                 (value, name, key(letter))
                 for (value, name), letter in zip(
@@ -139,13 +143,18 @@ def review_item_page(request, project_id, item_id):
     )
 
 
-def _latest_decision(decisions):
+def _latest_decision(decisions, names=None):
     """The item's latest decision in words, shown above the decision form: an SME working down the queue
-    sees at once that a colleague has settled the item since the queue was read."""
+    sees at once that a colleague has settled the item since the queue was read. ``names``: class key →
+    name, to read its label by."""
     if not decisions:
         return None
     d = decisions[0]
-    return {"reviewer": d.reviewer.username if d.reviewer else None, "created": d.created, "what": decision_summary(d)}
+    return {
+        "reviewer": d.reviewer.username if d.reviewer else None,
+        "created": d.created,
+        "what": decision_summary(d, names=names),
+    }
 
 
 def _page_key_for(classes):
@@ -160,15 +169,17 @@ def _pct(value):
     return f"{max(0.0, min(100.0, float(value) * 100)):.3f}%"
 
 
-def shape_marks(*, project, shapes, duration=None, colours=None):
+def shape_marks(*, project, shapes, duration=None, colours=None, names=None):
     """Shapes as percentages for a picture: boxes as ``left, top, width, height`` of the image, segments
-    as ``left, width`` of the clip's time bar (needs ``duration``). Drawn with inline styles, not script."""
+    as ``left, width`` of the clip's time bar (needs ``duration``). Drawn with inline styles, not script.
+    ``names`` (class key → name) names each mark's class by its name; without it, by its key."""
     colours = colours or {}
+    names = names or {}
     marks = []
     for s in (shapes or {}).get("boxes", []):
         marks.append(
             {
-                "label": s["label"],
+                "label": names.get(s["label"], s["label"]),
                 "colour": colours.get(s["label"], "#0b63c5"),
                 "style": f"left:{_pct(s['x'])};top:{_pct(s['y'])};width:{_pct(s['w'])};height:{_pct(s['h'])}",
             }
@@ -178,7 +189,7 @@ def shape_marks(*, project, shapes, duration=None, colours=None):
             start, end = s["start"] / duration, s["end"] / duration
             marks.append(
                 {
-                    "label": s["label"],
+                    "label": names.get(s["label"], s["label"]),
                     "colour": colours.get(s["label"], "#0b63c5"),
                     "style": f"left:{_pct(start)};width:{_pct(end - start)}",
                 }
@@ -210,15 +221,21 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
         shapes = mapped(a["value"].get(kind, [])) if isinstance(a["value"], dict) else []
         a["n_shapes"] = len(shapes)
         layers.append({"name": a["labeler"], "colour": LAYER_COLOURS[n % len(LAYER_COLOURS)], "shapes": shapes})
-    # Answers a relabel campaign archived: drawn apart, as earlier evidence, not as layers of the editor.
+    # Answers a relabel campaign archived: drawn apart, as earlier evidence, not as layers of the editor;
+    # their classes read by name, as the class buttons read them.
     colours = {c.key: c.colour for c in project.classes.all()}
+    names = class_names(project=project)
     archived = archived_answers_by_item(item_ids=[item.pk], project=project).get(item.pk, [])
     for a in archived:
         shapes = a["value"].get(kind, []) if isinstance(a["value"], dict) else []
         a["n_shapes"] = len(shapes)
-        a["classes"] = sorted({s.get("label", "") for s in shapes})
+        a["classes"] = sorted({names.get(s.get("label", ""), s.get("label", "")) for s in shapes})
         a["marks"] = shape_marks(
-            project=project, shapes={kind: shapes}, duration=(item.stats or {}).get("duration"), colours=colours
+            project=project,
+            shapes={kind: shapes},
+            duration=(item.stats or {}).get("duration"),
+            colours=colours,
+            names=names,
         )
     consensus = consensus_for(project=project, item_ids=[item.pk]).get(item.pk, {kind: []})
     decisions = list(item.decisions.select_related("reviewer").order_by("-created", "-id"))

@@ -33,15 +33,16 @@ class DecisionConflict(Exception):
         super().__init__(f"item {current.item_id} was decided meanwhile by {who}: {decision_summary(current)}")
 
 
-def decision_summary(decision: Decision) -> str:
-    """A decision in a few words: "label '9' (gold)", "3 boxes", "sent back to the labelers"."""
+def decision_summary(decision: Decision, *, names=None) -> str:
+    """A decision in a few words: "label '9' (gold)", "3 boxes", "sent back to the labelers". ``names``
+    (class key → name, as ``labeling.selectors.class_names`` answers) reads the label by its name."""
     if decision.action != DecisionAction.LABEL:
         return str(decision.get_action_display())
     if isinstance(decision.shapes, dict):
         kind, shapes = next(iter(decision.shapes.items()), ("shapes", []))
         what = f"{len(shapes)} {kind}"
     else:
-        what = f"label '{decision.label}'" if decision.label else "no label"
+        what = f"label '{(names or {}).get(decision.label, decision.label)}'" if decision.label else "no label"
     flags = [name for name in ("borderline", "uncertain", "out_of_domain", "gold") if getattr(decision, name)]
     return what + (f" ({', '.join(f.replace('_', ' ') for f in flags)})" if flags else "")
 

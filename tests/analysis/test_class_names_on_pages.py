@@ -97,3 +97,35 @@ def test_the_review_queue_reads_class_names(client, reviewer, digits):
     client.force_login(reviewer)
     page = client.get(f"/projects/{project.pk}/review/").content.decode()
     assert "lab0</b>: nine" in page and "lab0</b>: 9" not in page
+
+
+def test_the_review_page_reads_class_names_as_its_decision_buttons(client, manager, reviewer):
+    """The item's review page named classes by key ("9", "4") in its answers, earlier answers, decisions,
+    imported label and "decided already" banner, while its buttons, the queue and the agreement page read
+    "nine", "four"."""
+    from labeling.services.campaigns import campaign_create
+    from labeling.services.review import decision_record
+
+    options = {"borderline": True, "uncertain": True, "out_of_domain": True}
+    project = make_project(manager, name="Digits", modality="text", classes=DIGITS, options=options)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    a, b, c = labelers(project, 3)
+    (item,) = add_texts(project, ["scan 0"])
+    item.label = "9"
+    item.save(update_fields=["label"])
+    answer(item, a, "1")
+    campaign_create(project=project, name="Again", item_ids=[item.pk], overlap=1, user=manager)
+    answer(item, b, "9", borderline=True, borderline_with="4")
+    answer(item, c, "4")
+    decision_record(item=item, reviewer=reviewer, label="4", rationale="the loop is open")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    current = _cells(page[page.index('id="answers"') :].split("</table>")[0])
+    assert "nine / four" in current and "four" in current and not {"9", "4", "9 / 4"} & set(current), current
+    earlier = _cells(page[page.index('id="archived-answers"') :].split("</table>")[0])
+    assert "one" in earlier and "1" not in earlier, earlier
+    decisions = page[page.index('id="decisions"') :].split("</ul>")[0]
+    assert ": four" in decisions and ": 4" not in decisions, decisions
+    assert "imported label <b>nine</b>" in page
+    assert "label &#x27;four&#x27;" in page  # the "decided already" banner
+    assert 'data-label="4"' in page  # the buttons still send keys

@@ -452,7 +452,9 @@ def test_the_shape_review_page_draws_the_answers_a_campaign_archived(api, manage
     assert set(cards) == {"alice", "bob"}
     assert cards["alice"].count('class="example-box"') == 2 and "2 boxes" in cards["alice"]
     assert cards["bob"].count('class="example-box"') == 1 and "1 box" in cards["bob"]
-    assert all("Touching iguanas" in c and "(iguana)" in c for c in cards.values())
+    # classes by their names, as the class buttons read them (not the keys "iguana", "rock")
+    assert all("Touching iguanas" in c and "(Iguana)" in c and 'title="Iguana"' in c for c in cards.values())
+    assert 'title="iguana"' not in earlier
     # the editor's layers hold the current answers only
     config = json.loads(html.split('id="review-config" type="application/json">')[1].split("</script>")[0])
     assert [layer["name"] for layer in config["layers"]] == ["carol0"]
