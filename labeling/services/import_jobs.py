@@ -214,6 +214,8 @@ def import_job_run(*, job_id):
                 "the file is neither a zip archive nor a manifest (JSON Lines or CSV, in UTF-8): images, audio "
                 "clips and text files are imported one by one under Upload files"
             )
+            # the total _run_manifest set counted lines of bytes that are no manifest ("failed: 0 / 219360")
+            job.total = None
         job_finish(job=job, error=error, attempt=attempt)
         return
     except (InputRejected, zipfile.BadZipFile) as exc:

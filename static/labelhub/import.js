@@ -88,7 +88,8 @@ document.getElementById("import-form").addEventListener("submit", async (event) 
     : "";
   const poll = async () => {
     const job = await (await fetch(`/api/jobs/${data.job}/`, { headers: { Accept: "application/json" } })).json();
-    show(job.processed, job.total, `${job.status}: ${job.processed} / ${job.total ?? "?"}`);
+    // no total (not counted yet, or a failed file that was no manifest): the status alone, no "0 / ?"
+    show(job.processed, job.total, job.total == null && !job.processed ? job.status : `${job.status}: ${job.processed} / ${job.total ?? "?"}`);
     if (job.status === "succeeded" || job.status === "failed") {
       const r = job.result || {};
       renderReport(r.imported ?? 0, r.duplicate_items ?? [], job.errors ?? [], r.answers);

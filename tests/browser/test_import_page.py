@@ -109,4 +109,8 @@ def test_an_image_given_to_the_manifest_form_is_refused_saying_where_images_go(
     (reason,) = page.locator("ul.rejected li").all_inner_texts()
     assert not reason.startswith(":"), reason
     assert "codec" not in reason and "Upload files" in reason, reason
+    # The progress read "failed: 0 / 9" (219360 for a photo): the lines of binary data counted as the
+    # manifest's total. A file that is no manifest has no line total.
+    assert page.locator("#progress-text").inner_text() == "failed"
+    assert Job.objects.get(project=project).total is None
     assert not Item.objects.filter(project=project).exists() and page.errors == []
