@@ -13,15 +13,21 @@ function show(done, total, label) {
   text.textContent = label ?? `${done} / ${total ?? "?"}`;
 }
 
-function renderReport(imported, duplicates, rejected, answers) {
+// duplicates and rejected: the rows listed (a job lists its first 1000 duplicates and keeps its first
+// errors); counts: {duplicates, rejected} when there were more than listed (a job's result counts them all).
+function renderReport(imported, duplicates, rejected, answers, counts = {}) {
+  const nDuplicates = Math.max(counts.duplicates ?? 0, duplicates.length);
+  const nRejected = Math.max(counts.rejected ?? 0, rejected.length);
   // Once items are in, the next step of a first day is labeling them.
   if (imported > 0) document.getElementById("next-step").hidden = false;
   const list = (rows, fmt) => rows.slice(0, 200).map((r) => `<li>${fmt(r)}</li>`).join("");
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  // "1 duplicate", "2 duplicates": the noun after a count agrees with it
+  const noun = (n, one, many) => (n === 1 ? one : many);
   reportBox.innerHTML = `
-    <p><b data-testid="imported">${imported}</b> imported · <b data-testid="duplicates">${duplicates.length}</b> duplicates ·
-       <b data-testid="rejected">${rejected.length}</b> rejected</p>
-    ${answers ? `<p><b data-testid="answers">${answers.created}</b> answers added · ${answers.revised} revised · ${answers.unchanged} unchanged</p>` : ""}
+    <p><b data-testid="imported">${imported}</b> imported · <b data-testid="duplicates">${nDuplicates}</b> ${noun(nDuplicates, "duplicate", "duplicates")} ·
+       <b data-testid="rejected">${nRejected}</b> rejected</p>
+    ${answers ? `<p><b data-testid="answers">${answers.created}</b> ${noun(answers.created, "answer", "answers")} added · ${answers.revised} revised · ${answers.unchanged} unchanged</p>` : ""}
     ${rejected.length ? `<h3>Rejected</h3><ul class="rejected">${list(rejected, (r) => {
       // a failed job's own error names no file or line: its reason alone, without a colon before it
       const where = r.name ?? r.line;
@@ -92,7 +98,8 @@ document.getElementById("import-form").addEventListener("submit", async (event) 
     show(job.processed, job.total, job.total == null && !job.processed ? job.status : `${job.status}: ${job.processed} / ${job.total ?? "?"}`);
     if (job.status === "succeeded" || job.status === "failed") {
       const r = job.result || {};
-      renderReport(r.imported ?? 0, r.duplicate_items ?? [], job.errors ?? [], r.answers);
+      renderReport(r.imported ?? 0, r.duplicate_items ?? [], job.errors ?? [], r.answers,
+        { duplicates: r.duplicates, rejected: r.rejected });
       return;
     }
     setTimeout(poll, 500);

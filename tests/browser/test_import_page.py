@@ -114,3 +114,75 @@ def test_an_image_given_to_the_manifest_form_is_refused_saying_where_images_go(
     assert page.locator("#progress-text").inner_text() == "failed"
     assert Job.objects.get(project=project).total is None
     assert not Item.objects.filter(project=project).exists() and page.errors == []
+
+
+def test_the_import_report_counts_one_duplicate_and_one_answer_in_the_singular(
+    live_server, page, login, manager, project
+):
+    """The upload report read "1 duplicates" (and a labels import's "1 answers added")."""
+    import json
+
+    from labeling.services.import_jobs import import_job_run
+    from tests.conftest import make_project
+    from tests.labeling.test_label_import import ls_annotation, ls_task, ls_user
+
+    require_browser()
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/import/")
+    upload = page.locator("#upload-form")
+    report = page.locator("#report p").first
+    pngs = [{"name": f"{n}.png", "mimeType": "image/png", "buffer": png_bytes(seed=n)} for n in (1, 2)]
+    for files, expected in [
+        (pngs, "2 imported · 0 duplicates · 0 rejected"),
+        (pngs[:1], "0 imported · 1 duplicate · 0 rejected"),
+        (pngs, "0 imported · 2 duplicates · 0 rejected"),
+    ]:
+        upload.locator("input[name=files]").set_input_files(files)
+        upload.get_by_role("button", name="Upload").click()
+        report.filter(has_text=expected).wait_for()
+
+    texts = make_project(
+        manager, name="Reviews", modality="text", classes=[{"key": "pos", "name": "Positive"}, {"key": "neg"}]
+    )
+    choice = [{"value": {"choices": ["Positive"]}, "id": "c", "from_name": "s", "to_name": "text", "type": "choices"}]
+    export = [ls_task(1, {"text": "Great product"}, [ls_annotation(1, ls_user(1, "a@x.org"), choice)])]
+    page.goto(f"{live_server.url}/projects/{texts.pk}/import/")
+    form = page.locator("#import-form")
+    form.locator("input[name=file]").set_input_files(
+        {"name": "export.json", "mimeType": "application/json", "buffer": json.dumps(export).encode()}
+    )
+    form.locator("select[name=format]").select_option("label_studio")
+    form.get_by_role("button", name="Start import").click()
+    page.locator("#progress-text").filter(has_text="queued").wait_for()
+    import_job_run(job_id=Job.objects.get(project=texts).pk)
+    page.locator("#progress-text").filter(has_text="succeeded").wait_for()
+    assert page.locator("#report p").nth(0).inner_text() == "1 imported · 0 duplicates · 0 rejected"
+    assert page.locator("#report p").nth(1).inner_text() == "1 answer added · 0 revised · 0 unchanged"
+    assert page.errors == []
+
+
+def test_the_import_report_counts_every_duplicate_not_the_ones_listed(
+    live_server, page, login, manager, project, monkeypatch
+):
+    """A job lists its first MAX_LISTED (1000) duplicates; the page counted that list, so a manifest of
+    5000 known texts read "1000 duplicates"."""
+    from labeling.services import import_jobs
+    from labeling.services.import_jobs import import_job_run
+    from tests.conftest import make_project
+
+    monkeypatch.setattr(import_jobs, "MAX_LISTED", 2)
+    require_browser()
+    texts = make_project(manager, name="Reviews", modality="text", classes=[{"key": "pos"}, {"key": "neg"}])
+    login(page, live_server, manager)
+    manifest = b"".join(b'{"text": "review %d"}\n' % n for n in range(3))
+    page.goto(f"{live_server.url}/projects/{texts.pk}/import/")
+    form = page.locator("#import-form")
+    for n, expected in [(1, "3 imported · 0 duplicates · 0 rejected"), (2, "0 imported · 3 duplicates · 0 rejected")]:
+        form.locator("input[name=file]").set_input_files(
+            {"name": f"reviews{n}.jsonl", "mimeType": "application/jsonl", "buffer": manifest}
+        )
+        form.get_by_role("button", name="Start import").click()
+        page.wait_for_function("() => document.getElementById('progress-text').textContent.startsWith('queued')")
+        import_job_run(job_id=Job.objects.filter(project=texts).latest("pk").pk)
+        page.locator("#report p").first.filter(has_text=expected).wait_for()
+    assert page.locator("#report li").count() == 2 and page.errors == []
