@@ -24,6 +24,13 @@ class Role(models.TextChoices):
     MANAGER = "manager", "Manager"
 
 
+def role_words(role) -> str:
+    """A role inside a sentence, lower-case with its article: "a labeler", "a reviewer (SME)", "a manager"
+    ("ann is now a labeler.", "join as a reviewer (SME)"). Tables and the top bar show the label itself."""
+    label = Role(role).label
+    return f"a {label[:1].lower()}{label[1:]}"
+
+
 # Higher rank includes the rights of the lower ones.
 ROLE_RANK = {Role.LABELER: 1, Role.REVIEWER: 2, Role.MANAGER: 3}
 

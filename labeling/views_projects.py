@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.signin import TooManyMails
 from labelhub.params import is_row_id
-from labeling.choices import Role
+from labeling.choices import Role, role_words
 from labeling.models import Invitation
 from labeling.project_forms import MemberAddForm, ProjectCreateForm, ProjectSettingsForm
 from labeling.selectors import invitations_pending, member_for, project_create_allowed, project_creators_rule
@@ -35,11 +35,6 @@ from labeling.services.projects import (
     project_update,
 )
 from labeling.views import _project
-
-
-def _role_noun(display):
-    """A role's name inside a sentence: "reviewer (SME)", not "reviewer (sme)"."""
-    return display[:1].lower() + display[1:]
 
 
 @login_required
@@ -82,7 +77,7 @@ def members_page(request, project_id):
             if action == "add":
                 if form.is_valid() and form.user is not None:
                     added = member_add(project=project, username=form.user.username, role=form.cleaned_data["role"])
-                    messages.success(request, f"{added.user.username} is now {added.get_role_display()}.")
+                    messages.success(request, f"{added.user.username} is now {role_words(added.role)}.")
                     return redirect("members", project_id=project.pk)
                 if form.is_valid():
                     invitation, link = invitation_create(
@@ -95,7 +90,7 @@ def members_page(request, project_id):
                     messages.success(
                         request,
                         f"{invitation.email} has no account here yet: an invitation to join as "
-                        f"{_role_noun(invitation.get_role_display())} was e-mailed. The link works once, for "
+                        f"{role_words(invitation.role)} was e-mailed. The link works once, for "
                         f"{INVITATION_DAYS} days; you can also pass it on yourself: {link}",
                     )
                     return redirect("members", project_id=project.pk)
@@ -114,7 +109,7 @@ def members_page(request, project_id):
                 target = member_for(project=project, username=request.POST.get("username", ""))
                 if action == "role":
                     member_role_change(membership=target, role=request.POST.get("role", ""))
-                    messages.success(request, f"{target.user.username} is now {target.get_role_display()}.")
+                    messages.success(request, f"{target.user.username} is now {role_words(target.role)}.")
                 else:
                     member_remove(membership=target)
                     messages.success(request, f"{target.user.username} was removed from the project.")
@@ -218,13 +213,16 @@ def invitation_page(request, token):
         else:
             if user is None:
                 login(request, membership.user)
-            messages.success(
-                request, f"Welcome to {membership.project.name}, as {_role_noun(membership.get_role_display())}."
-            )
+            messages.success(request, f"Welcome to {membership.project.name}, as {role_words(membership.role)}.")
             return redirect("project", project_id=membership.project_id)
     return render(
         request,
         "labeling/invitation.html",
-        {"invitation": invitation, "errors": errors, "username": request.POST.get("username", "")},
+        {
+            "invitation": invitation,
+            "role": role_words(invitation.role),
+            "errors": errors,
+            "username": request.POST.get("username", ""),
+        },
         status=400 if errors else 200,
     )

@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.mail import send_later
 from accounts.services import new_account_errors
 from accounts.signin import invitation_mail_sent
-from labeling.choices import ROLE_RANK, Role
+from labeling.choices import ROLE_RANK, Role, role_words
 from labeling.models import Invitation, Membership
 
 INVITATION_DAYS = 7
@@ -60,7 +60,7 @@ def invitation_create(*, project, email, role, invited_by, link_for) -> tuple[In
     member = Membership.objects.filter(project=project, user__email__iexact=email).select_related("user").first()
     if member is not None:
         raise ValidationError(
-            {"email": f"{member.user.username} ({email}) is already a member, as {member.get_role_display()}"}
+            {"email": f"{member.user.username} ({email}) is already a member, as {role_words(member.role)}"}
         )
     invitation_mail_sent(inviter_id=getattr(invited_by, "pk", None), project_id=project.pk)
     now = timezone.now()
@@ -86,7 +86,7 @@ def _message(invitation, link) -> EmailMultiAlternatives:
     inviter = invitation.invited_by.get_username() if invitation.invited_by else "A manager"
     body = (
         f"{inviter} invites you to label data in the LabelHub project “{invitation.project.name}”, "
-        f"as {invitation.get_role_display().lower()}.\n\n"
+        f"as {role_words(invitation.role)}.\n\n"
         f"Open this link to choose a username and a password (it works once, until "
         f"{invitation.expires:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
     )

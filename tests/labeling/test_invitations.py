@@ -199,3 +199,36 @@ def test_an_invitation_to_a_project_whose_name_has_a_line_break_is_still_mailed(
     message = mail.outbox[0].message()  # what the mail server is sent
     assert message["Subject"] == "Invitation to Night shots Bcc: someone@example.com"
     assert message["Bcc"] is None and mail.outbox[0].recipients() == ["x@example.com"]
+
+
+def test_roles_read_in_lower_case_with_their_article_in_every_sentence(
+    client, manager, project, labeler2, django_capture_on_commit_callbacks
+):
+    """The members page said "ann is now Labeler." and the invitation page "invites … as Labeler", while
+    the invitation's own message said "as labeler"; each now reads "a labeler", "a reviewer (SME)"."""
+    from tests.conftest import make_user
+
+    make_user("ann")
+    client.force_login(manager)
+
+    def said(response):
+        return " ".join(str(m) for m in get_messages(response.wsgi_request))
+
+    def shown(response):  # the message bar of the page the form led to
+        return response.content.decode()
+
+    members = f"/projects/{project.pk}/members/"
+    added = client.post(members, {"action": "add", "who": "ann", "role": "labeler"}, follow=True)
+    assert "ann is now a labeler." in shown(added)
+    changed = client.post(members, {"action": "role", "username": labeler2.username, "role": "reviewer"}, follow=True)
+    assert f"{labeler2.username} is now a reviewer (SME)." in shown(changed)
+    with django_capture_on_commit_callbacks(execute=True):
+        invited = client.post(members, {"action": "add", "who": "bo@example.com", "role": "labeler"})
+    assert "an invitation to join as a labeler was e-mailed" in said(invited)
+    assert "as a labeler." in mail.outbox[-1].body
+    link = LINK.search(said(invited)).group(0).replace("http://testserver", "")
+    client.logout()
+    page = client.get(link).content.decode()
+    assert "to this project as <strong>a labeler</strong>." in page, page
+    joined = client.post(link, {"username": "bo", "password": "a sound passphrase"})
+    assert said(joined) == f"Welcome to {project.name}, as a labeler."
