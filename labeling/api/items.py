@@ -132,7 +132,9 @@ class ItemListApi(GenericAPIView):
         missing = {} if files else {"files": "no files were uploaded (use the multipart field 'files')"}
         _refuse_unknown_fields(request.data, ItemUploadSerializer, missing)
         source, tags = _source_and_tags(project, request.data)
-        report = items_import(project=project, entries=uploaded_entries(files=files, tags=tags, source=source))
+        report = items_import(
+            project=project, entries=uploaded_entries(files=files, tags=tags, source=source, project=project)
+        )
         code = status.HTTP_201_CREATED if report.imported else status.HTTP_200_OK
         return Response(report.as_dict(), status=code)
 

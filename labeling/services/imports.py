@@ -66,6 +66,13 @@ ZIP_UPLOAD_REASON = (
     "a zip archive: import it under Manifest or zip archive (POST /api/projects/{id}/imports/), which reads "
     "the files it holds"
 )
+# A manifest uploaded as an item (Upload files), known by its name's extension alone: in a text project it
+# became one item holding every line. {id}: the project's.
+MANIFEST_EXTENSIONS = (".jsonl", ".ndjson", ".csv")
+MANIFEST_UPLOAD_REASON = (
+    "looks like a manifest (JSON Lines or CSV): import it under Manifest or zip archive "
+    "(POST /api/projects/{id}/imports/), which makes an item of each line"
+)
 # What a YOLO dataset's other files are, imported as items into an image project (without ``format``): said
 # instead of Pillow's "not an image" (``_yolo_file_reason``).
 YOLO_LABEL_REASON = "looks like a YOLO label file: import the zip with format yolo to keep its boxes"
@@ -902,13 +909,16 @@ def image_sizes_upright(*, project=None, dry_run=False) -> dict:
     return counts
 
 
-def uploaded_entries(*, files, tags=(), source=None) -> list[ImportEntry]:
-    """Entries for files of a multipart upload (Django UploadedFile objects)."""
+def uploaded_entries(*, files, tags=(), source=None, project=None) -> list[ImportEntry]:
+    """Entries for files of a multipart upload (Django UploadedFile objects). With ``project``, a file
+    named as a manifest (``MANIFEST_EXTENSIONS``) is refused saying where manifests go, unread."""
     limit = settings.LABELHUB_MAX_FILE_BYTES
     entries = []
     for upload in files:
         entry = ImportEntry(name=upload.name, tags=list(tags), source=source)
-        if upload.size > limit:
+        if project is not None and (upload.name or "").lower().endswith(MANIFEST_EXTENSIONS):
+            entry.error = MANIFEST_UPLOAD_REASON.format(id=project.pk)
+        elif upload.size > limit:
             entry.error = f"file is {upload.size:,} bytes, over the limit of {limit:,} bytes"
         else:
             entry.load = upload.read

@@ -452,3 +452,17 @@ def test_a_zip_given_to_upload_files_is_refused_saying_where_zips_go(api, manage
     assert name == "photos.zip" and "zip archive" in reason and "Manifest or zip archive" in reason, reason
     assert f"/api/projects/{project.pk}/imports/" in reason, reason
     assert not Item.objects.filter(project=project).exists()
+
+
+@pytest.mark.parametrize("name", ["reviews.jsonl", "reviews.ndjson", "reviews.CSV"])
+def test_a_manifest_given_to_upload_files_is_refused_saying_where_manifests_go(api, manager, name):
+    """In a text project a manifest picked in "Upload files" became ONE text item holding every line of it
+    (its JSON or CSV as the text to label); a .txt is still a text item."""
+    project = text_project(manager)
+    manifest = b'{"text": "great product"}\n{"text": "awful"}\n' if "json" in name else b"text\ngreat product\n"
+    response = upload(api(manager), project, [(name, manifest), ("note.txt", b"a plain note")])
+    assert response.status_code == 201  # the note
+    ((rejected, reason),) = [(r["name"], r["reason"]) for r in response.json()["rejected"]]
+    assert rejected == name and "manifest" in reason and "Manifest or zip archive" in reason, reason
+    assert f"/api/projects/{project.pk}/imports/" in reason, reason
+    assert list(Item.objects.filter(project=project).values_list("text", flat=True)) == ["a plain note"]
