@@ -133,7 +133,7 @@ class ItemListApi(GenericAPIView):
         _refuse_unknown_fields(request.data, ItemUploadSerializer, missing)
         source, tags = _source_and_tags(project, request.data)
         report = items_import(
-            project=project, entries=uploaded_entries(files=files, tags=tags, source=source, project=project)
+            project=project, entries=uploaded_entries(project=project, files=files, tags=tags, source=source)
         )
         code = status.HTTP_201_CREATED if report.imported else status.HTTP_200_OK
         return Response(report.as_dict(), status=code)

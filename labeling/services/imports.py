@@ -61,18 +61,24 @@ HF_CARD_NAMES = ("README.md", "dataset_infos.json")
 # LICENSE): no items of an image or audio project (``_dataset_card``). Other .txt files are not skipped: in
 # an image zip they are most often YOLO label files sent without ``format``, whose rejection says so.
 NOTE_PREFIXES = ("readme", "license", "licence")
-# A zip uploaded as an item (Upload files), said instead of "not an image" or "not UTF-8"; {id}: the project's.
+# Files given to Upload files that belong under Manifest or zip archive, known by their name's extension
+# alone (a .docx is a zip too), refused unread saying where they go; {id}: the project's. A zip read as an
+# item was "not an image Pillow can identify" (or "not UTF-8"); a manifest in a text project became one
+# item holding every line.
 ZIP_UPLOAD_REASON = (
     "a zip archive: import it under Manifest or zip archive (POST /api/projects/{id}/imports/), which reads "
     "the files it holds"
 )
-# A manifest uploaded as an item (Upload files), known by its name's extension alone: in a text project it
-# became one item holding every line. {id}: the project's.
-MANIFEST_EXTENSIONS = (".jsonl", ".ndjson", ".csv")
 MANIFEST_UPLOAD_REASON = (
     "looks like a manifest (JSON Lines or CSV): import it under Manifest or zip archive "
     "(POST /api/projects/{id}/imports/), which makes an item of each line"
 )
+OTHER_FORM_REASONS = {
+    ".zip": ZIP_UPLOAD_REASON,
+    ".jsonl": MANIFEST_UPLOAD_REASON,
+    ".ndjson": MANIFEST_UPLOAD_REASON,
+    ".csv": MANIFEST_UPLOAD_REASON,
+}
 # What a YOLO dataset's other files are, imported as items into an image project (without ``format``): said
 # instead of Pillow's "not an image" (``_yolo_file_reason``).
 YOLO_LABEL_REASON = "looks like a YOLO label file: import the zip with format yolo to keep its boxes"
@@ -200,9 +206,6 @@ def _prepare(project, entry, class_keys):
     if entry.load is None:
         raise InputRejected("the entry has neither a file nor a text")
     data = entry.load()
-    if data[:4] == b"PK\x03\x04" and entry.name.lower().endswith(".zip"):  # not a .docx: a zip as well
-        # read as a corrupt image, clip or text: say where a zip goes instead
-        raise InputRejected(ZIP_UPLOAD_REASON.format(id=project.pk))
     inspected = inputs.inspect(project.modality, data)
     if project.modality == "text":
         return inputs.sha256_hex(inspected.text.encode("utf-8")), inspected, None
@@ -909,15 +912,16 @@ def image_sizes_upright(*, project=None, dry_run=False) -> dict:
     return counts
 
 
-def uploaded_entries(*, files, tags=(), source=None, project=None) -> list[ImportEntry]:
-    """Entries for files of a multipart upload (Django UploadedFile objects). With ``project``, a file
-    named as a manifest (``MANIFEST_EXTENSIONS``) is refused saying where manifests go, unread."""
+def uploaded_entries(*, project, files, tags=(), source=None) -> list[ImportEntry]:
+    """Entries for files of a multipart upload (Django UploadedFile objects) to ``project``. A file named as
+    a zip or a manifest (``OTHER_FORM_REASONS``) is refused unread, saying where it goes."""
     limit = settings.LABELHUB_MAX_FILE_BYTES
     entries = []
     for upload in files:
         entry = ImportEntry(name=upload.name, tags=list(tags), source=source)
-        if project is not None and (upload.name or "").lower().endswith(MANIFEST_EXTENSIONS):
-            entry.error = MANIFEST_UPLOAD_REASON.format(id=project.pk)
+        other_form = OTHER_FORM_REASONS.get(posixpath.splitext(upload.name or "")[1].lower())
+        if other_form:
+            entry.error = other_form.format(id=project.pk)
         elif upload.size > limit:
             entry.error = f"file is {upload.size:,} bytes, over the limit of {limit:,} bytes"
         else:
