@@ -76,11 +76,16 @@ def jobs_to_worker(s3_worker, monkeypatch):
 
 
 def finished(client, job_id, worker):
-    def done():
-        job = client.get(f"/api/jobs/{job_id}/").json()
-        return job if job["status"] in ("succeeded", "failed") else None
+    last = {}
 
-    job = wait_for(done, timeout=120, message=f"job {job_id}")
+    def done():
+        last.update(client.get(f"/api/jobs/{job_id}/").json())
+        return dict(last) if last["status"] in ("succeeded", "failed") else None
+
+    try:
+        job = wait_for(done, timeout=120, message=f"job {job_id}")
+    except AssertionError as exc:  # the job as last read and what the worker said: why it never ended
+        raise AssertionError(f"{exc}: {last}\n{worker.output()[-4000:]}") from None
     assert job["status"] == "succeeded", (job, worker.output()[-4000:])
     return job
 
