@@ -426,6 +426,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     CELERY_BROKER_DIR /= os.environ["PYTEST_XDIST_WORKER"]
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
+    # kombu's filesystem transport, made safe to poll while messages are written (labelhub/broker.py)
+    CELERY_BROKER_TRANSPORT = "labelhub.broker:Transport"
     for sub in ("queue", "processed", "control"):
         (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
