@@ -239,3 +239,48 @@ def test_the_key_help_opens_and_closes_with_the_question_mark(live_server, page,
     page.keyboard.press("7")  # the keys are the page's again
     assert page.locator("#answer-summary").text_content() == "digit 7"
     assert not page.errors, page.errors
+
+
+def test_a_drag_on_a_transcription_clips_waveform_loops_that_stretch_and_a_click_seeks(
+    live_server, page, login, manager, labeler
+):
+    """The page says "drag on the waveform" makes a loop; the waveform took every drag as a seek, so no loop
+    was ever made with the mouse. A loop spans the drag (not 5 px more), and playing stays inside it."""
+    require_browser()
+    project = make_project(manager, name="Long queries (browser)", modality="audio", task_type="transcription")
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=30, rate=8000))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item)
+    wave = page.locator("#waveform").bounding_box()
+    y = wave["y"] + wave["height"] / 2
+
+    def x(seconds):
+        return wave["x"] + seconds / 30 * wave["width"]
+
+    page.mouse.move(x(10), y)
+    page.mouse.down()
+    page.mouse.move(x(20), y, steps=10)
+    page.mouse.up()
+    loop = page.locator("#loop-state")
+    assert loop.is_visible()
+    start, end = (float(t.split(":")[1]) for t in loop.text_content().removeprefix("loop ").split("–"))
+    px = 30 / wave["width"]  # seconds per pixel
+    assert (start, end) == (pytest.approx(10, abs=max(0.1, 1.5 * px)), pytest.approx(20, abs=max(0.1, 1.5 * px)))
+    assert page.evaluate("document.getElementById('audio').currentTime") < 1  # a drag is not a seek
+
+    page.evaluate("document.getElementById('audio').currentTime = 19.5")
+    page.keyboard.press("Control+Space")  # play: at the loop's end it goes back to its start
+    page.wait_for_function(
+        "() => { const a = document.getElementById('audio'); return a.currentTime > 10 && a.currentTime < 12; }"
+    )
+    page.keyboard.press("Control+Space")
+
+    page.evaluate("document.getElementById('transcript').blur()")  # the player's keys, not the transcript's
+    page.keyboard.press("\\")  # no loop
+    assert not loop.is_visible()
+    page.mouse.click(x(25), y)  # a click seeks
+    page.wait_for_function("() => Math.abs(document.getElementById('audio').currentTime - 25) < 0.5")
+    assert not loop.is_visible() and not page.errors, page.errors

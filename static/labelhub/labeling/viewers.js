@@ -178,15 +178,20 @@ export class AudioViewer {
       ]);
       this.regions = RegionsPlugin.create();
       this.wave = WaveSurfer.create({
-        // Dragging makes a segment in a segments project (a drag-to-seek would swallow it); a click seeks.
-        // "auto": as tall as the .waveform box (labeling.css sizes it by the window): the quiet stretches
-        // between words, where a segment starts and ends, show at more than a few pixels.
-        container: $("waveform"), media: this.audio, height: "auto", normalize: true, dragToSeek: !this.segments,
+        // Dragging makes a segment in a segments project and a loop elsewhere (a drag-to-seek would swallow
+        // either); a click seeks. "auto": as tall as the .waveform box (labeling.css sizes it by the window):
+        // the quiet stretches between words, where a segment starts and ends, show at more than a few pixels.
+        container: $("waveform"), media: this.audio, height: "auto", normalize: true, dragToSeek: false,
         waveColor: "#9fb3c8", progressColor: "#0b63c5", cursorColor: "#1f2328", plugins: [this.regions],
       });
       if (this.segments) return;
       this.regions.enableDragSelection({ color: "rgba(11, 99, 197, 0.15)" });
+      // The plugin starts a dragged region 5 px wide at the press (see SegmentEditor): the loop spans the drag.
+      this.regions.on("region-initialized", (region) => {
+        if (!this.placing) region.setOptions({ end: region.start }); // not a loop set with [ ]
+      });
       this.regions.on("region-created", (region) => {
+        if (region.end - region.start < 0.05) { region.remove(); return; } // a drag that spanned no time
         for (const other of this.regions.getRegions()) if (other !== region) other.remove();
         this.setLoop(region.start, region.end, false);
       });
@@ -267,7 +272,12 @@ export class AudioViewer {
     this.loopLabel.textContent = `loop ${formatTime(start)}–${formatTime(end)}`;
     if (drawRegion && this.regions) {
       this.regions.clearRegions();
-      this.regions.addRegion({ start, end, color: "rgba(11, 99, 197, 0.15)" });
+      this.placing = true;
+      try {
+        this.regions.addRegion({ start, end, color: "rgba(11, 99, 197, 0.15)" });
+      } finally {
+        this.placing = false;
+      }
     }
   }
 
