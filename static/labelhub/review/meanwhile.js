@@ -6,10 +6,16 @@ const ACTIONS = {
   relabel: "sent back for relabeling",
 };
 
+// The API answers the class key; the page reads it by the name its class buttons show (a transcript as it is).
+function labelName(label) {
+  const button = document.querySelector(`.class-button[data-label="${CSS.escape(label)}"]`);
+  return button?.dataset.name || label;
+}
+
 function what(decision) {
   if (decision.action !== "label") return ACTIONS[decision.action] ?? decision.action;
   const shapes = decision.value && Object.entries(decision.value)[0];
-  let text = shapes ? `${shapes[1].length} ${shapes[0]}` : decision.label ? `“${decision.label}”` : "no label";
+  let text = shapes ? `${shapes[1].length} ${shapes[0]}` : decision.label ? `“${labelName(decision.label)}”` : "no label";
   const flags = ["borderline", "uncertain", "out_of_domain", "gold"].filter((f) => decision[f]);
   if (flags.length) text += ` (${flags.map((f) => f.replace(/_/g, " ")).join(", ")})`;
   return text;
