@@ -328,11 +328,16 @@ def guidelines_page(request, project_id):
                 )
             )
     colours = {c.key: c.colour for c in project.classes.all()}
+    names = class_names(project=project)
     examples = [
         {
             "example": e,
             "marks": shape_marks(
-                project=project, shapes=e.shapes, duration=(e.item.stats or {}).get("duration"), colours=colours
+                project=project,
+                shapes=e.shapes,
+                duration=(e.item.stats or {}).get("duration"),
+                colours=colours,
+                names=names,
             ),
         }
         for e in (shown.examples.all() if shown else [])
@@ -346,6 +351,7 @@ def guidelines_page(request, project_id):
             "versions": versions,
             "shown": shown,
             "examples": examples,
+            "class_names": names,
             "shown_html": markdown_html(shown.text) if shown else "",
             "diff": diff,
             "notes": project.guideline_notes.select_related("author", "item").filter(resolved_in__isnull=True)[:50],

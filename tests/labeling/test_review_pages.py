@@ -138,3 +138,32 @@ def test_an_item_no_campaign_sent_back_has_no_earlier_answers_section(client, re
     project, ids, _ = scratches
     client.force_login(reviewer)
     assert 'id="archived-answers"' not in client.get(f"/projects/{project.pk}/review/{ids[0]}/").content.decode()
+
+
+def test_the_guideline_pages_examples_name_their_classes_as_the_labeling_page_does(client, manager, reviewer):
+    """An example's class chip and its boxes' titles showed the class keys ("pos", "igu") where every other
+    page shows the names a labeler reads ("Positive", "Iguana")."""
+    from labeling.services.imports import ImportEntry, items_import
+    from labeling.services.projects import member_add
+    from labeling.services.review import guideline_example_add
+    from tests.browser.test_shape_labeling import png_bytes
+
+    pages = {}
+    for task_type, classes in (
+        ("classification", [{"key": "pos", "name": "Positive"}, {"key": "neg", "name": "Negative"}]),
+        ("detection", [{"key": "igu", "name": "Iguana"}]),
+    ):
+        project = make_project(manager, name=task_type, task_type=task_type, classes=classes)
+        member_add(project=project, username=reviewer.username, role="reviewer")
+        guideline = guideline_publish(project=project, text="# Examples", author=manager)
+        (item,) = items_import(project=project, entries=[ImportEntry(name="a.png", load=png_bytes)]).imported
+        item = project.items.get(pk=item)
+        if task_type == "classification":
+            guideline_example_add(guideline=guideline, item=item, label="pos", note="a clear one")
+        else:
+            box = {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4, "label": "igu"}
+            guideline_example_add(guideline=guideline, item=item, note="one lizard", shapes={"boxes": [box]})
+        client.force_login(reviewer)
+        pages[task_type] = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+    assert '<span class="chip">Positive</span>' in pages["classification"]
+    assert 'title="Iguana"' in pages["detection"] and 'title="igu"' not in pages["detection"]
