@@ -10,7 +10,7 @@ from analysis.selectors import training_jobs_list
 from analysis.services.training import training_job_start
 from analysis.views import _project
 from labeling.choices import Role, Trainer
-from labeling.selectors import versions_list
+from labeling.selectors import class_names, versions_list
 
 
 def _errors(exc):
@@ -53,5 +53,7 @@ def training(request, project_id):
             "form": form,
             "errors": errors,
             "external": Trainer.EXTERNAL,
+            # the per-class tables read classes by name, as the error analysis and version pages do
+            "class_names": class_names(project=project),
         },
     )

@@ -129,3 +129,26 @@ def test_the_review_page_reads_class_names_as_its_decision_buttons(client, manag
     assert "imported label <b>nine</b>" in page
     assert "label &#x27;four&#x27;" in page  # the "decided already" banner
     assert 'data-label="4"' in page  # the buttons still send keys
+
+
+def test_the_training_page_reads_class_names_in_its_per_class_tables(client, reviewer, digits):
+    """A training job's per-split tables named each class by its key ("9") where every other page reads
+    "nine"."""
+    from labeling.models import TrainingJob
+
+    project, first = digits
+    metrics = {
+        "dev": {
+            "n": 3,
+            "accuracy": 1.0,
+            "macro_f1": 1.0,
+            "classes": [
+                {"class": key, "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1} for key in ("1", "4", "9")
+            ],
+        }
+    }
+    TrainingJob.objects.create(project=project, version=first, trainer="logistic_regression", metrics=metrics)
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/training/").content.decode()
+    table = page[page.index("training-job") :].split("</table>")[0]
+    assert _first_column(table) == ["one", "four", "nine"]
