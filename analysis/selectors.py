@@ -27,6 +27,7 @@ from labeling.selectors import (
     archived_as_they_stood,
     archived_still_counting,
     class_mapping,
+    class_names,
     decided_labels,
     transcript_conventions,
 )
@@ -829,6 +830,8 @@ def map_point_columns(*, project, map_id):
     scored = map_has_scores(emap)
     classes = emap.classes if scored and emap.classes else [c.key for c in project.classes.all()] if scored else []
     class_index = {key: i for i, key in enumerate(classes)}
+    # The page reads classes by name (legend, tooltips, item panel, clusters), as every other page does.
+    names = class_names(project=project)
     rows = list(
         MapPoint.objects.filter(map=emap)
         .order_by("item_id")
@@ -882,6 +885,7 @@ def map_point_columns(*, project, map_id):
         "task": emap.params.get("task", "classification"),
         "label_issues": scored,
         "classes": classes,
+        "class_names": [names.get(key, key) for key in classes],
         "sources": [source_names[s] for s in source_list],
         "tags": [tag_names[t] for t in tag_list],
         "item": ids,
@@ -905,7 +909,9 @@ def map_point_columns(*, project, map_id):
                 "examples": c.examples,
                 "neighbour_examples": c.neighbour_examples,
                 "score": c.score,
-                "description": c.description,
+                # the stored sentence names the keys (as the API gives it); the page's names the classes
+                "description": f"{len(c.items)} items labeled {names.get(c.label, c.label)} sit among "
+                f"{names.get(c.suggested_label, c.suggested_label)}",
             }
             for c in LabelCluster.objects.filter(map=emap)
         ],

@@ -79,6 +79,10 @@ async function drawMap(root) {
     cameraDistance: 1.08,
   });
   const itemIndex = new Map(data.item.map((id, i) => [id, i]));
+  // Classes are read by name, as every other page reads them; the data keeps the keys.
+  const classNames = data.class_names ?? data.classes;
+  const nameOf = new Map((data.classes ?? []).map((key, i) => [key, classNames[i]]));
+  const named = (key) => nameOf.get(key) ?? key;
   let selected = [];
   const scored = data.label_issues !== false;
   const colourBy = document.getElementById("colour-by");
@@ -106,8 +110,8 @@ async function drawMap(root) {
         type: "categorical",
       };
     };
-    if (by === "label") return categorical(data.label, data.classes, classColours);
-    if (by === "suggested") return categorical(data.suggested, data.classes, classColours);
+    if (by === "label") return categorical(data.label, classNames, classColours);
+    if (by === "suggested") return categorical(data.suggested, classNames, classColours);
     if (by === "tag") return categorical(data.tag, data.tags, []);
     if (by === "source") return categorical(data.source, data.sources, []);
     if (by.startsWith("field:")) {
@@ -158,8 +162,8 @@ async function drawMap(root) {
     const file = root.dataset.fileUrl.replace("/0/", `/${id}/`);
     const preview = root.dataset.modality === "image" ? `<img src="${file}" alt="">` : "";
     if (scored) {
-      const label = data.label[i] >= 0 ? data.classes[data.label[i]] : "unlabeled";
-      const suggestion = data.suggested[i] >= 0 && data.suggested[i] !== data.label[i] ? ` → ${esc(data.classes[data.suggested[i]])}?` : "";
+      const label = data.label[i] >= 0 ? classNames[data.label[i]] : "unlabeled";
+      const suggestion = data.suggested[i] >= 0 && data.suggested[i] !== data.label[i] ? ` → ${esc(classNames[data.suggested[i]])}?` : "";
       tooltip.innerHTML = `${preview}<div>#${id} <b>${esc(label)}</b>${suggestion} · score ${data.score[i].toFixed(2)}</div>`;
     } else {
       const wer = data.wer[i] === null ? "fewer than two transcripts" : `WER ${data.wer[i].toFixed(2)} · agreement ${data.agreement[i].toFixed(2)}`;
@@ -250,10 +254,10 @@ async function drawMap(root) {
     else media.innerHTML = `<blockquote>${esc(item.text)}</blockquote>`;
     const flags = (a) => ["borderline", "uncertain", "out_of_domain"].filter((f) => a[f]).join(", ");
     document.getElementById("item-answers").innerHTML =
-      (item.label ? `<li class="muted">imported label: <b>${esc(item.label)}</b></li>` : "") +
+      (item.label ? `<li class="muted">imported label: <b>${esc(named(item.label))}</b></li>` : "") +
       (item.answers.length
         ? item.answers
-            .map((a) => `<li><b>${esc(a.labeler)}</b>: ${esc(a.value || "—")} ${flags(a) ? `<span class="chip light">${flags(a)}</span>` : ""}
+            .map((a) => `<li><b>${esc(a.labeler)}</b>: ${esc(a.value ? named(a.value) : "—")} ${flags(a) ? `<span class="chip light">${flags(a)}</span>` : ""}
               ${a.comment ? `<div class="muted small">“${esc(a.comment)}”</div>` : ""}
               <span class="muted small">${a.seconds ? `${a.seconds.toFixed(1)} s` : ""}${a.guideline ? ` · guideline v${a.guideline}` : ""}</span></li>`)
             .join("")

@@ -748,3 +748,24 @@ def test_a_map_reads_a_string_value_as_its_text_and_only_json_null_as_no_value(m
     shared = [run for n, run in enumerate(runs) if n != 1]
     assert all(len(set(run)) == 1 and run[0] >= 0 for run in shared)
     assert len({run[0] for run in shared}) == 7 and n_grouped == 21
+
+
+def test_the_map_page_reads_classes_by_their_names(client, api, manager, reviewer, blobs):
+    """The map's legend, tooltips, item panel and suspicious clusters read each class by its key ("41 items
+    labeled 4 sit among 9" on the digits demo, whose classes are "four" and "nine") where every other page
+    reads its name; the page's data now carries the names beside the keys, and the clusters' sentence uses
+    them. The API keeps the keys."""
+    project, ids, vectors, _ = blobs
+    project.classes.filter(key="a").update(name="Apple")
+    project.classes.filter(key="b").update(name="Banana")
+    push_all(api, manager, project, ids, vectors)
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    client.force_login(reviewer)
+    data = client.get(f"/projects/{project.pk}/map/{body['map']}/data.json").json()
+    assert data["classes"] == ["a", "b"] and data["class_names"] == ["Apple", "Banana"]
+    cluster = data["clusters"][0]
+    assert (cluster["label"], cluster["suggested_label"]) == ("a", "b")
+    assert cluster["description"] == f"{len(cluster['items'])} items labeled Apple sit among Banana"
+    issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    assert issues["clusters"][0]["label"] == "a"
