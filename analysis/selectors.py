@@ -1035,7 +1035,8 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
     matched = np.ones(len(items), dtype=bool)
     if item_ids is not None:
         matched &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
-    keep = ((disagreement > 1e-9) | has_split | flagged) & matched
+    needs_review = (disagreement > 1e-9) | has_split | flagged
+    keep = needs_review & matched
     decided = _decided_items(project, items[keep].tolist())
     decisions = {}
     if decided and include_decided:
@@ -1072,7 +1073,15 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
             row["decision"] = d.shapes if d is not None and d.action == "label" else None
         rows.append(row)
     n_matched = int(matched.sum())
-    return {"rows": rows, "counts": counts, "n_items": len(rows), "n_matched": n_matched, "categories": [], "map": None}
+    return {
+        "rows": rows,
+        "counts": counts,
+        "n_items": len(rows),
+        "n_matched": n_matched,
+        "quiet": items[matched & ~needs_review].tolist(),
+        "categories": [],
+        "map": None,
+    }
 
 
 # A class pair's flag keys: the answers carrying that flag (the queue counts them as no class).
@@ -1145,7 +1154,8 @@ def review_queue(
     answers in bits, posterior of the best label, n_answers, decision when decided) sorted by p_wrong,
     ``counts`` per reason, ``n_matched`` (the items with answers under the filters, ``item_ids`` and
     ``class_pair``, queued or not: 0 says the filters match nothing, where an empty queue of matched items
-    says nothing there needs review) and ``map`` (the map whose scores were used, or None). Items whose latest
+    says nothing there needs review), ``quiet`` (the ids of matched items no reason queues) and ``map``
+    (the map whose scores were used, or None). Items whose latest
     decision is newer than their latest answer are left out unless ``include_decided``.
     ``class_pair`` (a, b) keeps items where one labeler said a and another b; ``item_ids`` keeps only
     those items (a selection from the map or the error analysis). Detection and segments projects are
@@ -1252,7 +1262,8 @@ def review_queue(
         matched &= np.isin(items, np.asarray(list(item_ids), dtype=np.int64))
     if class_pair:
         matched &= _said(class_pair[0], table, codes, unit) & _said(class_pair[1], table, codes, unit)
-    keep = (disagreement | flagged | low | likely) & matched
+    needs_review = disagreement | flagged | low | likely
+    keep = needs_review & matched
     latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
     is_decided = np.zeros(len(items), dtype=bool)
     if latest:
@@ -1292,6 +1303,8 @@ def review_queue(
         "counts": counts,
         "n_items": len(rows),
         "n_matched": int(matched.sum()),
+        # matched items nothing queues (their answers agree, unflagged): a page names those of a selection
+        "quiet": items[matched & ~needs_review].tolist(),
         "categories": table.categories,
         "map": map_id,
     }

@@ -90,6 +90,9 @@ def review_queue_page(request, project_id):
             "class_names": class_names(project=project),
             "labelers": project.memberships.filter(role=Role.LABELER).select_related("user").order_by("user__username"),
             "queue_ids": ",".join(str(row["item"]) for row in queue["rows"][:500]),
+            # A selection (the error analysis's "review these items", a map's) names the items it holds
+            # that need no review, which the queue leaves out: the link's count and the page's agree.
+            "quiet": queue.get("quiet", []) if item_ids is not None else [],
         },
     )
 
