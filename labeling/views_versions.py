@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from labelhub.params import is_row_id
 from labeling.choices import Role, TaskType
+from labeling.models import Item
 from labeling.selectors import (
     class_names,
     deliveries_list,
@@ -151,6 +152,9 @@ def version_diff_page(request, project_id, number):
     if against_ref is None:
         raise Http404("This is the first version: choose another one to compare with (?against=...).")
     against = version_for(project=project, ref=against_ref)
+    diff = version_diff(version=version, against=against, limit=DIFF_PAGE_ROWS)
+    # Each item opens its review page, as on the version page; an item deleted since has none to open.
+    named = {row["item"] for key in ("relabeled", "added", "removed") for row in diff[key]}
     return render(
         request,
         "labeling/version_diff.html",
@@ -159,7 +163,8 @@ def version_diff_page(request, project_id, number):
             "membership": membership,
             "version": version,
             "against": against,
-            "diff": version_diff(version=version, against=against, limit=DIFF_PAGE_ROWS),
+            "diff": diff,
+            "existing": set(Item.objects.filter(project=project, pk__in=named).values_list("pk", flat=True)),
             "class_names": class_names(project=project),
             "limit": DIFF_PAGE_ROWS,
             "recipe_changes": recipe_changes(old=against.policy, new=version.policy),

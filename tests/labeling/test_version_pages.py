@@ -171,3 +171,21 @@ def test_a_version_stored_before_group_by_existed_shows_no_recipe_change(client,
     grouped = build(project, manager, {"min_agreement": 0.9, "splits": {"group_by": "recording"}})
     detail = client.get(f"/projects/{project.pk}/versions/{grouped.number}/").content.decode()
     assert "<code>splits.group_by</code>:  → recording" in detail
+
+
+def test_the_diffs_items_open_their_review_page_not_the_apis_json(client, manager, reviewer, two_versions):
+    """A relabeled item on the diff page linked to /api/items/<id>/, the API's JSON of the item, and an
+    added item was no link at all, where the version page links each item it names to the item's review
+    page (answers, decisions, the image). Every item of the diff now opens its review page."""
+    project, items = two_versions
+    (a,) = labelers(project, 1)
+    (extra,) = add_texts(project, ["t5"])
+    answer(extra, a, "cat")
+    third = build(project, manager)
+    client.force_login(reviewer)
+    diff = client.get(f"/projects/{project.pk}/versions/{third.number}/diff/?against=1").content.decode()
+    relabeled = diff[diff.index('id="relabeled"') :].split("</table>")[0]
+    added = diff[diff.index('id="added"') :].split("</table>")[0]
+    assert f'href="/projects/{project.pk}/review/{items[0].pk}/"' in relabeled, relabeled
+    assert f'href="/projects/{project.pk}/review/{extra.pk}/"' in added, added
+    assert "/api/items/" not in diff
