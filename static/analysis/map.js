@@ -49,6 +49,9 @@ function watchJob() {
     bar.max = Math.max(job.total ?? 1, 1);
     bar.value = job.processed;
     text.textContent = `${job.status}: ${job.processed} / ${job.total ?? "?"}`;
+    // the heading follows the job too: it said "Queued" above "running: 1799 / 1801"
+    const status = document.getElementById("map-job-status");
+    if (status && job.status) status.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
     if (job.status === "succeeded" || job.status === "failed") return location.reload();
     setTimeout(poll, 700);
   };

@@ -183,3 +183,26 @@ def test_a_manager_starts_a_map_keeping_one_recordings_items_apart(live_server, 
     assert "100 characters" in page.locator("#map-start-error").inner_text()
     assert EmbeddingMap.objects.filter(project=project).count() == 1
     assert not page.errors
+
+
+def test_a_map_being_computed_says_running_once_its_worker_has_taken_it(
+    live_server, page, login, manager, reviewer, monkeypatch
+):
+    """The map's progress card kept the status it had when the page was loaded: "Map #1: Queued" above
+    "running: 1799 / 1801" for the minute the layout took. Its heading follows the job as its bar does."""
+    require_browser()
+    from analysis.services.maps import map_create
+    from labeling.models import Job
+    from tests.integration.conftest import send_jobs_to
+
+    send_jobs_to(monkeypatch, f"nobody-{uuid.uuid4().hex[:8]}")  # no worker takes it: the test moves the job
+    project, _ = labeled_project(manager, reviewer, n=6)
+    emap = map_create(project=project, embedder="image-basic", user=manager)
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/map/{emap.pk}/")
+    heading = page.locator("#map-job h2")
+    assert heading.inner_text() == f"Map #{emap.pk}: Queued"
+    Job.objects.filter(pk=emap.job_id).update(status="running", processed=3, total=10)
+    page.wait_for_function("() => document.querySelector('#map-progress-text').textContent.startsWith('running')")
+    assert heading.inner_text() == f"Map #{emap.pk}: Running"
+    assert not page.errors
