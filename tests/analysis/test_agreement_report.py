@@ -408,6 +408,15 @@ def test_answers_of_one_labeler_only_report_why_instead_of_failing(api, reviewer
     assert report["per_labeler"][0]["labeler"] == "observer1" and report["pairwise"] == []
 
 
+def test_the_report_page_of_one_labeler_says_answers_by_1_labeler(client, reviewer, k2011_project):
+    """The page said "11 answers by 1 labelers" of a report filtered to one labeler."""
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{k2011_project.pk}/agreement/?labelers=observer1").content.decode()
+    assert "answers by 1 labeler<" in page and "1 labelers" not in page
+    page = client.get(f"/projects/{k2011_project.pk}/agreement/").content.decode()
+    assert "labelers<" in page
+
+
 def test_a_removed_labeler_whose_answers_still_count_can_be_chosen_by_name_or_id(api, reviewer, k2011_project):
     """A removed labeler's answers stay and the report lists them, yet ``labelers=`` refused their name as
     "not a member": a row of the report could not be chosen (nor the review queue filtered by them)."""
