@@ -39,6 +39,7 @@ def review_queue_page(request, project_id):
     shaped = project.task_type in SHAPE_TASKS
     error = None
     iou = 0.5
+    item_ids = None  # (a filter that cannot be read leaves no selection)
     try:
         filters, pair, item_ids = review_filters(project, request.GET)
         iou = iou_param(project, request.GET, pair)
