@@ -1140,15 +1140,15 @@ def review_queue(
 
     An item is queued when its answers disagree, carry a borderline / uncertain / out-of-domain flag,
     the Dawid–Skene posterior of its best label is low, or its ``p_wrong`` is at least 0.5.
-    ``p_wrong`` estimates the probability that the label a version would ship (the default recipe:
-    the answers' majority with answers archived by relabel campaigns at ``archived_weight``, at least
-    ``min_agreement`` of the weight; ``shipped``) is wrong: 1 − its Dawid–Skene posterior, where the model
-    knows each labeler's confusions, seeded with their record (``labeler_priors``: SME decisions, gold
-    among them, and agreement) and with SME decisions as near-certain answers; then raised, noisy-OR,
-    by the latest map's label-issue score of that label beyond the map's median. A tie ships nothing;
-    its ``p_wrong`` is that of a random pick among the tied classes (1 − their mean posterior). So two
-    labelers agreeing on the wrong class (a labeler known to swap two classes) come before a three-way
-    tie, and the tie before the many two-against-one items the majority gets right.
+    ``p_wrong`` estimates the probability that the label a version would ship (the default recipe: the
+    SME's decision, else the answers' majority with answers archived by relabel campaigns at
+    ``archived_weight``, at least ``min_agreement`` of the weight; ``shipped``) is wrong: 1 − its Dawid–Skene
+    posterior, where the model knows each labeler's confusions, seeded with their record (``labeler_priors``: SME
+    decisions, gold among them, and agreement) and with SME decisions as near-certain answers; then raised,
+    noisy-OR, by the latest map's label-issue score of that label beyond the map's median. A tie ships nothing; its
+    ``p_wrong`` is that of a random pick among the tied classes (1 − their mean posterior). So two labelers agreeing
+    on the wrong class (a labeler known to swap two classes) come before a three-way tie, and the tie before the
+    many two-against-one items the majority gets right.
 
     Answers a dict with ``rows`` (item, reasons, p_wrong, shipped, disagreement = entropy of the
     answers in bits, posterior of the best label, n_answers, decision when decided) sorted by p_wrong,
@@ -1252,6 +1252,15 @@ def review_queue(
     tied = (votes == top[:, None]) & (top[:, None] > 0)
     p_shipped = np.where(tied, np.nan_to_num(posterior, nan=0.0), 0.0).sum(axis=1) / np.maximum(tied.sum(axis=1), 1)
     p_shipped = np.where(np.isnan(best), np.nan, p_shipped)
+    # The default recipe ships an SME decision before any vote: a decided item would ship its decision (a
+    # decided tie read "— (tie)", 67 % likely wrong, where the version shipped the SME's class), as right
+    # as the model of the labelers, which counts the SME, holds it.
+    for item_id, code in reference.items():
+        at = int(np.searchsorted(items, item_id))
+        if at < len(items) and items[at] == item_id:
+            shipped[at] = code
+            if not np.isnan(posterior[at, code]):
+                p_shipped[at] = posterior[at, code]
     map_score, map_id = _map_scores(project, items, table.categories, shipped)
     p_wrong = 1.0 - p_shipped * (1.0 - map_score)  # noisy-OR of the model's doubt and the map's
     disagreement = entropy > 0

@@ -266,3 +266,20 @@ def test_a_selection_names_its_items_that_need_no_review_with_a_link_to_each(api
     # the API's queue still lists the items needing a decision, and says the rest by count
     body = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?items={wrong.pk},{agreed.pk}").json()
     assert [row["item"] for row in body["results"]] == [wrong.pk] and body["matched"] == 2
+
+
+def test_a_decided_item_would_ship_its_decision_as_a_version_ships_it(api, manager, reviewer, swapper):
+    """An SME settled a three-way tie as "two"; shown with the decided items, the queue said it would ship
+    "— (tie)" with a 67 % chance of shipping a wrong label, while the next version shipped "two" (SME
+    decisions come first in the default recipe). The queue now says what a version ships."""
+    from tests.labeling.version_helpers import build
+
+    project, _, tie = swapper
+    decision_record(item=tie, reviewer=reviewer, label="two", rationale="a closed loop")
+    url = f"/api/projects/{project.pk}/review-queue/?decided=true&items={tie.pk}"
+    (row,) = api(reviewer).get(url).json()["results"]
+    version = build(project, manager)
+    rows = api(manager).get(f"/api/projects/{project.pk}/versions/{version.number}/manifest")
+    shipped = {r["item"]: r["label"] for r in map(__import__("json").loads, rows.getvalue().decode().splitlines())}
+    assert shipped[tie.pk] == "two"
+    assert row["shipped"] == "two" and row["p_wrong"] < 0.5, row
