@@ -206,3 +206,29 @@ def test_a_map_being_computed_says_running_once_its_worker_has_taken_it(
     page.wait_for_function("() => document.querySelector('#map-progress-text').textContent.startsWith('running')")
     assert heading.inner_text() == f"Map #{emap.pk}: Running"
     assert not page.errors
+
+
+def test_a_campaign_takes_item_ids_as_the_pages_show_them_and_names_one_it_cannot_read(
+    live_server, page, login, manager, reviewer
+):
+    """The pages show items as "#108" (the review queue, a campaign's and a version's item chips); pasted
+    into the campaign form, "#22, #28" was sent as nulls and refused as "items: 0: This field may not be
+    null.", as "abc" was. Ids with their "#" make the campaign; a word is named."""
+    require_browser()
+    project, ids = labeled_project(manager, reviewer, n=6)
+    login(page, live_server, manager)
+    page.goto(f"{live_server.url}/projects/{project.pk}/campaigns/")
+    page.fill("#campaign-form input[name=name]", "words")
+    page.fill("#campaign-form textarea[name=items]", f"#{ids[0]}, abc")
+    page.click("#campaign-form button[type=submit]")
+    result = page.locator("#campaign-result")
+    result.filter(has_text="abc").wait_for()
+    assert "'abc' is not an item id" in result.inner_text() and "null" not in result.inner_text()
+    assert not Campaign.objects.filter(project=project).exists()
+    page.fill("#campaign-form input[name=name]", "pasted")
+    page.fill("#campaign-form textarea[name=items]", f"#{ids[0]}#{ids[1]} #{ids[2]}")
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_url("**/campaigns/*/")
+    campaign = Campaign.objects.get(project=project, name="pasted")
+    assert sorted(campaign.items.values_list("pk", flat=True)) == sorted(ids[:3])
+    assert not page.errors

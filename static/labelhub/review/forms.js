@@ -151,7 +151,13 @@ campaign?.addEventListener("submit", async (e) => {
   e.preventDefault();
   const body = { name: campaign.name.value, overlap: campaign.overlap.value ? Number(campaign.overlap.value) : undefined,
     guideline: campaign.guideline.value ? Number(campaign.guideline.value) : undefined };
-  const ids = campaign.items.value.split(/[\s,]+/).filter(Boolean);
+  // Ids as the pages show them ("#108", chips copied together as "#22#28") or bare; a word is named
+  // here (Number() sent it as null, refused as "items: 0: This field may not be null.").
+  const ids = campaign.items.value.split(/[\s,#]+/).filter(Boolean);
+  const unread = ids.find((id) => !/^\d+$/.test(id));
+  if (unread !== undefined) {
+    return say(document.getElementById("campaign-result"), `'${unread}' is not an item id: give the items' numbers, e.g. 1204, 1207 or #1204 #1207.`, true);
+  }
   // The filters narrow the ids when both are given (they were dropped beside ids), as the API reads them.
   const filter = {};
   for (const key of ["class", "tag", "labeler"]) if (campaign[key].value) filter[key] = campaign[key].value;
