@@ -346,6 +346,11 @@ def guidelines_page(request, project_id):
         }
         for e in (shown.examples.all() if shown else [])
     ]
+    # The reviewers' questions this version answered: their items were left out of the review queue
+    # ("instructions ambiguous") until now, and are relabeled under this text from here.
+    answered = (
+        list(project.guideline_notes.filter(resolved_in=shown).select_related("author").order_by("pk")) if shown else []
+    )
     return render(
         request,
         "labeling/guidelines.html",
@@ -355,6 +360,8 @@ def guidelines_page(request, project_id):
             "versions": versions,
             "shown": shown,
             "examples": examples,
+            "answered": answered,
+            "answered_items": ",".join(dict.fromkeys(str(n.item_id) for n in answered if n.item_id)),
             "class_names": names,
             "shown_html": markdown_html(shown.text) if shown else "",
             "diff": diff,
@@ -425,6 +432,7 @@ def campaigns_page(request, project_id):
             "tags": project.tags.order_by("name"),
             "guidelines": project.guidelines.order_by("-version"),
             "prefill_items": request.GET.get("items", ""),
+            "prefill_guideline": request.GET.get("guideline", ""),
         },
     )
 

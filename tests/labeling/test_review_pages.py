@@ -167,3 +167,38 @@ def test_the_guideline_pages_examples_name_their_classes_as_the_labeling_page_do
         pages[task_type] = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
     assert '<span class="chip">Positive</span>' in pages["classification"]
     assert 'title="Iguana"' in pages["detection"] and 'title="igu"' not in pages["detection"]
+
+
+def test_a_guideline_version_lists_the_questions_it_answered_and_offers_to_relabel_their_items(
+    client, project, reviewer, labeler
+):
+    """An SME's "instructions ambiguous" leaves the item out of the queue until the guideline answers it; the
+    version that answers it named nothing of it, so its items were never relabeled under the new text."""
+    from labeling.models import Item
+    from labeling.services.imports import ImportEntry, items_import
+    from labeling.services.review import decision_record
+    from tests.browser.test_shape_labeling import png_bytes
+
+    guideline_publish(project=project, text="# v1", author=reviewer)
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"{i}.png", load=lambda i=i: png_bytes(i)) for i in range(3)]
+    ).imported
+    for pk, why in zip(ids[:2], ("a cat toy: cat or other?", "a dog in a cat costume?"), strict=True):
+        decision_record(item=Item.objects.get(pk=pk), reviewer=reviewer, action="ambiguous_instructions", rationale=why)
+    notes = list(project.guideline_notes.order_by("pk").values_list("pk", flat=True))
+    guideline_publish(project=project, text="# v2\nToys are *other*.", author=reviewer, resolves=notes[:1])
+
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+    assert 'id="answered"' in page and "a cat toy: cat or other?" in page
+    assert f"/projects/{project.pk}/campaigns/?items={ids[0]}&amp;guideline=2" in page  # only the answered one's
+    assert "a dog in a cat costume?" in page  # still open, listed below
+    form = client.get(f"/projects/{project.pk}/campaigns/?items={ids[0]}&guideline=2").content.decode()
+    assert '<option value="2" selected>v2</option>' in form and f">{ids[0]}</textarea>" in form
+
+    page_v1 = client.get(f"/projects/{project.pk}/guidelines/?version=1").content.decode()
+    assert 'id="answered"' not in page_v1  # v1 answered nothing
+
+    client.force_login(labeler)
+    page = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+    assert "a cat toy: cat or other?" in page and "/campaigns/?items=" not in page  # labelers start no campaign
