@@ -1071,6 +1071,7 @@ def shape_review_queue(*, project, filters=None, include_decided=False, item_ids
         if item_id in decided:
             d = decisions.get(item_id)
             row["decision"] = d.shapes if d is not None and d.action == "label" else None
+            row["decision_action"] = d.action if d is not None else None
         rows.append(row)
     n_matched = int(matched.sum())
     return {
@@ -1151,7 +1152,8 @@ def review_queue(
     many two-against-one items the majority gets right.
 
     Answers a dict with ``rows`` (item, reasons, p_wrong, shipped, disagreement = entropy of the
-    answers in bits, posterior of the best label, n_answers, decision when decided) sorted by p_wrong,
+    answers in bits, posterior of the best label, n_answers; when decided, decision (the label, None for
+    another action) and decision_action) sorted by p_wrong,
     ``counts`` per reason, ``n_matched`` (the items with answers under the filters, ``item_ids`` and
     ``class_pair``, queued or not: 0 says the filters match nothing, where an empty queue of matched items
     says nothing there needs review), ``quiet`` (the ids of matched items no reason queues) and ``map``
@@ -1284,6 +1286,17 @@ def review_queue(
                 is_decided[index_] = True
     if not include_decided:
         keep &= ~is_decided
+    # What the latest decision of each decided row was: a final label, or a question to the guideline, a
+    # note that the input lacks the information, a send-back (those decide no label, and still decided it).
+    actions = {}
+    if include_decided and (keep & is_decided).any():
+        shown = items[keep & is_decided].tolist()
+        for item_id, action in (
+            Decision.objects.filter(item_id__in=shown)
+            .order_by("item_id", "created", "id")
+            .values_list("item_id", "action")
+        ):
+            actions[item_id] = action
     order = np.lexsort((-entropy, -np.nan_to_num(p_wrong, nan=0.0)))
     rows = []
     counts = dict.fromkeys(REVIEW_REASONS, 0)
@@ -1306,6 +1319,7 @@ def review_queue(
         }
         if is_decided[i]:
             row["decision"] = decided.get(int(items[i]))
+            row["decision_action"] = actions.get(int(items[i]))
         rows.append(row)
     return {
         "rows": rows,

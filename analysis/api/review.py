@@ -209,7 +209,9 @@ class ReviewQueueApi(GenericAPIView):
             },
         ),
         description="Items needing a decision (reviewers and managers), likeliest to ship a wrong label first: "
-        "`item, reasons, p_wrong, shipped, disagreement, posterior, n_answers, answers` (and `decision`). "
+        "`item, reasons, p_wrong, shipped, disagreement, posterior, n_answers, answers` (and, decided, `decision`: "
+        "the label, null for another action; `decision_action`: label, ambiguous_instructions, input_insufficient "
+        "or relabel). "
         "Detection / segments projects: by shape disagreement (1 − the item's pairwise F1 at `iou`), with "
         "`f1`, `split_merge` and each answer's shapes as `value`.",
     )

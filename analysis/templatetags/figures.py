@@ -56,6 +56,14 @@ def review_reason(value):
 
 
 @register.filter
+def decision_action(value):
+    """A decision's action as a reviewer reads it: ``ambiguous_instructions`` -> "instructions ambiguous"."""
+    from labeling.choices import DecisionAction
+
+    return str(DecisionAction(value).label).lower() if value in DecisionAction.values else words(value)
+
+
+@register.filter
 def words(value):
     """An identifier read as words: ``low_agreement`` -> "low agreement"."""
     return str(value).replace("_", " ")

@@ -283,3 +283,19 @@ def test_a_decided_item_would_ship_its_decision_as_a_version_ships_it(api, manag
     shipped = {r["item"]: r["label"] for r in map(__import__("json").loads, rows.getvalue().decode().splitlines())}
     assert shipped[tie.pk] == "two"
     assert row["shipped"] == "two" and row["p_wrong"] < 0.5, row
+
+
+def test_an_item_sent_to_the_guideline_or_back_reads_as_decided_with_what_was_decided(client, swapper, reviewer):
+    """With "with decided items" on, an item whose latest decision was "instructions ambiguous" (or "input
+    lacks the information", or a send-back) showed no mark at all: it looked undecided, yet never queued."""
+    project, wrong, tie = swapper
+    decision_record(item=tie, reviewer=reviewer, action="ambiguous_instructions", rationale="two or five?")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/?decided=1").content.decode()
+    row = page[page.index(f'data-item="{tie.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "decided: instructions ambiguous" in row
+    queue = client.get(f"/api/projects/{project.pk}/review-queue/?decided=true").json()
+    (api_row,) = [r for r in queue["results"] if r["item"] == tie.pk]
+    assert api_row["decision"] is None and api_row["decision_action"] == "ambiguous_instructions"
+    assert f'data-item="{tie.pk}"' not in client.get(f"/projects/{project.pk}/review/").content.decode()
