@@ -96,7 +96,9 @@ def taxonomy_validate(*, project, op, payload):
         if into in classes and into not in active and into in class_mapping(project=project):
             # its answers already count as another class: merging into it would fork that class
             raise ValidationError({"into": f"'{into}' was merged into another class; merge into that one"})
-        return {"classes": merged, "into": into, "name": _check_name(payload.get("name")) or into}
+        # the merged class's name: the one given, else the name of the class merged into (a new one: its key)
+        name = _check_name(payload.get("name")) or (classes[into].name if into in classes else "") or into
+        return {"classes": merged, "into": into, "name": name}
     if op == TaxonomyOp.RENAME:
         key, new_key = payload.get("key"), payload.get("new_key")
         _check_known(key, active)
@@ -171,6 +173,10 @@ def taxonomy_apply(*, project, op, payload, reason="", author=None) -> TaxonomyC
             target.retired = False
             target.save(update_fields=["retired"])
             effect["unretired"] = into
+        if target.name != payload["name"]:  # a name given for the merged class; undo gives the old one back
+            effect["renamed"] = target.name
+            target.name = payload["name"]
+            target.save(update_fields=["name"])
         sources = [k for k in payload["classes"] if k != into]
         # The merged class takes the first source's hotkey if it has none, so the keyboard layout stays.
         if not target.hotkey:
@@ -219,6 +225,8 @@ def taxonomy_undo(*, change: TaxonomyChange, user=None) -> TaxonomyChange:
     payload, effect = change.payload, change.effect
     if change.op == TaxonomyOp.MERGE:
         project.classes.filter(key__in=effect.get("retired", [])).update(retired=False)
+        if "renamed" in effect:
+            project.classes.filter(key=payload["into"]).update(name=effect["renamed"])
         if "hotkey_moved" in effect:
             key, hotkey = effect["hotkey_moved"]
             project.classes.filter(key=payload["into"]).update(hotkey="")

@@ -743,3 +743,22 @@ def test_a_rule_whose_counts_multiply_is_refused_before_it_is_compiled(api, mana
         f"/api/projects/{project.pk}/versions/", {"transcripts": {"rules": [["(?:a{1000}){1000}", "a"]]}}, format="json"
     )
     assert build.status_code == 400 and "rule 0: '(?:a{1000}){1000}'" in build.json()["detail"]
+
+
+def test_a_merge_into_a_class_keeps_its_name_unless_given_one_and_undo_restores_it(api, reviewer, scratches):
+    """Merging into an existing class recorded the class's key as the merged class's name ("deep"), and a
+    name given for it was recorded yet never applied."""
+    project, _, _ = scratches
+    project.classes.filter(key="deep").update(name="Deep scratch")
+    client = api(reviewer)
+    url = f"/api/projects/{project.pk}/taxonomy-changes/"
+    kept = client.post(url, {"op": "merge", "classes": ["deep", "shallow"], "into": "deep"}, format="json").json()
+    assert kept["payload"]["name"] == "Deep scratch"
+    assert project.classes.get(key="deep").name == "Deep scratch"
+    client.post(f"{url}{kept['number']}/undo/", format="json")
+
+    named = {"op": "merge", "classes": ["deep", "shallow"], "into": "deep", "name": "Scratch"}
+    change = client.post(url, named, format="json").json()
+    assert change["payload"]["name"] == "Scratch" and project.classes.get(key="deep").name == "Scratch"
+    assert client.post(f"{url}{change['number']}/undo/", format="json").status_code == 200
+    assert project.classes.get(key="deep").name == "Deep scratch"
