@@ -35,6 +35,9 @@ def report_labelers(project, wanted) -> dict[str, int]:
 def parse_report_params(project, params):
     """Filters and policy from query parameters; ValidationError naming a bad one."""
     filters = AnswerFilters(tag=params.get("tag") or None)
+    if filters.tag and not project.tags.filter(name=filters.tag).exists():
+        # named as an unknown labeler is: an unknown slice was a report (or queue) of 0 items without a word
+        raise ValidationError({"tag": f"'{filters.tag}' is not a tag of this project"})
     if params.get("labelers"):
         wanted = [part.strip() for part in params["labelers"].split(",") if part.strip()]
         if not wanted and params["labelers"].strip():  # "labelers=," counted every labeler

@@ -102,6 +102,7 @@ def test_since_with_a_utc_offset_typed_unencoded_in_the_url_is_read_as_the_offse
     [
         ("policy=sideways", "unknown policy"),
         ("labelers=nobody", "'nobody' is not a member"),
+        ("tag=nope", "'nope' is not a tag of this project"),
         ("since=yesterday", "not a date"),
         ("guideline=7", "no guideline version 7"),
         ("policy=midpoint", "binary project"),
@@ -111,6 +112,17 @@ def test_bad_parameters_are_named(api, reviewer, k2011_project, query, message):
     response = api(reviewer).get(f"/api/projects/{k2011_project.pk}/agreement/?{query}")
     assert response.status_code == 400
     assert message in response.json()["detail"]
+
+
+def test_an_unknown_slice_is_named_on_the_page_and_download_as_an_unknown_labeler_is(client, reviewer, k2011_project):
+    # tag=nope answered a report of 0 items where labelers=nobody was named
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{k2011_project.pk}/agreement/?tag=nope").content.decode()
+    assert "&#x27;nope&#x27; is not a tag of this project" in page
+    download = client.get(f"/projects/{k2011_project.pk}/agreement.csv?tag=nope")
+    assert download.status_code == 400 and "'nope' is not a tag of this project" in download.content.decode()
+    page = client.get(f"/projects/{k2011_project.pk}/agreement/?tag=first-half").content.decode()
+    assert "is not a tag" not in page
 
 
 def test_labelers_get_403_and_outsiders_404(api, client, labeler, outsider, project):

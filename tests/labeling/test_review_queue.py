@@ -158,6 +158,16 @@ def test_the_queue_counts_only_the_chosen_labelers_and_recent_answers(api, revie
     assert bad.status_code == 400 and "'yesterday' is not a date" in str(bad.json())
 
 
+def test_an_unknown_slice_is_named_as_an_unknown_labeler_is(api, client, reviewer, swapper):
+    # tag=nope answered an empty queue where labeler=nobody was named
+    project, wrong, tie = swapper
+    bad = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?tag=nope")
+    assert bad.status_code == 400 and "'nope' is not a tag of this project" in str(bad.json())
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/?tag=nope").content.decode()
+    assert "&#x27;nope&#x27; is not a tag of this project" in page
+
+
 def test_the_queue_of_one_labelers_items_weighs_every_answer_on_them(api, client, reviewer, swapper):
     # labeler=alice counted alice's answers alone: one answer an item, no disagreement, so the good
     # labeler's two disputed items made an empty queue (the review page's "Labeler" filter too).
@@ -202,21 +212,23 @@ def test_a_class_pair_with_a_flag_lists_the_items_where_one_said_the_class_and_a
 def test_an_empty_queue_says_whether_the_filters_matched_nothing_or_nothing_needs_review(
     api, client, reviewer, swapper
 ):
-    """A tag nobody uses gave the same empty queue, and on the page the same "the answers agree", as a
-    slice whose answers all agree: ``matched`` (and the page's words) now tell the two apart."""
+    """A slice of items nobody answered gave the same empty queue, and on the page the same "the answers
+    agree", as a slice whose answers all agree: ``matched`` (and the page's words) now tell the two apart.
+    (A tag the project lacks is refused by name.)"""
     from labeling.services.items import items_tag
 
     project, wrong, tie = swapper
     agreed = next(item for item in project.items.order_by("pk") if item.pk not in (wrong.pk, tie.pk))
     items_tag(project=project, item_ids=[agreed.pk], tag="agreed")
+    add_texts(project, ["nobody answered this"], tags=["unanswered"])
     url = f"/api/projects/{project.pk}/review-queue/"
-    unused = api(reviewer).get(url, {"tag": "no-such-tag"}).json()
+    unused = api(reviewer).get(url, {"tag": "unanswered"}).json()
     assert (unused["count"], unused["matched"]) == (0, 0)
     calm = api(reviewer).get(url, {"tag": "agreed"}).json()
     assert (calm["count"], calm["matched"]) == (0, 1)
     assert api(reviewer).get(url).json()["matched"] == 62
     client.force_login(reviewer)
-    page = client.get(f"/projects/{project.pk}/review/", {"tag": "no-such-tag"}).content.decode()
+    page = client.get(f"/projects/{project.pk}/review/", {"tag": "unanswered"}).content.decode()
     assert "No answered item matches these filters." in page and "the answers agree" not in page
     page = client.get(f"/projects/{project.pk}/review/", {"tag": "agreed"}).content.decode()
     assert "No answered item matches" not in page and "the answers agree" in page
