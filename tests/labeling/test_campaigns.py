@@ -78,6 +78,32 @@ def test_a_campaign_filters_disagreement_that_is_no_yes_or_no_answers_400(api, r
 
 
 @pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("labeler", "nobody", "'nobody' is not a member of this project"),
+        ("tag", "nope", "'nope' is not a tag of this project"),
+        ("class", "nope", "unknown class 'nope'"),
+    ],
+)
+def test_a_campaign_filter_naming_an_unknown_labeler_or_tag_names_it(api, reviewer, night, field, value, message):
+    # labeler=nobody (and tag=nope) said "the selection holds no items", where the agreement and review
+    # filters name the labeler
+    project, _ = night
+    body = {"name": "x", "filter": {field: value}}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 400 and message in response.json()["detail"]
+    assert "holds no items" not in response.json()["detail"]
+    assert not project.campaigns.exists()
+
+
+def test_a_member_who_answered_nothing_still_makes_an_empty_selection(api, reviewer, night):
+    project, _ = night
+    body = {"name": "x", "filter": {"labeler": reviewer.username}}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
+    assert response.status_code == 400 and "the selection holds no items" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
     "selection",
     [
         {"items": [0, 1]},

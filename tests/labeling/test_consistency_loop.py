@@ -245,7 +245,7 @@ def test_a_campaign_counts_flagged_answers_as_the_agreement_page_does(api, revie
 @pytest.mark.parametrize(
     "body, message",
     [
-        ({"name": "empty", "filter": {"tag": "nowhere"}}, "no items"),
+        ({"name": "empty", "filter": {"tag": "nowhere"}}, "'nowhere' is not a tag of this project"),
         ({"name": "x", "items": [999999]}, "not items of this project"),
         ({"name": "x", "filter": {"colour": "red"}}, "unknown filter fields"),
         ({"name": "x", "items": [], "guideline": 9}, "no items"),
