@@ -152,6 +152,11 @@ def version_diff_page(request, project_id, number):
     if against_ref is None:
         raise Http404("This is the first version: choose another one to compare with (?against=...).")
     against = version_for(project=project, ref=against_ref)
+    if against.pk == version.pk:  # "v2 → v2", every count 0: refused as a bad ``against`` is
+        raise Http404(
+            f"v{version.number} compared with itself has no changes: choose another version to compare with "
+            "(?against=...)."
+        )
     diff = version_diff(version=version, against=against, limit=DIFF_PAGE_ROWS)
     # Each item opens its review page, as on the version page; an item deleted since has none to open.
     named = {row["item"] for key in ("relabeled", "added", "removed") for row in diff[key]}
@@ -168,7 +173,8 @@ def version_diff_page(request, project_id, number):
             "class_names": class_names(project=project),
             "limit": DIFF_PAGE_ROWS,
             "recipe_changes": recipe_changes(old=against.policy, new=version.policy),
-            "all_versions": versions_list(project=project),
+            # the versions to compare with: every one but this one
+            "all_versions": versions_list(project=project).exclude(pk=version.pk),
         },
     )
 

@@ -189,3 +189,17 @@ def test_the_diffs_items_open_their_review_page_not_the_apis_json(client, manage
     assert f'href="/projects/{project.pk}/review/{items[0].pk}/"' in relabeled, relabeled
     assert f'href="/projects/{project.pk}/review/{extra.pk}/"' in added, added
     assert "/api/items/" not in diff
+
+
+def test_the_diff_page_does_not_offer_a_version_against_itself(client, reviewer, two_versions):
+    # "Compare with" listed v2 on v2's diff, and ?against=2 showed "v2 → v2" with no change
+    project, _ = two_versions
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/versions/2/diff/").content.decode()
+    compare = page[page.index('name="against"') :].split("</select>")[0]
+    assert '<option value="1"' in compare and '<option value="2"' not in compare
+    for against in ("2", "latest"):
+        response = client.get(f"/projects/{project.pk}/versions/2/diff/?against={against}")
+        assert response.status_code == 404
+        assert "v2 compared with itself" in response.content.decode()
+        assert "v2 → v2" not in response.content.decode()
