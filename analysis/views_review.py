@@ -130,7 +130,7 @@ def review_item_page(request, project_id, item_id):
             "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "skips": skips_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": decisions,
-            "latest": _latest_decision(decisions, names),
+            "latest": _latest_decision(decisions, names, user=request.user),
             "classes": classes,
             "class_names": names,
             "actions": [
@@ -147,15 +147,16 @@ def review_item_page(request, project_id, item_id):
     )
 
 
-def _latest_decision(decisions, names=None):
+def _latest_decision(decisions, names=None, *, user):
     """The item's latest decision in words, shown above the decision form: an SME working down the queue
     sees at once that a colleague has settled the item since the queue was read. ``names``: class key →
-    name, to read its label by."""
+    name, to read its label by. ``mine``: ``user`` (the reader) made it, and the page says "you"."""
     if not decisions:
         return None
     d = decisions[0]
     return {
         "reviewer": d.reviewer.username if d.reviewer else None,
+        "mine": d.reviewer_id is not None and d.reviewer_id == user.pk,
         "created": d.created,
         "what": decision_summary(d, names=names),
     }
@@ -296,7 +297,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             "n_consensus": len(consensus.get(kind, [])),
             "splits": splits,
             "decisions": decisions,
-            "latest": _latest_decision(decisions),
+            "latest": _latest_decision(decisions, user=request.user),
             "classes": classes,
             "actions": [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL],
             "next_url": next_url,

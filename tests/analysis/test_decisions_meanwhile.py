@@ -111,3 +111,18 @@ def test_the_review_page_says_the_item_was_decided_already_and_by_whom(client, r
     decision_record(item=item, reviewer=second, label="dog", gold=True, rationale="it barks")
     page = client.get(url).content.decode()
     assert "Decided already by reviewer2" in page and "label &#x27;dog&#x27; (gold)" in page
+
+
+def test_the_review_page_tells_the_sme_who_decided_the_item_that_the_decision_is_theirs(client, reviewer, disputed):
+    # "Decided already by sme ... (theirs stays in the history)" was shown to sme themselves
+    item, second = disputed
+    decision_record(item=item, reviewer=reviewer, label="dog")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{item.project_id}/review/{item.pk}/").content.decode()
+    banner = page[page.index('id="latest-decision"') :].split("</p>")[0]
+    assert "Decided already by you," in banner and "(yours stays in the history)" in banner
+    assert reviewer.username not in banner and "theirs" not in banner
+    client.force_login(second)
+    page = client.get(f"/projects/{item.project_id}/review/{item.pk}/").content.decode()
+    banner = page[page.index('id="latest-decision"') :].split("</p>")[0]
+    assert f"Decided already by {reviewer.username}," in banner and "(theirs stays in the history)" in banner

@@ -483,3 +483,14 @@ def test_a_segments_project_s_examples_speak_of_sound_not_boxes_of_digits(manage
     project, (iguana, _, _), _ = iguanas
     html = client.get(f"/projects/{project.pk}/review/{iguana.pk}/").content.decode()
     assert "two digits touching: two boxes" in html
+
+
+def test_the_shape_review_page_tells_the_sme_who_decided_the_item_that_the_decision_is_theirs(
+    api, client, reviewer, iguanas
+):
+    project, (iguana, _, _), _ = iguanas
+    assert decide(api, reviewer, iguana, {"value": boxes((0.1, 0.2, 0.3, 0.5, "iguana"))}).status_code == 201
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{iguana.pk}/").content.decode()
+    banner = page[page.index('id="latest-decision"') :].split("</p>")[0]
+    assert "Decided already by you," in banner and "(yours stays in the history)" in banner
