@@ -224,6 +224,14 @@ async function drawMap(root) {
     document.getElementById("selection-result").textContent = response.ok
       ? `Tagged ${items.length} items as “${body.tag}” (${body.n_items} items carry it now).`
       : body.detail ?? `HTTP ${response.status}`;
+    if (!response.ok) return;
+    // The slice colouring shows the new slice at once, as the page reloaded would (it kept the tags it was
+    // loaded with): the slices in the order they were made, a new one last; a point in one slice already
+    // keeps it (one slice a point, the first it was given).
+    let code = data.tags.indexOf(body.tag);
+    if (code < 0) code = data.tags.push(body.tag) - 1;
+    for (const i of selected) if (data.tag[i] < 0) data.tag[i] = code;
+    if (colourBy.value === "tag") render("tag", { keepView: true });
   });
 
   document.getElementById("campaign-selection").addEventListener("click", async () => {
