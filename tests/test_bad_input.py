@@ -233,7 +233,7 @@ def test_a_field_s_messages_are_a_list_whatever_the_view_raised(client, project)
     """The README's error shape: ``{"detail": "...", "<field>": [...]}``; a view that raised one sentence
     for a field answered that field as a bare string."""
     body = client.get(f"/api/projects/{project.pk}/review-queue/?classes=a").json()
-    assert body["classes"] == ["a class pair is two keys: classes=a,b"]
+    assert body["classes"] == ["a class pair is two classes: classes=a,b"]
     assert body["detail"].startswith("Invalid input") or "classes" in body["detail"]
 
 

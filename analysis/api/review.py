@@ -19,7 +19,14 @@ from labelhub.parsers import JSONParser
 from labelhub.schema import PAGE_PARAMETERS, paged
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role, TaxonomyOp
 from labeling.models import Annotation, ArchivedAnnotation, Campaign, Guideline, Item, TaxonomyChange
-from labeling.selectors import active_class_keys, answers_by_item, class_mapping, item_for_user, project_for_user
+from labeling.selectors import (
+    active_class_keys,
+    answers_by_item,
+    class_mapping,
+    class_names,
+    item_for_user,
+    project_for_user,
+)
 from labeling.services.campaigns import (
     CampaignConflict,
     campaign_finish,
@@ -67,23 +74,41 @@ def review_filters(project, params):
     if params.get("classes"):
         pair = [p.strip() for p in params["classes"].split(",") if p.strip()]
         if len(pair) != 2:
-            raise ValidationError({"classes": "a class pair is two keys: classes=a,b"})
+            raise ValidationError({"classes": "a class pair is two classes: classes=a,b"})
         # a key merged or renamed away counts as the class it became, as answers do; an unknown key
         # was an empty queue without a word
         mapping = class_mapping(project=project)
         active = set(active_class_keys(project=project))
         known = active | {BORDERLINE, UNCERTAIN, OUT_OF_DOMAIN}
+        names = class_names(project=project)
         given = pair
-        pair = [mapping.get(key, key) for key in pair]
-        for key in pair:
+        pair = [mapping.get(key, key) for key in (_class_key(text, names, active) for text in pair)]
+        for text, key in zip(given, pair, strict=True):
             if key not in known:
+                listed = sorted(names.get(k, k) for k in active)  # by name, as the page reads them
                 raise ValidationError(
-                    {"classes": f"unknown class '{key}' (the project's classes: {', '.join(sorted(active))})"}
+                    {"classes": f"unknown class '{text}' (the project's classes: {', '.join(listed)})"}
                 )
         if pair[0] == pair[1]:  # it listed every item where anybody said the class
-            counted = f" ({' and '.join(given)} count as {pair[0]})" if given[0] != given[1] else ""
+            counted = f" ({' and '.join(given)} count as {names.get(pair[0], pair[0])})" if given[0] != given[1] else ""
             raise ValidationError({"classes": f"a class pair is two different classes{counted}"})
     return filters, pair, item_ids
+
+
+def _class_key(text, names, active) -> str:
+    """The class key a class pair's ``text`` names: a key as given, else a class's name as the pages read
+    it ("four" for the key "4"; in any case when only one class has it, an active class before a retired
+    one). ``names``: key → name, as ``labeling.selectors.class_names`` answers; ``active``: the active
+    keys. Anything else is answered as given (and refused)."""
+    if text in names:
+        return text
+    for fold in (str, str.casefold):
+        keys = [key for key, name in names.items() if fold(name) == fold(text)]
+        if len(keys) > 1:
+            keys = [key for key in keys if key in active]
+        if len(keys) == 1:
+            return keys[0]
+    return text
 
 
 def iou_param(project, params, pair=None) -> float:
@@ -188,8 +213,8 @@ class ReviewQueueApi(GenericAPIView):
             OpenApiParameter(
                 "classes",
                 str,
-                description="a class pair a,b: items where one said a and another b (borderline, uncertain or "
-                "out_of_domain as a key: an answer with that flag)",
+                description="a class pair a,b (keys, or the classes' names as the pages read them): items where "
+                "one said a and another b (borderline, uncertain or out_of_domain as a key: an answer with that flag)",
             ),
             OpenApiParameter("items", str, description="comma-separated item ids: only these items"),
             OpenApiParameter("decided", bool, description="true: also items an SME decided, with their decision"),

@@ -99,6 +99,29 @@ def test_the_review_queue_reads_class_names(client, reviewer, digits):
     assert "lab0</b>: nine" in page and "lab0</b>: 9" not in page
 
 
+def test_the_review_queues_class_pair_takes_class_names_and_names_them_when_it_cannot(api, client, reviewer, digits):
+    # the box took keys only ("4,9"): "four,nine", as the page reads them, was "unknown class 'four'
+    # (the project's classes: 1, 4, 9)"
+    project, _ = digits
+    url = f"/api/projects/{project.pk}/review-queue/"
+    by_keys = api(reviewer).get(url, {"classes": "4,9"}).json()["results"]
+    assert by_keys
+    for pair in ("four,nine", "nine, four", "Four,9"):
+        response = api(reviewer).get(url, {"classes": pair})
+        assert response.status_code == 200, (pair, response.content)
+        assert response.json()["results"] == by_keys, pair
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/", {"classes": "four,nine"}).content.decode()
+    assert all(f'data-item="{row["item"]}"' in page for row in by_keys)
+    assert 'placeholder="e.g. one,four"' in page  # the box's example reads names too
+    page = client.get(f"/projects/{project.pk}/review/", {"classes": "four,ten"}).content.decode()
+    assert "unknown class &#x27;ten&#x27; (the project&#x27;s classes: four, nine, one)" in page
+    bad = api(reviewer).get(url, {"classes": "four,ten"})
+    assert bad.status_code == 400 and "(the project's classes: four, nine, one)" in bad.json()["classes"][0]
+    same = api(reviewer).get(url, {"classes": "four,4"})
+    assert same.status_code == 400 and "two different classes" in same.json()["classes"][0]
+
+
 def test_the_review_page_reads_class_names_as_its_decision_buttons(client, manager, reviewer):
     """The item's review page named classes by key ("9", "4") in its answers, earlier answers, decisions,
     imported label and "decided already" banner, while its buttons, the queue and the agreement page read
