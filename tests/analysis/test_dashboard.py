@@ -106,3 +106,4 @@ def test_without_a_model_run_the_dashboard_draws_no_empty_model_chart(client, re
     html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     section = html.split('id="model-run"')[1].split("</section>")[0]
     assert "No model run yet" in section and "<svg" not in section
+    assert f'href="/projects/{project.pk}/training/"' in section  # not a dead end: where runs come from

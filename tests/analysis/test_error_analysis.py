@@ -260,6 +260,17 @@ def test_error_analysis_page_without_runs_says_how_to_make_one(client, reviewer,
     assert "No model run yet" in html and "/model-runs/" in html
 
 
+def test_error_analysis_page_without_runs_links_the_training_page_and_how_to_push_predictions(
+    client, reviewer, project
+):
+    # it named a training job and the API endpoint as text: a dead end with nothing to click
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/error-analysis/").content.decode()
+    empty = html[html.index("No model run yet") :].split("</p>")[0]
+    assert f'href="/projects/{project.pk}/training/"' in empty
+    assert 'href="/api/docs/#/projects/projects_model_runs_create"' in empty
+
+
 def test_transcription_projects_compare_normalized_transcripts(api, manager, reviewer, labeler, labeler2):
     from labeling.choices import Role
     from labeling.models import Item
