@@ -7,6 +7,7 @@ from django import template
 
 from analysis.charts import human_number
 from analysis.charts import money as format_money
+from labeling.choices import DecisionAction
 
 register = template.Library()
 
@@ -58,8 +59,6 @@ def review_reason(value):
 @register.filter
 def decision_action(value):
     """A decision's action as a reviewer reads it: ``ambiguous_instructions`` -> "instructions ambiguous"."""
-    from labeling.choices import DecisionAction
-
     return str(DecisionAction(value).label).lower() if value in DecisionAction.values else words(value)
 
 
