@@ -127,6 +127,15 @@ class LabelCluster(models.Model):
     def __str__(self):
         return self.description or f"cluster {self.index} of map {self.map_id}"
 
+    def describe(self, names=None) -> str:
+        """The group in words: "N items labeled A sit among B", by the classes' keys (stored in
+        ``description``, as the API gives it) or, given ``names`` (key → name), by their names (pages)."""
+        names = names or {}
+        return (
+            f"{len(self.items)} items labeled {names.get(self.label, self.label)} sit among "
+            f"{names.get(self.suggested_label, self.suggested_label)}"
+        )
+
 
 class ModelRun(models.Model):
     """A model's predictions on a project's items: from the built-in trainer or pushed by the team's own.

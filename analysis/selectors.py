@@ -910,8 +910,7 @@ def map_point_columns(*, project, map_id):
                 "neighbour_examples": c.neighbour_examples,
                 "score": c.score,
                 # the stored sentence names the keys (as the API gives it); the page's names the classes
-                "description": f"{len(c.items)} items labeled {names.get(c.label, c.label)} sit among "
-                f"{names.get(c.suggested_label, c.suggested_label)}",
+                "description": c.describe(names),
             }
             for c in LabelCluster.objects.filter(map=emap)
         ],
@@ -1211,20 +1210,23 @@ def review_queue(
     decided = decided_labels(project=project)
     index = {key: i for i, key in enumerate(table.categories)}
     reference = {int(i): index[label] for i, label in decided.items() if label in index}
+    # the decided items among the answered ones: their rows (ref_at[known]) and decided classes (ref_code)
+    ref_items = np.fromiter(reference, dtype=np.int64, count=len(reference))
+    ref_code = np.fromiter(reference.values(), dtype=np.int64, count=len(reference))
+    ref_at = np.searchsorted(items, ref_items)
+    known = (ref_at < len(items)) & (items[np.minimum(ref_at, len(items) - 1)] == ref_items)
+    ref_at, ref_code = ref_at[known], ref_code[known]
     posterior = np.full((len(items), k), np.nan)
     counted = table.code >= 0
     if counted.any() and n_categories >= 2:
         unit_c, labeler_c, code_c = unit[counted], table.labeler[counted], table.code[counted]
         weight_c = np.ones(len(unit_c))
         record = labeler_priors(answers=AnswerArrays(table.item[counted], labeler_c, code_c), reference=reference)
-        ref_items = np.fromiter(reference, dtype=np.int64, count=len(reference))
-        ref_at = np.searchsorted(items, ref_items)
-        known = (ref_at < len(items)) & (items[np.minimum(ref_at, len(items) - 1)] == ref_items)
         sme = -1
-        unit_c = np.r_[unit_c, ref_at[known]]
-        labeler_c = np.r_[labeler_c, np.full(int(known.sum()), sme)]
-        code_c = np.r_[code_c, np.fromiter(reference.values(), dtype=np.int64, count=len(reference))[known]]
-        weight_c = np.r_[weight_c, np.full(int(known.sum()), SME_WEIGHT)]
+        unit_c = np.r_[unit_c, ref_at]
+        labeler_c = np.r_[labeler_c, np.full(len(ref_at), sme)]
+        code_c = np.r_[code_c, ref_code]
+        weight_c = np.r_[weight_c, np.full(len(ref_at), SME_WEIGHT)]
         # Archived answers are evidence too, at their weight (as a version's Dawid-Skene counts them).
         unit_c = np.r_[unit_c, archived.item]
         labeler_c = np.r_[labeler_c, archived.labeler]
@@ -1257,12 +1259,9 @@ def review_queue(
     # The default recipe ships an SME decision before any vote: a decided item would ship its decision (a
     # decided tie read "— (tie)", 67 % likely wrong, where the version shipped the SME's class), as right
     # as the model of the labelers, which counts the SME, holds it.
-    for item_id, code in reference.items():
-        at = int(np.searchsorted(items, item_id))
-        if at < len(items) and items[at] == item_id:
-            shipped[at] = code
-            if not np.isnan(posterior[at, code]):
-                p_shipped[at] = posterior[at, code]
+    shipped[ref_at] = ref_code
+    p_decided = posterior[ref_at, ref_code]
+    p_shipped[ref_at] = np.where(np.isnan(p_decided), p_shipped[ref_at], p_decided)
     map_score, map_id = _map_scores(project, items, table.categories, shipped)
     p_wrong = 1.0 - p_shipped * (1.0 - map_score)  # noisy-OR of the model's doubt and the map's
     disagreement = entropy > 0

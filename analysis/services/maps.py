@@ -456,20 +456,19 @@ def _store_map(*, emap, items, coords, labels, classes, result, transcripts=None
     if result is None:
         return
     ids = np.array([item.pk for item in items])
-    LabelCluster.objects.bulk_create(
-        [
-            LabelCluster(
-                map=emap,
-                index=c,
-                label=classes[cluster["label"]],
-                suggested_label=classes[cluster["suggested_label"]],
-                items=ids[cluster["items"]].tolist(),
-                examples=ids[cluster["examples"]].tolist(),
-                neighbour_examples=ids[cluster.get("neighbour_examples", [])].tolist(),
-                score=float(cluster["score"]),
-                description=f"{cluster['size']} items labeled {classes[cluster['label']]} sit among "
-                f"{classes[cluster['suggested_label']]}",
-            )
-            for c, cluster in enumerate(result.clusters)
-        ]
-    )
+    clusters = [
+        LabelCluster(
+            map=emap,
+            index=c,
+            label=classes[cluster["label"]],
+            suggested_label=classes[cluster["suggested_label"]],
+            items=ids[cluster["items"]].tolist(),
+            examples=ids[cluster["examples"]].tolist(),
+            neighbour_examples=ids[cluster.get("neighbour_examples", [])].tolist(),
+            score=float(cluster["score"]),
+        )
+        for c, cluster in enumerate(result.clusters)
+    ]
+    for cluster in clusters:
+        cluster.description = cluster.describe()
+    LabelCluster.objects.bulk_create(clusters)
