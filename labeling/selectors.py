@@ -4,12 +4,13 @@ from datetime import datetime, time
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Exists, F, Func, JSONField, OuterRef, Prefetch, Q, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from analysis.metrics.consistency import Conventions
 from labelhub import rawsql
@@ -251,6 +252,31 @@ def source_named(*, project, value):
     sources = project.sources.all()
     found = sources.filter(pk=int(value)).first() if is_row_id(value) else None
     return found or sources.filter(name=str(value)).first()
+
+
+def tag_check(*, project, name, field="tag"):
+    """Refuse a filter's tag the project does not have, by name, under ``field``: an unknown slice made a
+    report, a review queue or a campaign of 0 items without a word. The agreement and review filters and
+    the campaign filters share it."""
+    if name and not project.tags.filter(name=name).exists():
+        raise ValidationError({field: f"'{name}' is not a tag of this project"})
+
+
+def known_labelers(*, project, wanted) -> dict[str, int]:
+    """Username → id of the users ``wanted`` (names or ids) names whom a filter may choose: the project's
+    members and those whose answers it holds, current or archived by a relabel campaign (archived answers
+    count until relabeled). A removed labeler's answers stay and the reports list them, but their name was
+    refused as "not a member", so their row could not be chosen."""
+    ids = [int(name) for name in wanted if is_row_id(name)]
+    member = Membership.objects.filter(project=project, user_id=OuterRef("pk"))
+    answered = Annotation.objects.filter(item__project=project, labeler_id=OuterRef("pk"))
+    archived = ArchivedAnnotation.objects.filter(item__project=project, labeler_id=OuterRef("pk"))
+    users = get_user_model().objects.filter(Q(username__in=wanted) | Q(pk__in=ids))
+    return dict(users.filter(Exists(member) | Exists(answered) | Exists(archived)).values_list("username", "pk"))
+
+
+def unknown_labeler_message(name) -> str:
+    return f"'{name}' is not a member of this project and gave no answer in it"
 
 
 def current_skips():

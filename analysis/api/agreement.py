@@ -1,7 +1,5 @@
 from datetime import UTC
 
-from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -15,34 +13,18 @@ from analysis.selectors import FLAG_POLICIES, AnswerFilters
 from analysis.services import agreement_report_get
 from labelhub.params import is_row_id, parse_moment
 from labeling.choices import SHAPE_TASKS, Role
-from labeling.models import Annotation, ArchivedAnnotation, Membership
-from labeling.selectors import project_for_user
-
-
-def report_labelers(project, wanted) -> dict[str, int]:
-    """Username → id of the users ``wanted`` (names or ids) names whom a report may count: the project's
-    members and those whose answers it holds, current or archived by a relabel campaign (archived answers
-    count until relabeled). A removed labeler's answers stay and the report lists them, but their name was
-    refused as "not a member", so their row could not be chosen."""
-    ids = [int(name) for name in wanted if is_row_id(name)]
-    member = Membership.objects.filter(project=project, user_id=OuterRef("pk"))
-    answered = Annotation.objects.filter(item__project=project, labeler_id=OuterRef("pk"))
-    archived = ArchivedAnnotation.objects.filter(item__project=project, labeler_id=OuterRef("pk"))
-    users = get_user_model().objects.filter(Q(username__in=wanted) | Q(pk__in=ids))
-    return dict(users.filter(Exists(member) | Exists(answered) | Exists(archived)).values_list("username", "pk"))
+from labeling.selectors import known_labelers, project_for_user, tag_check, unknown_labeler_message
 
 
 def parse_report_params(project, params):
     """Filters and policy from query parameters; ValidationError naming a bad one."""
     filters = AnswerFilters(tag=params.get("tag") or None)
-    if filters.tag and not project.tags.filter(name=filters.tag).exists():
-        # named as an unknown labeler is: an unknown slice was a report (or queue) of 0 items without a word
-        raise ValidationError({"tag": f"'{filters.tag}' is not a tag of this project"})
+    tag_check(project=project, name=filters.tag)
     if params.get("labelers"):
         wanted = [part.strip() for part in params["labelers"].split(",") if part.strip()]
         if not wanted and params["labelers"].strip():  # "labelers=," counted every labeler
             raise ValidationError({"labelers": "labelers names nobody: comma-separated usernames or ids"})
-        known = report_labelers(project, wanted)
+        known = known_labelers(project=project, wanted=wanted)
         ids = []
         for name in wanted:
             if is_row_id(name) and int(name) in known.values():
@@ -50,9 +32,7 @@ def parse_report_params(project, params):
             elif name in known:
                 ids.append(known[name])
             else:
-                raise ValidationError(
-                    {"labelers": f"'{name}' is not a member of this project and gave no answer in it"}
-                )
+                raise ValidationError({"labelers": unknown_labeler_message(name)})
         filters.labelers = ids
     if params.get("since"):
         value = params["since"]

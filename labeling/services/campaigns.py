@@ -33,7 +33,6 @@ from labeling.models import (
     Campaign,
     CampaignHandover,
     Item,
-    Membership,
     Reservation,
     Skip,
 )
@@ -42,8 +41,11 @@ from labeling.selectors import (
     class_mapping,
     current_skips,
     gold_labels,
+    known_labelers,
     project_item_ids,
     source_named,
+    tag_check,
+    unknown_labeler_message,
 )
 from labeling.services import campaign_shapes
 from labeling.services.jobs import project_lock
@@ -114,12 +116,10 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         raise ValidationError({"filter": f"skipped: {exc}"}) from None
     # An unknown tag or labeler is named, as the agreement and review filters name them: it made an empty
     # selection, refused as "the selection holds no items".
-    if filter.get("tag") and not project.tags.filter(name=filter["tag"]).exists():
-        raise ValidationError({"filter": f"'{filter['tag']}' is not a tag of this project"})
-    if filter.get("labeler") and not _labeler_known(project=project, username=filter["labeler"]):
-        raise ValidationError(
-            {"filter": f"'{filter['labeler']}' is not a member of this project and gave no answer in it"}
-        )
+    tag_check(project=project, name=filter.get("tag"), field="filter")
+    labeler = filter.get("labeler")
+    if labeler and str(labeler) not in known_labelers(project=project, wanted=[str(labeler)]):
+        raise ValidationError({"filter": unknown_labeler_message(labeler)})
     if filter.get("class"):
         key = filter["class"]
         if not project.classes.filter(key=key).exists():
@@ -163,17 +163,6 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
             values.setdefault(item_id, set()).add(flag_of(*flags) or key(value))
         ids = [i for i in ids if len(values.get(i, ())) > 1]
     return sorted(ids)
-
-
-def _labeler_known(*, project, username) -> bool:
-    """Whether a labeler filter's username is someone the project knows: a member, or whoever holds
-    answers in it, current or archived by a campaign (a removed labeler's stay)."""
-    username = str(username)
-    return (
-        Membership.objects.filter(project=project, user__username=username).exists()
-        or Annotation.objects.filter(item__project=project, labeler__username=username).exists()
-        or ArchivedAnnotation.objects.filter(item__project=project, labeler__username=username).exists()
-    )
 
 
 def flag_of(*flags):
