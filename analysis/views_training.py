@@ -51,6 +51,7 @@ def training(request, project_id):
             "membership": membership,
             "jobs": training_jobs_list(project=project)[:50],
             "form": form,
+            "has_versions": bool(all_versions),
             "errors": errors,
             "external": Trainer.EXTERNAL,
             # the per-class tables read classes by name, as the error analysis and version pages do

@@ -144,7 +144,10 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
         items = items.filter(tags__name=filter["tag"])
     if filter.get("source"):
         found = source_named(project=project, value=str(filter["source"]))
-        items = items.filter(source=found) if found else items.none()
+        if found is None:
+            # said "the selection holds no items", as an unknown tag did; named as the items API names it
+            raise ValidationError({"filter": f"unknown source '{filter['source']}' (not a source of this project)"})
+        items = items.filter(source=found)
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
     if skipped is not None:

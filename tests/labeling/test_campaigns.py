@@ -83,6 +83,7 @@ def test_a_campaign_filters_disagreement_that_is_no_yes_or_no_answers_400(api, r
         ("labeler", "nobody", "'nobody' is not a member of this project"),
         ("tag", "nope", "'nope' is not a tag of this project"),
         ("class", "nope", "unknown class 'nope'"),
+        ("source", "nope", "unknown source 'nope' (not a source of this project)"),
     ],
 )
 def test_a_campaign_filter_naming_an_unknown_labeler_or_tag_names_it(api, reviewer, night, field, value, message):

@@ -311,3 +311,22 @@ def test_a_training_refused_by_its_version_says_why_in_words_not_a_python_list(a
     assert Job.objects.get(pk=body["job"]).errors == [
         {"reason": "training failed: version: the train split needs at least two classes to train a classifier"}
     ]
+
+
+def test_the_training_page_of_a_project_without_a_version_says_one_is_needed_first(client, manager, reviewer, project):
+    # a manager saw "No training job yet." and no form, with nothing saying why or what to do
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/training/").content.decode()
+    hint = page.split('id="no-version"')[1].split("</section>")[0]
+    assert "this project has none yet" in hint and "build one on the" in hint
+    assert f'href="/projects/{project.pk}/versions/"' in hint
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/training/").content.decode()
+    assert "a manager builds one" in page.split('id="no-version"')[1]
+
+
+def test_the_training_page_with_a_version_shows_the_form_and_no_hint(client, manager, versioned):
+    project, _, _ = versioned
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/training/").content.decode()
+    assert "Start training" in page and 'id="no-version"' not in page
