@@ -8,14 +8,16 @@ another file system: the move is then a copy, and two workers taking one queue c
 
 Here a message is written under a name no taker reads (``.part``) and renamed into the queue once it is
 whole, and a taker claims a message by renaming it into the processed folder, in the same file system:
-both renames are atomic, so a message is seen whole or not at all, and by one taker only.
+both renames are atomic, so a message is seen whole or not at all, and by one taker only. A sender killed
+between the write and the rename leaves its ``.part`` file: a taker removes it once it is an hour old (a
+message is written in well under a second).
 """
 
 import contextlib
 import os
 import uuid
 from queue import Empty
-from time import monotonic_ns
+from time import monotonic_ns, time
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -23,6 +25,7 @@ from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
 PART_SUFFIX = ".part"
+STALE_PART_SECONDS = 3600
 
 
 class Channel(filesystem.Channel):
@@ -45,8 +48,11 @@ class Channel(filesystem.Channel):
         """Take the oldest message of ``queue``: the taker whose rename succeeds has it, the others go on."""
         wanted = f"{queue}.msg"
         for name in sorted(os.listdir(self.data_folder_in)):
+            if name.endswith(PART_SUFFIX):
+                self._forget_if_stale(os.path.join(self.data_folder_in, name))
+                continue  # still being written
             if name.partition(".")[2] != wanted:
-                continue  # another queue's message, or one still being written (.part)
+                continue  # another queue's message
             taken = os.path.join(self.processed_folder, name)
             try:
                 os.rename(os.path.join(self.data_folder_in, name), taken)
@@ -61,6 +67,13 @@ class Channel(filesystem.Channel):
                 raise ChannelError(f"Cannot read file {taken!r} from queue.") from exc
             return loads(bytes_to_str(payload))
         raise Empty()
+
+    @staticmethod
+    def _forget_if_stale(part):
+        """Remove a ``.part`` file its sender left (killed before the rename), once it is an hour old."""
+        with contextlib.suppress(OSError):  # renamed or removed meanwhile
+            if time() - os.stat(part).st_mtime > STALE_PART_SECONDS:
+                os.unlink(part)
 
 
 class Transport(filesystem.Transport):

@@ -111,3 +111,22 @@ def test_the_queue_keeps_its_order_and_other_queues_messages(folder):
     assert [take(channel, "jobs")["n"] for _ in range(3)] == [0, 1, 2]
     assert take(channel, "jobs") is None
     assert take(channel, "other") == {"n": "theirs"}
+
+
+def test_a_part_file_left_by_a_killed_sender_is_removed_once_an_hour_old_and_a_fresh_one_kept(folder):
+    """A sender killed between writing and renaming left its .part file in the queue folder for good."""
+    import os
+    import time
+
+    queue = folder / "queue"
+    left = queue / "00000000000000000001_left.celery.msg.part"
+    writing = queue / "00000000000000000002_writing.celery.msg.part"
+    left.write_bytes(b'{"half')
+    writing.write_bytes(b'{"half')
+    hour_and_a_bit_ago = time.time() - 3700
+    os.utime(left, (hour_and_a_bit_ago, hour_and_a_bit_ago))
+    with connect(folder) as connection:
+        channel = connection.default_channel
+        assert take(channel, "celery") is None
+    assert not left.exists()
+    assert writing.exists()
