@@ -911,3 +911,32 @@ def test_the_class_chosen_for_the_next_box_is_kept_through_a_reload(
     assert page.locator("#answer-summary").text_content() == "no boxes · next: Iguana"
     assert not any(key.endswith(f".{labeler.username}") for key in stored(page))
     assert not page.errors, page.errors
+
+
+def test_submit_waits_while_a_segment_start_is_marked(live_server, page, login, manager, labeler):
+    """A start marked with [ and not yet ended with ] is a segment begun: Enter sent the segments already
+    made and dropped it unseen. Submitting waits, saying why, until ] ends it or Esc forgets it."""
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=6, freq=300))]
+    project, _ = segments_project(manager, labeler, "labeler", clips, name="Speech regions, start pending (browser)")
+    login(page, live_server, labeler)
+    item, at = open_clip(page, live_server, project)
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    drag(page, at(0.05), at(0.25))  # a first segment, about 0.3 to 1.5 s
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('1 segment')")
+    page.keyboard.press("Escape")  # none selected: [ marks the next one's start
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")  # 4 s
+    page.keyboard.press("[")
+    page.keyboard.press("Enter")  # sending now would drop the start marked: refused, said
+    assert "A segment's start is marked at 4.00 s" in page.locator("#answer-error").text_content()
+    assert not Annotation.objects.filter(item_id=item).exists()
+    page.keyboard.press("ArrowRight")  # 6 s, the clip's end
+    page.keyboard.press("]")  # the segment is made: submit away
+    page.wait_for_function("() => document.getElementById('answer-summary').textContent.startsWith('2 segments')")
+    assert page.locator("#answer-error").text_content() == ""
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    segments = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
+    assert [(s["start"], s["end"]) for s in segments][1] == (pytest.approx(4, abs=0.02), pytest.approx(6, abs=0.02))
+    assert not page.errors, page.errors

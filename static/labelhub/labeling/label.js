@@ -209,7 +209,7 @@ function renderShapes() {
   }
   setPressed($("toggle-ood"), state.answer.out_of_domain);
   ui.summary.textContent = [shapes.describe(), state.answer.out_of_domain && "out of domain"].filter(Boolean).join(" · ");
-  if (!shapes.drawing && ui.error.dataset.drawing) showError(""); // the box is made or cancelled: submit away
+  if (!shapes.unfinished && ui.error.dataset.drawing) showError(""); // the shape is made or cancelled: submit away
 }
 
 function renderAnswer() {
@@ -521,9 +521,9 @@ function sending(on, text = "Sending…") {
 
 async function submit({ nothing = false } = {}) {
   if (state.busy || !state.item) return;
-  if (shapes?.drawing) {
-    // The box begun from the keyboard is not in the answer yet: sending now would drop it unseen.
-    showError("A box is being drawn: Enter makes it, Esc cancels it; then submit.");
+  if (shapes?.unfinished) {
+    // The box (or segment) begun from the keyboard is not in the answer yet: sending now would drop it unseen.
+    showError(`${shapes.unfinished}; then submit.`);
     ui.error.dataset.drawing = "1";
     return;
   }

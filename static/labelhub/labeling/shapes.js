@@ -44,6 +44,9 @@ class ShapeEditor {
   get count() { return this.shapes.length; }
   get selected() { return this.shapes[this.selectedIndex] ?? null; }
   get currentClass() { return this.selected ? this.selected.label : this.sticky; }
+  /** A shape begun from the keyboard and not yet made, which sending the shapes now would drop unseen: what
+   * to say of it ("A box is being drawn: ..."), or "" when there is none. */
+  get unfinished() { return ""; }
   colour(key) { return this.classByKey.get(key)?.colour || "#0b63c5"; }
   name(key) { return this.classByKey.get(key)?.name ?? key; }
 
@@ -573,6 +576,7 @@ export class BoxEditor extends ShapeEditor {
   }
 
   get drawing() { return Boolean(this.keyDraw); }
+  get unfinished() { return this.keyDraw ? "A box is being drawn: Enter makes it, Esc cancels it" : ""; }
 
   /** The image pixel nearest a point given in the answer's fractions of the image. */
   pixels(fx, fy) { return { x: Math.round(fx * this.size.w), y: Math.round(fy * this.size.h) }; }
@@ -1041,6 +1045,11 @@ export class SegmentEditor extends ShapeEditor {
       + "(Esc forgets it)");
     this.changed();
     return true;
+  }
+
+  get unfinished() {
+    return this.markStart == null ? ""
+      : `A segment's start is marked at ${this.markStart.toFixed(2)} s: ] at the playhead ends it, Esc forgets it`;
   }
 
   /** What a page's draft note says of the start put back by resumeDraw. */
