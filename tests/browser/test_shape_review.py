@@ -154,6 +154,42 @@ def test_sme_marks_an_ogg_clip_to_its_end(live_server, page, login, manager, rev
     assert not page.errors, page.errors
 
 
+def test_enter_waits_while_the_smes_segment_start_is_marked(live_server, page, login, manager, reviewer):
+    """A start marked with [ and not yet ended with ] is a segment begun: Enter recorded the decision
+    without it, unseen (the wait was for a box being drawn only). It now waits, saying why."""
+    require_browser()
+    clips = [("q.wav", wav_bytes(seconds=3, freq=300))]
+    project, (item,) = segments_project(
+        manager, reviewer, "reviewer", clips, name="Speech, start marked (browser review)", classes=SPEECH_CLASSES[:1]
+    )
+    (user,) = labelers(project, 1, prefix="ear")
+    annotation_save(
+        item=item, labeler=user, value=json.dumps({"segments": [{"start": 0.2, "end": 1.0, "label": "speech"}]})
+    )
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("(id) => document.getElementById('audio-viewer').dataset.ready === String(id)", arg=item.pk)
+    page.keyboard.press("Shift+N")  # nothing final; then a segment from the keyboard
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '0'")
+    page.evaluate("document.getElementById('audio').currentTime = 1.5")
+    page.keyboard.press("[")
+    page.keyboard.press("Enter")  # recording now would drop the start marked: refused, said
+    assert page.locator("#decision-status").text_content() == (
+        "A segment's start is marked at 1.50 s: ] at the playhead ends it, Esc forgets it; then record."
+    )
+    page.wait_for_timeout(300)
+    assert not Decision.objects.filter(item_id=item.pk).exists() and page.url.endswith(f"/review/{item.pk}/")
+    page.evaluate("document.getElementById('audio').currentTime = 2.5")
+    page.keyboard.press("]")  # the segment is made: the wait is over
+    page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '1'")
+    assert page.locator("#decision-status").text_content() == ""
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    (segment,) = Decision.objects.get(item=item).shapes["segments"]
+    assert (segment["start"], segment["end"]) == (pytest.approx(1.5, abs=0.02), pytest.approx(2.5, abs=0.02))
+    assert not page.errors, page.errors
+
+
 def test_sme_draws_the_final_box_with_the_keyboard_and_enter_never_records_it_half_drawn(
     live_server, page, login, manager, reviewer
 ):

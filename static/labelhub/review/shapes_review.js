@@ -185,7 +185,7 @@ const toggleLayer = (key) => {
 // --- the final shapes -----------------------------------------------------------------------------------
 const classButtons = [...form.querySelectorAll(".class-button")];
 function render() {
-  if (!editor.drawing && status.dataset.drawing) refusal(""); // the box is made or cancelled: record away
+  if (!editor.unfinished && status.dataset.drawing) refusal(""); // the shape is made or forgotten: record away
   const n = editor.count;
   const same = JSON.stringify(editor.value()) === JSON.stringify(strip(config.consensus));
   summary.textContent = `Final: ${editor.describe()}${same ? " — the consensus" : ""}`;
@@ -244,11 +244,11 @@ function refusal(text) {
   else delete status.dataset.drawing;
 }
 
-/** True (and said) while a box is being drawn from the keyboard: recording now, or replacing the final
- * shapes, would drop it unseen. */
+/** True (and said) while a box is being drawn from the keyboard, or a segment's start is marked with [ and
+ * not yet ended: recording now, or replacing the final shapes, would drop it unseen. */
 function drawingRefused() {
-  if (!editor.drawing) return false;
-  refusal("A box is being drawn: Enter makes it, Esc cancels it; then record.");
+  if (!editor.unfinished) return false;
+  refusal(`${editor.unfinished}; then record.`);
   return true;
 }
 
