@@ -43,6 +43,8 @@ def _fail(message):
 
 
 def _number(name, shape, where):
+    if name not in shape:  # "h must be a number, not null" named a field the client never sent
+        _fail(f"{where}: {name} is missing")
     value = shape.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         _fail(f"{where}: {name} must be a number, not {json.dumps(value)}")
@@ -141,7 +143,11 @@ def shapes_validate(*, project, value, class_keys, item=None, old_keys=None) -> 
             if mapping is None:
                 mapping = old_keys()
             label = mapping.get(label, label)
-        if not isinstance(label, str) or label not in keys:
+        if "label" not in shape:  # was "unknown class null"
+            _fail(f"{where}: label is missing (the project's classes: {', '.join(sorted(keys))})")
+        if not isinstance(label, str):  # was "unknown class 1": a class key is a string, "1"
+            _fail(f"{where}: label must be a class key as a string, not {json.dumps(label)}")
+        if label not in keys:
             given = json.dumps(shape.get("label"))
             _fail(f"{where}: unknown class {given} (the project's classes: {', '.join(sorted(keys))})")
         row = dict(zip(coords, nums, strict=True))
