@@ -1029,6 +1029,9 @@ def _majority(m_item: np.ndarray) -> np.ndarray:
     return m_item // 2 + 1
 
 
+COORD_DIGITS = 9  # the consensus's coordinates: far below a pixel or a sample, above float noise
+
+
 def consensus(t: ShapeTable, *, iou: float = 0.5, min_support: int | None = None) -> dict[Any, dict[str, list]]:
     """Consensus shapes per item: ``{item: {"boxes": [{"x", "y", "w", "h", "label", "support"}]}}`` (or
     ``{"segments": [{"start", "end", "label", "support"}]}``), for every item with an answer.
@@ -1056,11 +1059,13 @@ def _consensus_dict(t: ShapeTable, arr: dict[str, np.ndarray], items_with_answer
     out: dict[Any, dict[str, list]] = {t.items[k]: {t.kind: []} for k in items_with_answers}
     order = np.lexsort((arr["coords"][:, 0], arr["item"])) if arr["item"].size else np.zeros(0, np.int64)
     for k in order:
-        c = arr["coords"][k]
+        # Rounded to 9 decimals (a nanometre of a metre-wide image, a nanosecond): a box drawn at w = 0.123711
+        # came back 0.12371100000000002 from its corners' difference, in the versions' files too.
+        c = [round(float(v), COORD_DIGITS) for v in arr["coords"][k]]
         if t.kind == BOXES:
-            shape = {"x": float(c[0]), "y": float(c[1]), "w": float(c[2] - c[0]), "h": float(c[3] - c[1])}
+            shape = {"x": c[0], "y": c[1], "w": round(c[2] - c[0], COORD_DIGITS), "h": round(c[3] - c[1], COORD_DIGITS)}
         else:
-            shape = {"start": float(c[0]), "end": float(c[1])}
+            shape = {"start": c[0], "end": c[1]}
         shape.update(label=t.labels[arr["label"][k]], support=int(arr["support"][k]))
         out[t.items[arr["item"][k]]][t.kind].append(shape)
     return out

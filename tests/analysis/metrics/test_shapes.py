@@ -89,6 +89,19 @@ def test_iguana_consensus_fuses_the_matched_boxes_with_support():
     assert sorted(b["support"] for b in everything) == [1, 2, 2]
 
 
+def test_consensus_gives_back_the_numbers_drawn_not_their_float_noise():
+    # A box's size was its corners' difference: 0.1 + 0.2 drawn came back w = 0.20000000000000004 and
+    # 0.7 + 0.123711 came back h = 0.12371100000000002, into the versions' files.
+    rows = [
+        ("img", "ann", {"boxes": [box(0.1, 0.7, 0.2, 0.123711)]}),
+        ("img", "bob", {"boxes": [box(0.1, 0.7, 0.2, 0.123711)]}),
+    ]
+    (fused,) = consensus(shape_table(rows))["img"]["boxes"]
+    assert (fused["x"], fused["y"], fused["w"], fused["h"]) == (0.1, 0.7, 0.2, 0.123711)
+    ((alone,),) = [a["boxes"] for a in consensus(shape_table(rows[:1])).values()]
+    assert (alone["w"], alone["h"]) == (0.2, 0.123711)
+
+
 def test_no_shapes_on_either_side_is_full_agreement():
     table = shape_table([("a", "u1", {"boxes": []}), ("a", "u2", {"boxes": []})])
     report = box_f1(table, n_resamples=20)
