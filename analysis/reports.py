@@ -269,7 +269,9 @@ def _sections(table, codes, items, labelers, ratings, names, gold, consensus):
                 "agreement_with_majority": _float(stats["loo_majority_accuracy"]),
                 "gold_accuracy": _float(gold_row["accuracy"]) if gold_row else None,
                 "n_gold": int(gold_row["n_gold"]) if gold_row else 0,
-                "dawid_skene_accuracy": ds_accuracy[r],
+                # Dawid–Skene weighs a labeler by the items shared with others: with none shared, its
+                # figure was the prior's echo (the demo's new labeler read 2.5 % accurate), so none.
+                "dawid_skene_accuracy": ds_accuracy[r] if stats["n_shared_units"] else None,
                 "median_seconds": float(np.median(seconds)) if len(seconds) else None,
             }
         )

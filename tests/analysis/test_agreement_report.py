@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from analysis import metrics
 from analysis.models import AgreementReport
 from labeling.choices import Role
+from labeling.models import Item
 from labeling.services.annotations import annotation_save
 from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
@@ -467,3 +468,22 @@ def test_a_guideline_version_is_read_as_the_projects_ids_are(api, manager, revie
     assert client.get(f"/api/projects/{project.pk}/agreement/", {"guideline": "1"}).status_code == 200
     drift = client.get(f"/api/projects/{project.pk}/drift/", {"baseline_version": value, "current_version": "2"})
     assert drift.status_code == 400 and "baseline_version" in drift.json(), drift.content
+
+
+def test_a_labeler_who_shares_no_item_with_anyone_gets_no_dawid_skene_accuracy(api, client, reviewer, k2011_project):
+    # A new labeler given only the items nobody else answered yet: nothing compares them with anyone, as
+    # their agreement with the others says ("—"); Dawid–Skene read them as 2.5 % accurate (the demo's dave).
+    newcomer = make_user("newcomer")
+    member_add(project=k2011_project, username=newcomer.username, role=Role.LABELER)
+    entries = [ImportEntry(name=f"new{i}.png", load=lambda i=i: png_bytes(seed=300 + i)) for i in range(3)]
+    for item_id, value in zip(items_import(project=k2011_project, entries=entries).imported, "145", strict=True):
+        annotation_save(item=Item.objects.get(pk=item_id), labeler=newcomer, value=value)
+    report = api(reviewer).get(f"/api/projects/{k2011_project.pk}/agreement/").json()
+    rows = {row["labeler"]: row for row in report["per_labeler"]}
+    assert rows["newcomer"]["n_shared"] == 0 and rows["newcomer"]["agreement_with_others"] is None
+    assert rows["newcomer"]["dawid_skene_accuracy"] is None
+    assert all(rows[f"observer{o}"]["dawid_skene_accuracy"] > 0.5 for o in range(4))
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{k2011_project.pk}/agreement/").content.decode()
+    cell = re.search(r"newcomer</.*?data-measure=\"dawid_skene_accuracy\">([^<]*)<", page, re.S)
+    assert cell and cell.group(1).strip() == "—"
