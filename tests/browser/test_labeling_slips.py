@@ -230,6 +230,35 @@ def test_a_transcript_typed_is_kept_through_a_reload(live_server, page, login, m
     assert Annotation.objects.get(labeler=labeler).value == "nearest gas station open now please"
 
 
+def test_once_nothing_is_left_the_last_items_transcript_comment_and_flags_are_gone(
+    live_server, page, login, manager, labeler
+):
+    # The greyed-out box under "Nothing is left" went on showing the last clip's transcript (and the comment
+    # and "Uncertain" pressed), as if they were about an item still on the screen.
+    require_browser()
+    project = make_project(
+        manager, name="Speech (browser)", modality="audio", task_type="transcription", options={"uncertain": True}
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=2))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    shown_item(page)
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'transcript'")
+    page.keyboard.type("call mom [unintelligible]")
+    page.keyboard.press("Escape")
+    page.keyboard.press("u")
+    page.keyboard.press("c")
+    page.keyboard.type("car noise")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('stage-message').textContent.startsWith('Nothing is left')")
+    answer = Annotation.objects.get(labeler=labeler)
+    assert (answer.value, answer.uncertain, answer.comment) == ("call mom [unintelligible]", True, "car noise")
+    assert page.locator("#transcript").input_value() == ""
+    assert page.locator("#comment").input_value() == ""
+    assert page.locator("#toggle-uncertain").get_attribute("aria-pressed") == "false"
+
+
 def test_a_guideline_published_while_the_page_is_open_is_announced(live_server, page, login, manager, labeler):
     require_browser()
     project, _ = digits_project(manager, [labeler], n_items=12)  # its guideline is v1

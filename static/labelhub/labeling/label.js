@@ -449,6 +449,12 @@ function showDone() {
     check, " ", home,
   );
   ui.itemLabel.textContent = "";
+  // The last item's transcript, comment, class and flags are about no item now either: the greyed-out
+  // form showed them under "Nothing is left" as if still to be sent.
+  state.answer = emptyAnswer();
+  if (ui.transcript) ui.transcript.value = "";
+  ui.comment.value = "";
+  if (!shapes) renderAnswer();
   ui.summary.textContent = "";  // the last item's "no segments · next: speech" is about no item now
   ui.timer.hidden = true;
   answerControls(false);
