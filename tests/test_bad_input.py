@@ -218,7 +218,7 @@ def test_a_source_id_beyond_64_bits_in_a_campaign_filter_is_no_source(client, pr
     body = {"name": "again", "filter": {"source": str(2**70)}}
     response = client.post(f"/api/projects/{project.pk}/campaigns/", body, format="json")
     assert response.status_code == 400, response.content[:300]
-    assert "no items" in response.json()["detail"]
+    assert f"unknown source '{2**70}' (not a source of this project)" in response.json()["detail"]
     assert not Campaign.objects.exists()
 
 
