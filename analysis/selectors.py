@@ -1248,6 +1248,18 @@ def review_queue(
             posterior = np.where((answered > 0)[:, None], ds.posterior, np.nan)
         except metrics.MetricUndefined:
             pass  # no model of the labelers: p_wrong and low confidence are unknown
+        # A labeler who shares no item with another and has no record (no decided item) is unknown to the
+        # model: the posterior of their lone answers echoed its prior (the demo's new labeler's first
+        # transcripts read 96 % likely wrong, first in the queue). Items only they answered have no p_wrong.
+        answer_labs, answer_lab = np.unique(table.labeler[counted], return_inverse=True)
+        known = np.zeros(len(answer_labs), dtype=bool)
+        np.logical_or.at(known, answer_lab.ravel(), answered[unit[counted]] >= 2)
+        np.logical_or.at(known, answer_lab.ravel(), np.isin(unit[counted], ref_at))  # they answered decided items
+        informed = np.zeros(len(items), dtype=bool)
+        np.logical_or.at(informed, unit[counted], known[answer_lab.ravel()])
+        informed[ref_at] = True
+        informed[archived.item] = True
+        posterior[~informed] = np.nan
     best = np.nanmax(np.nan_to_num(posterior, nan=-1.0), axis=1)
     best = np.where(best < 0, np.nan, best)
     # A tie ships no label; were it broken at random among the tied classes, the label would be right

@@ -4,6 +4,7 @@ score chooses a campaign's items."""
 import pytest
 
 from labeling.services.review import decision_record
+from tests.conftest import make_project
 from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
 
 pytestmark = pytest.mark.django_db
@@ -311,3 +312,31 @@ def test_an_item_sent_to_the_guideline_or_back_reads_as_decided_with_what_was_de
     (api_row,) = [r for r in queue["results"] if r["item"] == tie.pk]
     assert api_row["decision"] is None and api_row["decision_action"] == "ambiguous_instructions"
     assert f'data-item="{tie.pk}"' not in client.get(f"/projects/{project.pk}/review/").content.decode()
+
+
+@pytest.mark.parametrize("task", ["classification", "transcription"])
+def test_a_new_labelers_lone_answers_are_not_ranked_likely_wrong_on_no_evidence(api, manager, reviewer, task):
+    """A labeler who shares no item with another and has no decided item is unknown to the model: the
+    posterior of their lone answers echoed its prior, and the demo's new labeler's first transcripts read
+    "96 % likely wrong", at the top of the queue before any other labeler had seen them."""
+    from labeling.services.projects import member_add
+
+    if task == "transcription":
+        project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+        said = ["call mom", "weather today", "nearest gas station", "play jazz", "set a timer"]
+    else:
+        project = text_project(manager, classes=CLASSES)
+        said = list(CLASSES)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    team = labelers(project, 3)
+    shared = add_texts(project, [f"clip {i}" for i in range(15)])
+    for i, item in enumerate(shared):
+        for j, user in enumerate(team):  # agreeing, but for one slip of the third labeler in five
+            answer(item, user, said[(i + (j == 2 and i % 5 == 0)) % len(said)])
+    (newbie,) = labelers(project, 1, prefix="new")
+    lone = add_texts(project, [f"new clip {i}" for i in range(5)])
+    for i, item in enumerate(lone):  # transcripts no one else gave (each clip says something else)
+        answer(item, newbie, f"new words {i}" if task == "transcription" else said[i])
+    rows = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?page_size=100").json()["results"]
+    assert rows, "the slips are queued"
+    assert not {item.pk for item in lone} & {row["item"] for row in rows}  # nothing says they need a review
