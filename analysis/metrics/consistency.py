@@ -5,6 +5,7 @@ category indices with -1 for a missing answer, as built by ``analysis.selectors.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -254,24 +255,35 @@ class Conventions:
         return out
 
 
-def conventions_preview(transcripts_by_unit: list[list[str]], conventions: Conventions) -> dict:
+def conventions_preview(
+    transcripts_by_unit: list[list[str]],
+    conventions: Conventions,
+    *,
+    read_now: Callable[[str], str] | None = None,
+    read_after: Callable[[str], str] | None = None,
+) -> dict:
     """What applying ``conventions`` changes: answers rewritten, and disagreeing pairs that become equal.
 
     ``transcripts_by_unit``: per item, its transcripts as given. Pairs are unordered pairs of
-    transcripts of the same item.
+    transcripts of the same item. ``read_now`` and ``read_after``: how the reports compare transcripts
+    today and with ``conventions`` in force (default: as given, and through ``conventions``); a pair the
+    reports already read as equal (by case or punctuation alone) is no disagreement the conventions settle.
     """
+    read_now = read_now or (lambda text: text)
+    read_after = read_after or conventions.apply
     changed = 0
     pairs_before_disagree = 0
     pairs_resolved = 0
     pairs_total = 0
     exact_before = exact_after = 0
     for unit in transcripts_by_unit:
-        after = [conventions.apply(t) for t in unit]
-        changed += sum(1 for a, b in zip(unit, after, strict=True) if a != b)
+        changed += sum(1 for t in unit if conventions.apply(t) != t)
+        now = [read_now(t) for t in unit]
+        after = [read_after(t) for t in unit]
         for i in range(len(unit)):
             for j in range(i + 1, len(unit)):
                 pairs_total += 1
-                same_before = unit[i] == unit[j]
+                same_before = now[i] == now[j]
                 same_after = after[i] == after[j]
                 exact_before += same_before
                 exact_after += same_after

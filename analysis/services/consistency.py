@@ -17,7 +17,7 @@ from analysis.metrics.consistency import (
 )
 from analysis.metrics.rules import RuleTooSlow
 from analysis.metrics.shapes import pooled_f1, relabel_table
-from analysis.selectors import answer_table, shape_answers
+from analysis.selectors import answer_table, shape_answers, transcript_normalizer
 from analysis.services.agreement import answers_marker
 from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import Annotation
@@ -168,13 +168,21 @@ def conventions_preview_for(*, project, rules) -> dict:
         conventions = Conventions.from_dict(rules or {})
     except (ConventionError, TypeError) as exc:
         raise ValidationError({"rules": str(exc)}) from None
+    current = transcript_conventions(project=project)
     by_item = {}
     for item_id, value in (
         Annotation.objects.filter(item__project=project).exclude(value="").values_list("item_id", "value")
     ):
         by_item.setdefault(item_id, []).append(value)
     try:
-        preview = conventions_preview(list(by_item.values()), conventions)
+        # pairs as the reports compare them, now and with these conventions: lower case and no punctuation
+        # are read already, so "Call mom." against "call mom" was no disagreement to settle
+        preview = conventions_preview(
+            list(by_item.values()),
+            conventions,
+            read_now=transcript_normalizer(current),
+            read_after=transcript_normalizer(conventions),
+        )
         examples = [
             {"before": v, "after": conventions.apply(v)}
             for values in list(by_item.values())[:200]
@@ -183,7 +191,6 @@ def conventions_preview_for(*, project, rules) -> dict:
         ][:10]
     except RuleTooSlow as exc:  # a rule that backtracks on a transcript already written: named here
         raise ValidationError({"rules": str(exc)}) from None
-    current = transcript_conventions(project=project)
     preview["current"] = current.as_dict() if current else None
     preview["examples"] = examples
     return preview

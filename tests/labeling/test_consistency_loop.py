@@ -290,6 +290,31 @@ def test_transcript_conventions_preview_and_apply(api, manager, reviewer):
     assert client.get(f"/api/projects/{project.pk}/conventions/").json()["rules"]["fillers"] == ["um", "umm", "uh"]
 
 
+def test_the_conventions_preview_counts_only_the_pairs_the_reports_do_not_read_as_equal_already(api, manager, reviewer):
+    """The reports compare transcripts in lower case without punctuation: "Call mom." against "call mom"
+    is no disagreement. The preview counted it as one the conventions settle ("27 of 58 disagreeing pairs
+    become equal" in the demo, where the agreement then moved by 5 pairs)."""
+    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"c{i}", text=f"clip {i}") for i in range(3)]
+    ).imported
+    a, b = make_user("t1"), make_user("t2")
+    pairs = [("Call mom.", "call mom"), ("umm play jazz", "um play jazz"), ("set a timer", "set the timer")]
+    for item_id, (x, y) in zip(ids, pairs, strict=True):
+        annotation_save(item=Item.objects.get(pk=item_id), labeler=a, value=x)
+        annotation_save(item=Item.objects.get(pk=item_id), labeler=b, value=y)
+    client = api(reviewer)
+    rules = {"fillers": ["um", "umm"], "filler_as": "um"}
+    preview = client.put(f"/api/projects/{project.pk}/conventions/?preview=1", {"rules": rules}, format="json").json()
+    assert (preview["pairs_disagreeing"], preview["pairs_made_equal"]) == (2, 1)
+    before = client.get(f"/api/projects/{project.pk}/agreement/").json()["transcripts"]["exact_agreement"]
+    assert preview["equal_pair_share_before"] == pytest.approx(before) == pytest.approx(1 / 3)
+    client.put(f"/api/projects/{project.pk}/conventions/", {"rules": rules}, format="json")
+    after = client.get(f"/api/projects/{project.pk}/agreement/").json()["transcripts"]["exact_agreement"]
+    assert preview["equal_pair_share_after"] == pytest.approx(after) == pytest.approx(2 / 3)
+
+
 def test_conventions_write_fillers_and_tags_as_the_text_given_and_reports_still_answer(api, manager, reviewer):
     """A filler or tag written with a backslash (``\\1``, ``[C:\\noise]``) was read as a regular expression's
     group reference when applied: the conventions were saved, then every agreement report answered 500."""
