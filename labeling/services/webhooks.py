@@ -168,7 +168,7 @@ def webhook_addresses(url) -> list[str]:
                 address = f"{address} (NAT64 for {_embedded_ipv4(ip)})"
             named = f"'{host}', which resolves to {address}," if literal is None else f"{address},"
             raise WebhookTargetRefused(
-                f"webhooks may not be sent to {named} a {refusal} address "
+                f"webhooks may not be sent to {named} {'an' if refusal[0] in 'aeiou' else 'a'} {refusal} address "
                 "(a server administrator can allow a network with LABELHUB_WEBHOOK_ALLOWED_NETWORKS)"
             )
     return found

@@ -28,7 +28,7 @@ REFUSED = [
     ("https://192.168.0.10/", "192.168.0.10, a private address"),
     ("http://172.16.5.4/", "172.16.5.4, a private address"),
     ("http://[fd00::1]/", "fd00::1, a private address"),
-    ("http://0.0.0.0:5432/", "0.0.0.0, a"),
+    ("http://0.0.0.0:5432/", "0.0.0.0, an unspecified address"),  # was "a unspecified"
     ("http://224.0.0.1/", "224.0.0.1, a multicast address"),
     ("http://100.64.0.1/", "100.64.0.1, a"),
     # 6to4 addresses carry an IPv4 address a host with a 6to4 tunnel sends to over IPv4; site-local
