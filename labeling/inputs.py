@@ -199,7 +199,9 @@ def inspect_audio(data: bytes) -> Inspected:
         max_frames = limit // max(info.channels, 1) + 1
         signal, rate = soundfile.read(io.BytesIO(data), frames=max_frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise InputRejected(f"audio cannot be decoded (WAV, FLAC, OGG and MP3 are accepted): {exc}") from None
+        # libsndfile's own sentence: its str() names the in-memory buffer (<_io.BytesIO object at 0x...>).
+        reason = getattr(exc, "error_string", None) or exc
+        raise InputRejected(f"audio cannot be decoded (WAV, FLAC, OGG and MP3 are accepted): {reason}") from None
     _check_samples(signal.size, limit)
     fmt = info.format
     if fmt not in AUDIO_FORMATS:

@@ -101,6 +101,16 @@ def test_random_bytes_are_not_audio():
         inspect_audio(b"not audio at all" * 100)
 
 
+def test_undecodable_audio_reason_names_no_python_object():
+    """The import report shows this reason to the uploader: libsndfile's own sentence, not the
+    in-memory buffer it was handed (``Error opening <_io.BytesIO object at 0x7f...>``)."""
+    with pytest.raises(InputRejected) as rejected:
+        inspect_audio(png_bytes(size=(8, 8)))
+    reason = str(rejected.value)
+    assert "BytesIO" not in reason and " at 0x" not in reason, reason
+    assert reason == "audio cannot be decoded (WAV, FLAC, OGG and MP3 are accepted): Format not recognised."
+
+
 def test_oversized_file_is_rejected(settings):
     settings.LABELHUB_MAX_FILE_BYTES = 1000
     with pytest.raises(InputRejected, match="over the limit of 1,000 bytes"):
