@@ -15,7 +15,9 @@ import numpy as np
 from django.conf import settings
 from PIL import Image, ImageStat, UnidentifiedImageError
 
-IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
+IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+# Formats Pillow reads that web browsers do not show: an item of one would be a broken image to its labelers.
+NOT_IN_BROWSERS = {"TIFF"}
 AUDIO_FORMATS = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3"}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3"}
@@ -112,6 +114,11 @@ def inspect_image(data: bytes) -> Inspected:
                         "(possible decompression bomb)"
                     )
                 probe.verify()
+            if fmt in NOT_IN_BROWSERS:
+                raise InputRejected(
+                    f"{fmt} images are not shown by web browsers (Chrome, Firefox), so nobody could label it: "
+                    "convert it to PNG (lossless) or JPEG first"
+                )
             if fmt not in IMAGE_FORMATS:
                 raise InputRejected(f"image format {fmt} is not supported ({', '.join(IMAGE_FORMATS)})")
             # verify() leaves the image unusable; decoding the pixels catches truncated data it misses.

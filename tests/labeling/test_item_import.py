@@ -52,6 +52,20 @@ def test_upload_imports_good_files_and_reports_each_bad_one(api, manager, projec
     assert [p.name for p in stored_files(settings.MEDIA_ROOT)] == [Path(item.file.name).name]
 
 
+def test_a_tiff_upload_is_refused_saying_browsers_cannot_show_it(api, manager, project, settings):
+    """Chrome and Firefox show no TIFF: imported, it became an item every labeler saw as a broken image."""
+    response = upload(
+        api(manager), project, [("scan.tif", png_bytes(seed=3, fmt="TIFF")), ("ok.png", png_bytes(seed=4))]
+    )
+    report = response.json()
+    assert len(report["imported"]) == 1
+    assert [r["name"] for r in report["rejected"]] == ["scan.tif"]
+    reason = report["rejected"][0]["reason"]
+    assert "TIFF" in reason and "browser" in reason and "PNG" in reason, reason
+    assert Item.objects.filter(project=project).count() == 1
+    assert len(stored_files(settings.MEDIA_ROOT)) == 1
+
+
 def test_duplicate_upload_is_reported_and_the_stored_item_is_untouched(api, manager, project, settings):
     data = png_bytes(seed=2)
     first = upload(api(manager), project, [("a.png", data)]).json()["imported"][0]
