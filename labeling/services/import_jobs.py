@@ -323,7 +323,7 @@ def _run_manifest(*, job, handle, source, beat):
 def _run_archive(*, job, handle, source, beat):
     params = job.params
     with zipfile.ZipFile(handle) as archive:
-        files = [i for i in archive.infolist() if not i.is_dir()]
+        files = [i for i in archive.infolist() if not i.is_dir() and not imports.zip_entry_hidden(i.filename)]
         manifest = next((i for i in files if i.filename in imports.MANIFEST_NAMES), None)
         if manifest:
             imports.zip_member_check(manifest)
@@ -336,7 +336,10 @@ def _run_archive(*, job, handle, source, beat):
             source=source,
             label_from_folder=params.get("label_from_folder", False),
         )
-        return imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job, beat))
+        report = imports.items_import(project=job.project, entries=entries, job=job, on_progress=_progress(job, beat))
+    # Every entry was imported or reported; dataset cards and metadata files counted above were not entries.
+    job.total = job.processed
+    return report
 
 
 def _run_labels(*, job, handle, source, beat):

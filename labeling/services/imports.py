@@ -1605,6 +1605,12 @@ def zip_member_check(info: zipfile.ZipInfo, limit=None):
         )
 
 
+def zip_entry_hidden(name: str) -> bool:
+    """A zip entry left out without a word: macOS's ``__MACOSX/`` resource forks and any dot file
+    (``.DS_Store``)."""
+    return posixpath.basename(name).startswith(".") or name.startswith("__MACOSX/")
+
+
 def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, label_from_folder=False):
     """Entries of a zip archive: its manifest (manifest.jsonl or manifest.csv at the top) if it has one,
     else every file in it, labeled by its folder when ``label_from_folder``."""
@@ -1665,8 +1671,7 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
     image_stems = _image_stems(project, members)
     yolo_dataset = any(map(_yolo_dataset_file, members))
     for name, info in members.items():
-        base = posixpath.basename(name)
-        if base.startswith(".") or name.startswith("__MACOSX/") or name in metadata_files:
+        if zip_entry_hidden(name) or name in metadata_files:
             continue
         if _dataset_card(name, project, metadata_files):
             continue

@@ -215,6 +215,24 @@ def test_zip_with_a_path_traversal_entry_rejects_only_that_entry(manager, projec
     assert not any("evil" in str(p) for p in tmp_path.rglob("*"))
 
 
+def test_a_zip_made_on_macos_counts_only_the_files_it_imports_or_reports(manager, project):
+    """Finder's zip holds a __MACOSX/._name beside every file, and .DS_Store; they and a LICENSE are left
+    out without a word, so the progress must not count them: it read "succeeded: 2 / 6"."""
+    archive = zip_bytes(
+        [
+            ("photos/a.png", png_bytes(seed=20)),
+            ("__MACOSX/photos/._a.png", b"\x00\x05\x16\x07" + b"\x00" * 60),
+            ("photos/.DS_Store", b"\x00\x00\x00\x01Bud1" + b"\x00" * 60),
+            ("photos/LICENSE.txt", b"CC-BY 4.0"),
+            ("photos/b.png", png_bytes(seed=21)),
+            ("__MACOSX/photos/._b.png", b"\x00\x05\x16\x07" + b"\x00" * 60),
+        ]
+    )
+    job = run_import(project, manager, "photos.zip", archive)
+    assert job.status == JobStatus.SUCCEEDED and job.result["imported"] == 2 and job.errors == []
+    assert (job.processed, job.total) == (2, 2)
+
+
 def test_zip_with_a_manifest_and_an_absolute_path(manager, project):
     manifest = "\n".join(
         [
