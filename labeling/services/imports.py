@@ -90,6 +90,11 @@ YOLO_IMAGE_LISTS = ("train.txt", "valid.txt", "val.txt", "test.txt")
 # The class lists YOLO and Darknet datasets hold beside their images: Label Studio's and Ultralytics' classes.txt,
 # CVAT's YOLO 1.1 obj.names, Roboflow's Darknet _darknet.labels.
 YOLO_CLASS_LISTS = ("classes.txt", "obj.names", "_darknet.labels")
+# Windows Explorer's thumbnail cache and folder settings, found in any zip of a folder made on Windows.
+FOLDER_LITTER = {"thumbs.db", "desktop.ini"}
+# A zip inside the zip given to Manifest or zip archive: it was read as an item ("not an image Pillow can
+# identify").
+NESTED_ZIP_REASON = "a zip inside the zip: its files are not read; import it on its own under Manifest or zip archive"
 # A manifest line's item is named "line 3 (img/a.png)": the path is the file's name.
 NESTED_TOO_DEEP = "JSON nested too deeply (arrays and objects inside each other past what can be read)"
 MANIFEST_LINE_NAME = re.compile(r"^line \d+ \((.*)\)$")
@@ -1606,9 +1611,10 @@ def zip_member_check(info: zipfile.ZipInfo, limit=None):
 
 
 def zip_entry_hidden(name: str) -> bool:
-    """A zip entry left out without a word: macOS's ``__MACOSX/`` resource forks and any dot file
-    (``.DS_Store``)."""
-    return posixpath.basename(name).startswith(".") or name.startswith("__MACOSX/")
+    """A zip entry left out without a word: macOS's ``__MACOSX/`` resource forks, any dot file
+    (``.DS_Store``) and what Windows Explorer leaves in a folder (``Thumbs.db``, ``desktop.ini``)."""
+    base = posixpath.basename(name)
+    return base.startswith(".") or name.startswith("__MACOSX/") or base.lower() in FOLDER_LITTER
 
 
 def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, label_from_folder=False):
@@ -1685,6 +1691,8 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
             entry.load = opener(info)
         except InputRejected as exc:
             entry.error = str(exc)
+        if name.lower().endswith(".zip"):
+            entry.error = NESTED_ZIP_REASON
         entry.error = _yolo_file_reason(name, project, image_stems, yolo_dataset) or entry.error
         yield entry
 

@@ -233,6 +233,26 @@ def test_a_zip_made_on_macos_counts_only_the_files_it_imports_or_reports(manager
     assert (job.processed, job.total) == (2, 2)
 
 
+def test_a_zip_from_windows_and_a_zip_inside_a_zip_are_reported_for_what_they_are(manager, project):
+    """Explorer leaves Thumbs.db and desktop.ini in a folder: no items, left out as macOS's .DS_Store is,
+    not rejected as corrupt images. A zip inside the zip is not opened, and says so: it was "not an image
+    Pillow can identify (corrupt or unsupported file)"."""
+    inner = zip_bytes([("c.png", png_bytes(seed=22))])
+    archive = zip_bytes(
+        [
+            ("photos/a.png", png_bytes(seed=23)),
+            ("photos/Thumbs.db", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100),
+            ("photos/desktop.ini", b"[.ShellClassInfo]\r\nIconResource=x\r\n"),
+            ("photos/more.zip", inner),
+        ]
+    )
+    job = run_import(project, manager, "photos.zip", archive)
+    assert job.status == JobStatus.SUCCEEDED and job.result["imported"] == 1
+    assert [e["name"] for e in job.errors] == ["photos/more.zip"]
+    assert job.errors[0]["reason"].startswith("a zip inside the zip: its files are not read"), job.errors
+    assert (job.processed, job.total) == (2, 2)
+
+
 def test_zip_with_a_manifest_and_an_absolute_path(manager, project):
     manifest = "\n".join(
         [
