@@ -229,7 +229,12 @@ class _Chunk:
 
     def __init__(self, project):
         self.project = project
-        self.class_keys = set(project.classes.values_list("key", flat=True))
+        classes = list(project.classes.values_list("key", "name"))
+        self.class_keys = {key for key, _ in classes}
+        # A label naming its class by key or name in any case ("Dog", " house CAT "), as label files may.
+        self.class_folded = {name.strip().casefold(): key for key, name in classes if name} | {
+            key.casefold(): key for key, _ in classes
+        }
         # Text entries are measured here when they pass every check of _prepare: the call, the settings
         # lookup and the Inspected it answers cost more than the checks on 100,000 rows. Anything with
         # something to report goes through _prepare, which names the problem.
@@ -269,6 +274,8 @@ class _Chunk:
         self.columns = None
 
     def add_entry(self, entry):
+        if entry.label and entry.label not in self.class_keys and isinstance(entry.label, str):
+            entry.label = self.class_folded.get(entry.label.strip().casefold(), entry.label)
         text = entry.text
         source = entry.source.pk if entry.source else None
         if (

@@ -253,6 +253,28 @@ def test_a_zip_from_windows_and_a_zip_inside_a_zip_are_reported_for_what_they_ar
     assert (job.processed, job.total) == (2, 2)
 
 
+def test_a_manifest_label_may_name_its_class_as_label_files_do(manager):
+    """A spreadsheet of labels says "Dog", the class's name, not its key "dog": a label file's class matches
+    by key or name ignoring case, and a manifest's refused it as "unknown class 'Dog'"."""
+    project = make_project(manager, classes=[{"key": "dog", "name": "Dog"}, {"key": "cat", "name": "House cat"}])
+    manifest = "path,label\nimg/a.png,Dog\nimg/b.png, house CAT \nimg/c.png,DOG\nimg/d.png,horse\n"
+    archive = zip_bytes(
+        [("manifest.csv", manifest.encode())] + [(f"img/{n}.png", png_bytes(seed=30 + i)) for i, n in enumerate("abcd")]
+    )
+    job = run_import(project, manager, "labels.zip", archive)
+    assert job.result["imported"] == 3
+    assert [e["reason"] for e in job.errors] == ["unknown class 'horse' (the project's classes: cat, dog)"]
+    labels = dict(Item.objects.filter(project=project).values_list("original_name", "label"))
+    assert labels == {"line 2 (img/a.png)": "dog", "line 3 (img/b.png)": "cat", "line 4 (img/c.png)": "dog"}
+    texts = make_project(
+        manager, name="Texts", modality="text", classes=[{"key": "pos", "name": "Positive"}, {"key": "neg"}]
+    )
+    lines = [json.dumps({"text": f"review {n}", "label": "positive"}) for n in range(3)]
+    job = run_import(texts, manager, "m.jsonl", "\n".join(lines).encode())
+    assert job.result["imported"] == 3 and job.errors == []
+    assert set(Item.objects.filter(project=texts).values_list("label", flat=True)) == {"pos"}
+
+
 def test_zip_with_a_manifest_and_an_absolute_path(manager, project):
     manifest = "\n".join(
         [
