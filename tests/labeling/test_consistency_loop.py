@@ -262,18 +262,23 @@ def test_bad_campaigns_change_nothing(api, reviewer, scratches, body, message):
     assert not project.campaigns.exists()
 
 
-def test_transcript_conventions_preview_and_apply(api, manager, reviewer):
+def transcript_pairs(manager, reviewer, pairs):
+    """A transcription project ``reviewer`` reviews, with one clip per pair of transcripts, given by t1 and t2."""
     project = make_project(manager, name="Speech", modality="text", task_type="transcription")
     member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
     ids = items_import(
-        project=project, entries=[ImportEntry(name=f"c{i}", text=f"clip {i}") for i in range(2)]
+        project=project, entries=[ImportEntry(name=f"c{i}", text=f"clip {i}") for i in range(len(pairs))]
     ).imported
     a, b = make_user("t1"), make_user("t2")
-    for item_id, (x, y) in zip(
-        ids, [("Umm, nearest gas station", "um nearest gas station"), ("call mom", "call mom")], strict=True
-    ):
+    for item_id, (x, y) in zip(ids, pairs, strict=True):
         annotation_save(item=Item.objects.get(pk=item_id), labeler=a, value=x)
         annotation_save(item=Item.objects.get(pk=item_id), labeler=b, value=y)
+    return project
+
+
+def test_transcript_conventions_preview_and_apply(api, manager, reviewer):
+    pairs = [("Umm, nearest gas station", "um nearest gas station"), ("call mom", "call mom")]
+    project = transcript_pairs(manager, reviewer, pairs)
     client = api(reviewer)
     rules = {"fillers": ["um", "umm", "uh"], "filler_as": "um"}
     preview = client.put(f"/api/projects/{project.pk}/conventions/?preview=1", {"rules": rules}, format="json").json()
@@ -294,16 +299,8 @@ def test_the_conventions_preview_counts_only_the_pairs_the_reports_do_not_read_a
     """The reports compare transcripts in lower case without punctuation: "Call mom." against "call mom"
     is no disagreement. The preview counted it as one the conventions settle ("27 of 58 disagreeing pairs
     become equal" in the demo, where the agreement then moved by 5 pairs)."""
-    project = make_project(manager, name="Speech", modality="text", task_type="transcription")
-    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
-    ids = items_import(
-        project=project, entries=[ImportEntry(name=f"c{i}", text=f"clip {i}") for i in range(3)]
-    ).imported
-    a, b = make_user("t1"), make_user("t2")
     pairs = [("Call mom.", "call mom"), ("umm play jazz", "um play jazz"), ("set a timer", "set the timer")]
-    for item_id, (x, y) in zip(ids, pairs, strict=True):
-        annotation_save(item=Item.objects.get(pk=item_id), labeler=a, value=x)
-        annotation_save(item=Item.objects.get(pk=item_id), labeler=b, value=y)
+    project = transcript_pairs(manager, reviewer, pairs)
     client = api(reviewer)
     rules = {"fillers": ["um", "umm"], "filler_as": "um"}
     preview = client.put(f"/api/projects/{project.pk}/conventions/?preview=1", {"rules": rules}, format="json").json()
