@@ -5,7 +5,14 @@ import re
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import FileResponse, HttpResponse, HttpResponseNotModified, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.utils.http import parse_etags, quote_etag
 
 from labelhub.storage import s3_bucket
@@ -113,7 +120,9 @@ def stored_file_response(
         else:
             start, end = max(size - int(last), 0), size - 1
         if start >= size:
-            response = HttpResponse(status=416)
+            # The API's error shape, as every other 4xx: a client reads the detail, not an empty page.
+            detail = f"The range starts at byte {start}; the file has {size} bytes."
+            response = JsonResponse({"detail": detail}, status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response
         response = StreamingHttpResponse(

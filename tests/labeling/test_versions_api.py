@@ -103,6 +103,9 @@ def test_a_range_whose_last_byte_is_before_its_first_is_ignored_one_past_the_end
     assert b"".join(backwards.streaming_content) == whole and backwards["Content-Length"] == str(len(whole))
     past = client.get(url, HTTP_RANGE=f"bytes={len(whole)}-")
     assert past.status_code == 416 and past["Content-Range"] == f"bytes */{len(whole)}"
+    # API.md: every 4xx is JSON with a "detail" sentence; it was an empty text/html answer.
+    assert past["Content-Type"] == "application/json"
+    assert f"the file has {len(whole)} bytes" in past.json()["detail"]
     tail = client.get(url, HTTP_RANGE="bytes=100-100")
     assert tail.status_code == 206 and b"".join(tail.streaming_content) == whole[100:101]
 
