@@ -36,9 +36,13 @@ def _iter_range(handle, start, length):
 
 
 def etag_matches(request, etag):
-    """Whether the request's If-None-Match names ``etag`` (an unquoted checksum) or is ``*``."""
+    """Whether the request's If-None-Match names ``etag`` (an unquoted checksum) or is ``*``. The
+    comparison is weak (RFC 9110 13.1.2): ``W/"<etag>"``, as a compressing proxy hands it on, matches."""
     header = request.headers.get("If-None-Match")
-    return bool(header) and (header.strip() == "*" or quote_etag(etag) in parse_etags(header))
+    if not header:
+        return False
+    named = {tag.removeprefix("W/") for tag in parse_etags(header)}
+    return header.strip() == "*" or quote_etag(etag) in named
 
 
 def not_modified(etag):

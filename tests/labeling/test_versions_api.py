@@ -233,6 +233,10 @@ def test_a_download_or_manifest_the_client_has_is_not_sent_again(api, manager, t
         again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
         assert again.status_code == 304 and again["ETag"] == first["ETag"], path
         assert client.get(url, HTTP_IF_NONE_MATCH='"something-else"').status_code == 200, path
+        # If-None-Match compares weakly (RFC 9110 13.1.2): a proxy that compresses the file hands the
+        # client W/"<hash>", which it sends back; it was answered 200 with the whole file every time.
+        weak = client.get(url, HTTP_IF_NONE_MATCH=f'"other", W/{first["ETag"]}')
+        assert weak.status_code == 304, path
     version = DatasetVersion.objects.get(project=project, number=1)
     manifest = client.get(f"/api/projects/{project.pk}/versions/1/manifest")
     assert manifest["ETag"] == f'"{version.content_hash}"'
