@@ -170,6 +170,17 @@ def test_csv_manifest(manager):
     assert Item.objects.get(text="hello, world").metadata == {"k": 1}
 
 
+def test_a_finished_csv_import_with_a_text_over_several_lines_is_processed_to_its_total(manager):
+    # The total was the file's lines, so a quoted text over three lines left the finished job at
+    # "processed": 2 of "total": 4; a client polling until processed == total waited forever.
+    project = text_project(manager)
+    content = 'text,label\n"first line\nsecond line\nthird line",pos\nbye,neg\n'
+    job = run_import(project, manager, "batch.csv", content.encode())
+    assert job.status == JobStatus.SUCCEEDED and job.result["imported"] == 2, job.errors
+    job.refresh_from_db()
+    assert job.processed == job.total == 2
+
+
 @pytest.mark.parametrize(
     "name, content, words",
     [
