@@ -8,6 +8,7 @@ from django.urls import Resolver404
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 
 from labelhub.api import request_limit_error
 
@@ -68,7 +69,16 @@ class ApiDocsPermission(BasePermission):
         return settings.LABELHUB_PUBLIC_API_DOCS or bool(request.user and request.user.is_authenticated)
 
 
-schema = SpectacularAPIView.as_view(permission_classes=[ApiDocsPermission])
+class SchemaView(SpectacularAPIView):
+    """The schema, as YAML or JSON; a refusal in the API's error shape, JSON, whatever the schema's type."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
+
+schema = SchemaView.as_view(permission_classes=[ApiDocsPermission])
 # The split view serves Swagger UI's start-up script as a file of its own: no inline script (CSP).
 _docs = SpectacularSwaggerSplitView.as_view(url_name="schema", permission_classes=[ApiDocsPermission])
 

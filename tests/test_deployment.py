@@ -213,7 +213,10 @@ def test_api_answers_json_to_any_client_and_refuses_a_type_it_cannot_give(api, l
 
 
 def test_schema_needs_sign_in(db, api, labeler):
-    assert Client().get("/api/schema/").status_code == 401
+    refused = Client().get("/api/schema/")
+    # The API's error shape (it was the same sentence as YAML, typed application/vnd.oai.openapi).
+    assert refused.status_code == 401 and refused["Content-Type"] == "application/json"
+    assert "credentials" in refused.json()["detail"]
     assert api(labeler).get("/api/schema/").status_code == 200
     client = Client()
     client.force_login(labeler)
