@@ -666,6 +666,7 @@ def _publish(*, job, attempt, built: BuildResult) -> DatasetVersion:
             finished=timezone.now(),
             heartbeat=timezone.now(),
             processed=job.total or 0,
+            total=job.total or 0,
             result={"version": version.number, "content_hash": version.content_hash, "counts": built.counts},
         )
         webhooks_notify(project=project, event="version.ready", payload=version_event_payload(version=version))
@@ -712,6 +713,9 @@ def version_build_run(*, job_id):
         with JobBeat(job) as beat:
             built = _build(job=job, project=project, policy=policy, prefix=prefix, beat=beat)
             beat.set(phase="publishing")
+            # The items counted and read (the beat's, written from its thread; this job object never saw
+            # them): the finished job says processed == total, not 0 of nothing.
+            job.total = beat.total
             version = _publish(job=job, attempt=attempt, built=built)
     except _Superseded:
         logger.warning("version build %s attempt %s was superseded; its files are removed", job_id, attempt)

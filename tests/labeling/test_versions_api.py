@@ -90,6 +90,17 @@ def test_downloads_with_checksums_and_ranges(api, manager, texts):
     assert b"".join(ranged.streaming_content) == b'{"agreemen'
 
 
+def test_a_finished_build_job_reads_its_items_processed_of_their_total(api, manager, texts):
+    # GET /api/jobs/{id}/ of a finished build said "processed": 0, "total": null: the count the running
+    # job had shown dropped to 0 at the end, and a client waiting for processed == total never saw it.
+    project, items, _ = texts
+    response = api(manager).post(f"/api/projects/{project.pk}/versions/", {}, format="json")
+    version_build_run(job_id=response.json()["job"])
+    job = api(manager).get(f"/api/jobs/{response.json()['job']}/").json()
+    assert job["status"] == "succeeded"
+    assert job["processed"] == job["total"] == len(items)
+
+
 def test_a_range_whose_last_byte_is_before_its_first_is_ignored_one_past_the_end_is_416(api, manager, texts):
     # "bytes=100-50" is no range (RFC 9110 section 14.2: a server ignores an invalid Range header): it was
     # answered 416, which told a resuming client the file had shrunk; it is the whole file, as without it.
