@@ -250,11 +250,10 @@ def test_a_training_request_sent_again_while_it_is_under_way_trains_once(api, ma
     assert api(manager).post(url, body, format="json").status_code == 202  # finished: the same request trains anew
 
 
-def test_overview_recent_jobs_link_what_they_made_and_show_no_progress_a_build_does_not_count(
-    api, client, manager, versioned
-):
-    """The version build counts no steps: its progress was "0" beside "Succeeded". Each job names and
-    links what it made (the version, the training job: whose number differs from the job's)."""
+def test_overview_recent_jobs_link_what_they_made_and_a_finished_build_reads_its_items(api, client, manager, versioned):
+    """A finished version build's progress was "0" beside "Succeeded": it reads the items it built, of
+    their total. Each job names and links what it made (the version, the training job: whose number
+    differs from the job's)."""
     project, _, version = versioned
     body = (
         api(manager)
@@ -267,7 +266,8 @@ def test_overview_recent_jobs_link_what_they_made_and_show_no_progress_a_build_d
     jobs = html.split("<h2>Recent jobs</h2>")[1].split("</section>")[0]
     build_row = next(row for row in jobs.split("<tr>") if "Dataset version" in row)
     assert f'<a href="/projects/{project.pk}/versions/{version.number}/">v{version.number}</a>' in build_row
-    assert '<td class="num">0</td>' not in build_row and "—" in build_row
+    # the build counts the items it read: a finished one reads all of them (it read "0", then "—")
+    assert '<td class="num">0</td>' not in build_row and '<td class="num">80 / 80</td>' in build_row
     training_row = next(row for row in jobs.split("<tr>") if "Training" in row)
     link = f'href="/projects/{project.pk}/training/#training-{body["id"]}">training job {body["id"]}</a>'
     assert link in training_row
