@@ -1251,12 +1251,14 @@ def review_queue(
         # A labeler who shares no item with another and has no record (no decided item) is unknown to the
         # model: the posterior of their lone answers echoed its prior (the demo's new labeler's first
         # transcripts read 96 % likely wrong, first in the queue). Items only they answered have no p_wrong.
+        answer_unit = unit[counted]
         answer_labs, answer_lab = np.unique(table.labeler[counted], return_inverse=True)
-        known = np.zeros(len(answer_labs), dtype=bool)
-        np.logical_or.at(known, answer_lab.ravel(), answered[unit[counted]] >= 2)
-        np.logical_or.at(known, answer_lab.ravel(), np.isin(unit[counted], ref_at))  # they answered decided items
+        answer_lab = answer_lab.ravel()
+        # a labeler is seen when an answer of theirs shares its item, or is on a decided item
+        seen = np.zeros(len(answer_labs), dtype=bool)
+        np.logical_or.at(seen, answer_lab, (answered[answer_unit] >= 2) | np.isin(answer_unit, ref_at))
         informed = np.zeros(len(items), dtype=bool)
-        np.logical_or.at(informed, unit[counted], known[answer_lab.ravel()])
+        np.logical_or.at(informed, answer_unit, seen[answer_lab])
         informed[ref_at] = True
         informed[archived.item] = True
         posterior[~informed] = np.nan

@@ -254,6 +254,15 @@ def source_named(*, project, value):
     return found or sources.filter(name=str(value)).first()
 
 
+def source_check(*, project, value, field="source"):
+    """The project's source ``value`` names (``source_named``), or a refusal naming it under ``field``: an
+    upload's source and a campaign's (or deletion's) filter name an unknown one alike."""
+    found = source_named(project=project, value=value)
+    if found is None:
+        raise ValidationError({field: f"unknown source '{value}' (not a source of this project)"})
+    return found
+
+
 def tag_check(*, project, name, field="tag"):
     """Refuse a filter's tag the project does not have, by name, under ``field``: an unknown slice made a
     report, a review queue or a campaign of 0 items without a word. The agreement and review filters and

@@ -25,7 +25,7 @@ from labeling.api.serializers import (
 from labeling.api.versions import Conflict
 from labeling.choices import Role
 from labeling.inputs import InputRejected
-from labeling.selectors import import_job_for, item_for_user, items_list, project_for_user, source_named
+from labeling.selectors import import_job_for, item_for_user, items_list, project_for_user, source_check
 from labeling.services.import_jobs import import_job_request, import_job_retry
 from labeling.services.imports import _split_tags, items_import, uploaded_entries
 from labeling.services.item_deletion import (
@@ -45,12 +45,7 @@ from labeling.services.versions import JobNotRetryable
 
 
 def _source_and_tags(project, data):
-    source = None
-    if data.get("source"):
-        value = data["source"]
-        source = source_named(project=project, value=value)
-        if source is None:
-            raise ValidationError({"source": f"unknown source '{value}' (not a source of this project)"})
+    source = source_check(project=project, value=data["source"]) if data.get("source") else None
     try:
         tags = _split_tags(data.get("tags"))
     except InputRejected as exc:

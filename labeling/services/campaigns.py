@@ -43,7 +43,7 @@ from labeling.selectors import (
     gold_labels,
     known_labelers,
     project_item_ids,
-    source_named,
+    source_check,
     tag_check,
     unknown_labeler_message,
 )
@@ -143,11 +143,8 @@ def campaign_items_for(*, project, item_ids=None, filter=None) -> list[int]:  # 
     if filter.get("tag"):
         items = items.filter(tags__name=filter["tag"])
     if filter.get("source"):
-        found = source_named(project=project, value=str(filter["source"]))
-        if found is None:
-            # said "the selection holds no items", as an unknown tag did; named as the items API names it
-            raise ValidationError({"filter": f"unknown source '{filter['source']}' (not a source of this project)"})
-        items = items.filter(source=found)
+        # an unknown one said "the selection holds no items", as an unknown tag did
+        items = items.filter(source=source_check(project=project, value=str(filter["source"]), field="filter"))
     if filter.get("labeler"):
         items = items.filter(annotations__labeler__username=filter["labeler"])
     if skipped is not None:
