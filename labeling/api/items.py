@@ -148,10 +148,11 @@ class ImportCreateApi(GenericAPIView):
             400: ErrorSerializer,
         },
         description="Queue the import of a manifest or zip archive. With `format` (coco, yolo, label_studio, "
-        "segments_csv, rttm, cvat, voc, huggingface) the upload carries existing labels: each annotator's labels "
-        "become that person's answers (COCO, YOLO, CVAT, VOC, Hugging Face, segments CSV and RTTM: the user named "
-        "by `labeler`); the job's result counts the answers created, revised and unchanged. A segments CSV or RTTM "
-        "file with a bad line answers 400 naming each line and its problem, importing nothing. The same file (name "
+        "segments_csv, rttm, cvat, voc, huggingface, labels_csv) the upload carries existing labels: each "
+        "annotator's labels become that person's answers (COCO, YOLO, CVAT, VOC, Hugging Face, segments CSV and "
+        "RTTM: the user named by `labeler`; a labels CSV: each line's `labeler`, else that user); the job's result "
+        "counts the answers created, revised and unchanged. A segments CSV, RTTM or labels CSV file with a bad line "
+        "answers 400 naming each line and its problem, importing nothing. The same file (name "
         "and content) with the same options, sent again by the same user while the import it queued is queued or "
         "running (a retry after a timeout), answers that job with 200 and queues nothing.",
     )

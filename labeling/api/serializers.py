@@ -291,14 +291,15 @@ class ImportCreateSerializer(serializers.Serializer):
     format = serializers.CharField(
         required=False,
         allow_blank=True,
-        help_text="coco, yolo, label_studio, segments_csv, rttm, cvat, voc or huggingface: the file (or a zip "
-        "holding it and its media) carries labels that become answers; empty for items only",
+        help_text="coco, yolo, label_studio, segments_csv, rttm, cvat, voc, huggingface or labels_csv: the file (or "
+        "a zip holding it and its media) carries labels that become answers; empty for items only",
     )
     labeler = serializers.CharField(
         required=False,
         allow_blank=True,
         help_text="username whose answers a COCO, YOLO, CVAT, VOC or Hugging Face file's boxes (or CVAT tags), or "
-        "a segments CSV or RTTM file's segments, become (created if missing); required for those formats",
+        "a segments CSV or RTTM file's segments, become (created if missing); required for those formats; for a "
+        "labels CSV, whose answers its lines without a labeler cell become",
     )
     images_without_boxes = ChoiceField(
         choices=["nothing_here", "unanswered"],

@@ -1,5 +1,6 @@
 """Importing existing labels: COCO JSON, YOLO archives, Label Studio JSON exports, segments CSV, RTTM,
-CVAT for images XML, Pascal VOC XML and Hugging Face object detection metadata.
+CVAT for images XML, Pascal VOC XML, Hugging Face object detection metadata and labels CSV (one answer per
+line: a spreadsheet of classes or transcripts, or a version's ``manifest.csv``; ``labels_csv_parse``).
 
 An import with a ``format`` (``coco``, ``yolo``, ``label_studio``, ``segments_csv``, ``rttm``, ``cvat``,
 ``voc``, ``huggingface``) reads a labels file, finds each labeled file either in the same zip (stored as a new
@@ -40,6 +41,7 @@ Who the answers belong to:
   (matched to a user with that e-mail, else a user named by the e-mail is created); a bare id becomes
   the user ``label-studio-<id>``. Cancelled (skipped) annotations and model ``predictions`` are left out, and
   so is a region without a label (``allowEmpty``), reported as ``{"name": "<file> task <id>", "reason": ...}``.
+- A labels CSV names each line's labeler in its ``labeler`` column; a line without one is the import's ``labeler``'s.
 - COCO, YOLO, CVAT, VOC, Hugging Face, segments CSV and RTTM files name nobody: the import names the person
   (or tool) with ``labeler``, and their boxes or segments become that user's answers. (An item's imported label is one
   class key; it cannot hold shapes.)
@@ -131,7 +133,7 @@ from labeling.services.imports import path_parts as _path_parts
 from labeling.services.jobs import project_lock
 from labeling.services.shapes import MAX_SHAPES, end_tolerance
 
-FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat", "voc", "huggingface")
+FORMATS = ("coco", "yolo", "label_studio", "segments_csv", "rttm", "cvat", "voc", "huggingface", "labels_csv")
 # Formats whose files hold one kind of shape, the task type they import into, and name no annotator.
 SHAPE_FILE_TASKS = {
     "coco": TaskType.DETECTION,
@@ -144,6 +146,26 @@ SHAPE_FILE_TASKS = {
 # Formats that name no annotator and hold boxes or whole-image classes (CVAT's <tag>): image projects of these types.
 IMAGE_FILE_TASKS = {"cvat": (TaskType.DETECTION, TaskType.CLASSIFICATION)}
 SEGMENT_FILES = {"segments_csv": ".csv", "rttm": ".rttm"}  # the labels file's suffix in a zip
+# Formats of one answer per line, for the projects whose answer is one class or text.
+ANSWER_FILE_TASKS = {"labels_csv": (TaskType.CLASSIFICATION, TaskType.TRANSCRIPTION)}
+# Files read while the request waits, any bad line refusing the upload (``label_import_precheck``).
+CHECKED_FILES = {**SEGMENT_FILES, "labels_csv": ".csv"}
+LABELS_CSV_COLUMNS = (
+    "file", "item", "sha256", "label", "transcript", "labeler", "borderline", "borderline_with", "uncertain",
+    "out_of_domain", "comment", "seconds",
+)  # fmt: skip
+# A version's manifest.csv columns that say nothing of an answer: left alone, so the manifest imports as is.
+MANIFEST_CSV_IGNORED = (
+    "split", "agreement", "n_annotations", "answers", "tags", "source", "resolved_by", "review", "text",
+)  # fmt: skip
+LABELS_CSV_SHAPE = (
+    "a labels CSV has file, item or sha256; label, or transcript in a transcription project; and optionally "
+    "labeler, borderline, borderline_with, uncertain, out_of_domain, comment, seconds"
+)
+ANSWER_FLAGS = ("borderline", "borderline_with", "uncertain", "out_of_domain", "comment")  # an answer's flags
+TRUE_CELLS = ("1", "true", "yes", "y", "t")
+FALSE_CELLS = ("", "0", "false", "no", "n", "f")
+API_FILE_PATH = re.compile(r"^(https?://[^/]+)?/api/items/[0-9]+/file/?$")  # a version manifest's file cell
 SEGMENTS_CSV_COLUMNS = ("item", "file", "start", "end", "label", "support")
 # RTTM record types (NIST RT-09) other than SPEAKER: they say nothing of who spoke when, and are skipped.
 RTTM_OTHER_TYPES = {
@@ -236,6 +258,14 @@ def label_import_check(*, project, fmt, labeler="", label_from_folder=False, ima
                 f"classification project, not a {project.modality} {project.task_type} one"
             }
         )
+    answer_tasks = ANSWER_FILE_TASKS.get(fmt)
+    if answer_tasks and project.task_type not in answer_tasks:
+        raise ValidationError(
+            {
+                "format": f"a {fmt} file holds one class or transcript per answer: it imports into a classification "
+                f"or transcription project, not a {project.task_type} one"
+            }
+        )
     if label_from_folder:
         raise ValidationError({"label_from_folder": "labels come from the labels file in an import with a format"})
     labeler = (labeler or "").strip()
@@ -264,6 +294,7 @@ class Answer:
     value: object  # as annotation_validate takes it
     where: str  # "annotation 1001 by ana@example.com"
     seconds: float | None = None
+    flags: dict = field(default_factory=dict)  # borderline, uncertain, ... as annotation_validate takes them
 
 
 @dataclass
@@ -1889,6 +1920,184 @@ def segments_parse(*, fmt, raw, filename, project, media, labeler) -> Parsed:
     return parsed
 
 
+# --- answers CSV (one line per answer: classification and transcription) ----------------------------
+
+
+def _flag(text, column, line) -> bool:
+    value = text.strip().lower()
+    if value in TRUE_CELLS:
+        return True
+    if value in FALSE_CELLS:
+        return False
+    raise Bad(f"line {line}: {column} '{text[:40]}' is not true or false (1/0, yes/no)")
+
+
+def _answer_cells(cells, columns, line, project, classes, class_keys) -> tuple[str, dict, float | None]:
+    """(value as stored, flags, seconds) of a labels CSV line, checked as a labeler's answer is; Bad naming
+    the line otherwise. A classification label is a class's key or name, in any case."""
+    value = cells.get("transcript") if "transcript" in columns else cells.get("label", "")
+    flags = {c: _flag(cells[c], c, line) for c in ("borderline", "uncertain", "out_of_domain") if c in columns}
+    for c in ("borderline_with", "comment"):
+        if cells.get(c):
+            flags[c] = cells[c]
+    if project.task_type == TaskType.CLASSIFICATION:
+        if flags.get("borderline_with"):
+            try:
+                flags["borderline_with"] = classes.key(flags["borderline_with"])
+            except Bad as exc:
+                raise Bad(f"line {line}: borderline_with: {exc}") from None
+        if value:
+            try:
+                value = classes.key(value)
+            except Bad as exc:
+                raise Bad(f"line {line}: {exc}") from None
+    if not value and not any(flags.get(c) for c in ("borderline", "uncertain", "out_of_domain")):
+        what = "label" if project.task_type == TaskType.CLASSIFICATION else "transcript"
+        raise Bad(f"line {line}: no {what} (a version's row that needs review has none)")
+    seconds = None
+    if cells.get("seconds"):
+        seconds = _seconds(cells["seconds"], "seconds", line)
+    try:
+        value = annotation_validate(project=project, value=value, class_keys=class_keys, seconds=seconds, **flags)
+    except ValidationError as exc:
+        raise Bad(f"line {line}: {_message(exc)}") from None
+    return value, flags, seconds
+
+
+def _csv_header(reader, filename, allowed, shape):
+    """The lower-cased column names of a CSV's header; InputRejected when it cannot be read, is empty, names
+    a column twice or one not in ``allowed`` (``shape`` says what the header should hold)."""
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InputRejected(f"{filename} line {reader.line_num}: {csv_problem(exc)}") from None
+    if not header or not any(h.strip() for h in header):
+        raise InputRejected(f"{filename}: the CSV starts with its header ({shape})")
+    columns = [h.strip().lower().lstrip("\ufeff") for h in header]
+    for column in columns:
+        if column not in allowed:
+            raise InputRejected(f"{filename}: unknown column '{column[:40]}' ({shape})")
+    if len(set(columns)) < len(columns):
+        raise InputRejected(f"{filename}: a column is named twice in the header")
+    return columns
+
+
+def _csv_rows(reader, filename):
+    rows = []
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise InputRejected(f"{filename} line {reader.line_num}: {csv_problem(exc)}") from None
+    return rows
+
+
+def labels_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
+    """Answers from a CSV, one line per answer (see ``LABELS_CSV_SHAPE``): what a team's spreadsheet or an earlier
+    tool holds, and a version's ``manifest.csv`` (its own columns ignored: its ``label`` becomes the named
+    labeler's answer, a row needing review is refused as having none). An item is named by ``sha256`` (its
+    content, as a version's manifest names it, in this project or another), ``item`` (an id of this project's
+    items) or ``file`` (a path, in the zip or among the project's items, as COCO's ``file_name``), the first
+    that finds one. A line is one answer, all or nothing: a bad line is reported by its number and the others
+    go in (the request refuses the file when it can check it while waiting: ``label_import_precheck``)."""
+    reader = csv.reader(io.StringIO(text))
+    columns = _csv_header(reader, filename, (*LABELS_CSV_COLUMNS, *MANIFEST_CSV_IGNORED), LABELS_CSV_SHAPE)
+    at = {c: n for n, c in enumerate(columns)}
+    named_by = [c for c in ("sha256", "item", "file") if c in at]
+    problems = [] if named_by else ["file, item or sha256"]
+    if project.task_type == TaskType.CLASSIFICATION and "transcript" in at:
+        raise InputRejected(f"{filename}: a transcript column is for a transcription project, not a classification one")
+    if "label" not in at and "transcript" not in at:
+        problems.append("label" if project.task_type == TaskType.CLASSIFICATION else "transcript (or label)")
+    if problems:
+        raise InputRejected(f"{filename}: the header lacks {' and '.join(problems)} ({LABELS_CSV_SHAPE})")
+    if "labeler" not in at and not labeler:
+        raise InputRejected(f"{filename}: no labeler column, so give the labeler whose answers these are")
+    rows = [(line, row) for line, row in _csv_rows(reader, filename) if any(cell.strip() for cell in row)]
+
+    def column(name):
+        n = at.get(name)
+        return () if n is None else (_uncell(row[n].strip()) for _, row in rows if n < len(row))
+
+    shas = {cell.lower() for cell in column("sha256") if cell}
+    ids = {int(cell) for cell in column("item") if cell.isdigit() and len(cell) < 19}
+    by_sha = dict(
+        Item.objects.filter(project=project, sha256__in=shas).values_list("sha256", "pk") if shas else ()
+    )  # fmt: skip
+    names = dict(
+        Item.objects.filter(project=project, pk__in={*ids, *by_sha.values()}).values_list("pk", "original_name")
+    )
+    classes = _Classes(project)
+    class_keys = sorted(classes.keys)
+    parsed = Parsed()
+    tasks = {}  # ("item", pk) or ("file", name) -> Task
+    found = {}  # (sha256, item, file) cells -> the key of tasks, or the Bad it raised
+    given = {}  # (task key, username) -> the line giving that answer
+    usernames = {}  # username -> problem ("" when valid)
+
+    def locate(sha, item, path):
+        if sha and sha.lower() in by_sha:
+            pk = by_sha[sha.lower()]
+            return ("item", pk), names[pk] or f"item {pk}", None
+        if item.isdigit() and int(item) in names:
+            return ("item", int(item)), names[int(item)] or f"item {item}", None
+        if path and not API_FILE_PATH.match(path):
+            task = Task(where="")
+            media.find(task, [path])
+            if task.load is not None:
+                return ("file", task.name), task.name, task.load
+            return ("item", task.item), task.name, None
+        tried = [f"{c} '{v[:70]}'" for c, v in (("sha256", sha), ("item", item), ("file", path)) if v]
+        if not tried:
+            raise Bad("the line names no item (its file, item and sha256 cells are empty)")
+        raise Bad(f"no item of this project has the {' or '.join(tried)}")
+
+    for line, row in rows:
+        cells = {c: _uncell(row[n].strip()) if n < len(row) else "" for c, n in at.items()}
+        where = f"{filename} line {line}"
+        try:
+            if len(row) != len(columns):
+                raise Bad(f"line {line}: {len(row)} cells, where the header has {len(columns)}")
+            who = cells.get("labeler") or labeler
+            if not who:
+                raise Bad(f"line {line}: no labeler (its labeler cell is empty and the import names none)")
+            if who not in usernames:
+                usernames[who] = ""
+                try:
+                    UnicodeUsernameValidator()(who)
+                    if len(who) > 150:
+                        raise ValidationError("")
+                except ValidationError:
+                    usernames[who] = f"'{who[:40]}' is not a valid username"
+            if usernames[who]:
+                raise Bad(f"line {line}: labeler {usernames[who]}")
+            value, flags, seconds = _answer_cells(cells, at, line, project, classes, class_keys)
+            ref = (cells.get("sha256", ""), cells.get("item", ""), cells.get("file", ""))
+            if ref not in found:
+                try:
+                    found[ref] = locate(*ref)
+                except Bad as exc:
+                    found[ref] = exc
+            if isinstance(found[ref], Bad):
+                raise Bad(f"line {line}: {found[ref]}")
+            key, name, load = found[ref]
+            if (key, who) in given:
+                raise Bad(f"line {line}: {who}'s answer on {name} again, which line {given[key, who]} gives")
+            given[key, who] = line
+        except Bad as exc:
+            parsed.rejected.append({"name": where, "reason": str(exc).removeprefix(f"line {line}: ")})
+            continue
+        task = tasks.get(key)
+        if task is None:
+            task = tasks[key] = Task(where=f"{filename} {name}", name=name, load=load)
+            if key[0] == "item":
+                task.item = key[1]
+            parsed.tasks.append(task)
+        parsed.annotators.setdefault(who, Annotator(username=who))
+        task.answers.append(Answer(annotator=who, value=value, where=f"line {line}", seconds=seconds, flags=flags))
+    return parsed
+
+
 # --- Label Studio --------------------------------------------------------------------------------
 
 
@@ -2419,9 +2628,9 @@ def labels_parse(
     With ``images_without_boxes`` ``unanswered`` an answer of no boxes is left out: its image comes in
     unanswered rather than as the labeler's "nothing here"."""
     media = _Media(project, archive)
-    if fmt in SEGMENT_FILES:
+    if fmt in CHECKED_FILES:
         if archive is not None:
-            suffix = SEGMENT_FILES[fmt]
+            suffix = CHECKED_FILES[fmt]
             found = [n for n in media.paths if n.lower().endswith(suffix)]
             if len(found) != 1:
                 listed = ", ".join(sorted(found)[:3]) if found else "none"
@@ -2432,7 +2641,14 @@ def labels_parse(
             raw = archive.read(info)
         else:
             raw = handle.read()
-        parsed = segments_parse(fmt=fmt, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
+        if fmt in SEGMENT_FILES:
+            parsed = segments_parse(fmt=fmt, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
+        else:
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise InputRejected(f"{filename}: not UTF-8 text") from None
+            parsed = labels_csv_parse(text=text, filename=filename, project=project, media=media, labeler=labeler)
     elif fmt == "yolo":
         if archive is None:
             raise InputRejected("a YOLO import is a zip archive (labels/*.txt, classes.txt or data.yaml, images)")
@@ -2679,7 +2895,7 @@ def _pre_validate(project, parsed, class_keys):
             continue
         for answer in task.answers:
             try:
-                annotation_validate(project=project, value=answer.value, class_keys=class_keys)
+                annotation_validate(project=project, value=answer.value, class_keys=class_keys, **answer.flags)
             except ValidationError as exc:
                 task.error = _answer_problem(task, answer, exc)
                 break
@@ -2698,7 +2914,7 @@ def label_import_precheck(*, project, fmt, upload, labeler) -> None:
     then nothing is imported. A zip's new clips are measured once stored, by the job (which reports a
     segment past their end, importing the other recordings), and a file over ``PRECHECK_BYTES`` is left to
     the job altogether. Leaves ``upload`` at its start."""
-    if fmt not in SEGMENT_FILES:
+    if fmt not in CHECKED_FILES:
         return
     upload.seek(0)
     head = upload.read(4)
@@ -2706,7 +2922,7 @@ def label_import_precheck(*, project, fmt, upload, labeler) -> None:
     archive = None
     try:
         archive = zipfile.ZipFile(upload) if head.startswith(b"PK") else None
-        suffix = SEGMENT_FILES[fmt]
+        suffix = CHECKED_FILES[fmt]
         sizes = [i.file_size for i in archive.infolist() if i.filename.lower().endswith(suffix)] if archive else []
         if max(sizes, default=upload.size if archive is None else 0) > PRECHECK_BYTES:
             return
@@ -2863,6 +3079,15 @@ def _answer_problem(task, answer, exc) -> str:
     return f"{answer.where}: {message}"
 
 
+def _same_flags(mine, flags) -> bool:
+    """Whether a stored answer carries the flags an imported one gives: the three flags as given (unset:
+    false), its borderline class and comment where the file gives them (a file with no comment column leaves a
+    labeler's comment alone)."""
+    if any(getattr(mine, flag) != flags.get(flag, False) for flag in ("borderline", "uncertain", "out_of_domain")):
+        return False
+    return all(getattr(mine, key) == flags[key] for key in ("borderline_with", "comment") if key in flags)
+
+
 @retry_deadlock_once  # it locks its items in id order; a labeler's answer (?next=1) may lock two the other way
 def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
     """One chunk's answers in one transaction. Each try starts from the users of the chunks committed
@@ -2882,7 +3107,7 @@ def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
         current = {
             (a.item_id, a.labeler_id): a
             for a in Annotation.objects.filter(item__in=items, labeler__in=[u.pk for u in users.values()]).only(
-                "item_id", "labeler_id", "value", "borderline", "uncertain", "out_of_domain"
+                "item_id", "labeler_id", "value", *ANSWER_FLAGS
             )
         }
         for task in tasks:
@@ -2899,7 +3124,9 @@ def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
             checked = []
             try:
                 for answer in task.answers:
-                    value = annotation_validate(project=project, item=item, value=answer.value, class_keys=class_keys)
+                    value = annotation_validate(
+                        project=project, item=item, value=answer.value, class_keys=class_keys, **answer.flags
+                    )
                     checked.append((answer, value))
             except ValidationError as exc:
                 stored.rejected.append({"name": task.where, "reason": _answer_problem(task, answer, exc)})
@@ -2907,16 +3134,13 @@ def _store_answers(*, project, tasks, parsed, users, class_keys) -> _Stored:
             for answer, value in checked:
                 user = users[answer.annotator]
                 mine = current.get((item.pk, user.pk))
-                if (
-                    mine is not None
-                    and mine.value == value
-                    and not (mine.borderline or mine.uncertain or mine.out_of_domain)
-                ):
+                if mine is not None and mine.value == value and _same_flags(mine, answer.flags):
                     stored.answers["unchanged"] += 1
                     continue
                 annotation, created = annotation_store(
-                    item=item, labeler=user, value=value, seconds=answer.seconds, guideline=guideline, validated=True
-                )
+                    item=item, labeler=user, value=value, seconds=answer.seconds, guideline=guideline, validated=True,
+                    **answer.flags,
+                )  # fmt: skip
                 current[(item.pk, user.pk)] = annotation
                 stored.answers["created" if created else "revised"] += 1
                 stored.labelers.add(user.username)
