@@ -397,8 +397,8 @@ class VersionDownloadApi(GenericAPIView):
         if artifact is None:
             built = ", ".join(a.format for a in version.artifacts.all())
             raise ValidationError({"format": f"version {version.number} was built without {fmt} (it has: {built})"})
-        extension = FILENAMES[fmt].rsplit(".", 1)[1]
-        suffix = "" if extension == fmt else f"-{fmt}"
+        stem, extension = FILENAMES[fmt].rsplit(".", 1)  # "segments.csv": project-v3-segments.csv
+        suffix = "" if extension == fmt else f"-{stem}"
         response = stored_file_response(
             request,
             artifact.name,

@@ -426,3 +426,17 @@ def test_the_import_page_offers_segments_files_to_a_segments_project(client, man
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/import/").content.decode()
     assert 'value="segments_csv"' in page and 'value="rttm"' in page and 'value="coco"' not in page
+
+
+def test_a_versions_segments_files_download_under_their_own_names(api, manager):
+    """A saved download is named as the version's files are (``segments.csv``, ``segments.rttm``), not after
+    the format's key (``-segments_csv.csv``)."""
+    project = segments_project(manager)
+    items = import_clips(project, manager)
+    version_artifacts(project, manager, items)
+    base = f"/api/projects/{project.pk}/versions/1/download"
+    names = {fmt: api(manager).get(f"{base}?format={fmt}")["Content-Disposition"] for fmt in ("segments_csv", "rttm")}
+    assert names == {
+        "segments_csv": 'attachment; filename="speech-v1-segments.csv"',
+        "rttm": 'attachment; filename="speech-v1.rttm"',
+    }
