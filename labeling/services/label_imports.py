@@ -151,15 +151,18 @@ ANSWER_FILE_TASKS = {"labels_csv": (TaskType.CLASSIFICATION, TaskType.TRANSCRIPT
 # Files read while the request waits, any bad line refusing the upload (``label_import_precheck``).
 CHECKED_FILES = {**SEGMENT_FILES, "labels_csv": ".csv"}
 LABELS_CSV_COLUMNS = (
-    "file", "item", "sha256", "label", "transcript", "labeler", "borderline", "borderline_with", "uncertain",
-    "out_of_domain", "comment", "seconds",
+    "file", "item", "sha256", "label", "transcript", "value", "labeler", "borderline", "borderline_with",
+    "uncertain", "out_of_domain", "comment", "seconds",
 )  # fmt: skip
-# A version's manifest.csv columns that say nothing of an answer: left alone, so the manifest imports as is.
+# Columns of a version's manifest.csv and of the raw answers export that say nothing of an answer: left
+# alone, so either file imports as it is.
 MANIFEST_CSV_IGNORED = (
     "split", "agreement", "n_annotations", "answers", "tags", "source", "resolved_by", "review", "text",
+    "guideline", "created",
 )  # fmt: skip
+LABEL_COLUMNS = ("label", "transcript", "value")  # one of them holds the answer
 LABELS_CSV_SHAPE = (
-    "a labels CSV has file, item or sha256; label, or transcript in a transcription project; and optionally "
+    "a labels CSV has file, item or sha256; label (or value, or transcript in a transcription project); and optionally "
     "labeler, borderline, borderline_with, uncertain, out_of_domain, comment, seconds"
 )
 ANSWER_FLAGS = ("borderline", "borderline_with", "uncertain", "out_of_domain", "comment")  # an answer's flags
@@ -1935,7 +1938,7 @@ def _flag(text, column, line) -> bool:
 def _answer_cells(cells, columns, line, project, classes, class_keys) -> tuple[str, dict, float | None]:
     """(value as stored, flags, seconds) of a labels CSV line, checked as a labeler's answer is; Bad naming
     the line otherwise. A classification label is a class's key or name, in any case."""
-    value = cells.get("transcript") if "transcript" in columns else cells.get("label", "")
+    value = next(cells[c] for c in LABEL_COLUMNS if c in columns)
     flags = {c: _flag(cells[c], c, line) for c in ("borderline", "uncertain", "out_of_domain") if c in columns}
     for c in ("borderline_with", "comment"):
         if cells.get(c):
@@ -2007,7 +2010,10 @@ def labels_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
     problems = [] if named_by else ["file, item or sha256"]
     if project.task_type == TaskType.CLASSIFICATION and "transcript" in at:
         raise InputRejected(f"{filename}: a transcript column is for a transcription project, not a classification one")
-    if "label" not in at and "transcript" not in at:
+    given = [c for c in LABEL_COLUMNS if c in at]
+    if len(given) > 1:
+        raise InputRejected(f"{filename}: {' and '.join(given)} name the same thing, the answer: keep one column")
+    if not given:
         problems.append("label" if project.task_type == TaskType.CLASSIFICATION else "transcript (or label)")
     if problems:
         raise InputRejected(f"{filename}: the header lacks {' and '.join(problems)} ({LABELS_CSV_SHAPE})")

@@ -224,3 +224,48 @@ def test_the_import_page_offers_a_labels_csv_to_a_classification_project_only(cl
     detection = make_project(manager, name="Boxes", modality="image", task_type="detection", classes=CLASSES)
     page = client.get(f"/projects/{detection.pk}/import/").content.decode()
     assert 'value="labels_csv"' not in page
+
+
+def test_the_raw_answers_export_written_as_csv_brings_back_answers_changed_since_keeping_the_history(api, manager):
+    """A team keeps the raw answers export (JSON Lines) and writes it out as CSV (its columns as they are);
+    imported back after a labeler changed an answer, it makes the exported answer current again as a new
+    revision, the changed one kept in the history, and leaves the others as they are."""
+    import csv
+    import io
+    import json
+
+    from labeling.models import AnnotationRevision
+
+    project = image_project(manager, options={"uncertain": True})
+    items = upload_images(project, manager)
+    ana, ben = labelers(project, 2, prefix="r")
+    answer(items["shoot/a.png"], ana, "cat", comment="spots")
+    answer(items["shoot/b.png"], ana, "", uncertain=True)
+    answer(items["c.png"], ben, "other")
+    export = api(manager).get(f"/api/projects/{project.pk}/annotations/export?format=jsonl")
+    rows = [json.loads(line) for line in b"".join(export.streaming_content).decode().splitlines()]
+    assert set(rows[0]) >= {"item", "labeler", "value", "guideline", "created"}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+    answer(items["shoot/a.png"], ana, "jaguar")  # changed after the export
+    job = run_import(project, manager, "answers.csv", out.getvalue().encode(), fmt="labels_csv")
+    assert job.status == JobStatus.SUCCEEDED and job.errors == [], job.errors
+    assert job.result["answers"] == {"created": 0, "revised": 1, "unchanged": 2}
+    assert stored(project) == {
+        ("shoot/a.png", "r0"): ("cat", False, "", False, "spots"),
+        ("shoot/b.png", "r0"): ("", False, "", True, ""),
+        ("c.png", "r1"): ("other", False, "", False, ""),
+    }
+    history = AnnotationRevision.objects.filter(annotation__item=items["shoot/a.png"]).order_by("pk")
+    assert [r.value for r in history] == ["cat", "jaguar"]
+
+
+def test_a_labels_csv_with_two_answer_columns_is_refused(api, manager):
+    project = image_project(manager)
+    upload_images(project, manager)
+    response = post_labels(api, manager, project, "labels.csv", b"file,label,value,labeler\nc.png,cat,cat,ana\n")
+    assert response.status_code == 400
+    assert response.json()["file"] == ["labels.csv: label and value name the same thing, the answer: keep one column"]
