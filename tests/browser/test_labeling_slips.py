@@ -439,3 +439,67 @@ def test_enter_before_a_borderline_answers_second_class_sends_nothing_and_says_w
     shown_item(page, previous=item)
     answer = Annotation.objects.get(labeler=labeler)
     assert (answer.item_id, answer.value, answer.borderline, answer.borderline_with) == (item, "3", True, "8")
+
+
+def posts_to(page, item):
+    """Collect the answers the page posts for ``item`` (a list, filled as they are sent)."""
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" and f"/items/{item}/" in r.url else None)
+    return sent
+
+
+def test_a_double_enter_keeps_saved_and_sends_no_empty_answer_for_the_next_item(
+    live_server, page, login, manager, labeler
+):
+    # Enter pressed twice: the second one, once the next item was shown, sent it an empty answer, and the
+    # server's "Invalid input: value: an answer needs a class…" replaced "Saved your answer to item #…",
+    # so the labeler could not tell whether the answer they gave was saved.
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    first = shown_item(page)
+    page.keyboard.press("4")
+    page.keyboard.press("Enter")
+    second = shown_item(page, previous=first)
+    sent = posts_to(page, second)
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent")
+    error = page.locator("#answer-error").text_content()
+    assert "Invalid input" not in error and "press a class key" in error
+    assert page.locator("#saved-note").text_content() == f"Saved your answer to item #{first}: digit 4."
+    assert sent == []
+    page.keyboard.press("7")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=second)
+    assert page.locator("#answer-error").text_content() == ""
+    assert list(Annotation.objects.filter(labeler=labeler).order_by("pk").values_list("item_id", "value")) == [
+        (first, "4"),
+        (second, "7"),
+    ]
+
+
+def test_enter_on_an_empty_transcript_sends_nothing_and_says_what_to_do(live_server, page, login, manager, labeler):
+    require_browser()
+    project = make_project(
+        manager, name="Speech (browser)", modality="audio", task_type="transcription", options={"uncertain": True}
+    )
+    member_add(project=project, username=labeler.username, role="labeler")
+    items_import(project=project, entries=[ImportEntry(name="q.wav", load=lambda: wav_bytes(seconds=2))])
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'transcript'")
+    sent = posts_to(page, item)
+    page.keyboard.type("   ")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent")
+    error = page.locator("#answer-error").text_content()
+    assert "Invalid input" not in error and "The transcript is empty" in error and "Uncertain" in error
+    assert sent == []
+    page.keyboard.press("Escape")
+    page.keyboard.press("u")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('stage-message').textContent.startsWith('Nothing is left')")
+    answer = Annotation.objects.get(labeler=labeler)
+    assert (answer.item_id, answer.value.strip(), answer.uncertain) == (item, "", True)

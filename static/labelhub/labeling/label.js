@@ -513,6 +513,22 @@ function payload() {
   };
 }
 
+/** What the answer shown lacks before it can be sent (as the server would refuse it), in the labeler's
+ * words; "" when nothing does. A classification answer needs a class (or a binary project's borderline
+ * middle), a transcript some text; either may instead be marked uncertain or out of domain. */
+function missingAnswer() {
+  const a = state.answer;
+  if (a.uncertain || a.out_of_domain) return "";
+  const flags = [project.options.uncertain && "Uncertain (u)", project.options.out_of_domain && "Out of domain (o)"]
+    .filter(Boolean).join(" or ");
+  if (isTranscription) {
+    if (ui.transcript.value.trim()) return "";
+    return `The transcript is empty: type what you hear${flags ? `, or mark the clip ${flags} (Esc leaves the box first)` : ""}; then submit.`;
+  }
+  if (a.value || (a.borderline && project.binary)) return "";
+  return `Nothing is chosen: press a class key${flags ? `, or mark the item ${flags}` : ""}; then submit.`;
+}
+
 // ``nothing``: the explicit "nothing here" answer of a localized project (an empty list of shapes).
 // While an answer (or a skip) is on its way, the shown item's answer cannot change: a key or a click would
 // change the screen and not what is being saved (on a slow network, "two" was saved while "five" showed).
@@ -543,6 +559,13 @@ async function submit({ nothing = false } = {}) {
     // A borderline answer lies between two classes; with one, the server refuses it anyway.
     showError(a.value ? "Borderline: press the second class, or b again to drop borderline."
       : "Borderline: press the two classes it lies between, or b again to drop borderline.");
+    return;
+  }
+  const missing = !shapes && missingAnswer();
+  if (missing) {
+    // Nothing is sent, and the note that the last answer was saved stays: a second Enter, pressed as the
+    // next item came, sent that item an empty answer, and the server's "Invalid input: value: …" replaced it.
+    showError(missing);
     return;
   }
   const what = ui.summary.textContent;
