@@ -503,3 +503,33 @@ def test_enter_on_an_empty_transcript_sends_nothing_and_says_what_to_do(live_ser
     page.wait_for_function("() => document.getElementById('stage-message').textContent.startsWith('Nothing is left')")
     answer = Annotation.objects.get(labeler=labeler)
     assert (answer.item_id, answer.value.strip(), answer.uncertain) == (item, "", True)
+
+
+def test_an_item_answered_in_another_tab_is_not_answered_again_in_this_one(live_server, page, login, manager, labeler):
+    # Two tabs of the same labeler show the item the queue holds for them. The answer given in the first
+    # tab was silently replaced by the one given to the same item in the second (a revision: "Saved your
+    # answer to item #…" in both), which the labeler never meant to change.
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=4)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    first = shown_item(page)
+    other = page.context.new_page()
+    other.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    assert shown_item(other) == first
+
+    page.bring_to_front()
+    page.keyboard.press("4")
+    page.keyboard.press("Enter")
+    second = shown_item(page, previous=first)
+    wait_answers(page, 1)
+
+    other.bring_to_front()
+    assert shown_item(other, previous=first) == second  # moved on by itself
+    note = other.locator("#answer-error").text_content() + other.locator("#saved-note").text_content()
+    assert f"answered item #{first} in another tab" in note
+    other.keyboard.press("7")
+    other.keyboard.press("Enter")
+    shown_item(other, previous=second)
+    answers = Annotation.objects.filter(labeler=labeler).order_by("pk")
+    assert list(answers.values_list("item_id", "value", "revision")) == [(first, "4", 1), (second, "7", 1)]

@@ -586,6 +586,7 @@ async function submit({ nothing = false } = {}) {
     const { status, data } = await sent;
     const annotation = editing ? data : data.annotation;
     if (!editing) draft.drop(item.id);
+    tellOtherTabs(item.id, "answered");
     rememberRecent(annotation, item);
     // Every stored answer is a 201; a first answer (not a revision, not a retry) counts once.
     const first = annotation.first_answer === true;
@@ -622,6 +623,7 @@ async function skip(reason) {
     const item = state.item;
     await send(forItem(config.urls.skip, item.id), { reason });
     draft.drop(item.id);
+    tellOtherTabs(item.id, "skipped");
     sending(false);
     ui.savedNote.textContent = `Skipped item #${item.id}.`;
     await loadNext();
@@ -692,6 +694,40 @@ async function askToKeepHold() {
     showError(`${lost} Item #${data.id} is shown instead.`);
   }
 }
+
+// --- other tabs ------------------------------------------------------------------------------------------
+// Two tabs of the same labeler on a project show the one item the queue holds for them. Answered (or
+// skipped) in one, it stayed in the other, where answering it again silently replaced the first answer (a
+// revision, "Saved" in both tabs). Each tab tells the others of its labeler's answers and skips; a tab
+// showing that item moves on to the queue's next one and says why.
+const otherTabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("labelhub.labeling") : null;
+
+function tellOtherTabs(itemId, done) {
+  try {
+    otherTabs?.postMessage({ user: config.user, project: project.id, item: itemId, done });
+  } catch (error) {
+    console.warn("other tabs:", error);
+  }
+}
+
+otherTabs?.addEventListener("message", async ({ data }) => {
+  if (data?.user !== config.user || data.project !== project.id) return;
+  if (state.editing) {
+    // the queue's item, shown again once the answer being changed is saved, is done: the next one comes instead
+    if (state.queueItem?.id === data.item) state.queueItem = null;
+    return;
+  }
+  // (while this tab's own answer to the item is on its way, that answer moves the page on)
+  if (state.item?.id !== data.item || state.busy) return;
+  const begun = Boolean(draft.take(data.item));
+  draft.drop(data.item);
+  await loadNext();
+  const note = `You ${data.done} item #${data.item} in another tab`
+    + `${begun ? "; the answer you had begun on it here was not sent" : ""}.`
+    + `${state.item ? ` Item #${state.item.id} is shown here.` : ""}`;
+  if (begun) showError(note);
+  else ui.savedNote.textContent = note;
+});
 
 // --- recent answers and editing -------------------------------------------------------------------------
 // a class as the buttons and the saved note name it (its key only when the class is gone)
