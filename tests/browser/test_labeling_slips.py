@@ -533,3 +533,25 @@ def test_an_item_answered_in_another_tab_is_not_answered_again_in_this_one(live_
     shown_item(other, previous=second)
     answers = Annotation.objects.filter(labeler=labeler).order_by("pk")
     assert list(answers.values_list("item_id", "value", "revision")) == [(first, "4", 1), (second, "7", 1)]
+
+
+@pytest.mark.parametrize("button", ["#help-button", "#skip-button"])
+def test_enter_submits_after_a_dialog_opened_with_the_mouse_is_closed_with_esc(
+    live_server, page, login, manager, labeler, button
+):
+    # The help (or skip) dialog opened with a click and closed with Esc gave the keyboard back to the button
+    # clicked: the next Enter opened the dialog again, instead of submitting the answer chosen.
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    first = shown_item(page)
+    page.locator(button).click()
+    page.wait_for_function("() => document.querySelector('dialog[open]')")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('dialog[open]')")
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=first)
+    assert not page.locator("dialog[open]").count()
+    assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", "value")) == [(first, "3")]

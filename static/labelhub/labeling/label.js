@@ -1011,7 +1011,14 @@ ui.helpDialog.addEventListener("keydown", (event) => {
   ui.helpDialog.close();
 });
 ui.helpDialog.addEventListener("click", (event) => { if (event.target === ui.helpDialog) ui.helpDialog.close(); });
-$("help-button").addEventListener("click", () => ui.helpDialog.showModal());
+// A dialog gives the keyboard back, once closed, to what had it when it opened: a button clicked with the
+// mouse had it, and the next Enter opened the dialog again instead of submitting. Clicked, the button lets
+// go of it first (as every button clicked does, above); reached with Tab, it keeps it.
+const opensDialog = (open) => (event) => {
+  if (event.detail > 0) event.currentTarget.blur();
+  open();
+};
+$("help-button").addEventListener("click", opensDialog(() => ui.helpDialog.showModal()));
 
 // --- mouse --------------------------------------------------------------------------------------------------
 // The second click of a double click does nothing: the first one may already have sent the answer and
@@ -1035,7 +1042,7 @@ $("toggle-uncertain")?.addEventListener("click", () => toggleFlag("uncertain"));
 $("toggle-ood")?.addEventListener("click", () => toggleFlag("out_of_domain"));
 $("insert-unintelligible")?.addEventListener("click", insertUnintelligible);
 $("nothing-button")?.addEventListener("click", () => submit({ nothing: true }));
-$("skip-button").addEventListener("click", openSkip);
+$("skip-button").addEventListener("click", opensDialog(openSkip));
 $("guideline-notice-close")?.addEventListener("click", () => $("guideline-notice").remove());
 $("tab-recent").addEventListener("click", () => showTab("recent"));
 $("tab-guideline").addEventListener("click", () => showTab("guideline"));
