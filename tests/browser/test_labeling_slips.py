@@ -5,7 +5,7 @@ another tab, a server that fails."""
 import pytest
 
 from labeling.api import labeling as labeling_api
-from labeling.models import Annotation
+from labeling.models import Annotation, AnnotationRevision
 from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
@@ -555,3 +555,35 @@ def test_enter_submits_after_a_dialog_opened_with_the_mouse_is_closed_with_esc(
     shown_item(page, previous=first)
     assert not page.locator("dialog[open]").count()
     assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", "value")) == [(first, "3")]
+
+
+def test_an_answer_whose_reply_was_lost_is_sent_again_once_and_counted(live_server, page, login, manager, labeler):
+    # The network dropped the server's reply to an answer it had stored. Sent again, the answer came back as
+    # a revision of itself (its time on the item the only change) and "You: … in all" never counted it.
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    item = shown_item(page)
+    wait_answers(page, 0)
+    lost = []
+
+    def drop_the_reply(route):
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch().status)  # the server stores the answer; its reply never arrives
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/annotations/**", drop_the_reply)
+    page.keyboard.press("6")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent.includes('cannot be reached')")
+    assert lost == [201]
+    page.wait_for_timeout(300)  # some time on the item passes before the labeler sends it again
+    page.keyboard.press("Enter")
+    shown_item(page, previous=item)
+    wait_answers(page, 1)
+    answer = Annotation.objects.get(labeler=labeler)
+    assert (answer.item_id, answer.value, answer.revision) == (item, "6", 1)
+    assert not AnnotationRevision.objects.exists()

@@ -71,6 +71,7 @@ const state = {
   sinceProgress: 0,
   saved: 0, // new answers saved on this page (the progress figures asked for before one may lack it)
   answering: null, // while a new answer is on its way: a promise settled when it is
+  unsent: null, // {item, editing, body}: an answer whose reply never came (it may be stored), to send again
   elapsed: 0, // milliseconds on the item while the page was visible
   tickFrom: null,
   lastActivity: Date.now(),
@@ -529,6 +530,13 @@ function missingAnswer() {
   return `Nothing is chosen: press a class key${flags ? `, or mark the item ${flags}` : ""}; then submit.`;
 }
 
+/** Whether two answers sent are the same answer, whatever their time on the item. */
+function sameAnswer(a, b) {
+  const { seconds: _a, ...one } = a;
+  const { seconds: _b, ...other } = b;
+  return JSON.stringify(one) === JSON.stringify(other);
+}
+
 // ``nothing``: the explicit "nothing here" answer of a localized project (an empty list of shapes).
 // While an answer (or a skip) is on its way, the shown item's answer cannot change: a key or a click would
 // change the screen and not what is being saved (on a slow network, "two" was saved while "five" showed).
@@ -573,17 +581,24 @@ async function submit({ nothing = false } = {}) {
   showError("");
   const item = state.item;
   const editing = Boolean(state.editing);
+  const body = payload();
+  // An answer whose reply never came may have been stored all the same. Sent again as it was, it goes with
+  // the time on the item it was first sent with: the server then takes it for the answer it has, not for a
+  // revision of it that changed only that time.
+  const retry = state.unsent?.item === item.id && state.unsent.editing === editing ? state.unsent : null;
+  if (retry && sameAnswer(retry.body, body)) body.seconds = retry.body.seconds;
   try {
     // In the queue, the answer and the next item come back in one round trip (?next=1).
     const url = forItem(config.urls.submit, item.id) + (editing ? "" : "?next=1");
-    const sent = send(url, payload());
+    const sent = send(url, body);
     if (!editing) {
       // Settled before this function goes on, so the figures it may ask for below are asked cleanly.
       const settle = () => { if (state.answering === answering) state.answering = null; };
       const answering = sent.then(settle, settle);
       state.answering = answering;
     }
-    const { status, data } = await sent;
+    const { data } = await sent;
+    state.unsent = null;
     const annotation = editing ? data : data.annotation;
     if (!editing) draft.drop(item.id);
     tellOtherTabs(item.id, "answered");
@@ -599,12 +614,16 @@ async function submit({ nothing = false } = {}) {
     sending(false);
     // Said, not only seen: the next item replaces this one silently, and a screen reader would tell nothing.
     ui.savedNote.textContent = `Saved your answer to item #${item.id}${what ? `: ${what}` : ""}.`;
-    if (++state.sinceProgress >= PROGRESS_EVERY) refreshProgress();
+    // Sent again, a first answer the server had stored the first time comes back as not the first one: the
+    // figures, which never counted it, are asked for.
+    if (++state.sinceProgress >= PROGRESS_EVERY || (retry && !first && !editing)) refreshProgress();
     if (editing) finishEditing();
     else if (data.next) showItem(data.next);
     else showDone();
   } catch (error) {
     sending(false);
+    // no reply, or a failure on the way back: the answer may be stored (see retry above)
+    if (error instanceof ApiError && (error.status === 0 || error.status >= 500)) state.unsent = { item: item.id, editing, body };
     if (error instanceof ApiError && error.status === 409) {
       if (!editing) draft.drop(item.id);
       showError(`${error.message} Loading the next item…`);
