@@ -469,7 +469,8 @@ def test_a_double_enter_keeps_saved_and_sends_no_empty_answer_for_the_next_item(
     assert "Invalid input" not in error and "press a class key" in error
     assert page.locator("#saved-note").text_content() == f"Saved your answer to item #{first}: digit 4."
     assert sent == []
-    page.keyboard.press("7")
+    page.keyboard.press("7")  # what was missing is given: the message goes at once, not at the next submit
+    page.wait_for_function("() => document.getElementById('answer-error').textContent === ''")
     page.keyboard.press("Enter")
     shown_item(page, previous=second)
     assert page.locator("#answer-error").text_content() == ""
@@ -497,6 +498,12 @@ def test_enter_on_an_empty_transcript_sends_nothing_and_says_what_to_do(live_ser
     error = page.locator("#answer-error").text_content()
     assert "Invalid input" not in error and "The transcript is empty" in error and "Uncertain" in error
     assert sent == []
+    page.keyboard.type("call")  # a word typed: the message goes
+    page.wait_for_function("() => document.getElementById('answer-error').textContent === ''")
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('answer-error').textContent")
     page.keyboard.press("Escape")
     page.keyboard.press("u")
     page.keyboard.press("Enter")

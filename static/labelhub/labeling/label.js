@@ -231,6 +231,13 @@ function renderAnswer() {
     ui.borderlineHint.textContent = a.borderline ? "between which two classes?" : "";
   }
   ui.summary.textContent = describeAnswer();
+  missingGiven();
+}
+
+/** Once what an answer lacked is given (a class pressed, a word typed, a flag set), the message saying it
+ * lacked it goes at once, as a shape's does once it is made. */
+function missingGiven() {
+  if (ui.error.dataset.missing && !missingAnswer()) showError("");
 }
 
 function chooseClass(key) {
@@ -277,6 +284,7 @@ function toggleFlag(name) {
 
 function showError(message, ...nodes) {
   delete ui.error.dataset.drawing;
+  delete ui.error.dataset.missing;
   ui.error.replaceChildren(message || "", ...nodes);
 }
 
@@ -574,6 +582,7 @@ async function submit({ nothing = false } = {}) {
     // Nothing is sent, and the note that the last answer was saved stays: a second Enter, pressed as the
     // next item came, sent that item an empty answer, and the server's "Invalid input: value: …" replaced it.
     showError(missing);
+    ui.error.dataset.missing = "1";
     return;
   }
   const what = ui.summary.textContent;
@@ -1081,6 +1090,7 @@ document.addEventListener("input", (event) => {
   if (!event.target || ![ui.transcript, ui.comment].includes(event.target)) return;
   typedIn.add(event.target);
   saveDraft();
+  missingGiven();
 });
 window.addEventListener("pagehide", saveDraft); // with the time spent on the item up to the reload
 
