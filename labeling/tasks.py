@@ -72,8 +72,10 @@ _lost_watch_stop = threading.Event()
 def _lost_watch():
     """Send again, when the worker starts and every ``stale_seconds()`` after, the jobs queued that long
     since their task was sent: their message never reached a worker (Redis restarted without persistence,
-    a purged queue) and nothing else would run them. No celery beat needed; with several workers the
-    conditional update in ``job_resend_lost`` sends each job once."""
+    a purged queue) and nothing else would run them; and the jobs running but silent that long, whose
+    worker died (Redis gives its message back only after the visibility timeout). No celery beat needed;
+    with several workers the conditional updates in ``job_resend_lost`` and ``job_resend_abandoned`` send
+    each job once."""
     while True:
         try:
             jobs_resend_lost()

@@ -281,11 +281,40 @@ def job_resend_lost(*, job) -> bool:
     return True
 
 
-def jobs_resend_lost() -> int:
-    """Send again every lost job (``job_lost``; a worker starting, and one every ``stale_seconds()`` while
-    it runs, calls this); answer how many."""
+def _abandoned(stale):
+    """Running jobs whose worker stopped beating before ``stale`` and whose task was last sent before it too
+    (jobs from before ``Job.queued``: created then)."""
+    sent_before = Q(queued__lt=stale) | Q(queued__isnull=True, created__lt=stale)
+    return Q(status=JobStatus.RUNNING, finished__isnull=True) & _silent(stale) & sent_before
+
+
+def job_resend_abandoned(*, job) -> bool:
+    """Send the task of ``job`` again if it is running but its worker has been silent for
+    ``stale_seconds()`` (killed, its machine gone); answer whether it was sent. Redis hands the dead
+    worker's unacknowledged message out again only after its visibility timeout (6 h 10 min by default),
+    so until then nothing would run the job, which showed "running" all along. The new message's
+    ``job_claim`` takes the job over (or fails it after ``max_attempts()``, saying so); a conditional
+    UPDATE of the time it was last sent lets one caller send it, and not again before it has been silent
+    that long once more."""
     stale = timezone.now() - timedelta(seconds=stale_seconds())
-    return sum(job_resend_lost(job=job) for job in Job.objects.filter(_lost(stale)).only("pk"))
+    fresh = Job.objects.filter(pk=job.pk).only("kind", "queued").first()
+    if fresh is None:
+        return False
+    last = Q(queued__isnull=True) if fresh.queued is None else Q(queued=fresh.queued)
+    if not Job.objects.filter(_abandoned(stale), last, pk=job.pk).update(queued=timezone.now()):
+        return False
+    logger.warning("job %s: its worker has been silent for %s s; sending it again", job.pk, stale_seconds())
+    task_send_on_commit(JOB_TASKS[fresh.kind], job.pk)
+    return True
+
+
+def jobs_resend_lost() -> int:
+    """Send again every lost job (``job_lost``) and every job whose worker died while running it
+    (``job_resend_abandoned``); a worker starting, and one every ``stale_seconds()`` while it runs, calls
+    this. Answers how many."""
+    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    lost = sum(job_resend_lost(job=job) for job in Job.objects.filter(_lost(stale)).only("pk"))
+    return lost + sum(job_resend_abandoned(job=job) for job in Job.objects.filter(_abandoned(stale)).only("pk"))
 
 
 def job_retry_stale(*, job, name=None) -> Job:

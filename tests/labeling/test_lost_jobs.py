@@ -77,7 +77,10 @@ def test_a_manager_retries_a_lost_build(lost_build, manager, client, sent, djang
 
 def test_the_worker_watch_sends_lost_jobs_again(lost_build, manager, sent, django_capture_on_commit_callbacks):
     _, job = lost_build
-    running = Job.objects.create(kind="import", status="running", started=timezone.now() - timedelta(hours=2))
+    # running for two hours, its worker beating: nothing to send
+    running = Job.objects.create(
+        kind="import", status="running", started=timezone.now() - timedelta(hours=2), heartbeat=timezone.now()
+    )
     Job.objects.filter(pk=running.pk).update(created=timezone.now() - timedelta(hours=2))
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs_resend_lost() == 1
@@ -101,3 +104,46 @@ def test_a_job_waiting_behind_long_ones_is_sent_again_less_and_less_often(
         Job.objects.filter(pk=job.pk).update(queued=timezone.now() - timedelta(minutes=31))
         assert job_resend_lost(job=job)  # 31 minutes since, 29 before
     assert sent == [(JOB_TASKS["version"], job.pk)] * 2
+
+
+def test_a_job_whose_worker_was_killed_is_taken_over_by_another_worker(
+    manager, settings, sent, django_capture_on_commit_callbacks
+):
+    """A worker SIGKILLed mid-build left its job "running" with Redis as the broker: the dead worker's
+    message comes back only after the visibility timeout (6 h 10 min), so the job showed running, at the
+    progress it died at, all that time. The watch of the workers still alive sends it again once its
+    heartbeat has been silent for LABELHUB_JOB_STALE_SECONDS, once, and the new delivery runs it."""
+    settings.LABELHUB_JOB_STALE_SECONDS = 300
+    project = text_project(manager)
+    (a,) = labelers(project, 1)
+    for item in add_texts(project, ["t0", "t1"]):
+        answer(item, a, "cat")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = versions.version_build_start(project=project, user=manager, recipe={})
+    sent.clear()
+    assert job_claim(job_id=job.pk).attempts == 1  # a worker took it, then was killed: no more heartbeats
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    Job.objects.filter(pk=job.pk).update(queued=ten_minutes_ago, started=ten_minutes_ago, heartbeat=ten_minutes_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_resend_lost() == 1
+        assert jobs_resend_lost() == 0  # the next round, or another worker's watch: sent once
+    assert sent == [(JOB_TASKS["version"], job.pk)]
+    versions.version_build_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("succeeded", 2)
+    assert project.versions.count() == 1
+
+
+def test_a_job_whose_worker_was_killed_three_times_fails_saying_so(
+    manager, settings, sent, django_capture_on_commit_callbacks
+):
+    settings.LABELHUB_JOB_STALE_SECONDS = 300
+    hour_ago = timezone.now() - timedelta(hours=1)
+    job = Job.objects.create(kind="map", status="running", attempts=3, started=hour_ago, heartbeat=hour_ago)
+    Job.objects.filter(pk=job.pk).update(created=hour_ago, queued=hour_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_resend_lost() == 1
+    assert sent == [(JOB_TASKS["map"], job.pk)]
+    assert job_claim(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.status == "failed" and "its worker stopped 3 times" in job.errors[-1]["reason"]
