@@ -1,14 +1,41 @@
 """API plumbing shared by every app: error format, pagination and OPTIONS metadata."""
 
+import logging
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from labelhub.deadlocks import DEADLOCK_MESSAGE, BatchNotSaved, is_deadlock
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATEs of a database that is not there for the moment: class 08 (connection exceptions: a pooler's
+# own errors, such as PgBouncer's query_wait_timeout, are 08P01), and the server shutting down or starting.
+UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+DATABASE_UNREACHABLE_MESSAGE = (
+    "The database could not be reached (it, or the connection pooler in front of it, may be restarting). "
+    "Try again in a moment: a request sent again does its work once."
+)
+DATABASE_UNREACHABLE_RETRY_SECONDS = 5
+
+
+def is_database_unreachable(exc) -> bool:
+    """Whether ``exc`` says the database could not be reached or the connection to it broke (refused,
+    closed under the request, a server shutting down), rather than refusing the statement itself."""
+    if not isinstance(exc, OperationalError) or is_deadlock(exc):
+        return False
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(UNREACHABLE_SQLSTATES)
+    # psycopg gives no SQLSTATE where no server answered: a connection refused, or one that broke
+    return type(cause).__module__.startswith("psycopg")
 
 
 class ChoiceField(serializers.ChoiceField):
@@ -50,6 +77,17 @@ def exception_handler(exc, context):
     if is_deadlock(exc):
         # A deadlock's victim twice over (``retry_deadlock_once``): a sentence, not a 500; nothing was saved.
         return Response({"detail": DEADLOCK_MESSAGE}, status=503, headers={"Retry-After": "1"})
+    if is_database_unreachable(exc):
+        # A database or PgBouncer restarting: a moment's unavailability, not a bug to report (a 500 said so).
+        request = context.get("request")
+        logger.warning(
+            "%s %s: the database could not be reached: %s",
+            getattr(request, "method", ""),
+            getattr(request, "path", ""),
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+        )
+        retry = str(DATABASE_UNREACHABLE_RETRY_SECONDS)
+        return Response({"detail": DATABASE_UNREACHABLE_MESSAGE}, status=503, headers={"Retry-After": retry})
     limit = request_limit_error(exc)
     if limit is not None:
         status_code, detail = limit

@@ -5,8 +5,10 @@ Requests go through Django's WSGI handler in this thread, as a gunicorn sync wor
 test client would switch off the start-of-request connection handling these tests are about.
 """
 
+import contextlib
 import io
 import json
+import socket
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -114,3 +116,59 @@ def test_labeling_loop_answer_after_the_database_dropped_its_connections_is_stor
     )
     assert status == 201, body[:500]
     assert Annotation.objects.filter(item_id=item_id, labeler=labeler).count() == 1
+
+
+@contextlib.contextmanager
+def database_unreachable():
+    """What the app meets while PgBouncer (or the database) restarts: nothing listens where its
+    connections go, so every new one is refused."""
+    saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(closed_port))
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
+
+
+def test_api_request_while_the_database_cannot_be_reached_answers_503_saying_so(project, token_header, caplog):
+    """A PgBouncer restart answered every API request 500 "The server failed to answer this request; the
+    error is logged. Try again, or report it.", as a bug would: the labeling page told labelers to report
+    it, and clients that retry a 503 gave up. It is a moment's unavailability: 503, Retry-After, a
+    sentence naming the database."""
+    with database_unreachable():
+        status, body, headers = wsgi_request_with_headers("GET", f"/api/projects/{project.pk}/", headers=token_header)
+        answer_status, answer_body, _ = wsgi_request_with_headers(
+            "POST", "/api/items/1/annotations/", headers=token_header, body=json.dumps({"value": "cat"}).encode()
+        )
+    assert status == 503, body[:500]
+    assert headers.get("Retry-After") == "5"
+    assert "database could not be reached" in json.loads(body)["detail"]
+    assert answer_status == 503, answer_body[:500]
+    assert any("database could not be reached" in r.getMessage() for r in caplog.records)
+    # and once it is back, the same request succeeds
+    status, body, _ = wsgi_request_with_headers("GET", f"/api/projects/{project.pk}/", headers=token_header)
+    assert status == 200, body[:500]
+
+
+def wsgi_request_with_headers(method, path, *, headers=None, body=b""):
+    """``wsgi_request``, with the response's headers too."""
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "testserver", "HTTP_HOST": "testserver"}
+    setup_testing_defaults(environ)
+    environ.update(headers or {})
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    if body:
+        environ["CONTENT_TYPE"] = "application/json"
+    started = []
+    response = WSGIHandler()(environ, lambda s, h, exc_info=None: started.append((s, h)))
+    try:
+        content = b"".join(response)
+    finally:
+        response.close()
+    status, response_headers = started[0]
+    return int(status.split()[0]), content, dict(response_headers)
