@@ -34,7 +34,7 @@ from labeling.services.versions import (
     version_build_start,
     version_diff,
 )
-from labeling.services.webhooks import webhook_create, webhook_delete, webhook_redeliver, webhook_update
+from labeling.services.webhooks import webhook_delete, webhook_redeliver, webhook_register, webhook_update
 from labeling.version_forms import RecipeForm, WebhookForm
 from labeling.views import _project
 
@@ -202,7 +202,7 @@ def webhooks(request, project_id):
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            webhook_create(project=project, url=form.cleaned_data["url"], user=request.user)
+            webhook_register(project=project, url=form.cleaned_data["url"], user=request.user)
         except ValidationError as exc:
             for message in exc.message_dict.get("url", exc.messages):
                 form.add_error("url", message)

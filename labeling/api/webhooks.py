@@ -12,7 +12,7 @@ from labelhub.api import KnownFieldsOnly, ModelSerializer
 from labeling.choices import Role
 from labeling.models import Webhook, WebhookDelivery
 from labeling.selectors import deliveries_list, project_for_user, webhook_for, webhooks_list
-from labeling.services.webhooks import EVENTS, webhook_create, webhook_delete, webhook_registered, webhook_update
+from labeling.services.webhooks import EVENTS, webhook_delete, webhook_register, webhook_update
 
 
 class WebhookSerializer(ModelSerializer):
@@ -81,15 +81,13 @@ class WebhookListApi(GenericAPIView):
         data = WebhookInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        same = webhook_registered(
-            project=project, url=fields["url"], events=fields.get("events"), active=fields["active"]
+        webhook, created = webhook_register(
+            project=project, url=fields["url"], events=fields.get("events"), user=request.user, active=fields["active"]
         )
-        if same is not None:  # registered already (a retried request): not a second one delivered to twice
-            return Response(WebhookSerializer(same).data, status=status.HTTP_200_OK)
-        webhook = webhook_create(project=project, url=fields["url"], events=fields.get("events"), user=request.user)
-        if not fields["active"]:
-            webhook = webhook_update(webhook=webhook, active=False)
-        return Response(WebhookSerializer(webhook).data, status=status.HTTP_201_CREATED)
+        # registered already (a retried request): not a second one delivered to twice
+        return Response(
+            WebhookSerializer(webhook).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class WebhookDetailApi(GenericAPIView):

@@ -39,11 +39,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.db import transaction
 from django.utils import timezone
 
 from labeling.choices import DeliveryStatus
 from labeling.models import Webhook, WebhookDelivery
-from labeling.services.jobs import WEBHOOK_TASK, task_send_on_commit
+from labeling.services.jobs import WEBHOOK_TASK, project_lock, task_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -181,15 +182,31 @@ def webhook_events_check(events):
     return sorted(set(events))
 
 
-def webhook_registered(*, project, url, events=None, active=True) -> Webhook | None:
-    """The project's webhook of this URL, events and active flag, if any (the API answers it to a second
-    registration: a client retrying one whose answer it lost made a second webhook, and every event was
-    then delivered twice). Raises ValidationError for a bad URL or events, as ``webhook_create`` does."""
-    url, events = webhook_url_check(url), webhook_events_check(events)
+def _registered(project, url, events, active):
+    """The project's webhook of this (checked) URL, events and active flag, if any (the API answers it to a
+    second registration: a client retrying one whose answer it lost made a second webhook, and every event
+    was then delivered twice)."""
     for webhook in Webhook.objects.filter(project=project, url=url, active=bool(active)).order_by("id"):
         if sorted(webhook.events) == events:
             return webhook
     return None
+
+
+def webhook_register(*, project, url, user, events=None, active=True) -> tuple[Webhook, bool]:
+    """The project's webhook of this URL, events and active flag: the one registered (False), else a new
+    one (True). The look and the insert happen under the project's row lock, so two registrations sent at
+    once (a double click, a retry while the first was on its way) make one webhook, not two that each
+    receive every event. The URL is checked (its host resolved) before the lock is taken."""
+    url, events = webhook_url_check(url), webhook_events_check(events)
+    with transaction.atomic():
+        project_lock(project.pk)
+        same = _registered(project, url, events, active)
+        if same is not None:
+            return same, False
+        webhook = webhook_create(project=project, url=url, events=events, user=user)
+        if not active:
+            webhook = webhook_update(webhook=webhook, active=False)
+        return webhook, True
 
 
 def webhook_create(*, project, url, user, events=None) -> Webhook:

@@ -194,3 +194,42 @@ def test_a_webhook_registered_again_is_the_one_registered(api, manager, project)
     assert Webhook.objects.filter(project=project).count() == 1
     other = api(manager).post(url, {**body, "events": ["version.ready"]}, format="json")  # other events: another
     assert other.status_code == 201 and Webhook.objects.filter(project=project).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_registered_twice_at_once_is_registered_once(api, manager, project):
+    """A double click, or a retry sent while the first request was still on its way: both found no such
+    webhook and both added one (four from a dozen parallel requests through PgBouncer), and every event
+    was then delivered as many times. The second now waits for the first and answers its webhook."""
+    import threading
+
+    from labeling.models import Webhook
+    from tests.concurrency import in_a_thread, run_together, skip_unless_postgresql, slow_inserts
+
+    skip_unless_postgresql()
+    url = f"/api/projects/{project.pk}/webhooks/"
+    body = {"url": "https://hooks.example.org/labelhub", "events": ["version.ready"]}
+    both_ready, statuses, errors = threading.Barrier(2), [], []
+
+    def register():
+        both_ready.wait(timeout=10)
+        statuses.append(api(manager).post(url, body, format="json").status_code)
+
+    # each webhook row takes half a second to insert: the two requests meet
+    with slow_inserts(Webhook._meta.db_table):
+        still_running = run_together([in_a_thread(register, errors=errors) for _ in range(2)])
+    assert not still_running and not errors, errors
+    assert sorted(statuses) == [200, 201]
+    assert Webhook.objects.filter(project=project).count() == 1
+
+
+def test_the_webhooks_page_sent_twice_adds_one_webhook(client, manager, project):
+    """The Add button clicked twice (or the form sent again from the browser's history) added the same
+    webhook twice, and each event went out twice."""
+    from labeling.models import Webhook
+
+    client.force_login(manager)
+    for _ in range(2):
+        response = client.post(f"/projects/{project.pk}/webhooks/", {"url": "https://hooks.example.org/labelhub"})
+        assert response.status_code == 302
+    assert Webhook.objects.filter(project=project).count() == 1
