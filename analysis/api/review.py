@@ -2,6 +2,7 @@
 
 import difflib
 
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -35,6 +36,7 @@ from labeling.services.campaigns import (
     campaign_start,
 )
 from labeling.services.guidelines import guideline_publish, guideline_published_already
+from labeling.services.jobs import project_lock
 from labeling.services.review import (
     DecisionConflict,
     conventions_set,
@@ -444,13 +446,17 @@ class GuidelineListApi(GenericAPIView):
             raise ValidationError({"text": "the guideline's markdown text is required"})
         resolves = _resolves(request.data)
         keep_examples = _keep_examples(request.data)
-        same = guideline_published_already(project=project, text=text, author=request.user, resolves=resolves)
-        if same is not None:  # the same request again (its answer lost): the version it published
-            return Response(GuidelineSerializer(same).data, status=status.HTTP_200_OK)
-        previous = project.active_guideline
-        guideline = guideline_publish(project=project, text=text, author=request.user, resolves=resolves)
-        if previous is not None and keep_examples:
-            guideline_examples_carry(source=previous, guideline=guideline)
+        with transaction.atomic():
+            # Under the project's row lock, and reading its active version as it stands there: two copies
+            # of one request sent at once (a double click) each published a version when both looked first.
+            project = project_lock(project.pk) or project
+            same = guideline_published_already(project=project, text=text, author=request.user, resolves=resolves)
+            if same is not None:  # the same request again (its answer lost): the version it published
+                return Response(GuidelineSerializer(same).data, status=status.HTTP_200_OK)
+            previous = project.active_guideline
+            guideline = guideline_publish(project=project, text=text, author=request.user, resolves=resolves)
+            if previous is not None and keep_examples:
+                guideline_examples_carry(source=previous, guideline=guideline)
         return Response(GuidelineSerializer(guideline).data, status=status.HTTP_201_CREATED)
 
 

@@ -784,3 +784,31 @@ def test_a_merge_into_a_class_keeps_its_name_unless_given_one_and_undo_restores_
     assert change["payload"]["name"] == "Scratch" and project.classes.get(key="deep").name == "Scratch"
     assert client.post(f"{url}{change['number']}/undo/", format="json").status_code == 200
     assert project.classes.get(key="deep").name == "Deep scratch"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guideline_published_twice_at_once_is_published_once(api, reviewer, project):
+    """A double click, or a retry sent while the first request was still on its way: both found the
+    text not yet active and each published a version (12 parallel requests through PgBouncer made 4
+    versions of one text, each a notice to every labeler). The second now waits for the first and
+    answers its version."""
+    import threading
+
+    from labeling.models import Guideline
+    from tests.concurrency import in_a_thread, run_together, skip_unless_postgresql, slow_inserts
+
+    skip_unless_postgresql()
+    url = f"/api/projects/{project.pk}/guidelines/"
+    both_ready, answers, errors = threading.Barrier(2), [], []
+
+    def publish():
+        both_ready.wait(timeout=10)
+        response = api(reviewer).post(url, {"text": "Count the legs."}, format="json")
+        answers.append((response.status_code, response.json().get("version")))
+
+    # each version row takes half a second to insert: the two requests meet
+    with slow_inserts(Guideline._meta.db_table):
+        still_running = run_together([in_a_thread(publish, errors=errors) for _ in range(2)])
+    assert not still_running and not errors, errors
+    assert sorted(answers) == [(200, 1), (201, 1)]
+    assert Guideline.objects.filter(project=project).count() == 1
