@@ -90,9 +90,10 @@ def decision_record(
         # waiting for the project while holding the item met one of them holding the project and waiting
         # for the item, and PostgreSQL stopped one (the reviewer got 503).
         project_lock(project.pk)
+    # The item's row lock orders two decisions on it at once: the second reads the first's, whether it is
+    # another reviewer's (supersedes) or a copy of the same request (a double click, a retry: one decision).
+    Item.objects.select_for_update().filter(pk=item.pk).first()
     if supersedes is not UNCHECKED:
-        # The item's row lock orders two reviewers deciding it at once: the second reads the first's decision.
-        Item.objects.select_for_update().filter(pk=item.pk).first()
         current = item.decisions.select_related("reviewer").order_by("-created", "-id").first()
         if current is None and supersedes is not None:
             raise ValidationError({"supersedes": f"decision {supersedes} is not a decision on item {item.pk}"})

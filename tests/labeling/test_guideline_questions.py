@@ -187,3 +187,30 @@ def test_a_decision_sent_again_is_recorded_and_acted_on_once(api, project, revie
         url, {**body, "rationale": "and a bark?", "supersedes": first.json()["id"]}, format="json"
     )
     assert other.status_code == 201 and item.decisions.count() == 2  # another decision is recorded
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_sent_twice_at_once_is_recorded_and_acted_on_once(api, project, reviewer):
+    """Without supersedes, nothing ordered two copies of one decision arriving at once (a double click, a
+    retry while the first was on its way): both found no such decision and both recorded theirs (12
+    parallel requests through PgBouncer recorded 3), each opening its own question for the guideline."""
+    import threading
+
+    from labeling.models import Decision
+    from tests.concurrency import in_a_thread, run_together, skip_unless_postgresql, slow_inserts
+
+    skip_unless_postgresql()
+    (item,) = add_texts(project, ["a purring bark"])
+    body = {"action": "ambiguous_instructions", "rationale": "is a purr a cat?"}
+    both_ready, statuses, errors = threading.Barrier(2), [], []
+
+    def decide():
+        both_ready.wait(timeout=10)
+        statuses.append(api(reviewer).post(f"/api/items/{item.pk}/decision/", body, format="json").status_code)
+
+    # each decision row takes half a second to insert: the two requests meet
+    with slow_inserts(Decision._meta.db_table):
+        still_running = run_together([in_a_thread(decide, errors=errors) for _ in range(2)])
+    assert not still_running and not errors, errors
+    assert sorted(statuses) == [200, 201]
+    assert item.decisions.count() == 1 and GuidelineNote.objects.filter(item=item).count() == 1
