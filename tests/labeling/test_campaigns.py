@@ -291,3 +291,20 @@ def test_an_item_deleted_while_a_campaign_chooses_it_is_left_out_not_a_server_er
     assert response.status_code == 201, response.content
     assert response.json()["items"] == [ids[0]] and response.json()["progress"]["n_items"] == 1
     assert sorted(ArchivedAnnotation.objects.values_list("item_id", flat=True)) == [ids[0], ids[0]]
+
+
+def test_the_campaign_of_items_reviewers_sent_back_shows_the_agreement_they_had(client, reviewer, night):
+    """An SME sent a disputed item and an agreed one back from the review. "Sent back by reviewers" read
+    "— → —" in the campaigns list and "— percent agreement before ( answers)" on its page: the answers it
+    archived (kept, and shown on the items) were never counted as its "before"."""
+    from labeling.models import Item
+
+    project, ids = night
+    for pk in (ids[0], ids[2]):  # cat / dog, and cat / cat
+        campaign = campaign_send_back(project=project, item=Item.objects.get(pk=pk), user=reviewer)
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/campaigns/{campaign.pk}/").content.decode()
+    assert 'data-metric="before">50 %' in page
+    assert "percent agreement before (4 answers)" in page
+    listing = client.get(f"/projects/{project.pk}/campaigns/").content.decode()
+    assert 'data-measure="agreement">50 % → —' in listing
