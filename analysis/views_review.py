@@ -20,7 +20,14 @@ from labelhub.params import is_row_id
 from labeling.choices import SHAPE_TASKS, DecisionAction, Role
 from labeling.markup import markdown_html
 from labeling.models import Campaign, Item
-from labeling.selectors import answers_by_item, archived_answers_by_item, class_mapping, class_names, skips_by_item
+from labeling.selectors import (
+    answers_by_item,
+    archived_answers_by_item,
+    class_mapping,
+    class_names,
+    examples_hidden_from,
+    skips_by_item,
+)
 from labeling.services.campaigns import campaign_progress, campaigns_progress
 from labeling.services.review import decision_summary
 from labeling.services.shape_versions import consensus_for
@@ -347,6 +354,10 @@ def guidelines_page(request, project_id):
         }
         for e in (shown.examples.all() if shown else [])
     ]
+    hidden = examples_hidden_from(
+        project=project, membership=membership, item_ids=[row["example"].item_id for row in examples]
+    )
+    examples = [row for row in examples if row["example"].item_id not in hidden]
     # The reviewers' questions this version answered: their items were left out of the review queue
     # ("instructions ambiguous") until now, and are relabeled under this text from here.
     answered = (

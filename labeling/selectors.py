@@ -1188,3 +1188,23 @@ def recent_imports(*, project, limit=20) -> list[Job]:
     for job in jobs:
         job.n_items = counts.get(job.pk, 0)
     return jobs
+
+
+def examples_hidden_from(*, project, membership, item_ids) -> set[int]:
+    """The ones of ``item_ids`` (guideline examples' items) a labeler may still be asked to label: it has
+    fewer answers than its k and none, nor a skip, of theirs. A canonical example is an SME's answer (an
+    item marked "instructions ambiguous" becomes one, then is relabeled under the new version): shown
+    before their own answer, it told them what to answer. Reviewers and managers see every example."""
+    if membership is None or membership.has_role(Role.REVIEWER) or not item_ids:
+        return set()
+    user = membership.user_id
+    still_open = Q(overlap__isnull=False, n_answers__lt=F("overlap")) | Q(
+        overlap__isnull=True, n_answers__lt=project.overlap
+    )
+    return set(
+        Item.objects.filter(project=project, pk__in=item_ids)
+        .filter(still_open)
+        .exclude(Exists(Annotation.objects.filter(item=OuterRef("pk"), labeler_id=user)))
+        .exclude(Exists(Skip.objects.filter(item=OuterRef("pk"), labeler_id=user)))
+        .values_list("pk", flat=True)
+    )

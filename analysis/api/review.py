@@ -25,6 +25,7 @@ from labeling.selectors import (
     answers_by_item,
     class_mapping,
     class_names,
+    examples_hidden_from,
     item_for_user,
     project_for_user,
 )
@@ -401,7 +402,8 @@ class GuidelineSerializer(ModelSerializer):
         return guideline.project.active_guideline_id == guideline.pk
 
     def get_examples(self, guideline) -> list[dict]:
-        return [_example_out(guideline.project, e) for e in guideline.examples.all()]
+        hidden = self.context.get("hidden_examples", ())  # a labeler's items still to label
+        return [_example_out(guideline.project, e) for e in guideline.examples.all() if e.item_id not in hidden]
 
 
 class GuidelineListApi(GenericAPIView):
@@ -409,10 +411,14 @@ class GuidelineListApi(GenericAPIView):
 
     @extend_schema(responses=GuidelineSerializer(many=True))
     def get(self, request, project_id):
-        project, _ = project_for_user(user=request.user, project_id=project_id)
+        project, membership = project_for_user(user=request.user, project_id=project_id)
         rows = project.guidelines.select_related("author", "project").prefetch_related("examples").order_by("-version")
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(GuidelineSerializer(page, many=True).data)
+        hidden = examples_hidden_from(
+            project=project, membership=membership, item_ids=[e.item_id for g in page for e in g.examples.all()]
+        )
+        context = {**self.get_serializer_context(), "hidden_examples": hidden}
+        return self.get_paginated_response(GuidelineSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         request=inline_serializer(

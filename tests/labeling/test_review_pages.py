@@ -202,3 +202,29 @@ def test_a_guideline_version_lists_the_questions_it_answered_and_offers_to_relab
     client.force_login(labeler)
     page = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
     assert "a cat toy: cat or other?" in page and "/campaigns/?items=" not in page  # labelers start no campaign
+
+
+def test_a_labeler_does_not_see_an_example_of_an_item_they_are_still_to_label(client, api, labeler, reviewer, project):
+    """An SME marked a detection item "instructions ambiguous" (it becomes a canonical example with the
+    SME's boxes) and relabeled it under the new guideline: the labeler got the item first in the queue
+    while the guidelines page, and the guidelines API, showed it with the SME's answer."""
+    from labeling.services.imports import ImportEntry, items_import
+    from labeling.services.review import guideline_example_add
+    from tests.conftest import png_bytes
+    from tests.labeling.version_helpers import answer
+
+    guideline = guideline_publish(project=project, text="# Examples", author=reviewer)
+    (item,) = items_import(project=project, entries=[ImportEntry(name="a.png", load=png_bytes)]).imported
+    item = project.items.get(pk=item)
+    guideline_example_add(guideline=guideline, item=item, label="dog", note="the SME says dog")
+
+    def shown_to(user):
+        client.force_login(user)
+        page = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+        examples = api(user).get(f"/api/projects/{project.pk}/guidelines/").json()["results"][0]["examples"]
+        return f'data-example="{item.pk}"' in page, [e["item"] for e in examples] == [item.pk]
+
+    assert shown_to(labeler) == (False, False)
+    assert shown_to(reviewer) == (True, True)  # reviewers see every answer: that is their job
+    answer(item, labeler, "cat")
+    assert shown_to(labeler) == (True, True)  # answered: the example teaches what the answer should have been
