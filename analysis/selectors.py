@@ -1294,7 +1294,16 @@ def review_queue(
         answered_at = dict(
             Annotation.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("updated"))
         )
+        # A class decided under a merge that was undone since (retired, counting as no class) ships no
+        # label: the item is to be decided again, not left out of the queue as settled.
+        unreadable = (
+            {i for i, label in decided.items() if label and label not in index}
+            if project.task_type == TaskType.CLASSIFICATION
+            else set()
+        )
         for index_, item_id in enumerate(items.tolist()):
+            if item_id in unreadable:
+                continue
             if item_id in latest and latest[item_id] >= answered_at.get(item_id, latest[item_id]):
                 is_decided[index_] = True
     if not include_decided:

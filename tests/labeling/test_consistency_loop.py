@@ -812,3 +812,24 @@ def test_a_guideline_published_twice_at_once_is_published_once(api, reviewer, pr
     assert not still_running and not errors, errors
     assert sorted(answers) == [(200, 1), (201, 1)]
     assert Guideline.objects.filter(project=project).count() == 1
+
+
+def test_an_item_decided_as_a_merged_class_is_reviewed_again_once_the_merge_is_undone(client, reviewer, scratches):
+    """The SME decided a disputed scratch "deep-or-shallow" under a merge, and the merge was undone: the
+    decision's class was retired with nothing it counts as, so versions ship no decided label, yet the item
+    stayed out of the review queue as decided ("Nothing to review here"), never to be decided again."""
+    from analysis.selectors import review_queue
+    from labeling.models import TaxonomyChange
+    from labeling.services.review import decision_record
+    from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
+
+    project, ids, _ = scratches
+    disputed = [row["item"] for row in review_queue(project=project)["rows"]]
+    item = Item.objects.get(pk=disputed[0])
+    merge = taxonomy_apply(project=project, op="merge", payload={"classes": ["deep", "shallow"], "into": "scratch"})
+    decision_record(item=item, reviewer=reviewer, label="scratch", rationale="a scratch either way")
+    assert item.pk not in [row["item"] for row in review_queue(project=project)["rows"]]
+    taxonomy_undo(change=TaxonomyChange.objects.get(pk=merge.pk), user=reviewer)
+    assert item.pk in [row["item"] for row in review_queue(project=project)["rows"]]
+    client.force_login(reviewer)
+    assert f"#{item.pk}<" in client.get(f"/projects/{project.pk}/review/").content.decode()
