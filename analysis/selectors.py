@@ -1185,6 +1185,18 @@ def review_queue(
             "n_matched": 0,
             "map": emap and emap.pk,
         }
+    decided = decided_labels(project=project)
+    decided_keys = decided
+    if project.task_type == TaskType.TRANSCRIPTION:
+        # An SME's transcript is compared as the answers are (the conventions, case, punctuation), and is a
+        # category of its own when no labeler wrote it: left out, the queue said the labelers' majority
+        # would ship, likely wrong, where a version ships the SME's transcript.
+        normalize = transcript_normalizer(conventions)
+        decided_keys = {i: normalize(text) for i, text in decided.items()}
+        known = set(table.categories)
+        for text in sorted({t for t in decided_keys.values() if t and t not in known}):
+            table.categories.append(text)
+            table.category_names.append(text)
     n_categories = len(table.categories)
     k = max(n_categories, 1)
     entropy = answer_entropy(codes, n_categories)
@@ -1207,9 +1219,8 @@ def review_queue(
     share = top / np.maximum(votes.sum(axis=1), 1e-12)
     shipped = np.where((votes == top[:, None]).sum(axis=1) == 1, votes.argmax(axis=1), -1)
     shipped[(n_counted == 0) | (n_counted < recipe["min_answers"]) | (share < recipe["min_agreement"])] = -1
-    decided = decided_labels(project=project)
     index = {key: i for i, key in enumerate(table.categories)}
-    reference = {int(i): index[label] for i, label in decided.items() if label in index}
+    reference = {int(i): index[label] for i, label in decided_keys.items() if label in index}
     # the decided items among the answered ones: their rows (ref_at[known]) and decided classes (ref_code)
     ref_items = np.fromiter(reference, dtype=np.int64, count=len(reference))
     ref_code = np.fromiter(reference.values(), dtype=np.int64, count=len(reference))

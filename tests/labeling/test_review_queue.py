@@ -340,3 +340,28 @@ def test_a_new_labelers_lone_answers_are_not_ranked_likely_wrong_on_no_evidence(
     rows = api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?page_size=100").json()["results"]
     assert rows, "the slips are queued"
     assert not {item.pk for item in lone} & {row["item"] for row in rows}  # nothing says they need a review
+
+
+def test_a_transcript_the_sme_wrote_is_what_the_queue_says_a_decided_item_ships(api, manager, reviewer):
+    """An SME settled "call mom" / "call tom" with a transcript of their own, "Call Tom, please": shown with
+    the decided items, the queue said it would ship the labelers' "call tom" (a demo item so decided read
+    100 % likely wrong), where the next version shipped the SME's transcript."""
+    import json
+
+    from labeling.services.projects import member_add
+    from tests.labeling.version_helpers import build
+
+    project = make_project(manager, name="Calls", modality="text", task_type="transcription")
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    (call,) = add_texts(project, ["call 1"])
+    for labeler, said in zip(labelers(project, 3), ["call mom", "call tom", "call tom"], strict=True):
+        answer(call, labeler, said)
+    decision_record(item=call, reviewer=reviewer, label="Call Tom, please", rationale="'please' is spoken")
+    (row,) = (
+        api(reviewer).get(f"/api/projects/{project.pk}/review-queue/?decided=true&items={call.pk}").json()["results"]
+    )
+    version = build(project, manager)
+    rows = api(manager).get(f"/api/projects/{project.pk}/versions/{version.number}/manifest")
+    shipped = {r["item"]: r["label"] for r in map(json.loads, rows.getvalue().decode().splitlines())}
+    assert row["shipped"] == shipped[call.pk], (row, shipped)
+    assert row["p_wrong"] is None or row["p_wrong"] < 0.5, row
