@@ -33,6 +33,10 @@ class DecisionConflict(Exception):
         super().__init__(f"item {current.item_id} was decided meanwhile by {who}: {decision_summary(current)}")
 
 
+# A shape kind's singular: one decided segment reads "1 segment" (it read "1 segments").
+ONE_SHAPE = {"boxes": "box", "segments": "segment"}
+
+
 def decision_summary(decision: Decision, *, names=None) -> str:
     """A decision in a few words: "label '9' (gold)", "3 boxes", "sent back to the labelers". ``names``
     (class key → name, as ``labeling.selectors.class_names`` answers) reads the label by its name."""
@@ -40,7 +44,7 @@ def decision_summary(decision: Decision, *, names=None) -> str:
         return str(decision.get_action_display())
     if isinstance(decision.shapes, dict):
         kind, shapes = next(iter(decision.shapes.items()), ("shapes", []))
-        what = f"{len(shapes)} {kind}"
+        what = f"{len(shapes)} {ONE_SHAPE.get(kind, kind) if len(shapes) == 1 else kind}"  # "1 segment", "2 boxes"
     else:
         what = f"label '{(names or {}).get(decision.label, decision.label)}'" if decision.label else "no label"
     flags = [name for name in ("borderline", "uncertain", "out_of_domain", "gold") if getattr(decision, name)]

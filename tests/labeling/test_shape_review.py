@@ -310,12 +310,37 @@ def test_a_decided_item_s_review_page_lists_its_decisions(manager, reviewer, api
     client.force_login(reviewer)
     for page, text in (
         (f"/projects/{project.pk}/review/{iguana.pk}/", "2 boxes"),
-        (f"/projects/{audio_project.pk}/review/{clip.pk}/", "1 segments"),
+        (f"/projects/{audio_project.pk}/review/{clip.pk}/", "1 segment "),
     ):
         response = client.get(page)
         assert response.status_code == 200, page
         decisions = response.content.decode().split('id="decisions"')[1].split("</ul>")[0]
         assert text in decisions and ("two touching" in decisions or "one phrase" in decisions)
+
+
+def test_a_decision_of_one_shape_reads_one_segment_or_one_box(manager, reviewer, api, iguanas, speech):
+    """A clip decided with one segment read "Final label: 1 segments" in its earlier decisions and
+    "Decided already by you, …: 1 segments." above the form (and one box "1 boxes")."""
+    from django.test import Client
+
+    project, (iguana, _, _), _ = iguanas
+    assert (
+        decide(api, reviewer, iguana, {"value": boxes((0.1, 0.2, 0.3, 0.5, "iguana")), "rationale": "one"}).status_code
+        == 201
+    )
+    audio_project, (clip, _) = speech
+    spoken = {"segments": [{"start": 0.5, "end": 3.0, "label": "speech"}]}
+    assert decide(api, reviewer, clip, {"value": spoken, "rationale": "one phrase"}).status_code == 201
+    client = Client()
+    client.force_login(reviewer)
+    for page, one in (
+        (f"/projects/{project.pk}/review/{iguana.pk}/", "box"),
+        (f"/projects/{audio_project.pk}/review/{clip.pk}/", "segment"),
+    ):
+        text = client.get(page).content.decode()
+        decisions = text.split('id="decisions"')[1].split("</ul>")[0]
+        banner = text.split('id="latest-decision"')[1].split("</p>")[0]
+        assert f": 1 {one} " in decisions and f": 1 {one}." in banner, (decisions, banner)
 
 
 @pytest.mark.parametrize("field", ["x", "w"])
