@@ -146,3 +146,35 @@ def test_on_a_detection_item_accepting_the_consensus_shows_the_boxes_decided_mea
         "reviewer2",
         "reviewer1",
     ]
+
+
+def test_one_box_decided_meanwhile_reads_one_box(live_server, page, login, manager, reviewer):
+    """The colleague's decision of one box was told as "…meanwhile, at 21:44: 1 boxes"."""
+    require_browser()
+    from labeling.services.imports import ImportEntry, items_import
+    from tests.browser.test_shape_labeling import png_bytes
+    from tests.browser.test_shape_review import boxes
+    from tests.conftest import make_project
+    from tests.labeling.version_helpers import labelers
+
+    project = make_project(
+        manager, name="Iguanas (browser)", modality="image", task_type="detection",
+        classes=[{"key": "iguana", "name": "Iguana", "hotkey": "1"}],
+    )  # fmt: skip
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    colleague = make_user("reviewer2")
+    member_add(project=project, username=colleague.username, role="reviewer")
+    (item_id,) = items_import(project=project, entries=[ImportEntry(name="s.png", load=png_bytes)]).imported
+    item = Item.objects.get(pk=item_id)
+    alice, bob = labelers(project, 2)
+    annotation_save(item=item, labeler=alice, value=boxes((0.1, 0.2, 0.3, 0.5, "iguana")))
+    annotation_save(item=item, labeler=bob, value=boxes((0.5, 0.5, 0.3, 0.4, "iguana")))
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("() => document.getElementById('editor-summary').textContent.includes('Final')")
+    one = {"boxes": [{"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.5, "label": "iguana"}]}
+    decision_record(item=item, reviewer=colleague, value=one, rationale="one iguana", supersedes=None)
+
+    page.keyboard.press("c")  # accept the consensus
+    said = status_text(page, "meanwhile")
+    assert ": 1 box — “one iguana”" in said, said

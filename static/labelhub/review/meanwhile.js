@@ -6,6 +6,9 @@ const ACTIONS = {
   relabel: "sent back for relabeling",
 };
 
+// One decided shape reads "1 box", "1 segment" (it read "1 boxes"), as the page's banner says it.
+const ONE_SHAPE = { boxes: "box", segments: "segment" };
+
 // The API answers the class key; the page reads it by the name its class buttons show (a transcript as it is).
 function labelName(label) {
   const button = document.querySelector(`.class-button[data-label="${CSS.escape(label)}"]`);
@@ -15,7 +18,7 @@ function labelName(label) {
 function what(decision) {
   if (decision.action !== "label") return ACTIONS[decision.action] ?? decision.action;
   const shapes = decision.value && Object.entries(decision.value)[0];
-  let text = shapes ? `${shapes[1].length} ${shapes[0]}` : decision.label ? `“${labelName(decision.label)}”` : "no label";
+  let text = shapes ? `${shapes[1].length} ${shapes[1].length === 1 ? ONE_SHAPE[shapes[0]] ?? shapes[0] : shapes[0]}` : decision.label ? `“${labelName(decision.label)}”` : "no label";
   const flags = ["borderline", "uncertain", "out_of_domain", "gold"].filter((f) => decision[f]);
   if (flags.length) text += ` (${flags.map((f) => f.replace(/_/g, " ")).join(", ")})`;
   return text;
