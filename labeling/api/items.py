@@ -357,7 +357,8 @@ class ItemFileApi(GenericAPIView):
         if not item.file:
             raise Http404("This item has no file (it is a text item).")
         try:
-            return stored_file_response(request, item.file.name)
+            # the stored file is named by its SHA-256 and never rewritten: a client holding it gets a 304
+            return stored_file_response(request, item.file.name, etag=item.sha256)
         except FileNotFoundError:  # the row is there, its bytes are not: a 500 said nothing of which
             raise MediaGone(
                 f"The file of item {item.pk} ({item.original_name}) is no longer in the media storage "

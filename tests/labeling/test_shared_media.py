@@ -3,6 +3,8 @@ projects, one of them deleted, imported again. Stored files are named by project
 (items/<project>/<sha[:2]>/<sha><ext>), so no two projects share a stored file and deleting one project's
 files never takes another's; an item whose file is really gone answers a 410 naming it, not a 500."""
 
+import hashlib
+
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -138,3 +140,21 @@ def test_a_build_whose_media_file_is_gone_names_the_item(manager):
         in error["reason"]
     )
     assert str(default_storage.location) not in error["reason"]  # no server path
+
+
+def test_an_items_file_carries_its_checksum_as_etag_and_a_client_holding_it_gets_304(api, manager):
+    """A training job pulling the same images epoch after epoch asks again with If-None-Match: the file's
+    bytes never change under its SHA-256 (stored files are named by it), so the answer is a 304 without the
+    bytes; a client holding other bytes (another ETag) gets the file."""
+    project = audio_project(manager, "Speech ETag")
+    data = wav_bytes(seconds=0.4)
+    client = api(manager)
+    item_id = upload(client, project, [("a.wav", data)]).json()["imported"][0]
+    sha = Item.objects.get(pk=item_id).sha256
+    assert sha == hashlib.sha256(data).hexdigest()
+    response = client.get(f"/api/items/{item_id}/file")
+    assert response.status_code == 200 and response["ETag"] == f'"{sha}"'
+    assert client.get(f"/api/items/{item_id}/file", HTTP_IF_NONE_MATCH=f'"{sha}"').status_code == 304
+    assert client.get(f"/api/items/{item_id}/file", HTTP_IF_NONE_MATCH=f'W/"{sha}"').status_code == 304
+    other = client.get(f"/api/items/{item_id}/file", HTTP_IF_NONE_MATCH='"0123"')
+    assert other.status_code == 200 and b"".join(other.streaming_content) == data
