@@ -340,7 +340,9 @@ class ItemFileApi(GenericAPIView):
                 description="the item's file is no longer in the media storage, or the item was purged (a version "
                 "names it)",
             ),
-        }
+        },
+        description="The item's file, with HTTP Range support. Its ETag is the item's SHA-256 in quotes: "
+        "If-None-Match naming it answers 304 without the bytes.",
     )
     def get(self, request, item_id):
         try:
