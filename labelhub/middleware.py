@@ -25,6 +25,7 @@ from django.urls import Resolver404, resolve
 from django.utils.html import escape
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from labelhub.api import DATABASE_UNREACHABLE_MESSAGE, DATABASE_UNREACHABLE_RETRY_SECONDS, is_database_unreachable
 from labelhub.parsers import NUL_MESSAGE, form_nul_paths
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,27 @@ def _page(status, title, text):
         '<p><a href="/">Home</a></p>',
         status=status,
     )
+
+
+class DatabaseUnreachableMiddleware:
+    """A page asked while the database (or PgBouncer in front of it) restarts: 503 with Retry-After and a
+    sentence saying so, as the API answers (``labelhub.api.is_database_unreachable``), not Django's bare
+    "Server Error (500)", which reads as a bug to report. Last in MIDDLEWARE, so its ``process_exception``
+    is asked first; the page is written here, as no template that reads the database may run."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_database_unreachable(exception):
+            return None
+        logger.warning("%s %s: the database could not be reached: %s", request.method, request.path, exception)
+        response = _page(503, "The database could not be reached", DATABASE_UNREACHABLE_MESSAGE)
+        response["Retry-After"] = str(DATABASE_UNREACHABLE_RETRY_SECONDS)
+        return response
 
 
 class RefuseNulMiddleware:

@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "labelhub.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "labelhub.middleware.CSPMiddleware",
+    "labelhub.middleware.DatabaseUnreachableMiddleware",  # last: asked first when a view fails
 ]
 
 ROOT_URLCONF = "labelhub.urls"

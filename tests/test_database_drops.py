@@ -172,3 +172,15 @@ def wsgi_request_with_headers(method, path, *, headers=None, body=b""):
         response.close()
     status, response_headers = started[0]
     return int(status.split()[0]), content, dict(response_headers)
+
+
+def test_a_page_while_the_database_cannot_be_reached_answers_503_saying_so(project, signed_in):
+    """A page asked while PgBouncer or the database restarts answered Django's bare "Server Error (500)", as
+    a bug would; it says what is happening and when to try again, as the API's 503 does."""
+    with database_unreachable():
+        status, body, headers = wsgi_request_with_headers("GET", f"/projects/{project.pk}/", headers=signed_in)
+    assert status == 503, body[:500]
+    assert headers.get("Retry-After") == "5"
+    assert b"The database could not be reached" in body and b"Try again in a moment" in body
+    status, body, _ = wsgi_request_with_headers("GET", f"/projects/{project.pk}/", headers=signed_in)
+    assert status == 200, body[:500]
