@@ -363,6 +363,9 @@ def guidelines_page(request, project_id):
     answered = (
         list(project.guideline_notes.filter(resolved_in=shown).select_related("author").order_by("pk")) if shown else []
     )
+    # a question's rationale often states the answer: a labeler reads it once they have answered its item
+    hidden = examples_hidden_from(project=project, membership=membership, item_ids=[n.item_id for n in answered])
+    answered = [n for n in answered if n.item_id not in hidden]
     return render(
         request,
         "labeling/guidelines.html",

@@ -199,6 +199,9 @@ def test_a_guideline_version_lists_the_questions_it_answered_and_offers_to_relab
     page_v1 = client.get(f"/projects/{project.pk}/guidelines/?version=1").content.decode()
     assert 'id="answered"' not in page_v1  # v1 answered nothing
 
+    from tests.labeling.version_helpers import answer
+
+    answer(Item.objects.get(pk=ids[0]), labeler, "other")  # (a question on an item still to label is hidden)
     client.force_login(labeler)
     page = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
     assert "a cat toy: cat or other?" in page and "/campaigns/?items=" not in page  # labelers start no campaign
@@ -228,3 +231,41 @@ def test_a_labeler_does_not_see_an_example_of_an_item_they_are_still_to_label(cl
     assert shown_to(reviewer) == (True, True)  # reviewers see every answer: that is their job
     answer(item, labeler, "cat")
     assert shown_to(labeler) == (True, True)  # answered: the example teaches what the answer should have been
+
+
+def test_a_labeler_does_not_see_a_reviewers_question_about_an_item_they_are_still_to_label(
+    client, labeler, reviewer, project
+):
+    """An SME's "instructions ambiguous" rationale names the item and often the answer ("the tail makes it a
+    dog"); once a version answered it, the guidelines page listed it to every labeler ("Questions v2
+    answered"), the item still in their queue for the relabel. Like a canonical example, it shows once they
+    have answered the item."""
+    from labeling.models import GuidelineNote
+    from labeling.services.imports import ImportEntry, items_import
+    from labeling.services.review import decision_record
+    from tests.conftest import png_bytes
+    from tests.labeling.version_helpers import answer
+
+    guideline_publish(project=project, text="# Animals", author=reviewer)
+    ids = items_import(
+        project=project, entries=[ImportEntry(name=f"{n}.png", load=lambda n=n: png_bytes(seed=n)) for n in range(2)]
+    ).imported
+    asked, other = (project.items.get(pk=pk) for pk in ids)
+    ambiguous = "ambiguous_instructions"
+    decision_record(item=asked, reviewer=reviewer, action=ambiguous, rationale="the tail makes it a dog")
+    answer(other, labeler, "cat")
+    decision_record(item=other, reviewer=reviewer, action=ambiguous, rationale="ears of a cat, tail of a dog")
+
+    def page(user):
+        client.force_login(user)
+        return client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+
+    assert "the tail makes it a dog" not in page(labeler)  # open questions are the reviewers' own
+    notes = list(GuidelineNote.objects.filter(project=project).values_list("pk", flat=True))
+    guideline_publish(project=project, text="# Animals\n\nA tail decides.", author=reviewer, resolves=notes)
+    shown = page(labeler)
+    assert "the tail makes it a dog" not in shown and f"item #{asked.pk}" not in shown
+    assert "ears of a cat, tail of a dog" in shown  # an item they answered already: the answer teaches
+    assert "the tail makes it a dog" in page(reviewer)
+    answer(asked, labeler, "dog")
+    assert "the tail makes it a dog" in page(labeler)
