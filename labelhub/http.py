@@ -2,6 +2,8 @@
 
 import mimetypes
 import re
+import unicodedata
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
@@ -19,6 +21,23 @@ from labelhub.storage import s3_bucket
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 64 * 1024
+
+
+def content_disposition(filename, *, attachment=True) -> str:
+    """A Content-Disposition header for ``filename`` (RFC 6266): ``filename="..."`` when the name is plain
+    ASCII; otherwise the name as ``filename*=UTF-8''...`` (percent-encoded UTF-8, which browsers prefer)
+    after an ASCII stand-in as ``filename`` (accents dropped, other letters as ``-``) for clients that
+    read only that. A header's value is Latin-1: the name written there as it is would be garbled."""
+    kind = "attachment" if attachment else "inline"
+    if filename.isascii() and filename.isprintable():
+        return '{}; filename="{}"'.format(kind, filename.replace("\\", "\\\\").replace('"', '\\"'))
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    plain = re.sub(r"[^A-Za-z0-9_.-]+", "-", plain).strip("-.") or "download"
+    fallback = f"{plain}.{extension}" if dot and extension.isascii() else plain
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _iter_range(handle, start, length):
@@ -64,8 +83,7 @@ def _object_redirect(storage, name, *, content_type, filename, attachment, cache
         return HttpResponseRedirect(storage.url(name))
     parameters = {"ResponseContentType": content_type, "ResponseCacheControl": cache_control}
     if filename:
-        kind = "attachment" if attachment else "inline"
-        parameters["ResponseContentDisposition"] = f'{kind}; filename="{filename}"'
+        parameters["ResponseContentDisposition"] = content_disposition(filename, attachment=attachment)
     response = HttpResponseRedirect(storage.url(name, parameters=parameters))
     reuse = min(max_age, storage.querystring_expire // 2)
     response["Cache-Control"] = f"private, max-age={reuse}" if reuse > 0 else "private, no-cache"
@@ -137,9 +155,8 @@ def stored_file_response(
     else:
         response = FileResponse(storage.open(name, "rb"), content_type=content_type, **disposition)
         response["Content-Length"] = str(size)
-    if filename and "Content-Disposition" not in response:
-        kind = "attachment" if attachment else "inline"
-        response["Content-Disposition"] = f'{kind}; filename="{filename}"'
+    if filename:  # FileResponse's own header gives a non-ASCII name without an ASCII stand-in
+        response["Content-Disposition"] = content_disposition(filename, attachment=attachment)
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = cache_control
     if etag:

@@ -16,6 +16,7 @@ from rest_framework.settings import api_settings
 
 from labelhub.api import PageOrCursorPagination
 from labelhub.deadlocks import retry_deadlock_once
+from labelhub.http import content_disposition
 from labelhub.negotiation import FileNegotiation
 from labelhub.params import parse_yes_no
 from labelhub.renderers import JSONRenderer
@@ -257,11 +258,13 @@ class AnnotationExportApi(GenericAPIView):
         filename = f"{export_stem(project)}-answers.{fmt}"
         if fmt == "jsonl":
             response = StreamingHttpResponse(project_jsonl_chunks(project), content_type=CONTENT_TYPES[fmt])
-            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            response["Content-Disposition"] = content_disposition(filename)
             return response
         batches = answer_export_batches(answers=project_answers(project=project))
         handle = parquet_tempfile(batches, localized=is_localized(project))  # FileResponse closes it, deleting it
-        return FileResponse(handle, as_attachment=True, filename=filename, content_type=CONTENT_TYPES[fmt])
+        response = FileResponse(handle, content_type=CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = content_disposition(filename)
+        return response
 
 
 class ProgressApi(GenericAPIView):

@@ -5,6 +5,7 @@ Reviewers and managers read; managers build. Labelers get 403, non-members 404.
 """
 
 import re
+import unicodedata
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -15,7 +16,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from labelhub.api import ChoiceField, ModelSerializer, body_as_lists
-from labelhub.http import etag_matches, not_modified, stored_file_response
+from labelhub.http import content_disposition, etag_matches, not_modified, stored_file_response
 from labelhub.negotiation import FileNegotiation
 from labelhub.schema import ErrorSerializer
 from labeling.api.serializers import JobRefSerializer
@@ -314,7 +315,7 @@ class VersionManifestApi(GenericAPIView):
         if etag_matches(request, version.content_hash):
             return not_modified(version.content_hash)
         response = StreamingHttpResponse(version_manifest_chunks(version=version), content_type=CONTENT_TYPES["jsonl"])
-        response["Content-Disposition"] = f'inline; filename="{_stem(project, version)}.jsonl"'
+        response["Content-Disposition"] = content_disposition(f"{_stem(project, version)}.jsonl", attachment=False)
         response["X-Content-SHA256"] = version.content_hash
         response["ETag"] = f'"{version.content_hash}"'
         return response
@@ -327,8 +328,11 @@ def _moves(ref):
 
 
 def export_stem(project):
-    """The project's name as a file name stem."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", project.name).strip("-").lower() or "dataset"
+    """The project's name as a file name stem: its letters and digits in any script (``Café``, ``Проект``,
+    ``猫``), ``_ . -``, the rest as ``-``, at most 100 characters. Keeping only ASCII letters saved every
+    Cyrillic, Arabic or CJK project's files as ``dataset-v1.csv`` and a ``Café`` project's as ``caf-v1.csv``."""
+    name = unicodedata.normalize("NFC", project.name)
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.")[:100].strip("-.").lower() or "dataset"
 
 
 def _stem(project, version):

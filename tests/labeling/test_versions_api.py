@@ -90,6 +90,44 @@ def test_downloads_with_checksums_and_ranges(api, manager, texts):
     assert b"".join(ranged.streaming_content) == b'{"agreemen'
 
 
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [("Проект «Тест»", "проект-тест"), ("Café ☕ study", "café-study"), ("猫の写真", "猫の写真")],
+)
+def test_a_project_named_in_any_script_downloads_under_its_name(api, manager, texts, name, stem):
+    """Keeping only ASCII letters saved a Cyrillic or CJK project's files as dataset-v1.* and a Café
+    project's as caf-study-v1.*: the name goes as filename* (RFC 6266), an ASCII stand-in before it."""
+    from urllib.parse import unquote
+
+    project, _, _ = texts
+    project.name = name
+    project.save(update_fields=["name"])
+    run_build(api, manager, project)
+    client = api(manager)
+    for path, fmt, filename in (
+        ("download?format=csv", "csv", f"{stem}-v1.csv"),
+        ("download?format=parquet", "parquet", f"{stem}-v1.parquet"),
+        ("download?format=answers", "answers", f"{stem}-v1-answers.jsonl"),
+        ("manifest", "manifest", f"{stem}-v1.jsonl"),
+    ):
+        header = client.get(f"/api/projects/{project.pk}/versions/1/{path}")["Content-Disposition"]
+        header.encode("latin-1")  # a header's value: anything else is garbled on the way
+        assert "; filename*=UTF-8''" in header, header
+        assert unquote(header.rsplit("''", 1)[1]) == filename, fmt
+        assert 'filename="' in header, header  # the stand-in for clients that read only filename
+    header = client.get(f"/api/projects/{project.pk}/annotations/export?format=jsonl")["Content-Disposition"]
+    assert unquote(header.rsplit("''", 1)[1]) == f"{stem}-answers.jsonl"
+
+
+def test_an_ascii_project_name_downloads_as_a_plain_filename(api, manager, texts):
+    project, _, _ = texts
+    project.name = "Pets 2026"
+    project.save(update_fields=["name"])
+    run_build(api, manager, project)
+    response = api(manager).get(f"/api/projects/{project.pk}/versions/1/download?format=csv")
+    assert response["Content-Disposition"] == 'attachment; filename="pets-2026-v1.csv"'
+
+
 def test_a_finished_build_job_reads_its_items_processed_of_their_total(api, manager, texts):
     # GET /api/jobs/{id}/ of a finished build said "processed": 0, "total": null: the count the running
     # job had shown dropped to 0 at the end, and a client waiting for processed == total never saw it.
