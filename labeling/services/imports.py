@@ -148,13 +148,18 @@ class _Run:
         return True
 
 
+# A CSV manifest's tags cell, a version's CSV and the filters that take several tags (``fairness=a,b``) list
+# tags comma-separated: a tag holding a comma came back from them as two tags.
+TAG_COMMA = "tags are listed comma-separated, so a tag cannot hold one"
+
+
 def _split_tags(value) -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
         parts = value.split(",")
     elif isinstance(value, list | tuple):
-        if all(type(p) is str and p and p == p.strip() and len(p) <= 100 for p in value):
+        if all(type(p) is str and p and p == p.strip() and len(p) <= 100 and "," not in p for p in value):
             return list(value)  # the common case, already clean
         parts = value
     else:
@@ -163,6 +168,8 @@ def _split_tags(value) -> list[str]:
     for tag in tags:
         if len(tag) > 100:
             raise InputRejected(f"tag '{tag[:20]}...' is longer than 100 characters")
+        if "," in tag:
+            raise InputRejected(f"tag '{tag}' holds a comma: {TAG_COMMA}")
     return tags
 
 

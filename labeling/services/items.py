@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from labelhub.deadlocks import retry_deadlock_once
 from labeling.models import Item, Tag
 from labeling.selectors import project_item_ids
+from labeling.services.imports import TAG_COMMA
 
 
 @retry_deadlock_once  # its links key-share-lock their items at commit; an answer (?next=1) may lock two the other way
@@ -26,6 +27,8 @@ def items_tag(*, project, item_ids, tag) -> int:
     """
     if not tag or len(tag) > 100:
         raise ValidationError({"tag": "a tag is 1-100 characters"})
+    if "," in tag:
+        raise ValidationError({"tag": f"'{tag}' holds a comma: {TAG_COMMA}"})
     ids = set(item_ids)
     found = project_item_ids(project=project, item_ids=ids)
     missing = sorted(ids - found)

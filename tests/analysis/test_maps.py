@@ -281,6 +281,16 @@ def test_selection_tags_exactly_the_items(api, reviewer, blobs, outsider):
     assert Item.objects.filter(tags__name="looped").count() == 5
 
 
+def test_a_selection_tag_holding_a_comma_is_refused_saying_why(api, reviewer, blobs):
+    # "night, rain" was stored as one tag; the version's CSV and fairness=a,b then read it as two.
+    project, ids, _, _ = blobs
+    body = {"items": ids[:5], "action": "tag", "tag": "night, rain"}
+    response = api(reviewer).post(f"/api/projects/{project.pk}/selection/", body, format="json")
+    assert response.status_code == 400
+    assert "holds a comma: tags are listed comma-separated" in response.json()["detail"]
+    assert not Item.objects.filter(tags__name__contains=",").exists()
+
+
 def test_a_selection_with_a_field_it_does_not_take_is_refused_and_tags_nothing(api, reviewer, blobs):
     # An extra field ("untag": true, meant to take a mistaken tag off) was dropped without a word and every
     # item of the lasso tagged: the opposite of what the client asked.

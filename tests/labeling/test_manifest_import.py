@@ -178,6 +178,17 @@ def test_the_garbage_collector_is_on_again_after_an_import_even_a_failing_one(ma
         gc.enable()
 
 
+def test_a_tag_holding_a_comma_is_refused_naming_it_as_a_csv_would_split_it(manager):
+    # ["b, c"] was stored as one tag, and the version's CSV (tags comma-separated) gave it back as "b" and "c".
+    project = text_project(manager)
+    lines = [json.dumps({"text": "a", "tags": ["b, c", "ünï"]}), json.dumps({"text": "d", "tags": ["ünï 🏷"]})]
+    job = run_import(project, manager, "m.jsonl", "\n".join(lines).encode())
+    assert job.result["imported"] == 1 and job.result["rejected"] == 1
+    reason = "tag 'b, c' holds a comma: tags are listed comma-separated, so a tag cannot hold one"
+    assert job.errors == [{"name": "line 1", "reason": reason}]
+    assert [t.name for t in Item.objects.get(project=project, text="d").tags.all()] == ["ünï 🏷"]
+
+
 def test_a_chunk_of_lines_with_the_same_tags_and_source_stores_each_on_every_item(manager):
     # Every line with the same tag set: the links are written per tag over all the chunk's items; the
     # source, job and metadata are one value on every row.
