@@ -24,6 +24,25 @@ CLASS_FIELDS = ("key", "name", "hotkey", "description")
 MAX_CLASSES = 200
 
 
+def _key_refusal(key, exc) -> str:
+    """Why ``key`` is no class key. A key with letters outside A-Z ("café", "猫") was told "a key is 1-64
+    letters, digits, ..." while those are letters: the message names them, and the key slugify would make."""
+    outside = sorted({c for c in key if not c.isascii()}, key=key.index)
+    if not outside:
+        return exc.messages[0]
+    shown = ", ".join(f"'{c}'" for c in outside[:5])
+    message = f"{shown} {'is' if len(outside) == 1 else 'are'} not allowed in a key: it uses only the letters A-Z"
+    message += ", digits, '_', '.' and '-' (the class name may be in any script)"
+    suggestion = slugify(key).replace("-", "_")[:64]
+    if suggestion and suggestion != key:
+        try:
+            class_key_validator(suggestion)
+            message += f": '{suggestion}'?"
+        except ValidationError:
+            pass
+    return message
+
+
 class ClassRow:
     """One row of the classes table as typed, with its errors by field."""
 
@@ -110,13 +129,19 @@ class ProjectCreateForm(forms.Form):
         keys, hotkeys = {}, {}
         for row in rows:
             key = row.key or slugify(row.name).replace("-", "_")[:64]
-            if not key:
+            if not key and row.name.strip():
+                # slugify keeps only ASCII letters: "猫" or "كلب" make no key, though a name was given
+                row.errors["key"] = (
+                    f"no key can be made from the name '{row.name.strip()}' (a key uses only the letters A-Z, "
+                    "digits, '_', '.' and '-'): type one, such as 'cat'"
+                )
+            elif not key:
                 row.errors["key"] = "a class needs a key (or a name to make one from)"
             else:
                 try:
                     class_key_validator(key)
                 except ValidationError as exc:
-                    row.errors["key"] = exc.messages[0]
+                    row.errors["key"] = _key_refusal(key, exc)
                 if key in keys:
                     row.errors["key"] = f"the key '{key}' is already used by another class"
                 keys.setdefault(key, row)

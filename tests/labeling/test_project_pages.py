@@ -69,6 +69,29 @@ def test_a_creator_makes_a_detection_project_and_lands_on_its_next_step(client, 
     assert f'href="/projects/{project.pk}/label/"' in overview.split('id="next-step"')[1].split("</div>")[0]
 
 
+def test_a_key_or_name_outside_a_z_is_refused_saying_which_letters_and_what_to_type(client, manager):
+    # "café" was told "a key is 1-64 letters, ..." (é is a letter), and a class named "猫" with no key was
+    # told it needed "a key (or a name to make one from)" though it had a name.
+    client.force_login(manager)
+    response = client.post(
+        "/projects/new/",
+        project_post(
+            class_key=["café", "", "", "ok"],
+            class_name=["Café", "猫 (ねこ)", "Ünïcode", "Ok"],
+            class_hotkey=["", "", "", ""],
+            class_description=["", "", "", ""],
+        ),
+    )
+    assert response.status_code == 400
+    assert errors_for(response, "class_key") == [
+        "'é' is not allowed in a key: it uses only the letters A-Z, digits, '_', '.' and '-' "
+        "(the class name may be in any script): 'cafe'?",
+        "no key can be made from the name '猫 (ねこ)' (a key uses only the letters A-Z, digits, '_', '.' and "
+        "'-'): type one, such as 'cat'",
+    ]
+    assert 'value="unicode"' in response.content.decode()  # made from the accented name, as before
+
+
 def test_the_form_names_each_problem_next_to_its_field_and_keeps_what_was_typed(client, manager):
     client.force_login(manager)
     response = client.post(
