@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiToken
-from accounts.services import token_create, token_revoke
+from accounts.services import token_create, token_revoke, username_as_typed
 from labelhub.api import KnownFieldsOnly
 
 
@@ -47,7 +47,8 @@ class TokenApi(APIView):
     def post(self, request):
         data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
+        username = username_as_typed(data.validated_data["username"])
+        user = authenticate(request, username=username, password=data.validated_data["password"])
         if user is None:
             wait = getattr(request, "signin_retry_after", None)
             if wait:

@@ -77,6 +77,13 @@ def revoke_tokens_on_credential_change(sender, instance, raw=False, update_field
 # ------------------------------------------------------------------------------------------------
 # new accounts: the first one on an empty instance, and those made from an invitation's link
 # ------------------------------------------------------------------------------------------------
+def username_as_typed(username) -> str:
+    """A username as it is stored and looked up: stripped and NFKC-normalized, as Django's own forms and
+    ``create_user`` do. "José" typed or pasted with its accent as a separate mark (NFD, as macOS file names
+    hold it) was refused as "only letters, numbers and @/./+/-/_" when joining, and never signed in."""
+    return get_user_model().normalize_username((username or "").strip())
+
+
 def new_account_errors(*, username: str, email: str, password: str) -> dict[str, list[str]]:
     """What is wrong with a new account's username, e-mail and password, by field (empty when nothing is):
     a username missing, taken (case-insensitively) or refused by the user model's validator; an e-mail
@@ -139,7 +146,7 @@ def first_account_create(*, token: str, username: str, email: str, password: str
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FIRST_ACCOUNT_LOCK])
     if accounts_exist():
         raise AccountsExist
-    username, email = (username or "").strip(), (email or "").strip()
+    username, email = username_as_typed(username), (email or "").strip()
     errors = new_account_errors(username=username, email=email, password=password)
     if errors:
         raise ValidationError(errors)

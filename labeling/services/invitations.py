@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.mail import send_later
-from accounts.services import new_account_errors
+from accounts.services import new_account_errors, username_as_typed
 from accounts.signin import invitation_mail_sent
 from labeling.choices import ROLE_RANK, Role, role_words
 from labeling.models import Invitation, Membership
@@ -126,7 +126,7 @@ def invitation_accept(*, token, user=None, username="", password="") -> Membersh
     or a password the validators refuse; nothing is created then."""
     invitation = invitation_for_token(token=token, lock=True)
     if user is None:
-        username = (username or "").strip()
+        username = username_as_typed(username)
         errors = new_account_errors(username=username, email=invitation.email, password=password)
         if errors:
             raise ValidationError(errors)

@@ -156,3 +156,15 @@ def test_a_token_sent_as_bearer_is_told_the_scheme_this_api_reads(labeler, proje
     assert response.status_code == 401
     assert "Authorization: Token" in response.json()["detail"]
     assert works(key, project)
+
+
+def test_a_username_typed_with_separate_accent_marks_signs_in(project):
+    # The sign-in page normalizes the username (NFKC, as Django's form does); the token API compared it as
+    # sent, so "José" with a combining accent (NFD) was "Unable to log in" there only.
+    import unicodedata
+
+    from tests.conftest import make_user
+
+    make_user("José")
+    response = sign_in(unicodedata.normalize("NFD", "José"), "pw-José")
+    assert response.status_code == 200, response.json()

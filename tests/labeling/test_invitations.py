@@ -79,6 +79,24 @@ def test_the_invitee_chooses_a_username_and_password_and_lands_in_the_project(cl
     assert used.status_code == 410 and "already used" in used.content.decode()
 
 
+def test_a_username_with_its_accents_as_separate_marks_joins_as_the_composed_name(client, manager, project):
+    # "José" pasted from a macOS file name holds "e" and a combining accent (NFD): it was refused as "only
+    # letters, numbers and @/./+/-/_", and the same name composed would have been a second account.
+    import unicodedata
+
+    link = invite(project, manager).replace("http://testserver", "")
+    decomposed = unicodedata.normalize("NFD", "José.Müller")
+    joined = client.post(link, {"username": decomposed, "password": "a sound passphrase"})
+    assert joined.status_code == 302, joined.content.decode()
+    assert get_user_model().objects.filter(username="José.Müller").exists()
+    client.logout()
+    again = client.post(
+        invite(project, manager, email="other@example.com").replace("http://testserver", ""),
+        {"username": decomposed, "password": "a sound passphrase"},
+    )
+    assert again.status_code == 400 and "is taken" in again.content.decode()
+
+
 def test_withdrawn_expired_unknown_and_replaced_links_say_why_they_fail(client, manager, project):
     first = invite(project, manager).replace("http://testserver", "")
     second = invite(project, manager).replace("http://testserver", "")
