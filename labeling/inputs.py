@@ -251,6 +251,8 @@ def inspect_text(text: str) -> Inspected:
         raise InputRejected("text is empty")
     if len(text) > limit:
         raise InputRejected(f"text is {len(text):,} characters, over the limit of {limit:,}")
+    if "\x00" in text:  # PostgreSQL stores none, and SQLite should not keep what PostgreSQL refuses
+        raise InputRejected("text holds a NUL character (\\u0000), which the database cannot store: remove it")
     return Inspected(
         extension="",
         text=text,

@@ -15,6 +15,9 @@ MAX_TRANSCRIPT_CHARS = getattr(settings, "LABELHUB_MAX_TRANSCRIPT_CHARS", 5000)
 MAX_COMMENT_CHARS = 2000
 
 
+NUL_STORED = "it holds a NUL character (\\u0000), which the database cannot store: remove it"
+
+
 def annotation_validate(
     *,
     project,
@@ -55,6 +58,8 @@ def annotation_validate(
     if isinstance(value, dict | list):
         raise ValidationError({"value": "Not a valid string."})
     value = "" if value is None else str(value)
+    if "\x00" in value:  # an import's (the API refuses NUL in requests): PostgreSQL stores none
+        errors["value"] = NUL_STORED
     if borderline and not project.allow_borderline:
         errors["borderline"] = "this project has no borderline option"
     if uncertain and not project.allow_uncertain:
@@ -101,6 +106,8 @@ def annotation_validate(
 
 def _extra_errors(*, comment, seconds):
     errors = {}
+    if "\x00" in (comment or ""):
+        errors["comment"] = NUL_STORED
     if len(comment or "") > MAX_COMMENT_CHARS:
         errors["comment"] = f"the comment is over {MAX_COMMENT_CHARS} characters"
     if seconds is not None and (seconds < 0 or seconds > 24 * 3600):

@@ -1077,6 +1077,9 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
             if unknown:
                 yield reader.line_num, None, unknown
                 continue
+            if any("\x00" in v for v in row.values() if isinstance(v, str)):
+                yield reader.line_num, None, NUL_IN_LINE
+                continue
             record = {k: v for k, v in row.items() if k}
             if record.get("metadata"):
                 try:
@@ -1112,10 +1115,12 @@ def _jsonl_blocks(stream):
             records = list(map(orjson.loads, lines))
         except orjson.JSONDecodeError:
             records = None
+        joined = "".join(lines)
         if (
             records is not None
             and set(map(type, records)) == {dict}
-            and _LONG_DIGITS not in "".join(lines).encode().translate(_DIGIT_BYTES)
+            and _LONG_DIGITS not in joined.encode().translate(_DIGIT_BYTES)
+            and not ("\\u0000" in joined and _JSON_NUL.search(joined))
         ):
             errors = [""] * len(lines)
             if not set().union(*map(dict.keys, records)) <= set(MANIFEST_FIELDS):  # one check for the batch
@@ -1129,6 +1134,8 @@ def _jsonl_blocks(stream):
                     record, error = _jsonl_line(line)
                     if record is not None and (error := _unknown_fields(record)):
                         record = None
+                    if record is not None and "\\u0000" in line and _JSON_NUL.search(line):
+                        record, error = None, NUL_IN_LINE
                     numbers.append(number)
                     records.append(record)
                     errors.append(error)
@@ -1156,6 +1163,10 @@ def _manifest_batches(stream: io.TextIOBase, fmt: str, size: int):
         yield numbers, records, errors
 
 
+# PostgreSQL stores no NUL character in text or JSON ("invalid byte sequence for encoding UTF8: 0x00" failed
+# the whole job); a line holding one, anywhere (text, metadata, a tag), is refused by name on every database.
+NUL_IN_LINE = "it holds a NUL character (\\u0000), which the database cannot store: remove it"
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # the JSON escape \u0000, not itself escaped (\\u0000)
 _JSON_BATCH_BYTES = 1 << 20  # lines read at once from a JSONL manifest, about
 # A run of 19 digits may be an integer beyond 64 bits, which orjson reads as a float and json exactly.
 # A batch is checked by mapping its bytes to 1 (digit) or 0 and looking for nineteen 1s: several times

@@ -269,3 +269,15 @@ def test_a_labels_csv_with_two_answer_columns_is_refused(api, manager):
     response = post_labels(api, manager, project, "labels.csv", b"file,label,value,labeler\nc.png,cat,cat,ana\n")
     assert response.status_code == 400
     assert response.json()["file"] == ["labels.csv: label and value name the same thing, the answer: keep one column"]
+
+
+def test_a_transcript_holding_a_nul_character_is_refused_naming_its_line(api, manager):
+    """PostgreSQL stores no NUL character: an imported transcript holding one failed its whole batch of answers
+    there (and SQLite kept it). It is refused by line, as any other bad answer."""
+    project = make_project(manager, name="Queries", modality="text", task_type="transcription")
+    items = Item.objects.bulk_create([Item(project=project, text="call mom", sha256="0" * 64)])
+    content = f"item,transcript,labeler,comment\n{items[0].pk},call\x00 mom,ana,\n{items[0].pk},call mom,ben,\x00\n"
+    response = post_labels(api, manager, project, "t.csv", content.encode())
+    assert response.status_code == 400
+    reason = "it holds a NUL character (\\u0000), which the database cannot store: remove it"
+    assert response.json()["file"] == [f"t.csv line 2: {reason}", f"t.csv line 3: {reason}", "nothing was imported"]

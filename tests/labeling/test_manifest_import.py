@@ -189,6 +189,40 @@ def test_a_tag_holding_a_comma_is_refused_naming_it_as_a_csv_would_split_it(mana
     assert [t.name for t in Item.objects.get(project=project, text="d").tags.all()] == ["ünï 🏷"]
 
 
+NUL_REASON = "it holds a NUL character (\\u0000), which the database cannot store: remove it"
+
+
+def test_a_nul_character_in_a_line_or_a_text_file_is_refused_naming_it_and_the_rest_goes_in(manager):
+    """PostgreSQL stores no NUL character (U+0000) in text or JSON: a manifest line holding one, in its text,
+    its metadata or a tag, failed the whole import job ("invalid byte sequence for encoding UTF8: 0x00"),
+    and SQLite stored what PostgreSQL would not. Each such line or file is refused by name; the others go in."""
+    from tests.labeling.test_label_import import zip_bytes
+
+    project = text_project(manager)
+    jsonl = "\n".join(
+        [
+            json.dumps({"text": "a\u0000b"}),
+            json.dumps({"text": "fine one"}),
+            json.dumps({"text": "meta", "metadata": {"note": "x\u0000"}}),
+            json.dumps({"text": "tagged", "tags": ["t\u0000"]}),
+            json.dumps({"text": "a literal backslash-u0000: \\u0000 stays"}),
+        ]
+    )
+    job = run_import(project, manager, "m.jsonl", jsonl.encode())
+    assert job.status == "succeeded", job.errors
+    assert job.errors == [{"name": f"line {n}", "reason": NUL_REASON} for n in (1, 3, 4)]
+    csv_job = run_import(project, manager, "m.csv", b'text\n"c\x00d"\nfine two\n')
+    assert csv_job.errors == [{"name": "line 2", "reason": NUL_REASON}]
+    zip_job = run_import(project, manager, "t.zip", zip_bytes([("x.txt", b"e\x00f"), ("y.txt", b"fine three")]))
+    assert [e["name"] for e in zip_job.errors] == ["x.txt"] and "NUL character" in zip_job.errors[0]["reason"]
+    assert sorted(Item.objects.filter(project=project).values_list("text", flat=True)) == [
+        "a literal backslash-u0000: \\u0000 stays",
+        "fine one",
+        "fine three",
+        "fine two",
+    ]
+
+
 def test_a_chunk_of_lines_with_the_same_tags_and_source_stores_each_on_every_item(manager):
     # Every line with the same tag set: the links are written per tag over all the chunk's items; the
     # source, job and metadata are one value on every row.
