@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import username_as_typed
 from labeling.choices import SHAPE_TASKS, JobKind, Role, TaskType
 from labeling.models import Item, Job, LabelClass, Membership, Project, Reservation
 from labeling.selectors import class_keys_forget
@@ -171,6 +172,7 @@ def user_find(*, username="", email=""):
     only the username says who is meant).
     """
     users = get_user_model().objects
+    username = username_as_typed(username)  # "José" pasted decomposed (NFD) is the account stored composed
     if username:
         user = users.filter(username=username).first()
         if user is None:

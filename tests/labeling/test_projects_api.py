@@ -253,3 +253,18 @@ def test_a_class_colour_is_a_hex_colour(api, manager):
     assert response.status_code == 201, response.json()
     assert response.json()["classes"][0]["colour"] == "#12abEF"
     assert response.json()["classes"][1]["colour"].startswith("#")  # an empty colour is given one of the palette
+
+
+def test_a_member_named_with_accents_as_separate_marks_is_found(api, manager, project):
+    """A username pasted with its accents as separate marks (NFD, as macOS file names hold them) is the
+    account of that name (stored composed, as Django's forms and create_user store it): it answered "no user
+    named 'José'"."""
+    import unicodedata
+
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user(username="José.Müller")
+    decomposed = unicodedata.normalize("NFD", " José.Müller ")
+    added = api(manager).post(f"/api/projects/{project.pk}/members/", {"username": decomposed, "role": "labeler"})
+    assert added.status_code == 201, added.json()
+    assert Membership.objects.filter(project=project, user__username="José.Müller", role="labeler").exists()
