@@ -172,9 +172,10 @@ def user_find(*, username="", email=""):
     only the username says who is meant).
     """
     users = get_user_model().objects
-    username = username_as_typed(username)  # "José" pasted decomposed (NFD) is the account stored composed
     if username:
-        user = users.filter(username=username).first()
+        # as given (a name from SSO or the admin may hold anything), else as Django's forms store one: "José"
+        # pasted decomposed (NFD) is the account stored composed
+        user = users.filter(username=username).first() or users.filter(username=username_as_typed(username)).first()
         if user is None:
             raise ValidationError({"username": f"no user named '{username}'"})
         return user
