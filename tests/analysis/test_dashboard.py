@@ -107,3 +107,20 @@ def test_without_a_model_run_the_dashboard_draws_no_empty_model_chart(client, re
     section = html.split('id="model-run"')[1].split("</section>")[0]
     assert "No model run yet" in section and "<svg" not in section
     assert f'href="/projects/{project.pk}/training/"' in section  # not a dead end: where runs come from
+
+
+def test_what_to_work_on_next_says_which_slices_the_model_beats_and_what_the_gap_means(
+    client, reviewer, project, built
+):
+    # The dashboard shaded the row of a slice where the model beats HLP with no word why, and a
+    # negative gap read as nothing in particular: the error-analysis page said "beats HLP" there.
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    section = html[html.index('id="top-slices"') :]
+    section = section[: section.index("</section>")]
+    beats = section[section.index('data-slice="beats"') :]
+    beats = beats[: beats.index("</tr>")]
+    assert "beats HLP" in beats and f"/projects/{project.pk}/review/?items=" in beats
+    clean = section[section.index('data-slice="clean"') :]
+    assert "beats HLP" not in clean[: clean.index("</tr>")]
+    assert "HLP minus" in section  # what the sign of the gap says
