@@ -288,8 +288,8 @@ def _class_rows(labels: ResolvedLabels, ev: _Evaluation, *, project):
     if labels.transcription or k == 0:
         return [], None
     scores = classification_scores(ev.truth[scored], ev.pred[scored], k)
-    # Human specific agreement per class on the scored items: of the answer pairs on an item that
-    # involve the class, the share where both say it (a per-class HLP, comparable to an F1).
+    # Human specific agreement per class on the scored items: when one labeler says the class, how often
+    # another on the same item says it too, 2a / (2a + b) (a per-class HLP, comparable to an F1).
     counts = ev.counts[np.flatnonzero(scored)]
     m = np.asarray(counts.sum(axis=1)).ravel()
     agree = np.asarray(counts.multiply(counts).sum(axis=0)).ravel() - np.asarray(counts.sum(axis=0)).ravel()

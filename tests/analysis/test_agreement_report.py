@@ -487,3 +487,16 @@ def test_a_labeler_who_shares_no_item_with_anyone_gets_no_dawid_skene_accuracy(a
     page = client.get(f"/projects/{k2011_project.pk}/agreement/").content.decode()
     cell = re.search(r"newcomer</.*?data-measure=\"dawid_skene_accuracy\">([^<]*)<", page, re.S)
     assert cell and cell.group(1).strip() == "—"
+
+
+def test_the_explanation_of_specific_agreement_gives_the_number_shown(client, manager, reviewer):
+    # "Of the answer pairs that involve the class, the share where both say it" read here as 1 of 2
+    # pairs = 0.5 for "ok", where the page shows 0.667: each pair counts once per side that says the
+    # class (2 × agreeing pairs ÷ (2 × agreeing pairs + pairs where one side says it)), as an F1 does.
+    project = binary_project(manager, reviewer, [[("ok", False), ("ok", False)], [("ok", False), ("defect", False)]])
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/agreement/").content.decode()
+    assert "the share where both say it" not in html
+    ok_row = html[html.index('data-class="ok"') :]
+    assert "0.667" in ok_row[: ok_row.index("</tr>")]
+    assert "2 × the pairs where both say it" in html
