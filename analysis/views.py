@@ -249,6 +249,7 @@ def shape_report_csv_rows(report):
     )
     for key in ("mean_iou", "iou", "n_items", "n_annotations", "n_shapes", "n_compared_items", "n_gold_items"):
         rows.append(("headline", "project", key, report.get(key), "", ""))
+    rows += _filter_rows(report)
     for row in report["per_class"]:
         for measure in ("n_shapes", "f1", "mean_iou"):
             rows.append(("class", row["class"], measure, row[measure], "", ""))
@@ -290,8 +291,9 @@ def report_csv_rows(report):
         metric = report.get(key)
         values = (metric["value"], metric["ci_low"], metric["ci_high"]) if metric else ("", "", "")
         rows.append(("headline", "project", key, *values))
-    rows.append(("headline", "project", "n_items", report["n_items"], "", ""))
-    rows.append(("headline", "project", "n_annotations", report["n_annotations"], "", ""))
+    for key in ("n_items", "n_compared_items", "n_annotations", "n_labelers"):
+        rows.append(("headline", "project", key, report.get(key), "", ""))
+    rows += _filter_rows(report)
     for row in report["per_class"]:
         for measure in ("n_answers", "specific_agreement", "fleiss_kappa", "gold_accuracy"):
             rows.append(("class", row["class"], measure, row[measure], "", ""))
@@ -306,10 +308,30 @@ def report_csv_rows(report):
         for j, b in enumerate(classes):
             rows.append(("confusion", f"{a}|{b}", "pairs", report["confusion"]["counts"][i][j], "", ""))
     for point in report["over_time"]["points"]:
+        rows.append(("over_time", point["start"], "n_items", point.get("n_items"), "", ""))
         rows.append(("over_time", point["start"], "percent_agreement", point["percent_agreement"], "", ""))
     for row in report["by_guideline"]:
-        rows.append(("guideline", row["guideline"], "percent_agreement", row["percent_agreement"], "", ""))
-        rows.append(("guideline", row["guideline"], "krippendorff_alpha", row["krippendorff_alpha"], "", ""))
+        # the page's columns: items, compared (2+ answers), percent agreement, alpha
+        for measure in ("n_items", "n_compared", "percent_agreement", "krippendorff_alpha"):
+            rows.append(("guideline", row["guideline"], measure, row.get(measure), "", ""))
+    return rows
+
+
+def _filter_rows(report):
+    """What the report counted, as the page's filters chose it: one ``filter`` row per filter set (labelers
+    by name, ``|``-joined) and the flagged-answer policy. A CSV of a slice read as the whole project's."""
+    filters = report.get("filters") or {}
+    names = {row.get("labeler_id"): row["labeler"] for row in report.get("per_labeler", [])}
+    rows = []
+    for key in ("tag", "labelers", "since", "guideline"):
+        value = filters.get(key)
+        if value in (None, "", []):
+            continue
+        if key == "labelers":
+            value = "|".join(str(names.get(pk, pk)) for pk in value)
+        rows.append(("filter", key, "value", value, "", ""))
+    if report.get("policy"):
+        rows.append(("filter", "policy", "value", report["policy"], "", ""))
     return rows
 
 

@@ -500,3 +500,27 @@ def test_the_explanation_of_specific_agreement_gives_the_number_shown(client, ma
     ok_row = html[html.index('data-class="ok"') :]
     assert "0.667" in ok_row[: ok_row.index("</tr>")]
     assert "2 × the pairs where both say it" in html
+
+
+def test_the_csv_download_of_a_filtered_report_says_its_filters_and_has_the_pages_counts(
+    client, reviewer, k2011_project
+):
+    # The CSV of a slice read "headline,project,..." as the whole project's did, with nothing saying which
+    # slice, labelers or policy it counted; and it left out counts the page shows beside the measures
+    # (items with 2+ answers, labelers, a guideline version's items and compared items).
+    import csv
+    import io
+
+    client.force_login(reviewer)
+    query = "tag=first-half&labelers=observer1,observer3&policy=exclude"
+    as_json = client.get(f"/projects/{k2011_project.pk}/agreement.json?{query}").json()
+    text = client.get(f"/projects/{k2011_project.pk}/agreement.csv?{query}").content.decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    filters = {row[1]: row[3] for row in rows if row[0] == "filter"}
+    assert filters == {"tag": "first-half", "labelers": "observer1|observer3", "policy": "exclude"}
+    headline = {row[2]: row[3] for row in rows if row[0] == "headline"}
+    assert int(headline["n_compared_items"]) == as_json["n_compared_items"]
+    assert int(headline["n_labelers"]) == as_json["n_labelers"] == 2
+    (version,) = as_json["by_guideline"]
+    guideline = {row[2]: row[3] for row in rows if row[0] == "guideline"}
+    assert int(guideline["n_items"]) == version["n_items"] and int(guideline["n_compared"]) == version["n_compared"]
