@@ -28,7 +28,7 @@ from analysis.services.maps import map_embedder_choices, map_refusal
 from analysis.services.model_runs import model_run_for
 from analysis.services.planning import SETTING_FIELDS, planning_compute, planning_settings_update
 from labelhub.csvsafe import csv_writer
-from labeling.choices import SHAPE_TASKS, Role
+from labeling.choices import SHAPE_TASKS, Role, SourceStatus
 from labeling.models import DatasetVersion, Item
 from labeling.selectors import class_names, project_for_user
 
@@ -606,6 +606,9 @@ def planning_page(request, project_id):
         days = 30
         report = planning_compute(project=project, days=days)
         errors["days"] = [f"the horizon must be a whole number of days from 0 to 3650; showing {days}"]
+    statuses = dict(SourceStatus.choices)  # "Acquiring", as the inventory's sources table reads it
+    for source in report["sources"]:
+        source["status_name"] = statuses.get(source["status"], source["status"])
     return render(
         request,
         "analysis/planning.html",

@@ -331,7 +331,10 @@ def inventory_summary(*, project, within_days=None):
     by_kind = {}
     totals = {}
     for source in sources:
-        kind = by_kind.setdefault(source.kind, {"kind": source.kind, "amount": {}, "cost": {}, "n_sources": 0})
+        kind = by_kind.setdefault(
+            source.kind,
+            {"kind": source.kind, "name": source.get_kind_display(), "amount": {}, "cost": {}, "n_sources": 0},
+        )
         kind["n_sources"] += 1
         kind["amount"][source.unit] = kind["amount"].get(source.unit, Decimal(0)) + source.planned_amount
         kind["cost"][source.currency] = kind["cost"].get(source.currency, Decimal(0)) + source.total_cost

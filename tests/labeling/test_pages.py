@@ -212,3 +212,18 @@ def test_counts_in_the_thousands_read_with_separators_on_home_overview_and_dashb
     assert 'data-testid="n-items">1,200<' in overview and "1,200 items ready" in overview
     dashboard = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert 'data-metric="items">1,200<' in dashboard
+
+
+def test_inventory_totals_and_planning_name_kinds_and_statuses_as_the_sources_table_does(client, manager, project):
+    # "Totals by kind" read "production_logs" where the table above says "Production logs", and the
+    # planning page's sources read "acquiring" where the inventory says "Acquiring".
+    source_create(
+        project=project, name="Logs", kind="production_logs", status="acquiring", planned_amount=10, total_cost=5
+    )
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/inventory/").content.decode()
+    totals = page[page.index('id="totals"') :]
+    totals = totals[: totals.index("</table>")]
+    assert "<td>Production logs</td>" in totals and "production_logs" not in totals
+    planning = client.get(f"/projects/{project.pk}/planning/").content.decode()
+    assert ">Acquiring</span>" in planning
