@@ -124,3 +124,13 @@ def test_what_to_work_on_next_says_which_slices_the_model_beats_and_what_the_gap
     clean = section[section.index('data-slice="clean"') :]
     assert "beats HLP" not in clean[: clean.index("</tr>")]
     assert "HLP minus" in section  # what the sign of the gap says
+
+
+def test_the_hlp_beside_the_model_says_which_answers_it_counts(client, reviewer, project, built):
+    # The dashboard showed "HLP: one human vs another" (flagged answers as their own categories, the
+    # agreement page's default) beside "HLP on these items" (borderline and uncertain answers left out,
+    # as the labels the model is scored on leave them out) with nothing telling the two countings apart.
+    client.force_login(reviewer)
+    for page in ("dashboard", "error-analysis"):
+        html = client.get(f"/projects/{project.pk}/{page}/").content.decode()
+        assert "borderline and uncertain answers left out" in html, page
