@@ -20,9 +20,12 @@ def parse_report_params(project, params):
     """Filters and policy from query parameters; ValidationError naming a bad one."""
     filters = AnswerFilters(tag=params.get("tag") or None)
     tag_check(project=project, name=filters.tag)
-    if params.get("labelers"):
-        wanted = [part.strip() for part in params["labelers"].split(",") if part.strip()]
-        if not wanted and params["labelers"].strip():  # "labelers=," counted every labeler
+    # "labelers=alice&labelers=bob" (a script's list, a multi-select) names both, as "alice,bob" does:
+    # the last one alone was counted
+    raw = ",".join(params.getlist("labelers")) if hasattr(params, "getlist") else params.get("labelers")
+    if raw:
+        wanted = [part.strip() for part in raw.split(",") if part.strip()]
+        if not wanted and raw.strip():  # "labelers=," counted every labeler
             raise ValidationError({"labelers": "labelers names nobody: comma-separated usernames or ids"})
         known = known_labelers(project=project, wanted=wanted)
         ids = []
@@ -78,8 +81,8 @@ REPORT_PARAMETERS = [
     OpenApiParameter(
         "labelers",
         str,
-        description="comma-separated usernames or ids: members, or anyone whose answers the project holds "
-        "(a removed labeler's)",
+        description="comma-separated (or repeated) usernames or ids: members, or anyone whose answers the "
+        "project holds (a removed labeler's)",
     ),
     OpenApiParameter("since", str, description="only answers given or changed since this date (YYYY-MM-DD)"),
     OpenApiParameter("guideline", int, description="only answers given under this guideline version"),

@@ -524,3 +524,16 @@ def test_the_csv_download_of_a_filtered_report_says_its_filters_and_has_the_page
     (version,) = as_json["by_guideline"]
     guideline = {row[2]: row[3] for row in rows if row[0] == "guideline"}
     assert int(guideline["n_items"]) == version["n_items"] and int(guideline["n_compared"]) == version["n_compared"]
+
+
+def test_labelers_named_in_repeated_parameters_are_all_counted(api, client, reviewer, k2011_project):
+    # "?labelers=observer1&labelers=observer3" (how a script or a multi-select sends a list) kept the
+    # last one alone: a one-labeler report that said agreement is undefined, the filter half ignored.
+    url = f"/api/projects/{k2011_project.pk}/agreement/"
+    comma = api(reviewer).get(f"{url}?labelers=observer1,observer3").json()
+    repeated = api(reviewer).get(f"{url}?labelers=observer1&labelers=observer3").json()
+    assert {row["labeler"] for row in repeated["per_labeler"]} == {"observer1", "observer3"}
+    assert repeated["krippendorff_alpha"] == comma["krippendorff_alpha"]
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{k2011_project.pk}/agreement.json?labelers=observer1&labelers=observer3").json()
+    assert page["n_labelers"] == 2
