@@ -537,3 +537,13 @@ def test_labelers_named_in_repeated_parameters_are_all_counted(api, client, revi
     client.force_login(reviewer)
     page = client.get(f"/projects/{k2011_project.pk}/agreement.json?labelers=observer1&labelers=observer3").json()
     assert page["n_labelers"] == 2
+
+
+def test_the_report_page_names_the_flagged_answer_policy_as_its_filter_does(client, manager, reviewer):
+    # The note under the figures read "Flagged answers: exclude" (the stored key) where the filter
+    # above reads "left out", and "category" for "as their own categories".
+    project = binary_project(manager, reviewer, [[("ok", False), ("ok", False)], [("", True), ("defect", False)]])
+    client.force_login(reviewer)
+    for policy, words in (("exclude", "left out"), ("category", "as their own categories")):
+        html = client.get(f"/projects/{project.pk}/agreement/?policy={policy}").content.decode()
+        assert f"Flagged answers: {words}" in html and f"Flagged answers: {policy}" not in html
