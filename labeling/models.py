@@ -169,9 +169,10 @@ class DataSource(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sources")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=SourceKind.choices)
-    planned_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # a negative amount or cost made a negative cost per unit that the inventory totals and planning counted
+    planned_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0, validators=[MinValueValidator(0)])
     unit = models.CharField(max_length=10, choices=SourceUnit.choices, default=SourceUnit.ITEMS)
-    total_cost = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_cost = models.DecimalField(max_digits=14, decimal_places=2, default=0, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, default="USD")
     turnaround_days = models.PositiveIntegerField(null=True, blank=True)
     quality_notes = models.TextField(blank=True)

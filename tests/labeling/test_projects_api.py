@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+import pytest
+
 from labeling.models import Membership
 from labeling.selectors import inventory_summary
 from labeling.services.sources import source_create
@@ -268,3 +270,23 @@ def test_a_member_named_with_accents_as_separate_marks_is_found(api, manager, pr
     added = api(manager).post(f"/api/projects/{project.pk}/members/", {"username": decomposed, "role": "labeler"})
     assert added.status_code == 201, added.json()
     assert Membership.objects.filter(project=project, user__username="José.Müller", role="labeler").exists()
+
+
+@pytest.mark.parametrize("field", ["planned_amount", "total_cost"])
+def test_a_negative_amount_or_cost_of_a_source_is_refused(api, client, manager, project, field):
+    """A source planned at -5 items for 100 showed a cost of -20 per item, and the inventory's totals and
+    the planning page's data cost per item counted it: a negative amount or cost is no figure a source has."""
+    url = f"/api/projects/{project.pk}/sources/"
+    made = api(manager).post(url, {"name": "logs", "kind": "production_logs", field: -5}, format="json")
+    assert made.status_code == 400 and field in made.json(), made.json()
+    ok = api(manager).post(url, {"name": "logs", "kind": "production_logs", "planned_amount": 10}, format="json")
+    assert ok.status_code == 201
+    patched = api(manager).patch(f"{url}{ok.json()['id']}/", {field: "-1"}, format="json")
+    assert patched.status_code == 400 and field in patched.json()
+    client.force_login(manager)
+    form = {"name": "crowd", "kind": "crowdsourced", "status": "idea", "unit": "items", "currency": "USD"}
+    form.update({"planned_amount": "10", "total_cost": "10", field: "-3"})
+    page = client.post(f"/projects/{project.pk}/inventory/", form)
+    assert page.status_code == 200 and not project.sources.filter(name="crowd").exists()
+    source = project.sources.get(name="logs")
+    assert source.planned_amount == 10 and source.total_cost == 0
