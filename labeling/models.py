@@ -173,7 +173,13 @@ class DataSource(models.Model):
     planned_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0, validators=[MinValueValidator(0)])
     unit = models.CharField(max_length=10, choices=SourceUnit.choices, default=SourceUnit.ITEMS)
     total_cost = models.DecimalField(max_digits=14, decimal_places=2, default=0, validators=[MinValueValidator(0)])
-    currency = models.CharField(max_length=3, default="USD")
+    # a three-letter code, stored upper-case (clean()) as the planning settings store theirs: "usd" read as
+    # a currency of its own in the totals, and planning in USD left the source out of the data cost
+    currency = models.CharField(
+        max_length=3,
+        default="USD",
+        validators=[RegexValidator(r"^[A-Za-z]{3}$", "must be a three-letter currency code such as USD")],
+    )
     turnaround_days = models.PositiveIntegerField(null=True, blank=True)
     quality_notes = models.TextField(blank=True)
     contains_personal_data = models.BooleanField(default=False)
@@ -188,6 +194,9 @@ class DataSource(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        self.currency = (self.currency or "").upper()
 
     @property
     def cost_per_unit(self):

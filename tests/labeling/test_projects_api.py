@@ -290,3 +290,24 @@ def test_a_negative_amount_or_cost_of_a_source_is_refused(api, client, manager, 
     assert page.status_code == 200 and not project.sources.filter(name="crowd").exists()
     source = project.sources.get(name="logs")
     assert source.planned_amount == 10 and source.total_cost == 0
+
+
+def test_a_sources_currency_is_read_as_the_planning_settings_read_one(api, client, manager, project):
+    """A source costed in "usd" was stored so: the inventory totals read "100 usd, 300 USD" as two
+    currencies and planning, priced in USD, left the source out of the data cost per item."""
+    url = f"/api/projects/{project.pk}/sources/"
+    body = {"name": "crowd", "kind": "crowdsourced", "planned_amount": 100, "total_cost": 50, "currency": "usd"}
+    made = api(manager).post(url, body, format="json")
+    assert made.status_code == 201 and made.json()["currency"] == "USD", made.json()
+    planning = api(manager).get(f"/api/projects/{project.pk}/planning/").json()
+    assert planning["data_cost_per_item"] == pytest.approx(0.5)
+    for bad in ("US", "dollars", "U$D"):
+        refused = api(manager).patch(f"{url}{made.json()['id']}/", {"currency": bad}, format="json")
+        assert refused.status_code == 400 and "currency" in refused.json(), (bad, refused.json())
+    client.force_login(manager)
+    form = {"name": "vendor", "kind": "purchased", "status": "idea", "unit": "items", "planned_amount": "10"}
+    assert (
+        client.post(f"/projects/{project.pk}/inventory/", {**form, "total_cost": "1", "currency": "eur"}).status_code
+        == 302
+    )
+    assert project.sources.get(name="vendor").currency == "EUR"
