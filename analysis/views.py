@@ -5,6 +5,7 @@ import json
 import math
 
 from csp.decorators import csp_update
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
@@ -222,6 +223,12 @@ def agreement_page(request, project_id):
         "chosen_labelers": set((request.GET.get("labelers") or "").split(",")),
         "localized": project.task_type in SHAPE_TASKS,
     }
+    if report and filters.labelers:
+        # a chosen labeler with no answer under the filters is in no table: say so rather than leave them out
+        counted = {row.get("labeler_id") for row in report.get("per_labeler", [])}
+        silent = [pk for pk in filters.labelers if pk not in counted]
+        names = dict(get_user_model().objects.filter(pk__in=silent).values_list("pk", "username"))
+        context["labelers_without_answers"] = [names.get(pk, str(pk)) for pk in silent]
     if report and report.get("task"):
         context["f1_metric"] = report.get(report["f1_key"])
         context["split_merge_pictures"] = _split_merge_pictures(project, report)

@@ -547,3 +547,17 @@ def test_the_report_page_names_the_flagged_answer_policy_as_its_filter_does(clie
     for policy, words in (("exclude", "left out"), ("category", "as their own categories")):
         html = client.get(f"/projects/{project.pk}/agreement/?policy={policy}").content.decode()
         assert f"Flagged answers: {words}" in html and f"Flagged answers: {policy}" not in html
+
+
+def test_a_chosen_labeler_without_answers_is_named_on_the_report_page(client, reviewer, k2011_project):
+    # "labelers=newbie,observer1", newbie having answered nothing: the page read "answers by 1 labeler"
+    # and "no unit has two or more answers", newbie gone from every table with no word why.
+    newbie = make_user("newbie")
+    member_add(project=k2011_project, username=newbie.username, role=Role.LABELER)
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{k2011_project.pk}/agreement/?labelers=newbie,observer1").content.decode()
+    note = html[html.index('id="labelers-without-answers"') :]
+    note = note[: note.index("</p>")]
+    assert "newbie" in note and "observer1" not in note
+    html = client.get(f"/projects/{k2011_project.pk}/agreement/?labelers=observer0,observer1").content.decode()
+    assert 'id="labelers-without-answers"' not in html
