@@ -165,5 +165,7 @@ def dashboard_build(*, project, user=None) -> dict:
             "labeled_per_day": planning["throughput"]["labeled_per_day"],
             "horizon": planning["horizon"],
             "curve": planning["curve"],
+            # what the cost leaves out (no hourly rate, unpriced sources), as the planning page says it
+            "notes": planning["notes"],
         },
     }

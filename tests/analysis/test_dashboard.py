@@ -134,3 +134,15 @@ def test_the_hlp_beside_the_model_says_which_answers_it_counts(client, reviewer,
     for page in ("dashboard", "error-analysis"):
         html = client.get(f"/projects/{project.pk}/{page}/").content.decode()
         assert "borderline and uncertain answers left out" in html, page
+
+
+def test_the_dashboards_cost_per_labeled_item_says_what_it_leaves_out(client, api, reviewer, project, built):
+    # With no hourly rate set the cost per labeled item counts no labeling time: the planning page said
+    # so under the same figure, the dashboard showed the figure alone (0 USD here) as if labels were free.
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    card = html[html.index('id="versions-planning"') :]
+    card = card[: card.index("</section>")]
+    assert "the hourly rate is 0" in card
+    data = api(reviewer).get(f"/api/projects/{project.pk}/dashboard/").json()
+    assert any("hourly rate is 0" in note for note in data["planning"]["notes"])
