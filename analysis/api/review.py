@@ -49,7 +49,10 @@ from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
 
 
 def review_filters(project, params):
-    filters, _ = parse_report_params(project, {k: params.get(k) for k in ("tag", "labelers", "guideline", "since")})
+    given = {k: params.get(k) for k in ("tag", "guideline", "since")}
+    # "labelers=a&labelers=b" names both, as "a,b" does (the report's own rule: the last alone was counted)
+    given["labelers"] = ",".join(params.getlist("labelers")) if hasattr(params, "getlist") else params.get("labelers")
+    filters, _ = parse_report_params(project, given)
     pair = None
     item_ids = None
     if params.get("items"):

@@ -150,6 +150,10 @@ def test_the_queue_counts_only_the_chosen_labelers_and_recent_answers(api, revie
     rows = {row["item"]: row for row in client.get(url + f"&labelers={good},{mediocre}").json()["results"]}
     assert rows[wrong.pk]["n_answers"] == 2 and rows[wrong.pk]["shipped"] is None
     assert len(rows[wrong.pk]["answers"]) == 3
+    # the same two as repeated parameters (a script's list, as the agreement report takes them): the last
+    # alone was counted
+    repeated = client.get(url + f"&labelers={good}&labelers={mediocre}").json()["results"]
+    assert {row["item"]: row for row in repeated} == rows
     # Answers given since tomorrow: none, so nothing to review; since long ago: the whole queue.
     assert client.get(url + "&since=2999-01-01").json()["results"] == []
     assert len(client.get(url + "&since=2000-01-01").json()["results"]) == len(everyone)
