@@ -146,3 +146,17 @@ def test_the_dashboards_cost_per_labeled_item_says_what_it_leaves_out(client, ap
     assert "the hourly rate is 0" in card
     data = api(reviewer).get(f"/api/projects/{project.pk}/dashboard/").json()
     assert any("hourly rate is 0" in note for note in data["planning"]["notes"])
+
+
+def test_a_confidence_interval_with_a_negative_bound_reads_from_to():
+    """The interval "-0.152–-0.020" ran a dash into a minus; a negative bound is joined by "to"."""
+    from django.template.loader import render_to_string
+
+    def ci(low, high):
+        html = render_to_string(
+            "analysis/_metric.html", {"metric": {"value": 0.1, "ci_low": low, "ci_high": high}, "key": "k"}
+        )
+        return " ".join(html.split("95 % CI", 1)[1].split("</span></span>")[0].replace("</span>", "").split())
+
+    assert "-0.152 to" in ci(-0.152, -0.02) and "-0.020" in ci(-0.152, -0.02)
+    assert "0.780–" in ci(0.78, 0.83)
