@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.sources import source_create
-from tests.conftest import png_bytes
+from tests.conftest import make_project, png_bytes
 
 
 def add_items(project, n, start=0, **kwargs):
@@ -227,3 +227,18 @@ def test_inventory_totals_and_planning_name_kinds_and_statuses_as_the_sources_ta
     assert "<td>Production logs</td>" in totals and "production_logs" not in totals
     planning = client.get(f"/projects/{project.pk}/planning/").content.decode()
     assert ">Acquiring</span>" in planning
+
+
+def test_the_inventory_counts_a_sources_items_as_the_overview_does(client, manager):
+    # "1200" in the inventory's sources table where the overview and planning read "1,200"
+    from labeling.models import Item
+
+    project = make_project(manager, name="Many texts", modality="text")
+    source = source_create(project=project, name="Logs", kind="production_logs", planned_amount=2000, total_cost=5)
+    Item.objects.bulk_create(
+        [Item(project=project, text=f"t{i}", sha256=f"{i:064x}", source=source) for i in range(1200)]
+    )
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/inventory/").content.decode()
+    row = page[page.index(">Logs<") :]
+    assert '<td class="num">1,200</td>' in row[: row.index("</tr>")]
