@@ -126,6 +126,14 @@ def review_item_page(request, project_id, item_id):
     # Classes read by their names, as the buttons, the queue and the agreement page read them; a
     # transcription project's answers are transcripts, shown as typed.
     names = class_names(project=project) if project.task_type == "classification" else {}
+    counts_as = None
+    if project.task_type == "classification" and decisions:
+        active, mapping = {c.key for c in classes}, class_mapping(project=project)
+
+        def counts_as(key):
+            key = key if key in active else mapping.get(key)
+            return key if key in active else None
+
     return render(
         request,
         "labeling/review_item.html",
@@ -137,7 +145,7 @@ def review_item_page(request, project_id, item_id):
             "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "skips": skips_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": decisions,
-            "latest": _latest_decision(decisions, names, user=request.user),
+            "latest": _latest_decision(decisions, names, user=request.user, counts_as=counts_as),
             "classes": classes,
             "class_names": names,
             "actions": [
@@ -154,10 +162,12 @@ def review_item_page(request, project_id, item_id):
     )
 
 
-def _latest_decision(decisions, names=None, *, user):
+def _latest_decision(decisions, names=None, *, user, counts_as=None):
     """The item's latest decision in words, shown above the decision form: an SME working down the queue
     sees at once that a colleague has settled the item since the queue was read. ``names``: class key →
-    name, to read its label by. ``mine``: ``user`` (the reader) made it, and the page says "you"."""
+    name, to read its label by. ``mine``: ``user`` (the reader) made it, and the page says "you".
+    ``counts_as``: a class key → the active class it counts as, or None: ``void`` says the decided class
+    counts as none now (a merge undone since), which is why the item is back in the queue."""
     if not decisions:
         return None
     d = decisions[0]
@@ -166,6 +176,7 @@ def _latest_decision(decisions, names=None, *, user):
         "mine": d.reviewer_id is not None and d.reviewer_id == user.pk,
         "created": d.created,
         "what": decision_summary(d, names=names),
+        "void": bool(counts_as and d.action == DecisionAction.LABEL and d.label and counts_as(d.label) is None),
     }
 
 

@@ -833,3 +833,9 @@ def test_an_item_decided_as_a_merged_class_is_reviewed_again_once_the_merge_is_u
     assert item.pk in [row["item"] for row in review_queue(project=project)["rows"]]
     client.force_login(reviewer)
     assert f"#{item.pk}<" in client.get(f"/projects/{project.pk}/review/").content.decode()
+    # and its page says why it is back: the decision's class counts as none now
+    page = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    assert 'id="decision-void"' in page and "counts as no class now" in page
+    merge_kept = disputed[1]
+    decision_record(item=Item.objects.get(pk=merge_kept), reviewer=reviewer, label="deep", rationale="deep")
+    assert "decision-void" not in client.get(f"/projects/{project.pk}/review/{merge_kept}/").content.decode()
