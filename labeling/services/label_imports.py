@@ -170,6 +170,7 @@ TRUE_CELLS = ("1", "true", "yes", "y", "t")
 FALSE_CELLS = ("", "0", "false", "no", "n", "f")
 API_FILE_PATH = re.compile(r"^(https?://[^/]+)?/api/items/[0-9]+/file/?$")  # a version manifest's file cell
 SEGMENTS_CSV_COLUMNS = ("item", "file", "start", "end", "label", "support")
+SEGMENTS_CSV_SHAPE = "a segments CSV has file or item, start, end, label, and support, which is ignored"
 # RTTM record types (NIST RT-09) other than SPEAKER: they say nothing of who spoke when, and are skipped.
 RTTM_OTHER_TYPES = {
     "SEGMENT", "NOSCORE", "NO_RT_METADATA", "LEXEME", "NON-LEX", "NON-SPEECH", "FILLER", "EDIT", "IP",
@@ -1797,21 +1798,7 @@ def segments_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
     recording, its lines the labeler's segments. A recording is named by ``file`` (a path, matched as COCO's
     ``file_name``), else by ``item``: an id of this project's items, else a file name. ``support`` is ignored."""
     reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise InputRejected(f"{filename} line {reader.line_num}: {csv_problem(exc)}") from None
-    if not header or not any(h.strip() for h in header):
-        raise InputRejected(f"{filename}: a segments CSV starts with its header (file or item, start, end, label)")
-    columns = [h.strip().lower() for h in header]
-    for column in columns:
-        if column not in SEGMENTS_CSV_COLUMNS:
-            raise InputRejected(
-                f"{filename}: unknown column '{column[:40]}' (a segments CSV has file or item, start, end, label, "
-                "and support, which is ignored)"
-            )
-    if len(set(columns)) < len(columns):
-        raise InputRejected(f"{filename}: a column is named twice in the header")
+    columns = _csv_header(reader, filename, SEGMENTS_CSV_COLUMNS, SEGMENTS_CSV_SHAPE)
     missing = [c for c in ("start", "end", "label") if c not in columns]
     if "file" not in columns and "item" not in columns:
         missing.insert(0, "file or item")
@@ -1819,12 +1806,7 @@ def segments_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
         raise InputRejected(f"{filename}: the header lacks {', '.join(missing)}")
     at = {c: n for n, c in enumerate(columns)}
     ids = {}  # item id -> its file name, for an item column naming this project's items
-    rows = []
-    try:
-        for row in reader:
-            rows.append((reader.line_num, row))
-    except csv.Error as exc:
-        raise InputRejected(f"{filename} line {reader.line_num}: {csv_problem(exc)}") from None
+    rows = _csv_rows(reader, filename)
     item_cells = [r[at["item"]].strip() for _, r in rows if "item" in at and len(r) > at["item"]]
     maybe_ids = {int(c) for c in item_cells if c.isdigit() and len(c) < 19}
     if maybe_ids:
