@@ -940,3 +940,29 @@ def test_submit_waits_while_a_segment_start_is_marked(live_server, page, login, 
     segments = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["segments"]
     assert [(s["start"], s["end"]) for s in segments][1] == (pytest.approx(4, abs=0.02), pytest.approx(6, abs=0.02))
     assert not page.errors, page.errors
+
+
+def test_a_box_is_drawn_inside_another_with_shift_drag_and_the_outer_box_stays(
+    live_server, page, login, manager, labeler
+):
+    """A drag that starts on a box moves it; with Shift held it draws a new box there instead: a digit's box
+    inside the box round two touching digits, or any box once one covers the whole image (a plain drag
+    moved the outer box, and no box could be drawn with the mouse)."""
+    require_browser()
+    project = detection_project(manager, labeler, n_items=1)
+    item = open_detection_page(page, live_server, login, labeler, project)
+    at = image_point(page)
+    drag(page, at(0.1, 0.1), at(0.9, 0.9))  # the outer box
+    page.keyboard.down("Shift")
+    drag(page, at(0.3, 0.3), at(0.5, 0.6))  # inside it
+    page.keyboard.up("Shift")
+    assert page.locator(".box-layer rect.box").count() == 2
+    assert "2 boxes · #2" in page.locator("#answer-summary").text_content()
+    assert "Shift" in page.locator("#image-tools").text_content()  # the hint says how
+
+    page.keyboard.press("Enter")
+    wait_answers(page, 1)
+    outer, inner = json.loads(Annotation.objects.get(item_id=item, labeler=labeler).value)["boxes"]
+    assert_box(outer, {"x": 0.1, "y": 0.1, "w": 0.8, "h": 0.8, "label": "iguana"})
+    assert_box(inner, {"x": 0.3, "y": 0.3, "w": 0.2, "h": 0.3, "label": "iguana"})
+    assert not page.errors, page.errors

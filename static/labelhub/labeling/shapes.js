@@ -481,7 +481,9 @@ export class BoxEditor extends ShapeEditor {
     if (this.keyDraw) this.cancelKeyDraw("The mouse took over: the box begun from the keyboard is dropped");
     if (event.button !== 0 || this.space || !this.size.w) return; // left to the viewer: pan
     const p = this.point(event);
-    const target = event.target;
+    // Shift held: a new box even where a box is (one inside another, or over a box covering the image);
+    // else a press on a box moves it and one on a handle resizes the selected box.
+    const target = event.shiftKey ? this.svg : event.target;
     if (target.dataset.handle && this.selected) {
       this.drag = { mode: "resize", handle: target.dataset.handle, from: { ...this.selected }, snapshot: this.snapshot() };
     } else if (target.dataset.index !== undefined) {
