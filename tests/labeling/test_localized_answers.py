@@ -100,6 +100,18 @@ def test_a_box_past_the_edge_by_rounding_is_stored_inside_the_image(api, detecti
     assert json.loads(Annotation.objects.get(item=item, labeler=labeler).value) == response.data["value"]
 
 
+def test_a_box_ending_at_the_edge_is_stored_as_sent(api, detection, labeler):
+    """A box the browser sent as x 0.9, w 0.1 (ending exactly at the edge) was stored as w 0.09999999999999998,
+    the edge cut (1 - x) taken though nothing was past the edge; one past it by rounding is cut to 9 decimals."""
+    (item,) = make_items(detection, 1, stats={"width": 640, "height": 480})
+    sent = {"boxes": [box(x=0.9, y=0.92, w=0.1, h=0.08), box(x=0.7, y=0.3, w=0.3000004, h=0.2)]}
+    response = post(api(labeler), item.pk, sent)
+    assert response.status_code == 201, response.data
+    first, second = response.data["value"]["boxes"]
+    assert (first["w"], first["h"]) == (0.1, 0.08)
+    assert second["w"] == 0.3 and second["x"] + second["w"] <= 1.0
+
+
 def test_an_empty_list_is_an_explicit_nothing_here_answer(api, detection, labeler):
     (item,) = make_items(detection, 1)
     response = post(api(labeler), item.pk, {"boxes": []})
