@@ -262,7 +262,7 @@ async function drawMap(root) {
     const media = document.getElementById("item-media");
     if (item.file && root.dataset.modality === "image") media.innerHTML = `<img src="${item.file}" alt="">`;
     else if (item.file) media.innerHTML = `<audio controls src="${item.file}"></audio>`;
-    else media.innerHTML = `<blockquote>${esc(item.text)}</blockquote>`;
+    else media.innerHTML = `<blockquote tabindex="0">${esc(item.text)}</blockquote>`;
     const flags = (a) => ["borderline", "uncertain", "out_of_domain"].filter((f) => a[f]).join(", ");
     document.getElementById("item-answers").innerHTML =
       (item.label ? `<li class="muted">imported label: <b>${esc(named(item.label))}</b></li>` : "") +

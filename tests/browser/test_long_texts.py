@@ -71,3 +71,32 @@ def test_a_long_unbroken_text_stays_in_its_card_on_the_items_page(live_server, p
     text = card.locator("blockquote").bounding_box()
     box = card.bounding_box()
     assert text["x"] + text["width"] <= box["x"] + box["width"], (text, box)
+
+
+def test_the_maps_item_card_keeps_a_long_text_in_a_box_that_scrolls(live_server, page, login, manager):
+    """The map's card of a selected item held the whole text: a 20,000-character one made the page 8,000 px
+    tall (its answers under it), an unbroken one 178,000 px wide; its spaces and line breaks were collapsed."""
+    from analysis.services.maps import map_create, map_job_run
+
+    require_browser()
+    texts = {f"t{i}.txt": f"word {i} of {i % 5}" for i in range(12)}
+    project, items = _text_project(manager, {**texts, "long.txt": PASSAGE, "token.txt": TOKEN, "poem.txt": LAID_OUT})
+    emap = map_create(project=project, embedder="text-tfidf", user=manager)
+    map_job_run(job_id=emap.job_id)
+    login(page, live_server, manager)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/projects/{project.pk}/map/")
+    page.wait_for_selector("#map-root[data-ready='true']", timeout=60_000)
+    for name in ("long.txt", "token.txt", "poem.txt"):
+        page.evaluate(
+            "(id) => { const m = window.labelhubMap; m.scatterplot.select([[...m.data.item].indexOf(id)]); }",
+            items[name].pk,
+        )
+        page.wait_for_function(
+            "(id) => document.getElementById('item-title').textContent.startsWith(`#${id} `)", arg=items[name].pk
+        )
+        shown = page.locator("#item-media blockquote")
+        assert shown.text_content() == items[name].text
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280, name
+        assert shown.bounding_box()["height"] <= 400, name
+    assert shown.inner_text() == LAID_OUT
