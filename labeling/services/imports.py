@@ -1074,23 +1074,39 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
         for row in _csv_rows(reader):
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue
+            line = _csv_row_start(reader, row)
             if unknown:
-                yield reader.line_num, None, unknown
+                yield line, None, unknown
                 continue
             if any("\x00" in v for v in row.values() if isinstance(v, str)):
-                yield reader.line_num, None, NUL_IN_LINE
+                yield line, None, NUL_IN_LINE
                 continue
             record = {k: v for k, v in row.items() if k}
             if record.get("metadata"):
                 try:
                     record["metadata"] = json.loads(record["metadata"])
                 except json.JSONDecodeError as exc:
-                    yield reader.line_num, None, f"metadata is not valid JSON: {exc.msg} (column {exc.colno})"
+                    yield line, None, f"metadata is not valid JSON: {exc.msg} (column {exc.colno})"
                     continue
-            yield reader.line_num, record, ""
+            yield line, record, ""
         return
     for numbers, records, errors in _jsonl_blocks(stream):
         yield from zip(numbers, records, errors, strict=True)
+
+
+_LINE_BREAK = re.compile(r"\r\n|[\r\n]")
+
+
+def _csv_row_start(reader, row) -> int:
+    """The line a CSV row starts on. The reader's ``line_num`` is the row's last line: a quoted text of
+    several lines was named by where it ends (its item "line 5" for the text opening on line 2). The line
+    breaks inside its fields, counted as the file's lines are split, are the lines it spans."""
+    breaks = 0
+    for value in row.values():
+        for cell in value if isinstance(value, list) else (value,):
+            if isinstance(cell, str):
+                breaks += len(_LINE_BREAK.findall(cell))
+    return reader.line_num - breaks
 
 
 def _csv_rows(reader):

@@ -323,3 +323,14 @@ def test_a_csv_manifest_with_a_quote_left_open_fails_naming_its_line_instead_of_
     (error,) = job.errors
     assert "line 4: not CSV: unexpected end of data" in error["reason"], error
     assert not Item.objects.filter(project=project).exists()  # the lines' batch held the error (none stored)
+
+
+def test_a_csv_manifests_text_over_several_lines_is_named_by_the_line_it_starts_on(manager):
+    """A quoted text of four lines was named by its last line ("line 5" for the record opening on line 2),
+    and so was a problem with it: the file opened at that line shows the end of another text's field."""
+    project = text_project(manager)
+    sheet = 'text,label\n"first line\nsecond ""quoted"" line\n\nfourth",pos\n\nplain,neg\n"crlf\r\ninside",meh\n'
+    job = run_import(project, manager, "sheet.csv", sheet.encode())
+    names = dict(Item.objects.filter(project=project).values_list("text", "original_name"))
+    assert names == {'first line\nsecond "quoted" line\n\nfourth': "line 2", "plain": "line 7"}
+    assert [e["name"] for e in job.errors] == ["line 8"]
