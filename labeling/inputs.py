@@ -56,6 +56,22 @@ def csv_problem(exc: csv.Error) -> str:
     return f"not CSV: {exc}"
 
 
+_LINE_BREAK = re.compile(r"\r\n|[\r\n]")
+
+
+def csv_row_start(line_num: int, cells) -> int:
+    """The line a CSV row starts on, from its csv reader's ``line_num`` (the row's last line) and its cells
+    (a DictReader's extra cells come as a list). A quoted cell over several lines (a text of paragraphs,
+    a comment) was named by where it ends; the line breaks inside it, counted as the file's lines are
+    split, are the lines it spans."""
+    breaks = 0
+    for value in cells:
+        for cell in value if isinstance(value, list) else (value,):
+            if isinstance(cell, str):
+                breaks += len(_LINE_BREAK.findall(cell))
+    return line_num - breaks
+
+
 @dataclass
 class Inspected:
     extension: str = ""

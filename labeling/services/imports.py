@@ -43,7 +43,7 @@ from labelhub.params import is_row_id
 from labelhub.storage import GONE, items_named
 from labeling import inputs
 from labeling.choices import TaskType
-from labeling.inputs import IMAGE_EXTENSIONS, InputRejected, csv_problem
+from labeling.inputs import IMAGE_EXTENSIONS, InputRejected, csv_problem, csv_row_start
 from labeling.models import DataSource, Item, Tag, new_random_key, new_random_keys
 from labeling.services.jobs import item_files_lock
 
@@ -1074,7 +1074,7 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
         for row in _csv_rows(reader):
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue
-            line = _csv_row_start(reader, row)
+            line = csv_row_start(reader.line_num, row.values())
             if unknown:
                 yield line, None, unknown
                 continue
@@ -1092,21 +1092,6 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
         return
     for numbers, records, errors in _jsonl_blocks(stream):
         yield from zip(numbers, records, errors, strict=True)
-
-
-_LINE_BREAK = re.compile(r"\r\n|[\r\n]")
-
-
-def _csv_row_start(reader, row) -> int:
-    """The line a CSV row starts on. The reader's ``line_num`` is the row's last line: a quoted text of
-    several lines was named by where it ends (its item "line 5" for the text opening on line 2). The line
-    breaks inside its fields, counted as the file's lines are split, are the lines it spans."""
-    breaks = 0
-    for value in row.values():
-        for cell in value if isinstance(value, list) else (value,):
-            if isinstance(cell, str):
-                breaks += len(_LINE_BREAK.findall(cell))
-    return reader.line_num - breaks
 
 
 def _csv_rows(reader):

@@ -123,7 +123,7 @@ from django.db import OperationalError, transaction
 from labelhub.csvsafe import DANGEROUS_PREFIXES
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
-from labeling.inputs import AUDIO_EXTENSIONS, InputRejected, csv_problem
+from labeling.inputs import AUDIO_EXTENSIONS, InputRejected, csv_problem, csv_row_start
 from labeling.models import Annotation, Item, Membership
 from labeling.selectors import class_mapping
 from labeling.services import imports
@@ -1971,7 +1971,7 @@ def _csv_rows(reader, filename):
     rows = []
     try:
         for row in reader:
-            rows.append((reader.line_num, row))
+            rows.append((csv_row_start(reader.line_num, row), row))
     except csv.Error as exc:
         raise InputRejected(f"{filename} line {reader.line_num}: {csv_problem(exc)}") from None
     return rows

@@ -281,3 +281,20 @@ def test_a_transcript_holding_a_nul_character_is_refused_naming_its_line(api, ma
     assert response.status_code == 400
     reason = "it holds a NUL character (\\u0000), which the database cannot store: remove it"
     assert response.json()["file"] == [f"t.csv line 2: {reason}", f"t.csv line 3: {reason}", "nothing was imported"]
+
+
+def test_a_bad_line_holding_a_comment_over_several_lines_is_named_by_the_line_it_starts_on(api, manager):
+    """A spreadsheet cell may hold line breaks (a comment of two paragraphs): the line named was the
+    answer's last, so the file opened there showed the middle of the comment, not the bad class."""
+    project = image_project(manager)
+    upload_images(project, manager)
+    content = (
+        b"file,label,labeler,comment\n"
+        b'shoot/a.png,cat,ana,"first paragraph\r\n\r\nsecond"\n'  # lines 2-4
+        b'shoot/b.png,leopard,ana,"why\nnot"\n'  # lines 5-6: unknown class
+    )
+    response = post_labels(api, manager, project, "labels.csv", content)
+    assert response.status_code == 400
+    assert response.json()["file"][0] == (
+        'labels.csv line 5: unknown class "leopard" (the project\'s classes: cat, jaguar, other)'
+    )
