@@ -153,6 +153,11 @@ def map_create(*, project, embedder=None, user=None, group_by=None) -> Embedding
         raise ValidationError(
             {"embedder": f"unknown embedder '{embedder}' for this project (one of {', '.join(choices)})"}
         )
+    # A job for fewer items than a map lays out embedded them all and then failed with "only 8 items have
+    # 'text-tfidf' vectors", which reads as vectors missing.
+    n_items = Item.objects.filter(project=project).count()
+    if n_items < MIN_POINTS:
+        raise ValidationError({"embedder": f"a map needs at least {MIN_POINTS} items; this project has {n_items}"})
     with transaction.atomic():
         # A client whose answer was lost asks again: the map of this embedder still queued or computing is
         # answered (marked ``repeated``) rather than computed twice. The project row is locked (NO KEY:

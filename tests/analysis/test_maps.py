@@ -779,3 +779,14 @@ def test_the_map_page_reads_classes_by_their_names(client, api, manager, reviewe
     assert cluster["description"] == f"{len(cluster['items'])} items labeled Apple sit among Banana"
     issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
     assert issues["clusters"][0]["label"] == "a"
+
+
+def test_a_map_of_a_project_with_fewer_items_than_a_map_needs_is_refused_saying_so(api, manager):
+    """A project of 8 texts queued a map whose job embedded all 8 and then failed with "only 8 items have
+    'text-tfidf' vectors; a map needs 10", which reads as vectors missing, not items."""
+    project = make_project(manager, name="Few", modality="text")
+    text_items(project, [f"text number {i}" for i in range(8)])
+    response = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "text-tfidf"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["embedder"] == ["a map needs at least 10 items; this project has 8"]
+    assert not EmbeddingMap.objects.exists() and not Job.objects.exists()

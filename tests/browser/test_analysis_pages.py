@@ -196,7 +196,7 @@ def test_a_map_being_computed_says_running_once_its_worker_has_taken_it(
     from tests.integration.conftest import send_jobs_to
 
     send_jobs_to(monkeypatch, f"nobody-{uuid.uuid4().hex[:8]}")  # no worker takes it: the test moves the job
-    project, _ = labeled_project(manager, reviewer, n=6)
+    project, _ = labeled_project(manager, reviewer, n=10)  # a map is made of 10 items or more
     emap = map_create(project=project, embedder="image-basic", user=manager)
     login(page, live_server, manager)
     page.goto(f"{live_server.url}/projects/{project.pk}/map/{emap.pk}/")
