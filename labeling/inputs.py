@@ -4,6 +4,7 @@ Each ``inspect_*`` function takes the raw bytes of one file and answers an :clas
 statistics stored on the item, or raises :class:`InputRejected` with a sentence naming the problem.
 """
 
+import codecs
 import csv
 import hashlib
 import io
@@ -277,11 +278,27 @@ def inspect_text(text: str) -> Inspected:
 
 
 def decode_text_file(data: bytes) -> str:
+    """A text file's text: UTF-8, its byte-order mark left out. Refused naming the encoding a byte-order
+    mark gives away (Notepad's "Unicode" is UTF-16), else the first byte that is not UTF-8 and its line:
+    Python's own words ("'utf-8' codec can't decode byte 0xe9 in position 14") said nothing to do."""
     check_size(data)
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        return data.decode("utf-8-sig")
+        return data[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputRejected(f"text file is not UTF-8: {exc}") from None
+        if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+            found = "UTF-32"
+        elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            found = "UTF-16"
+        else:
+            at = bom + exc.start
+            line = data.count(b"\n", 0, at) + 1
+            raise InputRejected(
+                f"text file is not UTF-8 (byte {at}, 0x{data[at]:02x}, on line {line}): save it as UTF-8"
+            ) from None
+        raise InputRejected(
+            f"text file is {found} (it starts with a {found} byte-order mark), not UTF-8: save it as UTF-8"
+        ) from None
 
 
 def inspect(modality: str, data: bytes) -> Inspected:

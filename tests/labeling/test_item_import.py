@@ -551,3 +551,19 @@ def test_a_manifest_given_to_upload_files_is_refused_saying_where_manifests_go(a
     assert rejected == name and "manifest" in reason and "Manifest or zip archive" in reason, reason
     assert f"/api/projects/{project.pk}/imports/" in reason, reason
     assert list(Item.objects.filter(project=project).values_list("text", flat=True)) == ["a plain note"]
+
+
+def test_a_text_file_saved_in_another_encoding_is_refused_saying_which_and_what_to_do(api, manager):
+    """Notepad's "Unicode" (UTF-16 with its byte-order mark) and Latin-1 files were refused as "'utf-8' codec
+    can't decode byte 0xff in position 0: invalid start byte": Python's words, no line, nothing to do."""
+    project = text_project(manager)
+    files = {
+        "notepad.txt": "hello, world\r\n".encode("utf-16"),
+        "latin1.txt": "first line\ncafé au lait".encode("latin-1"),
+    }
+    response = upload(api(manager), project, list(files.items()))
+    reasons = {r["name"]: r["reason"] for r in response.json()["rejected"]}
+    assert reasons == {
+        "notepad.txt": "text file is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8: save it as UTF-8",
+        "latin1.txt": "text file is not UTF-8 (byte 14, 0xe9, on line 2): save it as UTF-8",
+    }
