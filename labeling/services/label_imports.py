@@ -1961,7 +1961,10 @@ def _csv_header(reader, filename, allowed, shape):
     columns = [h.strip().lower().lstrip("\ufeff") for h in header]
     for column in columns:
         if column not in allowed:
-            raise InputRejected(f"{filename}: unknown column '{column[:40]}' ({shape})")
+            # a spreadsheet saved where the decimal mark is a comma writes semicolons (or tabs)
+            sep = next((name for c, name in ((";", "semicolons"), ("\t", "tabs")) if c in column), None)
+            hint = f"; the columns of a CSV are separated by commas, not {sep}" if sep else ""
+            raise InputRejected(f"{filename}: unknown column '{column[:40]}' ({shape}{hint})")
     if len(set(columns)) < len(columns):
         raise InputRejected(f"{filename}: a column is named twice in the header")
     return columns

@@ -298,3 +298,15 @@ def test_a_bad_line_holding_a_comment_over_several_lines_is_named_by_the_line_it
     assert response.json()["file"][0] == (
         'labels.csv line 5: unknown class "leopard" (the project\'s classes: cat, jaguar, other)'
     )
+
+
+def test_a_labels_csv_separated_by_semicolons_is_refused_saying_commas_separate_it(api, manager):
+    """A spreadsheet saved where the decimal mark is a comma writes semicolons: the refusal named one
+    column 'file;label;labeler' and listed the columns a labels CSV has, which the file does have."""
+    project = image_project(manager)
+    upload_images(project, manager)
+    response = post_labels(api, manager, project, "labels.csv", b"\xef\xbb\xbfFile;Label;Labeler\nc.png;cat;ana\n")
+    assert response.status_code == 400
+    (message,) = response.json()["file"]
+    assert message.startswith("labels.csv: unknown column 'file;label;labeler'")
+    assert message.endswith("; the columns of a CSV are separated by commas, not semicolons)")
