@@ -278,10 +278,15 @@ def inspect_text(text: str) -> Inspected:
 
 
 def decode_text_file(data: bytes) -> str:
-    """A text file's text: UTF-8, its byte-order mark left out. Refused naming the encoding a byte-order
-    mark gives away (Notepad's "Unicode" is UTF-16), else the first byte that is not UTF-8 and its line:
-    Python's own words ("'utf-8' codec can't decode byte 0xe9 in position 14") said nothing to do."""
     check_size(data)
+    return utf8_decoded(data, "text file")
+
+
+def utf8_decoded(data: bytes, what: str) -> str:
+    """``data`` as UTF-8 text, its byte-order mark left out. Refused as "``what`` is ..." naming the encoding a
+    byte-order mark gives away (Notepad's "Unicode" is UTF-16), else the first byte that is not UTF-8 and
+    its line (a spreadsheet's "CSV (Windows)" is cp1252): Python's own words ("'utf-8' codec can't decode
+    byte 0xe9 in position 14") or a bare "not UTF-8 text" said nothing to do."""
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         return data[bom:].decode("utf-8")
@@ -294,10 +299,10 @@ def decode_text_file(data: bytes) -> str:
             at = bom + exc.start
             line = data.count(b"\n", 0, at) + 1
             raise InputRejected(
-                f"text file is not UTF-8 (byte {at}, 0x{data[at]:02x}, on line {line}): save it as UTF-8"
+                f"{what} is not UTF-8 (byte {at}, 0x{data[at]:02x}, on line {line}): save it as UTF-8"
             ) from None
         raise InputRejected(
-            f"text file is {found} (it starts with a {found} byte-order mark), not UTF-8: save it as UTF-8"
+            f"{what} is {found} (it starts with a {found} byte-order mark), not UTF-8: save it as UTF-8"
         ) from None
 
 

@@ -123,7 +123,7 @@ from django.db import OperationalError, transaction
 from labelhub.csvsafe import DANGEROUS_PREFIXES
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labeling.choices import Role, TaskType
-from labeling.inputs import AUDIO_EXTENSIONS, InputRejected, csv_problem, csv_row_start
+from labeling.inputs import AUDIO_EXTENSIONS, InputRejected, csv_problem, csv_row_start, utf8_decoded
 from labeling.models import Annotation, Item, Membership
 from labeling.selectors import class_mapping
 from labeling.services import imports
@@ -2635,10 +2635,7 @@ def labels_parse(
         if fmt in SEGMENT_FILES:
             parsed = segments_parse(fmt=fmt, raw=raw, filename=filename, project=project, media=media, labeler=labeler)
         else:
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise InputRejected(f"{filename}: not UTF-8 text") from None
+            text = utf8_decoded(raw, filename)
             parsed = labels_csv_parse(text=text, filename=filename, project=project, media=media, labeler=labeler)
     elif fmt == "yolo":
         if archive is None:

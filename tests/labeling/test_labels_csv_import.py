@@ -164,7 +164,7 @@ def test_bad_lines_are_refused_with_a_400_naming_each_line_and_nothing_is_stored
         (b"label,labeler\ncat,ana\n", "the header lacks file, item or sha256"),
         (b"file,label\na.png,cat\n", "no labeler column, so give the labeler whose answers these are"),
         (b"file,transcript,labeler\na.png,cat,ana\n", "a transcript column is for a transcription project"),
-        (b"\xff\xfe", "not UTF-8 text"),
+        (b"\xff\xfe", "is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8: save it as UTF-8"),
     ],
 )
 def test_a_labels_csv_whose_header_cannot_serve_is_refused_naming_why(api, manager, content, words):
@@ -310,3 +310,13 @@ def test_a_labels_csv_separated_by_semicolons_is_refused_saying_commas_separate_
     (message,) = response.json()["file"]
     assert message.startswith("labels.csv: unknown column 'file;label;labeler'")
     assert message.endswith("; the columns of a CSV are separated by commas, not semicolons)")
+
+
+def test_a_labels_csv_saved_in_a_windows_encoding_is_refused_naming_its_byte_and_line(api, manager):
+    """Excel's "CSV (Windows)" is cp1252: the refusal said "not UTF-8 text", with no line and nothing to do."""
+    project = image_project(manager)
+    upload_images(project, manager)
+    content = "file,label,labeler,comment\nc.png,cat,ana,café\n".encode("cp1252")
+    response = post_labels(api, manager, project, "labels.csv", content)
+    assert response.status_code == 400
+    assert response.json()["file"] == ["labels.csv is not UTF-8 (byte 44, 0xe9, on line 2): save it as UTF-8"]
