@@ -100,3 +100,19 @@ def test_the_maps_item_card_keeps_a_long_text_in_a_box_that_scrolls(live_server,
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280, name
         assert shown.bounding_box()["height"] <= 400, name
     assert shown.inner_text() == LAID_OUT
+
+
+def test_on_a_phone_the_answer_buttons_follow_a_long_text_within_the_first_screen(live_server, page, login, manager):
+    """Under 900 px the labeling page is one column as tall as what it holds: a 20,000-character text made
+    the stage 15,000 px tall and put the class buttons below all of it."""
+    require_browser()
+    project, _ = _text_project(manager, {"long.txt": PASSAGE})
+    login(page, live_server, manager)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    page.wait_for_function("() => document.getElementById('text-viewer').textContent.length === 20000")
+    buttons = page.locator(".class-button").first.bounding_box()
+    assert buttons["y"] + buttons["height"] <= 844, buttons
+    # the text scrolls in its box, from the keyboard too
+    page.keyboard.press("PageDown")
+    page.wait_for_function("() => document.getElementById('text-viewer').scrollTop > 0")
