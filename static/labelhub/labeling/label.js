@@ -1011,7 +1011,16 @@ function openSkip() {
   ui.skipDialog.showModal();
   ui.skipDialog.querySelector("[data-reason]")?.focus();
 }
+// Closed, the dialog may keep the keyboard until the browser's next focus fix-up: a class key pressed at
+// once after Esc (under load) reached the reason buttons and skipped the item as "offensive" (the third
+// reason) instead of choosing class 3. Keys count only while the dialog is open, and closing it lets go.
+for (const dialog of [ui.skipDialog, ui.helpDialog]) {
+  dialog.addEventListener("close", () => {
+    if (dialog.contains(document.activeElement)) document.activeElement.blur();
+  });
+}
 ui.skipDialog.addEventListener("keydown", (event) => {
+  if (!ui.skipDialog.open) return;
   if (event.target === ui.skipOther) {
     if (event.key === "Enter") {
       event.preventDefault();
