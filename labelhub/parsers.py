@@ -28,8 +28,15 @@ NUL_MESSAGE = "NUL characters (\\u0000) are not allowed"
 
 # A JSON escape \u0000 that is not itself escaped (an odd number of backslashes before "u0000").
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
 # Strings first (so brackets inside them are skipped), then brackets.
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_has_nul(text) -> bool:
+    """Whether JSON ``text`` holds the escape of a NUL character (a plain substring test first: a C-level
+    scan, the regex only where the six characters are there)."""
+    return "\\u0000" in text and _JSON_NUL.search(text) is not None
 
 
 def json_depth_exceeds(text, limit=MAX_JSON_DEPTH):

@@ -57,6 +57,10 @@ def csv_problem(exc: csv.Error) -> str:
     return f"not CSV: {exc}"
 
 
+# What imports say of a text, line or answer holding a NUL character: PostgreSQL stores none in text or JSON.
+NUL_CHARACTER = "a NUL character (\\u0000), which the database cannot store: remove it"
+NUL_HELD = f"it holds {NUL_CHARACTER}"
+
 _LINE_BREAK = re.compile(r"\r\n|[\r\n]")
 
 
@@ -269,7 +273,7 @@ def inspect_text(text: str) -> Inspected:
     if len(text) > limit:
         raise InputRejected(f"text is {len(text):,} characters, over the limit of {limit:,}")
     if "\x00" in text:  # PostgreSQL stores none, and SQLite should not keep what PostgreSQL refuses
-        raise InputRejected("text holds a NUL character (\\u0000), which the database cannot store: remove it")
+        raise InputRejected(f"text holds {NUL_CHARACTER}")
     return Inspected(
         extension="",
         text=text,

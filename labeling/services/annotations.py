@@ -7,15 +7,13 @@ from django.utils import timezone
 
 from labelhub import rawsql
 from labeling.choices import SHAPE_TASKS, TaskType
+from labeling.inputs import NUL_HELD
 from labeling.models import Annotation, AnnotationRevision, Item
 from labeling.selectors import class_mapping
 from labeling.services.shapes import shapes_validate
 
 MAX_TRANSCRIPT_CHARS = getattr(settings, "LABELHUB_MAX_TRANSCRIPT_CHARS", 5000)
 MAX_COMMENT_CHARS = 2000
-
-
-NUL_STORED = "it holds a NUL character (\\u0000), which the database cannot store: remove it"
 
 
 def annotation_validate(
@@ -59,7 +57,7 @@ def annotation_validate(
         raise ValidationError({"value": "Not a valid string."})
     value = "" if value is None else str(value)
     if "\x00" in value:  # an import's (the API refuses NUL in requests): PostgreSQL stores none
-        errors["value"] = NUL_STORED
+        errors["value"] = NUL_HELD
     if borderline and not project.allow_borderline:
         errors["borderline"] = "this project has no borderline option"
     if uncertain and not project.allow_uncertain:
@@ -107,7 +105,7 @@ def annotation_validate(
 def _extra_errors(*, comment, seconds):
     errors = {}
     if "\x00" in (comment or ""):
-        errors["comment"] = NUL_STORED
+        errors["comment"] = NUL_HELD
     if len(comment or "") > MAX_COMMENT_CHARS:
         errors["comment"] = f"the comment is over {MAX_COMMENT_CHARS} characters"
     if seconds is not None and (seconds < 0 or seconds > 24 * 3600):

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
 from labelhub.params import is_row_id
+from labelhub.parsers import json_has_nul
 from labelhub.storage import GONE, items_named
 from labeling import inputs
 from labeling.choices import TaskType
@@ -1078,8 +1079,10 @@ def _manifest_records(stream: io.TextIOBase, fmt: str) -> Iterator[tuple[int, di
             if unknown:
                 yield line, None, unknown
                 continue
+            # PostgreSQL stores no NUL character in text or JSON (one failed the whole job): a line holding
+            # one, anywhere (text, metadata, a tag), is refused by name on every database
             if any("\x00" in v for v in row.values() if isinstance(v, str)):
-                yield line, None, NUL_IN_LINE
+                yield line, None, inputs.NUL_HELD
                 continue
             record = {k: v for k, v in row.items() if k}
             if record.get("metadata"):
@@ -1121,7 +1124,7 @@ def _jsonl_blocks(stream):
             records is not None
             and set(map(type, records)) == {dict}
             and _LONG_DIGITS not in joined.encode().translate(_DIGIT_BYTES)
-            and not ("\\u0000" in joined and _JSON_NUL.search(joined))
+            and not json_has_nul(joined)
         ):
             errors = [""] * len(lines)
             if not set().union(*map(dict.keys, records)) <= set(MANIFEST_FIELDS):  # one check for the batch
@@ -1135,8 +1138,8 @@ def _jsonl_blocks(stream):
                     record, error = _jsonl_line(line)
                     if record is not None and (error := _unknown_fields(record)):
                         record = None
-                    if record is not None and "\\u0000" in line and _JSON_NUL.search(line):
-                        record, error = None, NUL_IN_LINE
+                    if record is not None and json_has_nul(line):
+                        record, error = None, inputs.NUL_HELD
                     numbers.append(number)
                     records.append(record)
                     errors.append(error)
@@ -1164,10 +1167,6 @@ def _manifest_batches(stream: io.TextIOBase, fmt: str, size: int):
         yield numbers, records, errors
 
 
-# PostgreSQL stores no NUL character in text or JSON ("invalid byte sequence for encoding UTF8: 0x00" failed
-# the whole job); a line holding one, anywhere (text, metadata, a tag), is refused by name on every database.
-NUL_IN_LINE = "it holds a NUL character (\\u0000), which the database cannot store: remove it"
-_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # the JSON escape \u0000, not itself escaped (\\u0000)
 _JSON_BATCH_BYTES = 1 << 20  # lines read at once from a JSONL manifest, about
 # A run of 19 digits may be an integer beyond 64 bits, which orjson reads as a float and json exactly.
 # A batch is checked by mapping its bytes to 1 (digit) or 0 and looking for nineteen 1s: several times
