@@ -16,13 +16,17 @@ from labeling.choices import SHAPE_TASKS, Role
 from labeling.selectors import known_labelers, project_for_user, tag_check, unknown_labeler_message
 
 
+def labelers_param(params) -> str | None:
+    """The ``labelers`` parameter as one comma-separated list: "labelers=alice&labelers=bob" (a script's list,
+    a multi-select) names both, as "alice,bob" does (the last one alone was counted)."""
+    return ",".join(params.getlist("labelers")) if hasattr(params, "getlist") else params.get("labelers")
+
+
 def parse_report_params(project, params):
     """Filters and policy from query parameters; ValidationError naming a bad one."""
     filters = AnswerFilters(tag=params.get("tag") or None)
     tag_check(project=project, name=filters.tag)
-    # "labelers=alice&labelers=bob" (a script's list, a multi-select) names both, as "alice,bob" does:
-    # the last one alone was counted
-    raw = ",".join(params.getlist("labelers")) if hasattr(params, "getlist") else params.get("labelers")
+    raw = labelers_param(params)
     if raw:
         wanted = [part.strip() for part in raw.split(",") if part.strip()]
         if not wanted and raw.strip():  # "labelers=," counted every labeler

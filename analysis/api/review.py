@@ -11,7 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from analysis.api.agreement import parse_report_params
+from analysis.api.agreement import labelers_param, parse_report_params
 from analysis.selectors import BORDERLINE, OUT_OF_DOMAIN, UNCERTAIN, review_queue
 from analysis.services.consistency import conventions_preview_for, merge_suggestions_for, taxonomy_preview
 from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
@@ -50,9 +50,7 @@ from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
 
 def review_filters(project, params):
     given = {k: params.get(k) for k in ("tag", "guideline", "since")}
-    # "labelers=a&labelers=b" names both, as "a,b" does (the report's own rule: the last alone was counted)
-    given["labelers"] = ",".join(params.getlist("labelers")) if hasattr(params, "getlist") else params.get("labelers")
-    filters, _ = parse_report_params(project, given)
+    filters, _ = parse_report_params(project, {**given, "labelers": labelers_param(params)})
     pair = None
     item_ids = None
     if params.get("items"):
