@@ -25,7 +25,7 @@ from labeling.selectors import (
     archived_answers_by_item,
     class_mapping,
     class_names,
-    examples_hidden_from,
+    items_still_to_label,
     skips_by_item,
 )
 from labeling.services.campaigns import campaign_progress, campaigns_progress
@@ -365,17 +365,19 @@ def guidelines_page(request, project_id):
         }
         for e in (shown.examples.all() if shown else [])
     ]
-    hidden = examples_hidden_from(
-        project=project, membership=membership, item_ids=[row["example"].item_id for row in examples]
-    )
-    examples = [row for row in examples if row["example"].item_id not in hidden]
     # The reviewers' questions this version answered: their items were left out of the review queue
     # ("instructions ambiguous") until now, and are relabeled under this text from here.
     answered = (
         list(project.guideline_notes.filter(resolved_in=shown).select_related("author").order_by("pk")) if shown else []
     )
-    # a question's rationale often states the answer: a labeler reads it once they have answered its item
-    hidden = examples_hidden_from(project=project, membership=membership, item_ids=[n.item_id for n in answered])
+    # An example shows the SME's answer and a question's rationale often states it: a labeler sees either once
+    # they have answered its item (one query for both)
+    hidden = items_still_to_label(
+        project=project,
+        membership=membership,
+        item_ids=[row["example"].item_id for row in examples] + [n.item_id for n in answered if n.item_id],
+    )
+    examples = [row for row in examples if row["example"].item_id not in hidden]
     answered = [n for n in answered if n.item_id not in hidden]
     return render(
         request,

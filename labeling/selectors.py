@@ -1193,11 +1193,12 @@ def recent_imports(*, project, limit=20) -> list[Job]:
     return jobs
 
 
-def examples_hidden_from(*, project, membership, item_ids) -> set[int]:
-    """The ones of ``item_ids`` (guideline examples' items) a labeler may still be asked to label: it has
-    fewer answers than its k and none, nor a skip, of theirs. A canonical example is an SME's answer (an
-    item marked "instructions ambiguous" becomes one, then is relabeled under the new version): shown
-    before their own answer, it told them what to answer. Reviewers and managers see every example."""
+def items_still_to_label(*, project, membership, item_ids) -> set[int]:
+    """The ones of ``item_ids`` the member, a labeler, may still be asked to label: fewer answers than the
+    item's k and none, nor a skip, of theirs (empty for reviewers and managers). The guidelines leave out what
+    shows the SME's answer on such an item: a canonical example (an item marked "instructions ambiguous"
+    becomes one, then is relabeled under the new version) and an answered question's rationale; shown before
+    their own answer, they told the labeler what to answer."""
     if membership is None or membership.has_role(Role.REVIEWER) or not item_ids:
         return set()
     user = membership.user_id

@@ -25,8 +25,8 @@ from labeling.selectors import (
     answers_by_item,
     class_mapping,
     class_names,
-    examples_hidden_from,
     item_for_user,
+    items_still_to_label,
     project_for_user,
 )
 from labeling.services.campaigns import (
@@ -415,7 +415,7 @@ class GuidelineListApi(GenericAPIView):
         project, membership = project_for_user(user=request.user, project_id=project_id)
         rows = project.guidelines.select_related("author", "project").prefetch_related("examples").order_by("-version")
         page = self.paginate_queryset(rows)
-        hidden = examples_hidden_from(
+        hidden = items_still_to_label(
             project=project, membership=membership, item_ids=[e.item_id for g in page for e in g.examples.all()]
         )
         context = {**self.get_serializer_context(), "hidden_examples": hidden}
