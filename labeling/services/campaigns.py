@@ -687,15 +687,13 @@ def campaign_progress(*, campaign) -> dict:
     before = campaign.before
     if before and "agreement" not in before:  # recorded before ``agreement`` and ``metric`` existed
         before = {**before, **_percent(before.get("percent_agreement"))}
-    if campaign.archived.exists():
+    if not before or campaign.archived.exists():
         # The answers it archived, counted as the taxonomy and conventions count "after" now: the agreement
         # recorded at the start stayed as counted then, and a class merged while the campaign ran showed a
         # gain (deep and scratch disagreeing before, agreeing after) that no answer had made. Reviewers'
         # standing "Sent back by reviewers" campaign records none at all (its items come one at a time):
         # it read "— before ( answers)" with every answer it archived kept.
         before = _agreement_on(campaign.project, ids, archived_by=campaign)
-    elif not before:
-        before = {**_percent(None), "n_items": len(ids), "n_answers": 0}
     shapes = campaign_shapes.is_shapes(campaign.project)
     return {
         "n_items": len(ids),
@@ -807,7 +805,7 @@ def campaigns_progress(*, project, campaigns) -> dict[int, dict]:
         before = campaign.before
         if before and "agreement" not in before:  # as campaign_progress
             before = {**before, **_percent(before.get("percent_agreement"))}
-        if campaign.pk in archiving:  # as campaign_progress
+        if not before or campaign.pk in archiving:  # as campaign_progress
             rows = [archived.get((campaign.pk, i), ()) for i in item_ids]
             # shapes: every archived answer, oldest first, as campaign_shapes.agreement_on reads them (the
             # latest that parses counts); classes: each labeler's answer as it stood
@@ -815,8 +813,6 @@ def campaigns_progress(*, project, campaigns) -> dict[int, dict]:
                 [r[1:3] + r[4:] for rs in rows for r in rs] if shapes else [r for rs in rows for r in as_they_stood(rs)]
             )
             before = agreement(item_ids, rows)
-        elif not before:
-            before = {**_percent(None), "n_items": len(item_ids), "n_answers": 0}
         out[campaign.pk] = {
             "n_items": len(item_ids),
             "n_done": done,
