@@ -241,9 +241,25 @@ def under_way(prefix="") -> Q:
     return Q(**{f"{prefix}status": JobStatus.QUEUED}) | (Q(**{f"{prefix}status": JobStatus.RUNNING}) & alive)
 
 
+def _sent_before(stale):
+    """Jobs whose task was last sent before ``stale`` (jobs from before ``Job.queued``: created then)."""
+    return Q(queued__lt=stale) | Q(queued__isnull=True, created__lt=stale)
+
+
 def _lost(stale):
-    """Queued jobs whose task was sent before ``stale`` (jobs from before ``Job.queued``: created then)."""
-    return Q(status=JobStatus.QUEUED) & (Q(queued__lt=stale) | Q(queued__isnull=True, created__lt=stale))
+    """Queued jobs whose task was sent before ``stale``."""
+    return Q(status=JobStatus.QUEUED) & _sent_before(stale)
+
+
+def _send_again(fresh, condition, now) -> bool:
+    """Send the task of ``fresh`` (its kind and last send time as read) again if it still meets ``condition``
+    and was not sent since: a conditional UPDATE of the send time, so that of two callers at once (pages
+    polling the job, workers' watches) one sends it. Answers whether this caller did."""
+    last = Q(queued__isnull=True) if fresh.queued is None else Q(queued=fresh.queued)
+    if not Job.objects.filter(condition, last, pk=fresh.pk).update(queued=now):
+        return False
+    task_send_on_commit(JOB_TASKS[fresh.kind], fresh.pk)
+    return True
 
 
 def job_lost(*, job, now=None) -> bool:
@@ -271,21 +287,17 @@ def job_resend_lost(*, job) -> bool:
     now = timezone.now()
     if fresh is None or not job_lost(job=fresh, now=now):
         return False
-    last = Q(queued__isnull=True) if fresh.queued is None else Q(queued=fresh.queued)
-    if not Job.objects.filter(last, pk=job.pk, status=JobStatus.QUEUED).update(queued=now):
+    if not _send_again(fresh, Q(status=JobStatus.QUEUED), now):
         return False
-    job.queued = now
     waited = int((now - (fresh.queued or fresh.created)).total_seconds())
+    job.queued = now
     logger.warning("job %s: still queued %s s after its task was sent; sending it again", job.pk, waited)
-    task_send_on_commit(JOB_TASKS[fresh.kind], job.pk)
     return True
 
 
 def _abandoned(stale):
-    """Running jobs whose worker stopped beating before ``stale`` and whose task was last sent before it too
-    (jobs from before ``Job.queued``: created then)."""
-    sent_before = Q(queued__lt=stale) | Q(queued__isnull=True, created__lt=stale)
-    return Q(status=JobStatus.RUNNING, finished__isnull=True) & _silent(stale) & sent_before
+    """Running jobs whose worker stopped beating before ``stale`` and whose task was last sent before it too."""
+    return Q(status=JobStatus.RUNNING, finished__isnull=True) & _silent(stale) & _sent_before(stale)
 
 
 def job_resend_abandoned(*, job) -> bool:
@@ -296,15 +308,11 @@ def job_resend_abandoned(*, job) -> bool:
     ``job_claim`` takes the job over (or fails it after ``max_attempts()``, saying so); a conditional
     UPDATE of the time it was last sent lets one caller send it, and not again before it has been silent
     that long once more."""
-    stale = timezone.now() - timedelta(seconds=stale_seconds())
+    now = timezone.now()
     fresh = Job.objects.filter(pk=job.pk).only("kind", "queued").first()
-    if fresh is None:
-        return False
-    last = Q(queued__isnull=True) if fresh.queued is None else Q(queued=fresh.queued)
-    if not Job.objects.filter(_abandoned(stale), last, pk=job.pk).update(queued=timezone.now()):
+    if fresh is None or not _send_again(fresh, _abandoned(now - timedelta(seconds=stale_seconds())), now):
         return False
     logger.warning("job %s: its worker has been silent for %s s; sending it again", job.pk, stale_seconds())
-    task_send_on_commit(JOB_TASKS[fresh.kind], job.pk)
     return True
 
 
