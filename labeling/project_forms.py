@@ -24,6 +24,15 @@ CLASS_FIELDS = ("key", "name", "hotkey", "description")
 MAX_CLASSES = 200
 
 
+# What a class key may hold, in the refusals of a key typed or made from a name.
+KEY_LETTERS = "the letters A-Z, digits, '_', '.' and '-'"
+
+
+def _key_from(text) -> str:
+    """The class key a name makes (slugify keeps only ASCII letters and digits)."""
+    return slugify(text).replace("-", "_")[:64]
+
+
 def _key_refusal(key, exc) -> str:
     """Why ``key`` is no class key. A key with letters outside A-Z ("café", "猫") was told "a key is 1-64
     letters, digits, ..." while those are letters: the message names them, and the key slugify would make."""
@@ -31,9 +40,9 @@ def _key_refusal(key, exc) -> str:
     if not outside:
         return exc.messages[0]
     shown = ", ".join(f"'{c}'" for c in outside[:5])
-    message = f"{shown} {'is' if len(outside) == 1 else 'are'} not allowed in a key: it uses only the letters A-Z"
-    message += ", digits, '_', '.' and '-' (the class name may be in any script)"
-    suggestion = slugify(key).replace("-", "_")[:64]
+    message = f"{shown} {'is' if len(outside) == 1 else 'are'} not allowed in a key: it uses only {KEY_LETTERS}"
+    message += " (the class name may be in any script)"
+    suggestion = _key_from(key)
     if suggestion and suggestion != key:
         try:
             class_key_validator(suggestion)
@@ -128,12 +137,12 @@ class ProjectCreateForm(forms.Form):
             self.class_errors.append(f"at most {MAX_CLASSES} classes")
         keys, hotkeys = {}, {}
         for row in rows:
-            key = row.key or slugify(row.name).replace("-", "_")[:64]
+            key = row.key or _key_from(row.name)
             if not key and row.name.strip():
                 # slugify keeps only ASCII letters: "猫" or "كلب" make no key, though a name was given
                 row.errors["key"] = (
-                    f"no key can be made from the name '{row.name.strip()}' (a key uses only the letters A-Z, "
-                    "digits, '_', '.' and '-'): type one, such as 'cat'"
+                    f"no key can be made from the name '{row.name.strip()}' (a key uses only {KEY_LETTERS}): "
+                    "type one, such as 'cat'"
                 )
             elif not key:
                 row.errors["key"] = "a class needs a key (or a name to make one from)"
