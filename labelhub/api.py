@@ -38,6 +38,15 @@ def is_database_unreachable(exc) -> bool:
     return type(cause).__module__.startswith("psycopg")
 
 
+def database_unreachable_logged(request, exc) -> None:
+    """Log a request the database could not answer (``is_database_unreachable``) as a warning, by its first
+    line: a moment's unavailability, not an error with a traceback. The API and the pages log it alike."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    method, path = getattr(request, "method", ""), getattr(request, "path", "")
+    logger.warning("%s %s: the database could not be reached: %s", method, path, first)
+
+
 class ChoiceField(serializers.ChoiceField):
     """DRF's ChoiceField whose refusal names the valid choices: ``"scraped" is not a valid choice; one of:
     owned, crowdsourced, ...`` (DRF said only ``"scraped" is not a valid choice.``, and a client had to
@@ -79,13 +88,7 @@ def exception_handler(exc, context):
         return Response({"detail": DEADLOCK_MESSAGE}, status=503, headers={"Retry-After": "1"})
     if is_database_unreachable(exc):
         # A database or PgBouncer restarting: a moment's unavailability, not a bug to report (a 500 said so).
-        request = context.get("request")
-        logger.warning(
-            "%s %s: the database could not be reached: %s",
-            getattr(request, "method", ""),
-            getattr(request, "path", ""),
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-        )
+        database_unreachable_logged(context.get("request"), exc)
         retry = str(DATABASE_UNREACHABLE_RETRY_SECONDS)
         return Response({"detail": DATABASE_UNREACHABLE_MESSAGE}, status=503, headers={"Retry-After": retry})
     limit = request_limit_error(exc)

@@ -25,7 +25,12 @@ from django.urls import Resolver404, resolve
 from django.utils.html import escape
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from labelhub.api import DATABASE_UNREACHABLE_MESSAGE, DATABASE_UNREACHABLE_RETRY_SECONDS, is_database_unreachable
+from labelhub.api import (
+    DATABASE_UNREACHABLE_MESSAGE,
+    DATABASE_UNREACHABLE_RETRY_SECONDS,
+    database_unreachable_logged,
+    is_database_unreachable,
+)
 from labelhub.parsers import NUL_MESSAGE, form_nul_paths
 
 logger = logging.getLogger(__name__)
@@ -194,7 +199,7 @@ class DatabaseUnreachableMiddleware:
     def process_exception(self, request, exception):
         if not is_database_unreachable(exception):
             return None
-        logger.warning("%s %s: the database could not be reached: %s", request.method, request.path, exception)
+        database_unreachable_logged(request, exception)
         response = _page(503, "The database could not be reached", DATABASE_UNREACHABLE_MESSAGE)
         response["Retry-After"] = str(DATABASE_UNREACHABLE_RETRY_SECONDS)
         return response
