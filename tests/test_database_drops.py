@@ -28,8 +28,8 @@ pytestmark = [
 ]
 
 
-def wsgi_request(method, path, *, headers=None, body=b""):
-    """``(status code, body)`` of one request through the WSGI handler, closed as a server closes it
+def wsgi_request_with_headers(method, path, *, headers=None, body=b""):
+    """``(status code, body, headers)`` of one request through the WSGI handler, closed as a server closes it
     (which fires request_finished and so keeps or closes the persistent connection)."""
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "testserver", "HTTP_HOST": "testserver"}
     setup_testing_defaults(environ)
@@ -38,13 +38,20 @@ def wsgi_request(method, path, *, headers=None, body=b""):
     environ["CONTENT_LENGTH"] = str(len(body))
     if body:
         environ["CONTENT_TYPE"] = "application/json"
-    status = []
-    response = WSGIHandler()(environ, lambda s, h, exc_info=None: status.append(s))
+    started = []
+    response = WSGIHandler()(environ, lambda s, h, exc_info=None: started.append((s, h)))
     try:
         content = b"".join(response)
     finally:
         response.close()
-    return int(status[0].split()[0]), content
+    status, response_headers = started[0]
+    return int(status.split()[0]), content, dict(response_headers)
+
+
+def wsgi_request(method, path, *, headers=None, body=b""):
+    """``wsgi_request_with_headers`` without the headers."""
+    status, content, _ = wsgi_request_with_headers(method, path, headers=headers, body=body)
+    return status, content
 
 
 def terminate_other_backends():
@@ -153,25 +160,6 @@ def test_api_request_while_the_database_cannot_be_reached_answers_503_saying_so(
     # and once it is back, the same request succeeds
     status, body, _ = wsgi_request_with_headers("GET", f"/api/projects/{project.pk}/", headers=token_header)
     assert status == 200, body[:500]
-
-
-def wsgi_request_with_headers(method, path, *, headers=None, body=b""):
-    """``wsgi_request``, with the response's headers too."""
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "testserver", "HTTP_HOST": "testserver"}
-    setup_testing_defaults(environ)
-    environ.update(headers or {})
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    if body:
-        environ["CONTENT_TYPE"] = "application/json"
-    started = []
-    response = WSGIHandler()(environ, lambda s, h, exc_info=None: started.append((s, h)))
-    try:
-        content = b"".join(response)
-    finally:
-        response.close()
-    status, response_headers = started[0]
-    return int(status.split()[0]), content, dict(response_headers)
 
 
 def test_a_page_while_the_database_cannot_be_reached_answers_503_saying_so(project, signed_in):
