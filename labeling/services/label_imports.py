@@ -119,6 +119,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import OperationalError, transaction
+from django.db.models import Q
 
 from labelhub.csvsafe import DANGEROUS_PREFIXES
 from labelhub.deadlocks import BatchNotSaved, is_deadlock, retry_deadlock_once
@@ -2012,12 +2013,13 @@ def labels_csv_parse(*, text, filename, project, media, labeler) -> Parsed:
 
     shas = {cell.lower() for cell in column("sha256") if cell}
     ids = {int(cell) for cell in column("item") if cell.isdigit() and len(cell) < 19}
-    by_sha = dict(
-        Item.objects.filter(project=project, sha256__in=shas).values_list("sha256", "pk") if shas else ()
-    )  # fmt: skip
-    names = dict(
-        Item.objects.filter(project=project, pk__in={*ids, *by_sha.values()}).values_list("pk", "original_name")
-    )
+    # the items the lines name by content or id, read once
+    found_items = Item.objects.filter(Q(sha256__in=shas) | Q(pk__in=ids), project=project)
+    by_sha, names = {}, {}
+    for pk, sha, name in found_items.values_list("pk", "sha256", "original_name"):
+        names[pk] = name
+        if sha in shas:
+            by_sha[sha] = pk
     classes = _Classes(project)
     class_keys = sorted(classes.keys)
     parsed = Parsed()
