@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from labelhub.params import is_row_id
-from labeling.choices import Role, TaskType
+from labeling.choices import SHAPE_TASKS, Role, TaskType
 from labeling.models import Item
 from labeling.selectors import (
     class_names,
@@ -116,10 +116,16 @@ def version_detail(request, project_id, number):
     split_classes = version.counts.get("split_classes") or {}
     classes = list((version.counts.get("classes") or {}).keys())
     names = class_names(project=project)
-    split_table = [
-        {"class": names.get(c, c), "cells": [split_classes.get(s, {}).get(c, 0) for s in ("train", "dev", "test")]}
-        for c in classes
-    ]
+    # A version of a detection or segments project counts shapes; one built before its shapes were counted
+    # per split has no split_classes: no table, rather than a table of zeros.
+    split_table = (
+        [
+            {"class": names.get(c, c), "cells": [split_classes.get(s, {}).get(c, 0) for s in ("train", "dev", "test")]}
+            for c in classes
+        ]
+        if split_classes
+        else []
+    )
     return render(
         request,
         "labeling/version_detail.html",
@@ -137,6 +143,7 @@ def version_detail(request, project_id, number):
             "recipe_changes": recipe_changes(old=version.parent.policy, new=version.policy) if version.parent else [],
             "recipe_json": json.dumps(version.policy, indent=2, sort_keys=True),
             "is_transcription": project.task_type == TaskType.TRANSCRIPTION,
+            "counted": SHAPE_TASKS[project.task_type][1].capitalize() if project.task_type in SHAPE_TASKS else "Items",
             "info": listed_info(version) or {},
             "purged": purged_on(version),
         },

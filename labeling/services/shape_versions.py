@@ -439,6 +439,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
     splits = policy["splits"]
     keep_review = policy["unresolved"] == "needs_review"
     counts = {"items": 0, "labeled": 0, "needs_review": 0, "shapes": 0, "classes": Counter(), "splits": Counter()}
+    split_classes = {s: Counter() for s in exports.SPLITS}  # shapes per class in each split
     counts.update(majority=0, decided=0, archived=0)
     use_decisions = policy.get("use_decisions", True)
     left_out = {"unlabeled": 0, "decision": 0, "tie": 0, "low_agreement": 0, "few_answers": 0}
@@ -526,6 +527,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
             counts["shapes"] += len(shapes)
             counts["splits"][row["split"]] += 1
             counts["classes"].update(x["label"] for x in shapes)
+            split_classes[row["split"]].update(x["label"] for x in shapes)
             shaped.append((row, r, shapes))
         if out:
             tabular.write(out)
@@ -563,6 +565,7 @@ def build_shapes(*, project, policy, items, folder, beat, chunk_size, pause=0.0,
             if counts[v]
         },
         "classes": {k: counts["classes"][k] for k in sorted(counts["classes"], key=str)},
+        "split_classes": {s: {k: c[k] for k in sorted(c, key=str)} for s, c in split_classes.items()},
     }
     return (
         files,

@@ -219,6 +219,7 @@ def counts_without(counts, dropped, *, project, purged, present=frozenset(), gro
             counts["shapes"] = counts.get("shapes", 0) - len(shapes)
             for shape in shapes:
                 _decrement(counts.get("classes", {}), shape.get("label"))
+                _decrement(counts.get("split_classes", {}).get(split, {}), shape.get("label"))
         elif transcription:
             gone_labels.add(label)
         else:

@@ -276,6 +276,31 @@ def test_the_version_pages_show_a_detection_version_and_its_diff(client, manager
     assert client.get(f"/projects/{project.pk}/versions/2/diff/?against=1").status_code == 200
 
 
+def test_a_detection_versions_page_counts_its_boxes_per_class_in_each_split(client, manager, iguanas, api):
+    """The version page's class tables count boxes, not items, in a detection version; its "By split"
+    table showed 0 in every cell (the build recorded no boxes per split)."""
+    import re
+
+    project, _, _ = iguanas
+    run_build(api, manager, project, {"splits": {"train": 1.0, "dev": 0.0, "test": 0.0}})
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/1/").content.decode()
+
+    def cells(table_id):
+        table = page[page.index(f'id="{table_id}"') :].split("</table>")[0]
+        return [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", table, flags=re.S)]
+
+    assert cells("split-classes") == ["Class", "train", "dev", "test", "Iguana", "1", "0", "0", "Rock", "2", "0", "0"]
+    assert cells("distribution")[:5] == ["Class", "Boxes", "", "Iguana", "1"]
+    from labeling.models import DatasetVersion
+
+    version = DatasetVersion.objects.get(project=project, number=1)  # as built before boxes per split were counted
+    version.counts.pop("split_classes")
+    version.save(update_fields=["counts"])
+    page = client.get(f"/projects/{project.pk}/versions/1/").content.decode()
+    assert 'id="distribution"' in page and 'id="split-classes"' not in page
+
+
 def test_an_item_with_too_few_labelers_is_listed_for_review_and_left_out_of_coco(api, manager, iguanas, tmp_path):
     from pycocotools.coco import COCO
 

@@ -370,6 +370,7 @@ def test_a_detection_versions_purge_removes_its_coco_and_yolo_files_and_their_do
     assert not {"coco", "yolo"} & {a["format"] for a in detail["artifacts"]}
     assert detail["purged"][0]["removed"] == ["coco", "yolo"]
     assert detail["counts"]["shapes"] == counts["shapes"] - 1 and detail["counts"]["classes"]["rock"] == 1
+    assert sum(n for split in detail["counts"]["split_classes"].values() for n in split.values()) == 2
     rows = [json.loads(line) for line in b"".join(api(manager).get(detail["manifest"]).streaming_content).splitlines()]
     assert [r["item"] for r in rows] == [first.pk]
 
