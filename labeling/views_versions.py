@@ -180,6 +180,7 @@ def version_diff_page(request, project_id, number):
             "class_names": class_names(project=project),
             "limit": DIFF_PAGE_ROWS,
             "recipe_changes": recipe_changes(old=against.policy, new=version.policy),
+            "shape_kind": SHAPE_TASKS[project.task_type][1] if project.task_type in SHAPE_TASKS else "",
             # the versions to compare with: every one but this one
             "all_versions": versions_list(project=project).exclude(pk=version.pk),
         },

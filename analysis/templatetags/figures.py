@@ -40,6 +40,24 @@ def name_of(key, names):
         return key
 
 
+SHAPE_NOUNS = {"boxes": "box", "segments": "segment"}
+
+
+@register.filter
+def label_of(label, names):
+    """A version's label as a person reads it: a class by its name (``name_of``); a detection or segments
+    label's shapes counted with their classes in order ("2 boxes: Iguana, Rock"), "nothing here" for none."""
+    if isinstance(label, dict):
+        for kind, noun in SHAPE_NOUNS.items():
+            if kind in label:
+                shapes = label[kind] or []
+                if not shapes:
+                    return "nothing here"
+                classes = ", ".join(str(name_of(shape.get("label"), names)) for shape in shapes)
+                return f"{len(shapes)} {noun if len(shapes) == 1 else kind}: {classes}"
+    return name_of(label, names)
+
+
 # a review queue row's reasons, as its chips name them (the counts above the queue say them in full)
 REVIEW_REASON_LABELS = {
     "disagreement": "answers differ",

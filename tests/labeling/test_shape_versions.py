@@ -174,6 +174,30 @@ def test_the_diff_counts_boxes_added_removed_and_moved_after_a_relabel(api, mana
     assert DatasetVersion.objects.get(project=project, number=2).changes["shapes"] == diff["shapes"]
 
 
+def test_the_diff_page_reads_boxes_as_class_names_and_counts_the_boxes_changed(client, api, manager, iguanas):
+    """The diff page printed each relabeled item's boxes as a Python dict ("{'boxes': [{'h': 0.6, ...") and
+    left the boxes added, removed and moved out."""
+    import re
+
+    project, (first, second), (a, b, c) = iguanas
+    run_build(api, manager, project)
+    answer(first, c, boxes((0.1, 0.1, 0.4, 0.6, "iguana"), (0.7, 0.7, 0.2, 0.2, "rock")))
+    answer(second, a, json.dumps({"boxes": []}))
+    run_build(api, manager, project)
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.pk}/versions/2/diff/?against=1").content.decode()
+    table = page[page.index('id="relabeled"') :].split("</table>")[0]
+    rows = {
+        int(item): [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for item, row in re.findall(r'<tr data-item="(\d+)">(.*?)</tr>', table, re.S)
+    }
+    assert rows[second.pk][1:] == ["1 box: Rock", "nothing here"]
+    assert rows[first.pk][1:] == ["2 boxes: Iguana, Rock", "2 boxes: Iguana, Rock"]
+    assert "{&#x27;boxes" not in page and "{'boxes" not in page
+    shapes = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page[page.index('id="shape-changes"') :].split("</p>")[0]))
+    assert "Boxes: 0 added, 1 removed, 2 moved" in shapes
+
+
 def test_more_labelers_drawing_the_same_box_is_no_relabel(api, manager, reviewer):
     """A diff compared the whole shipped label, ``support`` included: an item whose box did not change
     but was drawn by one more labeler counted as relabeled."""
