@@ -1110,8 +1110,15 @@ def _archived_evidence(project, items, categories, weight, conventions) -> Answe
     empty = AnswerArrays(*(np.zeros(0, dtype=np.int64) for _ in range(3)), np.zeros(0))
     if weight <= 0 or not len(items):
         return empty
-    rows = ArchivedAnnotation.objects.filter(campaign__project=project, item_id__in=items.tolist())
-    latest = {key: None if any(flags) else value for key, (value, *flags) in archived_as_they_stood(rows).items()}
+    # The project's archive, kept to ``items`` here: listing the items' ids in the statement sent up to
+    # every answered item's id (50,000 ids, 0.6 s of the queue's page) to find, most often, nothing.
+    rows = ArchivedAnnotation.objects.filter(campaign__project=project)
+    wanted = set(items.tolist())
+    latest = {
+        key: None if any(flags) else value
+        for key, (value, *flags) in archived_as_they_stood(rows).items()
+        if key[1] in wanted
+    }
     if project.task_type == TaskType.TRANSCRIPTION:
         key_of = transcript_normalizer(conventions)
     else:
