@@ -28,6 +28,7 @@ from labeling.selectors import (
     archived_still_counting,
     class_mapping,
     class_names,
+    decided_at,
     decided_labels,
     transcript_conventions,
 )
@@ -979,8 +980,8 @@ SHAPE_REVIEW_REASONS = ("disagreement", "split_merge", "flagged")
 
 
 def _decided_items(project, item_ids):
-    """Items among ``item_ids`` whose latest decision is at least as new as their latest answer."""
-    latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
+    """Items among ``item_ids`` whose decision in force is at least as new as their latest answer."""
+    latest = decided_at(project=project)
     if not latest:
         return set()
     answered_at = dict(
@@ -1306,7 +1307,7 @@ def review_queue(
         matched &= _said(class_pair[0], table, codes, unit) & _said(class_pair[1], table, codes, unit)
     needs_review = disagreement | flagged | low | likely
     keep = needs_review & matched
-    latest = dict(Decision.objects.filter(item__project=project).values_list("item_id").annotate(last=Max("created")))
+    latest = decided_at(project=project)  # a withdrawn decision decides nothing: the item is back in the queue
     is_decided = np.zeros(len(items), dtype=bool)
     if latest:
         answered_at = dict(

@@ -151,7 +151,7 @@ def review_item_page(request, project_id, item_id):
             "actions": [
                 (value, name, key(letter))
                 for (value, name), letter in zip(
-                    [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL], "ais", strict=True
+                    [a for a in DecisionAction.choices if a[0] not in NOT_ACTIONS], "ais", strict=True
                 )
             ],
             "gold_key": key("g"),
@@ -162,20 +162,30 @@ def review_item_page(request, project_id, item_id):
     )
 
 
+# The decision form's "or instead" actions: not the final label (the form itself), nor a withdrawal, offered
+# apart where there is a decision in force to withdraw.
+NOT_ACTIONS = (DecisionAction.LABEL, DecisionAction.WITHDRAWN)
+
+
 def _latest_decision(decisions, names=None, *, user, counts_as=None):
     """The item's latest decision in words, shown above the decision form: an SME working down the queue
     sees at once that a colleague has settled the item since the queue was read. ``names``: class key →
     name, to read its label by. ``mine``: ``user`` (the reader) made it, and the page says "you".
     ``counts_as``: a class key → the active class it counts as, or None: ``void`` says the decided class
-    counts as none now (a merge undone since), which is why the item is back in the queue."""
+    counts as none now (a merge undone since), which is why the item is back in the queue. ``withdrawn``:
+    the latest decision takes back the one before it, and the item is undecided; ``withdrawn_what`` says
+    what that one was."""
     if not decisions:
         return None
     d = decisions[0]
+    withdrawn = d.action == DecisionAction.WITHDRAWN
     return {
         "reviewer": d.reviewer.username if d.reviewer else None,
         "mine": d.reviewer_id is not None and d.reviewer_id == user.pk,
         "created": d.created,
         "what": decision_summary(d, names=names),
+        "withdrawn": withdrawn,
+        "withdrawn_what": decision_summary(decisions[1], names=names) if withdrawn and len(decisions) > 1 else "",
         "void": bool(counts_as and d.action == DecisionAction.LABEL and d.label and counts_as(d.label) is None),
     }
 
@@ -317,7 +327,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             "decisions": decisions,
             "latest": _latest_decision(decisions, user=request.user),
             "classes": classes,
-            "actions": [a for a in DecisionAction.choices if a[0] != DecisionAction.LABEL],
+            "actions": [a for a in DecisionAction.choices if a[0] not in NOT_ACTIONS],
             "next_url": next_url,
             "queue_url": reverse("review", args=[project.pk]),
             "remaining": remaining,

@@ -113,6 +113,9 @@ class DecisionAction(models.TextChoices):
     AMBIGUOUS_INSTRUCTIONS = "ambiguous_instructions", "Instructions ambiguous"
     INPUT_INSUFFICIENT = "input_insufficient", "Input lacks the information"
     RELABEL = "relabel", "Send back for relabeling"
+    # Takes back the decision in force: the item is undecided again (back in the review queue, shipped as
+    # its answers resolve it); the decision stays in the history, and so do what its action did.
+    WITHDRAWN = "withdrawn", "Decision withdrawn"
 
 
 class TaxonomyOp(models.TextChoices):

@@ -15,7 +15,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from analysis.metrics.consistency import Conventions
 from labelhub import rawsql
 from labelhub.params import is_row_id, row_id
-from labeling.choices import ROLE_RANK, JobKind, JobStatus, Role, TaxonomyOp
+from labeling.choices import ROLE_RANK, DecisionAction, JobKind, JobStatus, Role, TaxonomyOp
 from labeling.models import (
     Annotation,
     AnnotationRevision,
@@ -797,6 +797,16 @@ def latest_decisions(*, project):
     for decision in Decision.objects.filter(item__project=project).order_by("item_id", "created", "id"):
         latest[decision.item_id] = decision
     return latest
+
+
+def decided_at(*, project) -> dict:
+    """When each item's decision in force was made, as {item id: datetime}: its latest decision's time,
+    unless that decision is a withdrawal (the item is undecided again)."""
+    latest = {}
+    rows = Decision.objects.filter(item__project=project).order_by("item_id", "created", "id")
+    for item_id, created, action in rows.values_list("item_id", "created", "action").iterator():
+        latest[item_id] = (created, action)
+    return {i: created for i, (created, action) in latest.items() if action != DecisionAction.WITHDRAWN}
 
 
 def gold_labels(*, project) -> dict[int, str]:

@@ -345,7 +345,11 @@ class DecisionApi(GenericAPIView):
         "you saw, or null), a decision another reviewer recorded since answers 409 with it, recording nothing. "
         "The same decision sent again by its reviewer within 10 minutes (a retried request), while it is still "
         "the item's latest, records nothing and answers it with 200: its action (a question, a send-back) is "
-        "not taken twice.",
+        "not taken twice. "
+        '`"action": "withdrawn"`'
+        " with a `rationale` takes back the item's decision in force: "
+        "the item is undecided again (back in the review queue, shipped as its answers resolve it); 400 when it "
+        "has none.",
     )
     def post(self, request, item_id):
         item, _ = item_for_user(user=request.user, item_id=item_id, role=Role.REVIEWER)

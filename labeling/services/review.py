@@ -82,6 +82,10 @@ def decision_record(
     carry shapes too: "ambiguous_instructions" then attaches the item with them (else with the
     consensus) to the active guideline as a canonical example of the open question.
 
+    "withdrawn" takes back the item's decision in force (with a rationale): the item is undecided again,
+    back in the review queue and shipped as its answers resolve it. What the withdrawn decision's action
+    did stays (an open question, a tag, a send-back campaign); the decision stays in the history.
+
     ``supersedes``: the id of the item's latest decision as the reviewer saw it (None: they saw none).
     When another has been recorded since (a second SME deciding the same item at the same time), nothing
     is recorded and DecisionConflict names it; left out, the decision is recorded over whatever is there.
@@ -108,7 +112,11 @@ def decision_record(
     if len(rationale or "") > MAX_RATIONALE_CHARS:
         raise ValidationError({"rationale": f"the rationale is over {MAX_RATIONALE_CHARS} characters"})
     shapes = None
-    if project.task_type in SHAPE_TASKS:
+    if action == DecisionAction.WITHDRAWN:
+        _check_withdrawal(item=item, label=label, gold=gold, value=value, accept=accept, rationale=rationale)
+        if borderline or uncertain or out_of_domain:
+            raise ValidationError({"action": "a withdrawal takes no borderline / uncertain / out-of-domain mark"})
+    elif project.task_type in SHAPE_TASKS:
         shapes = _decision_shapes(
             item=item,
             action=action,
@@ -168,6 +176,10 @@ def decision_record(
         return same
     if conflict is not None:
         raise DecisionConflict(conflict)
+    if action == DecisionAction.WITHDRAWN:
+        latest = item.decisions.order_by("-created", "-id").first()
+        if latest is None or latest.action == DecisionAction.WITHDRAWN:
+            raise ValidationError({"action": f"item {item.pk} has no decision in force to withdraw"})
     decision = Decision.objects.create(item=item, reviewer=reviewer, **fields)
     if action == DecisionAction.AMBIGUOUS_INSTRUCTIONS:
         GuidelineNote.objects.create(project=project, item=item, text=rationale, author=reviewer)
@@ -187,6 +199,16 @@ def decision_record(
     elif action == DecisionAction.RELABEL:
         campaign_send_back(project=project, item=item, user=reviewer)
     return decision
+
+
+def _check_withdrawal(*, item, label, gold, value, accept, rationale):
+    """A withdrawal takes back the item's decision in force, saying why, and decides nothing itself."""
+    if label or gold or value is not None or accept:
+        raise ValidationError(
+            {"action": "a withdrawal takes no label, shapes or gold: it takes back the decision, deciding nothing"}
+        )
+    if not (rationale or "").strip():
+        raise ValidationError({"rationale": "say why the decision is withdrawn, for whoever decides the item next"})
 
 
 RETRY_SECONDS = 600  # how long after a decision the same one again is taken for a retried request

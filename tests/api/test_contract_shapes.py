@@ -137,7 +137,7 @@ def test_an_invalid_role_and_action_name_the_valid_ones(api, manager, reviewer, 
     item = images(project, 1)[0]
     decision = api(reviewer).post(f"/api/items/{item.pk}/decision/", {"action": "shrug"}, format="json")
     assert decision.json()["action"] == [
-        '"shrug" is not a valid choice; one of: label, ambiguous_instructions, input_insufficient, relabel.'
+        '"shrug" is not a valid choice; one of: label, ambiguous_instructions, input_insufficient, relabel, withdrawn.'
     ]
 
 

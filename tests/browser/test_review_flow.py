@@ -225,3 +225,36 @@ def test_enter_on_a_focused_link_in_the_review_queue_follows_it_and_opens_the_fi
         page.keyboard.press("Enter")
     assert f"/review/{items[0]}/" in page.url
     assert not page.errors, page.errors
+
+
+def test_a_reviewer_withdraws_a_decision_and_the_item_is_back_in_the_queue(
+    live_server, new_page, login, manager, reviewer, labeler, labeler2
+):
+    require_browser()
+    project, items = digits_project(manager, [labeler, labeler2], n_items=2)
+    member_add(project=project, username=reviewer.username, role="reviewer")
+    disputed = Item.objects.get(pk=items[0])
+    annotation_save(item=disputed, labeler=labeler, value="4")
+    annotation_save(item=disputed, labeler=labeler2, value="9")
+    Decision.objects.create(item=disputed, reviewer=reviewer, label="9", gold=True, rationale="a nine")
+
+    sme = new_page()
+    login(sme, live_server, reviewer)
+    sme.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    assert sme.locator(f"#review-queue tr[data-item='{disputed.pk}']").count() == 0  # decided
+    sme.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+    sme.get_by_label("withdraw the decision in force").check()
+    sme.locator("#rationale").fill("the stroke is a 4's, not a loop")
+    with sme.expect_navigation():
+        sme.locator("#decide").click()
+    latest = Decision.objects.filter(item=disputed).order_by("-created", "-id").first()
+    assert (latest.action, latest.rationale) == ("withdrawn", "the stroke is a 4's, not a loop")
+    # the queue, which says what was done, and holds the item again
+    status = sme.get_by_role("status").filter(has_text="Decision withdrawn")
+    status.wait_for()
+    assert status.text_content() == f"Decision withdrawn on item #{disputed.pk}: it is undecided again."
+    assert sme.locator(f"#review-queue tr[data-item='{disputed.pk}']").is_visible()
+    sme.goto(f"{live_server.url}/projects/{project.pk}/review/{disputed.pk}/")
+    banner = sme.locator("#latest-decision").inner_text()
+    assert "Undecided: you withdrew the decision (label 'digit 9' (gold))" in banner
+    assert not sme.errors

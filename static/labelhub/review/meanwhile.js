@@ -4,6 +4,7 @@ const ACTIONS = {
   ambiguous_instructions: "instructions ambiguous",
   input_insufficient: "the input lacks the information",
   relabel: "sent back for relabeling",
+  withdrawn: "the decision in force withdrawn (the item undecided again)",
 };
 
 // One decided shape reads "1 box", "1 segment" (it read "1 boxes"), as the page's banner says it.

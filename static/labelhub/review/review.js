@@ -95,7 +95,7 @@ async function submit() {
   sending = true; // on the way to the next item
   draft.close();
   status.classList.remove("error");
-  const said = `Decision recorded on item #${root.dataset.item}.`;
+  const said = action === "withdrawn" ? `Decision withdrawn on item #${root.dataset.item}: it is undecided again.` : `Decision recorded on item #${root.dataset.item}.`;
   status.textContent = said;
   sayOnNextPage(said); // this page goes: the next one says it
   root.dataset.decided = data.id;

@@ -300,7 +300,11 @@ async function submit(extra = null) {
   draft.close();
   status.classList.remove("error");
   const n = data.value?.[config.kind]?.length;
-  const said = `Decision recorded on item #${$("shape-review").dataset.item}${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
+  const item = $("shape-review").dataset.item;
+  const said =
+    action === "withdrawn"
+      ? `Decision withdrawn on item #${item}: it is undecided again.`
+      : `Decision recorded on item #${item}${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
   status.textContent = said;
   sayOnNextPage(said); // this page goes: the next one says it
   $("shape-review").dataset.decided = data.id;
