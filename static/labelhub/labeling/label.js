@@ -12,6 +12,8 @@ const project = config.project;
 const isTranscription = project.taskType === "transcription";
 const classByHotkey = new Map(config.classes.filter((c) => c.hotkey).map((c) => [c.hotkey, c]));
 const classByKey = new Map(config.classes.map((c) => [c.key, c]));
+// The answer's flags, each offered when the project's option of the same name is on, in the labeler's words.
+const FLAGS = [["borderline", "borderline"], ["uncertain", "uncertain"], ["out_of_domain", "out of domain"]];
 const PROGRESS_EVERY = 10; // refresh the project's figures every this many answers
 const HEARTBEAT_MS = 60_000;
 
@@ -88,7 +90,7 @@ function seconds() {
   return Math.round((state.elapsed + running) / 100) / 10;
 }
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) checkGuideline();
+  if (!document.hidden) checkProject();
   if (!document.hidden && state.done) lookForItems();
   if (!document.hidden) comeBack();
   if (document.hidden && state.tickFrom !== null) {
@@ -117,29 +119,66 @@ function renderProgress() {
   meter.setAttribute("aria-valuenow", p.project.complete);
   $("project-fill").style.width = `${p.project.items ? (100 * p.project.complete) / p.project.items : 0}%`;
 }
-// A guideline published while the page is open (an SME settles a question mid-day) is not on the page:
-// every few answers, and on coming back to the tab, the page asks which version is active and says so.
-async function checkGuideline() {
+// A guideline published while the page is open (an SME settles a question mid-day) is not on the page,
+// nor are classes or options a manager changed meanwhile (a class added, retired or renamed, borderline
+// turned off): every few answers, on coming back to the tab, and when an answer is refused, the page asks
+// for the project as it is now and says what differs, with a Reload. The keys on the page still send the
+// classes shown: the server stores a renamed or merged class as the class it became and refuses a retired one.
+async function checkProject() {
   try {
-    const active = (await getJSON(config.urls.project)).data.active_guideline ?? null;
-    if (active === config.guideline || !active) return;
+    const now = (await getJSON(config.urls.project)).data;
+    const active = now.active_guideline ?? null;
+    const said = [];
+    if (active && active !== config.guideline) {
+      said.push(`The guideline was updated to v${active} while you were labeling (this page shows v${config.guideline ?? "–"}).`);
+    }
+    const changes = classChanges(now);
+    if (changes.length) said.push(`The project's classes or options were changed while you were labeling (${changes.join("; ")}).`);
+    if (!said.length) return;
     const notice = $("guideline-updated"); // an empty live region in the page from the start: its new text is said
+    if (notice.dataset.said === said.join(" ")) return; // said once: a screen reader does not hear it again
+    notice.dataset.said = said.join(" ");
     const reload = Object.assign(document.createElement("button"), { type: "button", className: "ghost", textContent: "Reload" });
     reload.addEventListener("click", () => location.reload());
     notice.replaceChildren(
-      `The guideline was updated to v${active} while you were labeling (this page shows v${config.guideline ?? "–"}). `
-        + "Reload the page to read it; the answer you have begun is kept. ",
+      `${said.join(" ")} Reload the page to ${changes.length ? "use them" : "read it"}; the answer you have begun is kept. `,
       reload,
     );
   } catch (error) {
-    console.warn("guideline:", error);
+    console.warn("project:", error);
   }
+}
+
+/** How the project's classes and options (``now``, as the API reads the project) differ from the page's, in
+ * the labeler's words; [] when they do not. A class is the same one under another key when it keeps its
+ * keyboard key (a rename keeps it). */
+function classChanges(now) {
+  const shown = config.classes;
+  const current = (now.classes ?? []).filter((c) => !c.retired);
+  const said = [];
+  const matched = new Set();
+  const gone = [];
+  for (const old of shown) {
+    const c = current.find((c) => c.key === old.key) ?? current.find((c) => old.hotkey && c.hotkey === old.hotkey && !shown.some((s) => s.key === c.key));
+    if (!c) { gone.push(old.name); continue; }
+    matched.add(c);
+    if (c.name !== old.name) said.push(`${old.name} is now ${c.name}`);
+    if (c.hotkey !== old.hotkey) said.push(`${c.name} has the key ${c.hotkey || "none"}`);
+  }
+  const added = current.filter((c) => !matched.has(c)).map((c) => c.name);
+  if (added.length) said.unshift(`new: ${added.join(", ")}`);
+  if (gone.length) said.push(`no longer offered: ${gone.join(", ")}`);
+  for (const [flag, name] of FLAGS) {
+    const on = Boolean(now.options?.[flag]);
+    if (on !== Boolean(project.options[flag])) said.push(`${name} turned ${on ? "on" : "off"}`);
+  }
+  return said;
 }
 
 async function refreshProgress() {
   // counted from the request, not its answer: answers sent while it is on its way count towards the next
   state.sinceProgress = 0;
-  checkGuideline();
+  checkProject();
   await loadProgress();
 }
 
@@ -393,6 +432,11 @@ function showItem(item, answer) {
   viewer.clear();
   state.item = item;
   state.answer = { ...emptyAnswer(), ...(answer ?? {}) };
+  // An answer begun before a manager turned an option off (then the page reloaded) kept the flag, with no
+  // toggle left on the page to clear it: every Enter was refused ("this project has no uncertain option").
+  const dropped = FLAGS.filter(([flag]) => state.answer[flag] && !project.options[flag]).map(([, name]) => name);
+  for (const [flag] of FLAGS) if (!project.options[flag]) state.answer[flag] = false;
+  if (!state.answer.borderline) state.answer.borderline_with = "";
   ui.message.hidden = true;
   answerControls(true);
   ui.itemLabel.textContent = `item #${item.id}`;
@@ -409,7 +453,10 @@ function showItem(item, answer) {
   if (kept) state.elapsed = 1000 * (kept.answer.seconds || 0); // the time already spent on it counts
   state.restoring = false;
   renderAnswer();
-  ui.draftNote.textContent = !kept ? ""
+  ui.draftNote.textContent = dropped.length
+    ? `${kept ? "Your answer to this item, not sent yet, is back" : "Your answer is shown"} without ${dropped.join(" and ")}: `
+      + "the project no longer offers it."
+    : !kept ? ""
     : resumed ? `Your answer to this item, not sent yet, is back as you left it, with ${shapes.pendingNote}.`
     : "Your answer to this item, not sent yet, is back as you left it.";
   // The keyboard is on the item shown, ready for its keys: a screen reader says it, a ring shows it, and the
@@ -637,9 +684,37 @@ async function submit({ nothing = false } = {}) {
       if (!editing) draft.drop(item.id);
       showError(`${error.message} Loading the next item…`);
       setTimeout(loadNext, 1200);
+    } else if (error instanceof ApiError && error.status === 404 && !editing) {
+      await itemGone(item, error, "your answer to it was not saved");
     } else {
       showFailure(error);
+      if (error instanceof ApiError && error.status === 400) checkProject(); // a class retired, an option off?
     }
+  }
+}
+
+// The item shown answered 404: a manager deleted it (the queue still answers, with another item or none),
+// or the labeler is no longer a member (it does not). The page stayed on the deleted item, saying "No item
+// with that id in your projects." to every key, until it was reloaded.
+async function itemGone(item, error, lost) {
+  let answer;
+  state.busy = true; // no second answer to the deleted item while the queue is asked
+  try {
+    answer = await getJSON(config.urls.next);
+  } catch {
+    return showFailure(error); // not the item alone: the project is gone for this labeler; the answer stays
+  } finally {
+    state.busy = false;
+  }
+  draft.drop(item.id);
+  const { status, data } = answer;
+  const gone = `Item #${item.id} was deleted from the project meanwhile: ${lost}.`;
+  if (status === 204) {
+    showDone();
+    showError(`${gone} Nothing else is left for you right now.`);
+  } else {
+    showItem(data);
+    showError(`${gone} Item #${data.id} is shown instead.`);
   }
 }
 
@@ -647,8 +722,8 @@ async function skip(reason) {
   ui.skipDialog.close();
   if (state.busy || !state.item || state.editing) return;
   sending(true, "Skipping…");
+  const item = state.item;
   try {
-    const item = state.item;
     await send(forItem(config.urls.skip, item.id), { reason });
     draft.drop(item.id);
     tellOtherTabs(item.id, "skipped");
@@ -657,7 +732,8 @@ async function skip(reason) {
     await loadNext();
   } catch (error) {
     sending(false);
-    showFailure(error, { what: "The skip is", again: "press s to skip again" });
+    if (error instanceof ApiError && error.status === 404) await itemGone(item, error, "nothing was skipped");
+    else showFailure(error, { what: "The skip is", again: "press s to skip again" });
   }
 }
 
