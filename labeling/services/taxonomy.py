@@ -14,7 +14,7 @@ from django.utils import timezone
 from labeling.choices import SHAPE_TASKS, TaxonomyOp
 from labeling.models import LabelClass, Project, TaxonomyChange, class_key_validator
 from labeling.selectors import class_mapping
-from labeling.services.projects import PALETTE, RESERVED_HOTKEYS, classes_changed, reserved_hotkey_message
+from labeling.services.projects import HOTKEYS, PALETTE, RESERVED_HOTKEYS, classes_changed, reserved_hotkey_message
 
 FLAG_KEYS = {"borderline", "uncertain", "out_of_domain"}
 
@@ -128,6 +128,11 @@ def taxonomy_validate(*, project, op, payload):
         hotkey = _check_hotkey(payload.get("hotkey"))
         if hotkey and any(c.hotkey == hotkey for c in classes.values() if not c.retired):
             raise ValidationError({"hotkey": f"hotkey '{hotkey}' is taken"})
+        if not hotkey:
+            # The Classes page asks for none: without one, keyboard-only labelers could not choose the class.
+            # The next key no class holds, retired ones included (an undone retirement brings its key back).
+            taken = {c.hotkey for c in classes.values()}
+            hotkey = next((k for k in HOTKEYS if k not in taken and k not in RESERVED_HOTKEYS), "")
         return {
             "key": key,
             "name": name or key,

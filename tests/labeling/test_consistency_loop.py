@@ -839,3 +839,22 @@ def test_an_item_decided_as_a_merged_class_is_reviewed_again_once_the_merge_is_u
     merge_kept = disputed[1]
     decision_record(item=Item.objects.get(pk=merge_kept), reviewer=reviewer, label="deep", rationale="deep")
     assert "decision-void" not in client.get(f"/projects/{project.pk}/review/{merge_kept}/").content.decode()
+
+
+def test_a_class_added_without_a_hotkey_gets_the_next_free_one(api, manager, reviewer, scratches):
+    # The Classes page has no hotkey field: a class added there had no key, and keyboard-only labelers could
+    # not choose it at all. It takes the next key free among all the classes, retired ones too (an undone
+    # retirement brings its key back), as a new project's classes do.
+    project, _, _ = scratches
+    assert list(project.classes.values_list("hotkey", flat=True)) == ["1", "2", "3", "4"]
+    url = f"/api/projects/{project.pk}/taxonomy-changes/"
+    assert api(reviewer).post(url, {"op": "retire", "key": "dent"}, format="json").status_code == 201
+    response = api(reviewer).post(url, {"op": "add", "key": "rust", "name": "Rust"}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["payload"]["hotkey"] == "5"
+    assert LabelClass.objects.get(project=project, key="rust").hotkey == "5"
+    label_page = api(reviewer).get(f"/api/projects/{project.pk}/").json()
+    assert {c["key"]: c["hotkey"] for c in label_page["classes"]}["rust"] == "5"
+    # one given is kept
+    response = api(reviewer).post(url, {"op": "add", "key": "chip", "hotkey": "k"}, format="json")
+    assert response.json()["payload"]["hotkey"] == "k"
