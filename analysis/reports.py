@@ -46,6 +46,9 @@ def public_report(report: dict) -> dict:
     for key in keys:
         if out.get(key) is None:
             out[key] = _undefined()
+    if not task:  # a report cached before they were counted: unknown until it is computed again
+        out.setdefault("fleiss_items", None)
+        out.setdefault("fleiss_answers_each", None)
     return out
 
 
@@ -197,6 +200,9 @@ def _headline(report, headline):
         if headline[key] is None:
             report["reasons"][key] = headline["reasons"].get(key, "undefined")
     report["n_compared_items"] = headline["n_pairable_units"]
+    # Fleiss' kappa counts the items with the most answers only: the page says on how many it stands.
+    report["fleiss_items"] = (headline.get("fleiss_units") or {}).get("n_units")
+    report["fleiss_answers_each"] = (headline.get("fleiss_units") or {}).get("answers_each")
     # HLP for the project: the chance that one human agrees with another on an item; the same number
     # as percent agreement, reported with its interval under its own name.
     report["hlp"] = headline["percent_agreement"]

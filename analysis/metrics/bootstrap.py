@@ -305,7 +305,8 @@ def agreement_report(
 
     Returns
     -------
-    dict with ``n_units``, ``n_annotations``, ``n_pairable_units`` and, for each of
+    dict with ``n_units``, ``n_annotations``, ``n_pairable_units``, ``fleiss_units`` (where Fleiss' kappa
+    is defined: ``{"n_units", "answers_each"}``, the units it is computed on) and, for each of
     ``percent_agreement``, ``fleiss_kappa``, ``krippendorff_alpha``, either
     ``{"value", "ci_low", "ci_high"}`` or ``None``; ``reasons`` maps each ``None`` metric to the
     sentence saying why it is undefined.
@@ -346,6 +347,11 @@ def _agreement_report(ratings, level, categories, n_resamples, confidence, seed,
     all_ones = np.ones(n_units)
     with shared_encoding(coded):
         _build(builders, stats, points, report, all_ones)
+    if "fleiss_kappa" in stats:
+        # The units Fleiss' kappa is computed on: with "drop", those with the most answers, which may be a
+        # few of the units compared (a relabel campaign's fourth answers); the report says how many.
+        fleiss = stats["fleiss_kappa"]
+        report["fleiss_units"] = {"n_units": len(fleiss.keep_idx), "answers_each": int(fleiss.n_max)}
     samples: dict[str, list[float]] = {key: [] for key in stats}
     rng = np.random.default_rng(seed)
     left = int(n_resamples) if stats else 0

@@ -561,3 +561,20 @@ def test_a_chosen_labeler_without_answers_is_named_on_the_report_page(client, re
     assert "newbie" in note and "observer1" not in note
     html = client.get(f"/projects/{k2011_project.pk}/agreement/?labelers=observer0,observer1").content.decode()
     assert 'id="labelers-without-answers"' not in html
+
+
+def test_fleiss_kappa_says_on_which_items_it_stands(api, client, reviewer, k2011_project):
+    """Fleiss' kappa needs the same number of answers per item: it is computed on the 8 items with four
+    answers, of the 11 compared; the report and the page say so beside it (a page showed 0.542 beside
+    "6,872 with 2+ answers" for a kappa on 9 items)."""
+    report = api(reviewer).get(f"/api/projects/{k2011_project.pk}/agreement/").json()
+    assert (report["n_compared_items"], report["fleiss_items"], report["fleiss_answers_each"]) == (11, 8, 4)
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in K2011]).T
+    four = matrix[np.isfinite(matrix).sum(axis=1) == 4]
+    assert report["fleiss_kappa"]["value"] == pytest.approx(metrics.fleiss_kappa(four))
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{k2011_project.pk}/agreement/").content.decode()
+    card = re.search(r'data-metric-card="fleiss_kappa".*?</div>', page, re.S).group(0)
+    assert "on the 8 items with 4 answers each" in card
+    alpha = re.search(r'data-metric-card="krippendorff_alpha".*?</div>', page, re.S).group(0)
+    assert "answers each" not in alpha
