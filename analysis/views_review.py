@@ -26,6 +26,7 @@ from labeling.selectors import (
     class_mapping,
     class_names,
     items_still_to_label,
+    revised_answers_by_item,
     skips_by_item,
 )
 from labeling.services.campaigns import campaign_progress, campaigns_progress
@@ -143,6 +144,7 @@ def review_item_page(request, project_id, item_id):
             "item": item,
             "answers": answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "archived": archived_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
+            "revised": revised_answers_by_item(item_ids=[item.pk]).get(item.pk, []),
             "skips": skips_by_item(item_ids=[item.pk]).get(item.pk, []),
             "decisions": decisions,
             "latest": _latest_decision(decisions, names, user=request.user, counts_as=counts_as),
@@ -270,6 +272,12 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             colours=colours,
             names=names,
         )
+    # Answers their labelers changed since (the current one is in the layers): how many shapes, of which classes.
+    revised = revised_answers_by_item(item_ids=[item.pk], project=project).get(item.pk, [])
+    for a in revised:
+        shapes = a["value"].get(kind, []) if isinstance(a["value"], dict) else []
+        a["n_shapes"] = len(shapes)
+        a["classes"] = sorted({names.get(s.get("label", ""), s.get("label", "")) for s in shapes})
     consensus = consensus_for(project=project, item_ids=[item.pk]).get(item.pk, {kind: []})
     decisions = list(item.decisions.select_related("reviewer").order_by("-created", "-id"))
     for d in decisions:
@@ -320,6 +328,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
             "noun": noun,
             "answers": answers,
             "archived": archived,
+            "revised": revised,
             "skips": skips_by_item(item_ids=[item.pk]).get(item.pk, []),
             "layers": layers,
             "n_consensus": len(consensus.get(kind, [])),

@@ -1139,6 +1139,36 @@ def archived_answers_by_item(*, item_ids, project=None):
     return out
 
 
+def revised_answers_by_item(*, item_ids, project=None):
+    """Labelers' superseded answers on these items (AnnotationRevision: a labeler changed their mind), by
+    item id, newest first (reviewers' views: never show them to labelers). Each row as a current answer's,
+    with ``revision`` (its number; the current answer has the next) and ``answered`` (when it was given).
+    With ``project`` a detection / segments project, each ``value`` is the shapes object, not its text."""
+    rows = (
+        AnnotationRevision.objects.filter(annotation__item_id__in=item_ids)
+        .select_related("annotation__labeler", "guideline")
+        .order_by("-answered", "-pk")
+    )
+    out = {}
+    for r in rows:
+        out.setdefault(r.annotation.item_id, []).append(
+            {
+                "labeler": r.annotation.labeler.username,
+                "value": shapes_value(project=project, stored=r.value) if project is not None else r.value,
+                "borderline": r.borderline,
+                "borderline_with": r.borderline_with,
+                "uncertain": r.uncertain,
+                "out_of_domain": r.out_of_domain,
+                "comment": r.comment,
+                "seconds": r.seconds,
+                "guideline": r.guideline.version if r.guideline else None,
+                "revision": r.revision,
+                "answered": r.answered,
+            }
+        )
+    return out
+
+
 def skips_by_item(*, item_ids):
     """Who skipped these items and why, by item id, newest first (reviewers' views: a skip reason is
     evidence of an unclear guideline or a bad input). Each row: ``labeler``, ``reason``, ``skipped`` (when)

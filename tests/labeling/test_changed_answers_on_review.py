@@ -1,0 +1,64 @@
+"""The review page shows what labelers answered before they changed their answer (AnnotationRevision):
+the SME sees "lab0 said cat, then dog", not only the answer as it stands."""
+
+import json
+import re
+
+import pytest
+
+from labeling.choices import Role
+from labeling.services.projects import member_add
+from tests.conftest import make_project
+from tests.labeling.queue_helpers import make_items
+from tests.labeling.version_helpers import add_texts, answer, labelers, text_project
+
+pytestmark = pytest.mark.django_db
+
+
+def section(page, table_id):
+    found = re.search(rf'<table[^>]*id="{table_id}".*?</table>', page, re.S)
+    return found.group(0) if found else ""
+
+
+def test_a_changed_answer_shows_what_it_was(client, manager, reviewer):
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (item,) = add_texts(project, ["a purring bark"])
+    one, two = labelers(project, 2)
+    answer(item, one, "cat", comment="purrs")
+    answer(item, one, "dog", uncertain=True)  # changed their mind
+    answer(item, two, "dog")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    changed = section(page, "revised-answers")
+    assert 'data-labeler="lab0" data-revision="1"' in changed
+    assert "<b>cat</b>" in changed and "purrs" in changed
+    assert "lab1" not in changed  # who never changed an answer is not listed
+    assert "<b>dog</b>" in section(page, "answers")
+
+
+def test_an_unchanged_item_has_no_changed_answers_section(client, manager, reviewer):
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (item,) = add_texts(project, ["a purr"])
+    (one,) = labelers(project, 1)
+    answer(item, one, "cat")
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    assert 'id="revised-answers"' not in page
+
+
+def test_a_changed_boxes_answer_shows_its_shapes_count_and_classes(client, manager, reviewer):
+    classes = [{"key": "iguana", "name": "Iguana"}, {"key": "rock", "name": "Rock"}]
+    project = make_project(manager, name="Iguanas", modality="image", task_type="detection", classes=classes)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (item,) = make_items(project, 1, stats={"width": 200, "height": 100})
+    (alice,) = labelers(project, 1)
+    box = {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.5}
+    answer(item, alice, json.dumps({"boxes": [{**box, "label": "iguana"}, {**box, "x": 0.5, "label": "iguana"}]}))
+    answer(item, alice, json.dumps({"boxes": [{**box, "label": "rock"}]}))
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/review/{item.pk}/").content.decode()
+    changed = section(page, "revised-answers")
+    row = re.search(r'<tr data-labeler="lab0" data-revision="1">.*?</tr>', changed, re.S).group(0)
+    assert '<td class="num">2</td><td>Iguana</td>' in row
