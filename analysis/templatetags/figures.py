@@ -163,3 +163,18 @@ def measure_text(value):
     for key, label in MEASURE_WORDS.items():
         text = text.replace(key, label)
     return text
+
+
+# A version diff's ``why`` of a relabeled item (labeling.services.versions.WHY_*), in a reader's words.
+DIFF_WHY = {
+    "decision": "by an SME decision",
+    "decision_gone": "a decision no longer shipped (withdrawn, or left out by the recipe)",
+    "taxonomy": "class renamed or merged",
+    "answers": "by the labelers' answers",
+}
+
+
+@register.filter
+def diff_why(value):
+    """A relabeled item's reason, as the version diff page reads it."""
+    return DIFF_WHY.get(value, words(value) if value else "—")

@@ -240,10 +240,19 @@ class DiffSerializer(serializers.Serializer):
     to = serializers.IntegerField()
     added = serializers.ListField(child=serializers.DictField(), help_text='[{"item", "label"}]')
     removed = serializers.ListField(child=serializers.DictField(), help_text='[{"item", "label"}]')
-    relabeled = serializers.ListField(child=serializers.DictField(), help_text='[{"item", "from", "to"}]')
+    relabeled = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='[{"item", "from", "to", "why"}]; why: "decision" (an SME decision ships in this version), '
+        '"decision_gone" (one shipped in the other no longer does: withdrawn, or the recipe leaves decisions out), '
+        '"taxonomy" (a class renamed or merged between the two builds) or "answers" (the labelers\' answers, '
+        "or how the recipe resolves them, changed)",
+    )
     n_added = serializers.IntegerField()
     n_removed = serializers.IntegerField()
     n_relabeled = serializers.IntegerField()
+    why = serializers.DictField(
+        child=serializers.IntegerField(), help_text='the relabeled items counted by why, e.g. {"taxonomy": 12}'
+    )
     resplit = serializers.IntegerField(help_text="items present in both whose split changed")
     truncated = serializers.BooleanField(help_text="a list was cut at `limit` rows; the counts are complete")
     classes = DiffClassSerializer(

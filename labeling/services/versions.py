@@ -839,14 +839,65 @@ def _shape_class_counts(a_lab, b_lab, names, kind):
     ]
 
 
+# Why an item's label differs between two versions (``version_diff``'s relabeled rows, ``why``).
+WHY_TAXONOMY = "taxonomy"  # a class renamed or merged between the two builds: the same answers, another key
+WHY_DECISION = "decision"  # an SME's decision ships in the newer version (a new decision, or another one)
+WHY_DECISION_GONE = "decision_gone"  # the older shipped a decision the newer does not (withdrawn, or not used)
+WHY_ANSWERS = "answers"  # the labelers' answers (or how the recipe resolves them) changed
+WHY_ORDER = (WHY_DECISION, WHY_DECISION_GONE, WHY_TAXONOMY, WHY_ANSWERS)
+
+
+def _taxonomy_between(project, earlier, later) -> dict:
+    """Old class key → key, from the taxonomy changes made after ``earlier`` and still standing at
+    ``later`` (datetimes): how a label shipped at the first could read at the second with the same answers."""
+    from labeling.models import TaxonomyChange
+
+    mapping = {}
+    changes = TaxonomyChange.objects.filter(project=project, created__gt=earlier, created__lte=later)
+    for change in changes.filter(Q(undone__isnull=True) | Q(undone__gt=later)).order_by("number"):
+        mapping = selectors.mapping_with(mapping=mapping, op=change.op, payload=change.payload)
+    return mapping
+
+
+def _mapped_label(name, mapping):
+    """A diff's label key (``_label_key``) read through a class mapping: a class key, or each shape's class."""
+    if not mapping or name is None:
+        return name
+    if name.startswith("{") and _label_key(name) == name:  # shapes, as _label_key keeps them
+        try:
+            ((kind, shapes),) = json.loads(name).items()
+            mapped = [{**shape, "label": mapping.get(shape.get("label"), shape.get("label"))} for shape in shapes]
+            return json.dumps({kind: mapped}, separators=(",", ":"))
+        except (ValueError, AttributeError, TypeError):
+            pass  # a transcript that begins with a brace
+    return mapping.get(name, name)
+
+
+def _why(old_name, new_name, old_by, new_by, forward, backward):
+    """Why a relabeled row changed: see WHY_*. ``old_by`` / ``new_by``: each version's ``resolved_by``."""
+    if new_by == "decision":
+        return WHY_DECISION
+    if old_by == "decision":
+        return WHY_DECISION_GONE
+    if _mapped_label(old_name, forward) == new_name or _mapped_label(new_name, backward) == old_name:
+        return WHY_TAXONOMY
+    return WHY_ANSWERS
+
+
 def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
     """What changed from ``against`` (the older side) to ``version``.
 
     Answers ``{"from", "to", "added": [{"item", "label"}], "removed": [{"item", "label"}], "relabeled":
-    [{"item", "from", "to"}], "n_added", "n_removed", "n_relabeled", "resplit", "truncated", "classes":
-    [{"class", "before", "after", "change"}]}``. Items are compared by id; a label of ``null`` is a "needs
-    review" row. Each list holds at most ``limit`` rows (in item order; ``truncated`` says so); the
+    [{"item", "from", "to", "why"}], "n_added", "n_removed", "n_relabeled", "why", "resplit", "truncated",
+    "classes": [{"class", "before", "after", "change"}]}``. Items are compared by id; a label of ``null`` is
+    a "needs review" row. Each list holds at most ``limit`` rows (in item order; ``truncated`` says so); the
     counts are always complete. Transcription projects get no per-class counts.
+
+    A relabeled row's ``why``: ``decision`` (an SME decision ships in ``version``), ``decision_gone`` (one
+    shipped in ``against`` no longer does: withdrawn, or the recipe leaves decisions out), ``taxonomy`` (a
+    class renamed or merged between the two builds reads the same answers as another class) or
+    ``answers`` (the labelers' answers, or how the recipe resolves them, changed). The top-level ``why``
+    counts every relabeled row by it.
     """
     old = _artifact(against, "parquet").name
     new = _artifact(version, "parquet").name
@@ -868,6 +919,7 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
     removed_labels = a_lab[np.searchsorted(a_items, removed)] if len(removed) else np.zeros(0, np.int64)
     moved, before, after = (x[:limit] for x in d["relabeled"])
     transcription = version.project.task_type == TaskType.TRANSCRIPTION
+    whys = _relabel_reasons(version, against, old, new, d)
     out = {
         "from": against.number,
         "to": version.number,
@@ -878,12 +930,13 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
             {"item": int(i), "label": name(c)} for i, c in zip(removed.tolist(), removed_labels.tolist(), strict=True)
         ],
         "relabeled": [
-            {"item": int(i), "from": name(x), "to": name(y)}
-            for i, x, y in zip(moved.tolist(), before.tolist(), after.tolist(), strict=True)
+            {"item": int(i), "from": name(x), "to": name(y), "why": why}
+            for i, x, y, why in zip(moved.tolist(), before.tolist(), after.tolist(), whys[:limit], strict=True)
         ],
         "n_added": len(d["added"]),
         "n_removed": len(d["removed"]),
         "n_relabeled": len(d["relabeled"][0]),
+        "why": {reason: n for reason in WHY_ORDER if (n := whys.count(reason))},
         "resplit": d["resplit"],
         "truncated": any(len(x) > limit for x in (d["added"], d["removed"], d["relabeled"][0])),
     }
@@ -899,6 +952,31 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
             for b, a in [(before_counts[n], after_counts[n])]
         ]
     return out
+
+
+def _relabel_reasons(version, against, old, new, d) -> list[str]:
+    """``_why`` of each relabeled row of the diff ``d`` (from the manifest ``old`` of ``against`` to
+    ``new`` of ``version``), in its order."""
+    items, before, after = d["relabeled"]
+    if not len(items):
+        return []
+    names = d["names"]
+
+    def resolved(name, wanted):
+        table = exports.read_columns(name, ["item", "resolved_by"])
+        by_item = dict(zip(table.column("item").to_pylist(), table.column("resolved_by").to_pylist(), strict=True))
+        return [by_item.get(i) for i in wanted]
+
+    wanted = items.tolist()
+    old_by, new_by = resolved(old, wanted), resolved(new, wanted)
+    earlier, later = sorted((against.created, version.created))
+    mapping = _taxonomy_between(version.project, earlier, later)
+    # The mapping leads from the older build's classes to the newer's: ``against`` is most often the older.
+    forward, backward = (mapping, {}) if against.created <= version.created else ({}, mapping)
+    return [
+        _why(names[a] if a >= 0 else None, names[b] if b >= 0 else None, ob, nb, forward, backward)
+        for a, b, ob, nb in zip(before.tolist(), after.tolist(), old_by, new_by, strict=True)
+    ]
 
 
 def version_manifest_chunks(*, version, chunk=64 * 1024):

@@ -189,10 +189,10 @@ def test_the_diff_page_reads_boxes_as_class_names_and_counts_the_boxes_changed(c
     table = page[page.index('id="relabeled"') :].split("</table>")[0]
     rows = {
         int(item): [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-        for item, row in re.findall(r'<tr data-item="(\d+)">(.*?)</tr>', table, re.S)
+        for item, row in re.findall(r'<tr data-item="(\d+)"[^>]*>(.*?)</tr>', table, re.S)
     }
-    assert rows[second.pk][1:] == ["1 box: Rock", "nothing here"]
-    assert rows[first.pk][1:] == ["2 boxes: Iguana, Rock", "2 boxes: Iguana, Rock"]
+    assert rows[second.pk][1:] == ["1 box: Rock", "nothing here", "by the labelers&#x27; answers"]
+    assert rows[first.pk][1:] == ["2 boxes: Iguana, Rock", "2 boxes: Iguana, Rock", "by the labelers&#x27; answers"]
     assert "{&#x27;boxes" not in page and "{'boxes" not in page
     shapes = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page[page.index('id="shape-changes"') :].split("</p>")[0]))
     assert "Boxes: 0 added, 1 removed, 2 moved" in shapes

@@ -187,7 +187,7 @@ def test_diff_names_the_relabeled_item(api, manager, texts):
     answer(items[0], b, "other")
     run_build(api, manager, project)
     diff = api(manager).get(f"/api/projects/{project.pk}/versions/2/diff?against=1").json()
-    assert diff["relabeled"] == [{"item": items[0].pk, "from": "cat", "to": "other"}]
+    assert diff["relabeled"] == [{"item": items[0].pk, "from": "cat", "to": "other", "why": "answers"}]
     assert diff["added"] == [] and diff["removed"] == [] and diff["n_relabeled"] == 1
     classes = {c["class"]: c for c in diff["classes"]}
     assert classes["cat"]["change"] == -1 and classes["other"]["change"] == 1
