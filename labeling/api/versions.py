@@ -233,6 +233,11 @@ class DiffShapesSerializer(serializers.Serializer):
     added = serializers.IntegerField(help_text="shapes with no match (same class, IoU ≥ 0.5) in the older version")
     removed = serializers.IntegerField(help_text="shapes of the older version with no match in this one")
     moved = serializers.IntegerField(help_text="matched shapes whose coordinates changed")
+    relabeled = serializers.IntegerField(
+        required=False,
+        help_text="shapes in the same place (IoU ≥ 0.5) under another class: a class merged or renamed, another "
+        "class chosen (absent from versions compared before it was counted)",
+    )
 
 
 class DiffSerializer(serializers.Serializer):

@@ -600,20 +600,27 @@ def _shape_lists(name, kind):
 
 
 def shape_changes(*, old, new, kind) -> dict:
-    """Shapes ``added``, ``removed`` and ``moved`` from the manifest stored as ``old`` to ``new``: per
-    item, the two versions' shapes are matched one to one (same class, IoU ≥ 0.5); a matched pair whose
-    coordinates differ has moved, an unmatched new shape was added, an unmatched old one removed."""
+    """Shapes ``added``, ``removed``, ``moved`` and ``relabeled`` from the manifest stored as ``old`` to
+    ``new``: per item, the two versions' shapes are matched one to one (same class, IoU ≥ 0.5); a matched
+    pair whose coordinates differ has moved. Of the shapes left, those matched one to one in place (IoU
+    ≥ 0.5) whatever their class were relabeled (a class merged or renamed, a labeler's other class: the
+    same box, not one removed and one added); an unmatched new shape was added, an unmatched old one removed."""
     a, b = _shape_lists(old, kind), _shape_lists(new, kind)
-    added = removed = moved = 0
+    added = removed = moved = relabeled = 0
     for item in set(a) | set(b):
         before, after = a.get(item, []), b.get(item, [])
         if before == after:
             continue
         pairs = _pairs(before, after, kind, match_shapes)
-        added += len(after) - len(pairs)
-        removed += len(before) - len(pairs)
         moved += sum(1 for i, j in pairs if before[i][1] != after[j][1])
-    return {"added": added, "removed": removed, "moved": moved}
+        left_before = [s for n, s in enumerate(before) if n not in {i for i, _ in pairs}]
+        left_after = [s for n, s in enumerate(after) if n not in {j for _, j in pairs}]
+        # the same place under another class: matched with one class for all
+        in_place = _pairs([("", s[1]) for s in left_before], [("", s[1]) for s in left_after], kind, match_shapes)
+        relabeled += len(in_place)
+        added += len(left_after) - len(in_place)
+        removed += len(left_before) - len(in_place)
+    return {"added": added, "removed": removed, "moved": moved, "relabeled": relabeled}
 
 
 def _pairs(before, after, kind, match_shapes):

@@ -113,7 +113,7 @@ def test_versions_over_the_api_with_a_worker(api, manager, celery_worker, shared
     answer(items[8], b, "dog")
     assert build_over_api(client, project, worker=celery_worker) == 3
     diff = client.get(f"/api/projects/{project.pk}/versions/3/diff?against=2").json()
-    assert diff["relabeled"] == [{"item": items[8].pk, "from": "other", "to": "dog"}]
+    assert diff["relabeled"] == [{"item": items[8].pk, "from": "other", "to": "dog", "why": "answers"}]
     assert diff["added"] == [] and diff["removed"] == []
     third = client.get(f"/api/projects/{project.pk}/versions/3/").json()
     assert third["content_hash"] != first["content_hash"]

@@ -164,7 +164,7 @@ def test_the_diff_counts_boxes_added_removed_and_moved_after_a_relabel(api, mana
     answer(second, a, json.dumps({"boxes": []}))
     run_build(api, manager, project)
     diff = api(manager).get(f"/api/projects/{project.pk}/versions/2/diff?against=1").json()
-    assert diff["shapes"] == {"added": 0, "removed": 1, "moved": 2}
+    assert diff["shapes"] == {"added": 0, "removed": 1, "moved": 2, "relabeled": 0}
     assert diff["n_relabeled"] == 2
     relabeled = {r["item"]: r for r in diff["relabeled"]}
     assert relabeled[second.pk]["to"] == {"boxes": []}
@@ -210,7 +210,7 @@ def test_more_labelers_drawing_the_same_box_is_no_relabel(api, manager, reviewer
     run_build(api, manager, project)
     diff = api(manager).get(f"/api/projects/{project.pk}/versions/2/diff?against=1").json()
     assert (diff["n_relabeled"], diff["relabeled"]) == (0, [])
-    assert diff["shapes"] == {"added": 0, "removed": 0, "moved": 0}
+    assert diff["shapes"] == {"added": 0, "removed": 0, "moved": 0, "relabeled": 0}
     for user in (a, b):  # a second dog, drawn by both: that is a relabel
         answer(image, user, boxes((0.1, 0.1, 0.5, 0.5, "dog"), (0.7, 0.7, 0.2, 0.2, "dog")))
     run_build(api, manager, project)

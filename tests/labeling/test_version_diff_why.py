@@ -82,3 +82,5 @@ def test_a_merge_of_box_classes_reads_as_taxonomy_not_as_new_boxes(api, manager,
     v2 = build(project, manager)
     out = diff(api, reviewer, project, v2.number, v1.number)
     assert [(row["item"], row["why"]) for row in out["relabeled"]] == [(item.pk, "taxonomy")]
+    # the box did not move: it is relabeled, not one box removed and another added
+    assert out["shapes"] == {"added": 0, "removed": 0, "moved": 0, "relabeled": 1}
