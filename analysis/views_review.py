@@ -410,7 +410,7 @@ def guidelines_page(request, project_id):
             "answered": answered,
             "answered_items": ",".join(dict.fromkeys(str(n.item_id) for n in answered if n.item_id)),
             "class_names": names,
-            "shown_html": markdown_html(shown.text) if shown else "",
+            "shown_html": markdown_html(shown.text, top_heading=3) if shown else "",  # under "Version N"
             "diff": diff,
             "notes": project.guideline_notes.select_related("author", "item").filter(resolved_in__isnull=True)[:50],
             "classes": project.classes.filter(retired=False),

@@ -147,7 +147,7 @@ def label(request, project_id):
             "shape": {"boxes": "box", "segments": "segment"}.get(SHAPE_TASKS.get(project.task_type, ("", ""))[1], ""),
             "guideline": guideline,
             "guideline_html": markdown_html(guideline.text) if guideline else "",
-            "conventions_html": markdown_html(project.transcription_conventions),
+            "conventions_html": markdown_html(project.transcription_conventions, top_heading=4),  # under its h3
             "skip_reasons": SKIP_REASONS,
             "draw_key": keys["draw"],
             "corner_key": keys["corner"],

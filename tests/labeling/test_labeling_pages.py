@@ -151,7 +151,7 @@ def test_guideline_is_rendered_from_markdown_and_sanitized(client, project, labe
     )
     client.force_login(labeler)
     page = client.get(f"/projects/{project.pk}/label/").content.decode()
-    assert "<h1>Cats</h1>" in page and "<strong>cat</strong>" in page
+    assert "<h2>Cats</h2>" in page and "<strong>cat</strong>" in page  # under the page's own h1
     assert "alert('x')" not in page and "javascript:" not in page
     assert "Guideline v1" in page and '"guideline": 1' in page
 

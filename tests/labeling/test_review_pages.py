@@ -36,7 +36,7 @@ def test_guidelines_are_readable_by_labelers_but_not_editable(client, labeler, r
     guideline_publish(project=project, text="# Be careful\n<script>alert(1)</script>", author=reviewer)
     client.force_login(labeler)
     page = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
-    assert "<h1>Be careful</h1>" in page and "<script>alert(1)" not in page
+    assert "<h3>Be careful</h3>" in page and "<script>alert(1)" not in page  # under the page's "Version 1"
     assert "guideline-form" not in page
     assert client.get(f"/projects/{project.pk}/review/").status_code == 403
     assert client.get(f"/projects/{project.pk}/taxonomy/").status_code == 403
