@@ -5,6 +5,7 @@ import re
 from html.parser import HTMLParser
 
 from labeling.services.guidelines import guideline_publish
+from tests.labeling.test_version_pages import two_versions  # noqa: F401 - a fixture
 
 
 class Elements(HTMLParser):
@@ -78,3 +79,14 @@ def test_markdown_headings_start_at_the_level_asked_and_keep_their_steps():
     assert markdown_html("### A\n\n<h5>B</h5>", top_heading=2) == "<h2>A</h2>\n<h4>B</h4>"
     assert markdown_html("# A\n\n###### F", top_heading=4) == "<h4>A</h4>\n<h6>F</h6>"  # none past h6
     assert markdown_html("No heading\n\n---\n\n<b>bold</b>") == "<p>No heading</p>\n<hr>\n<p><b>bold</b></p>"
+
+
+def test_a_versions_left_out_and_resolved_by_tables_name_their_rows(client, reviewer, two_versions):  # noqa: F811
+    """The "Left out" and "Labels resolved by" tables had no header cell: a screen reader moving through
+    them read bare numbers, not "majority, 4"."""
+    project, _ = two_versions
+    client.force_login(reviewer)
+    html = client.get(f"/projects/{project.pk}/versions/1/").content.decode()
+    tables = re.findall(r"<table\b.*?</table>", html, flags=re.DOTALL)
+    assert tables and all("<th" in table for table in tables)
+    assert re.search(r'<th scope="row">majority</th><td class="num">\d+</td>', html)

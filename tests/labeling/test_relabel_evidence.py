@@ -131,7 +131,7 @@ def test_the_version_page_says_when_it_names_only_the_first_of_many_left_out_ite
     assert f"unlabeled (the first {NAMED_ITEMS} of {NAMED_ITEMS + 20}):" in named
     assert named.count('class="chip light"') == NAMED_ITEMS
     # the reasons read as words, never as identifiers
-    assert "<td>low agreement</td>" in page and "low_agreement" not in page
+    assert '<th scope="row">low agreement</th>' in page and "low_agreement" not in page
 
 
 def test_a_campaign_of_overlap_1_shows_before_and_after_against_the_archive_and_gold(api, client, manager, reviewer):
