@@ -401,3 +401,35 @@ def test_n_with_caps_lock_on_never_clears_the_final_boxes(live_server, page, log
     page.keyboard.press("Shift+N")  # still clears
     page.wait_for_function("() => document.getElementById('editor-summary').dataset.count === '0'")
     assert not Decision.objects.filter(item=item).exists() and not page.errors, page.errors
+
+
+def test_tab_goes_through_the_final_boxes_once_then_on_through_the_page(live_server, page, login, manager, reviewer):
+    """The final boxes are there from the start (the consensus), and Tab cycled them forever: a keyboard-only
+    SME never reached the skip link, the top bar or the decision form (qa20). Tab now selects each box in
+    turn, then lets go of them and moves on through the page's controls."""
+    require_browser()
+    project, item, alice, bob = review_item(manager, reviewer, "Tab out (browser)")
+    two = boxes((0.1, 0.1, 0.2, 0.2, "iguana"), (0.6, 0.6, 0.2, 0.2, "rock"))
+    annotation_save(item=item, labeler=alice, value=two)
+    annotation_save(item=item, labeler=bob, value=two)
+    annotation_save(item=item, labeler=alice, value=boxes((0.1, 0.1, 0.2, 0.2, "iguana")))  # a disagreement
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('.box-layer rect.box').length === 1")
+    page.keyboard.press("Shift+2")  # lab1's two boxes copied as the final ones
+    page.wait_for_function("() => document.querySelectorAll('.box-layer rect.box').length === 2")
+    selected = "document.querySelectorAll('.box-layer rect.box.selected').length"
+    page.keyboard.press("Tab")
+    assert page.evaluate(selected) == 1
+    page.keyboard.press("Tab")
+    assert page.evaluate(selected) == 1
+    page.keyboard.press("Tab")  # past the last box: on to the page
+    assert page.evaluate(selected) == 0
+    assert page.evaluate("document.activeElement !== document.body")
+    for _ in range(60):
+        if page.evaluate("document.activeElement.id") == "decide":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "decide"
+    assert page.evaluate(selected) == 0  # Tab on a control never went back to the boxes
+    assert not page.errors

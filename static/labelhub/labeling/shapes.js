@@ -26,8 +26,12 @@ function rgba(hex, alpha) {
 }
 
 class ShapeEditor {
-  constructor({ kind, noun, classes, classMap, options, onChange, onHistory }) {
+  constructor({ kind, noun, classes, classMap, options, onChange, onHistory, tabLeaves = false }) {
     this.kind = kind;
+    // Tab past the last shape (Shift+Tab before the first) lets go of the shapes, and the keyboard goes on
+    // through the page, instead of wrapping round (the review page: its final shapes are there from the start,
+    // and Tab never reached the skip link, the top bar or the decision form).
+    this.tabLeaves = tabLeaves;
     this.classMap = classMap || {};
     this.noun = noun; // [singular, plural]
     this.classByKey = new Map(classes.map((c) => [c.key, c]));
@@ -227,6 +231,14 @@ class ShapeEditor {
         // A control reached with Tab (or the keys c, r) keeps its Tab: the keyboard moves on through the page's
         // controls, as anywhere on the web. With none focused, Tab cycles the shapes.
         if (!this.shapes.length || event.target.closest?.("button, a[href], input, select, textarea")) return false;
+        if (this.tabLeaves && this.selectedIndex >= 0) {
+          const next = this.selectedIndex + (event.shiftKey ? -1 : 1);
+          if (next < 0 || next >= this.shapes.length) {
+            this.select(-1);
+            this.note(`No ${this.noun[0]} selected: Tab goes on through the page`);
+            return false; // the browser's Tab: on to the next control
+          }
+        }
         this.cycle(event.shiftKey ? -1 : 1);
         return true;
       case "Delete": case "Backspace":

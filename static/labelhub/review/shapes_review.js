@@ -37,6 +37,7 @@ const editorOptions = {
   classes: config.classes, options: config.options, onChange: () => render(),
   drawKey: config.drawKey, cornerKey: config.cornerKey,
   onHistory: (text) => { $("undo-status").textContent = text; },
+  tabLeaves: true, // Tab goes through the final shapes once, then on through the page: no keyboard trap
 };
 const editor = boxes ? new BoxEditor(viewer, editorOptions) : new SegmentEditor(viewer, { ...editorOptions, duration: config.duration });
 const strip = (value) => ({ [config.kind]: (value?.[config.kind] ?? []).map(({ support, decided, ...shape }) => shape) });
