@@ -330,6 +330,8 @@ def _run_archive(*, job, handle, source, beat):
         files = [i for i in archive.infolist() if not i.is_dir() and not imports.zip_entry_hidden(i.filename)]
         manifest = next((i for i in files if i.filename in imports.MANIFEST_NAMES), None)
         if manifest:
+            if unreadable := imports.zip_member_unreadable(manifest):
+                raise InputRejected(unreadable)
             imports.zip_member_check(manifest)
         total = _count_lines(io.TextIOWrapper(archive.open(manifest), encoding="utf-8-sig")) if manifest else len(files)
         _start(job, beat, total)

@@ -18,11 +18,13 @@ import gc
 import io
 import json
 import logging
+import lzma
 import posixpath
 import re
 import stat
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -963,6 +965,37 @@ def _safe_member_name(name: str) -> str:
     return posixpath.normpath(name.replace("\\", "/"))
 
 
+# The compression methods Python's zipfile reads; WinZip's AES (99), PPMd (98) and others it cannot.
+READABLE_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def zip_member_unreadable(info: zipfile.ZipInfo) -> str:
+    """Why a zip entry's data cannot be read at all (``zip -e``'s password, a compression method zipfile
+    lacks), as a sentence naming it; "" when it can. zipfile only says so when the entry is opened, as a
+    RuntimeError or NotImplementedError that failed the whole import."""
+    if info.flag_bits & 0x1:
+        return f"zip entry '{member_name(info)}' is encrypted (password-protected): zip it again without a password"
+    if info.compress_type not in READABLE_ZIP_METHODS:
+        return (
+            f"zip entry '{member_name(info)}' is compressed with a method LabelHub cannot read "
+            f"({info.compress_type}): zip it again with the usual one (deflate)"
+        )
+    return ""
+
+
+def zip_member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    """A function reading a zip entry whole; a damaged entry (its CRC, its compressed data) raises
+    InputRejected naming it, so that one bad entry is reported as such and the others go in."""
+
+    def read():
+        try:
+            return archive.read(info)
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as exc:
+            raise InputRejected(f"zip entry '{member_name(info)}' is damaged ({exc}): zip it again") from None
+
+    return read
+
+
 def _is_link(info: zipfile.ZipInfo) -> bool:
     """Whether a zip entry is a symbolic link (``zip -y``): its data is the path it links to."""
     return stat.S_ISLNK(info.external_attr >> 16)
@@ -970,9 +1003,9 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
 
 def archive_members(archive: zipfile.ZipFile) -> tuple[dict[str, zipfile.ZipInfo], list[tuple[str, str]]]:
     """A zip's files by their safe names (``_safe_member_name``), and (name, reason) of the entries refused:
-    a path outside the archive, a symbolic link (its data is a path, never followed), or a name the archive
-    holds more than once (zipfile reads the last copy; which one the archive's maker meant cannot be told,
-    so no copy is read)."""
+    a path outside the archive, a symbolic link (its data is a path, never followed), an entry whose data
+    cannot be read (``zip_member_unreadable``), or a name the archive holds more than once (zipfile reads
+    the last copy; which one the archive's maker meant cannot be told, so no copy is read)."""
     members, bad, copies = {}, [], {}
     for info in archive.infolist():
         if info.is_dir():
@@ -982,6 +1015,8 @@ def archive_members(archive: zipfile.ZipFile) -> tuple[dict[str, zipfile.ZipInfo
             name = _safe_member_name(shown)
             if _is_link(info):
                 raise InputRejected(f"zip entry '{shown}' is a symbolic link, not a file: zip the file it links to")
+            if unreadable := zip_member_unreadable(info):
+                raise InputRejected(unreadable)
         except InputRejected as exc:
             bad.append((shown, str(exc)))
             continue
@@ -1647,12 +1682,15 @@ def zip_entries(*, project, archive: zipfile.ZipFile, tags=(), source=None, labe
     else every file in it, labeled by its folder when ``label_from_folder``."""
     max_bytes = settings.LABELHUB_MAX_FILE_BYTES
     members, bad = archive_members(archive)
+    for info in archive.infolist():  # an unreadable manifest is the import's own problem, not one entry's
+        if info.filename in MANIFEST_NAMES and (unreadable := zip_member_unreadable(info)):
+            raise InputRejected(unreadable)
     yield from (ImportEntry(name=name, error=reason) for name, reason in bad)
 
     def opener(info):
         if info.file_size > max_bytes:
             raise InputRejected(f"{member_name(info)} is {info.file_size:,} bytes, over the limit of {max_bytes:,}")
-        return lambda: archive.read(info)
+        return zip_member_reader(archive, info)
 
     manifest = next((n for n in MANIFEST_NAMES if n in members), None)
     if manifest:

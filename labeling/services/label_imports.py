@@ -456,7 +456,7 @@ class _Media:
         limit = settings.LABELHUB_MAX_FILE_BYTES
         if info.file_size > limit:
             raise Bad(f"{name} is {info.file_size:,} bytes, over the limit of {limit:,}")
-        return lambda: self.archive.read(info)
+        return imports.zip_member_reader(self.archive, info)
 
     def _item(self, task, found, shown):
         found = list(dict.fromkeys(found))

@@ -381,3 +381,107 @@ def test_a_manifest_whose_name_is_longer_than_a_file_name_can_be_is_imported(api
     job = post_import(api, manager, project, stem + ".jsonl", b'{"text": "a long-named note"}\n')
     assert job["status"] == "succeeded", job
     assert list(Item.objects.filter(project=project).values_list("text", flat=True)) == ["a long-named note"]
+
+
+def unreadable_zip(entries, encrypted=(), method_99=(), bad_crc=()):
+    """A zip (stored, not deflated) of ``entries`` where the entries named in ``encrypted`` are marked
+    password-protected (general purpose flag bit 0, as ``zip -e`` writes them), those in ``method_99`` use
+    WinZip's AES method, which Python's zipfile cannot read, and those in ``bad_crc`` have a byte of their
+    data flipped after it was written (a damaged download)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    content = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(content))) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+    central = content.find(b"PK\x01\x02")
+    for name, info in infos.items():
+        local = info.header_offset
+        headers = [(local, 6)]  # a local header's flag is at +6, its method at +8; a central one's at +8, +10
+        at = content.find(b"PK\x01\x02", central)
+        while at >= 0:
+            length = int.from_bytes(content[at + 28 : at + 30], "little")
+            if content[at + 46 : at + 46 + length] == name.encode():
+                headers.append((at, 8))
+            at = content.find(b"PK\x01\x02", at + 4)
+        for at, flag in headers:
+            if name in encrypted:
+                content[at + flag] |= 1
+            if name in method_99:
+                content[at + flag + 2 : at + flag + 4] = (99).to_bytes(2, "little")
+        if name in bad_crc:
+            data_at = local + 30 + len(name.encode()) + int.from_bytes(content[local + 28 : local + 30], "little")
+            content[data_at + info.file_size // 2] ^= 0xFF
+    return bytes(content)
+
+
+def test_encrypted_unreadable_or_damaged_zip_entries_are_refused_naming_them_and_the_rest_goes_in(
+    api, manager, detection
+):
+    """One password-protected entry, one in a compression method Python cannot read (WinZip AES) or one whose
+    data was damaged failed the whole import ("import failed: RuntimeError: File <ZipInfo filename='b.png'
+    ...> is encrypted, password required for extraction", "NotImplementedError: That compression method is
+    not supported", "Bad CRC-32 for file 'd.png'"), the good files of the zip with it."""
+    import_images(detection, ["kept.png"])
+    content = unreadable_zip(
+        [("a.png", image(1)), ("b.png", image(2)), ("c.png", image(3)), ("d.png", image(4))],
+        encrypted={"b.png"},
+        method_99={"c.png"},
+        bad_crc={"d.png"},
+    )
+    upload = {"file": SimpleUploadedFile("i.zip", content)}
+    response = api(manager).post(f"/api/projects/{detection.pk}/imports/", upload)
+    assert response.status_code == 202
+    import_job_run(job_id=response.json()["job"])
+    job = api(manager).get(f"/api/jobs/{response.json()['job']}/").json()
+    assert job["status"] == "succeeded", job["errors"]
+    assert {e["name"]: e["reason"] for e in job["errors"]} == {
+        "b.png": "zip entry 'b.png' is encrypted (password-protected): zip it again without a password",
+        "c.png": "zip entry 'c.png' is compressed with a method LabelHub cannot read (99): zip it again with "
+        "the usual one (deflate)",
+        "d.png": "zip entry 'd.png' is damaged (Bad CRC-32 for file 'd.png'): zip it again",
+    }
+    assert sorted(Item.objects.filter(project=detection).values_list("original_name", flat=True)) == [
+        "a.png",
+        "kept.png",
+    ]
+    # the same entries beside a YOLO labels file: their images are refused, the others' boxes go in
+    yolo = unreadable_zip(
+        [("images/e.png", image(5)), ("labels/e.txt", b"0 0.5 0.5 0.2 0.4\n")]
+        + [("images/f.png", image(6)), ("labels/f.txt", b"0 0.5 0.5 0.2 0.4\n")]
+        + [("images/g.png", image(7)), ("labels/g.txt", b"0 0.5 0.5 0.2 0.4\n")]
+        + [("data.yaml", b"names: [iguana, rock]\n")],
+        encrypted={"images/f.png"},
+        bad_crc={"images/g.png"},
+    )
+    job = post_import(api, manager, detection, "yolo.zip", yolo, format="yolo", labeler="yolo")
+    assert job["status"] == "succeeded", job["errors"]
+    reasons = {e["name"]: e["reason"] for e in job["errors"]}
+    assert reasons["images/f.png"] == (
+        "zip entry 'images/f.png' is encrypted (password-protected): zip it again without a password"
+    )
+    assert reasons["images/g.png"] == (
+        "zip entry 'images/g.png' is damaged (Bad CRC-32 for file 'images/g.png'): zip it again"
+    )
+    assert {name for name, who in answers(detection) if who == "yolo"} == {"images/e.png"}
+
+
+def test_a_zip_whose_manifest_is_encrypted_fails_saying_so_and_imports_nothing(api, manager, detection):
+    """An encrypted manifest failed the job as "import failed: RuntimeError: File <ZipInfo ...>"; the files
+    must not go in without it either (their tags and labels are in it)."""
+    content = unreadable_zip(
+        [("manifest.jsonl", b'{"path": "a.png", "tags": ["x"]}\n'), ("a.png", image(1))], encrypted={"manifest.jsonl"}
+    )
+    upload = {"file": SimpleUploadedFile("m.zip", content)}
+    response = api(manager).post(f"/api/projects/{detection.pk}/imports/", upload)
+    import_job_run(job_id=response.json()["job"])
+    job = api(manager).get(f"/api/jobs/{response.json()['job']}/").json()
+    assert job["status"] == "failed"
+    assert job["errors"] == [
+        {
+            "reason": "the upload cannot be read: zip entry 'manifest.jsonl' is encrypted (password-protected): zip "
+            "it again without a password"
+        }
+    ]
+    assert not Item.objects.filter(project=detection).exists()

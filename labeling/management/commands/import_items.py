@@ -86,6 +86,8 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{path} is a damaged zip archive ({exc}); entries before the damaged one may have been imported"
                 ) from None
+            except InputRejected as exc:  # the archive as a whole (an encrypted manifest), found before any entry
+                raise CommandError(f"{path}: {exc}") from None
         else:
             if problem := _utf8_problem(path):
                 raise CommandError(
