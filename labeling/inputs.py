@@ -30,6 +30,10 @@ STATS_MAX_SIDE = 512
 # An audio frame counts as silent when its 20 ms window is quieter than this.
 SILENCE_DBFS = -50.0
 CLIP_LEVEL = 0.999
+# What web browsers decode (Chromium's media limits; Web Audio's decodeAudioData the same): a clip outside
+# them showed an empty waveform, 0:00.0 long, on the labeling page, so nobody could label it.
+BROWSER_SAMPLE_RATES = (3_000, 768_000)
+BROWSER_MAX_CHANNELS = 32
 # EXIF orientations that turn the picture a quarter (ImageOps.exif_transpose): width and height swap.
 QUARTER_TURNS = {5, 6, 7, 8}
 
@@ -204,6 +208,22 @@ def _check_samples(samples, limit):
         )
 
 
+def _check_playable(rate, channels):
+    """InputRejected when web browsers cannot play a clip of this sample rate or channel count (as a TIFF is
+    refused: nobody could label it), read from the header before anything is decoded."""
+    low, high = BROWSER_SAMPLE_RATES
+    if not low <= rate <= high:
+        raise InputRejected(
+            f"audio at {rate:,} Hz cannot be played by web browsers (they play {low:,} to {high:,} Hz), so nobody "
+            "could label it: resample it first (16,000 or 44,100 Hz, say)"
+        )
+    if channels > BROWSER_MAX_CHANNELS:
+        raise InputRejected(
+            f"audio of {channels:,} channels cannot be played by web browsers (at most {BROWSER_MAX_CHANNELS}), so "
+            "nobody could label it: mix it down or split its channels into clips first"
+        )
+
+
 def inspect_audio(data: bytes) -> Inspected:
     """Decode the whole clip through libsndfile; answer duration, rate, channels and level statistics.
 
@@ -222,10 +242,13 @@ def inspect_audio(data: bytes) -> Inspected:
     limit = settings.LABELHUB_MAX_AUDIO_SAMPLES
     try:
         info = soundfile.info(io.BytesIO(data))
+        _check_playable(info.samplerate, info.channels)
         _check_samples(info.frames * info.channels, limit)
         # Never more than the limit decoded, whatever the header said: one frame past it tells it was over.
         max_frames = limit // max(info.channels, 1) + 1
         signal, rate = soundfile.read(io.BytesIO(data), frames=max_frames, dtype="float32", always_2d=True)
+    except InputRejected:  # a ValueError too, but ours: its sentence is the reason
+        raise
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         # libsndfile's own sentence: its str() names the in-memory buffer (<_io.BytesIO object at 0x...>).
         reason = getattr(exc, "error_string", None) or exc

@@ -152,3 +152,35 @@ def test_an_audio_decompression_bomb_is_rejected_before_decoding():
     assert len(data) < 300_000
     with pytest.raises(InputRejected, match="215,040,000 samples.*decompression bomb"):
         inspect_audio(data)
+
+
+def pcm_wav(*, rate, channels, frames):
+    """A 16-bit PCM WAV written field by field: libsndfile writes no clip of 1,024 channels or at 1 Hz."""
+    data = b"\x00\x10" * (frames * channels)
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "reason"),
+    [
+        (2_999, 1, "audio at 2,999 Hz cannot be played by web browsers (they play 3,000 to 768,000 Hz)"),
+        (768_001, 1, "audio at 768,001 Hz cannot be played by web browsers (they play 3,000 to 768,000 Hz)"),
+        (1, 1, "audio at 1 Hz cannot be played by web browsers (they play 3,000 to 768,000 Hz)"),
+        (16_000, 33, "audio of 33 channels cannot be played by web browsers (at most 32)"),
+    ],
+)
+def test_audio_browsers_cannot_play_is_refused_saying_so(rate, channels, reason):
+    """A clip at 1 Hz (a broken header), 2,999 Hz or 768,001 Hz, or of 33 channels, was imported, and the
+    labeling and review pages showed an empty waveform, 0:00.0 long, that would not play: Chromium decodes
+    3,000 to 768,000 Hz and at most 32 channels."""
+    with pytest.raises(InputRejected) as rejected:
+        inspect_audio(pcm_wav(rate=rate, channels=channels, frames=3000))
+    assert str(rejected.value).startswith(reason + ", so nobody could label it")
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(3_000, 1), (768_000, 2), (16_000, 32), (8_000, 6)])
+def test_audio_at_the_edges_of_what_browsers_play_is_imported(rate, channels):
+    stats = inspect_audio(pcm_wav(rate=rate, channels=channels, frames=rate // 10)).stats
+    assert stats["sample_rate"] == rate and stats["channels"] == channels
