@@ -333,6 +333,42 @@ def utf8_decoded(data: bytes, what: str) -> str:
         ) from None
 
 
+# Bytes below 32 that text holds (tab, line feed, form feed, carriage return); any other in a file's first
+# kilobytes tells a binary file (an image, a clip: their headers hold NULs and control bytes) from text.
+_TEXT_CONTROLS = b"\t\n\x0c\r"
+_BINARY_CONTROLS = bytes(b for b in range(32) if b not in _TEXT_CONTROLS)
+
+
+def text_not_utf8(handle, what: str) -> str:
+    """``utf8_decoded``'s sentence for a text file read from ``handle`` (binary, at its start) that is not
+    UTF-8: its UTF-16/32 byte-order mark, else its first byte that is not UTF-8 and that byte's line, read a
+    megabyte at a time; "" when the file is UTF-8 throughout or is no text at all (control bytes in its
+    first 4 KB, as an image's or a clip's header holds)."""
+    head = handle.read(4096)
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            utf8_decoded(head[:4], what)
+        except InputRejected as exc:
+            return str(exc)
+    if head.translate(None, _BINARY_CONTROLS) != head:
+        return ""
+    handle.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    while block := handle.read(1 << 20):
+        pending = decoder.getstate()[0]  # the bytes of a character the last block cut in two
+        try:
+            decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            at = offset - len(pending) + exc.start
+            lines += block[: max(at - offset, 0)].count(b"\n")
+            byte = (pending + block)[exc.start]
+            return f"{what} is not UTF-8 (byte {at}, 0x{byte:02x}, on line {lines}): save it as UTF-8"
+        lines += block.count(b"\n")
+        offset += len(block)
+    return ""
+
+
 def inspect(modality: str, data: bytes) -> Inspected:
     if modality == "image":
         return inspect_image(data)

@@ -22,7 +22,7 @@ from django.db import DatabaseError, connection, transaction
 
 from labelhub.deadlocks import BatchNotSaved
 from labeling.choices import JobKind, JobStatus
-from labeling.inputs import InputRejected
+from labeling.inputs import InputRejected, text_not_utf8
 from labeling.models import Job
 from labeling.services import imports, label_imports
 from labeling.services.jobs import (
@@ -209,11 +209,15 @@ def import_job_run(*, job_id):
     except UnicodeDecodeError as exc:
         if params.get("format"):
             error = f"the upload cannot be read: {exc}"
-        else:  # an image, a clip or another binary file picked in the manifest form
-            error = (
-                "the file is neither a zip archive nor a manifest (JSON Lines or CSV, in UTF-8): images, audio "
-                "clips and text files are imported one by one under Upload files"
-            )
+        else:
+            # A manifest saved in another encoding (a spreadsheet's cp1252 or UTF-16) is told so, naming its
+            # first bad byte; an image, a clip or another binary file picked in the manifest form is sent to
+            # Upload files.
+            with default_storage.open(params["upload"], "rb") as handle:
+                error = text_not_utf8(handle, params.get("filename") or "the manifest") or (
+                    "the file is neither a zip archive nor a manifest (JSON Lines or CSV, in UTF-8): images, audio "
+                    "clips and text files are imported one by one under Upload files"
+                )
             # the total _run_manifest set counted lines of bytes that are no manifest ("failed: 0 / 219360")
             job.total = None
         job_finish(job=job, error=error, attempt=attempt)

@@ -334,3 +334,41 @@ def test_a_csv_manifests_text_over_several_lines_is_named_by_the_line_it_starts_
     names = dict(Item.objects.filter(project=project).values_list("text", "original_name"))
     assert names == {'first line\nsecond "quoted" line\n\nfourth': "line 2", "plain": "line 7"}
     assert [e["name"] for e in job.errors] == ["line 8"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        (
+            "m.csv",
+            b"text,label\ngood line,\ncaf\xe9 au lait,\n",  # Excel's "CSV (Windows)": cp1252
+            "m.csv is not UTF-8 (byte 25, 0xe9, on line 3): save it as UTF-8",
+        ),
+        (
+            "m.jsonl",
+            b'{"text": "ok"}\n{"text": "na\xefve"}\n',
+            "m.jsonl is not UTF-8 (byte 27, 0xef, on line 2): save it as UTF-8",
+        ),
+        (
+            "m.csv",
+            "text\nhello\n".encode("utf-16"),  # Notepad's and Excel's "Unicode text"
+            "m.csv is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8: save it as UTF-8",
+        ),
+    ],
+)
+def test_a_manifest_that_is_not_utf8_fails_naming_its_encoding_or_first_bad_byte(manager, name, content, reason):
+    """A CSV saved from a spreadsheet in cp1252 or UTF-16 failed as "the file is neither a zip archive nor a
+    manifest (JSON Lines or CSV, in UTF-8): images, audio clips and text files are imported one by one under
+    Upload files", which names neither the line nor the encoding, and sends its maker to the wrong form."""
+    project = text_project(manager)
+    job = run_import(project, manager, name, content)
+    assert job.status == "failed"
+    assert job.errors == [{"reason": reason}]
+
+
+def test_an_image_given_as_a_manifest_is_told_to_go_under_upload_files(manager):
+    from tests.conftest import png_bytes
+
+    job = run_import(text_project(manager), manager, "a.png", png_bytes(size=(8, 8)))
+    assert job.status == "failed"
+    assert "images, audio clips and text files are imported one by one under Upload files" in job.errors[0]["reason"]
