@@ -111,16 +111,24 @@ def test_an_empty_path_is_refused_instead_of_importing_the_current_folder(projec
     assert not Item.objects.filter(project=project).exists()
 
 
-def test_a_damaged_zip_is_a_command_error(project, tmp_path):
+def test_a_damaged_zip_entry_is_refused_naming_it_and_the_others_are_stored(project, tmp_path):
+    """A damaged entry stopped the whole command ("damaged.zip is a damaged zip archive"), the entries after it
+    unread; now it is one refused entry, named, as in an import job."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("a.png", png_bytes(seed=3))
+        archive.writestr("b.png", png_bytes(seed=4))
     data = bytearray(buffer.getvalue())
     data[60] ^= 0xFF  # a byte of the stored PNG: its CRC no longer matches
     damaged = tmp_path / "damaged.zip"
     damaged.write_bytes(bytes(data))
-    with pytest.raises(CommandError, match="damaged.zip is a damaged zip archive"):
-        import_items(str(project.pk), str(damaged))
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="1 imported, 0 duplicates, 1 rejected"):
+        call_command("import_items", str(project.pk), str(damaged), stdout=out, stderr=err)
+    assert (
+        err.getvalue() == "rejected a.png: zip entry 'a.png' is damaged (Bad CRC-32 for file 'a.png'): zip it again\n"
+    )
+    assert list(Item.objects.filter(project=project).values_list("original_name", flat=True)) == ["b.png"]
 
 
 def test_an_unknown_project_is_named(db, folder):
