@@ -54,7 +54,7 @@ from labelhub.snapshots import read_snapshot
 from labelhub.storage import s3_bucket
 from labeling import selectors
 from labeling.choices import JobKind, JobStatus, TaskType
-from labeling.models import DatasetVersion, Item, Job, Project, Tag, VersionArtifact
+from labeling.models import DatasetVersion, Item, Job, Project, Tag, TaxonomyChange, VersionArtifact
 from labeling.services import answer_exports, exports
 from labeling.services.exports import NAMED_ITEMS, split_codes, split_hashes
 from labeling.services.jobs import (
@@ -850,8 +850,6 @@ WHY_ORDER = (WHY_DECISION, WHY_DECISION_GONE, WHY_TAXONOMY, WHY_ANSWERS)
 def _taxonomy_between(project, earlier, later) -> dict:
     """Old class key → key, from the taxonomy changes made after ``earlier`` and still standing at
     ``later`` (datetimes): how a label shipped at the first could read at the second with the same answers."""
-    from labeling.models import TaxonomyChange
-
     mapping = {}
     changes = TaxonomyChange.objects.filter(project=project, created__gt=earlier, created__lte=later)
     for change in changes.filter(Q(undone__isnull=True) | Q(undone__gt=later)).order_by("number"):
