@@ -5,7 +5,7 @@ another tab, a server that fails."""
 import pytest
 
 from labeling.api import labeling as labeling_api
-from labeling.models import Annotation, AnnotationRevision
+from labeling.models import Annotation, AnnotationRevision, Skip
 from labeling.services.guidelines import guideline_publish
 from labeling.services.imports import ImportEntry, items_import
 from labeling.services.projects import member_add
@@ -594,3 +594,32 @@ def test_an_answer_whose_reply_was_lost_is_sent_again_once_and_counted(live_serv
     answer = Annotation.objects.get(labeler=labeler)
     assert (answer.item_id, answer.value, answer.revision) == (item, "6", 1)
     assert not AnnotationRevision.objects.exists()
+
+
+def test_an_enter_kept_by_a_reason_button_of_the_closed_skip_dialog_submits_and_skips_nothing(
+    live_server, page, login, manager, labeler
+):
+    # The skip dialog's close event runs as a task of its own, and under load the keys typed at once after Esc
+    # came first: the first reason button still had the focus, kept the Enter as its own, was "clicked" and
+    # skipped the item ("assert [] == [(item, '3')]", 1 run in 48). Here the dialog is closed without its
+    # close event (as the browser leaves it in that moment), the focus still on a reason.
+    require_browser()
+    project, _ = digits_project(manager, [labeler], n_items=3)
+    login(page, live_server, labeler)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    first = shown_item(page)
+    page.locator("#skip-button").click()
+    page.wait_for_function("() => document.querySelector('dialog[open]')")
+    page.evaluate(
+        """() => {
+            const dialog = document.getElementById('skip-dialog');
+            dialog.removeAttribute('open');
+            dialog.style.display = 'block';  // still laid out, as before the focus fix-up
+            dialog.querySelector('[data-reason]').focus();
+        }"""
+    )
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    shown_item(page, previous=first)
+    assert list(Annotation.objects.filter(labeler=labeler).values_list("item_id", "value")) == [(first, "3")]
+    assert not Skip.objects.filter(labeler=labeler).exists()
