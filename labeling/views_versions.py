@@ -91,12 +91,14 @@ def version_build_retry_view(request, project_id, job_id):
     return redirect("versions", project_id=project.pk)
 
 
-def _distribution(counts, names):
-    """Items per class, each class read by its name (``names``: key → name, ``class_names``)."""
+def _distribution(counts, names, order):
+    """Items per class, each class read by its name (``names``: key → name, ``class_names``), in ``order``
+    (the classes' keys as the page lists them)."""
     classes = counts.get("classes") or {}
     total = sum(classes.values()) or 1
     return [
-        {"key": k, "name": names.get(k, k), "n": v, "percent": round(100 * v / total, 1)} for k, v in classes.items()
+        {"key": k, "name": names.get(k, k), "n": classes[k], "percent": round(100 * classes[k] / total, 1)}
+        for k in order
     ]
 
 
@@ -114,7 +116,10 @@ def version_detail(request, project_id, number):
     project, membership = _project(request, project_id, role=Role.REVIEWER)
     version = version_for(project=project, ref=number)
     split_classes = version.counts.get("split_classes") or {}
-    classes = list((version.counts.get("classes") or {}).keys())
+    # in the project's class order (PostgreSQL's jsonb keeps a version's counts by key length, "rock" before
+    # "iguana"); classes the project no longer holds after them, by key
+    order = {key: n for n, key in enumerate(project.classes.values_list("key", flat=True))}
+    classes = sorted((version.counts.get("classes") or {}).keys(), key=lambda c: (order.get(c, len(order)), str(c)))
     names = class_names(project=project)
     # A version of a detection or segments project counts shapes; one built before its shapes were counted
     # per split has no split_classes: no table, rather than a table of zeros.
@@ -133,7 +138,7 @@ def version_detail(request, project_id, number):
             "project": project,
             "membership": membership,
             "version": version,
-            "distribution": _distribution(version.counts, names),
+            "distribution": _distribution(version.counts, names, classes),
             "split_table": split_table,
             "left_out_named": _named_items(version.counts.get("left_out_items"), version.counts.get("left_out") or {}),
             "review_named": _named_items(
