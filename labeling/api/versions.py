@@ -249,8 +249,8 @@ class DiffSerializer(serializers.Serializer):
         child=serializers.DictField(),
         help_text='[{"item", "from", "to", "why"}]; why: "decision" (an SME decision ships in this version), '
         '"decision_gone" (one shipped in the other no longer does: withdrawn, or the recipe leaves decisions out), '
-        '"taxonomy" (a class renamed or merged between the two builds) or "answers" (the labelers\' answers, '
-        "or how the recipe resolves them, changed)",
+        '"taxonomy" (a class renamed or merged between the two builds, or such a change undone) or "answers" '
+        "(the labelers' answers, or how the recipe resolves them, changed)",
     )
     n_added = serializers.IntegerField()
     n_removed = serializers.IntegerField()

@@ -847,14 +847,23 @@ WHY_ANSWERS = "answers"  # the labelers' answers (or how the recipe resolves the
 WHY_ORDER = (WHY_DECISION, WHY_DECISION_GONE, WHY_TAXONOMY, WHY_ANSWERS)
 
 
-def _taxonomy_between(project, earlier, later) -> dict:
-    """Old class key → key, from the taxonomy changes made after ``earlier`` and still standing at
-    ``later`` (datetimes): how a label shipped at the first could read at the second with the same answers."""
-    mapping = {}
-    changes = TaxonomyChange.objects.filter(project=project, created__gt=earlier, created__lte=later)
-    for change in changes.filter(Q(undone__isnull=True) | Q(undone__gt=later)).order_by("number"):
-        mapping = selectors.mapping_with(mapping=mapping, op=change.op, payload=change.payload)
-    return mapping
+def _taxonomy_between(project, earlier, later) -> tuple[dict, dict]:
+    """How the taxonomy changed between two builds at ``earlier`` and ``later`` (datetimes), as two class
+    mappings (old class key → key): ``added``, the changes made after ``earlier`` and still standing at
+    ``later``, leads a label shipped at the first to how the same answers read at the second; ``undone``, the
+    changes standing at ``earlier`` and undone by ``later`` (a merge undone gives its classes their answers
+    back), leads from the second's labels to the first's."""
+
+    def mapping(changes):
+        out = {}
+        for change in changes.order_by("number"):
+            out = selectors.mapping_with(mapping=out, op=change.op, payload=change.payload)
+        return out
+
+    changes = TaxonomyChange.objects.filter(project=project)
+    added = changes.filter(created__gt=earlier, created__lte=later).filter(Q(undone__isnull=True) | Q(undone__gt=later))
+    undone = changes.filter(created__lte=earlier, undone__gt=earlier, undone__lte=later)
+    return mapping(added), mapping(undone)
 
 
 def _mapped_label(name, mapping):
@@ -873,13 +882,14 @@ def _mapped_label(name, mapping):
 
 def _why(old_name, new_name, old_by, new_by, forward, backward):
     """Why a relabeled row changed: see WHY_*. ``old_by`` / ``new_by``: each version's ``resolved_by``."""
+    renamed = _mapped_label(old_name, forward) == new_name or _mapped_label(new_name, backward) == old_name
     if new_by == "decision":
-        return WHY_DECISION
+        # both ship a decision that reads as the other through the classes renamed or merged between: the
+        # taxonomy changed it (no decision was made, or the new one decides what the old one did)
+        return WHY_TAXONOMY if old_by == "decision" and renamed else WHY_DECISION
     if old_by == "decision":
         return WHY_DECISION_GONE
-    if _mapped_label(old_name, forward) == new_name or _mapped_label(new_name, backward) == old_name:
-        return WHY_TAXONOMY
-    return WHY_ANSWERS
+    return WHY_TAXONOMY if renamed else WHY_ANSWERS
 
 
 def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
@@ -893,7 +903,8 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
 
     A relabeled row's ``why``: ``decision`` (an SME decision ships in ``version``), ``decision_gone`` (one
     shipped in ``against`` no longer does: withdrawn, or the recipe leaves decisions out), ``taxonomy`` (a
-    class renamed or merged between the two builds reads the same answers as another class) or
+    class renamed or merged between the two builds, or such a change undone, reads the same answers, or the
+    same decision, as another class) or
     ``answers`` (the labelers' answers, or how the recipe resolves them, changed). The top-level ``why``
     counts every relabeled row by it.
     """
@@ -968,9 +979,10 @@ def _relabel_reasons(version, against, old, new, d) -> list[str]:
     wanted = items.tolist()
     old_by, new_by = resolved(old, wanted), resolved(new, wanted)
     earlier, later = sorted((against.created, version.created))
-    mapping = _taxonomy_between(version.project, earlier, later)
-    # The mapping leads from the older build's classes to the newer's: ``against`` is most often the older.
-    forward, backward = (mapping, {}) if against.created <= version.created else ({}, mapping)
+    added, undone = _taxonomy_between(version.project, earlier, later)
+    # ``added`` leads from the older build's classes to the newer's, ``undone`` from the newer's to the
+    # older's: ``against`` (the "from" side) is most often the older.
+    forward, backward = (added, undone) if against.created <= version.created else (undone, added)
     return [
         _why(names[a] if a >= 0 else None, names[b] if b >= 0 else None, ob, nb, forward, backward)
         for a, b, ob, nb in zip(before.tolist(), after.tolist(), old_by, new_by, strict=True)

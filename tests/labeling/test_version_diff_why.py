@@ -8,7 +8,7 @@ import pytest
 from labeling.choices import Role, TaxonomyOp
 from labeling.services.projects import member_add
 from labeling.services.review import decision_record
-from labeling.services.taxonomy import taxonomy_apply
+from labeling.services.taxonomy import taxonomy_apply, taxonomy_undo
 from tests.conftest import make_project
 from tests.labeling.queue_helpers import make_items
 from tests.labeling.version_helpers import add_texts, answer, build, labelers, text_project
@@ -84,3 +84,45 @@ def test_a_merge_of_box_classes_reads_as_taxonomy_not_as_new_boxes(api, manager,
     assert [(row["item"], row["why"]) for row in out["relabeled"]] == [(item.pk, "taxonomy")]
     # the box did not move: it is relabeled, not one box removed and another added
     assert out["shapes"] == {"added": 0, "removed": 0, "moved": 0, "relabeled": 1}
+
+
+def test_a_merge_undone_between_the_builds_reads_as_taxonomy(api, manager, reviewer):
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (barks,) = add_texts(project, ["woof"])
+    one, two = labelers(project, 2)
+    for user in (one, two):
+        answer(barks, user, "dog")
+    change = taxonomy_apply(project=project, op=TaxonomyOp.MERGE, payload={"classes": ["cat", "dog"], "into": "cat"})
+    v1 = build(project, manager)
+    taxonomy_undo(change=change)
+    v2 = build(project, manager)
+
+    # The same answers, read as "cat" while the merge stood and as "dog" since it was undone.
+    out = diff(api, reviewer, project, v2.number, v1.number)
+    assert [(row["item"], row["from"], row["to"], row["why"]) for row in out["relabeled"]] == [
+        (barks.pk, "cat", "dog", "taxonomy")
+    ]
+    back = diff(api, reviewer, project, v1.number, v2.number)
+    assert [(row["item"], row["why"]) for row in back["relabeled"]] == [(barks.pk, "taxonomy")]
+
+
+def test_a_decision_shipped_in_both_whose_class_was_renamed_reads_as_taxonomy(api, manager, reviewer):
+    project = text_project(manager)
+    member_add(project=project, username=reviewer.username, role=Role.REVIEWER)
+    (decided,) = add_texts(project, ["purr or bark"])
+    one, two = labelers(project, 2)
+    answer(decided, one, "cat")
+    answer(decided, two, "dog")
+    decision_record(item=decided, reviewer=reviewer, label="cat", rationale="it purrs")
+    v1 = build(project, manager)
+    taxonomy_apply(project=project, op=TaxonomyOp.RENAME, payload={"key": "cat", "new_key": "feline"})
+    v2 = build(project, manager)
+
+    # No decision was made between the builds: the one both ship reads by the class's new key.
+    out = diff(api, reviewer, project, v2.number, v1.number)
+    assert [(row["item"], row["from"], row["to"], row["why"]) for row in out["relabeled"]] == [
+        (decided.pk, "cat", "feline", "taxonomy")
+    ]
+    back = diff(api, reviewer, project, v1.number, v2.number)
+    assert [(row["item"], row["why"]) for row in back["relabeled"]] == [(decided.pk, "taxonomy")]
