@@ -96,7 +96,7 @@ def review_queue_page(request, project_id):
             "tags": project.tags.order_by("name"),
             "guidelines": project.guidelines.order_by("version"),
             "classes": project.classes.filter(retired=False),
-            "class_names": class_names(project=project),
+            "class_names": class_names(project=project, old_keys=True),
             "labelers": project.memberships.filter(role=Role.LABELER).select_related("user").order_by("user__username"),
             "queue_ids": ",".join(str(row["item"]) for row in queue["rows"][:500]),
             # A selection (the error analysis's "review these items", a map's) names the items it holds
@@ -126,7 +126,7 @@ def review_item_page(request, project_id, item_id):
     decisions = list(item.decisions.select_related("reviewer").order_by("-created", "-id"))
     # Classes read by their names, as the buttons, the queue and the agreement page read them; a
     # transcription project's answers are transcripts, shown as typed.
-    names = class_names(project=project) if project.task_type == "classification" else {}
+    names = class_names(project=project, old_keys=True) if project.task_type == "classification" else {}
     counts_as = None
     if project.task_type == "classification" and decisions:
         active, mapping = {c.key for c in classes}, class_mapping(project=project)
@@ -259,7 +259,7 @@ def _shape_review_page(request, project, membership, item, next_url, remaining):
     # Answers a relabel campaign archived: drawn apart, as earlier evidence, not as layers of the editor;
     # their classes read by name, as the class buttons read them.
     colours = {c.key: c.colour for c in project.classes.all()}
-    names = class_names(project=project)
+    names = class_names(project=project, old_keys=True)
     archived = archived_answers_by_item(item_ids=[item.pk], project=project).get(item.pk, [])
     for a in archived:
         shapes = a["value"].get(kind, []) if isinstance(a["value"], dict) else []

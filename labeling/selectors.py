@@ -1023,11 +1023,20 @@ def answers_given(*, user_ids) -> dict[int, dict[str, int]]:
 FLAG_CLASS_NAMES = {"borderline": "borderline", "uncertain": "uncertain", "out_of_domain": "out of domain"}
 
 
-def class_names(*, project) -> dict[str, str]:
+def class_names(*, project, old_keys=False) -> dict[str, str]:
     """Class key → the name a person reads it by, for every class of the project (retired ones too; a
     class without a name is its key) and the flags a report or version counts as classes. Pages show
-    these; APIs, CSVs and ``data-`` attributes keep the keys."""
-    return {**FLAG_CLASS_NAMES, **{c.key: c.name or c.key for c in project.classes.all()}}
+    these; APIs, CSVs and ``data-`` attributes keep the keys.
+
+    ``old_keys``: also the keys a rename took away, which answers and decisions given before it keep,
+    read by the name of the class they count as now (the review pages: an answer '7' of a class renamed
+    to 'sev' reads "seven", as the decision buttons do, not "7")."""
+    names = {c.key: c.name or c.key for c in project.classes.all()}
+    if old_keys:
+        for old, key in class_mapping(project=project).items():
+            if old not in names and key in names:
+                names[old] = names[key]
+    return {**FLAG_CLASS_NAMES, **names}
 
 
 ARCHIVED_FIELDS = ("value", "borderline", "uncertain", "out_of_domain")
