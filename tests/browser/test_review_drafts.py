@@ -473,3 +473,78 @@ def test_the_box_decision_recorded_and_the_next_items_draft_put_back_are_both_sa
     assert status(page).startswith(BACK) and recorded.is_visible()
     assert page.locator("input[name=gold]").is_checked()
     assert not page.errors, page.errors
+
+
+def test_a_withdrawal_begun_on_a_decision_withdrawn_since_says_so_and_enter_decides_the_label(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    """The draft put back a withdrawal the page no longer offers: no action was checked, and Enter threw
+    (a TypeError in the console), saying nothing, nor did the page say why."""
+    require_browser()
+    project, (item, _) = disputed_digits(manager, reviewer, labeler, labeler2)
+    colleague = make_user("reviewer2")
+    member_add(project=project, username=colleague.username, role="reviewer")
+    decision_record(item=item, reviewer=colleague, label="9", rationale="closed loop", supersedes=None)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.get_by_label("withdraw the decision in force").check()
+    page.keyboard.press("r")
+    page.keyboard.type("an open loop")
+    page.keyboard.press("Escape")
+    decision_record(item=item, reviewer=colleague, action="withdrawn", rationale="misread")
+    page.reload()
+    wait_back(page)
+    assert "The decision you were withdrawing is withdrawn already: nothing is left to withdraw." in status(page)
+    assert page.locator("input[name=action]:checked").get_attribute("value") == "label"
+    assert page.locator("#rationale").input_value() == "an open loop"
+    page.keyboard.press("4")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert Decision.objects.order_by("-id").values_list("reviewer__username", "action", "label")[0] == (
+        "reviewer1",
+        "label",
+        "4",
+    )
+    assert not page.errors, page.errors
+
+
+def test_a_withdrawal_met_by_a_colleague_s_withdrawal_says_nothing_is_left_to_withdraw(
+    live_server, page, login, manager, reviewer, labeler, labeler2
+):
+    """It said "record it again (Enter) to put it over theirs", and Enter answered that the item has no
+    decision in force to withdraw."""
+    require_browser()
+    project, (item, _) = disputed_digits(manager, reviewer, labeler, labeler2)
+    colleague = make_user("reviewer2")
+    member_add(project=project, username=colleague.username, role="reviewer")
+    decision_record(item=item, reviewer=colleague, label="9", rationale="closed loop", supersedes=None)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{item.pk}/")
+    page.get_by_label("withdraw the decision in force").check()
+    page.locator("#rationale").fill("an open loop")
+    decision_record(item=item, reviewer=colleague, action="withdrawn", rationale="misread")
+    page.locator("#decide").click()
+    page.wait_for_function("() => document.getElementById('decision-status').textContent.includes('withdrew')")
+    said = status(page)
+    assert "reviewer2 withdrew this item's decision meanwhile" in said and "“misread”" in said
+    assert "Nothing is left to withdraw: decide the item, or skip it." in said
+    assert page.locator("#withdraw").count() == 0
+    assert page.locator("input[name=action]:checked").get_attribute("value") == "label"
+    assert Decision.objects.filter(item=item).count() == 2  # nothing of reviewer1's recorded
+    assert not page.errors, page.errors
+
+
+def test_a_box_withdrawal_begun_on_a_decision_withdrawn_since_says_so(live_server, page, login, manager, reviewer):
+    require_browser()
+    project, (scene, _) = disputed_boxes(manager, reviewer, "Withdrawn boxes")
+    decision_record(item=scene, reviewer=manager, accept="consensus", rationale="both", supersedes=None)
+    login(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/{scene.pk}/")
+    page.get_by_label("withdraw the decision in force").check()
+    page.locator("#rationale").fill("the rock is a shadow")
+    decision_record(item=scene, reviewer=manager, action="withdrawn", rationale="misread")
+    page.reload()
+    wait_back(page)
+    assert "The decision you were withdrawing is withdrawn already: nothing is left to withdraw." in status(page)
+    assert page.locator("input[name=action]:checked").get_attribute("value") == "label"
+    assert not page.errors, page.errors

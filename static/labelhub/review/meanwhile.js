@@ -25,11 +25,33 @@ function what(decision) {
   return text;
 }
 
-export function decidedMeanwhile(decision) {
+/** What the status line says of ``decision``, recorded by another since the page opened (a 409 answered to
+ * the decision ``form``). A withdrawal met by another's withdrawal cannot be sent again (the item has no
+ * decision left to withdraw): the page offers it no more, and deciding the label is checked instead. */
+export function decidedMeanwhile(decision, form) {
   const me = document.body.dataset.user;
   const who = decision.reviewer === me ? "You (in another tab)" : decision.reviewer ?? "A reviewer whose account is gone";
   const when = new Date(decision.created).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   const why = decision.rationale ? ` — “${decision.rationale}”` : "";
+  if (decision.action === "withdrawn" && form?.querySelector("input[name=action][value=withdrawn]:checked")) {
+    offerNoWithdrawal(form);
+    return `${who} withdrew this item's decision meanwhile, at ${when}${why}. Nothing is left to withdraw: `
+      + "decide the item, or skip it.";
+  }
   return `${who} decided this item meanwhile, at ${when}: ${what(decision)}${why}. Yours is not recorded yet: `
     + "record it again (Enter) to put it over theirs, or skip the item.";
+}
+
+function offerNoWithdrawal(form) {
+  form.querySelector("input[name=action][value=withdrawn]")?.closest("label")?.remove();
+  form.querySelector("input[name=action][value=label]").checked = true;
+}
+
+/** After a draft is put back on ``form``: a withdrawal kept in it, of a decision withdrawn since, finds no
+ * withdrawal offered (the page checked no action, and Enter failed on it). Deciding the label is checked
+ * instead; answers what the status line adds to say so, or "". */
+export function draftWithdrawalGone(form) {
+  if (form.querySelector("input[name=action]:checked")) return "";
+  offerNoWithdrawal(form);
+  return " The decision you were withdrawing is withdrawn already: nothing is left to withdraw.";
 }

@@ -7,7 +7,7 @@ import { announceDraft, dropOthersDrafts, fillForm, ItemDraft, pruneReviewDrafts
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
-import { decidedMeanwhile } from "./meanwhile.js";
+import { decidedMeanwhile, draftWithdrawalGone } from "./meanwhile.js";
 import { sayOnNextPage, sayWhatWasKept } from "./said.js";
 
 const root = document.getElementById("review");
@@ -83,7 +83,7 @@ async function submit() {
   sending = false;
   if (code === 409 && data.decision) {
     root.dataset.latest = data.decision.id; // seen now: sending again records over it
-    status.textContent = decidedMeanwhile(data.decision);
+    status.textContent = decidedMeanwhile(data.decision, form);
     status.classList.add("error");
     return;
   }
@@ -173,7 +173,7 @@ dropOthersDrafts(document.body.dataset.user);
 pruneReviewDrafts(root.dataset.project, document.body.dataset.user);
 draft.start().then((kept) => {
   if (!kept) return;
-  announceDraft(status, reviewDraftNote(kept.latest, root.dataset.latest || null), async () => {
+  announceDraft(status, reviewDraftNote(kept.latest, root.dataset.latest || null) + draftWithdrawalGone(form), async () => {
     await draft.discard();
     status.textContent = "Discarded: the decision is as the page opened it.";
   });

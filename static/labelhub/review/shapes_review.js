@@ -19,7 +19,7 @@ import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
-import { decidedMeanwhile } from "./meanwhile.js";
+import { decidedMeanwhile, draftWithdrawalGone } from "./meanwhile.js";
 import { sayOnNextPage, sayWhatWasKept } from "./said.js";
 
 const config = JSON.parse(document.getElementById("review-config").textContent);
@@ -231,7 +231,7 @@ editor.load(strip(config.start));
 render();
 draft.start().then((kept) => {
   if (!kept) return;
-  announceDraft(status, reviewDraftNote(kept.latest, config.latest), async () => {
+  announceDraft(status, reviewDraftNote(kept.latest, config.latest) + draftWithdrawalGone(form), async () => {
     await draft.discard();
     status.textContent = "Discarded: the decision is as the page opened it.";
   });
@@ -288,7 +288,7 @@ async function submit(extra = null) {
   sending = false;
   if (code === 409 && data.decision) {
     config.latest = data.decision.id; // seen now: sending again records over it
-    status.textContent = decidedMeanwhile(data.decision);
+    status.textContent = decidedMeanwhile(data.decision, form);
     status.classList.add("error");
     return;
   }
