@@ -298,7 +298,7 @@ def report_csv_rows(report):
         metric = report.get(key)
         values = (metric["value"], metric["ci_low"], metric["ci_high"]) if metric else ("", "", "")
         rows.append(("headline", "project", key, *values))
-    for key in ("n_items", "n_compared_items", "fleiss_items", "n_annotations", "n_labelers"):
+    for key in ("n_items", "n_compared_items", "fleiss_items", "fleiss_answers_each", "n_annotations", "n_labelers"):
         rows.append(("headline", "project", key, report.get(key), "", ""))
     rows += _filter_rows(report)
     for row in report["per_class"]:

@@ -578,3 +578,11 @@ def test_fleiss_kappa_says_on_which_items_it_stands(api, client, reviewer, k2011
     assert "on the 8 items with 4 answers each" in card
     alpha = re.search(r'data-metric-card="krippendorff_alpha".*?</div>', page, re.S).group(0)
     assert "answers each" not in alpha
+
+
+def test_the_agreement_csv_says_on_which_items_fleiss_kappa_stands(client, reviewer, k2011_project):
+    """The CSV gave fleiss_items (8) without how many answers each of them has."""
+    client.force_login(reviewer)
+    rows = client.get(f"/projects/{k2011_project.pk}/agreement.csv").content.decode().splitlines()
+    assert "headline,project,fleiss_items,8,," in rows
+    assert "headline,project,fleiss_answers_each,4,," in rows
