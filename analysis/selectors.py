@@ -816,6 +816,38 @@ def map_has_scores(emap) -> bool:
     return emap.params.get("task", TaskType.CLASSIFICATION) != TaskType.TRANSCRIPTION
 
 
+def map_clusters(*, emap, present=None, names=None) -> list[dict]:
+    """The map's suspicious clusters as the API and the map page give them, without the items deleted
+    since the map was made (their points went with them): ``items``, ``size``, the examples of both
+    sides and the sentence ("N items labeled A sit among B", by the classes' names given ``names``, key
+    → name, else by their keys) count only the items still on the map; a cluster none of whose items
+    is left is not listed. ``present``: the ids of the map's points, when the caller has read them."""
+    clusters = list(LabelCluster.objects.filter(map=emap))
+    if present is None and clusters:
+        # every point's id, not ``item_id__in`` the clusters': a cluster of thousands would pass SQLite's
+        # limit of query parameters
+        present = set(MapPoint.objects.filter(map=emap).values_list("item_id", flat=True).iterator(chunk_size=20000))
+    out = []
+    for c in clusters:
+        c.items = [i for i in c.items if i in present]
+        if not c.items:
+            continue
+        out.append(
+            {
+                "index": c.index,
+                "label": c.label,
+                "suggested_label": c.suggested_label,
+                "items": c.items,
+                "size": len(c.items),
+                "examples": [i for i in c.examples if i in present],
+                "neighbour_examples": [i for i in c.neighbour_examples if i in present],
+                "score": c.score,
+                "description": c.describe(names),
+            }
+        )
+    return out
+
+
 @read_snapshot()  # the points, the items' slices and the answers of one moment
 def map_point_columns(*, project, map_id):
     """A map's points as parallel arrays with what the page colours by: labels, scores, slices,
@@ -901,20 +933,8 @@ def map_point_columns(*, project, map_id):
         "tag": [tag_list.index(tag_of[i]) if i in tag_of else -1 for i in ids],
         "agreement": [None if a is None else round(a, 3) for a in agreement],
         "fields": _metadata_columns(metadata, ids),
-        "clusters": [
-            {
-                "index": c.index,
-                "label": c.label,
-                "suggested_label": c.suggested_label,
-                "items": c.items,
-                "examples": c.examples,
-                "neighbour_examples": c.neighbour_examples,
-                "score": c.score,
-                # the stored sentence names the keys (as the API gives it); the page's names the classes
-                "description": c.describe(names),
-            }
-            for c in LabelCluster.objects.filter(map=emap)
-        ],
+        # the stored sentence names the keys (as the API gives it); the page's names the classes
+        "clusters": map_clusters(emap=emap, present=set(ids), names=names),
     }
     if not scored:
         out["wer"] = [None if r[8] is None else round(r[8], 4) for r in rows]

@@ -19,7 +19,7 @@ from analysis.api.drift import drift_report
 from analysis.api.error_analysis import parse_fairness
 from analysis.api.planning import parse_days
 from analysis.charts import fold_matrix, human_number
-from analysis.models import EmbeddingMap, ModelRun
+from analysis.models import EmbeddingMap, MapPoint, ModelRun
 from analysis.reports import public_report
 from analysis.selectors import NO_SCORES_REASON, item_with_answers, map_has_scores, map_point_columns, shapes_of_items
 from analysis.services import agreement_report_get
@@ -386,6 +386,9 @@ def map_page(request, project_id, map_id=None):
             "maps": maps,
             "current": current,
             "scored": scored,
+            # counted on the points, as the label-issue API lists them: an item deleted since the map was
+            # made is no longer flagged on it
+            "n_flagged": MapPoint.objects.filter(map=current, flagged=True).count() if current else 0,
             "no_scores_reason": NO_SCORES_REASON,
             # The start button is offered only where a map can be made; else the reason is shown.
             "refusal": map_refusal(project=project),

@@ -5,8 +5,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from analysis.models import EmbeddingMap, LabelCluster, MapPoint
-from analysis.selectors import NO_SCORES_REASON, map_has_scores
+from analysis.models import EmbeddingMap, MapPoint
+from analysis.selectors import NO_SCORES_REASON, map_clusters, map_has_scores
 from analysis.services.embeddings import embeddings_push
 from analysis.services.maps import map_create, map_embedder_choices
 from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
@@ -163,23 +163,6 @@ def _map_for(project, map_id):
     return emap
 
 
-def _clusters(emap):
-    return [
-        {
-            "index": c.index,
-            "label": c.label,
-            "suggested_label": c.suggested_label,
-            "items": c.items,
-            "size": len(c.items),
-            "examples": c.examples,
-            "neighbour_examples": c.neighbour_examples,
-            "score": c.score,
-            "description": c.description,
-        }
-        for c in LabelCluster.objects.filter(map=emap)
-    ]
-
-
 class MapDetailApi(GenericAPIView):
     serializer_class = MapSummarySerializer
     content_negotiation_class = FormatParamNegotiation  # ?format= shapes the points
@@ -237,7 +220,7 @@ class MapDetailApi(GenericAPIView):
                 {name: value_of(name, value) for name, value in zip(names, row, strict=True)}
                 for row in rows.iterator(chunk_size=10000)
             ]
-        body["clusters"] = _clusters(emap)
+        body["clusters"] = map_clusters(emap=emap)
         return Response(body)
 
 
@@ -325,7 +308,7 @@ class LabelIssuesApi(GenericAPIView):
                 "embedder": emap.embedder,
                 "label_issues": True,
                 "items": items,
-                "clusters": _clusters(emap),
+                "clusters": map_clusters(emap=emap),
             }
         )
 

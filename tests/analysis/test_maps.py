@@ -537,7 +537,7 @@ def test_label_issues_answers_for_the_map_asked_for(api, manager, reviewer, blob
 def test_the_map_page_counts_flagged_items_in_words_that_agree(client, manager, blobs, n_flagged, says):
     """A first small project's map flagged one item and the page said "1 items flagged in all"."""
     project, ids, _, _ = blobs
-    EmbeddingMap.objects.create(
+    emap = EmbeddingMap.objects.create(
         project=project,
         job=Job.objects.create(project=project, kind="map", status="succeeded"),
         embedder="text-tfidf",
@@ -546,6 +546,10 @@ def test_the_map_page_counts_flagged_items_in_words_that_agree(client, manager, 
         n_points=len(ids),
         classes=["a", "b"],
         summary={"n_flagged": n_flagged},
+    )
+    MapPoint.objects.bulk_create(
+        MapPoint(map=emap, item_id=pk, x=0, y=0, label="a", score=0.9, flagged=k < n_flagged)
+        for k, pk in enumerate(ids[:5])
     )
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/map/").content.decode()
@@ -790,3 +794,36 @@ def test_a_map_of_a_project_with_fewer_items_than_a_map_needs_is_refused_saying_
     assert response.status_code == 400
     assert response.json()["embedder"] == ["a map needs at least 10 items; this project has 8"]
     assert not EmbeddingMap.objects.exists() and not Job.objects.exists()
+
+
+def test_a_clusters_deleted_items_are_no_longer_counted_named_or_shown(client, api, manager, reviewer, blobs):
+    """Items deleted after the map was made (a wrong folder imported, a licence revoked) left the map's
+    points, but the suspicious cluster still said "20 items labeled a sit among b", listed their ids and
+    showed them as examples (broken thumbnails), and "N items flagged in all" counted them: the API, the
+    sentence and the selection a click makes disagreed."""
+    project, ids, vectors, planted = blobs
+    push_all(api, manager, project, ids, vectors)
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    before = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    cluster = before["clusters"][0]
+    gone = [cluster["examples"][0], cluster["neighbour_examples"][0], *cluster["items"][-2:]]
+    n_flagged = len(before["items"])
+    deleted = api(manager).post(f"/api/projects/{project.pk}/items/delete/", {"items": gone}, format="json")
+    assert deleted.status_code == 200, deleted.json()
+
+    after = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    kept = [i for i in cluster["items"] if i not in gone]
+    now = after["clusters"][0]
+    assert now["items"] == kept and now["size"] == len(kept)
+    assert now["description"] == f"{len(kept)} items labeled a sit among b"
+    assert not set(now["examples"]) & set(gone) and not set(now["neighbour_examples"]) & set(gone)
+    assert now["examples"] and now["neighbour_examples"]
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/maps/{body['map']}/").json()
+    assert detail["clusters"][0]["items"] == kept
+    client.force_login(reviewer)
+    data = client.get(f"/projects/{project.pk}/map/{body['map']}/data.json").json()
+    assert data["clusters"][0]["items"] == kept and not set(data["clusters"][0]["examples"]) & set(gone)
+    assert data["clusters"][0]["description"].startswith(f"{len(kept)} items labeled")
+    page = client.get(f"/projects/{project.pk}/map/{body['map']}/").content.decode()
+    assert f"{len(after['items'])} items flagged in all" in page and len(after["items"]) < n_flagged
