@@ -21,7 +21,7 @@ from analysis.metrics.shapes import BOXES, item_f1, shape_table_from_arrays, spl
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint, ModelRun
 from labelhub.snapshots import read_snapshot
 from labeling.choices import SHAPE_TASKS, TaskType
-from labeling.models import Annotation, ArchivedAnnotation, Decision, Guideline, Item, TrainingJob
+from labeling.models import Annotation, ArchivedAnnotation, Decision, Guideline, Item, TaxonomyChange, TrainingJob
 from labeling.selectors import (
     answers_by_item,
     archived_as_they_stood,
@@ -816,12 +816,29 @@ def map_has_scores(emap) -> bool:
     return emap.params.get("task", TaskType.CLASSIFICATION) != TaskType.TRANSCRIPTION
 
 
-def map_clusters(*, emap, present=None, names=None) -> list[dict]:
+def map_changes_since(*, emap) -> tuple[set[int], int]:
+    """What changed the map's labels after it read them: (the ids of the project's items answered or
+    decided since, the number of class changes made or undone since). Since the map's job started (it
+    reads the labels once it has the vectors), else since the map was made: an answer given in between
+    may be counted though the map has it, never the other way."""
+    since = emap.job.started if emap.job_id and emap.job.started else emap.created
+    project = emap.project_id
+    answered = Annotation.objects.filter(item__project=project, updated__gt=since).values_list("item_id", flat=True)
+    decided = Decision.objects.filter(item__project=project, created__gt=since).values_list("item_id", flat=True)
+    n_class_changes = (
+        TaxonomyChange.objects.filter(project=project).filter(Q(created__gt=since) | Q(undone__gt=since)).count()
+    )
+    return set(answered.iterator(chunk_size=20000)) | set(decided.iterator(chunk_size=20000)), n_class_changes
+
+
+def map_clusters(*, emap, present=None, names=None, changed=None) -> list[dict]:
     """The map's suspicious clusters as the API and the map page give them, without the items deleted
     since the map was made (their points went with them): ``items``, ``size``, the examples of both
     sides and the sentence ("N items labeled A sit among B", by the classes' names given ``names``, key
     → name, else by their keys) count only the items still on the map; a cluster none of whose items
-    is left is not listed. ``present``: the ids of the map's points, when the caller has read them."""
+    is left is not listed. ``present``: the ids of the map's points, when the caller has read them.
+    ``changed``: the ids of items answered or decided since the map was made (``map_changes_since``);
+    given, each cluster says how many of its items are among them (``n_changed``)."""
     clusters = list(LabelCluster.objects.filter(map=emap))
     if present is None and clusters:
         # every point's id, not ``item_id__in`` the clusters': a cluster of thousands would pass SQLite's
@@ -843,6 +860,7 @@ def map_clusters(*, emap, present=None, names=None) -> list[dict]:
                 "neighbour_examples": [i for i in c.neighbour_examples if i in present],
                 "score": c.score,
                 "description": c.describe(names),
+                **({"n_changed": sum(1 for i in c.items if i in changed)} if changed is not None else {}),
             }
         )
     return out
@@ -871,6 +889,7 @@ def map_point_columns(*, project, map_id):
         .values_list("item_id", "x", "y", "label", "suggested_label", "score", "flagged", "cluster", "wer", "agreement")
     )
     ids = [r[0] for r in rows]
+    changed, _ = map_changes_since(emap=emap)
     sources, metadata = {}, {}
     for pk, src, meta in Item.objects.filter(project=project).values_list("pk", "source_id", "metadata"):
         sources[pk] = src
@@ -934,7 +953,9 @@ def map_point_columns(*, project, map_id):
         "agreement": [None if a is None else round(a, 3) for a in agreement],
         "fields": _metadata_columns(metadata, ids),
         # the stored sentence names the keys (as the API gives it); the page's names the classes
-        "clusters": map_clusters(emap=emap, present=set(ids), names=names),
+        "clusters": map_clusters(emap=emap, present=set(ids), names=names, changed=changed),
+        # 1 for a point whose item was answered or decided since the map was made: its label may be another now
+        "changed": [1 if i in changed else 0 for i in ids],
     }
     if not scored:
         out["wer"] = [None if r[8] is None else round(r[8], 4) for r in rows]

@@ -21,7 +21,14 @@ from analysis.api.planning import parse_days
 from analysis.charts import fold_matrix, human_number
 from analysis.models import EmbeddingMap, MapPoint, ModelRun
 from analysis.reports import public_report
-from analysis.selectors import NO_SCORES_REASON, item_with_answers, map_has_scores, map_point_columns, shapes_of_items
+from analysis.selectors import (
+    NO_SCORES_REASON,
+    item_with_answers,
+    map_changes_since,
+    map_has_scores,
+    map_point_columns,
+    shapes_of_items,
+)
 from analysis.services import agreement_report_get
 from analysis.services.dashboard import dashboard_build
 from analysis.services.error_analysis import error_analysis_compute, model_runs_compare
@@ -377,6 +384,14 @@ def map_page(request, project_id, map_id=None):
     if map_id and current is None:
         raise Http404("No map with that id in this project.")
     scored = map_has_scores(current) if current else project.task_type != "transcription"
+    # Labels changed since the map read them (an SME settling its cluster): the page says so, since the map
+    # still shows them as they were.
+    n_changed, n_class_changes = 0, 0
+    if current and current.finished:
+        changed, n_class_changes = map_changes_since(emap=current)
+        if changed:
+            points = MapPoint.objects.filter(map=current).values_list("item_id", flat=True)
+            n_changed = sum(1 for pk in points.iterator(chunk_size=20000) if pk in changed)
     return render(
         request,
         "analysis/map.html",
@@ -389,6 +404,8 @@ def map_page(request, project_id, map_id=None):
             # counted on the points, as the label-issue API lists them: an item deleted since the map was
             # made is no longer flagged on it
             "n_flagged": MapPoint.objects.filter(map=current, flagged=True).count() if current else 0,
+            "n_changed": n_changed,
+            "n_class_changes": n_class_changes,
             "no_scores_reason": NO_SCORES_REASON,
             # The start button is offered only where a map can be made; else the reason is shown.
             "refusal": map_refusal(project=project),

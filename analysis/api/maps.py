@@ -6,7 +6,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from analysis.models import EmbeddingMap, MapPoint
-from analysis.selectors import NO_SCORES_REASON, map_clusters, map_has_scores
+from analysis.selectors import NO_SCORES_REASON, map_changes_since, map_clusters, map_has_scores
 from analysis.services.embeddings import embeddings_push
 from analysis.services.maps import map_create, map_embedder_choices
 from labelhub.api import ChoiceField, KnownFieldsOnly, ModelSerializer, unknown_fields_error
@@ -220,7 +220,7 @@ class MapDetailApi(GenericAPIView):
                 {name: value_of(name, value) for name, value in zip(names, row, strict=True)}
                 for row in rows.iterator(chunk_size=10000)
             ]
-        body["clusters"] = map_clusters(emap=emap)
+        body["clusters"] = map_clusters(emap=emap, changed=map_changes_since(emap=emap)[0])
         return Response(body)
 
 
@@ -308,7 +308,7 @@ class LabelIssuesApi(GenericAPIView):
                 "embedder": emap.embedder,
                 "label_issues": True,
                 "items": items,
-                "clusters": map_clusters(emap=emap),
+                "clusters": map_clusters(emap=emap, changed=map_changes_since(emap=emap)[0]),
             }
         )
 

@@ -167,7 +167,8 @@ async function drawMap(root) {
     if (scored) {
       const label = data.label[i] >= 0 ? classNames[data.label[i]] : "unlabeled";
       const suggestion = data.suggested[i] >= 0 && data.suggested[i] !== data.label[i] ? ` → ${esc(classNames[data.suggested[i]])}?` : "";
-      tooltip.innerHTML = `${preview}<div>#${id} <b>${esc(label)}</b>${suggestion} · score ${data.score[i].toFixed(2)}</div>`;
+      const since = data.changed?.[i] ? `<div class="small">answered or decided since the map was made</div>` : "";
+      tooltip.innerHTML = `${preview}<div>#${id} <b>${esc(label)}</b>${suggestion} · score ${data.score[i].toFixed(2)}</div>${since}`;
     } else {
       const wer = data.wer[i] === null ? "fewer than two transcripts" : `WER ${data.wer[i].toFixed(2)} · agreement ${data.agreement[i].toFixed(2)}`;
       tooltip.innerHTML = `${preview}<div>#${id} · ${wer}</div>`;
@@ -284,6 +285,7 @@ async function drawMap(root) {
   list.innerHTML = data.clusters.length
     ? data.clusters
         .map((c, k) => `<li data-cluster="${k}"><b>${esc(c.description)}</b> <span class="muted small">(score ${c.score.toFixed(2)})</span>
+          ${c.n_changed ? `<div class="small changed">${c.n_changed.toLocaleString()} of them answered or decided since the map was made</div>` : ""}
           <div class="thumbs">${c.examples.slice(0, 4).map(thumb).join("")}<span class="vs">vs</span>${c.neighbour_examples.slice(0, 4).map(thumb).join("")}</div></li>`)
         .join("")
     : `<li class="empty">No suspicious cluster found.</li>`;

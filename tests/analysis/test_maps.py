@@ -827,3 +827,45 @@ def test_a_clusters_deleted_items_are_no_longer_counted_named_or_shown(client, a
     assert data["clusters"][0]["description"].startswith(f"{len(kept)} items labeled")
     page = client.get(f"/projects/{project.pk}/map/{body['map']}/").content.decode()
     assert f"{len(after['items'])} items flagged in all" in page and len(after["items"]) < n_flagged
+
+
+def test_the_map_says_which_items_were_answered_or_decided_since_it_was_made(
+    client, api, manager, reviewer, labeler, blobs
+):
+    """An SME settled a suspicious cluster from the map ("Review these items"), came back, and the map
+    still said "20 items labeled a sit among b", coloured them a, with nothing saying that its labels
+    were those of before the decisions: it looked as if the decisions had not been taken."""
+    from labeling.services.projects import member_add
+    from labeling.services.review import decision_record
+    from labeling.services.taxonomy import taxonomy_apply
+
+    project, ids, vectors, planted = blobs
+    member_add(project=project, username=labeler.username, role="labeler")
+    push_all(api, manager, project, ids, vectors)
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    client.force_login(reviewer)
+    page_url = f"/projects/{project.pk}/map/{body['map']}/"
+    assert "since this map was made" not in client.get(page_url).content.decode()
+    cluster = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()["clusters"][0]
+    decided = cluster["items"][:3]
+    for pk in decided:
+        decision_record(item=Item.objects.get(pk=pk), reviewer=reviewer, label="b")
+    outside = next(i for i in ids if i not in cluster["items"])
+    annotation_save(item=Item.objects.get(pk=outside), labeler=labeler, value="a")
+
+    data = client.get(f"/projects/{project.pk}/map/{body['map']}/data.json").json()
+    changed = {pk for pk, flag in zip(data["item"], data["changed"], strict=True) if flag}
+    assert changed == {*decided, outside}
+    assert data["clusters"][0]["n_changed"] == 3
+    page = client.get(page_url).content.decode()
+    assert "4 items were answered or decided since this map was made" in page
+    # a class change since relabels every item of the classes it touches: said too
+    taxonomy_apply(project=project, op="rename", payload={"key": "b", "new_key": "bee", "new_name": "Bee"})
+    page = client.get(page_url).content.decode()
+    assert "the classes changed since (1 change)" in page
+    # the API's clusters count them too, as the page does
+    issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    assert issues["clusters"][0]["n_changed"] == 3
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/maps/{body['map']}/").json()
+    assert detail["clusters"][0]["n_changed"] == 3
