@@ -964,14 +964,30 @@ def map_point_columns(*, project, map_id):
 
 
 def item_with_answers(*, project, item_id):
-    """One item of the project with all its current answers (for reviewers)."""
+    """One item of the project with all its current answers (for reviewers) and its decision in force
+    (``decision``: ``what`` in words, by class name, ``reviewer``, ``label``, ``action``; None when
+    undecided or the latest decision was withdrawn)."""
     from django.http import Http404
     from django.urls import reverse
+
+    from labeling.choices import DecisionAction
+    from labeling.services.review import decision_summary
 
     item = Item.objects.filter(project=project, pk=item_id).select_related("source").first()
     if item is None:
         raise Http404("No item with that id in this project.")
+    latest = item.decisions.select_related("reviewer").order_by("-created", "-id").first()
+    decision = None
+    if latest is not None and latest.action != DecisionAction.WITHDRAWN:
+        names = class_names(project=project) if project.task_type == TaskType.CLASSIFICATION else None
+        decision = {
+            "what": decision_summary(latest, names=names),
+            "reviewer": latest.reviewer.username if latest.reviewer else None,
+            "label": latest.label,
+            "action": latest.action,
+        }
     return {
+        "decision": decision,
         "id": item.pk,
         "name": item.original_name,
         "file": reverse("api:item-file", args=[item.pk]) if item.file else None,

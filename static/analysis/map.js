@@ -266,6 +266,7 @@ async function drawMap(root) {
     else media.innerHTML = `<blockquote tabindex="0">${esc(item.text)}</blockquote>`;
     const flags = (a) => ["borderline", "uncertain", "out_of_domain"].filter((f) => a[f]).join(", ");
     document.getElementById("item-answers").innerHTML =
+      (item.decision ? `<li>decided: <b>${esc(item.decision.what)}</b>${item.decision.reviewer ? ` by ${esc(item.decision.reviewer)}` : ""}</li>` : "") +
       (item.label ? `<li class="muted">imported label: <b>${esc(named(item.label))}</b></li>` : "") +
       (item.answers.length
         ? item.answers

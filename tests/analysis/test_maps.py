@@ -869,3 +869,20 @@ def test_the_map_says_which_items_were_answered_or_decided_since_it_was_made(
     assert issues["clusters"][0]["n_changed"] == 3
     detail = api(reviewer).get(f"/api/projects/{project.pk}/maps/{body['map']}/").json()
     assert detail["clusters"][0]["n_changed"] == 3
+
+
+def test_the_maps_item_card_shows_the_decision_in_force(client, manager, reviewer, blobs):
+    """An SME clicked a point of the cluster they had settled: its card said "imported label: a" and "no
+    answers yet", not that it was decided b; only the review page told."""
+    from labeling.services.review import decision_record
+
+    project, ids, _, _ = blobs
+    item = Item.objects.get(pk=ids[60])
+    client.force_login(reviewer)
+    url = f"/projects/{project.pk}/map/items/{item.pk}.json"
+    assert client.get(url).json()["decision"] is None
+    decision_record(item=item, reviewer=reviewer, label="b", rationale="one of the relabeled b's")
+    card = client.get(url).json()
+    assert card["decision"] == {"what": "label 'b'", "reviewer": reviewer.username, "label": "b", "action": "label"}
+    decision_record(item=item, reviewer=reviewer, action="relabel", rationale="ask the labelers again")
+    assert client.get(url).json()["decision"]["what"] == "Send back for relabeling"
