@@ -322,6 +322,13 @@ def map_job_run(*, job_id):
             # Reduced once: the kNN graph, the layout and the scores all work in this space.
             Z = reduce_embeddings(X, 64, 0, overwrite=True)  # X is not used again: centred in place
             del X
+            if not np.ptp(Z, axis=0).any():
+                # Identical points have no layout (UMAP's coordinates come out NaN and were refused by the
+                # database with an IntegrityError that said nothing to whoever pushed the vectors).
+                raise ValidationError(
+                    f"all {len(kept)} items have the same '{emap.embedder}' vector: a map needs vectors that "
+                    "differ (were they all written as zeros?)"
+                )
             k = min(15, len(kept) - 1)
             knn = knn_graph(Z, k, seed=0)
             timings["knn"] = time.perf_counter() - t

@@ -886,3 +886,18 @@ def test_the_maps_item_card_shows_the_decision_in_force(client, manager, reviewe
     assert card["decision"] == {"what": "label 'b'", "reviewer": reviewer.username, "label": "b", "action": "label"}
     decision_record(item=item, reviewer=reviewer, action="relabel", rationale="ask the labelers again")
     assert client.get(url).json()["decision"]["what"] == "Send back for relabeling"
+
+
+def test_a_map_of_vectors_that_are_all_the_same_fails_saying_so(api, manager, blobs):
+    """A team's pipeline wrote the same vector for every item (zeros): the map job failed with
+    "IntegrityError: NOT NULL constraint failed: analysis_mappoint.x" (the layout of identical points
+    is NaN), which says nothing to the person who pushed them."""
+    project, ids, _, _ = blobs
+    assert push_all(api, manager, project, ids, np.zeros((len(ids), 8)), model="broken-net").status_code == 201
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "broken-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    job = Job.objects.get(pk=body["job"])
+    assert job.status == "failed"
+    reason = " ".join(e["reason"] for e in job.errors)
+    assert "all 120 items have the same 'broken-net' vector" in reason and "Error" not in reason
+    assert not MapPoint.objects.filter(map_id=body["map"]).exists()
