@@ -35,7 +35,7 @@ from labelhub.snapshots import read_snapshot
 from labelhub.storage import GONE, MediaMissing
 from labeling.choices import JobKind, TaskType
 from labeling.models import Item
-from labeling.selectors import transcript_conventions
+from labeling.selectors import class_mapping, transcript_conventions
 from labeling.services.exports import SPLIT_GROUP, group_text, split_group_annotate
 from labeling.services.jobs import (
     JobBeat,
@@ -220,12 +220,16 @@ def label_sources(*, project, items) -> tuple[list[str], list[str]]:
     label ''); otherwise the imported label ("imported"), or nothing (""). Decisions that leave the item
     out of every class (out of domain) give "decision" with label ''."""
     keys = {c.key for c in project.classes.all() if not c.retired}
+    # An imported label of a class renamed or merged since counts as the class it became, as answers do
+    # (it read as no label: a rename left every item labeled by import unlabeled on the next map).
+    mapping = class_mapping(project=project)
     resolved = labels_resolved(project=project)
     rows = resolved.positions([item.pk for item in items])
     weights = resolved.weights
     labels, sources = [], []
     for item, row in zip(items, rows.tolist(), strict=True):
-        imported = item.label if item.label in keys else ""
+        imported = mapping.get(item.label, item.label)
+        imported = imported if imported in keys else ""
         if row < 0:
             labels.append(imported)
             sources.append("imported" if imported else "")

@@ -901,3 +901,33 @@ def test_a_map_of_vectors_that_are_all_the_same_fails_saying_so(api, manager, bl
     reason = " ".join(e["reason"] for e in job.errors)
     assert "all 120 items have the same 'broken-net' vector" in reason and "Error" not in reason
     assert not MapPoint.objects.filter(map_id=body["map"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("op", "payload", "b_is"),
+    [
+        ("rename", {"key": "b", "new_key": "bee", "new_name": "Bee"}, "bee"),
+        ("merge", {"classes": ["b", "c"], "into": "c"}, "c"),
+    ],
+)
+def test_imported_labels_count_as_their_class_after_a_rename_or_merge(api, manager, reviewer, blobs, op, payload, b_is):
+    """Items labeled by import (no answers yet) whose class was renamed (b → bee) or merged into
+    another were all "unlabeled" on the next map (n_unlabeled 60 of 120), which then found nothing: the
+    relabeled group labeled a sitting among the b's was no longer reported."""
+    from labeling.models import LabelClass
+    from labeling.services.taxonomy import taxonomy_apply
+
+    project, ids, vectors, planted = blobs
+    if op == "merge":
+        LabelClass.objects.create(project=project, key="c", name="c", order=3)
+    taxonomy_apply(project=project, op=op, payload=payload)
+    push_all(api, manager, project, ids, vectors)
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    emap = EmbeddingMap.objects.get(pk=body["map"])
+    assert emap.summary["n_unlabeled"] == 0
+    labels = dict(MapPoint.objects.filter(map=emap).values_list("item_id", "label"))
+    assert {labels[i] for i in ids[80:]} == {b_is}
+    cluster = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()["clusters"][0]
+    assert (cluster["label"], cluster["suggested_label"]) == ("a", b_is)
+    assert len(set(cluster["items"]) & planted) >= 0.9 * len(planted)
