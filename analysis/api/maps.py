@@ -197,12 +197,14 @@ class MapDetailApi(GenericAPIView):
             # which stay null (not 0: nothing was scored).
             names += ["wer", "agreement"]
         rows = MapPoint.objects.filter(map=emap).order_by("item_id").values_list(*names)
-        body["label_issues"] = scored
-        if not scored:
-            body["label_issues_reason"] = NO_SCORES_REASON
+        # a classification map with too few labels or classes scored nothing either: its scores are null
+        checked = scored and emap.summary.get("label_issues") is not False
+        body["label_issues"] = checked
+        if not checked:
+            body["label_issues_reason"] = emap.summary.get("label_issues_reason") or NO_SCORES_REASON
 
         def value_of(name, value):
-            if name == "score" and not scored:
+            if name == "score" and not checked:
                 return None
             return round(value, 5) if name in ("x", "y", "score", "wer", "agreement") and value is not None else value
 
@@ -280,13 +282,14 @@ class LabelIssuesApi(GenericAPIView):
             # 0 or a negative limit listed one item without a word
             raise ValidationError({"limit": f"'{raw}' is not a limit (a whole number from 1; above 100,000 is cut)"})
         limit = min(int(raw), 100_000)
-        if not map_has_scores(emap):
+        # a transcription map, or a classification map with too few labels or classes to check them
+        if not map_has_scores(emap) or emap.summary.get("label_issues") is False:
             return Response(
                 {
                     "map": emap.pk,
                     "embedder": emap.embedder,
                     "label_issues": False,
-                    "reason": NO_SCORES_REASON,
+                    "reason": emap.summary.get("label_issues_reason") or NO_SCORES_REASON,
                     "items": [],
                     "clusters": [],
                 }

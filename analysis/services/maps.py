@@ -343,9 +343,18 @@ def map_job_run(*, job_id):
             job_progress(job=job, processed=n + 3)
             t = time.perf_counter()
             result = None
+            unscored = None  # why a classification map scores no labels (said by the page and the API)
+            n_labeled = int((codes >= 0).sum())
+            given = sorted(set(codes[codes >= 0].tolist()))
             if transcription:
                 classes = []
-            elif (codes >= 0).sum() >= MIN_POINTS and len(set(codes[codes >= 0].tolist())) >= 2:
+            elif not n_labeled:
+                unscored = f"none of its {len(kept)} items has a label yet (an answer, a decision or an imported label)"
+            elif n_labeled < MIN_POINTS:
+                unscored = f"only {n_labeled} of its {len(kept)} items have a label; at least {MIN_POINTS} are needed"
+            elif len(given) < 2:
+                unscored = f"every labeled item is labeled {classes[given[0]]}: there is no other class to compare"
+            else:
                 # Z is what find_label_issues would reduce X to (same dimensions and seed): max_dim=0.
                 # with items kept apart, its own kNN graph (a group's items never neighbours); the layout
                 # keeps the shared one
@@ -395,6 +404,11 @@ def map_job_run(*, job_id):
                 # items sharing their ``group_by`` value with another item, kept apart from each other
                 emap.summary["n_grouped"] = n_grouped
                 emap.summary["n_groups"] = int(len(np.unique(groups[groups >= 0])))
+            if unscored:
+                emap.summary.update(
+                    label_issues=False,
+                    label_issues_reason=f"no label-issue scores: {unscored}; label more and start a new map",
+                )
             if transcription:
                 compared = [v["wer"] for v in transcripts.values() if v["wer"] is not None]
                 emap.summary.update(

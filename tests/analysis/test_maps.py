@@ -931,3 +931,38 @@ def test_imported_labels_count_as_their_class_after_a_rename_or_merge(api, manag
     cluster = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()["clusters"][0]
     assert (cluster["label"], cluster["suggested_label"]) == ("a", b_is)
     assert len(set(cluster["items"]) & planted) >= 0.9 * len(planted)
+
+
+@pytest.mark.parametrize(
+    ("labels", "reason"),
+    [
+        ("", "none of its 120 items has a label yet"),
+        ("a", "every labeled item is labeled a"),
+        ("few", "only 6 of its 120 items have a label"),
+    ],
+)
+def test_a_map_that_could_not_check_labels_says_why_instead_of_finding_nothing(
+    client, api, manager, reviewer, blobs, labels, reason
+):
+    """A map of unlabeled items, or of one class, scores no labels; its page said "No suspicious cluster
+    found" and the label-issue API answered empty lists with label_issues true, as if the labels had
+    been checked and found right."""
+    project, ids, vectors, _ = blobs
+    given = {"": "", "a": "a"}.get(labels)
+    for k, item in enumerate(Item.objects.filter(project=project).order_by("pk")):
+        item.label = given if given is not None else ("ab"[k % 2] if k < 6 else "")
+        item.save(update_fields=["label"])
+    push_all(api, manager, project, ids, vectors)
+    body = api(manager).post(f"/api/projects/{project.pk}/maps/", {"embedder": "team-net"}, format="json").json()
+    map_job_run(job_id=body["job"])
+    issues = api(reviewer).get(f"/api/projects/{project.pk}/label-issues/").json()
+    assert issues["label_issues"] is False and reason in issues["reason"]
+    assert issues["items"] == [] and issues["clusters"] == []
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.pk}/map/{body['map']}/").content.decode()
+    assert reason in page and 'id="clusters"' not in page
+    # the page is still the classification map: coloured by label, not by transcript WER
+    assert '<option value="label">given label</option>' in page
+    detail = api(reviewer).get(f"/api/projects/{project.pk}/maps/{body['map']}/").json()
+    assert detail["label_issues"] is False and reason in detail["label_issues_reason"]
+    assert {p["score"] for p in detail["points"]} == {None} and len(detail["points"]) == 120
