@@ -12,6 +12,8 @@ const SERIES = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"
 // A perceptual ramp from low (blue) to high (red), for continuous colourings.
 const RAMP = ["#313695", "#4575b4", "#74add1", "#abd9e9", "#e0f3f8", "#fee090", "#fdae61", "#f46d43", "#d73027", "#a50026"];
 
+// The most items "Review these items" puts in the review page's address.
+const REVIEW_LINK_MAX = 500;
 // Transcript WER bins: (upper bound, legend, colour).
 const WER_BINS = [[0, "WER 0", RAMP[0]], [0.1, "≤ 0.1", RAMP[2]], [0.25, "≤ 0.25", RAMP[5]], [0.5, "≤ 0.5", RAMP[7]], [Infinity, "> 0.5", RAMP[9]]];
 
@@ -253,6 +255,15 @@ async function drawMap(root) {
   document.getElementById("review-selection").addEventListener("click", (e) => {
     e.preventDefault();
     const items = selected.map((i) => data.item[i]);
+    // The review page takes its queue in its address: a few thousand ids were answered "414 Request-URI
+    // Too Long" (gunicorn refuses an address of 4 KB). Up to 500, as the review queue's own links hold.
+    if (items.length > REVIEW_LINK_MAX) {
+      document.getElementById("selection-result").textContent =
+        `${items.length.toLocaleString()} items are too many to review one after another from the map (at most ` +
+        `${REVIEW_LINK_MAX}): tag them as a slice above and filter the review queue by it, start a relabel ` +
+        "campaign, or select fewer.";
+      return;
+    }
     location.href = `${root.dataset.reviewUrl}${items[0]}/?queue=${items.join(",")}`;
   });
 
