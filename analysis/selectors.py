@@ -957,6 +957,11 @@ def map_point_columns(*, project, map_id):
         # 1 for a point whose item was answered or decided since the map was made: its label may be another now
         "changed": [1 if i in changed else 0 for i in ids],
     }
+    if project.modality == "text":
+        # the clusters' examples read as texts (an image shows itself; a bare id says nothing to an SME)
+        shown = {i for c in out["clusters"] for i in (*c["examples"][:4], *c["neighbour_examples"][:4])}
+        texts = Item.objects.filter(project=project, pk__in=shown).values_list("pk", "text")
+        out["example_texts"] = {str(pk): text[:160] for pk, text in texts}
     if not scored:
         out["wer"] = [None if r[8] is None else round(r[8], 4) for r in rows]
         out["label_issues_reason"] = NO_SCORES_REASON

@@ -293,7 +293,13 @@ async function drawMap(root) {
   const list = document.getElementById("clusters");
   window.labelhubMap = { scatterplot, data, selectedItems: () => selected.map((i) => data.item[i]) };
   if (!list) return; // a transcription map has no label-issue clusters
-  const thumb = (id) => (root.dataset.modality === "image" ? `<img src="${root.dataset.fileUrl.replace("/0/", `/${id}/`)}" alt="#${id}" loading="lazy">` : `<span class="chip light">#${id}</span>`);
+  // An example opens its card when clicked (a clip plays there); a text one reads as its first words.
+  const texts = data.example_texts ?? {};
+  const thumb = (id) => (root.dataset.modality === "image"
+    ? `<img src="${root.dataset.fileUrl.replace("/0/", `/${id}/`)}" alt="#${id}" loading="lazy" data-item="${id}">`
+    : texts[id] !== undefined
+      ? `<q class="example" data-item="${id}" title="#${id}">${esc(texts[id])}</q>`
+      : `<span class="chip light" data-item="${id}">#${id}</span>`);
   list.innerHTML = data.clusters.length
     ? data.clusters
         .map((c, k) => `<li data-cluster="${k}"><b>${esc(c.description)}</b> <span class="muted small">(score ${c.score.toFixed(2)})</span>
@@ -304,6 +310,8 @@ async function drawMap(root) {
   list.addEventListener("click", (e) => {
     const li = e.target.closest("li[data-cluster]");
     if (!li) return;
+    const example = e.target.closest("[data-item]");
+    if (example) showItem(Number(example.dataset.item));
     list.querySelectorAll("li").forEach((x) => x.classList.toggle("active", x === li));
     const indices = data.clusters[Number(li.dataset.cluster)].items.map((id) => itemIndex.get(id)).filter((i) => i !== undefined);
     scatterplot.select(indices);
