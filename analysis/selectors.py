@@ -20,7 +20,7 @@ from analysis.metrics.consistency import answer_entropy
 from analysis.metrics.shapes import BOXES, item_f1, shape_table_from_arrays, split_merge
 from analysis.models import EmbeddingMap, LabelCluster, MapPoint, ModelRun
 from labelhub.snapshots import read_snapshot
-from labeling.choices import SHAPE_TASKS, TaskType
+from labeling.choices import SHAPE_TASKS, DecisionAction, TaskType
 from labeling.models import Annotation, ArchivedAnnotation, Decision, Guideline, Item, TaxonomyChange, TrainingJob
 from labeling.selectors import (
     answers_by_item,
@@ -34,6 +34,7 @@ from labeling.selectors import (
 )
 from labeling.services.recipes import recipe_parse
 from labeling.services.resolution import AnswerArrays, labeler_priors
+from labeling.services.review import decision_summary
 
 # What a flagged answer becomes under the "category" policy.
 BORDERLINE = "borderline"
@@ -974,9 +975,6 @@ def item_with_answers(*, project, item_id):
     undecided or the latest decision was withdrawn)."""
     from django.http import Http404
     from django.urls import reverse
-
-    from labeling.choices import DecisionAction
-    from labeling.services.review import decision_summary
 
     item = Item.objects.filter(project=project, pk=item_id).select_related("source").first()
     if item is None:
