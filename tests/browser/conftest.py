@@ -135,14 +135,16 @@ def browser(playwright_session):
 
 @pytest.fixture
 def new_page(browser, request):
-    """``new_page()`` opens a page in a fresh context (its own cookies): one per user in a test."""
+    """``new_page()`` opens a page in a fresh context (its own cookies): one per user in a test;
+    ``new_page(**options)`` with Playwright's context options (a phone's viewport and touch screen)."""
     contexts = []
     watchdog = threading.Timer(BROWSER_TEST_SECONDS, kill_chromium, args=[request.node.nodeid])
     watchdog.daemon = True
     watchdog.start()
 
-    def open_page():
-        context = browser.get().new_context(viewport={"width": 1280, "height": 860})
+    def open_page(**options):
+        # options: the context's own (a phone: viewport, has_touch, is_mobile, device_scale_factor)
+        context = browser.get().new_context(**{"viewport": {"width": 1280, "height": 860}, **options})
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
