@@ -247,6 +247,8 @@ function renderShapes() {
     setPressed(toggle, Boolean(s?.[flag]));
     toggle.disabled = !s;
   }
+  const remove = $("delete-shape");
+  if (remove) remove.disabled = !s;
   setPressed($("toggle-ood"), state.answer.out_of_domain);
   ui.summary.textContent = [shapes.describe(), state.answer.out_of_domain && "out of domain"].filter(Boolean).join(" · ");
   if (!shapes.unfinished && ui.error.dataset.drawing) showError(""); // the shape is made or cancelled: submit away
@@ -1164,6 +1166,11 @@ $("toggle-uncertain")?.addEventListener("click", () => toggleFlag("uncertain"));
 $("toggle-ood")?.addEventListener("click", () => toggleFlag("out_of_domain"));
 $("insert-unintelligible")?.addEventListener("click", insertUnintelligible);
 $("nothing-button")?.addEventListener("click", () => submit({ nothing: true }));
+$("delete-shape")?.addEventListener("click", () => {
+  if (!state.busy && shapes.selected) shapes.remove(shapes.selectedIndex);
+});
+$("undo-shape")?.addEventListener("click", () => { if (!state.busy && state.item) shapes.undo(); }); // never while sending
+$("edit-back").addEventListener("click", () => { if (state.editing && !state.busy) finishEditing(); });
 $("skip-button").addEventListener("click", opensDialog(openSkip));
 $("guideline-notice-close")?.addEventListener("click", () => $("guideline-notice").remove());
 $("tab-recent").addEventListener("click", () => showTab("recent"));

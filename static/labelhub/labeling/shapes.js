@@ -259,6 +259,7 @@ class ShapeEditor {
 const MIN_DRAW_PX = 4; // a drag shorter than this on screen is a click, not a box
 const NUDGE_PX = 2; // an arrow key moves (Shift: resizes) the box this many screen pixels; zoom in for finer
 const HANDLE_PX = 9;
+const TOUCH_HANDLE_PX = 16; // a finger takes a handle this far from its centre, in screen pixels
 const TAG_PX = 13; // the size of the class name written over a box
 const TAG_MIN_PX = 16; // the narrowest box (on the screen) whose class is written over it
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
@@ -327,6 +328,7 @@ export class BoxEditor extends ShapeEditor {
     viewer.box.append(this.svg);
     viewer.box.classList.add("drawing");
     viewer.onView = () => this.place();
+    viewer.onGesture = () => this.dropDrag();
 
     this.svg.addEventListener("pointerdown", (event) => this.pointerDown(event));
     this.svg.addEventListener("pointermove", (event) => this.pointerMove(event));
@@ -495,7 +497,7 @@ export class BoxEditor extends ShapeEditor {
     const p = this.point(event);
     // Shift held: a new box even where a box is (one inside another, or over a box covering the image);
     // else a press on a box moves it and one on a handle resizes the selected box.
-    const target = event.shiftKey ? this.svg : event.target;
+    const target = event.shiftKey ? this.svg : (event.pointerType !== "mouse" && this.handleNear(event)) || event.target;
     if (target.dataset.handle && this.selected) {
       this.drag = { mode: "resize", handle: target.dataset.handle, from: { ...this.selected }, snapshot: this.snapshot() };
     } else if (target.dataset.index !== undefined) {
@@ -518,6 +520,33 @@ export class BoxEditor extends ShapeEditor {
     event.stopPropagation();
     event.preventDefault();
     this.svg.setPointerCapture(event.pointerId);
+  }
+
+  // A fingertip covers far more than a handle (9 px) and lands a few pixels off where its owner aimed: a
+  // touch or a pen takes the selected box's handle nearest it within TOUCH_HANDLE_PX (a 32 px target), as
+  // the mouse takes the handle under it. It drew a new box over the corner instead. Inside the box the reach
+  // is a quarter of its smaller side at most, so that a small box can still be moved by its middle.
+  handleNear(event) {
+    if (!this.selected || event.target.dataset?.handle) return null;
+    const box = this.rects[this.selectedIndex].getBoundingClientRect();
+    const inside = event.clientX > box.left && event.clientX < box.right && event.clientY > box.top && event.clientY < box.bottom;
+    let best = null;
+    let bestDistance = inside ? Math.max(HANDLE_PX / 2, Math.min(TOUCH_HANDLE_PX, Math.min(box.width, box.height) / 4)) : TOUCH_HANDLE_PX;
+    for (const handle of this.handles) {
+      const r = handle.getBoundingClientRect();
+      const distance = Math.hypot(event.clientX - (r.left + r.width / 2), event.clientY - (r.top + r.height / 2));
+      if (distance <= bestDistance) [best, bestDistance] = [handle, distance];
+    }
+    return best;
+  }
+
+  // A second finger landed (ImageViewer's pinch and pan): the drag the first one began was the gesture's
+  // start, not an edit. The box it was drawing goes, one it was moving or resizing goes back.
+  dropDrag() {
+    const drag = this.drag;
+    if (!drag) return;
+    this.drag = null;
+    this.restore(drag.snapshot);
   }
 
   pointerMove(event) {

@@ -28,18 +28,52 @@ export class ImageViewer {
       const rect = this.box.getBoundingClientRect();
       this.zoom(event.deltaY < 0 ? 1.15 : 1 / 1.15, event.clientX - rect.left, event.clientY - rect.top);
     }, { passive: false });
+    this.onGesture = null; // called when a second finger lands: the box editor drops the drag the first began
     let drag = null;
     this.box.addEventListener("pointerdown", (event) => {
+      if (this.pinch) return;
       drag = { x: event.clientX - this.view.x, y: event.clientY - this.view.y };
       this.box.setPointerCapture(event.pointerId);
     });
     this.box.addEventListener("pointermove", (event) => {
-      if (!drag) return;
+      if (!drag || this.pinch) return;
       this.view.x = event.clientX - drag.x;
       this.view.y = event.clientY - drag.y;
       this.apply();
     });
     this.box.addEventListener("pointerup", () => { drag = null; });
+    this.box.addEventListener("pointercancel", () => { drag = null; });
+    // Two fingers zoom (pinch) and pan (both moved) the image, on a phone or a tablet, where the page's own
+    // pinch is off over the image (touch-action: none, so that a finger draws). Listened for before the box
+    // editor (capture): from the second finger on, the fingers are the gesture's, and draw nothing.
+    this.touches = new Map(); // pointerId -> {x, y}, the fingers on the image now
+    this.pinch = null;
+    this.box.addEventListener("pointerdown", (event) => {
+      if (event.pointerType !== "touch") return;
+      this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      if (this.touches.size !== 2) return;
+      drag = null;
+      this.onGesture?.();
+      this.startPinch();
+      event.stopPropagation();
+      event.preventDefault();
+    }, { capture: true });
+    this.box.addEventListener("pointermove", (event) => {
+      if (!this.touches.has(event.pointerId)) return;
+      this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      if (!this.pinch) return;
+      event.stopPropagation();
+      this.movePinch();
+    }, { capture: true });
+    for (const type of ["pointerup", "pointercancel"]) {
+      this.box.addEventListener(type, (event) => {
+        if (!this.touches.delete(event.pointerId)) return;
+        // The gesture lasts until the last finger lifts: the one left on the image draws nothing.
+        if (this.pinch) event.stopPropagation();
+        if (!this.touches.size) this.pinch = null;
+        else if (this.pinch) this.pinch.over = true;
+      }, { capture: true });
+    }
     new ResizeObserver(() => this.resized()).observe(this.box);
   }
 
@@ -81,6 +115,29 @@ export class ImageViewer {
     const ratio = scale / this.view.scale;
     this.view.x = cx - (cx - this.view.x) * ratio;
     this.view.y = cy - (cy - this.view.y) * ratio;
+    this.view.scale = scale;
+    this.apply();
+  }
+
+  /** The two fingers' midpoint in the viewer's coordinates, and their distance apart. */
+  fingers() {
+    const [a, b] = [...this.touches.values()];
+    const rect = this.box.getBoundingClientRect();
+    return { x: (a.x + b.x) / 2 - rect.left, y: (a.y + b.y) / 2 - rect.top, apart: Math.hypot(a.x - b.x, a.y - b.y) || 1 };
+  }
+
+  startPinch() {
+    this.pinch = { from: this.fingers(), view: { ...this.view }, over: false };
+  }
+
+  // The image point under the fingers' midpoint when they landed stays under it; the scale follows their spread.
+  movePinch() {
+    if (this.pinch.over || this.touches.size < 2) return;
+    const { from, view } = this.pinch;
+    const now = this.fingers();
+    const scale = clamp(view.scale * (now.apart / from.apart), view.fit / 4, view.fit * 32);
+    this.view.x = now.x - ((from.x - view.x) * scale) / view.scale;
+    this.view.y = now.y - ((from.y - view.y) * scale) / view.scale;
     this.view.scale = scale;
     this.apply();
   }
