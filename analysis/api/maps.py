@@ -266,7 +266,8 @@ class LabelIssuesApi(GenericAPIView):
                 "map": serializers.IntegerField(),
                 "embedder": serializers.CharField(),
                 "label_issues": serializers.BooleanField(
-                    help_text="false for a transcription project's map: it has no label-issue scores"
+                    help_text="false for a map that could not check labels: a transcription project's (no "
+                    "label-issue scores), or a classification map with no labeled item, fewer than 10 or one class"
                 ),
                 "reason": serializers.CharField(required=False, help_text="why there are no scores"),
                 "items": serializers.ListField(child=serializers.DictField()),
