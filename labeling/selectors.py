@@ -1090,10 +1090,11 @@ def answers_by_item(*, item_ids, project=None):
     return out
 
 
-def _answer_row(a, project):
-    """The fields a current or archived answer shows a reviewer (``labeler`` and ``guideline`` loaded)."""
+def _answer_row(a, project, labeler=None):
+    """The fields a current, superseded or archived answer shows a reviewer (``guideline`` loaded, and
+    ``labeler``, unless given: a superseded answer's is its annotation's)."""
     return {
-        "labeler": a.labeler.username,
+        "labeler": (labeler or a.labeler).username,
         "value": shapes_value(project=project, stored=a.value) if project is not None else a.value,
         "borderline": a.borderline,
         "borderline_with": a.borderline_with,
@@ -1161,19 +1162,7 @@ def revised_answers_by_item(*, item_ids, project=None):
     out = {}
     for r in rows:
         out.setdefault(r.annotation.item_id, []).append(
-            {
-                "labeler": r.annotation.labeler.username,
-                "value": shapes_value(project=project, stored=r.value) if project is not None else r.value,
-                "borderline": r.borderline,
-                "borderline_with": r.borderline_with,
-                "uncertain": r.uncertain,
-                "out_of_domain": r.out_of_domain,
-                "comment": r.comment,
-                "seconds": r.seconds,
-                "guideline": r.guideline.version if r.guideline else None,
-                "revision": r.revision,
-                "answered": r.answered,
-            }
+            {**_answer_row(r, project, labeler=r.annotation.labeler), "revision": r.revision, "answered": r.answered}
         )
     return out
 
