@@ -101,8 +101,10 @@ def decision_record(
     # The item's row lock orders two decisions on it at once: the second reads the first's, whether it is
     # another reviewer's (supersedes) or a copy of the same request (a double click, a retry: one decision).
     Item.objects.select_for_update().filter(pk=item.pk).first()
+    # the item's latest decision, read once under the lock: what the reviewer saw, the same request again,
+    # the decision a withdrawal takes back
+    current = item.decisions.select_related("reviewer").order_by("-created", "-id").first()
     if supersedes is not UNCHECKED:
-        current = item.decisions.select_related("reviewer").order_by("-created", "-id").first()
         if current is None and supersedes is not None:
             raise ValidationError({"supersedes": f"decision {supersedes} is not a decision on item {item.pk}"})
         if current is not None and current.pk != supersedes:
@@ -171,15 +173,14 @@ def decision_record(
         "rationale": rationale or "",
         "shapes": shapes,
     }
-    same = _same_decision(item=item, reviewer=reviewer, fields=fields)
+    same = _same_decision(latest=current, reviewer=reviewer, fields=fields)
     if same is not None:
         return same
     if conflict is not None:
         raise DecisionConflict(conflict)
-    if action == DecisionAction.WITHDRAWN:
-        latest = item.decisions.order_by("-created", "-id").first()
-        if latest is None or latest.action == DecisionAction.WITHDRAWN:
-            raise ValidationError({"action": f"item {item.pk} has no decision in force to withdraw"})
+    in_force = current is not None and current.action != DecisionAction.WITHDRAWN
+    if action == DecisionAction.WITHDRAWN and not in_force:
+        raise ValidationError({"action": f"item {item.pk} has no decision in force to withdraw"})
     decision = Decision.objects.create(item=item, reviewer=reviewer, **fields)
     if action == DecisionAction.AMBIGUOUS_INSTRUCTIONS:
         GuidelineNote.objects.create(project=project, item=item, text=rationale, author=reviewer)
@@ -214,9 +215,9 @@ def _check_withdrawal(*, item, label, gold, value, accept, rationale):
 RETRY_SECONDS = 600  # how long after a decision the same one again is taken for a retried request
 
 
-def _same_decision(*, item, reviewer, fields):
-    """The item's latest decision when it is this reviewer's, made in the last ``RETRY_SECONDS``, with
-    exactly ``fields``, marked ``repeated``; else None.
+def _same_decision(*, latest, reviewer, fields):
+    """``latest`` (the item's latest decision, or None) when it is this reviewer's, made in the last
+    ``RETRY_SECONDS``, with exactly ``fields``, marked ``repeated``; else None.
 
     A client whose answer was lost sends the decision again: it was recorded twice, and its action taken
     twice (a second open question for the guideline, the item sent back again, archiving the answers given
@@ -224,7 +225,6 @@ def _same_decision(*, item, reviewer, fields):
     """
     if reviewer is None:
         return None
-    latest = item.decisions.order_by("-created", "-id").first()
     if latest is None or latest.reviewer_id != reviewer.pk:
         return None
     if latest.created < timezone.now() - timedelta(seconds=RETRY_SECONDS):
