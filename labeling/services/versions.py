@@ -734,11 +734,12 @@ def version_build_run(*, job_id):
 # --- diffs -----------------------------------------------------------------------------------------------
 
 
-def _labels(name):
-    """(item ids, label codes, label names, split codes) of a stored Parquet manifest."""
+def _labels(name, resolved=False):
+    """(item ids, label codes, label names, split codes) of a stored Parquet manifest, and with ``resolved``
+    each row's ``resolved_by`` (else None), read in the same pass."""
     import pyarrow.compute as pc
 
-    table = exports.read_columns(name, ["item", "label", "split"])
+    table = exports.read_columns(name, ["item", "label", "split", *(["resolved_by"] if resolved else [])])
     items = table.column("item").to_numpy()
     encoded = pc.dictionary_encode(table.column("label")).combine_chunks()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
@@ -748,7 +749,8 @@ def _labels(name):
     split_names = split.dictionary.to_pylist()
     split_codes = np.array([exports.SPLITS.index(s) for s in split_names], dtype=np.int64)
     splits = split_codes[split.indices.to_numpy(zero_copy_only=False)] if len(split_names) else np.zeros(0, np.int64)
-    return items, codes, encoded.dictionary.to_pylist(), splits
+    by = np.array(table.column("resolved_by").to_pylist(), dtype=object) if resolved else None
+    return items, codes, encoded.dictionary.to_pylist(), splits, by
 
 
 # What a shipped shape carries beside the shape itself: how many labelers drew it, whether an SME decided
@@ -774,9 +776,11 @@ def _label_key(name):
     return json.dumps({kind: bare}, separators=(",", ":"))
 
 
-def _diff_arrays(old, new):
-    a_items, a_codes, a_names, a_split = _labels(old)
-    b_items, b_codes, b_names, b_split = _labels(new)
+def _diff_arrays(old, new, resolved=False):
+    """The diff of two stored Parquet manifests; with ``resolved``, ``relabeled_by``: the relabeled rows'
+    ``resolved_by`` in each (the diff's ``why`` reads it)."""
+    a_items, a_codes, a_names, a_split, a_by = _labels(old, resolved)
+    b_items, b_codes, b_names, b_split, b_by = _labels(new, resolved)
     a_names, b_names = [_label_key(n) for n in a_names], [_label_key(n) for n in b_names]
     # One shared code space for the labels of both versions.
     names = sorted(set(a_names) | set(b_names))
@@ -797,6 +801,7 @@ def _diff_arrays(old, new):
         "added": added,
         "removed": removed,
         "relabeled": (common[changed], a_lab[ia][changed], b_lab[ib][changed]),
+        "relabeled_by": (a_by[ia][changed].tolist(), b_by[ib][changed].tolist()) if resolved else None,
         "resplit": resplit,
     }
 
@@ -910,7 +915,7 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
     """
     old = _artifact(against, "parquet").name
     new = _artifact(version, "parquet").name
-    d = _diff_arrays(old, new)
+    d = _diff_arrays(old, new, resolved=True)
     names = d["names"]
 
     shapes = is_shape_project(version.project)
@@ -928,7 +933,7 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
     removed_labels = a_lab[np.searchsorted(a_items, removed)] if len(removed) else np.zeros(0, np.int64)
     moved, before, after = (x[:limit] for x in d["relabeled"])
     transcription = version.project.task_type == TaskType.TRANSCRIPTION
-    whys = _relabel_reasons(version, against, old, new, d)
+    whys = _relabel_reasons(version, against, d)
     out = {
         "from": against.number,
         "to": version.number,
@@ -963,21 +968,14 @@ def version_diff(*, version, against, limit=DIFF_LIST_LIMIT) -> dict:
     return out
 
 
-def _relabel_reasons(version, against, old, new, d) -> list[str]:
-    """``_why`` of each relabeled row of the diff ``d`` (from the manifest ``old`` of ``against`` to
-    ``new`` of ``version``), in its order."""
+def _relabel_reasons(version, against, d) -> list[str]:
+    """``_why`` of each relabeled row of the diff ``d`` (from ``against``'s manifest to ``version``'s, read
+    with ``resolved``), in its order."""
     items, before, after = d["relabeled"]
     if not len(items):
         return []
     names = d["names"]
-
-    def resolved(name, wanted):
-        table = exports.read_columns(name, ["item", "resolved_by"])
-        by_item = dict(zip(table.column("item").to_pylist(), table.column("resolved_by").to_pylist(), strict=True))
-        return [by_item.get(i) for i in wanted]
-
-    wanted = items.tolist()
-    old_by, new_by = resolved(old, wanted), resolved(new, wanted)
+    old_by, new_by = d["relabeled_by"]
     earlier, later = sorted((against.created, version.created))
     added, undone = _taxonomy_between(version.project, earlier, later)
     # ``added`` leads from the older build's classes to the newer's, ``undone`` from the newer's to the
