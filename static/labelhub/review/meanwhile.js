@@ -55,3 +55,6 @@ export function draftWithdrawalGone(form) {
   offerNoWithdrawal(form);
   return " The decision you were withdrawing is withdrawn already: nothing is left to withdraw.";
 }
+
+/** What the review pages say once a withdrawal of ``item``'s decision is recorded (the next page says it too). */
+export const withdrawnSaid = (item) => `Decision withdrawn on item #${item}: it is undecided again.`;

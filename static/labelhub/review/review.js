@@ -7,7 +7,7 @@ import { announceDraft, dropOthersDrafts, fillForm, ItemDraft, pruneReviewDrafts
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
-import { decidedMeanwhile, draftWithdrawalGone } from "./meanwhile.js";
+import { decidedMeanwhile, draftWithdrawalGone, withdrawnSaid } from "./meanwhile.js";
 import { sayOnNextPage, sayWhatWasKept } from "./said.js";
 
 const root = document.getElementById("review");
@@ -95,7 +95,7 @@ async function submit() {
   sending = true; // on the way to the next item
   draft.close();
   status.classList.remove("error");
-  const said = action === "withdrawn" ? `Decision withdrawn on item #${root.dataset.item}: it is undecided again.` : `Decision recorded on item #${root.dataset.item}.`;
+  const said = action === "withdrawn" ? withdrawnSaid(root.dataset.item) : `Decision recorded on item #${root.dataset.item}.`;
   status.textContent = said;
   sayOnNextPage(said); // this page goes: the next one says it
   root.dataset.decided = data.id;

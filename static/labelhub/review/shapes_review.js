@@ -19,7 +19,7 @@ import { BoxEditor, SegmentEditor } from "../labeling/shapes.js";
 import { AudioViewer, ImageViewer } from "../labeling/viewers.js";
 import { sendJSON } from "../session.js";
 import { keepsEnter, mouseClicksGiveFocusBack } from "./controls.js";
-import { decidedMeanwhile, draftWithdrawalGone } from "./meanwhile.js";
+import { decidedMeanwhile, draftWithdrawalGone, withdrawnSaid } from "./meanwhile.js";
 import { sayOnNextPage, sayWhatWasKept } from "./said.js";
 
 const config = JSON.parse(document.getElementById("review-config").textContent);
@@ -304,7 +304,7 @@ async function submit(extra = null) {
   const item = $("shape-review").dataset.item;
   const said =
     action === "withdrawn"
-      ? `Decision withdrawn on item #${item}: it is undecided again.`
+      ? withdrawnSaid(item)
       : `Decision recorded on item #${item}${n === undefined ? "" : `: ${n} ${noun[n === 1 ? 0 : 1]}`}.`;
   status.textContent = said;
   sayOnNextPage(said); // this page goes: the next one says it
